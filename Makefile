@@ -1,0 +1,41 @@
+# Two commands matter: `make run` and `make test`. Both install what they need themselves.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+# uv from PATH, or bootstrapped from PyPI into .tools/ on a machine that has only Python 3.11.
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+PYTHON ?= python3
+
+.PHONY: help setup run test lint format bench
+
+help:
+	@echo "make run    - bring up Lotse locally (Ctrl-C stops everything)"
+	@echo "make test   - lint, contract check and all tests"
+	@echo "make lint   - ruff, contract compatibility and import rules only"
+	@echo "make bench  - benchmarks, with ratios to baselines measured in the same run"
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+setup: $(UV)
+	$(UV) sync --frozen
+
+run: setup
+	$(UV) run lotse up
+
+lint: setup
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run lotse contracts check
+	$(UV) run lint-imports
+
+test: lint
+	$(UV) run pytest
+
+format: setup
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+bench: setup
+	$(UV) run python -m bench

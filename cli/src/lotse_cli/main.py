@@ -1,0 +1,12 @@
+"""The ``lotse`` command: run the platform locally, work with the contracts, operate it."""
+
+from __future__ import annotations
+
+import typer
+
+from lotse_cli.contracts_commands import contracts_app
+from lotse_cli.stack_commands import up
+
+app = typer.Typer(help="Lotse: coordinate volunteer help for refugees across municipalities.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts", help="Export and check the event contracts.")
+app.command()(up)

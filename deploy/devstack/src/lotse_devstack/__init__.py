@@ -1,0 +1,11 @@
+"""Real servers for local runs and tests: a Kafka-protocol broker and a MongoDB-protocol server.
+
+Backend choice, in this order: URLs given in ``LOTSE_KAFKA_BOOTSTRAP`` / ``LOTSE_MONGO_URL``;
+testcontainers (Apache Kafka, MongoDB as a single-node replica set) when a Docker engine answers;
+otherwise the embedded servers installed from PyPI (Tansu and SecantusDB).
+"""
+
+from lotse_devstack.stack import Stack, StackError, running_stack
+from lotse_devstack.topics import ensure_topics
+
+__all__ = ["Stack", "StackError", "ensure_topics", "running_stack"]

@@ -1,0 +1,9 @@
+"""Mechanism shared by the Lotse services, and nothing else: no domain logic lives here.
+
+- ``settings``: the base of each service's one settings class.
+- ``structured_logging``: JSON logs with tenant, event id and correlation id.
+- ``kafka``: the broker connection (Tansu-safe defaults, SASL when configured).
+- ``consumer``: validate, process with bounded retries, dead-letter with the reason, then commit.
+- ``mongo``: the database client and transactions.
+- ``inbox``: processed event ids with a unique index, so every effect happens once.
+"""

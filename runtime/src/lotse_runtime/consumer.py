@@ -1,0 +1,195 @@
+"""Consume contract events: validate, process with bounded retries, dead-letter, then commit.
+
+What the field taught us (DESIGN.md, pitfalls): commit only after a message is processed or
+dead-lettered, never rely on nack to keep a failed message, and let one bad message hold
+up nothing else. Every message therefore ends in exactly one of three ways before its offset
+is committed: processed, dead-lettered with its reason, or (on shutdown) left uncommitted so
+that it is delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+
+from lotse_contracts import (
+    MAX_EVENT_BYTES,
+    DeadLetterInfo,
+    Envelope,
+    EventValidationError,
+    dead_letter_topic,
+    parse_event,
+)
+
+log = structlog.get_logger("lotse.consumer")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a message came from; handlers use it, e.g. to compare the topic's tenant."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+
+
+class RejectEvent(Exception):
+    """Raised by a handler for an event that can never be processed (wrong tenant, unknown
+    aggregate after its grace period, ...): it is dead-lettered at once, without retries."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries in place for errors that may pass (a database failover, a write conflict)."""
+
+    attempts: int = 3
+    first_backoff_seconds: float = 0.2
+    max_backoff_seconds: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        ceiling = min(self.max_backoff_seconds, self.first_backoff_seconds * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+EventHandler = Callable[[Envelope[Any], Delivery], Awaitable[None]]
+DeadLetterSink = Callable[[bytes, bytes | None, str, DeadLetterInfo], Awaitable[None]]
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    dead_lettered: int = 0
+
+
+class EventPipeline:
+    """What happens to one raw message, independent of the transport that delivered it."""
+
+    def __init__(
+        self,
+        consumer: str,
+        handler: EventHandler,
+        dead_letter: DeadLetterSink,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.consumer = consumer
+        self.handler = handler
+        self.dead_letter = dead_letter
+        self.retry = retry
+        self.stats = ConsumerStats()
+
+    async def handle(self, value: bytes, delivery: Delivery) -> None:
+        """Return once the message is processed or dead-lettered; only then may it be committed."""
+        if len(value) > MAX_EVENT_BYTES:
+            await self._dead_letter(
+                value, delivery, f"message of {len(value)} bytes exceeds the limit of {MAX_EVENT_BYTES}", "TooLarge"
+            )
+            return
+        try:
+            event = parse_event(value)
+        except EventValidationError as error:
+            await self._dead_letter(value, delivery, str(error), type(error).__name__)
+            return
+        bound = log.bind(
+            tenant=event.tenant,
+            event_id=str(event.id),
+            event_type=event.type,
+            correlation_id=event.correlationid,
+            topic=delivery.topic,
+        )
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                await self.handler(event, delivery)
+            except RejectEvent as error:
+                await self._dead_letter(value, delivery, str(error), type(error).__name__)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any failure is retried, then dead-lettered
+                if attempt == self.retry.attempts:
+                    reason = f"processing failed after {attempt} attempts: {type(error).__name__}: {error}"
+                    await self._dead_letter(value, delivery, reason, type(error).__name__)
+                    return
+                bound.warning("event processing failed, retrying", attempt=attempt, error=repr(error))
+                await asyncio.sleep(self.retry.backoff(attempt))
+            else:
+                self.stats.processed += 1
+                return
+
+    async def _dead_letter(self, value: bytes, delivery: Delivery, reason: str, error: str) -> None:
+        info = DeadLetterInfo(
+            reason=reason,
+            error=error,
+            source_topic=delivery.topic,
+            source_partition=delivery.partition,
+            source_offset=delivery.offset,
+            consumer=self.consumer,
+            failed_at=datetime.now(UTC),
+        )
+        target = dead_letter_topic(delivery.topic)
+        attempt = 0
+        # The message must not be committed before its dead letter is safe: keep trying.
+        while True:
+            attempt += 1
+            try:
+                await self.dead_letter(value, delivery.key, target, info)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as failure:  # noqa: BLE001
+                log.error("dead-lettering failed, retrying", topic=target, attempt=attempt, error=repr(failure))
+                await asyncio.sleep(self.retry.backoff(min(attempt, 6)))
+        self.stats.dead_lettered += 1
+        log.warning(
+            "event dead-lettered",
+            topic=delivery.topic,
+            partition=delivery.partition,
+            offset=delivery.offset,
+            dead_letter_topic=target,
+            reason=reason,
+        )
+
+
+def subscribe_events(
+    broker: KafkaBroker,
+    handler: EventHandler,
+    *,
+    consumer: str,
+    topics: Sequence[str] = (),
+    pattern: str | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+) -> EventPipeline:
+    """Subscribe ``handler`` to contract events on ``topics`` (or a topic ``pattern``).
+
+    ``consumer`` is the consumer group id. A new group starts at the earliest offset, so that
+    nothing published before its first start is missed.
+    """
+
+    async def publish_dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
+        await broker.publish(value, topic=topic, key=key, headers={name: value.decode() for name, value in info.to_headers()})
+
+    pipeline = EventPipeline(consumer, handler, publish_dead_letter, retry)
+    subscriber = broker.subscriber(
+        *topics,
+        pattern=pattern,
+        group_id=consumer,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+    )
+
+    @subscriber
+    async def receive(message: KafkaMessage) -> None:
+        record = message.raw_message
+        delivery = Delivery(topic=record.topic, partition=record.partition, offset=record.offset, key=record.key)
+        await pipeline.handle(message.body, delivery)
+        await message.ack()
+
+    return pipeline

@@ -1,0 +1,23 @@
+"""The base of each service's settings: one pydantic-settings class per service extends it."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlatformSettings(BaseSettings):
+    """Connections every service needs. Environment variables are prefixed with ``LOTSE_``."""
+
+    model_config = SettingsConfigDict(env_prefix="LOTSE_", extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
+    kafka_security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_mechanism: str = Field("SCRAM-SHA-512", description="SASL mechanism when SASL is used")
+    kafka_username: str | None = Field(None, description="SASL user of this service")
+    kafka_password: str | None = Field(None, description="SASL password of this service")
+    mongo_url: str = Field(
+        "mongodb://127.0.0.1:27017/?directConnection=true",
+        description="MongoDB connection string; the server must support transactions (replica set)",
+    )
+    log_level: str = Field("INFO", description="Log level of the service")

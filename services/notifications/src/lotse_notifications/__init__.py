@@ -1,0 +1,1 @@
+"""lotse_notifications."""

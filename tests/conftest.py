@@ -1,0 +1,66 @@
+"""The test layer: one broker and one database per session, isolation per test.
+
+Where the servers come from is decided by ``lotse_devstack``: given URLs, containers where a
+Docker engine answers, or the embedded Tansu broker and SecantusDB.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_devstack import Stack, running_stack
+
+TESTS = Path(__file__).parent
+_MARKER_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(item.fspath).relative_to(TESTS).parts[0]
+        if folder in _MARKER_BY_FOLDER:
+            item.add_marker(_MARKER_BY_FOLDER[folder])
+
+
+def pytest_report_header() -> list[str]:
+    from lotse_devstack.stack import choose_backend
+
+    return [f"lotse stack backend: {choose_backend()}"]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    with running_stack() as running:
+        yield running
+
+
+@pytest.fixture
+def kafka_bootstrap(stack: Stack) -> str:
+    return stack.kafka_bootstrap
+
+
+@pytest.fixture
+async def mongo_client(stack: Stack) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def database(mongo_client: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """A database of its own for each test, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield mongo_client[name]
+    await mongo_client.drop_database(name)
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A short unique suffix for topics and tenants, so tests do not see each other's data."""
+    return uuid.uuid4().hex[:10]

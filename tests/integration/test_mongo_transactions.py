@@ -1,0 +1,69 @@
+"""The database of the test stack keeps the promises the outbox and the inbox rely on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_runtime.inbox import ensure_inbox_index, record_once
+from lotse_runtime.mongo import in_transaction
+
+
+class Abort(Exception):
+    pass
+
+
+async def test_a_transaction_commits_two_collections_together(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await database.create_collection("needs")
+    await database.create_collection("outbox")
+
+    async def open_need(session: AsyncClientSession) -> None:
+        await database.needs.insert_one({"_id": "need-1", "status": "open"}, session=session)
+        await database.outbox.insert_one({"_id": "event-1", "subject": "need-1"}, session=session)
+
+    await in_transaction(mongo_client, open_need)
+
+    assert await database.needs.count_documents({}) == 1
+    assert await database.outbox.count_documents({}) == 1
+
+
+async def test_an_aborted_transaction_leaves_nothing(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await database.create_collection("needs")
+    await database.create_collection("outbox")
+
+    async def open_need_then_fail(session: AsyncClientSession) -> None:
+        await database.needs.insert_one({"_id": "need-1", "status": "open"}, session=session)
+        await database.outbox.insert_one({"_id": "event-1", "subject": "need-1"}, session=session)
+        raise Abort
+
+    with pytest.raises(Abort):
+        await in_transaction(mongo_client, open_need_then_fail)
+
+    assert await database.needs.count_documents({}) == 0
+    assert await database.outbox.count_documents({}) == 0
+
+
+async def test_the_inbox_records_an_event_once_per_consumer(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await ensure_inbox_index(database)
+
+    async def apply(session: AsyncClientSession, consumer: str) -> bool:
+        first = await record_once(database, session, consumer=consumer, event_id="e-1", tenant="muenster")
+        if first:
+            await database.effects.insert_one({"consumer": consumer}, session=session)
+        return first
+
+    assert await in_transaction(mongo_client, lambda s: apply(s, "matching")) is True
+    assert await in_transaction(mongo_client, lambda s: apply(s, "matching")) is False
+    assert await in_transaction(mongo_client, lambda s: apply(s, "notifications")) is True
+    assert await database.effects.count_documents({"consumer": "matching"}) == 1
+    assert await database.effects.count_documents({}) == 2

@@ -1,0 +1,55 @@
+"""Read and write topics in tests without joining a consumer group (which takes seconds)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from lotse_contracts import Topic
+from lotse_devstack import ensure_topics
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+
+async def create_topics(bootstrap: str, *names: str, partitions: int = 1) -> None:
+    await ensure_topics(bootstrap, [Topic.for_test(name, partitions) for name in names])
+
+
+async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float = 30.0) -> list[Record]:
+    """Read a topic from the beginning until ``expected`` records arrived or the deadline passed."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for batch in batches.values():
+                records.extend(
+                    Record(r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in batch
+                )
+        return records
+    finally:
+        await consumer.stop()
