@@ -1,0 +1,160 @@
+"""Matching events, produced by the matching service.
+
+All of them concern one need's staffing: the envelope `subject` is the need
+id and `version` the matching service's version of that need's staffing, so
+one need's proposals, answers and staffing stay in order on one key.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from lotse_contracts.base import Contract, EventData
+from lotse_contracts.events.partner import DeclineReason
+from lotse_contracts.events.values import (
+    EXAMPLE_NEED_ID,
+    EXAMPLE_ORGANISATION_ID,
+    EXAMPLE_PROPOSAL_ID,
+    EXAMPLE_VOLUNTEER_ID,
+)
+
+
+class NeedStaffing(EventData):
+    subject_field = "need_id"
+
+    need_id: UUID = Field(description="The need; also the envelope subject.", examples=[EXAMPLE_NEED_ID])
+
+
+class VolunteerOfNeed(NeedStaffing):
+    volunteer_id: UUID = Field(description="The volunteer.", examples=[EXAMPLE_VOLUNTEER_ID])
+
+
+class ProposalOfNeed(VolunteerOfNeed):
+    proposal_id: UUID = Field(description="The proposal.", examples=[EXAMPLE_PROPOSAL_ID])
+
+
+class ReasonCode(StrEnum):
+    SKILLS = "skills"
+    LANGUAGE = "language"
+    DISTANCE = "distance"
+    AVAILABILITY = "availability"
+    CERTIFICATE = "certificate"
+    ORGANISATION = "organisation"
+
+
+class MatchReason(Contract):
+    """Why matching thinks this volunteer fits; shown to the volunteer."""
+
+    code: ReasonCode = Field(description="Which criterion fits.", examples=["language"])
+    detail: str = Field(
+        max_length=200, description="Human-readable explanation.", examples=["speaks ar at level b2 or better"]
+    )
+
+
+class MatchProposed(ProposalOfNeed):
+    """Matching proposes a need to a volunteer; the volunteer decides."""
+
+    event_type = "de.lotse.matching.proposal.proposed.v1"
+
+    organisation_id: UUID = Field(description="Organisation that owns the need.", examples=[EXAMPLE_ORGANISATION_ID])
+    score: float = Field(ge=0, le=1, description="How well the volunteer fits, 1 is best.", examples=[0.82])
+    reasons: list[MatchReason] = Field(
+        min_length=1,
+        description="Why the volunteer fits.",
+        examples=[[{"code": "language", "detail": "speaks ar at level b2 or better"}]],
+    )
+    distance_km: float | None = Field(
+        default=None, ge=0, description="Distance from the volunteer's home area, in km.", examples=[3.4]
+    )
+    expires_at: AwareDatetime = Field(
+        description="When the proposal expires unanswered.", examples=["2026-11-28T09:00:00+01:00"]
+    )
+
+
+class AnswerChannel(StrEnum):
+    VOLUNTEER_APP = "volunteer_app"
+    PARTNER = "partner"
+    COORDINATION_OFFICE = "coordination_office"
+
+
+class ProposalAccepted(ProposalOfNeed):
+    """The volunteer accepted the proposal and commits to the need."""
+
+    event_type = "de.lotse.matching.proposal.accepted.v1"
+
+    answered_via: AnswerChannel = Field(description="Where the volunteer answered.", examples=["volunteer_app"])
+
+
+class ProposalDeclined(ProposalOfNeed):
+    """The volunteer declined the proposal."""
+
+    event_type = "de.lotse.matching.proposal.declined.v1"
+
+    answered_via: AnswerChannel = Field(description="Where the volunteer answered.", examples=["partner"])
+    reason: DeclineReason | None = Field(default=None, description="Why, if the volunteer said.", examples=["too_far"])
+
+
+class ProposalExpired(ProposalOfNeed):
+    """The proposal expired unanswered."""
+
+    event_type = "de.lotse.matching.proposal.expired.v1"
+
+
+class WithdrawReason(StrEnum):
+    NEED_STAFFED = "need_staffed"
+    NEED_CANCELLED = "need_cancelled"
+    NEED_CLOSED = "need_closed"
+    NEED_CHANGED = "need_changed"
+    VOLUNTEER_WITHDRAWN = "volunteer_withdrawn"
+
+
+class ProposalWithdrawn(ProposalOfNeed):
+    """Matching takes back an open proposal, e.g. once the need is staffed."""
+
+    event_type = "de.lotse.matching.proposal.withdrawn.v1"
+
+    reason: WithdrawReason = Field(description="Why the proposal was withdrawn.", examples=["need_staffed"])
+
+
+class VolunteerSteppedBack(VolunteerOfNeed):
+    """A volunteer who had accepted no longer helps with the need."""
+
+    event_type = "de.lotse.matching.volunteer.stepped_back.v1"
+
+
+class VolunteerPickedNeed(VolunteerOfNeed):
+    """A volunteer took an open need themselves, without a proposal."""
+
+    event_type = "de.lotse.matching.volunteer.picked_need.v1"
+
+
+class NeedStaffed(NeedStaffing):
+    """The need has as many committed volunteers as it asks for."""
+
+    event_type = "de.lotse.matching.need.staffed.v1"
+
+    volunteer_ids: list[UUID] = Field(
+        min_length=1, description="Volunteers who committed.", examples=[[EXAMPLE_VOLUNTEER_ID]]
+    )
+
+
+class UnstaffedReason(StrEnum):
+    NO_CANDIDATES = "no_candidates"
+    ALL_DECLINED = "all_declined"
+    PROPOSALS_EXPIRED = "proposals_expired"
+    VOLUNTEER_STEPPED_BACK = "volunteer_stepped_back"
+    START_APPROACHING = "start_approaching"
+
+
+class NeedUnstaffed(NeedStaffing):
+    """Escalation: the need lacks volunteers; the owning organisation should act."""
+
+    event_type = "de.lotse.matching.need.unstaffed.v1"
+
+    organisation_id: UUID = Field(description="Organisation to escalate to.", examples=[EXAMPLE_ORGANISATION_ID])
+    reason: UnstaffedReason = Field(description="Why nobody is found.", examples=["all_declined"])
+    volunteers_committed: int = Field(ge=0, description="Volunteers committed so far.", examples=[0])
+    volunteers_needed: int = Field(ge=1, description="Volunteers the need asks for.", examples=[1])

@@ -1,0 +1,144 @@
+"""Volunteer events, produced by the registry.
+
+Contact data appears only in `registered` and `profile_updated`, because the
+notification service needs it there; `erased` carries no personal data at all.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from lotse_contracts.base import Contract, EventData
+from lotse_contracts.events.values import (
+    EXAMPLE_AVAILABILITY,
+    EXAMPLE_CONSENT,
+    EXAMPLE_HOME_AREA,
+    EXAMPLE_ORGANISATION_ID,
+    EXAMPLE_VOLUNTEER_ID,
+    Availability,
+    Certificate,
+    Channel,
+    Consent,
+    Email,
+    HomeArea,
+    LanguageCode,
+    LanguageSkill,
+    SkillSlug,
+)
+
+
+class VolunteerContact(Contract):
+    """How to reach a volunteer; read only by the notification service."""
+
+    display_name: str = Field(
+        min_length=1, max_length=80, description="Name the volunteer wants to be addressed with.", examples=["Maria"]
+    )
+    email: Email
+    phone: str | None = Field(
+        default=None,
+        pattern=r"^\+[1-9][0-9]{6,14}$",
+        description="Phone number in E.164 form.",
+        examples=["+4915112345678"],
+    )
+    preferred_language: LanguageCode = Field(description="Language of notifications.", examples=["de"])
+    channels: list[Channel] = Field(
+        min_length=1, description="Channels the volunteer wants to be notified on.", examples=[["email", "in_app"]]
+    )
+
+
+EXAMPLE_CONTACT: dict[str, Any] = {
+    "display_name": "Maria",
+    "email": "maria@example.org",
+    "phone": "+4915112345678",
+    "preferred_language": "de",
+    "channels": ["email", "in_app"],
+}
+
+
+class VolunteerIdentity(EventData):
+    subject_field = "volunteer_id"
+
+    volunteer_id: UUID = Field(description="Id of the volunteer.", examples=[EXAMPLE_VOLUNTEER_ID])
+
+
+class VolunteerProfile(Contract):
+    """What matching needs to know about a volunteer, plus how to reach them."""
+
+    contact: VolunteerContact = Field(description="How to reach the volunteer.", examples=[EXAMPLE_CONTACT])
+    skills: list[SkillSlug] = Field(
+        description="Skills from the tenant's catalogue.", examples=[["driving", "translation"]]
+    )
+    languages: list[LanguageSkill] = Field(
+        min_length=1,
+        description="Languages the volunteer speaks.",
+        examples=[[{"language": "de", "level": "native"}, {"language": "ar", "level": "b2"}]],
+    )
+    home_area: HomeArea = Field(description="Where the volunteer starts from.", examples=[EXAMPLE_HOME_AREA])
+    travel_radius_km: int = Field(
+        ge=0, le=200, description="How far the volunteer is willing to travel, in km.", examples=[10]
+    )
+    certificates: list[Certificate] = Field(
+        default_factory=list,
+        description="Certificates the volunteer has shown.",
+        examples=[[{"kind": "extended_police_certificate", "issued_on": "2026-03-01", "valid_until": "2031-03-01"}]],
+    )
+
+
+class VolunteerRegistered(VolunteerProfile, VolunteerIdentity):
+    """A volunteer registered with consent."""
+
+    event_type = "de.lotse.registry.volunteer.registered.v1"
+
+    organisation_id: UUID | None = Field(
+        default=None,
+        description="Initiative that manages the volunteer; absent if registered directly with the municipality.",
+        examples=[EXAMPLE_ORGANISATION_ID],
+    )
+    consent: Consent = Field(description="The consent the volunteer gave.", examples=[EXAMPLE_CONSENT])
+    availability: Availability = Field(description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY])
+
+
+class VolunteerProfileUpdated(VolunteerProfile, VolunteerIdentity):
+    """The volunteer's profile changed; carries the full profile, not a diff."""
+
+    event_type = "de.lotse.registry.volunteer.profile_updated.v1"
+
+
+class VolunteerAvailabilityChanged(VolunteerIdentity):
+    """The volunteer's availability changed; carries the full availability."""
+
+    event_type = "de.lotse.registry.volunteer.availability_changed.v1"
+
+    availability: Availability = Field(description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY])
+
+
+class WithdrawalReason(StrEnum):
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    NO_LONGER_AVAILABLE = "no_longer_available"
+    REMOVED_BY_ORGANISATION = "removed_by_organisation"
+
+
+class VolunteerWithdrawn(VolunteerIdentity):
+    """The volunteer no longer takes part; open proposals must be withdrawn."""
+
+    event_type = "de.lotse.registry.volunteer.withdrawn.v1"
+
+    reason: WithdrawalReason = Field(description="Why the volunteer left.", examples=["consent_withdrawn"])
+    erasure_requested: bool = Field(
+        description="True if an erasure follows; consumers may already stop using contact data.",
+        examples=[True],
+    )
+
+
+class VolunteerErased(VolunteerIdentity):
+    """Every service must delete what it holds about this volunteer. No personal data."""
+
+    event_type = "de.lotse.registry.volunteer.erased.v1"
+
+    erased_at: AwareDatetime = Field(
+        description="When the registry erased the volunteer.", examples=["2026-11-25T10:00:00+01:00"]
+    )
