@@ -1,0 +1,223 @@
+"""The topic catalogue: every Kafka topic, what it carries and who uses it.
+
+Every record is keyed `tenant:aggregate_id` (see `message_key`); the
+aggregate is the envelope subject. Matching keys all its events by the need,
+so one need's staffing stays in order on one partition.
+
+Retention follows data protection: topics with personal data (volunteers,
+needs, partner commands, dead letters) age out after days, because services
+keep their own read models and erasure must reach everywhere; tenants and
+organisations carry their full state in every event and are compacted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from lotse_contracts.event_types import EVENT_TYPES
+from lotse_contracts.events.values import TENANT_PATTERN
+
+
+class Service(StrEnum):
+    REGISTRY = "registry"
+    MATCHING = "matching"
+    NOTIFICATIONS = "notifications"
+    PARTNER = "partner"
+
+
+class CleanupPolicy(StrEnum):
+    DELETE = "delete"
+    COMPACT = "compact"
+
+
+class Topic(BaseModel):
+    """One Kafka topic (or, for `{tenant}` names, a template of one per tenant)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    key: str
+    partitions: int
+    retention: timedelta | None  # None: kept forever (compacted topics)
+    cleanup_policy: CleanupPolicy
+    event_types: tuple[str, ...]
+    producers: tuple[Service, ...]
+    consumers: tuple[Service, ...]
+    # For consumers that read only some of the topic's types (by consumer name).
+    consumed_types: dict[Service, tuple[str, ...]] = {}
+
+    def __hash__(self) -> int:
+        # consumed_types is a dict, so the generated frozen-model hash would fail.
+        return hash(self.name)
+
+    @property
+    def retention_ms(self) -> int:
+        """Kafka `retention.ms`; -1 means forever."""
+        return -1 if self.retention is None else int(self.retention.total_seconds() * 1000)
+
+    @property
+    def is_template(self) -> bool:
+        return "{tenant}" in self.name
+
+    def types_consumed_by(self, service: Service) -> tuple[str, ...]:
+        if service not in self.consumers:
+            return ()
+        return self.consumed_types.get(service, self.event_types)
+
+    def for_tenant(self, tenant: str) -> Topic:
+        """The concrete topic of one tenant from a template."""
+        if not re.fullmatch(TENANT_PATTERN, tenant):
+            raise ValueError(f"not a tenant slug: {tenant!r}")
+        return self.model_copy(update={"name": self.name.format(tenant=tenant)})
+
+
+def _types(prefix: str) -> tuple[str, ...]:
+    return tuple(name for name in EVENT_TYPES if name.startswith(prefix))
+
+
+KEY_DESCRIPTION = "`<tenant>:<aggregate id>` (UTF-8), the aggregate id being the envelope subject"
+PERSONAL_DATA_RETENTION = timedelta(days=14)
+DEAD_LETTER_RETENTION = timedelta(days=14)
+
+TENANTS = Topic(
+    name="lotse.registry.tenants.v1",
+    description="Municipalities onboarded, with their settings.",
+    key="`<tenant>:<tenant>`",
+    partitions=1,
+    retention=None,
+    cleanup_policy=CleanupPolicy.COMPACT,
+    event_types=_types("de.lotse.registry.tenant."),
+    producers=(Service.REGISTRY,),
+    consumers=(Service.MATCHING, Service.NOTIFICATIONS),
+)
+ORGANISATIONS = Topic(
+    name="lotse.registry.organisations.v1",
+    description="Coordination offices, initiatives and round tables, full state per event.",
+    key="`<tenant>:<organisation_id>`",
+    partitions=3,
+    retention=None,
+    cleanup_policy=CleanupPolicy.COMPACT,
+    event_types=_types("de.lotse.registry.organisation."),
+    producers=(Service.REGISTRY,),
+    consumers=(Service.MATCHING, Service.NOTIFICATIONS),
+)
+VOLUNTEERS = Topic(
+    name="lotse.registry.volunteers.v1",
+    description="Volunteer lifecycle: registration, profile, availability, withdrawal, erasure.",
+    key="`<tenant>:<volunteer_id>`",
+    partitions=6,
+    retention=PERSONAL_DATA_RETENTION,
+    cleanup_policy=CleanupPolicy.DELETE,
+    event_types=_types("de.lotse.registry.volunteer."),
+    producers=(Service.REGISTRY,),
+    consumers=(Service.MATCHING, Service.NOTIFICATIONS),
+)
+NEEDS = Topic(
+    name="lotse.registry.needs.v1",
+    description="Need lifecycle: opened, updated, cancelled, closed.",
+    key="`<tenant>:<need_id>`",
+    partitions=6,
+    retention=PERSONAL_DATA_RETENTION,
+    cleanup_policy=CleanupPolicy.DELETE,
+    event_types=_types("de.lotse.registry.need."),
+    producers=(Service.REGISTRY,),
+    consumers=(Service.MATCHING, Service.NOTIFICATIONS),
+)
+PROPOSALS = Topic(
+    name="lotse.matching.proposals.v1",
+    description="Everything about staffing a need: proposals, answers, staffed and unstaffed.",
+    key="`<tenant>:<need_id>`",
+    partitions=6,
+    retention=timedelta(days=30),
+    cleanup_policy=CleanupPolicy.DELETE,
+    event_types=_types("de.lotse.matching."),
+    producers=(Service.MATCHING,),
+    consumers=(Service.REGISTRY, Service.NOTIFICATIONS),
+)
+DELIVERIES = Topic(
+    name="lotse.notifications.deliveries.v1",
+    description="Outcome of each notification delivery (no addresses).",
+    key="`<tenant>:<delivery_id>`",
+    partitions=3,
+    retention=timedelta(days=30),
+    cleanup_policy=CleanupPolicy.DELETE,
+    event_types=_types("de.lotse.notifications."),
+    producers=(Service.NOTIFICATIONS,),
+    consumers=(),
+)
+PARTNER_INBOUND = Topic(
+    name="lotse.partner.{tenant}.inbound.v1",
+    description=(
+        "Commands of one municipality's partner systems. Each tenant has its own topic and "
+        "credentials; the tenant in the topic must equal the tenant in the event."
+    ),
+    key="`<tenant>:<external_ref>` for need and volunteer commands, `<tenant>:<proposal_id>` for answers",
+    partitions=3,
+    retention=timedelta(days=7),
+    cleanup_policy=CleanupPolicy.DELETE,
+    event_types=_types("de.lotse.partner."),
+    producers=(Service.PARTNER,),
+    consumers=(Service.REGISTRY, Service.MATCHING),
+    consumed_types={
+        Service.REGISTRY: _types("de.lotse.partner.need.") + _types("de.lotse.partner.volunteer."),
+        Service.MATCHING: _types("de.lotse.partner.proposal."),
+    },
+)
+
+TOPICS: tuple[Topic, ...] = (TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, PROPOSALS, DELIVERIES)
+ALL_TOPICS: tuple[Topic, ...] = (*TOPICS, PARTNER_INBOUND)
+
+_PARTNER_NAME = re.compile(r"^lotse\.partner\.(?P<tenant>[a-z][a-z0-9-]{1,39})\.inbound\.v1$")
+# For a Kafka pattern subscription; anchored, so the `.dlq` topics do not match.
+PARTNER_INBOUND_PATTERN = r"^lotse\.partner\.[a-z][a-z0-9-]{1,39}\.inbound\.v1$"
+
+
+def partner_inbound_topic(tenant: str) -> str:
+    """The inbound topic of one tenant's partner systems."""
+    return PARTNER_INBOUND.for_tenant(tenant).name
+
+
+def tenant_of_partner_topic(topic: str) -> str | None:
+    """The tenant whose partner inbound topic this is, or None for any other topic."""
+    match = _PARTNER_NAME.match(topic)
+    return match["tenant"] if match else None
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Where a consumer of `topic` puts what it cannot process."""
+    return f"{topic}.dlq"
+
+
+def topic_for(event_type: str, tenant: str) -> str:
+    """The concrete topic an event of this type is published to."""
+    for topic in ALL_TOPICS:
+        if event_type in topic.event_types:
+            return topic.for_tenant(tenant).name if topic.is_template else topic.name
+    raise KeyError(f"no topic carries {event_type!r}")
+
+
+def topics_for_tenants(tenants: Iterable[str]) -> list[Topic]:
+    """Every concrete topic to create on a broker: static ones, each tenant's inbound, and the DLQs."""
+    concrete = list(TOPICS) + [PARTNER_INBOUND.for_tenant(tenant) for tenant in sorted(set(tenants))]
+    return concrete + [dead_letter_of(topic) for topic in concrete if topic.consumers]
+
+
+def dead_letter_of(topic: Topic) -> Topic:
+    """The dead-letter topic of a consumed topic, as a catalogue entry."""
+    return Topic(
+        name=dead_letter_topic(topic.name),
+        description=f"Records of {topic.name} that a consumer could not process; original bytes and key.",
+        key="the original record's key, unchanged",
+        partitions=1,
+        retention=DEAD_LETTER_RETENTION,
+        cleanup_policy=CleanupPolicy.DELETE,
+        event_types=(),
+        producers=topic.consumers,
+        consumers=(),
+    )
