@@ -6,7 +6,11 @@ SHELL := /bin/bash
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 PYTHON ?= python3
 
-.PHONY: help setup run test lint format bench
+# The official AsyncAPI validator, from the npm registry, for the contract test that uses it.
+ASYNCAPI_CLI := $(CURDIR)/.tools/asyncapi/node_modules/.bin/asyncapi
+ASYNCAPI_CLI_VERSION := 6.2.0
+
+.PHONY: help setup run test lint format bench asyncapi-cli
 
 help:
 	@echo "make run    - bring up Lotse locally (Ctrl-C stops everything)"
@@ -30,8 +34,15 @@ lint: setup
 	$(UV) run lotse contracts check
 	$(UV) run lint-imports
 
-test: lint
-	$(UV) run pytest
+asyncapi-cli:
+	@if [ -x "$(ASYNCAPI_CLI)" ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  echo "Installing the AsyncAPI CLI into .tools/asyncapi (once, about 1.5 minutes)"; \
+	  npm install --silent --no-audit --no-fund --prefix .tools/asyncapi @asyncapi/cli@$(ASYNCAPI_CLI_VERSION); \
+	else echo "npm not found: the AsyncAPI validator test will be skipped"; fi
+
+test: lint asyncapi-cli
+	LOTSE_ASYNCAPI_BIN="$$([ -x "$(ASYNCAPI_CLI)" ] && echo "$(ASYNCAPI_CLI)")" $(UV) run pytest
 
 format: setup
 	$(UV) run ruff check --fix .

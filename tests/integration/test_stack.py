@@ -10,12 +10,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, StackError, ensure_topics, running_stack
-from lotse_devstack.processes import port_is_free
+from lotse_devstack.processes import port_answers
 from lotse_devstack.stack import choose_backend
 
-embedded_only = pytest.mark.skipif(
-    choose_backend() != "embedded", reason="starts and stops its own embedded servers"
-)
+embedded_only = pytest.mark.skipif(choose_backend() != "embedded", reason="starts and stops its own embedded servers")
 
 
 def _process_alive(pid: int) -> bool:
@@ -49,15 +47,16 @@ async def test_catalogue_topics_are_created_once_with_their_partitions(stack: St
 
 
 @embedded_only
-def test_stopping_the_stack_leaves_no_process_and_no_port(tmp_path) -> None:
+def test_stopping_the_stack_leaves_no_process_and_no_listener(tmp_path) -> None:
     with running_stack(data_dir=tmp_path / "data", log_dir=tmp_path / "logs") as stack:
         pids = [p.pid for p in stack.processes.values()]
         ports = [int(stack.kafka_bootstrap.rsplit(":", 1)[1]), int(stack.mongo_url.split(":")[2].split("/")[0])]
         assert all(pid and _process_alive(pid) for pid in pids)
-        assert not any(port_is_free(port) for port in ports)
+        assert all(port_answers(port) for port in ports)
 
     assert not any(_process_alive(pid) for pid in pids if pid)
-    assert all(port_is_free(port) for port in ports)
+    # Nothing listens any more (a bind could still fail while closed connections linger in TIME_WAIT).
+    assert not any(port_answers(port) for port in ports)
 
 
 @embedded_only
@@ -66,8 +65,9 @@ def test_a_taken_port_fails_fast_naming_the_server(tmp_path) -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = squatter.getsockname()[1]
-        with pytest.raises(StackError, match=rf"mongodb: port {taken} .* already in use"), running_stack(
-            mongo_port=taken, log_dir=tmp_path / "logs"
+        with (
+            pytest.raises(StackError, match=rf"mongodb: port {taken} .* already in use"),
+            running_stack(mongo_port=taken, log_dir=tmp_path / "logs"),
         ):
             pass
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from lotse_contracts import Topic
-from lotse_devstack import ensure_topics
+from lotse_devstack import TopicSpec, ensure_topics
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class Record:
 
 
 async def create_topics(bootstrap: str, *names: str, partitions: int = 1) -> None:
-    await ensure_topics(bootstrap, [Topic.for_test(name, partitions) for name in names])
+    await ensure_topics(bootstrap, [TopicSpec(name, partitions) for name in names])
 
 
 async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
@@ -47,9 +46,7 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
         while len(records) < expected and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=200)
             for batch in batches.values():
-                records.extend(
-                    Record(r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in batch
-                )
+                records.extend(Record(r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in batch)
         return records
     finally:
         await consumer.stop()

@@ -28,6 +28,7 @@ from lotse_contracts import (
     dead_letter_topic,
     parse_event,
 )
+from lotse_contracts.dead_letter import DeadLetterReason
 
 log = structlog.get_logger("lotse.consumer")
 
@@ -45,6 +46,10 @@ class Delivery:
 class RejectEvent(Exception):
     """Raised by a handler for an event that can never be processed (wrong tenant, unknown
     aggregate after its grace period, ...): it is dead-lettered at once, without retries."""
+
+    def __init__(self, reason: DeadLetterReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -90,13 +95,16 @@ class EventPipeline:
         """Return once the message is processed or dead-lettered; only then may it be committed."""
         if len(value) > MAX_EVENT_BYTES:
             await self._dead_letter(
-                value, delivery, f"message of {len(value)} bytes exceeds the limit of {MAX_EVENT_BYTES}", "TooLarge"
+                value,
+                delivery,
+                DeadLetterReason.TOO_LARGE,
+                f"message of {len(value)} bytes exceeds the limit of {MAX_EVENT_BYTES} bytes",
             )
             return
         try:
             event = parse_event(value)
         except EventValidationError as error:
-            await self._dead_letter(value, delivery, str(error), type(error).__name__)
+            await self._dead_letter(value, delivery, error.kind, error.reason)
             return
         bound = log.bind(
             tenant=event.tenant,
@@ -109,14 +117,14 @@ class EventPipeline:
             try:
                 await self.handler(event, delivery)
             except RejectEvent as error:
-                await self._dead_letter(value, delivery, str(error), type(error).__name__)
+                await self._dead_letter(value, delivery, error.reason, str(error))
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - any failure is retried, then dead-lettered
                 if attempt == self.retry.attempts:
-                    reason = f"processing failed after {attempt} attempts: {type(error).__name__}: {error}"
-                    await self._dead_letter(value, delivery, reason, type(error).__name__)
+                    message = f"processing failed after {attempt} attempts: {type(error).__name__}: {error}"
+                    await self._dead_letter(value, delivery, DeadLetterReason.PROCESSING_FAILED, message)
                     return
                 bound.warning("event processing failed, retrying", attempt=attempt, error=repr(error))
                 await asyncio.sleep(self.retry.backoff(attempt))
@@ -124,7 +132,7 @@ class EventPipeline:
                 self.stats.processed += 1
                 return
 
-    async def _dead_letter(self, value: bytes, delivery: Delivery, reason: str, error: str) -> None:
+    async def _dead_letter(self, value: bytes, delivery: Delivery, reason: DeadLetterReason, error: str) -> None:
         info = DeadLetterInfo(
             reason=reason,
             error=error,
@@ -154,7 +162,8 @@ class EventPipeline:
             partition=delivery.partition,
             offset=delivery.offset,
             dead_letter_topic=target,
-            reason=reason,
+            reason=reason.value,
+            error=error,
         )
 
 
@@ -174,7 +183,8 @@ def subscribe_events(
     """
 
     async def publish_dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
-        await broker.publish(value, topic=topic, key=key, headers={name: value.decode() for name, value in info.to_headers()})
+        headers = {name: text.decode() for name, text in info.to_headers()}
+        await broker.publish(value, topic=topic, key=key, headers=headers)
 
     pipeline = EventPipeline(consumer, handler, publish_dead_letter, retry)
     subscriber = broker.subscriber(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from faststream.kafka import KafkaBroker
 from faststream.security import SASLScram256, SASLScram512
 
 from lotse_runtime.settings import PlatformSettings
+
+DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 
 
 def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
@@ -17,6 +21,10 @@ def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
         # Tansu has no idempotent producer; the outbox and the inbox give the guarantees.
         enable_idempotence=False,
         acks="all",
+        # Dead letters keep the original bytes, also of messages above MAX_EVENT_BYTES.
+        max_request_size=DEAD_LETTER_MAX_BYTES,
+        # FastStream logs every message it receives; that belongs at debug level.
+        log_level=logging.DEBUG,
     )
 
 

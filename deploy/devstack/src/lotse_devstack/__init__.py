@@ -6,6 +6,6 @@ otherwise the embedded servers installed from PyPI (Tansu and SecantusDB).
 """
 
 from lotse_devstack.stack import Stack, StackError, running_stack
-from lotse_devstack.topics import ensure_topics
+from lotse_devstack.topics import TopicMismatch, TopicSpec, ensure_topics
 
-__all__ = ["Stack", "StackError", "ensure_topics", "running_stack"]
+__all__ = ["Stack", "StackError", "TopicMismatch", "TopicSpec", "ensure_topics", "running_stack"]

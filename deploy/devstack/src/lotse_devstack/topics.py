@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from lotse_contracts import Topic
 
-_TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
-
 
 class TopicMismatch(RuntimeError):
-    """A topic exists with other settings than the catalogue declares."""
+    """A topic exists with fewer partitions than declared, or cannot be created."""
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[Topic]) -> list[str]:
+@dataclass(frozen=True)
+class TopicSpec:
+    """What a broker needs to know to create one topic."""
+
+    name: str
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, topic: Topic) -> TopicSpec:
+        return cls(
+            topic.name,
+            topic.partitions,
+            {"retention.ms": str(topic.retention_ms), "cleanup.policy": str(topic.cleanup_policy)},
+        )
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[Topic | TopicSpec]) -> list[str]:
     """Create missing topics; return the names created. Existing ones must have enough partitions."""
-    wanted = {topic.name: topic for topic in topics}
+    wanted = {spec.name: spec for spec in (t if isinstance(t, TopicSpec) else TopicSpec.of(t) for t in topics)}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-topics")
     await admin.start()
     try:
@@ -27,20 +43,12 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic]) -> list[str]:
         created: list[str] = []
         if missing:
             response = await admin.create_topics(
-                [
-                    NewTopic(
-                        topic.name,
-                        topic.partitions,
-                        1,
-                        topic_configs=topic.broker_configs(),
-                    )
-                    for topic in missing
-                ]
+                [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.configs) for spec in missing]
             )
             for name, code, message in response.topic_errors:
                 if code == 0:
                     created.append(name)
-                elif code != _TOPIC_ALREADY_EXISTS:
+                elif code != TopicAlreadyExistsError.errno:
                     raise TopicMismatch(f"cannot create topic {name}: {message} (error {code})")
         present = [name for name in wanted if name in existing]
         if present:
@@ -49,8 +57,7 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic]) -> list[str]:
                 partitions = len(description["partitions"])
                 if partitions < wanted[name].partitions:
                     raise TopicMismatch(
-                        f"topic {name} has {partitions} partitions, the catalogue declares "
-                        f"{wanted[name].partitions}"
+                        f"topic {name} has {partitions} partitions, the catalogue declares {wanted[name].partitions}"
                     )
         return created
     finally:

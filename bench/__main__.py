@@ -1,0 +1,26 @@
+"""Run every benchmark: `make bench` (or `uv run python -m bench [name ...]`)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bench import consumer_pipeline, contract_parsing
+
+BENCHMARKS = {
+    "contract_parsing": contract_parsing.main,
+    "consumer_pipeline": consumer_pipeline.main,
+}
+
+
+def main(names: list[str]) -> None:
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    for name in names or list(BENCHMARKS):
+        print(f"== {name}", flush=True)
+        asyncio.run(BENCHMARKS[name]())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,173 @@
+"""Transactional outbox: an event is stored in the same transaction as the state change it
+describes, and a relay publishes stored events to Kafka, in order per key, at least once.
+
+The relay always finds its work by query (pending = not yet published), so it resumes after
+a crash or restart without any history to replay; ``wake()`` only shortens the wait. Events
+that were published but not yet marked are published again after a crash: consumers are
+idempotent (inbox), so that costs nothing but a duplicate on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from lotse_contracts import Envelope, to_bytes
+
+log = structlog.get_logger("lotse.outbox")
+
+OUTBOX_COLLECTION = "outbox"
+LEASE_COLLECTION = "outbox_lease"
+PUBLISHED_RETENTION = timedelta(days=7)
+
+Publish = Callable[[str, bytes, bytes], Awaitable[None]]  # topic, key, value
+
+
+async def ensure_outbox_indexes(database: AsyncDatabase[dict[str, Any]]) -> None:
+    outbox = database[OUTBOX_COLLECTION]
+    await outbox.create_index([("published_at", ASCENDING), ("created_at", ASCENDING)])
+    # Published entries are kept a while for operators, then removed by MongoDB itself.
+    await outbox.create_index(
+        "published_at", expireAfterSeconds=int(PUBLISHED_RETENTION.total_seconds()), name="published_ttl"
+    )
+
+
+async def append_event(
+    database: AsyncDatabase[dict[str, Any]], session: AsyncClientSession, topic: str, event: Envelope[Any]
+) -> None:
+    """Store ``event`` for publication on ``topic``; call inside the state change's transaction."""
+    await database[OUTBOX_COLLECTION].insert_one(
+        {
+            "_id": str(event.id),
+            "topic": topic,
+            "key": event.key.decode(),
+            "value": to_bytes(event),
+            "tenant": event.tenant,
+            "type": event.type,
+            "version": event.version,
+            "created_at": datetime.now(UTC),
+            "published_at": None,
+        },
+        session=session,
+    )
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    passes: int = 0
+
+
+class OutboxRelay:
+    """Publishes pending outbox events. One relay of a service holds the lease at a time, so
+    that replicas do not publish the same events side by side."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        publish: Publish,
+        *,
+        name: str,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        lease_seconds: float = 15.0,
+    ) -> None:
+        self.database = database
+        self.publish = publish
+        self.name = name
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.owner = uuid.uuid4().hex
+        self.stats = RelayStats()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Tell the relay that events were just committed."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop after the batch in hand; what is not marked yet is published again later."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(PyMongoError):
+            await self.database[LEASE_COLLECTION].delete_one({"_id": self.name, "owner": self.owner})
+
+    async def _run(self) -> None:
+        while True:
+            published = 0
+            try:
+                if await self.hold_lease():
+                    published = await self.publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - broker or database away: try again later
+                log.warning("outbox relay pass failed", relay=self.name, error=repr(error))
+            if published < self.batch_size:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending events in order and mark them; return how many."""
+        outbox = self.database[OUTBOX_COLLECTION]
+        # created_at orders transactions; version breaks ties within one aggregate.
+        pending = await (
+            outbox.find({"published_at": None})
+            .sort([("created_at", ASCENDING), ("key", ASCENDING), ("version", ASCENDING)])
+            .limit(self.batch_size)
+            .to_list()
+        )
+        self.stats.passes += 1
+        if not pending:
+            return 0
+        published_ids = []
+        try:
+            for entry in pending:
+                await self.publish(entry["topic"], entry["key"].encode(), bytes(entry["value"]))
+                published_ids.append(entry["_id"])
+        finally:
+            if published_ids:
+                await outbox.update_many({"_id": {"$in": published_ids}}, {"$set": {"published_at": datetime.now(UTC)}})
+                self.stats.published += len(published_ids)
+        return len(published_ids)
+
+    async def backlog(self) -> tuple[int, float]:
+        """Pending events and the age in seconds of the oldest, for metrics and health."""
+        outbox = self.database[OUTBOX_COLLECTION]
+        count = await outbox.count_documents({"published_at": None})
+        oldest = await outbox.find_one({"published_at": None}, sort=[("created_at", ASCENDING)])
+        age = (datetime.now(UTC) - oldest["created_at"]).total_seconds() if oldest else 0.0
+        return count, age
+
+    async def hold_lease(self) -> bool:
+        now = datetime.now(UTC)
+        try:
+            lease = await self.database[LEASE_COLLECTION].find_one_and_update(
+                {"_id": self.name, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
+                {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.lease_seconds)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return False  # another replica holds a live lease
+        return bool(lease and lease["owner"] == self.owner)
