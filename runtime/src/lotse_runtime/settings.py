@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lotse_runtime.auth import AuthConfig
+
 
 class PlatformSettings(BaseSettings):
     """Connections every service needs. Environment variables are prefixed with ``LOTSE_``."""
@@ -21,3 +23,16 @@ class PlatformSettings(BaseSettings):
         description="MongoDB connection string; the server must support transactions (replica set)",
     )
     log_level: str = Field("INFO", description="Log level of the service")
+    jwt_issuer: str = Field("https://auth.lotse.local", description="Expected issuer (iss) of bearer tokens")
+    jwt_audience: str = Field("lotse", description="Expected audience (aud) of bearer tokens")
+    jwt_dev_key: str | None = Field(
+        "lotse-development-key-change-me-0123456789",
+        description="HS256 key for development tokens; unset it in production and set LOTSE_JWT_JWKS_URL",
+    )
+    jwt_jwks_url: str | None = Field(None, description="The OIDC issuer's JWKS URL (production)")
+
+    def auth_config(self) -> AuthConfig:
+        # A configured JWKS wins over the development key.
+        if self.jwt_jwks_url:
+            return AuthConfig(self.jwt_issuer, self.jwt_audience, jwks_url=self.jwt_jwks_url)
+        return AuthConfig(self.jwt_issuer, self.jwt_audience, hs256_key=self.jwt_dev_key)

@@ -1,0 +1,109 @@
+"""Bearer tokens and problem details, on a small app that uses the runtime's HTTP mechanism."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import jwt
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
+
+from lotse_runtime.auth import AuthConfig, Principal, Role, TokenVerifier, issue_token, requires
+from lotse_runtime.problems import PROBLEM_JSON, install_problem_handlers
+
+CONFIG = AuthConfig(issuer="https://auth.test", audience="lotse", hs256_key="k" * 32)
+
+
+class Body(BaseModel):
+    name: str = Field(min_length=1)
+    radius_km: int = Field(ge=1)
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    app.state.token_verifier = TokenVerifier(CONFIG)
+    install_problem_handlers(app)
+
+    @app.post("/things")
+    def create(body: Body, principal: Principal = Depends(requires(Role.COORDINATOR))) -> dict[str, str | None]:
+        return {"tenant": principal.tenant}
+
+    return app
+
+
+client = TestClient(make_app())
+
+
+def token(**overrides: object) -> str:
+    values: dict[str, object] = {"subject": "u1", "roles": [Role.COORDINATOR], "tenant": "musterstadt"}
+    values.update(overrides)
+    return issue_token(CONFIG, **values)  # type: ignore[arg-type]
+
+
+def post(authorization: str | None, body: object = None) -> object:
+    headers = {"Authorization": authorization} if authorization else {}
+    return client.post("/things", json=body or {"name": "x", "radius_km": 5}, headers=headers)
+
+
+def test_a_valid_token_with_the_role_passes() -> None:
+    response = post(f"Bearer {token()}")
+    assert response.status_code == 200
+    assert response.json() == {"tenant": "musterstadt"}
+
+
+def test_a_missing_token_is_401_problem_json() -> None:
+    response = post(None)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["title"] == "Missing token"
+
+
+def test_a_wrong_role_is_403() -> None:
+    response = post(f"Bearer {token(roles=[Role.VOLUNTEER])}")
+    assert response.status_code == 403
+    assert "coordinator" in response.json()["detail"]
+
+
+def _unsigned(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+@pytest.mark.parametrize(
+    "bad_token",
+    [
+        pytest.param(lambda: token(lifetime=timedelta(seconds=-5)), id="expired"),
+        pytest.param(
+            lambda: issue_token(AuthConfig("https://auth.test", "lotse", hs256_key="x" * 32), subject="u", roles=[]),
+            id="wrong-key",
+        ),
+        pytest.param(
+            lambda: issue_token(
+                AuthConfig("https://evil.test", "lotse", hs256_key="k" * 32), subject="u", roles=[], tenant="t1"
+            ),
+            id="other-issuer",
+        ),
+        pytest.param(
+            lambda: _unsigned(jwt.decode(token(), options={"verify_signature": False})),
+            id="alg-none",
+        ),
+    ],
+)
+def test_bad_tokens_are_refused(bad_token) -> None:  # type: ignore[no-untyped-def]
+    response = post(f"Bearer {bad_token()}")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM_JSON
+
+
+def test_validation_errors_name_each_field() -> None:
+    response = post(f"Bearer {token()}", {"name": "", "radius_km": 0})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    fields = {error["field"] for error in response.json()["errors"]}
+    assert fields == {"name", "radius_km"}
