@@ -72,6 +72,21 @@ class MatchProposed(ProposalOfNeed):
     expires_at: AwareDatetime = Field(
         description="When the proposal expires unanswered.", examples=["2026-11-28T09:00:00+01:00"]
     )
+    accept_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description=(
+            "Signed, single-use, expiring link with which the volunteer accepts; notifications puts it "
+            "into the message. Only for the volunteer: never show it to anyone else."
+        ),
+        examples=["https://matching.lotse.example/answers/eyJwIjoiN2YzIn0.sig?choice=accept"],
+    )
+    decline_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Signed, single-use, expiring link with which the volunteer declines.",
+        examples=["https://matching.lotse.example/answers/eyJwIjoiN2YzIn0.sig?choice=decline"],
+    )
 
 
 class AnswerChannel(StrEnum):
