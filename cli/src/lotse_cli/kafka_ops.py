@@ -1,0 +1,106 @@
+"""Broker-side operations the CLI needs: known tenants, dead-letter records, replays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from lotse_contracts import DeadLetterInfo, EventValidationError, TenantOnboarded, parse_event
+from lotse_contracts.topics import TENANTS
+
+READ_IDLE_MS = 1500
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    info: DeadLetterInfo | None  # None: a record without dead-letter headers
+
+
+async def list_topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-cli")
+    await admin.start()
+    try:
+        return sorted(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def _read_to_end(bootstrap: str, topic: str) -> list[tuple[TopicPartition, list]]:
+    """Every record of ``topic`` from the beginning to its end offsets, without a consumer group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        result: dict[TopicPartition, list] = {tp: [] for tp in partitions}
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        beginnings = await consumer.beginning_offsets(partitions)
+        remaining = {tp for tp in remaining if beginnings[tp] < ends[tp]}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=READ_IDLE_MS)
+            if not batches:
+                break
+            for tp, records in batches.items():
+                result[tp].extend(records)
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        return list(result.items())
+    finally:
+        await consumer.stop()
+
+
+async def onboarded_tenants(bootstrap: str) -> list[str]:
+    """Tenants announced on the compacted tenants topic, as every service sees them."""
+    if TENANTS.name not in await list_topics(bootstrap):
+        return []
+    tenants: set[str] = set()
+    for _, records in await _read_to_end(bootstrap, TENANTS.name):
+        for record in records:
+            try:
+                event = parse_event(record.value)
+            except EventValidationError:
+                continue  # a broken record on the topic says nothing about tenants
+            if isinstance(event.data, TenantOnboarded):
+                tenants.add(event.tenant)
+    return sorted(tenants)
+
+
+async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
+    letters = []
+    for tp, records in await _read_to_end(bootstrap, topic):
+        for record in records:
+            try:
+                info: DeadLetterInfo | None = DeadLetterInfo.from_headers(record.headers)
+            except ValueError:
+                info = None
+            letters.append(DeadLetter(tp.topic, tp.partition, record.offset, record.key, record.value, info))
+    return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
+
+
+async def replay(bootstrap: str, letters: Iterable[DeadLetter]) -> int:
+    """Send dead letters back to their source topics unchanged (key, value). Consumers are
+    idempotent, so replaying a letter twice does no harm."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+    await producer.start()
+    sent = 0
+    try:
+        for letter in letters:
+            if letter.info is None:
+                continue
+            await producer.send_and_wait(letter.info.source_topic, letter.value, key=letter.key)
+            sent += 1
+    finally:
+        await producer.stop()
+    return sent
