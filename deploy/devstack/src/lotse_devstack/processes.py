@@ -7,9 +7,11 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 _PR_SET_PDEATHSIG = 1
 
@@ -45,24 +47,52 @@ def _die_with_parent() -> None:
 
 
 class ManagedProcess:
-    """One server process with its log file; stopped with SIGTERM, then SIGKILL."""
+    """One server process with its log file; stopped with SIGTERM, then SIGKILL.
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
+    With ``echo`` set, every output line also goes to ``echo`` (e.g. prefixed to the terminal).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
+        self.env = dict(env) if env is not None else None
+        self.echo = echo
         self._process: subprocess.Popen[bytes] | None = None
+        self._copier: threading.Thread | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if os.name == "posix" else None,
-            )
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.PIPE if self.echo else log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            preexec_fn=_die_with_parent if os.name == "posix" else None,
+        )
+        if self.echo is None:
+            log.close()
+            return
+        self._copier = threading.Thread(target=self._copy_output, args=(self._process, log), daemon=True)
+        self._copier.start()
+
+    def _copy_output(self, process: subprocess.Popen[bytes], log: BinaryIO) -> None:
+        assert process.stdout is not None and self.echo is not None
+        with log:
+            for raw in process.stdout:
+                log.write(raw)
+                log.flush()
+                self.echo(raw.decode(errors="replace").rstrip("\n"))
 
     @property
     def pid(self) -> int | None:
@@ -91,14 +121,19 @@ class ManagedProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=timeout)
+        self._join_copier()
+
+    def _join_copier(self) -> None:
+        copier, self._copier = self._copier, None
+        if copier is not None:
+            copier.join(timeout=5)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would; for fault tests."""
@@ -106,3 +141,4 @@ class ManagedProcess:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+        self._join_copier()
