@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
 
 from lotse_contracts import DeadLetterInfo, Envelope, TenantOnboarded, dead_letter_topic, new_event, to_bytes
 from lotse_contracts.dead_letter import DeadLetterReason
@@ -86,6 +87,14 @@ async def test_an_invalid_message_is_dead_lettered_with_its_reason_and_the_consu
     assert [(i.source_topic, i.source_partition, i.source_offset) for i in infos] == [(topic, 0, 0), (topic, 0, 1)]
     assert {info.consumer for info in infos} == {"test-invalid"}
     assert pipeline.stats.dead_lettered == 2 and pipeline.stats.processed == 1
+    labels = {"consumer": "test-invalid", "topic": topic}
+    assert REGISTRY.get_sample_value("lotse_messages_consumed_total", labels) == 3
+    assert REGISTRY.get_sample_value("lotse_messages_dead_lettered_total", {**labels, "reason": "malformed_json"}) == 1
+
+    async def caught_up() -> bool:
+        return REGISTRY.get_sample_value("lotse_consumer_lag_messages", {**labels, "partition": "0"}) == 0
+
+    await eventually(caught_up, what="the lag gauge to show the consumer caught up")
 
 
 async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_message_is_processed(

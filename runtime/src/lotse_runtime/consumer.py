@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from aiokafka import TopicPartition
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
@@ -29,6 +30,7 @@ from lotse_contracts import (
     parse_event,
 )
 from lotse_contracts.dead_letter import DeadLetterReason
+from lotse_runtime import metrics
 
 log = structlog.get_logger("lotse.consumer")
 
@@ -93,6 +95,7 @@ class EventPipeline:
 
     async def handle(self, value: bytes, delivery: Delivery) -> None:
         """Return once the message is processed or dead-lettered; only then may it be committed."""
+        metrics.MESSAGES_CONSUMED.labels(self.consumer, delivery.topic).inc()
         if len(value) > MAX_EVENT_BYTES:
             await self._dead_letter(
                 value,
@@ -126,10 +129,12 @@ class EventPipeline:
                     message = f"processing failed after {attempt} attempts: {type(error).__name__}: {error}"
                     await self._dead_letter(value, delivery, DeadLetterReason.PROCESSING_FAILED, message)
                     return
+                metrics.PROCESSING_RETRIES.labels(self.consumer, delivery.topic).inc()
                 bound.warning("event processing failed, retrying", attempt=attempt, error=repr(error))
                 await asyncio.sleep(self.retry.backoff(attempt))
             else:
                 self.stats.processed += 1
+                metrics.MESSAGES_PROCESSED.labels(self.consumer, delivery.topic).inc()
                 return
 
     async def _dead_letter(self, value: bytes, delivery: Delivery, reason: DeadLetterReason, error: str) -> None:
@@ -156,6 +161,7 @@ class EventPipeline:
                 log.error("dead-lettering failed, retrying", topic=target, attempt=attempt, error=repr(failure))
                 await asyncio.sleep(self.retry.backoff(min(attempt, 6)))
         self.stats.dead_lettered += 1
+        metrics.MESSAGES_DEAD_LETTERED.labels(self.consumer, delivery.topic, reason.value).inc()
         log.warning(
             "event dead-lettered",
             topic=delivery.topic,
@@ -165,6 +171,13 @@ class EventPipeline:
             reason=reason.value,
             error=error,
         )
+
+
+def _record_lag(consumer: str, message: KafkaMessage, topic: str, partition: int, offset: int) -> None:
+    client = getattr(message, "consumer", None)
+    highwater = client.highwater(TopicPartition(topic, partition)) if client is not None else None
+    if highwater is not None:
+        metrics.CONSUMER_LAG.labels(consumer, topic, str(partition)).set(max(highwater - offset - 1, 0))
 
 
 def subscribe_events(
@@ -201,5 +214,6 @@ def subscribe_events(
         delivery = Delivery(topic=record.topic, partition=record.partition, offset=record.offset, key=record.key)
         await pipeline.handle(message.body, delivery)
         await message.ack()
+        _record_lag(consumer, message, record.topic, record.partition, record.offset)
 
     return pipeline

@@ -1,11 +1,12 @@
-"""``/health`` (the process lives) and ``/ready`` (its broker and database answer)."""
+"""``/health`` (the process lives), ``/ready`` (its broker and database answer), ``/metrics``."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -29,5 +30,9 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": results}, status_code=200 if ready else 503
         )
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,12 +25,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from lotse_contracts import Envelope, to_bytes
+from lotse_runtime import metrics
 
 log = structlog.get_logger("lotse.outbox")
 
 OUTBOX_COLLECTION = "outbox"
 LEASE_COLLECTION = "outbox_lease"
 PUBLISHED_RETENTION = timedelta(days=7)
+# Counting the backlog costs queries; the gauges need not be fresher than this.
+BACKLOG_MEASURE_SECONDS = 5.0
 
 Publish = Callable[[str, bytes, bytes], Awaitable[None]]  # topic, key, value
 
@@ -113,11 +117,17 @@ class OutboxRelay:
             await self.database[LEASE_COLLECTION].delete_one({"_id": self.name, "owner": self.owner})
 
     async def _run(self) -> None:
+        last_measured = 0.0
         while True:
             published = 0
             try:
                 if await self.hold_lease():
                     published = await self.publish_pending()
+                    if time.monotonic() - last_measured > BACKLOG_MEASURE_SECONDS:
+                        last_measured = time.monotonic()
+                        count, age = await self.backlog()
+                        metrics.OUTBOX_BACKLOG.labels(self.name).set(count)
+                        metrics.OUTBOX_OLDEST_AGE.labels(self.name).set(age)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - broker or database away: try again later
@@ -149,6 +159,7 @@ class OutboxRelay:
             if published_ids:
                 await outbox.update_many({"_id": {"$in": published_ids}}, {"$set": {"published_at": datetime.now(UTC)}})
                 self.stats.published += len(published_ids)
+                metrics.OUTBOX_PUBLISHED.labels(self.name).inc(len(published_ids))
         return len(published_ids)
 
     async def backlog(self) -> tuple[int, float]:

@@ -1,0 +1,163 @@
+"""The whole platform on one machine: broker, database, SMTP sink and the three services as
+separate processes under one supervisor, with prefixed logs. Used by ``lotse up`` and by the
+end-to-end tests, so that both run the same thing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lotse_contracts import topics_for_tenants
+from lotse_devstack import Stack, StackError, ensure_topics, running_stack
+from lotse_devstack.processes import ManagedProcess, port_answers, port_is_free
+
+READY_TIMEOUT_SECONDS = 60.0
+_COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m"]
+_RESET = "\033[0m"
+
+
+@dataclass(frozen=True)
+class Ports:
+    kafka: int = 9092
+    mongo: int = 27017
+    smtp: int = 1025
+    mailbox: int = 8025
+    registry: int = 8001
+    matching: int = 8002
+    notifications: int = 8003
+
+    def services(self) -> dict[str, int]:
+        return {"registry": self.registry, "matching": self.matching, "notifications": self.notifications}
+
+
+@dataclass
+class Platform:
+    stack: Stack
+    ports: Ports
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports.services()[service]}"
+
+    @property
+    def mailbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.mailbox}"
+
+
+def _printer(name: str, index: int, stream: Callable[[str], None]) -> Callable[[str], None]:
+    colour = _COLOURS[index % len(_COLOURS)] if sys.stdout.isatty() else ""
+    reset = _RESET if colour else ""
+    prefix = f"{colour}{name:<13}|{reset} "
+    return lambda line: stream(prefix + line)
+
+
+def _wait_ready(process: ManagedProcess, url: str, timeout: float) -> None:
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    process.wait_until(ready, timeout)
+
+
+def service_environment(stack: Stack, ports: Ports, service: str, base: Mapping[str, str]) -> dict[str, str]:
+    """What a service process needs to find the others; the names are the services' settings."""
+    environment = dict(base)
+    environment.update(
+        {
+            "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "LOTSE_MONGO_URL": stack.mongo_url,
+            "LOTSE_HTTP_PORT": str(ports.services()[service]),
+            "LOTSE_SMTP_HOST": "127.0.0.1",
+            "LOTSE_SMTP_PORT": str(ports.smtp),
+            "LOTSE_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.matching}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return environment
+
+
+@contextmanager
+def running_platform(
+    *,
+    ports: Ports,
+    state_dir: Path,
+    tenants: list[str] | None = None,
+    echo: Callable[[str], None] | None = print,
+    persistent: bool = True,
+) -> Iterator[Platform]:
+    """Start everything, wait until each service is ready, stop everything in reverse order.
+
+    Fails fast with a StackError naming the server if a port is taken or a process does not
+    start; whatever had started by then is stopped again.
+    """
+    _claim_ports(ports)
+    log_dir = state_dir / "logs"
+    with ExitStack() as running:
+        stack = running.enter_context(
+            running_stack(
+                data_dir=state_dir / "data" if persistent else None,
+                kafka_port=ports.kafka,
+                mongo_port=ports.mongo,
+                log_dir=log_dir,
+            )
+        )
+        asyncio.run(ensure_topics(stack.kafka_bootstrap, topics_for_tenants(tenants or [])))
+        platform = Platform(stack, ports)
+        launches = [
+            (
+                "mailbox",
+                [
+                    sys.executable,
+                    "-m",
+                    "lotse_devstack.smtp_sink",
+                    "--smtp-port",
+                    str(ports.smtp),
+                    "--http-port",
+                    str(ports.mailbox),
+                ],
+                f"http://127.0.0.1:{ports.mailbox}/messages",
+            ),
+            *(
+                (name, [sys.executable, "-m", f"lotse_{name}"], f"http://127.0.0.1:{port}/ready")
+                for name, port in ports.services().items()
+            ),
+        ]
+        for index, (name, argv, ready_url) in enumerate(launches):
+            environment = service_environment(stack, ports, name, os.environ) if name != "mailbox" else None
+            process = ManagedProcess(
+                name,
+                argv,
+                log_dir / f"{name}.log",
+                env=environment,
+                echo=_printer(name, index, echo) if echo else None,
+            )
+            running.callback(process.stop)
+            process.start()
+            try:
+                _wait_ready(process, ready_url, READY_TIMEOUT_SECONDS)
+            except RuntimeError as error:
+                raise StackError(str(error)) from error
+            platform.processes[name] = process
+        yield platform
+
+
+def _claim_ports(ports: Ports) -> None:
+    for name, port in (
+        ("kafka", ports.kafka),
+        ("mongodb", ports.mongo),
+        ("smtp sink", ports.smtp),
+        ("mailbox (smtp sink http)", ports.mailbox),
+        *ports.services().items(),
+    ):
+        if not port_is_free(port) or port_answers(port):
+            raise StackError(f"{name}: port {port} on 127.0.0.1 is already in use")
