@@ -98,6 +98,21 @@ class Envelope(BaseModel, Generic[DataT]):
         ),
         examples=[1],
     )
+    traceparent: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        description=(
+            "CloudEvents distributed-tracing extension: W3C trace context of the operation that "
+            "produced the event, so a trace follows the event across Kafka hops."
+        ),
+        examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+    )
+    tracestate: str | None = Field(
+        default=None,
+        max_length=512,
+        description="CloudEvents distributed-tracing extension: W3C tracestate, vendor-specific.",
+        examples=["congo=t61rcWkgMzE"],
+    )
     data: DataT = Field(description="The event payload; its schema depends on `type`.")
 
     @field_validator("dataschema")

@@ -31,6 +31,7 @@ from lotse_contracts import (
 )
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_runtime import metrics
+from lotse_runtime.tracing import processing_span
 
 log = structlog.get_logger("lotse.consumer")
 
@@ -118,7 +119,8 @@ class EventPipeline:
         )
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                await self.handler(event, delivery)
+                with processing_span(event, self.consumer, delivery.topic):
+                    await self.handler(event, delivery)
             except RejectEvent as error:
                 await self._dead_letter(value, delivery, error.reason, str(error))
                 return

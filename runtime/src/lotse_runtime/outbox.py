@@ -26,6 +26,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from lotse_contracts import Envelope, to_bytes
 from lotse_runtime import metrics
+from lotse_runtime.tracing import with_trace_context
 
 log = structlog.get_logger("lotse.outbox")
 
@@ -51,6 +52,7 @@ async def append_event(
     database: AsyncDatabase[dict[str, Any]], session: AsyncClientSession, topic: str, event: Envelope[Any]
 ) -> None:
     """Store ``event`` for publication on ``topic``; call inside the state change's transaction."""
+    event = with_trace_context(event)
     await database[OUTBOX_COLLECTION].insert_one(
         {
             "_id": str(event.id),
