@@ -98,3 +98,50 @@ def test_dlq_commands_refuse_a_topic_that_is_not_a_dead_letter_topic(stack: Stac
     code, output = lotse(stack, "dlq", "replay", "lotse.registry.needs.v1")
     assert code == 1
     assert "is not a dead-letter topic" in output
+
+
+def test_health_reports_readiness_and_consumer_lag(stack: Stack, unique_name: str) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    class Ready(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/ready" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ready_url = f"http://127.0.0.1:{server.server_address[1]}"
+    topic, group = f"test.health.{unique_name}.v1", f"matching-{unique_name}"
+
+    async def lag_of_two() -> None:
+        await ensure_topics(stack.kafka_bootstrap, [TopicSpec(topic, 1)])
+        for value in (b"1", b"2", b"3"):
+            await produce(stack.kafka_bootstrap, topic, value)
+        consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partition = TopicPartition(topic, 0)
+            consumer.assign([partition])
+            await consumer.commit({partition: OffsetAndMetadata(1, "")})
+        finally:
+            await consumer.stop()
+
+    asyncio.run(lag_of_two())
+    try:
+        args = ["--registry", ready_url, "--matching", ready_url, "--notifications", "http://127.0.0.1:9"]
+        code, output = lotse(stack, "health", *args)
+    finally:
+        server.shutdown()
+
+    assert code == 1, output
+    lines = output.splitlines()
+    assert any(line.startswith("registry") and " ready " in f"{line} " for line in lines), output
+    assert any(line.startswith("notifications") and "unreachable" in line for line in lines), output
+    assert any(line.startswith(group) and topic in line and line.endswith(" 2") for line in lines), output

@@ -104,3 +104,43 @@ async def replay(bootstrap: str, letters: Iterable[DeadLetter]) -> int:
     finally:
         await producer.stop()
     return sent
+
+
+@dataclass(frozen=True)
+class GroupLag:
+    group: str
+    topic: str
+    lag: int
+
+
+async def consumer_group_lag(bootstrap: str, group_prefixes: Iterable[str]) -> list[GroupLag]:
+    """Lag per consumer group and topic (end offset minus committed offset, summed over partitions)
+    for the groups whose id starts with one of ``group_prefixes``."""
+    prefixes = tuple(group_prefixes)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-cli")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli")
+    await admin.start()
+    await consumer.start()
+    try:
+        groups = sorted(str(entry[0]) for entry in await admin.list_consumer_groups())
+        # Tansu fails an OffsetFetch for "all partitions"; naming them works on every broker.
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in await admin.list_topics()
+            for partition in sorted(consumer.partitions_for_topic(topic) or [])
+        ]
+        rows: list[GroupLag] = []
+        for group in (g for g in groups if g.startswith(prefixes)):
+            offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            committed = {tp: offset for tp, offset in offsets.items() if offset.offset >= 0}
+            if not committed:
+                continue
+            ends = await consumer.end_offsets(list(committed))
+            per_topic: dict[str, int] = {}
+            for tp, offset in committed.items():
+                per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(ends[tp] - offset.offset, 0)
+            rows.extend(GroupLag(group, topic, lag) for topic, lag in sorted(per_topic.items()))
+        return rows
+    finally:
+        await consumer.stop()
+        await admin.close()

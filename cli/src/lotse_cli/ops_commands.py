@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import urllib.error
+import urllib.request
 from collections import Counter
 from typing import NoReturn
 
@@ -21,6 +23,12 @@ BootstrapOption = typer.Option(
     "--bootstrap",
     help="Kafka bootstrap servers (default: $LOTSE_KAFKA_BOOTSTRAP or 127.0.0.1:9092)",
 )
+
+SERVICE_URLS = {
+    "registry": os.environ.get("LOTSE_REGISTRY_URL", "http://127.0.0.1:8001"),
+    "matching": os.environ.get("LOTSE_MATCHING_URL", "http://127.0.0.1:8002"),
+    "notifications": os.environ.get("LOTSE_NOTIFICATIONS_URL", "http://127.0.0.1:8003"),
+}
 
 topics_app = typer.Typer(no_args_is_help=True)
 dlq_app = typer.Typer(no_args_is_help=True)
@@ -127,3 +135,37 @@ def dlq_replay(
 
     sent = asyncio.run(run())
     typer.echo(f"replayed {sent} record(s) from {topic} to their source topics")
+
+
+def _readiness(url: str) -> str:
+    try:
+        with urllib.request.urlopen(f"{url}/ready", timeout=3) as response:
+            return "ready" if response.status == 200 else f"not ready ({response.status})"
+    except urllib.error.HTTPError as error:
+        return f"not ready ({error.code})"
+    except (urllib.error.URLError, OSError) as error:
+        return f"unreachable ({getattr(error, 'reason', error)})"
+
+
+def health(
+    bootstrap: str = BootstrapOption,
+    registry: str = typer.Option(SERVICE_URLS["registry"], help="Registry base URL ($LOTSE_REGISTRY_URL)"),
+    matching: str = typer.Option(SERVICE_URLS["matching"], help="Matching base URL ($LOTSE_MATCHING_URL)"),
+    notifications: str = typer.Option(
+        SERVICE_URLS["notifications"], help="Notifications base URL ($LOTSE_NOTIFICATIONS_URL)"
+    ),
+) -> None:
+    """Each service's readiness and each consumer group's lag; exit 1 if a service is not ready."""
+    services = {"registry": registry, "matching": matching, "notifications": notifications}
+    states = {name: _readiness(url) for name, url in services.items()}
+    for name, state in states.items():
+        typer.echo(f"{name:<14} {state:<40} {services[name]}")
+    try:
+        lags = asyncio.run(kafka_ops.consumer_group_lag(bootstrap, services))
+    except Exception as error:  # noqa: BLE001 - the broker could not be reached
+        _fail(f"kafka          unreachable at {bootstrap}: {type(error).__name__}: {error}")
+    typer.echo(f"{'consumer group':<40} {'topic':<45} lag")
+    for row in lags:
+        typer.echo(f"{row.group:<40} {row.topic:<45} {row.lag}")
+    if any(state != "ready" for state in states.values()):
+        raise typer.Exit(1)
