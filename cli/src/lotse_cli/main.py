@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lotse_cli.contracts_commands import contracts_app
-from lotse_cli.ops_commands import dlq_app, topics_app
+from lotse_cli.ops_commands import dlq_app, health, topics_app
 from lotse_cli.stack_commands import up
 
 app = typer.Typer(help="Lotse: coordinate volunteer help for refugees across municipalities.", no_args_is_help=True)
@@ -13,3 +13,4 @@ app.add_typer(contracts_app, name="contracts", help="Export and check the event 
 app.add_typer(topics_app, name="topics", help="Create or verify the catalogue's topics.")
 app.add_typer(dlq_app, name="dlq", help="Inspect and replay dead letters.")
 app.command()(up)
+app.command()(health)
