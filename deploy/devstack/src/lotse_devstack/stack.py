@@ -60,11 +60,13 @@ def running_stack(
     kafka_port: int | None = None,
     mongo_port: int | None = None,
     log_dir: Path | None = None,
+    kafka_advertised_port: int | None = None,
 ) -> Iterator[Stack]:
     """Start a broker and a database (or use given ones) and stop them on exit.
 
     ``data_dir`` keeps the embedded database on disk (and survives restarts); without it the
-    database lives in memory. Ports default to free loopback ports.
+    database lives in memory. Ports default to free loopback ports. ``kafka_advertised_port``
+    makes the embedded broker tell clients to connect elsewhere (a proxy in fault tests).
     """
     backend = choose_backend()
     with ExitStack() as resources:
@@ -85,7 +87,7 @@ def running_stack(
                 raise StackError(f"containers did not start: {error}") from error
             yield Stack(bootstrap, database_url, backend, log_dir)
             return
-        stack = _start_embedded(resources, data_dir, kafka_port, mongo_port, log_dir)
+        stack = _start_embedded(resources, data_dir, kafka_port, mongo_port, log_dir, kafka_advertised_port)
         yield stack
 
 
@@ -95,11 +97,12 @@ def _start_embedded(
     kafka_port: int | None,
     mongo_port: int | None,
     log_dir: Path,
+    kafka_advertised_port: int | None,
 ) -> Stack:
     kafka_port = _claim_port("kafka", kafka_port)
     mongo_port = _claim_port("mongodb", mongo_port)
     try:
-        kafka = start_embedded_kafka(kafka_port, log_dir)
+        kafka = start_embedded_kafka(kafka_port, log_dir, kafka_advertised_port)
     except RuntimeError as error:
         raise StackError(str(error)) from error
     resources.callback(kafka.stop)
@@ -109,7 +112,7 @@ def _start_embedded(
         raise StackError(str(error)) from error
     resources.callback(database.stop)
     return Stack(
-        kafka_bootstrap=f"127.0.0.1:{kafka_port}",
+        kafka_bootstrap=f"127.0.0.1:{kafka_advertised_port or kafka_port}",
         mongo_url=mongo_url(mongo_port),
         backend="embedded",
         log_dir=log_dir,
