@@ -1,0 +1,87 @@
+"""From the read model's documents (the registry's event data) to the domain's volunteers and needs."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import TypeAdapter
+
+from lotse_contracts import Availability, LanguageLevel
+from lotse_contracts.events.values import OneOffWindow, Schedule, WeeklyRecurrence
+from lotse_matching.candidates import Need, Volunteer
+from lotse_matching.schedule import availability_pieces, hours_mask, need_pieces, unavailable_ranges
+
+DEFAULT_TIMEZONE = "Europe/Berlin"
+_SCHEDULE: TypeAdapter[OneOffWindow | WeeklyRecurrence] = TypeAdapter(Schedule)
+
+
+def timezone_of(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (KeyError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def volunteer_from_document(document: dict[str, Any]) -> Volunteer:
+    profile: dict[str, Any] = document.get("profile") or {}
+    availability = Availability.model_validate(document["availability"]) if document.get("availability") else None
+    languages: dict[str, int] = {}
+    for skill in profile.get("languages", []):
+        rank = LanguageLevel(skill["level"]).rank
+        languages[skill["language"]] = max(rank, languages.get(skill["language"], -1))
+    certificates: dict[str, date | None] = {}
+    for certificate in profile.get("certificates", []):
+        until = date.fromisoformat(certificate["valid_until"]) if certificate.get("valid_until") else None
+        kind = certificate["kind"]
+        if kind not in certificates or _later(until, certificates[kind]):
+            certificates[kind] = until
+    point = (profile.get("home_area") or {}).get("point")
+    pieces = availability_pieces(availability) if availability else ()
+    return Volunteer(
+        id=document["volunteer_id"],
+        tenant=document["tenant"],
+        organisation_id=document.get("organisation_id"),
+        # Without a profile and an availability nobody can be matched, whatever the consent says.
+        active=bool(document.get("active")) and bool(profile) and availability is not None,
+        skills=frozenset(profile.get("skills", [])),
+        languages=languages,
+        point=(point["lat"], point["lon"]) if point else None,
+        travel_radius_km=float(profile.get("travel_radius_km", 0)),
+        certificates=certificates,
+        pieces=pieces,
+        unavailable=unavailable_ranges(availability) if availability else (),
+        max_engagements=availability.max_concurrent_engagements if availability else 0,
+        hours=hours_mask(pieces),
+    )
+
+
+def _later(candidate: date | None, current: date | None) -> bool:
+    if current is None:
+        return False
+    return candidate is None or candidate > current
+
+
+def need_from_document(document: dict[str, Any], timezone: ZoneInfo) -> Need:
+    details: dict[str, Any] = document["details"]
+    schedule = _SCHEDULE.validate_python(details["schedule"])
+    pieces = need_pieces(schedule, timezone)
+    first_day = min((piece.first for piece in pieces), default=date.min)
+    point = details["place"]["point"]
+    return Need(
+        id=document["need_id"],
+        tenant=document["tenant"],
+        organisation_id=details["organisation_id"],
+        category=details["category"],
+        required_skills=frozenset(details.get("required_skills", [])),
+        languages=tuple(
+            (item["language"], LanguageLevel(item["min_level"]).rank) for item in details.get("languages", [])
+        ),
+        point=(point["lat"], point["lon"]),
+        pieces=pieces,
+        first_day=first_day,
+        volunteers_needed=details["volunteers_needed"],
+        certificate=details.get("certificate_required"),
+        hours=hours_mask(pieces),
+    )
