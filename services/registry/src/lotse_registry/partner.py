@@ -1,0 +1,149 @@
+"""Partner commands, from every tenant's inbound topic (one pattern subscription) or over HTTP.
+
+A partner names its needs and volunteers by its own ``external_ref``; the registry keeps the
+mapping per tenant and partner system, with the partner's last sequence number (the envelope
+version), so that stale or repeated commands change nothing. Proposal answers are matching's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from lotse_contracts import (
+    AcceptProposal,
+    CancelNeed,
+    DeclineProposal,
+    Envelope,
+    RegisterVolunteer,
+    ReportNeed,
+    UpdateNeed,
+    VolunteerRegistered,
+    tenant_of_partner_topic,
+)
+from lotse_contracts.dead_letter import DeadLetterReason
+from lotse_contracts.envelope import PARTNER_SOURCE_PREFIX
+from lotse_registry import commands
+from lotse_registry.domain import DomainError
+from lotse_registry.store import NEEDS, PARTNER_REFS, TENANTS, Document, Registry, TenantScope
+from lotse_runtime.consumer import Delivery, RejectEvent
+from lotse_runtime.inbox import record_once
+
+log = structlog.get_logger("lotse.registry.partner")
+
+IGNORED = (AcceptProposal, DeclineProposal)  # matching consumes proposal answers
+PartnerCommand = ReportNeed | UpdateNeed | CancelNeed | RegisterVolunteer
+
+
+def partner_system(source: str, tenant: str) -> str:
+    """``/partners/<tenant>/<system>`` → ``<system>``; the envelope already checked the tenant."""
+    prefix = f"{PARTNER_SOURCE_PREFIX}{tenant}/"
+    if not source.startswith(prefix) or not source.removeprefix(prefix):
+        raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"source {source!r} is not a partner system of {tenant}")
+    return source.removeprefix(prefix)
+
+
+def _ref_id(tenant: str, system: str, kind: str, external_ref: str) -> str:
+    return f"{tenant}:{system}:{kind}:{external_ref}"
+
+
+async def apply_command(
+    scope: TenantScope,
+    system: str,
+    command: PartnerCommand,
+    *,
+    sequence: int | None = None,
+    cause: Envelope[Any] | None = None,
+) -> Document | None:
+    """Apply one partner command; None if it was stale (an older sequence than the last applied).
+
+    Raises ``DomainError`` for a command that contradicts the registry (unknown reference,
+    unknown organisation or skill, a need that is over).
+    """
+    kind = "volunteer" if isinstance(command, RegisterVolunteer) else "need"
+    ref_id = _ref_id(scope.tenant, system, kind, command.external_ref)
+    ref = await scope.get(PARTNER_REFS, ref_id)
+    last = ref.get("last_sequence") if ref is not None else None
+    if sequence is not None and last is not None and sequence <= last:
+        log.info("stale partner command ignored", tenant=scope.tenant, system=system, sequence=sequence)
+        return None
+
+    if isinstance(command, ReportNeed | RegisterVolunteer):
+        if ref is not None:
+            raise DomainError(409, "Already known", f"{kind} {command.external_ref} was already submitted")
+        if isinstance(command, ReportNeed):
+            result = await commands.open_need(scope, command, cause=cause, partner_ref=command.external_ref)
+        else:
+            volunteer_id = commands.new_id()
+            registration = VolunteerRegistered.model_validate(
+                {
+                    "volunteer_id": volunteer_id,
+                    **command.model_dump(exclude={"external_ref", "consent_proof"}),
+                }
+            )
+            result = await commands.register_volunteer(
+                scope,
+                volunteer_id,
+                registration,
+                registered_via=f"partner:{system}",
+                consent_proof=command.consent_proof.model_dump(mode="json"),
+                cause=cause,
+            )
+        await scope.insert(
+            PARTNER_REFS,
+            {
+                "_id": ref_id,
+                "system": system,
+                "kind": kind,
+                "external_ref": command.external_ref,
+                "aggregate_id": result["_id"],
+                "last_sequence": sequence,
+            },
+        )
+        return result
+
+    if ref is None:
+        raise DomainError(422, "Unknown reference", f"no need {command.external_ref} was reported by {system}")
+    need = await commands.load(scope, NEEDS, ref["aggregate_id"], "need")
+    if isinstance(command, UpdateNeed):
+        result = await commands.update_need(scope, need, command, cause=cause)
+    else:
+        result = await commands.cancel_need(scope, need, command.reason, cause=cause)
+    if sequence is not None:
+        await scope.update(PARTNER_REFS, ref_id, {"$set": {"last_sequence": sequence}})
+    return result
+
+
+def partner_handler(registry: Registry, consumer: str) -> Any:
+    """The Kafka handler of the partner inbound topics."""
+
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        topic_tenant = tenant_of_partner_topic(delivery.topic)
+        if topic_tenant != event.tenant:
+            raise RejectEvent(
+                DeadLetterReason.TENANT_MISMATCH,
+                f"event of tenant {event.tenant!r} on the partner topic of {topic_tenant!r}",
+            )
+        if isinstance(event.data, IGNORED):
+            return
+        if not isinstance(event.data, PartnerCommand):
+            raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"{event.type} is not a partner command")
+        system = partner_system(event.source, event.tenant)
+
+        async def work(scope: TenantScope) -> None:
+            if not await record_once(
+                scope.database, scope.session, consumer=consumer, event_id=str(event.id), tenant=event.tenant
+            ):
+                return
+            if await scope.get(TENANTS, scope.tenant) is None:
+                raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"tenant {scope.tenant} is not onboarded")
+            try:
+                await apply_command(scope, system, event.data, sequence=event.version, cause=event)
+            except DomainError as error:
+                reason = DeadLetterReason.NOT_ALLOWED if error.status == 409 else DeadLetterReason.INVALID_DATA
+                raise RejectEvent(reason, f"{error.title}: {error.detail}") from error
+
+        await registry.run(event.tenant, work)
+
+    return handle

@@ -1,0 +1,250 @@
+"""Persistence: every read and write of tenant data goes through a ``TenantScope``.
+
+A scope is bound to one tenant (and one transaction) and adds that tenant to every filter,
+insert and update, so no handler can forget it and none can reach another tenant's data.
+Events are appended to the outbox through the same scope, inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_contracts import Envelope, new_event, topic_for
+from lotse_contracts.base import EventData
+from lotse_runtime.inbox import ensure_inbox_index
+from lotse_runtime.mongo import in_transaction
+from lotse_runtime.outbox import OUTBOX_COLLECTION, append_event, ensure_outbox_indexes
+
+SOURCE = "/lotse/registry"
+
+TENANTS = "tenants"
+ORGANISATIONS = "organisations"
+VOLUNTEERS = "volunteers"
+NEEDS = "needs"
+CONSENTS = "consents"
+PARTNER_REFS = "partner_refs"
+IDEMPOTENCY = "idempotency"
+COUNTERS = "counters"
+
+TENANT_COLLECTIONS = frozenset({TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, CONSENTS, PARTNER_REFS, COUNTERS})
+
+T = TypeVar("T")
+Document = dict[str, Any]
+
+
+class StaleVersion(Exception):
+    """The aggregate changed between read and write."""
+
+
+async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
+    await ensure_outbox_indexes(database)
+    await ensure_inbox_index(database)
+    for name in (ORGANISATIONS, VOLUNTEERS, NEEDS):
+        await database[name].create_index([("tenant", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+    await database[NEEDS].create_index([("tenant", ASCENDING), ("status", ASCENDING)])
+    await database[CONSENTS].create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING)])
+    await database[IDEMPOTENCY].create_index([("tenant", ASCENDING), ("key", ASCENDING)], unique=True)
+    await database[IDEMPOTENCY].create_index([("tenant", ASCENDING), ("resource_id", ASCENDING)])
+    await database[IDEMPOTENCY].create_index("created_at", expireAfterSeconds=24 * 3600, name="idempotency_ttl")
+    await database[OUTBOX_COLLECTION].create_index([("key", ASCENDING)])
+
+
+class TenantScope:
+    """The registry's data of one tenant, read and written inside one transaction."""
+
+    def __init__(self, database: AsyncDatabase[Document], tenant: str, session: AsyncClientSession | None) -> None:
+        self.database = database
+        self.tenant = tenant
+        self.session = session
+        self.events: list[Envelope[Any]] = []
+
+    def _collection(self, name: str) -> Any:
+        if name not in TENANT_COLLECTIONS:
+            raise ValueError(f"{name} is not a tenant collection")
+        return self.database[name]
+
+    def scoped(self, query: Mapping[str, Any]) -> Document:
+        if "tenant" in query and query["tenant"] != self.tenant:
+            raise ValueError("a tenant scope cannot query another tenant")
+        return {**query, "tenant": self.tenant}
+
+    async def get(self, collection: str, document_id: str) -> Document | None:
+        return await self._collection(collection).find_one(self.scoped({"_id": document_id}), session=self.session)
+
+    async def find_one(self, collection: str, query: Mapping[str, Any]) -> Document | None:
+        return await self._collection(collection).find_one(self.scoped(query), session=self.session)
+
+    async def find(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        *,
+        limit: int = 0,
+        sort: list[tuple[str, int]] | None = None,
+        projection: Mapping[str, Any] | None = None,
+    ) -> list[Document]:
+        cursor = self._collection(collection).find(self.scoped(query), projection, session=self.session)
+        if sort:
+            cursor = cursor.sort(sort)
+        if limit:
+            cursor = cursor.limit(limit)
+        return await cursor.to_list()
+
+    async def count(self, collection: str, query: Mapping[str, Any]) -> int:
+        return await self._collection(collection).count_documents(self.scoped(query), session=self.session)
+
+    async def insert(self, collection: str, document: Mapping[str, Any]) -> Document:
+        stored = self.scoped(document)
+        await self._collection(collection).insert_one(stored, session=self.session)
+        return stored
+
+    async def update(self, collection: str, document_id: str, update: Mapping[str, Any]) -> None:
+        await self._collection(collection).update_one(self.scoped({"_id": document_id}), update, session=self.session)
+
+    async def update_many(self, collection: str, query: Mapping[str, Any], update: Mapping[str, Any]) -> None:
+        await self._collection(collection).update_many(self.scoped(query), update, session=self.session)
+
+    async def replace(self, collection: str, document: Mapping[str, Any]) -> None:
+        await self._collection(collection).replace_one(
+            self.scoped({"_id": document["_id"]}), self.scoped(document), session=self.session
+        )
+
+    async def delete_many(self, collection: str, query: Mapping[str, Any]) -> int:
+        result = await self._collection(collection).delete_many(self.scoped(query), session=self.session)
+        return result.deleted_count
+
+    async def increment(self, counter: str, field: str, by: int = 1) -> None:
+        """Anonymous counts (e.g. erased volunteers) that outlive the data they count."""
+        await self.database[COUNTERS].update_one(
+            {"_id": f"{self.tenant}:{counter}", "tenant": self.tenant},
+            {"$inc": {field: by}},
+            upsert=True,
+            session=self.session,
+        )
+
+    # --- aggregates with versions and events ------------------------------------------------
+
+    async def create(
+        self, collection: str, document: Document, event: EventData, *, cause: Envelope[Any] | None = None
+    ) -> Document:
+        """Insert a new aggregate at version 1 and append its first event."""
+        document = {**document, "version": 1, "created_at": datetime.now(UTC)}
+        stored = await self.insert(collection, document)
+        await self.emit(event, subject=document["_id"], version=1, cause=cause)
+        return stored
+
+    async def change(
+        self,
+        collection: str,
+        current: Mapping[str, Any],
+        changes: Mapping[str, Any],
+        event: EventData | None,
+        *,
+        cause: Envelope[Any] | None = None,
+        unset: tuple[str, ...] = (),
+    ) -> Document:
+        """Apply ``changes`` to an aggregate read in this transaction, bump its version and append
+        ``event`` with the new version; a concurrent change makes the write fail."""
+        version = current["version"] + 1
+        update: Document = {"$set": {**changes, "version": version, "updated_at": datetime.now(UTC)}}
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        result = await self._collection(collection).update_one(
+            self.scoped({"_id": current["_id"], "version": current["version"]}), update, session=self.session
+        )
+        if result.matched_count != 1:
+            raise StaleVersion(f"{collection}/{current['_id']} changed concurrently")
+        if event is not None:
+            await self.emit(event, subject=current["_id"], version=version, cause=cause)
+        merged = {key: value for key, value in current.items() if key not in unset}
+        return {**merged, **changes, "version": version}
+
+    async def emit(
+        self, data: EventData, *, subject: str, version: int, cause: Envelope[Any] | None = None
+    ) -> Envelope[Any]:
+        event = new_event(
+            data=data,
+            tenant=self.tenant,
+            subject=subject,
+            version=version,
+            source=SOURCE,
+            correlationid=cause.correlationid if cause else None,
+            causationid=cause.id if cause else None,
+        )
+        await append_event(self.database, self.session, topic_for(event.type, self.tenant), event)  # type: ignore[arg-type]
+        self.events.append(event)
+        return event
+
+    async def forget_events_of(self, subject: str) -> int:
+        """Delete the outbox entries of one aggregate (erasure: published or not, they hold
+        personal data that must not stay, nor be published after the person asked to be erased)."""
+        result = await self.database[OUTBOX_COLLECTION].delete_many(
+            {"tenant": self.tenant, "key": f"{self.tenant}:{subject}"}, session=self.session
+        )
+        return result.deleted_count
+
+
+class Registry:
+    """The registry database and its units of work."""
+
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        database: AsyncDatabase[Document],
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.client = client
+        self.database = database
+        self.on_commit = on_commit
+
+    async def run(self, tenant: str, work: Callable[[TenantScope], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction on the tenant's scope; wake the relay if it emitted."""
+        emitted = False
+
+        async def unit(session: AsyncClientSession) -> T:
+            nonlocal emitted
+            scope = TenantScope(self.database, tenant, session)
+            result = await work(scope)
+            emitted = bool(scope.events)
+            return result
+
+        result = await in_transaction(self.client, unit)
+        if emitted:
+            self.on_commit()
+        return result
+
+    def read(self, tenant: str) -> TenantScope:
+        """A scope for reads outside a transaction."""
+        return TenantScope(self.database, tenant, None)
+
+
+# --- cursor pagination -------------------------------------------------------------------------
+
+
+def encode_cursor(document: Mapping[str, Any]) -> str:
+    raw = json.dumps([document["created_at"].isoformat(), document["_id"]]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    created, document_id = json.loads(base64.urlsafe_b64decode(padded))
+    return datetime.fromisoformat(created), str(document_id)
+
+
+def after_cursor(cursor: str | None) -> Document:
+    if not cursor:
+        return {}
+    created, document_id = decode_cursor(cursor)
+    return {"$or": [{"created_at": {"$gt": created}}, {"created_at": created, "_id": {"$gt": document_id}}]}
+
+
+PAGE_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]

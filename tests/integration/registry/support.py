@@ -1,0 +1,127 @@
+"""Requests and topic reads that several registry tests share."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from lotse_contracts import Envelope, parse_event
+from lotse_runtime.auth import Role
+from tests.integration.registry.conftest import RunningRegistry
+
+
+def tenant_body(slug: str, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "slug": slug,
+        "name": "Stadt Musterstadt",
+        "municipality_key": "11000000",
+        "default_language": "de",
+        "supported_languages": ["de", "en", "ar"],
+        "timezone": "Europe/Berlin",
+        "extra_skills": ["bicycle_repair"],
+        "coordination_email": "ehrenamt@musterstadt.de",
+        "default_search_radius_km": 12,
+    }
+    body.update(overrides)
+    return body
+
+
+def organisation_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "name": "Willkommensinitiative Mitte",
+        "kind": "initiative",
+        "contact_email": "kontakt@willkommen-mitte.de",
+        "districts": ["Mitte"],
+    }
+    body.update(overrides)
+    return body
+
+
+def volunteer_body(organisation_id: str | None = None, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "contact": {
+            "display_name": "Maria",
+            "email": "maria@example.org",
+            "phone": "+4915112345678",
+            "preferred_language": "de",
+            "channels": ["email"],
+        },
+        "skills": ["driving", "bicycle_repair"],
+        "languages": [{"language": "de", "level": "native"}, {"language": "ar", "level": "b2"}],
+        "home_area": {"point": {"lat": 52.52, "lon": 13.405}, "postcode": "10115"},
+        "travel_radius_km": 10,
+        "certificates": [{"kind": "extended_police_certificate", "issued_on": "2026-03-01"}],
+        "consent": {"purposes": ["matching", "contact"], "text_version": "2026-01"},
+        "availability": {
+            "weekly_slots": [{"weekday": "tuesday", "start": "16:00:00", "end": "19:00:00"}],
+            "max_concurrent_engagements": 2,
+        },
+    }
+    if organisation_id:
+        body["organisation_id"] = organisation_id
+    body.update(overrides)
+    return body
+
+
+def need_body(organisation_id: str, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "organisation_id": organisation_id,
+        "category": "accompaniment_to_authorities",
+        "description": "Begleitung zur Ausländerbehörde.",
+        "required_skills": ["accompaniment"],
+        "languages": [{"language": "ar", "min_level": "b2"}],
+        "place": {"point": {"lat": 52.5, "lon": 13.4}, "postcode": "10115", "district": "Mitte"},
+        "schedule": {"kind": "one_off", "start": "2026-12-03T09:00:00+01:00", "end": "2026-12-03T12:00:00+01:00"},
+        "volunteers_needed": 1,
+        "household_ref": "hh-7f3k9q2a",
+    }
+    body.update(overrides)
+    return body
+
+
+async def onboard(registry: RunningRegistry, slug: str | None = None) -> str:
+    slug = slug or registry.new_tenant_slug()
+    response = await registry.http.post("/tenants", json=tenant_body(slug), headers=registry.auth(Role.PLATFORM_ADMIN))
+    assert response.status_code == 201, response.text
+    return slug
+
+
+async def add_organisation(registry: RunningRegistry, tenant: str, **overrides: Any) -> str:
+    response = await registry.http.post(
+        f"/tenants/{tenant}/organisations",
+        json=organisation_body(**overrides),
+        headers=registry.auth(Role.COORDINATOR, tenant=tenant),
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["organisation_id"]
+
+
+async def tenant_events(
+    bootstrap: str, topic: str, tenant: str, *, expected: int, timeout: float = 30.0, settle: float = 0.0
+) -> list[Envelope[Any]]:
+    """The events of one tenant on a shared topic, in partition order, once ``expected`` arrived
+    (then ``settle`` seconds more, to see whether more than expected come)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        found: list[tuple[int, int, Envelope[Any]]] = []
+        deadline = time.monotonic() + timeout
+        settle_until: float | None = None
+        while time.monotonic() < deadline:
+            if len(found) >= expected:
+                settle_until = settle_until or time.monotonic() + settle
+                if time.monotonic() >= settle_until:
+                    break
+            batches = await consumer.getmany(timeout_ms=200)
+            for batch in batches.values():
+                for record in batch:
+                    if record.key and record.key.decode().startswith(f"{tenant}:"):
+                        found.append((record.partition, record.offset, parse_event(record.value)))
+        return [event for _, _, event in sorted(found, key=lambda item: (item[0], item[1]))]
+    finally:
+        await consumer.stop()

@@ -1,0 +1,404 @@
+"""Each endpoint for each role, another tenant's tokens against every endpoint, bad input and
+Idempotency-Key, on the running registry with its real database and broker."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from lotse_runtime.auth import Role
+from lotse_runtime.problems import PROBLEM_JSON
+from tests.integration.registry.conftest import RunningRegistry
+from tests.integration.registry.support import (
+    add_organisation,
+    need_body,
+    onboard,
+    organisation_body,
+    tenant_body,
+    volunteer_body,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass
+class World:
+    """One tenant with two initiatives, a volunteer of each and a need of each."""
+
+    tenant: str
+    org: str
+    other_org: str
+    volunteer: str
+    other_volunteer: str
+    direct_volunteer: str
+    need: str
+    other_need: str
+
+
+async def make_world(registry: RunningRegistry) -> World:
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    other_org = await add_organisation(registry, tenant, name="Runder Tisch Nord", kind="round_table")
+    ids = []
+    for organisation_id in (org, other_org, None):
+        volunteer_id = str(uuid.uuid4())
+        response = await registry.http.post(
+            f"/tenants/{tenant}/volunteers",
+            json=volunteer_body(organisation_id),
+            headers=registry.auth(Role.VOLUNTEER, tenant=tenant, subject=volunteer_id),
+        )
+        assert response.status_code == 201, response.text
+        ids.append(volunteer_id)
+    needs = []
+    for organisation_id in (org, other_org):
+        response = await registry.http.post(
+            f"/tenants/{tenant}/needs",
+            json=need_body(organisation_id),
+            headers=registry.auth(Role.COORDINATOR, tenant=tenant),
+        )
+        assert response.status_code == 201, response.text
+        needs.append(response.json()["need_id"])
+    return World(tenant, org, other_org, ids[0], ids[1], ids[2], needs[0], needs[1])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(registry: RunningRegistry) -> World:
+    return await make_world(registry)
+
+
+def caller(registry: RunningRegistry, world: World, name: str) -> dict[str, str]:
+    tenant = world.tenant
+    return {
+        "platform-admin": registry.auth(Role.PLATFORM_ADMIN),
+        "coordinator": registry.auth(Role.COORDINATOR, tenant=tenant),
+        "initiative-admin": registry.auth(Role.INITIATIVE_ADMIN, tenant=tenant, org=world.org),
+        "volunteer": registry.auth(Role.VOLUNTEER, tenant=tenant, subject=world.volunteer),
+        "partner": registry.auth(Role.PARTNER, tenant=tenant, subject="case-management"),
+    }[name]
+
+
+# --- each endpoint for each role --------------------------------------------------------------
+
+
+async def test_only_a_platform_admin_onboards_a_tenant_and_lists_tenants(registry: RunningRegistry) -> None:
+    slug = registry.new_tenant_slug()
+    for role in (Role.COORDINATOR, Role.INITIATIVE_ADMIN, Role.VOLUNTEER, Role.PARTNER):
+        headers = registry.auth(role, tenant=slug)
+        response = await registry.http.post("/tenants", json=tenant_body(slug), headers=headers)
+        assert response.status_code == 403, role
+    created = await registry.http.post("/tenants", json=tenant_body(slug), headers=registry.auth(Role.PLATFORM_ADMIN))
+    assert created.status_code == 201
+    assert created.json()["default_search_radius_km"] == 12
+    again = await registry.http.post("/tenants", json=tenant_body(slug), headers=registry.auth(Role.PLATFORM_ADMIN))
+    assert again.status_code == 409
+    listed = await registry.http.get("/tenants?limit=200", headers=registry.auth(Role.PLATFORM_ADMIN))
+    assert slug in [item["slug"] for item in listed.json()["items"]]
+    assert "ehrenamt@musterstadt.de" not in listed.text
+    denied = await registry.http.get("/tenants", headers=registry.auth(Role.COORDINATOR, tenant=slug))
+    assert denied.status_code == 403
+    own = await registry.http.get(f"/tenants/{slug}", headers=registry.auth(Role.VOLUNTEER, tenant=slug))
+    assert own.status_code == 200 and "coordination_email" not in own.json()
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [("coordinator", 201), ("initiative-admin", 403), ("volunteer", 403), ("partner", 403), ("platform-admin", 403)],
+)
+async def test_organisations_are_registered_by_coordinators(
+    registry: RunningRegistry, world: World, role: str, expected: int
+) -> None:
+    response = await registry.http.post(
+        f"/tenants/{world.tenant}/organisations", json=organisation_body(), headers=caller(registry, world, role)
+    )
+    assert response.status_code == expected
+
+
+async def test_organisations_are_listed_without_addresses_and_changed_by_their_admin(
+    registry: RunningRegistry, world: World
+) -> None:
+    listed = await registry.http.get(
+        f"/tenants/{world.tenant}/organisations", headers=caller(registry, world, "volunteer")
+    )
+    assert listed.status_code == 200
+    assert {item["organisation_id"] for item in listed.json()["items"]} >= {world.org, world.other_org}
+    assert "@" not in listed.text
+    admin = caller(registry, world, "initiative-admin")
+    own = await registry.http.put(
+        f"/tenants/{world.tenant}/organisations/{world.org}", json=organisation_body(name="Neu"), headers=admin
+    )
+    assert own.status_code == 200 and own.json()["name"] == "Neu" and own.json()["version"] == 2
+    other = await registry.http.put(
+        f"/tenants/{world.tenant}/organisations/{world.other_org}", json=organisation_body(), headers=admin
+    )
+    assert other.status_code == 404
+
+
+async def test_volunteer_reads_and_edits_only_their_own_profile(registry: RunningRegistry, world: World) -> None:
+    me = caller(registry, world, "volunteer")
+    own = await registry.http.get(f"/tenants/{world.tenant}/volunteers/{world.volunteer}", headers=me)
+    assert own.status_code == 200
+    assert own.json()["contact"]["email"] == "maria@example.org"
+    assert own.json()["engagements"] == []
+    other = await registry.http.get(f"/tenants/{world.tenant}/volunteers/{world.other_volunteer}", headers=me)
+    assert other.status_code == 404
+    listed = await registry.http.get(f"/tenants/{world.tenant}/volunteers", headers=me)
+    assert listed.status_code == 403
+    availability = {
+        "weekly_slots": [{"weekday": "friday", "start": "10:00:00", "end": "12:00:00"}],
+        "max_concurrent_engagements": 1,
+    }
+    changed = await registry.http.put(
+        f"/tenants/{world.tenant}/volunteers/{world.volunteer}/availability", json=availability, headers=me
+    )
+    assert changed.status_code == 200
+    assert changed.json()["availability"]["weekly_slots"][0]["weekday"] == "friday"
+    foreign = await registry.http.put(
+        f"/tenants/{world.tenant}/volunteers/{world.other_volunteer}/availability", json=availability, headers=me
+    )
+    assert foreign.status_code == 404
+
+
+async def test_contact_details_follow_who_coordinates_the_volunteer(registry: RunningRegistry, world: World) -> None:
+    coordinator = caller(registry, world, "coordinator")
+    admin = caller(registry, world, "initiative-admin")
+    base = f"/tenants/{world.tenant}/volunteers"
+    assert "contact" in (await registry.http.get(f"{base}/{world.direct_volunteer}", headers=coordinator)).json()
+    assert "contact" not in (await registry.http.get(f"{base}/{world.volunteer}", headers=coordinator)).json()
+    assert (await registry.http.get(f"{base}/{world.volunteer}", headers=admin)).json()["contact"]["email"]
+    assert (await registry.http.get(f"{base}/{world.other_volunteer}", headers=admin)).status_code == 404
+
+
+async def test_volunteer_lists_never_expose_email_addresses(registry: RunningRegistry, world: World) -> None:
+    for role in ("coordinator", "initiative-admin"):
+        listed = await registry.http.get(f"/tenants/{world.tenant}/volunteers", headers=caller(registry, world, role))
+        assert listed.status_code == 200
+        assert listed.json()["items"]
+        assert "@" not in listed.text and "+49" not in listed.text
+    own_org = await registry.http.get(
+        f"/tenants/{world.tenant}/volunteers", headers=caller(registry, world, "initiative-admin")
+    )
+    assert {item["volunteer_id"] for item in own_org.json()["items"]} == {world.volunteer}
+    for role in ("partner", "platform-admin"):
+        response = await registry.http.get(f"/tenants/{world.tenant}/volunteers", headers=caller(registry, world, role))
+        assert response.status_code == 403
+
+
+async def test_lists_filter_and_page_with_a_cursor(registry: RunningRegistry, world: World) -> None:
+    coordinator = caller(registry, world, "coordinator")
+    seen: list[str] = []
+    url = f"/tenants/{world.tenant}/volunteers?limit=1&status=active"
+    while url:
+        page = (await registry.http.get(url, headers=coordinator)).json()
+        assert len(page["items"]) <= 1
+        seen += [item["volunteer_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        url = f"/tenants/{world.tenant}/volunteers?limit=1&status=active&cursor={cursor}" if cursor else ""
+    assert len(seen) == len(set(seen)) >= 3
+    assert {world.volunteer, world.other_volunteer, world.direct_volunteer} <= set(seen)
+    filtered = await registry.http.get(
+        f"/tenants/{world.tenant}/volunteers?organisation_id={world.other_org}", headers=coordinator
+    )
+    assert [item["volunteer_id"] for item in filtered.json()["items"]] == [world.other_volunteer]
+
+
+@pytest.mark.parametrize(
+    ("role", "own_org", "expected"),
+    [
+        ("coordinator", False, 201),
+        ("initiative-admin", True, 201),
+        ("initiative-admin", False, 403),
+        ("volunteer", True, 403),
+        ("partner", True, 403),
+        ("platform-admin", True, 403),
+    ],
+)
+async def test_needs_are_opened_by_coordinators_and_their_own_initiative(
+    registry: RunningRegistry, world: World, role: str, own_org: bool, expected: int
+) -> None:
+    organisation_id = world.org if own_org else world.other_org
+    response = await registry.http.post(
+        f"/tenants/{world.tenant}/needs", json=need_body(organisation_id), headers=caller(registry, world, role)
+    )
+    assert response.status_code == expected, response.text
+
+
+async def test_need_visibility_per_role(registry: RunningRegistry, world: World) -> None:
+    url = f"/tenants/{world.tenant}/needs/{world.need}"
+    for role in ("coordinator", "initiative-admin", "partner"):
+        response = await registry.http.get(url, headers=caller(registry, world, role))
+        assert response.json()["household_ref"] == "hh-7f3k9q2a", role
+    as_volunteer = await registry.http.get(url, headers=caller(registry, world, "volunteer"))
+    assert as_volunteer.status_code == 200 and "household_ref" not in as_volunteer.json()
+    admin_list = await registry.http.get(
+        f"/tenants/{world.tenant}/needs", headers=caller(registry, world, "initiative-admin")
+    )
+    assert {item["organisation_id"] for item in admin_list.json()["items"]} == {world.org}
+    volunteer_list = await registry.http.get(
+        f"/tenants/{world.tenant}/needs?status=closed", headers=caller(registry, world, "volunteer")
+    )
+    assert volunteer_list.json()["items"] and all(i["status"] == "open" for i in volunteer_list.json()["items"])
+    assert "hh-" not in volunteer_list.text
+
+
+async def test_need_lifecycle_by_the_owning_initiative(registry: RunningRegistry, world: World) -> None:
+    admin = caller(registry, world, "initiative-admin")
+    base = f"/tenants/{world.tenant}/needs"
+    created = await registry.http.post(base, json=need_body(world.org), headers=admin)
+    need_id = created.json()["need_id"]
+    updated = await registry.http.put(
+        f"{base}/{need_id}", json=need_body(world.org, volunteers_needed=2), headers=admin
+    )
+    assert updated.status_code == 200 and updated.json()["volunteers_needed"] == 2
+    moved = await registry.http.put(f"{base}/{need_id}", json=need_body(world.other_org), headers=admin)
+    assert moved.status_code == 422
+    closed = await registry.http.post(f"{base}/{need_id}/closing", json={"outcome": "fulfilled"}, headers=admin)
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    cancelled = await registry.http.post(f"{base}/{need_id}/cancellation", json={"reason": "duplicate"}, headers=admin)
+    assert cancelled.status_code == 409
+    assert cancelled.headers["content-type"] == PROBLEM_JSON
+    others = await registry.http.post(
+        f"{base}/{world.other_need}/cancellation", json={"reason": "duplicate"}, headers=admin
+    )
+    assert others.status_code == 404
+    as_volunteer = await registry.http.post(
+        f"{base}/{world.other_need}/cancellation",
+        json={"reason": "duplicate"},
+        headers=caller(registry, world, "volunteer"),
+    )
+    assert as_volunteer.status_code == 403
+
+
+async def test_statistics_are_for_coordinators(registry: RunningRegistry, world: World) -> None:
+    response = await registry.http.get(
+        f"/tenants/{world.tenant}/statistics", headers=caller(registry, world, "coordinator")
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["needs_by_category"]["accompaniment_to_authorities"]["open"] >= 2
+    assert body["volunteers"]["active"] >= 3
+    for role in ("initiative-admin", "volunteer", "partner", "platform-admin"):
+        denied = await registry.http.get(f"/tenants/{world.tenant}/statistics", headers=caller(registry, world, role))
+        assert denied.status_code == 403, role
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+async def test_bad_input_answers_problem_json(registry: RunningRegistry, world: World) -> None:
+    coordinator = caller(registry, world, "coordinator")
+    bad = need_body(world.org, volunteers_needed=0, household_ref="Ahmed Mustermann")
+    response = await registry.http.post(f"/tenants/{world.tenant}/needs", json=bad, headers=coordinator)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert {error["field"] for error in response.json()["errors"]} == {"volunteers_needed", "household_ref"}
+    unknown_skill = need_body(world.org, required_skills=["juggling"])
+    response = await registry.http.post(f"/tenants/{world.tenant}/needs", json=unknown_skill, headers=coordinator)
+    assert response.status_code == 422 and "juggling" in response.json()["detail"]
+    missing = await registry.http.get(f"/tenants/{world.tenant}/needs")
+    assert missing.status_code == 401
+    garbage = await registry.http.get(f"/tenants/{world.tenant}/needs", headers={"Authorization": "Bearer x.y.z"})
+    assert garbage.status_code == 401
+    unknown = await registry.http.get(f"/tenants/{world.tenant}/needs/{uuid.uuid4()}", headers=coordinator)
+    assert unknown.status_code == 404
+
+
+async def test_a_second_self_registration_is_refused(registry: RunningRegistry, world: World) -> None:
+    again = await registry.http.post(
+        f"/tenants/{world.tenant}/volunteers",
+        json=volunteer_body(world.org),
+        headers=caller(registry, world, "volunteer"),
+    )
+    assert again.status_code == 409
+
+
+# --- idempotency ------------------------------------------------------------------------------
+
+
+async def test_a_repeated_post_with_the_same_idempotency_key_creates_nothing_twice(
+    registry: RunningRegistry, world: World
+) -> None:
+    coordinator = {**caller(registry, world, "coordinator"), "Idempotency-Key": f"k-{uuid.uuid4()}"}
+    before = await registry.database.needs.count_documents({"tenant": world.tenant})
+    first = await registry.http.post(f"/tenants/{world.tenant}/needs", json=need_body(world.org), headers=coordinator)
+    second = await registry.http.post(f"/tenants/{world.tenant}/needs", json=need_body(world.org), headers=coordinator)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert await registry.database.needs.count_documents({"tenant": world.tenant}) == before + 1
+    assert await registry.database.outbox.count_documents({"key": f"{world.tenant}:{first.json()['need_id']}"}) == 1
+    different = await registry.http.post(
+        f"/tenants/{world.tenant}/needs", json=need_body(world.org, volunteers_needed=3), headers=coordinator
+    )
+    assert different.status_code == 422
+
+
+# --- another tenant's tokens against every endpoint -------------------------------------------
+
+
+def endpoints(world: World) -> list[tuple[str, str, dict[str, Any] | None]]:
+    t = world.tenant
+    return [
+        ("GET", f"/tenants/{t}", None),
+        ("GET", f"/tenants/{t}/organisations", None),
+        ("POST", f"/tenants/{t}/organisations", organisation_body()),
+        ("GET", f"/tenants/{t}/organisations/{world.org}", None),
+        ("PUT", f"/tenants/{t}/organisations/{world.org}", organisation_body()),
+        ("POST", f"/tenants/{t}/volunteers", volunteer_body(world.org)),
+        ("GET", f"/tenants/{t}/volunteers", None),
+        ("GET", f"/tenants/{t}/volunteers/{world.volunteer}", None),
+        ("PUT", f"/tenants/{t}/volunteers/{world.volunteer}/profile", {}),
+        ("PUT", f"/tenants/{t}/volunteers/{world.volunteer}/availability", {}),
+        ("POST", f"/tenants/{t}/volunteers/{world.volunteer}/withdrawal", {}),
+        ("POST", f"/tenants/{t}/volunteers/{world.volunteer}/erasure", None),
+        ("POST", f"/tenants/{t}/needs", need_body(world.org)),
+        ("GET", f"/tenants/{t}/needs", None),
+        ("GET", f"/tenants/{t}/needs/{world.need}", None),
+        ("PUT", f"/tenants/{t}/needs/{world.need}", need_body(world.org)),
+        ("POST", f"/tenants/{t}/needs/{world.need}/cancellation", {"reason": "duplicate"}),
+        ("POST", f"/tenants/{t}/needs/{world.need}/closing", {"outcome": "fulfilled"}),
+        ("POST", f"/tenants/{t}/partner/needs/report", {}),
+        ("POST", f"/tenants/{t}/partner/needs/update", {}),
+        ("POST", f"/tenants/{t}/partner/needs/cancel", {}),
+        ("POST", f"/tenants/{t}/partner/volunteers/register", {}),
+        ("GET", f"/tenants/{t}/statistics", None),
+    ]
+
+
+async def test_another_tenants_tokens_get_nothing_from_any_endpoint(registry: RunningRegistry, world: World) -> None:
+    intruder_tenant = await onboard(registry)
+    intruder_org = await add_organisation(registry, intruder_tenant)
+    intruders = {
+        "coordinator": registry.auth(Role.COORDINATOR, tenant=intruder_tenant),
+        # Claims the victim's organisation id, but holds a token of another tenant.
+        "initiative-admin": registry.auth(Role.INITIATIVE_ADMIN, tenant=intruder_tenant, org=world.org),
+        "volunteer": registry.auth(Role.VOLUNTEER, tenant=intruder_tenant, subject=world.volunteer),
+        "partner": registry.auth(Role.PARTNER, tenant=intruder_tenant, subject="case-management"),
+        # Every tenant role at once (platform admins are platform-wide by design, see the first test).
+        "all tenant roles": registry.auth(
+            *(role for role in Role if role != Role.PLATFORM_ADMIN),
+            tenant=intruder_tenant,
+            subject=world.volunteer,
+            org=world.org,
+        ),
+    }
+    assert intruder_org
+    outbox_before = await registry.database.outbox.count_documents({"tenant": world.tenant})
+    secrets = ["maria@example.org", "+4915112345678", "hh-7f3k9q2a", "kontakt@", world.volunteer, world.need]
+    for name, headers in intruders.items():
+        for method, url, body in endpoints(world):
+            response = await registry.http.request(method, url, json=body, headers=headers)
+            assert response.status_code in {403, 404, 422}, (name, method, url, response.status_code)
+            if response.status_code == 422:
+                # Only body validation may come before the tenant check; it echoes no stored data.
+                assert method in {"POST", "PUT"}, (name, method, url)
+            for secret in secrets:
+                assert secret not in response.text.replace(url, ""), (name, method, url, secret)
+    assert await registry.database.outbox.count_documents({"tenant": world.tenant}) == outbox_before
+    state = await registry.http.get(
+        f"/tenants/{world.tenant}/volunteers/{world.volunteer}", headers=caller(registry, world, "volunteer")
+    )
+    assert state.json()["status"] == "active"
