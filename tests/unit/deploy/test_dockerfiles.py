@@ -1,0 +1,111 @@
+"""The images' Dockerfiles: linted with hadolint, and checked for what the design asks of them
+(multi-stage with uv and the lock file, pinned bases, non-root, health check, graceful stop)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.unit.deploy.validation import DOCKER, ROOT, SERVICES, dockerfile_problems, hadolint, hadolint_binary
+
+DOCKERFILES = {name: DOCKER / f"{name}.Dockerfile" for name in [*SERVICES, "tools"]}
+
+
+def _expectations(name: str) -> dict[str, object]:
+    if name == "tools":
+        return {"port": None, "module": None, "package": "lotse-cli"}
+    return {"port": SERVICES[name], "module": f"lotse_{name}", "package": f"lotse-{name}"}
+
+
+def test_there_is_one_dockerfile_per_service_and_one_for_the_tools() -> None:
+    assert sorted(path.name for path in DOCKER.glob("*.Dockerfile")) == sorted(p.name for p in DOCKERFILES.values())
+
+
+@pytest.mark.parametrize("name", list(DOCKERFILES))
+def test_hadolint_finds_nothing(name: str) -> None:
+    result = hadolint(DOCKERFILES[name])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", list(DOCKERFILES))
+def test_documented_checks_pass(name: str) -> None:
+    problems = dockerfile_problems(DOCKERFILES[name].read_text(), **_expectations(name))  # type: ignore[arg-type]
+    assert not problems, problems
+
+
+def _broken(tmp_path: Path, old: str, new: str) -> Path:
+    text = DOCKERFILES["registry"].read_text()
+    assert old in text
+    path = tmp_path / "registry.Dockerfile"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("USER 10001:10001", "USER root", "non-root"),
+        ("python:3.11.14-slim-bookworm", "python:latest", "not pinned"),
+        ("HEALTHCHECK", "# HEALTHCHECK", "HEALTHCHECK"),
+        ("uv sync --frozen --no-dev --no-editable", "uv sync --no-editable", "uv sync --frozen"),
+        ("STOPSIGNAL SIGTERM", "STOPSIGNAL SIGKILL", "STOPSIGNAL"),
+        ("EXPOSE 8001", "EXPOSE 8080", "EXPOSE 8001"),
+    ],
+)
+def test_a_broken_dockerfile_is_refused(tmp_path: Path, old: str, new: str, problem: str) -> None:
+    path = _broken(tmp_path, old, new)
+    problems = dockerfile_problems(path.read_text(), **_expectations("registry"))  # type: ignore[arg-type]
+    assert any(problem in line for line in problems), problems
+
+
+def test_a_single_stage_build_is_refused() -> None:
+    problems = dockerfile_problems(
+        "FROM python:3.11-slim\nUSER 1000\nSTOPSIGNAL SIGTERM\n", port=None, module=None, package="x"
+    )
+    assert "not a multi-stage build" in problems
+
+
+@pytest.mark.skipif(hadolint_binary() is None, reason="hadolint not installed")
+def test_hadolint_refuses_a_latest_base_image(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM python:latest\nRUN apt-get update && apt-get install -y curl\n")
+    result = hadolint(path)
+    assert result.returncode != 0
+    assert "DL3007" in result.stdout  # using latest
+    assert "DL3008" in result.stdout  # unpinned apt packages
+
+
+def _dockerignore_allows(path: str, rules: list[str]) -> bool:
+    """Docker's .dockerignore semantics for the rules used here: last matching rule wins."""
+    allowed = True
+    for rule in rules:
+        negated = rule.startswith("!")
+        pattern = rule.lstrip("!").rstrip("/")
+        if any(fnmatch.fnmatch(prefix, pattern) for prefix in _prefixes(path)):
+            allowed = negated
+    return allowed
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def test_the_build_context_holds_what_the_dockerfiles_copy_and_nothing_else() -> None:
+    rules = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    copied = set()
+    for dockerfile in DOCKERFILES.values():
+        for match in re.finditer(r"^COPY (?!--from)(.+) \S+$", dockerfile.read_text(), re.MULTILINE):
+            copied |= set(match.group(1).split())
+    for source in copied:
+        for path in [ROOT / source] if (ROOT / source).is_file() else list((ROOT / source).rglob("*.py"))[:3]:
+            assert _dockerignore_allows(str(path.relative_to(ROOT)), rules), path
+    for outside in (".venv/bin/python", ".git/config", "tests/conftest.py", ".lotse/data/x", "deploy/k8s/tenants.yaml"):
+        assert not _dockerignore_allows(outside, rules), outside
