@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from lotse_cli.contracts_commands import contracts_app
+from lotse_cli.deploy_commands import deploy_app
 from lotse_cli.ops_commands import dlq_app, health, topics_app
 from lotse_cli.stack_commands import up
 
@@ -12,5 +13,6 @@ app = typer.Typer(help="Lotse: coordinate volunteer help for refugees across mun
 app.add_typer(contracts_app, name="contracts", help="Export and check the event contracts.")
 app.add_typer(topics_app, name="topics", help="Create or verify the catalogue's topics.")
 app.add_typer(dlq_app, name="dlq", help="Inspect and replay dead letters.")
+app.add_typer(deploy_app, name="deploy", help="Generate and check the Kubernetes resources derived from the catalogue.")
 app.command()(up)
 app.command()(health)

@@ -1,0 +1,229 @@
+"""The Kubernetes manifests: base and both overlays, rendered, against the Kubernetes and CRD schemas,
+plus the rules the design asks for (probes, graceful shutdown, hardening, network policies, TLS)."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.unit.deploy.kustomize import Document, KustomizeError, render
+from tests.unit.deploy.validation import K8S, RENDERED, SERVICES, kubernetes_errors
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[Document]]:
+    return {name: render(path) for name, path in RENDERED.items()}
+
+
+def _by_kind(documents: list[Document], kind: str) -> dict[str, Document]:
+    return {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == kind}
+
+
+@pytest.mark.parametrize("variant", list(RENDERED))
+def test_every_rendered_manifest_satisfies_its_schema(rendered: dict[str, list[Document]], variant: str) -> None:
+    problems = [problem for doc in rendered[variant] for problem in kubernetes_errors(doc)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_yaml_file_under_deploy_k8s_is_rendered_or_a_kustomization(rendered: dict[str, list[Document]]) -> None:
+    """A manifest that no kustomization includes would escape validation."""
+    included = set()
+    for directory in (K8S / "base", K8S / "overlays/development", K8S / "overlays/production"):
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        included |= {(directory / r).resolve() for r in kustomization["resources"] if not (directory / r).is_dir()}
+    files = {path.resolve() for path in K8S.rglob("*.yaml")} - {(K8S / "tenants.yaml").resolve()}
+    assert files - included == {path.resolve() for path in K8S.rglob("kustomization.yaml")}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) not installed")
+@pytest.mark.parametrize("variant", list(RENDERED))
+def test_the_small_renderer_agrees_with_kubectl_kustomize(rendered: dict[str, list[Document]], variant: str) -> None:
+    output = subprocess.run(
+        ["kubectl", "kustomize", str(RENDERED[variant])], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+    def key(doc: Document) -> tuple[str, str]:
+        return doc["kind"], doc["metadata"]["name"]
+
+    theirs = sorted((doc for doc in yaml.safe_load_all(output) if doc), key=key)
+    assert sorted(rendered[variant], key=key) == theirs
+
+
+# --- a broken manifest is refused ---------------------------------------------------------------
+
+
+def _first(documents: list[Document], kind: str) -> Document:
+    return copy.deepcopy(next(doc for doc in documents if doc["kind"] == kind))
+
+
+def test_a_wrong_type_in_a_deployment_is_refused(rendered: dict[str, list[Document]]) -> None:
+    deployment = _first(rendered["production"], "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "eight thousand"
+    assert any("containerPort" in problem for problem in kubernetes_errors(deployment))
+
+
+def test_an_unknown_field_in_a_deployment_is_refused(rendered: dict[str, list[Document]]) -> None:
+    deployment = _first(rendered["base"], "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"httpGet": {"path": "/ready"}}
+    assert kubernetes_errors(deployment)
+
+
+def test_an_unknown_kind_is_refused() -> None:
+    assert kubernetes_errors({"apiVersion": "apps/v1", "kind": "Deploymnet", "metadata": {"name": "x"}})
+    assert kubernetes_errors({"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaTopc", "metadata": {"name": "x"}})
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value"),
+    [
+        ("KafkaTopic", ("spec", "partitions"), "three"),
+        ("KafkaUser", ("spec", "authentication", "type"), "scram-sha-1"),
+        ("KafkaUser", ("spec", "authorization", "acls", 0, "operations"), ["Steal"]),
+        ("ScaledObject", ("spec", "triggers"), "kafka"),
+        ("ScaledObject", ("spec", "scaleTargetRef", "nmae"), "typo"),
+        ("TriggerAuthentication", ("spec", "secretTargetRef"), [{"parameter": "password"}]),
+    ],
+)
+def test_a_broken_custom_resource_is_refused(
+    rendered: dict[str, list[Document]], kind: str, path: tuple[str | int, ...], value: object
+) -> None:
+    doc = _first(rendered["production"], kind)
+    assert not kubernetes_errors(doc)
+    node = doc
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    assert kubernetes_errors(doc)
+
+
+def test_an_overlay_using_an_unsupported_kustomize_feature_fails_loudly(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: []\npatchesStrategicMerge: [x.yaml]\n")
+    with pytest.raises(KustomizeError):
+        render(tmp_path)
+
+
+def test_a_patch_that_matches_nothing_fails(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources: []\npatches:\n  - target: {kind: Deployment, name: nope}\n    patch: '[]'\n"
+    )
+    with pytest.raises(KustomizeError):
+        render(tmp_path)
+
+
+# --- what the manifests must say ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", list(RENDERED))
+def test_each_service_has_a_hardened_deployment_with_probes_and_graceful_shutdown(
+    rendered: dict[str, list[Document]], variant: str
+) -> None:
+    deployments = _by_kind(rendered[variant], "Deployment")
+    assert set(deployments) == {f"lotse-{name}" for name in SERVICES}
+    for name, port in SERVICES.items():
+        pod = deployments[f"lotse-{name}"]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+        assert int(container["lifecycle"]["preStop"]["exec"]["command"][1]) < pod["terminationGracePeriodSeconds"]
+        assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+        assert "memory" in container["resources"]["limits"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
+        assert ":latest" not in container["image"]
+        assert pod["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("variant", list(RENDERED))
+def test_services_pdbs_and_ingress_policies_select_the_deployments(
+    rendered: dict[str, list[Document]], variant: str
+) -> None:
+    docs = rendered[variant]
+    services, pdbs = _by_kind(docs, "Service"), _by_kind(docs, "PodDisruptionBudget")
+    policies = _by_kind(docs, "NetworkPolicy")
+    for name, port in SERVICES.items():
+        pod_labels = _by_kind(docs, "Deployment")[f"lotse-{name}"]["spec"]["template"]["metadata"]["labels"]
+        for selector in (
+            services[f"lotse-{name}"]["spec"]["selector"],
+            pdbs[f"lotse-{name}"]["spec"]["selector"]["matchLabels"],
+            policies[f"lotse-{name}-ingress"]["spec"]["podSelector"]["matchLabels"],
+        ):
+            assert selector.items() <= pod_labels.items()
+        assert services[f"lotse-{name}"]["spec"]["ports"][0]["port"] == port
+        assert policies[f"lotse-{name}-ingress"]["spec"]["ingress"] == [{"ports": [{"port": port, "protocol": "TCP"}]}]
+
+
+def test_network_policies_deny_by_default_and_open_only_what_is_needed(rendered: dict[str, list[Document]]) -> None:
+    policies = _by_kind(rendered["production"], "NetworkPolicy")
+    assert policies["default-deny-all"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    egress_ports = {
+        port["port"] for rule in policies["lotse-egress"]["spec"]["egress"] for port in rule.get("ports", [])
+    }
+    assert egress_ports == {53, 9092, 9093, 27017, 443}
+    smtp = {port["port"] for port in policies["lotse-notifications-egress"]["spec"]["egress"][0]["ports"]}
+    assert smtp == {25, 465, 587}
+    assert policies["lotse-notifications-egress"]["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "lotse-notifications"
+    }
+
+
+def test_every_referenced_configmap_exists_and_secrets_are_declared(rendered: dict[str, list[Document]]) -> None:
+    for variant, docs in rendered.items():
+        configmaps = _by_kind(docs, "ConfigMap")
+        for deployment in _by_kind(docs, "Deployment").values():
+            for source in deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]:
+                if "configMapRef" in source:
+                    assert source["configMapRef"]["name"] in configmaps, variant
+        for auth in _by_kind(docs, "TriggerAuthentication").values():
+            for ref in auth["spec"]["configMapTargetRef"]:
+                assert ref["key"] in configmaps[ref["name"]]["data"], (variant, ref)
+
+
+def test_no_secret_is_committed_for_production(rendered: dict[str, list[Document]]) -> None:
+    assert not [doc for doc in rendered["production"] if doc["kind"] == "Secret"]
+    development_secrets = _by_kind(rendered["development"], "Secret")
+    assert set(development_secrets) == {f"lotse-{name}-env" for name in SERVICES}
+    text = (K8S / "overlays/development/secrets.yaml").read_text()
+    assert "DEVELOPMENT ONLY" in text
+
+
+def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: dict[str, list[Document]]) -> None:
+    docs = rendered["production"]
+    platform = _by_kind(docs, "ConfigMap")["lotse-platform"]["data"]
+    assert platform["LOTSE_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert platform["LOTSE_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert platform["LOTSE_JWT_JWKS_URL"].startswith("https://")
+    assert "LOTSE_JWT_DEV_KEY" not in platform
+    assert _by_kind(docs, "ConfigMap")["lotse-kafka-scaler"]["data"] == {"sasl": "scram_sha512", "tls": "enable"}
+    for deployment in _by_kind(docs, "Deployment").values():
+        assert deployment["spec"]["replicas"] >= 3
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["env"][0]["valueFrom"]["secretKeyRef"]["optional"] is False
+        mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+        assert platform["LOTSE_KAFKA_SSL_CA_FILE"].rsplit("/", 1)[0] in mounts
+    for topic in _by_kind(docs, "KafkaTopic").values():
+        assert topic["spec"]["replicas"] == 3
+        assert topic["spec"]["config"]["min.insync.replicas"] == 2
+    for scaled in _by_kind(docs, "ScaledObject").values():
+        assert scaled["spec"]["minReplicaCount"] >= 2
+    for name in SERVICES:
+        auth = _by_kind(docs, "TriggerAuthentication")[f"lotse-{name}-kafka"]["spec"]
+        assert {ref["parameter"] for ref in auth["secretTargetRef"]} == {"password", "ca"}
+        assert {ref["parameter"] for ref in auth["configMapTargetRef"]} == {"sasl", "tls", "username"}
+
+
+def test_development_runs_plaintext_with_one_replica(rendered: dict[str, list[Document]]) -> None:
+    docs = rendered["development"]
+    assert _by_kind(docs, "ConfigMap")["lotse-platform"]["data"]["LOTSE_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    assert {doc["metadata"]["namespace"] for doc in docs} == {"lotse-dev"}
+    assert all(deployment["spec"]["replicas"] == 1 for deployment in _by_kind(docs, "Deployment").values())
