@@ -1,0 +1,100 @@
+"""Sending: email over SMTP (aiosmtplib) and signed webhooks (httpx). Each send either returns or
+raises ``SendFailed`` saying whether trying again can help."""
+
+from __future__ import annotations
+
+import time
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import aiosmtplib
+import httpx
+
+from lotse_notifications.messages import (
+    DELIVERY_HEADER,
+    EVENT_TYPE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign,
+)
+from lotse_notifications.settings import NotificationSettings
+from lotse_notifications.templates import Rendered
+
+
+class SendFailed(Exception):
+    def __init__(self, code: str, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+
+
+def email_message(rendered: Rendered, *, sender: str, to: str, delivery_id: str, reply_to: str | None) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = rendered.subject
+    # A stable Message-ID per delivery lets mail systems drop the duplicate of a resend after a crash.
+    message["Message-ID"] = f"<{delivery_id}@notifications.lotse>"
+    message["Date"] = formatdate(localtime=False)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Lotse-Template"] = rendered.kind
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    # Set after the parts exist: making the message multipart moves Content-* headers into the parts.
+    message["Content-Language"] = rendered.language
+    return message
+
+
+class EmailChannel:
+    def __init__(self, settings: NotificationSettings) -> None:
+        self.settings = settings
+
+    async def send(self, message: EmailMessage) -> None:
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.settings.smtp_host,
+                port=self.settings.smtp_port,
+                username=self.settings.smtp_username,
+                password=self.settings.smtp_password,
+                start_tls=self.settings.smtp_starttls,
+                timeout=self.settings.delivery_timeout_seconds,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            raise SendFailed("recipient_refused", str(error), permanent=True) from error
+        except aiosmtplib.SMTPResponseException as error:
+            # 5xx is the server's final word; 4xx asks to come back later.
+            raise SendFailed(f"smtp_{error.code}", str(error), permanent=error.code >= 500) from error
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            raise SendFailed("smtp_unavailable", f"{type(error).__name__}: {error}", permanent=False) from error
+
+
+class WebhookChannel:
+    def __init__(self, settings: NotificationSettings) -> None:
+        self._client = httpx.AsyncClient(timeout=settings.delivery_timeout_seconds, follow_redirects=False)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, url: str, secret: str, body: bytes, *, delivery_id: str, event_type: str) -> None:
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/cloudevents+json",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
+            # The same id on every attempt, so a receiver can drop a repeat.
+            DELIVERY_HEADER: delivery_id,
+            EVENT_TYPE_HEADER: event_type,
+        }
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise SendFailed("webhook_unreachable", f"{type(error).__name__}: {error}", permanent=False) from error
+        if response.is_success:
+            return
+        status = response.status_code
+        # Client errors will not heal by themselves, except timeouts and rate limits.
+        permanent = 400 <= status < 500 and status not in {408, 425, 429}
+        raise SendFailed(f"webhook_http_{status}", f"endpoint answered {status}", permanent=permanent)

@@ -1,0 +1,165 @@
+"""What a message says, as data: payloads stored with each delivery, the digest, delivery keys,
+webhook signatures and retry backoff. Pure logic, no I/O.
+
+Payloads hold no contact data (names and addresses are looked up when the message is sent), so
+the delivery log can keep them; only the accept/decline links are personal to the volunteer and
+are removed when the volunteer is erased.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from lotse_contracts import MatchProposed, NeedOpened, NeedUnstaffed
+from lotse_contracts.events.needs import NeedDetails
+from lotse_notifications import catalogue
+
+SIGNATURE_HEADER = "X-Lotse-Signature"
+TIMESTAMP_HEADER = "X-Lotse-Timestamp"
+DELIVERY_HEADER = "X-Lotse-Delivery"
+EVENT_TYPE_HEADER = "X-Lotse-Event-Type"
+
+# Channels that reach a person; SMS is in the contracts but has no sender yet.
+PERSON_CHANNELS: tuple[str, ...] = ("email", "in_app")
+
+
+def skip_reason(contact: dict[str, Any] | None, channel: str) -> str | None:
+    """Why a volunteer cannot be reached on ``channel`` right now, or None if they can."""
+    if contact is None or contact.get("erased"):
+        return "no_contact"
+    if contact.get("active") is False:
+        return "volunteer_withdrawn"
+    if channel not in contact.get("channels", []):
+        return "opted_out"
+    if channel == "email" and contact.get("contact_consent") is False:
+        return "no_contact_consent"
+    return None
+
+
+def need_snapshot(data: NeedDetails) -> dict[str, Any]:
+    """The parts of a need a message talks about (no household reference)."""
+    return {
+        "organisation_id": str(data.organisation_id),
+        "category": data.category.value,
+        "description": data.description,
+        "district": data.place.district,
+        "schedule": data.schedule.model_dump(mode="json"),
+        "volunteers_needed": data.volunteers_needed,
+        "certificate_required": data.certificate_required.value if data.certificate_required else None,
+    }
+
+
+def proposal_payload(data: MatchProposed, need: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "need": dict(need),
+        "proposal_id": str(data.proposal_id),
+        "reasons": [reason.model_dump(mode="json") for reason in data.reasons],
+        "distance_km": data.distance_km,
+        # Carried exactly as matching signed them; the message must not alter a single character.
+        "accept_url": data.accept_url,
+        "decline_url": data.decline_url,
+        "expires_at": data.expires_at.isoformat(),
+    }
+
+
+def need_payload(need: Mapping[str, Any]) -> dict[str, Any]:
+    return {"need": dict(need)}
+
+
+def unstaffed_payload(data: NeedUnstaffed, need: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "need": dict(need),
+        "reason": data.reason.value,
+        "committed": data.volunteers_committed,
+        "needed": data.volunteers_needed,
+    }
+
+
+def digest(needs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Open and unstaffed needs and the staffing rate (staffed share of open plus staffed needs)."""
+    open_needs = [need for need in needs if need.get("status") in {"open", "staffed"}]
+    staffed = sum(1 for need in open_needs if need["status"] == "staffed")
+    still_open = [need for need in open_needs if need["status"] == "open"]
+    unstaffed = [need for need in still_open if need.get("unstaffed")]
+    considered = len(open_needs)
+    return {
+        "open": len(still_open),
+        "unstaffed": len(unstaffed),
+        "staffed": staffed,
+        "staffing_rate": round(100 * staffed / considered) if considered else 0,
+        "unstaffed_needs": [
+            {"category": need["category"], "district": need.get("district"), "description": need["description"]}
+            for need in unstaffed[:20]
+        ],
+    }
+
+
+def iso_week(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def digest_payload(needs: Iterable[Mapping[str, Any]], moment: datetime) -> dict[str, Any]:
+    return {"digest": digest(needs), "week": iso_week(moment)}
+
+
+def synthetic_trigger(*parts: str) -> UUID:
+    """A stable id for messages not caused by one event (reminders, digests), so that triggering
+    the same reminder or the same week's digest twice yields the same delivery key."""
+    return uuid5(NAMESPACE_URL, "lotse:notifications:" + ":".join(parts))
+
+
+def delivery_key(trigger_event_id: str, recipient_kind: str, recipient_id: str, channel: str) -> str:
+    return f"{trigger_event_id}:{recipient_kind}:{recipient_id}:{channel}"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``timestamp + "." + body``."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def signature_valid(
+    secret: str, timestamp: str, body: bytes, signature: str, *, now: datetime | None = None, tolerance: int = 300
+) -> bool:
+    """What a receiver checks: the signature matches and the timestamp is recent (no replays)."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    current = int((now or datetime.now(UTC)).timestamp())
+    if abs(current - sent) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def backoff_seconds(attempt: int, *, base: float, cap: float, jitter: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with jitter: between half and all of ``base * 2^(attempt-1)``, at most
+    ``cap``, so that retries of many deliveries do not arrive in lockstep."""
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    return ceiling / 2 + jitter() * ceiling / 2
+
+
+def sample_payload(kind: str) -> dict[str, Any]:
+    """A payload like a real one of this kind, from the contract examples (for template checks)."""
+    need = need_snapshot(NeedOpened.example())
+    if kind in {catalogue.MATCH_PROPOSED, catalogue.PROPOSAL_REMINDER}:
+        return proposal_payload(MatchProposed.example(), need)
+    if kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.NEED_CANCELLED}:
+        return need_payload(need)
+    if kind == catalogue.NEED_UNSTAFFED:
+        return unstaffed_payload(NeedUnstaffed.example(), need)
+    if kind == catalogue.WEEKLY_DIGEST:
+        sample_needs = [
+            {**need, "status": "open", "unstaffed": True},
+            {**need, "status": "open", "unstaffed": False},
+            {**need, "status": "staffed"},
+        ]
+        return digest_payload(sample_needs, datetime(2026, 11, 23, tzinfo=UTC))
+    return {}

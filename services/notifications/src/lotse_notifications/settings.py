@@ -1,0 +1,32 @@
+"""The one settings class of the notifications service (environment prefix ``LOTSE_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from lotse_runtime.settings import PlatformSettings
+
+
+class NotificationSettings(PlatformSettings):
+    database: str = Field("notifications", description="MongoDB database this service owns")
+    consumer_group: str = Field("notifications", description="Kafka consumer group of the event handlers")
+    tenant_pattern: str | None = Field(
+        None, description="Regex of the tenant slugs to serve (a broker shared with others); unset: all tenants"
+    )
+    http_host: str = Field("127.0.0.1", description="Interface the HTTP API listens on")
+    http_port: int = Field(8003, description="Port of the HTTP API")
+    smtp_host: str = Field("127.0.0.1", description="SMTP server; locally the devstack SMTP sink")
+    smtp_port: int = Field(2525, description="SMTP port; locally the devstack SMTP sink")
+    smtp_username: str | None = Field(None, description="SMTP user, if the server wants one")
+    smtp_password: str | None = Field(None, description="SMTP password, if the server wants one")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+    mail_from: str = Field("Lotse <noreply@lotse.local>", description="Sender of every email")
+    delivery_concurrency: int = Field(8, ge=1, le=100, description="Deliveries in flight at once")
+    delivery_timeout_seconds: float = Field(10.0, gt=0, description="Longest a single send may take")
+    delivery_lease_seconds: float = Field(60.0, gt=0, description="A claimed delivery is retried after this")
+    delivery_max_attempts: int = Field(6, ge=1, description="Attempts before a delivery is dead-lettered")
+    retry_base_seconds: float = Field(5.0, gt=0, description="First retry delay (doubles per attempt, jittered)")
+    retry_max_seconds: float = Field(900.0, gt=0, description="Longest retry delay")
+    worker_poll_seconds: float = Field(1.0, gt=0, description="How often the worker looks for due deliveries")
+    reminder_before_hours: float = Field(24.0, gt=0, description="Remind this long before a proposal expires")
+    reminder_interval_seconds: float = Field(300.0, gt=0, description="How often reminders are looked for")

@@ -1,0 +1,395 @@
+"""Persistence of the notifications database. Every query names its tenant here, not in callers.
+
+Collections: ``tenants``, ``organisations``, ``contacts`` (the only place with volunteers'
+addresses), ``needs``, ``proposals``, ``deliveries`` (the durable delivery queue and log:
+recipient ids, never addresses), ``messages`` (the in-app inbox), ``template_overrides``,
+``guidance``, ``webhooks``, plus the runtime's ``inbox`` and ``outbox``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_contracts import Envelope, NotificationFailed, NotificationSent, new_event, topic_for
+from lotse_contracts.events.notifications import RecipientKind
+from lotse_notifications.messages import delivery_key
+from lotse_notifications.templates import TemplateSource
+from lotse_runtime.inbox import ensure_inbox_index
+from lotse_runtime.outbox import append_event, ensure_outbox_indexes
+
+SOURCE = "/lotse/notifications"
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+Session = AsyncClientSession | None
+Doc = dict[str, Any]
+
+PENDING, SENT, SKIPPED, DEAD, CANCELLED = "pending", "sent", "skipped", "dead", "cancelled"
+
+
+class Store:
+    def __init__(self, database: AsyncDatabase[Doc]) -> None:
+        self.db = database
+
+    async def ensure_indexes(self) -> None:
+        await ensure_inbox_index(self.db)
+        await ensure_outbox_indexes(self.db)
+        deliveries = self.db.deliveries
+        await deliveries.create_index("key", unique=True)
+        await deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+        await deliveries.create_index([("tenant", ASCENDING), ("recipient_id", ASCENDING)])
+        await self.db.proposals.create_index([("status", ASCENDING), ("reminded", ASCENDING), ("expires_at", 1)])
+        await self.db.proposals.create_index([("tenant", ASCENDING), ("need_id", ASCENDING)])
+        await self.db.messages.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING), ("created_at", -1)])
+        await self.db.webhooks.create_index("tenant")
+
+    # --- read model ------------------------------------------------------------------------
+
+    async def tenant(self, tenant: str, session: Session = None) -> Doc | None:
+        return await self.db.tenants.find_one({"_id": tenant}, session=session)
+
+    async def upsert_versioned(
+        self, collection: str, tenant: str, key: str, version: int, fields: Mapping[str, Any], session: Session
+    ) -> bool:
+        """Apply a full-state event if it is newer than what is stored; False if it is older."""
+        _id = tenant if collection == "tenants" else f"{tenant}:{key}"
+        stored = await self.db[collection].find_one({"_id": _id}, {"version": 1, "erased": 1}, session=session)
+        if stored is not None and (stored.get("version", 0) >= version or stored.get("erased")):
+            return False
+        document = {"tenant": tenant, "version": version, **fields}
+        await self.db[collection].update_one({"_id": _id}, {"$set": document}, upsert=True, session=session)
+        return True
+
+    async def organisation(self, tenant: str, organisation_id: str, session: Session = None) -> Doc | None:
+        return await self.db.organisations.find_one({"_id": f"{tenant}:{organisation_id}"}, session=session)
+
+    async def coordination_office(self, tenant: str, session: Session = None) -> Doc | None:
+        return await self.db.organisations.find_one(
+            {"tenant": tenant, "kind": "coordination_office"}, sort=[("version", DESCENDING)], session=session
+        )
+
+    async def contact(self, tenant: str, volunteer_id: str, session: Session = None) -> Doc | None:
+        return await self.db.contacts.find_one({"_id": f"{tenant}:{volunteer_id}"}, session=session)
+
+    async def update_contact(
+        self, tenant: str, volunteer_id: str, version: int, fields: Mapping[str, Any], session: Session
+    ) -> bool:
+        """Set some fields if the event is newer; the consent of the registration is kept."""
+        result = await self.db.contacts.update_one(
+            {"_id": f"{tenant}:{volunteer_id}", "version": {"$lt": version}, "erased": {"$ne": True}},
+            {"$set": {"version": version, **fields}},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def erase_volunteer(self, tenant: str, volunteer_id: str, version: int, session: Session) -> None:
+        """Delete every piece of the volunteer's contact data; keep a tombstone without any, so
+        that an older registration replayed later is not applied again."""
+        await self.db.contacts.replace_one(
+            {"_id": f"{tenant}:{volunteer_id}"},
+            {"tenant": tenant, "volunteer_id": volunteer_id, "erased": True, "version": version},
+            upsert=True,
+            session=session,
+        )
+        await self.db.messages.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
+        await self.db.proposals.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
+        recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
+        await self.db.deliveries.update_many(
+            {**recipient, "status": PENDING},
+            {"$set": {"status": CANCELLED, "reason": "volunteer_erased"}},
+            session=session,
+        )
+        # The log keeps who (an id), what kind and the outcome; the payload held personal links.
+        await self.db.deliveries.update_many(recipient, {"$unset": {"payload": ""}}, session=session)
+
+    async def withdraw_volunteer(self, tenant: str, volunteer_id: str, session: Session) -> None:
+        await self.db.contacts.update_one(
+            {"_id": f"{tenant}:{volunteer_id}"}, {"$set": {"active": False}}, session=session
+        )
+        await self.db.deliveries.update_many(
+            {"tenant": tenant, "recipient_kind": "volunteer", "recipient_id": volunteer_id, "status": PENDING},
+            {"$set": {"status": CANCELLED, "reason": "volunteer_withdrawn"}},
+            session=session,
+        )
+
+    async def need(self, tenant: str, need_id: str, session: Session = None) -> Doc | None:
+        return await self.db.needs.find_one({"_id": f"{tenant}:{need_id}"}, session=session)
+
+    async def set_need_status(
+        self, tenant: str, need_id: str, version: int, fields: Mapping[str, Any], session: Session
+    ) -> bool:
+        return await self.upsert_versioned("needs", tenant, need_id, version, {"need_id": need_id, **fields}, session)
+
+    async def advance_staffing(self, tenant: str, need_id: str, version: int, session: Session) -> bool:
+        """Matching's events carry their own version per need; False for an older one."""
+        _id = f"{tenant}:{need_id}"
+        stored = await self.db.needs.find_one({"_id": _id}, {"staffing_version": 1}, session=session)
+        if stored is not None and stored.get("staffing_version", 0) >= version:
+            return False
+        await self.db.needs.update_one(
+            {"_id": _id},
+            {"$set": {"staffing_version": version, "tenant": tenant, "need_id": need_id}},
+            upsert=True,
+            session=session,
+        )
+        return True
+
+    async def set_need_fields(self, tenant: str, need_id: str, fields: Mapping[str, Any], session: Session) -> None:
+        await self.db.needs.update_one({"_id": f"{tenant}:{need_id}"}, {"$set": dict(fields)}, session=session)
+
+    async def needs_of(self, tenant: str, session: Session = None) -> list[Doc]:
+        return await self.db.needs.find({"tenant": tenant, "description": {"$exists": True}}, session=session).to_list()
+
+    async def save_proposal(self, tenant: str, proposal_id: str, fields: Mapping[str, Any], session: Session) -> None:
+        await self.db.proposals.update_one(
+            {"_id": f"{tenant}:{proposal_id}"},
+            {"$set": {"tenant": tenant, "proposal_id": proposal_id, **fields}},
+            upsert=True,
+            session=session,
+        )
+
+    async def set_proposal_status(self, tenant: str, proposal_id: str, status: str, session: Session) -> None:
+        await self.db.proposals.update_one(
+            {"_id": f"{tenant}:{proposal_id}"}, {"$set": {"status": status}}, session=session
+        )
+
+    async def engaged_volunteers(self, tenant: str, need_id: str, session: Session) -> list[str]:
+        """Volunteers with an open or accepted proposal for the need (they hear of a cancellation)."""
+        found = await self.db.proposals.find(
+            {"tenant": tenant, "need_id": need_id, "status": {"$in": ["open", "accepted"]}},
+            {"volunteer_id": 1},
+            session=session,
+        ).to_list()
+        return sorted({doc["volunteer_id"] for doc in found})
+
+    async def close_proposals_of_need(self, tenant: str, need_id: str, status: str, session: Session) -> None:
+        await self.db.proposals.update_many(
+            {"tenant": tenant, "need_id": need_id, "status": {"$in": ["open", "accepted"]}},
+            {"$set": {"status": status}},
+            session=session,
+        )
+
+    async def step_back(self, tenant: str, need_id: str, volunteer_id: str, session: Session) -> None:
+        await self.db.proposals.update_many(
+            {"tenant": tenant, "need_id": need_id, "volunteer_id": volunteer_id},
+            {"$set": {"status": "stepped_back"}},
+            session=session,
+        )
+
+    async def proposals_to_remind(self, now: datetime, before: timedelta, limit: int = 200) -> list[Doc]:
+        """Open proposals expiring soon that were not reminded yet, across tenants (the scheduler's scan)."""
+        return await (
+            self.db.proposals.find(
+                {"status": "open", "reminded": False, "expires_at": {"$gt": now, "$lte": now + before}}
+            )
+            .limit(limit)
+            .to_list()
+        )
+
+    async def mark_reminded(self, tenant: str, proposal_id: str, session: Session) -> bool:
+        result = await self.db.proposals.update_one(
+            {"_id": f"{tenant}:{proposal_id}", "reminded": False}, {"$set": {"reminded": True}}, session=session
+        )
+        return result.modified_count == 1
+
+    # --- deliveries ------------------------------------------------------------------------
+
+    async def add_delivery(
+        self,
+        session: AsyncClientSession,
+        *,
+        tenant: str,
+        trigger_event_id: str,
+        correlation_id: str,
+        kind: str,
+        recipient_kind: str,
+        recipient_id: str,
+        channel: str,
+        language: str,
+        payload: Mapping[str, Any],
+        skip_reason: str | None = None,
+        skip_detail: str = "",
+    ) -> Doc | None:
+        """Queue a delivery (or record why it is skipped) unless its key exists; None if it did."""
+        key = delivery_key(trigger_event_id, recipient_kind, recipient_id, channel)
+        if await self.db.deliveries.find_one({"key": key}, {"_id": 1}, session=session):
+            return None
+        now = datetime.now(UTC)
+        document: Doc = {
+            "_id": str(uuid.uuid4()),
+            "key": key,
+            "tenant": tenant,
+            "trigger_event_id": trigger_event_id,
+            "correlation_id": correlation_id,
+            "kind": kind,
+            "recipient_kind": recipient_kind,
+            "recipient_id": recipient_id,
+            "channel": channel,
+            "language": language,
+            "payload": dict(payload),
+            "status": PENDING if skip_reason is None else SKIPPED,
+            "reason": skip_reason,
+            "error": skip_detail or None,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "claimed_until": NEVER,
+            "created_at": now,
+        }
+        if skip_reason is not None:
+            document.pop("payload")
+        await self.db.deliveries.insert_one(document, session=session)
+        if skip_reason is not None:
+            await self.publish_outcome(
+                document, session, sent=False, attempts=1, error_code=skip_reason, error=skip_detail or skip_reason
+            )
+        return document
+
+    async def publish_outcome(
+        self,
+        delivery: Mapping[str, Any],
+        session: AsyncClientSession,
+        *,
+        sent: bool,
+        attempts: int,
+        error_code: str = "",
+        error: str = "",
+        will_retry: bool = False,
+        language: str | None = None,
+    ) -> None:
+        common = {
+            "delivery_id": delivery["_id"],
+            "recipient_kind": delivery["recipient_kind"],
+            "recipient_id": delivery["recipient_id"],
+            "channel": delivery["channel"],
+            "template": delivery["kind"],
+            "language": language or delivery["language"],
+            "trigger_event_id": delivery["trigger_event_id"],
+        }
+        data: NotificationSent | NotificationFailed
+        if sent:
+            data = NotificationSent(**common)
+        else:
+            data = NotificationFailed(
+                **common, error_code=error_code, error=error[:500], attempts=attempts, will_retry=will_retry
+            )
+        event: Envelope[Any] = new_event(
+            data=data,
+            tenant=delivery["tenant"],
+            subject=delivery["_id"],
+            # One delivery's outcomes are ordered by attempt.
+            version=max(attempts, 1),
+            source=SOURCE,
+            correlationid=delivery["correlation_id"],
+            causationid=delivery["trigger_event_id"],
+        )
+        await append_event(self.db, session, topic_for(event.type, event.tenant), event)
+
+    async def claim_due(self, owner: str, lease: timedelta) -> Doc | None:
+        now = datetime.now(UTC)
+        return await self.db.deliveries.find_one_and_update(
+            {"status": PENDING, "next_attempt_at": {"$lte": now}, "claimed_until": {"$lt": now}},
+            {"$set": {"claimed_until": now + lease, "claimed_by": owner}},
+            sort=[("next_attempt_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def finish(self, delivery: Mapping[str, Any], fields: Mapping[str, Any], session: AsyncClientSession) -> bool:
+        """Record an attempt's outcome if this worker still holds the delivery."""
+        result = await self.db.deliveries.update_one(
+            {"_id": delivery["_id"], "status": PENDING, "claimed_by": delivery.get("claimed_by")},
+            {"$set": {**fields, "claimed_until": NEVER}},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def deliveries_of(self, tenant: str, status: str | None, limit: int) -> list[Doc]:
+        query: Doc = {"tenant": tenant}
+        if status:
+            query["status"] = status
+        found = self.db.deliveries.find(query, {"payload": 0}).sort("created_at", DESCENDING).limit(limit)
+        return await found.to_list()
+
+    # --- in-app inbox ----------------------------------------------------------------------
+
+    async def add_message(self, document: Mapping[str, Any], session: AsyncClientSession) -> None:
+        await self.db.messages.insert_one(dict(document), session=session)
+
+    async def messages_of(self, tenant: str, volunteer_id: str, limit: int = 100) -> list[Doc]:
+        found = self.db.messages.find({"tenant": tenant, "volunteer_id": volunteer_id})
+        return await found.sort("created_at", DESCENDING).limit(limit).to_list()
+
+    async def mark_read(self, tenant: str, volunteer_id: str, message_id: str) -> Doc | None:
+        return await self.db.messages.find_one_and_update(
+            {"_id": message_id, "tenant": tenant, "volunteer_id": volunteer_id},
+            {"$set": {"read_at": datetime.now(UTC)}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    # --- tenant settings -------------------------------------------------------------------
+
+    async def template_overrides(self, tenant: str, kind: str) -> dict[tuple[str, str], TemplateSource]:
+        found = await self.db.template_overrides.find({"tenant": tenant, "kind": kind}).to_list()
+        return {
+            (doc["kind"], doc["language"]): TemplateSource(doc["subject"], doc["text"], doc.get("html"))
+            for doc in found
+        }
+
+    async def template_override(self, tenant: str, kind: str, language: str) -> Doc | None:
+        return await self.db.template_overrides.find_one({"_id": f"{tenant}:{kind}:{language}"})
+
+    async def save_template_override(self, tenant: str, kind: str, language: str, source: TemplateSource) -> None:
+        await self.db.template_overrides.replace_one(
+            {"_id": f"{tenant}:{kind}:{language}"},
+            {
+                "tenant": tenant,
+                "kind": kind,
+                "language": language,
+                "subject": source.subject,
+                "text": source.text,
+                "html": source.html,
+                "updated_at": datetime.now(UTC),
+            },
+            upsert=True,
+        )
+
+    async def delete_template_override(self, tenant: str, kind: str, language: str) -> bool:
+        result = await self.db.template_overrides.delete_one({"_id": f"{tenant}:{kind}:{language}"})
+        return result.deleted_count == 1
+
+    async def guidance(self, tenant: str) -> dict[str, dict[str, str]]:
+        found = await self.db.guidance.find({"tenant": tenant}).to_list()
+        return {doc["language"]: doc["texts"] for doc in found}
+
+    async def save_guidance(self, tenant: str, language: str, texts: Mapping[str, str]) -> None:
+        await self.db.guidance.replace_one(
+            {"_id": f"{tenant}:{language}"},
+            {"tenant": tenant, "language": language, "texts": dict(texts), "updated_at": datetime.now(UTC)},
+            upsert=True,
+        )
+
+    async def webhooks(self, tenant: str, session: Session = None) -> list[Doc]:
+        return await self.db.webhooks.find({"tenant": tenant}, session=session).to_list()
+
+    async def webhook(self, tenant: str, webhook_id: str) -> Doc | None:
+        return await self.db.webhooks.find_one({"_id": webhook_id, "tenant": tenant})
+
+    async def add_webhook(self, tenant: str, url: str, secret: str, event_types: list[str]) -> Doc:
+        document = {
+            "_id": str(uuid.uuid4()),
+            "tenant": tenant,
+            "url": url,
+            "secret": secret,
+            "event_types": event_types,
+            "created_at": datetime.now(UTC),
+        }
+        await self.db.webhooks.insert_one(document)
+        return document
+
+    async def delete_webhook(self, tenant: str, webhook_id: str) -> bool:
+        result = await self.db.webhooks.delete_one({"_id": webhook_id, "tenant": tenant})
+        return result.deleted_count == 1

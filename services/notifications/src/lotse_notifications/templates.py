@@ -1,0 +1,293 @@
+# ruff: noqa: RUF001 - dashes in dates and times are typographic on purpose
+"""Rendering messages: pick the language, build the context, render subject, text and HTML.
+
+Pure logic, no I/O. Templates run in Jinja's sandbox (tenants write overrides) with
+``StrictUndefined`` (a misspelt variable fails loudly), and HTML is autoescaped. An override is
+checked by rendering it against a sample context built by the same code as real contexts, so a
+template that passes the check when saved also renders when sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
+
+from lotse_notifications import catalogue
+from lotse_notifications.catalogue import FALLBACK_LANGUAGE, KINDS, RIGHT_TO_LEFT
+
+PARTS: tuple[str, ...] = ("subject", "text", "html")
+_URL = re.compile(r"https?://[^\s<]+")
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """One message kind in one language; ``html`` None means the shared layout around the text."""
+
+    subject: str
+    text: str
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    kind: str
+    language: str
+    subject: str
+    text: str
+    html: str
+
+    @property
+    def right_to_left(self) -> bool:
+        return self.language in RIGHT_TO_LEFT
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """What a message is rendered from: the stored payload plus the recipient and the tenant."""
+
+    recipient_name: str
+    tenant_name: str
+    office_email: str
+    office_name: str | None = None
+    timezone: str = "Europe/Berlin"
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    guidance: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # tenant overrides per language
+
+
+class UnknownTemplate(Exception):
+    """No template of this kind exists in any language of the fallback chain."""
+
+
+class RenderFailed(Exception):
+    """A template failed to render; ``part`` names subject, text or html."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(f"{part}: {message}")
+        self.part = part
+        self.message = message
+
+
+def _paragraphs(text: str) -> Markup:
+    """Plain text → escaped HTML paragraphs with line breaks and clickable links."""
+    blocks = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        escaped = str(escape(block))
+        linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+        blocks.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
+    return Markup("\n".join(blocks))
+
+
+def _environment(autoescape: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+    env.filters["paragraphs"] = _paragraphs
+    return env
+
+
+_TEXT_ENV = _environment(autoescape=False)
+_HTML_ENV = _environment(autoescape=True)
+
+
+@lru_cache(maxsize=512)
+def _compile(source: str, html: bool) -> Template:
+    return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+
+
+def language_chain(person: str | None, tenant_default: str | None) -> list[str]:
+    """The person's language, then the tenant's default, then German; without repeats."""
+    chain: list[str] = []
+    for language in (person, tenant_default, FALLBACK_LANGUAGE):
+        if language and language not in chain:
+            chain.append(language)
+    return chain
+
+
+def default_source(kind: str, language: str) -> TemplateSource | None:
+    found = catalogue.TEMPLATES.get(language, {}).get(kind)
+    return TemplateSource(subject=found[0], text=found[1]) if found else None
+
+
+def choose(
+    kind: str, chain: list[str], overrides: Mapping[tuple[str, str], TemplateSource]
+) -> tuple[str, TemplateSource]:
+    """The first language of the chain with a template of this kind (a tenant's override wins)."""
+    if kind not in KINDS:
+        raise UnknownTemplate(f"unknown message kind {kind!r}")
+    for language in chain:
+        source = overrides.get((kind, language)) or default_source(kind, language)
+        if source is not None:
+            return language, source
+    raise UnknownTemplate(f"no template {kind!r} in any of {chain}")
+
+
+def render(
+    kind: str,
+    chain: list[str],
+    facts: MessageFacts,
+    overrides: Mapping[tuple[str, str], TemplateSource] | None = None,
+) -> Rendered:
+    language, source = choose(kind, chain, overrides or {})
+    return render_source(kind, language, source, facts)
+
+
+def render_source(kind: str, language: str, source: TemplateSource, facts: MessageFacts) -> Rendered:
+    context = build_context(kind, language, facts)
+    subject = " ".join(_render_part("subject", source.subject, context, html=False).split())
+    text = re.sub(r"\n{3,}", "\n\n", _render_part("text", source.text, context, html=False)).strip() + "\n"
+    html = _render_part(
+        "html", source.html or catalogue.HTML_LAYOUT, {**context, "subject": subject, "text_body": text}, html=True
+    )
+    return Rendered(kind=kind, language=language, subject=subject, text=text, html=html)
+
+
+def _render_part(part: str, source: str, context: Mapping[str, Any], *, html: bool) -> str:
+    try:
+        return _compile(source, html).render(context)
+    except TemplateError as error:
+        line = f" (line {error.lineno})" if getattr(error, "lineno", None) else ""
+        raise RenderFailed(part, f"{type(error).__name__}: {error.message or error}{line}") from error
+    except Exception as error:
+        raise RenderFailed(part, f"{type(error).__name__}: {error}") from error
+
+
+def check_source(kind: str, language: str, source: TemplateSource) -> list[dict[str, str]]:
+    """Problems of an override, one per part (empty: it renders). Used when a tenant saves it."""
+    if kind not in KINDS:
+        return [{"field": "kind", "message": f"unknown message kind; known: {', '.join(KINDS)}"}]
+    problems = []
+    for part in PARTS:
+        text = getattr(source, part)
+        if text is None:
+            continue
+        try:
+            _compile(text, part == "html")
+        except TemplateError as error:
+            problems.append({"field": part, "message": f"syntax error: {error.message} (line {error.lineno})"})
+    if problems:
+        return problems
+    try:
+        render_source(kind, language, source, sample_facts(kind))
+    except RenderFailed as failure:
+        problems.append({"field": failure.part, "message": failure.message})
+    return problems
+
+
+# --- context -------------------------------------------------------------------------------
+
+
+def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, Any]:
+    labels = language if language in catalogue.LANGUAGES else FALLBACK_LANGUAGE
+    guidance = {**catalogue.GUIDANCE[labels], **dict(facts.guidance.get(language, {}))}
+    zone = _zone(facts.timezone)
+    context: dict[str, Any] = {
+        "lang": language,
+        "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
+        "recipient_name": facts.recipient_name,
+        "tenant_name": facts.tenant_name,
+        "office": {
+            "name": facts.office_name or catalogue.OFFICE_FALLBACK_NAME[labels],
+            "email": facts.office_email,
+        },
+        "guidance": guidance,
+    }
+    payload = facts.payload
+    if kind in {catalogue.MATCH_PROPOSED, catalogue.PROPOSAL_REMINDER}:
+        reasons = payload.get("reasons", [])
+        context |= {
+            "need": need_view(payload["need"], labels, zone),
+            "reasons": [_reason_label(reason, payload.get("distance_km"), labels) for reason in reasons],
+            "reason_details": [reason.get("detail", "") for reason in reasons],
+            "accept_url": payload.get("accept_url"),
+            "decline_url": payload.get("decline_url"),
+            "deadline": _when(datetime.fromisoformat(payload["expires_at"]), zone),
+        }
+    elif kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.NEED_CANCELLED}:
+        context["need"] = need_view(payload["need"], labels, zone)
+    elif kind == catalogue.NEED_UNSTAFFED:
+        context |= {
+            "need": need_view(payload["need"], labels, zone),
+            "committed": payload["committed"],
+            "needed": payload["needed"],
+            "reason": catalogue.UNSTAFFED_LABELS[labels].get(payload["reason"], payload["reason"]),
+        }
+    elif kind == catalogue.WEEKLY_DIGEST:
+        digest = dict(payload["digest"])
+        digest["unstaffed_needs"] = [
+            {
+                "category": catalogue.CATEGORY_LABELS[labels].get(item["category"], item["category"]),
+                "district": item.get("district"),
+                "description": item["description"],
+            }
+            for item in digest.get("unstaffed_needs", [])
+        ]
+        context |= {"digest": digest, "week": payload["week"]}
+    return context
+
+
+def need_view(need: Mapping[str, Any], labels: str, zone: ZoneInfo) -> dict[str, Any]:
+    certificate = need.get("certificate_required")
+    return {
+        "category": catalogue.CATEGORY_LABELS[labels].get(need["category"], need["category"]),
+        "description": need["description"],
+        "district": need.get("district"),
+        "when": _schedule(need.get("schedule") or {}, labels, zone),
+        "certificate": catalogue.CERTIFICATE_LABELS[labels].get(certificate, certificate) if certificate else None,
+    }
+
+
+def _reason_label(reason: Mapping[str, Any], distance_km: float | None, labels: str) -> str:
+    label = catalogue.REASON_LABELS[labels].get(reason["code"], reason.get("detail", ""))
+    if reason["code"] == "distance" and distance_km is not None:
+        label = f"{label} ({distance_km:.1f} km)"
+    return label
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Europe/Berlin")
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%d.%m.%Y %H:%M")
+
+
+def _schedule(schedule: Mapping[str, Any], labels: str, zone: ZoneInfo) -> str:
+    if schedule.get("kind") == "one_off":
+        start = datetime.fromisoformat(schedule["start"]).astimezone(zone)
+        end = datetime.fromisoformat(schedule["end"]).astimezone(zone)
+        return f"{start:%d.%m.%Y %H:%M}–{end:%H:%M}"
+    if schedule.get("kind") == "weekly":
+        days = catalogue.WEEKDAYS[labels]
+        weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+        slots = "; ".join(
+            f"{days[weekdays.index(slot['weekday'])]} {time.fromisoformat(slot['start']):%H:%M}"
+            f"–{time.fromisoformat(slot['end']):%H:%M}"
+            for slot in schedule.get("slots", [])
+        )
+        first = date.fromisoformat(schedule["starts_on"])
+        last = date.fromisoformat(schedule["ends_on"]) if schedule.get("ends_on") else None
+        return f"{slots} ({first:%d.%m.%Y}–{f'{last:%d.%m.%Y}' if last else ''})"
+    return ""
+
+
+def sample_facts(kind: str) -> MessageFacts:
+    """Facts like a real message of this kind, built from the contract examples."""
+    from lotse_notifications import messages
+
+    return MessageFacts(
+        recipient_name="Maria",
+        tenant_name="Stadt Musterstadt",
+        office_email="ehrenamt@musterstadt.de",
+        office_name="Koordinationsstelle Ehrenamt",
+        payload=messages.sample_payload(kind),
+    )

@@ -1,0 +1,329 @@
+"""The delivery worker: sends queued deliveries with bounded concurrency, retries with backoff,
+dead-letters after the last attempt, and publishes every outcome through the outbox.
+
+Exactly once in effect, and where it ends:
+
+1. The event handler commits the delivery as ``pending`` in the same transaction as the inbox
+   record: a redelivered event finds the inbox record, and the unique delivery key stops a second
+   queue entry for the same (event, recipient, channel) in any case.
+2. The worker claims a delivery with a lease (``claimed_until``); one claim, one send.
+3. After the send it marks the delivery ``sent`` and appends NotificationSent in one transaction.
+   In-app messages are written in that very transaction, so they are exactly once.
+
+The remaining window is between 2 and 3 for email and webhooks: if the process dies after the
+SMTP server or the endpoint accepted the message but before the mark is committed, the lease runs
+out and the delivery is sent again. SMTP offers no way to ask whether a message arrived, so this
+is at least once; the resend carries the same ``Message-ID`` (email) and ``X-Lotse-Delivery``
+(webhook) so that receivers can drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from lotse_notifications import messages
+from lotse_notifications.catalogue import PROPOSAL_REMINDER
+from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
+from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
+from lotse_notifications.settings import NotificationSettings
+from lotse_notifications.store import DEAD, SENT, SKIPPED, Store
+from lotse_notifications.templates import MessageFacts, Rendered, RenderFailed, UnknownTemplate, language_chain, render
+from lotse_runtime.mongo import in_transaction
+
+log = structlog.get_logger("lotse.notifications.worker")
+
+
+class Undeliverable(Exception):
+    """The delivery can never succeed (no address any more, template broken): record, don't retry."""
+
+    def __init__(self, code: str, message: str, status: str = SKIPPED) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        client: AsyncMongoClient[dict[str, Any]],
+        store: Store,
+        settings: NotificationSettings,
+        on_commit: Callable[[], None],
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.settings = settings
+        self.on_commit = on_commit
+        self.email = EmailChannel(settings)
+        self.webhook = WebhookChannel(settings)
+        self.owner = uuid.uuid4().hex
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.delivery_concurrency)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name="delivery-worker"),
+            asyncio.create_task(self._remind_periodically(), name="proposal-reminders"),
+        ]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._in_flight]:
+            task.cancel()
+        for task in [*self._tasks, *self._in_flight]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks, self._in_flight = [], set()
+        await self.webhook.close()
+
+    # --- the queue ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        lease = timedelta(seconds=self.settings.delivery_lease_seconds)
+        while True:
+            claimed = 0
+            try:
+                # Claim only while a slot is free: a slow endpoint occupies one slot, never the queue.
+                while True:
+                    await self._slots.acquire()
+                    delivery = await self.store.claim_due(self.owner, lease)
+                    if delivery is None:
+                        self._slots.release()
+                        break
+                    claimed += 1
+                    task = asyncio.create_task(self._deliver_in_slot(delivery))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._in_flight.discard)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the database may be away; try again later
+                self._slots.release()
+                log.warning("claiming deliveries failed", error=repr(error))
+            if claimed == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_seconds)
+
+    async def _deliver_in_slot(self, delivery: dict[str, Any]) -> None:
+        try:
+            await self.deliver(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the lease brings it back; log and go on
+            log.error("delivery attempt crashed", delivery_id=delivery["_id"], error=repr(error))
+        finally:
+            self._slots.release()
+
+    async def deliver(self, delivery: dict[str, Any]) -> None:
+        attempt = delivery.get("attempts", 0) + 1
+        language = delivery.get("language")
+        try:
+            language = await asyncio.wait_for(self._send(delivery), self.settings.delivery_timeout_seconds + 5)
+        except Undeliverable as failure:
+            await self._record(delivery, attempt, status=failure.status, code=failure.code, error=str(failure))
+            return
+        except SendFailed as failure:
+            final = failure.permanent or attempt >= self.settings.delivery_max_attempts
+            await self._record(delivery, attempt, status=DEAD if final else None, code=failure.code, error=str(failure))
+            return
+        except TimeoutError:
+            final = attempt >= self.settings.delivery_max_attempts
+            await self._record(
+                delivery, attempt, status=DEAD if final else None, code="timeout", error="send timed out"
+            )
+            return
+        await self._record(delivery, attempt, status=SENT, language=language)
+
+    async def _send(self, delivery: dict[str, Any]) -> str:
+        """Send once; return the language it went out in."""
+        tenant = delivery["tenant"]
+        if delivery["channel"] == "webhook":
+            hook = await self.store.webhook(tenant, delivery["recipient_id"])
+            if hook is None:
+                raise Undeliverable("webhook_removed", "the webhook was removed")
+            payload = delivery["payload"]
+            await self.webhook.send(
+                hook["url"],
+                hook["secret"],
+                payload["body"].encode(),
+                delivery_id=delivery["_id"],
+                event_type=payload["event_type"],
+            )
+            return str(delivery["language"])
+        rendered, address, reply_to = await self._render(delivery)
+        if delivery["channel"] == "email":
+            message = email_message(
+                rendered, sender=self.settings.mail_from, to=address, delivery_id=delivery["_id"], reply_to=reply_to
+            )
+            await self.email.send(message)
+        delivery["rendered"] = rendered  # in-app: stored in the same transaction as the mark
+        return rendered.language
+
+    async def _render(self, delivery: dict[str, Any]) -> tuple[Rendered, str, str | None]:
+        tenant_slug = delivery["tenant"]
+        tenant = await self.store.tenant(tenant_slug) or {}
+        office = await self.store.coordination_office(tenant_slug)
+        office_email = tenant.get("coordination_email", "")
+        recipient_kind, recipient_id = delivery["recipient_kind"], delivery["recipient_id"]
+        person_language: str | None = None
+        if recipient_kind == "volunteer":
+            contact = await self.store.contact(tenant_slug, recipient_id)
+            # Checked again at send time: the person may have opted out or been erased meanwhile.
+            reason = skip_reason(contact, delivery["channel"])
+            if reason is not None or contact is None:
+                raise Undeliverable(reason or "no_contact", "the volunteer cannot be reached on this channel")
+            name, address, person_language = contact["display_name"], contact["email"], contact["preferred_language"]
+        elif recipient_kind == "organisation":
+            organisation = await self.store.organisation(tenant_slug, recipient_id)
+            if organisation is None:
+                raise Undeliverable("no_contact", "the organisation is unknown")
+            name, address = organisation["name"], organisation["contact_email"]
+        else:
+            if not office_email:
+                raise Undeliverable("no_contact", "the tenant's coordination office is unknown")
+            name, address = (office or {}).get("name") or tenant.get("name", tenant_slug), office_email
+        facts = MessageFacts(
+            recipient_name=name,
+            tenant_name=tenant.get("name", tenant_slug),
+            office_email=office_email,
+            office_name=(office or {}).get("name"),
+            timezone=tenant.get("timezone", "Europe/Berlin"),
+            payload=delivery.get("payload") or {},
+            guidance=await self.store.guidance(tenant_slug),
+        )
+        chain = language_chain(person_language, tenant.get("default_language"))
+        try:
+            rendered = render(
+                delivery["kind"], chain, facts, await self.store.template_overrides(tenant_slug, delivery["kind"])
+            )
+        except UnknownTemplate as error:
+            raise Undeliverable("unknown_template", str(error), status=DEAD) from error
+        except RenderFailed as error:
+            raise Undeliverable("render_failed", str(error), status=DEAD) from error
+        return rendered, address, office_email or None
+
+    async def _record(
+        self,
+        delivery: dict[str, Any],
+        attempt: int,
+        *,
+        status: str | None,
+        code: str = "",
+        error: str = "",
+        language: str | None = None,
+    ) -> None:
+        """One transaction: the outcome in the log, its event in the outbox, the in-app message."""
+        now = datetime.now(UTC)
+        if status == SENT:
+            fields: dict[str, Any] = {"status": SENT, "attempts": attempt, "sent_at": now, "language": language}
+        elif status is None:
+            delay = messages.backoff_seconds(
+                attempt, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
+            )
+            fields = {"attempts": attempt, "next_attempt_at": now + timedelta(seconds=delay), "error": error}
+            fields["reason"] = code
+        else:
+            fields = {"status": status, "attempts": attempt, "reason": code, "error": error, "failed_at": now}
+
+        async def work(session: AsyncClientSession) -> bool:
+            if not await self.store.finish(delivery, fields, session):
+                return False  # the lease ran out and another attempt owns it now
+            rendered: Rendered | None = delivery.get("rendered")
+            if status == SENT and delivery["channel"] == "in_app" and rendered is not None:
+                await self.store.add_message(
+                    {
+                        "_id": delivery["_id"],
+                        "tenant": delivery["tenant"],
+                        "volunteer_id": delivery["recipient_id"],
+                        "kind": delivery["kind"],
+                        "language": rendered.language,
+                        "subject": rendered.subject,
+                        "text": rendered.text,
+                        "html": rendered.html,
+                        "created_at": now,
+                        "read_at": None,
+                    },
+                    session,
+                )
+            await self.store.publish_outcome(
+                delivery,
+                session,
+                sent=status == SENT,
+                attempts=attempt,
+                error_code=code or "failed",
+                error=error or code or "failed",
+                will_retry=status is None,
+                language=language,
+            )
+            return True
+
+        if await in_transaction(self.client, work):
+            self.on_commit()
+            log.info(
+                "delivery attempt recorded",
+                delivery_id=delivery["_id"],
+                tenant=delivery["tenant"],
+                channel=delivery["channel"],
+                outcome=status or "retry",
+                reason=code or None,
+                attempt=attempt,
+            )
+
+    # --- reminders ---------------------------------------------------------------------------
+
+    async def _remind_periodically(self) -> None:
+        while True:
+            try:
+                await self.remind_due(datetime.now(UTC))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001
+                log.warning("reminder pass failed", error=repr(error))
+            await asyncio.sleep(self.settings.reminder_interval_seconds)
+
+    async def remind_due(self, now: datetime) -> int:
+        """Queue a reminder for each open proposal that expires within the reminder window."""
+        before = timedelta(hours=self.settings.reminder_before_hours)
+        planned = 0
+        for proposal in await self.store.proposals_to_remind(now, before):
+            if not proposal.get("payload"):
+                continue
+            planned += await in_transaction(self.client, lambda session, p=proposal: self._remind(p, session))
+        if planned:
+            self.wake()
+        return planned
+
+    async def _remind(self, proposal: dict[str, Any], session: AsyncClientSession) -> int:
+        tenant = proposal["tenant"]
+        if not await self.store.mark_reminded(tenant, proposal["proposal_id"], session):
+            return 0
+        contact = await self.store.contact(tenant, proposal["volunteer_id"], session)
+        trigger = str(messages.synthetic_trigger("reminder", tenant, proposal["proposal_id"]))
+        for channel in PERSON_CHANNELS:
+            await self.store.add_delivery(
+                session,
+                tenant=tenant,
+                trigger_event_id=trigger,
+                correlation_id=proposal.get("correlation_id") or trigger,
+                kind=PROPOSAL_REMINDER,
+                recipient_kind="volunteer",
+                recipient_id=proposal["volunteer_id"],
+                channel=channel,
+                language=(contact or {}).get("preferred_language") or "de",
+                payload=proposal["payload"],
+                skip_reason=skip_reason(contact, channel),
+            )
+        return 1

@@ -1,0 +1,139 @@
+"""Events as the registry and matching would publish them, and readers for what came out."""
+
+from __future__ import annotations
+
+import html.parser
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from lotse_contracts import (
+    Envelope,
+    MatchProposed,
+    NeedOpened,
+    NeedUnstaffed,
+    TenantOnboarded,
+    VolunteerRegistered,
+    new_event,
+    to_bytes,
+    topic_for,
+)
+from lotse_contracts.events.values import Channel
+from lotse_devstack.smtp_sink import SmtpSink
+from tests.support.kafka import produce
+from tests.support.waiting import eventually
+
+
+async def publish(bootstrap: str, *events: Envelope[Any]) -> None:
+    for event in events:
+        await produce(bootstrap, topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
+
+
+def onboarded(tenant: str, *, default_language: str = "de") -> Envelope[Any]:
+    data = TenantOnboarded.example().model_copy(
+        update={
+            "name": f"Stadt {tenant}",
+            "default_language": default_language,
+            "coordination_email": f"office@{tenant}.example",
+        }
+    )
+    return new_event(data=data, tenant=tenant, subject=tenant, version=1, source="/lotse/registry")
+
+
+def registered(
+    tenant: str,
+    *,
+    language: str = "de",
+    channels: tuple[str, ...] = ("email", "in_app"),
+    name: str | None = None,
+    volunteer_id: uuid.UUID | None = None,
+) -> Envelope[Any]:
+    volunteer_id = volunteer_id or uuid.uuid4()
+    example = VolunteerRegistered.example()
+    contact = example.contact.model_copy(
+        update={
+            "display_name": name or f"Vol{uuid.uuid4().hex[:8]}",
+            "email": f"v{uuid.uuid4().hex[:12]}@example.org",
+            "phone": f"+49151{uuid.uuid4().int % 10**8:08d}",
+            "preferred_language": language,
+            "channels": [Channel(channel) for channel in channels],
+        }
+    )
+    data = example.model_copy(update={"volunteer_id": volunteer_id, "contact": contact})
+    return new_event(data=data, tenant=tenant, subject=volunteer_id, version=1, source="/lotse/registry")
+
+
+def need_opened(tenant: str, need_id: uuid.UUID | None = None, *, description: str | None = None) -> Envelope[Any]:
+    need_id = need_id or uuid.uuid4()
+    data = NeedOpened.example().model_copy(
+        update={"need_id": need_id, "description": description or f"Begleitung zum Jobcenter {need_id.hex[:6]}"}
+    )
+    return new_event(data=data, tenant=tenant, subject=need_id, version=1, source="/lotse/registry")
+
+
+def proposed(
+    tenant: str,
+    need_id: uuid.UUID,
+    volunteer_id: uuid.UUID,
+    *,
+    version: int,
+    expires_in: timedelta = timedelta(days=3),
+) -> Envelope[Any]:
+    proposal_id = uuid.uuid4()
+    token = uuid.uuid4().hex
+    data = MatchProposed.example().model_copy(
+        update={
+            "need_id": need_id,
+            "volunteer_id": volunteer_id,
+            "proposal_id": proposal_id,
+            "expires_at": datetime.now(UTC) + expires_in,
+            # Signed links as matching would make them, with characters that escaping would change.
+            "accept_url": f"https://matching.lotse.example/answers/{token}.sig?choice=accept&p={proposal_id}",
+            "decline_url": f"https://matching.lotse.example/answers/{token}.sig?choice=decline&p={proposal_id}",
+        }
+    )
+    return new_event(data=data, tenant=tenant, subject=need_id, version=version, source="/lotse/matching")
+
+
+def unstaffed(tenant: str, need_id: uuid.UUID, *, version: int) -> Envelope[Any]:
+    data = NeedUnstaffed.example().model_copy(update={"need_id": need_id})
+    return new_event(data=data, tenant=tenant, subject=need_id, version=version, source="/lotse/matching")
+
+
+async def mails_to(sink: SmtpSink, address: str, template: str | None = None) -> list[dict[str, Any]]:
+    """Every message the sink received for ``address`` (optionally of one template), in full."""
+    async with httpx.AsyncClient(base_url=sink.http_url) as http:
+        listed = (await http.get("/messages", params={"to": address})).json()
+        found = [(await http.get(f"/messages/{item['id']}")).json() for item in listed]
+    return [mail for mail in found if template is None or mail["headers"].get("X-Lotse-Template") == template]
+
+
+async def wait_for_mail(sink: SmtpSink, address: str, template: str, *, timeout: float = 30.0) -> dict[str, Any]:
+    async def probe() -> list[dict[str, Any]]:
+        return await mails_to(sink, address, template)
+
+    (mail, *_) = await eventually(probe, timeout=timeout, what=f"a {template} email to {address}")
+    return mail
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.dirs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "a" and values.get("href"):
+            self.hrefs.append(values["href"] or "")
+        if tag in {"html", "body"} and values.get("dir"):
+            self.dirs.append(values["dir"] or "")
+
+
+def html_links_and_direction(document: str) -> tuple[list[str], list[str]]:
+    """The hrefs (unescaped, as a mail client would follow them) and the dir attributes."""
+    parser = _Links()
+    parser.feed(document)
+    return parser.hrefs, parser.dirs

@@ -1,0 +1,490 @@
+# ruff: noqa: RUF001 - messages in several scripts are asserted on purpose
+"""The notifications service on the real broker, database and SMTP sink.
+
+One running service for the module (a consumer group join costs seconds on Tansu); every test
+has its own tenant, and the service is told to serve only this module's tenants. Registry and
+matching events are published here exactly as those services publish them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+
+from lotse_contracts import (
+    Envelope,
+    NeedCancelled,
+    NeedOpened,
+    NeedStaffed,
+    VolunteerErased,
+    VolunteerRegistered,
+    new_event,
+    parse_event,
+    topics_for_tenants,
+)
+from lotse_devstack import Stack, ensure_topics
+from lotse_devstack.smtp_sink import SmtpSink
+from lotse_notifications.app import create_app
+from lotse_notifications.settings import NotificationSettings
+from lotse_runtime.auth import Role, issue_token
+from tests.integration.notifications.support import (
+    html_links_and_direction,
+    mails_to,
+    need_opened,
+    onboarded,
+    proposed,
+    publish,
+    registered,
+    unstaffed,
+    wait_for_mail,
+)
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass
+class Running:
+    app: FastAPI
+    http: httpx.AsyncClient
+    settings: NotificationSettings
+    bootstrap: str
+    prefix: str
+    mongo: AsyncMongoClient[dict[str, Any]]
+
+    def new_tenant(self) -> str:
+        return f"{self.prefix}-{uuid.uuid4().hex[:6]}"
+
+    def auth(self, role: Role, tenant: str, subject: str | None = None) -> dict[str, str]:
+        token = issue_token(
+            self.settings.auth_config(), subject=subject or str(uuid.uuid4()), roles=[role], tenant=tenant
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    @property
+    def db(self) -> Any:
+        return self.mongo[self.settings.database]
+
+    async def deliveries(self, tenant: str, **query: Any) -> list[dict[str, Any]]:
+        return await self.db.deliveries.find({"tenant": tenant, **query}).to_list()
+
+    async def applied(self, tenant: str, *events: Envelope[Any]) -> None:
+        """Wait until registry events are in the read model. Topics are not ordered among each
+        other, and matching only proposes people and needs the registry published long before."""
+        await publish(self.bootstrap, *events)
+        wanted = [("tenants", tenant)]
+        for event in events:
+            if isinstance(event.data, VolunteerRegistered):
+                wanted.append(("contacts", f"{tenant}:{event.data.volunteer_id}"))
+            elif isinstance(event.data, NeedOpened):
+                wanted.append(("needs", f"{tenant}:{event.data.need_id}"))
+
+        async def all_there() -> bool:
+            for collection, key in wanted:
+                found = await self.db[collection].find_one({"_id": key})
+                if found is None or (collection == "needs" and "description" not in found):
+                    return False
+            return True
+
+        await eventually(all_there, what="the registry events to be applied")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
+    prefix = f"n{uuid.uuid4().hex[:6]}"
+    settings = NotificationSettings(
+        kafka_bootstrap=stack.kafka_bootstrap,
+        mongo_url=stack.mongo_url,
+        database=f"notifications_{prefix}",
+        consumer_group=f"notifications-{prefix}",
+        tenant_pattern=rf"{prefix}-[a-z0-9-]+",
+        smtp_port=smtp_sink.smtp_port,
+        retry_base_seconds=0.2,
+        retry_max_seconds=1.0,
+        delivery_max_attempts=4,
+        delivery_timeout_seconds=3.0,
+        worker_poll_seconds=0.1,
+        reminder_before_hours=24,
+        reminder_interval_seconds=0.3,
+    )
+    await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
+    app = create_app(settings)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as http:
+            yield Running(app, http, settings, stack.kafka_bootstrap, prefix, mongo)
+    await mongo.drop_database(settings.database)
+    await mongo.close()
+
+
+@dataclass
+class WebhookCall:
+    headers: dict[str, str]
+    body: bytes
+    signature_ok: bool
+
+
+class WebhookReceiver:
+    """A partner endpoint on a loopback port that checks the signature itself and answers with
+    the statuses it is given, one per call (the last one repeats)."""
+
+    def __init__(self, secret: str, statuses: list[int]) -> None:
+        self.secret = secret
+        self.statuses = statuses
+        self.calls: list[WebhookCall] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                timestamp = self.headers.get("X-Lotse-Timestamp", "")
+                expected = hmac.new(receiver.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+                ok = hmac.compare_digest("sha256=" + expected.hexdigest(), self.headers.get("X-Lotse-Signature", ""))
+                receiver.calls.append(WebhookCall(dict(self.headers), body, ok))
+                index = min(len(receiver.calls) - 1, len(receiver.statuses) - 1)
+                self.send_response(receiver.statuses[index])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/lotse-events"
+
+    def __enter__(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Any]:
+    started: list[WebhookReceiver] = []
+
+    def make(secret: str, statuses: list[int]) -> WebhookReceiver:
+        receiver = WebhookReceiver(secret, statuses).__enter__()
+        started.append(receiver)
+        return receiver
+
+    yield make
+    for receiver in started:
+        receiver.__exit__()
+
+
+async def test_a_proposal_is_emailed_in_arabic_right_to_left_with_the_links_from_the_event(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    volunteer = registered(tenant, language="ar")
+    need = need_opened(tenant)
+    proposal = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
+    await service.applied(tenant, onboarded(tenant), volunteer, need)
+    await publish(service.bootstrap, proposal)
+
+    mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
+    assert mail["headers"]["Content-Language"] == "ar"
+    assert "طلب يناسبك" in mail["subject"]
+    assert need.data.description in mail["text"]
+    hrefs, directions = html_links_and_direction(mail["html"])
+    # Carried exactly as matching signed them, in the HTML link and in the text.
+    assert proposal.data.accept_url in hrefs and proposal.data.decline_url in hrefs
+    assert proposal.data.accept_url in mail["text"] and proposal.data.decline_url in mail["text"]
+    assert directions and set(directions) == {"rtl"}
+    assert '<html lang="ar" dir="rtl">' in mail["html"]
+    assert f"office@{tenant}.example" in mail["text"]  # the coordination office as contact
+    assert mail["headers"]["Reply-To"] == f"office@{tenant}.example"
+    welcome = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "welcome")
+    assert "erweitertes Führungszeugnis" in welcome["text"] and "التأمين" in welcome["text"]
+
+
+async def test_the_same_proposal_event_delivered_twice_sends_one_email_and_reports_it_sent(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    volunteer, other = registered(tenant), registered(tenant)
+    need = need_opened(tenant)
+    first = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
+    marker = proposed(tenant, need.data.need_id, other.data.volunteer_id, version=2)
+    # The duplicate shares the need's key and partition, so once the marker's mail is out the
+    # duplicate has been consumed too.
+    await service.applied(tenant, onboarded(tenant), volunteer, other, need)
+    await publish(service.bootstrap, first, first, marker)
+
+    await wait_for_mail(smtp_sink, other.data.contact.email, "match_proposed")
+    mails = await mails_to(smtp_sink, volunteer.data.contact.email, "match_proposed")
+    assert len(mails) == 1
+    assert "Eine Anfrage, die zu Ihnen passt" in mails[0]["subject"]
+    sent = await service.deliveries(tenant, trigger_event_id=str(first.id), channel="email")
+    assert [(d["status"], d["attempts"]) for d in sent] == [("sent", 1)]
+
+    async def published_outcome() -> list[dict[str, Any]]:
+        return await service.db.outbox.find(
+            {"tenant": tenant, "type": "de.lotse.notifications.delivery.sent.v1", "published_at": {"$ne": None}}
+        ).to_list()
+
+    outcomes = await eventually(published_outcome, what="NotificationSent events published")
+    events = [parse_event(bytes(entry["value"])) for entry in outcomes]
+    mine = [e for e in events if str(e.data.trigger_event_id) == str(first.id) and e.data.channel == "email"]
+    assert len(mine) == 1 and mine[0].data.recipient_id == str(volunteer.data.volunteer_id)
+    assert volunteer.data.contact.email.encode() not in bytes(outcomes[0]["value"])
+
+
+async def test_a_webhook_receiver_verifies_the_signature_and_gets_the_event_again_after_a_500(
+    service: Running, receiver_factory: Any
+) -> None:
+    tenant = service.new_tenant()
+    secret = "partner-secret-" + uuid.uuid4().hex
+    receiver = receiver_factory(secret, [500, 200])
+    coordinator = service.auth(Role.COORDINATOR, tenant)
+    response = await service.http.post("/webhooks", json={"url": receiver.url, "secret": secret}, headers=coordinator)
+    assert response.status_code == 201, response.text
+    assert "secret" not in response.json()
+    need = need_opened(tenant)
+    await service.applied(tenant, onboarded(tenant))
+    await publish(service.bootstrap, need)
+
+    await eventually(lambda: _async(len(receiver.calls) >= 2), what="the webhook to be called twice")
+    first, second = receiver.calls[:2]
+    assert first.signature_ok and second.signature_ok
+    assert first.body == second.body
+    assert first.headers["X-Lotse-Delivery"] == second.headers["X-Lotse-Delivery"]
+    assert parse_event(second.body).id == need.id
+
+    async def delivered() -> list[dict[str, Any]]:
+        return await service.deliveries(tenant, channel="webhook", status="sent")
+
+    (delivery,) = await eventually(delivered, what="the webhook delivery to be marked sent")
+    assert delivery["attempts"] == 2
+    failed = await service.db.outbox.find(
+        {"tenant": tenant, "type": "de.lotse.notifications.delivery.failed.v1"}
+    ).to_list()
+    assert [parse_event(bytes(f["value"])).data.will_retry for f in failed] == [True]
+
+
+async def test_a_webhook_that_keeps_failing_is_dead_lettered_with_its_reason_and_does_not_block_email(
+    service: Running, smtp_sink: SmtpSink, receiver_factory: Any
+) -> None:
+    tenant = service.new_tenant()
+    secret = "partner-secret-" + uuid.uuid4().hex
+    receiver = receiver_factory(secret, [503])
+    coordinator = service.auth(Role.COORDINATOR, tenant)
+    hook = {"url": receiver.url, "secret": secret, "event_types": ["de.lotse.registry.need.opened.v1"]}
+    assert (await service.http.post("/webhooks", json=hook, headers=coordinator)).status_code == 201
+    volunteer = registered(tenant)
+    need = need_opened(tenant)
+    await service.applied(tenant, onboarded(tenant), volunteer, need)
+    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+
+    await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
+
+    async def dead() -> list[dict[str, Any]]:
+        response = await service.http.get("/deliveries", params={"status": "dead"}, headers=coordinator)
+        return response.json()
+
+    (delivery,) = await eventually(dead, what="the webhook delivery to be dead-lettered")
+    assert delivery["channel"] == "webhook" and delivery["attempts"] == service.settings.delivery_max_attempts
+    assert delivery["reason"] == "webhook_http_503"
+    assert len(receiver.calls) == service.settings.delivery_max_attempts  # only need.opened was forwarded
+
+
+async def test_an_opted_out_channel_sends_nothing_and_the_in_app_inbox_gets_the_message(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    volunteer = registered(tenant, language="uk", channels=("in_app",))
+    need = need_opened(tenant)
+    await service.applied(tenant, onboarded(tenant), volunteer, need)
+    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+    me = service.auth(Role.VOLUNTEER, tenant, subject=str(volunteer.data.volunteer_id))
+
+    async def inbox() -> list[dict[str, Any]]:
+        messages = (await service.http.get("/me/messages", headers=me)).json()
+        return messages if {m["kind"] for m in messages} >= {"welcome", "match_proposed"} else []
+
+    messages = await eventually(inbox, what="welcome and proposal in the in-app inbox")
+    proposal_message = next(m for m in messages if m["kind"] == "match_proposed")
+    assert proposal_message["language"] == "uk" and "Запит, що вам підходить" in proposal_message["subject"]
+    assert await mails_to(smtp_sink, volunteer.data.contact.email) == []
+    skipped = await service.deliveries(tenant, channel="email")
+    assert {(d["kind"], d["status"], d["reason"]) for d in skipped} == {
+        ("welcome", "skipped", "opted_out"),
+        ("match_proposed", "skipped", "opted_out"),
+    }
+    read = await service.http.post(f"/me/messages/{proposal_message['id']}/read", headers=me)
+    assert read.status_code == 200 and read.json()["read"] is True
+    stranger = service.auth(Role.VOLUNTEER, tenant, subject=str(uuid.uuid4()))
+    assert (await service.http.post(f"/me/messages/{proposal_message['id']}/read", headers=stranger)).status_code == 404
+    assert (await service.http.get("/me/messages")).status_code == 401
+
+
+async def test_erasure_leaves_no_contact_data_anywhere_in_the_notifications_database(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    volunteer = registered(tenant, name=f"Erika{uuid.uuid4().hex[:6]}")
+    need = need_opened(tenant)
+    proposal = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
+    await service.applied(tenant, onboarded(tenant), volunteer, need)
+    await publish(service.bootstrap, proposal)
+    await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
+    contact = volunteer.data.contact
+    personal = [contact.email, contact.display_name, contact.phone, proposal.data.accept_url]
+    before = await _database_text(service)
+    assert contact.email in before and contact.display_name in before  # it was there
+
+    erased = new_event(
+        data=VolunteerErased(volunteer_id=volunteer.data.volunteer_id, erased_at=proposal.time),
+        tenant=tenant,
+        subject=volunteer.data.volunteer_id,
+        version=3,
+        source="/lotse/registry",
+    )
+    await publish(service.bootstrap, erased)
+
+    async def tombstone() -> Any:
+        found = await service.db.contacts.find_one({"tenant": tenant, "volunteer_id": str(volunteer.data.volunteer_id)})
+        return found and found.get("erased")
+
+    await eventually(tombstone, what="the contact to be erased")
+    text = await _database_text(service)
+    for value in personal:
+        assert value not in text
+    log = await service.deliveries(tenant, recipient_id=str(volunteer.data.volunteer_id))
+    assert log and all("payload" not in entry for entry in log)  # the log keeps ids and outcomes only
+
+
+async def test_an_unstaffed_need_is_escalated_and_the_weekly_digest_counts_open_and_unstaffed_needs(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    lonely, staffed, fresh = need_opened(tenant), need_opened(tenant), need_opened(tenant)
+    staffed_event = new_event(
+        data=NeedStaffed(need_id=staffed.data.need_id, volunteer_ids=[uuid.uuid4()]),
+        tenant=tenant,
+        subject=staffed.data.need_id,
+        version=1,
+        source="/lotse/matching",
+    )
+    await service.applied(tenant, onboarded(tenant), lonely, staffed, fresh)
+    await publish(service.bootstrap, staffed_event, unstaffed(tenant, lonely.data.need_id, version=1))
+    office = f"office@{tenant}.example"
+    escalation = await wait_for_mail(smtp_sink, office, "need_unstaffed")
+    assert lonely.data.description in escalation["text"] and "Alle Gefragten haben abgesagt" in escalation["text"]
+
+    coordinator = service.auth(Role.COORDINATOR, tenant)
+    response = await service.http.post("/digest", headers=coordinator)
+    assert response.status_code == 202, response.text
+    assert response.json()["digest"] | {"unstaffed_needs": []} == {
+        "open": 2,
+        "unstaffed": 1,
+        "staffed": 1,
+        "staffing_rate": 33,
+        "unstaffed_needs": [],
+    }
+    digest = await wait_for_mail(smtp_sink, office, "weekly_digest")
+    assert "Besetzungsquote: 33 %" in digest["text"] and lonely.data.description in digest["text"]
+    again = await service.http.post("/digest", headers=coordinator)
+    assert again.json()["already_planned"] is True
+    assert (await service.http.post("/digest", headers=service.auth(Role.VOLUNTEER, tenant))).status_code == 403
+
+
+async def test_a_proposal_close_to_expiry_is_reminded_once_and_a_cancelled_need_is_announced(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    volunteer = registered(tenant, language="tr")
+    need = need_opened(tenant)
+    proposal = proposed(
+        tenant, need.data.need_id, volunteer.data.volunteer_id, version=1, expires_in=timedelta(hours=2)
+    )
+    await service.applied(tenant, onboarded(tenant), volunteer, need)
+    await publish(service.bootstrap, proposal)
+    address = volunteer.data.contact.email
+    reminder = await wait_for_mail(smtp_sink, address, "proposal_reminder")
+    assert "Hatırlatma" in reminder["subject"] and proposal.data.accept_url in reminder["text"]
+
+    cancelled = new_event(
+        data=NeedCancelled(need_id=need.data.need_id, reason="no_longer_needed"),
+        tenant=tenant,
+        subject=need.data.need_id,
+        version=2,
+        source="/lotse/registry",
+    )
+    await publish(service.bootstrap, cancelled)
+    notice = await wait_for_mail(smtp_sink, address, "need_cancelled")
+    assert "Talep iptal edildi" in notice["subject"]
+    assert len(await mails_to(smtp_sink, address, "proposal_reminder")) == 1
+
+
+async def test_a_template_override_is_refused_unless_it_renders_and_is_used_once_saved(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    coordinator = service.auth(Role.COORDINATOR, tenant)
+    broken = {"subject": "Hallo {{ recipient_nam }}", "text": "{{ guidance.insurance }}"}
+    refused = await service.http.put("/templates/welcome/de", json=broken, headers=coordinator)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["errors"][0]["field"] == "subject" and "recipient_nam" in refused.json()["detail"]
+    syntax = {"subject": "Hallo", "text": "{% if %}"}
+    assert (await service.http.put("/templates/welcome/de", json=syntax, headers=coordinator)).status_code == 422
+    assert (await service.http.put("/templates/welcome/de", json=broken)).status_code == 401
+    volunteer_token = service.auth(Role.VOLUNTEER, tenant)
+    assert (await service.http.put("/templates/welcome/de", json=broken, headers=volunteer_token)).status_code == 403
+
+    good = {
+        "subject": "Herzlich willkommen in {{ tenant_name }}, {{ recipient_name }}",
+        "text": "Hallo {{ recipient_name }}!\n\n{{ guidance.certificates }}\n",
+    }
+    saved = await service.http.put("/templates/welcome/de", json=good, headers=coordinator)
+    assert saved.status_code == 200, saved.text
+    guidance = {"certificates": "Bitte bringen Sie Ihr Führungszeugnis ins Bürgerbüro Nord."}
+    assert (await service.http.put("/guidance/de", json=guidance, headers=coordinator)).status_code == 200
+    volunteer = registered(tenant)
+    await service.applied(tenant, onboarded(tenant))
+    await publish(service.bootstrap, volunteer)
+    welcome = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "welcome")
+    assert welcome["subject"] == f"Herzlich willkommen in Stadt {tenant}, {volunteer.data.contact.display_name}"
+    assert "Bürgerbüro Nord" in welcome["text"]
+
+
+async def _database_text(service: Running) -> str:
+    """Everything in the service's database, as one text to search."""
+    chunks = []
+    for name in await service.db.list_collection_names():
+        async for document in service.db[name].find({}):
+            chunks.append(json.dumps(document, default=_bytes_as_text, ensure_ascii=False))
+    return "\n".join(chunks)
+
+
+def _bytes_as_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return str(value)
+
+
+async def _async(value: Any) -> Any:
+    return value
