@@ -61,8 +61,9 @@ class StoredMessage:
         return {
             **self.summary(),
             "headers": {name: str(value) for name, value in message.items()},
-            "text": text.get_content() if text is not None else None,
-            "html": html.get_content() if html is not None else None,
+            # SMTP transports lines with CRLF; readers want the text as it was written.
+            "text": text.get_content().replace("\r\n", "\n") if text is not None else None,
+            "html": html.get_content().replace("\r\n", "\n") if html is not None else None,
         }
 
 

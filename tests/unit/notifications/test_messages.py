@@ -1,0 +1,99 @@
+"""Webhook signatures, retry backoff, the digest and who can be reached on which channel."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lotse_notifications import messages
+from lotse_notifications.messages import backoff_seconds, sign, signature_valid, skip_reason
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+    body = b'{"id":"1"}'
+    expected = hmac.new(b"s3cret", b"1764072000." + body, hashlib.sha256).hexdigest()
+    assert sign("s3cret", "1764072000", body) == f"sha256={expected}"
+
+
+def test_a_receiver_accepts_only_the_right_secret_body_and_a_recent_timestamp() -> None:
+    timestamp = str(int(NOW.timestamp()))
+    body = b'{"id":"1"}'
+    signature = sign("s3cret", timestamp, body)
+    assert signature_valid("s3cret", timestamp, body, signature, now=NOW)
+    assert not signature_valid("other", timestamp, body, signature, now=NOW)
+    assert not signature_valid("s3cret", timestamp, body + b" ", signature, now=NOW)
+    assert not signature_valid("s3cret", str(int(NOW.timestamp()) + 1), body, signature, now=NOW)
+    assert not signature_valid("s3cret", timestamp, body, signature, now=NOW + timedelta(minutes=10))
+    assert not signature_valid("s3cret", "not-a-number", body, signature, now=NOW)
+
+
+def test_backoff_doubles_per_attempt_up_to_the_cap() -> None:
+    lowest = [backoff_seconds(attempt, base=1, cap=60, jitter=lambda: 0.0) for attempt in range(1, 9)]
+    highest = [backoff_seconds(attempt, base=1, cap=60, jitter=lambda: 1.0) for attempt in range(1, 9)]
+    assert highest == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert lowest == [value / 2 for value in highest]
+
+
+@given(attempt=st.integers(1, 40), base=st.floats(0.01, 10), cap=st.floats(0.1, 3600), jitter=st.floats(0, 1))
+def test_backoff_stays_within_half_and_all_of_its_ceiling(attempt: int, base: float, cap: float, jitter: float) -> None:
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    value = backoff_seconds(attempt, base=base, cap=cap, jitter=lambda: jitter)
+    assert ceiling / 2 - 1e-9 <= value <= ceiling + 1e-9
+
+
+def test_the_jitter_spreads_retries_of_many_deliveries() -> None:
+    values = {round(backoff_seconds(5, base=1, cap=60), 6) for _ in range(50)}
+    assert len(values) > 40
+
+
+@pytest.mark.parametrize(
+    ("contact", "channel", "reason"),
+    [
+        (None, "email", "no_contact"),
+        ({"erased": True}, "in_app", "no_contact"),
+        ({"channels": ["email"], "active": False}, "email", "volunteer_withdrawn"),
+        ({"channels": ["in_app"]}, "email", "opted_out"),
+        ({"channels": ["email"], "contact_consent": False}, "email", "no_contact_consent"),
+        ({"channels": ["email", "in_app"], "contact_consent": False}, "in_app", None),
+        ({"channels": ["email"], "contact_consent": True, "active": True}, "email", None),
+    ],
+)
+def test_who_can_be_reached_on_which_channel(contact: dict | None, channel: str, reason: str | None) -> None:
+    assert skip_reason(contact, channel) == reason
+
+
+def test_the_digest_counts_open_unstaffed_and_staffed_needs() -> None:
+    base = {"category": "translation", "description": "Übersetzen beim Arzt", "district": "Nord"}
+    needs = [
+        {**base, "status": "open", "unstaffed": True},
+        {**base, "status": "open", "unstaffed": False},
+        {**base, "status": "staffed"},
+        {**base, "status": "staffed"},
+        {**base, "status": "cancelled"},
+        {**base, "status": "closed"},
+    ]
+    digest = messages.digest(needs)
+    assert (digest["open"], digest["unstaffed"], digest["staffed"], digest["staffing_rate"]) == (2, 1, 2, 50)
+    assert digest["unstaffed_needs"] == [base]
+    assert messages.digest([])["staffing_rate"] == 0
+
+
+def test_delivery_keys_differ_per_channel_and_recipient_and_synthetic_triggers_are_stable() -> None:
+    keys = {
+        messages.delivery_key("e1", "volunteer", "v1", "email"),
+        messages.delivery_key("e1", "volunteer", "v1", "in_app"),
+        messages.delivery_key("e1", "volunteer", "v2", "email"),
+        messages.delivery_key("e2", "volunteer", "v1", "email"),
+    }
+    assert len(keys) == 4
+    week = messages.iso_week(NOW)
+    assert week == "2026-W48"
+    assert messages.synthetic_trigger("digest", "bonn", week) == messages.synthetic_trigger("digest", "bonn", week)
+    assert messages.synthetic_trigger("digest", "bonn", week) != messages.synthetic_trigger("digest", "celle", week)

@@ -1,0 +1,127 @@
+"""Templates in all six languages: they render, Arabic and Persian run right to left, the fallback
+chain holds, HTML is escaped, links stay exact, and broken overrides are refused."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from lotse_notifications import catalogue
+from lotse_notifications.catalogue import KINDS, LANGUAGES
+from lotse_notifications.templates import (
+    MessageFacts,
+    TemplateSource,
+    UnknownTemplate,
+    check_source,
+    language_chain,
+    render,
+    sample_facts,
+)
+
+# A word of each language's proposal subject, written here independently of the catalogue.
+PROPOSAL_SUBJECT_WORD = {"de": "Anfrage", "en": "request", "ar": "طلب", "uk": "Запит", "fa": "درخواست", "tr": "talep"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_renders_in_every_language_with_subject_text_and_html(kind: str, language: str) -> None:
+    rendered = render(kind, [language], sample_facts(kind))
+    assert rendered.language == language
+    assert rendered.subject and "\n" not in rendered.subject and "{{" not in rendered.subject
+    assert rendered.text.strip() and "{{" not in rendered.text and "{%" not in rendered.text
+    assert f'<html lang="{language}"' in rendered.html
+    if kind != catalogue.WEEKLY_DIGEST and kind != catalogue.NEED_UNSTAFFED:
+        assert "Maria" in rendered.text  # addressed by name
+
+
+@pytest.mark.parametrize(("language", "direction"), [("ar", "rtl"), ("fa", "rtl"), ("de", "ltr"), ("uk", "ltr")])
+def test_arabic_and_persian_html_runs_right_to_left(language: str, direction: str) -> None:
+    rendered = render(catalogue.MATCH_PROPOSED, [language], sample_facts(catalogue.MATCH_PROPOSED))
+    assert f'dir="{direction}"' in rendered.html
+    assert rendered.right_to_left is (direction == "rtl")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_proposal_subject_is_in_the_persons_language(language: str) -> None:
+    rendered = render(catalogue.MATCH_PROPOSED, [language], sample_facts(catalogue.MATCH_PROPOSED))
+    assert PROPOSAL_SUBJECT_WORD[language].lower() in rendered.subject.lower()
+
+
+def test_the_fallback_chain_is_person_then_tenant_default_then_german() -> None:
+    assert language_chain("ar", "en") == ["ar", "en", "de"]
+    assert language_chain(None, "tr") == ["tr", "de"]
+    assert language_chain("de", "de") == ["de"]
+    facts = sample_facts(catalogue.WELCOME)
+    # Russian has no template: the tenant's default is used, and without one, German.
+    assert render(catalogue.WELCOME, language_chain("ru", "en"), facts).language == "en"
+    assert render(catalogue.WELCOME, language_chain("ru", "ru"), facts).language == "de"
+
+
+def test_a_tenant_override_in_a_language_without_defaults_is_used_first() -> None:
+    override = {(catalogue.WELCOME, "ru"): TemplateSource("Добро пожаловать, {{ recipient_name }}", "Привет!")}
+    rendered = render(catalogue.WELCOME, language_chain("ru", "de"), sample_facts(catalogue.WELCOME), override)
+    assert rendered.language == "ru" and rendered.subject == "Добро пожаловать, Maria"
+
+
+def test_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(UnknownTemplate):
+        render("birthday_card", ["de"], sample_facts(catalogue.WELCOME))
+
+
+def test_html_is_escaped_but_text_is_not_and_links_stay_exact() -> None:
+    facts = sample_facts(catalogue.MATCH_PROPOSED)
+    link = "https://matching.example/a/x.y?choice=accept&p=1&sig=a%2Fb~c"
+    payload = dict(facts.payload) | {"accept_url": link}
+    payload["need"] = dict(payload["need"]) | {"description": 'Hilfe <script>alert("x")</script> & mehr'}
+    rendered = render(catalogue.MATCH_PROPOSED, ["de"], MessageFacts(**(facts.__dict__ | {"payload": payload})))
+    assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
+    assert '<script>alert("x")</script> & mehr' in rendered.text
+    hrefs = [html.unescape(href) for href in re.findall(r'href="([^"]*)"', rendered.html)]
+    assert link in hrefs
+    assert link in rendered.text
+
+
+def test_a_guidance_override_replaces_the_default_in_its_language_only() -> None:
+    facts = sample_facts(catalogue.WELCOME)
+    custom = MessageFacts(**(facts.__dict__ | {"guidance": {"de": {"insurance": "Versichert über die Stadt Nord."}}}))
+    assert "Versichert über die Stadt Nord." in render(catalogue.WELCOME, ["de"], custom).text
+    english = render(catalogue.WELCOME, ["en"], custom).text
+    assert "Versichert" not in english and "collective insurance" in english
+
+
+def test_the_welcome_carries_the_guidance_on_insurance_certificates_and_whom_to_ask() -> None:
+    text = render(catalogue.WELCOME, ["de"], sample_facts(catalogue.WELCOME)).text
+    assert "erweitertes Führungszeugnis" in text and "versichert" in text and "Lotsenfunktion" in text
+
+
+@pytest.mark.parametrize(
+    ("source", "field", "words"),
+    [
+        (TemplateSource("Hallo {{ recipient_nam }}", "x"), "subject", "recipient_nam"),
+        (TemplateSource("Hallo", "{% if %}"), "text", "syntax"),
+        (TemplateSource("Hallo", "{{ need.description }}"), "text", "need"),  # not in a welcome
+        (TemplateSource("Hallo", "ok", "<p>{{ office.nme }}</p>"), "html", "nme"),
+        (TemplateSource("Hallo", "{{ recipient_name.__class__.__mro__ }}"), "text", "unsafe"),
+    ],
+)
+def test_a_broken_override_is_refused_naming_the_part(source: TemplateSource, field: str, words: str) -> None:
+    problems = check_source(catalogue.WELCOME, "de", source)
+    assert [problem["field"] for problem in problems] == [field]
+    assert words in problems[0]["message"].lower()
+
+
+def test_a_working_override_passes_the_check_for_every_kind() -> None:
+    for kind in KINDS:
+        source = TemplateSource("{{ tenant_name }}", "{{ recipient_name }} {{ office.email }}", None)
+        assert check_source(kind, "de", source) == []
+
+
+def test_the_catalogue_is_complete_in_every_language() -> None:
+    for language in LANGUAGES:
+        assert set(catalogue.TEMPLATES[language]) == set(KINDS)
+        assert set(catalogue.GUIDANCE[language]) == set(catalogue.GUIDANCE_TOPICS)
+        for table in (catalogue.CATEGORY_LABELS, catalogue.REASON_LABELS, catalogue.UNSTAFFED_LABELS):
+            assert set(table[language]) == set(table["de"])
+        assert len(catalogue.WEEKDAYS[language]) == 7
