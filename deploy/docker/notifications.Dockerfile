@@ -45,9 +45,12 @@ LABEL org.opencontainers.image.title="lotse-notifications" \
 RUN groupadd --system --gid 10001 lotse \
  && useradd --system --uid 10001 --gid lotse --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin lotse
 COPY --from=builder /app/.venv /app/.venv
+# In a container the API listens on every interface (the services default to loopback).
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    LOTSE_HTTP_HOST=0.0.0.0 \
+    LOTSE_HTTP_PORT=8003
 WORKDIR /app
 # Numeric ids, so that Kubernetes can verify runAsNonRoot.
 USER 10001:10001

@@ -24,8 +24,17 @@ from typing import Any, NoReturn
 import typer
 import yaml
 
-from lotse_contracts import Service, Topic, dead_letter_topic, partner_inbound_topic, topics_for_tenants
+from lotse_contracts import (
+    PARTNER_INBOUND,
+    Service,
+    Topic,
+    dead_letter_topic,
+    partner_inbound_topic,
+    tenant_of_partner_topic,
+    topics_for_tenants,
+)
 from lotse_contracts.events.values import TENANT_PATTERN
+from lotse_contracts.topics import PROPOSALS
 
 # The Strimzi `Kafka` resource the topics and users belong to; its bootstrap service is
 # `lotse-kafka-bootstrap` (port 9092 plain inside the cluster, 9093 TLS in production).
@@ -34,6 +43,13 @@ PART_OF = "lotse"
 SERVICES: tuple[Service, ...] = tuple(service for service in Service if service is not Service.PARTNER)
 # A consumer is worth another replica once this many records wait on one topic.
 LAG_THRESHOLD = 50
+# The consumer group each service uses on each topic it consumes ("*": every other topic), as the
+# services configure them by default; tests/unit/deploy compares this table with their settings.
+CONSUMER_GROUPS: dict[Service, dict[str, str]] = {
+    Service.REGISTRY: {PARTNER_INBOUND.name: "registry.partner", PROPOSALS.name: "registry.outcomes"},
+    Service.MATCHING: {PARTNER_INBOUND.name: "lotse-matching-partner", "*": "lotse-matching"},
+    Service.NOTIFICATIONS: {"*": "notifications"},
+}
 GENERATED_DIR = Path("base") / "generated"
 TENANTS_FILE = "tenants.yaml"
 HEADER = (
@@ -54,9 +70,15 @@ def deployment_name(service: Service) -> str:
     return f"lotse-{service.value}"
 
 
-def consumer_group(service: Service) -> str:
-    """The Kafka consumer group id of a service is its name."""
-    return service.value
+def consumer_group(service: Service, topic: Topic) -> str:
+    """The Kafka consumer group with which a service reads a topic."""
+    groups = CONSUMER_GROUPS[service]
+    name = PARTNER_INBOUND.name if tenant_of_partner_topic(topic.name) else topic.name
+    if name in groups:
+        return groups[name]
+    if "*" in groups:
+        return groups["*"]
+    raise KeyError(f"no consumer group of {service.value} for {topic.name}")
 
 
 def partner_user_name(tenant: str) -> str:
@@ -152,14 +174,16 @@ def produced_topics(service: Service, tenants: Iterable[str]) -> list[Topic]:
 
 
 def service_user(service: Service, tenants: Iterable[str]) -> dict[str, Any]:
-    """The KafkaUser of a service: read what it consumes (with its group), write what it produces."""
+    """The KafkaUser of a service: read what it consumes (with its groups), write what it produces."""
     tenants = list(tenants)
     grants: dict[str, set[str]] = {}
-    for topic in consumed_topics(service, tenants):
+    consumed = consumed_topics(service, tenants)
+    for topic in consumed:
         grants.setdefault(topic.name, set()).update({"Describe", "Read"})
     for topic in produced_topics(service, tenants):
         grants.setdefault(topic.name, set()).update({"Describe", "Write"})
-    acls = [_acl("group", consumer_group(service), {"Describe", "Read"}), *_topic_acls(grants)]
+    groups = sorted({consumer_group(service, topic) for topic in consumed})
+    acls = [*(_acl("group", group, {"Describe", "Read"}) for group in groups), *_topic_acls(grants)]
     return _user(deployment_name(service), service.value, acls)
 
 
@@ -187,7 +211,7 @@ def scaled_object(service: Service, tenants: Iterable[str]) -> dict[str, Any]:
             "metadata": {
                 # Resolved from the Deployment's container environment (its ConfigMap).
                 "bootstrapServersFromEnv": "LOTSE_KAFKA_BOOTSTRAP",
-                "consumerGroup": consumer_group(service),
+                "consumerGroup": consumer_group(service, topic),
                 "topic": topic.name,
                 "lagThreshold": str(LAG_THRESHOLD),
                 "offsetResetPolicy": "earliest",

@@ -22,7 +22,7 @@ REQUIRED_ENVIRONMENT = {
 }
 SERVICE_ENVIRONMENT = {
     "registry": set(),
-    "matching": {"LOTSE_ANSWER_LINK_SECRET", "LOTSE_PUBLIC_BASE_URL"},
+    "matching": {"LOTSE_ANSWER_SECRET", "LOTSE_PUBLIC_BASE_URL"},
     "notifications": {"LOTSE_SMTP_HOST", "LOTSE_SMTP_PORT"},
 }
 

@@ -53,6 +53,7 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
         ("uv sync --frozen --no-dev --no-editable", "uv sync --no-editable", "uv sync --frozen"),
         ("STOPSIGNAL SIGTERM", "STOPSIGNAL SIGKILL", "STOPSIGNAL"),
         ("EXPOSE 8001", "EXPOSE 8080", "EXPOSE 8001"),
+        ("LOTSE_HTTP_HOST=0.0.0.0", "LOTSE_HTTP_HOST=127.0.0.1", "listen on 0.0.0.0:8001"),
     ],
 )
 def test_a_broken_dockerfile_is_refused(tmp_path: Path, old: str, new: str, problem: str) -> None:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from lotse_cli.deploy_commands import (
     GENERATED_DIR,
+    consumer_group,
     drift,
     load_tenants,
     partner_user,
@@ -62,8 +63,9 @@ def test_rendering_is_deterministic_and_independent_of_tenant_order() -> None:
 @pytest.mark.parametrize("service", [Service.REGISTRY, Service.MATCHING, Service.NOTIFICATIONS])
 def test_a_service_reads_what_it_consumes_and_writes_what_it_produces(service: Service) -> None:
     acls = _acls(service_user(service, TENANTS))
-    assert acls.pop(("group", service.value, "literal")) == {"Read", "Describe"}
     all_topics = [*TOPICS, *(PARTNER_INBOUND.for_tenant(t) for t in TENANTS)]
+    for group in {consumer_group(service, topic) for topic in all_topics if service in topic.consumers}:
+        assert acls.pop(("group", group, "literal")) == {"Read", "Describe"}
     for topic in all_topics:
         expected: set[str] = set()
         if service in topic.consumers:
@@ -98,7 +100,8 @@ def test_scaled_objects_follow_each_consumer_group_on_each_consumed_topic() -> N
         consumed = [t for t in [*TOPICS, *(PARTNER_INBOUND.for_tenant(x) for x in TENANTS)] if service in t.consumers]
         triggers = scaled["spec"]["triggers"]
         assert sorted(trigger["metadata"]["topic"] for trigger in triggers) == sorted(t.name for t in consumed)
-        assert {trigger["metadata"]["consumerGroup"] for trigger in triggers} == {service.value}
+        by_topic = {trigger["metadata"]["topic"]: trigger["metadata"]["consumerGroup"] for trigger in triggers}
+        assert by_topic == {topic.name: consumer_group(service, topic) for topic in consumed}
         assert {trigger["type"] for trigger in triggers} == {"kafka"}
         assert scaled["spec"]["scaleTargetRef"]["name"] == f"lotse-{service.value}"
         assert scaled["spec"]["maxReplicaCount"] == max(t.partitions for t in consumed)

@@ -210,7 +210,11 @@ def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: 
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["env"][0]["valueFrom"]["secretKeyRef"]["optional"] is False
         mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
-        assert platform["LOTSE_KAFKA_SSL_CA_FILE"].rsplit("/", 1)[0] in mounts
+        assert platform["SSL_CERT_FILE"].rsplit("/", 1)[0] in mounts
+        (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
+        assert init["image"] == container["image"]
+        assert platform["SSL_CERT_FILE"] in init["command"][-1]
+        assert init["securityContext"]["readOnlyRootFilesystem"] is True
     for topic in _by_kind(docs, "KafkaTopic").values():
         assert topic["spec"]["replicas"] == 3
         assert topic["spec"]["config"]["min.insync.replicas"] == 2

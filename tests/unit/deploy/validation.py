@@ -140,7 +140,8 @@ def dockerfile_problems(text: str, *, port: int | None, module: str | None, pack
     """The documented checks every Lotse image must pass, independent of hadolint:
     multi-stage build with uv from the lock file, pinned base images (no `latest`, no untagged
     image), a non-root numeric USER in the final stage, STOPSIGNAL SIGTERM, and for a service
-    a HEALTHCHECK against /health on its EXPOSEd port and `python -m <module>` as entry point."""
+    a HEALTHCHECK against /health on its EXPOSEd port, LOTSE_HTTP_HOST=0.0.0.0 and LOTSE_HTTP_PORT
+    (the services listen on loopback by default), and `python -m <module>` as entry point."""
     instructions = _instructions(text)
     problems = []
     args = {}
@@ -180,6 +181,9 @@ def dockerfile_problems(text: str, *, port: int | None, module: str | None, pack
         checks = [arguments for instruction, arguments in final if instruction == "HEALTHCHECK"]
         if not checks or f"127.0.0.1:{port}/health" not in checks[-1]:
             problems.append(f"no HEALTHCHECK against http://127.0.0.1:{port}/health")
+        environment = " ".join(arguments for instruction, arguments in final if instruction == "ENV")
+        if "LOTSE_HTTP_HOST=0.0.0.0" not in environment or f"LOTSE_HTTP_PORT={port}" not in environment:
+            problems.append(f"the image does not make the service listen on 0.0.0.0:{port}")
         if "ENTRYPOINT" not in final_kinds or f'"-m", "{module}"' not in dict(final).get("ENTRYPOINT", ""):
             problems.append(f"ENTRYPOINT is not `python -m {module}`")
     return problems
