@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
@@ -38,7 +39,7 @@ from lotse_contracts import (
 )
 from lotse_devstack import Stack, ensure_topics
 from lotse_devstack.smtp_sink import SmtpSink
-from lotse_notifications.app import create_app
+from lotse_notifications.app import CONSUMED_TOPICS, create_app
 from lotse_notifications.settings import NotificationSettings
 from lotse_runtime.auth import Role, issue_token
 from tests.integration.notifications.support import (
@@ -143,14 +144,19 @@ class WebhookReceiver:
     """A partner endpoint on a loopback port that checks the signature itself and answers with
     the statuses it is given, one per call (the last one repeats)."""
 
-    def __init__(self, secret: str, statuses: list[int]) -> None:
+    def __init__(self, secret: str, statuses: list[int], slow_first_seconds: float = 0.0) -> None:
         self.secret = secret
         self.statuses = statuses
         self.calls: list[WebhookCall] = []
+        self.started = 0
+        self.release_first = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                receiver.started += 1
+                if receiver.started == 1 and slow_first_seconds:
+                    receiver.release_first.wait(slow_first_seconds)  # a hanging partner system
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 timestamp = self.headers.get("X-Lotse-Timestamp", "")
                 expected = hmac.new(receiver.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
@@ -184,13 +190,14 @@ class WebhookReceiver:
 def receiver_factory() -> Iterator[Any]:
     started: list[WebhookReceiver] = []
 
-    def make(secret: str, statuses: list[int]) -> WebhookReceiver:
-        receiver = WebhookReceiver(secret, statuses).__enter__()
+    def make(secret: str, statuses: list[int], slow_first_seconds: float = 0.0) -> WebhookReceiver:
+        receiver = WebhookReceiver(secret, statuses, slow_first_seconds).__enter__()
         started.append(receiver)
         return receiver
 
     yield make
     for receiver in started:
+        receiver.release_first.set()
         receiver.__exit__()
 
 
@@ -308,6 +315,30 @@ async def test_a_webhook_that_keeps_failing_is_dead_lettered_with_its_reason_and
     assert delivery["channel"] == "webhook" and delivery["attempts"] == service.settings.delivery_max_attempts
     assert delivery["reason"] == "webhook_http_503"
     assert len(receiver.calls) == service.settings.delivery_max_attempts  # only need.opened was forwarded
+
+
+async def test_a_hanging_webhook_endpoint_does_not_hold_up_email_and_is_retried_after_its_timeout(
+    service: Running, smtp_sink: SmtpSink, receiver_factory: Any
+) -> None:
+    tenant = service.new_tenant()
+    secret = "partner-secret-" + uuid.uuid4().hex
+    receiver = receiver_factory(secret, [200], slow_first_seconds=30)
+    coordinator = service.auth(Role.COORDINATOR, tenant)
+    hook = {"url": receiver.url, "secret": secret, "event_types": ["de.lotse.registry.need.opened.v1"]}
+    assert (await service.http.post("/webhooks", json=hook, headers=coordinator)).status_code == 201
+    volunteer, need = registered(tenant), need_opened(tenant)
+    await service.applied(tenant, onboarded(tenant), volunteer, need)
+    await eventually(lambda: _async(receiver.started == 1), what="the partner endpoint to hang on its first call")
+
+    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+    await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
+    assert receiver.calls == []  # the first webhook call still hangs while the email went out
+
+    async def sent() -> list[dict[str, Any]]:
+        return await service.deliveries(tenant, channel="webhook", status="sent")
+
+    (delivery,) = await eventually(sent, what="the webhook to be retried after its timeout")
+    assert delivery["attempts"] == 2 and receiver.calls[0].signature_ok
 
 
 async def test_an_opted_out_channel_sends_nothing_and_the_in_app_inbox_gets_the_message(
@@ -488,3 +519,43 @@ def _bytes_as_text(value: Any) -> str:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_a_consumer_that_replays_every_event_from_the_start_sends_nothing_twice(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    """As after a crash that lost every committed offset: a new consumer group reads all topics
+    from the beginning, and the inbox and the delivery keys turn every event into a no-op."""
+    mails_before = len(await _sink_listing(smtp_sink))
+    deliveries_before = await service.db.deliveries.count_documents({})
+    assert deliveries_before > 0
+    records = await _records_on(service.bootstrap, CONSUMED_TOPICS)
+    settings = service.settings.model_copy(update={"consumer_group": service.settings.consumer_group + "-replay"})
+    replay = create_app(settings)
+    async with replay.router.lifespan_context(replay):
+        pipeline = replay.state.pipeline
+
+        async def replayed() -> bool:
+            return pipeline.stats.processed + pipeline.stats.dead_lettered >= records
+
+        await eventually(replayed, timeout=90, what=f"all {records} records to be replayed")
+        assert pipeline.stats.dead_lettered == 0
+    assert await service.db.deliveries.count_documents({}) == deliveries_before
+    assert len(await _sink_listing(smtp_sink)) == mails_before
+
+
+async def _sink_listing(sink: SmtpSink) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=sink.http_url) as http:
+        return (await http.get("/messages")).json()
+
+
+async def _records_on(bootstrap: str, topics: list[str]) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        return sum(ends[tp] - starts[tp] for tp in partitions)
+    finally:
+        await consumer.stop()

@@ -22,6 +22,7 @@ from lotse_runtime.mongo import connect
 from lotse_runtime.outbox import OutboxRelay
 from lotse_runtime.problems import install_problem_handlers
 
+INBOX_CONSUMER = "notifications"
 CONSUMED_TOPICS = [TENANTS.name, ORGANISATIONS.name, VOLUNTEERS.name, NEEDS.name, PROPOSALS.name]
 
 
@@ -50,6 +51,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         )
         app.state.pipeline = subscribe_events(broker, handler, consumer=settings.consumer_group, topics=CONSUMED_TOPICS)
         app.state.client, app.state.store, app.state.worker, app.state.wake = client, store, worker, wake
+        app.state.broker = broker
         await broker.start()
         relay.start()
         worker.start()
@@ -74,6 +76,9 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         await app.state.client.admin.command("ping")
         return True
 
-    app.include_router(health_router({"mongodb": database_answers}))
+    async def broker_answers() -> bool:
+        return bool(await app.state.broker.ping(timeout=2.0))
+
+    app.include_router(health_router({"mongodb": database_answers, "kafka": broker_answers}))
     app.include_router(router())
     return app
