@@ -61,7 +61,11 @@ async def apply_outcome(scope: TenantScope, event: Envelope[Any]) -> None:
     committed = list(need.get("committed", []))
     over = need["status"] in {NeedStatus.CLOSED, NeedStatus.CANCELLED}
     if isinstance(data, NeedStaffed):
-        committed = [str(volunteer) for volunteer in data.volunteer_ids]
+        listed = [str(volunteer) for volunteer in data.volunteer_ids]
+        erased = await _erased(scope, listed)
+        committed = [volunteer for volunteer in listed if volunteer not in erased]
+        for volunteer_id in committed:
+            await _engagement(scope, volunteer_id, need_id, add=True)
         changes.update(unstaffed=False, unstaffed_reason=None)
         if need["status"] == NeedStatus.OPEN:
             changes["status"] = NeedStatus.STAFFED.value
@@ -70,9 +74,8 @@ async def apply_outcome(scope: TenantScope, event: Envelope[Any]) -> None:
             changes.update(unstaffed=True, unstaffed_reason=data.reason.value)
     elif isinstance(data, ProposalAccepted | VolunteerPickedNeed):
         volunteer_id = str(data.volunteer_id)
-        if volunteer_id not in committed:
+        if await _engagement(scope, volunteer_id, need_id, add=True) and volunteer_id not in committed:
             committed.append(volunteer_id)
-        await _engagement(scope, volunteer_id, need_id, add=True)
     elif isinstance(data, VolunteerSteppedBack):
         volunteer_id = str(data.volunteer_id)
         committed = [other for other in committed if other != volunteer_id]
@@ -83,9 +86,18 @@ async def apply_outcome(scope: TenantScope, event: Envelope[Any]) -> None:
     await scope.update(NEEDS, need_id, {"$set": changes})
 
 
-async def _engagement(scope: TenantScope, volunteer_id: str, need_id: str, *, add: bool) -> None:
+async def _engagement(scope: TenantScope, volunteer_id: str, need_id: str, *, add: bool) -> bool:
+    """Record or remove the engagement; False for a volunteer the registry does not (or no
+    longer, after erasure) hold, whose id then stays out of the need as well."""
     volunteer = await scope.get(VOLUNTEERS, volunteer_id)
     if volunteer is None or volunteer["status"] == VolunteerStatus.ERASED:
-        return
+        return False
     operator = "$addToSet" if add else "$pull"
     await scope.update(VOLUNTEERS, volunteer_id, {operator: {"engagements": need_id}})
+    return True
+
+
+async def _erased(scope: TenantScope, volunteer_ids: list[str]) -> set[str]:
+    query = {"_id": {"$in": volunteer_ids}, "status": VolunteerStatus.ERASED.value}
+    erased = await scope.find(VOLUNTEERS, query, projection={"_id": 1})
+    return {document["_id"] for document in erased}

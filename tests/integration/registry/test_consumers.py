@@ -1,0 +1,287 @@
+"""Partner commands from every tenant's inbound topic (one pattern subscription) and matching's
+outcomes, on the running registry with the real broker and database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from lotse_contracts import (
+    AcceptProposal,
+    CancelNeed,
+    DeadLetterInfo,
+    Envelope,
+    NeedStaffed,
+    NeedUnstaffed,
+    ProposalAccepted,
+    RegisterVolunteer,
+    ReportNeed,
+    UpdateNeed,
+    VolunteerSteppedBack,
+    dead_letter_topic,
+    new_event,
+    partner_inbound_topic,
+    to_bytes,
+)
+from lotse_contracts.dead_letter import DeadLetterReason
+from lotse_contracts.topics import NEEDS, PROPOSALS
+from lotse_runtime.auth import Role
+from tests.integration.registry.conftest import RunningRegistry
+from tests.integration.registry.support import (
+    add_organisation,
+    need_body,
+    onboard,
+    tenant_events,
+    volunteer_body,
+)
+from tests.support.kafka import create_topics, produce, read_all
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# The pattern subscription sees a new topic after a metadata refresh and a rebalance.
+NEW_TOPIC_TIMEOUT = 60.0
+
+
+def command(
+    tenant: str, data: Any, *, version: int = 1, system: str = "case-management", **extra: Any
+) -> Envelope[Any]:
+    return new_event(
+        data=data,
+        tenant=tenant,
+        subject=data.external_ref,
+        version=version,
+        source=f"/partners/{tenant}/{system}",
+        **extra,
+    )
+
+
+def report(tenant: str, org: str, ref: str, **overrides: Any) -> ReportNeed:
+    return ReportNeed.model_validate({**need_body(org, **overrides), "external_ref": ref})
+
+
+async def partner_topic(bootstrap: str, tenant: str) -> str:
+    topic = partner_inbound_topic(tenant)
+    await create_topics(bootstrap, topic, dead_letter_topic(topic), partitions=1)
+    return topic
+
+
+async def send(bootstrap: str, topic: str, event: Envelope[Any]) -> None:
+    await produce(bootstrap, topic, to_bytes(event), key=event.key)
+
+
+async def need_of(registry: RunningRegistry, tenant: str, ref: str) -> dict[str, Any] | None:
+    return await registry.database.needs.find_one({"tenant": tenant, "partner_ref": ref})
+
+
+async def test_partner_commands_of_a_topic_created_after_start_are_applied_once(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    # The service is running already; this tenant's topic is created only now.
+    topic = await partner_topic(kafka_bootstrap, tenant)
+    reported = command(tenant, report(tenant, org, "case-1"))
+    await send(kafka_bootstrap, topic, reported)
+    await send(kafka_bootstrap, topic, reported)  # delivered twice
+    need = await eventually(
+        lambda: need_of(registry, tenant, "case-1"), timeout=NEW_TOPIC_TIMEOUT, what="the partner's need to be opened"
+    )
+    assert need["status"] == "open" and need["organisation_id"] == org
+
+    updated = command(
+        tenant, UpdateNeed.model_validate({**need_body(org, volunteers_needed=3), "external_ref": "case-1"}), version=3
+    )
+    stale = command(
+        tenant, UpdateNeed.model_validate({**need_body(org, volunteers_needed=9), "external_ref": "case-1"}), version=2
+    )
+    cancelled = command(tenant, CancelNeed(external_ref="case-1", reason="solved_otherwise"), version=4)
+    for event in (updated, updated, stale, cancelled, cancelled):
+        await send(kafka_bootstrap, topic, event)
+
+    async def cancelled_need() -> dict[str, Any] | None:
+        found = await need_of(registry, tenant, "case-1")
+        return found if found and found["status"] == "cancelled" else None
+
+    final = await eventually(cancelled_need, what="the need to be cancelled")
+    assert final["volunteers_needed"] == 3  # the stale update changed nothing
+    assert await registry.database.needs.count_documents({"tenant": tenant}) == 1
+    events = await tenant_events(kafka_bootstrap, NEEDS.name, tenant, expected=3, settle=1.0)
+    assert [(e.type.split(".")[-2], e.version) for e in events] == [("opened", 1), ("updated", 2), ("cancelled", 3)]
+    # Caused by the partner's commands, in the same business flow.
+    assert [e.causationid for e in events] == [str(reported.id), str(updated.id), str(cancelled.id)]
+    assert events[0].correlationid == reported.correlationid
+    assert await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=1, timeout=0.5) == []
+
+
+async def test_foreign_and_invalid_partner_events_are_dead_lettered_with_their_reason(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    tenant, other = await onboard(registry), await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    other_org = await add_organisation(registry, other)
+    topic = await partner_topic(kafka_bootstrap, tenant)
+    await partner_topic(kafka_bootstrap, other)
+
+    foreign = command(other, report(other, other_org, "sneaky"))  # another tenant's command on this topic
+    unknown_org = command(tenant, report(tenant, str(uuid.uuid4()), "case-x"))
+    unknown_skill = command(tenant, report(tenant, org, "case-y", required_skills=["juggling"]))
+    unknown_ref = command(tenant, CancelNeed(external_ref="never-reported", reason="duplicate"))
+    answer = new_event(
+        data=AcceptProposal.example(),
+        tenant=tenant,
+        subject=AcceptProposal.example().proposal_id,
+        version=1,
+        source=f"/partners/{tenant}/portal",
+    )
+    good = command(tenant, report(tenant, org, "case-ok"))
+    for event in (foreign, unknown_org, unknown_skill, unknown_ref, answer, good):
+        await send(kafka_bootstrap, topic, event)
+
+    await eventually(
+        lambda: need_of(registry, tenant, "case-ok"),
+        timeout=NEW_TOPIC_TIMEOUT,
+        what="the valid command behind the bad ones",
+    )
+    dead = await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=4)
+    reasons = {Envelope.model_validate_json(r.value).id: DeadLetterInfo.from_headers(r.headers.items()) for r in dead}
+    assert {event_id: info.reason for event_id, info in reasons.items()} == {
+        foreign.id: DeadLetterReason.TENANT_MISMATCH,
+        unknown_org.id: DeadLetterReason.INVALID_DATA,
+        unknown_skill.id: DeadLetterReason.INVALID_DATA,
+        unknown_ref.id: DeadLetterReason.INVALID_DATA,
+    }
+    assert "juggling" in reasons[unknown_skill.id].error
+    assert await registry.database.needs.count_documents({"tenant": other}) == 0
+    assert await registry.database.needs.count_documents({"tenant": tenant}) == 1  # nothing half-applied
+
+
+async def test_a_partner_registers_a_volunteer_with_consent_proof(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    topic = await partner_topic(kafka_bootstrap, tenant)
+    body = {k: v for k, v in volunteer_body(org).items() if k != "consent"}
+    data = RegisterVolunteer.model_validate(
+        {
+            **body,
+            "external_ref": "vol-1",
+            "consent": {"purposes": ["matching"], "text_version": "2026-01", "given_at": "2026-11-20T09:30:00+01:00"},
+            "consent_proof": {
+                "method": "signed_form",
+                "reference": "forms/1",
+                "recorded_at": "2026-11-20T09:31:00+01:00",
+            },
+        }
+    )
+    await send(kafka_bootstrap, topic, command(tenant, data, system="portal"))
+
+    async def registered() -> dict[str, Any] | None:
+        return await registry.database.volunteers.find_one({"tenant": tenant})
+
+    volunteer = await eventually(registered, timeout=NEW_TOPIC_TIMEOUT, what="the volunteer to be registered")
+    assert volunteer["registered_via"] == "partner:portal" and volunteer["status"] == "active"
+    consent = await registry.database.consents.find_one({"tenant": tenant, "volunteer_id": volunteer["_id"]})
+    assert consent["proof"]["reference"] == "forms/1"
+
+
+async def test_partner_commands_over_http_with_an_idempotency_key(registry: RunningRegistry) -> None:
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    partner = {**registry.auth(Role.PARTNER, tenant=tenant, subject="portal"), "Idempotency-Key": "cmd-1"}
+    body = report(tenant, org, "http-1").model_dump(mode="json")
+    first = await registry.http.post(f"/tenants/{tenant}/partner/needs/report", json=body, headers=partner)
+    second = await registry.http.post(f"/tenants/{tenant}/partner/needs/report", json=body, headers=partner)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert await registry.database.needs.count_documents({"tenant": tenant}) == 1
+    # Without a key a repeat is refused rather than applied twice.
+    plain = registry.auth(Role.PARTNER, tenant=tenant, subject="portal")
+    repeat = await registry.http.post(f"/tenants/{tenant}/partner/needs/report", json=body, headers=plain)
+    assert repeat.status_code == 409
+    cancel = {"external_ref": "http-1", "reason": "duplicate"}
+    done = await registry.http.post(f"/tenants/{tenant}/partner/needs/cancel", json=cancel, headers=plain)
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"
+    coordinator = registry.auth(Role.COORDINATOR, tenant=tenant)
+    denied = await registry.http.post(f"/tenants/{tenant}/partner/needs/report", json=body, headers=coordinator)
+    assert denied.status_code == 403
+
+
+# --- outcomes from matching ----------------------------------------------------------------------
+
+
+def outcome(tenant: str, data: Any, version: int) -> Envelope[Any]:
+    return new_event(data=data, tenant=tenant, subject=data.need_id, version=version, source="/lotse/matching")
+
+
+async def test_matching_outcomes_show_staffing_and_engagements_once_and_in_order(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    coordinator = registry.auth(Role.COORDINATOR, tenant=tenant)
+    volunteer_id = str(uuid.uuid4())
+    me = registry.auth(Role.VOLUNTEER, tenant=tenant, subject=volunteer_id)
+    await registry.http.post(f"/tenants/{tenant}/volunteers", json=volunteer_body(org), headers=me)
+    need_id = (await registry.http.post(f"/tenants/{tenant}/needs", json=need_body(org), headers=coordinator)).json()[
+        "need_id"
+    ]
+    proposal = str(uuid.uuid4())
+    accepted = outcome(
+        tenant,
+        ProposalAccepted(
+            need_id=need_id, volunteer_id=volunteer_id, proposal_id=proposal, answered_via="volunteer_app"
+        ),
+        2,
+    )
+    staffed = outcome(tenant, NeedStaffed(need_id=need_id, volunteer_ids=[volunteer_id]), 3)
+    late_unstaffed = outcome(
+        tenant,
+        NeedUnstaffed(
+            need_id=need_id, organisation_id=org, reason="no_candidates", volunteers_committed=0, volunteers_needed=1
+        ),
+        1,
+    )
+    for event in (accepted, staffed, staffed, late_unstaffed):
+        await produce(kafka_bootstrap, PROPOSALS.name, to_bytes(event), key=event.key)
+
+    async def need_state(status: str) -> dict[str, Any] | None:
+        found = await registry.database.needs.find_one({"tenant": tenant, "_id": need_id})
+        return found if found and found["status"] == status and found["staffing_version"] >= 3 else None
+
+    need = await eventually(lambda: need_state("staffed"), timeout=NEW_TOPIC_TIMEOUT, what="the need to be staffed")
+    assert need["committed"] == [volunteer_id] and need["unstaffed"] is False  # the older escalation was ignored
+    mine = (await registry.http.get(f"/tenants/{tenant}/volunteers/{volunteer_id}", headers=me)).json()
+    assert mine["engagements"] == [need_id]
+    assert (await registry.http.get(f"/tenants/{tenant}/needs/{need_id}", headers=me)).status_code == 200
+
+    stepped_back = outcome(tenant, VolunteerSteppedBack(need_id=need_id, volunteer_id=volunteer_id), 4)
+    unstaffed = outcome(
+        tenant,
+        NeedUnstaffed(
+            need_id=need_id,
+            organisation_id=org,
+            reason="volunteer_stepped_back",
+            volunteers_committed=0,
+            volunteers_needed=1,
+        ),
+        5,
+    )
+    for event in (stepped_back, unstaffed, stepped_back):
+        await produce(kafka_bootstrap, PROPOSALS.name, to_bytes(event), key=event.key)
+
+    async def escalated() -> dict[str, Any] | None:
+        found = await registry.database.needs.find_one({"tenant": tenant, "_id": need_id})
+        return found if found and found["unstaffed"] else None
+
+    need = await eventually(escalated, what="the need to be flagged unstaffed")
+    assert need["status"] == "open" and need["committed"] == []
+    mine = (await registry.http.get(f"/tenants/{tenant}/volunteers/{volunteer_id}", headers=me)).json()
+    assert mine["engagements"] == []
+    stats = (await registry.http.get(f"/tenants/{tenant}/statistics", headers=coordinator)).json()
+    assert stats["needs_by_category"]["accompaniment_to_authorities"] == {"open": 1, "staffed": 0, "unstaffed": 1}
+    assert datetime.now(UTC) - need["created_at"] < timedelta(minutes=5)
