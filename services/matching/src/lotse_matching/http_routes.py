@@ -1,0 +1,205 @@
+"""HTTP: the answer-link pages and the volunteers' own API (token subject = volunteer id)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from lotse_contracts import MatchReason
+from lotse_contracts.events.matching import AnswerChannel
+from lotse_contracts.events.partner import DeclineReason
+from lotse_matching import pages, tokens
+from lotse_matching.rounds import Outcome, reasons_of
+from lotse_matching.service import Matching
+from lotse_runtime.auth import Principal, Role, requires
+from lotse_runtime.problems import Problem
+
+router = APIRouter()
+Volunteer = Annotated[Principal, Depends(requires(Role.VOLUNTEER))]
+Choice = Literal["accept", "decline"]
+
+
+def matching_of(request: Request) -> Matching:
+    return request.app.state.matching
+
+
+# -- answer links ------------------------------------------------------------------------------
+
+
+@router.get("/answers/{token}", response_class=HTMLResponse, summary="Confirmation page of an answer link")
+async def answer_page(request: Request, token: str, choice: Annotated[Choice, Query()]) -> HTMLResponse:
+    """Shows what the link would do and a button; a GET alone never answers (mail scanners
+    open links)."""
+    matching = matching_of(request)
+    try:
+        claims = tokens.verify(matching.settings.answer_secret, token, datetime.now(UTC))
+    except tokens.InvalidToken as error:
+        return await _page(matching, error.tenant, pages.TAMPERED if error.reason == "tampered" else Outcome.EXPIRED)
+    proposal = await matching.store.proposal(claims.tenant, claims.proposal_id)
+    if proposal is None:
+        return await _page(matching, claims.tenant, Outcome.NOT_FOUND)
+    need = await matching.store.need(claims.tenant, proposal["need_id"])
+    summary = need["details"]["description"] if need else ""
+    kind = pages.CONFIRM_ACCEPT if choice == "accept" else pages.CONFIRM_DECLINE
+    return await _page(matching, claims.tenant, kind, summary=summary, choice=choice)
+
+
+@router.post("/answers/{token}", response_class=HTMLResponse, summary="Apply the answer of an answer link")
+async def answer_by_link(request: Request, token: str) -> HTMLResponse:
+    matching = matching_of(request)
+    form = parse_qs((await request.body()).decode(errors="replace"))
+    choice = (form.get("choice") or [""])[0]
+    if choice not in ("accept", "decline"):
+        raise Problem(422, "Invalid request", "choice: must be accept or decline", errors=[{"field": "choice"}])
+    try:
+        claims = tokens.verify(matching.settings.answer_secret, token, datetime.now(UTC))
+    except tokens.InvalidToken as error:
+        return await _page(matching, error.tenant, pages.TAMPERED if error.reason == "tampered" else Outcome.EXPIRED)
+    outcome = await matching.answer(claims.tenant, claims.proposal_id, choice, AnswerChannel.VOLUNTEER_APP)
+    return await _page(matching, claims.tenant, outcome)
+
+
+async def _page(
+    matching: Matching, tenant: str | None, kind: str, *, summary: str = "", choice: str | None = None
+) -> HTMLResponse:
+    settings = await matching.store.tenant(tenant) if tenant else None
+    languages = pages.languages_for(settings.get("default_language") if settings else None)
+    html = pages.page(kind, languages, summary=summary, choice=choice)
+    return HTMLResponse(html, status_code=pages.STATUS.get(kind, 200))
+
+
+# -- the volunteer's own API -------------------------------------------------------------------
+
+
+class ProposalView(BaseModel):
+    proposal_id: str
+    need_id: str
+    status: str
+    score: float | None
+    distance_km: float | None
+    reasons: list[MatchReason]
+    proposed_at: datetime
+    expires_at: datetime | None
+
+
+class OpenNeedView(BaseModel):
+    need_id: str
+    category: str
+    description: str
+    score: float
+    distance_km: float
+    reasons: list[MatchReason]
+
+
+class AnswerResult(BaseModel):
+    outcome: Outcome
+
+
+class DeclineBody(BaseModel):
+    reason: DeclineReason | None = None
+
+
+@router.get("/volunteers/me/proposals", summary="My proposals, newest last")
+async def my_proposals(request: Request, principal: Volunteer) -> list[ProposalView]:
+    matching = matching_of(request)
+    found = await matching.store.proposals_of_volunteer(_tenant(principal), principal.subject)
+    return [_proposal_view(p) for p in found if p.get("kind") == "proposal"]
+
+
+@router.post("/volunteers/me/proposals/{proposal_id}/accept", summary="Accept a proposal")
+async def accept(request: Request, proposal_id: UUID, principal: Volunteer) -> AnswerResult:
+    outcome = await matching_of(request).answer(
+        _tenant(principal), str(proposal_id), "accept", AnswerChannel.VOLUNTEER_APP, volunteer_id=principal.subject
+    )
+    return _result(outcome)
+
+
+@router.post("/volunteers/me/proposals/{proposal_id}/decline", summary="Decline a proposal")
+async def decline(
+    request: Request, proposal_id: UUID, principal: Volunteer, body: DeclineBody | None = None
+) -> AnswerResult:
+    outcome = await matching_of(request).answer(
+        _tenant(principal),
+        str(proposal_id),
+        "decline",
+        AnswerChannel.VOLUNTEER_APP,
+        volunteer_id=principal.subject,
+        reason=body.reason if body else None,
+    )
+    return _result(outcome)
+
+
+@router.post("/volunteers/me/engagements/{need_id}/step-back", summary="Step back from a need I accepted")
+async def step_back(request: Request, need_id: UUID, principal: Volunteer) -> AnswerResult:
+    outcome = await matching_of(request).step_back(_tenant(principal), principal.subject, str(need_id))
+    return _result(outcome)
+
+
+@router.get("/volunteers/me/open-needs", summary="Open needs that fit me, best first, with reasons")
+async def open_needs(request: Request, principal: Volunteer) -> list[OpenNeedView]:
+    matching = matching_of(request)
+    tenant = _tenant(principal)
+    views = []
+    for need_id, fit in matching.open_needs_for(tenant, principal.subject):
+        need = await matching.store.need(tenant, need_id)
+        if need is None:
+            continue
+        views.append(
+            OpenNeedView(
+                need_id=need_id,
+                category=need["details"]["category"],
+                description=need["details"]["description"],
+                score=fit.score,
+                distance_km=fit.distance_km,
+                reasons=list(fit.reasons),
+            )
+        )
+    return views
+
+
+@router.post("/volunteers/me/open-needs/{need_id}/pick", summary="Take an open need myself")
+async def pick(request: Request, need_id: UUID, principal: Volunteer) -> AnswerResult:
+    outcome = await matching_of(request).pick(_tenant(principal), principal.subject, str(need_id))
+    return _result(outcome)
+
+
+def _tenant(principal: Principal) -> str:
+    if principal.tenant is None:
+        raise Problem(403, "Forbidden", "a volunteer token must name its tenant")
+    return principal.tenant
+
+
+_REFUSALS: dict[Outcome, tuple[int, str, str]] = {
+    Outcome.NOT_FOUND: (404, "Not found", "no such proposal, need or engagement of yours"),
+    Outcome.NO_LONGER_NEEDED: (409, "No longer needed", "thank you! this need is already staffed or closed"),
+    Outcome.ALREADY_DECLINED: (409, "Already answered", "you declined this proposal before"),
+    Outcome.EXPIRED: (409, "Expired", "the time to answer this proposal is over"),
+    Outcome.LIMIT_REACHED: (409, "Limit reached", "you have as many engagements as you chose, or one at that time"),
+    Outcome.NOT_A_FIT: (409, "Not a fit", "this need does not fit your profile or time"),
+}
+
+
+def _result(outcome: Outcome) -> AnswerResult:
+    if outcome in _REFUSALS:
+        status, title, detail = _REFUSALS[outcome]
+        raise Problem(status, title, detail, outcome=outcome.value)
+    return AnswerResult(outcome=outcome)
+
+
+def _proposal_view(proposal: dict[str, Any]) -> ProposalView:
+    return ProposalView(
+        proposal_id=proposal["_id"],
+        need_id=proposal["need_id"],
+        status=proposal["status"],
+        score=proposal.get("score"),
+        distance_km=proposal.get("distance_km"),
+        reasons=reasons_of(proposal),
+        proposed_at=proposal["proposed_at"],
+        expires_at=proposal.get("expires_at"),
+    )

@@ -1,0 +1,50 @@
+"""The matching service's settings: environment variables prefixed with ``LOTSE_``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from lotse_runtime.settings import PlatformSettings
+
+
+class TenantPolicy(BaseModel):
+    """Per-municipality overrides of the proposal rounds; absent fields use the defaults."""
+
+    proposals_per_round: int | None = Field(None, ge=1, le=50)
+    answer_seconds: int | None = Field(None, ge=1)
+    unstaffed_after_seconds: int | None = Field(None, ge=1)
+
+
+class MatchingSettings(PlatformSettings):
+    http_host: str = Field("127.0.0.1", description="Interface the HTTP API listens on")
+    http_port: int = Field(8002, description="Port of the HTTP API")
+    database: str = Field("matching", description="MongoDB database owned by the matching service")
+    consumer_group: str = Field("lotse-matching", description="Consumer group of the registry events")
+    partner_consumer_group: str = Field("lotse-matching-partner", description="Consumer group of partner answers")
+    public_base_url: str = Field("http://127.0.0.1:8002", description="Base URL of the answer links in messages")
+    answer_secret: str = Field(
+        "lotse-matching-answer-secret-change-me", min_length=16, description="HMAC key of the signed answer links"
+    )
+    proposals_per_round: int = Field(3, ge=1, le=50, description="Open proposals per need at a time (k)")
+    answer_seconds: int = Field(72 * 3600, ge=1, description="How long a volunteer has to answer a proposal")
+    unstaffed_after_seconds: int = Field(
+        7 * 24 * 3600, ge=1, description="Escalate a need that is not staffed this long after it opened"
+    )
+    start_lead_seconds: int = Field(
+        24 * 3600, ge=0, description="Escalate a one-off need not staffed this long before it starts"
+    )
+    tenant_policies: dict[str, TenantPolicy] = Field(
+        default_factory=dict, description='JSON, e.g. {"musterstadt": {"proposals_per_round": 5}}'
+    )
+    timer_interval_seconds: float = Field(5.0, gt=0, description="How often expiry and escalation are checked")
+    unknown_retry_attempts: int = Field(5, ge=1, description="Tries for an event about a not yet known aggregate")
+    unknown_retry_backoff_seconds: float = Field(0.5, gt=0, description="First wait between those tries")
+
+    def policy(self, tenant: str) -> tuple[int, int, int]:
+        """(proposals per round, answer seconds, unstaffed after seconds) of one tenant."""
+        own = self.tenant_policies.get(tenant, TenantPolicy())
+        return (
+            own.proposals_per_round or self.proposals_per_round,
+            own.answer_seconds or self.answer_seconds,
+            own.unstaffed_after_seconds or self.unstaffed_after_seconds,
+        )

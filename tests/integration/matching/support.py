@@ -1,0 +1,175 @@
+"""Registry events as the registry would publish them, and a reader of the matching topics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from lotse_contracts import (
+    Envelope,
+    NeedOpened,
+    TenantOnboarded,
+    VolunteerRegistered,
+    new_event,
+    parse_event,
+)
+
+REGISTRY = "/lotse/registry"
+CENTRE = (52.52, 13.405)
+KM_LAT = 1 / 111.195  # degrees of latitude per km
+WEEK = [
+    {"weekday": day, "start": "08:00:00", "end": "20:00:00"}
+    for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+]
+ORGANISATION = "3f2b6c1e-8d4a-4a57-9b0e-2c6f1d7a9e01"
+
+
+def tenant_event(tenant: str, language: str = "de") -> Envelope[Any]:
+    data = TenantOnboarded.model_validate(
+        {
+            **TenantOnboarded.example().model_dump(mode="json"),
+            "default_language": language,
+            "supported_languages": ["de", language],
+        }
+    )
+    return new_event(data=data, tenant=tenant, subject=tenant, version=1, source=REGISTRY)
+
+
+def volunteer_data(
+    volunteer_id: str,
+    *,
+    km_north: float = 1.0,
+    radius: int = 10,
+    languages: tuple[tuple[str, str], ...] = (("de", "native"), ("ar", "c1")),
+    skills: tuple[str, ...] = ("accompaniment",),
+) -> dict[str, Any]:
+    return {
+        "volunteer_id": volunteer_id,
+        "contact": {
+            "display_name": "Maria",
+            "email": "maria@example.org",
+            "preferred_language": "de",
+            "channels": ["email"],
+        },
+        "skills": list(skills),
+        "languages": [{"language": code, "level": level} for code, level in languages],
+        "home_area": {"point": {"lat": CENTRE[0] + km_north * KM_LAT, "lon": CENTRE[1]}},
+        "travel_radius_km": radius,
+        "certificates": [],
+    }
+
+
+def registered(tenant: str, volunteer_id: str | None = None, **profile: Any) -> Envelope[Any]:
+    volunteer_id = volunteer_id or str(uuid.uuid4())
+    data = VolunteerRegistered.model_validate(
+        {
+            **volunteer_data(volunteer_id, **profile),
+            "consent": {
+                "purposes": ["matching", "contact"],
+                "text_version": "2026-01",
+                "given_at": "2026-11-20T09:30:00+01:00",
+            },
+            "availability": {"weekly_slots": WEEK, "periods": [], "unavailable": [], "max_concurrent_engagements": 2},
+        }
+    )
+    return new_event(data=data, tenant=tenant, subject=volunteer_id, version=1, source=REGISTRY)
+
+
+def registry_event(model: type, tenant: str, subject: str, version: int, data: dict[str, Any]) -> Envelope[Any]:
+    return new_event(
+        model, data=model.model_validate(data), tenant=tenant, subject=subject, version=version, source=REGISTRY
+    )
+
+
+def need_details(
+    *,
+    languages: tuple[tuple[str, str], ...] = (("ar", "b2"),),
+    skills: tuple[str, ...] = ("accompaniment",),
+    needed: int = 1,
+) -> dict[str, Any]:
+    return {
+        "organisation_id": ORGANISATION,
+        "category": "accompaniment_to_authorities",
+        "description": "Begleitung zur Ausländerbehörde",
+        "required_skills": list(skills),
+        "languages": [{"language": code, "min_level": level} for code, level in languages],
+        "place": {"point": {"lat": CENTRE[0], "lon": CENTRE[1]}, "district": "Mitte"},
+        "schedule": {
+            "kind": "weekly",
+            "slots": [{"weekday": "tuesday", "start": "16:00:00", "end": "18:00:00"}],
+            "starts_on": "2026-12-01",
+        },
+        "volunteers_needed": needed,
+    }
+
+
+def opened(tenant: str, need_id: str | None = None, **details: Any) -> Envelope[Any]:
+    need_id = need_id or str(uuid.uuid4())
+    return registry_event(NeedOpened, tenant, need_id, 1, {"need_id": need_id, **need_details(**details)})
+
+
+@dataclass(frozen=True)
+class Seen:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+    def event(self) -> Envelope[Any]:
+        return parse_event(self.value)
+
+
+class TopicReader:
+    """Reads topics from the beginning in the background (no consumer group, so no join wait)."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.seen: list[Seen] = []
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topics
+            for p in sorted(consumer.partitions_for_topic(topic) or {0})
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=100)
+            for batch in batches.values():
+                self.seen.extend(Seen(r.topic, r.key, r.value, dict(r.headers)) for r in batch)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def events(self, tenant: str, need_id: str | None = None) -> list[Envelope[Any]]:
+        """Matching events of one tenant (and need), in the order of their partition."""
+        prefix = f"{tenant}:{need_id or ''}".encode()
+        return [
+            s.event()
+            for s in list(self.seen)
+            if s.topic == "lotse.matching.proposals.v1" and (s.key or b"").startswith(prefix)
+        ]
+
+    def dead_letters(self, topic: str, tenant: str) -> list[Seen]:
+        return [s for s in list(self.seen) if s.topic == topic and (s.key or b"").startswith(f"{tenant}:".encode())]

@@ -1,0 +1,416 @@
+"""The matching service on the real broker and database: proposal rounds, answers, links,
+partner answers, self-selection, withdrawal and erasure, and its read model.
+
+One service runs for the whole module (a consumer group join costs seconds); every test has
+its own tenant, so tests do not see each other's volunteers and needs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaProducer
+
+from lotse_contracts import (
+    AcceptProposal,
+    DeadLetterInfo,
+    DeclineProposal,
+    Envelope,
+    VolunteerErased,
+    VolunteerProfileUpdated,
+    VolunteerWithdrawn,
+    dead_letter_topic,
+    new_event,
+    partner_inbound_topic,
+    to_bytes,
+    topic_for,
+    topics_for_tenants,
+)
+from lotse_devstack import Stack, ensure_topics
+from lotse_matching.app import create_app
+from lotse_matching.settings import MatchingSettings
+from lotse_matching.store import Store
+from lotse_runtime.auth import Role, issue_token
+from tests.integration.matching.support import (
+    TopicReader,
+    opened,
+    registered,
+    registry_event,
+    tenant_event,
+    volunteer_data,
+)
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+NAMES = ("walk", "nobody", "expire", "links", "leave", "pick", "partner", "other", "model", "auth")
+TENANTS = {name: f"m{uuid.uuid4().hex[:8]}-{name}" for name in NAMES}
+POLICIES: dict[str, dict[str, int]] = {tenant: {"proposals_per_round": 2} for tenant in TENANTS.values()}
+POLICIES[TENANTS["expire"]] = {"proposals_per_round": 1, "answer_seconds": 2}
+POLICIES[TENANTS["leave"]] = {"proposals_per_round": 1}
+POLICIES[TENANTS["pick"]] = {"proposals_per_round": 1}
+PROPOSALS = "lotse.matching.proposals.v1"
+VOLUNTEER_DLQ = dead_letter_topic("lotse.registry.volunteers.v1")
+PARTNER_DLQ = dead_letter_topic(partner_inbound_topic(TENANTS["other"]))
+
+
+@dataclass
+class Running:
+    settings: MatchingSettings
+    http: httpx.AsyncClient
+    store: Store
+    reader: TopicReader
+    producer: AIOKafkaProducer
+
+    async def publish(self, event: Envelope[Any], topic: str | None = None) -> None:
+        await self.producer.send_and_wait(topic or topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
+
+    async def volunteers(self, tenant: str, *events: Envelope[Any]) -> None:
+        """Publish registrations and wait until matching knows them (topics are not ordered
+        against each other, so a need published right away could overtake them)."""
+        for event in events:
+            await self.publish(event)
+        for event in events:
+            await eventually(lambda e=event: self.store.volunteer(tenant, e.subject), what="volunteer known")
+
+    async def wait_events(
+        self, tenant: str, need_id: str, done: Callable[[list[Envelope[Any]]], bool], what: str
+    ) -> list[Envelope[Any]]:
+        async def probe() -> list[Envelope[Any]] | None:
+            found = self.reader.events(tenant, need_id)
+            return found if done(found) else None
+
+        return await eventually(probe, what=what)
+
+    def token(self, tenant: str, volunteer_id: str, role: Role = Role.VOLUNTEER) -> dict[str, str]:
+        token = issue_token(self.settings.auth_config(), subject=volunteer_id, roles=[role], tenant=tenant)
+        return {"Authorization": f"Bearer {token}"}
+
+
+def types(events: list[Envelope[Any]]) -> list[str]:
+    return [event.type.split(".")[-2] for event in events]
+
+
+def count(kind: str, at_least: int = 1) -> Callable[[list[Envelope[Any]]], bool]:
+    return lambda events: types(events).count(kind) >= at_least
+
+
+def link(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def matching(stack: Stack) -> AsyncIterator[Running]:
+    await ensure_topics(stack.kafka_bootstrap, topics_for_tenants(TENANTS.values()))
+    run = uuid.uuid4().hex[:8]
+    settings = MatchingSettings(
+        kafka_bootstrap=stack.kafka_bootstrap,
+        mongo_url=stack.mongo_url,
+        database=f"matching_{run}",
+        consumer_group=f"matching-test-{run}",
+        partner_consumer_group=f"matching-partner-test-{run}",
+        public_base_url="http://matching.test",
+        timer_interval_seconds=0.3,
+        unknown_retry_attempts=3,
+        unknown_retry_backoff_seconds=0.2,
+        tenant_policies=POLICIES,
+    )
+    reader = TopicReader(stack.kafka_bootstrap, [PROPOSALS, VOLUNTEER_DLQ, PARTNER_DLQ])
+    await reader.start()
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=False, acks="all")
+    await producer.start()
+    app = create_app(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://matching.test") as http:
+                running = Running(settings, http, app.state.matching.store, reader, producer)
+                for name, tenant in TENANTS.items():
+                    await running.publish(tenant_event(tenant, "uk" if name == "links" else "de"))
+                # Once the tenants are in, the consumer group has joined.
+                for tenant in TENANTS.values():
+                    await eventually(lambda t=tenant: running.store.tenant(t), timeout=60, what="tenant onboarded")
+                yield running
+                await app.state.matching.client.drop_database(settings.database)
+    finally:
+        await producer.stop()
+        await reader.stop()
+
+
+async def test_a_need_goes_through_proposal_decline_next_proposal_acceptance_and_staffed(matching: Running) -> None:
+    tenant = TENANTS["walk"]
+    near, middle, far = (registered(tenant, km_north=km) for km in (0.5, 1.5, 3.0))
+    no_arabic = registered(tenant, km_north=0.1, languages=(("de", "native"),))
+    await matching.volunteers(tenant, near, middle, far, no_arabic)
+    need = opened(tenant)
+    await matching.publish(need)
+
+    first = await matching.wait_events(tenant, need.subject, count("proposed", 2), "two proposals")
+    assert [e.data.volunteer_id for e in first] == [near.data.volunteer_id, middle.data.volunteer_id]
+    details = [reason.detail for reason in first[0].data.reasons]
+    assert "0.5 km away" in details and "speaks Arabic (C1)" in details and "free on Tuesday afternoons" in details
+    assert first[0].data.score > first[1].data.score
+
+    answer = await matching.http.post(
+        f"/volunteers/me/proposals/{first[0].data.proposal_id}/decline",
+        json={"reason": "too_far"},
+        headers=matching.token(tenant, near.subject),
+    )
+    assert answer.status_code == 200, answer.text
+    events = await matching.wait_events(tenant, need.subject, count("proposed", 3), "the next proposal")
+    assert types(events)[2:] == ["declined", "proposed"]
+    assert events[2].data.reason == "too_far"
+    assert events[3].data.volunteer_id == far.data.volunteer_id
+
+    accept_path = link(first[1].data.accept_url)
+    page = await matching.http.get(accept_path, params={"choice": "accept"})
+    assert page.status_code == 200 and "annehmen" in page.text and '<form method="post">' in page.text
+    proposal = await matching.store.proposal(tenant, str(first[1].data.proposal_id))
+    assert proposal is not None and proposal["status"] == "open", "a GET alone must not answer"
+    done = await matching.http.post(accept_path, data={"choice": "accept"})
+    assert done.status_code == 200 and "Vielen Dank" in done.text
+
+    events = await matching.wait_events(tenant, need.subject, count("staffed"), "the need staffed")
+    assert types(events)[4:] == ["accepted", "staffed", "withdrawn"]
+    assert events[5].data.volunteer_ids == [middle.data.volunteer_id]
+    assert events[6].data.volunteer_id == far.data.volunteer_id and events[6].data.reason == "need_staffed"
+    assert [e.version for e in events] == list(range(1, len(events) + 1))
+    assert no_arabic.data.volunteer_id not in {getattr(e.data, "volunteer_id", None) for e in events}
+
+
+async def test_a_need_nobody_fits_is_escalated_and_matched_when_someone_fitting_registers(matching: Running) -> None:
+    tenant = TENANTS["nobody"]
+    await matching.volunteers(tenant, registered(tenant))
+    need = opened(tenant, languages=(("ti", "b1"),))
+    await matching.publish(need)
+
+    events = await matching.wait_events(tenant, need.subject, count("unstaffed"), "the need unstaffed")
+    assert types(events) == ["unstaffed"]
+    assert events[0].data.reason == "no_candidates" and events[0].data.volunteers_needed == 1
+
+    speaker = registered(tenant, languages=(("de", "b2"), ("ti", "native")))
+    await matching.publish(speaker)
+    events = await matching.wait_events(tenant, need.subject, count("proposed"), "a proposal after re-matching")
+    assert events[1].data.volunteer_id == speaker.data.volunteer_id
+
+
+async def test_unanswered_proposals_expire_the_next_person_is_asked_and_then_the_need_is_unstaffed(
+    matching: Running,
+) -> None:
+    tenant = TENANTS["expire"]
+    first, second = registered(tenant, km_north=0.2), registered(tenant, km_north=2.0)
+    await matching.volunteers(tenant, first, second)
+    need = opened(tenant)
+    await matching.publish(need)
+
+    events = await matching.wait_events(tenant, need.subject, count("unstaffed"), "both proposals expired")
+    assert types(events) == ["proposed", "expired", "proposed", "expired", "unstaffed"]
+    assert [e.data.volunteer_id for e in events[:4]] == [first.data.volunteer_id] * 2 + [second.data.volunteer_id] * 2
+    assert events[4].data.reason == "proposals_expired"
+
+    expired_link = link(events[0].data.accept_url)
+    page = await matching.http.post(expired_link, data={"choice": "accept"})
+    assert page.status_code == 410 and "abgelaufen" in page.text
+
+
+async def test_answer_links_refuse_tampering_and_reuse_and_answer_kindly_when_already_staffed(
+    matching: Running,
+) -> None:
+    tenant = TENANTS["links"]
+    first, second = registered(tenant, km_north=0.3), registered(tenant, km_north=0.6)
+    await matching.volunteers(tenant, first, second)
+    need = opened(tenant)
+    await matching.publish(need)
+    proposals = await matching.wait_events(tenant, need.subject, count("proposed", 2), "two proposals")
+    one, other = (link(e.data.accept_url) for e in proposals)
+
+    tampered = one[:-2] + ("AA" if not one.endswith("AA") else "BB")
+    page = await matching.http.post(tampered, data={"choice": "accept"})
+    assert page.status_code == 400 and "ungültig" in page.text
+    page = await matching.http.get(tampered, params={"choice": "accept"})
+    assert page.status_code == 400
+    assert (await matching.store.proposal(tenant, str(proposals[0].data.proposal_id)))["status"] == "open"
+
+    accepted = await matching.http.post(one, data={"choice": "accept"})
+    assert accepted.status_code == 200 and "Дякуємо" in accepted.text  # German first, then the tenant's language
+    await matching.wait_events(tenant, need.subject, count("staffed"), "the need staffed")
+
+    reused = await matching.http.post(one, data={"choice": "decline"})
+    assert reused.status_code == 409 and "bereits verwendet" in reused.text
+    late = await matching.http.post(other, data={"choice": "accept"})
+    assert late.status_code == 200 and "nicht mehr aktuell" in late.text
+    need_state = await matching.store.need(tenant, need.subject)
+    assert need_state is not None and need_state["staffing"]["committed"] == [first.subject]
+    assert (await matching.store.proposal(tenant, str(proposals[1].data.proposal_id)))["status"] == "withdrawn"
+    await matching.wait_events(tenant, need.subject, count("withdrawn"), "the other proposal withdrawn")
+    assert types(matching.reader.events(tenant, need.subject)).count("accepted") == 1
+
+
+async def test_withdrawal_step_back_and_erasure_send_the_need_round_again(matching: Running) -> None:
+    tenant = TENANTS["leave"]
+    first, second = registered(tenant, km_north=0.2), registered(tenant, km_north=1.0)
+    await matching.volunteers(tenant, first, second)
+    need = opened(tenant)
+    await matching.publish(need)
+    await matching.wait_events(tenant, need.subject, count("proposed"), "the first proposal")
+
+    withdrawn = registry_event(
+        VolunteerWithdrawn,
+        tenant,
+        first.subject,
+        2,
+        {"volunteer_id": first.subject, "reason": "consent_withdrawn", "erasure_requested": True},
+    )
+    await matching.publish(withdrawn)
+    events = await matching.wait_events(tenant, need.subject, count("proposed", 2), "the next proposal")
+    assert types(events) == ["proposed", "withdrawn", "proposed"]
+    assert events[1].data.reason == "volunteer_withdrawn"
+    assert events[2].data.volunteer_id == second.data.volunteer_id
+
+    headers = matching.token(tenant, second.subject)
+    mine = (await matching.http.get("/volunteers/me/proposals", headers=headers)).json()
+    assert [p["status"] for p in mine] == ["open"] and mine[0]["reasons"]
+    accepted = await matching.http.post(f"/volunteers/me/proposals/{mine[0]['proposal_id']}/accept", headers=headers)
+    assert accepted.status_code == 200 and accepted.json() == {"outcome": "accepted"}
+    stepped = await matching.http.post(f"/volunteers/me/engagements/{need.subject}/step-back", headers=headers)
+    assert stepped.status_code == 200, stepped.text
+    events = await matching.wait_events(tenant, need.subject, count("unstaffed"), "unstaffed after stepping back")
+    assert types(events)[3:] == ["accepted", "staffed", "stepped_back", "unstaffed"]
+    assert events[-1].data.reason == "volunteer_stepped_back"
+
+    erased = registry_event(
+        VolunteerErased, tenant, first.subject, 3, {"volunteer_id": first.subject, "erased_at": "2026-11-25T10:00:00Z"}
+    )
+    await matching.publish(erased)
+
+    async def erased_everywhere() -> bool:
+        document = await matching.store.volunteer(tenant, first.subject)
+        proposals = await matching.store.proposals_of_volunteer(tenant, first.subject)
+        return bool(document and document.get("erased") and all(p["reasons"] == [] for p in proposals))
+
+    await eventually(erased_everywhere, what="the volunteer's data erased")
+    document = await matching.store.volunteer(tenant, first.subject)
+    assert document is not None and "profile" not in document and "availability" not in document
+
+
+async def test_a_volunteer_lists_open_needs_that_fit_and_picks_one(matching: Running) -> None:
+    tenant = TENANTS["pick"]
+    proposed, picker = registered(tenant, km_north=0.2), registered(tenant, km_north=1.2)
+    await matching.volunteers(tenant, proposed, picker)
+    need = opened(tenant)
+    await matching.publish(need)
+    await matching.wait_events(tenant, need.subject, count("proposed"), "the first proposal")
+
+    headers = matching.token(tenant, picker.subject)
+    listed = (await matching.http.get("/volunteers/me/open-needs", headers=headers)).json()
+    assert [item["need_id"] for item in listed] == [need.subject]
+    assert "1.2 km away" in [reason["detail"] for reason in listed[0]["reasons"]]
+    picked = await matching.http.post(f"/volunteers/me/open-needs/{need.subject}/pick", headers=headers)
+    assert picked.status_code == 200 and picked.json() == {"outcome": "picked"}
+
+    events = await matching.wait_events(tenant, need.subject, count("withdrawn"), "staffed by the pick")
+    assert types(events) == ["proposed", "picked_need", "staffed", "withdrawn"]
+    assert events[2].data.volunteer_ids == [picker.data.volunteer_id]
+    assert (await matching.http.get("/volunteers/me/open-needs", headers=headers)).json() == []
+
+
+async def test_partner_answers_are_applied_and_a_foreign_tenant_on_the_topic_is_dead_lettered(
+    matching: Running,
+) -> None:
+    tenant = TENANTS["partner"]
+    volunteer = registered(tenant)
+    await matching.volunteers(tenant, volunteer)
+    need = opened(tenant)
+    await matching.publish(need)
+    (proposal,) = await matching.wait_events(tenant, need.subject, count("proposed"), "the proposal")
+    ids = {
+        "proposal_id": str(proposal.data.proposal_id),
+        "need_id": need.subject,
+        "volunteer_id": volunteer.subject,
+    }
+    source = f"/partners/{tenant}/volunteer-portal"
+    foreign = new_event(
+        data=DeclineProposal(**ids), tenant=tenant, subject=ids["proposal_id"], version=1, source=source
+    )
+    await matching.publish(foreign, topic=partner_inbound_topic(TENANTS["other"]))
+    accept = new_event(data=AcceptProposal(**ids), tenant=tenant, subject=ids["proposal_id"], version=2, source=source)
+    await matching.publish(accept, topic=partner_inbound_topic(tenant))
+
+    events = await matching.wait_events(tenant, need.subject, count("staffed"), "staffed by the partner answer")
+    assert types(events) == ["proposed", "accepted", "staffed"]
+    assert events[1].data.answered_via == "partner"
+    (dead,) = await eventually(
+        lambda: _value(matching.reader.dead_letters(PARTNER_DLQ, tenant)), what="the foreign answer dead-lettered"
+    )
+    assert DeadLetterInfo.from_headers(dead.headers.items()).reason == "tenant_mismatch"
+    assert dead.value == to_bytes(foreign)
+
+
+async def test_the_read_model_ignores_late_older_versions_and_dead_letters_unknown_volunteers(
+    matching: Running,
+) -> None:
+    tenant = TENANTS["model"]
+    volunteer = registered(tenant)
+    await matching.volunteers(tenant, volunteer)
+    newer = registry_event(
+        VolunteerProfileUpdated, tenant, volunteer.subject, 3, volunteer_data(volunteer.subject, radius=50)
+    )
+    older = registry_event(
+        VolunteerProfileUpdated, tenant, volunteer.subject, 2, volunteer_data(volunteer.subject, radius=1)
+    )
+    unknown_id = str(uuid.uuid4())
+    unknown = registry_event(VolunteerProfileUpdated, tenant, unknown_id, 2, volunteer_data(unknown_id))
+    for event in (newer, older, unknown):
+        await matching.publish(event)
+
+    (dead,) = await eventually(
+        lambda: _value(matching.reader.dead_letters(VOLUNTEER_DLQ, tenant)), what="the unknown volunteer dead-lettered"
+    )
+    info = DeadLetterInfo.from_headers(dead.headers.items())
+    assert info.reason == "processing_failed" and "not known" in info.error and "after 3 attempts" in info.error
+    assert dead.key == unknown.key
+    document = await matching.store.volunteer(tenant, volunteer.subject)
+    assert document is not None
+    assert document["profile_version"] == 3 and document["profile"]["travel_radius_km"] == 50
+    assert "contact" not in document["profile"], "matching keeps no contact data"
+    assert await matching.store.volunteer(tenant, unknown_id) is None
+
+
+async def test_the_volunteer_api_needs_a_volunteer_token_and_hides_other_peoples_proposals(
+    matching: Running,
+) -> None:
+    tenant = TENANTS["auth"]
+    volunteer, stranger = registered(tenant), registered(tenant, km_north=30, radius=1)
+    await matching.volunteers(tenant, volunteer, stranger)
+    need = opened(tenant)
+    await matching.publish(need)
+    (proposal,) = await matching.wait_events(tenant, need.subject, count("proposed"), "the proposal")
+
+    missing = await matching.http.get("/volunteers/me/proposals")
+    assert missing.status_code == 401 and missing.headers["content-type"] == "application/problem+json"
+    wrong_role = await matching.http.get(
+        "/volunteers/me/proposals", headers=matching.token(tenant, volunteer.subject, Role.COORDINATOR)
+    )
+    assert wrong_role.status_code == 403
+    path = f"/volunteers/me/proposals/{proposal.data.proposal_id}/accept"
+    foreign = await matching.http.post(path, headers=matching.token(tenant, stranger.subject))
+    assert foreign.status_code == 404
+    other_tenant = await matching.http.post(path, headers=matching.token(TENANTS["other"], volunteer.subject))
+    assert other_tenant.status_code == 404
+    invalid = await matching.http.post(
+        "/volunteers/me/proposals/not-a-uuid/accept", headers=matching.token(tenant, volunteer.subject)
+    )
+    assert invalid.status_code == 422 and "proposal_id" in invalid.text
+    assert (await matching.store.proposal(tenant, str(proposal.data.proposal_id)))["status"] == "open"
+
+
+async def _value(items: list[Any]) -> list[Any]:
+    return items
