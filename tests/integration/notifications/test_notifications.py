@@ -121,6 +121,7 @@ async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
         worker_poll_seconds=0.1,
         reminder_before_hours=24,
         reminder_interval_seconds=0.3,
+        weekly_digest=False,  # triggered over HTTP here, so that the test decides when
     )
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
     app = create_app(settings)

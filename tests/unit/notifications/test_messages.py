@@ -97,3 +97,22 @@ def test_delivery_keys_differ_per_channel_and_recipient_and_synthetic_triggers_a
     assert week == "2026-W48"
     assert messages.synthetic_trigger("digest", "bonn", week) == messages.synthetic_trigger("digest", "bonn", week)
     assert messages.synthetic_trigger("digest", "bonn", week) != messages.synthetic_trigger("digest", "celle", week)
+
+
+@pytest.mark.parametrize(
+    ("moment", "due"),
+    [
+        ("2026-11-23T06:59:00+00:00", False),  # Monday 07:59 in Berlin
+        ("2026-11-23T07:00:00+00:00", True),  # Monday 08:00 in Berlin
+        ("2026-11-25T03:00:00+00:00", True),  # later in the week: still due (planned once per week)
+        ("2026-11-22T23:30:00+00:00", False),  # Monday 00:30 in Berlin, before the hour
+    ],
+)
+def test_the_weekly_digest_is_due_from_its_weekday_and_hour_in_the_tenants_time(moment: str, due: bool) -> None:
+    assert messages.digest_due(datetime.fromisoformat(moment), "Europe/Berlin", weekday=0, hour=8) is due
+
+
+def test_error_texts_lose_the_addresses_mail_servers_quote() -> None:
+    error = "(550, '5.1.1 <maria.k@example.org>: Recipient address rejected') {'x@y.de': (550, b'no')}"
+    cleaned = messages.without_addresses(error)
+    assert "@" not in cleaned and "Recipient address rejected" in cleaned and "550" in cleaned

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lotse_contracts import MatchProposed, NeedOpened, NeedUnstaffed
 from lotse_contracts.events.needs import NeedDetails
@@ -107,6 +109,29 @@ def iso_week(moment: datetime) -> str:
 
 def digest_payload(needs: Iterable[Mapping[str, Any]], moment: datetime) -> dict[str, Any]:
     return {"digest": digest(needs), "week": iso_week(moment)}
+
+
+def zone(name: str) -> ZoneInfo:
+    """The tenant's time zone; Berlin if the name is unknown here."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Europe/Berlin")
+
+
+def digest_due(now: datetime, timezone: str, weekday: int, hour: int) -> bool:
+    """Whether this week's digest is due in the tenant's local time (from ``weekday`` ``hour`` on;
+    the delivery key makes planning it again later in the week a no-op)."""
+    local = now.astimezone(zone(timezone))
+    return (local.weekday(), local.hour) >= (weekday, hour)
+
+
+_ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"'@,;:]+")
+
+
+def without_addresses(text: str) -> str:
+    """Error texts of mail servers often quote the recipient; the log and the events keep no address."""
+    return _ADDRESS.sub("<address>", text)
 
 
 def synthetic_trigger(*parts: str) -> UUID:

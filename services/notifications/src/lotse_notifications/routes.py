@@ -9,11 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from lotse_notifications import catalogue, messages
+from lotse_notifications import catalogue
 from lotse_notifications.store import Store
 from lotse_notifications.templates import TemplateSource, check_source, default_source
 from lotse_runtime.auth import Principal, Role, requires
-from lotse_runtime.mongo import in_transaction
 from lotse_runtime.problems import Problem
 
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
@@ -140,32 +139,11 @@ def router() -> APIRouter:
 
     @api.post("/digest", tags=["digest"], status_code=202, summary="Send this week's digest to the coordination office")
     async def send_digest(principal: Coordinator, request: Request) -> dict[str, Any]:
-        store, tenant = _store(request), _tenant(principal)
-        now = datetime.now(UTC)
-        tenant_doc = await store.tenant(tenant)
+        tenant_doc = await _store(request).tenant(_tenant(principal))
         if tenant_doc is None:
             raise Problem(404, "Not found", "the tenant is not known to the notification service yet")
-        payload = messages.digest_payload(await store.needs_of(tenant), now)
-        # One digest per tenant and week: a second trigger in the same week is a no-op.
-        trigger = str(messages.synthetic_trigger("digest", tenant, payload["week"]))
-
-        async def work(session: Any) -> dict[str, Any] | None:
-            return await store.add_delivery(
-                session,
-                tenant=tenant,
-                trigger_event_id=trigger,
-                correlation_id=trigger,
-                kind=catalogue.WEEKLY_DIGEST,
-                recipient_kind="tenant",
-                recipient_id=tenant,
-                channel="email",
-                language=tenant_doc.get("default_language", "de"),
-                payload=payload,
-            )
-
-        planned = await in_transaction(request.app.state.client, work)
-        request.app.state.wake()
-        return {"week": payload["week"], "digest": payload["digest"], "already_planned": planned is None}
+        payload, created = await request.app.state.worker.plan_digest(tenant_doc, datetime.now(UTC))
+        return {"week": payload["week"], "digest": payload["digest"], "already_planned": not created}
 
     @api.get("/deliveries", tags=["deliveries"], summary="The delivery log (recipient ids, outcome, reason)")
     async def deliveries(

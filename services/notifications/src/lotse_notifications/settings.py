@@ -29,4 +29,7 @@ class NotificationSettings(PlatformSettings):
     retry_max_seconds: float = Field(900.0, gt=0, description="Longest retry delay")
     worker_poll_seconds: float = Field(1.0, gt=0, description="How often the worker looks for due deliveries")
     reminder_before_hours: float = Field(24.0, gt=0, description="Remind this long before a proposal expires")
+    weekly_digest: bool = Field(True, description="Send coordinators a weekly digest by themselves")
+    digest_weekday: int = Field(0, ge=0, le=6, description="Weekday of the digest in the tenant's time, 0 = Monday")
+    digest_hour: int = Field(8, ge=0, le=23, description="Hour from which the digest is sent, tenant's local time")
     reminder_interval_seconds: float = Field(300.0, gt=0, description="How often reminders are looked for")

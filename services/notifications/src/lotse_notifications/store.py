@@ -53,6 +53,10 @@ class Store:
     async def tenant(self, tenant: str, session: Session = None) -> Doc | None:
         return await self.db.tenants.find_one({"_id": tenant}, session=session)
 
+    async def tenants(self) -> list[Doc]:
+        """Every tenant this service knows (for the digest scheduler, which works per tenant)."""
+        return await self.db.tenants.find({}).to_list()
+
     async def upsert_versioned(
         self, collection: str, tenant: str, key: str, version: int, fields: Mapping[str, Any], session: Session
     ) -> bool:

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
-from lotse_notifications import catalogue
+from lotse_notifications import catalogue, messages
 from lotse_notifications.catalogue import FALLBACK_LANGUAGE, KINDS, RIGHT_TO_LEFT
 
 PARTS: tuple[str, ...] = ("subject", "text", "html")
@@ -186,7 +186,7 @@ def check_source(kind: str, language: str, source: TemplateSource) -> list[dict[
 def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, Any]:
     labels = language if language in catalogue.LANGUAGES else FALLBACK_LANGUAGE
     guidance = {**catalogue.GUIDANCE[labels], **dict(facts.guidance.get(language, {}))}
-    zone = _zone(facts.timezone)
+    zone = messages.zone(facts.timezone)
     context: dict[str, Any] = {
         "lang": language,
         "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
@@ -250,13 +250,6 @@ def _reason_label(reason: Mapping[str, Any], distance_km: float | None, labels: 
     return label
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Europe/Berlin")
-
-
 def _when(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%d.%m.%Y %H:%M")
 
@@ -282,8 +275,6 @@ def _schedule(schedule: Mapping[str, Any], labels: str, zone: ZoneInfo) -> str:
 
 def sample_facts(kind: str) -> MessageFacts:
     """Facts like a real message of this kind, built from the contract examples."""
-    from lotse_notifications import messages
-
     return MessageFacts(
         recipient_name="Maria",
         tenant_name="Stadt Musterstadt",

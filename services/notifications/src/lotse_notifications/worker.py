@@ -31,7 +31,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from lotse_notifications import messages
-from lotse_notifications.catalogue import PROPOSAL_REMINDER
+from lotse_notifications.catalogue import PROPOSAL_REMINDER, WEEKLY_DIGEST
 from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
 from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
 from lotse_notifications.settings import NotificationSettings
@@ -227,6 +227,7 @@ class DeliveryWorker:
     ) -> None:
         """One transaction: the outcome in the log, its event in the outbox, the in-app message."""
         now = datetime.now(UTC)
+        error = messages.without_addresses(error)
         if status == SENT:
             fields: dict[str, Any] = {"status": SENT, "attempts": attempt, "sent_at": now, "language": language}
         elif status is None:
@@ -288,6 +289,8 @@ class DeliveryWorker:
         while True:
             try:
                 await self.remind_due(datetime.now(UTC))
+                if self.settings.weekly_digest:
+                    await self.digest_due(datetime.now(UTC))
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001
@@ -327,3 +330,44 @@ class DeliveryWorker:
                 skip_reason=skip_reason(contact, channel),
             )
         return 1
+
+    # --- weekly digest -----------------------------------------------------------------------
+
+    async def digest_due(self, now: datetime) -> int:
+        """Plan this week's digest for every tenant whose digest time has come (once per week)."""
+        planned = 0
+        for tenant in await self.store.tenants():
+            timezone = tenant.get("timezone", "Europe/Berlin")
+            if messages.digest_due(now, timezone, self.settings.digest_weekday, self.settings.digest_hour):
+                _, created = await self.plan_digest(tenant, now)
+                planned += created
+        return planned
+
+    async def plan_digest(self, tenant: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
+        """Queue the digest of ``now``'s week for the coordination office; False if it was queued before."""
+        slug = tenant["tenant"]
+        # The week is the tenant's local week, as digest_due counts it.
+        local = now.astimezone(messages.zone(tenant.get("timezone", "Europe/Berlin")))
+        payload = messages.digest_payload(await self.store.needs_of(slug), local)
+        # One digest per tenant and week: the key makes a second trigger in the same week a no-op.
+        trigger = str(messages.synthetic_trigger("digest", slug, payload["week"]))
+
+        async def work(session: AsyncClientSession) -> bool:
+            created = await self.store.add_delivery(
+                session,
+                tenant=slug,
+                trigger_event_id=trigger,
+                correlation_id=trigger,
+                kind=WEEKLY_DIGEST,
+                recipient_kind="tenant",
+                recipient_id=slug,
+                channel="email",
+                language=tenant.get("default_language", "de"),
+                payload=payload,
+            )
+            return created is not None
+
+        created = await in_transaction(self.client, work)
+        if created:
+            self.on_commit()
+        return payload, created
