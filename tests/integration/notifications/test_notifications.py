@@ -258,6 +258,10 @@ async def test_the_same_proposal_event_delivered_twice_sends_one_email_and_repor
     mine = [e for e in events if str(e.data.trigger_event_id) == str(first.id) and e.data.channel == "email"]
     assert len(mine) == 1 and mine[0].data.recipient_id == str(volunteer.data.volunteer_id)
     assert volunteer.data.contact.email.encode() not in bytes(outcomes[0]["value"])
+    metrics = (await service.http.get("/metrics")).text
+    assert 'lotse_notification_delivery_attempts_total{channel="email",kind="match_proposed",outcome="sent"}' in metrics
+    ready = await service.http.get("/ready")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": "ok", "kafka": "ok"}
 
 
 async def test_a_webhook_receiver_verifies_the_signature_and_gets_the_event_again_after_a_500(

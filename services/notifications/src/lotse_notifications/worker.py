@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -40,6 +41,13 @@ from lotse_notifications.templates import MessageFacts, Rendered, RenderFailed, 
 from lotse_runtime.mongo import in_transaction
 
 log = structlog.get_logger("lotse.notifications.worker")
+
+# Labels carry no personal data: channel, kind and outcome only.
+DELIVERY_ATTEMPTS = Counter(
+    "lotse_notification_delivery_attempts_total",
+    "Delivery attempts by outcome (sent, retry, dead, skipped, cancelled)",
+    ["channel", "kind", "outcome"],
+)
 
 
 class Undeliverable(Exception):
@@ -273,6 +281,7 @@ class DeliveryWorker:
 
         if await in_transaction(self.client, work):
             self.on_commit()
+            DELIVERY_ATTEMPTS.labels(delivery["channel"], delivery["kind"], status or "retry").inc()
             log.info(
                 "delivery attempt recorded",
                 delivery_id=delivery["_id"],
