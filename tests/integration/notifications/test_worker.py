@@ -1,0 +1,151 @@
+"""The delivery worker against the real database and SMTP sink (no broker needed): the durable
+queue, and the one at-least-once window that SMTP leaves open, made visible."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_contracts import parse_event
+from lotse_devstack.processes import free_port
+from lotse_devstack.smtp_sink import SmtpSink
+from lotse_notifications.settings import NotificationSettings
+from lotse_notifications.store import Store
+from lotse_notifications.worker import DeliveryWorker
+from lotse_runtime.mongo import in_transaction
+from tests.integration.notifications.support import mails_to
+from tests.support.waiting import eventually
+
+TENANT = "worker-town"
+
+
+@pytest.fixture
+async def store(database: AsyncDatabase[dict[str, Any]]) -> Store:
+    store = Store(database)
+    await store.ensure_indexes()
+    tenant = {"name": "Stadt Worker", "default_language": "de", "coordination_email": "office@worker.example"}
+    await store.upsert_versioned("tenants", TENANT, TENANT, 1, tenant, None)
+    return store
+
+
+def worker_settings(sink: SmtpSink, **overrides: Any) -> NotificationSettings:
+    values: dict[str, Any] = {
+        "smtp_port": sink.smtp_port,
+        "worker_poll_seconds": 0.05,
+        "delivery_lease_seconds": 1.0,
+        "retry_base_seconds": 0.1,
+        "retry_max_seconds": 0.5,
+        "weekly_digest": False,
+        "reminder_interval_seconds": 60,
+    }
+    return NotificationSettings(**(values | overrides))
+
+
+async def queue_welcome(client: AsyncMongoClient[dict[str, Any]], store: Store) -> tuple[str, dict[str, Any]]:
+    volunteer_id = str(uuid.uuid4())
+    address = f"w{uuid.uuid4().hex[:10]}@example.org"
+    contact = {"display_name": "Wanda", "email": address, "preferred_language": "en", "channels": ["email"]}
+    await store.upsert_versioned("contacts", TENANT, volunteer_id, 1, contact, None)
+    trigger = str(uuid.uuid4())
+
+    async def work(session: Any) -> dict[str, Any] | None:
+        return await store.add_delivery(
+            session,
+            tenant=TENANT,
+            trigger_event_id=trigger,
+            correlation_id=trigger,
+            kind="welcome",
+            recipient_kind="volunteer",
+            recipient_id=volunteer_id,
+            channel="email",
+            language="en",
+            payload={},
+        )
+
+    delivery = await in_transaction(client, work)
+    assert delivery is not None
+    again = await in_transaction(client, work)
+    assert again is None  # the delivery key admits one queue entry per (event, recipient, channel)
+    return address, delivery
+
+
+async def test_a_queued_delivery_is_sent_once_when_a_worker_comes_up(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink
+) -> None:
+    address, delivery = await queue_welcome(mongo_client, store)
+    worker = DeliveryWorker(mongo_client, store, worker_settings(smtp_sink), on_commit=lambda: None)
+    worker.start()
+    try:
+
+        async def sent() -> Any:
+            found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+            return found if found["status"] == "sent" else None
+
+        done = await eventually(sent, what="the queued delivery to be sent")
+    finally:
+        await worker.stop()
+    (mail,) = await mails_to(smtp_sink, address)
+    assert done["attempts"] == 1 and done["language"] == "en"
+    assert mail["subject"] == "Welcome, Wanda!"
+    outcome = await store.db.outbox.find_one({"type": "de.lotse.notifications.delivery.sent.v1"})
+    assert outcome is not None and outcome["key"] == f"{TENANT}:{delivery['_id']}"
+
+
+async def test_a_send_whose_mark_is_lost_is_sent_again_with_the_same_message_id(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink, monkeypatch: Any
+) -> None:
+    """The documented at-least-once window of SMTP: the server accepted the mail, then the process
+    failed before marking it sent. The lease runs out, the mail goes again, under the same Message-ID."""
+    address, delivery = await queue_welcome(mongo_client, store)
+    real_finish = store.finish
+    failures = {"left": 1}
+
+    async def finish_or_crash(*args: Any, **kwargs: Any) -> bool:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("process died before the mark was committed")
+        return await real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(store, "finish", finish_or_crash)
+    worker = DeliveryWorker(mongo_client, store, worker_settings(smtp_sink), on_commit=lambda: None)
+    worker.start()
+    try:
+
+        async def sent() -> Any:
+            found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+            return found if found["status"] == "sent" else None
+
+        await eventually(sent, what="the delivery to be sent after its lease ran out")
+    finally:
+        await worker.stop()
+    mails = await mails_to(smtp_sink, address)
+    assert len(mails) == 2
+    assert {mail["message_id"] for mail in mails} == {f"<{delivery['_id']}@notifications.lotse>"}
+
+
+async def test_an_unreachable_smtp_server_is_retried_then_dead_lettered_without_the_address_in_log_or_event(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink
+) -> None:
+    address, delivery = await queue_welcome(mongo_client, store)
+    # A port where nothing listens: retried with backoff, then dead-lettered with its reason.
+    settings = worker_settings(smtp_sink, smtp_port=free_port(), delivery_max_attempts=3)
+    worker = DeliveryWorker(mongo_client, store, settings, on_commit=lambda: None)
+    worker.start()
+    try:
+
+        async def dead() -> Any:
+            found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+            return found if found["status"] == "dead" else None
+
+        found = await eventually(dead, what="the delivery to be dead-lettered")
+    finally:
+        await worker.stop()
+    assert found["attempts"] == 3 and found["reason"] == "smtp_unavailable"
+    failed = await store.db.outbox.find({"type": "de.lotse.notifications.delivery.failed.v1"}).to_list()
+    retries = sorted(parse_event(bytes(entry["value"])).data.will_retry for entry in failed)
+    assert retries == [False, True, True]
+    assert address not in str(found) and all(address.encode() not in bytes(entry["value"]) for entry in failed)
