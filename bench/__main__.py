@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bench import consumer_pipeline, contract_parsing
+from bench import consumer_pipeline, contract_parsing, matching_candidates
 
 BENCHMARKS = {
     "contract_parsing": contract_parsing.main,
     "consumer_pipeline": consumer_pipeline.main,
+    "matching_candidates": matching_candidates.main,
 }
 
 

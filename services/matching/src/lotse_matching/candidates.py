@@ -201,6 +201,17 @@ def _free_when(overlap: Overlap) -> str:
 
 
 def rank(volunteers: Iterable[Volunteer], need: Need, context: MatchContext, k: int) -> list[Candidate]:
-    """The best `k` candidates, best first; ties broken by volunteer id, so the result is stable."""
-    scored = (found for volunteer in volunteers if (found := candidate(volunteer, need, context)) is not None)
-    return heapq.nsmallest(k, scored, key=lambda c: (-c.score, c.volunteer_id))
+    """The best `k` candidates, best first; ties broken by volunteer id, so the result is stable.
+    Reasons are written only for those `k`."""
+    scored = []
+    for volunteer in volunteers:
+        fit = assess(volunteer, need, context)
+        if not isinstance(fit, str):
+            scored.append(
+                (-score(volunteer, need, fit, context.recent_asks.get(volunteer.id, 0)), volunteer.id, volunteer, fit)
+            )
+    best = heapq.nsmallest(k, scored, key=lambda item: (item[0], item[1]))
+    return [
+        Candidate(volunteer.id, -negative, round(fit.distance_km, 3), reasons(volunteer, need, fit))
+        for negative, _, volunteer, fit in best
+    ]

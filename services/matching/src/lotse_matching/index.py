@@ -1,19 +1,23 @@
 """The in-memory index of one tenant's volunteers, so a need's top candidates never take a scan
 of everybody nor a database query per candidate.
 
-Volunteers are placed in geographic grid cells, one grid per travel-radius band (a cell is as
-wide as the band's largest radius, so a need only looks at the cells around it), and in sets
-per skill and per language. A query starts from the smallest of those and checks the rest with
-the exact hard rules of `candidates.assess`; pruning only ever drops people the rules would
-drop too, so the result equals a brute-force scan. Engagements and recent proposals (for the
-limit, overlaps and fairness) live here too, so that ranking needs no I/O at all.
+Every volunteer who could be proposed gets a slot number, and the index keeps one bitset
+(a Python int, bit = slot) per skill, per language and minimum level, per hour of the week
+and per geographic grid cell. There is one grid per travel-radius band, its cells as wide as
+the band's largest radius, so a need only looks at the cells around it. A query ANDs the
+bitsets of what the need requires (skills, languages at their level, an hour in common, a
+nearby cell) and checks only the volunteers left with the exact hard rules of
+`candidates.assess`. Pruning only ever drops people the rules drop too, so the result equals
+a brute-force scan. Engagements and recent proposals (for the limit, overlaps and fairness)
+live here as well, so that ranking needs no I/O at all.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,9 +27,11 @@ from lotse_matching.profiles import timezone_of
 RADIUS_BANDS_KM = (2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0)
 KM_PER_DEGREE = 111.195  # along a meridian, on the same sphere as the haversine distance
 FAIRNESS_WINDOW = timedelta(days=30)
+HOURS_OF_WEEK = 7 * 24
 
 Cell = tuple[int, int]
-_EMPTY: frozenset[str] = frozenset()
+_NONZERO = re.compile(rb"[^\x00]")
+_BITS_OF_BYTE = [tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256)]
 
 
 def band_of(radius_km: float) -> int:
@@ -37,6 +43,15 @@ def cell_of(point: tuple[float, float], band: int) -> Cell:
     return (math.floor(point[0] / size), math.floor(point[1] / size))
 
 
+def slots_of(bits: int) -> Iterator[int]:
+    """The set bits of a bitset, lowest first; the scan for non-zero bytes runs in C."""
+    data = bits.to_bytes((bits.bit_length() + 7) // 8, "little")
+    for match in _NONZERO.finditer(data):
+        base = match.start() * 8
+        for bit in _BITS_OF_BYTE[data[match.start()]]:
+            yield base + bit
+
+
 class TenantIndex:
     def __init__(self, tenant: str, timezone: str | None = None) -> None:
         self.tenant = tenant
@@ -45,39 +60,57 @@ class TenantIndex:
         self.open_needs: dict[str, Need] = {}  # needs that still look for volunteers
         self.engagements: dict[str, tuple[Engagement, ...]] = {}
         self._asks: dict[str, list[datetime]] = {}
-        self._cells: list[dict[Cell, set[str]]] = [{} for _ in RADIUS_BANDS_KM]
-        self._placed: dict[str, tuple[int, Cell]] = {}
-        self._by_skill: dict[str, set[str]] = {}
-        self._by_language: dict[str, set[str]] = {}
+        self._slot: dict[str, int] = {}
+        self._holder: list[str | None] = []  # slot -> volunteer id
+        self._free: list[int] = []
+        self._bits: dict[Hashable, int] = {}  # ("skill", s) / ("language", code, rank) / ("hour", h)
+        self._cells: list[dict[Cell, int]] = [{} for _ in RADIUS_BANDS_KM]
 
     # -- volunteers --------------------------------------------------------------------------
 
     def upsert(self, volunteer: Volunteer) -> None:
-        self.remove(volunteer.id)
-        self.volunteers[volunteer.id] = volunteer
-        # Only who could ever be proposed goes into the search structures.
-        if not volunteer.active or volunteer.point is None:
-            return
-        band = band_of(volunteer.travel_radius_km)
-        cell = cell_of(volunteer.point, band)
-        self._cells[band].setdefault(cell, set()).add(volunteer.id)
-        self._placed[volunteer.id] = (band, cell)
-        for skill in volunteer.skills:
-            self._by_skill.setdefault(skill, set()).add(volunteer.id)
-        for language in volunteer.languages:
-            self._by_language.setdefault(language, set()).add(volunteer.id)
+        self.upsert_many([volunteer])
+
+    def upsert_many(self, volunteers: Iterable[Volunteer]) -> None:
+        """Add or replace volunteers; bitsets are built once per call (fast for a rebuild)."""
+        gathered: dict[Hashable, list[int]] = {}
+        cells: list[dict[Cell, list[int]]] = [{} for _ in RADIUS_BANDS_KM]
+        latest = {volunteer.id: volunteer for volunteer in volunteers}
+        for volunteer in latest.values():
+            self.remove(volunteer.id)
+            self.volunteers[volunteer.id] = volunteer
+            # Only who could ever be proposed goes into the bitsets.
+            if not volunteer.active or volunteer.point is None:
+                continue
+            slot = self._free.pop() if self._free else len(self._holder)
+            if slot == len(self._holder):
+                self._holder.append(volunteer.id)
+            else:
+                self._holder[slot] = volunteer.id
+            self._slot[volunteer.id] = slot
+            for key in _keys(volunteer):
+                gathered.setdefault(key, []).append(slot)
+            band = band_of(volunteer.travel_radius_km)
+            cells[band].setdefault(cell_of(volunteer.point, band), []).append(slot)
+        for key, slots in gathered.items():
+            self._bits[key] = self._bits.get(key, 0) | _bitset(slots)
+        for band, members in enumerate(cells):
+            for cell, slots in members.items():
+                self._cells[band][cell] = self._cells[band].get(cell, 0) | _bitset(slots)
 
     def remove(self, volunteer_id: str) -> None:
         old = self.volunteers.pop(volunteer_id, None)
-        placed = self._placed.pop(volunteer_id, None)
-        if old is None or placed is None:
+        slot = self._slot.pop(volunteer_id, None)
+        if old is None or slot is None:
             return
-        band, cell = placed
-        _discard(self._cells[band], cell, volunteer_id)
-        for skill in old.skills:
-            _discard(self._by_skill, skill, volunteer_id)
-        for language in old.languages:
-            _discard(self._by_language, language, volunteer_id)
+        clear = ~(1 << slot)
+        for key in _keys(old):
+            _clear(self._bits, key, clear)
+        assert old.point is not None
+        band = band_of(old.travel_radius_km)
+        _clear(self._cells[band], cell_of(old.point, band), clear)
+        self._holder[slot] = None
+        self._free.append(slot)
 
     def forget(self, volunteer_id: str) -> None:
         """Erasure: nothing about the volunteer stays in memory."""
@@ -123,23 +156,31 @@ class TenantIndex:
 
     def candidates(self, need: Need) -> Iterator[Volunteer]:
         """A superset of the volunteers that can pass the hard rules, found without a scan."""
-        if need.tenant != self.tenant:
+        if need.tenant != self.tenant or not self._holder:
             return iter(())
-        required = [self._by_skill.get(skill, _EMPTY) for skill in need.required_skills]
-        required += [self._by_language.get(code, _EMPTY) for code, _ in need.languages]
-        near = list(self._nearby_cells(need.point))
-        near_count = sum(len(cell) for cell in near)
-        if required and min(len(s) for s in required) < near_count:
-            smallest = min(required, key=len)
-            others = [s for s in required if s is not smallest]
-            ids: Iterable[str] = (i for i in smallest if all(i in other for other in others))
-        else:
-            ids = (i for cell in near for i in cell if all(i in other for other in required))
-        volunteers = self.volunteers
-        return (volunteers[i] for i in ids)
+        required = [self._bits.get(("skill", skill), 0) for skill in sorted(need.required_skills)]
+        required += [self._bits.get(("language", code, level), 0) for code, level in need.languages]
+        # Rarest first, so that the running AND shrinks early.
+        found = -1  # all bits
+        for bits in sorted(required, key=int.bit_count):
+            found &= bits
+            if not found:
+                return iter(())
+        hours = 0
+        for hour in slots_of(need.hours):
+            hours |= self._bits.get(("hour", hour), 0)
+        found &= hours
+        if found:
+            found &= self._nearby(need.point)
+        if found <= 0:
+            return iter(())
+        holder, volunteers = self._holder, self.volunteers
+        return (volunteers[holder[slot]] for slot in slots_of(found))  # type: ignore[index]
 
-    def _nearby_cells(self, point: tuple[float, float]) -> Iterator[set[str]]:
+    def _nearby(self, point: tuple[float, float]) -> int:
+        """Everybody in the cells around `point`, per radius band."""
         lat, lon = point
+        nearby = 0
         for band, cells in enumerate(self._cells):
             if not cells:
                 continue
@@ -151,17 +192,18 @@ class TenantIndex:
             dlon = dlat / math.cos(math.radians(widest)) if widest < 89.0 else 360.0
             if dlon >= 180 or lon - dlon < -180 or lon + dlon > 180:
                 # Near a pole or the antimeridian: take whole rows rather than wrap around.
-                yield from (members for (row, _), members in cells.items() if row in rows)
-                continue
-            columns = range(math.floor((lon - dlon) / size), math.floor((lon + dlon) / size) + 1)
-            if len(rows) * len(columns) > len(cells):
-                yield from (members for (row, column), members in cells.items() if row in rows and column in columns)
+                columns = None
+            else:
+                columns = range(math.floor((lon - dlon) / size), math.floor((lon + dlon) / size) + 1)
+            if columns is None or len(rows) * len(columns) > len(cells):
+                for (row, column), members in cells.items():
+                    if row in rows and (columns is None or column in columns):
+                        nearby |= members
                 continue
             for row in rows:
                 for column in columns:
-                    members = cells.get((row, column))
-                    if members:
-                        yield members
+                    nearby |= cells.get((row, column), 0)
+        return nearby
 
 
 class _RecentAsks(Mapping[str, int]):
@@ -184,9 +226,26 @@ class _RecentAsks(Mapping[str, int]):
         return len(self._asks)
 
 
-def _discard(mapping: dict[object, set[str]], key: object, member: str) -> None:
-    members = mapping.get(key)
-    if members is not None:
-        members.discard(member)
-        if not members:
-            del mapping[key]
+def _keys(volunteer: Volunteer) -> Iterator[Hashable]:
+    for skill in volunteer.skills:
+        yield ("skill", skill)
+    for code, level in volunteer.languages.items():
+        for at_least in range(level + 1):
+            yield ("language", code, at_least)
+    for hour in slots_of(volunteer.hours):
+        yield ("hour", hour)
+
+
+def _bitset(slots: list[int]) -> int:
+    data = bytearray(max(slots) // 8 + 1)
+    for slot in slots:
+        data[slot >> 3] |= 1 << (slot & 7)
+    return int.from_bytes(data, "little")
+
+
+def _clear(bitsets: dict, key: Hashable, mask: int) -> None:  # type: ignore[type-arg]
+    remaining = bitsets.get(key, 0) & mask
+    if remaining:
+        bitsets[key] = remaining
+    else:
+        bitsets.pop(key, None)

@@ -100,8 +100,7 @@ class Matching:
     async def load_tenant(self, tenant: str) -> None:
         settings = await self.store.tenant(tenant)
         index = TenantIndex(tenant, settings.get("timezone") if settings else None)
-        async for document in self.store.volunteers_of(tenant):
-            index.upsert(volunteer_from_document(document))
+        index.upsert_many([volunteer_from_document(document) async for document in self.store.volunteers_of(tenant)])
         for document in await self.store.open_needs_of(tenant):
             need = need_from_document(document, index.timezone)
             for volunteer_id in document["staffing"]["committed"]:
