@@ -25,9 +25,11 @@ from lotse_contracts import (
     new_event,
     partner_inbound_topic,
     to_bytes,
+    topics_for_tenants,
 )
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_contracts.topics import NEEDS, PROPOSALS
+from lotse_devstack import ensure_topics
 from lotse_runtime.auth import Role
 from tests.integration.registry.conftest import RunningRegistry
 from tests.integration.registry.support import (
@@ -37,7 +39,7 @@ from tests.integration.registry.support import (
     tenant_events,
     volunteer_body,
 )
-from tests.support.kafka import create_topics, produce, read_all
+from tests.support.kafka import produce, read_all
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -64,9 +66,9 @@ def report(tenant: str, org: str, ref: str, **overrides: Any) -> ReportNeed:
 
 
 async def partner_topic(bootstrap: str, tenant: str) -> str:
-    topic = partner_inbound_topic(tenant)
-    await create_topics(bootstrap, topic, dead_letter_topic(topic), partitions=1)
-    return topic
+    """Create the tenant's inbound topic and its dead-letter topic as the catalogue declares them."""
+    await ensure_topics(bootstrap, topics_for_tenants([tenant]))
+    return partner_inbound_topic(tenant)
 
 
 async def send(bootstrap: str, topic: str, event: Envelope[Any]) -> None:

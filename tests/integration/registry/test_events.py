@@ -226,13 +226,17 @@ async def _all_documents(registry: RunningRegistry) -> AsyncIterator[tuple[str, 
 
 
 async def _mentions(registry: RunningRegistry, text: str) -> list[str]:
-    """Collections whose documents contain ``text`` anywhere, also inside stored event bytes."""
-    return [name async for name, raw in _all_documents(registry) if text.encode() in raw]
+    """Collections whose documents hold ``text`` as a value: a BSON string, or a JSON string inside
+    stored event bytes. (Whole values, so that a postcode is not found inside a timestamp.)"""
+    value = text.encode()
+    forms = (struct.pack("<i", len(value) + 1) + value + b"\x00", b'"' + value + b'"')
+    return [name async for name, raw in _all_documents(registry) if any(form in raw for form in forms)]
 
 
 async def _mentions_float(registry: RunningRegistry, number: float) -> list[str]:
-    as_double, as_text = struct.pack("<d", number), repr(number).encode()
-    return [name async for name, raw in _all_documents(registry) if as_double in raw or as_text in raw]
+    """Collections holding ``number`` as a BSON double or as a JSON number inside event bytes."""
+    forms = (struct.pack("<d", number), b":" + repr(number).encode())
+    return [name async for name, raw in _all_documents(registry) if any(form in raw for form in forms)]
 
 
 # --- the outbox relay dies between commit and publish ------------------------------------------

@@ -402,3 +402,230 @@ async def test_another_tenants_tokens_get_nothing_from_any_endpoint(registry: Ru
         f"/tenants/{world.tenant}/volunteers/{world.volunteer}", headers=caller(registry, world, "volunteer")
     )
     assert state.json()["status"] == "active"
+
+
+# --- the role matrix: every endpoint, every role ------------------------------------------------
+
+ROLES = ("platform-admin", "coordinator", "initiative-admin", "volunteer", "partner")
+Target = dict[str, str]
+
+
+def _profile() -> dict[str, Any]:
+    return {k: v for k, v in volunteer_body().items() if k not in {"consent", "availability"}}
+
+
+async def _fresh_volunteer(registry: RunningRegistry, world: World) -> Target:
+    volunteer_id = str(uuid.uuid4())
+    response = await registry.http.post(
+        f"/tenants/{world.tenant}/volunteers",
+        json=volunteer_body(world.org),
+        headers=registry.auth(Role.VOLUNTEER, tenant=world.tenant, subject=volunteer_id),
+    )
+    assert response.status_code == 201
+    return {"volunteer": volunteer_id}
+
+
+async def _fresh_need(registry: RunningRegistry, world: World) -> Target:
+    response = await registry.http.post(
+        f"/tenants/{world.tenant}/needs", json=need_body(world.org), headers=caller(registry, world, "coordinator")
+    )
+    return {"need": response.json()["need_id"]}
+
+
+async def _reported(registry: RunningRegistry, world: World) -> Target:
+    ref = f"ref-{uuid.uuid4().hex[:8]}"
+    response = await registry.http.post(
+        f"/tenants/{world.tenant}/partner/needs/report",
+        json={**need_body(world.org), "external_ref": ref},
+        headers=caller(registry, world, "partner"),
+    )
+    assert response.status_code == 201
+    return {"ref": ref}
+
+
+async def _fresh_ref(registry: RunningRegistry, world: World) -> Target:
+    return {"ref": f"ref-{uuid.uuid4().hex[:8]}", "volunteer": str(uuid.uuid4()), "slug": registry.new_tenant_slug()}
+
+
+async def _world_target(registry: RunningRegistry, world: World) -> Target:
+    return {"volunteer": world.volunteer, "need": world.need}
+
+
+def _partner_volunteer(target: Target) -> dict[str, Any]:
+    body = {k: v for k, v in volunteer_body().items() if k != "consent"}
+    return {
+        **body,
+        "external_ref": target["ref"],
+        "consent": {"purposes": ["matching"], "text_version": "2026-01", "given_at": "2026-11-20T09:30:00+01:00"},
+        "consent_proof": {"method": "signed_form", "reference": "f/1", "recorded_at": "2026-11-20T09:31:00+01:00"},
+    }
+
+
+#   name, set-up, method, path (formatted with tenant, org and the target), body, expected per role in ROLES order
+MATRIX: list[tuple[str, Any, str, str, Any, tuple[int, ...]]] = [
+    ("onboard", _fresh_ref, "POST", "/tenants", lambda w, t: tenant_body(t["slug"]), (201, 403, 403, 403, 403)),
+    ("list tenants", _world_target, "GET", "/tenants", None, (200, 403, 403, 403, 403)),
+    ("read tenant", _world_target, "GET", "/tenants/{tenant}", None, (200, 200, 200, 200, 200)),
+    (
+        "add org",
+        _world_target,
+        "POST",
+        "/tenants/{tenant}/organisations",
+        lambda w, t: organisation_body(),
+        (403, 201, 403, 403, 403),
+    ),
+    ("list orgs", _world_target, "GET", "/tenants/{tenant}/organisations", None, (403, 200, 200, 200, 200)),
+    ("read org", _world_target, "GET", "/tenants/{tenant}/organisations/{org}", None, (403, 200, 200, 200, 200)),
+    (
+        "change org",
+        _world_target,
+        "PUT",
+        "/tenants/{tenant}/organisations/{org}",
+        lambda w, t: organisation_body(),
+        (403, 200, 200, 403, 403),
+    ),
+    (
+        "register volunteer",
+        _fresh_ref,
+        "POST",
+        "/tenants/{tenant}/volunteers",
+        lambda w, t: volunteer_body(w.org),
+        (403, 201, 201, 201, 403),
+    ),
+    ("list volunteers", _world_target, "GET", "/tenants/{tenant}/volunteers", None, (403, 200, 200, 403, 403)),
+    (
+        "read volunteer",
+        _world_target,
+        "GET",
+        "/tenants/{tenant}/volunteers/{volunteer}",
+        None,
+        (403, 200, 200, 200, 403),
+    ),
+    (
+        "change profile",
+        _world_target,
+        "PUT",
+        "/tenants/{tenant}/volunteers/{volunteer}/profile",
+        lambda w, t: _profile(),
+        (403, 200, 200, 200, 403),
+    ),
+    (
+        "change availability",
+        _world_target,
+        "PUT",
+        "/tenants/{tenant}/volunteers/{volunteer}/availability",
+        lambda w, t: volunteer_body()["availability"],
+        (403, 200, 200, 200, 403),
+    ),
+    (
+        "withdraw",
+        _fresh_volunteer,
+        "POST",
+        "/tenants/{tenant}/volunteers/{volunteer}/withdrawal",
+        lambda w, t: {},
+        (403, 200, 200, 200, 403),
+    ),
+    (
+        "erase",
+        _fresh_volunteer,
+        "POST",
+        "/tenants/{tenant}/volunteers/{volunteer}/erasure",
+        None,
+        (403, 200, 403, 200, 403),
+    ),
+    (
+        "open need",
+        _world_target,
+        "POST",
+        "/tenants/{tenant}/needs",
+        lambda w, t: need_body(w.org),
+        (403, 201, 201, 403, 403),
+    ),
+    ("list needs", _world_target, "GET", "/tenants/{tenant}/needs", None, (403, 200, 200, 200, 200)),
+    ("read need", _world_target, "GET", "/tenants/{tenant}/needs/{need}", None, (403, 200, 200, 200, 200)),
+    (
+        "change need",
+        _world_target,
+        "PUT",
+        "/tenants/{tenant}/needs/{need}",
+        lambda w, t: need_body(w.org),
+        (403, 200, 200, 403, 403),
+    ),
+    (
+        "cancel need",
+        _fresh_need,
+        "POST",
+        "/tenants/{tenant}/needs/{need}/cancellation",
+        lambda w, t: {"reason": "duplicate"},
+        (403, 200, 200, 403, 403),
+    ),
+    (
+        "close need",
+        _fresh_need,
+        "POST",
+        "/tenants/{tenant}/needs/{need}/closing",
+        lambda w, t: {"outcome": "fulfilled"},
+        (403, 200, 200, 403, 403),
+    ),
+    (
+        "partner report",
+        _fresh_ref,
+        "POST",
+        "/tenants/{tenant}/partner/needs/report",
+        lambda w, t: {**need_body(w.org), "external_ref": t["ref"]},
+        (403, 403, 403, 403, 201),
+    ),
+    (
+        "partner update",
+        _reported,
+        "POST",
+        "/tenants/{tenant}/partner/needs/update",
+        lambda w, t: {**need_body(w.org), "external_ref": t["ref"]},
+        (403, 403, 403, 403, 200),
+    ),
+    (
+        "partner cancel",
+        _reported,
+        "POST",
+        "/tenants/{tenant}/partner/needs/cancel",
+        lambda w, t: {"external_ref": t["ref"], "reason": "duplicate"},
+        (403, 403, 403, 403, 200),
+    ),
+    (
+        "partner register",
+        _fresh_ref,
+        "POST",
+        "/tenants/{tenant}/partner/volunteers/register",
+        lambda w, t: _partner_volunteer(t),
+        (403, 403, 403, 403, 201),
+    ),
+    ("statistics", _world_target, "GET", "/tenants/{tenant}/statistics", None, (403, 200, 403, 403, 403)),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "setup", "method", "path", "body", "expected"), MATRIX, ids=[row[0] for row in MATRIX]
+)
+async def test_every_endpoint_answers_each_role_as_the_separation_of_tasks_says(
+    registry: RunningRegistry,
+    world: World,
+    name: str,
+    setup: Any,
+    method: str,
+    path: str,
+    body: Any,
+    expected: tuple[int, ...],
+) -> None:
+    answers = {}
+    for role in ROLES:
+        target = await setup(registry, world)  # a fresh target per role where the call changes it
+        headers = caller(registry, world, role)
+        if role == "volunteer":
+            subject = target.get("volunteer", world.volunteer)
+            headers = registry.auth(Role.VOLUNTEER, tenant=world.tenant, subject=subject)
+        url = path.format(tenant=world.tenant, org=world.org, **target)
+        if role == "platform-admin" and name == "onboard":
+            url = "/tenants"
+        response = await registry.http.request(method, url, json=body(world, target) if body else None, headers=headers)
+        answers[role] = response.status_code
+    assert answers == dict(zip(ROLES, expected, strict=True))
