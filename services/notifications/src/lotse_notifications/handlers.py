@@ -127,7 +127,9 @@ class EventHandler:
             case NeedCancelled():
                 await self._need_cancelled(event, data, session)
             case NeedClosed():
-                await self.store.set_need_status(tenant, str(data.need_id), version, {"status": "closed"}, session)
+                if await self.store.set_need_status(tenant, str(data.need_id), version, {"status": "closed"}, session):
+                    # No reminders for a need that is over.
+                    await self.store.close_proposals_of_need(tenant, str(data.need_id), "withdrawn", session)
             case _ if event.type.startswith("de.lotse.matching."):
                 await self._staffing(event, session)
             case _:
