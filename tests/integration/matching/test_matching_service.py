@@ -245,6 +245,10 @@ async def test_answer_links_refuse_tampering_and_reuse_and_answer_kindly_when_al
 
     reused = await matching.http.post(one, data={"choice": "decline"})
     assert reused.status_code == 409 and "bereits verwendet" in reused.text
+    reopened = await matching.http.get(one, params={"choice": "decline"})
+    assert reopened.status_code == 409 and "<form" not in reopened.text
+    late_page = await matching.http.get(other, params={"choice": "accept"})
+    assert late_page.status_code == 200 and "nicht mehr aktuell" in late_page.text and "<form" not in late_page.text
     late = await matching.http.post(other, data={"choice": "accept"})
     assert late.status_code == 200 and "nicht mehr aktuell" in late.text
     need_state = await matching.store.need(tenant, need.subject)
@@ -299,6 +303,9 @@ async def test_withdrawal_step_back_and_erasure_send_the_need_round_again(matchi
     await eventually(erased_everywhere, what="the volunteer's data erased")
     document = await matching.store.volunteer(tenant, first.subject)
     assert document is not None and "profile" not in document and "availability" not in document
+    proposals = await matching.store.proposals_of_volunteer(tenant, first.subject)
+    outbox = matching.store.database["outbox"]
+    assert proposals and not await outbox.count_documents({"_id": {"$in": [p["event_id"] for p in proposals]}})
 
 
 async def test_a_volunteer_lists_open_needs_that_fit_and_picks_one(matching: Running) -> None:

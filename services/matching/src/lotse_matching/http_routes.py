@@ -16,7 +16,7 @@ from lotse_contracts.events.matching import AnswerChannel
 from lotse_contracts.events.partner import DeclineReason
 from lotse_matching import pages, tokens
 from lotse_matching.rounds import Outcome, reasons_of
-from lotse_matching.service import Matching
+from lotse_matching.service import Matching, settled_outcome
 from lotse_runtime.auth import Principal, Role, requires
 from lotse_runtime.problems import Problem
 
@@ -45,6 +45,10 @@ async def answer_page(request: Request, token: str, choice: Annotated[Choice, Qu
     if proposal is None:
         return await _page(matching, claims.tenant, Outcome.NOT_FOUND)
     need = await matching.store.need(claims.tenant, proposal["need_id"])
+    need_is_open = need is not None and need["status"] == "open" and need["staffing"]["state"] != "staffed"
+    settled = settled_outcome(proposal, need_is_open, datetime.now(UTC))
+    if settled is not None:
+        return await _page(matching, claims.tenant, settled)
     summary = need["details"]["description"] if need else ""
     kind = pages.CONFIRM_ACCEPT if choice == "accept" else pages.CONFIRM_DECLINE
     return await _page(matching, claims.tenant, kind, summary=summary, choice=choice)

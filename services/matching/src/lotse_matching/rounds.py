@@ -214,6 +214,7 @@ class NeedWork:
                 decline_url=link + "decline",
             )
         )
+        self.proposals[proposal_id]["event_id"] = str(self.events[-1].id)  # erased with the volunteer
         volunteer_id, at = found.volunteer_id, self.now
         self.after.append(lambda: self.index.record_ask(volunteer_id, at))
 

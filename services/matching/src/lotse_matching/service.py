@@ -122,6 +122,8 @@ class Matching:
 
             try:
                 result, after = await in_transaction(self.client, attempt)
+            except UnknownAggregate:
+                raise  # raised before anything in memory changed
             except Exception:
                 # The index may hold changes the database refused; rebuild it from the truth.
                 await self.load_tenant(tenant)
@@ -377,11 +379,9 @@ class Matching:
             if staffing is None:
                 return Outcome.NOT_FOUND
             mine = staffing.proposals[proposal_id]
-            settled = _settled(mine, staffing, choice)
+            settled = settled_outcome(mine, staffing.is_open, now)
             if settled is not None:
                 return settled
-            if mine["expires_at"] <= now:
-                return Outcome.EXPIRED  # the timer publishes the expiry and asks the next person
             accepting = choice == "accept"
             outcome = staffing.accept(mine, via) if accepting else staffing.decline(mine, via, reason)
             await self._save(staffing, session, after)
@@ -462,15 +462,15 @@ class Matching:
             await asyncio.sleep(self.settings.timer_interval_seconds)
 
 
-def _settled(proposal: Document, staffing: NeedWork, choice: str) -> Outcome | None:
+def settled_outcome(proposal: Document, need_is_open: bool, now: datetime) -> Outcome | None:
     """The outcome for a proposal that can no longer be answered, or None if it can."""
     status = proposal["status"]
     if status == "accepted":
         return Outcome.ALREADY_ACCEPTED
     if status == "declined":
         return Outcome.ALREADY_DECLINED
-    if status == "expired":
-        return Outcome.EXPIRED
-    if status != "open" or not staffing.is_open:
+    if status == "expired" or (status == "open" and proposal["expires_at"] <= now):
+        return Outcome.EXPIRED  # the timer publishes the expiry and asks the next person
+    if status != "open" or not need_is_open:
         return Outcome.NO_LONGER_NEEDED
     return None

@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_runtime.inbox import ensure_inbox_index
-from lotse_runtime.outbox import ensure_outbox_indexes
+from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 
 Document = dict[str, Any]
 Session = AsyncClientSession | None
@@ -132,7 +132,12 @@ class Store:
         return await found.to_list()
 
     async def erase_from_proposals(self, tenant: str, volunteer_id: str, session: Session) -> None:
-        """What a proposal said about the volunteer (languages, distance) is personal data."""
+        """What a proposal said about the volunteer (languages, distance) is personal data: it
+        goes from the proposals and, with the proposal events that carried it, from the outbox."""
+        found = self.proposals.find({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
+        event_ids = [p["event_id"] async for p in found if p.get("event_id")]
+        if event_ids:
+            await self.database[OUTBOX_COLLECTION].delete_many({"_id": {"$in": event_ids}}, session=session)
         await self.proposals.update_many(
             {"tenant": tenant, "volunteer_id": volunteer_id},
             {"$set": {"reasons": [], "distance_km": None, "score": None, "erased": True}},

@@ -1,0 +1,177 @@
+"""Examples of matching's pure parts: answer tokens, local time, reasons and the answer pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lotse_contracts import Availability
+from lotse_matching import pages, tokens
+from lotse_matching.candidates import MatchContext, assess, rank
+from lotse_matching.profiles import need_from_document, volunteer_from_document
+from lotse_matching.rounds import Outcome
+from lotse_matching.schedule import availability_pieces, find_overlap, hours_mask, unavailable_ranges, window_pieces
+
+BERLIN = ZoneInfo("Europe/Berlin")
+SECRET = "a-secret-of-sixteen-or-more"
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def window(day: int, start: int, end: int, zone: ZoneInfo, *, written_in: ZoneInfo = BERLIN) -> tuple:
+    """The pieces of a one-off window in December 2026, written in one zone, seen in another."""
+    first = datetime(2026, 12, day, start, tzinfo=written_in)
+    last = (
+        datetime(2026, 12, day, end, tzinfo=written_in) if end > start else first.replace(hour=end) + timedelta(days=1)
+    )
+    return window_pieces(first, last, zone)
+
+
+def test_a_signed_answer_token_round_trips_and_refuses_tampering_and_expiry() -> None:
+    token = tokens.sign(SECRET, "p-1", "musterstadt", NOW + timedelta(hours=1))
+    claims = tokens.verify(SECRET, token, NOW)
+    assert (claims.proposal_id, claims.tenant) == ("p-1", "musterstadt")
+    body, signature = token.split(".")
+    forged_body = tokens._encode(b'{"p":"p-2","t":"musterstadt","e":9999999999,"n":"00"}')
+    for forged in (f"{forged_body}.{signature}", f"{body}.{signature[:-1]}x", body, "", "a.b.c"):
+        with pytest.raises(tokens.InvalidToken) as refused:
+            tokens.verify(SECRET, forged, NOW)
+        assert refused.value.reason == "tampered"
+    with pytest.raises(tokens.InvalidToken) as refused:
+        tokens.verify("another-secret-entirely", token, NOW)
+    assert refused.value.reason == "tampered"
+    with pytest.raises(tokens.InvalidToken) as refused:
+        tokens.verify(SECRET, token, NOW + timedelta(hours=2))
+    assert refused.value.reason == "expired" and refused.value.tenant == "musterstadt"
+
+
+def test_a_one_off_window_is_compared_in_the_tenants_time_zone() -> None:
+    # 15:00 UTC on Tuesday 1 December 2026 is 16:00 in Berlin, inside a Tuesday 16-19 slot.
+    availability = Availability.model_validate(
+        {"weekly_slots": [{"weekday": "tuesday", "start": "16:00", "end": "19:00"}], "max_concurrent_engagements": 1}
+    )
+    slots = availability_pieces(availability)
+    in_berlin = window_pieces(datetime(2026, 12, 1, 15, tzinfo=UTC), datetime(2026, 12, 1, 16, tzinfo=UTC), BERLIN)
+    assert find_overlap(in_berlin, slots) is not None
+    in_utc = window_pieces(
+        datetime(2026, 12, 1, 15, tzinfo=UTC), datetime(2026, 12, 1, 16, tzinfo=UTC), ZoneInfo("UTC")
+    )
+    assert find_overlap(in_utc, slots) is None
+    across_midnight = window_pieces(
+        datetime(2026, 12, 1, 22, tzinfo=BERLIN), datetime(2026, 12, 2, 2, tzinfo=BERLIN), BERLIN
+    )
+    assert [(p.weekday, p.start, p.first) for p in across_midnight] == [
+        (1, time(22), date(2026, 12, 1)),
+        (2, time(0), date(2026, 12, 2)),
+    ]
+
+
+def test_holidays_block_only_their_days_and_the_hour_mask_ends_before_the_end() -> None:
+    availability = Availability.model_validate(
+        {
+            "weekly_slots": [{"weekday": "tuesday", "start": "16:00", "end": "19:00"}],
+            "unavailable": [{"start": "2026-12-01", "end": "2026-12-07"}],
+            "max_concurrent_engagements": 1,
+        }
+    )
+    slots, away = availability_pieces(availability), unavailable_ranges(availability)
+    first_tuesday = window_pieces(
+        datetime(2026, 12, 1, 17, tzinfo=BERLIN), datetime(2026, 12, 1, 18, tzinfo=BERLIN), BERLIN
+    )
+    second_tuesday = window_pieces(
+        datetime(2026, 12, 8, 17, tzinfo=BERLIN), datetime(2026, 12, 8, 18, tzinfo=BERLIN), BERLIN
+    )
+    assert find_overlap(first_tuesday, slots, away) is None
+    found = find_overlap(second_tuesday, slots, away)
+    assert found is not None and found.day == date(2026, 12, 8)
+    assert hours_mask(slots) == sum(1 << (24 + hour) for hour in (16, 17, 18))
+
+
+def volunteer(**overrides: object) -> dict:
+    document = {
+        "tenant": "musterstadt",
+        "volunteer_id": "00000000-0000-4000-8000-000000000001",
+        "active": True,
+        "profile": {
+            "skills": ["accompaniment"],
+            "languages": [{"language": "ar", "level": "c1"}, {"language": "de", "level": "b2"}],
+            "home_area": {"point": {"lat": 52.52 + 1.2 / 111.195, "lon": 13.405}},
+            "travel_radius_km": 5,
+            "certificates": [],
+        },
+        "availability": {
+            "weekly_slots": [{"weekday": "tuesday", "start": "15:00:00", "end": "18:00:00"}],
+            "periods": [],
+            "unavailable": [],
+            "max_concurrent_engagements": 1,
+        },
+    }
+    document.update(overrides)
+    return document
+
+
+LATE_SLOT = {"weekday": "tuesday", "start": "17:00:00", "end": "18:00:00"}
+NEED = {
+    "tenant": "musterstadt",
+    "need_id": "00000000-0000-4000-8000-0000000000aa",
+    "details": {
+        "organisation_id": "00000000-0000-4000-8000-0000000000bb",
+        "category": "accompaniment_to_authorities",
+        "description": "Begleitung",
+        "required_skills": ["accompaniment"],
+        "languages": [{"language": "ar", "min_level": "b2"}],
+        "place": {"point": {"lat": 52.52, "lon": 13.405}},
+        "schedule": {
+            "kind": "weekly",
+            "slots": [{"weekday": "tuesday", "start": "16:00:00", "end": "17:00:00"}],
+            "starts_on": "2026-12-01",
+        },
+        "volunteers_needed": 1,
+    },
+}
+
+
+def test_a_proposal_explains_itself_in_plain_words() -> None:
+    need = need_from_document(NEED, BERLIN)
+    (found,) = rank([volunteer_from_document(volunteer())], need, MatchContext(date(2026, 11, 25)), 5)
+    assert [(r.code.value, r.detail) for r in found.reasons] == [
+        ("distance", "1.2 km away"),
+        ("language", "speaks Arabic (C1)"),
+        ("skills", "has the skills needed: accompaniment"),
+        ("availability", "free on Tuesday afternoons"),
+    ]
+    assert 0 < found.score <= 1
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        ({"tenant": "nachbarstadt"}, "tenant"),
+        ({"active": False}, "consent"),
+        ({"profile": {**volunteer()["profile"], "skills": ["driving"]}}, "skills"),
+        ({"profile": {**volunteer()["profile"], "languages": [{"language": "ar", "level": "b1"}]}}, "languages"),
+        ({"profile": {**volunteer()["profile"], "travel_radius_km": 1}}, "distance"),
+        ({"profile": {**volunteer()["profile"], "home_area": {"postcode": "10115"}}}, "distance"),
+        (
+            {
+                "availability": {
+                    **volunteer()["availability"],
+                    "weekly_slots": [{"weekday": "tuesday", "start": "17:00:00", "end": "18:00:00"}],
+                }
+            },
+            "availability",
+        ),
+    ],
+)
+def test_each_hard_rule_alone_keeps_a_volunteer_out(change: dict, rule: str) -> None:
+    need = need_from_document(NEED, BERLIN)
+    assert assess(volunteer_from_document(volunteer(**change)), need, MatchContext(date(2026, 11, 25))) == rule
+
+
+def test_answer_pages_speak_german_first_then_the_tenants_language() -> None:
+    html = pages.page(Outcome.NO_LONGER_NEEDED, pages.languages_for("ar"))
+    assert html.index("Vielen Dank") < html.index("شكرًا") and 'dir="rtl"' in html
+    assert pages.languages_for("de") == ["de"] and pages.languages_for("xx") == ["de"]
+    confirm = pages.page(pages.CONFIRM_ACCEPT, ["de"], summary="<script>", choice="accept")
+    assert '<form method="post">' in confirm and "<script>" not in confirm and "&lt;script&gt;" in confirm
