@@ -23,6 +23,7 @@ from lotse_contracts import (
     DeadLetterInfo,
     DeclineProposal,
     Envelope,
+    NeedUpdated,
     VolunteerErased,
     VolunteerProfileUpdated,
     VolunteerWithdrawn,
@@ -40,6 +41,7 @@ from lotse_matching.store import Store
 from lotse_runtime.auth import Role, issue_token
 from tests.integration.matching.support import (
     TopicReader,
+    need_details,
     opened,
     registered,
     registry_event,
@@ -50,7 +52,7 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-NAMES = ("walk", "nobody", "expire", "links", "leave", "pick", "partner", "other", "model", "auth")
+NAMES = ("walk", "nobody", "expire", "links", "leave", "pick", "partner", "other", "model", "auth", "change")
 TENANTS = {name: f"m{uuid.uuid4().hex[:8]}-{name}" for name in NAMES}
 POLICIES: dict[str, dict[str, int]] = {tenant: {"proposals_per_round": 2} for tenant in TENANTS.values()}
 POLICIES[TENANTS["expire"]] = {"proposals_per_round": 1, "answer_seconds": 2}
@@ -58,6 +60,7 @@ POLICIES[TENANTS["leave"]] = {"proposals_per_round": 1}
 POLICIES[TENANTS["pick"]] = {"proposals_per_round": 1}
 PROPOSALS = "lotse.matching.proposals.v1"
 VOLUNTEER_DLQ = dead_letter_topic("lotse.registry.volunteers.v1")
+NEED_DLQ = dead_letter_topic("lotse.registry.needs.v1")
 PARTNER_DLQ = dead_letter_topic(partner_inbound_topic(TENANTS["other"]))
 
 
@@ -123,7 +126,7 @@ async def matching(stack: Stack) -> AsyncIterator[Running]:
         unknown_retry_backoff_seconds=0.2,
         tenant_policies=POLICIES,
     )
-    reader = TopicReader(stack.kafka_bootstrap, [PROPOSALS, VOLUNTEER_DLQ, PARTNER_DLQ])
+    reader = TopicReader(stack.kafka_bootstrap, [PROPOSALS, VOLUNTEER_DLQ, NEED_DLQ, PARTNER_DLQ])
     await reader.start()
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=False, acks="all")
     await producer.start()
@@ -375,7 +378,11 @@ async def test_the_read_model_ignores_late_older_versions_and_dead_letters_unkno
     )
     unknown_id = str(uuid.uuid4())
     unknown = registry_event(VolunteerProfileUpdated, tenant, unknown_id, 2, volunteer_data(unknown_id))
-    for event in (newer, older, unknown):
+    unknown_need_id = str(uuid.uuid4())
+    unknown_need = registry_event(
+        NeedUpdated, tenant, unknown_need_id, 2, {"need_id": unknown_need_id, **need_details()}
+    )
+    for event in (newer, older, unknown, unknown_need):
         await matching.publish(event)
 
     (dead,) = await eventually(
@@ -389,6 +396,32 @@ async def test_the_read_model_ignores_late_older_versions_and_dead_letters_unkno
     assert document["profile_version"] == 3 and document["profile"]["travel_radius_km"] == 50
     assert "contact" not in document["profile"], "matching keeps no contact data"
     assert await matching.store.volunteer(tenant, unknown_id) is None
+    (dead_need,) = await eventually(
+        lambda: _value(matching.reader.dead_letters(NEED_DLQ, tenant)),
+        what="the update of an unknown need dead-lettered",
+    )
+    assert "not known" in DeadLetterInfo.from_headers(dead_need.headers.items()).error
+    assert await matching.store.need(tenant, unknown_need_id) is None
+
+
+async def test_a_changed_need_withdraws_proposals_that_no_longer_fit_and_asks_who_fits_now(matching: Running) -> None:
+    tenant = TENANTS["change"]
+    arabic, also_arabic = registered(tenant, km_north=0.2), registered(tenant, km_north=0.4)
+    ukrainian = registered(tenant, km_north=2.0, languages=(("de", "b2"), ("uk", "native")))
+    await matching.volunteers(tenant, arabic, also_arabic, ukrainian)
+    need = opened(tenant)
+    await matching.publish(need)
+    await matching.wait_events(tenant, need.subject, count("proposed", 2), "two proposals")
+
+    changed = registry_event(
+        NeedUpdated, tenant, need.subject, 2, {"need_id": need.subject, **need_details(languages=(("uk", "b1"),))}
+    )
+    await matching.publish(changed)
+    events = await matching.wait_events(tenant, need.subject, count("proposed", 3), "a proposal that fits the change")
+    assert types(events) == ["proposed", "proposed", "withdrawn", "withdrawn", "proposed"]
+    assert {e.data.reason for e in events[2:4]} == {"need_changed"}
+    assert events[4].data.volunteer_id == ukrainian.data.volunteer_id
+    assert "speaks Ukrainian (native speaker)" in [reason.detail for reason in events[4].data.reasons]
 
 
 async def test_the_volunteer_api_needs_a_volunteer_token_and_hides_other_peoples_proposals(
