@@ -149,3 +149,50 @@ async def test_an_unreachable_smtp_server_is_retried_then_dead_lettered_without_
     retries = sorted(parse_event(bytes(entry["value"])).data.will_retry for entry in failed)
     assert retries == [False, True, True]
     assert address not in str(found) and all(address.encode() not in bytes(entry["value"]) for entry in failed)
+
+
+async def test_what_is_queued_for_an_erased_volunteer_is_cancelled_reported_and_never_sent(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink
+) -> None:
+    address, delivery = await queue_welcome(mongo_client, store)
+
+    async def erase(session: Any) -> None:
+        await store.erase_volunteer(TENANT, delivery["recipient_id"], 2, session)
+
+    await in_transaction(mongo_client, erase)
+    worker = DeliveryWorker(mongo_client, store, worker_settings(smtp_sink), on_commit=lambda: None)
+    worker.start()
+    try:
+        # A second delivery, queued after the erasure, shows the worker ran: it is skipped at send time.
+        trigger = str(uuid.uuid4())
+
+        async def queue_late(session: Any) -> Any:
+            return await store.add_delivery(
+                session,
+                tenant=TENANT,
+                trigger_event_id=trigger,
+                correlation_id=trigger,
+                kind="welcome",
+                recipient_kind="volunteer",
+                recipient_id=delivery["recipient_id"],
+                channel="email",
+                language="en",
+                payload={},
+            )
+
+        late = await in_transaction(mongo_client, queue_late)
+        worker.wake()
+
+        async def skipped() -> Any:
+            found = await store.db.deliveries.find_one({"_id": late["_id"]})
+            return found if found["status"] == "skipped" else None
+
+        assert (await eventually(skipped, what="the late delivery to be skipped"))["reason"] == "no_contact"
+    finally:
+        await worker.stop()
+    cancelled = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+    assert cancelled["status"] == "cancelled" and cancelled["reason"] == "volunteer_erased"
+    assert await mails_to(smtp_sink, address) == []
+    failed = [parse_event(bytes(e["value"])) for e in await store.db.outbox.find({}).to_list()]
+    codes = {(str(e.data.delivery_id), e.data.error_code) for e in failed if e.type.endswith("failed.v1")}
+    assert (delivery["_id"], "volunteer_erased") in codes and (late["_id"], "no_contact") in codes

@@ -91,7 +91,7 @@ class Store:
         )
         return result.modified_count == 1
 
-    async def erase_volunteer(self, tenant: str, volunteer_id: str, version: int, session: Session) -> None:
+    async def erase_volunteer(self, tenant: str, volunteer_id: str, version: int, session: AsyncClientSession) -> None:
         """Delete every piece of the volunteer's contact data; keep a tombstone without any, so
         that an older registration replayed later is not applied again."""
         await self.db.contacts.replace_one(
@@ -103,23 +103,28 @@ class Store:
         await self.db.messages.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         await self.db.proposals.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
-        await self.db.deliveries.update_many(
-            {**recipient, "status": PENDING},
-            {"$set": {"status": CANCELLED, "reason": "volunteer_erased"}},
-            session=session,
-        )
+        await self.cancel_pending(recipient, "volunteer_erased", session)
         # The log keeps who (an id), what kind and the outcome; the payload held personal links.
         await self.db.deliveries.update_many(recipient, {"$unset": {"payload": ""}}, session=session)
 
-    async def withdraw_volunteer(self, tenant: str, volunteer_id: str, session: Session) -> None:
+    async def withdraw_volunteer(self, tenant: str, volunteer_id: str, session: AsyncClientSession) -> None:
         await self.db.contacts.update_one(
             {"_id": f"{tenant}:{volunteer_id}"}, {"$set": {"active": False}}, session=session
         )
-        await self.db.deliveries.update_many(
-            {"tenant": tenant, "recipient_kind": "volunteer", "recipient_id": volunteer_id, "status": PENDING},
-            {"$set": {"status": CANCELLED, "reason": "volunteer_withdrawn"}},
-            session=session,
-        )
+        recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
+        await self.cancel_pending(recipient, "volunteer_withdrawn", session)
+
+    async def cancel_pending(self, recipient: Mapping[str, Any], reason: str, session: AsyncClientSession) -> None:
+        """Cancel what is still queued for a recipient; each cancellation is an outcome, so it is published."""
+        pending = await self.db.deliveries.find({**recipient, "status": PENDING}, session=session).to_list()
+        for delivery in pending:
+            await self.db.deliveries.update_one(
+                {"_id": delivery["_id"]}, {"$set": {"status": CANCELLED, "reason": reason}}, session=session
+            )
+            attempts = delivery.get("attempts", 0) + 1
+            await self.publish_outcome(
+                delivery, session, sent=False, attempts=attempts, error_code=reason, error=reason
+            )
 
     async def need(self, tenant: str, need_id: str, session: Session = None) -> Doc | None:
         return await self.db.needs.find_one({"_id": f"{tenant}:{need_id}"}, session=session)
