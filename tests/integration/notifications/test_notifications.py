@@ -520,6 +520,16 @@ async def test_a_template_override_is_refused_unless_it_renders_and_is_used_once
     assert welcome["subject"] == f"Herzlich willkommen in Stadt {tenant}, {volunteer.data.contact.display_name}"
     assert "Bürgerbüro Nord" in welcome["text"]
 
+    shown = (await service.http.get("/templates/welcome/de", headers=coordinator)).json()
+    assert shown["source"] == "tenant" and shown["subject"] == good["subject"]
+    other = service.auth(Role.COORDINATOR, service.new_tenant())
+    assert (await service.http.get("/templates/welcome/de", headers=other)).json()["source"] == "default"
+    assert (await service.http.delete("/templates/welcome/de", headers=coordinator)).status_code == 204
+    assert (await service.http.get("/templates/welcome/de", headers=coordinator)).json()["source"] == "default"
+    assert (await service.http.get("/templates/birthday/de", headers=coordinator)).status_code == 404
+    guidance_shown = (await service.http.get("/guidance/de", headers=coordinator)).json()
+    assert guidance_shown["overridden"] == ["certificates"] and "versichert" in guidance_shown["insurance"]
+
 
 async def _database_text(service: Running) -> str:
     """Everything in the service's database, as one text to search."""
