@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from faststream.kafka import KafkaBroker
 
 from lotse_contracts import (
@@ -21,6 +22,8 @@ from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_runtime.consumer import Delivery, RejectEvent, RetryPolicy, subscribe_events
 
+log = structlog.get_logger("lotse.matching")
+APPLIED = (Outcome.ACCEPTED, Outcome.DECLINED, Outcome.DUPLICATE)
 REGISTRY_TOPICS = (TENANTS.name, ORGANISATIONS.name, VOLUNTEERS.name, NEEDS.name)
 
 
@@ -57,5 +60,10 @@ def subscribe(broker: KafkaBroker, matching: Matching, settings: MatchingSetting
         )
         if outcome is Outcome.NOT_FOUND:
             raise RejectEvent(DeadLetterReason.NOT_ALLOWED, "no such proposal for this volunteer and need")
+        if outcome not in APPLIED:
+            # Not an error of the message (already answered, staffed, expired, limit): nothing changes.
+            log.info(
+                "partner answer changed nothing", tenant=event.tenant, event_id=str(event.id), outcome=outcome.value
+            )
 
     subscribe_events(broker, partner_command, consumer=settings.partner_consumer_group, pattern=PARTNER_INBOUND_PATTERN)

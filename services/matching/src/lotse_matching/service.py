@@ -39,7 +39,7 @@ from lotse_contracts.events.needs import NeedDetails
 from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.events.values import ConsentPurpose
 from lotse_contracts.events.volunteers import VolunteerProfile
-from lotse_matching.candidates import Candidate, Engagement, candidate
+from lotse_matching.candidates import Candidate, Engagement, assess, candidate
 from lotse_matching.index import FAIRNESS_WINDOW, TenantIndex
 from lotse_matching.profiles import need_from_document, timezone_of, volunteer_from_document
 from lotse_matching.rounds import NeedWork, Outcome, new_staffing
@@ -303,7 +303,7 @@ class Matching:
             return
         context = index.context(now)
         for need_id in sorted(index.open_needs):
-            if candidate(volunteer, index.open_needs[need_id], context) is None:
+            if isinstance(assess(volunteer, index.open_needs[need_id], context), str):
                 continue
             work = await self._need_work(session, event.tenant, need_id, event, now)
             if work is not None and work.top_up():
