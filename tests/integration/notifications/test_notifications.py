@@ -124,6 +124,7 @@ async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
         reminder_before_hours=24,
         reminder_interval_seconds=0.3,
         weekly_digest=False,  # triggered over HTTP here, so that the test decides when
+        reference_grace_seconds=60,
     )
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
     app = create_app(settings)
@@ -269,6 +270,27 @@ async def test_the_same_proposal_event_delivered_twice_sends_one_email_and_repor
     assert 'lotse_notification_delivery_attempts_total{channel="email",kind="match_proposed",outcome="sent"}' in metrics
     ready = await service.http.get("/ready")
     assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": "ok", "kafka": "ok"}
+
+
+async def test_a_proposal_read_before_the_volunteer_and_the_need_waits_for_them(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    """Topics are not ordered among each other (e.g. a consumer catching up after a restart)."""
+    tenant = service.new_tenant()
+    volunteer, need = registered(tenant, language="fa"), need_opened(tenant)
+    proposal = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
+    await service.applied(tenant, onboarded(tenant))
+    await publish(service.bootstrap, proposal)
+
+    async def waiting() -> list[dict[str, Any]]:
+        return await service.deliveries(tenant, trigger_event_id=str(proposal.id), status="pending", waits={"$gte": 1})
+
+    queued = await eventually(waiting, what="the proposal's deliveries to wait for the volunteer")
+    assert {d["reason"] for d in queued} == {"no_contact"}
+    await publish(service.bootstrap, volunteer, need)
+    mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
+    assert need.data.description in mail["text"] and 'dir="rtl"' in mail["html"]
+    assert proposal.data.accept_url in mail["text"]
 
 
 async def test_a_webhook_receiver_verifies_the_signature_and_gets_the_event_again_after_a_500(

@@ -196,3 +196,40 @@ async def test_what_is_queued_for_an_erased_volunteer_is_cancelled_reported_and_
     failed = [parse_event(bytes(e["value"])) for e in await store.db.outbox.find({}).to_list()]
     codes = {(str(e.data.delivery_id), e.data.error_code) for e in failed if e.type.endswith("failed.v1")}
     assert (delivery["_id"], "volunteer_erased") in codes and (late["_id"], "no_contact") in codes
+
+
+async def test_a_message_for_a_volunteer_who_never_appears_is_skipped_after_the_grace_period(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink
+) -> None:
+    trigger = str(uuid.uuid4())
+
+    async def queue(session: Any) -> Any:
+        return await store.add_delivery(
+            session,
+            tenant=TENANT,
+            trigger_event_id=trigger,
+            correlation_id=trigger,
+            kind="welcome",
+            recipient_kind="volunteer",
+            recipient_id=str(uuid.uuid4()),
+            channel="email",
+            language="de",
+            payload={},
+        )
+
+    delivery = await in_transaction(mongo_client, queue)
+    settings = worker_settings(smtp_sink, reference_grace_seconds=1.0)
+    worker = DeliveryWorker(mongo_client, store, settings, on_commit=lambda: None)
+    worker.start()
+    try:
+
+        async def skipped() -> Any:
+            found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+            return found if found["status"] == "skipped" else None
+
+        found = await eventually(skipped, what="the delivery to be given up")
+    finally:
+        await worker.stop()
+    assert found["reason"] == "no_contact" and found["waits"] >= 1 and found["attempts"] == 1
+    (event,) = [parse_event(bytes(e["value"])) for e in await store.db.outbox.find({}).to_list()]
+    assert event.data.error_code == "no_contact" and event.data.will_retry is False

@@ -154,7 +154,7 @@ class EventHandler:
                         "expires_at": data.expires_at,
                         "reminded": False,
                         "correlation_id": event.correlationid,
-                        "payload": messages.proposal_payload(data, _snapshot(need)) if _known(need) else None,
+                        "payload": messages.proposal_payload(data, messages.snapshot_of(need)),
                     },
                     session,
                 )
@@ -202,14 +202,11 @@ class EventHandler:
         kind: str,
         session: AsyncClientSession,
     ) -> None:
-        if not _known(need):
-            await self._skip_all(event, "volunteer", volunteer_id, kind, "unknown_need", session)
-            return
-        snapshot = _snapshot(need)
+        snapshot = messages.snapshot_of(need)
         if kind == catalogue.MATCH_PROPOSED:
             payload = messages.proposal_payload(event.data, snapshot)
         else:
-            payload = messages.need_payload(snapshot)
+            payload = messages.need_payload(str(event.data.need_id), snapshot)
         await self._to_volunteer(event, volunteer_id, kind, payload, session)
 
     async def _to_volunteer(
@@ -219,7 +216,8 @@ class EventHandler:
         tenant = await self.store.tenant(event.tenant, session)
         language = (contact or {}).get("preferred_language") or (tenant or {}).get("default_language") or "de"
         for channel in PERSON_CHANNELS:
-            reason = skip_reason(contact, channel)
+            # An unknown volunteer may just not be read yet (another topic): queue, the worker waits.
+            reason = skip_reason(contact, channel) if contact is not None else None
             await self.store.add_delivery(
                 session,
                 tenant=event.tenant,
@@ -234,30 +232,6 @@ class EventHandler:
                 skip_reason=reason,
             )
 
-    async def _skip_all(
-        self,
-        event: Envelope[Any],
-        recipient_kind: str,
-        recipient_id: str,
-        kind: str,
-        reason: str,
-        session: AsyncClientSession,
-    ) -> None:
-        for channel in PERSON_CHANNELS:
-            await self.store.add_delivery(
-                session,
-                tenant=event.tenant,
-                trigger_event_id=str(event.id),
-                correlation_id=event.correlationid,
-                kind=kind,
-                recipient_kind=recipient_kind,
-                recipient_id=recipient_id,
-                channel=channel,
-                language="de",
-                payload={},
-                skip_reason=reason,
-            )
-
     async def _escalate(
         self, event: Envelope[Any], data: NeedUnstaffed, need: dict[str, Any] | None, session: AsyncClientSession
     ) -> None:
@@ -269,7 +243,6 @@ class EventHandler:
         if organisation and organisation.get("contact_email") != (tenant or {}).get("coordination_email"):
             recipients.append(("organisation", str(data.organisation_id)))
         for recipient_kind, recipient_id in recipients:
-            known = _known(need)
             await self.store.add_delivery(
                 session,
                 tenant=event.tenant,
@@ -280,8 +253,7 @@ class EventHandler:
                 recipient_id=recipient_id,
                 channel=Channel.EMAIL.value,
                 language=language,
-                payload=messages.unstaffed_payload(data, _snapshot(need)) if known else {},
-                skip_reason=None if known else "unknown_need",
+                payload=messages.unstaffed_payload(data, messages.snapshot_of(need)),
             )
 
     async def _forward_to_webhooks(self, event: Envelope[Any], session: AsyncClientSession) -> None:
@@ -317,15 +289,6 @@ def _contact_fields(data: VolunteerRegistered | VolunteerProfileUpdated) -> dict
         "channels": [channel.value for channel in contact.channels],
         "active": True,
     }
-
-
-def _known(need: dict[str, Any] | None) -> bool:
-    return bool(need and "description" in need)
-
-
-def _snapshot(need: dict[str, Any] | None) -> dict[str, Any]:
-    keys = ("organisation_id", "category", "description", "district", "schedule", "volunteers_needed")
-    return {key: (need or {}).get(key) for key in (*keys, "certificate_required")}
 
 
 def _for_partners(event: Envelope[Any]) -> Envelope[Any]:

@@ -57,9 +57,32 @@ def need_snapshot(data: NeedDetails) -> dict[str, Any]:
     }
 
 
-def proposal_payload(data: MatchProposed, need: Mapping[str, Any]) -> dict[str, Any]:
+NEED_KEYS = (
+    "organisation_id",
+    "category",
+    "description",
+    "district",
+    "schedule",
+    "volunteers_needed",
+    "certificate_required",
+)
+
+
+def snapshot_of(need: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The need snapshot from the read model, or None while the need is not known yet."""
+    if not need or "description" not in need:
+        return None
+    return {key: need.get(key) for key in NEED_KEYS}
+
+
+# Payloads carry the need id; the snapshot is None while the need is unknown (another topic may
+# not have been read yet), and the worker fills it in when it sends.
+
+
+def proposal_payload(data: MatchProposed, need: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
-        "need": dict(need),
+        "need_id": str(data.need_id),
+        "need": dict(need) if need else None,
         "proposal_id": str(data.proposal_id),
         "reasons": [reason.model_dump(mode="json") for reason in data.reasons],
         "distance_km": data.distance_km,
@@ -70,13 +93,14 @@ def proposal_payload(data: MatchProposed, need: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def need_payload(need: Mapping[str, Any]) -> dict[str, Any]:
-    return {"need": dict(need)}
+def need_payload(need_id: str, need: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {"need_id": need_id, "need": dict(need) if need else None}
 
 
-def unstaffed_payload(data: NeedUnstaffed, need: Mapping[str, Any]) -> dict[str, Any]:
+def unstaffed_payload(data: NeedUnstaffed, need: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
-        "need": dict(need),
+        "need_id": str(data.need_id),
+        "need": dict(need) if need else None,
         "reason": data.reason.value,
         "committed": data.volunteers_committed,
         "needed": data.volunteers_needed,
@@ -177,7 +201,7 @@ def sample_payload(kind: str) -> dict[str, Any]:
     if kind in {catalogue.MATCH_PROPOSED, catalogue.PROPOSAL_REMINDER}:
         return proposal_payload(MatchProposed.example(), need)
     if kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.NEED_CANCELLED}:
-        return need_payload(need)
+        return need_payload(str(NeedOpened.example().need_id), need)
     if kind == catalogue.NEED_UNSTAFFED:
         return unstaffed_payload(NeedUnstaffed.example(), need)
     if kind == catalogue.WEEKLY_DIGEST:

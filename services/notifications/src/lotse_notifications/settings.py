@@ -28,6 +28,9 @@ class NotificationSettings(PlatformSettings):
     retry_base_seconds: float = Field(5.0, gt=0, description="First retry delay (doubles per attempt, jittered)")
     retry_max_seconds: float = Field(900.0, gt=0, description="Longest retry delay")
     worker_poll_seconds: float = Field(1.0, gt=0, description="How often the worker looks for due deliveries")
+    reference_grace_seconds: float = Field(
+        900.0, gt=0, description="How long a message waits for its volunteer or need to be read (topics are unordered)"
+    )
     reminder_before_hours: float = Field(24.0, gt=0, description="Remind this long before a proposal expires")
     weekly_digest: bool = Field(True, description="Send coordinators a weekly digest by themselves")
     digest_weekday: int = Field(0, ge=0, le=6, description="Weekday of the digest in the tenant's time, 0 = Monday")

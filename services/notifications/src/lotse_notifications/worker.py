@@ -59,6 +59,15 @@ class Undeliverable(Exception):
         self.status = status
 
 
+class NotYet(Exception):
+    """The recipient or the need is not in the read model yet: another topic may simply not have
+    been read. Wait (without using up send attempts) until the grace period ends, then skip."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -143,6 +152,9 @@ class DeliveryWorker:
         except Undeliverable as failure:
             await self._record(delivery, attempt, status=failure.status, code=failure.code, error=str(failure))
             return
+        except NotYet as waiting:
+            await self._wait_for_reference(delivery, waiting.code, attempt)
+            return
         except SendFailed as failure:
             final = failure.permanent or attempt >= self.settings.delivery_max_attempts
             await self._record(delivery, attempt, status=DEAD if final else None, code=failure.code, error=str(failure))
@@ -189,10 +201,12 @@ class DeliveryWorker:
         person_language: str | None = None
         if recipient_kind == "volunteer":
             contact = await self.store.contact(tenant_slug, recipient_id)
+            if contact is None:
+                raise NotYet("no_contact")
             # Checked again at send time: the person may have opted out or been erased meanwhile.
             reason = skip_reason(contact, delivery["channel"])
-            if reason is not None or contact is None:
-                raise Undeliverable(reason or "no_contact", "the volunteer cannot be reached on this channel")
+            if reason is not None:
+                raise Undeliverable(reason, "the volunteer cannot be reached on this channel")
             name, address, person_language = contact["display_name"], contact["email"], contact["preferred_language"]
         elif recipient_kind == "organisation":
             organisation = await self.store.organisation(tenant_slug, recipient_id)
@@ -203,13 +217,18 @@ class DeliveryWorker:
             if not office_email:
                 raise Undeliverable("no_contact", "the tenant's coordination office is unknown")
             name, address = (office or {}).get("name") or tenant.get("name", tenant_slug), office_email
+        payload = dict(delivery.get("payload") or {})
+        if "need_id" in payload and payload.get("need") is None:
+            payload["need"] = messages.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
+            if payload["need"] is None:
+                raise NotYet("unknown_need")
         facts = MessageFacts(
             recipient_name=name,
             tenant_name=tenant.get("name", tenant_slug),
             office_email=office_email,
             office_name=(office or {}).get("name"),
             timezone=tenant.get("timezone", "Europe/Berlin"),
-            payload=delivery.get("payload") or {},
+            payload=payload,
             guidance=await self.store.guidance(tenant_slug),
         )
         chain = language_chain(person_language, tenant.get("default_language"))
@@ -222,6 +241,23 @@ class DeliveryWorker:
         except RenderFailed as error:
             raise Undeliverable("render_failed", str(error), status=DEAD) from error
         return rendered, address, office_email or None
+
+    async def _wait_for_reference(self, delivery: dict[str, Any], code: str, attempt: int) -> None:
+        waited = (datetime.now(UTC) - delivery["created_at"]).total_seconds()
+        if waited > self.settings.reference_grace_seconds:
+            detail = f"still unknown after {waited:.0f} s"
+            await self._record(delivery, attempt, status=SKIPPED, code=code, error=detail)
+            return
+        waits = delivery.get("waits", 0) + 1
+        delay = messages.backoff_seconds(
+            waits, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
+        )
+        fields = {"waits": waits, "reason": code, "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay)}
+
+        async def work(session: AsyncClientSession) -> bool:
+            return await self.store.finish(delivery, fields, session)
+
+        await in_transaction(self.client, work)
 
     async def _record(
         self,
