@@ -17,6 +17,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 
 from lotse_contracts import (
     AcceptProposal,
@@ -36,6 +37,7 @@ from lotse_contracts import (
 )
 from lotse_devstack import Stack, ensure_topics
 from lotse_matching.app import create_app
+from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime.auth import Role, issue_token
@@ -52,7 +54,7 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-NAMES = ("walk", "nobody", "expire", "links", "leave", "pick", "partner", "other", "model", "auth", "change")
+NAMES = ("walk", "nobody", "expire", "links", "leave", "pick", "partner", "other", "model", "auth", "change", "restart")
 TENANTS = {name: f"m{uuid.uuid4().hex[:8]}-{name}" for name in NAMES}
 POLICIES: dict[str, dict[str, int]] = {tenant: {"proposals_per_round": 2} for tenant in TENANTS.values()}
 POLICIES[TENANTS["expire"]] = {"proposals_per_round": 1, "answer_seconds": 2}
@@ -66,6 +68,7 @@ PARTNER_DLQ = dead_letter_topic(partner_inbound_topic(TENANTS["other"]))
 
 @dataclass
 class Running:
+    app: FastAPI
     settings: MatchingSettings
     http: httpx.AsyncClient
     store: Store
@@ -135,7 +138,7 @@ async def matching(stack: Stack) -> AsyncIterator[Running]:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://matching.test") as http:
-                running = Running(settings, http, app.state.matching.store, reader, producer)
+                running = Running(app, settings, http, app.state.matching.store, reader, producer)
                 for name, tenant in TENANTS.items():
                     await running.publish(tenant_event(tenant, "uk" if name == "links" else "de"))
                 # Once the tenants are in, the consumer group has joined.
@@ -456,3 +459,33 @@ async def test_the_volunteer_api_needs_a_volunteer_token_and_hides_other_peoples
 
 async def _value(items: list[Any]) -> list[Any]:
     return items
+
+
+async def test_a_restarted_service_rebuilds_the_same_index_from_its_database(matching: Running) -> None:
+    tenant = TENANTS["restart"]
+    helper, other = registered(tenant, km_north=0.2), registered(tenant, km_north=0.5)
+    await matching.volunteers(tenant, helper, other)
+    need, second_need = opened(tenant, needed=2), opened(tenant, languages=(("ti", "b1"),))
+    await matching.publish(need)
+    await matching.publish(second_need)
+    proposals = await matching.wait_events(tenant, need.subject, count("proposed", 2), "two proposals")
+    accepted = await matching.http.post(
+        f"/volunteers/me/proposals/{proposals[0].data.proposal_id}/accept",
+        headers=matching.token(tenant, helper.subject),
+    )
+    assert accepted.status_code == 200
+    await matching.wait_events(tenant, second_need.subject, count("unstaffed"), "the second need unstaffed")
+
+    running: Matching = matching.app.state.matching
+    rebuilt = Matching(matching.settings, running.client, running.store)
+    await rebuilt.load()
+    for name in TENANTS.values():
+        before, after = running.index(name), rebuilt.index(name)
+        assert sorted(after.volunteers) == sorted(before.volunteers), name
+        assert sorted(after.open_needs) == sorted(before.open_needs), name
+        assert after.engagements == before.engagements, name
+        assert after.timezone == before.timezone, name
+    index = rebuilt.index(tenant)
+    assert sorted(index.volunteers) == sorted([helper.subject, other.subject])
+    assert sorted(index.open_needs) == sorted([need.subject, second_need.subject])
+    assert [e.need_id for e in index.engagements[helper.subject]] == [need.subject]
