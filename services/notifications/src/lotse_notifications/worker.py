@@ -372,7 +372,7 @@ class DeliveryWorker:
                 channel=channel,
                 language=(contact or {}).get("preferred_language") or "de",
                 payload=proposal["payload"],
-                skip_reason=skip_reason(contact, channel),
+                skip_reason=skip_reason(contact, channel) if contact is not None else None,
             )
         return 1
 
