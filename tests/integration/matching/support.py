@@ -91,6 +91,7 @@ def need_details(
     languages: tuple[tuple[str, str], ...] = (("ar", "b2"),),
     skills: tuple[str, ...] = ("accompaniment",),
     needed: int = 1,
+    schedule: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "organisation_id": ORGANISATION,
@@ -99,7 +100,8 @@ def need_details(
         "required_skills": list(skills),
         "languages": [{"language": code, "min_level": level} for code, level in languages],
         "place": {"point": {"lat": CENTRE[0], "lon": CENTRE[1]}, "district": "Mitte"},
-        "schedule": {
+        "schedule": schedule
+        or {
             "kind": "weekly",
             "slots": [{"weekday": "tuesday", "start": "16:00:00", "end": "18:00:00"}],
             "starts_on": "2026-12-01",

@@ -10,8 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -54,13 +56,28 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-NAMES = ("walk", "nobody", "expire", "links", "leave", "pick", "partner", "other", "model", "auth", "change", "restart")
+NAMES = (
+    "walk",
+    "nobody",
+    "expire",
+    "links",
+    "leave",
+    "pick",
+    "partner",
+    "other",
+    "model",
+    "auth",
+    "change",
+    "restart",
+    "soon",
+)
 TENANTS = {name: f"m{uuid.uuid4().hex[:8]}-{name}" for name in NAMES}
 POLICIES: dict[str, dict[str, int]] = {tenant: {"proposals_per_round": 2} for tenant in TENANTS.values()}
 POLICIES[TENANTS["expire"]] = {"proposals_per_round": 1, "answer_seconds": 2}
 POLICIES[TENANTS["leave"]] = {"proposals_per_round": 1}
 POLICIES[TENANTS["pick"]] = {"proposals_per_round": 1}
 PROPOSALS = "lotse.matching.proposals.v1"
+BERLIN = ZoneInfo("Europe/Berlin")
 VOLUNTEER_DLQ = dead_letter_topic("lotse.registry.volunteers.v1")
 NEED_DLQ = dead_letter_topic("lotse.registry.needs.v1")
 PARTNER_DLQ = dead_letter_topic(partner_inbound_topic(TENANTS["other"]))
@@ -459,6 +476,29 @@ async def test_the_volunteer_api_needs_a_volunteer_token_and_hides_other_peoples
 
 async def _value(items: list[Any]) -> list[Any]:
     return items
+
+
+async def test_a_need_starting_soon_without_enough_volunteers_is_escalated_once_and_can_still_be_staffed(
+    matching: Running,
+) -> None:
+    tenant = TENANTS["soon"]
+    volunteer = registered(tenant)
+    await matching.volunteers(tenant, volunteer)
+    tomorrow = (datetime.now(BERLIN) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+    window = {"kind": "one_off", "start": tomorrow.isoformat(), "end": (tomorrow + timedelta(hours=2)).isoformat()}
+    need = opened(tenant, schedule=window)
+    await matching.publish(need)
+
+    events = await matching.wait_events(tenant, need.subject, count("unstaffed"), "the escalation")
+    assert types(events) == ["proposed", "unstaffed"]
+    assert events[1].data.reason == "start_approaching"
+    headers = matching.token(tenant, volunteer.subject)
+    accepted = await matching.http.post(
+        f"/volunteers/me/proposals/{events[0].data.proposal_id}/accept", headers=headers
+    )
+    assert accepted.status_code == 200
+    events = await matching.wait_events(tenant, need.subject, count("staffed"), "staffed after the escalation")
+    assert types(events) == ["proposed", "unstaffed", "accepted", "staffed"]
 
 
 async def test_a_restarted_service_rebuilds_the_same_index_from_its_database(matching: Running) -> None:

@@ -97,7 +97,12 @@ class Store:
 
     async def needs_to_escalate(self, now: datetime) -> list[tuple[str, str]]:
         found = self.needs.find(
-            {"status": "open", "staffing.state": "open", "staffing.escalate_at": {"$lte": now}},
+            {
+                "status": "open",
+                "staffing.state": "open",
+                "staffing.escalated": {"$ne": True},
+                "staffing.escalate_at": {"$lte": now},
+            },
             projection={"tenant": 1, "need_id": 1},
         )
         return [(doc["tenant"], doc["need_id"]) async for doc in found]
