@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -61,12 +60,6 @@ class UnknownAggregate(Exception):
     """An event about a volunteer or need not seen yet; retried briefly, then dead-lettered."""
 
 
-@dataclass(frozen=True)
-class OpenNeed:
-    document: Document
-    fit: Candidate
-
-
 class Matching:
     def __init__(
         self,
@@ -108,7 +101,8 @@ class Matching:
             if document["staffing"]["state"] != "staffed":
                 index.open_needs[need.id] = need
         for proposal in await self.store.proposals_since(tenant, self.clock() - FAIRNESS_WINDOW):
-            index.record_ask(proposal["volunteer_id"], proposal["proposed_at"])
+            if proposal["volunteer_id"] in index.volunteers:  # nobody erased comes back, not even as an id
+                index.record_ask(proposal["volunteer_id"], proposal["proposed_at"])
         self.indexes[tenant] = index
 
     # -- the unit of work -----------------------------------------------------------------------
