@@ -40,10 +40,12 @@ def port_answers(port: int) -> bool:
 
 
 def _die_with_parent() -> None:
-    # Linux: the kernel sends SIGTERM to the child when the parent dies, even by SIGKILL,
-    # so a crashed test run or a killed `lotse up` leaves no server behind.
+    # Linux: the kernel signals the child when the parent dies, even by SIGKILL, so a crashed
+    # test run or a killed `lotse up` leaves no server behind. SIGKILL, because a parent that
+    # died without stopping its children had no graceful path left, and a busy SecantusDB was
+    # seen to outlive SIGTERM.
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ManagedProcess:
