@@ -33,6 +33,7 @@ lint: setup
 	$(UV) run ruff format --check .
 	$(UV) run lotse contracts check
 	$(UV) run lint-imports
+	$(UV) run lotse deploy check
 
 asyncapi-cli:
 	@if [ -x "$(ASYNCAPI_CLI)" ]; then :; \

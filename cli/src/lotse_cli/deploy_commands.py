@@ -152,13 +152,22 @@ def _topic_acls(grants: dict[str, set[str]]) -> list[dict[str, Any]]:
     return [_acl("topic", name, ops) for name, ops in sorted(grants.items())]
 
 
-def _user(name: str, component: str, acls: list[dict[str, Any]]) -> dict[str, Any]:
+def partner_password_secret(tenant: str) -> str:
+    """The Secret holding a partner's SCRAM password. It is ours, not Strimzi's, so that
+    `lotse partner rotate` can replace the password; it is never committed."""
+    return f"{partner_user_name(tenant)}-password"
+
+
+def _user(name: str, component: str, acls: list[dict[str, Any]], password_secret: str | None = None) -> dict[str, Any]:
+    authentication: dict[str, Any] = {"type": "scram-sha-512"}
+    if password_secret:
+        authentication["password"] = {"valueFrom": {"secretKeyRef": {"name": password_secret, "key": "password"}}}
     return {
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaUser",
         "metadata": {"name": name, "labels": _labels(component)},
         "spec": {
-            "authentication": {"type": "scram-sha-512"},
+            "authentication": authentication,
             "authorization": {"type": "simple", "acls": acls},
         },
     }
@@ -196,7 +205,7 @@ def partner_user(tenant: str) -> dict[str, Any]:
         _acl("group", partner_group_prefix(tenant), {"Read"}, pattern="prefix"),
         *_topic_acls({inbound: {"Describe", "Write"}, dead_letter_topic(inbound): {"Describe", "Read"}}),
     ]
-    return _user(partner_user_name(tenant), "partner", acls)
+    return _user(partner_user_name(tenant), "partner", acls, partner_password_secret(tenant))
 
 
 def scaled_object(service: Service, tenants: Iterable[str]) -> dict[str, Any]:
