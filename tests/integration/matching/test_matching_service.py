@@ -305,6 +305,7 @@ async def test_withdrawal_step_back_and_erasure_send_the_need_round_again(matchi
     headers = matching.token(tenant, second.subject)
     mine = (await matching.http.get("/volunteers/me/proposals", headers=headers)).json()
     assert [p["status"] for p in mine] == ["open"] and mine[0]["reasons"]
+    assert mine[0]["category"] == "accompaniment_to_authorities" and mine[0]["need_id"] == need.subject
     accepted = await matching.http.post(f"/volunteers/me/proposals/{mine[0]['proposal_id']}/accept", headers=headers)
     assert accepted.status_code == 200 and accepted.json() == {"outcome": "accepted"}
     stepped = await matching.http.post(f"/volunteers/me/engagements/{need.subject}/step-back", headers=headers)

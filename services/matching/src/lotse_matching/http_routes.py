@@ -84,6 +84,8 @@ async def _page(
 class ProposalView(BaseModel):
     proposal_id: str
     need_id: str
+    category: str | None
+    description: str | None
     status: str
     score: float | None
     distance_km: float | None
@@ -112,8 +114,11 @@ class DeclineBody(BaseModel):
 @router.get("/volunteers/me/proposals", summary="My proposals, newest last")
 async def my_proposals(request: Request, principal: Volunteer) -> list[ProposalView]:
     matching = matching_of(request)
-    found = await matching.store.proposals_of_volunteer(_tenant(principal), principal.subject)
-    return [_proposal_view(p) for p in found if p.get("kind") == "proposal"]
+    tenant = _tenant(principal)
+    mine = await matching.store.proposals_of_volunteer(tenant, principal.subject)
+    found = [p for p in mine if p["kind"] == "proposal"]
+    needs = await matching.store.needs_by_id(tenant, sorted({p["need_id"] for p in found}))
+    return [_proposal_view(p, needs.get(p["need_id"])) for p in found]
 
 
 @router.post("/volunteers/me/proposals/{proposal_id}/accept", summary="Accept a proposal")
@@ -196,10 +201,13 @@ def _result(outcome: Outcome) -> AnswerResult:
     return AnswerResult(outcome=outcome)
 
 
-def _proposal_view(proposal: dict[str, Any]) -> ProposalView:
+def _proposal_view(proposal: dict[str, Any], need: dict[str, Any] | None) -> ProposalView:
+    details = need["details"] if need else {}
     return ProposalView(
         proposal_id=proposal["_id"],
         need_id=proposal["need_id"],
+        category=details.get("category"),
+        description=details.get("description"),
         status=proposal["status"],
         score=proposal.get("score"),
         distance_km=proposal.get("distance_km"),

@@ -237,6 +237,8 @@ def _keys(volunteer: Volunteer) -> Iterator[Hashable]:
 
 
 def _bitset(slots: list[int]) -> int:
+    if len(slots) == 1:
+        return 1 << slots[0]
     data = bytearray(max(slots) // 8 + 1)
     for slot in slots:
         data[slot >> 3] |= 1 << (slot & 7)

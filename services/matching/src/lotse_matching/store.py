@@ -92,6 +92,10 @@ class Store:
         if result.matched_count != 1:
             raise StaleWrite(f"need {document['need_id']} changed meanwhile")
 
+    async def needs_by_id(self, tenant: str, need_ids: list[str]) -> dict[str, Document]:
+        found = self.needs.find({"_id": {"$in": [f"{tenant}:{need_id}" for need_id in need_ids]}, "tenant": tenant})
+        return {doc["need_id"]: doc async for doc in found}
+
     async def open_needs_of(self, tenant: str) -> list[Document]:
         return await self.needs.find({"tenant": tenant, "status": "open"}).to_list()
 
