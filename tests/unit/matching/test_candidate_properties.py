@@ -22,6 +22,7 @@ from tests.unit.matching.population import (
     contexts,
     need_documents,
     populations,
+    volunteer_documents,
 )
 
 HORIZON = (BASE_DAY - timedelta(days=20), BASE_DAY + timedelta(days=200))
@@ -232,3 +233,43 @@ def test_withdrawn_or_erased_volunteers_are_never_proposed(data: st.DataObject, 
     proposed = index.top_k(need_from_document(need, TIMEZONE), MatchContext(today=BASE_DAY), 10**6)
     assert not {c.volunteer_id for c in proposed} & set(gone)
     assert all(index.volunteers[found.volunteer_id].active for found in proposed)
+
+
+@PROPERTY
+@given(
+    data=st.data(),
+    centre=st.one_of(
+        st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+        st.tuples(
+            st.sampled_from([-1, 1]).flatmap(lambda pole: st.floats(85, 90).map(lambda a: pole * a)),
+            st.floats(-180, 180),
+        ),
+        st.tuples(
+            st.floats(-60, 60),
+            st.sampled_from([-1, 1]).flatmap(lambda side: st.floats(177, 180).map(lambda a: side * a)),
+        ),
+    ),
+    offsets=st.lists(
+        st.tuples(st.floats(-3, 3), st.floats(-3, 3), st.sampled_from([0, 2, 5, 25, 100, 200])), max_size=30
+    ),
+)
+def test_the_index_agrees_with_brute_force_anywhere_on_earth(
+    data: st.DataObject, centre: tuple[float, float], offsets: list[tuple[float, float, int]]
+) -> None:
+    """Near the poles and across the antimeridian the grid must not lose anybody."""
+    need = data.draw(need_documents())
+    need["details"].update(required_skills=[], languages=[], certificate_required=None)
+    need["details"]["place"] = {"point": {"lat": centre[0], "lon": centre[1]}}
+    index = TenantIndex(TENANT, "Europe/Berlin")
+    whole_week = [{"weekday": day, "start": "00:00:00", "end": "23:59:00"} for day in WEEKDAYS]
+    for n, (dlat, dlon, radius) in enumerate(offsets):
+        lat = max(-90.0, min(90.0, centre[0] + dlat))
+        lon = (centre[1] + dlon + 180) % 360 - 180
+        document = data.draw(volunteer_documents())
+        document.update(tenant=TENANT, active=True, volunteer_id=f"v{n:03}")
+        document["profile"].update(home_area={"point": {"lat": lat, "lon": lon}}, travel_radius_km=radius)
+        document["availability"].update(weekly_slots=whole_week, periods=[], unavailable=[])
+        index.upsert(volunteer_from_document(document))
+    domain_need = need_from_document(need, TIMEZONE)
+    context = MatchContext(today=BASE_DAY)
+    assert index.top_k(domain_need, context, 100) == index.scan(domain_need, context, 100)
