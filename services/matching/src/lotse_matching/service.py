@@ -281,7 +281,9 @@ class Matching:
             if work is None:
                 continue
             work.withdraw_open(reason, volunteer_id)
-            if volunteer_id in work.committed:
+            if volunteer_id in work.committed and work.document["status"] != "open":
+                work.committed.remove(volunteer_id)  # the need is over: nobody to tell, only the id to drop
+            elif volunteer_id in work.committed:
                 work.step_back(volunteer_id)  # also asks the next person
             else:
                 work.top_up()
