@@ -1,45 +1,83 @@
-"""``lotse up``: bring up the local platform and keep it running until Ctrl-C."""
+"""``lotse up``: the whole platform on this machine until Ctrl-C, optionally with the demo."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 from pathlib import Path
 
 import typer
 
-from lotse_contracts import topics_for_tenants
-from lotse_devstack import StackError, ensure_topics, running_stack
+from lotse_cli.demo import Demo, DemoError, TenantReport
+from lotse_cli.demo_data import DEMO_TENANTS
+from lotse_cli.supervisor import Platform, Ports, running_platform
+from lotse_devstack import StackError
+from lotse_runtime.auth import AuthConfig, Role, issue_token
+from lotse_runtime.settings import PlatformSettings
 
 DEFAULT_STATE_DIR = Path(".lotse")
 
 
 def up(
-    kafka_port: int = typer.Option(9092, help="Loopback port of the embedded Kafka broker"),
-    mongo_port: int = typer.Option(27017, help="Loopback port of the embedded MongoDB server"),
-    state_dir: Path = typer.Option(
-        DEFAULT_STATE_DIR, help="Folder for the database files (data/) and server logs (logs/)"
-    ),
+    demo: bool = typer.Option(False, "--demo", help="Onboard two demo municipalities and play a short scenario"),
+    state_dir: Path = typer.Option(DEFAULT_STATE_DIR, help="Folder for database files (data/) and logs (logs/)"),
+    kafka_port: int = typer.Option(Ports.kafka, help="Port of the embedded Kafka broker"),
+    mongo_port: int = typer.Option(Ports.mongo, help="Port of the embedded MongoDB server"),
+    smtp_port: int = typer.Option(Ports.smtp, help="Port of the SMTP sink"),
+    mailbox_port: int = typer.Option(Ports.mailbox, help="HTTP port of the SMTP sink's mailbox"),
 ) -> None:
-    """Start the broker and the database, create the catalogue's topics, run until Ctrl-C."""
+    """Start the broker, the database, the SMTP sink and the three services; stop all on Ctrl-C."""
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    ports = Ports(kafka=kafka_port, mongo=mongo_port, smtp=smtp_port, mailbox=mailbox_port)
+    auth = PlatformSettings().auth_config()
+    tenants = [tenant.slug for tenant in DEMO_TENANTS] if demo else []
     try:
-        with running_stack(
-            data_dir=state_dir / "data",
-            kafka_port=kafka_port,
-            mongo_port=mongo_port,
-            log_dir=state_dir / "logs",
-        ) as stack:
-            created = asyncio.run(ensure_topics(stack.kafka_bootstrap, topics_for_tenants([])))
-            typer.echo("Lotse is up.\n" + stack.describe())
-            typer.echo(f"topics:   {len(created)} created from the contract catalogue")
-            typer.echo("Press Ctrl-C to stop.")
+        with running_platform(ports=ports, state_dir=state_dir, tenants=tenants, echo=typer.echo) as platform:
+            reports = Demo(platform, auth, lambda line: typer.echo(f"demo          | {line}")).run() if demo else []
+            typer.echo(guide(platform, auth, reports, state_dir))
             stopping.wait()
             typer.echo("Stopping ...")
-    except StackError as error:
+    except (StackError, DemoError) as error:
         typer.echo(f"lotse up: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo("Stopped; nothing is left running.")
+
+
+def guide(platform: Platform, auth: AuthConfig, reports: list[TenantReport], state_dir: Path) -> str:
+    """Where to look, and a ready bearer token per role and tenant."""
+    lines = [
+        "",
+        "Lotse is running. Where to look:",
+        *(f"  {name:<14} {platform.url(name)}/docs" for name in platform.ports.services()),
+        f"  {'mailbox':<14} {platform.mailbox_url}/messages   (SMTP sink on 127.0.0.1:{platform.ports.smtp})",
+        f"  {'kafka':<14} {platform.stack.kafka_bootstrap}",
+        f"  {'mongodb':<14} {platform.stack.mongo_url}",
+        f"  {'data, logs':<14} {state_dir / 'data'}, {state_dir / 'logs'}",
+        "",
+        "Bearer tokens (12 hours; send as 'Authorization: Bearer <token>'):",
+        f"  platform-admin: {issue_token(auth, subject='demo-admin', roles=[Role.PLATFORM_ADMIN])}",
+    ]
+    for report in reports:
+        slug = report.tenant.slug
+        tokens = {
+            "coordinator": issue_token(auth, subject=f"{slug}-office", roles=[Role.COORDINATOR], tenant=slug),
+            "partner": issue_token(auth, subject=f"{slug}-portal", roles=[Role.PARTNER], tenant=slug),
+        }
+        if report.organisation_ids:
+            tokens["initiative-admin"] = issue_token(
+                auth,
+                subject=f"{slug}-initiative",
+                roles=[Role.INITIATIVE_ADMIN],
+                tenant=slug,
+                organisation=report.organisation_ids[-1],
+            )
+        if report.volunteer_ids:
+            tokens["volunteer"] = issue_token(
+                auth, subject=report.volunteer_ids[0], roles=[Role.VOLUNTEER], tenant=slug
+            )
+        lines.append(f"  {report.tenant.name} ({slug}):")
+        lines += [f"    {role + ':':<18}{token}" for role, token in tokens.items()]
+    lines += ["", "Press Ctrl-C to stop everything."]
+    return "\n".join(lines)

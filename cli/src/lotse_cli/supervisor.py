@@ -27,7 +27,7 @@ _RESET = "\033[0m"
 class Ports:
     kafka: int = 9092
     mongo: int = 27017
-    smtp: int = 1025
+    smtp: int = 2525
     mailbox: int = 8025
     registry: int = 8001
     matching: int = 8002
@@ -77,6 +77,8 @@ def service_environment(stack: Stack, ports: Ports, service: str, base: Mapping[
             "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
             "LOTSE_MONGO_URL": stack.mongo_url,
             "LOTSE_HTTP_PORT": str(ports.services()[service]),
+            # Each service owns its database, whatever the caller's environment says.
+            "LOTSE_DATABASE": service,
             "LOTSE_SMTP_HOST": "127.0.0.1",
             "LOTSE_SMTP_PORT": str(ports.smtp),
             "LOTSE_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.matching}",

@@ -81,6 +81,8 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             env=self.env,
             preexec_fn=_die_with_parent if os.name == "posix" else None,
+            # Its own session: Ctrl-C reaches only the supervisor, which stops servers in order.
+            start_new_session=True,
         )
         if self.echo is None:
             log.close()

@@ -1,0 +1,246 @@
+"""The scenario of ``lotse up --demo``: what a municipality and its partner systems would do.
+
+1. A platform admin onboards two municipalities over the registry's HTTP API; their
+   coordinators register the organisations.
+2. A partner system of each municipality (a volunteer portal) registers volunteers, and
+   another (case management) reports needs, both on the tenant's Kafka inbound topic.
+3. Matching proposes volunteers; notifications emails the proposals to the SMTP sink.
+4. Some volunteers follow the accept link in their email and confirm on the page.
+5. One need finds nobody, and the coordination office gets the escalation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from lotse_cli.demo_data import DEMO_TENANTS, DemoTenant, demo_needs, demo_volunteers, unfittable_need
+from lotse_cli.supervisor import Platform
+from lotse_contracts import RegisterVolunteer, ReportNeed, new_event, partner_inbound_topic, to_bytes
+from lotse_runtime.auth import AuthConfig, Role, issue_token
+
+VOLUNTEERS_PER_TENANT = 150
+NEEDS_PER_TENANT = 12
+ACCEPTS_PER_TENANT = 3
+STEP_TIMEOUT_SECONDS = 180.0
+POLL_SECONDS = 1.0
+ACCEPT_LINK = re.compile(r"(https?://[^\s\"<>]+/answers/[^\s\"<>?]+)\?choice=accept")
+T = TypeVar("T")
+
+
+class DemoError(RuntimeError):
+    """A step of the demo did not happen in time; the message says which."""
+
+
+@dataclass
+class TenantReport:
+    tenant: DemoTenant
+    organisation_ids: list[str] = field(default_factory=list)
+    volunteer_ids: list[str] = field(default_factory=list)
+    accepted: int = 0
+    escalated: bool = False
+
+
+def _wait(what: str, probe: Callable[[], T | None], timeout: float = STEP_TIMEOUT_SECONDS) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(POLL_SECONDS)
+    raise DemoError(f"demo: {what} did not happen within {timeout:.0f}s; see the service logs")
+
+
+class Demo:
+    def __init__(self, platform: Platform, auth: AuthConfig, say: Callable[[str], None]) -> None:
+        self.platform = platform
+        self.auth = auth
+        self.say = say
+        self.http = httpx.Client(timeout=15.0)
+        self.today = datetime.now(UTC).date()
+
+    def token(self, roles: list[Role], tenant: str | None = None, subject: str = "demo", org: str | None = None) -> str:
+        return issue_token(self.auth, subject=subject, roles=roles, tenant=tenant, organisation=org)
+
+    def _call(self, method: str, url: str, token: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        if response.status_code >= 400:
+            raise DemoError(f"demo: {method} {url} answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    def run(self) -> list[TenantReport]:
+        reports = [TenantReport(tenant) for tenant in DEMO_TENANTS]
+        if self.already_played(reports[0].tenant):
+            self.say("the demo municipalities are still there from an earlier run (the data folder survives restarts);")
+            self.say("delete the data folder for a fresh demo. Showing what is there:")
+            for report in reports:
+                self.recall(report)
+            return reports
+        for report in reports:
+            self.onboard(report)
+        asyncio.run(self.publish_volunteers(reports))
+        for report in reports:
+            self.wait_for_volunteers(report)
+        asyncio.run(self.publish_needs(reports))
+        for report in reports:
+            self.accept_some_proposals(report)
+        self.wait_for_escalation(reports[0])
+        return reports
+
+    def already_played(self, tenant: DemoTenant) -> bool:
+        admin = self.token([Role.PLATFORM_ADMIN])
+        response = self.http.get(
+            f"{self.platform.url('registry')}/tenants/{tenant.slug}", headers={"Authorization": f"Bearer {admin}"}
+        )
+        return response.status_code == 200
+
+    def recall(self, report: TenantReport) -> None:
+        """Organisation and volunteer ids of an earlier run, for the tokens the guide prints."""
+        slug = report.tenant.slug
+        coordinator = self.token([Role.COORDINATOR], slug)
+        registry = self.platform.url("registry")
+        organisations = self._call("GET", f"{registry}/tenants/{slug}/organisations", coordinator)["items"]
+        report.organisation_ids = [item["organisation_id"] for item in organisations]
+        volunteers = self._call("GET", f"{registry}/tenants/{slug}/volunteers?limit=5", coordinator)["items"]
+        report.volunteer_ids = [item["volunteer_id"] for item in volunteers]
+        statistics = self._call("GET", f"{registry}/tenants/{slug}/statistics", coordinator)
+        active, needs = statistics["volunteers"]["active"], statistics["needs_by_category"]
+        self.say(f"{report.tenant.name}: {active} active volunteers; needs by category and status: {needs}")
+
+    def onboard(self, report: TenantReport) -> None:
+        tenant = report.tenant
+        registry = self.platform.url("registry")
+        body = {
+            "slug": tenant.slug,
+            "name": tenant.name,
+            "municipality_key": tenant.municipality_key,
+            "default_language": tenant.languages[0],
+            "supported_languages": list(tenant.languages),
+            "timezone": "Europe/Berlin",
+            "coordination_email": tenant.coordination_email,
+            "default_search_radius_km": 10,
+        }
+        admin = self.token([Role.PLATFORM_ADMIN])
+        response = self.http.post(
+            f"{registry}/tenants",
+            json=body,
+            headers={"Authorization": f"Bearer {admin}", "Idempotency-Key": f"demo-onboard-{tenant.slug}"},
+        )
+        if response.status_code not in (200, 201):
+            raise DemoError(f"demo: onboarding {tenant.slug} answered {response.status_code}: {response.text[:300]}")
+        coordinator = self.token([Role.COORDINATOR], tenant.slug)
+        for number, organisation in enumerate(tenant.organisations):
+            created = self.http.post(
+                f"{registry}/tenants/{tenant.slug}/organisations",
+                json={
+                    "name": organisation.name,
+                    "kind": organisation.kind,
+                    "contact_email": tenant.coordination_email,
+                    "districts": list(tenant.districts),
+                },
+                headers={
+                    "Authorization": f"Bearer {coordinator}",
+                    "Idempotency-Key": f"demo-org-{tenant.slug}-{number}",
+                },
+            )
+            if created.status_code not in (200, 201):
+                raise DemoError(f"demo: organisation {organisation.name} answered {created.status_code}")
+            report.organisation_ids.append(created.json()["organisation_id"])
+        self.say(f"{tenant.name}: onboarded, coordinated by {tenant.how_it_coordinates}")
+
+    async def _publish(
+        self, tenant: DemoTenant, system: str, commands: list[RegisterVolunteer] | list[ReportNeed]
+    ) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.platform.stack.kafka_bootstrap, enable_idempotence=False, linger_ms=5
+        )
+        await producer.start()
+        try:
+            for command in commands:
+                event = new_event(
+                    data=command,
+                    tenant=tenant.slug,
+                    subject=command.external_ref,
+                    version=1,
+                    source=f"/partners/{tenant.slug}/{system}",
+                )
+                await producer.send(partner_inbound_topic(tenant.slug), to_bytes(event), key=event.key)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    async def publish_volunteers(self, reports: list[TenantReport]) -> None:
+        for report in reports:
+            volunteers = demo_volunteers(report.tenant, VOLUNTEERS_PER_TENANT, report.organisation_ids, self.today)
+            await self._publish(report.tenant, "volunteer-portal", list(volunteers))
+            self.say(f"{report.tenant.name}: the volunteer portal published {len(volunteers)} registrations on Kafka")
+
+    def wait_for_volunteers(self, report: TenantReport) -> None:
+        coordinator = self.token([Role.COORDINATOR], report.tenant.slug)
+        url = f"{self.platform.url('registry')}/tenants/{report.tenant.slug}/statistics"
+
+        def all_registered() -> bool:
+            statistics = self._call("GET", url, coordinator)
+            return int(statistics["volunteers"]["active"]) >= VOLUNTEERS_PER_TENANT
+
+        _wait(f"the registration of {report.tenant.name}'s volunteers", all_registered)
+        listing = self._call(
+            "GET", f"{self.platform.url('registry')}/tenants/{report.tenant.slug}/volunteers?limit=5", coordinator
+        )
+        report.volunteer_ids = [item["volunteer_id"] for item in listing["items"]]
+        self.say(f"{report.tenant.name}: {VOLUNTEERS_PER_TENANT} volunteers registered with consent")
+
+    async def publish_needs(self, reports: list[TenantReport]) -> None:
+        for index, report in enumerate(reports):
+            needs = demo_needs(report.tenant, NEEDS_PER_TENANT, report.organisation_ids, self.today)
+            if index == 0:
+                needs.append(unfittable_need(report.tenant, report.organisation_ids, self.today))
+            await self._publish(report.tenant, "case-management", list(needs))
+            self.say(f"{report.tenant.name}: case management reported {len(needs)} needs on Kafka")
+
+    def _proposal_links(self, tenant: DemoTenant) -> list[str]:
+        messages = self.http.get(f"{self.platform.mailbox_url}/messages").json()
+        links = []
+        for summary in messages:
+            if not any(address.endswith(f"@{tenant.slug}.example") for address in summary["to"]):
+                continue
+            detail = self.http.get(f"{self.platform.mailbox_url}/messages/{summary['id']}").json()
+            match = ACCEPT_LINK.search(detail.get("text") or "")
+            if match:
+                links.append(match.group(1))
+        return links
+
+    def accept_some_proposals(self, report: TenantReport) -> None:
+        links = _wait(
+            f"proposal emails for {report.tenant.name}",
+            lambda: found if len(found := self._proposal_links(report.tenant)) >= ACCEPTS_PER_TENANT else None,
+        )
+        for link in links[:ACCEPTS_PER_TENANT]:
+            page = self.http.get(link, params={"choice": "accept"})
+            confirmed = self.http.post(link, data={"choice": "accept"})
+            if page.status_code == 200 and confirmed.status_code == 200:
+                report.accepted += 1
+        self.say(
+            f"{report.tenant.name}: {len(links)} proposal emails sent; "
+            f"{report.accepted} volunteers accepted through the link in their email"
+        )
+
+    def wait_for_escalation(self, report: TenantReport) -> None:
+        def escalated() -> bool:
+            messages = self.http.get(f"{self.platform.mailbox_url}/messages").json()
+            return any(report.tenant.coordination_email in summary["to"] for summary in messages)
+
+        _wait(f"the escalation to {report.tenant.name}'s coordination office", escalated)
+        report.escalated = True
+        self.say(
+            f"{report.tenant.name}: a need nobody can take (Tigrinya) was escalated to "
+            f"{report.tenant.coordination_email}"
+        )
