@@ -26,7 +26,7 @@ setup: $(UV)
 	$(UV) sync --frozen
 
 run: setup
-	$(UV) run lotse up
+	$(UV) run lotse up --demo
 
 lint: setup
 	$(UV) run ruff check .
