@@ -13,7 +13,9 @@ from lotse_contracts import (
     Envelope,
     MatchProposed,
     NeedOpened,
+    NeedStaffed,
     NeedUnstaffed,
+    OrganisationRegistered,
     TenantOnboarded,
     VolunteerRegistered,
     new_event,
@@ -40,6 +42,14 @@ def onboarded(tenant: str, *, default_language: str = "de") -> Envelope[Any]:
         }
     )
     return new_event(data=data, tenant=tenant, subject=tenant, version=1, source="/lotse/registry")
+
+
+def organisation_registered(tenant: str, organisation_id: uuid.UUID) -> Envelope[Any]:
+    """An initiative with its own mailbox (not the coordination office's)."""
+    data = OrganisationRegistered.example().model_copy(
+        update={"organisation_id": organisation_id, "contact_email": f"initiative@{tenant}.example"}
+    )
+    return new_event(data=data, tenant=tenant, subject=organisation_id, version=1, source="/lotse/registry")
 
 
 def registered(
@@ -99,6 +109,11 @@ def proposed(
 
 def unstaffed(tenant: str, need_id: uuid.UUID, *, version: int) -> Envelope[Any]:
     data = NeedUnstaffed.example().model_copy(update={"need_id": need_id})
+    return new_event(data=data, tenant=tenant, subject=need_id, version=version, source="/lotse/matching")
+
+
+def staffed(tenant: str, need_id: uuid.UUID, *, version: int, volunteers: int = 1) -> Envelope[Any]:
+    data = NeedStaffed(need_id=need_id, volunteer_ids=[uuid.uuid4() for _ in range(volunteers)])
     return new_event(data=data, tenant=tenant, subject=need_id, version=version, source="/lotse/matching")
 
 

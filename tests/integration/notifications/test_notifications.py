@@ -31,6 +31,7 @@ from lotse_contracts import (
     NeedCancelled,
     NeedOpened,
     NeedStaffed,
+    OrganisationRegistered,
     VolunteerErased,
     VolunteerRegistered,
     new_event,
@@ -48,9 +49,11 @@ from tests.integration.notifications.support import (
     mails_to,
     need_opened,
     onboarded,
+    organisation_registered,
     proposed,
     publish,
     registered,
+    staffed,
     unstaffed,
     wait_for_mail,
 )
@@ -95,6 +98,8 @@ class Running:
                 wanted.append(("contacts", f"{tenant}:{event.data.volunteer_id}"))
             elif isinstance(event.data, NeedOpened):
                 wanted.append(("needs", f"{tenant}:{event.data.need_id}"))
+            elif isinstance(event.data, OrganisationRegistered):
+                wanted.append(("organisations", f"{tenant}:{event.data.organisation_id}"))
 
         async def all_there() -> bool:
             for collection, key in wanted:
@@ -481,6 +486,36 @@ async def test_an_unstaffed_need_is_escalated_and_the_weekly_digest_counts_open_
     again = await service.http.post("/digest", headers=coordinator)
     assert again.json()["already_planned"] is True
     assert (await service.http.post("/digest", headers=service.auth(Role.VOLUNTEER, tenant))).status_code == 403
+
+
+async def test_a_staffed_need_is_announced_once_to_the_office_and_the_owner_in_the_tenants_language(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    need = need_opened(tenant)
+    owner = organisation_registered(tenant, need.data.organisation_id)
+    await service.applied(tenant, onboarded(tenant, default_language="uk"), owner, need)
+    first = staffed(tenant, need.data.need_id, version=2)
+    older = staffed(tenant, need.data.need_id, version=1)  # overtaken by the newer one
+    # Same key and partition as the staffed events: once the marker is handled, so are they.
+    marker = unstaffed(tenant, need.data.need_id, version=3)
+    await publish(service.bootstrap, first, first, older, marker)
+
+    office, initiative = f"office@{tenant}.example", owner.data.contact_email
+    mail = await wait_for_mail(smtp_sink, office, "need_staffed")
+    assert mail["subject"] == "Запит забезпечено: Супровід до установ"
+    assert need.data.description in mail["text"] and "Погодилися: 1 з 1" in mail["text"]
+    assert all(str(volunteer) not in mail["text"] for volunteer in first.data.volunteer_ids)
+    await wait_for_mail(smtp_sink, initiative, "need_staffed")
+    await wait_for_mail(smtp_sink, office, "need_unstaffed")
+
+    queued = await service.deliveries(tenant, kind="need_staffed")
+    assert sorted((d["trigger_event_id"], d["recipient_kind"]) for d in queued) == [
+        (str(first.id), "organisation"),
+        (str(first.id), "tenant"),
+    ]
+    assert len(await mails_to(smtp_sink, office, "need_staffed")) == 1
+    assert len(await mails_to(smtp_sink, initiative, "need_staffed")) == 1
 
 
 async def test_a_proposal_close_to_expiry_is_reminded_once_and_a_cancelled_need_is_announced(

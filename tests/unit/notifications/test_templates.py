@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - subjects in several scripts are asserted on purpose
 """Templates in all six languages: they render, Arabic and Persian run right to left, the fallback
 chain holds, HTML is escaped, links stay exact, and broken overrides are refused."""
 
@@ -36,11 +37,45 @@ def test_every_kind_renders_in_every_language_with_subject_text_and_html(kind: s
         assert "Maria" in rendered.text  # addressed by name
 
 
+@pytest.mark.parametrize("kind", [catalogue.MATCH_PROPOSED, catalogue.NEED_STAFFED])
 @pytest.mark.parametrize(("language", "direction"), [("ar", "rtl"), ("fa", "rtl"), ("de", "ltr"), ("uk", "ltr")])
-def test_arabic_and_persian_html_runs_right_to_left(language: str, direction: str) -> None:
-    rendered = render(catalogue.MATCH_PROPOSED, [language], sample_facts(catalogue.MATCH_PROPOSED))
+def test_arabic_and_persian_html_runs_right_to_left(kind: str, language: str, direction: str) -> None:
+    rendered = render(kind, [language], sample_facts(kind))
     assert f'dir="{direction}"' in rendered.html
     assert rendered.right_to_left is (direction == "rtl")
+
+
+# Words of each language's staffed subject, written here independently of the catalogue.
+STAFFED_SUBJECT_WORD = {
+    "de": "besetzt",
+    "en": "staffed",
+    "ar": "تغطية",
+    "uk": "забезпечено",
+    "fa": "تأمین",
+    "tr": "karşılandı",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_staffed_need_tells_the_office_what_and_how_many_but_not_who(language: str) -> None:
+    facts = sample_facts(catalogue.NEED_STAFFED)
+    payload = dict(facts.payload) | {"committed": 2}
+    payload["need"] = dict(payload["need"]) | {"volunteers_needed": 2}
+    rendered = render(catalogue.NEED_STAFFED, [language], MessageFacts(**(facts.__dict__ | {"payload": payload})))
+    category = catalogue.CATEGORY_LABELS[language][payload["need"]["category"]]
+    assert STAFFED_SUBJECT_WORD[language] in rendered.subject and category in rendered.subject
+    assert payload["need"]["description"] in rendered.text
+    assert re.search(r"\b2\D{1,5}2\b", rendered.text)  # committed of needed
+    last = rendered.text.strip().splitlines()[-1]
+    assert last.startswith("Lotse") and last.endswith("Stadt Musterstadt")  # signed by Lotse for the tenant
+    # Who committed stays in the registry: the payload names no volunteer, the text no address.
+    assert set(facts.payload) == {"need_id", "need", "committed"} and "@" not in rendered.text
+
+
+def test_the_staffed_german_wording() -> None:
+    rendered = render(catalogue.NEED_STAFFED, ["de"], sample_facts(catalogue.NEED_STAFFED))
+    assert rendered.subject == "Anfrage besetzt: Begleitung zu Behörden"
+    assert "Zugesagt: 1 von 1" in rendered.text and "Vielen Dank" in rendered.text
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -16,6 +16,7 @@ PROPOSAL_REMINDER = "proposal_reminder"
 PROPOSAL_ACCEPTED = "proposal_accepted"
 NEED_CANCELLED = "need_cancelled"
 NEED_UNSTAFFED = "need_unstaffed"
+NEED_STAFFED = "need_staffed"
 WEEKLY_DIGEST = "weekly_digest"
 KINDS: tuple[str, ...] = (
     WELCOME,
@@ -24,6 +25,7 @@ KINDS: tuple[str, ...] = (
     PROPOSAL_ACCEPTED,
     NEED_CANCELLED,
     NEED_UNSTAFFED,
+    NEED_STAFFED,
     WEEKLY_DIGEST,
 )
 LANGUAGES: tuple[str, ...] = ("de", "en", "ar", "uk", "fa", "tr")
@@ -433,6 +435,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Bitte prüfen Sie, ob Sie die Anfrage anpassen, Engagierte direkt ansprechen oder eine "
             "Initiative um Hilfe bitten können.\n\nLotse, {{ tenant_name }}\n",
         ),
+        NEED_STAFFED: (
+            "Anfrage besetzt: {{ need.category }}",
+            "Hallo {{ recipient_name }},\n\n"
+            "gute Nachricht: Diese Anfrage ist besetzt.\n\n" + _NEED_LINES["de"] + "Zugesagt: {{ committed }} von "
+            "{{ needed }}\n\n"
+            "Wer zugesagt hat, sehen Sie in Lotse. Vielen Dank, dass Sie diese Hilfe möglich machen!\n\n"
+            "Lotse, {{ tenant_name }}\n",
+        ),
         WEEKLY_DIGEST: (
             "Wochenübersicht {{ week }}: {{ digest.open }} offen, {{ digest.unstaffed }} ohne genug Engagierte",
             "Hallo {{ recipient_name }},\n\n"
@@ -506,6 +516,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{{ needed }}\nReason: {{ reason }}\n\n"
             "Please check whether you can adjust the request, approach volunteers directly or ask an "
             "initiative for help.\n\nLotse, {{ tenant_name }}\n",
+        ),
+        NEED_STAFFED: (
+            "Request staffed: {{ need.category }}",
+            "Hello {{ recipient_name }},\n\n"
+            "good news: this request is staffed.\n\n" + _NEED_LINES["en"] + "Committed: {{ committed }} of "
+            "{{ needed }}\n\n"
+            "You can see who committed in Lotse. Thank you for making this help possible!\n\n"
+            "Lotse, {{ tenant_name }}\n",
         ),
         WEEKLY_DIGEST: (
             "Weekly summary {{ week }}: {{ digest.open }} open, {{ digest.unstaffed }} without enough volunteers",
@@ -582,6 +600,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "يرجى النظر في تعديل الطلب أو التواصل مع متطوعين مباشرة أو طلب المساعدة من إحدى المبادرات.\n\n"
             "Lotse، {{ tenant_name }}\n",
         ),
+        NEED_STAFFED: (
+            "تمت تغطية الطلب: {{ need.category }}",
+            "مرحباً {{ recipient_name }}،\n\n"
+            "خبر سار: وجدنا عدداً كافياً من المتطوعين لهذا الطلب.\n\n" + _NEED_LINES["ar"] + "الموافقات: "
+            "{{ committed }} من {{ needed }}\n\n"
+            "يمكنكم رؤية من وافق في Lotse. شكراً لكم لأنكم جعلتم هذه المساعدة ممكنة!\n\n"
+            "Lotse، {{ tenant_name }}\n",
+        ),
         WEEKLY_DIGEST: (
             "الملخص الأسبوعي {{ week }}: {{ digest.open }} مفتوحة، {{ digest.unstaffed }} بلا متطوعين كافين",
             "مرحباً {{ recipient_name }}،\n\n"
@@ -655,6 +681,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{{ needed }}\nПричина: {{ reason }}\n\n"
             "Будь ласка, перевірте, чи можна змінити запит, звернутися до волонтерів напряму або "
             "попросити допомоги в ініціативи.\n\nLotse, {{ tenant_name }}\n",
+        ),
+        NEED_STAFFED: (
+            "Запит забезпечено: {{ need.category }}",
+            "Вітаємо, {{ recipient_name }}!\n\n"
+            "Добра новина: для цього запиту вже достатньо волонтерів.\n\n" + _NEED_LINES["uk"] + "Погодилися: "
+            "{{ committed }} з {{ needed }}\n\n"
+            "Хто погодився, видно в Lotse. Дякуємо, що робите цю допомогу можливою!\n\n"
+            "Lotse, {{ tenant_name }}\n",
         ),
         WEEKLY_DIGEST: (
             "Тижневий огляд {{ week }}: відкритих {{ digest.open }}, без волонтерів {{ digest.unstaffed }}",
@@ -730,6 +764,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "لطفاً بررسی کنید که آیا می‌توانید درخواست را تغییر دهید، مستقیماً با داوطلبان تماس بگیرید "
             "یا از یک گروه داوطلبانه کمک بخواهید.\n\nLotse، {{ tenant_name }}\n",
         ),
+        NEED_STAFFED: (
+            "درخواست تأمین شد: {{ need.category }}",
+            "سلام {{ recipient_name }}،\n\n"
+            "خبر خوب: برای این درخواست داوطلب کافی پیدا شد.\n\n" + _NEED_LINES["fa"] + "پذیرفته‌شده: "
+            "{{ committed }} از {{ needed }}\n\n"
+            "کسانی را که پذیرفته‌اند در Lotse می‌بینید. سپاس که این کمک را ممکن می‌کنید!\n\n"
+            "Lotse، {{ tenant_name }}\n",
+        ),
         WEEKLY_DIGEST: (
             "گزارش هفتگی {{ week }}: {{ digest.open }} باز، {{ digest.unstaffed }} بدون داوطلب کافی",
             "سلام {{ recipient_name }}،\n\n"
@@ -804,6 +846,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{{ needed }}\nNeden: {{ reason }}\n\n"
             "Lütfen talebi değiştirip değiştiremeyeceğinizi, gönüllülere doğrudan ulaşıp "
             "ulaşamayacağınızı ya da bir girişimden yardım isteyip isteyemeyeceğinizi kontrol edin.\n\n"
+            "Lotse, {{ tenant_name }}\n",
+        ),
+        NEED_STAFFED: (
+            "Talep karşılandı: {{ need.category }}",
+            "Merhaba {{ recipient_name }},\n\n"
+            "İyi haber: Bu talep için yeterli gönüllü bulundu.\n\n" + _NEED_LINES["tr"] + "Kabul eden: "
+            "{{ committed }} / {{ needed }}\n\n"
+            "Kimlerin kabul ettiğini Lotse'de görebilirsiniz. Bu yardımı mümkün kıldığınız için teşekkür ederiz!\n\n"
             "Lotse, {{ tenant_name }}\n",
         ),
         WEEKLY_DIGEST: (

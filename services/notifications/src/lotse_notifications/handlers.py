@@ -180,9 +180,14 @@ class EventHandler:
                 await self.store.step_back(tenant, need_id, str(data.volunteer_id), session)
             case NeedStaffed():
                 await self.store.set_need_fields(tenant, need_id, {"status": "staffed", "unstaffed": False}, session)
+                # The event names no organisation: the need's owner is known once the need is read.
+                owner = (need or {}).get("organisation_id")
+                payload = messages.staffed_payload(data, messages.snapshot_of(need))
+                await self._to_office(event, catalogue.NEED_STAFFED, payload, owner, session)
             case NeedUnstaffed():
                 await self.store.set_need_fields(tenant, need_id, {"unstaffed": True}, session)
-                await self._escalate(event, data, need, session)
+                payload = messages.unstaffed_payload(data, messages.snapshot_of(need))
+                await self._to_office(event, catalogue.NEED_UNSTAFFED, payload, str(data.organisation_id), session)
 
     async def _need_cancelled(self, event: Envelope[Any], data: NeedCancelled, session: AsyncClientSession) -> None:
         tenant, need_id = event.tenant, str(data.need_id)
@@ -232,28 +237,35 @@ class EventHandler:
                 skip_reason=reason,
             )
 
-    async def _escalate(
-        self, event: Envelope[Any], data: NeedUnstaffed, need: dict[str, Any] | None, session: AsyncClientSession
+    async def _to_office(
+        self,
+        event: Envelope[Any],
+        kind: str,
+        payload: dict[str, Any],
+        organisation_id: str | None,
+        session: AsyncClientSession,
     ) -> None:
-        """Escalate to the coordination office and to the organisation that owns the need."""
+        """Email the coordination office and the organisation that owns the need (if known and its
+        mailbox is not the office's), in the tenant's default language."""
         tenant = await self.store.tenant(event.tenant, session)
         language = (tenant or {}).get("default_language") or "de"
         recipients = [("tenant", event.tenant)]
-        organisation = await self.store.organisation(event.tenant, str(data.organisation_id), session)
-        if organisation and organisation.get("contact_email") != (tenant or {}).get("coordination_email"):
-            recipients.append(("organisation", str(data.organisation_id)))
+        if organisation_id is not None:
+            organisation = await self.store.organisation(event.tenant, organisation_id, session)
+            if organisation and organisation.get("contact_email") != (tenant or {}).get("coordination_email"):
+                recipients.append(("organisation", organisation_id))
         for recipient_kind, recipient_id in recipients:
             await self.store.add_delivery(
                 session,
                 tenant=event.tenant,
                 trigger_event_id=str(event.id),
                 correlation_id=event.correlationid,
-                kind=catalogue.NEED_UNSTAFFED,
+                kind=kind,
                 recipient_kind=recipient_kind,
                 recipient_id=recipient_id,
                 channel=Channel.EMAIL.value,
                 language=language,
-                payload=messages.unstaffed_payload(data, messages.snapshot_of(need)),
+                payload=payload,
             )
 
     async def _forward_to_webhooks(self, event: Envelope[Any], session: AsyncClientSession) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from lotse_contracts import MatchProposed, NeedOpened, NeedUnstaffed
+from lotse_contracts import MatchProposed, NeedOpened, NeedStaffed, NeedUnstaffed
 from lotse_contracts.events.needs import NeedDetails
 from lotse_notifications import catalogue
 
@@ -105,6 +105,12 @@ def unstaffed_payload(data: NeedUnstaffed, need: Mapping[str, Any] | None) -> di
         "committed": data.volunteers_committed,
         "needed": data.volunteers_needed,
     }
+
+
+def staffed_payload(data: NeedStaffed, need: Mapping[str, Any] | None) -> dict[str, Any]:
+    """How many committed; who they are stays in the registry (no volunteer ids, no contact data).
+    How many the need asks for is read from the need when the message is rendered."""
+    return {"need_id": str(data.need_id), "need": dict(need) if need else None, "committed": len(data.volunteer_ids)}
 
 
 def digest(needs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -204,6 +210,8 @@ def sample_payload(kind: str) -> dict[str, Any]:
         return need_payload(str(NeedOpened.example().need_id), need)
     if kind == catalogue.NEED_UNSTAFFED:
         return unstaffed_payload(NeedUnstaffed.example(), need)
+    if kind == catalogue.NEED_STAFFED:
+        return staffed_payload(NeedStaffed.example(), need)
     if kind == catalogue.WEEKLY_DIGEST:
         sample_needs = [
             {**need, "status": "open", "unstaffed": True},

@@ -218,6 +218,14 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
             "needed": payload["needed"],
             "reason": catalogue.UNSTAFFED_LABELS[labels].get(payload["reason"], payload["reason"]),
         }
+    elif kind == catalogue.NEED_STAFFED:
+        need = payload["need"]
+        context |= {
+            "need": need_view(need, labels, zone),
+            "committed": payload["committed"],
+            # Staffed means as many committed as the need asks for.
+            "needed": need.get("volunteers_needed") or payload["committed"],
+        }
     elif kind == catalogue.WEEKLY_DIGEST:
         digest = dict(payload["digest"])
         digest["unstaffed_needs"] = [
