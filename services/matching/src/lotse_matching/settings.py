@@ -36,9 +36,6 @@ class MatchingSettings(PlatformSettings):
     tenant_policies: dict[str, TenantPolicy] = Field(
         default_factory=dict, description='JSON, e.g. {"musterstadt": {"proposals_per_round": 5}}'
     )
-    topic_metadata_refresh_ms: int = Field(
-        10_000, ge=1000, description="How soon a newly created tenant's partner topic is consumed"
-    )
     timer_interval_seconds: float = Field(5.0, gt=0, description="How often expiry and escalation are checked")
     unknown_retry_attempts: int = Field(5, ge=1, description="Tries for an event about a not yet known aggregate")
     unknown_retry_backoff_seconds: float = Field(0.5, gt=0, description="First wait between those tries")
