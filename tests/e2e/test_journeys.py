@@ -1,0 +1,95 @@
+"""End to end, with the services as separate processes: the path a municipality uses."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from pymongo import MongoClient
+
+from lotse_cli.supervisor import Platform
+from lotse_contracts import DeadLetterInfo, dead_letter_topic, partner_inbound_topic
+from lotse_runtime.auth import Role
+from tests.e2e.journey import ACCEPT_LINK, Municipality, eventually
+from tests.support.kafka import read_all
+
+
+def municipality(platform: Platform) -> Municipality:
+    town = Municipality(platform, f"e2e-{uuid.uuid4().hex[:8]}")
+    town.onboard()
+    return town
+
+
+def test_a_partner_need_is_proposed_by_email_accepted_by_link_and_staffed(platform: Platform) -> None:
+    town = municipality(platform)
+    _, email, _ = town.register_volunteer("Amira", "ar")
+
+    town.publish(town.need_command("case-1"))
+
+    proposal = eventually(
+        "the proposal email", lambda: [m for m in town.mails_to(email) if ACCEPT_LINK.search(m["text"] or "")]
+    )[0]
+    assert 'dir="rtl"' in proposal["html"]
+    link = ACCEPT_LINK.search(proposal["text"]).group(1)
+    page = town.http.get(link, params={"choice": "accept"})
+    assert page.status_code == 200 and "<form" in page.text
+    confirmed = town.http.post(link, data={"choice": "accept"})
+    assert confirmed.status_code == 200
+
+    need = eventually(
+        "the need to be staffed in the registry", lambda: [n for n in town.needs() if n["status"] == "staffed"]
+    )[0]
+    assert need["volunteers_needed"] == 1
+    told = eventually("the coordination office to be told", lambda: town.mails_to(town.office_email))
+    assert any("besetzt" in mail["subject"].lower() for mail in told), [mail["subject"] for mail in told]
+    # The same link a second time changes nothing.
+    again = town.http.post(link, data={"choice": "accept"})
+    assert again.status_code in (200, 409, 410)
+    assert [n["status"] for n in town.needs()] == ["staffed"]
+
+
+def _personal_data_in(platform: Platform, needles: list[str]) -> list[str]:
+    found = []
+    client: MongoClient[dict[str, Any]] = MongoClient(platform.stack.mongo_url)
+    try:
+        for database in ("registry", "matching", "notifications"):
+            for collection in client[database].list_collection_names():
+                for document in client[database][collection].find():
+                    text = repr(document)
+                    found += [f"{database}.{collection}: {needle}" for needle in needles if needle in text]
+    finally:
+        client.close()
+    return found
+
+
+def test_erasure_leaves_no_personal_data_in_any_database(platform: Platform) -> None:
+    town = municipality(platform)
+    volunteer_id, email, phone = town.register_volunteer("Leyla", "de")
+    town.publish(town.need_command("case-erasure"))
+    eventually("the proposal email", lambda: town.mails_to(email))
+    needles = [email, f"Leyla {volunteer_id[:8]}", phone]
+    assert _personal_data_in(platform, needles), "the volunteer's data should be there before the erasure"
+
+    token = town.token(Role.VOLUNTEER, subject=volunteer_id)
+    response = town.call("POST", "registry", f"/tenants/{town.slug}/volunteers/{volunteer_id}/erasure", token)
+    assert response.status_code in (200, 202), response.text
+
+    eventually("no personal data left anywhere", lambda: not _personal_data_in(platform, needles), timeout=120)
+
+
+def test_malformed_and_foreign_partner_events_are_dead_lettered_and_change_nothing(platform: Platform) -> None:
+    town = municipality(platform)
+    other = municipality(platform)
+    before = town.needs()
+
+    town.publish(b'{"specversion": "1.0", "type": ', key=b"broken")
+    town.publish(other.need_command("foreign-1"), key=b"foreign")
+
+    topic = dead_letter_topic(partner_inbound_topic(town.slug))
+    letters = asyncio.run(read_all(platform.stack.kafka_bootstrap, topic, expected=2, timeout=90))
+    reasons = {record.key: DeadLetterInfo.from_headers(record.headers.items()).reason.value for record in letters}
+    assert reasons[b"broken"] == "malformed_json"
+    assert reasons[b"foreign"] == "tenant_mismatch"
+    assert town.needs() == before
+    assert other.needs() == []
