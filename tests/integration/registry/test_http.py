@@ -3,6 +3,7 @@ Idempotency-Key, on the running registry with its real database and broker."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -334,6 +335,33 @@ async def test_a_repeated_post_with_the_same_idempotency_key_creates_nothing_twi
         f"/tenants/{world.tenant}/needs", json=need_body(world.org, volunteers_needed=3), headers=coordinator
     )
     assert different.status_code == 422
+
+
+async def test_concurrent_repeats_of_one_key_create_one_resource(registry: RunningRegistry, world: World) -> None:
+    headers = {**caller(registry, world, "coordinator"), "Idempotency-Key": f"race-{uuid.uuid4()}"}
+    before = await registry.database.needs.count_documents({"tenant": world.tenant})
+    responses = await asyncio.gather(
+        *(
+            registry.http.post(f"/tenants/{world.tenant}/needs", json=need_body(world.org), headers=headers)
+            for _ in range(4)
+        )
+    )
+    assert {response.status_code for response in responses} == {201}
+    assert len({response.json()["need_id"] for response in responses}) == 1
+    assert await registry.database.needs.count_documents({"tenant": world.tenant}) == before + 1
+
+
+async def test_an_idempotency_key_never_replays_another_callers_answer(registry: RunningRegistry, world: World) -> None:
+    first_id, second_id = str(uuid.uuid4()), str(uuid.uuid4())
+    answers = []
+    for subject in (first_id, second_id):
+        headers = {**registry.auth(Role.VOLUNTEER, tenant=world.tenant, subject=subject), "Idempotency-Key": "same"}
+        answers.append(
+            await registry.http.post(f"/tenants/{world.tenant}/volunteers", json=volunteer_body(), headers=headers)
+        )
+    assert [answer.status_code for answer in answers] == [201, 201]
+    assert [answer.json()["volunteer_id"] for answer in answers] == [first_id, second_id]
+    assert "Idempotent-Replayed" not in answers[1].headers
 
 
 # --- another tenant's tokens against every endpoint -------------------------------------------

@@ -7,9 +7,10 @@ may not see within its tenant 404 as well. Every POST honours an ``Idempotency-K
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -50,12 +51,20 @@ from lotse_registry.store import (
     TenantScope,
     after_cursor,
     encode_cursor,
+    scrub_erased_outbox,
 )
 from lotse_runtime.auth import Principal, Role, authenticated
 from lotse_runtime.problems import Problem
 
 router = APIRouter()
-Caller = Annotated[Principal, Depends(authenticated)]
+
+
+def _caller(request: Request, principal: Principal = Depends(authenticated)) -> Principal:
+    request.state.principal = principal  # idempotency records are kept per caller
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_caller)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -100,50 +109,70 @@ async def execute(
     *,
     status: int = 201,
 ) -> JSONResponse:
-    """Run a command in one transaction; with an Idempotency-Key, store its response in the same
-    transaction, and answer a repeat with the stored response (the unique index settles races)."""
+    """Run a command in one transaction.
+
+    With an Idempotency-Key the request first claims the key (unique index on tenant, caller and
+    key), outside any transaction, so that concurrent repeats never race inside transactions; the
+    command's transaction then stores the response on the claim. A repeat waits for that response
+    and answers with it; a claim whose command failed is released, one abandoned by a crash expires.
+    """
     registry = _registry(request)
-    fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + await request.body()).hexdigest()
-    if key is not None:
-        replay = await _replay(registry, tenant, key, fingerprint)
-        if replay is not None:
-            return replay
 
     async def unit(scope: TenantScope) -> dict[str, Any]:
         document = await work(scope)
         body = render(document)
-        if key is not None:
-            await scope.database[IDEMPOTENCY].insert_one(
-                {
-                    "tenant": tenant,
-                    "key": key,
-                    "fingerprint": fingerprint,
-                    "status": status,
-                    "body": body,
-                    "resource_id": document.get("_id"),
-                    "created_at": datetime.now(UTC),
-                },
-                session=scope.session,
-            )
+        if claim is not None:
+            stored = {"status": status, "body": body, "resource_id": document.get("_id")}
+            await scope.database[IDEMPOTENCY].update_one(claim, {"$set": stored}, session=scope.session)
         return body
 
-    try:
-        body = await registry.run(tenant, unit)
-    except DuplicateKeyError:
-        replay = await _replay(registry, tenant, key, fingerprint) if key else None
+    claim: Document | None = None
+    if key is not None:
+        # A key belongs to its caller: another caller's identical request must not get its answer.
+        claim = {"tenant": tenant, "caller": request.state.principal.subject, "key": key}
+        fingerprint = hashlib.sha256(
+            request.method.encode() + request.url.path.encode() + await request.body()
+        ).hexdigest()
+        replay = await _claim_or_replay(registry, claim, fingerprint)
         if replay is not None:
             return replay
-        raise Problem(409, "Conflict", "the resource already exists") from None
+    try:
+        body = await registry.run(tenant, unit)
+    except BaseException:
+        if claim is not None:
+            await registry.database[IDEMPOTENCY].delete_one({**claim, "status": None})
+        raise
     return JSONResponse(body, status_code=status)
 
 
-async def _replay(registry: Registry, tenant: str, key: str, fingerprint: str) -> JSONResponse | None:
-    stored = await registry.database[IDEMPOTENCY].find_one({"tenant": tenant, "key": key})
-    if stored is None:
-        return None
-    if stored["fingerprint"] != fingerprint:
-        raise Problem(422, "Idempotency-Key reused", "this key was used for a different request")
-    return JSONResponse(stored["body"], status_code=stored["status"], headers={"Idempotent-Replayed": "true"})
+CLAIM_WAIT_SECONDS = 10.0
+CLAIM_ABANDONED_AFTER = timedelta(seconds=30)
+
+
+async def _claim_or_replay(registry: Registry, claim: Document, fingerprint: str) -> JSONResponse | None:
+    """None once this request holds the claim; else the stored response of the first request."""
+    records = registry.database[IDEMPOTENCY]
+    deadline = asyncio.get_running_loop().time() + CLAIM_WAIT_SECONDS
+    while True:
+        try:
+            now = datetime.now(UTC)
+            await records.insert_one({**claim, "fingerprint": fingerprint, "status": None, "created_at": now})
+            return None
+        except DuplicateKeyError:
+            pass
+        stored = await records.find_one(claim)
+        if stored is None:
+            continue  # released meanwhile: claim again
+        if stored["fingerprint"] != fingerprint:
+            raise Problem(422, "Idempotency-Key reused", "this key was used for a different request")
+        if stored["status"] is not None:
+            return JSONResponse(stored["body"], status_code=stored["status"], headers={"Idempotent-Replayed": "true"})
+        if datetime.now(UTC) - stored["created_at"] > CLAIM_ABANDONED_AFTER:
+            await records.delete_one({"_id": stored["_id"], "status": None})
+            continue
+        if asyncio.get_running_loop().time() > deadline:
+            raise Problem(409, "Request in progress", "a request with this Idempotency-Key is still being processed")
+        await asyncio.sleep(0.05)
 
 
 def _json(document: Document) -> dict[str, Any]:
@@ -462,7 +491,7 @@ async def erase(
 ) -> JSONResponse:
     """Erase every personal datum of the volunteer (the volunteer, or a coordinator on request);
     only anonymous counts stay, and every service is told to erase too."""
-    return await _change_volunteer(
+    response = await _change_volunteer(
         request,
         tenant,
         volunteer_id,
@@ -471,6 +500,8 @@ async def erase(
         permitted=domain.may_erase_volunteer,
         key=idempotency_key,
     )
+    await scrub_erased_outbox(_registry(request).database)
+    return response
 
 
 # --- needs ---------------------------------------------------------------------------------------
@@ -697,6 +728,10 @@ def install_domain_errors(app: Any) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
         return problem_response(error.status, error.title, error.detail)
+
+    @app.exception_handler(DuplicateKeyError)
+    async def _duplicate(request: Request, error: DuplicateKeyError) -> JSONResponse:
+        return problem_response(409, "Conflict", "the resource already exists")
 
     @app.exception_handler(StaleVersion)
     async def _stale(request: Request, error: StaleVersion) -> JSONResponse:

@@ -15,7 +15,7 @@ from lotse_registry.api import install_domain_errors, router
 from lotse_registry.outcomes import outcome_handler
 from lotse_registry.partner import partner_handler
 from lotse_registry.settings import RegistrySettings
-from lotse_registry.store import Registry, ensure_indexes
+from lotse_registry.store import Registry, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.health import health_router
@@ -44,6 +44,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         client = connect(settings.mongo_url, SERVICE)
         database = client[settings.database]
         await ensure_indexes(database)
+        await scrub_erased_outbox(database)  # an erasure may have been cut short by a crash
         broker = make_registry_broker(settings)
 
         async def publish(topic: str, key: bytes, value: bytes) -> None:

@@ -184,8 +184,9 @@ async def erase_volunteer(scope: TenantScope, volunteer: Document) -> Document:
     if volunteer["status"] == VolunteerStatus.ERASED:
         return volunteer
     volunteer_id = volunteer["_id"]
-    # Earlier events (registered, profile updated) carry contact data: they go, published or not.
-    await scope.forget_events_of(volunteer_id)
+    # Earlier events (registered, profile updated) carry contact data: the outbox entries below
+    # this version go after the commit (``scrub_erased_outbox``), published or not.
+    scrub_below = volunteer["version"] + 1
     if volunteer["status"] == VolunteerStatus.ACTIVE:
         volunteer = await withdraw_volunteer(
             scope, volunteer, WithdrawalReason.CONSENT_WITHDRAWN, erasure_requested=True
@@ -205,6 +206,7 @@ async def erase_volunteer(scope: TenantScope, volunteer: Document) -> Document:
         "version": version,
         "created_at": volunteer["created_at"],
         "erased_at": erased_at,
+        "outbox_scrub_below": scrub_below,
     }
     await scope.replace(VOLUNTEERS, tombstone)
     await scope.emit(

@@ -51,7 +51,9 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
         await database[name].create_index([("tenant", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
     await database[NEEDS].create_index([("tenant", ASCENDING), ("status", ASCENDING)])
     await database[CONSENTS].create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING)])
-    await database[IDEMPOTENCY].create_index([("tenant", ASCENDING), ("key", ASCENDING)], unique=True)
+    await database[IDEMPOTENCY].create_index(
+        [("tenant", ASCENDING), ("caller", ASCENDING), ("key", ASCENDING)], unique=True
+    )
     await database[IDEMPOTENCY].create_index([("tenant", ASCENDING), ("resource_id", ASCENDING)])
     await database[IDEMPOTENCY].create_index("created_at", expireAfterSeconds=24 * 3600, name="idempotency_ttl")
     await database[OUTBOX_COLLECTION].create_index([("key", ASCENDING)])
@@ -183,13 +185,26 @@ class TenantScope:
         self.events.append(event)
         return event
 
-    async def forget_events_of(self, subject: str) -> int:
-        """Delete the outbox entries of one aggregate (erasure: published or not, they hold
-        personal data that must not stay, nor be published after the person asked to be erased)."""
-        result = await self.database[OUTBOX_COLLECTION].delete_many(
-            {"tenant": self.tenant, "key": f"{self.tenant}:{subject}"}, session=self.session
+
+async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:
+    """Delete the outbox entries that carry personal data of erased volunteers; return how many.
+
+    Runs after the erasure's commit and at every start (should a crash come in between), outside
+    any transaction: the relay marks outbox entries concurrently, and a transaction deleting them
+    would contend with it. Entries at or above the erasure's first version (withdrawn, erased)
+    carry no personal data and stay to be published.
+    """
+    deleted = 0
+    async for tombstone in database[VOLUNTEERS].find({"outbox_scrub_below": {"$exists": True}}):
+        tenant, volunteer_id = tombstone["tenant"], tombstone["_id"]
+        result = await database[OUTBOX_COLLECTION].delete_many(
+            {"tenant": tenant, "key": f"{tenant}:{volunteer_id}", "version": {"$lt": tombstone["outbox_scrub_below"]}}
         )
-        return result.deleted_count
+        deleted += result.deleted_count
+        await database[VOLUNTEERS].update_one(
+            {"_id": volunteer_id, "tenant": tenant}, {"$unset": {"outbox_scrub_below": ""}}
+        )
+    return deleted
 
 
 class Registry:
