@@ -50,6 +50,13 @@ class Platform:
     def mailbox_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.mailbox}"
 
+    def crash_and_restart(self, service: str) -> None:
+        """SIGKILL a service, as a crash would, start it again and wait until it is ready."""
+        process = self.processes[service]
+        process.kill()
+        process.start()
+        _wait_ready(process, f"{self.url(service)}/ready", READY_TIMEOUT_SECONDS)
+
 
 def _printer(name: str, index: int, stream: Callable[[str], None]) -> Callable[[str], None]:
     colour = _COLOURS[index % len(_COLOURS)] if sys.stdout.isatty() else ""
