@@ -195,14 +195,3 @@ def test_faststream_hands_the_partner_pattern_to_the_broker_unchanged() -> None:
     assert re.match(address.broker_address, "lotse.partner.musterstadt.inbound.v1")
     assert not re.match(address.broker_address, "lotse.partner.musterstadt.inbound.v1.dlq")
     assert tenant_of_partner_topic("lotse.partner.musterstadt.inbound.v1") == "musterstadt"
-
-
-def test_the_registry_broker_refreshes_topic_metadata_as_configured() -> None:
-    from lotse_registry.app import make_registry_broker
-    from lotse_registry.settings import RegistrySettings
-
-    settings = RegistrySettings(topic_metadata_refresh_ms=1234)
-    assert settings.partner_topic_pattern == PARTNER_INBOUND_PATTERN
-    broker = make_registry_broker(settings)
-    # FastStream builds every consumer from these connection arguments when it connects.
-    assert broker._connection_kwargs["metadata_max_age_ms"] == 1234

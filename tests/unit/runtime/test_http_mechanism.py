@@ -107,3 +107,13 @@ def test_validation_errors_name_each_field() -> None:
     assert response.headers["content-type"] == PROBLEM_JSON
     fields = {error["field"] for error in response.json()["errors"]}
     assert fields == {"name", "radius_km"}
+
+
+def test_the_broker_refreshes_topic_metadata_as_configured() -> None:
+    """Pattern subscriptions see a newly onboarded tenant's topic only after a metadata refresh."""
+    from lotse_runtime.kafka import make_broker
+    from lotse_runtime.settings import PlatformSettings
+
+    broker = make_broker(PlatformSettings(topic_metadata_refresh_ms=1234), client_id="test")
+    # FastStream builds every consumer and producer from these connection arguments.
+    assert broker._connection_kwargs["metadata_max_age_ms"] == 1234

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 
 from lotse_contracts import CONTENT_TYPE
 from lotse_contracts.topics import PROPOSALS
@@ -27,15 +26,6 @@ from lotse_runtime.problems import install_problem_handlers
 SERVICE = "lotse-registry"
 
 
-def make_registry_broker(settings: RegistrySettings) -> KafkaBroker:
-    broker = make_broker(settings, client_id=SERVICE)
-    # A pattern subscription sees a new tenant's topic only when the client refreshes its
-    # metadata (aiokafka's metadata_max_age_ms, 5 minutes by default). make_broker does not take
-    # the option yet; the broker builds its consumers from these connection arguments.
-    broker._connection_kwargs["metadata_max_age_ms"] = settings.topic_metadata_refresh_ms
-    return broker
-
-
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
 
@@ -45,7 +35,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         database = client[settings.database]
         await ensure_indexes(database)
         await scrub_erased_outbox(database)  # an erasure may have been cut short by a crash
-        broker = make_registry_broker(settings)
+        broker = make_broker(settings, client_id=SERVICE)
 
         async def publish(topic: str, key: bytes, value: bytes) -> None:
             await broker.publish(value, topic=topic, key=key, headers={"content-type": CONTENT_TYPE})

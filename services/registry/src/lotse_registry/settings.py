@@ -19,13 +19,6 @@ class RegistrySettings(PlatformSettings):
         PARTNER_INBOUND_PATTERN,
         description="Anchored regex of the partner inbound topics the registry subscribes to (all tenants)",
     )
-    topic_metadata_refresh_ms: int = Field(
-        10_000,
-        description=(
-            "How often the Kafka client refreshes topic metadata; bounds how soon a newly created tenant's "
-            "partner topic is consumed (Kafka's default is 5 minutes)"
-        ),
-    )
     run_consumers: bool = Field(True, description="Consume partner commands and matching outcomes in this process")
     run_relay: bool = Field(True, description="Run the outbox relay in this process")
     relay_poll_seconds: float = Field(0.5, description="Outbox relay poll interval when not woken")
