@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bench import consumer_pipeline, contract_parsing, matching_candidates
+from bench import consumer_pipeline, contract_parsing, end_to_end, matching_candidates
 
 BENCHMARKS = {
     "contract_parsing": contract_parsing.main,
     "consumer_pipeline": consumer_pipeline.main,
     "matching_candidates": matching_candidates.main,
+    "end_to_end": end_to_end.main,
 }
 
 

@@ -156,7 +156,7 @@ class Demo:
             report.organisation_ids.append(created.json()["organisation_id"])
         self.say(f"{tenant.name}: onboarded, coordinated by {tenant.how_it_coordinates}")
 
-    async def _publish(
+    async def publish_commands(
         self, tenant: DemoTenant, system: str, commands: list[RegisterVolunteer] | list[ReportNeed]
     ) -> None:
         producer = AIOKafkaProducer(
@@ -180,7 +180,7 @@ class Demo:
     async def publish_volunteers(self, reports: list[TenantReport]) -> None:
         for report in reports:
             volunteers = demo_volunteers(report.tenant, VOLUNTEERS_PER_TENANT, report.organisation_ids, self.today)
-            await self._publish(report.tenant, "volunteer-portal", list(volunteers))
+            await self.publish_commands(report.tenant, "volunteer-portal", list(volunteers))
             self.say(f"{report.tenant.name}: the volunteer portal published {len(volunteers)} registrations on Kafka")
 
     def wait_for_volunteers(self, report: TenantReport) -> None:
@@ -203,7 +203,7 @@ class Demo:
             needs = demo_needs(report.tenant, NEEDS_PER_TENANT, report.organisation_ids, self.today)
             if index == 0:
                 needs.append(unfittable_need(report.tenant, report.organisation_ids, self.today))
-            await self._publish(report.tenant, "case-management", list(needs))
+            await self.publish_commands(report.tenant, "case-management", list(needs))
             self.say(f"{report.tenant.name}: case management reported {len(needs)} needs on Kafka")
 
     def _proposal_links(self, tenant: DemoTenant) -> list[str]:
