@@ -6,6 +6,7 @@ Docker engine answers, or the embedded Tansu broker and SecantusDB.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lotse_devstack import Stack, running_stack
+from lotse_contracts import topics_for_tenants
+from lotse_devstack import Stack, ensure_topics, running_stack
 
 TESTS = Path(__file__).parent
 _MARKER_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
@@ -37,6 +39,9 @@ def pytest_report_header() -> list[str]:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     with running_stack() as running:
+        # As `lotse up` does: the catalogue's topics exist before any service starts, so that no
+        # broker auto-creates one with other partitions (tests create tenants' topics themselves).
+        asyncio.run(ensure_topics(running.kafka_bootstrap, topics_for_tenants([])))
         yield running
 
 
