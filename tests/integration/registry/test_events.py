@@ -101,6 +101,30 @@ async def test_every_write_publishes_exactly_its_events_in_order_per_aggregate(
     assert await registry.database.outbox.count_documents({"tenant": tenant, "published_at": None}) == 0
 
 
+async def test_quiet_hours_and_opt_outs_are_stored_and_published_with_the_contact(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    http, tenant = registry.http, await onboard(registry)
+    volunteer_id = str(uuid.uuid4())
+    me = registry.auth(Role.VOLUNTEER, tenant=tenant, subject=volunteer_id)
+    body = volunteer_body()
+    body["contact"] |= {"quiet_hours": {"start": "21:00:00", "end": "07:00:00"}, "opted_out_of": ["welcome"]}
+    assert (await http.post(f"/tenants/{tenant}/volunteers", json=body, headers=me)).status_code == 201
+    profile = {k: v for k, v in body.items() if k not in {"consent", "availability", "organisation_id"}}
+    profile["contact"] = {**body["contact"], "quiet_hours": None, "opted_out_of": ["proposal_reminder"]}
+    base = f"/tenants/{tenant}/volunteers/{volunteer_id}"
+    assert (await http.put(f"{base}/profile", json=profile, headers=me)).status_code == 200
+    shown = (await http.get(base, headers=me)).json()["contact"]
+    assert shown["quiet_hours"] is None and shown["opted_out_of"] == ["proposal_reminder"]
+    empty_window = {**body["contact"], "quiet_hours": {"start": "22:00:00", "end": "22:00:00"}}
+    assert (await http.put(f"{base}/profile", json={**profile, "contact": empty_window}, headers=me)).status_code == 422
+    registered, updated = await tenant_events(kafka_bootstrap, VOLUNTEERS.name, tenant, expected=2)
+    assert registered.data.contact.quiet_hours is not None
+    assert registered.data.contact.quiet_hours.model_dump(mode="json") == {"start": "21:00:00", "end": "07:00:00"}
+    assert registered.data.contact.opted_out_of == ["welcome"]
+    assert updated.data.contact.quiet_hours is None and updated.data.contact.opted_out_of == ["proposal_reminder"]
+
+
 async def test_consent_withdrawal_keeps_the_volunteer_registered_but_never_proposed(
     registry: RunningRegistry,
 ) -> None:

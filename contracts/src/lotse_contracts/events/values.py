@@ -131,6 +131,19 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
 
 
+class OptionalMessageKind(StrEnum):
+    """Volunteer messages a volunteer may opt out of entirely.
+
+    Only messages the volunteer can do without: the welcome after registration and the reminder
+    of a proposal they already received. A proposal, its
+    confirmation and the cancellation of a need they committed to concern their engagement and
+    are always sent (on the channels they chose), so they are deliberately not in this list.
+    """
+
+    WELCOME = "welcome"
+    PROPOSAL_REMINDER = "proposal_reminder"
+
+
 class ConsentPurpose(StrEnum):
     MATCHING = "matching"
     CONTACT = "contact"
@@ -241,6 +254,26 @@ class WeeklySlot(Contract):
 
 
 EXAMPLE_SLOT: dict[str, Any] = {"weekday": "tuesday", "start": "16:00:00", "end": "19:00:00"}
+
+
+class QuietHours(Contract):
+    """A daily window in the tenant's local time in which a volunteer gets no email; it may cross
+    midnight (21:00-07:00). Messages due inside it are sent when it ends."""
+
+    start: time = Field(description="Local time the quiet window starts.", examples=["21:00:00"])
+    end: time = Field(
+        description="Local time the quiet window ends; earlier than start if it crosses midnight.",
+        examples=["07:00:00"],
+    )
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
+
+EXAMPLE_QUIET_HOURS: dict[str, Any] = {"start": "21:00:00", "end": "07:00:00"}
 
 
 class DateRange(Contract):

@@ -18,6 +18,7 @@ from lotse_contracts.events.values import (
     EXAMPLE_CONSENT,
     EXAMPLE_HOME_AREA,
     EXAMPLE_ORGANISATION_ID,
+    EXAMPLE_QUIET_HOURS,
     EXAMPLE_VOLUNTEER_ID,
     Availability,
     Certificate,
@@ -27,6 +28,8 @@ from lotse_contracts.events.values import (
     HomeArea,
     LanguageCode,
     LanguageSkill,
+    OptionalMessageKind,
+    QuietHours,
     SkillSlug,
 )
 
@@ -47,6 +50,19 @@ class VolunteerContact(Contract):
     preferred_language: LanguageCode = Field(description="Language of notifications.", examples=["de"])
     channels: list[Channel] = Field(
         min_length=1, description="Channels the volunteer wants to be notified on.", examples=[["email", "in_app"]]
+    )
+    quiet_hours: QuietHours | None = Field(
+        default=None,
+        description="Daily window in the tenant's local time without email; absent means none.",
+        examples=[EXAMPLE_QUIET_HOURS],
+    )
+    opted_out_of: list[OptionalMessageKind] = Field(
+        default_factory=list,
+        description=(
+            "Optional message kinds the volunteer does not want on any channel. Proposals, confirmations "
+            "and cancellations concern their engagement and cannot be opted out of."
+        ),
+        examples=[["proposal_reminder"]],
     )
 
 
