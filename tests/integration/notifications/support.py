@@ -22,7 +22,7 @@ from lotse_contracts import (
     to_bytes,
     topic_for,
 )
-from lotse_contracts.events.values import Channel
+from lotse_contracts.events.values import Channel, OptionalMessageKind, QuietHours
 from lotse_devstack.smtp_sink import SmtpSink
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
@@ -59,6 +59,8 @@ def registered(
     channels: tuple[str, ...] = ("email", "in_app"),
     name: str | None = None,
     volunteer_id: uuid.UUID | None = None,
+    quiet_hours: QuietHours | None = None,
+    opted_out_of: tuple[str, ...] = (),
 ) -> Envelope[Any]:
     volunteer_id = volunteer_id or uuid.uuid4()
     example = VolunteerRegistered.example()
@@ -69,6 +71,8 @@ def registered(
             "phone": f"+49151{uuid.uuid4().int % 10**8:08d}",
             "preferred_language": language,
             "channels": [Channel(channel) for channel in channels],
+            "quiet_hours": quiet_hours,
+            "opted_out_of": [OptionalMessageKind(kind) for kind in opted_out_of],
         }
     )
     data = example.model_copy(update={"volunteer_id": volunteer_id, "contact": contact})

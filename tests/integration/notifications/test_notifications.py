@@ -15,9 +15,10 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -38,6 +39,7 @@ from lotse_contracts import (
     parse_event,
     topics_for_tenants,
 )
+from lotse_contracts.events.values import QuietHours
 from lotse_contracts.topics import DELIVERIES
 from lotse_devstack import Stack, ensure_topics
 from lotse_devstack.smtp_sink import SmtpSink
@@ -415,6 +417,45 @@ async def test_an_opted_out_channel_sends_nothing_and_the_in_app_inbox_gets_the_
     stranger = service.auth(Role.VOLUNTEER, tenant, subject=str(uuid.uuid4()))
     assert (await service.http.post(f"/me/messages/{proposal_message['id']}/read", headers=stranger)).status_code == 404
     assert (await service.http.get("/me/messages")).status_code == 401
+
+
+async def test_an_opted_out_kind_sends_nothing_and_an_email_in_quiet_hours_waits_for_the_window_to_end(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    local_now = datetime.now(ZoneInfo("Europe/Berlin"))  # the tenant's time zone (onboarded example)
+    quiet_end = (local_now + timedelta(seconds=8)).replace(microsecond=0)
+    window = QuietHours(start=(local_now - timedelta(minutes=1)).time().replace(microsecond=0), end=quiet_end.time())
+    no_welcome = registered(tenant, opted_out_of=("welcome",))
+    night_owl = registered(tenant, quiet_hours=window)
+    need = need_opened(tenant)
+    await service.applied(tenant, onboarded(tenant), no_welcome, night_owl, need)
+    await publish(service.bootstrap, proposed(tenant, need.data.need_id, no_welcome.data.volunteer_id, version=1))
+
+    # The opted-out welcome is skipped on every channel; a proposal cannot be opted out of.
+    await wait_for_mail(smtp_sink, no_welcome.data.contact.email, "match_proposed")
+    assert await mails_to(smtp_sink, no_welcome.data.contact.email, "welcome") == []
+    welcomes = await service.deliveries(tenant, recipient_id=str(no_welcome.data.volunteer_id), kind="welcome")
+    assert {(d["channel"], d["status"], d["reason"]) for d in welcomes} == {
+        ("email", "skipped", "opted_out"),
+        ("in_app", "skipped", "opted_out"),
+    }
+
+    # The night owl's welcome email waits for the end of the quiet window, without a failed attempt.
+    owl = str(night_owl.data.volunteer_id)
+
+    async def postponed() -> list[dict[str, Any]]:
+        return await service.deliveries(tenant, recipient_id=owl, channel="email", reason="quiet_hours")
+
+    (waiting,) = await eventually(postponed, timeout=8, what="the welcome email to be postponed")
+    assert waiting["status"] == "pending" and waiting.get("attempts", 0) == 0
+    assert waiting["next_attempt_at"] == quiet_end.astimezone(UTC)
+    await wait_for_mail(smtp_sink, night_owl.data.contact.email, "welcome")
+    (sent,) = await service.deliveries(tenant, _id=waiting["_id"])
+    assert sent["status"] == "sent" and sent["attempts"] == 1 and sent["sent_at"] >= quiet_end
+    # Quiet hours hold back email only: the in-app welcome was there at once.
+    (in_app,) = await service.deliveries(tenant, recipient_id=owl, channel="in_app")
+    assert in_app["status"] == "sent" and in_app["sent_at"] < quiet_end
 
 
 async def test_erasure_leaves_no_contact_data_anywhere_in_the_notifications_database(

@@ -222,7 +222,7 @@ class EventHandler:
         language = (contact or {}).get("preferred_language") or (tenant or {}).get("default_language") or "de"
         for channel in PERSON_CHANNELS:
             # An unknown volunteer may just not be read yet (another topic): queue, the worker waits.
-            reason = skip_reason(contact, channel) if contact is not None else None
+            reason = skip_reason(contact, channel, kind) if contact is not None else None
             await self.store.add_delivery(
                 session,
                 tenant=event.tenant,
@@ -299,6 +299,8 @@ def _contact_fields(data: VolunteerRegistered | VolunteerProfileUpdated) -> dict
         "phone": contact.phone,
         "preferred_language": contact.preferred_language,
         "channels": [channel.value for channel in contact.channels],
+        "quiet_hours": contact.quiet_hours.model_dump(mode="json") if contact.quiet_hours else None,
+        "opted_out_of": [kind.value for kind in contact.opted_out_of],
         "active": True,
     }
 

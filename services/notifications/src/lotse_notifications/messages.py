@@ -13,7 +13,7 @@ import hmac
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,13 +31,13 @@ EVENT_TYPE_HEADER = "X-Lotse-Event-Type"
 PERSON_CHANNELS: tuple[str, ...] = ("email", "in_app")
 
 
-def skip_reason(contact: dict[str, Any] | None, channel: str) -> str | None:
-    """Why a volunteer cannot be reached on ``channel`` right now, or None if they can."""
+def skip_reason(contact: dict[str, Any] | None, channel: str, kind: str | None = None) -> str | None:
+    """Why a volunteer cannot be reached on ``channel`` (with a message of ``kind``), or None if they can."""
     if contact is None or contact.get("erased"):
         return "no_contact"
     if contact.get("active") is False:
         return "volunteer_withdrawn"
-    if channel not in contact.get("channels", []):
+    if channel not in contact.get("channels", []) or kind in contact.get("opted_out_of", []):
         return "opted_out"
     if channel == "email" and contact.get("contact_consent") is False:
         return "no_contact_consent"
@@ -154,6 +154,23 @@ def digest_due(now: datetime, timezone: str, weekday: int, hour: int) -> bool:
     the delivery key makes planning it again later in the week a no-op)."""
     local = now.astimezone(zone(timezone))
     return (local.weekday(), local.hour) >= (weekday, hour)
+
+
+def quiet_until(now: datetime, start: time, end: time, timezone: str) -> datetime | None:
+    """The end of the quiet window ``now`` falls into (in UTC), or None outside it. The window is in
+    the tenant's local time and may cross midnight (start after end, e.g. 21:00-07:00)."""
+    tz = zone(timezone)
+    local = now.astimezone(tz)
+    clock = local.time().replace(tzinfo=None)
+    if start < end:
+        inside, day = start <= clock < end, local.date()
+    elif clock >= start:
+        inside, day = True, local.date() + timedelta(days=1)
+    else:
+        inside, day = clock < end, local.date()
+    if not inside:
+        return None
+    return datetime.combine(day, end, tzinfo=tz).astimezone(UTC)
 
 
 _ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"'@,;:]+")

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import structlog
@@ -66,6 +66,14 @@ class NotYet(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+class QuietHours(Exception):
+    """The volunteer's quiet hours: send the email when the window ends (not a failed attempt)."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
 
 
 class DeliveryWorker:
@@ -155,6 +163,9 @@ class DeliveryWorker:
         except NotYet as waiting:
             await self._wait_for_reference(delivery, waiting.code, attempt)
             return
+        except QuietHours as quiet:
+            await self._postpone(delivery, quiet.until)
+            return
         except SendFailed as failure:
             final = failure.permanent or attempt >= self.settings.delivery_max_attempts
             await self._record(delivery, attempt, status=DEAD if final else None, code=failure.code, error=str(failure))
@@ -204,9 +215,19 @@ class DeliveryWorker:
             if contact is None:
                 raise NotYet("no_contact")
             # Checked again at send time: the person may have opted out or been erased meanwhile.
-            reason = skip_reason(contact, delivery["channel"])
+            reason = skip_reason(contact, delivery["channel"], delivery["kind"])
             if reason is not None:
                 raise Undeliverable(reason, "the volunteer cannot be reached on this channel")
+            quiet = contact.get("quiet_hours")
+            if delivery["channel"] == "email" and quiet:
+                until = messages.quiet_until(
+                    datetime.now(UTC),
+                    time.fromisoformat(quiet["start"]),
+                    time.fromisoformat(quiet["end"]),
+                    tenant.get("timezone", "Europe/Berlin"),
+                )
+                if until is not None:
+                    raise QuietHours(until)
             name, address, person_language = contact["display_name"], contact["email"], contact["preferred_language"]
         elif recipient_kind == "organisation":
             organisation = await self.store.organisation(tenant_slug, recipient_id)
@@ -256,6 +277,14 @@ class DeliveryWorker:
 
         async def work(session: AsyncClientSession) -> bool:
             return await self.store.finish(delivery, fields, session)
+
+        await in_transaction(self.client, work)
+
+    async def _postpone(self, delivery: dict[str, Any], until: datetime) -> None:
+        """Due again when the quiet window ends; attempts stay as they are."""
+
+        async def work(session: AsyncClientSession) -> bool:
+            return await self.store.finish(delivery, {"reason": "quiet_hours", "next_attempt_at": until}, session)
 
         await in_transaction(self.client, work)
 
@@ -372,7 +401,7 @@ class DeliveryWorker:
                 channel=channel,
                 language=(contact or {}).get("preferred_language") or "de",
                 payload=proposal["payload"],
-                skip_reason=skip_reason(contact, channel) if contact is not None else None,
+                skip_reason=skip_reason(contact, channel, PROPOSAL_REMINDER) if contact is not None else None,
             )
         return 1
 
