@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from lotse_runtime.settings import PlatformSettings
 
 T = TypeVar("T")
 CENTRE = {"lat": 51.9607, "lon": 7.6261}
-ACCEPT_LINK = re.compile(r"(https?://[^\s\"<>]+/answers/[^\s\"<>?]+)\?choice=accept")
 
 
 def eventually(what: str, probe: Callable[[], T], timeout: float = 90.0) -> T:

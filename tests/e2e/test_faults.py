@@ -10,10 +10,11 @@ from collections import Counter
 
 import pytest
 
+from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform
 from lotse_contracts import MatchProposed, parse_event
 from lotse_contracts.topics import PROPOSALS
-from tests.e2e.journey import ACCEPT_LINK, Municipality, eventually
+from tests.e2e.journey import Municipality, eventually
 from tests.support.kafka import read_all
 
 pytestmark = pytest.mark.faults

@@ -8,10 +8,11 @@ from typing import Any
 
 from pymongo import MongoClient
 
+from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform
 from lotse_contracts import DeadLetterInfo, dead_letter_topic, partner_inbound_topic
 from lotse_runtime.auth import Role
-from tests.e2e.journey import ACCEPT_LINK, Municipality, eventually
+from tests.e2e.journey import Municipality, eventually
 from tests.support.kafka import read_all
 
 

@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import Envelope, TenantOnboarded, new_event, parse_event
 from lotse_runtime.mongo import in_transaction
-from lotse_runtime.outbox import OUTBOX_COLLECTION, OutboxRelay, append_event, ensure_outbox_indexes
+from lotse_runtime.outbox import OUTBOX_COLLECTION, OutboxRelay, Publish, append_event, ensure_outbox_indexes
 from tests.support.kafka import create_topics, read_all
 from tests.support.waiting import eventually
 
@@ -30,6 +30,16 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     await producer.start()
     yield producer
     await producer.stop()
+
+
+@pytest.fixture
+def publish(producer: AIOKafkaProducer) -> Publish:
+    """What a service's relay publishes with: the producer, acknowledged by the broker."""
+
+    async def send(target: str, key: bytes, value: bytes) -> None:
+        await producer.send_and_wait(target, value, key=key)
+
+    return send
 
 
 @pytest.fixture
@@ -58,7 +68,7 @@ async def commit_events(
 async def test_committed_events_are_published_in_order_per_key_and_marked(
     mongo_client: AsyncMongoClient[dict[str, Any]],
     database: AsyncDatabase[dict[str, Any]],
-    producer: AIOKafkaProducer,
+    publish: Publish,
     kafka_bootstrap: str,
     topic: str,
 ) -> None:
@@ -66,9 +76,6 @@ async def test_committed_events_are_published_in_order_per_key_and_marked(
     tenants = ["aachen", "bonn", "celle"]
     for version in range(1, 5):
         await commit_events(mongo_client, database, topic, *(event(t, version) for t in tenants))
-
-    async def publish(target: str, key: bytes, value: bytes) -> None:
-        await producer.send_and_wait(target, value, key=key)
 
     relay = OutboxRelay(database, publish, name="test", poll_interval=0.05)
     relay.start()
@@ -89,7 +96,7 @@ async def test_committed_events_are_published_in_order_per_key_and_marked(
 async def test_a_relay_that_crashed_before_marking_publishes_after_restart(
     mongo_client: AsyncMongoClient[dict[str, Any]],
     database: AsyncDatabase[dict[str, Any]],
-    producer: AIOKafkaProducer,
+    publish: Publish,
     kafka_bootstrap: str,
     topic: str,
 ) -> None:
@@ -104,9 +111,6 @@ async def test_a_relay_that_crashed_before_marking_publishes_after_restart(
     with pytest.raises(ConnectionError):
         await crashed.publish_pending()
     assert await database[OUTBOX_COLLECTION].count_documents({"published_at": None}) == 2
-
-    async def publish(target: str, key: bytes, value: bytes) -> None:
-        await producer.send_and_wait(target, value, key=key)
 
     restarted = OutboxRelay(database, publish, name="test", poll_interval=0.05)
     restarted.start()
