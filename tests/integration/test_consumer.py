@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
+from pymongo.errors import AutoReconnect
 
 from lotse_contracts import DeadLetterInfo, Envelope, TenantOnboarded, dead_letter_topic, new_event, to_bytes
 from lotse_contracts.dead_letter import DeadLetterReason
@@ -127,6 +128,32 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_mess
     assert [info.reason.value for info in infos] == ["processing_failed", "tenant_mismatch"]
     assert "after 3 attempts" in infos[0].error and "database unavailable" in infos[0].error
     assert [record.value for record in dead] == [to_bytes(poison), to_bytes(rejected)]
+
+
+async def test_an_unavailable_database_is_waited_for_beyond_the_retry_budget_and_nothing_is_dead_lettered(
+    broker: KafkaBroker, kafka_bootstrap: str, topic: str
+) -> None:
+    outage = FAST_RETRY.attempts * 3  # far more failures than a poison event would be allowed
+    attempts: list[int] = []
+    event = onboarded("musterstadt")
+    after = onboarded("musterstadt")
+    processed: list[str] = []
+
+    async def handle(received: Envelope[Any], delivery: Delivery) -> None:
+        if received.id == event.id and len(attempts) < outage:
+            attempts.append(1)
+            raise AutoReconnect("connection to the database was reset")
+        processed.append(str(received.id))
+
+    subscribe_events(broker, handle, consumer="test-outage", topics=[topic], retry=FAST_RETRY)
+    await broker.start()
+    for sent in (event, after):
+        await produce(kafka_bootstrap, topic, to_bytes(sent), key=sent.key)
+
+    await eventually(lambda: _value(processed[1:]), what="both events to be processed after the outage")
+    assert processed == [str(event.id), str(after.id)]
+    assert len(attempts) == outage
+    assert await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=1, timeout=2) == []
 
 
 async def test_an_oversized_message_is_dead_lettered_without_parsing(

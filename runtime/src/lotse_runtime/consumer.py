@@ -31,6 +31,7 @@ from lotse_contracts import (
 )
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_runtime import metrics
+from lotse_runtime.failures import is_transient
 from lotse_runtime.tracing import processing_span
 
 log = structlog.get_logger("lotse.consumer")
@@ -117,7 +118,8 @@ class EventPipeline:
             correlation_id=event.correlationid,
             topic=delivery.topic,
         )
-        for attempt in range(1, self.retry.attempts + 1):
+        attempt = outage = 0
+        while True:
             try:
                 with processing_span(event, self.consumer, delivery.topic):
                     await self.handler(event, delivery)
@@ -127,7 +129,16 @@ class EventPipeline:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - any failure is retried, then dead-lettered
-                if attempt == self.retry.attempts:
+                if is_transient(error):
+                    metrics.PROCESSING_RETRIES.labels(self.consumer, delivery.topic).inc()
+                    # The database or broker is away, not the event at fault: wait for it without
+                    # limit (shutdown still interrupts; the event is then delivered again).
+                    outage += 1
+                    bound.warning("infrastructure unavailable, waiting", tries=outage, error=repr(error))
+                    await asyncio.sleep(self.retry.backoff(min(outage, 6)))
+                    continue
+                attempt += 1
+                if attempt >= self.retry.attempts:
                     message = f"processing failed after {attempt} attempts: {type(error).__name__}: {error}"
                     await self._dead_letter(value, delivery, DeadLetterReason.PROCESSING_FAILED, message)
                     return

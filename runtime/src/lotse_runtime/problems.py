@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lotse_runtime.failures import is_transient
+
 PROBLEM_JSON = "application/problem+json"
 
 log = structlog.get_logger("lotse.http")
@@ -66,5 +68,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        if is_transient(error):
+            log.warning("infrastructure unavailable", path=request.url.path, error=repr(error))
+            response = problem_response(503, "Service unavailable", "a backing service is unavailable; try again")
+            response.headers["Retry-After"] = "5"
+            return response
         log.exception("unhandled error", path=request.url.path)
         return problem_response(500, "Internal error", "the error was logged")

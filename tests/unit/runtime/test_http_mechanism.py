@@ -117,3 +117,21 @@ def test_the_broker_refreshes_topic_metadata_as_configured() -> None:
     broker = make_broker(PlatformSettings(topic_metadata_refresh_ms=1234), client_id="test")
     # FastStream builds every consumer and producer from these connection arguments.
     assert broker._connection_kwargs["metadata_max_age_ms"] == 1234
+
+
+def test_an_unavailable_database_is_503_problem_json_with_retry_after() -> None:
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/stored")
+    def stored() -> None:
+        raise ServerSelectionTimeoutError("127.0.0.1:27017: connection refused")
+
+    response = TestClient(app, raise_server_exceptions=False).get("/stored")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["title"] == "Service unavailable"
+    assert "27017" not in response.text  # no internals to the caller
