@@ -9,10 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from lotse_runtime import metrics
+
 INBOX_COLLECTION = "inbox"
+
+log = structlog.get_logger("lotse.inbox")
 
 
 async def ensure_inbox_index(database: AsyncDatabase[dict[str, Any]]) -> None:
@@ -34,6 +39,9 @@ async def record_once(
     """
     inbox = database[INBOX_COLLECTION]
     if await inbox.find_one({"consumer": consumer, "event_id": event_id}, session=session):
+        # Operators (and the fault tests) count these: redeliveries after crashes, partner replays.
+        metrics.DUPLICATES_SUPPRESSED.labels(consumer).inc()
+        log.info("duplicate event ignored", consumer=consumer, event_id=event_id, tenant=tenant)
         return False
     await inbox.insert_one(
         {"consumer": consumer, "event_id": event_id, "tenant": tenant, "processed_at": datetime.now(UTC)},

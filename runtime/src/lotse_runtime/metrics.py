@@ -15,6 +15,9 @@ MESSAGES_DEAD_LETTERED = Counter(
 PROCESSING_RETRIES = Counter(
     "lotse_processing_retries_total", "Attempts repeated after a processing error", ["consumer", "topic"]
 )
+DUPLICATES_SUPPRESSED = Counter(
+    "lotse_duplicates_suppressed_total", "Events seen before by the same consumer and ignored", ["consumer"]
+)
 CONSUMER_LAG = Gauge(
     "lotse_consumer_lag_messages", "Messages behind the partition's high watermark", ["consumer", "topic", "partition"]
 )

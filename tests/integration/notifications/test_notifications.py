@@ -25,6 +25,7 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 
 from lotse_contracts import (
@@ -238,6 +239,16 @@ async def test_a_proposal_is_emailed_in_arabic_right_to_left_with_the_links_from
     assert "erweitertes Führungszeugnis" in welcome["text"] and "التأمين" in welcome["text"]
 
 
+def _duplicates_suppressed() -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "lotse_duplicates_suppressed"
+        for sample in metric.samples
+        if sample.name == "lotse_duplicates_suppressed_total"
+    )
+
+
 async def test_the_same_proposal_event_delivered_twice_sends_one_email_and_reports_it_sent(
     service: Running, smtp_sink: SmtpSink
 ) -> None:
@@ -249,11 +260,13 @@ async def test_the_same_proposal_event_delivered_twice_sends_one_email_and_repor
     # The duplicate shares the need's key and partition, so once the marker's mail is out the
     # duplicate has been consumed too.
     await service.applied(tenant, onboarded(tenant), volunteer, other, need)
+    suppressed_before = _duplicates_suppressed()
     await publish(service.bootstrap, first, first, marker)
 
     await wait_for_mail(smtp_sink, other.data.contact.email, "match_proposed")
     mails = await mails_to(smtp_sink, volunteer.data.contact.email, "match_proposed")
     assert len(mails) == 1
+    assert _duplicates_suppressed() - suppressed_before == 1  # operators see the ignored duplicate
     assert "Eine Anfrage, die zu Ihnen passt" in mails[0]["subject"]
     sent = await service.deliveries(tenant, trigger_event_id=str(first.id), channel="email")
     assert [(d["status"], d["attempts"]) for d in sent] == [("sent", 1)]
