@@ -92,11 +92,12 @@ def need_details(
     skills: tuple[str, ...] = ("accompaniment",),
     needed: int = 1,
     schedule: dict[str, Any] | None = None,
+    description: str = "Begleitung zur Ausländerbehörde",
 ) -> dict[str, Any]:
     return {
         "organisation_id": ORGANISATION,
         "category": "accompaniment_to_authorities",
-        "description": "Begleitung zur Ausländerbehörde",
+        "description": description,
         "required_skills": list(skills),
         "languages": [{"language": code, "min_level": level} for code, level in languages],
         "place": {"point": {"lat": CENTRE[0], "lon": CENTRE[1]}, "district": "Mitte"},

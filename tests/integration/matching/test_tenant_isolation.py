@@ -1,0 +1,318 @@
+"""Tenant isolation of the matching service on the real broker and database.
+
+Two municipalities side by side with near-identical data: the same skills, languages and place,
+and one person registered in both (the same volunteer id, as when one login registers in two
+municipalities). Nothing of one may be proposed, shown, answered or changed through the other:
+not by matching itself, not through the volunteer API with any role, not through an answer link,
+not through the other's partner topic.
+
+One service and one world for the module; the last test accepts a proposal, so it runs last.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaProducer
+
+from lotse_contracts import (
+    AcceptProposal,
+    DeadLetterInfo,
+    Envelope,
+    dead_letter_topic,
+    new_event,
+    partner_inbound_topic,
+    to_bytes,
+    topic_for,
+    topics_for_tenants,
+)
+from lotse_devstack import Stack, ensure_topics
+from lotse_matching import tokens
+from lotse_matching.app import create_app
+from lotse_matching.settings import MatchingSettings
+from lotse_matching.store import Store
+from lotse_runtime.auth import Role, issue_token
+from tests.integration.matching.support import TopicReader, opened, registered, tenant_event
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+RUN = uuid.uuid4().hex[:8]
+OURS, THEIRS = f"m{RUN}-ours", f"m{RUN}-theirs"
+PROPOSALS = "lotse.matching.proposals.v1"
+THEIR_PARTNER_DLQ = dead_letter_topic(partner_inbound_topic(THEIRS))
+NO_ARABIC = (("de", "native"),)
+
+
+@dataclass
+class World:
+    """`ours` is the victim, `theirs` the other municipality. The shared person fits only
+    their need (in our municipality they speak no Arabic), so proposing them for our need would
+    mean their profile leaked into our matching."""
+
+    settings: MatchingSettings
+    http: httpx.AsyncClient
+    store: Store
+    reader: TopicReader
+    producer: AIOKafkaProducer
+    our_volunteers: tuple[str, str]
+    their_volunteer: str
+    shared: str
+    our_need: str
+    their_need: str
+    our_marker: str
+    their_marker: str
+    our_proposals: dict[str, Envelope[Any]]  # volunteer id -> MatchProposed
+    their_proposals: dict[str, Envelope[Any]]
+
+    async def publish(self, event: Envelope[Any], topic: str | None = None) -> None:
+        await self.producer.send_and_wait(topic or topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
+
+    def headers(self, *roles: Role, tenant: str | None, subject: str) -> dict[str, str]:
+        token = issue_token(self.settings.auth_config(), subject=subject, roles=roles, tenant=tenant)
+        return {"Authorization": f"Bearer {token}"}
+
+    def proposed(self, need_id: str) -> list[Envelope[Any]]:
+        """Every proposal for the need on the topic, whatever its key or envelope says."""
+        events = [seen.event() for seen in list(self.reader.seen) if seen.topic == PROPOSALS]
+        return [e for e in events if e.type.endswith(".proposed.v1") and str(e.data.need_id) == need_id]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(stack: Stack) -> AsyncIterator[World]:
+    await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([OURS, THEIRS]))
+    settings = MatchingSettings(
+        kafka_bootstrap=stack.kafka_bootstrap,
+        mongo_url=stack.mongo_url,
+        database=f"matching_isolation_{RUN}",
+        consumer_group=f"matching-isolation-{RUN}",
+        partner_consumer_group=f"matching-isolation-partner-{RUN}",
+        public_base_url="http://matching.test",
+        unknown_retry_attempts=2,
+        unknown_retry_backoff_seconds=0.2,
+    )
+    reader = TopicReader(stack.kafka_bootstrap, [PROPOSALS, THEIR_PARTNER_DLQ])
+    await reader.start()
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=False, acks="all")
+    await producer.start()
+    app = create_app(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://matching.test") as http:
+                store: Store = app.state.matching.store
+                shared = str(uuid.uuid4())
+                # Their volunteers live closer to the need than ours: a leak would rank them first.
+                ours = [registered(OURS, km_north=km) for km in (0.6, 1.2)]
+                ours.append(registered(OURS, shared, km_north=0.1, languages=NO_ARABIC))
+                theirs = [registered(THEIRS, km_north=0.05), registered(THEIRS, shared, km_north=0.1)]
+                for event in (tenant_event(OURS), tenant_event(THEIRS), *ours, *theirs):
+                    await producer.send_and_wait(topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
+                for event in (*ours, *theirs):
+                    await eventually(
+                        lambda e=event: store.volunteer(e.tenant, e.subject), timeout=60, what="volunteer known"
+                    )
+                our_marker, their_marker = f"Begleitung {uuid.uuid4().hex}", f"Begleitung {uuid.uuid4().hex}"
+                our_need, their_need = opened(OURS, description=our_marker), opened(THEIRS, description=their_marker)
+                running = World(
+                    settings,
+                    http,
+                    store,
+                    reader,
+                    producer,
+                    our_volunteers=(ours[0].subject, ours[1].subject),
+                    their_volunteer=theirs[0].subject,
+                    shared=shared,
+                    our_need=our_need.subject,
+                    their_need=their_need.subject,
+                    our_marker=our_marker,
+                    their_marker=their_marker,
+                    our_proposals={},
+                    their_proposals={},
+                )
+                await running.publish(our_need)
+                await running.publish(their_need)
+                # A round's proposals are written in one transaction: two of each means the round is out.
+                for need_id, found in (
+                    (our_need.subject, running.our_proposals),
+                    (their_need.subject, running.their_proposals),
+                ):
+                    events = await eventually(
+                        lambda n=need_id: _at_least(running.proposed(n), 2), what="the first round of proposals"
+                    )
+                    found.update({str(e.data.volunteer_id): e for e in events})
+                yield running
+                await app.state.matching.client.drop_database(settings.database)
+    finally:
+        await producer.stop()
+        await reader.stop()
+
+
+async def _at_least(items: list[Any], count: int) -> list[Any]:
+    return items if len(items) >= count else []
+
+
+async def test_only_our_volunteers_are_proposed_for_our_need_and_only_theirs_for_theirs(world: World) -> None:
+    ours, theirs = world.proposed(world.our_need), world.proposed(world.their_need)
+    assert {str(e.data.volunteer_id) for e in ours} == set(world.our_volunteers)
+    assert {str(e.data.volunteer_id) for e in theirs} == {world.their_volunteer, world.shared}
+    assert {e.tenant for e in ours} == {OURS} and {e.tenant for e in theirs} == {THEIRS}
+    assert all(e.key.startswith(f"{OURS}:".encode()) for e in ours)
+    # Reasons are computed from the tenant's own profile: 0.6 and 1.2 km, not their 0.05 km.
+    assert sorted(e.data.distance_km for e in ours) == pytest.approx([0.6, 1.2], abs=0.01)
+
+    # The database agrees, read without any tenant filter.
+    stored = await world.store.proposals.find({"need_id": world.our_need}).to_list()
+    assert {(p["tenant"], p["volunteer_id"]) for p in stored} == {(OURS, v) for v in world.our_volunteers}
+
+
+async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(world: World) -> None:
+    our_volunteer = world.our_volunteers[0]
+    our_proposal = str(world.our_proposals[our_volunteer].data.proposal_id)
+    intruders = {
+        "their volunteer": world.headers(Role.VOLUNTEER, tenant=THEIRS, subject=world.their_volunteer),
+        "their token with our volunteer's id": world.headers(Role.VOLUNTEER, tenant=THEIRS, subject=our_volunteer),
+        "the shared person as theirs": world.headers(Role.VOLUNTEER, tenant=THEIRS, subject=world.shared),
+        "their coordinator": world.headers(Role.COORDINATOR, tenant=THEIRS, subject=our_volunteer),
+        "their initiative admin": world.headers(Role.INITIATIVE_ADMIN, tenant=THEIRS, subject=our_volunteer),
+        "their partner": world.headers(Role.PARTNER, tenant=THEIRS, subject=our_volunteer),
+        "every tenant role of theirs": world.headers(
+            *(role for role in Role if role != Role.PLATFORM_ADMIN), tenant=THEIRS, subject=our_volunteer
+        ),
+        "a platform admin": world.headers(Role.PLATFORM_ADMIN, tenant=None, subject=our_volunteer),
+        "a platform admin as volunteer without a tenant": world.headers(
+            Role.PLATFORM_ADMIN, Role.VOLUNTEER, tenant=None, subject=our_volunteer
+        ),
+    }
+    endpoints: list[tuple[str, str, Any]] = [
+        ("GET", "/volunteers/me/proposals", None),
+        ("POST", f"/volunteers/me/proposals/{our_proposal}/accept", None),
+        ("POST", f"/volunteers/me/proposals/{our_proposal}/decline", {"reason": "too_far"}),
+        ("POST", f"/volunteers/me/engagements/{world.our_need}/step-back", None),
+        ("GET", "/volunteers/me/open-needs", None),
+        ("POST", f"/volunteers/me/open-needs/{world.our_need}/pick", None),
+    ]
+    secrets = [
+        OURS,
+        world.our_need,
+        world.our_marker,
+        *world.our_volunteers,
+        *(str(e.data.proposal_id) for e in world.our_proposals.values()),
+    ]
+    outbox = world.store.database["outbox"]
+    outbox_before = await outbox.count_documents({"tenant": OURS})
+
+    for name, headers in intruders.items():
+        for method, url, body in endpoints:
+            response = await world.http.request(method, url, json=body, headers=headers)
+            # Lists answer with the caller's own data; everything aimed at ours is refused.
+            allowed = {200, 403} if method == "GET" else {403, 404}
+            assert response.status_code in allowed, (name, method, url, response.status_code, response.text)
+            for secret in secrets:
+                assert secret not in response.text.replace(url, ""), (name, method, url, secret)
+
+    # Their shared person does see their own need, so the lists above were not empty by accident.
+    theirs = await world.http.get(
+        "/volunteers/me/open-needs", headers=world.headers(Role.VOLUNTEER, tenant=THEIRS, subject=world.shared)
+    )
+    assert [item["need_id"] for item in theirs.json()] == [world.their_need]
+    assert theirs.json()[0]["description"] == world.their_marker
+    # In our municipality the same person fits nothing (no Arabic there), even though theirs fits.
+    ours = await world.http.get(
+        "/volunteers/me/open-needs", headers=world.headers(Role.VOLUNTEER, tenant=OURS, subject=world.shared)
+    )
+    assert ours.status_code == 200 and ours.json() == []
+
+    for proposal in world.our_proposals.values():
+        stored = await world.store.proposal(OURS, str(proposal.data.proposal_id))
+        assert stored is not None and stored["status"] == "open"
+    need = await world.store.need(OURS, world.our_need)
+    assert need is not None and need["staffing"]["committed"] == [] and need["staffing"]["state"] == "open"
+    assert await outbox.count_documents({"tenant": OURS}) == outbox_before
+
+
+async def test_partner_answers_on_their_topic_cannot_reach_our_proposals(world: World) -> None:
+    our_volunteer = world.our_volunteers[1]
+    proposal = world.our_proposals[our_volunteer]
+    ids = {"proposal_id": str(proposal.data.proposal_id), "need_id": world.our_need, "volunteer_id": our_volunteer}
+    answer = AcceptProposal(**ids)
+    # Our tenant in the envelope (and its source), on their topic: the topic's credentials are theirs.
+    posing = new_event(
+        data=answer, tenant=OURS, subject=ids["proposal_id"], version=1, source=f"/partners/{OURS}/portal"
+    )
+    # Their own tenant, naming our proposal: it does not exist in their municipality.
+    reaching = new_event(
+        data=answer, tenant=THEIRS, subject=ids["proposal_id"], version=1, source=f"/partners/{THEIRS}/portal"
+    )
+    for event in (posing, reaching):
+        await world.publish(event, topic=partner_inbound_topic(THEIRS))
+
+    async def both_dead_lettered() -> dict[bytes, str]:
+        dead = [s for s in list(world.reader.seen) if s.topic == THEIR_PARTNER_DLQ]
+        found = {s.value: DeadLetterInfo.from_headers(s.headers.items()).reason for s in dead}
+        return found if {to_bytes(posing), to_bytes(reaching)} <= set(found) else {}
+
+    reasons = await eventually(both_dead_lettered, what="both answers dead-lettered")
+    assert reasons[to_bytes(posing)] == "tenant_mismatch"
+    assert reasons[to_bytes(reaching)] == "not_allowed"
+    stored = await world.store.proposal(OURS, ids["proposal_id"])
+    assert stored is not None and stored["status"] == "open"
+    assert not [e for e in world.reader.events(OURS, world.our_need) if e.type.endswith(".accepted.v1")]
+
+
+async def test_an_answer_link_acts_only_on_its_own_proposal_in_its_own_municipality(world: World) -> None:
+    """Runs last: it accepts our proposal at the end."""
+    our_volunteer = world.our_volunteers[0]
+    ours = world.our_proposals[our_volunteer]
+    their_proposal = str(world.their_proposals[world.shared].data.proposal_id)
+    our_link = urlsplit(ours.data.accept_url).path
+    token = our_link.removeprefix("/answers/")
+    body, _, signature = token.partition(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+    # Our link's signature over a payload pointing elsewhere (their proposal, or their tenant).
+    for changed in ({"p": their_proposal}, {"t": THEIRS}, {"p": their_proposal, "t": THEIRS}):
+        forged_body = base64.urlsafe_b64encode(json.dumps({**claims, **changed}).encode()).rstrip(b"=").decode()
+        forged = f"/answers/{forged_body}.{signature}"
+        assert (await world.http.get(forged, params={"choice": "accept"})).status_code == 400
+        assert (await world.http.post(forged, data={"choice": "accept"})).status_code == 400
+
+    # Even a validly signed link only looks in the municipality it names.
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    crossed = [
+        tokens.sign(world.settings.answer_secret, str(ours.data.proposal_id), THEIRS, expires),
+        tokens.sign(world.settings.answer_secret, their_proposal, OURS, expires),
+    ]
+    for crossed_token in crossed:
+        page = await world.http.get(f"/answers/{crossed_token}", params={"choice": "accept"})
+        assert page.status_code == 404 and world.our_marker not in page.text and world.their_marker not in page.text
+        answered = await world.http.post(f"/answers/{crossed_token}", data={"choice": "accept"})
+        assert answered.status_code == 404
+
+    # Our genuine link shows our need only, and accepting it changes our need and nothing of theirs.
+    page = await world.http.get(our_link, params={"choice": "accept"})
+    assert page.status_code == 200 and world.our_marker in page.text and world.their_marker not in page.text
+    accepted = await world.http.post(our_link, data={"choice": "accept"})
+    assert accepted.status_code == 200
+
+    async def staffed() -> list[Envelope[Any]]:
+        return [e for e in world.reader.events(OURS, world.our_need) if e.type.endswith(".staffed.v1")]
+
+    (done,) = await eventually(staffed, what="our need staffed")
+    assert [str(v) for v in done.data.volunteer_ids] == [our_volunteer]
+    for proposal in world.their_proposals.values():
+        stored = await world.store.proposal(THEIRS, str(proposal.data.proposal_id))
+        assert stored is not None and stored["status"] == "open"
+    their_need = await world.store.need(THEIRS, world.their_need)
+    assert their_need is not None and their_need["staffing"]["committed"] == []
+    assert not [e for e in world.reader.events(THEIRS) if not e.type.endswith(".proposed.v1")]
