@@ -53,7 +53,10 @@ def _store(request: Request) -> Store:
 
 
 def _tenant(principal: Principal) -> str:
-    assert principal.tenant is not None  # coordinators and volunteers always carry a tenant
+    # A platform admin's token may carry tenant roles but no tenant: refuse it rather than let a
+    # query run unscoped (an assert would vanish under `python -O`).
+    if principal.tenant is None:
+        raise Problem(403, "Forbidden", "this needs a token of a municipality (claim tenant)")
     return principal.tenant
 
 
