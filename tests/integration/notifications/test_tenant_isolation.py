@@ -1,0 +1,293 @@
+"""Tenant isolation of the notifications service on the real broker, database and SMTP sink.
+
+Two municipalities side by side with near-identical data: the same person (one volunteer id in
+both, as when one login registers in two municipalities), the same need id, the same events, each
+with its own guidance, webhook and wording. Every email, in-app message and webhook call of one
+must hold nothing of the other, and no token of one reaches the other's data.
+
+One service and one world for the module; the message checks run before the API sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+
+from lotse_contracts import Envelope, parse_event, topics_for_tenants
+from lotse_devstack import Stack, ensure_topics
+from lotse_devstack.smtp_sink import SmtpSink
+from lotse_notifications.app import create_app
+from lotse_notifications.settings import NotificationSettings
+from lotse_runtime.auth import Role, issue_token
+from tests.integration.notifications.support import (
+    WebhookRecorder,
+    mails_to,
+    need_opened,
+    onboarded,
+    proposed,
+    publish,
+    registered,
+    staffed,
+)
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PREFIX = f"n{uuid.uuid4().hex[:6]}"
+OURS, THEIRS = f"{PREFIX}-ours", f"{PREFIX}-theirs"
+
+
+@dataclass
+class Municipality:
+    """What one tenant put into the service; its secrets must never reach the other."""
+
+    tenant: str
+    marker: str  # in the volunteer's name, the need's description, the guidance and the wording
+    hook: WebhookRecorder
+    volunteer: Envelope[Any]
+    events: list[Envelope[Any]] = field(default_factory=list)
+    hook_id: str = ""
+    hook_secret: str = ""
+    accept_url: str = ""
+
+    @property
+    def office(self) -> str:
+        return f"office@{self.tenant}.example"
+
+    @property
+    def secrets(self) -> list[str]:
+        contact = self.volunteer.data.contact
+        found = [self.tenant, self.marker, self.hook.url, self.hook_id, self.hook_secret, self.accept_url]
+        return [value for value in (*found, contact.email, contact.display_name, contact.phone) if value]
+
+
+@dataclass
+class World:
+    http: httpx.AsyncClient
+    settings: NotificationSettings
+    db: Any
+    person: str  # the volunteer id both municipalities know
+    ours: Municipality
+    theirs: Municipality
+
+    def headers(self, *roles: Role, tenant: str | None, subject: str | None = None) -> dict[str, str]:
+        token = issue_token(
+            self.settings.auth_config(), subject=subject or str(uuid.uuid4()), roles=roles, tenant=tenant
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    def pairs(self) -> list[tuple[Municipality, Municipality]]:
+        return [(self.ours, self.theirs), (self.theirs, self.ours)]
+
+
+@pytest.fixture(scope="module")
+def hooks() -> Iterator[tuple[WebhookRecorder, WebhookRecorder]]:
+    with WebhookRecorder() as ours, WebhookRecorder() as theirs:
+        yield ours, theirs
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(
+    stack: Stack, smtp_sink: SmtpSink, hooks: tuple[WebhookRecorder, WebhookRecorder]
+) -> AsyncIterator[World]:
+    settings = NotificationSettings(
+        kafka_bootstrap=stack.kafka_bootstrap,
+        mongo_url=stack.mongo_url,
+        database=f"notifications_{PREFIX}",
+        consumer_group=f"notifications-{PREFIX}",
+        tenant_pattern=rf"{PREFIX}-[a-z0-9-]+",
+        smtp_port=smtp_sink.smtp_port,
+        worker_poll_seconds=0.1,
+        weekly_digest=False,
+        reference_grace_seconds=60,
+    )
+    await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
+    app = create_app(settings)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    person, need_id = uuid.uuid4(), uuid.uuid4()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as http:
+            world = World(http, settings, mongo[settings.database], str(person), *_municipalities(person, hooks))
+            await _set_up(world, need_id)
+            yield world
+    await mongo.drop_database(settings.database)
+    await mongo.close()
+
+
+def _municipalities(person: uuid.UUID, hooks: tuple[WebhookRecorder, WebhookRecorder]) -> list[Municipality]:
+    found = []
+    for tenant, hook in zip((OURS, THEIRS), hooks, strict=True):
+        marker = uuid.uuid4().hex[:10]
+        found.append(Municipality(tenant, marker, hook, registered(tenant, volunteer_id=person, name=f"Lena{marker}")))
+    return found
+
+
+async def _set_up(world: World, need_id: uuid.UUID) -> None:
+    """Each municipality's own wording, guidance and webhook, then the same story in both."""
+    for town in (world.ours, world.theirs):
+        coordinator = world.headers(Role.COORDINATOR, tenant=town.tenant)
+        guidance = {"certificates": f"Nachweise im Bürgerbüro {town.marker}"}
+        assert (await world.http.put("/guidance/de", json=guidance, headers=coordinator)).status_code == 200
+        town.hook_secret = f"secret-{uuid.uuid4().hex}"
+        hook = {"url": town.hook.url, "secret": town.hook_secret}
+        response = await world.http.post("/webhooks", json=hook, headers=coordinator)
+        assert response.status_code == 201, response.text
+        town.hook_id = response.json()["id"]
+    # Only we word our welcome ourselves.
+    wording = {"subject": f"Willkommen bei uns {world.ours.marker}", "text": "Hallo {{ recipient_name }}!"}
+    coordinator = world.headers(Role.COORDINATOR, tenant=OURS)
+    assert (await world.http.put("/templates/welcome/de", json=wording, headers=coordinator)).status_code == 200
+
+    for town in (world.ours, world.theirs):
+        need = need_opened(town.tenant, need_id, description=f"Begleitung zum Jobcenter {town.marker}")
+        proposal = proposed(town.tenant, need_id, uuid.UUID(world.person), version=1)
+        town.accept_url = proposal.data.accept_url
+        town.events = [onboarded(town.tenant), town.volunteer, need, proposal, staffed(town.tenant, need_id, version=2)]
+        await publish(world.settings.kafka_bootstrap, *town.events[:3])
+
+    async def read() -> bool:
+        needs = await world.db.needs.count_documents({"need_id": str(need_id), "description": {"$exists": True}})
+        return needs == 2 and await world.db.contacts.count_documents({"volunteer_id": world.person}) == 2
+
+    # Matching only proposes people and needs the registry published long before.
+    await eventually(read, timeout=60, what="both municipalities' registry events applied")
+    for town in (world.ours, world.theirs):
+        await publish(world.settings.kafka_bootstrap, *town.events[3:])
+
+
+async def _mails(sink: SmtpSink, address: str, kinds: set[str]) -> list[dict[str, Any]]:
+    async def probe() -> list[dict[str, Any]]:
+        found = await mails_to(sink, address)
+        return found if {mail["headers"].get("X-Lotse-Template") for mail in found} >= kinds else []
+
+    return await eventually(probe, what=f"{sorted(kinds)} mails to {address}")
+
+
+def _leaks(text: str, other: Municipality) -> list[str]:
+    return [secret for secret in other.secrets if secret in text]
+
+
+async def test_emails_in_app_messages_and_webhook_calls_hold_only_their_own_municipality(
+    world: World, smtp_sink: SmtpSink
+) -> None:
+    for town, other in world.pairs():
+        marker = town.marker
+        volunteer_mails = await _mails(smtp_sink, town.volunteer.data.contact.email, {"welcome", "match_proposed"})
+        office_mails = await _mails(smtp_sink, town.office, {"need_staffed"})
+        for mail in volunteer_mails + office_mails:
+            assert not _leaks(json.dumps(mail, ensure_ascii=False), other), (town.tenant, mail["subject"])
+        proposal_mail = next(m for m in volunteer_mails if m["headers"]["X-Lotse-Template"] == "match_proposed")
+        assert f"Jobcenter {marker}" in proposal_mail["text"] and town.accept_url in proposal_mail["text"]
+        assert f"Jobcenter {marker}" in office_mails[0]["text"]
+        welcome = next(m for m in volunteer_mails if m["headers"]["X-Lotse-Template"] == "welcome")
+        if town is world.ours:
+            assert welcome["subject"] == f"Willkommen bei uns {marker}"
+        else:
+            assert f"Bürgerbüro {marker}" in welcome["text"] and "Willkommen bei uns" not in welcome["subject"]
+
+        me = world.headers(Role.VOLUNTEER, tenant=town.tenant, subject=world.person)
+
+        async def inbox(headers: dict[str, str] = me) -> list[dict[str, Any]]:
+            messages = (await world.http.get("/me/messages", headers=headers)).json()
+            return messages if {m["kind"] for m in messages} >= {"welcome", "match_proposed"} else []
+
+        messages = await eventually(inbox, what=f"the in-app messages of {town.tenant}")
+        assert sorted(m["kind"] for m in messages) == ["match_proposed", "welcome"]
+        assert not _leaks(json.dumps(messages, ensure_ascii=False), other)
+        assert any(f"Jobcenter {marker}" in m["text"] for m in messages)
+
+        forwarded = {
+            str(event.id)
+            for event in town.events
+            if event.type.startswith(("de.lotse.registry.need.", "de.lotse.matching."))
+        }
+        await eventually(
+            lambda t=town, n=len(forwarded): _async(len(t.hook.bodies) >= n), what=f"the webhook calls of {town.tenant}"
+        )
+        calls = [parse_event(body) for body in list(town.hook.bodies)]
+        assert {str(call.id) for call in calls} == forwarded and {call.tenant for call in calls} == {town.tenant}
+        assert not _leaks(b"".join(town.hook.bodies).decode(), other)
+
+    # The queue agrees: no delivery to one municipality's webhook was ever made of the other's events.
+    for town in (world.ours, world.theirs):
+        queued = await world.db.deliveries.find({"recipient_id": town.hook_id}).to_list()
+        assert {d["trigger_event_id"] for d in queued} <= {str(e.id) for e in town.events}
+        assert {d["tenant"] for d in queued} == {town.tenant}
+
+
+async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(world: World) -> None:
+    ours = world.ours
+    our_messages = (
+        await world.http.get("/me/messages", headers=world.headers(Role.VOLUNTEER, tenant=OURS, subject=world.person))
+    ).json()
+    our_deliveries = await world.db.deliveries.find({"tenant": OURS}).to_list()
+    assert our_messages and our_deliveries
+    secrets = [*ours.secrets, *(m["id"] for m in our_messages), *(d["_id"] for d in our_deliveries)]
+    intruders = {
+        "their coordinator": world.headers(Role.COORDINATOR, tenant=THEIRS),
+        "their initiative admin": world.headers(Role.INITIATIVE_ADMIN, tenant=THEIRS),
+        "their partner": world.headers(Role.PARTNER, tenant=THEIRS),
+        "the same person as theirs": world.headers(Role.VOLUNTEER, tenant=THEIRS, subject=world.person),
+        "every tenant role of theirs": world.headers(
+            *(role for role in Role if role != Role.PLATFORM_ADMIN), tenant=THEIRS, subject=world.person
+        ),
+        "a platform admin": world.headers(Role.PLATFORM_ADMIN, tenant=None),
+        "a platform admin as coordinator and volunteer without a tenant": world.headers(
+            Role.PLATFORM_ADMIN, Role.COORDINATOR, Role.VOLUNTEER, tenant=None, subject=world.person
+        ),
+    }
+    endpoints: list[tuple[str, str, Any]] = [
+        ("GET", "/templates/welcome/de", None),
+        ("DELETE", "/templates/welcome/de", None),
+        ("GET", "/guidance/de", None),
+        ("GET", "/webhooks", None),
+        ("DELETE", f"/webhooks/{ours.hook_id}", None),
+        ("GET", "/deliveries", None),
+        ("GET", "/deliveries?status=sent", None),
+        ("POST", "/digest", None),
+        ("GET", "/me/messages", None),
+        *(("POST", f"/me/messages/{message['id']}/read", None) for message in our_messages),
+    ]
+    outbox_before = await world.db.outbox.count_documents({"tenant": OURS})
+    deliveries_before = await world.db.deliveries.count_documents({"tenant": OURS})
+
+    for name, headers in intruders.items():
+        for method, url, body in endpoints:
+            response = await world.http.request(method, url, json=body, headers=headers)
+            # Reads and the digest answer with the caller's own municipality; all else is refused.
+            allowed = {200, 202, 403} if method == "GET" or url == "/digest" else {403, 404}
+            assert response.status_code in allowed, (name, method, url, response.status_code, response.text)
+            leaked = [secret for secret in secrets if secret in response.text.replace(url, "")]
+            assert not leaked, (name, method, url, leaked)
+
+    # Their coordinator writes their own wording, guidance and webhook: ours stay as they were.
+    theirs = world.headers(Role.COORDINATOR, tenant=THEIRS)
+    wording = {"subject": "Willkommen bei ihnen", "text": "Hallo {{ recipient_name }}"}
+    assert (await world.http.put("/templates/welcome/de", json=wording, headers=theirs)).status_code == 200
+    assert (await world.http.put("/guidance/de", json={"certificates": "bei ihnen"}, headers=theirs)).status_code == 200
+    hook = {"url": "http://127.0.0.1:9/theirs", "secret": "their-other-secret-123"}
+    assert (await world.http.post("/webhooks", json=hook, headers=theirs)).status_code == 201
+
+    coordinator = world.headers(Role.COORDINATOR, tenant=OURS)
+    template = (await world.http.get("/templates/welcome/de", headers=coordinator)).json()
+    assert template["source"] == "tenant" and template["subject"].startswith("Willkommen bei uns")
+    guidance = (await world.http.get("/guidance/de", headers=coordinator)).json()
+    assert guidance["certificates"] == f"Nachweise im Bürgerbüro {ours.marker}"
+    assert [h["id"] for h in (await world.http.get("/webhooks", headers=coordinator)).json()] == [ours.hook_id]
+    me = world.headers(Role.VOLUNTEER, tenant=OURS, subject=world.person)
+    assert not any(m["read"] for m in (await world.http.get("/me/messages", headers=me)).json())
+    assert await world.db.deliveries.count_documents({"tenant": OURS}) == deliveries_before
+    assert await world.db.outbox.count_documents({"tenant": OURS}) == outbox_before
+
+
+async def _async(value: Any) -> Any:
+    return value
