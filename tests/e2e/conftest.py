@@ -1,5 +1,9 @@
 """The end-to-end layer: the same processes `lotse up` runs (broker, database, SMTP sink and the
-three services as separate processes), once for the whole e2e session, on free ports."""
+three services as separate processes), once for the whole e2e session, on free ports.
+
+Two differences serve the fault tests: the database keeps its data on disk (so that it can be
+killed and restarted), and every broker connection runs through a TCP proxy that can cut them.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,20 @@ import pytest
 
 from lotse_cli.supervisor import Platform, Ports, running_platform
 from lotse_devstack.processes import free_port
+from tests.support.tcp_proxy import TcpProxy
 
 
 @pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def broker_proxy() -> Iterator[TcpProxy]:
+    proxy = TcpProxy(target_port=free_port()).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory, broker_proxy: TcpProxy) -> Iterator[Platform]:
     ports = Ports(
-        kafka=free_port(),
+        kafka=broker_proxy.target_port,
         mongo=free_port(),
         smtp=free_port(),
         mailbox=free_port(),
@@ -24,5 +36,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         notifications=free_port(),
     )
     state: Path = tmp_path_factory.mktemp("platform")
-    with running_platform(ports=ports, state_dir=state, echo=None, persistent=False) as running:
+    with running_platform(
+        ports=ports, state_dir=state, echo=None, persistent=True, kafka_advertised_port=broker_proxy.port
+    ) as running:
         yield running

@@ -108,9 +108,10 @@ class Municipality:
         assert response.status_code == 201, response.text
         return volunteer_id, email, phone
 
-    def need_command(self, external_ref: str, tenant: str | None = None) -> bytes:
-        """A partner's ReportNeed for a need the registered volunteers fit."""
-        start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=3)
+    def need_command(self, external_ref: str, tenant: str | None = None, days_ahead: int = 3) -> bytes:
+        """A partner's ReportNeed for a need the registered volunteers fit, on the first weekday
+        ``days_ahead`` days from now."""
+        start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=days_ahead)
         while start.weekday() > 4:
             start += timedelta(days=1)
         need = ReportNeed.model_validate(

@@ -50,3 +50,31 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
         return records
     finally:
         await consumer.stop()
+
+
+async def read_to_end(bootstrap: str, topics: list[str], timeout: float = 30.0) -> list[Record]:
+    """Every record the topics hold now: read from the beginning up to their current end offsets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or {0})
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items() if end > 0}
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while ends:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read to the end of {sorted(str(tp) for tp in ends)}")
+            batches = await consumer.getmany(*ends, timeout_ms=500)
+            for tp, batch in batches.items():
+                records.extend(Record(r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in batch)
+                if batch and batch[-1].offset + 1 >= ends[tp]:
+                    del ends[tp]
+        return records
+    finally:
+        await consumer.stop()

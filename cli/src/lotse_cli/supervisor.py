@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, StackError, ensure_topics, running_stack
+from lotse_devstack.embedded import mongo_answers
 from lotse_devstack.processes import ManagedProcess, port_answers, port_is_free
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -56,6 +57,13 @@ class Platform:
         process.kill()
         process.start()
         _wait_ready(process, f"{self.url(service)}/ready", READY_TIMEOUT_SECONDS)
+
+    def crash_and_restart_database(self) -> None:
+        """SIGKILL the embedded database and start it again on the same storage and port."""
+        database = self.stack.processes["mongodb"]
+        database.kill()
+        database.start()
+        database.wait_until(lambda: mongo_answers(self.ports.mongo), READY_TIMEOUT_SECONDS)
 
 
 def _printer(name: str, index: int, stream: Callable[[str], None]) -> Callable[[str], None]:
@@ -103,8 +111,11 @@ def running_platform(
     tenants: list[str] | None = None,
     echo: Callable[[str], None] | None = print,
     persistent: bool = True,
+    kafka_advertised_port: int | None = None,
 ) -> Iterator[Platform]:
     """Start everything, wait until each service is ready, stop everything in reverse order.
+
+    ``kafka_advertised_port`` lets the embedded broker send clients to a proxy (fault tests).
 
     Fails fast with a StackError naming the server if a port is taken or a process does not
     start; whatever had started by then is stopped again.
@@ -118,6 +129,7 @@ def running_platform(
                 kafka_port=ports.kafka,
                 mongo_port=ports.mongo,
                 log_dir=log_dir,
+                kafka_advertised_port=kafka_advertised_port,
             )
         )
         asyncio.run(ensure_topics(stack.kafka_bootstrap, topics_for_tenants(tenants or [])))
