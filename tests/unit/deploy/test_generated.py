@@ -1,5 +1,5 @@
-"""The Strimzi topics and users and the KEDA scalers generated from the contract catalogue:
-no drift, the right ACLs, and `lotse deploy generate | check` behaving as documented."""
+"""The Strimzi topics and users, the KEDA scalers and the compose ACLs generated from the contract
+catalogue: no drift, the right ACLs, and `lotse deploy generate | check` behaving as documented."""
 
 from __future__ import annotations
 
@@ -12,18 +12,22 @@ from typer.testing import CliRunner
 
 from lotse_cli.deploy_commands import (
     GENERATED_DIR,
+    compose_drift,
     consumer_group,
     drift,
     load_tenants,
     partner_user,
     render,
+    render_compose,
     scaled_object,
     service_user,
 )
 from lotse_cli.main import app
 from lotse_contracts import PARTNER_INBOUND, TOPICS, Service, dead_letter_topic, partner_inbound_topic
-from tests.unit.deploy.validation import K8S, kubernetes_errors
+from tests.unit.deploy.broker_security import acl_problems, kafka_user_grants, parse_kafka_acls, read_env_file
+from tests.unit.deploy.validation import K8S, ROOT, kubernetes_errors
 
+COMPOSE = ROOT / "deploy" / "compose"
 TENANTS = load_tenants(K8S / "tenants.yaml")
 runner = CliRunner()
 
@@ -36,7 +40,7 @@ def _acls(user: dict) -> dict[tuple[str, str, str], set[str]]:
 
 
 def test_committed_generated_files_match_the_catalogue() -> None:
-    problems = drift(K8S)
+    problems = drift(K8S) + compose_drift(COMPOSE)
     assert not problems, "\n".join(problems) + "\nrun `uv run lotse deploy generate` and commit the result"
 
 
@@ -78,20 +82,39 @@ def test_a_service_reads_what_it_consumes_and_writes_what_it_produces(service: S
     assert not acls, f"unexpected grants: {acls}"
 
 
-def test_a_partner_may_write_only_its_own_inbound_topic_and_read_only_its_dead_letters() -> None:
+def test_a_partner_may_write_only_its_own_inbound_topic_and_read_nothing() -> None:
     for tenant in TENANTS:
-        inbound = partner_inbound_topic(tenant)
         assert _acls(partner_user(tenant)) == {
-            ("topic", inbound, "literal"): {"Write", "Describe"},
-            ("topic", dead_letter_topic(inbound), "literal"): {"Read", "Describe"},
-            ("group", f"lotse-partner-{tenant}.", "prefix"): {"Read"},
+            ("topic", partner_inbound_topic(tenant), "literal"): {"Write", "Describe"}
         }
 
 
-def test_a_partner_group_prefix_never_covers_another_tenant() -> None:
-    """`musterstadt` must not reach the groups of `musterstadt-nord`."""
-    (group,) = [key[1] for key in _acls(partner_user("musterstadt")) if key[0] == "group"]
-    assert not "lotse-partner-musterstadt-nord.reader".startswith(group)
+def test_the_kafka_users_grant_least_privilege() -> None:
+    users = [doc for doc in yaml.safe_load_all(render(TENANTS)["kafka-users.yaml"]) if doc]
+    problems = acl_problems(kafka_user_grants(users), TENANTS)
+    assert not problems, "\n".join(problems)
+
+
+def test_a_kafka_user_with_a_wider_grant_is_refused() -> None:
+    partner = partner_user(TENANTS[0])
+    partner["spec"]["authorization"]["acls"].append(
+        {
+            "resource": {
+                "type": "topic",
+                "name": dead_letter_topic(partner_inbound_topic(TENANTS[0])),
+                "patternType": "literal",
+            },
+            "operations": ["Read"],
+            "host": "*",
+        }
+    )
+    assert acl_problems(kafka_user_grants([partner]), TENANTS[:1])
+
+
+def test_compose_gets_the_same_acls_as_the_kafka_users() -> None:
+    tenants = ["musterstadt", "neustadt-am-see"]
+    users = [doc for doc in yaml.safe_load_all(render(tenants)["kafka-users.yaml"]) if doc]
+    assert parse_kafka_acls(render_compose(tenants)["kafka-acls.txt"]) == kafka_user_grants(users)
 
 
 def test_scaled_objects_follow_each_consumer_group_on_each_consumed_topic() -> None:
@@ -128,37 +151,76 @@ def k8s_copy(tmp_path: Path) -> Path:
     return target
 
 
-def test_check_passes_on_the_committed_files(k8s_copy: Path) -> None:
-    result = runner.invoke(app, ["deploy", "check", "--k8s-dir", str(k8s_copy)])
+@pytest.fixture
+def compose_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "compose"
+    shutil.copytree(COMPOSE, target)
+    return target
+
+
+def _deploy(command: str, k8s: Path, compose: Path) -> object:
+    return runner.invoke(app, ["deploy", command, "--k8s-dir", str(k8s), "--compose-dir", str(compose)])
+
+
+def test_check_passes_on_the_committed_files(k8s_copy: Path, compose_copy: Path) -> None:
+    result = _deploy("check", k8s_copy, compose_copy)
     assert result.exit_code == 0, result.output
 
 
-def test_check_names_each_drifted_file_on_one_line(k8s_copy: Path) -> None:
+def test_check_names_each_drifted_file_on_one_line(k8s_copy: Path, compose_copy: Path) -> None:
     generated = k8s_copy / GENERATED_DIR
     (generated / "kafka-topics.yaml").write_text((generated / "kafka-topics.yaml").read_text().replace("6", "7"))
     (generated / "scaled-objects.yaml").unlink()
     (generated / "old.yaml").write_text("---\n")
-    result = runner.invoke(app, ["deploy", "check", "--k8s-dir", str(k8s_copy)])
+    acls = compose_copy / "generated" / "kafka-acls.txt"
+    acls.write_text(acls.read_text() + "--allow-principal User:lotse-partner-lindenau --operation Read --topic x\n")
+    (compose_copy / "dev-credentials" / "lotse-matching.env").unlink()
+    (compose_copy / "dev-credentials" / "lotse-partner-gone.env").write_text("LOTSE_KAFKA_USERNAME=x\n")
+    result = _deploy("check", k8s_copy, compose_copy)
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 6
     assert "kafka-topics.yaml: differs" in lines[0]
     assert "scaled-objects.yaml: missing" in lines[1]
     assert "old.yaml: not produced by the generator" in lines[2]
+    assert "kafka-acls.txt: differs" in lines[3]
+    assert "lotse-matching.env: missing" in lines[4]
+    assert "lotse-partner-gone.env: no such principal" in lines[5]
 
 
-def test_generate_repairs_drift_and_adds_a_new_tenant(k8s_copy: Path) -> None:
+def test_generate_repairs_drift_and_adds_a_new_tenant(k8s_copy: Path, compose_copy: Path) -> None:
     (k8s_copy / GENERATED_DIR / "kafka-users.yaml").write_text("edited by hand\n")
     (k8s_copy / "tenants.yaml").write_text("tenants:\n  - musterstadt\n  - neustadt-am-see\n")
-    assert runner.invoke(app, ["deploy", "check", "--k8s-dir", str(k8s_copy)]).exit_code == 1
-    result = runner.invoke(app, ["deploy", "generate", "--k8s-dir", str(k8s_copy)])
+    assert _deploy("check", k8s_copy, compose_copy).exit_code == 1
+    result = _deploy("generate", k8s_copy, compose_copy)
     assert result.exit_code == 0, result.output
-    assert runner.invoke(app, ["deploy", "check", "--k8s-dir", str(k8s_copy)]).exit_code == 0
+    assert _deploy("check", k8s_copy, compose_copy).exit_code == 0
     users = (k8s_copy / GENERATED_DIR / "kafka-users.yaml").read_text()
     assert "lotse-partner-neustadt-am-see" in users
     assert "lotse-partner-beispielhausen" not in users
-    second = runner.invoke(app, ["deploy", "generate", "--k8s-dir", str(k8s_copy)])
+    second = _deploy("generate", k8s_copy, compose_copy)
     assert "0 file(s) changed" in second.output
+
+
+def test_a_new_compose_tenant_gets_acls_and_a_password_of_its_own(compose_copy: Path, k8s_copy: Path) -> None:
+    credentials = compose_copy / "dev-credentials"
+    before = {path.name: path.read_text() for path in credentials.iterdir()}
+    (compose_copy / "tenants.yaml").write_text("tenants:\n  - musterstadt\n  - neustadt-am-see\n")
+    result = _deploy("generate", k8s_copy, compose_copy)
+    assert result.exit_code == 0, result.output
+    grants = parse_kafka_acls((compose_copy / "generated" / "kafka-acls.txt").read_text())
+    assert not acl_problems(grants, ["musterstadt", "neustadt-am-see"])
+    after = {path.name: path.read_text() for path in credentials.iterdir()}
+    assert "lotse-partner-lindenau.env" not in after
+    new = read_env_file(credentials / "lotse-partner-neustadt-am-see.env")
+    assert new["LOTSE_KAFKA_USERNAME"] == "lotse-partner-neustadt-am-see"
+    assert new["LOTSE_KAFKA_PASSWORD"] not in {
+        read_env_file(credentials / name)["LOTSE_KAFKA_PASSWORD"] for name in before if name in after
+    }
+    # Existing passwords are kept: regenerating never locks a running service out.
+    assert {name: text for name, text in after.items() if name in before} == {
+        name: text for name, text in before.items() if name in after
+    }
 
 
 @pytest.mark.parametrize(
@@ -170,14 +232,18 @@ def test_generate_repairs_drift_and_adds_a_new_tenant(k8s_copy: Path) -> None:
         ("tenants: [a\n", "not YAML"),
     ],
 )
-def test_a_bad_tenant_list_is_refused_with_one_line(k8s_copy: Path, content: str, reason: str) -> None:
-    (k8s_copy / "tenants.yaml").write_text(content)
-    before = {path.name: path.read_text() for path in (k8s_copy / GENERATED_DIR).iterdir()}
-    result = runner.invoke(app, ["deploy", "generate", "--k8s-dir", str(k8s_copy)])
+@pytest.mark.parametrize("which", ["k8s", "compose"])
+def test_a_bad_tenant_list_is_refused_with_one_line(
+    k8s_copy: Path, compose_copy: Path, content: str, reason: str, which: str
+) -> None:
+    (k8s_copy if which == "k8s" else compose_copy).joinpath("tenants.yaml").write_text(content)
+    files = [*(k8s_copy / GENERATED_DIR).iterdir(), *compose_copy.rglob("*")]
+    before = {path: path.read_text() for path in files if path.is_file()}
+    result = _deploy("generate", k8s_copy, compose_copy)
     assert result.exit_code == 1
     assert reason in result.output
     assert len(result.output.strip().splitlines()) == 1
-    assert {path.name: path.read_text() for path in (k8s_copy / GENERATED_DIR).iterdir()} == before
+    assert {path: path.read_text() for path in files if path.is_file()} == before
 
 
 def test_a_missing_folder_is_refused(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings
 
 from lotse_cli.deploy_commands import CONSUMER_GROUPS
 from lotse_contracts import Service
+from tests.unit.deploy.broker_security import read_env_file
 from tests.unit.deploy.kustomize import render
 from tests.unit.deploy.validation import RENDERED, ROOT, SERVICES
 
@@ -40,6 +41,10 @@ def _variables_set_for(service: str) -> dict[str, str]:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     for name in compose["services"][service]["environment"]:
         found[name] = "docker-compose.yml"
+    env_file = compose["services"][service].get("env_file", [])
+    for path in [env_file] if isinstance(env_file, str) else env_file:
+        for name in read_env_file(ROOT / path):
+            found.setdefault(name, path)
     for variant in ("development", "production"):
         docs = render(Path(RENDERED[variant]))
         sources = {"lotse-platform", f"lotse-{service}-config", f"lotse-{service}-env"}
