@@ -2,7 +2,8 @@
 
 Supported: `resources` (files and folders with a kustomization.yaml), `namespace`, `labels`
 (pairs, without selectors or templates), `images`, `replicas` and `patches` that are JSON 6902
-operation lists with a `target` (group, version, kind, name, labelSelector). Any other field, and a
+operation lists (add, replace, remove, test) with a `target` (group, version, kind, name,
+labelSelector). Any other field, and a
 patch target that matches nothing, is an error, so an overlay cannot silently use something this
 renderer ignores. Where `kubectl kustomize` is installed, a test checks that both render the same.
 """
@@ -101,13 +102,19 @@ def _pointer(path: str) -> list[str]:
 
 
 def apply_operation(doc: Document, operation: dict[str, Any]) -> None:
-    """One JSON patch (RFC 6902) operation: add, replace or remove."""
+    """One JSON patch (RFC 6902) operation: add, replace, remove or test."""
     *parents, last = _pointer(operation["path"])
     node: Any = doc
     for part in parents:
         node = node[int(part)] if isinstance(node, list) else node[part]
     op = operation["op"]
     value = copy.deepcopy(operation.get("value"))
+    if op == "test":
+        # Guards a patch by position: it fails unless the value there is the expected one.
+        actual = node[int(last)] if isinstance(node, list) else node.get(last)
+        if actual != value:
+            raise KustomizeError(f"test of {operation['path']!r} failed: {actual!r} != {value!r}")
+        return
     if isinstance(node, list):
         if op == "add":
             node.append(value) if last == "-" else node.insert(int(last), value)

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.deploy.kustomize import Document, KustomizeError, render
+from lotse_cli.deploy_commands import load_tenants
+from tests.unit.deploy.broker_security import acl_problems, kafka_user_grants, kubernetes_kafka_problems
+from tests.unit.deploy.kustomize import Document, KustomizeError, apply_operation, render
 from tests.unit.deploy.validation import K8S, RENDERED, SERVICES, kubernetes_errors
 
 
@@ -163,15 +165,19 @@ def test_services_pdbs_and_ingress_policies_select_the_deployments(
         assert policies[f"lotse-{name}-ingress"]["spec"]["ingress"] == [{"ports": [{"port": port, "protocol": "TCP"}]}]
 
 
-def test_network_policies_deny_by_default_and_open_only_what_is_needed(rendered: dict[str, list[Document]]) -> None:
-    policies = _by_kind(rendered["production"], "NetworkPolicy")
+@pytest.mark.parametrize(("variant", "kafka_port"), [("development", 9092), ("production", 9093)])
+def test_network_policies_deny_by_default_and_open_only_what_is_needed(
+    rendered: dict[str, list[Document]], variant: str, kafka_port: int
+) -> None:
+    policies = _by_kind(rendered[variant], "NetworkPolicy")
     assert policies["default-deny-all"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     egress_ports = {
         port["port"] for rule in policies["lotse-egress"]["spec"]["egress"] for port in rule.get("ports", [])
     }
-    assert egress_ports == {53, 9092, 9093, 27017, 443}
+    assert egress_ports == {53, kafka_port, 27017, 443}
     smtp = {port["port"] for port in policies["lotse-notifications-egress"]["spec"]["egress"][0]["ports"]}
-    assert smtp == {25, 465, 587}
+    # Development adds Mailpit's port.
+    assert smtp == {25, 465, 587} | ({1025} if variant == "development" else set())
     assert policies["lotse-notifications-egress"]["spec"]["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/name": "lotse-notifications"
     }
@@ -199,16 +205,14 @@ def test_no_secret_is_committed_for_production(rendered: dict[str, list[Document
 
 def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: dict[str, list[Document]]) -> None:
     docs = rendered["production"]
+    problems = kubernetes_kafka_problems(docs, tls=True)
+    assert not problems, "\n".join(problems)
     platform = _by_kind(docs, "ConfigMap")["lotse-platform"]["data"]
-    assert platform["LOTSE_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
-    assert platform["LOTSE_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
     assert platform["LOTSE_JWT_JWKS_URL"].startswith("https://")
     assert "LOTSE_JWT_DEV_KEY" not in platform
-    assert _by_kind(docs, "ConfigMap")["lotse-kafka-scaler"]["data"] == {"sasl": "scram_sha512", "tls": "enable"}
     for deployment in _by_kind(docs, "Deployment").values():
         assert deployment["spec"]["replicas"] >= 3
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert container["env"][0]["valueFrom"]["secretKeyRef"]["optional"] is False
         mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
         assert platform["SSL_CERT_FILE"].rsplit("/", 1)[0] in mounts
         (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
@@ -220,14 +224,94 @@ def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: 
         assert topic["spec"]["config"]["min.insync.replicas"] == 2
     for scaled in _by_kind(docs, "ScaledObject").values():
         assert scaled["spec"]["minReplicaCount"] >= 2
-    for name in SERVICES:
-        auth = _by_kind(docs, "TriggerAuthentication")[f"lotse-{name}-kafka"]["spec"]
-        assert {ref["parameter"] for ref in auth["secretTargetRef"]} == {"password", "ca"}
-        assert {ref["parameter"] for ref in auth["configMapTargetRef"]} == {"sasl", "tls", "username"}
 
 
-def test_development_runs_plaintext_with_one_replica(rendered: dict[str, list[Document]]) -> None:
+def test_development_authenticates_with_scram_without_tls_and_runs_one_replica(
+    rendered: dict[str, list[Document]],
+) -> None:
     docs = rendered["development"]
-    assert _by_kind(docs, "ConfigMap")["lotse-platform"]["data"]["LOTSE_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    problems = kubernetes_kafka_problems(docs, tls=False)
+    assert not problems, "\n".join(problems)
     assert {doc["metadata"]["namespace"] for doc in docs} == {"lotse-dev"}
     assert all(deployment["spec"]["replicas"] == 1 for deployment in _by_kind(docs, "Deployment").values())
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "path", "value"),
+    [
+        pytest.param(
+            "ConfigMap", "lotse-platform", "/data/LOTSE_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT", id="no-tls"
+        ),
+        pytest.param(
+            "ConfigMap",
+            "lotse-platform",
+            "/data/LOTSE_KAFKA_BOOTSTRAP",
+            "lotse-kafka-bootstrap.kafka.svc:9092",
+            id="plain-listener",
+        ),
+        pytest.param("ConfigMap", "lotse-platform", "/data/SSL_CERT_FILE", "", id="no-ca-bundle"),
+        pytest.param("ConfigMap", "lotse-kafka-scaler", "/data/tls", "disable", id="scaler-without-tls"),
+        pytest.param(
+            "ConfigMap", "lotse-matching-config", "/data/LOTSE_KAFKA_USERNAME", "lotse-registry", id="shared-user"
+        ),
+        pytest.param(
+            "Deployment",
+            "lotse-registry",
+            "/spec/template/spec/containers/0/env/0/valueFrom/secretKeyRef/optional",
+            True,
+            id="optional-password",
+        ),
+        pytest.param(
+            "TriggerAuthentication",
+            "lotse-notifications-kafka",
+            "/spec/secretTargetRef/1",
+            None,
+            id="scaler-without-ca",
+        ),
+        pytest.param(
+            "NetworkPolicy",
+            "lotse-egress",
+            "/spec/egress/1/ports/-",
+            {"port": 9092, "protocol": "TCP"},
+            id="egress-to-plain-listener",
+        ),
+        pytest.param("KafkaUser", "lotse-matching", "/spec/authentication/type", "tls", id="user-without-scram"),
+    ],
+)
+def test_production_without_tls_or_own_scram_users_is_refused(
+    rendered: dict[str, list[Document]], kind: str, name: str, path: str, value: object
+) -> None:
+    docs = copy.deepcopy(rendered["production"])
+    (doc,) = [doc for doc in docs if doc["kind"] == kind and doc["metadata"]["name"] == name]
+    apply_operation(
+        doc, {"op": "remove", "path": path} if value is None else {"op": "add", "path": path, "value": value}
+    )
+    assert kubernetes_kafka_problems(docs, tls=True)
+
+
+def test_the_rendered_kafka_users_grant_least_privilege(rendered: dict[str, list[Document]]) -> None:
+    tenants = load_tenants(K8S / "tenants.yaml")
+    for variant in ("development", "production"):
+        problems = acl_problems(kafka_user_grants(rendered[variant]), tenants)
+        assert not problems, (variant, problems)
+
+
+def test_a_partner_user_reading_its_dead_letters_is_refused(rendered: dict[str, list[Document]]) -> None:
+    tenants = load_tenants(K8S / "tenants.yaml")
+    docs = copy.deepcopy(rendered["production"])
+    (partner,) = [doc for doc in docs if doc["metadata"]["name"] == f"lotse-partner-{tenants[0]}"]
+    inbound = f"lotse.partner.{tenants[0]}.inbound.v1.dlq"
+    acl = {
+        "resource": {"type": "topic", "name": inbound, "patternType": "literal"},
+        "operations": ["Read"],
+        "host": "*",
+    }
+    partner["spec"]["authorization"]["acls"].append(acl)
+    assert any("unexpected ['Read']" in problem for problem in acl_problems(kafka_user_grants(docs), tenants))
+
+
+def test_a_position_guarded_patch_fails_when_the_position_holds_something_else() -> None:
+    doc = {"spec": {"egress": [{"ports": [53]}, {"to": "mongodb"}]}}
+    with pytest.raises(KustomizeError):
+        apply_operation(doc, {"op": "test", "path": "/spec/egress/1/to", "value": "kafka"})
+    apply_operation(doc, {"op": "test", "path": "/spec/egress/1/to", "value": "mongodb"})
