@@ -10,8 +10,10 @@ that it is delivered again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Awaitable, Callable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +37,9 @@ from lotse_runtime.failures import is_transient
 from lotse_runtime.tracing import processing_span
 
 log = structlog.get_logger("lotse.consumer")
+
+# After the grace, a cancelled handler still unwinds (its transaction is aborted); this long at most.
+ABANDON_UNWIND_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ DeadLetterSink = Callable[[bytes, bytes | None, str, DeadLetterInfo], Awaitable[
 class ConsumerStats:
     processed: int = 0
     dead_lettered: int = 0
+    abandoned: int = 0  # cut off at shutdown, left uncommitted
 
 
 class EventPipeline:
@@ -94,6 +100,21 @@ class EventPipeline:
         self.dead_letter = dead_letter
         self.retry = retry
         self.stats = ConsumerStats()
+        self.in_hand = 0  # messages received and not yet committed or abandoned
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Count a message as in hand from its receipt until it is committed or abandoned."""
+        self.in_hand += 1
+        self.idle.clear()
+        try:
+            yield
+        finally:
+            self.in_hand -= 1
+            if self.in_hand == 0:
+                self.idle.set()
 
     async def handle(self, value: bytes, delivery: Delivery) -> None:
         """Return once the message is processed or dead-lettered; only then may it be committed."""
@@ -213,6 +234,7 @@ def subscribe_events(
         await broker.publish(value, topic=topic, key=key, headers=headers)
 
     pipeline = EventPipeline(consumer, handler, publish_dead_letter, retry)
+    _PIPELINES.setdefault(broker, []).append(pipeline)
     subscriber = broker.subscriber(
         *topics,
         pattern=pattern,
@@ -225,8 +247,50 @@ def subscribe_events(
     async def receive(message: KafkaMessage) -> None:
         record = message.raw_message
         delivery = Delivery(topic=record.topic, partition=record.partition, offset=record.offset, key=record.key)
-        await pipeline.handle(message.body, delivery)
-        await message.ack()
+        with pipeline.holding():
+            try:
+                await pipeline.handle(message.body, delivery)
+                await message.ack()
+            except asyncio.CancelledError:
+                # Only a stop cancels a handler: the offset stays uncommitted and the group delivers
+                # the message again, where the inbox keeps its effect to once.
+                pipeline.stats.abandoned += 1
+                log.warning(
+                    "shutdown: event in hand abandoned uncommitted, it will be delivered again",
+                    consumer=consumer,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+                raise
         _record_lag(consumer, message, record.topic, record.partition, record.offset)
 
     return pipeline
+
+
+# The pipelines of each broker, so that a stop can tell what was in hand.
+_PIPELINES: weakref.WeakKeyDictionary[KafkaBroker, list[EventPipeline]] = weakref.WeakKeyDictionary()
+
+
+async def stop_consuming(broker: KafkaBroker) -> None:
+    """Stop taking messages; let each message in hand finish and be committed, within the grace.
+
+    FastStream's subscriber stop does the waiting: it ends the fetch loop, waits up to the broker's
+    ``graceful_timeout`` (LOTSE_SHUTDOWN_GRACE_SECONDS, see ``make_broker``) for the handler in hand,
+    then cancels it. The aiokafka consumer commits nothing when it stops (auto-commit is off) and
+    leaves the group, so another replica takes the partitions at the committed offsets. The
+    producer stays open: call ``broker.stop()`` afterwards, once nothing publishes any more.
+    """
+    pipelines = _PIPELINES.get(broker, [])
+    abandoned_before = sum(pipeline.stats.abandoned for pipeline in pipelines)
+    log.info("shutdown: consumers stop taking messages", in_hand=sum(pipeline.in_hand for pipeline in pipelines))
+    results = await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers), return_exceptions=True)
+    for failure in (result for result in results if isinstance(result, BaseException)):
+        log.error("shutdown: stopping a consumer failed", error=repr(failure))
+    # A handler cancelled at the grace aborts its transaction first; the database client must
+    # still be open for that, and broker.stop() would wait a whole grace again for it.
+    with contextlib.suppress(TimeoutError):
+        unwound = asyncio.gather(*(pipeline.idle.wait() for pipeline in pipelines))
+        await asyncio.wait_for(unwound, ABANDON_UNWIND_SECONDS)
+    abandoned = sum(pipeline.stats.abandoned for pipeline in pipelines) - abandoned_before
+    log.info("shutdown: consumers stopped", abandoned=abandoned)

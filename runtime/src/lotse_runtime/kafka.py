@@ -26,6 +26,8 @@ def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
         # FastStream logs every message it receives; that belongs at debug level.
         log_level=logging.DEBUG,
         metadata_max_age_ms=settings.topic_metadata_refresh_ms,
+        # On stop, each subscriber waits this long for its handler in hand, then cancels it uncommitted.
+        graceful_timeout=settings.shutdown_grace_seconds,
     )
 
 

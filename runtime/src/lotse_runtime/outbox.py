@@ -98,6 +98,7 @@ class OutboxRelay:
         self.owner = uuid.uuid4().hex
         self.stats = RelayStats()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -105,22 +106,30 @@ class OutboxRelay:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.name}")
 
-    async def stop(self) -> None:
-        """Stop after the batch in hand; what is not marked yet is published again later."""
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop after the batch in hand, or cut it off after ``grace_seconds``: what is published
+        but not marked yet is published again by the next relay (consumers drop the duplicate)."""
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
+        self._stopping = True
+        self._wake.set()
+        _, unfinished = await asyncio.wait({task}, timeout=grace_seconds)
+        if unfinished:
+            log.warning("shutdown: outbox relay batch outlasted the grace, cut off", relay=self.name)
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         with contextlib.suppress(PyMongoError):
             await self.database[LEASE_COLLECTION].delete_one({"_id": self.name, "owner": self.owner})
+        log.info("shutdown: outbox relay stopped", relay=self.name, published=self.stats.published)
 
     async def _run(self) -> None:
         last_measured = 0.0
-        while True:
+        while not self._stopping:
             published = 0
             try:
                 if await self.hold_lease():
@@ -134,7 +143,7 @@ class OutboxRelay:
                 raise
             except Exception as error:  # noqa: BLE001 - broker or database away: try again later
                 log.warning("outbox relay pass failed", relay=self.name, error=repr(error))
-            if published < self.batch_size:
+            if published < self.batch_size and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)

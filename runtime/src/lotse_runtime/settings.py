@@ -31,6 +31,16 @@ class PlatformSettings(BaseSettings):
             "tenant's partner topic is consumed by a pattern subscription (Kafka's default: 5 minutes)"
         ),
     )
+    shutdown_grace_seconds: float = Field(
+        20.0,
+        gt=0,
+        le=300,
+        description=(
+            "On SIGTERM, how long the message in hand, the sends in flight and the outbox relay's batch may "
+            "take to finish; what still runs then is abandoned uncommitted and done again after the restart. "
+            "The process exits at the latest 10 s after this (closing its clients)"
+        ),
+    )
     jwt_issuer: str = Field("https://auth.lotse.local", description="Expected issuer (iss) of bearer tokens")
     jwt_audience: str = Field("lotse", description="Expected audience (aud) of bearer tokens")
     jwt_dev_key: str | None = Field(
