@@ -15,6 +15,7 @@ from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime.auth import TokenVerifier
+from lotse_runtime.consumer import stop_consuming
 from lotse_runtime.health import health_router
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.mongo import connect
@@ -56,7 +57,8 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
             timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
-            await relay.stop()
+            # Stop taking messages; the message in hand and the relay's batch finish within the grace.
+            await asyncio.gather(stop_consuming(broker), relay.stop(grace_seconds=settings.shutdown_grace_seconds))
             await broker.stop()
             await client.close()
 

@@ -3,6 +3,7 @@ the delivery worker."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,7 +16,7 @@ from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
 from lotse_notifications.worker import DeliveryWorker
 from lotse_runtime.auth import TokenVerifier
-from lotse_runtime.consumer import subscribe_events
+from lotse_runtime.consumer import stop_consuming, subscribe_events
 from lotse_runtime.health import health_router
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.mongo import connect
@@ -58,8 +59,10 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await worker.stop()
-            await relay.stop()
+            # Stop taking messages and deliveries; what is in hand finishes within the grace.
+            await asyncio.gather(
+                stop_consuming(broker), worker.stop(), relay.stop(grace_seconds=settings.shutdown_grace_seconds)
+            )
             await broker.stop()
             await client.close()
 

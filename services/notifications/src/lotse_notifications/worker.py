@@ -106,9 +106,19 @@ class DeliveryWorker:
         ]
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._in_flight]:
+        """Stop claiming; let the sends in flight finish and be recorded within the shutdown grace.
+        A send cut off after the server took it would go out again once its lease ran out."""
+        for task in self._tasks:
             task.cancel()
-        for task in [*self._tasks, *self._in_flight]:
+        in_flight = set(self._in_flight)
+        if in_flight:
+            log.info("shutdown: waiting for the deliveries in flight", in_flight=len(in_flight))
+            _, unfinished = await asyncio.wait(in_flight, timeout=self.settings.shutdown_grace_seconds)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                log.warning("shutdown: deliveries outlasted the grace, retried after their lease", cut=len(unfinished))
+        for task in [*self._tasks, *in_flight]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks, self._in_flight = [], set()
@@ -205,7 +215,11 @@ class DeliveryWorker:
 
     async def _render(self, delivery: dict[str, Any]) -> tuple[Rendered, str, str | None]:
         tenant_slug = delivery["tenant"]
-        tenant = await self.store.tenant(tenant_slug) or {}
+        # Tenants, organisations and volunteers arrive on other topics than the events that cause
+        # a message, and after a crash or rebalance they may come later: wait for them.
+        tenant = await self.store.tenant(tenant_slug)
+        if tenant is None:
+            raise NotYet("unknown_tenant")
         office = await self.store.coordination_office(tenant_slug)
         office_email = tenant.get("coordination_email", "")
         recipient_kind, recipient_id = delivery["recipient_kind"], delivery["recipient_id"]
@@ -229,10 +243,17 @@ class DeliveryWorker:
                 if until is not None:
                     raise QuietHours(until)
             name, address, person_language = contact["display_name"], contact["email"], contact["preferred_language"]
-        elif recipient_kind == "organisation":
+        elif recipient_kind in {"organisation", "need_owner"}:
+            if recipient_kind == "need_owner":  # queued before the need was read; its owner is known now
+                need = await self.store.need(tenant_slug, recipient_id)
+                if need is None:
+                    raise NotYet("unknown_need")
+                recipient_id = need["organisation_id"]
             organisation = await self.store.organisation(tenant_slug, recipient_id)
             if organisation is None:
-                raise Undeliverable("no_contact", "the organisation is unknown")
+                raise NotYet("no_contact")
+            if organisation.get("contact_email") == office_email:
+                raise Undeliverable("same_as_office", "the organisation's mailbox is the coordination office's")
             name, address = organisation["name"], organisation["contact_email"]
         else:
             if not office_email:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,7 +17,7 @@ from lotse_registry.partner import partner_handler
 from lotse_registry.settings import RegistrySettings
 from lotse_registry.store import Registry, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.auth import TokenVerifier
-from lotse_runtime.consumer import subscribe_events
+from lotse_runtime.consumer import stop_consuming, subscribe_events
 from lotse_runtime.health import health_router
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.mongo import connect
@@ -62,7 +63,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await relay.stop()
+            # Stop taking messages; the message in hand and the relay's batch finish within the grace.
+            await asyncio.gather(stop_consuming(broker), relay.stop(grace_seconds=settings.shutdown_grace_seconds))
             await broker.stop()
             await client.close()
 
