@@ -215,11 +215,7 @@ class DeliveryWorker:
 
     async def _render(self, delivery: dict[str, Any]) -> tuple[Rendered, str, str | None]:
         tenant_slug = delivery["tenant"]
-        # Tenants, organisations and volunteers arrive on other topics than the events that cause
-        # a message, and after a crash or rebalance they may come later: wait for them.
-        tenant = await self.store.tenant(tenant_slug)
-        if tenant is None:
-            raise NotYet("unknown_tenant")
+        tenant = await self.store.tenant(tenant_slug) or {}
         office = await self.store.coordination_office(tenant_slug)
         office_email = tenant.get("coordination_email", "")
         recipient_kind, recipient_id = delivery["recipient_kind"], delivery["recipient_id"]
@@ -243,17 +239,10 @@ class DeliveryWorker:
                 if until is not None:
                     raise QuietHours(until)
             name, address, person_language = contact["display_name"], contact["email"], contact["preferred_language"]
-        elif recipient_kind in {"organisation", "need_owner"}:
-            if recipient_kind == "need_owner":  # queued before the need was read; its owner is known now
-                need = await self.store.need(tenant_slug, recipient_id)
-                if need is None:
-                    raise NotYet("unknown_need")
-                recipient_id = need["organisation_id"]
+        elif recipient_kind == "organisation":
             organisation = await self.store.organisation(tenant_slug, recipient_id)
             if organisation is None:
-                raise NotYet("no_contact")
-            if organisation.get("contact_email") == office_email:
-                raise Undeliverable("same_as_office", "the organisation's mailbox is the coordination office's")
+                raise Undeliverable("no_contact", "the organisation is unknown")
             name, address = organisation["name"], organisation["contact_email"]
         else:
             if not office_email:
