@@ -572,6 +572,42 @@ async def test_a_staffed_need_is_announced_once_to_the_office_and_the_owner_in_t
     assert len(await mails_to(smtp_sink, initiative, "need_staffed")) == 1
 
 
+async def test_a_staffed_need_read_before_its_tenant_need_and_owner_waits_for_them_and_reaches_both(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    """As after a consumer restart, when the matching topic is read before the registry's topics."""
+    tenant = service.new_tenant()
+    need = need_opened(tenant)
+    owner = organisation_registered(tenant, need.data.organisation_id)
+    event = staffed(tenant, need.data.need_id, version=1)
+    await publish(service.bootstrap, event)
+
+    async def waiting() -> list[dict[str, Any]]:
+        return await service.deliveries(tenant, trigger_event_id=str(event.id), status="pending", waits={"$gte": 1})
+
+    queued = await eventually(waiting, what="the office's and the owner's deliveries to wait")
+    assert sorted((d["recipient_kind"], d["reason"]) for d in queued) == [  # the owner is not known yet
+        ("need_owner", "unknown_tenant"),
+        ("tenant", "unknown_tenant"),
+    ]
+    await publish(service.bootstrap, onboarded(tenant), owner, need)
+
+    office = await wait_for_mail(smtp_sink, f"office@{tenant}.example", "need_staffed")
+    assert need.data.description in office["text"]
+    await wait_for_mail(smtp_sink, owner.data.contact_email, "need_staffed")
+
+    async def both_sent() -> list[tuple[str, str]]:
+        sent = await service.deliveries(tenant, trigger_event_id=str(event.id), status="sent")
+        return sorted((d["recipient_kind"], d["recipient_id"]) for d in sent) if len(sent) == 2 else []
+
+    assert await eventually(both_sent, what="both deliveries marked sent") == [
+        ("organisation", str(owner.data.organisation_id)),  # the owner, resolved once the need was read
+        ("tenant", tenant),
+    ]
+    assert len(await mails_to(smtp_sink, owner.data.contact_email, "need_staffed")) == 1
+    assert len(await mails_to(smtp_sink, f"office@{tenant}.example", "need_staffed")) == 1
+
+
 async def test_a_proposal_close_to_expiry_is_reminded_once_and_a_cancelled_need_is_announced(
     service: Running, smtp_sink: SmtpSink
 ) -> None:

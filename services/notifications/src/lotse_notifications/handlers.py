@@ -180,14 +180,16 @@ class EventHandler:
                 await self.store.step_back(tenant, need_id, str(data.volunteer_id), session)
             case NeedStaffed():
                 await self.store.set_need_fields(tenant, need_id, {"status": "staffed", "unstaffed": False}, session)
-                # The event names no organisation: the need's owner is known once the need is read.
-                owner = (need or {}).get("organisation_id")
                 payload = messages.staffed_payload(data, messages.snapshot_of(need))
+                # The event names no organisation: the need's owner, once the need is read.
+                known_owner = (need or {}).get("organisation_id")
+                owner = ("organisation", str(known_owner)) if known_owner else ("need_owner", need_id)
                 await self._to_office(event, catalogue.NEED_STAFFED, payload, owner, session)
             case NeedUnstaffed():
                 await self.store.set_need_fields(tenant, need_id, {"unstaffed": True}, session)
                 payload = messages.unstaffed_payload(data, messages.snapshot_of(need))
-                await self._to_office(event, catalogue.NEED_UNSTAFFED, payload, str(data.organisation_id), session)
+                owner = ("organisation", str(data.organisation_id))
+                await self._to_office(event, catalogue.NEED_UNSTAFFED, payload, owner, session)
 
     async def _need_cancelled(self, event: Envelope[Any], data: NeedCancelled, session: AsyncClientSession) -> None:
         tenant, need_id = event.tenant, str(data.need_id)
@@ -242,18 +244,22 @@ class EventHandler:
         event: Envelope[Any],
         kind: str,
         payload: dict[str, Any],
-        organisation_id: str | None,
+        owner: tuple[str, str],
         session: AsyncClientSession,
     ) -> None:
-        """Email the coordination office and the organisation that owns the need (if known and its
-        mailbox is not the office's), in the tenant's default language."""
+        """Email the coordination office and the organisation that owns the need (unless its
+        mailbox is the office's), in the tenant's default language. An organisation or tenant not
+        read yet is queued anyway; the worker waits for it and decides then. ``owner`` is
+        ("organisation", its id), or ("need_owner", the need's id) while the need is not read yet."""
         tenant = await self.store.tenant(event.tenant, session)
         language = (tenant or {}).get("default_language") or "de"
         recipients = [("tenant", event.tenant)]
-        if organisation_id is not None:
-            organisation = await self.store.organisation(event.tenant, organisation_id, session)
-            if organisation and organisation.get("contact_email") != (tenant or {}).get("coordination_email"):
-                recipients.append(("organisation", organisation_id))
+        owner_kind, owner_id = owner
+        organisation = None
+        if owner_kind == "organisation":
+            organisation = await self.store.organisation(event.tenant, owner_id, session)
+        if not (tenant and organisation) or organisation.get("contact_email") != tenant.get("coordination_email"):
+            recipients.append(owner)
         for recipient_kind, recipient_id in recipients:
             await self.store.add_delivery(
                 session,

@@ -215,7 +215,11 @@ class DeliveryWorker:
 
     async def _render(self, delivery: dict[str, Any]) -> tuple[Rendered, str, str | None]:
         tenant_slug = delivery["tenant"]
-        tenant = await self.store.tenant(tenant_slug) or {}
+        # Tenants, organisations and volunteers arrive on other topics than the events that cause
+        # a message, and after a crash or rebalance they may come later: wait for them.
+        tenant = await self.store.tenant(tenant_slug)
+        if tenant is None:
+            raise NotYet("unknown_tenant")
         office = await self.store.coordination_office(tenant_slug)
         office_email = tenant.get("coordination_email", "")
         recipient_kind, recipient_id = delivery["recipient_kind"], delivery["recipient_id"]
@@ -239,10 +243,18 @@ class DeliveryWorker:
                 if until is not None:
                     raise QuietHours(until)
             name, address, person_language = contact["display_name"], contact["email"], contact["preferred_language"]
-        elif recipient_kind == "organisation":
+        elif recipient_kind in {"organisation", "need_owner"}:
+            if recipient_kind == "need_owner":  # queued before the need was read; its owner is known now
+                need = await self.store.need(tenant_slug, recipient_id) or {}
+                if not need.get("organisation_id"):
+                    raise NotYet("unknown_need")
+                recipient_id = str(need["organisation_id"])
+                delivery.update(recipient_kind="organisation", recipient_id=recipient_id)  # recorded with the outcome
             organisation = await self.store.organisation(tenant_slug, recipient_id)
             if organisation is None:
-                raise Undeliverable("no_contact", "the organisation is unknown")
+                raise NotYet("no_contact")
+            if organisation.get("contact_email") == office_email:
+                raise Undeliverable("same_as_office", "the organisation's mailbox is the coordination office's")
             name, address = organisation["name"], organisation["contact_email"]
         else:
             if not office_email:
@@ -321,6 +333,7 @@ class DeliveryWorker:
             fields["reason"] = code
         else:
             fields = {"status": status, "attempts": attempt, "reason": code, "error": error, "failed_at": now}
+        fields.update(recipient_kind=delivery["recipient_kind"], recipient_id=delivery["recipient_id"])
 
         async def work(session: AsyncClientSession) -> bool:
             if not await self.store.finish(delivery, fields, session):
@@ -342,6 +355,10 @@ class DeliveryWorker:
                     },
                     session,
                 )
+            if delivery["recipient_kind"] == "need_owner":
+                # The need never arrived, so there is no owner to report on; the office's delivery
+                # about the same need fails with unknown_need and reports it.
+                return True
             await self.store.publish_outcome(
                 delivery,
                 session,
