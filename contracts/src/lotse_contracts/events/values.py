@@ -10,9 +10,22 @@ from datetime import date, time
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, BeforeValidator, Field, model_validator
 
 from lotse_contracts.base import Contract
+
+
+def _iso_text(value: Any) -> Any:
+    """Dates and times travel as ISO 8601 text. Pydantic would read a number as seconds since
+    1970 (``0`` becomes 1970-01-01), silently storing a client's mistake; refuse it instead."""
+    if isinstance(value, int | float):
+        raise ValueError("give an ISO 8601 string, not a number")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+IsoTime = Annotated[time, BeforeValidator(_iso_text)]
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 TENANT_PATTERN = r"^[a-z][a-z0-9-]{1,39}$"
 HOUSEHOLD_REF_PATTERN = r"^hh-[A-Za-z0-9]{6,32}$"
@@ -181,8 +194,8 @@ class Certificate(Contract):
     """A certificate a volunteer has shown to their organisation."""
 
     kind: CertificateKind = Field(description="Kind of certificate.", examples=["extended_police_certificate"])
-    issued_on: date = Field(description="Date of issue.", examples=["2026-03-01"])
-    valid_until: date | None = Field(
+    issued_on: IsoDate = Field(description="Date of issue.", examples=["2026-03-01"])
+    valid_until: IsoDate | None = Field(
         default=None,
         description="Last day of validity; absent if it does not expire.",
         examples=["2031-03-01"],
@@ -202,7 +215,7 @@ class Consent(Contract):
         description="Version of the consent text the volunteer agreed to.",
         examples=["2026-01"],
     )
-    given_at: AwareDatetime = Field(description="When consent was given.", examples=["2026-11-20T09:30:00+01:00"])
+    given_at: IsoDatetime = Field(description="When consent was given.", examples=["2026-11-20T09:30:00+01:00"])
 
 
 EXAMPLE_CONSENT: dict[str, Any] = {
@@ -243,8 +256,8 @@ class WeeklySlot(Contract):
     """A recurring slot in the week, in the tenant's local time."""
 
     weekday: Weekday = Field(description="Day of the week.", examples=["tuesday"])
-    start: time = Field(description="Local start time.", examples=["16:00:00"])
-    end: time = Field(description="Local end time, after start.", examples=["19:00:00"])
+    start: IsoTime = Field(description="Local start time.", examples=["16:00:00"])
+    end: IsoTime = Field(description="Local end time, after start.", examples=["19:00:00"])
 
     @model_validator(mode="after")
     def _end_after_start(self) -> WeeklySlot:
@@ -260,8 +273,8 @@ class QuietHours(Contract):
     """A daily window in the tenant's local time in which a volunteer gets no email; it may cross
     midnight (21:00-07:00). Messages due inside it are sent when it ends."""
 
-    start: time = Field(description="Local time the quiet window starts.", examples=["21:00:00"])
-    end: time = Field(
+    start: IsoTime = Field(description="Local time the quiet window starts.", examples=["21:00:00"])
+    end: IsoTime = Field(
         description="Local time the quiet window ends; earlier than start if it crosses midnight.",
         examples=["07:00:00"],
     )
@@ -279,8 +292,8 @@ EXAMPLE_QUIET_HOURS: dict[str, Any] = {"start": "21:00:00", "end": "07:00:00"}
 class DateRange(Contract):
     """An inclusive range of days; an absent end means open-ended."""
 
-    start: date = Field(description="First day.", examples=["2026-12-01"])
-    end: date | None = Field(default=None, description="Last day, inclusive.", examples=["2027-03-31"])
+    start: IsoDate = Field(description="First day.", examples=["2026-12-01"])
+    end: IsoDate | None = Field(default=None, description="Last day, inclusive.", examples=["2027-03-31"])
 
     @model_validator(mode="after")
     def _end_not_before_start(self) -> DateRange:
@@ -323,8 +336,8 @@ class OneOffWindow(Contract):
     """A need that happens once, within a time window."""
 
     kind: Literal["one_off"] = Field(description="Schedule discriminator.", examples=["one_off"])
-    start: AwareDatetime = Field(description="Start of the window.", examples=["2026-12-03T09:00:00+01:00"])
-    end: AwareDatetime = Field(description="End of the window, after start.", examples=["2026-12-03T12:00:00+01:00"])
+    start: IsoDatetime = Field(description="Start of the window.", examples=["2026-12-03T09:00:00+01:00"])
+    end: IsoDatetime = Field(description="End of the window, after start.", examples=["2026-12-03T12:00:00+01:00"])
 
     @model_validator(mode="after")
     def _end_after_start(self) -> OneOffWindow:
@@ -340,8 +353,8 @@ class WeeklyRecurrence(Contract):
     slots: list[WeeklySlot] = Field(
         min_length=1, description="Weekly slots in the tenant's local time.", examples=[[EXAMPLE_SLOT]]
     )
-    starts_on: date = Field(description="First day of the recurrence.", examples=["2026-12-01"])
-    ends_on: date | None = Field(
+    starts_on: IsoDate = Field(description="First day of the recurrence.", examples=["2026-12-01"])
+    ends_on: IsoDate | None = Field(
         default=None, description="Last day of the recurrence; absent means open-ended.", examples=["2027-06-30"]
     )
 
