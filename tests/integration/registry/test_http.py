@@ -307,6 +307,33 @@ async def test_bad_input_answers_problem_json(registry: RunningRegistry, world: 
     assert unknown.status_code == 404
 
 
+async def test_a_cursor_the_registry_did_not_hand_out_is_refused(registry: RunningRegistry, world: World) -> None:
+    """Found by the OpenAPI fuzzer: a cursor that was not base64 of JSON was a 500."""
+    coordinator = caller(registry, world, "coordinator")
+    for cursor in ("\x1d\u00f3\u0092", "null", "bm90IGpzb24", "WzFd"):  # bytes, null, "not json", [1]
+        response = await registry.http.get(
+            f"/tenants/{world.tenant}/needs", params={"cursor": cursor}, headers=coordinator
+        )
+        assert response.status_code == 422, (cursor, response.text)
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert [error["field"] for error in response.json()["errors"]] == ["query.cursor"]
+
+
+async def test_a_number_is_no_date(registry: RunningRegistry, world: World) -> None:
+    """Found by the OpenAPI fuzzer: ``valid_until: 0`` was stored as 1970-01-01."""
+    registration = volunteer_body(
+        certificates=[{"kind": "extended_police_certificate", "issued_on": "2026-03-01", "valid_until": 0}]
+    )
+    profile = {key: value for key, value in registration.items() if key not in {"consent", "availability"}}
+    response = await registry.http.put(
+        f"/tenants/{world.tenant}/volunteers/{world.volunteer}/profile",
+        json=profile,
+        headers=caller(registry, world, "volunteer"),
+    )
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["errors"]] == ["certificates[0].valid_until"]
+
+
 async def test_a_second_self_registration_is_refused(registry: RunningRegistry, world: World) -> None:
     again = await registry.http.post(
         f"/tenants/{world.tenant}/volunteers",

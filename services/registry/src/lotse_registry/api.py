@@ -54,9 +54,15 @@ from lotse_registry.store import (
     scrub_erased_outbox,
 )
 from lotse_runtime.auth import Principal, Role, authenticated
-from lotse_runtime.problems import Problem
+from lotse_runtime.problems import Problem, problem_responses
 
 router = APIRouter()
+
+# Beyond what every route may answer (see lotse_runtime.problems): a tenant, or a resource in it,
+# that the caller may not see is 404; a change that conflicts with the current state is 409.
+NOT_FOUND = problem_responses(404)
+CONFLICTS = problem_responses(409)
+WRITE_REFUSALS = problem_responses(404, 409)
 
 
 def _caller(request: Request, principal: Principal = Depends(authenticated)) -> Principal:
@@ -201,7 +207,13 @@ def tenant_view(document: Document, *, full: bool) -> dict[str, Any]:
     return view
 
 
-@router.post("/tenants", status_code=201, tags=["tenants"], summary="Onboard a municipality (platform admin)")
+@router.post(
+    "/tenants",
+    status_code=201,
+    tags=["tenants"],
+    summary="Onboard a municipality (platform admin)",
+    responses=CONFLICTS,
+)
 async def onboard_tenant(
     request: Request, body: TenantOnboarding, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -231,7 +243,7 @@ async def list_tenants(request: Request, principal: Caller, limit: Limit = 50, c
     return _page([tenant_view(d, full=False) for d in documents], documents, limit)
 
 
-@router.get("/tenants/{tenant}", tags=["tenants"], summary="A tenant's settings")
+@router.get("/tenants/{tenant}", tags=["tenants"], summary="A tenant's settings", responses=NOT_FOUND)
 async def get_tenant(request: Request, tenant: str, principal: Caller) -> dict[str, Any]:
     if not principal.has(Role.PLATFORM_ADMIN):
         member(principal, tenant)
@@ -251,7 +263,7 @@ def organisation_view(document: Document, *, in_list: bool) -> dict[str, Any]:
     return view
 
 
-@router.post("/tenants/{tenant}/organisations", status_code=201, tags=["organisations"])
+@router.post("/tenants/{tenant}/organisations", status_code=201, tags=["organisations"], responses=WRITE_REFUSALS)
 async def register_organisation(
     request: Request, tenant: str, body: OrganisationBody, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -268,7 +280,7 @@ async def register_organisation(
     )
 
 
-@router.get("/tenants/{tenant}/organisations", tags=["organisations"])
+@router.get("/tenants/{tenant}/organisations", tags=["organisations"], responses=NOT_FOUND)
 async def list_organisations(
     request: Request,
     tenant: str,
@@ -288,7 +300,7 @@ async def list_organisations(
     return _page([organisation_view(d, in_list=True) for d in documents], documents, limit)
 
 
-@router.get("/tenants/{tenant}/organisations/{organisation_id}", tags=["organisations"])
+@router.get("/tenants/{tenant}/organisations/{organisation_id}", tags=["organisations"], responses=NOT_FOUND)
 async def get_organisation(request: Request, tenant: str, organisation_id: str, principal: Caller) -> dict[str, Any]:
     member(principal, tenant)
     document = await _registry(request).read(tenant).get(ORGANISATIONS, organisation_id)
@@ -297,7 +309,7 @@ async def get_organisation(request: Request, tenant: str, organisation_id: str, 
     return organisation_view(document, in_list=not principal.has(Role.COORDINATOR, Role.INITIATIVE_ADMIN))
 
 
-@router.put("/tenants/{tenant}/organisations/{organisation_id}", tags=["organisations"])
+@router.put("/tenants/{tenant}/organisations/{organisation_id}", tags=["organisations"], responses=WRITE_REFUSALS)
 async def update_organisation(
     request: Request, tenant: str, organisation_id: str, body: OrganisationBody, principal: Caller
 ) -> JSONResponse:
@@ -324,7 +336,7 @@ def volunteer_view(principal: Principal, document: Document, *, in_list: bool) -
     return _json({"_id": document["_id"], **domain.volunteer_view(principal, document, in_list=in_list)})
 
 
-@router.post("/tenants/{tenant}/volunteers", status_code=201, tags=["volunteers"])
+@router.post("/tenants/{tenant}/volunteers", status_code=201, tags=["volunteers"], responses=WRITE_REFUSALS)
 async def register_volunteer(
     request: Request,
     tenant: str,
@@ -369,7 +381,7 @@ def _volunteer_subject(principal: Principal) -> str:
         raise Problem(422, "Invalid volunteer token", "the token subject must be a UUID (the volunteer id)") from None
 
 
-@router.get("/tenants/{tenant}/volunteers", tags=["volunteers"])
+@router.get("/tenants/{tenant}/volunteers", tags=["volunteers"], responses=NOT_FOUND)
 async def list_volunteers(
     request: Request,
     tenant: str,
@@ -412,7 +424,7 @@ async def _visible_volunteer(request: Request, tenant: str, volunteer_id: str, p
     return document
 
 
-@router.get("/tenants/{tenant}/volunteers/{volunteer_id}", tags=["volunteers"])
+@router.get("/tenants/{tenant}/volunteers/{volunteer_id}", tags=["volunteers"], responses=NOT_FOUND)
 async def get_volunteer(request: Request, tenant: str, volunteer_id: str, principal: Caller) -> dict[str, Any]:
     """One volunteer with engagements; contact details only for the volunteer, their own
     organisation and the coordination office for volunteers it coordinates."""
@@ -444,7 +456,7 @@ async def _change_volunteer(
     )
 
 
-@router.put("/tenants/{tenant}/volunteers/{volunteer_id}/profile", tags=["volunteers"])
+@router.put("/tenants/{tenant}/volunteers/{volunteer_id}/profile", tags=["volunteers"], responses=WRITE_REFUSALS)
 async def update_profile(
     request: Request, tenant: str, volunteer_id: str, body: VolunteerProfile, principal: Caller
 ) -> JSONResponse:
@@ -453,7 +465,7 @@ async def update_profile(
     )
 
 
-@router.put("/tenants/{tenant}/volunteers/{volunteer_id}/availability", tags=["volunteers"])
+@router.put("/tenants/{tenant}/volunteers/{volunteer_id}/availability", tags=["volunteers"], responses=WRITE_REFUSALS)
 async def change_availability(
     request: Request, tenant: str, volunteer_id: str, body: Availability, principal: Caller
 ) -> JSONResponse:
@@ -462,7 +474,7 @@ async def change_availability(
     )
 
 
-@router.post("/tenants/{tenant}/volunteers/{volunteer_id}/withdrawal", tags=["volunteers"])
+@router.post("/tenants/{tenant}/volunteers/{volunteer_id}/withdrawal", tags=["volunteers"], responses=WRITE_REFUSALS)
 async def withdraw(
     request: Request,
     tenant: str,
@@ -485,7 +497,7 @@ async def withdraw(
     )
 
 
-@router.post("/tenants/{tenant}/volunteers/{volunteer_id}/erasure", tags=["volunteers"])
+@router.post("/tenants/{tenant}/volunteers/{volunteer_id}/erasure", tags=["volunteers"], responses=WRITE_REFUSALS)
 async def erase(
     request: Request, tenant: str, volunteer_id: str, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -511,7 +523,7 @@ def need_view(principal: Principal, document: Document) -> dict[str, Any]:
     return _json({"_id": document["_id"], **domain.need_view(principal, document)})
 
 
-@router.post("/tenants/{tenant}/needs", status_code=201, tags=["needs"])
+@router.post("/tenants/{tenant}/needs", status_code=201, tags=["needs"], responses=WRITE_REFUSALS)
 async def open_need(
     request: Request, tenant: str, body: NeedDetails, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -529,7 +541,7 @@ async def open_need(
     )
 
 
-@router.get("/tenants/{tenant}/needs", tags=["needs"])
+@router.get("/tenants/{tenant}/needs", tags=["needs"], responses=NOT_FOUND)
 async def list_needs(
     request: Request,
     tenant: str,
@@ -567,7 +579,7 @@ async def list_needs(
     return _page([need_view(principal, d) for d in documents], documents, limit)
 
 
-@router.get("/tenants/{tenant}/needs/{need_id}", tags=["needs"])
+@router.get("/tenants/{tenant}/needs/{need_id}", tags=["needs"], responses=NOT_FOUND)
 async def get_need(request: Request, tenant: str, need_id: str, principal: Caller) -> dict[str, Any]:
     member(principal, tenant)
     document = await _registry(request).read(tenant).get(NEEDS, need_id)
@@ -596,7 +608,7 @@ async def _change_need(
     return await execute(request, tenant, key, work, lambda d: need_view(principal, d), status=200)
 
 
-@router.put("/tenants/{tenant}/needs/{need_id}", tags=["needs"])
+@router.put("/tenants/{tenant}/needs/{need_id}", tags=["needs"], responses=WRITE_REFUSALS)
 async def update_need(
     request: Request, tenant: str, need_id: str, body: NeedDetails, principal: Caller
 ) -> JSONResponse:
@@ -605,7 +617,7 @@ async def update_need(
     )
 
 
-@router.post("/tenants/{tenant}/needs/{need_id}/cancellation", tags=["needs"])
+@router.post("/tenants/{tenant}/needs/{need_id}/cancellation", tags=["needs"], responses=WRITE_REFUSALS)
 async def cancel_need(
     request: Request,
     tenant: str,
@@ -624,7 +636,7 @@ async def cancel_need(
     )
 
 
-@router.post("/tenants/{tenant}/needs/{need_id}/closing", tags=["needs"])
+@router.post("/tenants/{tenant}/needs/{need_id}/closing", tags=["needs"], responses=WRITE_REFUSALS)
 async def close_need(
     request: Request,
     tenant: str,
@@ -665,28 +677,35 @@ async def _partner_command(
     return await execute(request, tenant, key, work, render, status=status)
 
 
-@router.post("/tenants/{tenant}/partner/needs/report", status_code=201, tags=["partner commands"])
+@router.post(
+    "/tenants/{tenant}/partner/needs/report", status_code=201, tags=["partner commands"], responses=WRITE_REFUSALS
+)
 async def partner_report_need(
     request: Request, tenant: str, body: ReportNeed, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _partner_command(request, tenant, principal, body, idempotency_key, 201)
 
 
-@router.post("/tenants/{tenant}/partner/needs/update", tags=["partner commands"])
+@router.post("/tenants/{tenant}/partner/needs/update", tags=["partner commands"], responses=WRITE_REFUSALS)
 async def partner_update_need(
     request: Request, tenant: str, body: UpdateNeed, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _partner_command(request, tenant, principal, body, idempotency_key, 200)
 
 
-@router.post("/tenants/{tenant}/partner/needs/cancel", tags=["partner commands"])
+@router.post("/tenants/{tenant}/partner/needs/cancel", tags=["partner commands"], responses=WRITE_REFUSALS)
 async def partner_cancel_need(
     request: Request, tenant: str, body: CancelNeed, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _partner_command(request, tenant, principal, body, idempotency_key, 200)
 
 
-@router.post("/tenants/{tenant}/partner/volunteers/register", status_code=201, tags=["partner commands"])
+@router.post(
+    "/tenants/{tenant}/partner/volunteers/register",
+    status_code=201,
+    tags=["partner commands"],
+    responses=WRITE_REFUSALS,
+)
 async def partner_register_volunteer(
     request: Request, tenant: str, body: RegisterVolunteer, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -696,7 +715,7 @@ async def partner_register_volunteer(
 # --- statistics ----------------------------------------------------------------------------------
 
 
-@router.get("/tenants/{tenant}/statistics", tags=["statistics"])
+@router.get("/tenants/{tenant}/statistics", tags=["statistics"], responses=NOT_FOUND)
 async def statistics(request: Request, tenant: str, principal: Caller) -> dict[str, Any]:
     """Open, staffed and unstaffed needs by category, and volunteer counts (coordinator)."""
     member(principal, tenant)
@@ -722,7 +741,7 @@ async def statistics(request: Request, tenant: str, principal: Caller) -> dict[s
 
 
 def install_domain_errors(app: Any) -> None:
-    from lotse_registry.store import StaleVersion
+    from lotse_registry.store import InvalidCursor, StaleVersion
     from lotse_runtime.problems import problem_response
 
     @app.exception_handler(DomainError)
@@ -732,6 +751,11 @@ def install_domain_errors(app: Any) -> None:
     @app.exception_handler(DuplicateKeyError)
     async def _duplicate(request: Request, error: DuplicateKeyError) -> JSONResponse:
         return problem_response(409, "Conflict", "the resource already exists")
+
+    @app.exception_handler(InvalidCursor)
+    async def _cursor(request: Request, error: InvalidCursor) -> JSONResponse:
+        errors = [{"field": "query.cursor", "message": str(error)}]
+        return problem_response(422, "Invalid request", f"query.cursor: {error}", errors=errors)
 
     @app.exception_handler(StaleVersion)
     async def _stale(request: Request, error: StaleVersion) -> JSONResponse:

@@ -249,10 +249,17 @@ def encode_cursor(document: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+class InvalidCursor(ValueError):
+    """A cursor this registry did not hand out (the client's input, so a 422, not a 500)."""
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     padded = cursor + "=" * (-len(cursor) % 4)
-    created, document_id = json.loads(base64.urlsafe_b64decode(padded))
-    return datetime.fromisoformat(created), str(document_id)
+    try:
+        created, document_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(document_id)
+    except (ValueError, TypeError) as error:  # bad base64, bytes, JSON, shape or timestamp
+        raise InvalidCursor("not a next_cursor of this list") from error
 
 
 def after_cursor(cursor: str | None) -> Document:
