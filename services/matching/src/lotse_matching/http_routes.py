@@ -18,7 +18,7 @@ from lotse_matching import pages, tokens
 from lotse_matching.rounds import Outcome, reasons_of
 from lotse_matching.service import Matching, settled_outcome
 from lotse_runtime.auth import Principal, Role, requires
-from lotse_runtime.problems import Problem
+from lotse_runtime.problems import Problem, problem_responses
 
 router = APIRouter()
 Volunteer = Annotated[Principal, Depends(requires(Role.VOLUNTEER))]
@@ -29,10 +29,43 @@ def matching_of(request: Request) -> Matching:
     return request.app.state.matching
 
 
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+# The answer links are opened in a browser, so their refusals are pages for people, not problem documents.
+ANSWER_PAGES: dict[int | str, dict[str, Any]] = {
+    400: _html("The link was changed or is not a link of ours"),
+    404: _html("The proposal no longer exists"),
+    409: _html("The proposal was answered already, or the volunteer has as many engagements as they chose"),
+    410: _html("The time to answer is over"),
+}
+ANSWER_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["choice"],
+                    "properties": {"choice": {"type": "string", "enum": ["accept", "decline"]}},
+                }
+            }
+        },
+    }
+}
+REFUSALS = problem_responses(404, 409)
+
+
 # -- answer links ------------------------------------------------------------------------------
 
 
-@router.get("/answers/{token}", response_class=HTMLResponse, summary="Confirmation page of an answer link")
+@router.get(
+    "/answers/{token}",
+    response_class=HTMLResponse,
+    responses=ANSWER_PAGES,
+    summary="Confirmation page of an answer link",
+)
 async def answer_page(request: Request, token: str, choice: Annotated[Choice, Query()]) -> HTMLResponse:
     """Shows what the link would do and a button; a GET alone never answers (mail scanners
     open links)."""
@@ -54,7 +87,13 @@ async def answer_page(request: Request, token: str, choice: Annotated[Choice, Qu
     return await _page(matching, claims.tenant, kind, summary=summary, choice=choice)
 
 
-@router.post("/answers/{token}", response_class=HTMLResponse, summary="Apply the answer of an answer link")
+@router.post(
+    "/answers/{token}",
+    response_class=HTMLResponse,
+    responses={**ANSWER_PAGES, **problem_responses(422)},
+    openapi_extra=ANSWER_FORM,  # read by hand: a form of one field needs no multipart parser
+    summary="Apply the answer of an answer link",
+)
 async def answer_by_link(request: Request, token: str) -> HTMLResponse:
     matching = matching_of(request)
     form = parse_qs((await request.body()).decode(errors="replace"))
@@ -121,7 +160,7 @@ async def my_proposals(request: Request, principal: Volunteer) -> list[ProposalV
     return [_proposal_view(p, needs.get(p["need_id"])) for p in found]
 
 
-@router.post("/volunteers/me/proposals/{proposal_id}/accept", summary="Accept a proposal")
+@router.post("/volunteers/me/proposals/{proposal_id}/accept", responses=REFUSALS, summary="Accept a proposal")
 async def accept(request: Request, proposal_id: UUID, principal: Volunteer) -> AnswerResult:
     outcome = await matching_of(request).answer(
         _tenant(principal), str(proposal_id), "accept", AnswerChannel.VOLUNTEER_APP, volunteer_id=principal.subject
@@ -129,7 +168,7 @@ async def accept(request: Request, proposal_id: UUID, principal: Volunteer) -> A
     return _result(outcome)
 
 
-@router.post("/volunteers/me/proposals/{proposal_id}/decline", summary="Decline a proposal")
+@router.post("/volunteers/me/proposals/{proposal_id}/decline", responses=REFUSALS, summary="Decline a proposal")
 async def decline(
     request: Request, proposal_id: UUID, principal: Volunteer, body: DeclineBody | None = None
 ) -> AnswerResult:
@@ -144,7 +183,9 @@ async def decline(
     return _result(outcome)
 
 
-@router.post("/volunteers/me/engagements/{need_id}/step-back", summary="Step back from a need I accepted")
+@router.post(
+    "/volunteers/me/engagements/{need_id}/step-back", responses=REFUSALS, summary="Step back from a need I accepted"
+)
 async def step_back(request: Request, need_id: UUID, principal: Volunteer) -> AnswerResult:
     outcome = await matching_of(request).step_back(_tenant(principal), principal.subject, str(need_id))
     return _result(outcome)
@@ -172,7 +213,7 @@ async def open_needs(request: Request, principal: Volunteer) -> list[OpenNeedVie
     return views
 
 
-@router.post("/volunteers/me/open-needs/{need_id}/pick", summary="Take an open need myself")
+@router.post("/volunteers/me/open-needs/{need_id}/pick", responses=REFUSALS, summary="Take an open need myself")
 async def pick(request: Request, need_id: UUID, principal: Volunteer) -> AnswerResult:
     outcome = await matching_of(request).pick(_tenant(principal), principal.subject, str(need_id))
     return _result(outcome)
