@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bench import consumer_pipeline, contract_parsing, end_to_end, matching_candidates
+from bench import consumer_pipeline, contract_parsing, end_to_end, faults, matching_candidates
 
 BENCHMARKS = {
     "contract_parsing": contract_parsing.main,
     "consumer_pipeline": consumer_pipeline.main,
     "matching_candidates": matching_candidates.main,
     "end_to_end": end_to_end.main,
+    "faults": faults.main,
 }
 
 
