@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from lotse_contracts import DeadLetterInfo, EventValidationError, TenantOnboarded, parse_event
 from lotse_contracts.topics import TENANTS
+from lotse_runtime.kafka import client_security
+from lotse_runtime.settings import PlatformSettings
 
 READ_IDLE_MS = 1500
+
+
+def login() -> dict[str, Any]:
+    """The operator's broker login from LOTSE_KAFKA_* (nothing for a PLAINTEXT broker)."""
+    return client_security(PlatformSettings())
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,7 @@ class DeadLetter:
 
 
 async def list_topics(bootstrap: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-cli")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-cli", **login())
     await admin.start()
     try:
         return sorted(await admin.list_topics())
@@ -35,7 +43,7 @@ async def list_topics(bootstrap: str) -> list[str]:
 
 async def _read_to_end(bootstrap: str, topic: str) -> list[tuple[TopicPartition, list]]:
     """Every record of ``topic`` from the beginning to its end offsets, without a consumer group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli", **login())
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
@@ -92,7 +100,7 @@ async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
 async def replay(bootstrap: str, letters: Iterable[DeadLetter]) -> int:
     """Send dead letters back to their source topics unchanged (key, value). Consumers are
     idempotent, so replaying a letter twice does no harm."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all", **login())
     await producer.start()
     sent = 0
     try:
@@ -117,8 +125,8 @@ async def consumer_group_lag(bootstrap: str, group_prefixes: Iterable[str]) -> l
     """Lag per consumer group and topic (end offset minus committed offset, summed over partitions)
     for the groups whose id starts with one of ``group_prefixes``."""
     prefixes = tuple(group_prefixes)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-cli")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-cli", **login())
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli", **login())
     await admin.start()
     await consumer.start()
     try:

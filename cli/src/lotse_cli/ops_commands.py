@@ -52,7 +52,7 @@ def topics_sync(
     async def sync() -> tuple[list[str], int]:
         tenants = sorted(set(await kafka_ops.onboarded_tenants(bootstrap)) | set(tenant))
         catalogue = topics_for_tenants(tenants)
-        return await ensure_topics(bootstrap, catalogue), len(catalogue)
+        return await ensure_topics(bootstrap, catalogue, kafka_ops.login()), len(catalogue)
 
     try:
         created, total = asyncio.run(sync())

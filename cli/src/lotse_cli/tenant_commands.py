@@ -108,7 +108,7 @@ def tenant_exists(registry: str, tenant: str, token: str) -> bool:
 
 
 async def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-cli")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-cli", **kafka_ops.login())
     await admin.start()
     try:
         await admin.delete_topics(names)
@@ -203,7 +203,7 @@ def _onboard(
     topics = [PARTNER_INBOUND.for_tenant(slug)]
     topics.append(topics[0].model_copy(update={"name": dead_letter_topic(topics[0].name)}))
     try:
-        created = asyncio.run(ensure_topics(bootstrap, topics))
+        created = asyncio.run(ensure_topics(bootstrap, topics, kafka_ops.login()))
     except Exception as error:
         raise OnboardingError(f"broker {bootstrap} not usable: {type(error).__name__}: {error}") from error
     body = {"slug": slug, "default_search_radius_km": radius_km, **settings.model_dump(mode="json")}

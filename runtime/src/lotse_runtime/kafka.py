@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import ssl
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.security import SASLScram256, SASLScram512
@@ -34,13 +36,30 @@ def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
 def _security(settings: PlatformSettings) -> SASLScram256 | SASLScram512 | None:
     if settings.kafka_security_protocol == "PLAINTEXT":
         return None
-    if not settings.kafka_username or not settings.kafka_password:
-        raise ValueError("LOTSE_KAFKA_USERNAME and LOTSE_KAFKA_PASSWORD are needed with SASL")
+    username, password = _credentials(settings)
     use_ssl = settings.kafka_security_protocol == "SASL_SSL"
     scram = SASLScram256 if settings.kafka_sasl_mechanism == "SCRAM-SHA-256" else SASLScram512
-    ssl_context = None
-    if use_ssl:
-        import ssl
+    ssl_context = ssl.create_default_context() if use_ssl else None
+    return scram(username, password, ssl_context=ssl_context, use_ssl=use_ssl)
 
-        ssl_context = ssl.create_default_context()
-    return scram(settings.kafka_username, settings.kafka_password, ssl_context=ssl_context, use_ssl=use_ssl)
+
+def client_security(settings: PlatformSettings) -> dict[str, Any]:
+    """The same login for plain aiokafka clients (the ops CLI), as their keyword arguments."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return {}
+    username, password = _credentials(settings)
+    options: dict[str, Any] = {
+        "security_protocol": settings.kafka_security_protocol,
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": username,
+        "sasl_plain_password": password,
+    }
+    if settings.kafka_security_protocol == "SASL_SSL":
+        options["ssl_context"] = ssl.create_default_context()
+    return options
+
+
+def _credentials(settings: PlatformSettings) -> tuple[str, str]:
+    if not settings.kafka_username or not settings.kafka_password:
+        raise ValueError("LOTSE_KAFKA_USERNAME and LOTSE_KAFKA_PASSWORD are needed with SASL")
+    return settings.kafka_username, settings.kafka_password

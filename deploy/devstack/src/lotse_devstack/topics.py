@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -32,10 +33,15 @@ class TopicSpec:
         )
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[Topic | TopicSpec]) -> list[str]:
-    """Create missing topics; return the names created. Existing ones must have enough partitions."""
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[Topic | TopicSpec], client_options: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Create missing topics; return the names created. Existing ones must have enough partitions.
+
+    ``client_options`` are extra aiokafka client arguments, e.g. the SASL login of an ops user.
+    """
     wanted = {spec.name: spec for spec in (t if isinstance(t, TopicSpec) else TopicSpec.of(t) for t in topics)}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-topics")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-topics", **(client_options or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
