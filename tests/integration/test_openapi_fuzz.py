@@ -65,6 +65,7 @@ pytestmark = pytest.mark.filterwarnings(
 CONFIG = SchemathesisConfig.from_dict(
     {
         "seed": 9,
+        "suppress-health-check": ["too_slow"],  # a busy CI machine is no finding; no timings in tests
         "generation": {"max-examples": 25, "deterministic": True, "database": "none"},
         "operations": [
             {
