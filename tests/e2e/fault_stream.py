@@ -210,12 +210,12 @@ def suppressed_duplicates(log_dir: Path, tenant: str) -> Counter[str]:
     return counts
 
 
-def proposed_events(platform: Platform, tenant: str) -> dict[str, str]:
-    """MatchProposed event id -> proposal id, for this tenant."""
+def proposed_events(platform: Platform, tenant: str) -> dict[str, MatchProposed]:
+    """MatchProposed event id -> its data, for this tenant."""
     records = asyncio.run(read_to_end(platform.stack.kafka_bootstrap, [PROPOSALS.name]))
     events = (parse_event(record.value) for record in records)
     return {
-        str(event.id): str(event.data.proposal_id)
+        str(event.id): event.data
         for event in events
         if event.tenant == tenant and isinstance(event.data, MatchProposed)
     }
@@ -296,16 +296,21 @@ def settled(
         return found if len(found) >= plan.needs and staffed == set(answerer.accepted) else None
 
     registry_needs = eventually("the registry to hold every need, the accepted ones staffed", registry_settled, 180)
-    proposals = proposed_events(platform, town.slug)
     coordinator = town.token(Role.COORDINATOR)
+    every_need = {need["need_id"] for need in registry_needs}
 
-    def deliveries_final() -> list[dict[str, Any]] | None:
+    def every_proposal_delivered() -> tuple[dict[str, MatchProposed], list[dict[str, Any]]] | None:
+        # Matching has proposed for every need, and each proposal on the topic has its final delivery.
+        proposed = proposed_events(platform, town.slug)
         response = town.call("GET", "notifications", "/deliveries", coordinator, params={"limit": 500})
         found = [d for d in response.json() if d["kind"] == "match_proposed" and d["channel"] == "email"]
         final = all(d["status"] in {"sent", "cancelled"} for d in found)
-        return found if final and {d["trigger_event_id"] for d in found} >= set(proposals) else None
+        proposed_needs = {str(data.need_id) for data in proposed.values()}
+        mailed = {d["trigger_event_id"] for d in found} >= set(proposed)
+        return (proposed, found) if final and mailed and proposed_needs >= every_need else None
 
-    deliveries = eventually("a final email delivery for every proposal", deliveries_final, 180)
+    proposed, deliveries = eventually("a final email delivery for every proposal", every_proposal_delivered, 180)
+    proposals = {event_id: str(data.proposal_id) for event_id, data in proposed.items()}
     sent = sum(d["status"] == "sent" for d in deliveries)
 
     def accept_links() -> list[str] | None:
