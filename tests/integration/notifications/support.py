@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html.parser
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -160,17 +163,37 @@ def html_links_and_direction(document: str) -> tuple[list[str], list[str]]:
     return parser.hrefs, parser.dirs
 
 
-class WebhookRecorder:
-    """A partner endpoint on a loopback port that answers 200 and keeps every body it receives."""
+@dataclass
+class WebhookCall:
+    headers: dict[str, str]
+    body: bytes
+    signature_ok: bool
 
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        bodies = self.bodies
+
+class WebhookReceiver:
+    """A partner endpoint on a loopback port that checks the signature itself and answers with
+    the statuses it is given, one per call (the last one repeats)."""
+
+    def __init__(self, secret: str = "", statuses: tuple[int, ...] = (200,), slow_first_seconds: float = 0.0) -> None:
+        self.secret = secret
+        self.statuses = statuses
+        self.calls: list[WebhookCall] = []
+        self.started = 0
+        self.release_first = threading.Event()
+        receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
+                receiver.started += 1
+                if receiver.started == 1 and slow_first_seconds:
+                    receiver.release_first.wait(slow_first_seconds)  # a hanging partner system
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                timestamp = self.headers.get("X-Lotse-Timestamp", "")
+                expected = hmac.new(receiver.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+                ok = hmac.compare_digest("sha256=" + expected.hexdigest(), self.headers.get("X-Lotse-Signature", ""))
+                receiver.calls.append(WebhookCall(dict(self.headers), body, ok))
+                index = min(len(receiver.calls) - 1, len(receiver.statuses) - 1)
+                self.send_response(receiver.statuses[index])
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -181,10 +204,14 @@ class WebhookRecorder:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
+    def bodies(self) -> list[bytes]:
+        return [call.body for call in list(self.calls)]
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/lotse-events"
 
-    def __enter__(self) -> WebhookRecorder:
+    def __enter__(self) -> WebhookReceiver:
         self.thread.start()
         return self
 

@@ -8,15 +8,11 @@ matching events are published here exactly as those services publish them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,6 +44,7 @@ from lotse_notifications.app import CONSUMED_TOPICS, create_app
 from lotse_notifications.settings import NotificationSettings
 from lotse_runtime.auth import Role, issue_token
 from tests.integration.notifications.support import (
+    WebhookReceiver,
     html_links_and_direction,
     mails_to,
     need_opened,
@@ -145,65 +142,12 @@ async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
     await mongo.close()
 
 
-@dataclass
-class WebhookCall:
-    headers: dict[str, str]
-    body: bytes
-    signature_ok: bool
-
-
-class WebhookReceiver:
-    """A partner endpoint on a loopback port that checks the signature itself and answers with
-    the statuses it is given, one per call (the last one repeats)."""
-
-    def __init__(self, secret: str, statuses: list[int], slow_first_seconds: float = 0.0) -> None:
-        self.secret = secret
-        self.statuses = statuses
-        self.calls: list[WebhookCall] = []
-        self.started = 0
-        self.release_first = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                receiver.started += 1
-                if receiver.started == 1 and slow_first_seconds:
-                    receiver.release_first.wait(slow_first_seconds)  # a hanging partner system
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                timestamp = self.headers.get("X-Lotse-Timestamp", "")
-                expected = hmac.new(receiver.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-                ok = hmac.compare_digest("sha256=" + expected.hexdigest(), self.headers.get("X-Lotse-Signature", ""))
-                receiver.calls.append(WebhookCall(dict(self.headers), body, ok))
-                index = min(len(receiver.calls) - 1, len(receiver.statuses) - 1)
-                self.send_response(receiver.statuses[index])
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/lotse-events"
-
-    def __enter__(self) -> WebhookReceiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver_factory() -> Iterator[Any]:
     started: list[WebhookReceiver] = []
 
     def make(secret: str, statuses: list[int], slow_first_seconds: float = 0.0) -> WebhookReceiver:
-        receiver = WebhookReceiver(secret, statuses, slow_first_seconds).__enter__()
+        receiver = WebhookReceiver(secret, tuple(statuses), slow_first_seconds).__enter__()
         started.append(receiver)
         return receiver
 

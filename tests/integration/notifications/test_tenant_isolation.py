@@ -28,7 +28,7 @@ from lotse_notifications.app import create_app
 from lotse_notifications.settings import NotificationSettings
 from lotse_runtime.auth import Role, issue_token
 from tests.integration.notifications.support import (
-    WebhookRecorder,
+    WebhookReceiver,
     mails_to,
     need_opened,
     onboarded,
@@ -51,7 +51,7 @@ class Municipality:
 
     tenant: str
     marker: str  # in the volunteer's name, the need's description, the guidance and the wording
-    hook: WebhookRecorder
+    hook: WebhookReceiver
     volunteer: Envelope[Any]
     events: list[Envelope[Any]] = field(default_factory=list)
     hook_id: str = ""
@@ -89,14 +89,14 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def hooks() -> Iterator[tuple[WebhookRecorder, WebhookRecorder]]:
-    with WebhookRecorder() as ours, WebhookRecorder() as theirs:
+def hooks() -> Iterator[tuple[WebhookReceiver, WebhookReceiver]]:
+    with WebhookReceiver() as ours, WebhookReceiver() as theirs:
         yield ours, theirs
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(
-    stack: Stack, smtp_sink: SmtpSink, hooks: tuple[WebhookRecorder, WebhookRecorder]
+    stack: Stack, smtp_sink: SmtpSink, hooks: tuple[WebhookReceiver, WebhookReceiver]
 ) -> AsyncIterator[World]:
     settings = NotificationSettings(
         kafka_bootstrap=stack.kafka_bootstrap,
@@ -123,7 +123,7 @@ async def world(
     await mongo.close()
 
 
-def _municipalities(person: uuid.UUID, hooks: tuple[WebhookRecorder, WebhookRecorder]) -> list[Municipality]:
+def _municipalities(person: uuid.UUID, hooks: tuple[WebhookReceiver, WebhookReceiver]) -> list[Municipality]:
     found = []
     for tenant, hook in zip((OURS, THEIRS), hooks, strict=True):
         marker = uuid.uuid4().hex[:10]
@@ -137,7 +137,7 @@ async def _set_up(world: World, need_id: uuid.UUID) -> None:
         coordinator = world.headers(Role.COORDINATOR, tenant=town.tenant)
         guidance = {"certificates": f"Nachweise im Bürgerbüro {town.marker}"}
         assert (await world.http.put("/guidance/de", json=guidance, headers=coordinator)).status_code == 200
-        town.hook_secret = f"secret-{uuid.uuid4().hex}"
+        town.hook_secret = town.hook.secret = f"secret-{uuid.uuid4().hex}"
         hook = {"url": town.hook.url, "secret": town.hook_secret}
         response = await world.http.post("/webhooks", json=hook, headers=coordinator)
         assert response.status_code == 201, response.text
@@ -216,6 +216,7 @@ async def test_emails_in_app_messages_and_webhook_calls_hold_only_their_own_muni
         calls = [parse_event(body) for body in list(town.hook.bodies)]
         assert {str(call.id) for call in calls} == forwarded and {call.tenant for call in calls} == {town.tenant}
         assert not _leaks(b"".join(town.hook.bodies).decode(), other)
+        assert all(call.signature_ok for call in town.hook.calls)  # signed with this municipality's secret
 
     # The queue agrees: no delivery to one municipality's webhook was ever made of the other's events.
     for town in (world.ours, world.theirs):
