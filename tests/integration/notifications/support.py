@@ -7,12 +7,16 @@ import hmac
 import html.parser
 import threading
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
 
 from lotse_contracts import (
     Envelope,
@@ -26,9 +30,13 @@ from lotse_contracts import (
     new_event,
     to_bytes,
     topic_for,
+    topics_for_tenants,
 )
 from lotse_contracts.events.values import Channel, OptionalMessageKind, QuietHours
+from lotse_devstack import Stack, ensure_topics
 from lotse_devstack.smtp_sink import SmtpSink
+from lotse_notifications.app import create_app
+from lotse_notifications.settings import NotificationSettings
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
 
@@ -218,3 +226,38 @@ class WebhookReceiver:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def service_settings(stack: Stack, smtp_sink: SmtpSink, prefix: str, **overrides: Any) -> NotificationSettings:
+    """A notifications service under test: its own database and consumer group, and only the
+    tenants whose slug starts with ``prefix`` (other tests' tenants share the topics)."""
+    values: dict[str, Any] = {
+        "kafka_bootstrap": stack.kafka_bootstrap,
+        "mongo_url": stack.mongo_url,
+        "database": f"notifications_{prefix}",
+        "consumer_group": f"notifications-{prefix}",
+        "tenant_pattern": rf"{prefix}-[a-z0-9-]+",
+        "smtp_port": smtp_sink.smtp_port,
+        "worker_poll_seconds": 0.1,
+        "weekly_digest": False,  # triggered over HTTP in the tests, so that they decide when
+        "reference_grace_seconds": 60,
+    }
+    return NotificationSettings(**{**values, **overrides})
+
+
+@asynccontextmanager
+async def serving(
+    stack: Stack, settings: NotificationSettings
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, AsyncMongoClient[dict[str, Any]]]]:
+    """The app with its consumers, relay and worker running; its database is dropped afterwards."""
+    await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
+    app = create_app(settings)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as http:
+                yield app, http, mongo
+    finally:
+        await mongo.drop_database(settings.database)
+        await mongo.close()

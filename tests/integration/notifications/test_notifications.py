@@ -34,11 +34,10 @@ from lotse_contracts import (
     VolunteerRegistered,
     new_event,
     parse_event,
-    topics_for_tenants,
 )
 from lotse_contracts.events.values import QuietHours
 from lotse_contracts.topics import DELIVERIES
-from lotse_devstack import Stack, ensure_topics
+from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.app import CONSUMED_TOPICS, create_app
 from lotse_notifications.settings import NotificationSettings
@@ -53,6 +52,8 @@ from tests.integration.notifications.support import (
     proposed,
     publish,
     registered,
+    service_settings,
+    serving,
     staffed,
     unstaffed,
     wait_for_mail,
@@ -114,32 +115,19 @@ class Running:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
     prefix = f"n{uuid.uuid4().hex[:6]}"
-    settings = NotificationSettings(
-        kafka_bootstrap=stack.kafka_bootstrap,
-        mongo_url=stack.mongo_url,
-        database=f"notifications_{prefix}",
-        consumer_group=f"notifications-{prefix}",
-        tenant_pattern=rf"{prefix}-[a-z0-9-]+",
-        smtp_port=smtp_sink.smtp_port,
+    settings = service_settings(
+        stack,
+        smtp_sink,
+        prefix,
         retry_base_seconds=0.2,
         retry_max_seconds=1.0,
         delivery_max_attempts=4,
         delivery_timeout_seconds=3.0,
-        worker_poll_seconds=0.1,
         reminder_before_hours=24,
         reminder_interval_seconds=0.3,
-        weekly_digest=False,  # triggered over HTTP here, so that the test decides when
-        reference_grace_seconds=60,
     )
-    await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
-    app = create_app(settings)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as http:
-            yield Running(app, http, settings, stack.kafka_bootstrap, prefix, mongo)
-    await mongo.drop_database(settings.database)
-    await mongo.close()
+    async with serving(stack, settings) as (app, http, mongo):
+        yield Running(app, http, settings, stack.kafka_bootstrap, prefix, mongo)
 
 
 @pytest.fixture

@@ -19,12 +19,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from pymongo import AsyncMongoClient
 
-from lotse_contracts import Envelope, parse_event, topics_for_tenants
-from lotse_devstack import Stack, ensure_topics
+from lotse_contracts import Envelope, parse_event
+from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
-from lotse_notifications.app import create_app
 from lotse_notifications.settings import NotificationSettings
 from lotse_runtime.auth import Role, issue_token
 from tests.integration.notifications.support import (
@@ -35,6 +33,8 @@ from tests.integration.notifications.support import (
     proposed,
     publish,
     registered,
+    service_settings,
+    serving,
     staffed,
 )
 from tests.support.waiting import eventually
@@ -98,29 +98,12 @@ def hooks() -> Iterator[tuple[WebhookReceiver, WebhookReceiver]]:
 async def world(
     stack: Stack, smtp_sink: SmtpSink, hooks: tuple[WebhookReceiver, WebhookReceiver]
 ) -> AsyncIterator[World]:
-    settings = NotificationSettings(
-        kafka_bootstrap=stack.kafka_bootstrap,
-        mongo_url=stack.mongo_url,
-        database=f"notifications_{PREFIX}",
-        consumer_group=f"notifications-{PREFIX}",
-        tenant_pattern=rf"{PREFIX}-[a-z0-9-]+",
-        smtp_port=smtp_sink.smtp_port,
-        worker_poll_seconds=0.1,
-        weekly_digest=False,
-        reference_grace_seconds=60,
-    )
-    await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
-    app = create_app(settings)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    settings = service_settings(stack, smtp_sink, PREFIX)
     person, need_id = uuid.uuid4(), uuid.uuid4()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as http:
-            world = World(http, settings, mongo[settings.database], str(person), *_municipalities(person, hooks))
-            await _set_up(world, need_id)
-            yield world
-    await mongo.drop_database(settings.database)
-    await mongo.close()
+    async with serving(stack, settings) as (_, http, mongo):
+        world = World(http, settings, mongo[settings.database], str(person), *_municipalities(person, hooks))
+        await _set_up(world, need_id)
+        yield world
 
 
 def _municipalities(person: uuid.UUID, hooks: tuple[WebhookReceiver, WebhookReceiver]) -> list[Municipality]:
