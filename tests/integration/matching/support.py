@@ -1,14 +1,19 @@
-"""Registry events as the registry would publish them, and a reader of the matching topics."""
+"""Registry events as the registry would publish them, a reader of the matching topics, and a
+matching service to run them against."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from fastapi import FastAPI
 
 from lotse_contracts import (
     Envelope,
@@ -18,6 +23,9 @@ from lotse_contracts import (
     new_event,
     parse_event,
 )
+from lotse_devstack import Stack
+from lotse_matching.app import create_app
+from lotse_matching.settings import MatchingSettings
 
 REGISTRY = "/lotse/registry"
 CENTRE = (52.52, 13.405)
@@ -176,3 +184,39 @@ class TopicReader:
 
     def dead_letters(self, topic: str, tenant: str) -> list[Seen]:
         return [s for s in list(self.seen) if s.topic == topic and (s.key or b"").startswith(f"{tenant}:".encode())]
+
+
+def service_settings(stack: Stack, name: str, **overrides: Any) -> MatchingSettings:
+    """A matching service under test with its own database and consumer groups."""
+    values: dict[str, Any] = {
+        "kafka_bootstrap": stack.kafka_bootstrap,
+        "mongo_url": stack.mongo_url,
+        "database": f"matching_{name}",
+        "consumer_group": f"matching-{name}",
+        "partner_consumer_group": f"matching-partner-{name}",
+        "public_base_url": "http://matching.test",
+        "unknown_retry_backoff_seconds": 0.2,
+    }
+    return MatchingSettings(**{**values, **overrides})
+
+
+@asynccontextmanager
+async def serving(
+    stack: Stack, settings: MatchingSettings, read: list[str]
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, TopicReader, AIOKafkaProducer]]:
+    """The app with its consumers and relay running, a reader of the ``read`` topics and a
+    producer for registry events; the database is dropped afterwards."""
+    reader = TopicReader(stack.kafka_bootstrap, read)
+    await reader.start()
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=False, acks="all")
+    await producer.start()
+    app = create_app(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://matching.test") as http:
+                yield app, http, reader, producer
+                await app.state.matching.client.drop_database(settings.database)
+    finally:
+        await producer.stop()
+        await reader.stop()

@@ -38,7 +38,6 @@ from lotse_contracts import (
     topics_for_tenants,
 )
 from lotse_devstack import Stack, ensure_topics
-from lotse_matching.app import create_app
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
@@ -49,6 +48,8 @@ from tests.integration.matching.support import (
     opened,
     registered,
     registry_event,
+    service_settings,
+    serving,
     tenant_event,
     volunteer_data,
 )
@@ -133,39 +134,26 @@ def link(url: str) -> str:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def matching(stack: Stack) -> AsyncIterator[Running]:
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants(TENANTS.values()))
-    run = uuid.uuid4().hex[:8]
-    settings = MatchingSettings(
-        kafka_bootstrap=stack.kafka_bootstrap,
-        mongo_url=stack.mongo_url,
-        database=f"matching_{run}",
-        consumer_group=f"matching-test-{run}",
-        partner_consumer_group=f"matching-partner-test-{run}",
-        public_base_url="http://matching.test",
+    settings = service_settings(
+        stack,
+        f"test-{uuid.uuid4().hex[:8]}",
         timer_interval_seconds=0.3,
         unknown_retry_attempts=3,
-        unknown_retry_backoff_seconds=0.2,
         tenant_policies=POLICIES,
     )
-    reader = TopicReader(stack.kafka_bootstrap, [PROPOSALS, VOLUNTEER_DLQ, NEED_DLQ, PARTNER_DLQ])
-    await reader.start()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=False, acks="all")
-    await producer.start()
-    app = create_app(settings)
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://matching.test") as http:
-                running = Running(app, settings, http, app.state.matching.store, reader, producer)
-                for name, tenant in TENANTS.items():
-                    await running.publish(tenant_event(tenant, "uk" if name == "links" else "de"))
-                # Once the tenants are in, the consumer group has joined.
-                for tenant in TENANTS.values():
-                    await eventually(lambda t=tenant: running.store.tenant(t), timeout=60, what="tenant onboarded")
-                yield running
-                await app.state.matching.client.drop_database(settings.database)
-    finally:
-        await producer.stop()
-        await reader.stop()
+    async with serving(stack, settings, [PROPOSALS, VOLUNTEER_DLQ, NEED_DLQ, PARTNER_DLQ]) as (
+        app,
+        http,
+        reader,
+        producer,
+    ):
+        running = Running(app, settings, http, app.state.matching.store, reader, producer)
+        for name, tenant in TENANTS.items():
+            await running.publish(tenant_event(tenant, "uk" if name == "links" else "de"))
+        # Once the tenants are in, the consumer group has joined.
+        for tenant in TENANTS.values():
+            await eventually(lambda t=tenant: running.store.tenant(t), timeout=60, what="tenant onboarded")
+        yield running
 
 
 async def test_a_need_goes_through_proposal_decline_next_proposal_acceptance_and_staffed(matching: Running) -> None:

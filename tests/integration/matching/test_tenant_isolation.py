@@ -38,11 +38,10 @@ from lotse_contracts import (
 )
 from lotse_devstack import Stack, ensure_topics
 from lotse_matching import tokens
-from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime.auth import Role, issue_token
-from tests.integration.matching.support import TopicReader, opened, registered, tenant_event
+from tests.integration.matching.support import TopicReader, opened, registered, service_settings, serving, tenant_event
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -91,71 +90,48 @@ class World:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(stack: Stack) -> AsyncIterator[World]:
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([OURS, THEIRS]))
-    settings = MatchingSettings(
-        kafka_bootstrap=stack.kafka_bootstrap,
-        mongo_url=stack.mongo_url,
-        database=f"matching_isolation_{RUN}",
-        consumer_group=f"matching-isolation-{RUN}",
-        partner_consumer_group=f"matching-isolation-partner-{RUN}",
-        public_base_url="http://matching.test",
-        unknown_retry_attempts=2,
-        unknown_retry_backoff_seconds=0.2,
-    )
-    reader = TopicReader(stack.kafka_bootstrap, [PROPOSALS, THEIR_PARTNER_DLQ])
-    await reader.start()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=False, acks="all")
-    await producer.start()
-    app = create_app(settings)
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://matching.test") as http:
-                store: Store = app.state.matching.store
-                shared = str(uuid.uuid4())
-                # Their volunteers live closer to the need than ours: a leak would rank them first.
-                ours = [registered(OURS, km_north=km) for km in (0.6, 1.2)]
-                ours.append(registered(OURS, shared, km_north=0.1, languages=NO_ARABIC))
-                theirs = [registered(THEIRS, km_north=0.05), registered(THEIRS, shared, km_north=0.1)]
-                for event in (tenant_event(OURS), tenant_event(THEIRS), *ours, *theirs):
-                    await producer.send_and_wait(topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
-                for event in (*ours, *theirs):
-                    await eventually(
-                        lambda e=event: store.volunteer(e.tenant, e.subject), timeout=60, what="volunteer known"
-                    )
-                our_marker, their_marker = f"Begleitung {uuid.uuid4().hex}", f"Begleitung {uuid.uuid4().hex}"
-                our_need, their_need = opened(OURS, description=our_marker), opened(THEIRS, description=their_marker)
-                running = World(
-                    settings,
-                    http,
-                    store,
-                    reader,
-                    producer,
-                    our_volunteers=(ours[0].subject, ours[1].subject),
-                    their_volunteer=theirs[0].subject,
-                    shared=shared,
-                    our_need=our_need.subject,
-                    their_need=their_need.subject,
-                    our_marker=our_marker,
-                    their_marker=their_marker,
-                    our_proposals={},
-                    their_proposals={},
-                )
-                await running.publish(our_need)
-                await running.publish(their_need)
-                # A round's proposals are written in one transaction: two of each means the round is out.
-                for need_id, found in (
-                    (our_need.subject, running.our_proposals),
-                    (their_need.subject, running.their_proposals),
-                ):
-                    events = await eventually(
-                        lambda n=need_id: _at_least(running.proposed(n), 2), what="the first round of proposals"
-                    )
-                    found.update({str(e.data.volunteer_id): e for e in events})
-                yield running
-                await app.state.matching.client.drop_database(settings.database)
-    finally:
-        await producer.stop()
-        await reader.stop()
+    settings = service_settings(stack, f"isolation-{RUN}", unknown_retry_attempts=2)
+    async with serving(stack, settings, [PROPOSALS, THEIR_PARTNER_DLQ]) as (app, http, reader, producer):
+        store: Store = app.state.matching.store
+        shared = str(uuid.uuid4())
+        # Their volunteers live closer to the need than ours: a leak would rank them first.
+        ours = [registered(OURS, km_north=km) for km in (0.6, 1.2)]
+        ours.append(registered(OURS, shared, km_north=0.1, languages=NO_ARABIC))
+        theirs = [registered(THEIRS, km_north=0.05), registered(THEIRS, shared, km_north=0.1)]
+        for event in (tenant_event(OURS), tenant_event(THEIRS), *ours, *theirs):
+            await producer.send_and_wait(topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
+        for event in (*ours, *theirs):
+            await eventually(lambda e=event: store.volunteer(e.tenant, e.subject), timeout=60, what="volunteer known")
+        our_marker, their_marker = f"Begleitung {uuid.uuid4().hex}", f"Begleitung {uuid.uuid4().hex}"
+        our_need, their_need = opened(OURS, description=our_marker), opened(THEIRS, description=their_marker)
+        running = World(
+            settings,
+            http,
+            store,
+            reader,
+            producer,
+            our_volunteers=(ours[0].subject, ours[1].subject),
+            their_volunteer=theirs[0].subject,
+            shared=shared,
+            our_need=our_need.subject,
+            their_need=their_need.subject,
+            our_marker=our_marker,
+            their_marker=their_marker,
+            our_proposals={},
+            their_proposals={},
+        )
+        await running.publish(our_need)
+        await running.publish(their_need)
+        # A round's proposals are written in one transaction: two of each means the round is out.
+        for need_id, found in (
+            (our_need.subject, running.our_proposals),
+            (their_need.subject, running.their_proposals),
+        ):
+            events = await eventually(
+                lambda n=need_id: _at_least(running.proposed(n), 2), what="the first round of proposals"
+            )
+            found.update({str(e.data.volunteer_id): e for e in events})
+        yield running
 
 
 async def _at_least(items: list[Any], count: int) -> list[Any]:
