@@ -46,6 +46,7 @@ PROBLEM_DESCRIPTIONS = {
     404: "Not found (also when it belongs to another tenant)",
     409: "Conflicts with the current state",
     422: "Invalid request; errors name each bad field",
+    503: "The database or the broker is unavailable for a moment; try again after Retry-After",
 }
 
 log = structlog.get_logger("lotse.http")
@@ -158,8 +159,8 @@ def document_problems(app: FastAPI) -> None:
 
 def describe_problems(document: dict[str, Any]) -> None:
     """In place: every 422 is a problem document, an operation with a body may answer 400 (a body
-    that cannot be parsed), one that needs a token 401 and 403, and the Problem schema is among
-    the components."""
+    that cannot be parsed), one that needs a token 401, 403 and 503 (it reads or writes the
+    database), and the Problem schema is among the components."""
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
@@ -168,7 +169,7 @@ def describe_problems(document: dict[str, Any]) -> None:
             if "requestBody" in operation:
                 responses.setdefault("400", _problem_response(400))
             if operation.get("security"):
-                for status in (401, 403):
+                for status in (401, 403, 503):
                     responses.setdefault(str(status), _problem_response(status))
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA

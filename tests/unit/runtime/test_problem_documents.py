@@ -56,8 +56,8 @@ def test_validation_errors_are_documented_as_problem_documents() -> None:
 def test_token_refusals_bodies_and_declared_problems_are_documented() -> None:
     document = make_app().openapi()
     read = responses(document, "get", "/things/{thing_id}")
-    assert {status: read[status]["content"] for status in ("401", "403", "404")} == dict.fromkeys(
-        ("401", "403", "404"), PROBLEM
+    assert {status: read[status]["content"] for status in ("401", "403", "404", "503")} == dict.fromkeys(
+        ("401", "403", "404", "503"), PROBLEM
     )
     change = responses(document, "post", "/things/{thing_id}")
     assert change["400"]["content"] == PROBLEM  # a body that cannot be parsed
