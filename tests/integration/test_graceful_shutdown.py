@@ -11,12 +11,7 @@ DATA. Each test sends SIGTERM while that work is held.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -42,6 +37,7 @@ from lotse_runtime.mongo import in_transaction
 from lotse_runtime.outbox import OUTBOX_COLLECTION, OutboxRelay, append_event, ensure_outbox_indexes
 from lotse_runtime.serve import CLOSE_SECONDS
 from tests.integration.notifications.support import onboarded, publish, registered
+from tests.support.service_process import ServiceProcess
 from tests.support.waiting import eventually
 
 # A clean exit: uvicorn finishes its shutdown, then re-raises the SIGTERM it caught.
@@ -173,79 +169,25 @@ class Notifications:
     def database(self) -> str:
         return f"notifications_shutdown_{self.run}"
 
-    def start(self, name: str, *, mongo_url: str, smtp_port: int, grace: float) -> Process:
-        port = free_port()
-        environment = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
+    def start(self, name: str, *, mongo_url: str, smtp_port: int, grace: float) -> ServiceProcess:
+        settings = {
             "LOTSE_KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap,
             "LOTSE_MONGO_URL": mongo_url,
             "LOTSE_DATABASE": self.database,
             "LOTSE_CONSUMER_GROUP": self.group,
             "LOTSE_TENANT_PATTERN": self.tenant,
-            "LOTSE_HTTP_PORT": str(port),
             "LOTSE_SMTP_PORT": str(smtp_port),
             "LOTSE_WORKER_POLL_SECONDS": "0.1",
             "LOTSE_SHUTDOWN_GRACE_SECONDS": str(grace),
         }
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as output:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "lotse_notifications"], env=environment, stdout=output, stderr=subprocess.STDOUT
-            )
-        return Process(popen, f"http://127.0.0.1:{port}", log)
+        return ServiceProcess.start("notifications", settings, self.logs / f"{name}.log")
 
 
-@dataclass
-class Process:
-    popen: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    async def ready(self) -> None:
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
-
-            async def answers() -> bool:
-                try:
-                    return (await http.get("/ready")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(answers, timeout=60, interval=0.1, what=f"{self.log.stem} to be ready")
-
-    def logged(self, event: str) -> list[dict[str, Any]]:
-        entries = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if isinstance(entry, dict) and entry.get("event") == event:
-                    entries.append(entry)
-        return entries
-
-    async def logs(self, event: str) -> dict[str, Any]:
-        async def found() -> list[dict[str, Any]]:
-            return self.logged(event)
-
-        (entry, *_) = await eventually(found, timeout=30, what=f"{self.log.stem} to log {event!r}")
-        return entry
-
-    async def exits_within(self, seconds: float) -> int:
-        async def exited() -> bool:
-            return self.popen.poll() is not None
-
-        await eventually(exited, timeout=seconds, what=f"{self.log.stem} to exit after SIGTERM")
-        return self.popen.returncode
-
-    async def duplicates_suppressed(self, group: str) -> float:
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
-            text = (await http.get("/metrics")).text
-        prefix = f'lotse_duplicates_suppressed_total{{consumer="{group}"}} '
-        return sum(float(line.removeprefix(prefix)) for line in text.splitlines() if line.startswith(prefix))
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait()
+async def duplicates_suppressed(process: ServiceProcess, group: str) -> float:
+    async with httpx.AsyncClient(base_url=process.url, timeout=5) as http:
+        text = (await http.get("/metrics")).text
+    prefix = f'lotse_duplicates_suppressed_total{{consumer="{group}"}} '
+    return sum(float(line.removeprefix(prefix)) for line in text.splitlines() if line.startswith(prefix))
 
 
 @pytest.fixture
@@ -257,8 +199,8 @@ def notifications(stack: Stack, tmp_path: Path) -> Iterator[Notifications]:
 
 
 @pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    started: list[Process] = []
+def processes() -> Iterator[list[ServiceProcess]]:
+    started: list[ServiceProcess] = []
     yield started
     for process in started:
         process.kill()
@@ -300,7 +242,7 @@ def profile_updated(volunteer: Envelope[Any]) -> Envelope[Any]:
 
 
 async def test_sigterm_finishes_and_commits_the_event_in_hand_and_abandons_one_that_outlasts_the_grace(
-    notifications: Notifications, processes: list[Process], stack: Stack
+    notifications: Notifications, processes: list[ServiceProcess], stack: Stack
 ) -> None:
     """Three lives of one service: the first finishes its event in hand, the second is cut off
     at the grace, the third handles what the second left. Every event takes effect once."""
@@ -333,7 +275,7 @@ async def test_sigterm_finishes_and_commits_the_event_in_hand_and_abandons_one_t
             await second.ready()
             await produce(stack.kafka_bootstrap, profile_updated(finished))
             await eventually(_contact_version(notifications, finished, 2), what="the later event on its key to be read")
-            assert await second.duplicates_suppressed(notifications.group) == 0  # the first was not seen again
+            assert await duplicates_suppressed(second, notifications.group) == 0  # the first was not seen again
             partition, offset = await produce(stack.kafka_bootstrap, cut_off)
             await eventually(_is_set(second_gate.held), what="the handler to be in hand, held at the database")
             second.popen.send_signal(signal.SIGTERM)  # and the database never answers
@@ -359,7 +301,7 @@ async def test_sigterm_finishes_and_commits_the_event_in_hand_and_abandons_one_t
 
 
 async def test_sigterm_lets_the_email_being_sent_finish_and_records_it_as_sent(
-    notifications: Notifications, processes: list[Process], stack: Stack
+    notifications: Notifications, processes: list[ServiceProcess], stack: Stack
 ) -> None:
     volunteer = registered(notifications.tenant, channels=("email",))
     with HoldingSmtp(released=False) as smtp:

@@ -3,10 +3,7 @@ sink, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,65 +14,45 @@ from pymongo import MongoClient
 
 from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, ensure_topics
-from lotse_devstack.processes import free_port
 from lotse_devstack.smtp_sink import SmtpSink
 from tests.integration.notifications.support import onboarded, publish, registered, wait_for_mail
-from tests.support.waiting import eventually
+from tests.support.service_process import ServiceProcess
 
 
 @pytest.fixture
-def running_process(
-    stack: Stack, smtp_sink: SmtpSink, tmp_path: Path
-) -> Iterator[tuple[str, str, subprocess.Popen[bytes], Path]]:
-    port, run = free_port(), uuid.uuid4().hex[:8]
-    database = f"notifications_process_{run}"
-    environment = {
-        **os.environ,
+def notifications_process(stack: Stack, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[tuple[ServiceProcess, str]]:
+    """The process and the one tenant it serves."""
+    run = uuid.uuid4().hex[:8]
+    settings = {
         "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
         "LOTSE_MONGO_URL": stack.mongo_url,
-        "LOTSE_DATABASE": database,
+        "LOTSE_DATABASE": f"notifications_process_{run}",
         "LOTSE_CONSUMER_GROUP": f"notifications-process-{run}",
         "LOTSE_TENANT_PATTERN": f"p{run}",
-        "LOTSE_HTTP_PORT": str(port),
         "LOTSE_SMTP_PORT": str(smtp_sink.smtp_port),
         "LOTSE_WORKER_POLL_SECONDS": "0.1",
     }
-    log = tmp_path / "notifications.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lotse_notifications"], env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        yield f"http://127.0.0.1:{port}", f"p{run}", process, log
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        with MongoClient(stack.mongo_url) as client:
-            client.drop_database(database)
+    process = ServiceProcess.start("notifications", settings, tmp_path / "notifications.log")
+    yield process, settings["LOTSE_TENANT_PATTERN"]
+    process.kill()
+    with MongoClient(stack.mongo_url) as client:
+        client.drop_database(settings["LOTSE_DATABASE"])
 
 
 async def test_the_entry_point_sends_a_welcome_email_and_stops_cleanly(
-    running_process: tuple[str, str, subprocess.Popen[bytes], Path], stack: Stack, smtp_sink: SmtpSink
+    notifications_process: tuple[ServiceProcess, str], stack: Stack, smtp_sink: SmtpSink
 ) -> None:
-    url, tenant, process, log = running_process
+    process, tenant = notifications_process
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
-    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-
-        async def ready() -> bool:
-            try:
-                return (await http.get("/ready")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(ready, timeout=60, interval=0.2, what="the notifications process to be ready")
+    await process.ready()
+    async with httpx.AsyncClient(base_url=process.url, timeout=5) as http:
         spec = (await http.get("/openapi.json")).json()
         assert spec["info"]["title"] == "Lotse notifications" and "/me/messages" in spec["paths"]
     volunteer = registered(tenant, language="en")
     await publish(stack.kafka_bootstrap, onboarded(tenant), volunteer)
     welcome = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "welcome", timeout=60)
     assert welcome["subject"] == f"Welcome, {volunteer.data.contact.display_name}!"
-    process.terminate()
+    process.popen.terminate()
     # uvicorn shuts down gracefully, then re-raises the signal it caught.
-    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
-    assert "Application shutdown complete" in log.read_text()
+    assert await process.exits_within(30) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in process.log.read_text()

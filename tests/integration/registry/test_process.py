@@ -1,66 +1,42 @@
-"""``python -m lotse_registry`` starts the service: health, readiness, OpenAPI and its docs."""
+"""``python -m lotse_registry`` starts the service: health, readiness, OpenAPI and its docs, and a
+clean stop on SIGTERM."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
+import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from pymongo import MongoClient
 
 from lotse_devstack import Stack
-from tests.support.waiting import eventually
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.support.service_process import ServiceProcess
 
 
 @pytest.fixture
-def running_process(stack: Stack) -> Iterator[str]:
-    port = free_port()
-    database = f"registry_process_{uuid.uuid4().hex[:8]}"
-    environment = {
-        **os.environ,
+def registry_process(stack: Stack, tmp_path: Path) -> Iterator[ServiceProcess]:
+    run = uuid.uuid4().hex[:8]
+    settings = {
         "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
         "LOTSE_MONGO_URL": stack.mongo_url,
-        "LOTSE_DATABASE": database,
-        "LOTSE_CONSUMER_GROUP": f"registry-process-{uuid.uuid4().hex[:8]}",
-        "LOTSE_HTTP_PORT": str(port),
+        "LOTSE_DATABASE": f"registry_process_{run}",
+        "LOTSE_CONSUMER_GROUP": f"registry-process-{run}",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lotse_registry"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        with MongoClient(stack.mongo_url) as client:
-            client.drop_database(database)
+    process = ServiceProcess.start("registry", settings, tmp_path / "registry.log")
+    yield process
+    process.kill()
+    with MongoClient(stack.mongo_url) as client:
+        client.drop_database(settings["LOTSE_DATABASE"])
 
 
-async def test_the_entry_point_serves_health_readiness_and_openapi(running_process: str) -> None:
-    async with httpx.AsyncClient(base_url=running_process, timeout=5) as http:
-
-        async def ready() -> bool:
-            try:
-                return (await http.get("/ready")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(ready, timeout=60, interval=0.2, what="the registry process to be ready")
+async def test_the_entry_point_serves_health_readiness_and_openapi_and_stops_cleanly(
+    registry_process: ServiceProcess,
+) -> None:
+    await registry_process.ready()
+    async with httpx.AsyncClient(base_url=registry_process.url, timeout=5) as http:
         assert (await http.get("/health")).json() == {"status": "ok"}
         spec = (await http.get("/openapi.json")).json()
         assert spec["info"]["title"] == "Lotse registry"
@@ -68,3 +44,7 @@ async def test_the_entry_point_serves_health_readiness_and_openapi(running_proce
         assert "Idempotency-Key" in str(spec["paths"]["/tenants/{tenant}/needs"]["post"]["parameters"])
         docs = await http.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    registry_process.popen.terminate()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert await registry_process.exits_within(30) in (0, -signal.SIGTERM)
+    assert registry_process.logged("shutdown complete")
