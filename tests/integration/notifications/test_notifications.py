@@ -514,10 +514,11 @@ async def test_a_staffed_need_read_before_its_tenant_need_and_owner_waits_for_th
     event = staffed(tenant, need.data.need_id, version=1)
     await publish(service.bootstrap, event)
 
-    async def waiting() -> list[dict[str, Any]]:
-        return await service.deliveries(tenant, trigger_event_id=str(event.id), status="pending", waits={"$gte": 1})
+    async def both_waiting() -> list[dict[str, Any]]:
+        found = await service.deliveries(tenant, trigger_event_id=str(event.id), status="pending", waits={"$gte": 1})
+        return found if len(found) == 2 else []
 
-    queued = await eventually(waiting, what="the office's and the owner's deliveries to wait")
+    queued = await eventually(both_waiting, what="the office's and the owner's deliveries to wait")
     assert sorted((d["recipient_kind"], d["reason"]) for d in queued) == [  # the owner is not known yet
         ("need_owner", "unknown_tenant"),
         ("tenant", "unknown_tenant"),
