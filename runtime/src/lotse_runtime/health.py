@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter
@@ -9,9 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+CHECK_SECONDS = 3.0
 
 
-def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+def health_router(checks: Mapping[str, ReadinessCheck], check_seconds: float = CHECK_SECONDS) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/health", summary="The process is alive")
@@ -23,7 +25,8 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
         results: dict[str, str] = {}
         for name, check in checks.items():
             try:
-                results[name] = "ok" if await check() else "unavailable"
+                # A database that is away would hold a ping for its whole server selection timeout.
+                results[name] = "ok" if await asyncio.wait_for(check(), check_seconds) else "unavailable"
             except Exception as error:  # noqa: BLE001 - any failure means: not ready
                 results[name] = f"unavailable: {type(error).__name__}"
         ready = all(value == "ok" for value in results.values())

@@ -135,3 +135,22 @@ def test_an_unavailable_database_is_503_problem_json_with_retry_after() -> None:
     assert response.headers["retry-after"] == "5"
     assert response.json()["title"] == "Service unavailable"
     assert "27017" not in response.text  # no internals to the caller
+
+
+def test_readiness_that_does_not_answer_in_time_is_not_ready() -> None:
+    import asyncio
+
+    from lotse_runtime.health import health_router
+
+    async def hangs() -> bool:
+        await asyncio.sleep(3600)  # a database away: the ping would wait for server selection
+        return True
+
+    async def answers() -> bool:
+        return True
+
+    app = FastAPI()
+    app.include_router(health_router({"mongodb": hangs, "kafka": answers}, check_seconds=0.05))
+    response = TestClient(app).get("/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"mongodb": "unavailable: TimeoutError", "kafka": "ok"}

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
-from lotse_contracts import CONTENT_TYPE
 from lotse_contracts.topics import PROPOSALS
 from lotse_registry.api import install_domain_errors, router
 from lotse_registry.outcomes import outcome_handler
@@ -17,11 +14,8 @@ from lotse_registry.partner import partner_handler
 from lotse_registry.settings import RegistrySettings
 from lotse_registry.store import Registry, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.auth import TokenVerifier
-from lotse_runtime.consumer import stop_consuming, subscribe_events
-from lotse_runtime.health import health_router
-from lotse_runtime.kafka import make_broker
-from lotse_runtime.mongo import connect
-from lotse_runtime.outbox import OutboxRelay
+from lotse_runtime.connections import ServiceConnections, operations_router
+from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.problems import install_problem_handlers
 
 SERVICE = "lotse-registry"
@@ -32,18 +26,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = connect(settings.mongo_url, SERVICE)
-        database = client[settings.database]
+        connections = ServiceConnections(settings, SERVICE)
+        database = connections.client[settings.database]
         await ensure_indexes(database)
         await scrub_erased_outbox(database)  # an erasure may have been cut short by a crash
-        broker = make_broker(settings, client_id=SERVICE)
-
-        async def publish(topic: str, key: bytes, value: bytes) -> None:
-            await broker.publish(value, topic=topic, key=key, headers={"content-type": CONTENT_TYPE})
-
-        relay = OutboxRelay(database, publish, name="registry", poll_interval=settings.relay_poll_seconds)
-        registry = Registry(client, database, on_commit=relay.wake)
-        app.state.registry, app.state.relay, app.state.broker = registry, relay, broker
+        broker = connections.broker
+        relay = connections.relay(database, "registry", poll_interval=settings.relay_poll_seconds)
+        registry = Registry(connections.client, database, on_commit=relay.wake)
+        app.state.registry, app.state.relay, app.state.connections = registry, relay, connections
         app.state.pipelines = {}
         if settings.run_consumers:
             partner_group = f"{settings.consumer_group}.partner"
@@ -63,10 +53,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            # Stop taking messages; the message in hand and the relay's batch finish within the grace.
-            await asyncio.gather(stop_consuming(broker), relay.stop(grace_seconds=settings.shutdown_grace_seconds))
-            await broker.stop()
-            await client.close()
+            await connections.stop(relay)
 
     app = FastAPI(
         title="Lotse registry",
@@ -79,15 +66,6 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_domain_errors(app)
 
-    async def database_ready() -> bool:
-        registry: Registry = app.state.registry
-        await registry.database.command("ping")
-        return True
-
-    async def broker_ready() -> bool:
-        broker: Any = app.state.broker
-        return bool(await broker.ping(timeout=2.0))
-
-    app.include_router(health_router({"mongodb": database_ready, "kafka": broker_ready}))
+    app.include_router(operations_router(app))
     app.include_router(router)
     return app

@@ -1,0 +1,59 @@
+"""What every service connects to: its MongoDB client and its Kafka broker, an outbox relay that
+publishes through that broker, readiness checks on both, and the order in which they stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_contracts import CONTENT_TYPE
+from lotse_runtime.consumer import stop_consuming
+from lotse_runtime.health import health_router
+from lotse_runtime.kafka import make_broker
+from lotse_runtime.mongo import connect
+from lotse_runtime.outbox import OutboxRelay
+from lotse_runtime.settings import PlatformSettings
+
+
+class ServiceConnections:
+    """Created in a service's lifespan (never at import) and kept at ``app.state.connections``."""
+
+    def __init__(self, settings: PlatformSettings, service: str) -> None:
+        self.settings = settings
+        self.client: AsyncMongoClient[dict[str, Any]] = connect(settings.mongo_url, service)
+        self.broker = make_broker(settings, client_id=service)
+
+    def relay(self, database: AsyncDatabase[dict[str, Any]], name: str, **options: Any) -> OutboxRelay:
+        async def publish(topic: str, key: bytes, value: bytes) -> None:
+            await self.broker.publish(value, topic=topic, key=key, headers={"content-type": CONTENT_TYPE})
+
+        return OutboxRelay(database, publish, name=name, **options)
+
+    async def stop(self, relay: OutboxRelay, *also: Awaitable[None]) -> None:
+        """Stop taking messages; the message in hand, the relay's batch (and whatever else is in
+        ``also``) finish within the grace; then close the broker and the database client."""
+        await asyncio.gather(
+            stop_consuming(self.broker), relay.stop(grace_seconds=self.settings.shutdown_grace_seconds), *also
+        )
+        await self.broker.stop()
+        await self.client.close()
+
+
+def operations_router(app: FastAPI) -> APIRouter:
+    """``/health``, ``/metrics`` and ``/ready``, which asks the database and the broker of the
+    app's connections (not ready before its lifespan has made them)."""
+
+    async def database_answers() -> bool:
+        connections: ServiceConnections = app.state.connections
+        return bool(await connections.client.admin.command("ping"))
+
+    async def broker_answers() -> bool:
+        connections: ServiceConnections = app.state.connections
+        return bool(await connections.broker.ping(timeout=2.0))
+
+    return health_router({"mongodb": database_answers, "kafka": broker_answers})
