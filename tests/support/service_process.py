@@ -8,13 +8,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pymongo import MongoClient
 
+from lotse_devstack import Stack
 from lotse_devstack.processes import free_port
 from tests.support.waiting import eventually
 
@@ -75,3 +79,24 @@ class ServiceProcess:
         if self.popen.poll() is None:
             self.popen.kill()
             self.popen.wait()
+
+
+@contextmanager
+def service_process(service: str, stack: Stack, log_dir: Path, **settings: str) -> Iterator[ServiceProcess]:
+    """``lotse_<service>`` against the test stack with a database and consumer group of its own
+    (``settings`` add to or override them); killed and its database dropped afterwards."""
+    run = uuid.uuid4().hex[:8]
+    environment = {
+        "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "LOTSE_MONGO_URL": stack.mongo_url,
+        "LOTSE_DATABASE": f"{service}_process_{run}",
+        "LOTSE_CONSUMER_GROUP": f"{service}-process-{run}",
+        **settings,
+    }
+    process = ServiceProcess.start(service, environment, log_dir / f"{service}.log")
+    try:
+        yield process
+    finally:
+        process.kill()
+        with MongoClient(stack.mongo_url) as client:
+            client.drop_database(environment["LOTSE_DATABASE"])

@@ -10,27 +10,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pymongo import MongoClient
 
 from lotse_devstack import Stack
-from tests.support.service_process import ServiceProcess
+from tests.support.service_process import ServiceProcess, service_process
 
 
 @pytest.fixture
 def matching_process(stack: Stack, tmp_path: Path) -> Iterator[ServiceProcess]:
-    run = uuid.uuid4().hex[:8]
-    settings = {
-        "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-        "LOTSE_MONGO_URL": stack.mongo_url,
-        "LOTSE_DATABASE": f"matching_process_{run}",
-        "LOTSE_CONSUMER_GROUP": f"matching-process-{run}",
-        "LOTSE_PARTNER_CONSUMER_GROUP": f"matching-partner-process-{run}",
-    }
-    process = ServiceProcess.start("matching", settings, tmp_path / "matching.log")
-    yield process
-    process.kill()
-    with MongoClient(stack.mongo_url) as client:
-        client.drop_database(settings["LOTSE_DATABASE"])
+    with service_process(
+        "matching", stack, tmp_path, LOTSE_PARTNER_CONSUMER_GROUP=f"matching-partner-process-{uuid.uuid4().hex[:8]}"
+    ) as process:
+        yield process
 
 
 async def test_the_entry_point_serves_health_readiness_and_openapi_and_stops_cleanly(

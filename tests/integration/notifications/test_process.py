@@ -10,33 +10,25 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pymongo import MongoClient
 
 from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, ensure_topics
 from lotse_devstack.smtp_sink import SmtpSink
 from tests.integration.notifications.support import onboarded, publish, registered, wait_for_mail
-from tests.support.service_process import ServiceProcess
+from tests.support.service_process import ServiceProcess, service_process
 
 
 @pytest.fixture
 def notifications_process(stack: Stack, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[tuple[ServiceProcess, str]]:
     """The process and the one tenant it serves."""
-    run = uuid.uuid4().hex[:8]
+    tenant = f"p{uuid.uuid4().hex[:8]}"
     settings = {
-        "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-        "LOTSE_MONGO_URL": stack.mongo_url,
-        "LOTSE_DATABASE": f"notifications_process_{run}",
-        "LOTSE_CONSUMER_GROUP": f"notifications-process-{run}",
-        "LOTSE_TENANT_PATTERN": f"p{run}",
+        "LOTSE_TENANT_PATTERN": tenant,
         "LOTSE_SMTP_PORT": str(smtp_sink.smtp_port),
         "LOTSE_WORKER_POLL_SECONDS": "0.1",
     }
-    process = ServiceProcess.start("notifications", settings, tmp_path / "notifications.log")
-    yield process, settings["LOTSE_TENANT_PATTERN"]
-    process.kill()
-    with MongoClient(stack.mongo_url) as client:
-        client.drop_database(settings["LOTSE_DATABASE"])
+    with service_process("notifications", stack, tmp_path, **settings) as process:
+        yield process, tenant
 
 
 async def test_the_entry_point_sends_a_welcome_email_and_stops_cleanly(

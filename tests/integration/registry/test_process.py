@@ -4,32 +4,20 @@ clean stop on SIGTERM."""
 from __future__ import annotations
 
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from pymongo import MongoClient
 
 from lotse_devstack import Stack
-from tests.support.service_process import ServiceProcess
+from tests.support.service_process import ServiceProcess, service_process
 
 
 @pytest.fixture
 def registry_process(stack: Stack, tmp_path: Path) -> Iterator[ServiceProcess]:
-    run = uuid.uuid4().hex[:8]
-    settings = {
-        "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-        "LOTSE_MONGO_URL": stack.mongo_url,
-        "LOTSE_DATABASE": f"registry_process_{run}",
-        "LOTSE_CONSUMER_GROUP": f"registry-process-{run}",
-    }
-    process = ServiceProcess.start("registry", settings, tmp_path / "registry.log")
-    yield process
-    process.kill()
-    with MongoClient(stack.mongo_url) as client:
-        client.drop_database(settings["LOTSE_DATABASE"])
+    with service_process("registry", stack, tmp_path) as process:
+        yield process
 
 
 async def test_the_entry_point_serves_health_readiness_and_openapi_and_stops_cleanly(
