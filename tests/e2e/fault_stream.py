@@ -300,8 +300,8 @@ def settled(
     def every_proposal_delivered() -> tuple[dict[str, MatchProposed], list[dict[str, Any]]] | None:
         # Matching has proposed for every need, and each proposal on the topic has its final delivery.
         proposed = proposed_events(platform, town.slug)
-        response = town.call("GET", "notifications", "/deliveries", coordinator, params={"limit": 500})
-        found = [d for d in response.json() if d["kind"] == "match_proposed" and d["channel"] == "email"]
+        query = {"kind": "match_proposed", "channel": "email", "limit": 500}
+        found = town.call("GET", "notifications", "/deliveries", coordinator, params=query).json()
         final = all(d["status"] in {"sent", "cancelled"} for d in found)
         proposed_needs = {str(data.need_id) for data in proposed.values()}
         mailed = {d["trigger_event_id"] for d in found} >= set(proposed)

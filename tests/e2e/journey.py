@@ -153,6 +153,17 @@ class Municipality:
         return [self.http.get(f"{self.platform.mailbox_url}/messages/{m['id']}").json() for m in summaries]
 
     def needs(self) -> list[dict[str, Any]]:
-        response = self.call("GET", "registry", f"/tenants/{self.slug}/needs", self.token(Role.COORDINATOR))
-        assert response.status_code == 200, response.text
-        return list(response.json()["items"])
+        """Every need of the tenant, page by page."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            response = self.call(
+                "GET", "registry", f"/tenants/{self.slug}/needs", self.token(Role.COORDINATOR), params=params
+            )
+            assert response.status_code == 200, response.text
+            page = response.json()
+            found.extend(page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return found

@@ -309,6 +309,17 @@ async def test_a_webhook_that_keeps_failing_is_dead_lettered_with_its_reason_and
     assert delivery["reason"] == "webhook_http_503"
     assert len(receiver.calls) == service.settings.delivery_max_attempts  # only need.opened was forwarded
 
+    # The log filters by kind and channel too.
+    async def listed(**params: str) -> list[tuple[str, str]]:
+        response = await service.http.get("/deliveries", params=params, headers=coordinator)
+        assert response.status_code == 200, response.text
+        return sorted((d["kind"], d["channel"]) for d in response.json())
+
+    assert await listed(kind="webhook_event") == [("webhook_event", "webhook")]
+    assert await listed(kind="match_proposed", channel="email") == [("match_proposed", "email")]
+    refused = await service.http.get("/deliveries", params={"kind": "gossip"}, headers=coordinator)
+    assert refused.status_code == 422 and "query.kind" in refused.text
+
 
 async def test_a_hanging_webhook_endpoint_does_not_hold_up_email_and_is_retried_after_its_timeout(
     service: Running, smtp_sink: SmtpSink, receiver_factory: Any

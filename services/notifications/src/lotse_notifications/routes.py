@@ -9,11 +9,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from lotse_contracts.events.values import Channel
 from lotse_notifications import catalogue
 from lotse_notifications.store import Store
 from lotse_notifications.templates import TemplateSource, check_source, default_source
 from lotse_runtime.auth import Principal, Role, requires
 from lotse_runtime.problems import Problem, problem_responses
+
+# Messages by template, and events forwarded to partners' webhooks.
+DELIVERY_KINDS = "^(" + "|".join((*catalogue.KINDS, "webhook_event")) + ")$"
 
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
 # Partners get need and matching events, nothing about people.
@@ -170,9 +174,14 @@ def router() -> APIRouter:
         principal: Coordinator,
         request: Request,
         status: Annotated[str | None, Query(pattern=r"^(pending|sent|skipped|dead|cancelled)$")] = None,
+        kind: Annotated[str | None, Query(pattern=DELIVERY_KINDS, description="e.g. match_proposed")] = None,
+        channel: Channel | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[dict[str, Any]]:
-        found = await _store(request).deliveries_of(_tenant(principal), status, limit)
+        """Newest first; filter by outcome, kind of message and channel."""
+        found = await _store(request).deliveries_of(
+            _tenant(principal), limit, status=status, kind=kind, channel=channel.value if channel else None
+        )
         keep = (
             "kind",
             "recipient_kind",

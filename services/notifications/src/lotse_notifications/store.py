@@ -316,10 +316,13 @@ class Store:
         )
         return result.modified_count == 1
 
-    async def deliveries_of(self, tenant: str, status: str | None, limit: int) -> list[Doc]:
+    async def deliveries_of(
+        self, tenant: str, limit: int, *, status: str | None = None, kind: str | None = None, channel: str | None = None
+    ) -> list[Doc]:
         query: Doc = {"tenant": tenant}
-        if status:
-            query["status"] = status
+        for field, value in (("status", status), ("kind", kind), ("channel", channel)):
+            if value:
+                query[field] = value
         found = self.db.deliveries.find(query, {"payload": 0}).sort("created_at", DESCENDING).limit(limit)
         return await found.to_list()
 
