@@ -358,6 +358,8 @@ def exercise(case: Case, served: Served) -> None:
 
 def assert_problem_contract(case: Case, response: Response) -> None:
     what = f"{case.method.upper()} {case.formatted_path} -> {response.status_code}: {response.text[:500]}"
+    if case.operation.path == "/ready" and response.status_code == 503:
+        return  # a probe's documented "not now" (e.g. a broker ping slower than its timeout), not a failure
     assert response.status_code < 500, what
     if response.status_code < 400:
         return

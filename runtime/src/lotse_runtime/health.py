@@ -20,7 +20,11 @@ def health_router(checks: Mapping[str, ReadinessCheck], check_seconds: float = C
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready", summary="The service can do its work: broker and database answer")
+    @router.get(
+        "/ready",
+        summary="The service can do its work: broker and database answer",
+        responses={503: {"description": "Not ready: the checks say which connection is missing"}},
+    )
     async def ready() -> JSONResponse:
         results: dict[str, str] = {}
         for name, check in checks.items():
