@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -12,6 +15,15 @@ class PlatformSettings(BaseSettings):
     """Connections every service needs. Environment variables are prefixed with ``LOTSE_``."""
 
     model_config = SettingsConfigDict(env_prefix="LOTSE_", extra="ignore")
+
+    env: Literal["development", "production"] = Field(
+        "production",
+        description=(
+            "development: generated local secrets, plain-http webhooks to loopback; set by `lotse up` and the "
+            "tests. Anything else runs as production: every secret must be set"
+        ),
+    )
+    home: Path = Field(Path(".lotse"), description="Folder of the local installation (development secrets, data)")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
     kafka_security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SASL_PLAINTEXT or SASL_SSL")
