@@ -9,7 +9,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lotse_runtime.inbox import ensure_inbox_index, record_once
+from lotse_runtime.inbox import INBOX_COLLECTION, ensure_inbox_index, record_once
 from lotse_runtime.mongo import in_transaction
 
 
@@ -67,3 +67,43 @@ async def test_the_inbox_records_an_event_once_per_consumer(
     assert await in_transaction(mongo_client, lambda s: apply(s, "notifications")) is True
     assert await database.effects.count_documents({"consumer": "matching"}) == 1
     assert await database.effects.count_documents({}) == 2
+
+
+async def test_the_inbox_applies_the_same_event_id_once_per_tenant(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """Partner systems choose their event ids: two tenants' partners may well send the same one."""
+    await ensure_inbox_index(database)
+
+    async def apply(session: AsyncClientSession, tenant: str) -> bool:
+        first = await record_once(database, session, consumer="registry", event_id="need-42", tenant=tenant)
+        if first:
+            await database.effects.insert_one({"tenant": tenant}, session=session)
+        return first
+
+    assert await in_transaction(mongo_client, lambda s: apply(s, "muenster")) is True
+    assert await in_transaction(mongo_client, lambda s: apply(s, "lindenau")) is True
+    assert await in_transaction(mongo_client, lambda s: apply(s, "lindenau")) is False
+    assert await database.effects.count_documents({"tenant": "muenster"}) == 1
+    assert await database.effects.count_documents({"tenant": "lindenau"}) == 1
+
+
+async def test_a_database_with_the_inbox_index_without_tenant_takes_the_new_key(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    inbox = database[INBOX_COLLECTION]
+    await inbox.create_index([("consumer", 1), ("event_id", 1)], unique=True)
+    await inbox.insert_one({"consumer": "registry", "event_id": "need-42", "tenant": "muenster"})
+
+    await ensure_inbox_index(database)
+    await ensure_inbox_index(database)  # a second start (or replica) finds nothing left to drop
+
+    assert "consumer_1_event_id_1" not in await inbox.index_information()
+    assert await in_transaction(
+        mongo_client,
+        lambda s: record_once(database, s, consumer="registry", event_id="need-42", tenant="lindenau"),
+    )
+    assert not await in_transaction(
+        mongo_client,
+        lambda s: record_once(database, s, consumer="registry", event_id="need-42", tenant="muenster"),
+    )
