@@ -89,7 +89,14 @@ def _principal(claims: dict[str, Any]) -> Principal:
     tenant = claims.get("tenant")
     if Role.PLATFORM_ADMIN not in roles and not isinstance(tenant, str):
         raise Problem(401, "Invalid token", "claim tenant is required")
-    return Principal(subject=str(claims["sub"]), tenant=tenant, roles=roles, organisation=claims.get("org"))
+    organisation = claims.get("org")
+    # An initiative admin acts for its organisation; without one, checks that compare the
+    # organisation would compare against nothing.
+    if Role.INITIATIVE_ADMIN in roles and not (isinstance(organisation, str) and organisation):
+        raise Problem(401, "Invalid token", "claim org is required for the role initiative-admin")
+    if organisation is not None and not isinstance(organisation, str):
+        raise Problem(401, "Invalid token", "claim org must be a string")
+    return Principal(subject=str(claims["sub"]), tenant=tenant, roles=roles, organisation=organisation)
 
 
 def issue_token(

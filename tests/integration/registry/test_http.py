@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
 import pytest
 import pytest_asyncio
 
@@ -88,7 +90,7 @@ def caller(registry: RunningRegistry, world: World, name: str) -> dict[str, str]
 async def test_only_a_platform_admin_onboards_a_tenant_and_lists_tenants(registry: RunningRegistry) -> None:
     slug = registry.new_tenant_slug()
     for role in (Role.COORDINATOR, Role.INITIATIVE_ADMIN, Role.VOLUNTEER, Role.PARTNER):
-        headers = registry.auth(role, tenant=slug)
+        headers = registry.auth(role, tenant=slug, org="some-initiative")
         response = await registry.http.post("/tenants", json=tenant_body(slug), headers=headers)
         assert response.status_code == 403, role
     created = await registry.http.post("/tenants", json=tenant_body(slug), headers=registry.auth(Role.PLATFORM_ADMIN))
@@ -136,6 +138,62 @@ async def test_organisations_are_listed_without_addresses_and_changed_by_their_a
         f"/tenants/{world.tenant}/organisations/{world.other_org}", json=organisation_body(), headers=admin
     )
     assert other.status_code == 404
+
+
+async def test_only_coordinators_make_an_organisation_the_coordination_office(
+    registry: RunningRegistry, world: World
+) -> None:
+    """The coordination office receives escalations and speaks for the municipality: an initiative
+    admin may edit its organisation, but not promote it to (or demote it from) that office."""
+    organisation_id = await add_organisation(registry, world.tenant, name="Initiative Süd")
+    url = f"/tenants/{world.tenant}/organisations/{organisation_id}"
+    admin = registry.auth(Role.INITIATIVE_ADMIN, tenant=world.tenant, org=organisation_id)
+
+    promoted = await registry.http.put(url, json=organisation_body(kind="coordination_office"), headers=admin)
+    assert promoted.status_code == 403
+    assert promoted.headers["content-type"] == PROBLEM_JSON
+    assert "kind" in promoted.json()["detail"]
+    unchanged = await registry.http.get(url, headers=admin)
+    assert unchanged.json()["kind"] == "initiative" and unchanged.json()["version"] == 1
+
+    renamed = await registry.http.put(url, json=organisation_body(kind="round_table"), headers=admin)
+    assert renamed.status_code == 200 and renamed.json()["kind"] == "round_table"
+
+    coordinator = registry.auth(Role.COORDINATOR, tenant=world.tenant)
+    office = await registry.http.put(url, json=organisation_body(kind="coordination_office"), headers=coordinator)
+    assert office.status_code == 200 and office.json()["kind"] == "coordination_office"
+    demoted = await registry.http.put(url, json=organisation_body(kind="initiative"), headers=admin)
+    assert demoted.status_code == 403
+    kept = await registry.http.put(url, json=organisation_body(kind="coordination_office", name="Büro"), headers=admin)
+    assert kept.status_code == 200 and kept.json()["kind"] == "coordination_office"
+
+
+@pytest.mark.parametrize("org", [None, 42, ["some-org"], ""], ids=["missing", "number", "list", "empty"])
+async def test_an_initiative_admin_token_without_a_string_org_is_refused(
+    registry: RunningRegistry, world: World, org: Any
+) -> None:
+    claims: dict[str, Any] = {"tenant": world.tenant, "roles": ["initiative-admin"]}
+    if org is not None:
+        claims["org"] = org
+    token = _signed(registry, claims)
+    for url in (f"/tenants/{world.tenant}/volunteers", f"/tenants/{world.tenant}/needs"):
+        response = await registry.http.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, (url, response.text)
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert "org" in response.json()["detail"]
+    with_org = _signed(registry, {**claims, "org": world.org})
+    allowed = await registry.http.get(
+        f"/tenants/{world.tenant}/volunteers", headers={"Authorization": f"Bearer {with_org}"}
+    )
+    assert allowed.status_code == 200
+
+
+def _signed(registry: RunningRegistry, claims: dict[str, Any]) -> str:
+    """A token signed with the registry's key, with claims ``issue_token`` would not produce."""
+    config = registry.settings.auth_config()
+    now = datetime.now(UTC)
+    base = {"iss": config.issuer, "aud": config.audience, "sub": str(uuid.uuid4()), "iat": now}
+    return jwt.encode({**base, "exp": now + timedelta(minutes=5), **claims}, config.hs256_key, algorithm="HS256")
 
 
 async def test_volunteer_reads_and_edits_only_their_own_profile(registry: RunningRegistry, world: World) -> None:

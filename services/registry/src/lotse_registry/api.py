@@ -323,7 +323,7 @@ async def update_organisation(
         request,
         tenant,
         None,
-        lambda scope: commands.update_organisation(scope, organisation_id, fields),
+        lambda scope: commands.update_organisation(scope, organisation_id, fields, by=principal),
         lambda d: organisation_view(d, in_list=False),
         status=200,
     )

@@ -42,6 +42,7 @@ from lotse_registry.store import (
     Document,
     TenantScope,
 )
+from lotse_runtime.auth import Principal
 
 PROFILE_FIELDS = tuple(VolunteerProfile.model_fields)
 NEED_FIELDS = tuple(NeedDetails.model_fields)
@@ -92,8 +93,14 @@ async def register_organisation(scope: TenantScope, fields: dict[str, Any]) -> D
     return await scope.create(ORGANISATIONS, {**document, **_json(event, exclude={"organisation_id"})}, event)
 
 
-async def update_organisation(scope: TenantScope, organisation_id: str, fields: dict[str, Any]) -> Document:
+async def update_organisation(
+    scope: TenantScope, organisation_id: str, fields: dict[str, Any], *, by: Principal
+) -> Document:
     current = await load(scope, ORGANISATIONS, organisation_id, "organisation")
+    if not domain.may_set_kind(by, current["kind"], fields["kind"]):
+        raise DomainError(
+            403, "Forbidden", "body.kind: only coordinators make an organisation the coordination office or unmake it"
+        )
     event = OrganisationUpdated.model_validate(_organisation_state({**current, **fields}))
     return await scope.change(ORGANISATIONS, current, _json(event, exclude={"organisation_id"}), event)
 

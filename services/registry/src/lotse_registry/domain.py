@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
+from lotse_contracts.events.organisations import OrganisationKind
 from lotse_contracts.events.values import BASE_SKILLS
 from lotse_runtime.auth import Principal, Role
 
@@ -97,6 +98,16 @@ def manages_organisation(principal: Principal, organisation_id: str | None) -> b
         and organisation_id is not None
         and principal.organisation == str(organisation_id)
     )
+
+
+def may_set_kind(principal: Principal, current_kind: str, new_kind: str) -> bool:
+    """Which organisation is the coordination office is the municipality's decision: only its
+    coordinators make an organisation the office (or stop it being one); an initiative admin
+    may change its own organisation's kind otherwise."""
+    office = OrganisationKind.COORDINATION_OFFICE.value
+    if current_kind == new_kind or office not in (current_kind, new_kind):
+        return True
+    return principal.has(Role.COORDINATOR, Role.PLATFORM_ADMIN)
 
 
 def may_read_volunteer(principal: Principal, volunteer: Mapping[str, Any]) -> bool:
