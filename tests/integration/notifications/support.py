@@ -36,6 +36,7 @@ from lotse_contracts.events.values import Channel, OptionalMessageKind, QuietHou
 from lotse_devstack import Stack, ensure_topics
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.app import create_app
+from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.settings import NotificationSettings
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
@@ -186,11 +187,16 @@ class WebhookReceiver:
         self.secret = secret
         self.statuses = statuses
         self.calls: list[WebhookCall] = []
+        self.connections = 0  # TCP connections accepted, whether or not a request followed
         self.started = 0
         self.release_first = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            def setup(self) -> None:
+                receiver.connections += 1
+                super().setup()
+
             def do_POST(self) -> None:
                 receiver.started += 1
                 if receiver.started == 1 and slow_first_seconds:
@@ -241,17 +247,19 @@ def service_settings(stack: Stack, smtp_sink: SmtpSink, prefix: str, **overrides
         "worker_poll_seconds": 0.1,
         "weekly_digest": False,  # triggered over HTTP in the tests, so that they decide when
         "reference_grace_seconds": 60,
+        # Development: plain-http webhooks to the loopback receivers of these tests are allowed.
+        "env": "development",
     }
     return NotificationSettings(**{**values, **overrides})
 
 
 @asynccontextmanager
 async def serving(
-    stack: Stack, settings: NotificationSettings
+    stack: Stack, settings: NotificationSettings, resolver: Resolver = system_resolver
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, AsyncMongoClient[dict[str, Any]]]]:
     """The app with its consumers, relay and worker running; its database is dropped afterwards."""
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
-    app = create_app(settings)
+    app = create_app(settings, resolver=resolver)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
     try:
         async with app.router.lifespan_context(app):

@@ -345,6 +345,27 @@ async def test_a_hanging_webhook_endpoint_does_not_hold_up_email_and_is_retried_
     assert delivery["attempts"] == 2 and receiver.calls[0].signature_ok
 
 
+async def test_a_webhook_redirect_is_not_followed_and_fails_for_good_and_the_host_stays_the_name(
+    service: Running, receiver_factory: Any
+) -> None:
+    tenant = service.new_tenant()
+    secret = "partner-secret-" + uuid.uuid4().hex
+    receiver = receiver_factory(secret, [302])
+    coordinator = service.auth(Role.COORDINATOR, tenant)
+    # By name: the service resolves it and connects to a checked address, the request keeps the name.
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    hook = {"url": url, "secret": secret, "event_types": ["de.lotse.registry.need.opened.v1"]}
+    assert (await service.http.post("/webhooks", json=hook, headers=coordinator)).status_code == 201
+    await publish(service.bootstrap, onboarded(tenant), need_opened(tenant))
+
+    async def dead() -> list[dict[str, Any]]:
+        return await service.deliveries(tenant, channel="webhook", status="dead")
+
+    (delivery,) = await eventually(dead, what="the redirected webhook delivery to fail")
+    assert delivery["attempts"] == 1 and (delivery["reason"], delivery["error"]) == ("webhook_http_302", "http 302")
+    assert len(receiver.calls) == 1 and receiver.calls[0].headers["Host"] == url.split("/")[2]
+
+
 async def test_an_opted_out_channel_sends_nothing_and_the_in_app_inbox_gets_the_message(
     service: Running, smtp_sink: SmtpSink
 ) -> None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, PROPOSALS, TENANTS, VOLUNTEERS
+from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.handlers import EventHandler
 from lotse_notifications.routes import router
 from lotse_notifications.settings import NotificationSettings
@@ -23,7 +24,8 @@ INBOX_CONSUMER = "notifications"
 CONSUMED_TOPICS = [TENANTS.name, ORGANISATIONS.name, VOLUNTEERS.name, NEEDS.name, PROPOSALS.name]
 
 
-def create_app(settings: NotificationSettings | None = None) -> FastAPI:
+def create_app(settings: NotificationSettings | None = None, *, resolver: Resolver = system_resolver) -> FastAPI:
+    """``resolver`` turns webhook host names into addresses (tests make names resolve anywhere)."""
     settings = settings or NotificationSettings()
 
     @asynccontextmanager
@@ -38,7 +40,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
             relay.wake()
             worker.wake()
 
-        worker = DeliveryWorker(client, store, settings, on_commit=wake)
+        worker = DeliveryWorker(client, store, settings, on_commit=wake, resolver=resolver)
         handler = EventHandler(
             client, store, settings.consumer_group, on_commit=wake, tenant_pattern=settings.tenant_pattern
         )
@@ -62,6 +64,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.resolver = resolver
     app.state.token_verifier = TokenVerifier(settings.auth_config())
     install_problem_handlers(app)
 

@@ -10,6 +10,7 @@ from email.utils import formatdate
 import aiosmtplib
 import httpx
 
+from lotse_notifications.destinations import DestinationNotAllowed, Resolver, guarded_transport, url_problem
 from lotse_notifications.messages import (
     DELIVERY_HEADER,
     EVENT_TYPE_HEADER,
@@ -72,13 +73,25 @@ class EmailChannel:
 
 
 class WebhookChannel:
-    def __init__(self, settings: NotificationSettings) -> None:
-        self._client = httpx.AsyncClient(timeout=settings.delivery_timeout_seconds, follow_redirects=False)
+    """Signed POSTs to partner systems, only to public addresses (see ``destinations``). Failures
+    are recorded with a short reason and no error text of the network stack: the delivery log is
+    readable by the coordinator who chose the URL and must not tell what exists inside."""
+
+    def __init__(self, settings: NotificationSettings, resolver: Resolver) -> None:
+        self._env = settings.env
+        self._client = httpx.AsyncClient(
+            timeout=settings.delivery_timeout_seconds,
+            follow_redirects=False,
+            trust_env=False,
+            transport=guarded_transport(settings.env, resolver),
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
 
     async def send(self, url: str, secret: str, body: bytes, *, delivery_id: str, event_type: str) -> None:
+        if url_problem(url, self._env) is not None:  # registered before the rules, or rules got stricter
+            raise SendFailed("destination_not_allowed", "destination not allowed", permanent=True)
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/cloudevents+json",
@@ -90,11 +103,16 @@ class WebhookChannel:
         }
         try:
             response = await self._client.post(url, content=body, headers=headers)
+        except DestinationNotAllowed as error:
+            raise SendFailed("destination_not_allowed", "destination not allowed", permanent=True) from error
+        except httpx.TimeoutException as error:
+            raise SendFailed("webhook_timeout", "timeout", permanent=False) from error
         except httpx.HTTPError as error:
-            raise SendFailed("webhook_unreachable", f"{type(error).__name__}: {error}", permanent=False) from error
+            raise SendFailed("webhook_unreachable", "connection failed", permanent=False) from error
         if response.is_success:
             return
         status = response.status_code
-        # Client errors will not heal by themselves, except timeouts and rate limits.
-        permanent = 400 <= status < 500 and status not in {408, 425, 429}
-        raise SendFailed(f"webhook_http_{status}", f"endpoint answered {status}", permanent=permanent)
+        # Client errors will not heal by themselves, except timeouts and rate limits; a redirect is
+        # never followed (it could point inside), so it fails for good as well.
+        permanent = 300 <= status < 400 or (400 <= status < 500 and status not in {408, 425, 429})
+        raise SendFailed(f"webhook_http_{status}", f"http {status}", permanent=permanent)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from lotse_contracts.events.values import Channel
 from lotse_notifications import catalogue
+from lotse_notifications.destinations import registration_problem
 from lotse_notifications.store import Store
 from lotse_notifications.templates import TemplateSource, check_source, default_source
 from lotse_runtime.auth import Principal, Role, requires
@@ -23,6 +24,8 @@ Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
 # Partners get need and matching events, nothing about people.
 ForwardedEventType = Annotated[str, Field(pattern=r"^de\.lotse\.(registry\.need|matching)\.")]
 NOT_FOUND = problem_responses(404)
+# A name that takes longer than this to resolve is refused like an internal one.
+REGISTRATION_RESOLVE_SECONDS = 5.0
 Coordinator = Annotated[Principal, Depends(requires(Role.COORDINATOR))]
 Volunteer = Annotated[Principal, Depends(requires(Role.VOLUNTEER))]
 
@@ -48,7 +51,12 @@ class GuidanceBody(BaseModel):
 class WebhookBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: HttpUrl = Field(description="http(s) endpoint of the partner system")
+    url: HttpUrl = Field(
+        description=(
+            "https endpoint of the partner system on the public internet (plain http only to loopback, and only "
+            "in development); refused with 422 if its host is or resolves to an internal address"
+        )
+    )
     secret: str = Field(min_length=16, max_length=200, description="Shared secret for the HMAC-SHA256 signature")
     event_types: list[ForwardedEventType] = Field(
         default_factory=list, description="Event types to forward (need and matching events); empty: all of them"
@@ -140,7 +148,14 @@ def router() -> APIRouter:
 
     @api.post("/webhooks", tags=["webhooks"], status_code=201, summary="Register a partner system's webhook")
     async def add_webhook(body: WebhookBody, principal: Coordinator, request: Request) -> dict[str, Any]:
-        hook = await _store(request).add_webhook(_tenant(principal), str(body.url), body.secret, body.event_types)
+        tenant = _tenant(principal)
+        settings = request.app.state.settings
+        problem = await registration_problem(
+            str(body.url), settings.env, request.app.state.resolver, timeout=REGISTRATION_RESOLVE_SECONDS
+        )
+        if problem is not None:
+            raise Problem(422, "Invalid request", f"url: {problem}", errors=[{"field": "url", "message": problem}])
+        hook = await _store(request).add_webhook(tenant, str(body.url), body.secret, body.event_types)
         return _hook_view(hook)
 
     @api.get("/webhooks", tags=["webhooks"], summary="The tenant's webhooks (secrets are never shown)")

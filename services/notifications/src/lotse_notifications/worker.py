@@ -34,6 +34,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from lotse_notifications import messages
 from lotse_notifications.catalogue import PROPOSAL_REMINDER, WEEKLY_DIGEST
 from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
+from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SENT, SKIPPED, Store
@@ -83,13 +84,14 @@ class DeliveryWorker:
         store: Store,
         settings: NotificationSettings,
         on_commit: Callable[[], None],
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.client = client
         self.store = store
         self.settings = settings
         self.on_commit = on_commit
         self.email = EmailChannel(settings)
-        self.webhook = WebhookChannel(settings)
+        self.webhook = WebhookChannel(settings, resolver)
         self.owner = uuid.uuid4().hex
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
