@@ -12,14 +12,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from lotse_contracts import DeadLetterInfo, EventValidationError, TenantOnboarded, parse_event
 from lotse_contracts.topics import TENANTS
 from lotse_runtime.kafka import client_security
-from lotse_runtime.settings import PlatformSettings
+from lotse_runtime.settings import KafkaSettings
 
 READ_IDLE_MS = 1500
 
 
 def login() -> dict[str, Any]:
     """The operator's broker login from LOTSE_KAFKA_* (nothing for a PLAINTEXT broker)."""
-    return client_security(PlatformSettings())
+    return client_security(KafkaSettings())
 
 
 @dataclass(frozen=True)

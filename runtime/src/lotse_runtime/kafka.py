@@ -9,12 +9,12 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from faststream.security import SASLScram256, SASLScram512
 
-from lotse_runtime.settings import PlatformSettings
+from lotse_runtime.settings import KafkaSettings
 
 DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 
 
-def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
+def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
     """A FastStream broker with defaults that hold on Apache Kafka and on Tansu alike."""
     return KafkaBroker(
         settings.kafka_bootstrap,
@@ -33,7 +33,7 @@ def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
     )
 
 
-def _security(settings: PlatformSettings) -> SASLScram256 | SASLScram512 | None:
+def _security(settings: KafkaSettings) -> SASLScram256 | SASLScram512 | None:
     if settings.kafka_security_protocol == "PLAINTEXT":
         return None
     username, password = _credentials(settings)
@@ -43,7 +43,7 @@ def _security(settings: PlatformSettings) -> SASLScram256 | SASLScram512 | None:
     return scram(username, password, ssl_context=ssl_context, use_ssl=use_ssl)
 
 
-def client_security(settings: PlatformSettings) -> dict[str, Any]:
+def client_security(settings: KafkaSettings) -> dict[str, Any]:
     """The same login for plain aiokafka clients (the ops CLI), as their keyword arguments."""
     if settings.kafka_security_protocol == "PLAINTEXT":
         return {}
@@ -59,7 +59,7 @@ def client_security(settings: PlatformSettings) -> dict[str, Any]:
     return options
 
 
-def _credentials(settings: PlatformSettings) -> tuple[str, str]:
+def _credentials(settings: KafkaSettings) -> tuple[str, str]:
     if not settings.kafka_username or not settings.kafka_password:
         raise ValueError("LOTSE_KAFKA_USERNAME and LOTSE_KAFKA_PASSWORD are needed with SASL")
     return settings.kafka_username, settings.kafka_password

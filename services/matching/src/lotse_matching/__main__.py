@@ -5,10 +5,11 @@ from __future__ import annotations
 from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
 from lotse_runtime.serve import serve
+from lotse_runtime.settings import load_settings
 
 
 def main() -> None:
-    settings = MatchingSettings()
+    settings = load_settings(MatchingSettings, "matching")
     serve("matching", settings, create_app, settings.http_host, settings.http_port)
 
 

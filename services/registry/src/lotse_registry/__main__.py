@@ -5,10 +5,11 @@ from __future__ import annotations
 from lotse_registry.app import create_app
 from lotse_registry.settings import RegistrySettings
 from lotse_runtime.serve import serve
+from lotse_runtime.settings import load_settings
 
 
 def main() -> None:
-    settings = RegistrySettings()
+    settings = load_settings(RegistrySettings, "registry")
     serve("registry", settings, create_app, settings.http_host, settings.http_port)
 
 
