@@ -39,7 +39,6 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 
 from lotse_devstack import Stack
-from lotse_matching import tokens
 from lotse_matching.app import create_app as matching_app
 from lotse_matching.settings import MatchingSettings
 from lotse_notifications import catalogue
@@ -50,6 +49,7 @@ from lotse_registry.settings import RegistrySettings
 from lotse_runtime.auth import Role, issue_token
 from lotse_runtime.problems import PROBLEM_JSON
 from lotse_runtime.settings import PlatformSettings
+from lotse_runtime import answer_links
 from tests.integration.matching import support as matching_events
 from tests.integration.notifications import support as notification_events
 from tests.integration.notifications.support import publish
@@ -196,6 +196,7 @@ def services(stack: Stack) -> Iterator[Services]:
     )
     notifications_settings = NotificationSettings(
         **common,
+        answer_link_secret=matching_events.ANSWER_LINK_SECRET,
         database=f"notifications_{prefix}",
         consumer_group=f"notifications-{prefix}",
         tenant_pattern=rf"{prefix}-[a-z0-9-]+",
@@ -276,12 +277,12 @@ async def seed_by_events(stack: Stack, running: Services) -> None:
             what="a proposal",
         )
         assert isinstance(matching.settings, MatchingSettings)
-        secret = matching.settings.answer_secret
+        secret = answer_links.secret_value(matching.settings.answer_link_secret)
         matching.known_ids.update(
             volunteer_id=str(volunteer.subject),
             need_id=str(need.subject),
             proposal_id=proposal["_id"],
-            token=tokens.sign(secret, proposal["_id"], matching.tenant, proposal["expires_at"]),
+            token=answer_links.sign(secret, proposal["_id"], matching.tenant, proposal["expires_at"]),
         )
 
         message = await eventually(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from lotse_contracts import (
 from lotse_devstack import Stack
 from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
+from lotse_runtime import answer_links
 
 REGISTRY = "/lotse/registry"
 CENTRE = (52.52, 13.405)
@@ -35,6 +37,8 @@ WEEK = [
     for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ]
 ORGANISATION = "3f2b6c1e-8d4a-4a57-9b0e-2c6f1d7a9e01"
+# Set explicitly, as an operator would; notifications signs with the same key.
+ANSWER_LINK_SECRET = secrets.token_urlsafe(32)
 
 
 def tenant_event(tenant: str, language: str = "de") -> Envelope[Any]:
@@ -186,6 +190,14 @@ class TopicReader:
         return [s for s in list(self.seen) if s.topic == topic and (s.key or b"").startswith(f"{tenant}:".encode())]
 
 
+def answer_path(settings: MatchingSettings, proposed: Envelope[Any]) -> str:
+    """The path of the answer link notifications would mail for a MatchProposed (the choice is a
+    query parameter of the request)."""
+    secret = answer_links.secret_value(settings.answer_link_secret)
+    data = proposed.data
+    return "/answers/" + answer_links.sign(secret, str(data.proposal_id), proposed.tenant, data.expires_at)
+
+
 def service_settings(stack: Stack, name: str, **overrides: Any) -> MatchingSettings:
     """A matching service under test with its own database and consumer groups."""
     values: dict[str, Any] = {
@@ -194,7 +206,7 @@ def service_settings(stack: Stack, name: str, **overrides: Any) -> MatchingSetti
         "database": f"matching_{name}",
         "consumer_group": f"matching-{name}",
         "partner_consumer_group": f"matching-partner-{name}",
-        "public_base_url": "http://matching.test",
+        "answer_link_secret": ANSWER_LINK_SECRET,
         "unknown_retry_backoff_seconds": 0.2,
     }
     return MatchingSettings(**{**values, **overrides})

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -44,6 +43,7 @@ from lotse_matching.store import Store
 from lotse_runtime.auth import Role, issue_token
 from tests.integration.matching.support import (
     TopicReader,
+    answer_path,
     need_details,
     opened,
     registered,
@@ -126,11 +126,6 @@ def count(kind: str, at_least: int = 1) -> Callable[[list[Envelope[Any]]], bool]
     return lambda events: types(events).count(kind) >= at_least
 
 
-def link(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def matching(stack: Stack) -> AsyncIterator[Running]:
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants(TENANTS.values()))
@@ -181,7 +176,7 @@ async def test_a_need_goes_through_proposal_decline_next_proposal_acceptance_and
     assert events[2].data.reason == "too_far"
     assert events[3].data.volunteer_id == far.data.volunteer_id
 
-    accept_path = link(first[1].data.accept_url)
+    accept_path = answer_path(matching.settings, first[1])
     page = await matching.http.get(accept_path, params={"choice": "accept"})
     assert page.status_code == 200 and "annehmen" in page.text and '<form method="post">' in page.text
     proposal = await matching.store.proposal(tenant, str(first[1].data.proposal_id))
@@ -227,7 +222,7 @@ async def test_unanswered_proposals_expire_the_next_person_is_asked_and_then_the
     assert [e.data.volunteer_id for e in events[:4]] == [first.data.volunteer_id] * 2 + [second.data.volunteer_id] * 2
     assert events[4].data.reason == "proposals_expired"
 
-    expired_link = link(events[0].data.accept_url)
+    expired_link = answer_path(matching.settings, events[0])
     page = await matching.http.post(expired_link, data={"choice": "accept"})
     assert page.status_code == 410 and "abgelaufen" in page.text
 
@@ -241,7 +236,7 @@ async def test_answer_links_refuse_tampering_and_reuse_and_answer_kindly_when_al
     need = opened(tenant)
     await matching.publish(need)
     proposals = await matching.wait_events(tenant, need.subject, count("proposed", 2), "two proposals")
-    one, other = (link(e.data.accept_url) for e in proposals)
+    one, other = (answer_path(matching.settings, e) for e in proposals)
 
     tampered = one[:-2] + ("AA" if not one.endswith("AA") else "BB")
     page = await matching.http.post(tampered, data={"choice": "accept"})

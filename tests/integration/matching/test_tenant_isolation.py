@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -37,11 +36,19 @@ from lotse_contracts import (
     topics_for_tenants,
 )
 from lotse_devstack import Stack, ensure_topics
-from lotse_matching import tokens
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
+from lotse_runtime import answer_links
 from lotse_runtime.auth import Role, issue_token
-from tests.integration.matching.support import TopicReader, opened, registered, service_settings, serving, tenant_event
+from tests.integration.matching.support import (
+    TopicReader,
+    answer_path,
+    opened,
+    registered,
+    service_settings,
+    serving,
+    tenant_event,
+)
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -255,7 +262,7 @@ async def test_an_answer_link_acts_only_on_its_own_proposal_in_its_own_municipal
     our_volunteer = world.our_volunteers[0]
     ours = world.our_proposals[our_volunteer]
     their_proposal = str(world.their_proposals[world.shared].data.proposal_id)
-    our_link = urlsplit(ours.data.accept_url).path
+    our_link = answer_path(world.settings, ours)
     token = our_link.removeprefix("/answers/")
     body, _, signature = token.partition(".")
     claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -269,9 +276,10 @@ async def test_an_answer_link_acts_only_on_its_own_proposal_in_its_own_municipal
 
     # Even a validly signed link only looks in the municipality it names.
     expires = datetime.now(UTC) + timedelta(hours=1)
+    secret = answer_links.secret_value(world.settings.answer_link_secret)
     crossed = [
-        tokens.sign(world.settings.answer_secret, str(ours.data.proposal_id), THEIRS, expires),
-        tokens.sign(world.settings.answer_secret, their_proposal, OURS, expires),
+        answer_links.sign(secret, str(ours.data.proposal_id), THEIRS, expires),
+        answer_links.sign(secret, their_proposal, OURS, expires),
     ]
     for crossed_token in crossed:
         page = await world.http.get(f"/answers/{crossed_token}", params={"choice": "accept"})

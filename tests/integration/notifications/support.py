@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html.parser
+import re
+import secrets
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -38,8 +40,12 @@ from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.app import create_app
 from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.settings import NotificationSettings
+from lotse_runtime import answer_links
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
+
+# Set explicitly, as an operator would; matching checks the links with the same key.
+ANSWER_LINK_SECRET = secrets.token_urlsafe(32)
 
 
 async def publish(bootstrap: str, *events: Envelope[Any]) -> None:
@@ -109,17 +115,12 @@ def proposed(
     version: int,
     expires_in: timedelta = timedelta(days=3),
 ) -> Envelope[Any]:
-    proposal_id = uuid.uuid4()
-    token = uuid.uuid4().hex
     data = MatchProposed.example().model_copy(
         update={
             "need_id": need_id,
             "volunteer_id": volunteer_id,
-            "proposal_id": proposal_id,
+            "proposal_id": uuid.uuid4(),
             "expires_at": datetime.now(UTC) + expires_in,
-            # Signed links as matching would make them, with characters that escaping would change.
-            "accept_url": f"https://matching.lotse.example/answers/{token}.sig?choice=accept&p={proposal_id}",
-            "decline_url": f"https://matching.lotse.example/answers/{token}.sig?choice=decline&p={proposal_id}",
         }
     )
     return new_event(data=data, tenant=tenant, subject=need_id, version=version, source="/lotse/matching")
@@ -149,6 +150,28 @@ async def wait_for_mail(sink: SmtpSink, address: str, template: str, *, timeout:
 
     (mail, *_) = await eventually(probe, timeout=timeout, what=f"a {template} email to {address}")
     return mail
+
+
+ANSWER_LINK = re.compile(r"https?://[^\s\"<>]+/answers/[^\s\"<>?]+\?choice=(?:accept|decline)")
+
+
+def mailed_answer_links(mail: dict[str, Any], proposal: Envelope[Any], settings: NotificationSettings) -> list[str]:
+    """The accept and decline link of a proposal mail's text, after checking that each is signed
+    with the answer-link secret for this proposal and municipality and points at the answer pages."""
+    links = ANSWER_LINK.findall(mail["text"])
+    assert [link.rsplit("=", 1)[1] for link in links] == ["accept", "decline"], mail["text"]
+    secret = answer_links.secret_value(settings.answer_link_secret)
+    for link in links:
+        assert link.startswith(settings.answer_link_base_url.rstrip("/") + "/answers/")
+        token = link.split("/answers/", 1)[1].split("?", 1)[0]
+        claims = answer_links.verify(secret, token, datetime.now(UTC))
+        assert (claims.proposal_id, claims.tenant) == (str(proposal.data.proposal_id), proposal.tenant)
+        assert claims.expires_at == proposal.data.expires_at.replace(microsecond=0)
+    return links
+
+
+def answer_tokens(links: list[str]) -> list[str]:
+    return [link.split("/answers/", 1)[1].split("?", 1)[0] for link in links]
 
 
 class _Links(html.parser.HTMLParser):
@@ -249,6 +272,8 @@ def service_settings(stack: Stack, smtp_sink: SmtpSink, prefix: str, **overrides
         "reference_grace_seconds": 60,
         # Development: plain-http webhooks to the loopback receivers of these tests are allowed.
         "env": "development",
+        "answer_link_secret": ANSWER_LINK_SECRET,
+        "answer_link_base_url": "https://matching.lotse.example",
     }
     return NotificationSettings(**{**values, **overrides})
 

@@ -44,7 +44,9 @@ from lotse_notifications.settings import NotificationSettings
 from lotse_runtime.auth import Role, issue_token
 from tests.integration.notifications.support import (
     WebhookReceiver,
+    answer_tokens,
     html_links_and_direction,
+    mailed_answer_links,
     mails_to,
     need_opened,
     onboarded,
@@ -145,7 +147,7 @@ def receiver_factory() -> Iterator[Any]:
         receiver.__exit__()
 
 
-async def test_a_proposal_is_emailed_in_arabic_right_to_left_with_the_links_from_the_event(
+async def test_a_proposal_is_emailed_in_arabic_right_to_left_with_links_signed_for_it(
     service: Running, smtp_sink: SmtpSink
 ) -> None:
     tenant = service.new_tenant()
@@ -160,9 +162,9 @@ async def test_a_proposal_is_emailed_in_arabic_right_to_left_with_the_links_from
     assert "طلب يناسبك" in mail["subject"]
     assert need.data.description in mail["text"]
     hrefs, directions = html_links_and_direction(mail["html"])
-    # Carried exactly as matching signed them, in the HTML link and in the text.
-    assert proposal.data.accept_url in hrefs and proposal.data.decline_url in hrefs
-    assert proposal.data.accept_url in mail["text"] and proposal.data.decline_url in mail["text"]
+    # Signed for this proposal at send time, the same in the HTML links as in the text.
+    accept, decline = mailed_answer_links(mail, proposal, service.settings)
+    assert accept in hrefs and decline in hrefs
     assert directions and set(directions) == {"rtl"}
     assert '<html lang="ar" dir="rtl">' in mail["html"]
     assert f"office@{tenant}.example" in mail["text"]  # the coordination office as contact
@@ -242,7 +244,7 @@ async def test_a_proposal_read_before_the_volunteer_and_the_need_waits_for_them(
     await publish(service.bootstrap, volunteer, need)
     mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
     assert need.data.description in mail["text"] and 'dir="rtl"' in mail["html"]
-    assert proposal.data.accept_url in mail["text"]
+    mailed_answer_links(mail, proposal, service.settings)
 
 
 async def test_a_webhook_receiver_verifies_the_signature_and_gets_the_event_again_after_a_500(
@@ -444,9 +446,10 @@ async def test_erasure_leaves_no_contact_data_anywhere_in_the_notifications_data
     proposal = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
     await service.applied(tenant, onboarded(tenant), volunteer, need)
     await publish(service.bootstrap, proposal)
-    await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
+    mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
     contact = volunteer.data.contact
-    personal = [contact.email, contact.display_name, contact.phone, proposal.data.accept_url]
+    links = answer_tokens(mailed_answer_links(mail, proposal, service.settings))
+    personal = [contact.email, contact.display_name, contact.phone, *links]
     before = await _database_text(service)
     assert contact.email in before and contact.display_name in before  # it was there
 
@@ -586,7 +589,8 @@ async def test_a_proposal_close_to_expiry_is_reminded_once_and_a_cancelled_need_
     await publish(service.bootstrap, proposal)
     address = volunteer.data.contact.email
     reminder = await wait_for_mail(smtp_sink, address, "proposal_reminder")
-    assert "Hatırlatma" in reminder["subject"] and proposal.data.accept_url in reminder["text"]
+    assert "Hatırlatma" in reminder["subject"]
+    mailed_answer_links(reminder, proposal, service.settings)
 
     cancelled = new_event(
         data=NeedCancelled(need_id=need.data.need_id, reason="no_longer_needed"),

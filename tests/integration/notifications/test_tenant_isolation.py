@@ -27,6 +27,7 @@ from lotse_notifications.settings import NotificationSettings
 from lotse_runtime.auth import Role, issue_token
 from tests.integration.notifications.support import (
     WebhookReceiver,
+    mailed_answer_links,
     mails_to,
     need_opened,
     onboarded,
@@ -36,6 +37,7 @@ from tests.integration.notifications.support import (
     service_settings,
     serving,
     staffed,
+    wait_for_mail,
 )
 from tests.support.waiting import eventually
 
@@ -56,7 +58,7 @@ class Municipality:
     events: list[Envelope[Any]] = field(default_factory=list)
     hook_id: str = ""
     hook_secret: str = ""
-    accept_url: str = ""
+    accept_url: str = ""  # signed into its proposal mail when that was sent
 
     @property
     def office(self) -> str:
@@ -139,7 +141,6 @@ async def _set_up(world: World, need_id: uuid.UUID) -> None:
     for town in (world.ours, world.theirs):
         need = need_opened(town.tenant, need_id, description=f"Begleitung zum Jobcenter {town.marker}")
         proposal = proposed(town.tenant, need_id, uuid.UUID(world.person), version=1)
-        town.accept_url = proposal.data.accept_url
         town.events = [onboarded(town.tenant), town.volunteer, need, proposal, staffed(town.tenant, need_id, version=2)]
         await publish(world.settings.kafka_bootstrap, *town.events[:3])
 
@@ -168,6 +169,9 @@ def _leaks(text: str, other: Municipality) -> list[str]:
 async def test_emails_in_app_messages_and_webhook_calls_hold_only_their_own_municipality(
     world: World, smtp_sink: SmtpSink
 ) -> None:
+    for town in (world.ours, world.theirs):
+        mail = await wait_for_mail(smtp_sink, town.volunteer.data.contact.email, "match_proposed")
+        town.accept_url = mailed_answer_links(mail, town.events[3], world.settings)[0]
     for town, other in world.pairs():
         marker = town.marker
         volunteer_mails = await _mails(smtp_sink, town.volunteer.data.contact.email, {"welcome", "match_proposed"})

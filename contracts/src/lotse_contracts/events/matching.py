@@ -76,16 +76,16 @@ class MatchProposed(ProposalOfNeed):
         default=None,
         max_length=2000,
         description=(
-            "Signed, single-use, expiring link with which the volunteer accepts; notifications puts it "
-            "into the message. Only for the volunteer: never show it to anyone else."
+            "Deprecated, never set: an answer link is a capability and is kept out of topics. Notifications signs "
+            "the volunteer's links itself when it sends the proposal mail."
         ),
-        examples=["https://matching.lotse.example/answers/eyJwIjoiN2YzIn0.sig?choice=accept"],
+        examples=[None],
     )
     decline_url: str | None = Field(
         default=None,
         max_length=2000,
-        description="Signed, single-use, expiring link with which the volunteer declines.",
-        examples=["https://matching.lotse.example/answers/eyJwIjoiN2YzIn0.sig?choice=decline"],
+        description="Deprecated, never set: see accept_url.",
+        examples=[None],
     )
 
 

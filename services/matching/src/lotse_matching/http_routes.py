@@ -14,9 +14,10 @@ from pydantic import BaseModel
 from lotse_contracts import MatchReason
 from lotse_contracts.events.matching import AnswerChannel
 from lotse_contracts.events.partner import DeclineReason
-from lotse_matching import pages, tokens
+from lotse_matching import pages
 from lotse_matching.rounds import Outcome, reasons_of
 from lotse_matching.service import Matching, settled_outcome
+from lotse_runtime import answer_links
 from lotse_runtime.auth import Principal, Role, requires
 from lotse_runtime.problems import Problem, problem_responses
 
@@ -71,8 +72,8 @@ async def answer_page(request: Request, token: str, choice: Annotated[Choice, Qu
     open links)."""
     matching = matching_of(request)
     try:
-        claims = tokens.verify(matching.settings.answer_secret, token, datetime.now(UTC))
-    except tokens.InvalidToken as error:
+        claims = answer_links.verify(_secret(matching), token, datetime.now(UTC))
+    except answer_links.InvalidToken as error:
         return await _page(matching, error.tenant, pages.TAMPERED if error.reason == "tampered" else Outcome.EXPIRED)
     proposal = await matching.store.proposal(claims.tenant, claims.proposal_id)
     if proposal is None:
@@ -101,11 +102,15 @@ async def answer_by_link(request: Request, token: str) -> HTMLResponse:
     if choice not in ("accept", "decline"):
         raise Problem(422, "Invalid request", "choice: must be accept or decline", errors=[{"field": "choice"}])
     try:
-        claims = tokens.verify(matching.settings.answer_secret, token, datetime.now(UTC))
-    except tokens.InvalidToken as error:
+        claims = answer_links.verify(_secret(matching), token, datetime.now(UTC))
+    except answer_links.InvalidToken as error:
         return await _page(matching, error.tenant, pages.TAMPERED if error.reason == "tampered" else Outcome.EXPIRED)
     outcome = await matching.answer(claims.tenant, claims.proposal_id, choice, AnswerChannel.VOLUNTEER_APP)
     return await _page(matching, claims.tenant, outcome)
+
+
+def _secret(matching: Matching) -> str:
+    return answer_links.secret_value(matching.settings.answer_link_secret)
 
 
 async def _page(

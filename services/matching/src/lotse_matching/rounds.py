@@ -34,7 +34,6 @@ from lotse_contracts.base import EventData
 from lotse_contracts.events.matching import AnswerChannel, UnstaffedReason, WithdrawReason
 from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.topics import PROPOSALS
-from lotse_matching import tokens
 from lotse_matching.candidates import Candidate, Engagement, Need, assess
 from lotse_matching.index import TenantIndex
 from lotse_matching.profiles import need_from_document
@@ -182,8 +181,6 @@ class NeedWork:
     def _propose(self, found: Candidate, answer_seconds: int) -> None:
         proposal_id = str(uuid.uuid4())
         expires_at = self.now + timedelta(seconds=answer_seconds)
-        token = tokens.sign(self.settings.answer_secret, proposal_id, self.tenant, expires_at)
-        link = f"{self.settings.public_base_url.rstrip('/')}/answers/{token}?choice="
         self.proposals[proposal_id] = {
             "_id": proposal_id,
             "tenant": self.tenant,
@@ -210,8 +207,7 @@ class NeedWork:
                 reasons=list(found.reasons),
                 distance_km=found.distance_km,
                 expires_at=expires_at,
-                accept_url=link + "accept",
-                decline_url=link + "decline",
+                # No answer links: a capability on a topic outlives the mail (notifications signs them).
             )
         )
         self.proposals[proposal_id]["event_id"] = str(self.events[-1].id)  # erased with the volunteer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from lotse_runtime.settings import PlatformSettings
 
@@ -21,9 +21,8 @@ class MatchingSettings(PlatformSettings):
     database: str = Field("matching", description="MongoDB database owned by the matching service")
     consumer_group: str = Field("lotse-matching", description="Consumer group of the registry events")
     partner_consumer_group: str = Field("lotse-matching-partner", description="Consumer group of partner answers")
-    public_base_url: str = Field("http://127.0.0.1:8002", description="Base URL of the answer links in messages")
-    answer_secret: str = Field(
-        "lotse-matching-answer-secret-change-me", min_length=16, description="HMAC key of the signed answer links"
+    answer_link_secret: SecretStr | None = Field(
+        None, description="HMAC key of the answer links (the same as notifications', which signs them)"
     )
     proposals_per_round: int = Field(3, ge=1, le=50, description="Open proposals per need at a time (k)")
     answer_seconds: int = Field(72 * 3600, ge=1, description="How long a volunteer has to answer a proposal")

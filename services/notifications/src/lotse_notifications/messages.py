@@ -86,9 +86,7 @@ def proposal_payload(data: MatchProposed, need: Mapping[str, Any] | None) -> dic
         "proposal_id": str(data.proposal_id),
         "reasons": [reason.model_dump(mode="json") for reason in data.reasons],
         "distance_km": data.distance_km,
-        # Carried exactly as matching signed them; the message must not alter a single character.
-        "accept_url": data.accept_url,
-        "decline_url": data.decline_url,
+        # No answer links: the worker signs them into the mail when it sends it, and stores them nowhere.
         "expires_at": data.expires_at.isoformat(),
     }
 
@@ -222,7 +220,12 @@ def sample_payload(kind: str) -> dict[str, Any]:
     """A payload like a real one of this kind, from the contract examples (for template checks)."""
     need = need_snapshot(NeedOpened.example())
     if kind in {catalogue.MATCH_PROPOSED, catalogue.PROPOSAL_REMINDER}:
-        return proposal_payload(MatchProposed.example(), need)
+        # As the worker adds them to an email at send time.
+        links = {
+            f"{choice}_url": f"https://lotse.example/answers/sample.token?choice={choice}"
+            for choice in ("accept", "decline")
+        }
+        return proposal_payload(MatchProposed.example(), need) | links
     if kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.NEED_CANCELLED}:
         return need_payload(str(NeedOpened.example().need_id), need)
     if kind == catalogue.NEED_UNSTAFFED:

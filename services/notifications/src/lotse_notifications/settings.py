@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from lotse_runtime.settings import PlatformSettings
 
@@ -20,6 +20,12 @@ class NotificationSettings(PlatformSettings):
     smtp_username: str | None = Field(None, description="SMTP user, if the server wants one")
     smtp_password: str | None = Field(None, description="SMTP password, if the server wants one")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+    answer_link_secret: SecretStr | None = Field(
+        None, description="HMAC key of the answer links in proposal mails (the same as matching's, which checks them)"
+    )
+    answer_link_base_url: str = Field(
+        "http://127.0.0.1:8002", description="Public base URL of the matching service's answer pages"
+    )
     mail_from: str = Field("Lotse <noreply@lotse.local>", description="Sender of every email")
     delivery_concurrency: int = Field(8, ge=1, le=100, description="Deliveries in flight at once")
     delivery_timeout_seconds: float = Field(10.0, gt=0, description="Longest a single send may take")

@@ -32,16 +32,20 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from lotse_notifications import messages
-from lotse_notifications.catalogue import PROPOSAL_REMINDER, WEEKLY_DIGEST
+from lotse_notifications.catalogue import MATCH_PROPOSED, PROPOSAL_REMINDER, WEEKLY_DIGEST
 from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
 from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SENT, SKIPPED, Store
 from lotse_notifications.templates import MessageFacts, Rendered, RenderFailed, UnknownTemplate, language_chain, render
+from lotse_runtime import answer_links
 from lotse_runtime.mongo import in_transaction
 
 log = structlog.get_logger("lotse.notifications.worker")
+
+# Messages whose email carries the volunteer's answer links.
+ANSWERABLE = frozenset({MATCH_PROPOSED, PROPOSAL_REMINDER})
 
 # Labels carry no personal data: channel, kind and outcome only.
 DELIVERY_ATTEMPTS = Counter(
@@ -267,6 +271,8 @@ class DeliveryWorker:
             payload["need"] = messages.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
             if payload["need"] is None:
                 raise NotYet("unknown_need")
+        if delivery["channel"] == "email" and delivery["kind"] in ANSWERABLE:
+            payload |= self._answer_links(tenant_slug, payload)
         facts = MessageFacts(
             recipient_name=name,
             tenant_name=tenant.get("name", tenant_slug),
@@ -286,6 +292,15 @@ class DeliveryWorker:
         except RenderFailed as error:
             raise Undeliverable("render_failed", str(error), status=DEAD) from error
         return rendered, address, office_email or None
+
+    def _answer_links(self, tenant: str, payload: dict[str, Any]) -> dict[str, str]:
+        """The volunteer's accept and decline links, signed for this mail only: they live in the mail
+        alone (in-app messages, which are stored, ask to answer in the app instead)."""
+        secret = answer_links.secret_value(self.settings.answer_link_secret)
+        expires_at = datetime.fromisoformat(payload["expires_at"])
+        token = answer_links.sign(secret, payload["proposal_id"], tenant, expires_at)
+        base = self.settings.answer_link_base_url
+        return {choice + "_url": answer_links.link(base, token, choice) for choice in ("accept", "decline")}
 
     async def _wait_for_reference(self, delivery: dict[str, Any], code: str, attempt: int) -> None:
         waited = (datetime.now(UTC) - delivery["created_at"]).total_seconds()
