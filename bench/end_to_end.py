@@ -27,7 +27,6 @@ from lotse_cli.supervisor import Platform, Ports, running_platform
 from lotse_contracts import ReportNeed
 from lotse_devstack import TopicSpec, ensure_topics
 from lotse_devstack.processes import free_port
-from lotse_runtime.settings import PlatformSettings
 
 NEEDS = 40
 MARK = re.compile(r"\[bench-(\d+)\]")
@@ -41,7 +40,7 @@ def _percentiles(latencies: list[float]) -> str:
 
 
 def _platform_run(platform: Platform) -> tuple[float, list[float]]:
-    demo = Demo(platform, PlatformSettings().auth_config(), lambda line: print(f"  setup: {line}", flush=True))
+    demo = Demo(platform, platform.auth_config(), lambda line: print(f"  setup: {line}", flush=True))
     report = TenantReport(DEMO_TENANTS[0])
     demo.onboard(report)
     asyncio.run(demo.publish_volunteers([report]))

@@ -7,6 +7,9 @@ Docker engine answers, or the embedded Tansu broker and SecantusDB.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +23,13 @@ from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, ensure_topics, running_stack
 
 TESTS = Path(__file__).parent
+
+# Development mode for every test, set before any settings are built: secrets are generated once
+# per session into a home of its own (never the checkout's .lotse/), which the service processes
+# the tests start inherit, so tokens the tests sign are the ones the services accept.
+TEST_HOME = Path(tempfile.mkdtemp(prefix="lotse-test-home-"))
+os.environ["LOTSE_ENV"] = "development"
+os.environ["LOTSE_HOME"] = str(TEST_HOME)
 _MARKER_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
 
 
@@ -28,6 +38,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = Path(item.fspath).relative_to(TESTS).parts[0]
         if folder in _MARKER_BY_FOLDER:
             item.add_marker(_MARKER_BY_FOLDER[folder])
+
+
+def pytest_unconfigure() -> None:
+    shutil.rmtree(TEST_HOME, ignore_errors=True)
 
 
 def pytest_report_header() -> list[str]:

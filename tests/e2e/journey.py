@@ -16,7 +16,6 @@ from lotse_cli.supervisor import Platform
 from lotse_contracts import ReportNeed, new_event, partner_inbound_topic, to_bytes, topics_for_tenants
 from lotse_devstack import ensure_topics
 from lotse_runtime.auth import Role, issue_token
-from lotse_runtime.settings import PlatformSettings
 
 T = TypeVar("T")
 CENTRE = {"lat": 51.9607, "lon": 7.6261}
@@ -39,7 +38,7 @@ class Municipality:
     def __init__(self, platform: Platform, slug: str) -> None:
         self.platform = platform
         self.slug = slug
-        self.auth = PlatformSettings().auth_config()
+        self.auth = platform.auth_config()
         self.http = httpx.Client(timeout=15.0)
         self.office_email = f"office@{slug}.example"
         self.organisation_id = ""

@@ -101,6 +101,8 @@ def test_onboarding_creates_the_tenant_its_topics_and_its_partner_user(
     code, output = onboard(stack, registry, k8s_dir, slug)
 
     assert code == 0, output
+    # Development (tests/conftest.py) signs with the installation's key, and says so.
+    assert "no --token given; signing a platform-admin token with this development installation's key" in output
     assert admin_get(registry, f"/tenants/{slug}") == 200
     assert {partner_inbound_topic(slug), dead_letter_topic(partner_inbound_topic(slug))} <= set(topics(stack))
     assert slug in yaml.safe_load((k8s_dir / "tenants.yaml").read_text())["tenants"]
@@ -132,6 +134,23 @@ def test_a_refused_onboarding_leaves_no_topic_and_no_manifest_behind(
     assert partner_inbound_topic(slug) not in topics(stack)
     assert (k8s_dir / "tenants.yaml").read_text() == before
     assert not (k8s_dir / "secret.yaml").exists()
+
+
+def test_outside_development_onboarding_needs_a_token_and_creates_nothing(
+    stack: Stack, registry: str, k8s_dir: Path, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slug = f"t-{unique_name}"
+    before = (k8s_dir / "tenants.yaml").read_text()
+    with monkeypatch.context() as production:
+        production.setenv("LOTSE_ENV", "production")
+        code, output = onboard(stack, registry, k8s_dir, slug)
+
+    assert code == 1, output
+    (line,) = output.strip().splitlines()
+    assert line.startswith("tenant onboard: no --token given: pass a platform-admin token of your identity provider")
+    assert admin_get(registry, f"/tenants/{slug}") == 404
+    assert partner_inbound_topic(slug) not in topics(stack)
+    assert (k8s_dir / "tenants.yaml").read_text() == before
 
 
 @pytest.mark.parametrize(

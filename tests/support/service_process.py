@@ -33,7 +33,15 @@ class ServiceProcess:
     def start(cls, service: str, settings: Mapping[str, str], log: Path) -> ServiceProcess:
         """Start ``lotse_<service>`` on a free port with ``settings`` (LOTSE_* variables)."""
         port = free_port()
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **settings, "LOTSE_HTTP_PORT": str(port)}
+        # Development mode and the session's home (tests/conftest.py) unless ``settings`` say otherwise.
+        development = {"LOTSE_ENV": "development", "LOTSE_HOME": os.environ["LOTSE_HOME"]}
+        environment = {
+            **os.environ,
+            **development,
+            "PYTHONUNBUFFERED": "1",
+            **settings,
+            "LOTSE_HTTP_PORT": str(port),
+        }
         with log.open("wb") as output:
             popen = subprocess.Popen(
                 [sys.executable, "-m", f"lotse_{service}"], env=environment, stdout=output, stderr=subprocess.STDOUT

@@ -13,14 +13,19 @@ from lotse_cli.demo_data import DEMO_TENANTS
 from lotse_cli.supervisor import Platform, Ports, running_platform
 from lotse_devstack import StackError
 from lotse_runtime.auth import AuthConfig, Role, issue_token
-from lotse_runtime.settings import PlatformSettings
 
 DEFAULT_STATE_DIR = Path(".lotse")
 
 
 def up(
     demo: bool = typer.Option(False, "--demo", help="Onboard two demo municipalities and play a short scenario"),
-    state_dir: Path = typer.Option(DEFAULT_STATE_DIR, help="Folder for database files (data/) and logs (logs/)"),
+    state_dir: Path = typer.Option(
+        DEFAULT_STATE_DIR,
+        help=(
+            "The installation's folder: database files (data/), logs (logs/) and the development secrets the "
+            "services generate and share (secrets/, mode 600)"
+        ),
+    ),
     kafka_port: int = typer.Option(Ports.kafka, help="Port of the embedded Kafka broker"),
     mongo_port: int = typer.Option(Ports.mongo, help="Port of the embedded MongoDB server"),
     smtp_port: int = typer.Option(Ports.smtp, help="Port of the SMTP sink"),
@@ -31,10 +36,11 @@ def up(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     ports = Ports(kafka=kafka_port, mongo=mongo_port, smtp=smtp_port, mailbox=mailbox_port)
-    auth = PlatformSettings().auth_config()
     tenants = [tenant.slug for tenant in DEMO_TENANTS] if demo else []
     try:
         with running_platform(ports=ports, state_dir=state_dir, tenants=tenants, echo=typer.echo) as platform:
+            # The services run in development mode: they accept tokens signed with this installation's key.
+            auth = platform.auth_config()
             reports = Demo(platform, auth, lambda line: typer.echo(f"demo          | {line}")).run() if demo else []
             typer.echo(guide(platform, auth, reports, state_dir))
             stopping.wait()

@@ -18,6 +18,8 @@ from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, StackError, ensure_topics, running_stack
 from lotse_devstack.embedded import mongo_answers
 from lotse_devstack.processes import ManagedProcess, port_answers, port_is_free
+from lotse_runtime.auth import AuthConfig
+from lotse_runtime.settings import PlatformSettings
 
 READY_TIMEOUT_SECONDS = 60.0
 _COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m"]
@@ -42,7 +44,18 @@ class Ports:
 class Platform:
     stack: Stack
     ports: Ports
+    # The installation's folder: the services run in development mode and keep their generated
+    # secrets under home/secrets/, which is where tokens for them are signed with.
+    home: Path
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def settings(self) -> PlatformSettings:
+        """The settings the services run with, as far as they are shared (the token key)."""
+        return PlatformSettings(env="development", home=self.home)
+
+    def auth_config(self) -> AuthConfig:
+        """Signs tokens the services accept: the installation's development key (or JWKS, if set)."""
+        return self.settings().auth_config()
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports.services()[service]}"
@@ -84,11 +97,16 @@ def _wait_ready(process: ManagedProcess, url: str, timeout: float) -> None:
     process.wait_until(ready, timeout)
 
 
-def service_environment(stack: Stack, ports: Ports, service: str, base: Mapping[str, str]) -> dict[str, str]:
+def service_environment(
+    stack: Stack, ports: Ports, service: str, base: Mapping[str, str], home: Path
+) -> dict[str, str]:
     """What a service process needs to find the others; the names are the services' settings."""
     environment = dict(base)
     environment.update(
         {
+            # Development mode: missing secrets are generated once under home/secrets/ and shared.
+            "LOTSE_ENV": "development",
+            "LOTSE_HOME": str(home),
             "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
             "LOTSE_MONGO_URL": stack.mongo_url,
             "LOTSE_HTTP_PORT": str(ports.services()[service]),
@@ -122,6 +140,8 @@ def running_platform(
     """
     _claim_ports(ports)
     log_dir = state_dir / "logs"
+    # The state folder is the installation's home: absolute, whatever the processes' working folder.
+    home = state_dir.resolve()
     with ExitStack() as running:
         stack = running.enter_context(
             running_stack(
@@ -133,7 +153,7 @@ def running_platform(
             )
         )
         asyncio.run(ensure_topics(stack.kafka_bootstrap, topics_for_tenants(tenants or [])))
-        platform = Platform(stack, ports)
+        platform = Platform(stack, ports, home)
         launches = [
             (
                 "mailbox",
@@ -154,7 +174,7 @@ def running_platform(
             ),
         ]
         for index, (name, argv, ready_url) in enumerate(launches):
-            environment = service_environment(stack, ports, name, os.environ) if name != "mailbox" else None
+            environment = service_environment(stack, ports, name, os.environ, home) if name != "mailbox" else None
             process = ManagedProcess(
                 name,
                 argv,

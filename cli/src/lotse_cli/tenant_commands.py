@@ -42,7 +42,10 @@ TokenOption = typer.Option(
     None,
     "--token",
     envvar="LOTSE_ADMIN_TOKEN",
-    help="A platform-admin bearer token ($LOTSE_ADMIN_TOKEN); without it, one is signed with the development key",
+    help=(
+        "A platform-admin bearer token ($LOTSE_ADMIN_TOKEN); required outside development. With LOTSE_ENV=development "
+        "and no token, one is signed with the installation's development key (said on stderr)"
+    ),
 )
 K8sOption = typer.Option(
     Path("deploy/k8s"), "--k8s-dir", help="Kubernetes folder whose tenants.yaml and generated users are updated"
@@ -62,12 +65,26 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _admin_token(token: str | None) -> str:
+def _admin_token(token: str | None, command: str) -> str:
+    """The given token; only in development, one signed with the installation's key, said aloud."""
     if token:
         return token
-    settings = PlatformSettings()
-    if not settings.jwt_dev_key:
-        raise OnboardingError("no --token given and no development key configured (LOTSE_JWT_DEV_KEY)")
+    if os.environ.get("LOTSE_ENV", "production").lower() != "development":
+        raise OnboardingError(
+            "no --token given: pass a platform-admin token of your identity provider (--token or $LOTSE_ADMIN_TOKEN)"
+            "; only a development installation (LOTSE_ENV=development) signs one itself"
+        )
+    try:
+        settings = PlatformSettings()
+    except ValidationError as error:
+        raise OnboardingError(f"settings refused: {error.errors()[0]['msg']}") from None
+    if settings.jwt_jwks_url:
+        raise OnboardingError("no --token given and LOTSE_JWT_JWKS_URL is set: pass a token of your identity provider")
+    typer.echo(
+        f"{command}: no --token given; signing a platform-admin token with this development installation's key "
+        f"({settings.home / 'secrets' / 'jwt_hs256_key'} unless LOTSE_JWT_HS256_KEY is set)",
+        err=True,
+    )
     return issue_token(settings.auth_config(), subject="lotse-cli", roles=[Role.PLATFORM_ADMIN])
 
 
@@ -186,7 +203,15 @@ def onboard(
     if manifests and not (k8s_dir / deploy_commands.TENANTS_FILE).is_file():
         _fail(f"tenant onboard: {k8s_dir / deploy_commands.TENANTS_FILE} not found (pass --k8s-dir or --no-manifests)")
     try:
-        _onboard(slug, settings, radius_km, registry, bootstrap, _admin_token(token), k8s_dir if manifests else None)
+        _onboard(
+            slug,
+            settings,
+            radius_km,
+            registry,
+            bootstrap,
+            _admin_token(token, "tenant onboard"),
+            k8s_dir if manifests else None,
+        )
         if manifests:
             path = secret_out or default_secret_path(slug)
             _write_secret(slug, path)
@@ -241,7 +266,7 @@ def rotate(
     if not re.fullmatch(TENANT_PATTERN, tenant):
         _fail(f"partner rotate: {tenant!r} is not a tenant slug")
     try:
-        known = tenant_exists(registry, tenant, _admin_token(token))
+        known = tenant_exists(registry, tenant, _admin_token(token, "partner rotate"))
     except OnboardingError as error:
         _fail(f"partner rotate: {error}")
     if not known:
