@@ -31,6 +31,7 @@ from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_contracts.topics import NEEDS, PROPOSALS
 from lotse_devstack import ensure_topics
 from lotse_runtime.auth import Role
+from lotse_runtime.problems import PROBLEM_JSON
 from tests.integration.registry.conftest import RunningRegistry
 from tests.integration.registry.support import (
     add_organisation,
@@ -211,6 +212,63 @@ async def test_partner_commands_over_http_with_an_idempotency_key(registry: Runn
     coordinator = registry.auth(Role.COORDINATOR, tenant=tenant)
     denied = await registry.http.post(f"/tenants/{tenant}/partner/needs/report", json=body, headers=coordinator)
     assert denied.status_code == 403
+
+
+async def test_a_partner_changes_only_the_needs_it_reported_itself(registry: RunningRegistry) -> None:
+    """Two partner systems of one municipality: over HTTP each is its token's subject, and one may
+    not update or cancel what the other reported (even knowing its reference)."""
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    case_management = registry.auth(Role.PARTNER, tenant=tenant, subject="case-management")
+    accommodation = registry.auth(Role.PARTNER, tenant=tenant, subject="accommodation")
+    body = report(tenant, org, "case-7").model_dump(mode="json")
+    reported = await registry.http.post(f"/tenants/{tenant}/partner/needs/report", json=body, headers=case_management)
+    assert reported.status_code == 201
+
+    update = UpdateNeed.model_validate({**need_body(org, volunteers_needed=5), "external_ref": "case-7"})
+    cancel = {"external_ref": "case-7", "reason": "duplicate"}
+    for path, command_body in (("update", update.model_dump(mode="json")), ("cancel", cancel)):
+        refused = await registry.http.post(
+            f"/tenants/{tenant}/partner/needs/{path}", json=command_body, headers=accommodation
+        )
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == PROBLEM_JSON
+        assert "external_ref" in refused.json()["detail"]
+    need = await need_of(registry, tenant, "case-7")
+    assert need is not None
+    assert (need["status"], need["volunteers_needed"], need["version"]) == ("open", 1, 1)
+    assert need["reported_by"] == {"system": "case-management", "channel": "http"}
+
+    # A reference nobody reported is still unknown, not forbidden.
+    unknown = await registry.http.post(
+        f"/tenants/{tenant}/partner/needs/cancel", json={**cancel, "external_ref": "case-8"}, headers=accommodation
+    )
+    assert unknown.status_code == 422
+    # The reporting system itself may.
+    done = await registry.http.post(f"/tenants/{tenant}/partner/needs/cancel", json=cancel, headers=case_management)
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"
+
+
+async def test_a_kafka_source_cannot_pose_as_a_partner_that_reported_over_http(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    """The envelope's source is not authenticated: a command on the topic naming the HTTP partner's
+    system does not touch the need that partner reported with its token."""
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    topic = await partner_topic(kafka_bootstrap, tenant)
+    partner = registry.auth(Role.PARTNER, tenant=tenant, subject="case-management")
+    body = report(tenant, org, "case-9").model_dump(mode="json")
+    reported = await registry.http.post(f"/tenants/{tenant}/partner/needs/report", json=body, headers=partner)
+    assert reported.status_code == 201
+
+    posing = command(tenant, CancelNeed(external_ref="case-9", reason="duplicate"), system="case-management")
+    await send(kafka_bootstrap, topic, posing)
+    dead = await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=1, timeout=NEW_TOPIC_TIMEOUT)
+    (info,) = [DeadLetterInfo.from_headers(record.headers.items()) for record in dead]
+    assert info.reason == DeadLetterReason.NOT_ALLOWED and "http" in info.error
+    need = await need_of(registry, tenant, "case-9")
+    assert need is not None and need["status"] == "open"
 
 
 # --- outcomes from matching ----------------------------------------------------------------------

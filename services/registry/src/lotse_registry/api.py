@@ -666,7 +666,7 @@ async def _partner_command(
     allow(principal, Role.PARTNER)
 
     async def work(scope: TenantScope) -> Document:
-        result = await partner.apply_command(scope, principal.subject, command)
+        result = await partner.apply_command(scope, principal.subject, command, channel="http")
         assert result is not None  # without a sequence number nothing is stale
         return result
 

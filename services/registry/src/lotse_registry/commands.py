@@ -235,7 +235,12 @@ def _need_data(details: NeedDetails) -> dict[str, Any]:
 
 
 async def open_need(
-    scope: TenantScope, details: NeedDetails, *, cause: Envelope[Any] | None = None, partner_ref: str | None = None
+    scope: TenantScope,
+    details: NeedDetails,
+    *,
+    cause: Envelope[Any] | None = None,
+    partner_ref: str | None = None,
+    reported_by: dict[str, str] | None = None,
 ) -> Document:
     await _check_need(scope, details)
     need_id = new_id()
@@ -248,6 +253,7 @@ async def open_need(
         "committed": [],
         "staffing_version": 0,
         "partner_ref": partner_ref,
+        "reported_by": reported_by,  # the partner system and channel; only they change the need
     }
     return await scope.create(NEEDS, document, event, cause=cause)
 

@@ -193,7 +193,7 @@ def volunteer_view(principal: Principal, volunteer: Mapping[str, Any], *, in_lis
 
 
 def need_view(principal: Principal, need: Mapping[str, Any]) -> dict[str, Any]:
-    view = {key: value for key, value in need.items() if key not in {"_id", "tenant", "partner_ref"}}
+    view = {key: value for key, value in need.items() if key not in {"_id", "tenant", "partner_ref", "reported_by"}}
     view["need_id"] = need["_id"]
     if not may_see_household_ref(principal, need):
         view.pop("household_ref", None)

@@ -3,11 +3,18 @@
 A partner names its needs and volunteers by its own ``external_ref``; the registry keeps the
 mapping per tenant and partner system, with the partner's last sequence number (the envelope
 version), so that stale or repeated commands change nothing. Proposal answers are matching's.
+
+Who reported a need (the partner system and the channel) is recorded with it, and only the same
+system over the same channel may update or cancel it. Over HTTP the system is the subject of the
+partner's token, so this is an authenticated check. Over Kafka it is the envelope's ``source``,
+which nobody authenticates: every partner system of a tenant writes the tenant's inbound topic
+with the same credential, so on Kafka one tenant's partner systems are one trust domain (see the
+README's partner section); the check there only keeps honest systems from clashing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -34,6 +41,8 @@ log = structlog.get_logger("lotse.registry.partner")
 
 IGNORED = (AcceptProposal, DeclineProposal)  # matching consumes proposal answers
 PartnerCommand = ReportNeed | UpdateNeed | CancelNeed | RegisterVolunteer
+# How a command came: "http" (system = the token's subject) or "kafka" (system = the envelope's source).
+Channel = Literal["http", "kafka"]
 
 
 def partner_system(source: str, tenant: str) -> str:
@@ -53,13 +62,15 @@ async def apply_command(
     system: str,
     command: PartnerCommand,
     *,
+    channel: Channel,
     sequence: int | None = None,
     cause: Envelope[Any] | None = None,
 ) -> Document | None:
     """Apply one partner command; None if it was stale (an older sequence than the last applied).
 
     Raises ``DomainError`` for a command that contradicts the registry (unknown reference,
-    unknown organisation or skill, a need that is over).
+    unknown organisation or skill, a need that is over) or that comes from another partner
+    system or channel than the need's report (403).
     """
     kind = "volunteer" if isinstance(command, RegisterVolunteer) else "need"
     ref_id = _ref_id(scope.tenant, system, kind, command.external_ref)
@@ -73,7 +84,13 @@ async def apply_command(
         if ref is not None:
             raise DomainError(409, "Already known", f"{kind} {command.external_ref} was already submitted")
         if isinstance(command, ReportNeed):
-            result = await commands.open_need(scope, command, cause=cause, partner_ref=command.external_ref)
+            result = await commands.open_need(
+                scope,
+                command,
+                cause=cause,
+                partner_ref=command.external_ref,
+                reported_by={"system": system, "channel": channel},
+            )
         else:
             volunteer_id = commands.new_id()
             registration = VolunteerRegistered.model_validate(
@@ -99,12 +116,12 @@ async def apply_command(
                 "external_ref": command.external_ref,
                 "aggregate_id": result["_id"],
                 "last_sequence": sequence,
+                "channel": channel,
             },
         )
         return result
 
-    if ref is None:
-        raise DomainError(422, "Unknown reference", f"no need {command.external_ref} was reported by {system}")
+    ref = await _reported_by_caller(scope, ref, system, channel, command.external_ref)
     need = await commands.load(scope, NEEDS, ref["aggregate_id"], "need")
     if isinstance(command, UpdateNeed):
         result = await commands.update_need(scope, need, command, cause=cause)
@@ -113,6 +130,28 @@ async def apply_command(
     if sequence is not None:
         await scope.update(PARTNER_REFS, ref_id, {"$set": {"last_sequence": sequence}})
     return result
+
+
+async def _reported_by_caller(
+    scope: TenantScope, ref: Document | None, system: str, channel: Channel, external_ref: str
+) -> Document:
+    """The caller's reference to the need, if the caller reported it: only the system that reported
+    a need, over the same channel, changes it."""
+    if ref is None:
+        if await scope.find_one(PARTNER_REFS, {"kind": "need", "external_ref": external_ref}) is not None:
+            raise DomainError(
+                403, "Forbidden", f"external_ref: need {external_ref} was reported by another partner system"
+            )
+        raise DomainError(422, "Unknown reference", f"external_ref: no need {external_ref} was reported by {system}")
+    # References recorded before the channel was kept have none: they stay usable from either.
+    reported_over = ref.get("channel", channel)
+    if reported_over != channel:
+        raise DomainError(
+            403,
+            "Forbidden",
+            f"external_ref: need {external_ref} was reported over {reported_over}; only there may it be changed",
+        )
+    return ref
 
 
 def partner_handler(registry: Registry, consumer: str) -> Any:
@@ -139,9 +178,10 @@ def partner_handler(registry: Registry, consumer: str) -> Any:
             if await scope.get(TENANTS, scope.tenant) is None:
                 raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"tenant {scope.tenant} is not onboarded")
             try:
-                await apply_command(scope, system, event.data, sequence=event.version, cause=event)
+                await apply_command(scope, system, event.data, channel="kafka", sequence=event.version, cause=event)
             except DomainError as error:
-                reason = DeadLetterReason.NOT_ALLOWED if error.status == 409 else DeadLetterReason.INVALID_DATA
+                refused = error.status in {403, 409}
+                reason = DeadLetterReason.NOT_ALLOWED if refused else DeadLetterReason.INVALID_DATA
                 raise RejectEvent(reason, f"{error.title}: {error.detail}") from error
 
         await registry.run(event.tenant, work)

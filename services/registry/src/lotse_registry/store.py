@@ -51,6 +51,8 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
         await database[name].create_index([("tenant", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
     await database[NEEDS].create_index([("tenant", ASCENDING), ("status", ASCENDING)])
     await database[CONSENTS].create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING)])
+    # Whether another partner system reported a reference (partner.py refuses it a change).
+    await database[PARTNER_REFS].create_index([("tenant", ASCENDING), ("kind", ASCENDING), ("external_ref", ASCENDING)])
     await database[IDEMPOTENCY].create_index(
         [("tenant", ASCENDING), ("caller", ASCENDING), ("key", ASCENDING)], unique=True
     )
