@@ -19,13 +19,15 @@ Runs are seeded and derandomized, so that CI sees the same examples on every run
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
+import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pymongo
 import pytest
@@ -36,9 +38,11 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from schemathesis import Case, Response
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core import NOT_SET, NotSet
 from schemathesis.core.parameters import ParameterLocation
 
 from lotse_devstack import Stack
+from lotse_matching import tokens
 from lotse_matching.app import create_app as matching_app
 from lotse_matching.settings import MatchingSettings
 from lotse_notifications import catalogue
@@ -49,7 +53,6 @@ from lotse_registry.settings import RegistrySettings
 from lotse_runtime.auth import Role, issue_token
 from lotse_runtime.problems import PROBLEM_JSON
 from lotse_runtime.settings import PlatformSettings
-from lotse_runtime import answer_links
 from tests.integration.matching import support as matching_events
 from tests.integration.notifications import support as notification_events
 from tests.integration.notifications.support import publish
@@ -135,7 +138,7 @@ class Served:
 
 def forged_token() -> str:
     """A well-formed token signed with a key the services do not know."""
-    config = PlatformSettings(jwt_hs256_key=uuid.uuid4().hex * 2).auth_config()
+    config = PlatformSettings(jwt_dev_key="not-the-services-key-0123456789abcdef").auth_config()
     return issue_token(config, subject=str(uuid.uuid4()), roles=list(Role), tenant="anywhere")
 
 
@@ -196,7 +199,6 @@ def services(stack: Stack) -> Iterator[Services]:
     )
     notifications_settings = NotificationSettings(
         **common,
-        answer_link_secret=matching_events.ANSWER_LINK_SECRET,
         database=f"notifications_{prefix}",
         consumer_group=f"notifications-{prefix}",
         tenant_pattern=rf"{prefix}-[a-z0-9-]+",
@@ -277,12 +279,12 @@ async def seed_by_events(stack: Stack, running: Services) -> None:
             what="a proposal",
         )
         assert isinstance(matching.settings, MatchingSettings)
-        secret = answer_links.secret_value(matching.settings.answer_link_secret)
+        secret = matching.settings.answer_secret
         matching.known_ids.update(
             volunteer_id=str(volunteer.subject),
             need_id=str(need.subject),
             proposal_id=proposal["_id"],
-            token=answer_links.sign(secret, proposal["_id"], matching.tenant, proposal["expires_at"]),
+            token=tokens.sign(secret, proposal["_id"], matching.tenant, proposal["expires_at"]),
         )
 
         message = await eventually(
@@ -313,15 +315,59 @@ class Caller:
         """Derived from the generated request itself rather than drawn with ``@schema.given``
         (which would drop the documented examples and the coverage phase), so that a replayed
         or shrunk example keeps its caller. Documented examples are sent as members."""
-        digest = hashlib.sha256(repr((case.path_parameters, case.query, case.body)).encode()).digest()
+        digest = hashlib.sha256(request_text(case).encode()).digest()
         phase = case.meta.phase.name.value if case.meta is not None else ""
         kind = "member" if phase == "examples" else CALLERS[digest[0] % len(CALLERS)]
         return cls(kind, digest[1], digest[2] % 2 == 0, digest.hex()[:32])
 
 
+def request_text(case: Case) -> str:
+    """The generated request as canonical text: the same request gives the same text in every
+    process (``repr`` of a body-less case held a memory address, so callers changed run to run)."""
+    body = None if isinstance(case.body, NotSet) else case.body
+    generated = [case.method.upper(), case.path, case.path_parameters, case.query, body]
+    return json.dumps(generated, sort_keys=True, default=repr)
+
+
 def exercise(case: Case, served: Served) -> None:
     caller = Caller.of(case)
-    path_parameters = case.path_parameters if case.path_parameters is not None else {}
+    case = aimed_copy(case)
+    auth = caller_headers(case, served, caller)
+    response = case.call(base_url=served.base_url, headers=auth)
+    try:
+        assert_problem_contract(case, response)
+        case.validate_response(response, headers=auth)
+    except AssertionError as failure:
+        # What reproduces it: the request itself (replay it against `make run`) and how it was made.
+        reproduce = case.as_curl_command(headers=auth, base_url=served.base_url)
+        raise AssertionError(
+            f"{failure}\n\nCaller: {caller}\nSeed: {CONFIG.seed}\nReproduce with:\n  {reproduce}"
+        ) from failure
+
+
+def aimed_copy(case: Case) -> Case:
+    """A copy of the case to aim and send: schemathesis may hand the same case object out again
+    (its coverage phase does), so changing it in place leaked one example's ids into the next."""
+    return Case(
+        operation=case.operation,
+        method=case.method,
+        path=case.path,
+        id=case.id,
+        path_parameters=copy.deepcopy(case.path_parameters),
+        headers=copy.deepcopy(case.headers),
+        cookies=copy.deepcopy(case.cookies),
+        query=copy.deepcopy(case.query),
+        body=copy.deepcopy(case.body),
+        media_type=case.media_type,
+        multipart_content_types=case.multipart_content_types,
+        meta=copy.deepcopy(case.meta),
+    )
+
+
+def caller_headers(case: Case, served: Served, caller: Caller) -> dict[str, str]:
+    """Aims the case at the served tenant (and at known resources), and returns the caller's
+    Authorization header."""
+    path_parameters = case.path_parameters
     for name in path_parameters:
         if name == "tenant":
             path_parameters[name] = served.tenant
@@ -351,10 +397,7 @@ def exercise(case: Case, served: Served) -> None:
             auth["Authorization"] = f"Bearer {forged_token()}"
         elif case.headers:
             case.headers.pop("Authorization", None)
-
-    response = case.call(base_url=served.base_url, headers=auth)
-    assert_problem_contract(case, response)
-    case.validate_response(response, headers=auth)
+    return auth
 
 
 def assert_problem_contract(case: Case, response: Response) -> None:
@@ -397,3 +440,33 @@ def test_matching_api(case: Case, services: Services) -> None:
 @NOTIFICATIONS.parametrize()
 def test_notifications_api(case: Case, services: Services) -> None:
     exercise(case, services.notifications)
+
+
+# --- the fuzz itself is reproducible ------------------------------------------------------------
+
+
+def test_the_same_request_gets_the_same_caller_in_every_process() -> None:
+    """Another process holds schemathesis' 'no body' marker at another address; the caller (and
+    so every request sent) must not depend on it."""
+    operation = MATCHING["/health"]["GET"]
+    here, elsewhere = operation.Case(), operation.Case()
+    elsewhere.body = NotSet()
+    assert here.body is NOT_SET and elsewhere.body is not NOT_SET
+    assert Caller.of(here) == Caller.of(elsewhere)
+
+
+def test_aiming_a_case_leaves_the_generated_case_as_it_was() -> None:
+    """Schemathesis may hand out the same case again; aiming it at known resources must not leak
+    one example's ids into the next."""
+    operation = MATCHING["/answers/{token}"]["POST"]
+    generated = operation.Case(
+        path_parameters={"token": "generated"},
+        body={"choice": "accept"},
+        media_type="application/x-www-form-urlencoded",
+    )
+    served = Served(app=FastAPI(), settings=cast(Any, None), roles=matching_roles, known_ids={"token": "known"})
+    aimed = aimed_copy(generated)
+    caller_headers(aimed, served, Caller("member", 0, aim_at_known=True, request_key="k"))
+    assert aimed.path_parameters == {"token": "known"}
+    assert generated.path_parameters == {"token": "generated"}
+    assert generated.body == {"choice": "accept"}
