@@ -114,7 +114,8 @@ def service_environment(
             "LOTSE_DATABASE": service,
             "LOTSE_SMTP_HOST": "127.0.0.1",
             "LOTSE_SMTP_PORT": str(ports.smtp),
-            "LOTSE_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.matching}",
+            # Notifications signs the answer links in mails; they point at matching's answer pages.
+            "LOTSE_ANSWER_LINK_BASE_URL": f"http://127.0.0.1:{ports.matching}",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -41,8 +41,8 @@ REQUIRED_ENVIRONMENT = {
 }
 SERVICE_ENVIRONMENT = {
     "registry": set(),
-    "matching": {"LOTSE_ANSWER_SECRET", "LOTSE_PUBLIC_BASE_URL"},
-    "notifications": {"LOTSE_SMTP_HOST", "LOTSE_SMTP_PORT"},
+    "matching": {"LOTSE_ANSWER_LINK_SECRET"},
+    "notifications": {"LOTSE_SMTP_HOST", "LOTSE_SMTP_PORT", "LOTSE_ANSWER_LINK_SECRET", "LOTSE_ANSWER_LINK_BASE_URL"},
 }
 
 
