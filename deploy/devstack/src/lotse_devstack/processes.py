@@ -23,7 +23,15 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on the port now.
+
+    The probe sets SO_REUSEADDR, as the servers do (asyncio, http.server, Tansu): connections a
+    stopped server closed itself sit in TIME_WAIT on its port for a minute, which would refuse a
+    bare bind but not the servers' own. A socket listening on the port still refuses the probe
+    (Linux lets no second socket bind beside a listener unless both set SO_REUSEPORT).
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
