@@ -42,7 +42,6 @@ from schemathesis.core import NOT_SET, NotSet
 from schemathesis.core.parameters import ParameterLocation
 
 from lotse_devstack import Stack
-from lotse_matching import tokens
 from lotse_matching.app import create_app as matching_app
 from lotse_matching.settings import MatchingSettings
 from lotse_notifications import catalogue
@@ -50,6 +49,7 @@ from lotse_notifications.app import create_app as notifications_app
 from lotse_notifications.settings import NotificationSettings
 from lotse_registry.app import create_app as registry_app
 from lotse_registry.settings import RegistrySettings
+from lotse_runtime import answer_links
 from lotse_runtime.auth import Role, issue_token
 from lotse_runtime.problems import PROBLEM_JSON
 from lotse_runtime.settings import PlatformSettings
@@ -196,6 +196,8 @@ def services(stack: Stack) -> Iterator[Services]:
         database=f"matching_{prefix}",
         consumer_group=f"matching-{prefix}",
         partner_consumer_group=f"matching-partner-{prefix}",
+        answer_link_secret=matching_events.ANSWER_LINK_SECRET,
+        public_rate_limit="100000/minute",  # the fuzzer is one client; the limit has tests of its own
     )
     notifications_settings = NotificationSettings(
         **common,
@@ -279,12 +281,12 @@ async def seed_by_events(stack: Stack, running: Services) -> None:
             what="a proposal",
         )
         assert isinstance(matching.settings, MatchingSettings)
-        secret = matching.settings.answer_secret
+        secret = answer_links.secret_value(matching.settings.answer_link_secret)
         matching.known_ids.update(
             volunteer_id=str(volunteer.subject),
             need_id=str(need.subject),
             proposal_id=proposal["_id"],
-            token=tokens.sign(secret, proposal["_id"], matching.tenant, proposal["expires_at"]),
+            token=answer_links.sign(secret, proposal["_id"], matching.tenant, proposal["expires_at"]),
         )
 
         message = await eventually(

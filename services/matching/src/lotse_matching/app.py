@@ -15,6 +15,7 @@ from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.connections import ServiceConnections, operations_router
+from lotse_runtime.health import api_document_urls
 from lotse_runtime.problems import install_problem_handlers
 
 SERVICE = "lotse-matching"
@@ -47,10 +48,15 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
                 await timer
             await connections.stop(relay)
 
-    app = FastAPI(title="Lotse matching", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="Lotse matching",
+        version="1",
+        lifespan=lifespan,
+        **api_document_urls(settings.serves_api_docs()),
+    )
     app.state.token_verifier = TokenVerifier(settings.auth_config())
     app.state.settings = settings
     install_problem_handlers(app)
-    app.include_router(operations_router(app))
+    app.include_router(operations_router(app, settings))
     app.include_router(http_routes.router)
     return app

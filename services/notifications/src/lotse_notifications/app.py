@@ -18,6 +18,7 @@ from lotse_notifications.worker import DeliveryWorker
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.connections import ServiceConnections, operations_router
 from lotse_runtime.consumer import subscribe_events
+from lotse_runtime.health import api_document_urls
 from lotse_runtime.problems import install_problem_handlers
 
 INBOX_CONSUMER = "notifications"
@@ -62,12 +63,13 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
         title="Lotse notifications",
         summary="Tells each person what they need, in their language, by email, webhook and in-app inbox",
         lifespan=lifespan,
+        **api_document_urls(settings.serves_api_docs()),
     )
     app.state.settings = settings
     app.state.resolver = resolver
     app.state.token_verifier = TokenVerifier(settings.auth_config())
     install_problem_handlers(app)
 
-    app.include_router(operations_router(app))
+    app.include_router(operations_router(app, settings))
     app.include_router(router())
     return app

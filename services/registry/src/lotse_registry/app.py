@@ -16,6 +16,7 @@ from lotse_registry.store import Registry, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.connections import ServiceConnections, operations_router
 from lotse_runtime.consumer import subscribe_events
+from lotse_runtime.health import api_document_urls
 from lotse_runtime.problems import install_problem_handlers
 
 SERVICE = "lotse-registry"
@@ -60,12 +61,13 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Tenants, organisations, volunteers and needs of the municipalities on Lotse",
         lifespan=lifespan,
+        **api_document_urls(settings.serves_api_docs()),
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings.auth_config())
     install_problem_handlers(app)
     install_domain_errors(app)
 
-    app.include_router(operations_router(app))
+    app.include_router(operations_router(app, settings))
     app.include_router(router)
     return app
