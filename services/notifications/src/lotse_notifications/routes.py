@@ -13,7 +13,7 @@ from lotse_contracts.events.values import Channel
 from lotse_notifications import catalogue
 from lotse_notifications.destinations import registration_problem
 from lotse_notifications.store import Store
-from lotse_notifications.templates import TemplateSource, check_source, default_source
+from lotse_notifications.templates import TemplateSource, check_source_off_loop, default_source
 from lotse_runtime.auth import Principal, Role, requires
 from lotse_runtime.problems import Problem, problem_responses
 
@@ -105,14 +105,18 @@ def router() -> APIRouter:
         "/templates/{kind}/{language}",
         tags=["templates"],
         responses=NOT_FOUND,
-        summary="Override a template; refused with 422 unless it renders against a sample message",
+        summary=(
+            "Override a template; refused with 422 naming the part unless it renders against a sample message "
+            "within the time and output limits"
+        ),
     )
     async def put_template(
         kind: str, language: Language, body: TemplateBody, principal: Coordinator, request: Request
     ) -> dict[str, Any]:
         _known_kind(kind)
         source = TemplateSource(body.subject, body.text, body.html)
-        problems = check_source(kind, language, source)
+        time_limit = request.app.state.settings.template_render_seconds
+        problems = await check_source_off_loop(kind, language, source, time_limit=time_limit)
         if problems:
             detail = "; ".join(f"{item['field']}: {item['message']}" for item in problems)
             raise Problem(422, "Template does not render", detail, errors=problems)

@@ -29,6 +29,9 @@ class NotificationSettings(PlatformSettings):
     mail_from: str = Field("Lotse <noreply@lotse.local>", description="Sender of every email")
     delivery_concurrency: int = Field(8, ge=1, le=100, description="Deliveries in flight at once")
     delivery_timeout_seconds: float = Field(10.0, gt=0, description="Longest a single send may take")
+    template_render_seconds: float = Field(
+        2.0, gt=0, le=30, description="Longest a message may take to render; a tenant's template is stopped then"
+    )
     delivery_lease_seconds: float = Field(60.0, gt=0, description="A claimed delivery is retried after this")
     delivery_max_attempts: int = Field(6, ge=1, description="Attempts before a delivery is dead-lettered")
     retry_base_seconds: float = Field(5.0, gt=0, description="First retry delay (doubles per attempt, jittered)")

@@ -9,7 +9,9 @@ template that passes the check when saved also renders when sent.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time as clock
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -18,13 +20,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from lotse_notifications import catalogue, messages
 from lotse_notifications.catalogue import FALLBACK_LANGUAGE, KINDS, RIGHT_TO_LEFT
+from lotse_notifications.sandbox import BoundedSandbox, RenderTimeUp, render_within
 
 PARTS: tuple[str, ...] = ("subject", "text", "html")
+# Longest a message may take to render, all parts together; the worker and the API pass their setting.
+RENDER_SECONDS = 2.0
 _URL = re.compile(r"https?://[^\s<]+")
 
 
@@ -86,8 +90,8 @@ def _paragraphs(text: str) -> Markup:
     return Markup("\n".join(blocks))
 
 
-def _environment(autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+def _environment(autoescape: bool) -> BoundedSandbox:
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
     env.filters["paragraphs"] = _paragraphs
     return env
 
@@ -133,24 +137,51 @@ def render(
     chain: list[str],
     facts: MessageFacts,
     overrides: Mapping[tuple[str, str], TemplateSource] | None = None,
+    *,
+    time_limit: float = RENDER_SECONDS,
 ) -> Rendered:
     language, source = choose(kind, chain, overrides or {})
-    return render_source(kind, language, source, facts)
+    return render_source(kind, language, source, facts, time_limit=time_limit)
 
 
-def render_source(kind: str, language: str, source: TemplateSource, facts: MessageFacts) -> Rendered:
+async def render_off_loop(
+    kind: str,
+    chain: list[str],
+    facts: MessageFacts,
+    overrides: Mapping[tuple[str, str], TemplateSource] | None = None,
+    *,
+    time_limit: float = RENDER_SECONDS,
+) -> Rendered:
+    """``render`` in a worker thread: the event loop keeps serving while a template runs, and the
+    render stops itself at its time limit (see ``sandbox.render_within``)."""
+    return await asyncio.to_thread(render, kind, chain, facts, overrides, time_limit=time_limit)
+
+
+def render_source(
+    kind: str, language: str, source: TemplateSource, facts: MessageFacts, *, time_limit: float = RENDER_SECONDS
+) -> Rendered:
+    deadline = (clock.monotonic() + time_limit, time_limit)
     context = build_context(kind, language, facts)
-    subject = " ".join(_render_part("subject", source.subject, context, html=False).split())
-    text = re.sub(r"\n{3,}", "\n\n", _render_part("text", source.text, context, html=False)).strip() + "\n"
+    subject = " ".join(_render_part("subject", source.subject, context, html=False, deadline=deadline).split())
+    text = _render_part("text", source.text, context, html=False, deadline=deadline)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
     html = _render_part(
-        "html", source.html or catalogue.HTML_LAYOUT, {**context, "subject": subject, "text_body": text}, html=True
+        "html",
+        source.html or catalogue.HTML_LAYOUT,
+        {**context, "subject": subject, "text_body": text},
+        html=True,
+        deadline=deadline,
     )
     return Rendered(kind=kind, language=language, subject=subject, text=text, html=html)
 
 
-def _render_part(part: str, source: str, context: Mapping[str, Any], *, html: bool) -> str:
+def _render_part(
+    part: str, source: str, context: Mapping[str, Any], *, html: bool, deadline: tuple[float, float]
+) -> str:
     try:
-        return _compile(source, html).render(context)
+        return render_within(_compile(source, html), context, deadline[0])
+    except RenderTimeUp as error:
+        raise RenderFailed(part, f"took longer than {deadline[1]:g} s to render") from error
     except TemplateError as error:
         line = f" (line {error.lineno})" if getattr(error, "lineno", None) else ""
         raise RenderFailed(part, f"{type(error).__name__}: {error.message or error}{line}") from error
@@ -158,8 +189,17 @@ def _render_part(part: str, source: str, context: Mapping[str, Any], *, html: bo
         raise RenderFailed(part, f"{type(error).__name__}: {error}") from error
 
 
-def check_source(kind: str, language: str, source: TemplateSource) -> list[dict[str, str]]:
-    """Problems of an override, one per part (empty: it renders). Used when a tenant saves it."""
+async def check_source_off_loop(
+    kind: str, language: str, source: TemplateSource, *, time_limit: float = RENDER_SECONDS
+) -> list[dict[str, str]]:
+    return await asyncio.to_thread(check_source, kind, language, source, time_limit=time_limit)
+
+
+def check_source(
+    kind: str, language: str, source: TemplateSource, *, time_limit: float = RENDER_SECONDS
+) -> list[dict[str, str]]:
+    """Problems of an override, one per part (empty: it renders in time and within the output
+    limit against a sample message). Used when a tenant saves it."""
     if kind not in KINDS:
         return [{"field": "kind", "message": f"unknown message kind; known: {', '.join(KINDS)}"}]
     problems = []
@@ -174,7 +214,7 @@ def check_source(kind: str, language: str, source: TemplateSource) -> list[dict[
     if problems:
         return problems
     try:
-        render_source(kind, language, source, sample_facts(kind))
+        render_source(kind, language, source, sample_facts(kind), time_limit=time_limit)
     except RenderFailed as failure:
         problems.append({"field": failure.part, "message": failure.message})
     return problems

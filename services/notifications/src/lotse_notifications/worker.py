@@ -38,7 +38,14 @@ from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SENT, SKIPPED, Store
-from lotse_notifications.templates import MessageFacts, Rendered, RenderFailed, UnknownTemplate, language_chain, render
+from lotse_notifications.templates import (
+    MessageFacts,
+    Rendered,
+    RenderFailed,
+    UnknownTemplate,
+    language_chain,
+    render_off_loop,
+)
 from lotse_runtime import answer_links
 from lotse_runtime.mongo import in_transaction
 
@@ -284,8 +291,10 @@ class DeliveryWorker:
         )
         chain = language_chain(person_language, tenant.get("default_language"))
         try:
-            rendered = render(
-                delivery["kind"], chain, facts, await self.store.template_overrides(tenant_slug, delivery["kind"])
+            overrides = await self.store.template_overrides(tenant_slug, delivery["kind"])
+            # Off the event loop, stopped at its time limit: a tenant's override is untrusted code.
+            rendered = await render_off_loop(
+                delivery["kind"], chain, facts, overrides, time_limit=self.settings.template_render_seconds
             )
         except UnknownTemplate as error:
             raise Undeliverable("unknown_template", str(error), status=DEAD) from error

@@ -1,0 +1,129 @@
+"""Templates cannot stall the service, on the real broker, database and SMTP sink: hostile tenant
+overrides are refused at upload, one that got stored anyway fails its delivery with a reason, and
+the service keeps answering while a template renders."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+
+from lotse_devstack import Stack
+from lotse_devstack.smtp_sink import SmtpSink
+from lotse_notifications.settings import NotificationSettings
+from lotse_notifications.templates import TemplateSource
+from lotse_runtime.auth import Role, issue_token
+from tests.integration.notifications.support import onboarded, publish, registered, service_settings, serving
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+POWER = "{{ 9 ** 9 ** 9 }}"
+NESTED_RANGES = "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}"
+# Allowed ranges, a billion iterations, no output: only the time limit stops it.
+SILENT_LOOPS = (
+    "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}"
+)
+
+
+@dataclass
+class Running:
+    app: FastAPI
+    http: httpx.AsyncClient
+    settings: NotificationSettings
+    bootstrap: str
+    prefix: str
+
+    def coordinator(self, tenant: str) -> dict[str, str]:
+        token = issue_token(
+            self.settings.auth_config(), subject=str(uuid.uuid4()), roles=[Role.COORDINATOR], tenant=tenant
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    # A render limit long enough that a request surely arrives while the render is under way.
+    settings = service_settings(stack, smtp_sink, prefix, template_render_seconds=5.0)
+    async with serving(stack, settings) as (app, http, _):
+        yield Running(app, http, settings, stack.kafka_bootstrap, prefix)
+
+
+def _checking_a_template() -> bool:
+    """Some thread is inside the upload check of a template right now."""
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            if frame.f_code.co_name == "check_source" and frame.f_code.co_filename.endswith("templates.py"):
+                return True
+            frame = frame.f_back
+    return False
+
+
+async def test_hostile_overrides_are_refused_at_upload_naming_the_part(service: Running) -> None:
+    tenant = f"{service.prefix}-{uuid.uuid4().hex[:6]}"
+    coordinator = service.coordinator(tenant)
+    for template in (POWER, NESTED_RANGES):
+        response = await service.http.put(
+            "/templates/welcome/de", json={"subject": "Hallo", "text": template}, headers=coordinator
+        )
+        assert response.status_code == 422, (template, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert [error["field"] for error in response.json()["errors"]] == ["text"]
+    too_long = await service.http.put(
+        "/templates/welcome/de", json={"subject": "Hallo", "text": "x" * 20_001}, headers=coordinator
+    )
+    assert too_long.status_code == 422 and [e["field"] for e in too_long.json()["errors"]] == ["text"]
+    shown = await service.http.get("/templates/welcome/de", headers=coordinator)
+    assert shown.json()["source"] == "default"
+
+
+async def test_health_answers_while_a_template_renders_and_the_render_is_stopped(service: Running) -> None:
+    tenant = f"{service.prefix}-{uuid.uuid4().hex[:6]}"
+    upload = asyncio.create_task(
+        service.http.put(
+            "/templates/welcome/de",
+            json={"subject": "Hallo", "text": SILENT_LOOPS},
+            headers=service.coordinator(tenant),
+        )
+    )
+
+    async def rendering() -> bool:
+        return _checking_a_template()
+
+    await eventually(rendering, what="the template to be rendered")
+    health = await service.http.get("/health")
+    assert health.status_code == 200
+    assert _checking_a_template()  # answered during the render, not after it
+
+    refused = await upload
+    assert refused.status_code == 422
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "text" and "took longer than 5 s" in error["message"]
+
+
+async def test_a_stored_override_that_cannot_render_fails_its_delivery_with_the_reason(
+    service: Running,
+) -> None:
+    """An override stored before these limits: the delivery is aborted and recorded, not sent."""
+    tenant = f"{service.prefix}-{uuid.uuid4().hex[:6]}"
+    store = service.app.state.store
+    await store.save_template_override(tenant, "welcome", "de", TemplateSource("Hallo", POWER))
+    await publish(service.bootstrap, onboarded(tenant), registered(tenant, channels=("email",)))
+
+    async def dead() -> list[dict[str, Any]]:
+        response = await service.http.get("/deliveries", params={"status": "dead"}, headers=service.coordinator(tenant))
+        return response.json()
+
+    (delivery,) = await eventually(dead, what="the welcome to fail")
+    assert delivery["kind"] == "welcome" and delivery["reason"] == "render_failed"
+    assert "too large" in delivery["error"]
+    assert (await service.http.get("/health")).status_code == 200
