@@ -119,14 +119,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         if is_transient(error):
-            log.warning("infrastructure unavailable", path=request.url.path, error=repr(error))
+            log.warning("infrastructure unavailable", route=_route(request), error=repr(error))
             response = problem_response(503, "Service unavailable", "a backing service is unavailable; try again")
             response.headers["Retry-After"] = "5"
             return response
-        log.exception("unhandled error", path=request.url.path)
+        log.exception("unhandled error", route=_route(request))
         return problem_response(500, "Internal error", "the error was logged")
 
     document_problems(app)
+
+
+def _route(request: Request) -> str:
+    # The route template, never the path: a path may hold a capability (an answer-link token).
+    path = getattr(request.scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "(unmatched)"
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -83,8 +83,10 @@ def serve(service: str, settings: SettingsT, create_app: Callable[[SettingsT], F
         create_app(settings),
         host=host,
         port=port,
-        # uvicorn's own logging config would replace the JSON logs.
+        # uvicorn's own logging config would replace the JSON logs, and its access log prints the
+        # raw path (answer-link tokens) and the client address: http_guards.AccessLog replaces it.
         log_config=None,
+        access_log=False,
         # Open HTTP requests get the grace too; the lifespan shutdown starts after them.
         timeout_graceful_shutdown=max(1, int(grace)),
     )

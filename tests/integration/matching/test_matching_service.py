@@ -513,3 +513,45 @@ async def test_a_restarted_service_rebuilds_the_same_index_from_its_database(mat
     assert sorted(index.volunteers) == sorted([helper.subject, other.subject])
     assert sorted(index.open_needs) == sorted([need.subject, second_need.subject])
     assert [e.need_id for e in index.engagements[helper.subject]] == [need.subject]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/answers/a.%C3%A4?choice=accept"),
+        ("POST", "/answers/abc.d%C3%A9f"),
+        ("GET", "/answers/%C3%A4.x?choice=decline"),
+    ],
+)
+async def test_a_link_with_non_ascii_characters_is_the_invalid_link_page_not_an_error(
+    matching: Running, method: str, path: str
+) -> None:
+    # hmac.compare_digest raised TypeError on a non-ASCII signature: a 500 instead of this page.
+    page = await matching.http.request(method, path, data={"choice": "accept"} if method == "POST" else None)
+    assert page.status_code == 400 and "ungültig" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+
+
+async def test_answer_pages_are_not_stored_not_framed_send_no_referrer_and_are_not_sniffed(matching: Running) -> None:
+    tenant = TENANTS["links"]
+    volunteer = registered(tenant, km_north=0.4)
+    await matching.volunteers(tenant, volunteer)
+    need = opened(tenant)
+    await matching.publish(need)
+    (proposal, *_) = await matching.wait_events(tenant, need.subject, count("proposed"), "a proposal")
+    path = answer_path(matching.settings, proposal)
+    pages = [
+        await matching.http.get(path, params={"choice": "decline"}),  # the confirmation page
+        await matching.http.get(path[:-3] + "xyz", params={"choice": "decline"}),  # the invalid link page
+        await matching.http.post(path, data={"choice": "decline"}),  # the outcome page
+    ]
+    assert [page.status_code for page in pages] == [200, 400, 200]
+    for page in pages:
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        policy = page.headers["content-security-policy"]
+        for directive in ("default-src 'none'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"):
+            assert directive in policy
+    api = await matching.http.get("/volunteers/me/proposals", headers=matching.token(tenant, volunteer.subject))
+    assert api.status_code == 200 and api.headers["x-content-type-options"] == "nosniff"

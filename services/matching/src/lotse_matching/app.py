@@ -16,6 +16,7 @@ from lotse_matching.store import Store
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.connections import ServiceConnections, operations_router
 from lotse_runtime.health import api_document_urls
+from lotse_runtime.http_guards import install_http_guards
 from lotse_runtime.problems import install_problem_handlers
 
 SERVICE = "lotse-matching"
@@ -57,6 +58,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
     app.state.token_verifier = TokenVerifier(settings.auth_config())
     app.state.settings = settings
     install_problem_handlers(app)
+    install_http_guards(app, settings)
     app.include_router(operations_router(app, settings))
     app.include_router(http_routes.router)
     return app

@@ -19,6 +19,7 @@ from lotse_matching.rounds import Outcome, reasons_of
 from lotse_matching.service import Matching, settled_outcome
 from lotse_runtime import answer_links
 from lotse_runtime.auth import Principal, Role, requires
+from lotse_runtime.http_guards import rate_limit_retry_after
 from lotse_runtime.problems import Problem, problem_responses
 
 router = APIRouter()
@@ -40,6 +41,10 @@ ANSWER_PAGES: dict[int | str, dict[str, Any]] = {
     404: _html("The proposal no longer exists"),
     409: _html("The proposal was answered already, or the volunteer has as many engagements as they chose"),
     410: _html("The time to answer is over"),
+    429: {
+        **_html("Too many requests from this client; try again after Retry-After"),
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    },
 }
 ANSWER_FORM = {
     "requestBody": {
@@ -70,6 +75,8 @@ REFUSALS = problem_responses(404, 409)
 async def answer_page(request: Request, token: str, choice: Annotated[Choice, Query()]) -> HTMLResponse:
     """Shows what the link would do and a button; a GET alone never answers (mail scanners
     open links)."""
+    if (retry_after := await rate_limit_retry_after(request)) is not None:
+        return _too_many(retry_after)
     matching = matching_of(request)
     try:
         claims = answer_links.verify(_secret(matching), token, datetime.now(UTC))
@@ -96,6 +103,8 @@ async def answer_page(request: Request, token: str, choice: Annotated[Choice, Qu
     summary="Apply the answer of an answer link",
 )
 async def answer_by_link(request: Request, token: str) -> HTMLResponse:
+    if (retry_after := await rate_limit_retry_after(request)) is not None:
+        return _too_many(retry_after)
     matching = matching_of(request)
     form = parse_qs((await request.body()).decode(errors="replace"))
     choice = (form.get("choice") or [""])[0]
@@ -107,6 +116,12 @@ async def answer_by_link(request: Request, token: str) -> HTMLResponse:
         return await _page(matching, error.tenant, pages.TAMPERED if error.reason == "tampered" else Outcome.EXPIRED)
     outcome = await matching.answer(claims.tenant, claims.proposal_id, choice, AnswerChannel.VOLUNTEER_APP)
     return await _page(matching, claims.tenant, outcome)
+
+
+def _too_many(retry_after: int) -> HTMLResponse:
+    # Before the token is looked at, so the tenant's language is not known: every page language.
+    html = pages.page(pages.TOO_MANY, list(pages.TEXTS))
+    return HTMLResponse(html, status_code=429, headers={"Retry-After": str(retry_after)})
 
 
 def _secret(matching: Matching) -> str:

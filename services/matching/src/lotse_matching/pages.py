@@ -10,6 +10,7 @@ from lotse_matching.rounds import Outcome
 CONFIRM_ACCEPT = "confirm_accept"
 CONFIRM_DECLINE = "confirm_decline"
 TAMPERED = "tampered"
+TOO_MANY = "too_many"
 
 TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "de": {
@@ -30,6 +31,10 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         Outcome.NOT_FOUND: ("Link ungültig", "Diese Anfrage gibt es nicht. Es wurde nichts geändert."),
         TAMPERED: ("Link ungültig", "Dieser Link ist ungültig oder beschädigt. Es wurde nichts geändert."),
+        TOO_MANY: (
+            "Bitte kurz warten",
+            "Von Ihrem Anschluss kamen gerade sehr viele Anfragen. Bitte versuchen Sie es gleich noch einmal.",
+        ),
         "button_accept": ("Ja, ich sage zu", ""),
         "button_decline": ("Ja, ich sage ab", ""),
     },
@@ -51,6 +56,10 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         Outcome.NOT_FOUND: ("Invalid link", "This request does not exist. Nothing was changed."),
         TAMPERED: ("Invalid link", "This link is invalid or damaged. Nothing was changed."),
+        TOO_MANY: (
+            "Please wait a moment",
+            "Too many requests came from your connection just now. Please try again shortly.",
+        ),
         "button_accept": ("Yes, I accept", ""),
         "button_decline": ("Yes, I decline", ""),
     },
@@ -66,6 +75,7 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         Outcome.LIMIT_REACHED: ("Неможливо погодитися", "Нічого не змінено."),
         Outcome.NOT_FOUND: ("Недійсне посилання", "Нічого не змінено."),
         TAMPERED: ("Недійсне посилання", "Нічого не змінено."),
+        TOO_MANY: ("Зачекайте хвилинку", "Забагато запитів з вашого з'єднання. Спробуйте ще раз трохи згодом."),
         "button_accept": ("Так, погоджуюся", ""),
         "button_decline": ("Так, відмовляюся", ""),
     },
@@ -81,6 +91,7 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         Outcome.LIMIT_REACHED: ("لا يمكن القبول", "لم يتغير شيء."),
         Outcome.NOT_FOUND: ("رابط غير صالح", "لم يتغير شيء."),
         TAMPERED: ("رابط غير صالح", "لم يتغير شيء."),
+        TOO_MANY: ("يرجى الانتظار قليلًا", "وصلت طلبات كثيرة جدًا من اتصالك. يرجى المحاولة مرة أخرى بعد قليل."),
         "button_accept": ("نعم، أوافق", ""),
         "button_decline": ("نعم، أرفض", ""),
     },
@@ -96,6 +107,7 @@ STATUS = {
     Outcome.EXPIRED: 410,
     Outcome.NOT_FOUND: 404,
     TAMPERED: 400,
+    TOO_MANY: 429,
 }
 
 

@@ -19,6 +19,7 @@ from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.connections import ServiceConnections, operations_router
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.health import api_document_urls
+from lotse_runtime.http_guards import install_http_guards
 from lotse_runtime.problems import install_problem_handlers
 
 INBOX_CONSUMER = "notifications"
@@ -69,6 +70,7 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
     app.state.resolver = resolver
     app.state.token_verifier = TokenVerifier(settings.auth_config())
     install_problem_handlers(app)
+    install_http_guards(app, settings)
 
     app.include_router(operations_router(app, settings))
     app.include_router(router())

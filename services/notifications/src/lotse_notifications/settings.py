@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from lotse_runtime.http_guards import HttpGuardSettings
 from lotse_runtime.settings import PlatformSettings
 
 
-class NotificationSettings(PlatformSettings):
+class NotificationSettings(PlatformSettings, HttpGuardSettings):
     database: str = Field("notifications", description="MongoDB database this service owns")
     consumer_group: str = Field("notifications", description="Kafka consumer group of the event handlers")
     tenant_pattern: str | None = Field(

@@ -1,0 +1,250 @@
+"""What every HTTP app of the platform puts in front of its routes: security headers, a bounded
+request body, a JSON access log without capabilities or client addresses, and a per-client rate
+limit for public endpoints (those that take no bearer token).
+
+``install_http_guards(app, settings)`` wires all of it; a service's settings class mixes in
+:class:`HttpGuardSettings`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lotse_runtime.problems import problem_response
+
+log = structlog.get_logger("lotse.access")
+
+# Pages for people load nothing from elsewhere, are never framed and post only to themselves.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# The interactive API docs load FastAPI's Swagger UI / ReDoc from its CDN and start it inline.
+DOCS_POLICY = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "style-src https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "connect-src 'self'; worker-src blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+PAGE_HEADERS = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+
+
+class HttpGuardSettings(BaseSettings):
+    """Mixed into each service's settings (environment prefix ``LOTSE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOTSE_", extra="ignore")
+
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request body accepted; a larger one is refused with 413 unread"
+    )
+    public_rate_limit: str = Field(
+        "30/minute",
+        description="Requests per client and public endpoint (the answer pages), e.g. '30/minute', '5 per 10 seconds'",
+    )
+    access_log_client_ip: bool = Field(False, description="Log the client address in the access log")
+
+    @field_validator("public_rate_limit")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse(value)  # raises ValueError naming the bad value
+        return value
+
+
+def install_http_guards(app: FastAPI, settings: HttpGuardSettings) -> None:
+    app.state.public_rate_limit = PublicRateLimit(settings.public_rate_limit)
+    # Added innermost first: the access log sees the final status, headers go on every answer.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(SecurityHeaders, docs_paths=frozenset(path for path in docs if path))
+    app.add_middleware(AccessLog, client_ip=settings.access_log_client_ip)
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(request: Request, error: RateLimited) -> JSONResponse:
+        response = problem_response(429, "Too many requests", f"try again in {error.retry_after} s")
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
+
+
+# --- security headers ------------------------------------------------------------------------
+
+
+class SecurityHeaders:
+    """``nosniff`` on every response; pages (HTML) are also never cached, send no referrer and
+    run under a strict content security policy."""
+
+    def __init__(self, app: ASGIApp, docs_paths: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.docs_paths = docs_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _SET_HERE]
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if _content_type(headers).startswith(b"text/html"):
+                    policy = DOCS_POLICY if scope["path"] in self.docs_paths else PAGE_POLICY
+                    headers += [(k.encode(), v.encode()) for k, v in PAGE_HEADERS.items()]
+                    headers.append((b"content-security-policy", policy.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+_SET_HERE = {b"x-content-type-options", b"content-security-policy", *(k.encode() for k in PAGE_HEADERS)}
+
+
+def _content_type(headers: list[tuple[bytes, bytes]]) -> bytes:
+    return next((v.lower() for k, v in headers if k.lower() == b"content-type"), b"")
+
+
+# --- request body limit ----------------------------------------------------------------------
+
+
+class BodyLimit:
+    """Refuses a body larger than ``max_bytes`` with 413: by its Content-Length before anything is
+    read, and while it streams in (chunked bodies have no length up front)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            status = 413 if declared.isdigit() else 400
+            title = "Request body too large" if status == 413 else "Invalid Content-Length"
+            await problem_response(status, title, f"at most {self.max_bytes} bytes")(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI turns this into the 413 problem wherever the body is read.
+                    raise HTTPException(413, "Request body too large")
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except HTTPException as error:
+            if error.status_code != 413 or started:
+                raise
+            await problem_response(413, "Request body too large", f"at most {self.max_bytes} bytes")(
+                scope, receive, send
+            )
+
+
+# --- access log ------------------------------------------------------------------------------
+
+
+class AccessLog:
+    """One JSON line per request: method, route template (never the path itself, which may hold a
+    capability such as an answer-link token), status and duration; no query string, and the
+    client address only when asked for."""
+
+    def __init__(self, app: ASGIApp, client_ip: bool = False) -> None:
+        self.app = app
+        self.client_ip = client_ip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees when the app fails before answering
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            fields: dict[str, Any] = {
+                "method": scope["method"],
+                "route": route_of(scope),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+            if self.client_ip and scope.get("client"):
+                fields["client_ip"] = scope["client"][0]
+            log.info("http request", **fields)
+
+
+def route_of(scope: Scope) -> str:
+    """The template of the route that answered (``/answers/{token}``), or ``(unmatched)``."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "(unmatched)"
+
+
+# --- rate limit of public endpoints ----------------------------------------------------------
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class PublicRateLimit:
+    """Requests per client address and route in a moving window, kept in this process (each
+    replica counts for itself). Behind a proxy the client address is the proxy's unless uvicorn
+    is told to trust its forwarded headers."""
+
+    def __init__(self, rate: str) -> None:
+        self.item: RateLimitItem = parse(rate)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def retry_after(self, request: Request) -> int | None:
+        """None if this request may pass (and counts it), else the seconds until one may."""
+        keys = (request.client.host if request.client else "unknown", route_of(request.scope))
+        if await self.limiter.hit(self.item, *keys):
+            return None
+        stats = await self.limiter.get_window_stats(self.item, *keys)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+async def rate_limit_retry_after(request: Request) -> int | None:
+    """Counts a request to a public endpoint: None if it may pass, else the seconds to wait (for
+    endpoints that answer with a page of their own)."""
+    limit: PublicRateLimit = request.app.state.public_rate_limit
+    return await limit.retry_after(request)
+
+
+async def public_rate_limit(request: Request) -> None:
+    """Dependency of a public endpoint that answers with problem documents: 429 with Retry-After."""
+    retry_after = await rate_limit_retry_after(request)
+    if retry_after is not None:
+        raise RateLimited(retry_after)

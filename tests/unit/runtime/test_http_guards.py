@@ -1,0 +1,183 @@
+"""The HTTP guards every service installs, on a small app: security headers, the body limit, the
+access log and the rate limit of public endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+from structlog.testing import capture_logs
+
+from lotse_runtime.http_guards import HttpGuardSettings, install_http_guards, public_rate_limit
+from lotse_runtime.problems import PROBLEM_JSON, install_problem_handlers
+from tests.support.waiting import eventually
+
+LIMIT = 2048
+
+
+class Note(BaseModel):
+    text: str
+
+
+def make_app(**settings: Any) -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_http_guards(app, HttpGuardSettings(**{"max_body_bytes": LIMIT, **settings}))
+
+    @app.get("/answers/{token}", response_class=HTMLResponse)
+    async def page(token: str) -> HTMLResponse:
+        return HTMLResponse("<!doctype html><p>page</p>")
+
+    @app.post("/notes")
+    async def note(body: Note) -> dict[str, int]:
+        return {"length": len(body.text)}
+
+    @app.post("/raw")
+    async def raw(request: Request) -> dict[str, int]:
+        return {"length": len(await request.body())}
+
+    @app.get("/public", dependencies=[Depends(public_rate_limit)])
+    async def public() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://guarded.test")
+
+
+async def test_every_response_is_nosniff_and_pages_are_not_stored_framed_or_referred() -> None:
+    async with client(make_app()) as http:
+        page = await http.get("/answers/abc")
+        api = await http.post("/notes", json={"text": "hello"})
+        missing = await http.get("/nowhere")
+    for response in (page, api, missing):
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    policy = {part.split()[0]: part.split()[1:] for part in page.headers["content-security-policy"].split("; ")}
+    assert policy["default-src"] == ["'none'"]
+    assert policy["style-src"] == ["'self'"]
+    assert policy["form-action"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["base-uri"] == ["'none'"]
+    assert "script-src" not in policy
+    assert "content-security-policy" not in api.headers
+
+
+async def test_the_docs_page_gets_a_policy_that_lets_it_load_and_still_cannot_be_framed() -> None:
+    async with client(make_app()) as http:
+        docs = await http.get("/docs")
+    assert docs.status_code == 200
+    assert docs.headers["cache-control"] == "no-store"
+    policy = docs.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "https://cdn.jsdelivr.net" in policy
+
+
+async def test_a_body_declared_too_large_is_refused_before_any_of_it_is_read() -> None:
+    app = make_app()
+    received: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        received.append({})
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/raw",
+        "raw_path": b"/raw",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"guarded.test"), (b"content-length", str(10**9).encode())],
+        "client": ("203.0.113.7", 4711),
+        "server": ("guarded.test", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    assert received == []
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 413
+    assert (b"content-type", PROBLEM_JSON.encode()) in start["headers"]
+
+
+@pytest.mark.parametrize("path", ["/notes", "/raw"])
+async def test_a_streamed_body_without_a_length_is_counted_and_refused_past_the_limit(path: str) -> None:
+    chunks_sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal chunks_sent
+        yield b'{"text": "'
+        for _ in range(100):
+            chunks_sent += 1
+            yield b"y" * 512
+        yield b'"}'
+
+    async with client(make_app()) as http:
+        refused = await http.post(path, content=body(), headers={"content-type": "application/json"})
+        within = await http.post(path, json={"text": "y" * (LIMIT // 2)})
+    assert refused.status_code == 413, refused.text
+    assert refused.headers["content-type"] == PROBLEM_JSON
+    assert refused.json()["status"] == 413
+    assert chunks_sent < 10  # it stopped reading soon after the limit
+    assert within.status_code == 200
+
+
+async def test_the_access_log_names_the_route_never_the_path_query_or_client() -> None:
+    token = "eyJwIjoiMTIzIn0.c2lnbmF0dXJl"
+    async with client(make_app()) as http:
+        with capture_logs() as logs:
+            await http.get(f"/answers/{token}", params={"choice": "accept", "secret": "q"})
+            await http.get(f"/unknown/{token}")
+    entries = [entry for entry in logs if entry["event"] == "http request"]
+    assert [(e["method"], e["route"], e["status"]) for e in entries] == [
+        ("GET", "/answers/{token}", 200),
+        ("GET", "(unmatched)", 404),
+    ]
+    assert all(isinstance(e["duration_ms"], float) for e in entries)
+    assert token not in repr(logs) and "choice" not in repr(logs) and "127.0.0.1" not in repr(logs)
+    assert all("client_ip" not in e for e in entries)
+
+
+async def test_the_client_address_is_logged_only_when_asked_for() -> None:
+    app = make_app(access_log_client_ip=True)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)), base_url="http://guarded.test"
+    ) as http:
+        with capture_logs() as logs:
+            await http.get("/answers/abc")
+    (entry,) = [entry for entry in logs if entry["event"] == "http request"]
+    assert entry["client_ip"] == "203.0.113.7"
+
+
+async def test_a_public_endpoint_answers_429_with_retry_after_past_the_limit_and_again_after_the_window() -> None:
+    app = make_app(public_rate_limit="2 per 1 second")
+    async with client(app) as http:
+        assert [(await http.get("/public")).status_code for _ in range(2)] == [200, 200]
+        refused = await http.get("/public")
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == PROBLEM_JSON
+        assert 1 <= int(refused.headers["retry-after"]) <= 1
+
+        async def allowed_again() -> bool:
+            return (await http.get("/public")).status_code == 200
+
+        await eventually(allowed_again, timeout=10, interval=0.2, what="the endpoint to answer again")
+
+
+def test_a_rate_limit_that_does_not_parse_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValueError, match="public_rate_limit"):
+        HttpGuardSettings(public_rate_limit="lots")
