@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one-shot `kafka-setup` job of docker-compose.yml (image apache/kafka, this folder mounted at
 # /lotse). It makes the compose broker's security match the repository:
-#   1. a SCRAM-SHA-512 credential for every principal in dev-credentials/ (admin, services, partners);
+#   1. a SCRAM-SHA-512 credential for every principal in secrets/ (admin, services, partners; generated
+#      on this machine by `uv run lotse deploy compose-secrets`, never committed);
 #   2. the ACLs in generated/kafka-acls.txt (`uv run lotse deploy generate` writes them from the
 #      contract catalogue and tenants.yaml), one `kafka-acls.sh --add` call per line;
 #   3. a login as lotse-admin over SASL/SCRAM on the host listener, with a client properties file,
@@ -16,7 +17,7 @@ SETUP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KAFKA_BIN=${KAFKA_BIN:-/opt/kafka/bin}
 INTERNAL_LISTENER=${INTERNAL_LISTENER:-127.0.0.1:19092}
 HOST_LISTENER=${HOST_LISTENER:-localhost:29092}
-CREDENTIALS_DIR="$SETUP_DIR/dev-credentials"
+CREDENTIALS_DIR="$SETUP_DIR/secrets"
 ACLS_FILE="$SETUP_DIR/generated/kafka-acls.txt"
 ADMIN=lotse-admin
 
@@ -31,8 +32,8 @@ value_of() {
 }
 
 shopt -s nullglob
-credential_files=("$CREDENTIALS_DIR"/*.env)
-((${#credential_files[@]})) || fail "no credentials in $CREDENTIALS_DIR"
+credential_files=("$CREDENTIALS_DIR"/lotse-*.env)
+((${#credential_files[@]})) || fail "no credentials in $CREDENTIALS_DIR (run \`uv run lotse deploy compose-secrets\`)"
 [[ -f $ACLS_FILE ]] || fail "$ACLS_FILE not found (run \`uv run lotse deploy generate\`)"
 
 for file in "${credential_files[@]}"; do

@@ -15,12 +15,15 @@ module writes, deterministically, into `deploy/k8s/base/generated/`:
 
 For docker compose it writes the same ACLs, for the tenants in `deploy/compose/tenants.yaml`, as
 `kafka-acls.sh` arguments into `deploy/compose/generated/kafka-acls.txt` (applied by the one-shot
-`kafka-setup` job), and a development password file per Kafka principal into
-`deploy/compose/dev-credentials/` where one is missing.
+`kafka-setup` job). `lotse deploy compose-secrets` generates this machine's compose secrets into
+the ignored `deploy/compose/secrets/` (nothing secret is committed): a Kafka password per
+principal, MongoDB's root and per-service passwords and its replica set keyFile, the token key and
+the answer link secret.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterable
@@ -62,10 +65,15 @@ HEADER = (
     "# and deploy/k8s/tenants.yaml. Do not edit: change the catalogue or the tenant list and regenerate;\n"
     "# `uv run lotse deploy check` (and the unit tests) fail when this file drifts.\n"
 )
-# docker compose: the generated ACLs, and one development password file per Kafka principal.
+# docker compose: the generated ACLs; the secrets of this machine's compose (never committed).
 COMPOSE_GENERATED_DIR = Path("generated")
 COMPOSE_ACLS_FILE = "kafka-acls.txt"
-COMPOSE_CREDENTIALS_DIR = Path("dev-credentials")
+COMPOSE_SECRETS_DIR = Path("secrets")
+COMPOSE_MONGO_ENV = "mongodb.env"
+COMPOSE_MONGO_KEYFILE = "mongodb-keyfile"
+COMPOSE_MONGO_ROOT = "lotse-root"
+# Services that verify or sign answer links.
+ANSWER_LINK_SERVICES = (Service.MATCHING, Service.NOTIFICATIONS)
 # The compose broker's super user, for operators' tools; it needs no ACLs.
 COMPOSE_ADMIN = "lotse-admin"
 COMPOSE_HEADER = (
@@ -309,16 +317,6 @@ def render_compose(tenants: Iterable[str]) -> dict[str, str]:
     return {COMPOSE_ACLS_FILE: COMPOSE_HEADER + "".join(sections)}
 
 
-def credentials_file(principal: str, password: str) -> str:
-    """A development password file, read by a compose service (env_file) and by the kafka-setup job."""
-    return (
-        "# DEVELOPMENT ONLY: a public password for the docker compose broker; it protects nothing.\n"
-        "# Never reuse it elsewhere (Kubernetes: Strimzi generates passwords; see deploy/k8s/README.md).\n"
-        f"LOTSE_KAFKA_USERNAME={principal}\n"
-        f"LOTSE_KAFKA_PASSWORD={password}\n"
-    )
-
-
 def _drift_of(expected: dict[str, str], generated: Path, tenants_file: Path, pattern: str) -> list[str]:
     problems = []
     for name, content in expected.items():
@@ -361,38 +359,99 @@ def write(k8s_dir: Path) -> list[Path]:
 
 
 def compose_drift(compose_dir: Path) -> list[str]:
-    """Like `drift`, for the compose ACLs, plus one line per principal without a password file
-    and per password file of no principal."""
+    """Like `drift`, for the compose ACLs."""
     tenants = load_tenants(compose_dir / TENANTS_FILE)
-    generated = compose_dir / COMPOSE_GENERATED_DIR
-    problems = _drift_of(render_compose(tenants), generated, Path(TENANTS_FILE), "*.txt")
-    credentials = compose_dir / COMPOSE_CREDENTIALS_DIR
-    principals = compose_principals(tenants)
-    for principal in principals:
-        if not (credentials / f"{principal}.env").is_file():
-            problems.append(f"{credentials / principal}.env: missing")
-    for path in sorted(credentials.glob("*.env")):
-        if path.stem not in principals:
-            problems.append(f"{path}: no such principal (stale)")
-    return problems
+    return _drift_of(render_compose(tenants), compose_dir / COMPOSE_GENERATED_DIR, Path(TENANTS_FILE), "*.txt")
 
 
 def write_compose(compose_dir: Path) -> list[Path]:
-    """Write the compose ACLs, add a random development password for each new principal (an
-    existing one is kept) and remove the files of principals that are gone."""
+    """Write the compose ACLs (and remove stale files)."""
     tenants = load_tenants(compose_dir / TENANTS_FILE)
-    changed = _write_to(render_compose(tenants), compose_dir / COMPOSE_GENERATED_DIR, "*.txt")
-    credentials = compose_dir / COMPOSE_CREDENTIALS_DIR
-    credentials.mkdir(parents=True, exist_ok=True)
-    principals = compose_principals(tenants)
-    for principal in principals:
-        path = credentials / f"{principal}.env"
-        if not path.exists():
-            # Hex only: the password goes into kafka-configs' `[password=...]` and a JAAS string unquoted.
-            path.write_text(credentials_file(principal, f"dev-{secrets.token_hex(12)}"), encoding="utf-8")
+    return _write_to(render_compose(tenants), compose_dir / COMPOSE_GENERATED_DIR, "*.txt")
+
+
+def _random_password() -> str:
+    # Hex only: it goes into kafka-configs' `[password=...]`, a JAAS string and a MongoDB URL unquoted.
+    return secrets.token_hex(24)
+
+
+def _env_values(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def _env_file(values: dict[str, str]) -> str:
+    header = "# Generated by `uv run lotse deploy compose-secrets` for this machine only; never commit it.\n"
+    return header + "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def _mongo_password_variable(service: Service) -> str:
+    return f"LOTSE_MONGO_{service.value.upper()}_PASSWORD"
+
+
+def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
+    """File name (in the compose secrets folder) to content. Values already there are kept, so that
+    running it again never locks out a running service; what is missing is generated at random."""
+    folder = compose_dir / COMPOSE_SECRETS_DIR
+    tenants = load_tenants(compose_dir / TENANTS_FILE)
+    mongo = _env_values(folder / COMPOSE_MONGO_ENV)
+    registry = _env_values(folder / f"{deployment_name(Service.REGISTRY)}.env")
+    answer_links = _env_values(folder / f"{deployment_name(Service.MATCHING)}.env")
+    mongo_values = {
+        "MONGO_INITDB_ROOT_USERNAME": COMPOSE_MONGO_ROOT,
+        "MONGO_INITDB_ROOT_PASSWORD": mongo.get("MONGO_INITDB_ROOT_PASSWORD") or _random_password(),
+        **{
+            _mongo_password_variable(service): mongo.get(_mongo_password_variable(service)) or _random_password()
+            for service in SERVICES
+        },
+    }
+    # Every service verifies the same tokens; matching and notifications share the answer link secret.
+    token_key = registry.get("LOTSE_JWT_HS256_KEY") or secrets.token_urlsafe(32)
+    answer_link_secret = answer_links.get("LOTSE_ANSWER_LINK_SECRET") or secrets.token_urlsafe(32)
+    files = {COMPOSE_MONGO_ENV: _env_file(mongo_values)}
+    for principal in compose_principals(tenants):
+        own = _env_values(folder / f"{principal}.env")
+        values = {
+            "LOTSE_KAFKA_USERNAME": principal,
+            "LOTSE_KAFKA_PASSWORD": own.get("LOTSE_KAFKA_PASSWORD") or _random_password(),
+        }
+        service = next((service for service in SERVICES if deployment_name(service) == principal), None)
+        if service is not None:
+            password = mongo_values[_mongo_password_variable(service)]
+            values["LOTSE_MONGO_URL"] = f"mongodb://{principal}:{password}@mongodb:27017/{service.value}?replicaSet=rs0"
+            values["LOTSE_JWT_HS256_KEY"] = token_key
+            if service in ANSWER_LINK_SERVICES:
+                values["LOTSE_ANSWER_LINK_SECRET"] = answer_link_secret
+        files[f"{principal}.env"] = _env_file(values)
+    keyfile = folder / COMPOSE_MONGO_KEYFILE
+    # The replica set's members authenticate to each other with it (base64 characters, up to 1024).
+    files[COMPOSE_MONGO_KEYFILE] = (
+        keyfile.read_text(encoding="utf-8") if keyfile.is_file() else (secrets.token_urlsafe(96) + "\n")
+    )
+    return files
+
+
+def write_compose_secrets(compose_dir: Path) -> list[Path]:
+    """Write this machine's compose secrets (folder mode 700, files mode 600); remove the files of
+    principals that are gone. Returns the files that changed."""
+    expected = render_compose_secrets(compose_dir)
+    folder = compose_dir / COMPOSE_SECRETS_DIR
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    changed = []
+    for name, content in expected.items():
+        path = folder / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != content:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(content)
             changed.append(path)
-    for path in sorted(credentials.glob("*.env")):
-        if path.stem not in principals:
+        path.chmod(0o600)
+    for path in sorted(folder.glob("lotse-*.env")):
+        if path.name not in expected:
             path.unlink()
             changed.append(path)
     return changed
@@ -409,7 +468,7 @@ K8sDirOption = typer.Option(
 ComposeDirOption = typer.Option(
     Path("deploy/compose"),
     "--compose-dir",
-    help="The compose folder holding tenants.yaml, generated/ and dev-credentials/ (default: deploy/compose)",
+    help="The compose folder holding tenants.yaml, generated/ and secrets/ (default: deploy/compose)",
 )
 
 
@@ -422,7 +481,7 @@ def _with_tenants(path: Path, option: str) -> Path:
 @deploy_app.command("generate")
 def generate(k8s_dir: Path = K8sDirOption, compose_dir: Path = ComposeDirOption) -> None:
     """Write the Strimzi topics and users and the KEDA scalers from the catalogue into base/generated/,
-    and the compose broker's ACLs (and missing development passwords) into the compose folder."""
+    and the compose broker's ACLs into the compose folder."""
     k8s_dir, compose_dir = _with_tenants(k8s_dir, "--k8s-dir"), _with_tenants(compose_dir, "--compose-dir")
     try:
         for folder in (k8s_dir, compose_dir):  # both tenant lists are checked before anything is written
@@ -448,3 +507,18 @@ def check(k8s_dir: Path = K8sDirOption, compose_dir: Path = ComposeDirOption) ->
             typer.echo(f"{problem}; run `uv run lotse deploy generate`", err=True)
         raise typer.Exit(1)
     typer.echo(f"{k8s_dir / GENERATED_DIR} and {compose_dir} match the catalogue")
+
+
+@deploy_app.command("compose-secrets")
+def compose_secrets(compose_dir: Path = ComposeDirOption) -> None:
+    """Generate this machine's docker compose secrets into the compose folder's secrets/ (ignored by
+    git; mode 600): run it once before `docker compose up`, and again after adding a tenant. Values
+    already there are kept."""
+    compose_dir = _with_tenants(compose_dir, "--compose-dir")
+    try:
+        changed = write_compose_secrets(compose_dir)
+    except TenantFileError as error:
+        _fail(f"deploy compose-secrets: {error}")
+    for path in changed:
+        typer.echo(f"wrote    {path}")
+    typer.echo(f"{len(changed)} file(s) changed in {compose_dir / COMPOSE_SECRETS_DIR}")

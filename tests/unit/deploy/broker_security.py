@@ -13,6 +13,7 @@ from typing import Any
 
 from lotse_cli.deploy_commands import CONSUMER_GROUPS
 from lotse_contracts import PARTNER_INBOUND, TOPICS, Service, dead_letter_topic, partner_inbound_topic
+from lotse_runtime.secrets import is_published
 
 # principal -> (resource type, resource name, pattern type) -> operations
 Grants = dict[str, dict[tuple[str, str, str], set[str]]]
@@ -226,7 +227,7 @@ def compose_service_problems(compose: Mapping[str, Any], credentials: Mapping[st
                 f"{name}: bootstrap {settings.get('LOTSE_KAFKA_BOOTSTRAP')} is not a listener of its protocol"
             )
         if "LOTSE_KAFKA_USERNAME" in environment or "LOTSE_KAFKA_PASSWORD" in environment:
-            problems.append(f"{name}: Kafka credentials belong in its dev-credentials file, not in the compose file")
+            problems.append(f"{name}: Kafka credentials belong in its generated secrets file, not in the compose file")
         if settings.get("LOTSE_KAFKA_USERNAME") != f"lotse-{name}":
             problems.append(f"{name}: Kafka user {settings.get('LOTSE_KAFKA_USERNAME')!r} is not its own")
         password = settings.get("LOTSE_KAFKA_PASSWORD")
@@ -315,4 +316,53 @@ def kubernetes_kafka_problems(documents: Iterable[Mapping[str, Any]], *, tls: bo
     kafka_ports = {str(p["port"]) for rule in kafka_rules for p in rule.get("ports", [])}
     if kafka_ports != {port}:
         problems.append(f"Kafka egress on ports {sorted(kafka_ports)}, expected {port} only")
+    return problems
+
+
+# --- committed secrets and exposure -------------------------------------------------------------
+
+# Settings whose value is a secret: they may be named in committed files, never given a value there.
+SECRET_VARIABLE = re.compile(r"(PASSWORD|SECRET|_KEY)$")
+# Services whose host ports must stay on this machine's loopback (infrastructure without TLS).
+LOOPBACK_ONLY = ("kafka", "mongodb", "mailpit")
+
+
+def committed_secret_problems(texts: Mapping[str, str]) -> list[str]:
+    """Every word of a committed file (path -> text) that is a secret ever published in this repository."""
+    return [
+        f"{path}: holds a published secret value {word[:6]}..."
+        for path, text in texts.items()
+        for word in sorted({word.strip("-.") for word in re.findall(r"[A-Za-z0-9_.-]{8,}", text)})
+        if is_published(word)
+    ]
+
+
+def compose_secret_problems(compose: Mapping[str, Any]) -> list[str]:
+    """No secret setting has a value (or a default) in the compose file itself."""
+    problems = []
+    for name, service in compose["services"].items():
+        environment = service.get("environment", {})
+        items = environment.items() if isinstance(environment, Mapping) else (e.split("=", 1) for e in environment)
+        for key, *_ in items:
+            if SECRET_VARIABLE.search(key) and not key.startswith("KAFKA_"):
+                problems.append(f"{name}: {key} is set in the compose file; it belongs in the generated secrets")
+    return problems
+
+
+def compose_exposure_problems(compose: Mapping[str, Any]) -> list[str]:
+    """Kafka's host listener, MongoDB and Mailpit are published on 127.0.0.1 only, and MongoDB runs
+    with authentication (root user from the secrets, a keyFile for the replica set)."""
+    problems = []
+    for name in LOOPBACK_ONLY:
+        for port in compose["services"][name].get("ports", []):
+            if not str(port).startswith("127.0.0.1:"):
+                problems.append(f"{name}: port {port} is published on every interface")
+    mongodb = compose["services"]["mongodb"]
+    command = mongodb.get("command", [])
+    if "--keyFile" not in command or "--noauth" in command:
+        problems.append("mongodb: runs without a keyFile (no authentication)")
+    if mongodb.get("env_file") != "deploy/compose/secrets/mongodb.env":
+        problems.append("mongodb: its root user does not come from the generated secrets")
+    if "MONGO_INITDB_ROOT_PASSWORD" not in " ".join(mongodb.get("healthcheck", {}).get("test", [])):
+        problems.append("mongodb: the healthcheck does not log in")
     return problems

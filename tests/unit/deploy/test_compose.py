@@ -1,5 +1,7 @@
-"""docker-compose.yml against the Compose Specification schema, the wiring the services need, and
-the broker's security: SASL/SCRAM per service and per partner, least-privilege ACLs."""
+"""docker-compose.yml against the Compose Specification schema, the wiring the services need, the
+broker's security (SASL/SCRAM per service and per partner, least-privilege ACLs) and its secrets:
+none committed, generated per machine by `lotse deploy compose-secrets`, MongoDB with authentication,
+infrastructure ports on loopback only."""
 
 from __future__ import annotations
 
@@ -14,10 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-from lotse_cli.deploy_commands import compose_principals, load_tenants
+from lotse_cli.deploy_commands import compose_principals, load_tenants, write_compose_secrets
 from tests.unit.deploy.broker_security import (
     acl_problems,
+    committed_secret_problems,
     compose_broker_problems,
+    compose_exposure_problems,
+    compose_secret_problems,
     compose_service_problems,
     credential_file_problems,
     parse_kafka_acls,
@@ -33,16 +38,21 @@ REQUIRED_ENVIRONMENT = {
     "LOTSE_KAFKA_BOOTSTRAP",
     "LOTSE_KAFKA_SECURITY_PROTOCOL",
     "LOTSE_KAFKA_SASL_MECHANISM",
-    "LOTSE_MONGO_URL",
     "LOTSE_LOG_LEVEL",
     "LOTSE_JWT_ISSUER",
     "LOTSE_JWT_AUDIENCE",
-    "LOTSE_JWT_DEV_KEY",
 }
 SERVICE_ENVIRONMENT = {
     "registry": set(),
+    "matching": set(),
+    "notifications": {"LOTSE_SMTP_HOST", "LOTSE_SMTP_PORT", "LOTSE_ANSWER_LINK_BASE_URL"},
+}
+# What comes only from the service's generated secrets file, never from the compose file.
+REQUIRED_SECRETS = {"LOTSE_KAFKA_USERNAME", "LOTSE_KAFKA_PASSWORD", "LOTSE_MONGO_URL", "LOTSE_JWT_HS256_KEY"}
+SERVICE_SECRETS = {
+    "registry": set(),
     "matching": {"LOTSE_ANSWER_LINK_SECRET"},
-    "notifications": {"LOTSE_SMTP_HOST", "LOTSE_SMTP_PORT", "LOTSE_ANSWER_LINK_SECRET", "LOTSE_ANSWER_LINK_BASE_URL"},
+    "notifications": {"LOTSE_ANSWER_LINK_SECRET"},
 }
 
 
@@ -114,7 +124,7 @@ def test_the_kafka_setup_job_runs_the_script_once_after_kafka_is_healthy(compose
 
 @pytest.mark.parametrize(("name", "port"), list(SERVICES.items()))
 def test_each_service_is_wired_by_environment_and_starts_in_health_order(
-    compose: dict[str, Any], name: str, port: int
+    compose: dict[str, Any], credentials: dict[str, dict[str, str]], name: str, port: int
 ) -> None:
     service = compose["services"][name]
     assert service["build"] == {"context": ".", "dockerfile": f"deploy/docker/{name}.Dockerfile"}
@@ -124,7 +134,13 @@ def test_each_service_is_wired_by_environment_and_starts_in_health_order(
     assert REQUIRED_ENVIRONMENT | SERVICE_ENVIRONMENT[name] <= set(environment)
     assert all(key.startswith("LOTSE_") for key in environment)
     assert environment["LOTSE_KAFKA_BOOTSTRAP"] == "kafka:9092"
-    assert environment["LOTSE_MONGO_URL"] == f"mongodb://mongodb:27017/{name}?replicaSet=rs0"
+    assert service["env_file"] == f"deploy/compose/secrets/lotse-{name}.env"
+    secrets = credentials[service["env_file"]]
+    assert REQUIRED_SECRETS | SERVICE_SECRETS[name] <= set(secrets)
+    assert not (REQUIRED_SECRETS | SERVICE_SECRETS[name]) & set(environment)
+    # Its own MongoDB user, on its own database.
+    assert secrets["LOTSE_MONGO_URL"].startswith(f"mongodb://lotse-{name}:")
+    assert secrets["LOTSE_MONGO_URL"].endswith(f"@mongodb:27017/{name}?replicaSet=rs0")
     depends = service["depends_on"]
     assert depends["kafka"] == {"condition": "service_healthy"}
     assert depends["mongodb"] == {"condition": "service_healthy"}
@@ -146,10 +162,20 @@ def test_notifications_sends_mail_to_mailpit(compose: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def credentials() -> dict[str, dict[str, str]]:
-    """Env file path as the compose file names it -> its values."""
+def setup_dir(tmp_path: Path) -> Path:
+    """A copy of deploy/compose with secrets generated as `lotse deploy compose-secrets` does."""
+    target = tmp_path / "compose"
+    shutil.copytree(COMPOSE_DIR, target, ignore=shutil.ignore_patterns("secrets"))
+    write_compose_secrets(target)
+    return target
+
+
+@pytest.fixture
+def credentials(setup_dir: Path) -> dict[str, dict[str, str]]:
+    """The generated env file of each Kafka principal, by its path as the compose file names it -> its values."""
     return {
-        str(path.relative_to(ROOT)): read_env_file(path) for path in sorted((COMPOSE_DIR / "dev-credentials").glob("*"))
+        f"deploy/compose/secrets/{path.name}": read_env_file(path)
+        for path in sorted((setup_dir / "secrets").glob("lotse-*.env"))
     }
 
 
@@ -248,9 +274,9 @@ def _service(compose: dict[str, Any], name: str) -> dict[str, Any]:
             id="password-in-compose-file",
         ),
         pytest.param(
-            lambda _, creds: creds["deploy/compose/dev-credentials/lotse-matching.env"].__setitem__(
+            lambda _, creds: creds["deploy/compose/secrets/lotse-matching.env"].__setitem__(
                 "LOTSE_KAFKA_PASSWORD",
-                creds["deploy/compose/dev-credentials/lotse-registry.env"]["LOTSE_KAFKA_PASSWORD"],
+                creds["deploy/compose/secrets/lotse-registry.env"]["LOTSE_KAFKA_PASSWORD"],
             ),
             id="shared-password",
         ),
@@ -264,12 +290,14 @@ def test_a_service_without_its_own_sasl_credentials_is_refused(
     assert compose_service_problems(broken, broken_credentials)
 
 
-def test_each_principal_has_one_development_only_credentials_file(credentials: dict[str, dict[str, str]]) -> None:
+def test_each_principal_gets_one_generated_credentials_file(
+    setup_dir: Path, credentials: dict[str, dict[str, str]]
+) -> None:
     assert COMPOSE_TENANTS, "the compose broker has partner tenants"
     problems = credential_file_problems(credentials, compose_principals(COMPOSE_TENANTS))
     assert not problems, "\n".join(problems)
     for path in credentials:
-        assert (ROOT / path).read_text().startswith("# DEVELOPMENT ONLY"), path
+        assert (setup_dir / "secrets" / Path(path).name).read_text().startswith("# Generated by"), path
 
 
 @pytest.mark.parametrize(
@@ -277,13 +305,13 @@ def test_each_principal_has_one_development_only_credentials_file(credentials: d
     [
         pytest.param(lambda creds: creds.popitem(), id="principal-without-file"),
         pytest.param(
-            lambda creds: creds["deploy/compose/dev-credentials/lotse-admin.env"].__setitem__(
+            lambda creds: creds["deploy/compose/secrets/lotse-admin.env"].__setitem__(
                 "LOTSE_KAFKA_PASSWORD", "pass word, with [brackets]"
             ),
             id="password-the-script-cannot-embed",
         ),
         pytest.param(
-            lambda creds: creds["deploy/compose/dev-credentials/lotse-registry.env"].__setitem__(
+            lambda creds: creds["deploy/compose/secrets/lotse-registry.env"].__setitem__(
                 "LOTSE_KAFKA_USERNAME", "lotse-matching"
             ),
             id="file-of-another-user",
@@ -403,13 +431,6 @@ def _run_setup(tmp_path: Path, setup_dir: Path) -> tuple[subprocess.CompletedPro
     return result, log.read_text().splitlines()
 
 
-@pytest.fixture
-def setup_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "compose"
-    shutil.copytree(COMPOSE_DIR, target)
-    return target
-
-
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
 def test_the_setup_script_creates_every_credential_and_every_acl(
     tmp_path: Path, setup_dir: Path, credentials: dict[str, dict[str, str]]
@@ -427,7 +448,7 @@ def test_the_setup_script_creates_every_credential_and_every_acl(
     }
     applied = [call.removeprefix(f"kafka-acls.sh {internal} --add ") for call in calls if " --add " in call]
     assert applied == [line for line in ACLS.splitlines() if line and not line.startswith("#")]
-    admin = credentials["deploy/compose/dev-credentials/lotse-admin.env"]["LOTSE_KAFKA_PASSWORD"]
+    admin = credentials["deploy/compose/secrets/lotse-admin.env"]["LOTSE_KAFKA_PASSWORD"]
     # Last: a login as the admin over SASL/SCRAM on the host listener, with its properties file.
     login, *properties = calls[-4:]
     assert login.startswith("kafka-acls.sh --bootstrap-server localhost:29092 --command-config ")
@@ -442,8 +463,130 @@ def test_the_setup_script_creates_every_credential_and_every_acl(
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
 def test_the_setup_script_stops_at_a_credentials_file_without_password(tmp_path: Path, setup_dir: Path) -> None:
-    (setup_dir / "dev-credentials" / "lotse-matching.env").write_text("LOTSE_KAFKA_USERNAME=lotse-matching\n")
+    (setup_dir / "secrets" / "lotse-matching.env").write_text("LOTSE_KAFKA_USERNAME=lotse-matching\n")
     result, calls = _run_setup(tmp_path, setup_dir)
     assert result.returncode != 0
     assert "lotse-matching.env lacks LOTSE_KAFKA_USERNAME or LOTSE_KAFKA_PASSWORD" in result.stderr
     assert not [call for call in calls if "kafka-acls.sh" in call]
+
+
+# --- secrets: none committed, generated per machine ---------------------------------------------
+
+
+def _committed_deployment_files() -> dict[str, str]:
+    """docker-compose.yml and every file under deploy/ that git would commit (not the ignored secrets)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "docker-compose.yml", "deploy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    files = {path: ROOT / path for path in listed if (ROOT / path).is_file()}
+    return {path: file.read_text(encoding="utf-8", errors="replace") for path, file in files.items()}
+
+
+def test_no_committed_compose_or_kubernetes_file_holds_a_published_secret() -> None:
+    texts = _committed_deployment_files()
+    assert "docker-compose.yml" in texts and "deploy/k8s/overlays/development/kustomization.yaml" in texts
+    assert not any(path.startswith("deploy/compose/secrets/") for path in texts)
+    problems = committed_secret_problems(texts)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "  LOTSE_JWT_HS256_KEY: ${LOTSE_JWT_HS256_KEY:-lotse-development-key-change-me-0123456789}\n",
+        "LOTSE_KAFKA_PASSWORD=dev-03588b51d2a0c36f78b7acfb\n",
+        "stringData:\n  LOTSE_ANSWER_LINK_SECRET: development-answer-secret-not-for-production\n",
+    ],
+)
+def test_a_published_secret_in_a_deployment_file_is_found(text: str) -> None:
+    assert committed_secret_problems({"docker-compose.yml": text})
+
+
+def test_the_compose_file_gives_no_secret_a_value(compose: dict[str, Any]) -> None:
+    problems = compose_secret_problems(compose)
+    assert not problems, "\n".join(problems)
+    broken = copy.deepcopy(compose)
+    broken["services"]["matching"]["environment"]["LOTSE_ANSWER_LINK_SECRET"] = "${LOTSE_ANSWER_LINK_SECRET:-x}"
+    assert compose_secret_problems(broken)
+
+
+def test_infrastructure_listens_on_loopback_only_and_mongodb_authenticates(compose: dict[str, Any]) -> None:
+    problems = compose_exposure_problems(compose)
+    assert not problems, "\n".join(problems)
+    mongodb = compose["services"]["mongodb"]
+    volumes = mongodb["volumes"]
+    assert "./deploy/compose/secrets/mongodb-keyfile:/run/lotse/mongodb-keyfile:ro" in volumes
+    assert "./deploy/compose/mongo-users.js:/docker-entrypoint-initdb.d/mongo-users.js:ro" in volumes
+    # The keyFile mongod reads is the copy only the mongodb user may read.
+    assert "install -m 400 -o mongodb -g mongodb /run/lotse/mongodb-keyfile /data/configdb/keyfile" in (
+        " ".join(mongodb["entrypoint"])
+    )
+    assert mongodb["command"][-2:] == ["--keyFile", "/data/configdb/keyfile"]
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda c: c["services"]["mongodb"].__setitem__("ports", ["27017:27017"]), id="mongodb-public"),
+        pytest.param(lambda c: c["services"]["mailpit"]["ports"].append("8025:8025"), id="mailpit-public"),
+        pytest.param(lambda c: c["services"]["kafka"].__setitem__("ports", ["29092:29092"]), id="kafka-public"),
+        pytest.param(
+            lambda c: c["services"]["mongodb"].__setitem__("command", ["mongod", "--replSet", "rs0"]), id="no-auth"
+        ),
+        pytest.param(lambda c: c["services"]["mongodb"].pop("env_file"), id="no-root-user"),
+    ],
+)
+def test_exposed_or_unauthenticated_infrastructure_is_refused(compose: dict[str, Any], mutate: Any) -> None:
+    broken = copy.deepcopy(compose)
+    mutate(broken)
+    assert compose_exposure_problems(broken)
+
+
+def test_compose_secrets_are_private_consistent_and_kept(setup_dir: Path) -> None:
+    folder = setup_dir / "secrets"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = {path.name: path for path in folder.iterdir()}
+    assert {"mongodb.env", "mongodb-keyfile"} | {f"{p}.env" for p in compose_principals(COMPOSE_TENANTS)} == set(files)
+    for path in files.values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    mongo = read_env_file(files["mongodb.env"])
+    services = {name: read_env_file(files[f"lotse-{name}.env"]) for name in SERVICES}
+    for name, values in services.items():
+        # The URL carries the password the MongoDB initialisation gives that service's user.
+        assert f"lotse-{name}:{mongo[f'LOTSE_MONGO_{name.upper()}_PASSWORD']}@" in values["LOTSE_MONGO_URL"]
+        assert len(values["LOTSE_JWT_HS256_KEY"]) >= 32
+    # One token key for all; one answer link secret for the service that signs and the one that verifies.
+    assert len({values["LOTSE_JWT_HS256_KEY"] for values in services.values()}) == 1
+    assert services["matching"]["LOTSE_ANSWER_LINK_SECRET"] == services["notifications"]["LOTSE_ANSWER_LINK_SECRET"]
+    assert "LOTSE_ANSWER_LINK_SECRET" not in services["registry"]
+    secrets = [mongo["MONGO_INITDB_ROOT_PASSWORD"], services["registry"]["LOTSE_JWT_HS256_KEY"]]
+    secrets += [values["LOTSE_KAFKA_PASSWORD"] for values in services.values()]
+    assert len(set(secrets)) == len(secrets)
+    before = {name: path.read_text() for name, path in files.items()}
+    # Again, with a new tenant: nothing that exists changes, the new partner gets a password.
+    (setup_dir / "tenants.yaml").write_text("tenants:\n  - musterstadt\n  - lindenau\n  - neustadt\n")
+    assert [path.name for path in write_compose_secrets(setup_dir)] == ["lotse-partner-neustadt.env"]
+    assert all((folder / name).read_text() == text for name, text in before.items())
+    assert write_compose_secrets(setup_dir) == []
+
+
+def test_compose_refuses_to_start_without_the_generated_secrets(compose: dict[str, Any]) -> None:
+    """The compose file points at the ignored folder `lotse deploy compose-secrets` writes, so a
+    forgotten step stops `docker compose up` ("env file not found") instead of running without."""
+    for name in (*SERVICES, "mongodb"):
+        env_file = compose["services"][name]["env_file"]
+        assert env_file.startswith("deploy/compose/secrets/"), name
+    ignored = subprocess.run(
+        ["git", "check-ignore", "deploy/compose/secrets/lotse-registry.env", ".env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    ).stdout.split()
+    assert ignored == ["deploy/compose/secrets/lotse-registry.env", ".env"]

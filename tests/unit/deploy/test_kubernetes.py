@@ -12,9 +12,17 @@ import pytest
 import yaml
 
 from lotse_cli.deploy_commands import load_tenants
-from tests.unit.deploy.broker_security import acl_problems, kafka_user_grants, kubernetes_kafka_problems
+from tests.unit.deploy.broker_security import (
+    SECRET_VARIABLE,
+    acl_problems,
+    kafka_user_grants,
+    kubernetes_kafka_problems,
+)
 from tests.unit.deploy.kustomize import Document, KustomizeError, apply_operation, render
 from tests.unit.deploy.validation import K8S, RENDERED, SERVICES, kubernetes_errors
+
+METRICS_PORT = 9464
+PROMETHEUS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +137,10 @@ def test_each_service_has_a_hardened_deployment_with_probes_and_graceful_shutdow
     for name, port in SERVICES.items():
         pod = deployments[f"lotse-{name}"]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
-        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        assert container["ports"] == [
+            {"name": "http", "containerPort": port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ]
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
         assert container["livenessProbe"]["httpGet"]["path"] == "/health"
         assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
@@ -162,7 +173,28 @@ def test_services_pdbs_and_ingress_policies_select_the_deployments(
         ):
             assert selector.items() <= pod_labels.items()
         assert services[f"lotse-{name}"]["spec"]["ports"][0]["port"] == port
-        assert policies[f"lotse-{name}-ingress"]["spec"]["ingress"] == [{"ports": [{"port": port, "protocol": "TCP"}]}]
+        assert policies[f"lotse-{name}-ingress"]["spec"]["ingress"] == [
+            {"ports": [{"port": port, "protocol": "TCP"}]},
+            {"from": [PROMETHEUS], "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]},
+        ]
+        # The metrics port is the pods' own: no Service (and so no Ingress) exposes it.
+        assert [p["port"] for p in services[f"lotse-{name}"]["spec"]["ports"]] == [port]
+
+
+@pytest.mark.parametrize("variant", list(RENDERED))
+def test_prometheus_scrapes_the_metrics_port_the_services_are_told(
+    rendered: dict[str, list[Document]], variant: str
+) -> None:
+    platform = _by_kind(rendered[variant], "ConfigMap")["lotse-platform"]["data"]
+    assert platform["LOTSE_METRICS_PORT"] == str(METRICS_PORT)
+    assert platform["LOTSE_METRICS_HOST"] == "0.0.0.0"  # a pod's port is reached on its pod IP
+    for deployment in _by_kind(rendered[variant], "Deployment").values():
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(METRICS_PORT),
+            "prometheus.io/path": "/metrics",
+        }
 
 
 @pytest.mark.parametrize(("variant", "kafka_port"), [("development", 9092), ("production", 9093)])
@@ -195,12 +227,17 @@ def test_every_referenced_configmap_exists_and_secrets_are_declared(rendered: di
                 assert ref["key"] in configmaps[ref["name"]]["data"], (variant, ref)
 
 
-def test_no_secret_is_committed_for_production(rendered: dict[str, list[Document]]) -> None:
-    assert not [doc for doc in rendered["production"] if doc["kind"] == "Secret"]
-    development_secrets = _by_kind(rendered["development"], "Secret")
-    assert set(development_secrets) == {f"lotse-{name}-env" for name in SERVICES}
-    text = (K8S / "overlays/development/secrets.yaml").read_text()
-    assert "DEVELOPMENT ONLY" in text
+@pytest.mark.parametrize("variant", list(RENDERED))
+def test_no_secret_is_committed_for_either_overlay(rendered: dict[str, list[Document]], variant: str) -> None:
+    assert not [doc for doc in rendered[variant] if doc["kind"] == "Secret"]
+    for configmap in _by_kind(rendered[variant], "ConfigMap").values():
+        secrets = [key for key in configmap.get("data", {}) if SECRET_VARIABLE.search(key)]
+        assert not secrets, (configmap["metadata"]["name"], secrets)
+    # Each service still reads its Secret, which operators create (deploy/k8s/README.md).
+    for name in SERVICES:
+        deployment = _by_kind(rendered[variant], "Deployment")[f"lotse-{name}"]
+        sources = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        assert {"secretRef": {"name": f"lotse-{name}-env"}} in sources
 
 
 def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: dict[str, list[Document]]) -> None:
@@ -209,7 +246,7 @@ def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: 
     assert not problems, "\n".join(problems)
     platform = _by_kind(docs, "ConfigMap")["lotse-platform"]["data"]
     assert platform["LOTSE_JWT_JWKS_URL"].startswith("https://")
-    assert "LOTSE_JWT_DEV_KEY" not in platform
+    assert "LOTSE_JWT_HS256_KEY" not in platform
     for deployment in _by_kind(docs, "Deployment").values():
         assert deployment["spec"]["replicas"] >= 3
         (container,) = deployment["spec"]["template"]["spec"]["containers"]

@@ -13,9 +13,8 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from lotse_cli.deploy_commands import CONSUMER_GROUPS
+from lotse_cli.deploy_commands import CONSUMER_GROUPS, render_compose_secrets
 from lotse_contracts import Service
-from tests.unit.deploy.broker_security import read_env_file
 from tests.unit.deploy.kustomize import render
 from tests.unit.deploy.validation import RENDERED, ROOT, SERVICES
 
@@ -41,9 +40,12 @@ def _variables_set_for(service: str) -> dict[str, str]:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     for name in compose["services"][service]["environment"]:
         found[name] = "docker-compose.yml"
+    # The env files are generated per machine (`lotse deploy compose-secrets`); their names as generated.
+    generated = render_compose_secrets(ROOT / "deploy" / "compose")
     env_file = compose["services"][service].get("env_file", [])
     for path in [env_file] if isinstance(env_file, str) else env_file:
-        for name in read_env_file(ROOT / path):
+        lines = generated[Path(path).name].splitlines()
+        for name in (line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")):
             found.setdefault(name, path)
     for variant in ("development", "production"):
         docs = render(Path(RENDERED[variant]))
