@@ -388,6 +388,10 @@ def _env_file(values: dict[str, str]) -> str:
     return header + "".join(f"{key}={value}\n" for key, value in values.items())
 
 
+def _first(files: Iterable[dict[str, str]], key: str) -> str | None:
+    return next((values[key] for values in files if values.get(key)), None)
+
+
 def _mongo_password_variable(service: Service) -> str:
     return f"LOTSE_MONGO_{service.value.upper()}_PASSWORD"
 
@@ -398,8 +402,7 @@ def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
     folder = compose_dir / COMPOSE_SECRETS_DIR
     tenants = load_tenants(compose_dir / TENANTS_FILE)
     mongo = _env_values(folder / COMPOSE_MONGO_ENV)
-    registry = _env_values(folder / f"{deployment_name(Service.REGISTRY)}.env")
-    answer_links = _env_values(folder / f"{deployment_name(Service.MATCHING)}.env")
+    existing = {service: _env_values(folder / f"{deployment_name(service)}.env") for service in SERVICES}
     mongo_values = {
         "MONGO_INITDB_ROOT_USERNAME": COMPOSE_MONGO_ROOT,
         "MONGO_INITDB_ROOT_PASSWORD": mongo.get("MONGO_INITDB_ROOT_PASSWORD") or _random_password(),
@@ -408,9 +411,10 @@ def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
             for service in SERVICES
         },
     }
-    # Every service verifies the same tokens; matching and notifications share the answer link secret.
-    token_key = registry.get("LOTSE_JWT_HS256_KEY") or secrets.token_urlsafe(32)
-    answer_link_secret = answer_links.get("LOTSE_ANSWER_LINK_SECRET") or secrets.token_urlsafe(32)
+    # Every service verifies the same tokens; matching and notifications share the answer link secret
+    # (taken from whichever file still has it, so that deleting one file renews only its own password).
+    token_key = _first(existing.values(), "LOTSE_JWT_HS256_KEY") or secrets.token_urlsafe(32)
+    answer_link_secret = _first(existing.values(), "LOTSE_ANSWER_LINK_SECRET") or secrets.token_urlsafe(32)
     files = {COMPOSE_MONGO_ENV: _env_file(mongo_values)}
     for principal in compose_principals(tenants):
         own = _env_values(folder / f"{principal}.env")

@@ -573,6 +573,13 @@ def test_compose_secrets_are_private_consistent_and_kept(setup_dir: Path) -> Non
     assert [path.name for path in write_compose_secrets(setup_dir)] == ["lotse-partner-neustadt.env"]
     assert all((folder / name).read_text() == text for name, text in before.items())
     assert write_compose_secrets(setup_dir) == []
+    # Rotating one service's Kafka password renews that alone: the shared secrets stay as they are.
+    (folder / "lotse-matching.env").unlink()
+    write_compose_secrets(setup_dir)
+    renewed = read_env_file(folder / "lotse-matching.env")
+    assert renewed["LOTSE_KAFKA_PASSWORD"] != services["matching"]["LOTSE_KAFKA_PASSWORD"]
+    for key in ("LOTSE_MONGO_URL", "LOTSE_JWT_HS256_KEY", "LOTSE_ANSWER_LINK_SECRET"):
+        assert renewed[key] == services["matching"][key]
 
 
 def test_compose_refuses_to_start_without_the_generated_secrets(compose: dict[str, Any]) -> None:
