@@ -4,7 +4,8 @@ publishes through that broker, readiness checks on both, and the order in which 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -13,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import CONTENT_TYPE
 from lotse_runtime.consumer import stop_consuming
-from lotse_runtime.health import health_router
+from lotse_runtime.health import health_router, metrics_port, metrics_router
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.mongo import connect
 from lotse_runtime.outbox import OutboxRelay
@@ -44,9 +45,10 @@ class ServiceConnections:
         await self.client.close()
 
 
-def operations_router(app: FastAPI) -> APIRouter:
-    """``/health``, ``/metrics`` and ``/ready``, which asks the database and the broker of the
-    app's connections (not ready before its lifespan has made them)."""
+def operations_router(app: FastAPI, settings: PlatformSettings) -> APIRouter:
+    """``/health`` and ``/ready``, which asks the database and the broker of the app's connections
+    (not ready before its lifespan has made them); ``/metrics`` on the API port and on a port of
+    its own as the settings say (the latter opened and closed with the app's lifespan)."""
 
     async def database_answers() -> bool:
         connections: ServiceConnections = app.state.connections
@@ -56,4 +58,16 @@ def operations_router(app: FastAPI) -> APIRouter:
         connections: ServiceConnections = app.state.connections
         return bool(await connections.broker.ping(timeout=2.0))
 
-    return health_router({"mongodb": database_answers, "kafka": broker_answers})
+    @asynccontextmanager
+    async def serve_metrics_port(_: Any) -> AsyncIterator[None]:
+        if settings.metrics_port is None:
+            yield
+            return
+        async with metrics_port(settings.metrics_host, settings.metrics_port):
+            yield
+
+    router = APIRouter(lifespan=serve_metrics_port)
+    router.include_router(health_router({"mongodb": database_answers, "kafka": broker_answers}))
+    if settings.serves_metrics_on_api_port():
+        router.include_router(metrics_router())
+    return router

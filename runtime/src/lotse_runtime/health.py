@@ -1,13 +1,16 @@
-"""``/health`` (the process lives), ``/ready`` (its broker and database answer), ``/metrics``."""
+"""``/health`` (the process lives), ``/ready`` (its broker and database answer), ``/metrics``,
+and where ``/metrics`` and the API documents are served."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CHECK_SECONDS = 3.0
@@ -38,8 +41,37 @@ def health_router(checks: Mapping[str, ReadinessCheck], check_seconds: float = C
             {"status": "ready" if ready else "not ready", "checks": results}, status_code=200 if ready else 503
         )
 
+    return router
+
+
+def metrics_router() -> APIRouter:
+    """``/metrics`` on the API port (development, or where an operator enables it)."""
+    router = APIRouter(tags=["operations"])
+
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+@asynccontextmanager
+async def metrics_port(host: str, port: int) -> AsyncIterator[None]:
+    """``/metrics`` on a port of its own, for the scraper inside the cluster only, while the
+    service runs. prometheus_client's server runs in a thread of its own and sets SO_REUSEADDR."""
+    server, thread = start_http_server(port, addr=host)
+    try:
+        yield
+    finally:
+        # shutdown() waits for the serving loop to notice (up to half a second): not on the loop.
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()
+        thread.join()
+
+
+def api_document_urls(enabled: bool) -> dict[str, Any]:
+    """``FastAPI(...)`` arguments serving the OpenAPI document, /docs and /redoc, or none of them.
+    The document stays available in code (``app.openapi()``) either way."""
+    if enabled:
+        return {"openapi_url": "/openapi.json", "docs_url": "/docs", "redoc_url": "/redoc"}
+    return {"openapi_url": None, "docs_url": None, "redoc_url": None}

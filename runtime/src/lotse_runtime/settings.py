@@ -104,6 +104,36 @@ class PlatformSettings(KafkaSettings):
         assert self.jwt_hs256_key is not None  # the validator provides it or refuses to load
         return AuthConfig(self.jwt_issuer, self.jwt_audience, hs256_key=self.jwt_hs256_key.get_secret_value())
 
+    # --- operations endpoints: what a service shows beyond its API ------------------------------
+
+    api_docs: bool | None = Field(
+        None,
+        description=(
+            "Serve the OpenAPI document and its pages (/openapi.json, /docs, /redoc). "
+            "Default: on in development, off in production"
+        ),
+    )
+    metrics_on_api_port: bool | None = Field(
+        None,
+        description=(
+            "Serve /metrics on the API port as well. Default: on in development, off in production "
+            "(use LOTSE_METRICS_PORT there)"
+        ),
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port of its own, for the scraper only (not exposed with the API)",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics port listens on (0.0.0.0 in a container)")
+
+    def serves_api_docs(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.env == "development"
+
+    def serves_metrics_on_api_port(self) -> bool:
+        return self.metrics_on_api_port if self.metrics_on_api_port is not None else self.env == "development"
+
 
 def load_settings(settings_class: type[SettingsT], service: str) -> SettingsT:
     """The service's settings from the environment; if they are missing or refused, one line on
