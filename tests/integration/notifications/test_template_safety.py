@@ -1,10 +1,12 @@
-"""Templates cannot stall the service, on the real broker, database and SMTP sink: hostile tenant
-overrides are refused at upload, one that got stored anyway fails its delivery with a reason, and
-the service keeps answering while a template renders."""
+"""What templates may do, on the real broker, database and SMTP sink. They cannot stall the
+service: hostile tenant overrides are refused at upload, one that got stored anyway fails its
+delivery with a reason, and the service keeps answering while a template renders. And text the
+municipality did not write never becomes a link in its mails."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -21,7 +23,17 @@ from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.templates import TemplateSource
 from lotse_runtime.auth import Role, issue_token
-from tests.integration.notifications.support import onboarded, publish, registered, service_settings, serving
+from tests.integration.notifications.support import (
+    html_links_and_direction,
+    need_opened,
+    onboarded,
+    proposed,
+    publish,
+    registered,
+    service_settings,
+    serving,
+    wait_for_mail,
+)
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -53,7 +65,9 @@ class Running:
 async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
     prefix = f"t{uuid.uuid4().hex[:6]}"
     # A render limit long enough that a request surely arrives while the render is under way.
-    settings = service_settings(stack, smtp_sink, prefix, template_render_seconds=5.0)
+    settings = service_settings(
+        stack, smtp_sink, prefix, template_render_seconds=5.0, retry_base_seconds=0.2, retry_max_seconds=1.0
+    )
     async with serving(stack, settings) as (app, http, _):
         yield Running(app, http, settings, stack.kafka_bootstrap, prefix)
 
@@ -127,3 +141,25 @@ async def test_a_stored_override_that_cannot_render_fails_its_delivery_with_the_
     assert delivery["kind"] == "welcome" and delivery["reason"] == "render_failed"
     assert "too large" in delivery["error"]
     assert (await service.http.get("/health")).status_code == 200
+
+
+async def test_links_in_a_need_description_are_not_clickable_in_the_proposal_mail(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = f"{service.prefix}-{uuid.uuid4().hex[:6]}"
+    volunteer = registered(tenant, channels=("email",))
+    description = "Bitte vorher https://evil.example/login ausfüllen, Infos auf www.evil.example."
+    need = need_opened(tenant, description=description)
+    await publish(service.bootstrap, onboarded(tenant), volunteer, need)
+    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+
+    mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
+    for part in ("text", "html"):
+        assert "evil.example" not in mail[part] and "https://evil" not in mail[part], mail[part]
+        assert not re.search(r"(https?://|www\.)[^\s<]*evil", mail[part], re.IGNORECASE)
+        # Readable still, in the documented defanged form.
+        assert "https[:]//evil[.]example/login" in mail[part] and "www[.]evil[.]example" in mail[part]
+    hrefs, _ = html_links_and_direction(mail["html"])
+    # The municipality's own links, accept and decline, are links still; nothing else is.
+    assert len(hrefs) == 2 and all("/answers/" in href for href in hrefs), hrefs
+    assert all(href in mail["text"] for href in hrefs)

@@ -80,6 +80,32 @@ class RenderFailed(Exception):
         self.message = message
 
 
+# A scheme's "://", a dotted host name ending in a word (www.x.example, x.example, info@x.example)
+# and a dotted IPv4 address: what mail clients turn into links.
+_SCHEME_SEPARATOR = re.compile(r"(?<=[A-Za-z0-9+.-]):(?=//)")
+_DOTS = ".\u3002\uff0e\uff61"  # and the ideographic and full-width dots some clients read as dots
+_DOTTED_HOST = re.compile(rf"(?<![\w{_DOTS}-])(?:[\w-]+[{_DOTS}])+(?:[^\W\d_]{{2,}}|\d{{1,3}})(?![\w-])")
+
+
+def defang(text: str | None) -> str | None:
+    """Text the municipality did not write (need descriptions, districts, names) is shown in official
+    mails, but must not become a link there: ``https://x.example/login`` → ``https[:]//x[.]example/login``,
+    ``www.x.example`` → ``www[.]x[.]example``. Still readable, and no mail client links it. Only
+    dotted names ending in a word or an address are touched, so dates (3.12.) and "z.B." stay."""
+    if not text:
+        return text
+    text = _SCHEME_SEPARATOR.sub("[:]", text)
+
+    def host(match: re.Match[str]) -> str:
+        name = match.group(0)
+        labels = re.split(f"[{_DOTS}]", name)
+        if labels[-1].isdigit() and len(labels) != 4:
+            return name  # numbers such as 3.12.2026, not an IPv4 address
+        return "[.]".join(labels)
+
+    return _DOTTED_HOST.sub(host, text)
+
+
 def _paragraphs(text: str) -> Markup:
     """Plain text → escaped HTML paragraphs with line breaks and clickable links."""
     blocks = []
@@ -230,7 +256,7 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
     context: dict[str, Any] = {
         "lang": language,
         "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
-        "recipient_name": facts.recipient_name,
+        "recipient_name": defang(facts.recipient_name),  # a volunteer's or an initiative's own words
         "tenant_name": facts.tenant_name,
         "office": {
             "name": facts.office_name or catalogue.OFFICE_FALLBACK_NAME[labels],
@@ -271,8 +297,8 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
         digest["unstaffed_needs"] = [
             {
                 "category": catalogue.CATEGORY_LABELS[labels].get(item["category"], item["category"]),
-                "district": item.get("district"),
-                "description": item["description"],
+                "district": defang(item.get("district")),
+                "description": defang(item["description"]),
             }
             for item in digest.get("unstaffed_needs", [])
         ]
@@ -284,8 +310,8 @@ def need_view(need: Mapping[str, Any], labels: str, zone: ZoneInfo) -> dict[str,
     certificate = need.get("certificate_required")
     return {
         "category": catalogue.CATEGORY_LABELS[labels].get(need["category"], need["category"]),
-        "description": need["description"],
-        "district": need.get("district"),
+        "description": defang(need["description"]),
+        "district": defang(need.get("district")),
         "when": _schedule(need.get("schedule") or {}, labels, zone),
         "certificate": catalogue.CERTIFICATE_LABELS[labels].get(certificate, certificate) if certificate else None,
     }
