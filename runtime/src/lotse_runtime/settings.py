@@ -40,7 +40,7 @@ class PlatformSettings(KafkaSettings):
         "production",
         description=(
             "development: generated local secrets, plain-http webhooks to loopback; set by `lotse up` and the "
-            "tests. Anything else runs as production: every secret must be set"
+            "tests. production (the default): every secret must be set, or the service refuses to start"
         ),
     )
     home: Path = Field(Path(".lotse"), description="Folder of the local installation (development secrets, data)")
