@@ -12,6 +12,7 @@ from lotse_notifications.destinations import (
     checked_addresses,
     is_public,
     registration_problem,
+    system_resolver,
     url_problem,
 )
 
@@ -118,3 +119,8 @@ async def test_registration_refuses_a_name_resolving_inside_with_the_same_words_
     unknown = await registration_problem(url, "production", _not_resolving, timeout=1)
     assert inside is not None and inside == unknown  # no oracle on which internal names exist
     assert await registration_problem(url, "production", _resolving_to("93.184.216.34"), timeout=1) is None
+
+
+async def test_a_name_idna_cannot_encode_is_refused_not_a_crash() -> None:
+    url = f"https://{'a' * 70}.example/hook"
+    assert await registration_problem(url, "production", system_resolver, timeout=5) is not None

@@ -83,3 +83,10 @@ async def test_a_render_runs_off_the_event_loop_which_keeps_answering_meanwhile(
         await attempt
     ticker.cancel()
     assert ticks > 1  # the loop ran other tasks while the template was rendered
+
+
+def test_an_override_nested_too_deeply_to_parse_is_refused_not_a_crash() -> None:
+    problems = check_source(
+        catalogue.WELCOME, "de", TemplateSource("Hallo", "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}")
+    )
+    assert [problem["field"] for problem in problems] == ["text"]

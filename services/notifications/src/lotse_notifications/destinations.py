@@ -42,7 +42,10 @@ class DestinationNotAllowed(Exception):
 
 async def system_resolver(host: str, port: int) -> list[IPAddress]:
     """Every address the operating system's resolver gives for ``host``."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as error:  # a name IDNA cannot encode (an empty or overlong label) has no address
+        raise OSError(f"not a host name: {error}") from error
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 

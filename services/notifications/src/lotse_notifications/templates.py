@@ -237,6 +237,8 @@ def check_source(
             _compile(text, part == "html")
         except TemplateError as error:
             problems.append({"field": part, "message": f"syntax error: {error.message} (line {error.lineno})"})
+        except RecursionError:  # nested deeper than the parser can follow
+            problems.append({"field": part, "message": "syntax error: nested too deeply"})
     if problems:
         return problems
     try:
