@@ -13,6 +13,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from structlog.testing import capture_logs
 
+from lotse_matching.settings import MatchingSettings
+from lotse_notifications.settings import NotificationSettings
+from lotse_registry.settings import RegistrySettings
 from lotse_runtime.http_guards import HttpGuardSettings, install_http_guards, public_rate_limit
 from lotse_runtime.problems import PROBLEM_JSON, install_problem_handlers
 from tests.support.waiting import eventually
@@ -181,3 +184,10 @@ async def test_a_public_endpoint_answers_429_with_retry_after_past_the_limit_and
 def test_a_rate_limit_that_does_not_parse_is_refused_naming_the_setting() -> None:
     with pytest.raises(ValueError, match="public_rate_limit"):
         HttpGuardSettings(public_rate_limit="lots")
+
+
+def test_every_service_limits_bodies_and_notifications_takes_a_template_of_the_largest_size() -> None:
+    for settings in (MatchingSettings, RegistrySettings):
+        assert settings.model_fields["max_body_bytes"].default == 64 * 1024
+    largest_template = (300 + 20_000 + 50_000) * len("\\u0627") + 1024  # every character escaped
+    assert NotificationSettings.model_fields["max_body_bytes"].default >= largest_template

@@ -30,6 +30,12 @@ class NotificationSettings(PlatformSettings, HttpGuardSettings):
     mail_from: str = Field("Lotse <noreply@lotse.local>", description="Sender of every email")
     delivery_concurrency: int = Field(8, ge=1, le=100, description="Deliveries in flight at once")
     delivery_timeout_seconds: float = Field(10.0, gt=0, description="Longest a single send may take")
+    max_body_bytes: int = Field(
+        # A template override may hold 70,300 characters, each up to 6 bytes as a JSON escape.
+        512 * 1024,
+        ge=1024,
+        description="Largest request body accepted; a larger one is refused with 413 unread",
+    )
     template_render_seconds: float = Field(
         2.0, gt=0, le=30, description="Longest a message may take to render; a tenant's template is stopped then"
     )
