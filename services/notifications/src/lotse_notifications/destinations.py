@@ -182,9 +182,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 def guarded_transport(env: Env, resolver: Resolver) -> httpx.AsyncHTTPTransport:
     """httpx's transport with its connection pool on the guarded backend (httpx takes no backend
-    argument; its pool is the documented httpcore one), no proxies from the environment."""
+    argument; its pool is the documented httpcore one). No proxies from the environment (a proxy
+    would connect for us, unchecked); SSL_CERT_FILE / SSL_CERT_DIR still choose the trusted CAs."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=GuardedBackend(env, resolver)
+        ssl_context=httpx.create_ssl_context(), network_backend=GuardedBackend(env, resolver)
     )
     return transport
