@@ -20,6 +20,8 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
+from lotse_cli.supervisor import Ports, _claim_ports
+from lotse_devstack import StackError
 from lotse_devstack.processes import free_port, port_answers, port_is_free
 from tests.support.waiting import eventually
 
@@ -89,9 +91,17 @@ async def test_the_smtp_sink_starts_again_on_its_ports_right_after_it_stopped_ha
         # What made the bare bind fail: the sink closed these connections itself.
         assert _time_wait_on(smtp_port) or _time_wait_on(http_port)
     assert port_is_free(smtp_port) and port_is_free(http_port)
+    _claim_ports(_ports(smtp_port, http_port))  # what `lotse up` checks first; it raised here
     sinks.append(_sink(smtp_port, http_port))
     await _answering(smtp_port, http_port)
     _mail(smtp_port, "Nach dem Neustart")
+    with pytest.raises(StackError, match=f"smtp sink: port {smtp_port} "):
+        _claim_ports(_ports(smtp_port, http_port))
+
+
+def _ports(smtp_port: int, http_port: int) -> Ports:
+    others = {name: free_port() for name in ("kafka", "mongo", "registry", "matching", "notifications")}
+    return Ports(smtp=smtp_port, mailbox=http_port, **others)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0"])
