@@ -147,7 +147,7 @@ class Served:
 
 def forged_token() -> str:
     """A well-formed token signed with a key the services do not know."""
-    config = PlatformSettings(jwt_dev_key="not-the-services-key-0123456789abcdef").auth_config()
+    config = PlatformSettings(jwt_hs256_key=uuid.uuid4().hex * 2).auth_config()
     return issue_token(config, subject=str(uuid.uuid4()), roles=list(Role), tenant="anywhere")
 
 
