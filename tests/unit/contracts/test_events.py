@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from lotse_contracts import (
     EVENT_TYPES,
@@ -178,3 +180,44 @@ def test_language_levels_are_ordered_from_a1_to_native() -> None:
 
 def test_erasure_carries_no_personal_data() -> None:
     assert set(EVENT_TYPES["de.lotse.registry.volunteer.erased.v1"].model_fields) == {"volunteer_id", "erased_at"}
+
+
+def _scalar_fields() -> list[tuple[type[BaseModel], str, type]]:
+    """Every int, float and bool field of every contract model, nested value types included."""
+    found: dict[tuple[type[BaseModel], str], type] = {}
+    pending: list[type[BaseModel]] = [EVENT_TYPES[name] for name in sorted(EVENT_TYPES)]
+    seen: set[type[BaseModel]] = set()
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            for kind in _leaf_types(field.annotation):
+                if isinstance(kind, type) and issubclass(kind, BaseModel):
+                    pending.append(kind)
+                elif kind in (int, float, bool):
+                    found[(model, name)] = kind
+    return [(model, name, kind) for (model, name), kind in sorted(found.items(), key=lambda item: repr(item[0]))]
+
+
+def _leaf_types(annotation: Any) -> list[Any]:
+    arguments = typing.get_args(annotation)
+    if not arguments:
+        return [annotation]
+    return [leaf for argument in arguments for leaf in _leaf_types(argument)]
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "kind"), _scalar_fields(), ids=lambda value: getattr(value, "__name__", value)
+)
+def test_numbers_and_yes_no_fields_take_no_other_json_type(model: type[BaseModel], field: str, kind: type) -> None:
+    """JSON Schema says integer, number or boolean; pydantic's lax mode would take `false` for a
+    number of km or `"yes"` for a flag (the API fuzz found `travel_radius_km: false` accepted as 0)."""
+    wrong = ["1", "true"] + ([True, False] if kind is not bool else [1, 0])
+    if kind is int:
+        wrong.append(1.5)
+    for value in wrong:
+        with pytest.raises(ValidationError) as caught:
+            model.__pydantic_validator__.validate_assignment(model.model_construct(), field, value)
+        assert any(error["loc"][0] == field for error in caught.value.errors()), (field, value)

@@ -60,14 +60,16 @@ class MatchProposed(ProposalOfNeed):
     event_type = "de.lotse.matching.proposal.proposed.v1"
 
     organisation_id: UUID = Field(description="Organisation that owns the need.", examples=[EXAMPLE_ORGANISATION_ID])
-    score: float = Field(ge=0, le=1, description="How well the volunteer fits, 1 is best.", examples=[0.82])
+    score: float = Field(
+        ge=0, le=1, description="How well the volunteer fits, 1 is best.", examples=[0.82], strict=True
+    )
     reasons: list[MatchReason] = Field(
         min_length=1,
         description="Why the volunteer fits.",
         examples=[[{"code": "language", "detail": "speaks ar at level b2 or better"}]],
     )
     distance_km: float | None = Field(
-        default=None, ge=0, description="Distance from the volunteer's home area, in km.", examples=[3.4]
+        default=None, ge=0, description="Distance from the volunteer's home area, in km.", examples=[3.4], strict=True
     )
     expires_at: AwareDatetime = Field(
         description="When the proposal expires unanswered.", examples=["2026-11-28T09:00:00+01:00"]
@@ -171,5 +173,5 @@ class NeedUnstaffed(NeedStaffing):
 
     organisation_id: UUID = Field(description="Organisation to escalate to.", examples=[EXAMPLE_ORGANISATION_ID])
     reason: UnstaffedReason = Field(description="Why nobody is found.", examples=["all_declined"])
-    volunteers_committed: int = Field(ge=0, description="Volunteers committed so far.", examples=[0])
-    volunteers_needed: int = Field(ge=1, description="Volunteers the need asks for.", examples=[1])
+    volunteers_committed: int = Field(ge=0, description="Volunteers committed so far.", examples=[0], strict=True)
+    volunteers_needed: int = Field(ge=1, description="Volunteers the need asks for.", examples=[1], strict=True)

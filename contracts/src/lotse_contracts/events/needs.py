@@ -61,7 +61,9 @@ class NeedDetails(Contract):
     schedule: Schedule = Field(
         description="When: a one-off time window or a weekly recurrence.", examples=[EXAMPLE_SCHEDULE]
     )
-    volunteers_needed: int = Field(ge=1, le=50, description="How many volunteers are needed.", examples=[1])
+    volunteers_needed: int = Field(
+        ge=1, le=50, description="How many volunteers are needed.", examples=[1], strict=True
+    )
     certificate_required: CertificateKind | None = Field(
         default=None,
         description="Certificate a volunteer must hold, e.g. for work with children.",

@@ -57,5 +57,5 @@ class NotificationFailed(Delivery):
         pattern=r"^[a-z][a-z0-9_]{1,63}$", description="Machine-readable cause.", examples=["mailbox_unavailable"]
     )
     error: str = Field(max_length=500, description="Human-readable cause.", examples=["550 mailbox unavailable"])
-    attempts: int = Field(ge=1, description="Attempts made so far.", examples=[3])
-    will_retry: bool = Field(description="Whether the service tries again.", examples=[False])
+    attempts: int = Field(ge=1, description="Attempts made so far.", examples=[3], strict=True)
+    will_retry: bool = Field(description="Whether the service tries again.", examples=[False], strict=True)

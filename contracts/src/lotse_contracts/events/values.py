@@ -167,8 +167,8 @@ class ConsentPurpose(StrEnum):
 class GeoPoint(Contract):
     """A WGS 84 coordinate."""
 
-    lat: float = Field(ge=-90, le=90, description="Latitude in degrees.", examples=[52.52])
-    lon: float = Field(ge=-180, le=180, description="Longitude in degrees.", examples=[13.405])
+    lat: float = Field(ge=-90, le=90, description="Latitude in degrees.", examples=[52.52], strict=True)
+    lon: float = Field(ge=-180, le=180, description="Longitude in degrees.", examples=[13.405], strict=True)
 
 
 EXAMPLE_POINT: dict[str, Any] = {"lat": 52.52, "lon": 13.405}
@@ -320,7 +320,7 @@ class Availability(Contract):
         examples=[[{"start": "2026-12-22", "end": "2027-01-06"}]],
     )
     max_concurrent_engagements: int = Field(
-        ge=1, le=10, description="How many needs the volunteer helps with at the same time.", examples=[2]
+        ge=1, le=10, description="How many needs the volunteer helps with at the same time.", examples=[2], strict=True
     )
 
 

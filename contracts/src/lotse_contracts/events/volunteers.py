@@ -95,7 +95,7 @@ class VolunteerProfile(Contract):
     )
     home_area: HomeArea = Field(description="Where the volunteer starts from.", examples=[EXAMPLE_HOME_AREA])
     travel_radius_km: int = Field(
-        ge=0, le=200, description="How far the volunteer is willing to travel, in km.", examples=[10]
+        ge=0, le=200, description="How far the volunteer is willing to travel, in km.", examples=[10], strict=True
     )
     certificates: list[Certificate] = Field(
         default_factory=list,
@@ -147,6 +147,7 @@ class VolunteerWithdrawn(VolunteerIdentity):
     erasure_requested: bool = Field(
         description="True if an erasure follows; consumers may already stop using contact data.",
         examples=[True],
+        strict=True,
     )
 
 

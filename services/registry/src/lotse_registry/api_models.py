@@ -20,7 +20,12 @@ class TenantOnboarding(TenantOnboarded):
 
     slug: TenantSlug
     default_search_radius_km: int = Field(
-        10, ge=1, le=200, description="How far matching looks around a need by default, in km.", examples=[10]
+        10,
+        ge=1,
+        le=200,
+        description="How far matching looks around a need by default, in km.",
+        examples=[10],
+        strict=True,
     )
     coordination_phone: str | None = Field(
         None, pattern=r"^\+[1-9][0-9]{6,14}$", description="Phone of the coordination office (E.164).", examples=[None]
