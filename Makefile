@@ -42,8 +42,12 @@ asyncapi-cli:
 	  npm install --silent --no-audit --no-fund --prefix .tools/asyncapi @asyncapi/cli@$(ASYNCAPI_CLI_VERSION); \
 	else echo "npm not found: the AsyncAPI validator test will be skipped"; fi
 
+# The suite mostly waits (consumer groups joining, services starting), so three workers share two
+# cores well; a file stays on one worker, so its module fixtures start once.
+TEST_WORKERS ?= 3
+
 test: lint asyncapi-cli
-	LOTSE_ASYNCAPI_BIN="$$([ -x "$(ASYNCAPI_CLI)" ] && echo "$(ASYNCAPI_CLI)")" $(UV) run pytest
+	LOTSE_ASYNCAPI_BIN="$$([ -x "$(ASYNCAPI_CLI)" ] && echo "$(ASYNCAPI_CLI)")" $(UV) run pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 format: setup
 	$(UV) run ruff check --fix .
