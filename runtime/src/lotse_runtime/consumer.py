@@ -16,10 +16,10 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
@@ -245,7 +245,8 @@ def subscribe_events(
 
     @subscriber
     async def receive(message: KafkaMessage) -> None:
-        record = message.raw_message
+        # A subscriber without batch=True receives one record, never a tuple of them.
+        record = cast(ConsumerRecord[Any, Any], message.raw_message)
         delivery = Delivery(topic=record.topic, partition=record.partition, offset=record.offset, key=record.key)
         with pipeline.holding():
             try:

@@ -9,12 +9,12 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from faststream.security import SASLScram256, SASLScram512
 
-from lotse_runtime.settings import KafkaSettings
+from lotse_runtime.settings import KafkaSettings, PlatformSettings
 
 DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 
 
-def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
+def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
     """A FastStream broker with defaults that hold on Apache Kafka and on Tansu alike."""
     return KafkaBroker(
         settings.kafka_bootstrap,
