@@ -90,7 +90,8 @@ def _wait_ready(process: ManagedProcess, url: str, timeout: float) -> None:
     def ready() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
-                return response.status == 200
+                status: int = response.status
+                return status == 200
         except (urllib.error.URLError, OSError):
             return False
 
