@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import DuplicateKeyError
 
@@ -85,7 +85,8 @@ Cursor = Annotated[str | None, Query(description="next_cursor of the previous pa
 
 
 def _registry(request: Request) -> Registry:
-    return request.app.state.registry
+    registry: Registry = request.app.state.registry
+    return registry
 
 
 def member(principal: Principal, tenant: str) -> None:
@@ -740,7 +741,7 @@ async def statistics(request: Request, tenant: str, principal: Caller) -> dict[s
     return {"tenant": tenant, "needs_by_category": by_category, "volunteers": volunteers}
 
 
-def install_domain_errors(app: Any) -> None:
+def install_domain_errors(app: FastAPI) -> None:
     from lotse_registry.store import InvalidCursor, StaleVersion
     from lotse_runtime.problems import problem_response
 

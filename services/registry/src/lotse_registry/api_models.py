@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,10 +36,10 @@ class TenantOnboarding(TenantOnboarded):
 class OrganisationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = _org["name"]
-    kind: OrganisationKind = _org["kind"]
-    contact_email: str = _org["contact_email"]
-    districts: list[str] = _org["districts"]
+    name: Annotated[str, _org["name"]]
+    kind: Annotated[OrganisationKind, _org["kind"]]
+    contact_email: Annotated[str, _org["contact_email"]]
+    districts: Annotated[list[str], _org["districts"]]
 
 
 class ConsentGiven(BaseModel):
@@ -46,8 +47,8 @@ class ConsentGiven(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    purposes: list[ConsentPurpose] = Consent.model_fields["purposes"]
-    text_version: str = Consent.model_fields["text_version"]
+    purposes: Annotated[list[ConsentPurpose], Consent.model_fields["purposes"]]
+    text_version: Annotated[str, Consent.model_fields["text_version"]]
 
 
 class VolunteerRegistration(VolunteerProfile):

@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from lotse_contracts import (
     Availability,
     NeedCancelled,
@@ -284,5 +286,5 @@ async def close_need(scope: TenantScope, need: Document, outcome: NeedOutcome) -
     return await scope.change(NEEDS, need, {"status": NeedStatus.CLOSED.value, "outcome": outcome.value}, event)
 
 
-def _json(model: Any, exclude: set[str]) -> dict[str, Any]:
+def _json(model: BaseModel, exclude: set[str]) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude=exclude)

@@ -20,7 +20,7 @@ from lotse_contracts import (
     VolunteerSteppedBack,
 )
 from lotse_registry.domain import NeedStatus, VolunteerStatus
-from lotse_registry.store import NEEDS, VOLUNTEERS, Registry, TenantScope
+from lotse_registry.store import NEEDS, VOLUNTEERS, Registry, TenantScope, TransactionScope
 from lotse_runtime.consumer import Delivery
 from lotse_runtime.inbox import record_once
 
@@ -34,7 +34,7 @@ def outcome_handler(registry: Registry, consumer: str) -> Any:
         if not isinstance(event.data, APPLIED):
             return  # proposals, declines, expiries: matching's and notifications' business
 
-        async def work(scope: TenantScope) -> None:
+        async def work(scope: TransactionScope) -> None:
             if not await record_once(
                 scope.database, scope.session, consumer=consumer, event_id=str(event.id), tenant=event.tenant
             ):

@@ -33,7 +33,7 @@ from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_contracts.envelope import PARTNER_SOURCE_PREFIX
 from lotse_registry import commands
 from lotse_registry.domain import DomainError
-from lotse_registry.store import NEEDS, PARTNER_REFS, TENANTS, Document, Registry, TenantScope
+from lotse_registry.store import NEEDS, PARTNER_REFS, TENANTS, Document, Registry, TenantScope, TransactionScope
 from lotse_runtime.consumer import Delivery, RejectEvent
 from lotse_runtime.inbox import record_once
 
@@ -170,7 +170,7 @@ def partner_handler(registry: Registry, consumer: str) -> Any:
             raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"{event.type} is not a partner command")
         system = partner_system(event.source, event.tenant)
 
-        async def work(scope: TenantScope) -> None:
+        async def work(scope: TransactionScope) -> None:
             if not await record_once(
                 scope.database, scope.session, consumer=consumer, event_id=str(event.id), tenant=event.tenant
             ):

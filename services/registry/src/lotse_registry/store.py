@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import Envelope, new_event, topic_for
@@ -70,7 +71,7 @@ class TenantScope:
         self.session = session
         self.events: list[Envelope[Any]] = []
 
-    def _collection(self, name: str) -> Any:
+    def _collection(self, name: str) -> AsyncCollection[Document]:
         if name not in TENANT_COLLECTIONS:
             raise ValueError(f"{name} is not a tenant collection")
         return self.database[name]
@@ -188,6 +189,15 @@ class TenantScope:
         return event
 
 
+class TransactionScope(TenantScope):
+    """A tenant scope inside a transaction (``Registry.run``): its session is always there."""
+
+    session: AsyncClientSession
+
+    def __init__(self, database: AsyncDatabase[Document], tenant: str, session: AsyncClientSession) -> None:
+        super().__init__(database, tenant, session)
+
+
 async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:
     """Delete the outbox entries that carry personal data of erased volunteers; return how many.
 
@@ -222,13 +232,13 @@ class Registry:
         self.database = database
         self.on_commit = on_commit
 
-    async def run(self, tenant: str, work: Callable[[TenantScope], Awaitable[T]]) -> T:
+    async def run(self, tenant: str, work: Callable[[TransactionScope], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction on the tenant's scope; wake the relay if it emitted."""
         emitted = False
 
         async def unit(session: AsyncClientSession) -> T:
             nonlocal emitted
-            scope = TenantScope(self.database, tenant, session)
+            scope = TransactionScope(self.database, tenant, session)
             result = await work(scope)
             emitted = bool(scope.events)
             return result
