@@ -35,21 +35,22 @@ def check(
     snapshots: SnapshotsOption = None,
     update: Annotated[bool, typer.Option("--update", help="Rewrite the snapshots from the code.")] = False,
 ) -> None:
-    """Fail if a published event schema changed incompatibly with its snapshot."""
+    """Fail if a change to an event schema would break an old reader or an old writer of its topic."""
     folder = snapshots or _find_snapshots()
     if update:
         _write(folder)
         return
     result = check_against_snapshots(folder)
     for line in result.new_types:
-        typer.echo(f"new event type (no snapshot yet): {line}")
-    for line in result.additions:
-        typer.echo(f"compatible addition: {line}")
+        typer.echo(f"new event type (no snapshot yet; its readers must be deployed before a writer sends it): {line}")
+    for line in result.compatible:
+        typer.echo(f"compatible: {line}")
     for line in result.breaking:
         typer.echo(f"BREAKING: {line}", err=True)
     if not result.ok:
         typer.echo(
-            f"{len(result.breaking)} breaking change(s); publish a new .v2 event type instead.",
+            f"{len(result.breaking)} breaking change(s): publish a new .v2 event type, or first make the readers "
+            "tolerant (README, 'Changing a contract').",
             err=True,
         )
         raise typer.Exit(1)

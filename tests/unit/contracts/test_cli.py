@@ -32,3 +32,21 @@ def test_check_passes_on_fresh_snapshots_and_fails_on_a_breaking_change(tmp_path
 
     assert result.exit_code == 1
     assert "de.lotse.registry.need.opened.v1: data.volunteers_needed: type changed string -> integer" in result.output
+
+
+def test_check_fails_when_a_new_optional_field_would_reach_strict_old_readers(tmp_path: Path) -> None:
+    runner.invoke(contracts_app, ["check", "--update", "--snapshots", str(tmp_path)])
+    # The snapshot predates the optional field `languages`: the code adds it.
+    snapshot = tmp_path / "de.lotse.registry.need.opened.v1.json"
+    schema = json.loads(snapshot.read_text())
+    del schema["$defs"]["NeedOpened"]["properties"]["languages"]
+    snapshot.write_text(json.dumps(schema))
+
+    result = runner.invoke(contracts_app, ["check", "--snapshots", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert (
+        "BREAKING: lotse.registry.needs.v1 de.lotse.registry.need.opened.v1: data.languages: new optional field: "
+        "breaks old reader (matching, notifications): it refuses unknown fields"
+    ) in result.output
+    assert "first make the readers tolerant" in result.output
