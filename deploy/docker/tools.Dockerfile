@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
 # Operations tools: the `lotse` command (topics sync, dlq, deploy), e.g. for the compose topic job.
+# Without the CLI's extra 'devstack': no embedded broker, database or SMTP sink in this image.
 # Build from the repository root (the context must hold the workspace and uv.lock):
 #   docker build -f deploy/docker/tools.Dockerfile -t lotse/tools:dev .
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
@@ -27,7 +28,7 @@ COPY services/notifications/pyproject.toml services/notifications/
 RUN uv sync --frozen --no-dev --no-install-workspace --package lotse-cli
 # Then the code of this package and of the workspace packages it depends on, installed (not editable) into the venv.
 COPY contracts/src contracts/src
-COPY deploy/devstack/src deploy/devstack/src
+COPY runtime/src runtime/src
 COPY cli/src cli/src
 RUN uv sync --frozen --no-dev --no-editable --package lotse-cli
 

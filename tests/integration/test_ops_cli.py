@@ -20,6 +20,7 @@ from lotse_contracts import (
 )
 from lotse_contracts.topics import TENANTS
 from lotse_devstack import Stack, TopicSpec, ensure_topics
+from lotse_matching.settings import MatchingSettings
 from tests.support.kafka import produce, read_all
 
 runner = CliRunner()
@@ -100,7 +101,7 @@ def test_dlq_commands_refuse_a_topic_that_is_not_a_dead_letter_topic(stack: Stac
     assert "is not a dead-letter topic" in output
 
 
-def test_health_reports_readiness_and_consumer_lag(stack: Stack, unique_name: str) -> None:
+def test_health_reports_readiness_and_the_lag_of_matchings_consumer_group(stack: Stack, unique_name: str) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -118,7 +119,9 @@ def test_health_reports_readiness_and_consumer_lag(stack: Stack, unique_name: st
     server = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ready_url = f"http://127.0.0.1:{server.server_address[1]}"
-    topic, group = f"test.health.{unique_name}.v1", f"matching-{unique_name}"
+    # A group named as matching names its own (lotse-matching...), which `lotse health` must list.
+    group = f"{MatchingSettings.model_fields['consumer_group'].default}-{unique_name}"
+    topic = f"test.health.{unique_name}.v1"
 
     async def lag_of_two() -> None:
         await ensure_topics(stack.kafka_bootstrap, [TopicSpec(topic, 1)])

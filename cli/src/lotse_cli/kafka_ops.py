@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,10 @@ from lotse_runtime.kafka import client_security
 from lotse_runtime.settings import KafkaSettings
 
 READ_IDLE_MS = 1500
+
+# The commands report a broker that is away in one line of their own; aiokafka's connection errors
+# would otherwise reach stderr through logging's last-resort handler as well.
+logging.getLogger("aiokafka").addHandler(logging.NullHandler())
 
 
 def login() -> dict[str, Any]:
@@ -44,8 +49,8 @@ async def list_topics(bootstrap: str) -> list[str]:
 async def _read_to_end(bootstrap: str, topic: str) -> list[tuple[TopicPartition, list]]:
     """Every record of ``topic`` from the beginning to its end offsets, without a consumer group."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli", **login())
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         if not partitions:
             return []
@@ -101,9 +106,9 @@ async def replay(bootstrap: str, letters: Iterable[DeadLetter]) -> int:
     """Send dead letters back to their source topics unchanged (key, value). Consumers are
     idempotent, so replaying a letter twice does no harm."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all", **login())
-    await producer.start()
     sent = 0
     try:
+        await producer.start()
         for letter in letters:
             if letter.info is None:
                 continue
@@ -126,10 +131,10 @@ async def consumer_group_lag(bootstrap: str, group_prefixes: Iterable[str]) -> l
     for the groups whose id starts with one of ``group_prefixes``."""
     prefixes = tuple(group_prefixes)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-cli", **login())
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli", **login())
     await admin.start()
-    await consumer.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli", **login())
     try:
+        await consumer.start()
         groups = sorted(str(entry[0]) for entry in await admin.list_consumer_groups())
         # Tansu fails an OffsetFetch for "all partitions"; naming them works on every broker.
         partitions = [

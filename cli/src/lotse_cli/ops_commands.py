@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import urllib.error
 import urllib.request
 from collections import Counter
-from typing import NoReturn
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
 
 import typer
+from aiokafka.errors import KafkaError
 
 from lotse_cli import kafka_ops
+from lotse_cli.deploy_commands import CONSUMER_GROUPS
 from lotse_contracts import topics_for_tenants
 from lotse_contracts.events.values import TENANT_PATTERN
-from lotse_devstack import TopicMismatch, ensure_topics
+from lotse_runtime.topics import TopicMismatch, ensure_topics
+
+T = TypeVar("T")
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+# typer reads the environment variable itself, so `--help` names it and shows the default.
 BootstrapOption = typer.Option(
-    os.environ.get("LOTSE_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP),
-    "--bootstrap",
-    help="Kafka bootstrap servers (default: $LOTSE_KAFKA_BOOTSTRAP or 127.0.0.1:9092)",
+    DEFAULT_BOOTSTRAP, "--bootstrap", envvar="LOTSE_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers"
+)
+RegistryOption = typer.Option(
+    "http://127.0.0.1:8001", "--registry", envvar="LOTSE_REGISTRY_URL", help="Registry base URL"
+)
+MatchingOption = typer.Option(
+    "http://127.0.0.1:8002", "--matching", envvar="LOTSE_MATCHING_URL", help="Matching base URL"
+)
+NotificationsOption = typer.Option(
+    "http://127.0.0.1:8003", "--notifications", envvar="LOTSE_NOTIFICATIONS_URL", help="Notifications base URL"
 )
 
-SERVICE_URLS = {
-    "registry": os.environ.get("LOTSE_REGISTRY_URL", "http://127.0.0.1:8001"),
-    "matching": os.environ.get("LOTSE_MATCHING_URL", "http://127.0.0.1:8002"),
-    "notifications": os.environ.get("LOTSE_NOTIFICATIONS_URL", "http://127.0.0.1:8003"),
-}
+# The services' consumer groups start with these (their default group names, as deployed).
+CONSUMER_GROUP_PREFIXES = sorted({group for groups in CONSUMER_GROUPS.values() for group in groups.values()})
 
 topics_app = typer.Typer(no_args_is_help=True)
 dlq_app = typer.Typer(no_args_is_help=True)
@@ -37,6 +46,14 @@ dlq_app = typer.Typer(no_args_is_help=True)
 def _fail(message: str) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(1)
+
+
+def on_broker(command: str, bootstrap: str, work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` against the broker; a broker that is away ends the command with one line, not a traceback."""
+    try:
+        return asyncio.run(work)
+    except (KafkaError, OSError) as error:
+        _fail(f"{command}: broker {bootstrap} not reachable: {error}")
 
 
 @topics_app.command("sync")
@@ -80,7 +97,7 @@ def dlq_list(bootstrap: str = BootstrapOption) -> None:
             rows.append((name, Counter(letter.info.reason.value if letter.info else "unknown" for letter in letters)))
         return rows
 
-    rows = asyncio.run(collect())
+    rows = on_broker("dlq list", bootstrap, collect())
     if not rows:
         typer.echo("no dead-letter topics")
     for name, reasons in rows:
@@ -97,7 +114,7 @@ def dlq_show(
     """The records of one dead-letter topic: why each failed, where it came from, its start."""
     if not topic.endswith(".dlq"):
         _fail(f"dlq show: {topic!r} is not a dead-letter topic (its name ends with .dlq)")
-    letters = asyncio.run(kafka_ops.read_dead_letters(bootstrap, topic))
+    letters = on_broker("dlq show", bootstrap, kafka_ops.read_dead_letters(bootstrap, topic))
     for letter in letters[:limit]:
         typer.echo(f"--- {letter.topic}[{letter.partition}]@{letter.offset}  key={letter.key!r}")
         if letter.info:
@@ -133,7 +150,7 @@ def dlq_replay(
         ]
         return await kafka_ops.replay(bootstrap, chosen)
 
-    sent = asyncio.run(run())
+    sent = on_broker("dlq replay", bootstrap, run())
     typer.echo(f"replayed {sent} record(s) from {topic} to their source topics")
 
 
@@ -149,11 +166,9 @@ def _readiness(url: str) -> str:
 
 def health(
     bootstrap: str = BootstrapOption,
-    registry: str = typer.Option(SERVICE_URLS["registry"], help="Registry base URL ($LOTSE_REGISTRY_URL)"),
-    matching: str = typer.Option(SERVICE_URLS["matching"], help="Matching base URL ($LOTSE_MATCHING_URL)"),
-    notifications: str = typer.Option(
-        SERVICE_URLS["notifications"], help="Notifications base URL ($LOTSE_NOTIFICATIONS_URL)"
-    ),
+    registry: str = RegistryOption,
+    matching: str = MatchingOption,
+    notifications: str = NotificationsOption,
 ) -> None:
     """Each service's readiness and each consumer group's lag; exit 1 if a service is not ready."""
     services = {"registry": registry, "matching": matching, "notifications": notifications}
@@ -161,9 +176,9 @@ def health(
     for name, state in states.items():
         typer.echo(f"{name:<14} {state:<40} {services[name]}")
     try:
-        lags = asyncio.run(kafka_ops.consumer_group_lag(bootstrap, services))
+        lags = asyncio.run(kafka_ops.consumer_group_lag(bootstrap, CONSUMER_GROUP_PREFIXES))
     except Exception as error:  # noqa: BLE001 - the broker could not be reached
-        _fail(f"kafka          unreachable at {bootstrap}: {type(error).__name__}: {error}")
+        _fail(f"kafka          unreachable at {bootstrap}: {error}")
     typer.echo(f"{'consumer group':<40} {'topic':<45} lag")
     for row in lags:
         typer.echo(f"{row.group:<40} {row.topic:<45} {row.lag}")

@@ -26,24 +26,23 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from lotse_cli import deploy_commands, kafka_ops
-from lotse_cli.ops_commands import SERVICE_URLS, BootstrapOption
+from lotse_cli.ops_commands import BootstrapOption, RegistryOption, on_broker
 from lotse_contracts import TenantOnboarded, dead_letter_topic, partner_inbound_topic
 from lotse_contracts.events.values import TENANT_PATTERN
 from lotse_contracts.topics import PARTNER_INBOUND
-from lotse_devstack import ensure_topics
 from lotse_runtime.auth import Role, issue_token
 from lotse_runtime.settings import PlatformSettings
+from lotse_runtime.topics import ensure_topics
 
 tenant_app = typer.Typer(no_args_is_help=True)
 partner_app = typer.Typer(no_args_is_help=True)
 
-RegistryOption = typer.Option(SERVICE_URLS["registry"], "--registry", help="Registry base URL ($LOTSE_REGISTRY_URL)")
 TokenOption = typer.Option(
     None,
     "--token",
     envvar="LOTSE_ADMIN_TOKEN",
     help=(
-        "A platform-admin bearer token ($LOTSE_ADMIN_TOKEN); required outside development. With LOTSE_ENV=development "
+        "A platform-admin bearer token; required outside development. With LOTSE_ENV=development "
         "and no token, one is signed with the installation's development key (said on stderr)"
     ),
 )
@@ -271,7 +270,7 @@ def rotate(
         _fail(f"partner rotate: {error}")
     if not known:
         _fail(f"partner rotate: unknown tenant {tenant}")
-    if partner_inbound_topic(tenant) not in asyncio.run(kafka_ops.list_topics(bootstrap)):
+    if partner_inbound_topic(tenant) not in on_broker("partner rotate", bootstrap, kafka_ops.list_topics(bootstrap)):
         _fail(f"partner rotate: tenant {tenant} has no partner topic on {bootstrap}; run `lotse topics sync`")
     path = output or default_secret_path(tenant)
     _write_secret(tenant, path)

