@@ -141,9 +141,10 @@ def assess(volunteer: Volunteer, need: Need, context: MatchContext) -> Fit | str
 
 
 def certificate_valid(volunteer: Volunteer, need: Need, today: date) -> bool:
-    if need.certificate not in volunteer.certificates:
+    certificate = need.certificate
+    if certificate is None or certificate not in volunteer.certificates:
         return False
-    valid_until = volunteer.certificates[need.certificate]
+    valid_until = volunteer.certificates[certificate]
     return valid_until is None or valid_until >= max(today, need.first_day)
 
 

@@ -28,7 +28,8 @@ Choice = Literal["accept", "decline"]
 
 
 def matching_of(request: Request) -> Matching:
-    return request.app.state.matching
+    matching: Matching = request.app.state.matching
+    return matching
 
 
 def _html(description: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -109,11 +110,13 @@ class NeedWork:
 
     @property
     def staffing(self) -> Document:
-        return self.document["staffing"]
+        staffing: Document = self.document["staffing"]
+        return staffing
 
     @property
     def committed(self) -> list[str]:
-        return self.staffing["committed"]
+        committed: list[str] = self.staffing["committed"]
+        return committed
 
     @property
     def needed(self) -> int:
@@ -121,7 +124,7 @@ class NeedWork:
 
     @property
     def is_open(self) -> bool:
-        return self.document["status"] == "open" and self.staffing["state"] != "staffed"
+        return bool(self.document["status"] == "open" and self.staffing["state"] != "staffed")
 
     def need(self) -> Need:
         if self._need is None:
@@ -342,7 +345,7 @@ class NeedWork:
                 self.emit(ProposalWithdrawn(**self._ids(proposal), reason=WithdrawReason.NEED_CHANGED))
         engagement = Engagement(self.need_id, self.need().pieces)
         for volunteer_id in list(self.committed):
-            self.after.append(lambda v=volunteer_id: self.index.add_engagement(v, engagement))
+            self.after.append(partial(self.index.add_engagement, volunteer_id, engagement))
         if len(self.committed) >= self.needed:
             self.check_staffed()
         else:
@@ -356,7 +359,7 @@ class NeedWork:
         self.withdraw_open(reason)
         self.staffing["state"] = "closed"
         for volunteer_id in list(self.committed):
-            self.after.append(lambda v=volunteer_id: self.index.end_engagement(v, self.need_id))
+            self.after.append(partial(self.index.end_engagement, volunteer_id, self.need_id))
 
     def escalate(self) -> bool:
         if not self.is_open or self.staffing["escalated"] or len(self.committed) >= self.needed:

@@ -333,6 +333,7 @@ class Matching:
                 if document["status"] == "open":
                     work.need_changed()
         else:
+            assert document is not None, "refused above: only NeedOpened may come for an unknown need"
             proposals = await self.store.proposals_for_need(tenant, need_id, session)
             document["version"] = event.version
             work = self._work(document, proposals, event, now)
