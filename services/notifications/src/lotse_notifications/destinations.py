@@ -46,7 +46,8 @@ async def system_resolver(host: str, port: int) -> list[IPAddress]:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except UnicodeError as error:  # a name IDNA cannot encode (an empty or overlong label) has no address
         raise OSError(f"not a host name: {error}") from error
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    # A stream socket's address is (host, port[, flowinfo, scope]); an IPv6 host may carry a %zone.
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 def embedded_ipv4(address: IPAddress) -> IPAddress:

@@ -212,7 +212,8 @@ def signature_valid(
 def backoff_seconds(attempt: int, *, base: float, cap: float, jitter: Callable[[], float] = random.random) -> float:
     """Exponential backoff with jitter: between half and all of ``base * 2^(attempt-1)``, at most
     ``cap``, so that retries of many deliveries do not arrive in lockstep."""
-    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    growth: int = 2 ** max(attempt - 1, 0)
+    ceiling = min(cap, base * growth)
     return ceiling / 2 + jitter() * ceiling / 2
 
 

@@ -64,7 +64,8 @@ class WebhookBody(BaseModel):
 
 
 def _store(request: Request) -> Store:
-    return request.app.state.store
+    store: Store = request.app.state.store
+    return store
 
 
 def _tenant(principal: Principal) -> str:

@@ -158,13 +158,14 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.globals["range"] = bounded_range
-        for name, check in {
+        checks: dict[str, Callable[..., None]] = {
             "center": _check_center,
             "indent": _check_indent,
             "replace": _check_replace,
             "wordwrap": _check_wordwrap,
             "format": _check_format,
-        }.items():
+        }
+        for name, check in checks.items():
             self.filters[name] = _guarded_filter(name, check)
         self.filters["join"] = _bounded_join(FILTERS["join"])
         del self.globals["lipsum"]  # generates any amount of text

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from markupsafe import Markup, escape
 
 from lotse_notifications import catalogue, messages
@@ -209,7 +209,8 @@ def _render_part(
     except RenderTimeUp as error:
         raise RenderFailed(part, f"took longer than {deadline[1]:g} s to render") from error
     except TemplateError as error:
-        line = f" (line {error.lineno})" if getattr(error, "lineno", None) else ""
+        lineno = getattr(error, "lineno", None)  # syntax errors have one, runtime errors not
+        line = f" (line {lineno})" if lineno else ""
         raise RenderFailed(part, f"{type(error).__name__}: {error.message or error}{line}") from error
     except Exception as error:
         raise RenderFailed(part, f"{type(error).__name__}: {error}") from error
@@ -235,7 +236,7 @@ def check_source(
             continue
         try:
             _compile(text, part == "html")
-        except TemplateError as error:
+        except TemplateSyntaxError as error:  # the only template error compiling raises
             problems.append({"field": part, "message": f"syntax error: {error.message} (line {error.lineno})"})
         except RecursionError:  # nested deeper than the parser can follow
             problems.append({"field": part, "message": "syntax error: nested too deeply"})
@@ -320,7 +321,7 @@ def need_view(need: Mapping[str, Any], labels: str, zone: ZoneInfo) -> dict[str,
 
 
 def _reason_label(reason: Mapping[str, Any], distance_km: float | None, labels: str) -> str:
-    label = catalogue.REASON_LABELS[labels].get(reason["code"], reason.get("detail", ""))
+    label: str = catalogue.REASON_LABELS[labels].get(reason["code"], reason.get("detail", ""))
     if reason["code"] == "distance" and distance_km is not None:
         label = f"{label} ({distance_km:.1f} km)"
     return label
