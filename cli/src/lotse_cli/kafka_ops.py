@@ -9,6 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
 
 from lotse_contracts import DeadLetterInfo, EventValidationError, TenantOnboarded, parse_event
 from lotse_contracts.topics import TENANTS
@@ -16,6 +17,7 @@ from lotse_runtime.kafka import client_security
 from lotse_runtime.settings import KafkaSettings
 
 READ_IDLE_MS = 1500
+Record = ConsumerRecord[bytes, bytes]  # no deserializers: keys and values stay bytes
 
 # The commands report a broker that is away in one line of their own; aiokafka's connection errors
 # would otherwise reach stderr through logging's last-resort handler as well.
@@ -46,7 +48,7 @@ async def list_topics(bootstrap: str) -> list[str]:
         await admin.close()
 
 
-async def _read_to_end(bootstrap: str, topic: str) -> list[tuple[TopicPartition, list]]:
+async def _read_to_end(bootstrap: str, topic: str) -> list[tuple[TopicPartition, list[Record]]]:
     """Every record of ``topic`` from the beginning to its end offsets, without a consumer group."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="lotse-cli", **login())
     try:
@@ -57,7 +59,7 @@ async def _read_to_end(bootstrap: str, topic: str) -> list[tuple[TopicPartition,
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        result: dict[TopicPartition, list] = {tp: [] for tp in partitions}
+        result: dict[TopicPartition, list[Record]] = {tp: [] for tp in partitions}
         remaining = {tp for tp in partitions if ends[tp] > 0}
         beginnings = await consumer.beginning_offsets(partitions)
         remaining = {tp for tp in remaining if beginnings[tp] < ends[tp]}
@@ -81,6 +83,8 @@ async def onboarded_tenants(bootstrap: str) -> list[str]:
     tenants: set[str] = set()
     for _, records in await _read_to_end(bootstrap, TENANTS.name):
         for record in records:
+            if record.value is None:
+                continue  # a tombstone of the compacted topic announces no tenant
             try:
                 event = parse_event(record.value)
             except EventValidationError:
@@ -98,7 +102,7 @@ async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
                 info: DeadLetterInfo | None = DeadLetterInfo.from_headers(record.headers)
             except ValueError:
                 info = None
-            letters.append(DeadLetter(tp.topic, tp.partition, record.offset, record.key, record.value, info))
+            letters.append(DeadLetter(tp.topic, tp.partition, record.offset, record.key, record.value or b"", info))
     return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
 
 

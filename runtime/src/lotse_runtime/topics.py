@@ -51,7 +51,8 @@ async def ensure_topics(
             response = await admin.create_topics(
                 [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.configs) for spec in missing]
             )
-            for name, code, message in response.topic_errors:
+            # A CreateTopicsResponse, which aiokafka annotates as its base class Response.
+            for name, code, message in response.topic_errors:  # type: ignore[attr-defined]
                 if code == 0:
                     created.append(name)
                 elif code != TopicAlreadyExistsError.errno:
