@@ -3,6 +3,11 @@
 Every contract is strict (unknown fields are refused, so a typo or a field
 that must not exist, such as a refugee's name, is caught at the boundary) and
 immutable (an event is a fact; nobody edits it after the fact).
+
+An event whose readers should ignore unknown fields instead, the first step
+of adding a field to it, declares so on its data model:
+`class NeedOpened(NeedDetails, extra="ignore")`. Its JSON Schema then lacks
+`additionalProperties: false`, which is what the compatibility check reads.
 """
 
 from __future__ import annotations
