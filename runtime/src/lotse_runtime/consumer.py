@@ -1,10 +1,10 @@
 """Consume contract events: validate, process with bounded retries, dead-letter, then commit.
 
-What the field taught us (DESIGN.md, pitfalls): commit only after a message is processed or
-dead-lettered, never rely on nack to keep a failed message, and let one bad message hold
-up nothing else. Every message therefore ends in exactly one of three ways before its offset
-is committed: processed, dead-lettered with its reason, or (on shutdown) left uncommitted so
-that it is delivered again.
+What others learned the hard way (docs/architecture.md, "Pitfalls"): commit only after a message
+is processed or dead-lettered, never rely on nack to keep a failed message, and let one bad
+message hold up nothing else. Every message therefore ends in exactly one of three ways before
+its offset is committed: processed, dead-lettered with its reason, or (on shutdown) left
+uncommitted so that it is delivered again.
 """
 
 from __future__ import annotations
