@@ -183,6 +183,7 @@ def _resolve(node: Any, root: dict[str, Any]) -> Any:
 def _compare(old: dict[str, Any], new: dict[str, Any], path: str, changes: list[Change]) -> None:
     where = path or "(root)"
     old_types, new_types = _types(old), _types(new)
+    old, new = _without_null(old), _without_null(new)
     if old_types != new_types:
         breaks = {}
         if _admits_more(new_types, old_types):
@@ -199,6 +200,15 @@ def _compare(old: dict[str, Any], new: dict[str, Any], path: str, changes: list[
     if isinstance(old.get("items"), dict) and isinstance(new.get("items"), dict):
         _compare(old["items"], new["items"], f"{path}[]", changes)
     _compare_variants(old, new, path, changes)
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`X | None` as X (its null is counted in `_types`), so making a field nullable is one change."""
+    options = schema.get("anyOf") or schema.get("oneOf") or []
+    not_null = [option for option in options if option.get("type") != "null"]
+    if len(options) != 2 or len(not_null) != 1:
+        return schema
+    return {**{k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}, **not_null[0]}
 
 
 def _types(schema: dict[str, Any]) -> frozenset[str]:

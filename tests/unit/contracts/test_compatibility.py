@@ -14,7 +14,6 @@ from lotse_contracts import EVENT_TYPES
 from lotse_contracts.compatibility import (
     CheckResult,
     Parties,
-    Side,
     check_against_snapshots,
     compare_schemas,
     judge,
@@ -219,12 +218,14 @@ def test_a_changed_type_breaks_both_sides(old: dict[str, Any], new: dict[str, An
 
 def test_a_nullable_field_breaks_old_readers_only(old: dict[str, Any], new: dict[str, Any]) -> None:
     field = data_model(new)["properties"]["volunteers_needed"]
-    field["anyOf"] = [{"type": "integer"}, {"type": "null"}]
-    del field["type"]
+    field["anyOf"] = [{"type": "integer", "minimum": 1, "maximum": 50}, {"type": "null"}]
+    for key in ("type", "minimum", "maximum"):
+        del field[key]
 
-    sides = {side for change in compare_schemas(old, new) for side in change.breaks}
-
-    assert sides == {Side.OLD_READER}
+    assert check(old, new).breaking == [
+        f"{NEEDS}: data.volunteers_needed: type changed integer -> integer|null: {OLD_READERS}: "
+        "it refuses the newly allowed type"
+    ]
 
 
 def test_a_removed_or_renamed_field_breaks_both_sides(old: dict[str, Any], new: dict[str, Any]) -> None:

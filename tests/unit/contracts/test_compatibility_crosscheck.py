@@ -17,6 +17,7 @@ from typing import Any
 import jsoncompat
 import pytest
 
+from lotse_contracts import EVENT_TYPES
 from lotse_contracts.compatibility import Side, compare_schemas
 from lotse_contracts.schemas import event_schema
 
@@ -196,3 +197,17 @@ def test_an_unchanged_schema_is_compatible_for_both() -> None:
     schema = event_schema(NEED_OPENED)
 
     assert project_verdict(schema, schema) == library_verdict(schema, schema) == set()
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_adding_or_removing_any_field_of_any_event_agrees_with_jsoncompat(event_type: str) -> None:
+    full = event_schema(event_type)
+    model = full["$defs"][EVENT_TYPES[event_type].__name__]
+    for name in model["properties"]:
+        without = copy.deepcopy(full)
+        data_model = without["$defs"][EVENT_TYPES[event_type].__name__]
+        del data_model["properties"][name]
+        data_model["required"] = [field for field in data_model.get("required", []) if field != name]
+
+        for old, new, change in ((without, full, "added"), (full, without, "removed")):
+            assert project_verdict(old, new) == library_verdict(old, new), f"data.{name} {change}"
