@@ -24,6 +24,7 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -431,7 +432,7 @@ class DeliveryWorker:
         for proposal in await self.store.proposals_to_remind(now, before):
             if not proposal.get("payload"):
                 continue
-            planned += await in_transaction(self.client, lambda session, p=proposal: self._remind(p, session))
+            planned += await in_transaction(self.client, partial(self._remind, proposal))
         if planned:
             self.wake()
         return planned
