@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 from uuid import UUID
 
@@ -24,7 +24,9 @@ from lotse_runtime.problems import Problem, problem_responses
 
 router = APIRouter()
 Volunteer = Annotated[Principal, Depends(requires(Role.VOLUNTEER))]
-Choice = Literal["accept", "decline"]
+CHOICES = ("accept", "decline")
+# Any text is taken, so that a damaged link gets the invalid-link page rather than a 422 problem.
+ChoiceQuery = Annotated[str | None, Query(description="accept or decline", json_schema_extra={"enum": list(CHOICES)})]
 
 
 def matching_of(request: Request) -> Matching:
@@ -73,12 +75,15 @@ REFUSALS = problem_responses(404, 409)
     responses=ANSWER_PAGES,
     summary="Confirmation page of an answer link",
 )
-async def answer_page(request: Request, token: str, choice: Annotated[Choice, Query()]) -> HTMLResponse:
+async def answer_page(request: Request, token: str, choice: ChoiceQuery = None) -> HTMLResponse:
     """Shows what the link would do and a button; a GET alone never answers (mail scanners
     open links)."""
     if (retry_after := await rate_limit_retry_after(request)) is not None:
         return _too_many(retry_after)
     matching = matching_of(request)
+    if choice not in CHOICES:
+        # A link cut short in a mail client, or changed by hand: a page, not a problem document.
+        return await _page(matching, None, pages.TAMPERED)
     try:
         claims = answer_links.verify(_secret(matching), token, datetime.now(UTC))
     except answer_links.InvalidToken as error:
@@ -99,7 +104,7 @@ async def answer_page(request: Request, token: str, choice: Annotated[Choice, Qu
 @router.post(
     "/answers/{token}",
     response_class=HTMLResponse,
-    responses={**ANSWER_PAGES, **problem_responses(422)},
+    responses=ANSWER_PAGES,
     openapi_extra=ANSWER_FORM,  # read by hand: a form of one field needs no multipart parser
     summary="Apply the answer of an answer link",
 )
@@ -109,8 +114,8 @@ async def answer_by_link(request: Request, token: str) -> HTMLResponse:
     matching = matching_of(request)
     form = parse_qs((await request.body()).decode(errors="replace"))
     choice = (form.get("choice") or [""])[0]
-    if choice not in ("accept", "decline"):
-        raise Problem(422, "Invalid request", "choice: must be accept or decline", errors=[{"field": "choice"}])
+    if choice not in CHOICES:
+        return await _page(matching, None, pages.TAMPERED)
     try:
         claims = answer_links.verify(_secret(matching), token, datetime.now(UTC))
     except answer_links.InvalidToken as error:
