@@ -15,7 +15,7 @@ ASYNCAPI_CLI_VERSION := 6.2.0
 help:
 	@echo "make run    - bring up Lotse locally (Ctrl-C stops everything)"
 	@echo "make test   - lint, contract check and all tests"
-	@echo "make lint   - ruff, contract compatibility and import rules only"
+	@echo "make lint   - ruff, mypy, contract compatibility and import rules only"
 	@echo "make bench  - benchmarks, with ratios to baselines measured in the same run"
 
 $(CURDIR)/.tools/bin/uv:
@@ -31,6 +31,7 @@ run: setup
 lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run mypy
 	$(UV) run lotse contracts check
 	$(UV) run lint-imports
 	$(UV) run lotse deploy check
