@@ -144,6 +144,7 @@ class EventPipeline:
             try:
                 with processing_span(event, self.consumer, delivery.topic):
                     await self.handler(event, delivery)
+                    bound.info("event processed")  # within the span: the line carries its trace id
             except RejectEvent as error:
                 await self._dead_letter(value, delivery, error.reason, str(error))
                 return

@@ -26,7 +26,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from lotse_contracts import Envelope, to_bytes
 from lotse_runtime import metrics
-from lotse_runtime.tracing import with_trace_context
+from lotse_runtime.tracing import event_trace_context, publishing_span, with_trace_context
 
 log = structlog.get_logger("lotse.outbox")
 
@@ -64,6 +64,8 @@ async def append_event(
             "version": event.version,
             "created_at": datetime.now(UTC),
             "published_at": None,
+            # For the relay's span, so that it need not parse the event.
+            "trace_context": event_trace_context(event),
         },
         session=session,
     )
@@ -164,7 +166,8 @@ class OutboxRelay:
         published_ids = []
         try:
             for entry in pending:
-                await self.publish(entry["topic"], entry["key"].encode(), bytes(entry["value"]))
+                with publishing_span(entry["type"], entry["topic"], entry["_id"], entry.get("trace_context")):
+                    await self.publish(entry["topic"], entry["key"].encode(), bytes(entry["value"]))
                 published_ids.append(entry["_id"])
         finally:
             if published_ids:

@@ -1,4 +1,4 @@
-"""Run a service process: JSON logs, traces, then its FastAPI app under uvicorn until SIGTERM.
+"""Run a service process: logs, traces and instrumentation, then its FastAPI app under uvicorn until SIGTERM.
 
 Shutdown on SIGTERM (or Ctrl+C): uvicorn stops accepting connections and lets open requests end,
 then runs the app's lifespan shutdown, where each service stops taking messages, lets the message
@@ -29,7 +29,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from lotse_runtime.settings import PlatformSettings
 from lotse_runtime.structured_logging import configure_logging
-from lotse_runtime.tracing import configure_tracing
+from lotse_runtime.tracing import configure_tracing, instrument_app, instrument_libraries
 
 SettingsT = TypeVar("SettingsT", bound=PlatformSettings)
 
@@ -76,11 +76,14 @@ class _BoundedServer(uvicorn.Server):
 
 
 def serve(service: str, settings: SettingsT, create_app: Callable[[SettingsT], FastAPI], host: str, port: int) -> None:
-    configure_logging(service, settings.log_level)
+    configure_logging(service, settings.log_level, settings.log_format)
     configure_tracing(service)
+    instrument_libraries()  # before the app's lifespan creates its clients
+    app = create_app(settings)
+    instrument_app(app)
     grace = settings.shutdown_grace_seconds
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         # uvicorn's own logging config would replace the JSON logs, and its access log prints the

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lotse_runtime import secrets
 from lotse_runtime.auth import AuthConfig
 from lotse_runtime.secrets import SecretsError
+from lotse_runtime.structured_logging import LogFormat
 
 SettingsT = TypeVar("SettingsT", bound="PlatformSettings")
 # The HS256 key's minimum length, as RFC 7518 asks (a key as long as the hash).
@@ -50,6 +51,9 @@ class PlatformSettings(KafkaSettings):
         description="MongoDB connection string; the server must support transactions (replica set)",
     )
     log_level: str = Field("INFO", description="Log level of the service")
+    log_format: LogFormat = Field(
+        "json", description="json: one JSON object per line (production); console: one readable line (`lotse up`)"
+    )
     topic_metadata_refresh_ms: int = Field(
         10_000,
         ge=1000,

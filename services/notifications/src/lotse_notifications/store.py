@@ -23,6 +23,7 @@ from lotse_notifications.messages import delivery_key
 from lotse_notifications.templates import TemplateSource
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.outbox import append_event, ensure_outbox_indexes
+from lotse_runtime.tracing import current_trace_context
 
 SOURCE = "/lotse/notifications"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
@@ -248,6 +249,8 @@ class Store:
             "next_attempt_at": now,
             "claimed_until": NEVER,
             "created_at": now,
+            # The worker sends later, in the trace of the event that asked for the message.
+            "trace_context": current_trace_context(),
         }
         if skip_reason is not None:
             document.pop("payload")

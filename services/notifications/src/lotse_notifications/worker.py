@@ -49,6 +49,7 @@ from lotse_notifications.templates import (
 )
 from lotse_runtime import answer_links
 from lotse_runtime.mongo import in_transaction
+from lotse_runtime.tracing import continuing_span
 
 log = structlog.get_logger("lotse.notifications.worker")
 
@@ -177,6 +178,17 @@ class DeliveryWorker:
             self._slots.release()
 
     async def deliver(self, delivery: dict[str, Any]) -> None:
+        attributes = {
+            "lotse.tenant": delivery["tenant"],
+            "lotse.delivery_id": delivery["_id"],
+            "lotse.channel": delivery["channel"],
+            "lotse.kind": delivery["kind"],
+        }
+        span_name = f"deliver {delivery['channel']}"
+        with continuing_span(span_name, delivery.get("trace_context"), attributes=attributes):
+            await self._deliver(delivery)
+
+    async def _deliver(self, delivery: dict[str, Any]) -> None:
         attempt = delivery.get("attempts", 0) + 1
         language = delivery.get("language")
         try:
