@@ -30,16 +30,25 @@ def export(
     typer.echo(f"wrote {len(written)} files to {directory}")
 
 
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Rewrite the snapshots even over breaking changes (a deliberate break, e.g. a retired type).",
+    ),
+]
+
+
 @contracts_app.command()
 def check(
     snapshots: SnapshotsOption = None,
-    update: Annotated[bool, typer.Option("--update", help="Rewrite the snapshots from the code.")] = False,
+    update: Annotated[
+        bool, typer.Option("--update", help="Then rewrite the snapshots from the code, if nothing breaks.")
+    ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Fail if a change to an event schema would break an old reader or an old writer of its topic."""
     folder = snapshots or _find_snapshots()
-    if update:
-        _write(folder)
-        return
     result = check_against_snapshots(folder)
     for line in result.new_types:
         typer.echo(f"new event type (no snapshot yet; its readers must be deployed before a writer sends it): {line}")
@@ -47,20 +56,26 @@ def check(
         typer.echo(f"compatible: {line}")
     for line in result.breaking:
         typer.echo(f"BREAKING: {line}", err=True)
-    if not result.ok:
+    if not result.ok and not (update and force):
         typer.echo(
             f"{len(result.breaking)} breaking change(s): publish a new .v2 event type, or first make the readers "
             "tolerant (README, 'Changing a contract').",
             err=True,
         )
+        if update:
+            # Rewriting the snapshots over a break would hide it from every later check.
+            typer.echo("snapshots not rewritten; --force rewrites them anyway", err=True)
         raise typer.Exit(1)
+    if update:
+        _write(folder)
+        return
     typer.echo(f"contracts compatible with the snapshots in {folder}")
 
 
 @contracts_app.command()
-def snapshot(snapshots: SnapshotsOption = None) -> None:
-    """Rewrite the snapshots from the code (same as `check --update`)."""
-    _write(snapshots or _find_snapshots())
+def snapshot(snapshots: SnapshotsOption = None, force: ForceOption = False) -> None:
+    """Rewrite the snapshots from the code, if nothing breaks (same as `check --update`)."""
+    check(snapshots, update=True, force=force)
 
 
 def _write(folder: Path) -> None:

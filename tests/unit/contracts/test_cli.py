@@ -50,3 +50,22 @@ def test_check_fails_when_a_new_optional_field_would_reach_strict_old_readers(tm
         "breaks old reader (matching, notifications): it refuses unknown fields"
     ) in result.output
     assert "first make the readers tolerant" in result.output
+
+
+def test_update_refuses_to_rewrite_snapshots_over_a_breaking_change_unless_forced(tmp_path: Path) -> None:
+    runner.invoke(contracts_app, ["check", "--update", "--snapshots", str(tmp_path)])
+    snapshot = tmp_path / "de.lotse.registry.need.opened.v1.json"
+    schema = json.loads(snapshot.read_text())
+    del schema["$defs"]["NeedOpened"]["properties"]["languages"]
+    snapshot.write_text(json.dumps(schema))
+
+    refused = runner.invoke(contracts_app, ["check", "--update", "--snapshots", str(tmp_path)])
+
+    assert refused.exit_code == 1
+    assert "snapshots not rewritten" in refused.output
+    assert "languages" not in json.loads(snapshot.read_text())["$defs"]["NeedOpened"]["properties"]
+
+    forced = runner.invoke(contracts_app, ["snapshot", "--force", "--snapshots", str(tmp_path)])
+
+    assert forced.exit_code == 0, forced.output
+    assert "languages" in json.loads(snapshot.read_text())["$defs"]["NeedOpened"]["properties"]
