@@ -69,13 +69,17 @@ def lotse(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def onboard(stack: Stack, registry: str, k8s_dir: Path, slug: str, *extra: str) -> tuple[int, str]:
-    return lotse(
+def onboard_args(stack: Stack, registry: str, k8s_dir: Path, slug: str, *extra: str) -> list[str]:
+    return [
         "tenant", "onboard", slug, "--name", "Stadt Teststadt", "--municipality-key", "05999123",
         "--coordination-email", "ehrenamt@teststadt.example", "--language", "de", "--language", "ar",
         "--registry", registry, "--bootstrap", stack.kafka_bootstrap, "--k8s-dir", str(k8s_dir),
         "--secret-out", str(k8s_dir / "secret.yaml"), *extra,
-    )  # fmt: skip
+    ]  # fmt: skip
+
+
+def onboard(stack: Stack, registry: str, k8s_dir: Path, slug: str, *extra: str) -> tuple[int, str]:
+    return lotse(*onboard_args(stack, registry, k8s_dir, slug, *extra))
 
 
 def topics(stack: Stack) -> list[str]:
@@ -192,3 +196,27 @@ def test_partner_rotate_replaces_the_password_of_known_tenants_only(
     assert second != first and len(second) >= 32
     code, output = lotse("partner", "rotate", f"unknown-{unique_name}", *common)
     assert code == 1 and "unknown tenant" in output
+
+
+def test_a_broker_that_is_away_stops_onboarding_and_rotation_in_one_line(
+    stack: Stack, registry: str, k8s_dir: Path, unique_name: str
+) -> None:
+    slug, nowhere = f"t-{unique_name}", f"127.0.0.1:{free_port()}"
+    token = issue_token(PlatformSettings().auth_config(), subject="t", roles=[Role.PLATFORM_ADMIN])
+
+    result = runner.invoke(
+        app, [*onboard_args(stack, registry, k8s_dir, slug), "--token", token, "--bootstrap", nowhere]
+    )
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"tenant onboard: broker {nowhere} not usable")
+    assert admin_get(registry, f"/tenants/{slug}") == 404
+
+    assert onboard(stack, registry, k8s_dir, slug)[0] == 0
+    rotated = k8s_dir / "rotated.yaml"
+    args = ["partner", "rotate", slug, "--registry", registry, "--token", token, "--output", str(rotated)]
+    result = runner.invoke(app, [*args, "--bootstrap", nowhere])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"partner rotate: broker {nowhere} not reachable")
+    assert not rotated.exists()
