@@ -41,7 +41,7 @@ def one_line_failure(args: list[str], env: dict[str, str] | None = None) -> str:
 )
 def test_broker_commands_say_in_one_line_that_the_broker_is_away(command: list[str], nowhere: str) -> None:
     line = one_line_failure([*command, "--bootstrap", nowhere])
-    assert line.startswith(f"{command[0]} {command[1]}: broker {nowhere} not ")
+    assert line.startswith(f"{command[0]} {command[1]}: broker {nowhere} not reachable: KafkaConnectionError: Unable")
 
 
 def test_the_bootstrap_servers_come_from_the_environment_through_the_option(nowhere: str) -> None:

@@ -209,7 +209,7 @@ def test_a_broker_that_is_away_stops_onboarding_and_rotation_in_one_line(
     )
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     (line,) = result.output.strip().splitlines()
-    assert line.startswith(f"tenant onboard: broker {nowhere} not usable")
+    assert line.startswith(f"tenant onboard: broker {nowhere} not reachable: KafkaConnectionError: Unable")
     assert admin_get(registry, f"/tenants/{slug}") == 404
 
     assert onboard(stack, registry, k8s_dir, slug)[0] == 0

@@ -75,6 +75,8 @@ def topics_sync(
         created, total = asyncio.run(sync())
     except TopicMismatch as error:
         _fail(f"topics sync: {error}")
+    except (KafkaError, OSError) as error:
+        _fail(f"topics sync: broker {bootstrap} not reachable: {error}")
     except Exception as error:  # noqa: BLE001 - the broker could not be reached
         _fail(f"topics sync: broker {bootstrap} not usable: {type(error).__name__}: {error}")
     for name in created:

@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 import typer
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from lotse_cli import deploy_commands, kafka_ops
@@ -228,6 +229,8 @@ def _onboard(
     topics.append(topics[0].model_copy(update={"name": dead_letter_topic(topics[0].name)}))
     try:
         created = asyncio.run(ensure_topics(bootstrap, topics, kafka_ops.login()))
+    except (KafkaError, OSError) as error:
+        raise OnboardingError(f"broker {bootstrap} not reachable: {error}") from error
     except Exception as error:
         raise OnboardingError(f"broker {bootstrap} not usable: {type(error).__name__}: {error}") from error
     body = {"slug": slug, "default_search_radius_km": radius_km, **settings.model_dump(mode="json")}
