@@ -6,6 +6,7 @@ import uuid
 from datetime import date
 
 from lotse_cli.demo_data import DEMO_TENANTS, demo_needs, demo_volunteers, unfittable_need
+from lotse_contracts.events.values import OneOffWindow
 
 TODAY = date(2026, 11, 25)
 ORGS = [str(uuid.UUID(int=i)) for i in range(1, 4)]
@@ -25,7 +26,7 @@ def test_volunteers_and_needs_are_deterministic_and_unique() -> None:
     assert len({v.contact.email for v in first}) == 200
     needs = demo_needs(tenant, 30, ORGS, TODAY)
     assert needs == demo_needs(tenant, 30, ORGS, TODAY)
-    assert all(need.schedule.start.date() > TODAY for need in needs)
+    assert all(isinstance(need.schedule, OneOffWindow) and need.schedule.start.date() > TODAY for need in needs)
 
 
 def test_nobody_in_the_demo_speaks_the_language_of_the_unfittable_need() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import jsoncompat
 import pytest
@@ -23,7 +23,8 @@ from lotse_contracts.schemas import event_schema
 
 Schema = dict[str, Any]
 NEED_OPENED = "de.lotse.registry.need.opened.v1"
-ROLES = {Side.OLD_READER: "serializer", Side.OLD_WRITER: "deserializer"}
+Role = Literal["serializer", "deserializer"]
+ROLES: dict[Side, Role] = {Side.OLD_READER: "serializer", Side.OLD_WRITER: "deserializer"}
 
 
 def data(schema: Schema) -> Schema:

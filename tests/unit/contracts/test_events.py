@@ -214,7 +214,7 @@ def _leaf_types(annotation: Any) -> list[Any]:
 def test_numbers_and_yes_no_fields_take_no_other_json_type(model: type[BaseModel], field: str, kind: type) -> None:
     """JSON Schema says integer, number or boolean; pydantic's lax mode would take `false` for a
     number of km or `"yes"` for a flag (the API fuzz found `travel_radius_km: false` accepted as 0)."""
-    wrong = ["1", "true"] + ([True, False] if kind is not bool else [1, 0])
+    wrong: list[object] = ["1", "true", *([True, False] if kind is not bool else [1, 0])]
     if kind is int:
         wrong.append(1.5)
     for value in wrong:

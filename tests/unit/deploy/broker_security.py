@@ -209,7 +209,8 @@ def compose_service_problems(compose: Mapping[str, Any], credentials: Mapping[st
     advertised = {
         f"{host}:{port}": name for name, (host, port) in _listeners(env["KAFKA_ADVERTISED_LISTENERS"]).items()
     }
-    problems, passwords = [], {}
+    problems: list[str] = []
+    passwords: dict[str, str] = {}
     for name in COMPOSE_SERVICES:
         service = compose["services"][name]
         environment = service["environment"]

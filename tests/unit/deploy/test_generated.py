@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from lotse_cli.deploy_commands import (
     GENERATED_DIR,
@@ -158,7 +158,7 @@ def compose_copy(tmp_path: Path) -> Path:
     return target
 
 
-def _deploy(command: str, k8s: Path, compose: Path) -> object:
+def _deploy(command: str, k8s: Path, compose: Path) -> Result:
     return runner.invoke(app, ["deploy", command, "--k8s-dir", str(k8s), "--compose-dir", str(compose)])
 
 

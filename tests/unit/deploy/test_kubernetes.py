@@ -7,6 +7,7 @@ import copy
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -104,7 +105,7 @@ def test_a_broken_custom_resource_is_refused(
 ) -> None:
     doc = _first(rendered["production"], kind)
     assert not kubernetes_errors(doc)
-    node = doc
+    node: Any = doc
     for part in path[:-1]:
         node = node[part]
     node[path[-1]] = value

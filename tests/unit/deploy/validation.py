@@ -73,7 +73,7 @@ def kubernetes_errors(doc: Document) -> list[str]:
     where = f"{kind}/{name}"
     if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
         return [f"{where}: metadata.name is not a DNS subdomain name"]
-    schema = CRD_SCHEMAS.get((api_version, kind))
+    schema = CRD_SCHEMAS.get((api_version, kind)) if isinstance(api_version, str) and isinstance(kind, str) else None
     if schema is not None:
         instance = copy.deepcopy(doc)
         problems = [
@@ -144,7 +144,7 @@ def dockerfile_problems(text: str, *, port: int | None, module: str | None, pack
     (the services listen on loopback by default), and `python -m <module>` as entry point."""
     instructions = _instructions(text)
     problems = []
-    args = {}
+    args: dict[str, str] = {}
     for instruction, arguments in instructions:
         if instruction == "ARG" and "=" in arguments:
             key, _, value = arguments.partition("=")
@@ -154,15 +154,15 @@ def dockerfile_problems(text: str, *, port: int | None, module: str | None, pack
         problems.append("not a multi-stage build")
     stage_names = set()
     for index in stages:
-        arguments = instructions[index][1].split()
-        image = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), arguments[0])
+        words = instructions[index][1].split()
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), words[0])
         if image in stage_names:
             continue
         tag = image.rpartition(":")[2] if ":" in image.split("/")[-1] else ""
         if not tag or tag == "latest" or "$" in image:
             problems.append(f"base image {image!r} is not pinned to a tag")
-        if len(arguments) == 3 and arguments[1].upper() == "AS":
-            stage_names.add(arguments[2])
+        if len(words) == 3 and words[1].upper() == "AS":
+            stage_names.add(words[2])
     final = instructions[stages[-1] :] if stages else instructions
     final_kinds = {instruction for instruction, _ in final}
     users = [arguments for instruction, arguments in final if instruction == "USER"]

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lotse_contracts import LanguageLevel
-from lotse_matching.candidates import Engagement, MatchContext, Volunteer, assess
+from lotse_matching.candidates import Engagement, MatchContext, assess
 from lotse_matching.index import TenantIndex
 from lotse_matching.profiles import need_from_document, volunteer_from_document
 from lotse_matching.schedule import find_overlap
@@ -211,7 +211,7 @@ def test_accepting_proposals_in_turn_never_exceeds_a_limit_or_overlaps(
             if not isinstance(assess(volunteer, domain_need, index.context(NOW)), str):
                 index.add_engagement(volunteer.id, Engagement(domain_need.id, domain_need.pieces))
     for volunteer_id, engagements in index.engagements.items():
-        volunteer: Volunteer = index.volunteers[volunteer_id]
+        volunteer = index.volunteers[volunteer_id]
         assert len(engagements) <= volunteer.max_engagements
         for i, first in enumerate(engagements):
             for second in engagements[i + 1 :]:

@@ -9,6 +9,7 @@ import pytest
 from lotse_notifications.destinations import (
     DestinationNotAllowed,
     IPAddress,
+    Resolver,
     checked_addresses,
     is_public,
     registration_problem,
@@ -90,7 +91,7 @@ def test_in_development_plain_http_goes_to_loopback_only() -> None:
         assert url_problem(url, "development") is not None, url
 
 
-def _resolving_to(*addresses: str) -> object:
+def _resolving_to(*addresses: str) -> Resolver:
     async def resolve(host: str, port: int) -> list[IPAddress]:
         return [ipaddress.ip_address(address) for address in addresses]
 

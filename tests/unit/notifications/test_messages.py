@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -71,7 +72,7 @@ def test_who_can_be_reached_on_which_channel(contact: dict | None, channel: str,
 
 def test_the_digest_counts_open_unstaffed_and_staffed_needs() -> None:
     base = {"category": "translation", "description": "Übersetzen beim Arzt", "district": "Nord"}
-    needs = [
+    needs: list[dict[str, Any]] = [
         {**base, "status": "open", "unstaffed": True},
         {**base, "status": "open", "unstaffed": False},
         {**base, "status": "staffed"},

@@ -3,7 +3,7 @@ access log and the rate limit of public endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -86,13 +86,13 @@ async def test_the_docs_page_gets_a_policy_that_lets_it_load_and_still_cannot_be
 async def test_a_body_declared_too_large_is_refused_before_any_of_it_is_read() -> None:
     app = make_app()
     received: list[dict[str, Any]] = []
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         received.append({})
         return {"type": "http.request", "body": b"x" * 1024, "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
 import jwt
 import pytest
 from fastapi import Depends, FastAPI
@@ -44,7 +46,7 @@ def token(**overrides: object) -> str:
     return issue_token(CONFIG, **values)  # type: ignore[arg-type]
 
 
-def post(authorization: str | None, body: object = None) -> object:
+def post(authorization: str | None, body: object = None) -> httpx.Response:
     headers = {"Authorization": authorization} if authorization else {}
     return client.post("/things", json=body or {"name": "x", "radius_km": 5}, headers=headers)
 
@@ -95,7 +97,7 @@ def _unsigned(claims: dict[str, object]) -> str:
         ),
     ],
 )
-def test_bad_tokens_are_refused(bad_token) -> None:  # type: ignore[no-untyped-def]
+def test_bad_tokens_are_refused(bad_token: Callable[[], str]) -> None:
     response = post(f"Bearer {bad_token()}")
     assert response.status_code == 401
     assert response.headers["content-type"] == PROBLEM_JSON

@@ -31,7 +31,7 @@ DOCUMENT_PATHS = ("/openapi.json", "/docs", "/redoc")
 def _client(service: str, **settings: Any) -> TestClient:
     """The service's app, not started (these routes need no connection), with its secrets set."""
     settings_class, create_app = SERVICES[service]
-    secret_fields = {
+    secret_fields: dict[str, Any] = {
         name: SecretStr(secrets.token_urlsafe(32))
         for name, field in settings_class.model_fields.items()
         if "SecretStr" in str(field.annotation)

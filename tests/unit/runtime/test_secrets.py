@@ -7,6 +7,7 @@ import hashlib
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import Field, SecretStr, ValidationError
@@ -46,7 +47,7 @@ def _no_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def development(home: Path, **values: object) -> ServiceSettings:
+def development(home: Path, **values: Any) -> ServiceSettings:
     return ServiceSettings(env="development", home=home, **values)
 
 
