@@ -38,11 +38,14 @@ def up(
     ports = Ports(kafka=kafka_port, mongo=mongo_port, smtp=smtp_port, mailbox=mailbox_port)
     tenants = [tenant.slug for tenant in DEMO_TENANTS] if demo else []
     try:
-        with running_platform(ports=ports, state_dir=state_dir, tenants=tenants, echo=typer.echo) as platform:
+        with running_platform(
+            ports=ports, state_dir=state_dir, tenants=tenants, echo=typer.echo, log_format="console"
+        ) as platform:
+            typer.echo(where_to_look(platform, state_dir))
             # The services run in development mode: they accept tokens signed with this installation's key.
             auth = platform.auth_config()
             reports = Demo(platform, auth, lambda line: typer.echo(f"demo          | {line}")).run() if demo else []
-            typer.echo(guide(platform, auth, reports, state_dir))
+            typer.echo(bearer_tokens(auth, reports))
             stopping.wait()
             typer.echo("Stopping ...")
     except (StackError, DemoError) as error:
@@ -51,16 +54,27 @@ def up(
     typer.echo("Stopped; nothing is left running.")
 
 
-def guide(platform: Platform, auth: AuthConfig, reports: list[TenantReport], state_dir: Path) -> str:
-    """Where to look, and a ready bearer token per role and tenant."""
+def where_to_look(platform: Platform, state_dir: Path) -> str:
+    """The addresses, and where the logs are that the terminal leaves out."""
+    logs = state_dir / "logs"
+    return "\n".join(
+        [
+            "",
+            "Lotse is running. Where to look:",
+            *(f"  {name:<14} {platform.url(name)}/docs" for name in platform.ports.services()),
+            f"  {'mailbox':<14} {platform.mailbox_url}/messages   (SMTP sink on 127.0.0.1:{platform.ports.smtp})",
+            f"  {'kafka':<14} {platform.stack.kafka_bootstrap}",
+            f"  {'mongodb':<14} {platform.stack.mongo_url}",
+            f"  {'data':<14} {state_dir / 'data'}",
+            f"  {'logs':<14} {logs / '<service>.log'}   (this terminal shows only warnings and errors)",
+            "",
+        ]
+    )
+
+
+def bearer_tokens(auth: AuthConfig, reports: list[TenantReport]) -> str:
+    """A ready bearer token per role and tenant."""
     lines = [
-        "",
-        "Lotse is running. Where to look:",
-        *(f"  {name:<14} {platform.url(name)}/docs" for name in platform.ports.services()),
-        f"  {'mailbox':<14} {platform.mailbox_url}/messages   (SMTP sink on 127.0.0.1:{platform.ports.smtp})",
-        f"  {'kafka':<14} {platform.stack.kafka_bootstrap}",
-        f"  {'mongodb':<14} {platform.stack.mongo_url}",
-        f"  {'data, logs':<14} {state_dir / 'data'}, {state_dir / 'logs'}",
         "",
         "Bearer tokens (12 hours; send as 'Authorization: Bearer <token>'):",
         f"  platform-admin: {issue_token(auth, subject='demo-admin', roles=[Role.PLATFORM_ADMIN])}",

@@ -1,6 +1,9 @@
 """The whole platform on one machine: broker, database, SMTP sink and the three services as
 separate processes under one supervisor, with prefixed logs. Used by ``lotse up`` and by the
-end-to-end tests, so that both run the same thing."""
+end-to-end tests, so that both run the same thing.
+
+Each process's whole output goes to its log file; the terminal (``echo``) gets the lines that
+need a person: warnings, errors and whatever is not a log line (a traceback, the sink's banner)."""
 
 from __future__ import annotations
 
@@ -20,10 +23,14 @@ from lotse_devstack.embedded import mongo_answers
 from lotse_devstack.processes import ManagedProcess, port_answers, port_is_free
 from lotse_runtime.auth import AuthConfig
 from lotse_runtime.settings import PlatformSettings
+from lotse_runtime.structured_logging import LogFormat, console_level
 
 READY_TIMEOUT_SECONDS = 60.0
 _COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m"]
+_LEVEL_COLOURS = {"warning": "\033[33m", "error": "\033[31m", "critical": "\033[1;31m"}
 _RESET = "\033[0m"
+# Levels that stay in the log files: the terminal shows what needs a person.
+QUIET_LEVELS = frozenset({"debug", "info"})
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,20 @@ class Platform:
         database.wait_until(lambda: mongo_answers(self.ports.mongo), READY_TIMEOUT_SECONDS)
 
 
-def _printer(name: str, index: int, stream: Callable[[str], None]) -> Callable[[str], None]:
-    colour = _COLOURS[index % len(_COLOURS)] if sys.stdout.isatty() else ""
-    reset = _RESET if colour else ""
-    prefix = f"{colour}{name:<13}|{reset} "
-    return lambda line: stream(prefix + line)
+def terminal_printer(name: str, index: int, stream: Callable[[str], None], *, colours: bool) -> Callable[[str], None]:
+    """Prints a process's noteworthy lines (see ``console_level``) with its name in front; with
+    ``colours``, the name in the process's colour and warnings and errors in theirs."""
+    prefix = f"{_COLOURS[index % len(_COLOURS)]}{name:<13}|{_RESET} " if colours else f"{name:<13}| "
+
+    def print_line(line: str) -> None:
+        level = console_level(line)
+        if level in QUIET_LEVELS:
+            return
+        if colours and level in _LEVEL_COLOURS:
+            line = f"{_LEVEL_COLOURS[level]}{line}{_RESET}"
+        stream(prefix + line)
+
+    return print_line
 
 
 def _wait_ready(process: ManagedProcess, url: str, timeout: float) -> None:
@@ -99,7 +115,7 @@ def _wait_ready(process: ManagedProcess, url: str, timeout: float) -> None:
 
 
 def service_environment(
-    stack: Stack, ports: Ports, service: str, base: Mapping[str, str], home: Path
+    stack: Stack, ports: Ports, service: str, base: Mapping[str, str], home: Path, log_format: LogFormat = "json"
 ) -> dict[str, str]:
     """What a service process needs to find the others; the names are the services' settings."""
     environment = dict(base)
@@ -117,6 +133,7 @@ def service_environment(
             "LOTSE_SMTP_PORT": str(ports.smtp),
             # Notifications signs the answer links in mails; they point at matching's answer pages.
             "LOTSE_ANSWER_LINK_BASE_URL": f"http://127.0.0.1:{ports.matching}",
+            "LOTSE_LOG_FORMAT": log_format,
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -132,10 +149,12 @@ def running_platform(
     echo: Callable[[str], None] | None = print,
     persistent: bool = True,
     kafka_advertised_port: int | None = None,
+    log_format: LogFormat = "json",
 ) -> Iterator[Platform]:
     """Start everything, wait until each service is ready, stop everything in reverse order.
 
     ``kafka_advertised_port`` lets the embedded broker send clients to a proxy (fault tests).
+    ``log_format`` is the services' (``console`` for a person, ``json`` for tests and tools).
 
     Fails fast with a StackError naming the server if a port is taken or a process does not
     start; whatever had started by then is stopped again.
@@ -176,13 +195,15 @@ def running_platform(
             ),
         ]
         for index, (name, argv, ready_url) in enumerate(launches):
-            environment = service_environment(stack, ports, name, os.environ, home) if name != "mailbox" else None
+            environment = (
+                service_environment(stack, ports, name, os.environ, home, log_format) if name != "mailbox" else None
+            )
             process = ManagedProcess(
                 name,
                 argv,
                 log_dir / f"{name}.log",
                 env=environment,
-                echo=_printer(name, index, echo) if echo else None,
+                echo=terminal_printer(name, index, echo, colours=sys.stdout.isatty()) if echo else None,
             )
             running.callback(process.stop)
             process.start()

@@ -27,6 +27,9 @@ def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
         max_request_size=DEAD_LETTER_MAX_BYTES,
         # FastStream logs every message it receives; that belongs at debug level.
         log_level=logging.DEBUG,
+        # A plain logger: its lines go through the service's log configuration (JSON or console,
+        # with trace ids) instead of a handler and format of FastStream's own.
+        logger=logging.getLogger("lotse.kafka"),
         metadata_max_age_ms=settings.topic_metadata_refresh_ms,
         # On stop, each subscriber waits this long for its handler in hand, then cancels it uncommitted.
         graceful_timeout=settings.shutdown_grace_seconds,

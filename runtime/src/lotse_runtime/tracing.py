@@ -62,7 +62,7 @@ _CLIENT_URL_DETAILS = ("http.url", "url.full", "http.target", "url.path", "url.q
 REDACTED = "(redacted)"
 
 
-class _NoLoneClientCalls(Sampler):
+class NoLoneClientCalls(Sampler):
     """A database command or outgoing call with no request, message or delivery around it (the
     outbox relay's and the delivery worker's polling) would be a trace of its own, several a second:
     such traces are not recorded. Everything else starts a trace."""
@@ -88,7 +88,7 @@ class _NoLoneClientCalls(Sampler):
 def configure_tracing(service: str) -> None:
     provider = TracerProvider(
         resource=Resource.create({"service.name": f"lotse-{service}"}),
-        sampler=ParentBased(root=_NoLoneClientCalls()),
+        sampler=ParentBased(root=NoLoneClientCalls()),
     )
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
