@@ -48,13 +48,15 @@ async def _bare(bootstrap: str, topic: str) -> float:
     await consumer.start()
     try:
         seen = 0
-        started = None
+        started: float | None = None
         while seen < MESSAGES:
             record = await consumer.getone()
             started = started or time.perf_counter()
+            assert record.value is not None
             json.loads(record.value)
             await consumer.commit()
             seen += 1
+        assert started is not None
         return seen / (time.perf_counter() - started)
     finally:
         await consumer.stop()

@@ -104,7 +104,7 @@ async def _baseline_run(bootstrap: str, mongo_url: str) -> tuple[float, list[flo
     started = time.monotonic()
     for number in range(NEEDS):
         await producer.send_and_wait(topics[0], f"{number}".encode(), key=f"k{number}".encode())
-    latencies = []
+    latencies: list[float] = []
     while len(latencies) < NEEDS:
         await sink.getone()
         latencies.append(time.monotonic() - started)

@@ -120,7 +120,7 @@ async def geo_near_ms(mongo_url: str, documents: list[dict[str, Any]], needs: li
         loaded = time.perf_counter() - started
         times = []
         for need in needs[:GEO_NEEDS]:
-            pipeline = [
+            pipeline: list[dict[str, Any]] = [
                 {
                     "$geoNear": {
                         "near": {"type": "Point", "coordinates": [need.point[1], need.point[0]]},

@@ -21,7 +21,7 @@ T = TypeVar("T")
 CENTRE = {"lat": 51.9607, "lon": 7.6261}
 
 
-def eventually(what: str, probe: Callable[[], T], timeout: float = 90.0) -> T:
+def eventually(what: str, probe: Callable[[], T | None], timeout: float = 90.0) -> T:
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:

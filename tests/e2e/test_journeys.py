@@ -32,7 +32,9 @@ def test_a_partner_need_is_proposed_by_email_accepted_by_link_and_staffed(platfo
         "the proposal email", lambda: [m for m in town.mails_to(email) if ACCEPT_LINK.search(m["text"] or "")]
     )[0]
     assert 'dir="rtl"' in proposal["html"]
-    link = ACCEPT_LINK.search(proposal["text"]).group(1)
+    accept_link = ACCEPT_LINK.search(proposal["text"])
+    assert accept_link is not None
+    link = accept_link.group(1)
     page = town.http.get(link, params={"choice": "accept"})
     assert page.status_code == 200 and "<form" in page.text
     confirmed = town.http.post(link, data={"choice": "accept"})

@@ -194,7 +194,8 @@ async def duplicates_suppressed(process: ServiceProcess, group: str) -> float:
 def notifications(stack: Stack, tmp_path: Path) -> Iterator[Notifications]:
     run = Notifications(stack, tmp_path, uuid.uuid4().hex[:8])
     yield run
-    with MongoClient(stack.mongo_url) as client:
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url)
+    with client:
         client.drop_database(run.database)
 
 
@@ -318,7 +319,8 @@ async def test_sigterm_lets_the_email_being_sent_finish_and_records_it_as_sent(
         assert process.logged("shutdown: waiting for the deliveries in flight")[0]["in_flight"] == 1
         assert smtp.mails_to(volunteer.data.contact.email) == 1
         # Recorded as sent before the exit, so no restart sends it again when a lease runs out.
-        with MongoClient(stack.mongo_url) as client:
+        client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url)
+        with client:
             delivery = client[notifications.database].deliveries.find_one(
                 {"trigger_event_id": str(volunteer.id), "channel": "email"}
             )
@@ -361,7 +363,8 @@ async def test_the_outbox_relay_stops_after_the_batch_in_hand_and_marks_it(
 
 
 def _inbox_records(notifications: Notifications, event: Envelope[Any]) -> int:
-    with MongoClient(notifications.stack.mongo_url) as client:
+    client: MongoClient[dict[str, Any]] = MongoClient(notifications.stack.mongo_url)
+    with client:
         return client[notifications.database].inbox.count_documents({"event_id": str(event.id)})
 
 
@@ -381,7 +384,8 @@ def _has_mail(smtp: HoldingSmtp, volunteer: Envelope[Any]) -> Any:
 
 def _contact_version(notifications: Notifications, volunteer: Envelope[Any], version: int) -> Any:
     async def probe() -> bool:
-        with MongoClient(notifications.stack.mongo_url) as client:
+        client: MongoClient[dict[str, Any]] = MongoClient(notifications.stack.mongo_url)
+        with client:
             contact = client[notifications.database].contacts.find_one(
                 {"_id": f"{volunteer.tenant}:{volunteer.data.volunteer_id}"}
             )

@@ -193,7 +193,7 @@ def services(stack: Stack) -> Iterator[Services]:
     """The three services, started side by side (each joins its consumer groups, which takes
     seconds), with a little real state each for the fuzzer to reach."""
     prefix = "fz" + uuid.uuid4().hex[:8]
-    common = {"kafka_bootstrap": stack.kafka_bootstrap, "mongo_url": stack.mongo_url}
+    common: dict[str, Any] = {"kafka_bootstrap": stack.kafka_bootstrap, "mongo_url": stack.mongo_url}
     registry_settings = RegistrySettings(
         **common,
         database=f"registry_{prefix}",
@@ -238,7 +238,8 @@ def services(stack: Stack) -> Iterator[Services]:
             server.stop()
         for server in servers:
             server.join()
-        with pymongo.MongoClient(stack.mongo_url) as client:
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(stack.mongo_url)
+        with client:
             for served in everyone:
                 client.drop_database(served.settings.database)
 

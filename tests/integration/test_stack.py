@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -47,7 +48,7 @@ async def test_catalogue_topics_are_created_once_with_their_partitions(stack: St
 
 
 @embedded_only
-def test_stopping_the_stack_leaves_no_process_and_no_listener(tmp_path) -> None:
+def test_stopping_the_stack_leaves_no_process_and_no_listener(tmp_path: Path) -> None:
     with running_stack(data_dir=tmp_path / "data", log_dir=tmp_path / "logs") as stack:
         pids = [p.pid for p in stack.processes.values()]
         ports = [int(stack.kafka_bootstrap.rsplit(":", 1)[1]), int(stack.mongo_url.split(":")[2].split("/")[0])]
@@ -60,7 +61,7 @@ def test_stopping_the_stack_leaves_no_process_and_no_listener(tmp_path) -> None:
 
 
 @embedded_only
-def test_a_taken_port_fails_fast_naming_the_server(tmp_path) -> None:
+def test_a_taken_port_fails_fast_naming_the_server(tmp_path: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
@@ -73,7 +74,7 @@ def test_a_taken_port_fails_fast_naming_the_server(tmp_path) -> None:
 
 
 @embedded_only
-def test_a_killed_owner_takes_its_servers_with_it(tmp_path) -> None:
+def test_a_killed_owner_takes_its_servers_with_it(tmp_path: Path) -> None:
     """A test run or `lotse up` that crashes (SIGKILL) must not leave servers running."""
     import signal
     import subprocess

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -13,7 +14,7 @@ from tests.support.kafka import read_all
 from tests.support.tcp_proxy import TcpProxy
 
 
-async def test_a_producer_behind_the_proxy_delivers_after_the_connection_is_cut_and_restored(tmp_path) -> None:
+async def test_a_producer_behind_the_proxy_delivers_after_the_connection_is_cut_and_restored(tmp_path: Path) -> None:
     broker_port = free_port()
     proxy = TcpProxy(broker_port).start()
     try:

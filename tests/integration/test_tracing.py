@@ -72,5 +72,5 @@ async def test_the_trace_continues_from_consumed_event_to_produced_event(
     assert produced.traceparent != incoming.traceparent
     spans = [span for span in _exporter.get_finished_spans() if span.context.trace_id == origin_trace]
     consumer_span = next(span for span in spans if span.name == f"process {incoming.type}")
-    assert consumer_span.attributes["lotse.tenant"] == "trier"
+    assert consumer_span.attributes is not None and consumer_span.attributes["lotse.tenant"] == "trier"
     assert consumer_span.parent is not None and consumer_span.parent.span_id == origin.get_span_context().span_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from lotse_devstack import TopicSpec, ensure_topics
 
@@ -18,6 +18,11 @@ class Record:
     key: bytes | None
     value: bytes
     headers: dict[str, bytes]
+
+
+def _record(record: ConsumerRecord[bytes, bytes]) -> Record:
+    # A tombstone (no value) reads as empty bytes.
+    return Record(record.topic, record.partition, record.offset, record.key, record.value or b"", dict(record.headers))
 
 
 async def create_topics(bootstrap: str, *names: str, partitions: int = 1) -> None:
@@ -46,7 +51,7 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
         while len(records) < expected and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=200)
             for batch in batches.values():
-                records.extend(Record(r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in batch)
+                records.extend(_record(r) for r in batch)
         return records
     finally:
         await consumer.stop()
@@ -72,7 +77,7 @@ async def read_to_end(bootstrap: str, topics: list[str], timeout: float = 30.0) 
                 raise TimeoutError(f"could not read to the end of {sorted(str(tp) for tp in ends)}")
             batches = await consumer.getmany(*ends, timeout_ms=500)
             for tp, batch in batches.items():
-                records.extend(Record(r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in batch)
+                records.extend(_record(r) for r in batch)
                 if batch and batch[-1].offset + 1 >= ends[tp]:
                     del ends[tp]
         return records

@@ -106,5 +106,6 @@ def service_process(service: str, stack: Stack, log_dir: Path, **settings: str) 
         yield process
     finally:
         process.kill()
-        with MongoClient(stack.mongo_url) as client:
+        client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_url)
+        with client:
             client.drop_database(environment["LOTSE_DATABASE"])

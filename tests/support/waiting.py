@@ -13,7 +13,7 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T | None]],
     *,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     interval: float = 0.05,

@@ -24,6 +24,7 @@ from lotse_contracts import (
     new_event,
     parse_event,
 )
+from lotse_contracts.base import EventData
 from lotse_devstack import Stack
 from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
@@ -92,7 +93,9 @@ def registered(tenant: str, volunteer_id: str | None = None, **profile: Any) -> 
     return new_event(data=data, tenant=tenant, subject=volunteer_id, version=1, source=REGISTRY)
 
 
-def registry_event(model: type, tenant: str, subject: str, version: int, data: dict[str, Any]) -> Envelope[Any]:
+def registry_event(
+    model: type[EventData], tenant: str, subject: str, version: int, data: dict[str, Any]
+) -> Envelope[Any]:
     return new_event(
         model, data=model.model_validate(data), tenant=tenant, subject=subject, version=version, source=REGISTRY
     )
@@ -167,7 +170,8 @@ class TopicReader:
         while True:
             batches = await self._consumer.getmany(timeout_ms=100)
             for batch in batches.values():
-                self.seen.extend(Seen(r.topic, r.key, r.value, dict(r.headers)) for r in batch)
+                # A tombstone (no value) reads as empty bytes.
+                self.seen.extend(Seen(r.topic, r.key, r.value or b"", dict(r.headers)) for r in batch)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ from lotse_contracts import (
     topic_for,
     topics_for_tenants,
 )
+from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_devstack import Stack, ensure_topics
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
@@ -112,7 +114,7 @@ async def world(stack: Stack) -> AsyncIterator[World]:
         for event in (tenant_event(OURS), tenant_event(THEIRS), *ours, *theirs):
             await producer.send_and_wait(topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
         for event in (*ours, *theirs):
-            await eventually(lambda e=event: store.volunteer(e.tenant, e.subject), timeout=60, what="volunteer known")
+            await eventually(partial(store.volunteer, event.tenant, event.subject), timeout=60, what="volunteer known")
         our_marker, their_marker = f"Begleitung {uuid.uuid4().hex}", f"Begleitung {uuid.uuid4().hex}"
         our_need, their_need = opened(OURS, description=our_marker), opened(THEIRS, description=their_marker)
         running = World(
@@ -138,9 +140,11 @@ async def world(stack: Stack) -> AsyncIterator[World]:
             (our_need.subject, running.our_proposals),
             (their_need.subject, running.their_proposals),
         ):
-            events = await eventually(
-                lambda n=need_id: _at_least(running.proposed(n), 2), what="the first round of proposals"
-            )
+
+            async def first_round(need: str = need_id) -> list[Any]:
+                return await _at_least(running.proposed(need), 2)
+
+            events = await eventually(first_round, what="the first round of proposals")
             found.update({str(e.data.volunteer_id): e for e in events})
         yield running
 
@@ -244,7 +248,7 @@ async def test_partner_answers_on_their_topic_cannot_reach_our_proposals(world: 
     for event in (posing, reaching):
         await world.publish(event, topic=partner_inbound_topic(THEIRS))
 
-    async def both_dead_lettered() -> dict[bytes, str]:
+    async def both_dead_lettered() -> dict[bytes, DeadLetterReason]:
         dead = [s for s in list(world.reader.seen) if s.topic == THEIR_PARTNER_DLQ]
         found = {s.value: DeadLetterInfo.from_headers(s.headers.items()).reason for s in dead}
         return found if {to_bytes(posing), to_bytes(reaching)} <= set(found) else {}

@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -74,7 +75,8 @@ async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
 
 def _checking_a_template() -> bool:
     """Some thread is inside the upload check of a template right now."""
-    for frame in sys._current_frames().values():
+    for top in sys._current_frames().values():
+        frame: FrameType | None = top
         while frame is not None:
             if frame.f_code.co_name == "check_source" and frame.f_code.co_filename.endswith("templates.py"):
                 return True

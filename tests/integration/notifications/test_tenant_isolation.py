@@ -203,9 +203,11 @@ async def test_emails_in_app_messages_and_webhook_calls_hold_only_their_own_muni
             for event in town.events
             if event.type.startswith(("de.lotse.registry.need.", "de.lotse.matching."))
         }
-        await eventually(
-            lambda t=town, n=len(forwarded): _async(len(t.hook.bodies) >= n), what=f"the webhook calls of {town.tenant}"
-        )
+
+        async def all_forwarded(hook: WebhookReceiver = town.hook, expected: int = len(forwarded)) -> bool:
+            return len(hook.bodies) >= expected
+
+        await eventually(all_forwarded, what=f"the webhook calls of {town.tenant}")
         calls = [parse_event(body) for body in list(town.hook.bodies)]
         assert {str(call.id) for call in calls} == forwarded and {call.tenant for call in calls} == {town.tenant}
         assert not _leaks(b"".join(town.hook.bodies).decode(), other)
@@ -281,7 +283,3 @@ async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(w
     assert not any(m["read"] for m in (await world.http.get("/me/messages", headers=me)).json())
     assert await world.db.deliveries.count_documents({"tenant": OURS}) == deliveries_before
     assert await world.db.outbox.count_documents({"tenant": OURS}) == outbox_before
-
-
-async def _async(value: Any) -> Any:
-    return value

@@ -83,7 +83,7 @@ async def test_a_queued_delivery_is_sent_once_when_a_worker_comes_up(
 
         async def sent() -> Any:
             found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
-            return found if found["status"] == "sent" else None
+            return found if found is not None and found["status"] == "sent" else None
 
         done = await eventually(sent, what="the queued delivery to be sent")
     finally:
@@ -117,7 +117,7 @@ async def test_a_send_whose_mark_is_lost_is_sent_again_with_the_same_message_id(
 
         async def sent() -> Any:
             found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
-            return found if found["status"] == "sent" else None
+            return found if found is not None and found["status"] == "sent" else None
 
         await eventually(sent, what="the delivery to be sent after its lease ran out")
     finally:
@@ -139,7 +139,7 @@ async def test_an_unreachable_smtp_server_is_retried_then_dead_lettered_without_
 
         async def dead() -> Any:
             found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
-            return found if found["status"] == "dead" else None
+            return found if found is not None and found["status"] == "dead" else None
 
         found = await eventually(dead, what="the delivery to be dead-lettered")
     finally:
@@ -185,13 +185,13 @@ async def test_what_is_queued_for_an_erased_volunteer_is_cancelled_reported_and_
 
         async def skipped() -> Any:
             found = await store.db.deliveries.find_one({"_id": late["_id"]})
-            return found if found["status"] == "skipped" else None
+            return found if found is not None and found["status"] == "skipped" else None
 
         assert (await eventually(skipped, what="the late delivery to be skipped"))["reason"] == "no_contact"
     finally:
         await worker.stop()
     cancelled = await store.db.deliveries.find_one({"_id": delivery["_id"]})
-    assert cancelled["status"] == "cancelled" and cancelled["reason"] == "volunteer_erased"
+    assert cancelled is not None and cancelled["status"] == "cancelled" and cancelled["reason"] == "volunteer_erased"
     assert await mails_to(smtp_sink, address) == []
     failed = [parse_event(bytes(e["value"])) for e in await store.db.outbox.find({}).to_list()]
     codes = {(str(e.data.delivery_id), e.data.error_code) for e in failed if e.type.endswith("failed.v1")}
@@ -225,7 +225,7 @@ async def test_a_message_for_a_volunteer_who_never_appears_is_skipped_after_the_
 
         async def skipped() -> Any:
             found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
-            return found if found["status"] == "skipped" else None
+            return found if found is not None and found["status"] == "skipped" else None
 
         found = await eventually(skipped, what="the delivery to be given up")
     finally:

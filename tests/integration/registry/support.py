@@ -121,7 +121,7 @@ async def tenant_events(
             for batch in batches.values():
                 for record in batch:
                     if record.key and record.key.decode().startswith(f"{tenant}:"):
-                        found.append((record.partition, record.offset, parse_event(record.value)))
+                        found.append((record.partition, record.offset, parse_event(record.value or b"")))
         return [event for _, _, event in sorted(found, key=lambda item: (item[0], item[1]))]
     finally:
         await consumer.stop()

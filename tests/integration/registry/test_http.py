@@ -191,6 +191,7 @@ async def test_an_initiative_admin_token_without_a_string_org_is_refused(
 def _signed(registry: RunningRegistry, claims: dict[str, Any]) -> str:
     """A token signed with the registry's key, with claims ``issue_token`` would not produce."""
     config = registry.settings.auth_config()
+    assert config.hs256_key is not None
     now = datetime.now(UTC)
     base = {"iss": config.issuer, "aud": config.audience, "sub": str(uuid.uuid4()), "iat": now}
     return jwt.encode({**base, "exp": now + timedelta(minutes=5), **claims}, config.hs256_key, algorithm="HS256")
