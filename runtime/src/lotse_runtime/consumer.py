@@ -34,7 +34,7 @@ from lotse_contracts import (
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_runtime import metrics
 from lotse_runtime.failures import is_transient
-from lotse_runtime.tracing import processing_span
+from lotse_runtime.tracing import event_trace_id, processing_span
 
 log = structlog.get_logger("lotse.consumer")
 
@@ -139,6 +139,9 @@ class EventPipeline:
             correlation_id=event.correlationid,
             topic=delivery.topic,
         )
+        if trace_id := event_trace_id(event):
+            # Retries are logged between attempts, outside the span: they still name the trace.
+            bound = bound.bind(trace_id=trace_id)
         attempt = outage = 0
         while True:
             try:

@@ -159,6 +159,12 @@ def event_trace_context(event: Envelope[Any]) -> dict[str, str]:
     return carrier
 
 
+def event_trace_id(event: Envelope[Any]) -> str | None:
+    """The id of the trace an event belongs to (for log lines written outside its span)."""
+    context = trace.get_current_span(propagate.extract(event_trace_context(event))).get_span_context()
+    return trace.format_trace_id(context.trace_id) if context.is_valid else None
+
+
 def with_trace_context(event: Envelope[Any]) -> Envelope[Any]:
     """The event stamped with the current trace context, unless it carries one already."""
     if event.traceparent:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -19,8 +20,10 @@ from opentelemetry.sdk.trace.sampling import ParentBased
 from opentelemetry.trace import SpanKind
 
 from lotse_cli.supervisor import terminal_printer
+from lotse_contracts import Envelope, TenantOnboarded, new_event, to_bytes
+from lotse_runtime.consumer import Delivery, EventPipeline, RetryPolicy
 from lotse_runtime.structured_logging import configure_logging, console_level
-from lotse_runtime.tracing import NoLoneClientCalls, instrument_app
+from lotse_runtime.tracing import NoLoneClientCalls, instrument_app, with_trace_context
 
 TOKEN = "capability-token-0123456789"
 
@@ -145,3 +148,25 @@ def test_a_database_call_outside_any_request_or_message_starts_no_trace() -> Non
         tracer.start_as_current_span("registry.find", kind=SpanKind.CLIENT) as call,
     ):
         assert consumer.is_recording() and call.is_recording()
+
+
+async def test_a_consumer_names_the_events_trace_also_in_the_retry_warnings_between_its_spans() -> None:
+    with TracerProvider().get_tracer("test").start_as_current_span("partner publishes") as origin:
+        event = with_trace_context(
+            new_event(data=TenantOnboarded.example(), tenant="trier", subject="trier", version=1, source="/test")
+        )
+    failures = [ValueError("not yet")]
+
+    async def handle(_: Envelope[Any], __: Delivery) -> None:
+        if failures:
+            raise failures.pop()
+
+    async def no_dead_letters(*_: object) -> None:
+        raise AssertionError("nothing should be dead-lettered")
+
+    pipeline = EventPipeline("trace-test", handle, no_dead_letters, RetryPolicy(first_backoff_seconds=0.01))
+    with structlog.testing.capture_logs() as logged:
+        await pipeline.handle(to_bytes(event), Delivery("lotse.registry.tenants.v1", 0, 0, event.key))
+
+    retry = next(line for line in logged if line["event"] == "event processing failed, retrying")
+    assert retry["trace_id"] == _ids(origin)[0]
