@@ -1,4 +1,4 @@
-"""OpenTelemetry traces that follow an event across Kafka hops.
+"""OpenTelemetry traces that follow a request end to end: HTTP, MongoDB, Kafka hops, webhooks.
 
 The trace context travels inside the event itself, as the CloudEvents distributed-tracing
 attributes ``traceparent`` / ``tracestate``: the outbox stamps them when an event is stored
