@@ -24,6 +24,9 @@ from pydantic_settings import BaseSettings
 ENV_PREFIX = "LOTSE_"
 # Characters of a generated secret (token_urlsafe: about 1.3 per byte).
 GENERATED_BYTES = 32
+# The shortest secret accepted (an HMAC key as long as its hash, RFC 2104 / RFC 7518): an empty or
+# short value would let anyone forge what it signs.
+MIN_SECRET_LENGTH = 32
 HOW_TO_CHOOSE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 # SHA-256 of every secret value ever committed to the Lotse repository (signing keys, answer link
@@ -119,6 +122,17 @@ def provide(
         else:
             missing.append(f"{alternatives[name]} or {variable(name)}" if name in alternatives else variable(name))
     problems = []
+    short = [
+        variable(name)
+        for name in secret_fields(type(settings))
+        if isinstance(value := getattr(settings, name), SecretStr)
+        and len(value.get_secret_value().strip()) < MIN_SECRET_LENGTH
+    ]
+    if short:
+        problems.append(
+            f"{', '.join(short)} is shorter than {MIN_SECRET_LENGTH} characters; "
+            f"choose a random value, e.g. {HOW_TO_CHOOSE}"
+        )
     if missing:
         problems.append(
             f"not set: {', '.join(missing)} (LOTSE_ENV is production, where every secret must be set; "

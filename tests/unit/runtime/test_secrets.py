@@ -103,6 +103,20 @@ def test_a_short_hs256_key_is_refused(tmp_path: Path) -> None:
         development(tmp_path, jwt_hs256_key="k" * 31)
 
 
+@pytest.mark.parametrize("value", ["", " " * 40, "a-short-answer-link-secret"])
+def test_an_empty_or_short_secret_is_refused_in_production(tmp_path: Path, value: str) -> None:
+    # An empty HMAC key is a key anyone has: every answer link could be forged.
+    with pytest.raises(ValidationError, match="LOTSE_ANSWER_LINK_SECRET is shorter than 32 characters"):
+        ServiceSettings(home=tmp_path, jwt_hs256_key="k" * 32, answer_link_secret=value)
+
+
+def test_an_empty_secret_from_the_environment_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOTSE_ANSWER_LINK_SECRET", "")
+    monkeypatch.setenv("LOTSE_JWT_HS256_KEY", "k" * 32)
+    with pytest.raises(ValidationError, match="LOTSE_ANSWER_LINK_SECRET is shorter than 32 characters"):
+        ServiceSettings(home=tmp_path)
+
+
 def test_development_generates_each_secret_once_with_mode_600_and_reuses_it(tmp_path: Path) -> None:
     first = development(tmp_path)
     folder = tmp_path / "secrets"
