@@ -8,6 +8,12 @@ reaching Python internals; this module bounds what it may cost:
   otherwise take minutes or gigabytes in one C call), as are the filters and string methods that
   grow a string by an argument (``center``, ``replace``, ``ljust``, ``join``, format widths …);
 - ``range`` yields at most ``MAX_RANGE`` items;
+- every value a template builds (list, tuple and dict literals, ``+``, ``*``, ``~``, what a filter, a
+  function or a macro returns, captured output of ``{% set %}`` blocks, macros and ``{% filter %}``)
+  and every value it turns into text is measured first (``weight``: characters, and an item per
+  element, counted through nesting as often as ``str`` would write it): a list of a thousand
+  references to a list of a thousand long strings is small to build but gigabytes as text, in one
+  C call that holds the GIL (the service stops answering, and the time limit cannot interrupt it);
 - ``render_within`` streams the output and stops past ``MAX_OUTPUT_CHARS``, and a trace function on
   the template's own frames stops it at its deadline: a loop is stopped where it is, in whichever
   thread it runs (renders run off the event loop, see ``templates.render_off_loop``).
@@ -15,6 +21,7 @@ reaching Python internals; this module bounds what it may cost:
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import time
@@ -23,19 +30,24 @@ from functools import wraps
 from types import FrameType
 from typing import Any
 
-from jinja2 import Template
+from jinja2 import Template, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
 
 MAX_RANGE = 1_000
 MAX_OUTPUT_CHARS = 200_000  # per part; a real message is a few thousand
 # Messages count people and hours: results of ``**`` and ``*`` on integers stay within 64 bits
 # (Jinja's ``**`` binds to the left: ``9 ** 9 ** 9`` is ``(9 ** 9) ** 9``, 261 bits, refused).
 MAX_INT_BITS = 64
-# A width or precision of four digits or more, a width taken from an argument, or a nested field.
-_WIDE_FORMAT = re.compile(r"%[-#0 +]*(\*|\d{4,}|\d*\.(\*|\d{4,}))|\{[^{}]*:[^{}]*(\d{4,}|\{)")
+# A width or precision of four digits or more, a width taken from an argument, or a nested field
+# (``%(name)999999999s`` too: a mapping key may come before the flags).
+_WIDE_FORMAT = re.compile(r"%(\([^)]*\))?[-#0 +]*(\*|\d{4,}|\d*\.(\*|\d{4,}))|\{[^{}]*:[^{}]*(\d{4,}|\{)")
+# Largest JSON indent (``tojson(indent=10 ** 9)`` writes that many spaces per line).
+MAX_JSON_INDENT = 16
 
 
 class RenderTimeUp(BaseException):
@@ -50,6 +62,89 @@ class OutputTooLarge(SecurityError):
 def _bounded(size: int, what: str) -> None:
     if size > MAX_OUTPUT_CHARS:
         raise OutputTooLarge(f"{what} would make more than {MAX_OUTPUT_CHARS} characters")
+
+
+def weight(value: Any, budget: int = MAX_OUTPUT_CHARS) -> int:
+    """What ``value`` costs as text, roughly: the characters of a string, one for anything else,
+    counted through lists, tuples, sets, dicts and namespaces as often as they are referenced (as
+    ``str`` writes them). Stops counting once past ``budget``, so it never walks more than that."""
+    total = 0
+    pending = [value]
+    while pending and total <= budget:
+        item = pending.pop()
+        total += len(item) if isinstance(item, str) else 1
+        if isinstance(item, Namespace):
+            item = item._Namespace__attrs  # what its repr writes
+        if isinstance(item, Mapping):
+            pending.extend(itertools.islice(itertools.chain.from_iterable(item.items()), budget - total + 1))
+        elif isinstance(item, list | tuple | set | frozenset):
+            pending.extend(itertools.islice(item, budget - total + 1))
+    return total
+
+
+def checked(value: Any, what: str = "a value") -> Any:
+    """``value``, if it stays within ``MAX_OUTPUT_CHARS`` as text (see ``weight``)."""
+    if not isinstance(value, int | float) and weight(value) > MAX_OUTPUT_CHARS:
+        raise OutputTooLarge(f"{what} would make more than {MAX_OUTPUT_CHARS} characters")
+    return value
+
+
+class BoundedBuffer(list[str]):
+    """The output a macro, a ``{% set %}`` block or a ``{% filter %}`` block captures: stops past
+    ``MAX_OUTPUT_CHARS`` (each piece is bounded, but a loop may add a million of them)."""
+
+    size = 0
+
+    def append(self, item: str) -> None:
+        self._grow(len(item))
+        super().append(item)
+
+    def extend(self, items: Any) -> None:
+        items = list(items)
+        self._grow(sum(len(item) for item in items if isinstance(item, str)))
+        super().extend(items)
+
+    def _grow(self, size: int) -> None:
+        self.size += size
+        if self.size > MAX_OUTPUT_CHARS:
+            raise OutputTooLarge(f"captured output would make more than {MAX_OUTPUT_CHARS} characters")
+
+
+class BoundedCodeGenerator(CodeGenerator):
+    """Jinja's compiler, with literals, ``~`` and captured output measured at run time."""
+
+    def buffer(self, frame: Frame) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.bounded_buffer()")
+
+    def _checked(self, visit: Callable[[Any, Frame], None], node: nodes.Node, frame: Frame) -> None:
+        self.write("environment.checked(")
+        visit(node, frame)
+        self.write(")")
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self._checked(super().visit_List, node, frame)
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self._checked(super().visit_Dict, node, frame)
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # an assignment target: {% for a, b in … %}, {% set a, b = … %}
+            super().visit_Tuple(node, frame)
+        else:
+            self._checked(super().visit_Tuple, node, frame)
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # As Jinja's, with each part measured before it becomes text, and the result.
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        else:
+            join = "markup_join" if frame.eval_ctx.autoescape else "str_join"
+        self.write(f"environment.checked({join}((")
+        for part in node.nodes:
+            self._checked(self.visit, part, frame)
+            self.write(", ")
+        self.write(")))")
 
 
 def _check_binop(operator: str, left: Any, right: Any) -> None:
@@ -152,10 +247,60 @@ def _check_format(value: Any, *_: Any, **__: Any) -> None:
         raise SecurityError("format widths and precisions are limited to three digits")
 
 
+def _check_batch(value: Any, linecount: int = 1, fill_with: Any = None, *_: Any, **__: Any) -> None:
+    if fill_with is not None:  # fills the last batch up to linecount in one allocation
+        _bounded(int(linecount) * weight(fill_with), "batch")
+
+
+def _check_slice(value: Any, slices: int = 1, *_: Any, **__: Any) -> None:
+    if int(slices) > MAX_RANGE:
+        raise SecurityError(f"slice is limited to {MAX_RANGE} slices")
+
+
+def _check_tojson(value: Any, indent: int | str | None = None, *_: Any, **__: Any) -> None:
+    if indent is not None and (len(indent) if isinstance(indent, str) else int(indent)) > MAX_JSON_INDENT:
+        raise SecurityError(f"tojson's indent is limited to {MAX_JSON_INDENT}")
+
+
+def _check_sum(iterable: Any, attribute: Any = None, start: Any = 0, *_: Any, **__: Any) -> None:
+    if not isinstance(start, int | float):  # adding lists copies them again at every step
+        raise SecurityError("sum adds numbers only")
+
+
+def _checked_filter(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter whose arguments are measured before it runs (``string``, ``tojson``, ``pprint``
+    … turn them into text) and whose result is measured after."""
+
+    @wraps(original)  # keeps Jinja's pass_context/pass_environment marker
+    def measured(*args: Any, **kwargs: Any) -> Any:
+        for value in (*_filter_args(original, args), *kwargs.values()):
+            checked(value, "a filter's argument")
+        return checked(original(*args, **kwargs), "a filter's result")
+
+    return measured
+
+
+class MeasuredFilters(dict[str, Callable[..., Any]]):
+    """The filters, each measured (``_checked_filter``), those added later too."""
+
+    def __init__(self, filters: Mapping[str, Callable[..., Any]]) -> None:
+        super().__init__()
+        for name, original in filters.items():
+            self[name] = original
+
+    def __setitem__(self, name: str, original: Callable[..., Any]) -> None:
+        super().__setitem__(name, _checked_filter(original))
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"**", "*", "%"})
+    intercepted_binops = frozenset({"**", "*", "%", "+"})
+    code_generator_class = BoundedCodeGenerator
+    bounded_buffer = BoundedBuffer
+    checked = staticmethod(checked)
 
     def __init__(self, **options: Any) -> None:
+        # Every {{ value }} is measured before it becomes text.
+        options.setdefault("finalize", lambda value: checked(value, "an output"))
         super().__init__(**options)
         self.globals["range"] = bounded_range
         checks: dict[str, Callable[..., None]] = {
@@ -164,15 +309,20 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             "replace": _check_replace,
             "wordwrap": _check_wordwrap,
             "format": _check_format,
+            "batch": _check_batch,
+            "slice": _check_slice,
+            "tojson": _check_tojson,
+            "sum": _check_sum,
         }
         for name, check in checks.items():
             self.filters[name] = _guarded_filter(name, check)
         self.filters["join"] = _bounded_join(FILTERS["join"])
+        self.filters = MeasuredFilters(self.filters)
         del self.globals["lipsum"]  # generates any amount of text
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        _check_binop(operator, left, right)
-        return super().call_binop(context, operator, left, right)
+        _check_binop(operator, checked(left), checked(right))
+        return checked(super().call_binop(context, operator, left, right), f"{operator}")
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         # The sandbox hands out its own str.format when a template reads the attribute.
@@ -185,7 +335,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         owner = getattr(obj, "__self__", None)
         if isinstance(owner, str):
             args = _check_str_method(owner, getattr(obj, "__name__", ""), args)
-        return super().call(context, obj, *args, **kwargs)
+        for value in (*args, *kwargs.values()):
+            checked(value, "an argument")
+        return checked(super().call(context, obj, *args, **kwargs), "a call's result")
 
 
 def render_within(template: Template, context: Mapping[str, Any], deadline: float) -> str:
