@@ -126,7 +126,8 @@ def _redact_server_request(span: trace.Span, scope: dict[str, Any]) -> None:
 
 async def _redact_client_url(span: trace.Span, request: RequestInfo) -> None:
     if isinstance(request.url, httpx.URL):
-        origin = f"{request.url.scheme}://{request.url.host}"
+        # The host as sent (punycode): ``.host`` decodes IDNA and raises on a label IDNA 2008 refuses.
+        origin = f"{request.url.scheme}://{request.url.raw_host.decode('ascii', errors='replace')}"
     else:  # httpcore's (scheme, host, port, target)
         origin = f"{request.url[0].decode()}://{request.url[1].decode()}"
     _redact(span, _CLIENT_URL_DETAILS, origin)

@@ -125,3 +125,12 @@ async def test_registration_refuses_a_name_resolving_inside_with_the_same_words_
 async def test_a_name_idna_cannot_encode_is_refused_not_a_crash() -> None:
     url = f"https://{'a' * 70}.example/hook"
     assert await registration_problem(url, "production", system_resolver, timeout=5) is not None
+
+
+async def test_a_punycode_name_that_idna_2008_cannot_decode_is_checked_not_a_crash() -> None:
+    # The URL parser (pydantic) accepts xn--ls8h (an emoji label); decoding it back raised
+    # InvalidCodepoint out of the check, a 500 at registration.
+    url = "https://xn--ls8h.example/hook"
+    assert url_problem(url, "production") is None
+    assert await registration_problem(url, "production", _resolving_to("10.0.0.1"), timeout=1) is not None
+    assert await registration_problem(url, "production", _resolving_to("93.184.216.34"), timeout=1) is None

@@ -8,11 +8,13 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import structlog
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import RequestInfo
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -23,7 +25,7 @@ from lotse_cli.supervisor import terminal_printer
 from lotse_contracts import Envelope, TenantOnboarded, new_event, to_bytes
 from lotse_runtime.consumer import Delivery, EventPipeline, RetryPolicy
 from lotse_runtime.structured_logging import configure_logging, console_level
-from lotse_runtime.tracing import NoLoneClientCalls, instrument_app, with_trace_context
+from lotse_runtime.tracing import NoLoneClientCalls, _redact_client_url, instrument_app, with_trace_context
 
 TOKEN = "capability-token-0123456789"
 
@@ -137,6 +139,18 @@ def test_a_request_span_names_the_route_and_keeps_the_path_query_and_client_addr
     assert not [value for value in attributes.values() if TOKEN in str(value)], attributes
     addresses = {key: value for key, value in attributes.items() if key in {"net.peer.ip", "client.address"}}
     assert addresses and set(addresses.values()) == {"(redacted)"}, attributes  # TestClient's is "testclient"
+
+
+async def test_a_webhook_span_keeps_the_origin_of_a_punycode_host_idna_2008_cannot_decode(
+    exporter: InMemorySpanExporter,
+) -> None:
+    # xn--ls8h (an emoji label) passes the URL parsers; decoding it raised out of the request hook,
+    # so the delivery failed with an error no handler expected.
+    url = httpx.URL(f"https://xn--ls8h.example/hook?key={TOKEN}")
+    with trace.get_tracer("test").start_as_current_span("POST", attributes={"url.full": str(url)}) as span:
+        await _redact_client_url(span, RequestInfo(b"POST", url, httpx.Headers(), None, {}))
+    (finished,) = [done for done in exporter.get_finished_spans() if done.name == "POST"]
+    assert dict(finished.attributes or {})["url.full"] == "https://xn--ls8h.example"
 
 
 def test_a_database_call_outside_any_request_or_message_starts_no_trace() -> None:

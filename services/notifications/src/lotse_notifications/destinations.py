@@ -96,7 +96,9 @@ def url_problem(url: str, env: Env) -> str | None:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
         return NOT_ALLOWED
-    host = parsed.host.lower().rstrip(".")
+    # The host as it goes on the wire (punycode): ``.host`` decodes IDNA and raises on labels the
+    # URL parser accepted but IDNA 2008 does not (``xn--ls8h``, an emoji), which was a 500.
+    host = _wire_host(parsed).lower().rstrip(".")
     if parsed.scheme not in {"http", "https"} or not host or parsed.userinfo:
         return NOT_ALLOWED
     literal = _literal(host)
@@ -111,6 +113,10 @@ def url_problem(url: str, env: Env) -> str | None:
     if loopback_name and env != "development":
         return NOT_ALLOWED
     return None
+
+
+def _wire_host(url: httpx.URL) -> str:
+    return url.raw_host.decode("ascii", errors="replace")
 
 
 async def checked_addresses(host: str, port: int, env: Env, resolver: Resolver) -> list[IPAddress]:
@@ -133,7 +139,7 @@ async def registration_problem(url: str, env: Env, resolver: Resolver, *, timeou
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         async with asyncio.timeout(timeout):
-            await checked_addresses(parsed.host, port, env, resolver)
+            await checked_addresses(_wire_host(parsed), port, env, resolver)
     except (DestinationNotAllowed, OSError, TimeoutError):
         return NOT_ALLOWED  # not resolving reads the same as resolving inside
     return None
