@@ -8,6 +8,7 @@ limit for public endpoints (those that take no bearer token).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from typing import Any
@@ -229,11 +230,25 @@ class PublicRateLimit:
 
     async def retry_after(self, request: Request) -> int | None:
         """None if this request may pass (and counts it), else the seconds until one may."""
-        keys = (request.client.host if request.client else "unknown", route_of(request.scope))
+        keys = (client_key(request.client.host if request.client else "unknown"), route_of(request.scope))
         if await self.limiter.hit(self.item, *keys):
             return None
         stats = await self.limiter.get_window_stats(self.item, *keys)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+def client_key(host: str) -> str:
+    """Whom a request counts for: an IPv4 address, or the /64 network of an IPv6 address (one
+    subscriber gets a whole /64, so counting single addresses would give a client 2**64 quotas)."""
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 async def rate_limit_retry_after(request: Request) -> int | None:

@@ -68,7 +68,11 @@ def problem_response(status: int, title: str, detail: str | None = None, **exten
     if detail:
         body["detail"] = detail
     body.update(extensions)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    # nosniff here as well as in http_guards.SecurityHeaders: the 500 of an unexpected error is sent
+    # by Starlette's ServerErrorMiddleware, outside every middleware an app adds.
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

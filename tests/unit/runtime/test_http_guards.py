@@ -44,6 +44,10 @@ def make_app(**settings: Any) -> FastAPI:
     async def raw(request: Request) -> dict[str, int]:
         return {"length": len(await request.body())}
 
+    @app.get("/broken")
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
     @app.get("/public", dependencies=[Depends(public_rate_limit)])
     async def public() -> dict[str, str]:
         return {"status": "ok"}
@@ -72,6 +76,22 @@ async def test_every_response_is_nosniff_and_pages_are_not_stored_framed_or_refe
     assert policy["base-uri"] == ["'none'"]
     assert "script-src" not in policy
     assert "content-security-policy" not in api.headers
+
+
+async def test_an_unexpected_error_and_every_other_refusal_is_nosniff_too() -> None:
+    # The 500 comes from Starlette's outermost middleware, outside those an app adds.
+    transport = httpx.ASGITransport(app=make_app(public_rate_limit="1 per 1 minute"), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://guarded.test") as http:
+        responses = [
+            await http.get("/broken"),
+            await http.delete("/notes"),
+            await http.post("/notes", json={"text": "x" * LIMIT}),
+            await http.get("/public"),
+            await http.get("/public"),
+        ]
+    assert [response.status_code for response in responses] == [500, 405, 413, 200, 429]
+    for response in responses:
+        assert response.headers["x-content-type-options"] == "nosniff", response.status_code
 
 
 async def test_the_docs_page_gets_a_policy_that_lets_it_load_and_still_cannot_be_framed() -> None:
@@ -179,6 +199,22 @@ async def test_a_public_endpoint_answers_429_with_retry_after_past_the_limit_and
             return (await http.get("/public")).status_code == 200
 
         await eventually(allowed_again, timeout=10, interval=0.2, what="the endpoint to answer again")
+
+
+async def test_the_addresses_of_one_ipv6_network_share_one_quota() -> None:
+    # An IPv6 subscriber has a /64 of its own: one quota per address would be 2**64 quotas.
+    app = make_app(public_rate_limit="1 per 1 minute")
+
+    async def status(host: str) -> int:
+        transport = httpx.ASGITransport(app=app, client=(host, 4711))
+        async with httpx.AsyncClient(transport=transport, base_url="http://guarded.test") as http:
+            return (await http.get("/public")).status_code
+
+    assert await status("2001:db8:1:2::1") == 200
+    assert await status("2001:db8:1:2:ffff::7") == 429  # same /64
+    assert await status("2001:db8:1:3::1") == 200  # the next /64
+    assert await status("203.0.113.9") == 200
+    assert await status("::ffff:203.0.113.9") == 429  # the same IPv4 client, as a mapped address
 
 
 def test_a_rate_limit_that_does_not_parse_is_refused_naming_the_setting() -> None:
