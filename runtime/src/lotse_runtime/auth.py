@@ -82,13 +82,17 @@ class TokenVerifier:
 
 def _principal(claims: dict[str, Any]) -> Principal:
     raw_roles = claims.get("roles", [])
-    if not isinstance(raw_roles, list):
-        raise Problem(401, "Invalid token", "claim roles must be a list")
+    # A list of strings: `role in known` of an object or a list would be a TypeError (500).
+    if not isinstance(raw_roles, list) or not all(isinstance(role, str) for role in raw_roles):
+        raise Problem(401, "Invalid token", "claim roles must be a list of strings")
     known = {role.value for role in Role}
     roles = frozenset(Role(role) for role in raw_roles if role in known)
     tenant = claims.get("tenant")
     if Role.PLATFORM_ADMIN not in roles and not isinstance(tenant, str):
         raise Problem(401, "Invalid token", "claim tenant is required")
+    # Also a platform admin's, if present: it ends up in database queries, where an object would be an operator.
+    if tenant is not None and not (isinstance(tenant, str) and tenant):
+        raise Problem(401, "Invalid token", "claim tenant must be a non-empty string")
     organisation = claims.get("org")
     # An initiative admin acts for its organisation; without one, checks that compare the
     # organisation would compare against nothing.

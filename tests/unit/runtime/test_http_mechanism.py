@@ -103,6 +103,30 @@ def test_bad_tokens_are_refused(bad_token: Callable[[], str]) -> None:
     assert response.headers["content-type"] == PROBLEM_JSON
 
 
+def _signed(claims: dict[str, object]) -> str:
+    base = jwt.decode(token(), options={"verify_signature": False})
+    assert CONFIG.hs256_key is not None
+    return jwt.encode({**base, **claims}, CONFIG.hs256_key, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"roles": [{"coordinator": True}]}, id="role-an-object"),
+        pytest.param({"roles": [["coordinator"]]}, id="role-a-list"),
+        pytest.param({"roles": "coordinator"}, id="roles-a-string"),
+        pytest.param({"tenant": {"$ne": None}}, id="tenant-an-object"),
+        pytest.param({"tenant": ""}, id="tenant-empty"),
+        pytest.param({"roles": ["platform-admin", "coordinator"], "tenant": ["musterstadt"]}, id="admin-tenant-a-list"),
+    ],
+)
+def test_a_signed_token_with_malformed_claims_is_401_not_a_500(claims: dict[str, object]) -> None:
+    response = TestClient(make_app(), raise_server_exceptions=False).post(
+        "/things", json={"name": "x", "radius_km": 5}, headers={"Authorization": f"Bearer {_signed(claims)}"}
+    )
+    assert response.status_code == 401, response.text
+
+
 def test_validation_errors_name_each_field() -> None:
     response = post(f"Bearer {token()}", {"name": "", "radius_km": 0})
     assert response.status_code == 422
