@@ -503,7 +503,8 @@ async def test_an_unstaffed_need_is_escalated_and_the_weekly_digest_counts_open_
         "unstaffed_needs": [],
     }
     digest = await wait_for_mail(smtp_sink, office, "weekly_digest")
-    assert "Besetzungsquote: 33 %" in digest["text"] and lonely.data.description in digest["text"]
+    # The share as German writes it (Babel: a no-break space before the sign).
+    assert "Besetzungsquote: 33\xa0%" in digest["text"] and lonely.data.description in digest["text"]
     again = await service.http.post("/digest", headers=coordinator)
     assert again.json()["already_planned"] is True
     assert (await service.http.post("/digest", headers=service.auth(Role.VOLUNTEER, tenant))).status_code == 403

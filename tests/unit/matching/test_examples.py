@@ -156,3 +156,27 @@ def test_answer_pages_speak_german_first_then_the_tenants_language() -> None:
     assert pages.languages_for("de") == ["de"] and pages.languages_for("xx") == ["de"]
     confirm = pages.page(pages.CONFIRM_ACCEPT, ["de"], summary="<script>", choice="accept")
     assert '<form method="post">' in confirm and "<script>" not in confirm and "&lt;script&gt;" in confirm
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "button", "direction"),
+    [
+        ("fa", "این درخواست را می‌پذیرید؟", "بله، می‌پذیرم", ' dir="rtl"'),
+        ("tr", "Bu talebi kabul ediyor musunuz?", "Evet, kabul ediyorum", ""),
+        ("uk", "Прийняти запит?", "Так, погоджуюся", ""),
+        ("en", "Accept this request?", "Yes, I accept", ""),
+    ],
+)
+def test_answer_pages_speak_persian_and_turkish_too(language: str, title: str, button: str, direction: str) -> None:
+    assert pages.languages_for(language) == ["de", language]
+    html = pages.page(pages.CONFIRM_ACCEPT, pages.languages_for(language), choice="accept")
+    assert f'<section lang="{language}"{direction}><h1>{title}</h1>' in html and button in html
+    assert html.index("Anfrage annehmen?") < html.index(title)
+
+
+def test_every_outcome_has_a_page_in_every_language() -> None:
+    for kind in [*pages.STATUS, pages.CONFIRM_ACCEPT, pages.CONFIRM_DECLINE]:
+        for language in pages.LANGUAGES[1:]:
+            title, text = pages.TEXTS[kind]
+            translations = pages.CATALOGUES.translations(language)
+            assert translations.gettext(title) != title and translations.gettext(text) != text

@@ -16,6 +16,7 @@ from lotse_notifications.templates import (
     TemplateSource,
     UnknownTemplate,
     check_source,
+    default_source,
     language_chain,
     render,
     sample_facts,
@@ -62,7 +63,7 @@ def test_a_staffed_need_tells_the_office_what_and_how_many_but_not_who(language:
     payload = dict(facts.payload) | {"committed": 2}
     payload["need"] = dict(payload["need"]) | {"volunteers_needed": 2}
     rendered = render(catalogue.NEED_STAFFED, [language], MessageFacts(**(facts.__dict__ | {"payload": payload})))
-    category = catalogue.CATEGORY_LABELS[language][payload["need"]["category"]]
+    category = catalogue.label(catalogue.CATEGORY_LABELS, payload["need"]["category"], language)
     assert STAFFED_SUBJECT_WORD[language] in rendered.subject and category in rendered.subject
     assert payload["need"]["description"] in rendered.text
     assert re.search(r"\b2\D{1,5}2\b", rendered.text)  # committed of needed
@@ -153,10 +154,83 @@ def test_a_working_override_passes_the_check_for_every_kind() -> None:
         assert check_source(kind, "de", source) == []
 
 
-def test_the_catalogue_is_complete_in_every_language() -> None:
+def test_every_kind_has_its_template_files_and_every_language_its_guidance() -> None:
     for language in LANGUAGES:
-        assert set(catalogue.TEMPLATES[language]) == set(KINDS)
-        assert set(catalogue.GUIDANCE[language]) == set(catalogue.GUIDANCE_TOPICS)
-        for table in (catalogue.CATEGORY_LABELS, catalogue.REASON_LABELS, catalogue.UNSTAFFED_LABELS):
-            assert set(table[language]) == set(table["de"])
-        assert len(catalogue.WEEKDAYS[language]) == 7
+        for kind in KINDS:
+            source = default_source(kind, language)
+            assert source is not None and "{% trans" in source.subject and "{% trans" in source.text
+        assert set(catalogue.guidance(language)) == set(catalogue.GUIDANCE_TOPICS)
+    assert len(catalogue.WEEKDAYS) == 7 and default_source(catalogue.WELCOME, "ru") is None
+
+
+# Deliberate changes with the move to gettext and Babel: dates and times as each language writes
+# them (before: 03.12.2026 09:00 in every language), the share as a percentage of the locale, and
+# the digest's subject counts its needs with the language's plural forms.
+@pytest.mark.parametrize(
+    ("language", "when", "deadline"),
+    [
+        ("de", "Wann: 03.12.2026, 09:00–12:00 Uhr", "bis 28.11.2026, 09:00."),
+        ("en", "When: Dec 3, 2026, 9:00\u202fAM\u2009–\u200912:00\u202fPM", "by Nov 28, 2026, 9:00\u202fAM."),
+        ("tr", "Zaman: 3 Ara 2026 09:00–12:00", "Lütfen 28 Kas 2026 09:00 tarihine"),
+        ("uk", "Коли: 3 груд. 2026\u202fр., 09:00–12:00", "до 28 лист. 2026\u202fр., 09:00."),
+    ],
+)
+def test_dates_and_times_are_written_as_the_language_writes_them(language: str, when: str, deadline: str) -> None:
+    text = render(catalogue.MATCH_PROPOSED, [language], sample_facts(catalogue.MATCH_PROPOSED)).text
+    assert when in text.splitlines() and deadline in text
+
+
+def test_a_weekly_need_names_its_days_and_hours_in_the_language() -> None:
+    facts = sample_facts(catalogue.NEED_CANCELLED)
+    weekly = {
+        "kind": "weekly",
+        "slots": [{"weekday": "tuesday", "start": "17:00:00", "end": "18:30:00"}],
+        "starts_on": "2026-12-01",
+        "ends_on": None,
+    }
+    payload = dict(facts.payload) | {"need": dict(facts.payload["need"]) | {"schedule": weekly}}
+    custom = MessageFacts(**(facts.__dict__ | {"payload": payload}))
+    assert "Wann: dienstags 17:00–18:30 Uhr (01.12.2026 –)" in render(catalogue.NEED_CANCELLED, ["de"], custom).text
+    assert "Zaman: salıları 17:00–18:30 (1 Ara 2026 –)" in render(catalogue.NEED_CANCELLED, ["tr"], custom).text
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "rate"),
+    [
+        ("de", "Wochenübersicht 2026-W48: 2 offene Anfragen, 1 ohne genug Engagierte", "Besetzungsquote: 33\xa0%"),
+        ("en", "Weekly summary 2026-W48: 2 open requests, 1 without enough volunteers", "staffing rate: 33%"),
+        ("ar", "الملخص الأسبوعي 2026-W48: طلبان مفتوحان، 1 بلا متطوعين كافين", "نسبة التغطية: 33%"),
+        (
+            "uk",
+            "Тижневий огляд 2026-W48: 2 відкриті запити, 1 без достатньої кількості волонтерів",
+            "рівень забезпечення: 33%",
+        ),
+        ("tr", "Haftalık özet 2026-W48: 2 açık talep, 1 yeterli gönüllüsü olmayan", "karşılanma oranı: %33"),
+    ],
+)
+def test_the_digest_counts_with_plural_forms_and_a_percentage_of_the_locale(
+    language: str, subject: str, rate: str
+) -> None:
+    rendered = render(catalogue.WEEKLY_DIGEST, [language], sample_facts(catalogue.WEEKLY_DIGEST))
+    assert rendered.subject == subject and f"- {rate}" in rendered.text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("count", "words"), [(1, "1 відкритий запит"), (3, "3 відкриті запити"), (5, "5 відкритих запитів")]
+)
+def test_ukrainian_counts_needs_with_its_three_plural_forms(count: int, words: str) -> None:
+    facts = sample_facts(catalogue.WEEKLY_DIGEST)
+    payload = dict(facts.payload) | {"digest": dict(facts.payload["digest"]) | {"open": count}}
+    rendered = render(catalogue.WEEKLY_DIGEST, ["uk"], MessageFacts(**(facts.__dict__ | {"payload": payload})))
+    assert f": {words}," in rendered.subject
+
+
+def test_an_override_may_use_the_catalogue_and_the_shared_partials() -> None:
+    source = TemplateSource(
+        "{% trans %}Hallo {{ recipient_name }},{% endtrans %}",
+        '{{ _("Herzliche Grüße") }}\n{% include "_contact.txt" %}',
+    )
+    assert check_source(catalogue.WELCOME, "uk", source) == []
+    rendered = render(catalogue.WELCOME, ["uk"], sample_facts(catalogue.WELCOME), {(catalogue.WELCOME, "uk"): source})
+    assert rendered.subject == "Вітаємо, Maria!"
+    assert rendered.text.startswith("З найкращими побажаннями\nЗапитання? Ваш провідник — Koordinationsstelle Ehrenamt")

@@ -126,7 +126,7 @@ async def answer_by_link(request: Request, token: str) -> HTMLResponse:
 
 def _too_many(retry_after: int) -> HTMLResponse:
     # Before the token is looked at, so the tenant's language is not known: every page language.
-    html = pages.page(pages.TOO_MANY, list(pages.TEXTS))
+    html = pages.page(pages.TOO_MANY, list(pages.LANGUAGES))
     return HTMLResponse(html, status_code=429, headers={"Retry-After": str(retry_after)})
 
 

@@ -15,6 +15,7 @@ from lotse_notifications.destinations import registration_problem
 from lotse_notifications.store import Store
 from lotse_notifications.templates import TemplateSource, check_source_off_loop, default_source
 from lotse_runtime.auth import Principal, Role, requires
+from lotse_runtime.i18n import direction
 from lotse_runtime.problems import Problem, problem_responses
 
 # Messages by template, and events forwarded to partners' webhooks.
@@ -140,7 +141,7 @@ def router() -> APIRouter:
     @api.get("/guidance/{language}", tags=["templates"], summary="Guidance texts for volunteers in one language")
     async def get_guidance(language: Language, principal: Coordinator, request: Request) -> dict[str, Any]:
         overrides = (await _store(request).guidance(_tenant(principal))).get(language, {})
-        defaults = catalogue.GUIDANCE.get(language, catalogue.GUIDANCE[catalogue.FALLBACK_LANGUAGE])
+        defaults = catalogue.guidance(language)
         return {"language": language, **defaults, **overrides, "overridden": sorted(overrides)}
 
     @api.put("/guidance/{language}", tags=["templates"], summary="Override guidance texts (plain text)")
@@ -254,7 +255,7 @@ def _message_view(doc: dict[str, Any]) -> dict[str, Any]:
         "id": doc["_id"],
         "kind": doc["kind"],
         "language": doc["language"],
-        "direction": "rtl" if doc["language"] in catalogue.RIGHT_TO_LEFT else "ltr",
+        "direction": direction(doc["language"]),
         "subject": doc["subject"],
         "text": doc["text"],
         "html": doc["html"],

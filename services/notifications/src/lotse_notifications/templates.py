@@ -1,7 +1,10 @@
-# ruff: noqa: RUF001 - dashes in dates and times are typographic on purpose
 """Rendering messages: pick the language, build the context, render subject, text and HTML.
 
-Pure logic, no I/O. Templates run in Jinja's sandbox (tenants write overrides) with
+The default templates are the Jinja files in ``mail/``; their sentences and the labels go through
+the language's gettext catalogue (``{% trans %}`` blocks, handed ``gettext``/``ngettext`` in the
+context, so concurrent renders in different languages share one environment), and dates, times
+and numbers are formatted for the language with Babel (``lotse_runtime.i18n``). Pure logic, no
+I/O besides reading the packaged templates. Templates run in Jinja's sandbox (tenants write overrides) with
 ``StrictUndefined`` (a misspelt variable fails loudly), and HTML is autoescaped. An override is
 checked by rendering it against a sample context built by the same code as real contexts, so a
 template that passes the check when saved also renders when sent.
@@ -19,12 +22,13 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from markupsafe import Markup, escape
 
 from lotse_notifications import catalogue, messages
-from lotse_notifications.catalogue import FALLBACK_LANGUAGE, KINDS, RIGHT_TO_LEFT
+from lotse_notifications.catalogue import CATALOGUES, FALLBACK_LANGUAGE, KINDS, LANGUAGES, MAIL_TEMPLATES
 from lotse_notifications.sandbox import BoundedSandbox, RenderTimeUp, render_within
+from lotse_runtime import i18n
 
 PARTS: tuple[str, ...] = ("subject", "text", "html")
 # Longest a message may take to render, all parts together; the worker and the API pass their setting.
@@ -51,7 +55,7 @@ class Rendered:
 
     @property
     def right_to_left(self) -> bool:
-        return self.language in RIGHT_TO_LEFT
+        return i18n.direction(self.language) == "rtl"
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,15 @@ def _paragraphs(text: str) -> Markup:
 
 
 def _environment(autoescape: bool) -> BoundedSandbox:
-    env = BoundedSandbox(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+    env = BoundedSandbox(
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        keep_trailing_newline=True,
+        loader=FileSystemLoader(MAIL_TEMPLATES),  # the shared partials ({% include "_need.txt" %})
+        extensions=["jinja2.ext.i18n"],
+    )
+    # Each render hands the language's gettext in its context; the i18n extension adds this method.
+    env.install_null_translations()  # type: ignore[attr-defined]
     env.filters["paragraphs"] = _paragraphs
     return env
 
@@ -140,9 +152,17 @@ def language_chain(person: str | None, tenant_default: str | None) -> list[str]:
     return chain
 
 
+@lru_cache(maxsize=64)
+def _mail_file(name: str) -> str:
+    return (MAIL_TEMPLATES / name).read_text(encoding="utf-8")
+
+
 def default_source(kind: str, language: str) -> TemplateSource | None:
-    found = catalogue.TEMPLATES.get(language, {}).get(kind)
-    return TemplateSource(subject=found[0], text=found[1]) if found else None
+    """The packaged template of a kind, for every language with a catalogue (the same Jinja source
+    for all of them: its ``{% trans %}`` blocks are translated when it renders)."""
+    if kind not in KINDS or language not in LANGUAGES:
+        return None
+    return TemplateSource(subject=_mail_file(f"{kind}.subject.txt"), text=_mail_file(f"{kind}.txt"))
 
 
 def choose(
@@ -193,7 +213,7 @@ def render_source(
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
     html = _render_part(
         "html",
-        source.html or catalogue.HTML_LAYOUT,
+        source.html or _mail_file("layout.html"),
         {**context, "subject": subject, "text_body": text},
         html=True,
         deadline=deadline,
@@ -253,16 +273,21 @@ def check_source(
 
 
 def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, Any]:
-    labels = language if language in catalogue.LANGUAGES else FALLBACK_LANGUAGE
-    guidance = {**catalogue.GUIDANCE[labels], **dict(facts.guidance.get(language, {}))}
+    # A tenant's override may be in a language without a catalogue: its labels are then German.
+    labels = CATALOGUES.pick(language)
+    translations = CATALOGUES.translations(labels)
+    guidance = {**catalogue.guidance(labels), **dict(facts.guidance.get(language, {}))}
     zone = messages.zone(facts.timezone)
     context: dict[str, Any] = {
+        "gettext": translations.gettext,  # what {% trans %} and _() call
+        "_": translations.gettext,
+        "ngettext": translations.ngettext,
         "lang": language,
-        "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
+        "dir": i18n.direction(language),
         "recipient_name": defang(facts.recipient_name),  # a volunteer's or an initiative's own words
         "tenant_name": facts.tenant_name,
         "office": {
-            "name": facts.office_name or catalogue.OFFICE_FALLBACK_NAME[labels],
+            "name": facts.office_name or translations.gettext(catalogue.OFFICE_FALLBACK_NAME),
             "email": facts.office_email,
         },
         "guidance": guidance,
@@ -276,7 +301,7 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
             "reason_details": [reason.get("detail", "") for reason in reasons],
             "accept_url": payload.get("accept_url"),
             "decline_url": payload.get("decline_url"),
-            "deadline": _when(datetime.fromisoformat(payload["expires_at"]), zone),
+            "deadline": i18n.format_datetime(datetime.fromisoformat(payload["expires_at"]), labels, zone),
         }
     elif kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.NEED_CANCELLED}:
         context["need"] = need_view(payload["need"], labels, zone)
@@ -285,7 +310,7 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
             "need": need_view(payload["need"], labels, zone),
             "committed": payload["committed"],
             "needed": payload["needed"],
-            "reason": catalogue.UNSTAFFED_LABELS[labels].get(payload["reason"], payload["reason"]),
+            "reason": catalogue.label(catalogue.UNSTAFFED_LABELS, payload["reason"], labels),
         }
     elif kind == catalogue.NEED_STAFFED:
         need = payload["need"]
@@ -299,12 +324,14 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
         digest = dict(payload["digest"])
         digest["unstaffed_needs"] = [
             {
-                "category": catalogue.CATEGORY_LABELS[labels].get(item["category"], item["category"]),
+                "category": catalogue.label(catalogue.CATEGORY_LABELS, item["category"], labels),
                 "district": defang(item.get("district")),
                 "description": defang(item["description"]),
             }
             for item in digest.get("unstaffed_needs", [])
         ]
+        # The rate as the language writes a share (33 %, %33, ...); staffing_rate stays the number.
+        digest["staffing_share"] = i18n.format_percent(digest.get("staffing_rate", 0), labels)
         context |= {"digest": digest, "week": payload["week"]}
     return context
 
@@ -312,41 +339,39 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
 def need_view(need: Mapping[str, Any], labels: str, zone: ZoneInfo) -> dict[str, Any]:
     certificate = need.get("certificate_required")
     return {
-        "category": catalogue.CATEGORY_LABELS[labels].get(need["category"], need["category"]),
+        "category": catalogue.label(catalogue.CATEGORY_LABELS, need["category"], labels),
         "description": defang(need["description"]),
         "district": defang(need.get("district")),
         "when": _schedule(need.get("schedule") or {}, labels, zone),
-        "certificate": catalogue.CERTIFICATE_LABELS[labels].get(certificate, certificate) if certificate else None,
+        "certificate": catalogue.label(catalogue.CERTIFICATE_LABELS, certificate, labels) if certificate else None,
     }
 
 
 def _reason_label(reason: Mapping[str, Any], distance_km: float | None, labels: str) -> str:
-    label: str = catalogue.REASON_LABELS[labels].get(reason["code"], reason.get("detail", ""))
+    label = catalogue.label(catalogue.REASON_LABELS, reason["code"], labels, reason.get("detail", ""))
     if reason["code"] == "distance" and distance_km is not None:
-        label = f"{label} ({distance_km:.1f} km)"
+        label = f"{label} ({i18n.format_number(distance_km, labels, decimals=1)} km)"
     return label
 
 
-def _when(moment: datetime, zone: ZoneInfo) -> str:
-    return moment.astimezone(zone).strftime("%d.%m.%Y %H:%M")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def _schedule(schedule: Mapping[str, Any], labels: str, zone: ZoneInfo) -> str:
     if schedule.get("kind") == "one_off":
-        start = datetime.fromisoformat(schedule["start"]).astimezone(zone)
-        end = datetime.fromisoformat(schedule["end"]).astimezone(zone)
-        return f"{start:%d.%m.%Y %H:%M}–{end:%H:%M}"
+        start = datetime.fromisoformat(schedule["start"])
+        end = datetime.fromisoformat(schedule["end"])
+        return i18n.format_datetime_range(start, end, labels, zone)
     if schedule.get("kind") == "weekly":
-        days = catalogue.WEEKDAYS[labels]
-        weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+        gettext = CATALOGUES.translations(labels).gettext
         slots = "; ".join(
-            f"{days[weekdays.index(slot['weekday'])]} {time.fromisoformat(slot['start']):%H:%M}"
-            f"–{time.fromisoformat(slot['end']):%H:%M}"
+            f"{gettext(catalogue.WEEKDAYS[_WEEKDAYS.index(slot['weekday'])])} "
+            + i18n.format_time_range(time.fromisoformat(slot["start"]), time.fromisoformat(slot["end"]), labels)
             for slot in schedule.get("slots", [])
         )
         first = date.fromisoformat(schedule["starts_on"])
         last = date.fromisoformat(schedule["ends_on"]) if schedule.get("ends_on") else None
-        return f"{slots} ({first:%d.%m.%Y}–{f'{last:%d.%m.%Y}' if last else ''})"
+        return f"{slots} ({i18n.format_date_range(first, last, labels)})"
     return ""
 
 
