@@ -95,6 +95,7 @@ CERTIFICATE_LABELS: dict[str, str] = {
 
 # Weekdays for describing weekly needs ("montags 10:00 to 12:00"), Monday first.
 WEEKDAYS: tuple[str, ...] = (
+    # Translators: "on Mondays", followed by the hours of a weekly need: "montags 17:00 bis 18:30 Uhr".
     N_("montags"),
     N_("dienstags"),
     N_("mittwochs"),
@@ -105,6 +106,7 @@ WEEKDAYS: tuple[str, ...] = (
 )
 
 # The office's name when the tenant has no organisation of kind coordination office.
+# Translators: shown where the municipality has not named its coordination office.
 OFFICE_FALLBACK_NAME = N_("Koordinationsstelle Ehrenamt")
 
 
