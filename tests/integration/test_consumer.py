@@ -11,7 +11,15 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect
 
-from lotse_contracts import DeadLetterInfo, Envelope, TenantOnboarded, dead_letter_topic, new_event, to_bytes
+from lotse_contracts import (
+    DeadLetterInfo,
+    Envelope,
+    NeedOpened,
+    TenantOnboarded,
+    dead_letter_topic,
+    new_event,
+    to_bytes,
+)
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_runtime.consumer import Delivery, RejectEvent, RetryPolicy, subscribe_events
 from lotse_runtime.kafka import make_broker
@@ -58,6 +66,30 @@ async def test_a_published_envelope_arrives_as_the_validated_model(
     (event,) = received
     assert isinstance(event.data, TenantOnboarded)
     assert event == sent
+
+
+async def test_a_dispatch_table_hands_each_event_to_its_class_handler_and_passes_over_the_rest(
+    broker: KafkaBroker, kafka_bootstrap: str, topic: str
+) -> None:
+    received: list[str] = []
+
+    async def need_opened(event: Envelope[NeedOpened], delivery: Delivery) -> None:
+        received.append(str(event.data.need_id))
+
+    pipeline = subscribe_events(broker, {NeedOpened: need_opened}, consumer="test-table", topics=[topic])
+    await broker.start()
+    data = NeedOpened.example()
+    opened = new_event(data=data, tenant="musterstadt", subject=str(data.need_id), version=1, source="/lotse/registry")
+    # A valid event of a class the table does not name is someone else's: processed, not dead-lettered.
+    for event in (onboarded("musterstadt"), opened):
+        await broker.publish(to_bytes(event), topic=topic, key=event.key)
+
+    async def both_processed() -> bool:
+        return pipeline.stats.processed == 2
+
+    await eventually(both_processed, what="both events to be processed")
+    assert received == [str(data.need_id)]
+    assert pipeline.stats.dead_lettered == 0
 
 
 async def test_an_invalid_message_is_dead_lettered_with_its_reason_and_the_consumer_goes_on(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import random
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -22,6 +23,7 @@ import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
+from pydantic import BaseModel
 
 from lotse_contracts import (
     MAX_EVENT_BYTES,
@@ -75,7 +77,38 @@ class RetryPolicy:
 
 
 EventHandler = Callable[[Envelope[Any], Delivery], Awaitable[None]]
+# From event class to its handler, e.g. ``{NeedOpened: apply_need_opened}``; each handler takes the
+# envelope of its own class (``Envelope[NeedOpened]``), so none needs an ``isinstance`` ladder.
+HandlerTable = Mapping[type[Any], Callable[[Envelope[Any], Delivery], Awaitable[None]]]
+Guard = Callable[[Envelope[Any], Delivery], None]
 DeadLetterSink = Callable[[bytes, bytes | None, str, DeadLetterInfo], Awaitable[None]]
+
+
+async def ignore(event: Envelope[Any], delivery: Delivery) -> None:
+    """What a subscription does by default with an event its table does not name: nothing (the
+    event is someone else's business; its offset is committed as processed)."""
+
+
+class Dispatch:
+    """The handler of a subscription: picks the handler of the event's class from ``handlers``.
+
+    ``guard`` runs first, for every event (e.g. a partner topic's tenant check; it raises
+    ``RejectEvent``); ``unhandled`` takes the events of classes the table does not name.
+    """
+
+    def __init__(self, handlers: HandlerTable, *, unhandled: EventHandler = ignore, guard: Guard | None = None) -> None:
+        for event_class in handlers:
+            if not (inspect.isclass(event_class) and issubclass(event_class, BaseModel)):
+                raise TypeError(f"a dispatch table maps event classes to handlers, not {event_class!r}")
+        self.handlers = dict(handlers)
+        self.unhandled = unhandled
+        self.guard = guard
+
+    async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
+        if self.guard is not None:
+            self.guard(event, delivery)
+        handler = self.handlers.get(type(event.data), self.unhandled)
+        await handler(event, delivery)
 
 
 @dataclass
@@ -220,14 +253,18 @@ def _record_lag(consumer: str, message: KafkaMessage, topic: str, partition: int
 
 def subscribe_events(
     broker: KafkaBroker,
-    handler: EventHandler,
+    handlers: HandlerTable | EventHandler,
     *,
     consumer: str,
     topics: Sequence[str] = (),
     pattern: str | None = None,
     retry: RetryPolicy = RetryPolicy(),
 ) -> EventPipeline:
-    """Subscribe ``handler`` to contract events on ``topics`` (or a topic ``pattern``).
+    """Subscribe ``handlers`` to contract events on ``topics`` (or a topic ``pattern``).
+
+    ``handlers`` is a dispatch table (from event class to handler; events of other classes are
+    ignored) or a ``Dispatch`` that says what else to do. Services subscribe tables; a bare
+    handler of every envelope is for the tests and benchmarks of the pipeline itself.
 
     ``consumer`` is the consumer group id. A new group starts at the earliest offset, so that
     nothing published before its first start is missed.
@@ -237,6 +274,7 @@ def subscribe_events(
         headers = {name: text.decode() for name, text in info.to_headers()}
         await broker.publish(value, topic=topic, key=key, headers=headers)
 
+    handler = Dispatch(handlers) if isinstance(handlers, Mapping) else handlers
     pipeline = EventPipeline(consumer, handler, publish_dead_letter, retry)
     _PIPELINES.setdefault(broker, []).append(pipeline)
     subscriber = broker.subscriber(
