@@ -3,6 +3,7 @@ raises ``SendFailed`` saying whether trying again can help."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -79,6 +80,7 @@ class WebhookChannel:
 
     def __init__(self, settings: NotificationSettings, resolver: Resolver) -> None:
         self._env = settings.env
+        self._deadline = settings.delivery_timeout_seconds
         self._client = httpx.AsyncClient(
             timeout=settings.delivery_timeout_seconds,
             follow_redirects=False,
@@ -102,16 +104,20 @@ class WebhookChannel:
             EVENT_TYPE_HEADER: event_type,
         }
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            # One deadline for the whole exchange (httpx's timeout is per read: a receiver that
+            # trickles its headers would hold the delivery for ever), and only the status is read:
+            # the receiver chooses the body, which may be endless.
+            async with asyncio.timeout(self._deadline):
+                async with self._client.stream("POST", url, content=body, headers=headers) as response:
+                    status = response.status_code
         except DestinationNotAllowed as error:
             raise SendFailed("destination_not_allowed", "destination not allowed", permanent=True) from error
-        except httpx.TimeoutException as error:
+        except (httpx.TimeoutException, TimeoutError) as error:
             raise SendFailed("webhook_timeout", "timeout", permanent=False) from error
         except httpx.HTTPError as error:
             raise SendFailed("webhook_unreachable", "connection failed", permanent=False) from error
-        if response.is_success:
+        if 200 <= status < 300:
             return
-        status = response.status_code
         # Client errors will not heal by themselves, except timeouts and rate limits; a redirect is
         # never followed (it could point inside), so it fails for good as well.
         permanent = 300 <= status < 400 or (400 <= status < 500 and status not in {408, 425, 429})
