@@ -141,8 +141,35 @@ async def test_a_stored_override_that_cannot_render_fails_its_delivery_with_the_
 
     (delivery,) = await eventually(dead, what="the welcome to fail")
     assert delivery["kind"] == "welcome" and delivery["reason"] == "render_failed"
-    assert "too large" in delivery["error"]
+    assert delivery["error"] == "text: SecurityError (details only when the override is saved again)"
     assert (await service.http.get("/health")).status_code == 200
+
+
+async def test_a_render_error_quoting_an_answer_link_keeps_the_link_out_of_the_delivery_log(
+    service: Running,
+) -> None:
+    """A template can make its error quote the message's data: the dict lookup's error names the key,
+    here the volunteer's accept link. The log (a database, read by the coordinator) keeps the kind of
+    error only, so the link stays in the mail alone."""
+    tenant = f"{service.prefix}-{uuid.uuid4().hex[:6]}"
+    store = service.app.state.store
+    await store.save_template_override(tenant, "match_proposed", "de", TemplateSource("Hallo", "{{ {}[accept_url] }}"))
+    volunteer = registered(tenant, channels=("email",))
+    need = need_opened(tenant)
+    await publish(service.bootstrap, onboarded(tenant), volunteer, need)
+    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+
+    async def dead() -> list[dict[str, Any]]:
+        response = await service.http.get(
+            "/deliveries", params={"status": "dead", "kind": "match_proposed"}, headers=service.coordinator(tenant)
+        )
+        return response.json()
+
+    (delivery,) = await eventually(dead, what="the proposal mail to fail")
+    assert delivery["reason"] == "render_failed"
+    assert delivery["error"] == "text: UndefinedError (details only when the override is saved again)"
+    stored = await store.db.deliveries.find({"tenant": tenant}).to_list()
+    assert stored and "/answers/" not in str(stored)
 
 
 async def test_links_in_a_need_description_are_not_clickable_in_the_proposal_mail(

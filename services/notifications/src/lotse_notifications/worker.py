@@ -37,6 +37,7 @@ from lotse_notifications.catalogue import MATCH_PROPOSED, PROPOSAL_REMINDER, WEE
 from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
 from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
+from lotse_notifications.sandbox import RenderTimeUp
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SENT, SKIPPED, Store
 from lotse_notifications.templates import (
@@ -62,6 +63,18 @@ DELIVERY_ATTEMPTS = Counter(
     "Delivery attempts by outcome (sent, retry, dead, skipped, cancelled)",
     ["channel", "kind", "outcome"],
 )
+
+
+def render_failure(error: RenderFailed) -> str:
+    """What the delivery log keeps of a failed render: the part and the kind of error, never the
+    error's text. The message's data is real here, and a template can make an error quote it (a
+    dict looked up by an answer link, an attribute named after one): the text would carry the
+    volunteer's answer link into the database and to the coordinator who reads the log. Saving the
+    override again shows the full error against the sample message."""
+    cause = error.__cause__
+    if cause is None or isinstance(cause, RenderTimeUp):  # our own words, no data
+        return str(error)
+    return f"{error.part}: {type(cause).__name__} (details only when the override is saved again)"
 
 
 class Undeliverable(Exception):
@@ -312,7 +325,7 @@ class DeliveryWorker:
         except UnknownTemplate as error:
             raise Undeliverable("unknown_template", str(error), status=DEAD) from error
         except RenderFailed as error:
-            raise Undeliverable("render_failed", str(error), status=DEAD) from error
+            raise Undeliverable("render_failed", render_failure(error), status=DEAD) from error
         return rendered, address, office_email or None
 
     def _answer_links(self, tenant: str, payload: dict[str, Any]) -> dict[str, str]:
