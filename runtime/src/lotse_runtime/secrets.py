@@ -84,6 +84,9 @@ def development_secret(home: Path, name: str) -> str:
     fails if another won the race), and the loser reads the winner's."""
     folder = home / "secrets"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # A folder made before (by hand, or by an older Lotse) keeps its mode: make it this user's alone.
+    if folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
     path = folder / name
     if not path.exists():
         draft = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
@@ -95,6 +98,8 @@ def development_secret(home: Path, name: str) -> str:
                 os.link(draft, path)
         finally:
             draft.unlink()
+    if path.stat().st_mode & 0o077:  # copied in, or written by hand
+        path.chmod(0o600)
     value = path.read_text(encoding="utf-8").strip()
     if not value:
         raise SecretsError(f"{path} is empty: delete it and start again to generate {variable(name)}")

@@ -134,6 +134,19 @@ def test_development_generates_each_secret_once_with_mode_600_and_reuses_it(tmp_
     assert PlatformSettings(env="development", home=tmp_path).auth_config() == first.auth_config()
 
 
+def test_a_secrets_folder_or_file_others_may_read_is_made_private(tmp_path: Path) -> None:
+    folder = tmp_path / "secrets"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    written = folder / "answer_link_secret"
+    written.write_text("w" * 40)
+    written.chmod(0o644)
+    settings = development(tmp_path)
+    assert settings.answer_link_secret is not None and settings.answer_link_secret.get_secret_value() == "w" * 40
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+
+
 def test_two_installations_get_different_secrets(tmp_path: Path) -> None:
     one, two = development(tmp_path / "one"), development(tmp_path / "two")
     assert one.jwt_hs256_key != two.jwt_hs256_key
