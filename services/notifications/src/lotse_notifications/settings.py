@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import ipaddress
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
 
 from lotse_runtime.http_guards import HttpGuardSettings
 from lotse_runtime.settings import PlatformSettings
@@ -52,3 +56,28 @@ class NotificationSettings(PlatformSettings, HttpGuardSettings):
     digest_weekday: int = Field(0, ge=0, le=6, description="Weekday of the digest in the tenant's time, 0 = Monday")
     digest_hour: int = Field(8, ge=0, le=23, description="Hour from which the digest is sent, tenant's local time")
     reminder_interval_seconds: float = Field(300.0, gt=0, description="How often reminders are looked for")
+
+    @model_validator(mode="after")
+    def _answer_links_over_https(self) -> Self:
+        # An answer link is a capability: over plain http whoever is on the path (a café's wifi, a
+        # proxy) reads it and can answer for the volunteer. http only to this machine (compose).
+        if self.env == "production" and not _https_or_loopback(self.answer_link_base_url):
+            raise ValueError(
+                "LOTSE_ANSWER_LINK_BASE_URL must be an https URL in production (plain http only to loopback): "
+                "the links in proposal mails are capabilities"
+            )
+        return self
+
+
+def _https_or_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
