@@ -51,6 +51,7 @@ from lotse_registry.store import (
     TenantScope,
     after_cursor,
     encode_cursor,
+    in_tenant,
     scrub_erased_outbox,
 )
 from lotse_runtime.auth import Principal, Role, authenticated
@@ -144,7 +145,7 @@ async def execute(
         if replay is not None:
             return replay
     try:
-        body = await registry.run(tenant, unit)
+        body = await registry.unit_of_work.run(in_tenant(tenant, unit))
     except BaseException:
         if claim is not None:
             await registry.database[IDEMPOTENCY].delete_one({**claim, "status": None})

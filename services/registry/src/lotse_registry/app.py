@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from lotse_contracts.topics import PROPOSALS
 from lotse_registry.api import install_domain_errors, router
-from lotse_registry.outcomes import outcome_handler
-from lotse_registry.partner import partner_handler
+from lotse_registry.outcomes import outcome_handlers
+from lotse_registry.partner import partner_handlers
 from lotse_registry.settings import RegistrySettings
 from lotse_registry.store import Registry, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.auth import TokenVerifier
@@ -34,7 +34,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         await scrub_erased_outbox(database)  # an erasure may have been cut short by a crash
         broker = connections.broker
         relay = connections.relay(database, "registry", poll_interval=settings.relay_poll_seconds)
-        registry = Registry(connections.client, database, on_commit=relay.wake)
+        registry = Registry(connections.client, database, wake=relay.wake)
         app.state.registry, app.state.relay, app.state.connections = registry, relay, connections
         app.state.pipelines = {}
         if settings.run_consumers:
@@ -42,12 +42,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             outcome_group = f"{settings.consumer_group}.outcomes"
             app.state.pipelines["partner"] = subscribe_events(
                 broker,
-                partner_handler(registry, partner_group),
+                partner_handlers(registry, partner_group),
                 consumer=partner_group,
                 pattern=settings.partner_topic_pattern,
             )
             app.state.pipelines["outcomes"] = subscribe_events(
-                broker, outcome_handler(registry, outcome_group), consumer=outcome_group, topics=[PROPOSALS.name]
+                broker, outcome_handlers(registry, outcome_group), consumer=outcome_group, topics=[PROPOSALS.name]
             )
         await broker.start()
         if settings.run_relay:

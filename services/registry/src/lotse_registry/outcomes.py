@@ -7,7 +7,8 @@ Staffing is matching's fact, not a registry change, so it publishes no registry 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 
@@ -20,70 +21,99 @@ from lotse_contracts import (
     VolunteerSteppedBack,
 )
 from lotse_registry.domain import NeedStatus, VolunteerStatus
-from lotse_registry.store import NEEDS, VOLUNTEERS, Registry, TenantScope, TransactionScope
-from lotse_runtime.consumer import Delivery
-from lotse_runtime.inbox import record_once
+from lotse_registry.store import NEEDS, VOLUNTEERS, Document, Registry, TenantScope, TransactionScope, in_tenant
+from lotse_runtime.consumer import Delivery, HandlerTable
 
 log = structlog.get_logger("lotse.registry.outcomes")
 
-APPLIED = (NeedStaffed, NeedUnstaffed, ProposalAccepted, VolunteerPickedNeed, VolunteerSteppedBack)
+Outcome = NeedStaffed | NeedUnstaffed | ProposalAccepted | VolunteerPickedNeed | VolunteerSteppedBack
+E = TypeVar("E", bound=Outcome)
 
 
-def outcome_handler(registry: Registry, consumer: str) -> Any:
-    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
-        if not isinstance(event.data, APPLIED):
-            return  # proposals, declines, expiries: matching's and notifications' business
+def outcome_handlers(registry: Registry, consumer: str) -> HandlerTable:
+    """The outcomes the registry shows; proposals, declines and expiries are matching's and
+    notifications' business (not in the table: passed over)."""
 
-        async def work(scope: TransactionScope) -> None:
-            if not await record_once(
-                scope.database, scope.session, consumer=consumer, event_id=str(event.id), tenant=event.tenant
-            ):
-                return
-            await apply_outcome(scope, event)
+    def applying(
+        apply: Callable[[TenantScope, Envelope[E], Document], Awaitable[None]],
+    ) -> Callable[[Envelope[E], Delivery], Awaitable[None]]:
+        async def handle(event: Envelope[E], delivery: Delivery) -> None:
+            async def work(scope: TransactionScope) -> None:
+                need = await _need_of(scope, event)
+                if need is not None:
+                    await apply(scope, event, need)
 
-        await registry.run(event.tenant, work)
+            await registry.unit_of_work.run_once(consumer, event, in_tenant(event.tenant, work))
 
-    return handle
+        return handle
+
+    return {
+        NeedStaffed: applying(need_staffed),
+        NeedUnstaffed: applying(need_unstaffed),
+        ProposalAccepted: applying(volunteer_committed),
+        VolunteerPickedNeed: applying(volunteer_committed),
+        VolunteerSteppedBack: applying(volunteer_stepped_back),
+    }
 
 
-async def apply_outcome(scope: TenantScope, event: Envelope[Any]) -> None:
-    data = event.data
-    need_id = str(data.need_id)
-    need = await scope.get(NEEDS, need_id)
+async def _need_of(scope: TenantScope, event: Envelope[E]) -> Document | None:
+    """The need the outcome is about, unless the outcome is not news for it."""
+    need = await scope.get(NEEDS, str(event.data.need_id))
     if need is None:
         # Not a need of this registry (or of a tenant it does not hold): nothing to show.
         log.info("outcome for an unknown need ignored", tenant=scope.tenant, event_type=event.type)
-        return
+        return None
     if event.version <= need.get("staffing_version", 0):
         log.info("older outcome ignored", tenant=scope.tenant, event_type=event.type, version=event.version)
-        return
-    changes: dict[str, Any] = {"staffing_version": event.version}
+        return None
+    return need
+
+
+async def need_staffed(scope: TenantScope, event: Envelope[NeedStaffed], need: Document) -> None:
+    listed = [str(volunteer) for volunteer in event.data.volunteer_ids]
+    erased = await _erased(scope, listed)
+    committed = [volunteer for volunteer in listed if volunteer not in erased]
+    for volunteer_id in committed:
+        await _engagement(scope, volunteer_id, need["_id"], add=True)
+    changes: dict[str, Any] = {"unstaffed": False, "unstaffed_reason": None}
+    if need["status"] == NeedStatus.OPEN:
+        changes["status"] = NeedStatus.STAFFED.value
+    await _record(scope, event.version, need, committed, changes)
+
+
+async def need_unstaffed(scope: TenantScope, event: Envelope[NeedUnstaffed], need: Document) -> None:
+    changes: dict[str, Any] = {}
+    if need["status"] not in {NeedStatus.CLOSED, NeedStatus.CANCELLED}:
+        changes.update(unstaffed=True, unstaffed_reason=event.data.reason.value)
+    await _record(scope, event.version, need, list(need.get("committed", [])), changes)
+
+
+async def volunteer_committed(
+    scope: TenantScope, event: Envelope[ProposalAccepted | VolunteerPickedNeed], need: Document
+) -> None:
     committed = list(need.get("committed", []))
-    over = need["status"] in {NeedStatus.CLOSED, NeedStatus.CANCELLED}
-    if isinstance(data, NeedStaffed):
-        listed = [str(volunteer) for volunteer in data.volunteer_ids]
-        erased = await _erased(scope, listed)
-        committed = [volunteer for volunteer in listed if volunteer not in erased]
-        for volunteer_id in committed:
-            await _engagement(scope, volunteer_id, need_id, add=True)
-        changes.update(unstaffed=False, unstaffed_reason=None)
-        if need["status"] == NeedStatus.OPEN:
-            changes["status"] = NeedStatus.STAFFED.value
-    elif isinstance(data, NeedUnstaffed):
-        if not over:
-            changes.update(unstaffed=True, unstaffed_reason=data.reason.value)
-    elif isinstance(data, ProposalAccepted | VolunteerPickedNeed):
-        volunteer_id = str(data.volunteer_id)
-        if await _engagement(scope, volunteer_id, need_id, add=True) and volunteer_id not in committed:
-            committed.append(volunteer_id)
-    elif isinstance(data, VolunteerSteppedBack):
-        volunteer_id = str(data.volunteer_id)
-        committed = [other for other in committed if other != volunteer_id]
-        await _engagement(scope, volunteer_id, need_id, add=False)
-        if need["status"] == NeedStatus.STAFFED and len(committed) < need["volunteers_needed"]:
-            changes["status"] = NeedStatus.OPEN.value
-    changes["committed"] = committed
-    await scope.update(NEEDS, need_id, {"$set": changes})
+    volunteer_id = str(event.data.volunteer_id)
+    if await _engagement(scope, volunteer_id, need["_id"], add=True) and volunteer_id not in committed:
+        committed.append(volunteer_id)
+    await _record(scope, event.version, need, committed, {})
+
+
+async def volunteer_stepped_back(scope: TenantScope, event: Envelope[VolunteerSteppedBack], need: Document) -> None:
+    volunteer_id = str(event.data.volunteer_id)
+    committed = [other for other in need.get("committed", []) if other != volunteer_id]
+    await _engagement(scope, volunteer_id, need["_id"], add=False)
+    changes: dict[str, Any] = {}
+    if need["status"] == NeedStatus.STAFFED and len(committed) < need["volunteers_needed"]:
+        changes["status"] = NeedStatus.OPEN.value
+    await _record(scope, event.version, need, committed, changes)
+
+
+async def _record(
+    scope: TenantScope, version: int, need: Document, committed: list[str], changes: dict[str, Any]
+) -> None:
+    """The need's staffing as of the outcome of ``version`` (older outcomes are ignored)."""
+    update = {"staffing_version": version, **changes, "committed": committed}
+    await scope.update(NEEDS, need["_id"], {"$set": update})
 
 
 async def _engagement(scope: TenantScope, volunteer_id: str, need_id: str, *, add: bool) -> bool:

@@ -33,13 +33,20 @@ from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_contracts.envelope import PARTNER_SOURCE_PREFIX
 from lotse_registry import commands
 from lotse_registry.domain import DomainError
-from lotse_registry.store import NEEDS, PARTNER_REFS, TENANTS, Document, Registry, TenantScope, TransactionScope
-from lotse_runtime.consumer import Delivery, RejectEvent
-from lotse_runtime.inbox import record_once
+from lotse_registry.store import (
+    NEEDS,
+    PARTNER_REFS,
+    TENANTS,
+    Document,
+    Registry,
+    TenantScope,
+    TransactionScope,
+    in_tenant,
+)
+from lotse_runtime.consumer import Delivery, Dispatch, RejectEvent, ignore
 
 log = structlog.get_logger("lotse.registry.partner")
 
-IGNORED = (AcceptProposal, DeclineProposal)  # matching consumes proposal answers
 PartnerCommand = ReportNeed | UpdateNeed | CancelNeed | RegisterVolunteer
 # How a command came: "http" (system = the token's subject) or "kafka" (system = the envelope's source).
 Channel = Literal["http", "kafka"]
@@ -154,27 +161,14 @@ async def _reported_by_caller(
     return ref
 
 
-def partner_handler(registry: Registry, consumer: str) -> Any:
-    """The Kafka handler of the partner inbound topics."""
+def partner_handlers(registry: Registry, consumer: str) -> Dispatch:
+    """The Kafka handlers of the partner inbound topics: every event must be of the topic's tenant;
+    proposal answers are matching's, anything else that is not a partner command is refused."""
 
-    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
-        topic_tenant = tenant_of_partner_topic(delivery.topic)
-        if topic_tenant != event.tenant:
-            raise RejectEvent(
-                DeadLetterReason.TENANT_MISMATCH,
-                f"event of tenant {event.tenant!r} on the partner topic of {topic_tenant!r}",
-            )
-        if isinstance(event.data, IGNORED):
-            return
-        if not isinstance(event.data, PartnerCommand):
-            raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"{event.type} is not a partner command")
+    async def command(event: Envelope[PartnerCommand], delivery: Delivery) -> None:
         system = partner_system(event.source, event.tenant)
 
         async def work(scope: TransactionScope) -> None:
-            if not await record_once(
-                scope.database, scope.session, consumer=consumer, event_id=str(event.id), tenant=event.tenant
-            ):
-                return
             if await scope.get(TENANTS, scope.tenant) is None:
                 raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"tenant {scope.tenant} is not onboarded")
             try:
@@ -184,6 +178,30 @@ def partner_handler(registry: Registry, consumer: str) -> Any:
                 reason = DeadLetterReason.NOT_ALLOWED if refused else DeadLetterReason.INVALID_DATA
                 raise RejectEvent(reason, f"{error.title}: {error.detail}") from error
 
-        await registry.run(event.tenant, work)
+        await registry.unit_of_work.run_once(consumer, event, in_tenant(event.tenant, work))
 
-    return handle
+    return Dispatch(
+        {
+            ReportNeed: command,
+            UpdateNeed: command,
+            CancelNeed: command,
+            RegisterVolunteer: command,
+            AcceptProposal: ignore,  # matching consumes proposal answers
+            DeclineProposal: ignore,
+        },
+        guard=of_the_topics_tenant,
+        unhandled=not_a_partner_command,
+    )
+
+
+def of_the_topics_tenant(event: Envelope[Any], delivery: Delivery) -> None:
+    topic_tenant = tenant_of_partner_topic(delivery.topic)
+    if topic_tenant != event.tenant:
+        raise RejectEvent(
+            DeadLetterReason.TENANT_MISMATCH,
+            f"event of tenant {event.tenant!r} on the partner topic of {topic_tenant!r}",
+        )
+
+
+async def not_a_partner_command(event: Envelope[Any], delivery: Delivery) -> None:
+    raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"{event.type} is not a partner command")

@@ -21,8 +21,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from lotse_contracts import Envelope, new_event, topic_for
 from lotse_contracts.base import EventData
 from lotse_runtime.inbox import ensure_inbox_index
-from lotse_runtime.mongo import in_transaction
-from lotse_runtime.outbox import OUTBOX_COLLECTION, append_event, ensure_outbox_indexes
+from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 SOURCE = "/lotse/registry"
 
@@ -69,7 +69,6 @@ class TenantScope:
         self.database = database
         self.tenant = tenant
         self.session = session
-        self.events: list[Envelope[Any]] = []
 
     def _collection(self, name: str) -> AsyncCollection[Document]:
         if name not in TENANT_COLLECTIONS:
@@ -184,18 +183,20 @@ class TenantScope:
             correlationid=cause.correlationid if cause else None,
             causationid=cause.id if cause else None,
         )
-        await append_event(self.database, self.session, topic_for(event.type, self.tenant), event)  # type: ignore[arg-type]
-        self.events.append(event)
+        if not isinstance(self, TransactionScope):
+            raise TypeError("events are emitted inside a unit of work only")
+        await self.transaction.append_event(topic_for(event.type, self.tenant), event)
         return event
 
 
 class TransactionScope(TenantScope):
-    """A tenant scope inside a transaction (``Registry.run``): its session is always there."""
+    """A tenant scope inside a unit of work (see ``in_tenant``): its session is always there."""
 
     session: AsyncClientSession
 
-    def __init__(self, database: AsyncDatabase[Document], tenant: str, session: AsyncClientSession) -> None:
-        super().__init__(database, tenant, session)
+    def __init__(self, transaction: Transaction, tenant: str) -> None:
+        super().__init__(transaction.database, tenant, transaction.session)
+        self.transaction = transaction
 
 
 async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:
@@ -220,37 +221,30 @@ async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:
 
 
 class Registry:
-    """The registry database and its units of work."""
+    """The registry database: its units of work (the runtime's) and reads outside them."""
 
     def __init__(
         self,
         client: AsyncMongoClient[Document],
         database: AsyncDatabase[Document],
-        on_commit: Callable[[], None] = lambda: None,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.client = client
         self.database = database
-        self.on_commit = on_commit
-
-    async def run(self, tenant: str, work: Callable[[TransactionScope], Awaitable[T]]) -> T:
-        """Run ``work`` in one transaction on the tenant's scope; wake the relay if it emitted."""
-        emitted = False
-
-        async def unit(session: AsyncClientSession) -> T:
-            nonlocal emitted
-            scope = TransactionScope(self.database, tenant, session)
-            result = await work(scope)
-            emitted = bool(scope.events)
-            return result
-
-        result = await in_transaction(self.client, unit)
-        if emitted:
-            self.on_commit()
-        return result
+        self.unit_of_work = UnitOfWork(client, database, wake=wake)
 
     def read(self, tenant: str) -> TenantScope:
         """A scope for reads outside a transaction."""
         return TenantScope(self.database, tenant, None)
+
+
+def in_tenant(tenant: str, work: Callable[[TransactionScope], Awaitable[T]]) -> Callable[[Transaction], Awaitable[T]]:
+    """``work`` on the tenant's scope of a unit of work: ``registry.unit_of_work.run(in_tenant(...))``."""
+
+    async def scoped(transaction: Transaction) -> T:
+        return await work(TransactionScope(transaction, tenant))
+
+    return scoped
 
 
 # --- cursor pagination -------------------------------------------------------------------------
