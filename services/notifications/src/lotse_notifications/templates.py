@@ -208,6 +208,9 @@ def render_source(
 ) -> Rendered:
     deadline = (clock.monotonic() + time_limit, time_limit)
     context = build_context(kind, language, facts)
+    # Templates see stand-ins for the answer links; the links go in after rendering, in slots only.
+    links = {name: context[name] for name in ANSWER_LINK_SLOTS if context.get(name)}
+    context |= {name: ANSWER_LINK_SLOTS[name] for name in links}
     subject = " ".join(_render_part("subject", source.subject, context, html=False, deadline=deadline).split())
     text = _render_part("text", source.text, context, html=False, deadline=deadline)
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
@@ -218,7 +221,43 @@ def render_source(
         html=True,
         deadline=deadline,
     )
-    return Rendered(kind=kind, language=language, subject=subject, text=text, html=html)
+    return Rendered(
+        kind=kind,
+        language=language,
+        subject=_place_links("subject", subject, links),
+        text=_place_links("text", text, links),
+        html=_place_links("html", html, links),
+    )
+
+
+# An answer link is a capability: whoever has it answers for the volunteer. A template (a tenant's
+# override included) sees only these stand-ins, and the real link replaces a stand-in only where a
+# link of ours may stand: alone on its own in the text part (between white space), and in the
+# HTML part as the whole address of a link (href="...") or as a whole text between tags. Anywhere
+# else - an image source, a style, another host's query string, the subject - it could send the
+# link to someone else when the mail is opened, so the render fails instead.
+ANSWER_LINK_SLOTS = {
+    "accept_url": "https://answer-link.invalid/accept",
+    "decline_url": "https://answer-link.invalid/decline",
+}
+
+
+def _place_links(part: str, rendered: str, links: Mapping[str, str]) -> str:
+    for name, link in links.items():
+        stand_in = re.escape(ANSWER_LINK_SLOTS[name])
+        if part == "text":
+            allowed = re.compile(rf"(?<!\S){stand_in}(?!\S)")
+            replacement = link
+        elif part == "html":
+            allowed = re.compile(rf'(?<=href="){stand_in}(?=")|(?<=>){stand_in}(?=<)')
+            replacement = str(escape(link))
+        else:
+            allowed, replacement = re.compile("(?!)"), link  # never in a subject
+        placed = allowed.sub(replacement.replace("\\", r"\\"), rendered)  # a literal, not a pattern
+        if ANSWER_LINK_SLOTS[name] in placed:
+            raise RenderFailed(part, f"{name} may stand only on its own as a link's address")
+        rendered = placed
+    return rendered
 
 
 def _render_part(
