@@ -35,3 +35,11 @@ def test_production_takes_https_and_loopback_and_development_anything(tmp_path: 
     assert production(tmp_path, base_url).answer_link_base_url == base_url
     development = NotificationSettings(env="development", home=tmp_path, answer_link_base_url="http://matching.test")
     assert development.answer_link_base_url == "http://matching.test"
+
+
+def test_production_needs_the_answer_links_address_and_development_has_one(tmp_path: Path) -> None:
+    # A default would mail links to this machine's loopback: dead links nobody notices.
+    with pytest.raises(ValidationError, match="LOTSE_ANSWER_LINK_BASE_URL is not set"):
+        production(tmp_path, "")
+    development = NotificationSettings(env="development", home=tmp_path)
+    assert development.answer_link_base_url == "http://127.0.0.1:8002"

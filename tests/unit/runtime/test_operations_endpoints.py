@@ -36,6 +36,8 @@ def _client(service: str, **settings: Any) -> TestClient:
         for name, field in settings_class.model_fields.items()
         if "SecretStr" in str(field.annotation)
     }
+    if settings_class is NotificationSettings:
+        secret_fields["answer_link_base_url"] = "https://lotse.example"  # required in production
     return TestClient(create_app(settings_class(**secret_fields, **settings)))
 
 

@@ -11,6 +11,8 @@ from pydantic import Field, SecretStr, model_validator
 from lotse_runtime.http_guards import HttpGuardSettings
 from lotse_runtime.settings import PlatformSettings
 
+DEVELOPMENT_ANSWER_LINK_BASE_URL = "http://127.0.0.1:8002"
+
 
 class NotificationSettings(PlatformSettings, HttpGuardSettings):
     database: str = Field("notifications", description="MongoDB database this service owns")
@@ -29,7 +31,11 @@ class NotificationSettings(PlatformSettings, HttpGuardSettings):
         None, description="HMAC key of the answer links in proposal mails (the same as matching's, which checks them)"
     )
     answer_link_base_url: str = Field(
-        "http://127.0.0.1:8002", description="Public base URL of the matching service's answer pages"
+        "",
+        description=(
+            "Public base URL of the matching service's answer pages; required in production (https), "
+            f"{DEVELOPMENT_ANSWER_LINK_BASE_URL} in development"
+        ),
     )
     mail_from: str = Field("Lotse <noreply@lotse.local>", description="Sender of every email")
     delivery_concurrency: int = Field(8, ge=1, le=100, description="Deliveries in flight at once")
@@ -61,6 +67,13 @@ class NotificationSettings(PlatformSettings, HttpGuardSettings):
     def _answer_links_over_https(self) -> Self:
         # An answer link is a capability: over plain http whoever is on the path (a café's wifi, a
         # proxy) reads it and can answer for the volunteer. http only to this machine (compose).
+        if not self.answer_link_base_url:
+            if self.env != "development":
+                # A default would mail links to a host nobody outside reaches: dead links, silently.
+                raise ValueError(
+                    "LOTSE_ANSWER_LINK_BASE_URL is not set: the public https address of matching's answer pages"
+                )
+            self.answer_link_base_url = DEVELOPMENT_ANSWER_LINK_BASE_URL
         if self.env == "production" and not _https_or_loopback(self.answer_link_base_url):
             raise ValueError(
                 "LOTSE_ANSWER_LINK_BASE_URL must be an https URL in production (plain http only to loopback): "
