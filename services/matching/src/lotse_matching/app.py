@@ -30,13 +30,12 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         connections = ServiceConnections(settings, SERVICE)
         store = Store(connections.client[settings.database])
         await store.ensure_indexes()
-        matching = Matching(settings, connections.client, store)
+        relay = connections.relay(store.database, "matching")
+        matching = Matching(settings, connections.client, store, wake=relay.wake)
         await matching.load()
         # make_broker refreshes topic metadata often enough that a tenant onboarded later has its
         # partner topic consumed by the pattern subscription within seconds.
         subscribe(connections.broker, matching, settings)
-        relay = connections.relay(store.database, "matching")
-        matching.committed = relay.wake
         app.state.matching, app.state.connections = matching, connections
         await connections.broker.start()
         relay.start()

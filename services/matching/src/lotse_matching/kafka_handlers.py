@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 from faststream.kafka import KafkaBroker
@@ -12,58 +13,115 @@ from lotse_contracts import (
     AcceptProposal,
     DeclineProposal,
     Envelope,
+    NeedCancelled,
+    NeedClosed,
+    NeedOpened,
+    NeedUpdated,
+    OrganisationRegistered,
+    OrganisationUpdated,
+    TenantOnboarded,
+    VolunteerAvailabilityChanged,
+    VolunteerErased,
+    VolunteerProfileUpdated,
+    VolunteerRegistered,
+    VolunteerWithdrawn,
     tenant_of_partner_topic,
 )
+from lotse_contracts.base import EventData
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_contracts.events.matching import AnswerChannel
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, TENANTS, VOLUNTEERS
 from lotse_matching.rounds import Outcome
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
-from lotse_runtime.consumer import Delivery, RejectEvent, RetryPolicy, subscribe_events
+from lotse_runtime.consumer import Delivery, Dispatch, HandlerTable, RejectEvent, RetryPolicy, subscribe_events
+from lotse_runtime.unit_of_work import Transaction
 
 log = structlog.get_logger("lotse.matching")
 APPLIED = (Outcome.ACCEPTED, Outcome.DECLINED, Outcome.DUPLICATE)
 REGISTRY_TOPICS = (TENANTS.name, ORGANISATIONS.name, VOLUNTEERS.name, NEEDS.name)
+E = TypeVar("E", bound=EventData)
 
 
 def subscribe(broker: KafkaBroker, matching: Matching, settings: MatchingSettings) -> None:
-    async def registry_event(event: Envelope[Any], delivery: Delivery) -> None:
-        await matching.apply_registry_event(event)
-
     # An update may overtake the registration on another partition or after a replay: retry briefly.
     patience = RetryPolicy(
         attempts=settings.unknown_retry_attempts,
         first_backoff_seconds=settings.unknown_retry_backoff_seconds,
         max_backoff_seconds=max(2.0, settings.unknown_retry_backoff_seconds),
     )
-    subscribe_events(broker, registry_event, consumer=settings.consumer_group, topics=REGISTRY_TOPICS, retry=patience)
+    subscribe_events(
+        broker, registry_handlers(matching), consumer=settings.consumer_group, topics=REGISTRY_TOPICS, retry=patience
+    )
+    subscribe_events(
+        broker, partner_handlers(matching), consumer=settings.partner_consumer_group, pattern=PARTNER_INBOUND_PATTERN
+    )
 
-    async def partner_command(event: Envelope[Any], delivery: Delivery) -> None:
-        data = event.data
-        if not isinstance(data, AcceptProposal | DeclineProposal):
-            return  # need and volunteer commands are the registry's
-        topic_tenant = tenant_of_partner_topic(delivery.topic)
-        if topic_tenant != event.tenant:
-            raise RejectEvent(
-                DeadLetterReason.TENANT_MISMATCH, f"event of tenant {event.tenant!r} on the topic of {topic_tenant!r}"
-            )
-        outcome = await matching.answer(
-            event.tenant,
-            str(data.proposal_id),
-            "accept" if isinstance(data, AcceptProposal) else "decline",
-            AnswerChannel.PARTNER,
-            volunteer_id=str(data.volunteer_id),
-            need_id=str(data.need_id),
-            reason=data.reason if isinstance(data, DeclineProposal) else None,
-            cause=event,
+
+def registry_handlers(matching: Matching) -> Dispatch:
+    """Each registry event into the read model, once (events matching has no use for are only
+    recorded in the inbox)."""
+
+    def applying(
+        change: Callable[[Envelope[E], Transaction], Awaitable[None]],
+    ) -> Callable[[Envelope[E], Delivery], Awaitable[None]]:
+        async def handle(event: Envelope[E], delivery: Delivery) -> None:
+            await matching.apply(event, change)
+
+        return handle
+
+    return Dispatch(
+        {
+            TenantOnboarded: applying(matching.tenant_onboarded),
+            OrganisationRegistered: applying(matching.organisation_changed),
+            OrganisationUpdated: applying(matching.organisation_changed),
+            VolunteerRegistered: applying(matching.volunteer_registered),
+            VolunteerProfileUpdated: applying(matching.volunteer_profile_updated),
+            VolunteerAvailabilityChanged: applying(matching.volunteer_availability_changed),
+            VolunteerWithdrawn: applying(matching.volunteer_withdrawn),
+            VolunteerErased: applying(matching.volunteer_erased),
+            NeedOpened: applying(matching.need_opened),
+            NeedUpdated: applying(matching.need_updated),
+            NeedCancelled: applying(matching.need_cancelled),
+            NeedClosed: applying(matching.need_closed),
+        },
+        unhandled=applying(matching.nothing_to_change),
+    )
+
+
+def partner_handlers(matching: Matching) -> HandlerTable:
+    """Partners' answers to proposals; need and volunteer commands are the registry's (passed over)."""
+
+    async def accept(event: Envelope[AcceptProposal], delivery: Delivery) -> None:
+        await answer(matching, event, delivery)
+
+    async def decline(event: Envelope[DeclineProposal], delivery: Delivery) -> None:
+        await answer(matching, event, delivery)
+
+    return {AcceptProposal: accept, DeclineProposal: decline}
+
+
+async def answer(
+    matching: Matching, event: Envelope[AcceptProposal] | Envelope[DeclineProposal], delivery: Delivery
+) -> None:
+    topic_tenant = tenant_of_partner_topic(delivery.topic)
+    if topic_tenant != event.tenant:
+        raise RejectEvent(
+            DeadLetterReason.TENANT_MISMATCH, f"event of tenant {event.tenant!r} on the topic of {topic_tenant!r}"
         )
-        if outcome is Outcome.NOT_FOUND:
-            raise RejectEvent(DeadLetterReason.NOT_ALLOWED, "no such proposal for this volunteer and need")
-        if outcome not in APPLIED:
-            # Not an error of the message (already answered, staffed, expired, limit): nothing changes.
-            log.info(
-                "partner answer changed nothing", tenant=event.tenant, event_id=str(event.id), outcome=outcome.value
-            )
-
-    subscribe_events(broker, partner_command, consumer=settings.partner_consumer_group, pattern=PARTNER_INBOUND_PATTERN)
+    data = event.data
+    outcome = await matching.answer(
+        event.tenant,
+        str(data.proposal_id),
+        "accept" if isinstance(data, AcceptProposal) else "decline",
+        AnswerChannel.PARTNER,
+        volunteer_id=str(data.volunteer_id),
+        need_id=str(data.need_id),
+        reason=data.reason if isinstance(data, DeclineProposal) else None,
+        cause=event,
+    )
+    if outcome is Outcome.NOT_FOUND:
+        raise RejectEvent(DeadLetterReason.NOT_ALLOWED, "no such proposal for this volunteer and need")
+    if outcome not in APPLIED:
+        # Not an error of the message (already answered, staffed, expired, limit): nothing changes.
+        log.info("partner answer changed nothing", tenant=event.tenant, event_id=str(event.id), outcome=outcome.value)

@@ -15,8 +15,6 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from lotse_contracts import (
     Envelope,
     MatchProposed,
@@ -41,7 +39,7 @@ from lotse_matching.profiles import need_from_document
 from lotse_matching.schedule import find_overlap
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Document, Store
-from lotse_runtime.outbox import append_event
+from lotse_runtime.unit_of_work import Transaction
 
 SOURCE = "/lotse/matching"
 
@@ -377,12 +375,12 @@ class NeedWork:
 
     # -- writing --------------------------------------------------------------------------------
 
-    async def save(self, store: Store, session: AsyncClientSession) -> None:
+    async def save(self, store: Store, transaction: Transaction) -> None:
         for proposal_id in sorted(self._changed):
-            await store.put_proposal(self.proposals[proposal_id], session)
-        await store.put_need(self.document, self.base_version, session)
+            await store.put_proposal(self.proposals[proposal_id], transaction.session)
+        await store.put_need(self.document, self.base_version, transaction.session)
         for event in self.events:
-            await append_event(store.database, session, PROPOSALS.name, event)
+            await transaction.append_event(PROPOSALS.name, event)
         self.after.append(self._refresh_open_need)
 
     def _refresh_open_need(self) -> None:

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import structlog
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from lotse_contracts import (
     Envelope,
@@ -33,6 +32,7 @@ from lotse_contracts import (
     VolunteerRegistered,
     VolunteerWithdrawn,
 )
+from lotse_contracts.base import EventData
 from lotse_contracts.events.matching import AnswerChannel, WithdrawReason
 from lotse_contracts.events.needs import NeedDetails
 from lotse_contracts.events.partner import DeclineReason
@@ -44,12 +44,11 @@ from lotse_matching.profiles import need_from_document, timezone_of, volunteer_f
 from lotse_matching.rounds import NeedWork, Outcome, new_staffing
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Document, Store
-from lotse_runtime.inbox import record_once
-from lotse_runtime.mongo import in_transaction
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 log = structlog.get_logger("lotse.matching")
 T = TypeVar("T")
-After = list[Callable[[], None]]
+E = TypeVar("E", bound=EventData)
 REGISTRY_CONSUMER = "matching-registry"
 PARTNER_CONSUMER = "matching-partner"
 PROFILE_FIELDS = set(VolunteerProfile.model_fields) - {"contact"}  # matching needs no contact data
@@ -67,14 +66,16 @@ class Matching:
         client: AsyncMongoClient[Document],
         store: Store,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.store = store
+        # The relay's wake-up after a commit that appended events.
+        self.unit_of_work = UnitOfWork(client, store.database, wake=wake)
         self.clock = clock
         self.indexes: dict[str, TenantIndex] = {}
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.committed: Callable[[], None] = lambda: None  # wakes the outbox relay
 
     def index(self, tenant: str) -> TenantIndex:
         if tenant not in self.indexes:
@@ -107,33 +108,25 @@ class Matching:
 
     # -- the unit of work -----------------------------------------------------------------------
 
-    async def _transact(self, tenant: str, work: Callable[[AsyncClientSession, After], Awaitable[T]]) -> T:
+    async def _run(self, tenant: str, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        """The runtime's unit of work, under the tenant's lock; the index changes after the commit."""
         async with self.locks[tenant]:
-
-            async def attempt(session: AsyncClientSession) -> tuple[T, After]:
-                after: After = []  # fresh per attempt: PyMongo may run the callback again
-                return await work(session, after), after
-
             try:
-                result, after = await in_transaction(self.client, attempt)
+                return await self.unit_of_work.run(work)
             except UnknownAggregate:
                 raise  # raised before anything in memory changed
             except Exception:
                 # The index may hold changes the database refused; rebuild it from the truth.
                 await self.load_tenant(tenant)
                 raise
-            for effect in after:
-                effect()
-        self.committed()
-        return result
 
     async def _need_work(
-        self, session: AsyncClientSession, tenant: str, need_id: str, cause: Envelope[Any] | None, now: datetime
+        self, transaction: Transaction, tenant: str, need_id: str, cause: Envelope[Any] | None, now: datetime
     ) -> NeedWork | None:
-        document = await self.store.need(tenant, need_id, session)
+        document = await self.store.need(tenant, need_id, transaction.session)
         if document is None:
             return None
-        proposals = await self.store.proposals_for_need(tenant, need_id, session)
+        proposals = await self.store.proposals_for_need(tenant, need_id, transaction.session)
         return self._work(document, proposals, cause, now)
 
     def _work(
@@ -155,40 +148,27 @@ class Matching:
             is_new=new,
         )
 
-    async def _save(self, work: NeedWork, session: AsyncClientSession, after: After) -> None:
-        await work.save(self.store, session)
-        after.extend(work.after)
+    async def _save(self, work: NeedWork, transaction: Transaction) -> None:
+        await work.save(self.store, transaction)
+        for effect in work.after:
+            transaction.after_commit(effect)
 
     # -- registry events ------------------------------------------------------------------------
 
-    async def apply_registry_event(self, event: Envelope[Any]) -> None:
-        data = event.data
+    async def apply(self, event: Envelope[E], change: Callable[[Envelope[E], Transaction], Awaitable[None]]) -> None:
+        """Apply a registry event once: its inbox record and ``change`` in one unit of work."""
 
-        async def work(session: AsyncClientSession, after: After) -> None:
-            if not await record_once(
-                self.store.database, session, consumer=REGISTRY_CONSUMER, event_id=str(event.id), tenant=event.tenant
-            ):
-                return
-            if isinstance(data, TenantOnboarded):
-                await self._apply_tenant(event, session, after)
-            elif isinstance(data, OrganisationRegistered | OrganisationUpdated):
-                await self._apply_organisation(event, session)
-            elif isinstance(
-                data,
-                VolunteerRegistered
-                | VolunteerProfileUpdated
-                | VolunteerAvailabilityChanged
-                | VolunteerWithdrawn
-                | VolunteerErased,
-            ):
-                await self._apply_volunteer(event, session, after)
-            elif isinstance(data, NeedOpened | NeedUpdated | NeedCancelled | NeedClosed):
-                await self._apply_need(event, session, after)
+        async def work(transaction: Transaction) -> None:
+            if await transaction.record_once(REGISTRY_CONSUMER, event):
+                await change(event, transaction)
 
-        await self._transact(event.tenant, work)
+        await self._run(event.tenant, work)
 
-    async def _apply_tenant(self, event: Envelope[Any], session: AsyncClientSession, after: After) -> None:
-        data: TenantOnboarded = event.data
+    async def nothing_to_change(self, event: Envelope[EventData], transaction: Transaction) -> None:
+        """Registry events matching has no use for: only their inbox record."""
+
+    async def tenant_onboarded(self, event: Envelope[TenantOnboarded], transaction: Transaction) -> None:
+        data, session = event.data, transaction.session
         current = await self.store.tenant(event.tenant, session)
         if current is not None and current["version"] >= event.version:
             return
@@ -205,79 +185,108 @@ class Matching:
                 else:
                     index.open_needs.pop(need.id, None)
 
-    async def _apply_organisation(self, event: Envelope[Any], session: AsyncClientSession) -> None:
+    async def organisation_changed(
+        self, event: Envelope[OrganisationRegistered | OrganisationUpdated], transaction: Transaction
+    ) -> None:
         organisation_id = str(event.data.organisation_id)
-        current = await self.store.organisation(event.tenant, organisation_id, session)
+        current = await self.store.organisation(event.tenant, organisation_id, transaction.session)
         if current is not None and current["version"] >= event.version:
             return
         document = {"version": event.version, **event.data.model_dump(mode="json")}
-        await self.store.put_organisation(event.tenant, organisation_id, document, session)
+        await self.store.put_organisation(event.tenant, organisation_id, document, transaction.session)
 
-    async def _apply_volunteer(self, event: Envelope[Any], session: AsyncClientSession, after: After) -> None:
-        data = event.data
-        tenant, volunteer_id, version = event.tenant, str(data.volunteer_id), event.version
+    async def volunteer_registered(self, event: Envelope[VolunteerRegistered], transaction: Transaction) -> None:
+        data, tenant, volunteer_id = event.data, event.tenant, str(event.data.volunteer_id)
+        if await self.store.volunteer(tenant, volunteer_id, transaction.session) is not None:
+            return  # registered is the first event: a second one is a replay (or came after an erasure)
+        document = {
+            "tenant": tenant,
+            "volunteer_id": volunteer_id,
+            "organisation_id": str(data.organisation_id) if data.organisation_id else None,
+            "active": ConsentPurpose.MATCHING in data.consent.purposes,
+            "withdrawn": False,
+            "profile": data.model_dump(mode="json", include=PROFILE_FIELDS),
+            "availability": data.availability.model_dump(mode="json"),
+            "profile_version": event.version,
+            "availability_version": event.version,
+            "version": event.version,
+        }
+        await self._volunteer_changed(event, document, transaction)
+
+    async def volunteer_profile_updated(
+        self, event: Envelope[VolunteerProfileUpdated], transaction: Transaction
+    ) -> None:
+        document = await self._known_volunteer(event, str(event.data.volunteer_id), transaction)
+        if document is None or event.version <= document["profile_version"]:
+            return
+        profile = event.data.model_dump(mode="json", include=PROFILE_FIELDS)
+        document.update(profile=profile, profile_version=event.version)
+        await self._volunteer_changed(event, document, transaction)
+
+    async def volunteer_availability_changed(
+        self, event: Envelope[VolunteerAvailabilityChanged], transaction: Transaction
+    ) -> None:
+        document = await self._known_volunteer(event, str(event.data.volunteer_id), transaction)
+        if document is None or event.version <= document["availability_version"]:
+            return
+        availability = event.data.availability.model_dump(mode="json")
+        document.update(availability=availability, availability_version=event.version)
+        await self._volunteer_changed(event, document, transaction)
+
+    async def volunteer_withdrawn(self, event: Envelope[VolunteerWithdrawn], transaction: Transaction) -> None:
+        document = await self._known_volunteer(event, str(event.data.volunteer_id), transaction)
+        if document is None or document["withdrawn"]:
+            return
+        document.update(active=False, withdrawn=True)
+        await self._volunteer_changed(event, document, transaction, leaving=True)
+
+    async def volunteer_erased(self, event: Envelope[VolunteerErased], transaction: Transaction) -> None:
+        tenant, volunteer_id, session = event.tenant, str(event.data.volunteer_id), transaction.session
         document = await self.store.volunteer(tenant, volunteer_id, session)
         if document is not None and document.get("erased"):
             return  # nothing comes back after an erasure
-        if isinstance(data, VolunteerErased):
-            await self._leave(event, volunteer_id, WithdrawReason.VOLUNTEER_WITHDRAWN, session, after)
-            await self.store.put_volunteer(
-                {"tenant": tenant, "volunteer_id": volunteer_id, "erased": True, "version": version}, session
-            )
-            await self.store.erase_from_proposals(tenant, volunteer_id, session)
-            self.index(tenant).forget(volunteer_id)
-            after.append(lambda: self.index(tenant).forget(volunteer_id))
-            return
-        if isinstance(data, VolunteerRegistered):
-            if document is not None:
-                return  # registered is the first event: a second one is a replay
-            document = {
-                "tenant": tenant,
-                "volunteer_id": volunteer_id,
-                "organisation_id": str(data.organisation_id) if data.organisation_id else None,
-                "active": ConsentPurpose.MATCHING in data.consent.purposes,
-                "withdrawn": False,
-                "profile": data.model_dump(mode="json", include=PROFILE_FIELDS),
-                "availability": data.availability.model_dump(mode="json"),
-                "profile_version": version,
-                "availability_version": version,
-                "version": version,
-            }
-        elif document is None:
-            raise UnknownAggregate(f"volunteer {volunteer_id} of tenant {tenant} is not known (yet)")
-        elif isinstance(data, VolunteerProfileUpdated):
-            if version <= document["profile_version"]:
-                return
-            document.update(profile=data.model_dump(mode="json", include=PROFILE_FIELDS), profile_version=version)
-        elif isinstance(data, VolunteerAvailabilityChanged):
-            if version <= document["availability_version"]:
-                return
-            document.update(availability=data.availability.model_dump(mode="json"), availability_version=version)
-        elif isinstance(data, VolunteerWithdrawn):
-            if document["withdrawn"]:
-                return
-            document.update(active=False, withdrawn=True)
-        document["version"] = max(document["version"], version)
-        await self.store.put_volunteer(document, session)
+        await self._leave(event, volunteer_id, WithdrawReason.VOLUNTEER_WITHDRAWN, transaction)
+        await self.store.put_volunteer(
+            {"tenant": tenant, "volunteer_id": volunteer_id, "erased": True, "version": event.version}, session
+        )
+        await self.store.erase_from_proposals(tenant, volunteer_id, session)
+        self.index(tenant).forget(volunteer_id)
+        transaction.after_commit(lambda: self.index(tenant).forget(volunteer_id))
+
+    async def _known_volunteer(
+        self, event: Envelope[Any], volunteer_id: str, transaction: Transaction
+    ) -> Document | None:
+        """The volunteer the event changes; None after an erasure (nothing comes back)."""
+        document = await self.store.volunteer(event.tenant, volunteer_id, transaction.session)
+        if document is not None and document.get("erased"):
+            return None
+        if document is None:
+            raise UnknownAggregate(f"volunteer {volunteer_id} of tenant {event.tenant} is not known (yet)")
+        return document
+
+    async def _volunteer_changed(
+        self, event: Envelope[Any], document: Document, transaction: Transaction, *, leaving: bool = False
+    ) -> None:
+        document["version"] = max(document["version"], event.version)
+        await self.store.put_volunteer(document, transaction.session)
         # Idempotent, so safe inside a transaction that may be retried; rolled back by a reload.
-        volunteer = volunteer_from_document(document)
-        self.index(tenant).upsert(volunteer)
-        if isinstance(data, VolunteerWithdrawn):
-            await self._leave(event, volunteer_id, WithdrawReason.VOLUNTEER_WITHDRAWN, session, after)
+        self.index(event.tenant).upsert(volunteer_from_document(document))
+        if leaving:
+            await self._leave(event, document["volunteer_id"], WithdrawReason.VOLUNTEER_WITHDRAWN, transaction)
         else:
-            await self._rematch_for(event, volunteer_id, session, after)
+            await self._rematch_for(event, document["volunteer_id"], transaction)
 
     async def _leave(
-        self, event: Envelope[Any], volunteer_id: str, reason: WithdrawReason, session: AsyncClientSession, after: After
+        self, event: Envelope[Any], volunteer_id: str, reason: WithdrawReason, transaction: Transaction
     ) -> None:
         """Withdraw the volunteer's open proposals and end their engagements (the needs go round again)."""
         tenant, now = event.tenant, self.clock()
         self.index(tenant).upsert(
             volunteer_from_document({"tenant": tenant, "volunteer_id": volunteer_id, "active": False})
         )
-        proposals = await self.store.proposals_of_volunteer(tenant, volunteer_id, session)
+        proposals = await self.store.proposals_of_volunteer(tenant, volunteer_id, transaction.session)
         for need_id in sorted({p["need_id"] for p in proposals if p["status"] in ("open", "accepted")}):
-            work = await self._need_work(session, tenant, need_id, event, now)
+            work = await self._need_work(transaction, tenant, need_id, event, now)
             if work is None:
                 continue
             work.withdraw_open(reason, volunteer_id)
@@ -287,11 +296,9 @@ class Matching:
                 work.step_back(volunteer_id)  # also asks the next person
             else:
                 work.top_up()
-            await self._save(work, session, after)
+            await self._save(work, transaction)
 
-    async def _rematch_for(
-        self, event: Envelope[Any], volunteer_id: str, session: AsyncClientSession, after: After
-    ) -> None:
+    async def _rematch_for(self, event: Envelope[Any], volunteer_id: str, transaction: Transaction) -> None:
         """A volunteer arrived or changed: needs still looking for people may now find them."""
         index, now = self.index(event.tenant), self.clock()
         volunteer = index.volunteers.get(volunteer_id)
@@ -301,47 +308,70 @@ class Matching:
         for need_id in sorted(index.open_needs):
             if isinstance(assess(volunteer, index.open_needs[need_id], context), str):
                 continue
-            work = await self._need_work(session, event.tenant, need_id, event, now)
+            work = await self._need_work(transaction, event.tenant, need_id, event, now)
             if work is not None and work.top_up():
-                await self._save(work, session, after)
+                await self._save(work, transaction)
 
-    async def _apply_need(self, event: Envelope[Any], session: AsyncClientSession, after: After) -> None:
-        data, tenant, now = event.data, event.tenant, self.clock()
-        need_id = str(data.need_id)
-        document = await self.store.need(tenant, need_id, session)
-        if document is None and not isinstance(data, NeedOpened):
-            raise UnknownAggregate(f"need {need_id} of tenant {tenant} is not known (yet)")
-        if document is not None and event.version <= document["version"]:
+    async def need_opened(self, event: Envelope[NeedOpened], transaction: Transaction) -> None:
+        tenant, need_id, now = event.tenant, str(event.data.need_id), self.clock()
+        document = await self.store.need(tenant, need_id, transaction.session)
+        details = event.data.model_dump(mode="json", include=NEED_FIELDS)
+        if document is None:
+            document = {
+                "tenant": tenant,
+                "need_id": need_id,
+                "version": event.version,
+                "status": "open",
+                "details": details,
+                "staffing": new_staffing(details, now, self.settings, tenant),
+            }
+            work = self._work(document, [], event, now, new=True)
+            work.top_up()
+            await self._save(work, transaction)
+        elif event.version > document["version"]:
+            await self._details_changed(event, document, details, transaction, now)
+
+    async def need_updated(self, event: Envelope[NeedUpdated], transaction: Transaction) -> None:
+        document = await self._known_need(event, str(event.data.need_id), transaction)
+        if document is not None:
+            details = event.data.model_dump(mode="json", include=NEED_FIELDS)
+            await self._details_changed(event, document, details, transaction, self.clock())
+
+    async def need_cancelled(self, event: Envelope[NeedCancelled], transaction: Transaction) -> None:
+        await self._close(event, str(event.data.need_id), "cancelled", WithdrawReason.NEED_CANCELLED, transaction)
+
+    async def need_closed(self, event: Envelope[NeedClosed], transaction: Transaction) -> None:
+        await self._close(event, str(event.data.need_id), "closed", WithdrawReason.NEED_CLOSED, transaction)
+
+    async def _known_need(self, event: Envelope[Any], need_id: str, transaction: Transaction) -> Document | None:
+        """The need the event changes; None if the event is older than what is held."""
+        document = await self.store.need(event.tenant, need_id, transaction.session)
+        if document is None:
+            raise UnknownAggregate(f"need {need_id} of tenant {event.tenant} is not known (yet)")
+        return document if event.version > document["version"] else None
+
+    async def _details_changed(
+        self, event: Envelope[Any], document: Document, details: Document, transaction: Transaction, now: datetime
+    ) -> None:
+        proposals = await self.store.proposals_for_need(event.tenant, document["need_id"], transaction.session)
+        document.update(version=event.version, details=details)
+        work = self._work(document, proposals, event, now)
+        if document["status"] == "open":
+            work.need_changed()
+        await self._save(work, transaction)
+
+    async def _close(
+        self, event: Envelope[Any], need_id: str, status: str, reason: WithdrawReason, transaction: Transaction
+    ) -> None:
+        now = self.clock()
+        document = await self._known_need(event, need_id, transaction)
+        if document is None:
             return
-        if isinstance(data, NeedOpened | NeedUpdated):
-            details = data.model_dump(mode="json", include=NEED_FIELDS)
-            if document is None:
-                document = {
-                    "tenant": tenant,
-                    "need_id": need_id,
-                    "version": event.version,
-                    "status": "open",
-                    "details": details,
-                    "staffing": new_staffing(details, now, self.settings, tenant),
-                }
-                work = self._work(document, [], event, now, new=True)
-                work.top_up()
-            else:
-                proposals = await self.store.proposals_for_need(tenant, need_id, session)
-                document.update(version=event.version, details=details)
-                work = self._work(document, proposals, event, now)
-                if document["status"] == "open":
-                    work.need_changed()
-        else:
-            assert document is not None, "refused above: only NeedOpened may come for an unknown need"
-            proposals = await self.store.proposals_for_need(tenant, need_id, session)
-            document["version"] = event.version
-            work = self._work(document, proposals, event, now)
-            if isinstance(data, NeedCancelled):
-                work.close("cancelled", WithdrawReason.NEED_CANCELLED)
-            else:
-                work.close("closed", WithdrawReason.NEED_CLOSED)
-        await self._save(work, session, after)
+        proposals = await self.store.proposals_for_need(event.tenant, need_id, transaction.session)
+        document["version"] = event.version
+        work = self._work(document, proposals, event, now)
+        work.close(status, reason)
+        await self._save(work, transaction)
 
     # -- answers --------------------------------------------------------------------------------
 
@@ -359,12 +389,10 @@ class Matching:
     ) -> Outcome:
         """Accept or decline a proposal; answering what is no longer open changes nothing."""
 
-        async def work(session: AsyncClientSession, after: After) -> Outcome:
-            if cause is not None and not await record_once(
-                self.store.database, session, consumer=PARTNER_CONSUMER, event_id=str(cause.id), tenant=tenant
-            ):
+        async def work(transaction: Transaction) -> Outcome:
+            if cause is not None and not await transaction.record_once(PARTNER_CONSUMER, cause):
                 return Outcome.DUPLICATE
-            proposal = await self.store.proposal(tenant, proposal_id, session)
+            proposal = await self.store.proposal(tenant, proposal_id, transaction.session)
             if proposal is None or proposal.get("kind") != "proposal":
                 return Outcome.NOT_FOUND
             if (volunteer_id and proposal["volunteer_id"] != volunteer_id) or (
@@ -372,7 +400,7 @@ class Matching:
             ):
                 return Outcome.NOT_FOUND
             now = self.clock()
-            staffing = await self._need_work(session, tenant, proposal["need_id"], cause, now)
+            staffing = await self._need_work(transaction, tenant, proposal["need_id"], cause, now)
             if staffing is None:
                 return Outcome.NOT_FOUND
             mine = staffing.proposals[proposal_id]
@@ -381,34 +409,34 @@ class Matching:
                 return settled
             accepting = choice == "accept"
             outcome = staffing.accept(mine, via) if accepting else staffing.decline(mine, via, reason)
-            await self._save(staffing, session, after)
+            await self._save(staffing, transaction)
             return outcome
 
-        return await self._transact(tenant, work)
+        return await self._run(tenant, work)
 
     async def step_back(self, tenant: str, volunteer_id: str, need_id: str) -> Outcome:
-        async def work(session: AsyncClientSession, after: After) -> Outcome:
-            staffing = await self._need_work(session, tenant, need_id, None, self.clock())
+        async def work(transaction: Transaction) -> Outcome:
+            staffing = await self._need_work(transaction, tenant, need_id, None, self.clock())
             if staffing is None:
                 return Outcome.NOT_FOUND
             outcome = staffing.step_back(volunteer_id)
             if outcome is Outcome.STEPPED_BACK:
-                await self._save(staffing, session, after)
+                await self._save(staffing, transaction)
             return outcome
 
-        return await self._transact(tenant, work)
+        return await self._run(tenant, work)
 
     async def pick(self, tenant: str, volunteer_id: str, need_id: str) -> Outcome:
-        async def work(session: AsyncClientSession, after: After) -> Outcome:
-            staffing = await self._need_work(session, tenant, need_id, None, self.clock())
+        async def work(transaction: Transaction) -> Outcome:
+            staffing = await self._need_work(transaction, tenant, need_id, None, self.clock())
             if staffing is None:
                 return Outcome.NOT_FOUND
             outcome = staffing.pick(volunteer_id)
             if outcome in (Outcome.PICKED, Outcome.ACCEPTED):
-                await self._save(staffing, session, after)
+                await self._save(staffing, transaction)
             return outcome
 
-        return await self._transact(tenant, work)
+        return await self._run(tenant, work)
 
     def open_needs_for(self, tenant: str, volunteer_id: str) -> list[tuple[str, Candidate]]:
         """Open needs that fit the volunteer, best first, with the same reasons a proposal gives."""
@@ -439,14 +467,14 @@ class Matching:
         return changed
 
     async def _on_need(self, tenant: str, need_id: str, change: Callable[[NeedWork], bool]) -> int:
-        async def work(session: AsyncClientSession, after: After) -> int:
-            staffing = await self._need_work(session, tenant, need_id, None, self.clock())
+        async def work(transaction: Transaction) -> int:
+            staffing = await self._need_work(transaction, tenant, need_id, None, self.clock())
             if staffing is None or not change(staffing):
                 return 0
-            await self._save(staffing, session, after)
+            await self._save(staffing, transaction)
             return 1
 
-        return await self._transact(tenant, work)
+        return await self._run(tenant, work)
 
     async def run_timer(self) -> None:
         while True:
