@@ -36,7 +36,7 @@ def proposal_facts() -> MessageFacts:
 @pytest.mark.parametrize("kind", [catalogue.MATCH_PROPOSED, catalogue.PROPOSAL_REMINDER])
 def test_the_packaged_mails_carry_both_links_as_links_in_every_language(kind: str, language: str) -> None:
     facts = sample_facts(kind)
-    facts = MessageFacts(**(facts.__dict__ | {"payload": dict(facts.payload) | proposal_facts().payload}))
+    facts = MessageFacts(**(facts.__dict__ | {"payload": dict(facts.payload) | dict(proposal_facts().payload)}))
     rendered = render(kind, [language], facts)
     hrefs = [html.unescape(href) for href in re.findall(r'href="([^"]*)"', rendered.html)]
     assert ACCEPT in hrefs and DECLINE in hrefs
