@@ -16,7 +16,7 @@ from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
 from lotse_notifications.worker import DeliveryWorker
-from lotse_runtime.mongo import in_transaction
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 from tests.integration.notifications.support import mails_to
 from tests.support.waiting import eventually
 
@@ -52,9 +52,9 @@ async def queue_welcome(client: AsyncMongoClient[dict[str, Any]], store: Store) 
     await store.upsert_versioned("contacts", TENANT, volunteer_id, 1, contact, None)
     trigger = str(uuid.uuid4())
 
-    async def work(session: Any) -> dict[str, Any] | None:
+    async def work(transaction: Transaction) -> dict[str, Any] | None:
         return await store.add_delivery(
-            session,
+            transaction,
             tenant=TENANT,
             trigger_event_id=trigger,
             correlation_id=trigger,
@@ -66,9 +66,9 @@ async def queue_welcome(client: AsyncMongoClient[dict[str, Any]], store: Store) 
             payload={},
         )
 
-    delivery = await in_transaction(client, work)
+    delivery = await UnitOfWork(client, store.db).run(work)
     assert delivery is not None
-    again = await in_transaction(client, work)
+    again = await UnitOfWork(client, store.db).run(work)
     assert again is None  # the delivery key admits one queue entry per (event, recipient, channel)
     return address, delivery
 
@@ -77,7 +77,7 @@ async def test_a_queued_delivery_is_sent_once_when_a_worker_comes_up(
     mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink
 ) -> None:
     address, delivery = await queue_welcome(mongo_client, store)
-    worker = DeliveryWorker(mongo_client, store, worker_settings(smtp_sink), on_commit=lambda: None)
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, worker_settings(smtp_sink))
     worker.start()
     try:
 
@@ -111,7 +111,7 @@ async def test_a_send_whose_mark_is_lost_is_sent_again_with_the_same_message_id(
         return await real_finish(*args, **kwargs)
 
     monkeypatch.setattr(store, "finish", finish_or_crash)
-    worker = DeliveryWorker(mongo_client, store, worker_settings(smtp_sink), on_commit=lambda: None)
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, worker_settings(smtp_sink))
     worker.start()
     try:
 
@@ -133,7 +133,7 @@ async def test_an_unreachable_smtp_server_is_retried_then_dead_lettered_without_
     address, delivery = await queue_welcome(mongo_client, store)
     # A port where nothing listens: retried with backoff, then dead-lettered with its reason.
     settings = worker_settings(smtp_sink, smtp_port=free_port(), delivery_max_attempts=3)
-    worker = DeliveryWorker(mongo_client, store, settings, on_commit=lambda: None)
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, settings)
     worker.start()
     try:
 
@@ -156,19 +156,19 @@ async def test_what_is_queued_for_an_erased_volunteer_is_cancelled_reported_and_
 ) -> None:
     address, delivery = await queue_welcome(mongo_client, store)
 
-    async def erase(session: Any) -> None:
-        await store.erase_volunteer(TENANT, delivery["recipient_id"], 2, session)
+    async def erase(transaction: Transaction) -> None:
+        await store.erase_volunteer(TENANT, delivery["recipient_id"], 2, transaction)
 
-    await in_transaction(mongo_client, erase)
-    worker = DeliveryWorker(mongo_client, store, worker_settings(smtp_sink), on_commit=lambda: None)
+    await UnitOfWork(mongo_client, store.db).run(erase)
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, worker_settings(smtp_sink))
     worker.start()
     try:
         # A second delivery, queued after the erasure, shows the worker ran: it is skipped at send time.
         trigger = str(uuid.uuid4())
 
-        async def queue_late(session: Any) -> Any:
+        async def queue_late(transaction: Transaction) -> Any:
             return await store.add_delivery(
-                session,
+                transaction,
                 tenant=TENANT,
                 trigger_event_id=trigger,
                 correlation_id=trigger,
@@ -180,7 +180,7 @@ async def test_what_is_queued_for_an_erased_volunteer_is_cancelled_reported_and_
                 payload={},
             )
 
-        late = await in_transaction(mongo_client, queue_late)
+        late = await UnitOfWork(mongo_client, store.db).run(queue_late)
         worker.wake()
 
         async def skipped() -> Any:
@@ -203,9 +203,9 @@ async def test_a_message_for_a_volunteer_who_never_appears_is_skipped_after_the_
 ) -> None:
     trigger = str(uuid.uuid4())
 
-    async def queue(session: Any) -> Any:
+    async def queue(transaction: Transaction) -> Any:
         return await store.add_delivery(
-            session,
+            transaction,
             tenant=TENANT,
             trigger_event_id=trigger,
             correlation_id=trigger,
@@ -217,9 +217,9 @@ async def test_a_message_for_a_volunteer_who_never_appears_is_skipped_after_the_
             payload={},
         )
 
-    delivery = await in_transaction(mongo_client, queue)
+    delivery = await UnitOfWork(mongo_client, store.db).run(queue)
     settings = worker_settings(smtp_sink, reference_grace_seconds=1.0)
-    worker = DeliveryWorker(mongo_client, store, settings, on_commit=lambda: None)
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, settings)
     worker.start()
     try:
 

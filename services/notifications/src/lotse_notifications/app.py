@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, PROPOSALS, TENANTS, VOLUNTEERS
 from lotse_notifications.destinations import Resolver, system_resolver
-from lotse_notifications.handlers import EventHandler
+from lotse_notifications.handlers import event_handlers
 from lotse_notifications.routes import router
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
@@ -21,6 +21,7 @@ from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.health import api_document_urls
 from lotse_runtime.http_guards import install_http_guards
 from lotse_runtime.problems import install_problem_handlers
+from lotse_runtime.unit_of_work import UnitOfWork
 
 INBOX_CONSUMER = "notifications"
 CONSUMED_TOPICS = [TENANTS.name, ORGANISATIONS.name, VOLUNTEERS.name, NEEDS.name, PROPOSALS.name]
@@ -37,19 +38,16 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
         store = Store(client[settings.database])
         await store.ensure_indexes()
         relay = connections.relay(store.db, "notifications")
-
-        def wake() -> None:
-            relay.wake()
-            worker.wake()
-
-        worker = DeliveryWorker(client, store, settings, on_commit=wake, resolver=resolver)
-        handler = EventHandler(
-            client, store, settings.consumer_group, on_commit=wake, tenant_pattern=settings.tenant_pattern
+        # The relay wakes after a commit that appended events, the worker after one that queued deliveries.
+        unit_of_work = UnitOfWork(client, store.db, wake=relay.wake)
+        worker = DeliveryWorker(unit_of_work, store, settings, resolver=resolver)
+        handlers = event_handlers(
+            unit_of_work, store, settings.consumer_group, queued=worker.wake, tenant_pattern=settings.tenant_pattern
         )
         app.state.pipeline = subscribe_events(
-            connections.broker, handler, consumer=settings.consumer_group, topics=CONSUMED_TOPICS
+            connections.broker, handlers, consumer=settings.consumer_group, topics=CONSUMED_TOPICS
         )
-        app.state.client, app.state.store, app.state.worker, app.state.wake = client, store, worker, wake
+        app.state.client, app.state.store, app.state.worker = client, store, worker
         app.state.connections = connections
         await connections.broker.start()
         relay.start()

@@ -22,8 +22,9 @@ from lotse_contracts.events.notifications import RecipientKind
 from lotse_notifications.messages import delivery_key
 from lotse_notifications.templates import TemplateSource
 from lotse_runtime.inbox import ensure_inbox_index
-from lotse_runtime.outbox import append_event, ensure_outbox_indexes
+from lotse_runtime.outbox import ensure_outbox_indexes
 from lotse_runtime.tracing import current_trace_context
+from lotse_runtime.unit_of_work import Transaction
 
 SOURCE = "/lotse/notifications"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
@@ -92,9 +93,10 @@ class Store:
         )
         return result.modified_count == 1
 
-    async def erase_volunteer(self, tenant: str, volunteer_id: str, version: int, session: AsyncClientSession) -> None:
+    async def erase_volunteer(self, tenant: str, volunteer_id: str, version: int, transaction: Transaction) -> None:
         """Delete every piece of the volunteer's contact data; keep a tombstone without any, so
         that an older registration replayed later is not applied again."""
+        session = transaction.session
         await self.db.contacts.replace_one(
             {"_id": f"{tenant}:{volunteer_id}"},
             {"tenant": tenant, "volunteer_id": volunteer_id, "erased": True, "version": version},
@@ -104,19 +106,20 @@ class Store:
         await self.db.messages.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         await self.db.proposals.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
-        await self.cancel_pending(recipient, "volunteer_erased", session)
+        await self.cancel_pending(recipient, "volunteer_erased", transaction)
         # The log keeps who (an id), what kind and the outcome; the payload held personal links.
         await self.db.deliveries.update_many(recipient, {"$unset": {"payload": ""}}, session=session)
 
-    async def withdraw_volunteer(self, tenant: str, volunteer_id: str, session: AsyncClientSession) -> None:
+    async def withdraw_volunteer(self, tenant: str, volunteer_id: str, transaction: Transaction) -> None:
         await self.db.contacts.update_one(
-            {"_id": f"{tenant}:{volunteer_id}"}, {"$set": {"active": False}}, session=session
+            {"_id": f"{tenant}:{volunteer_id}"}, {"$set": {"active": False}}, session=transaction.session
         )
         recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
-        await self.cancel_pending(recipient, "volunteer_withdrawn", session)
+        await self.cancel_pending(recipient, "volunteer_withdrawn", transaction)
 
-    async def cancel_pending(self, recipient: Mapping[str, Any], reason: str, session: AsyncClientSession) -> None:
+    async def cancel_pending(self, recipient: Mapping[str, Any], reason: str, transaction: Transaction) -> None:
         """Cancel what is still queued for a recipient; each cancellation is an outcome, so it is published."""
+        session = transaction.session
         pending = await self.db.deliveries.find({**recipient, "status": PENDING}, session=session).to_list()
         for delivery in pending:
             await self.db.deliveries.update_one(
@@ -124,7 +127,7 @@ class Store:
             )
             attempts = delivery.get("attempts", 0) + 1
             await self.publish_outcome(
-                delivery, session, sent=False, attempts=attempts, error_code=reason, error=reason
+                delivery, transaction, sent=False, attempts=attempts, error_code=reason, error=reason
             )
 
     async def need(self, tenant: str, need_id: str, session: Session = None) -> Doc | None:
@@ -211,7 +214,7 @@ class Store:
 
     async def add_delivery(
         self,
-        session: AsyncClientSession,
+        transaction: Transaction,
         *,
         tenant: str,
         trigger_event_id: str,
@@ -226,6 +229,7 @@ class Store:
         skip_detail: str = "",
     ) -> Doc | None:
         """Queue a delivery (or record why it is skipped) unless its key exists; None if it did."""
+        session = transaction.session
         key = delivery_key(trigger_event_id, recipient_kind, recipient_id, channel)
         if await self.db.deliveries.find_one({"key": key}, {"_id": 1}, session=session):
             return None
@@ -257,14 +261,14 @@ class Store:
         await self.db.deliveries.insert_one(document, session=session)
         if skip_reason is not None:
             await self.publish_outcome(
-                document, session, sent=False, attempts=1, error_code=skip_reason, error=skip_detail or skip_reason
+                document, transaction, sent=False, attempts=1, error_code=skip_reason, error=skip_detail or skip_reason
             )
         return document
 
     async def publish_outcome(
         self,
         delivery: Mapping[str, Any],
-        session: AsyncClientSession,
+        transaction: Transaction,
         *,
         sent: bool,
         attempts: int,
@@ -299,7 +303,7 @@ class Store:
             correlationid=delivery["correlation_id"],
             causationid=delivery["trigger_event_id"],
         )
-        await append_event(self.db, session, topic_for(event.type, event.tenant), event)
+        await transaction.append_event(topic_for(event.type, event.tenant), event)
 
     async def claim_due(self, owner: str, lease: timedelta) -> Doc | None:
         now = datetime.now(UTC)

@@ -22,15 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from lotse_notifications import messages
 from lotse_notifications.catalogue import MATCH_PROPOSED, PROPOSAL_REMINDER, WEEKLY_DIGEST
@@ -49,8 +46,8 @@ from lotse_notifications.templates import (
     render_off_loop,
 )
 from lotse_runtime import answer_links
-from lotse_runtime.mongo import in_transaction
 from lotse_runtime.tracing import continuing_span
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 log = structlog.get_logger("lotse.notifications.worker")
 
@@ -106,16 +103,14 @@ class QuietHours(Exception):
 class DeliveryWorker:
     def __init__(
         self,
-        client: AsyncMongoClient[dict[str, Any]],
+        unit_of_work: UnitOfWork,
         store: Store,
         settings: NotificationSettings,
-        on_commit: Callable[[], None],
         resolver: Resolver = system_resolver,
     ) -> None:
-        self.client = client
+        self.unit_of_work = unit_of_work
         self.store = store
         self.settings = settings
-        self.on_commit = on_commit
         self.email = EmailChannel(settings)
         self.webhook = WebhookChannel(settings, resolver)
         self.owner = uuid.uuid4().hex
@@ -349,18 +344,19 @@ class DeliveryWorker:
         )
         fields = {"waits": waits, "reason": code, "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay)}
 
-        async def work(session: AsyncClientSession) -> bool:
-            return await self.store.finish(delivery, fields, session)
+        async def work(transaction: Transaction) -> bool:
+            return await self.store.finish(delivery, fields, transaction.session)
 
-        await in_transaction(self.client, work)
+        await self.unit_of_work.run(work)
 
     async def _postpone(self, delivery: dict[str, Any], until: datetime) -> None:
         """Due again when the quiet window ends; attempts stay as they are."""
 
-        async def work(session: AsyncClientSession) -> bool:
-            return await self.store.finish(delivery, {"reason": "quiet_hours", "next_attempt_at": until}, session)
+        async def work(transaction: Transaction) -> bool:
+            fields = {"reason": "quiet_hours", "next_attempt_at": until}
+            return await self.store.finish(delivery, fields, transaction.session)
 
-        await in_transaction(self.client, work)
+        await self.unit_of_work.run(work)
 
     async def _record(
         self,
@@ -387,9 +383,11 @@ class DeliveryWorker:
             fields = {"status": status, "attempts": attempt, "reason": code, "error": error, "failed_at": now}
         fields.update(recipient_kind=delivery["recipient_kind"], recipient_id=delivery["recipient_id"])
 
-        async def work(session: AsyncClientSession) -> bool:
+        async def work(transaction: Transaction) -> bool:
+            session = transaction.session
             if not await self.store.finish(delivery, fields, session):
                 return False  # the lease ran out and another attempt owns it now
+            transaction.after_commit(self.wake)
             rendered: Rendered | None = delivery.get("rendered")
             if status == SENT and delivery["channel"] == "in_app" and rendered is not None:
                 await self.store.add_message(
@@ -413,7 +411,7 @@ class DeliveryWorker:
                 return True
             await self.store.publish_outcome(
                 delivery,
-                session,
+                transaction,
                 sent=status == SENT,
                 attempts=attempt,
                 error_code=code or "failed",
@@ -423,8 +421,7 @@ class DeliveryWorker:
             )
             return True
 
-        if await in_transaction(self.client, work):
-            self.on_commit()
+        if await self.unit_of_work.run(work):
             DELIVERY_ATTEMPTS.labels(delivery["channel"], delivery["kind"], status or "retry").inc()
             log.info(
                 "delivery attempt recorded",
@@ -457,20 +454,20 @@ class DeliveryWorker:
         for proposal in await self.store.proposals_to_remind(now, before):
             if not proposal.get("payload"):
                 continue
-            planned += await in_transaction(self.client, partial(self._remind, proposal))
+            planned += await self.unit_of_work.run(partial(self._remind, proposal))
         if planned:
             self.wake()
         return planned
 
-    async def _remind(self, proposal: dict[str, Any], session: AsyncClientSession) -> int:
-        tenant = proposal["tenant"]
+    async def _remind(self, proposal: dict[str, Any], transaction: Transaction) -> int:
+        tenant, session = proposal["tenant"], transaction.session
         if not await self.store.mark_reminded(tenant, proposal["proposal_id"], session):
             return 0
         contact = await self.store.contact(tenant, proposal["volunteer_id"], session)
         trigger = str(messages.synthetic_trigger("reminder", tenant, proposal["proposal_id"]))
         for channel in PERSON_CHANNELS:
             await self.store.add_delivery(
-                session,
+                transaction,
                 tenant=tenant,
                 trigger_event_id=trigger,
                 correlation_id=proposal.get("correlation_id") or trigger,
@@ -505,9 +502,9 @@ class DeliveryWorker:
         # One digest per tenant and week: the key makes a second trigger in the same week a no-op.
         trigger = str(messages.synthetic_trigger("digest", slug, payload["week"]))
 
-        async def work(session: AsyncClientSession) -> bool:
+        async def work(transaction: Transaction) -> bool:
             created = await self.store.add_delivery(
-                session,
+                transaction,
                 tenant=slug,
                 trigger_event_id=trigger,
                 correlation_id=trigger,
@@ -518,9 +515,10 @@ class DeliveryWorker:
                 language=tenant.get("default_language", "de"),
                 payload=payload,
             )
-            return created is not None
+            if created is None:
+                return False
+            transaction.after_commit(self.wake)
+            return True
 
-        created = await in_transaction(self.client, work)
-        if created:
-            self.on_commit()
+        created = await self.unit_of_work.run(work)
         return payload, created
