@@ -41,6 +41,7 @@ from lotse_notifications.app import create_app
 from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.settings import NotificationSettings
 from lotse_runtime import answer_links
+from lotse_runtime.auth import Role, issue_token
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
 
@@ -294,3 +295,56 @@ async def serving(
     finally:
         await mongo.drop_database(settings.database)
         await mongo.close()
+
+
+@dataclass
+class Running:
+    """A notifications service under test: its app, an HTTP client, its database and who may call it."""
+
+    app: FastAPI
+    http: httpx.AsyncClient
+    settings: NotificationSettings
+    bootstrap: str
+    prefix: str
+    mongo: AsyncMongoClient[dict[str, Any]]
+
+    def new_tenant(self) -> str:
+        return f"{self.prefix}-{uuid.uuid4().hex[:6]}"
+
+    def auth(self, role: Role, tenant: str, subject: str | None = None) -> dict[str, str]:
+        token = issue_token(
+            self.settings.auth_config(), subject=subject or str(uuid.uuid4()), roles=[role], tenant=tenant
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    def coordinator(self, tenant: str) -> dict[str, str]:
+        return self.auth(Role.COORDINATOR, tenant)
+
+    @property
+    def db(self) -> Any:
+        return self.mongo[self.settings.database]
+
+    async def deliveries(self, tenant: str, **query: Any) -> list[dict[str, Any]]:
+        return await self.db.deliveries.find({"tenant": tenant, **query}).to_list()
+
+    async def applied(self, tenant: str, *events: Envelope[Any]) -> None:
+        """Wait until registry events are in the read model. Topics are not ordered among each
+        other, and matching only proposes people and needs the registry published long before."""
+        await publish(self.bootstrap, *events)
+        wanted = [("tenants", tenant)]
+        for event in events:
+            if isinstance(event.data, VolunteerRegistered):
+                wanted.append(("contacts", f"{tenant}:{event.data.volunteer_id}"))
+            elif isinstance(event.data, NeedOpened):
+                wanted.append(("needs", f"{tenant}:{event.data.need_id}"))
+            elif isinstance(event.data, OrganisationRegistered):
+                wanted.append(("organisations", f"{tenant}:{event.data.organisation_id}"))
+
+        async def all_there() -> bool:
+            for collection, key in wanted:
+                found = await self.db[collection].find_one({"_id": key})
+                if found is None or (collection == "needs" and "description" not in found):
+                    return False
+            return True
+
+        await eventually(all_there, what="the registry events to be applied")

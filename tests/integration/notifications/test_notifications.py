@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,18 +19,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from pymongo import AsyncMongoClient
 
 from lotse_contracts import (
-    Envelope,
     NeedCancelled,
-    NeedOpened,
     NeedStaffed,
-    OrganisationRegistered,
     VolunteerErased,
-    VolunteerRegistered,
     new_event,
     parse_event,
 )
@@ -40,9 +33,9 @@ from lotse_contracts.topics import DELIVERIES
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.app import CONSUMED_TOPICS, create_app
-from lotse_notifications.settings import NotificationSettings
-from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.auth import Role
 from tests.integration.notifications.support import (
+    Running,
     WebhookReceiver,
     answer_tokens,
     html_links_and_direction,
@@ -64,54 +57,6 @@ from tests.support.kafka import read_all
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@dataclass
-class Running:
-    app: FastAPI
-    http: httpx.AsyncClient
-    settings: NotificationSettings
-    bootstrap: str
-    prefix: str
-    mongo: AsyncMongoClient[dict[str, Any]]
-
-    def new_tenant(self) -> str:
-        return f"{self.prefix}-{uuid.uuid4().hex[:6]}"
-
-    def auth(self, role: Role, tenant: str, subject: str | None = None) -> dict[str, str]:
-        token = issue_token(
-            self.settings.auth_config(), subject=subject or str(uuid.uuid4()), roles=[role], tenant=tenant
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-    @property
-    def db(self) -> Any:
-        return self.mongo[self.settings.database]
-
-    async def deliveries(self, tenant: str, **query: Any) -> list[dict[str, Any]]:
-        return await self.db.deliveries.find({"tenant": tenant, **query}).to_list()
-
-    async def applied(self, tenant: str, *events: Envelope[Any]) -> None:
-        """Wait until registry events are in the read model. Topics are not ordered among each
-        other, and matching only proposes people and needs the registry published long before."""
-        await publish(self.bootstrap, *events)
-        wanted = [("tenants", tenant)]
-        for event in events:
-            if isinstance(event.data, VolunteerRegistered):
-                wanted.append(("contacts", f"{tenant}:{event.data.volunteer_id}"))
-            elif isinstance(event.data, NeedOpened):
-                wanted.append(("needs", f"{tenant}:{event.data.need_id}"))
-            elif isinstance(event.data, OrganisationRegistered):
-                wanted.append(("organisations", f"{tenant}:{event.data.organisation_id}"))
-
-        async def all_there() -> bool:
-            for collection, key in wanted:
-                found = await self.db[collection].find_one({"_id": key})
-                if found is None or (collection == "needs" and "description" not in found):
-                    return False
-            return True
-
-        await eventually(all_there, what="the registry events to be applied")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

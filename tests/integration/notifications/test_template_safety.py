@@ -10,21 +10,17 @@ import re
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
-from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.templates import TemplateSource
-from lotse_runtime.auth import Role, issue_token
 from tests.integration.notifications.support import (
+    Running,
     html_links_and_direction,
     need_opened,
     onboarded,
@@ -47,21 +43,6 @@ SILENT_LOOPS = (
 )
 
 
-@dataclass
-class Running:
-    app: FastAPI
-    http: httpx.AsyncClient
-    settings: NotificationSettings
-    bootstrap: str
-    prefix: str
-
-    def coordinator(self, tenant: str) -> dict[str, str]:
-        token = issue_token(
-            self.settings.auth_config(), subject=str(uuid.uuid4()), roles=[Role.COORDINATOR], tenant=tenant
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
     prefix = f"t{uuid.uuid4().hex[:6]}"
@@ -69,8 +50,8 @@ async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
     settings = service_settings(
         stack, smtp_sink, prefix, template_render_seconds=5.0, retry_base_seconds=0.2, retry_max_seconds=1.0
     )
-    async with serving(stack, settings) as (app, http, _):
-        yield Running(app, http, settings, stack.kafka_bootstrap, prefix)
+    async with serving(stack, settings) as (app, http, mongo):
+        yield Running(app, http, settings, stack.kafka_bootstrap, prefix, mongo)
 
 
 def _checking_a_template() -> bool:
@@ -161,7 +142,9 @@ async def test_a_render_error_quoting_an_answer_link_keeps_the_link_out_of_the_d
 
     async def dead() -> list[dict[str, Any]]:
         response = await service.http.get(
-            "/deliveries", params={"status": "dead", "kind": "match_proposed"}, headers=service.coordinator(tenant)
+            "/deliveries",
+            params={"status": "dead", "kind": "match_proposed"},
+            headers=service.coordinator(tenant),
         )
         return response.json()
 
