@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lotse_cli.supervisor import Platform, Ports, running_platform
+from lotse_cli.supervisor import Platform, running_platform
 from lotse_devstack.processes import free_port
+from tests.e2e.journey import free_ports
 from tests.support.tcp_proxy import TcpProxy
 
 
@@ -26,15 +27,7 @@ def broker_proxy() -> Iterator[TcpProxy]:
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory, broker_proxy: TcpProxy) -> Iterator[Platform]:
-    ports = Ports(
-        kafka=broker_proxy.target_port,
-        mongo=free_port(),
-        smtp=free_port(),
-        mailbox=free_port(),
-        registry=free_port(),
-        matching=free_port(),
-        notifications=free_port(),
-    )
+    ports = free_ports(kafka=broker_proxy.target_port)
     state: Path = tmp_path_factory.mktemp("platform")
     with running_platform(
         ports=ports, state_dir=state, echo=None, persistent=True, kafka_advertised_port=broker_proxy.port

@@ -12,13 +12,27 @@ from typing import Any, TypeVar
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from lotse_cli.supervisor import Platform
+from lotse_cli.supervisor import Platform, Ports
 from lotse_contracts import ReportNeed, new_event, partner_inbound_topic, to_bytes, topics_for_tenants
 from lotse_devstack import ensure_topics
+from lotse_devstack.processes import free_port
 from lotse_runtime.auth import Role, issue_token
 
 T = TypeVar("T")
 CENTRE = {"lat": 51.9607, "lon": 7.6261}
+
+
+def free_ports(kafka: int | None = None) -> Ports:
+    """Loopback ports nobody uses, for a platform of a test's own (the broker's may be given)."""
+    return Ports(
+        kafka=kafka or free_port(),
+        mongo=free_port(),
+        smtp=free_port(),
+        mailbox=free_port(),
+        registry=free_port(),
+        matching=free_port(),
+        notifications=free_port(),
+    )
 
 
 def eventually(what: str, probe: Callable[[], T | None], timeout: float = 90.0) -> T:

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from lotse_cli.demo import ACCEPT_LINK
-from lotse_cli.supervisor import Platform, Ports, running_platform
+from lotse_cli.supervisor import Platform, running_platform
 from lotse_contracts import MatchProposed, NeedOpened
-from lotse_devstack.processes import free_port
 from lotse_runtime.auth import Role
-from tests.e2e.journey import Municipality, eventually
+from tests.e2e.journey import Municipality, eventually, free_ports
 from tests.integration.notifications.support import WebhookReceiver
 from tests.support.otlp_collector import CollectedSpan, OtlpCollector
 
@@ -42,16 +41,7 @@ def traced_platform(collector: OtlpCollector, tmp_path: Path, monkeypatch: pytes
     # The service processes inherit this environment: they export to the collector, promptly.
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
-    ports = Ports(
-        kafka=free_port(),
-        mongo=free_port(),
-        smtp=free_port(),
-        mailbox=free_port(),
-        registry=free_port(),
-        matching=free_port(),
-        notifications=free_port(),
-    )
-    with running_platform(ports=ports, state_dir=tmp_path, echo=None, persistent=False) as platform:
+    with running_platform(ports=free_ports(), state_dir=tmp_path, echo=None, persistent=False) as platform:
         yield platform
 
 
