@@ -30,6 +30,7 @@ from lotse_contracts import (
 from lotse_contracts.base import EventData
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_contracts.events.matching import AnswerChannel
+from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, TENANTS, VOLUNTEERS
 from lotse_matching.rounds import Outcome
 from lotse_matching.service import Matching
@@ -93,16 +94,20 @@ def partner_handlers(matching: Matching) -> HandlerTable:
     """Partners' answers to proposals; need and volunteer commands are the registry's (passed over)."""
 
     async def accept(event: Envelope[AcceptProposal], delivery: Delivery) -> None:
-        await answer(matching, event, delivery)
+        await answer(matching, event, delivery, "accept", None)
 
     async def decline(event: Envelope[DeclineProposal], delivery: Delivery) -> None:
-        await answer(matching, event, delivery)
+        await answer(matching, event, delivery, "decline", event.data.reason)
 
     return {AcceptProposal: accept, DeclineProposal: decline}
 
 
 async def answer(
-    matching: Matching, event: Envelope[AcceptProposal] | Envelope[DeclineProposal], delivery: Delivery
+    matching: Matching,
+    event: Envelope[AcceptProposal] | Envelope[DeclineProposal],
+    delivery: Delivery,
+    choice: str,
+    reason: DeclineReason | None,
 ) -> None:
     topic_tenant = tenant_of_partner_topic(delivery.topic)
     if topic_tenant != event.tenant:
@@ -113,11 +118,11 @@ async def answer(
     outcome = await matching.answer(
         event.tenant,
         str(data.proposal_id),
-        "accept" if isinstance(data, AcceptProposal) else "decline",
+        choice,
         AnswerChannel.PARTNER,
         volunteer_id=str(data.volunteer_id),
         need_id=str(data.need_id),
-        reason=data.reason if isinstance(data, DeclineProposal) else None,
+        reason=reason,
         cause=event,
     )
     if outcome is Outcome.NOT_FOUND:
