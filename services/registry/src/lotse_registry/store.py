@@ -17,9 +17,11 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from lotse_contracts import Envelope, new_event, topic_for
 from lotse_contracts.base import EventData
+from lotse_registry.domain import NeedStatus, VolunteerStatus
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
@@ -236,6 +238,58 @@ class Registry:
     def read(self, tenant: str) -> TenantScope:
         """A scope for reads outside a transaction."""
         return TenantScope(self.database, tenant, None)
+
+    async def tenants_page(self, cursor: str | None, limit: int) -> list[Document]:
+        """Up to ``limit`` tenants after the cursor (tenants are not tenant data: no scope)."""
+        return await self.database[TENANTS].find(after_cursor(cursor)).sort(PAGE_ORDER).limit(limit).to_list()
+
+    async def statistics(self, tenant: str) -> Document:
+        """Open, staffed and unstaffed needs by category, and volunteer counts of one tenant."""
+        scope = self.read(tenant)
+        needs = await scope.find(NEEDS, {}, projection={"category": 1, "status": 1, "unstaffed": 1})
+        by_category: dict[str, dict[str, int]] = {}
+        for need in needs:
+            counts = by_category.setdefault(need["category"], {"open": 0, "staffed": 0, "unstaffed": 0})
+            if need["status"] == NeedStatus.OPEN:
+                counts["open"] += 1
+                if need.get("unstaffed"):
+                    counts["unstaffed"] += 1
+            elif need["status"] == NeedStatus.STAFFED:
+                counts["staffed"] += 1
+        volunteers = {
+            status.value: await scope.count(VOLUNTEERS, {"status": status.value})
+            for status in (VolunteerStatus.ACTIVE, VolunteerStatus.WITHDRAWN)
+        }
+        counters = await scope.get(COUNTERS, f"{tenant}:volunteers") or {}
+        volunteers["erased"] = counters.get("erased", 0)
+        return {"tenant": tenant, "needs_by_category": by_category, "volunteers": volunteers}
+
+    # --- idempotency records (claimed outside any transaction, answered inside the command's) ---
+
+    async def claim_key(self, claim: Document, fingerprint: str) -> bool:
+        """True if this request now holds the claim; False if another request holds it."""
+        record = {**claim, "fingerprint": fingerprint, "status": None, "created_at": datetime.now(UTC)}
+        try:
+            await self.database[IDEMPOTENCY].insert_one(record)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def find_claim(self, claim: Document) -> Document | None:
+        return await self.database[IDEMPOTENCY].find_one(claim)
+
+    async def release_claim(self, claim: Document) -> None:
+        """Give up a claim that has no response (its command failed or was abandoned)."""
+        await self.database[IDEMPOTENCY].delete_one({**claim, "status": None})
+
+    async def drop_abandoned_claim(self, record: Document) -> None:
+        """Remove a claim whose request never answered (its process died), unless it answered meanwhile."""
+        await self.database[IDEMPOTENCY].delete_one({"_id": record["_id"], "status": None})
+
+
+async def keep_response(scope: TenantScope, claim: Document, response: Document) -> None:
+    """Store a command's response on its idempotency claim, in the command's transaction."""
+    await scope.database[IDEMPOTENCY].update_one(claim, {"$set": response}, session=scope.session)
 
 
 def in_tenant(tenant: str, work: Callable[[TransactionScope], Awaitable[T]]) -> Callable[[Transaction], Awaitable[T]]:

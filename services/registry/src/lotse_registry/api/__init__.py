@@ -1,0 +1,21 @@
+"""The HTTP API, one module per resource: tenants, organisations, volunteers, needs, partner
+commands and statistics.
+
+``access`` holds the caller and registry dependencies and the access rules (a caller outside the
+path's tenant gets 404, one with the wrong role 403), ``idempotency`` the ``Idempotency-Key``
+mechanism every POST honours, ``views`` the JSON form of stored documents and pages, ``models``
+the request bodies, ``errors`` the domain errors as problem+json.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lotse_registry.api import needs, organisations, partner, statistics, tenants, volunteers
+from lotse_registry.api.errors import install_domain_errors
+
+router = APIRouter()
+for _resource in (tenants, organisations, volunteers, needs, partner, statistics):
+    router.include_router(_resource.router)
+
+__all__ = ["install_domain_errors", "router"]
