@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, PROPOSALS, TENANTS, VOLUNTEERS
+from lotse_notifications.api import router
 from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.handlers import event_handlers
-from lotse_notifications.routes import router
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
 from lotse_notifications.worker import DeliveryWorker

@@ -1,5 +1,6 @@
 """The delivery worker: sends queued deliveries with bounded concurrency, retries with backoff,
-dead-letters after the last attempt, and publishes every outcome through the outbox.
+dead-letters after the last attempt, and publishes every outcome through the outbox. Who a
+delivery goes to and what it says is ``recipients``; reminders and the digest are ``reminders``.
 
 Exactly once in effect, and where it ends:
 
@@ -22,37 +23,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import UTC, datetime, time, timedelta
-from functools import partial
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from prometheus_client import Counter
 
 from lotse_notifications import messages
-from lotse_notifications.catalogue import MATCH_PROPOSED, PROPOSAL_REMINDER, WEEKLY_DIGEST
 from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
 from lotse_notifications.destinations import Resolver, system_resolver
-from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
-from lotse_notifications.sandbox import RenderTimeUp
+from lotse_notifications.recipients import Composer, NotYet, QuietHours, Undeliverable
+from lotse_notifications.reminders import Planner
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SENT, SKIPPED, Store
-from lotse_notifications.templates import (
-    MessageFacts,
-    Rendered,
-    RenderFailed,
-    UnknownTemplate,
-    language_chain,
-    render_off_loop,
-)
-from lotse_runtime import answer_links
+from lotse_notifications.templates import Rendered
 from lotse_runtime.tracing import continuing_span
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 log = structlog.get_logger("lotse.notifications.worker")
-
-# Messages whose email carries the volunteer's answer links.
-ANSWERABLE = frozenset({MATCH_PROPOSED, PROPOSAL_REMINDER})
 
 # Labels carry no personal data: channel, kind and outcome only.
 DELIVERY_ATTEMPTS = Counter(
@@ -60,44 +48,6 @@ DELIVERY_ATTEMPTS = Counter(
     "Delivery attempts by outcome (sent, retry, dead, skipped, cancelled)",
     ["channel", "kind", "outcome"],
 )
-
-
-def render_failure(error: RenderFailed) -> str:
-    """What the delivery log keeps of a failed render: the part and the kind of error, never the
-    error's text. The message's data is real here, and a template can make an error quote it (a
-    dict looked up by an answer link, an attribute named after one): the text would carry the
-    volunteer's answer link into the database and to the coordinator who reads the log. Saving the
-    override again shows the full error against the sample message."""
-    cause = error.__cause__
-    if cause is None or isinstance(cause, RenderTimeUp):  # our own words, no data
-        return str(error)
-    return f"{error.part}: {type(cause).__name__} (details only when the override is saved again)"
-
-
-class Undeliverable(Exception):
-    """The delivery can never succeed (no address any more, template broken): record, don't retry."""
-
-    def __init__(self, code: str, message: str, status: str = SKIPPED) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-
-
-class NotYet(Exception):
-    """The recipient or the need is not in the read model yet: another topic may simply not have
-    been read. Wait (without using up send attempts) until the grace period ends, then skip."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class QuietHours(Exception):
-    """The volunteer's quiet hours: send the email when the window ends (not a failed attempt)."""
-
-    def __init__(self, until: datetime) -> None:
-        super().__init__(until.isoformat())
-        self.until = until
 
 
 class DeliveryWorker:
@@ -118,6 +68,8 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self.composer = Composer(store, settings)
+        self.planner = Planner(unit_of_work, store, settings, self.wake)
 
     def wake(self) -> None:
         self._wake.set()
@@ -125,7 +77,7 @@ class DeliveryWorker:
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._run(), name="delivery-worker"),
-            asyncio.create_task(self._remind_periodically(), name="proposal-reminders"),
+            asyncio.create_task(self.planner.run_periodically(), name="proposal-reminders"),
         ]
 
     async def stop(self) -> None:
@@ -238,7 +190,7 @@ class DeliveryWorker:
                 event_type=payload["event_type"],
             )
             return str(delivery["language"])
-        rendered, address, reply_to = await self._render(delivery)
+        rendered, address, reply_to = await self.composer.compose(delivery)
         if delivery["channel"] == "email":
             message = email_message(
                 rendered, sender=self.settings.mail_from, to=address, delivery_id=delivery["_id"], reply_to=reply_to
@@ -246,91 +198,6 @@ class DeliveryWorker:
             await self.email.send(message)
         delivery["rendered"] = rendered  # in-app: stored in the same transaction as the mark
         return rendered.language
-
-    async def _render(self, delivery: dict[str, Any]) -> tuple[Rendered, str, str | None]:
-        tenant_slug = delivery["tenant"]
-        # Tenants, organisations and volunteers arrive on other topics than the events that cause
-        # a message, and after a crash or rebalance they may come later: wait for them.
-        tenant = await self.store.tenant(tenant_slug)
-        if tenant is None:
-            raise NotYet("unknown_tenant")
-        office = await self.store.coordination_office(tenant_slug)
-        office_email = tenant.get("coordination_email", "")
-        recipient_kind, recipient_id = delivery["recipient_kind"], delivery["recipient_id"]
-        person_language: str | None = None
-        if recipient_kind == "volunteer":
-            contact = await self.store.contact(tenant_slug, recipient_id)
-            if contact is None:
-                raise NotYet("no_contact")
-            # Checked again at send time: the person may have opted out or been erased meanwhile.
-            reason = skip_reason(contact, delivery["channel"], delivery["kind"])
-            if reason is not None:
-                raise Undeliverable(reason, "the volunteer cannot be reached on this channel")
-            quiet = contact.get("quiet_hours")
-            if delivery["channel"] == "email" and quiet:
-                until = messages.quiet_until(
-                    datetime.now(UTC),
-                    time.fromisoformat(quiet["start"]),
-                    time.fromisoformat(quiet["end"]),
-                    tenant.get("timezone", "Europe/Berlin"),
-                )
-                if until is not None:
-                    raise QuietHours(until)
-            name, address, person_language = contact["display_name"], contact["email"], contact["preferred_language"]
-        elif recipient_kind in {"organisation", "need_owner"}:
-            if recipient_kind == "need_owner":  # queued before the need was read; its owner is known now
-                need = await self.store.need(tenant_slug, recipient_id) or {}
-                if not need.get("organisation_id"):
-                    raise NotYet("unknown_need")
-                recipient_id = str(need["organisation_id"])
-                delivery.update(recipient_kind="organisation", recipient_id=recipient_id)  # recorded with the outcome
-            organisation = await self.store.organisation(tenant_slug, recipient_id)
-            if organisation is None:
-                raise NotYet("no_contact")
-            if organisation.get("contact_email") == office_email:
-                raise Undeliverable("same_as_office", "the organisation's mailbox is the coordination office's")
-            name, address = organisation["name"], organisation["contact_email"]
-        else:
-            if not office_email:
-                raise Undeliverable("no_contact", "the tenant's coordination office is unknown")
-            name, address = (office or {}).get("name") or tenant.get("name", tenant_slug), office_email
-        payload = dict(delivery.get("payload") or {})
-        if "need_id" in payload and payload.get("need") is None:
-            payload["need"] = messages.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
-            if payload["need"] is None:
-                raise NotYet("unknown_need")
-        if delivery["channel"] == "email" and delivery["kind"] in ANSWERABLE:
-            payload |= self._answer_links(tenant_slug, payload)
-        facts = MessageFacts(
-            recipient_name=name,
-            tenant_name=tenant.get("name", tenant_slug),
-            office_email=office_email,
-            office_name=(office or {}).get("name"),
-            timezone=tenant.get("timezone", "Europe/Berlin"),
-            payload=payload,
-            guidance=await self.store.guidance(tenant_slug),
-        )
-        chain = language_chain(person_language, tenant.get("default_language"))
-        try:
-            overrides = await self.store.template_overrides(tenant_slug, delivery["kind"])
-            # Off the event loop, stopped at its time limit: a tenant's override is untrusted code.
-            rendered = await render_off_loop(
-                delivery["kind"], chain, facts, overrides, time_limit=self.settings.template_render_seconds
-            )
-        except UnknownTemplate as error:
-            raise Undeliverable("unknown_template", str(error), status=DEAD) from error
-        except RenderFailed as error:
-            raise Undeliverable("render_failed", render_failure(error), status=DEAD) from error
-        return rendered, address, office_email or None
-
-    def _answer_links(self, tenant: str, payload: dict[str, Any]) -> dict[str, str]:
-        """The volunteer's accept and decline links, signed for this mail only: they live in the mail
-        alone (in-app messages, which are stored, ask to answer in the app instead)."""
-        secret = answer_links.secret_value(self.settings.answer_link_secret)
-        expires_at = datetime.fromisoformat(payload["expires_at"])
-        token = answer_links.sign(secret, payload["proposal_id"], tenant, expires_at)
-        base = self.settings.answer_link_base_url
-        return {choice + "_url": answer_links.link(base, token, choice) for choice in ("accept", "decline")}
 
     async def _wait_for_reference(self, delivery: dict[str, Any], code: str, attempt: int) -> None:
         waited = (datetime.now(UTC) - delivery["created_at"]).total_seconds()
@@ -432,93 +299,3 @@ class DeliveryWorker:
                 reason=code or None,
                 attempt=attempt,
             )
-
-    # --- reminders ---------------------------------------------------------------------------
-
-    async def _remind_periodically(self) -> None:
-        while True:
-            try:
-                await self.remind_due(datetime.now(UTC))
-                if self.settings.weekly_digest:
-                    await self.digest_due(datetime.now(UTC))
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001
-                log.warning("reminder pass failed", error=repr(error))
-            await asyncio.sleep(self.settings.reminder_interval_seconds)
-
-    async def remind_due(self, now: datetime) -> int:
-        """Queue a reminder for each open proposal that expires within the reminder window."""
-        before = timedelta(hours=self.settings.reminder_before_hours)
-        planned = 0
-        for proposal in await self.store.proposals_to_remind(now, before):
-            if not proposal.get("payload"):
-                continue
-            planned += await self.unit_of_work.run(partial(self._remind, proposal))
-        if planned:
-            self.wake()
-        return planned
-
-    async def _remind(self, proposal: dict[str, Any], transaction: Transaction) -> int:
-        tenant, session = proposal["tenant"], transaction.session
-        if not await self.store.mark_reminded(tenant, proposal["proposal_id"], session):
-            return 0
-        contact = await self.store.contact(tenant, proposal["volunteer_id"], session)
-        trigger = str(messages.synthetic_trigger("reminder", tenant, proposal["proposal_id"]))
-        for channel in PERSON_CHANNELS:
-            await self.store.add_delivery(
-                transaction,
-                tenant=tenant,
-                trigger_event_id=trigger,
-                correlation_id=proposal.get("correlation_id") or trigger,
-                kind=PROPOSAL_REMINDER,
-                recipient_kind="volunteer",
-                recipient_id=proposal["volunteer_id"],
-                channel=channel,
-                language=(contact or {}).get("preferred_language") or "de",
-                payload=proposal["payload"],
-                skip_reason=skip_reason(contact, channel, PROPOSAL_REMINDER) if contact is not None else None,
-            )
-        return 1
-
-    # --- weekly digest -----------------------------------------------------------------------
-
-    async def digest_due(self, now: datetime) -> int:
-        """Plan this week's digest for every tenant whose digest time has come (once per week)."""
-        planned = 0
-        for tenant in await self.store.tenants():
-            timezone = tenant.get("timezone", "Europe/Berlin")
-            if messages.digest_due(now, timezone, self.settings.digest_weekday, self.settings.digest_hour):
-                _, created = await self.plan_digest(tenant, now)
-                planned += created
-        return planned
-
-    async def plan_digest(self, tenant: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
-        """Queue the digest of ``now``'s week for the coordination office; False if it was queued before."""
-        slug = tenant["tenant"]
-        # The week is the tenant's local week, as digest_due counts it.
-        local = now.astimezone(messages.zone(tenant.get("timezone", "Europe/Berlin")))
-        payload = messages.digest_payload(await self.store.needs_of(slug), local)
-        # One digest per tenant and week: the key makes a second trigger in the same week a no-op.
-        trigger = str(messages.synthetic_trigger("digest", slug, payload["week"]))
-
-        async def work(transaction: Transaction) -> bool:
-            created = await self.store.add_delivery(
-                transaction,
-                tenant=slug,
-                trigger_event_id=trigger,
-                correlation_id=trigger,
-                kind=WEEKLY_DIGEST,
-                recipient_kind="tenant",
-                recipient_id=slug,
-                channel="email",
-                language=tenant.get("default_language", "de"),
-                payload=payload,
-            )
-            if created is None:
-                return False
-            transaction.after_commit(self.wake)
-            return True
-
-        created = await self.unit_of_work.run(work)
-        return payload, created

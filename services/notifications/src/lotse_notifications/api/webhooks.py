@@ -1,0 +1,66 @@
+"""Partner systems' webhooks: need and matching events forwarded, signed (coordinator)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep, tenant_of
+from lotse_notifications.destinations import registration_problem
+from lotse_runtime.problems import Problem
+
+# Partners get need and matching events, nothing about people.
+ForwardedEventType = Annotated[str, Field(pattern=r"^de\.lotse\.(registry\.need|matching)\.")]
+# A name that takes longer than this to resolve is refused like an internal one.
+REGISTRATION_RESOLVE_SECONDS = 5.0
+
+
+class WebhookBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl = Field(
+        description=(
+            "https endpoint of the partner system on the public internet (plain http only to loopback, and only "
+            "in development); refused with 422 if its host is or resolves to an internal address"
+        )
+    )
+    secret: str = Field(min_length=16, max_length=200, description="Shared secret for the HMAC-SHA256 signature")
+    event_types: list[ForwardedEventType] = Field(
+        default_factory=list, description="Event types to forward (need and matching events); empty: all of them"
+    )
+
+
+router = APIRouter()
+
+
+@router.post("/webhooks", tags=["webhooks"], status_code=201, summary="Register a partner system's webhook")
+async def add_webhook(body: WebhookBody, principal: Coordinator, request: Request, store: StoreDep) -> dict[str, Any]:
+    tenant = tenant_of(principal)
+    settings = request.app.state.settings
+    problem = await registration_problem(
+        str(body.url), settings.env, request.app.state.resolver, timeout=REGISTRATION_RESOLVE_SECONDS
+    )
+    if problem is not None:
+        raise Problem(422, "Invalid request", f"url: {problem}", errors=[{"field": "url", "message": problem}])
+    hook = await store.add_webhook(tenant, str(body.url), body.secret, body.event_types)
+    return _hook_view(hook)
+
+
+@router.get("/webhooks", tags=["webhooks"], summary="The tenant's webhooks (secrets are never shown)")
+async def list_webhooks(principal: Coordinator, store: StoreDep) -> list[dict[str, Any]]:
+    return [_hook_view(hook) for hook in await store.webhooks(tenant_of(principal))]
+
+
+@router.delete(
+    "/webhooks/{webhook_id}", tags=["webhooks"], status_code=204, responses=NOT_FOUND, summary="Remove a webhook"
+)
+async def delete_webhook(webhook_id: str, principal: Coordinator, store: StoreDep) -> Response:
+    if not await store.delete_webhook(tenant_of(principal), webhook_id):
+        raise Problem(404, "Not found", "no such webhook")
+    return Response(status_code=204)
+
+
+def _hook_view(hook: dict[str, Any]) -> dict[str, Any]:
+    return {"id": hook["_id"], "url": hook["url"], "event_types": hook["event_types"], "created_at": hook["created_at"]}

@@ -1,0 +1,163 @@
+"""Who a delivery goes to and what it says: the recipient looked up at send time (a volunteer, an
+organisation, the need's owner or the coordination office), the need's snapshot and the answer
+links filled in, and the message rendered in the recipient's language.
+
+What stops a delivery here is said by an exception: ``Undeliverable`` (record, don't retry),
+``NotYet`` (a reference not read yet: wait) and ``QuietHours`` (send when the window ends).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+
+from lotse_notifications import messages
+from lotse_notifications.catalogue import MATCH_PROPOSED, PROPOSAL_REMINDER
+from lotse_notifications.messages import skip_reason
+from lotse_notifications.sandbox import RenderTimeUp
+from lotse_notifications.settings import NotificationSettings
+from lotse_notifications.store import DEAD, SKIPPED, Store
+from lotse_notifications.templates import (
+    MessageFacts,
+    Rendered,
+    RenderFailed,
+    UnknownTemplate,
+    language_chain,
+    render_off_loop,
+)
+from lotse_runtime import answer_links
+
+# Messages whose email carries the volunteer's answer links.
+ANSWERABLE = frozenset({MATCH_PROPOSED, PROPOSAL_REMINDER})
+
+
+def render_failure(error: RenderFailed) -> str:
+    """What the delivery log keeps of a failed render: the part and the kind of error, never the
+    error's text. The message's data is real here, and a template can make an error quote it (a
+    dict looked up by an answer link, an attribute named after one): the text would carry the
+    volunteer's answer link into the database and to the coordinator who reads the log. Saving the
+    override again shows the full error against the sample message."""
+    cause = error.__cause__
+    if cause is None or isinstance(cause, RenderTimeUp):  # our own words, no data
+        return str(error)
+    return f"{error.part}: {type(cause).__name__} (details only when the override is saved again)"
+
+
+class Undeliverable(Exception):
+    """The delivery can never succeed (no address any more, template broken): record, don't retry."""
+
+    def __init__(self, code: str, message: str, status: str = SKIPPED) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class NotYet(Exception):
+    """The recipient or the need is not in the read model yet: another topic may simply not have
+    been read. Wait (without using up send attempts) until the grace period ends, then skip."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class QuietHours(Exception):
+    """The volunteer's quiet hours: send the email when the window ends (not a failed attempt)."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
+
+
+class Composer:
+    """Composes a delivery's message from the read model (contacts, organisations, needs, tenants)."""
+
+    def __init__(self, store: Store, settings: NotificationSettings) -> None:
+        self.store = store
+        self.settings = settings
+
+    async def compose(self, delivery: dict[str, Any]) -> tuple[Rendered, str, str | None]:
+        """The message rendered for its recipient, the recipient's address and the reply-to address."""
+        tenant_slug = delivery["tenant"]
+        # Tenants, organisations and volunteers arrive on other topics than the events that cause
+        # a message, and after a crash or rebalance they may come later: wait for them.
+        tenant = await self.store.tenant(tenant_slug)
+        if tenant is None:
+            raise NotYet("unknown_tenant")
+        office = await self.store.coordination_office(tenant_slug)
+        office_email = tenant.get("coordination_email", "")
+        recipient_kind, recipient_id = delivery["recipient_kind"], delivery["recipient_id"]
+        person_language: str | None = None
+        if recipient_kind == "volunteer":
+            contact = await self.store.contact(tenant_slug, recipient_id)
+            if contact is None:
+                raise NotYet("no_contact")
+            # Checked again at send time: the person may have opted out or been erased meanwhile.
+            reason = skip_reason(contact, delivery["channel"], delivery["kind"])
+            if reason is not None:
+                raise Undeliverable(reason, "the volunteer cannot be reached on this channel")
+            quiet = contact.get("quiet_hours")
+            if delivery["channel"] == "email" and quiet:
+                until = messages.quiet_until(
+                    datetime.now(UTC),
+                    time.fromisoformat(quiet["start"]),
+                    time.fromisoformat(quiet["end"]),
+                    tenant.get("timezone", "Europe/Berlin"),
+                )
+                if until is not None:
+                    raise QuietHours(until)
+            name, address, person_language = contact["display_name"], contact["email"], contact["preferred_language"]
+        elif recipient_kind in {"organisation", "need_owner"}:
+            if recipient_kind == "need_owner":  # queued before the need was read; its owner is known now
+                need = await self.store.need(tenant_slug, recipient_id) or {}
+                if not need.get("organisation_id"):
+                    raise NotYet("unknown_need")
+                recipient_id = str(need["organisation_id"])
+                delivery.update(recipient_kind="organisation", recipient_id=recipient_id)  # recorded with the outcome
+            organisation = await self.store.organisation(tenant_slug, recipient_id)
+            if organisation is None:
+                raise NotYet("no_contact")
+            if organisation.get("contact_email") == office_email:
+                raise Undeliverable("same_as_office", "the organisation's mailbox is the coordination office's")
+            name, address = organisation["name"], organisation["contact_email"]
+        else:
+            if not office_email:
+                raise Undeliverable("no_contact", "the tenant's coordination office is unknown")
+            name, address = (office or {}).get("name") or tenant.get("name", tenant_slug), office_email
+        payload = dict(delivery.get("payload") or {})
+        if "need_id" in payload and payload.get("need") is None:
+            payload["need"] = messages.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
+            if payload["need"] is None:
+                raise NotYet("unknown_need")
+        if delivery["channel"] == "email" and delivery["kind"] in ANSWERABLE:
+            payload |= self._answer_links(tenant_slug, payload)
+        facts = MessageFacts(
+            recipient_name=name,
+            tenant_name=tenant.get("name", tenant_slug),
+            office_email=office_email,
+            office_name=(office or {}).get("name"),
+            timezone=tenant.get("timezone", "Europe/Berlin"),
+            payload=payload,
+            guidance=await self.store.guidance(tenant_slug),
+        )
+        chain = language_chain(person_language, tenant.get("default_language"))
+        try:
+            overrides = await self.store.template_overrides(tenant_slug, delivery["kind"])
+            # Off the event loop, stopped at its time limit: a tenant's override is untrusted code.
+            rendered = await render_off_loop(
+                delivery["kind"], chain, facts, overrides, time_limit=self.settings.template_render_seconds
+            )
+        except UnknownTemplate as error:
+            raise Undeliverable("unknown_template", str(error), status=DEAD) from error
+        except RenderFailed as error:
+            raise Undeliverable("render_failed", render_failure(error), status=DEAD) from error
+        return rendered, address, office_email or None
+
+    def _answer_links(self, tenant: str, payload: dict[str, Any]) -> dict[str, str]:
+        """The volunteer's accept and decline links, signed for this mail only: they live in the mail
+        alone (in-app messages, which are stored, ask to answer in the app instead)."""
+        secret = answer_links.secret_value(self.settings.answer_link_secret)
+        expires_at = datetime.fromisoformat(payload["expires_at"])
+        token = answer_links.sign(secret, payload["proposal_id"], tenant, expires_at)
+        base = self.settings.answer_link_base_url
+        return {choice + "_url": answer_links.link(base, token, choice) for choice in ("accept", "decline")}

@@ -1,0 +1,124 @@
+"""What the platform sends on its own schedule: reminders of proposals about to expire and the
+coordination office's weekly digest. Both queue deliveries (the worker sends them) under a
+synthetic trigger, so that a second pass plans nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import structlog
+
+from lotse_notifications import messages
+from lotse_notifications.catalogue import PROPOSAL_REMINDER, WEEKLY_DIGEST
+from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
+from lotse_notifications.settings import NotificationSettings
+from lotse_notifications.store import Store
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+
+log = structlog.get_logger("lotse.notifications.worker")
+
+
+class Planner:
+    """Plans reminders and digests; ``wake`` tells the delivery worker that deliveries are queued."""
+
+    def __init__(
+        self, unit_of_work: UnitOfWork, store: Store, settings: NotificationSettings, wake: Callable[[], None]
+    ) -> None:
+        self.unit_of_work = unit_of_work
+        self.store = store
+        self.settings = settings
+        self.wake = wake
+
+    async def run_periodically(self) -> None:
+        """Reminders (and the weekly digest, if enabled) every ``reminder_interval_seconds``."""
+        while True:
+            try:
+                await self.remind_due(datetime.now(UTC))
+                if self.settings.weekly_digest:
+                    await self.digest_due(datetime.now(UTC))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001
+                log.warning("reminder pass failed", error=repr(error))
+            await asyncio.sleep(self.settings.reminder_interval_seconds)
+
+    async def remind_due(self, now: datetime) -> int:
+        """Queue a reminder for each open proposal that expires within the reminder window."""
+        before = timedelta(hours=self.settings.reminder_before_hours)
+        planned = 0
+        for proposal in await self.store.proposals_to_remind(now, before):
+            if not proposal.get("payload"):
+                continue
+            planned += await self.unit_of_work.run(partial(self._remind, proposal))
+        if planned:
+            self.wake()
+        return planned
+
+    async def _remind(self, proposal: dict[str, Any], transaction: Transaction) -> int:
+        tenant, session = proposal["tenant"], transaction.session
+        if not await self.store.mark_reminded(tenant, proposal["proposal_id"], session):
+            return 0
+        contact = await self.store.contact(tenant, proposal["volunteer_id"], session)
+        trigger = str(messages.synthetic_trigger("reminder", tenant, proposal["proposal_id"]))
+        for channel in PERSON_CHANNELS:
+            await self.store.add_delivery(
+                transaction,
+                tenant=tenant,
+                trigger_event_id=trigger,
+                correlation_id=proposal.get("correlation_id") or trigger,
+                kind=PROPOSAL_REMINDER,
+                recipient_kind="volunteer",
+                recipient_id=proposal["volunteer_id"],
+                channel=channel,
+                language=(contact or {}).get("preferred_language") or "de",
+                payload=proposal["payload"],
+                skip_reason=skip_reason(contact, channel, PROPOSAL_REMINDER) if contact is not None else None,
+            )
+        return 1
+
+    # --- weekly digest -----------------------------------------------------------------------
+
+    async def digest_due(self, now: datetime) -> int:
+        """Plan this week's digest for every tenant whose digest time has come (once per week)."""
+        planned = 0
+        for tenant in await self.store.tenants():
+            timezone = tenant.get("timezone", "Europe/Berlin")
+            if messages.digest_due(now, timezone, self.settings.digest_weekday, self.settings.digest_hour):
+                _, created = await self.plan_digest(tenant, now)
+                planned += created
+        return planned
+
+    async def plan_digest(self, tenant: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
+        """Queue the digest of ``now``'s week for the coordination office; False if it was queued before."""
+        slug = tenant["tenant"]
+        # The week is the tenant's local week, as digest_due counts it.
+        local = now.astimezone(messages.zone(tenant.get("timezone", "Europe/Berlin")))
+        payload = messages.digest_payload(await self.store.needs_of(slug), local)
+        # One digest per tenant and week: the key makes a second trigger in the same week a no-op.
+        trigger = str(messages.synthetic_trigger("digest", slug, payload["week"]))
+
+        async def work(transaction: Transaction) -> bool:
+            created = await self.store.add_delivery(
+                transaction,
+                tenant=slug,
+                trigger_event_id=trigger,
+                correlation_id=trigger,
+                kind=WEEKLY_DIGEST,
+                recipient_kind="tenant",
+                recipient_id=slug,
+                channel="email",
+                language=tenant.get("default_language", "de"),
+                payload=payload,
+            )
+            if created is None:
+                return False
+            transaction.after_commit(self.wake)
+            return True
+
+        created = await self.unit_of_work.run(work)
+        return payload, created
