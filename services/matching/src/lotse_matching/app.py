@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from lotse_matching import http_routes
-from lotse_matching.kafka_handlers import subscribe
+from lotse_matching.api import router
+from lotse_matching.handlers import subscribe
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
@@ -59,5 +59,5 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_http_guards(app, settings)
     app.include_router(operations_router(app, settings))
-    app.include_router(http_routes.router)
+    app.include_router(router)
     return app

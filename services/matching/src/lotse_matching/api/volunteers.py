@@ -1,0 +1,150 @@
+"""The volunteers' own API (token subject = volunteer id): proposals, answers, open needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from lotse_contracts import MatchReason
+from lotse_contracts.events.matching import AnswerChannel
+from lotse_contracts.events.partner import DeclineReason
+from lotse_matching.api.access import Service, Volunteer, tenant_of
+from lotse_matching.rounds import Outcome, reasons_of
+from lotse_runtime.problems import Problem, problem_responses
+
+router = APIRouter()
+REFUSALS = problem_responses(404, 409)
+
+
+class ProposalView(BaseModel):
+    proposal_id: str
+    need_id: str
+    category: str | None
+    description: str | None
+    status: str
+    score: float | None
+    distance_km: float | None
+    reasons: list[MatchReason]
+    proposed_at: datetime
+    expires_at: datetime | None
+
+
+class OpenNeedView(BaseModel):
+    need_id: str
+    category: str
+    description: str
+    score: float
+    distance_km: float
+    reasons: list[MatchReason]
+
+
+class AnswerResult(BaseModel):
+    outcome: Outcome
+
+
+class DeclineBody(BaseModel):
+    reason: DeclineReason | None = None
+
+
+@router.get("/volunteers/me/proposals", summary="My proposals, newest last")
+async def my_proposals(matching: Service, principal: Volunteer) -> list[ProposalView]:
+    tenant = tenant_of(principal)
+    mine = await matching.store.proposals_of_volunteer(tenant, principal.subject)
+    found = [p for p in mine if p["kind"] == "proposal"]
+    needs = await matching.store.needs_by_id(tenant, sorted({p["need_id"] for p in found}))
+    return [_proposal_view(p, needs.get(p["need_id"])) for p in found]
+
+
+@router.post("/volunteers/me/proposals/{proposal_id}/accept", responses=REFUSALS, summary="Accept a proposal")
+async def accept(matching: Service, proposal_id: UUID, principal: Volunteer) -> AnswerResult:
+    outcome = await matching.answer(
+        tenant_of(principal), str(proposal_id), "accept", AnswerChannel.VOLUNTEER_APP, volunteer_id=principal.subject
+    )
+    return _result(outcome)
+
+
+@router.post("/volunteers/me/proposals/{proposal_id}/decline", responses=REFUSALS, summary="Decline a proposal")
+async def decline(
+    matching: Service, proposal_id: UUID, principal: Volunteer, body: DeclineBody | None = None
+) -> AnswerResult:
+    outcome = await matching.answer(
+        tenant_of(principal),
+        str(proposal_id),
+        "decline",
+        AnswerChannel.VOLUNTEER_APP,
+        volunteer_id=principal.subject,
+        reason=body.reason if body else None,
+    )
+    return _result(outcome)
+
+
+@router.post(
+    "/volunteers/me/engagements/{need_id}/step-back", responses=REFUSALS, summary="Step back from a need I accepted"
+)
+async def step_back(matching: Service, need_id: UUID, principal: Volunteer) -> AnswerResult:
+    outcome = await matching.step_back(tenant_of(principal), principal.subject, str(need_id))
+    return _result(outcome)
+
+
+@router.get("/volunteers/me/open-needs", summary="Open needs that fit me, best first, with reasons")
+async def open_needs(matching: Service, principal: Volunteer) -> list[OpenNeedView]:
+    tenant = tenant_of(principal)
+    views = []
+    for need_id, fit in matching.open_needs_for(tenant, principal.subject):
+        need = await matching.store.need(tenant, need_id)
+        if need is None:
+            continue
+        views.append(
+            OpenNeedView(
+                need_id=need_id,
+                category=need["details"]["category"],
+                description=need["details"]["description"],
+                score=fit.score,
+                distance_km=fit.distance_km,
+                reasons=list(fit.reasons),
+            )
+        )
+    return views
+
+
+@router.post("/volunteers/me/open-needs/{need_id}/pick", responses=REFUSALS, summary="Take an open need myself")
+async def pick(matching: Service, need_id: UUID, principal: Volunteer) -> AnswerResult:
+    outcome = await matching.pick(tenant_of(principal), principal.subject, str(need_id))
+    return _result(outcome)
+
+
+_REFUSALS: dict[Outcome, tuple[int, str, str]] = {
+    Outcome.NOT_FOUND: (404, "Not found", "no such proposal, need or engagement of yours"),
+    Outcome.NO_LONGER_NEEDED: (409, "No longer needed", "thank you! this need is already staffed or closed"),
+    Outcome.ALREADY_DECLINED: (409, "Already answered", "you declined this proposal before"),
+    Outcome.EXPIRED: (409, "Expired", "the time to answer this proposal is over"),
+    Outcome.LIMIT_REACHED: (409, "Limit reached", "you have as many engagements as you chose, or one at that time"),
+    Outcome.NOT_A_FIT: (409, "Not a fit", "this need does not fit your profile or time"),
+}
+
+
+def _result(outcome: Outcome) -> AnswerResult:
+    if outcome in _REFUSALS:
+        status, title, detail = _REFUSALS[outcome]
+        raise Problem(status, title, detail, outcome=outcome.value)
+    return AnswerResult(outcome=outcome)
+
+
+def _proposal_view(proposal: dict[str, Any], need: dict[str, Any] | None) -> ProposalView:
+    details = need["details"] if need else {}
+    return ProposalView(
+        proposal_id=proposal["_id"],
+        need_id=proposal["need_id"],
+        category=details.get("category"),
+        description=details.get("description"),
+        status=proposal["status"],
+        score=proposal.get("score"),
+        distance_km=proposal.get("distance_km"),
+        reasons=reasons_of(proposal),
+        proposed_at=proposal["proposed_at"],
+        expires_at=proposal.get("expires_at"),
+    )
