@@ -9,8 +9,7 @@ from fastapi import FastAPI
 
 from lotse_contracts.topics import PROPOSALS
 from lotse_registry.api import install_domain_errors, router
-from lotse_registry.outcomes import outcome_handlers
-from lotse_registry.partner import partner_handlers
+from lotse_registry.handlers import outcome_handlers, partner_handlers
 from lotse_registry.settings import RegistrySettings
 from lotse_registry.store import Registry, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.auth import TokenVerifier

@@ -1,4 +1,5 @@
-"""Partner commands, from every tenant's inbound topic (one pattern subscription) or over HTTP.
+"""Partner commands, from every tenant's inbound topic (one pattern subscription, its handlers in
+``handlers``) or over HTTP (``api.partner``).
 
 A partner names its needs and volunteers by its own ``external_ref``; the registry keeps the
 mapping per tenant and partner system, with the partner's last sequence number (the envelope
@@ -19,15 +20,12 @@ from typing import Any, Literal
 import structlog
 
 from lotse_contracts import (
-    AcceptProposal,
     CancelNeed,
-    DeclineProposal,
     Envelope,
     RegisterVolunteer,
     ReportNeed,
     UpdateNeed,
     VolunteerRegistered,
-    tenant_of_partner_topic,
 )
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_contracts.envelope import PARTNER_SOURCE_PREFIX
@@ -36,14 +34,10 @@ from lotse_registry.domain import DomainError
 from lotse_registry.store import (
     NEEDS,
     PARTNER_REFS,
-    TENANTS,
     Document,
-    Registry,
     TenantScope,
-    TransactionScope,
-    in_tenant,
 )
-from lotse_runtime.consumer import Delivery, Dispatch, RejectEvent, ignore
+from lotse_runtime.consumer import RejectEvent
 
 log = structlog.get_logger("lotse.registry.partner")
 
@@ -159,49 +153,3 @@ async def _reported_by_caller(
             f"external_ref: need {external_ref} was reported over {reported_over}; only there may it be changed",
         )
     return ref
-
-
-def partner_handlers(registry: Registry, consumer: str) -> Dispatch:
-    """The Kafka handlers of the partner inbound topics: every event must be of the topic's tenant;
-    proposal answers are matching's, anything else that is not a partner command is refused."""
-
-    async def command(event: Envelope[PartnerCommand], delivery: Delivery) -> None:
-        system = partner_system(event.source, event.tenant)
-
-        async def work(scope: TransactionScope) -> None:
-            if await scope.get(TENANTS, scope.tenant) is None:
-                raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"tenant {scope.tenant} is not onboarded")
-            try:
-                await apply_command(scope, system, event.data, channel="kafka", sequence=event.version, cause=event)
-            except DomainError as error:
-                refused = error.status in {403, 409}
-                reason = DeadLetterReason.NOT_ALLOWED if refused else DeadLetterReason.INVALID_DATA
-                raise RejectEvent(reason, f"{error.title}: {error.detail}") from error
-
-        await registry.unit_of_work.run_once(consumer, event, in_tenant(event.tenant, work))
-
-    return Dispatch(
-        {
-            ReportNeed: command,
-            UpdateNeed: command,
-            CancelNeed: command,
-            RegisterVolunteer: command,
-            AcceptProposal: ignore,  # matching consumes proposal answers
-            DeclineProposal: ignore,
-        },
-        guard=of_the_topics_tenant,
-        unhandled=not_a_partner_command,
-    )
-
-
-def of_the_topics_tenant(event: Envelope[Any], delivery: Delivery) -> None:
-    topic_tenant = tenant_of_partner_topic(delivery.topic)
-    if topic_tenant != event.tenant:
-        raise RejectEvent(
-            DeadLetterReason.TENANT_MISMATCH,
-            f"event of tenant {event.tenant!r} on the partner topic of {topic_tenant!r}",
-        )
-
-
-async def not_a_partner_command(event: Envelope[Any], delivery: Delivery) -> None:
-    raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"{event.type} is not a partner command")

@@ -239,6 +239,12 @@ class Registry:
         """A scope for reads outside a transaction."""
         return TenantScope(self.database, tenant, None)
 
+    async def page(
+        self, tenant: str, collection: str, query: Mapping[str, Any], cursor: str | None, limit: int
+    ) -> list[Document]:
+        """Up to ``limit`` documents of the tenant matching ``query``, after the cursor, in page order."""
+        return await self.read(tenant).find(collection, {**query, **after_cursor(cursor)}, sort=PAGE_ORDER, limit=limit)
+
     async def tenants_page(self, cursor: str | None, limit: int) -> list[Document]:
         """Up to ``limit`` tenants after the cursor (tenants are not tenant data: no scope)."""
         return await self.database[TENANTS].find(after_cursor(cursor)).sort(PAGE_ORDER).limit(limit).to_list()

@@ -16,7 +16,7 @@ from lotse_registry.api.idempotency import IdempotencyKey, execute
 from lotse_registry.api.models import NeedCancellation, NeedClosing
 from lotse_registry.api.views import Cursor, Limit, as_json, page
 from lotse_registry.domain import NeedStatus
-from lotse_registry.store import NEEDS, PAGE_ORDER, Document, TenantScope, after_cursor
+from lotse_registry.store import NEEDS, Document, TenantScope
 from lotse_runtime.auth import Principal, Role
 from lotse_runtime.problems import Problem
 
@@ -75,9 +75,7 @@ async def list_needs(
             query["organisation_id"] = principal.organisation
         else:
             query["status"] = NeedStatus.OPEN.value
-    documents = await registry.read(tenant).find(
-        NEEDS, {**query, **after_cursor(cursor)}, sort=PAGE_ORDER, limit=limit + 1
-    )
+    documents = await registry.page(tenant, NEEDS, query, cursor, limit + 1)
     return page([need_view(principal, d) for d in documents], documents, limit)
 
 

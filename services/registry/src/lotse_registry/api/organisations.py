@@ -12,7 +12,7 @@ from lotse_registry.api.access import NOT_FOUND, WRITE_REFUSALS, Caller, Store, 
 from lotse_registry.api.idempotency import IdempotencyKey, execute
 from lotse_registry.api.models import OrganisationBody
 from lotse_registry.api.views import Cursor, Limit, as_json, page
-from lotse_registry.store import ORGANISATIONS, PAGE_ORDER, Document, after_cursor
+from lotse_registry.store import ORGANISATIONS, Document
 from lotse_runtime.auth import Role
 
 router = APIRouter(tags=["organisations"])
@@ -54,9 +54,7 @@ async def list_organisations(
     """Organisations of the tenant, without contact addresses (any member of the tenant)."""
     member(principal, tenant)
     query: Document = {"kind": kind} if kind else {}
-    documents = await registry.read(tenant).find(
-        ORGANISATIONS, {**query, **after_cursor(cursor)}, sort=PAGE_ORDER, limit=limit + 1
-    )
+    documents = await registry.page(tenant, ORGANISATIONS, query, cursor, limit + 1)
     return page([organisation_view(d, in_list=True) for d in documents], documents, limit)
 
 

@@ -19,12 +19,10 @@ from lotse_registry.api.models import VolunteerRegistration, Withdrawal
 from lotse_registry.api.views import Cursor, Limit, as_json, page
 from lotse_registry.domain import VolunteerStatus
 from lotse_registry.store import (
-    PAGE_ORDER,
     VOLUNTEERS,
     Document,
     Registry,
     TenantScope,
-    after_cursor,
     scrub_erased_outbox,
 )
 from lotse_runtime.auth import Principal, Role
@@ -106,9 +104,7 @@ async def list_volunteers(
         query["skills"] = skill
     if language:
         query["languages.language"] = language
-    documents = await registry.read(tenant).find(
-        VOLUNTEERS, {**query, **after_cursor(cursor)}, sort=PAGE_ORDER, limit=limit + 1
-    )
+    documents = await registry.page(tenant, VOLUNTEERS, query, cursor, limit + 1)
     return page([volunteer_view(principal, d, in_list=True) for d in documents], documents, limit)
 
 

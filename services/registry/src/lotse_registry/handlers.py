@@ -1,4 +1,7 @@
-"""Outcomes back in: matching's events show each need's staffing and each volunteer's engagements.
+"""The registry's Kafka handlers: partner commands from every tenant's inbound topic (the rules
+are ``partner``'s, shared with HTTP), and matching's outcomes.
+
+Outcomes back in: matching's events show each need's staffing and each volunteer's engagements.
 
 Matching numbers its events per need (the envelope version); the registry keeps the last
 version it applied per need and ignores anything older, and the inbox ignores repeats.
@@ -13,16 +16,34 @@ from typing import Any, TypeVar
 import structlog
 
 from lotse_contracts import (
+    AcceptProposal,
+    CancelNeed,
+    DeclineProposal,
     Envelope,
     NeedStaffed,
     NeedUnstaffed,
     ProposalAccepted,
+    RegisterVolunteer,
+    ReportNeed,
+    UpdateNeed,
     VolunteerPickedNeed,
     VolunteerSteppedBack,
+    tenant_of_partner_topic,
 )
-from lotse_registry.domain import NeedStatus, VolunteerStatus
-from lotse_registry.store import NEEDS, VOLUNTEERS, Document, Registry, TenantScope, TransactionScope, in_tenant
-from lotse_runtime.consumer import Delivery, HandlerTable
+from lotse_contracts.dead_letter import DeadLetterReason
+from lotse_registry.domain import DomainError, NeedStatus, VolunteerStatus
+from lotse_registry.partner import PartnerCommand, apply_command, partner_system
+from lotse_registry.store import (
+    NEEDS,
+    TENANTS,
+    VOLUNTEERS,
+    Document,
+    Registry,
+    TenantScope,
+    TransactionScope,
+    in_tenant,
+)
+from lotse_runtime.consumer import Delivery, Dispatch, HandlerTable, RejectEvent, ignore
 
 log = structlog.get_logger("lotse.registry.outcomes")
 
@@ -131,3 +152,52 @@ async def _erased(scope: TenantScope, volunteer_ids: list[str]) -> set[str]:
     query = {"_id": {"$in": volunteer_ids}, "status": VolunteerStatus.ERASED.value}
     erased = await scope.find(VOLUNTEERS, query, projection={"_id": 1})
     return {document["_id"] for document in erased}
+
+
+# --- partner commands -----------------------------------------------------------------------
+
+
+def partner_handlers(registry: Registry, consumer: str) -> Dispatch:
+    """The Kafka handlers of the partner inbound topics: every event must be of the topic's tenant;
+    proposal answers are matching's, anything else that is not a partner command is refused."""
+
+    async def command(event: Envelope[PartnerCommand], delivery: Delivery) -> None:
+        system = partner_system(event.source, event.tenant)
+
+        async def work(scope: TransactionScope) -> None:
+            if await scope.get(TENANTS, scope.tenant) is None:
+                raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"tenant {scope.tenant} is not onboarded")
+            try:
+                await apply_command(scope, system, event.data, channel="kafka", sequence=event.version, cause=event)
+            except DomainError as error:
+                refused = error.status in {403, 409}
+                reason = DeadLetterReason.NOT_ALLOWED if refused else DeadLetterReason.INVALID_DATA
+                raise RejectEvent(reason, f"{error.title}: {error.detail}") from error
+
+        await registry.unit_of_work.run_once(consumer, event, in_tenant(event.tenant, work))
+
+    return Dispatch(
+        {
+            ReportNeed: command,
+            UpdateNeed: command,
+            CancelNeed: command,
+            RegisterVolunteer: command,
+            AcceptProposal: ignore,  # matching consumes proposal answers
+            DeclineProposal: ignore,
+        },
+        guard=of_the_topics_tenant,
+        unhandled=not_a_partner_command,
+    )
+
+
+def of_the_topics_tenant(event: Envelope[Any], delivery: Delivery) -> None:
+    topic_tenant = tenant_of_partner_topic(delivery.topic)
+    if topic_tenant != event.tenant:
+        raise RejectEvent(
+            DeadLetterReason.TENANT_MISMATCH,
+            f"event of tenant {event.tenant!r} on the partner topic of {topic_tenant!r}",
+        )
+
+
+async def not_a_partner_command(event: Envelope[Any], delivery: Delivery) -> None:
+    raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"{event.type} is not a partner command")
