@@ -103,6 +103,14 @@ def _principal(claims: dict[str, Any]) -> Principal:
     return Principal(subject=str(claims["sub"]), tenant=tenant, roles=roles, organisation=organisation)
 
 
+def tenant_of(principal: Principal) -> str:
+    """The caller's municipality. A platform admin's token may carry tenant roles but no tenant:
+    refused (403) rather than letting a query run unscoped."""
+    if principal.tenant is None:
+        raise Problem(403, "Forbidden", "this needs a token of a municipality (claim tenant)")
+    return principal.tenant
+
+
 def issue_token(
     config: AuthConfig,
     *,

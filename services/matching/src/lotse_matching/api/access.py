@@ -8,7 +8,6 @@ from fastapi import Depends, Request
 
 from lotse_matching.service import Matching
 from lotse_runtime.auth import Principal, Role, requires
-from lotse_runtime.problems import Problem
 
 Volunteer = Annotated[Principal, Depends(requires(Role.VOLUNTEER))]
 
@@ -19,9 +18,3 @@ def matching_of(request: Request) -> Matching:
 
 
 Service = Annotated[Matching, Depends(matching_of)]
-
-
-def tenant_of(principal: Principal) -> str:
-    if principal.tenant is None:
-        raise Problem(403, "Forbidden", "a volunteer token must name its tenant")
-    return principal.tenant

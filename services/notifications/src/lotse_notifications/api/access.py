@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from lotse_notifications.store import Store
 from lotse_runtime.auth import Principal, Role, requires
-from lotse_runtime.problems import Problem, problem_responses
+from lotse_runtime.problems import problem_responses
 
 NOT_FOUND = problem_responses(404)
 Coordinator = Annotated[Principal, Depends(requires(Role.COORDINATOR))]
@@ -22,11 +22,3 @@ def _store(request: Request) -> Store:
 
 
 StoreDep = Annotated[Store, Depends(_store)]
-
-
-def tenant_of(principal: Principal) -> str:
-    # A platform admin's token may carry tenant roles but no tenant: refuse it rather than let a
-    # query run unscoped (an assert would vanish under `python -O`).
-    if principal.tenant is None:
-        raise Problem(403, "Forbidden", "this needs a token of a municipality (claim tenant)")
-    return principal.tenant

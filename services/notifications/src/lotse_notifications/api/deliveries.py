@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 
 from lotse_contracts.events.values import Channel
 from lotse_notifications import catalogue
-from lotse_notifications.api.access import Coordinator, StoreDep, tenant_of
+from lotse_notifications.api.access import Coordinator, StoreDep
+from lotse_runtime.auth import tenant_of
 
 # Messages by template, and events forwarded to partners' webhooks.
 DELIVERY_KINDS = "^(" + "|".join((*catalogue.KINDS, "webhook_event")) + ")$"

@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep, tenant_of
+from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
+from lotse_runtime.auth import tenant_of
 from lotse_runtime.problems import Problem
 
 router = APIRouter()

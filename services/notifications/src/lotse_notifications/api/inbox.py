@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from lotse_notifications.api.access import NOT_FOUND, StoreDep, Volunteer, tenant_of
+from lotse_notifications.api.access import NOT_FOUND, StoreDep, Volunteer
+from lotse_runtime.auth import tenant_of
 from lotse_runtime.i18n import direction
 from lotse_runtime.problems import Problem
 

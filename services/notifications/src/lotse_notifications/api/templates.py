@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lotse_notifications import catalogue
-from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep, tenant_of
+from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
 from lotse_notifications.templates import TemplateSource, check_source_off_loop, default_source
+from lotse_runtime.auth import tenant_of
 from lotse_runtime.problems import Problem
 
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
