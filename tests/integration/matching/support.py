@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 
 from lotse_contracts import (
@@ -29,6 +29,7 @@ from lotse_devstack import Stack
 from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
 from lotse_runtime import answer_links
+from tests.support.kafka import from_beginning
 
 REGISTRY = "/lotse/registry"
 CENTRE = (52.52, 13.405)
@@ -150,25 +151,15 @@ class TopicReader:
         self.topics = topics
         self.seen: list[Seen] = []
         self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        self._exit = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in self.topics
-            for p in sorted(consumer.partitions_for_topic(topic) or {0})
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._read())
+        consumer = await self._exit.enter_async_context(from_beginning(self.bootstrap, self.topics))
+        self._task = asyncio.create_task(self._read(consumer))
 
-    async def _read(self) -> None:
-        assert self._consumer is not None
+    async def _read(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            batches = await self._consumer.getmany(timeout_ms=100)
+            batches = await consumer.getmany(timeout_ms=100)
             for batch in batches.values():
                 # A tombstone (no value) reads as empty bytes.
                 self.seen.extend(Seen(r.topic, r.key, r.value or b"", dict(r.headers)) for r in batch)
@@ -178,8 +169,7 @@ class TopicReader:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._exit.aclose()
 
     def events(self, tenant: str, need_id: str | None = None) -> list[Envelope[Any]]:
         """Matching events of one tenant (and need), in the order of their partition."""

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
 from lotse_contracts import (
@@ -53,7 +52,7 @@ from tests.integration.notifications.support import (
     unstaffed,
     wait_for_mail,
 )
-from tests.support.kafka import read_all
+from tests.support.kafka import read_all, record_count
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -157,7 +156,7 @@ async def test_the_same_proposal_event_delivered_twice_sends_one_email_and_repor
 
     await eventually(published_outcome, what="NotificationSent events published")
     records = await read_all(
-        service.bootstrap, DELIVERIES.name, expected=await _records_on(service.bootstrap, [DELIVERIES.name])
+        service.bootstrap, DELIVERIES.name, expected=await record_count(service.bootstrap, [DELIVERIES.name])
     )
     events = [parse_event(record.value) for record in records if tenant.encode() in (record.key or b"")]
     mine = [e for e in events if str(e.data.trigger_event_id) == str(first.id) and e.data.channel == "email"]
@@ -620,7 +619,7 @@ async def test_a_consumer_that_replays_every_event_from_the_start_sends_nothing_
     mails_before = len(await _sink_listing(smtp_sink))
     deliveries_before = await service.db.deliveries.count_documents({})
     assert deliveries_before > 0
-    records = await _records_on(service.bootstrap, CONSUMED_TOPICS)
+    records = await record_count(service.bootstrap, CONSUMED_TOPICS)
     settings = service.settings.model_copy(update={"consumer_group": service.settings.consumer_group + "-replay"})
     replay = create_app(settings)
     async with replay.router.lifespan_context(replay):
@@ -637,15 +636,3 @@ async def test_a_consumer_that_replays_every_event_from_the_start_sends_nothing_
 async def _sink_listing(sink: SmtpSink) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=sink.http_url) as http:
         return (await http.get("/messages")).json()
-
-
-async def _records_on(bootstrap: str, topics: list[str]) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        return sum(ends[tp] - starts[tp] for tp in partitions)
-    finally:
-        await consumer.stop()

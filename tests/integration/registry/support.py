@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lotse_contracts import Envelope, parse_event
 from lotse_runtime.auth import Role
 from tests.integration.registry.conftest import RunningRegistry
+from tests.support.kafka import read_all
 
 
 def tenant_body(slug: str, **overrides: Any) -> dict[str, Any]:
@@ -103,25 +101,7 @@ async def tenant_events(
 ) -> list[Envelope[Any]]:
     """The events of one tenant on a shared topic, in partition order, once ``expected`` arrived
     (then ``settle`` seconds more, to see whether more than expected come)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        found: list[tuple[int, int, Envelope[Any]]] = []
-        deadline = time.monotonic() + timeout
-        settle_until: float | None = None
-        while time.monotonic() < deadline:
-            if len(found) >= expected:
-                settle_until = settle_until or time.monotonic() + settle
-                if time.monotonic() >= settle_until:
-                    break
-            batches = await consumer.getmany(timeout_ms=200)
-            for batch in batches.values():
-                for record in batch:
-                    if record.key and record.key.decode().startswith(f"{tenant}:"):
-                        found.append((record.partition, record.offset, parse_event(record.value or b"")))
-        return [event for _, _, event in sorted(found, key=lambda item: (item[0], item[1]))]
-    finally:
-        await consumer.stop()
+    records = await read_all(
+        bootstrap, topic, expected=expected, timeout=timeout, key_prefix=f"{tenant}:".encode(), settle=settle
+    )
+    return [parse_event(r.value) for r in sorted(records, key=lambda r: (r.partition, r.offset))]
