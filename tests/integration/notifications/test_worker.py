@@ -14,7 +14,7 @@ from lotse_contracts import parse_event
 from lotse_devstack.processes import free_port
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.settings import NotificationSettings
-from lotse_notifications.store import Store
+from lotse_notifications.store import Delivery, Store
 from lotse_notifications.worker import DeliveryWorker
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 from tests.integration.notifications.support import mails_to
@@ -45,14 +45,14 @@ def worker_settings(sink: SmtpSink, **overrides: Any) -> NotificationSettings:
     return NotificationSettings(**(values | overrides))
 
 
-async def queue_welcome(client: AsyncMongoClient[dict[str, Any]], store: Store) -> tuple[str, dict[str, Any]]:
+async def queue_welcome(client: AsyncMongoClient[dict[str, Any]], store: Store) -> tuple[str, Delivery]:
     volunteer_id = str(uuid.uuid4())
     address = f"w{uuid.uuid4().hex[:10]}@example.org"
     contact = {"display_name": "Wanda", "email": address, "preferred_language": "en", "channels": ["email"]}
     await store.upsert_versioned("contacts", TENANT, volunteer_id, 1, contact, None)
     trigger = str(uuid.uuid4())
 
-    async def work(transaction: Transaction) -> dict[str, Any] | None:
+    async def work(transaction: Transaction) -> Delivery | None:
         return await store.add_delivery(
             transaction,
             tenant=TENANT,
@@ -82,7 +82,7 @@ async def test_a_queued_delivery_is_sent_once_when_a_worker_comes_up(
     try:
 
         async def sent() -> Any:
-            found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+            found = await store.db.deliveries.find_one({"_id": delivery.id})
             return found if found is not None and found["status"] == "sent" else None
 
         done = await eventually(sent, what="the queued delivery to be sent")
@@ -92,7 +92,7 @@ async def test_a_queued_delivery_is_sent_once_when_a_worker_comes_up(
     assert done["attempts"] == 1 and done["language"] == "en"
     assert mail["subject"] == "Welcome, Wanda!"
     outcome = await store.db.outbox.find_one({"type": "de.lotse.notifications.delivery.sent.v1"})
-    assert outcome is not None and outcome["key"] == f"{TENANT}:{delivery['_id']}"
+    assert outcome is not None and outcome["key"] == f"{TENANT}:{delivery.id}"
 
 
 async def test_a_send_whose_mark_is_lost_is_sent_again_with_the_same_message_id(
@@ -116,7 +116,7 @@ async def test_a_send_whose_mark_is_lost_is_sent_again_with_the_same_message_id(
     try:
 
         async def sent() -> Any:
-            found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+            found = await store.db.deliveries.find_one({"_id": delivery.id})
             return found if found is not None and found["status"] == "sent" else None
 
         await eventually(sent, what="the delivery to be sent after its lease ran out")
@@ -124,7 +124,7 @@ async def test_a_send_whose_mark_is_lost_is_sent_again_with_the_same_message_id(
         await worker.stop()
     mails = await mails_to(smtp_sink, address)
     assert len(mails) == 2
-    assert {mail["message_id"] for mail in mails} == {f"<{delivery['_id']}@notifications.lotse>"}
+    assert {mail["message_id"] for mail in mails} == {f"<{delivery.id}@notifications.lotse>"}
 
 
 async def test_an_unreachable_smtp_server_is_retried_then_dead_lettered_without_the_address_in_log_or_event(
@@ -138,7 +138,7 @@ async def test_an_unreachable_smtp_server_is_retried_then_dead_lettered_without_
     try:
 
         async def dead() -> Any:
-            found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+            found = await store.db.deliveries.find_one({"_id": delivery.id})
             return found if found is not None and found["status"] == "dead" else None
 
         found = await eventually(dead, what="the delivery to be dead-lettered")
@@ -157,7 +157,7 @@ async def test_what_is_queued_for_an_erased_volunteer_is_cancelled_reported_and_
     address, delivery = await queue_welcome(mongo_client, store)
 
     async def erase(transaction: Transaction) -> None:
-        await store.erase_volunteer(TENANT, delivery["recipient_id"], 2, transaction)
+        await store.erase_volunteer(TENANT, delivery.recipient_id, 2, transaction)
 
     await UnitOfWork(mongo_client, store.db).run(erase)
     worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, worker_settings(smtp_sink))
@@ -174,7 +174,7 @@ async def test_what_is_queued_for_an_erased_volunteer_is_cancelled_reported_and_
                 correlation_id=trigger,
                 kind="welcome",
                 recipient_kind="volunteer",
-                recipient_id=delivery["recipient_id"],
+                recipient_id=delivery.recipient_id,
                 channel="email",
                 language="en",
                 payload={},
@@ -184,18 +184,18 @@ async def test_what_is_queued_for_an_erased_volunteer_is_cancelled_reported_and_
         worker.wake()
 
         async def skipped() -> Any:
-            found = await store.db.deliveries.find_one({"_id": late["_id"]})
+            found = await store.db.deliveries.find_one({"_id": late.id})
             return found if found is not None and found["status"] == "skipped" else None
 
         assert (await eventually(skipped, what="the late delivery to be skipped"))["reason"] == "no_contact"
     finally:
         await worker.stop()
-    cancelled = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+    cancelled = await store.db.deliveries.find_one({"_id": delivery.id})
     assert cancelled is not None and cancelled["status"] == "cancelled" and cancelled["reason"] == "volunteer_erased"
     assert await mails_to(smtp_sink, address) == []
     failed = [parse_event(bytes(e["value"])) for e in await store.db.outbox.find({}).to_list()]
     codes = {(str(e.data.delivery_id), e.data.error_code) for e in failed if e.type.endswith("failed.v1")}
-    assert (delivery["_id"], "volunteer_erased") in codes and (late["_id"], "no_contact") in codes
+    assert (delivery.id, "volunteer_erased") in codes and (late.id, "no_contact") in codes
 
 
 async def test_a_message_for_a_volunteer_who_never_appears_is_skipped_after_the_grace_period(
@@ -224,7 +224,7 @@ async def test_a_message_for_a_volunteer_who_never_appears_is_skipped_after_the_
     try:
 
         async def skipped() -> Any:
-            found = await store.db.deliveries.find_one({"_id": delivery["_id"]})
+            found = await store.db.deliveries.find_one({"_id": delivery.id})
             return found if found is not None and found["status"] == "skipped" else None
 
         found = await eventually(skipped, what="the delivery to be given up")

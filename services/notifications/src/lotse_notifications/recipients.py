@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import Any
 
+from lotse_contracts.events.notifications import RecipientKind
+from lotse_contracts.events.values import Channel
 from lotse_notifications import messages
 from lotse_notifications.catalogue import MATCH_PROPOSED, PROPOSAL_REMINDER
 from lotse_notifications.messages import skip_reason
 from lotse_notifications.sandbox import RenderTimeUp
 from lotse_notifications.settings import NotificationSettings
-from lotse_notifications.store import DEAD, SKIPPED, Store
+from lotse_notifications.store import DEAD, SKIPPED, Delivery, DeliveryStatus, Store
 from lotse_notifications.templates import (
     MessageFacts,
     Rendered,
@@ -46,7 +48,7 @@ def render_failure(error: RenderFailed) -> str:
 class Undeliverable(Exception):
     """The delivery can never succeed (no address any more, template broken): record, don't retry."""
 
-    def __init__(self, code: str, message: str, status: str = SKIPPED) -> None:
+    def __init__(self, code: str, message: str, status: DeliveryStatus = SKIPPED) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
@@ -76,9 +78,9 @@ class Composer:
         self.store = store
         self.settings = settings
 
-    async def compose(self, delivery: dict[str, Any]) -> tuple[Rendered, str, str | None]:
+    async def compose(self, delivery: Delivery) -> tuple[Rendered, str, str | None]:
         """The message rendered for its recipient, the recipient's address and the reply-to address."""
-        tenant_slug = delivery["tenant"]
+        tenant_slug = delivery.tenant
         # Tenants, organisations and volunteers arrive on other topics than the events that cause
         # a message, and after a crash or rebalance they may come later: wait for them.
         tenant = await self.store.tenant(tenant_slug)
@@ -86,18 +88,18 @@ class Composer:
             raise NotYet("unknown_tenant")
         office = await self.store.coordination_office(tenant_slug)
         office_email = tenant.get("coordination_email", "")
-        recipient_kind, recipient_id = delivery["recipient_kind"], delivery["recipient_id"]
+        recipient_kind, recipient_id = delivery.recipient_kind, delivery.recipient_id
         person_language: str | None = None
         if recipient_kind == "volunteer":
             contact = await self.store.contact(tenant_slug, recipient_id)
             if contact is None:
                 raise NotYet("no_contact")
             # Checked again at send time: the person may have opted out or been erased meanwhile.
-            reason = skip_reason(contact, delivery["channel"], delivery["kind"])
+            reason = skip_reason(contact, delivery.channel, delivery.kind)
             if reason is not None:
                 raise Undeliverable(reason, "the volunteer cannot be reached on this channel")
             quiet = contact.get("quiet_hours")
-            if delivery["channel"] == "email" and quiet:
+            if delivery.channel is Channel.EMAIL and quiet:
                 until = messages.quiet_until(
                     datetime.now(UTC),
                     time.fromisoformat(quiet["start"]),
@@ -113,7 +115,8 @@ class Composer:
                 if not need.get("organisation_id"):
                     raise NotYet("unknown_need")
                 recipient_id = str(need["organisation_id"])
-                delivery.update(recipient_kind="organisation", recipient_id=recipient_id)  # recorded with the outcome
+                # recorded with the outcome
+                delivery.recipient_kind, delivery.recipient_id = RecipientKind.ORGANISATION.value, recipient_id
             organisation = await self.store.organisation(tenant_slug, recipient_id)
             if organisation is None:
                 raise NotYet("no_contact")
@@ -124,12 +127,12 @@ class Composer:
             if not office_email:
                 raise Undeliverable("no_contact", "the tenant's coordination office is unknown")
             name, address = (office or {}).get("name") or tenant.get("name", tenant_slug), office_email
-        payload = dict(delivery.get("payload") or {})
+        payload = dict(delivery.payload or {})
         if "need_id" in payload and payload.get("need") is None:
             payload["need"] = messages.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
             if payload["need"] is None:
                 raise NotYet("unknown_need")
-        if delivery["channel"] == "email" and delivery["kind"] in ANSWERABLE:
+        if delivery.channel is Channel.EMAIL and delivery.kind in ANSWERABLE:
             payload |= self._answer_links(tenant_slug, payload)
         facts = MessageFacts(
             recipient_name=name,
@@ -142,10 +145,10 @@ class Composer:
         )
         chain = language_chain(person_language, tenant.get("default_language"))
         try:
-            overrides = await self.store.template_overrides(tenant_slug, delivery["kind"])
+            overrides = await self.store.template_overrides(tenant_slug, delivery.kind)
             # Off the event loop, stopped at its time limit: a tenant's override is untrusted code.
             rendered = await render_off_loop(
-                delivery["kind"], chain, facts, overrides, time_limit=self.settings.template_render_seconds
+                delivery.kind, chain, facts, overrides, time_limit=self.settings.template_render_seconds
             )
         except UnknownTemplate as error:
             raise Undeliverable("unknown_template", str(error), status=DEAD) from error

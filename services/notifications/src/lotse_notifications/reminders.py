@@ -13,6 +13,8 @@ from typing import Any
 
 import structlog
 
+from lotse_contracts.events.notifications import RecipientKind
+from lotse_contracts.events.values import Channel
 from lotse_notifications import messages
 from lotse_notifications.catalogue import PROPOSAL_REMINDER, WEEKLY_DIGEST
 from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
@@ -72,7 +74,7 @@ class Planner:
                 trigger_event_id=trigger,
                 correlation_id=proposal.get("correlation_id") or trigger,
                 kind=PROPOSAL_REMINDER,
-                recipient_kind="volunteer",
+                recipient_kind=RecipientKind.VOLUNTEER.value,
                 recipient_id=proposal["volunteer_id"],
                 channel=channel,
                 language=(contact or {}).get("preferred_language") or "de",
@@ -109,9 +111,9 @@ class Planner:
                 trigger_event_id=trigger,
                 correlation_id=trigger,
                 kind=WEEKLY_DIGEST,
-                recipient_kind="tenant",
+                recipient_kind=RecipientKind.TENANT.value,
                 recipient_id=slug,
-                channel="email",
+                channel=Channel.EMAIL,
                 language=tenant.get("default_language", "de"),
                 payload=payload,
             )

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -19,8 +22,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import Envelope, NotificationFailed, NotificationSent, new_event, topic_for
 from lotse_contracts.events.notifications import RecipientKind
+from lotse_contracts.events.values import Channel
 from lotse_notifications.messages import delivery_key
-from lotse_notifications.templates import TemplateSource
+from lotse_notifications.templates import Rendered, TemplateSource
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.outbox import ensure_outbox_indexes
 from lotse_runtime.tracing import current_trace_context
@@ -31,7 +35,75 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 Session = AsyncClientSession | None
 Doc = dict[str, Any]
 
-PENDING, SENT, SKIPPED, DEAD, CANCELLED = "pending", "sent", "skipped", "dead", "cancelled"
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands; stored as its value, so the documents read as before."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+PENDING, SENT, SKIPPED, DEAD, CANCELLED = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.SKIPPED,
+    DeliveryStatus.DEAD,
+    DeliveryStatus.CANCELLED,
+)
+
+
+@dataclass
+class Delivery:
+    """One entry of the delivery queue and log (``deliveries``), as the worker reads it.
+
+    ``recipient_kind`` is a contract ``RecipientKind`` value or ``need_owner`` (an organisation
+    not known yet, resolved at send time). ``rendered`` is never stored: the worker keeps the
+    composed in-app message here until it writes it in the transaction of the mark.
+    """
+
+    id: str
+    key: str
+    tenant: str
+    trigger_event_id: str
+    correlation_id: str
+    kind: str
+    recipient_kind: str
+    recipient_id: str
+    channel: Channel
+    language: str
+    status: DeliveryStatus
+    created_at: datetime
+    payload: dict[str, Any] | None = None
+    attempts: int = 0
+    waits: int = 0
+    claimed_by: str | None = None
+    trace_context: dict[str, str] | None = None
+    rendered: Rendered | None = dataclass_field(default=None, compare=False)
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Delivery:
+        return cls(
+            id=document["_id"],
+            key=document["key"],
+            tenant=document["tenant"],
+            trigger_event_id=document["trigger_event_id"],
+            correlation_id=document["correlation_id"],
+            kind=document["kind"],
+            recipient_kind=document["recipient_kind"],
+            recipient_id=document["recipient_id"],
+            channel=Channel(document["channel"]),
+            language=document["language"],
+            status=DeliveryStatus(document["status"]),
+            created_at=document["created_at"],
+            payload=document.get("payload"),
+            attempts=document.get("attempts", 0),
+            waits=document.get("waits", 0),
+            claimed_by=document.get("claimed_by"),
+            trace_context=document.get("trace_context"),
+        )
 
 
 class Store:
@@ -120,12 +192,12 @@ class Store:
     async def cancel_pending(self, recipient: Mapping[str, Any], reason: str, transaction: Transaction) -> None:
         """Cancel what is still queued for a recipient; each cancellation is an outcome, so it is published."""
         session = transaction.session
-        pending = await self.db.deliveries.find({**recipient, "status": PENDING}, session=session).to_list()
-        for delivery in pending:
+        found = await self.db.deliveries.find({**recipient, "status": PENDING.value}, session=session).to_list()
+        for delivery in map(Delivery.from_document, found):
             await self.db.deliveries.update_one(
-                {"_id": delivery["_id"]}, {"$set": {"status": CANCELLED, "reason": reason}}, session=session
+                {"_id": delivery.id}, {"$set": {"status": CANCELLED.value, "reason": reason}}, session=session
             )
-            attempts = delivery.get("attempts", 0) + 1
+            attempts = delivery.attempts + 1
             await self.publish_outcome(
                 delivery, transaction, sent=False, attempts=attempts, error_code=reason, error=reason
             )
@@ -222,12 +294,12 @@ class Store:
         kind: str,
         recipient_kind: str,
         recipient_id: str,
-        channel: str,
+        channel: Channel | str,
         language: str,
         payload: Mapping[str, Any],
         skip_reason: str | None = None,
         skip_detail: str = "",
-    ) -> Doc | None:
+    ) -> Delivery | None:
         """Queue a delivery (or record why it is skipped) unless its key exists; None if it did."""
         session = transaction.session
         key = delivery_key(trigger_event_id, recipient_kind, recipient_id, channel)
@@ -243,10 +315,10 @@ class Store:
             "kind": kind,
             "recipient_kind": recipient_kind,
             "recipient_id": recipient_id,
-            "channel": channel,
+            "channel": Channel(channel).value,
             "language": language,
             "payload": dict(payload),
-            "status": PENDING if skip_reason is None else SKIPPED,
+            "status": (PENDING if skip_reason is None else SKIPPED).value,
             "reason": skip_reason,
             "error": skip_detail or None,
             "attempts": 0,
@@ -259,15 +331,16 @@ class Store:
         if skip_reason is not None:
             document.pop("payload")
         await self.db.deliveries.insert_one(document, session=session)
+        delivery = Delivery.from_document(document)
         if skip_reason is not None:
             await self.publish_outcome(
-                document, transaction, sent=False, attempts=1, error_code=skip_reason, error=skip_detail or skip_reason
+                delivery, transaction, sent=False, attempts=1, error_code=skip_reason, error=skip_detail or skip_reason
             )
-        return document
+        return delivery
 
     async def publish_outcome(
         self,
-        delivery: Mapping[str, Any],
+        delivery: Delivery,
         transaction: Transaction,
         *,
         sent: bool,
@@ -278,13 +351,13 @@ class Store:
         language: str | None = None,
     ) -> None:
         common = {
-            "delivery_id": delivery["_id"],
-            "recipient_kind": delivery["recipient_kind"],
-            "recipient_id": delivery["recipient_id"],
-            "channel": delivery["channel"],
-            "template": delivery["kind"],
-            "language": language or delivery["language"],
-            "trigger_event_id": delivery["trigger_event_id"],
+            "delivery_id": delivery.id,
+            "recipient_kind": delivery.recipient_kind,
+            "recipient_id": delivery.recipient_id,
+            "channel": delivery.channel.value,
+            "template": delivery.kind,
+            "language": language or delivery.language,
+            "trigger_event_id": delivery.trigger_event_id,
         }
         data: NotificationSent | NotificationFailed
         if sent:
@@ -295,29 +368,30 @@ class Store:
             )
         event: Envelope[Any] = new_event(
             data=data,
-            tenant=delivery["tenant"],
-            subject=delivery["_id"],
+            tenant=delivery.tenant,
+            subject=delivery.id,
             # One delivery's outcomes are ordered by attempt.
             version=max(attempts, 1),
             source=SOURCE,
-            correlationid=delivery["correlation_id"],
-            causationid=delivery["trigger_event_id"],
+            correlationid=delivery.correlation_id,
+            causationid=delivery.trigger_event_id,
         )
         await transaction.append_event(topic_for(event.type, event.tenant), event)
 
-    async def claim_due(self, owner: str, lease: timedelta) -> Doc | None:
+    async def claim_due(self, owner: str, lease: timedelta) -> Delivery | None:
         now = datetime.now(UTC)
-        return await self.db.deliveries.find_one_and_update(
-            {"status": PENDING, "next_attempt_at": {"$lte": now}, "claimed_until": {"$lt": now}},
+        found = await self.db.deliveries.find_one_and_update(
+            {"status": PENDING.value, "next_attempt_at": {"$lte": now}, "claimed_until": {"$lt": now}},
             {"$set": {"claimed_until": now + lease, "claimed_by": owner}},
             sort=[("next_attempt_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
+        return None if found is None else Delivery.from_document(found)
 
-    async def finish(self, delivery: Mapping[str, Any], fields: Mapping[str, Any], session: AsyncClientSession) -> bool:
+    async def finish(self, delivery: Delivery, fields: Mapping[str, Any], session: AsyncClientSession) -> bool:
         """Record an attempt's outcome if this worker still holds the delivery."""
         result = await self.db.deliveries.update_one(
-            {"_id": delivery["_id"], "status": PENDING, "claimed_by": delivery.get("claimed_by")},
+            {"_id": delivery.id, "status": PENDING.value, "claimed_by": delivery.claimed_by},
             {"$set": {**fields, "claimed_until": NEVER}},
             session=session,
         )

@@ -29,14 +29,14 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
+from lotse_contracts.events.values import Channel
 from lotse_notifications import messages
 from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
 from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.recipients import Composer, NotYet, QuietHours, Undeliverable
 from lotse_notifications.reminders import Planner
 from lotse_notifications.settings import NotificationSettings
-from lotse_notifications.store import DEAD, SENT, SKIPPED, Store
-from lotse_notifications.templates import Rendered
+from lotse_notifications.store import DEAD, SENT, SKIPPED, Delivery, DeliveryStatus, Store
 from lotse_runtime.tracing import continuing_span
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
@@ -127,30 +127,30 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_seconds)
 
-    async def _deliver_in_slot(self, delivery: dict[str, Any]) -> None:
+    async def _deliver_in_slot(self, delivery: Delivery) -> None:
         try:
             await self.deliver(delivery)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - the lease brings it back; log and go on
-            log.error("delivery attempt crashed", delivery_id=delivery["_id"], error=repr(error))
+            log.error("delivery attempt crashed", delivery_id=delivery.id, error=repr(error))
         finally:
             self._slots.release()
 
-    async def deliver(self, delivery: dict[str, Any]) -> None:
+    async def deliver(self, delivery: Delivery) -> None:
         attributes = {
-            "lotse.tenant": delivery["tenant"],
-            "lotse.delivery_id": delivery["_id"],
-            "lotse.channel": delivery["channel"],
-            "lotse.kind": delivery["kind"],
+            "lotse.tenant": delivery.tenant,
+            "lotse.delivery_id": delivery.id,
+            "lotse.channel": delivery.channel.value,
+            "lotse.kind": delivery.kind,
         }
-        span_name = f"deliver {delivery['channel']}"
-        with continuing_span(span_name, delivery.get("trace_context"), attributes=attributes):
+        span_name = f"deliver {delivery.channel.value}"
+        with continuing_span(span_name, delivery.trace_context, attributes=attributes):
             await self._deliver(delivery)
 
-    async def _deliver(self, delivery: dict[str, Any]) -> None:
-        attempt = delivery.get("attempts", 0) + 1
-        language = delivery.get("language")
+    async def _deliver(self, delivery: Delivery) -> None:
+        attempt = delivery.attempts + 1
+        language: str | None = delivery.language
         try:
             language = await asyncio.wait_for(self._send(delivery), self.settings.delivery_timeout_seconds + 5)
         except Undeliverable as failure:
@@ -174,38 +174,38 @@ class DeliveryWorker:
             return
         await self._record(delivery, attempt, status=SENT, language=language)
 
-    async def _send(self, delivery: dict[str, Any]) -> str:
+    async def _send(self, delivery: Delivery) -> str:
         """Send once; return the language it went out in."""
-        tenant = delivery["tenant"]
-        if delivery["channel"] == "webhook":
-            hook = await self.store.webhook(tenant, delivery["recipient_id"])
+        tenant = delivery.tenant
+        if delivery.channel is Channel.WEBHOOK:
+            hook = await self.store.webhook(tenant, delivery.recipient_id)
             if hook is None:
                 raise Undeliverable("webhook_removed", "the webhook was removed")
-            payload = delivery["payload"]
+            payload = delivery.payload or {}
             await self.webhook.send(
                 hook["url"],
                 hook["secret"],
                 payload["body"].encode(),
-                delivery_id=delivery["_id"],
+                delivery_id=delivery.id,
                 event_type=payload["event_type"],
             )
-            return str(delivery["language"])
+            return delivery.language
         rendered, address, reply_to = await self.composer.compose(delivery)
-        if delivery["channel"] == "email":
+        if delivery.channel is Channel.EMAIL:
             message = email_message(
-                rendered, sender=self.settings.mail_from, to=address, delivery_id=delivery["_id"], reply_to=reply_to
+                rendered, sender=self.settings.mail_from, to=address, delivery_id=delivery.id, reply_to=reply_to
             )
             await self.email.send(message)
-        delivery["rendered"] = rendered  # in-app: stored in the same transaction as the mark
+        delivery.rendered = rendered  # in-app: stored in the same transaction as the mark
         return rendered.language
 
-    async def _wait_for_reference(self, delivery: dict[str, Any], code: str, attempt: int) -> None:
-        waited = (datetime.now(UTC) - delivery["created_at"]).total_seconds()
+    async def _wait_for_reference(self, delivery: Delivery, code: str, attempt: int) -> None:
+        waited = (datetime.now(UTC) - delivery.created_at).total_seconds()
         if waited > self.settings.reference_grace_seconds:
             detail = f"still unknown after {waited:.0f} s"
             await self._record(delivery, attempt, status=SKIPPED, code=code, error=detail)
             return
-        waits = delivery.get("waits", 0) + 1
+        waits = delivery.waits + 1
         delay = messages.backoff_seconds(
             waits, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
         )
@@ -216,7 +216,7 @@ class DeliveryWorker:
 
         await self.unit_of_work.run(work)
 
-    async def _postpone(self, delivery: dict[str, Any], until: datetime) -> None:
+    async def _postpone(self, delivery: Delivery, until: datetime) -> None:
         """Due again when the quiet window ends; attempts stay as they are."""
 
         async def work(transaction: Transaction) -> bool:
@@ -227,10 +227,10 @@ class DeliveryWorker:
 
     async def _record(
         self,
-        delivery: dict[str, Any],
+        delivery: Delivery,
         attempt: int,
         *,
-        status: str | None,
+        status: DeliveryStatus | None,
         code: str = "",
         error: str = "",
         language: str | None = None,
@@ -239,7 +239,7 @@ class DeliveryWorker:
         now = datetime.now(UTC)
         error = messages.without_addresses(error)
         if status == SENT:
-            fields: dict[str, Any] = {"status": SENT, "attempts": attempt, "sent_at": now, "language": language}
+            fields: dict[str, Any] = {"status": SENT.value, "attempts": attempt, "sent_at": now, "language": language}
         elif status is None:
             delay = messages.backoff_seconds(
                 attempt, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
@@ -247,22 +247,22 @@ class DeliveryWorker:
             fields = {"attempts": attempt, "next_attempt_at": now + timedelta(seconds=delay), "error": error}
             fields["reason"] = code
         else:
-            fields = {"status": status, "attempts": attempt, "reason": code, "error": error, "failed_at": now}
-        fields.update(recipient_kind=delivery["recipient_kind"], recipient_id=delivery["recipient_id"])
+            fields = {"status": status.value, "attempts": attempt, "reason": code, "error": error, "failed_at": now}
+        fields.update(recipient_kind=delivery.recipient_kind, recipient_id=delivery.recipient_id)
 
         async def work(transaction: Transaction) -> bool:
             session = transaction.session
             if not await self.store.finish(delivery, fields, session):
                 return False  # the lease ran out and another attempt owns it now
             transaction.after_commit(self.wake)
-            rendered: Rendered | None = delivery.get("rendered")
-            if status == SENT and delivery["channel"] == "in_app" and rendered is not None:
+            rendered = delivery.rendered
+            if status == SENT and delivery.channel is Channel.IN_APP and rendered is not None:
                 await self.store.add_message(
                     {
-                        "_id": delivery["_id"],
-                        "tenant": delivery["tenant"],
-                        "volunteer_id": delivery["recipient_id"],
-                        "kind": delivery["kind"],
+                        "_id": delivery.id,
+                        "tenant": delivery.tenant,
+                        "volunteer_id": delivery.recipient_id,
+                        "kind": delivery.kind,
                         "language": rendered.language,
                         "subject": rendered.subject,
                         "text": rendered.text,
@@ -272,7 +272,7 @@ class DeliveryWorker:
                     },
                     session,
                 )
-            if delivery["recipient_kind"] == "need_owner":
+            if delivery.recipient_kind == "need_owner":
                 # The need never arrived, so there is no owner to report on; the office's delivery
                 # about the same need fails with unknown_need and reports it.
                 return True
@@ -289,13 +289,14 @@ class DeliveryWorker:
             return True
 
         if await self.unit_of_work.run(work):
-            DELIVERY_ATTEMPTS.labels(delivery["channel"], delivery["kind"], status or "retry").inc()
+            outcome = status.value if status is not None else "retry"
+            DELIVERY_ATTEMPTS.labels(delivery.channel.value, delivery.kind, outcome).inc()
             log.info(
                 "delivery attempt recorded",
-                delivery_id=delivery["_id"],
-                tenant=delivery["tenant"],
-                channel=delivery["channel"],
-                outcome=status or "retry",
+                delivery_id=delivery.id,
+                tenant=delivery.tenant,
+                channel=delivery.channel.value,
+                outcome=outcome,
                 reason=code or None,
                 attempt=attempt,
             )
