@@ -22,14 +22,9 @@ from pymongo import AsyncMongoClient
 
 from lotse_contracts import (
     Envelope,
-    MatchProposed,
     NeedOpened,
-    NeedStaffed,
-    NeedUnstaffed,
     OrganisationRegistered,
-    TenantOnboarded,
     VolunteerRegistered,
-    new_event,
     to_bytes,
     topic_for,
     topics_for_tenants,
@@ -42,6 +37,7 @@ from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.settings import NotificationSettings
 from lotse_runtime import answer_links
 from lotse_runtime.auth import Role, issue_token
+from tests.support import events
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
 
@@ -55,22 +51,17 @@ async def publish(bootstrap: str, *events: Envelope[Any]) -> None:
 
 
 def onboarded(tenant: str, *, default_language: str = "de") -> Envelope[Any]:
-    data = TenantOnboarded.example().model_copy(
-        update={
-            "name": f"Stadt {tenant}",
-            "default_language": default_language,
-            "coordination_email": f"office@{tenant}.example",
-        }
+    return events.tenant_onboarded(
+        tenant,
+        name=f"Stadt {tenant}",
+        default_language=default_language,
+        coordination_email=f"office@{tenant}.example",
     )
-    return new_event(data=data, tenant=tenant, subject=tenant, version=1, source="/lotse/registry")
 
 
 def organisation_registered(tenant: str, organisation_id: uuid.UUID) -> Envelope[Any]:
     """An initiative with its own mailbox (not the coordination office's)."""
-    data = OrganisationRegistered.example().model_copy(
-        update={"organisation_id": organisation_id, "contact_email": f"initiative@{tenant}.example"}
-    )
-    return new_event(data=data, tenant=tenant, subject=organisation_id, version=1, source="/lotse/registry")
+    return events.organisation_registered(tenant, organisation_id, contact_email=f"initiative@{tenant}.example")
 
 
 def registered(
@@ -83,9 +74,8 @@ def registered(
     quiet_hours: QuietHours | None = None,
     opted_out_of: tuple[str, ...] = (),
 ) -> Envelope[Any]:
-    volunteer_id = volunteer_id or uuid.uuid4()
-    example = VolunteerRegistered.example()
-    contact = example.contact.model_copy(
+    """A volunteer with a mailbox and phone number of their own."""
+    contact = VolunteerRegistered.example().contact.model_copy(
         update={
             "display_name": name or f"Vol{uuid.uuid4().hex[:8]}",
             "email": f"v{uuid.uuid4().hex[:12]}@example.org",
@@ -96,16 +86,12 @@ def registered(
             "opted_out_of": [OptionalMessageKind(kind) for kind in opted_out_of],
         }
     )
-    data = example.model_copy(update={"volunteer_id": volunteer_id, "contact": contact})
-    return new_event(data=data, tenant=tenant, subject=volunteer_id, version=1, source="/lotse/registry")
+    return events.volunteer_registered(tenant, volunteer_id, contact=contact)
 
 
 def need_opened(tenant: str, need_id: uuid.UUID | None = None, *, description: str | None = None) -> Envelope[Any]:
     need_id = need_id or uuid.uuid4()
-    data = NeedOpened.example().model_copy(
-        update={"need_id": need_id, "description": description or f"Begleitung zum Jobcenter {need_id.hex[:6]}"}
-    )
-    return new_event(data=data, tenant=tenant, subject=need_id, version=1, source="/lotse/registry")
+    return events.need_opened(tenant, need_id, description=description or f"Begleitung zum Jobcenter {need_id.hex[:6]}")
 
 
 def proposed(
@@ -116,25 +102,9 @@ def proposed(
     version: int,
     expires_in: timedelta = timedelta(days=3),
 ) -> Envelope[Any]:
-    data = MatchProposed.example().model_copy(
-        update={
-            "need_id": need_id,
-            "volunteer_id": volunteer_id,
-            "proposal_id": uuid.uuid4(),
-            "expires_at": datetime.now(UTC) + expires_in,
-        }
+    return events.match_proposed(
+        tenant, need_id, version=version, volunteer_id=volunteer_id, expires_at=datetime.now(UTC) + expires_in
     )
-    return new_event(data=data, tenant=tenant, subject=need_id, version=version, source="/lotse/matching")
-
-
-def unstaffed(tenant: str, need_id: uuid.UUID, *, version: int) -> Envelope[Any]:
-    data = NeedUnstaffed.example().model_copy(update={"need_id": need_id})
-    return new_event(data=data, tenant=tenant, subject=need_id, version=version, source="/lotse/matching")
-
-
-def staffed(tenant: str, need_id: uuid.UUID, *, version: int, volunteers: int = 1) -> Envelope[Any]:
-    data = NeedStaffed(need_id=need_id, volunteer_ids=[uuid.uuid4() for _ in range(volunteers)])
-    return new_event(data=data, tenant=tenant, subject=need_id, version=version, source="/lotse/matching")
 
 
 async def mails_to(sink: SmtpSink, address: str, template: str | None = None) -> list[dict[str, Any]]:

@@ -22,7 +22,6 @@ from prometheus_client import REGISTRY
 
 from lotse_contracts import (
     NeedCancelled,
-    NeedStaffed,
     VolunteerErased,
     new_event,
     parse_event,
@@ -48,10 +47,9 @@ from tests.integration.notifications.support import (
     registered,
     service_settings,
     serving,
-    staffed,
-    unstaffed,
     wait_for_mail,
 )
+from tests.support.events import need_staffed, need_unstaffed
 from tests.support.kafka import read_all, record_count
 from tests.support.waiting import eventually
 
@@ -423,15 +421,9 @@ async def test_an_unstaffed_need_is_escalated_and_the_weekly_digest_counts_open_
 ) -> None:
     tenant = service.new_tenant()
     lonely, staffed, fresh = need_opened(tenant), need_opened(tenant), need_opened(tenant)
-    staffed_event = new_event(
-        data=NeedStaffed(need_id=staffed.data.need_id, volunteer_ids=[uuid.uuid4()]),
-        tenant=tenant,
-        subject=staffed.data.need_id,
-        version=1,
-        source="/lotse/matching",
-    )
+    staffed_event = need_staffed(tenant, staffed.data.need_id)
     await service.applied(tenant, onboarded(tenant), lonely, staffed, fresh)
-    await publish(service.bootstrap, staffed_event, unstaffed(tenant, lonely.data.need_id, version=1))
+    await publish(service.bootstrap, staffed_event, need_unstaffed(tenant, lonely.data.need_id, version=1))
     office = f"office@{tenant}.example"
     escalation = await wait_for_mail(smtp_sink, office, "need_unstaffed")
     assert lonely.data.description in escalation["text"] and "Alle Gefragten haben abgesagt" in escalation["text"]
@@ -461,10 +453,10 @@ async def test_a_staffed_need_is_announced_once_to_the_office_and_the_owner_in_t
     need = need_opened(tenant)
     owner = organisation_registered(tenant, need.data.organisation_id)
     await service.applied(tenant, onboarded(tenant, default_language="uk"), owner, need)
-    first = staffed(tenant, need.data.need_id, version=2)
-    older = staffed(tenant, need.data.need_id, version=1)  # overtaken by the newer one
+    first = need_staffed(tenant, need.data.need_id, version=2)
+    older = need_staffed(tenant, need.data.need_id, version=1)  # overtaken by the newer one
     # Same key and partition as the staffed events: once the marker is handled, so are they.
-    marker = unstaffed(tenant, need.data.need_id, version=3)
+    marker = need_unstaffed(tenant, need.data.need_id, version=3)
     await publish(service.bootstrap, first, first, older, marker)
 
     office, initiative = f"office@{tenant}.example", owner.data.contact_email
@@ -491,7 +483,7 @@ async def test_a_staffed_need_read_before_its_tenant_need_and_owner_waits_for_th
     tenant = service.new_tenant()
     need = need_opened(tenant)
     owner = organisation_registered(tenant, need.data.organisation_id)
-    event = staffed(tenant, need.data.need_id, version=1)
+    event = need_staffed(tenant, need.data.need_id, version=1)
     await publish(service.bootstrap, event)
 
     async def both_waiting() -> list[dict[str, Any]]:

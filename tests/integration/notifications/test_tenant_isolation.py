@@ -36,9 +36,9 @@ from tests.integration.notifications.support import (
     registered,
     service_settings,
     serving,
-    staffed,
     wait_for_mail,
 )
+from tests.support.events import need_staffed
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -141,7 +141,13 @@ async def _set_up(world: World, need_id: uuid.UUID) -> None:
     for town in (world.ours, world.theirs):
         need = need_opened(town.tenant, need_id, description=f"Begleitung zum Jobcenter {town.marker}")
         proposal = proposed(town.tenant, need_id, uuid.UUID(world.person), version=1)
-        town.events = [onboarded(town.tenant), town.volunteer, need, proposal, staffed(town.tenant, need_id, version=2)]
+        town.events = [
+            onboarded(town.tenant),
+            town.volunteer,
+            need,
+            proposal,
+            need_staffed(town.tenant, need_id, version=2),
+        ]
         await publish(world.settings.kafka_bootstrap, *town.events[:3])
 
     async def read() -> bool:
