@@ -38,7 +38,7 @@ from lotse_matching.index import TenantIndex
 from lotse_matching.profiles import need_from_document
 from lotse_matching.schedule import find_overlap
 from lotse_matching.settings import MatchingSettings
-from lotse_matching.store import Document, Store
+from lotse_matching.store import Document, NeedStatus, ProposalStatus, StaffingState, Store
 from lotse_runtime.unit_of_work import Transaction
 
 SOURCE = "/lotse/matching"
@@ -69,7 +69,7 @@ def new_staffing(details: dict[str, Any], now: datetime, settings: MatchingSetti
             escalate_at, reason = before_start, UnstaffedReason.START_APPROACHING
     return {
         "version": 0,
-        "state": "open",  # open | staffed | unstaffed | closed
+        "state": StaffingState.OPEN.value,
         "committed": [],
         "opened_at": now,
         "escalate_at": escalate_at,
@@ -122,7 +122,7 @@ class NeedWork:
 
     @property
     def is_open(self) -> bool:
-        return bool(self.document["status"] == "open" and self.staffing["state"] != "staffed")
+        return bool(self.document["status"] == NeedStatus.OPEN and self.staffing["state"] != StaffingState.STAFFED)
 
     def need(self) -> Need:
         if self._need is None:
@@ -133,7 +133,7 @@ class NeedWork:
         return [
             p
             for p in self.proposals.values()
-            if p["status"] == "open" and (volunteer_id is None or p["volunteer_id"] == volunteer_id)
+            if p["status"] == ProposalStatus.OPEN and (volunteer_id is None or p["volunteer_id"] == volunteer_id)
         ]
 
     # -- changing -------------------------------------------------------------------------------
@@ -152,8 +152,8 @@ class NeedWork:
             )
         )
 
-    def _set(self, proposal: Document, status: str, **fields: Any) -> None:
-        proposal.update(status=status, answered_at=self.now, **fields)
+    def _set(self, proposal: Document, status: ProposalStatus, **fields: Any) -> None:
+        proposal.update(status=status.value, answered_at=self.now, **fields)
         self._changed.add(proposal["_id"])
 
     def top_up(self, trigger: UnstaffedReason | None = None) -> int:
@@ -172,11 +172,11 @@ class NeedWork:
             for found in self.index.top_k(self.need(), self.index.context(self.now, asked), room):
                 self._propose(found, answer_seconds)
                 created += 1
-        if not self.open_proposals() and self.staffing["state"] != "unstaffed":
-            self.staffing["state"] = "unstaffed"
+        if not self.open_proposals() and self.staffing["state"] != StaffingState.UNSTAFFED:
+            self.staffing["state"] = StaffingState.UNSTAFFED.value
             self.emit(self._unstaffed(trigger or self._why_unstaffed()))
-        elif created and self.staffing["state"] == "unstaffed":
-            self.staffing["state"] = "open"
+        elif created and self.staffing["state"] == StaffingState.UNSTAFFED:
+            self.staffing["state"] = StaffingState.OPEN.value
         return created
 
     def _propose(self, found: Candidate, answer_seconds: int) -> None:
@@ -188,7 +188,7 @@ class NeedWork:
             "need_id": self.need_id,
             "volunteer_id": found.volunteer_id,
             "kind": "proposal",
-            "status": "open",
+            "status": ProposalStatus.OPEN.value,
             "score": found.score,
             "reasons": [reason.model_dump(mode="json") for reason in found.reasons],
             "distance_km": found.distance_km,
@@ -217,12 +217,16 @@ class NeedWork:
 
     def _why_unstaffed(self) -> UnstaffedReason:
         ended = sorted(
-            (p for p in self.proposals.values() if p["status"] in ("declined", "expired")),
+            (p for p in self.proposals.values() if p["status"] in (ProposalStatus.DECLINED, ProposalStatus.EXPIRED)),
             key=lambda p: (p["answered_at"], p["_id"]),
         )
         if not ended:
             return UnstaffedReason.NO_CANDIDATES
-        return UnstaffedReason.PROPOSALS_EXPIRED if ended[-1]["status"] == "expired" else UnstaffedReason.ALL_DECLINED
+        return (
+            UnstaffedReason.PROPOSALS_EXPIRED
+            if ended[-1]["status"] == ProposalStatus.EXPIRED
+            else UnstaffedReason.ALL_DECLINED
+        )
 
     def _unstaffed(self, reason: UnstaffedReason) -> NeedUnstaffed:
         return NeedUnstaffed(
@@ -237,7 +241,7 @@ class NeedWork:
         volunteer_id = proposal["volunteer_id"]
         if not self._may_commit(volunteer_id):
             return Outcome.LIMIT_REACHED
-        self._set(proposal, "accepted", answered_via=via.value)
+        self._set(proposal, ProposalStatus.ACCEPTED, answered_via=via.value)
         self.emit(ProposalAccepted(**self._ids(proposal), answered_via=via))
         self._commit(volunteer_id)
         return Outcome.ACCEPTED
@@ -261,7 +265,7 @@ class NeedWork:
             "need_id": self.need_id,
             "volunteer_id": volunteer_id,
             "kind": "pick",
-            "status": "accepted",
+            "status": ProposalStatus.ACCEPTED.value,
             "reasons": [],
             "proposed_at": self.now,
             "expires_at": None,
@@ -290,15 +294,15 @@ class NeedWork:
         self.check_staffed()
 
     def check_staffed(self) -> None:
-        if len(self.committed) >= self.needed and self.staffing["state"] != "staffed":
-            self.staffing["state"] = "staffed"
+        if len(self.committed) >= self.needed and self.staffing["state"] != StaffingState.STAFFED:
+            self.staffing["state"] = StaffingState.STAFFED.value
             self.emit(
                 NeedStaffed(need_id=uuid.UUID(self.need_id), volunteer_ids=[uuid.UUID(v) for v in self.committed])
             )
             self.withdraw_open(WithdrawReason.NEED_STAFFED)
 
     def decline(self, proposal: Document, via: AnswerChannel, reason: DeclineReason | None) -> Outcome:
-        self._set(proposal, "declined", answered_via=via.value)
+        self._set(proposal, ProposalStatus.DECLINED, answered_via=via.value)
         self.emit(ProposalDeclined(**self._ids(proposal), answered_via=via, reason=reason))
         self.top_up()
         return Outcome.DECLINED
@@ -306,7 +310,7 @@ class NeedWork:
     def expire_overdue(self) -> int:
         overdue = [p for p in self.open_proposals() if p["expires_at"] <= self.now]
         for proposal in overdue:
-            self._set(proposal, "expired")
+            self._set(proposal, ProposalStatus.EXPIRED)
             self.emit(ProposalExpired(**self._ids(proposal)))
         if overdue:
             self.top_up()
@@ -314,7 +318,7 @@ class NeedWork:
 
     def withdraw_open(self, reason: WithdrawReason, volunteer_id: str | None = None) -> None:
         for proposal in self.open_proposals(volunteer_id):
-            self._set(proposal, "withdrawn", withdraw_reason=reason.value)
+            self._set(proposal, ProposalStatus.WITHDRAWN, withdraw_reason=reason.value)
             self.emit(ProposalWithdrawn(**self._ids(proposal), reason=reason))
 
     def step_back(self, volunteer_id: str) -> Outcome:
@@ -322,13 +326,13 @@ class NeedWork:
             return Outcome.NOT_FOUND
         self.committed.remove(volunteer_id)
         for proposal in self.proposals.values():
-            if proposal["volunteer_id"] == volunteer_id and proposal["status"] == "accepted":
-                self._set(proposal, "stepped_back")
+            if proposal["volunteer_id"] == volunteer_id and proposal["status"] == ProposalStatus.ACCEPTED:
+                self._set(proposal, ProposalStatus.STEPPED_BACK)
         self.emit(VolunteerSteppedBack(need_id=uuid.UUID(self.need_id), volunteer_id=uuid.UUID(volunteer_id)))
         self.after.append(lambda: self.index.end_engagement(volunteer_id, self.need_id))
-        if self.staffing["state"] == "staffed":
-            self.staffing["state"] = "open"
-        if self.document["status"] == "open":
+        if self.staffing["state"] == StaffingState.STAFFED:
+            self.staffing["state"] = StaffingState.OPEN.value
+        if self.document["status"] == NeedStatus.OPEN:
             self.top_up(UnstaffedReason.VOLUNTEER_STEPPED_BACK)
         return Outcome.STEPPED_BACK
 
@@ -339,7 +343,7 @@ class NeedWork:
         for proposal in self.open_proposals():
             volunteer = self.index.volunteers.get(proposal["volunteer_id"])
             if volunteer is None or isinstance(assess(volunteer, self.need(), context), str):
-                self._set(proposal, "withdrawn", withdraw_reason=WithdrawReason.NEED_CHANGED.value)
+                self._set(proposal, ProposalStatus.WITHDRAWN, withdraw_reason=WithdrawReason.NEED_CHANGED.value)
                 self.emit(ProposalWithdrawn(**self._ids(proposal), reason=WithdrawReason.NEED_CHANGED))
         engagement = Engagement(self.need_id, self.need().pieces)
         for volunteer_id in list(self.committed):
@@ -347,22 +351,22 @@ class NeedWork:
         if len(self.committed) >= self.needed:
             self.check_staffed()
         else:
-            if self.staffing["state"] == "staffed":
-                self.staffing["state"] = "open"
+            if self.staffing["state"] == StaffingState.STAFFED:
+                self.staffing["state"] = StaffingState.OPEN.value
             self.top_up()
 
-    def close(self, status: str, reason: WithdrawReason) -> None:
+    def close(self, status: NeedStatus, reason: WithdrawReason) -> None:
         """Cancelled or closed: open proposals are withdrawn and engagements end."""
-        self.document["status"] = status
+        self.document["status"] = status.value
         self.withdraw_open(reason)
-        self.staffing["state"] = "closed"
+        self.staffing["state"] = StaffingState.CLOSED.value
         for volunteer_id in list(self.committed):
             self.after.append(partial(self.index.end_engagement, volunteer_id, self.need_id))
 
     def escalate(self) -> bool:
         if not self.is_open or self.staffing["escalated"] or len(self.committed) >= self.needed:
             return False
-        self.staffing.update(state="unstaffed", escalated=True)
+        self.staffing.update(state=StaffingState.UNSTAFFED.value, escalated=True)
         self.emit(self._unstaffed(UnstaffedReason(self.staffing["escalate_reason"])))
         return True
 

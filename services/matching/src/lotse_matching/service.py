@@ -43,7 +43,7 @@ from lotse_matching.index import FAIRNESS_WINDOW, TenantIndex
 from lotse_matching.profiles import need_from_document, timezone_of, volunteer_from_document
 from lotse_matching.rounds import NeedWork, Outcome, new_staffing
 from lotse_matching.settings import MatchingSettings
-from lotse_matching.store import Document, Store
+from lotse_matching.store import Document, NeedStatus, ProposalStatus, StaffingState, Store
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 log = structlog.get_logger("lotse.matching")
@@ -99,7 +99,7 @@ class Matching:
             need = need_from_document(document, index.timezone)
             for volunteer_id in document["staffing"]["committed"]:
                 index.add_engagement(volunteer_id, Engagement(need.id, need.pieces))
-            if document["staffing"]["state"] != "staffed":
+            if document["staffing"]["state"] != StaffingState.STAFFED:
                 index.open_needs[need.id] = need
         for proposal in await self.store.proposals_since(tenant, self.clock() - FAIRNESS_WINDOW):
             if proposal["volunteer_id"] in index.volunteers:  # nobody erased comes back, not even as an id
@@ -285,12 +285,14 @@ class Matching:
             volunteer_from_document({"tenant": tenant, "volunteer_id": volunteer_id, "active": False})
         )
         proposals = await self.store.proposals_of_volunteer(tenant, volunteer_id, transaction.session)
-        for need_id in sorted({p["need_id"] for p in proposals if p["status"] in ("open", "accepted")}):
+        for need_id in sorted(
+            {p["need_id"] for p in proposals if p["status"] in (ProposalStatus.OPEN, ProposalStatus.ACCEPTED)}
+        ):
             work = await self._need_work(transaction, tenant, need_id, event, now)
             if work is None:
                 continue
             work.withdraw_open(reason, volunteer_id)
-            if volunteer_id in work.committed and work.document["status"] != "open":
+            if volunteer_id in work.committed and work.document["status"] != NeedStatus.OPEN:
                 work.committed.remove(volunteer_id)  # the need is over: nobody to tell, only the id to drop
             elif volunteer_id in work.committed:
                 work.step_back(volunteer_id)  # also asks the next person
@@ -321,7 +323,7 @@ class Matching:
                 "tenant": tenant,
                 "need_id": need_id,
                 "version": event.version,
-                "status": "open",
+                "status": NeedStatus.OPEN.value,
                 "details": details,
                 "staffing": new_staffing(details, now, self.settings, tenant),
             }
@@ -338,10 +340,12 @@ class Matching:
             await self._details_changed(event, document, details, transaction, self.clock())
 
     async def need_cancelled(self, event: Envelope[NeedCancelled], transaction: Transaction) -> None:
-        await self._close(event, str(event.data.need_id), "cancelled", WithdrawReason.NEED_CANCELLED, transaction)
+        await self._close(
+            event, str(event.data.need_id), NeedStatus.CANCELLED, WithdrawReason.NEED_CANCELLED, transaction
+        )
 
     async def need_closed(self, event: Envelope[NeedClosed], transaction: Transaction) -> None:
-        await self._close(event, str(event.data.need_id), "closed", WithdrawReason.NEED_CLOSED, transaction)
+        await self._close(event, str(event.data.need_id), NeedStatus.CLOSED, WithdrawReason.NEED_CLOSED, transaction)
 
     async def _known_need(self, event: Envelope[Any], need_id: str, transaction: Transaction) -> Document | None:
         """The need the event changes; None if the event is older than what is held."""
@@ -356,12 +360,12 @@ class Matching:
         proposals = await self.store.proposals_for_need(event.tenant, document["need_id"], transaction.session)
         document.update(version=event.version, details=details)
         work = self._work(document, proposals, event, now)
-        if document["status"] == "open":
+        if document["status"] == NeedStatus.OPEN:
             work.need_changed()
         await self._save(work, transaction)
 
     async def _close(
-        self, event: Envelope[Any], need_id: str, status: str, reason: WithdrawReason, transaction: Transaction
+        self, event: Envelope[Any], need_id: str, status: NeedStatus, reason: WithdrawReason, transaction: Transaction
     ) -> None:
         now = self.clock()
         document = await self._known_need(event, need_id, transaction)
@@ -490,12 +494,12 @@ class Matching:
 def settled_outcome(proposal: Document, need_is_open: bool, now: datetime) -> Outcome | None:
     """The outcome for a proposal that can no longer be answered, or None if it can."""
     status = proposal["status"]
-    if status == "accepted":
+    if status == ProposalStatus.ACCEPTED:
         return Outcome.ALREADY_ACCEPTED
-    if status == "declined":
+    if status == ProposalStatus.DECLINED:
         return Outcome.ALREADY_DECLINED
-    if status == "expired" or (status == "open" and proposal["expires_at"] <= now):
+    if status == ProposalStatus.EXPIRED or (status == ProposalStatus.OPEN and proposal["expires_at"] <= now):
         return Outcome.EXPIRED  # the timer publishes the expiry and asks the next person
-    if status != "open" or not need_is_open:
+    if status != ProposalStatus.OPEN or not need_is_open:
         return Outcome.NO_LONGER_NEEDED
     return None

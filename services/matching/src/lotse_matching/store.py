@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pymongo import ASCENDING
@@ -20,6 +21,34 @@ from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 
 Document = dict[str, Any]
 Session = AsyncClientSession | None
+
+
+class NeedStatus(StrEnum):
+    """A need as the registry reports it (``needs.status``)."""
+
+    OPEN = "open"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+
+
+class StaffingState(StrEnum):
+    """Matching's own state of a need's staffing (``needs.staffing.state``)."""
+
+    OPEN = "open"
+    STAFFED = "staffed"
+    UNSTAFFED = "unstaffed"
+    CLOSED = "closed"
+
+
+class ProposalStatus(StrEnum):
+    """Where a proposal (or a volunteer's pick) stands (``proposals.status``)."""
+
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+    STEPPED_BACK = "stepped_back"
 
 
 class StaleWrite(Exception):
@@ -97,13 +126,13 @@ class Store:
         return {doc["need_id"]: doc async for doc in found}
 
     async def open_needs_of(self, tenant: str) -> list[Document]:
-        return await self.needs.find({"tenant": tenant, "status": "open"}).to_list()
+        return await self.needs.find({"tenant": tenant, "status": NeedStatus.OPEN.value}).to_list()
 
     async def needs_to_escalate(self, now: datetime) -> list[tuple[str, str]]:
         found = self.needs.find(
             {
-                "status": "open",
-                "staffing.state": "open",
+                "status": NeedStatus.OPEN.value,
+                "staffing.state": StaffingState.OPEN.value,
                 "staffing.escalated": {"$ne": True},
                 "staffing.escalate_at": {"$lte": now},
             },
@@ -129,7 +158,7 @@ class Store:
 
     async def overdue_proposals(self, now: datetime, limit: int = 200) -> list[tuple[str, str]]:
         found = self.proposals.find(
-            {"status": "open", "expires_at": {"$lte": now}}, projection={"tenant": 1, "need_id": 1}
+            {"status": ProposalStatus.OPEN.value, "expires_at": {"$lte": now}}, projection={"tenant": 1, "need_id": 1}
         ).limit(limit)
         return [(doc["tenant"], doc["need_id"]) async for doc in found]
 
