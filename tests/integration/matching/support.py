@@ -19,9 +19,7 @@ from fastapi import FastAPI
 from lotse_contracts import (
     Envelope,
     NeedOpened,
-    TenantOnboarded,
     VolunteerRegistered,
-    new_event,
     parse_event,
 )
 from lotse_contracts.base import EventData
@@ -29,6 +27,7 @@ from lotse_devstack import Stack
 from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
 from lotse_runtime import answer_links
+from tests.support import events
 from tests.support.kafka import from_beginning
 
 REGISTRY = "/lotse/registry"
@@ -44,14 +43,7 @@ ANSWER_LINK_SECRET = secrets.token_urlsafe(32)
 
 
 def tenant_event(tenant: str, language: str = "de") -> Envelope[Any]:
-    data = TenantOnboarded.model_validate(
-        {
-            **TenantOnboarded.example().model_dump(mode="json"),
-            "default_language": language,
-            "supported_languages": ["de", language],
-        }
-    )
-    return new_event(data=data, tenant=tenant, subject=tenant, version=1, source=REGISTRY)
+    return events.tenant_onboarded(tenant, default_language=language, supported_languages=["de", language])
 
 
 def volunteer_data(
@@ -79,27 +71,23 @@ def volunteer_data(
 
 
 def registered(tenant: str, volunteer_id: str | None = None, **profile: Any) -> Envelope[Any]:
+    """A volunteer available all week, ``km_north`` of the needs' place."""
     volunteer_id = volunteer_id or str(uuid.uuid4())
-    data = VolunteerRegistered.model_validate(
-        {
-            **volunteer_data(volunteer_id, **profile),
-            "consent": {
-                "purposes": ["matching", "contact"],
-                "text_version": "2026-01",
-                "given_at": "2026-11-20T09:30:00+01:00",
-            },
-            "availability": {"weekly_slots": WEEK, "periods": [], "unavailable": [], "max_concurrent_engagements": 2},
-        }
+    availability = {"weekly_slots": WEEK, "periods": [], "unavailable": [], "max_concurrent_engagements": 2}
+    return registry_event(
+        VolunteerRegistered,
+        tenant,
+        volunteer_id,
+        1,
+        {**volunteer_data(volunteer_id, **profile), "availability": availability},
     )
-    return new_event(data=data, tenant=tenant, subject=volunteer_id, version=1, source=REGISTRY)
 
 
 def registry_event(
     model: type[EventData], tenant: str, subject: str, version: int, data: dict[str, Any]
 ) -> Envelope[Any]:
-    return new_event(
-        model, data=model.model_validate(data), tenant=tenant, subject=subject, version=version, source=REGISTRY
-    )
+    """The contract's example of ``model`` with ``data`` in place of its fields, as the registry publishes it."""
+    return events.event(model, tenant, subject, version=version, source=REGISTRY, **data)
 
 
 def need_details(
@@ -124,6 +112,7 @@ def need_details(
             "starts_on": "2026-12-01",
         },
         "volunteers_needed": needed,
+        "certificate_required": None,
     }
 
 
