@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform, running_platform
@@ -58,7 +59,14 @@ def test_a_partner_http_command_is_one_trace_across_registry_matching_and_notifi
     hook = {"url": f"{receiver.url}?token={URL_SECRET}", "secret": receiver.secret, "event_types": []}
     registered = town.call("POST", "notifications", "/webhooks", town.token(Role.COORDINATOR), json=hook)
     assert registered.status_code == 201, registered.text
-    _, email, _ = town.register_volunteer("Amira", "ar")
+    volunteer_id, email, _ = town.register_volunteer("Amira", "ar")
+    # Topics are not ordered among each other: a need read before its volunteer is proposed when
+    # the volunteer arrives, in the registration's trace. The chain under test needs them in order.
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(traced_platform.stack.mongo_url) as client:
+        known = {"_id": f"{town.slug}:{volunteer_id}"}
+        eventually("matching to know the volunteer", lambda: client["matching"]["volunteers"].find_one(known))
+        eventually("notifications to know the volunteer", lambda: client["notifications"]["contacts"].find_one(known))
     report = json.loads(town.need_command("trace-1"))["data"]
     partner = town.token(Role.PARTNER, subject="case-management")
 
