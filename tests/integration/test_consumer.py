@@ -17,22 +17,17 @@ from lotse_contracts import (
     NeedOpened,
     TenantOnboarded,
     dead_letter_topic,
-    new_event,
     to_bytes,
 )
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_runtime.consumer import Delivery, RejectEvent, RetryPolicy, subscribe_events
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.settings import PlatformSettings
+from tests.support import events
 from tests.support.kafka import create_topics, produce, read_all
 from tests.support.waiting import eventually
 
 FAST_RETRY = RetryPolicy(attempts=3, first_backoff_seconds=0.01, max_backoff_seconds=0.05)
-
-
-def onboarded(tenant: str) -> Envelope[Any]:
-    data = TenantOnboarded.example()
-    return new_event(data=data, tenant=tenant, subject=tenant, version=1, source="/lotse/registry")
 
 
 @pytest.fixture
@@ -59,7 +54,7 @@ async def test_a_published_envelope_arrives_as_the_validated_model(
 
     subscribe_events(broker, handle, consumer="test-arrives", topics=[topic], retry=FAST_RETRY)
     await broker.start()
-    sent = onboarded("musterstadt")
+    sent = events.tenant_onboarded("musterstadt")
     await broker.publish(to_bytes(sent), topic=topic, key=sent.key)
 
     await eventually(lambda: _value(received), what="the event to arrive")
@@ -78,17 +73,16 @@ async def test_a_dispatch_table_hands_each_event_to_its_class_handler_and_passes
 
     pipeline = subscribe_events(broker, {NeedOpened: need_opened}, consumer="test-table", topics=[topic])
     await broker.start()
-    data = NeedOpened.example()
-    opened = new_event(data=data, tenant="musterstadt", subject=str(data.need_id), version=1, source="/lotse/registry")
+    opened = events.need_opened("musterstadt")
     # A valid event of a class the table does not name is someone else's: processed, not dead-lettered.
-    for event in (onboarded("musterstadt"), opened):
+    for event in (events.tenant_onboarded("musterstadt"), opened):
         await broker.publish(to_bytes(event), topic=topic, key=event.key)
 
     async def both_processed() -> bool:
         return pipeline.stats.processed == 2
 
     await eventually(both_processed, what="both events to be processed")
-    assert received == [str(data.need_id)]
+    assert received == [str(opened.data.need_id)]
     assert pipeline.stats.dead_lettered == 0
 
 
@@ -102,11 +96,11 @@ async def test_an_invalid_message_is_dead_lettered_with_its_reason_and_the_consu
 
     pipeline = subscribe_events(broker, handle, consumer="test-invalid", topics=[topic], retry=FAST_RETRY)
     await broker.start()
-    invalid = to_bytes(onboarded("musterstadt")).replace(b'"version":1', b'"version":0')
-    assert invalid != to_bytes(onboarded("musterstadt"))
+    invalid = to_bytes(events.tenant_onboarded("musterstadt")).replace(b'"version":1', b'"version":0')
+    assert invalid != to_bytes(events.tenant_onboarded("musterstadt"))
     await produce(kafka_bootstrap, topic, b"{not json", key=b"musterstadt:x")
     await produce(kafka_bootstrap, topic, invalid, key=b"musterstadt:y")
-    good = onboarded("musterstadt")
+    good = events.tenant_onboarded("musterstadt")
     await produce(kafka_bootstrap, topic, to_bytes(good), key=good.key)
 
     await eventually(lambda: _value(received), what="the valid event after the invalid ones")
@@ -135,9 +129,9 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_mess
 ) -> None:
     attempts: dict[str, int] = {}
     processed: list[str] = []
-    poison = onboarded("musterstadt")
-    rejected = onboarded("musterstadt")
-    good = onboarded("musterstadt")
+    poison = events.tenant_onboarded("musterstadt")
+    rejected = events.tenant_onboarded("musterstadt")
+    good = events.tenant_onboarded("musterstadt")
 
     async def handle(event: Envelope[Any], delivery: Delivery) -> None:
         attempts[str(event.id)] = attempts.get(str(event.id), 0) + 1
@@ -167,8 +161,8 @@ async def test_an_unavailable_database_is_waited_for_beyond_the_retry_budget_and
 ) -> None:
     outage = FAST_RETRY.attempts * 3  # far more failures than a poison event would be allowed
     attempts: list[int] = []
-    event = onboarded("musterstadt")
-    after = onboarded("musterstadt")
+    event = events.tenant_onboarded("musterstadt")
+    after = events.tenant_onboarded("musterstadt")
     processed: list[str] = []
 
     async def handle(received: Envelope[Any], delivery: Delivery) -> None:

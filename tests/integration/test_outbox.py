@@ -11,17 +11,12 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lotse_contracts import Envelope, TenantOnboarded, new_event, parse_event
+from lotse_contracts import Envelope, parse_event
 from lotse_runtime.mongo import in_transaction
 from lotse_runtime.outbox import OUTBOX_COLLECTION, OutboxRelay, Publish, append_event, ensure_outbox_indexes
+from tests.support.events import tenant_onboarded
 from tests.support.kafka import create_topics, read_all
 from tests.support.waiting import eventually
-
-
-def event(tenant: str, version: int) -> Envelope[Any]:
-    return new_event(
-        data=TenantOnboarded.example(), tenant=tenant, subject=tenant, version=version, source="/lotse/registry"
-    )
 
 
 @pytest.fixture
@@ -75,7 +70,7 @@ async def test_committed_events_are_published_in_order_per_key_and_marked(
     await ensure_outbox_indexes(database)
     tenants = ["aachen", "bonn", "celle"]
     for version in range(1, 5):
-        await commit_events(mongo_client, database, topic, *(event(t, version) for t in tenants))
+        await commit_events(mongo_client, database, topic, *(tenant_onboarded(t, version=version) for t in tenants))
 
     relay = OutboxRelay(database, publish, name="test", poll_interval=0.05)
     relay.start()
@@ -101,7 +96,7 @@ async def test_a_relay_that_crashed_before_marking_publishes_after_restart(
     topic: str,
 ) -> None:
     await ensure_outbox_indexes(database)
-    first, second = event("aachen", 1), event("aachen", 2)
+    first, second = tenant_onboarded("aachen", version=1), tenant_onboarded("aachen", version=2)
     await commit_events(mongo_client, database, topic, first, second)
 
     async def crash_before_publishing(target: str, key: bytes, value: bytes) -> None:
