@@ -17,8 +17,10 @@ from lotse_contracts import (
     NeedStaffed,
     NeedUnstaffed,
     OrganisationRegistered,
+    ProposalAccepted,
     TenantOnboarded,
     VolunteerRegistered,
+    VolunteerSteppedBack,
     new_event,
 )
 from lotse_contracts.base import EventData
@@ -108,3 +110,18 @@ def need_unstaffed(
 ) -> Envelope[NeedUnstaffed]:
     need_id = need_id or uuid.uuid4()
     return event(NeedUnstaffed, tenant, need_id, version=version, source=MATCHING, need_id=need_id, **overrides)
+
+
+def proposal_accepted(
+    tenant: str, need_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
+) -> Envelope[ProposalAccepted]:
+    need_id = need_id or uuid.uuid4()
+    overrides.setdefault("proposal_id", uuid.uuid4())
+    return event(ProposalAccepted, tenant, need_id, version=version, source=MATCHING, need_id=need_id, **overrides)
+
+
+def volunteer_stepped_back(
+    tenant: str, need_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
+) -> Envelope[VolunteerSteppedBack]:
+    need_id = need_id or uuid.uuid4()
+    return event(VolunteerSteppedBack, tenant, need_id, version=version, source=MATCHING, need_id=need_id, **overrides)

@@ -14,13 +14,9 @@ from lotse_contracts import (
     CancelNeed,
     DeadLetterInfo,
     Envelope,
-    NeedStaffed,
-    NeedUnstaffed,
-    ProposalAccepted,
     RegisterVolunteer,
     ReportNeed,
     UpdateNeed,
-    VolunteerSteppedBack,
     dead_letter_topic,
     new_event,
     partner_inbound_topic,
@@ -40,6 +36,7 @@ from tests.integration.registry.support import (
     tenant_events,
     volunteer_body,
 )
+from tests.support import events
 from tests.support.kafka import produce, read_all
 from tests.support.waiting import eventually
 
@@ -274,10 +271,6 @@ async def test_a_kafka_source_cannot_pose_as_a_partner_that_reported_over_http(
 # --- outcomes from matching ----------------------------------------------------------------------
 
 
-def outcome(tenant: str, data: Any, version: int) -> Envelope[Any]:
-    return new_event(data=data, tenant=tenant, subject=data.need_id, version=version, source="/lotse/matching")
-
-
 async def test_matching_outcomes_show_staffing_and_engagements_once_and_in_order(
     registry: RunningRegistry, kafka_bootstrap: str
 ) -> None:
@@ -291,20 +284,18 @@ async def test_matching_outcomes_show_staffing_and_engagements_once_and_in_order
         "need_id"
     ]
     proposal = str(uuid.uuid4())
-    accepted = outcome(
-        tenant,
-        ProposalAccepted(
-            need_id=need_id, volunteer_id=volunteer_id, proposal_id=proposal, answered_via="volunteer_app"
-        ),
-        2,
+    accepted: Envelope[Any] = events.proposal_accepted(
+        tenant, need_id, version=2, volunteer_id=volunteer_id, proposal_id=proposal, answered_via="volunteer_app"
     )
-    staffed = outcome(tenant, NeedStaffed(need_id=need_id, volunteer_ids=[volunteer_id]), 3)
-    late_unstaffed = outcome(
+    staffed = events.need_staffed(tenant, need_id, version=3, volunteer_ids=[volunteer_id])
+    late_unstaffed = events.need_unstaffed(
         tenant,
-        NeedUnstaffed(
-            need_id=need_id, organisation_id=org, reason="no_candidates", volunteers_committed=0, volunteers_needed=1
-        ),
-        1,
+        need_id,
+        version=1,
+        organisation_id=org,
+        reason="no_candidates",
+        volunteers_committed=0,
+        volunteers_needed=1,
     )
     for event in (accepted, staffed, staffed, late_unstaffed):
         await produce(kafka_bootstrap, PROPOSALS.name, to_bytes(event), key=event.key)
@@ -319,17 +310,15 @@ async def test_matching_outcomes_show_staffing_and_engagements_once_and_in_order
     assert mine["engagements"] == [need_id]
     assert (await registry.http.get(f"/tenants/{tenant}/needs/{need_id}", headers=me)).status_code == 200
 
-    stepped_back = outcome(tenant, VolunteerSteppedBack(need_id=need_id, volunteer_id=volunteer_id), 4)
-    unstaffed = outcome(
+    stepped_back: Envelope[Any] = events.volunteer_stepped_back(tenant, need_id, version=4, volunteer_id=volunteer_id)
+    unstaffed = events.need_unstaffed(
         tenant,
-        NeedUnstaffed(
-            need_id=need_id,
-            organisation_id=org,
-            reason="volunteer_stepped_back",
-            volunteers_committed=0,
-            volunteers_needed=1,
-        ),
-        5,
+        need_id,
+        version=5,
+        organisation_id=org,
+        reason="volunteer_stepped_back",
+        volunteers_committed=0,
+        volunteers_needed=1,
     )
     for event in (stepped_back, unstaffed, stepped_back):
         await produce(kafka_bootstrap, PROPOSALS.name, to_bytes(event), key=event.key)
