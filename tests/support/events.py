@@ -8,7 +8,7 @@ as its producer would publish it. Service supports wrap these only where they ad
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from lotse_contracts import (
     Envelope,
@@ -53,75 +53,28 @@ def tenant_onboarded(tenant: str, *, version: int = 1, **overrides: Any) -> Enve
     return event(TenantOnboarded, tenant, tenant, version=version, source=REGISTRY, **overrides)
 
 
-def organisation_registered(
-    tenant: str, organisation_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
-) -> Envelope[OrganisationRegistered]:
-    organisation_id = organisation_id or uuid.uuid4()
-    return event(
-        OrganisationRegistered,
-        tenant,
-        organisation_id,
-        version=version,
-        source=REGISTRY,
-        organisation_id=organisation_id,
-        **overrides,
-    )
+class Builder(Generic[D]):
+    """Builds events of one class about one aggregate: the subject is the aggregate's id (field
+    ``id_field``, fresh unless given), ``fresh`` names further id fields that get a fresh value."""
+
+    def __init__(self, model: type[D], source: str, id_field: str, *fresh: str) -> None:
+        self.model, self.source, self.id_field, self.fresh = model, source, id_field, fresh
+
+    def __call__(
+        self, tenant: str, aggregate_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
+    ) -> Envelope[D]:
+        aggregate_id = aggregate_id or uuid.uuid4()
+        for name in self.fresh:
+            overrides.setdefault(name, uuid.uuid4())
+        overrides[self.id_field] = aggregate_id
+        return event(self.model, tenant, aggregate_id, version=version, source=self.source, **overrides)
 
 
-def volunteer_registered(
-    tenant: str, volunteer_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
-) -> Envelope[VolunteerRegistered]:
-    volunteer_id = volunteer_id or uuid.uuid4()
-    return event(
-        VolunteerRegistered,
-        tenant,
-        volunteer_id,
-        version=version,
-        source=REGISTRY,
-        volunteer_id=volunteer_id,
-        **overrides,
-    )
-
-
-def need_opened(
-    tenant: str, need_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
-) -> Envelope[NeedOpened]:
-    need_id = need_id or uuid.uuid4()
-    return event(NeedOpened, tenant, need_id, version=version, source=REGISTRY, need_id=need_id, **overrides)
-
-
-def match_proposed(
-    tenant: str, need_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
-) -> Envelope[MatchProposed]:
-    need_id = need_id or uuid.uuid4()
-    overrides.setdefault("proposal_id", uuid.uuid4())
-    return event(MatchProposed, tenant, need_id, version=version, source=MATCHING, need_id=need_id, **overrides)
-
-
-def need_staffed(
-    tenant: str, need_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
-) -> Envelope[NeedStaffed]:
-    need_id = need_id or uuid.uuid4()
-    return event(NeedStaffed, tenant, need_id, version=version, source=MATCHING, need_id=need_id, **overrides)
-
-
-def need_unstaffed(
-    tenant: str, need_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
-) -> Envelope[NeedUnstaffed]:
-    need_id = need_id or uuid.uuid4()
-    return event(NeedUnstaffed, tenant, need_id, version=version, source=MATCHING, need_id=need_id, **overrides)
-
-
-def proposal_accepted(
-    tenant: str, need_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
-) -> Envelope[ProposalAccepted]:
-    need_id = need_id or uuid.uuid4()
-    overrides.setdefault("proposal_id", uuid.uuid4())
-    return event(ProposalAccepted, tenant, need_id, version=version, source=MATCHING, need_id=need_id, **overrides)
-
-
-def volunteer_stepped_back(
-    tenant: str, need_id: str | uuid.UUID | None = None, *, version: int = 1, **overrides: Any
-) -> Envelope[VolunteerSteppedBack]:
-    need_id = need_id or uuid.uuid4()
-    return event(VolunteerSteppedBack, tenant, need_id, version=version, source=MATCHING, need_id=need_id, **overrides)
+organisation_registered = Builder(OrganisationRegistered, REGISTRY, "organisation_id")
+volunteer_registered = Builder(VolunteerRegistered, REGISTRY, "volunteer_id")
+need_opened = Builder(NeedOpened, REGISTRY, "need_id")
+match_proposed = Builder(MatchProposed, MATCHING, "need_id", "proposal_id")
+proposal_accepted = Builder(ProposalAccepted, MATCHING, "need_id", "proposal_id")
+volunteer_stepped_back = Builder(VolunteerSteppedBack, MATCHING, "need_id")
+need_staffed = Builder(NeedStaffed, MATCHING, "need_id")
+need_unstaffed = Builder(NeedUnstaffed, MATCHING, "need_id")
