@@ -10,8 +10,8 @@ import pytest
 from lotse_contracts import Availability
 from lotse_matching import pages
 from lotse_matching.candidates import MatchContext, assess, rank
+from lotse_matching.domain import Outcome
 from lotse_matching.profiles import need_from_document, volunteer_from_document
-from lotse_matching.rounds import Outcome
 from lotse_matching.schedule import availability_pieces, find_overlap, hours_mask, unavailable_ranges, window_pieces
 
 BERLIN = ZoneInfo("Europe/Berlin")

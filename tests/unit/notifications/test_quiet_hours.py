@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from lotse_contracts import VolunteerRegistered
 from lotse_contracts.events.values import QuietHours
-from lotse_notifications.messages import quiet_until, skip_reason
+from lotse_notifications.domain import quiet_until, skip_reason
 
 NIGHT = (time(21, 0), time(7, 0))
 LUNCH = (time(12, 0), time(13, 30))

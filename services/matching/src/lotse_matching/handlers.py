@@ -32,7 +32,7 @@ from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_contracts.events.matching import AnswerChannel
 from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, TENANTS, VOLUNTEERS
-from lotse_matching.rounds import Outcome
+from lotse_matching.domain import Outcome
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_runtime.consumer import Delivery, Dispatch, HandlerTable, RejectEvent, RetryPolicy, subscribe_events

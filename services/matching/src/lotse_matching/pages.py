@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from lotse_matching.rounds import Outcome
+from lotse_matching.domain import Outcome
 from lotse_runtime.i18n import N_, Catalogues, direction
 
 LANGUAGES: tuple[str, ...] = ("de", "en", "ar", "uk", "fa", "tr")

@@ -39,9 +39,9 @@ from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.events.values import ConsentPurpose
 from lotse_contracts.events.volunteers import VolunteerProfile
 from lotse_matching.candidates import Candidate, Engagement, assess, candidate
+from lotse_matching.domain import NeedWork, Outcome, new_staffing
 from lotse_matching.index import FAIRNESS_WINDOW, TenantIndex
 from lotse_matching.profiles import need_from_document, timezone_of, volunteer_from_document
-from lotse_matching.rounds import NeedWork, Outcome, new_staffing
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Document, NeedStatus, ProposalStatus, StaffingState, Store
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork

@@ -12,7 +12,7 @@ import aiosmtplib
 import httpx
 
 from lotse_notifications.destinations import DestinationNotAllowed, Resolver, guarded_transport, url_problem
-from lotse_notifications.messages import (
+from lotse_notifications.domain import (
     DELIVERY_HEADER,
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,

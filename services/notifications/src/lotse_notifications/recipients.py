@@ -13,9 +13,9 @@ from typing import Any
 
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel
-from lotse_notifications import messages
+from lotse_notifications import domain
 from lotse_notifications.catalogue import MATCH_PROPOSED, PROPOSAL_REMINDER
-from lotse_notifications.messages import skip_reason
+from lotse_notifications.domain import skip_reason
 from lotse_notifications.sandbox import RenderTimeUp
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SKIPPED, Delivery, DeliveryStatus, Store
@@ -100,7 +100,7 @@ class Composer:
                 raise Undeliverable(reason, "the volunteer cannot be reached on this channel")
             quiet = contact.get("quiet_hours")
             if delivery.channel is Channel.EMAIL and quiet:
-                until = messages.quiet_until(
+                until = domain.quiet_until(
                     datetime.now(UTC),
                     time.fromisoformat(quiet["start"]),
                     time.fromisoformat(quiet["end"]),
@@ -129,7 +129,7 @@ class Composer:
             name, address = (office or {}).get("name") or tenant.get("name", tenant_slug), office_email
         payload = dict(delivery.payload or {})
         if "need_id" in payload and payload.get("need") is None:
-            payload["need"] = messages.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
+            payload["need"] = domain.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
             if payload["need"] is None:
                 raise NotYet("unknown_need")
         if delivery.channel is Channel.EMAIL and delivery.kind in ANSWERABLE:

@@ -15,9 +15,9 @@ import structlog
 
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel
-from lotse_notifications import messages
+from lotse_notifications import domain
 from lotse_notifications.catalogue import PROPOSAL_REMINDER, WEEKLY_DIGEST
-from lotse_notifications.messages import PERSON_CHANNELS, skip_reason
+from lotse_notifications.domain import PERSON_CHANNELS, skip_reason
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
@@ -66,7 +66,7 @@ class Planner:
         if not await self.store.mark_reminded(tenant, proposal["proposal_id"], session):
             return 0
         contact = await self.store.contact(tenant, proposal["volunteer_id"], session)
-        trigger = str(messages.synthetic_trigger("reminder", tenant, proposal["proposal_id"]))
+        trigger = str(domain.synthetic_trigger("reminder", tenant, proposal["proposal_id"]))
         for channel in PERSON_CHANNELS:
             await self.store.add_delivery(
                 transaction,
@@ -90,7 +90,7 @@ class Planner:
         planned = 0
         for tenant in await self.store.tenants():
             timezone = tenant.get("timezone", "Europe/Berlin")
-            if messages.digest_due(now, timezone, self.settings.digest_weekday, self.settings.digest_hour):
+            if domain.digest_due(now, timezone, self.settings.digest_weekday, self.settings.digest_hour):
                 _, created = await self.plan_digest(tenant, now)
                 planned += created
         return planned
@@ -99,10 +99,10 @@ class Planner:
         """Queue the digest of ``now``'s week for the coordination office; False if it was queued before."""
         slug = tenant["tenant"]
         # The week is the tenant's local week, as digest_due counts it.
-        local = now.astimezone(messages.zone(tenant.get("timezone", "Europe/Berlin")))
-        payload = messages.digest_payload(await self.store.needs_of(slug), local)
+        local = now.astimezone(domain.zone(tenant.get("timezone", "Europe/Berlin")))
+        payload = domain.digest_payload(await self.store.needs_of(slug), local)
         # One digest per tenant and week: the key makes a second trigger in the same week a no-op.
-        trigger = str(messages.synthetic_trigger("digest", slug, payload["week"]))
+        trigger = str(domain.synthetic_trigger("digest", slug, payload["week"]))
 
         async def work(transaction: Transaction) -> bool:
             created = await self.store.add_delivery(

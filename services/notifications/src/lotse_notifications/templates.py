@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from markupsafe import Markup, escape
 
-from lotse_notifications import catalogue, messages
+from lotse_notifications import catalogue, domain
 from lotse_notifications.catalogue import CATALOGUES, FALLBACK_LANGUAGE, KINDS, LANGUAGES, MAIL_TEMPLATES
 from lotse_notifications.sandbox import BoundedSandbox, RenderTimeUp, render_within
 from lotse_runtime import i18n
@@ -316,7 +316,7 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
     labels = CATALOGUES.pick(language)
     translations = CATALOGUES.translations(labels)
     guidance = {**catalogue.guidance(labels), **dict(facts.guidance.get(language, {}))}
-    zone = messages.zone(facts.timezone)
+    zone = domain.zone(facts.timezone)
     context: dict[str, Any] = {
         "gettext": translations.gettext,  # what {% trans %} and _() call
         "_": translations.gettext,
@@ -421,5 +421,5 @@ def sample_facts(kind: str) -> MessageFacts:
         tenant_name="Stadt Musterstadt",
         office_email="ehrenamt@musterstadt.de",
         office_name="Koordinationsstelle Ehrenamt",
-        payload=messages.sample_payload(kind),
+        payload=domain.sample_payload(kind),
     )

@@ -30,7 +30,7 @@ import structlog
 from prometheus_client import Counter
 
 from lotse_contracts.events.values import Channel
-from lotse_notifications import messages
+from lotse_notifications import domain
 from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
 from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.recipients import Composer, NotYet, QuietHours, Undeliverable
@@ -206,7 +206,7 @@ class DeliveryWorker:
             await self._record(delivery, attempt, status=SKIPPED, code=code, error=detail)
             return
         waits = delivery.waits + 1
-        delay = messages.backoff_seconds(
+        delay = domain.backoff_seconds(
             waits, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
         )
         fields = {"waits": waits, "reason": code, "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay)}
@@ -237,11 +237,11 @@ class DeliveryWorker:
     ) -> None:
         """One transaction: the outcome in the log, its event in the outbox, the in-app message."""
         now = datetime.now(UTC)
-        error = messages.without_addresses(error)
+        error = domain.without_addresses(error)
         if status == SENT:
             fields: dict[str, Any] = {"status": SENT.value, "attempts": attempt, "sent_at": now, "language": language}
         elif status is None:
-            delay = messages.backoff_seconds(
+            delay = domain.backoff_seconds(
                 attempt, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
             )
             fields = {"attempts": attempt, "next_attempt_at": now + timedelta(seconds=delay), "error": error}

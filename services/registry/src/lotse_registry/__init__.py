@@ -2,6 +2,6 @@
 
 Reads top-down: ``__main__`` (entry point) → ``app`` (lifespan: database, broker, consumers,
 relay) → ``api`` (HTTP) and ``handlers`` (Kafka) → ``partner`` (partner command rules) and
-``commands`` (what each command does) → ``domain`` (pure rules) → ``store`` (tenant-scoped
+``service`` (what each command does) → ``domain`` (pure rules) → ``store`` (tenant-scoped
 persistence and the outbox).
 """

@@ -11,7 +11,7 @@ from lotse_contracts.topics import PROPOSALS
 from lotse_registry.api import install_domain_errors, router
 from lotse_registry.handlers import outcome_handlers, partner_handlers
 from lotse_registry.settings import RegistrySettings
-from lotse_registry.store import Registry, ensure_indexes, scrub_erased_outbox
+from lotse_registry.store import Store, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.connections import ServiceConnections, operations_router
 from lotse_runtime.consumer import subscribe_events
@@ -33,7 +33,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         await scrub_erased_outbox(database)  # an erasure may have been cut short by a crash
         broker = connections.broker
         relay = connections.relay(database, "registry", poll_interval=settings.relay_poll_seconds)
-        registry = Registry(connections.client, database, wake=relay.wake)
+        registry = Store(connections.client, database, wake=relay.wake)
         app.state.registry, app.state.relay, app.state.connections = registry, relay, connections
         app.state.pipelines = {}
         if settings.run_consumers:

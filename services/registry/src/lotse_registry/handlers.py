@@ -38,7 +38,7 @@ from lotse_registry.store import (
     TENANTS,
     VOLUNTEERS,
     Document,
-    Registry,
+    Store,
     TenantScope,
     TransactionScope,
     in_tenant,
@@ -51,7 +51,7 @@ Outcome = NeedStaffed | NeedUnstaffed | ProposalAccepted | VolunteerPickedNeed |
 E = TypeVar("E", bound=Outcome)
 
 
-def outcome_handlers(registry: Registry, consumer: str) -> HandlerTable:
+def outcome_handlers(registry: Store, consumer: str) -> HandlerTable:
     """The outcomes the registry shows; proposals, declines and expiries are matching's and
     notifications' business (not in the table: passed over)."""
 
@@ -157,7 +157,7 @@ async def _erased(scope: TenantScope, volunteer_ids: list[str]) -> set[str]:
 # --- partner commands -----------------------------------------------------------------------
 
 
-def partner_handlers(registry: Registry, consumer: str) -> Dispatch:
+def partner_handlers(registry: Store, consumer: str) -> Dispatch:
     """The Kafka handlers of the partner inbound topics: every event must be of the topic's tenant;
     proposal answers are matching's, anything else that is not a partner command is refused."""
 

@@ -29,7 +29,7 @@ from lotse_contracts import (
 )
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_contracts.envelope import PARTNER_SOURCE_PREFIX
-from lotse_registry import commands
+from lotse_registry import service
 from lotse_registry.domain import DomainError
 from lotse_registry.store import (
     NEEDS,
@@ -85,7 +85,7 @@ async def apply_command(
         if ref is not None:
             raise DomainError(409, "Already known", f"{kind} {command.external_ref} was already submitted")
         if isinstance(command, ReportNeed):
-            result = await commands.open_need(
+            result = await service.open_need(
                 scope,
                 command,
                 cause=cause,
@@ -93,14 +93,14 @@ async def apply_command(
                 reported_by={"system": system, "channel": channel},
             )
         else:
-            volunteer_id = commands.new_id()
+            volunteer_id = service.new_id()
             registration = VolunteerRegistered.model_validate(
                 {
                     "volunteer_id": volunteer_id,
                     **command.model_dump(exclude={"external_ref", "consent_proof"}),
                 }
             )
-            result = await commands.register_volunteer(
+            result = await service.register_volunteer(
                 scope,
                 volunteer_id,
                 registration,
@@ -123,11 +123,11 @@ async def apply_command(
         return result
 
     ref = await _reported_by_caller(scope, ref, system, channel, command.external_ref)
-    need = await commands.load(scope, NEEDS, ref["aggregate_id"], "need")
+    need = await service.load(scope, NEEDS, ref["aggregate_id"], "need")
     if isinstance(command, UpdateNeed):
-        result = await commands.update_need(scope, need, command, cause=cause)
+        result = await service.update_need(scope, need, command, cause=cause)
     else:
-        result = await commands.cancel_need(scope, need, command.reason, cause=cause)
+        result = await service.cancel_need(scope, need, command.reason, cause=cause)
     if sequence is not None:
         await scope.update(PARTNER_REFS, ref_id, {"$set": {"last_sequence": sequence}})
     return result

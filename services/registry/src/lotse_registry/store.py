@@ -222,7 +222,7 @@ async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:
     return deleted
 
 
-class Registry:
+class Store:
     """The registry database: its units of work (the runtime's) and reads outside them."""
 
     def __init__(

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from lotse_contracts.events.matching import AnswerChannel
 from lotse_matching import pages
 from lotse_matching.api.access import matching_of
-from lotse_matching.rounds import Outcome
+from lotse_matching.domain import Outcome
 from lotse_matching.service import Matching, settled_outcome
 from lotse_runtime import answer_links
 from lotse_runtime.http_guards import rate_limit_retry_after

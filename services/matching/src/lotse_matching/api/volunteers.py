@@ -13,7 +13,7 @@ from lotse_contracts import MatchReason
 from lotse_contracts.events.matching import AnswerChannel
 from lotse_contracts.events.partner import DeclineReason
 from lotse_matching.api.access import Service, Volunteer
-from lotse_matching.rounds import Outcome, reasons_of
+from lotse_matching.domain import Outcome, reasons_of
 from lotse_runtime.auth import tenant_of
 from lotse_runtime.problems import Problem, problem_responses
 

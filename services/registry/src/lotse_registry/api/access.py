@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lotse_registry.store import Registry
+from lotse_registry.store import Store
 from lotse_runtime.auth import Principal, Role, authenticated
 from lotse_runtime.problems import Problem, problem_responses
 
@@ -26,16 +26,16 @@ def _caller(request: Request, principal: Annotated[Principal, Depends(authentica
     return principal
 
 
-def _registry(request: Request) -> Registry:
-    registry: Registry = request.app.state.registry
+def _registry(request: Request) -> Store:
+    registry: Store = request.app.state.registry
     return registry
 
 
 Caller = Annotated[Principal, Depends(_caller)]
-Store = Annotated[Registry, Depends(_registry)]
+StoreDep = Annotated[Store, Depends(_registry)]
 
 
-def registry_of(request: Request) -> Registry:
+def registry_of(request: Request) -> Store:
     """The registry outside a route's parameters (the idempotency mechanism, the erasure)."""
     return _registry(request)
 

@@ -18,7 +18,7 @@ from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 
 from lotse_registry.api.access import registry_of
-from lotse_registry.store import Document, Registry, TenantScope, in_tenant, keep_response
+from lotse_registry.store import Document, Store, TenantScope, in_tenant, keep_response
 from lotse_runtime.problems import Problem
 
 IdempotencyKey = Annotated[
@@ -73,7 +73,7 @@ async def execute(
     return JSONResponse(body, status_code=status)
 
 
-async def _claim_or_replay(registry: Registry, claim: Document, fingerprint: str) -> JSONResponse | None:
+async def _claim_or_replay(registry: Store, claim: Document, fingerprint: str) -> JSONResponse | None:
     """None once this request holds the claim; else the stored response of the first request."""
     deadline = asyncio.get_running_loop().time() + CLAIM_WAIT_SECONDS
     while True:

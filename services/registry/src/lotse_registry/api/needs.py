@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from lotse_contracts import NeedDetails
 from lotse_contracts.events.needs import NeedCategory
-from lotse_registry import commands, domain
-from lotse_registry.api.access import NOT_FOUND, WRITE_REFUSALS, Caller, Store, allow, member, not_found
+from lotse_registry import domain, service
+from lotse_registry.api.access import NOT_FOUND, WRITE_REFUSALS, Caller, StoreDep, allow, member, not_found
 from lotse_registry.api.idempotency import IdempotencyKey, execute
 from lotse_registry.api.models import NeedCancellation, NeedClosing
 from lotse_registry.api.views import Cursor, Limit, as_json, page
@@ -40,14 +40,14 @@ async def open_need(
         request,
         tenant,
         idempotency_key,
-        lambda scope: commands.open_need(scope, body),
+        lambda scope: service.open_need(scope, body),
         lambda d: need_view(principal, d),
     )
 
 
 @router.get("/tenants/{tenant}/needs", responses=NOT_FOUND)
 async def list_needs(
-    registry: Store,
+    registry: StoreDep,
     tenant: str,
     principal: Caller,
     status: NeedStatus | None = None,
@@ -80,7 +80,7 @@ async def list_needs(
 
 
 @router.get("/tenants/{tenant}/needs/{need_id}", responses=NOT_FOUND)
-async def get_need(registry: Store, tenant: str, need_id: str, principal: Caller) -> dict[str, Any]:
+async def get_need(registry: StoreDep, tenant: str, need_id: str, principal: Caller) -> dict[str, Any]:
     member(principal, tenant)
     document = await registry.read(tenant).get(NEEDS, need_id)
     if document is None or not domain.may_read_need(principal, document):
@@ -113,7 +113,7 @@ async def update_need(
     request: Request, tenant: str, need_id: str, body: NeedDetails, principal: Caller
 ) -> JSONResponse:
     return await _change_need(
-        request, tenant, need_id, principal, lambda scope, need: commands.update_need(scope, need, body)
+        request, tenant, need_id, principal, lambda scope, need: service.update_need(scope, need, body)
     )
 
 
@@ -131,7 +131,7 @@ async def cancel_need(
         tenant,
         need_id,
         principal,
-        lambda scope, need: commands.cancel_need(scope, need, body.reason),
+        lambda scope, need: service.cancel_need(scope, need, body.reason),
         idempotency_key,
     )
 
@@ -150,6 +150,6 @@ async def close_need(
         tenant,
         need_id,
         principal,
-        lambda scope, need: commands.close_need(scope, need, body.outcome),
+        lambda scope, need: service.close_need(scope, need, body.outcome),
         idempotency_key,
     )

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from lotse_registry import commands, domain
-from lotse_registry.api.access import NOT_FOUND, WRITE_REFUSALS, Caller, Store, allow, member, not_found
+from lotse_registry import domain, service
+from lotse_registry.api.access import NOT_FOUND, WRITE_REFUSALS, Caller, StoreDep, allow, member, not_found
 from lotse_registry.api.idempotency import IdempotencyKey, execute
 from lotse_registry.api.models import OrganisationBody
 from lotse_registry.api.views import Cursor, Limit, as_json, page
@@ -37,14 +37,14 @@ async def register_organisation(
         request,
         tenant,
         idempotency_key,
-        lambda scope: commands.register_organisation(scope, fields),
+        lambda scope: service.register_organisation(scope, fields),
         lambda d: organisation_view(d, in_list=False),
     )
 
 
 @router.get("/tenants/{tenant}/organisations", responses=NOT_FOUND)
 async def list_organisations(
-    registry: Store,
+    registry: StoreDep,
     tenant: str,
     principal: Caller,
     kind: str | None = None,
@@ -59,7 +59,7 @@ async def list_organisations(
 
 
 @router.get("/tenants/{tenant}/organisations/{organisation_id}", responses=NOT_FOUND)
-async def get_organisation(registry: Store, tenant: str, organisation_id: str, principal: Caller) -> dict[str, Any]:
+async def get_organisation(registry: StoreDep, tenant: str, organisation_id: str, principal: Caller) -> dict[str, Any]:
     member(principal, tenant)
     document = await registry.read(tenant).get(ORGANISATIONS, organisation_id)
     if document is None:
@@ -81,7 +81,7 @@ async def update_organisation(
         request,
         tenant,
         None,
-        lambda scope: commands.update_organisation(scope, organisation_id, fields, by=principal),
+        lambda scope: service.update_organisation(scope, organisation_id, fields, by=principal),
         lambda d: organisation_view(d, in_list=False),
         status=200,
     )

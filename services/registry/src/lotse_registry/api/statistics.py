@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from lotse_registry.api.access import NOT_FOUND, Caller, Store, allow, member
+from lotse_registry.api.access import NOT_FOUND, Caller, StoreDep, allow, member
 from lotse_runtime.auth import Role
 
 router = APIRouter(tags=["statistics"])
 
 
 @router.get("/tenants/{tenant}/statistics", responses=NOT_FOUND)
-async def statistics(registry: Store, tenant: str, principal: Caller) -> dict[str, Any]:
+async def statistics(registry: StoreDep, tenant: str, principal: Caller) -> dict[str, Any]:
     """Open, staffed and unstaffed needs by category, and volunteer counts (coordinator)."""
     member(principal, tenant)
     allow(principal, Role.COORDINATOR)

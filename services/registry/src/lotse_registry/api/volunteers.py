@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 
 from lotse_contracts import Availability, VolunteerRegistered
 from lotse_contracts.events.volunteers import VolunteerProfile, WithdrawalReason
-from lotse_registry import commands, domain
-from lotse_registry.api.access import NOT_FOUND, WRITE_REFUSALS, Caller, Store, allow, member, not_found, registry_of
+from lotse_registry import domain, service
+from lotse_registry.api.access import NOT_FOUND, WRITE_REFUSALS, Caller, StoreDep, allow, member, not_found, registry_of
 from lotse_registry.api.idempotency import IdempotencyKey, execute
 from lotse_registry.api.models import VolunteerRegistration, Withdrawal
 from lotse_registry.api.views import Cursor, Limit, as_json, page
@@ -21,7 +21,7 @@ from lotse_registry.domain import VolunteerStatus
 from lotse_registry.store import (
     VOLUNTEERS,
     Document,
-    Registry,
+    Store,
     TenantScope,
     scrub_erased_outbox,
 )
@@ -59,14 +59,14 @@ async def register_volunteer(
     else:
         if not domain.manages_organisation(principal, organisation_id) and not principal.has(Role.COORDINATOR):
             raise Problem(403, "Forbidden", "initiative admins register volunteers of their own organisation")
-        volunteer_id, via = commands.new_id(), "organisation"
+        volunteer_id, via = service.new_id(), "organisation"
     consent = {**body.consent.model_dump(mode="json"), "given_at": datetime.now(UTC).isoformat()}
     registration = VolunteerRegistered.model_validate(
         {"volunteer_id": volunteer_id, **body.model_dump(exclude={"consent"}), "consent": consent}
     )
 
     async def work(scope: TenantScope) -> Document:
-        return await commands.register_volunteer(scope, volunteer_id, registration, registered_via=via)
+        return await service.register_volunteer(scope, volunteer_id, registration, registered_via=via)
 
     return await execute(request, tenant, idempotency_key, work, lambda d: volunteer_view(principal, d, in_list=False))
 
@@ -80,7 +80,7 @@ def _volunteer_subject(principal: Principal) -> str:
 
 @router.get("/tenants/{tenant}/volunteers", responses=NOT_FOUND)
 async def list_volunteers(
-    registry: Store,
+    registry: StoreDep,
     tenant: str,
     principal: Caller,
     status: VolunteerStatus | None = None,
@@ -108,7 +108,7 @@ async def list_volunteers(
     return page([volunteer_view(principal, d, in_list=True) for d in documents], documents, limit)
 
 
-async def _visible_volunteer(registry: Registry, tenant: str, volunteer_id: str, principal: Principal) -> Document:
+async def _visible_volunteer(registry: Store, tenant: str, volunteer_id: str, principal: Principal) -> Document:
     member(principal, tenant)
     allow(principal, Role.VOLUNTEER, Role.COORDINATOR, Role.INITIATIVE_ADMIN)
     document = await registry.read(tenant).get(VOLUNTEERS, volunteer_id)
@@ -118,7 +118,7 @@ async def _visible_volunteer(registry: Registry, tenant: str, volunteer_id: str,
 
 
 @router.get("/tenants/{tenant}/volunteers/{volunteer_id}", responses=NOT_FOUND)
-async def get_volunteer(registry: Store, tenant: str, volunteer_id: str, principal: Caller) -> dict[str, Any]:
+async def get_volunteer(registry: StoreDep, tenant: str, volunteer_id: str, principal: Caller) -> dict[str, Any]:
     """One volunteer with engagements; contact details only for the volunteer, their own
     organisation and the coordination office for volunteers it coordinates."""
     document = await _visible_volunteer(registry, tenant, volunteer_id, principal)
@@ -139,7 +139,7 @@ async def _change_volunteer(
     await _visible_volunteer(registry_of(request), tenant, volunteer_id, principal)
 
     async def work(scope: TenantScope) -> Document:
-        current = await commands.load(scope, VOLUNTEERS, volunteer_id, "volunteer")
+        current = await service.load(scope, VOLUNTEERS, volunteer_id, "volunteer")
         if not permitted(principal, current):
             raise Problem(403, "Forbidden", "you may not do this for this volunteer")
         return await change(scope, current)
@@ -154,7 +154,7 @@ async def update_profile(
     request: Request, tenant: str, volunteer_id: str, body: VolunteerProfile, principal: Caller
 ) -> JSONResponse:
     return await _change_volunteer(
-        request, tenant, volunteer_id, principal, lambda scope, v: commands.update_profile(scope, v, body)
+        request, tenant, volunteer_id, principal, lambda scope, v: service.update_profile(scope, v, body)
     )
 
 
@@ -163,7 +163,7 @@ async def change_availability(
     request: Request, tenant: str, volunteer_id: str, body: Availability, principal: Caller
 ) -> JSONResponse:
     return await _change_volunteer(
-        request, tenant, volunteer_id, principal, lambda scope, v: commands.change_availability(scope, v, body)
+        request, tenant, volunteer_id, principal, lambda scope, v: service.change_availability(scope, v, body)
     )
 
 
@@ -185,7 +185,7 @@ async def withdraw(
         tenant,
         volunteer_id,
         principal,
-        lambda scope, v: commands.withdraw_volunteer(scope, v, reason),
+        lambda scope, v: service.withdraw_volunteer(scope, v, reason),
         key=idempotency_key,
     )
 
@@ -201,7 +201,7 @@ async def erase(
         tenant,
         volunteer_id,
         principal,
-        commands.erase_volunteer,
+        service.erase_volunteer,
         permitted=domain.may_erase_volunteer,
         key=idempotency_key,
     )

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lotse_notifications import messages
-from lotse_notifications.messages import backoff_seconds, sign, signature_valid, skip_reason
+from lotse_notifications import domain
+from lotse_notifications.domain import backoff_seconds, sign, signature_valid, skip_reason
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -80,24 +80,24 @@ def test_the_digest_counts_open_unstaffed_and_staffed_needs() -> None:
         {**base, "status": "cancelled"},
         {**base, "status": "closed"},
     ]
-    digest = messages.digest(needs)
+    digest = domain.digest(needs)
     assert (digest["open"], digest["unstaffed"], digest["staffed"], digest["staffing_rate"]) == (2, 1, 2, 50)
     assert digest["unstaffed_needs"] == [base]
-    assert messages.digest([])["staffing_rate"] == 0
+    assert domain.digest([])["staffing_rate"] == 0
 
 
 def test_delivery_keys_differ_per_channel_and_recipient_and_synthetic_triggers_are_stable() -> None:
     keys = {
-        messages.delivery_key("e1", "volunteer", "v1", "email"),
-        messages.delivery_key("e1", "volunteer", "v1", "in_app"),
-        messages.delivery_key("e1", "volunteer", "v2", "email"),
-        messages.delivery_key("e2", "volunteer", "v1", "email"),
+        domain.delivery_key("e1", "volunteer", "v1", "email"),
+        domain.delivery_key("e1", "volunteer", "v1", "in_app"),
+        domain.delivery_key("e1", "volunteer", "v2", "email"),
+        domain.delivery_key("e2", "volunteer", "v1", "email"),
     }
     assert len(keys) == 4
-    week = messages.iso_week(NOW)
+    week = domain.iso_week(NOW)
     assert week == "2026-W48"
-    assert messages.synthetic_trigger("digest", "bonn", week) == messages.synthetic_trigger("digest", "bonn", week)
-    assert messages.synthetic_trigger("digest", "bonn", week) != messages.synthetic_trigger("digest", "celle", week)
+    assert domain.synthetic_trigger("digest", "bonn", week) == domain.synthetic_trigger("digest", "bonn", week)
+    assert domain.synthetic_trigger("digest", "bonn", week) != domain.synthetic_trigger("digest", "celle", week)
 
 
 @pytest.mark.parametrize(
@@ -110,10 +110,10 @@ def test_delivery_keys_differ_per_channel_and_recipient_and_synthetic_triggers_a
     ],
 )
 def test_the_weekly_digest_is_due_from_its_weekday_and_hour_in_the_tenants_time(moment: str, due: bool) -> None:
-    assert messages.digest_due(datetime.fromisoformat(moment), "Europe/Berlin", weekday=0, hour=8) is due
+    assert domain.digest_due(datetime.fromisoformat(moment), "Europe/Berlin", weekday=0, hour=8) is due
 
 
 def test_error_texts_lose_the_addresses_mail_servers_quote() -> None:
     error = "(550, '5.1.1 <maria.k@example.org>: Recipient address rejected') {'x@y.de': (550, b'no')}"
-    cleaned = messages.without_addresses(error)
+    cleaned = domain.without_addresses(error)
     assert "@" not in cleaned and "Recipient address rejected" in cleaned and "550" in cleaned

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lotse_contracts.events.matching import AnswerChannel
+from lotse_matching.domain import NeedWork, new_staffing
 from lotse_matching.index import TenantIndex
 from lotse_matching.profiles import need_from_document, volunteer_from_document
-from lotse_matching.rounds import NeedWork, new_staffing
 from lotse_matching.schedule import find_overlap
 from lotse_matching.settings import MatchingSettings
 from tests.unit.matching.population import TENANT, TIMEZONE, need_documents, populations, schedules
