@@ -10,7 +10,11 @@ PYTHON ?= python3
 ASYNCAPI_CLI := $(CURDIR)/.tools/asyncapi/node_modules/.bin/asyncapi
 ASYNCAPI_CLI_VERSION := 6.2.0
 
-.PHONY: help setup run test lint format bench asyncapi-cli
+# The browser tests drive a real Chromium with Playwright and check pages with axe-core (npm).
+AXE_CORE_VERSION := 4.14.1
+AXE_JS := $(CURDIR)/.tools/axe/node_modules/axe-core/axe.min.js
+
+.PHONY: help setup run test lint format bench asyncapi-cli browser
 
 help:
 	@echo "make run    - bring up Lotse locally (Ctrl-C stops everything)"
@@ -43,11 +47,29 @@ asyncapi-cli:
 	  npm install --silent --no-audit --no-fund --prefix .tools/asyncapi @asyncapi/cli@$(ASYNCAPI_CLI_VERSION); \
 	else echo "npm not found: the AsyncAPI validator test will be skipped"; fi
 
+# A Chromium for the browser tests: LOTSE_CHROMIUM, one Playwright installed, or the system's. Playwright's
+# own download needs its CDN, so on Debian/Ubuntu the distribution's package is installed instead;
+# elsewhere `uv run playwright install chromium` (the README says so). axe-core comes from npm.
+browser: setup
+	@if [ -n "$$LOTSE_CHROMIUM" ] && [ -x "$$LOTSE_CHROMIUM" ]; then :; \
+	elif ls $${PLAYWRIGHT_BROWSERS_PATH:-$$HOME/.cache/ms-playwright}/chromium-*/chrome-linux*/chrome >/dev/null 2>&1; then :; \
+	elif [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1; }; then \
+	  echo "Installing Chromium from the distribution's packages (once)"; \
+	  SUDO="$$([ "$$(id -u)" = 0 ] || echo sudo)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	else echo "No Chromium found: run 'uv run playwright install chromium' (or set LOTSE_CHROMIUM)"; exit 1; fi
+	@if [ -f "$(AXE_JS)" ] && grep -q '"version": "$(AXE_CORE_VERSION)"' .tools/axe/node_modules/axe-core/package.json; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  echo "Installing axe-core $(AXE_CORE_VERSION) into .tools/axe (once)"; \
+	  npm install --silent --no-audit --no-fund --prefix .tools/axe axe-core@$(AXE_CORE_VERSION); \
+	else echo "npm not found: the accessibility checks need axe-core (npm install --prefix .tools/axe axe-core@$(AXE_CORE_VERSION))"; exit 1; fi
+
 # The suite mostly waits (consumer groups joining, services starting), so three workers share two
 # cores well; a file stays on one worker, so its module fixtures start once.
 TEST_WORKERS ?= 3
 
-test: lint asyncapi-cli
+test: lint asyncapi-cli browser
 	LOTSE_ASYNCAPI_BIN="$$([ -x "$(ASYNCAPI_CLI)" ] && echo "$(ASYNCAPI_CLI)")" $(UV) run pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 format: setup
