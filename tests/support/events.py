@@ -11,6 +11,9 @@ import uuid
 from typing import Any, Generic, TypeVar
 
 from lotse_contracts import (
+    AcceptProposal,
+    CancelNeed,
+    DeclineProposal,
     Envelope,
     MatchProposed,
     NeedOpened,
@@ -18,20 +21,24 @@ from lotse_contracts import (
     NeedUnstaffed,
     OrganisationRegistered,
     ProposalAccepted,
+    RegisterVolunteer,
+    ReportNeed,
     TenantOnboarded,
+    UpdateNeed,
     VolunteerRegistered,
     VolunteerSteppedBack,
     new_event,
 )
-from lotse_contracts.base import EventData
+from lotse_contracts.base import Contract, EventData
 
 REGISTRY = "/lotse/registry"
 MATCHING = "/lotse/matching"
 
 D = TypeVar("D", bound=EventData)
+C = TypeVar("C", bound=Contract)
 
 
-def example_data(model: type[D], **overrides: Any) -> D:
+def example_data(model: type[C], **overrides: Any) -> C:
     """The contract's example with ``overrides`` in place of its fields, validated."""
     return model.model_validate({**dict(model.example()), **overrides})
 
@@ -78,3 +85,38 @@ proposal_accepted = Builder(ProposalAccepted, MATCHING, "need_id", "proposal_id"
 volunteer_stepped_back = Builder(VolunteerSteppedBack, MATCHING, "need_id")
 need_staffed = Builder(NeedStaffed, MATCHING, "need_id")
 need_unstaffed = Builder(NeedUnstaffed, MATCHING, "need_id")
+
+
+def partner_source(tenant: str, system: str = "case-management") -> str:
+    """Where a partner system's commands come from: its municipality and the system's name."""
+    return f"/partners/{tenant}/{system}"
+
+
+class PartnerCommand(Generic[D]):
+    """Builds a partner system's commands of one class: the subject is the command's reference
+    (the contract's ``subject_field``: the partner's own reference or a proposal id), the
+    source names the tenant and the partner system."""
+
+    def __init__(self, model: type[D]) -> None:
+        assert model.subject_field, model
+        self.model, self.ref_field = model, model.subject_field
+
+    def __call__(
+        self,
+        tenant: str,
+        ref: str | uuid.UUID,
+        *,
+        version: int = 1,
+        system: str = "case-management",
+        **overrides: Any,
+    ) -> Envelope[D]:
+        overrides[self.ref_field] = ref
+        return event(self.model, tenant, ref, version=version, source=partner_source(tenant, system), **overrides)
+
+
+report_need = PartnerCommand(ReportNeed)
+update_need = PartnerCommand(UpdateNeed)
+cancel_need = PartnerCommand(CancelNeed)
+register_volunteer = PartnerCommand(RegisterVolunteer)
+accept_proposal = PartnerCommand(AcceptProposal)
+decline_proposal = PartnerCommand(DeclineProposal)

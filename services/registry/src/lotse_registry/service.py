@@ -1,7 +1,8 @@
 """What the registry does on each command, shared by the HTTP API and the partner topics.
 
-Each function runs inside one transaction on a ``TenantScope``: it checks the command against
-the current state (``domain``), writes the new state and appends the event(s) to the outbox.
+Each function runs inside one unit of work on a ``CommandScope`` (the tenant's data in that
+transaction): it checks the command against the current state (``domain``), writes the new
+state and appends the event(s) to the outbox.
 """
 
 from __future__ import annotations
@@ -35,14 +36,13 @@ from lotse_registry import domain
 from lotse_registry.domain import DomainError, NeedStatus, VolunteerStatus
 from lotse_registry.store import (
     CONSENTS,
-    IDEMPOTENCY,
     NEEDS,
     ORGANISATIONS,
     PARTNER_REFS,
     TENANTS,
     VOLUNTEERS,
+    CommandScope,
     Document,
-    TenantScope,
 )
 from lotse_runtime.auth import Principal
 
@@ -54,21 +54,21 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-async def load(scope: TenantScope, collection: str, document_id: str, what: str) -> Document:
+async def load(scope: CommandScope, collection: str, document_id: str, what: str) -> Document:
     document = await scope.get(collection, document_id)
     if document is None:
         raise DomainError(404, "Not found", f"no {what} {document_id}")
     return document
 
 
-async def tenant_settings(scope: TenantScope) -> Document:
+async def tenant_settings(scope: CommandScope) -> Document:
     return await load(scope, TENANTS, scope.tenant, "tenant")
 
 
 # --- tenants ---------------------------------------------------------------------------------
 
 
-async def onboard_tenant(scope: TenantScope, settings: TenantOnboarded, extra: dict[str, Any]) -> Document:
+async def onboard_tenant(scope: CommandScope, settings: TenantOnboarded, extra: dict[str, Any]) -> Document:
     if await scope.get(TENANTS, scope.tenant) is not None:
         raise DomainError(409, "Tenant exists", f"tenant {scope.tenant} is already onboarded")
     document = {"_id": scope.tenant, **settings.model_dump(mode="json"), **extra}
@@ -88,7 +88,7 @@ def _organisation_state(document: Document) -> dict[str, Any]:
     }
 
 
-async def register_organisation(scope: TenantScope, fields: dict[str, Any]) -> Document:
+async def register_organisation(scope: CommandScope, fields: dict[str, Any]) -> Document:
     await tenant_settings(scope)
     document = {"_id": new_id(), **fields}
     event = OrganisationRegistered.model_validate(_organisation_state(document))
@@ -96,7 +96,7 @@ async def register_organisation(scope: TenantScope, fields: dict[str, Any]) -> D
 
 
 async def update_organisation(
-    scope: TenantScope, organisation_id: str, fields: dict[str, Any], *, by: Principal
+    scope: CommandScope, organisation_id: str, fields: dict[str, Any], *, by: Principal
 ) -> Document:
     current = await load(scope, ORGANISATIONS, organisation_id, "organisation")
     if not domain.may_set_kind(by, current["kind"], fields["kind"]):
@@ -107,7 +107,7 @@ async def update_organisation(
     return await scope.change(ORGANISATIONS, current, _json(event, exclude={"organisation_id"}), event)
 
 
-async def require_organisation(scope: TenantScope, organisation_id: Any) -> None:
+async def require_organisation(scope: CommandScope, organisation_id: Any) -> None:
     if organisation_id is not None and await scope.get(ORGANISATIONS, str(organisation_id)) is None:
         raise DomainError(422, "Unknown organisation", f"organisation {organisation_id} is not registered here")
 
@@ -115,7 +115,7 @@ async def require_organisation(scope: TenantScope, organisation_id: Any) -> None
 # --- volunteers ------------------------------------------------------------------------------
 
 
-async def _check_skills(scope: TenantScope, skills: list[str], field: str) -> None:
+async def _check_skills(scope: CommandScope, skills: list[str], field: str) -> None:
     tenant = await tenant_settings(scope)
     unknown = domain.unknown_skills(skills, tenant.get("extra_skills", []))
     if unknown:
@@ -123,7 +123,7 @@ async def _check_skills(scope: TenantScope, skills: list[str], field: str) -> No
 
 
 async def register_volunteer(
-    scope: TenantScope,
+    scope: CommandScope,
     volunteer_id: str,
     registration: VolunteerRegistered,
     *,
@@ -158,21 +158,21 @@ async def register_volunteer(
     return await scope.create(VOLUNTEERS, document, registration, cause=cause)
 
 
-async def update_profile(scope: TenantScope, volunteer: Document, profile: VolunteerProfile) -> Document:
+async def update_profile(scope: CommandScope, volunteer: Document, profile: VolunteerProfile) -> Document:
     domain.require_active(volunteer["status"])
     await _check_skills(scope, profile.skills, "skills")
     event = VolunteerProfileUpdated.model_validate({"volunteer_id": volunteer["_id"], **profile.model_dump()})
     return await scope.change(VOLUNTEERS, volunteer, profile.model_dump(mode="json"), event)
 
 
-async def change_availability(scope: TenantScope, volunteer: Document, availability: Availability) -> Document:
+async def change_availability(scope: CommandScope, volunteer: Document, availability: Availability) -> Document:
     domain.require_active(volunteer["status"])
     event = VolunteerAvailabilityChanged(volunteer_id=volunteer["_id"], availability=availability)
     return await scope.change(VOLUNTEERS, volunteer, {"availability": availability.model_dump(mode="json")}, event)
 
 
 async def withdraw_volunteer(
-    scope: TenantScope, volunteer: Document, reason: WithdrawalReason, *, erasure_requested: bool = False
+    scope: CommandScope, volunteer: Document, reason: WithdrawalReason, *, erasure_requested: bool = False
 ) -> Document:
     """The volunteer stays registered but is never proposed again."""
     domain.require_active(volunteer["status"])
@@ -184,7 +184,7 @@ async def withdraw_volunteer(
     return await scope.change(VOLUNTEERS, volunteer, changes, event)
 
 
-async def erase_volunteer(scope: TenantScope, volunteer: Document) -> Document:
+async def erase_volunteer(scope: CommandScope, volunteer: Document) -> Document:
     """Remove every personal datum of the volunteer, keep anonymous counts, tell everyone.
 
     What is left: a tombstone with the (random) id, status and version, so that late events
@@ -202,9 +202,7 @@ async def erase_volunteer(scope: TenantScope, volunteer: Document) -> Document:
         )
     await scope.delete_many(CONSENTS, {"volunteer_id": volunteer_id})
     await scope.delete_many(PARTNER_REFS, {"aggregate_id": volunteer_id})
-    await scope.database[IDEMPOTENCY].delete_many(
-        {"tenant": scope.tenant, "resource_id": volunteer_id}, session=scope.session
-    )
+    await scope.forget_responses(volunteer_id)
     await scope.update_many(NEEDS, {"committed": volunteer_id}, {"$pull": {"committed": volunteer_id}})
     await scope.increment("volunteers", "erased")
     erased_at = datetime.now(UTC)
@@ -227,7 +225,7 @@ async def erase_volunteer(scope: TenantScope, volunteer: Document) -> Document:
 # --- needs -----------------------------------------------------------------------------------
 
 
-async def _check_need(scope: TenantScope, details: NeedDetails) -> None:
+async def _check_need(scope: CommandScope, details: NeedDetails) -> None:
     await require_organisation(scope, details.organisation_id)
     await _check_skills(scope, details.required_skills, "required_skills")
 
@@ -237,7 +235,7 @@ def _need_data(details: NeedDetails) -> dict[str, Any]:
 
 
 async def open_need(
-    scope: TenantScope,
+    scope: CommandScope,
     details: NeedDetails,
     *,
     cause: Envelope[Any] | None = None,
@@ -261,7 +259,7 @@ async def open_need(
 
 
 async def update_need(
-    scope: TenantScope, need: Document, details: NeedDetails, *, cause: Envelope[Any] | None = None
+    scope: CommandScope, need: Document, details: NeedDetails, *, cause: Envelope[Any] | None = None
 ) -> Document:
     domain.require_editable_need(need["status"])
     if str(details.organisation_id) != need["organisation_id"]:
@@ -272,7 +270,7 @@ async def update_need(
 
 
 async def cancel_need(
-    scope: TenantScope, need: Document, reason: CancellationReason, *, cause: Envelope[Any] | None = None
+    scope: CommandScope, need: Document, reason: CancellationReason, *, cause: Envelope[Any] | None = None
 ) -> Document:
     domain.require_transition(need["status"], NeedStatus.CANCELLED)
     event = NeedCancelled(need_id=need["_id"], reason=reason)
@@ -280,7 +278,7 @@ async def cancel_need(
     return await scope.change(NEEDS, need, changes, event, cause=cause)
 
 
-async def close_need(scope: TenantScope, need: Document, outcome: NeedOutcome) -> Document:
+async def close_need(scope: CommandScope, need: Document, outcome: NeedOutcome) -> Document:
     domain.require_transition(need["status"], NeedStatus.CLOSED)
     event = NeedClosed(need_id=need["_id"], outcome=outcome)
     return await scope.change(NEEDS, need, {"status": NeedStatus.CLOSED.value, "outcome": outcome.value}, event)

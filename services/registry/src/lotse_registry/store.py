@@ -11,7 +11,7 @@ import base64
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -62,6 +62,63 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
     await database[IDEMPOTENCY].create_index([("tenant", ASCENDING), ("resource_id", ASCENDING)])
     await database[IDEMPOTENCY].create_index("created_at", expireAfterSeconds=24 * 3600, name="idempotency_ttl")
     await database[OUTBOX_COLLECTION].create_index([("key", ASCENDING)])
+
+
+def registry_event(
+    tenant: str, data: EventData, *, subject: str, version: int, cause: Envelope[Any] | None = None
+) -> Envelope[Any]:
+    """The envelope the registry publishes ``data`` in, in the trace of the event that caused it."""
+    return new_event(
+        data=data,
+        tenant=tenant,
+        subject=subject,
+        version=version,
+        source=SOURCE,
+        correlationid=cause.correlationid if cause else None,
+        causationid=cause.id if cause else None,
+    )
+
+
+class CommandScope(Protocol):
+    """What the use cases (``service.py``) need of one tenant's data inside one unit of work.
+
+    ``TransactionScope`` is the real one; the unit tests run the use cases on an in-memory one.
+    Filters and updates use the MongoDB operators ``$set``, ``$unset`` and ``$pull`` only."""
+
+    tenant: str
+
+    async def get(self, collection: str, document_id: str) -> Document | None: ...
+
+    async def insert(self, collection: str, document: Mapping[str, Any]) -> Document: ...
+
+    async def update_many(self, collection: str, query: Mapping[str, Any], update: Mapping[str, Any]) -> None: ...
+
+    async def replace(self, collection: str, document: Mapping[str, Any]) -> None: ...
+
+    async def delete_many(self, collection: str, query: Mapping[str, Any]) -> int: ...
+
+    async def increment(self, counter: str, field: str, by: int = 1) -> None: ...
+
+    async def forget_responses(self, resource_id: str) -> None: ...
+
+    async def create(
+        self, collection: str, document: Document, event: EventData, *, cause: Envelope[Any] | None = None
+    ) -> Document: ...
+
+    async def change(
+        self,
+        collection: str,
+        current: Mapping[str, Any],
+        changes: Mapping[str, Any],
+        event: EventData | None,
+        *,
+        cause: Envelope[Any] | None = None,
+        unset: tuple[str, ...] = (),
+    ) -> Document: ...
+
+    async def emit(
+        self, data: EventData, *, subject: str, version: int, cause: Envelope[Any] | None = None
+    ) -> Envelope[Any]: ...
 
 
 class TenantScope:
@@ -136,6 +193,12 @@ class TenantScope:
             session=self.session,
         )
 
+    async def forget_responses(self, resource_id: str) -> None:
+        """Delete the idempotency records of a resource: the responses they keep hold its data."""
+        await self.database[IDEMPOTENCY].delete_many(
+            {"tenant": self.tenant, "resource_id": resource_id}, session=self.session
+        )
+
     # --- aggregates with versions and events ------------------------------------------------
 
     async def create(
@@ -176,15 +239,7 @@ class TenantScope:
     async def emit(
         self, data: EventData, *, subject: str, version: int, cause: Envelope[Any] | None = None
     ) -> Envelope[Any]:
-        event = new_event(
-            data=data,
-            tenant=self.tenant,
-            subject=subject,
-            version=version,
-            source=SOURCE,
-            correlationid=cause.correlationid if cause else None,
-            causationid=cause.id if cause else None,
-        )
+        event = registry_event(self.tenant, data, subject=subject, version=version, cause=cause)
         if not isinstance(self, TransactionScope):
             raise TypeError("events are emitted inside a unit of work only")
         await self.transaction.append_event(topic_for(event.type, self.tenant), event)
