@@ -63,12 +63,15 @@ class HttpGuardSettings(BaseSettings):
         return value
 
 
-def install_http_guards(app: FastAPI, settings: HttpGuardSettings) -> None:
+def install_http_guards(app: FastAPI, settings: HttpGuardSettings, *, form_targets: tuple[str, ...] = ()) -> None:
+    """``form_targets``: origins besides the app's own that a form may lead to (the portal's sign-out
+    redirects to the identity provider, which the browser checks against ``form-action``)."""
     app.state.public_rate_limit = PublicRateLimit(settings.public_rate_limit)
     # Added innermost first: the access log sees the final status, headers go on every answer.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
-    app.add_middleware(SecurityHeaders, docs_paths=frozenset(path for path in docs if path))
+    page_policy = PAGE_POLICY.replace("form-action 'self'", " ".join(["form-action 'self'", *form_targets]))
+    app.add_middleware(SecurityHeaders, docs_paths=frozenset(path for path in docs if path), page_policy=page_policy)
     app.add_middleware(AccessLog, client_ip=settings.access_log_client_ip)
 
     @app.exception_handler(RateLimited)
@@ -85,9 +88,10 @@ class SecurityHeaders:
     """``nosniff`` on every response; pages (HTML) are also never cached, send no referrer and
     run under a strict content security policy."""
 
-    def __init__(self, app: ASGIApp, docs_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: ASGIApp, docs_paths: frozenset[str] = frozenset(), page_policy: str = PAGE_POLICY) -> None:
         self.app = app
         self.docs_paths = docs_paths
+        self.page_policy = page_policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,7 +103,7 @@ class SecurityHeaders:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _SET_HERE]
                 headers.append((b"x-content-type-options", b"nosniff"))
                 if _content_type(headers).startswith(b"text/html"):
-                    policy = DOCS_POLICY if scope["path"] in self.docs_paths else PAGE_POLICY
+                    policy = DOCS_POLICY if scope["path"] in self.docs_paths else self.page_policy
                     headers += [(k.encode(), v.encode()) for k, v in PAGE_HEADERS.items()]
                     headers.append((b"content-security-policy", policy.encode()))
                 message = {**message, "headers": headers}

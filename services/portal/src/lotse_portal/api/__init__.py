@@ -1,0 +1,9 @@
+"""The portal's pages, one module per area; ``access`` holds what every route depends on."""
+
+from fastapi import APIRouter
+
+from lotse_portal.api import engagements, my_data, needs, organisation, profile, proposals, signin, start
+
+router = APIRouter()
+for module in (start, signin, profile, proposals, needs, engagements, my_data, organisation):
+    router.include_router(module.router)

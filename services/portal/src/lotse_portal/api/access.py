@@ -1,0 +1,213 @@
+"""What every page route depends on: the visit (session, language, the portal's parts), the
+signed-in person, the CSRF check of every form, and the answers a page gives.
+
+The session lives in the portal's database; the browser holds only its random id in an
+``HttpOnly``, ``SameSite=Lax`` cookie (``Secure`` and ``__Host-`` prefixed outside development). A
+session is created when first needed (signing in, choosing a language) and its id is replaced
+when someone signs in, so an id known before sign-in is worthless after it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from lotse_portal import pages
+from lotse_portal.backends import Backends
+from lotse_portal.domain import LANGUAGES, FormData, pick_language
+from lotse_portal.settings import PortalSettings
+from lotse_portal.signin import OpenIdClient
+from lotse_portal.store import Session, SignedInUser, Store, new_secret
+from lotse_runtime.auth import Role
+
+
+@dataclass
+class Portal:
+    """The portal's parts, built once in the lifespan."""
+
+    settings: PortalSettings
+    store: Store
+    backends: Backends
+    openid: OpenIdClient
+
+    @property
+    def cookie_name(self) -> str:
+        return "__Host-lotse_session" if self.settings.secure_cookie() else "lotse_session"
+
+    @property
+    def lifetime(self) -> timedelta:
+        return timedelta(hours=self.settings.session_hours)
+
+
+class SignInRequired(Exception):
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+class NotAllowed(Exception):
+    """Signed in, but this page is for another role."""
+
+
+class CsrfRefused(Exception):
+    """A form without this session's token: sent from elsewhere, or from an expired page."""
+
+
+@dataclass
+class Visit:
+    request: Request
+    portal: Portal
+    session: Session | None
+    language: str
+    _changed: bool = False
+
+    @property
+    def user(self) -> SignedInUser | None:
+        return self.session.user if self.session else None
+
+    def has(self, *roles: Role) -> bool:
+        return self.user is not None and any(role.value in self.user.roles for role in roles)
+
+    def ensure_session(self) -> Session:
+        if self.session is None:
+            self.session = Session.new(self.portal.lifetime)
+            self._changed = True
+        return self.session
+
+    def update(self, **changes: Any) -> Session:
+        self.session = replace(self.ensure_session(), **changes)
+        self._changed = True
+        return self.session
+
+    def rotate(self) -> None:
+        """A new session id and CSRF token (after sign-in); the old session is deleted on save."""
+        old = self.ensure_session()
+        self.request.state.replaced_session = old.id
+        self.session = replace(old, id=new_secret(), csrf=new_secret())
+        self._changed = True
+
+    def take_flash(self) -> str | None:
+        if self.session is None or self.session.flash is None:
+            return None
+        flash = self.session.flash
+        self.update(flash=None)
+        return flash
+
+    def gettext(self, message: str) -> str:
+        return pages.translate(self.language, message)
+
+    async def finish(self, response: Response) -> Response:
+        if self.session is not None and self._changed:
+            replaced = getattr(self.request.state, "replaced_session", None)
+            if replaced:
+                await self.portal.store.delete(replaced)
+            self.session = self.session.renewed(self.portal.lifetime)
+            await self.portal.store.save(self.session)
+            response.set_cookie(
+                self.portal.cookie_name,
+                self.session.id,
+                max_age=int(self.portal.lifetime.total_seconds()),
+                path="/",
+                httponly=True,
+                secure=self.portal.settings.secure_cookie(),
+                samesite="lax",
+            )
+        return response
+
+    async def page(self, template: str, *, status: int = 200, **context: Any) -> Response:
+        flash = self.take_flash()
+        html = pages.render(
+            self.language,
+            template,
+            {
+                "user": self.user,
+                "csrf": self.session.csrf if self.session else "",
+                "path": self.request.url.path,
+                "flash": flash,
+                "is_volunteer": self.has(Role.VOLUNTEER),
+                "is_initiative_admin": self.has(Role.INITIATIVE_ADMIN),
+                **context,
+            },
+        )
+        return await self.finish(HTMLResponse(html, status_code=status))
+
+    async def redirect(self, path: str, *, flash: str | None = None) -> Response:
+        if flash is not None:
+            self.update(flash=flash)
+        return await self.finish(RedirectResponse(path, status_code=303))
+
+    async def form(self) -> FormData:
+        """The submitted form, after checking its CSRF token against the session's."""
+        submitted = await self.request.form()
+        items = [(key, value) for key, value in submitted.multi_items() if isinstance(value, str)]
+        data = FormData(items)
+        token = data.get("csrf_token", "")
+        if self.session is None or not hmac.compare_digest(token.encode(), self.session.csrf.encode()):
+            raise CsrfRefused
+        return data
+
+
+async def visit(request: Request) -> Visit:
+    portal: Portal = request.app.state.portal
+    session_id = request.cookies.get(portal.cookie_name)
+    session = await portal.store.load(session_id) if session_id else None
+    chosen = request.query_params.get("lang")
+    current = Visit(request, portal, session, "de")
+    if chosen in LANGUAGES:
+        current.update(language=chosen)
+    current.language = pick_language(
+        current.session.language if current.session else None,
+        accept_language=request.headers.get("accept-language", ""),
+    )
+    return current
+
+
+async def signed_in_visit(current: Annotated[Visit, Depends(visit)]) -> Visit:
+    user = current.user
+    if user is None:
+        raise SignInRequired(_here(current.request))
+    fresh = await current.portal.openid.refresh(user)
+    if fresh is None:
+        current.update(user=None)
+        raise SignInRequired(_here(current.request))
+    if fresh is not user:
+        current.update(user=fresh)
+    return current
+
+
+def _here(request: Request) -> str:
+    query = {key: value for key, value in request.query_params.items() if key != "lang"}
+    return request.url.path + (f"?{urlencode(query)}" if query else "")
+
+
+async def volunteer_visit(current: Annotated[Visit, Depends(signed_in_visit)]) -> Visit:
+    if not current.has(Role.VOLUNTEER):
+        raise NotAllowed
+    return current
+
+
+async def initiative_visit(current: Annotated[Visit, Depends(signed_in_visit)]) -> Visit:
+    if not current.has(Role.INITIATIVE_ADMIN):
+        raise NotAllowed
+    return current
+
+
+Anyone = Annotated[Visit, Depends(visit)]
+SignedIn = Annotated[Visit, Depends(signed_in_visit)]
+VolunteerVisit = Annotated[Visit, Depends(volunteer_visit)]
+InitiativeVisit = Annotated[Visit, Depends(initiative_visit)]
+
+
+def token(current: Visit) -> str:
+    assert current.user is not None  # the dependency signed the person in
+    return current.user.access_token
+
+
+def tenant(current: Visit) -> str:
+    assert current.user is not None and current.user.tenant is not None
+    return current.user.tenant

@@ -1,0 +1,64 @@
+"""What Lotse holds about me (DSGVO Art. 15 and 20, as JSON) and deleting my account (Art. 17)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import RedirectResponse, Response
+
+from lotse_portal.api.access import VolunteerVisit, tenant, token
+from lotse_portal.api.start import volunteer_profile
+from lotse_portal.backends import Service
+from lotse_runtime.i18n import N_
+
+router = APIRouter()
+
+
+@router.get("/my-data")
+async def my_data(current: VolunteerVisit) -> Response:
+    profile = await volunteer_profile(current)
+    return await current.page("my_data.html", profile=profile, errors={})
+
+
+@router.get("/my-data/export")
+async def export(current: VolunteerVisit) -> Response:
+    """Everything the three services hold about the volunteer, in one machine-readable file."""
+    backends, bearer = current.portal.backends, token(current)
+    document: dict[str, Any] = {
+        "exported_at": datetime.now(UTC).isoformat(),
+        "tenant": tenant(current),
+        "profile": await volunteer_profile(current),
+        "proposals_and_engagements": await backends.get(Service.MATCHING, "/volunteers/me/proposals", bearer),
+        "messages": await backends.get(Service.NOTIFICATIONS, "/me/messages", bearer),
+    }
+    body = json.dumps(document, ensure_ascii=False, indent=2)
+    filename = f"lotse-{datetime.now(UTC):%Y-%m-%d}.json"
+    return await current.finish(
+        Response(
+            body,
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+        )
+    )
+
+
+@router.post("/my-data/delete")
+async def delete_account(current: VolunteerVisit) -> Response:
+    form = await current.form()
+    if form.get("confirm") != "yes":
+        profile = await volunteer_profile(current)
+        errors = {"confirm": N_("Bitte bestätigen Sie, dass Sie Ihr Konto löschen möchten.")}
+        return await current.page("my_data.html", status=422, profile=profile, errors=errors)
+    assert current.user is not None
+    await current.portal.backends.post(
+        Service.REGISTRY, f"/tenants/{tenant(current)}/volunteers/{current.user.volunteer_id}/erasure", token(current)
+    )
+    # Signed out here; the account at the provider is not Lotse's (the page says so).
+    if current.session is not None:
+        await current.portal.store.delete(current.session.id)
+    response = RedirectResponse("/deleted", status_code=303)
+    response.delete_cookie(current.portal.cookie_name, path="/")
+    return response

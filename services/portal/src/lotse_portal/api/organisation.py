@@ -1,0 +1,101 @@
+"""An initiative admin's organisation: its details, its volunteers, its needs, and a new need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from lotse_portal import domain
+from lotse_portal.api.access import InitiativeVisit, tenant, token
+from lotse_portal.backends import BackendProblem, Service
+from lotse_runtime.i18n import N_
+
+router = APIRouter()
+
+
+@router.get("/organisation")
+async def organisation(current: InitiativeVisit) -> Response:
+    backends, bearer, base = current.portal.backends, token(current), f"/tenants/{tenant(current)}"
+    assert current.user is not None
+    org = await backends.get(Service.REGISTRY, f"{base}/organisations/{current.user.organisation}", bearer)
+    volunteers = await backends.get(
+        Service.REGISTRY, f"{base}/volunteers", bearer, organisation_id=current.user.organisation
+    )
+    needs = await backends.get(Service.REGISTRY, f"{base}/needs", bearer, organisation_id=current.user.organisation)
+    return await current.page(
+        "organisation.html",
+        organisation=org,
+        volunteers=volunteers.get("items", []),
+        needs=needs.get("items", []),
+    )
+
+
+@router.get("/organisation/needs/new")
+async def new_need(current: InitiativeVisit) -> Response:
+    facts = await _facts(current)
+    return await current.page("need_new.html", facts=facts, values={}, chosen=[], errors={}, **_choices())
+
+
+@router.post("/organisation/needs/new")
+async def report_need(current: InitiativeVisit) -> Response:
+    form = await current.form()
+    facts = await _facts(current)
+    assert current.user is not None and current.user.organisation is not None
+    skills = [skill["slug"] for skill in facts.get("skills", [])]
+    need, errors = domain.read_need_form(
+        form, organisation_id=current.user.organisation, skills=skills, timezone=facts.get("timezone", "Europe/Berlin")
+    )
+    if need is not None:
+        base, bearer = f"/tenants/{tenant(current)}", token(current)
+        try:
+            place = await current.portal.backends.get(Service.REGISTRY, f"{base}/postcodes/{need.postcode}", bearer)
+        except BackendProblem as problem:
+            if problem.status != 404:
+                raise
+            errors["postcode"] = N_("Diese Postleitzahl kennen wir in Ihrer Kommune nicht. Bitte prüfen Sie sie.")
+        else:
+            body = {**need.body, "place": {"postcode": need.postcode, **_place(place)}}
+            try:
+                await current.portal.backends.post(Service.REGISTRY, f"{base}/needs", bearer, body)
+            except BackendProblem as problem:
+                if problem.status != 422:
+                    raise
+                errors["form"] = N_("Bitte prüfen Sie diese Angabe.")
+            else:
+                return await current.redirect(
+                    "/organisation", flash=N_("Der Bedarf ist gemeldet. Lotse sucht jetzt passende Freiwillige.")
+                )
+    return await current.page(
+        "need_new.html",
+        status=422,
+        facts=facts,
+        values=dict(form),
+        chosen=form.all("skills"),
+        errors=errors,
+        **_choices(),
+    )
+
+
+def _place(found: dict[str, Any]) -> dict[str, Any]:
+    place: dict[str, Any] = {"point": found["point"]}
+    if found.get("district"):
+        place["district"] = found["district"]
+    return place
+
+
+def _choices() -> dict[str, Any]:
+    return {
+        "categories": domain.NEED_CATEGORIES,
+        "certificates": domain.CERTIFICATES,
+        "spoken_languages": domain.SPOKEN_LANGUAGES,
+        "levels": domain.LEVELS,
+    }
+
+
+async def _facts(current: InitiativeVisit) -> dict[str, Any]:
+    facts: dict[str, Any] = await current.portal.backends.get(
+        Service.REGISTRY, f"/public/tenants/{tenant(current)}", None
+    )
+    return facts

@@ -1,0 +1,75 @@
+"""The start page (which municipality, sign in or sign up), the home page and in-app messages."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from lotse_portal.api.access import Anyone, SignedIn, VolunteerVisit, tenant, token
+from lotse_portal.backends import BackendProblem, BackendUnavailable, Service
+from lotse_runtime.auth import Role
+
+router = APIRouter()
+
+
+@router.get("/")
+async def start(current: Anyone) -> Response:
+    if current.user is not None:
+        return await current.redirect("/home")
+    try:
+        tenants: list[dict[str, Any]] = await current.portal.backends.get(Service.REGISTRY, "/public/tenants", None)
+    except (BackendProblem, BackendUnavailable):
+        tenants = []
+    return await current.page("start.html", tenants=tenants)
+
+
+@router.get("/home")
+async def home(current: SignedIn) -> Response:
+    backends = current.portal.backends
+    if current.has(Role.VOLUNTEER):
+        profile = await volunteer_profile(current)
+        if profile is None:
+            return await current.redirect("/profile/new")
+        proposals = await backends.get(Service.MATCHING, "/volunteers/me/proposals", token(current))
+        messages = await backends.get(Service.NOTIFICATIONS, "/me/messages", token(current))
+        waiting = [p for p in proposals if p["status"] == "proposed"]
+        engaged = [p for p in proposals if p["status"] == "accepted"]
+        unread = [m for m in messages if not m.get("read_at")]
+        return await current.page("home.html", profile=profile, waiting=waiting, engaged=engaged, unread=len(unread))
+    if current.has(Role.INITIATIVE_ADMIN):
+        return await current.redirect("/organisation")
+    return await current.page("home_other.html")
+
+
+@router.get("/messages")
+async def messages(current: VolunteerVisit) -> Response:
+    found = await current.portal.backends.get(Service.NOTIFICATIONS, "/me/messages", token(current))
+    return await current.page("messages.html", messages=found)
+
+
+@router.post("/messages/{message_id}/read")
+async def mark_read(current: VolunteerVisit, message_id: UUID) -> Response:
+    await current.form()
+    await current.portal.backends.post(Service.NOTIFICATIONS, f"/me/messages/{message_id}/read", token(current))
+    return await current.redirect("/messages")
+
+
+async def volunteer_profile(current: SignedIn) -> dict[str, Any] | None:
+    assert current.user is not None
+    try:
+        profile: dict[str, Any] = await current.portal.backends.get(
+            Service.REGISTRY, f"/tenants/{tenant(current)}/volunteers/{current.user.volunteer_id}", token(current)
+        )
+    except BackendProblem as problem:
+        if problem.status == 404:
+            return None
+        raise
+    return profile
+
+
+@router.get("/deleted")
+async def deleted(current: Anyone) -> Response:
+    return await current.page("deleted.html")

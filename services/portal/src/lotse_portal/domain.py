@@ -1,0 +1,396 @@
+# ruff: noqa: RUF001 - dashes in the level names are typographic on purpose
+"""What the portal decides itself, without I/O: the sign-up form read into a registration, the
+availability grid, the language a person sees, and which paths a sign-in may return to.
+
+Each form check names its field and a message id (German, translated where it is shown), so the
+page shows the message next to the field in the person's language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lotse_contracts.events.values import Channel, ConsentPurpose, LanguageLevel, Weekday
+from lotse_runtime.i18n import N_
+
+# The languages of the portal's pages (German first); Arabic and Persian read right to left.
+LANGUAGES = ("de", "en", "ar", "uk", "fa", "tr")
+# Blocks of the availability grid, in the tenant's local time.
+DAY_PARTS: dict[str, tuple[str, str, str]] = {
+    "morning": (N_("Vormittag"), "08:00:00", "12:00:00"),
+    "afternoon": (N_("Nachmittag"), "12:00:00", "17:00:00"),
+    "evening": (N_("Abend"), "17:00:00", "21:00:00"),
+}
+WEEKDAYS: dict[Weekday, str] = {
+    Weekday.MONDAY: N_("Montag"),
+    Weekday.TUESDAY: N_("Dienstag"),
+    Weekday.WEDNESDAY: N_("Mittwoch"),
+    Weekday.THURSDAY: N_("Donnerstag"),
+    Weekday.FRIDAY: N_("Freitag"),
+    Weekday.SATURDAY: N_("Samstag"),
+    Weekday.SUNDAY: N_("Sonntag"),
+}
+# Languages offered in the sign-up form (ISO 639-1), the ones most asked for in the field first.
+SPOKEN_LANGUAGES: dict[str, str] = {
+    "de": N_("Deutsch"),
+    "en": N_("Englisch"),
+    "ar": N_("Arabisch"),
+    "uk": N_("Ukrainisch"),
+    "ru": N_("Russisch"),
+    "fa": N_("Persisch (Farsi/Dari)"),
+    "tr": N_("Türkisch"),
+    "ps": N_("Paschtu"),
+    "ku": N_("Kurdisch"),
+    "ti": N_("Tigrinya"),
+    "fr": N_("Französisch"),
+    "es": N_("Spanisch"),
+    "pl": N_("Polnisch"),
+    "ro": N_("Rumänisch"),
+}
+LEVELS: dict[LanguageLevel, str] = {
+    LanguageLevel.A1: N_("A1 – Anfänger"),
+    LanguageLevel.A2: N_("A2 – Grundkenntnisse"),
+    LanguageLevel.B1: N_("B1 – Mittelstufe"),
+    LanguageLevel.B2: N_("B2 – gute Kenntnisse"),
+    LanguageLevel.C1: N_("C1 – sehr gute Kenntnisse"),
+    LanguageLevel.C2: N_("C2 – fließend"),
+    LanguageLevel.NATIVE: N_("Muttersprache"),
+}
+PERSON_CHANNELS: dict[Channel, str] = {Channel.EMAIL: N_("E-Mail"), Channel.IN_APP: N_("Nachrichten im Portal")}
+CONSENT_PURPOSES: dict[ConsentPurpose, str] = {
+    ConsentPurpose.MATCHING: N_("Meine Angaben dürfen genutzt werden, um mir passende Einsätze vorzuschlagen."),
+    ConsentPurpose.CONTACT: N_("Die Koordination darf mich zu Einsätzen kontaktieren."),
+    ConsentPurpose.SHARE_WITH_ORGANISATION: N_(
+        "Meine Kontaktdaten dürfen an die Initiative weitergegeben werden, mit der ich einen Einsatz mache."
+    ),
+    ConsentPurpose.STATISTICS: N_("Meine Angaben dürfen anonymisiert für Statistiken der Kommune genutzt werden."),
+}
+REQUIRED_PURPOSES = (ConsentPurpose.MATCHING, ConsentPurpose.CONTACT)
+
+_POSTCODE = re.compile(r"^[0-9]{5}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+@dataclass
+class FormResult:
+    """The request body for the service, or the fields to correct (field → message id)."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+class FormData(Mapping[str, str]):
+    """A submitted form: single values by name, repeated ones (checkboxes) through ``all``."""
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        self._items = [(key, value.strip()) for key, value in items]
+        self._first: dict[str, str] = {}
+        for key, value in self._items:
+            self._first.setdefault(key, value)
+
+    def __getitem__(self, key: str) -> str:
+        return self._first[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._first)
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def all(self, key: str) -> list[str]:
+        return [value for name, value in self._items if name == key]
+
+
+def read_volunteer_form(form: FormData, *, skills: Sequence[str], consent_version: str | None) -> FormResult:
+    """The sign-up (and profile) form as the registry's registration body."""
+    result = FormResult()
+    errors = result.errors
+    name = form.get("display_name", "")
+    if not name:
+        errors["display_name"] = N_("Bitte geben Sie einen Namen an.")
+    elif len(name) > 80:
+        errors["display_name"] = N_("Bitte höchstens 80 Zeichen.")
+    email = form.get("email", "")
+    if not _EMAIL.fullmatch(email) or len(email) > 254:
+        errors["email"] = N_("Bitte geben Sie eine gültige E-Mail-Adresse an, z. B. name@example.org.")
+    phone = form.get("phone", "").replace(" ", "")
+    if phone and not _PHONE.fullmatch(phone):
+        errors["phone"] = N_("Bitte die Nummer mit Ländervorwahl angeben, z. B. +49151 1234567.")
+    preferred = form.get("preferred_language", "")
+    if preferred not in LANGUAGES:
+        errors["preferred_language"] = N_("Bitte wählen Sie eine Sprache.")
+
+    languages = []
+    for code in SPOKEN_LANGUAGES:
+        level = form.get(f"level_{code}", "")
+        if level:
+            if level not in {item.value for item in LanguageLevel}:
+                errors[f"level_{code}"] = N_("Bitte wählen Sie eine Stufe aus der Liste.")
+            else:
+                languages.append({"language": code, "level": level})
+    if not languages and not any(key.startswith("level_") for key in errors):
+        errors["languages"] = N_("Bitte geben Sie mindestens eine Sprache an, die Sie sprechen.")
+
+    chosen_skills = form.all("skills")
+    if unknown := [slug for slug in chosen_skills if slug not in skills]:
+        errors["skills"] = N_("Bitte wählen Sie nur Tätigkeiten aus der Liste.")
+        del unknown
+
+    postcode = form.get("postcode", "")
+    if not _POSTCODE.fullmatch(postcode):
+        errors["postcode"] = N_("Bitte geben Sie eine Postleitzahl mit fünf Ziffern an.")
+    radius = _integer(form.get("travel_radius_km", ""), 0, 200)
+    if radius is None:
+        errors["travel_radius_km"] = N_("Bitte eine Zahl von 0 bis 200.")
+
+    slots = []
+    for value in form.all("slot"):
+        weekday, _, part = value.partition(":")
+        if weekday not in {day.value for day in Weekday} or part not in DAY_PARTS:
+            errors["slots"] = N_("Bitte wählen Sie Zeiten aus dem Raster.")
+            break
+        _, start, end = DAY_PARTS[part]
+        slots.append({"weekday": weekday, "start": start, "end": end})
+    if not slots and "slots" not in errors:
+        errors["slots"] = N_("Bitte wählen Sie mindestens eine Zeit, zu der Sie helfen können.")
+    most = _integer(form.get("max_concurrent_engagements", ""), 1, 10)
+    if most is None:
+        errors["max_concurrent_engagements"] = N_("Bitte eine Zahl von 1 bis 10.")
+
+    channels = form.all("channels")
+    if not channels or any(channel not in {c.value for c in PERSON_CHANNELS} for channel in channels):
+        errors["channels"] = N_("Bitte wählen Sie mindestens einen Weg, auf dem wir Sie erreichen.")
+    quiet_start, quiet_end = form.get("quiet_start", ""), form.get("quiet_end", "")
+    quiet_hours = None
+    if quiet_start or quiet_end:
+        if not (_TIME.fullmatch(quiet_start) and _TIME.fullmatch(quiet_end)) or quiet_start == quiet_end:
+            errors["quiet_hours"] = N_("Bitte Beginn und Ende als Uhrzeit angeben, z. B. 21:00 und 07:00.")
+        else:
+            quiet_hours = {"start": f"{quiet_start}:00", "end": f"{quiet_end}:00"}
+
+    purposes = form.all("consent")
+    known = {p.value for p in ConsentPurpose}
+    consent_missing = any(purpose not in known for purpose in purposes) or not all(
+        required.value in purposes for required in REQUIRED_PURPOSES
+    )
+    if consent_version is not None and consent_missing:
+        errors["consent"] = N_(
+            "Ohne diese beiden Einwilligungen können wir Ihnen keine Einsätze vorschlagen. "
+            "Sie können sie jederzeit widerrufen."
+        )
+    if result.errors:
+        return result
+
+    contact: dict[str, Any] = {
+        "display_name": name,
+        "email": email,
+        "preferred_language": preferred,
+        "channels": channels,
+    }
+    if phone:
+        contact["phone"] = phone
+    if quiet_hours:
+        contact["quiet_hours"] = quiet_hours
+    result.body = {
+        "contact": contact,
+        "skills": chosen_skills,
+        "languages": languages,
+        "home_area": {"postcode": postcode},
+        "travel_radius_km": radius,
+        "availability": {"weekly_slots": slots, "max_concurrent_engagements": most},
+    }
+    if consent_version is not None:
+        result.body["consent"] = {"purposes": purposes, "text_version": consent_version}
+    return result
+
+
+def registry_field(path: str) -> str:
+    """The form field that a field named by the registry (``home_area.postcode``) belongs to."""
+    mapping = {
+        "contact.display_name": "display_name",
+        "contact.email": "email",
+        "contact.phone": "phone",
+        "contact.preferred_language": "preferred_language",
+        "contact.channels": "channels",
+        "contact.quiet_hours": "quiet_hours",
+        "home_area.postcode": "postcode",
+        "home_area": "postcode",
+        "travel_radius_km": "travel_radius_km",
+        "availability.max_concurrent_engagements": "max_concurrent_engagements",
+        "availability.weekly_slots": "slots",
+        "skills": "skills",
+        "consent": "consent",
+        "consent.text_version": "consent",
+    }
+    for prefix, name in mapping.items():
+        if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "["):
+            return name
+    if path.startswith("languages"):
+        return "languages"
+    return "form"
+
+
+def safe_next(path: str | None) -> str:
+    """Where a sign-in may return to: a path of the portal itself, never another site."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path or "\n" in path:
+        return "/"
+    return path
+
+
+def pick_language(*preferred: str | None, accept_language: str = "") -> str:
+    """The session's choice, then the browser's languages, then German."""
+    for language in preferred:
+        if language in LANGUAGES:
+            return language
+    for part in accept_language.split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return "de"
+
+
+def _integer(value: str, low: int, high: int) -> int | None:
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if low <= number <= high else None
+
+
+NEED_CATEGORIES: dict[str, str] = {
+    "accompaniment_to_authorities": N_("Begleitung zu Ämtern"),
+    "translation": N_("Übersetzen und Dolmetschen"),
+    "childcare": N_("Kinderbetreuung"),
+    "tutoring": N_("Lernhilfe"),
+    "housing_help": N_("Hilfe rund ums Wohnen"),
+    "mobility": N_("Fahrten und Mobilität"),
+    "leisure": N_("Freizeit und Begegnung"),
+    "other": N_("Anderes"),
+}
+CERTIFICATES: dict[str, str] = {
+    "extended_police_certificate": N_("Erweitertes Führungszeugnis"),
+    "first_aid": N_("Erste-Hilfe-Kurs"),
+}
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+@dataclass(frozen=True)
+class NeedForm:
+    """A need as an initiative reports it; the place is looked up from the postcode afterwards."""
+
+    body: dict[str, Any]
+    postcode: str
+
+
+def read_need_form(
+    form: FormData, *, organisation_id: str, skills: Sequence[str], timezone: str
+) -> tuple[NeedForm | None, dict[str, str]]:
+    from datetime import date, datetime, time
+    from zoneinfo import ZoneInfo
+
+    errors: dict[str, str] = {}
+    category = form.get("category", "")
+    if category not in NEED_CATEGORIES:
+        errors["category"] = N_("Bitte wählen Sie, welche Hilfe gebraucht wird.")
+    description = form.get("description", "")
+    if not 10 <= len(description) <= 2000:
+        errors["description"] = N_("Bitte beschreiben Sie die Aufgabe in 10 bis 2000 Zeichen.")
+    if any(_PERSONAL.search(description) for _PERSONAL in _PERSONAL_DATA):
+        errors["description"] = N_(
+            "Bitte keine E-Mail-Adressen oder Telefonnummern in die Beschreibung: "
+            "Freiwillige sehen sie, bevor sie zugesagt haben."
+        )
+    postcode = form.get("postcode", "")
+    if not _POSTCODE.fullmatch(postcode):
+        errors["postcode"] = N_("Bitte geben Sie eine Postleitzahl mit fünf Ziffern an.")
+    day, start, end = form.get("date", ""), form.get("start", ""), form.get("end", "")
+    schedule: dict[str, Any] | None = None
+    if not _DATE.fullmatch(day) or not _TIME.fullmatch(start) or not _TIME.fullmatch(end):
+        errors["schedule"] = N_("Bitte Datum und Uhrzeiten angeben, z. B. 2026-12-03, 09:00 bis 12:00.")
+    else:
+        try:
+            zone = ZoneInfo(timezone)
+            on = date.fromisoformat(day)
+            begins = datetime.combine(on, time.fromisoformat(start), zone)
+            ends = datetime.combine(on, time.fromisoformat(end), zone)
+        except ValueError:
+            errors["schedule"] = N_("Bitte Datum und Uhrzeiten angeben, z. B. 2026-12-03, 09:00 bis 12:00.")
+        else:
+            if ends <= begins:
+                errors["schedule"] = N_("Das Ende muss nach dem Beginn liegen.")
+            elif begins <= datetime.now(zone):
+                errors["schedule"] = N_("Der Termin muss in der Zukunft liegen.")
+            else:
+                schedule = {"kind": "one_off", "start": begins.isoformat(), "end": ends.isoformat()}
+    needed = _integer(form.get("volunteers_needed", ""), 1, 50)
+    if needed is None:
+        errors["volunteers_needed"] = N_("Bitte eine Zahl von 1 bis 50.")
+    chosen_skills = form.all("skills")
+    if any(slug not in skills for slug in chosen_skills):
+        errors["skills"] = N_("Bitte wählen Sie nur Tätigkeiten aus der Liste.")
+    languages = []
+    language, level = form.get("language", ""), form.get("language_level", "")
+    if language:
+        if language not in SPOKEN_LANGUAGES or level not in {item.value for item in LanguageLevel}:
+            errors["language"] = N_("Bitte wählen Sie Sprache und Mindeststufe aus der Liste.")
+        else:
+            languages.append({"language": language, "min_level": level})
+    certificate = form.get("certificate_required", "")
+    if certificate and certificate not in CERTIFICATES:
+        errors["certificate_required"] = N_("Bitte wählen Sie einen Nachweis aus der Liste.")
+    if errors or schedule is None or needed is None:
+        return None, errors
+    body: dict[str, Any] = {
+        "organisation_id": organisation_id,
+        "category": category,
+        "description": description,
+        "required_skills": chosen_skills,
+        "languages": languages,
+        "schedule": schedule,
+        "volunteers_needed": needed,
+    }
+    if certificate:
+        body["certificate_required"] = certificate
+    return NeedForm(body, postcode), errors
+
+
+# Contact data has no place in a need's description (volunteers read it before they commit).
+_PERSONAL_DATA = (
+    re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", re.IGNORECASE),
+    re.compile(r"(\+|00)?[0-9][0-9 /-]{7,}[0-9]"),
+)
+
+
+# Why matching proposes someone, by reason code, in words a volunteer reads.
+REASONS: dict[str, str] = {
+    "skills": N_("Ihre Fähigkeiten passen zur Aufgabe."),
+    "language": N_("Sie sprechen die gebrauchte Sprache."),
+    "distance": N_("Der Ort liegt in Ihrer Nähe."),
+    "availability": N_("Sie haben zu der Zeit angegeben, dass Sie können."),
+    "certificate": N_("Sie haben den nötigen Nachweis."),
+    "organisation": N_("Der Bedarf kommt von Ihrer Initiative."),
+}
+
+PROPOSAL_STATUSES: dict[str, str] = {
+    "proposed": N_("wartet auf Ihre Antwort"),
+    "accepted": N_("zugesagt"),
+    "declined": N_("abgesagt"),
+    "expired": N_("abgelaufen"),
+    "withdrawn": N_("zurückgezogen"),
+    "stepped_back": N_("zurückgetreten"),
+}
+NEED_STATUSES: dict[str, str] = {
+    "open": N_("offen"),
+    "staffed": N_("besetzt"),
+    "cancelled": N_("abgesagt"),
+    "closed": N_("abgeschlossen"),
+}

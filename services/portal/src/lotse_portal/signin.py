@@ -1,0 +1,207 @@
+"""OpenID Connect sign-in: authorization code flow with PKCE (S256), through Authlib.
+
+The provider's endpoints come from its discovery document. The ID token is checked against the
+provider's JWKS (signature, issuer, audience = our client id, expiry, nonce); the access token,
+which the portal passes on to the services, is verified the way the services verify it
+(``lotse_runtime.auth``), so the portal knows the same tenant and roles they will see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import jwt
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from lotse_portal.settings import PortalSettings
+from lotse_portal.store import PendingSignIn, SignedInUser
+from lotse_runtime.auth import Principal, TokenVerifier
+
+# Refresh an access token this long before it expires, so a call never carries a stale one.
+REFRESH_MARGIN = timedelta(seconds=30)
+DISCOVERY_TTL_SECONDS = 3600.0
+
+
+class SignInFailed(Exception):
+    """The provider refused, or what came back does not verify; the person is asked to try again."""
+
+
+@dataclass(frozen=True)
+class ProviderEndpoints:
+    authorization: str
+    token: str
+    jwks: str
+    end_session: str | None
+
+
+class OpenIdClient:
+    def __init__(self, settings: PortalSettings, http: httpx.AsyncClient, verifier: TokenVerifier) -> None:
+        self.settings = settings
+        self.http = http
+        self.verifier = verifier
+        self._endpoints: ProviderEndpoints | None = None
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+        self._id_token_keys: jwt.PyJWKClient | None = None
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.settings.public_url.rstrip("/") + "/signin/callback"
+
+    async def endpoints(self) -> ProviderEndpoints:
+        """The discovery document, fetched when first needed (the portal starts while the provider is
+        away) and again after an hour."""
+        async with self._lock:
+            if self._endpoints is None or time.monotonic() - self._fetched_at > DISCOVERY_TTL_SECONDS:
+                try:
+                    response = await self.http.get(self.settings.discovery_url)
+                    response.raise_for_status()
+                    document: dict[str, Any] = response.json()
+                    if document.get("issuer") != self.settings.jwt_issuer:
+                        raise SignInFailed(f"the provider names itself {document.get('issuer')!r}")
+                    self._endpoints = ProviderEndpoints(
+                        authorization=document["authorization_endpoint"],
+                        token=document["token_endpoint"],
+                        jwks=document["jwks_uri"],
+                        end_session=document.get("end_session_endpoint"),
+                    )
+                except (httpx.HTTPError, ValueError, KeyError) as error:
+                    raise SignInFailed(f"the provider's discovery document is unavailable: {error}") from error
+                self._fetched_at = time.monotonic()
+                self._id_token_keys = jwt.PyJWKClient(self._endpoints.jwks, cache_keys=True)
+            return self._endpoints
+
+    def _client(self, **kwargs: Any) -> AsyncOAuth2Client:
+        secret = self.settings.oidc_client_secret
+        return AsyncOAuth2Client(
+            client_id=self.settings.oidc_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            scope=self.settings.oidc_scope,
+            redirect_uri=self.redirect_uri,
+            code_challenge_method="S256",
+            timeout=self.settings.backend_timeout_seconds,
+            **kwargs,
+        )
+
+    async def start(
+        self, next_path: str, language: str, *, tenant: str | None = None, register: bool = False
+    ) -> tuple[str, PendingSignIn]:
+        """Where to send the browser, and what the callback must find in the session."""
+        endpoints = await self.endpoints()
+        pending = PendingSignIn(
+            state=generate_token(32),
+            nonce=generate_token(32),
+            code_verifier=generate_token(64),
+            next_path=next_path,
+            tenant=tenant,
+        )
+        extra: dict[str, str] = {"ui_locales": language, "nonce": pending.nonce}
+        if register:
+            # OpenID Connect "prompt=create": the provider shows its registration page.
+            extra["prompt"] = "create"
+        if tenant:
+            extra["lotse_tenant"] = tenant
+        async with self._client() as client:
+            url, _ = client.create_authorization_url(
+                endpoints.authorization, state=pending.state, code_verifier=pending.code_verifier, **extra
+            )
+        return url, pending
+
+    async def finish(self, pending: PendingSignIn, code: str, state: str) -> tuple[SignedInUser, Principal]:
+        if state != pending.state:
+            raise SignInFailed("the sign-in answer does not belong to this browser session")
+        endpoints = await self.endpoints()
+        async with self._client() as client:
+            try:
+                token = await client.fetch_token(
+                    endpoints.token, grant_type="authorization_code", code=code, code_verifier=pending.code_verifier
+                )
+            except Exception as error:
+                raise SignInFailed(f"the provider refused the code: {error}") from error
+        return await self._signed_in(dict(token), nonce=pending.nonce)
+
+    async def refresh(self, user: SignedInUser) -> SignedInUser | None:
+        """A fresh access token when the current one is about to expire; None when the sign-in is over."""
+        if user.expires_at - REFRESH_MARGIN > datetime.now(UTC):
+            return user
+        if not user.refresh_token:
+            return None
+        endpoints = await self.endpoints()
+        async with self._client() as client:
+            try:
+                token = await client.refresh_token(endpoints.token, refresh_token=user.refresh_token)
+            except Exception:  # noqa: BLE001 - any refusal ends the sign-in
+                return None
+        token = dict(token)
+        token.setdefault("id_token", user.id_token)
+        token.setdefault("refresh_token", user.refresh_token)
+        try:
+            refreshed, _ = await self._signed_in(token, nonce=None)
+        except SignInFailed:
+            return None
+        return refreshed
+
+    async def sign_out_url(self, user: SignedInUser | None, language: str) -> str:
+        """The provider's end-session endpoint, or the portal's start page if it has none."""
+        home = self.settings.public_url.rstrip("/") + "/"
+        try:
+            endpoints = await self.endpoints()
+        except SignInFailed:
+            return home
+        if endpoints.end_session is None:
+            return home
+        query = {"post_logout_redirect_uri": home, "client_id": self.settings.oidc_client_id, "ui_locales": language}
+        if user is not None:
+            query["id_token_hint"] = user.id_token
+        return f"{endpoints.end_session}?{urlencode(query)}"
+
+    async def _signed_in(self, token: dict[str, Any], *, nonce: str | None) -> tuple[SignedInUser, Principal]:
+        access_token, id_token = token.get("access_token"), token.get("id_token")
+        if not access_token or not id_token:
+            raise SignInFailed("the provider sent no access token or no ID token")
+        claims = await asyncio.to_thread(self._id_token_claims, id_token)
+        if nonce is not None and claims.get("nonce") != nonce:
+            raise SignInFailed("the ID token was issued for another sign-in (nonce)")
+        try:
+            principal = await asyncio.to_thread(self.verifier.verify, access_token)
+        except Exception as error:
+            raise SignInFailed(f"the access token does not verify: {error}") from error
+        if principal.subject != claims.get("sub"):
+            raise SignInFailed("the ID token and the access token name different people")
+        expires_in = float(token.get("expires_in") or 300)
+        user = SignedInUser(
+            subject=principal.subject,
+            volunteer_id=principal.volunteer_id,
+            tenant=principal.tenant,
+            roles=tuple(sorted(str(role) for role in principal.roles)),
+            organisation=principal.organisation,
+            name=str(claims.get("name") or claims.get("preferred_username") or claims.get("email") or ""),
+            access_token=access_token,
+            refresh_token=token.get("refresh_token"),
+            id_token=id_token,
+            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+        )
+        return user, principal
+
+    def _id_token_claims(self, id_token: str) -> dict[str, Any]:
+        assert self._id_token_keys is not None  # endpoints() ran before
+        try:
+            key = self._id_token_keys.get_signing_key_from_jwt(id_token).key
+            claims: dict[str, Any] = jwt.decode(
+                id_token,
+                key,
+                algorithms=["RS256", "ES256", "PS256"],
+                audience=self.settings.oidc_client_id,
+                issuer=self.settings.jwt_issuer,
+                options={"require": ["exp", "iss", "aud", "sub", "iat"]},
+            )
+        except jwt.PyJWTError as error:
+            raise SignInFailed(f"the ID token does not verify: {error}") from error
+        return claims

@@ -1,0 +1,125 @@
+"""Persistence: the portal's only data, server-side sign-in sessions.
+
+The browser holds a random session id in an ``HttpOnly`` cookie; the database keys the session by
+the id's SHA-256, so a copy of the database does not hand out live sessions. Sessions expire
+through a TTL index a while after their last use; signing out deletes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+SESSIONS = "sessions"
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """What the callback checks: the state and nonce sent, the PKCE verifier, where to go next."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    next_path: str
+    tenant: str | None = None
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """Who is signed in, from the verified access token, and the tokens to call the services with."""
+
+    subject: str
+    volunteer_id: str
+    tenant: str | None
+    roles: tuple[str, ...]
+    organisation: str | None
+    name: str
+    access_token: str
+    refresh_token: str | None
+    id_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    csrf: str
+    expires_at: datetime
+    language: str | None = None
+    pending: PendingSignIn | None = None
+    user: SignedInUser | None = None
+    flash: str | None = None
+
+    @classmethod
+    def new(cls, lifetime: timedelta) -> Session:
+        return cls(id=new_secret(), csrf=new_secret(), expires_at=datetime.now(UTC) + lifetime)
+
+    def to_document(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["_id"] = session_key(document.pop("id"))
+        return document
+
+    @classmethod
+    def from_document(cls, session_id: str, document: dict[str, Any]) -> Session:
+        pending, user = document.get("pending"), document.get("user")
+        user_record = None
+        if user:
+            expires = user["expires_at"]
+            user_record = SignedInUser(**{**user, "roles": tuple(user["roles"]), "expires_at": _aware(expires)})
+        return cls(
+            id=session_id,
+            csrf=document["csrf"],
+            expires_at=_aware(document["expires_at"]),
+            language=document.get("language"),
+            pending=PendingSignIn(**pending) if pending else None,
+            user=user_record,
+            flash=document.get("flash"),
+        )
+
+    def renewed(self, lifetime: timedelta) -> Session:
+        return replace(self, expires_at=datetime.now(UTC) + lifetime)
+
+
+def _aware(moment: datetime) -> datetime:
+    # MongoDB hands datetimes back naive (UTC).
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class Store:
+    database: AsyncDatabase[dict[str, Any]]
+    sessions: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = self.database[SESSIONS]
+
+    async def ensure_indexes(self) -> None:
+        await self.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+
+    async def load(self, session_id: str) -> Session | None:
+        document = await self.sessions.find_one({"_id": session_key(session_id)})
+        if document is None:
+            return None
+        session = Session.from_document(session_id, document)
+        return session if session.expires_at > datetime.now(UTC) else None
+
+    async def save(self, session: Session) -> None:
+        document = session.to_document()
+        await self.sessions.replace_one({"_id": document["_id"]}, document, upsert=True)
+
+    async def delete(self, session_id: str) -> None:
+        await self.sessions.delete_one({"_id": session_key(session_id)})
