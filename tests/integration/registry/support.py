@@ -80,7 +80,7 @@ def need_body(organisation_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 async def onboard(registry: RunningRegistry, slug: str | None = None) -> str:
-    slug = slug or registry.new_tenant_slug()
+    slug = slug or registry.new_tenant()
     response = await registry.http.post("/tenants", json=tenant_body(slug), headers=registry.auth(Role.PLATFORM_ADMIN))
     assert response.status_code == 201, response.text
     return slug

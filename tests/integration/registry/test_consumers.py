@@ -186,7 +186,7 @@ async def test_a_partner_registers_a_volunteer_with_consent_proof(
     volunteer = await eventually(registered, timeout=NEW_TOPIC_TIMEOUT, what="the volunteer to be registered")
     assert volunteer["registered_via"] == "partner:portal" and volunteer["status"] == "active"
     consent = await registry.database.consents.find_one({"tenant": tenant, "volunteer_id": volunteer["_id"]})
-    assert consent["proof"]["reference"] == "forms/1"
+    assert consent is not None and consent["proof"]["reference"] == "forms/1"
 
 
 async def test_partner_commands_over_http_with_an_idempotency_key(registry: RunningRegistry) -> None:

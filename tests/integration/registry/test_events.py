@@ -139,7 +139,7 @@ async def test_consent_withdrawal_keeps_the_volunteer_registered_but_never_propo
     assert withdrawn.status_code == 200
     assert withdrawn.json()["status"] == "withdrawn"
     consent = await registry.database.consents.find_one({"tenant": tenant, "volunteer_id": volunteer_id})
-    assert consent["withdrawn_at"] is not None and consent["text_version"] == "2026-01"
+    assert consent is not None and consent["withdrawn_at"] is not None and consent["text_version"] == "2026-01"
     active = await registry.http.get(f"/tenants/{tenant}/volunteers?status=active", headers=coordinator)
     assert volunteer_id not in active.text
     stats = (await registry.http.get(f"/tenants/{tenant}/statistics", headers=coordinator)).json()

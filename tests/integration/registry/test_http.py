@@ -88,7 +88,7 @@ def caller(registry: RunningRegistry, world: World, name: str) -> dict[str, str]
 
 
 async def test_only_a_platform_admin_onboards_a_tenant_and_lists_tenants(registry: RunningRegistry) -> None:
-    slug = registry.new_tenant_slug()
+    slug = registry.new_tenant()
     for role in (Role.COORDINATOR, Role.INITIATIVE_ADMIN, Role.VOLUNTEER, Role.PARTNER):
         headers = registry.auth(role, tenant=slug, org="some-initiative")
         response = await registry.http.post("/tenants", json=tenant_body(slug), headers=headers)
@@ -558,7 +558,7 @@ async def _reported(registry: RunningRegistry, world: World) -> Target:
 
 
 async def _fresh_ref(registry: RunningRegistry, world: World) -> Target:
-    return {"ref": f"ref-{uuid.uuid4().hex[:8]}", "volunteer": str(uuid.uuid4()), "slug": registry.new_tenant_slug()}
+    return {"ref": f"ref-{uuid.uuid4().hex[:8]}", "volunteer": str(uuid.uuid4()), "slug": registry.new_tenant()}
 
 
 async def _world_target(registry: RunningRegistry, world: World) -> Target:
