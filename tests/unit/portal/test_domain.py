@@ -1,0 +1,170 @@
+"""The portal's own decisions: reading the sign-up and need forms, where a sign-in may return to,
+which language a page is in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lotse_portal.domain import FormData, pick_language, read_need_form, read_volunteer_form, registry_field, safe_next
+
+GOOD_VOLUNTEER = [
+    ("display_name", "Maria"),
+    ("email", "maria@example.org"),
+    ("phone", "+49 151 1234567"),
+    ("preferred_language", "uk"),
+    ("channels", "email"),
+    ("channels", "in_app"),
+    ("level_de", "c1"),
+    ("level_uk", "native"),
+    ("level_ar", ""),
+    ("skills", "driving"),
+    ("postcode", "04109"),
+    ("travel_radius_km", "12"),
+    ("slot", "monday:morning"),
+    ("slot", "saturday:evening"),
+    ("max_concurrent_engagements", "2"),
+    ("quiet_start", "21:00"),
+    ("quiet_end", "07:00"),
+    ("consent", "matching"),
+    ("consent", "contact"),
+]
+
+
+def test_a_complete_sign_up_form_is_the_registrys_registration_body() -> None:
+    result = read_volunteer_form(FormData(GOOD_VOLUNTEER), skills=["driving", "translation"], consent_version="2026-01")
+    assert result.errors == {}
+    assert result.body == {
+        "contact": {
+            "display_name": "Maria",
+            "email": "maria@example.org",
+            "phone": "+491511234567",
+            "preferred_language": "uk",
+            "channels": ["email", "in_app"],
+            "quiet_hours": {"start": "21:00:00", "end": "07:00:00"},
+        },
+        "skills": ["driving"],
+        "languages": [{"language": "de", "level": "c1"}, {"language": "uk", "level": "native"}],
+        "home_area": {"postcode": "04109"},
+        "travel_radius_km": 12,
+        "availability": {
+            "weekly_slots": [
+                {"weekday": "monday", "start": "08:00:00", "end": "12:00:00"},
+                {"weekday": "saturday", "start": "17:00:00", "end": "21:00:00"},
+            ],
+            "max_concurrent_engagements": 2,
+        },
+        "consent": {"purposes": ["matching", "contact"], "text_version": "2026-01"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field"),
+    [
+        ("display_name", "", "display_name"),
+        ("email", "maria-at-example", "email"),
+        ("phone", "0151 123", "phone"),
+        ("preferred_language", "xx", "preferred_language"),
+        ("postcode", "4109", "postcode"),
+        ("travel_radius_km", "500", "travel_radius_km"),
+        ("max_concurrent_engagements", "0", "max_concurrent_engagements"),
+        ("level_de", "fluent", "level_de"),
+        ("skills", "hacking", "skills"),
+        ("quiet_start", "25:00", "quiet_hours"),
+    ],
+)
+def test_each_bad_answer_is_named_by_its_field(name: str, value: str, field: str) -> None:
+    items = [(key, value if key == name else old) for key, old in GOOD_VOLUNTEER]
+    result = read_volunteer_form(FormData(items), skills=["driving"], consent_version="2026-01")
+    assert field in result.errors, result.errors
+    assert result.body == {}
+
+
+def test_without_the_two_required_consents_nothing_is_registered() -> None:
+    items = [item for item in GOOD_VOLUNTEER if item != ("consent", "contact")]
+    result = read_volunteer_form(FormData(items), skills=["driving"], consent_version="2026-01")
+    assert set(result.errors) == {"consent"}
+
+
+def test_no_time_and_no_language_are_both_asked_for() -> None:
+    items = [(k, v) for k, v in GOOD_VOLUNTEER if k != "slot" and not k.startswith("level_")]
+    result = read_volunteer_form(FormData(items), skills=["driving"], consent_version="2026-01")
+    assert {"slots", "languages"} <= set(result.errors)
+
+
+def test_registry_fields_lead_to_the_form_fields() -> None:
+    assert registry_field("home_area.postcode") == "postcode"
+    assert registry_field("contact.email") == "email"
+    assert registry_field("languages[0].level") == "languages"
+    assert registry_field("something.else") == "form"
+
+
+@pytest.mark.parametrize(
+    ("asked", "returned"),
+    [
+        ("/proposals", "/proposals"),
+        ("/needs?x=1", "/needs?x=1"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        (None, "/"),
+        ("javascript:alert(1)", "/"),
+    ],
+)
+def test_a_sign_in_returns_only_to_the_portal_itself(asked: str | None, returned: str) -> None:
+    assert safe_next(asked) == returned
+
+
+def test_the_language_is_the_choice_then_the_browsers_then_german() -> None:
+    assert pick_language("fa", accept_language="de-DE,de;q=0.9") == "fa"
+    assert pick_language(None, accept_language="uk-UA,uk;q=0.9,en;q=0.8") == "uk"
+    assert pick_language("xx", accept_language="fr-FR,fr") == "de"
+
+
+def need_form(**changes: str) -> FormData:
+    start = datetime.now(UTC) + timedelta(days=3)
+    values = {
+        "category": "accompaniment_to_authorities",
+        "description": "Begleitung zur Ausländerbehörde, Termin um 10 Uhr",
+        "postcode": "04109",
+        "date": start.date().isoformat(),
+        "start": "09:00",
+        "end": "12:00",
+        "volunteers_needed": "1",
+        "language": "ar",
+        "language_level": "b2",
+        **changes,
+    }
+    return FormData(values.items())
+
+
+def test_a_reported_need_is_the_registrys_need_body_with_its_postcode() -> None:
+    organisation = "6f1c2a3b-0000-4000-8000-000000000001"
+    need, errors = read_need_form(need_form(), organisation_id=organisation, skills=[], timezone="Europe/Berlin")
+    assert errors == {}
+    assert need is not None
+    assert need.postcode == "04109"
+    assert need.body["schedule"]["kind"] == "one_off"
+    assert need.body["schedule"]["start"].endswith(("+01:00", "+02:00"))
+    assert need.body["languages"] == [{"language": "ar", "min_level": "b2"}]
+    assert need.body["organisation_id"] == organisation
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"category": "weapons"}, "category"),
+        ({"description": "kurz"}, "description"),
+        ({"description": "Bitte Frau K. anrufen: 0151 2345678, danke"}, "description"),
+        ({"description": "Kontakt über familie@example.org aufnehmen bitte"}, "description"),
+        ({"end": "08:00"}, "schedule"),
+        ({"date": "2020-01-01"}, "schedule"),
+        ({"volunteers_needed": "0"}, "volunteers_needed"),
+        ({"language_level": "fluent"}, "language"),
+    ],
+)
+def test_a_bad_need_form_names_its_field(changes: dict[str, str], field: str) -> None:
+    need, errors = read_need_form(need_form(**changes), organisation_id="x", skills=[], timezone="Europe/Berlin")
+    assert need is None
+    assert field in errors, errors
