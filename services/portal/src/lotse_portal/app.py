@@ -21,7 +21,7 @@ from lotse_portal.settings import PortalSettings
 from lotse_portal.signin import OpenIdClient
 from lotse_portal.store import Store
 from lotse_runtime.auth import TokenVerifier
-from lotse_runtime.health import api_document_urls
+from lotse_runtime.health import api_document_urls, health_router, metrics_router
 from lotse_runtime.http_guards import install_http_guards
 from lotse_runtime.mongo import connect
 
@@ -41,6 +41,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         async with httpx.AsyncClient(timeout=settings.backend_timeout_seconds, follow_redirects=False) as http:
             verifier = TokenVerifier(settings.auth_config())
             app.state.portal = Portal(settings, store, Backends(settings, http), OpenIdClient(settings, http, verifier))
+            app.state.mongo = client
             try:
                 yield
             finally:
@@ -51,6 +52,13 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     provider = urlsplit(str(settings.jwt_issuer or ""))
     install_http_guards(app, settings, form_targets=(f"{provider.scheme}://{provider.netloc}",))
     app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
+
+    async def database_answers() -> bool:
+        return bool(await app.state.mongo.admin.command("ping"))
+
+    app.include_router(health_router({"mongodb": database_answers}))
+    if settings.serves_metrics_on_api_port():
+        app.include_router(metrics_router())
     app.include_router(router)
     _install_error_pages(app)
     return app
