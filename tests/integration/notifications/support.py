@@ -33,10 +33,10 @@ from lotse_contracts.events.values import Channel, OptionalMessageKind, QuietHou
 from lotse_devstack import Stack, ensure_topics
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.app import create_app
-from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.settings import NotificationSettings
 from lotse_runtime import answer_links
 from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.destinations import Resolver, system_resolver
 from tests.support import events
 from tests.support.kafka import produce
 from tests.support.waiting import eventually

@@ -17,9 +17,9 @@ from fastapi import FastAPI
 
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
-from lotse_notifications.destinations import IPAddress
 from lotse_notifications.settings import NotificationSettings
 from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.destinations import IPAddress
 from tests.integration.notifications.support import (
     WebhookReceiver,
     need_opened,

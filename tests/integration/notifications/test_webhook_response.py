@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from lotse_notifications.channels import SendFailed, WebhookChannel
-from lotse_notifications.destinations import IPAddress, system_resolver
 from lotse_notifications.settings import NotificationSettings
+from lotse_runtime.destinations import IPAddress, system_resolver
 
 BODY_BYTES = 64 * 1024 * 1024  # more than loopback socket buffers hold, so reading it shows
 CHUNK = b"x" * (1024 * 1024)

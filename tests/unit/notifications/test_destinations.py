@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from lotse_notifications.destinations import (
+from lotse_runtime.destinations import (
     DestinationNotAllowed,
     IPAddress,
     Resolver,

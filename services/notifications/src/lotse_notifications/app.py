@@ -10,7 +10,6 @@ from fastapi import FastAPI
 
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, PROPOSALS, TENANTS, VOLUNTEERS
 from lotse_notifications.api import router
-from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.handlers import event_handlers
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
@@ -18,6 +17,7 @@ from lotse_notifications.worker import DeliveryWorker
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.connections import ServiceConnections, operations_router
 from lotse_runtime.consumer import subscribe_events
+from lotse_runtime.destinations import Resolver, system_resolver
 from lotse_runtime.health import api_document_urls
 from lotse_runtime.http_guards import install_http_guards
 from lotse_runtime.problems import install_problem_handlers

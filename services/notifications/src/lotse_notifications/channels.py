@@ -11,7 +11,6 @@ from email.utils import formatdate
 import aiosmtplib
 import httpx
 
-from lotse_notifications.destinations import DestinationNotAllowed, Resolver, guarded_transport, url_problem
 from lotse_notifications.domain import (
     DELIVERY_HEADER,
     EVENT_TYPE_HEADER,
@@ -21,6 +20,7 @@ from lotse_notifications.domain import (
 )
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.templates import Rendered
+from lotse_runtime.destinations import DestinationNotAllowed, Resolver, guarded_transport, url_problem
 
 
 class SendFailed(Exception):

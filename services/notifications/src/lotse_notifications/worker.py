@@ -32,11 +32,11 @@ from prometheus_client import Counter
 from lotse_contracts.events.values import Channel
 from lotse_notifications import domain
 from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
-from lotse_notifications.destinations import Resolver, system_resolver
 from lotse_notifications.recipients import Composer, NotYet, QuietHours, Undeliverable
 from lotse_notifications.reminders import Planner
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SENT, SKIPPED, Delivery, DeliveryStatus, Store
+from lotse_runtime.destinations import Resolver, system_resolver
 from lotse_runtime.tracing import continuing_span
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
-from lotse_notifications.destinations import registration_problem
 from lotse_runtime.auth import tenant_of
+from lotse_runtime.destinations import registration_problem
 from lotse_runtime.problems import Problem
 
 # Partners get need and matching events, nothing about people.

@@ -1,4 +1,4 @@
-"""Where webhooks may go: https to hosts on the public internet, never inside.
+"""Where outbound HTTP may go (webhooks, a geocoder): https to hosts on the public internet, never inside.
 
 A URL is checked when it is registered and again at every delivery; the connection itself goes to
 an address checked at connect time (``GuardedBackend``), so a name that resolves to a public
