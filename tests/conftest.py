@@ -23,6 +23,8 @@ from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, ensure_topics, running_stack
 
 TESTS = Path(__file__).parent
+# The browser fixtures (browser, page, phone_page) for every test that drives a real Chromium.
+pytest_plugins = ("tests.support.browser",)
 
 # Development mode for every test, set before any settings are built: secrets are generated once
 # per session into a home of its own (never the checkout's .lotse/), which the service processes
