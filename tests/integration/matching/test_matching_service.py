@@ -248,7 +248,8 @@ async def test_answer_links_refuse_tampering_and_reuse_and_answer_kindly_when_al
     assert untouched is not None and untouched["status"] == "open"
 
     accepted = await matching.http.post(one, data={"choice": "accept"})
-    assert accepted.status_code == 200 and "Дякуємо" in accepted.text  # German first, then the tenant's language
+    # In the volunteer's language (German), not the municipality's (Ukrainian).
+    assert accepted.status_code == 200 and '<html lang="de"' in accepted.text and "Vielen Dank" in accepted.text
     await matching.wait_events(tenant, need.subject, count("staffed"), "the need staffed")
 
     reused = await matching.http.post(one, data={"choice": "decline"})

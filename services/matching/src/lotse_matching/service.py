@@ -51,7 +51,7 @@ T = TypeVar("T")
 E = TypeVar("E", bound=EventData)
 REGISTRY_CONSUMER = "matching-registry"
 PARTNER_CONSUMER = "matching-partner"
-PROFILE_FIELDS = set(VolunteerProfile.model_fields) - {"contact"}  # matching needs no contact data
+PROFILE_FIELDS = set(VolunteerProfile.model_fields) - {"contact"}  # no contact data (the language aside)
 NEED_FIELDS = set(NeedDetails.model_fields)
 
 
@@ -206,6 +206,8 @@ class Matching:
             "active": ConsentPurpose.MATCHING in data.consent.purposes,
             "withdrawn": False,
             "profile": data.model_dump(mode="json", include=PROFILE_FIELDS),
+            # The language of the answer pages: all matching keeps of the contact data.
+            "preferred_language": data.contact.preferred_language,
             "availability": data.availability.model_dump(mode="json"),
             "profile_version": event.version,
             "availability_version": event.version,
@@ -220,7 +222,9 @@ class Matching:
         if document is None or event.version <= document["profile_version"]:
             return
         profile = event.data.model_dump(mode="json", include=PROFILE_FIELDS)
-        document.update(profile=profile, profile_version=event.version)
+        document.update(
+            profile=profile, preferred_language=event.data.contact.preferred_language, profile_version=event.version
+        )
         await self._volunteer_changed(event, document, transaction)
 
     async def volunteer_availability_changed(

@@ -1,4 +1,5 @@
-"""The answer links opened in a browser: a confirmation page (GET), then the answer (POST)."""
+"""The answer links opened in a browser: a confirmation page (GET), then the answer (POST); the
+pages are ``pages``, in the volunteer's language."""
 
 from __future__ import annotations
 
@@ -7,20 +8,29 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
-from lotse_contracts.events.matching import AnswerChannel
+from lotse_contracts.events.matching import AnswerChannel, MatchReason
 from lotse_matching import pages
 from lotse_matching.api.access import matching_of
 from lotse_matching.domain import Outcome
+from lotse_matching.profiles import timezone_of
 from lotse_matching.service import Matching, settled_outcome
+from lotse_matching.store import Document
 from lotse_runtime import answer_links
 from lotse_runtime.http_guards import rate_limit_retry_after
 
 router = APIRouter()
-CHOICES = ("accept", "decline")
+CHOICES = pages.CHOICES
 # Any text is taken, so that a damaged link gets the invalid-link page rather than a 422 problem.
 ChoiceQuery = Annotated[str | None, Query(description="accept or decline", json_schema_extra={"enum": list(CHOICES)})]
+LanguageQuery = Annotated[
+    str | None,
+    Query(
+        description="Language of the page, picked with its language switcher (else the volunteer's)",
+        json_schema_extra={"enum": list(pages.LANGUAGES)},
+    ),
+]
 
 
 def _html(description: str) -> dict[str, Any]:
@@ -46,7 +56,10 @@ ANSWER_FORM = {
                 "schema": {
                     "type": "object",
                     "required": ["choice"],
-                    "properties": {"choice": {"type": "string", "enum": ["accept", "decline"]}},
+                    "properties": {
+                        "choice": {"type": "string", "enum": list(CHOICES)},
+                        "lang": {"type": "string", "enum": list(pages.LANGUAGES)},
+                    },
                 }
             }
         },
@@ -57,64 +70,94 @@ ANSWER_FORM = {
 # -- answer links ------------------------------------------------------------------------------
 
 
+@router.get("/answers/assets/page.css", include_in_schema=False)
+async def stylesheet() -> Response:
+    # Its address carries a hash of its content (pages.STYLESHEET_PATH): cached for a day.
+    return Response(pages.STYLESHEET, media_type="text/css", headers={"Cache-Control": "public, max-age=86400"})
+
+
 @router.get(
     "/answers/{token}",
     response_class=HTMLResponse,
     responses=ANSWER_PAGES,
     summary="Confirmation page of an answer link",
 )
-async def answer_page(request: Request, token: str, choice: ChoiceQuery = None) -> HTMLResponse:
+async def answer_page(
+    request: Request, token: str, choice: ChoiceQuery = None, lang: LanguageQuery = None
+) -> HTMLResponse:
     """Shows what the link would do and a button; a GET alone never answers (mail scanners
     open links)."""
+    asked = Asked(request, lang, switcher=True)
     if (retry_after := await rate_limit_retry_after(request)) is not None:
-        return _too_many(retry_after)
+        return _too_many(asked, retry_after)
     matching = matching_of(request)
     if choice not in CHOICES:
         # A link cut short in a mail client, or changed by hand: a page, not a problem document.
-        return await _page(matching, None, pages.TAMPERED)
+        return await _page(matching, asked, None, pages.TAMPERED)
     try:
         claims = answer_links.verify(_secret(matching), token, datetime.now(UTC))
     except answer_links.InvalidToken as error:
-        return await _page(matching, error.tenant, pages.TAMPERED if error.reason == "tampered" else Outcome.EXPIRED)
+        return await _page(matching, asked, error.tenant, _refusal(error))
     proposal = await matching.store.proposal(claims.tenant, claims.proposal_id)
     if proposal is None:
-        return await _page(matching, claims.tenant, Outcome.NOT_FOUND)
+        return await _page(matching, asked, claims.tenant, Outcome.NOT_FOUND)
     need = await matching.store.need(claims.tenant, proposal["need_id"])
     need_is_open = need is not None and need["status"] == "open" and need["staffing"]["state"] != "staffed"
     settled = settled_outcome(proposal, need_is_open, datetime.now(UTC))
-    if settled is not None:
-        return await _page(matching, claims.tenant, settled)
-    summary = need["details"]["description"] if need else ""
+    if settled is not None or need is None:
+        return await _page(matching, asked, claims.tenant, settled or Outcome.NO_LONGER_NEEDED, proposal=proposal)
     kind = pages.CONFIRM_ACCEPT if choice == "accept" else pages.CONFIRM_DECLINE
-    return await _page(matching, claims.tenant, kind, summary=summary, choice=choice)
+    return await _page(matching, asked, claims.tenant, kind, proposal=proposal, need=need, choice=choice)
 
 
 @router.post(
     "/answers/{token}",
     response_class=HTMLResponse,
     responses=ANSWER_PAGES,
-    openapi_extra=ANSWER_FORM,  # read by hand: a form of one field needs no multipart parser
+    openapi_extra=ANSWER_FORM,  # read by hand: a form of two fields needs no multipart parser
     summary="Apply the answer of an answer link",
 )
 async def answer_by_link(request: Request, token: str) -> HTMLResponse:
-    if (retry_after := await rate_limit_retry_after(request)) is not None:
-        return _too_many(retry_after)
-    matching = matching_of(request)
     form = parse_qs((await request.body()).decode(errors="replace"))
+    # The language the confirmation page was in (its form says it), so the answer reads the same.
+    picked = (form.get("lang") or [""])[0] or request.query_params.get("lang")
+    asked = Asked(request, picked, switcher=False)
+    if (retry_after := await rate_limit_retry_after(request)) is not None:
+        return _too_many(asked, retry_after)
+    matching = matching_of(request)
     choice = (form.get("choice") or [""])[0]
     if choice not in CHOICES:
-        return await _page(matching, None, pages.TAMPERED)
+        return await _page(matching, asked, None, pages.TAMPERED)
     try:
         claims = answer_links.verify(_secret(matching), token, datetime.now(UTC))
     except answer_links.InvalidToken as error:
-        return await _page(matching, error.tenant, pages.TAMPERED if error.reason == "tampered" else Outcome.EXPIRED)
+        return await _page(matching, asked, error.tenant, _refusal(error))
     outcome = await matching.answer(claims.tenant, claims.proposal_id, choice, AnswerChannel.VOLUNTEER_APP)
-    return await _page(matching, claims.tenant, outcome)
+    proposal = None if asked.requested else await matching.store.proposal(claims.tenant, claims.proposal_id)
+    return await _page(matching, asked, claims.tenant, outcome, proposal=proposal)
 
 
-def _too_many(retry_after: int) -> HTMLResponse:
-    # Before the token is looked at, so the tenant's language is not known: every page language.
-    html = pages.page(pages.TOO_MANY, list(pages.LANGUAGES))
+class Asked:
+    """What the request says about the page it wants: a language picked with the switcher, the
+    browser's languages, and the query a language switcher keeps (a POST's answer has none: the
+    same address fetched again would only say the link was used)."""
+
+    def __init__(self, request: Request, requested: str | None, *, switcher: bool) -> None:
+        self.requested = requested if requested in pages.LANGUAGES else None
+        self.accept_language = request.headers.get("accept-language")
+        self.query = dict(request.query_params) if switcher else None
+
+    def language(self, volunteer: str | None = None, tenant: str | None = None) -> str:
+        return pages.choose_language(self.requested, volunteer, tenant, self.accept_language)
+
+
+def _refusal(error: answer_links.InvalidToken) -> str:
+    return pages.TAMPERED if error.reason == "tampered" else Outcome.EXPIRED
+
+
+def _too_many(asked: Asked, retry_after: int) -> HTMLResponse:
+    # Before the token is looked at: the volunteer and the tenant are not known yet.
+    html = _render(asked, pages.TOO_MANY, asked.language())
     return HTMLResponse(html, status_code=429, headers={"Retry-After": str(retry_after)})
 
 
@@ -123,9 +166,49 @@ def _secret(matching: Matching) -> str:
 
 
 async def _page(
-    matching: Matching, tenant: str | None, kind: str, *, summary: str = "", choice: str | None = None
+    matching: Matching,
+    asked: Asked,
+    tenant: str | None,
+    kind: str,
+    *,
+    proposal: Document | None = None,
+    need: Document | None = None,
+    choice: str | None = None,
 ) -> HTMLResponse:
     settings = await matching.store.tenant(tenant) if tenant else None
-    languages = pages.languages_for(settings.get("default_language") if settings else None)
-    html = pages.page(kind, languages, summary=summary, choice=choice)
+    volunteer = await matching.store.volunteer(tenant, proposal["volunteer_id"]) if tenant and proposal else None
+    language = asked.language(
+        volunteer.get("preferred_language") if volunteer else None,
+        settings.get("default_language") if settings else None,
+    )
+    proposed = None
+    if proposal is not None and need is not None:
+        details = need["details"]
+        proposed = pages.Proposed(
+            category=details["category"],
+            description=details["description"],
+            district=(details.get("place") or {}).get("district"),
+            schedule=details.get("schedule") or {},
+            reasons=[MatchReason.model_validate(reason) for reason in proposal.get("reasons") or []],
+            distance_km=proposal.get("distance_km"),
+            expires_at=proposal["expires_at"],
+            timezone=timezone_of(settings.get("timezone") if settings else None),
+        )
+    html = _render(
+        asked, kind, language, tenant_name=settings.get("name") if settings else None, proposed=proposed, choice=choice
+    )
     return HTMLResponse(html, status_code=pages.STATUS.get(kind, 200))
+
+
+def _render(
+    asked: Asked,
+    kind: str,
+    language: str,
+    *,
+    tenant_name: str | None = None,
+    proposed: pages.Proposed | None = None,
+    choice: str | None = None,
+) -> str:
+    switcher = pages.switcher(language, asked.query) if asked.query is not None else ()
+    page = pages.Page(kind, language, tenant_name=tenant_name, choice=choice, proposed=proposed, switcher=switcher)
+    return pages.render(page)
