@@ -21,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, ensure_topics, running_stack
+from tests.support import tokens
 
 TESTS = Path(__file__).parent
 # The browser fixtures (browser, page, phone_page) for every test that drives a real Chromium.
@@ -28,10 +29,13 @@ pytest_plugins = ("tests.support.browser",)
 
 # Development mode for every test, set before any settings are built: secrets are generated once
 # per session into a home of its own (never the checkout's .lotse/), which the service processes
-# the tests start inherit, so tokens the tests sign are the ones the services accept.
+# the tests start inherit.
 TEST_HOME = Path(tempfile.mkdtemp(prefix="lotse-test-home-"))
 os.environ["LOTSE_ENV"] = "development"
 os.environ["LOTSE_HOME"] = str(TEST_HOME)
+# Services accept the tokens of the test process's issuer (a real JWKS endpoint), as they accept a
+# provider's in production.
+os.environ.update(tokens.issuer().environment())
 _MARKER_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
 
 

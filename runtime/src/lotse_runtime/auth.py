@@ -1,15 +1,18 @@
-"""Who is calling: bearer JWTs with ``tenant``, ``roles`` and (for initiative admins) ``org``.
+"""Who is calling: bearer JWTs of an OpenID Connect provider, with ``tenant``, ``roles`` and (for
+initiative admins) ``org``.
 
-Development signs tokens with a local HS256 key; production verifies an OIDC issuer's tokens
-against its JWKS. Algorithms are pinned per mode, so ``alg: none`` or an algorithm swap is
-refused, and issuer, audience and expiry are always checked.
+Every mode verifies the same way: the provider's key set (JWKS), fetched and cached by
+``PyJWKClient``. Development and the tests run a real provider too (``lotse up`` a local one, the
+tests a small issuer of their own), so no shared signing key exists that could leak or be
+forgotten in a deployment. Algorithms are pinned to asymmetric ones, so ``alg: none`` or an HMAC
+token "signed" with the public key is refused, and issuer, audience and expiry are always checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +23,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from lotse_runtime.problems import Problem
 
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "PS256"]
+# The namespace of volunteer ids derived from subjects that are not UUIDs (see Principal.volunteer_id).
+# Fixed forever: changing it would give every such volunteer a new id.
+VOLUNTEER_ID_NAMESPACE = uuid.UUID("7d1b1f5e-3c52-4d0a-9a1e-6f0c2b8e4a17")
+# How long a key set is fetched for at most; the provider being away answers 503, not a hang.
+JWKS_TIMEOUT_SECONDS = 5
 
 
 class Role(StrEnum):
@@ -32,49 +40,66 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """The verified caller. ``subject`` is the volunteer id for volunteers."""
+    """The verified caller: the token's subject and issuer, its municipality, roles and organisation."""
 
     subject: str
     tenant: str | None
     roles: frozenset[Role]
     organisation: str | None = None
+    # Empty only for principals built in code; a verified token always names its issuer.
+    issuer: str = ""
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))
 
+    @property
+    def volunteer_id(self) -> str:
+        """The volunteer this caller is, when it holds the role volunteer.
+
+        The subject itself when it is a UUID (Lotse's own provider and Keycloak issue those).
+        Other providers issue subjects of their own shape (a number, an e-mail hash, a pairwise
+        identifier), and Lotse's volunteer ids are UUIDs in every event contract: such a subject
+        maps to the UUID v5 of a fixed Lotse namespace over ``"<issuer>#<subject>"``. The mapping
+        is deterministic, so the same person gets the same volunteer id at every sign-in and in
+        every service, and the issuer is part of it, so two providers' equal subjects stay two
+        people.
+        """
+        try:
+            return str(uuid.UUID(self.subject))
+        except ValueError:
+            return str(uuid.uuid5(VOLUNTEER_ID_NAMESPACE, f"{self.issuer}#{self.subject}"))
+
 
 @dataclass(frozen=True)
 class AuthConfig:
+    """Whose tokens are accepted: the provider's issuer, Lotse's audience and the provider's key set."""
+
     issuer: str
     audience: str
-    hs256_key: str | None = None  # development
-    jwks_url: str | None = None  # production: the OIDC issuer's key set
-
-    def __post_init__(self) -> None:
-        if bool(self.hs256_key) == bool(self.jwks_url):
-            raise ValueError("configure exactly one of a development HS256 key or a JWKS URL")
+    jwks_url: str
 
 
 class TokenVerifier:
     def __init__(self, config: AuthConfig) -> None:
         self.config = config
-        self._jwks = jwt.PyJWKClient(config.jwks_url, cache_keys=True) if config.jwks_url else None
+        self._jwks = jwt.PyJWKClient(config.jwks_url, cache_keys=True, timeout=JWKS_TIMEOUT_SECONDS)
 
     def verify(self, token: str) -> Principal:
         try:
-            if self._jwks is not None:
-                key: Any = self._jwks.get_signing_key_from_jwt(token).key
-                algorithms = ASYMMETRIC_ALGORITHMS
-            else:
-                key, algorithms = self.config.hs256_key, ["HS256"]
+            key: Any = self._jwks.get_signing_key_from_jwt(token).key
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=algorithms,
+                algorithms=ASYMMETRIC_ALGORITHMS,
                 audience=self.config.audience,
                 issuer=self.config.issuer,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
+        except jwt.PyJWKClientConnectionError as error:
+            # The provider is away: not the caller's fault, so no 401 that would end a session.
+            raise Problem(
+                503, "Token issuer unavailable", "the sign-in provider's keys could not be fetched"
+            ) from error
         except jwt.PyJWTError as error:
             raise Problem(401, "Invalid token", str(error)) from error
         return _principal(claims)
@@ -100,7 +125,9 @@ def _principal(claims: dict[str, Any]) -> Principal:
         raise Problem(401, "Invalid token", "claim org is required for the role initiative-admin")
     if organisation is not None and not isinstance(organisation, str):
         raise Problem(401, "Invalid token", "claim org must be a string")
-    return Principal(subject=str(claims["sub"]), tenant=tenant, roles=roles, organisation=organisation)
+    return Principal(
+        subject=str(claims["sub"]), tenant=tenant, roles=roles, organisation=organisation, issuer=str(claims["iss"])
+    )
 
 
 def tenant_of(principal: Principal) -> str:
@@ -109,34 +136,6 @@ def tenant_of(principal: Principal) -> str:
     if principal.tenant is None:
         raise Problem(403, "Forbidden", "this needs a token of a municipality (claim tenant)")
     return principal.tenant
-
-
-def issue_token(
-    config: AuthConfig,
-    *,
-    subject: str,
-    roles: Iterable[Role | str],
-    tenant: str | None = None,
-    organisation: str | None = None,
-    lifetime: timedelta = timedelta(hours=12),
-) -> str:
-    """A development token signed with the local key (for the demo, tests and tooling)."""
-    if not config.hs256_key:
-        raise ValueError("tokens can only be issued with the development HS256 key")
-    now = datetime.now(UTC)
-    claims: dict[str, Any] = {
-        "iss": config.issuer,
-        "aud": config.audience,
-        "sub": subject,
-        "iat": now,
-        "exp": now + lifetime,
-        "roles": [str(role) for role in roles],
-    }
-    if tenant is not None:
-        claims["tenant"] = tenant
-    if organisation is not None:
-        claims["org"] = organisation
-    return jwt.encode(claims, config.hs256_key, algorithm="HS256")
 
 
 _bearer = HTTPBearer(auto_error=False)

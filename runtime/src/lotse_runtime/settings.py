@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Literal, Self, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,8 +17,6 @@ from lotse_runtime.secrets import SecretsError
 from lotse_runtime.structured_logging import LogFormat
 
 SettingsT = TypeVar("SettingsT", bound="PlatformSettings")
-# The HS256 key's minimum length, as RFC 7518 asks (a key as long as the hash).
-MIN_HS256_KEY_LENGTH = 32
 # sysexits.h: configuration error.
 EX_CONFIG = 78
 
@@ -72,41 +71,58 @@ class PlatformSettings(KafkaSettings):
             "The process exits at the latest 10 s after this (closing its clients)"
         ),
     )
-    jwt_issuer: str = Field("https://auth.lotse.local", description="Expected issuer (iss) of bearer tokens")
-    jwt_audience: str = Field("lotse", description="Expected audience (aud) of bearer tokens")
-    jwt_hs256_key: SecretStr | None = Field(
+    # The token issuer has no default: a default that works would be a provider nobody runs, and one
+    # that does not would fail on the first request instead of at the start.
+    jwt_issuer: str | None = Field(
         None,
         description=(
-            "HS256 key of the bearer tokens, at least 32 characters, when no LOTSE_JWT_JWKS_URL is set. "
-            "Development generates one per installation"
+            "Issuer (iss) of the bearer tokens: the OpenID Connect provider, e.g. "
+            "https://login.example.org/realms/lotse (`lotse up` starts a local one)"
         ),
     )
-    jwt_jwks_url: str | None = Field(None, description="The OIDC issuer's JWKS URL (production)")
+    jwt_jwks_url: str | None = Field(
+        None,
+        description=(
+            "The provider's key set (JWKS URL, jwks_uri of its discovery document), e.g. "
+            "https://login.example.org/realms/lotse/protocol/openid-connect/certs"
+        ),
+    )
+    jwt_audience: str = Field(
+        "lotse", description="Expected audience (aud) of the access tokens: the provider issues them for Lotse"
+    )
 
     @model_validator(mode="after")
     def _provide_secrets(self) -> Self:
-        # Exactly one way to verify tokens: the issuer's key set, or a shared HS256 key.
-        if self.jwt_jwks_url and self.jwt_hs256_key is not None:
-            raise SecretsError("set only one of LOTSE_JWT_JWKS_URL or LOTSE_JWT_HS256_KEY")
-        secrets.provide(
-            self,
-            development=self.env == "development",
-            home=self.home,
-            not_needed=["jwt_hs256_key"] if self.jwt_jwks_url else [],
-            alternatives={"jwt_hs256_key": "LOTSE_JWT_JWKS_URL"},
-        )
-        if self.jwt_hs256_key is not None and len(self.jwt_hs256_key.get_secret_value()) < MIN_HS256_KEY_LENGTH:
-            raise SecretsError(
-                f"LOTSE_JWT_HS256_KEY is shorter than {MIN_HS256_KEY_LENGTH} characters; "
-                f"choose a random value, e.g. {secrets.HOW_TO_CHOOSE}"
+        problems = []
+        # Before issue 15 small installations signed tokens with one shared key; a deployment that
+        # still sets it expects tokens Lotse no longer accepts, so it hears so at once.
+        if os.environ.get(f"{secrets.ENV_PREFIX}JWT_HS256_KEY"):
+            problems.append(
+                "LOTSE_JWT_HS256_KEY is no longer supported: tokens come from an OpenID Connect provider; "
+                "set LOTSE_JWT_ISSUER and LOTSE_JWT_JWKS_URL and remove LOTSE_JWT_HS256_KEY"
             )
+        unset = [secrets.variable(name) for name in ("jwt_issuer", "jwt_jwks_url") if not getattr(self, name)]
+        if unset:
+            problems.append(
+                f"not set: {', '.join(unset)} (the OpenID Connect provider whose access tokens the service "
+                "accepts, in every mode; `lotse up` starts a local one and sets both)"
+            )
+        for name in ("jwt_issuer", "jwt_jwks_url"):
+            value = getattr(self, name)
+            if value and not value.startswith(("https://", "http://")):
+                problems.append(f"{secrets.variable(name)} must be an http(s) URL")
+        try:
+            secrets.provide(self, development=self.env == "development", home=self.home)
+        except SecretsError as error:
+            problems.append(str(error))
+        if problems:
+            raise SecretsError("; ".join(problems))
         return self
 
     def auth_config(self) -> AuthConfig:
-        if self.jwt_jwks_url:
-            return AuthConfig(self.jwt_issuer, self.jwt_audience, jwks_url=self.jwt_jwks_url)
-        assert self.jwt_hs256_key is not None  # the validator provides it or refuses to load
-        return AuthConfig(self.jwt_issuer, self.jwt_audience, hs256_key=self.jwt_hs256_key.get_secret_value())
+        # The validator refuses to load settings without them.
+        assert self.jwt_issuer is not None and self.jwt_jwks_url is not None
+        return AuthConfig(self.jwt_issuer, self.jwt_audience, jwks_url=self.jwt_jwks_url)
 
     # --- operations endpoints: what a service shows beyond its API ------------------------------
 

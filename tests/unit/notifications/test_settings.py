@@ -16,7 +16,6 @@ def production(tmp_path: Path, base_url: str) -> NotificationSettings:
     return NotificationSettings(
         env="production",
         home=tmp_path,
-        jwt_hs256_key=SecretStr(secrets.token_urlsafe(32)),
         answer_link_secret=SecretStr(secrets.token_urlsafe(32)),
         answer_link_base_url=base_url,
     )

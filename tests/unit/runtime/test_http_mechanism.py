@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from lotse_runtime.auth import AuthConfig, Principal, Role, TokenVerifier, issue_token, requires
+from lotse_devstack.processes import free_port
+from lotse_runtime.auth import VOLUNTEER_ID_NAMESPACE, AuthConfig, Principal, Role, TokenVerifier, requires
 from lotse_runtime.problems import PROBLEM_JSON, install_problem_handlers
+from tests.support.tokens import TokenIssuer
 
-CONFIG = AuthConfig(issuer="https://auth.test", audience="lotse", hs256_key="k" * 32)
+ISSUER = TokenIssuer()
 
 
 class Body(BaseModel):
@@ -25,9 +31,9 @@ class Body(BaseModel):
     radius_km: int = Field(ge=1)
 
 
-def make_app() -> FastAPI:
+def make_app(config: AuthConfig = ISSUER.auth_config()) -> FastAPI:
     app = FastAPI()
-    app.state.token_verifier = TokenVerifier(CONFIG)
+    app.state.token_verifier = TokenVerifier(config)
     install_problem_handlers(app)
 
     @app.post("/things")
@@ -40,10 +46,8 @@ def make_app() -> FastAPI:
 client = TestClient(make_app())
 
 
-def token(**overrides: object) -> str:
-    values: dict[str, object] = {"subject": "u1", "roles": [Role.COORDINATOR], "tenant": "musterstadt"}
-    values.update(overrides)
-    return issue_token(CONFIG, **values)  # type: ignore[arg-type]
+def token(lifetime: timedelta = timedelta(minutes=5), roles: list[Role] | None = None) -> str:
+    return ISSUER.issue("u1", roles or [Role.COORDINATOR], tenant="musterstadt", lifetime=lifetime)
 
 
 def post(authorization: str | None, body: object = None) -> httpx.Response:
@@ -70,31 +74,43 @@ def test_a_wrong_role_is_403() -> None:
     assert "coordinator" in response.json()["detail"]
 
 
-def _unsigned(claims: dict[str, object]) -> str:
-    def part(data: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+def _part(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+def _claims(**changes: object) -> dict[str, object]:
+    claims: dict[str, object] = jwt.decode(token(), options={"verify_signature": False})
+    claims.update(changes)
+    return claims
+
+
+def _unsigned() -> str:
+    return f"{_part({'alg': 'none', 'typ': 'JWT'})}.{_part(_claims())}."
+
+
+def _hmac_with_the_public_key() -> str:
+    """Algorithm confusion: HS256 "signed" with the issuer's public key, which anybody can fetch."""
+    signing_input = f"{_part({'alg': 'HS256', 'typ': 'JWT', 'kid': ISSUER.key_id})}.{_part(_claims())}"
+    signature = hmac.new(ISSUER.public_key_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def _foreign_key_with_the_issuers_key_id() -> str:
+    foreign = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(_claims(), foreign, algorithm="RS256", headers={"kid": ISSUER.key_id})
 
 
 @pytest.mark.parametrize(
     "bad_token",
     [
         pytest.param(lambda: token(lifetime=timedelta(seconds=-5)), id="expired"),
-        pytest.param(
-            lambda: issue_token(AuthConfig("https://auth.test", "lotse", hs256_key="x" * 32), subject="u", roles=[]),
-            id="wrong-key",
-        ),
-        pytest.param(
-            lambda: issue_token(
-                AuthConfig("https://evil.test", "lotse", hs256_key="k" * 32), subject="u", roles=[], tenant="t1"
-            ),
-            id="other-issuer",
-        ),
-        pytest.param(
-            lambda: _unsigned(jwt.decode(token(), options={"verify_signature": False})),
-            id="alg-none",
-        ),
+        pytest.param(lambda: TokenIssuer().issue("u", [], tenant="t1"), id="another-issuers-key"),
+        pytest.param(_foreign_key_with_the_issuers_key_id, id="wrong-key-same-kid"),
+        pytest.param(lambda: ISSUER.sign(_claims(iss="https://evil.test")), id="other-issuer"),
+        pytest.param(lambda: ISSUER.sign(_claims(aud="another-service")), id="wrong-audience"),
+        pytest.param(lambda: ISSUER.sign({k: v for k, v in _claims().items() if k != "exp"}), id="no-expiry"),
+        pytest.param(_unsigned, id="alg-none"),
+        pytest.param(_hmac_with_the_public_key, id="alg-hs256-with-public-key"),
     ],
 )
 def test_bad_tokens_are_refused(bad_token: Callable[[], str]) -> None:
@@ -103,10 +119,14 @@ def test_bad_tokens_are_refused(bad_token: Callable[[], str]) -> None:
     assert response.headers["content-type"] == PROBLEM_JSON
 
 
-def _signed(claims: dict[str, object]) -> str:
-    base = jwt.decode(token(), options={"verify_signature": False})
-    assert CONFIG.hs256_key is not None
-    return jwt.encode({**base, **claims}, CONFIG.hs256_key, algorithm="HS256")
+def test_an_unreachable_key_set_is_503_not_401() -> None:
+    """The provider being away is not the caller's fault: a 401 would end a valid session."""
+    unreachable = AuthConfig(ISSUER.url, "lotse", jwks_url=f"http://127.0.0.1:{free_port()}/jwks.json")
+    response = TestClient(make_app(unreachable)).post(
+        "/things", json={"name": "x", "radius_km": 5}, headers={"Authorization": f"Bearer {token()}"}
+    )
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
 
 
 @pytest.mark.parametrize(
@@ -121,10 +141,35 @@ def _signed(claims: dict[str, object]) -> str:
     ],
 )
 def test_a_signed_token_with_malformed_claims_is_401_not_a_500(claims: dict[str, object]) -> None:
+    signed = ISSUER.sign({**_claims(), "exp": datetime.now(UTC) + timedelta(minutes=5), **claims})
     response = TestClient(make_app(), raise_server_exceptions=False).post(
-        "/things", json={"name": "x", "radius_km": 5}, headers={"Authorization": f"Bearer {_signed(claims)}"}
+        "/things", json={"name": "x", "radius_km": 5}, headers={"Authorization": f"Bearer {signed}"}
     )
     assert response.status_code == 401, response.text
+
+
+def test_a_uuid_subject_is_the_volunteer_id_itself() -> None:
+    subject = str(uuid.uuid4())
+    principal = Principal(subject=subject.upper(), tenant="t", roles=frozenset({Role.VOLUNTEER}), issuer="https://a")
+    assert principal.volunteer_id == subject
+
+
+def test_another_subject_maps_to_a_stable_uuid_per_issuer() -> None:
+    def volunteer_id(issuer: str, subject: str) -> str:
+        return Principal(subject=subject, tenant="t", roles=frozenset({Role.VOLUNTEER}), issuer=issuer).volunteer_id
+
+    mapped = volunteer_id("https://login.example.org", "248289761001")
+    assert mapped == str(uuid.uuid5(VOLUNTEER_ID_NAMESPACE, "https://login.example.org#248289761001"))
+    assert mapped == volunteer_id("https://login.example.org", "248289761001")  # every sign-in, every service
+    assert uuid.UUID(mapped).version == 5
+    # The same subject of another provider is another person.
+    assert mapped != volunteer_id("https://other.example.org", "248289761001")
+
+
+def test_a_verified_token_names_its_issuer() -> None:
+    principal = TokenVerifier(ISSUER.auth_config()).verify(token())
+    assert principal.issuer == ISSUER.url
+    assert principal.subject == "u1" and principal.tenant == "musterstadt"
 
 
 def test_validation_errors_name_each_field() -> None:

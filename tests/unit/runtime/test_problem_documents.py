@@ -9,10 +9,10 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from lotse_runtime.auth import AuthConfig, Principal, Role, TokenVerifier, requires
+from lotse_runtime.auth import Principal, Role, TokenVerifier, requires
 from lotse_runtime.problems import PROBLEM_JSON, install_problem_handlers, problem_responses
+from tests.support import tokens
 
-CONFIG = AuthConfig(issuer="https://auth.test", audience="lotse", hs256_key="k" * 32)
 PROBLEM = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
@@ -22,7 +22,7 @@ class Body(BaseModel):
 
 def make_app() -> FastAPI:
     app = FastAPI()
-    app.state.token_verifier = TokenVerifier(CONFIG)
+    app.state.token_verifier = TokenVerifier(tokens.issuer().auth_config())
     install_problem_handlers(app)
 
     @app.get("/things/{thing_id}", responses=problem_responses(404))

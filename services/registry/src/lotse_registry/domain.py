@@ -111,7 +111,7 @@ def may_set_kind(principal: Principal, current_kind: str, new_kind: str) -> bool
 
 
 def may_read_volunteer(principal: Principal, volunteer: Mapping[str, Any]) -> bool:
-    if principal.has(Role.VOLUNTEER) and principal.subject == volunteer["_id"]:
+    if principal.has(Role.VOLUNTEER) and principal.volunteer_id == volunteer["_id"]:
         return True
     return manages_organisation(principal, volunteer.get("organisation_id"))
 
@@ -122,7 +122,7 @@ def may_edit_volunteer(principal: Principal, volunteer: Mapping[str, Any]) -> bo
 
 def may_erase_volunteer(principal: Principal, volunteer: Mapping[str, Any]) -> bool:
     """The volunteer, or the coordination office on the volunteer's request."""
-    if principal.has(Role.VOLUNTEER) and principal.subject == volunteer["_id"]:
+    if principal.has(Role.VOLUNTEER) and principal.volunteer_id == volunteer["_id"]:
         return True
     return principal.has(Role.COORDINATOR)
 
@@ -131,7 +131,7 @@ def may_see_contact(principal: Principal, volunteer: Mapping[str, Any]) -> bool:
     """Contact details only for those who need them: the volunteer, their own organisation,
     and the coordination office for the volunteers it coordinates itself (those registered
     directly with the municipality, without an organisation)."""
-    if principal.has(Role.VOLUNTEER) and principal.subject == volunteer["_id"]:
+    if principal.has(Role.VOLUNTEER) and principal.volunteer_id == volunteer["_id"]:
         return True
     organisation_id = volunteer.get("organisation_id")
     if principal.has(Role.INITIATIVE_ADMIN) and organisation_id and principal.organisation == organisation_id:
@@ -149,7 +149,7 @@ def may_read_need(principal: Principal, need: Mapping[str, Any]) -> bool:
     if principal.has(Role.COORDINATOR, Role.PARTNER) or manages_organisation(principal, need["organisation_id"]):
         return True
     if principal.has(Role.VOLUNTEER):
-        return need["status"] == NeedStatus.OPEN or principal.subject in need.get("committed", [])
+        return need["status"] == NeedStatus.OPEN or principal.volunteer_id in need.get("committed", [])
     return False
 
 

@@ -54,7 +54,7 @@ class DeclineBody(BaseModel):
 @router.get("/volunteers/me/proposals", summary="My proposals, newest last")
 async def my_proposals(matching: Service, principal: Volunteer) -> list[ProposalView]:
     tenant = tenant_of(principal)
-    mine = await matching.store.proposals_of_volunteer(tenant, principal.subject)
+    mine = await matching.store.proposals_of_volunteer(tenant, principal.volunteer_id)
     found = [p for p in mine if p["kind"] == "proposal"]
     needs = await matching.store.needs_by_id(tenant, sorted({p["need_id"] for p in found}))
     return [_proposal_view(p, needs.get(p["need_id"])) for p in found]
@@ -63,7 +63,11 @@ async def my_proposals(matching: Service, principal: Volunteer) -> list[Proposal
 @router.post("/volunteers/me/proposals/{proposal_id}/accept", responses=REFUSALS, summary="Accept a proposal")
 async def accept(matching: Service, proposal_id: UUID, principal: Volunteer) -> AnswerResult:
     outcome = await matching.answer(
-        tenant_of(principal), str(proposal_id), "accept", AnswerChannel.VOLUNTEER_APP, volunteer_id=principal.subject
+        tenant_of(principal),
+        str(proposal_id),
+        "accept",
+        AnswerChannel.VOLUNTEER_APP,
+        volunteer_id=principal.volunteer_id,
     )
     return _result(outcome)
 
@@ -77,7 +81,7 @@ async def decline(
         str(proposal_id),
         "decline",
         AnswerChannel.VOLUNTEER_APP,
-        volunteer_id=principal.subject,
+        volunteer_id=principal.volunteer_id,
         reason=body.reason if body else None,
     )
     return _result(outcome)
@@ -87,7 +91,7 @@ async def decline(
     "/volunteers/me/engagements/{need_id}/step-back", responses=REFUSALS, summary="Step back from a need I accepted"
 )
 async def step_back(matching: Service, need_id: UUID, principal: Volunteer) -> AnswerResult:
-    outcome = await matching.step_back(tenant_of(principal), principal.subject, str(need_id))
+    outcome = await matching.step_back(tenant_of(principal), principal.volunteer_id, str(need_id))
     return _result(outcome)
 
 
@@ -95,7 +99,7 @@ async def step_back(matching: Service, need_id: UUID, principal: Volunteer) -> A
 async def open_needs(matching: Service, principal: Volunteer) -> list[OpenNeedView]:
     tenant = tenant_of(principal)
     views = []
-    for need_id, fit in matching.open_needs_for(tenant, principal.subject):
+    for need_id, fit in matching.open_needs_for(tenant, principal.volunteer_id):
         need = await matching.store.need(tenant, need_id)
         if need is None:
             continue
@@ -114,7 +118,7 @@ async def open_needs(matching: Service, principal: Volunteer) -> list[OpenNeedVi
 
 @router.post("/volunteers/me/open-needs/{need_id}/pick", responses=REFUSALS, summary="Take an open need myself")
 async def pick(matching: Service, need_id: UUID, principal: Volunteer) -> AnswerResult:
-    outcome = await matching.pick(tenant_of(principal), principal.subject, str(need_id))
+    outcome = await matching.pick(tenant_of(principal), principal.volunteer_id, str(need_id))
     return _result(outcome)
 
 

@@ -16,7 +16,7 @@ router = APIRouter()
 
 @router.get("/me/messages", tags=["inbox"], summary="My in-app messages, newest first")
 async def my_messages(principal: Volunteer, store: StoreDep) -> list[dict[str, Any]]:
-    found = await store.messages_of(tenant_of(principal), principal.subject)
+    found = await store.messages_of(tenant_of(principal), principal.volunteer_id)
     return [_message_view(doc) for doc in found]
 
 
@@ -24,7 +24,7 @@ async def my_messages(principal: Volunteer, store: StoreDep) -> list[dict[str, A
     "/me/messages/{message_id}/read", tags=["inbox"], responses=NOT_FOUND, summary="Mark one of my messages as read"
 )
 async def mark_read(message_id: str, principal: Volunteer, store: StoreDep) -> dict[str, Any]:
-    found = await store.mark_read(tenant_of(principal), principal.subject, message_id)
+    found = await store.mark_read(tenant_of(principal), principal.volunteer_id, message_id)
     if found is None:
         raise Problem(404, "Not found", "no such message")
     return _message_view(found)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -54,7 +53,7 @@ async def register_volunteer(
     allow(principal, Role.VOLUNTEER, Role.COORDINATOR, Role.INITIATIVE_ADMIN)
     organisation_id = str(body.organisation_id) if body.organisation_id else None
     if principal.has(Role.VOLUNTEER):
-        volunteer_id = _volunteer_subject(principal)
+        volunteer_id = principal.volunteer_id
         via = "self"
     else:
         if not domain.manages_organisation(principal, organisation_id) and not principal.has(Role.COORDINATOR):
@@ -69,13 +68,6 @@ async def register_volunteer(
         return await service.register_volunteer(scope, volunteer_id, registration, registered_via=via)
 
     return await execute(request, tenant, idempotency_key, work, lambda d: volunteer_view(principal, d, in_list=False))
-
-
-def _volunteer_subject(principal: Principal) -> str:
-    try:
-        return str(uuid.UUID(principal.subject))
-    except ValueError:
-        raise Problem(422, "Invalid volunteer token", "the token subject must be a UUID (the volunteer id)") from None
 
 
 @router.get("/tenants/{tenant}/volunteers", responses=NOT_FOUND)
