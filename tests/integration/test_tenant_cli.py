@@ -4,6 +4,7 @@ database: a tenant is created whole or not at all."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -220,3 +221,31 @@ def test_a_broker_that_is_away_stops_onboarding_and_rotation_in_one_line(
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"partner rotate: broker {nowhere} not reachable")
     assert not rotated.exists()
+
+
+def public_facts(registry: str, slug: str) -> dict[str, object]:
+    with urllib.request.urlopen(f"{registry}/public/tenants/{slug}", timeout=5) as response:
+        facts: dict[str, object] = json.loads(response.read())
+        return facts
+
+
+def test_a_postcode_table_is_loaded_from_a_csv_file_whole_or_not_at_all(
+    stack: Stack, registry: str, k8s_dir: Path, unique_name: str, tmp_path: Path
+) -> None:
+    slug = f"t-{unique_name}"
+    assert onboard(stack, registry, k8s_dir, slug)[0] == 0
+    coordinator = issue_token(PlatformSettings().auth_config(), subject="c", roles=[Role.COORDINATOR], tenant=slug)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("postcode,lat,lon,district\n48143,51.96,7.63,Mitte\n48147,north,7.62,Kreuzviertel\n")
+
+    code, output = lotse("tenant", "postcodes", slug, str(bad), "--registry", registry, "--token", coordinator)
+
+    assert code == 1
+    assert f"tenant postcodes: {bad}: line 3: lat: 'north' is not a number" in output and "nothing loaded" in output
+    assert public_facts(registry, slug)["map_offered"] is False
+    good = tmp_path / "good.csv"
+    good.write_text("postcode,lat,lon,district\n48143,51.96,7.63,Mitte\n48147,51.97,7.62,Kreuzviertel\n")
+    code, output = lotse("tenant", "postcodes", slug, str(good), "--registry", registry, "--token", coordinator)
+    assert code == 0, output
+    assert output.strip() == f"postcodes 2 loaded for {slug}"
+    assert public_facts(registry, slug)["map_offered"] is True

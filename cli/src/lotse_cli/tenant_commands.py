@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from lotse_cli import deploy_commands, kafka_ops
 from lotse_cli.ops_commands import BootstrapOption, RegistryOption, on_broker
+from lotse_cli.postcodes import PostcodeFileError, PostcodeRow, read_postcodes
 from lotse_contracts import TenantOnboarded, dead_letter_topic, partner_inbound_topic
 from lotse_contracts.events.values import TENANT_PATTERN
 from lotse_contracts.topics import PARTNER_INBOUND
@@ -278,3 +279,52 @@ def rotate(
     path = output or default_secret_path(tenant)
     _write_secret(tenant, path)
     typer.echo(f"wrote {path} (mode 600): apply it, then hand the new password to {tenant}'s partner systems")
+
+
+@tenant_app.command("postcodes")
+def postcodes(
+    tenant: str = typer.Argument(..., help="The tenant whose postcode table is replaced"),
+    file: Path = typer.Argument(..., help="CSV with the columns postcode,lat,lon,district (',' or ';')"),
+    registry: str = RegistryOption,
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="LOTSE_ADMIN_TOKEN",
+        help="A bearer token of a coordinator of the tenant or a platform admin",
+    ),
+) -> None:
+    """Load a municipality's postcode table: each postcode's centroid and district, so that a
+    volunteer who gives only a postcode gets a place. Replaces the table; every row is checked
+    first, and nothing is loaded if any row is bad."""
+    if not re.fullmatch(TENANT_PATTERN, tenant):
+        _fail(f"tenant postcodes: {tenant!r} is not a tenant slug")
+    try:
+        rows = read_postcodes(file)
+    except PostcodeFileError as error:
+        _fail("\n".join(f"tenant postcodes: {file}: {problem}" for problem in error.problems) + "\nnothing loaded")
+    if not token:
+        _fail(
+            "tenant postcodes: no --token given: pass a token of a coordinator or platform admin ($LOTSE_ADMIN_TOKEN)"
+        )
+    body = {"postcodes": [row.as_json() for row in rows]}
+    try:
+        status, answer = _request("PUT", f"{registry}/tenants/{tenant}/postcodes", token, body)
+    except OnboardingError as error:
+        _fail(f"tenant postcodes: {error}")
+    if status != 200:
+        _fail(f"tenant postcodes: registry refused the table ({status}): {_refusal(answer, rows)}; nothing loaded")
+    typer.echo(f"postcodes {answer['postcodes']} loaded for {tenant}")
+
+
+def _refusal(problem: Any, rows: list[PostcodeRow]) -> str:
+    """The registry's problem, its ``postcodes[i]`` fields named by the file's line numbers."""
+    if not isinstance(problem, dict) or not problem.get("errors"):
+        return _problem_text(problem)
+    named = []
+    for error in problem["errors"]:
+        field = str(error.get("field", ""))
+        match = re.match(r"postcodes\[(\d+)\]\.?(.*)", field)
+        if match and int(match.group(1)) < len(rows):
+            field = f"line {rows[int(match.group(1))].line}: {match.group(2) or 'row'}"
+        named.append(f"{field}: {error.get('message', '')}")
+    return "; ".join(named)
