@@ -50,19 +50,22 @@ from lotse_notifications.settings import NotificationSettings
 from lotse_registry.app import create_app as registry_app
 from lotse_registry.settings import RegistrySettings
 from lotse_runtime import answer_links
-from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.auth import Role
 from lotse_runtime.problems import PROBLEM_JSON
-from lotse_runtime.settings import PlatformSettings
 from tests.integration.matching import support as matching_events
 from tests.integration.notifications import support as notification_events
 from tests.integration.notifications.support import publish
 from tests.integration.registry.support import need_body, organisation_body, tenant_body, volunteer_body
+from tests.support import tokens
 from tests.support.waiting import eventually
 
 # Schemathesis' own strategies use the random module, which Hypothesis warns about on every run.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
 )
+
+# An issuer the services do not trust: its tokens are well-formed and validly signed, by a stranger.
+FORGER = tokens.TokenIssuer()
 
 # A few dozen examples per operation, the same ones on every run.
 CONFIG = SchemathesisConfig.from_dict(
@@ -140,15 +143,12 @@ class Served:
     def token(self, role: Role, tenant: str | None) -> str:
         organisation = self.known_ids.get("organisation_id") if role is Role.INITIATIVE_ADMIN else None
         subject = self.known_ids.get("volunteer_id", self.subject) if role is Role.VOLUNTEER else self.subject
-        return issue_token(
-            self.settings.auth_config(), subject=subject, roles=[role], tenant=tenant, organisation=organisation
-        )
+        return tokens.issue(subject, [role], tenant=tenant, organisation=organisation)
 
 
 def forged_token() -> str:
-    """A well-formed token signed with a key the services do not know."""
-    config = PlatformSettings(jwt_hs256_key=uuid.uuid4().hex * 2).auth_config()
-    return issue_token(config, subject=str(uuid.uuid4()), roles=list(Role), tenant="anywhere")
+    """A well-formed token of an issuer the services do not know."""
+    return FORGER.issue(str(uuid.uuid4()), list(Role), tenant="anywhere")
 
 
 class Uvicorn:
@@ -251,7 +251,7 @@ def seed_registry(served: Served) -> None:
 
         def post(path: str, body: dict[str, Any], role: Role) -> dict[str, Any]:
             tenant = None if role is Role.PLATFORM_ADMIN else served.tenant
-            token = issue_token(served.settings.auth_config(), subject="seed", roles=[role], tenant=tenant)
+            token = tokens.issue("seed", [role], tenant=tenant)
             response = http.post(served.base_url + path, json=body, headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 201, response.text
             return response.json()

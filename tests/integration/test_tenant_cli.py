@@ -11,6 +11,7 @@ import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,13 @@ from lotse_cli.main import app
 from lotse_contracts import dead_letter_topic, partner_inbound_topic
 from lotse_devstack import Stack
 from lotse_devstack.processes import ManagedProcess, free_port
-from lotse_runtime.auth import Role, issue_token
-from lotse_runtime.settings import PlatformSettings
+from lotse_runtime.auth import Role
+from tests.support import tokens
 
 REPO = Path(__file__).resolve().parents[2]
-runner = CliRunner()
+# Every command runs with a platform admin's token of the provider, unless a test takes it away.
+ADMIN_TOKEN = tokens.issue("lotse-cli", [Role.PLATFORM_ADMIN], lifetime=timedelta(hours=6))
+runner = CliRunner(env={"LOTSE_ADMIN_TOKEN": ADMIN_TOKEN})
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +68,8 @@ def k8s_dir(tmp_path: Path) -> Path:
     return copy
 
 
-def lotse(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
+def lotse(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env=env)
     return result.exit_code, result.output
 
 
@@ -79,8 +82,10 @@ def onboard_args(stack: Stack, registry: str, k8s_dir: Path, slug: str, *extra: 
     ]  # fmt: skip
 
 
-def onboard(stack: Stack, registry: str, k8s_dir: Path, slug: str, *extra: str) -> tuple[int, str]:
-    return lotse(*onboard_args(stack, registry, k8s_dir, slug, *extra))
+def onboard(
+    stack: Stack, registry: str, k8s_dir: Path, slug: str, *extra: str, env: dict[str, str | None] | None = None
+) -> tuple[int, str]:
+    return lotse(*onboard_args(stack, registry, k8s_dir, slug, *extra), env=env)
 
 
 def topics(stack: Stack) -> list[str]:
@@ -90,7 +95,7 @@ def topics(stack: Stack) -> list[str]:
 
 
 def admin_get(registry: str, path: str) -> int:
-    token = issue_token(PlatformSettings().auth_config(), subject="t", roles=[Role.PLATFORM_ADMIN])
+    token = tokens.issue("t", [Role.PLATFORM_ADMIN])
     request = urllib.request.Request(f"{registry}{path}", headers={"Authorization": f"Bearer {token}"})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -106,8 +111,6 @@ def test_onboarding_creates_the_tenant_its_topics_and_its_partner_user(
     code, output = onboard(stack, registry, k8s_dir, slug)
 
     assert code == 0, output
-    # Development (tests/conftest.py) signs with the installation's key, and says so.
-    assert "no --token given; signing a platform-admin token with this development installation's key" in output
     assert admin_get(registry, f"/tenants/{slug}") == 200
     assert {partner_inbound_topic(slug), dead_letter_topic(partner_inbound_topic(slug))} <= set(topics(stack))
     assert slug in yaml.safe_load((k8s_dir / "tenants.yaml").read_text())["tenants"]
@@ -129,7 +132,7 @@ def test_a_refused_onboarding_leaves_no_topic_and_no_manifest_behind(
     stack: Stack, registry: str, k8s_dir: Path, unique_name: str
 ) -> None:
     slug = f"t-{unique_name}"
-    coordinator = issue_token(PlatformSettings().auth_config(), subject="c", roles=[Role.COORDINATOR], tenant=slug)
+    coordinator = tokens.issue("c", [Role.COORDINATOR], tenant=slug)
     before = (k8s_dir / "tenants.yaml").read_text()
 
     code, output = onboard(stack, registry, k8s_dir, slug, "--token", coordinator)
@@ -141,18 +144,18 @@ def test_a_refused_onboarding_leaves_no_topic_and_no_manifest_behind(
     assert not (k8s_dir / "secret.yaml").exists()
 
 
-def test_outside_development_onboarding_needs_a_token_and_creates_nothing(
-    stack: Stack, registry: str, k8s_dir: Path, unique_name: str, monkeypatch: pytest.MonkeyPatch
+def test_onboarding_needs_a_token_in_every_mode_and_creates_nothing_without(
+    stack: Stack, registry: str, k8s_dir: Path, unique_name: str
 ) -> None:
     slug = f"t-{unique_name}"
     before = (k8s_dir / "tenants.yaml").read_text()
-    with monkeypatch.context() as production:
-        production.setenv("LOTSE_ENV", "production")
-        code, output = onboard(stack, registry, k8s_dir, slug)
+    # Development (tests/conftest.py) as well: the CLI signs no token of its own.
+    code, output = onboard(stack, registry, k8s_dir, slug, env={"LOTSE_ADMIN_TOKEN": None})
 
     assert code == 1, output
     (line,) = output.strip().splitlines()
     assert line.startswith("tenant onboard: no --token given: pass a platform-admin token of your identity provider")
+    assert "lotse token --user" in line
     assert admin_get(registry, f"/tenants/{slug}") == 404
     assert partner_inbound_topic(slug) not in topics(stack)
     assert (k8s_dir / "tenants.yaml").read_text() == before
@@ -203,7 +206,7 @@ def test_a_broker_that_is_away_stops_onboarding_and_rotation_in_one_line(
     stack: Stack, registry: str, k8s_dir: Path, unique_name: str
 ) -> None:
     slug, nowhere = f"t-{unique_name}", f"127.0.0.1:{free_port()}"
-    token = issue_token(PlatformSettings().auth_config(), subject="t", roles=[Role.PLATFORM_ADMIN])
+    token = tokens.issue("t", [Role.PLATFORM_ADMIN])
 
     result = runner.invoke(
         app, [*onboard_args(stack, registry, k8s_dir, slug), "--token", token, "--bootstrap", nowhere]
@@ -234,7 +237,7 @@ def test_a_postcode_table_is_loaded_from_a_csv_file_whole_or_not_at_all(
 ) -> None:
     slug = f"t-{unique_name}"
     assert onboard(stack, registry, k8s_dir, slug)[0] == 0
-    coordinator = issue_token(PlatformSettings().auth_config(), subject="c", roles=[Role.COORDINATOR], tenant=slug)
+    coordinator = tokens.issue("c", [Role.COORDINATOR], tenant=slug)
     bad = tmp_path / "bad.csv"
     bad.write_text("postcode,lat,lon,district\n48143,51.96,7.63,Mitte\n48147,north,7.62,Kreuzviertel\n")
 

@@ -32,8 +32,6 @@ from lotse_cli.postcodes import PostcodeFileError, PostcodeRow, read_postcodes
 from lotse_contracts import TenantOnboarded, dead_letter_topic, partner_inbound_topic
 from lotse_contracts.events.values import TENANT_PATTERN
 from lotse_contracts.topics import PARTNER_INBOUND
-from lotse_runtime.auth import Role, issue_token
-from lotse_runtime.settings import PlatformSettings
 from lotse_runtime.topics import ensure_topics
 
 tenant_app = typer.Typer(no_args_is_help=True)
@@ -43,10 +41,7 @@ TokenOption = typer.Option(
     None,
     "--token",
     envvar="LOTSE_ADMIN_TOKEN",
-    help=(
-        "A platform-admin bearer token; required outside development. With LOTSE_ENV=development "
-        "and no token, one is signed with the installation's development key (said on stderr)"
-    ),
+    help=("A platform-admin bearer token of the identity provider (locally: `lotse token --user <name>`)"),
 )
 K8sOption = typer.Option(
     Path("deploy/k8s"), "--k8s-dir", help="Kubernetes folder whose tenants.yaml and generated users are updated"
@@ -66,27 +61,14 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _admin_token(token: str | None, command: str) -> str:
-    """The given token; only in development, one signed with the installation's key, said aloud."""
+def _admin_token(token: str | None) -> str:
+    """The given token: Lotse signs none itself, in no mode; tokens come from the provider."""
     if token:
         return token
-    if os.environ.get("LOTSE_ENV", "production").lower() != "development":
-        raise OnboardingError(
-            "no --token given: pass a platform-admin token of your identity provider (--token or $LOTSE_ADMIN_TOKEN)"
-            "; only a development installation (LOTSE_ENV=development) signs one itself"
-        )
-    try:
-        settings = PlatformSettings()
-    except ValidationError as error:
-        raise OnboardingError(f"settings refused: {error.errors()[0]['msg']}") from None
-    if settings.jwt_jwks_url:
-        raise OnboardingError("no --token given and LOTSE_JWT_JWKS_URL is set: pass a token of your identity provider")
-    typer.echo(
-        f"{command}: no --token given; signing a platform-admin token with this development installation's key "
-        f"({settings.home / 'secrets' / 'jwt_hs256_key'} unless LOTSE_JWT_HS256_KEY is set)",
-        err=True,
+    raise OnboardingError(
+        "no --token given: pass a platform-admin token of your identity provider (--token or $LOTSE_ADMIN_TOKEN)"
+        "; on a local installation: lotse token --user <a platform admin of .lotse/idp/accounts.json>"
     )
-    return issue_token(settings.auth_config(), subject="lotse-cli", roles=[Role.PLATFORM_ADMIN])
 
 
 def _request(method: str, url: str, token: str, body: dict[str, Any] | None = None, **headers: str) -> tuple[int, Any]:
@@ -210,7 +192,7 @@ def onboard(
             radius_km,
             registry,
             bootstrap,
-            _admin_token(token, "tenant onboard"),
+            _admin_token(token),
             k8s_dir if manifests else None,
         )
         if manifests:
@@ -269,7 +251,7 @@ def rotate(
     if not re.fullmatch(TENANT_PATTERN, tenant):
         _fail(f"partner rotate: {tenant!r} is not a tenant slug")
     try:
-        known = tenant_exists(registry, tenant, _admin_token(token, "partner rotate"))
+        known = tenant_exists(registry, tenant, _admin_token(token))
     except OnboardingError as error:
         _fail(f"partner rotate: {error}")
     if not known:

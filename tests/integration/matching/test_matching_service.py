@@ -41,7 +41,7 @@ from lotse_devstack import Stack, ensure_topics
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
-from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.auth import Role
 from tests.integration.matching.support import (
     TopicReader,
     answer_path,
@@ -54,6 +54,7 @@ from tests.integration.matching.support import (
     tenant_event,
     volunteer_data,
 )
+from tests.support import tokens
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -115,7 +116,7 @@ class Running:
         return await eventually(probe, what=what)
 
     def token(self, tenant: str, volunteer_id: str, role: Role = Role.VOLUNTEER) -> dict[str, str]:
-        token = issue_token(self.settings.auth_config(), subject=volunteer_id, roles=[role], tenant=tenant)
+        token = tokens.issue(volunteer_id, [role], tenant=tenant)
         return {"Authorization": f"Bearer {token}"}
 
 

@@ -41,7 +41,7 @@ from lotse_devstack import Stack, ensure_topics
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime import answer_links
-from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.auth import Role
 from tests.integration.matching.support import (
     TopicReader,
     answer_path,
@@ -51,6 +51,7 @@ from tests.integration.matching.support import (
     serving,
     tenant_event,
 )
+from tests.support import tokens
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -89,9 +90,7 @@ class World:
     def headers(self, *roles: Role, tenant: str | None, subject: str) -> dict[str, str]:
         # An initiative admin's token always names its organisation (a token without one is refused).
         organisation = f"{tenant}-initiative" if Role.INITIATIVE_ADMIN in roles else None
-        token = issue_token(
-            self.settings.auth_config(), subject=subject, roles=roles, tenant=tenant, organisation=organisation
-        )
+        token = tokens.issue(subject, roles, tenant=tenant, organisation=organisation)
         return {"Authorization": f"Bearer {token}"}
 
     def proposed(self, need_id: str) -> list[Envelope[Any]]:

@@ -35,9 +35,9 @@ from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.app import create_app
 from lotse_notifications.settings import NotificationSettings
 from lotse_runtime import answer_links
-from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.auth import Role
 from lotse_runtime.destinations import Resolver, system_resolver
-from tests.support import events
+from tests.support import events, tokens
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
 
@@ -282,9 +282,7 @@ class Running:
         return f"{self.prefix}-{uuid.uuid4().hex[:6]}"
 
     def auth(self, role: Role, tenant: str, subject: str | None = None) -> dict[str, str]:
-        token = issue_token(
-            self.settings.auth_config(), subject=subject or str(uuid.uuid4()), roles=[role], tenant=tenant
-        )
+        token = tokens.issue(subject or str(uuid.uuid4()), [role], tenant=tenant)
         return {"Authorization": f"Bearer {token}"}
 
     def coordinator(self, tenant: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ from lotse_contracts import Envelope, parse_event
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.settings import NotificationSettings
-from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.auth import Role
 from tests.integration.notifications.support import (
     WebhookReceiver,
     mailed_answer_links,
@@ -38,6 +38,7 @@ from tests.integration.notifications.support import (
     serving,
     wait_for_mail,
 )
+from tests.support import tokens
 from tests.support.events import need_staffed
 from tests.support.waiting import eventually
 
@@ -83,13 +84,7 @@ class World:
     def headers(self, *roles: Role, tenant: str | None, subject: str | None = None) -> dict[str, str]:
         # An initiative admin's token always names its organisation (a token without one is refused).
         organisation = f"{tenant}-initiative" if Role.INITIATIVE_ADMIN in roles else None
-        token = issue_token(
-            self.settings.auth_config(),
-            subject=subject or str(uuid.uuid4()),
-            roles=roles,
-            tenant=tenant,
-            organisation=organisation,
-        )
+        token = tokens.issue(subject or str(uuid.uuid4()), roles, tenant=tenant, organisation=organisation)
         return {"Authorization": f"Bearer {token}"}
 
     def pairs(self) -> list[tuple[Municipality, Municipality]]:

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.settings import NotificationSettings
-from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.auth import Role
 from lotse_runtime.destinations import IPAddress
 from tests.integration.notifications.support import (
     WebhookReceiver,
@@ -28,6 +28,7 @@ from tests.integration.notifications.support import (
     service_settings,
     serving,
 )
+from tests.support import tokens
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -62,9 +63,7 @@ class Production:
         return f"{self.prefix}-{uuid.uuid4().hex[:6]}"
 
     def coordinator(self, tenant: str) -> dict[str, str]:
-        token = issue_token(
-            self.settings.auth_config(), subject=str(uuid.uuid4()), roles=[Role.COORDINATOR], tenant=tenant
-        )
+        token = tokens.issue(str(uuid.uuid4()), [Role.COORDINATOR], tenant=tenant)
         return {"Authorization": f"Bearer {token}"}
 
     async def deliveries(self, tenant: str, status: str) -> list[dict[str, Any]]:

@@ -12,7 +12,8 @@ import pytest_asyncio
 from lotse_devstack import Stack
 from lotse_registry.app import create_app
 from lotse_registry.settings import RegistrySettings
-from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.auth import Role
+from tests.support import tokens
 from tests.support.running import RunningService, serving
 
 
@@ -20,13 +21,7 @@ class RunningRegistry(RunningService[RegistrySettings]):
     """The registry under test, with the tokens of its callers."""
 
     def token(self, *roles: Role, tenant: str | None = None, subject: str | None = None, org: str | None = None) -> str:
-        return issue_token(
-            self.settings.auth_config(),
-            subject=subject or str(uuid.uuid4()),
-            roles=roles,
-            tenant=tenant,
-            organisation=org,
-        )
+        return tokens.issue(subject or str(uuid.uuid4()), roles, tenant=tenant, organisation=org)
 
     def auth(self, *roles: Role, **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(*roles, **claims)}"}

@@ -349,9 +349,9 @@ def _client(app: Any) -> Any:
 
 
 def _auth(app: Any, role: Role, tenant: str | None = None) -> dict[str, str]:
-    from lotse_runtime.auth import issue_token
+    from tests.support import tokens
 
-    token = issue_token(app.state.settings.auth_config(), subject=str(uuid.uuid4()), roles=[role], tenant=tenant)
+    token = tokens.issue(str(uuid.uuid4()), [role], tenant=tenant)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 import pytest
 import pytest_asyncio
 
@@ -24,6 +23,7 @@ from tests.integration.registry.support import (
     tenant_body,
     volunteer_body,
 )
+from tests.support import tokens
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -189,12 +189,11 @@ async def test_an_initiative_admin_token_without_a_string_org_is_refused(
 
 
 def _signed(registry: RunningRegistry, claims: dict[str, Any]) -> str:
-    """A token signed with the registry's key, with claims ``issue_token`` would not produce."""
+    """A token of the issuer the registry trusts, with claims ``tokens.issue`` would not produce."""
     config = registry.settings.auth_config()
-    assert config.hs256_key is not None
     now = datetime.now(UTC)
     base = {"iss": config.issuer, "aud": config.audience, "sub": str(uuid.uuid4()), "iat": now}
-    return jwt.encode({**base, "exp": now + timedelta(minutes=5), **claims}, config.hs256_key, algorithm="HS256")
+    return tokens.issuer().sign({**base, "exp": now + timedelta(minutes=5), **claims})
 
 
 async def test_volunteer_reads_and_edits_only_their_own_profile(registry: RunningRegistry, world: World) -> None:

@@ -1,6 +1,5 @@
 """The HTTP API, one module per resource: tenants, organisations, volunteers, needs, partner
-commands, statistics, places (postcodes, address search) and the portal (public tenant facts,
-portal settings).
+commands and statistics.
 
 ``access`` holds the caller and registry dependencies and the access rules (a caller outside the
 path's tenant gets 404, one with the wrong role 403), ``idempotency`` the ``Idempotency-Key``
@@ -12,12 +11,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lotse_registry.api import needs, organisations, partner, places, portal, statistics, tenants, volunteers
+from lotse_registry.api import needs, organisations, partner, statistics, tenants, volunteers
 from lotse_registry.api.errors import install_domain_errors
 
 router = APIRouter()
-for _resource in (tenants, organisations, volunteers, needs, partner, statistics, places, portal):
+for _resource in (tenants, organisations, volunteers, needs, partner, statistics):
     router.include_router(_resource.router)
-router.include_router(portal.public)
 
 __all__ = ["install_domain_errors", "router"]
