@@ -1,8 +1,9 @@
 """Proposal rounds under random answers: nobody exceeds their limit or is double-booked, no need
 takes more people than it asks for, and each need's events are numbered without gaps.
 
-The rounds run as in the service, one `NeedWork` per change on fresh copies of the stored state,
-with the in-memory index updated after each "commit"; only the database is left out.
+The rounds run as in the service, one `NeedWork` per change on fresh copies of the stored state
+(records read back from their documents), with the in-memory index updated after each "commit";
+only the database is left out.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from hypothesis import strategies as st
 from lotse_contracts.events.matching import AnswerChannel
 from lotse_matching.domain import NeedWork, new_staffing
 from lotse_matching.index import TenantIndex
-from lotse_matching.profiles import need_from_document, volunteer_from_document
+from lotse_matching.profiles import need_from_record, volunteer_from_document
 from lotse_matching.schedule import find_overlap
 from lotse_matching.settings import MatchingSettings
+from lotse_matching.store import NeedRecord, NeedStatus, Proposal, ProposalKind, ProposalStatus, StaffingState
 from tests.unit.matching.population import TENANT, TIMEZONE, need_documents, populations, schedules
 
 START = datetime(2026, 11, 25, 9, tzinfo=TIMEZONE)
@@ -32,14 +34,14 @@ SETTINGS = MatchingSettings(proposals_per_round=2, answer_seconds=3600, unstaffe
 class World:
     index: TenantIndex
     now: datetime = START
-    needs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    proposals: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    needs: dict[str, NeedRecord] = field(default_factory=dict)
+    proposals: dict[str, dict[str, Proposal]] = field(default_factory=dict)
     events: dict[str, list[Any]] = field(default_factory=dict)
 
     def work(self, need_id: str, *, new: bool = False) -> NeedWork:
         return NeedWork(
-            document=copy.deepcopy(self.needs[need_id]),
-            proposals=copy.deepcopy(list(self.proposals[need_id].values())),
+            record=NeedRecord.from_document(copy.deepcopy(self.needs[need_id].to_document())),
+            proposals=[Proposal.from_document(p.to_document()) for p in self.proposals[need_id].values()],
             index=self.index,
             settings=SETTINGS,
             now=self.now,
@@ -48,7 +50,7 @@ class World:
         )
 
     def commit(self, work: NeedWork) -> None:
-        self.needs[work.need_id] = work.document
+        self.needs[work.need_id] = work.record
         self.proposals[work.need_id] = work.proposals
         self.events[work.need_id].extend(work.events)
         for effect in work.after:
@@ -61,7 +63,7 @@ def open_proposals(world: World) -> list[tuple[str, str]]:
         (need_id, proposal_id)
         for need_id, proposals in world.proposals.items()
         for proposal_id, proposal in proposals.items()
-        if proposal["status"] == "open"
+        if proposal.status is ProposalStatus.OPEN
     )
 
 
@@ -84,8 +86,14 @@ def test_random_answers_never_overbook_anybody_or_any_need(
     world.index.upsert_many(volunteer_from_document(document) for document in documents)
     for need in needs:
         need_id = need["need_id"]
-        world.needs[need_id] = {**need, "version": 1, "status": "open"}
-        world.needs[need_id]["staffing"] = new_staffing(need["details"], START, SETTINGS, TENANT)
+        world.needs[need_id] = NeedRecord(
+            tenant=need["tenant"],
+            need_id=need_id,
+            version=1,
+            status=NeedStatus.OPEN,
+            details=need["details"],
+            staffing=new_staffing(need["details"], START, SETTINGS, TENANT),
+        )
         world.proposals[need_id], world.events[need_id] = {}, []
         work = world.work(need_id, new=True)
         work.top_up()
@@ -108,7 +116,7 @@ def test_random_answers_never_overbook_anybody_or_any_need(
             work = world.work(need_id)
             work.expire_overdue()
         elif action == "step_back":
-            committed = sorted((n, v) for n, doc in world.needs.items() for v in doc["staffing"]["committed"])
+            committed = sorted((n, v) for n, record in world.needs.items() for v in record.staffing.committed)
             if not committed:
                 continue
             need_id, volunteer_id = data.draw(st.sampled_from(committed))
@@ -126,12 +134,10 @@ def test_random_answers_never_overbook_anybody_or_any_need(
 
 def check(world: World) -> None:
     booked: dict[str, list[str]] = {}
-    for need_id, document in world.needs.items():
-        committed = document["staffing"]["committed"]
-        assert len(committed) == len(set(committed)) <= document["details"]["volunteers_needed"]
-        assert (document["staffing"]["state"] == "staffed") == (
-            len(committed) == document["details"]["volunteers_needed"]
-        )
+    for need_id, record in world.needs.items():
+        committed = record.staffing.committed
+        assert len(committed) == len(set(committed)) <= record.volunteers_needed
+        assert (record.staffing.state is StaffingState.STAFFED) == (len(committed) == record.volunteers_needed)
         for volunteer_id in committed:
             booked.setdefault(volunteer_id, []).append(need_id)
         versions = [event.version for event in world.events[need_id]]
@@ -148,9 +154,9 @@ def check(world: World) -> None:
                 assert find_overlap(first.pieces, second.pieces) is None, "a volunteer was booked twice at once"
         assert sorted(e.need_id for e in world.index.engagements.get(volunteer_id, ())) == sorted(need_ids)
     for proposals in world.proposals.values():
-        asked = [p["volunteer_id"] for p in proposals.values() if p["kind"] == "proposal"]
+        asked = [p.volunteer_id for p in proposals.values() if p.kind is ProposalKind.PROPOSAL]
         assert len(asked) == len(set(asked)), "somebody was asked twice for the same need"
 
 
 def _need(world: World, need_id: str) -> Any:
-    return need_from_document(world.needs[need_id], world.index.timezone)
+    return need_from_record(world.needs[need_id], world.index.timezone)

@@ -35,8 +35,8 @@ from lotse_contracts.topics import NEEDS, ORGANISATIONS, TENANTS, VOLUNTEERS
 from lotse_matching.domain import Outcome
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
+from lotse_matching.store import Transaction
 from lotse_runtime.consumer import Delivery, Dispatch, HandlerTable, RejectEvent, RetryPolicy, subscribe_events
-from lotse_runtime.unit_of_work import Transaction
 
 log = structlog.get_logger("lotse.matching")
 APPLIED = (Outcome.ACCEPTED, Outcome.DECLINED, Outcome.DUPLICATE)

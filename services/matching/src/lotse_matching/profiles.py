@@ -12,6 +12,7 @@ from lotse_contracts import Availability, LanguageLevel
 from lotse_contracts.events.values import OneOffWindow, Schedule, WeeklyRecurrence
 from lotse_matching.candidates import Need, Volunteer
 from lotse_matching.schedule import availability_pieces, hours_mask, need_pieces, unavailable_ranges
+from lotse_matching.store import NeedRecord
 
 DEFAULT_TIMEZONE = "Europe/Berlin"
 _SCHEDULE: TypeAdapter[OneOffWindow | WeeklyRecurrence] = TypeAdapter(Schedule)
@@ -63,15 +64,22 @@ def _later(candidate: date | None, current: date | None) -> bool:
     return candidate is None or candidate > current
 
 
+def need_from_record(record: NeedRecord, timezone: ZoneInfo) -> Need:
+    return _need(record.tenant, record.need_id, record.details, timezone)
+
+
 def need_from_document(document: dict[str, Any], timezone: ZoneInfo) -> Need:
-    details: dict[str, Any] = document["details"]
+    return _need(document["tenant"], document["need_id"], document["details"], timezone)
+
+
+def _need(tenant: str, need_id: str, details: dict[str, Any], timezone: ZoneInfo) -> Need:
     schedule = _SCHEDULE.validate_python(details["schedule"])
     pieces = need_pieces(schedule, timezone)
     first_day = min((piece.first for piece in pieces), default=date.min)
     point = details["place"]["point"]
     return Need(
-        id=document["need_id"],
-        tenant=document["tenant"],
+        id=need_id,
+        tenant=tenant,
         organisation_id=details["organisation_id"],
         category=details["category"],
         required_skills=frozenset(details.get("required_skills", [])),

@@ -41,10 +41,22 @@ from lotse_contracts.events.volunteers import VolunteerProfile
 from lotse_matching.candidates import Candidate, Engagement, assess, candidate
 from lotse_matching.domain import NeedWork, Outcome, new_staffing
 from lotse_matching.index import FAIRNESS_WINDOW, TenantIndex
-from lotse_matching.profiles import need_from_document, timezone_of, volunteer_from_document
+from lotse_matching.profiles import need_from_record, timezone_of, volunteer_from_document
 from lotse_matching.settings import MatchingSettings
-from lotse_matching.store import Document, NeedStatus, ProposalStatus, StaffingState, Store
-from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+from lotse_matching.store import (
+    Document,
+    MatchingStore,
+    NeedRecord,
+    NeedStatus,
+    Proposal,
+    ProposalKind,
+    ProposalStatus,
+    StaffingState,
+    Store,
+    Transaction,
+    Transactions,
+)
+from lotse_runtime.unit_of_work import UnitOfWork
 
 log = structlog.get_logger("lotse.matching")
 T = TypeVar("T")
@@ -60,19 +72,28 @@ class UnknownAggregate(Exception):
 
 
 class Matching:
+    """The use cases on a `MatchingStore` and its units of work: MongoDB's (`client` and a
+    `Store`, with ``wake`` the relay's wake-up after a commit that appended events), or any
+    other given as ``transactions`` (the unit tests' in-memory fakes)."""
+
     def __init__(
         self,
         settings: MatchingSettings,
-        client: AsyncMongoClient[Document],
-        store: Store,
+        client: AsyncMongoClient[Document] | None,
+        store: MatchingStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         wake: Callable[[], None] = lambda: None,
+        *,
+        transactions: Transactions | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.store = store
-        # The relay's wake-up after a commit that appended events.
-        self.unit_of_work = UnitOfWork(client, store.database, wake=wake)
+        if transactions is None:
+            if client is None or not isinstance(store, Store):
+                raise TypeError("without a MongoDB client and Store, Matching needs its units of work (transactions)")
+            transactions = UnitOfWork(client, store.database, wake=wake)
+        self.unit_of_work = transactions
         self.clock = clock
         self.indexes: dict[str, TenantIndex] = {}
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -85,25 +106,22 @@ class Matching:
     # -- rebuilding the index from the database -------------------------------------------------
 
     async def load(self) -> None:
-        tenants = {doc["_id"] for doc in await self.store.all_tenants()}
-        tenants |= set(await self.store.volunteers.distinct("tenant"))
-        tenants |= set(await self.store.needs.distinct("tenant"))
-        for tenant in sorted(tenants):
+        for tenant in sorted(await self.store.known_tenants()):
             await self.load_tenant(tenant)
 
     async def load_tenant(self, tenant: str) -> None:
         settings = await self.store.tenant(tenant)
         index = TenantIndex(tenant, settings.get("timezone") if settings else None)
         index.upsert_many([volunteer_from_document(document) async for document in self.store.volunteers_of(tenant)])
-        for document in await self.store.open_needs_of(tenant):
-            need = need_from_document(document, index.timezone)
-            for volunteer_id in document["staffing"]["committed"]:
+        for record in await self.store.open_needs_of(tenant):
+            need = need_from_record(record, index.timezone)
+            for volunteer_id in record.staffing.committed:
                 index.add_engagement(volunteer_id, Engagement(need.id, need.pieces))
-            if document["staffing"]["state"] != StaffingState.STAFFED:
+            if record.staffing.state is not StaffingState.STAFFED:
                 index.open_needs[need.id] = need
-        for proposal in await self.store.proposals_since(tenant, self.clock() - FAIRNESS_WINDOW):
-            if proposal["volunteer_id"] in index.volunteers:  # nobody erased comes back, not even as an id
-                index.record_ask(proposal["volunteer_id"], proposal["proposed_at"])
+        for volunteer_id, at in await self.store.asks_since(tenant, self.clock() - FAIRNESS_WINDOW):
+            if volunteer_id in index.volunteers:  # nobody erased comes back, not even as an id
+                index.record_ask(volunteer_id, at)
         self.indexes[tenant] = index
 
     # -- the unit of work -----------------------------------------------------------------------
@@ -123,23 +141,23 @@ class Matching:
     async def _need_work(
         self, transaction: Transaction, tenant: str, need_id: str, cause: Envelope[Any] | None, now: datetime
     ) -> NeedWork | None:
-        document = await self.store.need(tenant, need_id, transaction.session)
-        if document is None:
+        record = await self.store.need_record(tenant, need_id, transaction.session)
+        if record is None:
             return None
-        proposals = await self.store.proposals_for_need(tenant, need_id, transaction.session)
-        return self._work(document, proposals, cause, now)
+        proposals = await self.store.proposal_records_for_need(tenant, need_id, transaction.session)
+        return self._work(record, proposals, cause, now)
 
     def _work(
         self,
-        document: Document,
-        proposals: list[Document],
+        record: NeedRecord,
+        proposals: list[Proposal],
         cause: Envelope[Any] | None,
         now: datetime,
         new: bool = False,
     ) -> NeedWork:
-        index = self.index(document["tenant"])
+        index = self.index(record.tenant)
         return NeedWork(
-            document=document,
+            record=record,
             proposals=proposals,
             index=index,
             settings=self.settings,
@@ -179,9 +197,9 @@ class Matching:
             index.timezone = timezone_of(data.timezone)
             # Weekly slots are local times: open needs are re-read in the new zone.
             for need_id, need in list(index.open_needs.items()):
-                doc = await self.store.need(event.tenant, need_id, session)
-                if doc is not None:
-                    index.open_needs[need_id] = need_from_document(doc, index.timezone)
+                record = await self.store.need_record(event.tenant, need_id, session)
+                if record is not None:
+                    index.open_needs[need_id] = need_from_record(record, index.timezone)
                 else:
                     index.open_needs.pop(need.id, None)
 
@@ -288,15 +306,15 @@ class Matching:
         self.index(tenant).upsert(
             volunteer_from_document({"tenant": tenant, "volunteer_id": volunteer_id, "active": False})
         )
-        proposals = await self.store.proposals_of_volunteer(tenant, volunteer_id, transaction.session)
+        proposals = await self.store.proposal_records_of_volunteer(tenant, volunteer_id, transaction.session)
         for need_id in sorted(
-            {p["need_id"] for p in proposals if p["status"] in (ProposalStatus.OPEN, ProposalStatus.ACCEPTED)}
+            {p.need_id for p in proposals if p.status in (ProposalStatus.OPEN, ProposalStatus.ACCEPTED)}
         ):
             work = await self._need_work(transaction, tenant, need_id, event, now)
             if work is None:
                 continue
             work.withdraw_open(reason, volunteer_id)
-            if volunteer_id in work.committed and work.document["status"] != NeedStatus.OPEN:
+            if volunteer_id in work.committed and work.record.status is not NeedStatus.OPEN:
                 work.committed.remove(volunteer_id)  # the need is over: nobody to tell, only the id to drop
             elif volunteer_id in work.committed:
                 work.step_back(volunteer_id)  # also asks the next person
@@ -320,28 +338,28 @@ class Matching:
 
     async def need_opened(self, event: Envelope[NeedOpened], transaction: Transaction) -> None:
         tenant, need_id, now = event.tenant, str(event.data.need_id), self.clock()
-        document = await self.store.need(tenant, need_id, transaction.session)
+        record = await self.store.need_record(tenant, need_id, transaction.session)
         details = event.data.model_dump(mode="json", include=NEED_FIELDS)
-        if document is None:
-            document = {
-                "tenant": tenant,
-                "need_id": need_id,
-                "version": event.version,
-                "status": NeedStatus.OPEN.value,
-                "details": details,
-                "staffing": new_staffing(details, now, self.settings, tenant),
-            }
-            work = self._work(document, [], event, now, new=True)
+        if record is None:
+            record = NeedRecord(
+                tenant=tenant,
+                need_id=need_id,
+                version=event.version,
+                status=NeedStatus.OPEN,
+                details=details,
+                staffing=new_staffing(details, now, self.settings, tenant),
+            )
+            work = self._work(record, [], event, now, new=True)
             work.top_up()
             await self._save(work, transaction)
-        elif event.version > document["version"]:
-            await self._details_changed(event, document, details, transaction, now)
+        elif event.version > record.version:
+            await self._details_changed(event, record, details, transaction, now)
 
     async def need_updated(self, event: Envelope[NeedUpdated], transaction: Transaction) -> None:
-        document = await self._known_need(event, str(event.data.need_id), transaction)
-        if document is not None:
+        record = await self._known_need(event, str(event.data.need_id), transaction)
+        if record is not None:
             details = event.data.model_dump(mode="json", include=NEED_FIELDS)
-            await self._details_changed(event, document, details, transaction, self.clock())
+            await self._details_changed(event, record, details, transaction, self.clock())
 
     async def need_cancelled(self, event: Envelope[NeedCancelled], transaction: Transaction) -> None:
         await self._close(
@@ -351,20 +369,20 @@ class Matching:
     async def need_closed(self, event: Envelope[NeedClosed], transaction: Transaction) -> None:
         await self._close(event, str(event.data.need_id), NeedStatus.CLOSED, WithdrawReason.NEED_CLOSED, transaction)
 
-    async def _known_need(self, event: Envelope[Any], need_id: str, transaction: Transaction) -> Document | None:
+    async def _known_need(self, event: Envelope[Any], need_id: str, transaction: Transaction) -> NeedRecord | None:
         """The need the event changes; None if the event is older than what is held."""
-        document = await self.store.need(event.tenant, need_id, transaction.session)
-        if document is None:
+        record = await self.store.need_record(event.tenant, need_id, transaction.session)
+        if record is None:
             raise UnknownAggregate(f"need {need_id} of tenant {event.tenant} is not known (yet)")
-        return document if event.version > document["version"] else None
+        return record if event.version > record.version else None
 
     async def _details_changed(
-        self, event: Envelope[Any], document: Document, details: Document, transaction: Transaction, now: datetime
+        self, event: Envelope[Any], record: NeedRecord, details: Document, transaction: Transaction, now: datetime
     ) -> None:
-        proposals = await self.store.proposals_for_need(event.tenant, document["need_id"], transaction.session)
-        document.update(version=event.version, details=details)
-        work = self._work(document, proposals, event, now)
-        if document["status"] == NeedStatus.OPEN:
+        proposals = await self.store.proposal_records_for_need(event.tenant, record.need_id, transaction.session)
+        record.version, record.details = event.version, details
+        work = self._work(record, proposals, event, now)
+        if record.status is NeedStatus.OPEN:
             work.need_changed()
         await self._save(work, transaction)
 
@@ -372,12 +390,12 @@ class Matching:
         self, event: Envelope[Any], need_id: str, status: NeedStatus, reason: WithdrawReason, transaction: Transaction
     ) -> None:
         now = self.clock()
-        document = await self._known_need(event, need_id, transaction)
-        if document is None:
+        record = await self._known_need(event, need_id, transaction)
+        if record is None:
             return
-        proposals = await self.store.proposals_for_need(event.tenant, need_id, transaction.session)
-        document["version"] = event.version
-        work = self._work(document, proposals, event, now)
+        proposals = await self.store.proposal_records_for_need(event.tenant, need_id, transaction.session)
+        record.version = event.version
+        work = self._work(record, proposals, event, now)
         work.close(status, reason)
         await self._save(work, transaction)
 
@@ -400,15 +418,13 @@ class Matching:
         async def work(transaction: Transaction) -> Outcome:
             if cause is not None and not await transaction.record_once(PARTNER_CONSUMER, cause):
                 return Outcome.DUPLICATE
-            proposal = await self.store.proposal(tenant, proposal_id, transaction.session)
-            if proposal is None or proposal.get("kind") != "proposal":
+            proposal = await self.store.proposal_record(tenant, proposal_id, transaction.session)
+            if proposal is None or proposal.kind is not ProposalKind.PROPOSAL:
                 return Outcome.NOT_FOUND
-            if (volunteer_id and proposal["volunteer_id"] != volunteer_id) or (
-                need_id and proposal["need_id"] != need_id
-            ):
+            if (volunteer_id and proposal.volunteer_id != volunteer_id) or (need_id and proposal.need_id != need_id):
                 return Outcome.NOT_FOUND
             now = self.clock()
-            staffing = await self._need_work(transaction, tenant, proposal["need_id"], cause, now)
+            staffing = await self._need_work(transaction, tenant, proposal.need_id, cause, now)
             if staffing is None:
                 return Outcome.NOT_FOUND
             mine = staffing.proposals[proposal_id]
@@ -495,15 +511,16 @@ class Matching:
             await asyncio.sleep(self.settings.timer_interval_seconds)
 
 
-def settled_outcome(proposal: Document, need_is_open: bool, now: datetime) -> Outcome | None:
+def settled_outcome(proposal: Proposal, need_is_open: bool, now: datetime) -> Outcome | None:
     """The outcome for a proposal that can no longer be answered, or None if it can."""
-    status = proposal["status"]
-    if status == ProposalStatus.ACCEPTED:
+    status = proposal.status
+    if status is ProposalStatus.ACCEPTED:
         return Outcome.ALREADY_ACCEPTED
-    if status == ProposalStatus.DECLINED:
+    if status is ProposalStatus.DECLINED:
         return Outcome.ALREADY_DECLINED
-    if status == ProposalStatus.EXPIRED or (status == ProposalStatus.OPEN and proposal["expires_at"] <= now):
+    overdue = proposal.expires_at is not None and proposal.expires_at <= now
+    if status is ProposalStatus.EXPIRED or (status is ProposalStatus.OPEN and overdue):
         return Outcome.EXPIRED  # the timer publishes the expiry and asks the next person
-    if status != ProposalStatus.OPEN or not need_is_open:
+    if status is not ProposalStatus.OPEN or not need_is_open:
         return Outcome.NO_LONGER_NEEDED
     return None

@@ -3,24 +3,35 @@
 Collections of the `matching` database: `tenants`, `organisations`, `volunteers` (read model,
 no contact data), `needs` (read model plus the staffing state), `proposals`, and the runtime's
 `inbox` and `outbox`.
+
+Needs and proposals cross this boundary as typed records (`NeedRecord` with its `Staffing`,
+`Proposal`): `from_document` and `to_document` map them onto the stored documents, whose shape
+(field names, values, order) is what earlier versions wrote, so existing data reads and writes
+unchanged. Tenants, organisations and volunteers stay documents: they are the registry's event
+data, turned into domain objects by `profiles`. `MatchingStore`, `Transaction` and `Transactions`
+are what the use cases need of the database, so that they can run against fakes as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from lotse_contracts import Envelope, MatchReason
+from lotse_contracts.events.matching import AnswerChannel, UnstaffedReason, WithdrawReason
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 
 Document = dict[str, Any]
 Session = AsyncClientSession | None
+T = TypeVar("T")
 
 
 class NeedStatus(StrEnum):
@@ -49,6 +60,287 @@ class ProposalStatus(StrEnum):
     EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
     STEPPED_BACK = "stepped_back"
+
+
+class ProposalKind(StrEnum):
+    """Matching asked the volunteer, or the volunteer took the need themselves (``proposals.kind``)."""
+
+    PROPOSAL = "proposal"
+    PICK = "pick"
+
+
+def _known_fields(document: Document, fields: frozenset[str], what: str) -> None:
+    # A field this version does not know would be lost on the next write: refuse rather than drop it.
+    unknown = set(document) - fields
+    if unknown:
+        raise ValueError(f"{what} {document.get('_id')!r} has fields this version does not know: {sorted(unknown)}")
+
+
+@dataclass(slots=True)
+class Staffing:
+    """Matching's staffing of one need (``needs.staffing``); changed in place by the one
+    `NeedWork` that holds it in a transaction, its version raised with every event."""
+
+    version: int
+    state: StaffingState
+    committed: list[str]  # volunteer ids, in the order they committed
+    opened_at: datetime
+    escalate_at: datetime
+    escalate_reason: UnstaffedReason
+    escalated: bool
+
+    FIELDS = frozenset({"version", "state", "committed", "opened_at", "escalate_at", "escalate_reason", "escalated"})
+
+    @classmethod
+    def from_document(cls, document: Document) -> Staffing:
+        _known_fields(document, cls.FIELDS, "staffing of need")
+        return cls(
+            version=document["version"],
+            state=StaffingState(document["state"]),
+            committed=list(document["committed"]),
+            opened_at=document["opened_at"],
+            escalate_at=document["escalate_at"],
+            escalate_reason=UnstaffedReason(document["escalate_reason"]),
+            escalated=document["escalated"],
+        )
+
+    def to_document(self) -> Document:
+        return {
+            "version": self.version,
+            "state": self.state.value,
+            "committed": list(self.committed),
+            "opened_at": self.opened_at,
+            "escalate_at": self.escalate_at,
+            "escalate_reason": self.escalate_reason.value,
+            "escalated": self.escalated,
+        }
+
+
+@dataclass(slots=True)
+class NeedRecord:
+    """A need of the read model (``needs``): the registry's details and version, and matching's staffing."""
+
+    tenant: str
+    need_id: str
+    version: int  # the registry's version of the need
+    status: NeedStatus
+    details: Document  # the registry's `NeedDetails`, as JSON; `profiles` reads it into a `Need`
+    staffing: Staffing
+
+    FIELDS = frozenset({"_id", "tenant", "need_id", "version", "status", "details", "staffing"})
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant}:{self.need_id}"
+
+    @property
+    def volunteers_needed(self) -> int:
+        return int(self.details["volunteers_needed"])
+
+    @property
+    def organisation_id(self) -> str:
+        organisation_id: str = self.details["organisation_id"]
+        return organisation_id
+
+    @property
+    def is_open(self) -> bool:
+        """Still looking for volunteers: open at the registry and not staffed yet."""
+        return self.status is NeedStatus.OPEN and self.staffing.state is not StaffingState.STAFFED
+
+    @classmethod
+    def from_document(cls, document: Document) -> NeedRecord:
+        _known_fields(document, cls.FIELDS, "need")
+        return cls(
+            tenant=document["tenant"],
+            need_id=document["need_id"],
+            version=document["version"],
+            status=NeedStatus(document["status"]),
+            details=document["details"],
+            staffing=Staffing.from_document(document["staffing"]),
+        )
+
+    def to_document(self) -> Document:
+        return {
+            "_id": self.key,
+            "tenant": self.tenant,
+            "need_id": self.need_id,
+            "version": self.version,
+            "status": self.status.value,
+            "details": self.details,
+            "staffing": self.staffing.to_document(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A proposal of a volunteer for a need, or a volunteer's pick of one (``proposals``);
+    replaced whole (`dataclasses.replace`) when its status changes.
+
+    Picks have no score or distance (their documents lack the fields until an erasure sets
+    them); `event_id`, `withdraw_reason` and `erased` are written only once they have a value."""
+
+    id: str
+    tenant: str
+    need_id: str
+    volunteer_id: str
+    kind: ProposalKind
+    status: ProposalStatus
+    reasons: tuple[MatchReason, ...]
+    proposed_at: datetime
+    expires_at: datetime | None  # None for a pick
+    answered_at: datetime | None
+    answered_via: AnswerChannel | None
+    score: float | None = None
+    distance_km: float | None = None
+    event_id: str | None = None  # of its MatchProposed in the outbox, deleted with the volunteer's data
+    withdraw_reason: WithdrawReason | None = None
+    erased: bool = False
+
+    FIELDS = frozenset(
+        {
+            "_id",
+            "tenant",
+            "need_id",
+            "volunteer_id",
+            "kind",
+            "status",
+            "score",
+            "reasons",
+            "distance_km",
+            "proposed_at",
+            "expires_at",
+            "answered_at",
+            "answered_via",
+            "event_id",
+            "withdraw_reason",
+            "erased",
+        }
+    )
+
+    @classmethod
+    def from_document(cls, document: Document) -> Proposal:
+        _known_fields(document, cls.FIELDS, "proposal")
+        via, withdrawn = document["answered_via"], document.get("withdraw_reason")
+        return cls(
+            id=document["_id"],
+            tenant=document["tenant"],
+            need_id=document["need_id"],
+            volunteer_id=document["volunteer_id"],
+            kind=ProposalKind(document["kind"]),
+            status=ProposalStatus(document["status"]),
+            reasons=tuple(MatchReason.model_validate(reason) for reason in document["reasons"]),
+            proposed_at=document["proposed_at"],
+            expires_at=document["expires_at"],
+            answered_at=document["answered_at"],
+            answered_via=AnswerChannel(via) if via is not None else None,
+            score=document.get("score"),
+            distance_km=document.get("distance_km"),
+            event_id=document.get("event_id"),
+            withdraw_reason=WithdrawReason(withdrawn) if withdrawn is not None else None,
+            erased=document.get("erased", False),
+        )
+
+    def to_document(self) -> Document:
+        document: Document = {
+            "_id": self.id,
+            "tenant": self.tenant,
+            "need_id": self.need_id,
+            "volunteer_id": self.volunteer_id,
+            "kind": self.kind.value,
+            "status": self.status.value,
+        }
+        has_fit = self.kind is ProposalKind.PROPOSAL or self.erased
+        if has_fit:
+            document["score"] = self.score
+        document["reasons"] = [reason.model_dump(mode="json") for reason in self.reasons]
+        if has_fit:
+            document["distance_km"] = self.distance_km
+        document.update(
+            proposed_at=self.proposed_at,
+            expires_at=self.expires_at,
+            answered_at=self.answered_at,
+            answered_via=self.answered_via.value if self.answered_via is not None else None,
+        )
+        if self.event_id is not None:
+            document["event_id"] = self.event_id
+        if self.withdraw_reason is not None:
+            document["withdraw_reason"] = self.withdraw_reason.value
+        if self.erased:
+            document["erased"] = True
+        return document
+
+
+# -- what the use cases need of the database ---------------------------------------------------
+
+
+class Transaction(Protocol):
+    """The runtime's `lotse_runtime.unit_of_work.Transaction`, as far as matching uses it."""
+
+    @property
+    def session(self) -> Session: ...
+
+    async def record_once(self, consumer: str, event: Envelope[Any]) -> bool: ...
+
+    async def append_event(self, topic: str, event: Envelope[Any]) -> None: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None: ...
+
+
+class Transactions(Protocol):
+    """The runtime's `lotse_runtime.unit_of_work.UnitOfWork`, as far as matching uses it."""
+
+    async def run(self, work: Callable[[Transaction], Awaitable[T]]) -> T: ...
+
+
+class MatchingStore(Protocol):
+    """What the use cases and the API read and write; `Store` is the MongoDB one."""
+
+    async def tenant(self, tenant: str, session: Session = None) -> Document | None: ...
+
+    async def put_tenant(self, document: Document, session: Session) -> None: ...
+
+    async def known_tenants(self) -> set[str]: ...
+
+    async def organisation(self, tenant: str, organisation_id: str, session: Session) -> Document | None: ...
+
+    async def put_organisation(
+        self, tenant: str, organisation_id: str, document: Document, session: Session
+    ) -> None: ...
+
+    async def volunteer(self, tenant: str, volunteer_id: str, session: Session = None) -> Document | None: ...
+
+    async def put_volunteer(self, document: Document, session: Session) -> None: ...
+
+    def volunteers_of(self, tenant: str) -> AsyncIterator[Document]: ...
+
+    async def need_record(self, tenant: str, need_id: str, session: Session = None) -> NeedRecord | None: ...
+
+    async def put_need(self, need: NeedRecord, expected_version: int | None, session: Session) -> None: ...
+
+    async def need_records_by_id(self, tenant: str, need_ids: list[str]) -> dict[str, NeedRecord]: ...
+
+    async def open_needs_of(self, tenant: str) -> list[NeedRecord]: ...
+
+    async def needs_to_escalate(self, now: datetime) -> list[tuple[str, str]]: ...
+
+    async def proposal_record(self, tenant: str, proposal_id: str, session: Session = None) -> Proposal | None: ...
+
+    async def proposal_records_for_need(self, tenant: str, need_id: str, session: Session = None) -> list[Proposal]: ...
+
+    async def proposal_records_of_volunteer(
+        self, tenant: str, volunteer_id: str, session: Session = None
+    ) -> list[Proposal]: ...
+
+    async def put_proposal(self, proposal: Proposal, session: Session) -> None: ...
+
+    async def overdue_proposals(self, now: datetime, limit: int = 200) -> list[tuple[str, str]]: ...
+
+    async def asks_since(self, tenant: str, since: datetime) -> list[tuple[str, datetime]]: ...
+
+    async def erase_from_proposals(self, tenant: str, volunteer_id: str, session: Session) -> None: ...
+
+
+PROPOSAL_ORDER = [("proposed_at", ASCENDING), ("_id", ASCENDING)]
 
 
 class StaleWrite(Exception):
@@ -89,8 +381,11 @@ class Store:
         document = {**document, "_id": f"{tenant}:{organisation_id}", "tenant": tenant}
         await self.organisations.replace_one({"_id": document["_id"]}, document, upsert=True, session=session)
 
-    async def all_tenants(self) -> list[Document]:
-        return await self.tenants.find({}).to_list()
+    async def known_tenants(self) -> set[str]:
+        """Every tenant with settings, volunteers or needs (an event may come before the tenant's)."""
+        tenants = {doc["_id"] async for doc in self.tenants.find({}, projection={"_id": 1})}
+        tenants |= set(await self.volunteers.distinct("tenant"))
+        return tenants | set(await self.needs.distinct("tenant"))
 
     # -- volunteers ---------------------------------------------------------------------------
 
@@ -107,11 +402,16 @@ class Store:
     # -- needs --------------------------------------------------------------------------------
 
     async def need(self, tenant: str, need_id: str, session: Session = None) -> Document | None:
+        """The need as stored (for inspection; the service reads `need_record`)."""
         return await self.needs.find_one({"_id": f"{tenant}:{need_id}"}, session=session)
 
-    async def put_need(self, document: Document, expected_version: int | None, session: Session) -> None:
+    async def need_record(self, tenant: str, need_id: str, session: Session = None) -> NeedRecord | None:
+        document = await self.need(tenant, need_id, session)
+        return None if document is None else NeedRecord.from_document(document)
+
+    async def put_need(self, need: NeedRecord, expected_version: int | None, session: Session) -> None:
         """Write the need; `expected_version` guards the staffing against a concurrent writer."""
-        document["_id"] = f"{document['tenant']}:{document['need_id']}"
+        document = need.to_document()
         if expected_version is None:
             await self.needs.replace_one({"_id": document["_id"]}, document, upsert=True, session=session)
             return
@@ -119,14 +419,15 @@ class Store:
             {"_id": document["_id"], "staffing.version": expected_version}, document, session=session
         )
         if result.matched_count != 1:
-            raise StaleWrite(f"need {document['need_id']} changed meanwhile")
+            raise StaleWrite(f"need {need.need_id} changed meanwhile")
 
-    async def needs_by_id(self, tenant: str, need_ids: list[str]) -> dict[str, Document]:
+    async def need_records_by_id(self, tenant: str, need_ids: list[str]) -> dict[str, NeedRecord]:
         found = self.needs.find({"_id": {"$in": [f"{tenant}:{need_id}" for need_id in need_ids]}, "tenant": tenant})
-        return {doc["need_id"]: doc async for doc in found}
+        return {doc["need_id"]: NeedRecord.from_document(doc) async for doc in found}
 
-    async def open_needs_of(self, tenant: str) -> list[Document]:
-        return await self.needs.find({"tenant": tenant, "status": NeedStatus.OPEN.value}).to_list()
+    async def open_needs_of(self, tenant: str) -> list[NeedRecord]:
+        found = self.needs.find({"tenant": tenant, "status": NeedStatus.OPEN.value})
+        return [NeedRecord.from_document(doc) async for doc in found]
 
     async def needs_to_escalate(self, now: datetime) -> list[tuple[str, str]]:
         found = self.needs.find(
@@ -143,17 +444,29 @@ class Store:
     # -- proposals ----------------------------------------------------------------------------
 
     async def proposal(self, tenant: str, proposal_id: str, session: Session = None) -> Document | None:
+        """The proposal as stored (for inspection; the service reads `proposal_record`)."""
         return await self.proposals.find_one({"_id": proposal_id, "tenant": tenant}, session=session)
 
-    async def proposals_for_need(self, tenant: str, need_id: str, session: Session = None) -> list[Document]:
+    async def proposal_record(self, tenant: str, proposal_id: str, session: Session = None) -> Proposal | None:
+        document = await self.proposal(tenant, proposal_id, session)
+        return None if document is None else Proposal.from_document(document)
+
+    async def proposal_records_for_need(self, tenant: str, need_id: str, session: Session = None) -> list[Proposal]:
         found = self.proposals.find({"tenant": tenant, "need_id": need_id}, session=session)
-        return await found.sort([("proposed_at", ASCENDING), ("_id", ASCENDING)]).to_list()
+        return [Proposal.from_document(doc) for doc in await found.sort(PROPOSAL_ORDER).to_list()]
 
     async def proposals_of_volunteer(self, tenant: str, volunteer_id: str, session: Session = None) -> list[Document]:
+        """The volunteer's proposals and picks as stored, oldest first (for inspection)."""
         found = self.proposals.find({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
-        return await found.sort([("proposed_at", ASCENDING), ("_id", ASCENDING)]).to_list()
+        return await found.sort(PROPOSAL_ORDER).to_list()
 
-    async def put_proposal(self, document: Document, session: Session) -> None:
+    async def proposal_records_of_volunteer(
+        self, tenant: str, volunteer_id: str, session: Session = None
+    ) -> list[Proposal]:
+        return [Proposal.from_document(doc) for doc in await self.proposals_of_volunteer(tenant, volunteer_id, session)]
+
+    async def put_proposal(self, proposal: Proposal, session: Session) -> None:
+        document = proposal.to_document()
         await self.proposals.replace_one({"_id": document["_id"]}, document, upsert=True, session=session)
 
     async def overdue_proposals(self, now: datetime, limit: int = 200) -> list[tuple[str, str]]:
@@ -162,12 +475,13 @@ class Store:
         ).limit(limit)
         return [(doc["tenant"], doc["need_id"]) async for doc in found]
 
-    async def proposals_since(self, tenant: str, since: datetime) -> list[Document]:
+    async def asks_since(self, tenant: str, since: datetime) -> list[tuple[str, datetime]]:
+        """(volunteer id, when) of every proposal since ``since``; picks are nobody's ask."""
         found = self.proposals.find(
-            {"tenant": tenant, "proposed_at": {"$gte": since}, "kind": "proposal"},
+            {"tenant": tenant, "proposed_at": {"$gte": since}, "kind": ProposalKind.PROPOSAL.value},
             projection={"volunteer_id": 1, "proposed_at": 1},
         )
-        return await found.to_list()
+        return [(doc["volunteer_id"], doc["proposed_at"]) async for doc in found]
 
     async def erase_from_proposals(self, tenant: str, volunteer_id: str, session: Session) -> None:
         """What a proposal said about the volunteer (languages, distance) is personal data: it

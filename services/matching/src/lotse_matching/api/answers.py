@@ -10,13 +10,13 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from lotse_contracts.events.matching import AnswerChannel, MatchReason
+from lotse_contracts.events.matching import AnswerChannel
 from lotse_matching import pages
 from lotse_matching.api.access import matching_of
 from lotse_matching.domain import Outcome
 from lotse_matching.profiles import timezone_of
 from lotse_matching.service import Matching, settled_outcome
-from lotse_matching.store import Document
+from lotse_matching.store import NeedRecord, Proposal
 from lotse_runtime import answer_links
 from lotse_runtime.http_guards import rate_limit_retry_after
 
@@ -98,11 +98,11 @@ async def answer_page(
         claims = answer_links.verify(_secret(matching), token, datetime.now(UTC))
     except answer_links.InvalidToken as error:
         return await _page(matching, asked, error.tenant, _refusal(error))
-    proposal = await matching.store.proposal(claims.tenant, claims.proposal_id)
+    proposal = await matching.store.proposal_record(claims.tenant, claims.proposal_id)
     if proposal is None:
         return await _page(matching, asked, claims.tenant, Outcome.NOT_FOUND)
-    need = await matching.store.need(claims.tenant, proposal["need_id"])
-    need_is_open = need is not None and need["status"] == "open" and need["staffing"]["state"] != "staffed"
+    need = await matching.store.need_record(claims.tenant, proposal.need_id)
+    need_is_open = need is not None and need.is_open
     settled = settled_outcome(proposal, need_is_open, datetime.now(UTC))
     if settled is not None or need is None:
         return await _page(matching, asked, claims.tenant, settled or Outcome.NO_LONGER_NEEDED, proposal=proposal)
@@ -133,7 +133,7 @@ async def answer_by_link(request: Request, token: str) -> HTMLResponse:
     except answer_links.InvalidToken as error:
         return await _page(matching, asked, error.tenant, _refusal(error))
     outcome = await matching.answer(claims.tenant, claims.proposal_id, choice, AnswerChannel.VOLUNTEER_APP)
-    proposal = None if asked.requested else await matching.store.proposal(claims.tenant, claims.proposal_id)
+    proposal = None if asked.requested else await matching.store.proposal_record(claims.tenant, claims.proposal_id)
     return await _page(matching, asked, claims.tenant, outcome, proposal=proposal)
 
 
@@ -171,27 +171,27 @@ async def _page(
     tenant: str | None,
     kind: str,
     *,
-    proposal: Document | None = None,
-    need: Document | None = None,
+    proposal: Proposal | None = None,
+    need: NeedRecord | None = None,
     choice: str | None = None,
 ) -> HTMLResponse:
     settings = await matching.store.tenant(tenant) if tenant else None
-    volunteer = await matching.store.volunteer(tenant, proposal["volunteer_id"]) if tenant and proposal else None
+    volunteer = await matching.store.volunteer(tenant, proposal.volunteer_id) if tenant and proposal else None
     language = asked.language(
         volunteer.get("preferred_language") if volunteer else None,
         settings.get("default_language") if settings else None,
     )
     proposed = None
-    if proposal is not None and need is not None:
-        details = need["details"]
+    if proposal is not None and need is not None and proposal.expires_at is not None:
+        details = need.details
         proposed = pages.Proposed(
             category=details["category"],
             description=details["description"],
             district=(details.get("place") or {}).get("district"),
             schedule=details.get("schedule") or {},
-            reasons=[MatchReason.model_validate(reason) for reason in proposal.get("reasons") or []],
-            distance_km=proposal.get("distance_km"),
-            expires_at=proposal["expires_at"],
+            reasons=proposal.reasons,
+            distance_km=proposal.distance_km,
+            expires_at=proposal.expires_at,
             timezone=timezone_of(settings.get("timezone") if settings else None),
         )
     html = _render(

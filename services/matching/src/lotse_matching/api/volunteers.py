@@ -13,7 +13,8 @@ from lotse_contracts import MatchReason
 from lotse_contracts.events.matching import AnswerChannel
 from lotse_contracts.events.partner import DeclineReason
 from lotse_matching.api.access import Service, Volunteer
-from lotse_matching.domain import Outcome, reasons_of
+from lotse_matching.domain import Outcome
+from lotse_matching.store import NeedRecord, Proposal, ProposalKind
 from lotse_runtime.auth import tenant_of
 from lotse_runtime.problems import Problem, problem_responses
 
@@ -54,10 +55,10 @@ class DeclineBody(BaseModel):
 @router.get("/volunteers/me/proposals", summary="My proposals, newest last")
 async def my_proposals(matching: Service, principal: Volunteer) -> list[ProposalView]:
     tenant = tenant_of(principal)
-    mine = await matching.store.proposals_of_volunteer(tenant, principal.volunteer_id)
-    found = [p for p in mine if p["kind"] == "proposal"]
-    needs = await matching.store.needs_by_id(tenant, sorted({p["need_id"] for p in found}))
-    return [_proposal_view(p, needs.get(p["need_id"])) for p in found]
+    mine = await matching.store.proposal_records_of_volunteer(tenant, principal.volunteer_id)
+    found = [p for p in mine if p.kind is ProposalKind.PROPOSAL]
+    needs = await matching.store.need_records_by_id(tenant, sorted({p.need_id for p in found}))
+    return [_proposal_view(p, needs.get(p.need_id)) for p in found]
 
 
 @router.post("/volunteers/me/proposals/{proposal_id}/accept", responses=REFUSALS, summary="Accept a proposal")
@@ -100,14 +101,14 @@ async def open_needs(matching: Service, principal: Volunteer) -> list[OpenNeedVi
     tenant = tenant_of(principal)
     views = []
     for need_id, fit in matching.open_needs_for(tenant, principal.volunteer_id):
-        need = await matching.store.need(tenant, need_id)
+        need = await matching.store.need_record(tenant, need_id)
         if need is None:
             continue
         views.append(
             OpenNeedView(
                 need_id=need_id,
-                category=need["details"]["category"],
-                description=need["details"]["description"],
+                category=need.details["category"],
+                description=need.details["description"],
                 score=fit.score,
                 distance_km=fit.distance_km,
                 reasons=list(fit.reasons),
@@ -139,17 +140,17 @@ def _result(outcome: Outcome) -> AnswerResult:
     return AnswerResult(outcome=outcome)
 
 
-def _proposal_view(proposal: dict[str, Any], need: dict[str, Any] | None) -> ProposalView:
-    details = need["details"] if need else {}
+def _proposal_view(proposal: Proposal, need: NeedRecord | None) -> ProposalView:
+    details: dict[str, Any] = need.details if need else {}
     return ProposalView(
-        proposal_id=proposal["_id"],
-        need_id=proposal["need_id"],
+        proposal_id=proposal.id,
+        need_id=proposal.need_id,
         category=details.get("category"),
         description=details.get("description"),
-        status=proposal["status"],
-        score=proposal.get("score"),
-        distance_km=proposal.get("distance_km"),
-        reasons=reasons_of(proposal),
-        proposed_at=proposal["proposed_at"],
-        expires_at=proposal.get("expires_at"),
+        status=proposal.status.value,
+        score=proposal.score,
+        distance_km=proposal.distance_km,
+        reasons=list(proposal.reasons),
+        proposed_at=proposal.proposed_at,
+        expires_at=proposal.expires_at,
     )
