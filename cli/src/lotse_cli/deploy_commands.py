@@ -18,7 +18,7 @@ For docker compose it writes the same ACLs, for the tenants in `deploy/compose/t
 `kafka-setup` job). `lotse deploy compose-secrets` generates this machine's compose secrets into
 the ignored `deploy/compose/secrets/` (nothing secret is committed): a Kafka password per
 principal, MongoDB's root and per-service passwords and its replica set keyFile, the token key and
-the answer link secret.
+the answer link secret, and the portal's file (its MongoDB user and its OpenID client secret).
 """
 
 from __future__ import annotations
@@ -72,6 +72,10 @@ COMPOSE_SECRETS_DIR = Path("secrets")
 COMPOSE_MONGO_ENV = "mongodb.env"
 COMPOSE_MONGO_KEYFILE = "mongodb-keyfile"
 COMPOSE_MONGO_ROOT = "lotse-root"
+# The portal: its own MongoDB user (database `portal`) and its OpenID client secret, but no Kafka
+# user, so its file is not a `lotse-*.env` (kafka-setup.sh reads each of those as a Kafka login).
+COMPOSE_PORTAL = "portal"
+COMPOSE_PORTAL_ENV = "portal.env"
 # Services that verify or sign answer links.
 ANSWER_LINK_SERVICES = (Service.MATCHING, Service.NOTIFICATIONS)
 # The compose broker's super user, for operators' tools; it needs no ACLs.
@@ -392,8 +396,9 @@ def _first(files: Iterable[dict[str, str]], key: str) -> str | None:
     return next((values[key] for values in files if values.get(key)), None)
 
 
-def _mongo_password_variable(service: Service) -> str:
-    return f"LOTSE_MONGO_{service.value.upper()}_PASSWORD"
+def _mongo_password_variable(database: str) -> str:
+    """The variable of mongodb.env that holds the password of the user of this database."""
+    return f"LOTSE_MONGO_{database.upper()}_PASSWORD"
 
 
 def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
@@ -407,8 +412,8 @@ def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
         "MONGO_INITDB_ROOT_USERNAME": COMPOSE_MONGO_ROOT,
         "MONGO_INITDB_ROOT_PASSWORD": mongo.get("MONGO_INITDB_ROOT_PASSWORD") or _random_password(),
         **{
-            _mongo_password_variable(service): mongo.get(_mongo_password_variable(service)) or _random_password()
-            for service in SERVICES
+            _mongo_password_variable(database): mongo.get(_mongo_password_variable(database)) or _random_password()
+            for database in [*(service.value for service in SERVICES), COMPOSE_PORTAL]
         },
     }
     # Every service verifies the same tokens; matching and notifications share the answer link secret
@@ -424,12 +429,21 @@ def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
         }
         service = next((service for service in SERVICES if deployment_name(service) == principal), None)
         if service is not None:
-            password = mongo_values[_mongo_password_variable(service)]
+            password = mongo_values[_mongo_password_variable(service.value)]
             values["LOTSE_MONGO_URL"] = f"mongodb://{principal}:{password}@mongodb:27017/{service.value}?replicaSet=rs0"
             values["LOTSE_JWT_HS256_KEY"] = token_key
             if service in ANSWER_LINK_SERVICES:
                 values["LOTSE_ANSWER_LINK_SECRET"] = answer_link_secret
         files[f"{principal}.env"] = _env_file(values)
+    portal = _env_values(folder / COMPOSE_PORTAL_ENV)
+    password = mongo_values[_mongo_password_variable(COMPOSE_PORTAL)]
+    files[COMPOSE_PORTAL_ENV] = _env_file(
+        {
+            "LOTSE_MONGO_URL": f"mongodb://lotse-{COMPOSE_PORTAL}:{password}@mongodb:27017/{COMPOSE_PORTAL}?replicaSet=rs0",
+            # The OpenID provider must know the same secret for client lotse-portal.
+            "LOTSE_OIDC_CLIENT_SECRET": portal.get("LOTSE_OIDC_CLIENT_SECRET") or secrets.token_urlsafe(32),
+        }
+    )
     keyfile = folder / COMPOSE_MONGO_KEYFILE
     # The replica set's members authenticate to each other with it (base64 characters, up to 1024).
     files[COMPOSE_MONGO_KEYFILE] = (

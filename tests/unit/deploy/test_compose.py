@@ -28,7 +28,7 @@ from tests.unit.deploy.broker_security import (
     parse_kafka_acls,
     read_env_file,
 )
-from tests.unit.deploy.validation import ROOT, SERVICES, compose_errors
+from tests.unit.deploy.validation import PORTAL, ROOT, SERVICES, compose_errors
 
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE_TENANTS = load_tenants(COMPOSE_DIR / "tenants.yaml")
@@ -150,6 +150,38 @@ def test_each_service_is_wired_by_environment_and_starts_in_health_order(
     assert service["read_only"] is True
     assert service["cap_drop"] == ["ALL"]
     assert service["stop_signal"] == "SIGTERM"
+
+
+def test_the_portal_is_wired_to_the_services_and_published_on_loopback_only(
+    compose: dict[str, Any], setup_dir: Path
+) -> None:
+    ((name, port),) = PORTAL.items()
+    service = compose["services"][name]
+    assert service["build"] == {"context": ".", "dockerfile": f"deploy/docker/{name}.Dockerfile"}
+    assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+    environment = service["environment"]
+    assert environment["LOTSE_PUBLIC_URL"] == f"http://localhost:{port}"
+    for other, other_port in SERVICES.items():
+        assert environment[f"LOTSE_{other.upper()}_URL"] == f"http://{other}:{other_port}"
+        assert service["depends_on"][other] == {"condition": "service_healthy"}
+    assert service["depends_on"]["mongodb"] == {"condition": "service_healthy"}
+    assert (environment["LOTSE_OIDC_CLIENT_ID"], environment["LOTSE_DATABASE"]) == ("lotse-portal", "portal")
+    # The same token issuer and audience as the services.
+    for key in ("LOTSE_JWT_ISSUER", "LOTSE_JWT_AUDIENCE"):
+        assert environment[key] == compose["services"]["registry"]["environment"][key]
+    assert f"127.0.0.1:{port}/ready" in " ".join(service["healthcheck"]["test"])
+    assert (service["read_only"], service["cap_drop"], service["stop_signal"]) == (True, ["ALL"], "SIGTERM")
+    # Its secrets: its own MongoDB user and the OpenID client secret; no Kafka login, so no lotse-*.env.
+    assert service["env_file"] == "deploy/compose/secrets/portal.env"
+    secrets = read_env_file(setup_dir / "secrets" / "portal.env")
+    assert set(secrets) == {"LOTSE_MONGO_URL", "LOTSE_OIDC_CLIENT_SECRET"}
+    assert not set(secrets) & set(environment)
+    mongo = read_env_file(setup_dir / "secrets" / "mongodb.env")
+    assert secrets["LOTSE_MONGO_URL"] == (
+        f"mongodb://lotse-portal:{mongo['LOTSE_MONGO_PORTAL_PASSWORD']}@mongodb:27017/portal?replicaSet=rs0"
+    )
+    assert len(secrets["LOTSE_OIDC_CLIENT_SECRET"]) >= 32
+    assert '"portal"' in (COMPOSE_DIR / "mongo-users.js").read_text()
 
 
 def test_notifications_sends_mail_to_mailpit(compose: dict[str, Any]) -> None:
@@ -551,7 +583,10 @@ def test_compose_secrets_are_private_consistent_and_kept(setup_dir: Path) -> Non
     folder = setup_dir / "secrets"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     files = {path.name: path for path in folder.iterdir()}
-    assert {"mongodb.env", "mongodb-keyfile"} | {f"{p}.env" for p in compose_principals(COMPOSE_TENANTS)} == set(files)
+    expected = {"mongodb.env", "mongodb-keyfile", "portal.env"} | {
+        f"{p}.env" for p in compose_principals(COMPOSE_TENANTS)
+    }
+    assert expected == set(files)
     for path in files.values():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     mongo = read_env_file(files["mongodb.env"])
@@ -585,7 +620,7 @@ def test_compose_secrets_are_private_consistent_and_kept(setup_dir: Path) -> Non
 def test_compose_refuses_to_start_without_the_generated_secrets(compose: dict[str, Any]) -> None:
     """The compose file points at the ignored folder `lotse deploy compose-secrets` writes, so a
     forgotten step stops `docker compose up` ("env file not found") instead of running without."""
-    for name in (*SERVICES, "mongodb"):
+    for name in (*SERVICES, *PORTAL, "mongodb"):
         env_file = compose["services"][name]["env_file"]
         assert env_file.startswith("deploy/compose/secrets/"), name
     ignored = subprocess.run(

@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.deploy.validation import DOCKER, ROOT, SERVICES, dockerfile_problems, hadolint, hadolint_binary
+from tests.unit.deploy.validation import DOCKER, ROOT, WORKLOADS, dockerfile_problems, hadolint, hadolint_binary
 
-DOCKERFILES = {name: DOCKER / f"{name}.Dockerfile" for name in [*SERVICES, "tools"]}
+DOCKERFILES = {name: DOCKER / f"{name}.Dockerfile" for name in [*WORKLOADS, "tools"]}
 
 
 def _expectations(name: str) -> dict[str, object]:
     if name == "tools":
         return {"port": None, "module": None, "package": "lotse-cli"}
-    return {"port": SERVICES[name], "module": f"lotse_{name}", "package": f"lotse-{name}"}
+    return {"port": WORKLOADS[name], "module": f"lotse_{name}", "package": f"lotse-{name}"}
 
 
-def test_there_is_one_dockerfile_per_service_and_one_for_the_tools() -> None:
+def test_there_is_one_dockerfile_per_service_one_for_the_portal_and_one_for_the_tools() -> None:
     assert sorted(path.name for path in DOCKER.glob("*.Dockerfile")) == sorted(p.name for p in DOCKERFILES.values())
 
 

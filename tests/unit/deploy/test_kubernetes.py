@@ -20,10 +20,11 @@ from tests.unit.deploy.broker_security import (
     kubernetes_kafka_problems,
 )
 from tests.unit.deploy.kustomize import Document, KustomizeError, apply_operation, render
-from tests.unit.deploy.validation import K8S, RENDERED, SERVICES, kubernetes_errors
+from tests.unit.deploy.validation import K8S, PORTAL, RENDERED, SERVICES, WORKLOADS, kubernetes_errors
 
 METRICS_PORT = 9464
 PROMETHEUS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+INGRESS_CONTROLLER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +135,8 @@ def test_each_service_has_a_hardened_deployment_with_probes_and_graceful_shutdow
     rendered: dict[str, list[Document]], variant: str
 ) -> None:
     deployments = _by_kind(rendered[variant], "Deployment")
-    assert set(deployments) == {f"lotse-{name}" for name in SERVICES}
-    for name, port in SERVICES.items():
+    assert set(deployments) == {f"lotse-{name}" for name in WORKLOADS}
+    for name, port in WORKLOADS.items():
         pod = deployments[f"lotse-{name}"]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         assert container["ports"] == [
@@ -180,6 +181,21 @@ def test_services_pdbs_and_ingress_policies_select_the_deployments(
         ]
         # The metrics port is the pods' own: no Service (and so no Ingress) exposes it.
         assert [p["port"] for p in services[f"lotse-{name}"]["spec"]["ports"]] == [port]
+    ((name, port),) = PORTAL.items()
+    pod_labels = _by_kind(docs, "Deployment")[f"lotse-{name}"]["spec"]["template"]["metadata"]["labels"]
+    for selector in (
+        services[f"lotse-{name}"]["spec"]["selector"],
+        pdbs[f"lotse-{name}"]["spec"]["selector"]["matchLabels"],
+        policies[f"lotse-{name}-ingress"]["spec"]["podSelector"]["matchLabels"],
+        policies[f"lotse-{name}-egress"]["spec"]["podSelector"]["matchLabels"],
+    ):
+        assert selector.items() <= pod_labels.items()
+    assert [p["port"] for p in services[f"lotse-{name}"]["spec"]["ports"]] == [port]
+    # The portal's pages from the ingress controller only, its metrics from Prometheus only.
+    assert policies[f"lotse-{name}-ingress"]["spec"]["ingress"] == [
+        {"from": [INGRESS_CONTROLLER], "ports": [{"port": port, "protocol": "TCP"}]},
+        {"from": [PROMETHEUS], "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]},
+    ]
 
 
 @pytest.mark.parametrize("variant", list(RENDERED))
@@ -214,6 +230,40 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(
     assert policies["lotse-notifications-egress"]["spec"]["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/name": "lotse-notifications"
     }
+    pods = {
+        name: deployment["spec"]["template"]["metadata"]["labels"]
+        for name, deployment in _by_kind(rendered[variant], "Deployment").items()
+    }
+    # The services get Kafka; the portal does not: its own policy opens DNS, the three APIs, MongoDB
+    # and the OpenID provider (HTTPS), nothing else.
+    selects = policies["lotse-egress"]["spec"]["podSelector"]["matchLabels"].items()
+    assert {name for name, labels in pods.items() if selects <= labels.items()} == {f"lotse-{n}" for n in SERVICES}
+    portal = policies["lotse-portal-egress"]["spec"]
+    assert portal["podSelector"]["matchLabels"].items() <= pods["lotse-portal"].items()
+    assert {port["port"] for rule in portal["egress"] for port in rule["ports"]} == {53, 27017, 443, *SERVICES.values()}
+    assert "strimzi" not in str(portal)
+    for name, port in SERVICES.items():
+        # ... and each service admits the portal on its API port (and the portal may go there).
+        assert _admits(policies[f"lotse-{name}-ingress"]["spec"]["ingress"], pods["lotse-portal"], port)
+        assert _admits(portal["egress"], pods[f"lotse-{name}"], port)
+        assert not _admits(portal["egress"], pods[f"lotse-{name}"], METRICS_PORT)
+
+
+def _admits(rules: list[Document], pod_labels: dict[str, str], port: int) -> bool:
+    """Whether a rule of a policy lets traffic to or from a pod of this namespace with these labels
+    pass on this port (peers of other namespaces or by address are not this pod)."""
+
+    def peer_matches(peer: Document) -> bool:
+        if "namespaceSelector" in peer or "ipBlock" in peer:
+            return False
+        return peer["podSelector"].get("matchLabels", {}).items() <= pod_labels.items()
+
+    for rule in rules:
+        peers = rule.get("from", rule.get("to"))
+        on_port = "ports" not in rule or any(p["port"] == port for p in rule["ports"])
+        if on_port and (peers is None or any(peer_matches(peer) for peer in peers)):
+            return True
+    return False
 
 
 def test_every_referenced_configmap_exists_and_secrets_are_declared(rendered: dict[str, list[Document]]) -> None:
@@ -234,8 +284,8 @@ def test_no_secret_is_committed_for_either_overlay(rendered: dict[str, list[Docu
     for configmap in _by_kind(rendered[variant], "ConfigMap").values():
         secrets = [key for key in configmap.get("data", {}) if SECRET_VARIABLE.search(key)]
         assert not secrets, (configmap["metadata"]["name"], secrets)
-    # Each service still reads its Secret, which operators create (deploy/k8s/README.md).
-    for name in SERVICES:
+    # Each service and the portal still read their Secret, which operators create (deploy/k8s/README.md).
+    for name in WORKLOADS:
         deployment = _by_kind(rendered[variant], "Deployment")[f"lotse-{name}"]
         sources = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
         assert {"secretRef": {"name": f"lotse-{name}-env"}} in sources
@@ -353,3 +403,23 @@ def test_a_position_guarded_patch_fails_when_the_position_holds_something_else()
     with pytest.raises(KustomizeError):
         apply_operation(doc, {"op": "test", "path": "/spec/egress/1/to", "value": "kafka"})
     apply_operation(doc, {"op": "test", "path": "/spec/egress/1/to", "value": "mongodb"})
+
+
+def test_production_serves_the_portal_over_tls_at_its_public_url(rendered: dict[str, list[Document]]) -> None:
+    docs = rendered["production"]
+    configmaps = _by_kind(docs, "ConfigMap")
+    public_url = configmaps["lotse-portal-config"]["data"]["LOTSE_PUBLIC_URL"]
+    host = public_url.removeprefix("https://")
+    assert public_url.startswith("https://") and "/" not in host
+    (ingress,) = _by_kind(docs, "Ingress").values()
+    assert ingress["spec"]["tls"] == [{"hosts": [host], "secretName": "lotse-portal-tls"}]
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == host
+    backends = {path["path"]: path["backend"]["service"] for path in rule["http"]["paths"]}
+    assert backends["/"] == {"name": "lotse-portal", "port": {"name": "http"}}
+    # The answer links in proposal mails point at this host too, and reach matching's answer pages only.
+    assert configmaps["lotse-notifications-config"]["data"]["LOTSE_ANSWER_LINK_BASE_URL"] == public_url
+    assert backends == {"/": backends["/"], "/answers": {"name": "lotse-matching", "port": {"name": "http"}}}
+    # The other overlays ship no Ingress: the portal is reached by port-forward there.
+    assert not _by_kind(rendered["development"], "Ingress") and not _by_kind(rendered["base"], "Ingress")
+    assert configmaps["lotse-portal-config"]["data"]["LOTSE_OIDC_CLIENT_ID"] == "lotse-portal"

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings
 from lotse_cli.deploy_commands import CONSUMER_GROUPS, render_compose_secrets
 from lotse_contracts import Service
 from tests.unit.deploy.kustomize import render
-from tests.unit.deploy.validation import RENDERED, ROOT, SERVICES
+from tests.unit.deploy.validation import RENDERED, ROOT, WORKLOADS
 
 
 def _settings_class(service: str) -> type[BaseSettings]:
@@ -64,7 +64,7 @@ def _variables_set_for(service: str) -> dict[str, str]:
     return {name: where for name, where in found.items() if name.startswith("LOTSE_")}
 
 
-@pytest.mark.parametrize("service", list(SERVICES))
+@pytest.mark.parametrize("service", list(WORKLOADS))
 def test_every_variable_set_for_a_service_is_one_of_its_settings(service: str) -> None:
     settings = _settings_class(service)
     prefix = settings.model_config.get("env_prefix", "")
@@ -73,11 +73,11 @@ def test_every_variable_set_for_a_service_is_one_of_its_settings(service: str) -
     assert not unknown, f"lotse_{service} reads no such setting: {unknown}"
 
 
-@pytest.mark.parametrize("service", list(SERVICES))
+@pytest.mark.parametrize("service", list(WORKLOADS))
 def test_the_service_listens_on_the_port_of_its_manifests(service: str) -> None:
     fields = _settings_class(service).model_fields
     assert "http_host" in fields
-    assert fields["http_port"].default == SERVICES[service]
+    assert fields["http_port"].default == WORKLOADS[service]
 
 
 def test_consumer_groups_of_the_acls_and_scalers_are_the_services_own() -> None:

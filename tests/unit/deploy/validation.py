@@ -38,6 +38,10 @@ CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda-triggerauthentication-v1alpha1.json",
 }
 SERVICES = {"registry": 8001, "matching": 8002, "notifications": 8003}
+# The web front: no Kafka user, no scaler; browsers reach it through the Ingress.
+PORTAL = {"portal": 8000}
+# Every process that is deployed with an HTTP port: the services and the portal.
+WORKLOADS = {**SERVICES, **PORTAL}
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
