@@ -14,6 +14,8 @@ import pytest
 
 from lotse_matching import pages
 from lotse_notifications import catalogue
+from lotse_portal import pages as portal_pages
+from lotse_registry import portal
 from lotse_runtime.i18n import Catalogues, catalogue_problems
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
@@ -22,7 +24,12 @@ LANGUAGES = ("de", "en", "ar", "uk", "fa", "tr")
 
 @pytest.mark.parametrize(
     ("service", "catalogues"),
-    [("notifications", catalogue.CATALOGUES), ("matching", pages.CATALOGUES)],
+    [
+        ("notifications", catalogue.CATALOGUES),
+        ("matching", pages.CATALOGUES),
+        ("registry", portal.CATALOGUES),
+        ("portal", portal_pages.CATALOGUES),
+    ],
 )
 def test_every_text_is_translated_in_every_language(service: str, catalogues: Catalogues) -> None:
     assert catalogues.languages == LANGUAGES

@@ -1,7 +1,7 @@
 """The scenario of ``lotse up --demo``: what a municipality and its partner systems would do.
 
 1. A platform admin onboards two municipalities over the registry's HTTP API; their
-   coordinators register the organisations.
+   coordinators register the organisations and load the postcode tables.
 2. A partner system of each municipality (a volunteer portal) registers volunteers, and
    another (case management) reports needs, both on the tenant's Kafka inbound topic.
 3. Matching proposes volunteers; notifications emails the proposals to the SMTP sink.
@@ -154,6 +154,12 @@ class Demo:
             if created.status_code not in (200, 201):
                 raise DemoError(f"demo: organisation {organisation.name} answered {created.status_code}")
             report.organisation_ids.append(created.json()["organisation_id"])
+        # Before the volunteers: some give only a postcode, which the registry places by this table.
+        table = [
+            {"postcode": row.postcode, "lat": row.lat, "lon": row.lon, "district": row.district}
+            for row in tenant.postcode_table
+        ]
+        self._call("PUT", f"{registry}/tenants/{tenant.slug}/postcodes", coordinator, json={"postcodes": table})
         self.say(f"{tenant.name}: onboarded, coordinated by {tenant.how_it_coordinates}")
 
     async def publish_commands(

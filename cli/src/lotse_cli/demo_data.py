@@ -87,17 +87,34 @@ class DemoOrganisation:
 
 
 @dataclass(frozen=True)
+class DemoPostcode:
+    """A row of the tenant's postcode table: the postcode's centroid and its district."""
+
+    postcode: str
+    lat: float
+    lon: float
+    district: str
+
+
+@dataclass(frozen=True)
 class DemoTenant:
     slug: str
     name: str
     municipality_key: str
     centre: tuple[float, float]
-    postcodes: tuple[str, ...]
-    districts: tuple[str, ...]
+    postcode_table: tuple[DemoPostcode, ...]
     languages: tuple[str, ...]
     coordination_email: str
     how_it_coordinates: str
     organisations: tuple[DemoOrganisation, ...]
+
+    @property
+    def postcodes(self) -> tuple[str, ...]:
+        return tuple(row.postcode for row in self.postcode_table)
+
+    @property
+    def districts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(row.district for row in self.postcode_table))
 
 
 DEMO_TENANTS: tuple[DemoTenant, ...] = (
@@ -106,8 +123,14 @@ DEMO_TENANTS: tuple[DemoTenant, ...] = (
         name="Stadt Musterstadt",
         municipality_key="05999001",
         centre=(51.9607, 7.6261),
-        postcodes=("48143", "48145", "48147", "48149", "48151"),
-        districts=("Mitte", "Kreuzviertel", "Hafen", "Geist", "Aaseestadt"),
+        # Fictional districts on plausible centroids around the town centre.
+        postcode_table=(
+            DemoPostcode("48143", 51.9625, 7.6270, "Mitte"),
+            DemoPostcode("48147", 51.9720, 7.6180, "Kreuzviertel"),
+            DemoPostcode("48145", 51.9580, 7.6490, "Hafen"),
+            DemoPostcode("48151", 51.9450, 7.6130, "Geist"),
+            DemoPostcode("48149", 51.9560, 7.5990, "Aaseestadt"),
+        ),
         languages=("de", "en", "ar", "uk", "fa", "tr"),
         coordination_email="ehrenamt@musterstadt.example",
         how_it_coordinates="a central coordination office in the town hall",
@@ -122,8 +145,11 @@ DEMO_TENANTS: tuple[DemoTenant, ...] = (
         name="Gemeinde Lindenau",
         municipality_key="05999002",
         centre=(51.8420, 8.3010),
-        postcodes=("33378", "33397", "33442"),
-        districts=("Rheda", "Wiedenbrück", "Lintel"),
+        postcode_table=(
+            DemoPostcode("33378", 51.8490, 8.3000, "Rheda"),
+            DemoPostcode("33397", 51.8330, 8.3160, "Wiedenbrück"),
+            DemoPostcode("33442", 51.8200, 8.2750, "Lintel"),
+        ),
         languages=("de", "en", "ar", "uk", "tr"),
         coordination_email="runder-tisch@lindenau.example",
         how_it_coordinates="a round table of civil-society initiatives",
@@ -174,7 +200,7 @@ def demo_volunteers(
                     },
                     "skills": sorted(rng.sample(BASE_SKILLS, k=rng.randint(2, 5))),
                     "languages": languages,
-                    "home_area": {"point": _near(rng, tenant.centre, 6.0), "postcode": rng.choice(tenant.postcodes)},
+                    "home_area": _home_area(rng, tenant),
                     "travel_radius_km": rng.choice([3, 5, 8, 10, 15]),
                     "certificates": certificates,
                     "organisation_id": rng.choice(organisation_ids) if organisation_ids else None,
@@ -201,6 +227,14 @@ def demo_volunteers(
             )
         )
     return volunteers
+
+
+def _home_area(rng: random.Random, tenant: DemoTenant) -> dict[str, Any]:
+    """Most give a point; some only their postcode, which the registry places by the tenant's table."""
+    postcode = rng.choice(tenant.postcodes)
+    if rng.random() < 0.25:
+        return {"postcode": postcode}
+    return {"point": _near(rng, tenant.centre, 6.0), "postcode": postcode}
 
 
 def _preferred_language(languages: list[dict[str, str]], tenant: DemoTenant) -> str:

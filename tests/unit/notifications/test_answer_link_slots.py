@@ -90,3 +90,16 @@ def test_a_transformed_link_carries_no_token() -> None:
     source = TemplateSource("Hallo", "{{ accept_url | reverse }}", '<img src="{{ accept_url | urlencode }}">')
     rendered = render_source(catalogue.MATCH_PROPOSED, "de", source, proposal_facts())
     assert TOKEN not in rendered.text + rendered.html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_html_part_shows_the_answer_links_as_labelled_buttons_not_as_addresses(language: str) -> None:
+    rendered = render(catalogue.MATCH_PROPOSED, [language], proposal_facts())
+    buttons = re.findall(r'<a class="button" href="([^"]*)" style="[^"]*">([^<]+)</a>', rendered.html)
+    assert [html.unescape(href) for href, _ in buttons] == [ACCEPT, DECLINE]
+    # The label of the text part's line ("Zusagen: <link>") without its colon, never the address.
+    labels = [label for _, label in buttons]
+    assert all(label.strip() and "http" not in label and not label.endswith(":") for label in labels)
+    for link, label in zip((ACCEPT, DECLINE), labels, strict=True):
+        assert f"{html.unescape(label)}: {link}" in rendered.text
+    assert TOKEN not in re.sub(r'href="[^"]*"', "", rendered.html), "an address shown as text in the HTML part"

@@ -111,13 +111,38 @@ def defang(text: str | None) -> str | None:
 
 
 def _paragraphs(text: str) -> Markup:
-    """Plain text → escaped HTML paragraphs with line breaks and clickable links."""
+    """Plain text → escaped HTML paragraphs with line breaks and clickable links; a line that is a
+    label and an answer link ("Zusagen: <link>") becomes a button with the label as its text."""
     blocks = []
     for block in re.split(r"\n\s*\n", text.strip()):
-        escaped = str(escape(block))
-        linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
-        blocks.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
+        lines = [_answer_button(line) or _linked(line) for line in block.split("\n")]
+        buttons = all(line.startswith("<a class=") for line in lines)
+        blocks.append("<p>" + ("\n" if buttons else "<br>\n").join(lines) + "</p>")
     return Markup("\n".join(blocks))
+
+
+def _linked(line: str) -> str:
+    return _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', str(escape(line)))
+
+
+# Mail clients ignore style sheets, so the buttons carry their style; both colour pairs are above
+# WCAG AA contrast (white on green 6.9:1, dark on white 16:1), the targets at least 44 px high.
+_BUTTON = (
+    "display:inline-block;margin:6px 4px;padding:12px 24px;border-radius:6px;font-weight:bold;text-decoration:none;"
+)
+_BUTTON_STYLES = {
+    "accept_url": _BUTTON + "background:#136a2c;color:#ffffff;border:2px solid #136a2c;",
+    "decline_url": _BUTTON + "background:#ffffff;color:#1b1f24;border:2px solid #47505c;",
+}
+
+
+def _answer_button(line: str) -> str | None:
+    for name, stand_in in ANSWER_LINK_SLOTS.items():
+        label, found, rest = line.partition(stand_in)
+        label = label.strip().rstrip(":\uff1a").strip()  # "Zusagen:", "للقبول:", ...
+        if found and label and not rest.strip():
+            return f'<a class="button" href="{stand_in}" style="{_BUTTON_STYLES[name]}">{escape(label)}</a>'
+    return None
 
 
 def _environment(autoescape: bool) -> BoundedSandbox:

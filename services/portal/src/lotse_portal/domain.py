@@ -383,7 +383,7 @@ REASONS: dict[str, str] = {
 PROPOSAL_STATUSES: dict[str, str] = {
     "proposed": N_("wartet auf Ihre Antwort"),
     "accepted": N_("zugesagt"),
-    "declined": N_("abgesagt"),
+    "declined": N_("Sie haben abgesagt"),
     "expired": N_("abgelaufen"),
     "withdrawn": N_("zurückgezogen"),
     "stepped_back": N_("zurückgetreten"),

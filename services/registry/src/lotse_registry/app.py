@@ -10,11 +10,13 @@ from fastapi import FastAPI
 from lotse_contracts.topics import PROPOSALS
 from lotse_registry.api import install_domain_errors, router
 from lotse_registry.handlers import outcome_handlers, partner_handlers
+from lotse_registry.places import Geocoder
 from lotse_registry.settings import RegistrySettings
 from lotse_registry.store import Store, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.connections import ServiceConnections, operations_router
 from lotse_runtime.consumer import subscribe_events
+from lotse_runtime.destinations import Resolver, system_resolver
 from lotse_runtime.health import api_document_urls
 from lotse_runtime.http_guards import install_http_guards
 from lotse_runtime.problems import install_problem_handlers
@@ -22,7 +24,8 @@ from lotse_runtime.problems import install_problem_handlers
 SERVICE = "lotse-registry"
 
 
-def create_app(settings: RegistrySettings | None = None) -> FastAPI:
+def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver = system_resolver) -> FastAPI:
+    """``resolver`` turns the geocoder's host name into addresses (tests make names resolve anywhere)."""
     settings = settings or RegistrySettings()
 
     @asynccontextmanager
@@ -36,6 +39,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         registry = Store(connections.client, database, wake=relay.wake)
         app.state.registry, app.state.relay, app.state.connections = registry, relay, connections
         app.state.pipelines = {}
+        if settings.geocoder_url:
+            app.state.geocoder = Geocoder(
+                settings.geocoder_url,
+                settings.env,
+                resolver,
+                timeout=settings.geocoder_timeout_seconds,
+                max_bytes=settings.geocoder_max_response_bytes,
+            )
         if settings.run_consumers:
             partner_group = f"{settings.consumer_group}.partner"
             outcome_group = f"{settings.consumer_group}.outcomes"
@@ -54,6 +65,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if app.state.geocoder is not None:
+                await app.state.geocoder.close()
             await connections.stop(relay)
 
     app = FastAPI(
@@ -64,6 +77,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         **api_document_urls(settings.serves_api_docs()),
     )
     app.state.settings = settings
+    app.state.geocoder = None
     app.state.token_verifier = TokenVerifier(settings.auth_config())
     install_problem_handlers(app)
     install_http_guards(app, settings)

@@ -15,13 +15,15 @@ from lotse_runtime.auth import Principal, Role
 
 
 class DomainError(Exception):
-    """A command that contradicts the registry's state; the HTTP layer answers 409 or 422."""
+    """A command that contradicts the registry's state; the HTTP layer answers 409 or 422.
+    ``field`` names the offending field of the request, where there is one."""
 
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(self, status: int, title: str, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.field = field
 
 
 # --- needs -----------------------------------------------------------------------------------

@@ -172,7 +172,8 @@ def partner_handlers(registry: Store, consumer: str) -> Dispatch:
             except DomainError as error:
                 refused = error.status in {403, 409}
                 reason = DeadLetterReason.NOT_ALLOWED if refused else DeadLetterReason.INVALID_DATA
-                raise RejectEvent(reason, f"{error.title}: {error.detail}") from error
+                where = f"{error.field}: " if error.field else ""
+                raise RejectEvent(reason, f"{error.title}: {where}{error.detail}") from error
 
         await registry.unit_of_work.run_once(consumer, event, in_tenant(event.tenant, work))
 

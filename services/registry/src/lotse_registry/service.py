@@ -31,18 +31,22 @@ from lotse_contracts import (
 )
 from lotse_contracts.envelope import Envelope
 from lotse_contracts.events.needs import CancellationReason, NeedOutcome
+from lotse_contracts.events.values import HomeArea
 from lotse_contracts.events.volunteers import VolunteerProfile, WithdrawalReason
 from lotse_registry import domain
 from lotse_registry.domain import DomainError, NeedStatus, VolunteerStatus
+from lotse_registry.places import PostcodePlace
 from lotse_registry.store import (
     CONSENTS,
     NEEDS,
     ORGANISATIONS,
     PARTNER_REFS,
+    POSTCODES,
     TENANTS,
     VOLUNTEERS,
     CommandScope,
     Document,
+    postcode_id,
 )
 from lotse_runtime.auth import Principal
 
@@ -122,6 +126,18 @@ async def _check_skills(scope: CommandScope, skills: list[str], field: str) -> N
         raise DomainError(422, "Unknown skills", f"{field}: not in the tenant's skill catalogue: {', '.join(unknown)}")
 
 
+async def placed(scope: CommandScope, home_area: HomeArea) -> HomeArea:
+    """The home area with a point: a postcode alone gets its centroid from the tenant's postcode
+    table, since matching measures distances between points. An unknown postcode is refused, so
+    that no volunteer is stored without a place."""
+    if home_area.point is not None or home_area.postcode is None:
+        return home_area
+    document = await scope.get(POSTCODES, postcode_id(scope.tenant, home_area.postcode))
+    if document is None:
+        raise DomainError(422, "Unknown postcode", f"postcode not known in {scope.tenant}", field="home_area.postcode")
+    return HomeArea(point=PostcodePlace.from_document(document).point, postcode=home_area.postcode)
+
+
 async def register_volunteer(
     scope: CommandScope,
     volunteer_id: str,
@@ -134,6 +150,7 @@ async def register_volunteer(
     """Register a volunteer with their consent; the consent is also kept as its own record."""
     await _check_skills(scope, registration.skills, "skills")
     await require_organisation(scope, registration.organisation_id)
+    registration = registration.model_copy(update={"home_area": await placed(scope, registration.home_area)})
     if await scope.get(VOLUNTEERS, volunteer_id) is not None:
         raise DomainError(409, "Already registered", "this volunteer is already registered")
     data = registration.model_dump(mode="json", exclude={"volunteer_id"})
@@ -161,6 +178,7 @@ async def register_volunteer(
 async def update_profile(scope: CommandScope, volunteer: Document, profile: VolunteerProfile) -> Document:
     domain.require_active(volunteer["status"])
     await _check_skills(scope, profile.skills, "skills")
+    profile = profile.model_copy(update={"home_area": await placed(scope, profile.home_area)})
     event = VolunteerProfileUpdated.model_validate({"volunteer_id": volunteer["_id"], **profile.model_dump()})
     return await scope.change(VOLUNTEERS, volunteer, profile.model_dump(mode="json"), event)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from lotse_contracts import PARTNER_INBOUND_PATTERN
+from lotse_runtime.destinations import url_problem
 from lotse_runtime.http_guards import HttpGuardSettings
 from lotse_runtime.settings import PlatformSettings
 
@@ -24,3 +25,24 @@ class RegistrySettings(PlatformSettings, HttpGuardSettings):
     run_relay: bool = Field(True, description="Run the outbox relay in this process")
     relay_poll_seconds: float = Field(0.5, description="Outbox relay poll interval when not woken")
     page_size_max: int = Field(200, description="Largest page a list endpoint returns")
+    geocoder_url: str | None = Field(
+        None,
+        description=(
+            "Photon- or Nominatim-compatible search URL for the address search (GET /tenants/{tenant}/places), "
+            "e.g. https://photon.komoot.io/api or https://nominatim.example.org/search?format=jsonv2; "
+            "off when unset. https to a public host only (plain http to loopback in development)"
+        ),
+    )
+    geocoder_timeout_seconds: float = Field(5.0, gt=0, le=30, description="Deadline of one geocoder request")
+    geocoder_max_response_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest geocoder answer read; a larger one is refused"
+    )
+
+    @field_validator("geocoder_url")
+    @classmethod
+    def _public_geocoder(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Checked at the start as well as at every connection: a refused URL stops the service
+        # naming the variable, rather than failing each search later.
+        if value and url_problem(value, info.data.get("env", "production")) is not None:
+            raise ValueError("must be an https URL of a host on the public internet (http to loopback in development)")
+        return value or None

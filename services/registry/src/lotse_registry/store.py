@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +22,8 @@ from pymongo.errors import DuplicateKeyError
 from lotse_contracts import Envelope, new_event, topic_for
 from lotse_contracts.base import EventData
 from lotse_registry.domain import NeedStatus, VolunteerStatus
+from lotse_registry.places import PostcodePlace
+from lotse_registry.portal import PortalSettings
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
@@ -36,8 +38,9 @@ CONSENTS = "consents"
 PARTNER_REFS = "partner_refs"
 IDEMPOTENCY = "idempotency"
 COUNTERS = "counters"
+POSTCODES = "postcodes"
 
-TENANT_COLLECTIONS = frozenset({TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, CONSENTS, PARTNER_REFS, COUNTERS})
+TENANT_COLLECTIONS = frozenset({TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, CONSENTS, PARTNER_REFS, COUNTERS, POSTCODES})
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -45,6 +48,11 @@ Document = dict[str, Any]
 
 class StaleVersion(Exception):
     """The aggregate changed between read and write."""
+
+
+def postcode_id(tenant: str, postcode: str) -> str:
+    """A postcode is unique within its tenant only: the document id carries both."""
+    return f"{tenant}:{postcode}"
 
 
 async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
@@ -62,6 +70,7 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
     await database[IDEMPOTENCY].create_index([("tenant", ASCENDING), ("resource_id", ASCENDING)])
     await database[IDEMPOTENCY].create_index("created_at", expireAfterSeconds=24 * 3600, name="idempotency_ttl")
     await database[OUTBOX_COLLECTION].create_index([("key", ASCENDING)])
+    await database[POSTCODES].create_index([("tenant", ASCENDING), ("postcode", ASCENDING)], unique=True)
 
 
 def registry_event(
@@ -324,6 +333,38 @@ class Store:
         counters = await scope.get(COUNTERS, f"{tenant}:volunteers") or {}
         volunteers["erased"] = counters.get("erased", 0)
         return {"tenant": tenant, "needs_by_category": by_category, "volunteers": volunteers}
+
+    # --- places and the portal's tenant settings ---------------------------------------------
+
+    async def replace_postcodes(self, tenant: str, places: Sequence[PostcodePlace]) -> int:
+        """Replace the tenant's postcode table in one transaction: the old table or the new one."""
+        documents = [
+            {"_id": postcode_id(tenant, place.postcode), "tenant": tenant, **place.model_dump()} for place in places
+        ]
+
+        async def work(transaction: Transaction) -> int:
+            collection = self.database[POSTCODES]
+            await collection.delete_many({"tenant": tenant}, session=transaction.session)
+            if documents:
+                await collection.insert_many(documents, session=transaction.session)
+            return len(documents)
+
+        return await self.unit_of_work.run(work)
+
+    async def postcode(self, tenant: str, postcode: str) -> PostcodePlace | None:
+        document = await self.read(tenant).get(POSTCODES, postcode_id(tenant, postcode))
+        return PostcodePlace.from_document(document) if document is not None else None
+
+    async def has_postcodes(self, tenant: str) -> bool:
+        return await self.read(tenant).find_one(POSTCODES, {}) is not None
+
+    async def set_portal_settings(self, tenant: str, settings: PortalSettings) -> bool:
+        """The registry's own settings of a tenant for the portal (no event: no other service reads
+        them); False if there is no such tenant."""
+        result = await self.database[TENANTS].update_one(
+            {"_id": tenant, "tenant": tenant}, {"$set": {"portal": settings.model_dump(mode="json")}}
+        )
+        return result.matched_count == 1
 
     # --- idempotency records (claimed outside any transaction, answered inside the command's) ---
 

@@ -1,5 +1,6 @@
 """The HTTP API, one module per resource: tenants, organisations, volunteers, needs, partner
-commands and statistics.
+commands, statistics, places (postcodes, address search) and the portal (public tenant facts,
+portal settings).
 
 ``access`` holds the caller and registry dependencies and the access rules (a caller outside the
 path's tenant gets 404, one with the wrong role 403), ``idempotency`` the ``Idempotency-Key``
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lotse_registry.api import needs, organisations, partner, statistics, tenants, volunteers
+from lotse_registry.api import needs, organisations, partner, places, portal, statistics, tenants, volunteers
 from lotse_registry.api.errors import install_domain_errors
 
 router = APIRouter()
-for _resource in (tenants, organisations, volunteers, needs, partner, statistics):
+for _resource in (tenants, organisations, volunteers, needs, partner, statistics, places, portal):
     router.include_router(_resource.router)
+router.include_router(portal.public)
 
 __all__ = ["install_domain_errors", "router"]

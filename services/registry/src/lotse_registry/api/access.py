@@ -54,5 +54,14 @@ def allow(principal: Principal, *roles: Role) -> None:
         raise Problem(403, "Forbidden", "this needs one of the roles: " + ", ".join(role.value for role in roles))
 
 
+def manages_tenant(principal: Principal, tenant: str) -> None:
+    """Tenant-wide settings (postcode table, portal settings): a platform admin, or the tenant's
+    coordinators."""
+    if principal.has(Role.PLATFORM_ADMIN):
+        return
+    member(principal, tenant)
+    allow(principal, Role.COORDINATOR)
+
+
 def not_found(what: str, document_id: str) -> Problem:
     return Problem(404, "Not found", f"no {what} {document_id}")

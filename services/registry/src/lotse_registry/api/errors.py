@@ -14,6 +14,9 @@ from lotse_runtime.problems import problem_response
 def install_domain_errors(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
+        if error.field is not None:
+            errors = [{"field": error.field, "message": error.detail}]
+            return problem_response(error.status, error.title, error.detail, errors=errors)
         return problem_response(error.status, error.title, error.detail)
 
     @app.exception_handler(DuplicateKeyError)

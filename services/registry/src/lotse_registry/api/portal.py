@@ -1,0 +1,68 @@
+"""What the portal needs of a tenant: the public facts for its landing and sign-up pages (no
+token, rate-limited per client like every public endpoint) and the tenant's portal settings
+(coordinator or platform admin). See ``portal`` for what is shown and why nothing private is."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from lotse_registry.api.access import NOT_FOUND, Caller, StoreDep, manages_tenant, not_found
+from lotse_registry.api.views import Cursor, Limit
+from lotse_registry.portal import PortalSettings, PublicTenant, PublicTenantDetails, public_details, public_tenant
+from lotse_registry.store import TENANTS, encode_cursor
+from lotse_runtime.http_guards import public_rate_limit
+from lotse_runtime.problems import Problem, problem_responses
+
+router = APIRouter(tags=["portal"])
+public = APIRouter(tags=["portal"], dependencies=[Depends(public_rate_limit)], responses=problem_responses(429))
+
+
+class PublicTenantPage(BaseModel):
+    items: list[PublicTenant]
+    next_cursor: str | None
+
+
+@router.put("/tenants/{tenant}/portal", responses=NOT_FOUND)
+async def set_portal_settings(
+    registry: StoreDep, tenant: str, body: PortalSettings, principal: Caller
+) -> PortalSettings:
+    """The tenant's consent text, labels of its own skills and whether to offer a map (coordinator
+    or platform admin). Replaces the settings given before."""
+    manages_tenant(principal, tenant)
+    document = await registry.read(tenant).get(TENANTS, tenant)
+    if document is None:
+        raise not_found("tenant", tenant)
+    problems = body.problems(document)
+    if problems:
+        errors = [{"field": field, "message": message} for field, message in problems]
+        raise Problem(422, "Invalid request", "; ".join(f"{f}: {m}" for f, m in problems), errors=errors)
+    if not await registry.set_portal_settings(tenant, body):
+        raise not_found("tenant", tenant)
+    return body
+
+
+@public.get("/public/tenants")
+async def list_public_tenants(registry: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> PublicTenantPage:
+    """Every municipality on this installation: slug, name and languages (no token)."""
+    documents = await registry.tenants_page(cursor, limit + 1)
+    more = len(documents) > limit
+    return PublicTenantPage(
+        items=[public_tenant(document) for document in documents[:limit]],
+        next_cursor=encode_cursor(documents[limit - 1]) if more else None,
+    )
+
+
+@public.get("/public/tenants/{tenant}", responses=NOT_FOUND)
+async def get_public_tenant(request: Request, registry: StoreDep, tenant: str) -> PublicTenantDetails:
+    """A municipality for the portal's sign-up: its languages, the consent text to agree to (with
+    the version to send), the skill catalogue with labels, and whether a map and an address search
+    are offered (no token)."""
+    document = await registry.read(tenant).get(TENANTS, tenant)
+    if document is None:
+        raise not_found("tenant", tenant)
+    return public_details(
+        document,
+        has_postcodes=await registry.has_postcodes(tenant),
+        address_search=request.app.state.geocoder is not None,
+    )
