@@ -14,7 +14,7 @@ ASYNCAPI_CLI_VERSION := 6.2.0
 AXE_CORE_VERSION := 4.14.1
 AXE_JS := $(CURDIR)/.tools/axe/node_modules/axe-core/axe.min.js
 
-.PHONY: help setup run test lint format bench asyncapi-cli browser
+.PHONY: help setup run test lint format bench asyncapi-cli browser idp
 
 help:
 	@echo "make run    - bring up Lotse locally (Ctrl-C stops everything)"
@@ -29,7 +29,7 @@ $(CURDIR)/.tools/bin/uv:
 setup: $(UV)
 	$(UV) sync --frozen
 
-run: setup
+run: setup idp
 	$(UV) run lotse up --demo
 
 lint: setup
@@ -39,6 +39,17 @@ lint: setup
 	$(UV) run lotse contracts check
 	$(UV) run lint-imports
 	$(UV) run lotse deploy check
+
+# The local OpenID provider (panva's oidc-provider, pinned in deploy/devstack/idp/package-lock.json)
+# for `make run` and the sign-in tests; installed once, again when the lock file changes.
+IDP_DIR := $(CURDIR)/deploy/devstack/idp
+idp: $(IDP_DIR)/node_modules/.package-lock.json
+
+$(IDP_DIR)/node_modules/.package-lock.json: $(IDP_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  echo "Installing the local OpenID provider into deploy/devstack/idp (once)"; \
+	  npm ci --silent --no-audit --no-fund --prefix $(IDP_DIR); \
+	else echo "npm not found: install Node.js 20.19 or later (sign-in needs the local OpenID provider)"; exit 1; fi
 
 asyncapi-cli:
 	@if [ -x "$(ASYNCAPI_CLI)" ]; then :; \
@@ -69,7 +80,7 @@ browser: setup
 # cores well; a file stays on one worker, so its module fixtures start once.
 TEST_WORKERS ?= 3
 
-test: lint asyncapi-cli browser
+test: lint asyncapi-cli browser idp
 	LOTSE_ASYNCAPI_BIN="$$([ -x "$(ASYNCAPI_CLI)" ] && echo "$(ASYNCAPI_CLI)")" $(UV) run pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 format: setup

@@ -23,6 +23,7 @@ from pymongo import AsyncMongoClient
 
 from lotse_cli.demo import Demo, TenantReport
 from lotse_cli.demo_data import DEMO_TENANTS, demo_needs
+from lotse_cli.demo_logins import DemoLogins
 from lotse_cli.supervisor import Platform, Ports, running_platform
 from lotse_contracts import ReportNeed
 from lotse_devstack import TopicSpec, ensure_topics
@@ -40,7 +41,7 @@ def _percentiles(latencies: list[float]) -> str:
 
 
 def _platform_run(platform: Platform) -> tuple[float, list[float]]:
-    demo = Demo(platform, platform.auth_config(), lambda line: print(f"  setup: {line}", flush=True))
+    demo = Demo(platform, DemoLogins(platform.home), lambda line: print(f"  setup: {line}", flush=True))
     report = TenantReport(DEMO_TENANTS[0])
     demo.onboard(report)
     asyncio.run(demo.publish_volunteers([report]))
@@ -119,17 +120,17 @@ async def _baseline_run(bootstrap: str, mongo_url: str) -> tuple[float, list[flo
 
 
 def _run() -> None:
-    ports = Ports(*(free_port() for _ in range(7)))
-    with (
-        tempfile.TemporaryDirectory() as state,
-        running_platform(
+    ports = Ports(*(free_port() for _ in range(9)))
+    with tempfile.TemporaryDirectory() as state:
+        # The demo signs in at the local OpenID provider with its accounts, made before it starts.
+        DemoLogins(Path(state).resolve()).ensure()
+        with running_platform(
             ports=ports, state_dir=Path(state), tenants=[DEMO_TENANTS[0].slug], echo=None, persistent=False
-        ) as platform,
-    ):
-        platform_total, platform_latencies = _platform_run(platform)
-        baseline_total, baseline_latencies = asyncio.run(
-            _baseline_run(platform.stack.kafka_bootstrap, platform.stack.mongo_url)
-        )
+        ) as platform:
+            platform_total, platform_latencies = _platform_run(platform)
+            baseline_total, baseline_latencies = asyncio.run(
+                _baseline_run(platform.stack.kafka_bootstrap, platform.stack.mongo_url)
+            )
     platform_rate = len(platform_latencies) / platform_total
     baseline_rate = len(baseline_latencies) / baseline_total
     print(f"burst of {NEEDS} needs; {len(platform_latencies)} found a volunteer and got a proposal email")

@@ -13,6 +13,7 @@ from pathlib import Path
 from lotse_cli.supervisor import Ports, running_platform
 from lotse_devstack.processes import free_port
 from tests.e2e.fault_stream import FaultPlan, FaultReport, run_fault_stream
+from tests.support import tokens
 from tests.support.tcp_proxy import TcpProxy
 
 PLAN = FaultPlan(needs=48, volunteers=16, to_staff=24, replayed=6, rounds=2)
@@ -20,12 +21,18 @@ PLAN = FaultPlan(needs=48, volunteers=16, to_staff=24, replayed=6, rounds=2)
 
 def _run() -> tuple[FaultReport, FaultReport]:
     proxy = TcpProxy(target_port=free_port()).start()
-    ports = Ports(proxy.target_port, *(free_port() for _ in range(6)))
+    ports = Ports(proxy.target_port, *(free_port() for _ in range(8)))
     try:
         with (
             tempfile.TemporaryDirectory() as state,
             running_platform(
-                ports=ports, state_dir=Path(state), echo=None, persistent=True, kafka_advertised_port=proxy.port
+                ports=ports,
+                state_dir=Path(state),
+                echo=None,
+                persistent=True,
+                kafka_advertised_port=proxy.port,
+                # The fault stream's tokens come from the tests' issuer (tests/support/tokens.py).
+                auth=tokens.issuer().auth_config(),
             ) as platform,
         ):
             calm = run_fault_stream(platform, proxy, FaultPlan(**{**PLAN.__dict__, "rounds": 0}))

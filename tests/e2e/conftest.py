@@ -15,6 +15,7 @@ import pytest
 from lotse_cli.supervisor import Platform, running_platform
 from lotse_devstack.processes import free_port
 from tests.e2e.journey import free_ports
+from tests.support import tokens
 from tests.support.tcp_proxy import TcpProxy
 
 
@@ -30,6 +31,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory, broker_proxy: TcpProxy) -
     ports = free_ports(kafka=broker_proxy.target_port)
     state: Path = tmp_path_factory.mktemp("platform")
     with running_platform(
-        ports=ports, state_dir=state, echo=None, persistent=True, kafka_advertised_port=broker_proxy.port
+        ports=ports,
+        state_dir=state,
+        echo=None,
+        persistent=True,
+        kafka_advertised_port=broker_proxy.port,
+        # The e2e tests are not about sign-in: the services accept the tests' issuer.
+        auth=tokens.issuer().auth_config(),
     ) as running:
         yield running

@@ -16,7 +16,8 @@ from lotse_cli.supervisor import Platform, Ports
 from lotse_contracts import ReportNeed, new_event, partner_inbound_topic, to_bytes, topics_for_tenants
 from lotse_devstack import ensure_topics
 from lotse_devstack.processes import free_port
-from lotse_runtime.auth import Role, issue_token
+from lotse_runtime.auth import Role
+from tests.support import tokens
 
 T = TypeVar("T")
 CENTRE = {"lat": 51.9607, "lon": 7.6261}
@@ -32,6 +33,8 @@ def free_ports(kafka: int | None = None) -> Ports:
         registry=free_port(),
         matching=free_port(),
         notifications=free_port(),
+        idp=free_port(),
+        portal=free_port(),
     )
 
 
@@ -52,13 +55,13 @@ class Municipality:
     def __init__(self, platform: Platform, slug: str) -> None:
         self.platform = platform
         self.slug = slug
-        self.auth = platform.auth_config()
         self.http = httpx.Client(timeout=15.0)
         self.office_email = f"office@{slug}.example"
         self.organisation_id = ""
 
     def token(self, role: Role, subject: str = "e2e", tenant: str | None = None) -> str:
-        return issue_token(self.auth, subject=subject, roles=[role], tenant=tenant or self.slug)
+        # The platform accepts the tests' issuer (tests/support/tokens.py), as it would a provider's.
+        return tokens.issue(subject, [role], tenant=tenant or self.slug)
 
     def call(self, method: str, service: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
         return self.http.request(
@@ -76,7 +79,7 @@ class Municipality:
             "timezone": "Europe/Berlin",
             "coordination_email": self.office_email,
         }
-        admin = issue_token(self.auth, subject="e2e-admin", roles=[Role.PLATFORM_ADMIN])
+        admin = tokens.issue("e2e-admin", [Role.PLATFORM_ADMIN])
         response = self.call("POST", "registry", "/tenants", admin, json=body)
         assert response.status_code == 201, response.text
         organisation = {

@@ -17,6 +17,7 @@ from lotse_contracts import MatchProposed, NeedOpened
 from lotse_runtime.auth import Role
 from tests.e2e.journey import Municipality, eventually, free_ports
 from tests.integration.notifications.support import WebhookReceiver
+from tests.support import tokens
 from tests.support.otlp_collector import CollectedSpan, OtlpCollector
 
 REPORT_ROUTE = "/tenants/{tenant}/partner/needs/report"
@@ -42,7 +43,8 @@ def traced_platform(collector: OtlpCollector, tmp_path: Path, monkeypatch: pytes
     # The service processes inherit this environment: they export to the collector, promptly.
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
-    with running_platform(ports=free_ports(), state_dir=tmp_path, echo=None, persistent=False) as platform:
+    issuer = tokens.issuer().auth_config()
+    with running_platform(ports=free_ports(), state_dir=tmp_path, echo=None, persistent=False, auth=issuer) as platform:
         yield platform
 
 

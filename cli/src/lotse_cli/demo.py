@@ -1,5 +1,8 @@
 """The scenario of ``lotse up --demo``: what a municipality and its partner systems would do.
 
+Everyone signs in at the local OpenID provider with the demo's accounts (demo_logins.py), as
+people and partner systems would; nothing here signs a token itself.
+
 1. A platform admin onboards two municipalities over the registry's HTTP API; their
    coordinators register the organisations and load the postcode tables.
 2. A partner system of each municipality (a volunteer portal) registers volunteers, and
@@ -23,9 +26,10 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from lotse_cli.demo_data import DEMO_TENANTS, DemoTenant, demo_needs, demo_volunteers, unfittable_need
+from lotse_cli.demo_logins import DemoLogins
 from lotse_cli.supervisor import Platform
 from lotse_contracts import RegisterVolunteer, ReportNeed, new_event, partner_inbound_topic, to_bytes
-from lotse_runtime.auth import AuthConfig, Role, issue_token
+from lotse_runtime.auth import Role
 
 VOLUNTEERS_PER_TENANT = 150
 NEEDS_PER_TENANT = 12
@@ -60,15 +64,18 @@ def _wait(what: str, probe: Callable[[], T | None], timeout: float = STEP_TIMEOU
 
 
 class Demo:
-    def __init__(self, platform: Platform, auth: AuthConfig, say: Callable[[str], None]) -> None:
+    def __init__(self, platform: Platform, logins: DemoLogins, say: Callable[[str], None]) -> None:
         self.platform = platform
-        self.auth = auth
+        self.logins = logins
         self.say = say
         self.http = httpx.Client(timeout=15.0)
         self.today = datetime.now(UTC).date()
 
-    def token(self, roles: list[Role], tenant: str | None = None, subject: str = "demo", org: str | None = None) -> str:
-        return issue_token(self.auth, subject=subject, roles=roles, tenant=tenant, organisation=org)
+    def token(self, roles: list[Role], tenant: str | None = None) -> str:
+        """The access token of the demo account of this role and municipality (signed in at the provider)."""
+        if self.platform.idp is None:
+            raise DemoError("demo: the platform runs without the local OpenID provider; the demo signs in there")
+        return self.logins.token(self.platform.idp.issuer, tenant, roles[0])
 
     def _call(self, method: str, url: str, token: str, **kwargs: Any) -> Any:
         response = self.http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
@@ -86,6 +93,7 @@ class Demo:
             return reports
         for report in reports:
             self.onboard(report)
+            self.register_demo_volunteer(report)
         asyncio.run(self.publish_volunteers(reports))
         for report in reports:
             self.wait_for_volunteers(report)
@@ -109,6 +117,8 @@ class Demo:
         registry = self.platform.url("registry")
         organisations = self._call("GET", f"{registry}/tenants/{slug}/organisations", coordinator)["items"]
         report.organisation_ids = [item["organisation_id"] for item in organisations]
+        if report.organisation_ids:
+            self.logins.assign_organisation(slug, report.organisation_ids[-1])
         volunteers = self._call("GET", f"{registry}/tenants/{slug}/volunteers?limit=5", coordinator)["items"]
         report.volunteer_ids = [item["volunteer_id"] for item in volunteers]
         statistics = self._call("GET", f"{registry}/tenants/{slug}/statistics", coordinator)
@@ -160,7 +170,34 @@ class Demo:
             for row in tenant.postcode_table
         ]
         self._call("PUT", f"{registry}/tenants/{tenant.slug}/postcodes", coordinator, json={"postcodes": table})
+        # The demo's initiative admin acts for the last one (its account names it from now on).
+        self.logins.assign_organisation(tenant.slug, report.organisation_ids[-1])
         self.say(f"{tenant.name}: onboarded, coordinated by {tenant.how_it_coordinates}")
+
+    def register_demo_volunteer(self, report: TenantReport) -> None:
+        """The demo volunteer registers on their own, signed in: the account's subject becomes the
+        volunteer id, so the same sign-in later shows their proposals."""
+        tenant = report.tenant
+        account = self.logins.account(tenant.slug, Role.VOLUNTEER)
+        (profile,) = demo_volunteers(tenant, 1, report.organisation_ids, self.today)
+        body = profile.model_dump(
+            mode="json",
+            include={"skills", "languages", "home_area", "travel_radius_km", "certificates", "availability"},
+        )
+        contact = profile.contact.model_dump(mode="json")
+        body["contact"] = {**contact, "display_name": account.name, "email": account.email}
+        body["consent"] = {"purposes": [str(p) for p in profile.consent.purposes], "text_version": "demo-1"}
+        token = self.token([Role.VOLUNTEER], tenant.slug)
+        response = self.http.post(
+            f"{self.platform.url('registry')}/tenants/{tenant.slug}/volunteers",
+            json=body,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"demo-self-{tenant.slug}"},
+        )
+        if response.status_code not in (200, 201):
+            raise DemoError(
+                f"demo: the demo volunteer's registration answered {response.status_code}: {response.text[:300]}"
+            )
+        self.say(f"{tenant.name}: {account.name} registered as a volunteer, signed in as {account.username}")
 
     async def publish_commands(
         self, tenant: DemoTenant, system: str, commands: list[RegisterVolunteer] | list[ReportNeed]

@@ -48,7 +48,7 @@ app.add_typer(tenant_app, name="tenant", help="Onboard municipalities.")
 app.add_typer(partner_app, name="partner", help="Manage partner systems' credentials.")
 try:
     # `lotse up` needs the embedded broker and database, an optional extra the operations image leaves out.
-    from lotse_cli.stack_commands import up
+    from lotse_cli.stack_commands import token, up
 except ModuleNotFoundError as missing:
     if not (missing.name or "").startswith("lotse_devstack"):
         raise
@@ -57,4 +57,5 @@ except ModuleNotFoundError as missing:
     )(_up_without_devstack)
 else:
     app.command()(up)
+    app.command()(token)
 app.command()(health)

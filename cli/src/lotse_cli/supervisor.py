@@ -1,5 +1,5 @@
-"""The whole platform on one machine: broker, database, SMTP sink and the three services as
-separate processes under one supervisor, with prefixed logs. Used by ``lotse up`` and by the
+"""The whole platform on one machine: broker, database, SMTP sink, the local OpenID provider and
+the services as separate processes under one supervisor, with prefixed logs. Used by ``lotse up`` and by the
 end-to-end tests, so that both run the same thing.
 
 Each process's whole output goes to its log file; the terminal (``echo``) gets the lines that
@@ -20,9 +20,10 @@ from pathlib import Path
 from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, StackError, ensure_topics, running_stack
 from lotse_devstack.embedded import mongo_answers
+from lotse_devstack.idp import Idp, IdpError, running_idp
 from lotse_devstack.processes import ManagedProcess, port_answers, port_is_free
 from lotse_runtime.auth import AuthConfig
-from lotse_runtime.settings import PlatformSettings
+from lotse_runtime.secrets import development_secret
 from lotse_runtime.structured_logging import LogFormat, console_level
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -42,6 +43,8 @@ class Ports:
     registry: int = 8001
     matching: int = 8002
     notifications: int = 8003
+    idp: int = 8010
+    portal: int = 8000
 
     def services(self) -> dict[str, int]:
         return {"registry": self.registry, "matching": self.matching, "notifications": self.notifications}
@@ -52,17 +55,19 @@ class Platform:
     stack: Stack
     ports: Ports
     # The installation's folder: the services run in development mode and keep their generated
-    # secrets under home/secrets/, which is where tokens for them are signed with.
+    # secrets under home/secrets/; the local OpenID provider its keys and accounts under home/idp/.
     home: Path
+    # Whose tokens the services accept.
+    auth: AuthConfig | None = None
+    # The local OpenID provider, unless the platform was given another issuer.
+    idp: Idp | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
-    def settings(self) -> PlatformSettings:
-        """The settings the services run with, as far as they are shared (the token key)."""
-        return PlatformSettings(env="development", home=self.home)
-
     def auth_config(self) -> AuthConfig:
-        """Signs tokens the services accept: the installation's development key (or JWKS, if set)."""
-        return self.settings().auth_config()
+        """Whose tokens the services accept: the local provider's, or the issuer the platform was given."""
+        if self.auth is None:
+            raise RuntimeError("the platform has no token issuer yet")
+        return self.auth
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports.services()[service]}"
@@ -115,10 +120,20 @@ def _wait_ready(process: ManagedProcess, url: str, timeout: float) -> None:
 
 
 def service_environment(
-    stack: Stack, ports: Ports, service: str, base: Mapping[str, str], home: Path, log_format: LogFormat = "json"
+    stack: Stack,
+    ports: Ports,
+    service: str,
+    base: Mapping[str, str],
+    home: Path,
+    log_format: LogFormat = "json",
+    auth: AuthConfig | None = None,
 ) -> dict[str, str]:
     """What a service process needs to find the others; the names are the services' settings."""
     environment = dict(base)
+    if auth is not None:
+        environment.update(
+            {"LOTSE_JWT_ISSUER": auth.issuer, "LOTSE_JWT_JWKS_URL": auth.jwks_url, "LOTSE_JWT_AUDIENCE": auth.audience}
+        )
     environment.update(
         {
             # Development mode: missing secrets are generated once under home/secrets/ and shared.
@@ -150,16 +165,19 @@ def running_platform(
     persistent: bool = True,
     kafka_advertised_port: int | None = None,
     log_format: LogFormat = "json",
+    auth: AuthConfig | None = None,
 ) -> Iterator[Platform]:
     """Start everything, wait until each service is ready, stop everything in reverse order.
 
     ``kafka_advertised_port`` lets the embedded broker send clients to a proxy (fault tests).
     ``log_format`` is the services' (``console`` for a person, ``json`` for tests and tools).
+    ``auth``: the issuer whose tokens the services accept (the tests' own); without it the local
+    OpenID provider starts on ``ports.idp`` with the accounts in ``<state_dir>/idp/accounts.json``.
 
     Fails fast with a StackError naming the server if a port is taken or a process does not
     start; whatever had started by then is stopped again.
     """
-    _claim_ports(ports)
+    _claim_ports(ports, idp=auth is None)
     log_dir = state_dir / "logs"
     # The state folder is the installation's home: absolute, whatever the processes' working folder.
     home = state_dir.resolve()
@@ -174,7 +192,10 @@ def running_platform(
             )
         )
         asyncio.run(ensure_topics(stack.kafka_bootstrap, topics_for_tenants(tenants or [])))
-        platform = Platform(stack, ports, home)
+        platform = Platform(stack, ports, home, auth)
+        if auth is None:
+            platform.idp = running.enter_context(_local_idp(ports, home, log_dir, echo))
+            platform.auth = AuthConfig(platform.idp.issuer, "lotse", jwks_url=platform.idp.jwks_url)
         launches = [
             (
                 "mailbox",
@@ -196,7 +217,9 @@ def running_platform(
         ]
         for index, (name, argv, ready_url) in enumerate(launches):
             environment = (
-                service_environment(stack, ports, name, os.environ, home, log_format) if name != "mailbox" else None
+                service_environment(stack, ports, name, os.environ, home, log_format, platform.auth)
+                if name != "mailbox"
+                else None
             )
             process = ManagedProcess(
                 name,
@@ -215,12 +238,41 @@ def running_platform(
         yield platform
 
 
-def _claim_ports(ports: Ports) -> None:
+@contextmanager
+def _local_idp(ports: Ports, home: Path, log_dir: Path, echo: Callable[[str], None] | None) -> Iterator[Idp]:
+    """The local OpenID provider, with the portal as its client (the portal's development secret)."""
+    portal = f"http://127.0.0.1:{ports.portal}"
+    printer = terminal_printer("idp", 4, echo, colours=sys.stdout.isatty()) if echo else None
+
+    def shown(line: str) -> None:
+        # oidc-provider's notes on Node 22 and its in-memory store are for the log file only.
+        if printer is not None and "oidc-provider WARNING" not in line:
+            printer(line)
+
+    try:
+        with running_idp(
+            port=ports.idp,
+            state_dir=home / "idp",
+            accounts=home / "idp" / "accounts.json",
+            # The portal reads the same file (its setting oidc_client_secret, generated in development).
+            portal_secret=development_secret(home, "oidc_client_secret"),
+            portal_redirect_uris=[f"{portal}/signin/callback"],
+            portal_logout_uris=[f"{portal}/"],
+            log_path=log_dir / "idp.log",
+            echo=shown if echo else None,
+        ) as idp:
+            yield idp
+    except IdpError as error:
+        raise StackError(str(error)) from error
+
+
+def _claim_ports(ports: Ports, *, idp: bool = True) -> None:
     for name, port in (
         ("kafka", ports.kafka),
         ("mongodb", ports.mongo),
         ("smtp sink", ports.smtp),
         ("mailbox (smtp sink http)", ports.mailbox),
+        *([("idp (local OpenID provider)", ports.idp)] if idp else []),
         *ports.services().items(),
     ):
         if not port_is_free(port) or port_answers(port):

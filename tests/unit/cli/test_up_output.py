@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +22,7 @@ from lotse_devstack import Stack
 
 
 class _Demo:
-    def __init__(self, platform: Platform, auth: Any, say: Callable[[str], None]) -> None:
+    def __init__(self, platform: Platform, logins: Any, say: Callable[[str], None]) -> None:
         self.say = say
 
     def run(self) -> list[Any]:
@@ -60,10 +62,18 @@ def test_lotse_up_runs_the_services_with_console_logs_and_says_where_to_look_bef
     assert result.exit_code == 0, result.output
     assert asked["log_format"] == "console"
     output = result.output
-    where, demo, tokens = (
+    where, demo, portal, logins = (
         output.index("Where to look"),
         output.index("demo          | Stadt Musterstadt: onboarded"),
-        output.index("Bearer tokens"),
+        output.index("Open the portal: http://127.0.0.1:8000"),
+        output.index("Demo logins"),
     )
-    assert where < demo < tokens
+    assert where < demo < portal < logins
+    # Logins, not tokens: a row per demo account with its generated password, kept in a private file.
+    accounts = tmp_path / "idp" / "accounts.json"
+    assert oct(accounts.stat().st_mode & 0o777) == "0o600"
+    admin = next(a for a in json.loads(accounts.read_text())["accounts"] if a["username"] == "admin")
+    assert re.search(rf"^  -\s+platform-admin\s+admin\s+{re.escape(admin['password'])}$", output, re.M), output
+    assert "musterstadt-coordinator" in output and "musterstadt-case-management" in output
+    assert "eyJ" not in output  # no bearer token printed
     assert f"{tmp_path / 'logs' / '<service>.log'}   (this terminal shows only warnings and errors)" in output

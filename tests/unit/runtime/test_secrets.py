@@ -37,7 +37,7 @@ PUBLISHED = [
 
 ISSUER = "https://login.example.org/realms/lotse"
 JWKS = f"{ISSUER}/protocol/openid-connect/certs"
-TOKENS = {"jwt_issuer": ISSUER, "jwt_jwks_url": JWKS}
+TOKENS: dict[str, Any] = {"jwt_issuer": ISSUER, "jwt_jwks_url": JWKS}
 
 
 class ServiceSettings(PlatformSettings):
