@@ -4,6 +4,7 @@ queue, and the one at-least-once window that SMTP leaves open, made visible."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
@@ -11,24 +12,29 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import parse_event
+from lotse_contracts.events.values import Channel
 from lotse_devstack.processes import free_port
 from lotse_devstack.smtp_sink import SmtpSink
+from lotse_notifications.records import Contact, ContactDetails, TenantFacts
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Delivery, Store
 from lotse_notifications.worker import DeliveryWorker
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 from tests.integration.notifications.support import mails_to
+from tests.support import events
 from tests.support.waiting import eventually
 
 TENANT = "worker-town"
 
 
 @pytest.fixture
-async def store(database: AsyncDatabase[dict[str, Any]]) -> Store:
+async def store(mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]) -> Store:
     store = Store(database)
     await store.ensure_indexes()
-    tenant = {"name": "Stadt Worker", "default_language": "de", "coordination_email": "office@worker.example"}
-    await store.upsert_versioned("tenants", TENANT, TENANT, 1, tenant, None)
+    onboarded = events.tenant_onboarded(
+        TENANT, name="Stadt Worker", default_language="de", coordination_email="office@worker.example"
+    )
+    await UnitOfWork(mongo_client, database).run(partial(store.save_tenant, TenantFacts.from_event(onboarded)))
     return store
 
 
@@ -48,8 +54,8 @@ def worker_settings(sink: SmtpSink, **overrides: Any) -> NotificationSettings:
 async def queue_welcome(client: AsyncMongoClient[dict[str, Any]], store: Store) -> tuple[str, Delivery]:
     volunteer_id = str(uuid.uuid4())
     address = f"w{uuid.uuid4().hex[:10]}@example.org"
-    contact = {"display_name": "Wanda", "email": address, "preferred_language": "en", "channels": ["email"]}
-    await store.upsert_versioned("contacts", TENANT, volunteer_id, 1, contact, None)
+    contact = Contact(TENANT, volunteer_id, 1, ContactDetails("Wanda", address, None, "en", (Channel.EMAIL,)))
+    await UnitOfWork(client, store.db).run(partial(store.register_contact, contact))
     trigger = str(uuid.uuid4())
 
     async def work(transaction: Transaction) -> Delivery | None:
@@ -61,7 +67,7 @@ async def queue_welcome(client: AsyncMongoClient[dict[str, Any]], store: Store) 
             kind="welcome",
             recipient_kind="volunteer",
             recipient_id=volunteer_id,
-            channel="email",
+            channel=Channel.EMAIL,
             language="en",
             payload={},
         )
@@ -175,7 +181,7 @@ async def test_what_is_queued_for_an_erased_volunteer_is_cancelled_reported_and_
                 kind="welcome",
                 recipient_kind="volunteer",
                 recipient_id=delivery.recipient_id,
-                channel="email",
+                channel=Channel.EMAIL,
                 language="en",
                 payload={},
             )
@@ -212,7 +218,7 @@ async def test_a_message_for_a_volunteer_who_never_appears_is_skipped_after_the_
             kind="welcome",
             recipient_kind="volunteer",
             recipient_id=str(uuid.uuid4()),
-            channel="email",
+            channel=Channel.EMAIL,
             language="de",
             payload={},
         )

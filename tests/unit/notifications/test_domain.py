@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,8 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lotse_contracts import NeedOpened
+from lotse_contracts.events.needs import NeedCategory
+from lotse_contracts.events.values import Channel
 from lotse_notifications import domain
 from lotse_notifications.domain import backoff_seconds, sign, signature_valid, skip_reason
+from lotse_notifications.records import Contact, ContactDetails, Need, NeedSnapshot, NeedStatus
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -54,31 +59,46 @@ def test_the_jitter_spreads_retries_of_many_deliveries() -> None:
     assert len(values) > 40
 
 
+def contact(channels: tuple[Channel, ...] = (Channel.EMAIL,), **fields: Any) -> Contact:
+    details = ContactDetails("Maria", "maria@example.org", None, "de", channels)
+    return Contact("bonn", "v1", 1, details, **fields)
+
+
 @pytest.mark.parametrize(
-    ("contact", "channel", "reason"),
+    ("known", "channel", "reason"),
     [
-        (None, "email", "no_contact"),
-        ({"erased": True}, "in_app", "no_contact"),
-        ({"channels": ["email"], "active": False}, "email", "volunteer_withdrawn"),
-        ({"channels": ["in_app"]}, "email", "opted_out"),
-        ({"channels": ["email"], "contact_consent": False}, "email", "no_contact_consent"),
-        ({"channels": ["email", "in_app"], "contact_consent": False}, "in_app", None),
-        ({"channels": ["email"], "contact_consent": True, "active": True}, "email", None),
+        (None, Channel.EMAIL, "no_contact"),
+        (Contact.tombstone("bonn", "v1", 3), Channel.IN_APP, "no_contact"),
+        (contact(active=False), Channel.EMAIL, "volunteer_withdrawn"),
+        (contact((Channel.IN_APP,)), Channel.EMAIL, "opted_out"),
+        (contact(contact_consent=False), Channel.EMAIL, "no_contact_consent"),
+        (contact((Channel.EMAIL, Channel.IN_APP), contact_consent=False), Channel.IN_APP, None),
+        (contact(contact_consent=True), Channel.EMAIL, None),
+        # Only a profile update read so far: no consent known yet, nothing refused either.
+        (contact(contact_consent=None), Channel.EMAIL, None),
     ],
 )
-def test_who_can_be_reached_on_which_channel(contact: dict | None, channel: str, reason: str | None) -> None:
-    assert skip_reason(contact, channel) == reason
+def test_who_can_be_reached_on_which_channel(known: Contact | None, channel: Channel, reason: str | None) -> None:
+    assert skip_reason(known, channel) == reason
 
 
 def test_the_digest_counts_open_unstaffed_and_staffed_needs() -> None:
     base = {"category": "translation", "description": "Übersetzen beim Arzt", "district": "Nord"}
-    needs: list[dict[str, Any]] = [
-        {**base, "status": "open", "unstaffed": True},
-        {**base, "status": "open", "unstaffed": False},
-        {**base, "status": "staffed"},
-        {**base, "status": "staffed"},
-        {**base, "status": "cancelled"},
-        {**base, "status": "closed"},
+    opened = NeedOpened.example()
+    snapshot = replace(
+        NeedSnapshot.from_event(opened),
+        category=NeedCategory.TRANSLATION,
+        description=base["description"],
+        district=base["district"],
+    )
+    need = Need("bonn", str(opened.need_id), version=1, snapshot=snapshot)
+    needs = [
+        replace(need, status=NeedStatus.OPEN, unstaffed=True),
+        replace(need, status=NeedStatus.OPEN, unstaffed=False),
+        replace(need, status=NeedStatus.STAFFED),
+        replace(need, status=NeedStatus.STAFFED),
+        replace(need, status=NeedStatus.CANCELLED),
+        replace(need, status=NeedStatus.CLOSED),
     ]
     digest = domain.digest(needs)
     assert (digest["open"], digest["unstaffed"], digest["staffed"], digest["staffing_rate"]) == (2, 1, 2, 50)
@@ -88,12 +108,14 @@ def test_the_digest_counts_open_unstaffed_and_staffed_needs() -> None:
 
 def test_delivery_keys_differ_per_channel_and_recipient_and_synthetic_triggers_are_stable() -> None:
     keys = {
-        domain.delivery_key("e1", "volunteer", "v1", "email"),
-        domain.delivery_key("e1", "volunteer", "v1", "in_app"),
-        domain.delivery_key("e1", "volunteer", "v2", "email"),
-        domain.delivery_key("e2", "volunteer", "v1", "email"),
+        domain.delivery_key("e1", "volunteer", "v1", Channel.EMAIL),
+        domain.delivery_key("e1", "volunteer", "v1", Channel.IN_APP),
+        domain.delivery_key("e1", "volunteer", "v2", Channel.EMAIL),
+        domain.delivery_key("e2", "volunteer", "v1", Channel.EMAIL),
     }
     assert len(keys) == 4
+    # The unique index holds keys of this form: the channel as its value, as stored so far.
+    assert domain.delivery_key("e1", "volunteer", "v1", Channel.IN_APP) == "e1:volunteer:v1:in_app"
     week = domain.iso_week(NOW)
     assert week == "2026-W48"
     assert domain.synthetic_trigger("digest", "bonn", week) == domain.synthetic_trigger("digest", "bonn", week)

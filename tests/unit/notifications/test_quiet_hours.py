@@ -8,8 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from lotse_contracts import VolunteerRegistered
-from lotse_contracts.events.values import QuietHours
+from lotse_contracts.events.values import Channel, OptionalMessageKind, QuietHours
 from lotse_notifications.domain import quiet_until, skip_reason
+from lotse_notifications.records import Contact, ContactDetails
 
 NIGHT = (time(21, 0), time(7, 0))
 LUNCH = (time(12, 0), time(13, 30))
@@ -65,12 +66,20 @@ def test_only_optional_kinds_can_be_opted_out_of_and_both_fields_are_optional() 
 @pytest.mark.parametrize(
     ("kind", "channel", "reason"),
     [
-        ("proposal_reminder", "email", "opted_out"),
-        ("proposal_reminder", "in_app", "opted_out"),
-        ("match_proposed", "email", None),
-        ("match_proposed", "in_app", None),
+        ("proposal_reminder", Channel.EMAIL, "opted_out"),
+        ("proposal_reminder", Channel.IN_APP, "opted_out"),
+        ("match_proposed", Channel.EMAIL, None),
+        ("match_proposed", Channel.IN_APP, None),
     ],
 )
-def test_an_opted_out_kind_is_skipped_on_every_channel(kind: str, channel: str, reason: str | None) -> None:
-    contact = {"channels": ["email", "in_app"], "contact_consent": True, "opted_out_of": ["proposal_reminder"]}
+def test_an_opted_out_kind_is_skipped_on_every_channel(kind: str, channel: Channel, reason: str | None) -> None:
+    details = ContactDetails(
+        "Maria",
+        "maria@example.org",
+        None,
+        "de",
+        (Channel.EMAIL, Channel.IN_APP),
+        opted_out_of=(OptionalMessageKind.PROPOSAL_REMINDER,),
+    )
+    contact = Contact("bonn", "v1", 1, details, contact_consent=True)
     assert skip_reason(contact, channel, kind) == reason

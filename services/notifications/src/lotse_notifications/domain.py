@@ -12,15 +12,17 @@ import hashlib
 import hmac
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lotse_contracts import MatchProposed, NeedOpened, NeedStaffed, NeedUnstaffed
-from lotse_contracts.events.needs import NeedDetails
+from lotse_contracts.events.values import Channel
 from lotse_notifications import catalogue
+from lotse_notifications.records import Contact, Need, NeedSnapshot, NeedStatus
 
 SIGNATURE_HEADER = "X-Lotse-Signature"
 TIMESTAMP_HEADER = "X-Lotse-Timestamp"
@@ -28,61 +30,40 @@ DELIVERY_HEADER = "X-Lotse-Delivery"
 EVENT_TYPE_HEADER = "X-Lotse-Event-Type"
 
 # Channels that reach a person; SMS is in the contracts but has no sender yet.
-PERSON_CHANNELS: tuple[str, ...] = ("email", "in_app")
+PERSON_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.IN_APP)
 
 
-def skip_reason(contact: dict[str, Any] | None, channel: str, kind: str | None = None) -> str | None:
+def skip_reason(contact: Contact | None, channel: Channel, kind: str | None = None) -> str | None:
     """Why a volunteer cannot be reached on ``channel`` (with a message of ``kind``), or None if they can."""
-    if contact is None or contact.get("erased"):
+    if contact is None or contact.details is None:
         return "no_contact"
-    if contact.get("active") is False:
+    if not contact.active:
         return "volunteer_withdrawn"
-    if channel not in contact.get("channels", []) or kind in contact.get("opted_out_of", []):
+    if channel not in contact.details.channels or kind in contact.details.opted_out_of:
         return "opted_out"
-    if channel == "email" and contact.get("contact_consent") is False:
+    # None: only a profile update was read, not the registration with its consent.
+    if channel is Channel.EMAIL and contact.contact_consent is False:
         return "no_contact_consent"
     return None
 
 
-def need_snapshot(data: NeedDetails) -> dict[str, Any]:
-    """The parts of a need a message talks about (no household reference)."""
-    return {
-        "organisation_id": str(data.organisation_id),
-        "category": data.category.value,
-        "description": data.description,
-        "district": data.place.district,
-        "schedule": data.schedule.model_dump(mode="json"),
-        "volunteers_needed": data.volunteers_needed,
-        "certificate_required": data.certificate_required.value if data.certificate_required else None,
-    }
+def snapshot_of(need: Need | None) -> NeedSnapshot | None:
+    """The need's snapshot from the read model, or None while the need is not known yet."""
+    return None if need is None else need.snapshot
 
 
-NEED_KEYS = (
-    "organisation_id",
-    "category",
-    "description",
-    "district",
-    "schedule",
-    "volunteers_needed",
-    "certificate_required",
-)
-
-
-def snapshot_of(need: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The need snapshot from the read model, or None while the need is not known yet."""
-    if not need or "description" not in need:
-        return None
-    return {key: need.get(key) for key in NEED_KEYS}
+def _snapshot_document(need: NeedSnapshot | None) -> dict[str, Any] | None:
+    return None if need is None else need.to_document()
 
 
 # Payloads carry the need id; the snapshot is None while the need is unknown (another topic may
 # not have been read yet), and the worker fills it in when it sends.
 
 
-def proposal_payload(data: MatchProposed, need: Mapping[str, Any] | None) -> dict[str, Any]:
+def proposal_payload(data: MatchProposed, need: NeedSnapshot | None) -> dict[str, Any]:
     return {
         "need_id": str(data.need_id),
-        "need": dict(need) if need else None,
+        "need": _snapshot_document(need),
         "proposal_id": str(data.proposal_id),
         "reasons": [reason.model_dump(mode="json") for reason in data.reasons],
         "distance_km": data.distance_km,
@@ -91,32 +72,32 @@ def proposal_payload(data: MatchProposed, need: Mapping[str, Any] | None) -> dic
     }
 
 
-def need_payload(need_id: str, need: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {"need_id": need_id, "need": dict(need) if need else None}
+def need_payload(need_id: str, need: NeedSnapshot | None) -> dict[str, Any]:
+    return {"need_id": need_id, "need": _snapshot_document(need)}
 
 
-def unstaffed_payload(data: NeedUnstaffed, need: Mapping[str, Any] | None) -> dict[str, Any]:
+def unstaffed_payload(data: NeedUnstaffed, need: NeedSnapshot | None) -> dict[str, Any]:
     return {
         "need_id": str(data.need_id),
-        "need": dict(need) if need else None,
+        "need": _snapshot_document(need),
         "reason": data.reason.value,
         "committed": data.volunteers_committed,
         "needed": data.volunteers_needed,
     }
 
 
-def staffed_payload(data: NeedStaffed, need: Mapping[str, Any] | None) -> dict[str, Any]:
+def staffed_payload(data: NeedStaffed, need: NeedSnapshot | None) -> dict[str, Any]:
     """How many committed; who they are stays in the registry (no volunteer ids, no contact data).
     How many the need asks for is read from the need when the message is rendered."""
-    return {"need_id": str(data.need_id), "need": dict(need) if need else None, "committed": len(data.volunteer_ids)}
+    return {"need_id": str(data.need_id), "need": _snapshot_document(need), "committed": len(data.volunteer_ids)}
 
 
-def digest(needs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def digest(needs: Iterable[Need]) -> dict[str, Any]:
     """Open and unstaffed needs and the staffing rate (staffed share of open plus staffed needs)."""
-    open_needs = [need for need in needs if need.get("status") in {"open", "staffed"}]
-    staffed = sum(1 for need in open_needs if need["status"] == "staffed")
-    still_open = [need for need in open_needs if need["status"] == "open"]
-    unstaffed = [need for need in still_open if need.get("unstaffed")]
+    open_needs = [need for need in needs if need.status in {NeedStatus.OPEN, NeedStatus.STAFFED}]
+    staffed = sum(1 for need in open_needs if need.status is NeedStatus.STAFFED)
+    still_open = [need for need in open_needs if need.status is NeedStatus.OPEN]
+    unstaffed = [need.snapshot for need in still_open if need.unstaffed and need.snapshot is not None]
     considered = len(open_needs)
     return {
         "open": len(still_open),
@@ -124,7 +105,7 @@ def digest(needs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "staffed": staffed,
         "staffing_rate": round(100 * staffed / considered) if considered else 0,
         "unstaffed_needs": [
-            {"category": need["category"], "district": need.get("district"), "description": need["description"]}
+            {"category": need.category.value, "district": need.district, "description": need.description}
             for need in unstaffed[:20]
         ],
     }
@@ -135,7 +116,7 @@ def iso_week(moment: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-def digest_payload(needs: Iterable[Mapping[str, Any]], moment: datetime) -> dict[str, Any]:
+def digest_payload(needs: Iterable[Need], moment: datetime) -> dict[str, Any]:
     return {"digest": digest(needs), "week": iso_week(moment)}
 
 
@@ -185,7 +166,7 @@ def synthetic_trigger(*parts: str) -> UUID:
     return uuid5(NAMESPACE_URL, "lotse:notifications:" + ":".join(parts))
 
 
-def delivery_key(trigger_event_id: str, recipient_kind: str, recipient_id: str, channel: str) -> str:
+def delivery_key(trigger_event_id: str, recipient_kind: str, recipient_id: str, channel: Channel) -> str:
     return f"{trigger_event_id}:{recipient_kind}:{recipient_id}:{channel}"
 
 
@@ -219,7 +200,8 @@ def backoff_seconds(attempt: int, *, base: float, cap: float, jitter: Callable[[
 
 def sample_payload(kind: str) -> dict[str, Any]:
     """A payload like a real one of this kind, from the contract examples (for template checks)."""
-    need = need_snapshot(NeedOpened.example())
+    opened = NeedOpened.example()
+    need = NeedSnapshot.from_event(opened)
     if kind in {catalogue.MATCH_PROPOSED, catalogue.PROPOSAL_REMINDER}:
         # As the worker adds them to an email at send time.
         links = {
@@ -228,16 +210,17 @@ def sample_payload(kind: str) -> dict[str, Any]:
         }
         return proposal_payload(MatchProposed.example(), need) | links
     if kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.NEED_CANCELLED}:
-        return need_payload(str(NeedOpened.example().need_id), need)
+        return need_payload(str(opened.need_id), need)
     if kind == catalogue.NEED_UNSTAFFED:
         return unstaffed_payload(NeedUnstaffed.example(), need)
     if kind == catalogue.NEED_STAFFED:
         return staffed_payload(NeedStaffed.example(), need)
     if kind == catalogue.WEEKLY_DIGEST:
+        sample = Need("sample", str(opened.need_id), version=1, snapshot=need)
         sample_needs = [
-            {**need, "status": "open", "unstaffed": True},
-            {**need, "status": "open", "unstaffed": False},
-            {**need, "status": "staffed"},
+            replace(sample, status=NeedStatus.OPEN, unstaffed=True),
+            replace(sample, status=NeedStatus.OPEN, unstaffed=False),
+            replace(sample, status=NeedStatus.STAFFED),
         ]
         return digest_payload(sample_needs, datetime(2026, 11, 23, tzinfo=UTC))
     return {}

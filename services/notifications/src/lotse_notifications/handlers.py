@@ -34,6 +34,7 @@ from lotse_contracts import (
     VolunteerSteppedBack,
     VolunteerWithdrawn,
 )
+from lotse_notifications.records import ProposalStatus
 from lotse_notifications.service import (
     WEBHOOK_PREFIXES,
     Change,
@@ -59,14 +60,14 @@ from lotse_notifications.service import (
     volunteer_stepped_back,
     volunteer_withdrawn,
 )
-from lotse_notifications.store import Store
+from lotse_notifications.store import UseCaseStore
 from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 
 def event_handlers(
     unit_of_work: UnitOfWork,
-    store: Store,
+    store: UseCaseStore,
     consumer: str,
     *,
     queued: Callable[[], None],
@@ -109,9 +110,9 @@ def event_handlers(
             MatchProposed: applying(staffing(match_proposed)),
             ProposalAccepted: applying(staffing(proposal_accepted)),
             VolunteerPickedNeed: applying(staffing(volunteer_picked_need)),
-            ProposalDeclined: applying(staffing(proposal_answered("declined"))),
-            ProposalExpired: applying(staffing(proposal_answered("expired"))),
-            ProposalWithdrawn: applying(staffing(proposal_answered("withdrawn"))),
+            ProposalDeclined: applying(staffing(proposal_answered(ProposalStatus.DECLINED))),
+            ProposalExpired: applying(staffing(proposal_answered(ProposalStatus.EXPIRED))),
+            ProposalWithdrawn: applying(staffing(proposal_answered(ProposalStatus.WITHDRAWN))),
             VolunteerSteppedBack: applying(staffing(volunteer_stepped_back)),
             NeedStaffed: applying(staffing(need_staffed)),
             NeedUnstaffed: applying(staffing(need_unstaffed)),

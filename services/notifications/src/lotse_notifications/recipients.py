@@ -8,7 +8,7 @@ What stops a delivery here is said by an exception: ``Undeliverable`` (record, d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 from lotse_contracts.events.notifications import RecipientKind
@@ -87,7 +87,7 @@ class Composer:
         if tenant is None:
             raise NotYet("unknown_tenant")
         office = await self.store.coordination_office(tenant_slug)
-        office_email = tenant.get("coordination_email", "")
+        office_email = tenant.coordination_email
         recipient_kind, recipient_id = delivery.recipient_kind, delivery.recipient_id
         person_language: str | None = None
         if recipient_kind == "volunteer":
@@ -96,54 +96,51 @@ class Composer:
                 raise NotYet("no_contact")
             # Checked again at send time: the person may have opted out or been erased meanwhile.
             reason = skip_reason(contact, delivery.channel, delivery.kind)
-            if reason is not None:
-                raise Undeliverable(reason, "the volunteer cannot be reached on this channel")
-            quiet = contact.get("quiet_hours")
+            if reason is not None or contact.details is None:
+                raise Undeliverable(reason or "no_contact", "the volunteer cannot be reached on this channel")
+            details = contact.details
+            quiet = details.quiet_hours
             if delivery.channel is Channel.EMAIL and quiet:
-                until = domain.quiet_until(
-                    datetime.now(UTC),
-                    time.fromisoformat(quiet["start"]),
-                    time.fromisoformat(quiet["end"]),
-                    tenant.get("timezone", "Europe/Berlin"),
-                )
+                until = domain.quiet_until(datetime.now(UTC), quiet.start, quiet.end, tenant.timezone)
                 if until is not None:
                     raise QuietHours(until)
-            name, address, person_language = contact["display_name"], contact["email"], contact["preferred_language"]
+            name, address, person_language = details.display_name, details.email, details.preferred_language
         elif recipient_kind in {"organisation", "need_owner"}:
             if recipient_kind == "need_owner":  # queued before the need was read; its owner is known now
-                need = await self.store.need(tenant_slug, recipient_id) or {}
-                if not need.get("organisation_id"):
+                snapshot = domain.snapshot_of(await self.store.need(tenant_slug, recipient_id))
+                if snapshot is None:
                     raise NotYet("unknown_need")
-                recipient_id = str(need["organisation_id"])
+                recipient_id = snapshot.organisation_id
                 # recorded with the outcome
                 delivery.recipient_kind, delivery.recipient_id = RecipientKind.ORGANISATION.value, recipient_id
             organisation = await self.store.organisation(tenant_slug, recipient_id)
             if organisation is None:
                 raise NotYet("no_contact")
-            if organisation.get("contact_email") == office_email:
+            if organisation.contact_email == office_email:
                 raise Undeliverable("same_as_office", "the organisation's mailbox is the coordination office's")
-            name, address = organisation["name"], organisation["contact_email"]
+            name, address = organisation.name, organisation.contact_email
         else:
             if not office_email:
                 raise Undeliverable("no_contact", "the tenant's coordination office is unknown")
-            name, address = (office or {}).get("name") or tenant.get("name", tenant_slug), office_email
+            name, address = office.name if office else tenant.name, office_email
         payload = dict(delivery.payload or {})
         if "need_id" in payload and payload.get("need") is None:
-            payload["need"] = domain.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
-            if payload["need"] is None:
+            known = domain.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
+            if known is None:
                 raise NotYet("unknown_need")
+            payload["need"] = known.to_document()
         if delivery.channel is Channel.EMAIL and delivery.kind in ANSWERABLE:
             payload |= self._answer_links(tenant_slug, payload)
         facts = MessageFacts(
             recipient_name=name,
-            tenant_name=tenant.get("name", tenant_slug),
+            tenant_name=tenant.name,
             office_email=office_email,
-            office_name=(office or {}).get("name"),
-            timezone=tenant.get("timezone", "Europe/Berlin"),
+            office_name=office.name if office else None,
+            timezone=tenant.timezone,
             payload=payload,
             guidance=await self.store.guidance(tenant_slug),
         )
-        chain = language_chain(person_language, tenant.get("default_language"))
+        chain = language_chain(person_language, tenant.default_language)
         try:
             overrides = await self.store.template_overrides(tenant_slug, delivery.kind)
             # Off the event loop, stopped at its time limit: a tenant's override is untrusted code.

@@ -18,6 +18,7 @@ from lotse_contracts.events.values import Channel
 from lotse_notifications import domain
 from lotse_notifications.catalogue import PROPOSAL_REMINDER, WEEKLY_DIGEST
 from lotse_notifications.domain import PERSON_CHANNELS, skip_reason
+from lotse_notifications.records import Proposal, TenantFacts
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
@@ -54,31 +55,32 @@ class Planner:
         before = timedelta(hours=self.settings.reminder_before_hours)
         planned = 0
         for proposal in await self.store.proposals_to_remind(now, before):
-            if not proposal.get("payload"):
+            if not proposal.payload:
                 continue
             planned += await self.unit_of_work.run(partial(self._remind, proposal))
         if planned:
             self.wake()
         return planned
 
-    async def _remind(self, proposal: dict[str, Any], transaction: Transaction) -> int:
-        tenant, session = proposal["tenant"], transaction.session
-        if not await self.store.mark_reminded(tenant, proposal["proposal_id"], session):
+    async def _remind(self, proposal: Proposal, transaction: Transaction) -> int:
+        tenant = proposal.tenant
+        if not await self.store.mark_reminded(tenant, proposal.proposal_id, transaction):
             return 0
-        contact = await self.store.contact(tenant, proposal["volunteer_id"], session)
-        trigger = str(domain.synthetic_trigger("reminder", tenant, proposal["proposal_id"]))
+        contact = await self.store.contact(tenant, proposal.volunteer_id, transaction)
+        trigger = str(domain.synthetic_trigger("reminder", tenant, proposal.proposal_id))
+        language = contact.details.preferred_language if contact and contact.details else "de"
         for channel in PERSON_CHANNELS:
             await self.store.add_delivery(
                 transaction,
                 tenant=tenant,
                 trigger_event_id=trigger,
-                correlation_id=proposal.get("correlation_id") or trigger,
+                correlation_id=proposal.correlation_id or trigger,
                 kind=PROPOSAL_REMINDER,
                 recipient_kind=RecipientKind.VOLUNTEER.value,
-                recipient_id=proposal["volunteer_id"],
+                recipient_id=proposal.volunteer_id,
                 channel=channel,
-                language=(contact or {}).get("preferred_language") or "de",
-                payload=proposal["payload"],
+                language=language,
+                payload=proposal.payload or {},
                 skip_reason=skip_reason(contact, channel, PROPOSAL_REMINDER) if contact is not None else None,
             )
         return 1
@@ -89,17 +91,16 @@ class Planner:
         """Plan this week's digest for every tenant whose digest time has come (once per week)."""
         planned = 0
         for tenant in await self.store.tenants():
-            timezone = tenant.get("timezone", "Europe/Berlin")
-            if domain.digest_due(now, timezone, self.settings.digest_weekday, self.settings.digest_hour):
+            if domain.digest_due(now, tenant.timezone, self.settings.digest_weekday, self.settings.digest_hour):
                 _, created = await self.plan_digest(tenant, now)
                 planned += created
         return planned
 
-    async def plan_digest(self, tenant: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
+    async def plan_digest(self, tenant: TenantFacts, now: datetime) -> tuple[dict[str, Any], bool]:
         """Queue the digest of ``now``'s week for the coordination office; False if it was queued before."""
-        slug = tenant["tenant"]
+        slug = tenant.tenant
         # The week is the tenant's local week, as digest_due counts it.
-        local = now.astimezone(domain.zone(tenant.get("timezone", "Europe/Berlin")))
+        local = now.astimezone(domain.zone(tenant.timezone))
         payload = domain.digest_payload(await self.store.needs_of(slug), local)
         # One digest per tenant and week: the key makes a second trigger in the same week a no-op.
         trigger = str(domain.synthetic_trigger("digest", slug, payload["week"]))
@@ -114,7 +115,7 @@ class Planner:
                 recipient_kind=RecipientKind.TENANT.value,
                 recipient_id=slug,
                 channel=Channel.EMAIL,
-                language=tenant.get("default_language", "de"),
+                language=tenant.default_language,
                 payload=payload,
             )
             if created is None:

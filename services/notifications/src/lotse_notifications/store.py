@@ -4,6 +4,11 @@ Collections: ``tenants``, ``organisations``, ``contacts`` (the only place with v
 addresses), ``needs``, ``proposals``, ``deliveries`` (the durable delivery queue and log:
 recipient ids, never addresses), ``messages`` (the in-app inbox), ``template_overrides``,
 ``guidance``, ``webhooks``, plus the runtime's ``inbox`` and ``outbox``.
+
+The read model goes in and out as the typed records of ``records`` (deliveries as ``Delivery``);
+documents exist only inside this module. ``UseCaseStore`` is the part the use cases
+(``service``) need, so that they can also run on an in-memory store (tests/unit/notifications).
+Methods take the caller's ``Transaction`` (None: read outside a unit of work).
 """
 
 from __future__ import annotations
@@ -14,16 +19,33 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import Envelope, NotificationFailed, NotificationSent, new_event, topic_for
+from lotse_contracts.events.needs import CancellationReason
 from lotse_contracts.events.notifications import RecipientKind
+from lotse_contracts.events.organisations import OrganisationKind
 from lotse_contracts.events.values import Channel
 from lotse_notifications.domain import delivery_key
+from lotse_notifications.records import (
+    ENGAGED,
+    Contact,
+    ContactDetails,
+    Doc,
+    Need,
+    NeedSnapshot,
+    NeedStatus,
+    Organisation,
+    Proposal,
+    ProposalStatus,
+    TenantFacts,
+    Webhook,
+    scoped_id,
+)
 from lotse_notifications.templates import Rendered, TemplateSource
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.outbox import ensure_outbox_indexes
@@ -33,7 +55,6 @@ from lotse_runtime.unit_of_work import Transaction
 SOURCE = "/lotse/notifications"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 Session = AsyncClientSession | None
-Doc = dict[str, Any]
 
 
 class DeliveryStatus(StrEnum):
@@ -81,6 +102,7 @@ class Delivery:
     waits: int = 0
     claimed_by: str | None = None
     trace_context: dict[str, str] | None = None
+    reason: str | None = None
     rendered: Rendered | None = dataclass_field(default=None, compare=False)
 
     @classmethod
@@ -103,7 +125,140 @@ class Delivery:
             waits=document.get("waits", 0),
             claimed_by=document.get("claimed_by"),
             trace_context=document.get("trace_context"),
+            reason=document.get("reason"),
         )
+
+
+def outcome_event(
+    delivery: Delivery,
+    *,
+    sent: bool,
+    attempts: int,
+    error_code: str = "",
+    error: str = "",
+    will_retry: bool = False,
+    language: str | None = None,
+) -> Envelope[Any]:
+    """NotificationSent or NotificationFailed about one attempt (or the skip) of a delivery."""
+    common = {
+        "delivery_id": delivery.id,
+        "recipient_kind": delivery.recipient_kind,
+        "recipient_id": delivery.recipient_id,
+        "channel": delivery.channel.value,
+        "template": delivery.kind,
+        "language": language or delivery.language,
+        "trigger_event_id": delivery.trigger_event_id,
+    }
+    data: NotificationSent | NotificationFailed
+    if sent:
+        data = NotificationSent(**common)
+    else:
+        data = NotificationFailed(
+            **common, error_code=error_code, error=error[:500], attempts=attempts, will_retry=will_retry
+        )
+    return new_event(
+        data=data,
+        tenant=delivery.tenant,
+        subject=delivery.id,
+        # One delivery's outcomes are ordered by attempt.
+        version=max(attempts, 1),
+        source=SOURCE,
+        correlationid=delivery.correlation_id,
+        causationid=delivery.trigger_event_id,
+    )
+
+
+class UseCaseStore(Protocol):
+    """What the use cases (``service``) read and write: the read model and the delivery queue.
+    ``Store`` is the MongoDB implementation; the versioned writes return False for an event
+    older than what is stored (and change nothing then)."""
+
+    async def tenant(self, tenant: str, transaction: Transaction | None = None) -> TenantFacts | None: ...
+
+    async def save_tenant(self, facts: TenantFacts, transaction: Transaction) -> bool: ...
+
+    async def organisation(
+        self, tenant: str, organisation_id: str, transaction: Transaction | None = None
+    ) -> Organisation | None: ...
+
+    async def save_organisation(self, organisation: Organisation, transaction: Transaction) -> bool: ...
+
+    async def contact(
+        self, tenant: str, volunteer_id: str, transaction: Transaction | None = None
+    ) -> Contact | None: ...
+
+    async def register_contact(self, contact: Contact, transaction: Transaction) -> bool: ...
+
+    async def update_contact_details(
+        self, tenant: str, volunteer_id: str, version: int, details: ContactDetails, transaction: Transaction
+    ) -> bool: ...
+
+    async def withdraw_volunteer(self, tenant: str, volunteer_id: str, transaction: Transaction) -> None: ...
+
+    async def erase_volunteer(self, tenant: str, volunteer_id: str, version: int, transaction: Transaction) -> None: ...
+
+    async def need(self, tenant: str, need_id: str, transaction: Transaction | None = None) -> Need | None: ...
+
+    async def save_need(
+        self,
+        tenant: str,
+        need_id: str,
+        version: int,
+        transaction: Transaction,
+        *,
+        snapshot: NeedSnapshot | None = None,
+        status: NeedStatus | None = None,
+        unstaffed: bool | None = None,
+        cancellation_reason: CancellationReason | None = None,
+    ) -> bool: ...
+
+    async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> bool: ...
+
+    async def set_staffing(
+        self, tenant: str, need_id: str, transaction: Transaction, *, unstaffed: bool, status: NeedStatus | None = None
+    ) -> None: ...
+
+    async def save_proposal(self, proposal: Proposal, transaction: Transaction) -> None: ...
+
+    async def set_proposal_status(
+        self, tenant: str, proposal_id: str, status: ProposalStatus, transaction: Transaction
+    ) -> None: ...
+
+    async def engaged_volunteers(self, tenant: str, need_id: str, transaction: Transaction) -> list[str]: ...
+
+    async def close_proposals_of_need(
+        self, tenant: str, need_id: str, status: ProposalStatus, transaction: Transaction
+    ) -> None: ...
+
+    async def step_back(self, tenant: str, need_id: str, volunteer_id: str, transaction: Transaction) -> None: ...
+
+    async def webhooks(self, tenant: str, transaction: Transaction | None = None) -> list[Webhook]: ...
+
+    async def add_delivery(
+        self,
+        transaction: Transaction,
+        *,
+        tenant: str,
+        trigger_event_id: str,
+        correlation_id: str,
+        kind: str,
+        recipient_kind: str,
+        recipient_id: str,
+        channel: Channel,
+        language: str,
+        payload: Mapping[str, Any],
+        skip_reason: str | None = None,
+        skip_detail: str = "",
+    ) -> Delivery | None: ...
+
+
+def _session(transaction: Transaction | None) -> Session:
+    return transaction.session if transaction is not None else None
+
+
+def _fields(document: Mapping[str, Any]) -> Doc:
+    """A record's document without its ``_id``, for ``$set``."""
+    return {key: value for key, value in document.items() if key != "_id"}
 
 
 class Store:
@@ -124,57 +279,75 @@ class Store:
 
     # --- read model ------------------------------------------------------------------------
 
-    async def tenant(self, tenant: str, session: Session = None) -> Doc | None:
-        return await self.db.tenants.find_one({"_id": tenant}, session=session)
-
-    async def tenants(self) -> list[Doc]:
-        """Every tenant this service knows (for the digest scheduler, which works per tenant)."""
-        return await self.db.tenants.find({}).to_list()
-
-    async def upsert_versioned(
-        self, collection: str, tenant: str, key: str, version: int, fields: Mapping[str, Any], session: Session
-    ) -> bool:
-        """Apply a full-state event if it is newer than what is stored; False if it is older."""
-        _id = tenant if collection == "tenants" else f"{tenant}:{key}"
+    async def _upsert_versioned(self, collection: str, document: Mapping[str, Any], transaction: Transaction) -> bool:
+        """Apply a full-state event's record if it is newer than what is stored (and the record is
+        not an erased volunteer's); False if it is older."""
+        session = transaction.session
+        _id = document["_id"]
         stored = await self.db[collection].find_one({"_id": _id}, {"version": 1, "erased": 1}, session=session)
-        if stored is not None and (stored.get("version", 0) >= version or stored.get("erased")):
+        if stored is not None and (stored.get("version", 0) >= document["version"] or stored.get("erased")):
             return False
-        document = {"tenant": tenant, "version": version, **fields}
-        await self.db[collection].update_one({"_id": _id}, {"$set": document}, upsert=True, session=session)
+        await self.db[collection].update_one({"_id": _id}, {"$set": _fields(document)}, upsert=True, session=session)
         return True
 
-    async def organisation(self, tenant: str, organisation_id: str, session: Session = None) -> Doc | None:
-        return await self.db.organisations.find_one({"_id": f"{tenant}:{organisation_id}"}, session=session)
+    async def tenant(self, tenant: str, transaction: Transaction | None = None) -> TenantFacts | None:
+        found = await self.db.tenants.find_one({"_id": tenant}, session=_session(transaction))
+        return None if found is None else TenantFacts.from_document(found)
 
-    async def coordination_office(self, tenant: str, session: Session = None) -> Doc | None:
-        return await self.db.organisations.find_one(
-            {"tenant": tenant, "kind": "coordination_office"}, sort=[("version", DESCENDING)], session=session
+    async def tenants(self) -> list[TenantFacts]:
+        """Every tenant this service knows (for the digest scheduler, which works per tenant)."""
+        return [TenantFacts.from_document(found) for found in await self.db.tenants.find({}).to_list()]
+
+    async def save_tenant(self, facts: TenantFacts, transaction: Transaction) -> bool:
+        return await self._upsert_versioned("tenants", facts.to_document(), transaction)
+
+    async def organisation(
+        self, tenant: str, organisation_id: str, transaction: Transaction | None = None
+    ) -> Organisation | None:
+        found = await self.db.organisations.find_one(
+            {"_id": scoped_id(tenant, organisation_id)}, session=_session(transaction)
         )
+        return None if found is None else Organisation.from_document(found)
 
-    async def contact(self, tenant: str, volunteer_id: str, session: Session = None) -> Doc | None:
-        return await self.db.contacts.find_one({"_id": f"{tenant}:{volunteer_id}"}, session=session)
+    async def coordination_office(self, tenant: str, transaction: Transaction | None = None) -> Organisation | None:
+        found = await self.db.organisations.find_one(
+            {"tenant": tenant, "kind": OrganisationKind.COORDINATION_OFFICE.value},
+            sort=[("version", DESCENDING)],
+            session=_session(transaction),
+        )
+        return None if found is None else Organisation.from_document(found)
 
-    async def update_contact(
-        self, tenant: str, volunteer_id: str, version: int, fields: Mapping[str, Any], session: Session
+    async def save_organisation(self, organisation: Organisation, transaction: Transaction) -> bool:
+        return await self._upsert_versioned("organisations", organisation.to_document(), transaction)
+
+    async def contact(self, tenant: str, volunteer_id: str, transaction: Transaction | None = None) -> Contact | None:
+        found = await self.db.contacts.find_one({"_id": scoped_id(tenant, volunteer_id)}, session=_session(transaction))
+        return None if found is None else Contact.from_document(found)
+
+    async def register_contact(self, contact: Contact, transaction: Transaction) -> bool:
+        return await self._upsert_versioned("contacts", contact.to_document(), transaction)
+
+    async def update_contact_details(
+        self, tenant: str, volunteer_id: str, version: int, details: ContactDetails, transaction: Transaction
     ) -> bool:
-        """Set some fields if the event is newer; the consent of the registration is kept."""
-        result = await self.db.contacts.update_one(
-            {"_id": f"{tenant}:{volunteer_id}", "version": {"$lt": version}, "erased": {"$ne": True}},
-            {"$set": {"version": version, **fields}},
-            session=session,
-        )
-        return result.modified_count == 1
+        """A profile update: the contact's details (active again); the registration's consent and
+        organisation stay as they are."""
+        document = {
+            "_id": scoped_id(tenant, volunteer_id),
+            "tenant": tenant,
+            "version": version,
+            "volunteer_id": volunteer_id,
+            **details.to_document(),
+            "active": True,
+        }
+        return await self._upsert_versioned("contacts", document, transaction)
 
     async def erase_volunteer(self, tenant: str, volunteer_id: str, version: int, transaction: Transaction) -> None:
         """Delete every piece of the volunteer's contact data; keep a tombstone without any, so
         that an older registration replayed later is not applied again."""
         session = transaction.session
-        await self.db.contacts.replace_one(
-            {"_id": f"{tenant}:{volunteer_id}"},
-            {"tenant": tenant, "volunteer_id": volunteer_id, "erased": True, "version": version},
-            upsert=True,
-            session=session,
-        )
+        tombstone = Contact.tombstone(tenant, volunteer_id, version).to_document()
+        await self.db.contacts.replace_one({"_id": tombstone["_id"]}, _fields(tombstone), upsert=True, session=session)
         await self.db.domain.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         await self.db.proposals.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
@@ -184,7 +357,7 @@ class Store:
 
     async def withdraw_volunteer(self, tenant: str, volunteer_id: str, transaction: Transaction) -> None:
         await self.db.contacts.update_one(
-            {"_id": f"{tenant}:{volunteer_id}"}, {"$set": {"active": False}}, session=transaction.session
+            {"_id": scoped_id(tenant, volunteer_id)}, {"$set": {"active": False}}, session=transaction.session
         )
         recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
         await self.cancel_pending(recipient, "volunteer_withdrawn", transaction)
@@ -202,17 +375,39 @@ class Store:
                 delivery, transaction, sent=False, attempts=attempts, error_code=reason, error=reason
             )
 
-    async def need(self, tenant: str, need_id: str, session: Session = None) -> Doc | None:
-        return await self.db.needs.find_one({"_id": f"{tenant}:{need_id}"}, session=session)
+    async def need(self, tenant: str, need_id: str, transaction: Transaction | None = None) -> Need | None:
+        found = await self.db.needs.find_one({"_id": scoped_id(tenant, need_id)}, session=_session(transaction))
+        return None if found is None else Need.from_document(found)
 
-    async def set_need_status(
-        self, tenant: str, need_id: str, version: int, fields: Mapping[str, Any], session: Session
+    async def save_need(
+        self,
+        tenant: str,
+        need_id: str,
+        version: int,
+        transaction: Transaction,
+        *,
+        snapshot: NeedSnapshot | None = None,
+        status: NeedStatus | None = None,
+        unstaffed: bool | None = None,
+        cancellation_reason: CancellationReason | None = None,
     ) -> bool:
-        return await self.upsert_versioned("needs", tenant, need_id, version, {"need_id": need_id, **fields}, session)
+        """Apply a registry event about the need, setting the parts given, if it is newer than the
+        last one applied."""
+        change = Need(
+            tenant,
+            need_id,
+            version=version,
+            snapshot=snapshot,
+            status=status,
+            unstaffed=unstaffed,
+            cancellation_reason=cancellation_reason,
+        )
+        return await self._upsert_versioned("needs", change.to_document(), transaction)
 
-    async def advance_staffing(self, tenant: str, need_id: str, version: int, session: Session) -> bool:
+    async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> bool:
         """Matching's events carry their own version per need; False for an older one."""
-        _id = f"{tenant}:{need_id}"
+        session = transaction.session
+        _id = scoped_id(tenant, need_id)
         stored = await self.db.needs.find_one({"_id": _id}, {"staffing_version": 1}, session=session)
         if stored is not None and stored.get("staffing_version", 0) >= version:
             return False
@@ -224,61 +419,78 @@ class Store:
         )
         return True
 
-    async def set_need_fields(self, tenant: str, need_id: str, fields: Mapping[str, Any], session: Session) -> None:
-        await self.db.needs.update_one({"_id": f"{tenant}:{need_id}"}, {"$set": dict(fields)}, session=session)
-
-    async def needs_of(self, tenant: str, session: Session = None) -> list[Doc]:
-        return await self.db.needs.find({"tenant": tenant, "description": {"$exists": True}}, session=session).to_list()
-
-    async def save_proposal(self, tenant: str, proposal_id: str, fields: Mapping[str, Any], session: Session) -> None:
-        await self.db.proposals.update_one(
-            {"_id": f"{tenant}:{proposal_id}"},
-            {"$set": {"tenant": tenant, "proposal_id": proposal_id, **fields}},
-            upsert=True,
-            session=session,
+    async def set_staffing(
+        self, tenant: str, need_id: str, transaction: Transaction, *, unstaffed: bool, status: NeedStatus | None = None
+    ) -> None:
+        """What matching's latest staffing event says (after ``advance_staffing`` admitted it)."""
+        fields: Doc = {"unstaffed": unstaffed} if status is None else {"status": status.value, "unstaffed": unstaffed}
+        await self.db.needs.update_one(
+            {"_id": scoped_id(tenant, need_id)}, {"$set": fields}, session=transaction.session
         )
 
-    async def set_proposal_status(self, tenant: str, proposal_id: str, status: str, session: Session) -> None:
+    async def needs_of(self, tenant: str, transaction: Transaction | None = None) -> list[Need]:
+        """The tenant's needs whose snapshot is known (those the digest can describe)."""
+        found = self.db.needs.find({"tenant": tenant, "description": {"$exists": True}}, session=_session(transaction))
+        return [Need.from_document(document) for document in await found.to_list()]
+
+    async def save_proposal(self, proposal: Proposal, transaction: Transaction) -> None:
+        document = proposal.to_document()
         await self.db.proposals.update_one(
-            {"_id": f"{tenant}:{proposal_id}"}, {"$set": {"status": status}}, session=session
+            {"_id": document["_id"]}, {"$set": _fields(document)}, upsert=True, session=transaction.session
         )
 
-    async def engaged_volunteers(self, tenant: str, need_id: str, session: Session) -> list[str]:
+    async def set_proposal_status(
+        self, tenant: str, proposal_id: str, status: ProposalStatus, transaction: Transaction
+    ) -> None:
+        await self.db.proposals.update_one(
+            {"_id": scoped_id(tenant, proposal_id)}, {"$set": {"status": status.value}}, session=transaction.session
+        )
+
+    async def engaged_volunteers(self, tenant: str, need_id: str, transaction: Transaction) -> list[str]:
         """Volunteers with an open or accepted proposal for the need (they hear of a cancellation)."""
         found = await self.db.proposals.find(
-            {"tenant": tenant, "need_id": need_id, "status": {"$in": ["open", "accepted"]}},
+            {"tenant": tenant, "need_id": need_id, "status": {"$in": [status.value for status in ENGAGED]}},
             {"volunteer_id": 1},
-            session=session,
+            session=transaction.session,
         ).to_list()
         return sorted({doc["volunteer_id"] for doc in found})
 
-    async def close_proposals_of_need(self, tenant: str, need_id: str, status: str, session: Session) -> None:
+    async def close_proposals_of_need(
+        self, tenant: str, need_id: str, status: ProposalStatus, transaction: Transaction
+    ) -> None:
         await self.db.proposals.update_many(
-            {"tenant": tenant, "need_id": need_id, "status": {"$in": ["open", "accepted"]}},
-            {"$set": {"status": status}},
-            session=session,
+            {"tenant": tenant, "need_id": need_id, "status": {"$in": [engaged.value for engaged in ENGAGED]}},
+            {"$set": {"status": status.value}},
+            session=transaction.session,
         )
 
-    async def step_back(self, tenant: str, need_id: str, volunteer_id: str, session: Session) -> None:
+    async def step_back(self, tenant: str, need_id: str, volunteer_id: str, transaction: Transaction) -> None:
         await self.db.proposals.update_many(
             {"tenant": tenant, "need_id": need_id, "volunteer_id": volunteer_id},
-            {"$set": {"status": "stepped_back"}},
-            session=session,
+            {"$set": {"status": ProposalStatus.STEPPED_BACK.value}},
+            session=transaction.session,
         )
 
-    async def proposals_to_remind(self, now: datetime, before: timedelta, limit: int = 200) -> list[Doc]:
+    async def proposals_to_remind(self, now: datetime, before: timedelta, limit: int = 200) -> list[Proposal]:
         """Open proposals expiring soon that were not reminded yet, across tenants (the scheduler's scan)."""
-        return await (
+        found = await (
             self.db.proposals.find(
-                {"status": "open", "reminded": False, "expires_at": {"$gt": now, "$lte": now + before}}
+                {
+                    "status": ProposalStatus.OPEN.value,
+                    "reminded": False,
+                    "expires_at": {"$gt": now, "$lte": now + before},
+                }
             )
             .limit(limit)
             .to_list()
         )
+        return [Proposal.from_document(document) for document in found]
 
-    async def mark_reminded(self, tenant: str, proposal_id: str, session: Session) -> bool:
+    async def mark_reminded(self, tenant: str, proposal_id: str, transaction: Transaction) -> bool:
         result = await self.db.proposals.update_one(
-            {"_id": f"{tenant}:{proposal_id}", "reminded": False}, {"$set": {"reminded": True}}, session=session
+            {"_id": scoped_id(tenant, proposal_id), "reminded": False},
+            {"$set": {"reminded": True}},
+            session=transaction.session,
         )
         return result.modified_count == 1
 
@@ -294,7 +506,7 @@ class Store:
         kind: str,
         recipient_kind: str,
         recipient_id: str,
-        channel: Channel | str,
+        channel: Channel,
         language: str,
         payload: Mapping[str, Any],
         skip_reason: str | None = None,
@@ -315,7 +527,7 @@ class Store:
             "kind": kind,
             "recipient_kind": recipient_kind,
             "recipient_id": recipient_id,
-            "channel": Channel(channel).value,
+            "channel": channel.value,
             "language": language,
             "payload": dict(payload),
             "status": (PENDING if skip_reason is None else SKIPPED).value,
@@ -350,31 +562,14 @@ class Store:
         will_retry: bool = False,
         language: str | None = None,
     ) -> None:
-        common = {
-            "delivery_id": delivery.id,
-            "recipient_kind": delivery.recipient_kind,
-            "recipient_id": delivery.recipient_id,
-            "channel": delivery.channel.value,
-            "template": delivery.kind,
-            "language": language or delivery.language,
-            "trigger_event_id": delivery.trigger_event_id,
-        }
-        data: NotificationSent | NotificationFailed
-        if sent:
-            data = NotificationSent(**common)
-        else:
-            data = NotificationFailed(
-                **common, error_code=error_code, error=error[:500], attempts=attempts, will_retry=will_retry
-            )
-        event: Envelope[Any] = new_event(
-            data=data,
-            tenant=delivery.tenant,
-            subject=delivery.id,
-            # One delivery's outcomes are ordered by attempt.
-            version=max(attempts, 1),
-            source=SOURCE,
-            correlationid=delivery.correlation_id,
-            causationid=delivery.trigger_event_id,
+        event = outcome_event(
+            delivery,
+            sent=sent,
+            attempts=attempts,
+            error_code=error_code,
+            error=error,
+            will_retry=will_retry,
+            language=language,
         )
         await transaction.append_event(topic_for(event.type, event.tenant), event)
 
@@ -465,23 +660,18 @@ class Store:
             upsert=True,
         )
 
-    async def webhooks(self, tenant: str, session: Session = None) -> list[Doc]:
-        return await self.db.webhooks.find({"tenant": tenant}, session=session).to_list()
+    async def webhooks(self, tenant: str, transaction: Transaction | None = None) -> list[Webhook]:
+        found = await self.db.webhooks.find({"tenant": tenant}, session=_session(transaction)).to_list()
+        return [Webhook.from_document(document) for document in found]
 
-    async def webhook(self, tenant: str, webhook_id: str) -> Doc | None:
-        return await self.db.webhooks.find_one({"_id": webhook_id, "tenant": tenant})
+    async def webhook(self, tenant: str, webhook_id: str) -> Webhook | None:
+        found = await self.db.webhooks.find_one({"_id": webhook_id, "tenant": tenant})
+        return None if found is None else Webhook.from_document(found)
 
-    async def add_webhook(self, tenant: str, url: str, secret: str, event_types: list[str]) -> Doc:
-        document = {
-            "_id": str(uuid.uuid4()),
-            "tenant": tenant,
-            "url": url,
-            "secret": secret,
-            "event_types": event_types,
-            "created_at": datetime.now(UTC),
-        }
-        await self.db.webhooks.insert_one(document)
-        return document
+    async def add_webhook(self, tenant: str, url: str, secret: str, event_types: list[str]) -> Webhook:
+        hook = Webhook(str(uuid.uuid4()), tenant, url, secret, tuple(event_types), datetime.now(UTC))
+        await self.db.webhooks.insert_one(hook.to_document())
+        return hook
 
     async def delete_webhook(self, tenant: str, webhook_id: str) -> bool:
         result = await self.db.webhooks.delete_one({"_id": webhook_id, "tenant": tenant})

@@ -183,8 +183,8 @@ class DeliveryWorker:
                 raise Undeliverable("webhook_removed", "the webhook was removed")
             payload = delivery.payload or {}
             await self.webhook.send(
-                hook["url"],
-                hook["secret"],
+                hook.url,
+                hook.secret,
                 payload["body"].encode(),
                 delivery_id=delivery.id,
                 event_type=payload["event_type"],

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
+from lotse_notifications.records import Webhook
 from lotse_runtime.auth import tenant_of
 from lotse_runtime.destinations import registration_problem
 from lotse_runtime.problems import Problem
@@ -63,5 +64,5 @@ async def delete_webhook(webhook_id: str, principal: Coordinator, store: StoreDe
     return Response(status_code=204)
 
 
-def _hook_view(hook: dict[str, Any]) -> dict[str, Any]:
-    return {"id": hook["_id"], "url": hook["url"], "event_types": hook["event_types"], "created_at": hook["created_at"]}
+def _hook_view(hook: Webhook) -> dict[str, Any]:
+    return {"id": hook.id, "url": hook.url, "event_types": list(hook.event_types), "created_at": hook.created_at}
