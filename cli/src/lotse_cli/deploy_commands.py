@@ -17,8 +17,8 @@ For docker compose it writes the same ACLs, for the tenants in `deploy/compose/t
 `kafka-acls.sh` arguments into `deploy/compose/generated/kafka-acls.txt` (applied by the one-shot
 `kafka-setup` job). `lotse deploy compose-secrets` generates this machine's compose secrets into
 the ignored `deploy/compose/secrets/` (nothing secret is committed): a Kafka password per
-principal, MongoDB's root and per-service passwords and its replica set keyFile, the token key and
-the answer link secret, and the portal's file (its MongoDB user and its OpenID client secret).
+principal, MongoDB's root and per-service passwords and its replica set keyFile, the answer link
+secret, Keycloak's admin login, and the portal's file (its MongoDB user and its OpenID client secret).
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ COMPOSE_SECRETS_DIR = Path("secrets")
 COMPOSE_MONGO_ENV = "mongodb.env"
 COMPOSE_MONGO_KEYFILE = "mongodb-keyfile"
 COMPOSE_MONGO_ROOT = "lotse-root"
+# Keycloak, the compose installation's OpenID provider: its first admin and the portal's client secret.
+COMPOSE_KEYCLOAK_ENV = "keycloak.env"
+COMPOSE_KEYCLOAK_ADMIN = "lotse-admin"
 # The portal: its own MongoDB user (database `portal`) and its OpenID client secret, but no Kafka
 # user, so its file is not a `lotse-*.env` (kafka-setup.sh reads each of those as a Kafka login).
 COMPOSE_PORTAL = "portal"
@@ -416,9 +419,13 @@ def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
             for database in [*(service.value for service in SERVICES), COMPOSE_PORTAL]
         },
     }
-    # Every service verifies the same tokens; matching and notifications share the answer link secret
-    # (taken from whichever file still has it, so that deleting one file renews only its own password).
-    token_key = _first(existing.values(), "LOTSE_JWT_HS256_KEY") or secrets.token_urlsafe(32)
+    # Matching and notifications share the answer link secret, the portal and Keycloak the portal's
+    # client secret (each taken from whichever file still has it, so that deleting one file renews
+    # only its own password).
+    keycloak = _env_values(folder / COMPOSE_KEYCLOAK_ENV)
+    portal_client_secret = _first(
+        [_env_values(folder / COMPOSE_PORTAL_ENV), keycloak], "LOTSE_OIDC_CLIENT_SECRET"
+    ) or secrets.token_urlsafe(32)
     answer_link_secret = _first(existing.values(), "LOTSE_ANSWER_LINK_SECRET") or secrets.token_urlsafe(32)
     files = {COMPOSE_MONGO_ENV: _env_file(mongo_values)}
     for principal in compose_principals(tenants):
@@ -431,17 +438,23 @@ def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
         if service is not None:
             password = mongo_values[_mongo_password_variable(service.value)]
             values["LOTSE_MONGO_URL"] = f"mongodb://{principal}:{password}@mongodb:27017/{service.value}?replicaSet=rs0"
-            values["LOTSE_JWT_HS256_KEY"] = token_key
             if service in ANSWER_LINK_SERVICES:
                 values["LOTSE_ANSWER_LINK_SECRET"] = answer_link_secret
         files[f"{principal}.env"] = _env_file(values)
-    portal = _env_values(folder / COMPOSE_PORTAL_ENV)
     password = mongo_values[_mongo_password_variable(COMPOSE_PORTAL)]
     files[COMPOSE_PORTAL_ENV] = _env_file(
         {
             "LOTSE_MONGO_URL": f"mongodb://lotse-{COMPOSE_PORTAL}:{password}@mongodb:27017/{COMPOSE_PORTAL}?replicaSet=rs0",
             # The OpenID provider must know the same secret for client lotse-portal.
-            "LOTSE_OIDC_CLIENT_SECRET": portal.get("LOTSE_OIDC_CLIENT_SECRET") or secrets.token_urlsafe(32),
+            "LOTSE_OIDC_CLIENT_SECRET": portal_client_secret,
+        }
+    )
+    files[COMPOSE_KEYCLOAK_ENV] = _env_file(
+        {
+            "KC_BOOTSTRAP_ADMIN_USERNAME": COMPOSE_KEYCLOAK_ADMIN,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": keycloak.get("KC_BOOTSTRAP_ADMIN_PASSWORD") or _random_password(),
+            # The realm import (keycloak/lotse-realm.json) gives client lotse-portal this secret.
+            "LOTSE_OIDC_CLIENT_SECRET": portal_client_secret,
         }
     )
     keyfile = folder / COMPOSE_MONGO_KEYFILE

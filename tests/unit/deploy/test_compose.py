@@ -40,6 +40,7 @@ REQUIRED_ENVIRONMENT = {
     "LOTSE_KAFKA_SASL_MECHANISM",
     "LOTSE_LOG_LEVEL",
     "LOTSE_JWT_ISSUER",
+    "LOTSE_JWT_JWKS_URL",
     "LOTSE_JWT_AUDIENCE",
 }
 SERVICE_ENVIRONMENT = {
@@ -48,7 +49,7 @@ SERVICE_ENVIRONMENT = {
     "notifications": {"LOTSE_SMTP_HOST", "LOTSE_SMTP_PORT", "LOTSE_ANSWER_LINK_BASE_URL"},
 }
 # What comes only from the service's generated secrets file, never from the compose file.
-REQUIRED_SECRETS = {"LOTSE_KAFKA_USERNAME", "LOTSE_KAFKA_PASSWORD", "LOTSE_MONGO_URL", "LOTSE_JWT_HS256_KEY"}
+REQUIRED_SECRETS = {"LOTSE_KAFKA_USERNAME", "LOTSE_KAFKA_PASSWORD", "LOTSE_MONGO_URL"}
 SERVICE_SECRETS = {
     "registry": set(),
     "matching": {"LOTSE_ANSWER_LINK_SECRET"},
@@ -181,6 +182,9 @@ def test_the_portal_is_wired_to_the_services_and_published_on_loopback_only(
         f"mongodb://lotse-portal:{mongo['LOTSE_MONGO_PORTAL_PASSWORD']}@mongodb:27017/portal?replicaSet=rs0"
     )
     assert len(secrets["LOTSE_OIDC_CLIENT_SECRET"]) >= 32
+    # Keycloak's realm import gives client lotse-portal the same secret.
+    keycloak = read_env_file(setup_dir / "secrets" / "keycloak.env")
+    assert keycloak["LOTSE_OIDC_CLIENT_SECRET"] == secrets["LOTSE_OIDC_CLIENT_SECRET"]
     assert '"portal"' in (COMPOSE_DIR / "mongo-users.js").read_text()
 
 
@@ -583,7 +587,7 @@ def test_compose_secrets_are_private_consistent_and_kept(setup_dir: Path) -> Non
     folder = setup_dir / "secrets"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     files = {path.name: path for path in folder.iterdir()}
-    expected = {"mongodb.env", "mongodb-keyfile", "portal.env"} | {
+    expected = {"mongodb.env", "mongodb-keyfile", "portal.env", "keycloak.env"} | {
         f"{p}.env" for p in compose_principals(COMPOSE_TENANTS)
     }
     assert expected == set(files)
@@ -594,12 +598,16 @@ def test_compose_secrets_are_private_consistent_and_kept(setup_dir: Path) -> Non
     for name, values in services.items():
         # The URL carries the password the MongoDB initialisation gives that service's user.
         assert f"lotse-{name}:{mongo[f'LOTSE_MONGO_{name.upper()}_PASSWORD']}@" in values["LOTSE_MONGO_URL"]
-        assert len(values["LOTSE_JWT_HS256_KEY"]) >= 32
-    # One token key for all; one answer link secret for the service that signs and the one that verifies.
-    assert len({values["LOTSE_JWT_HS256_KEY"] for values in services.values()}) == 1
+        # No token key: tokens come from Keycloak.
+        assert not {key for key in values if key.startswith("LOTSE_JWT_")}
+    # One answer link secret for the service that signs and the one that verifies.
     assert services["matching"]["LOTSE_ANSWER_LINK_SECRET"] == services["notifications"]["LOTSE_ANSWER_LINK_SECRET"]
     assert "LOTSE_ANSWER_LINK_SECRET" not in services["registry"]
-    secrets = [mongo["MONGO_INITDB_ROOT_PASSWORD"], services["registry"]["LOTSE_JWT_HS256_KEY"]]
+    keycloak = read_env_file(files["keycloak.env"])
+    assert keycloak["KC_BOOTSTRAP_ADMIN_USERNAME"] == "lotse-admin"
+    assert len(keycloak["LOTSE_OIDC_CLIENT_SECRET"]) >= 32
+    secrets = [mongo["MONGO_INITDB_ROOT_PASSWORD"], keycloak["KC_BOOTSTRAP_ADMIN_PASSWORD"]]
+    secrets += [keycloak["LOTSE_OIDC_CLIENT_SECRET"], services["matching"]["LOTSE_ANSWER_LINK_SECRET"]]
     secrets += [values["LOTSE_KAFKA_PASSWORD"] for values in services.values()]
     assert len(set(secrets)) == len(secrets)
     before = {name: path.read_text() for name, path in files.items()}
@@ -613,7 +621,7 @@ def test_compose_secrets_are_private_consistent_and_kept(setup_dir: Path) -> Non
     write_compose_secrets(setup_dir)
     renewed = read_env_file(folder / "lotse-matching.env")
     assert renewed["LOTSE_KAFKA_PASSWORD"] != services["matching"]["LOTSE_KAFKA_PASSWORD"]
-    for key in ("LOTSE_MONGO_URL", "LOTSE_JWT_HS256_KEY", "LOTSE_ANSWER_LINK_SECRET"):
+    for key in ("LOTSE_MONGO_URL", "LOTSE_ANSWER_LINK_SECRET"):
         assert renewed[key] == services["matching"][key]
 
 
