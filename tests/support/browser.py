@@ -80,7 +80,7 @@ def chromium_executable(playwright: Playwright) -> str:
     chosen = os.environ.get("LOTSE_CHROMIUM")
     if chosen:
         if not os.access(chosen, os.X_OK):
-            raise ChromiumMissing(f"LOTSE_CHROMIUM={chosen} is not an executable file")
+            raise ChromiumMissing(f"LOTSE_CHROMIUM={chosen} is not an executable file: {HOW_TO_INSTALL}")
         return chosen
     candidates = [playwright.chromium.executable_path, *SYSTEM_CHROMIUMS, shutil.which("chromium") or ""]
     for candidate in candidates:
@@ -93,9 +93,11 @@ def chromium_executable(playwright: Playwright) -> str:
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         try:
-            executable = chromium_executable(playwright)
+            executable, problem = chromium_executable(playwright), ""
         except ChromiumMissing as missing:
-            pytest.fail(str(missing), pytrace=False)
+            executable, problem = "", str(missing)
+        if not executable:
+            pytest.fail(problem, pytrace=False)  # outside the except: one message, no chained traceback
         launched = await playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
         yield launched
         await launched.close()

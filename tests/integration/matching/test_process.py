@@ -86,11 +86,16 @@ async def test_a_real_answer_link_leaves_no_token_or_client_address_in_the_log_a
 
                 assert await _oversized_body_status(process.url) == 413
 
-                statuses = [(await http.get("/answers/not.ours", params={"choice": "accept"})) for _ in range(8)]
+                # Before the token is read the volunteer is unknown: the page speaks the browser's language.
+                english = {"Accept-Language": "en-GB,en;q=0.9,de;q=0.5"}
+                statuses = [
+                    (await http.get("/answers/not.ours", params={"choice": "accept"}, headers=english))
+                    for _ in range(8)
+                ]
                 limited = next(response for response in statuses if response.status_code == 429)
                 assert int(limited.headers["retry-after"]) >= 1
                 assert limited.headers["content-type"].startswith("text/html")
-                assert "Bitte kurz warten" in limited.text and "Please wait a moment" in limited.text
+                assert '<html lang="en"' in limited.text and "Please wait a moment" in limited.text
 
                 async def allowed_again() -> bool:
                     return (await http.get("/answers/not.ours", params={"choice": "accept"})).status_code == 400
