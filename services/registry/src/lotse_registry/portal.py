@@ -106,7 +106,7 @@ class PortalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     consent: ConsentSettings | None = Field(None, description="The tenant's consent text; absent: the default text.")
-    offer_map: bool = Field(True, description="Show a map (where the tenant has a postcode table).")
+    offer_map: bool = Field(True, strict=True, description="Show a map (where the tenant has a postcode table).")
     skill_labels: dict[SkillSlug, dict[LanguageCode, Label]] = Field(
         default_factory=dict, description="Labels of skills per language, above all the tenant's extra skills."
     )

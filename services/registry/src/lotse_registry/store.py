@@ -313,6 +313,11 @@ class Store:
         """Up to ``limit`` tenants after the cursor (tenants are not tenant data: no scope)."""
         return await self.database[TENANTS].find(after_cursor(cursor)).sort(PAGE_ORDER).limit(limit).to_list()
 
+    async def public_tenants(self) -> list[Document]:
+        """Every tenant by name, with the fields anyone may see (tenants are not tenant data: no scope)."""
+        fields = {"name": 1, "default_language": 1, "supported_languages": 1}
+        return await self.database[TENANTS].find({}, fields).sort([("name", ASCENDING), ("_id", ASCENDING)]).to_list()
+
     async def statistics(self, tenant: str) -> Document:
         """Open, staffed and unstaffed needs by category, and volunteer counts of one tenant."""
         scope = self.read(tenant)

@@ -18,7 +18,9 @@ from lotse_runtime.problems import Problem, problem_responses
 router = APIRouter(tags=["places"])
 log = structlog.get_logger("lotse.registry.places")
 
-MAX_POSTCODES = 5000
+# A municipality has tens to a few hundred postcodes; the bound keeps a whole table within the
+# request body limit (LOTSE_MAX_BODY_BYTES, 64 KiB by default).
+MAX_POSTCODES = 500
 
 
 class PostcodeTable(BaseModel):
@@ -44,7 +46,7 @@ class Candidates(BaseModel):
     items: list[Candidate]
 
 
-@router.put("/tenants/{tenant}/postcodes", responses=NOT_FOUND)
+@router.put("/tenants/{tenant}/postcodes", responses=problem_responses(404, 413))
 async def load_postcodes(registry: StoreDep, tenant: str, body: PostcodeTable, principal: Caller) -> PostcodesLoaded:
     """Replace the tenant's postcode table (coordinator or platform admin): all rows or none.
     A bad row is refused naming it, e.g. ``postcodes[3].lat``."""

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from lotse_registry.api.access import NOT_FOUND, Caller, StoreDep, manages_tenant, not_found
-from lotse_registry.api.views import Cursor, Limit
 from lotse_registry.portal import PortalSettings, PublicTenant, PublicTenantDetails, public_details, public_tenant
-from lotse_registry.store import TENANTS, encode_cursor
+from lotse_registry.store import TENANTS
 from lotse_runtime.http_guards import public_rate_limit
 from lotse_runtime.problems import Problem, problem_responses
 
@@ -18,9 +17,8 @@ router = APIRouter(tags=["portal"])
 public = APIRouter(tags=["portal"], dependencies=[Depends(public_rate_limit)], responses=problem_responses(429))
 
 
-class PublicTenantPage(BaseModel):
+class PublicTenants(BaseModel):
     items: list[PublicTenant]
-    next_cursor: str | None
 
 
 @router.put("/tenants/{tenant}/portal", responses=NOT_FOUND)
@@ -43,14 +41,10 @@ async def set_portal_settings(
 
 
 @public.get("/public/tenants")
-async def list_public_tenants(registry: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> PublicTenantPage:
-    """Every municipality on this installation: slug, name and languages (no token)."""
-    documents = await registry.tenants_page(cursor, limit + 1)
-    more = len(documents) > limit
-    return PublicTenantPage(
-        items=[public_tenant(document) for document in documents[:limit]],
-        next_cursor=encode_cursor(documents[limit - 1]) if more else None,
-    )
+async def list_public_tenants(registry: StoreDep) -> PublicTenants:
+    """Every municipality on this installation, by name: slug, name and languages (no token). One
+    list, not pages: an installation has tens to hundreds of municipalities."""
+    return PublicTenants(items=[public_tenant(document) for document in await registry.public_tenants()])
 
 
 @public.get("/public/tenants/{tenant}", responses=NOT_FOUND)
