@@ -1,0 +1,369 @@
+"""The notifications use cases without a broker or database: an in-memory ``UseCaseStore`` and
+unit of work, driven through the real dispatch table (``handlers.event_handlers``).
+
+``MemoryStore`` keeps the read model as records and answers as ``store.Store`` does: versioned
+writes ignore an event older than what is stored and never bring an erased volunteer back, a
+write without upsert changes nothing that is not there, a delivery key admits one delivery, and a
+skipped or cancelled delivery publishes its NotificationFailed (built by the real
+``store.outcome_event``). ``MemoryUnitOfWork`` is all or nothing, as a transaction is: what a
+unit wrote, recorded and appended is undone when it raises; its inbox makes a redelivered event
+change nothing, and its outbox holds what the relay would publish.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from lotse_contracts import Envelope, topic_for
+from lotse_contracts.events.needs import CancellationReason
+from lotse_contracts.events.notifications import RecipientKind
+from lotse_contracts.events.values import Channel
+from lotse_notifications.domain import delivery_key
+from lotse_notifications.handlers import event_handlers
+from lotse_notifications.records import (
+    ENGAGED,
+    Contact,
+    ContactDetails,
+    Need,
+    NeedSnapshot,
+    NeedStatus,
+    Organisation,
+    Proposal,
+    ProposalStatus,
+    TenantFacts,
+    Webhook,
+)
+from lotse_notifications.store import CANCELLED, PENDING, SKIPPED, Delivery, UseCaseStore, outcome_event
+from lotse_runtime.consumer import Delivery as Received
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+
+T = TypeVar("T")
+R = TypeVar("R", Need, Proposal)
+Key = tuple[str, str]  # (tenant, id)
+
+CONSUMER = "notifications"
+
+
+@dataclass(frozen=True)
+class Appended:
+    """An event appended to the outbox, with the topic the relay will publish it on."""
+
+    topic: str
+    event: Envelope[Any]
+
+
+def _merged(known: R | None, new: R) -> R:
+    """``$set`` of a record's document onto a stored one: the parts the new record leaves out
+    (None) stay as they were."""
+    if known is None:
+        return new
+    given = {part.name: getattr(new, part.name) for part in fields(new) if getattr(new, part.name) is not None}
+    return replace(known, **given)
+
+
+@dataclass
+class Memory:
+    """Everything the store holds, in one value, so that a unit of work can put it back."""
+
+    tenants: dict[str, TenantFacts] = field(default_factory=dict)
+    organisations: dict[Key, Organisation] = field(default_factory=dict)
+    contacts: dict[Key, Contact] = field(default_factory=dict)
+    needs: dict[Key, Need] = field(default_factory=dict)
+    proposals: dict[Key, Proposal] = field(default_factory=dict)
+    webhooks: dict[str, Webhook] = field(default_factory=dict)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)  # by delivery key, in queue order
+
+
+class MemoryStore(UseCaseStore):
+    def __init__(self) -> None:
+        self.memory = Memory()
+
+    # --- what the use cases call (store.UseCaseStore) -------------------------------------------
+
+    async def tenant(self, tenant: str, transaction: Transaction | None = None) -> TenantFacts | None:
+        return self.memory.tenants.get(tenant)
+
+    async def save_tenant(self, facts: TenantFacts, transaction: Transaction) -> bool:
+        known = self.memory.tenants.get(facts.tenant)
+        if known is not None and known.version >= facts.version:
+            return False
+        self.memory.tenants[facts.tenant] = facts
+        return True
+
+    async def organisation(
+        self, tenant: str, organisation_id: str, transaction: Transaction | None = None
+    ) -> Organisation | None:
+        return self.memory.organisations.get((tenant, organisation_id))
+
+    async def save_organisation(self, organisation: Organisation, transaction: Transaction) -> bool:
+        key = (organisation.tenant, organisation.organisation_id)
+        known = self.memory.organisations.get(key)
+        if known is not None and known.version >= organisation.version:
+            return False
+        self.memory.organisations[key] = organisation
+        return True
+
+    async def contact(self, tenant: str, volunteer_id: str, transaction: Transaction | None = None) -> Contact | None:
+        return self.memory.contacts.get((tenant, volunteer_id))
+
+    def _contact_is_older(self, key: Key, version: int) -> bool:
+        known = self.memory.contacts.get(key)
+        return known is not None and (known.version >= version or known.erased)
+
+    async def register_contact(self, contact: Contact, transaction: Transaction) -> bool:
+        key = (contact.tenant, contact.volunteer_id)
+        if self._contact_is_older(key, contact.version):
+            return False
+        self.memory.contacts[key] = contact
+        return True
+
+    async def update_contact_details(
+        self, tenant: str, volunteer_id: str, version: int, details: ContactDetails, transaction: Transaction
+    ) -> bool:
+        key = (tenant, volunteer_id)
+        if self._contact_is_older(key, version):
+            return False
+        known = self.memory.contacts.get(key) or Contact(tenant, volunteer_id, version, details)
+        self.memory.contacts[key] = replace(known, version=version, details=details, active=True)
+        return True
+
+    async def withdraw_volunteer(self, tenant: str, volunteer_id: str, transaction: Transaction) -> None:
+        known = self.memory.contacts.get((tenant, volunteer_id))
+        if known is not None:
+            self.memory.contacts[(tenant, volunteer_id)] = replace(known, active=False)
+        await self._cancel_pending(tenant, volunteer_id, "volunteer_withdrawn", transaction)
+
+    async def erase_volunteer(self, tenant: str, volunteer_id: str, version: int, transaction: Transaction) -> None:
+        self.memory.contacts[(tenant, volunteer_id)] = Contact.tombstone(tenant, volunteer_id, version)
+        self.memory.proposals = {
+            key: proposal
+            for key, proposal in self.memory.proposals.items()
+            if (proposal.tenant, proposal.volunteer_id) != (tenant, volunteer_id)
+        }
+        await self._cancel_pending(tenant, volunteer_id, "volunteer_erased", transaction)
+        # The log keeps who, what kind and the outcome; the payload held personal links.
+        for key, delivery in self.memory.deliveries.items():
+            if self._for_volunteer(delivery, tenant, volunteer_id):
+                self.memory.deliveries[key] = replace(delivery, payload=None)
+
+    async def need(self, tenant: str, need_id: str, transaction: Transaction | None = None) -> Need | None:
+        return self.memory.needs.get((tenant, need_id))
+
+    async def save_need(
+        self,
+        tenant: str,
+        need_id: str,
+        version: int,
+        transaction: Transaction,
+        *,
+        snapshot: NeedSnapshot | None = None,
+        status: NeedStatus | None = None,
+        unstaffed: bool | None = None,
+        cancellation_reason: CancellationReason | None = None,
+    ) -> bool:
+        known = self.memory.needs.get((tenant, need_id))
+        if known is not None and (known.version or 0) >= version:
+            return False
+        change = Need(tenant, need_id, version, snapshot, status, unstaffed, cancellation_reason)
+        self.memory.needs[(tenant, need_id)] = _merged(known, change)
+        return True
+
+    async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> bool:
+        known = self.memory.needs.get((tenant, need_id))
+        if known is not None and (known.staffing_version or 0) >= version:
+            return False
+        self.memory.needs[(tenant, need_id)] = replace(known or Need(tenant, need_id), staffing_version=version)
+        return True
+
+    async def set_staffing(
+        self, tenant: str, need_id: str, transaction: Transaction, *, unstaffed: bool, status: NeedStatus | None = None
+    ) -> None:
+        known = self.memory.needs.get((tenant, need_id))
+        if known is not None:
+            self.memory.needs[(tenant, need_id)] = replace(known, unstaffed=unstaffed, status=status or known.status)
+
+    async def save_proposal(self, proposal: Proposal, transaction: Transaction) -> None:
+        key = (proposal.tenant, proposal.proposal_id)
+        self.memory.proposals[key] = _merged(self.memory.proposals.get(key), proposal)
+
+    async def set_proposal_status(
+        self, tenant: str, proposal_id: str, status: ProposalStatus, transaction: Transaction
+    ) -> None:
+        known = self.memory.proposals.get((tenant, proposal_id))
+        if known is not None:
+            self.memory.proposals[(tenant, proposal_id)] = replace(known, status=status)
+
+    def _proposals_of(self, tenant: str, need_id: str) -> list[Proposal]:
+        return [p for (owner, _), p in self.memory.proposals.items() if (owner, p.need_id) == (tenant, need_id)]
+
+    async def engaged_volunteers(self, tenant: str, need_id: str, transaction: Transaction) -> list[str]:
+        return sorted({p.volunteer_id for p in self._proposals_of(tenant, need_id) if p.status in ENGAGED})
+
+    async def close_proposals_of_need(
+        self, tenant: str, need_id: str, status: ProposalStatus, transaction: Transaction
+    ) -> None:
+        for proposal in self._proposals_of(tenant, need_id):
+            if proposal.status in ENGAGED:
+                self.memory.proposals[(tenant, proposal.proposal_id)] = replace(proposal, status=status)
+
+    async def step_back(self, tenant: str, need_id: str, volunteer_id: str, transaction: Transaction) -> None:
+        for proposal in self._proposals_of(tenant, need_id):
+            if proposal.volunteer_id == volunteer_id:
+                stepped_back = replace(proposal, status=ProposalStatus.STEPPED_BACK)
+                self.memory.proposals[(tenant, proposal.proposal_id)] = stepped_back
+
+    async def webhooks(self, tenant: str, transaction: Transaction | None = None) -> list[Webhook]:
+        return [hook for hook in self.memory.webhooks.values() if hook.tenant == tenant]
+
+    async def add_delivery(
+        self,
+        transaction: Transaction,
+        *,
+        tenant: str,
+        trigger_event_id: str,
+        correlation_id: str,
+        kind: str,
+        recipient_kind: str,
+        recipient_id: str,
+        channel: Channel,
+        language: str,
+        payload: Mapping[str, Any],
+        skip_reason: str | None = None,
+        skip_detail: str = "",
+    ) -> Delivery | None:
+        key = delivery_key(trigger_event_id, recipient_kind, recipient_id, channel)
+        if key in self.memory.deliveries:
+            return None
+        delivery = Delivery(
+            id=str(uuid.uuid4()),
+            key=key,
+            tenant=tenant,
+            trigger_event_id=trigger_event_id,
+            correlation_id=correlation_id,
+            kind=kind,
+            recipient_kind=recipient_kind,
+            recipient_id=recipient_id,
+            channel=channel,
+            language=language,
+            status=PENDING if skip_reason is None else SKIPPED,
+            created_at=datetime.now(UTC),
+            payload=dict(payload) if skip_reason is None else None,
+            reason=skip_reason,
+        )
+        self.memory.deliveries[key] = delivery
+        if skip_reason is not None:
+            failed = outcome_event(
+                delivery, sent=False, attempts=1, error_code=skip_reason, error=skip_detail or skip_reason
+            )
+            await transaction.append_event(topic_for(failed.type, tenant), failed)
+        return delivery
+
+    # --- for the tests --------------------------------------------------------------------------
+
+    def add_webhook(self, tenant: str, *event_types: str) -> Webhook:
+        hook = Webhook(
+            str(uuid.uuid4()), tenant, "https://partner.example/hook", "s" * 32, event_types, datetime.now(UTC)
+        )
+        self.memory.webhooks[hook.id] = hook
+        return hook
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return list(self.memory.deliveries.values())
+
+    def proposal(self, tenant: str, proposal_id: str) -> Proposal | None:
+        return self.memory.proposals.get((tenant, proposal_id))
+
+    @staticmethod
+    def _for_volunteer(delivery: Delivery, tenant: str, volunteer_id: str) -> bool:
+        recipient = (delivery.tenant, delivery.recipient_kind, delivery.recipient_id)
+        return recipient == (tenant, RecipientKind.VOLUNTEER.value, volunteer_id)
+
+    async def _cancel_pending(self, tenant: str, volunteer_id: str, reason: str, transaction: Transaction) -> None:
+        for key, delivery in self.memory.deliveries.items():
+            if self._for_volunteer(delivery, tenant, volunteer_id) and delivery.status is PENDING:
+                self.memory.deliveries[key] = replace(delivery, status=CANCELLED, reason=reason)
+                failed = outcome_event(
+                    delivery, sent=False, attempts=delivery.attempts + 1, error_code=reason, error=reason
+                )
+                await transaction.append_event(topic_for(failed.type, tenant), failed)
+
+
+class MemoryTransaction(Transaction):
+    """One unit's inbox records and outbox rows, kept until the unit of work commits them. It has
+    no database and no session: the in-memory store never asks for them."""
+
+    def __init__(self, inbox: set[Key]) -> None:
+        self.events = []
+        self.callbacks = []
+        self.inbox = inbox
+        self.recorded: set[Key] = set()
+        self.appended: list[Appended] = []
+
+    async def record_once(self, consumer: str, event: Envelope[Any]) -> bool:
+        entry = (consumer, str(event.id))
+        if entry in self.inbox or entry in self.recorded:
+            return False
+        self.recorded.add(entry)
+        return True
+
+    async def append_event(self, topic: str, event: Envelope[Any]) -> None:
+        self.events.append(event)
+        self.appended.append(Appended(topic, event))
+
+
+class MemoryUnitOfWork(UnitOfWork):
+    def __init__(self, store: MemoryStore) -> None:
+        # No client and no database: the state is the store's memory.
+        self.store = store
+        self.wake = lambda: None
+        self.inbox: set[Key] = set()
+        self.outbox: list[Appended] = []
+
+    async def run(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        saved = copy.deepcopy(self.store.memory)
+        transaction = MemoryTransaction(self.inbox)
+        try:
+            result = await work(transaction)
+        except BaseException:
+            self.store.memory = saved
+            raise
+        self.inbox |= transaction.recorded
+        self.outbox.extend(transaction.appended)
+        for callback in transaction.callbacks:
+            callback()
+        if transaction.events:
+            self.wake()
+        return result
+
+
+class Notifications:
+    """The use cases as the consumer runs them: every event through the real dispatch table, in
+    a unit of work on the in-memory store. ``queued`` counts the worker's wake-ups."""
+
+    def __init__(self, *, tenant_pattern: str | None = None) -> None:
+        self.store = MemoryStore()
+        self.unit_of_work = MemoryUnitOfWork(self.store)
+        self.queued = 0
+        self.dispatch = event_handlers(
+            self.unit_of_work, self.store, CONSUMER, queued=self._wake_worker, tenant_pattern=tenant_pattern
+        )
+        self._offsets = itertools.count()
+
+    def _wake_worker(self) -> None:
+        self.queued += 1
+
+    async def consume(self, *events: Envelope[Any]) -> None:
+        for event in events:
+            received = Received(topic_for(event.type, event.tenant), 0, next(self._offsets), event.key)
+            await self.dispatch(event, received)
+
+    @property
+    def outbox(self) -> list[Appended]:
+        return self.unit_of_work.outbox
