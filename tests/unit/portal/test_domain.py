@@ -168,3 +168,28 @@ def test_a_bad_need_form_names_its_field(changes: dict[str, str], field: str) ->
     need, errors = read_need_form(need_form(**changes), organisation_id="x", skills=[], timezone="Europe/Berlin")
     assert need is None
     assert field in errors, errors
+
+
+def test_tenant_facts_come_in_the_persons_language_with_the_defaults_as_fallback() -> None:
+    from lotse_portal.domain import TenantFacts
+
+    data = {
+        "slug": "lindenau",
+        "name": "Lindenau",
+        "default_language": "de",
+        "timezone": "Europe/Berlin",
+        "consent": {
+            "version": "v3",
+            "texts": {
+                "de": {"intro": "Einwilligung", "purposes": {"matching": "Vorschläge"}},
+                "uk": {"intro": "Згода", "purposes": {"matching": "Пропозиції"}},
+            },
+        },
+        "skills": [{"slug": "driving", "labels": {"de": "Fahren", "uk": "Водіння"}}, {"slug": "music", "labels": {}}],
+    }
+    ukrainian = TenantFacts.from_json(data, "uk")
+    assert (ukrainian.consent_intro, ukrainian.consent_version) == ("Згода", "v3")
+    assert [skill.label for skill in ukrainian.skills] == ["Водіння", "music"]
+    assert TenantFacts.from_json(data, "fa").consent_intro == "Einwilligung"
+    required = {purpose.value for purpose in ukrainian.consent_purposes if purpose.required}
+    assert required == {"matching", "contact"}

@@ -34,11 +34,20 @@ PROPOSAL = {
     "distance_km": 3.4,
     "reasons": [{"code": "language", "detail": "speaks ar"}],
 }
-FACTS = {
-    "skills": [{"slug": "driving", "label": "Fahren"}],
-    "consent": {"version": "2026-01", "text": "Einwilligungstext"},
-    "timezone": "Europe/Berlin",
-}
+FACTS = domain.TenantFacts.from_json(
+    {
+        "slug": "lindenau",
+        "name": "Lindenau",
+        "default_language": "de",
+        "timezone": "Europe/Berlin",
+        "consent": {
+            "version": "2026-01",
+            "texts": {"de": {"intro": HOSTILE, "purposes": {"matching": "Vorschläge", "contact": "Kontakt"}}},
+        },
+        "skills": [{"slug": "driving", "labels": {"de": "Fahren", "en": "Driving"}}],
+    },
+    "de",
+)
 COMMON = {
     "user": USER,
     "csrf": "token",

@@ -8,6 +8,7 @@ back as :class:`BackendProblem` (status, and the fields the service named), an o
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -38,9 +39,15 @@ class BackendUnavailable(Exception):
     """A service did not answer, or answered with a server error."""
 
 
+# Public facts (tenant names, consent texts) change rarely; the registry limits public calls per
+# client, and all of the portal's visitors reach it from the portal's one address.
+PUBLIC_CACHE_SECONDS = 60.0
+
+
 class Backends:
     def __init__(self, settings: PortalSettings, http: httpx.AsyncClient) -> None:
         self.http = http
+        self._public: dict[str, tuple[float, Any]] = {}
         self.base = {
             Service.REGISTRY: settings.registry_url.rstrip("/"),
             Service.MATCHING: settings.matching_url.rstrip("/"),
@@ -71,6 +78,15 @@ class Backends:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    async def public(self, path: str) -> Any:
+        """A public registry answer (no token), cached for a minute."""
+        cached = self._public.get(path)
+        if cached is not None and time.monotonic() - cached[0] < PUBLIC_CACHE_SECONDS:
+            return cached[1]
+        answer = await self.get(Service.REGISTRY, path, None)
+        self._public[path] = (time.monotonic(), answer)
+        return answer
 
     async def get(self, service: Service, path: str, token: str | None, **params: Any) -> Any:
         return await self.call(service, "GET", path, token, params=params or None)

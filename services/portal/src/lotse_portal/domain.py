@@ -60,14 +60,6 @@ LEVELS: dict[LanguageLevel, str] = {
     LanguageLevel.NATIVE: N_("Muttersprache"),
 }
 PERSON_CHANNELS: dict[Channel, str] = {Channel.EMAIL: N_("E-Mail"), Channel.IN_APP: N_("Nachrichten im Portal")}
-CONSENT_PURPOSES: dict[ConsentPurpose, str] = {
-    ConsentPurpose.MATCHING: N_("Meine Angaben dürfen genutzt werden, um mir passende Einsätze vorzuschlagen."),
-    ConsentPurpose.CONTACT: N_("Die Koordination darf mich zu Einsätzen kontaktieren."),
-    ConsentPurpose.SHARE_WITH_ORGANISATION: N_(
-        "Meine Kontaktdaten dürfen an die Initiative weitergegeben werden, mit der ich einen Einsatz mache."
-    ),
-    ConsentPurpose.STATISTICS: N_("Meine Angaben dürfen anonymisiert für Statistiken der Kommune genutzt werden."),
-}
 REQUIRED_PURPOSES = (ConsentPurpose.MATCHING, ConsentPurpose.CONTACT)
 
 _POSTCODE = re.compile(r"^[0-9]{5}$")
@@ -394,3 +386,61 @@ NEED_STATUSES: dict[str, str] = {
     "cancelled": N_("abgesagt"),
     "closed": N_("abgeschlossen"),
 }
+
+
+@dataclass(frozen=True)
+class Skill:
+    slug: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ConsentPurposeText:
+    value: str
+    text: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class TenantFacts:
+    """What the registry says publicly about a municipality, in the person's language."""
+
+    slug: str
+    name: str
+    timezone: str
+    consent_version: str
+    consent_intro: str
+    consent_purposes: tuple[ConsentPurposeText, ...]
+    skills: tuple[Skill, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], language: str) -> TenantFacts:
+        default = str(data.get("default_language") or "de")
+        consent = data.get("consent") or {}
+        texts: Mapping[str, Any] = consent.get("texts") or {}
+        text: Mapping[str, Any] = texts.get(language) or texts.get(default) or next(iter(texts.values()), {})
+        purposes: Mapping[str, str] = text.get("purposes") or {}
+        required = {purpose.value for purpose in REQUIRED_PURPOSES}
+        return cls(
+            slug=str(data["slug"]),
+            name=str(data.get("name") or data["slug"]),
+            timezone=str(data.get("timezone") or "Europe/Berlin"),
+            consent_version=str(consent.get("version") or ""),
+            consent_intro=str(text.get("intro") or ""),
+            consent_purposes=tuple(
+                ConsentPurposeText(purpose.value, purposes.get(purpose.value, ""), purpose.value in required)
+                for purpose in ConsentPurpose
+            ),
+            skills=tuple(
+                Skill(str(skill["slug"]), _label(skill.get("labels") or {}, language, default, str(skill["slug"])))
+                for skill in data.get("skills") or []
+            ),
+        )
+
+    @property
+    def skill_slugs(self) -> list[str]:
+        return [skill.slug for skill in self.skills]
+
+
+def _label(labels: Mapping[str, str], language: str, default: str, fallback: str) -> str:
+    return labels.get(language) or labels.get(default) or labels.get("de") or fallback

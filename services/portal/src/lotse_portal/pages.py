@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from lotse_portal import domain
-from lotse_portal.domain import LANGUAGES
+from lotse_portal.domain import LANGUAGES as LANGUAGES
 from lotse_runtime import i18n
 from lotse_runtime.i18n import Catalogues
 

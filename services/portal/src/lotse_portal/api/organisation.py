@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from lotse_portal import domain
 from lotse_portal.api.access import InitiativeVisit, tenant, token
+from lotse_portal.api.profile import tenant_facts
 from lotse_portal.backends import BackendProblem, Service
 from lotse_runtime.i18n import N_
 
@@ -43,9 +44,8 @@ async def report_need(current: InitiativeVisit) -> Response:
     form = await current.form()
     facts = await _facts(current)
     assert current.user is not None and current.user.organisation is not None
-    skills = [skill["slug"] for skill in facts.get("skills", [])]
     need, errors = domain.read_need_form(
-        form, organisation_id=current.user.organisation, skills=skills, timezone=facts.get("timezone", "Europe/Berlin")
+        form, organisation_id=current.user.organisation, skills=facts.skill_slugs, timezone=facts.timezone
     )
     if need is not None:
         base, bearer = f"/tenants/{tenant(current)}", token(current)
@@ -94,8 +94,5 @@ def _choices() -> dict[str, Any]:
     }
 
 
-async def _facts(current: InitiativeVisit) -> dict[str, Any]:
-    facts: dict[str, Any] = await current.portal.backends.get(
-        Service.REGISTRY, f"/public/tenants/{tenant(current)}", None
-    )
-    return facts
+async def _facts(current: InitiativeVisit) -> domain.TenantFacts:
+    return await tenant_facts(current)

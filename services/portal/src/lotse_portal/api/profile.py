@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from lotse_portal import domain
-from lotse_portal.api.access import VolunteerVisit, tenant, token
+from lotse_portal.api.access import Visit, VolunteerVisit, tenant, token
 from lotse_portal.api.start import volunteer_profile
 from lotse_portal.backends import BackendProblem, Service
 from lotse_runtime.i18n import N_
@@ -30,9 +30,7 @@ async def new_profile(current: VolunteerVisit) -> Response:
 async def create_profile(current: VolunteerVisit) -> Response:
     form = await current.form()
     facts = await tenant_facts(current)
-    skills = [skill["slug"] for skill in facts.get("skills", [])]
-    consent = facts.get("consent") or {}
-    result = domain.read_volunteer_form(form, skills=skills, consent_version=consent.get("version"))
+    result = domain.read_volunteer_form(form, skills=facts.skill_slugs, consent_version=facts.consent_version)
     if result.valid:
         try:
             await current.portal.backends.post(
@@ -68,13 +66,9 @@ def choices() -> dict[str, Any]:
         "weekdays": domain.WEEKDAYS,
         "day_parts": domain.DAY_PARTS,
         "channels": domain.PERSON_CHANNELS,
-        "purposes": domain.CONSENT_PURPOSES,
-        "required_purposes": [purpose.value for purpose in domain.REQUIRED_PURPOSES],
     }
 
 
-async def tenant_facts(current: VolunteerVisit) -> dict[str, Any]:
-    facts: dict[str, Any] = await current.portal.backends.get(
-        Service.REGISTRY, f"/public/tenants/{tenant(current)}", None
-    )
-    return facts
+async def tenant_facts(current: Visit) -> domain.TenantFacts:
+    found = await current.portal.backends.public(f"/public/tenants/{tenant(current)}")
+    return domain.TenantFacts.from_json(found, current.language)

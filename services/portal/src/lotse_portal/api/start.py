@@ -20,8 +20,8 @@ async def start(current: Anyone) -> Response:
     if current.user is not None:
         return await current.redirect("/home")
     try:
-        tenants: list[dict[str, Any]] = await current.portal.backends.get(Service.REGISTRY, "/public/tenants", None)
-    except (BackendProblem, BackendUnavailable):
+        tenants: list[dict[str, Any]] = (await current.portal.backends.public("/public/tenants"))["items"]
+    except (BackendProblem, BackendUnavailable, KeyError, TypeError):
         tenants = []
     return await current.page("start.html", tenants=tenants)
 
