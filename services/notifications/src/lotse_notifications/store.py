@@ -274,7 +274,7 @@ class Store:
         await deliveries.create_index([("tenant", ASCENDING), ("recipient_id", ASCENDING)])
         await self.db.proposals.create_index([("status", ASCENDING), ("reminded", ASCENDING), ("expires_at", 1)])
         await self.db.proposals.create_index([("tenant", ASCENDING), ("need_id", ASCENDING)])
-        await self.db.domain.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING), ("created_at", -1)])
+        await self.db.messages.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING), ("created_at", -1)])
         await self.db.webhooks.create_index("tenant")
 
     # --- read model ------------------------------------------------------------------------
@@ -348,7 +348,7 @@ class Store:
         session = transaction.session
         tombstone = Contact.tombstone(tenant, volunteer_id, version).to_document()
         await self.db.contacts.replace_one({"_id": tombstone["_id"]}, _fields(tombstone), upsert=True, session=session)
-        await self.db.domain.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
+        await self.db.messages.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         await self.db.proposals.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
         await self.cancel_pending(recipient, "volunteer_erased", transaction)
@@ -605,14 +605,14 @@ class Store:
     # --- in-app inbox ----------------------------------------------------------------------
 
     async def add_message(self, document: Mapping[str, Any], session: AsyncClientSession) -> None:
-        await self.db.domain.insert_one(dict(document), session=session)
+        await self.db.messages.insert_one(dict(document), session=session)
 
     async def messages_of(self, tenant: str, volunteer_id: str, limit: int = 100) -> list[Doc]:
-        found = self.db.domain.find({"tenant": tenant, "volunteer_id": volunteer_id})
+        found = self.db.messages.find({"tenant": tenant, "volunteer_id": volunteer_id})
         return await found.sort("created_at", DESCENDING).limit(limit).to_list()
 
     async def mark_read(self, tenant: str, volunteer_id: str, message_id: str) -> Doc | None:
-        return await self.db.domain.find_one_and_update(
+        return await self.db.messages.find_one_and_update(
             {"_id": message_id, "tenant": tenant, "volunteer_id": volunteer_id},
             {"$set": {"read_at": datetime.now(UTC)}},
             return_document=ReturnDocument.AFTER,
