@@ -58,42 +58,36 @@ async def test_only_the_mail_holds_the_answer_link_and_the_mailed_link_answers_t
     )
     person, need = volunteer(tenant), matching_side.opened(tenant)
 
+    topics = [PROPOSALS.name, DELIVERIES.name]
     async with (
-        matching_side.serving(stack, matching_settings, [PROPOSALS.name, DELIVERIES.name]) as (
-            matching_app,
-            matching_http,
-            topics,
-            _producer,
-        ),
-        notifications_side.serving(stack, notifications_settings) as (_, _, mongo),
+        matching_side.serving(matching_side.RunningMatching, stack, matching_settings, topics, prefix) as matching,
+        notifications_side.serving(notifications_side.Running, stack, notifications_settings, prefix) as notifications,
     ):
-        for event in (matching_side.tenant_event(tenant), person):
-            await notifications_side.publish(stack.kafka_bootstrap, event)
-        store = matching_app.state.matching.store
-        await eventually(lambda: store.volunteer(tenant, person.subject), timeout=60, what="matching knows Lena")
-        await notifications_side.publish(stack.kafka_bootstrap, need)
+        await notifications.publish(matching_side.tenant_event(tenant), person)
+        await eventually(
+            lambda: matching.store.volunteer(tenant, person.subject), timeout=60, what="matching knows Lena"
+        )
+        await notifications.publish(need)
 
         mail = await notifications_side.wait_for_mail(smtp_sink, EMAIL, "match_proposed", timeout=60)
-        (proposal,) = [e for e in topics.events(tenant, need.subject) if e.type.endswith(".proposed.v1")]
+        (proposal,) = [e for e in matching.reader.events(tenant, need.subject) if e.type.endswith(".proposed.v1")]
         accept, decline = notifications_side.mailed_answer_links(mail, proposal, notifications_settings)
         token = notifications_side.answer_tokens([accept])[0]
 
         # The mailed link works at matching: the page asks, the button answers.
         link = urlsplit(accept)
-        page = await matching_http.get(f"{link.path}?{link.query}")
+        page = await matching.http.get(f"{link.path}?{link.query}")
         assert page.status_code == 200 and '<form method="post">' in page.text
-        answered = await matching_http.post(link.path, data={"choice": "accept"})
+        answered = await matching.http.post(link.path, data={"choice": "accept"})
         assert answered.status_code == 200 and "Vielen Dank" in answered.text
 
         async def accepted() -> list[Envelope[Any]]:
-            return [e for e in topics.events(tenant, need.subject) if e.type.endswith(".accepted.v1")]
+            return [e for e in matching.reader.events(tenant, need.subject) if e.type.endswith(".accepted.v1")]
 
         await eventually(accepted, what="the proposal accepted through the mailed link")
 
         async def in_app_message() -> Any:
-            return await mongo[notifications_settings.database].messages.find_one(
-                {"tenant": tenant, "kind": "match_proposed"}
-            )
+            return await notifications.database.messages.find_one({"tenant": tenant, "kind": "match_proposed"})
 
         message = await eventually(in_app_message, what="the proposal in the app inbox")
         # In the app the volunteer answers with their login; a stored link would outlive the mail.
@@ -101,14 +95,14 @@ async def test_only_the_mail_holds_the_answer_link_and_the_mailed_link_answers_t
 
         # Nothing on the topics, read from the beginning, carries a link: not matching's proposals,
         # not notifications' delivery outcomes.
-        seen = [record for record in list(topics.seen) if record.topic in (PROPOSALS.name, DELIVERIES.name)]
+        seen = [record for record in list(matching.reader.seen) if record.topic in (PROPOSALS.name, DELIVERIES.name)]
         assert any(record.topic == DELIVERIES.name for record in seen)
         for record in seen:
             assert b"/answers/" not in record.value and token.encode() not in record.value
         assert proposal.data.accept_url is None and proposal.data.decline_url is None
 
         # Nor does anything notifications keeps (delivery log, payloads, inbox, in-app messages, outbox).
-        database = mongo[notifications_settings.database]
+        database = notifications.database
         for name in await database.list_collection_names():
             async for document in database[name].find({}):
                 text = json.dumps(document, default=str, ensure_ascii=False)

@@ -1,5 +1,5 @@
 """Registry events as the registry would publish them, a reader of the matching topics, and a
-matching service to run them against."""
+matching service to run them against (``serving``: a ``RunningService`` with that reader)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
-import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from fastapi import FastAPI
+from aiokafka import AIOKafkaConsumer
 
 from lotse_contracts import (
     Envelope,
@@ -26,9 +24,12 @@ from lotse_contracts.base import EventData
 from lotse_devstack import Stack
 from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
+from lotse_matching.store import Store
 from lotse_runtime import answer_links
 from tests.support import events
 from tests.support.kafka import from_beginning
+from tests.support.running import RunningService
+from tests.support.running import serving as serving_app
 
 REGISTRY = "/lotse/registry"
 CENTRE = (52.52, 13.405)
@@ -195,23 +196,31 @@ def service_settings(stack: Stack, name: str, **overrides: Any) -> MatchingSetti
     return MatchingSettings(**{**values, **overrides})
 
 
+@dataclass
+class RunningMatching(RunningService[MatchingSettings]):
+    """A matching service under test, and a reader of the topics its test reads."""
+
+    reader: TopicReader = field(kw_only=True)
+
+    @property
+    def store(self) -> Store:
+        return cast(Store, self.app.state.matching.store)
+
+
+M = TypeVar("M", bound=RunningMatching)
+
+
 @asynccontextmanager
 async def serving(
-    stack: Stack, settings: MatchingSettings, read: list[str]
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, TopicReader, AIOKafkaProducer]]:
-    """The app with its consumers and relay running, a reader of the ``read`` topics and a
-    producer for registry events; the database is dropped afterwards."""
+    record: type[M], stack: Stack, settings: MatchingSettings, read: list[str], prefix: str
+) -> AsyncIterator[M]:
+    """The app with its consumers and relay running as a ``record`` (``RunningMatching`` or a
+    test's subclass), reading the ``read`` topics from the beginning; its tenants' slugs start
+    with ``prefix``. The database is dropped afterwards."""
     reader = TopicReader(stack.kafka_bootstrap, read)
     await reader.start()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=False, acks="all")
-    await producer.start()
-    app = create_app(settings)
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://matching.test") as http:
-                yield app, http, reader, producer
-                await app.state.matching.client.drop_database(settings.database)
+        async with serving_app(record, stack, create_app(settings), settings, prefix, reader=reader) as running:
+            yield running
     finally:
-        await producer.stop()
         await reader.stop()

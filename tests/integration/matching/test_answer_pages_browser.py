@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaProducer
 from playwright.async_api import Page
 
-from lotse_contracts import Envelope, VolunteerRegistered, to_bytes, topic_for, topics_for_tenants
+from lotse_contracts import Envelope, VolunteerRegistered, topics_for_tenants
 from lotse_devstack import Stack, ensure_topics
 from lotse_matching import pages
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from tests.integration.matching.support import (
     WEEK,
+    RunningMatching,
     answer_path,
     opened,
     registry_event,
@@ -70,12 +70,8 @@ async def world(stack: Stack) -> AsyncIterator[World]:
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([tenant]))
     # Every test opens pages of the same links from the same address: more than the default 30 a minute.
     settings = service_settings(stack, f"browser-{uuid.uuid4().hex[:8]}", public_rate_limit="600/minute")
-    async with serving(stack, settings, [PROPOSALS]) as (app, _http, reader, producer):
-        store: Store = app.state.matching.store
-
-        async def publish(event: Envelope[Any], producer: AIOKafkaProducer = producer) -> None:
-            await producer.send_and_wait(topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
-
+    async with serving(RunningMatching, stack, settings, [PROPOSALS], tenant) as matching:
+        app, reader, store, publish = matching.app, matching.reader, matching.store, matching.publish
         # The municipality speaks German; the volunteers Ukrainian and Persian.
         await publish(tenant_event(tenant, "de"))
         await eventually(partial(store.tenant, tenant), timeout=60, what="the tenant onboarded")

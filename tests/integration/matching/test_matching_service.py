@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI
 
 from lotse_contracts import (
     AcceptProposal,
@@ -34,16 +30,13 @@ from lotse_contracts import (
     new_event,
     partner_inbound_topic,
     to_bytes,
-    topic_for,
     topics_for_tenants,
 )
 from lotse_devstack import Stack, ensure_topics
 from lotse_matching.service import Matching
-from lotse_matching.settings import MatchingSettings
-from lotse_matching.store import Store
 from lotse_runtime.auth import Role
 from tests.integration.matching.support import (
-    TopicReader,
+    RunningMatching,
     answer_path,
     need_details,
     opened,
@@ -74,7 +67,8 @@ NAMES = (
     "restart",
     "soon",
 )
-TENANTS = {name: f"m{uuid.uuid4().hex[:8]}-{name}" for name in NAMES}
+PREFIX = f"m{uuid.uuid4().hex[:8]}"
+TENANTS = {name: f"{PREFIX}-{name}" for name in NAMES}
 POLICIES: dict[str, dict[str, int]] = {tenant: {"proposals_per_round": 2} for tenant in TENANTS.values()}
 POLICIES[TENANTS["expire"]] = {"proposals_per_round": 1, "answer_seconds": 2}
 POLICIES[TENANTS["leave"]] = {"proposals_per_round": 1}
@@ -86,18 +80,7 @@ NEED_DLQ = dead_letter_topic("lotse.registry.needs.v1")
 PARTNER_DLQ = dead_letter_topic(partner_inbound_topic(TENANTS["other"]))
 
 
-@dataclass
-class Running:
-    app: FastAPI
-    settings: MatchingSettings
-    http: httpx.AsyncClient
-    store: Store
-    reader: TopicReader
-    producer: AIOKafkaProducer
-
-    async def publish(self, event: Envelope[Any], topic: str | None = None) -> None:
-        await self.producer.send_and_wait(topic or topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
-
+class Running(RunningMatching):
     async def volunteers(self, tenant: str, *events: Envelope[Any]) -> None:
         """Publish registrations and wait until matching knows them (topics are not ordered
         against each other, so a need published right away could overtake them)."""
@@ -138,13 +121,7 @@ async def matching(stack: Stack) -> AsyncIterator[Running]:
         unknown_retry_attempts=3,
         tenant_policies=POLICIES,
     )
-    async with serving(stack, settings, [PROPOSALS, VOLUNTEER_DLQ, NEED_DLQ, PARTNER_DLQ]) as (
-        app,
-        http,
-        reader,
-        producer,
-    ):
-        running = Running(app, settings, http, app.state.matching.store, reader, producer)
+    async with serving(Running, stack, settings, [PROPOSALS, VOLUNTEER_DLQ, NEED_DLQ, PARTNER_DLQ], PREFIX) as running:
         for name, tenant in TENANTS.items():
             await running.publish(tenant_event(tenant, "uk" if name == "links" else "de"))
         # Once the tenants are in, the consumer group has joined.

@@ -20,10 +20,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaProducer
 
 from lotse_contracts import (
     AcceptProposal,
@@ -33,17 +31,14 @@ from lotse_contracts import (
     new_event,
     partner_inbound_topic,
     to_bytes,
-    topic_for,
     topics_for_tenants,
 )
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_devstack import Stack, ensure_topics
-from lotse_matching.settings import MatchingSettings
-from lotse_matching.store import Store
 from lotse_runtime import answer_links
 from lotse_runtime.auth import Role
 from tests.integration.matching.support import (
-    TopicReader,
+    RunningMatching,
     answer_path,
     opened,
     registered,
@@ -69,11 +64,7 @@ class World:
     their need (in our municipality they speak no Arabic), so proposing them for our need would
     mean their profile leaked into our matching."""
 
-    settings: MatchingSettings
-    http: httpx.AsyncClient
-    store: Store
-    reader: TopicReader
-    producer: AIOKafkaProducer
+    matching: RunningMatching
     our_volunteers: tuple[str, str]
     their_volunteer: str
     shared: str
@@ -84,9 +75,6 @@ class World:
     our_proposals: dict[str, Envelope[Any]]  # volunteer id -> MatchProposed
     their_proposals: dict[str, Envelope[Any]]
 
-    async def publish(self, event: Envelope[Any], topic: str | None = None) -> None:
-        await self.producer.send_and_wait(topic or topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
-
     def headers(self, *roles: Role, tenant: str | None, subject: str) -> dict[str, str]:
         # An initiative admin's token always names its organisation (a token without one is refused).
         organisation = f"{tenant}-initiative" if Role.INITIATIVE_ADMIN in roles else None
@@ -95,7 +83,7 @@ class World:
 
     def proposed(self, need_id: str) -> list[Envelope[Any]]:
         """Every proposal for the need on the topic, whatever its key or envelope says."""
-        events = [seen.event() for seen in list(self.reader.seen) if seen.topic == PROPOSALS]
+        events = [seen.event() for seen in list(self.matching.reader.seen) if seen.topic == PROPOSALS]
         return [e for e in events if e.type.endswith(".proposed.v1") and str(e.data.need_id) == need_id]
 
 
@@ -103,25 +91,21 @@ class World:
 async def world(stack: Stack) -> AsyncIterator[World]:
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([OURS, THEIRS]))
     settings = service_settings(stack, f"isolation-{RUN}", unknown_retry_attempts=2)
-    async with serving(stack, settings, [PROPOSALS, THEIR_PARTNER_DLQ]) as (app, http, reader, producer):
-        store: Store = app.state.matching.store
+    async with serving(RunningMatching, stack, settings, [PROPOSALS, THEIR_PARTNER_DLQ], f"m{RUN}") as matching:
         shared = str(uuid.uuid4())
         # Their volunteers live closer to the need than ours: a leak would rank them first.
         ours = [registered(OURS, km_north=km) for km in (0.6, 1.2)]
         ours.append(registered(OURS, shared, km_north=0.1, languages=NO_ARABIC))
         theirs = [registered(THEIRS, km_north=0.05), registered(THEIRS, shared, km_north=0.1)]
-        for event in (tenant_event(OURS), tenant_event(THEIRS), *ours, *theirs):
-            await producer.send_and_wait(topic_for(event.type, event.tenant), to_bytes(event), key=event.key)
+        await matching.publish(tenant_event(OURS), tenant_event(THEIRS), *ours, *theirs)
         for event in (*ours, *theirs):
-            await eventually(partial(store.volunteer, event.tenant, event.subject), timeout=60, what="volunteer known")
+            await eventually(
+                partial(matching.store.volunteer, event.tenant, event.subject), timeout=60, what="volunteer known"
+            )
         our_marker, their_marker = f"Begleitung {uuid.uuid4().hex}", f"Begleitung {uuid.uuid4().hex}"
         our_need, their_need = opened(OURS, description=our_marker), opened(THEIRS, description=their_marker)
         running = World(
-            settings,
-            http,
-            store,
-            reader,
-            producer,
+            matching,
             our_volunteers=(ours[0].subject, ours[1].subject),
             their_volunteer=theirs[0].subject,
             shared=shared,
@@ -132,8 +116,7 @@ async def world(stack: Stack) -> AsyncIterator[World]:
             our_proposals={},
             their_proposals={},
         )
-        await running.publish(our_need)
-        await running.publish(their_need)
+        await matching.publish(our_need, their_need)
         # A round's proposals are written in one transaction: two of each means the round is out.
         for need_id, found in (
             (our_need.subject, running.our_proposals),
@@ -162,7 +145,7 @@ async def test_only_our_volunteers_are_proposed_for_our_need_and_only_theirs_for
     assert sorted(e.data.distance_km for e in ours) == pytest.approx([0.6, 1.2], abs=0.01)
 
     # The database agrees, read without any tenant filter.
-    stored = await world.store.proposals.find({"need_id": world.our_need}).to_list()
+    stored = await world.matching.store.proposals.find({"need_id": world.our_need}).to_list()
     assert {(p["tenant"], p["volunteer_id"]) for p in stored} == {(OURS, v) for v in world.our_volunteers}
 
 
@@ -199,12 +182,12 @@ async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(w
         *world.our_volunteers,
         *(str(e.data.proposal_id) for e in world.our_proposals.values()),
     ]
-    outbox = world.store.database["outbox"]
+    outbox = world.matching.store.database["outbox"]
     outbox_before = await outbox.count_documents({"tenant": OURS})
 
     for name, headers in intruders.items():
         for method, url, body in endpoints:
-            response = await world.http.request(method, url, json=body, headers=headers)
+            response = await world.matching.http.request(method, url, json=body, headers=headers)
             # Lists answer with the caller's own data; everything aimed at ours is refused.
             allowed = {200, 403} if method == "GET" else {403, 404}
             assert response.status_code in allowed, (name, method, url, response.status_code, response.text)
@@ -212,21 +195,21 @@ async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(w
                 assert secret not in response.text.replace(url, ""), (name, method, url, secret)
 
     # Their shared person does see their own need, so the lists above were not empty by accident.
-    theirs = await world.http.get(
+    theirs = await world.matching.http.get(
         "/volunteers/me/open-needs", headers=world.headers(Role.VOLUNTEER, tenant=THEIRS, subject=world.shared)
     )
     assert [item["need_id"] for item in theirs.json()] == [world.their_need]
     assert theirs.json()[0]["description"] == world.their_marker
     # In our municipality the same person fits nothing (no Arabic there), even though theirs fits.
-    ours = await world.http.get(
+    ours = await world.matching.http.get(
         "/volunteers/me/open-needs", headers=world.headers(Role.VOLUNTEER, tenant=OURS, subject=world.shared)
     )
     assert ours.status_code == 200 and ours.json() == []
 
     for proposal in world.our_proposals.values():
-        stored = await world.store.proposal(OURS, str(proposal.data.proposal_id))
+        stored = await world.matching.store.proposal(OURS, str(proposal.data.proposal_id))
         assert stored is not None and stored["status"] == "open"
-    need = await world.store.need(OURS, world.our_need)
+    need = await world.matching.store.need(OURS, world.our_need)
     assert need is not None and need["staffing"]["committed"] == [] and need["staffing"]["state"] == "open"
     assert await outbox.count_documents({"tenant": OURS}) == outbox_before
 
@@ -245,19 +228,19 @@ async def test_partner_answers_on_their_topic_cannot_reach_our_proposals(world: 
         data=answer, tenant=THEIRS, subject=ids["proposal_id"], version=1, source=f"/partners/{THEIRS}/portal"
     )
     for event in (posing, reaching):
-        await world.publish(event, topic=partner_inbound_topic(THEIRS))
+        await world.matching.publish(event, topic=partner_inbound_topic(THEIRS))
 
     async def both_dead_lettered() -> dict[bytes, DeadLetterReason]:
-        dead = [s for s in list(world.reader.seen) if s.topic == THEIR_PARTNER_DLQ]
+        dead = [s for s in list(world.matching.reader.seen) if s.topic == THEIR_PARTNER_DLQ]
         found = {s.value: DeadLetterInfo.from_headers(s.headers.items()).reason for s in dead}
         return found if {to_bytes(posing), to_bytes(reaching)} <= set(found) else {}
 
     reasons = await eventually(both_dead_lettered, what="both answers dead-lettered")
     assert reasons[to_bytes(posing)] == "tenant_mismatch"
     assert reasons[to_bytes(reaching)] == "not_allowed"
-    stored = await world.store.proposal(OURS, ids["proposal_id"])
+    stored = await world.matching.store.proposal(OURS, ids["proposal_id"])
     assert stored is not None and stored["status"] == "open"
-    assert not [e for e in world.reader.events(OURS, world.our_need) if e.type.endswith(".accepted.v1")]
+    assert not [e for e in world.matching.reader.events(OURS, world.our_need) if e.type.endswith(".accepted.v1")]
 
 
 async def test_an_answer_link_acts_only_on_its_own_proposal_in_its_own_municipality(world: World) -> None:
@@ -265,7 +248,7 @@ async def test_an_answer_link_acts_only_on_its_own_proposal_in_its_own_municipal
     our_volunteer = world.our_volunteers[0]
     ours = world.our_proposals[our_volunteer]
     their_proposal = str(world.their_proposals[world.shared].data.proposal_id)
-    our_link = answer_path(world.settings, ours)
+    our_link = answer_path(world.matching.settings, ours)
     token = our_link.removeprefix("/answers/")
     body, _, signature = token.partition(".")
     claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -274,36 +257,36 @@ async def test_an_answer_link_acts_only_on_its_own_proposal_in_its_own_municipal
     for changed in ({"p": their_proposal}, {"t": THEIRS}, {"p": their_proposal, "t": THEIRS}):
         forged_body = base64.urlsafe_b64encode(json.dumps({**claims, **changed}).encode()).rstrip(b"=").decode()
         forged = f"/answers/{forged_body}.{signature}"
-        assert (await world.http.get(forged, params={"choice": "accept"})).status_code == 400
-        assert (await world.http.post(forged, data={"choice": "accept"})).status_code == 400
+        assert (await world.matching.http.get(forged, params={"choice": "accept"})).status_code == 400
+        assert (await world.matching.http.post(forged, data={"choice": "accept"})).status_code == 400
 
     # Even a validly signed link only looks in the municipality it names.
     expires = datetime.now(UTC) + timedelta(hours=1)
-    secret = answer_links.secret_value(world.settings.answer_link_secret)
+    secret = answer_links.secret_value(world.matching.settings.answer_link_secret)
     crossed = [
         answer_links.sign(secret, str(ours.data.proposal_id), THEIRS, expires),
         answer_links.sign(secret, their_proposal, OURS, expires),
     ]
     for crossed_token in crossed:
-        page = await world.http.get(f"/answers/{crossed_token}", params={"choice": "accept"})
+        page = await world.matching.http.get(f"/answers/{crossed_token}", params={"choice": "accept"})
         assert page.status_code == 404 and world.our_marker not in page.text and world.their_marker not in page.text
-        answered = await world.http.post(f"/answers/{crossed_token}", data={"choice": "accept"})
+        answered = await world.matching.http.post(f"/answers/{crossed_token}", data={"choice": "accept"})
         assert answered.status_code == 404
 
     # Our genuine link shows our need only, and accepting it changes our need and nothing of theirs.
-    page = await world.http.get(our_link, params={"choice": "accept"})
+    page = await world.matching.http.get(our_link, params={"choice": "accept"})
     assert page.status_code == 200 and world.our_marker in page.text and world.their_marker not in page.text
-    accepted = await world.http.post(our_link, data={"choice": "accept"})
+    accepted = await world.matching.http.post(our_link, data={"choice": "accept"})
     assert accepted.status_code == 200
 
     async def staffed() -> list[Envelope[Any]]:
-        return [e for e in world.reader.events(OURS, world.our_need) if e.type.endswith(".staffed.v1")]
+        return [e for e in world.matching.reader.events(OURS, world.our_need) if e.type.endswith(".staffed.v1")]
 
     (done,) = await eventually(staffed, what="our need staffed")
     assert [str(v) for v in done.data.volunteer_ids] == [our_volunteer]
     for proposal in world.their_proposals.values():
-        stored = await world.store.proposal(THEIRS, str(proposal.data.proposal_id))
+        stored = await world.matching.store.proposal(THEIRS, str(proposal.data.proposal_id))
         assert stored is not None and stored["status"] == "open"
-    their_need = await world.store.need(THEIRS, world.their_need)
+    their_need = await world.matching.store.need(THEIRS, world.their_need)
     assert their_need is not None and their_need["staffing"]["committed"] == []
-    assert not [e for e in world.reader.events(THEIRS) if not e.type.endswith(".proposed.v1")]
+    assert not [e for e in world.matching.reader.events(THEIRS) if not e.type.endswith(".proposed.v1")]

@@ -14,11 +14,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
 from lotse_contracts import (
     Envelope,
@@ -27,10 +25,9 @@ from lotse_contracts import (
     VolunteerRegistered,
     to_bytes,
     topic_for,
-    topics_for_tenants,
 )
 from lotse_contracts.events.values import Channel, OptionalMessageKind, QuietHours
-from lotse_devstack import Stack, ensure_topics
+from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.app import create_app
 from lotse_notifications.settings import NotificationSettings
@@ -39,6 +36,8 @@ from lotse_runtime.auth import Role
 from lotse_runtime.destinations import Resolver, system_resolver
 from tests.support import events, tokens
 from tests.support.kafka import produce
+from tests.support.running import RunningService
+from tests.support.running import serving as serving_app
 from tests.support.waiting import eventually
 
 # Set explicitly, as an operator would; matching checks the links with the same key.
@@ -249,37 +248,27 @@ def service_settings(stack: Stack, smtp_sink: SmtpSink, prefix: str, **overrides
     return NotificationSettings(**{**values, **overrides})
 
 
+N = TypeVar("N", bound="Running")
+
+
 @asynccontextmanager
 async def serving(
-    stack: Stack, settings: NotificationSettings, resolver: Resolver = system_resolver
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, AsyncMongoClient[dict[str, Any]]]]:
-    """The app with its consumers, relay and worker running; its database is dropped afterwards."""
-    await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([]))
+    record: type[N],
+    stack: Stack,
+    settings: NotificationSettings,
+    prefix: str,
+    resolver: Resolver = system_resolver,
+    **extra: Any,
+) -> AsyncIterator[N]:
+    """The app with its consumers, relay and worker running as a ``record`` (``Running`` or a
+    test's subclass, which ``extra`` completes); its database is dropped afterwards."""
     app = create_app(settings, resolver=resolver)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as http:
-                yield app, http, mongo
-    finally:
-        await mongo.drop_database(settings.database)
-        await mongo.close()
+    async with serving_app(record, stack, app, settings, prefix, **extra) as running:
+        yield running
 
 
-@dataclass
-class Running:
-    """A notifications service under test: its app, an HTTP client, its database and who may call it."""
-
-    app: FastAPI
-    http: httpx.AsyncClient
-    settings: NotificationSettings
-    bootstrap: str
-    prefix: str
-    mongo: AsyncMongoClient[dict[str, Any]]
-
-    def new_tenant(self) -> str:
-        return f"{self.prefix}-{uuid.uuid4().hex[:6]}"
+class Running(RunningService[NotificationSettings]):
+    """A notifications service under test, with who may call it and what it holds."""
 
     def auth(self, role: Role, tenant: str, subject: str | None = None) -> dict[str, str]:
         token = tokens.issue(subject or str(uuid.uuid4()), [role], tenant=tenant)
@@ -288,17 +277,13 @@ class Running:
     def coordinator(self, tenant: str) -> dict[str, str]:
         return self.auth(Role.COORDINATOR, tenant)
 
-    @property
-    def db(self) -> Any:
-        return self.mongo[self.settings.database]
-
     async def deliveries(self, tenant: str, **query: Any) -> list[dict[str, Any]]:
-        return await self.db.deliveries.find({"tenant": tenant, **query}).to_list()
+        return await self.database.deliveries.find({"tenant": tenant, **query}).to_list()
 
     async def applied(self, tenant: str, *events: Envelope[Any]) -> None:
         """Wait until registry events are in the read model. Topics are not ordered among each
         other, and matching only proposes people and needs the registry published long before."""
-        await publish(self.bootstrap, *events)
+        await self.publish(*events)
         wanted = [("tenants", tenant)]
         for event in events:
             if isinstance(event.data, VolunteerRegistered):
@@ -310,7 +295,7 @@ class Running:
 
         async def all_there() -> bool:
             for collection, key in wanted:
-                found = await self.db[collection].find_one({"_id": key})
+                found = await self.database[collection].find_one({"_id": key})
                 if found is None or (collection == "needs" and "description" not in found):
                     return False
             return True

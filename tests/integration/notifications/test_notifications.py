@@ -43,7 +43,6 @@ from tests.integration.notifications.support import (
     onboarded,
     organisation_registered,
     proposed,
-    publish,
     registered,
     service_settings,
     serving,
@@ -70,8 +69,8 @@ async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
         reminder_before_hours=24,
         reminder_interval_seconds=0.3,
     )
-    async with serving(stack, settings) as (app, http, mongo):
-        yield Running(app, http, settings, stack.kafka_bootstrap, prefix, mongo)
+    async with serving(Running, stack, settings, prefix) as running:
+        yield running
 
 
 @pytest.fixture
@@ -97,7 +96,7 @@ async def test_a_proposal_is_emailed_in_arabic_right_to_left_with_links_signed_f
     need = need_opened(tenant)
     proposal = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
     await service.applied(tenant, onboarded(tenant), volunteer, need)
-    await publish(service.bootstrap, proposal)
+    await service.publish(proposal)
 
     mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
     assert mail["headers"]["Content-Language"] == "ar"
@@ -137,7 +136,7 @@ async def test_the_same_proposal_event_delivered_twice_sends_one_email_and_repor
     # duplicate has been consumed too.
     await service.applied(tenant, onboarded(tenant), volunteer, other, need)
     suppressed_before = _duplicates_suppressed()
-    await publish(service.bootstrap, first, first, marker)
+    await service.publish(first, first, marker)
 
     await wait_for_mail(smtp_sink, other.data.contact.email, "match_proposed")
     mails = await mails_to(smtp_sink, volunteer.data.contact.email, "match_proposed")
@@ -148,7 +147,7 @@ async def test_the_same_proposal_event_delivered_twice_sends_one_email_and_repor
     assert [(d["status"], d["attempts"]) for d in sent] == [("sent", 1)]
 
     async def published_outcome() -> list[dict[str, Any]]:
-        return await service.db.outbox.find(
+        return await service.database.outbox.find(
             {"tenant": tenant, "type": "de.lotse.notifications.delivery.sent.v1", "published_at": {"$ne": None}}
         ).to_list()
 
@@ -176,14 +175,14 @@ async def test_a_proposal_read_before_the_volunteer_and_the_need_waits_for_them(
     volunteer, need = registered(tenant, language="fa"), need_opened(tenant)
     proposal = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
     await service.applied(tenant, onboarded(tenant))
-    await publish(service.bootstrap, proposal)
+    await service.publish(proposal)
 
     async def waiting() -> list[dict[str, Any]]:
         return await service.deliveries(tenant, trigger_event_id=str(proposal.id), status="pending", waits={"$gte": 1})
 
     queued = await eventually(waiting, what="the proposal's deliveries to wait for the volunteer")
     assert {d["reason"] for d in queued} == {"no_contact"}
-    await publish(service.bootstrap, volunteer, need)
+    await service.publish(volunteer, need)
     mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
     assert need.data.description in mail["text"] and 'dir="rtl"' in mail["html"]
     mailed_answer_links(mail, proposal, service.settings)
@@ -208,7 +207,7 @@ async def test_a_webhook_receiver_verifies_the_signature_and_gets_the_event_agai
     assert {error["field"] for error in invalid.json()["errors"]} == {"url", "secret"}
     need = need_opened(tenant)
     await service.applied(tenant, onboarded(tenant))
-    await publish(service.bootstrap, need)
+    await service.publish(need)
 
     await eventually(lambda: _async(len(receiver.calls) >= 2), what="the webhook to be called twice")
     first, second = receiver.calls[:2]
@@ -222,7 +221,7 @@ async def test_a_webhook_receiver_verifies_the_signature_and_gets_the_event_agai
 
     (delivery,) = await eventually(delivered, what="the webhook delivery to be marked sent")
     assert delivery["attempts"] == 2
-    failed = await service.db.outbox.find(
+    failed = await service.database.outbox.find(
         {"tenant": tenant, "type": "de.lotse.notifications.delivery.failed.v1"}
     ).to_list()
     assert [parse_event(bytes(f["value"])).data.will_retry for f in failed] == [True]
@@ -240,7 +239,7 @@ async def test_a_webhook_that_keeps_failing_is_dead_lettered_with_its_reason_and
     volunteer = registered(tenant)
     need = need_opened(tenant)
     await service.applied(tenant, onboarded(tenant), volunteer, need)
-    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+    await service.publish(proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
 
     await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
 
@@ -278,7 +277,7 @@ async def test_a_hanging_webhook_endpoint_does_not_hold_up_email_and_is_retried_
     await service.applied(tenant, onboarded(tenant), volunteer, need)
     await eventually(lambda: _async(receiver.started == 1), what="the partner endpoint to hang on its first call")
 
-    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+    await service.publish(proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
     await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
     assert receiver.calls == []  # the first webhook call still hangs while the email went out
 
@@ -300,7 +299,7 @@ async def test_a_webhook_redirect_is_not_followed_and_fails_for_good_and_the_hos
     url = receiver.url.replace("127.0.0.1", "localhost")
     hook = {"url": url, "secret": secret, "event_types": ["de.lotse.registry.need.opened.v1"]}
     assert (await service.http.post("/webhooks", json=hook, headers=coordinator)).status_code == 201
-    await publish(service.bootstrap, onboarded(tenant), need_opened(tenant))
+    await service.publish(onboarded(tenant), need_opened(tenant))
 
     async def dead() -> list[dict[str, Any]]:
         return await service.deliveries(tenant, channel="webhook", status="dead")
@@ -317,7 +316,7 @@ async def test_an_opted_out_channel_sends_nothing_and_the_in_app_inbox_gets_the_
     volunteer = registered(tenant, language="uk", channels=("in_app",))
     need = need_opened(tenant)
     await service.applied(tenant, onboarded(tenant), volunteer, need)
-    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+    await service.publish(proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
     me = service.auth(Role.VOLUNTEER, tenant, subject=str(volunteer.data.volunteer_id))
 
     async def inbox() -> list[dict[str, Any]]:
@@ -351,7 +350,7 @@ async def test_an_opted_out_kind_sends_nothing_and_an_email_in_quiet_hours_waits
     night_owl = registered(tenant, quiet_hours=window)
     need = need_opened(tenant)
     await service.applied(tenant, onboarded(tenant), no_welcome, night_owl, need)
-    await publish(service.bootstrap, proposed(tenant, need.data.need_id, no_welcome.data.volunteer_id, version=1))
+    await service.publish(proposed(tenant, need.data.need_id, no_welcome.data.volunteer_id, version=1))
 
     # The opted-out welcome is skipped on every channel; a proposal cannot be opted out of.
     await wait_for_mail(smtp_sink, no_welcome.data.contact.email, "match_proposed")
@@ -392,7 +391,7 @@ async def test_erasure_leaves_no_contact_data_anywhere_in_the_notifications_data
     need = need_opened(tenant)
     proposal = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
     await service.applied(tenant, onboarded(tenant), volunteer, need)
-    await publish(service.bootstrap, proposal)
+    await service.publish(proposal)
     mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
     contact = volunteer.data.contact
     links = answer_tokens(mailed_answer_links(mail, proposal, service.settings))
@@ -407,10 +406,12 @@ async def test_erasure_leaves_no_contact_data_anywhere_in_the_notifications_data
         version=3,
         source="/lotse/registry",
     )
-    await publish(service.bootstrap, erased)
+    await service.publish(erased)
 
     async def tombstone() -> Any:
-        found = await service.db.contacts.find_one({"tenant": tenant, "volunteer_id": str(volunteer.data.volunteer_id)})
+        found = await service.database.contacts.find_one(
+            {"tenant": tenant, "volunteer_id": str(volunteer.data.volunteer_id)}
+        )
         return found and found.get("erased")
 
     await eventually(tombstone, what="the contact to be erased")
@@ -428,7 +429,7 @@ async def test_an_unstaffed_need_is_escalated_and_the_weekly_digest_counts_open_
     lonely, staffed, fresh = need_opened(tenant), need_opened(tenant), need_opened(tenant)
     staffed_event = need_staffed(tenant, staffed.data.need_id)
     await service.applied(tenant, onboarded(tenant), lonely, staffed, fresh)
-    await publish(service.bootstrap, staffed_event, need_unstaffed(tenant, lonely.data.need_id, version=1))
+    await service.publish(staffed_event, need_unstaffed(tenant, lonely.data.need_id, version=1))
     office = f"office@{tenant}.example"
     escalation = await wait_for_mail(smtp_sink, office, "need_unstaffed")
     assert lonely.data.description in escalation["text"] and "Alle Gefragten haben abgesagt" in escalation["text"]
@@ -462,7 +463,7 @@ async def test_a_staffed_need_is_announced_once_to_the_office_and_the_owner_in_t
     older = need_staffed(tenant, need.data.need_id, version=1)  # overtaken by the newer one
     # Same key and partition as the staffed events: once the marker is handled, so are they.
     marker = need_unstaffed(tenant, need.data.need_id, version=3)
-    await publish(service.bootstrap, first, first, older, marker)
+    await service.publish(first, first, older, marker)
 
     office, initiative = f"office@{tenant}.example", owner.data.contact_email
     mail = await wait_for_mail(smtp_sink, office, "need_staffed")
@@ -489,7 +490,7 @@ async def test_a_staffed_need_read_before_its_tenant_need_and_owner_waits_for_th
     need = need_opened(tenant)
     owner = organisation_registered(tenant, need.data.organisation_id)
     event = need_staffed(tenant, need.data.need_id, version=1)
-    await publish(service.bootstrap, event)
+    await service.publish(event)
 
     async def both_waiting() -> list[dict[str, Any]]:
         found = await service.deliveries(tenant, trigger_event_id=str(event.id), status="pending", waits={"$gte": 1})
@@ -500,7 +501,7 @@ async def test_a_staffed_need_read_before_its_tenant_need_and_owner_waits_for_th
         ("need_owner", "unknown_tenant"),
         ("tenant", "unknown_tenant"),
     ]
-    await publish(service.bootstrap, onboarded(tenant), owner, need)
+    await service.publish(onboarded(tenant), owner, need)
 
     office = await wait_for_mail(smtp_sink, f"office@{tenant}.example", "need_staffed")
     assert need.data.description in office["text"]
@@ -528,7 +529,7 @@ async def test_a_proposal_close_to_expiry_is_reminded_once_and_a_cancelled_need_
         tenant, need.data.need_id, volunteer.data.volunteer_id, version=1, expires_in=timedelta(hours=2)
     )
     await service.applied(tenant, onboarded(tenant), volunteer, need)
-    await publish(service.bootstrap, proposal)
+    await service.publish(proposal)
     address = volunteer.data.contact.email
     reminder = await wait_for_mail(smtp_sink, address, "proposal_reminder")
     assert "Hatırlatma" in reminder["subject"]
@@ -541,7 +542,7 @@ async def test_a_proposal_close_to_expiry_is_reminded_once_and_a_cancelled_need_
         version=2,
         source="/lotse/registry",
     )
-    await publish(service.bootstrap, cancelled)
+    await service.publish(cancelled)
     notice = await wait_for_mail(smtp_sink, address, "need_cancelled")
     assert "Talep iptal edildi" in notice["subject"]
     assert len(await mails_to(smtp_sink, address, "proposal_reminder")) == 1
@@ -573,7 +574,7 @@ async def test_a_template_override_is_refused_unless_it_renders_and_is_used_once
     assert (await service.http.put("/guidance/de", json=guidance, headers=coordinator)).status_code == 200
     volunteer = registered(tenant)
     await service.applied(tenant, onboarded(tenant))
-    await publish(service.bootstrap, volunteer)
+    await service.publish(volunteer)
     welcome = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "welcome")
     assert welcome["subject"] == f"Herzlich willkommen in Stadt {tenant}, {volunteer.data.contact.display_name}"
     assert "Bürgerbüro Nord" in welcome["text"]
@@ -592,8 +593,8 @@ async def test_a_template_override_is_refused_unless_it_renders_and_is_used_once
 async def _database_text(service: Running) -> str:
     """Everything in the service's database, as one text to search."""
     chunks = []
-    for name in await service.db.list_collection_names():
-        async for document in service.db[name].find({}):
+    for name in await service.database.list_collection_names():
+        async for document in service.database[name].find({}):
             chunks.append(json.dumps(document, default=_bytes_as_text, ensure_ascii=False))
     return "\n".join(chunks)
 
@@ -614,7 +615,7 @@ async def test_a_consumer_that_replays_every_event_from_the_start_sends_nothing_
     """As after a crash that lost every committed offset: a new consumer group reads all topics
     from the beginning, and the inbox and the delivery keys turn every event into a no-op."""
     mails_before = len(await _sink_listing(smtp_sink))
-    deliveries_before = await service.db.deliveries.count_documents({})
+    deliveries_before = await service.database.deliveries.count_documents({})
     assert deliveries_before > 0
     records = await record_count(service.bootstrap, CONSUMED_TOPICS)
     settings = service.settings.model_copy(update={"consumer_group": service.settings.consumer_group + "-replay"})
@@ -626,7 +627,7 @@ async def test_a_consumer_that_replays_every_event_from_the_start_sends_nothing_
             return pipeline.stats.processed + pipeline.stats.dead_lettered >= records
 
         await eventually(replayed, timeout=90, what=f"all {records} records to be replayed")
-    assert await service.db.deliveries.count_documents({}) == deliveries_before
+    assert await service.database.deliveries.count_documents({}) == deliveries_before
     assert len(await _sink_listing(smtp_sink)) == mails_before
 
 

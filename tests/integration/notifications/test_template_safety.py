@@ -25,7 +25,6 @@ from tests.integration.notifications.support import (
     need_opened,
     onboarded,
     proposed,
-    publish,
     registered,
     service_settings,
     serving,
@@ -50,8 +49,8 @@ async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
     settings = service_settings(
         stack, smtp_sink, prefix, template_render_seconds=5.0, retry_base_seconds=0.2, retry_max_seconds=1.0
     )
-    async with serving(stack, settings) as (app, http, mongo):
-        yield Running(app, http, settings, stack.kafka_bootstrap, prefix, mongo)
+    async with serving(Running, stack, settings, prefix) as running:
+        yield running
 
 
 def _checking_a_template() -> bool:
@@ -114,7 +113,7 @@ async def test_a_stored_override_that_cannot_render_fails_its_delivery_with_the_
     tenant = f"{service.prefix}-{uuid.uuid4().hex[:6]}"
     store = service.app.state.store
     await store.save_template_override(tenant, "welcome", "de", TemplateSource("Hallo", POWER))
-    await publish(service.bootstrap, onboarded(tenant), registered(tenant, channels=("email",)))
+    await service.publish(onboarded(tenant), registered(tenant, channels=("email",)))
 
     async def dead() -> list[dict[str, Any]]:
         response = await service.http.get("/deliveries", params={"status": "dead"}, headers=service.coordinator(tenant))
@@ -137,8 +136,8 @@ async def test_a_render_error_quoting_an_answer_link_keeps_the_link_out_of_the_d
     await store.save_template_override(tenant, "match_proposed", "de", TemplateSource("Hallo", "{{ {}[accept_url] }}"))
     volunteer = registered(tenant, channels=("email",))
     need = need_opened(tenant)
-    await publish(service.bootstrap, onboarded(tenant), volunteer, need)
-    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+    await service.publish(onboarded(tenant), volunteer, need)
+    await service.publish(proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
 
     async def dead() -> list[dict[str, Any]]:
         response = await service.http.get(
@@ -151,7 +150,7 @@ async def test_a_render_error_quoting_an_answer_link_keeps_the_link_out_of_the_d
     (delivery,) = await eventually(dead, what="the proposal mail to fail")
     assert delivery["reason"] == "render_failed"
     assert delivery["error"] == "text: UndefinedError (details only when the override is saved again)"
-    stored = await store.db.deliveries.find({"tenant": tenant}).to_list()
+    stored = await store.database.deliveries.find({"tenant": tenant}).to_list()
     assert stored and "/answers/" not in str(stored)
 
 
@@ -162,8 +161,8 @@ async def test_links_in_a_need_description_are_not_clickable_in_the_proposal_mai
     volunteer = registered(tenant, channels=("email",))
     description = "Bitte vorher https://evil.example/login ausfüllen, Infos auf www.evil.example."
     need = need_opened(tenant, description=description)
-    await publish(service.bootstrap, onboarded(tenant), volunteer, need)
-    await publish(service.bootstrap, proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
+    await service.publish(onboarded(tenant), volunteer, need)
+    await service.publish(proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1))
 
     mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
     for part in ("text", "html"):

@@ -16,23 +16,21 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 
 from lotse_contracts import Envelope, parse_event
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
-from lotse_notifications.settings import NotificationSettings
 from lotse_runtime.auth import Role
 from tests.integration.notifications.support import (
+    Running,
     WebhookReceiver,
     mailed_answer_links,
     mails_to,
     need_opened,
     onboarded,
     proposed,
-    publish,
     registered,
     service_settings,
     serving,
@@ -74,9 +72,7 @@ class Municipality:
 
 @dataclass
 class World:
-    http: httpx.AsyncClient
-    settings: NotificationSettings
-    db: Any
+    notifications: Running
     person: str  # the volunteer id both municipalities know
     ours: Municipality
     theirs: Municipality
@@ -103,8 +99,8 @@ async def world(
 ) -> AsyncIterator[World]:
     settings = service_settings(stack, smtp_sink, PREFIX)
     person, need_id = uuid.uuid4(), uuid.uuid4()
-    async with serving(stack, settings) as (_, http, mongo):
-        world = World(http, settings, mongo[settings.database], str(person), *_municipalities(person, hooks))
+    async with serving(Running, stack, settings, PREFIX) as notifications:
+        world = World(notifications, str(person), *_municipalities(person, hooks))
         await _set_up(world, need_id)
         yield world
 
@@ -122,16 +118,20 @@ async def _set_up(world: World, need_id: uuid.UUID) -> None:
     for town in (world.ours, world.theirs):
         coordinator = world.headers(Role.COORDINATOR, tenant=town.tenant)
         guidance = {"certificates": f"Nachweise im Bürgerbüro {town.marker}"}
-        assert (await world.http.put("/guidance/de", json=guidance, headers=coordinator)).status_code == 200
+        assert (
+            await world.notifications.http.put("/guidance/de", json=guidance, headers=coordinator)
+        ).status_code == 200
         town.hook_secret = town.hook.secret = f"secret-{uuid.uuid4().hex}"
         hook = {"url": town.hook.url, "secret": town.hook_secret}
-        response = await world.http.post("/webhooks", json=hook, headers=coordinator)
+        response = await world.notifications.http.post("/webhooks", json=hook, headers=coordinator)
         assert response.status_code == 201, response.text
         town.hook_id = response.json()["id"]
     # Only we word our welcome ourselves.
     wording = {"subject": f"Willkommen bei uns {world.ours.marker}", "text": "Hallo {{ recipient_name }}!"}
     coordinator = world.headers(Role.COORDINATOR, tenant=OURS)
-    assert (await world.http.put("/templates/welcome/de", json=wording, headers=coordinator)).status_code == 200
+    assert (
+        await world.notifications.http.put("/templates/welcome/de", json=wording, headers=coordinator)
+    ).status_code == 200
 
     for town in (world.ours, world.theirs):
         need = need_opened(town.tenant, need_id, description=f"Begleitung zum Jobcenter {town.marker}")
@@ -143,16 +143,21 @@ async def _set_up(world: World, need_id: uuid.UUID) -> None:
             proposal,
             need_staffed(town.tenant, need_id, version=2),
         ]
-        await publish(world.settings.kafka_bootstrap, *town.events[:3])
+        await world.notifications.publish(*town.events[:3])
 
     async def read() -> bool:
-        needs = await world.db.needs.count_documents({"need_id": str(need_id), "description": {"$exists": True}})
-        return needs == 2 and await world.db.contacts.count_documents({"volunteer_id": world.person}) == 2
+        needs = await world.notifications.database.needs.count_documents(
+            {"need_id": str(need_id), "description": {"$exists": True}}
+        )
+        return (
+            needs == 2
+            and await world.notifications.database.contacts.count_documents({"volunteer_id": world.person}) == 2
+        )
 
     # Matching only proposes people and needs the registry published long before.
     await eventually(read, timeout=60, what="both municipalities' registry events applied")
     for town in (world.ours, world.theirs):
-        await publish(world.settings.kafka_bootstrap, *town.events[3:])
+        await world.notifications.publish(*town.events[3:])
 
 
 async def _mails(sink: SmtpSink, address: str, kinds: set[str]) -> list[dict[str, Any]]:
@@ -172,7 +177,7 @@ async def test_emails_in_app_messages_and_webhook_calls_hold_only_their_own_muni
 ) -> None:
     for town in (world.ours, world.theirs):
         mail = await wait_for_mail(smtp_sink, town.volunteer.data.contact.email, "match_proposed")
-        town.accept_url = mailed_answer_links(mail, town.events[3], world.settings)[0]
+        town.accept_url = mailed_answer_links(mail, town.events[3], world.notifications.settings)[0]
     for town, other in world.pairs():
         marker = town.marker
         volunteer_mails = await _mails(smtp_sink, town.volunteer.data.contact.email, {"welcome", "match_proposed"})
@@ -191,7 +196,7 @@ async def test_emails_in_app_messages_and_webhook_calls_hold_only_their_own_muni
         me = world.headers(Role.VOLUNTEER, tenant=town.tenant, subject=world.person)
 
         async def inbox(headers: dict[str, str] = me) -> list[dict[str, Any]]:
-            messages = (await world.http.get("/me/messages", headers=headers)).json()
+            messages = (await world.notifications.http.get("/me/messages", headers=headers)).json()
             return messages if {m["kind"] for m in messages} >= {"welcome", "match_proposed"} else []
 
         messages = await eventually(inbox, what=f"the in-app messages of {town.tenant}")
@@ -216,7 +221,7 @@ async def test_emails_in_app_messages_and_webhook_calls_hold_only_their_own_muni
 
     # The queue agrees: no delivery to one municipality's webhook was ever made of the other's events.
     for town in (world.ours, world.theirs):
-        queued = await world.db.deliveries.find({"recipient_id": town.hook_id}).to_list()
+        queued = await world.notifications.database.deliveries.find({"recipient_id": town.hook_id}).to_list()
         assert {d["trigger_event_id"] for d in queued} <= {str(e.id) for e in town.events}
         assert {d["tenant"] for d in queued} == {town.tenant}
 
@@ -224,9 +229,11 @@ async def test_emails_in_app_messages_and_webhook_calls_hold_only_their_own_muni
 async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(world: World) -> None:
     ours = world.ours
     our_messages = (
-        await world.http.get("/me/messages", headers=world.headers(Role.VOLUNTEER, tenant=OURS, subject=world.person))
+        await world.notifications.http.get(
+            "/me/messages", headers=world.headers(Role.VOLUNTEER, tenant=OURS, subject=world.person)
+        )
     ).json()
-    our_deliveries = await world.db.deliveries.find({"tenant": OURS}).to_list()
+    our_deliveries = await world.notifications.database.deliveries.find({"tenant": OURS}).to_list()
     assert our_messages and our_deliveries
     secrets = [*ours.secrets, *(m["id"] for m in our_messages), *(d["_id"] for d in our_deliveries)]
     intruders = {
@@ -254,12 +261,12 @@ async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(w
         ("GET", "/me/messages", None),
         *(("POST", f"/me/messages/{message['id']}/read", None) for message in our_messages),
     ]
-    outbox_before = await world.db.outbox.count_documents({"tenant": OURS})
-    deliveries_before = await world.db.deliveries.count_documents({"tenant": OURS})
+    outbox_before = await world.notifications.database.outbox.count_documents({"tenant": OURS})
+    deliveries_before = await world.notifications.database.deliveries.count_documents({"tenant": OURS})
 
     for name, headers in intruders.items():
         for method, url, body in endpoints:
-            response = await world.http.request(method, url, json=body, headers=headers)
+            response = await world.notifications.http.request(method, url, json=body, headers=headers)
             # Reads and the digest answer with the caller's own municipality; all else is refused.
             allowed = {200, 202, 403} if method == "GET" or url == "/digest" else {403, 404}
             assert response.status_code in allowed, (name, method, url, response.status_code, response.text)
@@ -269,18 +276,24 @@ async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(w
     # Their coordinator writes their own wording, guidance and webhook: ours stay as they were.
     theirs = world.headers(Role.COORDINATOR, tenant=THEIRS)
     wording = {"subject": "Willkommen bei ihnen", "text": "Hallo {{ recipient_name }}"}
-    assert (await world.http.put("/templates/welcome/de", json=wording, headers=theirs)).status_code == 200
-    assert (await world.http.put("/guidance/de", json={"certificates": "bei ihnen"}, headers=theirs)).status_code == 200
+    assert (
+        await world.notifications.http.put("/templates/welcome/de", json=wording, headers=theirs)
+    ).status_code == 200
+    assert (
+        await world.notifications.http.put("/guidance/de", json={"certificates": "bei ihnen"}, headers=theirs)
+    ).status_code == 200
     hook = {"url": "http://127.0.0.1:9/theirs", "secret": "their-other-secret-123"}
-    assert (await world.http.post("/webhooks", json=hook, headers=theirs)).status_code == 201
+    assert (await world.notifications.http.post("/webhooks", json=hook, headers=theirs)).status_code == 201
 
     coordinator = world.headers(Role.COORDINATOR, tenant=OURS)
-    template = (await world.http.get("/templates/welcome/de", headers=coordinator)).json()
+    template = (await world.notifications.http.get("/templates/welcome/de", headers=coordinator)).json()
     assert template["source"] == "tenant" and template["subject"].startswith("Willkommen bei uns")
-    guidance = (await world.http.get("/guidance/de", headers=coordinator)).json()
+    guidance = (await world.notifications.http.get("/guidance/de", headers=coordinator)).json()
     assert guidance["certificates"] == f"Nachweise im Bürgerbüro {ours.marker}"
-    assert [h["id"] for h in (await world.http.get("/webhooks", headers=coordinator)).json()] == [ours.hook_id]
+    assert [h["id"] for h in (await world.notifications.http.get("/webhooks", headers=coordinator)).json()] == [
+        ours.hook_id
+    ]
     me = world.headers(Role.VOLUNTEER, tenant=OURS, subject=world.person)
-    assert not any(m["read"] for m in (await world.http.get("/me/messages", headers=me)).json())
-    assert await world.db.deliveries.count_documents({"tenant": OURS}) == deliveries_before
-    assert await world.db.outbox.count_documents({"tenant": OURS}) == outbox_before
+    assert not any(m["read"] for m in (await world.notifications.http.get("/me/messages", headers=me)).json())
+    assert await world.notifications.database.deliveries.count_documents({"tenant": OURS}) == deliveries_before
+    assert await world.notifications.database.outbox.count_documents({"tenant": OURS}) == outbox_before

@@ -13,22 +13,18 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
-from lotse_notifications.settings import NotificationSettings
-from lotse_runtime.auth import Role
 from lotse_runtime.destinations import IPAddress
 from tests.integration.notifications.support import (
+    Running,
     WebhookReceiver,
     need_opened,
     onboarded,
-    publish,
     service_settings,
     serving,
 )
-from tests.support import tokens
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -51,22 +47,10 @@ class FakeDns:
 
 
 @dataclass
-class Production:
-    app: FastAPI
-    http: httpx.AsyncClient
-    settings: NotificationSettings
-    bootstrap: str
-    prefix: str
-    dns: FakeDns
+class Production(Running):
+    dns: FakeDns = field(kw_only=True)
 
-    def new_tenant(self) -> str:
-        return f"{self.prefix}-{uuid.uuid4().hex[:6]}"
-
-    def coordinator(self, tenant: str) -> dict[str, str]:
-        token = tokens.issue(str(uuid.uuid4()), [Role.COORDINATOR], tenant=tenant)
-        return {"Authorization": f"Bearer {token}"}
-
-    async def deliveries(self, tenant: str, status: str) -> list[dict[str, Any]]:
+    async def listed(self, tenant: str, status: str) -> list[dict[str, Any]]:
         response = await self.http.get("/deliveries", params={"status": status}, headers=self.coordinator(tenant))
         assert response.status_code == 200, response.text
         return response.json()
@@ -79,8 +63,8 @@ async def production(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Product
     # Production behaviour, with the secrets development generated for the test.
     settings = development.model_copy(update={"env": "production"})
     dns = FakeDns()
-    async with serving(stack, settings, resolver=dns.resolve) as (app, http, _):
-        yield Production(app, http, settings, stack.kafka_bootstrap, prefix, dns)
+    async with serving(Production, stack, settings, prefix, resolver=dns.resolve, dns=dns) as running:
+        yield running
 
 
 @pytest.fixture
@@ -142,10 +126,10 @@ async def test_a_name_that_resolves_inside_at_delivery_is_not_connected_to(
     assert registered.status_code == 201, registered.text
     production.dns.names[name] = [PUBLIC_ADDRESS, "127.0.0.1"]  # now one of them points inside
 
-    await publish(production.bootstrap, onboarded(tenant), need_opened(tenant))
+    await production.publish(onboarded(tenant), need_opened(tenant))
 
     async def dead() -> list[dict[str, Any]]:
-        return await production.deliveries(tenant, "dead")
+        return await production.listed(tenant, "dead")
 
     (delivery,) = await eventually(dead, what="the webhook delivery to fail")
     assert delivery["channel"] == "webhook" and delivery["attempts"] == 1  # not retried either
@@ -160,10 +144,10 @@ async def test_a_webhook_stored_before_the_rules_is_checked_again_when_delivered
     tenant = production.new_tenant()
     await production.app.state.store.add_webhook(tenant, receiver.url, "s" * 32, [])
 
-    await publish(production.bootstrap, onboarded(tenant), need_opened(tenant))
+    await production.publish(onboarded(tenant), need_opened(tenant))
 
     async def dead() -> list[dict[str, Any]]:
-        return await production.deliveries(tenant, "dead")
+        return await production.listed(tenant, "dead")
 
     (delivery,) = await eventually(dead, what="the webhook delivery to fail")
     assert (delivery["reason"], delivery["error"]) == ("destination_not_allowed", "destination not allowed")
