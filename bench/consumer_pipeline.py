@@ -10,11 +10,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from lotse_contracts import Envelope, TenantOnboarded, new_event, to_bytes
+from lotse_contracts import Envelope, to_bytes
 from lotse_devstack import TopicSpec, ensure_topics, running_stack
 from lotse_runtime.consumer import Delivery, subscribe_events
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.settings import PlatformSettings
+from tests.support import events
 
 MESSAGES = 2_000
 
@@ -24,13 +25,7 @@ async def _fill(bootstrap: str, topic: str) -> None:
     await producer.start()
     try:
         for i in range(MESSAGES):
-            event = new_event(
-                data=TenantOnboarded.example(),
-                tenant="musterstadt",
-                subject="musterstadt",
-                version=i + 1,
-                source="/lotse/registry",
-            )
+            event = events.tenant_onboarded("musterstadt", version=i + 1)
             await producer.send(topic, to_bytes(event), key=event.key)
         await producer.flush()
     finally:

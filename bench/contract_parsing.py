@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lotse_contracts import EVENT_TYPES, new_event, parse_event, to_bytes
+from lotse_contracts import EVENT_TYPES, parse_event, to_bytes
+from tests.support import events
 
 ROUNDS = 20_000
 
@@ -21,16 +22,7 @@ def _per_second(decode: Callable[[bytes], Any], payloads: list[bytes]) -> float:
 
 async def main() -> None:
     samples = [
-        to_bytes(
-            new_event(
-                model,
-                data=model.example(),
-                tenant="musterstadt",
-                subject=_subject(model),
-                version=1,
-                source="/lotse/registry",
-            )
-        )
+        to_bytes(events.event(model, "musterstadt", _subject(model), source=events.REGISTRY))
         for model in EVENT_TYPES.values()
     ]
     payloads = [samples[i % len(samples)] for i in range(ROUNDS)]

@@ -13,11 +13,11 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from lotse_cli.supervisor import Platform, Ports
-from lotse_contracts import ReportNeed, new_event, partner_inbound_topic, to_bytes, topics_for_tenants
+from lotse_contracts import partner_inbound_topic, to_bytes, topics_for_tenants
 from lotse_devstack import ensure_topics
 from lotse_devstack.processes import free_port
 from lotse_runtime.auth import Role
-from tests.support import tokens
+from tests.support import events, tokens
 
 T = TypeVar("T")
 CENTRE = {"lat": 51.9607, "lon": 7.6261}
@@ -130,28 +130,22 @@ class Municipality:
         start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=days_ahead)
         while start.weekday() > 4:
             start += timedelta(days=1)
-        need = ReportNeed.model_validate(
-            {
-                "external_ref": external_ref,
-                "organisation_id": self.organisation_id,
-                "category": "accompaniment_to_authorities",
-                "description": "Begleitung zur Ausländerbehörde.",
-                "required_skills": ["accompaniment"],
-                "languages": [{"language": "ar", "min_level": "b2"}],
-                "place": {"point": CENTRE, "district": "Mitte"},
-                "schedule": {
-                    "kind": "one_off",
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(hours=2)).isoformat(),
-                },
-                "volunteers_needed": 1,
-            }
+        # Every field the volunteers' fit depends on is set here, not taken from the contract's example.
+        command = events.report_need(
+            tenant or self.slug,
+            external_ref,
+            organisation_id=self.organisation_id,
+            category="accompaniment_to_authorities",
+            description="Begleitung zur Ausländerbehörde.",
+            required_skills=["accompaniment"],
+            languages=[{"language": "ar", "min_level": "b2"}],
+            place={"point": CENTRE, "district": "Mitte"},
+            schedule={"kind": "one_off", "start": start, "end": start + timedelta(hours=2)},
+            volunteers_needed=1,
+            certificate_required=None,
+            household_ref=None,
         )
-        owner = tenant or self.slug
-        event = new_event(
-            data=need, tenant=owner, subject=external_ref, version=1, source=f"/partners/{owner}/case-management"
-        )
-        return to_bytes(event)
+        return to_bytes(command)
 
     def publish(self, value: bytes, key: bytes = b"") -> None:
         async def send() -> None:
