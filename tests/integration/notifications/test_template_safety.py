@@ -150,7 +150,7 @@ async def test_a_render_error_quoting_an_answer_link_keeps_the_link_out_of_the_d
     (delivery,) = await eventually(dead, what="the proposal mail to fail")
     assert delivery["reason"] == "render_failed"
     assert delivery["error"] == "text: UndefinedError (details only when the override is saved again)"
-    stored = await store.database.deliveries.find({"tenant": tenant}).to_list()
+    stored = await service.database.deliveries.find({"tenant": tenant}).to_list()
     assert stored and "/answers/" not in str(stored)
 
 
