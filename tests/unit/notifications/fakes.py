@@ -5,9 +5,9 @@ unit of work, driven through the real dispatch table (``handlers.event_handlers`
 writes ignore an event older than what is stored and never bring an erased volunteer back, a
 write without upsert changes nothing that is not there, a delivery key admits one delivery, and a
 skipped or cancelled delivery publishes its NotificationFailed (built by the real
-``store.outcome_event``). ``MemoryUnitOfWork`` is all or nothing, as a transaction is: what a
-unit wrote, recorded and appended is undone when it raises; its inbox makes a redelivered event
-change nothing, and its outbox holds what the relay would publish.
+``store.outcome_event``). The unit of work is the runtime's in memory (tests/support/memory.py):
+all or nothing, as a transaction is; its inbox makes a redelivered event change nothing, and its
+outbox holds what the relay would publish.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -41,21 +41,13 @@ from lotse_notifications.records import (
 )
 from lotse_notifications.store import CANCELLED, PENDING, SKIPPED, Delivery, UseCaseStore, outcome_event
 from lotse_runtime.consumer import Delivery as Received
-from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+from lotse_runtime.unit_of_work import Transaction
+from tests.support.memory import Appended, MemoryUnitOfWork
 
-T = TypeVar("T")
 R = TypeVar("R", Need, Proposal)
 Key = tuple[str, str]  # (tenant, id)
 
 CONSUMER = "notifications"
-
-
-@dataclass(frozen=True)
-class Appended:
-    """An event appended to the outbox, with the topic the relay will publish it on."""
-
-    topic: str
-    event: Envelope[Any]
 
 
 def _merged(known: R | None, new: R) -> R:
@@ -83,6 +75,12 @@ class Memory:
 class MemoryStore(UseCaseStore):
     def __init__(self) -> None:
         self.memory = Memory()
+
+    def snapshot(self) -> Memory:
+        return copy.deepcopy(self.memory)
+
+    def restore(self, snapshot: Memory) -> None:
+        self.memory = snapshot
 
     # --- what the use cases call (store.UseCaseStore) -------------------------------------------
 
@@ -293,54 +291,6 @@ class MemoryStore(UseCaseStore):
                     delivery, sent=False, attempts=delivery.attempts + 1, error_code=reason, error=reason
                 )
                 await transaction.append_event(topic_for(failed.type, tenant), failed)
-
-
-class MemoryTransaction(Transaction):
-    """One unit's inbox records and outbox rows, kept until the unit of work commits them. It has
-    no database and no session: the in-memory store never asks for them."""
-
-    def __init__(self, inbox: set[Key]) -> None:
-        self.events = []
-        self.callbacks = []
-        self.inbox = inbox
-        self.recorded: set[Key] = set()
-        self.appended: list[Appended] = []
-
-    async def record_once(self, consumer: str, event: Envelope[Any]) -> bool:
-        entry = (consumer, str(event.id))
-        if entry in self.inbox or entry in self.recorded:
-            return False
-        self.recorded.add(entry)
-        return True
-
-    async def append_event(self, topic: str, event: Envelope[Any]) -> None:
-        self.events.append(event)
-        self.appended.append(Appended(topic, event))
-
-
-class MemoryUnitOfWork(UnitOfWork):
-    def __init__(self, store: MemoryStore) -> None:
-        # No client and no database: the state is the store's memory.
-        self.store = store
-        self.wake = lambda: None
-        self.inbox: set[Key] = set()
-        self.outbox: list[Appended] = []
-
-    async def run(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
-        saved = copy.deepcopy(self.store.memory)
-        transaction = MemoryTransaction(self.inbox)
-        try:
-            result = await work(transaction)
-        except BaseException:
-            self.store.memory = saved
-            raise
-        self.inbox |= transaction.recorded
-        self.outbox.extend(transaction.appended)
-        for callback in transaction.callbacks:
-            callback()
-        if transaction.events:
-            self.wake()
-        return result
 
 
 class Notifications:

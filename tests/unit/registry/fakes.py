@@ -1,8 +1,10 @@
 """An in-memory ``CommandScope`` of one tenant, to run the registry's use cases without a database.
 
-It keeps what the real scope keeps (documents with their tenant, versions, the outbox, anonymous
-counters, idempotency records) and answers as it does: a change against a version that is no
-longer current raises ``StaleVersion``, and ``run`` is all or nothing, as a unit of work is.
+It keeps what the real scope keeps (documents with their tenant, versions, anonymous counters,
+idempotency records) and answers as it does: a change against a version that is no longer
+current raises ``StaleVersion``, and events are appended only inside a unit of work. ``run``
+is ``in_tenant`` on the runtime's unit of work, in memory (tests/support/memory.py): all or
+nothing, and ``outbox`` holds what committed units appended.
 Filters are equality on top-level fields (a list field matches when it holds the value); updates
 know the operators the use cases use (``$set``, ``$unset``, ``$pull``) and refuse any other.
 """
@@ -20,23 +22,21 @@ from pymongo.errors import DuplicateKeyError
 from lotse_contracts import Envelope, topic_for
 from lotse_contracts.base import EventData
 from lotse_registry.store import COUNTERS, IDEMPOTENCY, TENANT_COLLECTIONS, Document, StaleVersion, registry_event
+from lotse_runtime.unit_of_work import Transaction
+from tests.support.memory import Appended, MemoryUnitOfWork
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Appended:
-    """An event appended to the outbox, with the topic the relay will publish it on."""
-
-    topic: str
-    event: Envelope[Any]
 
 
 @dataclass
 class FakeScope:
     tenant: str
     collections: dict[str, dict[str, Document]] = field(default_factory=dict)
-    outbox: list[Appended] = field(default_factory=list)
+    unit_of_work: MemoryUnitOfWork = field(init=False)
+    transaction: Transaction | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.unit_of_work = MemoryUnitOfWork(self)
 
     # --- what the use cases call (store.CommandScope) -------------------------------------------
 
@@ -108,19 +108,34 @@ class FakeScope:
         self, data: EventData, *, subject: str, version: int, cause: Envelope[Any] | None = None
     ) -> Envelope[Any]:
         event = registry_event(self.tenant, data, subject=subject, version=version, cause=cause)
-        self.outbox.append(Appended(topic_for(event.type, self.tenant), event))
+        if self.transaction is None:
+            raise TypeError("events are emitted inside a unit of work only")
+        await self.transaction.append_event(topic_for(event.type, self.tenant), event)
         return event
 
     # --- for the tests --------------------------------------------------------------------------
 
     async def run(self, work: Callable[[FakeScope], Awaitable[T]]) -> T:
-        """``work`` as one unit of work: what it wrote and appended is undone when it raises."""
-        saved = copy.deepcopy((self.collections, self.outbox))
-        try:
-            return await work(self)
-        except BaseException:
-            self.collections, self.outbox = saved
-            raise
+        """``work`` on this scope in one unit of work, as ``in_tenant`` runs a command."""
+
+        async def scoped(transaction: Transaction) -> T:
+            self.transaction = transaction
+            try:
+                return await work(self)
+            finally:
+                self.transaction = None
+
+        return await self.unit_of_work.run(scoped)
+
+    @property
+    def outbox(self) -> list[Appended]:
+        return self.unit_of_work.outbox
+
+    def snapshot(self) -> dict[str, dict[str, Document]]:
+        return copy.deepcopy(self.collections)
+
+    def restore(self, snapshot: dict[str, dict[str, Document]]) -> None:
+        self.collections = snapshot
 
     def documents(self, collection: str) -> list[Document]:
         return [copy.deepcopy(document) for document in self._documents(collection).values()]
