@@ -141,13 +141,18 @@ def service_environment(
             "LOTSE_HOME": str(home),
             "LOTSE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
             "LOTSE_MONGO_URL": stack.mongo_url,
-            "LOTSE_HTTP_PORT": str(ports.services()[service]),
+            "LOTSE_HTTP_PORT": str({**ports.services(), "portal": ports.portal}[service]),
             # Each service owns its database, whatever the caller's environment says.
             "LOTSE_DATABASE": service,
             "LOTSE_SMTP_HOST": "127.0.0.1",
             "LOTSE_SMTP_PORT": str(ports.smtp),
             # Notifications signs the answer links in mails; they point at matching's answer pages.
             "LOTSE_ANSWER_LINK_BASE_URL": f"http://127.0.0.1:{ports.matching}",
+            # The portal calls the three APIs and is reached by browsers at its own port.
+            "LOTSE_PUBLIC_URL": f"http://127.0.0.1:{ports.portal}",
+            "LOTSE_REGISTRY_URL": f"http://127.0.0.1:{ports.registry}",
+            "LOTSE_MATCHING_URL": f"http://127.0.0.1:{ports.matching}",
+            "LOTSE_NOTIFICATIONS_URL": f"http://127.0.0.1:{ports.notifications}",
             "LOTSE_LOG_FORMAT": log_format,
             "PYTHONUNBUFFERED": "1",
         }
@@ -214,6 +219,8 @@ def running_platform(
                 (name, [sys.executable, "-m", f"lotse_{name}"], f"http://127.0.0.1:{port}/ready")
                 for name, port in ports.services().items()
             ),
+            # Last: the web front, once the APIs it calls answer.
+            ("portal", [sys.executable, "-m", "lotse_portal"], f"http://127.0.0.1:{ports.portal}/ready"),
         ]
         for index, (name, argv, ready_url) in enumerate(launches):
             environment = (
@@ -274,6 +281,7 @@ def _claim_ports(ports: Ports, *, idp: bool = True) -> None:
         ("mailbox (smtp sink http)", ports.mailbox),
         *([("idp (local OpenID provider)", ports.idp)] if idp else []),
         *ports.services().items(),
+        ("portal", ports.portal),
     ):
         if not port_is_free(port) or port_answers(port):
             raise StackError(f"{name}: port {port} on 127.0.0.1 is already in use")

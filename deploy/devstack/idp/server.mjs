@@ -34,6 +34,7 @@ const ACCOUNTS_FILE = env('LOTSE_IDP_ACCOUNTS');
 const STATE_DIR = env('LOTSE_IDP_STATE_DIR');
 const PORTAL_SECRET = env('LOTSE_IDP_PORTAL_SECRET');
 const PORTAL_REDIRECT_URIS = env('LOTSE_IDP_PORTAL_REDIRECT_URIS').split(/\s+/).filter(Boolean);
+const FORM_TARGETS = [...new Set(PORTAL_REDIRECT_URIS.map((uri) => new URL(uri).origin))].join(' ');
 const PORTAL_LOGOUT_URIS = (process.env.LOTSE_IDP_PORTAL_LOGOUT_URIS ?? '').split(/\s+/).filter(Boolean);
 const AUDIENCE = process.env.LOTSE_IDP_AUDIENCE || 'lotse';
 // The resource indicator (RFC 8707) of Lotse's APIs; clients need not send it (it is the default).
@@ -519,7 +520,9 @@ provider.use(async (ctx, next) => {
   const match = ctx.path.match(/^\/interaction\/([\w-]+)(?:\/(login|register))?$/);
   if (!match) return next();
   ctx.set('X-Frame-Options', 'DENY');
-  ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
+  // The login form's answer redirects on to the client (the portal): browsers check form-action
+  // along the redirects, so the clients' origins belong in it.
+  ctx.set('Content-Security-Policy', `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${FORM_TARGETS}`);
   const details = await provider.interactionDetails(ctx.req, ctx.res);
   const [, uid, action] = match;
   if (details.uid !== uid) throw new errors.SessionNotFound('interaction and cookie disagree');

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,11 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+with warnings.catch_warnings():
+    # Authlib 1.9 prefers the httpx2 fork and warns on import; httpx is what all of Lotse uses.
+    warnings.simplefilter("ignore")
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from lotse_portal.settings import PortalSettings
 from lotse_portal.store import PendingSignIn, SignedInUser
