@@ -38,6 +38,17 @@ S = TypeVar("S", bound=OwnSettings)
 R = TypeVar("R", bound="RunningService[Any]")
 
 
+def own_settings(stack: Stack, service: str, name: str) -> dict[str, Any]:
+    """The settings every service under test starts from: the test stack's broker and database,
+    and a database and consumer group of its own (``<service>_<name>``, ``<service>-<name>``)."""
+    return {
+        "kafka_bootstrap": stack.kafka_bootstrap,
+        "mongo_url": stack.mongo_url,
+        "database": f"{service}_{name}",
+        "consumer_group": f"{service}-{name}",
+    }
+
+
 @dataclass
 class RunningService(Generic[S]):
     app: FastAPI

@@ -28,7 +28,7 @@ from lotse_matching.store import Store
 from lotse_runtime import answer_links
 from tests.support import events
 from tests.support.kafka import from_beginning
-from tests.support.running import RunningService
+from tests.support.running import RunningService, own_settings
 from tests.support.running import serving as serving_app
 
 REGISTRY = "/lotse/registry"
@@ -185,10 +185,7 @@ def answer_path(settings: MatchingSettings, proposed: Envelope[Any]) -> str:
 def service_settings(stack: Stack, name: str, **overrides: Any) -> MatchingSettings:
     """A matching service under test with its own database and consumer groups."""
     values: dict[str, Any] = {
-        "kafka_bootstrap": stack.kafka_bootstrap,
-        "mongo_url": stack.mongo_url,
-        "database": f"matching_{name}",
-        "consumer_group": f"matching-{name}",
+        **own_settings(stack, "matching", name),
         "partner_consumer_group": f"matching-partner-{name}",
         "answer_link_secret": ANSWER_LINK_SECRET,
         "unknown_retry_backoff_seconds": 0.2,

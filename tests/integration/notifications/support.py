@@ -36,7 +36,7 @@ from lotse_runtime.auth import Role
 from lotse_runtime.destinations import Resolver, system_resolver
 from tests.support import events, tokens
 from tests.support.kafka import produce
-from tests.support.running import RunningService
+from tests.support.running import RunningService, own_settings
 from tests.support.running import serving as serving_app
 from tests.support.waiting import eventually
 
@@ -231,10 +231,7 @@ def service_settings(stack: Stack, smtp_sink: SmtpSink, prefix: str, **overrides
     """A notifications service under test: its own database and consumer group, and only the
     tenants whose slug starts with ``prefix`` (other tests' tenants share the topics)."""
     values: dict[str, Any] = {
-        "kafka_bootstrap": stack.kafka_bootstrap,
-        "mongo_url": stack.mongo_url,
-        "database": f"notifications_{prefix}",
-        "consumer_group": f"notifications-{prefix}",
+        **own_settings(stack, "notifications", prefix),
         "tenant_pattern": rf"{prefix}-[a-z0-9-]+",
         "smtp_port": smtp_sink.smtp_port,
         "worker_poll_seconds": 0.1,

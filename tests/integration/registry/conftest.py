@@ -14,7 +14,7 @@ from lotse_registry.app import create_app
 from lotse_registry.settings import RegistrySettings
 from lotse_runtime.auth import Role
 from tests.support import tokens
-from tests.support.running import RunningService, serving
+from tests.support.running import RunningService, own_settings, serving
 
 
 class RunningRegistry(RunningService[RegistrySettings]):
@@ -29,10 +29,7 @@ class RunningRegistry(RunningService[RegistrySettings]):
 
 def registry_settings(stack: Stack, prefix: str, **overrides: Any) -> RegistrySettings:
     values: dict[str, Any] = {
-        "kafka_bootstrap": stack.kafka_bootstrap,
-        "mongo_url": stack.mongo_url,
-        "database": f"registry_{prefix}",
-        "consumer_group": f"registry-{prefix}",
+        **own_settings(stack, "registry", prefix),
         # Only this module's tenants: other tests' partner topics are none of its business.
         "partner_topic_pattern": rf"^lotse\.partner\.{prefix}-[a-z0-9-]+\.inbound\.v1$",
         "topic_metadata_refresh_ms": 1000,
