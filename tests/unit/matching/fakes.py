@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 
 from lotse_contracts import Envelope
 from lotse_matching.store import (
+    CalendarFeed,
     Document,
+    EngagementRecord,
     NeedRecord,
     NeedStatus,
     Proposal,
@@ -46,6 +48,7 @@ class Collections:
     volunteers: dict[str, Document] = field(default_factory=dict)
     needs: dict[str, Document] = field(default_factory=dict)
     proposals: dict[str, Document] = field(default_factory=dict)
+    calendar_feeds: dict[str, Document] = field(default_factory=dict)
     inbox: set[tuple[str, str, str]] = field(default_factory=set)  # (consumer, tenant, event id)
     outbox: list[Outboxed] = field(default_factory=list)
 
@@ -185,6 +188,37 @@ class FakeStore:
         self.data.outbox = [row for row in self.data.outbox if str(row.event.id) not in event_ids]
         for document in theirs:
             document.update(reasons=[], distance_km=None, score=None, erased=True)
+
+    async def engagements_of(self, tenant: str, volunteer_id: str, session: Session = None) -> list[EngagementRecord]:
+        engagements: dict[str, EngagementRecord] = {}
+        for proposal in await self.proposal_records_of_volunteer(tenant, volunteer_id):
+            need = await self.need_record(tenant, proposal.need_id)
+            if (
+                proposal.status is ProposalStatus.ACCEPTED
+                and need is not None
+                and need.status is NeedStatus.OPEN
+                and need.staffing.state is not StaffingState.CLOSED
+                and volunteer_id in need.staffing.committed
+            ):
+                engagements[proposal.need_id] = EngagementRecord(proposal, need)
+        return sorted(engagements.values(), key=lambda e: (e.committed_at, e.need.need_id))
+
+    # -- calendar feeds ------------------------------------------------------------------------
+
+    async def calendar_feed(self, tenant: str, volunteer_id: str, session: Session = None) -> CalendarFeed | None:
+        document = self.data.calendar_feeds.get(f"{tenant}:{volunteer_id}")
+        return None if document is None else CalendarFeed.from_document(copy.deepcopy(document))
+
+    async def calendar_feed_by_secret(self, secret_sha256: str) -> CalendarFeed | None:
+        found = [d for d in self.data.calendar_feeds.values() if d["secret_sha256"] == secret_sha256]
+        return CalendarFeed.from_document(copy.deepcopy(found[0])) if found else None
+
+    async def put_calendar_feed(self, feed: CalendarFeed, session: Session) -> None:
+        document = feed.to_document()
+        self.data.calendar_feeds[document["_id"]] = document
+
+    async def delete_calendar_feed(self, tenant: str, volunteer_id: str, session: Session = None) -> bool:
+        return self.data.calendar_feeds.pop(f"{tenant}:{volunteer_id}", None) is not None
 
 
 def _copy(document: Document | None) -> Document | None:

@@ -38,12 +38,14 @@ from lotse_contracts.events.needs import NeedDetails
 from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.events.values import ConsentPurpose
 from lotse_contracts.events.volunteers import VolunteerProfile
+from lotse_matching.calendar_feed import new_secret, secret_sha256
 from lotse_matching.candidates import Candidate, Engagement, assess, candidate
 from lotse_matching.domain import NeedWork, Outcome, new_staffing
 from lotse_matching.index import FAIRNESS_WINDOW, TenantIndex
 from lotse_matching.profiles import need_from_record, timezone_of, volunteer_from_document
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import (
+    CalendarFeed,
     Document,
     MatchingStore,
     NeedRecord,
@@ -272,6 +274,8 @@ class Matching:
             {"tenant": tenant, "volunteer_id": volunteer_id, "erased": True, "version": event.version}, session
         )
         await self.store.erase_from_proposals(tenant, volunteer_id, session)
+        # The feed's digest names the volunteer, and the feed would go on serving their needs.
+        await self.store.delete_calendar_feed(tenant, volunteer_id, session)
         self.index(tenant).forget(volunteer_id)
         transaction.after_commit(lambda: self.index(tenant).forget(volunteer_id))
 
@@ -461,6 +465,25 @@ class Matching:
             return outcome
 
         return await self._run(tenant, work)
+
+    async def new_calendar_feed(self, tenant: str, volunteer_id: str) -> str | None:
+        """A new secret for the volunteer's calendar feed, replacing (so revoking) any earlier
+        one; None for a volunteer matching does not know or has erased. The secret is returned
+        once and only its digest is stored.
+
+        Under the tenant's lock and in a transaction, like the erasure, so that no feed is
+        created for a volunteer whose erasure has just gone through."""
+        secret = new_secret()
+
+        async def work(transaction: Transaction) -> bool:
+            volunteer = await self.store.volunteer(tenant, volunteer_id, transaction.session)
+            if volunteer is None or volunteer.get("erased"):
+                return False
+            feed = CalendarFeed(tenant, volunteer_id, secret_sha256(secret), self.clock())
+            await self.store.put_calendar_feed(feed, transaction.session)
+            return True
+
+        return secret if await self._run(tenant, work) else None
 
     def open_needs_for(self, tenant: str, volunteer_id: str) -> list[tuple[str, Candidate]]:
         """Open needs that fit the volunteer, best first, with the same reasons a proposal gives."""

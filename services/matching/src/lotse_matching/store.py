@@ -1,8 +1,9 @@
 """Persistence of the matching service; every query is scoped by tenant here, not by callers.
 
 Collections of the `matching` database: `tenants`, `organisations`, `volunteers` (read model,
-no contact data), `needs` (read model plus the staffing state), `proposals`, and the runtime's
-`inbox` and `outbox`.
+no contact data), `needs` (read model plus the staffing state), `proposals`, `calendar_feeds`
+(one per volunteer at most: the digest of the feed's secret, never the secret), and the
+runtime's `inbox` and `outbox`.
 
 Needs and proposals cross this boundary as typed records (`NeedRecord` with its `Staffing`,
 `Proposal`): `from_document` and `to_document` map them onto the stored documents, whose shape
@@ -270,6 +271,52 @@ class Proposal:
         return document
 
 
+@dataclass(frozen=True, slots=True)
+class EngagementRecord:
+    """A volunteer's current engagement: their accepted proposal or pick, and the need, which is
+    still open at the registry and not closed by matching."""
+
+    proposal: Proposal
+    need: NeedRecord
+
+    @property
+    def committed_at(self) -> datetime:
+        return self.proposal.answered_at or self.proposal.proposed_at
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarFeed:
+    """A volunteer's calendar feed (``calendar_feeds``), one per volunteer: a new one replaces,
+    and so revokes, the earlier one. Only the SHA-256 of the secret in its URL is kept, so that
+    neither the database nor a backup of it can be turned into a working feed URL."""
+
+    tenant: str
+    volunteer_id: str
+    secret_sha256: str  # hex
+    created_at: datetime
+
+    FIELDS = frozenset({"_id", "tenant", "volunteer_id", "secret_sha256", "created_at"})
+
+    @classmethod
+    def from_document(cls, document: Document) -> CalendarFeed:
+        _known_fields(document, cls.FIELDS, "calendar feed")
+        return cls(
+            tenant=document["tenant"],
+            volunteer_id=document["volunteer_id"],
+            secret_sha256=document["secret_sha256"],
+            created_at=document["created_at"],
+        )
+
+    def to_document(self) -> Document:
+        return {
+            "_id": f"{self.tenant}:{self.volunteer_id}",
+            "tenant": self.tenant,
+            "volunteer_id": self.volunteer_id,
+            "secret_sha256": self.secret_sha256,
+            "created_at": self.created_at,
+        }
+
+
 # -- what the use cases need of the database ---------------------------------------------------
 
 
@@ -339,6 +386,18 @@ class MatchingStore(Protocol):
 
     async def erase_from_proposals(self, tenant: str, volunteer_id: str, session: Session) -> None: ...
 
+    async def engagements_of(
+        self, tenant: str, volunteer_id: str, session: Session = None
+    ) -> list[EngagementRecord]: ...
+
+    async def calendar_feed(self, tenant: str, volunteer_id: str, session: Session = None) -> CalendarFeed | None: ...
+
+    async def calendar_feed_by_secret(self, secret_sha256: str) -> CalendarFeed | None: ...
+
+    async def put_calendar_feed(self, feed: CalendarFeed, session: Session) -> None: ...
+
+    async def delete_calendar_feed(self, tenant: str, volunteer_id: str, session: Session = None) -> bool: ...
+
 
 PROPOSAL_ORDER = [("proposed_at", ASCENDING), ("_id", ASCENDING)]
 
@@ -355,6 +414,7 @@ class Store:
         self.volunteers = database["volunteers"]
         self.needs = database["needs"]
         self.proposals = database["proposals"]
+        self.calendar_feeds = database["calendar_feeds"]
 
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.database)
@@ -365,6 +425,7 @@ class Store:
         await self.proposals.create_index([("tenant", ASCENDING), ("need_id", ASCENDING)])
         await self.proposals.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING)])
         await self.proposals.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
+        await self.calendar_feeds.create_index([("secret_sha256", ASCENDING)], unique=True)
 
     # -- tenants and organisations ------------------------------------------------------------
 
@@ -495,3 +556,52 @@ class Store:
             {"$set": {"reasons": [], "distance_km": None, "score": None, "erased": True}},
             session=session,
         )
+
+    async def engagements_of(self, tenant: str, volunteer_id: str, session: Session = None) -> list[EngagementRecord]:
+        """The volunteer's current engagements, oldest commitment first: accepted proposals and
+        picks whose need is open at the registry, not closed here, and still counts them in."""
+        found = self.proposals.find(
+            {"tenant": tenant, "volunteer_id": volunteer_id, "status": ProposalStatus.ACCEPTED.value}, session=session
+        )
+        accepted = [Proposal.from_document(doc) for doc in await found.sort(PROPOSAL_ORDER).to_list()]
+        if not accepted:
+            return []
+        needs = self.needs.find(
+            {
+                "_id": {"$in": sorted({f"{tenant}:{p.need_id}" for p in accepted})},
+                "tenant": tenant,
+                "status": NeedStatus.OPEN.value,
+                "staffing.state": {"$ne": StaffingState.CLOSED.value},
+            },
+            session=session,
+        )
+        current = {doc["need_id"]: NeedRecord.from_document(doc) async for doc in needs}
+        engagements: dict[str, EngagementRecord] = {}
+        for proposal in accepted:
+            need = current.get(proposal.need_id)
+            # The staffing's list of who is committed is the truth; one engagement per need (the
+            # latest), as a calendar holds one event per need.
+            if need is not None and volunteer_id in need.staffing.committed:
+                engagements[proposal.need_id] = EngagementRecord(proposal, need)
+        return sorted(engagements.values(), key=lambda e: (e.committed_at, e.need.need_id))
+
+    # -- calendar feeds -----------------------------------------------------------------------
+
+    async def calendar_feed(self, tenant: str, volunteer_id: str, session: Session = None) -> CalendarFeed | None:
+        document = await self.calendar_feeds.find_one({"_id": f"{tenant}:{volunteer_id}"}, session=session)
+        return None if document is None else CalendarFeed.from_document(document)
+
+    async def calendar_feed_by_secret(self, secret_sha256: str) -> CalendarFeed | None:
+        """The feed whose secret has this digest, of whichever tenant: the secret is all a
+        calendar application presents."""
+        document = await self.calendar_feeds.find_one({"secret_sha256": secret_sha256})
+        return None if document is None else CalendarFeed.from_document(document)
+
+    async def put_calendar_feed(self, feed: CalendarFeed, session: Session) -> None:
+        """Replace the volunteer's feed in one write, so the earlier secret stops working at once."""
+        document = feed.to_document()
+        await self.calendar_feeds.replace_one({"_id": document["_id"]}, document, upsert=True, session=session)
+
+    async def delete_calendar_feed(self, tenant: str, volunteer_id: str, session: Session = None) -> bool:
+        result = await self.calendar_feeds.delete_one({"_id": f"{tenant}:{volunteer_id}"}, session=session)
+        return result.deleted_count == 1

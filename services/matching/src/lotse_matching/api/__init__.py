@@ -1,14 +1,15 @@
-"""HTTP API, one module per resource: ``answers`` (the answer-link pages) and ``volunteers`` (the
-volunteers' own API); ``access`` holds the caller and service dependencies."""
+"""HTTP API, one module per resource: ``answers`` (the answer-link pages), ``volunteers`` (the
+volunteers' own API: proposals, answers, open needs) and ``engagements`` (their engagements and
+calendar feed); ``access`` holds the caller and service dependencies."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lotse_matching.api import answers, volunteers
+from lotse_matching.api import answers, engagements, volunteers
 
 router = APIRouter()
-for _resource in (answers, volunteers):
+for _resource in (answers, volunteers, engagements):
     router.include_router(_resource.router)
 
 __all__ = ["router"]
