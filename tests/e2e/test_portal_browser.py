@@ -1,0 +1,306 @@
+"""The portal in a real browser, against the whole platform as `lotse up` runs it: the local
+OpenID provider, the three services, the portal, the mail sink.
+
+A volunteer signs up (an account at the provider, then the Lotse profile), an initiative admin
+reports a need through the form, the need reaches matching, the volunteer gets the proposal mail,
+follows its button and accepts, and sees the engagement; takes an open need, steps back, downloads
+their data and deletes the account. Every page is checked with axe-core in all six languages, and
+on a 360 px phone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Page
+
+from lotse_cli.demo import ACCEPT_LINK
+from lotse_cli.supervisor import Platform, running_platform
+from lotse_devstack.idp import Account, AccountsFile, sign_in
+from lotse_portal import pages
+from lotse_portal.domain import LANGUAGES
+from lotse_runtime.auth import Role
+from tests.e2e.journey import eventually, free_ports
+from tests.support import waiting
+from tests.support.browser import PHONE, assert_accessible, new_page, scroll_width
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
+
+TENANT = "portalia"
+# (postcode, lat, lon, district): the tenant's postcode table.
+POSTCODES = [("48143", 51.9625, 7.6270, "Mitte"), ("48147", 51.9720, 7.6180, "Kreuzviertel")]
+PASSWORD = "ein langes Passwort 42"
+
+
+def _(language: str, message: str) -> str:
+    return pages.translate(language, message)
+
+
+@dataclass
+class Lotse:
+    """The running platform, its provider's accounts, and API calls as the people in it."""
+
+    platform: Platform
+    accounts: AccountsFile
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15.0))
+    organisation_id: str = ""
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def portal(self) -> str:
+        return f"http://127.0.0.1:{self.platform.ports.portal}"
+
+    def add_account(self, username: str, role: Role, *, tenant: str | None = TENANT, org: str | None = None) -> None:
+        self.accounts.update(
+            Account(
+                username=username,
+                sub=str(uuid.uuid4()),
+                name=username.title(),
+                email=f"{username}@{TENANT}.example",
+                tenant=tenant,
+                roles=(role.value,),
+                org=org,
+                password=PASSWORD,
+            )
+        )
+
+    def token(self, username: str) -> str:
+        """A real sign-in at the provider (code flow with PKCE), as `lotse token` does it."""
+        if username not in self._tokens:
+            assert self.platform.idp is not None
+            self._tokens[username] = sign_in(self.platform.idp.issuer, username, PASSWORD).access_token
+        return self._tokens[username]
+
+    def call(self, method: str, service: str, path: str, username: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token(username)}"}
+        return self.http.request(method, f"{self.platform.url(service)}{path}", headers=headers, **kwargs)
+
+    def mails_to(self, address: str) -> list[dict[str, Any]]:
+        summaries = self.http.get(f"{self.platform.mailbox_url}/messages", params={"to": address}).json()
+        return [self.http.get(f"{self.platform.mailbox_url}/messages/{m['id']}").json() for m in summaries]
+
+
+@pytest.fixture(scope="module")
+def lotse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lotse]:
+    state: Path = tmp_path_factory.mktemp("portal-platform")
+    with running_platform(
+        ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False
+    ) as running:
+        assert running.idp is not None, "the portal tests run against the local OpenID provider"
+        lotse = Lotse(running, running.idp.accounts)
+        lotse.add_account("admin", Role.PLATFORM_ADMIN, tenant=None)
+        lotse.add_account("office", Role.COORDINATOR)
+        onboard(lotse)
+        yield lotse
+
+
+def onboard(lotse: Lotse) -> None:
+    tenant = {
+        "slug": TENANT,
+        "name": "Stadt Portalia",
+        "municipality_key": "05999778",
+        "default_language": "de",
+        "supported_languages": ["de", "en", "ar", "uk", "fa", "tr"],
+        "timezone": "Europe/Berlin",
+        "coordination_email": f"office@{TENANT}.example",
+    }
+    assert lotse.call("POST", "registry", "/tenants", "admin", json=tenant).status_code == 201
+    rows = [{"postcode": p, "lat": lat, "lon": lon, "district": d} for p, lat, lon, d in POSTCODES]
+    response = lotse.call("PUT", "registry", f"/tenants/{TENANT}/postcodes", "office", json={"postcodes": rows})
+    assert response.status_code in (200, 204), response.text
+    organisation = {"name": "Portalia hilft", "kind": "initiative", "contact_email": f"hilft@{TENANT}.example"}
+    response = lotse.call("POST", "registry", f"/tenants/{TENANT}/organisations", "office", json=organisation)
+    assert response.status_code == 201, response.text
+    lotse.organisation_id = response.json()["organisation_id"]
+    lotse.add_account("initiative", Role.INITIATIVE_ADMIN, org=lotse.organisation_id)
+
+
+async def sign_in_at_provider(page: Page, username: str, password: str) -> None:
+    await page.fill("input[name=login]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+
+
+@dataclass
+class Volunteer:
+    email: str
+    name: str = "Anna"
+
+
+async def sign_up(lotse: Lotse, page: Page) -> Volunteer:
+    volunteer = Volunteer(email=f"anna.{secrets.token_hex(4)}@{TENANT}.example")
+    await page.goto(f"{lotse.portal}/?lang=de")
+    await assert_accessible(page)
+    await page.get_by_role("link", name="Stadt Portalia").click()
+    # The provider's registration page (prompt=create), for this municipality.
+    await page.fill("input[name=email]", volunteer.email)
+    await page.fill("input[name=name]", volunteer.name)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/profile/new")
+    await assert_accessible(page)
+
+    # A postcode the municipality does not know: the message stands next to the field.
+    await page.fill("#email", volunteer.email)
+    await page.select_option("#level_de", "native")
+    await page.select_option("#level_ar", "b2")
+    await page.fill("#postcode", "99999")
+    for day in ("monday", "tuesday", "wednesday", "thursday", "friday"):
+        for part in ("morning", "afternoon", "evening"):
+            await page.check(f"#slot-{day}-{part}")
+    await page.check("#consent-matching")
+    await page.check("#consent-contact")
+    await page.get_by_role("button", name="Profil anlegen").click()
+    unknown = _("de", "Diese Postleitzahl kennen wir in Ihrer Kommune nicht. Bitte prüfen Sie sie.")
+    assert await page.inner_text("#postcode-error") == unknown
+    assert await page.get_attribute("#postcode", "aria-invalid") == "true"
+    await assert_accessible(page)
+
+    await page.fill("#postcode", POSTCODES[0][0])
+    await page.get_by_role("button", name="Profil anlegen").click()
+    await page.wait_for_url("**/home")
+    assert "Willkommen bei Lotse!" in await page.inner_text("main")
+    return volunteer
+
+
+def report_need_by_api(lotse: Lotse, description: str) -> None:
+    start = (datetime.now(UTC) + timedelta(days=4)).replace(hour=9, minute=0, second=0, microsecond=0)
+    while start.weekday() > 4:
+        start += timedelta(days=1)
+    need = {
+        "organisation_id": lotse.organisation_id,
+        "category": "translation",
+        "description": description,
+        "required_skills": [],
+        "languages": [{"language": "ar", "min_level": "b1"}],
+        "place": {"point": {"lat": POSTCODES[0][1], "lon": POSTCODES[0][2]}, "postcode": POSTCODES[0][0]},
+        "schedule": {"kind": "one_off", "start": start.isoformat(), "end": (start + timedelta(hours=2)).isoformat()},
+        "volunteers_needed": 1,
+    }
+    response = lotse.call("POST", "registry", f"/tenants/{TENANT}/needs", "office", json=need)
+    assert response.status_code == 201, response.text
+
+
+async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_steps_back_and_leaves(
+    lotse: Lotse, browser: Any
+) -> None:
+    page = await new_page(browser, locale="de-DE")
+    volunteer = await sign_up(lotse, page)
+
+    # An initiative admin reports a need through the form, in another browser.
+    admin_page = await new_page(browser, locale="de-DE")
+    await admin_page.goto(f"{lotse.portal}/signin?next=/organisation/needs/new")
+    await sign_in_at_provider(admin_page, "initiative", PASSWORD)
+    await admin_page.wait_for_url("**/organisation/needs/new")
+    await assert_accessible(admin_page)
+    day = datetime.now(UTC) + timedelta(days=3)
+    while day.weekday() > 4:
+        day += timedelta(days=1)
+    await admin_page.select_option("#category", "accompaniment_to_authorities")
+    await admin_page.fill("#description", "Begleitung zum Jobcenter, bitte mit Arabisch.")
+    await admin_page.fill("#postcode", POSTCODES[1][0])
+    await admin_page.fill("#date", day.date().isoformat())
+    await admin_page.fill("#start", "10:00")
+    await admin_page.fill("#end", "12:00")
+    await admin_page.select_option("#language-code", "ar")
+    await admin_page.select_option("#language_level", "b1")
+    await admin_page.get_by_role("button", name="Bedarf melden").click()
+    await admin_page.wait_for_url("**/organisation")
+    assert "Begleitung zum Jobcenter" in await admin_page.inner_text("main")
+
+    # The need reaches matching like a partner's: the volunteer gets the proposal mail.
+    def proposal_mail() -> list[dict[str, Any]]:
+        return [m for m in lotse.mails_to(volunteer.email) if ACCEPT_LINK.search(m["text"] or "")]
+
+    mail = eventually("the proposal mail", proposal_mail)[0]
+    assert re.search(r"<a [^>]*href=\"[^\"]+\"[^>]*>[^<]+</a>", mail["html"]), "the answer links are buttons"
+    link = ACCEPT_LINK.search(mail["text"])
+    assert link is not None
+    await page.goto(f"{link.group(1)}?choice=accept")
+    await page.locator("button[value=accept]").click()
+    await page.wait_for_load_state()
+
+    async def engaged() -> bool:
+        await page.goto(f"{lotse.portal}/engagements")
+        return "Begleitung zum Jobcenter" in await page.inner_text("main")
+
+    await waiting.eventually(engaged, timeout=90, interval=1.0, what="the engagement in the portal")
+    await assert_accessible(page)
+
+    # An open need the volunteer takes themselves.
+    report_need_by_api(lotse, "Übersetzen beim Elternabend, Arabisch und Deutsch.")
+
+    async def offered() -> bool:
+        await page.goto(f"{lotse.portal}/needs")
+        return "Elternabend" in await page.inner_text("main")
+
+    await waiting.eventually(offered, timeout=90, interval=1.0, what="the open need in the portal")
+    await assert_accessible(page)
+    await page.get_by_role("button", name=_("de", "Diesen Einsatz übernehmen")).first.click()
+    await page.wait_for_url("**/engagements")
+
+    # Stepping back from the first engagement (the office is told).
+    await page.goto(f"{lotse.portal}/engagements")
+    await page.locator("details summary").first.click()
+    await page.locator("details input[name=confirm]").first.check()
+    await page.locator("details button[type=submit]").first.click()
+    await page.wait_for_url("**/engagements")
+    assert _(
+        "de", "Sie sind zurückgetreten. Die Koordination weiß Bescheid und sucht Ersatz."
+    ) in await page.inner_text("main")
+
+    # Everything Lotse holds, as JSON; then the account is deleted in every service.
+    await page.goto(f"{lotse.portal}/my-data")
+    await assert_accessible(page)
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name=_("de", "Meine Daten herunterladen")).click()
+    download = await download_info.value
+    exported = json.loads(await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8"))
+    assert exported["profile"]["contact"]["email"] == volunteer.email
+    assert exported["tenant"] == TENANT
+
+    await page.get_by_role("button", name=_("de", "Konto löschen")).click()
+    assert await page.inner_text("#confirm-error")  # not confirmed yet: asked, nothing deleted
+    await page.check("#confirm")
+    await page.get_by_role("button", name=_("de", "Konto löschen")).click()
+    await page.wait_for_url("**/deleted")
+    volunteers = lotse.call("GET", "registry", f"/tenants/{TENANT}/volunteers", "office").json()["items"]
+    assert volunteer.email not in json.dumps(volunteers)
+    await page.context.close()
+    await admin_page.context.close()
+
+
+async def test_every_page_is_accessible_in_every_language_and_fits_a_phone(lotse: Lotse, browser: Any) -> None:
+    page = await new_page(browser, PHONE, locale="de-DE")
+    await sign_up(lotse, page)
+    volunteer_pages = ["/", "/home", "/proposals", "/needs", "/engagements", "/messages", "/my-data"]
+    admin = await new_page(browser, PHONE, locale="de-DE")
+    await admin.goto(f"{lotse.portal}/signin?next=/organisation")
+    await sign_in_at_provider(admin, "initiative", PASSWORD)
+    await admin.wait_for_url("**/organisation")
+    failures: list[str] = []
+    for language in LANGUAGES:
+        direction = "rtl" if language in ("ar", "fa") else "ltr"
+        for viewer, paths in ((page, volunteer_pages), (admin, ["/organisation", "/organisation/needs/new"])):
+            for path in paths:
+                await viewer.goto(f"{lotse.portal}{path}?lang={language}")
+                assert await viewer.get_attribute("html", "lang") == language, path
+                assert await viewer.get_attribute("html", "dir") == direction, path
+                await assert_accessible(viewer)
+                width = await scroll_width(viewer)
+                if width > PHONE.width:
+                    failures.append(f"{path} in {language}: {width} px wide")
+    assert failures == []
+    await page.context.close()
+    await admin.context.close()
