@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+import icalendar
 import pytest
 from playwright.async_api import Page
 
@@ -237,6 +239,16 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
 
     await waiting.eventually(engaged, timeout=90, interval=1.0, what="the engagement in the portal")
     await assert_accessible(page)
+
+    # The engagement in the volunteer's own calendar: a secret address, shown once.
+    await page.get_by_role("button", name=_("de", "Kalender-Adresse erstellen")).click()
+    feed_url = await page.input_value("#feed-url")
+    calendar = icalendar.Calendar.from_ical(lotse.http.get(feed_url).raise_for_status().content)
+    events = [event for event in calendar.walk("VEVENT")]
+    assert len(events) == 1 and "Jobcenter" in str(events[0]["SUMMARY"])
+    assert events[0].decoded("DTSTART").astimezone(ZoneInfo("Europe/Berlin")).hour == 10
+    await page.get_by_role("button", name=_("de", "Neue Kalender-Adresse erstellen")).click()
+    assert lotse.http.get(feed_url).status_code == 404, "a new address revokes the old one"
 
     # An open need the volunteer takes themselves.
     report_need_by_api(lotse, "Übersetzen beim Elternabend, Arabisch und Deutsch.")

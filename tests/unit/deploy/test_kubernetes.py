@@ -419,7 +419,8 @@ def test_production_serves_the_portal_over_tls_at_its_public_url(rendered: dict[
     assert backends["/"] == {"name": "lotse-portal", "port": {"name": "http"}}
     # The answer links in proposal mails point at this host too, and reach matching's answer pages only.
     assert configmaps["lotse-notifications-config"]["data"]["LOTSE_ANSWER_LINK_BASE_URL"] == public_url
-    assert backends == {"/": backends["/"], "/answers": {"name": "lotse-matching", "port": {"name": "http"}}}
+    matching = {"name": "lotse-matching", "port": {"name": "http"}}
+    assert backends == {"/": backends["/"], "/answers": matching, "/calendar-feeds": matching}
     # The other overlays ship no Ingress: the portal is reached by port-forward there.
     assert not _by_kind(rendered["development"], "Ingress") and not _by_kind(rendered["base"], "Ingress")
     assert configmaps["lotse-portal-config"]["data"]["LOTSE_OIDC_CLIENT_ID"] == "lotse-portal"

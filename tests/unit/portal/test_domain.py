@@ -193,3 +193,28 @@ def test_tenant_facts_come_in_the_persons_language_with_the_defaults_as_fallback
     assert TenantFacts.from_json(data, "fa").consent_intro == "Einwilligung"
     required = {purpose.value for purpose in ukrainian.consent_purposes if purpose.required}
     assert required == {"matching", "contact"}
+
+
+def test_an_engagement_reads_when_and_where_in_the_persons_language() -> None:
+    from lotse_portal.domain import EngagementView
+
+    weekly = {
+        "need_id": "n",
+        "category": "tutoring",
+        "description": "Lernhilfe",
+        "schedule": {
+            "kind": "weekly",
+            "slots": [{"weekday": "tuesday", "start": "16:00:00", "end": "18:00:00"}],
+            "starts_on": "2026-12-01",
+        },
+        "place": {"point": {"lat": 51.96, "lon": 7.62}, "postcode": "48143", "district": "Mitte"},
+    }
+    view = EngagementView.from_json(weekly, "en", "Europe/Berlin", lambda text: {"Dienstag": "Tuesday"}.get(text, text))
+    assert view.when.startswith("Tuesday 4:00")
+    assert view.place == "48143 Mitte"
+    assert view.map_url is not None and "mlat=51.96" in view.map_url
+    one_off = {
+        **weekly,
+        "schedule": {"kind": "one_off", "start": "2026-12-03T08:00:00Z", "end": "2026-12-03T10:00:00Z"},
+    }
+    assert "09:00" in EngagementView.from_json(one_off, "de", "Europe/Berlin", str).when  # in the tenant's zone

@@ -71,8 +71,40 @@ PAGES: dict[str, dict[str, Any]] = {
         "decline_reasons": {"no_time": "Ich habe zu der Zeit keine Zeit."},
     },
     "needs.html": {"needs": [PROPOSAL]},
-    "engagements.html": {"engagements": [PROPOSAL]},
-    "messages.html": {"messages": [{"message_id": "m", "subject": HOSTILE, "text": "Hallo", "read_at": None}]},
+    "engagements.html": {
+        "engagements": [
+            domain.EngagementView.from_json(
+                {
+                    "need_id": "n1",
+                    "category": "translation",
+                    "description": HOSTILE,
+                    "schedule": {
+                        "kind": "one_off",
+                        "start": "2026-12-03T09:00:00+01:00",
+                        "end": "2026-12-03T11:00:00+01:00",
+                    },
+                    "place": {"point": {"lat": 51.9, "lon": 7.6}, "postcode": "48143", "district": "Mitte"},
+                },
+                "de",
+                "Europe/Berlin",
+                str,
+            )
+        ],
+        "feed": {"exists": True},
+        "feed_url": "http://127.0.0.1:8000/calendar-feeds/abc.ics",
+    },
+    "messages.html": {
+        "messages": [
+            {
+                "id": "e:v:in_app",
+                "subject": HOSTILE,
+                "text": "Hallo",
+                "read": False,
+                "language": "uk",
+                "direction": "ltr",
+            }
+        ]
+    },
     "my_data.html": {"profile": {}, "errors": {"confirm": "Bitte bestätigen Sie, dass Sie Ihr Konto löschen möchten."}},
     "deleted.html": {},
     "error.html": {"problem": "unavailable"},

@@ -9,7 +9,7 @@ page shows the message next to the field in the person's language.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -444,3 +444,56 @@ class TenantFacts:
 
 def _label(labels: Mapping[str, str], language: str, default: str, fallback: str) -> str:
     return labels.get(language) or labels.get(default) or labels.get("de") or fallback
+
+
+@dataclass(frozen=True)
+class EngagementView:
+    """An engagement as the volunteer reads it: what, when (in their language), where exactly."""
+
+    need_id: str
+    category: str
+    description: str
+    when: str
+    place: str
+    map_url: str | None
+
+    @classmethod
+    def from_json(
+        cls, data: Mapping[str, Any], language: str, timezone: str, gettext: Callable[[str], str]
+    ) -> EngagementView:
+        from datetime import date, datetime, time
+        from zoneinfo import ZoneInfo
+
+        from lotse_runtime import i18n
+
+        schedule: Mapping[str, Any] = data.get("schedule") or {}
+        zone = ZoneInfo(timezone)
+        when = ""
+        if schedule.get("kind") == "one_off":
+            start = datetime.fromisoformat(schedule["start"])
+            end = datetime.fromisoformat(schedule["end"])
+            when = i18n.format_datetime_range(start, end, language, zone)
+        elif schedule.get("kind") == "weekly":
+            parts = []
+            for slot in schedule.get("slots") or []:
+                hours = i18n.format_time_range(
+                    time.fromisoformat(slot["start"]), time.fromisoformat(slot["end"]), language
+                )
+                day = WEEKDAYS.get(Weekday(slot["weekday"]), slot["weekday"])
+                parts.append((day, hours))
+            since = i18n.format_date(date.fromisoformat(schedule["starts_on"]), language)
+            when = "; ".join(f"{gettext(day)} {hours}" for day, hours in parts) + f" ({since} –)"
+        place: Mapping[str, Any] = data.get("place") or {}
+        where = " ".join(str(part) for part in (place.get("postcode"), place.get("district")) if part)
+        point: Mapping[str, Any] = place.get("point") or {}
+        map_url = None
+        if isinstance(point.get("lat"), float | int) and isinstance(point.get("lon"), float | int):
+            map_url = f"https://www.openstreetmap.org/?mlat={point['lat']}&mlon={point['lon']}#map=17/{point['lat']}/{point['lon']}"
+        return cls(
+            str(data["need_id"]),
+            str(data.get("category") or ""),
+            str(data.get("description") or ""),
+            when,
+            where,
+            map_url,
+        )

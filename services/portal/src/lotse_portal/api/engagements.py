@@ -1,13 +1,17 @@
-"""The volunteer's engagements, and stepping back from one (the office is told)."""
+"""The volunteer's engagements, stepping back from one (the office is told), and the calendar
+feed of them: a secret address, shown once when it is made, revocable."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from lotse_portal.api.access import VolunteerVisit, token
+from lotse_portal import domain
+from lotse_portal.api.access import Anyone, VolunteerVisit, token
+from lotse_portal.api.profile import tenant_facts
 from lotse_portal.backends import BackendProblem, Service
 from lotse_runtime.i18n import N_
 
@@ -16,9 +20,54 @@ router = APIRouter()
 
 @router.get("/engagements")
 async def engagements(current: VolunteerVisit) -> Response:
-    found = await current.portal.backends.get(Service.MATCHING, "/volunteers/me/proposals", token(current))
-    engaged = [p for p in found if p["status"] == "accepted"]
-    return await current.page("engagements.html", engagements=engaged)
+    backends, bearer = current.portal.backends, token(current)
+    found = await backends.get(Service.MATCHING, "/volunteers/me/engagements", bearer)
+    feed = await backends.get(Service.MATCHING, "/volunteers/me/calendar-feed", bearer)
+    return await current.page("engagements.html", engagements=await _views(current, found), feed=feed, feed_url=None)
+
+
+@router.post("/engagements/calendar-feed")
+async def create_feed(current: VolunteerVisit) -> Response:
+    """A new secret address (the old one stops working); shown on this page once."""
+    await current.form()
+    backends, bearer = current.portal.backends, token(current)
+    created = await backends.post(Service.MATCHING, "/volunteers/me/calendar-feed", bearer)
+    found = await backends.get(Service.MATCHING, "/volunteers/me/engagements", bearer)
+    feed_url = current.portal.settings.public_url.rstrip("/") + created["path"]
+    views = await _views(current, found)
+    return await current.page("engagements.html", engagements=views, feed={"exists": True}, feed_url=feed_url)
+
+
+async def _views(current: VolunteerVisit, found: list[dict[str, Any]]) -> list[domain.EngagementView]:
+    facts = await tenant_facts(current)
+    return [domain.EngagementView.from_json(item, current.language, facts.timezone, current.gettext) for item in found]
+
+
+@router.post("/engagements/calendar-feed/delete")
+async def delete_feed(current: VolunteerVisit) -> Response:
+    await current.form()
+    try:
+        await current.portal.backends.call(Service.MATCHING, "DELETE", "/volunteers/me/calendar-feed", token(current))
+    except BackendProblem as problem:
+        if problem.status != 404:
+            raise
+    return await current.redirect("/engagements", flash=N_("Die Kalender-Adresse gilt nicht mehr."))
+
+
+@router.get("/calendar-feeds/{secret}.ics")
+async def calendar_feed(current: Anyone, secret: str) -> Response:
+    """The feed for calendar applications (no sign-in: the address is the secret), from matching."""
+    if not secret.replace("-", "").replace("_", "").isalnum() or len(secret) > 128:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    response = await current.portal.backends.http.get(
+        current.portal.backends.base[Service.MATCHING] + f"/calendar-feeds/{secret}.ics"
+    )
+    if response.status_code != 200:
+        status = 404 if response.status_code == 404 else 503
+        return Response(
+            "not found\n" if status == 404 else "unavailable\n", status_code=status, media_type="text/plain"
+        )
+    return Response(response.content, media_type="text/calendar; charset=utf-8")
 
 
 @router.post("/engagements/{need_id}/step-back")

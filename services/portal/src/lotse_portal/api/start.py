@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -37,7 +37,7 @@ async def home(current: SignedIn) -> Response:
         messages = await backends.get(Service.NOTIFICATIONS, "/me/messages", token(current))
         waiting = [p for p in proposals if p["status"] == "proposed"]
         engaged = [p for p in proposals if p["status"] == "accepted"]
-        unread = [m for m in messages if not m.get("read_at")]
+        unread = [m for m in messages if not m.get("read")]
         return await current.page("home.html", profile=profile, waiting=waiting, engaged=engaged, unread=len(unread))
     if current.has(Role.INITIATIVE_ADMIN):
         return await current.redirect("/organisation")
@@ -51,9 +51,11 @@ async def messages(current: VolunteerVisit) -> Response:
 
 
 @router.post("/messages/{message_id}/read")
-async def mark_read(current: VolunteerVisit, message_id: UUID) -> Response:
+async def mark_read(current: VolunteerVisit, message_id: str) -> Response:
     await current.form()
-    await current.portal.backends.post(Service.NOTIFICATIONS, f"/me/messages/{message_id}/read", token(current))
+    # One path segment, whatever was sent: nothing reaches another route of notifications.
+    path = f"/me/messages/{quote(message_id, safe='')}/read"
+    await current.portal.backends.post(Service.NOTIFICATIONS, path, token(current))
     return await current.redirect("/messages")
 
 
