@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, tzinfo
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
@@ -208,3 +208,28 @@ def _translated(string: str | Iterable[str] | None, forms: int) -> bool:
         return bool(string.strip())
     strings = tuple(string or ())
     return len(strings) >= forms and all(text.strip() for text in strings[:forms])
+
+
+def endonym(language: str) -> str:
+    """The language named in itself, for a language switcher: Deutsch, English, العربية, Українська."""
+    name = locale(language).get_display_name(language) or language
+    return name[:1].upper() + name[1:]
+
+
+def describe_schedule(schedule: Mapping[str, Any], language: str, zone: tzinfo, weekday: Callable[[str], str]) -> str:
+    """When a need is (a contract ``Schedule`` as JSON), as people read it: one day from a time to a
+    time in ``zone``, or the weekdays with their hours and the weeks they run. ``weekday`` names a
+    weekday code (``monday``) in the language, as the caller's catalogue words it ("montags")."""
+    if schedule.get("kind") == "one_off":
+        start, end = datetime.fromisoformat(schedule["start"]), datetime.fromisoformat(schedule["end"])
+        return format_datetime_range(start, end, language, zone)
+    if schedule.get("kind") == "weekly":
+        slots = "; ".join(
+            f"{weekday(slot['weekday'])} "
+            + format_time_range(time.fromisoformat(slot["start"]), time.fromisoformat(slot["end"]), language)
+            for slot in schedule.get("slots", [])
+        )
+        first = date.fromisoformat(schedule["starts_on"])
+        last = date.fromisoformat(schedule["ends_on"]) if schedule.get("ends_on") else None
+        return f"{slots} ({format_date_range(first, last, language)})"
+    return ""

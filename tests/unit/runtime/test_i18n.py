@@ -34,3 +34,35 @@ def test_pick_falls_back_to_the_source_language(tmp_path) -> None:  # type: igno
     catalogues = i18n.Catalogues(tmp_path, ("de", "en"))
     assert catalogues.pick("ru", "en") == "en" and catalogues.pick(None, "ru") == "de"
     assert catalogues.translations("ru").gettext("Hallo") == "Hallo"
+
+
+def test_each_language_is_named_in_itself_for_the_switcher() -> None:
+    from lotse_runtime.i18n import endonym
+
+    assert [endonym(code) for code in ("de", "en", "ar", "uk", "fa", "tr")] == [
+        "Deutsch",
+        "English",
+        "العربية",
+        "Українська",
+        "فارسی",
+        "Türkçe",
+    ]
+
+
+def test_a_schedule_reads_as_people_say_it_in_the_tenants_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from lotse_runtime.i18n import describe_schedule
+
+    berlin = ZoneInfo("Europe/Berlin")
+    one_off = {"kind": "one_off", "start": "2026-12-03T08:00:00Z", "end": "2026-12-03T10:00:00Z"}
+    assert describe_schedule(one_off, "de", berlin, str) == "03.12.2026, 09:00–11:00 Uhr"
+    weekly = {
+        "kind": "weekly",
+        "slots": [{"weekday": "tuesday", "start": "16:00:00", "end": "18:00:00"}],
+        "starts_on": "2026-12-01",
+        "ends_on": "2027-03-31",
+    }
+    described = describe_schedule(weekly, "de", berlin, {"tuesday": "dienstags"}.__getitem__)
+    assert described.startswith("dienstags 16:00–18:00 Uhr (") and "2027" in described
+    assert describe_schedule({"kind": "unknown"}, "de", berlin, str) == ""

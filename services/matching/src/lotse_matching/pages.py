@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -32,14 +32,6 @@ LANGUAGES: tuple[str, ...] = ("de", "en", "ar", "uk", "fa", "tr")
 SOURCE_LANGUAGE = "de"
 CATALOGUES = Catalogues(Path(__file__).parent / "locale", LANGUAGES, source_language=SOURCE_LANGUAGE)
 # Each language named in itself, for the switcher.
-ENDONYMS: dict[str, str] = {
-    "de": "Deutsch",
-    "en": "English",
-    "ar": "العربية",
-    "uk": "Українська",
-    "fa": "فارسی",
-    "tr": "Türkçe",
-}
 TEMPLATES = Path(__file__).parent / "templates"
 STYLESHEET = (TEMPLATES / "page.css").read_text(encoding="utf-8")
 # The stylesheet's address changes with its content, so a browser never keeps an old one.
@@ -209,7 +201,7 @@ def switcher(current: str, query: Mapping[str, str]) -> tuple[LanguageLink, ...]
     return tuple(
         LanguageLink(
             code=code,
-            name=ENDONYMS[code],
+            name=i18n.endonym(code),
             href="?" + urlencode({**{k: v for k, v in query.items() if k != "lang"}, "lang": code}),
             current=code == current,
             dir=i18n.direction(code),
@@ -266,22 +258,9 @@ def reason_labels(reasons: Sequence[MatchReason], distance_km: float | None, lan
 
 
 def describe_schedule(schedule: Mapping[str, Any], language: str, zone: ZoneInfo) -> str:
-    """When the need is, as the proposal mail says it: one day from a time to a time, or the
-    weekdays with their hours and the weeks they run."""
-    if schedule.get("kind") == "one_off":
-        start, end = datetime.fromisoformat(schedule["start"]), datetime.fromisoformat(schedule["end"])
-        return i18n.format_datetime_range(start, end, language, zone)
-    if schedule.get("kind") == "weekly":
-        gettext = CATALOGUES.translations(language).gettext
-        slots = "; ".join(
-            f"{gettext(WEEKDAYS[_WEEKDAY_CODES.index(slot['weekday'])])} "
-            + i18n.format_time_range(time.fromisoformat(slot["start"]), time.fromisoformat(slot["end"]), language)
-            for slot in schedule.get("slots", [])
-        )
-        first = date.fromisoformat(schedule["starts_on"])
-        last = date.fromisoformat(schedule["ends_on"]) if schedule.get("ends_on") else None
-        return f"{slots} ({i18n.format_date_range(first, last, language)})"
-    return ""
+    """When the need is, as the proposal mail says it (``lotse_runtime.i18n.describe_schedule``)."""
+    gettext = CATALOGUES.translations(language).gettext
+    return i18n.describe_schedule(schedule, language, zone, lambda code: gettext(WEEKDAYS[_WEEKDAY_CODES.index(code)]))
 
 
 def _label(table: Mapping[str, str], code: str, language: str, default: str | None = None) -> str:

@@ -17,7 +17,7 @@ import re
 import time as clock
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -422,21 +422,10 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 
 
 def _schedule(schedule: Mapping[str, Any], labels: str, zone: ZoneInfo) -> str:
-    if schedule.get("kind") == "one_off":
-        start = datetime.fromisoformat(schedule["start"])
-        end = datetime.fromisoformat(schedule["end"])
-        return i18n.format_datetime_range(start, end, labels, zone)
-    if schedule.get("kind") == "weekly":
-        gettext = CATALOGUES.translations(labels).gettext
-        slots = "; ".join(
-            f"{gettext(catalogue.WEEKDAYS[_WEEKDAYS.index(slot['weekday'])])} "
-            + i18n.format_time_range(time.fromisoformat(slot["start"]), time.fromisoformat(slot["end"]), labels)
-            for slot in schedule.get("slots", [])
-        )
-        first = date.fromisoformat(schedule["starts_on"])
-        last = date.fromisoformat(schedule["ends_on"]) if schedule.get("ends_on") else None
-        return f"{slots} ({i18n.format_date_range(first, last, labels)})"
-    return ""
+    gettext = CATALOGUES.translations(labels).gettext
+    return i18n.describe_schedule(
+        schedule, labels, zone, lambda code: gettext(catalogue.WEEKDAYS[_WEEKDAYS.index(code)])
+    )
 
 
 def sample_facts(kind: str) -> MessageFacts:

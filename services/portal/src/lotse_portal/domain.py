@@ -461,28 +461,14 @@ class EngagementView:
     def from_json(
         cls, data: Mapping[str, Any], language: str, timezone: str, gettext: Callable[[str], str]
     ) -> EngagementView:
-        from datetime import date, datetime, time
         from zoneinfo import ZoneInfo
 
         from lotse_runtime import i18n
 
         schedule: Mapping[str, Any] = data.get("schedule") or {}
-        zone = ZoneInfo(timezone)
-        when = ""
-        if schedule.get("kind") == "one_off":
-            start = datetime.fromisoformat(schedule["start"])
-            end = datetime.fromisoformat(schedule["end"])
-            when = i18n.format_datetime_range(start, end, language, zone)
-        elif schedule.get("kind") == "weekly":
-            parts = []
-            for slot in schedule.get("slots") or []:
-                hours = i18n.format_time_range(
-                    time.fromisoformat(slot["start"]), time.fromisoformat(slot["end"]), language
-                )
-                day = WEEKDAYS.get(Weekday(slot["weekday"]), slot["weekday"])
-                parts.append((day, hours))
-            since = i18n.format_date(date.fromisoformat(schedule["starts_on"]), language)
-            when = "; ".join(f"{gettext(day)} {hours}" for day, hours in parts) + f" ({since} –)"
+        when = i18n.describe_schedule(
+            schedule, language, ZoneInfo(timezone), lambda code: gettext(WEEKDAYS.get(Weekday(code), code))
+        )
         place: Mapping[str, Any] = data.get("place") or {}
         where = " ".join(str(part) for part in (place.get("postcode"), place.get("district")) if part)
         point: Mapping[str, Any] = place.get("point") or {}

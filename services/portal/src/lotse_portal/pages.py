@@ -22,16 +22,6 @@ from lotse_runtime.i18n import Catalogues
 HERE = Path(__file__).parent
 CATALOGUES = Catalogues(HERE / "locale", LANGUAGES)
 
-# Each language named in itself, for the switcher on every page.
-LANGUAGE_NAMES = {
-    "de": "Deutsch",
-    "en": "English",
-    "ar": "العربية",
-    "uk": "Українська",
-    "fa": "فارسی",
-    "tr": "Türkçe",
-}
-
 
 @dataclass(frozen=True)
 class Language:
@@ -41,7 +31,7 @@ class Language:
 
 
 def languages() -> list[Language]:
-    return [Language(code, LANGUAGE_NAMES[code], i18n.direction(code)) for code in LANGUAGES]
+    return [Language(code, i18n.endonym(code), i18n.direction(code)) for code in LANGUAGES]
 
 
 @lru_cache(maxsize=len(LANGUAGES))
