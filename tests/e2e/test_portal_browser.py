@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import uuid
@@ -47,6 +48,13 @@ PASSWORD = "ein langes Passwort 42"
 
 def _(language: str, message: str) -> str:
     return pages.translate(language, message)
+
+
+async def keep(page: Page, name: str) -> None:
+    """With LOTSE_SCREENSHOTS=<folder>, the page as the person sees it (docs/screenshots is made so)."""
+    folder = os.environ.get("LOTSE_SCREENSHOTS")
+    if folder:
+        await page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 @dataclass
@@ -144,6 +152,7 @@ async def sign_up(lotse: Lotse, page: Page) -> Volunteer:
     volunteer = Volunteer(email=f"anna.{secrets.token_hex(4)}@{TENANT}.example")
     await page.goto(f"{lotse.portal}/?lang=de")
     await assert_accessible(page)
+    await keep(page, "start")
     await page.get_by_role("link", name="Stadt Portalia").click()
     # The provider's registration page (prompt=create), for this municipality.
     await page.fill("input[name=email]", volunteer.email)
@@ -168,6 +177,7 @@ async def sign_up(lotse: Lotse, page: Page) -> Volunteer:
     assert await page.inner_text("#postcode-error") == unknown
     assert await page.get_attribute("#postcode", "aria-invalid") == "true"
     await assert_accessible(page)
+    await keep(page, "profile-with-a-field-error")
 
     await page.fill("#postcode", POSTCODES[0][0])
     await page.get_by_role("button", name="Profil anlegen").click()
@@ -206,6 +216,7 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     await sign_in_at_provider(admin_page, "initiative", PASSWORD)
     await admin_page.wait_for_url("**/organisation/needs/new")
     await assert_accessible(admin_page)
+    await keep(admin_page, "report-a-need")
     day = datetime.now(UTC) + timedelta(days=3)
     while day.weekday() > 4:
         day += timedelta(days=1)
@@ -220,6 +231,7 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     await admin_page.get_by_role("button", name="Bedarf melden").click()
     await admin_page.wait_for_url("**/organisation")
     assert "Begleitung zum Jobcenter" in await admin_page.inner_text("main")
+    await keep(admin_page, "initiative")
 
     # The need reaches matching like a partner's: the volunteer gets the proposal mail.
     def proposal_mail() -> list[dict[str, Any]]:
@@ -230,6 +242,7 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     link = ACCEPT_LINK.search(mail["text"])
     assert link is not None
     await page.goto(f"{link.group(1)}?choice=accept")
+    await keep(page, "answer-link")
     await page.locator("button[value=accept]").click()
     await page.wait_for_load_state()
 
@@ -243,6 +256,7 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     # The engagement in the volunteer's own calendar: a secret address, shown once.
     await page.get_by_role("button", name=_("de", "Kalender-Adresse erstellen")).click()
     feed_url = await page.input_value("#feed-url")
+    await keep(page, "engagements")
     calendar = icalendar.Calendar.from_ical(lotse.http.get(feed_url).raise_for_status().content)
     events = [event for event in calendar.walk("VEVENT")]
     assert len(events) == 1 and "Jobcenter" in str(events[0]["SUMMARY"])
@@ -259,6 +273,7 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
 
     await waiting.eventually(offered, timeout=90, interval=1.0, what="the open need in the portal")
     await assert_accessible(page)
+    await keep(page, "open-needs")
     await page.get_by_role("button", name=_("de", "Diesen Einsatz übernehmen")).first.click()
     await page.wait_for_url("**/engagements")
 
@@ -275,6 +290,7 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     # Everything Lotse holds, as JSON; then the account is deleted in every service.
     await page.goto(f"{lotse.portal}/my-data")
     await assert_accessible(page)
+    await keep(page, "my-data")
     async with page.expect_download() as download_info:
         await page.get_by_role("link", name=_("de", "Meine Daten herunterladen")).click()
     download = await download_info.value
@@ -310,6 +326,8 @@ async def test_every_page_is_accessible_in_every_language_and_fits_a_phone(lotse
                 assert await viewer.get_attribute("html", "lang") == language, path
                 assert await viewer.get_attribute("html", "dir") == direction, path
                 await assert_accessible(viewer)
+                if path == "/home" and language in ("ar", "uk"):
+                    await keep(viewer, f"home-phone-{language}")
                 width = await scroll_width(viewer)
                 if width > PHONE.width:
                     failures.append(f"{path} in {language}: {width} px wide")

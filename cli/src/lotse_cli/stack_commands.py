@@ -68,6 +68,7 @@ def where_to_look(platform: Platform, state_dir: Path) -> str:
         [
             "",
             "Lotse is running. Where to look:",
+            f"  {'portal':<14} http://127.0.0.1:{platform.ports.portal}   (start here; demo logins below)",
             *(f"  {name:<14} {platform.url(name)}/docs" for name in platform.ports.services()),
             f"  {'mailbox':<14} {platform.mailbox_url}/messages   (SMTP sink on 127.0.0.1:{platform.ports.smtp})",
             *(
