@@ -312,7 +312,8 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
 async def test_every_page_is_accessible_in_every_language_and_fits_a_phone(lotse: Lotse, browser: Any) -> None:
     page = await new_page(browser, PHONE, locale="de-DE")
     await sign_up(lotse, page)
-    volunteer_pages = ["/", "/home", "/proposals", "/needs", "/engagements", "/messages", "/my-data"]
+    # /nowhere: the page for an address that does not exist (a 404, in the person's language too).
+    volunteer_pages = ["/", "/home", "/proposals", "/needs", "/engagements", "/messages", "/my-data", "/nowhere"]
     admin = await new_page(browser, PHONE, locale="de-DE")
     await admin.goto(f"{lotse.portal}/signin?next=/organisation")
     await sign_in_at_provider(admin, "initiative", PASSWORD)
@@ -320,7 +321,10 @@ async def test_every_page_is_accessible_in_every_language_and_fits_a_phone(lotse
     failures: list[str] = []
     for language in LANGUAGES:
         direction = "rtl" if language in ("ar", "fa") else "ltr"
-        for viewer, paths in ((page, volunteer_pages), (admin, ["/organisation", "/organisation/needs/new"])):
+        for viewer, paths in (
+            (page, volunteer_pages),
+            (admin, ["/organisation", "/organisation/edit", "/organisation/needs/new"]),
+        ):
             for path in paths:
                 await viewer.goto(f"{lotse.portal}{path}?lang={language}")
                 assert await viewer.get_attribute("html", "lang") == language, path
@@ -334,3 +338,24 @@ async def test_every_page_is_accessible_in_every_language_and_fits_a_phone(lotse
     assert failures == []
     await page.context.close()
     await admin.context.close()
+
+
+async def test_sessions_are_httponly_and_lax_forms_need_their_token_and_a_stray_callback_signs_nobody_in(
+    lotse: Lotse,
+) -> None:
+    assert lotse.platform.idp is not None
+    async with httpx.AsyncClient(base_url=lotse.portal, follow_redirects=False, timeout=15.0) as browser_like:
+        started = await browser_like.get("/signin", params={"next": "https://evil.example/"})
+        assert started.status_code == 303 and started.headers["location"].startswith(lotse.platform.idp.issuer)
+        cookie = started.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
+
+        # A form without the session's CSRF token (a page elsewhere posting here) changes nothing.
+        refused = await browser_like.post("/signout", data={})
+        assert refused.status_code == 400 and 'lang="' in refused.text
+        # A callback this browser did not start, or with a forged state, signs nobody in.
+        stray = await browser_like.get("/signin/callback", params={"code": "x", "state": "forged"})
+        assert stray.status_code == 400
+        assert (await browser_like.get("/home")).headers["location"].startswith("/signin")
+        # The provider sends the browser back to the portal's own paths only.
+        assert "evil.example" not in started.headers["location"]

@@ -166,6 +166,11 @@ def test_the_portal_is_wired_to_the_services_and_published_on_loopback_only(
         assert environment[f"LOTSE_{other.upper()}_URL"] == f"http://{other}:{other_port}"
         assert service["depends_on"][other] == {"condition": "service_healthy"}
     assert service["depends_on"]["mongodb"] == {"condition": "service_healthy"}
+    # Browsers reach the issuer at localhost; the portal reads discovery inside the network.
+    issuer = compose["services"]["registry"]["environment"].get("LOTSE_JWT_ISSUER") or environment["LOTSE_JWT_ISSUER"]
+    assert issuer.startswith("http://localhost:")
+    assert environment["LOTSE_OIDC_DISCOVERY_URL"].startswith("http://keycloak:8080/realms/lotse/")
+    assert "keycloak" in service["depends_on"]
     assert (environment["LOTSE_OIDC_CLIENT_ID"], environment["LOTSE_DATABASE"]) == ("lotse-portal", "portal")
     # The same token issuer and audience as the services.
     for key in ("LOTSE_JWT_ISSUER", "LOTSE_JWT_AUDIENCE"):

@@ -218,3 +218,28 @@ def test_an_engagement_reads_when_and_where_in_the_persons_language() -> None:
         "schedule": {"kind": "one_off", "start": "2026-12-03T08:00:00Z", "end": "2026-12-03T10:00:00Z"},
     }
     assert "09:00" in EngagementView.from_json(one_off, "de", "Europe/Berlin", str).when  # in the tenant's zone
+
+
+def test_an_initiatives_details_are_read_with_its_kind_kept() -> None:
+    from lotse_portal.domain import read_organisation_form
+
+    good = read_organisation_form(
+        FormData([("name", "Portalia hilft"), ("contact_email", "hilft@example.org"), ("districts", "Mitte, Nord ,")]),
+        "initiative",
+    )
+    assert good.body == {
+        "name": "Portalia hilft",
+        "kind": "initiative",
+        "contact_email": "hilft@example.org",
+        "districts": ["Mitte", "Nord"],
+    }
+    bad = read_organisation_form(FormData([("name", ""), ("contact_email", "nope")]), "initiative")
+    assert set(bad.errors) == {"name", "contact_email"} and bad.body == {}
+
+
+def test_outside_development_the_session_cookie_is_secure_and_host_bound(tmp_path: object) -> None:
+    from lotse_portal.settings import PortalSettings
+
+    production = PortalSettings.model_construct(env="production", cookie_secure=None)
+    development = PortalSettings.model_construct(env="development", cookie_secure=None)
+    assert production.secure_cookie() and not development.secure_cookie()

@@ -120,6 +120,10 @@ PAGES: dict[str, dict[str, Any]] = {
         "volunteers": [{"contact": {"display_name": "Ali", "email": "a@example.org"}}],
         "needs": [{"category": "childcare", "description": "x", "status": "open"}],
     },
+    "organisation_edit.html": {
+        "values": {"name": HOSTILE, "districts": "Mitte, Nord"},
+        "errors": {"contact_email": "Bitte prüfen Sie diese Angabe."},
+    },
     "need_new.html": {
         "facts": FACTS,
         "values": {},

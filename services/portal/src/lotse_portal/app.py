@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lotse_portal import pages
 from lotse_portal.api import router
@@ -66,6 +67,13 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
 def _install_error_pages(app: FastAPI) -> None:
     """Every error a person can meet is a page in their language, never a trace or JSON."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        # An address that does not exist, or a method a page does not take.
+        current = await visit(request)
+        problem = "not_found" if error.status_code == 404 else "refused"
+        return await current.page("error.html", status=error.status_code, problem=problem)
 
     @app.exception_handler(RequestValidationError)
     async def _malformed(request: Request, error: RequestValidationError) -> Response:

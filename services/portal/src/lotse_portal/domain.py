@@ -483,3 +483,20 @@ class EngagementView:
             where,
             map_url,
         )
+
+
+def read_organisation_form(form: FormData, kind: str) -> FormResult:
+    """An initiative's own details: name, functional mailbox, districts (comma separated)."""
+    result = FormResult()
+    name = form.get("name", "")
+    if not 1 <= len(name) <= 160:
+        result.errors["name"] = N_("Bitte geben Sie einen Namen mit höchstens 160 Zeichen an.")
+    email = form.get("contact_email", "")
+    if not _EMAIL.fullmatch(email) or len(email) > 254:
+        result.errors["contact_email"] = N_("Bitte geben Sie eine gültige E-Mail-Adresse an, z. B. name@example.org.")
+    districts = [part.strip() for part in form.get("districts", "").split(",") if part.strip()]
+    if any(len(district) > 80 for district in districts):
+        result.errors["districts"] = N_("Bitte höchstens 80 Zeichen je Stadtteil.")
+    if not result.errors:
+        result.body = {"name": name, "kind": kind, "contact_email": email, "districts": districts}
+    return result

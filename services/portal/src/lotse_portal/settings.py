@@ -22,6 +22,14 @@ class PortalSettings(PlatformSettings, HttpGuardSettings):
     oidc_client_secret: SecretStr | None = Field(
         None, description="The portal's client secret at the OpenID provider. Development generates one"
     )
+    oidc_discovery_url: str | None = Field(
+        None,
+        description=(
+            "Where the portal itself reads the provider's discovery document, when the issuer's address "
+            "is one only browsers reach (compose: Keycloak as http://keycloak:8080 inside, localhost "
+            "outside). Default: <LOTSE_JWT_ISSUER>/.well-known/openid-configuration"
+        ),
+    )
     oidc_scope: str = Field("openid profile email offline_access", description="Scopes the portal asks for")
     session_hours: float = Field(8.0, gt=0, le=24 * 14, description="How long a sign-in lasts without use")
     cookie_secure: bool | None = Field(
@@ -34,4 +42,6 @@ class PortalSettings(PlatformSettings, HttpGuardSettings):
 
     @property
     def discovery_url(self) -> str:
+        if self.oidc_discovery_url:
+            return self.oidc_discovery_url
         return str(self.jwt_issuer or "").rstrip("/") + "/.well-known/openid-configuration"

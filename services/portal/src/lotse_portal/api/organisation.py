@@ -33,6 +33,42 @@ async def organisation(current: InitiativeVisit) -> Response:
     )
 
 
+@router.get("/organisation/edit")
+async def edit_organisation(current: InitiativeVisit) -> Response:
+    found = await _organisation(current)
+    values = {**found, "districts": ", ".join(found.get("districts") or [])}
+    return await current.page("organisation_edit.html", values=values, errors={})
+
+
+@router.post("/organisation/edit")
+async def save_organisation(current: InitiativeVisit) -> Response:
+    form = await current.form()
+    found = await _organisation(current)
+    result = domain.read_organisation_form(form, str(found.get("kind") or "initiative"))
+    if result.valid:
+        assert current.user is not None
+        path = f"/tenants/{tenant(current)}/organisations/{current.user.organisation}"
+        try:
+            await current.portal.backends.put(Service.REGISTRY, path, token(current), result.body)
+        except BackendProblem as problem:
+            if problem.status != 422:
+                raise
+            for field in problem.fields or {"form": ""}:
+                result.errors[field if field in ("name", "contact_email", "districts") else "form"] = N_(
+                    "Bitte prüfen Sie diese Angabe."
+                )
+        else:
+            return await current.redirect("/organisation", flash=N_("Die Angaben der Initiative sind gespeichert."))
+    return await current.page("organisation_edit.html", status=422, values=dict(form), errors=result.errors)
+
+
+async def _organisation(current: InitiativeVisit) -> dict[str, Any]:
+    assert current.user is not None
+    path = f"/tenants/{tenant(current)}/organisations/{current.user.organisation}"
+    found: dict[str, Any] = await current.portal.backends.get(Service.REGISTRY, path, token(current))
+    return found
+
+
 @router.get("/organisation/needs/new")
 async def new_need(current: InitiativeVisit) -> Response:
     facts = await _facts(current)

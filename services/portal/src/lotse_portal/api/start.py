@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from lotse_portal.api.access import Anyone, SignedIn, VolunteerVisit, tenant, token
 from lotse_portal.backends import BackendProblem, BackendUnavailable, Service
+from lotse_portal.domain import LANGUAGES
 from lotse_runtime.auth import Role
 
 router = APIRouter()
@@ -33,6 +34,11 @@ async def home(current: SignedIn) -> Response:
         profile = await volunteer_profile(current)
         if profile is None:
             return await current.redirect("/profile/new")
+        preferred = (profile.get("contact") or {}).get("preferred_language")
+        if current.session is not None and current.session.language is None and preferred in LANGUAGES:
+            # Until they pick one on a page, volunteers read Lotse in the language they chose for it.
+            current.update(language=preferred)
+            current.language = preferred
         proposals = await backends.get(Service.MATCHING, "/volunteers/me/proposals", token(current))
         messages = await backends.get(Service.NOTIFICATIONS, "/me/messages", token(current))
         waiting = [p for p in proposals if p["status"] == "proposed"]
