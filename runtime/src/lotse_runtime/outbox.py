@@ -27,6 +27,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from lotse_contracts import Envelope, to_bytes
 from lotse_runtime import metrics
 from lotse_runtime.tracing import event_trace_context, publishing_span, with_trace_context
+from lotse_runtime.wakeup import woken
 
 log = structlog.get_logger("lotse.outbox")
 
@@ -147,8 +148,7 @@ class OutboxRelay:
                 log.warning("outbox relay pass failed", relay=self.name, error=repr(error))
             if published < self.batch_size and not self._stopping:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await woken(self._wake, self.poll_interval)
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending events in order and mark them; return how many."""

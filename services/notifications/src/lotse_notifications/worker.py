@@ -39,6 +39,7 @@ from lotse_notifications.store import DEAD, SENT, SKIPPED, Delivery, DeliverySta
 from lotse_runtime.destinations import Resolver, system_resolver
 from lotse_runtime.tracing import continuing_span
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+from lotse_runtime.wakeup import woken
 
 log = structlog.get_logger("lotse.notifications.worker")
 
@@ -124,8 +125,7 @@ class DeliveryWorker:
                 log.warning("claiming deliveries failed", error=repr(error))
             if claimed == 0:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_seconds)
+                await woken(self._wake, self.settings.worker_poll_seconds)
 
     async def _deliver_in_slot(self, delivery: Delivery) -> None:
         try:
