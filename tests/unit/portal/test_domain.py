@@ -110,6 +110,10 @@ def test_registry_fields_lead_to_the_form_fields() -> None:
         ("/\\evil.example", "/"),
         (None, "/"),
         ("javascript:alert(1)", "/"),
+        ("/.//evil.example", "/"),
+        ("/a//evil.example", "/"),
+        ("/../../etc", "/"),
+        ("/home\r\nSet-Cookie: x", "/"),
     ],
 )
 def test_a_sign_in_returns_only_to_the_portal_itself(asked: str | None, returned: str) -> None:
@@ -189,7 +193,8 @@ def test_tenant_facts_come_in_the_persons_language_with_the_defaults_as_fallback
     }
     ukrainian = TenantFacts.from_json(data, "uk")
     assert (ukrainian.consent_intro, ukrainian.consent_version) == ("Згода", "v3")
-    assert [skill.label for skill in ukrainian.skills] == ["Водіння", "music"]
+    assert [(skill.label, skill.language) for skill in ukrainian.skills] == [("Водіння", "uk"), ("music", "de")]
+    assert TenantFacts.from_json(data, "fa").consent_language == "de"
     assert TenantFacts.from_json(data, "fa").consent_intro == "Einwilligung"
     required = {purpose.value for purpose in ukrainian.consent_purposes if purpose.required}
     assert required == {"matching", "contact"}
@@ -243,3 +248,13 @@ def test_outside_development_the_session_cookie_is_secure_and_host_bound(tmp_pat
     production = PortalSettings.model_construct(env="production", cookie_secure=None)
     development = PortalSettings.model_construct(env="development", cookie_secure=None)
     assert production.secure_cookie() and not development.secure_cookie()
+
+
+def test_a_giant_field_is_cut_before_any_check_reads_it() -> None:
+    from lotse_portal.domain import MAX_FIELD_LENGTH
+
+    hostile = "a@" + "a." * 32_000 + " "
+    form = FormData([*((key, value) for key, value in GOOD_VOLUNTEER if key != "email"), ("email", hostile)])
+    assert len(form["email"]) <= MAX_FIELD_LENGTH
+    result = read_volunteer_form(form, skills=["driving"], consent_version="2026-01")
+    assert "email" in result.errors and result.body == {}

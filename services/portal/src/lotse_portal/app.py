@@ -23,7 +23,7 @@ from lotse_portal.signin import OpenIdClient
 from lotse_portal.store import Store
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.health import api_document_urls, health_router, metrics_router
-from lotse_runtime.http_guards import install_http_guards
+from lotse_runtime.http_guards import RateLimited, install_http_guards
 from lotse_runtime.mongo import connect
 
 SERVICE = "lotse-portal"
@@ -67,6 +67,13 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
 def _install_error_pages(app: FastAPI) -> None:
     """Every error a person can meet is a page in their language, never a trace or JSON."""
+
+    @app.exception_handler(RateLimited)
+    async def _too_many(request: Request, error: RateLimited) -> Response:
+        current = await visit(request)
+        response = await current.page("error.html", status=429, problem="too_many")
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:

@@ -62,6 +62,7 @@ LEVELS: dict[LanguageLevel, str] = {
 PERSON_CHANNELS: dict[Channel, str] = {Channel.EMAIL: N_("E-Mail"), Channel.IN_APP: N_("Nachrichten im Portal")}
 REQUIRED_PURPOSES = (ConsentPurpose.MATCHING, ConsentPurpose.CONTACT)
 
+MAX_FIELD_LENGTH = 2001
 _POSTCODE = re.compile(r"^[0-9]{5}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -84,7 +85,9 @@ class FormData(Mapping[str, str]):
     """A submitted form: single values by name, repeated ones (checkboxes) through ``all``."""
 
     def __init__(self, items: Iterable[tuple[str, str]]) -> None:
-        self._items = [(key, value.strip()) for key, value in items]
+        # Longer than any field takes: cut, so no check ever works on more (the field's own check
+        # then names it as too long).
+        self._items = [(key, value.strip()[:MAX_FIELD_LENGTH]) for key, value in items]
         self._first: dict[str, str] = {}
         for key, value in self._items:
             self._first.setdefault(key, value)
@@ -112,7 +115,7 @@ def read_volunteer_form(form: FormData, *, skills: Sequence[str], consent_versio
     elif len(name) > 80:
         errors["display_name"] = N_("Bitte höchstens 80 Zeichen.")
     email = form.get("email", "")
-    if not _EMAIL.fullmatch(email) or len(email) > 254:
+    if len(email) > 254 or not _EMAIL.fullmatch(email):  # the length first: the pattern backtracks
         errors["email"] = N_("Bitte geben Sie eine gültige E-Mail-Adresse an, z. B. name@example.org.")
     phone = form.get("phone", "").replace(" ", "")
     if phone and not _PHONE.fullmatch(phone):
@@ -233,7 +236,10 @@ def registry_field(path: str) -> str:
 
 def safe_next(path: str | None) -> str:
     """Where a sign-in may return to: a path of the portal itself, never another site."""
-    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path or "\n" in path:
+    if not path or not path.startswith("/") or "\\" in path or any(ord(c) < 32 for c in path):
+        return "/"
+    segments = path.split("?", 1)[0].split("/")[1:]
+    if "//" in path.split("?", 1)[0] or any(segment in (".", "..") for segment in segments):
         return "/"
     return path
 
@@ -296,7 +302,7 @@ def read_need_form(
     description = form.get("description", "")
     if not 10 <= len(description) <= 2000:
         errors["description"] = N_("Bitte beschreiben Sie die Aufgabe in 10 bis 2000 Zeichen.")
-    if any(_PERSONAL.search(description) for _PERSONAL in _PERSONAL_DATA):
+    if len(description) <= 2000 and any(pattern.search(description) for pattern in _PERSONAL_DATA):
         errors["description"] = N_(
             "Bitte keine E-Mail-Adressen oder Telefonnummern in die Beschreibung: "
             "Freiwillige sehen sie, bevor sie zugesagt haben."
@@ -392,6 +398,7 @@ NEED_STATUSES: dict[str, str] = {
 class Skill:
     slug: str
     label: str
+    language: str  # the label's language: the person's, or the tenant's default where it lacks one
 
 
 @dataclass(frozen=True)
@@ -409,6 +416,7 @@ class TenantFacts:
     name: str
     timezone: str
     consent_version: str
+    consent_language: str  # the text's language (the person's, else the tenant's default)
     consent_intro: str
     consent_purposes: tuple[ConsentPurposeText, ...]
     skills: tuple[Skill, ...]
@@ -418,7 +426,8 @@ class TenantFacts:
         default = str(data.get("default_language") or "de")
         consent = data.get("consent") or {}
         texts: Mapping[str, Any] = consent.get("texts") or {}
-        text: Mapping[str, Any] = texts.get(language) or texts.get(default) or next(iter(texts.values()), {})
+        text_language = language if language in texts else default if default in texts else next(iter(texts), default)
+        text: Mapping[str, Any] = texts.get(text_language) or {}
         purposes: Mapping[str, str] = text.get("purposes") or {}
         required = {purpose.value for purpose in REQUIRED_PURPOSES}
         return cls(
@@ -426,15 +435,13 @@ class TenantFacts:
             name=str(data.get("name") or data["slug"]),
             timezone=str(data.get("timezone") or "Europe/Berlin"),
             consent_version=str(consent.get("version") or ""),
+            consent_language=text_language,
             consent_intro=str(text.get("intro") or ""),
             consent_purposes=tuple(
                 ConsentPurposeText(purpose.value, purposes.get(purpose.value, ""), purpose.value in required)
                 for purpose in ConsentPurpose
             ),
-            skills=tuple(
-                Skill(str(skill["slug"]), _label(skill.get("labels") or {}, language, default, str(skill["slug"])))
-                for skill in data.get("skills") or []
-            ),
+            skills=tuple(_skill(skill, language, default) for skill in data.get("skills") or []),
         )
 
     @property
@@ -442,8 +449,12 @@ class TenantFacts:
         return [skill.slug for skill in self.skills]
 
 
-def _label(labels: Mapping[str, str], language: str, default: str, fallback: str) -> str:
-    return labels.get(language) or labels.get(default) or labels.get("de") or fallback
+def _skill(skill: Mapping[str, Any], language: str, default: str) -> Skill:
+    slug, labels = str(skill["slug"]), skill.get("labels") or {}
+    for candidate in (language, default, "de"):
+        if labels.get(candidate):
+            return Skill(slug, str(labels[candidate]), candidate)
+    return Skill(slug, slug, default)
 
 
 @dataclass(frozen=True)
@@ -492,7 +503,7 @@ def read_organisation_form(form: FormData, kind: str) -> FormResult:
     if not 1 <= len(name) <= 160:
         result.errors["name"] = N_("Bitte geben Sie einen Namen mit höchstens 160 Zeichen an.")
     email = form.get("contact_email", "")
-    if not _EMAIL.fullmatch(email) or len(email) > 254:
+    if len(email) > 254 or not _EMAIL.fullmatch(email):
         result.errors["contact_email"] = N_("Bitte geben Sie eine gültige E-Mail-Adresse an, z. B. name@example.org.")
     districts = [part.strip() for part in form.get("districts", "").split(",") if part.strip()]
     if any(len(district) > 80 for district in districts):

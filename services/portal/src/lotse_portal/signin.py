@@ -142,7 +142,9 @@ class OpenIdClient:
         async with self._client() as client:
             try:
                 token = await client.refresh_token(endpoints.token, refresh_token=user.refresh_token)
-            except Exception:  # noqa: BLE001 - any refusal ends the sign-in
+            except httpx.TransportError as error:  # the provider is away: not the person's fault
+                raise SignInFailed(f"the provider did not answer the refresh: {error!r}") from error
+            except Exception:  # noqa: BLE001 - a refusal (expired, revoked) ends the sign-in
                 return None
         token = dict(token)
         token.setdefault("id_token", user.id_token)

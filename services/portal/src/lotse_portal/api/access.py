@@ -19,10 +19,10 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from lotse_portal import pages
-from lotse_portal.backends import Backends
+from lotse_portal.backends import Backends, BackendUnavailable
 from lotse_portal.domain import LANGUAGES, FormData, pick_language
 from lotse_portal.settings import PortalSettings
-from lotse_portal.signin import OpenIdClient
+from lotse_portal.signin import OpenIdClient, SignInFailed
 from lotse_portal.store import Session, SignedInUser, Store, new_secret
 from lotse_runtime.auth import Role
 
@@ -65,6 +65,8 @@ class Visit:
     session: Session | None
     language: str
     _changed: bool = False
+    # A language picked on this request: remembered in a cookie of its own (no session needed).
+    chosen_language: str | None = None
 
     @property
     def user(self) -> SignedInUser | None:
@@ -102,6 +104,16 @@ class Visit:
         return pages.translate(self.language, message)
 
     async def finish(self, response: Response) -> Response:
+        if self.chosen_language is not None:
+            response.set_cookie(
+                LANGUAGE_COOKIE,
+                self.chosen_language,
+                max_age=365 * 24 * 3600,
+                path="/",
+                httponly=True,
+                secure=self.portal.settings.secure_cookie(),
+                samesite="lax",
+            )
         if self.session is not None and self._changed:
             replaced = getattr(self.request.state, "replaced_session", None)
             if replaced:
@@ -152,6 +164,9 @@ class Visit:
         return data
 
 
+LANGUAGE_COOKIE = "lotse_language"
+
+
 async def visit(request: Request) -> Visit:
     portal: Portal = request.app.state.portal
     session_id = request.cookies.get(portal.cookie_name)
@@ -159,9 +174,13 @@ async def visit(request: Request) -> Visit:
     chosen = request.query_params.get("lang")
     current = Visit(request, portal, session, "de")
     if chosen in LANGUAGES:
-        current.update(language=chosen)
+        current.chosen_language = chosen
+        if current.session is not None:
+            current.update(language=chosen)
     current.language = pick_language(
+        chosen,
         current.session.language if current.session else None,
+        request.cookies.get(LANGUAGE_COOKIE),
         accept_language=request.headers.get("accept-language", ""),
     )
     return current
@@ -171,7 +190,10 @@ async def signed_in_visit(current: Annotated[Visit, Depends(visit)]) -> Visit:
     user = current.user
     if user is None:
         raise SignInRequired(_here(current.request))
-    fresh = await current.portal.openid.refresh(user)
+    try:
+        fresh = await current.portal.openid.refresh(user)
+    except SignInFailed as failure:  # the provider is away: a page saying so, not a sign-out
+        raise BackendUnavailable(str(failure)) from failure
     if fresh is None:
         current.update(user=None)
         raise SignInRequired(_here(current.request))

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
+import httpx
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from lotse_portal import domain
 from lotse_portal.api.access import Anyone, VolunteerVisit, token
 from lotse_portal.api.profile import tenant_facts
 from lotse_portal.backends import BackendProblem, Service
+from lotse_runtime.http_guards import public_rate_limit
 from lotse_runtime.i18n import N_
 
 router = APIRouter()
@@ -54,14 +56,17 @@ async def delete_feed(current: VolunteerVisit) -> Response:
     return await current.redirect("/engagements", flash=N_("Die Kalender-Adresse gilt nicht mehr."))
 
 
-@router.get("/calendar-feeds/{secret}.ics")
+@router.get("/calendar-feeds/{secret}.ics", dependencies=[Depends(public_rate_limit)])
 async def calendar_feed(current: Anyone, secret: str) -> Response:
     """The feed for calendar applications (no sign-in: the address is the secret), from matching."""
     if not secret.replace("-", "").replace("_", "").isalnum() or len(secret) > 128:
         return Response("not found\n", status_code=404, media_type="text/plain")
-    response = await current.portal.backends.http.get(
-        current.portal.backends.base[Service.MATCHING] + f"/calendar-feeds/{secret}.ics"
-    )
+    try:
+        response = await current.portal.backends.http.get(
+            current.portal.backends.base[Service.MATCHING] + f"/calendar-feeds/{secret}.ics"
+        )
+    except httpx.HTTPError:
+        return Response("unavailable\n", status_code=503, media_type="text/plain", headers={"Retry-After": "60"})
     if response.status_code != 200:
         status = 404 if response.status_code == 404 else 503
         return Response(

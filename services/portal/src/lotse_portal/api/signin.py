@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
 from lotse_portal.api.access import Anyone
+from lotse_portal.backends import BackendProblem
 from lotse_portal.domain import safe_next
 from lotse_portal.signin import SignInFailed
+from lotse_runtime.http_guards import public_rate_limit
 
 router = APIRouter()
 log = structlog.get_logger("lotse.portal.signin")
 
 
-@router.get("/signin")
-async def sign_in(current: Anyone, next: str | None = None, tenant: str | None = None) -> Response:
-    return await _to_provider(current, safe_next(next), tenant, register=False)
+# Each start of a sign-in stores a session: limited per client like every public endpoint.
+LIMITED = [Depends(public_rate_limit)]
 
 
-@router.get("/signup")
+@router.get("/signin", dependencies=LIMITED)
+async def sign_in(current: Anyone, next: str | None = None) -> Response:
+    return await _to_provider(current, safe_next(next), None, register=False)
+
+
+@router.get("/signup", dependencies=LIMITED)
 async def sign_up(current: Anyone, tenant: str | None = None) -> Response:
     """A new volunteer: an account at the provider first, then the Lotse profile."""
+    try:
+        known = {item["slug"] for item in (await current.portal.backends.public("/public/tenants"))["items"]}
+    except (BackendProblem, KeyError, TypeError):
+        known = set()
+    if tenant not in known:
+        return await current.page("error.html", status=404, problem="not_found")
     return await _to_provider(current, "/profile/new", tenant, register=True)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -14,6 +14,7 @@ from lotse_portal.domain import LANGUAGES
 from lotse_runtime.auth import Role
 
 router = APIRouter()
+MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_-]{0,199}")
 
 
 @router.get("/")
@@ -59,8 +60,10 @@ async def messages(current: VolunteerVisit) -> Response:
 @router.post("/messages/{message_id}/read")
 async def mark_read(current: VolunteerVisit, message_id: str) -> Response:
     await current.form()
-    # One path segment, whatever was sent: nothing reaches another route of notifications.
-    path = f"/me/messages/{quote(message_id, safe='')}/read"
+    # One plain path segment (no dot segments, no separators): nothing reaches another route.
+    if not MESSAGE_ID.fullmatch(message_id):
+        return await current.page("error.html", status=404, problem="not_found")
+    path = f"/me/messages/{message_id}/read"
     await current.portal.backends.post(Service.NOTIFICATIONS, path, token(current))
     return await current.redirect("/messages")
 
