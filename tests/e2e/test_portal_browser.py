@@ -27,13 +27,16 @@ import httpx
 import icalendar
 import pytest
 from playwright.async_api import Page
+from pymongo import MongoClient
 
 from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform, running_platform
 from lotse_devstack.idp import Account, AccountsFile, sign_in
 from lotse_portal import pages
 from lotse_portal.domain import LANGUAGES
+from lotse_portal.store import session_key, unseal
 from lotse_runtime.auth import Role
+from lotse_runtime.secrets import development_secret
 from tests.e2e.journey import eventually, free_ports
 from tests.support import waiting
 from tests.support.browser import PHONE, assert_accessible, new_page, scroll_width
@@ -298,11 +301,27 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     assert exported["profile"]["contact"]["email"] == volunteer.email
     assert exported["tenant"] == TENANT
 
+    # The session's refresh token, as a copy of the portal's database plus the cookie would give it.
+    session_id = next(c["value"] for c in await page.context.cookies() if c["name"] == "lotse_session")
+    mongo: MongoClient[dict[str, Any]] = MongoClient(lotse.platform.stack.mongo_url)
+    with mongo:
+        stored = mongo["portal"]["sessions"].find_one({"_id": session_key(session_id)})
+    assert stored is not None and stored["user"]["refresh_token"]
+    refresh_token = unseal(session_id, stored["user"]["refresh_token"])
+
     await page.get_by_role("button", name=_("de", "Konto löschen")).click()
     assert await page.inner_text("#confirm-error")  # not confirmed yet: asked, nothing deleted
     await page.check("#confirm")
     await page.get_by_role("button", name=_("de", "Konto löschen")).click()
     await page.wait_for_url("**/deleted")
+    # The grant ended at the provider too: a copied refresh token of that session is worth nothing.
+    assert lotse.platform.idp is not None
+    revoked = lotse.http.post(
+        f"{lotse.platform.idp.issuer}/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=("lotse-portal", development_secret(lotse.platform.home, "oidc_client_secret")),
+    )
+    assert revoked.status_code == 400 and revoked.json()["error"] == "invalid_grant"
     volunteers = lotse.call("GET", "registry", f"/tenants/{TENANT}/volunteers", "office").json()["items"]
     assert volunteer.email not in json.dumps(volunteers)
     await page.context.close()

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
+import structlog
 from authlib.common.security import generate_token
 
 with warnings.catch_warnings():
@@ -28,6 +29,8 @@ with warnings.catch_warnings():
 from lotse_portal.settings import PortalSettings
 from lotse_portal.store import PendingSignIn, SignedInUser
 from lotse_runtime.auth import Principal, TokenVerifier
+
+log = structlog.get_logger("lotse.portal.signin")
 
 # Refresh an access token this long before it expires, so a call never carries a stale one.
 REFRESH_MARGIN = timedelta(seconds=30)
@@ -44,6 +47,7 @@ class ProviderEndpoints:
     token: str
     jwks: str
     end_session: str | None
+    revocation: str | None
 
 
 class OpenIdClient:
@@ -76,6 +80,7 @@ class OpenIdClient:
                         token=document["token_endpoint"],
                         jwks=document["jwks_uri"],
                         end_session=document.get("end_session_endpoint"),
+                        revocation=document.get("revocation_endpoint"),
                     )
                 except (httpx.HTTPError, ValueError, KeyError) as error:
                     raise SignInFailed(f"the provider's discovery document is unavailable: {error}") from error
@@ -154,6 +159,22 @@ class OpenIdClient:
         except SignInFailed:
             return None
         return refreshed
+
+    async def revoke(self, user: SignedInUser | None) -> None:
+        """End the grant at the provider (RFC 7009), so a copied refresh token is worth nothing after
+        sign-out or erasure. Best effort: the session is gone from Lotse either way."""
+        if user is None or not user.refresh_token:
+            return
+        try:
+            endpoints = await self.endpoints()
+            if endpoints.revocation is None:
+                return
+            async with self._client() as client:
+                await client.revoke_token(
+                    endpoints.revocation, token=user.refresh_token, token_type_hint="refresh_token"
+                )
+        except Exception as error:  # noqa: BLE001 - the provider may be away; the session is deleted anyway
+            log.warning("token revocation failed", error=type(error).__name__)
 
     async def sign_out_url(self, user: SignedInUser | None, language: str) -> str:
         """The provider's end-session endpoint, or the portal's start page if it has none."""

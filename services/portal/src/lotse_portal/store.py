@@ -1,22 +1,30 @@
 """Persistence: the portal's only data, server-side sign-in sessions.
 
 The browser holds a random session id in an ``HttpOnly`` cookie; the database keys the session by
-the id's SHA-256, so a copy of the database does not hand out live sessions. Sessions expire
-through a TTL index a while after their last use; signing out deletes them.
+the id's SHA-256 and keeps the person's tokens encrypted (AES-GCM) with a key derived from the id
+(HKDF), so a copy of the database hands out neither live sessions nor bearer tokens. Sessions
+expire through a TTL index a while after their last use; signing out deletes them.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 SESSIONS = "sessions"
+# The fields of a session that would let their holder act as the person.
+SECRET_FIELDS = ("access_token", "refresh_token", "id_token")
 
 
 def new_secret() -> str:
@@ -25,6 +33,22 @@ def new_secret() -> str:
 
 def session_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _cipher(session_id: str) -> AESGCM:
+    key = HKDF(hashes.SHA256(), 32, salt=None, info=b"lotse-portal session tokens").derive(session_id.encode())
+    return AESGCM(key)
+
+
+def seal(session_id: str, value: str) -> str:
+    nonce = secrets.token_bytes(12)
+    sealed = _cipher(session_id).encrypt(nonce, value.encode(), session_key(session_id).encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(session_id: str, value: str) -> str:
+    raw = base64.urlsafe_b64decode(value.encode())
+    return _cipher(session_id).decrypt(raw[:12], raw[12:], session_key(session_id).encode()).decode()
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,10 @@ class Session:
 
     def to_document(self) -> dict[str, Any]:
         document = asdict(self)
+        if document["user"]:
+            for name in SECRET_FIELDS:
+                if document["user"][name] is not None:
+                    document["user"][name] = seal(self.id, document["user"][name])
         document["_id"] = session_key(document.pop("id"))
         return document
 
@@ -78,8 +106,13 @@ class Session:
         pending, user = document.get("pending"), document.get("user")
         user_record = None
         if user:
-            expires = user["expires_at"]
-            user_record = SignedInUser(**{**user, "roles": tuple(user["roles"]), "expires_at": _aware(expires)})
+            try:
+                opened = {name: unseal(session_id, user[name]) if user[name] else None for name in SECRET_FIELDS}
+            except (InvalidTag, ValueError):
+                opened = None  # not this id's tokens: signed out
+            if opened is not None:
+                expires = _aware(user["expires_at"])
+                user_record = SignedInUser(**{**user, **opened, "roles": tuple(user["roles"]), "expires_at": expires})
         return cls(
             id=session_id,
             csrf=document["csrf"],

@@ -57,6 +57,7 @@ async def delete_account(current: VolunteerVisit) -> Response:
         Service.REGISTRY, f"/tenants/{tenant(current)}/volunteers/{current.user.volunteer_id}/erasure", token(current)
     )
     # Signed out here; the account at the provider is not Lotse's (the page says so).
+    await current.portal.openid.revoke(current.user)
     if current.session is not None:
         await current.portal.store.delete(current.session.id)
     response = RedirectResponse("/deleted", status_code=303)

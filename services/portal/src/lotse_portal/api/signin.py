@@ -71,6 +71,7 @@ async def callback(
 async def sign_out(current: Anyone) -> Response:
     await current.form()
     user = current.user
+    await current.portal.openid.revoke(user)
     url = await current.portal.openid.sign_out_url(user, current.language)
     if current.session is not None:
         await current.portal.store.delete(current.session.id)
