@@ -151,7 +151,8 @@ class Volunteer:
     name: str = "Anna"
 
 
-async def sign_up(lotse: Lotse, page: Page) -> Volunteer:
+async def sign_up(lotse: Lotse, page: Page, *, profile_languages: tuple[str, ...] = ()) -> Volunteer:
+    """Sign up through the portal; ``profile_languages``: check the profile form in these first."""
     volunteer = Volunteer(email=f"anna.{secrets.token_hex(4)}@{TENANT}.example")
     await page.goto(f"{lotse.portal}/?lang=de")
     await assert_accessible(page)
@@ -164,6 +165,13 @@ async def sign_up(lotse: Lotse, page: Page) -> Volunteer:
     await page.click("button[type=submit]")
     await page.wait_for_url("**/profile/new")
     await assert_accessible(page)
+    for language in profile_languages:
+        await page.goto(f"{lotse.portal}/profile/new?lang={language}")
+        assert await page.get_attribute("html", "lang") == language
+        await assert_accessible(page)
+        assert await scroll_width(page) <= PHONE.width, f"/profile/new in {language}"
+    if profile_languages:
+        await page.goto(f"{lotse.portal}/profile/new?lang=de")
 
     # A postcode the municipality does not know: the message stands next to the field.
     await page.fill("#email", volunteer.email)
@@ -330,7 +338,7 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
 
 async def test_every_page_is_accessible_in_every_language_and_fits_a_phone(lotse: Lotse, browser: Any) -> None:
     page = await new_page(browser, PHONE, locale="de-DE")
-    await sign_up(lotse, page)
+    await sign_up(lotse, page, profile_languages=LANGUAGES)
     # /nowhere: the page for an address that does not exist (a 404, in the person's language too).
     volunteer_pages = ["/", "/home", "/proposals", "/needs", "/engagements", "/messages", "/my-data", "/nowhere"]
     admin = await new_page(browser, PHONE, locale="de-DE")

@@ -1,11 +1,12 @@
 """What every service connects to: its MongoDB client and its Kafka broker, an outbox relay that
-publishes through that broker, readiness checks on both, and the order in which they stop."""
+publishes through that broker, readiness checks on both, the order in which they stop, and the
+app that serves it all (``service_app``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -13,11 +14,14 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import CONTENT_TYPE
+from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.consumer import stop_consuming
-from lotse_runtime.health import health_router, metrics_port, metrics_router
+from lotse_runtime.health import api_document_urls, health_router, metrics_port, metrics_router
+from lotse_runtime.http_guards import HttpGuardSettings, install_http_guards
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.mongo import connect
 from lotse_runtime.outbox import OutboxRelay
+from lotse_runtime.problems import install_problem_handlers
 from lotse_runtime.settings import PlatformSettings
 
 
@@ -71,3 +75,36 @@ def operations_router(app: FastAPI, settings: PlatformSettings) -> APIRouter:
     if settings.serves_metrics_on_api_port():
         router.include_router(metrics_router())
     return router
+
+
+class ServiceSettings(PlatformSettings, HttpGuardSettings):
+    """What every service's settings class extends: the platform's connections and the HTTP guards."""
+
+
+def service_app(
+    settings: ServiceSettings,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    *,
+    title: str,
+    version: str,
+    summary: str | None = None,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """A service's FastAPI app, built the same way in every service: its settings and token verifier
+    in ``app.state``, problem+json errors, the HTTP guards, ``/health``, ``/ready`` and ``/metrics``,
+    then the service's own routers."""
+    app = FastAPI(
+        title=title,
+        version=version,
+        summary=summary,
+        lifespan=lifespan,
+        **api_document_urls(settings.serves_api_docs()),
+    )
+    app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(settings.auth_config())
+    install_problem_handlers(app)
+    install_http_guards(app, settings)
+    app.include_router(operations_router(app, settings))
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -13,11 +13,7 @@ from lotse_matching.handlers import subscribe
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
-from lotse_runtime.auth import TokenVerifier
-from lotse_runtime.connections import ServiceConnections, operations_router
-from lotse_runtime.health import api_document_urls
-from lotse_runtime.http_guards import install_http_guards
-from lotse_runtime.problems import install_problem_handlers
+from lotse_runtime.connections import ServiceConnections, service_app
 
 SERVICE = "lotse-matching"
 
@@ -48,16 +44,5 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
                 await timer
             await connections.stop(relay)
 
-    app = FastAPI(
-        title="Lotse matching",
-        version="1",
-        lifespan=lifespan,
-        **api_document_urls(settings.serves_api_docs()),
-    )
-    app.state.token_verifier = TokenVerifier(settings.auth_config())
-    app.state.settings = settings
-    install_problem_handlers(app)
-    install_http_guards(app, settings)
-    app.include_router(operations_router(app, settings))
-    app.include_router(router)
+    app = service_app(settings, lifespan, title="Lotse matching", version="1", routers=[router])
     return app

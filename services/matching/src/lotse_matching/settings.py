@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, SecretStr
 
-from lotse_runtime.http_guards import HttpGuardSettings
-from lotse_runtime.settings import PlatformSettings
+from lotse_runtime.connections import ServiceSettings
 
 
 class TenantPolicy(BaseModel):
@@ -16,7 +15,7 @@ class TenantPolicy(BaseModel):
     unstaffed_after_seconds: int | None = Field(None, ge=1)
 
 
-class MatchingSettings(PlatformSettings, HttpGuardSettings):
+class MatchingSettings(ServiceSettings):
     http_host: str = Field("127.0.0.1", description="Interface the HTTP API listens on")
     http_port: int = Field(8002, description="Port of the HTTP API")
     database: str = Field("matching", description="MongoDB database owned by the matching service")

@@ -14,13 +14,9 @@ from lotse_notifications.handlers import event_handlers
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
 from lotse_notifications.worker import DeliveryWorker
-from lotse_runtime.auth import TokenVerifier
-from lotse_runtime.connections import ServiceConnections, operations_router
+from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.destinations import Resolver, system_resolver
-from lotse_runtime.health import api_document_urls
-from lotse_runtime.http_guards import install_http_guards
-from lotse_runtime.problems import install_problem_handlers
 from lotse_runtime.unit_of_work import UnitOfWork
 
 INBOX_CONSUMER = "notifications"
@@ -58,18 +54,13 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
             # Deliveries stop too: what is being sent finishes within the grace.
             await connections.stop(relay, worker.stop())
 
-    app = FastAPI(
+    app = service_app(
+        settings,
+        lifespan,
         title="Lotse notifications",
+        version="0.1.0",
         summary="Tells each person what they need, in their language, by email, webhook and in-app inbox",
-        lifespan=lifespan,
-        **api_document_urls(settings.serves_api_docs()),
+        routers=[router()],
     )
-    app.state.settings = settings
     app.state.resolver = resolver
-    app.state.token_verifier = TokenVerifier(settings.auth_config())
-    install_problem_handlers(app)
-    install_http_guards(app, settings)
-
-    app.include_router(operations_router(app, settings))
-    app.include_router(router())
     return app

@@ -8,13 +8,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
-from lotse_runtime.http_guards import HttpGuardSettings
-from lotse_runtime.settings import PlatformSettings
+from lotse_runtime.connections import ServiceSettings
 
 DEVELOPMENT_ANSWER_LINK_BASE_URL = "http://127.0.0.1:8002"
 
 
-class NotificationSettings(PlatformSettings, HttpGuardSettings):
+class NotificationSettings(ServiceSettings):
     database: str = Field("notifications", description="MongoDB database this service owns")
     consumer_group: str = Field("notifications", description="Kafka consumer group of the event handlers")
     tenant_pattern: str | None = Field(

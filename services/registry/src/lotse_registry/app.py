@@ -13,13 +13,9 @@ from lotse_registry.handlers import outcome_handlers, partner_handlers
 from lotse_registry.places import Geocoder
 from lotse_registry.settings import RegistrySettings
 from lotse_registry.store import Store, ensure_indexes, scrub_erased_outbox
-from lotse_runtime.auth import TokenVerifier
-from lotse_runtime.connections import ServiceConnections, operations_router
+from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.destinations import Resolver, system_resolver
-from lotse_runtime.health import api_document_urls
-from lotse_runtime.http_guards import install_http_guards
-from lotse_runtime.problems import install_problem_handlers
 
 SERVICE = "lotse-registry"
 
@@ -69,20 +65,14 @@ def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver =
                 await app.state.geocoder.close()
             await connections.stop(relay)
 
-    app = FastAPI(
+    app = service_app(
+        settings,
+        lifespan,
         title="Lotse registry",
         version="1.0.0",
         summary="Tenants, organisations, volunteers and needs of the municipalities on Lotse",
-        lifespan=lifespan,
-        **api_document_urls(settings.serves_api_docs()),
+        routers=[router],
     )
-    app.state.settings = settings
     app.state.geocoder = None
-    app.state.token_verifier = TokenVerifier(settings.auth_config())
-    install_problem_handlers(app)
-    install_http_guards(app, settings)
     install_domain_errors(app)
-
-    app.include_router(operations_router(app, settings))
-    app.include_router(router)
     return app

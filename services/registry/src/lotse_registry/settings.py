@@ -5,12 +5,11 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator
 
 from lotse_contracts import PARTNER_INBOUND_PATTERN
+from lotse_runtime.connections import ServiceSettings
 from lotse_runtime.destinations import url_problem
-from lotse_runtime.http_guards import HttpGuardSettings
-from lotse_runtime.settings import PlatformSettings
 
 
-class RegistrySettings(PlatformSettings, HttpGuardSettings):
+class RegistrySettings(ServiceSettings):
     database: str = Field("registry", description="MongoDB database the registry owns")
     http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on")
     http_port: int = Field(8001, description="Port of the HTTP API")
