@@ -258,3 +258,33 @@ def test_a_giant_field_is_cut_before_any_check_reads_it() -> None:
     assert len(form["email"]) <= MAX_FIELD_LENGTH
     result = read_volunteer_form(form, skills=["driving"], consent_version="2026-01")
     assert "email" in result.errors and result.body == {}
+
+
+def test_a_weekly_need_repeats_on_the_first_dates_weekday_until_its_end() -> None:
+    first = datetime.now(UTC).date() + timedelta(days=10)
+    until = first + timedelta(days=60)
+    form = need_form(date=first.isoformat(), repeat="weekly", until=until.isoformat(), start="16:00", end="18:00")
+    need, errors = read_need_form(form, organisation_id="o", skills=[], timezone="Europe/Berlin")
+    assert errors == {} and need is not None
+    weekday = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][first.weekday()]
+    assert need.body["schedule"] == {
+        "kind": "weekly",
+        "slots": [{"weekday": weekday, "start": "16:00:00", "end": "18:00:00"}],
+        "starts_on": first.isoformat(),
+        "ends_on": until.isoformat(),
+    }
+    backwards = need_form(date=first.isoformat(), repeat="weekly", until=(first - timedelta(days=1)).isoformat())
+    assert "schedule" in read_need_form(backwards, organisation_id="o", skills=[], timezone="Europe/Berlin")[1]
+
+
+@pytest.mark.parametrize("repeat", ["once", "weekly"])
+def test_a_reported_need_is_what_the_contract_accepts(repeat: str) -> None:
+    from lotse_contracts.events.needs import NeedDetails
+
+    organisation = "6f1c2a3b-0000-4000-8000-000000000001"
+    need, _ = read_need_form(
+        need_form(repeat=repeat), organisation_id=organisation, skills=[], timezone="Europe/Berlin"
+    )
+    assert need is not None
+    place = {"point": {"lat": 51.96, "lon": 7.62}, "postcode": need.postcode}
+    NeedDetails.model_validate({**need.body, "place": place})

@@ -312,14 +312,19 @@ def read_need_form(
         errors["postcode"] = N_("Bitte geben Sie eine Postleitzahl mit fünf Ziffern an.")
     day, start, end = form.get("date", ""), form.get("start", ""), form.get("end", "")
     schedule: dict[str, Any] | None = None
+    weekly = form.get("repeat") == "weekly"
+    until = form.get("until", "")
     if not _DATE.fullmatch(day) or not _TIME.fullmatch(start) or not _TIME.fullmatch(end):
         errors["schedule"] = N_("Bitte Datum und Uhrzeiten angeben, z. B. 2026-12-03, 09:00 bis 12:00.")
+    elif weekly and until and not _DATE.fullmatch(until):
+        errors["schedule"] = N_("Bitte das Enddatum als Datum angeben, z. B. 2027-03-31.")
     else:
         try:
             zone = ZoneInfo(timezone)
             on = date.fromisoformat(day)
             begins = datetime.combine(on, time.fromisoformat(start), zone)
             ends = datetime.combine(on, time.fromisoformat(end), zone)
+            last = date.fromisoformat(until) if weekly and until else None
         except ValueError:
             errors["schedule"] = N_("Bitte Datum und Uhrzeiten angeben, z. B. 2026-12-03, 09:00 bis 12:00.")
         else:
@@ -327,6 +332,14 @@ def read_need_form(
                 errors["schedule"] = N_("Das Ende muss nach dem Beginn liegen.")
             elif begins <= datetime.now(zone):
                 errors["schedule"] = N_("Der Termin muss in der Zukunft liegen.")
+            elif last is not None and last < on:
+                errors["schedule"] = N_("Das Enddatum muss nach dem ersten Termin liegen.")
+            elif weekly:
+                # Every week on the first date's weekday, at the same hours, from that date on.
+                slot = {"weekday": list(Weekday)[on.weekday()].value, "start": f"{start}:00", "end": f"{end}:00"}
+                schedule = {"kind": "weekly", "slots": [slot], "starts_on": on.isoformat()}
+                if last is not None:
+                    schedule["ends_on"] = last.isoformat()
             else:
                 schedule = {"kind": "one_off", "start": begins.isoformat(), "end": ends.isoformat()}
     needed = _integer(form.get("volunteers_needed", ""), 1, 50)
