@@ -434,6 +434,12 @@ async def test_an_unstaffed_need_is_escalated_and_the_weekly_digest_counts_open_
     escalation = await wait_for_mail(smtp_sink, office, "need_unstaffed")
     assert lonely.data.description in escalation["text"] and "Alle Gefragten haben abgesagt" in escalation["text"]
 
+    async def staffed_known() -> bool:
+        # The staffed need's event is on another key (partition) than the escalated one's.
+        need = await service.database["needs"].find_one({"_id": f"{tenant}:{staffed.data.need_id}"})
+        return need is not None and need.get("status") == "staffed"
+
+    await eventually(staffed_known, what="the staffed need in the read model")
     coordinator = service.auth(Role.COORDINATOR, tenant)
     response = await service.http.post("/digest", headers=coordinator)
     assert response.status_code == 202, response.text
