@@ -113,6 +113,26 @@ async def test_a_postcode_table_is_loaded_and_answers_where_a_postcode_is(
     assert moved.json()["district"] == "Innenstadt" and moved.json()["point"] == {"lat": 51.9625, "lon": 7.627}
 
 
+async def test_the_postcode_table_is_public_for_the_portals_map(registry: RunningRegistry, tmp_path: Path) -> None:
+    tenant, other = await onboard(registry), await onboard(registry)
+    # No token: the table is public like the tenant's facts; a tenant without one answers an empty list.
+    assert (await registry.http.get(f"/public/tenants/{tenant}/postcodes")).json() == {"items": []}
+    await load_table(registry, tenant, tmp_path)
+    listed = await registry.http.get(f"/public/tenants/{tenant}/postcodes")
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {
+        "items": [
+            {"postcode": "48143", "point": {"lat": 51.9625, "lon": 7.627}, "district": "Mitte"},
+            {"postcode": "48147", "point": {"lat": 51.972, "lon": 7.618}, "district": "Kreuzviertel"},
+            {"postcode": "48151", "point": {"lat": 51.945, "lon": 7.613}, "district": "Geist"},
+        ]
+    }
+    # Per tenant: another tenant's list holds none of these; an unknown tenant is a 404 problem.
+    assert (await registry.http.get(f"/public/tenants/{other}/postcodes")).json() == {"items": []}
+    unknown = await registry.http.get("/public/tenants/nobody-here/postcodes")
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == PROBLEM_JSON
+
+
 async def test_a_bad_postcode_table_is_refused_by_line_or_row_and_nothing_is_loaded(
     registry: RunningRegistry, tmp_path: Path
 ) -> None:

@@ -1,13 +1,15 @@
-"""What the portal needs of a tenant: the public facts for its landing and sign-up pages (no
-token, rate-limited per client like every public endpoint) and the tenant's portal settings
-(coordinator or platform admin). See ``portal`` for what is shown and why nothing private is."""
+"""What the portal needs of a tenant: the public facts for its landing and sign-up pages and the
+postcode table for its map (no token, rate-limited per client like every public endpoint) and the
+tenant's portal settings (coordinator or platform admin). See ``portal`` for what is shown and why
+nothing private is."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from lotse_registry.api.access import NOT_FOUND, Caller, StoreDep, manages_tenant, not_found
+from lotse_registry.api.places import PostcodeView
 from lotse_registry.portal import PortalSettings, PublicTenant, PublicTenantDetails, public_details, public_tenant
 from lotse_registry.store import TENANTS
 from lotse_runtime.http_guards import public_rate_limit
@@ -19,6 +21,10 @@ public = APIRouter(tags=["portal"], dependencies=[Depends(public_rate_limit)], r
 
 class PublicTenants(BaseModel):
     items: list[PublicTenant]
+
+
+class PublicPostcodes(BaseModel):
+    items: list[PostcodeView] = Field(description="The tenant's postcode table, by postcode; empty if it has none.")
 
 
 @router.put("/tenants/{tenant}/portal", responses=NOT_FOUND)
@@ -59,4 +65,17 @@ async def get_public_tenant(request: Request, registry: StoreDep, tenant: str) -
         document,
         has_postcodes=await registry.has_postcodes(tenant),
         address_search=request.app.state.geocoder is not None,
+    )
+
+
+@public.get("/public/tenants/{tenant}/postcodes", responses=NOT_FOUND)
+async def get_public_postcodes(registry: StoreDep, tenant: str) -> PublicPostcodes:
+    """The municipality's postcode table: each postcode's centroid and district (no token). Public
+    like the facts (postcodes and districts of a town are no secret); the portal draws its map
+    from it and names the postcode nearest to a chosen point."""
+    if await registry.read(tenant).get(TENANTS, tenant) is None:
+        raise not_found("tenant", tenant)
+    places = await registry.postcodes(tenant)
+    return PublicPostcodes(
+        items=[PostcodeView(postcode=place.postcode, point=place.point, district=place.district) for place in places]
     )
