@@ -232,7 +232,8 @@ class Demo:
 
         def all_registered() -> bool:
             statistics = self._call("GET", url, coordinator)
-            return int(statistics["volunteers"]["active"]) >= VOLUNTEERS_PER_TENANT
+            # null while fewer than five (the registry withholds small counts)
+            return int(statistics["volunteers"]["active"] or 0) >= VOLUNTEERS_PER_TENANT
 
         _wait(f"the registration of {report.tenant.name}'s volunteers", all_registered)
         listing = self._call(

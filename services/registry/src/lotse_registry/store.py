@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -286,6 +287,37 @@ async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:
     return deleted
 
 
+@dataclass
+class NeedTally:
+    """How many needs are open (of them unstaffed: nobody left to ask) and staffed."""
+
+    open: int = 0
+    staffed: int = 0
+    unstaffed: int = 0
+
+    def add(self, status: str, unstaffed: bool) -> None:
+        if status == NeedStatus.OPEN:
+            self.open += 1
+            self.unstaffed += int(unstaffed)
+        elif status == NeedStatus.STAFFED:
+            self.staffed += 1
+
+
+@dataclass(frozen=True)
+class RawStatistics:
+    """A tenant's (or one organisation's) figures as counted: never published as they are (see
+    ``api/statistics``, which withholds the small ones)."""
+
+    tenant: str
+    organisation_id: str | None
+    needs_by_category: dict[str, NeedTally]
+    needs_by_district: dict[str | None, NeedTally]  # None: needs without a district
+    active: int
+    withdrawn: int
+    engaged: int
+    erased: int | None  # None for an organisation
+
+
 class Store:
     """The registry database: its units of work (the runtime's) and reads outside them."""
 
@@ -318,26 +350,43 @@ class Store:
         fields = {"name": 1, "default_language": 1, "supported_languages": 1}
         return await self.database[TENANTS].find({}, fields).sort([("name", ASCENDING), ("_id", ASCENDING)]).to_list()
 
-    async def statistics(self, tenant: str) -> Document:
-        """Open, staffed and unstaffed needs by category, and volunteer counts of one tenant."""
+    async def statistics(self, tenant: str, organisation_id: str | None = None) -> RawStatistics:
+        """Needs by category and by district (open, staffed, unstaffed) and volunteer counts of one
+        tenant, or of one organisation's needs and volunteers; as counted, before any is withheld."""
         scope = self.read(tenant)
-        needs = await scope.find(NEEDS, {}, projection={"category": 1, "status": 1, "unstaffed": 1})
-        by_category: dict[str, dict[str, int]] = {}
+        owned = {"organisation_id": organisation_id} if organisation_id else {}
+        needs = await scope.find(NEEDS, owned, projection={"category": 1, "status": 1, "unstaffed": 1, "place": 1})
+        by_category: dict[str, NeedTally] = {}
+        by_district: dict[str | None, NeedTally] = {}
         for need in needs:
-            counts = by_category.setdefault(need["category"], {"open": 0, "staffed": 0, "unstaffed": 0})
-            if need["status"] == NeedStatus.OPEN:
-                counts["open"] += 1
-                if need.get("unstaffed"):
-                    counts["unstaffed"] += 1
-            elif need["status"] == NeedStatus.STAFFED:
-                counts["staffed"] += 1
+            district = (need.get("place") or {}).get("district") or None
+            for tally in (
+                by_category.setdefault(need["category"], NeedTally()),
+                by_district.setdefault(district, NeedTally()),
+            ):
+                tally.add(need["status"], bool(need.get("unstaffed")))
         volunteers = {
-            status.value: await scope.count(VOLUNTEERS, {"status": status.value})
+            status.value: await scope.count(VOLUNTEERS, {**owned, "status": status.value})
             for status in (VolunteerStatus.ACTIVE, VolunteerStatus.WITHDRAWN)
         }
-        counters = await scope.get(COUNTERS, f"{tenant}:volunteers") or {}
-        volunteers["erased"] = counters.get("erased", 0)
-        return {"tenant": tenant, "needs_by_category": by_category, "volunteers": volunteers}
+        # Active and engaged right now: at least one need they committed to and did not step back from.
+        engaged = await scope.count(
+            VOLUNTEERS, {**owned, "status": VolunteerStatus.ACTIVE.value, "engagements": {"$ne": []}}
+        )
+        erased: int | None = None
+        if organisation_id is None:  # a tombstone keeps no organisation: erasures are counted per tenant only
+            counters = await scope.get(COUNTERS, f"{tenant}:volunteers") or {}
+            erased = int(counters.get("erased", 0))
+        return RawStatistics(
+            tenant=tenant,
+            organisation_id=organisation_id,
+            needs_by_category=by_category,
+            needs_by_district=by_district,
+            active=volunteers[VolunteerStatus.ACTIVE.value],
+            withdrawn=volunteers[VolunteerStatus.WITHDRAWN.value],
+            engaged=engaged,
+            erased=erased,
+        )
 
     # --- places and the portal's tenant settings ---------------------------------------------
 
