@@ -57,6 +57,11 @@ def day_ranges(draw: st.DrawFn, open_end: bool = True) -> dict[str, Any]:
     return {"start": start.isoformat(), "end": None if length is None else (start + timedelta(days=length)).isoformat()}
 
 
+def certificate_checks(kind: str, until: int) -> dict[str, Any]:
+    """A check the office recorded, valid until ``until`` days after the base day."""
+    return {"kind": kind, "seen_on": "2025-01-01", "valid_until": (BASE_DAY + timedelta(days=until)).isoformat()}
+
+
 @st.composite
 def volunteer_documents(draw: st.DrawFn) -> dict[str, Any]:
     languages = draw(st.lists(st.sampled_from(LANGUAGES), min_size=1, max_size=4, unique=True))
@@ -72,6 +77,17 @@ def volunteer_documents(draw: st.DrawFn) -> dict[str, Any]:
                 st.one_of(st.none(), st.integers(-30, 60)),
             ),
             max_size=2,
+        )
+    )
+    checks = draw(
+        st.lists(
+            st.builds(
+                certificate_checks,
+                st.sampled_from(["extended_police_certificate", "first_aid"]),
+                st.integers(-30, 60),
+            ),
+            max_size=2,
+            unique_by=lambda check: check["kind"],
         )
     )
     return {
@@ -90,8 +106,10 @@ def volunteer_documents(draw: st.DrawFn) -> dict[str, Any]:
                 )
             ),
             "travel_radius_km": draw(st.sampled_from([30, 0, 3, 8, 15, 60, 200])),
+            # Declared by the volunteer: never enough for a need that requires a certificate.
             "certificates": certificates,
         },
+        "certificate_checks": checks,
         "availability": {
             "weekly_slots": draw(st.lists(slots(), min_size=1, max_size=8)),
             "periods": draw(st.lists(day_ranges(), max_size=2)) if draw(st.booleans()) else [],
@@ -203,6 +221,10 @@ def tailored_volunteer_documents(draw: st.DrawFn, need: dict[str, Any]) -> dict[
                 "valid_until": None if until is None else (BASE_DAY + timedelta(days=until)).isoformat(),
             }
         )
+    if details["certificate_required"] and draw(st.booleans()):
+        checked = [c for c in document["certificate_checks"] if c["kind"] != details["certificate_required"]]
+        checked.append(certificate_checks(details["certificate_required"], draw(st.integers(-5, 90))))
+        document["certificate_checks"] = checked
     if draw(st.booleans()):
         whole_day = [{"weekday": day, "start": "00:00:00", "end": "23:59:00"} for day in WEEKDAYS]
         document["availability"]["weekly_slots"] = whole_day

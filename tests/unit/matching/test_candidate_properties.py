@@ -98,6 +98,13 @@ def first_day(schedule: dict[str, Any]) -> date:
     return date.fromisoformat(schedule["starts_on"])
 
 
+def last_day(schedule: dict[str, Any]) -> date | None:
+    """The need's last day; None when it is open-ended."""
+    if schedule["kind"] == "one_off":
+        return datetime.fromisoformat(schedule["end"]).astimezone(TIMEZONE).date()
+    return date.fromisoformat(schedule["ends_on"]) if schedule["ends_on"] else None
+
+
 def engagement_intervals(volunteer_id: str, context: MatchContext) -> list[list[tuple[datetime, datetime]]]:
     # The strategy builds engagements from one-off windows, whose pieces are single days.
     return [
@@ -116,11 +123,12 @@ def assert_obeys_hard_rules(document: dict[str, Any], need: dict[str, Any], cont
     for wanted in details["languages"]:
         assert spoken.get(wanted["language"], -1) >= LanguageLevel(wanted["min_level"]).rank
     if details["certificate_required"]:
-        must_hold = max(BASE_DAY, first_day(details["schedule"]))
+        # Only the office's checks count, never what the profile declares; valid on every day of
+        # the need (an open-ended one: its first day).
+        must_hold = max(BASE_DAY, last_day(details["schedule"]) or first_day(details["schedule"]))
         assert any(
-            c["kind"] == details["certificate_required"]
-            and (c["valid_until"] is None or date.fromisoformat(c["valid_until"]) >= must_hold)
-            for c in profile["certificates"]
+            c["kind"] == details["certificate_required"] and date.fromisoformat(c["valid_until"]) >= must_hold
+            for c in document.get("certificate_checks", [])
         )
     point = profile["home_area"]["point"]
     place = details["place"]["point"]

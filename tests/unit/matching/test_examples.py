@@ -150,6 +150,54 @@ def test_each_hard_rule_alone_keeps_a_volunteer_out(change: dict, rule: str) -> 
     assert assess(volunteer_from_document(volunteer(**change)), need, MatchContext(date(2026, 11, 25))) == rule
 
 
+def certificate_need(**schedule: str) -> dict:
+    """NEED requiring an extended police certificate, weekly from 1 December 2026 (``ends_on`` given or not)."""
+    details: dict = {**NEED["details"], "certificate_required": "extended_police_certificate"}  # type: ignore[dict-item]
+    details["schedule"] = {**details["schedule"], **schedule}
+    return {**NEED, "details": details}
+
+
+DECLARED_2099 = {"kind": "extended_police_certificate", "issued_on": "2026-01-01", "valid_until": "2099-12-31"}
+
+
+def checked_until(day: str) -> dict:
+    return {
+        "certificate_checks": [{"kind": "extended_police_certificate", "seen_on": "2026-11-20", "valid_until": day}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("schedule", "change", "rule"),
+    [
+        # Typed in by the volunteer, valid until 2099: declared, not checked, so no fit.
+        ({}, {"profile": {**volunteer()["profile"], "certificates": [DECLARED_2099]}}, "certificate"),
+        ({}, {}, "certificate"),
+        # Checked by the office: an open-ended need asks for its first day (and today).
+        ({}, checked_until("2026-12-01"), None),
+        ({}, checked_until("2026-11-30"), "certificate"),
+        # A need with a last day asks for every day up to it.
+        ({"ends_on": "2027-03-31"}, checked_until("2027-03-31"), None),
+        ({"ends_on": "2027-03-31"}, checked_until("2027-03-30"), "certificate"),
+        # Another kind checked does not stand in.
+        ({}, {"certificate_checks": [{"kind": "first_aid", "seen_on": "2026-11-20", "valid_until": "2030-01-01"}]},
+         "certificate"),
+    ],
+)  # fmt: skip
+def test_only_a_certificate_the_office_checked_counts_and_on_the_needs_dates(
+    schedule: dict, change: dict, rule: str | None
+) -> None:
+    need = need_from_document(certificate_need(**schedule), BERLIN)
+    found = assess(volunteer_from_document(volunteer(**change)), need, MatchContext(date(2026, 11, 25)))
+    assert (found if isinstance(found, str) else None) == rule
+
+
+def test_a_check_that_runs_out_before_today_keeps_a_volunteer_out_whatever_the_need() -> None:
+    need = need_from_document(certificate_need(), BERLIN)
+    checked = volunteer_from_document(volunteer(**checked_until("2026-12-10")))
+    assert not isinstance(assess(checked, need, MatchContext(date(2026, 12, 8))), str)
+    assert assess(checked, need, MatchContext(date(2026, 12, 11))) == "certificate"
+
+
 def test_an_answer_page_speaks_the_volunteers_language_then_the_tenants_then_the_browsers() -> None:
     assert pages.choose_language(None, "uk", "de", "en-GB,en;q=0.9") == "uk"
     assert pages.choose_language("fa", "uk", "de", None) == "fa"

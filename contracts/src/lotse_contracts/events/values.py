@@ -371,6 +371,7 @@ EXAMPLE_SCHEDULE: dict[str, Any] = {
 # Example ids, reused so that one example event reads as one consistent story.
 EXAMPLE_ORGANISATION_ID = "3f2b6c1e-8d4a-4a57-9b0e-2c6f1d7a9e01"
 EXAMPLE_VOLUNTEER_ID = "8c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e"
+EXAMPLE_STAFF_ID = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f60"
 EXAMPLE_NEED_ID = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
 EXAMPLE_PROPOSAL_ID = "0e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b"
 EXAMPLE_DELIVERY_ID = "6d7e8f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"

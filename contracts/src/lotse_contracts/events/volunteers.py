@@ -2,6 +2,12 @@
 
 Contact data appears only in `registered` and `profile_updated`, because the
 notification service needs it there; `erased` carries no personal data at all.
+
+Certificates come twice: `certificates` in the profile are what the volunteer
+declares, and `certificate_checked` / `certificate_check_revoked` say what the
+office has seen itself. Only a checked certificate counts for a need that
+requires one; the check events carry every check in force (the full state, as
+`availability_changed` does), so a reader needs no history to know it.
 """
 
 from __future__ import annotations
@@ -19,13 +25,16 @@ from lotse_contracts.events.values import (
     EXAMPLE_HOME_AREA,
     EXAMPLE_ORGANISATION_ID,
     EXAMPLE_QUIET_HOURS,
+    EXAMPLE_STAFF_ID,
     EXAMPLE_VOLUNTEER_ID,
     Availability,
     Certificate,
+    CertificateKind,
     Channel,
     Consent,
     Email,
     HomeArea,
+    IsoDate,
     LanguageCode,
     LanguageSkill,
     OptionalMessageKind,
@@ -158,4 +167,73 @@ class VolunteerErased(VolunteerIdentity):
 
     erased_at: AwareDatetime = Field(
         description="When the registry erased the volunteer.", examples=["2026-11-25T10:00:00+01:00"]
+    )
+
+
+class CertificateCheck(Contract):
+    """A certificate the office (or the volunteer's organisation) has seen itself."""
+
+    kind: CertificateKind = Field(description="Kind of certificate.", examples=["extended_police_certificate"])
+    seen_on: IsoDate = Field(description="Day the certificate was shown.", examples=["2026-11-20"])
+    valid_until: IsoDate = Field(
+        description="Last day the check counts for, as recorded by whoever saw the certificate.",
+        examples=["2031-11-19"],
+    )
+
+
+EXAMPLE_CHECK: dict[str, Any] = {
+    "kind": "extended_police_certificate",
+    "seen_on": "2026-11-20",
+    "valid_until": "2031-11-19",
+}
+
+
+class VolunteerCertificateChecked(VolunteerIdentity):
+    """The office recorded that it has seen one of the volunteer's certificates."""
+
+    event_type = "de.lotse.registry.volunteer.certificate_checked.v1"
+
+    check: CertificateCheck = Field(description="The check just recorded.", examples=[EXAMPLE_CHECK])
+    checks: list[CertificateCheck] = Field(
+        description="Every check in force now, at most one per kind (this one included): the full state.",
+        examples=[[EXAMPLE_CHECK]],
+    )
+
+
+class VolunteerCertificateCheckRevoked(VolunteerIdentity):
+    """The office took back its check of a certificate; it no longer counts."""
+
+    event_type = "de.lotse.registry.volunteer.certificate_check_revoked.v1"
+
+    kind: CertificateKind = Field(description="Kind of certificate no longer checked.", examples=["first_aid"])
+    checks: list[CertificateCheck] = Field(
+        description="Every check still in force, at most one per kind: the full state.", examples=[[EXAMPLE_CHECK]]
+    )
+
+
+class VolunteerCertificateExpiring(VolunteerIdentity):
+    """A checked certificate runs out soon: the volunteer and the office are to be told."""
+
+    event_type = "de.lotse.registry.volunteer.certificate_expiring.v1"
+
+    kind: CertificateKind = Field(description="Kind of certificate.", examples=["extended_police_certificate"])
+    valid_until: IsoDate = Field(description="Last day the check counts for.", examples=["2031-11-19"])
+    weeks_before: int = Field(
+        ge=1,
+        le=52,
+        description="Which notice this is: the number of weeks before the last day it was due.",
+        examples=[8],
+        strict=True,
+    )
+
+
+class VolunteerContactPersonChanged(VolunteerIdentity):
+    """The volunteer's named contact person at the office changed. Only the staff member's id:
+    their name and work address stay in the registry."""
+
+    event_type = "de.lotse.registry.volunteer.contact_person_changed.v1"
+
+    staff_id: UUID | None = Field(
+        description="Id of the office staff member who is the volunteer's contact person; null: none any more.",
+        examples=[EXAMPLE_STAFF_ID],
     )

@@ -47,7 +47,9 @@ class Volunteer:
     languages: Mapping[str, int]  # ISO code -> LanguageLevel rank
     point: tuple[float, float] | None  # (lat, lon); a postcode alone cannot prove the distance
     travel_radius_km: float
-    certificates: Mapping[str, date | None]  # kind -> last valid day (None: does not expire)
+    # Certificates the office has checked: kind -> last day the check counts for. What the
+    # volunteer only declares is not here: it never satisfies a need.
+    certificates: Mapping[str, date]
     pieces: tuple[Piece, ...]
     unavailable: tuple[DayRange, ...]
     max_engagements: int
@@ -65,6 +67,7 @@ class Need:
     point: tuple[float, float]
     pieces: tuple[Piece, ...]
     first_day: date
+    last_day: date  # date.max when open-ended
     volunteers_needed: int
     certificate: str | None
     hours: int
@@ -141,11 +144,14 @@ def assess(volunteer: Volunteer, need: Need, context: MatchContext) -> Fit | str
 
 
 def certificate_valid(volunteer: Volunteer, need: Need, today: date) -> bool:
+    """The office checked a certificate of the kind the need requires, and the check counts on
+    the need's dates: through its last day, or for an open-ended need on its first (the expiry
+    notices ask for a new certificate in time)."""
     certificate = need.certificate
     if certificate is None or certificate not in volunteer.certificates:
         return False
-    valid_until = volunteer.certificates[certificate]
-    return valid_until is None or valid_until >= max(today, need.first_day)
+    needed_until = need.first_day if need.last_day == date.max else need.last_day
+    return volunteer.certificates[certificate] >= max(today, needed_until)
 
 
 def candidate(volunteer: Volunteer, need: Need, context: MatchContext) -> Candidate | None:
@@ -187,7 +193,7 @@ def reasons(volunteer: Volunteer, need: Need, fit: Fit) -> tuple[MatchReason, ..
     found.append(MatchReason(code=ReasonCode.AVAILABILITY, detail=_free_when(fit.overlap)))
     if need.certificate is not None:
         kind = need.certificate.replace("_", " ")
-        found.append(MatchReason(code=ReasonCode.CERTIFICATE, detail=f"holds a valid {kind}"))
+        found.append(MatchReason(code=ReasonCode.CERTIFICATE, detail=f"holds a valid {kind}, checked by the office"))
     if volunteer.organisation_id is not None and volunteer.organisation_id == need.organisation_id:
         found.append(MatchReason(code=ReasonCode.ORGANISATION, detail="belongs to the organisation of this need"))
     return tuple(found)

@@ -32,12 +32,11 @@ def volunteer_from_document(document: dict[str, Any]) -> Volunteer:
     for skill in profile.get("languages", []):
         rank = LanguageLevel(skill["level"]).rank
         languages[skill["language"]] = max(rank, languages.get(skill["language"], -1))
-    certificates: dict[str, date | None] = {}
-    for certificate in profile.get("certificates", []):
-        until = date.fromisoformat(certificate["valid_until"]) if certificate.get("valid_until") else None
-        kind = certificate["kind"]
-        if kind not in certificates or _later(until, certificates[kind]):
-            certificates[kind] = until
+    # Only what the office has checked counts; the profile's own certificates are only declared.
+    certificates: dict[str, date] = {}
+    for check in document.get("certificate_checks") or []:
+        until = date.fromisoformat(check["valid_until"])
+        certificates[check["kind"]] = max(until, certificates.get(check["kind"], date.min))
     point = (profile.get("home_area") or {}).get("point")
     pieces = availability_pieces(availability) if availability else ()
     return Volunteer(
@@ -58,12 +57,6 @@ def volunteer_from_document(document: dict[str, Any]) -> Volunteer:
     )
 
 
-def _later(candidate: date | None, current: date | None) -> bool:
-    if current is None:
-        return False
-    return candidate is None or candidate > current
-
-
 def need_from_record(record: NeedRecord, timezone: ZoneInfo) -> Need:
     return _need(record.tenant, record.need_id, record.details, timezone)
 
@@ -76,6 +69,7 @@ def _need(tenant: str, need_id: str, details: dict[str, Any], timezone: ZoneInfo
     schedule = _SCHEDULE.validate_python(details["schedule"])
     pieces = need_pieces(schedule, timezone)
     first_day = min((piece.first for piece in pieces), default=date.min)
+    last_day = max((piece.last for piece in pieces), default=date.max)
     point = details["place"]["point"]
     return Need(
         id=need_id,
@@ -89,6 +83,7 @@ def _need(tenant: str, need_id: str, details: dict[str, Any], timezone: ZoneInfo
         point=(point["lat"], point["lon"]),
         pieces=pieces,
         first_day=first_day,
+        last_day=last_day,
         volunteers_needed=details["volunteers_needed"],
         certificate=details.get("certificate_required"),
         hours=hours_mask(pieces),

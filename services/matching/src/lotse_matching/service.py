@@ -28,6 +28,8 @@ from lotse_contracts import (
     TenantOnboarded,
     VolunteerAvailabilityChanged,
     VolunteerErased,
+    VolunteerCertificateChecked,
+    VolunteerCertificateCheckRevoked,
     VolunteerProfileUpdated,
     VolunteerRegistered,
     VolunteerWithdrawn,
@@ -261,6 +263,20 @@ class Matching:
         document = await self._known_volunteer(event, str(event.data.volunteer_id), transaction)
         if document is None or document["withdrawn"]:
             return
+    async def volunteer_certificates_checked(
+        self,
+        event: Envelope[VolunteerCertificateChecked] | Envelope[VolunteerCertificateCheckRevoked],
+        transaction: Transaction,
+    ) -> None:
+        """The checks the office has in force (both events carry them all): a need that requires a
+        certificate looks only at these, never at what the profile declares."""
+        document = await self._known_volunteer(event, str(event.data.volunteer_id), transaction)
+        if document is None or event.version <= document.get("checks_version", 0):
+            return
+        checks = [check.model_dump(mode="json") for check in event.data.checks]
+        document.update(certificate_checks=checks, checks_version=event.version)
+        await self._volunteer_changed(event, document, transaction)
+
         document.update(active=False, withdrawn=True)
         await self._volunteer_changed(event, document, transaction, leaving=True)
 
