@@ -397,6 +397,10 @@ ${form}
   },
   // Refresh tokens for Lotse's own clients, without the ceremony of offline_access.
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // Every refresh hands out a new refresh token and the used one is refused from then on (a second
+  // use even ends the grant: oidc-provider's reuse detection), as providers that rotate refresh
+  // tokens do; the portal must refresh once per session, however many requests find it expired.
+  rotateRefreshToken: true,
   // Lotse's clients are its own (first party): nothing to consent to, every requested scope is granted.
   async loadExistingGrant(ctx) {
     const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -27,7 +28,7 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from lotse_portal.settings import PortalSettings
-from lotse_portal.store import PendingSignIn, SignedInUser
+from lotse_portal.store import PendingSignIn, Session, SignedInUser, Store, session_key
 from lotse_runtime.auth import Principal, TokenVerifier
 
 log = structlog.get_logger("lotse.portal.signin")
@@ -35,6 +36,16 @@ log = structlog.get_logger("lotse.portal.signin")
 # Refresh an access token this long before it expires, so a call never carries a stale one.
 REFRESH_MARGIN = timedelta(seconds=30)
 DISCOVERY_TTL_SECONDS = 3600.0
+# How often a request looks whether the refresh another replica runs for its session is done.
+REFRESH_POLL_SECONDS = 0.1
+
+
+def _expiring(user: SignedInUser) -> bool:
+    return user.expires_at - REFRESH_MARGIN <= datetime.now(UTC)
+
+
+def _newer(candidate: SignedInUser, than: SignedInUser) -> bool:
+    return candidate.subject == than.subject and candidate.expires_at > than.expires_at and not _expiring(candidate)
 
 
 class SignInFailed(Exception):
@@ -59,6 +70,9 @@ class OpenIdClient:
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
         self._id_token_keys: jwt.PyJWKClient | None = None
+        self._refresh_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Longer than a refresh can take (the token call and the key set, each within the timeout).
+        self._refresh_lease = timedelta(seconds=3 * settings.backend_timeout_seconds)
 
     @property
     def redirect_uri(self) -> str:
@@ -88,12 +102,12 @@ class OpenIdClient:
                 self._id_token_keys = jwt.PyJWKClient(self._endpoints.jwks, cache_keys=True)
             return self._endpoints
 
-    def _client(self, **kwargs: Any) -> AsyncOAuth2Client:
+    def _client(self, *, scope: str | None = None, **kwargs: Any) -> AsyncOAuth2Client:
         secret = self.settings.oidc_client_secret
         return AsyncOAuth2Client(
             client_id=self.settings.oidc_client_id,
             client_secret=secret.get_secret_value() if secret else None,
-            scope=self.settings.oidc_scope,
+            scope=scope,
             redirect_uri=self.redirect_uri,
             code_challenge_method="S256",
             timeout=self.settings.backend_timeout_seconds,
@@ -118,7 +132,7 @@ class OpenIdClient:
             extra["prompt"] = "create"
         if tenant:
             extra["lotse_tenant"] = tenant
-        async with self._client() as client:
+        async with self._client(scope=self.settings.oidc_scope) as client:
             url, _ = client.create_authorization_url(
                 endpoints.authorization, state=pending.state, code_verifier=pending.code_verifier, **extra
             )
@@ -137,13 +151,65 @@ class OpenIdClient:
                 raise SignInFailed(f"the provider refused the code: {error}") from error
         return await self._signed_in(dict(token), nonce=pending.nonce)
 
+    async def current_user(self, store: Store, session: Session) -> SignedInUser | None:
+        """The session's person with an access token that is not about to expire; None when the
+        sign-in is over.
+
+        Requests of one session that find the token expiring at the same time (tabs, a page and its
+        form) refresh it once: a provider that rotates refresh tokens refuses the second use of one,
+        and oidc-provider then even ends the whole grant. Within this process one request per session
+        goes ahead (a lock); across replicas, the one that claims the refresh in the session's
+        document does, and the others wait for the tokens it stores. Should a refresh be refused all
+        the same, the tokens another request stored meanwhile are used if they are newer.
+        """
+        user = session.user
+        if user is None or not _expiring(user):
+            return user
+        async with self._session_lock(session.id):
+            deadline = time.monotonic() + self._refresh_lease.total_seconds()
+            while True:
+                stored = await store.load(session.id)
+                if stored is None or stored.user is None:
+                    return None  # signed out meanwhile
+                if not _expiring(stored.user):
+                    return stored.user  # another request refreshed
+                if await store.claim_refresh(session.id, self._refresh_lease):
+                    break
+                if time.monotonic() > deadline:
+                    raise SignInFailed("another request's refresh of this session did not finish")
+                await asyncio.sleep(REFRESH_POLL_SECONDS)  # another replica refreshes: wait for its tokens
+            try:
+                refreshed = await self.refresh(stored.user)
+                if refreshed is None:
+                    latest = await store.load(session.id)
+                    if latest is not None and latest.user is not None and _newer(latest.user, stored.user):
+                        return latest.user
+                    return None
+                if not await store.store_refreshed(replace(stored, user=refreshed)):
+                    return None  # signed out while the provider answered
+                return refreshed
+            finally:
+                await store.release_refresh(session.id)
+
+    def _session_lock(self, session_id: str) -> asyncio.Lock:
+        # Weakly held: a session's lock lives while requests of it wait for or hold it.
+        key = session_key(session_id)
+        lock = self._refresh_locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._refresh_locks[key] = lock
+        return lock
+
     async def refresh(self, user: SignedInUser) -> SignedInUser | None:
-        """A fresh access token when the current one is about to expire; None when the sign-in is over."""
-        if user.expires_at - REFRESH_MARGIN > datetime.now(UTC):
+        """A fresh access token when the current one is about to expire; None when the sign-in is over.
+        Use :meth:`current_user` for a session: it refreshes once however many requests ask."""
+        if not _expiring(user):
             return user
         if not user.refresh_token:
             return None
         endpoints = await self.endpoints()
+        # No scope: the grant's own (RFC 6749 section 6). Authlib would send the scope asked for at
+        # sign-in, which holds offline_access, and a provider refuses a scope the refresh token lacks.
         async with self._client() as client:
             try:
                 token = await client.refresh_token(endpoints.token, refresh_token=user.refresh_token)

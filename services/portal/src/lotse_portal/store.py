@@ -4,6 +4,11 @@ The browser holds a random session id in an ``HttpOnly`` cookie; the database ke
 the id's SHA-256 and keeps the person's tokens encrypted (AES-GCM) with a key derived from the id
 (HKDF), so a copy of the database hands out neither live sessions nor bearer tokens. Sessions
 expire through a TTL index a while after their last use; signing out deletes them.
+
+Only a sign-in creates a session document (:meth:`Store.create`); every later save updates the
+fields a request changed in a document that still exists (:meth:`Store.update`), so a request
+still in flight when its session is deleted (sign-out, erasure) cannot bring it back, and one that
+changed only the language cannot put back tokens another request has just refreshed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +29,8 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 SESSIONS = "sessions"
+# The deadline of a refresh in progress (see Store.claim_refresh); not part of the session itself.
+REFRESH_LEASE = "refresh_lease"
 # The fields of a session that would let their holder act as the person.
 SECRET_FIELDS = ("access_token", "refresh_token", "id_token")
 
@@ -150,9 +158,40 @@ class Store:
         session = Session.from_document(session_id, document)
         return session if session.expires_at > datetime.now(UTC) else None
 
-    async def save(self, session: Session) -> None:
+    async def create(self, session: Session) -> None:
+        """A new session: at sign-in (its start, and the new id after it), never for an existing one."""
+        await self.sessions.insert_one(session.to_document())
+
+    async def update(self, session: Session, fields: Iterable[str]) -> bool:
+        """Writes ``fields`` (and the renewed expiry) into the stored session; False when it no
+        longer exists (signed out or erased meanwhile), which stays so: nothing is created here."""
         document = session.to_document()
-        await self.sessions.replace_one({"_id": document["_id"]}, document, upsert=True)
+        changes = {name: document[name] for name in {*fields, "expires_at"}}
+        result = await self.sessions.update_one({"_id": document["_id"]}, {"$set": changes})
+        return bool(result.matched_count)
+
+    async def claim_refresh(self, session_id: str, lease: timedelta) -> bool:
+        """Whether this request may refresh the session's tokens: True for the one request, of any
+        replica, that claims it while no other claim runs (a claim ends after ``lease`` at the
+        latest, should its request die)."""
+        now = datetime.now(UTC)
+        result = await self.sessions.update_one(
+            {"_id": session_key(session_id), "$or": [{REFRESH_LEASE: None}, {REFRESH_LEASE: {"$lt": now}}]},
+            {"$set": {REFRESH_LEASE: now + lease}},
+        )
+        return bool(result.modified_count)
+
+    async def store_refreshed(self, session: Session) -> bool:
+        """The refreshed tokens of the session, and its claim released; False if it is gone."""
+        document = session.to_document()
+        result = await self.sessions.update_one(
+            {"_id": document["_id"]},
+            {"$set": {"user": document["user"], "expires_at": document["expires_at"]}, "$unset": {REFRESH_LEASE: ""}},
+        )
+        return bool(result.matched_count)
+
+    async def release_refresh(self, session_id: str) -> None:
+        await self.sessions.update_one({"_id": session_key(session_id)}, {"$unset": {REFRESH_LEASE: ""}})
 
     async def delete(self, session_id: str) -> None:
         await self.sessions.delete_one({"_id": session_key(session_id)})

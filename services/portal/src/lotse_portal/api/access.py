@@ -10,7 +10,7 @@ when someone signs in, so an id known before sign-in is worthless after it.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -64,7 +64,10 @@ class Visit:
     portal: Portal
     session: Session | None
     language: str
-    _changed: bool = False
+    # What this request changed of its session: stored at the end, only these fields, or the whole
+    # session when it is new (a sign-in); a session that exists is never created again.
+    _changed: set[str] = field(default_factory=set)
+    _new: bool = False
     # A language picked on this request: remembered in a cookie of its own (no session needed).
     chosen_language: str | None = None
 
@@ -78,20 +81,26 @@ class Visit:
     def ensure_session(self) -> Session:
         if self.session is None:
             self.session = Session.new(self.portal.lifetime)
-            self._changed = True
+            self._new = True
         return self.session
 
     def update(self, **changes: Any) -> Session:
         self.session = replace(self.ensure_session(), **changes)
-        self._changed = True
+        self._changed.update(changes)
         return self.session
+
+    def adopt(self, user: SignedInUser) -> None:
+        """Tokens already stored for this session (a refresh): used from now on, not written again."""
+        if self.session is not None:
+            self.session = replace(self.session, user=user)
 
     def rotate(self) -> None:
         """A new session id and CSRF token (after sign-in); the old session is deleted on save."""
         old = self.ensure_session()
-        self.request.state.replaced_session = old.id
+        if not self._new:
+            self.request.state.replaced_session = old.id
         self.session = replace(old, id=new_secret(), csrf=new_secret())
-        self._changed = True
+        self._new = True
 
     def take_flash(self) -> str | None:
         if self.session is None or self.session.flash is None:
@@ -114,12 +123,17 @@ class Visit:
                 secure=self.portal.settings.secure_cookie(),
                 samesite="lax",
             )
-        if self.session is not None and self._changed:
+        if self.session is not None and (self._new or self._changed):
             replaced = getattr(self.request.state, "replaced_session", None)
             if replaced:
                 await self.portal.store.delete(replaced)
             self.session = self.session.renewed(self.portal.lifetime)
-            await self.portal.store.save(self.session)
+            if self._new:
+                await self.portal.store.create(self.session)
+            elif not await self.portal.store.update(self.session, self._changed):
+                # Signed out or erased while this request ran: it stays so.
+                response.delete_cookie(self.portal.cookie_name, path="/")
+                return response
             response.set_cookie(
                 self.portal.cookie_name,
                 self.session.id,
@@ -190,15 +204,17 @@ async def signed_in_visit(current: Annotated[Visit, Depends(visit)]) -> Visit:
     user = current.user
     if user is None:
         raise SignInRequired(_here(current.request))
+    assert current.session is not None
     try:
-        fresh = await current.portal.openid.refresh(user)
+        fresh = await current.portal.openid.current_user(current.portal.store, current.session)
     except SignInFailed as failure:  # the provider is away: a page saying so, not a sign-out
         raise BackendUnavailable(str(failure)) from failure
     if fresh is None:
-        current.update(user=None)
+        # Signed out for good (the provider refused the refresh): the next request need not ask again.
+        await current.portal.store.update(replace(current.session, user=None), {"user"})
         raise SignInRequired(_here(current.request))
     if fresh is not user:
-        current.update(user=fresh)
+        current.adopt(fresh)
     return current
 
 
