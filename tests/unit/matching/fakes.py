@@ -220,6 +220,24 @@ class FakeStore:
     async def delete_calendar_feed(self, tenant: str, volunteer_id: str, session: Session = None) -> bool:
         return self.data.calendar_feeds.pop(f"{tenant}:{volunteer_id}", None) is not None
 
+    # -- statistics ----------------------------------------------------------------------------
+
+    async def staffing_records(
+        self, tenant: str, organisation_id: str | None = None
+    ) -> tuple[list[NeedRecord], list[Proposal]]:
+        needs = [
+            NeedRecord.from_document(copy.deepcopy(doc))
+            for doc in self.data.needs.values()
+            if doc["tenant"] == tenant and organisation_id in (None, doc["details"]["organisation_id"])
+        ]
+        ids = {need.need_id for need in needs}
+        proposals = [
+            Proposal.from_document(copy.deepcopy(doc))
+            for doc in self.data.proposals.values()
+            if doc["tenant"] == tenant and doc["need_id"] in ids
+        ]
+        return needs, proposals
+
 
 def _copy(document: Document | None) -> Document | None:
     return copy.deepcopy(document)

@@ -398,6 +398,10 @@ class MatchingStore(Protocol):
 
     async def delete_calendar_feed(self, tenant: str, volunteer_id: str, session: Session = None) -> bool: ...
 
+    async def staffing_records(
+        self, tenant: str, organisation_id: str | None = None
+    ) -> tuple[list[NeedRecord], list[Proposal]]: ...
+
 
 PROPOSAL_ORDER = [("proposed_at", ASCENDING), ("_id", ASCENDING)]
 
@@ -605,3 +609,19 @@ class Store:
     async def delete_calendar_feed(self, tenant: str, volunteer_id: str, session: Session = None) -> bool:
         result = await self.calendar_feeds.delete_one({"_id": f"{tenant}:{volunteer_id}"}, session=session)
         return result.deleted_count == 1
+
+    # -- statistics ---------------------------------------------------------------------------
+
+    async def staffing_records(
+        self, tenant: str, organisation_id: str | None = None
+    ) -> tuple[list[NeedRecord], list[Proposal]]:
+        """Every need of the tenant (or of one organisation) and their proposals and picks, for the
+        statistics (``statistics.py``); counted in memory, as a tenant's needs are thousands at most."""
+        query: Document = {"tenant": tenant}
+        if organisation_id is not None:
+            query["details.organisation_id"] = organisation_id
+        needs = [NeedRecord.from_document(doc) async for doc in self.needs.find(query)]
+        of_needs: Document = {"tenant": tenant}
+        if organisation_id is not None:
+            of_needs["need_id"] = {"$in": [need.need_id for need in needs]}
+        return needs, [Proposal.from_document(doc) async for doc in self.proposals.find(of_needs)]

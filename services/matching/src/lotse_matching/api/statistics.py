@@ -1,0 +1,74 @@
+"""Staffing statistics for the coordination office (the whole tenant, or one organisation) and for
+initiative admins (their organisation): time to staff and proposals per acceptance. Every count
+below five, and every figure computed from fewer than five items, is withheld (``null``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from lotse_matching.api.access import Service
+from lotse_matching.statistics import hours_to_staff, proposal_outcomes, time_to_staff
+from lotse_runtime.auth import Principal, Role, requires, tenant_of
+from lotse_runtime.problems import Problem, problem_responses
+from lotse_runtime.small_counts import MINIMUM_COUNT, SmallCount
+
+router = APIRouter(tags=["statistics"])
+Office = Annotated[Principal, Depends(requires(Role.COORDINATOR, Role.INITIATIVE_ADMIN))]
+WITHHELD = f"null when computed from fewer than {MINIMUM_COUNT} needs (withheld)"
+
+
+class TimeToStaffView(BaseModel):
+    """From a need reaching matching to the commitment that completed its staffing."""
+
+    staffed_needs: SmallCount = Field(description="Needs staffed now or when they were closed.")
+    median_hours: float | None = Field(description=f"Median, in hours; {WITHHELD}.")
+    p75_hours: float | None = Field(description=f"75th percentile, in hours; {WITHHELD}.")
+    p90_hours: float | None = Field(description=f"90th percentile, in hours; {WITHHELD}.")
+
+
+class ProposalsView(BaseModel):
+    proposals: SmallCount = Field(description="Proposals made (a volunteer's own pick is none).")
+    accepted: SmallCount = Field(description="Accepted, also where the volunteer stepped back later.")
+    declined: SmallCount
+    expired: SmallCount
+    withdrawn: SmallCount = Field(description="Ended unanswered because the need was staffed or cancelled.")
+    open: SmallCount
+    picks: SmallCount = Field(description="Needs volunteers took themselves.")
+    proposals_per_acceptance: float | None = Field(
+        description=f"Proposals made for each accepted one; null when either count is below {MINIMUM_COUNT}."
+    )
+
+
+class StaffingStatistics(BaseModel):
+    tenant: str
+    organisation_id: str | None = Field(description="Whose figures: one organisation's, or null for the whole tenant.")
+    suppressed_below: int = Field(MINIMUM_COUNT, description="Counts below this are withheld (null).")
+    time_to_staff: TimeToStaffView
+    proposals: ProposalsView
+
+
+@router.get("/statistics", responses=problem_responses(404), summary="Time to staff and proposals per acceptance")
+async def staffing_statistics(
+    principal: Office,
+    matching: Service,
+    organisation_id: Annotated[str | None, Query(max_length=64, description="One organisation's figures")] = None,
+) -> StaffingStatistics:
+    """The tenant's (coordinator; or one organisation's, if asked) or the initiative admin's own
+    organisation's figures; the tenant comes from the token."""
+    tenant = tenant_of(principal)
+    if not principal.has(Role.COORDINATOR):
+        if organisation_id is not None and organisation_id != principal.organisation:
+            raise Problem(404, "Not found", f"no organisation {organisation_id}")
+        organisation_id = principal.organisation
+    needs, proposals = await matching.store.staffing_records(tenant, organisation_id)
+    waited = time_to_staff(hours_to_staff(needs, proposals))
+    outcomes = proposal_outcomes(proposals)
+    return StaffingStatistics(
+        tenant=tenant,
+        organisation_id=organisation_id,
+        time_to_staff=TimeToStaffView(**vars(waited)),
+        proposals=ProposalsView(**vars(outcomes)),
+    )
