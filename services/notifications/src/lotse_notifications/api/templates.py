@@ -1,19 +1,30 @@
-"""Templates and guidance texts: a tenant's overrides of the default mails (coordinator)."""
+"""Templates and guidance texts: a tenant's overrides of the default mails (coordinator), and
+the guidance as volunteers read it (everyone of the tenant).
+
+Guidance is plain text per topic and language: insurance, certificates, how the authorities
+work, whom to ask. The platform has a default for each topic but ``authorities`` (how the
+authorities work is each municipality's own); a tenant overrides any topic in any language.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lotse_notifications import catalogue
 from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
 from lotse_notifications.templates import TemplateSource, check_source_off_loop, default_source
-from lotse_runtime.auth import tenant_of
+from lotse_runtime.auth import Principal, Role, requires, tenant_of
 from lotse_runtime.problems import Problem
 
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+Reader = Annotated[Principal, Depends(requires(Role.VOLUNTEER, Role.COORDINATOR, Role.INITIATIVE_ADMIN))]
+
+# The topics in the order people read them; only ``authorities`` has no platform default.
+GUIDANCE_TOPICS: tuple[str, ...] = ("insurance", "certificates", "authorities", "contact")
+GUIDANCE_MAX_LENGTH = 1000
 
 
 class TemplateBody(BaseModel):
@@ -26,12 +37,30 @@ class TemplateBody(BaseModel):
     )
 
 
+GuidanceText = Annotated[str | None, Field(min_length=1, max_length=GUIDANCE_MAX_LENGTH)]
+
+
 class GuidanceBody(BaseModel):
+    """The tenant's texts in one language; a topic left out is the platform's default again."""
+
     model_config = ConfigDict(extra="forbid")
 
-    insurance: str | None = Field(None, min_length=1, max_length=1000)
-    certificates: str | None = Field(None, min_length=1, max_length=1000)
-    contact: str | None = Field(None, min_length=1, max_length=1000)
+    insurance: GuidanceText = None
+    certificates: GuidanceText = None
+    authorities: GuidanceText = Field(None, description="How the authorities work (no platform default).")
+    contact: GuidanceText = Field(None, description="Whom to ask.")
+
+
+class GuidanceTopic(BaseModel):
+    topic: str
+    text: str
+    language: str = Field(description="The language of the text (German where none is in the asked language).")
+    source: Literal["tenant", "default"]
+
+
+class PublishedGuidance(BaseModel):
+    language: str
+    topics: list[GuidanceTopic] = Field(description="Topics with a text, in reading order.")
 
 
 router = APIRouter()
@@ -100,18 +129,55 @@ async def delete_template(kind: str, language: Language, principal: Coordinator,
 
 @router.get("/guidance/{language}", tags=["templates"], summary="Guidance texts for volunteers in one language")
 async def get_guidance(language: Language, principal: Coordinator, store: StoreDep) -> dict[str, Any]:
+    """The texts in use (the tenant's, else the default) at the top level as before, which topics
+    the tenant overrode, every topic in reading order and the defaults beside the tenant's texts."""
     overrides = (await store.guidance(tenant_of(principal))).get(language, {})
     defaults = catalogue.guidance(language)
-    return {"language": language, **defaults, **overrides, "overridden": sorted(overrides)}
+    return {
+        "language": language,
+        **defaults,
+        **overrides,
+        "overridden": sorted(overrides),
+        "topics": list(GUIDANCE_TOPICS),
+        "defaults": defaults,
+    }
 
 
-@router.put("/guidance/{language}", tags=["templates"], summary="Override guidance texts (plain text)")
+@router.put(
+    "/guidance/{language}",
+    tags=["templates"],
+    summary="Override guidance texts (plain text); topics left out are the defaults again",
+)
 async def put_guidance(
     language: Language, body: GuidanceBody, principal: Coordinator, store: StoreDep
 ) -> dict[str, Any]:
     texts = body.model_dump(exclude_none=True)
     await store.save_guidance(tenant_of(principal), language, texts)
     return {"language": language, **texts}
+
+
+@router.get(
+    "/me/guidance/{language}",
+    tags=["templates"],
+    summary="The guidance as volunteers read it: the tenant's text, else the default, else German",
+)
+async def read_guidance(language: Language, principal: Reader, store: StoreDep) -> PublishedGuidance:
+    """Per topic: the tenant's text in the language, else the platform's default in it, else the
+    tenant's German text, else the German default; topics without any text are left out."""
+    overrides = await store.guidance(tenant_of(principal))
+    fallback = catalogue.FALLBACK_LANGUAGE
+    found = []
+    for topic in GUIDANCE_TOPICS:
+        candidates = [(language, "tenant"), (language, "default"), (fallback, "tenant"), (fallback, "default")]
+        for text_language, source in candidates:
+            if source == "tenant":
+                text = overrides.get(text_language, {}).get(topic)
+            else:  # the catalogue answers a language it lacks in German: only its own languages count
+                text = catalogue.guidance(text_language).get(topic) if text_language in catalogue.LANGUAGES else None
+            if text:
+                found.append(GuidanceTopic(topic=topic, text=text, language=text_language, source=source))
+                break
+    return PublishedGuidance(language=language, topics=found)
 
 
 def _known_kind(kind: str) -> None:
