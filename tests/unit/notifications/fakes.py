@@ -17,7 +17,7 @@ import itertools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from lotse_contracts import Envelope, topic_for
@@ -30,6 +30,8 @@ from lotse_notifications.records import (
     ENGAGED,
     Contact,
     ContactDetails,
+    DigestItem,
+    MailPreference,
     Need,
     NeedSnapshot,
     NeedStatus,
@@ -70,6 +72,8 @@ class Memory:
     proposals: dict[Key, Proposal] = field(default_factory=dict)
     webhooks: dict[str, Webhook] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # by delivery key, in queue order
+    preferences: dict[tuple[str, str, str], MailPreference] = field(default_factory=dict)
+    digest_items: dict[str, DigestItem] = field(default_factory=dict)  # by key
 
 
 class MemoryStore(UseCaseStore):
@@ -128,7 +132,25 @@ class MemoryStore(UseCaseStore):
         if self._contact_is_older(key, version):
             return False
         known = self.memory.contacts.get(key) or Contact(tenant, volunteer_id, version, details)
-        self.memory.contacts[key] = replace(known, version=version, details=details, active=True)
+        failed = known.failed_channels
+        if known.details is not None:  # a new address works again until it fails itself
+            changed = {
+                Channel.EMAIL: details.email != known.details.email,
+                Channel.SMS: details.phone != known.details.phone,
+            }
+            failed = tuple(channel for channel in failed if not changed.get(channel, False))
+        self.memory.contacts[key] = replace(
+            known, version=version, details=details, active=True, failed_channels=failed
+        )
+        return True
+
+    async def set_unreachable_reported(
+        self, tenant: str, volunteer_id: str, reported: bool, transaction: Transaction
+    ) -> bool:
+        known = self.memory.contacts.get((tenant, volunteer_id))
+        if known is None or known.unreachable_reported == reported:
+            return False
+        self.memory.contacts[(tenant, volunteer_id)] = replace(known, unreachable_reported=reported)
         return True
 
     async def withdraw_volunteer(self, tenant: str, volunteer_id: str, transaction: Transaction) -> None:
@@ -219,6 +241,92 @@ class MemoryStore(UseCaseStore):
     async def webhooks(self, tenant: str, transaction: Transaction | None = None) -> list[Webhook]:
         return [hook for hook in self.memory.webhooks.values() if hook.tenant == tenant]
 
+    async def accepted_proposals(self, tenant: str, need_id: str, transaction: Transaction) -> list[Proposal]:
+        return [p for p in self._proposals_of(tenant, need_id) if p.status is ProposalStatus.ACCEPTED]
+
+    async def schedule_engagement(
+        self,
+        tenant: str,
+        proposal_id: str,
+        starts_at: datetime | None,
+        ends_at: datetime | None,
+        transaction: Transaction,
+    ) -> None:
+        known = self.memory.proposals.get((tenant, proposal_id))
+        if known is None:
+            return
+        changed = replace(known, starts_at=starts_at, ends_at=ends_at)
+        if starts_at != known.starts_at or known.start_reminder_due is None:
+            changed = replace(changed, start_reminder_due=starts_at is not None)
+        if known.thanks_due is None:
+            changed = replace(changed, thanks_due=True)
+        self.memory.proposals[(tenant, proposal_id)] = changed
+
+    async def mark_start_reminded(
+        self, tenant: str, proposal_id: str, starts_at: datetime, transaction: Transaction
+    ) -> bool:
+        known = self.memory.proposals.get((tenant, proposal_id))
+        if known is None or known.start_reminder_due is not True or known.starts_at != starts_at:
+            return False
+        self.memory.proposals[(tenant, proposal_id)] = replace(known, start_reminder_due=False)
+        return True
+
+    async def mark_thanked(self, tenant: str, proposal_id: str, transaction: Transaction) -> bool:
+        known = self.memory.proposals.get((tenant, proposal_id))
+        if known is None or known.thanks_due is False:
+            return False
+        self.memory.proposals[(tenant, proposal_id)] = replace(known, thanks_due=False)
+        return True
+
+    async def cancel_engagement_messages(
+        self,
+        tenant: str,
+        need_id: str,
+        kinds: tuple[str, ...],
+        reason: str,
+        transaction: Transaction,
+        *,
+        volunteer_id: str | None = None,
+    ) -> None:
+        for key, delivery in self.memory.deliveries.items():
+            about = delivery.kind in kinds and (delivery.payload or {}).get("need_id") == need_id
+            whose = volunteer_id is None or self._for_volunteer(delivery, tenant, volunteer_id)
+            if delivery.tenant == tenant and about and whose and delivery.status is PENDING:
+                await self._cancel(key, delivery, reason, transaction)
+
+    async def mail_preference(
+        self, tenant: str, recipient_kind: str, recipient_id: str, transaction: Transaction | None = None
+    ) -> MailPreference | None:
+        return self.memory.preferences.get((tenant, recipient_kind, recipient_id))
+
+    async def add_digest_item(self, item: DigestItem, transaction: Transaction) -> bool:
+        if item.key in self.memory.digest_items:
+            return False
+        self.memory.digest_items[item.key] = item
+        return True
+
+    # --- what the scheduler (reminders.Planner) reads, for the tests that drive it ----------------
+
+    async def engagements_to_remind(self, now: datetime, before: timedelta, limit: int = 200) -> list[Proposal]:
+        return [
+            p
+            for p in self.memory.proposals.values()
+            if p.status is ProposalStatus.ACCEPTED
+            and p.start_reminder_due
+            and p.starts_at is not None
+            and now < p.starts_at <= now + before
+        ]
+
+    async def engagements_to_thank(self, now: datetime, within: timedelta, limit: int = 200) -> list[Proposal]:
+        return [
+            p
+            for p in self.memory.proposals.values()
+            if p.status is ProposalStatus.ACCEPTED
+            and p.thanks_due
+            and p.ends_at is not None
+            and now - within < p.ends_at <= now
+        ]
+
     async def add_delivery(
         self,
         transaction: Transaction,
@@ -286,23 +394,37 @@ class MemoryStore(UseCaseStore):
     async def _cancel_pending(self, tenant: str, volunteer_id: str, reason: str, transaction: Transaction) -> None:
         for key, delivery in self.memory.deliveries.items():
             if self._for_volunteer(delivery, tenant, volunteer_id) and delivery.status is PENDING:
-                self.memory.deliveries[key] = replace(delivery, status=CANCELLED, reason=reason)
-                failed = outcome_event(
-                    delivery, sent=False, attempts=delivery.attempts + 1, error_code=reason, error=reason
-                )
-                await transaction.append_event(topic_for(failed.type, tenant), failed)
+                await self._cancel(key, delivery, reason, transaction)
+
+    async def _cancel(self, key: str, delivery: Delivery, reason: str, transaction: Transaction) -> None:
+        self.memory.deliveries[key] = replace(delivery, status=CANCELLED, reason=reason)
+        failed = outcome_event(delivery, sent=False, attempts=delivery.attempts + 1, error_code=reason, error=reason)
+        await transaction.append_event(topic_for(failed.type, delivery.tenant), failed)
+
+    def set_preference(self, preference: MailPreference) -> None:
+        key = (preference.tenant, preference.recipient_kind, preference.recipient_id)
+        self.memory.preferences[key] = preference
+
+    @property
+    def digest_items(self) -> list[DigestItem]:
+        return list(self.memory.digest_items.values())
 
 
 class Notifications:
     """The use cases as the consumer runs them: every event through the real dispatch table, in
     a unit of work on the in-memory store. ``queued`` counts the worker's wake-ups."""
 
-    def __init__(self, *, tenant_pattern: str | None = None) -> None:
+    def __init__(self, *, tenant_pattern: str | None = None, sms_gateway: bool = False) -> None:
         self.store = MemoryStore()
         self.unit_of_work = MemoryUnitOfWork(self.store)
         self.queued = 0
         self.dispatch = event_handlers(
-            self.unit_of_work, self.store, CONSUMER, queued=self._wake_worker, tenant_pattern=tenant_pattern
+            self.unit_of_work,
+            self.store,
+            CONSUMER,
+            queued=self._wake_worker,
+            tenant_pattern=tenant_pattern,
+            sms_gateway=sms_gateway,
         )
         self._offsets = itertools.count()
 

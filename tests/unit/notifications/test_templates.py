@@ -11,6 +11,7 @@ import pytest
 
 from lotse_notifications import catalogue
 from lotse_notifications.catalogue import KINDS, LANGUAGES
+from lotse_notifications.domain import SharedPerson
 from lotse_notifications.templates import (
     MessageFacts,
     TemplateSource,
@@ -58,25 +59,53 @@ STAFFED_SUBJECT_WORD = {
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_staffed_need_tells_the_office_what_and_how_many_but_not_who(language: str) -> None:
+def test_a_staffed_need_tells_the_office_what_how_many_and_who_with_only_the_shared_contact_data(
+    language: str,
+) -> None:
     facts = sample_facts(catalogue.NEED_STAFFED)
-    payload = dict(facts.payload) | {"committed": 2}
+    payload = dict(facts.payload) | {"committed": 2, "volunteer_ids": ["v-shares", "v-keeps", "v-erased"]}
     payload["need"] = dict(payload["need"]) | {"volunteers_needed": 2}
-    rendered = render(catalogue.NEED_STAFFED, [language], MessageFacts(**(facts.__dict__ | {"payload": payload})))
+    people = {
+        "v-shares": SharedPerson("Maria Okafor", "maria@example.org", "+4915112345678"),
+        "v-keeps": SharedPerson("Olena"),  # no consent to share: the name only
+    }
+    rendered = render(
+        catalogue.NEED_STAFFED,
+        [language],
+        MessageFacts(**(facts.__dict__ | {"payload": payload, "people": people})),
+    )
+    without_erased = payload | {"volunteer_ids": ["v-shares", "v-keeps"]}
+    all_known = render(
+        catalogue.NEED_STAFFED,
+        [language],
+        MessageFacts(**(facts.__dict__ | {"payload": without_erased, "people": people})),
+    )
     category = catalogue.label(catalogue.CATEGORY_LABELS, payload["need"]["category"], language)
     assert STAFFED_SUBJECT_WORD[language] in rendered.subject and category in rendered.subject
     assert payload["need"]["description"] in rendered.text
     assert re.search(r"\b2\D{1,5}2\b", rendered.text)  # committed of needed
     last = rendered.text.strip().splitlines()[-1]
     assert last.startswith("Lotse") and last.endswith("Stadt Musterstadt")  # signed by Lotse for the tenant
-    # Who committed stays in the registry: the payload names no volunteer, the text no address.
-    assert set(facts.payload) == {"need_id", "need", "committed"} and "@" not in rendered.text
+    lines = rendered.text.splitlines()
+    assert "- Maria Okafor, maria@example.org, +4915112345678" in lines
+    assert "- Olena" in lines  # and nothing else on her line
+    assert rendered.text.count("@") == 1 and rendered.text.count("+49") == 1
+    # Someone erased since is not named, but a line says one more committed.
+    assert len(rendered.text.splitlines()) == len(all_known.text.splitlines()) + 1
+
+
+def test_the_payload_of_a_staffed_need_names_volunteers_by_id_only() -> None:
+    """The log keeps the payload: ids, no names or addresses (those are read when it is sent)."""
+    payload = sample_facts(catalogue.NEED_STAFFED).payload
+    assert set(payload) == {"need_id", "need", "committed", "volunteer_ids"}
+    assert "@" not in str(payload) and "Maria" not in str(payload)
 
 
 def test_the_staffed_german_wording() -> None:
     rendered = render(catalogue.NEED_STAFFED, ["de"], sample_facts(catalogue.NEED_STAFFED))
     assert rendered.subject == "Anfrage besetzt: Begleitung zu Behörden"
     assert "Zugesagt: 1 von 1" in rendered.text and "Vielen Dank" in rendered.text
+    assert "Zugesagt haben:\n- Maria, maria@example.org, +4915112345678\n" in rendered.text
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

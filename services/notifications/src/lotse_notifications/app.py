@@ -38,7 +38,12 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
         unit_of_work = UnitOfWork(client, store.db, wake=relay.wake)
         worker = DeliveryWorker(unit_of_work, store, settings, resolver=resolver)
         handlers = event_handlers(
-            unit_of_work, store, settings.consumer_group, queued=worker.wake, tenant_pattern=settings.tenant_pattern
+            unit_of_work,
+            store,
+            settings.consumer_group,
+            queued=worker.wake,
+            tenant_pattern=settings.tenant_pattern,
+            sms_gateway=settings.sms_gateway,
         )
         app.state.pipeline = subscribe_events(
             connections.broker, handlers, consumer=settings.consumer_group, topics=CONSUMED_TOPICS

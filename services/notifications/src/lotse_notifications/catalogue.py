@@ -22,6 +22,10 @@ NEED_CANCELLED = "need_cancelled"
 NEED_UNSTAFFED = "need_unstaffed"
 NEED_STAFFED = "need_staffed"
 WEEKLY_DIGEST = "weekly_digest"
+ENGAGEMENT_REMINDER = "engagement_reminder"
+ENGAGEMENT_THANKS = "engagement_thanks"
+DAILY_DIGEST = "daily_digest"
+VOLUNTEER_UNREACHABLE = "volunteer_unreachable"
 KINDS: tuple[str, ...] = (
     WELCOME,
     MATCH_PROPOSED,
@@ -31,7 +35,13 @@ KINDS: tuple[str, ...] = (
     NEED_UNSTAFFED,
     NEED_STAFFED,
     WEEKLY_DIGEST,
+    ENGAGEMENT_REMINDER,
+    ENGAGEMENT_THANKS,
+    DAILY_DIGEST,
+    VOLUNTEER_UNREACHABLE,
 )
+# What a daily digest collects besides the staffed and unstaffed messages it replaces.
+PROPOSAL_DECLINED = "proposal_declined"
 LANGUAGES: tuple[str, ...] = ("de", "en", "ar", "uk", "fa", "tr")
 FALLBACK_LANGUAGE = "de"
 
@@ -84,6 +94,30 @@ UNSTAFFED_LABELS: dict[str, str] = {
     "volunteer_stepped_back": N_("Eine engagierte Person ist zurückgetreten."),
     "start_approaching": N_("Der Termin rückt näher."),
 }
+
+# Why a volunteer declined (DeclineReason), in the office's daily digest.
+DECLINE_LABELS: dict[str, str] = {
+    "no_time": N_("keine Zeit"),
+    "too_far": N_("zu weit weg"),
+    "not_a_fit": N_("passt nicht"),
+    "other": N_("anderer Grund"),
+}
+
+# The channels a volunteer can choose, and why one of them does not reach them (to the office).
+CHANNEL_LABELS: dict[str, str] = {
+    "email": N_("E-Mail"),
+    "sms": N_("SMS"),
+    "in_app": N_("Nachrichten in Lotse"),
+}
+CHANNEL_PROBLEM_LABELS: dict[str, str] = {
+    "bounced": N_("Die Adresse oder Nummer wurde abgewiesen."),
+    "sms_unavailable": N_("Lotse kann hier keine SMS versenden."),
+    "no_phone": N_("Es ist keine Telefonnummer angegeben."),
+    "no_contact_consent": N_("Es gibt keine Einwilligung, kontaktiert zu werden."),
+}
+
+# The short note after an SMS's first line: the SMS carries the subject only.
+SMS_MORE = N_("Einzelheiten in Lotse oder in Ihrer E-Mail.")
 
 CERTIFICATE_LABELS: dict[str, str] = {
     "extended_police_certificate": N_("erweitertes Führungszeugnis"),

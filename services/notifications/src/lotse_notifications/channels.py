@@ -1,10 +1,12 @@
-"""Sending: email over SMTP (aiosmtplib) and signed webhooks (httpx). Each send either returns or
-raises ``SendFailed`` saying whether trying again can help."""
+"""Sending: email over SMTP (aiosmtplib), signed webhooks and SMS through a generic HTTP gateway
+(httpx). Each send either returns or raises ``SendFailed`` saying whether trying again can help."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -22,6 +24,9 @@ from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.templates import Rendered
 from lotse_runtime.destinations import DestinationNotAllowed, Resolver, guarded_transport, url_problem
 
+# The longest SMS text sent: three concatenated messages of 153 characters (GSM 7-bit).
+SMS_MAX_CHARS = 459
+
 
 class SendFailed(Exception):
     def __init__(self, code: str, message: str, *, permanent: bool) -> None:
@@ -30,7 +35,24 @@ class SendFailed(Exception):
         self.permanent = permanent
 
 
-def email_message(rendered: Rendered, *, sender: str, to: str, delivery_id: str, reply_to: str | None) -> EmailMessage:
+@dataclass(frozen=True)
+class Attachment:
+    content: bytes
+    maintype: str
+    subtype: str
+    filename: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+def email_message(
+    rendered: Rendered,
+    *,
+    sender: str,
+    to: str,
+    delivery_id: str,
+    reply_to: str | None,
+    attachments: Sequence[Attachment] = (),
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -44,6 +66,14 @@ def email_message(rendered: Rendered, *, sender: str, to: str, delivery_id: str,
         message["Reply-To"] = reply_to
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    for attachment in attachments:
+        message.add_attachment(
+            attachment.content,
+            maintype=attachment.maintype,
+            subtype=attachment.subtype,
+            filename=attachment.filename,
+            params=dict(attachment.params),
+        )
     # Set after the parts exist: making the message multipart moves Content-* headers into the parts.
     message["Content-Language"] = rendered.language
     return message
@@ -118,7 +148,65 @@ class WebhookChannel:
             raise SendFailed("webhook_unreachable", "connection failed", permanent=False) from error
         if 200 <= status < 300:
             return
-        # Client errors will not heal by themselves, except timeouts and rate limits; a redirect is
-        # never followed (it could point inside), so it fails for good as well.
-        permanent = 300 <= status < 400 or (400 <= status < 500 and status not in {408, 425, 429})
-        raise SendFailed(f"webhook_http_{status}", f"http {status}", permanent=permanent)
+        raise SendFailed(f"webhook_http_{status}", f"http {status}", permanent=_permanent(status))
+
+
+def _permanent(status: int) -> bool:
+    """Client errors do not heal by themselves, except timeouts and rate limits; a redirect is never
+    followed (it could point inside), so it fails for good as well."""
+    return 300 <= status < 400 or (400 <= status < 500 and status not in {408, 425, 429})
+
+
+def sms_text(rendered: Rendered, more: str) -> str:
+    """An SMS says what the message is about (its subject) and where to read the rest: mails are
+    too long for SMS, and answer links, being capabilities, go by email only."""
+    text = f"{rendered.subject}\n{more}"
+    return text if len(text) <= SMS_MAX_CHARS else text[: SMS_MAX_CHARS - 1].rstrip() + "…"
+
+
+class SmsChannel:
+    """SMS through a generic HTTP gateway: ``POST`` of ``{"to", "text", "sender", "reference"}`` as
+    JSON with a bearer token, 2xx meaning accepted. The gateway is reached like a webhook, over the
+    guarded transport (public addresses only outside development, no proxies, no redirects), and a
+    failure is recorded as a short reason, never the network stack's error text."""
+
+    def __init__(self, settings: NotificationSettings, resolver: Resolver) -> None:
+        self._env = settings.env
+        self._url = settings.sms_gateway_url
+        self._token = settings.sms_gateway_token
+        self._sender = settings.sms_sender
+        self._deadline = settings.delivery_timeout_seconds
+        self._client = httpx.AsyncClient(
+            timeout=settings.delivery_timeout_seconds,
+            follow_redirects=False,
+            trust_env=False,
+            transport=guarded_transport(settings.env, resolver),
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, to: str, text: str, *, delivery_id: str) -> None:
+        if not self._url:
+            raise SendFailed("sms_unavailable", "no SMS gateway is configured", permanent=True)
+        if url_problem(self._url, self._env) is not None:
+            raise SendFailed("destination_not_allowed", "destination not allowed", permanent=True)
+        body = {"to": to, "text": text, "sender": self._sender, "reference": delivery_id}
+        headers = {
+            "Authorization": f"Bearer {self._token.get_secret_value()}",
+            # The same on every attempt: a gateway that knows the reference sends the SMS once.
+            "Idempotency-Key": delivery_id,
+        }
+        try:
+            async with asyncio.timeout(self._deadline):
+                async with self._client.stream("POST", self._url, json=body, headers=headers) as response:
+                    status = response.status_code
+        except DestinationNotAllowed as error:
+            raise SendFailed("destination_not_allowed", "destination not allowed", permanent=True) from error
+        except (httpx.TimeoutException, TimeoutError) as error:
+            raise SendFailed("sms_timeout", "timeout", permanent=False) from error
+        except httpx.HTTPError as error:
+            raise SendFailed("sms_unreachable", "connection failed", permanent=False) from error
+        if 200 <= status < 300:
+            return
+        raise SendFailed(f"sms_http_{status}", f"http {status}", permanent=_permanent(status))

@@ -12,25 +12,41 @@ import hashlib
 import hmac
 import random
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from lotse_contracts import MatchProposed, NeedOpened, NeedStaffed, NeedUnstaffed
-from lotse_contracts.events.values import Channel
+from lotse_contracts import MatchProposed, NeedOpened, NeedStaffed, NeedUnstaffed, ProposalDeclined
+from lotse_contracts.events.notifications import RecipientKind
+from lotse_contracts.events.values import EXAMPLE_VOLUNTEER_ID, Channel, OneOffWindow, WeeklyRecurrence
 from lotse_notifications import catalogue
-from lotse_notifications.records import Contact, Need, NeedSnapshot, NeedStatus
+from lotse_notifications.records import Contact, DigestItem, Need, NeedSnapshot, NeedStatus
 
 SIGNATURE_HEADER = "X-Lotse-Signature"
 TIMESTAMP_HEADER = "X-Lotse-Timestamp"
 DELIVERY_HEADER = "X-Lotse-Delivery"
 EVENT_TYPE_HEADER = "X-Lotse-Event-Type"
 
-# Channels that reach a person; SMS is in the contracts but has no sender yet.
+# Channels every volunteer message is queued on (a channel not chosen is recorded as skipped);
+# SMS only for those who chose it, so that the log does not fill with SMS nobody wanted.
 PERSON_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.IN_APP)
+# Engagements: remind this long before the start; thank at most this long after the end (a
+# scheduler that was down for longer does not thank for something long past).
+ENGAGEMENT_REMINDER_BEFORE = timedelta(hours=24)
+THANKS_WITHIN = timedelta(days=7)
+# The longest a daily digest gets; what is beyond is counted ("and 12 more").
+DAILY_DIGEST_ITEMS = 100
+
+
+def volunteer_channels(contact: Contact | None) -> tuple[Channel, ...]:
+    """The channels a volunteer message is queued on: email and in-app always (one not chosen is
+    skipped as opted out), SMS when the volunteer chose it."""
+    if contact is not None and contact.details is not None and Channel.SMS in contact.details.channels:
+        return (*PERSON_CHANNELS, Channel.SMS)
+    return PERSON_CHANNELS
 
 
 def skip_reason(contact: Contact | None, channel: Channel, kind: str | None = None) -> str | None:
@@ -45,6 +61,146 @@ def skip_reason(contact: Contact | None, channel: Channel, kind: str | None = No
     if channel is Channel.EMAIL and contact.contact_consent is False:
         return "no_contact_consent"
     return None
+
+
+def channel_problem(contact: Contact, channel: Channel, *, sms_gateway: bool) -> str | None:
+    """Why a channel the volunteer chose cannot reach them whatever the message (None: it can).
+    In-app messages always arrive: Lotse stores them itself."""
+    details = contact.details
+    if details is None or channel is Channel.IN_APP:
+        return None
+    if channel is Channel.SMS:
+        if not sms_gateway:
+            return "sms_unavailable"
+        if not details.phone:
+            return "no_phone"
+    if channel is Channel.EMAIL and contact.contact_consent is False:
+        return "no_contact_consent"
+    if channel in contact.failed_channels:
+        return "bounced"
+    return None
+
+
+def unreachable(contact: Contact | None, *, sms_gateway: bool) -> dict[Channel, str] | None:
+    """The problem of each channel the volunteer chose, when none of them works; None when one
+    works, or when there is nobody to reach (withdrawn, erased, not read yet)."""
+    if contact is None or contact.details is None or not contact.active:
+        return None
+    problems = {}
+    for channel in contact.details.channels:
+        problem = channel_problem(contact, channel, sms_gateway=sms_gateway)
+        if problem is None:
+            return None
+        problems[channel] = problem
+    return problems or None
+
+
+# Static problems a send can meet as well (the settings or the contact changed since the last check).
+CHANNEL_PROBLEM_CODES = frozenset({"sms_unavailable", "no_phone", "no_contact_consent"})
+
+
+def refuses_address(channel: Channel, code: str) -> bool:
+    """Whether a send's final failure says the volunteer's address itself does not work (a mail
+    server refused the mailbox, the SMS gateway the number), rather than that a server is away."""
+    if channel is Channel.EMAIL:
+        return code in {"recipient_refused", "smtp_550", "smtp_551", "smtp_553"}
+    if channel is Channel.SMS:
+        return code in {"sms_http_400", "sms_http_422"}
+    return False
+
+
+@dataclass(frozen=True)
+class SharedPerson:
+    """What a message to the office or an organisation shows of a volunteer: the name, and the
+    contact data only where the volunteer's consent or the registry's own rule allows it."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+def shared_with(contact: Contact | None, recipient_kind: str, recipient_id: str) -> SharedPerson | None:
+    """What ``recipient`` (the office: ``tenant``; an ``organisation``) may read of a volunteer who
+    committed to one of its needs: always the name; the email address and phone number only if
+    the volunteer agreed to share them with the organisations whose needs they take on, or if
+    the registry shows them to this recipient anyway (the volunteer's own organisation; the office
+    for the volunteers it coordinates itself, those without an organisation), and never without
+    consent to be contacted. None for someone erased or not read yet."""
+    if contact is None or contact.details is None:
+        return None
+    details = contact.details
+    own = (recipient_kind == RecipientKind.ORGANISATION.value and contact.organisation_id == recipient_id) or (
+        recipient_kind == RecipientKind.TENANT.value
+        and contact.organisation_id is None
+        and contact.contact_consent is not None
+    )
+    shares = contact.contact_consent is not False and (contact.share_consent is True or own)
+    if not shares:
+        return SharedPerson(details.display_name)
+    return SharedPerson(details.display_name, details.email, details.phone)
+
+
+@dataclass(frozen=True)
+class ContactPoint:
+    """Whom a volunteer asks about an engagement: the organisation that owns the need, or the office."""
+
+    name: str
+    email: str
+
+
+def engagement_window(
+    schedule: OneOffWindow | WeeklyRecurrence, timezone: str, after: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """When an engagement starts and ends, in UTC. A one-off need: its window. A weekly need: the
+    first occurrence that has not begun at ``after`` (None once the recurrence is over) and the end
+    of its last occurrence (None without a last day). Weekly slots are local times of ``timezone``."""
+    if isinstance(schedule, OneOffWindow):
+        return _utc(schedule.start), _utc(schedule.end)
+    tz = zone(timezone)
+    weekdays = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    first_day = max(schedule.starts_on, after.astimezone(tz).date())
+    start: datetime | None = None
+    for offset in range(8):
+        day = first_day + timedelta(days=offset)
+        if schedule.ends_on is not None and day > schedule.ends_on:
+            break
+        begins = [
+            datetime.combine(day, slot.start, tzinfo=tz)
+            for slot in schedule.slots
+            if weekdays[day.weekday()] == slot.weekday.value
+        ]
+        upcoming = [moment for moment in begins if moment >= after]
+        if upcoming:
+            start = min(upcoming)
+            break
+    end: datetime | None = None
+    if schedule.ends_on is not None:
+        for offset in range(7):
+            day = schedule.ends_on - timedelta(days=offset)
+            if day < schedule.starts_on:
+                break
+            ends = [
+                datetime.combine(day, slot.end, tzinfo=tz)
+                for slot in schedule.slots
+                if weekdays[day.weekday()] == slot.weekday.value
+            ]
+            if ends:
+                end = max(ends)
+                break
+    return (_utc(start) if start else None), (_utc(end) if end else None)
+
+
+def _utc(moment: datetime) -> datetime:
+    """In UTC and to the second, as the database keeps it (milliseconds), so that comparing a
+    stored start with a newly computed one finds them equal."""
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def daily_digest_moment(now: datetime, timezone: str, at: time) -> tuple[date, datetime]:
+    """Today in the tenant's time and the moment today's daily digest is due (aware)."""
+    tz = zone(timezone)
+    today = now.astimezone(tz).date()
+    return today, datetime.combine(today, at, tzinfo=tz)
 
 
 def snapshot_of(need: Need | None) -> NeedSnapshot | None:
@@ -87,9 +243,47 @@ def unstaffed_payload(data: NeedUnstaffed, need: NeedSnapshot | None) -> dict[st
 
 
 def staffed_payload(data: NeedStaffed, need: NeedSnapshot | None) -> dict[str, Any]:
-    """How many committed; who they are stays in the registry (no volunteer ids, no contact data).
-    How many the need asks for is read from the need when the message is rendered."""
-    return {"need_id": str(data.need_id), "need": _snapshot_document(need), "committed": len(data.volunteer_ids)}
+    """How many committed and who (their ids: names and the contact data the recipient may see
+    are looked up when the message is rendered, so the log keeps none). How many the need asks
+    for is read from the need when the message is rendered."""
+    return {
+        "need_id": str(data.need_id),
+        "need": _snapshot_document(need),
+        "committed": len(data.volunteer_ids),
+        "volunteer_ids": [str(volunteer_id) for volunteer_id in data.volunteer_ids],
+    }
+
+
+def declined_payload(data: ProposalDeclined, need: NeedSnapshot | None) -> dict[str, Any]:
+    """A declined proposal, for the daily digest: the need and the reason if one was given (not who)."""
+    reason = data.reason.value if data.reason is not None else None
+    return {"need_id": str(data.need_id), "need": _snapshot_document(need), "reason": reason}
+
+
+def unreachable_payload(volunteer_id: str, problems: Mapping[Channel, str]) -> dict[str, Any]:
+    return {
+        "volunteer_id": volunteer_id,
+        "problems": [{"channel": channel.value, "problem": problem} for channel, problem in problems.items()],
+    }
+
+
+def engagement_payload(need_id: str, proposal_id: str, starts_at: datetime | None) -> dict[str, Any]:
+    """A reminder or thank-you: the need is filled in when it is sent (its latest version)."""
+    payload: dict[str, Any] = {"need_id": need_id, "need": None, "proposal_id": proposal_id}
+    if starts_at is not None:
+        payload["starts_at"] = starts_at.isoformat()
+    return payload
+
+
+def daily_digest_payload(items: Iterable[DigestItem], day: date) -> dict[str, Any]:
+    """What a daily digest lists: each event as its message would have said it, oldest first."""
+    ordered = sorted(items, key=lambda item: item.created_at)
+    shown = ordered[:DAILY_DIGEST_ITEMS]
+    return {
+        "day": day.isoformat(),
+        "items": [{"kind": item.kind, **item.payload} for item in shown],
+        "more": len(ordered) - len(shown),
+    }
 
 
 def digest(needs: Iterable[Need]) -> dict[str, Any]:
@@ -209,8 +403,28 @@ def sample_payload(kind: str) -> dict[str, Any]:
             for choice in ("accept", "decline")
         }
         return proposal_payload(MatchProposed.example(), need) | links
-    if kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.NEED_CANCELLED}:
+    if kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.NEED_CANCELLED, catalogue.ENGAGEMENT_THANKS}:
         return need_payload(str(opened.need_id), need)
+    if kind == catalogue.ENGAGEMENT_REMINDER:
+        proposal_id = str(MatchProposed.example().proposal_id)
+        starts_at, _ = engagement_window(need.schedule, "Europe/Berlin", datetime(2026, 11, 1, tzinfo=UTC))
+        return engagement_payload(str(opened.need_id), proposal_id, starts_at) | {"need": need.to_document()}
+    if kind == catalogue.VOLUNTEER_UNREACHABLE:
+        return unreachable_payload(EXAMPLE_VOLUNTEER_ID, {Channel.EMAIL: "bounced", Channel.SMS: "sms_unavailable"})
+    if kind == catalogue.DAILY_DIGEST:
+        moment = datetime(2026, 11, 24, 18, tzinfo=UTC)
+        staffed = staffed_payload(NeedStaffed.example(), need)
+        unstaffed = unstaffed_payload(NeedUnstaffed.example(), need)
+        declined = {"need_id": str(opened.need_id), "need": need.to_document(), "reason": "too_far"}
+        items = [
+            DigestItem("sample", "tenant", "sample", kind_of, "trigger", payload, moment)
+            for kind_of, payload in (
+                (catalogue.NEED_STAFFED, staffed),
+                (catalogue.NEED_UNSTAFFED, unstaffed),
+                (catalogue.PROPOSAL_DECLINED, declined),
+            )
+        ]
+        return daily_digest_payload(items, moment.date())
     if kind == catalogue.NEED_UNSTAFFED:
         return unstaffed_payload(NeedUnstaffed.example(), need)
     if kind == catalogue.NEED_STAFFED:

@@ -51,6 +51,7 @@ from lotse_notifications.service import (
     organisation_changed,
     proposal_accepted,
     proposal_answered,
+    proposal_declined,
     staffing,
     tenant_onboarded,
     volunteer_erased,
@@ -72,11 +73,13 @@ def event_handlers(
     *,
     queued: Callable[[], None],
     tenant_pattern: str | None = None,
+    sms_gateway: bool = False,
 ) -> Dispatch:
     """Every event once, with its inbox record, in one unit of work; ``queued`` (the delivery
     worker's wake-up) runs after each commit. Events of tenants outside ``tenant_pattern`` are
     someone else's; events the table does not name (availability changes and the like) do not
-    concern notifications beyond their inbox record."""
+    concern notifications beyond their inbox record. ``sms_gateway``: whether SMS can be
+    delivered here (a volunteer who chose only SMS cannot be reached without one)."""
     tenants = re.compile(tenant_pattern) if tenant_pattern else None
 
     def applying(change: Change[E]) -> Callable[[Envelope[E], Delivery], Awaitable[None]]:
@@ -99,8 +102,8 @@ def event_handlers(
             TenantOnboarded: applying(tenant_onboarded),
             OrganisationRegistered: applying(organisation_changed),
             OrganisationUpdated: applying(organisation_changed),
-            VolunteerRegistered: applying(volunteer_registered),
-            VolunteerProfileUpdated: applying(volunteer_profile_updated),
+            VolunteerRegistered: applying(volunteer_registered(sms_gateway=sms_gateway)),
+            VolunteerProfileUpdated: applying(volunteer_profile_updated(sms_gateway=sms_gateway)),
             VolunteerWithdrawn: applying(volunteer_withdrawn),
             VolunteerErased: applying(volunteer_erased),
             NeedOpened: applying(need_opened),
@@ -110,7 +113,7 @@ def event_handlers(
             MatchProposed: applying(staffing(match_proposed)),
             ProposalAccepted: applying(staffing(proposal_accepted)),
             VolunteerPickedNeed: applying(staffing(volunteer_picked_need)),
-            ProposalDeclined: applying(staffing(proposal_answered(ProposalStatus.DECLINED))),
+            ProposalDeclined: applying(staffing(proposal_declined)),
             ProposalExpired: applying(staffing(proposal_answered(ProposalStatus.EXPIRED))),
             ProposalWithdrawn: applying(staffing(proposal_answered(ProposalStatus.WITHDRAWN))),
             VolunteerSteppedBack: applying(staffing(volunteer_stepped_back)),

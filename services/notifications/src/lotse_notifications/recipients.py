@@ -8,14 +8,16 @@ What stops a delivery here is said by an exception: ``Undeliverable`` (record, d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel
-from lotse_notifications import domain
+from lotse_notifications import catalogue, domain
 from lotse_notifications.catalogue import MATCH_PROPOSED, PROPOSAL_REMINDER
-from lotse_notifications.domain import skip_reason
+from lotse_notifications.domain import ContactPoint, SharedPerson, skip_reason
+from lotse_notifications.records import TenantFacts
 from lotse_notifications.sandbox import RenderTimeUp
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SKIPPED, Delivery, DeliveryStatus, Store
@@ -31,6 +33,22 @@ from lotse_runtime import answer_links
 
 # Messages whose email carries the volunteer's answer links.
 ANSWERABLE = frozenset({MATCH_PROPOSED, PROPOSAL_REMINDER})
+# Messages to a volunteer about an engagement: they name whom to ask (the need's organisation).
+ABOUT_ENGAGEMENT = frozenset({catalogue.PROPOSAL_ACCEPTED, catalogue.ENGAGEMENT_REMINDER, catalogue.ENGAGEMENT_THANKS})
+# Channels that disturb: held back in the volunteer's quiet hours (in-app messages wait to be read).
+INTRUSIVE = frozenset({Channel.EMAIL, Channel.SMS})
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A message ready to send: rendered, where it goes (an email address or a phone number), the
+    reply-to address, the payload as rendered (the need filled in) and the tenant's time zone."""
+
+    rendered: Rendered
+    address: str
+    reply_to: str | None
+    payload: dict[str, Any]
+    timezone: str
 
 
 def render_failure(error: RenderFailed) -> str:
@@ -78,8 +96,8 @@ class Composer:
         self.store = store
         self.settings = settings
 
-    async def compose(self, delivery: Delivery) -> tuple[Rendered, str, str | None]:
-        """The message rendered for its recipient, the recipient's address and the reply-to address."""
+    async def compose(self, delivery: Delivery) -> Composed:
+        """The message rendered for its recipient, with the recipient's address."""
         tenant_slug = delivery.tenant
         # Tenants, organisations and volunteers arrive on other topics than the events that cause
         # a message, and after a crash or rebalance they may come later: wait for them.
@@ -99,12 +117,19 @@ class Composer:
             if reason is not None or contact.details is None:
                 raise Undeliverable(reason or "no_contact", "the volunteer cannot be reached on this channel")
             details = contact.details
+            address = details.email
+            if delivery.channel is Channel.SMS:
+                if not self.settings.sms_gateway:
+                    raise Undeliverable("sms_unavailable", "no SMS gateway is configured")
+                if not details.phone:
+                    raise Undeliverable("no_phone", "the volunteer gave no phone number")
+                address = details.phone
             quiet = details.quiet_hours
-            if delivery.channel is Channel.EMAIL and quiet:
+            if delivery.channel in INTRUSIVE and quiet:
                 until = domain.quiet_until(datetime.now(UTC), quiet.start, quiet.end, tenant.timezone)
                 if until is not None:
                     raise QuietHours(until)
-            name, address, person_language = details.display_name, details.email, details.preferred_language
+            name, person_language = details.display_name, details.preferred_language
         elif recipient_kind in {"organisation", "need_owner"}:
             if recipient_kind == "need_owner":  # queued before the need was read; its owner is known now
                 snapshot = domain.snapshot_of(await self.store.need(tenant_slug, recipient_id))
@@ -129,6 +154,8 @@ class Composer:
             if known is None:
                 raise NotYet("unknown_need")
             payload["need"] = known.to_document()
+        if delivery.kind == catalogue.DAILY_DIGEST:
+            payload["items"] = await self._digest_items(tenant_slug, payload.get("items", []))
         if delivery.channel is Channel.EMAIL and delivery.kind in ANSWERABLE:
             payload |= self._answer_links(tenant_slug, payload)
         facts = MessageFacts(
@@ -139,6 +166,8 @@ class Composer:
             timezone=tenant.timezone,
             payload=payload,
             guidance=await self.store.guidance(tenant_slug),
+            people=await self._people(delivery, payload),
+            contact_point=await self._contact_point(tenant, delivery.kind, payload),
         )
         chain = language_chain(person_language, tenant.default_language)
         try:
@@ -151,7 +180,49 @@ class Composer:
             raise Undeliverable("unknown_template", str(error), status=DEAD) from error
         except RenderFailed as error:
             raise Undeliverable("render_failed", render_failure(error), status=DEAD) from error
-        return rendered, address, office_email or None
+        return Composed(rendered, address, office_email or None, payload, tenant.timezone)
+
+    async def _people(self, delivery: Delivery, payload: dict[str, Any]) -> dict[str, SharedPerson]:
+        """The volunteers a message to the office or an organisation names, as that recipient may
+        see them (``domain.shared_with``); someone erased since is left out."""
+        if delivery.kind == catalogue.NEED_STAFFED:
+            ids = list(payload.get("volunteer_ids", []))
+        elif delivery.kind == catalogue.DAILY_DIGEST:
+            ids = [volunteer for item in payload["items"] for volunteer in item.get("volunteer_ids", [])]
+        elif delivery.kind == catalogue.VOLUNTEER_UNREACHABLE:
+            ids = [payload["volunteer_id"]]
+        else:
+            return {}
+        people = {}
+        for volunteer_id in dict.fromkeys(ids):
+            contact = await self.store.contact(delivery.tenant, volunteer_id)
+            person = domain.shared_with(contact, delivery.recipient_kind, delivery.recipient_id)
+            if person is not None:
+                people[volunteer_id] = person
+        return people
+
+    async def _contact_point(self, tenant: TenantFacts, kind: str, payload: dict[str, Any]) -> ContactPoint | None:
+        """Whom a volunteer asks about an engagement: the organisation that owns the need, by its
+        own mailbox; None (the office, named anyway) when it is the office or not known."""
+        if kind not in ABOUT_ENGAGEMENT or not payload.get("need"):
+            return None
+        organisation = await self.store.organisation(tenant.tenant, payload["need"]["organisation_id"])
+        if organisation is None or organisation.contact_email == tenant.coordination_email:
+            return None
+        return ContactPoint(organisation.name, organisation.contact_email)
+
+    async def _digest_items(self, tenant: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The digest's events with their needs filled in; one whose need was never read is left
+        out rather than holding the whole digest back."""
+        filled = []
+        for item in items:
+            if item.get("need") is None:
+                known = domain.snapshot_of(await self.store.need(tenant, item["need_id"]))
+                if known is None:
+                    continue
+                item = item | {"need": known.to_document()}
+            filled.append(item)
+        return filled
 
     def _answer_links(self, tenant: str, payload: dict[str, Any]) -> dict[str, str]:
         """The volunteer's accept and decline links, signed for this mail only: they live in the mail

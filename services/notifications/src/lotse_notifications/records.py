@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -222,8 +222,12 @@ class Contact:
 
     ``details`` is None once the volunteer is erased: the tombstone keeps no contact data, only
     the version, so that an older registration replayed later is not applied again.
-    ``contact_consent`` and ``organisation_id`` come with the registration; both stay None (and
-    out of the document) while only a profile update has been read.
+    ``contact_consent``, ``share_consent`` (consent to pass the contact data on to the
+    organisations whose needs the volunteer takes on) and ``organisation_id`` come with the
+    registration; they stay None (and out of the document) while only a profile update has been
+    read. ``failed_channels`` are chosen channels that failed for good (a refused address, SMS
+    without a gateway or phone); ``unreachable_reported`` says the office was told that none of
+    the chosen channels works (once, until one works again).
     """
 
     tenant: str
@@ -233,6 +237,9 @@ class Contact:
     active: bool = True
     contact_consent: bool | None = None
     organisation_id: str | None = None
+    share_consent: bool | None = None
+    failed_channels: tuple[Channel, ...] = ()
+    unreachable_reported: bool = False
 
     @property
     def erased(self) -> bool:
@@ -255,6 +262,9 @@ class Contact:
             active=document.get("active", True),
             contact_consent=document.get("contact_consent"),
             organisation_id=document.get("organisation_id"),
+            share_consent=document.get("share_consent"),
+            failed_channels=tuple(Channel(channel) for channel in document.get("failed_channels", ())),
+            unreachable_reported=document.get("unreachable_reported", False),
         )
 
     def to_document(self) -> Doc:
@@ -265,6 +275,12 @@ class Contact:
         document |= self.details.to_document() | {"active": self.active}
         if self.contact_consent is not None:
             document |= {"contact_consent": self.contact_consent, "organisation_id": self.organisation_id}
+        if self.share_consent is not None:
+            document["share_consent"] = self.share_consent
+        if self.failed_channels:
+            document["failed_channels"] = [channel.value for channel in self.failed_channels]
+        if self.unreachable_reported:
+            document["unreachable_reported"] = True
         return document
 
 
@@ -367,7 +383,12 @@ class Need:
 class Proposal:
     """A volunteer's proposal for a need (``proposals``). One that matching proposed carries its
     expiry and the payload of its message (for the reminder); a need the volunteer picked
-    themselves has neither."""
+    themselves has neither.
+
+    An accepted one is an engagement, with its schedule once the need is known: ``starts_at``
+    (the first occurrence still to come when it was planned) and ``ends_at`` (the end of the
+    last one; None for a weekly need without an end). ``start_reminder_due`` and ``thanks_due``
+    say that the reminder before it and the thank-you after it are still to be planned."""
 
     tenant: str
     proposal_id: str
@@ -378,6 +399,10 @@ class Proposal:
     reminded: bool | None = None
     correlation_id: str | None = None
     payload: dict[str, Any] | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    start_reminder_due: bool | None = None
+    thanks_due: bool | None = None
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Proposal:
@@ -391,6 +416,10 @@ class Proposal:
             reminded=document.get("reminded"),
             correlation_id=document.get("correlation_id"),
             payload=document.get("payload"),
+            starts_at=document.get("starts_at"),
+            ends_at=document.get("ends_at"),
+            start_reminder_due=document.get("start_reminder_due"),
+            thanks_due=document.get("thanks_due"),
         )
 
     def to_document(self) -> Doc:
@@ -407,6 +436,10 @@ class Proposal:
             "reminded": self.reminded,
             "correlation_id": self.correlation_id,
             "payload": self.payload,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "start_reminder_due": self.start_reminder_due,
+            "thanks_due": self.thanks_due,
         }
         return document | {key: value for key, value in optional.items() if value is not None}
 
@@ -445,4 +478,94 @@ class Webhook:
             "secret": self.secret,
             "event_types": list(self.event_types),
             "created_at": self.created_at,
+        }
+
+
+class OfficeMail(StrEnum):
+    """How the coordination office or an organisation hears of staffing: a mail per event, or
+    one daily digest of what happened."""
+
+    EACH_EVENT = "each_event"
+    DAILY_DIGEST = "daily_digest"
+
+
+@dataclass(frozen=True)
+class MailPreference:
+    """The choice of the office (``recipient_kind`` tenant, id the slug) or of an organisation
+    (``mail_preferences``); ``digest_time`` is the local time of the daily digest."""
+
+    tenant: str
+    recipient_kind: str
+    recipient_id: str
+    delivery: OfficeMail
+    digest_time: time
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> MailPreference:
+        return cls(
+            tenant=document["tenant"],
+            recipient_kind=document["recipient_kind"],
+            recipient_id=document["recipient_id"],
+            delivery=OfficeMail(document["delivery"]),
+            digest_time=time.fromisoformat(document["digest_time"]),
+            updated_at=document["updated_at"],
+        )
+
+    def to_document(self) -> Doc:
+        return {
+            "_id": scoped_id(self.tenant, f"{self.recipient_kind}:{self.recipient_id}"),
+            "tenant": self.tenant,
+            "recipient_kind": self.recipient_kind,
+            "recipient_id": self.recipient_id,
+            "delivery": self.delivery.value,
+            "digest_time": self.digest_time.isoformat(timespec="minutes"),
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One staffing event kept for a recipient's daily digest instead of a mail (``digest_items``):
+    ``kind`` is the message it replaces (or ``proposal_declined``), ``payload`` what that message
+    would have said (ids, no contact data). ``digest`` names the digest that took it, None while
+    it waits."""
+
+    tenant: str
+    recipient_kind: str
+    recipient_id: str
+    kind: str
+    trigger_event_id: str
+    payload: dict[str, Any]
+    created_at: datetime
+    digest: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.trigger_event_id}:{self.recipient_kind}:{self.recipient_id}"
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> DigestItem:
+        return cls(
+            tenant=document["tenant"],
+            recipient_kind=document["recipient_kind"],
+            recipient_id=document["recipient_id"],
+            kind=document["kind"],
+            trigger_event_id=document["trigger_event_id"],
+            payload=document["payload"],
+            created_at=document["created_at"],
+            digest=document.get("digest"),
+        )
+
+    def to_document(self) -> Doc:
+        return {
+            "_id": self.key,
+            "tenant": self.tenant,
+            "recipient_kind": self.recipient_kind,
+            "recipient_id": self.recipient_id,
+            "kind": self.kind,
+            "trigger_event_id": self.trigger_event_id,
+            "payload": self.payload,
+            "created_at": self.created_at,
+            "digest": self.digest,
         }

@@ -1,13 +1,15 @@
-"""What the platform sends on its own schedule: reminders of proposals about to expire and the
-coordination office's weekly digest. Both queue deliveries (the worker sends them) under a
-synthetic trigger, so that a second pass plans nothing twice.
+"""What the platform sends on its own schedule: reminders of proposals about to expire, reminders
+before an engagement and thanks after it, the daily digests of those who chose one and the
+coordination office's weekly digest. Each queues deliveries (the worker sends them) in one
+transaction with the mark that it was planned, under a synthetic trigger, so that a second pass,
+a restart or a second replica plans nothing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -15,9 +17,8 @@ import structlog
 
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel
-from lotse_notifications import domain
-from lotse_notifications.catalogue import PROPOSAL_REMINDER, WEEKLY_DIGEST
-from lotse_notifications.domain import PERSON_CHANNELS, skip_reason
+from lotse_notifications import domain, service
+from lotse_notifications.catalogue import DAILY_DIGEST, PROPOSAL_REMINDER, WEEKLY_DIGEST
 from lotse_notifications.records import Proposal, TenantFacts
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
@@ -38,17 +39,25 @@ class Planner:
         self.wake = wake
 
     async def run_periodically(self) -> None:
-        """Reminders (and the weekly digest, if enabled) every ``reminder_interval_seconds``."""
+        """Every ``reminder_interval_seconds``: what is due of reminders, thanks and daily digests
+        (and the weekly digest, if enabled)."""
         while True:
             try:
-                await self.remind_due(datetime.now(UTC))
-                if self.settings.weekly_digest:
-                    await self.digest_due(datetime.now(UTC))
+                await self.plan_due(datetime.now(UTC))
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001
                 log.warning("reminder pass failed", error=repr(error))
             await asyncio.sleep(self.settings.reminder_interval_seconds)
+
+    async def plan_due(self, now: datetime) -> int:
+        planned = await self.remind_due(now)
+        planned += await self.remind_engagements(now)
+        planned += await self.thank_engagements(now)
+        planned += await self.daily_digests_due(now)
+        if self.settings.weekly_digest:
+            planned += await self.digest_due(now)
+        return planned
 
     async def remind_due(self, now: datetime) -> int:
         """Queue a reminder for each open proposal that expires within the reminder window."""
@@ -66,23 +75,104 @@ class Planner:
         tenant = proposal.tenant
         if not await self.store.mark_reminded(tenant, proposal.proposal_id, transaction):
             return 0
-        contact = await self.store.contact(tenant, proposal.volunteer_id, transaction)
         trigger = str(domain.synthetic_trigger("reminder", tenant, proposal.proposal_id))
-        language = contact.details.preferred_language if contact and contact.details else "de"
-        for channel in PERSON_CHANNELS:
-            await self.store.add_delivery(
-                transaction,
-                tenant=tenant,
-                trigger_event_id=trigger,
-                correlation_id=proposal.correlation_id or trigger,
-                kind=PROPOSAL_REMINDER,
-                recipient_kind=RecipientKind.VOLUNTEER.value,
-                recipient_id=proposal.volunteer_id,
-                channel=channel,
-                language=language,
-                payload=proposal.payload or {},
-                skip_reason=skip_reason(contact, channel, PROPOSAL_REMINDER) if contact is not None else None,
-            )
+        await service.queue_for_volunteer(
+            self.store,
+            transaction,
+            tenant=tenant,
+            volunteer_id=proposal.volunteer_id,
+            kind=PROPOSAL_REMINDER,
+            payload=proposal.payload or {},
+            trigger=trigger,
+            correlation_id=proposal.correlation_id or trigger,
+        )
+        return 1
+
+    # --- engagements -------------------------------------------------------------------------
+
+    async def remind_engagements(self, now: datetime) -> int:
+        """Remind each volunteer of an engagement starting within ``engagement_reminder_hours``.
+        One reminder per start: a weekly need is reminded before its first occurrence only, since
+        the calendar entry of that reminder holds every occurrence (a mail each week would soon be
+        noise); a need moved to another day is reminded again."""
+        before = timedelta(hours=self.settings.engagement_reminder_hours)
+        planned = 0
+        for engagement in await self.store.engagements_to_remind(now, before):
+            planned += await self.unit_of_work.run(partial(self._once, service.remind, engagement))
+        if planned:
+            self.wake()
+        return planned
+
+    async def thank_engagements(self, now: datetime) -> int:
+        """Thank each volunteer after their engagement's end (a weekly need without a last day is
+        thanked when its owner closes it as done: ``service.need_closed``)."""
+        planned = 0
+        for engagement in await self.store.engagements_to_thank(now, domain.THANKS_WITHIN):
+            planned += await self.unit_of_work.run(partial(self._once, service.thank, engagement))
+        if planned:
+            self.wake()
+        return planned
+
+    async def _once(
+        self,
+        plan: Callable[[Store, Proposal, Transaction], Awaitable[bool]],
+        engagement: Proposal,
+        transaction: Transaction,
+    ) -> int:
+        return 1 if await plan(self.store, engagement, transaction) else 0
+
+    # --- daily digests -----------------------------------------------------------------------
+
+    async def daily_digests_due(self, now: datetime) -> int:
+        """For everyone with events waiting: once their digest time has come today (their own,
+        else ``daily_digest_time``; the tenant's local time), one digest of what waited since
+        before that time. Events that come later wait for the next day's digest."""
+        planned = 0
+        for slug, recipient_kind, recipient_id in await self.store.digest_recipients():
+            tenant = await self.store.tenant(slug)
+            if tenant is None:
+                continue
+            preference = await self.store.mail_preference(slug, recipient_kind, recipient_id)
+            at = preference.digest_time if preference else self.settings.daily_digest_time
+            day, moment = domain.daily_digest_moment(now, tenant.timezone, at)
+            if now < moment:
+                continue
+            work = partial(self._daily_digest, tenant, recipient_kind, recipient_id, day, moment)
+            planned += await self.unit_of_work.run(work)
+        if planned:
+            self.wake()
+        return planned
+
+    async def _daily_digest(
+        self,
+        tenant: TenantFacts,
+        recipient_kind: str,
+        recipient_id: str,
+        day: date,
+        moment: datetime,
+        transaction: Transaction,
+    ) -> int:
+        slug = tenant.tenant
+        items = await self.store.waiting_digest_items(slug, recipient_kind, recipient_id, moment, transaction)
+        if not items:
+            return 0
+        # One digest per recipient and day: planning it again (a restart, a second replica) is a no-op.
+        trigger = str(domain.synthetic_trigger("daily-digest", slug, recipient_kind, recipient_id, day.isoformat()))
+        created = await self.store.add_delivery(
+            transaction,
+            tenant=slug,
+            trigger_event_id=trigger,
+            correlation_id=trigger,
+            kind=DAILY_DIGEST,
+            recipient_kind=recipient_kind,
+            recipient_id=recipient_id,
+            channel=Channel.EMAIL,
+            language=tenant.default_language,
+            payload=domain.daily_digest_payload(items, day),
+        )
+        if created is None:
+            return 0
+        await self.store.take_digest_items(items, trigger, transaction)
         return 1
 
     # --- weekly digest -----------------------------------------------------------------------

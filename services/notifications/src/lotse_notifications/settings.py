@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import time
 from typing import Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
+from lotse_runtime import secrets
 from lotse_runtime.connections import ServiceSettings
+from lotse_runtime.destinations import url_problem
 
 DEVELOPMENT_ANSWER_LINK_BASE_URL = "http://127.0.0.1:8002"
 
@@ -61,6 +64,45 @@ class NotificationSettings(ServiceSettings):
     digest_weekday: int = Field(0, ge=0, le=6, description="Weekday of the digest in the tenant's time, 0 = Monday")
     digest_hour: int = Field(8, ge=0, le=23, description="Hour from which the digest is sent, tenant's local time")
     reminder_interval_seconds: float = Field(300.0, gt=0, description="How often reminders are looked for")
+    daily_digest_time: time = Field(
+        time(7, 0),
+        description="Local time of the office's daily digest, for those who chose one without naming a time",
+    )
+    engagement_reminder_hours: float = Field(
+        24.0, gt=0, le=168, description="Remind a volunteer this long before an engagement starts"
+    )
+    sms_gateway_url: str | None = Field(
+        None,
+        description=(
+            "The HTTP SMS gateway's send endpoint (POST JSON: to, text, sender, reference; bearer token); "
+            "unset: SMS is not offered. https to a public address in production, like webhooks"
+        ),
+    )
+    # Not a required secret (SMS is optional): required, or generated in development, when the URL is set.
+    sms_gateway_token: SecretStr = Field(
+        SecretStr(""), description="Bearer token of the SMS gateway; required with LOTSE_SMS_GATEWAY_URL"
+    )
+    sms_sender: str = Field("Lotse", max_length=11, description="Sender name of SMS (11 characters at most)")
+
+    @property
+    def sms_gateway(self) -> bool:
+        """Whether SMS can be delivered here."""
+        return bool(self.sms_gateway_url)
+
+    @model_validator(mode="after")
+    def _sms_gateway(self) -> Self:
+        if not self.sms_gateway_url:
+            return self
+        if url_problem(self.sms_gateway_url, self.env) is not None:
+            raise ValueError(
+                "LOTSE_SMS_GATEWAY_URL must be an https URL of a host on the public internet "
+                "(plain http only to loopback, and only in development)"
+            )
+        if not self.sms_gateway_token.get_secret_value():
+            if self.env != "development":
+                raise ValueError("LOTSE_SMS_GATEWAY_TOKEN is not set: the bearer token of the SMS gateway")
+            self.sms_gateway_token = SecretStr(secrets.development_secret(self.home, "sms_gateway_token"))
+        return self
 
     @model_validator(mode="after")
     def _answer_links_over_https(self) -> Self:

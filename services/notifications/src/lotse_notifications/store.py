@@ -1,9 +1,11 @@
 """Persistence of the notifications database. Every query names its tenant here, not in callers.
 
 Collections: ``tenants``, ``organisations``, ``contacts`` (the only place with volunteers'
-addresses), ``needs``, ``proposals``, ``deliveries`` (the durable delivery queue and log:
-recipient ids, never addresses), ``messages`` (the in-app inbox), ``template_overrides``,
-``guidance``, ``webhooks``, plus the runtime's ``inbox`` and ``outbox``.
+addresses), ``needs``, ``proposals`` (accepted ones are engagements, with their schedule),
+``deliveries`` (the durable delivery queue and log: recipient ids, never addresses), ``messages``
+(the in-app inbox), ``template_overrides``, ``guidance``, ``webhooks``, ``mail_preferences`` (the
+office's and organisations' choice of a daily digest), ``digest_items`` (what waits for one),
+plus the runtime's ``inbox`` and ``outbox``.
 
 The read model goes in and out as the typed records of ``records`` (deliveries as ``Delivery``);
 documents exist only inside this module. ``UseCaseStore`` is the part the use cases
@@ -35,7 +37,9 @@ from lotse_notifications.records import (
     ENGAGED,
     Contact,
     ContactDetails,
+    DigestItem,
     Doc,
+    MailPreference,
     Need,
     NeedSnapshot,
     NeedStatus,
@@ -234,6 +238,44 @@ class UseCaseStore(Protocol):
 
     async def webhooks(self, tenant: str, transaction: Transaction | None = None) -> list[Webhook]: ...
 
+    async def set_unreachable_reported(
+        self, tenant: str, volunteer_id: str, reported: bool, transaction: Transaction
+    ) -> bool: ...
+
+    async def accepted_proposals(self, tenant: str, need_id: str, transaction: Transaction) -> list[Proposal]: ...
+
+    async def schedule_engagement(
+        self,
+        tenant: str,
+        proposal_id: str,
+        starts_at: datetime | None,
+        ends_at: datetime | None,
+        transaction: Transaction,
+    ) -> None: ...
+
+    async def mark_start_reminded(
+        self, tenant: str, proposal_id: str, starts_at: datetime, transaction: Transaction
+    ) -> bool: ...
+
+    async def mark_thanked(self, tenant: str, proposal_id: str, transaction: Transaction) -> bool: ...
+
+    async def cancel_engagement_messages(
+        self,
+        tenant: str,
+        need_id: str,
+        kinds: tuple[str, ...],
+        reason: str,
+        transaction: Transaction,
+        *,
+        volunteer_id: str | None = None,
+    ) -> None: ...
+
+    async def mail_preference(
+        self, tenant: str, recipient_kind: str, recipient_id: str, transaction: Transaction | None = None
+    ) -> MailPreference | None: ...
+
+    async def add_digest_item(self, item: DigestItem, transaction: Transaction) -> bool: ...
+
     async def add_delivery(
         self,
         transaction: Transaction,
@@ -274,6 +316,9 @@ class Store:
         await deliveries.create_index([("tenant", ASCENDING), ("recipient_id", ASCENDING)])
         await self.db.proposals.create_index([("status", ASCENDING), ("reminded", ASCENDING), ("expires_at", 1)])
         await self.db.proposals.create_index([("tenant", ASCENDING), ("need_id", ASCENDING)])
+        await self.db.proposals.create_index([("status", 1), ("start_reminder_due", 1), ("starts_at", 1)])
+        await self.db.proposals.create_index([("status", 1), ("thanks_due", 1), ("ends_at", 1)])
+        await self.db.digest_items.create_index([("digest", ASCENDING), ("created_at", ASCENDING)])
         await self.db.messages.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING), ("created_at", -1)])
         await self.db.webhooks.create_index("tenant")
 
@@ -331,7 +376,8 @@ class Store:
         self, tenant: str, volunteer_id: str, version: int, details: ContactDetails, transaction: Transaction
     ) -> bool:
         """A profile update: the contact's details (active again); the registration's consent and
-        organisation stay as they are."""
+        organisation stay as they are. A channel that failed for good counts as working again once
+        its address (email, phone for SMS) changed."""
         document = {
             "_id": scoped_id(tenant, volunteer_id),
             "tenant": tenant,
@@ -340,7 +386,47 @@ class Store:
             **details.to_document(),
             "active": True,
         }
+        known = await self.contact(tenant, volunteer_id, transaction)
+        if known is not None and known.details is not None and known.failed_channels:
+            changed = {
+                Channel.EMAIL: details.email != known.details.email,
+                Channel.SMS: details.phone != known.details.phone,
+            }
+            kept = [channel for channel in known.failed_channels if not changed.get(channel, False)]
+            document["failed_channels"] = [channel.value for channel in kept]
         return await self._upsert_versioned("contacts", document, transaction)
+
+    async def set_unreachable_reported(
+        self, tenant: str, volunteer_id: str, reported: bool, transaction: Transaction
+    ) -> bool:
+        """Note that the office was told the volunteer cannot be reached (or that they can be again);
+        False if that was noted already."""
+        result = await self.db.contacts.update_one(
+            {"_id": scoped_id(tenant, volunteer_id), "unreachable_reported": {"$ne": True} if reported else True},
+            {"$set": {"unreachable_reported": reported}},
+            session=transaction.session,
+        )
+        return result.modified_count == 1
+
+    async def mark_channel_failed(
+        self, tenant: str, volunteer_id: str, channel: Channel, transaction: Transaction
+    ) -> None:
+        await self.db.contacts.update_one(
+            {"_id": scoped_id(tenant, volunteer_id), "erased": {"$ne": True}},
+            {"$addToSet": {"failed_channels": channel.value}},
+            session=transaction.session,
+        )
+
+    async def clear_channel_failure(
+        self, tenant: str, volunteer_id: str, channel: Channel, transaction: Transaction
+    ) -> bool:
+        """A send on the channel worked: it is no longer failed. False if it was not."""
+        result = await self.db.contacts.update_one(
+            {"_id": scoped_id(tenant, volunteer_id), "failed_channels": channel.value},
+            {"$pull": {"failed_channels": channel.value}},
+            session=transaction.session,
+        )
+        return result.modified_count == 1
 
     async def erase_volunteer(self, tenant: str, volunteer_id: str, version: int, transaction: Transaction) -> None:
         """Delete every piece of the volunteer's contact data; keep a tombstone without any, so
@@ -493,6 +579,155 @@ class Store:
             session=transaction.session,
         )
         return result.modified_count == 1
+
+    # --- engagements ----------------------------------------------------------------------
+
+    async def accepted_proposals(self, tenant: str, need_id: str, transaction: Transaction) -> list[Proposal]:
+        found = await self.db.proposals.find(
+            {"tenant": tenant, "need_id": need_id, "status": ProposalStatus.ACCEPTED.value},
+            session=transaction.session,
+        ).to_list()
+        return [Proposal.from_document(document) for document in found]
+
+    async def schedule_engagement(
+        self,
+        tenant: str,
+        proposal_id: str,
+        starts_at: datetime | None,
+        ends_at: datetime | None,
+        transaction: Transaction,
+    ) -> None:
+        """The engagement's schedule: a new start wants a reminder (again); a thank-you stays due
+        until it was planned once."""
+        session = transaction.session
+        _id = scoped_id(tenant, proposal_id)
+        stored = await self.db.proposals.find_one({"_id": _id}, session=session)
+        if stored is None:
+            return
+        known = Proposal.from_document(stored)
+        fields: Doc = {"starts_at": starts_at, "ends_at": ends_at}
+        if starts_at != known.starts_at or known.start_reminder_due is None:
+            fields["start_reminder_due"] = starts_at is not None
+        if known.thanks_due is None:
+            fields["thanks_due"] = True
+        await self.db.proposals.update_one({"_id": _id}, {"$set": fields}, session=session)
+
+    async def engagements_to_remind(self, now: datetime, before: timedelta, limit: int = 200) -> list[Proposal]:
+        """Engagements starting within ``before`` whose reminder is still to be planned (all tenants)."""
+        found = await (
+            self.db.proposals.find(
+                {
+                    "status": ProposalStatus.ACCEPTED.value,
+                    "start_reminder_due": True,
+                    "starts_at": {"$gt": now, "$lte": now + before},
+                }
+            )
+            .limit(limit)
+            .to_list()
+        )
+        return [Proposal.from_document(document) for document in found]
+
+    async def engagements_to_thank(self, now: datetime, within: timedelta, limit: int = 200) -> list[Proposal]:
+        """Engagements that ended (at most ``within`` ago) and were not thanked for yet (all tenants)."""
+        found = await (
+            self.db.proposals.find(
+                {
+                    "status": ProposalStatus.ACCEPTED.value,
+                    "thanks_due": True,
+                    "ends_at": {"$lte": now, "$gt": now - within},
+                }
+            )
+            .limit(limit)
+            .to_list()
+        )
+        return [Proposal.from_document(document) for document in found]
+
+    async def mark_start_reminded(
+        self, tenant: str, proposal_id: str, starts_at: datetime, transaction: Transaction
+    ) -> bool:
+        """Claim the reminder of this start; False if it was planned already or the start moved."""
+        result = await self.db.proposals.update_one(
+            {"_id": scoped_id(tenant, proposal_id), "start_reminder_due": True, "starts_at": starts_at},
+            {"$set": {"start_reminder_due": False}},
+            session=transaction.session,
+        )
+        return result.modified_count == 1
+
+    async def mark_thanked(self, tenant: str, proposal_id: str, transaction: Transaction) -> bool:
+        """Claim the thank-you; False if it was planned already."""
+        result = await self.db.proposals.update_one(
+            {"_id": scoped_id(tenant, proposal_id), "thanks_due": {"$ne": False}},
+            {"$set": {"thanks_due": False}},
+            session=transaction.session,
+        )
+        return result.modified_count == 1
+
+    async def cancel_engagement_messages(
+        self,
+        tenant: str,
+        need_id: str,
+        kinds: tuple[str, ...],
+        reason: str,
+        transaction: Transaction,
+        *,
+        volunteer_id: str | None = None,
+    ) -> None:
+        """Cancel the reminders or thank-yous still queued about a need (one volunteer's, or everyone's)."""
+        recipient: Doc = {"tenant": tenant, "kind": {"$in": list(kinds)}, "payload.need_id": need_id}
+        if volunteer_id is not None:
+            recipient |= {"recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
+        await self.cancel_pending(recipient, reason, transaction)
+
+    # --- the office's choice and its daily digest ------------------------------------------
+
+    async def mail_preference(
+        self, tenant: str, recipient_kind: str, recipient_id: str, transaction: Transaction | None = None
+    ) -> MailPreference | None:
+        found = await self.db.mail_preferences.find_one(
+            {"_id": scoped_id(tenant, f"{recipient_kind}:{recipient_id}")}, session=_session(transaction)
+        )
+        return None if found is None else MailPreference.from_document(found)
+
+    async def save_mail_preference(self, preference: MailPreference) -> None:
+        document = preference.to_document()
+        await self.db.mail_preferences.replace_one({"_id": document["_id"]}, _fields(document), upsert=True)
+
+    async def add_digest_item(self, item: DigestItem, transaction: Transaction) -> bool:
+        """Keep an event for the recipient's next daily digest; False if it is kept already."""
+        session = transaction.session
+        if await self.db.digest_items.find_one({"_id": item.key}, {"_id": 1}, session=session):
+            return False
+        await self.db.digest_items.insert_one(item.to_document(), session=session)
+        return True
+
+    async def digest_recipients(self, limit: int = 1000) -> list[tuple[str, str, str]]:
+        """(tenant, recipient kind, recipient id) of everyone with items waiting for a digest."""
+        found = self.db.digest_items.find(
+            {"digest": None}, {"tenant": 1, "recipient_kind": 1, "recipient_id": 1}
+        ).limit(limit)
+        return sorted({(doc["tenant"], doc["recipient_kind"], doc["recipient_id"]) for doc in await found.to_list()})
+
+    async def waiting_digest_items(
+        self, tenant: str, recipient_kind: str, recipient_id: str, before: datetime, transaction: Transaction
+    ) -> list[DigestItem]:
+        found = await self.db.digest_items.find(
+            {
+                "tenant": tenant,
+                "recipient_kind": recipient_kind,
+                "recipient_id": recipient_id,
+                "digest": None,
+                "created_at": {"$lt": before},
+            },
+            session=transaction.session,
+        ).to_list()
+        return [DigestItem.from_document(document) for document in found]
+
+    async def take_digest_items(self, items: list[DigestItem], digest: str, transaction: Transaction) -> None:
+        await self.db.digest_items.update_many(
+            {"_id": {"$in": [item.key for item in items]}, "digest": None},
+            {"$set": {"digest": digest}},
+            session=transaction.session,
+        )
 
     # --- deliveries ------------------------------------------------------------------------
 

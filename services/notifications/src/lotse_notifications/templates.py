@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from markupsafe import Markup, escape
 
+from lotse_contracts.events.values import EXAMPLE_VOLUNTEER_ID
 from lotse_notifications import catalogue, domain
 from lotse_notifications.catalogue import CATALOGUES, FALLBACK_LANGUAGE, KINDS, LANGUAGES, MAIL_TEMPLATES
 from lotse_notifications.sandbox import BoundedSandbox, RenderTimeUp, render_within
@@ -60,7 +61,9 @@ class Rendered:
 
 @dataclass(frozen=True)
 class MessageFacts:
-    """What a message is rendered from: the stored payload plus the recipient and the tenant."""
+    """What a message is rendered from: the stored payload plus the recipient and the tenant.
+    ``people`` are the volunteers the payload names, as the recipient may see them (looked up
+    when the message is sent); ``contact_point`` is whom a volunteer asks about the engagement."""
 
     recipient_name: str
     tenant_name: str
@@ -69,6 +72,8 @@ class MessageFacts:
     timezone: str = "Europe/Berlin"
     payload: Mapping[str, Any] = field(default_factory=dict)
     guidance: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # tenant overrides per language
+    people: Mapping[str, domain.SharedPerson] = field(default_factory=dict)
+    contact_point: domain.ContactPoint | None = None
 
 
 class UnknownTemplate(Exception):
@@ -367,8 +372,18 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
             "decline_url": payload.get("decline_url"),
             "deadline": i18n.format_datetime(datetime.fromisoformat(payload["expires_at"]), labels, zone),
         }
-    elif kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.NEED_CANCELLED}:
+    elif kind == catalogue.NEED_CANCELLED:
         context["need"] = need_view(payload["need"], labels, zone)
+    elif kind in {catalogue.PROPOSAL_ACCEPTED, catalogue.ENGAGEMENT_REMINDER, catalogue.ENGAGEMENT_THANKS}:
+        point = facts.contact_point
+        context |= {
+            "need": need_view(payload["need"], labels, zone),
+            # The organisation that owns the need, or the office: whom to ask about the engagement.
+            "contact": _contact_point_view(point) if point else context["office"],
+        }
+        if kind == catalogue.ENGAGEMENT_REMINDER:
+            starts = payload.get("starts_at")
+            context["starts"] = i18n.format_datetime(datetime.fromisoformat(starts), labels, zone) if starts else None
     elif kind == catalogue.NEED_UNSTAFFED:
         context |= {
             "need": need_view(payload["need"], labels, zone),
@@ -377,12 +392,21 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
             "reason": catalogue.label(catalogue.UNSTAFFED_LABELS, payload["reason"], labels),
         }
     elif kind == catalogue.NEED_STAFFED:
-        need = payload["need"]
+        context |= _staffed_view(payload, facts.people, labels, zone)
+    elif kind == catalogue.DAILY_DIGEST:
+        context |= _daily_digest_view(payload, facts.people, labels, zone)
+    elif kind == catalogue.VOLUNTEER_UNREACHABLE:
+        person = facts.people.get(payload["volunteer_id"])
         context |= {
-            "need": need_view(need, labels, zone),
-            "committed": payload["committed"],
-            # Staffed means as many committed as the need asks for.
-            "needed": need.get("volunteers_needed") or payload["committed"],
+            "person": person_view(person) if person else None,
+            "volunteer_id": payload["volunteer_id"],
+            "problems": [
+                {
+                    "channel": catalogue.label(catalogue.CHANNEL_LABELS, item["channel"], labels),
+                    "problem": catalogue.label(catalogue.CHANNEL_PROBLEM_LABELS, item["problem"], labels),
+                }
+                for item in payload["problems"]
+            ],
         }
     elif kind == catalogue.WEEKLY_DIGEST:
         digest = dict(payload["digest"])
@@ -398,6 +422,80 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
         digest["staffing_share"] = i18n.format_percent(digest.get("staffing_rate", 0), labels)
         context |= {"digest": digest, "week": payload["week"]}
     return context
+
+
+# An address that is only an address: anything else a volunteer typed (``https://x/a@b.c`` passes
+# the contract's pattern) is shown defanged, so that it cannot become a link.
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+def person_view(person: domain.SharedPerson) -> dict[str, Any]:
+    """A volunteer as a message to the office or an organisation shows them: their own words defanged."""
+    email = person.email
+    if email is not None and not _PLAIN_EMAIL.fullmatch(email):
+        email = defang(email)
+    return {"name": defang(person.name), "email": email, "phone": person.phone}
+
+
+def _contact_point_view(point: domain.ContactPoint) -> dict[str, Any]:
+    """An organisation's name and mailbox are its own words (the registry checks the form only)."""
+    email = point.email if _PLAIN_EMAIL.fullmatch(point.email) else defang(point.email)
+    return {"name": defang(point.name), "email": email}
+
+
+def _people(ids: list[str], people: Mapping[str, domain.SharedPerson]) -> tuple[list[dict[str, Any]], int]:
+    """The named volunteers in the payload's order, and how many are not named (erased since)."""
+    found = [person_view(people[volunteer_id]) for volunteer_id in ids if volunteer_id in people]
+    return found, len(ids) - len(found)
+
+
+def _staffed_view(
+    payload: Mapping[str, Any], people: Mapping[str, domain.SharedPerson], labels: str, zone: ZoneInfo
+) -> dict[str, Any]:
+    need = payload["need"]
+    volunteers, unnamed = _people(list(payload.get("volunteer_ids", [])), people)
+    return {
+        "need": need_view(need, labels, zone),
+        "committed": payload["committed"],
+        # Staffed means as many committed as the need asks for.
+        "needed": need.get("volunteers_needed") or payload["committed"],
+        "volunteers": volunteers,
+        "unnamed": unnamed,
+    }
+
+
+def _daily_digest_view(
+    payload: Mapping[str, Any], people: Mapping[str, domain.SharedPerson], labels: str, zone: ZoneInfo
+) -> dict[str, Any]:
+    staffed, unstaffed, declined = [], [], []
+    for item in payload["items"]:
+        if item["kind"] == catalogue.NEED_STAFFED:
+            staffed.append(_staffed_view(item, people, labels, zone))
+        elif item["kind"] == catalogue.NEED_UNSTAFFED:
+            unstaffed.append(
+                {
+                    "need": need_view(item["need"], labels, zone),
+                    "committed": item["committed"],
+                    "needed": item["needed"],
+                    "reason": catalogue.label(catalogue.UNSTAFFED_LABELS, item["reason"], labels),
+                }
+            )
+        elif item["kind"] == catalogue.PROPOSAL_DECLINED:
+            reason = item.get("reason")
+            declined.append(
+                {
+                    "need": need_view(item["need"], labels, zone),
+                    "reason": catalogue.label(catalogue.DECLINE_LABELS, reason, labels) if reason else None,
+                }
+            )
+    day = datetime.fromisoformat(payload["day"]).date()
+    return {
+        "day": i18n.format_date(day, labels),
+        "staffed": staffed,
+        "unstaffed": unstaffed,
+        "declined": declined,
+        "more": payload.get("more", 0),
+    }
 
 
 def need_view(need: Mapping[str, Any], labels: str, zone: ZoneInfo) -> dict[str, Any]:
@@ -436,4 +534,6 @@ def sample_facts(kind: str) -> MessageFacts:
         office_email="ehrenamt@musterstadt.de",
         office_name="Koordinationsstelle Ehrenamt",
         payload=domain.sample_payload(kind),
+        people={EXAMPLE_VOLUNTEER_ID: domain.SharedPerson("Maria", "maria@example.org", "+4915112345678")},
+        contact_point=domain.ContactPoint("Willkommensinitiative Mitte", "hallo@willkommen-mitte.de"),
     )

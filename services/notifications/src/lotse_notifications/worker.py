@@ -29,11 +29,21 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
+from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel
-from lotse_notifications import domain
-from lotse_notifications.channels import EmailChannel, SendFailed, WebhookChannel, email_message
-from lotse_notifications.recipients import Composer, NotYet, QuietHours, Undeliverable
+from lotse_notifications import catalogue, domain, ical
+from lotse_notifications.channels import (
+    Attachment,
+    EmailChannel,
+    SendFailed,
+    SmsChannel,
+    WebhookChannel,
+    email_message,
+    sms_text,
+)
+from lotse_notifications.recipients import Composed, Composer, NotYet, QuietHours, Undeliverable
 from lotse_notifications.reminders import Planner
+from lotse_notifications.service import check_reachable
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SENT, SKIPPED, Delivery, DeliveryStatus, Store
 from lotse_runtime.destinations import Resolver, system_resolver
@@ -42,6 +52,9 @@ from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 from lotse_runtime.wakeup import woken
 
 log = structlog.get_logger("lotse.notifications.worker")
+
+# Channels whose addresses can fail for good (in-app messages always arrive).
+TRACKED = frozenset({Channel.EMAIL, Channel.SMS})
 
 # Labels carry no personal data: channel, kind and outcome only.
 DELIVERY_ATTEMPTS = Counter(
@@ -64,6 +77,7 @@ class DeliveryWorker:
         self.settings = settings
         self.email = EmailChannel(settings)
         self.webhook = WebhookChannel(settings, resolver)
+        self.sms = SmsChannel(settings, resolver)
         self.owner = uuid.uuid4().hex
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
@@ -99,6 +113,7 @@ class DeliveryWorker:
                 await task
         self._tasks, self._in_flight = [], set()
         await self.webhook.close()
+        await self.sms.close()
 
     # --- the queue ---------------------------------------------------------------------------
 
@@ -190,14 +205,35 @@ class DeliveryWorker:
                 event_type=payload["event_type"],
             )
             return delivery.language
-        rendered, address, reply_to = await self.composer.compose(delivery)
+        composed = await self.composer.compose(delivery)
+        rendered = composed.rendered
         if delivery.channel is Channel.EMAIL:
             message = email_message(
-                rendered, sender=self.settings.mail_from, to=address, delivery_id=delivery.id, reply_to=reply_to
+                rendered,
+                sender=self.settings.mail_from,
+                to=composed.address,
+                delivery_id=delivery.id,
+                reply_to=composed.reply_to,
+                attachments=self._attachments(delivery, composed),
             )
             await self.email.send(message)
+        elif delivery.channel is Channel.SMS:
+            more = catalogue.gettext(rendered.language, catalogue.SMS_MORE)
+            await self.sms.send(composed.address, sms_text(rendered, more), delivery_id=delivery.id)
         delivery.rendered = rendered  # in-app: stored in the same transaction as the mark
         return rendered.language
+
+    @staticmethod
+    def _attachments(delivery: Delivery, composed: Composed) -> list[Attachment]:
+        """The engagement reminder's calendar entry (the in-app message and the SMS say the date only)."""
+        if delivery.kind != catalogue.ENGAGEMENT_REMINDER:
+            return []
+        payload, language = composed.payload, composed.rendered.language
+        category = catalogue.label(catalogue.CATEGORY_LABELS, payload["need"]["category"], language)
+        document = ical.engagement_calendar(
+            payload["need_id"], payload["need"], category, composed.timezone, datetime.now(UTC)
+        )
+        return [Attachment(document, "text", "calendar", "lotse-einsatz.ics", {"method": "PUBLISH"})]
 
     async def _wait_for_reference(self, delivery: Delivery, code: str, attempt: int) -> None:
         waited = (datetime.now(UTC) - delivery.created_at).total_seconds()
@@ -272,6 +308,8 @@ class DeliveryWorker:
                     },
                     session,
                 )
+            if delivery.recipient_kind == RecipientKind.VOLUNTEER.value and delivery.channel in TRACKED:
+                await self._track_channel(delivery, status, code, transaction)
             if delivery.recipient_kind == "need_owner":
                 # The need never arrived, so there is no owner to report on; the office's delivery
                 # about the same need fails with unknown_need and reports it.
@@ -299,4 +337,23 @@ class DeliveryWorker:
                 outcome=outcome,
                 reason=code or None,
                 attempt=attempt,
+            )
+
+    async def _track_channel(
+        self, delivery: Delivery, status: DeliveryStatus | None, code: str, transaction: Transaction
+    ) -> None:
+        """Keep track of whether the volunteer's chosen channels work: a channel whose address was
+        refused for good is marked failed, one that delivered again is cleared, and the office is
+        told once when none is left (``service.check_reachable``)."""
+        tenant, volunteer_id, channel = delivery.tenant, delivery.recipient_id, delivery.channel
+        if status == SENT:
+            changed = await self.store.clear_channel_failure(tenant, volunteer_id, channel, transaction)
+        elif status in {DEAD, SKIPPED} and domain.refuses_address(channel, code):
+            await self.store.mark_channel_failed(tenant, volunteer_id, channel, transaction)
+            changed = True
+        else:
+            changed = status in {DEAD, SKIPPED} and code in domain.CHANNEL_PROBLEM_CODES
+        if changed:
+            await check_reachable(
+                self.store, tenant, volunteer_id, delivery.id, transaction, sms_gateway=self.settings.sms_gateway
             )
