@@ -234,6 +234,7 @@ class VolunteerContactPersonChanged(VolunteerIdentity):
     event_type = "de.lotse.registry.volunteer.contact_person_changed.v1"
 
     staff_id: UUID | None = Field(
-        description="Id of the office staff member who is the volunteer's contact person; null: none any more.",
+        default=None,
+        description="Id of the office staff member who is the volunteer's contact person; absent: none any more.",
         examples=[EXAMPLE_STAFF_ID],
     )
