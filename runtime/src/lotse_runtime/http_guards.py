@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -63,15 +65,43 @@ class HttpGuardSettings(BaseSettings):
         return value
 
 
-def install_http_guards(app: FastAPI, settings: HttpGuardSettings, *, form_targets: tuple[str, ...] = ()) -> None:
-    """``form_targets``: origins besides the app's own that a form may lead to (the portal's sign-out
-    redirects to the identity provider, which the browser checks against ``form-action``)."""
+# What an app answers for an error no route of it answered (a body too large): status, title and
+# detail in; a problem document for the services, a page in the person's language for the portal.
+ErrorAnswer = Callable[[Request, int, str, str], Awaitable[Response]]
+
+
+async def problem_answer(request: Request, status: int, title: str, detail: str) -> Response:
+    return problem_response(status, title, detail)
+
+
+def page_policy(form_targets: Iterable[str] = ()) -> str:
+    """The content security policy of pages whose forms may also lead to ``form_targets`` (origins
+    such as ``https://login.example.org``: the portal's sign-out form is answered with a redirect
+    to the provider, and browsers check every redirect of a form against ``form-action``)."""
+    allowed = ["'self'", *dict.fromkeys(target for target in form_targets if _ORIGIN.fullmatch(target))]
+    return PAGE_POLICY.replace("form-action 'self'", "form-action " + " ".join(allowed))
+
+
+# An origin as CSP writes it: nothing that could end the directive or start another.
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+
+
+def install_http_guards(
+    app: FastAPI,
+    settings: HttpGuardSettings,
+    *,
+    form_targets: Callable[[], Iterable[str]] = tuple,
+    error_answer: ErrorAnswer = problem_answer,
+) -> None:
+    """``form_targets``: the origins besides the app's own that a form may lead to, asked at each
+    page (the portal learns its provider's endpoints from the discovery document when it can);
+    ``error_answer``: how the app answers a request refused before any route (413)."""
     app.state.public_rate_limit = PublicRateLimit(settings.public_rate_limit)
     # Added innermost first: the access log sees the final status, headers go on every answer.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, error_answer=error_answer)
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
-    page_policy = PAGE_POLICY.replace("form-action 'self'", " ".join(["form-action 'self'", *form_targets]))
-    app.add_middleware(SecurityHeaders, docs_paths=frozenset(path for path in docs if path), page_policy=page_policy)
+    policy = lambda: page_policy(form_targets())  # noqa: E731 - asked at each page
+    app.add_middleware(SecurityHeaders, docs_paths=frozenset(path for path in docs if path), page_policy=policy)
     app.add_middleware(AccessLog, client_ip=settings.access_log_client_ip)
 
     @app.exception_handler(RateLimited)
@@ -86,9 +116,13 @@ def install_http_guards(app: FastAPI, settings: HttpGuardSettings, *, form_targe
 
 class SecurityHeaders:
     """``nosniff`` on every response; pages (HTML) are also never cached, send no referrer and
-    run under a strict content security policy."""
+    run under a strict content security policy. Other answers keep the ``Cache-Control`` their
+    route gives (a stylesheet may be cached) and are ``no-store`` without one: an API's JSON is
+    about people unless its route says otherwise."""
 
-    def __init__(self, app: ASGIApp, docs_paths: frozenset[str] = frozenset(), page_policy: str = PAGE_POLICY) -> None:
+    def __init__(
+        self, app: ASGIApp, docs_paths: frozenset[str] = frozenset(), page_policy: Callable[[], str] = page_policy
+    ) -> None:
         self.app = app
         self.docs_paths = docs_paths
         self.page_policy = page_policy
@@ -100,19 +134,24 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _SET_HERE]
-                headers.append((b"x-content-type-options", b"nosniff"))
+                headers = list(message.get("headers", []))
                 if _content_type(headers).startswith(b"text/html"):
-                    policy = DOCS_POLICY if scope["path"] in self.docs_paths else self.page_policy
+                    policy = DOCS_POLICY if scope["path"] in self.docs_paths else self.page_policy()
+                    headers = [(k, v) for k, v in headers if k.lower() not in _SET_ON_PAGES]
                     headers += [(k.encode(), v.encode()) for k, v in PAGE_HEADERS.items()]
                     headers.append((b"content-security-policy", policy.encode()))
+                else:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"x-content-type-options"]
+                    if not any(k.lower() == b"cache-control" for k, _ in headers):
+                        headers.append((b"cache-control", b"no-store"))
+                headers.append((b"x-content-type-options", b"nosniff"))
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-_SET_HERE = {b"x-content-type-options", b"content-security-policy", *(k.encode() for k in PAGE_HEADERS)}
+_SET_ON_PAGES = {b"x-content-type-options", b"content-security-policy", *(k.encode() for k in PAGE_HEADERS)}
 
 
 def _content_type(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -126,9 +165,10 @@ class BodyLimit:
     """Refuses a body larger than ``max_bytes`` with 413: by its Content-Length before anything is
     read, and while it streams in (chunked bodies have no length up front)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, error_answer: ErrorAnswer = problem_answer) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.error_answer = error_answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,7 +178,7 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             status = 413 if declared.isdigit() else 400
             title = "Request body too large" if status == 413 else "Invalid Content-Length"
-            await problem_response(status, title, f"at most {self.max_bytes} bytes")(scope, receive, send)
+            await self._refuse(scope, receive, send, status, title)
             return
         received = 0
         started = False
@@ -163,9 +203,12 @@ class BodyLimit:
         except HTTPException as error:
             if error.status_code != 413 or started:
                 raise
-            await problem_response(413, "Request body too large", f"at most {self.max_bytes} bytes")(
-                scope, receive, send
-            )
+            await self._refuse(scope, receive, send, 413, "Request body too large")
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, title: str) -> None:
+        # The body stays unread: the answer must not wait for it.
+        response = await self.error_answer(Request(scope), status, title, f"at most {self.max_bytes} bytes")
+        await response(scope, receive, send)
 
 
 # --- access log ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from structlog.testing import capture_logs
 
@@ -52,6 +52,14 @@ def make_app(**settings: Any) -> FastAPI:
     async def public() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/style.css")
+    async def stylesheet() -> Response:
+        return Response("p {}", media_type="text/css", headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/cached-page", response_class=HTMLResponse)
+    async def cached_page() -> HTMLResponse:
+        return HTMLResponse("<!doctype html><p>page</p>", headers={"Cache-Control": "public, max-age=60"})
+
     return app
 
 
@@ -76,6 +84,35 @@ async def test_every_response_is_nosniff_and_pages_are_not_stored_framed_or_refe
     assert policy["base-uri"] == ["'none'"]
     assert "script-src" not in policy
     assert "content-security-policy" not in api.headers
+
+
+async def test_other_answers_keep_the_cache_control_of_their_route_and_are_not_stored_without_one() -> None:
+    async with client(make_app()) as http:
+        stylesheet = await http.get("/style.css")
+        api = await http.post("/notes", json={"text": "about a person"})
+        page = await http.get("/cached-page")
+    assert stylesheet.headers["cache-control"] == "public, max-age=86400"
+    assert api.headers["cache-control"] == "no-store"
+    assert page.headers["cache-control"] == "no-store"  # a page is never kept, whatever its route says
+    assert stylesheet.headers["x-content-type-options"] == api.headers["x-content-type-options"] == "nosniff"
+    assert "referrer-policy" not in stylesheet.headers and page.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_an_app_answers_a_body_too_large_its_own_way_with_the_headers_of_its_pages() -> None:
+    async def page(request: Request, status: int, title: str, detail: str) -> Response:
+        return HTMLResponse(f"<!doctype html><h1>{status}</h1>", status_code=status)
+
+    app = FastAPI()
+    install_http_guards(app, HttpGuardSettings(max_body_bytes=LIMIT), error_answer=page)
+
+    @app.post("/form")
+    async def form(request: Request) -> dict[str, int]:
+        return {"length": len(await request.body())}
+
+    async with client(app) as http:
+        refused = await http.post("/form", content=b"x" * (LIMIT + 1))
+    assert refused.status_code == 413 and refused.text == "<!doctype html><h1>413</h1>"
+    assert refused.headers["content-security-policy"].startswith("default-src 'none'")
 
 
 async def test_an_unexpected_error_and_every_other_refusal_is_nosniff_too() -> None:

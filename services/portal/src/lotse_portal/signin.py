@@ -15,7 +15,7 @@ import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import jwt
@@ -36,6 +36,7 @@ log = structlog.get_logger("lotse.portal.signin")
 # Refresh an access token this long before it expires, so a call never carries a stale one.
 REFRESH_MARGIN = timedelta(seconds=30)
 DISCOVERY_TTL_SECONDS = 3600.0
+DISCOVERY_RETRY_SECONDS = 5.0
 # How often a request looks whether the refresh another replica runs for its session is done.
 REFRESH_POLL_SECONDS = 0.1
 
@@ -61,6 +62,26 @@ class ProviderEndpoints:
     revocation: str | None
 
 
+def form_origins(issuer: str | None, endpoints: ProviderEndpoints | None) -> tuple[str, ...]:
+    """Where the portal's forms may lead besides the portal: the origins of the provider's pages
+    people are sent to (sign-in, sign-out) as its discovery document names them, which may be
+    other than the issuer's; the issuer's alone until the document is known."""
+    urls = [issuer, *((endpoints.authorization, endpoints.end_session) if endpoints else ())]
+    return tuple(dict.fromkeys(origin for url in urls if url and (origin := _origin(url))))
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not one
+        return None
+    return f"{parts.scheme}://{host}{port}"
+
+
 class OpenIdClient:
     def __init__(self, settings: PortalSettings, http: httpx.AsyncClient, verifier: TokenVerifier) -> None:
         self.settings = settings
@@ -73,6 +94,25 @@ class OpenIdClient:
         self._refresh_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # Longer than a refresh can take (the token call and the key set, each within the timeout).
         self._refresh_lease = timedelta(seconds=3 * settings.backend_timeout_seconds)
+
+    @property
+    def known_endpoints(self) -> ProviderEndpoints | None:
+        """The endpoints of the discovery document fetched last, without asking the provider."""
+        return self._endpoints
+
+    def form_origins(self) -> tuple[str, ...]:
+        return form_origins(self.settings.jwt_issuer, self._endpoints)
+
+    async def discover(self) -> None:
+        """The discovery document, fetched as soon as the provider answers (from the start: the
+        pages' form-action must name its sign-out endpoint before anyone signs out)."""
+        while True:
+            try:
+                await self.endpoints()
+                return
+            except SignInFailed as failure:
+                log.info("provider discovery not yet available", reason=str(failure))
+                await asyncio.sleep(DISCOVERY_RETRY_SECONDS)
 
     @property
     def redirect_uri(self) -> str:
