@@ -3,6 +3,12 @@
 All of them concern one need's staffing: the envelope `subject` is the need
 id and `version` the matching service's version of that need's staffing, so
 one need's proposals, answers and staffing stay in order on one key.
+
+`MatchProposed`, `ProposalAccepted`, `ProposalDeclined` and `VolunteerSteppedBack`
+are read ignoring unknown fields: the first of the two releases that add who of
+the coordination office proposed, recorded an answer or released a volunteer
+(`proposed_by`, `recorded_by` and `recorded_at`, `released_by`; matching keeps
+them on its proposals meanwhile).
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ class MatchReason(Contract):
     )
 
 
-class MatchProposed(ProposalOfNeed):
+class MatchProposed(ProposalOfNeed, extra="ignore"):
     """Matching proposes a need to a volunteer; the volunteer decides."""
 
     event_type = "de.lotse.matching.proposal.proposed.v1"
@@ -97,7 +103,7 @@ class AnswerChannel(StrEnum):
     COORDINATION_OFFICE = "coordination_office"
 
 
-class ProposalAccepted(ProposalOfNeed):
+class ProposalAccepted(ProposalOfNeed, extra="ignore"):
     """The volunteer accepted the proposal and commits to the need."""
 
     event_type = "de.lotse.matching.proposal.accepted.v1"
@@ -105,7 +111,7 @@ class ProposalAccepted(ProposalOfNeed):
     answered_via: AnswerChannel = Field(description="Where the volunteer answered.", examples=["volunteer_app"])
 
 
-class ProposalDeclined(ProposalOfNeed):
+class ProposalDeclined(ProposalOfNeed, extra="ignore"):
     """The volunteer declined the proposal."""
 
     event_type = "de.lotse.matching.proposal.declined.v1"
@@ -136,7 +142,7 @@ class ProposalWithdrawn(ProposalOfNeed):
     reason: WithdrawReason = Field(description="Why the proposal was withdrawn.", examples=["need_staffed"])
 
 
-class VolunteerSteppedBack(VolunteerOfNeed):
+class VolunteerSteppedBack(VolunteerOfNeed, extra="ignore"):
     """A volunteer who had accepted no longer helps with the need."""
 
     event_type = "de.lotse.matching.volunteer.stepped_back.v1"
