@@ -147,7 +147,10 @@ def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | 
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(401, "Missing token", "send Authorization: Bearer <token>")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(credentials.credentials)
+    principal = verifier.verify(credentials.credentials)
+    # Kept for what else counts the caller (a rate limit), so it is verified once.
+    request.state.principal = principal
+    return principal
 
 
 def requires(*roles: Role) -> Callable[..., Principal]:

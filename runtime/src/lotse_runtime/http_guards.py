@@ -1,6 +1,7 @@
 """What every HTTP app of the platform puts in front of its routes: security headers, a bounded
-request body, a JSON access log without capabilities or client addresses, and a per-client rate
-limit for public endpoints (those that take no bearer token).
+request body, a JSON access log without capabilities or client addresses, and a per-caller rate
+limit for public endpoints (those that need no bearer token; one that comes with a valid token
+counts for its subject, one without for its address).
 
 ``install_http_guards(app, settings)`` wires all of it; a service's settings class mixes in
 :class:`HttpGuardSettings`.
@@ -8,6 +9,7 @@ limit for public endpoints (those that take no bearer token).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import re
@@ -26,7 +28,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lotse_runtime.problems import problem_response
+from lotse_runtime.auth import Principal, TokenVerifier
+from lotse_runtime.problems import Problem, problem_response
 
 log = structlog.get_logger("lotse.access")
 
@@ -267,9 +270,9 @@ class RateLimited(Exception):
 
 
 class PublicRateLimit:
-    """Requests per client address and route in a moving window, kept in this process (each
-    replica counts for itself). Behind a proxy the client address is the proxy's unless uvicorn
-    is told to trust its forwarded headers."""
+    """Requests per caller and route in a moving window, kept in this process (each replica counts
+    for itself). The caller is the person or system a verified bearer token names, else the client
+    address (see :func:`caller_key`)."""
 
     def __init__(self, rate: str) -> None:
         self.item: RateLimitItem = parse(rate)
@@ -277,11 +280,37 @@ class PublicRateLimit:
 
     async def retry_after(self, request: Request) -> int | None:
         """None if this request may pass (and counts it), else the seconds until one may."""
-        keys = (client_key(request.client.host if request.client else "unknown"), route_of(request.scope))
+        keys = (await caller_key(request), route_of(request.scope))
         if await self.limiter.hit(self.item, *keys):
             return None
         stats = await self.limiter.get_window_stats(self.item, *keys)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+async def caller_key(request: Request) -> str:
+    """Whom a request counts for. With a bearer token that verifies: its issuer and subject, so the
+    people who reach a service through the portal (one client address for all of them) each have
+    their own allowance, wherever they come from. Without one (or with one that does not verify):
+    the client address, which behind a proxy is the proxy's unless the proxy is trusted
+    (uvicorn's ``FORWARDED_ALLOW_IPS``: then the address it forwards)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = await _bearer_principal(request)
+    if principal is not None:
+        return f"token:{principal.issuer}#{principal.subject}"
+    return client_key(request.client.host if request.client else "unknown")
+
+
+async def _bearer_principal(request: Request) -> Principal | None:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
+    if scheme.lower() != "bearer" or not credentials.strip() or verifier is None:
+        return None
+    try:
+        # Off the loop: an unknown key id fetches the provider's key set.
+        return await asyncio.to_thread(verifier.verify, credentials.strip())
+    except Problem:  # invalid, expired, or the provider away: counted by address like anyone
+        return None
 
 
 def client_key(host: str) -> str:

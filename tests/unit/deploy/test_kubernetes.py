@@ -4,6 +4,7 @@ plus the rules the design asks for (probes, graceful shutdown, hardening, networ
 from __future__ import annotations
 
 import copy
+import ipaddress
 import shutil
 import subprocess
 from pathlib import Path
@@ -289,6 +290,45 @@ def test_no_secret_is_committed_for_either_overlay(rendered: dict[str, list[Docu
         deployment = _by_kind(rendered[variant], "Deployment")[f"lotse-{name}"]
         sources = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
         assert {"secretRef": {"name": f"lotse-{name}-env"}} in sources
+
+
+def _environment(docs: list[Document], workload: str) -> dict[str, str]:
+    """What a workload's container reads from its ConfigMaps (its Secrets are the operators')."""
+    configmaps = _by_kind(docs, "ConfigMap")
+    deployment = _by_kind(docs, "Deployment")[f"lotse-{workload}"]
+    environment: dict[str, str] = {}
+    for source in deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]:
+        if "configMapRef" in source:
+            environment.update(configmaps[source["configMapRef"]["name"]].get("data", {}))
+    return environment
+
+
+@pytest.mark.parametrize("variant", ["development", "production"])
+def test_every_workload_is_told_the_token_issuer_and_its_key_set(
+    rendered: dict[str, list[Document]], variant: str
+) -> None:
+    # A service without either refuses to start (lotse_runtime.settings).
+    for workload in WORKLOADS:
+        environment = _environment(rendered[variant], workload)
+        issuer, key_set = environment["LOTSE_JWT_ISSUER"], environment["LOTSE_JWT_JWKS_URL"]
+        assert issuer.startswith("https://") and key_set.startswith(issuer.rstrip("/") + "/"), (workload, key_set)
+
+
+def test_production_trusts_forwarded_addresses_from_the_ingress_controller_only(
+    rendered: dict[str, list[Document]],
+) -> None:
+    # The Ingress sends people to the portal and to matching (answer pages, calendar feeds): their
+    # per-client rate limits count the visitor only if uvicorn trusts the controller's header.
+    for workload in WORKLOADS:
+        trusted = _environment(rendered["production"], workload).get("FORWARDED_ALLOW_IPS")
+        if workload not in ("portal", "matching"):
+            assert trusted is None, workload
+            continue
+        assert trusted is not None and "*" not in trusted, workload
+        for network in trusted.split(","):
+            ipaddress.ip_network(network.strip())
+    for workload in WORKLOADS:  # no Ingress in development
+        assert "FORWARDED_ALLOW_IPS" not in _environment(rendered["development"], workload)
 
 
 def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: dict[str, list[Document]]) -> None:

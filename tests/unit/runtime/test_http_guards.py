@@ -3,6 +3,7 @@ access log and the rate limit of public endpoints."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
@@ -12,12 +13,15 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from structlog.testing import capture_logs
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lotse_matching.settings import MatchingSettings
 from lotse_notifications.settings import NotificationSettings
 from lotse_registry.settings import RegistrySettings
+from lotse_runtime.auth import Role, TokenVerifier
 from lotse_runtime.http_guards import HttpGuardSettings, install_http_guards, public_rate_limit
 from lotse_runtime.problems import PROBLEM_JSON, install_problem_handlers
+from tests.support import tokens
 from tests.support.waiting import eventually
 
 LIMIT = 2048
@@ -252,6 +256,45 @@ async def test_the_addresses_of_one_ipv6_network_share_one_quota() -> None:
     assert await status("2001:db8:1:3::1") == 200  # the next /64
     assert await status("203.0.113.9") == 200
     assert await status("::ffff:203.0.113.9") == 429  # the same IPv4 client, as a mapped address
+
+
+async def test_requests_with_a_verified_token_count_for_its_subject_not_the_address() -> None:
+    # All the portal's users reach a service from the portal's one address: each counts for itself.
+    app = make_app(public_rate_limit="2 per 1 minute")
+    app.state.token_verifier = TokenVerifier(tokens.issuer().auth_config())
+    anna, ben = (tokens.issue(str(uuid.uuid4()), [Role.VOLUNTEER], tenant="lindenau") for _ in range(2))
+
+    async def status(token: str | None, host: str = "10.0.0.5") -> int:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        transport = httpx.ASGITransport(app=app, client=(host, 4711))
+        async with httpx.AsyncClient(transport=transport, base_url="http://guarded.test") as http:
+            return (await http.get("/public", headers=headers)).status_code
+
+    assert [await status(anna) for _ in range(3)] == [200, 200, 429]
+    assert [await status(ben) for _ in range(2)] == [200, 200]  # the same address, another person
+    assert await status(anna, host="198.51.100.7") == 429  # the same person from elsewhere
+    # Without a token, or with one that does not verify: by address, as before.
+    assert [await status(None) for _ in range(2)] == [200, 200]
+    assert await status("not-a-token") == 429
+    assert await status("not-a-token", host="198.51.100.7") == 200
+
+
+@pytest.mark.parametrize(("peer", "separate"), [("10.1.2.3", True), ("192.0.2.50", False)])
+async def test_behind_a_trusted_proxy_each_forwarded_address_counts_and_behind_another_none_does(
+    peer: str, separate: bool
+) -> None:
+    """How the services and the portal run (lotse_runtime.serve: uvicorn with proxy headers): the
+    address a proxy forwards counts only when the proxy is trusted (FORWARDED_ALLOW_IPS); an
+    untrusted peer cannot buy itself allowances by naming other addresses."""
+    app = make_app(public_rate_limit="1 per 1 minute")
+    behind_proxy = ProxyHeadersMiddleware(app, trusted_hosts="10.1.0.0/16")
+    transport = httpx.ASGITransport(app=behind_proxy, client=(peer, 4711))
+    async with httpx.AsyncClient(transport=transport, base_url="http://guarded.test") as http:
+        statuses = [
+            (await http.get("/public", headers={"X-Forwarded-For": visitor})).status_code
+            for visitor in ("203.0.113.1", "203.0.113.2", "203.0.113.1")
+        ]
+    assert statuses == ([200, 200, 429] if separate else [200, 429, 429])
 
 
 def test_a_rate_limit_that_does_not_parse_is_refused_naming_the_setting() -> None:

@@ -40,7 +40,7 @@ class BackendUnavailable(Exception):
 
 
 # Public facts (tenant names, consent texts) change rarely; the registry limits public calls per
-# client, and all of the portal's visitors reach it from the portal's one address.
+# caller, and all of the portal's anonymous visitors reach it from the portal's one address.
 PUBLIC_CACHE_SECONDS = 60.0
 
 
@@ -79,12 +79,14 @@ class Backends:
             return None
         return response.json()
 
-    async def public(self, path: str) -> Any:
-        """A public registry answer (no token), cached for a minute."""
+    async def public(self, path: str, token: str | None = None) -> Any:
+        """A public registry answer, cached for a minute. Asked with the signed-in person's
+        ``token`` where there is one: the registry then counts the call against that person's
+        allowance rather than against the portal's address, which all its visitors share."""
         cached = self._public.get(path)
         if cached is not None and time.monotonic() - cached[0] < PUBLIC_CACHE_SECONDS:
             return cached[1]
-        answer = await self.get(Service.REGISTRY, path, None)
+        answer = await self.get(Service.REGISTRY, path, token)
         self._public[path] = (time.monotonic(), answer)
         return answer
 
