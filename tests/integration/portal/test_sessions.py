@@ -36,12 +36,11 @@ from tests.support.idp import PORTAL_CALLBACK, TestIdp, account, local_idp
 
 MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
 COOKIE = "lotse_session"  # development: no __Host- prefix, no Secure
-OTHER_ROLE_PAGE = "Willkommen, Office"  # home_other.html with the account's name
 
 
 @pytest.fixture(scope="module")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestIdp]:
-    # A coordinator: /home is a page of its own for them, without calls to the services.
+    # A coordinator: /home answers them without calls to the services (none run here).
     with local_idp(tmp_path_factory.mktemp("idp"), [account("office", Role.COORDINATOR, "sessions")]) as running:
         yield running
 
@@ -138,9 +137,9 @@ async def test_two_tabs_on_two_replicas_that_find_the_token_expired_refresh_it_o
     for _ in range(2):  # the refreshed grant refreshes again: no second use of a refresh token ended it
         await expire_access_token(database, session_id)
         answers = await asyncio.gather(first.get("/home"), second.get("/home"), first.get("/home"))
-        for answer in answers:
-            assert answer.status_code == 200, (answer.status_code, answer.headers.get("location"))
-            assert OTHER_ROLE_PAGE in answer.text
+        for answer in answers:  # still signed in: the page, or where it sends a coordinator
+            assert answer.status_code in (200, 303), answer.status_code
+            assert not answer.headers.get("location", "").startswith("/signin"), answer.headers["location"]
         document = await database["sessions"].find_one({"_id": session_key(session_id)})
         assert document is not None
         assert document["user"]["expires_at"].replace(tzinfo=UTC) > datetime.now(UTC) + timedelta(minutes=5)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import warnings
 import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -18,14 +17,14 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
+import httpx2
 import jwt
 import structlog
 from authlib.common.security import generate_token
 
-with warnings.catch_warnings():
-    # Authlib 1.9 prefers the httpx2 fork and warns on import; httpx is what all of Lotse uses.
-    warnings.simplefilter("ignore")
-    from authlib.integrations.httpx_client import AsyncOAuth2Client
+# Authlib's client runs on httpx2 (a dependency of the portal; on httpx it warns that httpx is
+# deprecated). The portal's own calls go through httpx, like all of Lotse's.
+from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from lotse_portal.settings import PortalSettings
 from lotse_portal.store import PendingSignIn, Session, SignedInUser, Store, session_key
@@ -253,7 +252,7 @@ class OpenIdClient:
         async with self._client() as client:
             try:
                 token = await client.refresh_token(endpoints.token, refresh_token=user.refresh_token)
-            except httpx.TransportError as error:  # the provider is away: not the person's fault
+            except httpx2.TransportError as error:  # the provider is away: not the person's fault
                 raise SignInFailed(f"the provider did not answer the refresh: {error!r}") from error
             except Exception:  # noqa: BLE001 - a refusal (expired, revoked) ends the sign-in
                 return None
@@ -276,7 +275,8 @@ class OpenIdClient:
             if endpoints.revocation is None:
                 return
             async with self._client() as client:
-                await client.revoke_token(
+                # types-authlib leaves revoke_token unannotated.
+                await client.revoke_token(  # type: ignore[no-untyped-call]
                     endpoints.revocation, token=user.refresh_token, token_type_hint="refresh_token"
                 )
         except Exception as error:  # noqa: BLE001 - the provider may be away; the session is deleted anyway
