@@ -3,7 +3,7 @@
 Two municipalities side by side with near-identical data: the same skills, languages and place,
 and one person registered in both (the same volunteer id, as when one login registers in two
 municipalities). Nothing of one may be proposed, shown, answered or changed through the other:
-not by matching itself, not through the volunteer API with any role, not through an answer link,
+not by matching itself, not through the volunteer API or the office's console with any role, not through an answer link,
 not through the other's partner topic.
 
 One service and one world for the module; the last test accepts a proposal, so it runs last.
@@ -38,6 +38,7 @@ from lotse_devstack import Stack, ensure_topics
 from lotse_runtime import answer_links
 from lotse_runtime.auth import Role
 from tests.integration.matching.support import (
+    ORGANISATION,
     RunningMatching,
     answer_path,
     opened,
@@ -212,6 +213,93 @@ async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(w
     need = await world.matching.store.need(OURS, world.our_need)
     assert need is not None and need["staffing"]["committed"] == [] and need["staffing"]["state"] == "open"
     assert await outbox.count_documents({"tenant": OURS}) == outbox_before
+
+
+async def test_the_office_console_of_our_municipality_is_ours_alone(world: World) -> None:
+    """Every route of the coordination office's console, aimed at our need, proposal and
+    volunteer: another municipality's callers get 404, platform admins, volunteers and partners
+    403, an initiative admin of another organisation finds neither the need nor its people."""
+    our_volunteer = world.our_volunteers[0]
+    our_proposal = str(world.our_proposals[our_volunteer].data.proposal_id)
+    need = f"/tenants/{OURS}/needs/{world.our_need}"
+    routes: list[tuple[str, str, Any]] = [
+        ("GET", f"/tenants/{OURS}/dashboard", None),
+        ("GET", f"{need}/staffing", None),
+        ("GET", f"{need}/candidates/{world.shared}", None),
+        ("POST", f"{need}/proposals", {"volunteer_id": world.shared}),
+        ("POST", f"{need}/proposals/{our_proposal}/answer", {"choice": "accept"}),
+        ("POST", f"{need}/committed/{our_volunteer}/release", None),
+        ("POST", f"{need}/rounds", None),
+    ]
+    their = partial(world.headers, tenant=THEIRS, subject=our_volunteer)
+    ours = partial(world.headers, tenant=OURS, subject=our_volunteer)
+    refused: dict[str, tuple[dict[str, str], set[int]]] = {
+        "their coordinator": (their(Role.COORDINATOR), {404}),
+        "their initiative admin": (their(Role.INITIATIVE_ADMIN), {404}),
+        "their volunteer": (their(Role.VOLUNTEER), {404}),
+        "their partner": (their(Role.PARTNER), {404}),
+        "every tenant role of theirs": (their(*(r for r in Role if r != Role.PLATFORM_ADMIN)), {404}),
+        "a platform admin": (world.headers(Role.PLATFORM_ADMIN, tenant=None, subject=our_volunteer), {403}),
+        "our volunteer": (ours(Role.VOLUNTEER), {403}),
+        "our partner": (ours(Role.PARTNER), {403}),
+        # Another organisation of ours: the dashboard answers, with nothing of this need in it.
+        "our other initiative's admin": (ours(Role.INITIATIVE_ADMIN), {404}),
+        "nobody": ({}, {401}),
+    }
+    secrets = [
+        world.our_marker,
+        *world.our_volunteers,
+        *(str(e.data.proposal_id) for e in world.our_proposals.values()),
+    ]
+    outbox = world.matching.store.database["outbox"]
+    outbox_before = await outbox.count_documents({"tenant": OURS})
+
+    for name, (headers, expected) in refused.items():
+        for method, url, body in routes:
+            response = await world.matching.http.request(method, url, json=body, headers=headers)
+            allowed = {200} if name == "our other initiative's admin" and url.endswith("/dashboard") else expected
+            assert response.status_code in allowed, (name, method, url, response.status_code, response.text)
+            for secret in secrets:
+                assert secret in url or secret not in response.text, (name, method, url, secret)
+            if response.status_code == 200:
+                assert all(items == [] for key, items in response.json().items() if key != "generated_at"), name
+
+    # Their own console does not reach our need, proposal or people through their tenant's path.
+    their_need = f"/tenants/{THEIRS}/needs/{world.their_need}"
+    reaching: list[tuple[str, str, Any]] = [
+        ("GET", f"/tenants/{THEIRS}/needs/{world.our_need}/staffing", None),
+        ("POST", f"/tenants/{THEIRS}/needs/{world.our_need}/rounds", None),
+        ("GET", f"{their_need}/candidates/{our_volunteer}", None),
+        ("POST", f"{their_need}/proposals", {"volunteer_id": our_volunteer}),
+        ("POST", f"{their_need}/proposals/{our_proposal}/answer", {"choice": "accept"}),
+        ("POST", f"{their_need}/committed/{our_volunteer}/release", None),
+    ]
+    their_coordinator = world.headers(Role.COORDINATOR, tenant=THEIRS, subject=world.their_volunteer)
+    for method, url, body in reaching:
+        response = await world.matching.http.request(method, url, json=body, headers=their_coordinator)
+        assert response.status_code == 404, (method, url, response.status_code, response.text)
+        assert world.our_marker not in response.text
+    board = await world.matching.http.get(f"/tenants/{THEIRS}/dashboard", headers=their_coordinator)
+    assert world.our_need not in board.text and world.our_marker not in board.text
+
+    # Our own coordinator and the need's initiative see it, so the refusals above were no accident.
+    our_coordinator = ours(Role.COORDINATOR)
+    staffing = await world.matching.http.get(f"{need}/staffing", headers=our_coordinator)
+    assert staffing.status_code == 200 and staffing.json()["need"]["description"] == world.our_marker
+    assert {p["volunteer_id"] for p in staffing.json()["proposals"]} == set(world.our_volunteers)
+    owner_token = tokens.issue(our_volunteer, [Role.INITIATIVE_ADMIN], tenant=OURS, organisation=ORGANISATION)
+    owner = {"Authorization": f"Bearer {owner_token}"}
+    assert (await world.matching.http.get(f"{need}/staffing", headers=owner)).status_code == 200
+    board = (await world.matching.http.get(f"/tenants/{OURS}/dashboard", headers=our_coordinator)).json()
+    assert world.our_need in {n["need_id"] for n in board["waiting_for_answers"]}
+
+    for proposal in world.our_proposals.values():
+        stored = await world.matching.store.proposal(OURS, str(proposal.data.proposal_id))
+        assert stored is not None and stored["status"] == "open"
+    stored_need = await world.matching.store.need(OURS, world.our_need)
+    assert stored_need is not None and stored_need["staffing"]["committed"] == []
+    assert await outbox.count_documents({"tenant": OURS}) == outbox_before
+    assert await world.matching.store.database["office_requests"].count_documents({}) == 0
 
 
 async def test_partner_answers_on_their_topic_cannot_reach_our_proposals(world: World) -> None:

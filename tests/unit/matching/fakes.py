@@ -23,6 +23,7 @@ from lotse_matching.store import (
     EngagementRecord,
     NeedRecord,
     NeedStatus,
+    OfficeRequest,
     Proposal,
     ProposalKind,
     ProposalStatus,
@@ -49,6 +50,7 @@ class Collections:
     needs: dict[str, Document] = field(default_factory=dict)
     proposals: dict[str, Document] = field(default_factory=dict)
     calendar_feeds: dict[str, Document] = field(default_factory=dict)
+    office_requests: dict[str, Document] = field(default_factory=dict)
     inbox: set[tuple[str, str, str]] = field(default_factory=set)  # (consumer, tenant, event id)
     outbox: list[Outboxed] = field(default_factory=list)
 
@@ -165,6 +167,9 @@ class FakeStore:
         document = proposal.to_document()
         self.data.proposals[document["_id"]] = copy.deepcopy(document)
 
+    async def open_proposal_records(self, tenant: str) -> list[Proposal]:
+        return self._proposals(lambda doc: doc["tenant"] == tenant and doc["status"] == ProposalStatus.OPEN.value)
+
     async def overdue_proposals(self, now: datetime, limit: int = 200) -> list[tuple[str, str]]:
         overdue = [
             (doc["tenant"], doc["need_id"])
@@ -202,6 +207,18 @@ class FakeStore:
             ):
                 engagements[proposal.need_id] = EngagementRecord(proposal, need)
         return sorted(engagements.values(), key=lambda e: (e.committed_at, e.need.need_id))
+
+    # -- the office's idempotent actions -------------------------------------------------------
+
+    async def office_request(self, tenant: str, caller: str, key: str, session: Session = None) -> OfficeRequest | None:
+        document = self.data.office_requests.get(OfficeRequest.id_of(tenant, caller, key))
+        return None if document is None else OfficeRequest.from_document(copy.deepcopy(document))
+
+    async def put_office_request(self, request: OfficeRequest, session: Session) -> None:
+        document = request.to_document()
+        if document["_id"] in self.data.office_requests:
+            raise KeyError(f"duplicate office request {document['_id']}")  # MongoDB's unique _id
+        self.data.office_requests[document["_id"]] = document
 
     # -- calendar feeds ------------------------------------------------------------------------
 

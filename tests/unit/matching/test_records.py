@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from lotse_contracts.events.matching import AnswerChannel, MatchReason, ReasonCode, UnstaffedReason, WithdrawReason
+from lotse_contracts.events.partner import DeclineReason
 from lotse_matching.domain import new_staffing
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import (
+    Actor,
     NeedRecord,
     NeedStatus,
     Proposal,
@@ -110,6 +112,7 @@ def pick(**changes: Any) -> dict[str, Any]:
     return document
 
 
+OFFICE = {"subject": "office-1", "role": "coordinator"}
 # What erase_from_proposals' $set leaves.
 ERASED: dict[str, Any] = {"reasons": [], "distance_km": None, "score": None, "erased": True}
 NEEDS = {
@@ -117,6 +120,7 @@ NEEDS = {
     "staffed": need(state="staffed", committed=[VOLUNTEER_ID, "2b3c4d5e-6f70-4a1b-8c2d-3e4f5a6b7c8d"]),
     "escalated": need(state="unstaffed", committed=[], escalated=True, escalate_reason="start_approaching"),
     "closed": {**need(state="closed"), "status": "cancelled"},
+    "new round": need(round_started_at=AT, round_started_by={"subject": "office-1", "role": "coordinator"}),
 }
 PROPOSALS = {
     "open": proposal(),
@@ -129,6 +133,16 @@ PROPOSALS = {
     "without event id": {k: v for k, v in proposal().items() if k != "event_id"},
     "pick": pick(),
     "stepped back pick": pick(status="stepped_back"),
+    # The office's hand: its actors and a decline's reason come last, once they are set.
+    "proposed by the office": proposal(proposed_by=OFFICE),
+    "declined by phone": proposal(
+        status="declined",
+        answered_at=AT,
+        answered_via="coordination_office",
+        decline_reason="no_time",
+        recorded_by=OFFICE,
+    ),
+    "released": pick(status="stepped_back", released_by={"subject": "admin-7", "role": "initiative-admin"}),
 }
 
 
@@ -191,6 +205,18 @@ def test_a_proposal_record_has_typed_fields() -> None:
     assert record.reasons[0] == MatchReason(code=ReasonCode.DISTANCE, detail="1.2 km away")
     assert Proposal.from_document(PROPOSALS["accepted"]).answered_via is AnswerChannel.PARTNER
     assert Proposal.from_document(PROPOSALS["pick"]).score is None
+
+
+def test_the_office_s_hand_is_typed() -> None:
+    declined = Proposal.from_document(PROPOSALS["declined by phone"])
+    assert (declined.decline_reason, declined.recorded_by, declined.answered_via) == (
+        DeclineReason.NO_TIME,
+        Actor("office-1", "coordinator"),
+        AnswerChannel.COORDINATION_OFFICE,
+    )
+    assert Proposal.from_document(PROPOSALS["open"]).proposed_by is None
+    staffing = NeedRecord.from_document(NEEDS["new round"]).staffing
+    assert (staffing.round_started_at, staffing.round_started_by) == (AT, Actor("office-1", "coordinator"))
 
 
 def test_a_field_this_version_does_not_know_is_refused_rather_than_dropped() -> None:

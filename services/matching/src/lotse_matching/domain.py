@@ -33,12 +33,14 @@ from lotse_contracts.base import EventData
 from lotse_contracts.events.matching import AnswerChannel, UnstaffedReason, WithdrawReason
 from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.topics import PROPOSALS
-from lotse_matching.candidates import Candidate, Engagement, Need, assess
+from lotse_matching.candidates import Candidate, Engagement, Need, assess, candidate
 from lotse_matching.index import TenantIndex
+from lotse_matching.office import BrokenRule, Standing, broken_rules
 from lotse_matching.profiles import need_from_record
 from lotse_matching.schedule import find_overlap
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import (
+    Actor,
     Document,
     MatchingStore,
     NeedRecord,
@@ -67,6 +69,13 @@ class Outcome(StrEnum):
     NOT_A_FIT = "not_a_fit"
     NOT_FOUND = "not_found"
     DUPLICATE = "duplicate"
+    # the office's actions
+    PROPOSED = "proposed"
+    BROKEN_RULES = "broken_rules"
+    NOT_COMMITTED = "not_committed"
+    ROUND_STARTED = "round_started"
+    NO_CANDIDATES = "no_candidates"
+    KEY_REUSED = "key_reused"
 
 
 def new_staffing(details: Document, now: datetime, settings: MatchingSettings, tenant: str) -> Staffing:
@@ -144,6 +153,31 @@ class NeedWork:
             if p.status is ProposalStatus.OPEN and (volunteer_id is None or p.volunteer_id == volunteer_id)
         ]
 
+    def excluded(self) -> set[str]:
+        """Who is not asked for this need: who has an open proposal, is committed, stepped back or
+        was released, and everybody asked in the current round. Before the office starts a round
+        by hand the round is the whole life of the need, so nobody is asked twice."""
+        since = self.staffing.round_started_at
+        staying = (ProposalStatus.OPEN, ProposalStatus.ACCEPTED, ProposalStatus.STEPPED_BACK)
+        asked = {
+            p.volunteer_id
+            for p in self.proposals.values()
+            if since is None or p.status in staying or p.proposed_at >= since
+        }
+        return asked | set(self.committed)
+
+    def standing(self, volunteer_id: str) -> Standing:
+        if volunteer_id in self.committed:
+            return Standing.COMMITTED
+        if self.open_proposals(volunteer_id):
+            return Standing.PROPOSED
+        if volunteer_id not in self.excluded():
+            return Standing.NONE
+        theirs = [p for p in self.proposals.values() if p.volunteer_id == volunteer_id]
+        if any(p.status is ProposalStatus.STEPPED_BACK for p in theirs):
+            return Standing.LEFT
+        return Standing.ASKED
+
     # -- changing -------------------------------------------------------------------------------
 
     def emit(self, data: EventData) -> None:
@@ -167,14 +201,21 @@ class NeedWork:
         *,
         via: AnswerChannel | None = None,
         withdrawn: WithdrawReason | None = None,
+        declined: DeclineReason | None = None,
+        recorded_by: Actor | None = None,
+        released_by: Actor | None = None,
     ) -> None:
-        """The proposal answered (or ended) now; an unanswered channel or reason stays as it was."""
+        """The proposal answered (or ended) now; an unanswered channel or reason stays as it was,
+        and so does who of the office recorded the answer or released the volunteer."""
         self.proposals[proposal.id] = replace(
             proposal,
             status=status,
             answered_at=self.now,
             answered_via=proposal.answered_via if via is None else via,
             withdraw_reason=proposal.withdraw_reason if withdrawn is None else withdrawn,
+            decline_reason=proposal.decline_reason if declined is None else declined,
+            recorded_by=proposal.recorded_by if recorded_by is None else recorded_by,
+            released_by=proposal.released_by if released_by is None else released_by,
         )
         self._changed.add(proposal.id)
 
@@ -190,8 +231,7 @@ class NeedWork:
         room = max(per_round, still_needed) - len(self.open_proposals())
         created = 0
         if room > 0:
-            asked = {p.volunteer_id for p in self.proposals.values()} | set(self.committed)
-            for found in self.index.top_k(self.need(), self.index.context(self.now, asked), room):
+            for found in self.index.top_k(self.need(), self.index.context(self.now, self.excluded()), room):
                 self._propose(found, answer_seconds)
                 created += 1
         if not self.open_proposals() and self.staffing.state is not StaffingState.UNSTAFFED:
@@ -201,7 +241,7 @@ class NeedWork:
             self.staffing.state = StaffingState.OPEN
         return created
 
-    def _propose(self, found: Candidate, answer_seconds: int) -> None:
+    def _propose(self, found: Candidate, answer_seconds: int, proposed_by: Actor | None = None) -> str:
         proposal_id = str(uuid.uuid4())
         expires_at = self.now + timedelta(seconds=answer_seconds)
         self.emit(
@@ -232,10 +272,12 @@ class NeedWork:
             answered_at=None,
             answered_via=None,
             event_id=str(self.events[-1].id),  # erased with the volunteer
+            proposed_by=proposed_by,
         )
         self._changed.add(proposal_id)
         volunteer_id, at = found.volunteer_id, self.now
         self.after.append(lambda: self.index.record_ask(volunteer_id, at))
+        return proposal_id
 
     def _why_unstaffed(self) -> UnstaffedReason:
         ended = sorted(
@@ -260,11 +302,11 @@ class NeedWork:
             volunteers_needed=self.needed,
         )
 
-    def accept(self, proposal: Proposal, via: AnswerChannel) -> Outcome:
+    def accept(self, proposal: Proposal, via: AnswerChannel, recorded_by: Actor | None = None) -> Outcome:
         volunteer_id = proposal.volunteer_id
         if not self._may_commit(volunteer_id):
             return Outcome.LIMIT_REACHED
-        self._set(proposal, ProposalStatus.ACCEPTED, via=via)
+        self._set(proposal, ProposalStatus.ACCEPTED, via=via, recorded_by=recorded_by)
         self.emit(ProposalAccepted(**self._ids(proposal), answered_via=via))
         self._commit(volunteer_id)
         return Outcome.ACCEPTED
@@ -324,8 +366,10 @@ class NeedWork:
             )
             self.withdraw_open(WithdrawReason.NEED_STAFFED)
 
-    def decline(self, proposal: Proposal, via: AnswerChannel, reason: DeclineReason | None) -> Outcome:
-        self._set(proposal, ProposalStatus.DECLINED, via=via)
+    def decline(
+        self, proposal: Proposal, via: AnswerChannel, reason: DeclineReason | None, recorded_by: Actor | None = None
+    ) -> Outcome:
+        self._set(proposal, ProposalStatus.DECLINED, via=via, declined=reason, recorded_by=recorded_by)
         self.emit(ProposalDeclined(**self._ids(proposal), answered_via=via, reason=reason))
         self.top_up()
         return Outcome.DECLINED
@@ -344,13 +388,15 @@ class NeedWork:
             self._set(proposal, ProposalStatus.WITHDRAWN, withdrawn=reason)
             self.emit(ProposalWithdrawn(**self._ids(proposal), reason=reason))
 
-    def step_back(self, volunteer_id: str) -> Outcome:
+    def step_back(self, volunteer_id: str, released_by: Actor | None = None) -> Outcome:
+        """The volunteer steps back, or the office releases them (``released_by``): the need goes
+        round again."""
         if volunteer_id not in self.committed:
             return Outcome.NOT_FOUND
         self.committed.remove(volunteer_id)
         for proposal in list(self.proposals.values()):
             if proposal.volunteer_id == volunteer_id and proposal.status is ProposalStatus.ACCEPTED:
-                self._set(proposal, ProposalStatus.STEPPED_BACK)
+                self._set(proposal, ProposalStatus.STEPPED_BACK, released_by=released_by)
         self.emit(VolunteerSteppedBack(need_id=uuid.UUID(self.need_id), volunteer_id=uuid.UUID(volunteer_id)))
         self.after.append(lambda: self.index.end_engagement(volunteer_id, self.need_id))
         if self.staffing.state is StaffingState.STAFFED:
@@ -385,6 +431,41 @@ class NeedWork:
         self.staffing.state = StaffingState.CLOSED
         for volunteer_id in list(self.committed):
             self.after.append(partial(self.index.end_engagement, volunteer_id, self.need_id))
+
+    # -- the office's actions ----------------------------------------------------------------------
+
+    def check(self, volunteer_id: str) -> tuple[list[BrokenRule], Candidate | None]:
+        """Every hard rule the volunteer breaks for this need, or their fit with score and reasons,
+        exactly as a proposal round would find it. The volunteer must be in the index."""
+        volunteer = self.index.volunteers[volunteer_id]
+        context = self.index.context(self.now, self.excluded())
+        broken = broken_rules(volunteer, self.need(), context, self.standing(volunteer_id))
+        return broken, None if broken else candidate(volunteer, self.need(), context)
+
+    def propose_chosen(self, volunteer_id: str, by: Actor) -> tuple[Outcome, list[BrokenRule], str | None]:
+        """The office proposes a volunteer it chose, under the hard rules of every proposal; the
+        proposal is like a round's (the same event, so the volunteer hears of it the same way)."""
+        if not self.is_open:
+            return Outcome.NO_LONGER_NEEDED, [], None
+        broken, fit = self.check(volunteer_id)
+        if fit is None:
+            return Outcome.BROKEN_RULES, broken, None
+        _, answer_seconds, _ = self.settings.policy(self.tenant)
+        proposal_id = self._propose(fit, answer_seconds, proposed_by=by)
+        if self.staffing.state is StaffingState.UNSTAFFED:
+            self.staffing.state = StaffingState.OPEN
+        return Outcome.PROPOSED, [], proposal_id
+
+    def new_round(self, by: Actor) -> tuple[Outcome, list[str]]:
+        """The office starts a proposal round now: who was asked before (and declined, let the
+        proposal expire or had it withdrawn) may be asked again; who stepped back is not."""
+        if not self.is_open:
+            return Outcome.NO_LONGER_NEEDED, []
+        self.staffing.round_started_at, self.staffing.round_started_by = self.now, by
+        before = set(self.proposals)
+        self.top_up()
+        created = sorted(set(self.proposals) - before, key=lambda p: (-(self.proposals[p].score or 0), p))
+        return (Outcome.ROUND_STARTED if created else Outcome.NO_CANDIDATES), created
 
     def escalate(self) -> bool:
         if not self.is_open or self.staffing.escalated or len(self.committed) >= self.needed:

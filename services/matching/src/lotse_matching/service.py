@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -27,9 +28,9 @@ from lotse_contracts import (
     OrganisationUpdated,
     TenantOnboarded,
     VolunteerAvailabilityChanged,
-    VolunteerErased,
     VolunteerCertificateChecked,
     VolunteerCertificateCheckRevoked,
+    VolunteerErased,
     VolunteerProfileUpdated,
     VolunteerRegistered,
     VolunteerWithdrawn,
@@ -44,14 +45,17 @@ from lotse_matching.calendar_feed import new_secret, secret_sha256
 from lotse_matching.candidates import Candidate, Engagement, assess, candidate
 from lotse_matching.domain import NeedWork, Outcome, new_staffing
 from lotse_matching.index import FAIRNESS_WINDOW, TenantIndex
+from lotse_matching.office import BrokenRule, Filters, NeedSituation, Windows, situation
 from lotse_matching.profiles import need_from_record, timezone_of, volunteer_from_document
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import (
+    Actor,
     CalendarFeed,
     Document,
     MatchingStore,
     NeedRecord,
     NeedStatus,
+    OfficeRequest,
     Proposal,
     ProposalKind,
     ProposalStatus,
@@ -259,10 +263,6 @@ class Matching:
         document.update(availability=availability, availability_version=event.version)
         await self._volunteer_changed(event, document, transaction)
 
-    async def volunteer_withdrawn(self, event: Envelope[VolunteerWithdrawn], transaction: Transaction) -> None:
-        document = await self._known_volunteer(event, str(event.data.volunteer_id), transaction)
-        if document is None or document["withdrawn"]:
-            return
     async def volunteer_certificates_checked(
         self,
         event: Envelope[VolunteerCertificateChecked] | Envelope[VolunteerCertificateCheckRevoked],
@@ -277,6 +277,10 @@ class Matching:
         document.update(certificate_checks=checks, checks_version=event.version)
         await self._volunteer_changed(event, document, transaction)
 
+    async def volunteer_withdrawn(self, event: Envelope[VolunteerWithdrawn], transaction: Transaction) -> None:
+        document = await self._known_volunteer(event, str(event.data.volunteer_id), transaction)
+        if document is None or document["withdrawn"]:
+            return
         document.update(active=False, withdrawn=True)
         await self._volunteer_changed(event, document, transaction, leaving=True)
 
@@ -515,6 +519,155 @@ class Matching:
         ]
         return sorted(found, key=lambda item: (-item[1].score, item[0]))
 
+    # -- the coordination office ----------------------------------------------------------------
+
+    def _may_choose(self, scope: OfficeScope, volunteer_id: str) -> bool:
+        """A volunteer matching knows (not erased) whom the caller may see: coordinators anyone of
+        the tenant, initiative admins their own organisation's people (as in the registry)."""
+        volunteer = self.index(scope.tenant).volunteers.get(volunteer_id)
+        return volunteer is not None and scope.may_see_volunteer(volunteer.organisation_id)
+
+    async def office_need(self, scope: OfficeScope, need_id: str) -> tuple[NeedRecord, list[Proposal]] | None:
+        """A need the caller manages, with its proposals and picks; None if there is none."""
+        record = await self.store.need_record(scope.tenant, need_id)
+        if record is None or not scope.may_manage(record):
+            return None
+        return record, await self.store.proposal_records_for_need(scope.tenant, need_id)
+
+    async def office_dashboard(self, scope: OfficeScope, filters: Filters, windows: Windows) -> list[NeedSituation]:
+        """The needs open at the registry that want something done, soonest start first."""
+        now, timezone = self.clock(), self.index(scope.tenant).timezone
+        waiting: defaultdict[str, list[Proposal]] = defaultdict(list)
+        for proposal in await self.store.open_proposal_records(scope.tenant):
+            waiting[proposal.need_id].append(proposal)
+        found = []
+        for record in await self.store.open_needs_of(scope.tenant):
+            if not scope.may_manage(record):
+                continue
+            where = situation(record, waiting[record.need_id], timezone, now, windows)
+            if where is not None and filters.match(record, where.timing, timezone):
+                found.append(where)
+        return sorted(found, key=lambda where: (where.timing.starts_at, where.record.need_id))
+
+    async def office_check(self, scope: OfficeScope, need_id: str, volunteer_id: str) -> OfficeResult:
+        """What proposing the volunteer would find, without proposing: the broken rules, or the
+        fit with score and reasons."""
+        found = await self.office_need(scope, need_id)
+        if found is None or not self._may_choose(scope, volunteer_id):
+            return OfficeResult(Outcome.NOT_FOUND)
+        work = self._work(*found, None, self.clock())
+        if not work.is_open:
+            return OfficeResult(Outcome.NO_LONGER_NEEDED)
+        broken, fit = work.check(volunteer_id)
+        return OfficeResult(Outcome.BROKEN_RULES if fit is None else Outcome.PROPOSED, tuple(broken), fit=fit)
+
+    async def office_propose(
+        self, scope: OfficeScope, need_id: str, volunteer_id: str, request: IdempotentRequest | None = None
+    ) -> OfficeResult:
+        def act(work: NeedWork) -> OfficeResult:
+            if not self._may_choose(scope, volunteer_id):
+                return OfficeResult(Outcome.NOT_FOUND)
+            outcome, broken, proposal_id = work.propose_chosen(volunteer_id, scope.actor)
+            return OfficeResult(outcome, tuple(broken), (proposal_id,) if proposal_id else ())
+
+        return await self._office(scope, need_id, request, act, {Outcome.PROPOSED})
+
+    async def office_answer(
+        self,
+        scope: OfficeScope,
+        need_id: str,
+        proposal_id: str,
+        choice: str,
+        reason: DeclineReason | None = None,
+        request: IdempotentRequest | None = None,
+    ) -> OfficeResult:
+        """An answer the volunteer gave the office by phone or in person, under the same rules as
+        their own; the office is recorded as where it was given and who recorded it."""
+
+        def act(work: NeedWork) -> OfficeResult:
+            proposal = work.proposals.get(proposal_id)
+            if proposal is None or proposal.kind is not ProposalKind.PROPOSAL:
+                return OfficeResult(Outcome.NOT_FOUND)
+            settled = settled_outcome(proposal, work.is_open, work.now)
+            if settled is not None:
+                return OfficeResult(settled)
+            via = AnswerChannel.COORDINATION_OFFICE
+            if choice == "accept":
+                return OfficeResult(work.accept(proposal, via, recorded_by=scope.actor), proposal_ids=(proposal_id,))
+            return OfficeResult(
+                work.decline(proposal, via, reason, recorded_by=scope.actor), proposal_ids=(proposal_id,)
+            )
+
+        return await self._office(scope, need_id, request, act, {Outcome.ACCEPTED, Outcome.DECLINED})
+
+    async def office_release(
+        self, scope: OfficeScope, need_id: str, volunteer_id: str, request: IdempotentRequest | None = None
+    ) -> OfficeResult:
+        """Release a committed volunteer (who called in sick): as if they stepped back themselves."""
+
+        def act(work: NeedWork) -> OfficeResult:
+            if work.record.status is not NeedStatus.OPEN:
+                return OfficeResult(Outcome.NO_LONGER_NEEDED)
+            if volunteer_id not in work.committed:
+                known = volunteer_id in self.index(scope.tenant).volunteers
+                return OfficeResult(Outcome.NOT_COMMITTED if known else Outcome.NOT_FOUND)
+            return OfficeResult(work.step_back(volunteer_id, released_by=scope.actor))
+
+        return await self._office(scope, need_id, request, act, {Outcome.STEPPED_BACK})
+
+    async def office_round(
+        self, scope: OfficeScope, need_id: str, request: IdempotentRequest | None = None
+    ) -> OfficeResult:
+        """Start a proposal round now (after everybody declined, or an escalation)."""
+
+        def act(work: NeedWork) -> OfficeResult:
+            outcome, created = work.new_round(scope.actor)
+            return OfficeResult(outcome, proposal_ids=tuple(created))
+
+        return await self._office(scope, need_id, request, act, {Outcome.ROUND_STARTED, Outcome.NO_CANDIDATES})
+
+    async def _office(
+        self,
+        scope: OfficeScope,
+        need_id: str,
+        request: IdempotentRequest | None,
+        act: Callable[[NeedWork], OfficeResult],
+        changing: set[Outcome],
+    ) -> OfficeResult:
+        """One office action on one need in one unit of work, like every use case; under an
+        Idempotency-Key its record is written in the same transaction, so a repeat finds it and
+        answers as the first time, changing nothing. Refusals change nothing and keep no record."""
+
+        async def work(transaction: Transaction) -> OfficeResult:
+            if request is not None:
+                earlier = await self.store.office_request(
+                    scope.tenant, request.caller, request.key, transaction.session
+                )
+                if earlier is not None and earlier.fingerprint != request.fingerprint:
+                    return OfficeResult(Outcome.KEY_REUSED)
+                if earlier is not None:
+                    return OfficeResult(Outcome(earlier.outcome), proposal_ids=earlier.proposal_ids, replayed=True)
+            staffing = await self._need_work(transaction, scope.tenant, need_id, None, self.clock())
+            if staffing is None or not scope.may_manage(staffing.record):
+                return OfficeResult(Outcome.NOT_FOUND)
+            result = act(staffing)
+            if result.outcome in changing:
+                await self._save(staffing, transaction)
+                if request is not None:
+                    record = OfficeRequest(
+                        scope.tenant,
+                        request.caller,
+                        request.key,
+                        request.fingerprint,
+                        result.outcome.value,
+                        result.proposal_ids,
+                        staffing.now,
+                    )
+                    await self.store.put_office_request(record, transaction.session)
+            return result
+
+        return await self._run(scope.tenant, work)
+
     # -- the timer ------------------------------------------------------------------------------
 
     async def tick(self) -> int:
@@ -548,6 +701,40 @@ class Matching:
             except Exception as error:  # noqa: BLE001 - the database may be away; try again next time
                 log.warning("matching timer pass failed", error=repr(error))
             await asyncio.sleep(self.settings.timer_interval_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeScope:
+    """Who acts for the coordination office, and on what: the tenant, the actor, and for an
+    initiative admin their organisation (None: the whole tenant, a coordinator)."""
+
+    tenant: str
+    actor: Actor
+    organisation: str | None
+
+    def may_manage(self, need: NeedRecord) -> bool:
+        return self.organisation is None or need.organisation_id == self.organisation
+
+    def may_see_volunteer(self, organisation_id: str | None) -> bool:
+        return self.organisation is None or organisation_id == self.organisation
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    """An office action sent with an Idempotency-Key: the caller's key and what the request said."""
+
+    caller: str
+    key: str
+    fingerprint: str  # of method, path and body, so a key reused for another request is refused
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeResult:
+    outcome: Outcome
+    broken: tuple[BrokenRule, ...] = ()
+    proposal_ids: tuple[str, ...] = ()  # made (a proposal, a round) or answered
+    fit: Candidate | None = None  # a check's fit, with score and reasons
+    replayed: bool = False  # the answer of an earlier request under the same Idempotency-Key
 
 
 def settled_outcome(proposal: Proposal, need_is_open: bool, now: datetime) -> Outcome | None:

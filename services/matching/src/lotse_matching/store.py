@@ -2,7 +2,8 @@
 
 Collections of the `matching` database: `tenants`, `organisations`, `volunteers` (read model,
 no contact data), `needs` (read model plus the staffing state), `proposals`, `calendar_feeds`
-(one per volunteer at most: the digest of the feed's secret, never the secret), and the
+(one per volunteer at most: the digest of the feed's secret, never the secret),
+`office_requests` (the office's actions done under an Idempotency-Key, for a day), and the
 runtime's `inbox` and `outbox`.
 
 Needs and proposals cross this boundary as typed records (`NeedRecord` with its `Staffing`,
@@ -27,6 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import Envelope, MatchReason
 from lotse_contracts.events.matching import AnswerChannel, UnstaffedReason, WithdrawReason
+from lotse_contracts.events.partner import DeclineReason
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 
@@ -70,6 +72,22 @@ class ProposalKind(StrEnum):
     PICK = "pick"
 
 
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who of the coordination office (or of an initiative) did something by hand: the token's
+    subject and the role they acted in (``coordinator`` or ``initiative-admin``)."""
+
+    subject: str
+    role: str
+
+    @classmethod
+    def from_document(cls, document: Document | None) -> Actor | None:
+        return None if document is None else cls(subject=document["subject"], role=document["role"])
+
+    def to_document(self) -> Document:
+        return {"subject": self.subject, "role": self.role}
+
+
 def _known_fields(document: Document, fields: frozenset[str], what: str) -> None:
     # A field this version does not know would be lost on the next write: refuse rather than drop it.
     unknown = set(document) - fields
@@ -89,8 +107,23 @@ class Staffing:
     escalate_at: datetime
     escalate_reason: UnstaffedReason
     escalated: bool
+    # A proposal round started by hand: who was asked before it may be asked again (written once set).
+    round_started_at: datetime | None = None
+    round_started_by: Actor | None = None
 
-    FIELDS = frozenset({"version", "state", "committed", "opened_at", "escalate_at", "escalate_reason", "escalated"})
+    FIELDS = frozenset(
+        {
+            "version",
+            "state",
+            "committed",
+            "opened_at",
+            "escalate_at",
+            "escalate_reason",
+            "escalated",
+            "round_started_at",
+            "round_started_by",
+        }
+    )
 
     @classmethod
     def from_document(cls, document: Document) -> Staffing:
@@ -103,10 +136,12 @@ class Staffing:
             escalate_at=document["escalate_at"],
             escalate_reason=UnstaffedReason(document["escalate_reason"]),
             escalated=document["escalated"],
+            round_started_at=document.get("round_started_at"),
+            round_started_by=Actor.from_document(document.get("round_started_by")),
         )
 
     def to_document(self) -> Document:
-        return {
+        document: Document = {
             "version": self.version,
             "state": self.state.value,
             "committed": list(self.committed),
@@ -115,6 +150,11 @@ class Staffing:
             "escalate_reason": self.escalate_reason.value,
             "escalated": self.escalated,
         }
+        if self.round_started_at is not None:
+            document["round_started_at"] = self.round_started_at
+        if self.round_started_by is not None:
+            document["round_started_by"] = self.round_started_by.to_document()
+        return document
 
 
 @dataclass(slots=True)
@@ -178,7 +218,8 @@ class Proposal:
     replaced whole (`dataclasses.replace`) when its status changes.
 
     Picks have no score or distance (their documents lack the fields until an erasure sets
-    them); `event_id`, `withdraw_reason` and `erased` are written only once they have a value."""
+    them); `event_id`, `withdraw_reason`, `decline_reason`, the office's `proposed_by`,
+    `recorded_by` and `released_by`, and `erased` are written only once they have a value."""
 
     id: str
     tenant: str
@@ -196,6 +237,10 @@ class Proposal:
     event_id: str | None = None  # of its MatchProposed in the outbox, deleted with the volunteer's data
     withdraw_reason: WithdrawReason | None = None
     erased: bool = False
+    decline_reason: DeclineReason | None = None
+    proposed_by: Actor | None = None  # the office chose this volunteer (else matching's ranking did)
+    recorded_by: Actor | None = None  # the office recorded the answer given by phone or in person
+    released_by: Actor | None = None  # the office released the volunteer from the need
 
     FIELDS = frozenset(
         {
@@ -215,13 +260,21 @@ class Proposal:
             "event_id",
             "withdraw_reason",
             "erased",
+            "decline_reason",
+            "proposed_by",
+            "recorded_by",
+            "released_by",
         }
     )
 
     @classmethod
     def from_document(cls, document: Document) -> Proposal:
         _known_fields(document, cls.FIELDS, "proposal")
-        via, withdrawn = document["answered_via"], document.get("withdraw_reason")
+        via, withdrawn, declined = (
+            document["answered_via"],
+            document.get("withdraw_reason"),
+            document.get("decline_reason"),
+        )
         return cls(
             id=document["_id"],
             tenant=document["tenant"],
@@ -239,6 +292,10 @@ class Proposal:
             event_id=document.get("event_id"),
             withdraw_reason=WithdrawReason(withdrawn) if withdrawn is not None else None,
             erased=document.get("erased", False),
+            decline_reason=DeclineReason(declined) if declined is not None else None,
+            proposed_by=Actor.from_document(document.get("proposed_by")),
+            recorded_by=Actor.from_document(document.get("recorded_by")),
+            released_by=Actor.from_document(document.get("released_by")),
         )
 
     def to_document(self) -> Document:
@@ -268,6 +325,15 @@ class Proposal:
             document["withdraw_reason"] = self.withdraw_reason.value
         if self.erased:
             document["erased"] = True
+        if self.decline_reason is not None:
+            document["decline_reason"] = self.decline_reason.value
+        for name, actor in (
+            ("proposed_by", self.proposed_by),
+            ("recorded_by", self.recorded_by),
+            ("released_by", self.released_by),
+        ):
+            if actor is not None:
+                document[name] = actor.to_document()
         return document
 
 
@@ -313,6 +379,53 @@ class CalendarFeed:
             "tenant": self.tenant,
             "volunteer_id": self.volunteer_id,
             "secret_sha256": self.secret_sha256,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeRequest:
+    """An office action done under an ``Idempotency-Key`` (``office_requests``): written in the
+    action's own transaction, so that a repeat of the request finds it and changes nothing. Kept
+    per tenant, caller and key; `fingerprint` tells a repeat from another request under the same
+    key, `outcome` and `proposal_ids` are what the action answered."""
+
+    tenant: str
+    caller: str
+    key: str
+    fingerprint: str
+    outcome: str
+    proposal_ids: tuple[str, ...]
+    created_at: datetime
+
+    FIELDS = frozenset({"_id", "tenant", "caller", "key", "fingerprint", "outcome", "proposal_ids", "created_at"})
+
+    @staticmethod
+    def id_of(tenant: str, caller: str, key: str) -> str:
+        return f"{tenant}:{caller}:{key}"
+
+    @classmethod
+    def from_document(cls, document: Document) -> OfficeRequest:
+        _known_fields(document, cls.FIELDS, "office request")
+        return cls(
+            tenant=document["tenant"],
+            caller=document["caller"],
+            key=document["key"],
+            fingerprint=document["fingerprint"],
+            outcome=document["outcome"],
+            proposal_ids=tuple(document["proposal_ids"]),
+            created_at=document["created_at"],
+        )
+
+    def to_document(self) -> Document:
+        return {
+            "_id": self.id_of(self.tenant, self.caller, self.key),
+            "tenant": self.tenant,
+            "caller": self.caller,
+            "key": self.key,
+            "fingerprint": self.fingerprint,
+            "outcome": self.outcome,
+            "proposal_ids": list(self.proposal_ids),
             "created_at": self.created_at,
         }
 
@@ -380,6 +493,14 @@ class MatchingStore(Protocol):
 
     async def put_proposal(self, proposal: Proposal, session: Session) -> None: ...
 
+    async def open_proposal_records(self, tenant: str) -> list[Proposal]: ...
+
+    async def office_request(
+        self, tenant: str, caller: str, key: str, session: Session = None
+    ) -> OfficeRequest | None: ...
+
+    async def put_office_request(self, request: OfficeRequest, session: Session) -> None: ...
+
     async def overdue_proposals(self, now: datetime, limit: int = 200) -> list[tuple[str, str]]: ...
 
     async def asks_since(self, tenant: str, since: datetime) -> list[tuple[str, datetime]]: ...
@@ -404,6 +525,8 @@ class MatchingStore(Protocol):
 
 
 PROPOSAL_ORDER = [("proposed_at", ASCENDING), ("_id", ASCENDING)]
+# How long a repeat of an office action under the same Idempotency-Key answers as the first did.
+OFFICE_REQUEST_SECONDS = 24 * 3600
 
 
 class StaleWrite(Exception):
@@ -419,6 +542,7 @@ class Store:
         self.needs = database["needs"]
         self.proposals = database["proposals"]
         self.calendar_feeds = database["calendar_feeds"]
+        self.office_requests = database["office_requests"]
 
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.database)
@@ -430,6 +554,9 @@ class Store:
         await self.proposals.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING)])
         await self.proposals.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
         await self.calendar_feeds.create_index([("secret_sha256", ASCENDING)], unique=True)
+        await self.office_requests.create_index(
+            [("created_at", ASCENDING)], expireAfterSeconds=OFFICE_REQUEST_SECONDS, name="office_requests_ttl"
+        )
 
     # -- tenants and organisations ------------------------------------------------------------
 
@@ -534,6 +661,11 @@ class Store:
         document = proposal.to_document()
         await self.proposals.replace_one({"_id": document["_id"]}, document, upsert=True, session=session)
 
+    async def open_proposal_records(self, tenant: str) -> list[Proposal]:
+        """The tenant's open proposals, oldest first (the office's dashboard)."""
+        found = self.proposals.find({"tenant": tenant, "status": ProposalStatus.OPEN.value})
+        return [Proposal.from_document(doc) for doc in await found.sort(PROPOSAL_ORDER).to_list()]
+
     async def overdue_proposals(self, now: datetime, limit: int = 200) -> list[tuple[str, str]]:
         found = self.proposals.find(
             {"status": ProposalStatus.OPEN.value, "expires_at": {"$lte": now}}, projection={"tenant": 1, "need_id": 1}
@@ -588,6 +720,18 @@ class Store:
             if need is not None and volunteer_id in need.staffing.committed:
                 engagements[proposal.need_id] = EngagementRecord(proposal, need)
         return sorted(engagements.values(), key=lambda e: (e.committed_at, e.need.need_id))
+
+    # -- the office's idempotent actions ------------------------------------------------------
+
+    async def office_request(self, tenant: str, caller: str, key: str, session: Session = None) -> OfficeRequest | None:
+        document = await self.office_requests.find_one(
+            {"_id": OfficeRequest.id_of(tenant, caller, key), "tenant": tenant}, session=session
+        )
+        return None if document is None else OfficeRequest.from_document(document)
+
+    async def put_office_request(self, request: OfficeRequest, session: Session) -> None:
+        # An insert: two repeats racing in two transactions conflict, and the retried one finds this.
+        await self.office_requests.insert_one(request.to_document(), session=session)
 
     # -- calendar feeds -----------------------------------------------------------------------
 

@@ -1,16 +1,17 @@
 """HTTP API, one module per resource: ``answers`` (the answer-link pages), ``volunteers`` (the
 volunteers' own API: proposals, answers, open needs), ``engagements`` (their engagements and
-calendar feed) and ``statistics`` (the office's staffing figures); ``access`` holds the caller and
-service dependencies."""
+calendar feed), ``statistics`` (the office's staffing figures) and ``office`` (the coordination
+office's console: dashboard, a need's staffing, the office's actions); ``access`` holds the caller
+and service dependencies and who may use the office's console."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lotse_matching.api import answers, engagements, statistics, volunteers
+from lotse_matching.api import answers, engagements, office, statistics, volunteers
 
 router = APIRouter()
-for _resource in (answers, volunteers, engagements, statistics):
+for _resource in (answers, volunteers, engagements, statistics, office):
     router.include_router(_resource.router)
 
 __all__ = ["router"]
