@@ -7,7 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lotse_portal.domain import FormData, pick_language, read_need_form, read_volunteer_form, registry_field, safe_next
+from lotse_portal import maps
+from lotse_portal.domain import (
+    UNKNOWN_POSTCODE,
+    FormData,
+    FormResult,
+    pick_language,
+    read_need_form,
+    read_volunteer_form,
+    registry_field,
+    safe_next,
+)
 
 GOOD_VOLUNTEER = [
     ("display_name", "Maria"),
@@ -95,6 +105,7 @@ def test_no_time_and_no_language_are_both_asked_for() -> None:
 
 def test_registry_fields_lead_to_the_form_fields() -> None:
     assert registry_field("home_area.postcode") == "postcode"
+    assert registry_field("home_area.point.lat") == "home_point"
     assert registry_field("contact.email") == "email"
     assert registry_field("languages[0].level") == "languages"
     assert registry_field("something.else") == "form"
@@ -166,6 +177,8 @@ def test_a_reported_need_is_the_registrys_need_body_with_its_postcode() -> None:
         ({"date": "2020-01-01"}, "schedule"),
         ({"volunteers_needed": "0"}, "volunteers_needed"),
         ({"language_level": "fluent"}, "language"),
+        ({"street": "ab"}, "street"),
+        ({"street": "Marktstraße " * 12}, "street"),
     ],
 )
 def test_a_bad_need_form_names_its_field(changes: dict[str, str], field: str) -> None:
@@ -288,3 +301,68 @@ def test_a_reported_need_is_what_the_contract_accepts(repeat: str) -> None:
     assert need is not None
     place = {"point": {"lat": 51.96, "lon": 7.62}, "postcode": need.postcode}
     NeedDetails.model_validate({**need.body, "place": place})
+
+
+# --- the home area with a map: a point, a postcode, or both ---------------------------------------
+
+FRAME = maps.MapFrame.around([maps.PostcodePoint("04109", "Zentrum", 51.34, 12.37)])
+TABLE = {"04109", "04229"}
+
+
+def volunteer_with(**home: str) -> FormData:
+    return FormData([*[(k, v) for k, v in GOOD_VOLUNTEER if k != "postcode"], *home.items()])
+
+
+def read_with_map(form: FormData) -> FormResult:
+    return read_volunteer_form(form, skills=["driving"], consent_version="2026-01", frame=FRAME, postcodes=TABLE)
+
+
+def test_with_a_map_the_point_the_postcode_or_both_are_the_home_area() -> None:
+    point = {"lat": 51.341, "lon": 12.372}
+    only_point = read_with_map(volunteer_with(home_lat="51.341", home_lon="12.372"))
+    assert only_point.errors == {} and only_point.body["home_area"] == {"point": point}
+    both = read_with_map(volunteer_with(home_lat="51.341", home_lon="12.372", postcode="04229"))
+    assert both.errors == {} and both.body["home_area"] == {"point": point, "postcode": "04229"}
+    only_postcode = read_with_map(volunteer_with(postcode="04109"))
+    assert only_postcode.errors == {} and only_postcode.body["home_area"] == {"postcode": "04109"}
+
+
+def test_with_a_map_neither_a_point_nor_a_known_postcode_is_told_next_to_the_field() -> None:
+    neither = read_with_map(volunteer_with())
+    assert neither.errors == {
+        "postcode": "Bitte geben Sie eine Postleitzahl an oder wählen Sie einen Punkt auf der Karte."
+    }
+    # With a point the registry keeps a postcode as given: the portal checks it against the table.
+    unknown = read_with_map(volunteer_with(home_lat="51.341", home_lon="12.372", postcode="10115"))
+    assert unknown.errors == {"postcode": UNKNOWN_POSTCODE}
+    malformed = read_with_map(volunteer_with(home_lat="51.341", home_lon="12.372", postcode="1011"))
+    assert set(malformed.errors) == {"postcode"}
+    # A point off the map (a tampered or stale form) is refused, not moved.
+    elsewhere = read_with_map(volunteer_with(home_lat="52.52", home_lon="13.40", postcode="04109"))
+    assert set(elsewhere.errors) == {"home_point"} and elsewhere.body == {}
+    # Without a map the hidden fields mean nothing and the postcode is required, as before.
+    plain = read_volunteer_form(
+        volunteer_with(home_lat="51.341", home_lon="12.372"), skills=["driving"], consent_version="2026-01"
+    )
+    assert set(plain.errors) == {"postcode"}
+
+
+def test_a_need_form_keeps_the_street_and_the_place_choice_for_the_search() -> None:
+    form = need_form(street="  Prinzipalmarkt   10 ", place_choice="centre", searched="Prinzipalmarkt 10")
+    need, errors = read_need_form(form, organisation_id="x", skills=[], timezone="Europe/Berlin")
+    assert errors == {} and need is not None
+    assert (need.street, need.place_choice, need.searched) == ("Prinzipalmarkt 10", "centre", "Prinzipalmarkt 10")
+    assert need.address == "Prinzipalmarkt 10, 04109"
+    assert "street" not in need.body and "place" not in need.body
+
+
+def test_tenant_facts_say_whether_a_map_and_an_address_search_are_offered() -> None:
+    from lotse_portal.domain import TenantFacts
+
+    base = {"slug": "x", "consent": {"version": "1", "texts": {}}}
+    assert (TenantFacts.from_json(base, "de").map_offered, TenantFacts.from_json(base, "de").address_search) == (
+        False,
+        False,
+    )
+    offered = TenantFacts.from_json({**base, "map_offered": True, "address_search": True}, "de")
+    assert (offered.map_offered, offered.address_search) == (True, True)

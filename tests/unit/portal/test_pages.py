@@ -3,12 +3,14 @@ people typed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from lotse_portal import domain, pages
+from lotse_portal import domain, maps, pages, places
+from lotse_portal.api.maps import TenantMap, home_map_view
 from lotse_portal.api.profile import choices
 from lotse_portal.store import SignedInUser
 
@@ -48,6 +50,20 @@ FACTS = domain.TenantFacts.from_json(
     },
     "de",
 )
+# The tenant's postcode table and the geocoder's labels are other people's data: escaped wherever shown.
+TABLE = (
+    maps.PostcodePoint("48143", HOSTILE, 51.9625, 7.627),
+    maps.PostcodePoint("48147", "Kreuzviertel", 51.972, 7.618),
+)
+FRAME = maps.MapFrame.around(TABLE)
+HOME_MAP = home_map_view(TenantMap(TABLE, FRAME, maps.render(FRAME, TABLE)), maps.Point(51.966, 7.629))
+WITH_MAP_AND_SEARCH = replace(FACTS, map_offered=True, address_search=True)
+ASKED = places.PlaceDecision(
+    candidates=(places.AddressCandidate(HOSTILE, maps.Point(51.96, 7.62), "48143"),),
+    error=places.SEVERAL,
+    centre=TABLE[0],
+)
+WHERE = places.PlaceInWords("48143", HOSTILE, at_centre=False)
 COMMON = {
     "user": USER,
     "csrf": "token",
@@ -63,6 +79,7 @@ PAGES: dict[str, dict[str, Any]] = {
         "waiting": [PROPOSAL],
         "engaged": [PROPOSAL],
         "unread": 2,
+        "where": WHERE,
     },
     "home_other.html": {},
     "proposals.html": {
@@ -109,26 +126,29 @@ PAGES: dict[str, dict[str, Any]] = {
     "deleted.html": {},
     "error.html": {"problem": "unavailable"},
     "profile_new.html": {
-        "facts": FACTS,
-        "values": {"postcode": HOSTILE},
+        "facts": WITH_MAP_AND_SEARCH,
+        "values": {"postcode": HOSTILE, "home_lat": HOSTILE},
         "chosen": {},
         "errors": {"postcode": "Bitte geben Sie eine Postleitzahl mit fünf Ziffern an."},
+        "home_map": HOME_MAP,
         **choices(),
     },
     "organisation.html": {
         "organisation": {"name": "Lindenau hilft"},
         "volunteers": [{"contact": {"display_name": "Ali", "email": "a@example.org"}}],
-        "needs": [{"category": "childcare", "description": "x", "status": "open"}],
+        "needs": [{"category": "childcare", "description": "x", "status": "open", "where": WHERE}],
+        "reported": {"description": HOSTILE, "where": WHERE},
     },
     "organisation_edit.html": {
         "values": {"name": HOSTILE, "districts": "Mitte, Nord"},
         "errors": {"contact_email": "Bitte prüfen Sie diese Angabe."},
     },
     "need_new.html": {
-        "facts": FACTS,
-        "values": {},
+        "facts": WITH_MAP_AND_SEARCH,
+        "values": {"street": HOSTILE, "searched": HOSTILE},
         "chosen": [],
-        "errors": {},
+        "errors": {"street": places.SEVERAL},
+        "asked": ASKED,
         "categories": domain.NEED_CATEGORIES,
         "certificates": domain.CERTIFICATES,
         "spoken_languages": domain.SPOKEN_LANGUAGES,
@@ -153,6 +173,41 @@ def test_every_template_is_tested() -> None:
 
 
 def test_a_field_error_sits_next_to_its_field_and_names_it_for_screen_readers() -> None:
-    html = pages.render("de", "profile_new.html", {**COMMON, **PAGES["profile_new.html"]})
+    without_map = {**COMMON, **PAGES["profile_new.html"], "facts": FACTS, "home_map": None}
+    html = pages.render("de", "profile_new.html", without_map)
     assert 'id="postcode-error"' in html
     assert 'aria-describedby="postcode-hint postcode-error" aria-invalid="true"' in html
+    # With a map the postcode field also points to the sentence saying which place is used.
+    html = pages.render("de", "profile_new.html", {**COMMON, **PAGES["profile_new.html"]})
+    assert 'aria-describedby="postcode-hint postcode-error place-used" aria-invalid="true"' in html
+
+
+def test_the_profile_form_says_which_place_is_used_and_keeps_the_point_in_the_form() -> None:
+    context = {**COMMON, **PAGES["profile_new.html"], "values": {"postcode": "48143", "home_lat": "51.966"}}
+    html = pages.render("de", "profile_new.html", context)
+    assert 'type="image"' in html and f'src="{HOME_MAP.image_url.replace("&", "&amp;")}"' in html
+    assert 'formaction="/profile/new#home_point"' in html
+    assert 'name="home_lat" value="51.966"' in html
+    assert "Lotse nutzt Ihren Punkt auf der Karte" in html and "Postleitzahl wird nur dazu gespeichert" in html
+    assert "Ihr Punkt liegt etwa 0,4 km nördlich der Mitte von Postleitzahl 48143" in html
+    # Without a point the postcode's centre is used, and the form says so; the first button saves.
+    empty = {**context, "values": {}, "home_map": replace(HOME_MAP, point=None, words=None)}
+    html = pages.render("de", "profile_new.html", empty)
+    assert "nutzt Lotse die Mitte Ihrer Postleitzahl" in html and 'value="start"' in html
+    assert html.index('class="default-submit"') < html.index('type="image"')
+    # Where the tenant offers no map, only the postcode, as before.
+    plain = {**context, "facts": FACTS, "home_map": None}
+    html = pages.render("de", "profile_new.html", plain)
+    assert 'type="image"' not in html and "default-submit" not in html and 'required autocomplete="postal-code"' in html
+
+
+def test_the_need_form_offers_the_street_only_with_an_address_search_and_says_what_is_used_without() -> None:
+    context = {**COMMON, **PAGES["need_new.html"], "values": {}, "errors": {}, "asked": places.PlaceDecision()}
+    assert 'id="street"' in pages.render("de", "need_new.html", context)
+    html = pages.render("de", "need_new.html", {**context, "facts": FACTS})
+    assert 'id="street"' not in html and "Als Ort des Einsatzes nutzt Lotse die Mitte der Postleitzahl." in html
+    # Not found: the postcode's centre is offered, not chosen for the person.
+    asked = places.PlaceDecision(error=places.NOT_FOUND, centre=TABLE[1])
+    html = pages.render("de", "need_new.html", {**context, "asked": asked, "errors": {"street": places.NOT_FOUND}})
+    assert 'type="checkbox" id="place-centre" name="place_choice" value="centre">' in html
+    assert "Mitte der Postleitzahl 48147 (Kreuzviertel)" in html and 'id="street-error"' in html

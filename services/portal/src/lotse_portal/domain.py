@@ -9,11 +9,12 @@ page shows the message next to the field in the person's language.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lotse_contracts.events.values import Channel, ConsentPurpose, LanguageLevel, Weekday
+from lotse_portal import maps
 from lotse_runtime.i18n import N_
 
 # The languages of the portal's pages (German first); Arabic and Persian read right to left.
@@ -105,8 +106,23 @@ class FormData(Mapping[str, str]):
         return [value for name, value in self._items if name == key]
 
 
-def read_volunteer_form(form: FormData, *, skills: Sequence[str], consent_version: str | None) -> FormResult:
-    """The sign-up (and profile) form as the registry's registration body."""
+UNKNOWN_POSTCODE = N_("Diese Postleitzahl kennen wir in Ihrer Kommune nicht. Bitte prüfen Sie sie.")
+
+
+def read_volunteer_form(
+    form: FormData,
+    *,
+    skills: Sequence[str],
+    consent_version: str | None,
+    frame: maps.MapFrame | None = None,
+    postcodes: Collection[str] = (),
+) -> FormResult:
+    """The sign-up (and profile) form as the registry's registration body.
+
+    With a map (``frame``: the tenant offers one) the home area is the point chosen on it, the
+    postcode, or both (then the point is used; ``postcodes``: the tenant's table, checked here
+    because the registry takes a point's postcode as given). Without one, the postcode.
+    """
     result = FormResult()
     errors = result.errors
     name = form.get("display_name", "")
@@ -140,9 +156,24 @@ def read_volunteer_form(form: FormData, *, skills: Sequence[str], consent_versio
         errors["skills"] = N_("Bitte wählen Sie nur Tätigkeiten aus der Liste.")
         del unknown
 
+    home_area: dict[str, Any] = {}
     postcode = form.get("postcode", "")
-    if not _POSTCODE.fullmatch(postcode):
+    point = None
+    if frame is not None:
+        try:
+            point = maps.read_point(form, frame)
+        except ValueError:
+            errors["home_point"] = N_("Dieser Punkt liegt nicht auf der Karte. Bitte wählen Sie ihn neu.")
+    if point is not None:
+        home_area["point"] = point.as_json()
+    if frame is not None and not postcode and point is None and "home_point" not in errors:
+        errors["postcode"] = N_("Bitte geben Sie eine Postleitzahl an oder wählen Sie einen Punkt auf der Karte.")
+    elif (postcode or frame is None) and not _POSTCODE.fullmatch(postcode):
         errors["postcode"] = N_("Bitte geben Sie eine Postleitzahl mit fünf Ziffern an.")
+    elif postcode and postcodes and postcode not in postcodes:
+        errors["postcode"] = UNKNOWN_POSTCODE
+    elif postcode:
+        home_area["postcode"] = postcode
     radius = _integer(form.get("travel_radius_km", ""), 0, 200)
     if radius is None:
         errors["travel_radius_km"] = N_("Bitte eine Zahl von 0 bis 200.")
@@ -199,7 +230,7 @@ def read_volunteer_form(form: FormData, *, skills: Sequence[str], consent_versio
         "contact": contact,
         "skills": chosen_skills,
         "languages": languages,
-        "home_area": {"postcode": postcode},
+        "home_area": home_area,
         "travel_radius_km": radius,
         "availability": {"weekly_slots": slots, "max_concurrent_engagements": most},
     }
@@ -218,6 +249,7 @@ def registry_field(path: str) -> str:
         "contact.channels": "channels",
         "contact.quiet_hours": "quiet_hours",
         "home_area.postcode": "postcode",
+        "home_area.point": "home_point",
         "home_area": "postcode",
         "travel_radius_km": "travel_radius_km",
         "availability.max_concurrent_engagements": "max_concurrent_engagements",
@@ -279,14 +311,25 @@ CERTIFICATES: dict[str, str] = {
     "first_aid": N_("Erste-Hilfe-Kurs"),
 }
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+MAX_STREET = 120
 
 
 @dataclass(frozen=True)
 class NeedForm:
-    """A need as an initiative reports it; the place is looked up from the postcode afterwards."""
+    """A need as an initiative reports it; its place is decided afterwards (``places``) from the
+    postcode, the street if given, and the choice the person made when asked (``place_choice``:
+    the postcode's centre or a candidate's point; ``searched``: the street those were found for)."""
 
     body: dict[str, Any]
     postcode: str
+    street: str = ""
+    place_choice: str = ""
+    searched: str = ""
+
+    @property
+    def address(self) -> str:
+        """What the address search is asked."""
+        return f"{self.street}, {self.postcode}"
 
 
 def read_need_form(
@@ -310,6 +353,9 @@ def read_need_form(
     postcode = form.get("postcode", "")
     if not _POSTCODE.fullmatch(postcode):
         errors["postcode"] = N_("Bitte geben Sie eine Postleitzahl mit fünf Ziffern an.")
+    street = " ".join(form.get("street", "").split())
+    if street and not 3 <= len(street) <= MAX_STREET:
+        errors["street"] = N_("Bitte Straße und Hausnummer in 3 bis 120 Zeichen, z. B. Marktstraße 5.")
     day, start, end = form.get("date", ""), form.get("start", ""), form.get("end", "")
     schedule: dict[str, Any] | None = None
     weekly = form.get("repeat") == "weekly"
@@ -371,7 +417,7 @@ def read_need_form(
     }
     if certificate:
         body["certificate_required"] = certificate
-    return NeedForm(body, postcode), errors
+    return NeedForm(body, postcode, street, form.get("place_choice", ""), form.get("searched", "")), errors
 
 
 # Contact data has no place in a need's description (volunteers read it before they commit).
@@ -433,6 +479,8 @@ class TenantFacts:
     consent_intro: str
     consent_purposes: tuple[ConsentPurposeText, ...]
     skills: tuple[Skill, ...]
+    map_offered: bool = False  # the tenant wants a map and has a postcode table
+    address_search: bool = False  # the registry's geocoder finds street addresses
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], language: str) -> TenantFacts:
@@ -455,6 +503,8 @@ class TenantFacts:
                 for purpose in ConsentPurpose
             ),
             skills=tuple(_skill(skill, language, default) for skill in data.get("skills") or []),
+            map_offered=data.get("map_offered") is True,
+            address_search=data.get("address_search") is True,
         )
 
     @property

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from lotse_portal.api import engagements, my_data, needs, organisation, profile, proposals, signin, start
+from lotse_portal.api import engagements, maps, my_data, needs, organisation, profile, proposals, signin, start
 
 router = APIRouter()
-for module in (start, signin, profile, proposals, needs, engagements, my_data, organisation):
+for module in (start, signin, profile, maps, proposals, needs, engagements, my_data, organisation):
     router.include_router(module.router)

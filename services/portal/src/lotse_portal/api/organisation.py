@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from lotse_portal import domain
+from lotse_portal import domain, maps, places
 from lotse_portal.api.access import InitiativeVisit, tenant, token
+from lotse_portal.api.maps import postcode_table
 from lotse_portal.api.profile import tenant_facts
-from lotse_portal.backends import BackendProblem, Service
+from lotse_portal.backends import BackendProblem, BackendUnavailable, Service
 from lotse_runtime.i18n import N_
 
 router = APIRouter()
 
 
 @router.get("/organisation")
-async def organisation(current: InitiativeVisit) -> Response:
+async def organisation(current: InitiativeVisit, reported: UUID | None = None) -> Response:
+    """The initiative's page; ``reported``: the need just reported, whose place is confirmed in words."""
     backends, bearer, base = current.portal.backends, token(current), f"/tenants/{tenant(current)}"
     assert current.user is not None
     org = await backends.get(Service.REGISTRY, f"{base}/organisations/{current.user.organisation}", bearer)
@@ -25,12 +28,29 @@ async def organisation(current: InitiativeVisit) -> Response:
         Service.REGISTRY, f"{base}/volunteers", bearer, organisation_id=current.user.organisation
     )
     needs = await backends.get(Service.REGISTRY, f"{base}/needs", bearer, organisation_id=current.user.organisation)
+    table = await postcode_table(current)
+    items = [{**need, "where": _where(need, table)} for need in needs.get("items", [])]
+    just_reported = None
+    if reported is not None:
+        try:
+            found = await backends.get(Service.REGISTRY, f"{base}/needs/{reported}", bearer)
+        except BackendProblem as problem:
+            if problem.status != 404:
+                raise
+        else:
+            just_reported = {**found, "where": _where(found, table)}
     return await current.page(
         "organisation.html",
         organisation=org,
         volunteers=volunteers.get("items", []),
-        needs=needs.get("items", []),
+        needs=items,
+        reported=just_reported,
     )
+
+
+def _where(need: dict[str, Any], table: list[maps.PostcodePoint]) -> places.PlaceInWords | None:
+    place: dict[str, Any] = need.get("place") or {}
+    return places.describe(place.get("point"), place.get("postcode"), table, by_nearest=False)
 
 
 @router.get("/organisation/edit")
@@ -72,53 +92,87 @@ async def _organisation(current: InitiativeVisit) -> dict[str, Any]:
 @router.get("/organisation/needs/new")
 async def new_need(current: InitiativeVisit) -> Response:
     facts = await _facts(current)
-    return await current.page("need_new.html", facts=facts, values={}, chosen=[], errors={}, **_choices())
+    return await current.page(
+        "need_new.html", facts=facts, values={}, chosen=[], errors={}, asked=places.PlaceDecision(), **_choices()
+    )
 
 
 @router.post("/organisation/needs/new")
 async def report_need(current: InitiativeVisit) -> Response:
+    """Report a need. Its place: the point of the street address (the registry's address search,
+    where there is one), a candidate the person picks when several fit, or, where no street is
+    given or there is no address search, the postcode's centre; an address not found is said next
+    to the field, with the postcode's centre offered for the person to choose."""
     form = await current.form()
     facts = await _facts(current)
     assert current.user is not None and current.user.organisation is not None
     need, errors = domain.read_need_form(
         form, organisation_id=current.user.organisation, skills=facts.skill_slugs, timezone=facts.timezone
     )
+    values = dict(form)
+    decision = places.PlaceDecision()
     if need is not None:
         base, bearer = f"/tenants/{tenant(current)}", token(current)
         try:
-            place = await current.portal.backends.get(Service.REGISTRY, f"{base}/postcodes/{need.postcode}", bearer)
+            found = await current.portal.backends.get(Service.REGISTRY, f"{base}/postcodes/{need.postcode}", bearer)
         except BackendProblem as problem:
             if problem.status != 404:
                 raise
-            errors["postcode"] = N_("Diese Postleitzahl kennen wir in Ihrer Kommune nicht. Bitte prüfen Sie sie.")
+            errors["postcode"] = domain.UNKNOWN_POSTCODE
         else:
-            body = {**need.body, "place": {"postcode": need.postcode, **_place(place)}}
+            centre = maps.PostcodePoint.from_json(found)
+            decided = places.place_without_search(
+                street=need.street,
+                choice=need.place_choice,
+                searched=need.searched,
+                centre=centre,
+                address_search=facts.address_search,
+            )
+            if decided is None:
+                decided = places.place_from_search(await _search(current, need.address), centre)
+            decision = decided
+            if decision.error is not None:
+                errors["street"] = decision.error
+                values["searched"] = need.street
+            values.pop("place_choice", None)  # asked anew: nothing is chosen for the person
+        if decision.place is not None:
+            body = {**need.body, "place": decision.place}
             try:
-                await current.portal.backends.post(Service.REGISTRY, f"{base}/needs", bearer, body)
+                created = await current.portal.backends.post(Service.REGISTRY, f"{base}/needs", bearer, body)
             except BackendProblem as problem:
                 if problem.status != 422:
                     raise
                 errors["form"] = N_("Bitte prüfen Sie diese Angabe.")
             else:
+                reported = str(created.get("need_id") or "") if isinstance(created, dict) else ""
                 return await current.redirect(
-                    "/organisation", flash=N_("Der Bedarf ist gemeldet. Lotse sucht jetzt passende Freiwillige.")
+                    f"/organisation?reported={reported}" if reported else "/organisation",
+                    flash=N_("Der Bedarf ist gemeldet. Lotse sucht jetzt passende Freiwillige."),
                 )
     return await current.page(
         "need_new.html",
         status=422,
         facts=facts,
-        values=dict(form),
+        values=values,
         chosen=form.all("skills"),
         errors=errors,
+        asked=decision,
         **_choices(),
     )
 
 
-def _place(found: dict[str, Any]) -> dict[str, Any]:
-    place: dict[str, Any] = {"point": found["point"]}
-    if found.get("district"):
-        place["district"] = found["district"]
-    return place
+async def _search(current: InitiativeVisit, address: str) -> list[places.AddressCandidate] | None:
+    """The registry's address search (its geocoder); None when it does not answer."""
+    path = f"/tenants/{tenant(current)}/places"
+    try:
+        answer = await current.portal.backends.get(Service.REGISTRY, path, token(current), q=address)
+    except BackendUnavailable:  # the geocoder failed (502) or timed out
+        return None
+    except BackendProblem as problem:
+        if problem.status in (404, 422):  # no geocoder any more; an address it will not take
+            return None if problem.status == 404 else []
+        raise
+    return places.read_candidates(answer)
 
 
 def _choices() -> dict[str, Any]:

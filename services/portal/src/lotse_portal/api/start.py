@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from lotse_portal import places
 from lotse_portal.api.access import Anyone, SignedIn, VolunteerVisit, tenant, token
+from lotse_portal.api.maps import postcode_table
 from lotse_portal.backends import BackendProblem, BackendUnavailable, Service
 from lotse_portal.domain import LANGUAGES
 from lotse_runtime.auth import Role
@@ -45,7 +47,14 @@ async def home(current: SignedIn) -> Response:
         waiting = [p for p in proposals if p["status"] == "proposed"]
         engaged = [p for p in proposals if p["status"] == "accepted"]
         unread = [m for m in messages if not m.get("read")]
-        return await current.page("home.html", profile=profile, waiting=waiting, engaged=engaged, unread=len(unread))
+        home_area: dict[str, Any] = profile.get("home_area") or {}
+        # The place matching measures from, in words: nothing about it is left for the person to guess.
+        where = places.describe(
+            home_area.get("point"), home_area.get("postcode"), await postcode_table(current), by_nearest=True
+        )
+        return await current.page(
+            "home.html", profile=profile, waiting=waiting, engaged=engaged, unread=len(unread), where=where
+        )
     if current.has(Role.INITIATIVE_ADMIN):
         return await current.redirect("/organisation")
     return await current.page("home_other.html")
