@@ -71,7 +71,7 @@ class Discovery(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[str]:
     port = free_port()
-    handler = type("ThisDiscovery", (Discovery,), {"issuer": f"http://127.0.0.1:{port}"})
+    handler: type[Discovery] = type("ThisDiscovery", (Discovery,), {"issuer": f"http://127.0.0.1:{port}"})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -287,7 +287,8 @@ async def test_behind_a_trusted_proxy_each_forwarded_address_counts_and_behind_a
     address a proxy forwards counts only when the proxy is trusted (FORWARDED_ALLOW_IPS); an
     untrusted peer cannot buy itself allowances by naming other addresses."""
     app = make_app(public_rate_limit="1 per 1 minute")
-    behind_proxy = ProxyHeadersMiddleware(app, trusted_hosts="10.1.0.0/16")
+    # uvicorn types ASGI apps more narrowly than Starlette and httpx do; they are the same apps.
+    behind_proxy: Any = ProxyHeadersMiddleware(cast(Any, app), trusted_hosts="10.1.0.0/16")
     transport = httpx.ASGITransport(app=behind_proxy, client=(peer, 4711))
     async with httpx.AsyncClient(transport=transport, base_url="http://guarded.test") as http:
         statuses = [

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import httpx
+import httpx2
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -50,7 +50,8 @@ def token(lifetime: timedelta = timedelta(minutes=5), roles: list[Role] | None =
     return ISSUER.issue("u1", roles or [Role.COORDINATOR], tenant="musterstadt", lifetime=lifetime)
 
 
-def post(authorization: str | None, body: object = None) -> httpx.Response:
+# Starlette's test client runs on httpx2 where it is installed (the portal's Authlib needs it).
+def post(authorization: str | None, body: object = None) -> httpx2.Response:
     headers = {"Authorization": authorization} if authorization else {}
     return client.post("/things", json=body or {"name": "x", "radius_km": 5}, headers=headers)
 
