@@ -30,6 +30,7 @@ def free_ports(kafka: int | None = None) -> Ports:
         mongo=free_port(),
         smtp=free_port(),
         mailbox=free_port(),
+        sms=free_port(),
         registry=free_port(),
         matching=free_port(),
         notifications=free_port(),

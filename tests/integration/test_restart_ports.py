@@ -102,7 +102,7 @@ async def test_the_smtp_sink_starts_again_on_its_ports_right_after_it_stopped_ha
 
 
 def _ports(smtp_port: int, http_port: int) -> Ports:
-    others = {name: free_port() for name in ("kafka", "mongo", "registry", "matching", "notifications", "idp")}
+    others = {name: free_port() for name in ("kafka", "mongo", "sms", "registry", "matching", "notifications", "idp")}
     return Ports(smtp=smtp_port, mailbox=http_port, **others)
 
 

@@ -32,14 +32,15 @@ def up(
     mongo_port: int = typer.Option(Ports.mongo, help="Port of the embedded MongoDB server"),
     smtp_port: int = typer.Option(Ports.smtp, help="Port of the SMTP sink"),
     mailbox_port: int = typer.Option(Ports.mailbox, help="HTTP port of the SMTP sink's mailbox"),
+    sms_port: int = typer.Option(Ports.sms, help="Port of the SMS sink (the stand-in SMS gateway)"),
     idp_port: int = typer.Option(Ports.idp, help="Port of the local OpenID provider (sign-in)"),
 ) -> None:
-    """Start the broker, the database, the SMTP sink, the local OpenID provider and the services;
-    stop all on Ctrl-C."""
+    """Start the broker, the database, the SMTP and SMS sinks, the local OpenID provider and the
+    services; stop all on Ctrl-C."""
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    ports = Ports(kafka=kafka_port, mongo=mongo_port, smtp=smtp_port, mailbox=mailbox_port, idp=idp_port)
+    ports = Ports(kafka=kafka_port, mongo=mongo_port, smtp=smtp_port, mailbox=mailbox_port, sms=sms_port, idp=idp_port)
     tenants = [tenant.slug for tenant in DEMO_TENANTS] if demo else []
     # The demo's accounts exist before the provider starts (it reads its partner clients at start).
     logins = DemoLogins(state_dir.resolve())
@@ -71,6 +72,7 @@ def where_to_look(platform: Platform, state_dir: Path) -> str:
             f"  {'portal':<14} http://127.0.0.1:{platform.ports.portal}   (start here; demo logins below)",
             *(f"  {name:<14} {platform.url(name)}/docs" for name in platform.ports.services()),
             f"  {'mailbox':<14} {platform.mailbox_url}/messages   (SMTP sink on 127.0.0.1:{platform.ports.smtp})",
+            f"  {'sms':<14} {platform.sms_url}   (SMS sink: what would have gone to phones)",
             *(
                 [f"  {'sign-in (idp)':<14} {platform.idp.discovery_url}   (accounts: {accounts_path(platform.home)})"]
                 if platform.idp

@@ -1,6 +1,6 @@
-"""The whole platform on one machine: broker, database, SMTP sink, the local OpenID provider and
-the services as separate processes under one supervisor, with prefixed logs. Used by ``lotse up`` and by the
-end-to-end tests, so that both run the same thing.
+"""The whole platform on one machine: broker, database, SMTP sink, SMS sink, the local OpenID
+provider and the services as separate processes under one supervisor, with prefixed logs. Used by
+``lotse up`` and by the end-to-end tests, so that both run the same thing.
 
 Each process's whole output goes to its log file; the terminal (``echo``) gets the lines that
 need a person: warnings, errors and whatever is not a log line (a traceback, the sink's banner)."""
@@ -40,6 +40,7 @@ class Ports:
     mongo: int = 27017
     smtp: int = 2525
     mailbox: int = 8025
+    sms: int = 8026
     registry: int = 8001
     matching: int = 8002
     notifications: int = 8003
@@ -75,6 +76,11 @@ class Platform:
     @property
     def mailbox_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.mailbox}"
+
+    @property
+    def sms_url(self) -> str:
+        """The SMS sink: notifications sends SMS here (POST), and people read them here (GET)."""
+        return f"http://127.0.0.1:{self.ports.sms}/messages"
 
     def crash_and_restart(self, service: str) -> None:
         """SIGKILL a service, as a crash would, start it again and wait until it is ready."""
@@ -146,6 +152,8 @@ def service_environment(
             "LOTSE_DATABASE": service,
             "LOTSE_SMTP_HOST": "127.0.0.1",
             "LOTSE_SMTP_PORT": str(ports.smtp),
+            # SMS go to the SMS sink, a stand-in for a real gateway (its token: a development secret).
+            "LOTSE_SMS_GATEWAY_URL": f"http://127.0.0.1:{ports.sms}/messages",
             # Notifications signs the answer links in mails; they point at matching's answer pages.
             "LOTSE_ANSWER_LINK_BASE_URL": f"http://127.0.0.1:{ports.matching}",
             # The portal calls the three APIs and is reached by browsers at its own port.
@@ -215,6 +223,11 @@ def running_platform(
                 ],
                 f"http://127.0.0.1:{ports.mailbox}/messages",
             ),
+            (
+                "sms",
+                [sys.executable, "-m", "lotse_devstack.sms_sink", "--port", str(ports.sms)],
+                f"http://127.0.0.1:{ports.sms}/health",
+            ),
             *(
                 (name, [sys.executable, "-m", f"lotse_{name}"], f"http://127.0.0.1:{port}/ready")
                 for name, port in ports.services().items()
@@ -223,11 +236,13 @@ def running_platform(
             ("portal", [sys.executable, "-m", "lotse_portal"], f"http://127.0.0.1:{ports.portal}/ready"),
         ]
         for index, (name, argv, ready_url) in enumerate(launches):
-            environment = (
-                service_environment(stack, ports, name, os.environ, home, log_format, platform.auth)
-                if name != "mailbox"
-                else None
-            )
+            if name == "mailbox":
+                environment = None
+            elif name == "sms":
+                # The token notifications generates for itself in development (the same file).
+                environment = {**os.environ, "LOTSE_SMS_GATEWAY_TOKEN": development_secret(home, "sms_gateway_token")}
+            else:
+                environment = service_environment(stack, ports, name, os.environ, home, log_format, platform.auth)
             process = ManagedProcess(
                 name,
                 argv,
@@ -279,6 +294,7 @@ def _claim_ports(ports: Ports, *, idp: bool = True) -> None:
         ("mongodb", ports.mongo),
         ("smtp sink", ports.smtp),
         ("mailbox (smtp sink http)", ports.mailbox),
+        ("sms sink", ports.sms),
         *([("idp (local OpenID provider)", ports.idp)] if idp else []),
         *ports.services().items(),
         ("portal", ports.portal),
