@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from lotse_contracts import VolunteerPickedNeed, VolunteerRegistered
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.templates import TemplateSource
@@ -30,6 +31,7 @@ from tests.integration.notifications.support import (
     serving,
     wait_for_mail,
 )
+from tests.support import events
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -174,3 +176,48 @@ async def test_links_in_a_need_description_are_not_clickable_in_the_proposal_mai
     # The municipality's own links, accept and decline, are links still; nothing else is.
     assert len(hrefs) == 2 and all("/answers/" in href for href in hrefs), hrefs
     assert all(href in mail["text"] for href in hrefs)
+
+
+async def test_what_volunteers_and_initiatives_typed_is_escaped_and_never_a_link_in_the_offices_mails(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    """A name and a mailbox the contract's patterns let through (``www.evil.example/x@evil.zz`` is a
+    valid address to them) are shown in the staffed mail and the volunteer's confirmation, but escaped
+    in the HTML part and defanged in both, so no mail client makes a link of them."""
+    tenant = f"{service.prefix}-{uuid.uuid4().hex[:6]}"
+    owner = events.organisation_registered(
+        tenant, name="<i>Hilfe</i> www.evil.example", contact_email="https://evil.example/login@evil.example"
+    )
+    example = VolunteerRegistered.example()
+    contact = example.contact.model_dump(mode="json") | {
+        "display_name": "<b>Eve</b> https://evil.example/x",
+        "email": "www.evil.example/x@evil.zz",
+        "channels": ["email"],
+    }
+    consent = example.consent.model_dump(mode="json") | {"purposes": ["contact", "share_with_organisation"]}
+    hostile = events.volunteer_registered(tenant, contact=contact, consent=consent)
+    need = events.need_opened(tenant, organisation_id=owner.data.organisation_id)
+    await service.applied(tenant, onboarded(tenant), owner, hostile, need)
+    await service.publish(events.need_staffed(tenant, need.data.need_id, volunteer_ids=[hostile.data.volunteer_id]))
+    picked = events.event(
+        VolunteerPickedNeed,
+        tenant,
+        need.data.need_id,
+        source=events.MATCHING,
+        need_id=need.data.need_id,
+        volunteer_id=hostile.data.volunteer_id,
+        version=2,
+    )
+    await service.publish(picked)
+
+    staffed = await wait_for_mail(smtp_sink, f"office@{tenant}.example", "need_staffed")
+    confirmation = await wait_for_mail(smtp_sink, "www.evil.example/x@evil.zz", "proposal_accepted")
+    for mail in (staffed, confirmation):
+        for part in ("text", "html"):
+            assert not re.search(r"https?://evil|www\.evil|evil\.example", mail[part]), mail[part]
+        assert "<b>" not in mail["html"] and "<i>" not in mail["html"]
+        hrefs, _ = html_links_and_direction(mail["html"])
+        assert not any("evil" in href for href in hrefs), hrefs
+    assert "&lt;b&gt;Eve&lt;/b&gt; https[:]//evil[.]example/x" in staffed["html"]
+    assert "www[.]evil[.]example/x@evil[.]zz" in staffed["text"]
+    assert "&lt;i&gt;Hilfe&lt;/i&gt; www[.]evil[.]example" in confirmation["html"]

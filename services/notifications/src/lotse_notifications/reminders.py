@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 import structlog
+from pymongo.errors import DuplicateKeyError
 
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel
@@ -98,7 +99,7 @@ class Planner:
         before = timedelta(hours=self.settings.engagement_reminder_hours)
         planned = 0
         for engagement in await self.store.engagements_to_remind(now, before):
-            planned += await self.unit_of_work.run(partial(self._once, service.remind, engagement))
+            planned += await self._planned(partial(self._once, service.remind, engagement))
         if planned:
             self.wake()
         return planned
@@ -108,10 +109,19 @@ class Planner:
         thanked when its owner closes it as done: ``service.need_closed``)."""
         planned = 0
         for engagement in await self.store.engagements_to_thank(now, domain.THANKS_WITHIN):
-            planned += await self.unit_of_work.run(partial(self._once, service.thank, engagement))
+            planned += await self._planned(partial(self._once, service.thank, engagement))
         if planned:
             self.wake()
         return planned
+
+    async def _planned(self, work: Callable[[Transaction], Awaitable[int]]) -> int:
+        """Run one plan in its own transaction. Another replica that planned the same message at the
+        same moment has taken its delivery key: then this one plans nothing (its transaction is gone)."""
+        try:
+            return await self.unit_of_work.run(work)
+        except DuplicateKeyError:
+            log.info("planned by another replica meanwhile")
+            return 0
 
     async def _once(
         self,
@@ -138,7 +148,7 @@ class Planner:
             if now < moment:
                 continue
             work = partial(self._daily_digest, tenant, recipient_kind, recipient_id, day, moment)
-            planned += await self.unit_of_work.run(work)
+            planned += await self._planned(work)
         if planned:
             self.wake()
         return planned
