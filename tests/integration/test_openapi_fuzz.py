@@ -121,6 +121,8 @@ def registry_roles(method: str, path: str) -> tuple[Role, ...]:
 
 
 def matching_roles(method: str, path: str) -> tuple[Role, ...]:
+    if path.startswith("/tenants/"):
+        return (Role.COORDINATOR, Role.INITIATIVE_ADMIN)  # the office's console
     return (Role.VOLUNTEER,)
 
 
@@ -293,6 +295,7 @@ async def seed_by_events(stack: Stack, running: Services) -> None:
         assert isinstance(matching.settings, MatchingSettings)
         secret = answer_links.secret_value(matching.settings.answer_link_secret)
         matching.known_ids.update(
+            organisation_id=matching_events.ORGANISATION,  # the need's and the volunteer's
             volunteer_id=str(volunteer.subject),
             need_id=str(need.subject),
             proposal_id=proposal["_id"],

@@ -117,6 +117,10 @@ async def test_the_office_checks_and_proposes_a_volunteer_it_chose_once_per_idem
     assert (waiting["need_id"], waiting["open_proposals"], waiting["committed"]) == (need.subject, 2, 0)
     assert waiting["next_step"] == "wait_for_answers" and waiting["district"] == "Mitte"
     assert board["not_fully_proposed"] == [] and len(board["expiring_proposals"]) == 0
+    elsewhere = await matching.http.get(f"/tenants/{tenant}/dashboard?district=Nord", headers=headers)
+    assert elsewhere.json()["waiting_for_answers"] == []
+    not_a_date = await matching.http.get(f"/tenants/{tenant}/dashboard?starts_from=0", headers=headers)
+    assert not_a_date.status_code == 422 and not_a_date.json()["errors"][0]["field"] == "query.starts_from"
 
     check = await matching.http.get(f"{base}/candidates/{far.subject}", headers=headers)
     assert check.status_code == 200, check.text

@@ -11,6 +11,7 @@ did (``Idempotent-Replayed: true``) and changes nothing.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -18,7 +19,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from lotse_contracts import MatchReason
 from lotse_contracts.events.matching import AnswerChannel, WithdrawReason
@@ -45,6 +46,18 @@ IdempotencyKey = Annotated[
         description="Repeat a POST with the same key to get the first result; nothing is done twice (kept a day).",
     ),
 ]
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _calendar_date(value: object) -> object:
+    # Pydantic would read "0" as seconds since 1970; a query's date is YYYY-MM-DD or refused.
+    if isinstance(value, str) and not ISO_DATE.fullmatch(value):
+        raise ValueError("give a date as YYYY-MM-DD")
+    return value
+
+
+QueryDate = Annotated[date, BeforeValidator(_calendar_date)]
 
 
 # -- response models ----------------------------------------------------------------------------
@@ -210,8 +223,8 @@ async def dashboard(
     organisation_id: UUID | None = None,
     category: NeedCategory | None = None,
     district: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    starts_from: Annotated[date | None, Query(description="First day, inclusive, in the tenant's zone")] = None,
-    starts_until: Annotated[date | None, Query(description="Last day, inclusive, in the tenant's zone")] = None,
+    starts_from: Annotated[QueryDate | None, Query(description="First day, inclusive, in the tenant's zone")] = None,
+    starts_until: Annotated[QueryDate | None, Query(description="Last day, inclusive, in the tenant's zone")] = None,
     starting_within_hours: Annotated[int, Query(ge=1, le=MAX_WINDOW_HOURS)] = 48,
     expiring_within_hours: Annotated[int, Query(ge=1, le=MAX_WINDOW_HOURS)] = 48,
 ) -> Dashboard:
