@@ -20,6 +20,7 @@ from lotse_devstack import Stack, ensure_topics
 from lotse_devstack.smtp_sink import SmtpSink
 from tests.integration.matching import support as matching_side
 from tests.integration.notifications import support as notifications_side
+from tests.support import events
 from tests.support.waiting import eventually
 
 EMAIL = f"lena.{uuid.uuid4().hex[:8]}@example.org"
@@ -63,7 +64,16 @@ async def test_only_the_mail_holds_the_answer_link_and_the_mailed_link_answers_t
         matching_side.serving(matching_side.RunningMatching, stack, matching_settings, topics, prefix) as matching,
         notifications_side.serving(notifications_side.Running, stack, notifications_settings, prefix) as notifications,
     ):
-        await notifications.publish(matching_side.tenant_event(tenant), person)
+        # The need's owner, an initiative with a mailbox of its own: the volunteer's contact after a yes.
+        owner = events.organisation_registered(
+            tenant, matching_side.ORGANISATION, name="Willkommen Mitte", contact_email=f"mitte@{tenant}.example"
+        )
+        await notifications.publish(matching_side.tenant_event(tenant), owner, person)
+        await eventually(
+            lambda: matching.store.organisation(tenant, matching_side.ORGANISATION, None),
+            timeout=60,
+            what="matching knows the initiative",
+        )
         await eventually(
             lambda: matching.store.volunteer(tenant, person.subject), timeout=60, what="matching knows Lena"
         )
@@ -80,6 +90,7 @@ async def test_only_the_mail_holds_the_answer_link_and_the_mailed_link_answers_t
         assert page.status_code == 200 and '<form method="post">' in page.text
         answered = await matching.http.post(link.path, data={"choice": "accept"})
         assert answered.status_code == 200 and "Vielen Dank" in answered.text
+        assert f"Willkommen Mitte, mitte@{tenant}.example" in answered.text  # whom to ask about it
 
         async def accepted() -> list[Envelope[Any]]:
             return [e for e in matching.reader.events(tenant, need.subject) if e.type.endswith(".accepted.v1")]
@@ -90,6 +101,9 @@ async def test_only_the_mail_holds_the_answer_link_and_the_mailed_link_answers_t
             return await notifications.database.messages.find_one({"tenant": tenant, "kind": "match_proposed"})
 
         message = await eventually(in_app_message, what="the proposal in the app inbox")
+        # The confirmation mail names the same contact (notifications reads the owner itself).
+        confirmation = await notifications_side.wait_for_mail(smtp_sink, EMAIL, "proposal_accepted", timeout=60)
+        assert f"Willkommen Mitte, mitte@{tenant}.example" in confirmation["text"]
         # In the app the volunteer answers with their login; a stored link would outlive the mail.
         assert "/answers/" not in json.dumps(message, default=str)
 

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page
 
-from lotse_contracts import Envelope, VolunteerRegistered, topics_for_tenants
+from lotse_contracts import Envelope, TenantOnboarded, VolunteerRegistered, topics_for_tenants
 from lotse_devstack import Stack, ensure_topics
 from lotse_matching import pages
 from lotse_matching.settings import MatchingSettings
@@ -111,9 +111,18 @@ async def test_the_accept_link_asks_in_the_volunteers_language_and_the_button_an
 
     await phone_page.get_by_role("button", name=accept).click()
 
-    thanks, done = texts("uk", "Vielen Dank!", "Sie haben zugesagt. Die Koordination meldet sich mit den Einzelheiten.")
+    thanks, done = texts(
+        "uk",
+        "Vielen Dank!",
+        "Sie haben zugesagt. Die Bestätigung mit allen Einzelheiten kommt per E-Mail oder als Nachricht in "
+        "Lotse, und einen Tag vor dem Termin erinnern wir Sie.",
+    )
     await phone_page.get_by_role("heading", level=1, name=thanks).wait_for()
-    assert done in await phone_page.inner_text("main")
+    main = await phone_page.inner_text("main")
+    assert done in main
+    # Whom to ask: the need's organisation is not known here, so the municipality's office.
+    office = TenantOnboarded.example()
+    assert f"{office.name}, {office.coordination_email}" in main
     assert await phone_page.get_attribute("html", "lang") == "uk"
 
     async def accepted() -> bool:

@@ -56,7 +56,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     Outcome.ACCEPTED: (
         N_("Vielen Dank!"),
-        N_("Sie haben zugesagt. Die Koordination meldet sich mit den Einzelheiten."),
+        N_(
+            "Sie haben zugesagt. Die Bestätigung mit allen Einzelheiten kommt per E-Mail oder als Nachricht in "
+            "Lotse, und einen Tag vor dem Termin erinnern wir Sie."
+        ),
     ),
     Outcome.DECLINED: (
         N_("Danke für Ihre Rückmeldung"),
@@ -150,6 +153,15 @@ class Proposed:
 
 
 @dataclass(frozen=True)
+class ContactPoint:
+    """Whom a volunteer who just said yes asks about the engagement: the need's organisation, or
+    the municipality's coordination office."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
 class LanguageLink:
     code: str
     name: str
@@ -168,6 +180,7 @@ class Page:
     choice: str | None = None  # the link's choice: the confirmation page's first button
     proposed: Proposed | None = None
     switcher: Sequence[LanguageLink] = field(default_factory=tuple)
+    contact: ContactPoint | None = None  # on the page that confirms a yes
 
 
 def choose_language(
@@ -229,6 +242,7 @@ def render(page: Page) -> str:
         "languages": page.switcher,
         "need": None,
         "buttons": [],
+        "contact": page.contact,
     }
     if page.proposed is not None and page.choice in CHOICES:
         proposed = page.proposed

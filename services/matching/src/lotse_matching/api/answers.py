@@ -133,8 +133,25 @@ async def answer_by_link(request: Request, token: str) -> HTMLResponse:
     except answer_links.InvalidToken as error:
         return await _page(matching, asked, error.tenant, _refusal(error))
     outcome = await matching.answer(claims.tenant, claims.proposal_id, choice, AnswerChannel.VOLUNTEER_APP)
-    proposal = None if asked.requested else await matching.store.proposal_record(claims.tenant, claims.proposal_id)
-    return await _page(matching, asked, claims.tenant, outcome, proposal=proposal)
+    accepted = outcome is Outcome.ACCEPTED
+    # The proposal says whose language the page is in (unless one was picked) and, after a yes, whom to ask.
+    wanted = accepted or not asked.requested
+    proposal = await matching.store.proposal_record(claims.tenant, claims.proposal_id) if wanted else None
+    contact = await _contact_point(matching, claims.tenant, proposal) if accepted else None
+    return await _page(matching, asked, claims.tenant, outcome, proposal=proposal, contact=contact)
+
+
+async def _contact_point(matching: Matching, tenant: str, proposal: Proposal | None) -> pages.ContactPoint | None:
+    """Whom the volunteer asks about the engagement they just took on: the need's organisation by
+    its mailbox, else the coordination office."""
+    need = await matching.store.need_record(tenant, proposal.need_id) if proposal else None
+    organisation = await matching.store.organisation(tenant, need.organisation_id, None) if need else None
+    if organisation is not None and organisation.get("contact_email"):
+        return pages.ContactPoint(organisation["name"], organisation["contact_email"])
+    office = await matching.store.tenant(tenant)
+    if office is not None and office.get("coordination_email"):
+        return pages.ContactPoint(office["name"], office["coordination_email"])
+    return None
 
 
 class Asked:
@@ -174,6 +191,7 @@ async def _page(
     proposal: Proposal | None = None,
     need: NeedRecord | None = None,
     choice: str | None = None,
+    contact: pages.ContactPoint | None = None,
 ) -> HTMLResponse:
     settings = await matching.store.tenant(tenant) if tenant else None
     volunteer = await matching.store.volunteer(tenant, proposal.volunteer_id) if tenant and proposal else None
@@ -195,7 +213,13 @@ async def _page(
             timezone=timezone_of(settings.get("timezone") if settings else None),
         )
     html = _render(
-        asked, kind, language, tenant_name=settings.get("name") if settings else None, proposed=proposed, choice=choice
+        asked,
+        kind,
+        language,
+        tenant_name=settings.get("name") if settings else None,
+        proposed=proposed,
+        choice=choice,
+        contact=contact,
     )
     return HTMLResponse(html, status_code=pages.STATUS.get(kind, 200))
 
@@ -208,7 +232,10 @@ def _render(
     tenant_name: str | None = None,
     proposed: pages.Proposed | None = None,
     choice: str | None = None,
+    contact: pages.ContactPoint | None = None,
 ) -> str:
     switcher = pages.switcher(language, asked.query) if asked.query is not None else ()
-    page = pages.Page(kind, language, tenant_name=tenant_name, choice=choice, proposed=proposed, switcher=switcher)
+    page = pages.Page(
+        kind, language, tenant_name=tenant_name, choice=choice, proposed=proposed, switcher=switcher, contact=contact
+    )
     return pages.render(page)
