@@ -150,7 +150,9 @@ class StaffingProposal(BaseModel):
     reasons: list[MatchReason]
     proposed_at: datetime
     expires_at: datetime | None
-    answered_at: datetime | None = Field(description="When it was answered or ended.")
+    answered_at: datetime | None = Field(
+        description="When it was answered or ended; for an answer the office recorded, when it recorded it."
+    )
     answered_via: AnswerChannel | None
     proposed_by: ActorView | None = Field(description="The office chose this volunteer; null: matching's round.")
     recorded_by: ActorView | None = Field(description="Who of the office recorded the answer given to them.")
