@@ -462,8 +462,15 @@ async def test_an_idempotency_key_never_replays_another_callers_answer(registry:
 # --- another tenant's tokens against every endpoint -------------------------------------------
 
 
-def endpoints(world: World) -> list[tuple[str, str, dict[str, Any] | None]]:
+CHECK_BODY = {"kind": "first_aid", "seen_on": "2026-11-20", "valid_until": "2099-11-19"}
+STAFF_BODY = {"name": "Jana Weber", "email": "j.weber@musterstadt.de", "phone": "+4930987654"}
+
+
+def endpoints(
+    world: World, check: str = str(uuid.UUID(int=1)), staff: str = str(uuid.UUID(int=2))
+) -> list[tuple[str, str, dict[str, Any] | None]]:
     t = world.tenant
+    checks = f"/tenants/{t}/volunteers/{world.volunteer}/certificate-checks"
     return [
         ("GET", f"/tenants/{t}", None),
         ("GET", f"/tenants/{t}/organisations", None),
@@ -477,6 +484,13 @@ def endpoints(world: World) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("PUT", f"/tenants/{t}/volunteers/{world.volunteer}/availability", {}),
         ("POST", f"/tenants/{t}/volunteers/{world.volunteer}/withdrawal", {}),
         ("POST", f"/tenants/{t}/volunteers/{world.volunteer}/erasure", None),
+        ("POST", checks, CHECK_BODY),
+        ("GET", checks, None),
+        ("POST", f"{checks}/{check}/revocation", {}),
+        ("PUT", f"/tenants/{t}/volunteers/{world.volunteer}/contact-person", {"staff_id": None}),
+        ("PUT", f"/tenants/{t}/staff/me", STAFF_BODY),
+        ("GET", f"/tenants/{t}/staff", None),
+        ("DELETE", f"/tenants/{t}/staff/{staff}", None),
         ("POST", f"/tenants/{t}/needs", need_body(world.org)),
         ("GET", f"/tenants/{t}/needs", None),
         ("GET", f"/tenants/{t}/needs/{world.need}", None),
@@ -509,10 +523,30 @@ async def test_another_tenants_tokens_get_nothing_from_any_endpoint(registry: Ru
         ),
     }
     assert intruder_org
+    # The office's console has something to find: a check, a staff member, a contact person.
+    office = registry.auth(Role.COORDINATOR, tenant=world.tenant, subject=str(uuid.uuid4()))
+    base = f"/tenants/{world.tenant}/volunteers/{world.volunteer}"
+    checked = await registry.http.post(f"{base}/certificate-checks", json=CHECK_BODY, headers=office)
+    check_id = checked.json()["certificate_checks"][0]["check_id"]
+    staff_id = (await registry.http.put(f"/tenants/{world.tenant}/staff/me", json=STAFF_BODY, headers=office)).json()[
+        "staff_id"
+    ]
+    named = await registry.http.put(f"{base}/contact-person", json={"staff_id": staff_id}, headers=office)
+    assert named.status_code == 200, named.text
     outbox_before = await registry.database.outbox.count_documents({"tenant": world.tenant})
-    secrets = ["maria@example.org", "+4915112345678", "hh-7f3k9q2a", "kontakt@", world.volunteer, world.need]
+    secrets = [
+        "maria@example.org",
+        "+4915112345678",
+        "hh-7f3k9q2a",
+        "kontakt@",
+        world.volunteer,
+        world.need,
+        "j.weber@",
+        check_id,
+        staff_id,
+    ]
     for name, headers in intruders.items():
-        for method, url, body in endpoints(world):
+        for method, url, body in endpoints(world, check_id, staff_id):
             response = await registry.http.request(method, url, json=body, headers=headers)
             assert response.status_code in {403, 404, 422}, (name, method, url, response.status_code)
             if response.status_code == 422:
@@ -525,6 +559,8 @@ async def test_another_tenants_tokens_get_nothing_from_any_endpoint(registry: Ru
         f"/tenants/{world.tenant}/volunteers/{world.volunteer}", headers=caller(registry, world, "volunteer")
     )
     assert state.json()["status"] == "active"
+    assert [check["check_id"] for check in state.json()["certificate_checks"]] == [check_id]
+    assert state.json()["contact_person"]["staff_id"] == staff_id
 
 
 # --- the role matrix: every endpoint, every role ------------------------------------------------
@@ -568,6 +604,24 @@ async def _reported(registry: RunningRegistry, world: World) -> Target:
 
 async def _fresh_ref(registry: RunningRegistry, world: World) -> Target:
     return {"ref": f"ref-{uuid.uuid4().hex[:8]}", "volunteer": str(uuid.uuid4()), "slug": registry.new_tenant()}
+
+
+async def _checked_volunteer(registry: RunningRegistry, world: World) -> Target:
+    target = await _fresh_volunteer(registry, world)
+    response = await registry.http.post(
+        f"/tenants/{world.tenant}/volunteers/{target['volunteer']}/certificate-checks",
+        json=CHECK_BODY,
+        headers=caller(registry, world, "coordinator"),
+    )
+    assert response.status_code == 201, response.text
+    return {**target, "check": response.json()["certificate_checks"][0]["check_id"]}
+
+
+async def _staff_member(registry: RunningRegistry, world: World) -> Target:
+    office = registry.auth(Role.COORDINATOR, tenant=world.tenant, subject=str(uuid.uuid4()))
+    response = await registry.http.put(f"/tenants/{world.tenant}/staff/me", json=STAFF_BODY, headers=office)
+    assert response.status_code == 200, response.text
+    return {"staff": response.json()["staff_id"]}
 
 
 async def _world_target(registry: RunningRegistry, world: World) -> Target:
@@ -723,6 +777,48 @@ MATRIX: list[tuple[str, Any, str, str, Any, tuple[int, ...]]] = [
         (403, 403, 403, 403, 201),
     ),
     ("statistics", _world_target, "GET", "/tenants/{tenant}/statistics", None, (403, 200, 200, 403, 403)),
+    (
+        "record check",
+        _fresh_volunteer,
+        "POST",
+        "/tenants/{tenant}/volunteers/{volunteer}/certificate-checks",
+        lambda w, t: CHECK_BODY,
+        (403, 201, 201, 403, 403),
+    ),
+    (
+        "read checks",
+        _world_target,
+        "GET",
+        "/tenants/{tenant}/volunteers/{volunteer}/certificate-checks",
+        None,
+        (403, 200, 200, 200, 403),
+    ),
+    (
+        "revoke check",
+        _checked_volunteer,
+        "POST",
+        "/tenants/{tenant}/volunteers/{volunteer}/certificate-checks/{check}/revocation",
+        lambda w, t: {},
+        (403, 200, 200, 403, 403),
+    ),
+    (
+        "name contact person",
+        _fresh_volunteer,
+        "PUT",
+        "/tenants/{tenant}/volunteers/{volunteer}/contact-person",
+        lambda w, t: {"staff_id": None},
+        (403, 200, 403, 403, 403),
+    ),
+    (
+        "enter staff",
+        _world_target,
+        "PUT",
+        "/tenants/{tenant}/staff/me",
+        lambda w, t: STAFF_BODY,
+        (403, 200, 403, 403, 403),
+    ),
+    ("list staff", _world_target, "GET", "/tenants/{tenant}/staff", None, (403, 200, 403, 403, 403)),
+    ("remove staff", _staff_member, "DELETE", "/tenants/{tenant}/staff/{staff}", None, (403, 204, 403, 403, 403)),
 ]
 
 

@@ -1,7 +1,10 @@
-"""The registry application: HTTP API, partner and outcome consumers, outbox relay."""
+"""The registry application: HTTP API, partner and outcome consumers, outbox relay, and the
+timer of the certificate expiry notices."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +14,7 @@ from lotse_contracts.topics import PROPOSALS
 from lotse_registry.api import install_domain_errors, router
 from lotse_registry.handlers import outcome_handlers, partner_handlers
 from lotse_registry.places import Geocoder
+from lotse_registry.reminders import ExpiryNotices
 from lotse_registry.settings import RegistrySettings
 from lotse_registry.store import Store, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.connections import ServiceConnections, service_app
@@ -58,9 +62,15 @@ def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver =
         await broker.start()
         if settings.run_relay:
             relay.start()
+        app.state.notices = ExpiryNotices(registry, settings.notice_interval_seconds)
+        timer = asyncio.create_task(app.state.notices.run(), name="registry-notices") if settings.run_timer else None
         try:
             yield
         finally:
+            if timer is not None:
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
             if app.state.geocoder is not None:
                 await app.state.geocoder.close()
             await connections.stop(relay)

@@ -8,7 +8,7 @@ state and appends the event(s) to the outbox.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,6 +24,10 @@ from lotse_contracts import (
     OrganisationUpdated,
     TenantOnboarded,
     VolunteerAvailabilityChanged,
+    VolunteerCertificateChecked,
+    VolunteerCertificateCheckRevoked,
+    VolunteerCertificateExpiring,
+    VolunteerContactPersonChanged,
     VolunteerErased,
     VolunteerProfileUpdated,
     VolunteerRegistered,
@@ -32,23 +36,26 @@ from lotse_contracts import (
 from lotse_contracts.envelope import Envelope
 from lotse_contracts.events.needs import CancellationReason, NeedOutcome
 from lotse_contracts.events.values import HomeArea
-from lotse_contracts.events.volunteers import VolunteerProfile, WithdrawalReason
+from lotse_contracts.events.volunteers import CertificateCheck, VolunteerProfile, WithdrawalReason
 from lotse_registry import domain
-from lotse_registry.domain import DomainError, NeedStatus, VolunteerStatus
+from lotse_registry.domain import CheckStatus, DomainError, NeedStatus, VolunteerStatus
 from lotse_registry.places import PostcodePlace
 from lotse_registry.store import (
+    CERTIFICATE_CHECKS,
     CONSENTS,
     NEEDS,
     ORGANISATIONS,
     PARTNER_REFS,
     POSTCODES,
+    STAFF,
     TENANTS,
     VOLUNTEERS,
     CommandScope,
     Document,
     postcode_id,
+    staff_document_id,
 )
-from lotse_runtime.auth import Principal
+from lotse_runtime.auth import Principal, Role
 
 PROFILE_FIELDS = tuple(VolunteerProfile.model_fields)
 NEED_FIELDS = tuple(NeedDetails.model_fields)
@@ -219,6 +226,7 @@ async def erase_volunteer(scope: CommandScope, volunteer: Document) -> Document:
             scope, volunteer, WithdrawalReason.CONSENT_WITHDRAWN, erasure_requested=True
         )
     await scope.delete_many(CONSENTS, {"volunteer_id": volunteer_id})
+    await scope.delete_many(CERTIFICATE_CHECKS, {"volunteer_id": volunteer_id})
     await scope.delete_many(PARTNER_REFS, {"aggregate_id": volunteer_id})
     await scope.forget_responses(volunteer_id)
     await scope.update_many(NEEDS, {"committed": volunteer_id}, {"$pull": {"committed": volunteer_id}})
@@ -238,6 +246,137 @@ async def erase_volunteer(scope: CommandScope, volunteer: Document) -> Document:
         VolunteerErased(volunteer_id=volunteer_id, erased_at=erased_at), subject=volunteer_id, version=version
     )
     return {**tombstone, "tenant": scope.tenant}
+
+
+# --- certificate checks ----------------------------------------------------------------------
+
+
+def _check_entry(record: Document) -> dict[str, Any]:
+    """A check as the volunteer's document keeps it among those in force."""
+    return {name: record[name] for name in ("check_id", "kind", "seen_on", "valid_until", "seen_by")}
+
+
+def _in_force(entries: list[dict[str, Any]]) -> list[CertificateCheck]:
+    """The checks in force as the contract has them (no ids, no staff: matching needs neither)."""
+    return [
+        CertificateCheck.model_validate({name: entry[name] for name in CertificateCheck.model_fields})
+        for entry in entries
+    ]
+
+
+async def record_certificate_check(
+    scope: CommandScope, volunteer: Document, check: CertificateCheck, *, by: Principal, now: datetime
+) -> Document:
+    """The office has seen a certificate: keep the check (and, as history, the one it replaces),
+    schedule its expiry notices and tell matching which checks are in force."""
+    domain.require_active(volunteer["status"])
+    problem = domain.check_problem(check.seen_on, check.valid_until, now.date())
+    if problem is not None:
+        raise problem
+    check_id = new_id()
+    kind = check.kind.value
+    for replaced in [entry for entry in volunteer.get("certificate_checks") or [] if entry["kind"] == kind]:
+        changes = {"status": CheckStatus.SUPERSEDED.value, "ended_at": now, "superseded_by": check_id}
+        await scope.update_many(CERTIFICATE_CHECKS, {"_id": replaced["check_id"]}, {"$set": changes})
+    pending = domain.pending_notices(check.valid_until, now)
+    record = {
+        "_id": check_id,
+        "check_id": check_id,
+        "volunteer_id": volunteer["_id"],
+        **check.model_dump(mode="json"),
+        "seen_by": domain.staff_id(by),  # from the token, never typed in
+        "seen_by_role": "coordinator" if by.has(Role.COORDINATOR) else "initiative_admin",
+        "recorded_at": now,
+        "status": CheckStatus.IN_FORCE.value,
+        "pending_notices": pending,
+        "notices_sent": [],
+        "next_notice_at": domain.next_notice_at(check.valid_until, pending),
+    }
+    await scope.insert(CERTIFICATE_CHECKS, record)
+    others = [entry for entry in volunteer.get("certificate_checks") or [] if entry["kind"] != kind]
+    entries = sorted([*others, _check_entry(record)], key=lambda entry: str(entry["kind"]))
+    event = VolunteerCertificateChecked(volunteer_id=volunteer["_id"], check=check, checks=_in_force(entries))
+    return await scope.change(VOLUNTEERS, volunteer, {"certificate_checks": entries}, event)
+
+
+async def revoke_certificate_check(
+    scope: CommandScope,
+    volunteer: Document,
+    check_id: str,
+    reason: domain.RevocationReason,
+    *,
+    by: Principal,
+    now: datetime,
+) -> Document:
+    """The office takes a check back (seen in error, the certificate withdrawn): it no longer
+    counts, its notices stop, and it stays in the history as revoked."""
+    record = await scope.get(CERTIFICATE_CHECKS, check_id)
+    if record is None or record["volunteer_id"] != volunteer["_id"]:
+        raise DomainError(404, "Not found", f"no certificate check {check_id}")
+    if record["status"] != CheckStatus.IN_FORCE:
+        raise DomainError(409, "Check not in force", f"the check is {record['status']}")
+    changes = {
+        "status": CheckStatus.REVOKED.value,
+        "ended_at": now,
+        "revoked_by": domain.staff_id(by),
+        "revocation_reason": reason.value,
+        "pending_notices": [],
+        "next_notice_at": None,
+    }
+    await scope.update_many(CERTIFICATE_CHECKS, {"_id": check_id}, {"$set": changes})
+    entries = [entry for entry in volunteer.get("certificate_checks") or [] if entry["check_id"] != check_id]
+    event = VolunteerCertificateCheckRevoked(
+        volunteer_id=volunteer["_id"], kind=record["kind"], checks=_in_force(entries)
+    )
+    return await scope.change(VOLUNTEERS, volunteer, {"certificate_checks": entries}, event)
+
+
+async def send_expiry_notice(scope: CommandScope, check_id: str, now: datetime) -> bool:
+    """The expiry notice of a check that is due now, if any: the event that tells the volunteer
+    and the office, and the notice marked sent, in one transaction; False if nothing was due.
+
+    Safe to run again and side by side: what was sent is no longer pending, and two runs at once
+    change the same check and volunteer, so one of them fails its write and finds nothing due
+    when it is run again."""
+    record = await scope.get(CERTIFICATE_CHECKS, check_id)
+    if record is None or record["status"] != CheckStatus.IN_FORCE or record.get("next_notice_at") is None:
+        return False
+    valid_until = date.fromisoformat(record["valid_until"])
+    decision = domain.notice_now(valid_until, record["pending_notices"], now)
+    volunteer = await scope.get(VOLUNTEERS, record["volunteer_id"])
+    active = volunteer is not None and volunteer["status"] == VolunteerStatus.ACTIVE
+    # A volunteer who left is not reminded of anything.
+    send, pending = (decision.send, decision.pending) if active else (None, [])
+    changes: dict[str, Any] = {
+        "pending_notices": pending,
+        "next_notice_at": domain.next_notice_at(valid_until, pending),
+    }
+    if send is not None:
+        changes["notices_sent"] = [*record.get("notices_sent", []), {"weeks_before": send, "sent_at": now}]
+    await scope.update_many(CERTIFICATE_CHECKS, {"_id": check_id}, {"$set": changes})
+    if send is None or volunteer is None:
+        return False
+    event = VolunteerCertificateExpiring(
+        volunteer_id=volunteer["_id"], kind=record["kind"], valid_until=valid_until, weeks_before=send
+    )
+    await scope.change(VOLUNTEERS, volunteer, {}, event)
+    return True
+
+
+# --- the named contact person at the office --------------------------------------------------
+
+
+async def set_contact_person(scope: CommandScope, volunteer: Document, staff_id: str | None) -> Document:
+    """Name the volunteer's contact person at the office (a member of its staff), or none."""
+    domain.require_active(volunteer["status"])
+    if staff_id is not None and await scope.get(STAFF, staff_document_id(scope.tenant, staff_id)) is None:
+        raise DomainError(
+            422, "Unknown staff member", f"staff_id: no staff member {staff_id} in {scope.tenant}", field="staff_id"
+        )
+    if volunteer.get("contact_person_id") == staff_id:
+        return volunteer  # nothing changes, nothing to tell
+    event = VolunteerContactPersonChanged(volunteer_id=volunteer["_id"], staff_id=staff_id)
+    return await scope.change(VOLUNTEERS, volunteer, {"contact_person_id": staff_id}, event)
 
 
 # --- needs -----------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ class RegistrySettings(ServiceSettings):
     run_consumers: bool = Field(True, description="Consume partner commands and matching outcomes in this process")
     run_relay: bool = Field(True, description="Run the outbox relay in this process")
     relay_poll_seconds: float = Field(0.5, description="Outbox relay poll interval when not woken")
+    run_timer: bool = Field(True, description="Send the certificate expiry notices from this process")
+    notice_interval_seconds: float = Field(
+        300.0, gt=0, description="How often the timer looks for certificate expiry notices that are due"
+    )
     page_size_max: int = Field(200, description="Largest page a list endpoint returns")
     geocoder_url: str | None = Field(
         None,

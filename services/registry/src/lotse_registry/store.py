@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from lotse_contracts import Envelope, new_event, topic_for
 from lotse_contracts.base import EventData
-from lotse_registry.domain import NeedStatus, VolunteerStatus
+from lotse_registry.domain import CheckStatus, NeedStatus, VolunteerStatus
 from lotse_registry.places import PostcodePlace
 from lotse_registry.portal import PortalSettings
 from lotse_runtime.inbox import ensure_inbox_index
@@ -40,8 +40,14 @@ PARTNER_REFS = "partner_refs"
 IDEMPOTENCY = "idempotency"
 COUNTERS = "counters"
 POSTCODES = "postcodes"
+CERTIFICATE_CHECKS = "certificate_checks"
+STAFF = "staff"
 
-TENANT_COLLECTIONS = frozenset({TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, CONSENTS, PARTNER_REFS, COUNTERS, POSTCODES})
+TENANT_COLLECTIONS = frozenset(
+    {TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, CONSENTS, PARTNER_REFS, COUNTERS, POSTCODES, CERTIFICATE_CHECKS, STAFF}
+)
+# How many volunteers a search reads at a time while it looks for a page of matches.
+SEARCH_BATCH = 200
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -54,6 +60,11 @@ class StaleVersion(Exception):
 def postcode_id(tenant: str, postcode: str) -> str:
     """A postcode is unique within its tenant only: the document id carries both."""
     return f"{tenant}:{postcode}"
+
+
+def staff_document_id(tenant: str, staff_id: str) -> str:
+    """A staff member belongs to one tenant's office: the document id carries both."""
+    return f"{tenant}:{staff_id}"
 
 
 async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
@@ -72,6 +83,11 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
     await database[IDEMPOTENCY].create_index("created_at", expireAfterSeconds=24 * 3600, name="idempotency_ttl")
     await database[OUTBOX_COLLECTION].create_index([("key", ASCENDING)])
     await database[POSTCODES].create_index([("tenant", ASCENDING), ("postcode", ASCENDING)], unique=True)
+    await database[CERTIFICATE_CHECKS].create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING)])
+    # The expiry notices' timer looks for checks in force whose next notice is due.
+    await database[CERTIFICATE_CHECKS].create_index([("status", ASCENDING), ("next_notice_at", ASCENDING)])
+    await database[STAFF].create_index([("tenant", ASCENDING), ("name", ASCENDING)])
+    await database[VOLUNTEERS].create_index([("tenant", ASCENDING), ("contact_person_id", ASCENDING)])
 
 
 def registry_event(
@@ -341,6 +357,28 @@ class Store:
         """Up to ``limit`` documents of the tenant matching ``query``, after the cursor, in page order."""
         return await self.read(tenant).find(collection, {**query, **after_cursor(cursor)}, sort=PAGE_ORDER, limit=limit)
 
+    async def search(
+        self,
+        tenant: str,
+        collection: str,
+        query: Mapping[str, Any],
+        accepts: Callable[[Document], bool],
+        cursor: str | None,
+        limit: int,
+    ) -> list[Document]:
+        """Up to ``limit`` documents of the tenant matching ``query`` that ``accepts`` takes, after
+        the cursor, in page order: read in batches until the page is full or nothing is left, so
+        that a rule the database cannot say (a distance, a language level) still pages right."""
+        scope, after = self.read(tenant), after_cursor(cursor)
+        found: list[Document] = []
+        while len(found) < limit:
+            batch = await scope.find(collection, {**query, **after}, sort=PAGE_ORDER, limit=SEARCH_BATCH)
+            found.extend(document for document in batch if accepts(document))
+            if len(batch) < SEARCH_BATCH:
+                break
+            after = after_position(batch[-1])
+        return found[:limit]
+
     async def tenants_page(self, cursor: str | None, limit: int) -> list[Document]:
         """Up to ``limit`` tenants after the cursor (tenants are not tenant data: no scope)."""
         return await self.database[TENANTS].find(after_cursor(cursor)).sort(PAGE_ORDER).limit(limit).to_list()
@@ -425,6 +463,57 @@ class Store:
         )
         return result.matched_count == 1
 
+    # --- the office's staff and the certificate checks' notices ------------------------------
+
+    async def put_staff(self, tenant: str, staff_id: str, fields: Mapping[str, Any]) -> Document:
+        """Create or replace a staff member's record (the registry's own: no event)."""
+        document = {
+            "_id": staff_document_id(tenant, staff_id),
+            "tenant": tenant,
+            "staff_id": staff_id,
+            **fields,
+            "updated_at": datetime.now(UTC),
+        }
+        await self.database[STAFF].replace_one({"_id": document["_id"], "tenant": tenant}, document, upsert=True)
+        return document
+
+    async def staff_member(self, tenant: str, staff_id: str) -> Document | None:
+        return await self.read(tenant).get(STAFF, staff_document_id(tenant, staff_id))
+
+    async def staff(self, tenant: str) -> list[Document]:
+        return await self.read(tenant).find(STAFF, {}, sort=[("name", ASCENDING), ("_id", ASCENDING)])
+
+    async def remove_staff(self, tenant: str, staff_id: str) -> int | None:
+        """Delete a staff member's record unless they are someone's contact person: None if there
+        is no such record, else how many volunteers still name them (0: deleted)."""
+
+        async def work(scope: TransactionScope) -> int | None:
+            document_id = staff_document_id(tenant, staff_id)
+            if await scope.get(STAFF, document_id) is None:
+                return None
+            named = await scope.count(VOLUNTEERS, {"contact_person_id": staff_id})
+            if named == 0:
+                await scope.delete_many(STAFF, {"_id": document_id})
+            return named
+
+        return await self.unit_of_work.run(in_tenant(tenant, work))
+
+    async def certificate_checks(self, tenant: str, volunteer_id: str) -> list[Document]:
+        """Every check of a volunteer, the latest first: the history."""
+        return await self.read(tenant).find(
+            CERTIFICATE_CHECKS, {"volunteer_id": volunteer_id}, sort=[("recorded_at", -1), ("_id", ASCENDING)]
+        )
+
+    async def due_notices(self, now: datetime, limit: int = 200) -> list[tuple[str, str]]:
+        """(tenant, check id) of the checks in force whose next expiry notice is due, of every tenant."""
+        cursor = self.database[CERTIFICATE_CHECKS].find(
+            {"status": CheckStatus.IN_FORCE.value, "next_notice_at": {"$lte": now}},
+            {"tenant": 1},
+            sort=[("next_notice_at", ASCENDING), ("_id", ASCENDING)],
+            limit=limit,
+        )
+        return [(document["tenant"], document["_id"]) async for document in cursor]
+
     # --- idempotency records (claimed outside any transaction, answered inside the command's) ---
 
     async def claim_key(self, claim: Document, fingerprint: str) -> bool:
@@ -487,6 +576,15 @@ def after_cursor(cursor: str | None) -> Document:
     if not cursor:
         return {}
     created, document_id = decode_cursor(cursor)
+    return _after(created, document_id)
+
+
+def after_position(document: Mapping[str, Any]) -> Document:
+    """The filter for what comes after ``document`` in page order."""
+    return _after(document["created_at"], document["_id"])
+
+
+def _after(created: datetime, document_id: str) -> Document:
     return {"$or": [{"created_at": {"$gt": created}}, {"created_at": created, "_id": {"$gt": document_id}}]}
 
 

@@ -1,6 +1,7 @@
-"""The HTTP API, one module per resource: tenants, organisations, volunteers, needs, partner
-commands, statistics, places (postcodes, address search) and the portal (public tenant facts,
-portal settings).
+"""The HTTP API, one module per resource: tenants, organisations, volunteers, their certificate
+checks, the office's staff (and each volunteer's contact person), needs, partner commands,
+statistics, places (postcodes, address search) and the portal (public tenant facts, portal
+settings).
 
 ``access`` holds the caller and registry dependencies and the access rules (a caller outside the
 path's tenant gets 404, one with the wrong role 403), ``idempotency`` the ``Idempotency-Key``
@@ -12,11 +13,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lotse_registry.api import needs, organisations, partner, places, portal, statistics, tenants, volunteers
+from lotse_registry.api import (
+    certificates,
+    needs,
+    organisations,
+    partner,
+    places,
+    portal,
+    staff,
+    statistics,
+    tenants,
+    volunteers,
+)
 from lotse_registry.api.errors import install_domain_errors
 
 router = APIRouter()
-for _resource in (tenants, organisations, volunteers, needs, partner, statistics, places, portal):
+for _resource in (tenants, organisations, volunteers, certificates, staff, needs, partner, statistics, places, portal):
     router.include_router(_resource.router)
 router.include_router(portal.public)
 

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from lotse_contracts import Availability, TenantOnboarded
 from lotse_contracts.events.needs import CancellationReason, NeedOutcome
 from lotse_contracts.events.organisations import OrganisationKind, OrganisationState
-from lotse_contracts.events.values import Consent, ConsentPurpose, TenantSlug
-from lotse_contracts.events.volunteers import VolunteerProfile, WithdrawalReason
+from lotse_contracts.events.values import Consent, ConsentPurpose, Email, TenantSlug
+from lotse_contracts.events.volunteers import VolunteerContact, VolunteerProfile, WithdrawalReason
+from lotse_registry.domain import RevocationReason
 
 _org = OrganisationState.model_fields
 
@@ -77,3 +78,29 @@ class NeedClosing(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: NeedOutcome
+
+
+class Revocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: RevocationReason = Field(
+        RevocationReason.RECORDED_IN_ERROR, description="Why the check no longer counts.", examples=["withdrawn"]
+    )
+
+
+class StaffMember(BaseModel):
+    """A member of the office's staff, as they give it themselves: how volunteers reach them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80, description="Name volunteers know them by.", examples=["Jana Weber"])
+    email: Email = Field(description="Work e-mail address.", examples=["j.weber@musterstadt.de"])
+    phone: Annotated[str | None, VolunteerContact.model_fields["phone"]] = None
+
+
+class ContactPerson(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: UUID | None = Field(
+        description="The staff member who is the volunteer's contact person at the office; null for none."
+    )

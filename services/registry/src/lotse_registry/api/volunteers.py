@@ -1,22 +1,24 @@
-"""Volunteers: registration with consent, profile, availability, withdrawal and erasure."""
+"""Volunteers: registration with consent, profile, availability, withdrawal and erasure, and the
+search the office's console lists them with."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, time
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from lotse_contracts import Availability, VolunteerRegistered
+from lotse_contracts.events.values import CertificateKind, Weekday
 from lotse_contracts.events.volunteers import VolunteerProfile, WithdrawalReason
 from lotse_registry import domain, service
 from lotse_registry.api.access import NOT_FOUND, WRITE_REFUSALS, Caller, StoreDep, allow, member, not_found, registry_of
 from lotse_registry.api.idempotency import IdempotencyKey, execute
 from lotse_registry.api.models import VolunteerRegistration, Withdrawal
 from lotse_registry.api.views import Cursor, Limit, as_json, page
-from lotse_registry.domain import VolunteerStatus
+from lotse_registry.domain import Circle, LanguageWish, VolunteerSearch, VolunteerStatus
 from lotse_registry.store import (
     VOLUNTEERS,
     Document,
@@ -32,6 +34,14 @@ router = APIRouter(tags=["volunteers"])
 
 def volunteer_view(principal: Principal, document: Document, *, in_list: bool) -> dict[str, Any]:
     return as_json({"_id": document["_id"], **domain.volunteer_view(principal, document, in_list=in_list)})
+
+
+def staff_view(document: Document | None, staff_id: str) -> dict[str, Any]:
+    """A staff member as volunteers and the console see them: how to reach them. A record
+    removed meanwhile leaves the id alone."""
+    if document is None:
+        return {"staff_id": staff_id, "name": None, "email": None, "phone": None}
+    return {"staff_id": staff_id, **{name: document.get(name) for name in ("name", "email", "phone")}}
 
 
 @router.post("/tenants/{tenant}/volunteers", status_code=201, responses=WRITE_REFUSALS)
@@ -77,30 +87,81 @@ async def list_volunteers(
     principal: Caller,
     status: VolunteerStatus | None = None,
     organisation_id: str | None = None,
-    skill: str | None = None,
-    language: str | None = None,
+    skill: Annotated[list[str], Query(description="Has every skill named (repeat the parameter).")] = [],  # noqa: B006 - FastAPI copies it
+    language: Annotated[
+        list[str],
+        Query(description="Speaks every language named, at least at the level after a colon: ar, ar:b2 (repeatable)."),
+    ] = [],  # noqa: B006 - FastAPI copies it
+    postcode: Annotated[str | None, Query(pattern=r"^[0-9]{5}$", description="Lives in this postcode.")] = None,
+    near_lat: Annotated[float | None, Query(ge=-90, le=90, description="Lives within within_km of this point.")] = None,
+    near_lon: Annotated[float | None, Query(ge=-180, le=180, description="Longitude of that point.")] = None,
+    within_km: Annotated[float | None, Query(gt=0, le=200, description="Distance from near_lat/near_lon.")] = None,
+    available_on: Annotated[Weekday | None, Query(description="Has a weekly slot on this day.")] = None,
+    available_at: Annotated[time | None, Query(description="Has a weekly slot at this local time (HH:MM).")] = None,
+    certificate_checked: Annotated[
+        bool | None, Query(description="Has (true) or has not (false) a certificate the office checked, valid today.")
+    ] = None,
+    certificate_kind: Annotated[
+        CertificateKind | None, Query(description="Narrows certificate_checked to one kind (alone: checked).")
+    ] = None,
+    contact_person_id: Annotated[str | None, Query(description="Whose contact person at the office this is.")] = None,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=80, description="Part of the name (coordinators only).")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Volunteers (coordinator: all; initiative admin: its organisation's). Never e-mail addresses."""
+    """Volunteers (coordinator: all; initiative admin: its organisation's), searched and paged.
+    Never e-mail addresses; names only where the caller may see them, which is also all a name
+    search finds."""
     member(principal, tenant)
     allow(principal, Role.COORDINATOR, Role.INITIATIVE_ADMIN)
-    query: Document = {}
-    if not principal.has(Role.COORDINATOR):
-        query["organisation_id"] = principal.organisation
-    elif organisation_id:
-        query["organisation_id"] = organisation_id
-    if status:
-        query["status"] = status.value
-    if skill:
-        query["skills"] = skill
-    if language:
-        query["languages.language"] = language
-    documents = await registry.page(tenant, VOLUNTEERS, query, cursor, limit + 1)
+    if name is not None and not principal.has(Role.COORDINATOR):
+        raise Problem(403, "Forbidden", "query.name: searching by name is for coordinators")
+    near = _circle(near_lat, near_lon, within_km)
+    if available_at is not None and available_at.tzinfo is not None:
+        message = "a local time of the tenant, without an offset"
+        errors = [{"field": "query.available_at", "message": message}]
+        raise Problem(422, "Invalid request", f"query.available_at: {message}", errors=errors)
+    search = VolunteerSearch(
+        status=status.value if status else None,
+        # Initiative admins see their own organisation's volunteers, whatever they ask for.
+        organisation_id=organisation_id if principal.has(Role.COORDINATOR) else principal.organisation,
+        skills=tuple(skill),
+        languages=tuple(LanguageWish.parse(text) for text in language),
+        postcode=postcode,
+        near=near,
+        available_on=available_on,
+        available_at=available_at,
+        certificate_checked=certificate_checked,
+        certificate_kind=certificate_kind,
+        contact_person_id=contact_person_id,
+        name=name,
+        today=datetime.now(UTC).date(),
+    )
+    documents = await registry.search(
+        tenant, VOLUNTEERS, search.query(), lambda d: search.accepts(principal, d), cursor, limit + 1
+    )
     return page([volunteer_view(principal, d, in_list=True) for d in documents], documents, limit)
 
 
-async def _visible_volunteer(registry: Store, tenant: str, volunteer_id: str, principal: Principal) -> Document:
+def _circle(lat: float | None, lon: float | None, radius_km: float | None) -> Circle | None:
+    given = {"near_lat": lat, "near_lon": lon, "within_km": radius_km}
+    if all(value is None for value in given.values()):
+        return None
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        errors = [
+            {"field": f"query.{name}", "message": "give near_lat, near_lon and within_km together"} for name in missing
+        ]
+        raise Problem(
+            422, "Invalid request", f"query.{missing[0]}: give near_lat, near_lon and within_km together", errors=errors
+        )
+    assert lat is not None and lon is not None and radius_km is not None
+    return Circle(lat, lon, radius_km)
+
+
+async def visible_volunteer(registry: Store, tenant: str, volunteer_id: str, principal: Principal) -> Document:
     member(principal, tenant)
     allow(principal, Role.VOLUNTEER, Role.COORDINATOR, Role.INITIATIVE_ADMIN)
     document = await registry.read(tenant).get(VOLUNTEERS, volunteer_id)
@@ -111,13 +172,19 @@ async def _visible_volunteer(registry: Store, tenant: str, volunteer_id: str, pr
 
 @router.get("/tenants/{tenant}/volunteers/{volunteer_id}", responses=NOT_FOUND)
 async def get_volunteer(registry: StoreDep, tenant: str, volunteer_id: str, principal: Caller) -> dict[str, Any]:
-    """One volunteer with engagements; contact details only for the volunteer, their own
-    organisation and the coordination office for volunteers it coordinates."""
-    document = await _visible_volunteer(registry, tenant, volunteer_id, principal)
-    return volunteer_view(principal, document, in_list=False)
+    """One volunteer with engagements, certificate checks and their contact person at the office
+    (name and how to reach them); contact details only for the volunteer, their own organisation
+    and the coordination office for volunteers it coordinates."""
+    document = await visible_volunteer(registry, tenant, volunteer_id, principal)
+    view = volunteer_view(principal, document, in_list=False)
+    if document["status"] == VolunteerStatus.ERASED:
+        return view  # a tombstone shows nothing but its status
+    staff_id = document.get("contact_person_id")
+    view["contact_person"] = staff_view(await registry.staff_member(tenant, staff_id), staff_id) if staff_id else None
+    return view
 
 
-async def _change_volunteer(
+async def change_volunteer(
     request: Request,
     tenant: str,
     volunteer_id: str,
@@ -128,7 +195,7 @@ async def _change_volunteer(
     key: str | None = None,
     status: int = 200,
 ) -> JSONResponse:
-    await _visible_volunteer(registry_of(request), tenant, volunteer_id, principal)
+    await visible_volunteer(registry_of(request), tenant, volunteer_id, principal)
 
     async def work(scope: TenantScope) -> Document:
         current = await service.load(scope, VOLUNTEERS, volunteer_id, "volunteer")
@@ -145,7 +212,7 @@ async def _change_volunteer(
 async def update_profile(
     request: Request, tenant: str, volunteer_id: str, body: VolunteerProfile, principal: Caller
 ) -> JSONResponse:
-    return await _change_volunteer(
+    return await change_volunteer(
         request, tenant, volunteer_id, principal, lambda scope, v: service.update_profile(scope, v, body)
     )
 
@@ -154,7 +221,7 @@ async def update_profile(
 async def change_availability(
     request: Request, tenant: str, volunteer_id: str, body: Availability, principal: Caller
 ) -> JSONResponse:
-    return await _change_volunteer(
+    return await change_volunteer(
         request, tenant, volunteer_id, principal, lambda scope, v: service.change_availability(scope, v, body)
     )
 
@@ -172,7 +239,7 @@ async def withdraw(
     reason = body.reason
     if principal.has(Role.INITIATIVE_ADMIN) and not principal.has(Role.VOLUNTEER, Role.COORDINATOR):
         reason = WithdrawalReason.REMOVED_BY_ORGANISATION
-    return await _change_volunteer(
+    return await change_volunteer(
         request,
         tenant,
         volunteer_id,
@@ -188,7 +255,7 @@ async def erase(
 ) -> JSONResponse:
     """Erase every personal datum of the volunteer (the volunteer, or a coordinator on request);
     only anonymous counts stay, and every service is told to erase too."""
-    response = await _change_volunteer(
+    response = await change_volunteer(
         request,
         tenant,
         volunteer_id,

@@ -1,0 +1,371 @@
+"""The office's console in the registry (issue 16): certificate checks and their history, expiry
+notices, the office's staff and each volunteer's contact person, and the volunteer search, on the
+running registry with its real database and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from lotse_contracts.topics import VOLUNTEERS
+from lotse_registry import domain
+from lotse_registry.reminders import ExpiryNotices
+from lotse_registry.store import Store
+from lotse_runtime.auth import Principal, Role
+from lotse_runtime.problems import PROBLEM_JSON
+from tests.integration.registry.conftest import RunningRegistry
+from tests.integration.registry.support import add_organisation, onboard, tenant_events, volunteer_body
+from tests.support import tokens
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+TODAY = datetime.now(UTC).date()
+IN_FIVE_YEARS = (TODAY + timedelta(days=5 * 365)).isoformat()
+JANA = "office-jana"  # a coordinator's token subject (not a UUID: her staff id is derived from it)
+
+
+def staff_id_of(subject: str) -> str:
+    return domain.staff_id(Principal(subject, None, frozenset(), issuer=tokens.issuer().url))
+
+
+def police_check(**overrides: Any) -> dict[str, Any]:
+    body = {"kind": "extended_police_certificate", "seen_on": TODAY.isoformat(), "valid_until": IN_FIVE_YEARS}
+    body.update(overrides)
+    return body
+
+
+@dataclass
+class Office:
+    """One tenant with two initiatives, a volunteer of each and one registered with the office."""
+
+    tenant: str
+    org: str
+    other_org: str
+    volunteer: str  # of org
+    other_volunteer: str  # of other_org
+    direct_volunteer: str  # registered with the municipality
+
+    def base(self, volunteer_id: str) -> str:
+        return f"/tenants/{self.tenant}/volunteers/{volunteer_id}"
+
+
+async def register(registry: RunningRegistry, tenant: str, organisation_id: str | None, **overrides: Any) -> str:
+    volunteer_id = str(uuid.uuid4())
+    response = await registry.http.post(
+        f"/tenants/{tenant}/volunteers",
+        json=volunteer_body(organisation_id, **overrides),
+        headers=registry.auth(Role.VOLUNTEER, tenant=tenant, subject=volunteer_id),
+    )
+    assert response.status_code == 201, response.text
+    return volunteer_id
+
+
+async def make_office(registry: RunningRegistry) -> Office:
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    other_org = await add_organisation(registry, tenant, name="Runder Tisch Nord", kind="round_table")
+    ids = [await register(registry, tenant, organisation_id) for organisation_id in (org, other_org, None)]
+    return Office(tenant, org, other_org, *ids)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def office(registry: RunningRegistry) -> Office:
+    return await make_office(registry)
+
+
+def coordinator(registry: RunningRegistry, office: Office, subject: str = JANA) -> dict[str, str]:
+    return registry.auth(Role.COORDINATOR, tenant=office.tenant, subject=subject)
+
+
+def initiative_admin(registry: RunningRegistry, office: Office, org: str | None = None) -> dict[str, str]:
+    return registry.auth(Role.INITIATIVE_ADMIN, tenant=office.tenant, org=org or office.org)
+
+
+def as_volunteer(registry: RunningRegistry, office: Office, volunteer_id: str) -> dict[str, str]:
+    return registry.auth(Role.VOLUNTEER, tenant=office.tenant, subject=volunteer_id)
+
+
+def fields(response: Any) -> list[str]:
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM_JSON, response.text
+    return [error["field"] for error in response.json()["errors"]]
+
+
+# --- certificate checks -------------------------------------------------------------------------
+
+
+async def test_the_office_records_a_check_and_who_saw_it_comes_from_the_token(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    office = await make_office(registry)
+    http, path = registry.http, office.base(office.direct_volunteer) + "/certificate-checks"
+    before = await http.get(office.base(office.direct_volunteer), headers=coordinator(registry, office))
+    # The volunteer declared one (valid as long as they like): declared, not checked.
+    assert before.json()["certificate_status"] == [
+        {"kind": "extended_police_certificate", "declared": True, "state": "declared_not_checked", "valid_until": None}
+    ]
+
+    recorded = await http.post(path, json=police_check(), headers=coordinator(registry, office))
+
+    assert recorded.status_code == 201, recorded.text
+    (entry,) = recorded.json()["certificate_checks"]
+    assert (entry["kind"], entry["valid_until"], entry["seen_by"]) == (
+        "extended_police_certificate",
+        IN_FIVE_YEARS,
+        staff_id_of(JANA),
+    )
+    assert recorded.json()["certificate_status"][0]["state"] == "checked"
+    assert recorded.json()["certificates"] == before.json()["certificates"]  # the declaration stays as it was
+    events = await tenant_events(kafka_bootstrap, VOLUNTEERS.name, office.tenant, expected=4)
+    checked = [event for event in events if event.type.endswith("certificate_checked.v1")]
+    assert [str(c.valid_until) for c in checked[0].data.checks] == [IN_FIVE_YEARS]
+    assert checked[0].subject == office.direct_volunteer and "seen_by" not in checked[0].model_dump_json()
+
+
+async def test_a_typed_in_seen_by_or_an_impossible_check_is_refused_naming_the_field(
+    registry: RunningRegistry, office: Office
+) -> None:
+    http, path = registry.http, office.base(office.direct_volunteer) + "/certificate-checks"
+    headers = coordinator(registry, office)
+    assert fields(await http.post(path, json=police_check(seen_by="someone"), headers=headers)) == ["seen_by"]
+    assert fields(await http.post(path, json=police_check(kind="swimming_badge"), headers=headers)) == ["kind"]
+    tomorrow = (TODAY + timedelta(days=1)).isoformat()
+    assert fields(await http.post(path, json=police_check(seen_on=tomorrow), headers=headers)) == ["seen_on"]
+    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    expired = police_check(seen_on="2020-01-01", valid_until=yesterday)
+    assert fields(await http.post(path, json=expired, headers=headers)) == ["valid_until"]
+    assert fields(await http.post(path, json=police_check(valid_until=20991231), headers=headers)) == ["valid_until"]
+
+
+async def test_who_may_record_read_and_revoke_checks(registry: RunningRegistry, office: Office) -> None:
+    http = registry.http
+    own = office.base(office.volunteer) + "/certificate-checks"
+    # The volunteer's own organisation records; another's does not see the volunteer at all.
+    assert (await http.post(own, json=police_check(), headers=initiative_admin(registry, office))).status_code == 201
+    other = initiative_admin(registry, office, office.other_org)
+    assert (await http.post(own, json=police_check(), headers=other)).status_code == 404
+    assert (await http.get(own, headers=other)).status_code == 404
+    # The volunteer reads their history but cannot vouch for themselves.
+    me = as_volunteer(registry, office, office.volunteer)
+    assert (await http.post(own, json=police_check(), headers=me)).status_code == 403
+    (check,) = (await http.get(own, headers=me)).json()["items"]
+    assert (check["status"], check["seen_by_role"]) == ("in_force", "initiative_admin")
+    revocation = f"{own}/{check['check_id']}/revocation"
+    assert (await http.post(revocation, json={}, headers=me)).status_code == 403
+    # Initiative admins manage no volunteer registered with the municipality.
+    direct = office.base(office.direct_volunteer) + "/certificate-checks"
+    assert (await http.post(direct, json=police_check(), headers=initiative_admin(registry, office))).status_code == 404
+
+
+async def test_a_revoked_or_replaced_check_stays_in_the_history(registry: RunningRegistry, office: Office) -> None:
+    http, headers = registry.http, coordinator(registry, office)
+    path = office.base(office.other_volunteer) + "/certificate-checks"
+    first = await http.post(
+        path, json=police_check(valid_until=(TODAY + timedelta(days=400)).isoformat()), headers=headers
+    )
+    assert first.status_code == 201
+    second = await http.post(path, json=police_check(), headers=headers)
+    (in_force,) = second.json()["certificate_checks"]
+
+    revoked = await http.post(
+        f"{path}/{in_force['check_id']}/revocation", json={"reason": "withdrawn"}, headers=headers
+    )
+
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["certificate_checks"] == []
+    assert revoked.json()["certificate_status"][0]["state"] == "declared_not_checked"
+    history = (await http.get(path, headers=headers)).json()["items"]
+    assert [(item["status"], item.get("revocation_reason")) for item in history] == [
+        ("revoked", "withdrawn"),
+        ("superseded", None),
+    ]
+    assert history[1]["superseded_by"] == in_force["check_id"]
+    again = await http.post(f"{path}/{in_force['check_id']}/revocation", json={}, headers=headers)
+    assert again.status_code == 409
+    unknown = await http.post(f"{path}/{uuid.uuid4()}/revocation", json={}, headers=headers)
+    assert unknown.status_code == 404
+    assert fields(
+        await http.post(f"{path}/{in_force['check_id']}/revocation", json={"reason": "x"}, headers=headers)
+    ) == ["reason"]
+
+
+async def test_erasure_deletes_the_volunteers_checks(registry: RunningRegistry, office: Office) -> None:
+    http, headers = registry.http, coordinator(registry, office)
+    volunteer_id = await register(registry, office.tenant, None)
+    recorded = await http.post(office.base(volunteer_id) + "/certificate-checks", json=police_check(), headers=headers)
+    assert recorded.status_code == 201
+    assert await registry.database.certificate_checks.count_documents({"volunteer_id": volunteer_id}) == 1
+    assert (await http.post(office.base(volunteer_id) + "/erasure", headers=headers)).status_code == 200
+    assert await registry.database.certificate_checks.count_documents({"volunteer_id": volunteer_id}) == 0
+    assert (await http.get(office.base(volunteer_id) + "/certificate-checks", headers=headers)).json() == {"items": []}
+
+
+# --- expiry notices -----------------------------------------------------------------------------
+
+
+async def test_each_expiry_notice_is_published_once_also_by_two_timers_and_after_a_restart(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    office = await make_office(registry)
+    until = TODAY + timedelta(weeks=10)
+    recorded = await registry.http.post(
+        office.base(office.direct_volunteer) + "/certificate-checks",
+        json=police_check(valid_until=until.isoformat()),
+        headers=coordinator(registry, office),
+    )
+    assert recorded.status_code == 201
+    store: Store = registry.app.state.registry
+    eight_weeks = domain.notice_due_at(until, 8) + timedelta(hours=7)
+
+    # Two replicas' timers at once, then one started afresh (a restart) on the same day.
+    at_once = await asyncio.gather(
+        ExpiryNotices(store, 60, clock=lambda: eight_weeks).tick(),
+        ExpiryNotices(store, 60, clock=lambda: eight_weeks).tick(),
+        return_exceptions=True,
+    )
+    restarted = await ExpiryNotices(store, 60, clock=lambda: eight_weeks + timedelta(hours=1)).tick()
+    two_weeks = await ExpiryNotices(store, 60, clock=lambda: domain.notice_due_at(until, 2)).tick()
+
+    assert sum(sent for sent in at_once if isinstance(sent, int)) == 1 and restarted == 0 and two_weeks == 1
+    events = await tenant_events(kafka_bootstrap, VOLUNTEERS.name, office.tenant, expected=6, settle=1.0)
+    expiring = [event for event in events if event.type.endswith("certificate_expiring.v1")]
+    assert [(e.data.weeks_before, e.data.valid_until, e.subject) for e in expiring] == [
+        (8, until, office.direct_volunteer),
+        (2, until, office.direct_volunteer),
+    ]
+    history = await registry.http.get(
+        office.base(office.direct_volunteer) + "/certificate-checks", headers=coordinator(registry, office)
+    )
+    assert [sent["weeks_before"] for sent in history.json()["items"][0]["notices_sent"]] == [8, 2]
+
+
+# --- staff and the contact person ---------------------------------------------------------------
+
+
+async def test_a_coordinator_enters_themself_as_staff_and_becomes_a_volunteers_contact_person(
+    registry: RunningRegistry, office: Office, kafka_bootstrap: str
+) -> None:
+    http, headers = registry.http, coordinator(registry, office)
+    staff = f"/tenants/{office.tenant}/staff"
+    me = {"name": "Jana Weber", "email": "j.weber@musterstadt.de", "phone": "+4930123456"}
+    entered = await http.put(f"{staff}/me", json=me, headers=headers)
+    assert entered.status_code == 200, entered.text
+    assert entered.json() == {"staff_id": staff_id_of(JANA), **me}
+    assert (await http.put(f"{staff}/me", json=me, headers=initiative_admin(registry, office))).status_code == 403
+    assert fields(await http.put(f"{staff}/me", json={**me, "email": "no address"}, headers=headers)) == ["email"]
+    assert (await http.get(staff, headers=headers)).json()["items"] == [entered.json()]
+    assert (await http.get(staff, headers=initiative_admin(registry, office))).status_code == 403
+
+    path = office.base(office.volunteer) + "/contact-person"
+    unknown = await http.put(path, json={"staff_id": str(uuid.uuid4())}, headers=headers)
+    assert fields(unknown) == ["staff_id"]
+    assert (
+        await http.put(path, json={"staff_id": staff_id_of(JANA)}, headers=initiative_admin(registry, office))
+    ).status_code == 403
+    named = await http.put(path, json={"staff_id": staff_id_of(JANA)}, headers=headers)
+    assert named.status_code == 200 and named.json()["contact_person_id"] == staff_id_of(JANA)
+
+    # The volunteer sees their contact person in their own data, with how to reach them.
+    mine = await http.get(office.base(office.volunteer), headers=as_volunteer(registry, office, office.volunteer))
+    assert mine.json()["contact_person"] == entered.json()
+    # Nobody is removed while they are someone's contact person.
+    assert (await http.delete(f"{staff}/{staff_id_of(JANA)}", headers=headers)).status_code == 409
+    assert (await http.put(path, json={"staff_id": None}, headers=headers)).json()["contact_person_id"] is None
+    assert (await http.delete(f"{staff}/{staff_id_of(JANA)}", headers=headers)).status_code == 204
+    assert (await http.delete(f"{staff}/{staff_id_of(JANA)}", headers=headers)).status_code == 404
+
+    events = await tenant_events(kafka_bootstrap, VOLUNTEERS.name, office.tenant, expected=5, settle=1.0)
+    changed = [e for e in events if e.type.endswith("contact_person_changed.v1")]
+    assert [e.data.model_dump(mode="json") for e in changed] == [
+        {"volunteer_id": office.volunteer, "staff_id": staff_id_of(JANA)},
+        {"volunteer_id": office.volunteer, "staff_id": None},
+    ]
+    assert "Jana" not in "".join(e.model_dump_json() for e in changed)
+
+
+# --- the search ---------------------------------------------------------------------------------
+
+
+async def test_the_search_filters_pages_and_keeps_to_need_to_know(registry: RunningRegistry) -> None:
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    http, office_headers = registry.http, registry.auth(Role.COORDINATOR, tenant=tenant)
+
+    def contact(name: str) -> dict[str, Any]:
+        return {**volunteer_body()["contact"], "display_name": name}
+
+    far_north = {"point": {"lat": 52.52 + 20 / 111.195, "lon": 13.405}, "postcode": "13000"}
+    anna = await register(registry, tenant, None, contact=contact("Anna Schulz"), skills=["childcare", "driving"])
+    boris = await register(
+        registry,
+        tenant,
+        None,
+        contact=contact("Boris Petrenko"),
+        languages=[{"language": "uk", "level": "native"}, {"language": "de", "level": "b1"}],
+        home_area=far_north,
+        availability={
+            "weekly_slots": [{"weekday": "saturday", "start": "09:00:00", "end": "12:00:00"}],
+            "max_concurrent_engagements": 1,
+        },
+    )
+    clara = await register(registry, tenant, org, contact=contact("Clara Schulz"))
+    recorded = await http.post(
+        f"/tenants/{tenant}/volunteers/{anna}/certificate-checks", json=police_check(), headers=office_headers
+    )
+    assert recorded.status_code == 201
+
+    async def found(headers: dict[str, str] | None = None, **query: Any) -> list[str]:
+        response = await http.get(f"/tenants/{tenant}/volunteers", params=query, headers=headers or office_headers)
+        assert response.status_code == 200, response.text
+        return [item["volunteer_id"] for item in response.json()["items"]]
+
+    assert await found() == [anna, boris, clara]
+    assert await found(skill=["childcare", "driving"]) == [anna]
+    assert await found(language="ar:b2") == [anna, clara]
+    assert await found(language=["uk", "de:b1"]) == [boris]
+    assert await found(language="de:b2") == [anna, clara]
+    assert await found(postcode="13000") == [boris]
+    assert await found(near_lat=52.52, near_lon=13.405, within_km=5) == [anna, clara]
+    assert await found(available_on="saturday", available_at="10:30") == [boris]
+    assert await found(available_on="tuesday") == [anna, clara]
+    assert await found(certificate_checked="true") == [anna]
+    assert await found(certificate_checked="false") == [boris, clara]
+    assert await found(certificate_kind="first_aid") == []
+    assert await found(organisation_id=org) == [clara]
+    assert await found(name="schulz") == [anna]  # Clara's name is her initiative's to see
+
+    # Paged after the filter: one at a time, each page full while more are left.
+    first = await http.get(
+        f"/tenants/{tenant}/volunteers", params={"language": "de", "limit": 1}, headers=office_headers
+    )
+    second = await http.get(
+        f"/tenants/{tenant}/volunteers",
+        params={"language": "de", "limit": 1, "cursor": first.json()["next_cursor"]},
+        headers=office_headers,
+    )
+    assert [item["volunteer_id"] for item in first.json()["items"] + second.json()["items"]] == [anna, boris]
+
+    # An initiative admin: only their organisation's, whatever they ask for, and no name search.
+    admin = registry.auth(Role.INITIATIVE_ADMIN, tenant=tenant, org=org)
+    assert await found(admin) == [clara]
+    assert await found(admin, organisation_id="someone-else", language="ar") == [clara]
+    items = (await http.get(f"/tenants/{tenant}/volunteers", headers=admin)).json()["items"]
+    assert items[0]["contact"] == {"display_name": "Clara Schulz"} and "email" not in str(items)
+    assert (await http.get(f"/tenants/{tenant}/volunteers", params={"name": "Clara"}, headers=admin)).status_code == 403
+
+    # Bad input names the parameter.
+    async def refused(**query: Any) -> list[str]:
+        return fields(await http.get(f"/tenants/{tenant}/volunteers", params=query, headers=office_headers))
+
+    assert await refused(language="arabic") == ["query.language"]
+    assert await refused(near_lat=52.5, near_lon=13.4) == ["query.within_km"]
+    assert await refused(within_km=500, near_lat=52.5, near_lon=13.4) == ["query.within_km"]
+    assert await refused(available_at="half past ten") == ["query.available_at"]
+    assert await refused(available_at="10:30+01:00") == ["query.available_at"]
+    assert await refused(certificate_kind="swimming_badge") == ["query.certificate_kind"]
+    assert await refused(postcode="1234") == ["query.postcode"]
