@@ -18,6 +18,7 @@ from lotse_contracts import (
     NeedUnstaffed,
     ProposalAccepted,
     ProposalDeclined,
+    VolunteerCertificateChecked,
     VolunteerSteppedBack,
 )
 from lotse_contracts.events.matching import AnswerChannel, UnstaffedReason
@@ -51,6 +52,7 @@ async def volunteer(
     radius: int = 10,
     organisation: str | None = None,
     limit: int = 2,
+    certificates: tuple[dict[str, str], ...] = (),
 ) -> str:
     """A volunteer free all week, ``km_north`` of the needs' place."""
     volunteer_id = str(uuid.uuid4())
@@ -61,7 +63,7 @@ async def volunteer(
         languages=[{"language": code, "level": level} for code, level in languages],
         home_area={"point": {"lat": CENTRE[0] + km_north * KM_LAT, "lon": CENTRE[1]}},
         travel_radius_km=radius,
-        certificates=[],
+        certificates=list(certificates),
         organisation_id=organisation,
         availability={
             "weekly_slots": [{"weekday": day, "start": "08:00", "end": "20:00"} for day in WEEKDAYS],
@@ -180,6 +182,55 @@ async def test_the_rule_assess_names_is_always_among_those_listed() -> None:
             assert expected in [broken.rule for broken in found.broken], (verdict, found.broken)
         else:
             assert found.broken == () and found.fit is not None
+
+
+async def test_the_certificate_rule_is_the_matching_rule_only_a_checked_certificate_counts() -> None:
+    """The office's check calls the same certificate rule as a round: a certificate the volunteer
+    only declares breaks it, one the office checked and still valid on the need's days does not."""
+    world = await world_of()
+    declared = {"kind": "extended_police_certificate", "issued_on": "2026-03-01", "valid_until": "2031-03-01"}
+    volunteer_id = await volunteer(world, 0.5, certificates=(declared,))
+    opened = events.need_opened(
+        TENANT,
+        required_skills=["accompaniment"],
+        languages=[],
+        place={"point": {"lat": CENTRE[0], "lon": CENTRE[1]}, "district": "Mitte"},
+        schedule={
+            "kind": "weekly",
+            "slots": [{"weekday": "tuesday", "start": "16:00", "end": "18:00"}],
+            "starts_on": "2026-12-01",
+            "ends_on": "2027-03-01",
+        },
+        volunteers_needed=1,
+        certificate_required="extended_police_certificate",
+    )
+    await world.matching.apply(opened, world.matching.need_opened)
+    need_id = opened.subject
+    assert world.events(need_id)[0].data.reason is UnstaffedReason.NO_CANDIDATES
+
+    declared_only = await world.matching.office_check(OFFICE, need_id, volunteer_id)
+    assert [broken.rule for broken in declared_only.broken] == [Rule.CERTIFICATE]
+
+    for version, valid_until in ((2, "2027-01-31"), (3, "2027-03-01")):  # short of the need's last day, then not
+        check = {"kind": "extended_police_certificate", "seen_on": "2026-11-20", "valid_until": valid_until}
+        checked = events.event(
+            VolunteerCertificateChecked,
+            TENANT,
+            volunteer_id,
+            version=version,
+            source="/lotse/registry",
+            volunteer_id=volunteer_id,
+            check=check,
+            checks=[check],
+        )
+        await world.matching.apply(checked, world.matching.volunteer_certificates_checked)
+        if version == 2:
+            too_short = await world.matching.office_check(OFFICE, need_id, volunteer_id)
+            assert [broken.rule for broken in too_short.broken] == [Rule.CERTIFICATE]
+    # Now it fits: matching proposed them by itself, and the office is told so.
+    assert proposed_volunteers(world.events(need_id)) == [volunteer_id]
+    found = await world.matching.office_check(OFFICE, need_id, volunteer_id)
+    assert [broken.rule for broken in found.broken] == [Rule.ALREADY_PROPOSED]
 
 
 async def test_an_answer_given_by_phone_is_recorded_with_who_recorded_it_under_the_usual_rules() -> None:

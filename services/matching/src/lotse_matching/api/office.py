@@ -4,8 +4,8 @@ and the office's actions on it: propose a volunteer it chose (with a dry run fir
 answer given by phone or in person, release a committed volunteer, start a new proposal round.
 
 Every action goes through matching's unit of work and outbox, and records who did it. The POSTs
-honour an ``Idempotency-Key`` header: a repeat with the same key answers as the first request
-did (``Idempotent-Replayed: true``) and changes nothing.
+honour an ``Idempotency-Key`` header: a repeat with the same key changes nothing and answers
+with the first request's outcome and proposals, as they stand now (``Idempotent-Replayed: true``).
 """
 
 from __future__ import annotations
