@@ -112,8 +112,8 @@ def headers(*roles: Role, tenant: str | None, organisation: str | None = None) -
     return {"Authorization": f"Bearer {token}"}
 
 
-async def figures(matching: Running, caller: dict[str, str], **params: str) -> Any:
-    response = await matching.http.get("/statistics", params=params, headers=caller)
+async def figures(matching: Running, caller: dict[str, str], tenant: str = OURS, **params: str) -> Any:
+    response = await matching.http.get(f"/tenants/{tenant}/statistics", params=params, headers=caller)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -149,7 +149,7 @@ async def test_four_staffed_needs_of_an_initiative_are_withheld_five_are_shown(m
     # A coordinator may look at one initiative; an initiative admin at no other one.
     assert await figures(matching, headers(Role.COORDINATOR, tenant=OURS), organisation_id=FIVE) == five
     other = await matching.http.get(
-        "/statistics",
+        f"/tenants/{OURS}/statistics",
         params={"organisation_id": FIVE},
         headers=headers(Role.INITIATIVE_ADMIN, tenant=OURS, organisation=SMALL),
     )
@@ -157,21 +157,23 @@ async def test_four_staffed_needs_of_an_initiative_are_withheld_five_are_shown(m
 
 
 async def test_other_roles_and_tenants_get_nothing_of_ours(matching: Running) -> None:
+    ours = f"/tenants/{OURS}/statistics"
     for role in (Role.VOLUNTEER, Role.PARTNER):
-        denied = await matching.http.get("/statistics", headers=headers(role, tenant=OURS))
+        denied = await matching.http.get(ours, headers=headers(role, tenant=OURS))
         assert denied.status_code == 403, role
-    no_tenant = await matching.http.get(
-        "/statistics", headers=headers(Role.PLATFORM_ADMIN, Role.COORDINATOR, tenant=None)
-    )
+    no_tenant = await matching.http.get(ours, headers=headers(Role.PLATFORM_ADMIN, Role.COORDINATOR, tenant=None))
     assert no_tenant.status_code == 403
-    # Their coordinator, and their initiative admin claiming our initiative's id, see their own (empty) figures.
-    for caller in (
+    # Their coordinator, and their initiative admin claiming our initiative's id, learn nothing of ours.
+    intruders = (
         headers(Role.COORDINATOR, tenant=THEIRS),
         headers(Role.INITIATIVE_ADMIN, tenant=THEIRS, organisation=FIVE),
-        headers(Role.COORDINATOR, tenant=THEIRS, organisation=FIVE),
-    ):
-        theirs = await figures(matching, caller)
+        headers(*(role for role in Role if role != Role.PLATFORM_ADMIN), tenant=THEIRS, organisation=FIVE),
+    )
+    for caller in intruders:
+        for params in ({}, {"organisation_id": FIVE}):
+            response = await matching.http.get(ours, params=params, headers=caller)
+            assert response.status_code == 404 and "time_to_staff" not in response.text
+        # Their own figures are theirs: nothing staffed there.
+        theirs = await figures(matching, caller, THEIRS)
         assert theirs["tenant"] == THEIRS and OURS not in str(theirs)
         assert theirs["time_to_staff"]["staffed_needs"] is None and theirs["proposals"]["proposals"] is None
-    asked = await figures(matching, headers(Role.COORDINATOR, tenant=THEIRS), organisation_id=FIVE)
-    assert asked["time_to_staff"]["staffed_needs"] is None and asked["proposals"]["proposals"] is None

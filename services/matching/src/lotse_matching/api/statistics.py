@@ -1,22 +1,21 @@
 """Staffing statistics for the coordination office (the whole tenant, or one organisation) and for
 initiative admins (their organisation): time to staff and proposals per acceptance. Every count
-below five, and every figure computed from fewer than five items, is withheld (``null``)."""
+below five, and every figure computed from fewer than five items, is withheld (``null``). Who may
+read them is the console's rule (``access.office_scope``): a caller of another tenant gets 404."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from lotse_matching.api.access import Service
+from lotse_matching.api.access import Office, Service
 from lotse_matching.statistics import hours_to_staff, proposal_outcomes, time_to_staff
-from lotse_runtime.auth import Principal, Role, requires, tenant_of
 from lotse_runtime.problems import Problem, problem_responses
 from lotse_runtime.small_counts import MINIMUM_COUNT, SmallCount
 
 router = APIRouter(tags=["statistics"])
-Office = Annotated[Principal, Depends(requires(Role.COORDINATOR, Role.INITIATIVE_ADMIN))]
 WITHHELD = f"null when computed from fewer than {MINIMUM_COUNT} needs (withheld)"
 
 
@@ -50,24 +49,27 @@ class StaffingStatistics(BaseModel):
     proposals: ProposalsView
 
 
-@router.get("/statistics", responses=problem_responses(404), summary="Time to staff and proposals per acceptance")
+@router.get(
+    "/tenants/{tenant}/statistics",
+    responses=problem_responses(404),
+    summary="Time to staff and proposals per acceptance",
+)
 async def staffing_statistics(
-    principal: Office,
+    scope: Office,
     matching: Service,
     organisation_id: Annotated[str | None, Query(max_length=64, description="One organisation's figures")] = None,
 ) -> StaffingStatistics:
-    """The tenant's (coordinator; or one organisation's, if asked) or the initiative admin's own
-    organisation's figures; the tenant comes from the token."""
-    tenant = tenant_of(principal)
-    if not principal.has(Role.COORDINATOR):
-        if organisation_id is not None and organisation_id != principal.organisation:
+    """The tenant's figures (coordinator; or one organisation's, if asked), or the initiative
+    admin's own organisation's; another organisation's is a 404 for them."""
+    if scope.organisation is not None:
+        if organisation_id is not None and organisation_id != scope.organisation:
             raise Problem(404, "Not found", f"no organisation {organisation_id}")
-        organisation_id = principal.organisation
-    needs, proposals = await matching.store.staffing_records(tenant, organisation_id)
+        organisation_id = scope.organisation
+    needs, proposals = await matching.store.staffing_records(scope.tenant, organisation_id)
     waited = time_to_staff(hours_to_staff(needs, proposals))
     outcomes = proposal_outcomes(proposals)
     return StaffingStatistics(
-        tenant=tenant,
+        tenant=scope.tenant,
         organisation_id=organisation_id,
         time_to_staff=TimeToStaffView(**vars(waited)),
         proposals=ProposalsView(**vars(outcomes)),
