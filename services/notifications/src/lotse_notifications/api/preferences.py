@@ -5,13 +5,14 @@ initiative admin for their own organisation)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lotse_contracts.events.notifications import RecipientKind
+from lotse_contracts.events.values import IsoTime
 from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
 from lotse_notifications.records import MailPreference, OfficeMail
 from lotse_notifications.store import Store
@@ -31,7 +32,7 @@ class PreferenceBody(BaseModel):
         ),
         examples=["daily_digest"],
     )
-    digest_time: time | None = Field(
+    digest_time: IsoTime | None = Field(
         None,
         description="Local time of the daily digest (HH:MM, the municipality's time zone); absent: the default",
         examples=["07:30"],
