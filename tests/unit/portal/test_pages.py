@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lotse_portal import domain, maps, pages, places
+from lotse_portal import domain, guidance, maps, pages, places, statistics
 from lotse_portal.api.maps import TenantMap, home_map_view
 from lotse_portal.api.profile import choices
 from lotse_portal.store import SignedInUser
@@ -71,6 +71,49 @@ COMMON = {
     "flash": None,
     "is_volunteer": True,
     "is_initiative_admin": False,
+    "is_coordinator": False,
+}
+# The coordination office's console and the guidance (tests/unit/portal/test_console.py has more).
+CONSOLE_PAGES: dict[str, dict[str, Any]] = {
+    "console.html": {"is_coordinator": True},
+    "console_guidance.html": {"rows": [{"code": "ar", "name": "العربية", "own": 1}], "topics": 4},
+    "console_guidance_edit.html": {
+        "language": {"code": "fa", "name": "فارسی", "direction": "rtl"},
+        "topics": [
+            guidance.TopicText("insurance", HOSTILE, HOSTILE, True),
+            guidance.TopicText("authorities", "", "", False),
+        ],
+        "values": {"insurance": HOSTILE},
+        "errors": {"insurance": guidance.TOO_LONG},
+        "max_length": guidance.MAX_LENGTH,
+    },
+    "console_statistics.html": {
+        "charts": statistics.charts(
+            {
+                "needs_by_category": {"translation": {"open": 7, "staffed": None, "unstaffed": None}},
+                "needs_by_district": [{"district": HOSTILE, "open": 5, "staffed": None, "unstaffed": None}],
+                "volunteers": {"active": 12, "engaged": None, "withdrawn": None, "erased": None},
+                "organisation_id": None,
+            },
+            {
+                "time_to_staff": {"staffed_needs": None},
+                "proposals": {"proposals": 9, "accepted": 5, "proposals_per_acceptance": 1.8},
+            },
+        ),
+        "organisation_only": False,
+        "minimum": 5,
+    },
+    "guidance.html": {
+        "topics": [
+            {
+                "topic": "authorities",
+                "label": guidance.TOPICS["authorities"],
+                "paragraphs": [HOSTILE, "Zweiter Absatz"],
+                "language": "de",
+                "direction": "ltr",
+            },
+        ]
+    },
 }
 PAGES: dict[str, dict[str, Any]] = {
     "start.html": {"tenants": [{"slug": "lindenau", "name": "Lindenau"}], "user": None},
@@ -154,6 +197,7 @@ PAGES: dict[str, dict[str, Any]] = {
         "spoken_languages": domain.SPOKEN_LANGUAGES,
         "levels": domain.LEVELS,
     },
+    **CONSOLE_PAGES,
 }
 
 

@@ -2,8 +2,34 @@
 
 from fastapi import APIRouter
 
-from lotse_portal.api import engagements, maps, my_data, needs, organisation, profile, proposals, signin, start
+from lotse_portal.api import (
+    console,
+    engagements,
+    guidance,
+    maps,
+    my_data,
+    needs,
+    organisation,
+    profile,
+    proposals,
+    signin,
+    start,
+    statistics,
+)
 
 router = APIRouter()
-for module in (start, signin, profile, maps, proposals, needs, engagements, my_data, organisation):
+for module in (
+    start,
+    signin,
+    profile,
+    maps,
+    proposals,
+    needs,
+    engagements,
+    my_data,
+    organisation,
+    console,
+    guidance,
+    statistics,
+):
     router.include_router(module.router)

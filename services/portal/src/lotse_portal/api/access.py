@@ -157,6 +157,7 @@ class Visit:
                 "flash": flash,
                 "is_volunteer": self.has(Role.VOLUNTEER),
                 "is_initiative_admin": self.has(Role.INITIATIVE_ADMIN),
+                "is_coordinator": self.has(Role.COORDINATOR),
                 **context,
             },
         )
@@ -235,10 +236,26 @@ async def initiative_visit(current: Annotated[Visit, Depends(signed_in_visit)]) 
     return current
 
 
+async def office_visit(current: Annotated[Visit, Depends(signed_in_visit)]) -> Visit:
+    """The coordination office's console: coordinators (the whole tenant) and initiative admins
+    (their organisation; the services narrow what they see)."""
+    if not current.has(Role.COORDINATOR, Role.INITIATIVE_ADMIN):
+        raise NotAllowed
+    return current
+
+
+async def coordinator_visit(current: Annotated[Visit, Depends(signed_in_visit)]) -> Visit:
+    if not current.has(Role.COORDINATOR):
+        raise NotAllowed
+    return current
+
+
 Anyone = Annotated[Visit, Depends(visit)]
 SignedIn = Annotated[Visit, Depends(signed_in_visit)]
 VolunteerVisit = Annotated[Visit, Depends(volunteer_visit)]
 InitiativeVisit = Annotated[Visit, Depends(initiative_visit)]
+OfficeVisit = Annotated[Visit, Depends(office_visit)]
+CoordinatorVisit = Annotated[Visit, Depends(coordinator_visit)]
 
 
 def token(current: Visit) -> str:

@@ -55,8 +55,8 @@ async def home(current: SignedIn) -> Response:
         return await current.page(
             "home.html", profile=profile, waiting=waiting, engaged=engaged, unread=len(unread), where=where
         )
-    if current.has(Role.INITIATIVE_ADMIN):
-        return await current.redirect("/organisation")
+    if current.has(Role.COORDINATOR, Role.INITIATIVE_ADMIN):
+        return await current.redirect("/console")
     return await current.page("home_other.html")
 
 
