@@ -26,6 +26,9 @@ ENGAGEMENT_REMINDER = "engagement_reminder"
 ENGAGEMENT_THANKS = "engagement_thanks"
 DAILY_DIGEST = "daily_digest"
 VOLUNTEER_UNREACHABLE = "volunteer_unreachable"
+# A checked certificate runs out soon: the volunteer is asked for a new one, the office told.
+CERTIFICATE_EXPIRING = "certificate_expiring"
+CERTIFICATE_EXPIRING_OFFICE = "certificate_expiring_office"
 KINDS: tuple[str, ...] = (
     WELCOME,
     MATCH_PROPOSED,
@@ -39,6 +42,8 @@ KINDS: tuple[str, ...] = (
     ENGAGEMENT_THANKS,
     DAILY_DIGEST,
     VOLUNTEER_UNREACHABLE,
+    CERTIFICATE_EXPIRING,
+    CERTIFICATE_EXPIRING_OFFICE,
 )
 # What a daily digest collects besides the staffed and unstaffed messages it replaces.
 PROPOSAL_DECLINED = "proposal_declined"

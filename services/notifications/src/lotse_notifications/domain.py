@@ -19,7 +19,14 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from lotse_contracts import MatchProposed, NeedOpened, NeedStaffed, NeedUnstaffed, ProposalDeclined
+from lotse_contracts import (
+    MatchProposed,
+    NeedOpened,
+    NeedStaffed,
+    NeedUnstaffed,
+    ProposalDeclined,
+    VolunteerCertificateExpiring,
+)
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import EXAMPLE_VOLUNTEER_ID, Channel, OneOffWindow, WeeklyRecurrence
 from lotse_notifications import catalogue
@@ -260,6 +267,16 @@ def declined_payload(data: ProposalDeclined, need: NeedSnapshot | None) -> dict[
     return {"need_id": str(data.need_id), "need": _snapshot_document(need), "reason": reason}
 
 
+def certificate_payload(data: VolunteerCertificateExpiring) -> dict[str, Any]:
+    """A checked certificate that runs out: whose, which kind, its last day and which notice."""
+    return {
+        "volunteer_id": str(data.volunteer_id),
+        "certificate": data.kind.value,
+        "valid_until": data.valid_until.isoformat(),
+        "weeks_before": data.weeks_before,
+    }
+
+
 def unreachable_payload(volunteer_id: str, problems: Mapping[Channel, str]) -> dict[str, Any]:
     return {
         "volunteer_id": volunteer_id,
@@ -409,6 +426,8 @@ def sample_payload(kind: str) -> dict[str, Any]:
         proposal_id = str(MatchProposed.example().proposal_id)
         starts_at, _ = engagement_window(need.schedule, "Europe/Berlin", datetime(2026, 11, 1, tzinfo=UTC))
         return engagement_payload(str(opened.need_id), proposal_id, starts_at) | {"need": need.to_document()}
+    if kind in {catalogue.CERTIFICATE_EXPIRING, catalogue.CERTIFICATE_EXPIRING_OFFICE}:
+        return certificate_payload(VolunteerCertificateExpiring.example())
     if kind == catalogue.VOLUNTEER_UNREACHABLE:
         return unreachable_payload(EXAMPLE_VOLUNTEER_ID, {Channel.EMAIL: "bounced", Channel.SMS: "sms_unavailable"})
     if kind == catalogue.DAILY_DIGEST:

@@ -189,7 +189,7 @@ class Composer:
             ids = list(payload.get("volunteer_ids", []))
         elif delivery.kind == catalogue.DAILY_DIGEST:
             ids = [volunteer for item in payload["items"] for volunteer in item.get("volunteer_ids", [])]
-        elif delivery.kind == catalogue.VOLUNTEER_UNREACHABLE:
+        elif delivery.kind in {catalogue.VOLUNTEER_UNREACHABLE, catalogue.CERTIFICATE_EXPIRING_OFFICE}:
             ids = [payload["volunteer_id"]]
         else:
             return {}

@@ -30,6 +30,7 @@ from lotse_contracts import (
     ProposalExpired,
     ProposalWithdrawn,
     TenantOnboarded,
+    VolunteerCertificateExpiring,
     VolunteerErased,
     VolunteerPickedNeed,
     VolunteerProfileUpdated,
@@ -186,6 +187,32 @@ async def volunteer_withdrawn(
         await store.erase_volunteer(event.tenant, volunteer_id, event.version, transaction)
     else:
         await store.withdraw_volunteer(event.tenant, volunteer_id, transaction)
+
+
+async def certificate_expiring(
+    store: UseCaseStore, event: Envelope[VolunteerCertificateExpiring], transaction: Transaction
+) -> None:
+    """A certificate the office checked runs out soon: the volunteer is asked to bring a new one
+    (on their channels), and the office and the volunteer's own organisation are mailed directly
+    (an action, so never folded into a daily digest), naming the volunteer as they may see them."""
+    volunteer_id, payload = str(event.data.volunteer_id), domain.certificate_payload(event.data)
+    await _to_volunteer(store, event, volunteer_id, catalogue.CERTIFICATE_EXPIRING, payload, transaction)
+    contact = await store.contact(event.tenant, volunteer_id, transaction)
+    organisation_id = contact.organisation_id if contact is not None else None
+    facts = await store.tenant(event.tenant, transaction)
+    for recipient_kind, recipient_id in await _office_recipients(store, event.tenant, organisation_id, transaction):
+        await store.add_delivery(
+            transaction,
+            tenant=event.tenant,
+            trigger_event_id=str(event.id),
+            correlation_id=event.correlationid,
+            kind=catalogue.CERTIFICATE_EXPIRING_OFFICE,
+            recipient_kind=recipient_kind,
+            recipient_id=recipient_id,
+            channel=Channel.EMAIL,
+            language=(facts.default_language if facts else None) or "de",
+            payload=payload,
+        )
 
 
 async def volunteer_erased(store: UseCaseStore, event: Envelope[VolunteerErased], transaction: Transaction) -> None:

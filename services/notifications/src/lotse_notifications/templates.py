@@ -17,7 +17,7 @@ import re
 import time as clock
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -407,6 +407,15 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
                 }
                 for item in payload["problems"]
             ],
+        }
+    elif kind in {catalogue.CERTIFICATE_EXPIRING, catalogue.CERTIFICATE_EXPIRING_OFFICE}:
+        person = facts.people.get(payload["volunteer_id"])
+        context |= {
+            "certificate": catalogue.label(catalogue.CERTIFICATE_LABELS, payload["certificate"], labels),
+            "valid_until": i18n.format_date(date.fromisoformat(payload["valid_until"]), labels),
+            "weeks": payload["weeks_before"],
+            "person": person_view(person) if person else None,
+            "volunteer_id": payload["volunteer_id"],
         }
     elif kind == catalogue.WEEKLY_DIGEST:
         digest = dict(payload["digest"])
