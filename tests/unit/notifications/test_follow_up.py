@@ -558,3 +558,22 @@ def test_an_sms_says_what_the_message_is_about_and_where_to_read_it_within_three
     )
     long = Rendered("x", "de", "Betreff " * 100, "", "")
     assert len(sms_text(long, "mehr")) == SMS_MAX_CHARS
+
+
+@pytest.mark.parametrize(
+    ("channel", "code", "refused"),
+    [
+        (Channel.EMAIL, "recipient_refused", True),
+        (Channel.EMAIL, "smtp_550", True),
+        (Channel.EMAIL, "smtp_unavailable", False),  # our mail server is away: not the person's address
+        (Channel.EMAIL, "smtp_451", False),
+        (Channel.SMS, "sms_http_400", True),
+        (Channel.SMS, "sms_http_401", False),  # our token: not the person's number
+        (Channel.SMS, "sms_timeout", False),
+        (Channel.IN_APP, "recipient_refused", False),
+    ],
+)
+def test_only_a_refused_address_counts_as_a_channel_that_failed_for_good(
+    channel: Channel, code: str, refused: bool
+) -> None:
+    assert domain.refuses_address(channel, code) is refused
