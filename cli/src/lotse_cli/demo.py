@@ -97,6 +97,7 @@ class Demo:
         asyncio.run(self.publish_volunteers(reports))
         for report in reports:
             self.wait_for_volunteers(report)
+            self.check_certificates(report)
         asyncio.run(self.publish_needs(reports))
         for report in reports:
             self.accept_some_proposals(report)
@@ -241,6 +242,30 @@ class Demo:
         )
         report.volunteer_ids = [item["volunteer_id"] for item in listing["items"]]
         self.say(f"{report.tenant.name}: {VOLUNTEERS_PER_TENANT} volunteers registered with consent")
+
+    def check_certificates(self, report: TenantReport) -> None:
+        """The office has seen the certificates the volunteers declared (only a checked one counts
+        for a need that requires it): it records a check of each that is still valid."""
+        slug, registry = report.tenant.slug, self.platform.url("registry")
+        coordinator, today = self.token([Role.COORDINATOR], slug), self.today.isoformat()
+        checked, cursor = 0, ""
+        while True:
+            page = self._call(
+                "GET", f"{registry}/tenants/{slug}/volunteers", coordinator, params={"limit": 200, "cursor": cursor}
+            )
+            for item in page["items"]:
+                for certificate in item.get("certificates") or []:
+                    valid_until = certificate.get("valid_until")
+                    if valid_until is None or valid_until < today:
+                        continue
+                    body = {"kind": certificate["kind"], "seen_on": today, "valid_until": valid_until}
+                    path = f"{registry}/tenants/{slug}/volunteers/{item['volunteer_id']}/certificate-checks"
+                    self._call("POST", path, coordinator, json=body)
+                    checked += 1
+            cursor = page["next_cursor"] or ""
+            if not cursor:
+                break
+        self.say(f"{report.tenant.name}: the office checked {checked} certificates the volunteers had shown")
 
     async def publish_needs(self, reports: list[TenantReport]) -> None:
         for index, report in enumerate(reports):
