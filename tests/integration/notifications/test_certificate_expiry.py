@@ -65,7 +65,10 @@ async def test_the_volunteer_the_office_and_their_organisation_are_told_before_a
 
     mine = await wait_for_mail(smtp_sink, registered.data.contact.email, catalogue.CERTIFICATE_EXPIRING)
     # A long subject is folded on the wire; the sink reads it back with the fold's space.
-    assert " ".join(mine["subject"].split()) == "Your certificate is valid only until Mar 1, 2027: extended police certificate"
+    assert (
+        " ".join(mine["subject"].split())
+        == "Your certificate is valid only until Mar 1, 2027: extended police certificate"
+    )
     assert "please show us a new one in good time" in mine["text"]
     office = await wait_for_mail(smtp_sink, f"office@{tenant}.example", catalogue.CERTIFICATE_EXPIRING_OFFICE)
     assert " ".join(office["subject"].split()) == "Nachweis läuft ab: erweitertes Führungszeugnis von Amira"
