@@ -7,6 +7,8 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from email import errors
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -55,7 +57,7 @@ def email_message(
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = to
+    message["To"] = mailbox(to)
     message["Subject"] = rendered.subject
     # A stable Message-ID per delivery lets mail systems drop the duplicate of a resend after a crash.
     message["Message-ID"] = f"<{delivery_id}@notifications.lotse>"
@@ -63,7 +65,7 @@ def email_message(
     message["Auto-Submitted"] = "auto-generated"
     message["X-Lotse-Template"] = rendered.kind
     if reply_to:
-        message["Reply-To"] = reply_to
+        message["Reply-To"] = mailbox(reply_to)
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     for attachment in attachments:
@@ -77,6 +79,16 @@ def email_message(
     # Set after the parts exist: making the message multipart moves Content-* headers into the parts.
     message["Content-Language"] = rendered.language
     return message
+
+
+def mailbox(address: str) -> Address:
+    """One mailbox, exactly as given, or a permanent failure. The contract's pattern lets through
+    strings a header parser reads otherwise (``a,b@example.org`` is two recipients, and
+    ``https://x/a@example.org`` a group named ``https``); as a header they would reach someone else."""
+    try:
+        return Address(addr_spec=address)
+    except (ValueError, IndexError, errors.HeaderParseError) as error:
+        raise SendFailed("address_invalid", "the address is not one mailbox", permanent=True) from error
 
 
 class EmailChannel:
