@@ -21,6 +21,8 @@ from lotse_matching.store import (
     CalendarFeed,
     Document,
     EngagementRecord,
+    HoursEntry,
+    HoursState,
     NeedRecord,
     NeedStatus,
     OfficeRequest,
@@ -51,6 +53,7 @@ class Collections:
     proposals: dict[str, Document] = field(default_factory=dict)
     calendar_feeds: dict[str, Document] = field(default_factory=dict)
     office_requests: dict[str, Document] = field(default_factory=dict)
+    hours: dict[str, Document] = field(default_factory=dict)
     inbox: set[tuple[str, str, str]] = field(default_factory=set)  # (consumer, tenant, event id)
     outbox: list[Outboxed] = field(default_factory=list)
 
@@ -254,6 +257,54 @@ class FakeStore:
             if doc["tenant"] == tenant and doc["need_id"] in ids
         ]
         return needs, proposals
+
+    # -- hours volunteers logged ---------------------------------------------------------------
+
+    async def hours_entry(self, tenant: str, entry_id: str, session: Session = None) -> HoursEntry | None:
+        document = self.data.hours.get(HoursEntry.id_of(tenant, entry_id))
+        return None if document is None else HoursEntry.from_document(copy.deepcopy(document))
+
+    async def hours_of_volunteer(self, tenant: str, volunteer_id: str, session: Session = None) -> list[HoursEntry]:
+        found = self._hours(lambda doc: doc["tenant"] == tenant and doc["volunteer_id"] == volunteer_id)
+        # The latest day first, then the latest logged (as the store's sort).
+        return sorted(found, key=lambda e: (e.day, e.logged_at), reverse=True)
+
+    def _hours(self, where: Callable[[Document], bool]) -> list[HoursEntry]:
+        found = sorted(
+            (doc for doc in self.data.hours.values() if where(doc)),
+            key=lambda d: (d["day"], d["logged_at"], d["entry_id"]),
+        )
+        return [HoursEntry.from_document(copy.deepcopy(doc)) for doc in found]
+
+    async def put_hours(self, entry: HoursEntry, session: Session) -> None:
+        document = entry.to_document()
+        self.data.hours[document["_id"]] = copy.deepcopy(document)
+
+    async def delete_hours(self, tenant: str, entry_id: str, session: Session) -> bool:
+        return self.data.hours.pop(HoursEntry.id_of(tenant, entry_id), None) is not None
+
+    async def delete_hours_of(self, tenant: str, volunteer_id: str, session: Session) -> None:
+        for key, document in list(self.data.hours.items()):
+            if document["tenant"] == tenant and document["volunteer_id"] == volunteer_id:
+                del self.data.hours[key]
+
+    async def hours_for_office(
+        self, tenant: str, state: HoursState | None, organisation_id: str | None, limit: int
+    ) -> list[HoursEntry]:
+        return self._hours(
+            lambda doc: (
+                doc["tenant"] == tenant
+                and state in (None, HoursState(doc["state"]))
+                and organisation_id in (None, doc["organisation_id"])
+            )
+        )[:limit]
+
+    async def confirmed_hours(self, tenant: str, organisation_id: str | None = None) -> list[HoursEntry]:
+        return await self.hours_for_office(tenant, HoursState.CONFIRMED, organisation_id, len(self.data.hours))
+
+    async def organisation_names(self, tenant: str, organisation_ids: list[str]) -> dict[str, str]:
+        found = (self.data.organisations.get(f"{tenant}:{o}") for o in organisation_ids)
+        return {str(doc["organisation_id"]): str(doc.get("name") or "") for doc in found if doc is not None}
 
 
 def _copy(document: Document | None) -> Document | None:

@@ -429,6 +429,7 @@ class NeedWork:
         self.record.status = status
         self.withdraw_open(reason)
         self.staffing.state = StaffingState.CLOSED
+        self.staffing.closed_at = self.now
         for volunteer_id in list(self.committed):
             self.after.append(partial(self.index.end_engagement, volunteer_id, self.need_id))
 

@@ -9,10 +9,11 @@ and, for consumed events, its inbox record.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -44,6 +45,19 @@ from lotse_contracts.events.volunteers import VolunteerProfile
 from lotse_matching.calendar_feed import new_secret, secret_sha256
 from lotse_matching.candidates import Candidate, Engagement, assess, candidate
 from lotse_matching.domain import NeedWork, Outcome, new_staffing
+from lotse_matching.hours import (
+    COMMITTED,
+    Commitment,
+    HoursDraft,
+    HoursOutcome,
+    HoursRules,
+    Refusal,
+    check,
+    commitment,
+    local_day,
+    may_still_log,
+    minutes_on,
+)
 from lotse_matching.index import FAIRNESS_WINDOW, TenantIndex
 from lotse_matching.office import BrokenRule, Filters, NeedSituation, Windows, situation
 from lotse_matching.profiles import need_from_record, timezone_of, volunteer_from_document
@@ -52,6 +66,8 @@ from lotse_matching.store import (
     Actor,
     CalendarFeed,
     Document,
+    HoursEntry,
+    HoursState,
     MatchingStore,
     NeedRecord,
     NeedStatus,
@@ -296,6 +312,7 @@ class Matching:
         await self.store.erase_from_proposals(tenant, volunteer_id, session)
         # The feed's digest names the volunteer, and the feed would go on serving their needs.
         await self.store.delete_calendar_feed(tenant, volunteer_id, session)
+        await self.store.delete_hours_of(tenant, volunteer_id, session)
         self.index(tenant).forget(volunteer_id)
         transaction.after_commit(lambda: self.index(tenant).forget(volunteer_id))
 
@@ -668,6 +685,160 @@ class Matching:
 
         return await self._run(scope.tenant, work)
 
+    # -- hours volunteers log -------------------------------------------------------------------
+
+    @property
+    def hours_rules(self) -> HoursRules:
+        return HoursRules(self.settings.hours_max_minutes_per_day, self.settings.hours_log_days)
+
+    def today(self, tenant: str) -> date:
+        """The tenant's calendar day now."""
+        return local_day(self.clock(), self.index(tenant).timezone)
+
+    async def _commitment(
+        self, tenant: str, volunteer_id: str, need_id: str, transaction: Transaction
+    ) -> Commitment | None:
+        need = await self.store.need_record(tenant, need_id, transaction.session)
+        if need is None:
+            return None
+        proposals = await self.store.proposal_records_for_need(tenant, need_id, transaction.session)
+        return commitment(need, proposals, volunteer_id, self.index(tenant).timezone)
+
+    async def _knows(self, tenant: str, volunteer_id: str, transaction: Transaction) -> bool:
+        volunteer = await self.store.volunteer(tenant, volunteer_id, transaction.session)
+        return volunteer is not None and not volunteer.get("erased")
+
+    async def loggable_needs(self, tenant: str, volunteer_id: str) -> list[Commitment]:
+        """The needs the volunteer may log hours for now, the latest start first."""
+        proposals = await self.store.proposal_records_of_volunteer(tenant, volunteer_id)
+        need_ids = sorted({p.need_id for p in proposals if p.status in COMMITTED})
+        needs = await self.store.need_records_by_id(tenant, need_ids)
+        timezone, today = self.index(tenant).timezone, self.today(tenant)
+        found = []
+        for need_id, need in needs.items():
+            theirs = [p for p in proposals if p.need_id == need_id]
+            engaged = commitment(need, theirs, volunteer_id, timezone)
+            if engaged is not None and may_still_log(engaged, today, self.hours_rules):
+                found.append(engaged)
+        return sorted(found, key=lambda c: (c.first_day, c.need_id), reverse=True)
+
+    async def log_hours(
+        self, tenant: str, volunteer_id: str, draft: HoursDraft, entry_id: str | None = None
+    ) -> HoursResult:
+        """A new entry of hours, pending until the office or the initiative decides. ``entry_id``:
+        the caller's id for the entry, so that a repeat of the request (a form sent twice) finds
+        the entry instead of logging the hours twice."""
+
+        async def work(transaction: Transaction) -> HoursResult:
+            if not await self._knows(tenant, volunteer_id, transaction):
+                return HoursResult(HoursOutcome.NOT_FOUND)
+            if entry_id is not None:
+                earlier = await self.store.hours_entry(tenant, entry_id, transaction.session)
+                if earlier is not None:
+                    same = earlier.volunteer_id == volunteer_id and _content(earlier) == draft
+                    return HoursResult(HoursOutcome.UNCHANGED, earlier) if same else HoursResult(HoursOutcome.ID_TAKEN)
+            engaged = await self._commitment(tenant, volunteer_id, draft.need_id, transaction)
+            entries = await self.store.hours_of_volunteer(tenant, volunteer_id, transaction.session)
+            refusals = check(draft, engaged, minutes_on(entries, draft.day), self.today(tenant), self.hours_rules)
+            if refusals or engaged is None:
+                return HoursResult(HoursOutcome.INVALID, refusals=tuple(refusals))
+            now = self.clock()
+            entry = HoursEntry(
+                id=entry_id or str(uuid.uuid4()),
+                tenant=tenant,
+                volunteer_id=volunteer_id,
+                need_id=draft.need_id,
+                organisation_id=engaged.need.organisation_id,
+                category=engaged.need.details["category"],
+                day=draft.day,
+                minutes=draft.minutes,
+                note=draft.note,
+                state=HoursState.PENDING,
+                logged_at=now,
+                updated_at=now,
+            )
+            await self.store.put_hours(entry, transaction.session)
+            return HoursResult(HoursOutcome.LOGGED, entry)
+
+        return await self._run(tenant, work)
+
+    async def correct_hours(self, tenant: str, volunteer_id: str, entry_id: str, draft: HoursDraft) -> HoursResult:
+        """The volunteer corrects an entry not confirmed yet; a rejected one becomes pending again."""
+
+        async def work(transaction: Transaction) -> HoursResult:
+            entry = await self.store.hours_entry(tenant, entry_id, transaction.session)
+            if entry is None or entry.volunteer_id != volunteer_id:
+                return HoursResult(HoursOutcome.NOT_FOUND)
+            if entry.state is HoursState.CONFIRMED:
+                return HoursResult(HoursOutcome.ALREADY_CONFIRMED, entry)
+            engaged = await self._commitment(tenant, volunteer_id, draft.need_id, transaction)
+            entries = await self.store.hours_of_volunteer(tenant, volunteer_id, transaction.session)
+            same_day = minutes_on(entries, draft.day, leaving_out=entry_id)
+            refusals = check(draft, engaged, same_day, self.today(tenant), self.hours_rules)
+            if refusals or engaged is None:
+                return HoursResult(HoursOutcome.INVALID, refusals=tuple(refusals))
+            corrected = replace(
+                entry,
+                need_id=draft.need_id,
+                organisation_id=engaged.need.organisation_id,
+                category=engaged.need.details["category"],
+                day=draft.day,
+                minutes=draft.minutes,
+                note=draft.note,
+                state=HoursState.PENDING,
+                updated_at=self.clock(),
+                decided_at=None,
+                decided_by=None,
+                rejection_reason=None,
+            )
+            await self.store.put_hours(corrected, transaction.session)
+            return HoursResult(HoursOutcome.CORRECTED, corrected)
+
+        return await self._run(tenant, work)
+
+    async def delete_hours(self, tenant: str, volunteer_id: str, entry_id: str) -> HoursResult:
+        async def work(transaction: Transaction) -> HoursResult:
+            entry = await self.store.hours_entry(tenant, entry_id, transaction.session)
+            if entry is None or entry.volunteer_id != volunteer_id:
+                return HoursResult(HoursOutcome.NOT_FOUND)
+            if entry.state is HoursState.CONFIRMED:
+                return HoursResult(HoursOutcome.ALREADY_CONFIRMED, entry)
+            await self.store.delete_hours(tenant, entry_id, transaction.session)
+            return HoursResult(HoursOutcome.DELETED, entry)
+
+        return await self._run(tenant, work)
+
+    def may_decide_hours(self, scope: OfficeScope, entry: HoursEntry) -> bool:
+        """Coordinators decide on every entry of the tenant, initiative admins on those for their
+        organisation's needs (whoever the volunteer is)."""
+        return scope.organisation is None or entry.organisation_id == scope.organisation
+
+    async def decide_hours(
+        self, scope: OfficeScope, entry_id: str, confirm: bool, reason: str | None = None
+    ) -> HoursResult:
+        """The office or the need's initiative confirms a pending entry, or rejects it with a
+        reason; who and when are recorded."""
+
+        async def work(transaction: Transaction) -> HoursResult:
+            entry = await self.store.hours_entry(scope.tenant, entry_id, transaction.session)
+            if entry is None or not self.may_decide_hours(scope, entry):
+                return HoursResult(HoursOutcome.NOT_FOUND)
+            if entry.volunteer_id == scope.actor.subject:
+                return HoursResult(HoursOutcome.OWN_ENTRY, entry)
+            if entry.state is not HoursState.PENDING:
+                return HoursResult(HoursOutcome.ALREADY_DECIDED, entry)
+            decided = replace(
+                entry,
+                state=HoursState.CONFIRMED if confirm else HoursState.REJECTED,
+                decided_at=self.clock(),
+                decided_by=scope.actor,
+                rejection_reason=None if confirm else reason,
+            )
+            await self.store.put_hours(decided, transaction.session)
+            return HoursResult(HoursOutcome.CONFIRMED if confirm else HoursOutcome.REJECTED, decided)
+
+        return await self._run(scope.tenant, work)
+
     # -- the timer ------------------------------------------------------------------------------
 
     async def tick(self) -> int:
@@ -735,6 +906,17 @@ class OfficeResult:
     proposal_ids: tuple[str, ...] = ()  # made (a proposal, a round) or answered
     fit: Candidate | None = None  # a check's fit, with score and reasons
     replayed: bool = False  # the answer of an earlier request under the same Idempotency-Key
+
+
+@dataclass(frozen=True, slots=True)
+class HoursResult:
+    outcome: HoursOutcome
+    entry: HoursEntry | None = None
+    refusals: tuple[Refusal, ...] = ()  # the rules an entry breaks (outcome invalid)
+
+
+def _content(entry: HoursEntry) -> HoursDraft:
+    return HoursDraft(entry.need_id, entry.day, entry.minutes, entry.note)
 
 
 def settled_outcome(proposal: Proposal, need_is_open: bool, now: datetime) -> Outcome | None:

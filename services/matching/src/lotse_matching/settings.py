@@ -38,6 +38,12 @@ class MatchingSettings(ServiceSettings):
     timer_interval_seconds: float = Field(5.0, gt=0, description="How often expiry and escalation are checked")
     unknown_retry_attempts: int = Field(5, ge=1, description="Tries for an event about a not yet known aggregate")
     unknown_retry_backoff_seconds: float = Field(0.5, gt=0, description="First wait between those tries")
+    hours_max_minutes_per_day: int = Field(
+        12 * 60, ge=60, le=24 * 60, description="What a volunteer's logged hours of one day may add up to, in minutes"
+    )
+    hours_log_days: int = Field(
+        90, ge=1, le=366, description="How many days back a volunteer may log hours (also after an engagement ended)"
+    )
 
     def policy(self, tenant: str) -> tuple[int, int, int]:
         """(proposals per round, answer seconds, unstaffed after seconds) of one tenant."""

@@ -7,6 +7,10 @@ among the accepted proposals and picks of the volunteers it counts in. Needs tha
 or were staffed when they were closed, count; a need staffed, stepped back from and staffed again
 counts with its last staffing.
 
+Confirmed hours volunteers logged are summed per month of the day worked and per kind of help;
+a sum is withheld unless five volunteers or more contributed to it, as the hours of two people
+would describe those two.
+
 Every count below five is withheld, and so is every figure computed from fewer than five items
 (``lotse_runtime.small_counts``): a median of three needs would describe those three needs.
 """
@@ -14,11 +18,20 @@ Every count below five is withheld, and so is every figure computed from fewer t
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from lotse_matching.store import NeedRecord, Proposal, ProposalKind, ProposalStatus, StaffingState
+from lotse_matching.store import (
+    HoursEntry,
+    HoursState,
+    NeedRecord,
+    Proposal,
+    ProposalKind,
+    ProposalStatus,
+    StaffingState,
+)
 from lotse_runtime.small_counts import disclosed, enough
 
 # A proposal that was accepted: stepping back later does not undo that it was accepted.
@@ -108,3 +121,36 @@ def proposal_outcomes(proposals: Iterable[Proposal]) -> ProposalOutcomes:
         picks=disclosed(len(picks)),
         proposals_per_acceptance=ratio,
     )
+
+
+@dataclass(frozen=True)
+class HoursSum:
+    key: str  # a month (YYYY-MM) or a kind of help
+    hours: float | None  # confirmed hours, withheld when fewer than five volunteers logged them
+    volunteers: int | None  # who logged them, withheld below five
+
+
+def confirmed_hours_by(entries: Iterable[HoursEntry], key: Callable[[HoursEntry], str]) -> list[HoursSum]:
+    """Confirmed hours summed by ``key``, in the order of the keys."""
+    minutes: defaultdict[str, int] = defaultdict(int)
+    people: defaultdict[str, set[str]] = defaultdict(set)
+    for entry in entries:
+        if entry.state is HoursState.CONFIRMED:
+            minutes[key(entry)] += entry.minutes
+            people[key(entry)].add(entry.volunteer_id)
+    return [
+        HoursSum(
+            name,
+            round(minutes[name] / 60, 1) if enough(len(people[name])) else None,
+            disclosed(len(people[name])),
+        )
+        for name in sorted(minutes)
+    ]
+
+
+def by_month(entry: HoursEntry) -> str:
+    return f"{entry.day.year:04d}-{entry.day.month:02d}"
+
+
+def by_category(entry: HoursEntry) -> str:
+    return entry.category

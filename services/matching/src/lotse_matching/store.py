@@ -3,8 +3,8 @@
 Collections of the `matching` database: `tenants`, `organisations`, `volunteers` (read model,
 no contact data), `needs` (read model plus the staffing state), `proposals`, `calendar_feeds`
 (one per volunteer at most: the digest of the feed's secret, never the secret),
-`office_requests` (the office's actions done under an Idempotency-Key, for a day), and the
-runtime's `inbox` and `outbox`.
+`office_requests` (the office's actions done under an Idempotency-Key, for a day), `hours` (the
+hours volunteers logged and who confirmed or rejected them), and the runtime's `inbox` and `outbox`.
 
 Needs and proposals cross this boundary as typed records (`NeedRecord` with its `Staffing`,
 `Proposal`): `from_document` and `to_document` map them onto the stored documents, whose shape
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -110,6 +110,9 @@ class Staffing:
     # A proposal round started by hand: who was asked before it may be asked again (written once set).
     round_started_at: datetime | None = None
     round_started_by: Actor | None = None
+    # When the registry closed or cancelled the need (written once set; needs closed before this
+    # field existed have none): volunteers log hours up to that day.
+    closed_at: datetime | None = None
 
     FIELDS = frozenset(
         {
@@ -122,6 +125,7 @@ class Staffing:
             "escalated",
             "round_started_at",
             "round_started_by",
+            "closed_at",
         }
     )
 
@@ -138,6 +142,7 @@ class Staffing:
             escalated=document["escalated"],
             round_started_at=document.get("round_started_at"),
             round_started_by=Actor.from_document(document.get("round_started_by")),
+            closed_at=document.get("closed_at"),
         )
 
     def to_document(self) -> Document:
@@ -154,6 +159,8 @@ class Staffing:
             document["round_started_at"] = self.round_started_at
         if self.round_started_by is not None:
             document["round_started_by"] = self.round_started_by.to_document()
+        if self.closed_at is not None:
+            document["closed_at"] = self.closed_at
         return document
 
 
@@ -430,6 +437,109 @@ class OfficeRequest:
         }
 
 
+class HoursState(StrEnum):
+    """Where a volunteer's entry of hours stands (``hours.state``)."""
+
+    PENDING = "pending"  # logged or corrected; the office or the initiative has not decided yet
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"  # with a reason; the volunteer may correct it (pending again) or delete it
+
+
+@dataclass(frozen=True, slots=True)
+class HoursEntry:
+    """Hours a volunteer logged for a need they committed to (``hours``), and who of the office or
+    the need's initiative confirmed or rejected them, when (and why not). The need's organisation
+    and category are copied at logging time: the office's list and the statistics filter by them.
+    Personal data of the volunteer: exported with their data and deleted with their erasure."""
+
+    id: str
+    tenant: str
+    volunteer_id: str
+    need_id: str
+    organisation_id: str
+    category: str
+    day: date  # the day worked, in the tenant's zone (stored as YYYY-MM-DD)
+    minutes: int
+    note: str
+    state: HoursState
+    logged_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None = None
+    decided_by: Actor | None = None
+    rejection_reason: str | None = None
+
+    FIELDS = frozenset(
+        {
+            "_id",
+            "entry_id",
+            "tenant",
+            "volunteer_id",
+            "need_id",
+            "organisation_id",
+            "category",
+            "day",
+            "minutes",
+            "note",
+            "state",
+            "logged_at",
+            "updated_at",
+            "decided_at",
+            "decided_by",
+            "rejection_reason",
+        }
+    )
+
+    @staticmethod
+    def id_of(tenant: str, entry_id: str) -> str:
+        # The tenant in the key: an id a client chose can never reach another tenant's entry.
+        return f"{tenant}:{entry_id}"
+
+    @classmethod
+    def from_document(cls, document: Document) -> HoursEntry:
+        _known_fields(document, cls.FIELDS, "hours entry")
+        return cls(
+            id=document["entry_id"],
+            tenant=document["tenant"],
+            volunteer_id=document["volunteer_id"],
+            need_id=document["need_id"],
+            organisation_id=document["organisation_id"],
+            category=document["category"],
+            day=date.fromisoformat(document["day"]),
+            minutes=document["minutes"],
+            note=document["note"],
+            state=HoursState(document["state"]),
+            logged_at=document["logged_at"],
+            updated_at=document["updated_at"],
+            decided_at=document.get("decided_at"),
+            decided_by=Actor.from_document(document.get("decided_by")),
+            rejection_reason=document.get("rejection_reason"),
+        )
+
+    def to_document(self) -> Document:
+        document: Document = {
+            "_id": self.id_of(self.tenant, self.id),
+            "entry_id": self.id,
+            "tenant": self.tenant,
+            "volunteer_id": self.volunteer_id,
+            "need_id": self.need_id,
+            "organisation_id": self.organisation_id,
+            "category": self.category,
+            "day": self.day.isoformat(),
+            "minutes": self.minutes,
+            "note": self.note,
+            "state": self.state.value,
+            "logged_at": self.logged_at,
+            "updated_at": self.updated_at,
+        }
+        if self.decided_at is not None:
+            document["decided_at"] = self.decided_at
+        if self.decided_by is not None:
+            document["decided_by"] = self.decided_by.to_document()
+        if self.rejection_reason is not None:
+            document["rejection_reason"] = self.rejection_reason
+        return document
+
+
 # -- what the use cases need of the database ---------------------------------------------------
 
 
@@ -523,8 +633,27 @@ class MatchingStore(Protocol):
         self, tenant: str, organisation_id: str | None = None
     ) -> tuple[list[NeedRecord], list[Proposal]]: ...
 
+    async def hours_entry(self, tenant: str, entry_id: str, session: Session = None) -> HoursEntry | None: ...
+
+    async def hours_of_volunteer(self, tenant: str, volunteer_id: str, session: Session = None) -> list[HoursEntry]: ...
+
+    async def put_hours(self, entry: HoursEntry, session: Session) -> None: ...
+
+    async def delete_hours(self, tenant: str, entry_id: str, session: Session) -> bool: ...
+
+    async def delete_hours_of(self, tenant: str, volunteer_id: str, session: Session) -> None: ...
+
+    async def hours_for_office(
+        self, tenant: str, state: HoursState | None, organisation_id: str | None, limit: int
+    ) -> list[HoursEntry]: ...
+
+    async def confirmed_hours(self, tenant: str, organisation_id: str | None = None) -> list[HoursEntry]: ...
+
+    async def organisation_names(self, tenant: str, organisation_ids: list[str]) -> dict[str, str]: ...
+
 
 PROPOSAL_ORDER = [("proposed_at", ASCENDING), ("_id", ASCENDING)]
+HOURS_ORDER = [("day", DESCENDING), ("logged_at", DESCENDING), ("entry_id", ASCENDING)]
 # How long a repeat of an office action under the same Idempotency-Key answers as the first did.
 OFFICE_REQUEST_SECONDS = 24 * 3600
 
@@ -543,6 +672,7 @@ class Store:
         self.proposals = database["proposals"]
         self.calendar_feeds = database["calendar_feeds"]
         self.office_requests = database["office_requests"]
+        self.hours = database["hours"]
 
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.database)
@@ -557,6 +687,8 @@ class Store:
         await self.office_requests.create_index(
             [("created_at", ASCENDING)], expireAfterSeconds=OFFICE_REQUEST_SECONDS, name="office_requests_ttl"
         )
+        await self.hours.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING), ("day", ASCENDING)])
+        await self.hours.create_index([("tenant", ASCENDING), ("state", ASCENDING), ("organisation_id", ASCENDING)])
 
     # -- tenants and organisations ------------------------------------------------------------
 
@@ -769,3 +901,54 @@ class Store:
         if organisation_id is not None:
             of_needs["need_id"] = {"$in": [need.need_id for need in needs]}
         return needs, [Proposal.from_document(doc) async for doc in self.proposals.find(of_needs)]
+
+    # -- hours volunteers logged --------------------------------------------------------------
+
+    async def hours_entry(self, tenant: str, entry_id: str, session: Session = None) -> HoursEntry | None:
+        key = {"_id": HoursEntry.id_of(tenant, entry_id), "tenant": tenant}
+        document = await self.hours.find_one(key, session=session)
+        return None if document is None else HoursEntry.from_document(document)
+
+    async def hours_of_volunteer(self, tenant: str, volunteer_id: str, session: Session = None) -> list[HoursEntry]:
+        """The volunteer's entries, the latest day first (a volunteer's few hundred a year)."""
+        found = self.hours.find({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
+        return [HoursEntry.from_document(doc) for doc in await found.sort(HOURS_ORDER).to_list()]
+
+    async def put_hours(self, entry: HoursEntry, session: Session) -> None:
+        document = entry.to_document()
+        await self.hours.replace_one({"_id": document["_id"]}, document, upsert=True, session=session)
+
+    async def delete_hours(self, tenant: str, entry_id: str, session: Session) -> bool:
+        key = {"_id": HoursEntry.id_of(tenant, entry_id), "tenant": tenant}
+        result = await self.hours.delete_one(key, session=session)
+        return result.deleted_count == 1
+
+    async def delete_hours_of(self, tenant: str, volunteer_id: str, session: Session) -> None:
+        await self.hours.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
+
+    async def hours_for_office(
+        self, tenant: str, state: HoursState | None, organisation_id: str | None, limit: int
+    ) -> list[HoursEntry]:
+        """The tenant's entries (in one state, of one organisation's needs), the oldest day first."""
+        query: Document = {"tenant": tenant}
+        if state is not None:
+            query["state"] = state.value
+        if organisation_id is not None:
+            query["organisation_id"] = organisation_id
+        found = self.hours.find(query).sort([("day", ASCENDING), ("logged_at", ASCENDING), ("entry_id", ASCENDING)])
+        return [HoursEntry.from_document(doc) for doc in await found.limit(limit).to_list()]
+
+    async def confirmed_hours(self, tenant: str, organisation_id: str | None = None) -> list[HoursEntry]:
+        """Every confirmed entry of the tenant (or of one organisation's needs), for the statistics."""
+        query: Document = {"tenant": tenant, "state": HoursState.CONFIRMED.value}
+        if organisation_id is not None:
+            query["organisation_id"] = organisation_id
+        return [HoursEntry.from_document(doc) async for doc in self.hours.find(query)]
+
+    async def organisation_names(self, tenant: str, organisation_ids: list[str]) -> dict[str, str]:
+        """The names of the tenant's organisations, as the registry last published them."""
+        found = self.organisations.find(
+            {"_id": {"$in": [f"{tenant}:{o}" for o in organisation_ids]}, "tenant": tenant},
+            projection={"organisation_id": 1, "name": 1},
+        )
+        return {str(doc["organisation_id"]): str(doc.get("name") or "") async for doc in found}

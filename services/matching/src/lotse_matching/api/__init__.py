@@ -1,6 +1,7 @@
 """HTTP API, one module per resource: ``answers`` (the answer-link pages), ``volunteers`` (the
 volunteers' own API: proposals, answers, open needs), ``engagements`` (their engagements and
-calendar feed), ``statistics`` (the office's staffing figures) and ``office`` (the coordination
+calendar feed), ``hours`` (hours they log, confirmed by the office or the initiative),
+``statistics`` (the office's staffing and hours figures) and ``office`` (the coordination
 office's console: dashboard, a need's staffing, the office's actions); ``access`` holds the caller
 and service dependencies and who may use the office's console."""
 
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lotse_matching.api import answers, engagements, office, statistics, volunteers
+from lotse_matching.api import answers, engagements, hours, office, statistics, volunteers
 
 router = APIRouter()
-for _resource in (answers, volunteers, engagements, statistics, office):
+for _resource in (answers, volunteers, engagements, hours, statistics, office):
     router.include_router(_resource.router)
 
 __all__ = ["router"]

@@ -1,5 +1,6 @@
 """Staffing statistics for the coordination office (the whole tenant, or one organisation) and for
-initiative admins (their organisation): time to staff and proposals per acceptance. Every count
+initiative admins (their organisation): time to staff, proposals per acceptance, and the confirmed
+hours volunteers logged per month and kind of help. Every count
 below five, and every figure computed from fewer than five items, is withheld (``null``). Who may
 read them is the console's rule (``access.office_scope``): a caller of another tenant gets 404."""
 
@@ -10,8 +11,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from lotse_contracts.events.needs import NeedCategory
 from lotse_matching.api.access import Office, Service
-from lotse_matching.statistics import hours_to_staff, proposal_outcomes, time_to_staff
+from lotse_matching.statistics import (
+    HoursSum,
+    by_category,
+    by_month,
+    confirmed_hours_by,
+    hours_to_staff,
+    proposal_outcomes,
+    time_to_staff,
+)
 from lotse_runtime.problems import Problem, problem_responses
 from lotse_runtime.small_counts import MINIMUM_COUNT, SmallCount
 
@@ -41,18 +51,41 @@ class ProposalsView(BaseModel):
     )
 
 
+HOURS_WITHHELD = f"null when fewer than {MINIMUM_COUNT} volunteers logged them (withheld)"
+
+
+class MonthHours(BaseModel):
+    month: str = Field(description="The month of the days worked, YYYY-MM.", examples=["2026-03"])
+    hours: float | None = Field(description=f"Confirmed hours, to one decimal; {HOURS_WITHHELD}.")
+    volunteers: SmallCount = Field(description="Volunteers whose confirmed hours these are.")
+
+
+class CategoryHours(BaseModel):
+    category: NeedCategory
+    hours: float | None = Field(description=f"Confirmed hours, to one decimal; {HOURS_WITHHELD}.")
+    volunteers: SmallCount = Field(description="Volunteers whose confirmed hours these are.")
+
+
+class HoursView(BaseModel):
+    """Hours volunteers logged and the office or the initiative confirmed, by the day worked."""
+
+    by_month: list[MonthHours] = Field(description="Months with confirmed hours, oldest first.")
+    by_category: list[CategoryHours] = Field(description="Kinds of help of the needs the hours were for.")
+
+
 class StaffingStatistics(BaseModel):
     tenant: str
     organisation_id: str | None = Field(description="Whose figures: one organisation's, or null for the whole tenant.")
     suppressed_below: int = Field(MINIMUM_COUNT, description="Counts below this are withheld (null).")
     time_to_staff: TimeToStaffView
     proposals: ProposalsView
+    hours: HoursView
 
 
 @router.get(
     "/tenants/{tenant}/statistics",
     responses=problem_responses(404),
-    summary="Time to staff and proposals per acceptance",
+    summary="Time to staff, proposals per acceptance, confirmed hours",
 )
 async def staffing_statistics(
     scope: Office,
@@ -68,9 +101,21 @@ async def staffing_statistics(
     needs, proposals = await matching.store.staffing_records(scope.tenant, organisation_id)
     waited = time_to_staff(hours_to_staff(needs, proposals))
     outcomes = proposal_outcomes(proposals)
+    confirmed = await matching.store.confirmed_hours(scope.tenant, organisation_id)
     return StaffingStatistics(
         tenant=scope.tenant,
         organisation_id=organisation_id,
         time_to_staff=TimeToStaffView(**vars(waited)),
         proposals=ProposalsView(**vars(outcomes)),
+        hours=HoursView(
+            by_month=[MonthHours(month=s.key, **_figures(s)) for s in confirmed_hours_by(confirmed, by_month)],
+            by_category=[
+                CategoryHours(category=NeedCategory(s.key), **_figures(s))
+                for s in confirmed_hours_by(confirmed, by_category)
+            ],
+        ),
     )
+
+
+def _figures(found: HoursSum) -> dict[str, float | int | None]:
+    return {"hours": found.hours, "volunteers": found.volunteers}
