@@ -80,6 +80,10 @@ def office(tenant: str, role: Role = Role.COORDINATOR, organisation: str | None 
     return {"Authorization": f"Bearer {token}"}
 
 
+def volunteer_page(tenant: str, volunteer_id: str) -> str:
+    return f"/tenants/{tenant}/volunteers/{volunteer_id}/staffing"
+
+
 def kinds(events: list[Envelope[Any]]) -> list[str]:
     return [event.type.split(".")[-2] for event in events]
 
@@ -191,6 +195,8 @@ async def test_an_answer_by_phone_a_release_and_a_new_round_go_out_as_events_wit
     events = await matching.wait_events(tenant, need.subject, at_least("staffed", 1), "the need staffed")
     (accepted,) = [e for e in events if e.type.endswith(".accepted.v1")]
     assert accepted.data.answered_via == "coordination_office"
+    engaged = (await matching.http.get(volunteer_page(tenant, near.subject), headers=headers)).json()
+    assert engaged["committed"] == [need.subject] and engaged["proposals"][0]["state"] == "accepted"
 
     released = await matching.http.post(f"{base}/committed/{near.subject}/release", headers=headers)
     assert released.status_code == 200 and released.json()["outcome"] == "stepped_back", released.text
@@ -234,6 +240,23 @@ async def test_an_answer_by_phone_a_release_and_a_new_round_go_out_as_events_wit
     assert staffing["committed"] == [] and staffing["need"]["next_step"] == "wait_for_answers"
     assert kinds(events).count("proposed") == 5, "the repeated round asked nobody"
 
+    # Each volunteer's page: near accepted and was released by the office; middle was asked twice.
+    released_page = (await matching.http.get(volunteer_page(tenant, near.subject), headers=headers)).json()
+    assert [(p["need_id"], p["state"]) for p in released_page["proposals"]] == [(need.subject, "stepped_back")]
+    assert released_page["proposals"][0]["released_by"] == {"subject": COORDINATOR, "role": "coordinator"}
+    assert released_page["committed"] == []
+    (brief,) = released_page["needs"]
+    assert (brief["need_id"], brief["status"], brief["state"], brief["district"]) == (
+        need.subject,
+        "open",
+        "open",
+        "Mitte",
+    )
+    asked_twice = (await matching.http.get(volunteer_page(tenant, middle.subject), headers=headers)).json()
+    assert [p["state"] for p in asked_twice["proposals"]] == ["proposed", "withdrawn"], "newest first"
+    unknown = await matching.http.get(volunteer_page(tenant, str(uuid.uuid4())), headers=headers)
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == PROBLEM_JSON
+
 
 async def test_an_initiative_admin_acts_on_its_own_needs_with_its_own_volunteers(matching: Running) -> None:
     tenant = TENANTS["admin"]
@@ -268,8 +291,17 @@ async def test_an_initiative_admin_acts_on_its_own_needs_with_its_own_volunteers
     mine = await matching.http.get(f"{base}/candidates/{ours.subject}", headers=admin)
     assert mine.status_code == 200 and mine.json()["broken_rules"][0]["rule"] == "already_proposed"
 
+    # A volunteer's page: the admin's own volunteer, not the other organisation's.
+    own = await matching.http.get(volunteer_page(tenant, ours.subject), headers=admin)
+    assert own.status_code == 200 and [p["need_id"] for p in own.json()["proposals"]] == [need.subject]
+    assert (await matching.http.get(volunteer_page(tenant, theirs_id), headers=admin)).status_code == 404
+
     stranger = office(tenant, Role.INITIATIVE_ADMIN, other_organisation)
     board = (await matching.http.get(f"/tenants/{tenant}/dashboard", headers=stranger)).json()
     assert all(board[name] == [] for name in board if name != "generated_at")
+    # Their volunteer was asked for our organisation's need: that need is not theirs to see.
+    their_own = (await matching.http.get(volunteer_page(tenant, theirs_id), headers=stranger)).json()
+    assert their_own["proposals"] == [] and their_own["needs"] == [] and their_own["committed"] == []
+    assert (await matching.http.get(volunteer_page(tenant, ours.subject), headers=stranger)).status_code == 404
     assert (await matching.http.get(f"{base}/staffing", headers=stranger)).status_code == 404
     assert (await matching.http.post(f"{base}/rounds", headers=stranger)).status_code == 404

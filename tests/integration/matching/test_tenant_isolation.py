@@ -230,6 +230,7 @@ async def test_the_office_console_of_our_municipality_is_ours_alone(world: World
         ("POST", f"{need}/proposals/{our_proposal}/answer", {"choice": "accept"}),
         ("POST", f"{need}/committed/{our_volunteer}/release", None),
         ("POST", f"{need}/rounds", None),
+        ("GET", f"/tenants/{OURS}/volunteers/{our_volunteer}/staffing", None),
     ]
     their = partial(world.headers, tenant=THEIRS, subject=our_volunteer)
     ours = partial(world.headers, tenant=OURS, subject=our_volunteer)
@@ -273,6 +274,7 @@ async def test_the_office_console_of_our_municipality_is_ours_alone(world: World
         ("POST", f"{their_need}/proposals", {"volunteer_id": our_volunteer}),
         ("POST", f"{their_need}/proposals/{our_proposal}/answer", {"choice": "accept"}),
         ("POST", f"{their_need}/committed/{our_volunteer}/release", None),
+        ("GET", f"/tenants/{THEIRS}/volunteers/{our_volunteer}/staffing", None),
     ]
     their_coordinator = world.headers(Role.COORDINATOR, tenant=THEIRS, subject=world.their_volunteer)
     for method, url, body in reaching:
@@ -290,6 +292,8 @@ async def test_the_office_console_of_our_municipality_is_ours_alone(world: World
     owner_token = tokens.issue(our_volunteer, [Role.INITIATIVE_ADMIN], tenant=OURS, organisation=ORGANISATION)
     owner = {"Authorization": f"Bearer {owner_token}"}
     assert (await world.matching.http.get(f"{need}/staffing", headers=owner)).status_code == 200
+    history = await world.matching.http.get(f"/tenants/{OURS}/volunteers/{our_volunteer}/staffing", headers=owner)
+    assert history.status_code == 200 and [p["need_id"] for p in history.json()["proposals"]] == [world.our_need]
     board = (await world.matching.http.get(f"/tenants/{OURS}/dashboard", headers=our_coordinator)).json()
     assert world.our_need in {n["need_id"] for n in board["waiting_for_answers"]}
 

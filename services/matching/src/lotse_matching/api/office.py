@@ -1,7 +1,8 @@
 """The coordination office's console (coordinators: the whole tenant; initiative admins: their
-organisation's needs): the dashboard of needs that want something done, one need's staffing,
-and the office's actions on it: propose a volunteer it chose (with a dry run first), record an
-answer given by phone or in person, release a committed volunteer, start a new proposal round.
+organisation's needs): the dashboard of needs that want something done, one need's staffing, one
+volunteer's engagements and history, and the office's actions on a need: propose a volunteer it
+chose (with a dry run first), record an answer given by phone or in person, release a committed
+volunteer, start a new proposal round.
 
 Every action goes through matching's unit of work and outbox, and records who did it. The POSTs
 honour an ``Idempotency-Key`` header: a repeat with the same key changes nothing and answers
@@ -16,6 +17,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -174,6 +176,35 @@ class NeedStaffing(BaseModel):
     committed: list[CommittedVolunteer] = Field(description="In the order they committed.")
 
 
+class NeedBrief(BaseModel):
+    """A need as a volunteer's history names it: what, when, and where it stands."""
+
+    need_id: str
+    organisation_id: str
+    category: NeedCategory
+    description: str
+    district: str | None
+    schedule_kind: Literal["one_off", "weekly"]
+    starts_at: datetime = Field(description="Its start, or a weekly need's first occurrence.")
+    status: NeedStatus = Field(description="The need at the registry: open, cancelled or closed.")
+    state: StaffingState = Field(description="Matching's staffing of it.")
+    over: bool = Field(description="Its time is over.")
+
+
+class VolunteerProposal(StaffingProposal):
+    need_id: str
+
+
+class VolunteerStaffing(BaseModel):
+    """One volunteer's engagements and history with the office: every proposal and pick, the
+    needs they are for, and the needs the volunteer is committed to now."""
+
+    volunteer_id: str
+    committed: list[str] = Field(description="Needs the volunteer is committed to now (open at the registry).")
+    proposals: list[VolunteerProposal] = Field(description="Proposals and picks, newest first.")
+    needs: list[NeedBrief] = Field(description="The needs of those proposals, soonest start first.")
+
+
 class BrokenRuleView(BaseModel):
     rule: Rule
     detail: str = Field(description="In English; the portal shows its own text for the rule.")
@@ -290,6 +321,44 @@ async def need_staffing(matching: Service, scope: Office, need_id: UUID) -> Need
         round_started_by=_actor(record.staffing.round_started_by),
         proposals=[_proposal_view(p) for p in proposals],
         committed=committed,
+    )
+
+
+@router.get(
+    "/tenants/{tenant}/volunteers/{volunteer_id}/staffing",
+    responses=READ_REFUSALS,
+    summary="One volunteer's engagements, proposals and picks",
+)
+async def volunteer_staffing(matching: Service, scope: Office, volunteer_id: UUID) -> VolunteerStaffing:
+    """Coordinators see any volunteer of the tenant, initiative admins their own organisation's
+    (as in the registry), and of them only what concerns their organisation's needs: another
+    organisation's need is that organisation's business. A volunteer matching does not know, or
+    knows only as erased, is not found."""
+    tenant, wanted = scope.tenant, str(volunteer_id)
+    volunteer = await matching.store.volunteer(tenant, wanted)
+    if volunteer is None or volunteer.get("erased") or not scope.may_see_volunteer(volunteer.get("organisation_id")):
+        raise not_found("volunteer", wanted)
+    proposals = await matching.store.proposal_records_of_volunteer(tenant, wanted)
+    found = await matching.store.need_records_by_id(tenant, sorted({p.need_id for p in proposals}))
+    needs = {need_id: record for need_id, record in found.items() if scope.may_manage(record)}
+    now, timezone = matching.clock(), matching.index(tenant).timezone
+    briefs = sorted(
+        (_brief(record, timezone, now) for record in needs.values()), key=lambda b: (b.starts_at, b.need_id)
+    )
+    committed = {
+        need_id
+        for need_id, record in needs.items()
+        if record.status is NeedStatus.OPEN and wanted in record.staffing.committed
+    }
+    return VolunteerStaffing(
+        volunteer_id=wanted,
+        committed=[brief.need_id for brief in briefs if brief.need_id in committed],
+        proposals=[
+            VolunteerProposal(**_proposal_view(p).model_dump(), need_id=p.need_id)
+            for p in sorted(proposals, key=lambda p: (p.proposed_at, p.id), reverse=True)
+            if p.need_id in needs
+        ],
+        needs=briefs,
     )
 
 
@@ -492,6 +561,22 @@ def summary_of(
         open_proposals=len(waiting),
         next_expiry=min(expiries, default=None),
         next_step=None if closed or where is None else where.next_step,
+    )
+
+
+def _brief(record: NeedRecord, timezone: ZoneInfo, now: datetime) -> NeedBrief:
+    details, when = record.details, timing(record.details, timezone, now)
+    return NeedBrief(
+        need_id=record.need_id,
+        organisation_id=record.organisation_id,
+        category=details["category"],
+        description=details["description"],
+        district=(details.get("place") or {}).get("district"),
+        schedule_kind=details["schedule"]["kind"],
+        starts_at=when.starts_at,
+        status=record.status,
+        state=record.staffing.state,
+        over=when.over,
     )
 
 
