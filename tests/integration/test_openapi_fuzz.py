@@ -91,6 +91,15 @@ CONFIG = SchemathesisConfig.from_dict(
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404", "409", "410"]}},
             },
             {
+                # A volunteer logs hours only for a need they committed to, on its days: schema-valid
+                # hours for another need or day are refused with 422 problems naming the field, an
+                # entry id sent again with other hours with 409.
+                "include-path-regex": "^/volunteers/me/hours",
+                "checks": {
+                    "positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}
+                },
+            },
+            {
                 # Notifications check a webhook URL against where its host resolves (https to public
                 # addresses only) and a template override by rendering it within its limits: refused
                 # with 422 problems naming the field, however valid they look to the schema.

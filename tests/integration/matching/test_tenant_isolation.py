@@ -3,8 +3,9 @@
 Two municipalities side by side with near-identical data: the same skills, languages and place,
 and one person registered in both (the same volunteer id, as when one login registers in two
 municipalities). Nothing of one may be proposed, shown, answered or changed through the other:
-not by matching itself, not through the volunteer API or the office's console with any role, not through an answer link,
-not through the other's partner topic.
+not by matching itself, not through the volunteer API or the office's console with any role (their
+logged hours and the office's confirmation of them included), not through an answer link, not
+through the other's partner topic.
 
 One service and one world for the module; the last test accepts a proposal, so it runs last.
 """
@@ -16,7 +17,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -35,6 +36,7 @@ from lotse_contracts import (
 )
 from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_devstack import Stack, ensure_topics
+from lotse_matching.store import HoursEntry, HoursState
 from lotse_runtime import answer_links
 from lotse_runtime.auth import Role
 from tests.integration.matching.support import (
@@ -304,6 +306,93 @@ async def test_the_office_console_of_our_municipality_is_ours_alone(world: World
     assert stored_need is not None and stored_need["staffing"]["committed"] == []
     assert await outbox.count_documents({"tenant": OURS}) == outbox_before
     assert await world.matching.store.database["office_requests"].count_documents({}) == 0
+
+
+async def test_our_volunteers_hours_are_ours_alone(world: World) -> None:
+    """Every route of logged hours, aimed at an entry of ours: the other municipality's volunteers
+    find none of it (their own lists are empty), their office gets 404, a platform admin 403, and
+    nobody of ours but the office and the need's initiative may decide on it."""
+    our_volunteer = world.our_volunteers[0]
+    now = datetime.now(UTC).replace(microsecond=0)  # as MongoDB keeps it (milliseconds)
+    entry = HoursEntry(
+        id=str(uuid.uuid4()),
+        tenant=OURS,
+        volunteer_id=our_volunteer,
+        need_id=world.our_need,
+        organisation_id=ORGANISATION,
+        category="accompaniment_to_authorities",
+        day=date(2026, 12, 1),
+        minutes=120,
+        note=world.our_marker,
+        state=HoursState.PENDING,
+        logged_at=now,
+        updated_at=now,
+    )
+    await world.matching.store.put_hours(entry, None)
+    body = {"need_id": world.our_need, "date": "2026-12-01", "minutes": 60}
+    mine: list[tuple[str, str, Any]] = [
+        ("GET", "/volunteers/me/hours", None),
+        ("GET", "/volunteers/me/needs-for-hours", None),
+        ("GET", "/volunteers/me/hours-summary", None),
+        ("POST", "/volunteers/me/hours", {**body, "entry_id": entry.id}),
+        ("PUT", f"/volunteers/me/hours/{entry.id}", body),
+        ("DELETE", f"/volunteers/me/hours/{entry.id}", None),
+    ]
+    their = partial(world.headers, tenant=THEIRS, subject=our_volunteer)
+    intruders = {
+        "their token with our volunteer's id": their(Role.VOLUNTEER),
+        "the shared person as theirs": world.headers(Role.VOLUNTEER, tenant=THEIRS, subject=world.shared),
+        "every tenant role of theirs": their(*(r for r in Role if r != Role.PLATFORM_ADMIN)),
+        "a platform admin as volunteer without a tenant": world.headers(
+            Role.PLATFORM_ADMIN, Role.VOLUNTEER, tenant=None, subject=our_volunteer
+        ),
+    }
+    for name, headers in intruders.items():
+        for method, url, request in mine:
+            response = await world.matching.http.request(method, url, json=request, headers=headers)
+            # Lists answer with the caller's own (none); everything aimed at ours is refused.
+            allowed = {200, 403} if method == "GET" else {403, 404, 422}
+            assert response.status_code in allowed, (name, method, url, response.status_code, response.text)
+            assert world.our_marker not in response.text and entry.id not in response.text.replace(url, ""), name
+            if response.status_code == 200:
+                assert response.json() in ([], {"years": []}), (name, url, response.text)
+
+    office: list[tuple[str, str, Any]] = [
+        ("GET", f"/tenants/{OURS}/hours", None),
+        ("POST", f"/tenants/{OURS}/hours/{entry.id}/confirm", None),
+        ("POST", f"/tenants/{OURS}/hours/{entry.id}/reject", {"reason": "nein"}),
+    ]
+    ours = partial(world.headers, tenant=OURS, subject=our_volunteer)
+    refused: dict[str, tuple[dict[str, str], set[int]]] = {
+        "their coordinator": (their(Role.COORDINATOR), {404}),
+        "their initiative admin": (their(Role.INITIATIVE_ADMIN), {404}),
+        "every tenant role of theirs": (their(*(r for r in Role if r != Role.PLATFORM_ADMIN)), {404}),
+        "a platform admin": (world.headers(Role.PLATFORM_ADMIN, tenant=None, subject=our_volunteer), {403}),
+        "our volunteer": (ours(Role.VOLUNTEER), {403}),
+        "our partner": (ours(Role.PARTNER), {403}),
+        # Another organisation of ours: its list answers, without our entry.
+        "our other initiative's admin": (ours(Role.INITIATIVE_ADMIN), {404}),
+        "nobody": ({}, {401}),
+    }
+    for name, (headers, expected) in refused.items():
+        for method, url, request in office:
+            response = await world.matching.http.request(method, url, json=request, headers=headers)
+            allowed = {200} if name == "our other initiative's admin" and method == "GET" else expected
+            assert response.status_code in allowed, (name, method, url, response.status_code, response.text)
+            assert world.our_marker not in response.text and entry.id not in response.text.replace(url, ""), name
+    their_coordinator = world.headers(Role.COORDINATOR, tenant=THEIRS, subject=world.their_volunteer)
+    for action in ("confirm", "reject"):
+        crossing = await world.matching.http.post(
+            f"/tenants/{THEIRS}/hours/{entry.id}/{action}", json={"reason": "nein"}, headers=their_coordinator
+        )
+        assert crossing.status_code == 404, crossing.text
+    assert (await world.matching.http.get(f"/tenants/{THEIRS}/hours", headers=their_coordinator)).json()["items"] == []
+
+    assert await world.matching.store.hours_entry(OURS, entry.id) == entry
+    # Our office sees it, so the refusals above were no accident.
+    listed = await world.matching.http.get(f"/tenants/{OURS}/hours", headers=ours(Role.COORDINATOR))
+    assert [item["entry_id"] for item in listed.json()["items"]] == [entry.id]
+    await world.matching.store.delete_hours(OURS, entry.id, None)
 
 
 async def test_partner_answers_on_their_topic_cannot_reach_our_proposals(world: World) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from lotse_contracts.events.needs import NeedCategory
 from lotse_matching.api.access import Office, Service, Volunteer
@@ -47,7 +47,9 @@ class HoursBody(BaseModel):
     need_id: UUID
     date: dt.date = Field(description="The day worked, in the municipality's calendar (YYYY-MM-DD).")
     hours: int | None = Field(None, ge=0, le=24, description="Whole hours; then minutes are 0-59.")
-    minutes: int | None = Field(None, ge=0, le=24 * 60, description="Minutes, or all of the time in minutes.")
+    minutes: int | None = Field(
+        None, ge=0, le=24 * 60, validate_default=True, description="Minutes, or all of the time in minutes."
+    )
     note: str = Field("", max_length=MAX_NOTE, description="A short note for whoever confirms (what was done).")
 
     @field_validator("note")
@@ -55,13 +57,16 @@ class HoursBody(BaseModel):
     def _one_line(cls, value: str) -> str:
         return _plain_text(value)
 
-    @model_validator(mode="after")
-    def _some_time(self) -> HoursBody:
-        if self.hours is not None and self.minutes is not None and self.minutes > 59:
+    @field_validator("minutes")
+    @classmethod
+    def _some_time(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # On minutes, so that a refusal names a field (hours is validated before it).
+        hours = info.data.get("hours")
+        if hours is not None and value is not None and value > 59:
             raise ValueError("with hours, give minutes from 0 to 59")
-        if self.total_minutes < 1:
+        if (hours or 0) * 60 + (value or 0) < 1:
             raise ValueError("give the time worked: minutes, or hours and minutes")
-        return self
+        return value
 
     @property
     def total_minutes(self) -> int:
@@ -156,7 +161,7 @@ async def my_hours(matching: Service, principal: Volunteer) -> list[HoursView]:
     return await _views(matching, tenant, await matching.store.hours_of_volunteer(tenant, principal.volunteer_id))
 
 
-@router.get("/volunteers/me/hours/needs", summary="The needs I may log hours for now")
+@router.get("/volunteers/me/needs-for-hours", summary="The needs I may log hours for now")
 async def loggable(matching: Service, principal: Volunteer) -> list[LoggableNeed]:
     tenant = tenant_of(principal)
     found = await matching.loggable_needs(tenant, principal.volunteer_id)
@@ -164,7 +169,7 @@ async def loggable(matching: Service, principal: Volunteer) -> list[LoggableNeed
     return [_loggable(c, names) for c in found]
 
 
-@router.get("/volunteers/me/hours/summary", summary="My confirmed hours per year and organisation")
+@router.get("/volunteers/me/hours-summary", summary="My confirmed hours per year and organisation")
 async def my_summary(matching: Service, principal: Volunteer) -> HoursSummary:
     tenant = tenant_of(principal)
     totals = yearly_totals(await matching.store.hours_of_volunteer(tenant, principal.volunteer_id))
@@ -195,7 +200,10 @@ async def my_summary(matching: Service, principal: Volunteer) -> HoursSummary:
 @router.post(
     "/volunteers/me/hours",
     status_code=201,
-    responses=VOLUNTEER_REFUSALS,
+    responses={
+        200: {"model": HoursView, "description": "The same entry sent again (entry_id): as logged"},
+        **VOLUNTEER_REFUSALS,
+    },
     summary="Log hours for a need I committed to (pending until confirmed)",
 )
 async def log_hours(matching: Service, principal: Volunteer, body: NewHours, response: Response) -> HoursView:
