@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -73,9 +74,133 @@ COMMON = {
     "is_initiative_admin": False,
     "is_coordinator": False,
 }
+# The office's dashboard (on the console's start page) and a need's page (test_office_needs.py has more).
+BERLIN = ZoneInfo("Europe/Berlin")
+OFFICE_NEED = {
+    "need_id": "n1",
+    "organisation_id": "o1",
+    "category": "translation",
+    "description": HOSTILE,
+    "status": "open",
+    "schedule": {
+        "kind": "weekly",
+        "slots": [{"weekday": "monday", "start": "09:00:00", "end": "11:00:00"}],
+        "starts_on": "2026-12-07",
+    },
+    "place": {"postcode": "48143", "district": HOSTILE},
+    "volunteers_needed": 2,
+    "languages": [{"language": "ar", "min_level": "b1"}],
+    "household_ref": HOSTILE,
+}
+OFFICE_SUMMARY = {
+    "need_id": "n1",
+    "organisation_id": "o1",
+    "category": "translation",
+    "description": HOSTILE,
+    "district": HOSTILE,
+    "schedule_kind": "weekly",
+    "starts_at": "2026-12-07T08:00:00Z",
+    "volunteers_needed": 2,
+    "committed": 1,
+    "open_proposals": 1,
+    "next_expiry": "2026-12-05T08:00:00Z",
+    "next_step": "call_volunteer",
+}
+OFFICE_PROPOSAL = {
+    "proposal_id": "p1",
+    "volunteer_id": "v1",
+    "kind": "proposal",
+    "state": "proposed",
+    "reasons": [{"code": "language", "detail": HOSTILE}],
+    "distance_km": 2.5,
+    "proposed_at": "2026-12-01T08:00:00Z",
+    "expires_at": "2026-12-04T08:00:00Z",
+    "proposed_by": {"subject": "s", "role": "coordinator"},
+}
+OFFICE_PEOPLE = {
+    "v1": domain.VolunteerContact("v1", HOSTILE, HOSTILE, HOSTILE),
+    "v2": domain.VolunteerContact("v2", HOSTILE, HOSTILE, ""),
+}
+OFFICE_STAFFING = {
+    "need": OFFICE_SUMMARY,
+    "proposals": [
+        OFFICE_PROPOSAL,
+        {
+            **OFFICE_PROPOSAL,
+            "proposal_id": "p2",
+            "volunteer_id": "v2",
+            "state": "declined",
+            "decline_reason": "too_far",
+            "answered_at": "2026-12-02T08:00:00Z",
+            "answered_via": "coordination_office",
+            "recorded_by": {"subject": "x", "role": "coordinator"},
+        },
+    ],
+    "committed": [{"volunteer_id": "v2", "kind": "pick", "committed_at": "2026-12-02T08:00:00Z"}],
+    "round_started_at": "2026-12-01T08:00:00Z",
+    "round_started_by": {"subject": "x", "role": "coordinator"},
+}
+OFFICE_PAGES: dict[str, dict[str, Any]] = {
+    "office_need.html": {
+        "is_coordinator": True,
+        "need": domain.NeedFacts.from_json(OFFICE_NEED, "de", BERLIN, str, {}),
+        "organisation": HOSTILE,
+        "staffing": domain.StaffingView.from_json(
+            OFFICE_STAFFING,
+            OFFICE_PEOPLE,
+            language="de",
+            zone=BERLIN,
+            me="s",
+            staff={"x": HOSTILE},
+            organisations={},
+        ),
+        "errors": {"answer-p1": domain.OFFICE_REFUSALS["expired"], "cancel": domain.REFUSED_OTHERWISE},
+        "form_key": domain.new_form_key,
+        "decline_reasons": domain.OFFICE_DECLINE_REASONS,
+        "cancellation_reasons": domain.CANCELLATION_REASONS,
+        "outcomes": domain.NEED_OUTCOMES,
+        "proposal_states": domain.OFFICE_PROPOSAL_STATES,
+    },
+    "office_propose.html": {
+        "is_coordinator": True,
+        "need_id": "n1",
+        "category": "translation",
+        "name": HOSTILE,
+        "people": list(OFFICE_PEOPLE.values()),
+        "searched": True,
+        "errors": {"name": "Bitte geben Sie mindestens zwei Buchstaben des Namens an."},
+    },
+    "office_check.html": {
+        "need_id": "n1",
+        "category": "translation",
+        "person": OFFICE_PEOPLE["v1"],
+        "result": domain.CandidateCheck(
+            "v1", False, (domain.ReasonLine(domain.BROKEN_RULES["distance"], HOSTILE),), (), ""
+        ),
+        "refusal": domain.OFFICE_REFUSALS["broken_rules"],
+        "form_key": domain.new_form_key,
+    },
+}
 # The coordination office's console and the guidance (tests/unit/portal/test_console.py has more).
 CONSOLE_PAGES: dict[str, dict[str, Any]] = {
-    "console.html": {"is_coordinator": True},
+    "console.html": {
+        "is_coordinator": True,
+        "sections": domain.dashboard_sections(
+            {
+                "waiting_for_answers": [OFFICE_SUMMARY],
+                "expiring_proposals": [{"proposal_id": "p1", "need_id": "n1", "expires_at": "2026-12-05T08:00:00Z"}],
+            },
+            "de",
+            BERLIN,
+            {"o1": HOSTILE},
+        ),
+        "filters": domain.DashboardFilters(organisation_id="o1", district=HOSTILE),
+        "filter_errors": {"starts_from": "Bitte ein Datum angeben, z. B. 2026-12-03."},
+        "organisations": {"o1": HOSTILE},
+        "districts": [HOSTILE],
+        "window_hours": 48,
+        "categories_offered": domain.NEED_CATEGORIES,
+    },
     "console_guidance.html": {"rows": [{"code": "ar", "name": "العربية", "own": 1}], "topics": 4},
     "console_guidance_edit.html": {
         "language": {"code": "fa", "name": "فارسی", "direction": "rtl"},
@@ -198,6 +323,7 @@ PAGES: dict[str, dict[str, Any]] = {
         "levels": domain.LEVELS,
     },
     **CONSOLE_PAGES,
+    **OFFICE_PAGES,
 }
 
 

@@ -24,12 +24,22 @@ class Service(StrEnum):
     NOTIFICATIONS = "notifications"
 
 
+@dataclass(frozen=True)
+class ProblemRule:
+    """A rule a service names in a refusal (matching's ``broken_rules``: a code and an English detail)."""
+
+    rule: str
+    detail: str
+
+
 @dataclass
 class BackendProblem(Exception):
     status: int
     title: str
     detail: str = ""
     fields: dict[str, str] = field(default_factory=dict)
+    outcome: str = ""  # matching's code for why it refused (``no_longer_needed``, ``broken_rules``, ...)
+    broken_rules: tuple[ProblemRule, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.status} {self.title}: {self.detail}"
@@ -63,8 +73,9 @@ class Backends:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         try:
             response = await self.http.request(
                 method, self.base[service] + path, json=json, params=params, headers=headers
@@ -99,6 +110,15 @@ class Backends:
     async def put(self, service: Service, path: str, token: str | None, body: Any) -> Any:
         return await self.call(service, "PUT", path, token, json=body)
 
+    async def post_once(
+        self, service: Service, path: str, token: str | None, body: Any = None, *, key: str | None
+    ) -> Any:
+        """A POST under an ``Idempotency-Key`` (the rendered form's): matching and the registry
+        answer a repeat with the first request's outcome and do nothing twice."""
+        return await self.call(
+            service, "POST", path, token, json=body, headers={"Idempotency-Key": key} if key else None
+        )
+
 
 def _problem(response: httpx.Response) -> BackendProblem:
     try:
@@ -111,4 +131,92 @@ def _problem(response: httpx.Response) -> BackendProblem:
     for error in body.get("errors") or []:
         if isinstance(error, dict) and isinstance(error.get("field"), str):
             fields[error["field"]] = str(error.get("message") or "")
-    return BackendProblem(response.status_code, str(body.get("title") or ""), str(body.get("detail") or ""), fields)
+    rules = tuple(
+        ProblemRule(str(item.get("rule") or ""), str(item.get("detail") or ""))
+        for item in body.get("broken_rules") or []
+        if isinstance(item, dict)
+    )
+    return BackendProblem(
+        response.status_code,
+        str(body.get("title") or ""),
+        str(body.get("detail") or ""),
+        fields,
+        outcome=str(body.get("outcome") or ""),
+        broken_rules=rules,
+    )
+
+
+@dataclass(frozen=True)
+class OfficeNeedCalls:
+    """The calls behind the office's dashboard and a need's page (issue 16), as one signed-in
+    person of one tenant: matching's dashboard, staffing, check and actions, the registry's need,
+    its cancellation and closing, and the people as the registry shows them to this person. The
+    actions go under the rendered form's ``Idempotency-Key`` (``key``), so a form sent twice is
+    done once."""
+
+    backends: Backends
+    token: str
+    tenant: str
+
+    @property
+    def _base(self) -> str:
+        return f"/tenants/{self.tenant}"
+
+    async def dashboard(self, query: dict[str, Any]) -> Any:
+        """Matching's ``GET /tenants/{t}/dashboard``: the needs that want something done."""
+        return await self.backends.get(Service.MATCHING, f"{self._base}/dashboard", self.token, **query)
+
+    async def need(self, need_id: str) -> Any:
+        """The registry's need (404 for one this person may not see)."""
+        return await self.backends.get(Service.REGISTRY, f"{self._base}/needs/{need_id}", self.token)
+
+    async def staffing(self, need_id: str) -> Any:
+        """Matching's proposals and committed volunteers of the need (404 until matching knows it)."""
+        return await self.backends.get(Service.MATCHING, f"{self._base}/needs/{need_id}/staffing", self.token)
+
+    async def check(self, need_id: str, volunteer_id: str) -> Any:
+        """Matching's dry run for a volunteer the office chose: reasons, or the hard rules broken."""
+        path = f"{self._base}/needs/{need_id}/candidates/{volunteer_id}"
+        return await self.backends.get(Service.MATCHING, path, self.token)
+
+    async def propose(self, need_id: str, volunteer_id: str, key: str | None) -> Any:
+        path = f"{self._base}/needs/{need_id}/proposals"
+        return await self.backends.post_once(
+            Service.MATCHING, path, self.token, {"volunteer_id": volunteer_id}, key=key
+        )
+
+    async def record_answer(self, need_id: str, proposal_id: str, body: dict[str, str], key: str | None) -> Any:
+        """A yes or no the volunteer gave by phone or in person."""
+        path = f"{self._base}/needs/{need_id}/proposals/{proposal_id}/answer"
+        return await self.backends.post_once(Service.MATCHING, path, self.token, body, key=key)
+
+    async def release(self, need_id: str, volunteer_id: str, key: str | None) -> Any:
+        path = f"{self._base}/needs/{need_id}/committed/{volunteer_id}/release"
+        return await self.backends.post_once(Service.MATCHING, path, self.token, key=key)
+
+    async def new_round(self, need_id: str, key: str | None) -> Any:
+        path = f"{self._base}/needs/{need_id}/rounds"
+        return await self.backends.post_once(Service.MATCHING, path, self.token, key=key)
+
+    async def cancel(self, need_id: str, reason: str, key: str | None) -> Any:
+        path = f"{self._base}/needs/{need_id}/cancellation"
+        return await self.backends.post_once(Service.REGISTRY, path, self.token, {"reason": reason}, key=key)
+
+    async def close(self, need_id: str, outcome: str, key: str | None) -> Any:
+        path = f"{self._base}/needs/{need_id}/closing"
+        return await self.backends.post_once(Service.REGISTRY, path, self.token, {"outcome": outcome}, key=key)
+
+    async def volunteers(self, query: dict[str, Any]) -> Any:
+        """The registry's volunteer list (names only where this person may see them)."""
+        return await self.backends.get(Service.REGISTRY, f"{self._base}/volunteers", self.token, **query)
+
+    async def volunteer(self, volunteer_id: str) -> Any:
+        """One volunteer, with contact data only where the registry's need-to-know rule allows."""
+        return await self.backends.get(Service.REGISTRY, f"{self._base}/volunteers/{volunteer_id}", self.token)
+
+    async def staff(self) -> Any:
+        """The office's staff by name (coordinators only)."""
+        return await self.backends.get(Service.REGISTRY, f"{self._base}/staff", self.token)
+
+    async def organisations(self) -> Any:
+        return await self.backends.get(Service.REGISTRY, f"{self._base}/organisations", self.token, limit=100)

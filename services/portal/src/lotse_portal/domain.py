@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from lotse_contracts.events.values import Channel, ConsentPurpose, LanguageLevel, Weekday
 from lotse_portal import maps
+from lotse_runtime import i18n
 from lotse_runtime.i18n import N_
 
 # The languages of the portal's pages (German first); Arabic and Persian read right to left.
@@ -574,3 +576,668 @@ def read_organisation_form(form: FormData, kind: str) -> FormResult:
     if not result.errors:
         result.body = {"name": name, "kind": kind, "contact_email": email, "districts": districts}
     return result
+
+
+# -- the coordination office's console: the dashboard and a need's page (issue 16) --------------
+# Matching and the registry answer in codes (a next step, a reason, a broken rule, a state); the
+# console says each in the person's language. What the services add in English (a reason's or a
+# rule's detail) is shown beside the translated words, marked as English.
+
+# The dashboard's lists, most urgent first: (title, what it means, what an empty list means).
+DASHBOARD_SECTIONS: dict[str, tuple[str, str, str]] = {
+    "starting_soon": (
+        N_("Beginnen bald ohne genug Leute"),
+        N_("Diese Bedarfe beginnen in den nächsten %(hours)s Stunden und haben noch nicht genug Zusagen."),
+        N_("Nichts zu tun: Kein Bedarf beginnt bald ohne genug Leute."),
+    ),
+    "unstaffed": (
+        N_("Ohne Freiwillige oder eskaliert"),
+        N_(
+            "Lotse findet niemanden mehr, den es fragen kann, oder die Initiative weiß schon, dass der Bedarf "
+            "nicht rechtzeitig besetzt ist."
+        ),
+        N_("Nichts zu tun: Jeder offene Bedarf hat noch Freiwillige, die gefragt werden können."),
+    ),
+    "expiring_proposals": (
+        N_("Vorschläge, die bald ablaufen"),
+        N_("Diese Freiwilligen haben in den nächsten %(hours)s Stunden zum letzten Mal Zeit zu antworten."),
+        N_("Nichts zu tun: Kein Vorschlag läuft bald ab."),
+    ),
+    "not_fully_proposed": (
+        N_("Noch nicht genug Leute gefragt"),
+        N_("Für diese Bedarfe sind weniger Freiwillige gefragt, als noch gebraucht werden."),
+        N_("Nichts zu tun: Für jeden offenen Bedarf sind genug Freiwillige gefragt."),
+    ),
+    "waiting_for_answers": (
+        N_("Warten auf Antworten"),
+        N_("Freiwillige sind gefragt und haben noch nicht geantwortet."),
+        N_("Nichts zu tun: Kein Vorschlag wartet auf eine Antwort."),
+    ),
+    "over": (
+        N_("Vorbei, aber noch offen"),
+        N_("Die Zeit dieser Bedarfe ist vorbei. Schließen Sie sie ab und halten Sie fest, wie es lief."),
+        N_("Nichts zu tun: Kein vergangener Bedarf ist mehr offen."),
+    ),
+}
+# How far ahead the dashboard looks for needs starting and proposals expiring (matching's windows).
+DASHBOARD_WINDOW_HOURS = 48
+# Matching's next step for a need (`next_step`), as the thing to do.
+NEXT_STEPS: dict[str, str] = {
+    "propose_more": N_("Weitere Freiwillige vorschlagen oder eine neue Vorschlagsrunde starten."),
+    "wait_for_answers": N_("Auf die Antworten warten: Genug Freiwillige sind gefragt."),
+    "call_volunteer": N_(
+        "Die gefragten Freiwilligen anrufen: Eine Antwort ist bald fällig, oder der Einsatz beginnt bald."
+    ),
+    "start_new_round": N_("Eine neue Vorschlagsrunde starten: In dieser Runde ist niemand mehr zu fragen."),
+    "escalate": N_(
+        "Hilfe außerhalb von Lotse suchen und die Initiative informieren: Der Einsatz beginnt bald, "
+        "und niemand ist gefragt."
+    ),
+    "close": N_("Den Bedarf abschließen: Seine Zeit ist vorbei."),
+}
+NOTHING_TO_DO = N_("Nichts zu tun.")
+# Why matching proposes someone, as the office reads it (REASONS is the volunteer's own wording).
+OFFICE_REASONS: dict[str, str] = {
+    "skills": N_("Hat die gebrauchten Fähigkeiten."),
+    "language": N_("Spricht die gebrauchte Sprache."),
+    "distance": N_("Wohnt in der Nähe."),
+    "availability": N_("Hat zu der Zeit angegeben, dass es passt."),
+    "certificate": N_("Hat den nötigen Nachweis, von der Koordination geprüft."),
+    "organisation": N_("Gehört zur Initiative des Bedarfs."),
+}
+# A hard rule a volunteer breaks for a need (matching's `broken_rules`), named in words.
+BROKEN_RULES: dict[str, str] = {
+    "tenant": N_("Gehört zu einer anderen Kommune."),
+    "consent": N_(
+        "Ist nicht für Vorschläge offen: ohne Einwilligung dazu, nicht mehr aktiv oder ohne Profil und Zeiten."
+    ),
+    "already_proposed": N_("Hat für diesen Bedarf schon einen offenen Vorschlag."),
+    "already_committed": N_("Hat für diesen Bedarf schon zugesagt."),
+    "stepped_back": N_("Ist von diesem Bedarf zurückgetreten oder wurde freigestellt."),
+    "asked_before": N_(
+        "Wurde in dieser Vorschlagsrunde schon gefragt. Mit einer neuen Runde kann die Person wieder gefragt werden."
+    ),
+    "skills": N_("Hat nicht alle gebrauchten Fähigkeiten."),
+    "languages": N_("Spricht die gebrauchte Sprache nicht gut genug."),
+    "certificate": N_("Hat keinen von der Koordination geprüften Nachweis, der an den Tagen des Bedarfs gilt."),
+    "distance": N_("Wohnt weiter weg, als sie oder er fahren möchte, oder die Entfernung ist nicht zu prüfen."),
+    "availability": N_("Hat zu der Zeit des Bedarfs nicht angegeben, dass es passt."),
+    "limit": N_("Hat schon so viele Einsätze, wie sie oder er angegeben hat."),
+    "engagement_overlap": N_("Hat zur selben Zeit einen anderen Einsatz."),
+    "other": N_("Verstößt gegen eine andere Regel für Vorschläge."),
+}
+# A proposal's state on a need's page, in the order the page groups them ("released": stepped back
+# because the office released the person).
+OFFICE_PROPOSAL_STATES: dict[str, str] = {
+    "proposed": N_("Warten auf Antwort"),
+    "accepted": N_("Zugesagt"),
+    "declined": N_("Abgesagt"),
+    "expired": N_("Abgelaufen ohne Antwort"),
+    "stepped_back": N_("Zurückgetreten"),
+    "released": N_("Von der Koordination freigestellt"),
+    "withdrawn": N_("Von Lotse zurückgenommen"),
+}
+# Why a volunteer declined (matching's and partners' `DeclineReason`), as the office records and reads it.
+OFFICE_DECLINE_REASONS: dict[str, str] = {
+    "no_time": N_("Keine Zeit"),
+    "too_far": N_("Zu weit weg"),
+    "not_a_fit": N_("Die Aufgabe passt nicht"),
+    "other": N_("Ein anderer Grund"),
+}
+WITHDRAW_REASONS: dict[str, str] = {
+    "need_staffed": N_("Der Bedarf war besetzt."),
+    "need_cancelled": N_("Der Bedarf wurde abgesagt."),
+    "need_closed": N_("Der Bedarf wurde abgeschlossen."),
+    "need_changed": N_("Der Bedarf wurde geändert."),
+    "volunteer_withdrawn": N_("Die Person macht nicht mehr mit."),
+}
+CANCELLATION_REASONS: dict[str, str] = {
+    "no_longer_needed": N_("Wird nicht mehr gebraucht"),
+    "solved_otherwise": N_("Anders gelöst"),
+    "duplicate": N_("Doppelt gemeldet"),
+    "other": N_("Ein anderer Grund"),
+}
+NEED_OUTCOMES: dict[str, str] = {
+    "fulfilled": N_("Erfüllt"),
+    "partially_fulfilled": N_("Teilweise erfüllt"),
+    "not_fulfilled": N_("Nicht erfüllt"),
+}
+# What matching's and the registry's refusals of an office action mean (by matching's `outcome`,
+# else by status), said next to the control that was used.
+OFFICE_REFUSALS: dict[str, str] = {
+    "no_longer_needed": N_("Dieser Bedarf ist schon besetzt, abgesagt oder abgeschlossen."),
+    "already_accepted": N_("Auf diesen Vorschlag wurde schon geantwortet: Die Person hat zugesagt."),
+    "already_declined": N_("Auf diesen Vorschlag wurde schon geantwortet: Die Person hat abgesagt."),
+    "expired": N_("Die Zeit für eine Antwort auf diesen Vorschlag ist abgelaufen."),
+    "limit_reached": N_("Die Person hat schon so viele Einsätze, wie sie angegeben hat, oder einen zur selben Zeit."),
+    "not_committed": N_("Die Person hat für diesen Bedarf nicht oder nicht mehr zugesagt."),
+    "broken_rules": N_("Diese Person kann nicht vorgeschlagen werden."),
+    "key_reused": N_("Dieses Formular ist veraltet. Bitte laden Sie die Seite neu."),
+    "need_over": N_("Der Bedarf ist schon abgesagt oder abgeschlossen."),
+}
+REFUSED_OTHERWISE = N_("Das ging leider nicht. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.")
+
+
+def office_refusal(status: int, outcome: str) -> str:
+    """The message for a refused office action: matching names its outcome; the registry's 409 on
+    a need means it is over (cancelled or closed)."""
+    if outcome in OFFICE_REFUSALS:
+        return OFFICE_REFUSALS[outcome]
+    return OFFICE_REFUSALS["need_over"] if status == 409 else REFUSED_OTHERWISE
+
+
+def _moment(value: Any, language: str, zone: tzinfo) -> str:
+    """An ISO timestamp from a service, in the tenant's zone as the language writes it; "" if none."""
+    if not isinstance(value, str) or not value:
+        return ""
+    return i18n.format_datetime(datetime.fromisoformat(value), language, zone)
+
+
+def _kilometres(value: Any, language: str) -> str:
+    """A distance in km with one decimal as the language writes numbers; "" if none."""
+    return i18n.format_number(value, language, decimals=1) if isinstance(value, int | float) else ""
+
+
+@dataclass(frozen=True)
+class NeedCard:
+    """A need as the dashboard lists it: what, where, when, how far its staffing is, and what to do."""
+
+    need_id: str
+    organisation: str  # the organisation's name, "" where unknown
+    category: str  # a code; shown by its label
+    description: str
+    district: str
+    starts: str  # the first occurrence in the tenant's zone, as the language writes it
+    weekly: bool
+    needed: int
+    committed: int
+    waiting: int  # proposals waiting for an answer
+    escalated: bool
+    next_step: str  # message id; "" when there is nothing to do
+    next_expiry: str  # when the first open proposal expires unanswered, or ""
+
+    @classmethod
+    def from_json(
+        cls, data: Mapping[str, Any], language: str, zone: tzinfo, organisations: Mapping[str, str]
+    ) -> NeedCard:
+        step = data.get("next_step")
+        return cls(
+            need_id=str(data["need_id"]),
+            organisation=organisations.get(str(data.get("organisation_id")), ""),
+            category=str(data.get("category") or ""),
+            description=str(data.get("description") or ""),
+            district=str(data.get("district") or ""),
+            starts=_moment(data.get("starts_at"), language, zone),
+            weekly=data.get("schedule_kind") == "weekly",
+            needed=int(data.get("volunteers_needed") or 0),
+            committed=int(data.get("committed") or 0),
+            waiting=int(data.get("open_proposals") or 0),
+            escalated=data.get("escalated") is True,
+            next_step=NEXT_STEPS.get(str(step), REFUSED_OTHERWISE) if step else "",
+            next_expiry=_moment(data.get("next_expiry"), language, zone),
+        )
+
+
+@dataclass(frozen=True)
+class ExpiringProposal:
+    """An open proposal whose time to answer runs out soon: call the volunteer."""
+
+    proposal_id: str
+    need_id: str
+    category: str  # of its need, "" where the dashboard does not list the need
+    expires: str
+    next_step: str = NEXT_STEPS["call_volunteer"]
+
+
+@dataclass(frozen=True)
+class DashboardSection:
+    key: str
+    title: str  # message id
+    meaning: str  # message id, may name %(hours)s
+    empty: str  # message id: what an empty list means
+    needs: tuple[NeedCard, ...] = ()
+    proposals: tuple[ExpiringProposal, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.needs) + len(self.proposals)
+
+
+def dashboard_sections(
+    data: Mapping[str, Any], language: str, zone: tzinfo, organisations: Mapping[str, str]
+) -> list[DashboardSection]:
+    """Matching's ``GET /tenants/{t}/dashboard`` as the page's sections, most urgent first."""
+    sections = []
+    categories: dict[str, str] = {}
+    for key in DASHBOARD_SECTIONS:
+        if key == "expiring_proposals":
+            continue
+        cards = tuple(NeedCard.from_json(item, language, zone, organisations) for item in data.get(key) or [])
+        categories.update({card.need_id: card.category for card in cards})
+        sections.append(DashboardSection(key, *DASHBOARD_SECTIONS[key], needs=cards))
+    expiring = tuple(
+        ExpiringProposal(
+            proposal_id=str(item["proposal_id"]),
+            need_id=str(item["need_id"]),
+            category=categories.get(str(item["need_id"]), ""),
+            expires=_moment(item.get("expires_at"), language, zone),
+        )
+        for item in data.get("expiring_proposals") or []
+    )
+    sections.insert(
+        2, DashboardSection("expiring_proposals", *DASHBOARD_SECTIONS["expiring_proposals"], proposals=expiring)
+    )
+    return sections
+
+
+@dataclass(frozen=True)
+class DashboardFilters:
+    """The dashboard's filters as the form gives them ("" filters nothing); dates are the need's
+    first day in the tenant's zone, both inclusive."""
+
+    organisation_id: str = ""
+    category: str = ""
+    district: str = ""
+    starts_from: str = ""
+    starts_until: str = ""
+
+    @property
+    def active(self) -> bool:
+        return any(self.query().values())
+
+    def query(self) -> dict[str, str]:
+        """Matching's query parameters for these filters."""
+        given = {
+            "organisation_id": self.organisation_id,
+            "category": self.category,
+            "district": self.district,
+            "starts_from": self.starts_from,
+            "starts_until": self.starts_until,
+        }
+        return {name: value for name, value in given.items() if value}
+
+
+MAX_DISTRICT = 100
+
+
+def read_dashboard_filters(
+    given: Mapping[str, str], organisations: Collection[str]
+) -> tuple[DashboardFilters, dict[str, str]]:
+    """The filter form (a GET): what is valid filters, what is not is named by its field and
+    left out. ``organisations``: those the person may choose (none: the field is not offered)."""
+    errors: dict[str, str] = {}
+    organisation = given.get("organisation_id", "").strip()
+    if organisation and organisation not in organisations:
+        errors["organisation_id"] = N_("Bitte wählen Sie eine Initiative aus der Liste.")
+        organisation = ""
+    category = given.get("category", "").strip()
+    if category and category not in NEED_CATEGORIES:
+        errors["category"] = N_("Bitte wählen Sie, welche Hilfe gebraucht wird.")
+        category = ""
+    district = " ".join(given.get("district", "").split())
+    if len(district) > MAX_DISTRICT:
+        errors["district"] = N_("Bitte höchstens 100 Zeichen.")
+        district = ""
+    days: dict[str, date | None] = {}
+    for name in ("starts_from", "starts_until"):
+        text = given.get(name, "").strip()
+        days[name] = None
+        if not text:
+            continue
+        try:
+            if not _DATE.fullmatch(text):
+                raise ValueError(text)
+            days[name] = date.fromisoformat(text)
+        except ValueError:
+            errors[name] = N_("Bitte ein Datum angeben, z. B. 2026-12-03.")
+    first, last = days["starts_from"], days["starts_until"]
+    if first is not None and last is not None and last < first:
+        errors["starts_until"] = N_("Das Ende des Zeitraums muss nach seinem Anfang liegen.")
+        last = None
+    filters = DashboardFilters(
+        organisation,
+        category,
+        district,
+        first.isoformat() if first else "",
+        last.isoformat() if last else "",
+    )
+    return filters, errors
+
+
+@dataclass(frozen=True)
+class ReasonLine:
+    """A reason or a broken rule: its words (message id) and the service's detail (English)."""
+
+    label: str
+    detail: str
+
+
+def reason_lines(items: Iterable[Mapping[str, Any]]) -> tuple[ReasonLine, ...]:
+    """Matching's reasons (``code``, ``detail``) as the office reads them."""
+    return tuple(
+        ReasonLine(OFFICE_REASONS.get(str(item.get("code")), BROKEN_RULES["other"]), str(item.get("detail") or ""))
+        for item in items
+    )
+
+
+def rule_lines(items: Iterable[Mapping[str, Any]]) -> tuple[ReasonLine, ...]:
+    """Matching's broken rules (``rule``, ``detail``), each named in words."""
+    return tuple(
+        ReasonLine(BROKEN_RULES.get(str(item.get("rule")), BROKEN_RULES["other"]), str(item.get("detail") or ""))
+        for item in items
+    )
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who of the office acted: a name (shown as it is) or a message id (translated)."""
+
+    text: str
+    translate: bool
+
+
+YOU = N_("Ihnen")
+ACTOR_ROLES: dict[str, str] = {
+    "coordinator": N_("der Koordinationsstelle"),
+    "initiative-admin": N_("der Initiative"),
+}
+
+
+def staff_id_of(subject: str, issuer: str) -> str:
+    """The registry's staff id of a token subject: the subject itself when it is a UUID, else the
+    UUID the services derive from issuer and subject (``Principal.volunteer_id``'s rule)."""
+    from uuid import UUID, uuid5
+
+    from lotse_runtime.auth import VOLUNTEER_ID_NAMESPACE
+
+    try:
+        return str(UUID(subject))
+    except ValueError:
+        return str(uuid5(VOLUNTEER_ID_NAMESPACE, f"{issuer}#{subject}"))
+
+
+def actor_names(data: Mapping[str, Any], staff: Mapping[str, str], issuer: str) -> dict[str, str]:
+    """The names of the office's staff who acted on a staffing (``staff``: staff id → name), by the
+    token subject matching records."""
+    actors = [data.get("round_started_by")]
+    for item in data.get("proposals") or []:
+        actors += [item.get("proposed_by"), item.get("recorded_by"), item.get("released_by")]
+    subjects = {str(actor["subject"]) for actor in actors if isinstance(actor, Mapping) and actor.get("subject")}
+    found = {subject: staff.get(staff_id_of(subject, issuer), "") for subject in subjects}
+    return {subject: name for subject, name in found.items() if name}
+
+
+def who_acted(actor: Mapping[str, Any] | None, me: str, staff: Mapping[str, str]) -> Who | None:
+    """Matching's ``{subject, role}``: the signed-in person themselves ("you"), a member of the
+    office's staff by name (``staff``: subject → name), else the role."""
+    if not actor:
+        return None
+    subject = str(actor.get("subject") or "")
+    if subject and subject == me:
+        return Who(YOU, True)
+    if staff.get(subject):
+        return Who(staff[subject], False)
+    return Who(ACTOR_ROLES.get(str(actor.get("role")), ACTOR_ROLES["coordinator"]), True)
+
+
+@dataclass(frozen=True)
+class VolunteerContact:
+    """A volunteer as the registry shows them to this caller: the name and how to reach them only
+    where it allows (the volunteer's organisation, or the office for those it coordinates)."""
+
+    volunteer_id: str
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    erased: bool = False
+
+    @property
+    def reference(self) -> str:
+        """What names the person where the name is not shown: the start of their id."""
+        return self.volunteer_id[:8]
+
+    @property
+    def contact_shown(self) -> bool:
+        return bool(self.email or self.phone)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VolunteerContact:
+        contact: Mapping[str, Any] = data.get("contact") or {}
+        return cls(
+            volunteer_id=str(data["volunteer_id"]),
+            name=str(contact.get("display_name") or ""),
+            email=str(contact.get("email") or ""),
+            phone=str(contact.get("phone") or ""),
+            erased=data.get("status") == "erased",
+        )
+
+
+@dataclass(frozen=True)
+class ProposalRow:
+    """A proposal of a volunteer for the need (or their own pick of it) on the need's page."""
+
+    proposal_id: str
+    volunteer: VolunteerContact
+    state: str  # a key of OFFICE_PROPOSAL_STATES
+    pick: bool  # the volunteer took the need themselves
+    reasons: tuple[ReasonLine, ...]
+    distance: str  # km, as the language writes the number ("2,3"), or ""
+    proposed: str
+    proposed_by: Who | None  # the office chose this person; None: matching's round
+    expires: str
+    answered: str  # when answered or ended; for an answer the office recorded, when it recorded it
+    by_office: bool  # the answer was given to the office by phone or in person
+    recorded_by: Who | None
+    released_by: Who | None
+    decline_reason: str  # message id, or ""
+    withdraw_reason: str  # message id, or ""
+
+    @property
+    def open(self) -> bool:
+        return self.state == "proposed"
+
+
+@dataclass(frozen=True)
+class ProposalGroup:
+    state: str
+    label: str  # message id
+    rows: tuple[ProposalRow, ...]
+
+
+@dataclass(frozen=True)
+class CommittedRow:
+    volunteer: VolunteerContact
+    pick: bool
+    since: str
+
+
+@dataclass(frozen=True)
+class StaffingView:
+    """Matching's ``GET .../needs/{n}/staffing`` with the people as the registry shows them."""
+
+    card: NeedCard
+    state: str  # matching's staffing: open, staffed, unstaffed
+    groups: tuple[ProposalGroup, ...]
+    committed: tuple[CommittedRow, ...]
+    round_started: str
+    round_started_by: Who | None
+
+    @property
+    def open_proposals(self) -> tuple[ProposalRow, ...]:
+        return next((group.rows for group in self.groups if group.state == "proposed"), ())
+
+    @classmethod
+    def from_json(
+        cls,
+        data: Mapping[str, Any],
+        people: Mapping[str, VolunteerContact],
+        *,
+        language: str,
+        zone: tzinfo,
+        me: str,
+        staff: Mapping[str, str],
+        organisations: Mapping[str, str],
+    ) -> StaffingView:
+        def person(volunteer_id: str) -> VolunteerContact:
+            return people.get(volunteer_id) or VolunteerContact(volunteer_id)
+
+        rows: list[ProposalRow] = []
+        for item in data.get("proposals") or []:
+            state = str(item.get("state") or "")
+            if state == "stepped_back" and item.get("released_by"):
+                state = "released"
+            distance = item.get("distance_km")
+            rows.append(
+                ProposalRow(
+                    proposal_id=str(item["proposal_id"]),
+                    volunteer=person(str(item["volunteer_id"])),
+                    state=state,
+                    pick=item.get("kind") == "pick",
+                    reasons=reason_lines(item.get("reasons") or []),
+                    distance=_kilometres(distance, language),
+                    proposed=_moment(item.get("proposed_at"), language, zone),
+                    proposed_by=who_acted(item.get("proposed_by"), me, staff),
+                    expires=_moment(item.get("expires_at"), language, zone),
+                    answered=_moment(item.get("answered_at"), language, zone),
+                    by_office=item.get("answered_via") == "coordination_office",
+                    recorded_by=who_acted(item.get("recorded_by"), me, staff),
+                    released_by=who_acted(item.get("released_by"), me, staff),
+                    decline_reason=OFFICE_DECLINE_REASONS.get(str(item.get("decline_reason")), ""),
+                    withdraw_reason=WITHDRAW_REASONS.get(str(item.get("withdraw_reason")), ""),
+                )
+            )
+        groups = tuple(
+            ProposalGroup(state, label, tuple(row for row in rows if row.state == state))
+            for state, label in OFFICE_PROPOSAL_STATES.items()
+            if any(row.state == state for row in rows)
+        )
+        committed = tuple(
+            CommittedRow(
+                person(str(item["volunteer_id"])),
+                item.get("kind") == "pick",
+                _moment(item.get("committed_at"), language, zone),
+            )
+            for item in data.get("committed") or []
+        )
+        need: Mapping[str, Any] = data.get("need") or {}
+        return cls(
+            card=NeedCard.from_json(need, language, zone, organisations),
+            state=str(need.get("state") or ""),
+            groups=groups,
+            committed=committed,
+            round_started=_moment(data.get("round_started_at"), language, zone),
+            round_started_by=who_acted(data.get("round_started_by"), me, staff),
+        )
+
+
+def staffing_volunteers(data: Mapping[str, Any]) -> list[str]:
+    """Every volunteer a staffing answer names, once each, in its order."""
+    found = [str(item["volunteer_id"]) for item in data.get("proposals") or []]
+    found += [str(item["volunteer_id"]) for item in data.get("committed") or []]
+    return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class NeedFacts:
+    """A need as the registry shows it to the office, in the person's language."""
+
+    need_id: str
+    organisation_id: str
+    category: str
+    description: str
+    status: str
+    when: str
+    postcode: str
+    district: str
+    volunteers_needed: int
+    languages: tuple[tuple[str, str], ...]  # (language, minimum level) as message ids
+    skills: tuple[str, ...]  # labels in the person's language
+    certificate: str  # message id, or ""
+    household_ref: str
+    ended_because: str  # message id: the cancellation's reason or the closing's outcome, or ""
+
+    @property
+    def is_open(self) -> bool:
+        """Open or staffed at the registry: the office may still act on it."""
+        return self.status in ("open", "staffed")
+
+    @classmethod
+    def from_json(
+        cls,
+        data: Mapping[str, Any],
+        language: str,
+        zone: tzinfo,
+        gettext: Callable[[str], str],
+        skills: Mapping[str, str],
+    ) -> NeedFacts:
+        schedule: Mapping[str, Any] = data.get("schedule") or {}
+        when = i18n.describe_schedule(schedule, language, zone, lambda code: gettext(WEEKDAYS.get(Weekday(code), code)))
+        place: Mapping[str, Any] = data.get("place") or {}
+        levels = {level.value: label for level, label in LEVELS.items()}
+        languages = tuple(
+            (
+                SPOKEN_LANGUAGES.get(str(item.get("language")), str(item.get("language"))),
+                levels.get(str(item.get("min_level")), ""),
+            )
+            for item in data.get("languages") or []
+        )
+        ended = CANCELLATION_REASONS.get(str(data.get("cancellation_reason")), "") or NEED_OUTCOMES.get(
+            str(data.get("outcome")), ""
+        )
+        return cls(
+            need_id=str(data["need_id"]),
+            organisation_id=str(data.get("organisation_id") or ""),
+            category=str(data.get("category") or ""),
+            description=str(data.get("description") or ""),
+            status=str(data.get("status") or ""),
+            when=when,
+            postcode=str(place.get("postcode") or ""),
+            district=str(place.get("district") or ""),
+            volunteers_needed=int(data.get("volunteers_needed") or 0),
+            languages=languages,
+            skills=tuple(skills.get(str(slug), str(slug)) for slug in data.get("required_skills") or []),
+            certificate=CERTIFICATES.get(str(data.get("certificate_required")), ""),
+            household_ref=str(data.get("household_ref") or ""),
+            ended_because=ended,
+        )
+
+
+@dataclass(frozen=True)
+class CandidateCheck:
+    """Matching's dry run for a volunteer the office chose: the fit with its reasons, or every hard
+    rule the volunteer breaks."""
+
+    volunteer_id: str
+    fits: bool
+    broken: tuple[ReasonLine, ...]
+    reasons: tuple[ReasonLine, ...]
+    distance: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], language: str) -> CandidateCheck:
+        distance = data.get("distance_km")
+        broken = rule_lines(data.get("broken_rules") or [])
+        return cls(
+            volunteer_id=str(data["volunteer_id"]),
+            fits=data.get("fits") is True and not broken,
+            broken=broken,
+            reasons=reason_lines(data.get("reasons") or []),
+            distance=_kilometres(distance, language),
+        )
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def new_form_key() -> str:
+    """A key for one rendered form: sent as ``Idempotency-Key``, so that the form sent twice (a
+    double click, a reload) is done once."""
+    import secrets
+
+    return secrets.token_urlsafe(18)
+
+
+def form_key(form: FormData) -> str | None:
+    """The form's key, if it carries a well-formed one."""
+    key = form.get("idempotency_key", "")
+    return key if _IDEMPOTENCY_KEY.fullmatch(key) else None

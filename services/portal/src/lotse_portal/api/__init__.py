@@ -9,6 +9,7 @@ from lotse_portal.api import (
     maps,
     my_data,
     needs,
+    office_needs,
     organisation,
     profile,
     proposals,
@@ -29,6 +30,7 @@ for module in (
     my_data,
     organisation,
     console,
+    office_needs,
     guidance,
     statistics,
 ):

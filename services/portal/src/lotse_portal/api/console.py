@@ -1,12 +1,13 @@
 """The coordination office's console: its start page, for coordinators (the whole municipality)
-and initiative admins (their organisation). The console's pages are ``guidance`` (coordinators)
-and ``statistics``; the dashboard of open needs follows when the services serve its data."""
+and initiative admins (their organisation), with the dashboard of open needs (``office_needs``).
+The console's other pages are ``guidance`` (coordinators), ``statistics`` and a need's page."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from lotse_portal.api import office_needs
 from lotse_portal.api.access import OfficeVisit
 
 router = APIRouter()
@@ -14,4 +15,4 @@ router = APIRouter()
 
 @router.get("/console")
 async def console(current: OfficeVisit) -> Response:
-    return await current.page("console.html")
+    return await current.page("console.html", **await office_needs.dashboard(current))

@@ -16,7 +16,7 @@ router = APIRouter()
 DECLINE_REASONS = {
     "no_time": N_("Ich habe zu der Zeit keine Zeit."),
     "too_far": N_("Der Ort ist mir zu weit."),
-    "not_suitable": N_("Die Aufgabe passt nicht zu mir."),
+    "not_a_fit": N_("Die Aufgabe passt nicht zu mir."),
     "other": N_("Ein anderer Grund"),
 }
 # What matching's refusals (409) mean for the person.
