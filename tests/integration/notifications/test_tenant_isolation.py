@@ -297,3 +297,68 @@ async def test_tokens_of_the_other_municipality_see_and_change_nothing_of_ours(w
     assert not any(m["read"] for m in (await world.notifications.http.get("/me/messages", headers=me)).json())
     assert await world.notifications.database.deliveries.count_documents({"tenant": OURS}) == deliveries_before
     assert await world.notifications.database.outbox.count_documents({"tenant": OURS}) == outbox_before
+
+
+async def test_questions_of_one_municipality_stay_out_of_reach_of_the_others_tokens(world: World) -> None:
+    """Every route of the questions and answers (issue 16, item 5): the same person asks in ours;
+    their tokens, that person's included, neither read nor answer nor close it, and their lists
+    hold only their own."""
+    me = world.headers(Role.VOLUNTEER, tenant=OURS, subject=world.person)
+    question = {"subject": f"Frage {world.ours.marker}", "text": f"Wer hilft mir {world.ours.marker}?"}
+    asked = await world.notifications.http.post("/me/threads", json=question, headers=me)
+    assert asked.status_code == 201, asked.text
+    ours = asked.json()
+    secrets = [*world.ours.secrets, ours["id"], ours["messages"][0]["id"]]
+    intruders = {
+        "their coordinator": world.headers(Role.COORDINATOR, tenant=THEIRS),
+        "their initiative admin": world.headers(Role.INITIATIVE_ADMIN, tenant=THEIRS),
+        "the same person as theirs": world.headers(Role.VOLUNTEER, tenant=THEIRS, subject=world.person),
+        "every tenant role of theirs": world.headers(
+            *(role for role in Role if role != Role.PLATFORM_ADMIN), tenant=THEIRS, subject=world.person
+        ),
+        "a platform admin": world.headers(Role.PLATFORM_ADMIN, tenant=None),
+    }
+    thread = f"/threads/{ours['id']}"
+    # (method, path, body, what an intruder may get: their own lists, else nothing of ours)
+    endpoints: list[tuple[str, str, Any, set[int]]] = [
+        ("GET", "/me/threads", None, {200, 403}),
+        ("GET", "/me/threads?include=messages", None, {200, 403}),
+        ("GET", f"/me{thread}", None, {403, 404}),
+        ("GET", f"/me{thread}/messages", None, {403, 404}),
+        ("POST", f"/me{thread}/messages", {"text": "von außen"}, {403, 404}),
+        ("GET", "/threads", None, {200, 403}),
+        ("GET", "/threads?state=open&mine=true", None, {200, 403}),
+        ("GET", thread, None, {403, 404}),
+        ("POST", f"{thread}/messages", {"text": "von außen"}, {403, 404}),
+        ("POST", f"{thread}/closing", None, {403, 404}),
+        ("POST", f"{thread}/reopening", None, {403, 404}),
+    ]
+
+    async def mailed() -> bool:  # our own question's mail, and the outcome it publishes, first
+        sent = {"tenant": OURS, "kind": "question_asked", "status": "sent"}
+        return await world.notifications.database.deliveries.count_documents(sent) == 1
+
+    await eventually(mailed, what="our question mailed to our office")
+    outbox_before = await world.notifications.database.outbox.count_documents({"tenant": OURS})
+    deliveries_before = await world.notifications.database.deliveries.count_documents({"tenant": OURS})
+    for name, headers in intruders.items():
+        for method, url, body, allowed in endpoints:
+            response = await world.notifications.http.request(method, url, json=body, headers=headers)
+            assert response.status_code in allowed, (name, method, url, response.status_code, response.text)
+            leaked = [secret for secret in secrets if secret in response.text.replace(url, "")]
+            assert not leaked, (name, method, url, leaked)
+
+    # Their volunteer (the same person) asks in theirs: our office's list does not show it.
+    them = world.headers(Role.VOLUNTEER, tenant=THEIRS, subject=world.person)
+    theirs = (await world.notifications.http.post("/me/threads", json=question, headers=them)).json()
+    coordinator = world.headers(Role.COORDINATOR, tenant=OURS)
+    listed = (await world.notifications.http.get("/threads", headers=coordinator)).json()
+    assert [item["id"] for item in listed["items"]] == [ours["id"]]
+    assert (await world.notifications.http.get(f"/threads/{theirs['id']}", headers=coordinator)).status_code == 404
+    unchanged = (await world.notifications.http.get(thread, headers=coordinator)).json()
+    assert (unchanged["state"], unchanged["message_count"]) == ("open", 1)
+    mine = (await world.notifications.http.get("/me/threads", headers=me)).json()
+    assert [item["id"] for item in mine] == [ours["id"]]
+    # Their question was mailed to their office only; nothing of ours was queued by them.
+    assert await world.notifications.database.deliveries.count_documents({"tenant": OURS}) == deliveries_before
+    assert await world.notifications.database.outbox.count_documents({"tenant": OURS}) == outbox_before

@@ -39,6 +39,9 @@ from lotse_notifications.records import (
     Proposal,
     ProposalStatus,
     TenantFacts,
+    Thread,
+    ThreadMessage,
+    ThreadState,
     Webhook,
 )
 from lotse_notifications.store import CANCELLED, PENDING, SKIPPED, Delivery, UseCaseStore, outcome_event
@@ -74,6 +77,8 @@ class Memory:
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # by delivery key, in queue order
     preferences: dict[tuple[str, str, str], MailPreference] = field(default_factory=dict)
     digest_items: dict[str, DigestItem] = field(default_factory=dict)  # by key
+    threads: dict[Key, Thread] = field(default_factory=dict)
+    contact_people: dict[Key, tuple[str | None, int]] = field(default_factory=dict)  # staff id, version
 
 
 class MemoryStore(UseCaseStore):
@@ -166,6 +171,12 @@ class MemoryStore(UseCaseStore):
             for key, proposal in self.memory.proposals.items()
             if (proposal.tenant, proposal.volunteer_id) != (tenant, volunteer_id)
         }
+        self.memory.threads = {
+            key: thread
+            for key, thread in self.memory.threads.items()
+            if (thread.tenant, thread.volunteer_id) != (tenant, volunteer_id)
+        }
+        self.memory.contact_people.pop((tenant, volunteer_id), None)
         await self._cancel_pending(tenant, volunteer_id, "volunteer_erased", transaction)
         # The log keeps who, what kind and the outcome; the payload held personal links.
         for key, delivery in self.memory.deliveries.items():
@@ -304,6 +315,54 @@ class MemoryStore(UseCaseStore):
             return False
         self.memory.digest_items[item.key] = item
         return True
+
+    async def set_contact_person(
+        self, tenant: str, volunteer_id: str, staff_id: str | None, version: int, transaction: Transaction
+    ) -> bool:
+        key = (tenant, volunteer_id)
+        known = self.memory.contacts.get(key)
+        stored = self.memory.contact_people.get(key)
+        if known is None or known.erased or (stored is not None and stored[1] >= version):
+            return False
+        self.memory.contact_people[key] = (staff_id, version)
+        return True
+
+    async def has_proposal(self, tenant: str, volunteer_id: str, need_id: str, transaction: Transaction) -> bool:
+        return any(
+            (p.tenant, p.volunteer_id, p.need_id) == (tenant, volunteer_id, need_id)
+            for p in self.memory.proposals.values()
+        )
+
+    async def open_thread(self, thread: Thread, transaction: Transaction) -> None:
+        self.memory.threads[(thread.tenant, thread.thread_id)] = thread
+
+    async def thread(self, tenant: str, thread_id: str, transaction: Transaction | None = None) -> Thread | None:
+        return self.memory.threads.get((tenant, thread_id))
+
+    async def add_thread_message(
+        self, tenant: str, thread_id: str, message: ThreadMessage, state: ThreadState, transaction: Transaction
+    ) -> Thread | None:
+        known = self.memory.threads.get((tenant, thread_id))
+        if known is None:
+            return None
+        changed = replace(
+            known,
+            messages=(*known.messages, message),
+            state=state,
+            last_activity_at=message.created_at,
+            last_from=message.author,
+        )
+        self.memory.threads[(tenant, thread_id)] = changed
+        return changed
+
+    async def set_thread_state(
+        self, tenant: str, thread_id: str, state: ThreadState, transaction: Transaction
+    ) -> Thread | None:
+        known = self.memory.threads.get((tenant, thread_id))
+        if known is None:
+            return None
+        self.memory.threads[(tenant, thread_id)] = replace(known, state=state)
+        return self.memory.threads[(tenant, thread_id)]
 
     # --- what the scheduler (reminders.Planner) reads, for the tests that drive it ----------------
 

@@ -49,6 +49,7 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
             connections.broker, handlers, consumer=settings.consumer_group, topics=CONSUMED_TOPICS
         )
         app.state.client, app.state.store, app.state.worker = client, store, worker
+        app.state.unit_of_work = unit_of_work  # the questions' routes change state with their deliveries
         app.state.connections = connections
         await connections.broker.start()
         relay.start()

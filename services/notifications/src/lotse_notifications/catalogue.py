@@ -29,6 +29,9 @@ VOLUNTEER_UNREACHABLE = "volunteer_unreachable"
 # A checked certificate runs out soon: the volunteer is asked for a new one, the office told.
 CERTIFICATE_EXPIRING = "certificate_expiring"
 CERTIFICATE_EXPIRING_OFFICE = "certificate_expiring_office"
+# A volunteer asked the office a question (or wrote again in its thread); the office answered.
+QUESTION_ASKED = "question_asked"
+QUESTION_ANSWERED = "question_answered"
 KINDS: tuple[str, ...] = (
     WELCOME,
     MATCH_PROPOSED,
@@ -44,6 +47,8 @@ KINDS: tuple[str, ...] = (
     VOLUNTEER_UNREACHABLE,
     CERTIFICATE_EXPIRING,
     CERTIFICATE_EXPIRING_OFFICE,
+    QUESTION_ASKED,
+    QUESTION_ANSWERED,
 )
 # What a daily digest collects besides the staffed and unstaffed messages it replaces.
 PROPOSAL_DECLINED = "proposal_declined"

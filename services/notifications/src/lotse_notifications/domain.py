@@ -284,6 +284,16 @@ def unreachable_payload(volunteer_id: str, problems: Mapping[Channel, str]) -> d
     }
 
 
+def question_payload(
+    thread_id: str, volunteer_id: str, subject: str, link: str | None, *, first: bool = True
+) -> dict[str, Any]:
+    """A question to the office or its answer: which thread, whose, its subject (the volunteer's
+    words) and where to read it. Never the messages themselves: they stay in Lotse, where only
+    the volunteer and the office read them, and a mail or SMS is not the place for what someone
+    asks about authorities or their residence."""
+    return {"thread_id": thread_id, "volunteer_id": volunteer_id, "subject": subject, "link": link, "first": first}
+
+
 def engagement_payload(need_id: str, proposal_id: str, starts_at: datetime | None) -> dict[str, Any]:
     """A reminder or thank-you: the need is filled in when it is sent (its latest version)."""
     payload: dict[str, Any] = {"need_id": need_id, "need": None, "proposal_id": proposal_id}
@@ -428,6 +438,11 @@ def sample_payload(kind: str) -> dict[str, Any]:
         return engagement_payload(str(opened.need_id), proposal_id, starts_at) | {"need": need.to_document()}
     if kind in {catalogue.CERTIFICATE_EXPIRING, catalogue.CERTIFICATE_EXPIRING_OFFICE}:
         return certificate_payload(VolunteerCertificateExpiring.example())
+    if kind in {catalogue.QUESTION_ASKED, catalogue.QUESTION_ANSWERED}:
+        link = "https://lotse.example/questions/8a0c5bde-2f7e-4a55-9d51-3f3c8f0e9b11"
+        return question_payload(
+            "8a0c5bde-2f7e-4a55-9d51-3f3c8f0e9b11", EXAMPLE_VOLUNTEER_ID, "Versicherung beim Fahrdienst", link
+        )
     if kind == catalogue.VOLUNTEER_UNREACHABLE:
         return unreachable_payload(EXAMPLE_VOLUNTEER_ID, {Channel.EMAIL: "bounced", Channel.SMS: "sms_unavailable"})
     if kind == catalogue.DAILY_DIGEST:

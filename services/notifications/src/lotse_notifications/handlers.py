@@ -28,6 +28,7 @@ from lotse_contracts import (
     ProposalWithdrawn,
     TenantOnboarded,
     VolunteerCertificateExpiring,
+    VolunteerContactPersonChanged,
     VolunteerErased,
     VolunteerPickedNeed,
     VolunteerProfileUpdated,
@@ -64,6 +65,7 @@ from lotse_notifications.service import (
     volunteer_withdrawn,
 )
 from lotse_notifications.store import UseCaseStore
+from lotse_notifications.threads import contact_person_changed
 from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
@@ -109,6 +111,7 @@ def event_handlers(
             VolunteerWithdrawn: applying(volunteer_withdrawn),
             VolunteerErased: applying(volunteer_erased),
             VolunteerCertificateExpiring: applying(certificate_expiring),
+            VolunteerContactPersonChanged: applying(contact_person_changed),
             NeedOpened: applying(need_opened),
             NeedUpdated: applying(need_updated),
             NeedCancelled: applying(need_cancelled),

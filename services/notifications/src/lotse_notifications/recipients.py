@@ -189,7 +189,11 @@ class Composer:
             ids = list(payload.get("volunteer_ids", []))
         elif delivery.kind == catalogue.DAILY_DIGEST:
             ids = [volunteer for item in payload["items"] for volunteer in item.get("volunteer_ids", [])]
-        elif delivery.kind in {catalogue.VOLUNTEER_UNREACHABLE, catalogue.CERTIFICATE_EXPIRING_OFFICE}:
+        elif delivery.kind in {
+            catalogue.VOLUNTEER_UNREACHABLE,
+            catalogue.CERTIFICATE_EXPIRING_OFFICE,
+            catalogue.QUESTION_ASKED,
+        }:
             ids = [payload["volunteer_id"]]
         else:
             return {}

@@ -569,3 +569,100 @@ class DigestItem:
             "created_at": self.created_at,
             "digest": self.digest,
         }
+
+
+class ThreadState(StrEnum):
+    """Where a volunteer's question stands: waiting for the office (``open``), answered by it and
+    waiting for the volunteer, if at all (``answered``), or done (``closed``, by the office)."""
+
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class Author(StrEnum):
+    """Who wrote a message of a thread: the volunteer or someone of the coordination office."""
+
+    VOLUNTEER = "volunteer"
+    OFFICE = "office"
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    """One message of a thread: plain text as typed (pages and mails escape it). ``author_id`` is
+    the volunteer's id or the office staff member's (their token's subject as a UUID)."""
+
+    message_id: str
+    author: Author
+    author_id: str
+    text: str
+    created_at: datetime
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> ThreadMessage:
+        return cls(
+            message_id=document["message_id"],
+            author=Author(document["author"]),
+            author_id=document["author_id"],
+            text=document["text"],
+            created_at=document["created_at"],
+        )
+
+    def to_document(self) -> Doc:
+        return {
+            "message_id": self.message_id,
+            "author": self.author.value,
+            "author_id": self.author_id,
+            "text": self.text,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A volunteer's question to the coordination office and the answers (``threads``): the
+    volunteer's personal data, exported with it and deleted on erasure. ``about_need_id`` is one
+    of the volunteer's needs (proposed or engaged) the question is about, if they named one."""
+
+    tenant: str
+    thread_id: str
+    volunteer_id: str
+    subject: str
+    state: ThreadState
+    created_at: datetime
+    last_activity_at: datetime
+    last_from: Author
+    messages: tuple[ThreadMessage, ...]
+    about_need_id: str | None = None
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Thread:
+        return cls(
+            tenant=document["tenant"],
+            thread_id=document["thread_id"],
+            volunteer_id=document["volunteer_id"],
+            subject=document["subject"],
+            state=ThreadState(document["state"]),
+            created_at=document["created_at"],
+            last_activity_at=document["last_activity_at"],
+            last_from=Author(document["last_from"]),
+            messages=tuple(ThreadMessage.from_document(message) for message in document["messages"]),
+            about_need_id=document.get("about_need_id"),
+        )
+
+    def to_document(self) -> Doc:
+        document: Doc = {
+            "_id": scoped_id(self.tenant, self.thread_id),
+            "tenant": self.tenant,
+            "thread_id": self.thread_id,
+            "volunteer_id": self.volunteer_id,
+            "subject": self.subject,
+            "state": self.state.value,
+            "created_at": self.created_at,
+            "last_activity_at": self.last_activity_at,
+            "last_from": self.last_from.value,
+            "messages": [message.to_document() for message in self.messages],
+        }
+        if self.about_need_id is not None:
+            document["about_need_id"] = self.about_need_id
+        return document

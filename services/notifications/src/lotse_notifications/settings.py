@@ -14,6 +14,8 @@ from lotse_runtime.connections import ServiceSettings
 from lotse_runtime.destinations import url_problem
 
 DEVELOPMENT_ANSWER_LINK_BASE_URL = "http://127.0.0.1:8002"
+# The portal as `lotse up` runs it: the link in the mails about a question.
+DEVELOPMENT_PORTAL_URL = "http://127.0.0.1:8000"
 
 
 class NotificationSettings(ServiceSettings):
@@ -83,6 +85,17 @@ class NotificationSettings(ServiceSettings):
         SecretStr(""), description="Bearer token of the SMS gateway; required with LOTSE_SMS_GATEWAY_URL"
     )
     sms_sender: str = Field("Lotse", max_length=11, description="Sender name of SMS (11 characters at most)")
+    portal_url: str | None = Field(
+        None,
+        description=(
+            "The portal's public address, for the link to a question's page in the mails about it; "
+            "unset: the mails say where in Lotse to look (development: the local portal)"
+        ),
+    )
+    thread_post_limit: int = Field(
+        20, ge=1, description="Questions and answers one person may post per window (LOTSE_THREAD_POST_WINDOW_SECONDS)"
+    )
+    thread_post_window_seconds: float = Field(600.0, gt=0, description="The window of the post limit")
 
     @property
     def sms_gateway(self) -> bool:
@@ -102,6 +115,12 @@ class NotificationSettings(ServiceSettings):
             if self.env != "development":
                 raise ValueError("LOTSE_SMS_GATEWAY_TOKEN is not set: the bearer token of the SMS gateway")
             self.sms_gateway_token = SecretStr(secrets.development_secret(self.home, "sms_gateway_token"))
+        return self
+
+    @model_validator(mode="after")
+    def _local_portal(self) -> Self:
+        if self.portal_url is None and self.env == "development":
+            self.portal_url = DEVELOPMENT_PORTAL_URL
         return self
 
     @model_validator(mode="after")

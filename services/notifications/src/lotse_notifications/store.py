@@ -47,6 +47,9 @@ from lotse_notifications.records import (
     Proposal,
     ProposalStatus,
     TenantFacts,
+    Thread,
+    ThreadMessage,
+    ThreadState,
     Webhook,
     scoped_id,
 )
@@ -276,6 +279,24 @@ class UseCaseStore(Protocol):
 
     async def add_digest_item(self, item: DigestItem, transaction: Transaction) -> bool: ...
 
+    async def set_contact_person(
+        self, tenant: str, volunteer_id: str, staff_id: str | None, version: int, transaction: Transaction
+    ) -> bool: ...
+
+    async def has_proposal(self, tenant: str, volunteer_id: str, need_id: str, transaction: Transaction) -> bool: ...
+
+    async def open_thread(self, thread: Thread, transaction: Transaction) -> None: ...
+
+    async def thread(self, tenant: str, thread_id: str, transaction: Transaction | None = None) -> Thread | None: ...
+
+    async def add_thread_message(
+        self, tenant: str, thread_id: str, message: ThreadMessage, state: ThreadState, transaction: Transaction
+    ) -> Thread | None: ...
+
+    async def set_thread_state(
+        self, tenant: str, thread_id: str, state: ThreadState, transaction: Transaction
+    ) -> Thread | None: ...
+
     async def add_delivery(
         self,
         transaction: Transaction,
@@ -321,6 +342,9 @@ class Store:
         await self.db.digest_items.create_index([("digest", ASCENDING), ("created_at", ASCENDING)])
         await self.db.messages.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING), ("created_at", -1)])
         await self.db.webhooks.create_index("tenant")
+        await self.db.threads.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING)])
+        await self.db.threads.create_index([("tenant", ASCENDING), ("state", ASCENDING), ("last_activity_at", -1)])
+        await self.db.post_counts.create_index("expires_at", expireAfterSeconds=0)
 
     # --- read model ------------------------------------------------------------------------
 
@@ -436,6 +460,9 @@ class Store:
         await self.db.contacts.replace_one({"_id": tombstone["_id"]}, _fields(tombstone), upsert=True, session=session)
         await self.db.messages.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         await self.db.proposals.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
+        # Their questions and the office's answers are theirs too.
+        await self.db.threads.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
+        await self.db.post_counts.delete_many({"tenant": tenant, "author_id": volunteer_id}, session=session)
         recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
         await self.cancel_pending(recipient, "volunteer_erased", transaction)
         # The log keeps who (an id), what kind and the outcome; the payload held personal links.
@@ -911,3 +938,135 @@ class Store:
     async def delete_webhook(self, tenant: str, webhook_id: str) -> bool:
         result = await self.db.webhooks.delete_one({"_id": webhook_id, "tenant": tenant})
         return result.deleted_count == 1
+
+    # --- questions and answers: a volunteer's threads with the office -------------------------
+
+    async def set_contact_person(
+        self, tenant: str, volunteer_id: str, staff_id: str | None, version: int, transaction: Transaction
+    ) -> bool:
+        """The volunteer's named contact person at the office (a staff id; None: none any more), if
+        this event is newer than the last one applied; never on an erased volunteer or a contact
+        not read yet (the registration comes first on the volunteer's key)."""
+        result = await self.db.contacts.update_one(
+            {
+                "_id": scoped_id(tenant, volunteer_id),
+                "erased": {"$ne": True},
+                "$or": [
+                    {"contact_person_version": {"$exists": False}},
+                    {"contact_person_version": {"$lt": version}},
+                ],
+            },
+            {"$set": {"contact_person_id": staff_id, "contact_person_version": version}},
+            session=transaction.session,
+        )
+        return result.modified_count == 1
+
+    async def contact_people(self, tenant: str, volunteer_ids: list[str]) -> dict[str, str]:
+        """The named contact person of each of these volunteers that has one (volunteer → staff id)."""
+        found = await self.db.contacts.find(
+            {"tenant": tenant, "volunteer_id": {"$in": volunteer_ids}, "contact_person_id": {"$ne": None}},
+            {"volunteer_id": 1, "contact_person_id": 1},
+        ).to_list()
+        return {doc["volunteer_id"]: doc["contact_person_id"] for doc in found if doc.get("contact_person_id")}
+
+    async def volunteers_of_contact_person(self, tenant: str, staff_id: str) -> list[str]:
+        found = await self.db.contacts.find(
+            {"tenant": tenant, "contact_person_id": staff_id}, {"volunteer_id": 1}
+        ).to_list()
+        return [doc["volunteer_id"] for doc in found]
+
+    async def display_names(self, tenant: str, volunteer_ids: list[str]) -> dict[str, str]:
+        """The names of these volunteers as they gave them (for the office's list of questions)."""
+        found = await self.db.contacts.find(
+            {"tenant": tenant, "volunteer_id": {"$in": volunteer_ids}, "erased": {"$ne": True}},
+            {"volunteer_id": 1, "display_name": 1},
+        ).to_list()
+        return {doc["volunteer_id"]: doc["display_name"] for doc in found if doc.get("display_name")}
+
+    async def has_proposal(self, tenant: str, volunteer_id: str, need_id: str, transaction: Transaction) -> bool:
+        """Whether the need is one of the volunteer's: proposed to them or picked by them."""
+        found = await self.db.proposals.find_one(
+            {"tenant": tenant, "volunteer_id": volunteer_id, "need_id": need_id},
+            {"_id": 1},
+            session=transaction.session,
+        )
+        return found is not None
+
+    async def open_thread(self, thread: Thread, transaction: Transaction) -> None:
+        await self.db.threads.insert_one(thread.to_document(), session=transaction.session)
+
+    async def thread(self, tenant: str, thread_id: str, transaction: Transaction | None = None) -> Thread | None:
+        found = await self.db.threads.find_one(
+            {"_id": scoped_id(tenant, thread_id), "tenant": tenant}, session=_session(transaction)
+        )
+        return None if found is None else Thread.from_document(found)
+
+    async def add_thread_message(
+        self, tenant: str, thread_id: str, message: ThreadMessage, state: ThreadState, transaction: Transaction
+    ) -> Thread | None:
+        """Append a message (one atomic update: two posts at once both stay) and set the state."""
+        found = await self.db.threads.find_one_and_update(
+            {"_id": scoped_id(tenant, thread_id), "tenant": tenant},
+            {
+                "$push": {"messages": message.to_document()},
+                "$set": {
+                    "state": state.value,
+                    "last_activity_at": message.created_at,
+                    "last_from": message.author.value,
+                },
+            },
+            return_document=ReturnDocument.AFTER,
+            session=transaction.session,
+        )
+        return None if found is None else Thread.from_document(found)
+
+    async def set_thread_state(
+        self, tenant: str, thread_id: str, state: ThreadState, transaction: Transaction
+    ) -> Thread | None:
+        found = await self.db.threads.find_one_and_update(
+            {"_id": scoped_id(tenant, thread_id), "tenant": tenant},
+            {"$set": {"state": state.value}},
+            return_document=ReturnDocument.AFTER,
+            session=transaction.session,
+        )
+        return None if found is None else Thread.from_document(found)
+
+    async def threads_of_volunteer(self, tenant: str, volunteer_id: str, limit: int = 200) -> list[Thread]:
+        """A volunteer's threads, the latest activity first."""
+        found = self.db.threads.find({"tenant": tenant, "volunteer_id": volunteer_id})
+        return [
+            Thread.from_document(doc) for doc in await found.sort("last_activity_at", DESCENDING).limit(limit).to_list()
+        ]
+
+    async def threads(
+        self,
+        tenant: str,
+        *,
+        states: list[ThreadState],
+        volunteer_ids: list[str] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Thread], int]:
+        """The tenant's threads in these states (of these volunteers only, if given), the latest
+        activity first, one page of them and how many there are in all."""
+        query: Doc = {"tenant": tenant, "state": {"$in": [state.value for state in states]}}
+        if volunteer_ids is not None:
+            query["volunteer_id"] = {"$in": volunteer_ids}
+        total = await self.db.threads.count_documents(query)
+        cursor = self.db.threads.find(query).sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)])
+        found = await cursor.skip(offset).limit(limit).to_list()
+        return [Thread.from_document(doc) for doc in found], total
+
+    async def count_post(self, tenant: str, author_id: str, now: datetime, window: timedelta) -> int:
+        """Count a post of this person in the current window; how many they made in it so far."""
+        start = datetime.fromtimestamp(now.timestamp() // window.total_seconds() * window.total_seconds(), UTC)
+        found = await self.db.post_counts.find_one_and_update(
+            {"_id": scoped_id(tenant, f"{author_id}:{start.isoformat()}")},
+            {
+                "$inc": {"count": 1},
+                "$setOnInsert": {"tenant": tenant, "author_id": author_id, "expires_at": start + 2 * window},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return int(found["count"]) if found else 1

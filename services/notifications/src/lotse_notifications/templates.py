@@ -417,6 +417,15 @@ def build_context(kind: str, language: str, facts: MessageFacts) -> dict[str, An
             "person": person_view(person) if person else None,
             "volunteer_id": payload["volunteer_id"],
         }
+    elif kind in {catalogue.QUESTION_ASKED, catalogue.QUESTION_ANSWERED}:
+        person = facts.people.get(payload["volunteer_id"])
+        context |= {
+            "person": person_view(person) if person else None,
+            "volunteer_id": payload["volunteer_id"],
+            "subject": defang(payload["subject"]),  # the volunteer's own words: never a link
+            "link": payload.get("link"),  # ours: the portal's page of the thread (sign-in needed)
+            "first": payload.get("first", True),
+        }
     elif kind == catalogue.WEEKLY_DIGEST:
         digest = dict(payload["digest"])
         digest["unstaffed_needs"] = [

@@ -1,17 +1,27 @@
 """HTTP API, one module per resource: coordinators manage their tenant's templates and guidance,
 webhooks, digest and mail preferences and read the delivery log; volunteers read their in-app
-inbox; anyone signed in may ask which channels exist. The tenant always comes from the token,
-never from the path (``access``)."""
+inbox; volunteers ask the office questions and coordinators answer them (``threads``); anyone
+signed in may ask which channels exist. The tenant always comes from the token, never from the
+path (``access``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lotse_notifications.api import channels, deliveries, digest, inbox, preferences, templates, webhooks
+from lotse_notifications.api import (
+    channels,
+    deliveries,
+    digest,
+    inbox,
+    preferences,
+    templates,
+    threads,
+    webhooks,
+)
 
 
 def router() -> APIRouter:
     api = APIRouter()
-    for resource in (templates, webhooks, digest, preferences, channels, deliveries, inbox):
+    for resource in (templates, webhooks, digest, preferences, channels, deliveries, inbox, threads):
         api.include_router(resource.router)
     return api

@@ -1,0 +1,197 @@
+"""Questions and answers (issue 16, item 5) on the real broker, database and SMTP sink: a
+volunteer's question reaches the office's mailbox, the office's answer reaches the volunteer's
+mail and in-app inbox (never the texts themselves), the contact person finds theirs under "mine",
+bad input is refused naming the field, posting is limited per person, and erasure deletes it all."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from lotse_contracts import VolunteerContactPersonChanged, VolunteerErased
+from lotse_devstack import Stack
+from lotse_devstack.smtp_sink import SmtpSink
+from lotse_notifications import catalogue
+from lotse_runtime.auth import Role
+from tests.integration.notifications.support import (
+    Running,
+    mails_to,
+    onboarded,
+    registered,
+    service_settings,
+    serving,
+    wait_for_mail,
+)
+from tests.support import events, tokens
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+contact_person_changed = events.Builder(VolunteerContactPersonChanged, events.REGISTRY, "volunteer_id")
+volunteer_erased = events.Builder(VolunteerErased, events.REGISTRY, "volunteer_id")
+POST_LIMIT = 6
+QUESTION = "Ich bin seit März ohne Aufenthaltstitel, darf ich trotzdem helfen?"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service(stack: Stack, smtp_sink: SmtpSink) -> AsyncIterator[Running]:
+    prefix = f"q{uuid.uuid4().hex[:6]}"
+    settings = service_settings(
+        stack, smtp_sink, prefix, portal_url="https://lotse.example.org", thread_post_limit=POST_LIMIT
+    )
+    async with serving(Running, stack, settings, prefix) as running:
+        yield running
+
+
+async def test_a_question_reaches_the_office_and_the_answer_the_volunteers_mail_and_inbox(
+    service: Running, smtp_sink: SmtpSink
+) -> None:
+    tenant = service.new_tenant()
+    volunteer = registered(tenant, name="Amira Haddad", channels=("email", "in_app"))
+    await service.applied(tenant, onboarded(tenant), volunteer)
+    volunteer_id = str(volunteer.data.volunteer_id)
+    me = service.auth(Role.VOLUNTEER, tenant, volunteer_id)
+    staff_id = str(uuid.uuid4())
+    coordinator = service.auth(Role.COORDINATOR, tenant, staff_id)
+
+    asked = await service.http.post("/me/threads", json={"subject": "Darf ich helfen?", "text": QUESTION}, headers=me)
+    assert asked.status_code == 201, asked.text
+    thread = asked.json()
+    assert (thread["state"], thread["message_count"], thread["messages"][0]["text"]) == ("open", 1, QUESTION)
+
+    office_mail = await wait_for_mail(smtp_sink, f"office@{tenant}.example", catalogue.QUESTION_ASKED)
+    assert office_mail["subject"] == "Neue Frage an die Koordinationsstelle: Darf ich helfen?"
+    assert "Amira Haddad" in office_mail["text"]
+    assert f"https://lotse.example.org/console/questions/{thread['id']}" in office_mail["text"]
+    assert "Aufenthaltstitel" not in office_mail["text"] + office_mail["html"]
+
+    listed = (await service.http.get("/threads", params={"state": "open"}, headers=coordinator)).json()
+    assert [item["id"] for item in listed["items"]] == [thread["id"]] and listed["total"] == 1
+    assert listed["items"][0]["volunteer_name"] == "Amira Haddad" and listed["items"][0]["mine"] is False
+    assert (await service.http.get("/threads", params={"mine": "true"}, headers=coordinator)).json()["total"] == 0
+
+    # The registry names the coordinator the volunteer's contact person: it is "mine" now.
+    await service.publish(contact_person_changed(tenant, volunteer.data.volunteer_id, version=2, staff_id=staff_id))
+
+    async def mine() -> list[dict[str, Any]]:
+        found = (await service.http.get("/threads", params={"mine": "true"}, headers=coordinator)).json()
+        items: list[dict[str, Any]] = found["items"]
+        return items
+
+    (item,) = await eventually(mine, what="the thread among the contact person's")
+    assert item["mine"] is True and item["contact_person_id"] == staff_id
+
+    answer = "Ja, das dürfen Sie. Kommen Sie gern am Dienstag vorbei."
+    answered = await service.http.post(f"/threads/{thread['id']}/messages", json={"text": answer}, headers=coordinator)
+    assert answered.status_code == 201, answered.text
+    assert answered.json()["state"] == "answered"
+    assert answered.json()["messages"][-1] | {"created_at": None} == {
+        "id": answered.json()["messages"][-1]["id"],
+        "author": "office",
+        "author_id": staff_id,
+        "text": answer,
+        "created_at": None,
+    }
+
+    mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, catalogue.QUESTION_ANSWERED)
+    assert mail["subject"] == "Die Koordinationsstelle hat Ihnen geantwortet"
+    assert f"https://lotse.example.org/questions/{thread['id']}" in mail["text"]
+    assert "Dienstag" not in mail["text"] + mail["html"]
+
+    async def inbox() -> list[dict[str, Any]]:
+        messages = (await service.http.get("/me/messages", headers=me)).json()
+        return [m for m in messages if m["kind"] == catalogue.QUESTION_ANSWERED]
+
+    (in_app,) = await eventually(inbox, what="the answer's in-app message")
+    assert "Darf ich helfen?" in in_app["text"]
+
+    mine_view = (await service.http.get(f"/me/threads/{thread['id']}", headers=me)).json()
+    assert [(m["author"], m["author_id"], m["text"]) for m in mine_view["messages"]] == [
+        ("volunteer", None, QUESTION),
+        ("office", None, answer),  # the volunteer reads "the office", not who of it
+    ]
+    closed = await service.http.post(f"/threads/{thread['id']}/closing", headers=coordinator)
+    assert closed.json()["state"] == "closed"
+    again = await service.http.post(f"/me/threads/{thread['id']}/messages", json={"text": "Danke!"}, headers=me)
+    assert again.status_code == 201 and again.json()["state"] == "open"
+
+
+async def test_bad_input_is_refused_naming_the_field_and_others_threads_are_not_found(service: Running) -> None:
+    tenant = service.new_tenant()
+    volunteer, other = registered(tenant), registered(tenant)
+    await service.applied(tenant, onboarded(tenant), volunteer, other)
+    me = service.auth(Role.VOLUNTEER, tenant, str(volunteer.data.volunteer_id))
+    cases = [
+        ({"subject": "", "text": "x"}, "subject"),
+        ({"subject": "zwei\nZeilen", "text": "x"}, "subject"),
+        ({"subject": "s" * 151, "text": "x"}, "subject"),
+        ({"subject": "Frage", "text": "   "}, "text"),
+        ({"subject": "Frage", "text": "t" * 4001}, "text"),
+        ({"subject": "Frage", "text": "Glocke \x07"}, "text"),
+        ({"subject": "Frage", "text": "x", "about_need_id": str(uuid.uuid4())}, "about_need_id"),
+        ({"subject": "Frage", "text": "x", "html": "<b>"}, "html"),
+    ]
+    for body, field in cases:
+        response = await service.http.post("/me/threads", json=body, headers=me)
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert field in [error["field"] for error in response.json()["errors"]], (body, response.json())
+    assert (await service.http.get("/me/threads", headers=me)).json() == []
+
+    thread = (await service.http.post("/me/threads", json={"subject": "Frage", "text": "x"}, headers=me)).json()
+    them = service.auth(Role.VOLUNTEER, tenant, str(other.data.volunteer_id))
+    attempts: list[tuple[str, str, dict[str, str] | None]] = [
+        ("GET", f"/me/threads/{thread['id']}", None),
+        ("GET", f"/me/threads/{thread['id']}/messages", None),
+        ("POST", f"/me/threads/{thread['id']}/messages", {"text": "fremd"}),
+    ]
+    for method, path, sent in attempts:
+        response = await service.http.request(method, path, json=sent, headers=them)
+        assert response.status_code == 404, (method, path, response.text)
+    # Initiative admins read no questions: the volunteer asked the coordination office.
+    token = tokens.issue(str(uuid.uuid4()), [Role.INITIATIVE_ADMIN], tenant=tenant, organisation=str(uuid.uuid4()))
+    admin = {"Authorization": f"Bearer {token}"}
+    assert (await service.http.get("/threads", headers=admin)).status_code == 403
+    assert (await service.http.get(f"/threads/{thread['id']}", headers=admin)).status_code == 403
+
+
+async def test_posting_is_limited_per_person(service: Running) -> None:
+    tenant = service.new_tenant()
+    volunteer = registered(tenant)
+    await service.applied(tenant, onboarded(tenant), volunteer)
+    me = service.auth(Role.VOLUNTEER, tenant, str(volunteer.data.volunteer_id))
+    statuses = [
+        (await service.http.post("/me/threads", json={"subject": f"Frage {n}", "text": "x"}, headers=me)).status_code
+        for n in range(POST_LIMIT + 1)
+    ]
+    # A window may turn over between the posts: then the last one is allowed again.
+    if statuses[-1] == 429:
+        assert statuses == [201] * POST_LIMIT + [429]
+        refused = await service.http.post("/me/threads", json={"subject": "noch eine", "text": "x"}, headers=me)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    else:
+        assert statuses.count(201) == POST_LIMIT + 1
+    created = (await service.http.get("/me/threads", headers=me)).json()
+    assert len(created) == statuses.count(201)
+
+
+async def test_erasure_deletes_the_volunteers_questions(service: Running, smtp_sink: SmtpSink) -> None:
+    tenant = service.new_tenant()
+    volunteer = registered(tenant)
+    await service.applied(tenant, onboarded(tenant), volunteer)
+    me = service.auth(Role.VOLUNTEER, tenant, str(volunteer.data.volunteer_id))
+    thread = (await service.http.post("/me/threads", json={"subject": "Frage", "text": "x"}, headers=me)).json()
+    await service.publish(volunteer_erased(tenant, volunteer.data.volunteer_id, version=3))
+
+    async def gone() -> bool:
+        return await service.database.threads.count_documents({"tenant": tenant}) == 0
+
+    await eventually(gone, what="the erased volunteer's threads deleted")
+    coordinator = service.coordinator(tenant)
+    assert (await service.http.get(f"/threads/{thread['id']}", headers=coordinator)).status_code == 404
+    assert await service.database.post_counts.count_documents({"tenant": tenant}) == 0
+    assert await mails_to(smtp_sink, volunteer.data.contact.email, catalogue.QUESTION_ANSWERED) == []
