@@ -220,3 +220,49 @@ class OfficeNeedCalls:
 
     async def organisations(self) -> Any:
         return await self.backends.get(Service.REGISTRY, f"{self._base}/organisations", self.token, limit=100)
+
+
+@dataclass(frozen=True)
+class QuestionCalls:
+    """The calls behind the questions to the coordination office (issue 16, item 5), as one
+    signed-in person: a volunteer's own threads (``/me/threads``), the office's (``/threads``,
+    coordinators). Notifications decides whose threads this person may read and write."""
+
+    backends: Backends
+    token: str
+
+    async def mine(self) -> Any:
+        return await self.backends.get(Service.NOTIFICATIONS, "/me/threads", self.token)
+
+    async def export(self) -> Any:
+        """Every thread of the volunteer with every message (their data export)."""
+        return await self.backends.get(Service.NOTIFICATIONS, "/me/threads", self.token, include="messages")
+
+    async def my_thread(self, thread_id: str) -> Any:
+        return await self.backends.get(Service.NOTIFICATIONS, f"/me/threads/{thread_id}", self.token)
+
+    async def ask(self, body: dict[str, Any]) -> Any:
+        return await self.backends.post(Service.NOTIFICATIONS, "/me/threads", self.token, body)
+
+    async def write(self, thread_id: str, text: str) -> Any:
+        path = f"/me/threads/{thread_id}/messages"
+        return await self.backends.post(Service.NOTIFICATIONS, path, self.token, {"text": text})
+
+    async def office_threads(self, *, states: list[str], mine: bool, limit: int = 100) -> Any:
+        params: dict[str, Any] = {"state": states, "limit": limit}
+        if mine:
+            params["mine"] = "true"
+        return await self.backends.get(Service.NOTIFICATIONS, "/threads", self.token, **params)
+
+    async def office_thread(self, thread_id: str) -> Any:
+        return await self.backends.get(Service.NOTIFICATIONS, f"/threads/{thread_id}", self.token)
+
+    async def answer(self, thread_id: str, text: str) -> Any:
+        path = f"/threads/{thread_id}/messages"
+        return await self.backends.post(Service.NOTIFICATIONS, path, self.token, {"text": text})
+
+    async def close(self, thread_id: str) -> Any:
+        return await self.backends.post(Service.NOTIFICATIONS, f"/threads/{thread_id}/closing", self.token)
+
+    async def reopen(self, thread_id: str) -> Any:
+        return await self.backends.post(Service.NOTIFICATIONS, f"/threads/{thread_id}/reopening", self.token)

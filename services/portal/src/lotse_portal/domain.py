@@ -1241,3 +1241,102 @@ def form_key(form: FormData) -> str | None:
     """The form's key, if it carries a well-formed one."""
     key = form.get("idempotency_key", "")
     return key if _IDEMPOTENCY_KEY.fullmatch(key) else None
+
+
+# --- questions to the coordination office (issue 16, item 5) ---------------------------------
+
+QUESTION_SUBJECT_MAX = 150
+QUESTION_TEXT_MAX = 2000  # notifications' limit, and what a form field carries (MAX_FIELD_LENGTH)
+# Where a question stands, as volunteers and the office read it.
+THREAD_STATES: dict[str, str] = {
+    "open": N_("Wartet auf Antwort"),
+    "answered": N_("Beantwortet"),
+    "closed": N_("Erledigt"),
+}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class QuestionMessage:
+    """One message of a thread as a page shows it: from the volunteer or from the office."""
+
+    from_office: bool
+    text: str  # plain text as typed: the page escapes it and keeps its line breaks
+    written: str  # when, in the page's language and the municipality's time
+
+
+@dataclass(frozen=True)
+class QuestionThread:
+    """A volunteer's question with its answers, as notifications answers ``/me/threads`` or
+    ``/threads``; ``volunteer_*`` and ``mine`` only on the office's pages."""
+
+    thread_id: str
+    subject: str
+    state: str
+    last_activity: str
+    answered_last: bool  # the office wrote last
+    message_count: int
+    messages: tuple[QuestionMessage, ...] = ()
+    volunteer_id: str | None = None
+    volunteer_name: str | None = None
+    mine: bool = False
+
+    @property
+    def state_label(self) -> str:
+        return THREAD_STATES.get(self.state, self.state)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], language: str, zone: tzinfo) -> QuestionThread:
+        messages = tuple(
+            QuestionMessage(
+                from_office=item.get("author") == "office",
+                text=str(item.get("text") or ""),
+                written=_moment(item.get("created_at"), language, zone),
+            )
+            for item in data.get("messages") or []
+        )
+        return cls(
+            thread_id=str(data["id"]),
+            subject=str(data.get("subject") or ""),
+            state=str(data.get("state") or "open"),
+            last_activity=_moment(data.get("last_activity_at"), language, zone),
+            answered_last=data.get("last_from") == "office",
+            message_count=int(data.get("message_count") or len(messages)),
+            messages=messages,
+            volunteer_id=data.get("volunteer_id"),
+            volunteer_name=data.get("volunteer_name"),
+            mine=bool(data.get("mine")),
+        )
+
+
+QUESTION_TOO_LONG = {
+    "subject": N_("Bitte kürzen Sie den Betreff auf höchstens 150 Zeichen."),
+    "text": N_("Bitte kürzen Sie den Text auf höchstens 2000 Zeichen."),
+}
+
+
+def _question_text(form: FormData, name: str, limit: int, *, single_line: bool) -> tuple[str, str | None]:
+    value = form.get(name, "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not value:
+        return value, N_("Bitte füllen Sie dieses Feld aus.")
+    if len(value) > limit:
+        return value, QUESTION_TOO_LONG[name]
+    if _CONTROL.search(value) or (single_line and "\n" in value):
+        return value, N_("Bitte schreiben Sie nur Text, ohne Steuerzeichen.")
+    return value, None
+
+
+def read_question_form(form: FormData, *, with_subject: bool) -> FormResult:
+    """A new question (subject and text) or a reply (text): the body for notifications, or the
+    fields to correct. The limits are notifications' own, checked here first to say so next to
+    the field."""
+    result = FormResult()
+    fields = [("text", QUESTION_TEXT_MAX, False)]
+    if with_subject:
+        fields.insert(0, ("subject", QUESTION_SUBJECT_MAX, True))
+    for name, limit, single_line in fields:
+        value, problem = _question_text(form, name, limit, single_line=single_line)
+        result.body[name] = value
+        if problem is not None:
+            result.errors[name] = problem
+    return result

@@ -350,9 +350,7 @@ def render(frame: MapFrame, table: Sequence[PostcodePoint]) -> str:
     label.text = f"{step:g} km"
     # North is up.
     north = ElementTree.SubElement(
-        svg,
-        "text",
-        {"x": str(size - 8), "y": "18", "font-size": "13", "font-weight": "700", "fill": INK, "text-anchor": "end"},
+        svg, "text", {"x": str(size - 14), "y": "18", "font-size": "13", "font-weight": "700", "fill": INK}
     )
     north.text = "N ↑"
     places = ElementTree.SubElement(svg, "g", {"font-size": "11", "fill": INK})

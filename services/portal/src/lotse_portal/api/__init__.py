@@ -10,9 +10,11 @@ from lotse_portal.api import (
     my_data,
     needs,
     office_needs,
+    office_questions,
     organisation,
     profile,
     proposals,
+    questions,
     signin,
     start,
     statistics,
@@ -33,5 +35,7 @@ for module in (
     office_needs,
     guidance,
     statistics,
+    questions,
+    office_questions,
 ):
     router.include_router(module.router)

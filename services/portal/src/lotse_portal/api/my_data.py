@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from lotse_portal.api.access import VolunteerVisit, tenant, token
 from lotse_portal.api.start import volunteer_profile
-from lotse_portal.backends import Service
+from lotse_portal.backends import QuestionCalls, Service
 from lotse_runtime.i18n import N_
 
 router = APIRouter()
@@ -32,7 +32,10 @@ async def export(current: VolunteerVisit) -> Response:
         "tenant": tenant(current),
         "profile": await volunteer_profile(current),
         "proposals_and_engagements": await backends.get(Service.MATCHING, "/volunteers/me/proposals", bearer),
+        "hours": await backends.get(Service.MATCHING, "/volunteers/me/hours", bearer),
         "messages": await backends.get(Service.NOTIFICATIONS, "/me/messages", bearer),
+        # Their questions to the coordination office, with every message of each.
+        "questions": await QuestionCalls(backends, bearer).export(),
     }
     body = json.dumps(document, ensure_ascii=False, indent=2)
     filename = f"lotse-{datetime.now(UTC):%Y-%m-%d}.json"
