@@ -6,11 +6,16 @@ reports a need through the form, the need reaches matching, the volunteer gets t
 follows its button and accepts, and sees the engagement; takes an open need, steps back, downloads
 their data and deletes the account. Every page is checked with axe-core in all six languages, and
 on a 360 px phone.
+
+Places: a volunteer marks their home on the portal's map by a click, another with the keyboard
+only; an initiative reports needs by street address, which the registry looks up in a stand-in
+Photon geocoder on loopback (tests/support/geocoder.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -32,7 +37,7 @@ from pymongo import MongoClient
 from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform, running_platform
 from lotse_devstack.idp import Account, AccountsFile, sign_in
-from lotse_portal import pages
+from lotse_portal import maps, pages, places
 from lotse_portal.domain import LANGUAGES
 from lotse_portal.store import session_key, unseal
 from lotse_runtime.auth import Role
@@ -40,6 +45,7 @@ from lotse_runtime.secrets import development_secret
 from tests.e2e.journey import eventually, free_ports
 from tests.support import waiting
 from tests.support.browser import PHONE, assert_accessible, new_page, scroll_width
+from tests.support.geocoder import StandInGeocoder, feature, photon, serving
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
 
@@ -47,6 +53,15 @@ TENANT = "portalia"
 # (postcode, lat, lon, district): the tenant's postcode table.
 POSTCODES = [("48143", 51.9625, 7.6270, "Mitte"), ("48147", 51.9720, 7.6180, "Kreuzviertel")]
 PASSWORD = "ein langes Passwort 42"
+TABLE = [maps.PostcodePoint(postcode, district, lat, lon) for postcode, lat, lon, district in POSTCODES]
+# What the stand-in geocoder finds: one place for the town hall's address, two for a street in
+# Kreuzviertel, nothing for anything else.
+TOWN_HALL = feature(51.9614, 7.6251, street="Prinzipalmarkt", housenumber="10", postcode="48143", city="Portalia")
+MAIN_STREET = [
+    feature(51.9712, 7.6190, street="Hauptstraße", housenumber="1", postcode="48147", city="Portalia"),
+    feature(51.9731, 7.6172, name="Hauptstraße 1, Hinterhaus", postcode="48147", city="Portalia"),
+]
+GEOCODER = StandInGeocoder(by_query={"Prinzipalmarkt 10": photon([TOWN_HALL]), "Hauptstraße 1": photon(MAIN_STREET)})
 
 
 def _(language: str, message: str) -> str:
@@ -107,9 +122,14 @@ class Lotse:
 @pytest.fixture(scope="module")
 def lotse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lotse]:
     state: Path = tmp_path_factory.mktemp("portal-platform")
-    with running_platform(
-        ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False
-    ) as running:
+    with contextlib.ExitStack() as started:
+        _, geocoder_port = started.enter_context(serving(GEOCODER))
+        # The registry's address search asks the stand-in (development mode allows it on loopback).
+        with pytest.MonkeyPatch.context() as environment:
+            environment.setenv("LOTSE_GEOCODER_URL", f"http://127.0.0.1:{geocoder_port}/api")
+            running = started.enter_context(
+                running_platform(ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False)
+            )
         assert running.idp is not None, "the portal tests run against the local OpenID provider"
         lotse = Lotse(running, running.idp.accounts)
         lotse.add_account("admin", Role.PLATFORM_ADMIN, tenant=None)
@@ -240,8 +260,11 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     await admin_page.select_option("#language-code", "ar")
     await admin_page.select_option("#language_level", "b1")
     await admin_page.get_by_role("button", name="Bedarf melden").click()
-    await admin_page.wait_for_url("**/organisation")
+    await admin_page.wait_for_url("**/organisation?reported=*")
     assert "Begleitung zum Jobcenter" in await admin_page.inner_text("main")
+    # No street given: the need is at its postcode's centre, and the page says so.
+    centre = _("de", "Ort: die Mitte von %(place)s.") % {"place": in_words("de", "48147", "Kreuzviertel")}
+    assert centre in await admin_page.inner_text("section[aria-labelledby=reported-heading]")
     await keep(admin_page, "initiative")
 
     # The need reaches matching like a partner's: the volunteer gets the proposal mail.
@@ -386,3 +409,258 @@ async def test_sessions_are_httponly_and_lax_forms_need_their_token_and_a_stray_
         assert (await browser_like.get("/home")).headers["location"].startswith("/signin")
         # The provider sends the browser back to the portal's own paths only.
         assert "evil.example" not in started.headers["location"]
+
+
+# --- places: the map on the profile form and needs reported by street address ----------------------
+
+
+async def create_account(lotse: Lotse, page: Page) -> Volunteer:
+    """An account at the provider, through the portal's sign-up; ends on the profile form."""
+    volunteer = Volunteer(email=f"maps.{secrets.token_hex(4)}@{TENANT}.example")
+    await page.goto(f"{lotse.portal}/signup?tenant={TENANT}")
+    await page.fill("input[name=email]", volunteer.email)
+    await page.fill("input[name=name]", volunteer.name)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/profile/new")
+    return volunteer
+
+
+async def fill_profile(page: Page, volunteer: Volunteer) -> None:
+    """Everything but the place: German and Pashto (a need in Pashto fits these volunteers only),
+    every weekday, both consents."""
+    await page.fill("#email", volunteer.email)
+    await page.select_option("#level_de", "native")
+    await page.select_option("#level_ps", "b2")
+    for day in ("monday", "tuesday", "wednesday", "thursday", "friday"):
+        for part in ("morning", "afternoon", "evening"):
+            await page.check(f"#slot-{day}-{part}")
+    await page.check("#consent-matching")
+    await page.check("#consent-contact")
+
+
+async def kept_point(page: Page) -> maps.Point:
+    """The point the form keeps until it is saved (its hidden fields)."""
+    lat, lon = await page.input_value("[name=home_lat]"), await page.input_value("[name=home_lon]")
+    return maps.Point(float(lat), float(lon))
+
+
+def home_area(lotse: Lotse, email: str) -> dict[str, Any]:
+    """Where the registry has the volunteer with this address."""
+    base = f"/tenants/{TENANT}/volunteers"
+    listed = lotse.call("GET", "registry", base, "office", params={"limit": 200}).json()["items"]
+    # Lists carry no e-mail addresses: each volunteer as the office reads them.
+    volunteers = [lotse.call("GET", "registry", f"{base}/{item['volunteer_id']}", "office").json() for item in listed]
+    found = [volunteer for volunteer in volunteers if (volunteer.get("contact") or {}).get("email") == email]
+    assert len(found) == 1, f"{email} is registered once"
+    area: dict[str, Any] = found[0]["home_area"]
+    return area
+
+
+def in_words(language: str, postcode: str, district: str) -> str:
+    return _(language, "Postleitzahl %(postcode)s (%(district)s)") % {"postcode": postcode, "district": district}
+
+
+def soon() -> datetime:
+    """A weekday morning a few days ahead (the volunteers here have every weekday morning)."""
+    start = (datetime.now(UTC) + timedelta(days=5)).replace(hour=9, minute=0, second=0, microsecond=0)
+    while start.weekday() > 4:
+        start += timedelta(days=1)
+    return start
+
+
+async def test_a_volunteer_picks_their_home_on_the_map_and_is_matched_from_there(lotse: Lotse, browser: Any) -> None:
+    page = await new_page(browser, PHONE, locale="de-DE")
+    volunteer = await create_account(lotse, page)
+    await page.goto(f"{lotse.portal}/profile/new?lang=ar")
+    await fill_profile(page, volunteer)
+    # The map is the portal's own SVG (no tile server), drawn from the tenant's postcode table.
+    drawn = await page.request.get(f"{lotse.portal}{await page.get_attribute('#map', 'src')}")
+    assert drawn.headers["content-type"].startswith("image/svg+xml")
+    assert "48143 Mitte" in await drawn.text() and "48147 Kreuzviertel" in await drawn.text()
+    box = await page.locator("#map").bounding_box()
+    assert box is not None and box["width"] <= PHONE.width
+
+    # A click on the map: the form comes back with the point marked, named and kept; nothing saved.
+    async with page.expect_navigation():
+        await page.click("#map", position={"x": 200, "y": 90})
+    frame = maps.MapFrame.around(TABLE)
+    point = await kept_point(page)
+    clicked = frame.to_point(200, 90)
+    assert abs(point.lat - clicked.lat) <= 0.0011 and abs(point.lon - clicked.lon) <= 0.0011
+    described = maps.in_words(TABLE, point)
+    assert described is not None and described.direction is not None
+    status = await page.inner_text("#point-status")
+    assert described.near.postcode in status and described.near.district in status
+    assert _("ar", described.direction) in status
+    point_used = _("ar", "Lotse nutzt Ihren Punkt auf der Karte, um Entfernungen zu berechnen.")
+    assert await page.inner_text("#place-used") == point_used
+    marked = await page.request.get(f"{lotse.portal}{await page.get_attribute('#map', 'src')}")
+    assert 'r="9"' in await marked.text(), "the chosen point is marked on the map"
+    await assert_accessible(page)
+    assert await scroll_width(page) <= PHONE.width
+    await keep(page, "profile-map-ar")
+
+    # Saved without a postcode: the point alone is the home area, and the overview says so.
+    async with page.expect_navigation():
+        await page.locator("form > button.button").click()
+    await page.wait_for_url("**/home")
+    expected = _("ar", "Lotse rechnet Entfernungen ab Ihrem Punkt auf der Karte, nahe %(place)s.") % {
+        "place": in_words("ar", described.near.postcode, described.near.district)
+    }
+    assert expected in await page.inner_text("main")
+    assert home_area(lotse, volunteer.email) == {"point": {"lat": point.lat, "lon": point.lon}, "postcode": None}
+
+    # Matching measures from that point: a need in Pashto at the centre of 48143 is offered to them.
+    start = soon()
+    need = {
+        "organisation_id": lotse.organisation_id,
+        "category": "translation",
+        "description": "Übersetzen beim Kinderarzt, Paschtu und Deutsch.",
+        "required_skills": [],
+        "languages": [{"language": "ps", "min_level": "b1"}],
+        "place": {"point": {"lat": POSTCODES[0][1], "lon": POSTCODES[0][2]}, "postcode": POSTCODES[0][0]},
+        "schedule": {"kind": "one_off", "start": start.isoformat(), "end": (start + timedelta(hours=2)).isoformat()},
+        "volunteers_needed": 1,
+    }
+    assert lotse.call("POST", "registry", f"/tenants/{TENANT}/needs", "office", json=need).status_code == 201
+
+    async def offered() -> bool:
+        await page.goto(f"{lotse.portal}/needs?lang=de")
+        return "Kinderarzt" in await page.inner_text("main")
+
+    await waiting.eventually(offered, timeout=90, interval=1.0, what="the open need, measured from the map's point")
+    shown = re.search(r"Entfernung: ([0-9]+),([0-9]) km", await page.inner_text("main"))
+    assert shown is not None
+    distance = maps.distance_km(point, maps.Point(POSTCODES[0][1], POSTCODES[0][2]))
+    assert abs(float(f"{shown.group(1)}.{shown.group(2)}") - distance) <= 0.15, "from the point, not a postcode"
+    await page.context.close()
+
+
+async def test_a_keyboard_user_sets_their_point_and_moves_it_with_the_buttons(lotse: Lotse, browser: Any) -> None:
+    page = await new_page(browser, PHONE, locale="de-DE")
+    volunteer = await create_account(lotse, page)
+    await fill_profile(page, volunteer)
+    await page.fill("#postcode", POSTCODES[0][0])
+
+    # The map activated from the keyboard puts the point at the centre of the postcode given.
+    await page.focus("#map")
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    assert page.url.endswith("#home_point"), "back at the map, not at the top of the form"
+    centre = await kept_point(page)
+    assert centre == maps.Point(POSTCODES[0][1], POSTCODES[0][2]).rounded()
+    at_centre = _("de", "Ihr Punkt liegt in der Mitte von Postleitzahl %(postcode)s (%(district)s).")
+    assert await page.inner_text("#point-status") == at_centre % {"postcode": "48143", "district": "Mitte"}
+
+    # Two steps north and one east, each a button pressed with the keyboard.
+    for name in ("Nach Norden", "Nach Norden", "Nach Osten"):
+        await page.get_by_role("button", name=_("de", name)).focus()
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
+    moved = await kept_point(page)
+    step = maps.MapFrame.around(TABLE).step_km
+    assert moved.lat > centre.lat and moved.lon > centre.lon
+    assert maps.distance_km(centre, maps.Point(moved.lat, centre.lon)) == pytest.approx(2 * step, abs=0.12)
+    assert maps.distance_km(centre, maps.Point(centre.lat, moved.lon)) == pytest.approx(step, abs=0.12)
+    status = await page.inner_text("#point-status")
+    assert _("de", "nordöstlich") in status or _("de", "nördlich") in status
+    assert "Lotse nutzt Ihren Punkt auf der Karte" in await page.inner_text("#place-used")
+    assert await page.input_value("#postcode") == POSTCODES[0][0], "the rest of the form is kept"
+    await assert_accessible(page)
+    assert await scroll_width(page) <= PHONE.width
+    await keep(page, "profile-map")
+
+    # Enter in a text field saves the form (its first button is the save button, not the map).
+    await page.focus("#display_name")
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    await page.wait_for_url("**/home")
+    assert home_area(lotse, volunteer.email) == {"point": {"lat": moved.lat, "lon": moved.lon}, "postcode": "48143"}
+    expected = _("de", "Lotse rechnet Entfernungen ab Ihrem Punkt auf der Karte, nahe %(place)s.") % {
+        "place": in_words("de", "48143", "Mitte")
+    }
+    assert expected in await page.inner_text("main")
+    await page.context.close()
+
+
+async def test_an_initiative_reports_needs_by_street_address(lotse: Lotse, browser: Any) -> None:
+    page = await new_page(browser, PHONE, locale="de-DE")
+    await page.goto(f"{lotse.portal}/signin?next=/organisation/needs/new")
+    await sign_in_at_provider(page, "initiative", PASSWORD)
+    await page.wait_for_url("**/organisation/needs/new")
+    day = soon().date().isoformat()
+
+    async def report(description: str, postcode: str, street: str) -> None:
+        """Fill the form (a need in Tigrinya: nobody in these tests fits it) and send it."""
+        await page.select_option("#category", "accompaniment_to_authorities")
+        await page.fill("#description", description)
+        await page.fill("#postcode", postcode)
+        await page.fill("#street", street)
+        await page.fill("#date", day)
+        await page.fill("#start", "10:00")
+        await page.fill("#end", "11:00")
+        await page.select_option("#language-code", "ti")
+        await page.select_option("#language_level", "native")
+        await send()
+
+    async def send() -> None:
+        async with page.expect_navigation():
+            await page.locator("form > button.button").click()
+
+    def place_of(description: str) -> dict[str, Any]:
+        needs = lotse.call("GET", "registry", f"/tenants/{TENANT}/needs", "office", params={"limit": 200}).json()
+        found = [need for need in needs["items"] if need["description"] == description]
+        assert len(found) == 1, description
+        place: dict[str, Any] = found[0]["place"]
+        return place
+
+    # One place found in the postcode: the need is there, and the page says which place was used.
+    await report("Begleitung zum Standesamt, Tigrinya.", "48143", "Prinzipalmarkt 10")
+    await page.wait_for_url("**/organisation?reported=*")
+    assert {"q": ["Prinzipalmarkt 10, 48143"], "limit": ["5"]} in GEOCODER.queries
+    assert place_of("Begleitung zum Standesamt, Tigrinya.") == {
+        "point": {"lat": 51.9614, "lon": 7.6251},
+        "postcode": "48143",
+        "district": "Mitte",
+    }
+    used = _("de", "Ort: der Punkt der Adresse in %(place)s.") % {"place": in_words("de", "48143", "Mitte")}
+    assert used in await page.inner_text("section[aria-labelledby=reported-heading]")
+    await assert_accessible(page)
+
+    # Several: the form comes back with them to choose from (and the postcode's centre).
+    await page.goto(f"{lotse.portal}/organisation/needs/new")
+    await report("Begleitung zur Ausländerbehörde, Tigrinya.", "48147", "Hauptstraße 1")
+    assert await page.inner_text("#street-error") == _("de", places.SEVERAL)
+    labels = await page.locator("#place_choice label").all_inner_texts()
+    assert labels[:2] == ["Hauptstraße 1, 48147 Portalia", "Hauptstraße 1, Hinterhaus, 48147 Portalia"]
+    assert "48147 (Kreuzviertel)" in labels[2]
+    await assert_accessible(page)
+    assert await scroll_width(page) <= PHONE.width
+    await keep(page, "report-a-need-by-address")
+    await page.check("#place-2")
+    await send()
+    await page.wait_for_url("**/organisation?reported=*")
+    assert place_of("Begleitung zur Ausländerbehörde, Tigrinya.")["point"] == {"lat": 51.9731, "lon": 7.6172}
+
+    # Not found, in Arabic: said next to the field; the postcode's centre only on the person's choice.
+    await page.goto(f"{lotse.portal}/organisation/needs/new?lang=ar")
+    await report("Begleitung zum Jobcenter, Tigrinya.", "48147", "Nirgendwo 99")
+    assert await page.inner_text("#street-error") == _("ar", places.NOT_FOUND)
+    assert await page.get_attribute("#street", "aria-invalid") == "true"
+    assert not await page.is_checked("#place-centre")
+    await assert_accessible(page)
+    assert await scroll_width(page) <= PHONE.width
+    await page.check("#place-centre")
+    await send()
+    await page.wait_for_url("**/organisation?reported=*")
+    assert place_of("Begleitung zum Jobcenter, Tigrinya.") == {
+        "point": {"lat": POSTCODES[1][1], "lon": POSTCODES[1][2]},
+        "postcode": "48147",
+        "district": "Kreuzviertel",
+    }
+    used = _("ar", "Ort: die Mitte von %(place)s.") % {"place": in_words("ar", "48147", "Kreuzviertel")}
+    assert used in await page.inner_text("section[aria-labelledby=reported-heading]")
+    await assert_accessible(page)
+    assert await scroll_width(page) <= PHONE.width
+    await page.context.close()

@@ -5,17 +5,12 @@ geocoder on loopback (a partner system outside the platform, not our broker or d
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -43,6 +38,7 @@ from lotse_runtime.destinations import IPAddress
 from lotse_runtime.problems import PROBLEM_JSON
 from tests.integration.registry.conftest import RunningRegistry, registry_settings
 from tests.integration.registry.support import onboard, tenant_body, tenant_events, volunteer_body
+from tests.support.geocoder import StandInGeocoder, feature, photon, serving
 from tests.support.kafka import produce, read_all
 from tests.support.waiting import eventually
 
@@ -387,65 +383,27 @@ async def test_a_coordinator_sets_the_consent_text_and_skill_labels_the_portal_s
 
 # --- the address search against a stand-in geocoder ------------------------------------------
 
-PHOTON_ANSWER = {
-    "type": "FeatureCollection",
-    "features": [
-        {
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [7.6251, 51.9614]},
-            "properties": {
-                "name": "Rathaus",
-                "street": "Prinzipalmarkt",
-                "housenumber": "10",
-                "postcode": "48143",
-                "city": "Musterstadt",
-                "district": "Mitte",
-            },
-        }
-    ],
-}
-
-
-@dataclass
-class StandInGeocoder:
-    """A Photon on loopback: answers ``answer`` (or ``status``) and counts connections and queries."""
-
-    answer: bytes = json.dumps(PHOTON_ANSWER).encode()
-    status: int = 200
-    queries: list[dict[str, list[str]]] = field(default_factory=list)
-    connections: int = 0
-
-    def serve(self) -> ThreadingHTTPServer:
-        geocoder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                geocoder.queries.append(parse_qs(urlparse(self.path).query))
-                self.send_response(geocoder.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(geocoder.answer)))
-                self.end_headers()
-                self.wfile.write(geocoder.answer)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            def verify_request(self, request: Any, client_address: Any) -> bool:
-                geocoder.connections += 1
-                return True
-
-        return Server(("127.0.0.1", 0), Handler)
+# A Photon on loopback (tests/support/geocoder.py): a partner system outside the platform.
+PHOTON_ANSWER = photon(
+    [
+        feature(
+            51.9614,
+            7.6251,
+            name="Rathaus",
+            street="Prinzipalmarkt",
+            housenumber="10",
+            postcode="48143",
+            city="Musterstadt",
+            district="Mitte",
+        )
+    ]
+)
 
 
 @pytest.fixture
 def stand_in() -> Iterator[tuple[StandInGeocoder, int]]:
-    geocoder = StandInGeocoder()
-    server = geocoder.serve()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield geocoder, server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(StandInGeocoder(answer=PHOTON_ANSWER)) as running:
+        yield running
 
 
 @asynccontextmanager

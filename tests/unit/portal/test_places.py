@@ -3,6 +3,8 @@ search), and the place that was used, in words."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lotse_portal import places
@@ -15,7 +17,7 @@ TABLE = [MITTE, KREUZVIERTEL]
 TOWN_HALL = AddressCandidate("Rathaus, Prinzipalmarkt 10, 48143 Musterstadt", Point(51.9614, 7.6251), "48143", "Mitte")
 ELSEWHERE = AddressCandidate("Prinzipalmarkt 10, 10115 Berlin", Point(52.53, 13.38), "10115", None)
 NO_POSTCODE = AddressCandidate("Prinzipalmarkt", Point(51.9617, 7.6262))
-AT_THE_CENTRE = {"point": {"lat": 51.9625, "lon": 7.627}, "postcode": "48143", "district": "Mitte"}
+AT_THE_CENTRE: dict[str, Any] = {"point": {"lat": 51.9625, "lon": 7.627}, "postcode": "48143", "district": "Mitte"}
 
 
 def without_search(street: str = "", choice: str = "", searched: str = "", search: bool = True) -> PlaceDecision | None:

@@ -350,7 +350,9 @@ def render(frame: MapFrame, table: Sequence[PostcodePoint]) -> str:
     label.text = f"{step:g} km"
     # North is up.
     north = ElementTree.SubElement(
-        svg, "text", {"x": str(size - 14), "y": "18", "font-size": "13", "font-weight": "700", "fill": INK}
+        svg,
+        "text",
+        {"x": str(size - 8), "y": "18", "font-size": "13", "font-weight": "700", "fill": INK, "text-anchor": "end"},
     )
     north.text = "N ↑"
     places = ElementTree.SubElement(svg, "g", {"font-size": "11", "fill": INK})
