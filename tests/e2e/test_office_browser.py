@@ -92,6 +92,13 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
         yield found
 
 
+@pytest.fixture(scope="module")
+def need_id(office: Office) -> str:
+    """The need the office staffs (each test may come first: pytest-randomly orders them)."""
+    office.need_id = report_need(office.lotse, "Übersetzen beim Elternabend, Arabisch und Deutsch.")
+    return office.need_id
+
+
 def register(lotse: Lotse, name: str, number: int, *, arabic: bool) -> str:
     """A volunteer the office registers for the municipality (no organisation: the office sees
     their contact data), living in Mitte, free on weekdays."""
@@ -171,9 +178,10 @@ async def _form_fields(page: Page, form: str) -> dict[str, str | float | bool]:
     return fields
 
 
-async def test_the_office_staffs_a_need_from_the_dashboard_through_its_page(office: Office, browser: Browser) -> None:
+async def test_the_office_staffs_a_need_from_the_dashboard_through_its_page(
+    office: Office, need_id: str, browser: Browser
+) -> None:
     lotse = office.lotse
-    office.need_id = report_need(lotse, "Übersetzen beim Elternabend, Arabisch und Deutsch.")
     first = await _proposed(office, PROPOSALS_PER_ROUND)
     asked = {p["volunteer_id"] for p in first}
     assert asked <= {office.volunteers[name] for name in FITTING}
@@ -394,9 +402,9 @@ async def test_the_office_cancels_a_need_after_confirming(office: Office, browse
 
 
 async def test_the_office_pages_are_accessible_in_every_language_and_fit_a_phone(
-    office: Office, browser: Browser
+    office: Office, need_id: str, browser: Browser
 ) -> None:
-    assert office.need_id, "runs after the need's page was used"
+    await _proposed(office, PROPOSALS_PER_ROUND)  # the need's page with its proposals
     page = await signed_in(office.lotse, browser, "office", PHONE)
     carla = office.volunteers[NOT_FITTING]
     paths = [
