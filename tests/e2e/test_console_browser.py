@@ -117,7 +117,13 @@ async def test_the_coordinator_edits_the_guidance_in_german_and_a_volunteer_read
     assert await office.inner_text("h1") == _("de", "Koordination")
     # Only pages that exist are in the menu, and each of them answers.
     menu = [await link.get_attribute("href") for link in await office.locator("nav .menu a").all()]
-    assert menu == ["/console", "/console/guidance", "/console/statistics"]
+    assert menu == [
+        "/console",
+        "/console/volunteers",
+        "/console/guidance",
+        "/console/questions",
+        "/console/statistics",
+    ]
     for path in menu:
         assert (await office.request.get(f"{lotse.portal}{path}")).status == 200, path
     await keep(office, "console")
@@ -239,7 +245,13 @@ async def test_statistics_withhold_small_counts_on_the_page_and_in_the_csv(lotse
     initiative = await signed_in(lotse, browser, "initiative")
     assert initiative.url.endswith("/console")
     menu = [await link.get_attribute("href") for link in await initiative.locator("nav .menu a").all()]
-    assert menu == ["/console", "/organisation", "/organisation/needs/new", "/console/statistics"]
+    assert menu == [
+        "/console",
+        "/console/volunteers",
+        "/organisation",
+        "/organisation/needs/new",
+        "/console/statistics",
+    ]
     await initiative.goto(f"{lotse.portal}/console/statistics")
     assert _("de", "Die Zahlen Ihrer Initiative in Lotse, seit Beginn.") in await initiative.inner_text("main")
     categories = initiative.locator("table.figures", has=initiative.locator("caption", has_text=by_category))

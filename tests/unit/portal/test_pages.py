@@ -15,6 +15,7 @@ from lotse_portal.api.maps import TenantMap, home_map_view
 from lotse_portal.api.profile import choices
 from lotse_portal.store import SignedInUser
 from tests.unit.portal.question_pages import QUESTION_PAGES
+from tests.unit.portal.test_office_volunteers import VOLUNTEER_PAGES
 
 USER = SignedInUser(
     subject="s",
@@ -249,6 +250,7 @@ PAGES: dict[str, dict[str, Any]] = {
         "engaged": [PROPOSAL],
         "unread": 2,
         "where": WHERE,
+        "office": domain.OwnOffice.from_profile({"certificate_status": [], "contact_person": None}, "de"),
     },
     "home_other.html": {},
     "proposals.html": {
@@ -326,6 +328,7 @@ PAGES: dict[str, dict[str, Any]] = {
     **CONSOLE_PAGES,
     **OFFICE_PAGES,
     **QUESTION_PAGES,
+    **VOLUNTEER_PAGES,
 }
 
 
@@ -344,6 +347,7 @@ def test_every_template_is_tested() -> None:
         "base.html",
         "macros.html",
         "_question_macros.html",
+        "office_volunteer_macros.html",
     }
     assert on_disk == set(PAGES)
 

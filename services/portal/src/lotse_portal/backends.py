@@ -266,3 +266,60 @@ class QuestionCalls:
 
     async def reopen(self, thread_id: str) -> Any:
         return await self.backends.post(Service.NOTIFICATIONS, f"/threads/{thread_id}/reopening", self.token)
+
+
+@dataclass(frozen=True)
+class OfficeVolunteerCalls:
+    """The calls behind the office's volunteer pages (issue 16), as one signed-in person of one
+    tenant: the registry's volunteers, certificate checks, staff and contact persons, and
+    matching's history of a volunteer. Each service decides what this person may see and do."""
+
+    backends: Backends
+    token: str
+    tenant: str
+
+    @property
+    def _base(self) -> str:
+        return f"/tenants/{self.tenant}"
+
+    async def search(self, query: dict[str, Any]) -> Any:
+        """``GET /tenants/{t}/volunteers``: one page of volunteers for the search's filters."""
+        return await self.backends.get(Service.REGISTRY, f"{self._base}/volunteers", self.token, **query)
+
+    async def volunteer(self, volunteer_id: str) -> Any:
+        """One volunteer, with their contact person at the office."""
+        return await self.backends.get(Service.REGISTRY, f"{self._base}/volunteers/{volunteer_id}", self.token)
+
+    async def history(self, volunteer_id: str) -> Any:
+        """Matching's proposals, picks and engagements of the volunteer."""
+        path = f"{self._base}/volunteers/{volunteer_id}/staffing"
+        return await self.backends.get(Service.MATCHING, path, self.token)
+
+    async def certificate_checks(self, volunteer_id: str) -> Any:
+        path = f"{self._base}/volunteers/{volunteer_id}/certificate-checks"
+        return await self.backends.get(Service.REGISTRY, path, self.token)
+
+    async def record_check(self, volunteer_id: str, body: dict[str, str], key: str | None) -> Any:
+        """Who saw the certificate is the token's person; the registry takes it from there. Under
+        the rendered form's ``key``, so that the form sent twice records one check."""
+        path = f"{self._base}/volunteers/{volunteer_id}/certificate-checks"
+        return await self.backends.post_once(Service.REGISTRY, path, self.token, body, key=key)
+
+    async def revoke_check(self, volunteer_id: str, check_id: str, reason: str, key: str | None) -> Any:
+        path = f"{self._base}/volunteers/{volunteer_id}/certificate-checks/{check_id}/revocation"
+        return await self.backends.post_once(Service.REGISTRY, path, self.token, {"reason": reason}, key=key)
+
+    async def staff(self) -> Any:
+        """The office's staff (coordinators only)."""
+        return await self.backends.get(Service.REGISTRY, f"{self._base}/staff", self.token)
+
+    async def enter_myself(self, body: dict[str, str]) -> Any:
+        """The signed-in coordinator's own staff record, so that they can be named a contact person."""
+        return await self.backends.put(Service.REGISTRY, f"{self._base}/staff/me", self.token, body)
+
+    async def name_contact_person(self, volunteer_id: str, staff_id: str | None) -> Any:
+        path = f"{self._base}/volunteers/{volunteer_id}/contact-person"
+        return await self.backends.put(Service.REGISTRY, path, self.token, {"staff_id": staff_id})
+
+    async def organisations(self) -> Any:
+        return await self.backends.get(Service.REGISTRY, f"{self._base}/organisations", self.token, limit=100)

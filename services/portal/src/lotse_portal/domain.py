@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, time, tzinfo
 from typing import Any
+from urllib.parse import urlencode
 
 from lotse_contracts.events.values import Channel, ConsentPurpose, LanguageLevel, Weekday
-from lotse_portal import maps
+from lotse_portal import maps, places
 from lotse_runtime import i18n
 from lotse_runtime.i18n import N_
 
@@ -1340,3 +1341,619 @@ def read_question_form(form: FormData, *, with_subject: bool) -> FormResult:
         if problem is not None:
             result.errors[name] = problem
     return result
+
+
+# -- the office's volunteers (issue 16, item 4): the search, a volunteer's page, certificate ------
+# checks and contact persons. The registry decides what each caller sees of a volunteer (names and
+# contact data on a need-to-know basis); these records show exactly what it returned, no more.
+
+CERTIFICATE_KINDS: dict[str, str] = {
+    "extended_police_certificate": N_("Erweitertes Führungszeugnis"),
+    "first_aid": N_("Erste-Hilfe-Kurs"),
+    "measles_immunity": N_("Nachweis über Masernschutz"),
+    "driving_licence": N_("Führerschein"),
+    "interpreter_qualification": N_("Qualifikation als Dolmetscherin oder Dolmetscher"),
+}
+# The certificate a volunteer is always told about: most needs with children ask for it.
+POLICE_CERTIFICATE = "extended_police_certificate"
+CHECK_STATUSES: dict[str, str] = {
+    "in_force": N_("gilt"),
+    "superseded": N_("durch eine neuere Prüfung ersetzt"),
+    "revoked": N_("zurückgenommen"),
+}
+REVOCATION_REASONS: dict[str, str] = {
+    "recorded_in_error": N_("Versehentlich eingetragen"),
+    "withdrawn": N_("Der Nachweis wurde zurückgezogen oder ein neuer Eintrag ist bekannt"),
+    "other": N_("Anderer Grund"),
+}
+VOLUNTEER_STATUSES: dict[str, str] = {
+    "active": N_("aktiv"),
+    "withdrawn": N_("zurückgezogen: wird nicht mehr vorgeschlagen"),
+    "erased": N_("gelöscht"),
+}
+# A proposal's state as the office reads it in a volunteer's history.
+HISTORY_STATES: dict[str, str] = {
+    "proposed": N_("wartet auf Antwort"),
+    "accepted": N_("zugesagt"),
+    "declined": N_("abgesagt"),
+    "expired": N_("nicht rechtzeitig beantwortet"),
+    "withdrawn": N_("zurückgezogen, weil der Bedarf besetzt oder abgesagt ist"),
+    "stepped_back": N_("zurückgetreten"),
+}
+# The certificate filter of the search: any, checked (of any or one kind), not checked.
+CERTIFICATE_FILTERS: dict[str, str] = {
+    "checked": N_("Geprüft und gültig (alle Arten)"),
+    **{f"checked:{kind}": label for kind, label in CERTIFICATE_KINDS.items()},
+    "unchecked": N_("Kein geprüfter Nachweis"),
+}
+VOLUNTEER_PAGE_SIZE = 20
+MAX_RADIUS_KM = 200
+MAX_NAME = 80
+
+
+@dataclass(frozen=True)
+class VolunteerFilters:
+    """The office's volunteer search as typed into its form, kept as typed to show it again."""
+
+    skills: tuple[str, ...] = ()
+    language: str = ""
+    level: str = ""
+    postcode: str = ""
+    radius: str = ""
+    weekday: str = ""
+    at: str = ""
+    organisation_id: str = ""
+    certificate: str = ""
+    name: str = ""
+
+    @property
+    def active(self) -> bool:
+        return any(value for value in vars(self).values())
+
+    def link(self, cursor: str | None = None) -> str:
+        """The search page's address with these filters (and the page after ``cursor``)."""
+        pairs = [("skill", skill) for skill in self.skills]
+        pairs += [(name, value) for name, value in vars(self).items() if name != "skills" and value]
+        if cursor:
+            pairs.append(("cursor", cursor))
+        return "/console/volunteers" + (f"?{urlencode(pairs)}" if pairs else "")
+
+
+@dataclass(frozen=True)
+class VolunteerSearch:
+    """The filters read, the registry's query for them (None: a field to correct first), and the
+    fields to correct (field → message id)."""
+
+    filters: VolunteerFilters
+    query: dict[str, Any] | None
+    errors: dict[str, str]
+
+
+def read_volunteer_filters(
+    params: Iterable[tuple[str, str]],
+    *,
+    skills: Collection[str],
+    organisations: Collection[str],
+    names_allowed: bool,
+    postcodes: Sequence[maps.PostcodePoint],
+) -> VolunteerSearch:
+    """The search form (a GET: the address says what was searched) as the registry's query.
+
+    A radius is measured from the centre of the postcode given (the tenant's postcode table);
+    ``organisations``: the ones a coordinator may filter by (none for an initiative admin, whom the
+    registry shows their own organisation's volunteers only); names only for coordinators.
+    """
+    given = FormData(params)
+    filters = VolunteerFilters(
+        skills=tuple(dict.fromkeys(given.all("skill"))),
+        language=given.get("language", ""),
+        level=given.get("level", ""),
+        postcode=given.get("postcode", ""),
+        radius=given.get("radius", ""),
+        weekday=given.get("weekday", ""),
+        at=given.get("at", ""),
+        organisation_id=given.get("organisation_id", "") if organisations else "",
+        certificate=given.get("certificate", ""),
+        name=" ".join(given.get("name", "").split()) if names_allowed else "",
+    )
+    errors: dict[str, str] = {}
+    query: dict[str, Any] = {"status": "active", "limit": VOLUNTEER_PAGE_SIZE}
+    if any(skill not in skills for skill in filters.skills):
+        errors["skills"] = N_("Bitte wählen Sie nur Tätigkeiten aus der Liste.")
+    elif filters.skills:
+        query["skill"] = list(filters.skills)
+    levels = {item.value for item in LanguageLevel}
+    if (filters.language and filters.language not in SPOKEN_LANGUAGES) or (
+        filters.level and (filters.level not in levels or not filters.language)
+    ):
+        errors["language"] = N_("Bitte wählen Sie Sprache und Mindeststufe aus der Liste.")
+    elif filters.language:
+        query["language"] = f"{filters.language}:{filters.level}" if filters.level else filters.language
+    _read_place(filters, postcodes, query, errors)
+    if filters.weekday and filters.weekday not in {day.value for day in Weekday}:
+        errors["weekday"] = N_("Bitte wählen Sie einen Tag aus der Liste.")
+    elif filters.weekday:
+        query["available_on"] = filters.weekday
+    if filters.at and not _TIME.fullmatch(filters.at):
+        errors["at"] = N_("Bitte geben Sie eine Uhrzeit an, z. B. 14:00.")
+    elif filters.at:
+        query["available_at"] = filters.at
+    if filters.organisation_id and filters.organisation_id not in organisations:
+        errors["organisation_id"] = N_("Bitte wählen Sie eine Organisation aus der Liste.")
+    elif filters.organisation_id:
+        query["organisation_id"] = filters.organisation_id
+    if filters.certificate and filters.certificate not in CERTIFICATE_FILTERS:
+        errors["certificate"] = N_("Bitte wählen Sie einen Nachweis aus der Liste.")
+    elif filters.certificate:
+        checked, _, kind = filters.certificate.partition(":")
+        query["certificate_checked"] = "true" if checked == "checked" else "false"
+        if kind:
+            query["certificate_kind"] = kind
+    if filters.name and not 2 <= len(filters.name) <= MAX_NAME:
+        errors["name"] = N_("Bitte geben Sie 2 bis 80 Zeichen des Namens an.")
+    elif filters.name:
+        query["name"] = filters.name
+    cursor = given.get("cursor", "")
+    if cursor and not errors:
+        query["cursor"] = cursor[:500]
+    return VolunteerSearch(filters, None if errors else query, errors)
+
+
+def _read_place(
+    filters: VolunteerFilters, postcodes: Sequence[maps.PostcodePoint], query: dict[str, Any], errors: dict[str, str]
+) -> None:
+    if filters.postcode and not _POSTCODE.fullmatch(filters.postcode):
+        errors["postcode"] = N_("Bitte geben Sie eine Postleitzahl mit fünf Ziffern an.")
+        return
+    if not filters.radius:
+        if filters.postcode:
+            query["postcode"] = filters.postcode
+        return
+    radius = _integer(filters.radius, 1, MAX_RADIUS_KM)
+    if radius is None:
+        errors["radius"] = N_("Bitte eine Zahl von 1 bis 200.")
+        return
+    if not filters.postcode:
+        errors["postcode"] = N_("Bitte geben Sie die Postleitzahl an, um die herum gesucht wird.")
+        return
+    centre = next((row for row in postcodes if row.postcode == filters.postcode), None)
+    if centre is None:
+        errors["postcode"] = UNKNOWN_POSTCODE
+        return
+    query.update(near_lat=centre.lat, near_lon=centre.lon, within_km=radius)
+
+
+# Fields the registry names in a refused search (``query.<parameter>``) → the form's fields.
+_SEARCH_FIELDS = {
+    "skill": "skills",
+    "language": "language",
+    "postcode": "postcode",
+    "near_lat": "postcode",
+    "near_lon": "postcode",
+    "within_km": "radius",
+    "available_on": "weekday",
+    "available_at": "at",
+    "organisation_id": "organisation_id",
+    "certificate_checked": "certificate",
+    "certificate_kind": "certificate",
+    "name": "name",
+}
+
+
+def search_field(path: str) -> str:
+    """The search form's field for a parameter the registry refused (``form``: none of them)."""
+    return _SEARCH_FIELDS.get(path.removeprefix("query.").split(".")[0], "form")
+
+
+@dataclass(frozen=True)
+class LanguageSkill:
+    code: str
+    name: str  # a message id (the portal's list of languages), else the code as the registry has it
+    level: str  # a message id, or "" for a level the portal does not know
+
+
+@dataclass(frozen=True)
+class CertificateState:
+    """One kind of certificate of a volunteer: ``checked`` (the office saw it, valid today),
+    ``check_expired`` or ``declared_not_checked``; the last valid day in the person's language."""
+
+    kind: str
+    label: str  # message id, else the code
+    state: str
+    valid_until: str = ""
+
+
+def certificate_states(
+    data: Mapping[str, Any], language: str, *, always: Sequence[str] = ()
+) -> tuple[CertificateState, ...]:
+    """The registry's ``certificate_status`` of a volunteer; the kinds in ``always`` are listed
+    even when nobody declared or checked them (as not checked)."""
+    found: dict[str, CertificateState] = {}
+    for item in data.get("certificate_status") or []:
+        kind = str(item.get("kind") or "")
+        until = _date(item.get("valid_until"))
+        found[kind] = CertificateState(
+            kind,
+            CERTIFICATE_KINDS.get(kind, kind),
+            str(item.get("state") or "declared_not_checked"),
+            i18n.format_date(until, language) if until else "",
+        )
+    for kind in always:
+        found.setdefault(kind, CertificateState(kind, CERTIFICATE_KINDS.get(kind, kind), "declared_not_checked"))
+    return tuple(found[kind] for kind in sorted(found, key=lambda kind: (kind not in always, kind)))
+
+
+def availability_lines(
+    availability: Mapping[str, Any], language: str, gettext: Callable[[str], str]
+) -> tuple[str, ...]:
+    """The weekly slots as lines of days with the same hours, touching slots joined: ``Montag
+    bis Freitag: 08:00 to 12:00``, ``Samstag: 10:00 to 14:00``."""
+    by_day: dict[str, list[tuple[time, time]]] = {}
+    for slot in availability.get("weekly_slots") or []:
+        try:
+            start, end = time.fromisoformat(str(slot["start"])), time.fromisoformat(str(slot["end"]))
+        except (KeyError, ValueError):
+            continue
+        by_day.setdefault(str(slot.get("weekday")), []).append((start, end))
+    runs: list[tuple[list[str], str]] = []  # consecutive days with the same hours
+    for day in WEEKDAYS:
+        ranges: list[tuple[time, time]] = []
+        for start, end in sorted(by_day.get(day.value, [])):
+            if ranges and start <= ranges[-1][1]:
+                ranges[-1] = (ranges[-1][0], max(end, ranges[-1][1]))
+            else:
+                ranges.append((start, end))
+        hours = ", ".join(i18n.format_time_range(start, end, language) for start, end in ranges)
+        if hours and runs and runs[-1][1] == hours and runs[-1][0][-1] == _previous_day(day):
+            runs[-1][0].append(day.value)
+        elif hours:
+            runs.append(([day.value], hours))
+    lines = []
+    for days, hours in runs:
+        names = [gettext(WEEKDAYS[Weekday(day)]) for day in days]
+        if len(names) > 2:
+            when = gettext(N_("%(first)s bis %(last)s")) % {"first": names[0], "last": names[-1]}
+        else:
+            when = ", ".join(names)
+        lines.append(f"{when}: {hours}")
+    return tuple(lines)
+
+
+def _previous_day(day: Weekday) -> str:
+    days = list(WEEKDAYS)
+    return days[days.index(day) - 1].value if days.index(day) else ""
+
+
+@dataclass(frozen=True)
+class StaffContact:
+    """A member of the office's staff as volunteers and the console see them: how to reach them."""
+
+    staff_id: str
+    name: str
+    email: str = ""
+    phone: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StaffContact:
+        return cls(
+            str(data.get("staff_id") or ""),
+            str(data.get("name") or ""),
+            str(data.get("email") or ""),
+            str(data.get("phone") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class VolunteerCard:
+    """A volunteer in the office's search results: what the registry showed this caller of them.
+    ``name`` is empty where the registry shows no name (another organisation's volunteer)."""
+
+    volunteer_id: str
+    name: str
+    status: str
+    organisation: str
+    languages: tuple[LanguageSkill, ...]
+    skills: tuple[str, ...]  # labels in the person's language
+    area: places.PlaceInWords | None
+    availability: tuple[str, ...]
+    certificates: tuple[CertificateState, ...]
+
+    @classmethod
+    def from_json(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        language: str,
+        gettext: Callable[[str], str],
+        skills: Mapping[str, str],
+        table: Sequence[maps.PostcodePoint],
+        organisations: Mapping[str, str],
+    ) -> VolunteerCard:
+        contact: Mapping[str, Any] = data.get("contact") or {}
+        home: Mapping[str, Any] = data.get("home_area") or {}
+        levels = {level.value: label for level, label in LEVELS.items()}
+        return cls(
+            volunteer_id=str(data["volunteer_id"]),
+            name=str(contact.get("display_name") or ""),
+            status=str(data.get("status") or ""),
+            organisation=organisations.get(str(data.get("organisation_id") or ""), ""),
+            languages=tuple(
+                LanguageSkill(
+                    str(item.get("language")),
+                    SPOKEN_LANGUAGES.get(str(item.get("language")), str(item.get("language"))),
+                    levels.get(str(item.get("level")), ""),
+                )
+                for item in data.get("languages") or []
+            ),
+            skills=tuple(skills.get(str(slug), str(slug)) for slug in data.get("skills") or []),
+            area=places.describe(home.get("point"), home.get("postcode"), table, by_nearest=True) if home else None,
+            availability=availability_lines(data.get("availability") or {}, language, gettext),
+            certificates=certificate_states(data, language),
+        )
+
+    @property
+    def short_id(self) -> str:
+        """How a volunteer without a name shown is told apart: the start of their id."""
+        return self.volunteer_id[:8]
+
+
+@dataclass(frozen=True)
+class VolunteerDetails:
+    """A volunteer's page: the card, and what the registry adds for this caller on its own page
+    (contact data and home area only where its need-to-know rule allows)."""
+
+    card: VolunteerCard
+    email: str
+    phone: str
+    preferred_language: str  # the language's own name
+    travel_radius_km: int | None
+    max_engagements: int | None
+    registered_on: str
+    contact_person: StaffContact | None
+    active: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], card: VolunteerCard, language: str) -> VolunteerDetails:
+        contact: Mapping[str, Any] = data.get("contact") or {}
+        availability: Mapping[str, Any] = data.get("availability") or {}
+        preferred = str(contact.get("preferred_language") or "")
+        registered = _date(str(data.get("created_at") or "")[:10])
+        person: Mapping[str, Any] | None = data.get("contact_person")
+        radius, most = data.get("travel_radius_km"), availability.get("max_concurrent_engagements")
+        return cls(
+            card=card,
+            email=str(contact.get("email") or ""),
+            phone=str(contact.get("phone") or ""),
+            preferred_language=i18n.endonym(preferred) if preferred in LANGUAGES else preferred,
+            travel_radius_km=radius if isinstance(radius, int) else None,
+            max_engagements=most if isinstance(most, int) else None,
+            registered_on=i18n.format_date(registered, language) if registered else "",
+            contact_person=StaffContact.from_json(person) if person else None,
+            active=data.get("status") == "active",
+        )
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One certificate check in a volunteer's history; ``seen_by`` a message id (with ``%(name)s``
+    for a named member of the office's staff)."""
+
+    check_id: str
+    kind: str
+    seen_on: str
+    valid_until: str
+    seen_by: str
+    seen_by_name: str
+    status: str
+    ended_on: str
+    revocation_reason: str
+    counts_today: bool
+
+    @property
+    def in_force(self) -> bool:
+        return self.status == "in_force"
+
+    @classmethod
+    def from_json(
+        cls, data: Mapping[str, Any], *, language: str, me: str, staff: Mapping[str, str], today: date
+    ) -> CheckRow:
+        seen_on, until = _date(data.get("seen_on")), _date(data.get("valid_until"))
+        ended = _date(str(data.get("ended_at") or "")[:10])
+        seen_by, name = str(data.get("seen_by") or ""), ""
+        if seen_by and seen_by == me:
+            who = N_("Gesehen von Ihnen")
+        elif seen_by in staff:
+            who, name = N_("Gesehen von %(name)s"), staff[seen_by]
+        elif data.get("seen_by_role") == "initiative_admin":
+            who = N_("Gesehen von der Initiative")
+        else:
+            who = N_("Gesehen von der Koordinationsstelle")
+        status = str(data.get("status") or "")
+        return cls(
+            check_id=str(data["check_id"]),
+            kind=str(data.get("kind") or ""),
+            seen_on=i18n.format_date(seen_on, language) if seen_on else "",
+            valid_until=i18n.format_date(until, language) if until else "",
+            seen_by=who,
+            seen_by_name=name,
+            status=status,
+            ended_on=i18n.format_date(ended, language) if ended else "",
+            revocation_reason=str(data.get("revocation_reason") or ""),
+            counts_today=status == "in_force" and until is not None and until >= today,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """A proposal or a pick in a volunteer's history; ``notes`` say what the office did (ids)."""
+
+    proposal_id: str
+    need_id: str
+    category: str
+    description: str
+    starts: str
+    state: str  # message id
+    notes: tuple[str, ...]
+    proposed_on: str
+    answered_on: str
+
+
+@dataclass(frozen=True)
+class CommittedNeed:
+    need_id: str
+    category: str
+    description: str
+    starts: str
+    district: str
+
+
+@dataclass(frozen=True)
+class VolunteerHistory:
+    """Matching's engagements and history of a volunteer (``GET .../volunteers/{v}/staffing``)."""
+
+    committed: tuple[CommittedNeed, ...]
+    rows: tuple[HistoryRow, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], language: str, zone: tzinfo) -> VolunteerHistory:
+        needs = {str(need["need_id"]): need for need in data.get("needs") or []}
+
+        def moment(value: Any) -> str:
+            try:
+                return i18n.format_datetime(datetime.fromisoformat(str(value)), language, zone) if value else ""
+            except ValueError:
+                return ""
+
+        def day(value: Any) -> str:
+            try:
+                when = datetime.fromisoformat(str(value)).astimezone(zone).date() if value else None
+            except ValueError:
+                when = None
+            return i18n.format_date(when, language) if when else ""
+
+        committed = tuple(
+            CommittedNeed(
+                need_id,
+                str(needs[need_id].get("category") or ""),
+                str(needs[need_id].get("description") or ""),
+                moment(needs[need_id].get("starts_at")),
+                str(needs[need_id].get("district") or ""),
+            )
+            for need_id in (str(item) for item in data.get("committed") or [])
+            if need_id in needs
+        )
+        rows = []
+        for item in data.get("proposals") or []:
+            need: Mapping[str, Any] = needs.get(str(item.get("need_id")), {})
+            notes = []
+            if item.get("kind") == "pick":
+                notes.append(N_("selbst übernommen"))
+            if item.get("proposed_by"):
+                notes.append(N_("von der Koordination vorgeschlagen"))
+            if item.get("recorded_by"):
+                notes.append(N_("Antwort von der Koordination eingetragen"))
+            state = str(item.get("state") or "")
+            if item.get("released_by"):
+                label = N_("von der Koordination freigestellt")
+            else:
+                label = HISTORY_STATES.get(state, state)
+            rows.append(
+                HistoryRow(
+                    proposal_id=str(item.get("proposal_id") or ""),
+                    need_id=str(item.get("need_id") or ""),
+                    category=str(need.get("category") or ""),
+                    description=str(need.get("description") or ""),
+                    starts=moment(need.get("starts_at")),
+                    state=label,
+                    notes=tuple(notes),
+                    proposed_on=day(item.get("proposed_at")),
+                    answered_on=day(item.get("answered_at")),
+                )
+            )
+        return cls(committed, tuple(rows))
+
+
+@dataclass(frozen=True)
+class OwnOffice:
+    """What a volunteer sees of the office on their overview: their contact person there, and
+    their certificates as the office checked them (the extended police certificate always)."""
+
+    contact_person: StaffContact | None
+    certificates: tuple[CertificateState, ...]
+
+    @classmethod
+    def from_profile(cls, profile: Mapping[str, Any], language: str) -> OwnOffice:
+        person: Mapping[str, Any] | None = profile.get("contact_person")
+        return cls(
+            StaffContact.from_json(person) if person and person.get("name") else None,
+            certificate_states(profile, language, always=(POLICE_CERTIFICATE,)),
+        )
+
+
+def read_check_form(form: FormData, today: date) -> tuple[dict[str, str] | None, dict[str, str]]:
+    """A certificate check as the registry's body (who saw it comes from the token), or the fields
+    to correct. ``today``: the municipality's day; the registry checks again."""
+    errors: dict[str, str] = {}
+    kind = form.get("kind", "")
+    if kind not in CERTIFICATE_KINDS:
+        errors["kind"] = N_("Bitte wählen Sie einen Nachweis aus der Liste.")
+    seen_on, valid_until = _date(form.get("seen_on", "")), _date(form.get("valid_until", ""))
+    if seen_on is None:
+        errors["seen_on"] = N_("Bitte geben Sie an, wann Sie den Nachweis gesehen haben, z. B. 2026-12-01.")
+    elif seen_on > today:
+        errors["seen_on"] = CHECK_SEEN_IN_FUTURE
+    if valid_until is None:
+        errors["valid_until"] = N_("Bitte geben Sie an, bis wann der Nachweis gilt, z. B. 2031-11-30.")
+    elif seen_on is not None and valid_until < seen_on:
+        errors["valid_until"] = CHECK_ENDS_BEFORE_SEEN
+    elif valid_until < today:
+        errors["valid_until"] = CHECK_EXPIRED
+    if errors or seen_on is None or valid_until is None:
+        return None, errors
+    return {"kind": kind, "seen_on": seen_on.isoformat(), "valid_until": valid_until.isoformat()}, errors
+
+
+CHECK_SEEN_IN_FUTURE = N_("Das Datum liegt in der Zukunft. Bitte tragen Sie den Tag ein, an dem Sie ihn gesehen haben.")
+CHECK_ENDS_BEFORE_SEEN = N_("„Gültig bis“ muss am oder nach dem Tag liegen, an dem Sie den Nachweis gesehen haben.")
+CHECK_EXPIRED = N_("Dieser Nachweis gilt nicht mehr. Eine abgelaufene Prüfung lässt sich nicht eintragen.")
+
+
+def check_refusal(field_name: str, message: str) -> tuple[str, str]:
+    """The check form's field and the message for a field the registry refused (its English
+    ``message`` tells which rule)."""
+    if field_name == "seen_on":
+        return "seen_on", CHECK_SEEN_IN_FUTURE
+    if field_name == "valid_until":
+        return "valid_until", CHECK_ENDS_BEFORE_SEEN if "before" in message else CHECK_EXPIRED
+    if field_name == "kind":
+        return "kind", N_("Bitte wählen Sie einen Nachweis aus der Liste.")
+    return "check", N_("Bitte prüfen Sie diese Angabe.")
+
+
+def read_staff_form(form: FormData) -> FormResult:
+    """A coordinator's own entry as a contact person: name, work e-mail, phone (optional)."""
+    result = FormResult()
+    name = " ".join(form.get("name", "").split())
+    if not name:
+        result.errors["name"] = N_("Bitte geben Sie einen Namen an.")
+    elif len(name) > MAX_NAME:
+        result.errors["name"] = N_("Bitte höchstens 80 Zeichen.")
+    email = form.get("email", "")
+    if len(email) > 254 or not _EMAIL.fullmatch(email):
+        result.errors["email"] = N_("Bitte geben Sie eine gültige E-Mail-Adresse an, z. B. name@example.org.")
+    phone = form.get("phone", "").replace(" ", "")
+    if phone and not _PHONE.fullmatch(phone):
+        result.errors["phone"] = N_("Bitte die Nummer mit Ländervorwahl angeben, z. B. +49151 1234567.")
+    if not result.errors:
+        result.body = {"name": name, "email": email, **({"phone": phone} if phone else {})}
+    return result
+
+
+def _date(value: Any) -> date | None:
+    """A YYYY-MM-DD date, or None for anything else."""
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None

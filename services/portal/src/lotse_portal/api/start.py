@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from lotse_portal import places
+from lotse_portal import domain, places
 from lotse_portal.api.access import Anyone, SignedIn, VolunteerVisit, tenant, token
 from lotse_portal.api.maps import postcode_table
 from lotse_portal.backends import BackendProblem, BackendUnavailable, Service
@@ -53,7 +53,13 @@ async def home(current: SignedIn) -> Response:
             home_area.get("point"), home_area.get("postcode"), await postcode_table(current), by_nearest=True
         )
         return await current.page(
-            "home.html", profile=profile, waiting=waiting, engaged=engaged, unread=len(unread), where=where
+            "home.html",
+            profile=profile,
+            waiting=waiting,
+            engaged=engaged,
+            unread=len(unread),
+            where=where,
+            office=domain.OwnOffice.from_profile(profile, current.language),
         )
     if current.has(Role.COORDINATOR, Role.INITIATIVE_ADMIN):
         return await current.redirect("/console")
