@@ -44,7 +44,7 @@ AUTHORITIES = (
     "Termine beim Bürgerbüro bitte online buchen.\nDie Wartenummer gilt einen Tag.\n\nZweiter Absatz <b>fett</b>"
 )
 INSURANCE = "Sie sind über die Sammelversicherung der Stadt Portalia versichert."
-CONSOLE_PAGES = ["/console", "/console/guidance", "/console/guidance/de", "/console/statistics"]
+CONSOLE_PAGES = ["/console", "/console/guidance", "/console/guidance/de", "/console/statistics", "/console/hours"]
 
 
 def _(language: str, message: str) -> str:
@@ -123,6 +123,7 @@ async def test_the_coordinator_edits_the_guidance_in_german_and_a_volunteer_read
         "/console/guidance",
         "/console/questions",
         "/console/statistics",
+        "/console/hours",
     ]
     for path in menu:
         assert (await office.request.get(f"{lotse.portal}{path}")).status == 200, path
@@ -227,11 +228,13 @@ async def test_statistics_withhold_small_counts_on_the_page_and_in_the_csv(lotse
     by_district = _("de", "Bedarfe nach Stadtteil")
     assert (await _row(office, by_district, POSTCODES[1][3]))[:2] == [POSTCODES[1][3], "5"]
     assert (await _row(office, by_district, POSTCODES[0][3]))[:2] == [POSTCODES[0][3], less]
-    # Nothing staffed yet: no time to staff is computed, and the hours are not logged anywhere yet.
+    # Nothing staffed yet: no time to staff is computed, and no hours are confirmed yet.
     assert _("de", "zu wenige für eine Auswertung") in await office.inner_text(
         "section[aria-labelledby='chart-time-to-staff']"
     )
-    assert _("de", "Lotse erfasst noch keine Stunden.") in await office.inner_text("main")
+    for chart in ("hours-by-month", "hours-by-category"):
+        hours = await office.inner_text(f"section[aria-labelledby='chart-{chart}']")
+        assert _("de", "Dazu gibt es noch keine Zahlen.") in hours, chart
     await keep(office, "statistics")
 
     rows = _table_by_label(await _download(office, "needs-by-category"))
@@ -293,7 +296,7 @@ async def test_the_console_pages_are_accessible_in_every_language_and_fit_a_phon
     failures: list[str] = []
     viewers: list[tuple[Page, list[str]]] = [
         (office, CONSOLE_PAGES),
-        (initiative, ["/console", "/console/statistics"]),
+        (initiative, ["/console", "/console/statistics", "/console/hours"]),
         (volunteer, ["/home", "/guidance"]),
     ]
     for language in LANGUAGES:

@@ -73,6 +73,16 @@ REGISTRY: dict[str, Any] = {
 MATCHING: dict[str, Any] = {
     "time_to_staff": {"staffed_needs": 9, "median_hours": 4.0, "p75_hours": 6.0, "p90_hours": 8.4},
     "proposals": {"proposals": 13, "accepted": 9, "declined": None, "proposals_per_acceptance": 1.4},
+    "hours": {
+        "by_month": [
+            {"month": "2026-10", "hours": 42.5, "volunteers": 6},
+            {"month": "2026-11", "hours": None, "volunteers": None},
+        ],
+        "by_category": [
+            {"category": "other", "hours": None, "volunteers": None},
+            {"category": "translation", "hours": 50.0, "volunteers": 7},
+        ],
+    },
 }
 
 
@@ -89,14 +99,30 @@ def test_bars_are_shares_of_the_largest_value_and_withheld_values_have_none() ->
     assert chart.rows[1].cells[1].withheld
 
 
-def test_every_figure_is_in_a_chart_with_its_table_and_the_hours_are_left_out_until_logged() -> None:
+def test_every_figure_is_in_a_chart_with_its_table_and_confirmed_hours_by_month_and_kind() -> None:
     assert [c.slug for c in statistics.charts(REGISTRY, MATCHING)] == [
         "needs-by-category",
         "needs-by-district",
         "time-to-staff",
         "proposals",
         "volunteers",
+        "hours-by-month",
+        "hours-by-category",
     ]
+    months = _chart("hours-by-month")
+    assert [(row.label, row.cells[0].value, row.cells[0].width) for row in months.rows] == [
+        ("2026-10", 42.5, 100),
+        ("2026-11", None, 0),
+    ]
+    # Kinds of help in the portal's order; hours from fewer than five volunteers are no "fewer than 5".
+    kinds = _chart("hours-by-category")
+    assert [(row.label, row.cells[0].value) for row in kinds.rows] == [
+        ("Übersetzen und Dolmetschen", 50.0),
+        ("Anderes", None),
+    ]
+    assert kinds.withheld == "von weniger als 5 Freiwilligen"
+    assert [row[1] for row in _rows(statistics.csv_of(kinds, str))[1:]] == ["50.0", ""]
+    assert [c.slug for c in statistics.charts(REGISTRY, {}) if not c.rows] == ["hours-by-month", "hours-by-category"]
     assert [cell.value for row in _chart("time-to-staff").rows for cell in row.cells] == [4.0, 6.0, 8.4]
     assert _chart("time-to-staff").facts[0].value == 9 and _chart("proposals").facts[0].value == 1.4
     # An organisation's figures have no erasures (an erasure keeps no organisation).
@@ -136,9 +162,10 @@ def test_the_page_says_fewer_than_five_in_the_persons_language_and_tables_carry_
     }
     html = pages.render("uk", "console_statistics.html", context)
     assert pages.translate("uk", "weniger als 5") in html and "weniger als 5" not in html
-    assert html.count("<table") == 5 and html.count('class="chart" aria-hidden="true"') == 5
-    assert html.count('.csv" download>') == 5 and "&#39;=HYPERLINK" not in html and "=HYPERLINK(1)" in html
-    assert pages.translate("uk", "Geleistete Stunden") in html
+    assert html.count("<table") == 7 and html.count('class="chart" aria-hidden="true"') == 7
+    assert html.count('.csv" download>') == 7 and "&#39;=HYPERLINK" not in html and "=HYPERLINK(1)" in html
+    assert pages.translate("uk", "Geleistete Stunden je Monat") in html
+    assert pages.translate("uk", "von weniger als 5 Freiwilligen") in html
 
 
 def test_the_guidance_edit_form_writes_in_the_texts_language_and_names_errors() -> None:

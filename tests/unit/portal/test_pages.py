@@ -14,6 +14,7 @@ from lotse_portal import domain, guidance, maps, pages, places, statistics
 from lotse_portal.api.maps import TenantMap, home_map_view
 from lotse_portal.api.profile import choices
 from lotse_portal.store import SignedInUser
+from tests.unit.portal.hours_pages import HOURS_PAGES
 from tests.unit.portal.question_pages import QUESTION_PAGES
 from tests.unit.portal.test_office_volunteers import VOLUNTEER_PAGES
 
@@ -327,6 +328,7 @@ PAGES: dict[str, dict[str, Any]] = {
     },
     **CONSOLE_PAGES,
     **OFFICE_PAGES,
+    **HOURS_PAGES,
     **QUESTION_PAGES,
     **VOLUNTEER_PAGES,
 }
@@ -346,6 +348,7 @@ def test_every_template_is_tested() -> None:
     on_disk = {path.name for path in (pages.HERE / "templates").glob("*.html")} - {
         "base.html",
         "macros.html",
+        "hours_form.html",
         "_question_macros.html",
         "office_volunteer_macros.html",
     }

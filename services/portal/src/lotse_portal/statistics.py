@@ -1,5 +1,5 @@
-"""The statistics page and its CSV files (pure): the registry's and matching's figures as charts,
-each with its table, and each chart as a CSV download.
+"""The statistics page and its CSV files (pure): the registry's and matching's figures (confirmed
+hours included) as charts, each with its table, and each chart as a CSV download.
 
 The services withhold every count below five (``null``); the page says "fewer than 5" in the
 person's language and the CSV ``< 5``, and a withheld value has no bar. Bars are as long as their
@@ -30,6 +30,18 @@ NEED_SERIES: tuple[tuple[str, str], ...] = (
 
 
 RowData = tuple[str, bool, Sequence[int | float | None]]  # label, whether a message id, values
+# Confirmed hours are summed only where five volunteers or more logged them: no "fewer than 5 hours".
+HOURS_CHART: dict[str, Any] = {
+    "decimals": 1,
+    "note": N_(
+        "Stunden, die Freiwillige eingetragen und die Koordination oder eine Initiative bestätigt hat, "
+        "nach dem Tag, an dem geholfen wurde. Eine Zahl steht nur, wo mindestens 5 Freiwillige "
+        "Stunden eingetragen haben."
+    ),
+    "withheld": N_("von weniger als 5 Freiwilligen"),
+    "withheld_csv": "",
+    "unit": N_("%(value)s Std."),
+}
 
 
 @dataclass(frozen=True)
@@ -131,7 +143,18 @@ def charts(registry: Mapping[str, Any], matching: Mapping[str, Any]) -> list[Cha
         volunteer_rows.append((N_("auf Wunsch gelöscht"), True, [_number(volunteers.get("erased"))]))
     waited = matching.get("time_to_staff") or {}
     proposals = matching.get("proposals") or {}
+    hours = matching.get("hours") or {}
+    month_rows: list[RowData] = [
+        (str(row.get("month") or ""), False, [_number(row.get("hours"))]) for row in hours.get("by_month") or []
+    ]
+    hours_by_category = {str(row.get("category")): _number(row.get("hours")) for row in hours.get("by_category") or []}
+    hours_category_rows: list[RowData] = [
+        (NEED_CATEGORIES.get(c, c), c in NEED_CATEGORIES, [hours_by_category[c]])
+        for c in [c for c in NEED_CATEGORIES if c in hours_by_category]
+        + sorted(c for c in hours_by_category if c not in NEED_CATEGORIES)
+    ]
     count = ((("count", N_("Anzahl"))),)
+    worked = (("hours", N_("Stunden")),)
     return [
         _chart("needs-by-category", N_("Bedarfe nach Art der Hilfe"), N_("Art der Hilfe"), NEED_SERIES, category_rows),
         _chart("needs-by-district", N_("Bedarfe nach Stadtteil"), N_("Stadtteil"), NEED_SERIES, district_rows),
@@ -176,6 +199,22 @@ def charts(registry: Mapping[str, Any], matching: Mapping[str, Any]) -> list[Cha
             facts=(Fact(N_("Vorschläge je Zusage"), _number(proposals.get("proposals_per_acceptance")), 1, TOO_FEW),),
         ),
         _chart("volunteers", N_("Freiwillige"), N_("Freiwillige"), count, volunteer_rows),
+        _chart(
+            "hours-by-month",
+            N_("Geleistete Stunden je Monat"),
+            N_("Monat"),
+            worked,
+            month_rows,
+            **HOURS_CHART,
+        ),
+        _chart(
+            "hours-by-category",
+            N_("Geleistete Stunden je Art der Hilfe"),
+            N_("Art der Hilfe"),
+            worked,
+            hours_category_rows,
+            **HOURS_CHART,
+        ),
     ]
 
 

@@ -6,6 +6,7 @@ from lotse_portal.api import (
     console,
     engagements,
     guidance,
+    hours,
     maps,
     my_data,
     needs,
@@ -37,6 +38,7 @@ for module in (
     office_volunteers,
     guidance,
     statistics,
+    hours,
     questions,
     office_questions,
 ):
