@@ -156,6 +156,8 @@ def service_environment(
             "LOTSE_SMS_GATEWAY_URL": f"http://127.0.0.1:{ports.sms}/messages",
             # Notifications signs the answer links in mails; they point at matching's answer pages.
             "LOTSE_ANSWER_LINK_BASE_URL": f"http://127.0.0.1:{ports.matching}",
+            # The mails about a question link to its page in the portal.
+            "LOTSE_PORTAL_URL": f"http://127.0.0.1:{ports.portal}",
             # The portal calls the three APIs and is reached by browsers at its own port.
             "LOTSE_PUBLIC_URL": f"http://127.0.0.1:{ports.portal}",
             "LOTSE_REGISTRY_URL": f"http://127.0.0.1:{ports.registry}",

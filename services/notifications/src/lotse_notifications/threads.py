@@ -35,7 +35,7 @@ from lotse_notifications.store import UseCaseStore
 from lotse_runtime.unit_of_work import Transaction
 
 SUBJECT_MAX = 150
-TEXT_MAX = 4000
+TEXT_MAX = 2000  # the portal's forms take 2,000 characters a field
 # A thread holds this many messages at most; then the volunteer opens a new one (a document stays small).
 MESSAGES_MAX = 200
 
