@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lotse_portal.api.office_questions import QuestionSection
-from lotse_portal.domain import QUESTION_SUBJECT_MAX, QUESTION_TEXT_MAX, QuestionThread
+from lotse_portal.domain import QUESTION_SUBJECT_MAX, QUESTION_TEXT_MAX, NeedChoice, QuestionThread
 
 HOSTILE = "<script>alert(1)</script>"  # as test_pages.HOSTILE
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -15,7 +15,7 @@ ANSWER = {
     "id": "6f1c9d2e-0b9a-4c43-9a57-0d5d3c1f4a10",
     "subject": HOSTILE,
     "state": "answered",
-    "about_need_id": None,
+    "about_need_id": "0b7d3c52-9a51-4e1c-8b0e-2f6d4a3c1e77",
     "created_at": "2026-12-01T09:00:00Z",
     "last_activity_at": "2026-12-01T10:30:00Z",
     "last_from": "office",
@@ -36,6 +36,7 @@ ANSWER = {
     "mine": True,
 }
 THREAD = QuestionThread.from_json(ANSWER, "de", BERLIN)
+NEED = NeedChoice("0b7d3c52-9a51-4e1c-8b0e-2f6d4a3c1e77", "translation", HOSTILE)
 ERRORS = {
     "text": "Bitte füllen Sie dieses Feld aus.",
     "subject": "Bitte kürzen Sie den Betreff auf höchstens 150 Zeichen.",
@@ -45,13 +46,15 @@ QUESTION_PAGES: dict[str, dict[str, Any]] = {
     "questions.html": {
         "threads": [THREAD],
         "contact_person": HOSTILE,
-        "values": {"subject": HOSTILE, "text": HOSTILE},
+        "needs": [NEED],
+        "values": {"subject": HOSTILE, "text": HOSTILE, "about_need_id": NEED.need_id},
         "errors": ERRORS | {"form": "Sie haben gerade viele Nachrichten geschrieben. Bitte warten Sie einige Minuten."},
         "subject_max": QUESTION_SUBJECT_MAX,
         "text_max": QUESTION_TEXT_MAX,
     },
     "question.html": {
         "thread": THREAD,
+        "about": NEED,
         "contact_person": HOSTILE,
         "values": {"text": HOSTILE},
         "errors": ERRORS,

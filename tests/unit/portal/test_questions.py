@@ -26,6 +26,24 @@ def test_a_question_needs_a_subject_on_one_line_and_a_text_within_the_limits() -
     assert reply.valid and reply.body == {"text": "Danke"}
 
 
+def test_a_question_may_be_about_one_of_the_volunteers_needs_and_no_other() -> None:
+    proposals = [
+        {"need_id": "n1", "status": "accepted", "category": "translation", "description": "Jobcenter"},
+        {"need_id": "n1", "status": "accepted", "category": "translation", "description": "Jobcenter"},
+        {"need_id": "n2", "status": "proposed", "category": "childcare", "description": "Kita"},
+        {"need_id": "n3", "status": "declined", "category": "leisure", "description": "Ausflug"},
+    ]
+    choices = domain.need_choices(proposals)
+    assert [choice.need_id for choice in choices] == ["n1", "n2"]
+    mine = {choice.need_id for choice in choices}
+    about = domain.read_question_form(_form(subject="s", text="t", about_need_id="n2"), with_subject=True, needs=mine)
+    assert about.valid and about.body["about_need_id"] == "n2"
+    other = domain.read_question_form(_form(subject="s", text="t", about_need_id="n3"), with_subject=True, needs=mine)
+    assert set(other.errors) == {"about_need_id"}
+    none = domain.read_question_form(_form(subject="s", text="t", about_need_id=""), with_subject=True, needs=mine)
+    assert none.valid and "about_need_id" not in none.body
+
+
 def test_a_thread_reads_as_the_service_answers_it() -> None:
     assert (THREAD.thread_id, THREAD.state, THREAD.answered_last, THREAD.message_count) == (
         ANSWER["id"],
@@ -44,6 +62,9 @@ def test_the_volunteers_page_shows_every_message_escaped_and_the_error_next_to_t
     assert html.index("<strong>Sie</strong>") < html.index("<strong>Koordinationsstelle</strong>")
     assert 'id="text-error"' in html and 'aria-describedby="text-hint text-error" aria-invalid="true"' in html
     assert f'action="/questions/{ANSWER["id"]}/messages"' in html
+    assert "Zu Ihrem Einsatz: Übersetzen und Dolmetschen: &lt;script&gt;" in html
+    form = pages.render("de", "questions.html", {**COMMON, **QUESTION_PAGES["questions.html"]})
+    assert f'<option value="{ANSWER["about_need_id"]}" selected>Übersetzen und Dolmetschen: &lt;script&gt;' in form
 
 
 def test_the_office_page_names_the_volunteer_and_offers_closing_or_reopening() -> None:
@@ -51,6 +72,7 @@ def test_the_office_page_names_the_volunteer_and_offers_closing_or_reopening() -
     html = pages.render("de", "console_question.html", context)
     assert HOSTILE not in html and "Sie sind die Ansprechperson" in html
     assert f'action="/console/questions/{ANSWER["id"]}/closing"' in html and "/reopening" not in html
+    assert f'href="/console/needs/{ANSWER["about_need_id"]}"' in html
     closed = domain.QuestionThread.from_json(ANSWER | {"state": "closed"}, "de", BERLIN)
     html = pages.render("de", "console_question.html", context | {"thread": closed})
     assert f'action="/console/questions/{ANSWER["id"]}/reopening"' in html and "/closing" not in html

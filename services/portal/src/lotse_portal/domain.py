@@ -1281,6 +1281,7 @@ class QuestionThread:
     volunteer_id: str | None = None
     volunteer_name: str | None = None
     mine: bool = False
+    about_need_id: str | None = None
 
     @property
     def state_label(self) -> str:
@@ -1307,7 +1308,31 @@ class QuestionThread:
             volunteer_id=data.get("volunteer_id"),
             volunteer_name=data.get("volunteer_name"),
             mine=bool(data.get("mine")),
+            about_need_id=data.get("about_need_id"),
         )
+
+
+@dataclass(frozen=True)
+class NeedChoice:
+    """One of the volunteer's needs (proposed to them or taken on) a question may be about."""
+
+    need_id: str
+    category: str  # a key of NEED_CATEGORIES (its label is translated on the page)
+    description: str
+
+
+# A question may be about a need the volunteer was asked for or took on, not one they declined.
+ASKABLE_STATUSES = ("proposed", "accepted")
+
+
+def need_choices(proposals: Iterable[Mapping[str, Any]]) -> list[NeedChoice]:
+    """The needs of ``GET /volunteers/me/proposals`` a question may be about, each once."""
+    found: dict[str, NeedChoice] = {}
+    for item in proposals:
+        need_id = item.get("need_id")
+        if isinstance(need_id, str) and item.get("status") in ASKABLE_STATUSES and need_id not in found:
+            found[need_id] = NeedChoice(need_id, str(item.get("category") or ""), str(item.get("description") or ""))
+    return list(found.values())
 
 
 QUESTION_TOO_LONG = {
@@ -1327,11 +1352,17 @@ def _question_text(form: FormData, name: str, limit: int, *, single_line: bool) 
     return value, None
 
 
-def read_question_form(form: FormData, *, with_subject: bool) -> FormResult:
-    """A new question (subject and text) or a reply (text): the body for notifications, or the
-    fields to correct. The limits are notifications' own, checked here first to say so next to
-    the field."""
+def read_question_form(form: FormData, *, with_subject: bool, needs: Collection[str] = ()) -> FormResult:
+    """A new question (subject, text, optionally one of ``needs``, the volunteer's) or a reply
+    (text): the body for notifications, or the fields to correct. The limits are notifications'
+    own, checked here first to say so next to the field."""
     result = FormResult()
+    about = form.get("about_need_id", "")
+    if with_subject and about:
+        if about in needs:
+            result.body["about_need_id"] = about
+        else:
+            result.errors["about_need_id"] = N_("Bitte wählen Sie einen Ihrer Einsätze oder keinen.")
     fields = [("text", QUESTION_TEXT_MAX, False)]
     if with_subject:
         fields.insert(0, ("subject", QUESTION_SUBJECT_MAX, True))

@@ -45,10 +45,14 @@ class NewThread(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: str = Field(
+        min_length=1,
+        max_length=SUBJECT_MAX,
         description=f"What the question is about, one line of plain text (at most {SUBJECT_MAX} characters)",
         examples=["Bin ich beim Fahrdienst versichert?"],
     )
     text: str = Field(
+        min_length=1,
+        max_length=TEXT_MAX,
         description=f"The question, plain text (at most {TEXT_MAX} characters)",
         examples=["Ich fahre nächste Woche zum ersten Mal eine Familie zur Ausländerbehörde."],
     )
@@ -70,7 +74,12 @@ class NewThread(BaseModel):
 class NewMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(description=f"Plain text (at most {TEXT_MAX} characters)", examples=["Vielen Dank!"])
+    text: str = Field(
+        min_length=1,
+        max_length=TEXT_MAX,
+        description=f"Plain text (at most {TEXT_MAX} characters)",
+        examples=["Vielen Dank!"],
+    )
 
     @field_validator("text")
     @classmethod

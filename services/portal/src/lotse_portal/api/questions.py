@@ -16,8 +16,8 @@ from lotse_portal import domain
 from lotse_portal.api.access import Visit, VolunteerVisit, token
 from lotse_portal.api.profile import tenant_facts
 from lotse_portal.api.start import volunteer_profile
-from lotse_portal.backends import BackendProblem, QuestionCalls
-from lotse_portal.domain import FormResult, QuestionThread
+from lotse_portal.backends import BackendProblem, QuestionCalls, Service
+from lotse_portal.domain import FormResult, NeedChoice, QuestionThread
 from lotse_runtime.i18n import N_
 
 router = APIRouter()
@@ -65,15 +65,16 @@ async def questions(current: VolunteerVisit) -> Response:
 @router.post("/questions")
 async def ask(current: VolunteerVisit) -> Response:
     form = await current.form()
-    result = domain.read_question_form(form, with_subject=True)
+    needs = await need_choices(current)
+    result = domain.read_question_form(form, with_subject=True, needs={choice.need_id for choice in needs})
     if result.valid:
         try:
             created = await calls(current).ask(result.body)
         except BackendProblem as problem:
-            refusal(problem, result, ("subject", "text"))
+            refusal(problem, result, ("subject", "text", "about_need_id"))
         else:
             return await current.redirect(f"/questions/{created['id']}", flash=ASKED)
-    return await _list(current, dict(form), result.errors, status=422)
+    return await _list(current, dict(form), result.errors, status=422, needs=needs)
 
 
 @router.get("/questions/{thread_id}")
@@ -100,7 +101,13 @@ async def reply(current: VolunteerVisit, thread_id: str) -> Response:
     return await _thread(current, found, dict(form), result.errors, status=422)
 
 
-async def _list(current: VolunteerVisit, values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+async def _list(
+    current: VolunteerVisit,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+    needs: list[NeedChoice] | None = None,
+) -> Response:
     where = await zone(current)
     found = [QuestionThread.from_json(item, current.language, where) for item in await calls(current).mine()]
     return await current.page(
@@ -108,6 +115,7 @@ async def _list(current: VolunteerVisit, values: dict[str, str], errors: dict[st
         status=status,
         threads=found,
         contact_person=await _contact_person(current),
+        needs=needs if needs is not None else await need_choices(current),
         values=values,
         errors=errors,
         subject_max=domain.QUESTION_SUBJECT_MAX,
@@ -127,10 +135,15 @@ async def _thread(
         if problem.status == 404:
             return await current.page("error.html", status=404, problem="not_found")
         raise
+    thread = QuestionThread.from_json(answer, current.language, await zone(current))
+    about = None
+    if thread.about_need_id is not None:
+        about = next((c for c in await need_choices(current) if c.need_id == thread.about_need_id), None)
     return await current.page(
         "question.html",
         status=status,
-        thread=QuestionThread.from_json(answer, current.language, await zone(current)),
+        thread=thread,
+        about=about,
         contact_person=await _contact_person(current),
         values=values,
         errors=errors,
@@ -144,3 +157,9 @@ async def _contact_person(current: VolunteerVisit) -> str | None:
     person = (profile or {}).get("contact_person") or {}
     name = person.get("name") if isinstance(person, dict) else None
     return name if isinstance(name, str) and name else None
+
+
+async def need_choices(current: VolunteerVisit) -> list[NeedChoice]:
+    """The volunteer's needs a question may be about: those proposed to them and those they took on."""
+    found = await current.portal.backends.get(Service.MATCHING, "/volunteers/me/proposals", token(current))
+    return domain.need_choices(found if isinstance(found, list) else [])
