@@ -5,12 +5,15 @@ tests/e2e/test_portal_browser.py's).
 A volunteer accepts a proposal (the mail's button), logs hours from their engagements page ("Stunden eintragen"; a
 time of nothing is named next to its field), the coordinator finds them on the console's page,
 is told next to the field that a rejection needs a reason, confirms them, and the volunteer sees
-the confirmed total and the year's confirmation list with the municipality's name. The new pages
+the confirmed total, the year's confirmation list with the municipality's name, and the hours in
+the download of their data. The new pages
 are checked with axe-core in German and Arabic.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -191,5 +194,13 @@ async def test_a_volunteer_logs_hours_the_office_confirms_them_and_the_total_cou
     assert "50 Min." not in listed, "only confirmed hours are on the list"
     await keep(page, "hours-confirmation")
     await checked(page, f"{lotse.portal}/hours/confirmation/{today.year}")
+
+    # The hours are the volunteer's data: in the download of everything Lotse holds about them.
+    await page.goto(f"{lotse.portal}/my-data")
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name=_("de", "Meine Daten herunterladen")).click()
+    download = await download_info.value
+    exported = json.loads(await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8"))
+    assert sorted((e["minutes"], e["state"]) for e in exported["hours"]) == [(50, "pending"), (150, "confirmed")]
     await page.context.close()
     await office.context.close()
