@@ -70,6 +70,17 @@ async def mail_of(lotse: Lotse, address: str, template: str) -> dict[str, Any]:
     return mail
 
 
+def name_contact_person(lotse: Lotse, coordinator: str) -> None:
+    """The coordinator enters themselves as staff and becomes the one asking volunteer's contact person."""
+    me = {"name": "Jana Weber", "email": f"j.weber@{TENANT}.example"}
+    staff = lotse.call("PUT", "registry", f"/tenants/{TENANT}/staff/me", coordinator, json=me)
+    assert staff.status_code == 200, staff.text
+    (thread,) = lotse.call("GET", "notifications", "/threads", coordinator).json()["items"]
+    path = f"/tenants/{TENANT}/volunteers/{thread['volunteer_id']}/contact-person"
+    named = lotse.call("PUT", "registry", path, coordinator, json={"staff_id": staff.json()["staff_id"]})
+    assert named.status_code == 200, named.text
+
+
 async def accessible_in_every_language(page: Page, path: str) -> None:
     for language in LANGUAGES:
         await page.goto(f"{path}?lang={language}" if "?" not in path else f"{path}&lang={language}")
@@ -120,8 +131,16 @@ async def test_a_volunteer_asks_a_coordinator_answers_in_the_console_and_the_vol
     await keep(office, "console-questions")
     await accessible_in_every_language(office, f"{lotse.portal}/console/questions")
     await accessible_in_every_language(office, f"{lotse.portal}/console/questions?mine=1")
-    # Nobody named the coordinator this volunteer's contact person: not among "mine".
+    # Nobody named the coordinator this volunteer's contact person: not among "mine" yet.
     assert SUBJECT not in await office.inner_text("main")
+    name_contact_person(lotse, "office")
+
+    async def among_mine() -> bool:
+        await office.goto(f"{lotse.portal}/console/questions?mine=1")
+        return SUBJECT in await office.inner_text("main")
+
+    await waiting.eventually(among_mine, timeout=60, interval=0.5, what="the question among the contact person's")
+    assert _("de", "Sie sind die Ansprechperson") in await office.inner_text("section#open")
     await office.goto(f"{lotse.portal}/console/questions")
     await office.get_by_role("link", name=SUBJECT).click()
     await office.wait_for_url(console_url)
@@ -144,6 +163,13 @@ async def test_a_volunteer_asks_a_coordinator_answers_in_the_console_and_the_vol
     assert "Sammelversicherung der Stadt.\nBitte melden" in messages[1]  # its line breaks kept
     await page.goto(f"{lotse.portal}/questions")
     assert _("de", "Beantwortet") in await page.inner_text("ul.question-list")
+    assert "Jana Weber" in await page.inner_text("main")  # their contact person, by name
+
+    # The question and the answer are the volunteer's data: in their download.
+    export = await (await page.request.get(f"{lotse.portal}/my-data/export")).json()
+    (exported,) = export["questions"]
+    assert exported["subject"] == SUBJECT
+    assert [m["text"] for m in exported["messages"]] == [QUESTION, ANSWER]
 
     # Done: the coordinator closes it; the volunteer reads that writing again opens it.
     await office.get_by_role("button", name=_("de", "Als erledigt markieren")).click()
