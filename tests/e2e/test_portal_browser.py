@@ -275,6 +275,11 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     assert re.search(r"<a [^>]*href=\"[^\"]+\"[^>]*>[^<]+</a>", mail["html"]), "the answer links are buttons"
     link = ACCEPT_LINK.search(mail["text"])
     assert link is not None
+    # The proposal waits on its page too, with both answers as buttons (not only behind the mail's link).
+    await page.goto(f"{lotse.portal}/proposals")
+    waiting_proposal = page.locator("form[action$='/accept']")
+    assert await waiting_proposal.count() == 1
+    assert await page.locator("form[action$='/decline'] button").count() == 1
     await page.goto(f"{link.group(1)}?choice=accept")
     await keep(page, "answer-link")
     await page.locator("button[value=accept]").click()

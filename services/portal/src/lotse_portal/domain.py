@@ -441,7 +441,7 @@ REASONS: dict[str, str] = {
 }
 
 PROPOSAL_STATUSES: dict[str, str] = {
-    "proposed": N_("wartet auf Ihre Antwort"),
+    "open": N_("wartet auf Ihre Antwort"),
     "accepted": N_("zugesagt"),
     "declined": N_("Sie haben abgesagt"),
     "expired": N_("abgelaufen"),

@@ -13,6 +13,9 @@ from lotse_runtime.i18n import N_
 
 router = APIRouter()
 
+# Matching's status of a proposal that waits for the volunteer's answer (its ProposalStatus.OPEN).
+WAITING = "open"
+
 DECLINE_REASONS = {
     "no_time": N_("Ich habe zu der Zeit keine Zeit."),
     "too_far": N_("Der Ort ist mir zu weit."),
@@ -32,8 +35,8 @@ REFUSED = {
 @router.get("/proposals")
 async def proposals(current: VolunteerVisit) -> Response:
     found = await current.portal.backends.get(Service.MATCHING, "/volunteers/me/proposals", token(current))
-    waiting = [p for p in found if p["status"] == "proposed"]
-    answered = [p for p in found if p["status"] != "proposed"]
+    waiting = [p for p in found if p["status"] == WAITING]
+    answered = [p for p in found if p["status"] != WAITING]
     return await current.page("proposals.html", waiting=waiting, answered=answered, decline_reasons=DECLINE_REASONS)
 
 

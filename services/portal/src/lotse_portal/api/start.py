@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from lotse_portal import domain, places
 from lotse_portal.api.access import Anyone, SignedIn, VolunteerVisit, tenant, token
 from lotse_portal.api.maps import postcode_table
+from lotse_portal.api.proposals import WAITING
 from lotse_portal.backends import BackendProblem, BackendUnavailable, Service
 from lotse_portal.domain import LANGUAGES
 from lotse_runtime.auth import Role
@@ -44,7 +45,7 @@ async def home(current: SignedIn) -> Response:
             current.language = preferred
         proposals = await backends.get(Service.MATCHING, "/volunteers/me/proposals", token(current))
         messages = await backends.get(Service.NOTIFICATIONS, "/me/messages", token(current))
-        waiting = [p for p in proposals if p["status"] == "proposed"]
+        waiting = [p for p in proposals if p["status"] == WAITING]
         engaged = [p for p in proposals if p["status"] == "accepted"]
         unread = [m for m in messages if not m.get("read")]
         home_area: dict[str, Any] = profile.get("home_area") or {}
