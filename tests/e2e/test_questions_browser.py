@@ -197,9 +197,25 @@ async def test_another_volunteer_and_an_initiative_reach_no_question(lotse: Lots
     assert response is not None and response.status == 404
     assert "Nur für die Koordinationsstelle" not in await other.inner_text("body")
 
+    # Every form carries the session's token: without it nothing is asked, written or closed.
+    question_path = question_url.removeprefix(lotse.portal)
+    for path, form in (
+        ("/questions", {"subject": "ohne Token", "text": "x"}),
+        (f"{question_path}/messages", {"text": "x"}),
+    ):
+        refused = await owner.request.post(f"{lotse.portal}{path}", form=form, max_redirects=0)
+        assert refused.status == 400, path
+    office = await signed_in(lotse, browser, "office")
+    refused = await office.request.post(f"{lotse.portal}/console{question_path}/closing", form={}, max_redirects=0)
+    assert refused.status == 400
+    listed = lotse.call("GET", "notifications", "/threads", "office").json()["items"]
+    (asked,) = [item for item in listed if item["subject"] == "Nur für die Koordinationsstelle"]
+    assert (asked["state"], asked["message_count"]) == ("open", 1)
+    assert not any(item["subject"] == "ohne Token" for item in listed)
+
     initiative = await signed_in(lotse, browser, "initiative")
     for path in ("/console/questions", question_url.replace("/questions/", "/console/questions/")):
         response = await initiative.goto(path if path.startswith("http") else f"{lotse.portal}{path}")
         assert response is not None and response.status == 403, path
-    for page in (owner, other, initiative):
+    for page in (owner, other, office, initiative):
         await page.context.close()
