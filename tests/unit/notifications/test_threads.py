@@ -17,7 +17,7 @@ from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel
 from lotse_notifications import catalogue, threads
 from lotse_notifications.channels import sms_text
-from lotse_notifications.records import Author, MailPreference, OfficeMail, Thread, ThreadState
+from lotse_notifications.records import Author, MailPreference, OfficeMail, Thread, ThreadMessage, ThreadState
 from lotse_notifications.templates import render, sample_facts
 from lotse_notifications.threads import Links, ThreadProblem
 from lotse_runtime.unit_of_work import Transaction
@@ -231,3 +231,15 @@ def test_both_messages_read_in_every_language(language: str) -> None:
         if language != "de":
             german = render(kind, ["de"], sample_facts(kind))
             assert rendered.subject != german.subject
+
+
+def test_a_thread_goes_into_its_document_and_comes_back_the_same() -> None:
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    message = ThreadMessage("m1", Author.VOLUNTEER, "v1", "Frage\nzweite Zeile", now)
+    answer = ThreadMessage("m2", Author.OFFICE, "s1", "Antwort", now)
+    thread = Thread(TENANT, "t1", "v1", "Betreff", ThreadState.ANSWERED, now, now, Author.OFFICE, (message, answer))
+    document = thread.to_document()
+    assert document["_id"] == f"{TENANT}:t1" and "about_need_id" not in document
+    assert Thread.from_document(document) == thread
+    about = replace(thread, about_need_id="n1")
+    assert Thread.from_document(about.to_document()) == about
