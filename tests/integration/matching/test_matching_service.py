@@ -23,6 +23,7 @@ from lotse_contracts import (
     DeclineProposal,
     Envelope,
     NeedUpdated,
+    VolunteerCertificateChecked,
     VolunteerErased,
     VolunteerProfileUpdated,
     VolunteerWithdrawn,
@@ -66,6 +67,7 @@ NAMES = (
     "change",
     "restart",
     "soon",
+    "edit",
 )
 PREFIX = f"m{uuid.uuid4().hex[:8]}"
 TENANTS = {name: f"{PREFIX}-{name}" for name in NAMES}
@@ -408,6 +410,45 @@ async def test_a_changed_need_withdraws_proposals_that_no_longer_fit_and_asks_wh
     assert {e.data.reason for e in events[2:4]} == {"need_changed"}
     assert events[4].data.volunteer_id == ukrainian.data.volunteer_id
     assert "speaks Ukrainian (native speaker)" in [reason.detail for reason in events[4].data.reasons]
+
+
+async def test_an_edited_need_never_goes_to_an_unchecked_volunteer_and_more_needed_asks_more(
+    matching: Running,
+) -> None:
+    """The office edits a need (issue 16, item 3): a police certificate now required withdraws the
+    proposal of whoever's certificate the office has not checked and asks no unchecked person;
+    more volunteers needed asks more people."""
+    tenant = TENANTS["edit"]
+    near, checked, far, farther = (registered(tenant, km_north=km) for km in (0.2, 0.4, 2.0, 3.0))
+    await matching.volunteers(tenant, near, checked, far, farther)
+    police = {"kind": "extended_police_certificate", "seen_on": "2026-11-20", "valid_until": "2031-11-19"}
+    volunteer_id = checked.data.volunteer_id
+    data = {"volunteer_id": volunteer_id, "check": police, "checks": [police]}
+    await matching.publish(registry_event(VolunteerCertificateChecked, tenant, checked.subject, 2, data))
+
+    async def check_known() -> bool:
+        document = await matching.store.volunteer(tenant, checked.subject)
+        return document is not None and document.get("checks_version") == 2
+
+    await eventually(check_known, what="the office's check known to matching")
+    need = opened(tenant)
+    await matching.publish(need)
+    events = await matching.wait_events(tenant, need.subject, count("proposed", 2), "two proposals")
+    assert {e.data.volunteer_id for e in events} == {near.data.volunteer_id, volunteer_id}
+
+    police_needed = {"need_id": need.subject, **need_details(needed=2), "certificate_required": police["kind"]}
+    await matching.publish(registry_event(NeedUpdated, tenant, need.subject, 2, police_needed))
+    events = await matching.wait_events(tenant, need.subject, count("withdrawn"), "the unchecked one withdrawn")
+    assert types(events) == ["proposed", "proposed", "withdrawn"], "nobody unchecked is asked instead"
+    assert events[2].data.volunteer_id == near.data.volunteer_id and events[2].data.reason == "need_changed"
+
+    three_needed = {"need_id": need.subject, **need_details(needed=3)}
+    await matching.publish(registry_event(NeedUpdated, tenant, need.subject, 3, three_needed))
+    events = await matching.wait_events(tenant, need.subject, count("proposed", 4), "more people asked")
+    assert {e.data.volunteer_id for e in events[3:]} == {far.data.volunteer_id, farther.data.volunteer_id}
+    (kept,) = (e.data.proposal_id for e in events[:2] if e.data.volunteer_id == volunteer_id)
+    stored = await matching.store.proposal(tenant, str(kept))
+    assert stored is not None and stored["status"] == "open", "the checked volunteer's proposal stayed"
 
 
 async def test_the_volunteer_api_needs_a_volunteer_token_and_hides_other_peoples_proposals(

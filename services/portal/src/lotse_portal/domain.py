@@ -309,9 +309,13 @@ NEED_CATEGORIES: dict[str, str] = {
     "leisure": N_("Freizeit und Begegnung"),
     "other": N_("Anderes"),
 }
+# The contract's certificate kinds (CertificateKind) a need may require.
 CERTIFICATES: dict[str, str] = {
     "extended_police_certificate": N_("Erweitertes Führungszeugnis"),
     "first_aid": N_("Erste-Hilfe-Kurs"),
+    "measles_immunity": N_("Nachweis über Masernschutz"),
+    "driving_licence": N_("Führerschein"),
+    "interpreter_qualification": N_("Qualifikation als Dolmetscherin oder Dolmetscher"),
 }
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 MAX_STREET = 120
@@ -336,12 +340,24 @@ class NeedForm:
 
 
 def read_need_form(
-    form: FormData, *, organisation_id: str, skills: Sequence[str], timezone: str
+    form: FormData,
+    *,
+    organisation_id: str,
+    skills: Sequence[str],
+    timezone: str,
+    organisations: Mapping[str, str] | None = None,
 ) -> tuple[NeedForm | None, dict[str, str]]:
+    """The need form, the initiative's and the office's. ``organisations``: those a coordinator
+    chooses the need's organisation from (the form's ``organisation_id``); without them the need
+    belongs to ``organisation_id``, fixed."""
     from datetime import date, datetime, time
     from zoneinfo import ZoneInfo
 
     errors: dict[str, str] = {}
+    if organisations is not None:
+        organisation_id = form.get("organisation_id", "")
+        if organisation_id not in organisations:
+            errors["organisation_id"] = N_("Bitte wählen Sie die Organisation aus der Liste.")
     category = form.get("category", "")
     if category not in NEED_CATEGORIES:
         errors["category"] = N_("Bitte wählen Sie, welche Hilfe gebraucht wird.")
@@ -421,6 +437,44 @@ def read_need_form(
     if certificate:
         body["certificate_required"] = certificate
     return NeedForm(body, postcode, street, form.get("place_choice", ""), form.get("searched", "")), errors
+
+
+def need_form_values(need: Mapping[str, Any], timezone: str) -> tuple[dict[str, str], list[str]]:
+    """The need form's fields filled from the registry's need (to edit it), and its skills. The
+    street is not stored (only the point), so it stays empty: the need keeps its place unless the
+    postcode or a street is given anew."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    schedule: Mapping[str, Any] = need.get("schedule") or {}
+    place: Mapping[str, Any] = need.get("place") or {}
+    values = {
+        "organisation_id": str(need.get("organisation_id") or ""),
+        "category": str(need.get("category") or ""),
+        "description": str(need.get("description") or ""),
+        "postcode": str(place.get("postcode") or ""),
+        "volunteers_needed": str(need.get("volunteers_needed") or 1),
+        "certificate_required": str(need.get("certificate_required") or ""),
+    }
+    languages = need.get("languages") or []
+    if languages:
+        values["language"] = str(languages[0].get("language") or "")
+        values["language_level"] = str(languages[0].get("min_level") or "")
+    if schedule.get("kind") == "weekly":
+        slots = schedule.get("slots") or [{}]
+        first = date.fromisoformat(str(schedule.get("starts_on")))
+        values.update(
+            repeat="weekly",
+            date=first.isoformat(),
+            start=str(slots[0].get("start") or "")[:5],
+            end=str(slots[0].get("end") or "")[:5],
+            until=str(schedule.get("ends_on") or ""),
+        )
+    elif schedule.get("start") and schedule.get("end"):
+        begins = datetime.fromisoformat(str(schedule["start"])).astimezone(zone)
+        ends = datetime.fromisoformat(str(schedule["end"])).astimezone(zone)
+        values.update(repeat="once", date=begins.date().isoformat(), start=f"{begins:%H:%M}", end=f"{ends:%H:%M}")
+    return values, [str(slug) for slug in need.get("required_skills") or []]
 
 
 # Contact data has no place in a need's description (volunteers read it before they commit).

@@ -10,6 +10,7 @@ from lotse_portal.api import (
     maps,
     my_data,
     needs,
+    office_need_form,
     office_needs,
     office_questions,
     office_volunteers,
@@ -34,6 +35,7 @@ for module in (
     my_data,
     organisation,
     console,
+    office_need_form,  # before office_needs: /console/needs/new is not a need's id
     office_needs,
     office_volunteers,
     guidance,

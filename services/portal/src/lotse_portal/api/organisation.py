@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from lotse_portal import domain, maps, places
-from lotse_portal.api.access import InitiativeVisit, tenant, token
+from lotse_portal.api.access import InitiativeVisit, Visit, tenant, token
 from lotse_portal.api.maps import postcode_table
 from lotse_portal.api.profile import tenant_facts
 from lotse_portal.backends import BackendProblem, BackendUnavailable, Service
@@ -93,7 +93,7 @@ async def _organisation(current: InitiativeVisit) -> dict[str, Any]:
 async def new_need(current: InitiativeVisit) -> Response:
     facts = await _facts(current)
     return await current.page(
-        "need_new.html", facts=facts, values={}, chosen=[], errors={}, asked=places.PlaceDecision(), **_choices()
+        "need_new.html", facts=facts, values={}, chosen=[], errors={}, asked=places.PlaceDecision(), **need_choices()
     )
 
 
@@ -112,30 +112,9 @@ async def report_need(current: InitiativeVisit) -> Response:
     values = dict(form)
     decision = places.PlaceDecision()
     if need is not None:
-        base, bearer = f"/tenants/{tenant(current)}", token(current)
-        try:
-            found = await current.portal.backends.get(Service.REGISTRY, f"{base}/postcodes/{need.postcode}", bearer)
-        except BackendProblem as problem:
-            if problem.status != 404:
-                raise
-            errors["postcode"] = domain.UNKNOWN_POSTCODE
-        else:
-            centre = maps.PostcodePoint.from_json(found)
-            decided = places.place_without_search(
-                street=need.street,
-                choice=need.place_choice,
-                searched=need.searched,
-                centre=centre,
-                address_search=facts.address_search,
-            )
-            if decided is None:
-                decided = places.place_from_search(await _search(current, need.address), centre)
-            decision = decided
-            if decision.error is not None:
-                errors["street"] = decision.error
-                values["searched"] = need.street
-            values.pop("place_choice", None)  # asked anew: nothing is chosen for the person
+        decision = await decide_place(current, need, facts, values, errors)
         if decision.place is not None:
+            base, bearer = f"/tenants/{tenant(current)}", token(current)
             body = {**need.body, "place": decision.place}
             try:
                 created = await current.portal.backends.post(Service.REGISTRY, f"{base}/needs", bearer, body)
@@ -157,11 +136,50 @@ async def report_need(current: InitiativeVisit) -> Response:
         chosen=form.all("skills"),
         errors=errors,
         asked=decision,
-        **_choices(),
+        **need_choices(),
     )
 
 
-async def _search(current: InitiativeVisit, address: str) -> list[places.AddressCandidate] | None:
+async def decide_place(
+    current: Visit,
+    need: domain.NeedForm,
+    facts: domain.TenantFacts,
+    values: dict[str, str],
+    errors: dict[str, str],
+    *,
+    kept: dict[str, Any] | None = None,
+) -> places.PlaceDecision:
+    """The place of a need from its form (the initiative's and the office's): ``kept``, the place
+    a need being edited has, stays when neither its postcode nor a street is given anew. An
+    unknown postcode or an address not found lands in ``errors``; ``values`` asks anew."""
+    if kept is not None and not need.street and kept.get("postcode") == need.postcode:
+        return places.PlaceDecision(place=kept)
+    base, bearer = f"/tenants/{tenant(current)}", token(current)
+    try:
+        found = await current.portal.backends.get(Service.REGISTRY, f"{base}/postcodes/{need.postcode}", bearer)
+    except BackendProblem as problem:
+        if problem.status != 404:
+            raise
+        errors["postcode"] = domain.UNKNOWN_POSTCODE
+        return places.PlaceDecision()
+    centre = maps.PostcodePoint.from_json(found)
+    decision = places.place_without_search(
+        street=need.street,
+        choice=need.place_choice,
+        searched=need.searched,
+        centre=centre,
+        address_search=facts.address_search,
+    )
+    if decision is None:
+        decision = places.place_from_search(await _search(current, need.address), centre)
+    if decision.error is not None:
+        errors["street"] = decision.error
+        values["searched"] = need.street
+    values.pop("place_choice", None)  # asked anew: nothing is chosen for the person
+    return decision
+
+
+async def _search(current: Visit, address: str) -> list[places.AddressCandidate] | None:
     """The registry's address search (its geocoder); None when it does not answer."""
     path = f"/tenants/{tenant(current)}/places"
     try:
@@ -175,7 +193,8 @@ async def _search(current: InitiativeVisit, address: str) -> list[places.Address
     return places.read_candidates(answer)
 
 
-def _choices() -> dict[str, Any]:
+def need_choices() -> dict[str, Any]:
+    """What the need form offers to choose from."""
     return {
         "categories": domain.NEED_CATEGORIES,
         "certificates": domain.CERTIFICATES,
