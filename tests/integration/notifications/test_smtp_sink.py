@@ -17,13 +17,15 @@ from lotse_devstack.smtp_sink import SmtpSink
 from tests.support.waiting import eventually
 
 
-def _send(port: int, to: str, subject: str) -> None:
+def _send(port: int, to: str, subject: str, calendar: str | None = None) -> None:
     message = EmailMessage()
     message["From"] = "lotse@example.org"
     message["To"] = to
     message["Subject"] = subject
     message.set_content("Hallo\n")
     message.add_alternative('<p dir="rtl">مرحباً</p>', subtype="html")
+    if calendar is not None:
+        message.add_attachment(calendar, subtype="calendar", filename="einsatz.ics")
     with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
         client.send_message(message)
 
@@ -32,7 +34,9 @@ def test_received_messages_are_listed_shown_filtered_and_cleared_over_http(tmp_p
     for folder in (None, tmp_path / "mails"):
         with SmtpSink(folder=folder) as sink:
             _send(sink.smtp_port, "a@example.org", "Erste")
-            _send(sink.smtp_port, "b@example.org", "Zweite Nachricht – ü")
+            _send(
+                sink.smtp_port, "b@example.org", "Zweite Nachricht – ü", calendar="BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+            )
             with httpx.Client(base_url=sink.http_url) as http:
                 listed = http.get("/messages").json()
                 assert [item["subject"] for item in listed] == ["Erste", "Zweite Nachricht – ü"]
@@ -40,6 +44,16 @@ def test_received_messages_are_listed_shown_filtered_and_cleared_over_http(tmp_p
                 detail = http.get(f"/messages/{only_b['id']}").json()
                 assert detail["to"] == ["b@example.org"] and detail["text"] == "Hallo\n"
                 assert detail["html"].strip() == '<p dir="rtl">مرحباً</p>'
+                # What is attached is named with its type, and text attachments are shown.
+                assert detail["attachments"] == [
+                    {
+                        "filename": "einsatz.ics",
+                        "content_type": "text/calendar",
+                        "text": "BEGIN:VCALENDAR\nEND:VCALENDAR\n",
+                    }
+                ]
+                (only_a,) = http.get("/messages", params={"to": "a@example.org"}).json()
+                assert http.get(f"/messages/{only_a['id']}").json()["attachments"] == []
                 assert http.get("/messages/nope").status_code == 404
                 http.delete("/messages")
                 assert http.get("/messages").json() == []

@@ -64,6 +64,15 @@ class StoredMessage:
             # SMTP transports lines with CRLF; readers want the text as it was written.
             "text": text.get_content().replace("\r\n", "\n") if text is not None else None,
             "html": html.get_content().replace("\r\n", "\n") if html is not None else None,
+            # What is attached (a calendar entry, say): its name, type and, for text, the text.
+            "attachments": [
+                {
+                    "filename": part.get_filename(),
+                    "content_type": part.get_content_type(),
+                    "text": part.get_content().replace("\r\n", "\n") if part.get_content_maintype() == "text" else None,
+                }
+                for part in message.iter_attachments()
+            ],
         }
 
 
