@@ -369,3 +369,47 @@ async def test_the_search_filters_pages_and_keeps_to_need_to_know(registry: Runn
     assert await refused(available_at="10:30+01:00") == ["query.available_at"]
     assert await refused(certificate_kind="swimming_badge") == ["query.certificate_kind"]
     assert await refused(postcode="1234") == ["query.postcode"]
+
+
+async def test_an_initiatives_admin_lists_their_volunteers_with_contact_details_and_nobody_else_does(
+    registry: RunningRegistry,
+) -> None:
+    """``with_contact``: an initiative's admin gets the e-mail and phone of their own volunteers
+    in the list (what they read of each one anyway); another initiative's admin gets none of
+    them, coordinators may not ask, volunteers may not list."""
+    office = await make_office(registry)
+    path, http = f"/tenants/{office.tenant}/volunteers", registry.http
+
+    async def listed(headers: dict[str, str], **query: Any) -> dict[str, dict[str, Any]]:
+        response = await http.get(path, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        return {item["volunteer_id"]: item for item in response.json()["items"]}
+
+    own = await listed(initiative_admin(registry, office), with_contact="true")
+    assert list(own) == [office.volunteer]
+    given = volunteer_body()["contact"]
+    assert own[office.volunteer]["contact"] | given == own[office.volunteer]["contact"]  # e-mail, phone and all
+    assert "home_area" not in own[office.volunteer] and "consent" not in own[office.volunteer]
+    # Exactly what the admin reads of the volunteer alone.
+    single = await http.get(office.base(office.volunteer), headers=initiative_admin(registry, office))
+    assert single.json()["contact"] == own[office.volunteer]["contact"]
+    # Without asking: the display name only, as before.
+    assert (await listed(initiative_admin(registry, office)))[office.volunteer]["contact"] == {"display_name": "Maria"}
+
+    # Another initiative's admin: their own volunteer only, whatever they ask for.
+    other_admin = initiative_admin(registry, office, office.other_org)
+    other = await listed(other_admin, with_contact="true", organisation_id=office.org)
+    assert list(other) == [office.other_volunteer]
+    assert other[office.other_volunteer]["contact"]["email"] == "maria@example.org"
+
+    # Coordinators: not in a list, not even for the volunteers they coordinate themselves.
+    refused = await http.get(path, params={"with_contact": "true"}, headers=coordinator(registry, office))
+    assert refused.status_code == 403 and "with_contact" in refused.json()["detail"]
+    everyone = await listed(coordinator(registry, office))
+    assert set(everyone) == {office.volunteer, office.other_volunteer, office.direct_volunteer}
+    assert "email" not in str(everyone) and "phone" not in str(everyone)
+    volunteer = as_volunteer(registry, office, office.volunteer)
+    assert (await http.get(path, params={"with_contact": "true"}, headers=volunteer)).status_code == 403
+    # Another tenant's admin of the same organisation id: not a member, nothing.
+    outsider = registry.auth(Role.INITIATIVE_ADMIN, tenant=await onboard(registry), org=office.org)
+    assert (await http.get(path, params={"with_contact": "true"}, headers=outsider)).status_code == 404

@@ -146,6 +146,14 @@ def may_see_contact(principal: Principal, volunteer: Mapping[str, Any]) -> bool:
     return principal.has(Role.COORDINATOR) and organisation_id is None
 
 
+def may_list_contact(principal: Principal, volunteer: Mapping[str, Any]) -> bool:
+    """Contact details in a list (asked for with ``with_contact``) only for the admins of the
+    volunteer's own organisation, who reach their volunteers themselves; the coordination
+    office's lists keep to the display name and it reads one volunteer at a time."""
+    organisation_id = volunteer.get("organisation_id")
+    return principal.has(Role.INITIATIVE_ADMIN) and bool(organisation_id) and principal.organisation == organisation_id
+
+
 def may_check_certificates(principal: Principal, volunteer: Mapping[str, Any]) -> bool:
     """Who records and revokes that a certificate was seen: whoever manages the volunteer, i.e.
     coordinators for every volunteer of their tenant and initiative admins for their own
@@ -203,12 +211,18 @@ VOLUNTEER_PUBLIC_FIELDS = (
 
 
 def volunteer_view(
-    principal: Principal, volunteer: Mapping[str, Any], *, in_list: bool, today: date | None = None
+    principal: Principal,
+    volunteer: Mapping[str, Any],
+    *,
+    in_list: bool,
+    with_contact: bool = False,
+    today: date | None = None,
 ) -> dict[str, Any]:
-    """What this caller may see of a volunteer. Lists never carry e-mail addresses or phones,
-    and the home area (where someone lives) is shown only with the contact. The declared
-    certificates stay as the volunteer gave them; ``certificate_status`` says for each kind
-    whether the office has checked it."""
+    """What this caller may see of a volunteer. Lists carry no e-mail addresses or phones, except
+    for an organisation's own admins who ask for them (``with_contact``, see
+    :func:`may_list_contact`), and the home area (where someone lives) is shown only with the
+    contact of one volunteer. The declared certificates stay as the volunteer gave them;
+    ``certificate_status`` says for each kind whether the office has checked it."""
     if volunteer.get("status") == VolunteerStatus.ERASED:
         return {"volunteer_id": volunteer["_id"], "status": VolunteerStatus.ERASED, "version": volunteer["version"]}
     view: dict[str, Any] = {"volunteer_id": volunteer["_id"]}
@@ -217,8 +231,10 @@ def volunteer_view(
     view["certificate_status"] = certificate_status(volunteer, today or datetime.now(UTC).date())
     if may_see_contact(principal, volunteer):
         contact = dict(volunteer["contact"])
-        if in_list:
+        if in_list and not (with_contact and may_list_contact(principal, volunteer)):
             view["contact"] = {"display_name": contact["display_name"]}
+        elif in_list:
+            view["contact"] = contact
         else:
             view["contact"] = contact
             view["home_area"] = volunteer["home_area"]

@@ -32,8 +32,11 @@ from lotse_runtime.problems import Problem
 router = APIRouter(tags=["volunteers"])
 
 
-def volunteer_view(principal: Principal, document: Document, *, in_list: bool) -> dict[str, Any]:
-    return as_json({"_id": document["_id"], **domain.volunteer_view(principal, document, in_list=in_list)})
+def volunteer_view(
+    principal: Principal, document: Document, *, in_list: bool, with_contact: bool = False
+) -> dict[str, Any]:
+    view = domain.volunteer_view(principal, document, in_list=in_list, with_contact=with_contact)
+    return as_json({"_id": document["_id"], **view})
 
 
 def staff_view(document: Document | None, staff_id: str) -> dict[str, Any]:
@@ -108,16 +111,23 @@ async def list_volunteers(
     name: Annotated[
         str | None, Query(min_length=1, max_length=80, description="Part of the name (coordinators only).")
     ] = None,
+    with_contact: Annotated[
+        bool,
+        Query(description="Initiative admins: their own volunteers' contact details (e-mail, phone) in the list."),
+    ] = False,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Volunteers (coordinator: all; initiative admin: its organisation's), searched and paged.
-    Never e-mail addresses; names only where the caller may see them, which is also all a name
-    search finds."""
+    No e-mail addresses, except for an initiative's admins who ask for their own volunteers'
+    contact details; names only where the caller may see them, which is also all a name search
+    finds."""
     member(principal, tenant)
     allow(principal, Role.COORDINATOR, Role.INITIATIVE_ADMIN)
     if name is not None and not principal.has(Role.COORDINATOR):
         raise Problem(403, "Forbidden", "query.name: searching by name is for coordinators")
+    if with_contact and not principal.has(Role.INITIATIVE_ADMIN):
+        raise Problem(403, "Forbidden", "query.with_contact: contact details in a list are for initiative admins")
     near = _circle(near_lat, near_lon, within_km)
     if available_at is not None and available_at.tzinfo is not None:
         message = "a local time of the tenant, without an offset"
@@ -142,7 +152,8 @@ async def list_volunteers(
     documents = await registry.search(
         tenant, VOLUNTEERS, search.query(), lambda d: search.accepts(principal, d), cursor, limit + 1
     )
-    return page([volunteer_view(principal, d, in_list=True) for d in documents], documents, limit)
+    views = [volunteer_view(principal, d, in_list=True, with_contact=with_contact) for d in documents]
+    return page(views, documents, limit)
 
 
 def _circle(lat: float | None, lon: float | None, radius_km: float | None) -> Circle | None:
