@@ -420,7 +420,7 @@ async def test_the_address_search_asks_the_geocoder_and_answers_candidate_points
 ) -> None:
     geocoder, port = stand_in
     tenant = await onboard(registry)
-    member = registry.auth(Role.VOLUNTEER, tenant=tenant)
+    member = registry.auth(Role.INITIATIVE_ADMIN, tenant=tenant, org=str(uuid.uuid4()))
     # The test registry has no geocoder: the search is not offered.
     assert (
         await registry.http.get(f"/tenants/{tenant}/places", params={"q": "Prinzipalmarkt"}, headers=member)
@@ -444,7 +444,7 @@ async def test_the_address_search_asks_the_geocoder_and_answers_candidate_points
         }
         assert geocoder.queries == [{"q": ["Prinzipalmarkt 10"], "limit": ["5"]}]
         assert (await http.get(f"/public/tenants/{tenant}")).json()["address_search"] is True
-        outsider = registry.auth(Role.VOLUNTEER, tenant=await onboard(registry))
+        outsider = registry.auth(Role.COORDINATOR, tenant=await onboard(registry))
         assert (
             await http.get(f"/tenants/{tenant}/places", params={"q": "Prinzipalmarkt"}, headers=outsider)
         ).status_code == 404
@@ -459,6 +459,44 @@ async def test_the_address_search_asks_the_geocoder_and_answers_candidate_points
         )
         too_large = await http.get(f"/tenants/{tenant}/places", params={"q": "Prinzipalmarkt"}, headers=member)
         assert too_large.status_code == 502
+
+
+async def test_only_those_who_report_needs_search_addresses_and_each_only_so_often(
+    registry: RunningRegistry, stack: Stack, stand_in: tuple[StandInGeocoder, int]
+) -> None:
+    """The geocoder is outside the platform and gets every address searched: a volunteer may
+    not search (403), and a coordinator or initiative admin only up to the limit (429 with
+    Retry-After beyond), counted per caller, so one caller's searches leave another's alone."""
+    geocoder, port = stand_in
+    tenant = await onboard(registry)
+    settings = registry_settings(
+        stack,
+        registry.prefix,
+        geocoder_url=f"http://127.0.0.1:{port}/api",
+        geocoder_rate_limit="3/minute",
+        run_consumers=False,
+        run_relay=False,
+    )
+    path, query = f"/tenants/{tenant}/places", {"q": "Prinzipalmarkt 10"}
+    async with registry_with_geocoder(settings) as http:
+        volunteer = registry.auth(Role.VOLUNTEER, tenant=tenant)
+        refused = await http.get(path, params=query, headers=volunteer)
+        assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM_JSON
+        assert geocoder.queries == []  # nothing reached the geocoder
+
+        jana = str(uuid.uuid4())
+        office = registry.auth(Role.COORDINATOR, tenant=tenant, subject=jana)
+        assert [(await http.get(path, params=query, headers=office)).status_code for _ in range(3)] == [200] * 3
+        limited = await http.get(path, params=query, headers=office)
+        assert limited.status_code == 429 and limited.headers["content-type"] == PROBLEM_JSON
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert len(geocoder.queries) == 3  # the refused search never left the registry
+        # A fresh token of the same person counts as the same caller.
+        again = registry.auth(Role.COORDINATOR, tenant=tenant, subject=jana)
+        assert (await http.get(path, params=query, headers=again)).status_code == 429
+        # Another caller has their own allowance.
+        admin = registry.auth(Role.INITIATIVE_ADMIN, tenant=tenant, org=str(uuid.uuid4()))
+        assert (await http.get(path, params=query, headers=admin)).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from lotse_registry.store import Store, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.destinations import Resolver, system_resolver
+from lotse_runtime.http_guards import PublicRateLimit
 
 SERVICE = "lotse-registry"
 
@@ -84,5 +85,7 @@ def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver =
         routers=[router],
     )
     app.state.geocoder = None
+    # Its own allowance beside the public routes': each search sends an address to the outside geocoder.
+    app.state.geocoder_rate_limit = PublicRateLimit(settings.geocoder_rate_limit)
     install_domain_errors(app)
     return app

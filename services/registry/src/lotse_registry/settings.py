@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from limits import parse
 from pydantic import Field, ValidationInfo, field_validator
 
 from lotse_contracts import PARTNER_INBOUND_PATTERN
@@ -40,6 +41,16 @@ class RegistrySettings(ServiceSettings):
     geocoder_max_response_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest geocoder answer read; a larger one is refused"
     )
+    geocoder_rate_limit: str = Field(
+        "30/minute",
+        description="Address searches per caller (token subject) in a moving window, e.g. '30/minute'; 429 beyond",
+    )
+
+    @field_validator("geocoder_rate_limit")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse(value)  # raises ValueError naming the bad value
+        return value
 
     @field_validator("geocoder_url")
     @classmethod

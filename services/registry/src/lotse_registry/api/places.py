@@ -10,9 +10,11 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lotse_contracts.events.values import GeoPoint
-from lotse_registry.api.access import NOT_FOUND, Caller, StoreDep, manages_tenant, member, not_found
+from lotse_registry.api.access import NOT_FOUND, Caller, StoreDep, allow, manages_tenant, member, not_found
 from lotse_registry.places import Candidate, Geocoder, GeocoderUnavailable, PostcodePlace
 from lotse_registry.store import TENANTS
+from lotse_runtime.auth import Role
+from lotse_runtime.http_guards import PublicRateLimit, RateLimited
 from lotse_runtime.problems import Problem, problem_responses
 
 router = APIRouter(tags=["places"])
@@ -79,19 +81,27 @@ async def get_postcode(registry: StoreDep, tenant: str, postcode: PostcodeParam,
     return PostcodeView(postcode=place.postcode, point=place.point, district=place.district)
 
 
-@router.get("/tenants/{tenant}/places", responses=problem_responses(404, 502))
+@router.get("/tenants/{tenant}/places", responses=problem_responses(403, 404, 429, 502))
 async def search_places(
     request: Request,
     tenant: str,
     principal: Caller,
     q: Annotated[str, Query(min_length=3, max_length=200, description="A street address")],
 ) -> Candidates:
-    """Candidate points for an address, from the installation's geocoder (members of the tenant);
-    404 where no geocoder is configured (the postcode table is the main path)."""
+    """Candidate points for an address, from the installation's geocoder, for those who report
+    needs (coordinators and initiative admins of the tenant), each at most
+    ``LOTSE_GEOCODER_RATE_LIMIT`` times (429 with Retry-After beyond); 404 where no geocoder is
+    configured (the postcode table is the main path). The geocoder is outside the platform and
+    receives the address: the search is no proxy for anyone else."""
     member(principal, tenant)
+    allow(principal, Role.COORDINATOR, Role.INITIATIVE_ADMIN)
     geocoder: Geocoder | None = request.app.state.geocoder
     if geocoder is None:
         raise Problem(404, "Not offered", "this installation offers no address search; give a postcode")
+    limit: PublicRateLimit = request.app.state.geocoder_rate_limit
+    retry_after = await limit.retry_after(request)  # per caller (the token's subject)
+    if retry_after is not None:
+        raise RateLimited(retry_after)
     try:
         return Candidates(items=await geocoder.search(q))
     except GeocoderUnavailable as error:
