@@ -119,15 +119,21 @@ def read_volunteer_form(
     consent_version: str | None,
     frame: maps.MapFrame | None = None,
     postcodes: Collection[str] = (),
+    organisations: Collection[str] = (),
 ) -> FormResult:
     """The sign-up (and profile) form as the registry's registration body.
 
     With a map (``frame``: the tenant offers one) the home area is the point chosen on it, the
     postcode, or both (then the point is used; ``postcodes``: the tenant's table, checked here
     because the registry takes a point's postcode as given). Without one, the postcode.
+    ``organisations``: the initiatives offered to choose from (sign-up); none chosen is the
+    municipality's coordination office.
     """
     result = FormResult()
     errors = result.errors
+    organisation_id = form.get("organisation_id", "")
+    if organisation_id and organisation_id not in organisations:
+        errors["organisation_id"] = N_("Bitte wählen Sie eine Initiative aus der Liste.")
     name = form.get("display_name", "")
     if not name:
         errors["display_name"] = N_("Bitte geben Sie einen Namen an.")
@@ -239,7 +245,57 @@ def read_volunteer_form(
     }
     if consent_version is not None:
         result.body["consent"] = {"purposes": purposes, "text_version": consent_version}
+    if organisation_id:
+        result.body["organisation_id"] = organisation_id
     return result
+
+
+PROFILE_FIELDS = ("contact", "skills", "languages", "home_area", "travel_radius_km", "certificates")
+
+
+def profile_update(body: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """The registry's profile update from the form's body: the certificates the volunteer showed
+    stay as the registry holds them (the form has none, and the update replaces the whole profile)."""
+    update = {name: body[name] for name in PROFILE_FIELDS if name in body}
+    update["certificates"] = list(record.get("certificates") or [])
+    return update
+
+
+def volunteer_form_values(record: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The profile form filled from the registry's volunteer record: single values and the
+    chosen checkboxes, as ``read_volunteer_form`` reads them back."""
+    contact: Mapping[str, Any] = record.get("contact") or {}
+    home_area: Mapping[str, Any] = record.get("home_area") or {}
+    availability: Mapping[str, Any] = record.get("availability") or {}
+    quiet: Mapping[str, Any] = contact.get("quiet_hours") or {}
+    point: Mapping[str, Any] = home_area.get("point") or {}
+    values = {
+        "display_name": str(contact.get("display_name") or ""),
+        "email": str(contact.get("email") or ""),
+        "phone": str(contact.get("phone") or ""),
+        "preferred_language": str(contact.get("preferred_language") or ""),
+        "quiet_start": str(quiet.get("start") or "")[:5],
+        "quiet_end": str(quiet.get("end") or "")[:5],
+        "postcode": str(home_area.get("postcode") or ""),
+        "home_lat": str(point["lat"]) if "lat" in point else "",
+        "home_lon": str(point["lon"]) if "lon" in point else "",
+        "travel_radius_km": str(record.get("travel_radius_km", "")),
+        "max_concurrent_engagements": str(availability.get("max_concurrent_engagements", "")),
+        "organisation_id": str(record.get("organisation_id") or ""),
+    }
+    for spoken in record.get("languages") or []:
+        values[f"level_{spoken.get('language')}"] = str(spoken.get("level") or "")
+    slots = []
+    for slot in availability.get("weekly_slots") or []:
+        for part, (_, start, end) in DAY_PARTS.items():
+            if str(slot.get("start", ""))[:5] == start[:5] and str(slot.get("end", ""))[:5] == end[:5]:
+                slots.append(f"{slot.get('weekday')}:{part}")
+    chosen = {
+        "skills": [str(slug) for slug in record.get("skills") or []],
+        "slot": slots,
+        "channels": [str(channel) for channel in contact.get("channels") or []],
+    }
+    return values, chosen
 
 
 def registry_field(path: str) -> str:
@@ -258,6 +314,7 @@ def registry_field(path: str) -> str:
         "availability.max_concurrent_engagements": "max_concurrent_engagements",
         "availability.weekly_slots": "slots",
         "skills": "skills",
+        "organisation_id": "organisation_id",
         "consent": "consent",
         "consent.text_version": "consent",
     }

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from lotse_portal.api.access import VolunteerVisit, tenant, token
 from lotse_portal.api.start import volunteer_profile
-from lotse_portal.backends import QuestionCalls, Service
+from lotse_portal.backends import BackendProblem, QuestionCalls, Service
 from lotse_runtime.i18n import N_
 
 router = APIRouter()
@@ -46,6 +46,27 @@ async def export(current: VolunteerVisit) -> Response:
             headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
         )
     )
+
+
+@router.post("/my-data/withdraw")
+async def withdraw_consent(current: VolunteerVisit) -> Response:
+    """Withdraw consent (DSGVO Art. 7(3)): the registry keeps the profile, marked withdrawn, and
+    matching proposes the volunteer nothing any more; deleting it is the erasure below."""
+    form = await current.form()
+    profile = await volunteer_profile(current)
+    if profile is None or profile.get("status") != "active":
+        return await current.redirect("/home")
+    if form.get("withdraw") != "yes":
+        errors = {"withdraw": N_("Bitte bestätigen Sie, dass Sie Ihre Einwilligung widerrufen möchten.")}
+        return await current.page("my_data.html", status=422, profile=profile, errors=errors)
+    assert current.user is not None
+    path = f"/tenants/{tenant(current)}/volunteers/{current.user.volunteer_id}/withdrawal"
+    try:
+        await current.portal.backends.post(Service.REGISTRY, path, token(current), {"reason": "consent_withdrawn"})
+    except BackendProblem as problem:
+        if problem.status != 409:  # withdrawn already (a second tab): the home page says so
+            raise
+    return await current.redirect("/home", flash=N_("Sie haben Ihre Einwilligung widerrufen."))
 
 
 @router.post("/my-data/delete")
