@@ -278,9 +278,10 @@ class PublicRateLimit:
         self.item: RateLimitItem = parse(rate)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    async def retry_after(self, request: Request) -> int | None:
-        """None if this request may pass (and counts it), else the seconds until one may."""
-        keys = (await caller_key(request), route_of(request.scope))
+    async def retry_after(self, request: Request, caller: str | None = None) -> int | None:
+        """None if this request may pass (and counts it), else the seconds until one may.
+        ``caller``: whom it counts for, if not the caller of :func:`caller_key`."""
+        keys = (caller if caller is not None else await caller_key(request), route_of(request.scope))
         if await self.limiter.hit(self.item, *keys):
             return None
         stats = await self.limiter.get_window_stats(self.item, *keys)
@@ -339,3 +340,18 @@ async def public_rate_limit(request: Request) -> None:
     retry_after = await rate_limit_retry_after(request)
     if retry_after is not None:
         raise RateLimited(retry_after)
+
+
+def public_rate_limit_per(key: Callable[[Request], str]) -> Callable[[Request], Awaitable[None]]:
+    """Dependency of a public endpoint whose allowance belongs to what ``key`` names in the request
+    rather than to the caller: a capability URL (a calendar feed's secret, hashed) fetched through
+    one address for everyone, as the portal's proxy does, would otherwise let one client use up
+    the allowance of all. 429 with Retry-After, like :func:`public_rate_limit`."""
+
+    async def limited(request: Request) -> None:
+        limit: PublicRateLimit = request.app.state.public_rate_limit
+        retry_after = await limit.retry_after(request, caller=f"key:{key(request)}")
+        if retry_after is not None:
+            raise RateLimited(retry_after)
+
+    return limited

@@ -19,7 +19,12 @@ from lotse_matching.settings import MatchingSettings
 from lotse_notifications.settings import NotificationSettings
 from lotse_registry.settings import RegistrySettings
 from lotse_runtime.auth import Role, TokenVerifier
-from lotse_runtime.http_guards import HttpGuardSettings, install_http_guards, public_rate_limit
+from lotse_runtime.http_guards import (
+    HttpGuardSettings,
+    install_http_guards,
+    public_rate_limit,
+    public_rate_limit_per,
+)
 from lotse_runtime.problems import PROBLEM_JSON, install_problem_handlers
 from tests.support import tokens
 from tests.support.waiting import eventually
@@ -54,6 +59,10 @@ def make_app(**settings: Any) -> FastAPI:
 
     @app.get("/public", dependencies=[Depends(public_rate_limit)])
     async def public() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/feeds/{secret}", dependencies=[Depends(public_rate_limit_per(lambda r: r.path_params["secret"]))])
+    async def feed(secret: str) -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/style.css")
@@ -308,3 +317,21 @@ def test_every_service_limits_bodies_and_notifications_takes_a_template_of_the_l
         assert settings.model_fields["max_body_bytes"].default == 64 * 1024
     largest_template = (300 + 20_000 + 50_000) * len("\\u0627") + 1024  # every character escaped
     assert NotificationSettings.model_fields["max_body_bytes"].default >= largest_template
+
+
+async def test_a_limit_per_key_gives_each_key_its_own_allowance_whoever_asks() -> None:
+    # A calendar feed fetched through the portal: one client address for every feed.
+    app = make_app(public_rate_limit="2 per 1 minute")
+
+    async def status(path: str, host: str) -> int:
+        transport = httpx.ASGITransport(app=app, client=(host, 4711))
+        async with httpx.AsyncClient(transport=transport, base_url="http://guarded.test") as http:
+            answer = await http.get(path)
+            if answer.status_code == 429:
+                assert int(answer.headers["Retry-After"]) > 0
+            return answer.status_code
+
+    assert [await status("/feeds/a", "10.0.0.5") for _ in range(3)] == [200, 200, 429]
+    assert [await status("/feeds/b", "10.0.0.5") for _ in range(2)] == [200, 200]  # same address, its own
+    assert await status("/feeds/a", "198.51.100.7") == 429  # the key's allowance, from anywhere
+    assert await status("/public", "10.0.0.5") == 200  # the per-caller limit counts apart

@@ -1,6 +1,7 @@
 """A volunteer's engagements (token subject = volunteer id) and their calendar feed: the secret
 feed URL is created, shown once, asked about and revoked with the volunteer's token, and read
-without one by calendar applications (``/calendar-feeds/<secret>.ics``, rate-limited per client).
+without one by calendar applications (``/calendar-feeds/<secret>.ics``, rate-limited per feed: the
+portal fetches every volunteer's feed from one address, and limits its visitors per address).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, TypeAdapter, WithJsonSchema
 
@@ -19,7 +20,7 @@ from lotse_matching.profiles import timezone_of
 from lotse_matching.service import Matching
 from lotse_matching.store import EngagementRecord, ProposalKind
 from lotse_runtime.auth import tenant_of
-from lotse_runtime.http_guards import public_rate_limit
+from lotse_runtime.http_guards import public_rate_limit_per
 from lotse_runtime.problems import Problem, problem_responses
 
 router = APIRouter()
@@ -115,9 +116,14 @@ async def revoke_calendar_feed(matching: Service, principal: Volunteer) -> None:
         raise Problem(404, "Not found", "you have no calendar feed")
 
 
+def _feed_of(request: Request) -> str:
+    """Whose allowance a feed request uses: the feed's (its secret's hash, never the secret)."""
+    return "calendar-feed:" + secret_sha256(str(request.path_params.get("secret", "")))
+
+
 @router.get(
     "/calendar-feeds/{secret}.ics",
-    dependencies=[Depends(public_rate_limit)],
+    dependencies=[Depends(public_rate_limit_per(_feed_of))],
     response_class=Response,
     responses={200: {"content": {"text/calendar": {}}}, 404: {"content": {"text/plain": {}}}},
     summary="A volunteer's engagements as iCalendar (RFC 5545); the secret in the path is the credential",
