@@ -1,7 +1,8 @@
 """A volunteer's engagements and their calendar feed, on the real matching service, broker and
 database: accepted proposals and picks are engagements until the volunteer steps back; the feed's
 secret URL serves them as iCalendar, is replaced by a new one, revoked, invisible to other
-volunteers and gone with the volunteer's erasure.
+volunteers and gone with the volunteer's erasure. Each feed has its own allowance, also when the
+portal fetches all of them from one address, and the portal passes a feed's 429 on.
 
 One service runs for the module; every test has its own tenant.
 """
@@ -9,7 +10,7 @@ One service runs for the module; every test has its own tenant.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
@@ -20,12 +21,15 @@ import httpx
 import pytest
 import pytest_asyncio
 from icalendar import Calendar
+from pymongo import AsyncMongoClient
 
 from lotse_contracts import Envelope, NeedOpened, VolunteerErased, topics_for_tenants
 from lotse_devstack import Stack, ensure_topics
 from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
+from lotse_portal.app import create_app as create_portal
+from lotse_portal.settings import PortalSettings
 from lotse_runtime.auth import Role
 from tests.integration.matching.support import (
     need_details,
@@ -40,8 +44,15 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PREFIX = f"c{uuid.uuid4().hex[:8]}"
-TENANTS = {name: f"{PREFIX}-{name}" for name in ("engaged", "feed", "erase")}
-ZONES = {TENANTS["engaged"]: "Europe/Berlin", TENANTS["feed"]: "Europe/London", TENANTS["erase"]: "Europe/Berlin"}
+TENANTS = {name: f"{PREFIX}-{name}" for name in ("engaged", "feed", "erase", "limits")}
+ZONES = {
+    TENANTS["engaged"]: "Europe/Berlin",
+    TENANTS["feed"]: "Europe/London",
+    TENANTS["erase"]: "Europe/Berlin",
+    TENANTS["limits"]: "Europe/Berlin",
+}
+# Requests per feed (matching) and per client address (the portal's own limit of the route).
+FEED_LIMIT = "3 per 1 minute"
 PLACE = {"point": {"lat": 52.52, "lon": 13.405}, "postcode": "10178", "district": "Mitte"}
 
 
@@ -57,7 +68,9 @@ async def matching(stack: Stack) -> AsyncIterator[Running]:
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants(TENANTS.values()))
     # One proposal at a time, so that the nearest volunteer gets it and the other can pick.
     policies = {tenant: {"proposals_per_round": 1} for tenant in TENANTS.values()}
-    settings = service_settings(stack, f"cal-{uuid.uuid4().hex[:8]}", tenant_policies=policies)
+    settings = service_settings(
+        stack, f"cal-{uuid.uuid4().hex[:8]}", tenant_policies=policies, public_rate_limit=FEED_LIMIT
+    )
     async with serving(Running, stack, create_app(settings), settings, PREFIX) as running:
         for tenant in TENANTS.values():
             onboarded = events.tenant_onboarded(
@@ -266,3 +279,67 @@ async def test_erasure_deletes_the_feed(matching: Running) -> None:
     assert not await matching.database["calendar_feeds"].count_documents({"volunteer_id": mine.volunteer})
     # A token that outlives the erasure cannot bring a feed back.
     assert (await matching.http.post("/volunteers/me/calendar-feed", headers=mine.headers)).status_code == 404
+
+
+Visitor = Callable[[str], httpx.AsyncClient]
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def portal(stack: Stack, matching: Running) -> AsyncIterator[Visitor]:
+    """The portal in front of this matching service (a client for a visitor at an address): its
+    feed route reaches matching in process, so every feed request arrives at matching from one
+    client, as in production from the portal's one address. The portal's own limit per visitor's
+    address is the same as matching's per feed."""
+    settings = PortalSettings(
+        jwt_issuer=tokens.issuer().url,
+        mongo_url=stack.mongo_url,
+        database=f"portal_{uuid.uuid4().hex[:10]}",
+        public_rate_limit=FEED_LIMIT,
+        matching_url="http://matching",
+        registry_url="http://127.0.0.1:9",  # not asked by the feed route
+    )
+    app = create_portal(settings)
+    async with app.router.lifespan_context(app):
+        backends = app.state.portal.backends
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=matching.app)) as to_matching:
+            backends.http = to_matching
+
+            def visitor(address: str) -> httpx.AsyncClient:
+                transport = httpx.ASGITransport(app=app, client=(address, 4711))
+                return httpx.AsyncClient(transport=transport, base_url="http://portal")
+
+            yield visitor
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
+    await mongo.drop_database(settings.database)
+    await mongo.close()
+
+
+async def test_each_feed_has_its_own_allowance_through_the_portal_and_a_429_stays_a_429(
+    matching: Running, portal: Visitor
+) -> None:
+    tenant = TENANTS["limits"]
+    volunteers = [registered(tenant), registered(tenant)]
+    await matching.publish(*volunteers)
+    for event in volunteers:
+        await eventually(partial(matching.store.volunteer, tenant, event.subject), what="volunteer known")
+    paths = []
+    for event in volunteers:
+        created = await matching.http.post("/volunteers/me/calendar-feed", headers=auth(tenant, event.subject))
+        assert created.status_code == 201, created.text
+        paths.append(created.json()["path"])
+    mine, theirs = paths
+
+    async with portal("203.0.113.1") as first, portal("198.51.100.2") as second:
+        # One feed asked too often (its calendar app misbehaves, or someone knows the address):
+        # matching refuses that feed, and the portal says so (429 with Retry-After), not "down" (503).
+        assert [(await first.get(mine)).status_code for _ in range(3)] == [200, 200, 200]
+        refused = await second.get(mine)
+        assert refused.status_code == 429, refused.text
+        assert int(refused.headers["Retry-After"]) > 0
+
+        # Another volunteer's feed, through the same portal (so from the same address to matching).
+        answer = await second.get(theirs)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/calendar")
+
+        # The portal's own limit per visitor's address: the first visitor has used theirs up.
+        assert (await first.get(theirs)).status_code == 429

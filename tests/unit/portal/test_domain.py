@@ -229,8 +229,9 @@ def test_an_engagement_reads_when_and_where_in_the_persons_language() -> None:
     }
     view = EngagementView.from_json(weekly, "en", "Europe/Berlin", lambda text: {"Dienstag": "Tuesday"}.get(text, text))
     assert view.when.startswith("Tuesday 4:00")
-    assert view.place == "48143 Mitte"
-    assert view.map_url is not None and "mlat=51.96" in view.map_url
+    assert (view.postcode, view.district) == ("48143", "Mitte")
+    # The point stays on the device: a geo: URI for the person's map app, no map site's address.
+    assert view.geo_uri == "geo:51.960000,7.620000"
     one_off = {
         **weekly,
         "schedule": {"kind": "one_off", "start": "2026-12-03T08:00:00Z", "end": "2026-12-03T10:00:00Z"},

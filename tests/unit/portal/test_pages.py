@@ -10,9 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lotse_matching.store import ProposalStatus
 from lotse_portal import domain, guidance, maps, pages, places, statistics
+from lotse_portal.api.access import language_path
 from lotse_portal.api.maps import TenantMap, home_map_view
 from lotse_portal.api.profile import choices
+from lotse_portal.app import create_app
+from lotse_portal.settings import PortalSettings
 from lotse_portal.store import SignedInUser
 from tests.unit.portal.hours_pages import HOURS_PAGES
 from tests.unit.portal.question_pages import QUESTION_PAGES
@@ -36,7 +40,7 @@ PROPOSAL = {
     "need_id": "n1",
     "category": "translation",
     "description": HOSTILE,
-    "status": "proposed",
+    "status": ProposalStatus.OPEN.value,  # matching's status of a proposal waiting for an answer
     "distance_km": 3.4,
     "reasons": [{"code": "language", "detail": "speaks ar"}],
 }
@@ -281,6 +285,8 @@ PAGES: dict[str, dict[str, Any]] = {
         ],
         "feed": {"exists": True},
         "feed_url": "http://127.0.0.1:8000/calendar-feeds/abc.ics",
+        "stepping_back": None,
+        "errors": {},
     },
     "messages.html": {
         "messages": [
@@ -394,3 +400,136 @@ def test_the_need_form_offers_the_street_only_with_an_address_search_and_says_wh
     html = pages.render("de", "need_new.html", {**context, "asked": asked, "errors": {"street": places.NOT_FOUND}})
     assert 'type="checkbox" id="place-centre" name="place_choice" value="centre">' in html
     assert "Mitte der Postleitzahl 48147 (Kreuzviertel)" in html and 'id="street-error"' in html
+
+
+# Text people typed, right to left, in a left-to-right page: isolated so that it does not reorder
+# the words around it (Unicode bidi), by <bdi> inside a sentence or dir="auto" on its own element.
+ARABIC_NAME = "مريم"
+ARABIC_TEXT = "مرافقة إلى مكتب الأجانب"
+ARABIC_DISTRICT = "الحي الشمالي"
+
+
+def _engagement(need_id: str, description: str) -> domain.EngagementView:
+    return domain.EngagementView.from_json(
+        {
+            "need_id": need_id,
+            "category": "translation",
+            "description": description,
+            "schedule": {"kind": "one_off", "start": "2026-12-03T09:00:00+01:00", "end": "2026-12-03T11:00:00+01:00"},
+            "place": {"point": {"lat": 51.9625, "lon": 7.627}, "postcode": "48143", "district": ARABIC_DISTRICT},
+        },
+        "de",
+        "Europe/Berlin",
+        str,
+    )
+
+
+def test_text_people_typed_is_isolated_for_right_to_left_in_a_german_page() -> None:
+    profile = {"status": "active", "contact": {"display_name": ARABIC_NAME}}
+    home = pages.render("de", "home.html", {**COMMON, **PAGES["home.html"], "profile": profile})
+    assert f"Hallo <bdi>{ARABIC_NAME}</bdi>!" in home
+    proposal = {**PROPOSAL, "description": ARABIC_TEXT}
+    proposals = pages.render("de", "proposals.html", {**COMMON, **PAGES["proposals.html"], "waiting": [proposal]})
+    assert f'<p dir="auto">{ARABIC_TEXT}</p>' in proposals  # the need's summary
+    assert f"<bdi>{ARABIC_TEXT}</bdi>" in proposals  # in the buttons' names
+    arabic = [_engagement("n1", ARABIC_TEXT)]
+    engagements = pages.render("de", "engagements.html", {**COMMON, **PAGES["engagements.html"], "engagements": arabic})
+    assert f'<p dir="auto">{ARABIC_TEXT}</p>' in engagements
+    assert f"Postleitzahl 48143 (<bdi>{ARABIC_DISTRICT}</bdi>)" in engagements
+    organisation = pages.render(
+        "de",
+        "organisation.html",
+        {
+            **COMMON,
+            **PAGES["organisation.html"],
+            "volunteers": [{"contact": {"display_name": ARABIC_NAME, "email": "m@example.org"}}],
+            "needs": [
+                {
+                    "category": "childcare",
+                    "description": ARABIC_TEXT,
+                    "status": "open",
+                    "where": places.PlaceInWords("48143", ARABIC_DISTRICT, at_centre=False),
+                }
+            ],
+        },
+    )
+    assert f'<td dir="auto">{ARABIC_NAME}</td>' in organisation
+    assert f'<td dir="auto">{ARABIC_TEXT}</td>' in organisation
+    assert f"Postleitzahl 48143 (<bdi>{ARABIC_DISTRICT}</bdi>)" in organisation
+
+
+def test_repeated_buttons_name_their_proposal_or_engagement() -> None:
+    first = {**PROPOSAL, "proposal_id": "p1", "description": "Begleitung zum Amt"}
+    second = {**PROPOSAL, "proposal_id": "p2", "description": "Lernhilfe Deutsch"}
+    html = pages.render("de", "proposals.html", {**COMMON, **PAGES["proposals.html"], "waiting": [first, second]})
+    for description in ("Begleitung zum Amt", "Lernhilfe Deutsch"):
+        hidden = f'<span class="visually-hidden"> (Übersetzen und Dolmetschen: <bdi>{description}</bdi>)</span>'
+        assert f"Zusagen{hidden}</button>" in html and f"Absagen{hidden}</button>" in html
+    engagements = [_engagement("n1", "Begleitung zum Amt"), _engagement("n2", "Lernhilfe Deutsch")]
+    html = pages.render("de", "engagements.html", {**COMMON, **PAGES["engagements.html"], "engagements": engagements})
+    assert 'Zurücktreten<span class="visually-hidden"> (<bdi>Begleitung zum Amt</bdi>, ' in html
+    assert 'Zurücktreten<span class="visually-hidden"> (<bdi>Lernhilfe Deutsch</bdi>, ' in html
+
+
+def test_an_engagements_place_is_in_words_and_its_point_only_for_the_devices_map_app() -> None:
+    html = pages.render("de", "engagements.html", {**COMMON, **PAGES["engagements.html"]})
+    assert "openstreetmap" not in html and "https://" not in html.split("<footer")[0].split("</header>")[1]
+    assert '<a href="geo:51.900000,7.600000">In der Karten-App öffnen</a>' in html
+    assert "Postleitzahl 48143 (<bdi>Mitte</bdi>)" in html
+
+
+def test_stepping_back_without_the_tick_shows_that_form_open_with_the_message_at_its_checkbox() -> None:
+    engagements = [_engagement("n1", "Begleitung zum Amt"), _engagement("n2", "Lernhilfe Deutsch")]
+    context = {
+        **COMMON,
+        **PAGES["engagements.html"],
+        "engagements": engagements,
+        "stepping_back": "n2",
+        "errors": {"confirm": "Bitte bestätigen Sie, dass Sie zurücktreten möchten."},
+    }
+    html = pages.render("de", "engagements.html", context)
+    assert html.count("<details open>") == 1 and html.count("<details>") == 1
+    assert html.index("<details open>") > html.index("Lernhilfe Deutsch")  # the second engagement's
+    assert '<p class="error" id="confirm-n2-error">Bitte bestätigen Sie, dass Sie zurücktreten möchten.</p>' in html
+    invalid = 'aria-invalid="true" aria-describedby="confirm-n2-error"'
+    assert f'id="confirm-n2" name="confirm" value="yes" required {invalid}' in html
+    assert 'id="confirm-n1" name="confirm" value="yes" required>' in html
+
+
+def test_the_language_links_of_a_page_answering_a_form_lead_to_a_page() -> None:
+    """A language link is a GET; on a page answering a POST it would GET the form's address,
+    which takes only POST (405). Every form address of the portal: its links lead to a page."""
+    import importlib
+    import pkgutil
+
+    from fastapi.routing import APIRoute
+    from starlette.requests import Request
+    from starlette.routing import Match
+
+    from lotse_portal import api
+
+    app = create_app(PortalSettings(jwt_issuer="http://127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9"))
+
+    def request(method: str, path: str) -> Request:
+        return Request({"type": "http", "method": method, "path": path, "root_path": "", "app": app, "headers": []})
+
+    def is_page(path: str) -> bool:
+        scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "app": app, "headers": []}
+        return any(route.matches(scope)[0] == Match.FULL for route in app.router.routes)
+
+    routes = [
+        route
+        for module in pkgutil.iter_modules(api.__path__)
+        for route in getattr(importlib.import_module(f"lotse_portal.api.{module.name}"), "router", api.router).routes
+        if isinstance(route, APIRoute)
+    ]
+    forms = [route for route in routes if "POST" in (route.methods or ()) and not is_page(route.path)]
+    assert len(forms) > 10 and any(route.path == "/my-data/delete" for route in forms)
+    for route in forms:
+        path = route.path_format.replace("{", "").replace("}", "")  # a value for each parameter
+        target = language_path(request("POST", path))
+        assert is_page(target), (route.path, target)
+    assert language_path(request("POST", "/engagements/calendar-feed")) == "/engagements"
+    assert language_path(request("POST", "/engagements/n1/step-back")) == "/engagements"
+    assert language_path(request("POST", "/my-data/delete")) == "/my-data"
+    assert language_path(request("GET", "/engagements")) == ""  # the page itself: "?lang=xx"

@@ -636,14 +636,18 @@ def _skill(skill: Mapping[str, Any], language: str, default: str) -> Skill:
 
 @dataclass(frozen=True)
 class EngagementView:
-    """An engagement as the volunteer reads it: what, when (in their language), where exactly."""
+    """An engagement as the volunteer reads it: what, when (in their language), where. The place
+    in words (postcode and district, as the registry gives them) and, since the volunteer has
+    committed, its point as a ``geo:`` URI (RFC 5870) for a map app on their own device: no link
+    sends the point to a map site (the portal's pages load and send nothing elsewhere)."""
 
     need_id: str
     category: str
     description: str
     when: str
-    place: str
-    map_url: str | None
+    postcode: str
+    district: str
+    geo_uri: str | None
 
     @classmethod
     def from_json(
@@ -658,19 +662,25 @@ class EngagementView:
             schedule, language, ZoneInfo(timezone), lambda code: gettext(WEEKDAYS.get(Weekday(code), code))
         )
         place: Mapping[str, Any] = data.get("place") or {}
-        where = " ".join(str(part) for part in (place.get("postcode"), place.get("district")) if part)
         point: Mapping[str, Any] = place.get("point") or {}
-        map_url = None
-        if isinstance(point.get("lat"), float | int) and isinstance(point.get("lon"), float | int):
-            map_url = f"https://www.openstreetmap.org/?mlat={point['lat']}&mlon={point['lon']}#map=17/{point['lat']}/{point['lon']}"
+        geo_uri = None
+        lat, lon = point.get("lat"), point.get("lon")
+        if isinstance(lat, float | int) and isinstance(lon, float | int) and -90 <= lat <= 90 and -180 <= lon <= 180:
+            geo_uri = f"geo:{float(lat):.6f},{float(lon):.6f}"
         return cls(
             str(data["need_id"]),
             str(data.get("category") or ""),
             str(data.get("description") or ""),
             when,
-            where,
-            map_url,
+            str(place.get("postcode") or ""),
+            str(place.get("district") or ""),
+            geo_uri,
         )
+
+
+ORGANISATION_NAME_PROBLEM = N_("Bitte geben Sie einen Namen mit höchstens 160 Zeichen an.")
+ORGANISATION_EMAIL_PROBLEM = N_("Bitte geben Sie eine gültige E-Mail-Adresse an, z. B. name@example.org.")
+ORGANISATION_DISTRICTS_PROBLEM = N_("Bitte höchstens 80 Zeichen je Stadtteil.")
 
 
 def read_organisation_form(form: FormData, kind: str) -> FormResult:

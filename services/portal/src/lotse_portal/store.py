@@ -95,6 +95,8 @@ class Session:
     pending: PendingSignIn | None = None
     user: SignedInUser | None = None
     flash: str | None = None
+    # A new calendar feed's address, shown on the next page once (a secret: sealed like the tokens).
+    feed_url: str | None = None
 
     @classmethod
     def new(cls, lifetime: timedelta) -> Session:
@@ -106,6 +108,8 @@ class Session:
             for name in SECRET_FIELDS:
                 if document["user"][name] is not None:
                     document["user"][name] = seal(self.id, document["user"][name])
+        if document["feed_url"] is not None:
+            document["feed_url"] = seal(self.id, document["feed_url"])
         document["_id"] = session_key(document.pop("id"))
         return document
 
@@ -129,10 +133,20 @@ class Session:
             pending=PendingSignIn(**pending) if pending else None,
             user=user_record,
             flash=document.get("flash"),
+            feed_url=_unsealed(session_id, document.get("feed_url")),
         )
 
     def renewed(self, lifetime: timedelta) -> Session:
         return replace(self, expires_at=datetime.now(UTC) + lifetime)
+
+
+def _unsealed(session_id: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return unseal(session_id, value)
+    except (InvalidTag, ValueError):
+        return None
 
 
 def _aware(moment: datetime) -> datetime:

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, Mount
 
 from lotse_portal import pages
 from lotse_portal.backends import Backends, BackendUnavailable
@@ -52,6 +53,10 @@ class SignInRequired(Exception):
 
 class NotAllowed(Exception):
     """Signed in, but this page is for another role."""
+
+
+class NoOrganisation(Exception):
+    """An initiative admin whose account names no initiative (the provider's ``org`` claim)."""
 
 
 class CsrfRefused(Exception):
@@ -109,6 +114,14 @@ class Visit:
         self.update(flash=None)
         return flash
 
+    def take_feed_url(self) -> str | None:
+        """A new calendar feed's address, once: the page that shows it forgets it."""
+        if self.session is None or self.session.feed_url is None:
+            return None
+        feed_url = self.session.feed_url
+        self.update(feed_url=None)
+        return feed_url
+
     def gettext(self, message: str) -> str:
         return pages.translate(self.language, message)
 
@@ -155,6 +168,7 @@ class Visit:
                 "csrf": self.session.csrf if self.session else "",
                 "path": self.request.url.path,
                 "flash": flash,
+                "language_path": language_path(self.request),
                 "is_volunteer": self.has(Role.VOLUNTEER),
                 "is_initiative_admin": self.has(Role.INITIATIVE_ADMIN),
                 "is_coordinator": self.has(Role.COORDINATOR),
@@ -180,6 +194,28 @@ class Visit:
 
 
 LANGUAGE_COOKIE = "lotse_language"
+
+
+def language_path(request: Request) -> str:
+    """Where the language links of a page lead (with ``?lang=``): the page itself, or, for a page
+    answering a form, the nearest address above the form's that is a page: a link is a GET, and
+    the form's own address may take only POST (405)."""
+    if request.method in ("GET", "HEAD"):
+        return ""
+    path = request.url.path.rstrip("/")
+    while path:
+        if _is_page(request, path):
+            return path
+        path = path.rsplit("/", 1)[0]
+    return "/"
+
+
+def _is_page(request: Request, path: str) -> bool:
+    scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
+    return any(
+        isinstance(route, BaseRoute) and not isinstance(route, Mount) and route.matches(scope)[0] == Match.FULL
+        for route in request.app.router.routes
+    )
 
 
 async def visit(request: Request) -> Visit:
@@ -233,6 +269,8 @@ async def volunteer_visit(current: Annotated[Visit, Depends(signed_in_visit)]) -
 async def initiative_visit(current: Annotated[Visit, Depends(signed_in_visit)]) -> Visit:
     if not current.has(Role.INITIATIVE_ADMIN):
         raise NotAllowed
+    if current.user is None or not current.user.organisation:
+        raise NoOrganisation
     return current
 
 

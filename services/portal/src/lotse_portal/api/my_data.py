@@ -17,10 +17,17 @@ from lotse_runtime.i18n import N_
 router = APIRouter()
 
 
+# The deletion sent without its confirmation: the redirect's query (a message, nothing personal).
+UNCONFIRMED = "unconfirmed"
+
+
 @router.get("/my-data")
 async def my_data(current: VolunteerVisit) -> Response:
     profile = await volunteer_profile(current)
-    return await current.page("my_data.html", profile=profile, errors={})
+    errors: dict[str, str] = {}
+    if current.request.query_params.get("delete") == UNCONFIRMED:
+        errors["confirm"] = N_("Bitte bestätigen Sie, dass Sie Ihr Konto löschen möchten.")
+    return await current.page("my_data.html", profile=profile, errors=errors)
 
 
 @router.get("/my-data/export")
@@ -73,9 +80,8 @@ async def withdraw_consent(current: VolunteerVisit) -> Response:
 async def delete_account(current: VolunteerVisit) -> Response:
     form = await current.form()
     if form.get("confirm") != "yes":
-        profile = await volunteer_profile(current)
-        errors = {"confirm": N_("Bitte bestätigen Sie, dass Sie Ihr Konto löschen möchten.")}
-        return await current.page("my_data.html", status=422, profile=profile, errors=errors)
+        # Back to /my-data (a GET: its language links work), the message next to the checkbox.
+        return await current.redirect(f"/my-data?delete={UNCONFIRMED}#confirm")
     assert current.user is not None
     await current.portal.backends.post(
         Service.REGISTRY, f"/tenants/{tenant(current)}/volunteers/{current.user.volunteer_id}/erasure", token(current)
