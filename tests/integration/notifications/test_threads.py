@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
 
 from lotse_contracts import VolunteerContactPersonChanged, VolunteerErased
+from lotse_contracts.events.values import QuietHours
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications import catalogue
@@ -195,3 +198,37 @@ async def test_erasure_deletes_the_volunteers_questions(service: Running, smtp_s
     assert (await service.http.get(f"/threads/{thread['id']}", headers=coordinator)).status_code == 404
     assert await service.database.post_counts.count_documents({"tenant": tenant}) == 0
     assert await mails_to(smtp_sink, volunteer.data.contact.email, catalogue.QUESTION_ANSWERED) == []
+
+
+async def test_an_answer_in_the_volunteers_quiet_hours_waits_by_email_and_is_in_the_app_at_once(
+    service: Running,
+) -> None:
+    tenant = service.new_tenant()
+    local_now = datetime.now(ZoneInfo("Europe/Berlin"))  # the onboarded tenant's time zone
+    quiet_end = (local_now + timedelta(hours=1)).replace(microsecond=0)
+    window = QuietHours(start=(local_now - timedelta(minutes=1)).time().replace(microsecond=0), end=quiet_end.time())
+    night_owl = registered(tenant, channels=("email", "in_app"), quiet_hours=window)
+    await service.applied(tenant, onboarded(tenant), night_owl)
+    me = service.auth(Role.VOLUNTEER, tenant, str(night_owl.data.volunteer_id))
+    thread = (await service.http.post("/me/threads", json={"subject": "Spät", "text": "Noch wach?"}, headers=me)).json()
+    answered = await service.http.post(
+        f"/threads/{thread['id']}/messages", json={"text": "Morgen mehr."}, headers=service.coordinator(tenant)
+    )
+    assert answered.status_code == 201, answered.text
+    owl = str(night_owl.data.volunteer_id)
+
+    async def postponed() -> list[dict[str, Any]]:
+        return await service.deliveries(
+            tenant, recipient_id=owl, kind=catalogue.QUESTION_ANSWERED, channel="email", reason="quiet_hours"
+        )
+
+    (waiting,) = await eventually(postponed, what="the answer's email to wait for the end of the quiet hours")
+    assert waiting["status"] == "pending" and waiting.get("attempts", 0) == 0
+    assert waiting["next_attempt_at"] == quiet_end.astimezone(UTC)
+
+    async def in_app() -> list[dict[str, Any]]:
+        return await service.deliveries(
+            tenant, recipient_id=owl, kind=catalogue.QUESTION_ANSWERED, channel="in_app", status="sent"
+        )
+
+    await eventually(in_app, what="the answer's in-app message at once")
