@@ -19,7 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lotse_portal import pages
 from lotse_portal.api import router
-from lotse_portal.api.access import LANGUAGE_COOKIE, CsrfRefused, NotAllowed, Portal, SignInRequired, visit
+from lotse_portal.api.access import (
+    LANGUAGE_COOKIE,
+    CsrfRefused,
+    NoOrganisation,
+    NotAllowed,
+    Portal,
+    SignInRequired,
+    visit,
+)
 from lotse_portal.backends import BackendProblem, Backends, BackendUnavailable
 from lotse_portal.domain import pick_language
 from lotse_portal.settings import PortalSettings
@@ -184,6 +192,10 @@ def _install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(NotAllowed)
     async def _not_allowed(request: Request, error: NotAllowed) -> Response:
         return await error_page(request, 403, "not_allowed")
+
+    @app.exception_handler(NoOrganisation)
+    async def _no_organisation(request: Request, error: NoOrganisation) -> Response:
+        return await error_page(request, 403, "no_organisation")
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, error: CsrfRefused) -> Response:

@@ -688,16 +688,46 @@ def read_organisation_form(form: FormData, kind: str) -> FormResult:
     result = FormResult()
     name = form.get("name", "")
     if not 1 <= len(name) <= 160:
-        result.errors["name"] = N_("Bitte geben Sie einen Namen mit höchstens 160 Zeichen an.")
+        result.errors["name"] = ORGANISATION_NAME_PROBLEM
     email = form.get("contact_email", "")
     if len(email) > 254 or not _EMAIL.fullmatch(email):
-        result.errors["contact_email"] = N_("Bitte geben Sie eine gültige E-Mail-Adresse an, z. B. name@example.org.")
+        result.errors["contact_email"] = ORGANISATION_EMAIL_PROBLEM
     districts = [part.strip() for part in form.get("districts", "").split(",") if part.strip()]
     if any(len(district) > 80 for district in districts):
-        result.errors["districts"] = N_("Bitte höchstens 80 Zeichen je Stadtteil.")
+        result.errors["districts"] = ORGANISATION_DISTRICTS_PROBLEM
     if not result.errors:
         result.body = {"name": name, "kind": kind, "contact_email": email, "districts": districts}
     return result
+
+
+# What the registry refuses of an organisation (its field paths: ``districts[2]``, ``body.kind``),
+# said at the form's field, in the person's language: (form field, message).
+ORGANISATION_REFUSALS: dict[str, tuple[str, str]] = {
+    "name": ("name", ORGANISATION_NAME_PROBLEM),
+    "contact_email": ("contact_email", ORGANISATION_EMAIL_PROBLEM),
+    "districts": (
+        "districts",
+        N_("Bitte geben Sie die Stadtteile mit Komma getrennt an, jeden mit höchstens 80 Zeichen."),
+    ),
+    # The form keeps the kind as it is; only the coordination office changes it.
+    "kind": (
+        "form",
+        N_("Die Art Ihrer Organisation kann nur die Koordinationsstelle ändern. Bitte wenden Sie sich an sie."),
+    ),
+}
+ORGANISATION_NOT_SAVED = N_(
+    "Lotse konnte die Angaben nicht speichern. Bitte prüfen Sie sie und versuchen Sie es noch einmal."
+)
+
+
+def organisation_refusal(path: str) -> tuple[str, str]:
+    """The form field and message for a field the registry refused in an organisation's details;
+    a path that belongs to no field (the whole body) is said above the form."""
+    path = path.removeprefix("body.")
+    for prefix, refusal in ORGANISATION_REFUSALS.items():
+        if path == prefix or path.startswith((prefix + ".", prefix + "[")):
+            return refusal
+    return "form", ORGANISATION_NOT_SAVED
 
 
 # -- the coordination office's console: the dashboard and a need's page (issue 16) --------------

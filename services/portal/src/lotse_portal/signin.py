@@ -28,7 +28,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from lotse_portal.settings import PortalSettings
 from lotse_portal.store import PendingSignIn, Session, SignedInUser, Store, session_key
-from lotse_runtime.auth import Principal, TokenVerifier
+from lotse_runtime.auth import Principal, Role, TokenVerifier
 
 log = structlog.get_logger("lotse.portal.signin")
 
@@ -50,6 +50,22 @@ def _newer(candidate: SignedInUser, than: SignedInUser) -> bool:
 
 class SignInFailed(Exception):
     """The provider refused, or what came back does not verify; the person is asked to try again."""
+
+
+class NoOrganisationClaim(SignInFailed):
+    """An initiative admin's account that names no initiative (the ``org`` claim the services
+    require): trying again does not help, the person is told whom to ask."""
+
+
+def _initiative_admin_without_organisation(access_token: str) -> bool:
+    """Whether an access token that did not verify is an initiative admin's without ``org``. Read
+    without verifying: it only chooses which page explains the refusal, and signs nobody in."""
+    try:
+        claims = jwt.decode(access_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    roles = claims.get("roles")
+    return isinstance(roles, list) and Role.INITIATIVE_ADMIN.value in roles and not claims.get("org")
 
 
 @dataclass(frozen=True)
@@ -306,6 +322,8 @@ class OpenIdClient:
         try:
             principal = await asyncio.to_thread(self.verifier.verify, access_token)
         except Exception as error:
+            if _initiative_admin_without_organisation(access_token):
+                raise NoOrganisationClaim("an initiative admin's access token names no organisation (org)") from error
             raise SignInFailed(f"the access token does not verify: {error}") from error
         if principal.subject != claims.get("sub"):
             raise SignInFailed("the ID token and the access token name different people")

@@ -16,6 +16,8 @@ from lotse_portal.backends import BackendProblem, BackendUnavailable, Service
 from lotse_runtime.i18n import N_
 
 router = APIRouter()
+# The registry's largest page (LOTSE_PAGE_SIZE_MAX): an initiative has a few dozen volunteers.
+MAX_VOLUNTEERS = 200
 
 
 @router.get("/organisation")
@@ -24,8 +26,10 @@ async def organisation(current: InitiativeVisit, reported: UUID | None = None) -
     backends, bearer, base = current.portal.backends, token(current), f"/tenants/{tenant(current)}"
     assert current.user is not None
     org = await backends.get(Service.REGISTRY, f"{base}/organisations/{current.user.organisation}", bearer)
+    # with_contact: the e-mail and phone of the initiative's own volunteers, which the registry's
+    # lists leave out for everyone else.
     volunteers = await backends.get(
-        Service.REGISTRY, f"{base}/volunteers", bearer, organisation_id=current.user.organisation
+        Service.REGISTRY, f"{base}/volunteers", bearer, with_contact="true", limit=MAX_VOLUNTEERS
     )
     needs = await backends.get(Service.REGISTRY, f"{base}/needs", bearer, organisation_id=current.user.organisation)
     table = await postcode_table(current)
@@ -43,6 +47,7 @@ async def organisation(current: InitiativeVisit, reported: UUID | None = None) -
         "organisation.html",
         organisation=org,
         volunteers=volunteers.get("items", []),
+        more_volunteers=bool(volunteers.get("next_cursor")),
         needs=items,
         reported=just_reported,
     )
@@ -73,10 +78,9 @@ async def save_organisation(current: InitiativeVisit) -> Response:
         except BackendProblem as problem:
             if problem.status != 422:
                 raise
-            for field in problem.fields or {"form": ""}:
-                result.errors[field if field in ("name", "contact_email", "districts") else "form"] = N_(
-                    "Bitte prüfen Sie diese Angabe."
-                )
+            for path in problem.fields or {"form": ""}:
+                field, message = domain.organisation_refusal(path)
+                result.errors.setdefault(field, message)
         else:
             return await current.redirect("/organisation", flash=N_("Die Angaben der Initiative sind gespeichert."))
     return await current.page("organisation_edit.html", status=422, values=dict(form), errors=result.errors)

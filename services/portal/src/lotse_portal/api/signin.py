@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from lotse_portal.api.access import Anyone
 from lotse_portal.backends import BackendProblem
 from lotse_portal.domain import safe_next
-from lotse_portal.signin import SignInFailed
+from lotse_portal.signin import NoOrganisationClaim, SignInFailed
 from lotse_runtime.http_guards import public_rate_limit
 
 router = APIRouter()
@@ -58,6 +58,9 @@ async def callback(
         return await current.page("error.html", status=400, problem="signin_failed")
     try:
         user, _ = await current.portal.openid.finish(pending, code, state)
+    except NoOrganisationClaim as failure:
+        log.warning("sign-in refused", reason=str(failure))
+        return await current.page("error.html", status=403, problem="no_organisation")
     except SignInFailed as failure:
         log.warning("sign-in refused", reason=str(failure))
         return await current.page("error.html", status=400, problem="signin_failed")
