@@ -669,3 +669,67 @@ async def test_an_initiative_reports_needs_by_street_address(lotse: Lotse, brows
     await assert_accessible(page)
     assert await scroll_width(page) <= PHONE.width
     await page.context.close()
+
+
+# --- an initiative's volunteers -------------------------------------------------------------------
+
+
+def register_with(lotse: Lotse, username: str, organisation_id: str, name: str, email: str, phone: str) -> None:
+    """A volunteer registered with an organisation through the registry (by its admin or the office,
+    on the volunteer's behalf); their consent leaves out matching, so no test's need proposes them."""
+    body = {
+        "organisation_id": organisation_id,
+        "contact": {
+            "display_name": name,
+            "email": email,
+            "phone": phone,
+            "preferred_language": "de",
+            "channels": ["email"],
+        },
+        "skills": [],
+        "languages": [{"language": "de", "level": "native"}],
+        "home_area": {"postcode": POSTCODES[0][0]},
+        "travel_radius_km": 5,
+        "consent": {"purposes": ["contact", "share_with_organisation"], "text_version": "lotse-default-1"},
+        "availability": {
+            "weekly_slots": [{"weekday": "sunday", "start": "10:00:00", "end": "12:00:00"}],
+            "max_concurrent_engagements": 1,
+        },
+    }
+    response = lotse.call("POST", "registry", f"/tenants/{TENANT}/volunteers", username, json=body)
+    assert response.status_code == 201, response.text
+
+
+async def test_an_initiative_admin_sees_their_volunteers_e_mail_and_phone_and_nobody_elses(
+    lotse: Lotse, browser: Any
+) -> None:
+    other = {"name": "Anderswo hilft", "kind": "initiative", "contact_email": f"anderswo@{TENANT}.example"}
+    created = lotse.call("POST", "registry", f"/tenants/{TENANT}/organisations", "office", json=other)
+    assert created.status_code == 201, created.text
+    own = f"lena.{secrets.token_hex(4)}@{TENANT}.example"
+    elsewhere = f"omar.{secrets.token_hex(4)}@{TENANT}.example"
+    register_with(lotse, "initiative", lotse.organisation_id, "Lena Ostrowski", own, "+4915112340001")
+    register_with(lotse, "office", created.json()["organisation_id"], "Omar Haddad", elsewhere, "+4915112340002")
+
+    page = await new_page(browser, PHONE, locale="de-DE")
+    await page.goto(f"{lotse.portal}/signin?next=/organisation")
+    await sign_in_at_provider(page, "initiative", PASSWORD)
+    await page.wait_for_url("**/organisation")
+    row = page.locator("section[aria-labelledby=volunteers-heading] tr", has_text="Lena Ostrowski")
+    assert await row.locator("td").all_inner_texts() == ["Lena Ostrowski", own, "+4915112340001"]
+    listed = await page.inner_text("section[aria-labelledby=volunteers-heading]")
+    assert "Omar Haddad" not in listed and elsewhere not in listed and "+4915112340002" not in listed
+    await assert_accessible(page)
+    assert await scroll_width(page) <= PHONE.width
+    await page.context.close()
+
+    # An initiative admin whose account names no initiative: told so, and whom to ask.
+    lotse.add_account("unlinked", Role.INITIATIVE_ADMIN, org=None)
+    page = await new_page(browser, PHONE, locale="de-DE")
+    await page.goto(f"{lotse.portal}/signin?next=/organisation")
+    await sign_in_at_provider(page, "unlinked", PASSWORD)
+    await page.wait_for_url("**/signin/callback**")
+    assert await page.inner_text("main h1") == _("de", "Ihr Konto ist mit keiner Initiative verknüpft")
+    assert "Koordinationsstelle" in await page.inner_text("main")
+    await assert_accessible(page)
+    await page.context.close()
