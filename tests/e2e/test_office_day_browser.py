@@ -249,6 +249,7 @@ async def test_the_office_s_day_from_a_need_by_form_to_the_statistics(day: Day, 
     )
     assert await office.get_attribute("#organisation_id", "aria-invalid") == "true"
     await assert_accessible(office)
+    await office.goto(f"{lotse.portal}/console/needs/new")
     await fill_need_form(
         office,
         category="tutoring",

@@ -4,6 +4,7 @@ kinds are offered, and a need read back into the form saves as the same need."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -145,6 +146,18 @@ def test_the_office_form_offers_the_organisations_and_the_edit_page_says_what_ha
     )
     assert pages.translate(language, promise) in edit
     assert pages.translate(language, "Änderungen speichern") in edit
+    # The street is not stored: said only where the form has a street field (an address search).
+    street = pages.translate(
+        language,
+        "Die Straße wird nicht gespeichert, nur der Ort. Lassen Sie die Postleitzahl, wie sie ist, "
+        "und die Straße leer, bleibt der Ort derselbe.",
+    )
+    assert street not in edit and 'id="street"' not in edit
+    with_street = _context(
+        form_action="/console/needs/n1/edit", editing=True, facts=replace(FACTS, address_search=True)
+    )
+    html = pages.render(language, "need_new.html", with_street)
+    assert street in html and 'id="street"' in html
 
 
 def test_the_initiatives_form_is_unchanged_by_the_office_s() -> None:
