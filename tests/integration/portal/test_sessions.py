@@ -81,7 +81,16 @@ async def replicas(stack: Stack, idp: TestIdp) -> AsyncIterator[list[httpx.Async
 
 async def sign_in(portal: httpx.AsyncClient, idp: TestIdp, username: str) -> str:
     """Through the portal and the provider's login page, as a browser would; the session id."""
-    started = await portal.get("/signin", params={"next": "/home"})
+    back = await signed_in(portal, idp, username, "/home")
+    assert (back.status_code, back.headers["location"]) == (303, "/home"), back.text
+    session_id = portal.cookies[COOKIE]
+    assert session_id
+    return session_id
+
+
+async def signed_in(portal: httpx.AsyncClient, idp: TestIdp, username: str, next_path: str) -> httpx.Response:
+    """A whole sign-in started with ``next_path``: the portal's answer to the provider's callback."""
+    started = await portal.get("/signin", params={"next": next_path})
     assert started.status_code == 303, started.text
     async with httpx.AsyncClient(follow_redirects=False, timeout=15.0) as browser:
         page = await browser.get(started.headers["location"])
@@ -95,11 +104,7 @@ async def sign_in(portal: httpx.AsyncClient, idp: TestIdp, username: str) -> str
         )
         while not answer.headers["location"].startswith(PORTAL_CALLBACK):
             answer = await browser.get(urljoin(str(answer.url), answer.headers["location"]))
-    back = await portal.get("/signin/callback?" + urlsplit(answer.headers["location"]).query)
-    assert (back.status_code, back.headers["location"]) == (303, "/home"), back.text
-    session_id = portal.cookies[COOKIE]
-    assert session_id
-    return session_id
+    return await portal.get("/signin/callback?" + urlsplit(answer.headers["location"]).query)
 
 
 def mongo_database(stack: Stack, portal: httpx.AsyncClient) -> AsyncDatabase[dict[str, Any]]:
@@ -179,3 +184,53 @@ async def test_a_new_session_is_created_once_and_only_updated_after(database: As
     assert not await store.update(replace(session, language="uk"), {"language"})
     assert await store.load(session.id) is None
     assert await database["sessions"].count_documents({}) == 0
+
+
+@MODULE_LOOP
+@pytest.mark.parametrize(
+    "hostile", ["//evil.example", "https://evil.example/", "/\\evil.example", "/\\/evil.example", "http:evil.example"]
+)
+async def test_a_sign_in_started_with_a_hostile_next_ends_on_the_portal(
+    idp: TestIdp, replicas: list[httpx.AsyncClient], hostile: str
+) -> None:
+    """The whole way back from the provider: where the callback sends the browser is the portal's
+    own path (browsers read a backslash as a slash, so /\\evil.example is another host)."""
+    portal = replicas[0]
+    portal.cookies.clear()
+    back = await signed_in(portal, idp, "office", hostile)
+    assert back.status_code == 303, back.text
+    location = back.headers["location"]
+    target = urlsplit(urljoin("https://portal.example/", location.replace("\\", "/")))
+    assert target.netloc == "portal.example" and location.startswith("/"), location
+    assert "evil.example" not in location
+
+
+@MODULE_LOOP
+async def test_outside_development_the_session_cookie_is_secure_and_host_prefixed(stack: Stack, idp: TestIdp) -> None:
+    """The settings the portal runs with in production (LOTSE_ENV=production, every secret set):
+    the cookie is sent over HTTPS only and, by its __Host- prefix, set by this host for all its
+    paths, never by a subdomain."""
+    database = f"portal_{uuid.uuid4().hex[:10]}"
+    settings = portal_settings(stack, idp, database).model_copy(update={"env": "production", "cookie_secure": None})
+    production = PortalSettings.model_validate(settings.model_dump())  # validated as production
+    assert production.env == "production" and production.secure_cookie()
+    app = create_app(production)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://portal") as portal:
+            started = await portal.get("/signin", params={"next": "/home"})
+            assert started.status_code == 303, started.text
+            cookies = started.headers.get_list("set-cookie")
+            session = [cookie for cookie in cookies if cookie.startswith("__Host-lotse_session=")]
+            assert len(session) == 1, cookies
+            attributes = {part.strip().split("=")[0].lower() for part in session[0].split(";")[1:]}
+            assert {"secure", "httponly", "samesite", "path"} <= attributes and "domain" not in attributes
+            assert "path=/" in session[0].lower() and "samesite=lax" in session[0].lower()
+            chosen = await portal.get("/", params={"lang": "en"})
+            language = [
+                cookie for cookie in chosen.headers.get_list("set-cookie") if cookie.startswith("lotse_language=")
+            ]
+            assert language and "secure" in language[0].lower()
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
+    await mongo.drop_database(database)
+    await mongo.close()
