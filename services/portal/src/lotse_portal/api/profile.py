@@ -85,6 +85,12 @@ async def edit_profile(current: VolunteerVisit) -> Response:
     found = await offered_map(current, facts)
     values, chosen = domain.volunteer_form_values(record)
     point = _kept_point(domain.FormData(values.items()), found) if found is not None else None
+    centre = found.centroid(values["postcode"]) if found is not None else None
+    if point is not None and centre is not None and maps.distance_km(point, centre) < 0.001:
+        # The registry placed a postcode alone at its centre: no point of the volunteer's own, so
+        # a new postcode moves them (a kept point would win over it).
+        point = None
+        values.update(home_lat="", home_lon="")
     home_map = home_map_view(found, point) if found is not None else None
     return await _form(current, EDIT, facts, values, chosen, {}, home_map, await initiatives(current), record)
 
