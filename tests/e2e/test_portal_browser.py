@@ -292,10 +292,16 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     await waiting.eventually(engaged, timeout=90, interval=1.0, what="the engagement in the portal")
     await assert_accessible(page)
 
-    # The engagement in the volunteer's own calendar: a secret address, shown once.
+    # The engagement in the volunteer's own calendar: a secret address, shown once (after a
+    # redirect: the page is a GET of /engagements, and its language links work).
     await page.get_by_role("button", name=_("de", "Kalender-Adresse erstellen")).click()
+    await page.wait_for_url("**/engagements#calendar-heading")
     feed_url = await page.input_value("#feed-url")
     await keep(page, "engagements")
+    assert "openstreetmap" not in await page.content()  # the place in words, the point for a map app only
+    assert await page.locator("a[href^='geo:']").count() == 1
+    await page.reload()
+    assert await page.locator("#feed-url").count() == 0, "the address is shown once"
     calendar = icalendar.Calendar.from_ical(lotse.http.get(feed_url).raise_for_status().content)
     events = [event for event in calendar.walk("VEVENT")]
     assert len(events) == 1 and "Jobcenter" in str(events[0]["SUMMARY"])
@@ -316,15 +322,43 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     await page.get_by_role("button", name=_("de", "Diesen Einsatz übernehmen")).first.click()
     await page.wait_for_url("**/engagements")
 
-    # Stepping back from the first engagement (the office is told).
+    # Stepping back from the first engagement (the office is told). Without the tick first: the
+    # page again with that engagement's form open and the message at its checkbox.
     await page.goto(f"{lotse.portal}/engagements")
-    await page.locator("details summary").first.click()
-    await page.locator("details input[name=confirm]").first.check()
-    await page.locator("details button[type=submit]").first.click()
+    first = page.locator("ul.items > li").first
+    description = await first.locator("p[dir=auto]").inner_text()
+    unstaffed_subject = "Anfrage ohne genug Engagierte"
+
+    def office_told() -> list[dict[str, Any]]:
+        mails = lotse.mails_to(f"office@{TENANT}.example")
+        return [m for m in mails if unstaffed_subject in m["subject"] and description in (m["text"] or "")]
+
+    told_before = len(office_told())
+    await first.locator("details summary").click()
+    await first.locator("details button[type=submit]").evaluate("button => button.form.noValidate = true")
+    await first.locator("details button[type=submit]").click()
+    await page.wait_for_load_state()
+    assert await first.locator("details").get_attribute("open") is not None
+    checkbox = first.locator("details input[name=confirm]")
+    assert await checkbox.get_attribute("aria-invalid") == "true"
+    error_id = await checkbox.get_attribute("aria-describedby")
+    assert await page.inner_text(f"#{error_id}") == _("de", "Bitte bestätigen Sie, dass Sie zurücktreten möchten.")
+    await assert_accessible(page)
+    # The page answered a form (POST): its language link leads to /engagements, not to the form's address.
+    await page.get_by_role("link", name="English").click()
+    await page.wait_for_url("**/engagements?lang=en")
+    assert await page.get_attribute("html", "lang") == "en"
+    await page.get_by_role("link", name="Deutsch").click()
+    await page.wait_for_url("**/engagements?lang=de")
+    await first.locator("details summary").click()
+    await checkbox.check()
+    await first.locator("details button[type=submit]").click()
     await page.wait_for_url("**/engagements")
     assert _(
         "de", "Sie sind zurückgetreten. Die Koordination weiß Bescheid und sucht Ersatz."
     ) in await page.inner_text("main")
+    # The office's mail that the need lacks a volunteer again (matching's NeedUnstaffed, mailed by notifications).
+    eventually("the office's mail about the step back", lambda: len(office_told()) > told_before)
 
     # Everything Lotse holds, as JSON; then the account is deleted in every service.
     await page.goto(f"{lotse.portal}/my-data")
@@ -336,6 +370,13 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     exported = json.loads(await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8"))
     assert exported["profile"]["contact"]["email"] == volunteer.email
     assert exported["tenant"] == TENANT
+    # Their proposals and engagements (the accepted one, the one they took, the one stepped back
+    # from), the messages Lotse sent them, their hours and questions (none yet, but there).
+    answered = {(p["status"], p["description"].split(",")[0]) for p in exported["proposals_and_engagements"]}
+    assert ("stepped_back", description.split(",")[0]) in answered, answered
+    assert any("Jobcenter" in text for _, text in answered) and any("Elternabend" in text for _, text in answered)
+    assert any("Jobcenter" in json.dumps(message, ensure_ascii=False) for message in exported["messages"])
+    assert exported["hours"] == [] and exported["questions"] == []
 
     # The session's refresh token, as a copy of the portal's database plus the cookie would give it.
     session_id = next(c["value"] for c in await page.context.cookies() if c["name"] == "lotse_session")
@@ -344,9 +385,13 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
         stored = mongo["portal"]["sessions"].find_one({"_id": session_key(session_id)})
     assert stored is not None and stored["user"]["refresh_token"]
     refresh_token = unseal(session_id, stored["user"]["refresh_token"])
+    access_token, volunteer_id = unseal(session_id, stored["user"]["access_token"]), stored["user"]["volunteer_id"]
 
     await page.get_by_role("button", name=_("de", "Konto löschen")).click()
-    assert await page.inner_text("#confirm-error")  # not confirmed yet: asked, nothing deleted
+    # Not confirmed yet: asked, nothing deleted; back on /my-data (a GET, so its language links work).
+    await page.wait_for_url("**/my-data?delete=unconfirmed#confirm")
+    assert await page.inner_text("#confirm-error")
+    assert await page.get_attribute("#confirm", "aria-invalid") == "true"
     await page.check("#confirm")
     await page.get_by_role("button", name=_("de", "Konto löschen")).click()
     await page.wait_for_url("**/deleted")
@@ -360,8 +405,60 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     assert revoked.status_code == 400 and revoked.json()["error"] == "invalid_grant"
     volunteers = lotse.call("GET", "registry", f"/tenants/{TENANT}/volunteers", "office").json()["items"]
     assert volunteer.email not in json.dumps(volunteers)
+    assert_erased_everywhere(lotse, volunteer_id, access_token, volunteer.email)
     await page.context.close()
     await admin_page.context.close()
+
+
+def assert_erased_everywhere(lotse: Lotse, volunteer_id: str, access_token: str, email: str) -> None:
+    """The erasure reached matching and notifications (over the broker, so eventually): asked
+    through their APIs with a token from before, and in their databases."""
+    bearer = {"Authorization": f"Bearer {access_token}"}
+
+    def answer(service: str, path: str) -> Any:
+        response = lotse.http.get(f"{lotse.platform.url(service)}{path}", headers=bearer)
+        return [] if response.status_code == 404 else response.raise_for_status().json()
+
+    def remaining() -> list[str]:
+        left = [
+            f"{service}{path}"
+            for service, path in (
+                ("matching", "/volunteers/me/engagements"),
+                ("matching", "/volunteers/me/hours"),
+                ("notifications", "/me/messages"),
+            )
+            if answer(service, path) != []
+        ]
+        # Proposals stay as the needs' history (matching's design), without what they said about the person.
+        if any(
+            p.get("reasons") or p.get("distance_km") is not None for p in answer("matching", "/volunteers/me/proposals")
+        ):
+            left.append("matching/volunteers/me/proposals (reasons or distance)")
+        if answer("matching", "/volunteers/me/calendar-feed") not in ([], {"exists": False, "created_at": None}):
+            left.append("matching/volunteers/me/calendar-feed")
+        return left
+
+    last: list[str] = []
+
+    def gone() -> bool:
+        last[:] = remaining()
+        return not last
+
+    try:
+        eventually("the volunteer's data gone from matching and notifications", gone)
+    except AssertionError as error:
+        raise AssertionError(f"still there: {last}") from error
+    mongo: MongoClient[dict[str, Any]] = MongoClient(lotse.platform.stack.mongo_url)
+    with mongo:
+        matching, notifications = mongo["matching"], mongo["notifications"]
+        assert matching["calendar_feeds"].count_documents({"volunteer_id": volunteer_id}) == 0
+        assert matching["hours"].count_documents({"volunteer_id": volunteer_id}) == 0
+        # Proposals stay as the needs' history, without what they said about the person.
+        for proposal in matching["proposals"].find({"volunteer_id": volunteer_id}):
+            assert proposal.get("erased") is True and proposal["reasons"] == [] and proposal["distance_km"] is None
+        assert notifications["messages"].count_documents({"volunteer_id": volunteer_id}) == 0
+        assert notifications["proposals"].count_documents({"volunteer_id": volunteer_id}) == 0
+        assert email not in json.dumps([c for c in notifications["contacts"].find({}, {"_id": 0})], default=str)
 
 
 async def test_every_page_is_accessible_in_every_language_and_fits_a_phone(lotse: Lotse, browser: Any) -> None:
@@ -412,8 +509,8 @@ async def test_sessions_are_httponly_and_lax_forms_need_their_token_and_a_stray_
         stray = await browser_like.get("/signin/callback", params={"code": "x", "state": "forged"})
         assert stray.status_code == 400
         assert (await browser_like.get("/home")).headers["location"].startswith("/signin")
-        # The provider sends the browser back to the portal's own paths only.
-        assert "evil.example" not in started.headers["location"]
+    # Where a sign-in started with a hostile `next` ends, the whole way through the provider, and the
+    # cookie's Secure and __Host- outside development: tests/integration/portal/test_sessions.py.
 
 
 # --- places: the map on the profile form and needs reported by street address ----------------------
