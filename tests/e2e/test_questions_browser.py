@@ -199,10 +199,11 @@ async def test_another_volunteer_and_an_initiative_reach_no_question(lotse: Lots
 
     # Every form carries the session's token: without it nothing is asked, written or closed.
     question_path = question_url.removeprefix(lotse.portal)
-    for path, form in (
+    forms: list[tuple[str, dict[str, str | float | bool]]] = [
         ("/questions", {"subject": "ohne Token", "text": "x"}),
         (f"{question_path}/messages", {"text": "x"}),
-    ):
+    ]
+    for path, form in forms:
         refused = await owner.request.post(f"{lotse.portal}{path}", form=form, max_redirects=0)
         assert refused.status == 400, path
     office = await signed_in(lotse, browser, "office")
