@@ -496,7 +496,7 @@ def test_a_volunteer_reads_their_contact_person_and_certificates_on_the_overview
         "is_volunteer": True,
         "is_coordinator": False,
         "path": "/home",
-        "profile": {"contact": {"display_name": "Maria"}},
+        "profile": {"contact": {"display_name": "Maria"}, "status": "active"},
         "waiting": [],
         "engaged": [],
         "unread": 0,

@@ -250,7 +250,7 @@ CONSOLE_PAGES: dict[str, dict[str, Any]] = {
 PAGES: dict[str, dict[str, Any]] = {
     "start.html": {"tenants": [{"slug": "lindenau", "name": "Lindenau"}], "user": None},
     "home.html": {
-        "profile": {"contact": {"display_name": "Maria"}},
+        "profile": {"contact": {"display_name": "Maria"}, "status": "active"},
         "waiting": [PROPOSAL],
         "engaged": [PROPOSAL],
         "unread": 2,
@@ -309,6 +309,10 @@ PAGES: dict[str, dict[str, Any]] = {
         "chosen": {},
         "errors": {"postcode": "Bitte geben Sie eine Postleitzahl mit fünf Ziffern an."},
         "home_map": HOME_MAP,
+        "action": "/profile/new",
+        "editing": False,
+        "initiatives": [],
+        "own_initiative": None,
         **choices(),
     },
     "organisation.html": {
@@ -357,6 +361,7 @@ def test_every_template_is_tested() -> None:
         "hours_form.html",
         "_question_macros.html",
         "office_volunteer_macros.html",
+        "_form_languages.html",
     }
     assert on_disk == set(PAGES)
 
