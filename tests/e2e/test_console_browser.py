@@ -254,6 +254,7 @@ async def test_statistics_withhold_small_counts_on_the_page_and_in_the_csv(lotse
         "/organisation",
         "/organisation/needs/new",
         "/console/statistics",
+        "/console/hours",
     ]
     await initiative.goto(f"{lotse.portal}/console/statistics")
     assert _("de", "Die Zahlen Ihrer Initiative in Lotse, seit Beginn.") in await initiative.inner_text("main")
