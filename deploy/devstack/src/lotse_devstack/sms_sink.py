@@ -23,8 +23,9 @@ import signal
 import threading
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from lotse_devstack.sink_http import SinkRequestHandler
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 MAX_BODY_BYTES = 64 * 1024
@@ -97,7 +98,7 @@ class SmsSink:
 
 
 def _handler(sink: SmsSink) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(SinkRequestHandler):
         def do_POST(self) -> None:
             if urlparse(self.path).path.rstrip("/") != "/messages":
                 self._json(404, {"title": "Not found"})
@@ -136,23 +137,8 @@ def _handler(sink: SmsSink) -> type[BaseHTTPRequestHandler]:
             else:
                 self._json(404, {"title": "Not found"})
 
-        def do_DELETE(self) -> None:
-            if urlparse(self.path).path.rstrip("/") == "/messages":
-                sink.clear()
-                self._json(200, {"cleared": True})
-            else:
-                self._json(404, {"title": "Not found"})
-
-        def _json(self, status: int, body: Any) -> None:
-            payload = json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # keep test output and the dev console quiet
+        def clear_messages(self) -> None:
+            sink.clear()
 
     return Handler
 

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlparse
 from aiosmtpd.controller import Controller
 
 from lotse_devstack.processes import free_port
+from lotse_devstack.sink_http import SinkRequestHandler
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class _SmtpHandler:
 
 
 def _http_handler(store: MessageStore) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(SinkRequestHandler):
         def do_GET(self) -> None:
             url = urlparse(self.path)
             parts = [part for part in url.path.split("/") if part]
@@ -144,23 +145,8 @@ def _http_handler(store: MessageStore) -> type[BaseHTTPRequestHandler]:
             else:
                 self._json(404, {"title": "Not found"})
 
-        def do_DELETE(self) -> None:
-            if urlparse(self.path).path.rstrip("/") == "/messages":
-                store.clear()
-                self._json(200, {"cleared": True})
-            else:
-                self._json(404, {"title": "Not found"})
-
-        def _json(self, status: int, body: Any) -> None:
-            payload = json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # keep test output and the dev console quiet
+        def clear_messages(self) -> None:
+            store.clear()
 
     return Handler
 
