@@ -28,7 +28,7 @@ from lotse_portal.api.access import (
     SignInRequired,
     visit,
 )
-from lotse_portal.backends import BackendProblem, Backends, BackendUnavailable
+from lotse_portal.backends import KEEPALIVE_EXPIRY_SECONDS, BackendProblem, Backends, BackendUnavailable
 from lotse_portal.domain import pick_language
 from lotse_portal.settings import PortalSettings
 from lotse_portal.signin import OpenIdClient, form_origins
@@ -52,7 +52,11 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         store = Store(client[settings.database])
         await store.ensure_indexes()
         # No redirects followed: a service that redirects is misconfigured, and a token must not travel on.
-        async with httpx.AsyncClient(timeout=settings.backend_timeout_seconds, follow_redirects=False) as http:
+        async with httpx.AsyncClient(
+            timeout=settings.backend_timeout_seconds,
+            follow_redirects=False,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS),
+        ) as http:
             verifier = TokenVerifier(settings.auth_config())
             openid = OpenIdClient(settings, http, verifier)
             app.state.portal = Portal(settings, store, Backends(settings, http), openid)

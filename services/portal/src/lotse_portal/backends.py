@@ -52,6 +52,10 @@ class BackendUnavailable(Exception):
 # Public facts (tenant names, consent texts) change rarely; the registry limits public calls per
 # caller, and all of the portal's anonymous visitors reach it from the portal's one address.
 PUBLIC_CACHE_SECONDS = 60.0
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+# Idle connections to the services are dropped before uvicorn's keep-alive (5 s) closes them, so
+# that a request rarely meets a connection the service is closing.
+KEEPALIVE_EXPIRY_SECONDS = 2.0
 
 
 class Backends:
@@ -76,10 +80,16 @@ class Backends:
         headers: dict[str, str] | None = None,
     ) -> Any:
         headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+        url = self.base[service] + path
         try:
-            response = await self.http.request(
-                method, self.base[service] + path, json=json, params=params, headers=headers
-            )
+            try:
+                response = await self.http.request(method, url, json=json, params=params, headers=headers)
+            except httpx.RemoteProtocolError:
+                # The service closed a pooled keep-alive connection just as the request went out
+                # on it; a read may go again on a new one (a write may have been applied: never).
+                if method not in SAFE_METHODS:
+                    raise
+                response = await self.http.request(method, url, json=json, params=params, headers=headers)
         except httpx.HTTPError as error:
             raise BackendUnavailable(f"{service} unreachable: {type(error).__name__}") from error
         if response.status_code >= 500:
