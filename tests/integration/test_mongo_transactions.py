@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from lotse_devstack import Stack
 from lotse_runtime.inbox import INBOX_COLLECTION, ensure_inbox_index, record_once
-from lotse_runtime.mongo import in_transaction
+from lotse_runtime.mongo import connect, in_transaction
 
 
 class Abort(Exception):
@@ -107,3 +110,29 @@ async def test_a_database_with_the_inbox_index_without_tenant_takes_the_new_key(
         mongo_client,
         lambda s: record_once(database, s, consumer="registry", event_id="need-42", tenant="muenster"),
     )
+
+
+def _commands_counted(command: str) -> float:
+    return REGISTRY.get_sample_value("lotse_mongo_commands_total", {"command": command}) or 0.0
+
+
+async def test_a_service_client_counts_its_commands_and_transactions_in_the_metrics(stack: Stack) -> None:
+    client = connect(stack.mongo_url, "test")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        await client[name].create_collection("needs")
+        inserts, finds, commits = (_commands_counted(c) for c in ("insert", "find", "commitTransaction"))
+
+        async def open_need(session: AsyncClientSession) -> None:
+            await client[name].needs.insert_one({"_id": "need-1"}, session=session)
+            await client[name].needs.insert_one({"_id": "need-2"}, session=session)
+
+        await in_transaction(client, open_need)
+        assert await client[name].needs.find_one({"_id": "need-1"}) is not None
+
+        assert _commands_counted("insert") == inserts + 2
+        assert _commands_counted("find") == finds + 1
+        assert _commands_counted("commitTransaction") == commits + 1
+    finally:
+        await client.drop_database(name)
+        await client.close()

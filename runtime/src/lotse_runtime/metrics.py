@@ -1,11 +1,13 @@
 """Prometheus metrics of the mechanism, shared by every service (served at ``/metrics``).
 
-Labels never carry personal data or tenant-chosen free text: consumer, topic, reason, relay.
+Labels never carry personal data or tenant-chosen free text: consumer, topic, reason, relay,
+command (a MongoDB command's name).
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
+from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
 
 MESSAGES_CONSUMED = Counter("lotse_messages_consumed_total", "Messages received from Kafka", ["consumer", "topic"])
 MESSAGES_PROCESSED = Counter("lotse_messages_processed_total", "Messages processed successfully", ["consumer", "topic"])
@@ -26,3 +28,23 @@ OUTBOX_BACKLOG = Gauge("lotse_outbox_backlog_events", "Outbox events not yet pub
 OUTBOX_OLDEST_AGE = Gauge(
     "lotse_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox event", ["relay"]
 )
+MONGO_COMMANDS = Counter(
+    "lotse_mongo_commands_total", "MongoDB commands sent (round trips), by command name", ["command"]
+)
+
+
+class MongoCommandCounter(CommandListener):
+    """Counts every command a MongoDB client sends (``commitTransaction`` counts transactions).
+
+    Always on: a counter increment per command costs about a microsecond against a round trip of
+    a millisecond or more, and the counts say where a service spends its database time
+    (``bench/end_to_end.py`` divides them by the needs it sent)."""
+
+    def started(self, event: CommandStartedEvent) -> None:
+        MONGO_COMMANDS.labels(event.command_name).inc()
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        return
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        return

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.monitoring import CommandListener
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
+
+from lotse_runtime.metrics import MongoCommandCounter
 
 T = TypeVar("T")
 
 
-def connect(url: str, app_name: str) -> AsyncMongoClient[dict[str, Any]]:
-    return AsyncMongoClient(url, appname=app_name, tz_aware=True)
+def connect(
+    url: str, app_name: str, event_listeners: Sequence[CommandListener] = ()
+) -> AsyncMongoClient[dict[str, Any]]:
+    """The client, with its commands counted in ``lotse_mongo_commands_total`` (metrics.py)."""
+    listeners = [MongoCommandCounter(), *event_listeners]
+    return AsyncMongoClient(url, appname=app_name, tz_aware=True, event_listeners=listeners)
 
 
 async def in_transaction(
