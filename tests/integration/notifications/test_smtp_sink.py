@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import sys
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from subprocess import DEVNULL
@@ -59,6 +60,24 @@ def test_received_messages_are_listed_shown_filtered_and_cleared_over_http(tmp_p
                 assert http.get("/messages").json() == []
         if folder is not None:
             assert list(folder.glob("*.eml")) == []
+
+
+def test_each_message_carries_the_sinks_receive_time_and_the_list_starts_after_a_given_id(tmp_path: Path) -> None:
+    for folder in (None, tmp_path / "mails"):
+        with SmtpSink(folder=folder) as sink:
+            before = time.time()
+            _send(sink.smtp_port, "a@example.org", "Erste")
+            between = time.time()
+            _send(sink.smtp_port, "b@example.org", "Zweite")
+            after = time.time()
+            with httpx.Client(base_url=sink.http_url) as http:
+                first, second = http.get("/messages").json()
+                # Stamped by the sink when it accepted the data, on the same wall clock as the sender's.
+                assert before <= first["received_at"] <= between <= second["received_at"] <= after
+                assert http.get(f"/messages/{first['id']}").json()["received_at"] == first["received_at"]
+                (newer,) = http.get("/messages", params={"after": first["id"], "detail": "1"}).json()
+                assert newer["id"] == second["id"] and newer["text"] == "Hallo\n"
+                assert http.get("/messages", params={"after": second["id"]}).json() == []
 
 
 async def test_the_sink_runs_as_its_own_process_with_the_given_ports() -> None:

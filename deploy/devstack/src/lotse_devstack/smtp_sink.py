@@ -5,8 +5,11 @@ their own, so the sink works the same inside a test process and as its own proce
 
     python -m lotse_devstack.smtp_sink --smtp-port 2525 --http-port 8025 [--folder DIR]
 
-HTTP: ``GET /messages`` lists messages as JSON (``?to=`` filters by recipient),
-``GET /messages/<id>`` shows one message's headers, text and HTML, ``DELETE /messages`` clears.
+HTTP: ``GET /messages`` lists messages as JSON (``?to=`` filters by recipient, ``?after=<id>``
+leaves out that message and those before it, ``?detail=1`` answers each as ``/messages/<id>``
+does), ``GET /messages/<id>`` shows one message's headers, text and HTML, ``DELETE /messages``
+clears. Each message carries ``received_at``: the sink's wall clock (Unix seconds) when the
+message's data was accepted, so a benchmark can time an arrival without polling for it.
 Messages live in memory, or as ``<id>.eml`` files in a folder when one is given.
 """
 
@@ -18,6 +21,7 @@ import itertools
 import json
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -38,6 +42,7 @@ class StoredMessage:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     raw: bytes
+    received_at: float  # wall clock, Unix seconds
 
     def parsed(self) -> EmailMessage:
         message = email.message_from_bytes(self.raw, policy=default_policy)
@@ -53,6 +58,7 @@ class StoredMessage:
             "subject": str(message.get("Subject", "")),
             "message_id": str(message.get("Message-ID", "")),
             "date": str(message.get("Date", "")),
+            "received_at": self.received_at,
         }
 
     def detail(self) -> dict[str, Any]:
@@ -88,11 +94,11 @@ class MessageStore:
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
-    def add(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> StoredMessage:
+    def add(self, mail_from: str, rcpt_tos: list[str], raw: bytes, received_at: float) -> StoredMessage:
         with self._lock:
-            stored = StoredMessage(f"{next(self._ids):06d}", mail_from, tuple(rcpt_tos), raw)
+            stored = StoredMessage(f"{next(self._ids):06d}", mail_from, tuple(rcpt_tos), raw, received_at)
             if self.folder is not None:
-                envelope = {"from": mail_from, "to": rcpt_tos}
+                envelope = {"from": mail_from, "to": rcpt_tos, "received_at": received_at}
                 (self.folder / f"{stored.id}.json").write_text(json.dumps(envelope))
                 (self.folder / f"{stored.id}.eml").write_bytes(raw)
             else:
@@ -106,7 +112,10 @@ class MessageStore:
             found = []
             for path in sorted(self.folder.glob("*.eml")):
                 envelope = json.loads(path.with_suffix(".json").read_text())
-                found.append(StoredMessage(path.stem, envelope["from"], tuple(envelope["to"]), path.read_bytes()))
+                received_at = float(envelope.get("received_at", path.stat().st_mtime))
+                found.append(
+                    StoredMessage(path.stem, envelope["from"], tuple(envelope["to"]), path.read_bytes(), received_at)
+                )
             return found
 
     def get(self, message_id: str) -> StoredMessage | None:
@@ -125,7 +134,9 @@ class _SmtpHandler:
         self.store = store
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.store.add(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or b""))
+        received_at = time.time()  # first, before the store's lock and any file writes
+        raw = bytes(envelope.original_content or b"")
+        self.store.add(envelope.mail_from, list(envelope.rcpt_tos), raw, received_at)
         return "250 Message accepted for delivery"
 
 
@@ -135,8 +146,15 @@ def _http_handler(store: MessageStore) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             parts = [part for part in url.path.split("/") if part]
             if parts == ["messages"]:
-                wanted = parse_qs(url.query).get("to", [None])[0]
-                listed = [m.summary() for m in store.all() if wanted is None or wanted in m.rcpt_tos]
+                query = parse_qs(url.query)
+                wanted = query.get("to", [None])[0]
+                after = query.get("after", [""])[0]  # ids are zero-padded, so they sort as they came
+                detailed = query.get("detail", ["0"])[0] in ("1", "true")
+                listed = [
+                    message.detail() if detailed else message.summary()
+                    for message in store.all()
+                    if (wanted is None or wanted in message.rcpt_tos) and message.id > after
+                ]
                 self._json(200, listed)
             elif len(parts) == 2 and parts[0] == "messages" and (found := store.get(parts[1])) is not None:
                 self._json(200, found.detail())
