@@ -14,7 +14,7 @@ import asyncio
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -345,10 +345,13 @@ async def test_the_outbox_relay_stops_after_the_batch_in_hand_and_marks_it(
     publishing, release = asyncio.Event(), asyncio.Event()
     published: list[bytes] = []
 
-    async def publish(topic: str, key: bytes, value: bytes) -> None:
-        publishing.set()
+    async def acknowledged(value: bytes) -> None:
         await release.wait()  # the broker holds its acknowledgement
         published.append(value)
+
+    async def publish(topic: str, key: bytes, value: bytes) -> Awaitable[object]:
+        publishing.set()
+        return acknowledged(value)
 
     relay = OutboxRelay(database, publish, name="shutdown", poll_interval=0.05)
     relay.start()

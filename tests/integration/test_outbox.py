@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
@@ -13,7 +14,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import Envelope, parse_event
 from lotse_runtime.mongo import in_transaction
-from lotse_runtime.outbox import OUTBOX_COLLECTION, OutboxRelay, Publish, append_event, ensure_outbox_indexes
+from lotse_runtime.outbox import (
+    LEASE_COLLECTION,
+    OUTBOX_COLLECTION,
+    OutboxRelay,
+    Send,
+    append_event,
+    ensure_outbox_indexes,
+)
 from tests.support.events import tenant_onboarded
 from tests.support.kafka import create_topics, read_all
 from tests.support.waiting import eventually
@@ -28,11 +36,11 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
 
 
 @pytest.fixture
-def publish(producer: AIOKafkaProducer) -> Publish:
-    """What a service's relay publishes with: the producer, acknowledged by the broker."""
+def publish(producer: AIOKafkaProducer) -> Send:
+    """What a service's relay publishes with: the producer's buffer, then the broker's acknowledgement."""
 
-    async def send(target: str, key: bytes, value: bytes) -> None:
-        await producer.send_and_wait(target, value, key=key)
+    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+        return await producer.send(target, value, key=key)
 
     return send
 
@@ -63,7 +71,7 @@ async def commit_events(
 async def test_committed_events_are_published_in_order_per_key_and_marked(
     mongo_client: AsyncMongoClient[dict[str, Any]],
     database: AsyncDatabase[dict[str, Any]],
-    publish: Publish,
+    publish: Send,
     kafka_bootstrap: str,
     topic: str,
 ) -> None:
@@ -91,7 +99,7 @@ async def test_committed_events_are_published_in_order_per_key_and_marked(
 async def test_a_relay_that_crashed_before_marking_publishes_after_restart(
     mongo_client: AsyncMongoClient[dict[str, Any]],
     database: AsyncDatabase[dict[str, Any]],
-    publish: Publish,
+    publish: Send,
     kafka_bootstrap: str,
     topic: str,
 ) -> None:
@@ -99,7 +107,7 @@ async def test_a_relay_that_crashed_before_marking_publishes_after_restart(
     first, second = tenant_onboarded("aachen", version=1), tenant_onboarded("aachen", version=2)
     await commit_events(mongo_client, database, topic, first, second)
 
-    async def crash_before_publishing(target: str, key: bytes, value: bytes) -> None:
+    async def crash_before_publishing(target: str, key: bytes, value: bytes) -> Awaitable[object]:
         raise ConnectionError("broker connection lost")
 
     crashed = OutboxRelay(database, crash_before_publishing, name="test", poll_interval=0.05, lease_seconds=0.2)
@@ -120,8 +128,8 @@ async def test_a_relay_that_crashed_before_marking_publishes_after_restart(
 async def test_only_the_lease_holder_publishes(
     database: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    async def publish(target: str, key: bytes, value: bytes) -> None:
-        return None
+    async def publish(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+        return asyncio.sleep(0)
 
     holder = OutboxRelay(database, publish, name="registry", lease_seconds=30)
     other = OutboxRelay(database, publish, name="registry", lease_seconds=30)
@@ -132,3 +140,93 @@ async def test_only_the_lease_holder_publishes(
 
 async def _no_pending(database: AsyncDatabase[dict[str, Any]]) -> bool:
     return await database[OUTBOX_COLLECTION].count_documents({"published_at": None}) == 0
+
+
+async def test_an_event_committed_during_a_pass_is_published_without_waiting_for_the_poll(
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+    database: AsyncDatabase[dict[str, Any]],
+    publish: Send,
+    topic: str,
+) -> None:
+    """The wake-up of a commit that lands while the relay publishes is not lost: the relay polls
+    only every minute here, so the second event is published at once or the wait runs out."""
+    await ensure_outbox_indexes(database)
+    first, second = tenant_onboarded("aachen", version=1), tenant_onboarded("aachen", version=2)
+    await commit_events(mongo_client, database, topic, first)
+    relay: OutboxRelay | None = None
+
+    async def commit_while_publishing(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+        if parse_event(value).id == first.id:
+            await commit_events(mongo_client, database, topic, second)
+            assert relay is not None
+            relay.wake()  # what the unit of work does after its commit
+        return await publish(target, key, value)
+
+    relay = OutboxRelay(database, commit_while_publishing, name="test", poll_interval=60)
+    relay.start()
+    try:
+        await eventually(lambda: _no_pending(database), what="the event committed during a pass to be published")
+    finally:
+        await relay.stop()
+
+
+async def test_a_pass_hands_over_every_event_before_awaiting_acknowledgements(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]], topic: str
+) -> None:
+    """The broker acknowledges only once all three are in its hands: a relay that awaited each
+    acknowledgement before handing over the next would wait for ever."""
+    await ensure_outbox_indexes(database)
+    await commit_events(mongo_client, database, topic, *(tenant_onboarded(t) for t in ("aachen", "bonn", "celle")))
+    handed_over: list[bytes] = []
+    all_in_hand = asyncio.Event()
+
+    async def acknowledgement() -> None:
+        await all_in_hand.wait()
+
+    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+        handed_over.append(key)
+        if len(handed_over) == 3:
+            all_in_hand.set()
+        return acknowledgement()
+
+    relay = OutboxRelay(database, send, name="test")
+    assert await asyncio.wait_for(relay.publish_pending(), timeout=30) == 3
+    assert await _no_pending(database)
+
+
+async def test_a_failed_acknowledgement_keeps_later_events_of_its_key_pending(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]], topic: str
+) -> None:
+    await ensure_outbox_indexes(database)
+    first, second = tenant_onboarded("aachen", version=1), tenant_onboarded("aachen", version=2)
+    other = tenant_onboarded("bonn", version=1)
+    await commit_events(mongo_client, database, topic, first, other, second)
+
+    async def refused() -> None:
+        raise ConnectionError("broker refused the batch")
+
+    async def accepted() -> None:
+        return None
+
+    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+        return refused() if parse_event(value).id == first.id else accepted()
+
+    relay = OutboxRelay(database, send, name="test")
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    pending = await database[OUTBOX_COLLECTION].find({"published_at": None}).sort("version").to_list()
+    assert [entry["_id"] for entry in pending] == [str(first.id), str(second.id)]
+
+
+async def test_a_busy_relay_writes_its_lease_only_when_a_third_of_it_is_gone(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+        return asyncio.sleep(0)
+
+    relay = OutboxRelay(database, send, name="test", lease_seconds=60)
+    assert await relay.keep_lease()
+    written = await database[LEASE_COLLECTION].find_one({"_id": "test"})
+    for _ in range(5):
+        assert await relay.keep_lease()
+    assert await database[LEASE_COLLECTION].find_one({"_id": "test"}) == written

@@ -34,10 +34,12 @@ class ServiceConnections:
         self.broker = make_broker(settings, client_id=service)
 
     def relay(self, database: AsyncDatabase[dict[str, Any]], name: str, **options: Any) -> OutboxRelay:
-        async def publish(topic: str, key: bytes, value: bytes) -> None:
-            await self.broker.publish(value, topic=topic, key=key, headers={"content-type": CONTENT_TYPE})
+        async def send(topic: str, key: bytes, value: bytes) -> Awaitable[object]:
+            # Handed to the producer's buffer; the relay awaits the acknowledgements together.
+            headers = {"content-type": CONTENT_TYPE}
+            return await self.broker.publish(value, topic=topic, key=key, headers=headers, no_confirm=True)
 
-        return OutboxRelay(database, publish, name=name, **options)
+        return OutboxRelay(database, send, name=name, **options)
 
     async def stop(self, relay: OutboxRelay, *also: Awaitable[None]) -> None:
         """Stop taking messages; the message in hand, the relay's batch (and whatever else is in

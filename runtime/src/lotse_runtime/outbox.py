@@ -5,6 +5,11 @@ The relay always finds its work by query (pending = not yet published), so it re
 a crash or restart without any history to replay; ``wake()`` only shortens the wait. Events
 that were published but not yet marked are published again after a crash: consumers are
 idempotent (inbox), so that costs nothing but a duplicate on the wire.
+
+A pass hands every pending event of its batch to the producer first and then awaits the
+acknowledgements together, so a batch costs one round of broker latency, not one per event;
+the producer keeps the order within a partition (one batch in flight per partition), so order
+per key holds. The lease is written on a timer, not on every pass.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ PUBLISHED_RETENTION = timedelta(days=7)
 # Counting the backlog costs queries; the gauges need not be fresher than this.
 BACKLOG_MEASURE_SECONDS = 5.0
 
-Publish = Callable[[str, bytes, bytes], Awaitable[None]]  # topic, key, value
+# Hand (topic, key, value) to the producer and return its acknowledgement, to be awaited later:
+# the producer's ``send`` (aiokafka) or ``publish(..., no_confirm=True)`` (FastStream).
+Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[object]]]
 
 
 async def ensure_outbox_indexes(database: AsyncDatabase[dict[str, Any]]) -> None:
@@ -85,20 +92,25 @@ class OutboxRelay:
     def __init__(
         self,
         database: AsyncDatabase[dict[str, Any]],
-        publish: Publish,
+        send: Send,
         *,
         name: str,
         batch_size: int = 500,
         poll_interval: float = 0.5,
         lease_seconds: float = 15.0,
     ) -> None:
+        """``poll_interval``: how long the relay waits when nobody wakes it. A commit in this
+        process wakes it at once; the poll only finds what other replicas of the service committed
+        (their relay does not hold the lease), so it bounds their latency, at one query per poll."""
         self.database = database
-        self.publish = publish
+        self.send = send
         self.name = name
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.owner = uuid.uuid4().hex
+        # Monotonic time until which the lease is ours without asking; renewed a third in.
+        self._lease_renew_at = 0.0
         self.stats = RelayStats()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -134,8 +146,10 @@ class OutboxRelay:
         last_measured = 0.0
         while not self._stopping:
             published = 0
+            # Cleared before the query: a commit during the pass wakes the next pass at once.
+            self._wake.clear()
             try:
-                if await self.hold_lease():
+                if await self.keep_lease():
                     published = await self.publish_pending()
                     if time.monotonic() - last_measured > BACKLOG_MEASURE_SECONDS:
                         last_measured = time.monotonic()
@@ -147,7 +161,6 @@ class OutboxRelay:
             except Exception as error:  # noqa: BLE001 - broker or database away: try again later
                 log.warning("outbox relay pass failed", relay=self.name, error=repr(error))
             if published < self.batch_size and not self._stopping:
-                self._wake.clear()
                 await woken(self._wake, self.poll_interval)
 
     async def publish_pending(self) -> int:
@@ -163,17 +176,24 @@ class OutboxRelay:
         self.stats.passes += 1
         if not pending:
             return 0
-        published_ids = []
+        acknowledgements: list[Awaitable[object]] = []
         try:
             for entry in pending:
                 with publishing_span(entry["type"], entry["topic"], entry["_id"], entry.get("trace_context")):
-                    await self.publish(entry["topic"], entry["key"].encode(), bytes(entry["value"]))
-                published_ids.append(entry["_id"])
+                    acknowledgements.append(
+                        await self.send(entry["topic"], entry["key"].encode(), bytes(entry["value"]))
+                    )
         finally:
+            # Whatever was handed over is awaited (and, if acknowledged, marked) even when a later
+            # hand-over failed, so that it is not published twice.
+            outcomes = await asyncio.gather(*acknowledgements, return_exceptions=True)
+            published_ids = _acknowledged(pending, outcomes)
             if published_ids:
                 await outbox.update_many({"_id": {"$in": published_ids}}, {"$set": {"published_at": datetime.now(UTC)}})
                 self.stats.published += len(published_ids)
                 metrics.OUTBOX_PUBLISHED.labels(self.name).inc(len(published_ids))
+        if failure := next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None):
+            raise failure
         return len(published_ids)
 
     async def backlog(self) -> tuple[int, float]:
@@ -183,6 +203,18 @@ class OutboxRelay:
         oldest = await outbox.find_one({"published_at": None}, sort=[("created_at", ASCENDING)])
         age = (datetime.now(UTC) - oldest["created_at"]).total_seconds() if oldest else 0.0
         return count, age
+
+    async def keep_lease(self) -> bool:
+        """Whether this relay holds the lease: asked of the database only when a third of it is
+        gone (or it is not ours), so a busy relay does not write its lease on every pass."""
+        if time.monotonic() < self._lease_renew_at:
+            return True
+        asked_at = time.monotonic()
+        if await self.hold_lease():
+            self._lease_renew_at = asked_at + self.lease_seconds / 3
+            return True
+        self._lease_renew_at = 0.0
+        return False
 
     async def hold_lease(self) -> bool:
         now = datetime.now(UTC)
@@ -196,3 +228,16 @@ class OutboxRelay:
         except DuplicateKeyError:
             return False  # another replica holds a live lease
         return bool(lease and lease["owner"] == self.owner)
+
+
+def _acknowledged(pending: list[dict[str, Any]], outcomes: list[object]) -> list[str]:
+    """The ids of the events the broker acknowledged, except those after an unacknowledged event
+    of the same key: they are published again behind it, so that its key keeps its order."""
+    failed_keys: set[str] = set()
+    acknowledged = []
+    for entry, outcome in zip(pending, outcomes, strict=False):
+        if isinstance(outcome, BaseException) or entry["key"] in failed_keys:
+            failed_keys.add(entry["key"])
+        else:
+            acknowledged.append(entry["_id"])
+    return acknowledged
