@@ -5,6 +5,13 @@ is processed or dead-lettered, never rely on nack to keep a failed message, and 
 message hold up nothing else. Every message therefore ends in exactly one of three ways before
 its offset is committed: processed, dead-lettered with its reason, or (on shutdown) left
 uncommitted so that it is delivered again.
+
+Records come in batches (what has arrived, up to ``ConsumerOptions.max_records``): the events of a
+batch are applied in one MongoDB transaction (their handlers' units of work join it, see
+``lotse_runtime.unit_of_work.Batch``) and the offsets committed once. A failure of an event's own
+(poison, ``RejectEvent``, any error that is not the infrastructure's) aborts the batch, which is
+then applied one by one on the single-message path, so that only the bad one is dead-lettered; an
+outage retries the batch until it passes. Records of one partition are applied in offset order.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_runtime import metrics
 from lotse_runtime.failures import is_transient
 from lotse_runtime.tracing import event_trace_id, processing_span
+from lotse_runtime.unit_of_work import Batch
 
 log = structlog.get_logger("lotse.consumer")
 
@@ -111,11 +119,32 @@ class Dispatch:
         await handler(event, delivery)
 
 
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """How records are fetched and batched (from the settings, see ``make_broker``)."""
+
+    max_records: int = 100  # per batch, and so per transaction
+    batch_wait_ms: int = 5  # how long to wait for a first record when none is there
+    fetch_max_wait_ms: int = 100  # how long the broker holds a fetch open for new records
+    lanes: int = 1  # batches of tenants apart applied side by side, each in its own transaction
+
+
 @dataclass
 class ConsumerStats:
     processed: int = 0
     dead_lettered: int = 0
     abandoned: int = 0  # cut off at shutdown, left uncommitted
+    batches: int = 0  # committed in one transaction
+    replayed: int = 0  # batches aborted by an event's own fault, applied one by one
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A record of a batch, parsed."""
+
+    value: bytes
+    delivery: Delivery
+    event: Envelope[Any]
 
 
 class EventPipeline:
@@ -138,20 +167,101 @@ class EventPipeline:
         self.idle.set()
 
     @contextlib.contextmanager
-    def holding(self) -> Iterator[None]:
-        """Count a message as in hand from its receipt until it is committed or abandoned."""
-        self.in_hand += 1
+    def holding(self, count: int = 1) -> Iterator[None]:
+        """Count messages as in hand from their receipt until they are committed or abandoned."""
+        self.in_hand += count
         self.idle.clear()
         try:
             yield
         finally:
-            self.in_hand -= 1
+            self.in_hand -= count
             if self.in_hand == 0:
                 self.idle.set()
+
+    async def handle_batch(self, messages: Sequence[tuple[bytes, Delivery]], lanes: int = 1) -> None:
+        """Return once every message is processed or dead-lettered; only then may they be committed."""
+        if len(messages) == 1:
+            await self.handle(*messages[0])
+            return
+        for _, delivery in messages:
+            metrics.MESSAGES_CONSUMED.labels(self.consumer, delivery.topic).inc()
+        records: list[_Record] = []
+        for value, delivery in messages:
+            event = _parse_quietly(value)
+            if event is None:
+                # Dead letters are the single path's business; a batch with one is rare.
+                for value, delivery in messages:
+                    await self._handle(value, delivery)
+                return
+            records.append(_Record(value, delivery, event))
+        groups = _lanes(records) if lanes > 1 else [records]
+        if len(groups) == 1:
+            await self._apply(groups[0])
+            return
+        limit = asyncio.Semaphore(lanes)
+
+        async def in_lane(group: list[_Record]) -> None:
+            async with limit:
+                await self._apply(group)
+
+        # A task per lane: each has its own context, and so its own batch.
+        await asyncio.gather(*(in_lane(group) for group in groups))
+
+    async def _apply(self, records: list[_Record]) -> None:
+        """Apply ``records`` in one transaction; one by one if one of them is at fault."""
+        outage = 0
+        while True:
+            batch = Batch([record.event for record in records])
+            at: int | None = None
+            try:
+                async with batch.applying():
+                    for at, record in enumerate(records):  # noqa: B007 - ``at`` names the culprit
+                        with processing_span(record.event, self.consumer, record.delivery.topic):
+                            await self.handler(record.event, record.delivery)
+                            _logger(record.event, record.delivery).info("event processed")
+                        if batch.failure is not None:  # a failed unit of work its caller went past
+                            raise batch.failure
+                    at = None
+                    await batch.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - sorted out below
+                if is_transient(error):
+                    outage += 1
+                    for record in records:
+                        metrics.PROCESSING_RETRIES.labels(self.consumer, record.delivery.topic).inc()
+                    log.warning(
+                        "infrastructure unavailable, waiting to apply the batch",
+                        consumer=self.consumer,
+                        records=len(records),
+                        tries=outage,
+                        error=repr(error),
+                    )
+                    await asyncio.sleep(self.retry.backoff(min(outage, 6)))
+                    continue
+                self.stats.replayed += 1
+                log.warning(
+                    "batch aborted, applying its events one by one",
+                    consumer=self.consumer,
+                    records=len(records),
+                    failed_event=str(records[at].event.id) if at is not None else None,
+                    error=repr(error),
+                )
+                for index, record in enumerate(records):
+                    await self._process(record.value, record.delivery, record.event, error if index == at else None)
+                return
+            self.stats.batches += 1
+            self.stats.processed += len(records)
+            for record in records:
+                metrics.MESSAGES_PROCESSED.labels(self.consumer, record.delivery.topic).inc()
+            return
 
     async def handle(self, value: bytes, delivery: Delivery) -> None:
         """Return once the message is processed or dead-lettered; only then may it be committed."""
         metrics.MESSAGES_CONSUMED.labels(self.consumer, delivery.topic).inc()
+        await self._handle(value, delivery)
+
+    async def _handle(self, value: bytes, delivery: Delivery) -> None:
         if len(value) > MAX_EVENT_BYTES:
             await self._dead_letter(
                 value,
@@ -165,17 +275,22 @@ class EventPipeline:
         except EventValidationError as error:
             await self._dead_letter(value, delivery, error.kind, error.reason)
             return
-        bound = log.bind(
-            tenant=event.tenant,
-            event_id=str(event.id),
-            event_type=event.type,
-            correlation_id=event.correlationid,
-            topic=delivery.topic,
-        )
-        if trace_id := event_trace_id(event):
-            # Retries are logged between attempts, outside the span: they still name the trace.
-            bound = bound.bind(trace_id=trace_id)
+        await self._process(value, delivery, event)
+
+    async def _process(
+        self, value: bytes, delivery: Delivery, event: Envelope[Any], failed: Exception | None = None
+    ) -> None:
+        """Process ``event`` alone, with retries; ``failed``: how it failed in a batch just now (the
+        first of its attempts)."""
+        bound = _logger(event, delivery)
         attempt = outage = 0
+        if isinstance(failed, RejectEvent):
+            await self._dead_letter(value, delivery, failed.reason, str(failed))
+            return
+        if failed is not None:
+            attempt = 1
+            metrics.PROCESSING_RETRIES.labels(self.consumer, delivery.topic).inc()
+            bound.warning("event processing failed, retrying", attempt=attempt, error=repr(failed))
         while True:
             try:
                 with processing_span(event, self.consumer, delivery.topic):
@@ -244,6 +359,50 @@ class EventPipeline:
         )
 
 
+def _logger(event: Envelope[Any], delivery: Delivery) -> structlog.stdlib.BoundLogger:
+    bound: structlog.stdlib.BoundLogger = log.bind(
+        tenant=event.tenant,
+        event_id=str(event.id),
+        event_type=event.type,
+        correlation_id=event.correlationid,
+        topic=delivery.topic,
+    )
+    if trace_id := event_trace_id(event):
+        # Retries are logged between attempts, outside the span: they still name the trace.
+        bound = bound.bind(trace_id=trace_id)
+    return bound
+
+
+def _parse_quietly(value: bytes) -> Envelope[Any] | None:
+    if len(value) > MAX_EVENT_BYTES:
+        return None
+    try:
+        return parse_event(value)
+    except EventValidationError:
+        return None
+
+
+def _lanes(records: list[_Record]) -> list[list[_Record]]:
+    """Records in groups that share no tenant and no partition, each in offset order per partition.
+
+    Tenants are where services keep their state apart (documents, in-memory indexes and their
+    locks), so lanes of different tenants neither conflict in the database nor wait for each other.
+    """
+    by_partition: dict[tuple[str, int], list[_Record]] = {}
+    for record in records:
+        by_partition.setdefault((record.delivery.topic, record.delivery.partition), []).append(record)
+    lanes: list[tuple[set[str], list[_Record]]] = []
+    for group in by_partition.values():
+        tenants = {record.event.tenant for record in group}
+        overlapping = [lane for lane in lanes if lane[0] & tenants]
+        merged = (
+            tenants.union(*(lane[0] for lane in overlapping)),
+            [r for lane in overlapping for r in lane[1]] + group,
+        )
+        lanes = [lane for lane in lanes if not any(lane is other for other in overlapping)] + [merged]
+    return [lane_records for _, lane_records in lanes]
+
+
 def _record_lag(consumer: str, message: KafkaMessage, topic: str, partition: int, offset: int) -> None:
     client = getattr(message, "consumer", None)
     highwater = client.highwater(TopicPartition(topic, partition)) if client is not None else None
@@ -259,6 +418,7 @@ def subscribe_events(
     topics: Sequence[str] = (),
     pattern: str | None = None,
     retry: RetryPolicy = RetryPolicy(),
+    options: ConsumerOptions | None = None,
 ) -> EventPipeline:
     """Subscribe ``handlers`` to contract events on ``topics`` (or a topic ``pattern``).
 
@@ -267,8 +427,10 @@ def subscribe_events(
     handler of every envelope is for the tests and benchmarks of the pipeline itself.
 
     ``consumer`` is the consumer group id. A new group starts at the earliest offset, so that
-    nothing published before its first start is missed.
+    nothing published before its first start is missed. ``options``: by default the broker's
+    (``make_broker`` takes them from the settings).
     """
+    options = options or _OPTIONS.get(broker, ConsumerOptions())
 
     async def publish_dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
         headers = {name: text.decode() for name, text in info.to_headers()}
@@ -283,36 +445,54 @@ def subscribe_events(
         group_id=consumer,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
+        batch=True,
+        max_records=options.max_records,
+        batch_timeout_ms=options.batch_wait_ms,
+        fetch_max_wait_ms=options.fetch_max_wait_ms,
     )
 
     @subscriber
     async def receive(message: KafkaMessage) -> None:
-        # A subscriber without batch=True receives one record, never a tuple of them.
-        record = cast(ConsumerRecord[Any, Any], message.raw_message)
-        delivery = Delivery(topic=record.topic, partition=record.partition, offset=record.offset, key=record.key)
-        with pipeline.holding():
+        # A batch subscriber receives the records of one fetch, in offset order per partition.
+        records = cast(tuple[ConsumerRecord[Any, Any], ...], message.raw_message)
+        if not records:
+            return
+        deliveries = [
+            (record.value or b"", Delivery(record.topic, record.partition, record.offset, record.key))
+            for record in records
+        ]
+        with pipeline.holding(len(records)):
             try:
-                await pipeline.handle(message.body, delivery)
+                await pipeline.handle_batch(deliveries, options.lanes)
+                # One commit for the batch: the consumer's position on each of its partitions.
                 await message.ack()
             except asyncio.CancelledError:
-                # Only a stop cancels a handler: the offset stays uncommitted and the group delivers
-                # the message again, where the inbox keeps its effect to once.
-                pipeline.stats.abandoned += 1
+                # Only a stop cancels a handler: the offsets stay uncommitted and the group delivers
+                # the batch again, where the inbox keeps each effect to once.
+                pipeline.stats.abandoned += len(records)
                 log.warning(
-                    "shutdown: event in hand abandoned uncommitted, it will be delivered again",
+                    "shutdown: events in hand abandoned uncommitted, they will be delivered again",
                     consumer=consumer,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
+                    records=len(records),
+                    first=f"{records[0].topic}/{records[0].partition}@{records[0].offset}",
                 )
                 raise
-        _record_lag(consumer, message, record.topic, record.partition, record.offset)
+        last = {(record.topic, record.partition): record.offset for record in records}
+        for (topic, partition), offset in last.items():
+            _record_lag(consumer, message, topic, partition, offset)
 
     return pipeline
 
 
 # The pipelines of each broker, so that a stop can tell what was in hand.
 _PIPELINES: weakref.WeakKeyDictionary[KafkaBroker, list[EventPipeline]] = weakref.WeakKeyDictionary()
+# The consumer options of each broker, from the service's settings.
+_OPTIONS: weakref.WeakKeyDictionary[KafkaBroker, ConsumerOptions] = weakref.WeakKeyDictionary()
+
+
+def configure_consumers(broker: KafkaBroker, options: ConsumerOptions) -> None:
+    """The options of the subscriptions ``subscribe_events`` makes on ``broker`` from now on."""
+    _OPTIONS[broker] = options
 
 
 async def stop_consuming(broker: KafkaBroker) -> None:

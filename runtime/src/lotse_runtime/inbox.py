@@ -6,6 +6,7 @@ both are there or neither is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,12 +56,37 @@ async def record_once(
     """
     inbox = database[INBOX_COLLECTION]
     if await inbox.find_one({"consumer": consumer, "tenant": tenant, "event_id": event_id}, session=session):
-        # Operators (and the fault tests) count these: redeliveries after crashes, partner replays.
-        metrics.DUPLICATES_SUPPRESSED.labels(consumer).inc()
-        log.info("duplicate event ignored", consumer=consumer, event_id=event_id, tenant=tenant)
+        duplicate_ignored(consumer, event_id, tenant)
         return False
-    await inbox.insert_one(
-        {"consumer": consumer, "event_id": event_id, "tenant": tenant, "processed_at": datetime.now(UTC)},
-        session=session,
-    )
+    await inbox.insert_one(inbox_row(consumer, event_id, tenant), session=session)
     return True
+
+
+def inbox_row(consumer: str, event_id: str, tenant: str) -> dict[str, Any]:
+    return {"consumer": consumer, "event_id": event_id, "tenant": tenant, "processed_at": datetime.now(UTC)}
+
+
+def duplicate_ignored(consumer: str, event_id: str, tenant: str) -> None:
+    # Operators (and the fault tests) count these: redeliveries after crashes, partner replays.
+    metrics.DUPLICATES_SUPPRESSED.labels(consumer).inc()
+    log.info("duplicate event ignored", consumer=consumer, event_id=event_id, tenant=tenant)
+
+
+async def recorded_among(
+    database: AsyncDatabase[dict[str, Any]],
+    session: AsyncClientSession,
+    *,
+    consumer: str,
+    events: Iterable[tuple[str, str]],
+) -> set[tuple[str, str]]:
+    """Which of ``events`` (tenant, event id) ``consumer`` has recorded: one query for a batch."""
+    pairs = set(events)
+    if not pairs:
+        return set()
+    query = {
+        "consumer": consumer,
+        "tenant": {"$in": sorted({tenant for tenant, _ in pairs})},
+        "event_id": {"$in": sorted({event_id for _, event_id in pairs})},
+    }
+    found = database[INBOX_COLLECTION].find(query, {"_id": 0, "tenant": 1, "event_id": 1}, session=session)
+    return {(row["tenant"], row["event_id"]) async for row in found} & pairs

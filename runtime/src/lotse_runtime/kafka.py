@@ -9,6 +9,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from faststream.security import SASLScram256, SASLScram512
 
+from lotse_runtime.consumer import ConsumerOptions, configure_consumers
 from lotse_runtime.settings import KafkaSettings, PlatformSettings
 
 DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
@@ -16,7 +17,7 @@ DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 
 def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
     """A FastStream broker with defaults that hold on Apache Kafka and on Tansu alike."""
-    return KafkaBroker(
+    broker = KafkaBroker(
         settings.kafka_bootstrap,
         client_id=client_id,
         security=_security(settings),
@@ -34,6 +35,14 @@ def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
         # On stop, each subscriber waits this long for its handler in hand, then cancels it uncommitted.
         graceful_timeout=settings.shutdown_grace_seconds,
     )
+    options = ConsumerOptions(
+        max_records=settings.consumer_max_records,
+        batch_wait_ms=settings.consumer_batch_wait_ms,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        lanes=settings.consumer_lanes,
+    )
+    configure_consumers(broker, options)
+    return broker
 
 
 def _security(settings: KafkaSettings) -> SASLScram256 | SASLScram512 | None:

@@ -60,23 +60,25 @@ async def append_event(
     database: AsyncDatabase[dict[str, Any]], session: AsyncClientSession, topic: str, event: Envelope[Any]
 ) -> None:
     """Store ``event`` for publication on ``topic``; call inside the state change's transaction."""
+    await database[OUTBOX_COLLECTION].insert_one(outbox_entry(topic, event), session=session)
+
+
+def outbox_entry(topic: str, event: Envelope[Any]) -> dict[str, Any]:
+    """The outbox document of ``event`` (a consumer batch writes many with one ``insert_many``)."""
     event = with_trace_context(event)
-    await database[OUTBOX_COLLECTION].insert_one(
-        {
-            "_id": str(event.id),
-            "topic": topic,
-            "key": event.key.decode(),
-            "value": to_bytes(event),
-            "tenant": event.tenant,
-            "type": event.type,
-            "version": event.version,
-            "created_at": datetime.now(UTC),
-            "published_at": None,
-            # For the relay's span, so that it need not parse the event.
-            "trace_context": event_trace_context(event),
-        },
-        session=session,
-    )
+    return {
+        "_id": str(event.id),
+        "topic": topic,
+        "key": event.key.decode(),
+        "value": to_bytes(event),
+        "tenant": event.tenant,
+        "type": event.type,
+        "version": event.version,
+        "created_at": datetime.now(UTC),
+        "published_at": None,
+        # For the relay's span, so that it need not parse the event.
+        "trace_context": event_trace_context(event),
+    }
 
 
 @dataclass

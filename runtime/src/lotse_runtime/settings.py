@@ -61,6 +61,42 @@ class PlatformSettings(KafkaSettings):
             "tenant's partner topic is consumed by a pattern subscription (Kafka's default: 5 minutes)"
         ),
     )
+    consumer_max_records: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description=(
+            "Most records a consumer takes at once; their events are applied in one MongoDB transaction "
+            "and their offsets committed once (fewer round trips; a larger batch holds more work in one transaction)"
+        ),
+    )
+    consumer_batch_wait_ms: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description=(
+            "How long a consumer waits for records when none are there before it asks again; it takes "
+            "whatever has arrived without waiting for a batch to fill, so this adds to idle latency only"
+        ),
+    )
+    consumer_fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=5000,
+        description=(
+            "How long the broker may hold a consumer's fetch open while no records are there (Kafka's "
+            "fetch.max.wait.ms); a broker that answers only at the end of it delays a new record by up to this"
+        ),
+    )
+    consumer_lanes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description=(
+            "How many parts of a batch (records of different partitions and tenants) a consumer applies "
+            "side by side, each in a transaction of its own; 1 applies a batch in one transaction"
+        ),
+    )
     shutdown_grace_seconds: float = Field(
         20.0,
         gt=0,

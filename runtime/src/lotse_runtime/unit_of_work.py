@@ -10,16 +10,28 @@ The model is cosmicpython's unit of work, with one difference: the body is a fun
 block of an ``async with``. PyMongo's ``with_transaction`` runs the body again on a transient
 error (a write conflict, a failover), so the body must be something it can call again; each run
 gets a fresh ``Transaction``, and only the run that committed leaves callbacks behind.
+
+Inside a consumer batch (``Batch``, set up by the consumer for the records it took at once) a
+unit of work opens no transaction of its own: it joins the batch's. Its inbox records come from
+one lookup for the whole batch and are written with the batch's outbox events by one
+``insert_many`` each at the end; its callbacks and the wake-up run once the batch has committed.
+If one unit fails, the whole batch is aborted (the consumer then applies its events one by one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 
 from lotse_contracts import Envelope
 from lotse_runtime import inbox, outbox
@@ -36,22 +48,30 @@ def _nothing() -> None:
 class Transaction:
     """One attempt of a unit of work: its session, inbox, outbox and after-commit callbacks."""
 
-    def __init__(self, database: AsyncDatabase[Document], session: AsyncClientSession) -> None:
+    def __init__(
+        self, database: AsyncDatabase[Document], session: AsyncClientSession, batch: Batch | None = None
+    ) -> None:
         self.database = database
         self.session = session
+        self.batch = batch
         self.events: list[Envelope[Any]] = []
         self.callbacks: list[Callable[[], None]] = []
 
     async def record_once(self, consumer: str, event: Envelope[Any]) -> bool:
         """Record ``event`` in the inbox of ``consumer``; False if it was recorded before (a
         duplicate, whose effect is already there: change nothing then)."""
+        if self.batch is not None:
+            return await self.batch.record_once(self.database, consumer, event)
         return await inbox.record_once(
             self.database, self.session, consumer=consumer, event_id=str(event.id), tenant=event.tenant
         )
 
     async def append_event(self, topic: str, event: Envelope[Any]) -> None:
         """Store ``event`` in the outbox, for the relay to publish on ``topic`` after the commit."""
-        await outbox.append_event(self.database, self.session, topic, event)
+        if self.batch is not None:
+            self.batch.append_event(self.database, topic, event)
+        else:
+            await outbox.append_event(self.database, self.session, topic, event)
         self.events.append(event)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -75,7 +95,11 @@ class UnitOfWork:
         self.wake = wake
 
     async def run(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
-        """Run ``work`` in one transaction, then its after-commit callbacks and the wake-up."""
+        """Run ``work`` in one transaction, then its after-commit callbacks and the wake-up (inside
+        a consumer batch: in the batch's transaction, the callbacks after the batch's commit)."""
+        batch = current_batch()
+        if batch is not None:
+            return await batch.join(self, work)
         committed: list[Transaction] = []
 
         async def attempt(session: AsyncClientSession) -> T:
@@ -104,3 +128,154 @@ class UnitOfWork:
             return True
 
         return await self.run(once)
+
+
+_BATCH: ContextVar[Batch | None] = ContextVar("lotse_consumer_batch", default=None)
+# As many times as PyMongo's with_transaction tries a commit whose outcome it did not hear.
+COMMIT_TRIES = 3
+
+
+def current_batch() -> Batch | None:
+    """The consumer batch this task applies, if any (a task started from a handler inherits the
+    context, but not a batch that has ended)."""
+    batch = _BATCH.get()
+    return batch if batch is not None and batch.open else None
+
+
+class Batch:
+    """One transaction for the events a consumer took at once; the units of work of their
+    handlers join it. One attempt: after a failure the consumer makes a new one (or goes one by one).
+
+    A service that keeps state in memory can hold a lock for the rest of the batch (``hold``) and
+    undo what it changed there when the batch is abandoned (``on_abort``).
+    """
+
+    def __init__(self, events: Sequence[Envelope[Any]]) -> None:
+        self.events = list(events)
+        self.open = True
+        self.failure: BaseException | None = None  # a unit that failed, even if its caller went on
+        self._client: AsyncMongoClient[Document] | None = None
+        self._session: AsyncClientSession | None = None
+        self._committed = False
+        self._callbacks: list[Callable[[], None]] = []
+        self._wakes: list[Callable[[], None]] = []
+        self._databases: dict[str, AsyncDatabase[Document]] = {}
+        self._inbox_rows: dict[str, list[Document]] = {}
+        self._outbox_rows: dict[str, list[Document]] = {}
+        self._recorded: dict[tuple[str, str], set[tuple[str, str]]] = {}  # (database, consumer): (tenant, id)
+        self._looked_up: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self._held: list[asyncio.Lock] = []
+        self._abort_hooks: dict[Hashable, Callable[[], Awaitable[None]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def applying(self) -> AsyncIterator[Batch]:
+        """The batch as the units of work of this task see it; abandoned unless ``commit`` ran."""
+        token = _BATCH.set(self)
+        try:
+            yield self
+        finally:
+            _BATCH.reset(token)
+            try:
+                if not self._committed:
+                    await self._abandon()
+            finally:
+                self.open = False
+                for lock in reversed(self._held):
+                    lock.release()
+                self._held.clear()
+                if self._session is not None:
+                    await self._session.end_session()
+
+    async def hold(self, lock: asyncio.Lock) -> None:
+        """Take ``lock`` until the batch ends (once, however often asked)."""
+        if any(held is lock for held in self._held):
+            return
+        await lock.acquire()
+        self._held.append(lock)
+
+    def on_abort(self, key: Hashable, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` (once per ``key``) if the batch is abandoned, after its transaction is aborted."""
+        self._abort_hooks.setdefault(key, hook)
+
+    async def join(self, unit: UnitOfWork, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        session = await self._session_on(unit.client)
+        self._databases.setdefault(unit.database.name, unit.database)
+        transaction = Transaction(unit.database, session, self)
+        try:
+            result = await work(transaction)
+        except BaseException as error:
+            self.failure = self.failure or error
+            raise
+        self._callbacks.extend(transaction.callbacks)
+        if transaction.events and not any(wake is unit.wake for wake in self._wakes):
+            self._wakes.append(unit.wake)
+        return result
+
+    async def record_once(self, database: AsyncDatabase[Document], consumer: str, event: Envelope[Any]) -> bool:
+        assert self._session is not None
+        key = (database.name, consumer)
+        recorded = self._recorded.setdefault(key, set())
+        looked_up = self._looked_up.setdefault(key, set())
+        pair = (event.tenant, str(event.id))
+        if pair not in looked_up:
+            # The first record of this consumer looks up the whole batch at once.
+            wanted = {(each.tenant, str(each.id)) for each in self.events} | {pair}
+            wanted -= looked_up
+            recorded |= await inbox.recorded_among(database, self._session, consumer=consumer, events=wanted)
+            looked_up |= wanted
+        if pair in recorded:  # before this batch, or earlier in it (the same event twice)
+            inbox.duplicate_ignored(consumer, pair[1], pair[0])
+            return False
+        recorded.add(pair)
+        self._inbox_rows.setdefault(database.name, []).append(inbox.inbox_row(consumer, pair[1], pair[0]))
+        return True
+
+    def append_event(self, database: AsyncDatabase[Document], topic: str, event: Envelope[Any]) -> None:
+        self._outbox_rows.setdefault(database.name, []).append(outbox.outbox_entry(topic, event))
+
+    async def commit(self) -> None:
+        """Write the batch's inbox and outbox rows, commit, then run the callbacks and wake-ups."""
+        if self.failure is not None:
+            raise self.failure
+        session = self._session
+        if session is not None:
+            for name, database in self._databases.items():
+                if rows := self._inbox_rows.get(name):
+                    await database[inbox.INBOX_COLLECTION].insert_many(rows, session=session)
+                if rows := self._outbox_rows.get(name):
+                    await database[outbox.OUTBOX_COLLECTION].insert_many(rows, session=session)
+            await _commit(session)
+        self._committed = True
+        for callback in self._callbacks:
+            callback()
+        for wake in self._wakes:
+            wake()
+
+    async def _session_on(self, client: AsyncMongoClient[Document]) -> AsyncClientSession:
+        if self._session is None:
+            self._client = client
+            self._session = client.start_session()
+            await self._session.start_transaction(
+                read_concern=ReadConcern("majority"), write_concern=WriteConcern("majority")
+            )
+        elif client is not self._client:
+            raise RuntimeError("the units of work of one consumer batch must share one MongoDB client")
+        return self._session
+
+    async def _abandon(self) -> None:
+        if self._session is not None and self._session.in_transaction:
+            with contextlib.suppress(PyMongoError):  # the server drops it anyway when the session ends
+                await self._session.abort_transaction()
+        for hook in self._abort_hooks.values():
+            await hook()
+
+
+async def _commit(session: AsyncClientSession) -> None:
+    for attempt in range(1, COMMIT_TRIES + 1):
+        try:
+            await session.commit_transaction()
+            return
+        except PyMongoError as error:
+            # A commit whose answer was lost may be tried again (MongoDB keeps it to once).
+            if attempt == COMMIT_TRIES or not error.has_error_label("UnknownTransactionCommitResult"):
+                raise
