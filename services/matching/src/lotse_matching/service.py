@@ -75,12 +75,13 @@ from lotse_matching.store import (
     Proposal,
     ProposalKind,
     ProposalStatus,
+    Session,
     StaffingState,
     Store,
     Transaction,
     Transactions,
 )
-from lotse_runtime.unit_of_work import UnitOfWork
+from lotse_runtime.unit_of_work import Batch, UnitOfWork, current_batch
 
 log = structlog.get_logger("lotse.matching")
 T = TypeVar("T")
@@ -89,6 +90,27 @@ REGISTRY_CONSUMER = "matching-registry"
 PARTNER_CONSUMER = "matching-partner"
 PROFILE_FIELDS = set(VolunteerProfile.model_fields) - {"contact"}  # no contact data (the language aside)
 NEED_FIELDS = set(NeedDetails.model_fields)
+
+
+class _CallbacksTaken:
+    """A transaction whose after-commit callbacks its caller runs itself (see ``_run_in_batch``)."""
+
+    def __init__(self, transaction: Transaction) -> None:
+        self.transaction = transaction
+        self.callbacks: list[Callable[[], None]] = []
+
+    @property
+    def session(self) -> Session:
+        return self.transaction.session
+
+    async def record_once(self, consumer: str, event: Envelope[Any]) -> bool:
+        return await self.transaction.record_once(consumer, event)
+
+    async def append_event(self, topic: str, event: Envelope[Any]) -> None:
+        await self.transaction.append_event(topic, event)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.callbacks.append(callback)
 
 
 class UnknownAggregate(Exception):
@@ -121,6 +143,7 @@ class Matching:
         self.clock = clock
         self.indexes: dict[str, TenantIndex] = {}
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.stale: set[str] = set()  # tenants whose index could not be rebuilt after a failure
 
     def index(self, tenant: str) -> TenantIndex:
         if tenant not in self.indexes:
@@ -152,15 +175,49 @@ class Matching:
 
     async def _run(self, tenant: str, work: Callable[[Transaction], Awaitable[T]]) -> T:
         """The runtime's unit of work, under the tenant's lock; the index changes after the commit."""
+        batch = current_batch()
+        if batch is not None:
+            return await self._run_in_batch(batch, tenant, work)
         async with self.locks[tenant]:
             try:
+                if tenant in self.stale:
+                    await self.load_tenant(tenant)
                 return await self.unit_of_work.run(work)
             except UnknownAggregate:
                 raise  # raised before anything in memory changed
             except Exception:
                 # The index may hold changes the database refused; rebuild it from the truth.
-                await self.load_tenant(tenant)
+                await self._reload(tenant)
                 raise
+
+    async def _run_in_batch(self, batch: Batch, tenant: str, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        """A consumer event's unit of work inside the consumer's batch (one transaction for many events).
+
+        A later event of the batch must see what earlier ones did, also in the index (a volunteer's
+        open proposals, so that two needs of one batch do not over-propose them): each event's index
+        changes are applied as soon as its work is done, not at the batch's commit. The tenant stays
+        locked until the batch ends, so that no use case sees the index ahead of the database and
+        writes on it; if the batch is abandoned, the tenant's index is rebuilt from the database.
+        """
+        await batch.hold(self.locks[tenant])
+        batch.on_abort(("matching-index", tenant), lambda: self._reload(tenant))
+        if tenant in self.stale:
+            await self.load_tenant(tenant)
+
+        async def at_once(transaction: Transaction) -> T:
+            taken = _CallbacksTaken(transaction)
+            result = await work(taken)
+            for callback in taken.callbacks:
+                callback()
+            return result
+
+        return await self.unit_of_work.run(at_once)
+
+    async def _reload(self, tenant: str) -> None:
+        """Rebuild the tenant's index; if the database is away, at the tenant's next unit of work."""
+        self.stale.add(tenant)
+        await self.load_tenant(tenant)
+        self.stale.discard(tenant)
 
     async def _need_work(
         self, transaction: Transaction, tenant: str, need_id: str, cause: Envelope[Any] | None, now: datetime

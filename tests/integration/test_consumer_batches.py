@@ -1,0 +1,310 @@
+"""The consumer's batches on the real broker and database: the records that arrived together are
+applied in one transaction, a poison record among them is dead-lettered alone while the others are
+applied once, the same event twice in a batch and a batch delivered again change nothing twice, and
+records of one key are applied in their order, also with batches split into lanes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
+
+from lotse_contracts import DeadLetterInfo, Envelope, dead_letter_topic, to_bytes
+from lotse_devstack import Stack
+from lotse_runtime.consumer import ConsumerOptions, Delivery, EventPipeline, RetryPolicy, subscribe_events
+from lotse_runtime.inbox import INBOX_COLLECTION, ensure_inbox_index
+from lotse_runtime.kafka import make_broker
+from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
+from lotse_runtime.settings import PlatformSettings
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+from tests.support import events
+from tests.support.kafka import create_topics, read_all
+from tests.support.waiting import eventually
+
+FAST_RETRY = RetryPolicy(attempts=2, first_backoff_seconds=0.01, max_backoff_seconds=0.05)
+INBOX = "batch-effects"
+ECHO_TOPIC = "test.echo.v1"
+
+
+class CommandCounter(CommandListener):
+    """How often the client sent each command (the tests count commits)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def started(self, event: CommandStartedEvent) -> None:
+        self.counts[event.command_name] = self.counts.get(event.command_name, 0) + 1
+        if event.command_name == "find":
+            name = f"find {event.command['find']}"
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        pass
+
+
+@dataclass
+class World:
+    client: AsyncMongoClient[dict[str, Any]]
+    database: AsyncDatabase[dict[str, Any]]
+    commands: CommandCounter
+    woken: list[str] = field(default_factory=list)
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.client, self.database, wake=lambda: self.woken.append("wake"))
+
+    async def effects(self) -> dict[str, int]:
+        """How often each event's effect was applied."""
+        return {row["_id"]: row["applied"] async for row in self.database.effects.find()}
+
+
+@pytest.fixture
+async def world(stack: Stack) -> AsyncIterator[World]:
+    commands = CommandCounter()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongo_url, tz_aware=True, event_listeners=[commands]
+    )
+    database = client[f"test_{uuid.uuid4().hex[:12]}"]
+    await ensure_inbox_index(database)
+    await ensure_outbox_indexes(database)
+    await database.create_collection("effects")
+    await database.create_collection("sequences")
+    yield World(client, database, commands)
+    await client.drop_database(database.name)
+    await client.close()
+
+
+@pytest.fixture
+async def broker(kafka_bootstrap: str) -> AsyncIterator[KafkaBroker]:
+    broker = make_broker(PlatformSettings(kafka_bootstrap=kafka_bootstrap), client_id="test-batches")
+    yield broker
+    await broker.stop()
+
+
+async def topic_of(kafka_bootstrap: str, partitions: int = 1) -> str:
+    name = f"test.batches.{uuid.uuid4().hex[:10]}.v1"
+    await create_topics(kafka_bootstrap, name, dead_letter_topic(name), partitions=partitions)
+    return name
+
+
+async def produce_all(bootstrap: str, topic: str, values: list[tuple[bytes, bytes | None]]) -> None:
+    """Everything on the topic before the consumer starts, so that it arrives in few batches."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+    await producer.start()
+    try:
+        for value, key in values:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+class Applying:
+    """A handler as the services have them: its effect, an outbox event and a callback in a unit
+    of work with the event's inbox record; events in ``poison`` break it."""
+
+    def __init__(self, world: World, poison: frozenset[str] = frozenset()) -> None:
+        self.world = world
+        self.poison = poison
+        self.unit_of_work = world.unit_of_work()
+        self.attempts: dict[str, int] = {}
+
+    async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
+        event_id, database = str(event.id), self.world.database
+        self.attempts[event_id] = self.attempts.get(event_id, 0) + 1
+
+        async def work(transaction: Transaction) -> None:
+            session = transaction.session
+            await database.effects.update_one({"_id": event_id}, {"$inc": {"applied": 1}}, upsert=True, session=session)
+            if event_id in self.poison:
+                raise RuntimeError("this event breaks its handler")
+            await database.sequences.update_one(
+                {"_id": event.key.decode()}, {"$push": {"versions": event.version}}, upsert=True, session=session
+            )
+            await transaction.append_event(ECHO_TOPIC, events.tenant_onboarded(event.tenant))
+            transaction.after_commit(lambda: self.world.woken.append(f"committed {event_id}"))
+
+        await self.unit_of_work.run_once(INBOX, event, work)
+
+
+async def test_the_records_that_arrived_together_are_applied_in_one_transaction_with_one_inbox_lookup(
+    world: World, broker: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    topic = await topic_of(kafka_bootstrap)
+    sent = [events.tenant_onboarded("musterstadt", version=n) for n in range(1, 21)]
+    await produce_all(kafka_bootstrap, topic, [(to_bytes(event), event.key) for event in sent])
+
+    pipeline = subscribe_events(broker, Applying(world), consumer="test-one-transaction", topics=[topic])
+    await broker.start()
+
+    async def all_applied() -> bool:
+        return pipeline.stats.processed == len(sent)
+
+    await eventually(all_applied, what="every event to be applied")
+    assert await world.effects() == {str(event.id): 1 for event in sent}
+    # Far fewer transactions than events: one per batch, and one inbox lookup and one insert each.
+    assert 1 <= pipeline.stats.batches < len(sent) / 2
+    assert world.commands.counts["commitTransaction"] == pipeline.stats.batches
+    assert world.commands.counts["find inbox"] == pipeline.stats.batches
+    assert world.commands.counts["insert"] == 2 * pipeline.stats.batches  # inbox rows, outbox rows
+    assert await world.database[INBOX_COLLECTION].count_documents({"consumer": INBOX}) == len(sent)
+    assert await world.database[OUTBOX_COLLECTION].count_documents({}) == len(sent)
+    # The callbacks ran after the commits, in order, and the relay was woken once per batch.
+    assert [entry for entry in world.woken if entry != "wake"] == [f"committed {event.id}" for event in sent]
+    assert world.woken.count("wake") == pipeline.stats.batches
+
+
+async def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_others_are_applied_once(
+    world: World, broker: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    topic = await topic_of(kafka_bootstrap)
+    sent = [events.tenant_onboarded("musterstadt", version=n) for n in range(1, 8)]
+    poison = sent[3]
+    await produce_all(kafka_bootstrap, topic, [(to_bytes(event), event.key) for event in sent])
+
+    handle = Applying(world, poison=frozenset({str(poison.id)}))
+    pipeline = subscribe_events(broker, handle, consumer="test-poison", topics=[topic], retry=FAST_RETRY)
+    await broker.start()
+
+    (dead,) = await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=1)
+    info = DeadLetterInfo.from_headers(dead.headers.items())
+    assert dead.value == to_bytes(poison) and info.source_offset == 3
+    assert info.reason.value == "processing_failed" and "breaks its handler" in info.error
+
+    async def all_done() -> bool:
+        return pipeline.stats.processed + pipeline.stats.dead_lettered == len(sent)
+
+    await eventually(all_done, what="every event to be applied or dead-lettered")
+    good = [event for event in sent if event is not poison]
+    # The poison's aborted attempts left nothing; every other effect is there once.
+    assert await world.effects() == {str(event.id): 1 for event in good}
+    assert pipeline.stats.replayed >= 1 and pipeline.stats.dead_lettered == 1
+    # The poison had its retry budget in all (the batch's attempt counts as its first).
+    assert handle.attempts[str(poison.id)] == FAST_RETRY.attempts
+    inbox_ids = {row["event_id"] async for row in world.database[INBOX_COLLECTION].find({"consumer": INBOX})}
+    assert inbox_ids == {str(event.id) for event in good}
+    assert await world.database[OUTBOX_COLLECTION].count_documents({}) == len(good)
+    (sequence,) = await world.database.sequences.find().to_list()
+    assert sequence["versions"] == [event.version for event in good]
+
+
+async def test_the_same_event_twice_in_a_batch_and_a_batch_delivered_again_are_applied_once(
+    world: World, broker: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    topic = await topic_of(kafka_bootstrap)
+    first, second = events.tenant_onboarded("musterstadt", version=1), events.tenant_onboarded("musterstadt", version=2)
+    # A partner replay: the same event id twice, right after each other.
+    sent = [first, first, second, first]
+    await produce_all(kafka_bootstrap, topic, [(to_bytes(event), event.key) for event in sent])
+
+    pipeline = subscribe_events(broker, Applying(world), consumer="test-twice", topics=[topic])
+    await broker.start()
+
+    async def all_processed() -> bool:
+        return pipeline.stats.processed == len(sent)
+
+    await eventually(all_processed, what="all four records to be processed")
+    assert await world.effects() == {str(first.id): 1, str(second.id): 1}
+    assert await world.database[OUTBOX_COLLECTION].count_documents({}) == 2
+
+    # The same records again, as after a crash before the offset commit: a second group, same inbox.
+    await broker.stop()
+    replay = make_broker(PlatformSettings(kafka_bootstrap=kafka_bootstrap), client_id="test-batches-again")
+    pipeline_again = subscribe_events(replay, Applying(world), consumer="test-twice-again", topics=[topic])
+    await replay.start()
+    try:
+
+        async def replayed() -> bool:
+            return pipeline_again.stats.processed == len(sent)
+
+        await eventually(replayed, what="the records delivered again to be processed")
+    finally:
+        await replay.stop()
+    assert await world.effects() == {str(first.id): 1, str(second.id): 1}
+    assert await world.database[OUTBOX_COLLECTION].count_documents({}) == 2
+    assert await world.database[INBOX_COLLECTION].count_documents({"consumer": INBOX}) == 2
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+async def test_records_of_one_key_are_applied_in_their_order_also_in_lanes(
+    world: World, kafka_bootstrap: str, lanes: int
+) -> None:
+    topic = await topic_of(kafka_bootstrap, partitions=3)
+    # Keys of several tenants, so that lanes have something to apply side by side.
+    keys = [(f"tenant-{n % 3}", f"key-{n}") for n in range(6)]
+    sent = [
+        events.tenant_onboarded(tenant, version=version).model_copy(update={"subject": subject})
+        for version in range(1, 11)
+        for tenant, subject in keys
+    ]
+    await produce_all(kafka_bootstrap, topic, [(to_bytes(event), event.key) for event in sent])
+
+    broker = make_broker(PlatformSettings(kafka_bootstrap=kafka_bootstrap), client_id="test-order")
+    options = ConsumerOptions(max_records=25, lanes=lanes)
+    pipeline = subscribe_events(
+        broker, Applying(world), consumer=f"test-order-{lanes}", topics=[topic], options=options
+    )
+    await broker.start()
+    try:
+
+        async def all_applied() -> bool:
+            return pipeline.stats.processed == len(sent)
+
+        await eventually(all_applied, what="every event to be applied")
+    finally:
+        await broker.stop()
+    orders = {row["_id"]: row["versions"] async for row in world.database.sequences.find()}
+    assert orders == {sent[n].key.decode(): list(range(1, 11)) for n in range(len(keys))}
+    assert pipeline.stats.batches < len(sent)
+
+
+async def test_a_batch_handed_to_the_pipeline_directly_commits_once_per_lane(world: World) -> None:
+    """Lanes: records of partitions that share no tenant go side by side, one transaction each."""
+    dead: list[bytes] = []
+
+    async def dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
+        dead.append(value)
+
+    pipeline = EventPipeline("test-lanes", Applying(world), dead_letter, FAST_RETRY)
+    sent = [events.tenant_onboarded(f"tenant-{n % 2}", version=n + 1) for n in range(10)]
+    # Partition n % 2 holds tenant n % 2: two lanes.
+    batch = [(to_bytes(event), Delivery("test.lanes.v1", n % 2, n // 2, event.key)) for n, event in enumerate(sent)]
+    await pipeline.handle_batch(batch, lanes=2)
+    assert world.commands.counts["commitTransaction"] == 2
+    assert await world.effects() == {str(event.id): 1 for event in sent}
+    assert dead == []
+    # A partition of both tenants joins the lanes into one.
+    world.commands.counts.clear()
+    more = [events.tenant_onboarded(f"tenant-{n % 2}", version=20 + n) for n in range(4)]
+    batch = [
+        (to_bytes(event), Delivery("test.lanes.v1", n % 2 if n < 2 else 2, 100 + n, event.key))
+        for n, event in enumerate(more)
+    ]
+    await pipeline.handle_batch(batch, lanes=2)
+    assert world.commands.counts["commitTransaction"] == 1
+
+
+async def test_the_same_event_twice_in_one_batch_handed_over_directly_is_applied_once(world: World) -> None:
+    async def dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
+        raise AssertionError("nothing here is dead-lettered")
+
+    pipeline = EventPipeline("test-twice-direct", Applying(world), dead_letter, FAST_RETRY)
+    first, second = events.tenant_onboarded("musterstadt", version=1), events.tenant_onboarded("musterstadt", version=2)
+    batch = [
+        (to_bytes(event), Delivery("test.twice.v1", 0, n, event.key)) for n, event in enumerate([first, first, second])
+    ]
+    await pipeline.handle_batch(batch)
+    assert pipeline.stats.batches == 1 and pipeline.stats.replayed == 0
+    assert world.commands.counts["commitTransaction"] == 1
+    assert await world.effects() == {str(first.id): 1, str(second.id): 1}
+    assert await world.database[INBOX_COLLECTION].count_documents({"consumer": INBOX}) == 2
