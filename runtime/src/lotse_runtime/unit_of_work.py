@@ -74,6 +74,17 @@ class Transaction:
             await outbox.append_event(self.database, self.session, topic, event)
         self.events.append(event)
 
+    async def append_events(self, entries: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        """Store several events (topic, event) in the outbox with one write, e.g. the outcomes a
+        worker records together."""
+        if self.batch is not None:
+            for topic, event in entries:
+                self.batch.append_event(self.database, topic, event)
+        elif entries:
+            rows = [outbox.outbox_entry(topic, event) for topic, event in entries]
+            await self.database[outbox.OUTBOX_COLLECTION].insert_many(rows, session=self.session)
+        self.events.extend(event for _, event in entries)
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction is committed (never if it is aborted)."""
         self.callbacks.append(callback)

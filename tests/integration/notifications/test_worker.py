@@ -107,16 +107,16 @@ async def test_a_send_whose_mark_is_lost_is_sent_again_with_the_same_message_id(
     """The documented at-least-once window of SMTP: the server accepted the mail, then the process
     failed before marking it sent. The lease runs out, the mail goes again, under the same Message-ID."""
     address, delivery = await queue_welcome(mongo_client, store)
-    real_finish = store.finish
+    real_finish = store.finish_many
     failures = {"left": 1}
 
-    async def finish_or_crash(*args: Any, **kwargs: Any) -> bool:
+    async def finish_or_crash(*args: Any, **kwargs: Any) -> set[str]:
         if failures["left"]:
             failures["left"] -= 1
             raise ConnectionError("process died before the mark was committed")
         return await real_finish(*args, **kwargs)
 
-    monkeypatch.setattr(store, "finish", finish_or_crash)
+    monkeypatch.setattr(store, "finish_many", finish_or_crash)
     worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, worker_settings(smtp_sink))
     worker.start()
     try:

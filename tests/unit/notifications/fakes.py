@@ -386,6 +386,9 @@ class MemoryStore(UseCaseStore):
             and now - within < p.ends_at <= now
         ]
 
+    async def release_waiting(self, references: list[str], transaction: Transaction) -> int:
+        return 0  # no worker here: nothing waits for a reference
+
     async def add_delivery(
         self,
         transaction: Transaction,

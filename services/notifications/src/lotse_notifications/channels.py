@@ -37,6 +37,10 @@ class SendFailed(Exception):
         self.permanent = permanent
 
 
+class TooLate(Exception):
+    """Not sent: its turn came after ``start_by`` (the claim's lease would not cover the send)."""
+
+
 @dataclass(frozen=True)
 class Attachment:
     content: bytes
@@ -92,27 +96,99 @@ def mailbox(address: str) -> Address:
 
 
 class EmailChannel:
-    def __init__(self, settings: NotificationSettings) -> None:
-        self.settings = settings
+    """Email over one SMTP connection, kept open and reused across mails and passes: connecting,
+    EHLO, STARTTLS and login cost more round trips than the mail itself. Mails take turns on it
+    (an SMTP connection carries one mail at a time). A kept connection the server has closed
+    meanwhile is reopened and the mail sent on the new one; a connection left after an error is
+    closed, so the next mail starts clean; one idle for ``idle_seconds`` is closed (servers drop
+    idle clients after a few minutes anyway), and ``close`` ends it at shutdown.
 
-    async def send(self, message: EmailMessage) -> None:
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.settings.smtp_host,
-                port=self.settings.smtp_port,
-                username=self.settings.smtp_username,
-                password=self.settings.smtp_password,
-                start_tls=self.settings.smtp_starttls,
-                timeout=self.settings.delivery_timeout_seconds,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as error:
-            raise SendFailed("recipient_refused", str(error), permanent=True) from error
-        except aiosmtplib.SMTPResponseException as error:
-            # 5xx is the server's final word; 4xx asks to come back later.
-            raise SendFailed(f"smtp_{error.code}", str(error), permanent=error.code >= 500) from error
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            raise SendFailed("smtp_unavailable", f"{type(error).__name__}: {error}", permanent=False) from error
+    ``connections_opened`` counts the connections made (for the metrics and the tests)."""
+
+    def __init__(self, settings: NotificationSettings, *, idle_seconds: float = 30.0) -> None:
+        self.settings = settings
+        self.idle_seconds = idle_seconds
+        self.connections_opened = 0
+        self._lock = asyncio.Lock()
+        self._client: aiosmtplib.SMTP | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    async def send(self, message: EmailMessage, *, start_by: float | None = None) -> None:
+        """Send on the kept connection; ``TooLate`` (nothing sent) if its turn comes after
+        ``start_by`` (the event loop's clock)."""
+        # The deadline starts once it is this mail's turn: waiting behind other mails is no failure.
+        async with self._lock:
+            if start_by is not None and asyncio.get_running_loop().time() > start_by:
+                raise TooLate()
+            self._cancel_idle_timer()
+            try:
+                async with asyncio.timeout(self.settings.delivery_timeout_seconds):
+                    await self._send_on_connection(message)
+            except aiosmtplib.SMTPRecipientsRefused as error:
+                await self._drop()
+                raise SendFailed("recipient_refused", str(error), permanent=True) from error
+            except aiosmtplib.SMTPResponseException as error:
+                await self._drop()
+                # 5xx is the server's final word; 4xx asks to come back later.
+                raise SendFailed(f"smtp_{error.code}", str(error), permanent=error.code >= 500) from error
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+                await self._drop()
+                raise SendFailed("smtp_unavailable", f"{type(error).__name__}: {error}", permanent=False) from error
+            except BaseException:
+                await self._drop()  # cancelled halfway through a mail: the connection is in no known state
+                raise
+            self._idle_timer = asyncio.get_running_loop().call_later(self.idle_seconds, self._close_when_idle)
+
+    async def _send_on_connection(self, message: EmailMessage) -> None:
+        if self._client is not None and self._client.is_connected:
+            try:
+                await self._client.send_message(message)
+                return
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                # The server closed the kept connection (idle timeout, restart) and the dialogue
+                # broke off: send the mail once on a new connection (had the server taken it
+                # after all, the resend carries the same Message-ID).
+                await self._drop()
+        client = aiosmtplib.SMTP(
+            hostname=self.settings.smtp_host,
+            port=self.settings.smtp_port,
+            username=self.settings.smtp_username,
+            password=self.settings.smtp_password,
+            start_tls=self.settings.smtp_starttls,
+            timeout=self.settings.delivery_timeout_seconds,
+        )
+        await client.connect()
+        self.connections_opened += 1
+        self._client = client
+        await client.send_message(message)
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _close_when_idle(self) -> None:
+        self._idle_timer = None
+        if not self._lock.locked():
+            self._closing = asyncio.get_running_loop().create_task(self.close())
+
+    async def close(self) -> None:
+        """Say goodbye to the server (QUIT) and close the connection, if one is open."""
+        async with self._lock:
+            self._cancel_idle_timer()
+            client, self._client = self._client, None
+            if client is not None and client.is_connected:
+                try:
+                    async with asyncio.timeout(2.0):
+                        await client.quit()
+                except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                    client.close()
 
 
 class WebhookChannel:

@@ -391,6 +391,19 @@ def delivery_key(trigger_event_id: str, recipient_kind: str, recipient_id: str, 
     return f"{trigger_event_id}:{recipient_kind}:{recipient_id}:{channel}"
 
 
+# What a delivery can wait for: read-model entries that arrive on other topics.
+TENANT_REFERENCE = "tenant"
+CONTACT_REFERENCE = "contact"
+ORGANISATION_REFERENCE = "organisation"
+NEED_REFERENCE = "need"
+
+
+def reference_key(tenant: str, kind: str, reference_id: str = "") -> str:
+    """The read-model entry a delivery waits for (its ``waiting_for``), as the event that brings
+    it names it: ``<tenant>:contact:<volunteer id>``, ``<tenant>:need:<need id>``, ``<tenant>:tenant``."""
+    return f"{tenant}:{kind}:{reference_id}" if reference_id else f"{tenant}:{kind}"
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """``sha256=<hex>`` of HMAC-SHA256 over ``timestamp + "." + body``."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)

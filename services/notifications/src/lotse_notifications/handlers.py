@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from lotse_contracts import (
     Envelope,
@@ -35,6 +36,13 @@ from lotse_contracts import (
     VolunteerRegistered,
     VolunteerSteppedBack,
     VolunteerWithdrawn,
+)
+from lotse_notifications.domain import (
+    CONTACT_REFERENCE,
+    NEED_REFERENCE,
+    ORGANISATION_REFERENCE,
+    TENANT_REFERENCE,
+    reference_key,
 )
 from lotse_notifications.records import ProposalStatus
 from lotse_notifications.service import (
@@ -70,6 +78,21 @@ from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 
+def brought_references(event: Envelope[Any]) -> list[str]:
+    """What deliveries may be waiting for that this event brings into the read model (a tenant, a
+    volunteer's contact, an organisation, a need's description): applying it releases them."""
+    data, tenant = event.data, event.tenant
+    if isinstance(data, TenantOnboarded):
+        return [reference_key(tenant, TENANT_REFERENCE)]
+    if isinstance(data, VolunteerRegistered | VolunteerProfileUpdated):
+        return [reference_key(tenant, CONTACT_REFERENCE, str(data.volunteer_id))]
+    if isinstance(data, OrganisationRegistered | OrganisationUpdated):
+        return [reference_key(tenant, ORGANISATION_REFERENCE, str(data.organisation_id))]
+    if isinstance(data, NeedOpened | NeedUpdated):
+        return [reference_key(tenant, NEED_REFERENCE, str(data.need_id))]
+    return []
+
+
 def event_handlers(
     unit_of_work: UnitOfWork,
     store: UseCaseStore,
@@ -95,6 +118,10 @@ def event_handlers(
                 if event.type.startswith(WEBHOOK_PREFIXES):
                     await forward_to_webhooks(store, event, transaction)
                 await change(store, event, transaction)
+                if references := brought_references(event):
+                    # Made due now, in the transaction that applies what they waited for; the
+                    # worker is woken below instead of finding them when their wait runs out.
+                    await store.release_waiting(references, transaction)
                 transaction.after_commit(queued)
 
             await unit_of_work.run_once(consumer, event, work)

@@ -8,16 +8,27 @@ What stops a delivery here is said by an exception: ``Undeliverable`` (record, d
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from lotse_contracts.events.notifications import RecipientKind
+from lotse_contracts.events.organisations import OrganisationKind
 from lotse_contracts.events.values import Channel
 from lotse_notifications import catalogue, domain
 from lotse_notifications.catalogue import MATCH_PROPOSED, PROPOSAL_REMINDER
-from lotse_notifications.domain import ContactPoint, SharedPerson, skip_reason
-from lotse_notifications.records import TenantFacts
+from lotse_notifications.domain import (
+    CONTACT_REFERENCE,
+    NEED_REFERENCE,
+    ORGANISATION_REFERENCE,
+    TENANT_REFERENCE,
+    ContactPoint,
+    SharedPerson,
+    reference_key,
+    skip_reason,
+)
+from lotse_notifications.records import Contact, Need, Organisation, TenantFacts, Webhook
 from lotse_notifications.sandbox import RenderTimeUp
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import DEAD, SKIPPED, Delivery, DeliveryStatus, Store
@@ -25,6 +36,7 @@ from lotse_notifications.templates import (
     MessageFacts,
     Rendered,
     RenderFailed,
+    TemplateSource,
     UnknownTemplate,
     language_chain,
     render_off_loop,
@@ -74,11 +86,13 @@ class Undeliverable(Exception):
 
 class NotYet(Exception):
     """The recipient or the need is not in the read model yet: another topic may simply not have
-    been read. Wait (without using up send attempts) until the grace period ends, then skip."""
+    been read. Wait (without using up send attempts) until the grace period ends, then skip; the
+    event that brings ``waiting_for`` (a ``domain.reference_key``) ends the wait at once."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, waiting_for: str) -> None:
         super().__init__(code)
         self.code = code
+        self.waiting_for = waiting_for
 
 
 class QuietHours(Exception):
@@ -89,6 +103,127 @@ class QuietHours(Exception):
         self.until = until
 
 
+def named_people(kind: str, payload: dict[str, Any]) -> list[str]:
+    """The volunteers a message to the office or an organisation names (their ids, in order)."""
+    if kind == catalogue.NEED_STAFFED:
+        ids = list(payload.get("volunteer_ids", []))
+    elif kind == catalogue.DAILY_DIGEST:
+        ids = [volunteer for item in payload.get("items", []) for volunteer in item.get("volunteer_ids", [])]
+    elif kind in {catalogue.VOLUNTEER_UNREACHABLE, catalogue.CERTIFICATE_EXPIRING_OFFICE, catalogue.QUESTION_ASKED}:
+        ids = [payload["volunteer_id"]]
+    else:
+        return []
+    return list(dict.fromkeys(ids))
+
+
+class Reads:
+    """What a pass of the worker reads of the read model: for a batch of deliveries at once, one
+    query per collection (``prefetch``: tenants, organisations, contacts, needs, guidance, template
+    overrides, webhooks, side by side), then kept for the pass. What the prefetch did not foresee
+    is read on first use and kept as well. A pass is short, so what it keeps is as fresh as a read
+    at send time was; the next pass reads again."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._tenants: dict[str, TenantFacts | None] = {}
+        self._organisations: dict[str, dict[str, Organisation]] = {}  # per tenant: all of them
+        self._offices: dict[str, Organisation | None] = {}
+        self._contacts: dict[tuple[str, str], Contact | None] = {}
+        self._needs: dict[tuple[str, str], Need | None] = {}
+        self._guidance: dict[str, dict[str, dict[str, str]]] = {}
+        self._overrides: dict[str, dict[tuple[str, str], TemplateSource]] = {}
+        self._webhooks: dict[str, Webhook | None] = {}
+
+    async def prefetch(self, deliveries: list[Delivery]) -> None:
+        messages = [delivery for delivery in deliveries if delivery.channel is not Channel.WEBHOOK]
+        tenants = sorted({delivery.tenant for delivery in messages})
+        hooks = sorted({delivery.recipient_id for delivery in deliveries if delivery.channel is Channel.WEBHOOK})
+        contacts: set[tuple[str, str]] = set()
+        needs: set[tuple[str, str]] = set()
+        for delivery in messages:
+            tenant, payload = delivery.tenant, delivery.payload or {}
+            if delivery.recipient_kind == RecipientKind.VOLUNTEER.value:
+                contacts.add((tenant, delivery.recipient_id))
+            elif delivery.recipient_kind == "need_owner":
+                needs.add((tenant, delivery.recipient_id))
+            if "need_id" in payload and payload.get("need") is None:
+                needs.add((tenant, payload["need_id"]))
+            needs.update((tenant, item["need_id"]) for item in payload.get("items", []) if item.get("need") is None)
+            contacts.update((tenant, volunteer_id) for volunteer_id in named_people(delivery.kind, payload))
+        store = self.store
+        hooks_read = asyncio.ensure_future(store.webhooks_by_id(hooks))  # side by side with the others
+        found_tenants, organisations, found_contacts, found_needs, guidance, overrides = await asyncio.gather(
+            store.tenants_of(tenants),
+            store.organisations_of(tenants),
+            store.contacts_of(sorted(contacts)),
+            store.needs_by_id(sorted(needs)),
+            store.guidance_of(tenants),
+            store.template_overrides_of(tenants),
+        )
+        webhooks = await hooks_read
+        for tenant in tenants:
+            self._tenants[tenant] = found_tenants.get(tenant)
+            self._organisations[tenant] = {}
+            self._guidance[tenant] = guidance.get(tenant, {})
+            self._overrides[tenant] = overrides.get(tenant, {})
+        for organisation in organisations:
+            self._organisations[organisation.tenant][organisation.organisation_id] = organisation
+        self._contacts.update({key: found_contacts.get(key) for key in contacts})
+        self._needs.update({key: found_needs.get(key) for key in needs})
+        self._webhooks.update({hook: webhooks.get(hook) for hook in hooks})
+
+    async def tenant(self, tenant: str) -> TenantFacts | None:
+        if tenant not in self._tenants:
+            self._tenants[tenant] = await self.store.tenant(tenant)
+        return self._tenants[tenant]
+
+    async def organisation(self, tenant: str, organisation_id: str) -> Organisation | None:
+        if tenant in self._organisations:
+            return self._organisations[tenant].get(organisation_id)
+        return await self.store.organisation(tenant, organisation_id)
+
+    async def coordination_office(self, tenant: str) -> Organisation | None:
+        if tenant not in self._offices:
+            if tenant in self._organisations:
+                offices = [
+                    organisation
+                    for organisation in self._organisations[tenant].values()
+                    if organisation.kind is OrganisationKind.COORDINATION_OFFICE
+                ]
+                self._offices[tenant] = max(offices, key=lambda office: office.version, default=None)
+            else:
+                self._offices[tenant] = await self.store.coordination_office(tenant)
+        return self._offices[tenant]
+
+    async def contact(self, tenant: str, volunteer_id: str) -> Contact | None:
+        key = (tenant, volunteer_id)
+        if key not in self._contacts:
+            self._contacts[key] = await self.store.contact(tenant, volunteer_id)
+        return self._contacts[key]
+
+    async def need(self, tenant: str, need_id: str) -> Need | None:
+        key = (tenant, need_id)
+        if key not in self._needs:
+            self._needs[key] = await self.store.need(tenant, need_id)
+        return self._needs[key]
+
+    async def guidance(self, tenant: str) -> dict[str, dict[str, str]]:
+        if tenant not in self._guidance:
+            self._guidance[tenant] = await self.store.guidance(tenant)
+        return self._guidance[tenant]
+
+    async def template_overrides(self, tenant: str, kind: str) -> dict[tuple[str, str], TemplateSource]:
+        if tenant not in self._overrides:
+            return await self.store.template_overrides(tenant, kind)
+        return {key: source for key, source in self._overrides[tenant].items() if key[0] == kind}
+
+    async def webhook(self, tenant: str, webhook_id: str) -> Webhook | None:
+        if webhook_id not in self._webhooks:
+            self._webhooks[webhook_id] = await self.store.webhook(tenant, webhook_id)
+        hook = self._webhooks[webhook_id]
+        return hook if hook is not None and hook.tenant == tenant else None
+
+
 class Composer:
     """Composes a delivery's message from the read model (contacts, organisations, needs, tenants)."""
 
@@ -96,22 +231,24 @@ class Composer:
         self.store = store
         self.settings = settings
 
-    async def compose(self, delivery: Delivery) -> Composed:
-        """The message rendered for its recipient, with the recipient's address."""
+    async def compose(self, delivery: Delivery, reads: Reads | None = None) -> Composed:
+        """The message rendered for its recipient, with the recipient's address; ``reads`` is
+        what the worker's pass read for its batch (None: read what this one needs)."""
+        reads = reads or Reads(self.store)
         tenant_slug = delivery.tenant
         # Tenants, organisations and volunteers arrive on other topics than the events that cause
         # a message, and after a crash or rebalance they may come later: wait for them.
-        tenant = await self.store.tenant(tenant_slug)
+        tenant = await reads.tenant(tenant_slug)
         if tenant is None:
-            raise NotYet("unknown_tenant")
-        office = await self.store.coordination_office(tenant_slug)
+            raise NotYet("unknown_tenant", reference_key(tenant_slug, TENANT_REFERENCE))
+        office = await reads.coordination_office(tenant_slug)
         office_email = tenant.coordination_email
         recipient_kind, recipient_id = delivery.recipient_kind, delivery.recipient_id
         person_language: str | None = None
         if recipient_kind == "volunteer":
-            contact = await self.store.contact(tenant_slug, recipient_id)
+            contact = await reads.contact(tenant_slug, recipient_id)
             if contact is None:
-                raise NotYet("no_contact")
+                raise NotYet("no_contact", reference_key(tenant_slug, CONTACT_REFERENCE, recipient_id))
             # Checked again at send time: the person may have opted out or been erased meanwhile.
             reason = skip_reason(contact, delivery.channel, delivery.kind)
             if reason is not None or contact.details is None:
@@ -132,15 +269,15 @@ class Composer:
             name, person_language = details.display_name, details.preferred_language
         elif recipient_kind in {"organisation", "need_owner"}:
             if recipient_kind == "need_owner":  # queued before the need was read; its owner is known now
-                snapshot = domain.snapshot_of(await self.store.need(tenant_slug, recipient_id))
+                snapshot = domain.snapshot_of(await reads.need(tenant_slug, recipient_id))
                 if snapshot is None:
-                    raise NotYet("unknown_need")
+                    raise NotYet("unknown_need", reference_key(tenant_slug, NEED_REFERENCE, recipient_id))
                 recipient_id = snapshot.organisation_id
                 # recorded with the outcome
                 delivery.recipient_kind, delivery.recipient_id = RecipientKind.ORGANISATION.value, recipient_id
-            organisation = await self.store.organisation(tenant_slug, recipient_id)
+            organisation = await reads.organisation(tenant_slug, recipient_id)
             if organisation is None:
-                raise NotYet("no_contact")
+                raise NotYet("no_contact", reference_key(tenant_slug, ORGANISATION_REFERENCE, recipient_id))
             if organisation.contact_email == office_email:
                 raise Undeliverable("same_as_office", "the organisation's mailbox is the coordination office's")
             name, address = organisation.name, organisation.contact_email
@@ -150,12 +287,12 @@ class Composer:
             name, address = office.name if office else tenant.name, office_email
         payload = dict(delivery.payload or {})
         if "need_id" in payload and payload.get("need") is None:
-            known = domain.snapshot_of(await self.store.need(tenant_slug, payload["need_id"]))
+            known = domain.snapshot_of(await reads.need(tenant_slug, payload["need_id"]))
             if known is None:
-                raise NotYet("unknown_need")
+                raise NotYet("unknown_need", reference_key(tenant_slug, NEED_REFERENCE, payload["need_id"]))
             payload["need"] = known.to_document()
         if delivery.kind == catalogue.DAILY_DIGEST:
-            payload["items"] = await self._digest_items(tenant_slug, payload.get("items", []))
+            payload["items"] = await self._digest_items(reads, tenant_slug, payload.get("items", []))
         if delivery.channel is Channel.EMAIL and delivery.kind in ANSWERABLE:
             payload |= self._answer_links(tenant_slug, payload)
         facts = MessageFacts(
@@ -165,13 +302,13 @@ class Composer:
             office_name=office.name if office else None,
             timezone=tenant.timezone,
             payload=payload,
-            guidance=await self.store.guidance(tenant_slug),
-            people=await self._people(delivery, payload),
-            contact_point=await self._contact_point(tenant, delivery.kind, payload),
+            guidance=await reads.guidance(tenant_slug),
+            people=await self._people(reads, delivery, payload),
+            contact_point=await self._contact_point(reads, tenant, delivery.kind, payload),
         )
         chain = language_chain(person_language, tenant.default_language)
         try:
-            overrides = await self.store.template_overrides(tenant_slug, delivery.kind)
+            overrides = await reads.template_overrides(tenant_slug, delivery.kind)
             # Off the event loop, stopped at its time limit: a tenant's override is untrusted code.
             rendered = await render_off_loop(
                 delivery.kind, chain, facts, overrides, time_limit=self.settings.template_render_seconds
@@ -182,46 +319,36 @@ class Composer:
             raise Undeliverable("render_failed", render_failure(error), status=DEAD) from error
         return Composed(rendered, address, office_email or None, payload, tenant.timezone)
 
-    async def _people(self, delivery: Delivery, payload: dict[str, Any]) -> dict[str, SharedPerson]:
+    async def _people(self, reads: Reads, delivery: Delivery, payload: dict[str, Any]) -> dict[str, SharedPerson]:
         """The volunteers a message to the office or an organisation names, as that recipient may
         see them (``domain.shared_with``); someone erased since is left out."""
-        if delivery.kind == catalogue.NEED_STAFFED:
-            ids = list(payload.get("volunteer_ids", []))
-        elif delivery.kind == catalogue.DAILY_DIGEST:
-            ids = [volunteer for item in payload["items"] for volunteer in item.get("volunteer_ids", [])]
-        elif delivery.kind in {
-            catalogue.VOLUNTEER_UNREACHABLE,
-            catalogue.CERTIFICATE_EXPIRING_OFFICE,
-            catalogue.QUESTION_ASKED,
-        }:
-            ids = [payload["volunteer_id"]]
-        else:
-            return {}
         people = {}
-        for volunteer_id in dict.fromkeys(ids):
-            contact = await self.store.contact(delivery.tenant, volunteer_id)
+        for volunteer_id in named_people(delivery.kind, payload):
+            contact = await reads.contact(delivery.tenant, volunteer_id)
             person = domain.shared_with(contact, delivery.recipient_kind, delivery.recipient_id)
             if person is not None:
                 people[volunteer_id] = person
         return people
 
-    async def _contact_point(self, tenant: TenantFacts, kind: str, payload: dict[str, Any]) -> ContactPoint | None:
+    async def _contact_point(
+        self, reads: Reads, tenant: TenantFacts, kind: str, payload: dict[str, Any]
+    ) -> ContactPoint | None:
         """Whom a volunteer asks about an engagement: the organisation that owns the need, by its
         own mailbox; None (the office, named anyway) when it is the office or not known."""
         if kind not in ABOUT_ENGAGEMENT or not payload.get("need"):
             return None
-        organisation = await self.store.organisation(tenant.tenant, payload["need"]["organisation_id"])
+        organisation = await reads.organisation(tenant.tenant, payload["need"]["organisation_id"])
         if organisation is None or organisation.contact_email == tenant.coordination_email:
             return None
         return ContactPoint(organisation.name, organisation.contact_email)
 
-    async def _digest_items(self, tenant: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def _digest_items(self, reads: Reads, tenant: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The digest's events with their needs filled in; one whose need was never read is left
         out rather than holding the whole digest back."""
         filled = []
         for item in items:
             if item.get("need") is None:
-                known = domain.snapshot_of(await self.store.need(tenant, item["need_id"]))
+                known = domain.snapshot_of(await reads.need(tenant, item["need_id"]))
                 if known is None:
                     continue
                 item = item | {"need": known.to_document()}

@@ -42,7 +42,10 @@ class NotificationSettings(ServiceSettings):
         ),
     )
     mail_from: str = Field("Lotse <noreply@lotse.local>", description="Sender of every email")
-    delivery_concurrency: int = Field(8, ge=1, le=100, description="Deliveries in flight at once")
+    delivery_concurrency: int = Field(8, ge=1, le=100, description="Deliveries composed or sent side by side")
+    delivery_batch_size: int = Field(
+        50, ge=1, le=500, description="Deliveries claimed and in flight at once (claimed in one pass, read together)"
+    )
     delivery_timeout_seconds: float = Field(10.0, gt=0, description="Longest a single send may take")
     max_body_bytes: int = Field(
         # A template override may hold 70,300 characters, each up to 6 bytes as a JSON escape.
@@ -57,7 +60,15 @@ class NotificationSettings(ServiceSettings):
     delivery_max_attempts: int = Field(6, ge=1, description="Attempts before a delivery is dead-lettered")
     retry_base_seconds: float = Field(5.0, gt=0, description="First retry delay (doubles per attempt, jittered)")
     retry_max_seconds: float = Field(900.0, gt=0, description="Longest retry delay")
-    worker_poll_seconds: float = Field(1.0, gt=0, description="How often the worker looks for due deliveries")
+    worker_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "How often the worker looks for deliveries that became due by time (retries and waits, "
+            "seconds apart) or were queued by another replica; one queued here wakes it at once"
+        ),
+    )
+    smtp_idle_seconds: float = Field(30.0, gt=0, description="An SMTP connection unused this long is closed")
     reference_grace_seconds: float = Field(
         900.0, gt=0, description="How long a message waits for its volunteer or need to be read (topics are unordered)"
     )

@@ -7,8 +7,11 @@ Exactly once in effect, and where it ends:
 1. The event handler commits the delivery as ``pending`` in the same transaction as the inbox
    record: a redelivered event finds the inbox record, and the unique delivery key stops a second
    queue entry for the same (event, recipient, channel) in any case.
-2. The worker claims a delivery with a lease (``claimed_until``); one claim, one send.
-3. After the send it marks the delivery ``sent`` and appends NotificationSent in one transaction.
+2. The worker claims due deliveries in batches, each under a claim token with a lease
+   (``claimed_until``); one claim, one send. A claim token is never reused, and a send starts
+   only while the lease leaves time for it.
+3. After the send it marks the delivery ``sent`` and appends NotificationSent in one transaction,
+   together with the other outcomes that finished meanwhile, each only while its claim holds.
    In-app messages are written in that very transaction, so they are exactly once.
 
 The remaining window is between 2 and 3 for email and webhooks: if the process dies after the
@@ -23,12 +26,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from functools import partial
 from typing import Any
 
 import structlog
 from prometheus_client import Counter
 
+from lotse_contracts import Envelope, topic_for
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel
 from lotse_notifications import catalogue, domain, ical
@@ -37,15 +44,16 @@ from lotse_notifications.channels import (
     EmailChannel,
     SendFailed,
     SmsChannel,
+    TooLate,
     WebhookChannel,
     email_message,
     sms_text,
 )
-from lotse_notifications.recipients import Composed, Composer, NotYet, QuietHours, Undeliverable
+from lotse_notifications.recipients import Composed, Composer, NotYet, QuietHours, Reads, Undeliverable
 from lotse_notifications.reminders import Planner
 from lotse_notifications.service import check_reachable
 from lotse_notifications.settings import NotificationSettings
-from lotse_notifications.store import DEAD, SENT, SKIPPED, Delivery, DeliveryStatus, Store
+from lotse_notifications.store import DEAD, SENT, SKIPPED, Delivery, DeliveryStatus, Store, outcome_event
 from lotse_runtime.destinations import Resolver, system_resolver
 from lotse_runtime.tracing import continuing_span
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
@@ -56,6 +64,12 @@ log = structlog.get_logger("lotse.notifications.worker")
 # Channels whose addresses can fail for good (in-app messages always arrive).
 TRACKED = frozenset({Channel.EMAIL, Channel.SMS})
 
+# At most this many outcomes in one transaction (a backlog's first group would otherwise be huge).
+RECORD_GROUP_LIMIT = 200
+# How long finished outcomes wait for the attempts still running, to share their transaction. The
+# mail is out already: the wait delays only the record (and the room for the next claims).
+RECORD_LINGER_SECONDS = 0.25
+
 # Labels carry no personal data: channel, kind and outcome only.
 DELIVERY_ATTEMPTS = Counter(
     "lotse_notification_delivery_attempts_total",
@@ -64,7 +78,32 @@ DELIVERY_ATTEMPTS = Counter(
 )
 
 
+@dataclass(eq=False)
+class Outcome:
+    """What one attempt came to, waiting to be recorded together with the others of its moment:
+    the delivery's new fields and, when ``publish``, its NotificationSent/Failed (a wait for a
+    reference, quiet hours and a claim given back change no outcome and publish nothing)."""
+
+    delivery: Delivery
+    fields: dict[str, Any]
+    label: str  # sent, retry, dead, skipped (counted and published); waiting, quiet_hours, given_back
+    status: DeliveryStatus | None = None  # None with publish: tried again later
+    attempt: int = 0
+    code: str = ""
+    error: str = ""
+    language: str | None = None
+    publish: bool = True
+    channel_failed: bool = False  # the volunteer's channel was marked failed when the pass read it
+    recorded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
 class DeliveryWorker:
+    """Works in passes: a pass claims what is due (up to ``delivery_batch_size`` in flight), reads
+    what the messages need for the whole batch at once (``recipients.Reads``) and sends them, at
+    most ``delivery_concurrency`` composing or sending side by side, emails one after another on
+    one kept SMTP connection. The outcomes are recorded together: whatever finished while the
+    previous group was being written goes into the next transaction (``_record_outcomes``)."""
+
     def __init__(
         self,
         unit_of_work: UnitOfWork,
@@ -75,14 +114,20 @@ class DeliveryWorker:
         self.unit_of_work = unit_of_work
         self.store = store
         self.settings = settings
-        self.email = EmailChannel(settings)
+        self.email = EmailChannel(settings, idle_seconds=settings.smtp_idle_seconds)
         self.webhook = WebhookChannel(settings, resolver)
         self.sms = SmsChannel(settings, resolver)
         self.owner = uuid.uuid4().hex
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._room_wanted = False
+        self._outcomes: list[Outcome] = []
+        self._outcomes_ready = asyncio.Event()
+        self._attempting = 0  # attempts running, whose outcomes are still to come
+        self._attempts_done = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._recorder: asyncio.Task[None] | None = None
         self.composer = Composer(store, settings)
         self.planner = Planner(unit_of_work, store, settings, self.wake)
 
@@ -90,6 +135,7 @@ class DeliveryWorker:
         self._wake.set()
 
     def start(self) -> None:
+        self._recorder = asyncio.create_task(self._record_outcomes(), name="delivery-recorder")
         self._tasks = [
             asyncio.create_task(self._run(), name="delivery-worker"),
             asyncio.create_task(self.planner.run_periodically(), name="proposal-reminders"),
@@ -108,120 +154,302 @@ class DeliveryWorker:
                 task.cancel()
             if unfinished:
                 log.warning("shutdown: deliveries outlasted the grace, retried after their lease", cut=len(unfinished))
-        for task in [*self._tasks, *in_flight]:
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.cancel()
+        for task in [*self._tasks, *in_flight, *([recorder] if recorder else [])]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks, self._in_flight = [], set()
+        await self.email.close()
         await self.webhook.close()
         await self.sms.close()
 
     # --- the queue ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        lease = timedelta(seconds=self.settings.delivery_lease_seconds)
+        lease = self.settings.delivery_lease_seconds
+        # A claimed delivery is sent only while its lease leaves time for the send and the record:
+        # one sent later could overlap with another worker's claim after the lease ran out.
+        start_within = max(lease - self.settings.delivery_timeout_seconds - 5, lease / 2)
+        loop = asyncio.get_running_loop()
         while True:
-            claimed = 0
-            try:
-                # Claim only while a slot is free: a slow endpoint occupies one slot, never the queue.
-                while True:
-                    await self._slots.acquire()
-                    delivery = await self.store.claim_due(self.owner, lease)
-                    if delivery is None:
-                        self._slots.release()
-                        break
-                    claimed += 1
-                    task = asyncio.create_task(self._deliver_in_slot(delivery))
+            # Cleared before the query, not after: a wake-up that comes while it runs (a delivery
+            # queued just then) is kept, and the wait below returns at once.
+            self._wake.clear()
+            room = self.settings.delivery_batch_size - len(self._in_flight)
+            self._room_wanted = room <= 0
+            claimed: list[Delivery] = []
+            if room > 0:
+                try:
+                    claim = f"{self.owner}:{uuid.uuid4().hex[:12]}"  # never reused: a late record finds it gone
+                    claimed = await self.store.claim_due(claim, timedelta(seconds=lease), room)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - the database may be away; try again later
+                    log.warning("claiming deliveries failed", error=repr(error))
+            if claimed:
+                start_by = loop.time() + start_within
+                reads = Reads(self.store)
+                try:
+                    await reads.prefetch(claimed)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - each message reads what it needs then
+                    log.warning("reading for a batch of deliveries failed", error=repr(error))
+                for delivery in claimed:
+                    task = asyncio.create_task(self._deliver_claimed(delivery, reads, start_by))
                     self._in_flight.add(task)
-                    task.add_done_callback(self._in_flight.discard)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - the database may be away; try again later
-                self._slots.release()
-                log.warning("claiming deliveries failed", error=repr(error))
-            if claimed == 0:
-                self._wake.clear()
-                await woken(self._wake, self.settings.worker_poll_seconds)
+                    task.add_done_callback(self._finished)
+                if len(claimed) == room:
+                    continue  # a full batch: more may be due
+            await woken(self._wake, self.settings.worker_poll_seconds)
 
-    async def _deliver_in_slot(self, delivery: Delivery) -> None:
-        try:
-            await self.deliver(delivery)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001 - the lease brings it back; log and go on
-            log.error("delivery attempt crashed", delivery_id=delivery.id, error=repr(error))
-        finally:
-            self._slots.release()
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._room_wanted:  # the loop waits for room to claim more
+            self._room_wanted = False
+            self._wake.set()
 
-    async def deliver(self, delivery: Delivery) -> None:
+    async def _deliver_claimed(self, delivery: Delivery, reads: Reads, start_by: float) -> None:
         attributes = {
             "lotse.tenant": delivery.tenant,
             "lotse.delivery_id": delivery.id,
             "lotse.channel": delivery.channel.value,
             "lotse.kind": delivery.kind,
         }
-        span_name = f"deliver {delivery.channel.value}"
-        with continuing_span(span_name, delivery.trace_context, attributes=attributes):
-            await self._deliver(delivery)
-
-    async def _deliver(self, delivery: Delivery) -> None:
-        attempt = delivery.attempts + 1
-        language: str | None = delivery.language
+        self._attempting += 1
+        self._attempts_done.clear()
         try:
-            language = await asyncio.wait_for(self._send(delivery), self.settings.delivery_timeout_seconds + 5)
+            try:
+                with continuing_span(
+                    f"deliver {delivery.channel.value}", delivery.trace_context, attributes=attributes
+                ):
+                    outcome = await self._attempt(delivery, reads, start_by)
+            finally:
+                self._attempting -= 1
+                if self._attempting == 0:
+                    self._attempts_done.set()
+            self._outcomes.append(outcome)
+            self._outcomes_ready.set()
+            await outcome.recorded
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the lease brings it back; log and go on
+            log.error("delivery attempt crashed", delivery_id=delivery.id, error=repr(error))
+
+    async def _attempt(self, delivery: Delivery, reads: Reads, start_by: float) -> Outcome:
+        attempt = delivery.attempts + 1
+        loop = asyncio.get_running_loop()
+        channel_failed = False
+        message: EmailMessage | None = None
+        try:
+            async with self._slots:
+                if loop.time() > start_by:
+                    raise TooLate()
+                if delivery.channel is Channel.WEBHOOK:
+                    await self._send_webhook(delivery, reads)
+                    return self._outcome(delivery, attempt, SENT, language=delivery.language)
+                composed = await asyncio.wait_for(
+                    self.composer.compose(delivery, reads), self.settings.delivery_timeout_seconds + 5
+                )
+                if delivery.recipient_kind == RecipientKind.VOLUNTEER.value:
+                    contact = await reads.contact(delivery.tenant, delivery.recipient_id)
+                    channel_failed = contact is not None and delivery.channel in contact.failed_channels
+                rendered = composed.rendered
+                if delivery.channel is Channel.SMS:
+                    more = catalogue.gettext(rendered.language, catalogue.SMS_MORE)
+                    await self.sms.send(composed.address, sms_text(rendered, more), delivery_id=delivery.id)
+                elif delivery.channel is Channel.EMAIL:
+                    message = email_message(
+                        rendered,
+                        sender=self.settings.mail_from,
+                        to=composed.address,
+                        delivery_id=delivery.id,
+                        reply_to=composed.reply_to,
+                        attachments=self._attachments(delivery, composed),
+                    )
+                else:
+                    delivery.rendered = rendered  # in-app: stored in the same transaction as the mark
+            if message is not None:
+                # Outside the slot: mails take turns on the connection, composing goes on meanwhile.
+                await self.email.send(message, start_by=start_by)
+        except TooLate:
+            return Outcome(delivery, {}, "given_back", publish=False)
         except Undeliverable as failure:
-            await self._record(delivery, attempt, status=failure.status, code=failure.code, error=str(failure))
-            return
+            return self._outcome(delivery, attempt, failure.status, code=failure.code, error=str(failure))
         except NotYet as waiting:
-            await self._wait_for_reference(delivery, waiting.code, attempt)
-            return
+            return self._waiting(delivery, waiting, attempt)
         except QuietHours as quiet:
-            await self._postpone(delivery, quiet.until)
-            return
+            # Due again when the quiet window ends; attempts stay as they are.
+            fields = {"reason": "quiet_hours", "next_attempt_at": quiet.until}
+            return Outcome(delivery, fields, "quiet_hours", publish=False)
         except SendFailed as failure:
             final = failure.permanent or attempt >= self.settings.delivery_max_attempts
-            await self._record(delivery, attempt, status=DEAD if final else None, code=failure.code, error=str(failure))
-            return
+            return self._outcome(delivery, attempt, DEAD if final else None, code=failure.code, error=str(failure))
         except TimeoutError:
             final = attempt >= self.settings.delivery_max_attempts
-            await self._record(
-                delivery, attempt, status=DEAD if final else None, code="timeout", error="send timed out"
-            )
-            return
-        await self._record(delivery, attempt, status=SENT, language=language)
+            return self._outcome(delivery, attempt, DEAD if final else None, code="timeout", error="send timed out")
+        outcome = self._outcome(delivery, attempt, SENT, language=rendered.language)
+        outcome.channel_failed = channel_failed
+        return outcome
 
-    async def _send(self, delivery: Delivery) -> str:
-        """Send once; return the language it went out in."""
-        tenant = delivery.tenant
-        if delivery.channel is Channel.WEBHOOK:
-            hook = await self.store.webhook(tenant, delivery.recipient_id)
-            if hook is None:
-                raise Undeliverable("webhook_removed", "the webhook was removed")
-            payload = delivery.payload or {}
-            await self.webhook.send(
-                hook.url,
-                hook.secret,
-                payload["body"].encode(),
-                delivery_id=delivery.id,
-                event_type=payload["event_type"],
+    async def _send_webhook(self, delivery: Delivery, reads: Reads) -> None:
+        hook = await reads.webhook(delivery.tenant, delivery.recipient_id)
+        if hook is None:
+            raise Undeliverable("webhook_removed", "the webhook was removed")
+        payload = delivery.payload or {}
+        await self.webhook.send(
+            hook.url, hook.secret, payload["body"].encode(), delivery_id=delivery.id, event_type=payload["event_type"]
+        )
+
+    def _waiting(self, delivery: Delivery, waiting: NotYet, attempt: int) -> Outcome:
+        """Wait for a reference not read yet, with backoff and without using up attempts, until
+        the grace ends; the event that brings it releases the delivery at once (``release_waiting``)."""
+        waited = (datetime.now(UTC) - delivery.created_at).total_seconds()
+        if waited > self.settings.reference_grace_seconds:
+            detail = f"still unknown after {waited:.0f} s"
+            return self._outcome(delivery, attempt, SKIPPED, code=waiting.code, error=detail)
+        waits = delivery.waits + 1
+        delay = domain.backoff_seconds(
+            waits, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
+        )
+        fields = {
+            "waits": waits,
+            "reason": waiting.code,
+            "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay),
+            "waiting_for": waiting.waiting_for,
+        }
+        return Outcome(delivery, fields, "waiting", publish=False)
+
+    def _outcome(
+        self,
+        delivery: Delivery,
+        attempt: int,
+        status: DeliveryStatus | None,
+        *,
+        code: str = "",
+        error: str = "",
+        language: str | None = None,
+    ) -> Outcome:
+        """An attempt's outcome in the log: sent, tried again later (status None) or given up."""
+        now = datetime.now(UTC)
+        error = domain.without_addresses(error)
+        if status == SENT:
+            fields: dict[str, Any] = {"status": SENT.value, "attempts": attempt, "sent_at": now, "language": language}
+        elif status is None:
+            delay = domain.backoff_seconds(
+                attempt, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
             )
-            return delivery.language
-        composed = await self.composer.compose(delivery)
-        rendered = composed.rendered
-        if delivery.channel is Channel.EMAIL:
-            message = email_message(
-                rendered,
-                sender=self.settings.mail_from,
-                to=composed.address,
-                delivery_id=delivery.id,
-                reply_to=composed.reply_to,
-                attachments=self._attachments(delivery, composed),
+            fields = {"attempts": attempt, "next_attempt_at": now + timedelta(seconds=delay), "error": error}
+            fields["reason"] = code
+        else:
+            fields = {"status": status.value, "attempts": attempt, "reason": code, "error": error, "failed_at": now}
+        # need_owner deliveries know their organisation now (set by the composer)
+        fields.update(recipient_kind=delivery.recipient_kind, recipient_id=delivery.recipient_id)
+        label = status.value if status is not None else "retry"
+        return Outcome(delivery, fields, label, status, attempt, code, error, language)
+
+    # --- recording ----------------------------------------------------------------------------
+
+    async def _record_outcomes(self) -> None:
+        """Record what finished, in groups: one transaction for the outcomes of the attempts that
+        run at the same time (waiting for those still running up to ``RECORD_LINGER_SECONDS``),
+        and for all that came in while the previous group was being written."""
+        while True:
+            await self._outcomes_ready.wait()
+            if self._attempting:
+                await woken(self._attempts_done, RECORD_LINGER_SECONDS)
+            self._outcomes_ready.clear()
+            group, self._outcomes = self._outcomes[:RECORD_GROUP_LIMIT], self._outcomes[RECORD_GROUP_LIMIT:]
+            if self._outcomes:
+                self._outcomes_ready.set()
+            if group:
+                await self._record_group(group)
+
+    async def _record_group(self, group: list[Outcome]) -> None:
+        try:
+            recorded = await self.unit_of_work.run(partial(self._write, group))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the database may be away, or one outcome is at fault
+            if len(group) > 1:
+                # One by one, so that a fault of one outcome costs no other its record (and a resend).
+                log.warning("recording a group of outcomes failed, one by one now", error=repr(error), size=len(group))
+                for outcome in group:
+                    await self._record_group([outcome])
+                return
+            (outcome,) = group
+            log.error("recording a delivery attempt failed", delivery_id=outcome.delivery.id, error=repr(error))
+            outcome.recorded.set_result(False)  # its lease brings it back
+            return
+        for outcome in group:
+            held = outcome.delivery.id in recorded
+            if held and outcome.publish:
+                delivery = outcome.delivery
+                DELIVERY_ATTEMPTS.labels(delivery.channel.value, delivery.kind, outcome.label).inc()
+                log.info(
+                    "delivery attempt recorded",
+                    delivery_id=delivery.id,
+                    tenant=delivery.tenant,
+                    channel=delivery.channel.value,
+                    outcome=outcome.label,
+                    reason=outcome.code or None,
+                    attempt=outcome.attempt,
+                )
+            if not outcome.recorded.done():
+                outcome.recorded.set_result(held)
+
+    async def _write(self, group: list[Outcome], transaction: Transaction) -> set[str]:
+        """One transaction: the outcomes in the log, their events in the outbox, the in-app
+        messages; outcomes whose lease ran out (another attempt owns them now) are left out."""
+        session = transaction.session
+        held = await self.store.finish_many([(outcome.delivery, outcome.fields) for outcome in group], session)
+        mine = [outcome for outcome in group if outcome.delivery.id in held]
+        now = datetime.now(UTC)
+        messages = [
+            {
+                "_id": outcome.delivery.id,
+                "tenant": outcome.delivery.tenant,
+                "volunteer_id": outcome.delivery.recipient_id,
+                "kind": outcome.delivery.kind,
+                "language": rendered.language,
+                "subject": rendered.subject,
+                "text": rendered.text,
+                "html": rendered.html,
+                "created_at": now,
+                "read_at": None,
+            }
+            for outcome in mine
+            if outcome.status == SENT
+            and outcome.delivery.channel is Channel.IN_APP
+            and (rendered := outcome.delivery.rendered) is not None
+        ]
+        if messages:
+            await self.store.add_messages(messages, session)
+        events: list[tuple[str, Envelope[Any]]] = []
+        for outcome in mine:
+            if not outcome.publish:
+                continue
+            delivery = outcome.delivery
+            if delivery.recipient_kind == RecipientKind.VOLUNTEER.value and delivery.channel in TRACKED:
+                await self._track_channel(outcome, transaction)
+            if delivery.recipient_kind == "need_owner":
+                # The need never arrived, so there is no owner to report on; the office's delivery
+                # about the same need fails with unknown_need and reports it.
+                continue
+            event = outcome_event(
+                delivery,
+                sent=outcome.status == SENT,
+                attempts=outcome.attempt,
+                error_code=outcome.code or "failed",
+                error=outcome.error or outcome.code or "failed",
+                will_retry=outcome.status is None,
+                language=outcome.language,
             )
-            await self.email.send(message)
-        elif delivery.channel is Channel.SMS:
-            more = catalogue.gettext(rendered.language, catalogue.SMS_MORE)
-            await self.sms.send(composed.address, sms_text(rendered, more), delivery_id=delivery.id)
-        delivery.rendered = rendered  # in-app: stored in the same transaction as the mark
-        return rendered.language
+            events.append((topic_for(event.type, event.tenant), event))
+        await transaction.append_events(events)
+        return held
 
     @staticmethod
     def _attachments(delivery: Delivery, composed: Composed) -> list[Attachment]:
@@ -235,119 +463,17 @@ class DeliveryWorker:
         )
         return [Attachment(document, "text", "calendar", "lotse-einsatz.ics", {"method": "PUBLISH"})]
 
-    async def _wait_for_reference(self, delivery: Delivery, code: str, attempt: int) -> None:
-        waited = (datetime.now(UTC) - delivery.created_at).total_seconds()
-        if waited > self.settings.reference_grace_seconds:
-            detail = f"still unknown after {waited:.0f} s"
-            await self._record(delivery, attempt, status=SKIPPED, code=code, error=detail)
-            return
-        waits = delivery.waits + 1
-        delay = domain.backoff_seconds(
-            waits, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
-        )
-        fields = {"waits": waits, "reason": code, "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay)}
-
-        async def work(transaction: Transaction) -> bool:
-            return await self.store.finish(delivery, fields, transaction.session)
-
-        await self.unit_of_work.run(work)
-
-    async def _postpone(self, delivery: Delivery, until: datetime) -> None:
-        """Due again when the quiet window ends; attempts stay as they are."""
-
-        async def work(transaction: Transaction) -> bool:
-            fields = {"reason": "quiet_hours", "next_attempt_at": until}
-            return await self.store.finish(delivery, fields, transaction.session)
-
-        await self.unit_of_work.run(work)
-
-    async def _record(
-        self,
-        delivery: Delivery,
-        attempt: int,
-        *,
-        status: DeliveryStatus | None,
-        code: str = "",
-        error: str = "",
-        language: str | None = None,
-    ) -> None:
-        """One transaction: the outcome in the log, its event in the outbox, the in-app message."""
-        now = datetime.now(UTC)
-        error = domain.without_addresses(error)
-        if status == SENT:
-            fields: dict[str, Any] = {"status": SENT.value, "attempts": attempt, "sent_at": now, "language": language}
-        elif status is None:
-            delay = domain.backoff_seconds(
-                attempt, base=self.settings.retry_base_seconds, cap=self.settings.retry_max_seconds
-            )
-            fields = {"attempts": attempt, "next_attempt_at": now + timedelta(seconds=delay), "error": error}
-            fields["reason"] = code
-        else:
-            fields = {"status": status.value, "attempts": attempt, "reason": code, "error": error, "failed_at": now}
-        fields.update(recipient_kind=delivery.recipient_kind, recipient_id=delivery.recipient_id)
-
-        async def work(transaction: Transaction) -> bool:
-            session = transaction.session
-            if not await self.store.finish(delivery, fields, session):
-                return False  # the lease ran out and another attempt owns it now
-            transaction.after_commit(self.wake)
-            rendered = delivery.rendered
-            if status == SENT and delivery.channel is Channel.IN_APP and rendered is not None:
-                await self.store.add_message(
-                    {
-                        "_id": delivery.id,
-                        "tenant": delivery.tenant,
-                        "volunteer_id": delivery.recipient_id,
-                        "kind": delivery.kind,
-                        "language": rendered.language,
-                        "subject": rendered.subject,
-                        "text": rendered.text,
-                        "html": rendered.html,
-                        "created_at": now,
-                        "read_at": None,
-                    },
-                    session,
-                )
-            if delivery.recipient_kind == RecipientKind.VOLUNTEER.value and delivery.channel in TRACKED:
-                await self._track_channel(delivery, status, code, transaction)
-            if delivery.recipient_kind == "need_owner":
-                # The need never arrived, so there is no owner to report on; the office's delivery
-                # about the same need fails with unknown_need and reports it.
-                return True
-            await self.store.publish_outcome(
-                delivery,
-                transaction,
-                sent=status == SENT,
-                attempts=attempt,
-                error_code=code or "failed",
-                error=error or code or "failed",
-                will_retry=status is None,
-                language=language,
-            )
-            return True
-
-        if await self.unit_of_work.run(work):
-            outcome = status.value if status is not None else "retry"
-            DELIVERY_ATTEMPTS.labels(delivery.channel.value, delivery.kind, outcome).inc()
-            log.info(
-                "delivery attempt recorded",
-                delivery_id=delivery.id,
-                tenant=delivery.tenant,
-                channel=delivery.channel.value,
-                outcome=outcome,
-                reason=code or None,
-                attempt=attempt,
-            )
-
-    async def _track_channel(
-        self, delivery: Delivery, status: DeliveryStatus | None, code: str, transaction: Transaction
-    ) -> None:
+    async def _track_channel(self, outcome: Outcome, transaction: Transaction) -> None:
         """Keep track of whether the volunteer's chosen channels work: a channel whose address was
-        refused for good is marked failed, one that delivered again is cleared, and the office is
-        told once when none is left (``service.check_reachable``)."""
+        refused for good is marked failed, one that delivered again is cleared (written only when
+        the pass read it as failed: most sends change nothing here), and the office is told once
+        when none is left (``service.check_reachable``)."""
+        delivery, status, code = outcome.delivery, outcome.status, outcome.code
         tenant, volunteer_id, channel = delivery.tenant, delivery.recipient_id, delivery.channel
         if status == SENT:
-            changed = await self.store.clear_channel_failure(tenant, volunteer_id, channel, transaction)
+            changed = outcome.channel_failed and await self.store.clear_channel_failure(
+                tenant, volunteer_id, channel, transaction
+            )
         elif status in {DEAD, SKIPPED} and domain.refuses_address(channel, code):
             await self.store.mark_channel_failed(tenant, volunteer_id, channel, transaction)
             changed = True

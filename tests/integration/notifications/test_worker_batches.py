@@ -1,0 +1,266 @@
+"""The delivery worker in batches (issue 17), against the real database and SMTP sink: many
+deliveries claimed and read in one pass and mailed over one kept SMTP connection, a broken
+connection opened again, two workers on one queue, and a delivery that waits for a volunteer
+released by the event that brings them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_contracts import parse_event, topic_for
+from lotse_contracts.events.values import Channel
+from lotse_devstack import Stack
+from lotse_devstack.smtp_sink import SmtpSink
+from lotse_notifications.handlers import event_handlers
+from lotse_notifications.records import Contact, ContactDetails, TenantFacts
+from lotse_notifications.settings import NotificationSettings
+from lotse_notifications.store import Delivery, Store
+from lotse_notifications.worker import DeliveryWorker
+from lotse_runtime.consumer import Delivery as Received
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+from tests.integration.notifications.support import mails_to, registered
+from tests.support import events
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import eventually
+
+TENANT = "batch-town"
+SENT_TYPE = "de.lotse.notifications.delivery.sent.v1"
+
+
+class CommandCount(monitoring.CommandListener):
+    """The commands a client sent, by (command, collection)."""
+
+    def __init__(self) -> None:
+        self.counted: Counter[tuple[str, str]] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        self.counted[(event.command_name, target if isinstance(target, str) else "")] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
+
+
+class CountingProxy(TcpProxy):
+    """A TCP proxy in front of the SMTP sink that counts the connections made through it."""
+
+    accepted = 0
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        await super()._serve(client_reader, client_writer)
+
+
+@pytest.fixture
+def smtp_proxy(smtp_sink: SmtpSink) -> Any:
+    proxy = CountingProxy(smtp_sink.smtp_port).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+async def store(mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]) -> Store:
+    store = Store(database)
+    await store.ensure_indexes()
+    onboarded = events.tenant_onboarded(
+        TENANT, name="Stadt Batch", default_language="de", coordination_email="office@batch.example"
+    )
+    await UnitOfWork(mongo_client, database).run(partial(store.save_tenant, TenantFacts.from_event(onboarded)))
+    return store
+
+
+def batch_settings(smtp_port: int, **overrides: Any) -> NotificationSettings:
+    values: dict[str, Any] = {
+        "smtp_port": smtp_port,
+        # Long: what these tests see happens on a claim pass or a wake-up, not on a poll.
+        "worker_poll_seconds": 30.0,
+        "delivery_lease_seconds": 30.0,
+        "retry_base_seconds": 0.1,
+        "retry_max_seconds": 0.5,
+        "weekly_digest": False,
+        "reminder_interval_seconds": 600,
+    }
+    return NotificationSettings(**(values | overrides))
+
+
+async def add_contact(client: AsyncMongoClient[dict[str, Any]], store: Store, volunteer_id: str) -> str:
+    address = f"b{uuid.uuid4().hex[:10]}@example.org"
+    contact = Contact(TENANT, volunteer_id, 1, ContactDetails("Bea", address, None, "en", (Channel.EMAIL,)))
+    await UnitOfWork(client, store.db).run(partial(store.register_contact, contact))
+    return address
+
+
+async def queue_welcome(client: AsyncMongoClient[dict[str, Any]], store: Store, volunteer_id: str) -> Delivery:
+    trigger = str(uuid.uuid4())
+
+    async def work(transaction: Transaction) -> Delivery | None:
+        return await store.add_delivery(
+            transaction,
+            tenant=TENANT,
+            trigger_event_id=trigger,
+            correlation_id=trigger,
+            kind="welcome",
+            recipient_kind="volunteer",
+            recipient_id=volunteer_id,
+            channel=Channel.EMAIL,
+            language="en",
+            payload={},
+        )
+
+    delivery = await UnitOfWork(client, store.db).run(work)
+    assert delivery is not None
+    return delivery
+
+
+async def queue_welcomes(
+    client: AsyncMongoClient[dict[str, Any]], store: Store, count: int
+) -> list[tuple[str, Delivery]]:
+    queued = []
+    for _ in range(count):
+        volunteer_id = str(uuid.uuid4())
+        address = await add_contact(client, store, volunteer_id)
+        queued.append((address, await queue_welcome(client, store, volunteer_id)))
+    return queued
+
+
+async def all_sent(store: Store, deliveries: list[Delivery]) -> bool:
+    ids = [delivery.id for delivery in deliveries]
+    return await store.db.deliveries.count_documents({"_id": {"$in": ids}, "status": "sent"}) == len(ids)
+
+
+async def test_a_batch_is_claimed_read_and_recorded_in_few_round_trips_and_mailed_over_one_connection(
+    stack: Stack,
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+    database: AsyncDatabase[dict[str, Any]],
+    store: Store,
+    smtp_proxy: CountingProxy,
+    smtp_sink: SmtpSink,
+) -> None:
+    queued = await queue_welcomes(mongo_client, store, 10)
+    listener = CommandCount()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongo_url, tz_aware=True, event_listeners=[listener]
+    )
+    worker_store = Store(client[database.name])
+    worker = DeliveryWorker(UnitOfWork(client, worker_store.db), worker_store, batch_settings(smtp_proxy.port))
+    worker.start()
+    try:
+        await eventually(partial(all_sent, store, [delivery for _, delivery in queued]), what="the batch to be sent")
+    finally:
+        await worker.stop()
+        await client.close()
+    for address, _ in queued:
+        assert len(await mails_to(smtp_sink, address)) == 1
+    assert smtp_proxy.accepted == 1, "ten mails, one SMTP connection"
+    claims = {found["claimed_by"] for found in await store.db.deliveries.find({}).to_list()}
+    assert len(claims) == 1, "all ten claimed in one pass"
+    counted = listener.counted
+    # One read of the contacts and of the tenants for the whole batch, not one per mail.
+    assert counted[("find", "contacts")] == 1 and counted[("find", "tenants")] == 1, counted
+    # Claimed with one read and one update; the outcomes recorded in a few bulk writes, not ten.
+    assert counted[("findAndModify", "deliveries")] == 0, counted
+    assert counted[("update", "deliveries")] <= 4 and counted[("insert", "outbox")] <= 3, counted
+    assert counted[("commitTransaction", "")] <= 3, counted
+    sent = await store.db.outbox.count_documents({"type": SENT_TYPE})
+    assert sent == 10
+
+
+async def test_a_broken_smtp_connection_is_opened_again_and_the_mail_sent_on_it(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_proxy: CountingProxy, smtp_sink: SmtpSink
+) -> None:
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, batch_settings(smtp_proxy.port))
+    worker.start()
+    try:
+        first = await queue_welcomes(mongo_client, store, 1)
+        worker.wake()
+        await eventually(partial(all_sent, store, [first[0][1]]), what="the first mail to be sent")
+        assert smtp_proxy.accepted == 1
+        # The kept connection breaks (a server restart, an idle timeout on the way); the proxy
+        # takes new connections again at once.
+        smtp_proxy.cut()
+        smtp_proxy.restore()
+        second = await queue_welcomes(mongo_client, store, 1)
+        worker.wake()
+        await eventually(partial(all_sent, store, [second[0][1]]), what="the second mail to be sent")
+    finally:
+        await worker.stop()
+    assert smtp_proxy.accepted == 2
+    (address, delivery) = second[0]
+    assert len(await mails_to(smtp_sink, address)) == 1
+    found = await store.db.deliveries.find_one({"_id": delivery.id})
+    assert found is not None and found["attempts"] == 1, "sent on the new connection, no failed attempt"
+
+
+async def test_two_workers_on_one_queue_never_send_a_delivery_twice(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink
+) -> None:
+    queued = await queue_welcomes(mongo_client, store, 40)
+    # Small batches and quick polls, so that the two claim side by side many times.
+    settings = batch_settings(smtp_sink.smtp_port, delivery_batch_size=3, worker_poll_seconds=0.01)
+    workers = [DeliveryWorker(UnitOfWork(mongo_client, store.db), store, settings) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        await eventually(partial(all_sent, store, [delivery for _, delivery in queued]), what="every mail sent")
+    finally:
+        for worker in workers:
+            await worker.stop()
+    for address, _ in queued:
+        assert len(await mails_to(smtp_sink, address)) == 1, address
+    outcomes = [parse_event(bytes(entry["value"])) for entry in await store.db.outbox.find({}).to_list()]
+    sent = [str(event.data.delivery_id) for event in outcomes if event.type == SENT_TYPE]
+    assert sorted(sent) == sorted(delivery.id for _, delivery in queued)
+    owners = {found["claimed_by"].split(":")[0] for found in await store.db.deliveries.find({}).to_list()}
+    assert owners <= {worker.owner for worker in workers}
+
+
+async def test_a_delivery_waiting_for_its_volunteer_is_released_by_the_registration(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink
+) -> None:
+    volunteer_id = uuid.uuid4()
+    delivery = await queue_welcome(mongo_client, store, str(volunteer_id))
+    # Its wait would last minutes: only the registration can make it due now.
+    settings = batch_settings(smtp_sink.smtp_port, retry_base_seconds=600, retry_max_seconds=600)
+    unit_of_work = UnitOfWork(mongo_client, store.db)
+    worker = DeliveryWorker(unit_of_work, store, settings)
+    worker.start()
+    try:
+
+        async def waiting() -> Any:
+            found = await store.db.deliveries.find_one({"_id": delivery.id, "waits": 1})
+            return found if found is not None and found["claimed_until"].year == 1970 else None
+
+        parked = await eventually(waiting, what="the delivery to wait for its volunteer")
+        assert parked["reason"] == "no_contact"
+        assert parked["next_attempt_at"] > datetime.now(UTC)
+        assert parked["waiting_for"] == f"{TENANT}:contact:{volunteer_id}"
+
+        registration = registered(TENANT, volunteer_id=volunteer_id, language="en", channels=("email",))
+        dispatch = event_handlers(unit_of_work, store, "notifications", queued=worker.wake)
+        await dispatch(registration, Received(topic_for(registration.type, TENANT), 0, 0, registration.key))
+
+        released = await store.db.deliveries.find_one({"_id": delivery.id})
+        assert released is not None and "waiting_for" not in released
+        assert released["next_attempt_at"] <= datetime.now(UTC), "due at once, by the event"
+
+        async def sent() -> Any:
+            return await store.db.deliveries.find_one({"_id": delivery.id, "status": "sent"})
+
+        await eventually(sent, what="the released delivery to be sent")
+    finally:
+        await worker.stop()
+    address = registration.data.contact.email
+    welcomes = await mails_to(smtp_sink, address, "welcome")
+    assert delivery.id in {mail["message_id"].strip("<>").split("@")[0] for mail in welcomes}
