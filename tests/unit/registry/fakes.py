@@ -21,7 +21,16 @@ from pymongo.errors import DuplicateKeyError
 
 from lotse_contracts import Envelope, topic_for
 from lotse_contracts.base import EventData
-from lotse_registry.store import COUNTERS, IDEMPOTENCY, TENANT_COLLECTIONS, Document, StaleVersion, registry_event
+from lotse_registry.store import (
+    COUNTERS,
+    IDEMPOTENCY,
+    ORGANISATIONS,
+    TENANT_COLLECTIONS,
+    TENANTS,
+    Document,
+    StaleVersion,
+    registry_event,
+)
 from lotse_runtime.unit_of_work import Transaction
 from tests.support.memory import Appended, MemoryUnitOfWork
 
@@ -43,6 +52,12 @@ class FakeScope:
     async def get(self, collection: str, document_id: str) -> Document | None:
         found = self._documents(collection).get(document_id)
         return copy.deepcopy(found) if found is not None else None
+
+    async def tenant_settings(self) -> Document | None:
+        return await self.get(TENANTS, self.tenant)
+
+    async def organisation_exists(self, organisation_id: str) -> bool:
+        return await self.get(ORGANISATIONS, organisation_id) is not None
 
     async def insert(self, collection: str, document: Mapping[str, Any]) -> Document:
         documents = self._documents(collection)

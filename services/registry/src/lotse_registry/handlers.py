@@ -35,7 +35,6 @@ from lotse_registry.domain import DomainError, NeedStatus, VolunteerStatus
 from lotse_registry.partner import PartnerCommand, apply_command, partner_system
 from lotse_registry.store import (
     NEEDS,
-    TENANTS,
     VOLUNTEERS,
     Document,
     Store,
@@ -165,7 +164,7 @@ def partner_handlers(registry: Store, consumer: str) -> Dispatch:
         system = partner_system(event.source, event.tenant)
 
         async def work(scope: TransactionScope) -> None:
-            if await scope.get(TENANTS, scope.tenant) is None:
+            if await scope.tenant_settings() is None:
                 raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"tenant {scope.tenant} is not onboarded")
             try:
                 await apply_command(scope, system, event.data, channel="kafka", sequence=event.version, cause=event)
@@ -175,7 +174,7 @@ def partner_handlers(registry: Store, consumer: str) -> Dispatch:
                 where = f"{error.field}: " if error.field else ""
                 raise RejectEvent(reason, f"{error.title}: {where}{error.detail}") from error
 
-        await registry.unit_of_work.run_once(consumer, event, in_tenant(event.tenant, work))
+        await registry.unit_of_work.run_once(consumer, event, in_tenant(event.tenant, work, registry.known))
 
     return Dispatch(
         {

@@ -73,7 +73,10 @@ async def load(scope: CommandScope, collection: str, document_id: str, what: str
 
 
 async def tenant_settings(scope: CommandScope) -> Document:
-    return await load(scope, TENANTS, scope.tenant, "tenant")
+    document = await scope.tenant_settings()
+    if document is None:
+        raise DomainError(404, "Not found", f"no tenant {scope.tenant}")
+    return document
 
 
 # --- tenants ---------------------------------------------------------------------------------
@@ -119,7 +122,7 @@ async def update_organisation(
 
 
 async def require_organisation(scope: CommandScope, organisation_id: Any) -> None:
-    if organisation_id is not None and await scope.get(ORGANISATIONS, str(organisation_id)) is None:
+    if organisation_id is not None and not await scope.organisation_exists(str(organisation_id)):
         raise DomainError(422, "Unknown organisation", f"organisation {organisation_id} is not registered here")
 
 

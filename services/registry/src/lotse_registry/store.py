@@ -8,7 +8,9 @@ Events are appended to the outbox through the same scope, inside the same transa
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +57,42 @@ Document = dict[str, Any]
 
 class StaleVersion(Exception):
     """The aggregate changed between read and write."""
+
+
+# How long a tenant's document may be served from memory (another replica's change unseen).
+KNOWN_TENANT_SECONDS = 5.0
+
+
+class Known:
+    """What the registry's checks may take from memory instead of a round trip (issue 17): the
+    tenants' documents for a few seconds (onboarded once; ``set_portal_settings`` forgets one at
+    once, and the expiry bounds what another replica changed), and organisations that exist
+    (never deleted, so never stale). Filled only from committed reads."""
+
+    def __init__(self, seconds: float = KNOWN_TENANT_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._tenants: dict[str, tuple[float, Document]] = {}
+        self._organisations: set[tuple[str, str]] = set()
+
+    def tenant(self, tenant: str) -> Document | None:
+        entry = self._tenants.get(tenant)
+        if entry is None or self.clock() >= entry[0]:
+            self._tenants.pop(tenant, None)
+            return None
+        return copy.deepcopy(entry[1])
+
+    def remember_tenant(self, document: Document) -> None:
+        self._tenants[document["_id"]] = (self.clock() + self.seconds, copy.deepcopy(document))
+
+    def forget_tenant(self, tenant: str) -> None:
+        self._tenants.pop(tenant, None)
+
+    def has_organisation(self, tenant: str, organisation_id: str) -> bool:
+        return (tenant, organisation_id) in self._organisations
+
+    def remember_organisation(self, tenant: str, organisation_id: str) -> None:
+        self._organisations.add((tenant, organisation_id))
 
 
 def postcode_id(tenant: str, postcode: str) -> str:
@@ -115,6 +153,12 @@ class CommandScope(Protocol):
 
     async def get(self, collection: str, document_id: str) -> Document | None: ...
 
+    async def tenant_settings(self) -> Document | None:
+        """The tenant's document (None: not onboarded), read at most once per scope."""
+        ...
+
+    async def organisation_exists(self, organisation_id: str) -> bool: ...
+
     async def insert(self, collection: str, document: Mapping[str, Any]) -> Document: ...
 
     async def update_many(self, collection: str, query: Mapping[str, Any], update: Mapping[str, Any]) -> None: ...
@@ -150,10 +194,18 @@ class CommandScope(Protocol):
 class TenantScope:
     """The registry's data of one tenant, read and written inside one transaction."""
 
-    def __init__(self, database: AsyncDatabase[Document], tenant: str, session: AsyncClientSession | None) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        tenant: str,
+        session: AsyncClientSession | None,
+        known: Known | None = None,
+    ) -> None:
         self.database = database
         self.tenant = tenant
         self.session = session
+        self.known = known
+        self._tenant_document: Document | None = None
 
     def _collection(self, name: str) -> AsyncCollection[Document]:
         if name not in TENANT_COLLECTIONS:
@@ -170,6 +222,29 @@ class TenantScope:
 
     async def find_one(self, collection: str, query: Mapping[str, Any]) -> Document | None:
         return await self._collection(collection).find_one(self.scoped(query), session=self.session)
+
+    async def tenant_settings(self) -> Document | None:
+        if self._tenant_document is None and self.known is not None:
+            self._tenant_document = self.known.tenant(self.tenant)
+        if self._tenant_document is None:
+            self._tenant_document = await self.get(TENANTS, self.tenant)
+            if self._tenant_document is not None and self.known is not None:
+                document, known = self._tenant_document, self.known
+                self._once_committed(lambda: known.remember_tenant(document))
+        return copy.deepcopy(self._tenant_document)
+
+    async def organisation_exists(self, organisation_id: str) -> bool:
+        if self.known is not None and self.known.has_organisation(self.tenant, organisation_id):
+            return True
+        found = await self.find_one(ORGANISATIONS, {"_id": organisation_id}) is not None
+        if found and self.known is not None:
+            tenant, known = self.tenant, self.known
+            self._once_committed(lambda: known.remember_organisation(tenant, organisation_id))
+        return found
+
+    def _once_committed(self, callback: Callable[[], None]) -> None:
+        """Outside a transaction what was read is committed already."""
+        callback()
 
     async def find(
         self,
@@ -277,9 +352,13 @@ class TransactionScope(TenantScope):
 
     session: AsyncClientSession
 
-    def __init__(self, transaction: Transaction, tenant: str) -> None:
-        super().__init__(transaction.database, tenant, transaction.session)
+    def __init__(self, transaction: Transaction, tenant: str, known: Known | None = None) -> None:
+        super().__init__(transaction.database, tenant, transaction.session, known)
         self.transaction = transaction
+
+    def _once_committed(self, callback: Callable[[], None]) -> None:
+        # A read inside the transaction may see its own uncommitted writes: remembered only if it commits.
+        self.transaction.after_commit(callback)
 
 
 async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:
@@ -346,6 +425,7 @@ class Store:
         self.client = client
         self.database = database
         self.unit_of_work = UnitOfWork(client, database, wake=wake)
+        self.known = Known()
 
     def read(self, tenant: str) -> TenantScope:
         """A scope for reads outside a transaction."""
@@ -461,6 +541,7 @@ class Store:
         result = await self.database[TENANTS].update_one(
             {"_id": tenant, "tenant": tenant}, {"$set": {"portal": settings.model_dump(mode="json")}}
         )
+        self.known.forget_tenant(tenant)
         return result.matched_count == 1
 
     # --- the office's staff and the certificate checks' notices ------------------------------
@@ -542,11 +623,14 @@ async def keep_response(scope: TenantScope, claim: Document, response: Document)
     await scope.database[IDEMPOTENCY].update_one(claim, {"$set": response}, session=scope.session)
 
 
-def in_tenant(tenant: str, work: Callable[[TransactionScope], Awaitable[T]]) -> Callable[[Transaction], Awaitable[T]]:
-    """``work`` on the tenant's scope of a unit of work: ``registry.unit_of_work.run(in_tenant(...))``."""
+def in_tenant(
+    tenant: str, work: Callable[[TransactionScope], Awaitable[T]], known: Known | None = None
+) -> Callable[[Transaction], Awaitable[T]]:
+    """``work`` on the tenant's scope of a unit of work: ``registry.unit_of_work.run(in_tenant(...))``;
+    with ``known`` (the store's), its checks take tenants and organisations from memory."""
 
     async def scoped(transaction: Transaction) -> T:
-        return await work(TransactionScope(transaction, tenant))
+        return await work(TransactionScope(transaction, tenant, known))
 
     return scoped
 
