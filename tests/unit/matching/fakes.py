@@ -166,9 +166,10 @@ class FakeStore:
         )
         return [Proposal.from_document(copy.deepcopy(doc)) for doc in found]
 
-    async def put_proposal(self, proposal: Proposal, session: Session) -> None:
-        document = proposal.to_document()
-        self.data.proposals[document["_id"]] = copy.deepcopy(document)
+    async def put_proposals(self, proposals: list[Proposal], session: Session) -> None:
+        for proposal in proposals:
+            document = proposal.to_document()
+            self.data.proposals[document["_id"]] = copy.deepcopy(document)
 
     async def open_proposal_records(self, tenant: str) -> list[Proposal]:
         return self._proposals(lambda doc: doc["tenant"] == tenant and doc["status"] == ProposalStatus.OPEN.value)

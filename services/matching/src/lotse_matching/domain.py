@@ -486,8 +486,9 @@ class NeedWork:
     # -- writing --------------------------------------------------------------------------------
 
     async def save(self, store: MatchingStore, transaction: Transaction) -> None:
-        for proposal_id in sorted(self._changed):
-            await store.put_proposal(self.proposals[proposal_id], transaction.session)
+        await store.put_proposals(
+            [self.proposals[proposal_id] for proposal_id in sorted(self._changed)], transaction.session
+        )
         await store.put_need(self.record, self.base_version, transaction.session)
         for event in self.events:
             await transaction.append_event(PROPOSALS.name, event)

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -601,7 +601,7 @@ class MatchingStore(Protocol):
         self, tenant: str, volunteer_id: str, session: Session = None
     ) -> list[Proposal]: ...
 
-    async def put_proposal(self, proposal: Proposal, session: Session) -> None: ...
+    async def put_proposals(self, proposals: list[Proposal], session: Session) -> None: ...
 
     async def open_proposal_records(self, tenant: str) -> list[Proposal]: ...
 
@@ -789,9 +789,13 @@ class Store:
     ) -> list[Proposal]:
         return [Proposal.from_document(doc) for doc in await self.proposals_of_volunteer(tenant, volunteer_id, session)]
 
-    async def put_proposal(self, proposal: Proposal, session: Session) -> None:
-        document = proposal.to_document()
-        await self.proposals.replace_one({"_id": document["_id"]}, document, upsert=True, session=session)
+    async def put_proposals(self, proposals: list[Proposal], session: Session) -> None:
+        """Write proposals in one round trip (a round asks several volunteers at once)."""
+        if not proposals:
+            return
+        documents = [proposal.to_document() for proposal in proposals]
+        writes = [ReplaceOne({"_id": document["_id"]}, document, upsert=True) for document in documents]
+        await self.proposals.bulk_write(writes, session=session)
 
     async def open_proposal_records(self, tenant: str) -> list[Proposal]:
         """The tenant's open proposals, oldest first (the office's dashboard)."""
