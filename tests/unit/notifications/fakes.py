@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from lotse_notifications.records import (
     Need,
     NeedSnapshot,
     NeedStatus,
+    NewDelivery,
     Organisation,
     Proposal,
     ProposalStatus,
@@ -197,20 +198,24 @@ class MemoryStore(UseCaseStore):
         status: NeedStatus | None = None,
         unstaffed: bool | None = None,
         cancellation_reason: CancellationReason | None = None,
+        opened: bool = False,
     ) -> bool:
         known = self.memory.needs.get((tenant, need_id))
         if known is not None and (known.version or 0) >= version:
             return False
+        if opened and (known is None or known.status is None):
+            status, unstaffed = NeedStatus.OPEN, False
         change = Need(tenant, need_id, version, snapshot, status, unstaffed, cancellation_reason)
         self.memory.needs[(tenant, need_id)] = _merged(known, change)
         return True
 
-    async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> bool:
+    async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> Need | None:
         known = self.memory.needs.get((tenant, need_id))
         if known is not None and (known.staffing_version or 0) >= version:
-            return False
-        self.memory.needs[(tenant, need_id)] = replace(known or Need(tenant, need_id), staffing_version=version)
-        return True
+            return None
+        advanced = replace(known or Need(tenant, need_id), staffing_version=version)
+        self.memory.needs[(tenant, need_id)] = advanced
+        return advanced
 
     async def set_staffing(
         self, tenant: str, need_id: str, transaction: Transaction, *, unstaffed: bool, status: NeedStatus | None = None
@@ -386,8 +391,9 @@ class MemoryStore(UseCaseStore):
             and now - within < p.ends_at <= now
         ]
 
-    async def release_waiting(self, references: list[str], transaction: Transaction) -> int:
-        return 0  # no worker here: nothing waits for a reference
+    async def add_deliveries(self, transaction: Transaction, deliveries: Sequence[NewDelivery]) -> list[Delivery]:
+        added = [await self.add_delivery(transaction, **vars(request)) for request in deliveries]
+        return [delivery for delivery in added if delivery is not None]
 
     async def add_delivery(
         self,

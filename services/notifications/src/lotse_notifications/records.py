@@ -445,6 +445,24 @@ class Proposal:
 
 
 @dataclass(frozen=True)
+class NewDelivery:
+    """A delivery an event asks for, before it is queued: pending, or with ``skip_reason``
+    recorded as skipped. Its key (``domain.delivery_key``) makes a replayed event queue nothing."""
+
+    tenant: str
+    trigger_event_id: str
+    correlation_id: str
+    kind: str
+    recipient_kind: str
+    recipient_id: str
+    channel: Channel
+    language: str
+    payload: Mapping[str, Any]
+    skip_reason: str | None = None
+    skip_detail: str = ""
+
+
+@dataclass(frozen=True)
 class Webhook:
     """A partner system's endpoint for need and matching events (``webhooks``)."""
 

@@ -52,6 +52,7 @@ from lotse_notifications.records import (
     Need,
     NeedSnapshot,
     NeedStatus,
+    NewDelivery,
     OfficeMail,
     Organisation,
     Proposal,
@@ -200,19 +201,24 @@ async def certificate_expiring(
     contact = await store.contact(event.tenant, volunteer_id, transaction)
     organisation_id = contact.organisation_id if contact is not None else None
     facts = await store.tenant(event.tenant, transaction)
-    for recipient_kind, recipient_id in await _office_recipients(store, event.tenant, organisation_id, transaction):
-        await store.add_delivery(
-            transaction,
-            tenant=event.tenant,
-            trigger_event_id=str(event.id),
-            correlation_id=event.correlationid,
-            kind=catalogue.CERTIFICATE_EXPIRING_OFFICE,
-            recipient_kind=recipient_kind,
-            recipient_id=recipient_id,
-            channel=Channel.EMAIL,
-            language=(facts.default_language if facts else None) or "de",
-            payload=payload,
-        )
+    recipients = await _office_recipients(store, event.tenant, organisation_id, transaction)
+    await store.add_deliveries(
+        transaction,
+        [
+            NewDelivery(
+                tenant=event.tenant,
+                trigger_event_id=str(event.id),
+                correlation_id=event.correlationid,
+                kind=catalogue.CERTIFICATE_EXPIRING_OFFICE,
+                recipient_kind=recipient_kind,
+                recipient_id=recipient_id,
+                channel=Channel.EMAIL,
+                language=(facts.default_language if facts else None) or "de",
+                payload=payload,
+            )
+            for recipient_kind, recipient_id in recipients
+        ],
+    )
 
 
 async def volunteer_erased(store: UseCaseStore, event: Envelope[VolunteerErased], transaction: Transaction) -> None:
@@ -222,14 +228,8 @@ async def volunteer_erased(store: UseCaseStore, event: Envelope[VolunteerErased]
 async def need_opened(store: UseCaseStore, event: Envelope[NeedOpened], transaction: Transaction) -> None:
     tenant, need_id = event.tenant, str(event.data.need_id)
     snapshot = NeedSnapshot.from_event(event.data)
-    known = await store.need(tenant, need_id, transaction)
     # Matching's staffing events may have come first (another topic); keep what they said.
-    if known is None or known.status is None:
-        saved = await store.save_need(
-            tenant, need_id, event.version, transaction, snapshot=snapshot, status=NeedStatus.OPEN, unstaffed=False
-        )
-    else:
-        saved = await store.save_need(tenant, need_id, event.version, transaction, snapshot=snapshot)
+    saved = await store.save_need(tenant, need_id, event.version, transaction, snapshot=snapshot, opened=True)
     if saved:  # engagements accepted before the need was read get their schedule now
         await _plan_engagements(store, tenant, need_id, snapshot, event.time, transaction)
 
@@ -283,10 +283,10 @@ def staffing(change: StaffingChange[S]) -> Change[S]:
 
     async def apply(store: UseCaseStore, event: Envelope[S], transaction: Transaction) -> None:
         tenant, need_id = event.tenant, str(event.data.need_id)
-        if not await store.advance_staffing(tenant, need_id, event.version, transaction):
+        need = await store.advance_staffing(tenant, need_id, event.version, transaction)
+        if need is None:
             log.info("older staffing event ignored", tenant=tenant, event_id=str(event.id))
             return
-        need = await store.need(tenant, need_id, transaction)
         await change(store, event, need, transaction)
 
     return apply
@@ -547,25 +547,30 @@ async def queue_for_volunteer(
     """One delivery per channel (``domain.volunteer_channels``), in the volunteer's language; one
     the volunteer cannot be reached on is recorded as skipped with its reason."""
     contact = await store.contact(tenant, volunteer_id, transaction)
-    facts = await store.tenant(tenant, transaction)
-    preferred = contact.details.preferred_language if contact and contact.details else None
-    language = preferred or (facts.default_language if facts else None) or "de"
-    for channel in volunteer_channels(contact):
-        # An unknown volunteer may just not be read yet (another topic): queue, the worker waits.
-        reason = skip_reason(contact, channel, kind) if contact is not None else None
-        await store.add_delivery(
-            transaction,
-            tenant=tenant,
-            trigger_event_id=trigger,
-            correlation_id=correlation_id,
-            kind=kind,
-            recipient_kind=RecipientKind.VOLUNTEER.value,
-            recipient_id=volunteer_id,
-            channel=channel,
-            language=language,
-            payload=payload,
-            skip_reason=reason,
-        )
+    language = contact.details.preferred_language if contact and contact.details else None
+    if not language:  # the tenant's language is read only for those who chose none
+        facts = await store.tenant(tenant, transaction)
+        language = (facts.default_language if facts else None) or "de"
+    # All channels in one write; an unknown volunteer may just not be read yet (another topic):
+    # queued without a skip reason, the worker waits.
+    await store.add_deliveries(
+        transaction,
+        [
+            NewDelivery(
+                tenant=tenant,
+                trigger_event_id=trigger,
+                correlation_id=correlation_id,
+                kind=kind,
+                recipient_kind=RecipientKind.VOLUNTEER.value,
+                recipient_id=volunteer_id,
+                channel=channel,
+                language=language,
+                payload=payload,
+                skip_reason=skip_reason(contact, channel, kind) if contact is not None else None,
+            )
+            for channel in volunteer_channels(contact)
+        ],
+    )
 
 
 async def _to_office(
@@ -588,6 +593,7 @@ async def _to_office(
         recipients = await _office_recipients(store, event.tenant, owner_id, transaction)
     else:
         recipients = [(RecipientKind.TENANT.value, event.tenant), owner]
+    mails: list[NewDelivery] = []
     for recipient_kind, recipient_id in recipients:
         if await _wants_digest(store, event.tenant, recipient_kind, recipient_id, transaction):
             item = DigestItem(
@@ -595,18 +601,20 @@ async def _to_office(
             )
             await store.add_digest_item(item, transaction)
             continue
-        await store.add_delivery(
-            transaction,
-            tenant=event.tenant,
-            trigger_event_id=str(event.id),
-            correlation_id=event.correlationid,
-            kind=kind,
-            recipient_kind=recipient_kind,
-            recipient_id=recipient_id,
-            channel=Channel.EMAIL,
-            language=language,
-            payload=payload,
+        mails.append(
+            NewDelivery(
+                tenant=event.tenant,
+                trigger_event_id=str(event.id),
+                correlation_id=event.correlationid,
+                kind=kind,
+                recipient_kind=recipient_kind,
+                recipient_id=recipient_id,
+                channel=Channel.EMAIL,
+                language=language,
+                payload=payload,
+            )
         )
+    await store.add_deliveries(transaction, mails)
 
 
 async def _office_recipients(
@@ -638,21 +646,24 @@ async def forward_to_webhooks(store: UseCaseStore, event: Envelope[Any], transac
     if not hooks:
         return
     body = to_bytes(_for_partners(event)).decode()
-    for hook in hooks:
-        if not hook.forwards(event.type):
-            continue
-        await store.add_delivery(
-            transaction,
-            tenant=event.tenant,
-            trigger_event_id=str(event.id),
-            correlation_id=event.correlationid,
-            kind="webhook_event",
-            recipient_kind=RecipientKind.PARTNER.value,
-            recipient_id=hook.id,
-            channel=Channel.WEBHOOK,
-            language="de",
-            payload={"event_type": event.type, "body": body},
-        )
+    await store.add_deliveries(
+        transaction,
+        [
+            NewDelivery(
+                tenant=event.tenant,
+                trigger_event_id=str(event.id),
+                correlation_id=event.correlationid,
+                kind="webhook_event",
+                recipient_kind=RecipientKind.PARTNER.value,
+                recipient_id=hook.id,
+                channel=Channel.WEBHOOK,
+                language="de",
+                payload={"event_type": event.type, "body": body},
+            )
+            for hook in hooks
+            if hook.forwards(event.type)
+        ],
+    )
 
 
 def _for_partners(event: Envelope[Any]) -> Envelope[Any]:

@@ -16,7 +16,7 @@ Methods take the caller's ``Transaction`` (None: read outside a unit of work).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +32,7 @@ from lotse_contracts.events.needs import CancellationReason
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.organisations import OrganisationKind
 from lotse_contracts.events.values import Channel
+from lotse_notifications.cache import Expiring
 from lotse_notifications.domain import delivery_key
 from lotse_notifications.records import (
     ENGAGED,
@@ -43,6 +44,7 @@ from lotse_notifications.records import (
     Need,
     NeedSnapshot,
     NeedStatus,
+    NewDelivery,
     Organisation,
     Proposal,
     ProposalStatus,
@@ -217,9 +219,12 @@ class UseCaseStore(Protocol):
         status: NeedStatus | None = None,
         unstaffed: bool | None = None,
         cancellation_reason: CancellationReason | None = None,
+        opened: bool = False,
     ) -> bool: ...
 
-    async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> bool: ...
+    async def advance_staffing(
+        self, tenant: str, need_id: str, version: int, transaction: Transaction
+    ) -> Need | None: ...
 
     async def set_staffing(
         self, tenant: str, need_id: str, transaction: Transaction, *, unstaffed: bool, status: NeedStatus | None = None
@@ -297,8 +302,6 @@ class UseCaseStore(Protocol):
         self, tenant: str, thread_id: str, state: ThreadState, transaction: Transaction
     ) -> Thread | None: ...
 
-    async def release_waiting(self, references: list[str], transaction: Transaction) -> int: ...
-
     async def add_delivery(
         self,
         transaction: Transaction,
@@ -316,6 +319,40 @@ class UseCaseStore(Protocol):
         skip_detail: str = "",
     ) -> Delivery | None: ...
 
+    async def add_deliveries(self, transaction: Transaction, deliveries: Sequence[NewDelivery]) -> list[Delivery]: ...
+
+
+def _delivery_document(request: NewDelivery, now: datetime, trace_context: dict[str, str] | None) -> Doc:
+    """A new delivery as stored: pending and due now, or skipped (then without its payload)."""
+    document: Doc = {
+        "_id": str(uuid.uuid4()),
+        "key": delivery_key(request.trigger_event_id, request.recipient_kind, request.recipient_id, request.channel),
+        "tenant": request.tenant,
+        "trigger_event_id": request.trigger_event_id,
+        "correlation_id": request.correlation_id,
+        "kind": request.kind,
+        "recipient_kind": request.recipient_kind,
+        "recipient_id": request.recipient_id,
+        "channel": request.channel.value,
+        "language": request.language,
+        "payload": dict(request.payload),
+        "status": (PENDING if request.skip_reason is None else SKIPPED).value,
+        "reason": request.skip_reason,
+        "error": request.skip_detail or None,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "claimed_until": NEVER,
+        "created_at": now,
+        "trace_context": trace_context,
+    }
+    if request.skip_reason is not None:
+        document.pop("payload")
+    return document
+
+
+def _without(document: Mapping[str, Any], field: str) -> Doc:
+    return {key: value for key, value in document.items() if key != field}
+
 
 def _session(transaction: Transaction | None) -> Session:
     return transaction.session if transaction is not None else None
@@ -329,6 +366,9 @@ def _fields(document: Mapping[str, Any]) -> Doc:
 class Store:
     def __init__(self, database: AsyncDatabase[Doc]) -> None:
         self.db = database
+        # Read for nearly every event, changed rarely (see ``cache``).
+        self._tenants: Expiring[str, TenantFacts] = Expiring()
+        self._webhooks: Expiring[str, list[Webhook]] = Expiring()
 
     async def ensure_indexes(self) -> None:
         await ensure_inbox_index(self.db)
@@ -337,8 +377,6 @@ class Store:
         await deliveries.create_index("key", unique=True)
         await deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await deliveries.create_index([("tenant", ASCENDING), ("recipient_id", ASCENDING)])
-        # Only deliveries waiting for a reference not read yet carry it (see ``release_waiting``).
-        await deliveries.create_index("waiting_for", sparse=True)
         await self.db.proposals.create_index([("status", ASCENDING), ("reminded", ASCENDING), ("expires_at", 1)])
         await self.db.proposals.create_index([("tenant", ASCENDING), ("need_id", ASCENDING)])
         await self.db.proposals.create_index([("status", 1), ("start_reminder_due", 1), ("starts_at", 1)])
@@ -364,14 +402,24 @@ class Store:
         return True
 
     async def tenant(self, tenant: str, transaction: Transaction | None = None) -> TenantFacts | None:
+        cached = self._tenants.get(tenant)
+        if cached is not None:
+            return cached
         found = await self.db.tenants.find_one({"_id": tenant}, session=_session(transaction))
-        return None if found is None else TenantFacts.from_document(found)
+        if found is None:
+            return None
+        facts = TenantFacts.from_document(found)
+        self._tenants.put(tenant, facts)
+        return facts
 
     async def tenants(self) -> list[TenantFacts]:
         """Every tenant this service knows (for the digest scheduler, which works per tenant)."""
         return [TenantFacts.from_document(found) for found in await self.db.tenants.find({}).to_list()]
 
     async def save_tenant(self, facts: TenantFacts, transaction: Transaction) -> bool:
+        # Forgotten now and again once committed: a read in between may have cached the old facts.
+        self._tenants.forget(facts.tenant)
+        transaction.after_commit(lambda: self._tenants.forget(facts.tenant))
         return await self._upsert_versioned("tenants", facts.to_document(), transaction)
 
     async def organisation(
@@ -507,9 +555,11 @@ class Store:
         status: NeedStatus | None = None,
         unstaffed: bool | None = None,
         cancellation_reason: CancellationReason | None = None,
+        opened: bool = False,
     ) -> bool:
         """Apply a registry event about the need, setting the parts given, if it is newer than the
-        last one applied."""
+        last one applied. ``opened``: the need is open and staffed by nobody unless matching's
+        events said otherwise first (decided on the same read)."""
         change = Need(
             tenant,
             need_id,
@@ -519,22 +569,33 @@ class Store:
             unstaffed=unstaffed,
             cancellation_reason=cancellation_reason,
         )
-        return await self._upsert_versioned("needs", change.to_document(), transaction)
-
-    async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> bool:
-        """Matching's events carry their own version per need; False for an older one."""
-        session = transaction.session
-        _id = scoped_id(tenant, need_id)
-        stored = await self.db.needs.find_one({"_id": _id}, {"staffing_version": 1}, session=session)
-        if stored is not None and stored.get("staffing_version", 0) >= version:
+        if not opened:
+            return await self._upsert_versioned("needs", change.to_document(), transaction)
+        session, document = transaction.session, change.to_document()
+        stored = await self.db.needs.find_one({"_id": document["_id"]}, {"version": 1, "status": 1}, session=session)
+        if stored is not None and stored.get("version", 0) >= version:
             return False
-        await self.db.needs.update_one(
-            {"_id": _id},
-            {"$set": {"staffing_version": version, "tenant": tenant, "need_id": need_id}},
-            upsert=True,
-            session=session,
-        )
+        fields = _fields(document)
+        if stored is None or stored.get("status") is None:
+            fields |= {"status": NeedStatus.OPEN.value, "unstaffed": False}
+        await self.db.needs.update_one({"_id": document["_id"]}, {"$set": fields}, upsert=True, session=session)
         return True
+
+    async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> Need | None:
+        """Matching's events carry their own version per need: the need as it is once this
+        version is recorded, or None for an older one (which changes nothing: ``$max``). One
+        round trip admits the event and reads the need."""
+        _id = scoped_id(tenant, need_id)
+        before = await self.db.needs.find_one_and_update(
+            {"_id": _id},
+            {"$max": {"staffing_version": version}, "$set": {"tenant": tenant, "need_id": need_id}},
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+            session=transaction.session,
+        )
+        if before is not None and before.get("staffing_version", 0) >= version:
+            return None
+        return Need.from_document({**(before or {}), "tenant": tenant, "need_id": need_id, "staffing_version": version})
 
     async def set_staffing(
         self, tenant: str, need_id: str, transaction: Transaction, *, unstaffed: bool, status: NeedStatus | None = None
@@ -779,42 +840,48 @@ class Store:
         skip_detail: str = "",
     ) -> Delivery | None:
         """Queue a delivery (or record why it is skipped) unless its key exists; None if it did."""
-        session = transaction.session
-        key = delivery_key(trigger_event_id, recipient_kind, recipient_id, channel)
-        if await self.db.deliveries.find_one({"key": key}, {"_id": 1}, session=session):
-            return None
+        request = NewDelivery(
+            tenant=tenant,
+            trigger_event_id=trigger_event_id,
+            correlation_id=correlation_id,
+            kind=kind,
+            recipient_kind=recipient_kind,
+            recipient_id=recipient_id,
+            channel=channel,
+            language=language,
+            payload=payload,
+            skip_reason=skip_reason,
+            skip_detail=skip_detail,
+        )
+        added = await self.add_deliveries(transaction, [request])
+        return added[0] if added else None
+
+    async def add_deliveries(self, transaction: Transaction, deliveries: Sequence[NewDelivery]) -> list[Delivery]:
+        """Queue deliveries (or record why they are skipped) in one write, each unless its key
+        exists (a replayed event); the ones added. An upsert that only sets on insert, so that an
+        existing key is left as it is without a read first and without a duplicate key error,
+        which would abort the transaction."""
+        if not deliveries:
+            return []
         now = datetime.now(UTC)
-        document: Doc = {
-            "_id": str(uuid.uuid4()),
-            "key": key,
-            "tenant": tenant,
-            "trigger_event_id": trigger_event_id,
-            "correlation_id": correlation_id,
-            "kind": kind,
-            "recipient_kind": recipient_kind,
-            "recipient_id": recipient_id,
-            "channel": channel.value,
-            "language": language,
-            "payload": dict(payload),
-            "status": (PENDING if skip_reason is None else SKIPPED).value,
-            "reason": skip_reason,
-            "error": skip_detail or None,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "claimed_until": NEVER,
-            "created_at": now,
-            # The worker sends later, in the trace of the event that asked for the message.
-            "trace_context": current_trace_context(),
-        }
-        if skip_reason is not None:
-            document.pop("payload")
-        await self.db.deliveries.insert_one(document, session=session)
-        delivery = Delivery.from_document(document)
-        if skip_reason is not None:
-            await self.publish_outcome(
-                delivery, transaction, sent=False, attempts=1, error_code=skip_reason, error=skip_detail or skip_reason
-            )
-        return delivery
+        # The worker sends later, in the trace of the event that asked for the message.
+        trace_context = current_trace_context()
+        documents = [_delivery_document(request, now, trace_context) for request in deliveries]
+        writes = [
+            UpdateOne({"key": document["key"]}, {"$setOnInsert": _without(document, "key")}, upsert=True)
+            for document in documents
+        ]
+        result = await self.db.deliveries.bulk_write(writes, session=transaction.session)
+        added: list[Delivery] = []
+        for index in sorted(result.upserted_ids or {}):
+            delivery, request = Delivery.from_document(documents[index]), deliveries[index]
+            added.append(delivery)
+            if request.skip_reason is not None:
+                detail = request.skip_detail or request.skip_reason
+                await self.publish_outcome(
+                    delivery, transaction, sent=False, attempts=1, error_code=request.skip_reason, error=detail
+                )
+        return added
 
     async def publish_outcome(
         self,
@@ -839,138 +906,24 @@ class Store:
         )
         await transaction.append_event(topic_for(event.type, event.tenant), event)
 
-    async def claim_due(self, claim: str, lease: timedelta, limit: int) -> list[Delivery]:
-        """Claim up to ``limit`` due deliveries, the longest due first, under the claim token
-        ``claim`` (one per pass of a worker) until the lease runs out: a crashed worker's claims
-        come back then. Two round trips: the due ones are read, then each is claimed only if it
-        is still as read (pending, unclaimed, due at the same time: every change of a pending
-        delivery sets a new due time), so two workers never hold one delivery and what was read
-        is what was claimed. Only when another worker won some, a third read says which."""
+    async def claim_due(self, owner: str, lease: timedelta) -> Delivery | None:
         now = datetime.now(UTC)
-        due: Doc = {"status": PENDING.value, "next_attempt_at": {"$lte": now}, "claimed_until": {"$lt": now}}
-        found = await self.db.deliveries.find(due).sort("next_attempt_at", ASCENDING).limit(limit).to_list()
-        if not found:
-            return []
-        as_read = [{"_id": doc["_id"], "next_attempt_at": doc["next_attempt_at"]} for doc in found]
-        result = await self.db.deliveries.update_many(
-            {**due, "$or": as_read}, {"$set": {"claimed_until": now + lease, "claimed_by": claim}}
+        found = await self.db.deliveries.find_one_and_update(
+            {"status": PENDING.value, "next_attempt_at": {"$lte": now}, "claimed_until": {"$lt": now}},
+            {"$set": {"claimed_until": now + lease, "claimed_by": owner}},
+            sort=[("next_attempt_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
         )
-        if result.modified_count < len(found):
-            won = await self.db.deliveries.find(
-                {"_id": {"$in": [doc["_id"] for doc in found]}, "claimed_by": claim}, {"_id": 1}
-            ).to_list()
-            ids = {doc["_id"] for doc in won}
-            found = [doc for doc in found if doc["_id"] in ids]
-        return [Delivery.from_document({**doc, "claimed_by": claim}) for doc in found]
+        return None if found is None else Delivery.from_document(found)
 
     async def finish(self, delivery: Delivery, fields: Mapping[str, Any], session: AsyncClientSession) -> bool:
         """Record an attempt's outcome if this worker still holds the delivery."""
-        return delivery.id in await self.finish_many([(delivery, fields)], session)
-
-    async def finish_many(
-        self, outcomes: list[tuple[Delivery, Mapping[str, Any]]], session: AsyncClientSession
-    ) -> set[str]:
-        """Record the outcomes of attempts in one write, each only while its claim holds (the
-        lease did not run out and no other worker claimed it since); the ids of those recorded.
-        Claim tokens are never reused, so a delivery still under its token was written here."""
-        if not outcomes:
-            return set()
-        writes = [
-            UpdateOne(
-                {"_id": delivery.id, "status": PENDING.value, "claimed_by": delivery.claimed_by},
-                {"$set": {**fields, "claimed_until": NEVER}}
-                | ({} if "waiting_for" in fields else {"$unset": {"waiting_for": ""}}),
-            )
-            for delivery, fields in outcomes
-        ]
-        result = await self.db.deliveries.bulk_write(writes, ordered=False, session=session)
-        ids = [delivery.id for delivery, _ in outcomes]
-        if result.matched_count == len(outcomes):
-            return set(ids)
-        held = await self.db.deliveries.find(
-            # Written here: still under its token, and no longer claimed (a delivery cancelled
-            # meanwhile keeps the token but also its lease).
-            {
-                "_id": {"$in": ids},
-                "claimed_by": {"$in": [delivery.claimed_by for delivery, _ in outcomes]},
-                "claimed_until": NEVER,
-            },
-            {"claimed_by": 1},
+        result = await self.db.deliveries.update_one(
+            {"_id": delivery.id, "status": PENDING.value, "claimed_by": delivery.claimed_by},
+            {"$set": {**fields, "claimed_until": NEVER}},
             session=session,
-        ).to_list()
-        claims = {delivery.id: delivery.claimed_by for delivery, _ in outcomes}
-        return {doc["_id"] for doc in held if doc.get("claimed_by") == claims[doc["_id"]]}
-
-    async def release_waiting(self, references: list[str], transaction: Transaction) -> int:
-        """Deliveries that wait for one of these references (``reference_key``: a tenant, a
-        volunteer's contact, an organisation, a need not read yet) are due now: the event that
-        brought it is applied in this transaction. How many were released."""
-        result = await self.db.deliveries.update_many(
-            {"waiting_for": {"$in": references}, "status": PENDING.value},
-            {"$set": {"next_attempt_at": datetime.now(UTC)}, "$unset": {"waiting_for": ""}},
-            session=transaction.session,
         )
-        return result.modified_count
-
-    # --- what a pass of the worker reads, one query per collection (none for nothing asked) ---
-
-    async def tenants_of(self, tenants: list[str]) -> dict[str, TenantFacts]:
-        if not tenants:
-            return {}
-        found = await self.db.tenants.find({"_id": {"$in": tenants}}).to_list()
-        return {doc["_id"]: TenantFacts.from_document(doc) for doc in found}
-
-    async def organisations_of(self, tenants: list[str]) -> list[Organisation]:
-        """Every organisation of these tenants (a municipality has few; the office is one of them)."""
-        if not tenants:
-            return []
-        found = await self.db.organisations.find({"tenant": {"$in": tenants}}).to_list()
-        return [Organisation.from_document(doc) for doc in found]
-
-    async def contacts_of(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Contact]:
-        """The contacts of these (tenant, volunteer id) pairs that are known."""
-        if not keys:
-            return {}
-        ids = [scoped_id(tenant, volunteer_id) for tenant, volunteer_id in keys]
-        found = await self.db.contacts.find({"_id": {"$in": ids}}).to_list()
-        contacts = [Contact.from_document(doc) for doc in found]
-        return {(contact.tenant, contact.volunteer_id): contact for contact in contacts}
-
-    async def needs_by_id(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Need]:
-        """The needs of these (tenant, need id) pairs that are known."""
-        if not keys:
-            return {}
-        ids = [scoped_id(tenant, need_id) for tenant, need_id in keys]
-        found = await self.db.needs.find({"_id": {"$in": ids}}).to_list()
-        needs = [Need.from_document(doc) for doc in found]
-        return {(need.tenant, need.need_id): need for need in needs}
-
-    async def guidance_of(self, tenants: list[str]) -> dict[str, dict[str, dict[str, str]]]:
-        """Each tenant's guidance texts per language (tenants without any left out)."""
-        if not tenants:
-            return {}
-        found = await self.db.guidance.find({"tenant": {"$in": tenants}}).to_list()
-        texts: dict[str, dict[str, dict[str, str]]] = {}
-        for doc in found:
-            texts.setdefault(doc["tenant"], {})[doc["language"]] = doc["texts"]
-        return texts
-
-    async def template_overrides_of(self, tenants: list[str]) -> dict[str, dict[tuple[str, str], TemplateSource]]:
-        """Each tenant's template overrides by (kind, language) (tenants without any left out)."""
-        if not tenants:
-            return {}
-        found = await self.db.template_overrides.find({"tenant": {"$in": tenants}}).to_list()
-        overrides: dict[str, dict[tuple[str, str], TemplateSource]] = {}
-        for doc in found:
-            source = TemplateSource(doc["subject"], doc["text"], doc.get("html"))
-            overrides.setdefault(doc["tenant"], {})[(doc["kind"], doc["language"])] = source
-        return overrides
-
-    async def webhooks_by_id(self, webhook_ids: list[str]) -> dict[str, Webhook]:
-        if not webhook_ids:
-            return {}
-        found = await self.db.webhooks.find({"_id": {"$in": webhook_ids}}).to_list()
-        return {doc["_id"]: Webhook.from_document(doc) for doc in found}
+        return result.modified_count == 1
 
     async def deliveries_of(
         self, tenant: str, limit: int, *, status: str | None = None, kind: str | None = None, channel: str | None = None
@@ -986,9 +939,6 @@ class Store:
 
     async def add_message(self, document: Mapping[str, Any], session: AsyncClientSession) -> None:
         await self.db.messages.insert_one(dict(document), session=session)
-
-    async def add_messages(self, documents: list[Doc], session: AsyncClientSession) -> None:
-        await self.db.messages.insert_many(documents, session=session)
 
     async def messages_of(self, tenant: str, volunteer_id: str, limit: int = 100) -> list[Doc]:
         found = self.db.messages.find({"tenant": tenant, "volunteer_id": volunteer_id})
@@ -1044,8 +994,15 @@ class Store:
         )
 
     async def webhooks(self, tenant: str, transaction: Transaction | None = None) -> list[Webhook]:
+        """The tenant's webhooks; a handler (``transaction`` given) is served from memory, since
+        nearly every event asks and most tenants have none (see ``cache``)."""
+        cached = self._webhooks.get(tenant) if transaction is not None else None
+        if cached is not None:
+            return cached
         found = await self.db.webhooks.find({"tenant": tenant}, session=_session(transaction)).to_list()
-        return [Webhook.from_document(document) for document in found]
+        hooks = [Webhook.from_document(document) for document in found]
+        self._webhooks.put(tenant, hooks)
+        return hooks
 
     async def webhook(self, tenant: str, webhook_id: str) -> Webhook | None:
         found = await self.db.webhooks.find_one({"_id": webhook_id, "tenant": tenant})
@@ -1054,10 +1011,12 @@ class Store:
     async def add_webhook(self, tenant: str, url: str, secret: str, event_types: list[str]) -> Webhook:
         hook = Webhook(str(uuid.uuid4()), tenant, url, secret, tuple(event_types), datetime.now(UTC))
         await self.db.webhooks.insert_one(hook.to_document())
+        self._webhooks.forget(tenant)
         return hook
 
     async def delete_webhook(self, tenant: str, webhook_id: str) -> bool:
         result = await self.db.webhooks.delete_one({"_id": webhook_id, "tenant": tenant})
+        self._webhooks.forget(tenant)
         return result.deleted_count == 1
 
     # --- questions and answers: a volunteer's threads with the office -------------------------
