@@ -391,6 +391,9 @@ class MemoryStore(UseCaseStore):
             and now - within < p.ends_at <= now
         ]
 
+    async def release_waiting(self, references: list[str], transaction: Transaction) -> int:
+        return 0  # no worker here: nothing waits for a reference
+
     async def add_deliveries(self, transaction: Transaction, deliveries: Sequence[NewDelivery]) -> list[Delivery]:
         added = [await self.add_delivery(transaction, **vars(request)) for request in deliveries]
         return [delivery for delivery in added if delivery is not None]

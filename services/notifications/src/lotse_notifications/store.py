@@ -302,6 +302,8 @@ class UseCaseStore(Protocol):
         self, tenant: str, thread_id: str, state: ThreadState, transaction: Transaction
     ) -> Thread | None: ...
 
+    async def release_waiting(self, references: list[str], transaction: Transaction) -> int: ...
+
     async def add_delivery(
         self,
         transaction: Transaction,
@@ -377,6 +379,8 @@ class Store:
         await deliveries.create_index("key", unique=True)
         await deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await deliveries.create_index([("tenant", ASCENDING), ("recipient_id", ASCENDING)])
+        # Only deliveries waiting for a reference not read yet carry it (see ``release_waiting``).
+        await deliveries.create_index("waiting_for", sparse=True)
         await self.db.proposals.create_index([("status", ASCENDING), ("reminded", ASCENDING), ("expires_at", 1)])
         await self.db.proposals.create_index([("tenant", ASCENDING), ("need_id", ASCENDING)])
         await self.db.proposals.create_index([("status", 1), ("start_reminder_due", 1), ("starts_at", 1)])
@@ -906,24 +910,138 @@ class Store:
         )
         await transaction.append_event(topic_for(event.type, event.tenant), event)
 
-    async def claim_due(self, owner: str, lease: timedelta) -> Delivery | None:
+    async def claim_due(self, claim: str, lease: timedelta, limit: int) -> list[Delivery]:
+        """Claim up to ``limit`` due deliveries, the longest due first, under the claim token
+        ``claim`` (one per pass of a worker) until the lease runs out: a crashed worker's claims
+        come back then. Two round trips: the due ones are read, then each is claimed only if it
+        is still as read (pending, unclaimed, due at the same time: every change of a pending
+        delivery sets a new due time), so two workers never hold one delivery and what was read
+        is what was claimed. Only when another worker won some, a third read says which."""
         now = datetime.now(UTC)
-        found = await self.db.deliveries.find_one_and_update(
-            {"status": PENDING.value, "next_attempt_at": {"$lte": now}, "claimed_until": {"$lt": now}},
-            {"$set": {"claimed_until": now + lease, "claimed_by": owner}},
-            sort=[("next_attempt_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
+        due: Doc = {"status": PENDING.value, "next_attempt_at": {"$lte": now}, "claimed_until": {"$lt": now}}
+        found = await self.db.deliveries.find(due).sort("next_attempt_at", ASCENDING).limit(limit).to_list()
+        if not found:
+            return []
+        as_read = [{"_id": doc["_id"], "next_attempt_at": doc["next_attempt_at"]} for doc in found]
+        result = await self.db.deliveries.update_many(
+            {**due, "$or": as_read}, {"$set": {"claimed_until": now + lease, "claimed_by": claim}}
         )
-        return None if found is None else Delivery.from_document(found)
+        if result.modified_count < len(found):
+            won = await self.db.deliveries.find(
+                {"_id": {"$in": [doc["_id"] for doc in found]}, "claimed_by": claim}, {"_id": 1}
+            ).to_list()
+            ids = {doc["_id"] for doc in won}
+            found = [doc for doc in found if doc["_id"] in ids]
+        return [Delivery.from_document({**doc, "claimed_by": claim}) for doc in found]
 
     async def finish(self, delivery: Delivery, fields: Mapping[str, Any], session: AsyncClientSession) -> bool:
         """Record an attempt's outcome if this worker still holds the delivery."""
-        result = await self.db.deliveries.update_one(
-            {"_id": delivery.id, "status": PENDING.value, "claimed_by": delivery.claimed_by},
-            {"$set": {**fields, "claimed_until": NEVER}},
+        return delivery.id in await self.finish_many([(delivery, fields)], session)
+
+    async def finish_many(
+        self, outcomes: list[tuple[Delivery, Mapping[str, Any]]], session: AsyncClientSession
+    ) -> set[str]:
+        """Record the outcomes of attempts in one write, each only while its claim holds (the
+        lease did not run out and no other worker claimed it since); the ids of those recorded.
+        Claim tokens are never reused, so a delivery still under its token was written here."""
+        if not outcomes:
+            return set()
+        writes = [
+            UpdateOne(
+                {"_id": delivery.id, "status": PENDING.value, "claimed_by": delivery.claimed_by},
+                {"$set": {**fields, "claimed_until": NEVER}}
+                | ({} if "waiting_for" in fields else {"$unset": {"waiting_for": ""}}),
+            )
+            for delivery, fields in outcomes
+        ]
+        result = await self.db.deliveries.bulk_write(writes, ordered=False, session=session)
+        ids = [delivery.id for delivery, _ in outcomes]
+        if result.matched_count == len(outcomes):
+            return set(ids)
+        held = await self.db.deliveries.find(
+            # Written here: still under its token, and no longer claimed (a delivery cancelled
+            # meanwhile keeps the token but also its lease).
+            {
+                "_id": {"$in": ids},
+                "claimed_by": {"$in": [delivery.claimed_by for delivery, _ in outcomes]},
+                "claimed_until": NEVER,
+            },
+            {"claimed_by": 1},
             session=session,
+        ).to_list()
+        claims = {delivery.id: delivery.claimed_by for delivery, _ in outcomes}
+        return {doc["_id"] for doc in held if doc.get("claimed_by") == claims[doc["_id"]]}
+
+    async def release_waiting(self, references: list[str], transaction: Transaction) -> int:
+        """Deliveries that wait for one of these references (``reference_key``: a tenant, a
+        volunteer's contact, an organisation, a need not read yet) are due now: the event that
+        brought it is applied in this transaction. How many were released."""
+        result = await self.db.deliveries.update_many(
+            {"waiting_for": {"$in": references}, "status": PENDING.value},
+            {"$set": {"next_attempt_at": datetime.now(UTC)}, "$unset": {"waiting_for": ""}},
+            session=transaction.session,
         )
-        return result.modified_count == 1
+        return result.modified_count
+
+    # --- what a pass of the worker reads, one query per collection (none for nothing asked) ---
+
+    async def tenants_of(self, tenants: list[str]) -> dict[str, TenantFacts]:
+        if not tenants:
+            return {}
+        found = await self.db.tenants.find({"_id": {"$in": tenants}}).to_list()
+        return {doc["_id"]: TenantFacts.from_document(doc) for doc in found}
+
+    async def organisations_of(self, tenants: list[str]) -> list[Organisation]:
+        """Every organisation of these tenants (a municipality has few; the office is one of them)."""
+        if not tenants:
+            return []
+        found = await self.db.organisations.find({"tenant": {"$in": tenants}}).to_list()
+        return [Organisation.from_document(doc) for doc in found]
+
+    async def contacts_of(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Contact]:
+        """The contacts of these (tenant, volunteer id) pairs that are known."""
+        if not keys:
+            return {}
+        ids = [scoped_id(tenant, volunteer_id) for tenant, volunteer_id in keys]
+        found = await self.db.contacts.find({"_id": {"$in": ids}}).to_list()
+        contacts = [Contact.from_document(doc) for doc in found]
+        return {(contact.tenant, contact.volunteer_id): contact for contact in contacts}
+
+    async def needs_by_id(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Need]:
+        """The needs of these (tenant, need id) pairs that are known."""
+        if not keys:
+            return {}
+        ids = [scoped_id(tenant, need_id) for tenant, need_id in keys]
+        found = await self.db.needs.find({"_id": {"$in": ids}}).to_list()
+        needs = [Need.from_document(doc) for doc in found]
+        return {(need.tenant, need.need_id): need for need in needs}
+
+    async def guidance_of(self, tenants: list[str]) -> dict[str, dict[str, dict[str, str]]]:
+        """Each tenant's guidance texts per language (tenants without any left out)."""
+        if not tenants:
+            return {}
+        found = await self.db.guidance.find({"tenant": {"$in": tenants}}).to_list()
+        texts: dict[str, dict[str, dict[str, str]]] = {}
+        for doc in found:
+            texts.setdefault(doc["tenant"], {})[doc["language"]] = doc["texts"]
+        return texts
+
+    async def template_overrides_of(self, tenants: list[str]) -> dict[str, dict[tuple[str, str], TemplateSource]]:
+        """Each tenant's template overrides by (kind, language) (tenants without any left out)."""
+        if not tenants:
+            return {}
+        found = await self.db.template_overrides.find({"tenant": {"$in": tenants}}).to_list()
+        overrides: dict[str, dict[tuple[str, str], TemplateSource]] = {}
+        for doc in found:
+            source = TemplateSource(doc["subject"], doc["text"], doc.get("html"))
+            overrides.setdefault(doc["tenant"], {})[(doc["kind"], doc["language"])] = source
+        return overrides
+
+    async def webhooks_by_id(self, webhook_ids: list[str]) -> dict[str, Webhook]:
+        if not webhook_ids:
+            return {}
+        found = await self.db.webhooks.find({"_id": {"$in": webhook_ids}}).to_list()
+        return {doc["_id"]: Webhook.from_document(doc) for doc in found}
 
     async def deliveries_of(
         self, tenant: str, limit: int, *, status: str | None = None, kind: str | None = None, channel: str | None = None
@@ -939,6 +1057,9 @@ class Store:
 
     async def add_message(self, document: Mapping[str, Any], session: AsyncClientSession) -> None:
         await self.db.messages.insert_one(dict(document), session=session)
+
+    async def add_messages(self, documents: list[Doc], session: AsyncClientSession) -> None:
+        await self.db.messages.insert_many(documents, session=session)
 
     async def messages_of(self, tenant: str, volunteer_id: str, limit: int = 100) -> list[Doc]:
         found = self.db.messages.find({"tenant": tenant, "volunteer_id": volunteer_id})
