@@ -1,0 +1,227 @@
+"""The MongoDB round trips of a partner need's path, handler by handler (issue 17).
+
+Each service's Kafka handlers run here as the consumer runs them (its dispatch table, its unit
+of work with the inbox record, on the real database), with a client that counts the commands
+it sends. The bounds are what the handlers cost today: a new round trip on the need's path
+fails one of these tests, and whoever adds it decides whether to lower the cost elsewhere or to
+raise the bound with a reason. The consumer's own work (batches, offsets) is not counted here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from lotse_contracts import Envelope, TenantOnboarded, partner_inbound_topic, topic_for
+from lotse_contracts.events.values import Channel
+from lotse_devstack import Stack
+from lotse_matching.handlers import registry_handlers
+from lotse_matching.service import Matching
+from lotse_matching.store import Store as MatchingStore
+from lotse_notifications import catalogue
+from lotse_notifications.handlers import event_handlers
+from lotse_notifications.records import NewDelivery
+from lotse_notifications.store import Store as NotificationStore
+from lotse_registry import service
+from lotse_registry.handlers import partner_handlers
+from lotse_registry.store import Store as RegistryStore
+from lotse_registry.store import ensure_indexes, in_tenant
+from lotse_runtime.consumer import Delivery, Dispatch
+from lotse_runtime.outbox import OUTBOX_COLLECTION
+from lotse_runtime.unit_of_work import UnitOfWork
+from tests.integration.matching import support as matching_support
+from tests.integration.notifications import support as notification_support
+from tests.integration.registry.support import need_body, organisation_body, tenant_body
+from tests.support import events
+from tests.support.round_trips import CommandCounter, Commands, counting_client
+
+
+class Measured:
+    """A database of its own on a counting client."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.client, self.counter = counting_client(stack.mongo_url)
+        self.name = f"round_trips_{uuid.uuid4().hex[:10]}"
+        self.database = self.client[self.name]
+
+
+@pytest.fixture
+async def measured(stack: Stack) -> AsyncIterator[Measured]:
+    running = Measured(stack)
+    yield running
+    await running.client.drop_database(running.name)
+    await running.client.close()
+
+
+async def deliver(dispatch: Dispatch, event: Envelope[Any], topic: str | None = None) -> None:
+    """Hand ``event`` to the dispatch table as the consumer does."""
+    delivery = Delivery(topic=topic or topic_for(event.type, event.tenant), partition=0, offset=0, key=event.key)
+    await dispatch(event, delivery)
+
+
+async def counted(
+    counter: CommandCounter, dispatch: Dispatch, event: Envelope[Any], topic: str | None = None
+) -> Commands:
+    with counter.measure() as commands:
+        await deliver(dispatch, event, topic)
+    print(f"{event.type}: {commands.summary()}")  # the figures for the issue's table (pytest -s)
+    return commands
+
+
+# --- registry: a partner's ReportNeed --------------------------------------------------------
+
+
+async def test_a_partner_need_costs_the_registry_few_round_trips(measured: Measured) -> None:
+    database, counter = measured.database, measured.counter
+    await ensure_indexes(database)
+    registry = RegistryStore(measured.client, database)
+    tenant = f"rt-{uuid.uuid4().hex[:8]}"
+    settings = tenant_body(tenant)
+    onboarding = TenantOnboarded.model_validate(
+        {k: v for k, v in settings.items() if k in TenantOnboarded.model_fields}
+    )
+
+    async def onboard(scope: Any) -> Any:
+        return await service.onboard_tenant(scope, onboarding, {})
+
+    await registry.unit_of_work.run(in_tenant(tenant, onboard))
+
+    async def add_organisation(scope: Any) -> Any:
+        return await service.register_organisation(scope, organisation_body())
+
+    organisation = (await registry.unit_of_work.run(in_tenant(tenant, add_organisation)))["_id"]
+    dispatch = partner_handlers(registry, "registry.partner")
+    topic = partner_inbound_topic(tenant)
+
+    def report(ref: str) -> Envelope[Any]:
+        body = need_body(organisation, required_skills=["accompaniment", "bicycle_repair"])
+        return events.report_need(tenant, ref, **{k: v for k, v in body.items() if k != "household_ref"})
+
+    first = await counted(counter, dispatch, report("case-1"), topic)
+    steady = [await counted(counter, dispatch, report(f"case-{n}"), topic) for n in range(2, 5)]
+    reported = report("case-9")
+    await deliver(dispatch, reported, topic)
+    duplicate = await counted(counter, dispatch, reported, topic)
+
+    assert await database.needs.count_documents({"tenant": tenant}) == 5
+    assert await database[OUTBOX_COLLECTION].count_documents({"tenant": tenant, "type": {"$regex": "need.opened"}}) == 5
+    # The inbox (a lookup and the record), the partner's reference, the need, its outbox entry,
+    # the reference, the commit; the tenant and its organisation are read once, then known.
+    assert first.round_trips <= 9, first.names
+    for commands in steady:
+        assert commands.round_trips <= 7, commands.names
+        assert commands.transactions == 1
+    assert duplicate.round_trips <= 2, duplicate.names  # the inbox finds it; nothing else is read
+
+
+# --- matching: NeedOpened --------------------------------------------------------------------
+
+
+async def test_an_opened_need_costs_matching_few_round_trips(stack: Stack, measured: Measured) -> None:
+    database, counter = measured.database, measured.counter
+    settings = matching_support.service_settings(stack, measured.name, database=measured.name)
+    store = MatchingStore(database)
+    await store.ensure_indexes()
+    matching = Matching(settings, measured.client, store)
+    await matching.load()
+    dispatch = registry_handlers(matching)
+    tenant = f"rt-{uuid.uuid4().hex[:8]}"
+    await deliver(dispatch, matching_support.tenant_event(tenant, "ar"))
+    for km in (1.0, 2.0, 3.0, 4.0):
+        await deliver(dispatch, matching_support.registered(tenant, km_north=km))
+
+    one = await counted(counter, dispatch, matching_support.opened(tenant, needed=1))
+    three = await counted(counter, dispatch, matching_support.opened(tenant, needed=3))
+
+    proposals = await database.proposals.count_documents({"tenant": tenant})
+    assert proposals == 3 + 3  # k = 3 asked at a time, whether one volunteer is needed or three
+    # The inbox (lookup and record), the need (a replay?), the three proposals in one write, the
+    # need, an outbox entry per MatchProposed (the runtime's), the commit.
+    for commands in (one, three):
+        assert commands.round_trips <= 6 + 3, commands.names
+        assert commands.names.count("update") == 2, commands.names  # proposals, need
+        assert commands.transactions == 1
+
+
+# --- notifications: MatchProposed ------------------------------------------------------------
+
+
+async def test_a_proposal_costs_notifications_few_round_trips(measured: Measured) -> None:
+    database, counter = measured.database, measured.counter
+    store = NotificationStore(database)
+    await store.ensure_indexes()
+    unit_of_work = UnitOfWork(measured.client, store.db)
+    dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None)
+    tenant = f"rt-{uuid.uuid4().hex[:8]}"
+    organisation = uuid.uuid4()
+    await deliver(dispatch, notification_support.onboarded(tenant))
+    await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
+    volunteers = [notification_support.registered(tenant) for _ in range(3)]
+    for registration in volunteers:
+        await deliver(dispatch, registration)
+    need_ids = [uuid.uuid4() for _ in range(3)]
+    opened = [events.need_opened(tenant, need_id, organisation_id=organisation) for need_id in need_ids]
+    need_commands = [await counted(counter, dispatch, need) for need in opened]
+
+    proposals: list[Commands] = []
+    for need_id in need_ids:
+        for version, registration in enumerate(volunteers, start=2):
+            proposed = notification_support.proposed(tenant, need_id, registration.data.volunteer_id, version=version)
+            proposals.append(await counted(counter, dispatch, proposed))
+
+    # Every proposal mailed and put in the inbox of the app, as the volunteers chose.
+    queued = await database.deliveries.count_documents({"tenant": tenant, "kind": catalogue.MATCH_PROPOSED})
+    assert queued == 2 * len(proposals)
+    # The inbox (lookup and record), the need with the snapshot's version (one read), the
+    # engagements accepted before it was read, the waiting deliveries it releases, the commit.
+    for commands in need_commands[1:]:
+        assert commands.round_trips <= 7, commands.names
+    # The inbox (lookup and record), the staffing version advanced and the need read in one
+    # command, the proposal, the contact, both channels' deliveries in one write, the commit;
+    # the tenant and its webhooks come from memory.
+    for commands in proposals[1:]:
+        assert commands.round_trips <= 7, commands.names
+        assert commands.transactions == 1
+
+
+async def test_a_delivery_whose_key_exists_is_left_as_it_is(measured: Measured) -> None:
+    store = NotificationStore(measured.database)
+    await store.ensure_indexes()
+    unit_of_work = UnitOfWork(measured.client, store.db)
+    tenant, trigger = f"rt-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+
+    def mail(channel: Channel, payload: dict[str, Any]) -> NewDelivery:
+        return NewDelivery(
+            tenant, trigger, trigger, catalogue.MATCH_PROPOSED, "volunteer", "v-1", channel, "de", payload
+        )
+
+    first = [mail(Channel.EMAIL, {"n": 1}), mail(Channel.IN_APP, {"n": 1})]
+    added = await unit_of_work.run(lambda transaction: store.add_deliveries(transaction, first))
+    again = [mail(Channel.EMAIL, {"n": 2}), mail(Channel.SMS, {"n": 2})]
+    with measured.counter.measure() as commands:
+        added_again = await unit_of_work.run(lambda transaction: store.add_deliveries(transaction, again))
+
+    assert [delivery.channel for delivery in added] == [Channel.EMAIL, Channel.IN_APP]
+    assert [delivery.channel for delivery in added_again] == [Channel.SMS]
+    stored = {doc["channel"]: doc["payload"] for doc in await store.db.deliveries.find({"tenant": tenant}).to_list()}
+    assert stored == {"email": {"n": 1}, "in_app": {"n": 1}, "sms": {"n": 2}}  # the first email untouched
+    assert commands.names == ["update", "commitTransaction"], commands.names
+
+
+async def test_a_tenant_changed_by_its_event_is_not_served_from_memory(measured: Measured) -> None:
+    store = NotificationStore(measured.database)
+    await store.ensure_indexes()
+    dispatch = event_handlers(UnitOfWork(measured.client, store.db), store, "notifications", queued=lambda: None)
+    tenant = f"rt-{uuid.uuid4().hex[:8]}"
+    await deliver(dispatch, notification_support.onboarded(tenant, default_language="de"))
+    assert (facts := await store.tenant(tenant)) is not None and facts.default_language == "de"
+    with measured.counter.measure() as commands:
+        assert await store.tenant(tenant) == facts
+    assert commands.names == []  # from memory
+
+    await deliver(dispatch, events.tenant_onboarded(tenant, version=2, default_language="en"))
+
+    assert (changed := await store.tenant(tenant)) is not None and changed.default_language == "en"
