@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from lotse_contracts import Envelope, TenantOnboarded, partner_inbound_topic, topic_for
+from lotse_contracts import Envelope, TenantOnboarded, VolunteerPickedNeed, partner_inbound_topic, topic_for
 from lotse_contracts.events.values import Channel
 from lotse_devstack import Stack
 from lotse_matching.handlers import registry_handlers
@@ -37,6 +38,8 @@ from tests.integration.notifications import support as notification_support
 from tests.integration.registry.support import need_body, organisation_body, tenant_body
 from tests.support import events
 from tests.support.round_trips import CommandCounter, Commands, counting_client
+
+VOLUNTEER_PICKED_NEED = events.Builder(VolunteerPickedNeed, events.MATCHING, "need_id")
 
 
 class Measured:
@@ -175,10 +178,11 @@ async def test_a_proposal_costs_notifications_few_round_trips(measured: Measured
     # Every proposal mailed and put in the inbox of the app, as the volunteers chose.
     queued = await database.deliveries.count_documents({"tenant": tenant, "kind": catalogue.MATCH_PROPOSED})
     assert queued == 2 * len(proposals)
-    # The inbox (lookup and record), the need with the snapshot's version (one read), the
-    # engagements accepted before it was read, the waiting deliveries it releases, the commit.
+    # The inbox (lookup and record), the need (one read decides the version, the status and
+    # whether staffing events came first), the need written, the deliveries waiting for it
+    # released, the commit.
     for commands in need_commands[1:]:
-        assert commands.round_trips <= 7, commands.names
+        assert commands.round_trips <= 6, commands.names
     # The inbox (lookup and record), the staffing version advanced and the need read in one
     # command, the proposal, the contact, both channels' deliveries in one write, the commit;
     # the tenant and its webhooks come from memory.
@@ -225,3 +229,31 @@ async def test_a_tenant_changed_by_its_event_is_not_served_from_memory(measured:
     await deliver(dispatch, events.tenant_onboarded(tenant, version=2, default_language="en"))
 
     assert (changed := await store.tenant(tenant)) is not None and changed.default_language == "en"
+
+
+async def test_a_need_read_after_its_engagement_schedules_it_and_one_read_first_looks_for_none(
+    measured: Measured,
+) -> None:
+    store = NotificationStore(measured.database)
+    await store.ensure_indexes()
+    dispatch = event_handlers(UnitOfWork(measured.client, store.db), store, "notifications", queued=lambda: None)
+    tenant = f"rt-{uuid.uuid4().hex[:8]}"
+    await deliver(dispatch, notification_support.onboarded(tenant))
+    volunteer = notification_support.registered(tenant)
+    await deliver(dispatch, volunteer)
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    window = {"kind": "one_off", "start": start.isoformat(), "end": (start + timedelta(hours=2)).isoformat()}
+    late, first = (events.need_opened(tenant, schedule=window) for _ in range(2))
+    picked = VOLUNTEER_PICKED_NEED(tenant, late.data.need_id, volunteer_id=volunteer.data.volunteer_id)
+    await deliver(dispatch, picked)  # matching's topic was read before the registry's
+
+    await deliver(dispatch, late)
+    with measured.counter.measure() as commands:
+        await deliver(dispatch, first)
+
+    engagement = await store.db.proposals.find_one({"tenant": tenant, "need_id": str(late.data.need_id)})
+    assert engagement is not None and engagement["starts_at"] == start
+    need = await store.need(tenant, str(late.data.need_id))
+    assert need is not None and need.snapshot is not None and need.staffing_version == 1
+    # The inbox's lookup and the need: a need no staffing event came for has no engagement to look for.
+    assert commands.names.count("find") == 2, commands.names

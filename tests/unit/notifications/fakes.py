@@ -33,6 +33,7 @@ from lotse_notifications.records import (
     DigestItem,
     MailPreference,
     Need,
+    NeedOpening,
     NeedSnapshot,
     NeedStatus,
     NewDelivery,
@@ -198,16 +199,27 @@ class MemoryStore(UseCaseStore):
         status: NeedStatus | None = None,
         unstaffed: bool | None = None,
         cancellation_reason: CancellationReason | None = None,
-        opened: bool = False,
     ) -> bool:
         known = self.memory.needs.get((tenant, need_id))
         if known is not None and (known.version or 0) >= version:
             return False
-        if opened and (known is None or known.status is None):
-            status, unstaffed = NeedStatus.OPEN, False
         change = Need(tenant, need_id, version, snapshot, status, unstaffed, cancellation_reason)
         self.memory.needs[(tenant, need_id)] = _merged(known, change)
         return True
+
+    async def open_need(
+        self, tenant: str, need_id: str, version: int, snapshot: NeedSnapshot, transaction: Transaction
+    ) -> NeedOpening:
+        known = self.memory.needs.get((tenant, need_id))
+        if known is not None and (known.version or 0) >= version:
+            return NeedOpening.STALE
+        opened = known is None or known.status is None
+        status, unstaffed = (NeedStatus.OPEN, False) if opened else (None, None)
+        await self.save_need(
+            tenant, need_id, version, transaction, snapshot=snapshot, status=status, unstaffed=unstaffed
+        )
+        staffed_before = known is not None and known.staffing_version is not None
+        return NeedOpening.AFTER_STAFFING if staffed_before else NeedOpening.FIRST
 
     async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> Need | None:
         known = self.memory.needs.get((tenant, need_id))

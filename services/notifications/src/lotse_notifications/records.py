@@ -444,6 +444,16 @@ class Proposal:
         return document | {key: value for key, value in optional.items() if value is not None}
 
 
+class NeedOpening(StrEnum):
+    """What applying ``need.opened`` found: a version older than the one stored (nothing changed),
+    or the need saved, before any of matching's staffing events or after some (which may have
+    accepted proposals waiting for the need's schedule)."""
+
+    STALE = "stale"
+    FIRST = "first"
+    AFTER_STAFFING = "after_staffing"
+
+
 @dataclass(frozen=True)
 class NewDelivery:
     """A delivery an event asks for, before it is queued: pending, or with ``skip_reason``

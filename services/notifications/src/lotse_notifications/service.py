@@ -50,6 +50,7 @@ from lotse_notifications.records import (
     ContactDetails,
     DigestItem,
     Need,
+    NeedOpening,
     NeedSnapshot,
     NeedStatus,
     NewDelivery,
@@ -228,9 +229,10 @@ async def volunteer_erased(store: UseCaseStore, event: Envelope[VolunteerErased]
 async def need_opened(store: UseCaseStore, event: Envelope[NeedOpened], transaction: Transaction) -> None:
     tenant, need_id = event.tenant, str(event.data.need_id)
     snapshot = NeedSnapshot.from_event(event.data)
-    # Matching's staffing events may have come first (another topic); keep what they said.
-    saved = await store.save_need(tenant, need_id, event.version, transaction, snapshot=snapshot, opened=True)
-    if saved:  # engagements accepted before the need was read get their schedule now
+    # Matching's staffing events may have come first (another topic); keep what they said, and
+    # give the engagements they accepted before the need was read its schedule now.
+    opening = await store.open_need(tenant, need_id, event.version, snapshot, transaction)
+    if opening is NeedOpening.AFTER_STAFFING:
         await _plan_engagements(store, tenant, need_id, snapshot, event.time, transaction)
 
 

@@ -42,6 +42,7 @@ from lotse_notifications.records import (
     Doc,
     MailPreference,
     Need,
+    NeedOpening,
     NeedSnapshot,
     NeedStatus,
     NewDelivery,
@@ -219,8 +220,11 @@ class UseCaseStore(Protocol):
         status: NeedStatus | None = None,
         unstaffed: bool | None = None,
         cancellation_reason: CancellationReason | None = None,
-        opened: bool = False,
     ) -> bool: ...
+
+    async def open_need(
+        self, tenant: str, need_id: str, version: int, snapshot: NeedSnapshot, transaction: Transaction
+    ) -> NeedOpening: ...
 
     async def advance_staffing(
         self, tenant: str, need_id: str, version: int, transaction: Transaction
@@ -559,11 +563,9 @@ class Store:
         status: NeedStatus | None = None,
         unstaffed: bool | None = None,
         cancellation_reason: CancellationReason | None = None,
-        opened: bool = False,
     ) -> bool:
         """Apply a registry event about the need, setting the parts given, if it is newer than the
-        last one applied. ``opened``: the need is open and staffed by nobody unless matching's
-        events said otherwise first (decided on the same read)."""
+        last one applied."""
         change = Need(
             tenant,
             need_id,
@@ -573,17 +575,26 @@ class Store:
             unstaffed=unstaffed,
             cancellation_reason=cancellation_reason,
         )
-        if not opened:
-            return await self._upsert_versioned("needs", change.to_document(), transaction)
-        session, document = transaction.session, change.to_document()
-        stored = await self.db.needs.find_one({"_id": document["_id"]}, {"version": 1, "status": 1}, session=session)
+        return await self._upsert_versioned("needs", change.to_document(), transaction)
+
+    async def open_need(
+        self, tenant: str, need_id: str, version: int, snapshot: NeedSnapshot, transaction: Transaction
+    ) -> NeedOpening:
+        """Apply ``need.opened``: the snapshot, and the need open with nobody missing unless
+        matching's events said otherwise first. One read decides both and whether they came."""
+        session = transaction.session
+        document = Need(tenant, need_id, version=version, snapshot=snapshot).to_document()
+        stored = await self.db.needs.find_one(
+            {"_id": document["_id"]}, {"version": 1, "status": 1, "staffing_version": 1}, session=session
+        )
         if stored is not None and stored.get("version", 0) >= version:
-            return False
+            return NeedOpening.STALE
         fields = _fields(document)
         if stored is None or stored.get("status") is None:
             fields |= {"status": NeedStatus.OPEN.value, "unstaffed": False}
         await self.db.needs.update_one({"_id": document["_id"]}, {"$set": fields}, upsert=True, session=session)
-        return True
+        staffed_before = stored is not None and stored.get("staffing_version") is not None
+        return NeedOpening.AFTER_STAFFING if staffed_before else NeedOpening.FIRST
 
     async def advance_staffing(self, tenant: str, need_id: str, version: int, transaction: Transaction) -> Need | None:
         """Matching's events carry their own version per need: the need as it is once this
