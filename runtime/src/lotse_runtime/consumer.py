@@ -470,12 +470,14 @@ def subscribe_events(
                 # Only a stop cancels a handler: the offsets stay uncommitted and the group delivers
                 # the batch again, where the inbox keeps each effect to once.
                 pipeline.stats.abandoned += len(records)
-                log.warning(
-                    "shutdown: events in hand abandoned uncommitted, they will be delivered again",
-                    consumer=consumer,
-                    records=len(records),
-                    first=f"{records[0].topic}/{records[0].partition}@{records[0].offset}",
-                )
+                for record in records:
+                    log.warning(
+                        "shutdown: event in hand abandoned uncommitted, it will be delivered again",
+                        consumer=consumer,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                    )
                 raise
         last = {(record.topic, record.partition): record.offset for record in records}
         for (topic, partition), offset in last.items():
