@@ -8,7 +8,6 @@ What stops a delivery here is said by an exception: ``Undeliverable`` (record, d
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -117,9 +116,9 @@ def named_people(kind: str, payload: dict[str, Any]) -> list[str]:
 
 
 class Reads:
-    """What a pass of the worker reads of the read model: for a batch of deliveries at once, one
-    query per collection (``prefetch``: tenants, organisations, contacts, needs, guidance, template
-    overrides, webhooks, side by side), then kept for the pass. What the prefetch did not foresee
+    """What a pass of the worker reads of the read model: for a batch of deliveries at once, in
+    one round trip (``prefetch``: tenants with their organisations, guidance and template
+    overrides, contacts, needs, webhooks), then kept for the pass. What the prefetch did not foresee
     is read on first use and kept as well. A pass is short, so what it keeps is as fresh as a read
     at send time was; the next pass reads again."""
 
@@ -150,27 +149,19 @@ class Reads:
                 needs.add((tenant, payload["need_id"]))
             needs.update((tenant, item["need_id"]) for item in payload.get("items", []) if item.get("need") is None)
             contacts.update((tenant, volunteer_id) for volunteer_id in named_people(delivery.kind, payload))
-        store = self.store
-        hooks_read = asyncio.ensure_future(store.webhooks_by_id(hooks))  # side by side with the others
-        found_tenants, organisations, found_contacts, found_needs, guidance, overrides = await asyncio.gather(
-            store.tenants_of(tenants),
-            store.organisations_of(tenants),
-            store.contacts_of(sorted(contacts)),
-            store.needs_by_id(sorted(needs)),
-            store.guidance_of(tenants),
-            store.template_overrides_of(tenants),
+        found = await self.store.read_for_batch(
+            tenants=tenants, contacts=sorted(contacts), needs=sorted(needs), webhooks=hooks
         )
-        webhooks = await hooks_read
         for tenant in tenants:
-            self._tenants[tenant] = found_tenants.get(tenant)
+            self._tenants[tenant] = found.tenants.get(tenant)
             self._organisations[tenant] = {}
-            self._guidance[tenant] = guidance.get(tenant, {})
-            self._overrides[tenant] = overrides.get(tenant, {})
-        for organisation in organisations:
+            self._guidance[tenant] = found.guidance.get(tenant, {})
+            self._overrides[tenant] = found.overrides.get(tenant, {})
+        for organisation in found.organisations:
             self._organisations[organisation.tenant][organisation.organisation_id] = organisation
-        self._contacts.update({key: found_contacts.get(key) for key in contacts})
-        self._needs.update({key: found_needs.get(key) for key in needs})
-        self._webhooks.update({hook: webhooks.get(hook) for hook in hooks})
+        self._contacts.update({key: found.contacts.get(key) for key in contacts})
+        self._needs.update({key: found.needs.get(key) for key in needs})
+        self._webhooks.update({hook: found.webhooks.get(hook) for hook in hooks})
 
     async def tenant(self, tenant: str) -> TenantFacts | None:
         if tenant not in self._tenants:

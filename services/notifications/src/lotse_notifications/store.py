@@ -178,6 +178,41 @@ def outcome_event(
     )
 
 
+_COLLECTION = "_collection"  # which collection a document of ``read_for_batch`` came from
+
+
+@dataclass
+class BatchReads:
+    """The read model a batch of deliveries needs (``Store.read_for_batch``), as records."""
+
+    tenants: dict[str, TenantFacts] = dataclass_field(default_factory=dict)
+    organisations: list[Organisation] = dataclass_field(default_factory=list)
+    contacts: dict[tuple[str, str], Contact] = dataclass_field(default_factory=dict)
+    needs: dict[tuple[str, str], Need] = dataclass_field(default_factory=dict)
+    guidance: dict[str, dict[str, dict[str, str]]] = dataclass_field(default_factory=dict)  # tenant, language
+    overrides: dict[str, dict[tuple[str, str], TemplateSource]] = dataclass_field(default_factory=dict)
+    webhooks: dict[str, Webhook] = dataclass_field(default_factory=dict)
+
+    def add(self, collection: str, document: Doc) -> None:
+        if collection == "tenants":
+            self.tenants[document["_id"]] = TenantFacts.from_document(document)
+        elif collection == "organisations":
+            self.organisations.append(Organisation.from_document(document))
+        elif collection == "contacts":
+            contact = Contact.from_document(document)
+            self.contacts[(contact.tenant, contact.volunteer_id)] = contact
+        elif collection == "needs":
+            need = Need.from_document(document)
+            self.needs[(need.tenant, need.need_id)] = need
+        elif collection == "guidance":
+            self.guidance.setdefault(document["tenant"], {})[document["language"]] = document["texts"]
+        elif collection == "template_overrides":
+            source = TemplateSource(document["subject"], document["text"], document.get("html"))
+            self.overrides.setdefault(document["tenant"], {})[(document["kind"], document["language"])] = source
+        elif collection == "webhooks":
+            self.webhooks[document["_id"]] = Webhook.from_document(document)
+
+
 class UseCaseStore(Protocol):
     """What the use cases (``service``) read and write: the read model and the delivery queue.
     ``Store`` is the MongoDB implementation; the versioned writes return False for an event
@@ -994,65 +1029,41 @@ class Store:
         )
         return result.modified_count
 
-    # --- what a pass of the worker reads, one query per collection (none for nothing asked) ---
+    # --- what a pass of the worker reads ------------------------------------------------------
 
-    async def tenants_of(self, tenants: list[str]) -> dict[str, TenantFacts]:
-        if not tenants:
-            return {}
-        found = await self.db.tenants.find({"_id": {"$in": tenants}}).to_list()
-        return {doc["_id"]: TenantFacts.from_document(doc) for doc in found}
+    async def read_for_batch(
+        self,
+        *,
+        tenants: list[str],
+        contacts: list[tuple[str, str]],
+        needs: list[tuple[str, str]],
+        webhooks: list[str],
+    ) -> BatchReads:
+        """What a batch of deliveries needs of the read model, in one round trip (an aggregate
+        whose ``$unionWith`` stages read the other collections): these tenants with all their
+        organisations, guidance and template overrides, these contacts and needs ((tenant, id)
+        pairs) and these webhooks. Each document comes back marked with its collection."""
 
-    async def organisations_of(self, tenants: list[str]) -> list[Organisation]:
-        """Every organisation of these tenants (a municipality has few; the office is one of them)."""
-        if not tenants:
-            return []
-        found = await self.db.organisations.find({"tenant": {"$in": tenants}}).to_list()
-        return [Organisation.from_document(doc) for doc in found]
+        def part(collection: str, match: Doc) -> Doc:
+            stages = [{"$match": match}, {"$set": {_COLLECTION: collection}}]
+            return {"$unionWith": {"coll": collection, "pipeline": stages}}
 
-    async def contacts_of(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Contact]:
-        """The contacts of these (tenant, volunteer id) pairs that are known."""
-        if not keys:
-            return {}
-        ids = [scoped_id(tenant, volunteer_id) for tenant, volunteer_id in keys]
-        found = await self.db.contacts.find({"_id": {"$in": ids}}).to_list()
-        contacts = [Contact.from_document(doc) for doc in found]
-        return {(contact.tenant, contact.volunteer_id): contact for contact in contacts}
-
-    async def needs_by_id(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Need]:
-        """The needs of these (tenant, need id) pairs that are known."""
-        if not keys:
-            return {}
-        ids = [scoped_id(tenant, need_id) for tenant, need_id in keys]
-        found = await self.db.needs.find({"_id": {"$in": ids}}).to_list()
-        needs = [Need.from_document(doc) for doc in found]
-        return {(need.tenant, need.need_id): need for need in needs}
-
-    async def guidance_of(self, tenants: list[str]) -> dict[str, dict[str, dict[str, str]]]:
-        """Each tenant's guidance texts per language (tenants without any left out)."""
-        if not tenants:
-            return {}
-        found = await self.db.guidance.find({"tenant": {"$in": tenants}}).to_list()
-        texts: dict[str, dict[str, dict[str, str]]] = {}
-        for doc in found:
-            texts.setdefault(doc["tenant"], {})[doc["language"]] = doc["texts"]
-        return texts
-
-    async def template_overrides_of(self, tenants: list[str]) -> dict[str, dict[tuple[str, str], TemplateSource]]:
-        """Each tenant's template overrides by (kind, language) (tenants without any left out)."""
-        if not tenants:
-            return {}
-        found = await self.db.template_overrides.find({"tenant": {"$in": tenants}}).to_list()
-        overrides: dict[str, dict[tuple[str, str], TemplateSource]] = {}
-        for doc in found:
-            source = TemplateSource(doc["subject"], doc["text"], doc.get("html"))
-            overrides.setdefault(doc["tenant"], {})[(doc["kind"], doc["language"])] = source
-        return overrides
-
-    async def webhooks_by_id(self, webhook_ids: list[str]) -> dict[str, Webhook]:
-        if not webhook_ids:
-            return {}
-        found = await self.db.webhooks.find({"_id": {"$in": webhook_ids}}).to_list()
-        return {doc["_id"]: Webhook.from_document(doc) for doc in found}
+        pipeline: list[Doc] = [{"$match": {"_id": {"$in": tenants}}}, {"$set": {_COLLECTION: "tenants"}}]
+        if tenants:
+            pipeline += [
+                part(collection, {"tenant": {"$in": tenants}})
+                for collection in ("organisations", "guidance", "template_overrides")
+            ]
+        if contacts:
+            pipeline.append(part("contacts", {"_id": {"$in": [scoped_id(*key) for key in contacts]}}))
+        if needs:
+            pipeline.append(part("needs", {"_id": {"$in": [scoped_id(*key) for key in needs]}}))
+        if webhooks:
+            pipeline.append(part("webhooks", {"_id": {"$in": webhooks}}))
+        reads = BatchReads()
+        async for document in await self.db.tenants.aggregate(pipeline):
+            reads.add(document.pop(_COLLECTION), document)
+        return reads
 
     async def deliveries_of(
         self, tenant: str, limit: int, *, status: str | None = None, kind: str | None = None, channel: str | None = None
