@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from lotse_contracts import Envelope, TenantOnboarded, VolunteerPickedNeed, partner_inbound_topic, topic_for
+from lotse_contracts import (
+    Envelope,
+    TenantOnboarded,
+    VolunteerPickedNeed,
+    VolunteerRegistered,
+    partner_inbound_topic,
+    topic_for,
+)
 from lotse_contracts.events.values import Channel
 from lotse_devstack import Stack
 from lotse_matching.handlers import registry_handlers
@@ -27,7 +34,7 @@ from lotse_notifications.handlers import event_handlers
 from lotse_notifications.records import NewDelivery
 from lotse_notifications.store import Store as NotificationStore
 from lotse_registry import service
-from lotse_registry.handlers import partner_handlers
+from lotse_registry.handlers import outcome_handlers, partner_handlers
 from lotse_registry.store import Store as RegistryStore
 from lotse_registry.store import ensure_indexes, in_tenant
 from lotse_runtime.consumer import Delivery, Dispatch
@@ -35,7 +42,7 @@ from lotse_runtime.outbox import OUTBOX_COLLECTION
 from lotse_runtime.unit_of_work import UnitOfWork
 from tests.integration.matching import support as matching_support
 from tests.integration.notifications import support as notification_support
-from tests.integration.registry.support import need_body, organisation_body, tenant_body
+from tests.integration.registry.support import need_body, organisation_body, tenant_body, volunteer_body
 from tests.support import events
 from tests.support.round_trips import CommandCounter, Commands, counting_client
 
@@ -118,6 +125,29 @@ async def test_a_partner_need_costs_the_registry_few_round_trips(measured: Measu
         assert commands.round_trips <= 7, commands.names
         assert commands.transactions == 1
     assert duplicate.round_trips <= 2, duplicate.names  # the inbox finds it; nothing else is read
+
+    # Matching's word back: a volunteer committed to one of the needs.
+    volunteer_id = str(uuid.uuid4())
+    body = volunteer_body(organisation)
+    body["consent"] |= {"given_at": datetime.now(UTC).isoformat()}
+    registration = VolunteerRegistered.model_validate({"volunteer_id": volunteer_id, **body})
+
+    async def register(scope: Any) -> Any:
+        return await service.register_volunteer(scope, volunteer_id, registration, registered_via="test")
+
+    await registry.unit_of_work.run(in_tenant(tenant, register))
+    need = await database.needs.find_one({"tenant": tenant, "partner_ref": "case-2"})
+    assert need is not None
+    accepted = events.proposal_accepted(tenant, need["_id"], version=3, volunteer_id=volunteer_id)
+    outcome = await counted(counter, Dispatch(outcome_handlers(registry, "registry.outcomes")), accepted)
+
+    volunteer = await database.volunteers.find_one({"_id": volunteer_id})
+    assert volunteer is not None and volunteer["engagements"] == [need["_id"]]
+    committed = await database.needs.find_one({"_id": need["_id"]})
+    assert committed is not None and committed["committed"] == [volunteer_id]
+    # The inbox (lookup and record), the need, the engagement written unless the volunteer was
+    # erased (one conditional update), the need's staffing, the commit.
+    assert outcome.round_trips <= 6, outcome.names
 
 
 # --- matching: NeedOpened --------------------------------------------------------------------

@@ -138,13 +138,11 @@ async def _record(
 
 async def _engagement(scope: TenantScope, volunteer_id: str, need_id: str, *, add: bool) -> bool:
     """Record or remove the engagement; False for a volunteer the registry does not (or no
-    longer, after erasure) hold, whose id then stays out of the need as well."""
-    volunteer = await scope.get(VOLUNTEERS, volunteer_id)
-    if volunteer is None or volunteer["status"] == VolunteerStatus.ERASED:
-        return False
+    longer, after erasure) hold, whose id then stays out of the need as well. One conditional
+    update, no read first."""
     operator = "$addToSet" if add else "$pull"
-    await scope.update(VOLUNTEERS, volunteer_id, {operator: {"engagements": need_id}})
-    return True
+    not_erased = {"status": {"$ne": VolunteerStatus.ERASED.value}}
+    return await scope.update(VOLUNTEERS, volunteer_id, {operator: {"engagements": need_id}}, where=not_erased)
 
 
 async def _erased(scope: TenantScope, volunteer_ids: list[str]) -> set[str]:

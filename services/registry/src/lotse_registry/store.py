@@ -270,8 +270,14 @@ class TenantScope:
         await self._collection(collection).insert_one(stored, session=self.session)
         return stored
 
-    async def update(self, collection: str, document_id: str, update: Mapping[str, Any]) -> None:
-        await self._collection(collection).update_one(self.scoped({"_id": document_id}), update, session=self.session)
+    async def update(
+        self, collection: str, document_id: str, update: Mapping[str, Any], *, where: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Update one document (only if it also matches ``where``: a check without a read first);
+        whether it matched."""
+        query = self.scoped({**(where or {}), "_id": document_id})
+        result = await self._collection(collection).update_one(query, update, session=self.session)
+        return result.matched_count == 1
 
     async def update_many(self, collection: str, query: Mapping[str, Any], update: Mapping[str, Any]) -> None:
         await self._collection(collection).update_many(self.scoped(query), update, session=self.session)
