@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 
 from lotse_contracts import (
     Envelope,
+    OrganisationUpdated,
     TenantOnboarded,
     VolunteerPickedNeed,
     VolunteerRegistered,
@@ -31,7 +32,7 @@ from lotse_matching.service import Matching
 from lotse_matching.store import Store as MatchingStore
 from lotse_notifications import catalogue
 from lotse_notifications.handlers import event_handlers
-from lotse_notifications.records import NewDelivery
+from lotse_notifications.records import MailPreference, NewDelivery, OfficeMail
 from lotse_notifications.store import Store as NotificationStore
 from lotse_registry import service
 from lotse_registry.handlers import outcome_handlers, partner_handlers
@@ -47,6 +48,7 @@ from tests.support import events
 from tests.support.round_trips import CommandCounter, Commands, counting_client
 
 VOLUNTEER_PICKED_NEED = events.Builder(VolunteerPickedNeed, events.MATCHING, "need_id")
+ORGANISATION_UPDATED = events.Builder(OrganisationUpdated, events.REGISTRY, "organisation_id")
 
 
 class Measured:
@@ -205,6 +207,17 @@ async def test_a_proposal_costs_notifications_few_round_trips(measured: Measured
             proposed = notification_support.proposed(tenant, need_id, registration.data.volunteer_id, version=version)
             proposals.append(await counted(counter, dispatch, proposed))
 
+    # The first volunteer says yes to each need, which is then staffed: the office is told.
+    outcomes: list[Commands] = []
+    for need_id in need_ids:
+        proposal = await database.proposals.find_one({"tenant": tenant, "need_id": str(need_id)})
+        assert proposal is not None
+        yes = events.proposal_accepted(
+            tenant, need_id, version=5, volunteer_id=proposal["volunteer_id"], proposal_id=proposal["proposal_id"]
+        )
+        staffed = events.need_staffed(tenant, need_id, version=6, volunteer_ids=[proposal["volunteer_id"]])
+        outcomes += [await counted(counter, dispatch, yes), await counted(counter, dispatch, staffed)]
+
     # Every proposal mailed and put in the inbox of the app, as the volunteers chose.
     queued = await database.deliveries.count_documents({"tenant": tenant, "kind": catalogue.MATCH_PROPOSED})
     assert queued == 2 * len(proposals)
@@ -219,6 +232,18 @@ async def test_a_proposal_costs_notifications_few_round_trips(measured: Measured
     for commands in proposals[1:]:
         assert commands.round_trips <= 7, commands.names
         assert commands.transactions == 1
+    # An acceptance: the inbox (lookup and record), staffing, the proposal's status, the
+    # contact, the deliveries, the engagement's schedule (read and written), the commit. A
+    # staffed need: the inbox, staffing, the need's state, the office's and the organisation's
+    # mails in one write, the commit; the organisation and both mailboxes' digest choice come
+    # from memory after the first.
+    accepted_commands, staffed_commands = outcomes[2::2], outcomes[3::2]
+    for commands in accepted_commands:
+        assert commands.round_trips <= 9, commands.names
+    for commands in staffed_commands:
+        assert commands.round_trips <= 6, commands.names
+    office = await database.deliveries.count_documents({"tenant": tenant, "kind": catalogue.NEED_STAFFED})
+    assert office == 2 * len(need_ids)  # the office and the organisation, once per need
 
 
 async def test_a_delivery_whose_key_exists_is_left_as_it_is(measured: Measured) -> None:
@@ -287,3 +312,27 @@ async def test_a_need_read_after_its_engagement_schedules_it_and_one_read_first_
     assert need is not None and need.snapshot is not None and need.staffing_version == 1
     # The inbox's lookup and the need: a need no staffing event came for has no engagement to look for.
     assert commands.names.count("find") == 2, commands.names
+
+
+async def test_an_organisation_and_a_digest_choice_changed_here_are_not_served_from_memory(measured: Measured) -> None:
+    store = NotificationStore(measured.database)
+    await store.ensure_indexes()
+    unit_of_work = UnitOfWork(measured.client, store.db)
+    dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None)
+    tenant, organisation_id = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    await deliver(dispatch, notification_support.organisation_registered(tenant, organisation_id))
+    before = await store.organisation(tenant, str(organisation_id))
+    assert before is not None and before.contact_email == f"initiative@{tenant}.example"
+    moved = ORGANISATION_UPDATED(tenant, organisation_id, version=2, contact_email=f"new@{tenant}.example")
+    await deliver(dispatch, moved)
+    after = await store.organisation(tenant, str(organisation_id))
+    assert after is not None and after.contact_email == f"new@{tenant}.example"
+
+    async def choice(transaction: Any) -> MailPreference | None:
+        return await store.mail_preference(tenant, "tenant", tenant, transaction)
+
+    assert await unit_of_work.run(choice) is None  # and kept as such
+    digest = MailPreference(tenant, "tenant", tenant, OfficeMail.DAILY_DIGEST, time(7, 0), datetime.now(UTC))
+    await store.save_mail_preference(digest)
+    chosen = await unit_of_work.run(choice)
+    assert chosen is not None and chosen.delivery is OfficeMail.DAILY_DIGEST

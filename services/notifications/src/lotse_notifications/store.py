@@ -410,6 +410,9 @@ class Store:
         # Read for nearly every event, changed rarely (see ``cache``).
         self._tenants: Expiring[str, TenantFacts] = Expiring()
         self._webhooks: Expiring[str, list[Webhook]] = Expiring()
+        self._organisations: Expiring[tuple[str, str], Organisation] = Expiring()
+        # A preference's absence is kept too (most have none): hence the one-element tuple.
+        self._mail_preferences: Expiring[str, tuple[MailPreference | None]] = Expiring()
 
     async def ensure_indexes(self) -> None:
         await ensure_inbox_index(self.db)
@@ -468,10 +471,17 @@ class Store:
     async def organisation(
         self, tenant: str, organisation_id: str, transaction: Transaction | None = None
     ) -> Organisation | None:
+        cached = self._organisations.get((tenant, organisation_id))
+        if cached is not None:
+            return cached
         found = await self.db.organisations.find_one(
             {"_id": scoped_id(tenant, organisation_id)}, session=_session(transaction)
         )
-        return None if found is None else Organisation.from_document(found)
+        if found is None:
+            return None
+        organisation = Organisation.from_document(found)
+        self._organisations.put((tenant, organisation_id), organisation)
+        return organisation
 
     async def coordination_office(self, tenant: str, transaction: Transaction | None = None) -> Organisation | None:
         found = await self.db.organisations.find_one(
@@ -482,6 +492,9 @@ class Store:
         return None if found is None else Organisation.from_document(found)
 
     async def save_organisation(self, organisation: Organisation, transaction: Transaction) -> bool:
+        key = (organisation.tenant, organisation.organisation_id)
+        self._organisations.forget(key)
+        transaction.after_commit(lambda: self._organisations.forget(key))
         return await self._upsert_versioned("organisations", organisation.to_document(), transaction)
 
     async def contact(self, tenant: str, volunteer_id: str, transaction: Transaction | None = None) -> Contact | None:
@@ -825,22 +838,30 @@ class Store:
     async def mail_preference(
         self, tenant: str, recipient_kind: str, recipient_id: str, transaction: Transaction | None = None
     ) -> MailPreference | None:
-        found = await self.db.mail_preferences.find_one(
-            {"_id": scoped_id(tenant, f"{recipient_kind}:{recipient_id}")}, session=_session(transaction)
-        )
-        return None if found is None else MailPreference.from_document(found)
+        """The office's or an organisation's choice; a handler (``transaction`` given) is served
+        from memory, since every mail to the office asks (see ``cache``)."""
+        _id = scoped_id(tenant, f"{recipient_kind}:{recipient_id}")
+        cached = self._mail_preferences.get(_id) if transaction is not None else None
+        if cached is not None:
+            return cached[0]
+        found = await self.db.mail_preferences.find_one({"_id": _id}, session=_session(transaction))
+        preference = None if found is None else MailPreference.from_document(found)
+        self._mail_preferences.put(_id, (preference,))
+        return preference
 
     async def save_mail_preference(self, preference: MailPreference) -> None:
         document = preference.to_document()
         await self.db.mail_preferences.replace_one({"_id": document["_id"]}, _fields(document), upsert=True)
+        self._mail_preferences.forget(document["_id"])
 
     async def add_digest_item(self, item: DigestItem, transaction: Transaction) -> bool:
         """Keep an event for the recipient's next daily digest; False if it is kept already."""
-        session = transaction.session
-        if await self.db.digest_items.find_one({"_id": item.key}, {"_id": 1}, session=session):
-            return False
-        await self.db.digest_items.insert_one(item.to_document(), session=session)
-        return True
+        # Set only on insert: a kept item stays as it is, without a read first.
+        document = item.to_document()
+        result = await self.db.digest_items.update_one(
+            {"_id": document["_id"]}, {"$setOnInsert": _fields(document)}, upsert=True, session=transaction.session
+        )
+        return result.upserted_id is not None
 
     async def digest_recipients(self, limit: int = 1000) -> list[tuple[str, str, str]]:
         """(tenant, recipient kind, recipient id) of everyone with items waiting for a digest."""
