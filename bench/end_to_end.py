@@ -1,10 +1,25 @@
-"""N partner needs through registry, matching and notifications until the proposal emails are in
-the SMTP sink, against a bare aiokafka pipe over the same three hops on the same servers.
+"""Partner needs through registry, matching and notifications until the proposal emails are in the
+SMTP sink, against two baselines on the same servers in the same run (bench/pipes.py): the bare
+three-hop pipe (the limit) and the same pipe with Lotse's durability (inbox, effect and outbox in
+one transaction per message, plus a relay).
 
-The platform runs as `lotse up` runs it (separate processes). Both sides get the same burst of N
-messages; latency is from publishing a need until its first proposal email arrives (platform) or
-until the message leaves the third hop (baseline: consume, write to MongoDB, produce, three
-times). Throughput is N over the time until the last one arrived.
+Each run starts a fresh platform as `lotse up` runs it (separate processes; fresh, so no run
+inherits another's backlog, caches or data), sets up one demo municipality (150 volunteers, their
+certificates checked, so that every demo need has someone who fits), waits until the setup has
+drained (no outbox backlog, no consumer lag, nothing processed or mailed for a while), then:
+
+1. the baselines, each a burst of as many messages as there are needs: their capacity;
+2. idle latency: one need at a time, the next once the platform is quiet again;
+3. steady load: the needs published at a constant rate (an open-loop stream, not a burst) of
+   ``load_share`` x the bare pipe's rate, the throughput the target asks Lotse to sustain, with
+   headroom so that a platform that keeps up measures above the target. A platform that keeps up
+   shows its latency at that load; one that cannot falls behind, and its throughput is then its
+   capacity (and its latency the backlog's).
+
+Latency is from a need's publish (wall clock, taken before the send) to its first proposal email's
+arrival, timestamped by the SMTP sink when it accepted the mail (``received_at``). Throughput is
+needs / (first publish -> last first email). MongoDB round trips and transactions per need come
+from each service's ``lotse_mongo_commands_total`` before and after the steady phase.
 """
 
 from __future__ import annotations
@@ -15,130 +30,416 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pymongo import AsyncMongoClient
+from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
-from lotse_cli.demo import Demo, TenantReport
+from bench.pipes import PipeResult, run_pipe
+from lotse_cli.demo import ACCEPT_LINK, Demo, TenantReport
 from lotse_cli.demo_data import DEMO_TENANTS, demo_needs
 from lotse_cli.demo_logins import DemoLogins
 from lotse_cli.supervisor import Platform, Ports, running_platform
-from lotse_contracts import ReportNeed
-from lotse_devstack import TopicSpec, ensure_topics
+from lotse_contracts import ReportNeed, new_event, partner_inbound_topic, to_bytes
 from lotse_devstack.processes import free_port
 
-NEEDS = 40
-MARK = re.compile(r"\[bench-(\d+)\]")
-DEADLINE_SECONDS = 600.0
+NEEDS = 1_000
+RUNS = 3
+IDLE_NEEDS = 20
+# Offered load as a share of the bare pipe's rate: the target is 0.5; 0.6 leaves room so that a
+# platform that keeps up is not measured a hair below the target by the stream's last latency.
+LOAD_SHARE = 0.6
+SERVICES = ("registry", "matching", "notifications")
+MARK = re.compile(r"\[bench-([0-9a-f]+)-(\d+)\]")
+# A need without a first email after this long with no new one at all counts as unmailed.
+NO_PROGRESS_SECONDS = 90.0
+SETTLE_QUIET_SECONDS = 3.0
+SETTLE_TIMEOUT_SECONDS = 600.0
+POLL_SECONDS = 0.5
 
 
-def _percentiles(latencies: list[float]) -> str:
-    ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return f"p50 {statistics.median(ordered) * 1000:7.0f} ms   p99 {p99 * 1000:7.0f} ms"
+@dataclass(frozen=True)
+class Target:
+    name: str
+    limit: float
+    at_most: bool  # True: the figure must be <= limit; False: >= limit
+    unit: str
+
+    def met(self, figure: float) -> bool:
+        return figure <= self.limit if self.at_most else figure >= self.limit
+
+    def describe(self) -> str:
+        return f"{'<=' if self.at_most else '>='} {self.limit:g}{self.unit}"
 
 
-def _platform_run(platform: Platform) -> tuple[float, list[float]]:
-    demo = Demo(platform, DemoLogins(platform.home), lambda line: print(f"  setup: {line}", flush=True))
-    report = TenantReport(DEMO_TENANTS[0])
-    demo.onboard(report)
-    asyncio.run(demo.publish_volunteers([report]))
-    demo.wait_for_volunteers(report)
-    needs = [
-        ReportNeed.model_validate(
-            {**need.model_dump(mode="json"), "description": f"{need.description} [bench-{number}]"}
+TARGETS = {
+    "throughput_ratio_bare": Target("throughput / bare pipe", 0.5, at_most=False, unit="x"),
+    "p50": Target("p50 at steady load", 1.0, at_most=True, unit=" s"),
+    "p99": Target("p99 at steady load", 2.5, at_most=True, unit=" s"),
+    "idle_p50": Target("idle p50", 0.5, at_most=True, unit=" s"),
+    "round_trips_per_need": Target("MongoDB round trips per need", 20, at_most=True, unit=""),
+}
+
+
+@dataclass(frozen=True)
+class ServiceCommands:
+    round_trips: float
+    transactions: float
+    by_command: dict[str, float]
+
+
+@dataclass
+class RunFigures:
+    bare: PipeResult
+    durable: PipeResult
+    offered_rate: float
+    needs: int
+    mailed: int
+    throughput: float
+    latencies: list[float]
+    idle_latencies: list[float]
+    commands: dict[str, ServiceCommands] = field(default_factory=dict)
+
+    def figures(self) -> dict[str, float]:
+        """The figures the summary takes the median of, by name."""
+        found = {
+            "bare_rate": self.bare.rate,
+            "durable_rate": self.durable.rate,
+            "throughput": self.throughput,
+            "throughput_ratio_bare": self.throughput / self.bare.rate,
+            "throughput_ratio_durable": self.throughput / self.durable.rate,
+            "p50": percentile(self.latencies, 0.5),
+            "p99": percentile(self.latencies, 0.99),
+            "idle_p50": percentile(self.idle_latencies, 0.5),
+            "idle_p99": percentile(self.idle_latencies, 0.99),
+            "round_trips_per_need": sum(c.round_trips for c in self.commands.values()),
+            "transactions_per_need": sum(c.transactions for c in self.commands.values()),
+        }
+        for service, counted in self.commands.items():
+            found[f"{service}_round_trips"] = counted.round_trips
+            found[f"{service}_transactions"] = counted.transactions
+        return found
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile (p50 is the median); nan for no values."""
+    if not values:
+        return float("nan")
+    if share == 0.5:
+        return statistics.median(values)
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+
+
+# -- the platform's state, read from its services' /metrics and the SMTP sink -----------------------
+
+
+def _scrape(http: httpx.Client, platform: Platform, service: str) -> dict[tuple[str, tuple[str, ...]], float]:
+    text = http.get(f"{platform.url(service)}/metrics").text
+    samples: dict[tuple[str, tuple[str, ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(f"{k}={v}" for k, v in sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def _total(samples: dict[tuple[str, tuple[str, ...]], float], name: str) -> float:
+    return sum(value for (sample, _), value in samples.items() if sample == name)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the platform has done so far; equal twice in a row with no backlog means quiet."""
+
+    processed: float
+    published: float
+    mails: int
+    backlog: float
+    lag: float
+
+
+def _activity(http: httpx.Client, platform: Platform) -> Activity:
+    processed = published = backlog = lag = 0.0
+    for service in SERVICES:
+        samples = _scrape(http, platform, service)
+        processed += _total(samples, "lotse_messages_processed_total")
+        published += _total(samples, "lotse_outbox_published_total")
+        backlog += _total(samples, "lotse_outbox_backlog_events")
+        lag += _total(samples, "lotse_consumer_lag_messages")
+    mails = len(http.get(f"{platform.mailbox_url}/messages").json())
+    return Activity(processed, published, mails, backlog, lag)
+
+
+def wait_until_quiet(http: httpx.Client, platform: Platform, quiet_seconds: float = SETTLE_QUIET_SECONDS) -> None:
+    """No outbox backlog, no consumer lag, and nothing processed, published or mailed for
+    ``quiet_seconds``: the platform has drained what it was given."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    last, since = _activity(http, platform), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        now = _activity(http, platform)
+        if now != last or now.backlog or now.lag:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_seconds:
+            return
+    raise RuntimeError(f"the platform did not become quiet within {SETTLE_TIMEOUT_SECONDS:.0f}s (last: {last})")
+
+
+def _commands(http: httpx.Client, platform: Platform) -> dict[str, dict[str, float]]:
+    counted: dict[str, dict[str, float]] = {}
+    for service in SERVICES:
+        samples = _scrape(http, platform, service)
+        counted[service] = {
+            labels[0].removeprefix("command="): value
+            for (name, labels), value in samples.items()
+            if name == "lotse_mongo_commands_total" and labels
+        }
+    return counted
+
+
+def _per_need(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], needs: int
+) -> dict[str, ServiceCommands]:
+    result = {}
+    for service in SERVICES:
+        names = set(before[service]) | set(after[service])
+        spent = {name: after[service].get(name, 0.0) - before[service].get(name, 0.0) for name in names}
+        result[service] = ServiceCommands(
+            round_trips=sum(spent.values()) / needs,
+            transactions=spent.get("commitTransaction", 0.0) / needs,
+            by_command={name: count / needs for name, count in spent.items() if count},
         )
-        for number, need in enumerate(demo_needs(report.tenant, NEEDS, report.organisation_ids, demo.today, seed=11))
+    return result
+
+
+class FirstMails:
+    """Reads the sink's new messages and keeps, per marked need, its first proposal email's
+    arrival as the sink stamped it."""
+
+    def __init__(self, http: httpx.Client, platform: Platform, run: str) -> None:
+        self.http, self.platform, self.run = http, platform, run
+        self.arrivals: dict[int, float] = {}
+        self.last_id = ""
+        for message in http.get(f"{platform.mailbox_url}/messages").json():
+            self.last_id = max(self.last_id, message["id"])
+
+    def read(self) -> int:
+        """New first emails since the last read."""
+        new = 0
+        url = f"{self.platform.mailbox_url}/messages"
+        for message in self.http.get(url, params={"after": self.last_id, "detail": "1"}).json():
+            self.last_id = max(self.last_id, message["id"])
+            text = message.get("text") or ""
+            match = MARK.search(text)
+            if match is None or match.group(1) != self.run or not ACCEPT_LINK.search(text):
+                continue  # not a proposal of this run (an escalation, a welcome, ...)
+            number, received_at = int(match.group(2)), float(message["received_at"])
+            if number not in self.arrivals:
+                new += 1
+            self.arrivals[number] = min(received_at, self.arrivals.get(number, received_at))
+        return new
+
+
+# -- one run -----------------------------------------------------------------------------------------
+
+
+def _marked_needs(demo: Demo, report: TenantReport, run: str, count: int, seed: int) -> list[ReportNeed]:
+    """The demo's needs, marked so that their mails can be told apart, and without a language or
+    certificate requirement: few demo volunteers speak Ukrainian or Persian, and a need nobody
+    fits gets no proposal email to time (skills, place and time still decide who fits)."""
+    needs = demo_needs(report.tenant, count, report.organisation_ids, demo.today, seed=seed)
+    return [
+        ReportNeed.model_validate(
+            {
+                **need.model_dump(mode="json", exclude={"certificate_required"}),
+                "languages": [],
+                "external_ref": f"bench-{run}-{number:05d}",
+                "description": f"{need.description} [bench-{run}-{number}]",
+            }
+        )
+        for number, need in enumerate(needs)
     ]
-    http = httpx.Client(timeout=10)
-    seen = {message["id"] for message in http.get(f"{platform.mailbox_url}/messages").json()}
-    started = time.monotonic()
-    asyncio.run(demo.publish_commands(report.tenant, "bench", needs))
-    arrivals: dict[int, float] = {}
-    deadline = started + DEADLINE_SECONDS
-    # Needs nobody fits get no proposal; wait until the count stops growing for a while.
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - quiet_since < 20 and len(arrivals) < NEEDS:
-        for summary in http.get(f"{platform.mailbox_url}/messages").json():
-            if summary["id"] in seen:
-                continue
-            seen.add(summary["id"])
-            text = http.get(f"{platform.mailbox_url}/messages/{summary['id']}").json().get("text") or ""
-            if (match := MARK.search(text)) and int(match.group(1)) not in arrivals:
-                arrivals[int(match.group(1))] = time.monotonic()
-                quiet_since = time.monotonic()
-        time.sleep(0.1)
-    latencies = [arrival - started for arrival in arrivals.values()]
-    return max(latencies), latencies
 
 
-async def _baseline_run(bootstrap: str, mongo_url: str) -> tuple[float, list[float]]:
-    run = uuid.uuid4().hex[:8]
-    topics = [f"bench.pipe.{run}.{hop}" for hop in range(4)]
-    await ensure_topics(bootstrap, [TopicSpec(topic, 3) for topic in topics])
-    client: AsyncMongoClient = AsyncMongoClient(mongo_url)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+async def _publish_paced(
+    platform: Platform, tenant: str, needs: list[ReportNeed], rate: float | None
+) -> dict[int, float]:
+    """Publish ``needs`` at ``rate`` per second (all at once for None); the wall clock of each
+    publish, by number."""
+    producer = AIOKafkaProducer(bootstrap_servers=platform.stack.kafka_bootstrap, enable_idempotence=False, acks="all")
     await producer.start()
-
-    async def hop(number: int) -> None:
-        consumer = AIOKafkaConsumer(
-            topics[number], bootstrap_servers=bootstrap, group_id=f"pipe-{run}-{number}",
-            auto_offset_reset="earliest", enable_auto_commit=False,
-        )  # fmt: skip
-        await consumer.start()
-        try:
-            async for record in consumer:
-                await client[f"bench_pipe_{run}"][f"hop{number}"].insert_one({"value": record.value})
-                await producer.send_and_wait(topics[number + 1], record.value, key=record.key)
-                await consumer.commit()
-        finally:
-            await consumer.stop()
-
-    hops = [asyncio.create_task(hop(number)) for number in range(3)]
-    sink = AIOKafkaConsumer(
-        topics[3], bootstrap_servers=bootstrap, group_id=f"pipe-{run}-sink", auto_offset_reset="earliest"
-    )
-    await sink.start()
-    await asyncio.sleep(8)  # Tansu assigns new consumer groups after a few seconds; not measured
-    started = time.monotonic()
-    for number in range(NEEDS):
-        await producer.send_and_wait(topics[0], f"{number}".encode(), key=f"k{number}".encode())
-    latencies: list[float] = []
-    while len(latencies) < NEEDS:
-        await sink.getone()
-        latencies.append(time.monotonic() - started)
-    for task in hops:
-        task.cancel()
-    await asyncio.gather(*hops, return_exceptions=True)
-    await sink.stop()
-    await producer.stop()
-    await client.drop_database(f"bench_pipe_{run}")
-    await client.close()
-    return max(latencies), latencies
+    published: dict[int, float] = {}
+    try:
+        started = time.monotonic()
+        pending = []
+        for number, need in enumerate(needs):
+            if rate is not None:
+                await asyncio.sleep(max(0.0, started + number / rate - time.monotonic()))
+            event = new_event(
+                data=need, tenant=tenant, subject=need.external_ref, version=1, source=f"/partners/{tenant}/bench"
+            )
+            published[number] = time.time()
+            pending.append(await producer.send(partner_inbound_topic(tenant), to_bytes(event), key=event.key))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return published
 
 
-def _run() -> None:
-    ports = Ports(*(free_port() for _ in range(9)))
+def _wait_for_first_mails(mails: FirstMails, expected: Sequence[int], what: str) -> None:
+    last_progress = time.monotonic()
+    while not set(expected) <= mails.arrivals.keys():
+        if mails.read():
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > NO_PROGRESS_SECONDS:
+            missing = len(set(expected) - mails.arrivals.keys())
+            print(f"  {what}: {missing} needs got no proposal email ({NO_PROGRESS_SECONDS:.0f}s without a new one)")
+            return
+        time.sleep(POLL_SECONDS)
+
+
+def _one_run(
+    needs: int, idle_needs: int, load_share: float, rate: float | None, say: Callable[[str], None]
+) -> RunFigures:
+    ports = Ports(*(free_port() for _ in range(10)))
     with tempfile.TemporaryDirectory() as state:
         # The demo signs in at the local OpenID provider with its accounts, made before it starts.
         DemoLogins(Path(state).resolve()).ensure()
         with running_platform(
             ports=ports, state_dir=Path(state), tenants=[DEMO_TENANTS[0].slug], echo=None, persistent=False
         ) as platform:
-            platform_total, platform_latencies = _platform_run(platform)
-            baseline_total, baseline_latencies = asyncio.run(
-                _baseline_run(platform.stack.kafka_bootstrap, platform.stack.mongo_url)
-            )
-    platform_rate = len(platform_latencies) / platform_total
-    baseline_rate = len(baseline_latencies) / baseline_total
-    print(f"burst of {NEEDS} needs; {len(platform_latencies)} found a volunteer and got a proposal email")
-    print(f"bare aiokafka pipe, 3 hops (baseline): {baseline_rate:7.1f} msg/s   {_percentiles(baseline_latencies)}")
-    print(f"lotse partner need -> proposal email:  {platform_rate:7.1f} needs/s {_percentiles(platform_latencies)}")
-    slower = statistics.median(platform_latencies) / statistics.median(baseline_latencies)
-    print(f"ratio to baseline: throughput {platform_rate / baseline_rate:.3f}, p50 latency {slower:.1f}x")
+            return _measure(platform, needs, idle_needs, load_share, rate, say)
 
 
-async def main() -> None:
-    await asyncio.to_thread(_run)
+def _measure(
+    platform: Platform, needs: int, idle_needs: int, load_share: float, rate: float | None, say: Callable[[str], None]
+) -> RunFigures:
+    demo = Demo(platform, DemoLogins(platform.home), lambda line: say(f"setup: {line}"))
+    report = TenantReport(DEMO_TENANTS[0])
+    tenant = report.tenant.slug
+    demo.onboard(report)
+    asyncio.run(demo.publish_volunteers([report]))
+    demo.wait_for_volunteers(report)
+    demo.check_certificates(report)
+    http = httpx.Client(timeout=30)
+    wait_until_quiet(http, platform)
+    say("setup drained (no outbox backlog, no consumer lag, nothing processed or mailed for a while)")
+
+    bootstrap, mongo_url = platform.stack.kafka_bootstrap, platform.stack.mongo_url
+    bare = asyncio.run(run_pipe("bare", bootstrap, mongo_url, needs))
+    say(f"bare pipe:    {bare.rate:7.1f} msg/s  {_latency_line(bare.latencies)}")
+    durable = asyncio.run(run_pipe("durable", bootstrap, mongo_url, needs))
+    say(f"durable pipe: {durable.rate:7.1f} msg/s  {_latency_line(durable.latencies)}")
+
+    # Idle: one need at a time, the next once the platform is quiet again.
+    run = uuid.uuid4().hex[:8]
+    mails = FirstMails(http, platform, run)
+    idle = _marked_needs(demo, report, run, idle_needs, seed=23)
+    idle_latencies = []
+    for number, need in enumerate(idle):
+        (sent_at,) = asyncio.run(_publish_paced(platform, tenant, [need], None)).values()
+        # Numbers of the idle needs are their own: keep them apart from the steady ones.
+        _wait_for_first_mails(mails, [number], "idle")
+        if number in mails.arrivals:
+            idle_latencies.append(mails.arrivals.pop(number) - sent_at)
+        wait_until_quiet(http, platform, quiet_seconds=1.0)
+    say(f"idle, {len(idle_latencies)} needs one at a time: {_latency_line(idle_latencies)}")
+
+    # Steady load.
+    offered = rate if rate is not None else load_share * bare.rate
+    run = uuid.uuid4().hex[:8]
+    mails = FirstMails(http, platform, run)
+    stream = _marked_needs(demo, report, run, needs, seed=11)
+    before = _commands(http, platform)
+    published = asyncio.run(_publish_paced(platform, tenant, stream, offered))
+    _wait_for_first_mails(mails, range(needs), "steady")
+    wait_until_quiet(http, platform)
+    after = _commands(http, platform)
+    latencies = [mails.arrivals[number] - published[number] for number in mails.arrivals]
+    last_mail = max(mails.arrivals.values(), default=min(published.values()))
+    throughput = len(mails.arrivals) / (last_mail - min(published.values()))
+    say(
+        f"steady, {needs} needs offered at {offered:.1f}/s: {len(mails.arrivals)} mailed, "
+        f"{throughput:.1f} needs/s  {_latency_line(latencies)}"
+    )
+    return RunFigures(
+        bare=bare,
+        durable=durable,
+        offered_rate=offered,
+        needs=needs,
+        mailed=len(mails.arrivals),
+        throughput=throughput,
+        latencies=latencies,
+        idle_latencies=idle_latencies,
+        commands=_per_need(before, after, needs),
+    )
+
+
+# -- printing ----------------------------------------------------------------------------------------
+
+
+def _latency_line(latencies: Sequence[float]) -> str:
+    return f"p50 {percentile(latencies, 0.5) * 1000:7.0f} ms  p99 {percentile(latencies, 0.99) * 1000:7.0f} ms"
+
+
+def _print_run(number: int, figures: RunFigures) -> None:
+    f = figures.figures()
+    print(f"-- run {number}: {figures.needs} needs offered at {figures.offered_rate:.1f}/s, {figures.mailed} mailed")
+    print(f"   bare pipe (3 hops):      {f['bare_rate']:7.1f} msg/s    {_latency_line(figures.bare.latencies)} (burst)")
+    durable = _latency_line(figures.durable.latencies)
+    print(f"   durable pipe (3 hops):   {f['durable_rate']:7.1f} msg/s    {durable} (burst)")
+    print(f"   lotse need -> 1st mail:  {f['throughput']:7.1f} needs/s  {_latency_line(figures.latencies)} (steady)")
+    print(f"   lotse idle, one at a time:                {_latency_line(figures.idle_latencies)}")
+    bare, durable = f"{f['throughput_ratio_bare']:.3f}", f"{f['throughput_ratio_durable']:.3f}"
+    print(f"   throughput ratio: {bare} of the bare pipe, {durable} of the durable pipe")
+    print(f"   {'MongoDB per need':<18}{'round trips':>12}{'transactions':>14}   commands")
+    for service, counted in figures.commands.items():
+        top = sorted(counted.by_command.items(), key=lambda item: -item[1])[:6]
+        commands = ", ".join(f"{name} {count:.1f}" for name, count in top)
+        print(f"   {service:<18}{counted.round_trips:>12.1f}{counted.transactions:>14.1f}   {commands}")
+    print(f"   {'total':<18}{f['round_trips_per_need']:>12.1f}{f['transactions_per_need']:>14.1f}", flush=True)
+
+
+def _print_summary(runs: list[RunFigures]) -> None:
+    medians = {name: statistics.median(run.figures()[name] for run in runs) for name in runs[0].figures()}
+    print(f"== median of {len(runs)} run(s)")
+    rows = [
+        ("bare pipe, msg/s", "bare_rate", 1.0),
+        ("durable pipe, msg/s", "durable_rate", 1.0),
+        ("lotse, needs/s", "throughput", 1.0),
+        ("throughput / bare pipe", "throughput_ratio_bare", 1.0),
+        ("throughput / durable pipe", "throughput_ratio_durable", 1.0),
+        ("p50 at steady load, s", "p50", 1.0),
+        ("p99 at steady load, s", "p99", 1.0),
+        ("idle p50, s", "idle_p50", 1.0),
+        ("idle p99, s", "idle_p99", 1.0),
+        *((f"{service} round trips/need", f"{service}_round_trips", 1.0) for service in SERVICES),
+        *((f"{service} transactions/need", f"{service}_transactions", 1.0) for service in SERVICES),
+        ("MongoDB round trips per need", "round_trips_per_need", 1.0),
+        ("transactions per need", "transactions_per_need", 1.0),
+    ]
+    for label, name, _ in rows:
+        each = "  ".join(f"{run.figures()[name]:8.3f}" for run in runs)
+        target = TARGETS.get(name)
+        verdict = f"target {target.describe():<8} {'met' if target.met(medians[name]) else 'NOT met'}" if target else ""
+        print(f"   {label:<30} {medians[name]:8.3f}   runs: {each}   {verdict}")
+
+
+def _run(needs: int, runs: int, idle_needs: int, load_share: float, rate: float | None) -> None:
+    results = []
+    for number in range(1, runs + 1):
+        print(f"-- run {number} of {runs}: a fresh platform", flush=True)
+        figures = _one_run(needs, idle_needs, load_share, rate, lambda line: print(f"   {line}", flush=True))
+        _print_run(number, figures)
+        results.append(figures)
+    _print_summary(results)
+
+
+async def main(
+    needs: int = NEEDS, runs: int = RUNS, idle_needs: int = IDLE_NEEDS, load_share: float = LOAD_SHARE,
+    rate: float | None = None,
+) -> None:  # fmt: skip
+    await asyncio.to_thread(_run, needs, runs, idle_needs, load_share, rate)
