@@ -16,6 +16,7 @@ from tests.e2e.fault_stream import FaultPlan, FaultReport, run_fault_stream
 from tests.support import tokens
 from tests.support.tcp_proxy import TcpProxy
 
+EVENTS = 10_000
 PLAN = FaultPlan(needs=48, volunteers=16, to_staff=24, replayed=6, rounds=2)
 
 
@@ -42,7 +43,7 @@ def _run() -> tuple[FaultReport, FaultReport]:
     return calm, stormy
 
 
-async def main() -> None:
+async def main(events: int = EVENTS) -> None:
     calm, stormy = await asyncio.to_thread(_run)
     print(f"without faults (baseline):\n{calm.summary()}")
     print(f"with faults:\n{stormy.summary()}")
