@@ -265,3 +265,39 @@ async def test_a_delivery_waiting_for_its_volunteer_is_released_by_the_registrat
     address = registration.data.contact.email
     welcomes = await mails_to(smtp_sink, address, "welcome")
     assert delivery.id in {mail["message_id"].strip("<>").split("@")[0] for mail in welcomes}
+
+
+async def test_a_volunteer_applied_while_the_message_was_composed_ends_the_wait_at_once(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink, monkeypatch: Any
+) -> None:
+    """The registration is applied after the pass read the read model but before the wait is
+    recorded: its event found nothing waiting, so the worker itself sees that the volunteer is
+    there now and makes the delivery due at once instead of waiting minutes."""
+    volunteer_id = str(uuid.uuid4())
+    delivery = await queue_welcome(mongo_client, store, volunteer_id)
+    real_read = store.read_for_batch
+    reads = {"count": 0}
+    address = ""
+
+    async def read_then_register(**wanted: Any) -> Any:
+        nonlocal address
+        found = await real_read(**wanted)
+        reads["count"] += 1
+        if reads["count"] == 1:  # the pass read without the volunteer; now they arrive
+            address = await add_contact(mongo_client, store, volunteer_id)
+        return found
+
+    monkeypatch.setattr(store, "read_for_batch", read_then_register)
+    settings = batch_settings(smtp_sink.smtp_port, retry_base_seconds=600, retry_max_seconds=600)
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, settings)
+    worker.start()
+    try:
+
+        async def sent() -> Any:
+            return await store.db.deliveries.find_one({"_id": delivery.id, "status": "sent"})
+
+        done = await eventually(sent, what="the delivery to be sent after its volunteer arrived")
+    finally:
+        await worker.stop()
+    assert done["waits"] == 1 and done["reason"] == "no_contact", "it waited once, then went at once"
+    assert len(await mails_to(smtp_sink, address, "welcome")) == 1

@@ -404,6 +404,20 @@ def reference_key(tenant: str, kind: str, reference_id: str = "") -> str:
     return f"{tenant}:{kind}:{reference_id}" if reference_id else f"{tenant}:{kind}"
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A read-model entry a delivery waits for: the tenant itself, or one of its contacts,
+    organisations or needs (``kind``) by id."""
+
+    tenant: str
+    kind: str
+    id: str = ""
+
+    @property
+    def key(self) -> str:
+        return reference_key(self.tenant, self.kind, self.id)
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """``sha256=<hex>`` of HMAC-SHA256 over ``timestamp + "." + body``."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)

@@ -23,8 +23,8 @@ from lotse_notifications.domain import (
     ORGANISATION_REFERENCE,
     TENANT_REFERENCE,
     ContactPoint,
+    Reference,
     SharedPerson,
-    reference_key,
     skip_reason,
 )
 from lotse_notifications.records import Contact, Need, Organisation, TenantFacts, Webhook
@@ -86,12 +86,12 @@ class Undeliverable(Exception):
 class NotYet(Exception):
     """The recipient or the need is not in the read model yet: another topic may simply not have
     been read. Wait (without using up send attempts) until the grace period ends, then skip; the
-    event that brings ``waiting_for`` (a ``domain.reference_key``) ends the wait at once."""
+    event that brings ``reference`` ends the wait at once."""
 
-    def __init__(self, code: str, waiting_for: str) -> None:
+    def __init__(self, code: str, reference: Reference) -> None:
         super().__init__(code)
         self.code = code
-        self.waiting_for = waiting_for
+        self.reference = reference
 
 
 class QuietHours(Exception):
@@ -231,7 +231,7 @@ class Composer:
         # a message, and after a crash or rebalance they may come later: wait for them.
         tenant = await reads.tenant(tenant_slug)
         if tenant is None:
-            raise NotYet("unknown_tenant", reference_key(tenant_slug, TENANT_REFERENCE))
+            raise NotYet("unknown_tenant", Reference(tenant_slug, TENANT_REFERENCE))
         office = await reads.coordination_office(tenant_slug)
         office_email = tenant.coordination_email
         recipient_kind, recipient_id = delivery.recipient_kind, delivery.recipient_id
@@ -239,7 +239,7 @@ class Composer:
         if recipient_kind == "volunteer":
             contact = await reads.contact(tenant_slug, recipient_id)
             if contact is None:
-                raise NotYet("no_contact", reference_key(tenant_slug, CONTACT_REFERENCE, recipient_id))
+                raise NotYet("no_contact", Reference(tenant_slug, CONTACT_REFERENCE, recipient_id))
             # Checked again at send time: the person may have opted out or been erased meanwhile.
             reason = skip_reason(contact, delivery.channel, delivery.kind)
             if reason is not None or contact.details is None:
@@ -262,13 +262,13 @@ class Composer:
             if recipient_kind == "need_owner":  # queued before the need was read; its owner is known now
                 snapshot = domain.snapshot_of(await reads.need(tenant_slug, recipient_id))
                 if snapshot is None:
-                    raise NotYet("unknown_need", reference_key(tenant_slug, NEED_REFERENCE, recipient_id))
+                    raise NotYet("unknown_need", Reference(tenant_slug, NEED_REFERENCE, recipient_id))
                 recipient_id = snapshot.organisation_id
                 # recorded with the outcome
                 delivery.recipient_kind, delivery.recipient_id = RecipientKind.ORGANISATION.value, recipient_id
             organisation = await reads.organisation(tenant_slug, recipient_id)
             if organisation is None:
-                raise NotYet("no_contact", reference_key(tenant_slug, ORGANISATION_REFERENCE, recipient_id))
+                raise NotYet("no_contact", Reference(tenant_slug, ORGANISATION_REFERENCE, recipient_id))
             if organisation.contact_email == office_email:
                 raise Undeliverable("same_as_office", "the organisation's mailbox is the coordination office's")
             name, address = organisation.name, organisation.contact_email
@@ -280,7 +280,7 @@ class Composer:
         if "need_id" in payload and payload.get("need") is None:
             known = domain.snapshot_of(await reads.need(tenant_slug, payload["need_id"]))
             if known is None:
-                raise NotYet("unknown_need", reference_key(tenant_slug, NEED_REFERENCE, payload["need_id"]))
+                raise NotYet("unknown_need", Reference(tenant_slug, NEED_REFERENCE, payload["need_id"]))
             payload["need"] = known.to_document()
         if delivery.kind == catalogue.DAILY_DIGEST:
             payload["items"] = await self._digest_items(reads, tenant_slug, payload.get("items", []))

@@ -33,7 +33,15 @@ from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.organisations import OrganisationKind
 from lotse_contracts.events.values import Channel
 from lotse_notifications.cache import Expiring
-from lotse_notifications.domain import delivery_key
+from lotse_notifications.domain import (
+    CONTACT_REFERENCE,
+    NEED_REFERENCE,
+    ORGANISATION_REFERENCE,
+    TENANT_REFERENCE,
+    Reference,
+    delivery_key,
+    reference_key,
+)
 from lotse_notifications.records import (
     ENGAGED,
     Contact,
@@ -1085,6 +1093,37 @@ class Store:
         async for document in await self.db.tenants.aggregate(pipeline):
             reads.add(document.pop(_COLLECTION), document)
         return reads
+
+    async def present_references(self, references: list[Reference]) -> set[str]:
+        """Which of these references (their keys) are in the read model now, in one round trip: a
+        wait about to be recorded that is no longer needed (the event came while the message was
+        being composed) is made due at once instead."""
+        ids: dict[str, list[str]] = {}
+        for reference in references:
+            tenant, kind = reference.tenant, reference.kind
+            ids.setdefault(kind, []).append(tenant if kind == TENANT_REFERENCE else scoped_id(tenant, reference.id))
+        collections = {
+            TENANT_REFERENCE: ("tenants", {}),
+            CONTACT_REFERENCE: ("contacts", {}),
+            ORGANISATION_REFERENCE: ("organisations", {}),
+            NEED_REFERENCE: ("needs", {"description": {"$exists": True}}),  # the snapshot, not only staffing
+        }
+        pipeline: list[Doc] = [{"$match": {"_id": {"$in": ids.get(TENANT_REFERENCE, [])}}}]
+        pipeline += [{"$project": {"_id": 1}}, {"$set": {_COLLECTION: TENANT_REFERENCE}}]
+        for kind, (collection, extra) in collections.items():
+            if kind != TENANT_REFERENCE and kind in ids:
+                stages = [
+                    {"$match": {"_id": {"$in": ids[kind]}, **extra}},
+                    {"$project": {"_id": 1}},
+                    {"$set": {_COLLECTION: kind}},
+                ]
+                pipeline.append({"$unionWith": {"coll": collection, "pipeline": stages}})
+        present = set()
+        async for document in await self.db.tenants.aggregate(pipeline):
+            kind, scoped = document[_COLLECTION], document["_id"]
+            tenant, _, reference_id = scoped.partition(":")
+            present.add(reference_key(tenant, kind, "" if kind == TENANT_REFERENCE else reference_id))
+        return present
 
     async def deliveries_of(
         self, tenant: str, limit: int, *, status: str | None = None, kind: str | None = None, channel: str | None = None

@@ -49,6 +49,7 @@ from lotse_notifications.channels import (
     email_message,
     sms_text,
 )
+from lotse_notifications.domain import Reference
 from lotse_notifications.recipients import Composed, Composer, NotYet, QuietHours, Reads, Undeliverable
 from lotse_notifications.reminders import Planner
 from lotse_notifications.service import check_reachable
@@ -94,6 +95,7 @@ class Outcome:
     language: str | None = None
     publish: bool = True
     channel_failed: bool = False  # the volunteer's channel was marked failed when the pass read it
+    reference: Reference | None = None  # what a wait waits for
     recorded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -318,9 +320,9 @@ class DeliveryWorker:
             "waits": waits,
             "reason": waiting.code,
             "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay),
-            "waiting_for": waiting.waiting_for,
+            "waiting_for": waiting.reference.key,
         }
-        return Outcome(delivery, fields, "waiting", publish=False)
+        return Outcome(delivery, fields, "waiting", publish=False, reference=waiting.reference)
 
     def _outcome(
         self,
@@ -367,9 +369,34 @@ class DeliveryWorker:
             if group:
                 await self._record_group(group)
 
+    async def _arrived_meanwhile(self, group: list[Outcome]) -> bool:
+        """What a wait waits for may have been applied while the message was composed: its event
+        found nothing waiting yet, so the wait would run its course. Such a wait is made due now
+        instead (one read, only for groups with waits); True if there was one."""
+        references = [outcome.reference for outcome in group if outcome.reference is not None]
+        if not references:
+            return False
+        try:
+            present = await self.store.present_references(references)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - then the waits run their course
+            log.warning("looking for what waits wait for failed", error=repr(error))
+            return False
+        arrived = False
+        for outcome in group:
+            if outcome.reference is not None and outcome.reference.key in present:
+                outcome.fields = {key: value for key, value in outcome.fields.items() if key != "waiting_for"}
+                outcome.fields["next_attempt_at"] = datetime.now(UTC)
+                arrived = True
+        return arrived
+
     async def _record_group(self, group: list[Outcome]) -> None:
         try:
+            arrived = await self._arrived_meanwhile(group)
             recorded = await self.unit_of_work.run(partial(self._write, group))
+            if arrived:
+                self.wake()
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - the database may be away, or one outcome is at fault
