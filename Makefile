@@ -87,5 +87,5 @@ format: setup
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
 
-bench: setup
+bench: setup idp
 	$(UV) run python -m bench

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from lotse_contracts.topics import PARTNER_INBOUND
 from lotse_devstack import TopicSpec, ensure_topics
 from lotse_runtime.mongo import connect, in_transaction
+from lotse_runtime.settings import PlatformSettings
 
 HOPS = 3
 # Tansu assigns a new consumer group its partitions a few seconds after it joins: not measured.
@@ -49,9 +51,11 @@ class PipeResult:
 
 
 def consumer_options() -> dict[str, Any]:
-    """The consumer settings the services' subscribers run with (``subscribe_events`` leaves
-    FastStream's, which are aiokafka's): the baselines use the same."""
-    return {"fetch_max_wait_ms": 500, "fetch_min_bytes": 1, "max_poll_records": None}
+    """The fetch settings the services' consumers run with (``make_broker``: the platform settings,
+    from the same environment): the baselines use the same."""
+    default = PlatformSettings.model_fields["consumer_fetch_max_wait_ms"].default
+    # The services inherit the benchmark's environment (supervisor.service_environment).
+    return {"fetch_max_wait_ms": int(os.environ.get("LOTSE_CONSUMER_FETCH_MAX_WAIT_MS", default))}
 
 
 Hop = Callable[[AsyncDatabase[dict[str, Any]], bytes, bytes, str], Awaitable[None]]
