@@ -25,6 +25,7 @@ from each service's ``lotse_mongo_commands_total`` before and after the steady p
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import statistics
 import tempfile
@@ -131,7 +132,7 @@ def percentile(values: Sequence[float], share: float) -> float:
     if share == 0.5:
         return statistics.median(values)
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
 # -- the platform's state, read from its services' /metrics and the SMTP sink -----------------------
