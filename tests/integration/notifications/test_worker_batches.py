@@ -54,13 +54,19 @@ class CommandCount(monitoring.CommandListener):
 
 
 class CountingProxy(TcpProxy):
-    """A TCP proxy in front of the SMTP sink that counts the connections made through it."""
+    """A TCP proxy in front of the SMTP sink that counts the connections made through it, and
+    those still open."""
 
     accepted = 0
+    open = 0
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
-        await super()._serve(client_reader, client_writer)
+        self.open += 1
+        try:
+            await super()._serve(client_reader, client_writer)
+        finally:
+            self.open -= 1
 
 
 @pytest.fixture
@@ -154,7 +160,9 @@ async def test_a_batch_is_claimed_read_and_recorded_in_few_round_trips_and_maile
         stack.mongo_url, tz_aware=True, event_listeners=[listener]
     )
     worker_store = Store(client[database.name])
-    worker = DeliveryWorker(UnitOfWork(client, worker_store.db), worker_store, batch_settings(smtp_proxy.port))
+    # Never idle long enough to be closed for it: only the shutdown closes the connection.
+    settings = batch_settings(smtp_proxy.port, smtp_idle_seconds=600)
+    worker = DeliveryWorker(UnitOfWork(client, worker_store.db), worker_store, settings)
     worker.start()
     try:
         await eventually(partial(all_sent, store, [delivery for _, delivery in queued]), what="the batch to be sent")
@@ -164,6 +172,11 @@ async def test_a_batch_is_claimed_read_and_recorded_in_few_round_trips_and_maile
     for address, _ in queued:
         assert len(await mails_to(smtp_sink, address)) == 1
     assert smtp_proxy.accepted == 1, "ten mails, one SMTP connection"
+
+    async def closed_at_shutdown() -> bool:
+        return smtp_proxy.open == 0
+
+    await eventually(closed_at_shutdown, what="the kept connection to be closed at shutdown")
     claims = {found["claimed_by"] for found in await store.db.deliveries.find({}).to_list()}
     assert len(claims) == 1, "all ten claimed in one pass"
     counted = listener.counted
@@ -301,3 +314,26 @@ async def test_a_volunteer_applied_while_the_message_was_composed_ends_the_wait_
         await worker.stop()
     assert done["waits"] == 1 and done["reason"] == "no_contact", "it waited once, then went at once"
     assert len(await mails_to(smtp_sink, address, "welcome")) == 1
+
+
+async def test_an_idle_smtp_connection_is_closed(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_proxy: CountingProxy
+) -> None:
+    settings = batch_settings(smtp_proxy.port, smtp_idle_seconds=0.2)
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, settings)
+    worker.start()
+    try:
+        (first,) = await queue_welcomes(mongo_client, store, 1)
+        worker.wake()
+        await eventually(partial(all_sent, store, [first[1]]), what="the first mail to be sent")
+
+        async def closed() -> bool:
+            return smtp_proxy.accepted == 1 and smtp_proxy.open == 0
+
+        await eventually(closed, what="the idle connection to be closed while the worker runs")
+        (second,) = await queue_welcomes(mongo_client, store, 1)
+        worker.wake()
+        await eventually(partial(all_sent, store, [second[1]]), what="the second mail to be sent")
+        assert smtp_proxy.accepted == 2  # a new connection for the mail after the idle time
+    finally:
+        await worker.stop()
