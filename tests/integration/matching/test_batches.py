@@ -4,6 +4,7 @@ has it (rebuilt), with every event applied once after the one-by-one replay."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -126,3 +127,23 @@ async def test_an_abandoned_batch_leaves_the_index_as_the_database_has_it(world:
     # The aborted attempt's ask is gone from the index: one ask, as in the database.
     assert world.asks(volunteer) == 1
     assert not world.matching.locks[world.tenant].locked()
+
+
+async def test_two_batches_with_the_same_tenants_in_crossed_order_both_finish(world: World) -> None:
+    """The registry's and the partners' subscriptions apply batches side by side; each holds its
+    tenants until it ends, so they must never wait for each other crosswise."""
+    other = f"{world.tenant}-other"
+    await world.batch(tenant_event(world.tenant), tenant_event(other))
+    crossed = EventPipeline("test-matching-crossed", registry_handlers(world.matching), world.pipeline.dead_letter)
+    one = [registered(world.tenant), registered(other)]
+    two = [registered(other), registered(world.tenant)]
+
+    def records(sent: list[Envelope[Any]]) -> list[tuple[bytes, Delivery]]:
+        return [(to_bytes(event), Delivery("lotse.registry.test.v1", 0, n, event.key)) for n, event in enumerate(sent)]
+
+    both = asyncio.gather(world.pipeline.handle_batch(records(one)), crossed.handle_batch(records(two)))
+    await asyncio.wait_for(both, timeout=30)
+
+    for volunteer in [*one, *two]:
+        assert await world.store.volunteer(volunteer.tenant, volunteer.subject) is not None
+    assert not world.matching.locks[world.tenant].locked() and not world.matching.locks[other].locked()

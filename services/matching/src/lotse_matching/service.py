@@ -199,7 +199,10 @@ class Matching:
         locked until the batch ends, so that no use case sees the index ahead of the database and
         writes on it; if the batch is abandoned, the tenant's index is rebuilt from the database.
         """
-        await batch.hold(self.locks[tenant])
+        # The locks of every tenant of the batch at once, in one order for all batches: the registry's
+        # and the partners' batches never hold one tenant each while waiting for the other's.
+        for each in sorted({event.tenant for event in batch.events} | {tenant}):
+            await batch.hold(self.locks[each])
         batch.on_abort(("matching-index", tenant), lambda: self._reload(tenant))
         if tenant in self.stale:
             await self.load_tenant(tenant)
