@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -155,6 +156,7 @@ async def test_a_batch_is_claimed_read_and_recorded_in_few_round_trips_and_maile
     smtp_sink: SmtpSink,
 ) -> None:
     queued = await queue_welcomes(mongo_client, store, 10)
+    connections_before = REGISTRY.get_sample_value("lotse_notification_smtp_connections_total") or 0.0
     listener = CommandCount()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         stack.mongo_url, tz_aware=True, event_listeners=[listener]
@@ -172,6 +174,8 @@ async def test_a_batch_is_claimed_read_and_recorded_in_few_round_trips_and_maile
     for address, _ in queued:
         assert len(await mails_to(smtp_sink, address)) == 1
     assert smtp_proxy.accepted == 1, "ten mails, one SMTP connection"
+    connections = REGISTRY.get_sample_value("lotse_notification_smtp_connections_total") or 0.0
+    assert connections - connections_before == 1  # the operators' figure says the same
 
     async def closed_at_shutdown() -> bool:
         return smtp_proxy.open == 0

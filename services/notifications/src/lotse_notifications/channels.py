@@ -14,6 +14,7 @@ from email.utils import formatdate
 
 import aiosmtplib
 import httpx
+from prometheus_client import Counter
 
 from lotse_notifications.domain import (
     DELIVERY_HEADER,
@@ -25,6 +26,9 @@ from lotse_notifications.domain import (
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.templates import Rendered
 from lotse_runtime.destinations import DestinationNotAllowed, Resolver, guarded_transport, url_problem
+
+# One connection is kept and reused: this grows by one per reconnect, not per mail.
+SMTP_CONNECTIONS = Counter("lotse_notification_smtp_connections_total", "SMTP connections opened")
 
 # The longest SMS text sent: three concatenated messages of 153 characters (GSM 7-bit).
 SMS_MAX_CHARS = 459
@@ -101,14 +105,11 @@ class EmailChannel:
     (an SMTP connection carries one mail at a time). A kept connection the server has closed
     meanwhile is reopened and the mail sent on the new one; a connection left after an error is
     closed, so the next mail starts clean; one idle for ``idle_seconds`` is closed (servers drop
-    idle clients after a few minutes anyway), and ``close`` ends it at shutdown.
-
-    ``connections_opened`` counts the connections made (for the metrics and the tests)."""
+    idle clients after a few minutes anyway), and ``close`` ends it at shutdown."""
 
     def __init__(self, settings: NotificationSettings, *, idle_seconds: float = 30.0) -> None:
         self.settings = settings
         self.idle_seconds = idle_seconds
-        self.connections_opened = 0
         self._lock = asyncio.Lock()
         self._client: aiosmtplib.SMTP | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -159,7 +160,7 @@ class EmailChannel:
             timeout=self.settings.delivery_timeout_seconds,
         )
         await client.connect()
-        self.connections_opened += 1
+        SMTP_CONNECTIONS.inc()
         self._client = client
         await client.send_message(message)
 
