@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import bson
@@ -321,13 +321,16 @@ async def test_a_relay_killed_before_publishing_publishes_after_restart_and_the_
 
             # A new relay publishes it but dies before marking it as published.
             relay = app.state.relay
-            real_publish = relay.publish
+            real_send = relay.send
 
-            async def publish_then_die(topic: str, key: bytes, value: bytes) -> None:
-                await real_publish(topic, key, value)
+            async def acknowledged_then_die(acknowledgement: Awaitable[object]) -> None:
+                await acknowledgement
                 raise asyncio.CancelledError
 
-            relay.publish = publish_then_die
+            async def send_then_die(topic: str, key: bytes, value: bytes) -> Awaitable[object]:
+                return acknowledged_then_die(await real_send(topic, key, value))
+
+            relay.send = send_then_die
             relay.start()
             await eventually(lambda: _done(relay), what="the relay to die after publishing")
             assert await _pending(app, tenant, 1)
