@@ -59,6 +59,8 @@ MARK = re.compile(r"\[bench-([0-9a-f]+)-(\d+)\]")
 NO_PROGRESS_SECONDS = 90.0
 SETTLE_QUIET_SECONDS = 3.0
 SETTLE_TIMEOUT_SECONDS = 600.0
+# After the steady stream: how long to wait for the rest of its work before counting anyway.
+STUCK_SECONDS = 120.0
 POLL_SECONDS = 0.5
 
 
@@ -160,24 +162,32 @@ class Activity:
     mails: int
     backlog: float
     lag: float
+    retries: float  # processing attempts repeated (an outage, or a transaction that keeps conflicting)
 
 
 def _activity(http: httpx.Client, platform: Platform) -> Activity:
-    processed = published = backlog = lag = 0.0
+    processed = published = backlog = lag = retries = 0.0
     for service in SERVICES:
         samples = _scrape(http, platform, service)
         processed += _total(samples, "lotse_messages_processed_total")
         published += _total(samples, "lotse_outbox_published_total")
         backlog += _total(samples, "lotse_outbox_backlog_events")
         lag += _total(samples, "lotse_consumer_lag_messages")
+        retries += _total(samples, "lotse_processing_retries_total")
     mails = len(http.get(f"{platform.mailbox_url}/messages").json())
-    return Activity(processed, published, mails, backlog, lag)
+    return Activity(processed, published, mails, backlog, lag, retries)
 
 
-def wait_until_quiet(http: httpx.Client, platform: Platform, quiet_seconds: float = SETTLE_QUIET_SECONDS) -> None:
+def wait_until_quiet(
+    http: httpx.Client,
+    platform: Platform,
+    quiet_seconds: float = SETTLE_QUIET_SECONDS,
+    timeout: float = SETTLE_TIMEOUT_SECONDS,
+) -> Activity | None:
     """No outbox backlog, no consumer lag, and nothing processed, published or mailed for
-    ``quiet_seconds``: the platform has drained what it was given."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    ``quiet_seconds``: the platform has drained what it was given. None when it has; else what
+    it was still doing at the deadline."""
+    deadline = time.monotonic() + timeout
     last, since = _activity(http, platform), time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
@@ -185,8 +195,8 @@ def wait_until_quiet(http: httpx.Client, platform: Platform, quiet_seconds: floa
         if now != last or now.backlog or now.lag:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet_seconds:
-            return
-    raise RuntimeError(f"the platform did not become quiet within {SETTLE_TIMEOUT_SECONDS:.0f}s (last: {last})")
+            return None
+    return last
 
 
 def _commands(http: httpx.Client, platform: Platform) -> dict[str, dict[str, float]]:
@@ -326,7 +336,8 @@ def _measure(
     demo.wait_for_volunteers(report)
     demo.check_certificates(report)
     http = httpx.Client(timeout=30)
-    wait_until_quiet(http, platform)
+    if (busy := wait_until_quiet(http, platform)) is not None:
+        raise RuntimeError(f"the setup did not drain within {SETTLE_TIMEOUT_SECONDS:.0f}s: {busy}")
     say("setup drained (no outbox backlog, no consumer lag, nothing processed or mailed for a while)")
 
     bootstrap, mongo_url = platform.stack.kafka_bootstrap, platform.stack.mongo_url
@@ -346,7 +357,7 @@ def _measure(
         _wait_for_first_mails(mails, [number], "idle")
         if number in mails.arrivals:
             idle_latencies.append(mails.arrivals.pop(number) - sent_at)
-        wait_until_quiet(http, platform, quiet_seconds=1.0)
+        wait_until_quiet(http, platform, quiet_seconds=1.0, timeout=STUCK_SECONDS)
     say(f"idle, {len(idle_latencies)} needs one at a time: {_latency_line(idle_latencies)}")
 
     # Steady load.
@@ -357,7 +368,8 @@ def _measure(
     before = _commands(http, platform)
     published = asyncio.run(_publish_paced(platform, tenant, stream, offered))
     _wait_for_first_mails(mails, range(needs), "steady")
-    wait_until_quiet(http, platform)
+    if (busy := wait_until_quiet(http, platform, timeout=STUCK_SECONDS)) is not None:
+        say(f"steady: the platform did not settle within {STUCK_SECONDS:.0f}s after the last mail: {busy}")
     after = _commands(http, platform)
     latencies = [mails.arrivals[number] - published[number] for number in mails.arrivals]
     last_mail = max(mails.arrivals.values(), default=min(published.values()))
