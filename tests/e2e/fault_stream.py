@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 from aiokafka.errors import KafkaError
+from pymongo import MongoClient
 
 from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform
@@ -34,7 +35,13 @@ from tests.support.kafka import read_to_end
 from tests.support.tcp_proxy import TcpProxy
 
 ENGAGEMENTS_PER_VOLUNTEER = 2  # what Municipality.register_volunteer offers
+PROPOSALS_PER_NEED = 3  # matching's default proposals per round
 SETTLE_SECONDS = 240
+# The notifications API lists at most this many deliveries; a larger stream (the benchmark's)
+# reads its delivery log from the service's database instead.
+DELIVERIES_API_LIMIT = 500
+# Distinct weekdays for the needs; a longer stream uses them again (about a year ahead at most).
+DISTINCT_NEED_DAYS = 250
 POISON_REFS = ("malformed", "foreign")
 
 
@@ -172,6 +179,22 @@ class Partner:
                 time.sleep(0.5)
 
 
+def proposal_deliveries(
+    platform: Platform, town: Municipality, coordinator: str, plan: FaultPlan
+) -> list[dict[str, Any]]:
+    """The proposal email deliveries of the town: from the notifications API, or, for a stream
+    with more proposals than it lists, from the delivery log in the service's database."""
+    query = {"kind": "match_proposed", "channel": "email"}
+    if plan.needs * PROPOSALS_PER_NEED < DELIVERIES_API_LIMIT:
+        params = {**query, "limit": DELIVERIES_API_LIMIT}
+        return list(town.call("GET", "notifications", "/deliveries", coordinator, params=params).json())
+    client: MongoClient[dict[str, Any]] = MongoClient(platform.stack.mongo_url)
+    with client:
+        log = client["notifications"]["deliveries"]
+        found: list[dict[str, Any]] = list(log.find({"tenant": town.slug, **query}, {"payload": 0}))
+    return [{"status": d["status"], "trigger_event_id": d["trigger_event_id"]} for d in found]
+
+
 def readiness(platform: Platform, service: str) -> dict[str, Any]:
     try:
         return dict(httpx.get(f"{platform.url(service)}/ready", timeout=5).json()["checks"])
@@ -231,9 +254,17 @@ def dead_letters(platform: Platform, tenant: str) -> tuple[list[str], list[str]]
 
 
 def need_days(count: int) -> list[int]:
-    """Days ahead of ``count`` distinct weekdays, so that one volunteer can take several needs."""
+    """Days ahead of ``count`` distinct weekdays, so that one volunteer can take several needs
+    (beyond ``DISTINCT_NEED_DAYS`` needs, the days come round again)."""
     today = datetime.now(UTC)
-    return [day for day in range(3, 3 + 2 * count + 7) if (today + timedelta(days=day)).weekday() < 5][:count]
+    distinct = min(count, DISTINCT_NEED_DAYS)
+    days = [day for day in range(3, 3 + 2 * distinct + 7) if (today + timedelta(days=day)).weekday() < 5][:distinct]
+    return [days[number % len(days)] for number in range(count)]
+
+
+def settle_seconds(plan: FaultPlan, base: float) -> float:
+    """How long to wait for the platform to settle: ``base`` for the test's stream, more for a longer one."""
+    return base + 0.5 * plan.needs
 
 
 def run_fault_stream(platform: Platform, proxy: TcpProxy, plan: FaultPlan) -> FaultReport:
@@ -267,7 +298,7 @@ def run_fault_stream(platform: Platform, proxy: TcpProxy, plan: FaultPlan) -> Fa
             if index < len(faults):
                 faults[index][1]()
         try:
-            answering.result(timeout=SETTLE_SECONDS)
+            answering.result(timeout=settle_seconds(plan, SETTLE_SECONDS))
         finally:
             answerer.stopped.set()
     emails = [email for _, email, _ in volunteers]
@@ -293,34 +324,41 @@ def settled(
         staffed = {need["need_id"] for need in found if need["status"] == "staffed"}
         return found if len(found) >= plan.needs and staffed == set(answerer.accepted) else None
 
-    registry_needs = eventually("the registry to hold every need, the accepted ones staffed", registry_settled, 180)
+    registry_needs = eventually(
+        "the registry to hold every need, the accepted ones staffed", registry_settled, settle_seconds(plan, 180)
+    )
     coordinator = town.token(Role.COORDINATOR)
     every_need = {need["need_id"] for need in registry_needs}
 
     def every_proposal_delivered() -> tuple[dict[str, MatchProposed], list[dict[str, Any]]] | None:
         # Matching has proposed for every need, and each proposal on the topic has its final delivery.
         proposed = proposed_events(platform, town.slug)
-        query = {"kind": "match_proposed", "channel": "email", "limit": 500}
-        found = town.call("GET", "notifications", "/deliveries", coordinator, params=query).json()
+        found = proposal_deliveries(platform, town, coordinator, plan)
         final = all(d["status"] in {"sent", "cancelled"} for d in found)
         proposed_needs = {str(data.need_id) for data in proposed.values()}
         mailed = {d["trigger_event_id"] for d in found} >= set(proposed)
         return (proposed, found) if final and mailed and proposed_needs >= every_need else None
 
-    proposed, deliveries = eventually("a final email delivery for every proposal", every_proposal_delivered, 180)
+    proposed, deliveries = eventually(
+        "a final email delivery for every proposal", every_proposal_delivered, settle_seconds(plan, 180)
+    )
     proposals = {event_id: str(data.proposal_id) for event_id, data in proposed.items()}
     sent = sum(d["status"] == "sent" for d in deliveries)
 
+    addresses = set(emails)
+
     def accept_links() -> list[str] | None:
+        # The whole mailbox in one read (a long stream's mailbox is too large to read per address).
+        mailbox = town.http.get(f"{platform.mailbox_url}/messages", params={"detail": "1"}).json()
         links = [
             match.group(1)
-            for address in emails
-            for mail in town.mails_to(address)
-            if (match := ACCEPT_LINK.search(mail["text"] or ""))
+            for mail in mailbox
+            for address in mail["to"]
+            if address in addresses and (match := ACCEPT_LINK.search(mail["text"] or ""))
         ]
         return links if len(links) >= sent else None
 
-    links = eventually("every sent proposal email in the mailbox", accept_links, 60)
+    links = eventually("every sent proposal email in the mailbox", accept_links, settle_seconds(plan, 60))
 
     def office_told() -> list[dict[str, Any]] | None:
         told = [mail for mail in town.mails_to(town.office_email) if "besetzt" in mail["subject"].lower()]
