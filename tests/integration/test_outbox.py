@@ -208,7 +208,10 @@ async def test_a_failed_acknowledgement_keeps_later_events_of_its_key_pending(
     async def accepted() -> None:
         return None
 
+    handed_over: list[str] = []
+
     async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+        handed_over.append(str(parse_event(value).id))
         return refused() if parse_event(value).id == first.id else accepted()
 
     relay = OutboxRelay(database, send, name="test")
@@ -216,6 +219,29 @@ async def test_a_failed_acknowledgement_keeps_later_events_of_its_key_pending(
         await relay.publish_pending()
     pending = await database[OUTBOX_COLLECTION].find({"published_at": None}).sort("version").to_list()
     assert [entry["_id"] for entry in pending] == [str(first.id), str(second.id)]
+    # The key's later event never reached the broker ahead of the refused one.
+    assert sorted(handed_over) == sorted([str(first.id), str(other.id)])
+
+
+async def test_a_pass_ends_with_its_deadline_and_marks_what_was_acknowledged(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]], topic: str
+) -> None:
+    """A broker that never acknowledges one key does not keep the pass beyond the end of its
+    lease (another replica may publish then); the other key's event is marked."""
+    await ensure_outbox_indexes(database)
+    stuck, other = tenant_onboarded("aachen"), tenant_onboarded("bonn")
+    await commit_events(mongo_client, database, topic, stuck, other)
+    never = asyncio.Event()
+
+    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+        return never.wait() if parse_event(value).id == stuck.id else asyncio.sleep(0)
+
+    relay = OutboxRelay(database, send, name="test")
+    until = asyncio.get_running_loop().time() + 0.5
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(relay.publish_pending(until=until), timeout=30)
+    pending = await database[OUTBOX_COLLECTION].find({"published_at": None}).to_list()
+    assert [entry["_id"] for entry in pending] == [str(stuck.id)]
 
 
 async def test_a_busy_relay_writes_its_lease_only_when_a_third_of_it_is_gone(

@@ -6,10 +6,12 @@ a crash or restart without any history to replay; ``wake()`` only shortens the w
 that were published but not yet marked are published again after a crash: consumers are
 idempotent (inbox), so that costs nothing but a duplicate on the wire.
 
-A pass hands every pending event of its batch to the producer first and then awaits the
-acknowledgements together, so a batch costs one round of broker latency, not one per event;
-the producer keeps the order within a partition (one batch in flight per partition), so order
-per key holds. The lease is written on a timer, not on every pass.
+A pass publishes the keys of its batch side by side and the events of one key one after the
+other: the next event of a key is handed over only once the broker has acknowledged the one
+before, so a key's events never reach the broker out of order, not even when the producer gives
+up on one of them (a refused event ends its key's turn in this pass). A batch thus costs about
+one round of broker latency per event of its busiest key, not one per event. The lease is
+written a third into its term, not on every pass, and a pass ends before the lease does.
 """
 
 from __future__ import annotations
@@ -111,8 +113,10 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.owner = uuid.uuid4().hex
-        # Monotonic time until which the lease is ours without asking; renewed a third in.
+        # The event loop's time at which the lease is asked again (a third into its term), and by
+        # which a pass must be done.
         self._lease_renew_at = 0.0
+        self._pass_deadline = 0.0
         self.stats = RelayStats()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -152,7 +156,7 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 if await self.keep_lease():
-                    published = await self.publish_pending()
+                    published = await self.publish_pending(until=self._pass_deadline)
                     if time.monotonic() - last_measured > BACKLOG_MEASURE_SECONDS:
                         last_measured = time.monotonic()
                         count, age = await self.backlog()
@@ -165,8 +169,12 @@ class OutboxRelay:
             if published < self.batch_size and not self._stopping:
                 await woken(self._wake, self.poll_interval)
 
-    async def publish_pending(self) -> int:
-        """Publish one batch of pending events in order and mark them; return how many."""
+    async def publish_pending(self, until: float | None = None) -> int:
+        """Publish one batch of pending events, in order per key, and mark them; return how many.
+
+        ``until`` (the event loop's clock): the pass stops handing over events then, marks what
+        was acknowledged and raises ``TimeoutError`` (the relay passes the end of its lease, so
+        that no other replica publishes the same events alongside)."""
         outbox = self.database[OUTBOX_COLLECTION]
         # created_at orders transactions; version breaks ties within one aggregate.
         pending = await (
@@ -178,18 +186,24 @@ class OutboxRelay:
         self.stats.passes += 1
         if not pending:
             return 0
-        acknowledgements: list[Awaitable[object]] = []
-        try:
-            for entry in pending:
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for entry in pending:
+            by_key.setdefault(entry["key"], []).append(entry)
+        published_ids: list[str] = []
+
+        async def publish_in_turn(entries: list[dict[str, Any]]) -> None:
+            for entry in entries:
                 with publishing_span(entry["type"], entry["topic"], entry["_id"], entry.get("trace_context")):
-                    acknowledgements.append(
-                        await self.send(entry["topic"], entry["key"].encode(), bytes(entry["value"]))
-                    )
+                    await (await self.send(entry["topic"], entry["key"].encode(), bytes(entry["value"])))
+                published_ids.append(entry["_id"])
+
+        try:
+            async with asyncio.timeout_at(until):
+                outcomes = await asyncio.gather(
+                    *(publish_in_turn(entries) for entries in by_key.values()), return_exceptions=True
+                )
         finally:
-            # Whatever was handed over is awaited (and, if acknowledged, marked) even when a later
-            # hand-over failed, so that it is not published twice.
-            outcomes = await asyncio.gather(*acknowledgements, return_exceptions=True)
-            published_ids = _acknowledged(pending, outcomes)
+            # What the broker acknowledged is marked even when the pass is cut off.
             if published_ids:
                 await outbox.update_many({"_id": {"$in": published_ids}}, {"$set": {"published_at": datetime.now(UTC)}})
                 self.stats.published += len(published_ids)
@@ -209,11 +223,14 @@ class OutboxRelay:
     async def keep_lease(self) -> bool:
         """Whether this relay holds the lease: asked of the database only when a third of it is
         gone (or it is not ours), so a busy relay does not write its lease on every pass."""
-        if time.monotonic() < self._lease_renew_at:
+        clock = asyncio.get_running_loop().time
+        if clock() < self._lease_renew_at:
             return True
-        asked_at = time.monotonic()
+        asked_at = clock()
         if await self.hold_lease():
             self._lease_renew_at = asked_at + self.lease_seconds / 3
+            # A pass ends a sixth of the lease before it does: room to mark, and for clock skew.
+            self._pass_deadline = asked_at + self.lease_seconds * 5 / 6
             return True
         self._lease_renew_at = 0.0
         return False
@@ -230,16 +247,3 @@ class OutboxRelay:
         except DuplicateKeyError:
             return False  # another replica holds a live lease
         return bool(lease and lease["owner"] == self.owner)
-
-
-def _acknowledged(pending: list[dict[str, Any]], outcomes: list[object]) -> list[str]:
-    """The ids of the events the broker acknowledged, except those after an unacknowledged event
-    of the same key: they are published again behind it, so that its key keeps its order."""
-    failed_keys: set[str] = set()
-    acknowledged = []
-    for entry, outcome in zip(pending, outcomes, strict=False):
-        if isinstance(outcome, BaseException) or entry["key"] in failed_keys:
-            failed_keys.add(entry["key"])
-        else:
-            acknowledged.append(entry["_id"])
-    return acknowledged
