@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect
 
 from lotse_contracts import parse_event, topic_for
 from lotse_contracts.events.values import Channel
@@ -341,3 +343,36 @@ async def test_an_idle_smtp_connection_is_closed(
         assert smtp_proxy.accepted == 2  # a new connection for the mail after the idle time
     finally:
         await worker.stop()
+
+
+async def test_a_sent_mail_whose_record_fails_for_a_moment_is_recorded_later_and_not_sent_again(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink, monkeypatch: Any
+) -> None:
+    """The database is away for a moment when the outcome of a sent mail is written: the record is
+    tried again until it holds, not given up (the lease would then bring the mail back, and it
+    would go out again)."""
+    ((address, delivery),) = await queue_welcomes(mongo_client, store, 1)
+    real_finish = store.finish_many
+    failures_left = 3
+
+    async def away_for_a_moment(outcomes: list[tuple[Delivery, Any]], session: AsyncClientSession) -> set[str]:
+        nonlocal failures_left
+        if failures_left:
+            failures_left -= 1
+            raise AutoReconnect("connection closed")
+        return await real_finish(outcomes, session)
+
+    monkeypatch.setattr(store, "finish_many", away_for_a_moment)
+    # A short lease and quick polls: a record given up would see the mail claimed and sent again soon.
+    settings = batch_settings(smtp_sink.smtp_port, delivery_lease_seconds=3.0, worker_poll_seconds=0.05)
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, settings)
+    worker.start()
+    try:
+        await eventually(partial(all_sent, store, [delivery]), what="the mail to be recorded as sent")
+    finally:
+        await worker.stop()
+    assert failures_left == 0
+    assert len(await mails_to(smtp_sink, address)) == 1, "sent once, recorded after the database came back"
+    found = await store.db.deliveries.find_one({"_id": delivery.id})
+    assert found is not None and found["attempts"] == 1
+    assert await store.db.outbox.count_documents({"type": SENT_TYPE}) == 1

@@ -70,6 +70,10 @@ RECORD_GROUP_LIMIT = 200
 # How long finished outcomes wait for the attempts still running, to share their transaction. The
 # mail is out already: the wait delays only the record (and the room for the next claims).
 RECORD_LINGER_SECONDS = 0.25
+# A sent delivery whose record failed (the database away for a moment) is written again with this
+# backoff until shortly before its claim's lease ends: given up, its message would go out again.
+RECORD_RETRY_BASE_SECONDS = 0.1
+RECORD_RETRY_MAX_SECONDS = 2.0
 
 # Labels carry no personal data: channel, kind and outcome only.
 DELIVERY_ATTEMPTS = Counter(
@@ -96,6 +100,7 @@ class Outcome:
     publish: bool = True
     channel_failed: bool = False  # the volunteer's channel was marked failed when the pass read it
     reference: Reference | None = None  # what a wait waits for
+    record_by: float = 0.0  # the event loop's time shortly before the claim's lease ends
     recorded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -130,6 +135,7 @@ class DeliveryWorker:
         self._attempts_done = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._recorder: asyncio.Task[None] | None = None
+        self._record_retries: set[asyncio.Task[None]] = set()
         self.composer = Composer(store, settings)
         self.planner = Planner(unit_of_work, store, settings, self.wake)
 
@@ -159,7 +165,10 @@ class DeliveryWorker:
         recorder, self._recorder = self._recorder, None
         if recorder is not None:
             recorder.cancel()
-        for task in [*self._tasks, *in_flight, *([recorder] if recorder else [])]:
+        retries, self._record_retries = set(self._record_retries), set()
+        for task in retries:
+            task.cancel()
+        for task in [*self._tasks, *in_flight, *retries, *([recorder] if recorder else [])]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks, self._in_flight = [], set()
@@ -182,6 +191,8 @@ class DeliveryWorker:
             room = self.settings.delivery_batch_size - len(self._in_flight)
             self._room_wanted = room <= 0
             claimed: list[Delivery] = []
+            # Taken before the claim: its lease ends no sooner than this plus the lease.
+            record_by = loop.time() + lease - min(5.0, lease / 10)
             if room > 0:
                 try:
                     claim = f"{self.owner}:{uuid.uuid4().hex[:12]}"  # never reused: a late record finds it gone
@@ -200,7 +211,7 @@ class DeliveryWorker:
                 except Exception as error:  # noqa: BLE001 - each message reads what it needs then
                     log.warning("reading for a batch of deliveries failed", error=repr(error))
                 for delivery in claimed:
-                    task = asyncio.create_task(self._deliver_claimed(delivery, reads, start_by))
+                    task = asyncio.create_task(self._deliver_claimed(delivery, reads, start_by, record_by))
                     self._in_flight.add(task)
                     task.add_done_callback(self._finished)
                 if len(claimed) == room:
@@ -213,7 +224,7 @@ class DeliveryWorker:
             self._room_wanted = False
             self._wake.set()
 
-    async def _deliver_claimed(self, delivery: Delivery, reads: Reads, start_by: float) -> None:
+    async def _deliver_claimed(self, delivery: Delivery, reads: Reads, start_by: float, record_by: float) -> None:
         attributes = {
             "lotse.tenant": delivery.tenant,
             "lotse.delivery_id": delivery.id,
@@ -228,6 +239,7 @@ class DeliveryWorker:
                     f"deliver {delivery.channel.value}", delivery.trace_context, attributes=attributes
                 ):
                     outcome = await self._attempt(delivery, reads, start_by)
+                outcome.record_by = record_by
             finally:
                 self._attempting -= 1
                 if self._attempting == 0:
@@ -407,9 +419,54 @@ class DeliveryWorker:
                     await self._record_group([outcome])
                 return
             (outcome,) = group
+            if outcome.status == SENT:
+                # The message is out: given up now, it would go out again once the lease ran out.
+                log.warning("recording a sent delivery failed, trying again", delivery_id=outcome.delivery.id)
+                task = asyncio.create_task(self._record_until_lease_ends(outcome), name="delivery-record-retry")
+                self._record_retries.add(task)
+                task.add_done_callback(self._record_retries.discard)
+                return
             log.error("recording a delivery attempt failed", delivery_id=outcome.delivery.id, error=repr(error))
             outcome.recorded.set_result(False)  # its lease brings it back
             return
+        self._recorded(group, recorded)
+
+    async def _record_until_lease_ends(self, outcome: Outcome) -> None:
+        """Write a sent delivery's outcome again, alone and with backoff (the recorder goes on with
+        the others meanwhile), until shortly before its claim's lease ends. Safe however late:
+        ``finish_many`` records it only while the claim holds. Given up, the delivery is sent again
+        after the lease (at least once, as when the process dies after the send)."""
+        loop = asyncio.get_running_loop()
+        tries = 0
+        while True:
+            tries += 1
+            delay = domain.backoff_seconds(tries, base=RECORD_RETRY_BASE_SECONDS, cap=RECORD_RETRY_MAX_SECONDS)
+            if loop.time() + delay >= outcome.record_by:
+                log.error(
+                    "recording a sent delivery failed until its lease was nearly over; it will be sent again",
+                    delivery_id=outcome.delivery.id,
+                    tries=tries - 1,
+                )
+                outcome.recorded.set_result(False)
+                return
+            await asyncio.sleep(delay)
+            try:
+                # A write still running when the lease ends would come too late to keep anyone
+                # from sending it again: it is cut off then.
+                async with asyncio.timeout(max(outcome.record_by - loop.time(), 0.0)):
+                    recorded = await self.unit_of_work.run(partial(self._write, [outcome]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - still away; the next try or the lease decides
+                log.warning(
+                    "recording a sent delivery failed again", delivery_id=outcome.delivery.id, error=repr(error)
+                )
+                continue
+            self._recorded([outcome], recorded)
+            return
+
+    def _recorded(self, group: list[Outcome], recorded: set[str]) -> None:
+        """Count and log what was recorded, and tell each attempt whether its claim still held."""
         for outcome in group:
             held = outcome.delivery.id in recorded
             if held and outcome.publish:
