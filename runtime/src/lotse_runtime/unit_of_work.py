@@ -35,6 +35,7 @@ from pymongo.write_concern import WriteConcern
 
 from lotse_contracts import Envelope
 from lotse_runtime import inbox, outbox
+from lotse_runtime.memo import tick
 from lotse_runtime.mongo import in_transaction
 
 T = TypeVar("T")
@@ -54,6 +55,8 @@ class Transaction:
         self.database = database
         self.session = session
         self.batch = batch
+        # Before anything of the transaction was read (see ``memo``): a batch's, or this attempt's.
+        self.started = batch.started if batch is not None else tick()
         self.events: list[Envelope[Any]] = []
         self.callbacks: list[Callable[[], None]] = []
 
@@ -163,6 +166,7 @@ class Batch:
 
     def __init__(self, events: Sequence[Envelope[Any]]) -> None:
         self.events = list(events)
+        self.started = tick()  # before its transaction begins (see ``memo``)
         self.open = True
         self.failure: BaseException | None = None  # a unit that failed, even if its caller went on
         self._client: AsyncMongoClient[Document] | None = None
