@@ -164,8 +164,8 @@ async def test_a_batch_is_claimed_read_and_recorded_in_few_round_trips_and_maile
         stack.mongo_url, tz_aware=True, event_listeners=[listener]
     )
     worker_store = Store(client[database.name])
-    # Never idle long enough to be closed for it: only the shutdown closes the connection.
-    settings = batch_settings(smtp_proxy.port, smtp_idle_seconds=600)
+    # Never idle long enough to be closed for it: only the shutdown closes the connections.
+    settings = batch_settings(smtp_proxy.port, smtp_idle_seconds=600, smtp_connections=2)
     worker = DeliveryWorker(UnitOfWork(client, worker_store.db), worker_store, settings)
     worker.start()
     try:
@@ -175,9 +175,9 @@ async def test_a_batch_is_claimed_read_and_recorded_in_few_round_trips_and_maile
         await client.close()
     for address, _ in queued:
         assert len(await mails_to(smtp_sink, address)) == 1
-    assert smtp_proxy.accepted == 1, "ten mails, one SMTP connection"
+    assert 1 <= smtp_proxy.accepted <= 2, "ten mails, at most two SMTP connections (the pool), each reused"
     connections = REGISTRY.get_sample_value("lotse_notification_smtp_connections_total") or 0.0
-    assert connections - connections_before == 1  # the operators' figure says the same
+    assert connections - connections_before == smtp_proxy.accepted  # the operators' figure says the same
 
     async def closed_at_shutdown() -> bool:
         return smtp_proxy.open == 0
@@ -195,6 +195,30 @@ async def test_a_batch_is_claimed_read_and_recorded_in_few_round_trips_and_maile
     assert counted[("commitTransaction", "")] <= 3, counted
     sent = await store.db.outbox.count_documents({"type": SENT_TYPE})
     assert sent == 10
+
+
+async def test_mails_sent_side_by_side_go_over_several_kept_connections(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_proxy: CountingProxy, smtp_sink: SmtpSink
+) -> None:
+    """An SMTP connection carries one mail at a time: mails of one pass go side by side over a pool
+    of kept connections (as many as the delivery concurrency), not one after another over one."""
+    queued = await queue_welcomes(mongo_client, store, 12)
+    settings = batch_settings(smtp_proxy.port, smtp_idle_seconds=600, delivery_concurrency=4)
+    worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, settings)
+    worker.start()
+    try:
+        await eventually(partial(all_sent, store, [delivery for _, delivery in queued]), what="the batch to be sent")
+        assert 1 < smtp_proxy.accepted <= 4, smtp_proxy.accepted
+        assert smtp_proxy.open == smtp_proxy.accepted, "each kept open for the next mails"
+    finally:
+        await worker.stop()
+    for address, _ in queued:
+        assert len(await mails_to(smtp_sink, address)) == 1
+
+    async def closed_at_shutdown() -> bool:
+        return smtp_proxy.open == 0
+
+    await eventually(closed_at_shutdown, what="the kept connections to be closed at shutdown")
 
 
 async def test_a_broken_smtp_connection_is_opened_again_and_the_mail_sent_on_it(

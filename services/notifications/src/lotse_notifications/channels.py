@@ -27,7 +27,7 @@ from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.templates import Rendered
 from lotse_runtime.destinations import DestinationNotAllowed, Resolver, guarded_transport, url_problem
 
-# One connection is kept and reused: this grows by one per reconnect, not per mail.
+# The kept connections are reused: this grows by one per connection opened, not per mail.
 SMTP_CONNECTIONS = Counter("lotse_notification_smtp_connections_total", "SMTP connections opened")
 
 # The longest SMS text sent: three concatenated messages of 153 characters (GSM 7-bit).
@@ -99,58 +99,81 @@ def mailbox(address: str) -> Address:
         raise SendFailed("address_invalid", "the address is not one mailbox", permanent=True) from error
 
 
-class EmailChannel:
-    """Email over one SMTP connection, kept open and reused across mails and passes: connecting,
-    EHLO, STARTTLS and login cost more round trips than the mail itself. Mails take turns on it
-    (an SMTP connection carries one mail at a time). A kept connection the server has closed
-    meanwhile is reopened and the mail sent on the new one; a connection left after an error is
-    closed, so the next mail starts clean; one idle for ``idle_seconds`` is closed (servers drop
-    idle clients after a few minutes anyway), and ``close`` ends it at shutdown."""
+@dataclass(eq=False)
+class _KeptConnection:
+    """One SMTP connection of the pool (``client`` None until opened, or after it broke) and the
+    timer that closes it when it stays unused."""
 
-    def __init__(self, settings: NotificationSettings, *, idle_seconds: float = 30.0) -> None:
+    client: aiosmtplib.SMTP | None = None
+    idle_timer: asyncio.TimerHandle | None = None
+
+    def cancel_idle_timer(self) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+
+    def drop(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()
+
+
+class EmailChannel:
+    """Email over a small pool of up to ``connections`` SMTP connections, kept open and reused across
+    mails and passes: connecting, EHLO, STARTTLS and login cost more round trips than the mail
+    itself. An SMTP connection carries one mail at a time, so the pool lets that many mails go side
+    by side; a mail takes the connection used last (a quiet stream keeps to one), a new one is
+    opened only when all open ones are busy. A kept connection the server has closed meanwhile is
+    reopened and the mail sent on the new one; a connection left after an error is closed, so the
+    next mail starts clean; one idle for ``idle_seconds`` is closed (servers drop idle clients
+    after a few minutes anyway), and ``close`` ends them all at shutdown."""
+
+    def __init__(self, settings: NotificationSettings, *, connections: int = 1, idle_seconds: float = 30.0) -> None:
         self.settings = settings
         self.idle_seconds = idle_seconds
-        self._lock = asyncio.Lock()
-        self._client: aiosmtplib.SMTP | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._closing: asyncio.Task[None] | None = None
+        self._turns = asyncio.Semaphore(connections)
+        self._idle: list[_KeptConnection] = []  # the one used last at the end
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def send(self, message: EmailMessage, *, start_by: float | None = None) -> None:
-        """Send on the kept connection; ``TooLate`` (nothing sent) if its turn comes after
+        """Send on a kept connection; ``TooLate`` (nothing sent) if its turn comes after
         ``start_by`` (the event loop's clock)."""
         # The deadline starts once it is this mail's turn: waiting behind other mails is no failure.
-        async with self._lock:
-            if start_by is not None and asyncio.get_running_loop().time() > start_by:
+        async with self._turns:
+            loop = asyncio.get_running_loop()
+            if start_by is not None and loop.time() > start_by:
                 raise TooLate()
-            self._cancel_idle_timer()
+            kept = self._idle.pop() if self._idle else _KeptConnection()
+            kept.cancel_idle_timer()
             try:
                 async with asyncio.timeout(self.settings.delivery_timeout_seconds):
-                    await self._send_on_connection(message)
+                    await self._send_on_connection(kept, message)
             except aiosmtplib.SMTPRecipientsRefused as error:
-                await self._drop()
+                kept.drop()
                 raise SendFailed("recipient_refused", str(error), permanent=True) from error
             except aiosmtplib.SMTPResponseException as error:
-                await self._drop()
+                kept.drop()
                 # 5xx is the server's final word; 4xx asks to come back later.
                 raise SendFailed(f"smtp_{error.code}", str(error), permanent=error.code >= 500) from error
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-                await self._drop()
+                kept.drop()
                 raise SendFailed("smtp_unavailable", f"{type(error).__name__}: {error}", permanent=False) from error
             except BaseException:
-                await self._drop()  # cancelled halfway through a mail: the connection is in no known state
+                kept.drop()  # cancelled halfway through a mail: the connection is in no known state
                 raise
-            self._idle_timer = asyncio.get_running_loop().call_later(self.idle_seconds, self._close_when_idle)
+            kept.idle_timer = loop.call_later(self.idle_seconds, self._close_when_idle, kept)
+            self._idle.append(kept)
 
-    async def _send_on_connection(self, message: EmailMessage) -> None:
-        if self._client is not None and self._client.is_connected:
+    async def _send_on_connection(self, kept: _KeptConnection, message: EmailMessage) -> None:
+        if kept.client is not None and kept.client.is_connected:
             try:
-                await self._client.send_message(message)
+                await kept.client.send_message(message)
                 return
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 # The server closed the kept connection (idle timeout, restart) and the dialogue
                 # broke off: send the mail once on a new connection (had the server taken it
                 # after all, the resend carries the same Message-ID).
-                await self._drop()
+                kept.drop()
         client = aiosmtplib.SMTP(
             hostname=self.settings.smtp_host,
             port=self.settings.smtp_port,
@@ -159,37 +182,36 @@ class EmailChannel:
             start_tls=self.settings.smtp_starttls,
             timeout=self.settings.delivery_timeout_seconds,
         )
+        kept.client = client
         await client.connect()
         SMTP_CONNECTIONS.inc()
-        self._client = client
         await client.send_message(message)
 
-    async def _drop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    def _cancel_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-
-    def _close_when_idle(self) -> None:
-        self._idle_timer = None
-        if not self._lock.locked():
-            self._closing = asyncio.get_running_loop().create_task(self.close())
+    def _close_when_idle(self, kept: _KeptConnection) -> None:
+        kept.idle_timer = None
+        if kept in self._idle:  # not taken by a mail meanwhile
+            self._idle.remove(kept)
+            task = asyncio.get_running_loop().create_task(self._quit(kept))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
-        """Say goodbye to the server (QUIT) and close the connection, if one is open."""
-        async with self._lock:
-            self._cancel_idle_timer()
-            client, self._client = self._client, None
-            if client is not None and client.is_connected:
-                try:
-                    async with asyncio.timeout(2.0):
-                        await client.quit()
-                except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                    client.close()
+        """Say goodbye to the server (QUIT) on every kept connection and close them. Connections
+        busy with a mail are closed by their send (the worker lets those finish first)."""
+        idle, self._idle = self._idle, []
+        for kept in idle:
+            kept.cancel_idle_timer()
+        await asyncio.gather(*(self._quit(kept) for kept in idle), *set(self._closing))
+
+    @staticmethod
+    async def _quit(kept: _KeptConnection) -> None:
+        client, kept.client = kept.client, None
+        if client is not None and client.is_connected:
+            try:
+                async with asyncio.timeout(2.0):
+                    await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
 
 
 class WebhookChannel:

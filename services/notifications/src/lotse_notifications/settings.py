@@ -69,6 +69,9 @@ class NotificationSettings(ServiceSettings):
         ),
     )
     smtp_idle_seconds: float = Field(30.0, gt=0, description="An SMTP connection unused this long is closed")
+    smtp_connections: int | None = Field(
+        None, ge=1, le=100, description="SMTP connections kept open side by side; delivery_concurrency when unset"
+    )
     reference_grace_seconds: float = Field(
         900.0, gt=0, description="How long a message waits for its volunteer or need to be read (topics are unordered)"
     )

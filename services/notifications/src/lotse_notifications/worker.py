@@ -107,8 +107,8 @@ class Outcome:
 class DeliveryWorker:
     """Works in passes: a pass claims what is due (up to ``delivery_batch_size`` in flight), reads
     what the messages need for the whole batch at once (``recipients.Reads``) and sends them, at
-    most ``delivery_concurrency`` composing or sending side by side, emails one after another on
-    one kept SMTP connection. The outcomes are recorded together: whatever finished while the
+    most ``delivery_concurrency`` composing or sending side by side, emails on a small pool of kept
+    SMTP connections (``EmailChannel``). The outcomes are recorded together: whatever finished while the
     previous group was being written goes into the next transaction (``_record_outcomes``)."""
 
     def __init__(
@@ -121,7 +121,11 @@ class DeliveryWorker:
         self.unit_of_work = unit_of_work
         self.store = store
         self.settings = settings
-        self.email = EmailChannel(settings, idle_seconds=settings.smtp_idle_seconds)
+        self.email = EmailChannel(
+            settings,
+            connections=settings.smtp_connections or settings.delivery_concurrency,
+            idle_seconds=settings.smtp_idle_seconds,
+        )
         self.webhook = WebhookChannel(settings, resolver)
         self.sms = SmsChannel(settings, resolver)
         self.owner = uuid.uuid4().hex
@@ -286,7 +290,7 @@ class DeliveryWorker:
                 else:
                     delivery.rendered = rendered  # in-app: stored in the same transaction as the mark
             if message is not None:
-                # Outside the slot: mails take turns on the connection, composing goes on meanwhile.
+                # Outside the slot: mails take turns on the kept connections, composing goes on meanwhile.
                 await self.email.send(message, start_by=start_by)
         except TooLate:
             return Outcome(delivery, {}, "given_back", publish=False)
