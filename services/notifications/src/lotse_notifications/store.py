@@ -16,6 +16,7 @@ Methods take the caller's ``Transaction`` (None: read outside a unit of work).
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -32,7 +33,6 @@ from lotse_contracts.events.needs import CancellationReason
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.organisations import OrganisationKind
 from lotse_contracts.events.values import Channel
-from lotse_notifications.cache import Expiring
 from lotse_notifications.domain import (
     CONTACT_REFERENCE,
     NEED_REFERENCE,
@@ -66,6 +66,7 @@ from lotse_notifications.records import (
 )
 from lotse_notifications.templates import Rendered, TemplateSource
 from lotse_runtime.inbox import ensure_inbox_index
+from lotse_runtime.memo import Memo
 from lotse_runtime.outbox import ensure_outbox_indexes
 from lotse_runtime.tracing import current_trace_context
 from lotse_runtime.unit_of_work import Transaction
@@ -415,12 +416,18 @@ def _fields(document: Mapping[str, Any]) -> Doc:
 class Store:
     def __init__(self, database: AsyncDatabase[Doc]) -> None:
         self.db = database
-        # Read for nearly every event, changed rarely (see ``cache``).
-        self._tenants: Expiring[str, TenantFacts] = Expiring()
-        self._webhooks: Expiring[str, list[Webhook]] = Expiring()
-        self._organisations: Expiring[tuple[str, str], Organisation] = Expiring()
+        # Read for nearly every event, changed rarely (see ``lotse_runtime.memo``). Webhooks are
+        # not among them: deliveries to them are queued at event time, and one added on another
+        # replica must get the events from then on, not only after the memory expires. They are
+        # read once per transaction (a consumer batch's events share one): its snapshot is the same.
+        # By session and the transaction's start: a retried attempt on the same session reads anew.
+        self._webhooks_read: weakref.WeakKeyDictionary[AsyncClientSession, tuple[int, dict[str, list[Webhook]]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._tenants: Memo[str, TenantFacts] = Memo()
+        self._organisations: Memo[tuple[str, str], Organisation] = Memo()
         # A preference's absence is kept too (most have none): hence the one-element tuple.
-        self._mail_preferences: Expiring[str, tuple[MailPreference | None]] = Expiring()
+        self._mail_preferences: Memo[str, tuple[MailPreference | None]] = Memo()
 
     async def ensure_indexes(self) -> None:
         await ensure_inbox_index(self.db)
@@ -456,14 +463,15 @@ class Store:
         return True
 
     async def tenant(self, tenant: str, transaction: Transaction | None = None) -> TenantFacts | None:
-        cached = self._tenants.get(tenant)
+        cached = self._tenants.get(tenant, transaction)
         if cached is not None:
             return cached
+        ticket = self._tenants.ticket()
         found = await self.db.tenants.find_one({"_id": tenant}, session=_session(transaction))
         if found is None:
             return None
         facts = TenantFacts.from_document(found)
-        self._tenants.put(tenant, facts)
+        self._tenants.remember(tenant, facts, ticket, transaction)
         return facts
 
     async def tenants(self) -> list[TenantFacts]:
@@ -471,24 +479,24 @@ class Store:
         return [TenantFacts.from_document(found) for found in await self.db.tenants.find({}).to_list()]
 
     async def save_tenant(self, facts: TenantFacts, transaction: Transaction) -> bool:
-        # Forgotten now and again once committed: a read in between may have cached the old facts.
-        self._tenants.forget(facts.tenant)
-        transaction.after_commit(lambda: self._tenants.forget(facts.tenant))
+        self._tenants.changing(facts.tenant, transaction)
         return await self._upsert_versioned("tenants", facts.to_document(), transaction)
 
     async def organisation(
         self, tenant: str, organisation_id: str, transaction: Transaction | None = None
     ) -> Organisation | None:
-        cached = self._organisations.get((tenant, organisation_id))
+        key = (tenant, organisation_id)
+        cached = self._organisations.get(key, transaction)
         if cached is not None:
             return cached
+        ticket = self._organisations.ticket()
         found = await self.db.organisations.find_one(
             {"_id": scoped_id(tenant, organisation_id)}, session=_session(transaction)
         )
         if found is None:
             return None
         organisation = Organisation.from_document(found)
-        self._organisations.put((tenant, organisation_id), organisation)
+        self._organisations.remember(key, organisation, ticket, transaction)
         return organisation
 
     async def coordination_office(self, tenant: str, transaction: Transaction | None = None) -> Organisation | None:
@@ -501,8 +509,7 @@ class Store:
 
     async def save_organisation(self, organisation: Organisation, transaction: Transaction) -> bool:
         key = (organisation.tenant, organisation.organisation_id)
-        self._organisations.forget(key)
-        transaction.after_commit(lambda: self._organisations.forget(key))
+        self._organisations.changing(key, transaction)
         return await self._upsert_versioned("organisations", organisation.to_document(), transaction)
 
     async def contact(self, tenant: str, volunteer_id: str, transaction: Transaction | None = None) -> Contact | None:
@@ -847,14 +854,15 @@ class Store:
         self, tenant: str, recipient_kind: str, recipient_id: str, transaction: Transaction | None = None
     ) -> MailPreference | None:
         """The office's or an organisation's choice; a handler (``transaction`` given) is served
-        from memory, since every mail to the office asks (see ``cache``)."""
+        from memory, since every mail to the office asks (see ``lotse_runtime.memo``)."""
         _id = scoped_id(tenant, f"{recipient_kind}:{recipient_id}")
-        cached = self._mail_preferences.get(_id) if transaction is not None else None
+        cached = self._mail_preferences.get(_id, transaction) if transaction is not None else None
         if cached is not None:
             return cached[0]
+        ticket = self._mail_preferences.ticket()
         found = await self.db.mail_preferences.find_one({"_id": _id}, session=_session(transaction))
         preference = None if found is None else MailPreference.from_document(found)
-        self._mail_preferences.put(_id, (preference,))
+        self._mail_preferences.remember(_id, (preference,), ticket, transaction)
         return preference
 
     async def save_mail_preference(self, preference: MailPreference) -> None:
@@ -1197,15 +1205,18 @@ class Store:
         )
 
     async def webhooks(self, tenant: str, transaction: Transaction | None = None) -> list[Webhook]:
-        """The tenant's webhooks; a handler (``transaction`` given) is served from memory, since
-        nearly every event asks and most tenants have none (see ``cache``)."""
-        cached = self._webhooks.get(tenant) if transaction is not None else None
-        if cached is not None:
-            return cached
-        found = await self.db.webhooks.find({"tenant": tenant}, session=_session(transaction)).to_list()
-        hooks = [Webhook.from_document(document) for document in found]
-        self._webhooks.put(tenant, hooks)
-        return hooks
+        """The tenant's webhooks, from the database (once per transaction): a handler queues the
+        event's deliveries to them, and one added (here or on another replica) must not miss an event."""
+        read: dict[str, list[Webhook]] = {}
+        if transaction is not None:
+            started, read = self._webhooks_read.get(transaction.session, (transaction.started, read))
+            if started != transaction.started:
+                read = {}
+            self._webhooks_read[transaction.session] = (transaction.started, read)
+        if tenant not in read:
+            found = await self.db.webhooks.find({"tenant": tenant}, session=_session(transaction)).to_list()
+            read[tenant] = [Webhook.from_document(document) for document in found]
+        return list(read[tenant])
 
     async def webhook(self, tenant: str, webhook_id: str) -> Webhook | None:
         found = await self.db.webhooks.find_one({"_id": webhook_id, "tenant": tenant})
@@ -1214,12 +1225,10 @@ class Store:
     async def add_webhook(self, tenant: str, url: str, secret: str, event_types: list[str]) -> Webhook:
         hook = Webhook(str(uuid.uuid4()), tenant, url, secret, tuple(event_types), datetime.now(UTC))
         await self.db.webhooks.insert_one(hook.to_document())
-        self._webhooks.forget(tenant)
         return hook
 
     async def delete_webhook(self, tenant: str, webhook_id: str) -> bool:
         result = await self.db.webhooks.delete_one({"_id": webhook_id, "tenant": tenant})
-        self._webhooks.forget(tenant)
         return result.deleted_count == 1
 
     # --- questions and answers: a volunteer's threads with the office -------------------------
