@@ -22,8 +22,10 @@ from pymongo.errors import AutoReconnect
 from lotse_contracts import parse_event, topic_for
 from lotse_contracts.events.values import Channel
 from lotse_devstack import Stack
+from lotse_devstack.sms_sink import SmsSink
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications.handlers import event_handlers
+from lotse_notifications.recipients import Composed
 from lotse_notifications.records import Contact, ContactDetails, TenantFacts
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Delivery, Store
@@ -400,3 +402,69 @@ async def test_a_sent_mail_whose_record_fails_for_a_moment_is_recorded_later_and
     found = await store.db.deliveries.find_one({"_id": delivery.id})
     assert found is not None and found["attempts"] == 1
     assert await store.db.outbox.count_documents({"type": SENT_TYPE}) == 1
+
+
+async def test_an_sms_whose_composing_outlasted_its_lease_is_given_back_not_sent_beside_the_next_claim(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink, monkeypatch: Any
+) -> None:
+    """The first attempt's composing lasts until the lease ran out and the delivery was claimed
+    again: that attempt must not send any more (the new claim sends), or the SMS goes out twice."""
+    token = "sink-token-" + "y" * 24
+    volunteer_id = str(uuid.uuid4())
+    number = f"+49151{uuid.uuid4().int % 10**8:08d}"
+    contact = Contact(TENANT, volunteer_id, 1, ContactDetails("Bea", "bea@example.org", number, "en", (Channel.SMS,)))
+    await UnitOfWork(mongo_client, store.db).run(partial(store.register_contact, contact))
+    trigger = str(uuid.uuid4())
+
+    async def queue(transaction: Transaction) -> Delivery | None:
+        return await store.add_delivery(
+            transaction,
+            tenant=TENANT,
+            trigger_event_id=trigger,
+            correlation_id=trigger,
+            kind="welcome",
+            recipient_kind="volunteer",
+            recipient_id=volunteer_id,
+            channel=Channel.SMS,
+            language="en",
+            payload={},
+        )
+
+    delivery = await UnitOfWork(mongo_client, store.db).run(queue)
+    assert delivery is not None
+    with SmsSink(token=token) as sms_sink:
+        settings = batch_settings(
+            smtp_sink.smtp_port,
+            sms_gateway_url=sms_sink.url,
+            sms_gateway_token=token,
+            delivery_lease_seconds=1.0,
+            worker_poll_seconds=0.05,
+        )
+        worker = DeliveryWorker(UnitOfWork(mongo_client, store.db), store, settings)
+        real_compose = worker.composer.compose
+        composed_first: list[str | None] = []
+
+        async def slow_first(claimed: Delivery, reads: Any) -> Composed:
+            if not composed_first:
+                composed_first.append(claimed.claimed_by)
+
+                async def claimed_again() -> Any:
+                    found = await store.db.deliveries.find_one({"_id": claimed.id})
+                    return found if found is not None and found["claimed_by"] != claimed.claimed_by else None
+
+                await eventually(claimed_again, what="the lease to run out and the delivery to be claimed again")
+            return await real_compose(claimed, reads)
+
+        monkeypatch.setattr(worker.composer, "compose", slow_first)
+        worker.start()
+        try:
+            await eventually(partial(all_sent, store, [delivery]), what="the SMS to be recorded as sent")
+            # The first attempt has finished too (given back, or sent: then its SMS is in the sink).
+            await eventually(lambda: _no_attempts(worker), what="the first attempt to finish")
+        finally:
+            await worker.stop()
+        assert len(sms_sink.messages(number)) == 1, "sent by the second claim only"
+
+
+async def _no_attempts(worker: DeliveryWorker) -> bool:
+    return not worker._in_flight

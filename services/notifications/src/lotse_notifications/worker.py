@@ -276,6 +276,8 @@ class DeliveryWorker:
                     channel_failed = contact is not None and delivery.channel in contact.failed_channels
                 rendered = composed.rendered
                 if delivery.channel is Channel.SMS:
+                    if loop.time() > start_by:  # composing took long: the lease may not cover the send
+                        raise TooLate()
                     more = catalogue.gettext(rendered.language, catalogue.SMS_MORE)
                     await self.sms.send(composed.address, sms_text(rendered, more), delivery_id=delivery.id)
                 elif delivery.channel is Channel.EMAIL:
