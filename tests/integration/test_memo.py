@@ -17,6 +17,9 @@ from lotse_devstack import Stack
 from lotse_notifications.handlers import event_handlers
 from lotse_notifications.records import TenantFacts
 from lotse_notifications.store import Store as NotificationStore
+from lotse_registry.portal import PortalSettings
+from lotse_registry.store import Store as RegistryStore
+from lotse_registry.store import TransactionScope, in_tenant
 from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.unit_of_work import Batch, Transaction, UnitOfWork
 from tests.integration.notifications import support as notification_support
@@ -90,6 +93,28 @@ async def test_a_tenant_read_in_an_abandoned_batch_is_not_served_afterwards(
 
     after = await store.tenant(tenant)
     assert after is not None and after.default_language == "de"
+
+
+async def test_a_registry_transaction_does_not_keep_a_tenant_older_than_a_change_committed_meanwhile(
+    database: AsyncDatabase[Document],
+) -> None:
+    registry = RegistryStore(database.client, database)
+    tenant = f"memo-{uuid.uuid4().hex[:8]}"
+    await database.tenants.insert_one({"_id": tenant, "tenant": tenant, "name": "Musterstadt"})
+    changed = PortalSettings(offer_map=False)
+
+    async def work(scope: TransactionScope) -> Document | None:
+        await scope.find_one("organisations", {})  # the transaction's snapshot is taken
+        assert await registry.set_portal_settings(tenant, changed)  # committed meanwhile
+        return await scope.tenant_settings()
+
+    await registry.unit_of_work.run(in_tenant(tenant, work, registry.known))
+
+    async def settings(scope: TransactionScope) -> Document | None:
+        return await scope.tenant_settings()
+
+    document = await registry.unit_of_work.run(in_tenant(tenant, settings, registry.known))
+    assert document is not None and document["portal"]["offer_map"] is False
 
 
 async def test_a_webhook_added_on_another_replica_gets_the_next_event(database: AsyncDatabase[Document]) -> None:

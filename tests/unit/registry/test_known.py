@@ -17,27 +17,22 @@ class Clock:
 def test_a_tenant_is_known_for_a_few_seconds_and_as_a_copy() -> None:
     clock = Clock()
     known = Known(5.0, clock)
-    known.remember_tenant({"_id": "musterstadt", "extra_skills": ["bicycle_repair"]})
+    known.tenants.put("musterstadt", {"_id": "musterstadt", "extra_skills": ["bicycle_repair"]}, known.tenants.ticket())
 
-    served = known.tenant("musterstadt")
+    served = known.tenants.get("musterstadt")
     assert served == {"_id": "musterstadt", "extra_skills": ["bicycle_repair"]}
     assert served is not None
     served["extra_skills"].append("changed by a caller")
-    assert known.tenant("musterstadt") == {"_id": "musterstadt", "extra_skills": ["bicycle_repair"]}
+    assert known.tenants.get("musterstadt") == {"_id": "musterstadt", "extra_skills": ["bicycle_repair"]}
 
     clock.now += 5.0
-    assert known.tenant("musterstadt") is None
+    assert known.tenants.get("musterstadt") is None
 
 
-def test_a_forgotten_tenant_is_read_again() -> None:
-    known = Known(5.0, Clock())
-    known.remember_tenant({"_id": "musterstadt"})
-    known.forget_tenant("musterstadt")
-    assert known.tenant("musterstadt") is None
-
-
-def test_organisations_are_known_per_tenant() -> None:
-    known = Known(5.0, Clock())
-    known.remember_organisation("musterstadt", "org-1")
-    assert known.has_organisation("musterstadt", "org-1")
-    assert not known.has_organisation("anderstadt", "org-1")
+def test_organisations_are_known_per_tenant_and_for_good() -> None:
+    clock = Clock()
+    known = Known(5.0, clock)
+    known.organisations.put(("musterstadt", "org-1"), True, known.organisations.ticket())
+    clock.now += 10_000
+    assert known.organisations.get(("musterstadt", "org-1"))
+    assert not known.organisations.get(("anderstadt", "org-1"))

@@ -28,6 +28,7 @@ from lotse_registry.domain import CheckStatus, NeedStatus, VolunteerStatus
 from lotse_registry.places import PostcodePlace
 from lotse_registry.portal import PortalSettings
 from lotse_runtime.inbox import ensure_inbox_index
+from lotse_runtime.memo import FOREVER, MEMO_SECONDS, Memo
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
@@ -59,40 +60,15 @@ class StaleVersion(Exception):
     """The aggregate changed between read and write."""
 
 
-# How long a tenant's document may be served from memory (another replica's change unseen).
-KNOWN_TENANT_SECONDS = 5.0
-
-
 class Known:
     """What the registry's checks may take from memory instead of a round trip (issue 17): the
-    tenants' documents for a few seconds (onboarded once; ``set_portal_settings`` forgets one at
-    once, and the expiry bounds what another replica changed), and organisations that exist
-    (never deleted, so never stale). Filled only from committed reads."""
+    tenants' documents for a few seconds (``set_portal_settings`` forgets one at once, the expiry
+    bounds what another replica changed), and organisations that exist (never deleted, so kept
+    for good). Only committed reads are kept (see ``lotse_runtime.memo``)."""
 
-    def __init__(self, seconds: float = KNOWN_TENANT_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self.clock = clock
-        self._tenants: dict[str, tuple[float, Document]] = {}
-        self._organisations: set[tuple[str, str]] = set()
-
-    def tenant(self, tenant: str) -> Document | None:
-        entry = self._tenants.get(tenant)
-        if entry is None or self.clock() >= entry[0]:
-            self._tenants.pop(tenant, None)
-            return None
-        return copy.deepcopy(entry[1])
-
-    def remember_tenant(self, document: Document) -> None:
-        self._tenants[document["_id"]] = (self.clock() + self.seconds, copy.deepcopy(document))
-
-    def forget_tenant(self, tenant: str) -> None:
-        self._tenants.pop(tenant, None)
-
-    def has_organisation(self, tenant: str, organisation_id: str) -> bool:
-        return (tenant, organisation_id) in self._organisations
-
-    def remember_organisation(self, tenant: str, organisation_id: str) -> None:
-        self._organisations.add((tenant, organisation_id))
+    def __init__(self, seconds: float = MEMO_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.tenants: Memo[str, Document] = Memo(seconds, clock, copy=copy.deepcopy)
+        self.organisations: Memo[tuple[str, str], bool] = Memo(FOREVER, clock)
 
 
 def postcode_id(tenant: str, postcode: str) -> str:
@@ -225,26 +201,27 @@ class TenantScope:
 
     async def tenant_settings(self) -> Document | None:
         if self._tenant_document is None and self.known is not None:
-            self._tenant_document = self.known.tenant(self.tenant)
+            self._tenant_document = self.known.tenants.get(self.tenant, self._transaction())
         if self._tenant_document is None:
+            ticket = self.known.tenants.ticket() if self.known is not None else 0
             self._tenant_document = await self.get(TENANTS, self.tenant)
             if self._tenant_document is not None and self.known is not None:
-                document, known = self._tenant_document, self.known
-                self._once_committed(lambda: known.remember_tenant(document))
+                self.known.tenants.remember(self.tenant, self._tenant_document, ticket, self._transaction())
         return copy.deepcopy(self._tenant_document)
 
     async def organisation_exists(self, organisation_id: str) -> bool:
-        if self.known is not None and self.known.has_organisation(self.tenant, organisation_id):
+        key = (self.tenant, organisation_id)
+        if self.known is not None and self.known.organisations.get(key, self._transaction()):
             return True
+        ticket = self.known.organisations.ticket() if self.known is not None else 0
         found = await self.find_one(ORGANISATIONS, {"_id": organisation_id}) is not None
         if found and self.known is not None:
-            tenant, known = self.tenant, self.known
-            self._once_committed(lambda: known.remember_organisation(tenant, organisation_id))
+            self.known.organisations.remember(key, True, ticket, self._transaction())
         return found
 
-    def _once_committed(self, callback: Callable[[], None]) -> None:
-        """Outside a transaction what was read is committed already."""
-        callback()
+    def _transaction(self) -> Transaction | None:
+        """The unit of work this scope reads in (None: what it reads is committed already)."""
+        return None
 
     async def find(
         self,
@@ -362,9 +339,9 @@ class TransactionScope(TenantScope):
         super().__init__(transaction.database, tenant, transaction.session, known)
         self.transaction = transaction
 
-    def _once_committed(self, callback: Callable[[], None]) -> None:
-        # A read inside the transaction may see its own uncommitted writes: remembered only if it commits.
-        self.transaction.after_commit(callback)
+    def _transaction(self) -> Transaction | None:
+        # Its reads may see its own uncommitted writes, or a snapshot older than what is committed.
+        return self.transaction
 
 
 async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:
@@ -547,7 +524,7 @@ class Store:
         result = await self.database[TENANTS].update_one(
             {"_id": tenant, "tenant": tenant}, {"$set": {"portal": settings.model_dump(mode="json")}}
         )
-        self.known.forget_tenant(tenant)
+        self.known.tenants.forget(tenant)
         return result.matched_count == 1
 
     # --- the office's staff and the certificate checks' notices ------------------------------
