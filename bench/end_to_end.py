@@ -105,6 +105,9 @@ class RunFigures:
     latencies: list[float]
     idle_latencies: list[float]
     commands: dict[str, ServiceCommands] = field(default_factory=dict)
+    # False when the platform was still busy (lag, backlog) after the stream: its round trips
+    # then cover only part of the needs' work, and the needs without a mail were never done.
+    settled: bool = True
 
     def figures(self) -> dict[str, float]:
         """The figures the summary takes the median of, by name."""
@@ -368,7 +371,8 @@ def _measure(
     before = _commands(http, platform)
     published = asyncio.run(_publish_paced(platform, tenant, stream, offered))
     _wait_for_first_mails(mails, range(needs), "steady")
-    if (busy := wait_until_quiet(http, platform, timeout=STUCK_SECONDS)) is not None:
+    busy = wait_until_quiet(http, platform, timeout=STUCK_SECONDS)
+    if busy is not None:
         say(f"steady: the platform did not settle within {STUCK_SECONDS:.0f}s after the last mail: {busy}")
     after = _commands(http, platform)
     latencies = [mails.arrivals[number] - published[number] for number in mails.arrivals]
@@ -388,6 +392,7 @@ def _measure(
         latencies=latencies,
         idle_latencies=idle_latencies,
         commands=_per_need(before, after, needs),
+        settled=busy is None,
     )
 
 
@@ -401,6 +406,8 @@ def _latency_line(latencies: Sequence[float]) -> str:
 def _print_run(number: int, figures: RunFigures) -> None:
     f = figures.figures()
     print(f"-- run {number}: {figures.needs} needs offered at {figures.offered_rate:.1f}/s, {figures.mailed} mailed")
+    if not figures.settled:
+        print("   NOT SETTLED: the platform stopped short of the stream's work; per-need counts cover only part of it")
     print(f"   bare pipe (3 hops):      {f['bare_rate']:7.1f} msg/s    {_latency_line(figures.bare.latencies)} (burst)")
     durable = _latency_line(figures.durable.latencies)
     print(f"   durable pipe (3 hops):   {f['durable_rate']:7.1f} msg/s    {durable} (burst)")
@@ -418,7 +425,9 @@ def _print_run(number: int, figures: RunFigures) -> None:
 
 def _print_summary(runs: list[RunFigures]) -> None:
     medians = {name: statistics.median(run.figures()[name] for run in runs) for name in runs[0].figures()}
-    print(f"== median of {len(runs)} run(s)")
+    settled = sum(run.settled for run in runs)
+    mailed, sent = sum(run.mailed for run in runs), sum(run.needs for run in runs)
+    print(f"== median of {len(runs)} run(s); {settled} of them settled; {mailed} of {sent} needs mailed")
     rows = [
         ("bare pipe, msg/s", "bare_rate", 1.0),
         ("durable pipe, msg/s", "durable_rate", 1.0),
