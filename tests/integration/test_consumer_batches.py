@@ -5,6 +5,7 @@ records of one key are applied in their order, also with batches split into lane
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,16 +16,18 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect, OperationFailure
 from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
 
 from lotse_contracts import DeadLetterInfo, Envelope, dead_letter_topic, to_bytes
 from lotse_devstack import Stack
+from lotse_runtime import unit_of_work
 from lotse_runtime.consumer import ConsumerOptions, Delivery, EventPipeline, RetryPolicy, subscribe_events
 from lotse_runtime.inbox import INBOX_COLLECTION, ensure_inbox_index
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 from lotse_runtime.settings import PlatformSettings
-from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork, current_batch
 from tests.support import events
 from tests.support.kafka import create_topics, read_all
 from tests.support.waiting import eventually
@@ -308,3 +311,139 @@ async def test_the_same_event_twice_in_one_batch_handed_over_directly_is_applied
     assert world.commands.counts["commitTransaction"] == 1
     assert await world.effects() == {str(first.id): 1, str(second.id): 1}
     assert await world.database[INBOX_COLLECTION].count_documents({"consumer": INBOX}) == 2
+
+
+def direct(sent: list[Envelope[Any]], topic: str = "test.direct.v1") -> list[tuple[bytes, Delivery]]:
+    return [(to_bytes(event), Delivery(topic, 0, n, event.key)) for n, event in enumerate(sent)]
+
+
+async def test_every_abort_hook_runs_and_the_batch_keeps_its_own_error(world: World) -> None:
+    """A hook that fails (its index cannot be rebuilt while the database is away) neither stops the
+    others nor turns an event's own fault into an outage."""
+    dead: list[bytes] = []
+    hooks_run: list[str] = []
+
+    async def dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
+        dead.append(value)
+
+    async def failing_hook() -> None:
+        hooks_run.append("first")
+        raise AutoReconnect("the database is away")
+
+    async def second_hook() -> None:
+        hooks_run.append("second")
+
+    sent = [events.tenant_onboarded("musterstadt", version=n + 1) for n in range(3)]
+    applying = Applying(world, poison=frozenset({str(sent[2].id)}))
+
+    async def handler(event: Envelope[Any], delivery: Delivery) -> None:
+        if (batch := current_batch()) is not None:
+            batch.on_abort("first", failing_hook)
+            batch.on_abort("second", second_hook)
+        await applying(event, delivery)
+
+    pipeline = EventPipeline("test-abort-hooks", handler, dead_letter, FAST_RETRY)
+    # A deadline: taken for an outage, the batch would be retried for ever.
+    await asyncio.wait_for(pipeline.handle_batch(direct(sent)), timeout=60)
+
+    assert hooks_run == ["first", "second"]
+    assert pipeline.stats.replayed == 1, "the poison event's own fault, not an outage"
+    assert dead == [to_bytes(sent[2])]
+    assert await world.effects() == {str(sent[0].id): 1, str(sent[1].id): 1}
+
+
+async def test_a_batch_that_keeps_failing_transiently_is_applied_in_smaller_parts(world: World) -> None:
+    """E.g. a transaction past MongoDB's lifetime limit: the whole batch never passes, its parts do."""
+
+    async def dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
+        raise AssertionError("nothing here is dead-lettered")
+
+    applying = Applying(world)
+
+    async def handler(event: Envelope[Any], delivery: Delivery) -> None:
+        batch = current_batch()
+        if batch is not None and len(batch.events) > 2:
+            raise OperationFailure("transaction too large", 10334, {"errorLabels": ["TransientTransactionError"]})
+        await applying(event, delivery)
+
+    pipeline = EventPipeline("test-split", handler, dead_letter, FAST_RETRY)
+    sent = [events.tenant_onboarded("musterstadt", version=n + 1) for n in range(8)]
+    await asyncio.wait_for(pipeline.handle_batch(direct(sent)), timeout=60)
+
+    assert await world.effects() == {str(event.id): 1 for event in sent}
+    sequence = await world.database.sequences.find_one({"_id": sent[0].key.decode()})
+    assert sequence is not None and sequence["versions"] == list(range(1, 9)), "in their order"
+
+
+async def test_a_failing_callback_after_the_commit_neither_stops_the_others_nor_replays_the_batch(
+    world: World,
+) -> None:
+    async def dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
+        raise AssertionError("nothing here is dead-lettered")
+
+    sent = [events.tenant_onboarded("musterstadt", version=n + 1) for n in range(3)]
+    applying = Applying(world)
+
+    def broken() -> None:
+        raise RuntimeError("a cache that cannot be cleared")
+
+    async def handler(event: Envelope[Any], delivery: Delivery) -> None:
+        async def work(transaction: Transaction) -> None:
+            if event.id == sent[0].id:
+                transaction.after_commit(broken)
+
+        await applying(event, delivery)
+        await world.unit_of_work().run(work)
+
+    pipeline = EventPipeline("test-callbacks", handler, dead_letter, FAST_RETRY)
+    await pipeline.handle_batch(direct(sent))
+
+    assert pipeline.stats.batches == 1 and pipeline.stats.replayed == 0
+    assert [entry for entry in world.woken if entry.startswith("committed")] == [
+        f"committed {event.id}" for event in sent
+    ]
+    assert "wake" in world.woken
+
+
+async def test_a_batch_commit_whose_answer_is_lost_still_invalidates_and_wakes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit went through, its answer did not: the replay finds only duplicates, so what must
+    follow a commit (cache invalidation, the relay's wake-up) runs on the unknown outcome."""
+
+    async def dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
+        raise AssertionError("nothing here is dead-lettered")
+
+    real_commit = unit_of_work._commit
+    lost: list[bool] = []
+
+    async def commit_with_lost_answer(session: Any) -> None:
+        await real_commit(session)
+        if not lost:
+            lost.append(True)
+            error = AutoReconnect("connection closed before the answer")
+            error._add_error_label("UnknownTransactionCommitResult")
+            raise error
+
+    monkeypatch.setattr(unit_of_work, "_commit", commit_with_lost_answer)
+    sent = [events.tenant_onboarded("musterstadt", version=n + 1) for n in range(2)]
+    invalidated: list[str] = []
+    units = world.unit_of_work()
+
+    async def handler(event: Envelope[Any], delivery: Delivery) -> None:
+        async def work(transaction: Transaction) -> None:
+            await world.database.effects.update_one(
+                {"_id": str(event.id)}, {"$inc": {"applied": 1}}, upsert=True, session=transaction.session
+            )
+            await transaction.append_event(ECHO_TOPIC, events.tenant_onboarded(event.tenant))
+            transaction.after_commit_or_unknown(lambda: invalidated.append(str(event.id)))
+
+        await units.run_once(INBOX, event, work)
+
+    pipeline = EventPipeline("test-lost-commit", handler, dead_letter, FAST_RETRY)
+    await pipeline.handle_batch(direct(sent))
+
+    assert lost and await world.effects() == {str(event.id): 1 for event in sent}
+    # The replay one by one finds both applied: only the unknown outcome ran these.
+    assert sorted(invalidated) == sorted(str(event.id) for event in sent)
+    assert "wake" in world.woken, "the relay is woken for the outbox events the lost commit wrote"

@@ -11,7 +11,9 @@ batch are applied in one MongoDB transaction (their handlers' units of work join
 ``lotse_runtime.unit_of_work.Batch``) and the offsets committed once. A failure of an event's own
 (poison, ``RejectEvent``, any error that is not the infrastructure's) aborts the batch, which is
 then applied one by one on the single-message path, so that only the bad one is dead-lettered; an
-outage retries the batch until it passes. Records of one partition are applied in offset order.
+outage retries the batch, a few times whole, then in halves (a batch that keeps failing with a
+transient error, e.g. past MongoDB's transaction lifetime, gets through in smaller parts; one event
+alone waits out an outage without limit). Records of one partition are applied in offset order.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_runtime import metrics
 from lotse_runtime.failures import is_transient
 from lotse_runtime.tracing import event_trace_id, processing_span
-from lotse_runtime.unit_of_work import Batch
+from lotse_runtime.unit_of_work import Batch, LockBusy
 
 log = structlog.get_logger("lotse.consumer")
 
 # After the grace, a cancelled handler still unwinds (its transaction is aborted); this long at most.
 ABANDON_UNWIND_SECONDS = 2.0
+# A batch that failed this often with a transient error is applied in halves.
+OUTAGE_TRIES_BEFORE_SPLIT = 3
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,22 @@ class EventPipeline:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - sorted out below
+                if is_transient(error) and outage + 1 >= OUTAGE_TRIES_BEFORE_SPLIT:
+                    log.warning(
+                        "batch keeps failing, applying it in halves",
+                        consumer=self.consumer,
+                        records=len(records),
+                        error=repr(error),
+                    )
+                    if len(records) == 1:
+                        record = records[0]
+                        await self._process(record.value, record.delivery, record.event)
+                        return
+                    # In order: the first half is committed before the second is applied.
+                    middle = len(records) // 2
+                    await self._apply(records[:middle])
+                    await self._apply(records[middle:])
+                    return
                 if is_transient(error):
                     outage += 1
                     for record in records:
@@ -247,6 +267,8 @@ class EventPipeline:
                     failed_event=str(records[at].event.id) if at is not None else None,
                     error=repr(error),
                 )
+                if isinstance(error, LockBusy):
+                    at = None  # no event's fault
                 for index, record in enumerate(records):
                     await self._process(record.value, record.delivery, record.event, error if index == at else None)
                 return

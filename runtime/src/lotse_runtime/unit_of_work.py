@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequen
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+import structlog
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -38,12 +39,28 @@ from lotse_runtime import inbox, outbox
 from lotse_runtime.memo import tick
 from lotse_runtime.mongo import in_transaction
 
+log = structlog.get_logger("lotse.unit_of_work")
 T = TypeVar("T")
 Document = dict[str, Any]
 
 
 def _nothing() -> None:
     return None
+
+
+def _run_callbacks(callbacks: Sequence[Callable[[], None]], when: str) -> None:
+    """Run each callback; one that fails is logged and the others still run. The change they
+    follow is committed (or may be): a failure here must never make it applied again."""
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception as error:  # noqa: BLE001 - logged; what is committed stays committed
+            log.error("after-commit callback failed", when=when, callback=repr(callback), error=repr(error))
+
+
+class LockBusy(Exception):
+    """A lock a batch asked for without waiting is held elsewhere: the batch is applied one by one
+    instead (taking it late, out of order, and waiting could deadlock with another batch)."""
 
 
 class Transaction:
@@ -59,6 +76,7 @@ class Transaction:
         self.started = batch.started if batch is not None else tick()
         self.events: list[Envelope[Any]] = []
         self.callbacks: list[Callable[[], None]] = []
+        self.on_outcome: list[Callable[[], None]] = []
 
     async def record_once(self, consumer: str, event: Envelope[Any]) -> bool:
         """Record ``event`` in the inbox of ``consumer``; False if it was recorded before (a
@@ -92,6 +110,12 @@ class Transaction:
         """Run ``callback`` once the transaction is committed (never if it is aborted)."""
         self.callbacks.append(callback)
 
+    def after_commit_or_unknown(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction is committed, and also when its commit's outcome is
+        unknown (the answer lost): for callbacks that only drop cached state or wake a worker."""
+        self.callbacks.append(callback)
+        self.on_outcome.append(callback)
+
 
 class UnitOfWork:
     """A service's units of work on its database; ``wake`` is called after a commit that
@@ -123,10 +147,8 @@ class UnitOfWork:
 
         result = await in_transaction(self.client, attempt)
         (transaction,) = committed
-        for callback in transaction.callbacks:
-            callback()
-        if transaction.events:
-            self.wake()
+        wakes = [self.wake] if transaction.events else []
+        _run_callbacks([*transaction.callbacks, *wakes], "commit")
         return result
 
     async def run_once(
@@ -161,7 +183,10 @@ class Batch:
     handlers join it. One attempt: after a failure the consumer makes a new one (or goes one by one).
 
     A service that keeps state in memory can hold a lock for the rest of the batch (``hold``) and
-    undo what it changed there when the batch is abandoned (``on_abort``).
+    undo what it changed there when the batch is abandoned (``on_abort``). A commit whose outcome
+    is unknown (its answer lost) counts as abandoned and maybe committed: the abort hooks run (they
+    rebuild from the database, whichever way it went), and so do the callbacks that only invalidate
+    or wake (``after_commit_or_unknown``) and the wake-ups.
     """
 
     def __init__(self, events: Sequence[Envelope[Any]]) -> None:
@@ -172,6 +197,8 @@ class Batch:
         self._client: AsyncMongoClient[Document] | None = None
         self._session: AsyncClientSession | None = None
         self._committed = False
+        self._outcome_unknown = False
+        self._on_outcome: list[Callable[[], None]] = []
         self._callbacks: list[Callable[[], None]] = []
         self._wakes: list[Callable[[], None]] = []
         self._databases: dict[str, AsyncDatabase[Document]] = {}
@@ -192,6 +219,7 @@ class Batch:
             _BATCH.reset(token)
             try:
                 if not self._committed:
+                    # Never raises: the error that abandoned the batch is the one the consumer sees.
                     await self._abandon()
             finally:
                 self.open = False
@@ -201,16 +229,30 @@ class Batch:
                 if self._session is not None:
                     await self._session.end_session()
 
-    async def hold(self, lock: asyncio.Lock) -> None:
-        """Take ``lock`` until the batch ends (once, however often asked)."""
-        if any(held is lock for held in self._held):
+    def holds(self, lock: asyncio.Lock) -> bool:
+        return any(held is lock for held in self._held)
+
+    async def hold(self, lock: asyncio.Lock, *, wait: bool = True) -> None:
+        """Take ``lock`` until the batch ends (once, however often asked); without ``wait``, raise
+        ``LockBusy`` if someone else has it."""
+        if self.holds(lock):
             return
+        if not wait and lock.locked():
+            raise LockBusy("a lock the batch needs late is held elsewhere")
         await lock.acquire()
         self._held.append(lock)
 
-    def on_abort(self, key: Hashable, hook: Callable[[], Awaitable[None]]) -> None:
-        """Run ``hook`` (once per ``key``) if the batch is abandoned, after its transaction is aborted."""
-        self._abort_hooks.setdefault(key, hook)
+    def on_abort(self, key: Hashable, hook: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``hook`` (once per ``key``) if the batch is abandoned, after its transaction is aborted
+        (every hook runs, also after another failed). True if ``key`` is new to the batch."""
+        if key in self._abort_hooks:
+            return False
+        self._abort_hooks[key] = hook
+        return True
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the batch is committed (not if its outcome is unknown)."""
+        self._callbacks.append(callback)
 
     async def join(self, unit: UnitOfWork, work: Callable[[Transaction], Awaitable[T]]) -> T:
         session = await self._session_on(unit.client)
@@ -222,6 +264,7 @@ class Batch:
             self.failure = self.failure or error
             raise
         self._callbacks.extend(transaction.callbacks)
+        self._on_outcome.extend(transaction.on_outcome)
         if transaction.events and not any(wake is unit.wake for wake in self._wakes):
             self._wakes.append(unit.wake)
         return result
@@ -259,12 +302,14 @@ class Batch:
                     await database[inbox.INBOX_COLLECTION].insert_many(rows, session=session)
                 if rows := self._outbox_rows.get(name):
                     await database[outbox.OUTBOX_COLLECTION].insert_many(rows, session=session)
-            await _commit(session)
+            try:
+                await _commit(session)
+            except PyMongoError as error:
+                # Maybe committed: ``applying`` runs what must follow either way.
+                self._outcome_unknown = error.has_error_label("UnknownTransactionCommitResult")
+                raise
         self._committed = True
-        for callback in self._callbacks:
-            callback()
-        for wake in self._wakes:
-            wake()
+        _run_callbacks([*self._callbacks, *self._wakes], "batch commit")
 
     async def _session_on(self, client: AsyncMongoClient[Document]) -> AsyncClientSession:
         if self._session is None:
@@ -278,11 +323,17 @@ class Batch:
         return self._session
 
     async def _abandon(self) -> None:
-        if self._session is not None and self._session.in_transaction:
+        if self._session is not None and self._session.in_transaction and not self._outcome_unknown:
             with contextlib.suppress(PyMongoError):  # the server drops it anyway when the session ends
                 await self._session.abort_transaction()
-        for hook in self._abort_hooks.values():
-            await hook()
+        # Every hook runs, also after one failed (each undoes its own part of the batch).
+        for key, hook in self._abort_hooks.items():
+            try:
+                await hook()
+            except Exception as error:  # noqa: BLE001 - logged; the batch's own error is what counts
+                log.error("abort hook of a batch failed", hook=repr(key), error=repr(error))
+        if self._outcome_unknown:
+            _run_callbacks([*self._on_outcome, *self._wakes], "batch commit of unknown outcome")
 
 
 async def _commit(session: AsyncClientSession) -> None:
