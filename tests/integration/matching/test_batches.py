@@ -12,14 +12,16 @@ from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
+from pymongo.errors import AutoReconnect
 from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
 
 from lotse_contracts import DeadLetterInfo, Envelope, VolunteerProfileUpdated, to_bytes
 from lotse_devstack import Stack
 from lotse_matching.handlers import registry_handlers
 from lotse_matching.service import Matching
-from lotse_matching.store import ProposalStatus, Store
+from lotse_matching.store import ProposalStatus, Store, Transaction
 from lotse_runtime.consumer import Delivery, EventPipeline, RetryPolicy
+from lotse_runtime.unit_of_work import Batch, LockBusy
 from tests.integration.matching.support import (
     opened,
     registered,
@@ -147,3 +149,52 @@ async def test_two_batches_with_the_same_tenants_in_crossed_order_both_finish(wo
     for volunteer in [*one, *two]:
         assert await world.store.volunteer(volunteer.tenant, volunteer.subject) is not None
     assert not world.matching.locks[world.tenant].locked() and not world.matching.locks[other].locked()
+
+
+async def test_a_tenant_needed_late_in_a_batch_is_never_waited_for_out_of_order(world: World) -> None:
+    """The batch's tenants are locked at once, in order; a unit of work for a tenant none of its
+    events names does not wait for that tenant's lock (another batch may hold it and wait for ours)."""
+    other = f"{world.tenant}-other"
+
+    async def nothing(transaction: Transaction) -> None:
+        return None
+
+    batch = Batch([tenant_event(world.tenant)])
+    async with world.matching.locks[other]:  # held by someone else
+        with pytest.raises(LockBusy):
+            async with batch.applying():
+                await world.matching._run(world.tenant, nothing)
+                await asyncio.wait_for(world.matching._run(other, nothing), timeout=30)
+    assert not world.matching.locks[world.tenant].locked()
+
+
+async def test_every_tenant_of_an_abandoned_batch_is_rebuilt_or_stale(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database drops while the batch is abandoned: the first tenant's index cannot be rebuilt
+    (it stays stale), the second tenant's still is, and the event at fault is dead-lettered alone."""
+    other = f"{world.tenant}-other"
+    here, there = registered(world.tenant), registered(other)
+    await world.batch(tenant_event(world.tenant), tenant_event(other), here, there)
+    need_here, need_there = opened(world.tenant), opened(other)
+    unknown_id = str(uuid.uuid4())
+    unknown = registry_event(VolunteerProfileUpdated, other, unknown_id, 2, volunteer_data(unknown_id))
+    load_tenant = world.matching.load_tenant
+    failed: list[str] = []
+
+    async def database_away_for_the_first(tenant: str) -> None:
+        if tenant == world.tenant and not failed:
+            failed.append(tenant)
+            raise AutoReconnect("the database is away")
+        await load_tenant(tenant)
+
+    monkeypatch.setattr(world.matching, "load_tenant", database_away_for_the_first)
+    await asyncio.wait_for(world.batch(need_here, need_there, unknown), timeout=60)
+
+    assert failed == [world.tenant] and world.pipeline.stats.replayed == 1
+    ((value, _),) = world.dead
+    assert value == to_bytes(unknown)
+    # The other tenant's index was rebuilt: its aborted ask is gone, one ask as in the database.
+    index = world.matching.index(other)
+    assert index.context(world.matching.clock()).recent_asks.get(there.subject, 0) == 1
+    assert await world.proposed(need_here) == [here.subject]

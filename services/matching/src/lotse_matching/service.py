@@ -199,13 +199,26 @@ class Matching:
         locked until the batch ends, so that no use case sees the index ahead of the database and
         writes on it; if the batch is abandoned, the tenant's index is rebuilt from the database.
         """
-        # The locks of every tenant of the batch at once, in one order for all batches: the registry's
-        # and the partners' batches never hold one tenant each while waiting for the other's.
-        for each in sorted({event.tenant for event in batch.events} | {tenant}):
-            await batch.hold(self.locks[each])
-        batch.on_abort(("matching-index", tenant), lambda: self._reload(tenant))
-        if tenant in self.stale:
-            await self.load_tenant(tenant)
+        wanted = {event.tenant for event in batch.events} | {tenant}
+        missing = [each for each in sorted(wanted) if not batch.holds(self.locks[each])]
+        if len(missing) == len(wanted):
+            # The locks of every tenant of the batch at once, in one order for all batches: the
+            # registry's and the partners' batches never hold one tenant each while waiting for the other's.
+            for each in missing:
+                await batch.hold(self.locks[each])
+        else:
+            # A tenant none of the batch's events names, needed later: waiting for it out of order
+            # could deadlock, so the batch is applied one by one if it is held (LockBusy).
+            for each in missing:
+                await batch.hold(self.locks[each], wait=False)
+        if batch.on_abort(("matching-index", tenant), lambda: self._reload(tenant)):
+            # The tenant's first unit of work in the batch. Stale until the batch is known to be
+            # committed: whatever goes wrong (an abort hook that fails, a commit of unknown outcome),
+            # the tenant's next unit of work rebuilds the index from the database.
+            if tenant in self.stale:
+                await self.load_tenant(tenant)
+            self.stale.add(tenant)
+            batch.after_commit(lambda: self.stale.discard(tenant))
 
         async def at_once(transaction: Transaction) -> T:
             taken = _CallbacksTaken(transaction)
