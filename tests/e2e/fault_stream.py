@@ -40,8 +40,6 @@ SETTLE_SECONDS = 240
 # The notifications API lists at most this many deliveries; a larger stream (the benchmark's)
 # reads its delivery log from the service's database instead.
 DELIVERIES_API_LIMIT = 500
-# Distinct weekdays for the needs; a longer stream uses them again (about a year ahead at most).
-DISTINCT_NEED_DAYS = 250
 POISON_REFS = ("malformed", "foreign")
 
 
@@ -255,11 +253,10 @@ def dead_letters(platform: Platform, tenant: str) -> tuple[list[str], list[str]]
 
 def need_days(count: int) -> list[int]:
     """Days ahead of ``count`` distinct weekdays, so that one volunteer can take several needs
-    (beyond ``DISTINCT_NEED_DAYS`` needs, the days come round again)."""
+    (a long stream's needs reach years ahead: on a day used twice, a volunteer's second yes would
+    be refused for the overlap, which the answerers do not expect)."""
     today = datetime.now(UTC)
-    distinct = min(count, DISTINCT_NEED_DAYS)
-    days = [day for day in range(3, 3 + 2 * distinct + 7) if (today + timedelta(days=day)).weekday() < 5][:distinct]
-    return [days[number % len(days)] for number in range(count)]
+    return [day for day in range(3, 3 + 2 * count + 7) if (today + timedelta(days=day)).weekday() < 5][:count]
 
 
 def settle_seconds(plan: FaultPlan, base: float) -> float:
