@@ -343,17 +343,19 @@ def settled(
     sent = sum(d["status"] == "sent" for d in deliveries)
 
     addresses = set(emails)
+    links_found: list[str] = []
+    read_up_to = ""
 
     def accept_links() -> list[str] | None:
-        # The whole mailbox in one read (a long stream's mailbox is too large to read per address).
-        mailbox = town.http.get(f"{platform.mailbox_url}/messages", params={"detail": "1"}).json()
-        links = [
-            match.group(1)
-            for mail in mailbox
-            for address in mail["to"]
-            if address in addresses and (match := ACCEPT_LINK.search(mail["text"] or ""))
-        ]
-        return links if len(links) >= sent else None
+        # The mailbox read once, a part at a time (a long stream's is too large to read per
+        # address, or in one answer while the sink is busy): the messages after the last read.
+        nonlocal read_up_to
+        params = {"detail": "1", "after": read_up_to}
+        for mail in httpx.get(f"{platform.mailbox_url}/messages", params=params, timeout=120).json():
+            read_up_to = max(read_up_to, mail["id"])
+            if set(mail["to"]) & addresses and (match := ACCEPT_LINK.search(mail["text"] or "")):
+                links_found.append(match.group(1))
+        return list(links_found) if len(links_found) >= sent else None
 
     links = eventually("every sent proposal email in the mailbox", accept_links, settle_seconds(plan, 60))
 
