@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from lotse_contracts import Envelope
+from lotse_runtime.memo import tick
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 T = TypeVar("T")
@@ -41,8 +42,11 @@ class MemoryTransaction(Transaction):
     """One attempt of a unit of work. It has no database and no session: fakes never ask."""
 
     def __init__(self, inbox: set[InboxKey]) -> None:
+        self.batch = None
+        self.started = tick()
         self.events = []
         self.callbacks = []
+        self.on_outcome = []
         self.inbox = inbox
         self.recorded: set[InboxKey] = set()
         self.appended: list[Appended] = []

@@ -122,7 +122,7 @@ def event_handlers(
                     # Made due now, in the transaction that applies what they waited for; the
                     # worker is woken below instead of finding them when their wait runs out.
                     await store.release_waiting(references, transaction)
-                transaction.after_commit(queued)
+                transaction.after_commit_or_unknown(queued)  # a wake-up: harmless if nothing committed
 
             await unit_of_work.run_once(consumer, event, work)
 

@@ -220,7 +220,7 @@ class Planner:
             )
             if created is None:
                 return False
-            transaction.after_commit(self.wake)
+            transaction.after_commit_or_unknown(self.wake)
             return True
 
         created = await self.unit_of_work.run(work)
