@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -447,3 +448,54 @@ async def test_a_batch_commit_whose_answer_is_lost_still_invalidates_and_wakes(
     # The replay one by one finds both applied: only the unknown outcome ran these.
     assert sorted(invalidated) == sorted(str(event.id) for event in sent)
     assert "wake" in world.woken, "the relay is woken for the outbox events the lost commit wrote"
+
+
+async def test_a_dead_letter_is_committed_at_once_not_with_the_rest_of_its_batch(
+    world: World, broker: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    """While the batch's later events are still being applied one by one, the group's position is
+    already past the dead letter: a crash then does not dead-letter it a second time."""
+    topic = await topic_of(kafka_bootstrap)
+    before, after = events.tenant_onboarded("musterstadt", version=1), events.tenant_onboarded("musterstadt", version=2)
+    await produce_all(
+        kafka_bootstrap, topic, [(to_bytes(before), before.key), (b"{not json", b"k"), (to_bytes(after), after.key)]
+    )
+    in_hand, release = asyncio.Event(), asyncio.Event()
+    applying = Applying(world)
+
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        if event.id == after.id:
+            in_hand.set()
+            await release.wait()
+        await applying(event, delivery)
+
+    pipeline = subscribe_events(broker, handle, consumer="test-dead-letter-commit", topics=[topic])
+    await broker.start()
+    await asyncio.wait_for(in_hand.wait(), timeout=60)
+
+    async def committed_past_the_dead_letter() -> bool:
+        return await committed_offset(kafka_bootstrap, "test-dead-letter-commit", topic) == 2
+
+    try:
+        await eventually(committed_past_the_dead_letter, what="the offset past the dead letter to be committed")
+        assert pipeline.stats.dead_lettered == 1
+    finally:
+        release.set()
+
+    async def all_done() -> bool:
+        return pipeline.stats.processed == 2
+
+    await eventually(all_done, what="the event after the dead letter to be applied")
+    assert await world.effects() == {str(before.id): 1, str(after.id): 1}
+
+
+async def committed_offset(bootstrap: str, group: str, topic: str) -> int | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        # Named partitions: Tansu fails an OffsetFetch for "all partitions".
+        partition = TopicPartition(topic, 0)
+        found = (await admin.list_consumer_group_offsets(group, partitions=[partition])).get(partition)
+    finally:
+        await admin.close()
+    return found.offset if found is not None and found.offset >= 0 else None

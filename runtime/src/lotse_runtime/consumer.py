@@ -167,6 +167,8 @@ class EventPipeline:
         self.retry = retry
         self.stats = ConsumerStats()
         self.in_hand = 0  # messages received and not yet committed or abandoned
+        # Commits the offset just past a message; set by the transport (see ``_dead_letter``).
+        self.commit_through: Callable[[Delivery], Awaitable[None]] | None = None
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -369,6 +371,16 @@ class EventPipeline:
                 log.error("dead-lettering failed, retrying", topic=target, attempt=attempt, error=repr(failure))
                 await asyncio.sleep(self.retry.backoff(min(attempt, 6)))
         self.stats.dead_lettered += 1
+        if self.commit_through is not None:
+            # Published once: its offset is committed now, not with the rest of its batch, which may
+            # take a while one by one (a crash meanwhile would dead-letter it again on redelivery).
+            # Every earlier record of its partition is applied by now (in offset order).
+            try:
+                await self.commit_through(delivery)
+            except asyncio.CancelledError:
+                raise
+            except Exception as failure:  # noqa: BLE001 - the batch's own commit follows anyway
+                log.warning("committing past a dead letter failed", topic=delivery.topic, error=repr(failure))
         metrics.MESSAGES_DEAD_LETTERED.labels(self.consumer, delivery.topic, reason.value).inc()
         log.warning(
             "event dead-lettered",
@@ -483,6 +495,13 @@ def subscribe_events(
             (record.value or b"", Delivery(record.topic, record.partition, record.offset, record.key))
             for record in records
         ]
+        client = getattr(message, "consumer", None)
+        if client is not None:
+
+            async def commit_through(delivery: Delivery) -> None:
+                await client.commit({TopicPartition(delivery.topic, delivery.partition): delivery.offset + 1})
+
+            pipeline.commit_through = commit_through
         with pipeline.holding(len(records)):
             try:
                 await pipeline.handle_batch(deliveries, options.lanes)
