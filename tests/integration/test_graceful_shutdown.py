@@ -261,8 +261,9 @@ async def test_sigterm_finishes_and_commits_the_event_in_hand_and_abandons_one_t
             partition, offset = await produce(stack.kafka_bootstrap, finished)
             await eventually(_is_set(first_gate.held), what="the handler to be in hand, held at the database")
             first.popen.send_signal(signal.SIGTERM)
-            # The event, and the onboarding before it if both came in one batch (one transaction).
-            assert (await first.logs("shutdown: consumers stop taking messages"))["in_hand"] in (1, 2)
+            # The event, with whatever came in the same batch (one transaction): the onboarding before
+            # it, and the records of the module's other tests on the shared topics.
+            assert (await first.logs("shutdown: consumers stop taking messages"))["in_hand"] >= 1
             first_gate.release()
             assert await first.exits_within(GRACE_SECONDS + CLOSE_SECONDS) in CLEAN_EXIT
             assert first.logged("shutdown: consumers stopped")[0]["abandoned"] == 0
