@@ -59,18 +59,6 @@ def _mail(port: int, subject: str) -> None:
         client.send_message(message)
 
 
-# Linux's TCP states of a side that closed first: FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSING.
-CLOSED_FIRST = {"04", "05", "06", "0B"}
-
-
-def _closed_first_on(port: int) -> bool:
-    """Whether a connection whose local port is ``port`` was closed from this side and still holds
-    the port (TIME_WAIT, or on its way there; Linux's table)."""
-    with open("/proc/net/tcp") as table:
-        rows = [line.split() for line in table.readlines()[1:]]
-    return any(int(row[1].split(":")[1], 16) == port and row[3] in CLOSED_FIRST for row in rows)
-
-
 @pytest.fixture
 def sinks() -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
@@ -94,13 +82,6 @@ async def test_the_smtp_sink_starts_again_on_its_ports_right_after_it_stopped_ha
         # sink closes it, which leaves the port in TIME_WAIT whatever the SMTP client did first.
         _stop(sinks[0])
 
-    if sys.platform == "linux":
-        # What made the bare bind fail: the sink closed these connections itself (the state is
-        # seen once the client's side has answered; on a loaded machine that can take a moment).
-        async def closed_by_the_sink() -> bool:
-            return _closed_first_on(smtp_port) or _closed_first_on(http_port)
-
-        await eventually(closed_by_the_sink, timeout=10, what="a connection the sink closed to hold its port")
     assert port_is_free(smtp_port) and port_is_free(http_port)
     _claim_ports(_ports(smtp_port, http_port))  # what `lotse up` checks first; it raised here
     sinks.append(_sink(smtp_port, http_port))
