@@ -492,8 +492,16 @@ async def test_a_need_starting_soon_without_enough_volunteers_is_escalated_once_
     tenant = TENANTS["soon"]
     volunteer = registered(tenant)
     await matching.volunteers(tenant, volunteer)
-    tomorrow = (datetime.now(BERLIN) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
-    window = {"kind": "one_off", "start": tomorrow.isoformat(), "end": (tomorrow + timedelta(hours=2)).isoformat()}
+    # Inside the 24-hour lead at any time of day ("tomorrow at 10" is not between midnight and 10 in Berlin)
+    # and inside the volunteer's hours (8 to 20): the next two-hour slot starting at 9, 11, ... 17.
+    now = datetime.now(BERLIN)
+    soon = min(
+        start
+        for day in (now, now + timedelta(days=1))
+        for hour in (9, 11, 13, 15, 17)
+        if (start := day.replace(hour=hour, minute=0, second=0, microsecond=0)) > now + timedelta(minutes=10)
+    )
+    window = {"kind": "one_off", "start": soon.isoformat(), "end": (soon + timedelta(hours=2)).isoformat()}
     need = opened(tenant, schedule=window)
     await matching.publish(need)
 
