@@ -79,9 +79,10 @@ def need_body(organisation_id: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def onboard(registry: RunningRegistry, slug: str | None = None) -> str:
+async def onboard(registry: RunningRegistry, slug: str | None = None, **overrides: Any) -> str:
     slug = slug or registry.new_tenant()
-    response = await registry.http.post("/tenants", json=tenant_body(slug), headers=registry.auth(Role.PLATFORM_ADMIN))
+    body = tenant_body(slug, **overrides)
+    response = await registry.http.post("/tenants", json=body, headers=registry.auth(Role.PLATFORM_ADMIN))
     assert response.status_code == 201, response.text
     return slug
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -25,8 +26,15 @@ from tests.support import tokens
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TODAY = datetime.now(UTC).date()
-IN_FIVE_YEARS = (TODAY + timedelta(days=5 * 365)).isoformat()
+BERLIN = ZoneInfo("Europe/Berlin")  # the test tenants' time zone
+
+
+def today(zone: ZoneInfo = BERLIN) -> date:
+    """The office's day, read when asked (a run may cross midnight)."""
+    return datetime.now(zone).date()
+
+
+IN_FIVE_YEARS = (today() + timedelta(days=5 * 365)).isoformat()
 JANA = "office-jana"  # a coordinator's token subject (not a UUID: her staff id is derived from it)
 
 
@@ -35,7 +43,7 @@ def staff_id_of(subject: str) -> str:
 
 
 def police_check(**overrides: Any) -> dict[str, Any]:
-    body = {"kind": "extended_police_certificate", "seen_on": TODAY.isoformat(), "valid_until": IN_FIVE_YEARS}
+    body = {"kind": "extended_police_certificate", "seen_on": today().isoformat(), "valid_until": IN_FIVE_YEARS}
     body.update(overrides)
     return body
 
@@ -134,12 +142,28 @@ async def test_a_typed_in_seen_by_or_an_impossible_check_is_refused_naming_the_f
     headers = coordinator(registry, office)
     assert fields(await http.post(path, json=police_check(seen_by="someone"), headers=headers)) == ["seen_by"]
     assert fields(await http.post(path, json=police_check(kind="swimming_badge"), headers=headers)) == ["kind"]
-    tomorrow = (TODAY + timedelta(days=1)).isoformat()
+    tomorrow = (today() + timedelta(days=1)).isoformat()
     assert fields(await http.post(path, json=police_check(seen_on=tomorrow), headers=headers)) == ["seen_on"]
-    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    yesterday = (today() - timedelta(days=1)).isoformat()
     expired = police_check(seen_on="2020-01-01", valid_until=yesterday)
     assert fields(await http.post(path, json=expired, headers=headers)) == ["valid_until"]
     assert fields(await http.post(path, json=police_check(valid_until=20991231), headers=headers)) == ["valid_until"]
+
+
+async def test_a_check_is_dated_by_the_municipalitys_day_not_by_utc(registry: RunningRegistry) -> None:
+    # Kiritimati (UTC+14) is always a day ahead of Pago Pago (UTC-11): whatever the hour, UTC's date
+    # differs from one of them, so a registry judging "today" by UTC refuses or accepts wrongly here.
+    ahead, behind = ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Pacific/Pago_Pago")
+    for zone, accepted in ((ahead, True), (behind, False)):
+        tenant = await onboard(registry, timezone=zone.key)
+        volunteer = await register(registry, tenant, None)
+        path = f"/tenants/{tenant}/volunteers/{volunteer}/certificate-checks"
+        headers = registry.auth(Role.COORDINATOR, tenant=tenant, subject=JANA)
+        response = await registry.http.post(path, json=police_check(seen_on=today(ahead).isoformat()), headers=headers)
+        if accepted:
+            assert response.status_code == 201, (zone, response.text)
+        else:
+            assert fields(response) == ["seen_on"], zone
 
 
 async def test_who_may_record_read_and_revoke_checks(registry: RunningRegistry, office: Office) -> None:
@@ -166,7 +190,7 @@ async def test_a_revoked_or_replaced_check_stays_in_the_history(registry: Runnin
     http, headers = registry.http, coordinator(registry, office)
     path = office.base(office.other_volunteer) + "/certificate-checks"
     first = await http.post(
-        path, json=police_check(valid_until=(TODAY + timedelta(days=400)).isoformat()), headers=headers
+        path, json=police_check(valid_until=(today() + timedelta(days=400)).isoformat()), headers=headers
     )
     assert first.status_code == 201
     second = await http.post(path, json=police_check(), headers=headers)
@@ -212,7 +236,7 @@ async def test_each_expiry_notice_is_published_once_also_by_two_timers_and_after
     registry: RunningRegistry, kafka_bootstrap: str
 ) -> None:
     office = await make_office(registry)
-    until = TODAY + timedelta(weeks=10)
+    until = today() + timedelta(weeks=10)
     recorded = await registry.http.post(
         office.base(office.direct_volunteer) + "/certificate-checks",
         json=police_check(valid_until=until.isoformat()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -273,7 +274,10 @@ async def record_certificate_check(
     """The office has seen a certificate: keep the check (and, as history, the one it replaces),
     schedule its expiry notices and tell matching which checks are in force."""
     domain.require_active(volunteer["status"])
-    problem = domain.check_problem(check.seen_on, check.valid_until, now.date())
+    # The office's day, not UTC's: after midnight in Berlin the portal offers "today" a day ahead of UTC.
+    tenant = await scope.tenant_settings()
+    today = now.astimezone(ZoneInfo(tenant["timezone"])).date() if tenant else now.date()
+    problem = domain.check_problem(check.seen_on, check.valid_until, today)
     if problem is not None:
         raise problem
     check_id = new_id()
