@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,9 +18,34 @@ _PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
+    """A loopback port free now, chosen below the ephemeral range where the system can tell it.
+
+    A port the kernel hands out for ``bind(0)`` comes from the ephemeral range, which every
+    outgoing connection draws from too: between choosing it and the server's bind, one of the
+    thousands of connections a test run makes could take it (a fresh-clone run saw SecantusDB
+    fail with ``Address already in use``). Below that range only listeners take ports.
+    """
+    low = _ephemeral_low()
+    if low is not None and low > 11024:
+        chooser = random.SystemRandom()
+        for _ in range(200):
+            port = chooser.randrange(low - 10000, low)
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _ephemeral_low() -> int | None:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def port_is_free(port: int) -> bool:
