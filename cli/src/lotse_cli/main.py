@@ -9,6 +9,7 @@ import typer
 from lotse_cli.contracts_commands import contracts_app
 from lotse_cli.deploy_commands import deploy_app
 from lotse_cli.ops_commands import dlq_app, health, topics_app
+from lotse_cli.privacy_commands import privacy_app
 from lotse_cli.tenant_commands import partner_app, tenant_app
 
 DEVSTACK_MISSING = (
@@ -46,6 +47,7 @@ app.add_typer(dlq_app, name="dlq", help="Inspect and replay dead letters.")
 app.add_typer(deploy_app, name="deploy", help="Generate and check the Kubernetes resources derived from the catalogue.")
 app.add_typer(tenant_app, name="tenant", help="Onboard municipalities.")
 app.add_typer(partner_app, name="partner", help="Manage partner systems' credentials.")
+app.add_typer(privacy_app, name="privacy", help="Data protection: the record of processing and what retention deletes.")
 try:
     # `lotse up` needs the embedded broker and database, an optional extra the operations image leaves out.
     from lotse_cli.stack_commands import token, up
