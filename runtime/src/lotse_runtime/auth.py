@@ -36,6 +36,8 @@ class Role(StrEnum):
     INITIATIVE_ADMIN = "initiative-admin"
     VOLUNTEER = "volunteer"
     PARTNER = "partner"
+    # Reads the audit trail of its tenant, and nothing else (data protection officer, Art. 37 GDPR).
+    DATA_PROTECTION_OFFICER = "data-protection-officer"
 
 
 @dataclass(frozen=True)

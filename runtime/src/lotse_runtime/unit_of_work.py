@@ -3,7 +3,9 @@
 A unit holds the transaction's session and records what belongs with the effect, in the same
 transaction: the inbox record of a consumed event (``record_once``), the events that describe the
 change (``append_event``, the transactional outbox) and what may happen only once the change is
-committed (``after_commit``: in-memory indexes, waking a worker). After the commit the callbacks
+committed (``after_commit``: in-memory indexes, waking a worker). Changes the work noted with
+``audit`` are written to the audit trail (``lotse_runtime.audit``) in the same transaction when
+the work is done, so that no change commits without its entry. After the commit the callbacks
 run in order, then, if the unit appended events, the service's ``wake`` (its outbox relay).
 
 The model is cosmicpython's unit of work, with one difference: the body is a function, not the
@@ -35,7 +37,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from lotse_contracts import Envelope
-from lotse_runtime import inbox, outbox
+from lotse_runtime import audit, inbox, outbox
 from lotse_runtime.memo import tick
 from lotse_runtime.mongo import in_transaction
 
@@ -77,6 +79,21 @@ class Transaction:
         self.events: list[Envelope[Any]] = []
         self.callbacks: list[Callable[[], None]] = []
         self.on_outcome: list[Callable[[], None]] = []
+        self.audit_notes: dict[tuple[str, str, str], audit.AuditNote] = {}
+
+    def audit(
+        self, tenant: str, operation: audit.Operation, resource_type: str, resource_id: str, fields: set[str]
+    ) -> None:
+        """Note a change for the audit trail: its entry is written in this transaction when the
+        unit's work is done (one per resource, the fields of every change to it together)."""
+        key = (tenant, resource_type, resource_id)
+        note = self.audit_notes.get(key)
+        if note is None:
+            self.audit_notes[key] = audit.AuditNote(tenant, operation, resource_type, resource_id, set(fields))
+            return
+        note.fields |= fields
+        if operation is audit.Operation.DELETE:
+            note.operation = operation
 
     async def record_once(self, consumer: str, event: Envelope[Any]) -> bool:
         """Record ``event`` in the inbox of ``consumer``; False if it was recorded before (a
@@ -143,7 +160,9 @@ class UnitOfWork:
         async def attempt(session: AsyncClientSession) -> T:
             transaction = Transaction(self.database, session)
             committed[:] = [transaction]  # fresh per attempt: PyMongo may run the body again
-            return await work(transaction)
+            result = await work(transaction)
+            await audit.write_notes(self.database, session, list(transaction.audit_notes.values()))
+            return result
 
         result = await in_transaction(self.client, attempt)
         (transaction,) = committed
@@ -260,6 +279,7 @@ class Batch:
         transaction = Transaction(unit.database, session, self)
         try:
             result = await work(transaction)
+            await audit.write_notes(unit.database, session, list(transaction.audit_notes.values()))
         except BaseException as error:
             self.failure = self.failure or error
             raise
