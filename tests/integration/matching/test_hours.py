@@ -29,6 +29,7 @@ from lotse_runtime.auth import Role
 from tests.integration.matching.support import ORGANISATION, opened, registered, registry_event, service_settings
 from tests.support import events, tokens
 from tests.support.running import RunningService, serving
+from tests.support.subject_access import collections_naming, sections_with_records
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -266,6 +267,39 @@ async def test_the_statistics_show_a_months_hours_from_five_volunteers_on(world:
         "by_month": [{"month": "2026-04", "hours": None, "volunteers": None}],
         "by_category": [{"category": "translation", "hours": None, "volunteers": None}],
     }
+
+
+async def test_the_subject_access_export_holds_every_collection_about_the_volunteer(world: World) -> None:
+    """Sections per collection, the feed's secret digest withheld; only the volunteer and the
+    office may ask, and no collection naming the volunteer is left out."""
+    http, path = world.matching.http, f"/tenants/{TENANT}/volunteers/{world.volunteer}/subject-access"
+    assert (await http.post("/volunteers/me/calendar-feed", headers=world.mine)).status_code in {200, 201}
+    feed = await world.matching.store.calendar_feed(TENANT, world.volunteer)
+    assert feed is not None
+
+    mine = await http.get(path, headers=world.mine)
+    assert mine.status_code == 200, mine.text
+    export = mine.json()
+    assert (export["service"], export["tenant"], export["volunteer_id"]) == ("matching", TENANT, world.volunteer)
+    assert sections_with_records(export) == {"profile", "proposals", "committed_needs", "calendar_feed", "hours"}
+    assert {p["need_id"] for p in export["proposals"]["records"]} == {world.need}
+    (committed,) = export["committed_needs"]["records"]
+    assert committed["need_id"] == world.need and committed["details"]["description"] == "Hausaufgabenhilfe"
+    assert set(committed["staffing"]) == {"state"}, "the need, not who else committed to it"
+    assert {entry["volunteer_id"] for entry in export["hours"]["records"]} == {world.volunteer}
+    assert export["calendar_feed"]["withheld"] == ["secret_sha256"]
+    assert feed.secret_sha256 not in mine.text
+    assert export["calendar_feed"]["records"][0]["secret_sha256"] == "(withheld)"
+    # Every collection naming the volunteer is a section (the outbox's events are the proposals').
+    held = await collections_naming(world.matching.store.database, world.volunteer)
+    assert held - {"outbox"} == {"volunteers", "proposals", "needs", "calendar_feeds", "hours"}
+
+    assert (await http.get(path, headers=world.coordinator)).json()["hours"] == export["hours"]
+    other_volunteer = await http.get(path, headers=world.headers(Role.VOLUNTEER))
+    assert other_volunteer.status_code == 404
+    assert (await http.get(path, headers=world.initiative)).status_code == 403
+    other_tenant = tokens.issue(str(uuid.uuid4()), [Role.COORDINATOR], tenant=STATS)
+    assert (await http.get(path, headers={"Authorization": f"Bearer {other_tenant}"})).status_code == 404
 
 
 async def test_the_volunteers_erasure_deletes_their_hours(world: World) -> None:

@@ -33,6 +33,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         # partner topic consumed by the pattern subscription within seconds.
         subscribe(connections.broker, matching, settings)
         app.state.matching, app.state.connections = matching, connections
+        app.state.store = store  # reads no use case needs (the subject-access export)
         await connections.broker.start()
         relay.start()
         timer = asyncio.create_task(matching.run_timer(), name="matching-timer")

@@ -662,6 +662,17 @@ class StaleWrite(Exception):
     """Someone else changed the need's staffing meanwhile (another replica); do it again."""
 
 
+@dataclass(frozen=True)
+class HeldAboutVolunteer:
+    """What matching holds about one volunteer, by collection (see ``api.subject_access``)."""
+
+    profile: list[Document]
+    proposals: list[Document]
+    committed_needs: list[Document]
+    calendar_feed: list[Document]
+    hours: list[Document]
+
+
 class Store:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.database = database
@@ -948,6 +959,30 @@ class Store:
         if organisation_id is not None:
             query["organisation_id"] = organisation_id
         return [HoursEntry.from_document(doc) async for doc in self.hours.find(query)]
+
+    async def held_about_volunteer(self, tenant: str, volunteer_id: str) -> HeldAboutVolunteer:
+        """Every document of the tenant that is about the volunteer (the subject-access export); of
+        the needs they committed to only the need and its state, not who else committed."""
+        committed = self.needs.find(
+            {"tenant": tenant, "staffing.committed": volunteer_id},
+            projection={
+                "_id": 0,
+                "need_id": 1,
+                "details.category": 1,
+                "details.description": 1,
+                "staffing.state": 1,
+                "staffing.closed_at": 1,
+            },
+        )
+        feed = await self.calendar_feeds.find_one({"_id": f"{tenant}:{volunteer_id}"})
+        profile = await self.volunteer(tenant, volunteer_id)
+        return HeldAboutVolunteer(
+            profile=[profile] if profile is not None else [],
+            proposals=await self.proposals_of_volunteer(tenant, volunteer_id),
+            committed_needs=await committed.to_list(),
+            calendar_feed=[feed] if feed is not None else [],
+            hours=await self.hours.find({"tenant": tenant, "volunteer_id": volunteer_id}).sort(HOURS_ORDER).to_list(),
+        )
 
     async def organisation_names(self, tenant: str, organisation_ids: list[str]) -> dict[str, str]:
         """The names of the tenant's organisations, as the registry last published them."""

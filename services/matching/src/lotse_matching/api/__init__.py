@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lotse_matching.api import answers, engagements, hours, office, statistics, volunteers
+from lotse_matching.api import answers, engagements, hours, office, statistics, subject_access, volunteers
 
 router = APIRouter()
-for _resource in (answers, volunteers, engagements, hours, statistics, office):
+for _resource in (answers, volunteers, engagements, hours, statistics, office, subject_access):
     router.include_router(_resource.router)
 
 __all__ = ["router"]

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from lotse_matching.service import Matching, OfficeScope
-from lotse_matching.store import Actor
+from lotse_matching.store import Actor, Store
 from lotse_runtime.auth import Principal, Role, authenticated, requires
 from lotse_runtime.problems import Problem
 
@@ -25,6 +25,14 @@ def matching_of(request: Request) -> Matching:
 
 
 Service = Annotated[Matching, Depends(matching_of)]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(_store)]
 
 
 def member(principal: Principal, tenant: str) -> None:

@@ -1,0 +1,104 @@
+"""The subject-access export (DSGVO Art. 15 and 20): the shape in which every service answers
+``GET /tenants/{tenant}/volunteers/{volunteer_id}/subject-access`` with everything it holds
+about one volunteer, one section per collection.
+
+A section's records are the stored documents as JSON, so that nothing the service keeps is left
+out by a view that forgot a field; what is a secret (a token's hash, a fingerprint) is named in
+``withheld`` and its value replaced, never revealed. Who may ask: the volunteer themself and the
+coordinators of the tenant (the office, on the person's written request); a caller of another
+tenant gets 404, another volunteer 404 (no hint whom the tenant knows), any other role 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, JsonValue
+
+from lotse_runtime.auth import Principal, Role
+from lotse_runtime.problems import Problem
+
+SUBJECT_ACCESS_PATH = "/tenants/{tenant}/volunteers/{volunteer_id}/subject-access"
+# What stands in a record in place of a secret's value.
+WITHHELD = "(withheld)"
+
+
+class Section(BaseModel):
+    """One collection's records about the person."""
+
+    about: str = Field(description="What these records are and why the service keeps them.")
+    records: list[dict[str, JsonValue]] = Field(default_factory=list)
+    withheld: list[str] = Field(
+        default_factory=list, description="Fields held but not shown (secrets), as dotted paths."
+    )
+
+
+class SubjectAccess(BaseModel):
+    """What one service holds about one volunteer; each service adds its sections as fields."""
+
+    service: str
+    tenant: str
+    volunteer_id: str
+    produced_at: datetime
+
+
+def may_ask(principal: Principal, tenant: str, volunteer_id: str) -> None:
+    """The volunteer themself or a coordinator of the tenant; else 404 or 403 (see the module)."""
+    if principal.tenant != tenant:
+        if principal.tenant is None and principal.has(Role.PLATFORM_ADMIN):
+            raise Problem(403, "Forbidden", "platform admins manage tenants, not their data")
+        raise Problem(404, "Not found", f"no tenant {tenant}")
+    if principal.has(Role.COORDINATOR):
+        return
+    if principal.has(Role.VOLUNTEER):
+        if principal.volunteer_id == volunteer_id:
+            return
+        raise Problem(404, "Not found", f"no volunteer {volunteer_id}")
+    raise Problem(403, "Forbidden", "this needs one of the roles: volunteer (themself), coordinator")
+
+
+def section(about: str, documents: Iterable[Mapping[str, Any]], *, secrets: Iterable[str] = ()) -> Section:
+    """``documents`` as JSON records, each value of a field in ``secrets`` (dotted paths into
+    nested documents) replaced by ``WITHHELD``; the tenant is left out (it is the export's)."""
+    hidden = tuple(secrets)
+    records = [_withhold(as_json_object(document, leave_out=("tenant",)), hidden) for document in documents]
+    return Section(about=about, records=records, withheld=list(hidden))
+
+
+def as_json_object(document: Mapping[str, Any], leave_out: tuple[str, ...] = ()) -> dict[str, JsonValue]:
+    return {str(key): as_json(value) for key, value in document.items() if key not in leave_out}
+
+
+def as_json(value: Any) -> JsonValue:
+    """A stored value as JSON: dates as ISO 8601, bytes as the JSON they hold if they hold one
+    (an outbox's event), else base64."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return as_json_object(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return [as_json(item) for item in value]
+    if isinstance(value, bytes | bytearray):
+        try:
+            parsed: JsonValue = json.loads(bytes(value))
+        except ValueError:
+            return base64.b64encode(bytes(value)).decode()
+        return parsed
+    return str(value)  # ObjectId, Decimal128, UUID
+
+
+def _withhold(record: dict[str, JsonValue], paths: tuple[str, ...]) -> dict[str, JsonValue]:
+    for path in paths:
+        *parents, name = path.split(".")
+        target: JsonValue = record
+        for parent in parents:
+            target = target.get(parent) if isinstance(target, dict) else None
+        if isinstance(target, dict) and target.get(name) is not None:
+            target[name] = WITHHELD
+    return record

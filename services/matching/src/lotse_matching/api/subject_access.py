@@ -1,0 +1,54 @@
+"""Everything matching holds about one volunteer (DSGVO Art. 15), for the volunteer and the
+office: the shape and who may ask are ``lotse_runtime.subject_access``'s. The outbox is not a
+section: its events are about needs and proposals (shown here), keyed by the need."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from lotse_matching.api.access import StoreDep
+from lotse_runtime.auth import Principal, authenticated
+from lotse_runtime.problems import problem_responses
+from lotse_runtime.subject_access import SUBJECT_ACCESS_PATH, Section, SubjectAccess, may_ask, section
+
+router = APIRouter(tags=["volunteers"])
+
+
+class MatchingSubjectAccess(SubjectAccess):
+    profile: Section
+    proposals: Section
+    committed_needs: Section
+    calendar_feed: Section
+    hours: Section
+
+
+@router.get(
+    SUBJECT_ACCESS_PATH, responses=problem_responses(404), summary="Everything matching holds about a volunteer"
+)
+async def subject_access(
+    store: StoreDep, tenant: str, volunteer_id: str, principal: Annotated[Principal, Depends(authenticated)]
+) -> MatchingSubjectAccess:
+    may_ask(principal, tenant, volunteer_id)
+    held = await store.held_about_volunteer(tenant, volunteer_id)
+    return MatchingSubjectAccess(
+        service="matching",
+        tenant=tenant,
+        volunteer_id=volunteer_id,
+        produced_at=datetime.now(UTC),
+        profile=section(
+            "Matching's copy of the profile it proposes from: skills, languages, area, availability, "
+            "certificates (no contact details).",
+            held.profile,
+        ),
+        proposals=section("Every proposal made to the volunteer, with its reasons and the answer.", held.proposals),
+        committed_needs=section("The needs the volunteer committed to, and their state.", held.committed_needs),
+        calendar_feed=section(
+            "The calendar feed of the engagements: only a digest of its secret address is kept.",
+            held.calendar_feed,
+            secrets=("secret_sha256",),
+        ),
+        hours=section("The hours logged, and who confirmed or rejected them.", held.hours),
+    )
