@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from lotse_runtime.problems import PROBLEM_JSON
 from tests.integration.registry.conftest import RunningRegistry
 from tests.integration.registry.support import add_organisation, onboard, tenant_events, volunteer_body
 from tests.support import tokens
+from tests.support.subject_access import collections_naming, sections_with_records
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -437,3 +438,51 @@ async def test_an_initiatives_admin_lists_their_volunteers_with_contact_details_
     # Another tenant's admin of the same organisation id: not a member, nothing.
     outsider = registry.auth(Role.INITIATIVE_ADMIN, tenant=await onboard(registry), org=office.org)
     assert (await http.get(path, params={"with_contact": "true"}, headers=outsider)).status_code == 404
+
+
+# --- the subject-access export (issue 18, item 6) -----------------------------------------------
+
+
+async def test_the_subject_access_export_holds_every_collection_about_the_volunteer(registry: RunningRegistry) -> None:
+    """Profile, consents, checks with their history, the contact person and the events, for the
+    volunteer and the office only; no collection naming the volunteer is left out."""
+    office = await make_office(registry)
+    http, headers, volunteer = registry.http, coordinator(registry, office), office.volunteer
+    me = {"name": "Jana Weber", "email": "j.weber@musterstadt.de", "phone": "+4930123456"}
+    assert (await http.put(f"/tenants/{office.tenant}/staff/me", json=me, headers=headers)).status_code == 200
+    named = await http.put(
+        office.base(volunteer) + "/contact-person", json={"staff_id": staff_id_of(JANA)}, headers=headers
+    )
+    assert named.status_code == 200, named.text
+    checks = office.base(volunteer) + "/certificate-checks"
+    for _ in range(2):  # the second replaces the first: both are in the history
+        assert (await http.post(checks, json=police_check(), headers=headers)).status_code == 201
+
+    path = office.base(volunteer) + "/subject-access"
+    mine = await http.get(path, headers=as_volunteer(registry, office, volunteer))
+    assert mine.status_code == 200, mine.text
+    export = mine.json()
+    assert (export["service"], export["tenant"], export["volunteer_id"]) == ("registry", office.tenant, volunteer)
+    assert sections_with_records(export) == {"volunteer", "consents", "certificate_checks", "contact_person", "outbox"}
+    (profile,) = export["volunteer"]["records"]
+    assert profile["_id"] == volunteer and profile["contact"]["email"] == volunteer_body(office.org)["contact"]["email"]
+    assert len(export["certificate_checks"]["records"]) == 2
+    assert export["contact_person"]["records"][0]["email"] == me["email"]
+    assert {event["type"] for event in export["outbox"]["records"]} >= {"org.lotse.volunteer.registered.v1"}
+    held = await collections_naming(registry.database, volunteer)
+    assert held == {"volunteers", "consents", "certificate_checks", "outbox"}
+
+    assert (await http.get(path, headers=headers)).json()["certificate_checks"] == export["certificate_checks"]
+    refused = {
+        "another volunteer": as_volunteer(registry, office, office.other_volunteer),
+        "its initiative's admin": initiative_admin(registry, office),
+        "another initiative's admin": initiative_admin(registry, office, office.other_org),
+        "another tenant's coordinator": registry.auth(Role.COORDINATOR, tenant=await onboard(registry)),
+    }
+    answers = {name: (await http.get(path, headers=caller)).status_code for name, caller in refused.items()}
+    assert answers == {
+        "another volunteer": 404,
+        "its initiative's admin": 403,
+        "another initiative's admin": 403,
+        "another tenant's coordinator": 404,
+    }
