@@ -28,6 +28,14 @@ OUTBOX_BACKLOG = Gauge("lotse_outbox_backlog_events", "Outbox events not yet pub
 OUTBOX_OLDEST_AGE = Gauge(
     "lotse_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox event", ["relay"]
 )
+RETENTION_DELETED = Counter(
+    "lotse_retention_deleted_total", "Records deleted (or erased) by the retention job", ["rule"]
+)
+RETENTION_ANONYMISED = Counter("lotse_retention_anonymised_total", "Records anonymised by the retention job", ["rule"])
+RETENTION_LAST_RUN = Gauge(
+    "lotse_retention_last_run_timestamp_seconds", "When the retention job last finished a run", ["job"]
+)
+RETENTION_FAILURES = Counter("lotse_retention_failures_total", "Retention runs that failed", ["job"])
 MONGO_COMMANDS = Counter(
     "lotse_mongo_commands_total", "MongoDB commands sent (round trips), by command name", ["command"]
 )

@@ -236,14 +236,20 @@ class OutboxRelay:
         return False
 
     async def hold_lease(self) -> bool:
-        now = datetime.now(UTC)
-        try:
-            lease = await self.database[LEASE_COLLECTION].find_one_and_update(
-                {"_id": self.name, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
-                {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.lease_seconds)}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:
-            return False  # another replica holds a live lease
-        return bool(lease and lease["owner"] == self.owner)
+        return await take_lease(self.database, self.name, self.owner, self.lease_seconds)
+
+
+async def take_lease(database: AsyncDatabase[dict[str, Any]], name: str, owner: str, seconds: float) -> bool:
+    """Take or renew the lease ``name`` for ``owner`` for ``seconds``; False while another owner
+    holds it. One lease per job and service (the relay's, the retention job's) in one collection."""
+    now = datetime.now(UTC)
+    try:
+        lease = await database[LEASE_COLLECTION].find_one_and_update(
+            {"_id": name, "$or": [{"owner": owner}, {"expires_at": {"$lt": now}}]},
+            {"$set": {"owner": owner, "expires_at": now + timedelta(seconds=seconds)}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    except DuplicateKeyError:
+        return False  # another replica holds a live lease
+    return bool(lease and lease["owner"] == owner)

@@ -1,5 +1,5 @@
 """The registry application: HTTP API, partner and outcome consumers, outbox relay, and the
-timer of the certificate expiry notices."""
+timer of the certificate expiry notices, and the retention job."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from lotse_registry.api import install_domain_errors, router
 from lotse_registry.handlers import outcome_handlers, partner_handlers
 from lotse_registry.places import Geocoder
 from lotse_registry.reminders import ExpiryNotices
+from lotse_registry.retention import retention_job
 from lotse_registry.settings import RegistrySettings
 from lotse_registry.store import Store, ensure_indexes, scrub_erased_outbox
 from lotse_runtime.connections import ServiceConnections, service_app
@@ -65,6 +66,9 @@ def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver =
             relay.start()
         app.state.notices = ExpiryNotices(registry, settings.notice_interval_seconds)
         timer = asyncio.create_task(app.state.notices.run(), name="registry-notices") if settings.run_timer else None
+        app.state.retention = retention_job(registry, settings)
+        if settings.run_retention:
+            app.state.retention.start()
         try:
             yield
         finally:
@@ -72,6 +76,7 @@ def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver =
                 timer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await timer
+            await app.state.retention.stop()
             if app.state.geocoder is not None:
                 await app.state.geocoder.close()
             await connections.stop(relay)

@@ -8,9 +8,10 @@ from pydantic import Field, ValidationInfo, field_validator
 from lotse_contracts import PARTNER_INBOUND_PATTERN
 from lotse_runtime.connections import ServiceSettings
 from lotse_runtime.destinations import url_problem
+from lotse_runtime.retention import RetentionSettings
 
 
-class RegistrySettings(ServiceSettings):
+class RegistrySettings(ServiceSettings, RetentionSettings):
     database: str = Field("registry", description="MongoDB database the registry owns")
     http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on")
     http_port: int = Field(8001, description="Port of the HTTP API")

@@ -1,0 +1,107 @@
+"""The retention periods and what is due at a given now: pure rules, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from lotse_contracts.topics import ALL_TOPICS
+from lotse_runtime.retention import (
+    ANONYMISED_AT,
+    DEDUP_WINDOW_DAYS,
+    DEFAULT_RETENTION,
+    Action,
+    Period,
+    RetentionPeriods,
+    RetentionRule,
+    RetentionSettings,
+    TenantRetention,
+    cutoff,
+    inbox_rule,
+    is_due,
+    rule_from_record,
+    rule_record,
+)
+
+NOW = datetime(2027, 6, 30, 12, 0, tzinfo=UTC)
+
+
+def test_the_defaults_are_the_documented_periods() -> None:
+    assert DEFAULT_RETENTION.period(Period.WITHDRAWN_VOLUNTEERS) == timedelta(days=183)
+    assert DEFAULT_RETENTION.period(Period.CLOSED_NEEDS) == timedelta(days=365)
+    assert DEFAULT_RETENTION.period(Period.PROPOSALS_OF_CLOSED_NEEDS) == timedelta(days=365)
+    assert DEFAULT_RETENTION.period(Period.DELIVERY_LOG) == timedelta(days=90)
+    assert DEFAULT_RETENTION.period(Period.INBOX) == timedelta(days=DEDUP_WINDOW_DAYS)
+    # Every period has its field (the record of processing reads them by name).
+    assert {period.value for period in Period} == set(RetentionPeriods.model_fields)
+
+
+def test_the_inbox_outlives_every_topic_a_duplicate_can_come_from() -> None:
+    longest = max(topic.retention for topic in ALL_TOPICS if topic.retention is not None)
+    assert timedelta(days=DEDUP_WINDOW_DAYS) > longest
+    with pytest.raises(ValidationError, match="inbox_days"):
+        TenantRetention(inbox_days=DEDUP_WINDOW_DAYS - 1)
+    with pytest.raises(ValidationError, match="inbox_days"):
+        RetentionPeriods(inbox_days=1)
+
+
+def test_a_record_is_due_only_once_its_period_has_passed() -> None:
+    withdrawn = NOW - timedelta(days=183)
+    assert not is_due(withdrawn, NOW, DEFAULT_RETENTION, Period.WITHDRAWN_VOLUNTEERS)
+    assert is_due(withdrawn - timedelta(seconds=1), NOW, DEFAULT_RETENTION, Period.WITHDRAWN_VOLUNTEERS)
+    assert not is_due(None, NOW, DEFAULT_RETENTION, Period.WITHDRAWN_VOLUNTEERS)
+    assert cutoff(NOW, DEFAULT_RETENTION, Period.DELIVERY_LOG) == NOW - timedelta(days=90)
+
+
+def test_a_tenant_overrides_some_periods_and_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOTSE_RETENTION", '{"delivery_log_days": 60}')
+    monkeypatch.setenv("LOTSE_RETENTION_TENANTS", '{"musterstadt": {"withdrawn_volunteers_days": 30}}')
+    settings = RetentionSettings()
+    own = settings.retention_periods("musterstadt")
+    assert own.withdrawn_volunteers_days == 30
+    assert own.delivery_log_days == 60  # the platform's setting, not the default
+    assert own.closed_needs_days == 365
+    other = settings.retention_periods("beispielstadt")
+    assert other.withdrawn_volunteers_days == 183
+    assert other.delivery_log_days == 60
+    assert is_due(NOW - timedelta(days=31), NOW, own, Period.WITHDRAWN_VOLUNTEERS)
+    assert not is_due(NOW - timedelta(days=31), NOW, other, Period.WITHDRAWN_VOLUNTEERS)
+
+
+def test_an_unknown_period_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOTSE_RETENTION_TENANTS", '{"musterstadt": {"volunteers_days": 30}}')
+    with pytest.raises(ValidationError, match="volunteers_days"):
+        RetentionSettings()
+
+
+def test_the_due_filter_is_per_tenant_and_skips_what_is_anonymised() -> None:
+    rule = RetentionRule(
+        name="registry_closed_needs",
+        collection="needs",
+        period=Period.CLOSED_NEEDS,
+        age_field="updated_at",
+        action=Action.ANONYMISE,
+        description="closed needs",
+        match={"status": {"$in": ["closed", "cancelled"]}},
+        unset=("description",),
+    )
+    before = NOW - timedelta(days=365)
+    assert rule.due_filter("musterstadt", before) == {
+        "status": {"$in": ["closed", "cancelled"]},
+        ANONYMISED_AT: {"$exists": False},
+        "tenant": "musterstadt",
+        "updated_at": {"$lt": before},
+    }
+    deleting = inbox_rule("matching")
+    assert deleting.due_filter("musterstadt", before) == {"tenant": "musterstadt", "processed_at": {"$lt": before}}
+
+
+def test_a_recorded_rule_reads_back_as_the_same_query() -> None:
+    rule = inbox_rule("registry")
+    record = rule_record("registry", rule, DEFAULT_RETENTION, {"musterstadt": 60}, NOW)
+    assert record["default_days"] == DEDUP_WINDOW_DAYS
+    assert record["tenant_days"] == {"musterstadt": 60}
+    again = rule_from_record(record)
+    assert again.due_filter("musterstadt", NOW) == rule.due_filter("musterstadt", NOW)
