@@ -45,6 +45,9 @@ COUNTERS = "counters"
 POSTCODES = "postcodes"
 CERTIFICATE_CHECKS = "certificate_checks"
 STAFF = "staff"
+# The collections of the volunteers' keys and of the audit trail, read for the subject-access export.
+KEY_RING = "person_keys"
+AUDIT_TRAIL = "audit"
 
 TENANT_COLLECTIONS = frozenset(
     {TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, CONSENTS, PARTNER_REFS, COUNTERS, POSTCODES, CERTIFICATE_CHECKS, STAFF}
@@ -396,6 +399,21 @@ class RawStatistics:
     erased: int | None  # None for an organisation
 
 
+@dataclass(frozen=True)
+class HeldAboutVolunteer:
+    """What the registry holds about one volunteer, by collection (see ``api.subject_access``)."""
+
+    volunteer: list[Document]
+    consents: list[Document]
+    certificate_checks: list[Document]
+    contact_person: list[Document]
+    partner_refs: list[Document]
+    idempotency: list[Document]
+    outbox: list[Document]
+    person_key: list[Document]
+    audit: list[Document]
+
+
 class Store:
     """The registry database: its units of work (the runtime's) and reads outside them."""
 
@@ -566,6 +584,32 @@ class Store:
         """Every check of a volunteer, the latest first: the history."""
         return await self.read(tenant).find(
             CERTIFICATE_CHECKS, {"volunteer_id": volunteer_id}, sort=[("recorded_at", -1), ("_id", ASCENDING)]
+        )
+
+    async def held_about_volunteer(self, tenant: str, volunteer_id: str) -> HeldAboutVolunteer:
+        """Every document of the tenant that is about the volunteer (the subject-access export)."""
+        scope = self.read(tenant)
+        volunteer = await scope.get(VOLUNTEERS, volunteer_id)
+        staff_id = (volunteer or {}).get("contact_person_id")
+        contact_person = await self.staff_member(tenant, staff_id) if staff_id else None
+        return HeldAboutVolunteer(
+            volunteer=[volunteer] if volunteer is not None else [],
+            consents=await scope.find(CONSENTS, {"volunteer_id": volunteer_id}, sort=[("recorded_at", ASCENDING)]),
+            certificate_checks=await self.certificate_checks(tenant, volunteer_id),
+            contact_person=[contact_person] if contact_person is not None else [],
+            partner_refs=await scope.find(PARTNER_REFS, {"kind": "volunteer", "aggregate_id": volunteer_id}),
+            idempotency=await self.database[IDEMPOTENCY]
+            .find({"tenant": tenant, "resource_id": volunteer_id})
+            .to_list(),
+            outbox=await self.database[OUTBOX_COLLECTION]
+            .find({"tenant": tenant, "key": f"{tenant}:{volunteer_id}"})
+            .sort([("version", ASCENDING)])
+            .to_list(),
+            # The person's key for their sealed fields on Kafka: that it exists, never its value.
+            person_key=await self.database[KEY_RING]
+            .find({"_id": volunteer_id, "tenant": tenant}, {"wrapped_key": 0})
+            .to_list(),
+            audit=await self.database[AUDIT_TRAIL].find({"tenant": tenant, "resource_id": volunteer_id}).to_list(),
         )
 
     async def due_notices(self, now: datetime, limit: int = 200) -> list[tuple[str, str]]:

@@ -22,13 +22,26 @@ from lotse_registry.api import (
     portal,
     staff,
     statistics,
+    subject_access,
     tenants,
     volunteers,
 )
 from lotse_registry.api.errors import install_domain_errors
 
 router = APIRouter()
-for _resource in (tenants, organisations, volunteers, certificates, staff, needs, partner, statistics, places, portal):
+for _resource in (
+    tenants,
+    organisations,
+    volunteers,
+    subject_access,
+    certificates,
+    staff,
+    needs,
+    partner,
+    statistics,
+    places,
+    portal,
+):
     router.include_router(_resource.router)
 router.include_router(portal.public)
 
