@@ -227,6 +227,55 @@ async def test_a_webhook_receiver_verifies_the_signature_and_gets_the_event_agai
     assert [parse_event(bytes(f["value"])).data.will_retry for f in failed] == [True]
 
 
+async def test_a_partner_gets_proposals_and_staffing_without_reasons_or_volunteer_ids_unless_it_opted_in(
+    service: Running, receiver_factory: Any
+) -> None:
+    tenant = service.new_tenant()
+    secret = "partner-secret-" + uuid.uuid4().hex
+    plain, answering = receiver_factory(secret, [200]), receiver_factory(secret, [200])
+    coordinator = service.auth(Role.COORDINATOR, tenant)
+    matching_events = ["de.lotse.matching.proposal.proposed.v1", "de.lotse.matching.need.staffed.v1"]
+    for receiver, fields in ((plain, []), (answering, ["volunteer_ids"])):
+        hook = {"url": receiver.url, "secret": secret, "event_types": matching_events, "fields": fields}
+        response = await service.http.post("/webhooks", json=hook, headers=coordinator)
+        assert response.status_code == 201 and response.json()["fields"] == fields, response.text
+    refused = {"url": plain.url, "secret": secret, "fields": ["reasons"]}
+    answer = await service.http.post("/webhooks", json=refused, headers=coordinator)
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "fields[0]"
+    volunteer = registered(tenant)
+    need = need_opened(tenant)
+    await service.applied(tenant, onboarded(tenant), volunteer, need)
+    proposal = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
+    staffed = need_staffed(tenant, need.data.need_id, version=2, volunteer_ids=[volunteer.data.volunteer_id])
+    await service.publish(proposal, staffed)
+
+    await eventually(
+        lambda: _async(len(plain.calls) >= 2 and len(answering.calls) >= 2), what="both events at both partners"
+    )
+    received = {json.loads(call.body)["type"]: json.loads(call.body)["data"] for call in plain.calls}
+    assert received == {
+        proposal.type: {
+            "need_id": str(need.data.need_id),
+            "organisation_id": str(proposal.data.organisation_id),
+            "expires_at": received[proposal.type]["expires_at"],
+        },
+        staffed.type: {"need_id": str(need.data.need_id), "volunteers_committed": 1},
+    }
+    volunteer_id, reason = str(volunteer.data.volunteer_id), proposal.data.reasons[0].detail
+    assert all(volunteer_id not in call.body.decode() and reason not in call.body.decode() for call in plain.calls)
+    # The partner that answers for its volunteers gets the ids it answers with, never the reasons.
+    opted = {json.loads(call.body)["type"]: json.loads(call.body)["data"] for call in answering.calls}
+    assert opted[proposal.type]["volunteer_id"] == volunteer_id and "reasons" not in opted[proposal.type]
+    assert opted[staffed.type]["volunteer_ids"] == [volunteer_id]
+    # The delivery log keeps what was sent, nothing more.
+    logged = await service.deliveries(tenant, channel="webhook")
+    assert len(logged) == 4 and all(reason not in delivery["payload"]["body"] for delivery in logged)
+    assert sum(volunteer_id in delivery["payload"]["body"] for delivery in logged) == 2
+    schemas = (await service.http.get("/webhooks/schemas", headers=coordinator)).json()
+    staffed_schema = schemas[f"https://schemas.lotse.de/webhooks/{staffed.type}.json"]
+    assert staffed_schema["required"] == ["need_id", "volunteers_committed"]
+
+
 async def test_a_webhook_that_keeps_failing_is_dead_lettered_with_its_reason_and_does_not_block_email(
     service: Running, smtp_sink: SmtpSink, receiver_factory: Any
 ) -> None:

@@ -26,6 +26,7 @@ from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel
 from lotse_notifications.domain import delivery_key
 from lotse_notifications.handlers import event_handlers
+from lotse_notifications.partner_events import PartnerField
 from lotse_notifications.records import (
     ENGAGED,
     Contact,
@@ -455,9 +456,9 @@ class MemoryStore(UseCaseStore):
 
     # --- for the tests --------------------------------------------------------------------------
 
-    def add_webhook(self, tenant: str, *event_types: str) -> Webhook:
+    def add_webhook(self, tenant: str, *event_types: str, fields: frozenset[PartnerField] = frozenset()) -> Webhook:
         hook = Webhook(
-            str(uuid.uuid4()), tenant, "https://partner.example/hook", "s" * 32, event_types, datetime.now(UTC)
+            str(uuid.uuid4()), tenant, "https://partner.example/hook", "s" * 32, event_types, datetime.now(UTC), fields
         )
         self.memory.webhooks[hook.id] = hook
         return hook

@@ -260,7 +260,7 @@ def test_proposal_documents_of_a_match_and_of_a_picked_need() -> None:
 
 
 def test_a_webhook_document() -> None:
-    for event_types in ([], ["de.lotse.matching.need.staffed.v1"]):
+    for event_types, opted_in in (([], []), (["de.lotse.matching.need.staffed.v1"], ["volunteer_ids"])):
         document = {
             "_id": "b5f0c3c2-54e2-4b7e-9a57-0e5c1d0f3a11",
             "tenant": TENANT,
@@ -268,10 +268,14 @@ def test_a_webhook_document() -> None:
             "secret": "s" * 32,
             "event_types": event_types,
             "created_at": NOW,
+            "fields": opted_in,
         }
         hook = assert_round_trip(Webhook, document)
         assert hook.forwards("de.lotse.matching.need.staffed.v1")
         assert hook.forwards("de.lotse.registry.need.opened.v1") is not bool(event_types)
+    # Webhooks registered before the opt-in existed get the default projection.
+    older = {"_id": "a1", "tenant": TENANT, "url": "https://partner.example/hook", "secret": "s" * 32}
+    assert Webhook.from_document({**older, "event_types": [], "created_at": NOW}).fields == frozenset()
 
 
 @pytest.mark.parametrize(

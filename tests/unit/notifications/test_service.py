@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -29,6 +29,7 @@ from lotse_contracts import (
 from lotse_contracts.events.needs import CancellationReason
 from lotse_contracts.events.values import Channel
 from lotse_notifications import catalogue
+from lotse_notifications.partner_events import PartnerField
 from lotse_notifications.records import NeedSnapshot, NeedStatus, ProposalStatus
 from lotse_notifications.store import CANCELLED, PENDING, SKIPPED, Delivery
 from tests.support import events
@@ -441,10 +442,49 @@ async def test_need_and_matching_events_go_to_partners_webhooks_without_answer_l
     (proposal_body,) = [
         json.loads((d.payload or {})["body"]) for d in forwarded if d.trigger_event_id == str(proposed.id)
     ]
-    assert proposal_body["id"] == str(proposed.id) and proposal_body["data"]["proposal_id"] == str(
-        proposed.data.proposal_id
-    )
+    assert proposal_body["id"] == str(proposed.id) and proposal_body["subject"] == str(need.data.need_id)
     assert "accept_url" not in proposal_body["data"] and "answers/secret" not in json.dumps(proposal_body)
+
+
+async def test_partners_get_a_projection_without_people_unless_their_contract_needs_the_ids(
+    town: Notifications,
+) -> None:
+    plain = town.store.add_webhook(TENANT)
+    answering = town.store.add_webhook(TENANT, fields=frozenset({PartnerField.VOLUNTEER_IDS}))
+    need = events.need_opened(TENANT)
+    registered = registration()
+    volunteer_id = str(registered.data.volunteer_id)
+    proposed = events.match_proposed(TENANT, need.data.need_id, volunteer_id=registered.data.volunteer_id)
+    staffed = events.need_staffed(TENANT, need.data.need_id, version=2, volunteer_ids=[registered.data.volunteer_id])
+    await town.consume(registered, need, proposed, staffed)
+
+    def body(hook_id: str, event_type: str) -> dict[str, Any]:
+        (found,) = [
+            json.loads((d.payload or {})["body"])
+            for d in town.store.deliveries
+            if d.recipient_id == hook_id and d.payload and d.payload["event_type"] == event_type
+        ]
+        return cast(dict[str, Any], found)
+
+    # The log keeps only what the partner gets: nothing about the volunteer, never the reasons.
+    proposal = body(plain.id, proposed.type)
+    assert proposal["data"] == {
+        "need_id": str(need.data.need_id),
+        "organisation_id": str(proposed.data.organisation_id),
+        "expires_at": proposed.data.expires_at.isoformat().replace("+00:00", "Z"),
+    }
+    assert proposal["dataschema"] == f"https://schemas.lotse.de/webhooks/{proposed.type}.json"
+    assert body(plain.id, staffed.type)["data"] == {"need_id": str(need.data.need_id), "volunteers_committed": 1}
+    everything_plain = json.dumps([d.payload for d in town.store.deliveries if d.recipient_id == plain.id])
+    assert volunteer_id not in everything_plain and str(proposed.data.proposal_id) not in everything_plain
+    assert proposed.data.reasons[0].detail not in everything_plain
+    # A partner that answers for the volunteers it registered gets the ids it answers with.
+    answered = body(answering.id, proposed.type)["data"]
+    assert (answered["proposal_id"], answered["volunteer_id"]) == (str(proposed.data.proposal_id), volunteer_id)
+    assert "reasons" not in answered and "score" not in answered and "distance_km" not in answered
+    assert body(answering.id, staffed.type)["data"]["volunteer_ids"] == [volunteer_id]
+    # Need events go as the registry published them.
+    assert body(plain.id, need.type)["data"]["description"] == need.data.description
 
 
 async def test_events_of_tenants_outside_the_pattern_are_left_to_their_own_deployment() -> None:

@@ -24,6 +24,7 @@ from lotse_contracts.events.needs import CancellationReason, NeedCategory, NeedD
 from lotse_contracts.events.organisations import OrganisationKind, OrganisationState
 from lotse_contracts.events.values import CertificateKind, Channel, OptionalMessageKind, QuietHours, Schedule
 from lotse_contracts.events.volunteers import VolunteerContact
+from lotse_notifications.partner_events import PartnerField
 
 Doc = dict[str, Any]
 OrganisationEvent = TypeVar("OrganisationEvent", bound=OrganisationState)
@@ -482,6 +483,8 @@ class Webhook:
     secret: str
     event_types: tuple[str, ...]
     created_at: datetime
+    # What the partner's contract needs beyond the default projection (``partner_events``).
+    fields: frozenset[PartnerField] = frozenset()
 
     def forwards(self, event_type: str) -> bool:
         """No event types named means all of them."""
@@ -496,6 +499,7 @@ class Webhook:
             secret=document["secret"],
             event_types=tuple(document["event_types"]),
             created_at=document["created_at"],
+            fields=frozenset(PartnerField(name) for name in document.get("fields", ())),
         )
 
     def to_document(self) -> Doc:
@@ -506,6 +510,7 @@ class Webhook:
             "secret": self.secret,
             "event_types": list(self.event_types),
             "created_at": self.created_at,
+            "fields": sorted(self.fields),
         }
 
 

@@ -43,7 +43,7 @@ from lotse_contracts.base import EventData
 from lotse_contracts.events.needs import NeedOutcome
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import Channel, ConsentPurpose
-from lotse_notifications import catalogue, domain
+from lotse_notifications import catalogue, domain, partner_events
 from lotse_notifications.domain import skip_reason, volunteer_channels
 from lotse_notifications.records import (
     Contact,
@@ -644,13 +644,14 @@ async def _wants_digest(
 
 
 async def forward_to_webhooks(store: UseCaseStore, event: Envelope[Any], transaction: Transaction) -> None:
+    """Each webhook gets the event as its partner may see it (``partner_events``): the delivery
+    log keeps only that projection, never the whole event."""
     hooks = await store.webhooks(event.tenant, transaction)
-    if not hooks:
-        return
-    body = to_bytes(_for_partners(event)).decode()
-    await store.add_deliveries(
-        transaction,
-        [
+    deliveries = []
+    for hook in hooks:
+        if not hook.forwards(event.type) or (forwarded := partner_events.for_partner(event, hook.fields)) is None:
+            continue
+        deliveries.append(
             NewDelivery(
                 tenant=event.tenant,
                 trigger_event_id=str(event.id),
@@ -660,18 +661,8 @@ async def forward_to_webhooks(store: UseCaseStore, event: Envelope[Any], transac
                 recipient_id=hook.id,
                 channel=Channel.WEBHOOK,
                 language="de",
-                payload={"event_type": event.type, "body": body},
+                payload={"event_type": event.type, "body": to_bytes(forwarded).decode()},
             )
-            for hook in hooks
-            if hook.forwards(event.type)
-        ],
-    )
-
-
-def _for_partners(event: Envelope[Any]) -> Envelope[Any]:
-    """The event as partners see it: the volunteer's signed answer links stay private."""
-    if isinstance(event.data, MatchProposed):
-        return event.model_copy(
-            update={"data": event.data.model_copy(update={"accept_url": None, "decline_url": None})}
         )
-    return event
+    if deliveries:
+        await store.add_deliveries(transaction, deliveries)

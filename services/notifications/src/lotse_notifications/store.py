@@ -42,6 +42,7 @@ from lotse_notifications.domain import (
     delivery_key,
     reference_key,
 )
+from lotse_notifications.partner_events import PartnerField
 from lotse_notifications.records import (
     ENGAGED,
     Contact,
@@ -1235,8 +1236,10 @@ class Store:
         found = await self.db.webhooks.find_one({"_id": webhook_id, "tenant": tenant})
         return None if found is None else Webhook.from_document(found)
 
-    async def add_webhook(self, tenant: str, url: str, secret: str, event_types: list[str]) -> Webhook:
-        hook = Webhook(str(uuid.uuid4()), tenant, url, secret, tuple(event_types), datetime.now(UTC))
+    async def add_webhook(
+        self, tenant: str, url: str, secret: str, event_types: list[str], fields: frozenset[PartnerField] = frozenset()
+    ) -> Webhook:
+        hook = Webhook(str(uuid.uuid4()), tenant, url, secret, tuple(event_types), datetime.now(UTC), fields)
         await self.db.webhooks.insert_one(hook.to_document())
         return hook
 

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
+from lotse_notifications.partner_events import PROJECTIONS, PartnerField, partner_schema_url
 from lotse_notifications.records import Webhook
 from lotse_runtime.auth import tenant_of
 from lotse_runtime.destinations import registration_problem
 from lotse_runtime.problems import Problem
 
-# Partners get need and matching events, nothing about people.
+# Partners get need and matching events, nothing about people unless their contract needs it
+# (``partner_events``: what each event type carries, and the opt-in ``fields``).
 ForwardedEventType = Annotated[str, Field(pattern=r"^de\.lotse\.(registry\.need|matching)\.")]
 # A name that takes longer than this to resolve is refused like an internal one.
 REGISTRATION_RESOLVE_SECONDS = 5.0
@@ -32,6 +34,15 @@ class WebhookBody(BaseModel):
     event_types: list[ForwardedEventType] = Field(
         default_factory=list, description="Event types to forward (need and matching events); empty: all of them"
     )
+    fields: list[PartnerField] = Field(
+        default_factory=list,
+        description=(
+            "Opt-in beyond the default projection (matching events carry the need and what happened to its "
+            "staffing, never who or why): `volunteer_ids` adds proposal and volunteer ids, for a partner system "
+            "that registered volunteers and answers their proposals (AcceptProposal / DeclineProposal name both). "
+            "Match reasons are never forwarded."
+        ),
+    )
 
 
 router = APIRouter()
@@ -46,13 +57,20 @@ async def add_webhook(body: WebhookBody, principal: Coordinator, request: Reques
     )
     if problem is not None:
         raise Problem(422, "Invalid request", f"url: {problem}", errors=[{"field": "url", "message": problem}])
-    hook = await store.add_webhook(tenant, str(body.url), body.secret, body.event_types)
+    hook = await store.add_webhook(tenant, str(body.url), body.secret, body.event_types, frozenset(body.fields))
     return _hook_view(hook)
 
 
 @router.get("/webhooks", tags=["webhooks"], summary="The tenant's webhooks (secrets are never shown)")
 async def list_webhooks(principal: Coordinator, store: StoreDep) -> list[dict[str, Any]]:
     return [_hook_view(hook) for hook in await store.webhooks(tenant_of(principal))]
+
+
+@router.get("/webhooks/schemas", tags=["webhooks"], summary="What partners receive: the data schema per event type")
+async def webhook_schemas(principal: Coordinator) -> dict[str, Any]:
+    """The JSON Schema of the ``data`` of each projected matching event, under the URL the
+    webhook's ``dataschema`` names; need events go as published (their schemas are the contracts')."""
+    return {partner_schema_url(event_type): model.model_json_schema() for event_type, model in PROJECTIONS.items()}
 
 
 @router.delete(
@@ -65,4 +83,10 @@ async def delete_webhook(webhook_id: str, principal: Coordinator, store: StoreDe
 
 
 def _hook_view(hook: Webhook) -> dict[str, Any]:
-    return {"id": hook.id, "url": hook.url, "event_types": list(hook.event_types), "created_at": hook.created_at}
+    return {
+        "id": hook.id,
+        "url": hook.url,
+        "event_types": list(hook.event_types),
+        "fields": sorted(hook.fields),
+        "created_at": hook.created_at,
+    }
