@@ -1,5 +1,5 @@
-"""The notifications service: FastAPI app whose lifespan runs the consumer, the outbox relay and
-the delivery worker."""
+"""The notifications service: FastAPI app whose lifespan runs the consumer, the outbox relay,
+the delivery worker and the retention job."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, PROPOSALS, TENANTS, VOLUNTEERS
 from lotse_notifications.api import router
 from lotse_notifications.handlers import event_handlers
+from lotse_notifications.retention import retention_job
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
 from lotse_notifications.worker import DeliveryWorker
@@ -54,10 +55,14 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
         await connections.broker.start()
         relay.start()
         worker.start()
+        app.state.retention = retention_job(store, settings)
+        if settings.run_retention:
+            app.state.retention.start()
         try:
             yield
         finally:
             # Deliveries stop too: what is being sent finishes within the grace.
+            await app.state.retention.stop()
             await connections.stop(relay, worker.stop())
 
     app = service_app(

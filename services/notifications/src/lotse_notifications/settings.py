@@ -12,13 +12,14 @@ from pydantic import Field, SecretStr, model_validator
 from lotse_runtime import secrets
 from lotse_runtime.connections import ServiceSettings
 from lotse_runtime.destinations import url_problem
+from lotse_runtime.retention import RetentionSettings
 
 DEVELOPMENT_ANSWER_LINK_BASE_URL = "http://127.0.0.1:8002"
 # The portal as `lotse up` runs it: the link in the mails about a question.
 DEVELOPMENT_PORTAL_URL = "http://127.0.0.1:8000"
 
 
-class NotificationSettings(ServiceSettings):
+class NotificationSettings(ServiceSettings, RetentionSettings):
     database: str = Field("notifications", description="MongoDB database this service owns")
     consumer_group: str = Field("notifications", description="Kafka consumer group of the event handlers")
     tenant_pattern: str | None = Field(

@@ -1,0 +1,70 @@
+"""The notifications retention job on the real database: finished deliveries older than the
+delivery log's period (the tenant's own, where it has one) and old inbox records go; pending
+deliveries and younger records stay; a second run and a second replica change nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import REGISTRY
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_notifications.retention import retention_job
+from lotse_notifications.settings import NotificationSettings
+from lotse_notifications.store import Store
+
+NOW = datetime(2027, 6, 30, 12, 0, tzinfo=UTC)
+TOWN, PATIENT_TOWN = "retention-town", "patient-town"
+
+
+def _delivery(tenant: str, status: str, days_old: int) -> dict[str, Any]:
+    return {
+        "_id": str(uuid.uuid4()),
+        "key": uuid.uuid4().hex,
+        "tenant": tenant,
+        "kind": "webhook",
+        "channel": "webhook",
+        "recipient_kind": "webhook",
+        "recipient_id": "hook-1",
+        "payload": {"body": "an event with a volunteer id"},
+        "status": status,
+        "created_at": NOW - timedelta(days=days_old),
+    }
+
+
+async def test_the_job_deletes_the_old_delivery_log_and_inbox_only(database: AsyncDatabase[dict[str, Any]]) -> None:
+    store = Store(database)
+    await store.ensure_indexes()
+    old_sent, old_dead = _delivery(TOWN, "sent", 100), _delivery(TOWN, "dead", 100)
+    still_pending, recent = _delivery(TOWN, "pending", 100), _delivery(TOWN, "sent", 30)
+    kept_longer = _delivery(PATIENT_TOWN, "sent", 100)  # this tenant keeps its log 120 days
+    await database.deliveries.insert_many([old_sent, old_dead, still_pending, recent, kept_longer])
+    await database.inbox.insert_many(
+        [
+            {"consumer": "n", "tenant": TOWN, "event_id": "old", "processed_at": NOW - timedelta(days=45)},
+            {"consumer": "n", "tenant": TOWN, "event_id": "new", "processed_at": NOW - timedelta(days=43)},
+        ]
+    )
+    settings = NotificationSettings(retention_tenants={PATIENT_TOWN: {"delivery_log_days": 120}})
+    job, other_replica = retention_job(store, settings), retention_job(store, settings)
+    before = REGISTRY.get_sample_value("lotse_retention_deleted_total", {"rule": "notifications_delivery_log"}) or 0
+
+    outcomes = {(o.rule, o.tenant): o.done for o in await job.run_once(NOW)}
+
+    assert outcomes == {("notifications_delivery_log", TOWN): 2, ("notifications_inbox", TOWN): 1}
+    left = {document["_id"] async for document in database.deliveries.find({})}
+    assert left == {still_pending["_id"], recent["_id"], kept_longer["_id"]}
+    assert [row["event_id"] async for row in database.inbox.find({})] == ["new"]
+    after = REGISTRY.get_sample_value("lotse_retention_deleted_total", {"rule": "notifications_delivery_log"})
+    assert after == before + 2
+    # Idempotent, and one replica at a time: the other finds the lease taken, even with work due.
+    assert await job.run_once(NOW) == []
+    assert await other_replica.run_once(NOW + timedelta(days=30)) == []
+    # A month later the other tenant's longer period is over too (the recent delivery is 60 days old).
+    assert {(o.rule, o.tenant) for o in await job.run_once(NOW + timedelta(days=30))} == {
+        ("notifications_delivery_log", PATIENT_TOWN),
+        ("notifications_inbox", TOWN),
+    }
+    assert recent["_id"] in {document["_id"] async for document in database.deliveries.find({})}
