@@ -19,6 +19,7 @@ from lotse_contracts.events.values import QuietHours
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
 from lotse_notifications import catalogue
+from lotse_notifications.api import subject_access
 from lotse_runtime.auth import Role
 from tests.integration.notifications.support import (
     Running,
@@ -30,6 +31,7 @@ from tests.integration.notifications.support import (
     wait_for_mail,
 )
 from tests.support import events, tokens
+from tests.support.subject_access import collections_naming, sections_with_records
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -232,3 +234,46 @@ async def test_an_answer_in_the_volunteers_quiet_hours_waits_by_email_and_is_in_
         )
 
     await eventually(in_app, what="the answer's in-app message at once")
+
+
+async def test_the_subject_access_export_holds_every_collection_about_the_volunteer(service: Running) -> None:
+    """Contact, questions, inbox, the delivery log and the post counts, for the volunteer and the
+    office only; no collection naming the volunteer is left out."""
+    tenant = service.new_tenant()
+    volunteer = registered(tenant, name="Amira Haddad", channels=("email", "in_app"))
+    await service.applied(tenant, onboarded(tenant), volunteer)
+    volunteer_id = str(volunteer.data.volunteer_id)
+    me, coordinator = service.auth(Role.VOLUNTEER, tenant, volunteer_id), service.auth(Role.COORDINATOR, tenant)
+    asked = await service.http.post("/me/threads", json={"subject": "Darf ich helfen?", "text": QUESTION}, headers=me)
+    assert asked.status_code == 201, asked.text
+    answer = {"text": "Ja, das dürfen Sie."}
+    assert (
+        await service.http.post(f"/threads/{asked.json()['id']}/messages", json=answer, headers=coordinator)
+    ).is_success
+
+    async def inbox() -> list[dict[str, Any]]:
+        return list((await service.http.get("/me/messages", headers=me)).json())
+
+    await eventually(inbox, what="the answer's in-app message")
+    path = f"/tenants/{tenant}/volunteers/{volunteer_id}/subject-access"
+    mine = await service.http.get(path, headers=me)
+    assert mine.status_code == 200, mine.text
+    export = mine.json()
+    assert (export["service"], export["tenant"], export["volunteer_id"]) == ("notifications", tenant, volunteer_id)
+    assert {"contact", "messages", "threads", "post_counts", "deliveries"} <= sections_with_records(export)
+    assert export["contact"]["records"][0]["email"] == volunteer.data.contact.email
+    assert QUESTION in mine.text and "Ja, das dürfen Sie." in mine.text
+    assert {d["recipient_id"] for d in export["deliveries"]["records"]} == {volunteer_id}
+    held = await collections_naming(service.database, volunteer_id)
+    assert {"contacts", "messages", "threads", "deliveries"} <= held
+    assert held <= {*subject_access.COLLECTIONS.values(), *subject_access.NOT_SECTIONS}, "a collection is missing"
+
+    assert (await service.http.get(path, headers=coordinator)).json()["threads"] == export["threads"]
+    admin = tokens.issue(str(uuid.uuid4()), [Role.INITIATIVE_ADMIN], tenant=tenant, organisation=str(uuid.uuid4()))
+    refused = {
+        "another volunteer": service.auth(Role.VOLUNTEER, tenant, str(uuid.uuid4())),
+        "an initiative's admin": {"Authorization": f"Bearer {admin}"},
+        "another tenant's coordinator": service.auth(Role.COORDINATOR, service.new_tenant()),
+    }
+    answers = {name: (await service.http.get(path, headers=caller)).status_code for name, caller in refused.items()}
+    assert answers == {"another volunteer": 404, "an initiative's admin": 403, "another tenant's coordinator": 404}

@@ -415,6 +415,19 @@ def _fields(document: Mapping[str, Any]) -> Doc:
     return {key: value for key, value in document.items() if key != "_id"}
 
 
+@dataclass(frozen=True)
+class HeldAboutVolunteer:
+    """What notifications holds about one volunteer, by collection (see ``api.subject_access``)."""
+
+    contact: list[Doc]
+    engagements: list[Doc]
+    messages: list[Doc]
+    threads: list[Doc]
+    post_counts: list[Doc]
+    deliveries: list[Doc]
+    digest_items: list[Doc]
+
+
 class Store:
     def __init__(self, database: AsyncDatabase[Doc]) -> None:
         self.db = database
@@ -1338,6 +1351,21 @@ class Store:
             session=transaction.session,
         )
         return None if found is None else Thread.from_document(found)
+
+    async def held_about_volunteer(self, tenant: str, volunteer_id: str) -> HeldAboutVolunteer:
+        """Every document of the tenant that is about the volunteer (the subject-access export)."""
+        mine = {"tenant": tenant, "volunteer_id": volunteer_id}
+        addressed = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
+        contact = await self.db.contacts.find_one({"_id": scoped_id(tenant, volunteer_id)})
+        return HeldAboutVolunteer(
+            contact=[contact] if contact is not None else [],
+            engagements=await self.db.proposals.find(mine).sort("_id", ASCENDING).to_list(),
+            messages=await self.db.messages.find(mine).sort("created_at", ASCENDING).to_list(),
+            threads=await self.db.threads.find(mine).sort("last_activity_at", ASCENDING).to_list(),
+            post_counts=await self.db.post_counts.find({"tenant": tenant, "author_id": volunteer_id}).to_list(),
+            deliveries=await self.db.deliveries.find(addressed).sort("created_at", ASCENDING).to_list(),
+            digest_items=await self.db.digest_items.find(addressed).sort("created_at", ASCENDING).to_list(),
+        )
 
     async def threads_of_volunteer(self, tenant: str, volunteer_id: str, limit: int = 200) -> list[Thread]:
         """A volunteer's threads, the latest activity first."""

@@ -25,6 +25,21 @@ class MatchingSubjectAccess(SubjectAccess):
     hours: Section
 
 
+# Which collection each section shows, and why a collection naming volunteers is none.
+COLLECTIONS = {
+    "profile": "volunteers",
+    "proposals": "proposals",
+    "committed_needs": "needs",
+    "calendar_feed": "calendar_feeds",
+    "hours": "hours",
+}
+NOT_SECTIONS = {
+    "outbox": "the proposals' events, keyed by the need, shown in proposals",
+    "inbox": "ids of the events processed, nothing about anyone",
+    "person_keys": "a copy of the key the registry's export names, never shown",
+}
+
+
 @router.get(
     SUBJECT_ACCESS_PATH, responses=problem_responses(404), summary="Everything matching holds about a volunteer"
 )

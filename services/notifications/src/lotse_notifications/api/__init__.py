@@ -14,6 +14,7 @@ from lotse_notifications.api import (
     digest,
     inbox,
     preferences,
+    subject_access,
     templates,
     threads,
     webhooks,
@@ -22,6 +23,6 @@ from lotse_notifications.api import (
 
 def router() -> APIRouter:
     api = APIRouter()
-    for resource in (templates, webhooks, digest, preferences, channels, deliveries, inbox, threads):
+    for resource in (templates, webhooks, digest, preferences, channels, deliveries, inbox, threads, subject_access):
         api.include_router(resource.router)
     return api
