@@ -27,6 +27,7 @@ from lotse_contracts.base import EventData
 from lotse_registry.domain import CheckStatus, NeedStatus, VolunteerStatus
 from lotse_registry.places import PostcodePlace
 from lotse_registry.portal import PortalSettings
+from lotse_runtime.audit import Operation, changed_fields, ensure_audit_indexes
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.memo import FOREVER, MEMO_SECONDS, Memo
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
@@ -87,6 +88,7 @@ def staff_document_id(tenant: str, staff_id: str) -> str:
 async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
     await ensure_outbox_indexes(database)
     await ensure_inbox_index(database)
+    await ensure_audit_indexes(database)
     for name in (ORGANISATIONS, VOLUNTEERS, NEEDS):
         await database[name].create_index([("tenant", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
     await database[NEEDS].create_index([("tenant", ASCENDING), ("status", ASCENDING)])
@@ -247,6 +249,7 @@ class TenantScope:
 
     async def insert(self, collection: str, document: Mapping[str, Any]) -> Document:
         stored = self.scoped(document)
+        self._audit(Operation.CREATE, collection, str(stored.get("_id")), changed_fields(stored))
         await self._collection(collection).insert_one(stored, session=self.session)
         return stored
 
@@ -257,18 +260,25 @@ class TenantScope:
         whether it matched."""
         query = self.scoped({**(where or {}), "_id": document_id})
         result = await self._collection(collection).update_one(query, update, session=self.session)
+        if result.matched_count == 1:
+            self._audit(Operation.UPDATE, collection, document_id, changed_fields(update))
         return result.matched_count == 1
 
     async def update_many(self, collection: str, query: Mapping[str, Any], update: Mapping[str, Any]) -> None:
-        await self._collection(collection).update_many(self.scoped(query), update, session=self.session)
+        result = await self._collection(collection).update_many(self.scoped(query), update, session=self.session)
+        if result.matched_count:
+            self._audit(Operation.UPDATE, collection, _resource_of(query), changed_fields(update))
 
     async def replace(self, collection: str, document: Mapping[str, Any]) -> None:
         await self._collection(collection).replace_one(
             self.scoped({"_id": document["_id"]}), self.scoped(document), session=self.session
         )
+        self._audit(Operation.UPDATE, collection, str(document["_id"]), changed_fields(document))
 
     async def delete_many(self, collection: str, query: Mapping[str, Any]) -> int:
         result = await self._collection(collection).delete_many(self.scoped(query), session=self.session)
+        if result.deleted_count:
+            self._audit(Operation.DELETE, collection, _resource_of(query), set())
         return result.deleted_count
 
     async def increment(self, counter: str, field: str, by: int = 1) -> None:
@@ -279,6 +289,13 @@ class TenantScope:
             upsert=True,
             session=self.session,
         )
+        self._audit(Operation.UPDATE, COUNTERS, f"{self.tenant}:{counter}", {field})
+
+    def _audit(self, operation: Operation, collection: str, resource_id: str, fields: set[str]) -> None:
+        """Note a write for the audit trail; its entry is written in the write's transaction."""
+        if not isinstance(self, TransactionScope):
+            raise TypeError("the registry writes inside a unit of work only, where its audit entry is written")
+        self.transaction.audit(self.tenant, operation, collection, resource_id, fields)
 
     async def forget_responses(self, resource_id: str) -> None:
         """Delete the idempotency records of a resource: the responses they keep hold its data."""
@@ -318,6 +335,7 @@ class TenantScope:
         )
         if result.matched_count != 1:
             raise StaleVersion(f"{collection}/{current['_id']} changed concurrently")
+        self._audit(Operation.UPDATE, collection, str(current["_id"]), changed_fields(update))
         if event is not None:
             await self.emit(event, subject=current["_id"], version=version, cause=cause)
         merged = {key: value for key, value in current.items() if key not in unset}
@@ -345,6 +363,17 @@ class TransactionScope(TenantScope):
     def _transaction(self) -> Transaction | None:
         # Its reads may see its own uncommitted writes, or a snapshot older than what is committed.
         return self.transaction
+
+
+def _resource_of(query: Mapping[str, Any]) -> str:
+    """The resource a many-document write touches, for the audit trail: its id, or the field it
+    is selected by (``volunteer_id=...``: ids only, never personal values)."""
+    if isinstance(query.get("_id"), str):
+        return str(query["_id"])
+    for name, value in query.items():
+        if name != "tenant" and isinstance(value, str):
+            return f"{name}={value}"
+    return "*"
 
 
 async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:
@@ -520,6 +549,7 @@ class Store:
             await collection.delete_many({"tenant": tenant}, session=transaction.session)
             if documents:
                 await collection.insert_many(documents, session=transaction.session)
+            transaction.audit(tenant, Operation.UPDATE, POSTCODES, tenant, {"postcodes"})
             return len(documents)
 
         return await self.unit_of_work.run(work)
@@ -539,11 +569,15 @@ class Store:
     async def set_portal_settings(self, tenant: str, settings: PortalSettings) -> bool:
         """The registry's own settings of a tenant for the portal (no event: no other service reads
         them); False if there is no such tenant."""
-        result = await self.database[TENANTS].update_one(
-            {"_id": tenant, "tenant": tenant}, {"$set": {"portal": settings.model_dump(mode="json")}}
-        )
+        update = {"$set": {"portal": settings.model_dump(mode="json")}}
+
+        async def work(scope: TransactionScope) -> bool:
+            return await scope.update(TENANTS, tenant, update)
+
+        # In a unit of work for its audit entry, which names only the settings given.
+        matched = await self.unit_of_work.run(in_tenant(tenant, work))
         self.known.tenants.forget(tenant)
-        return result.matched_count == 1
+        return matched
 
     # --- the office's staff and the certificate checks' notices ------------------------------
 
@@ -556,7 +590,15 @@ class Store:
             **fields,
             "updated_at": datetime.now(UTC),
         }
-        await self.database[STAFF].replace_one({"_id": document["_id"], "tenant": tenant}, document, upsert=True)
+
+        async def work(transaction: Transaction) -> None:
+            await self.database[STAFF].replace_one(
+                {"_id": document["_id"], "tenant": tenant}, document, upsert=True, session=transaction.session
+            )
+            transaction.audit(tenant, Operation.UPDATE, STAFF, document["_id"], changed_fields(document))
+
+        # In a unit of work for its audit entry.
+        await self.unit_of_work.run(work)
         return document
 
     async def staff_member(self, tenant: str, staff_id: str) -> Document | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lotse_registry.api import (
+    audit,
     certificates,
     needs,
     organisations,
@@ -41,6 +42,7 @@ for _resource in (
     statistics,
     places,
     portal,
+    audit,
 ):
     router.include_router(_resource.router)
 router.include_router(portal.public)

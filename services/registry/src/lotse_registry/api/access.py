@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from lotse_registry.store import Store
+from lotse_runtime.audit import Actor, act_as
 from lotse_runtime.auth import Principal, Role, authenticated
 from lotse_runtime.problems import Problem, problem_responses
 
@@ -21,8 +22,13 @@ CONFLICTS = problem_responses(409)
 WRITE_REFUSALS = problem_responses(404, 409)
 
 
-def _caller(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+async def _caller(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
     request.state.principal = principal  # idempotency records are kept per caller
+    # Every write of this request, and every contact read, is recorded as the caller's (audit
+    # trail). Async, so the context it sets is the route's own (a sync one runs in a thread).
+    route = request.scope.get("route")
+    action = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    act_as(Actor(principal.subject, tuple(sorted(role.value for role in principal.roles)), action))
     return principal
 
 
@@ -43,6 +49,9 @@ def registry_of(request: Request) -> Store:
 def member(principal: Principal, tenant: str) -> None:
     """The caller must belong to the tenant; other tenants' callers learn nothing (404)."""
     if principal.tenant == tenant:
+        if principal.roles == {Role.DATA_PROTECTION_OFFICER}:
+            # The officer reads the audit trail (``audit``) and nothing else of the tenant.
+            raise Problem(403, "Forbidden", "the data-protection officer reads the audit trail only")
         return
     if principal.tenant is None and principal.has(Role.PLATFORM_ADMIN):
         raise Problem(403, "Forbidden", "platform admins manage tenants, not their data")

@@ -20,12 +20,14 @@ from lotse_registry.api.models import VolunteerRegistration, Withdrawal
 from lotse_registry.api.views import Cursor, Limit, as_json, page
 from lotse_registry.domain import Circle, LanguageWish, VolunteerSearch, VolunteerStatus
 from lotse_registry.store import (
+    STAFF,
     VOLUNTEERS,
     Document,
     Store,
     TenantScope,
     scrub_erased_outbox,
 )
+from lotse_runtime.audit import record_reads
 from lotse_runtime.auth import Principal, Role
 from lotse_runtime.problems import Problem
 
@@ -37,6 +39,31 @@ def volunteer_view(
 ) -> dict[str, Any]:
     view = domain.volunteer_view(principal, document, in_list=in_list, with_contact=with_contact)
     return as_json({"_id": document["_id"], **view})
+
+
+# What of a volunteer counts as contact data: whoever receives it is recorded (audit trail).
+CONTACT_FIELDS = ("contact.email", "contact.phone", "home_area")
+
+
+def contact_fields(view: dict[str, Any]) -> set[str]:
+    """The contact data a volunteer's view carries (names of fields with a value)."""
+    contact = view.get("contact") or {}
+    present = {"contact.email": contact.get("email"), "contact.phone": contact.get("phone")}
+    present["home_area"] = view.get("home_area")
+    return {name for name in CONTACT_FIELDS if present[name]}
+
+
+async def record_contact_reads(registry: Store, tenant: str, principal: Principal, views: list[dict[str, Any]]) -> None:
+    """Record who received which volunteer's contact data; a volunteer reading their own is no
+    disclosure and is not recorded."""
+    by_fields: dict[frozenset[str], list[str]] = {}
+    for view in views:
+        fields = contact_fields(view)
+        own = principal.has(Role.VOLUNTEER) and principal.volunteer_id == view["volunteer_id"]
+        if fields and not own:
+            by_fields.setdefault(frozenset(fields), []).append(view["volunteer_id"])
+    for read, volunteer_ids in by_fields.items():
+        await record_reads(registry.database, tenant, VOLUNTEERS, volunteer_ids, read)
 
 
 def staff_view(document: Document | None, staff_id: str) -> dict[str, Any]:
@@ -153,6 +180,7 @@ async def list_volunteers(
         tenant, VOLUNTEERS, search.query(), lambda d: search.accepts(principal, d), cursor, limit + 1
     )
     views = [volunteer_view(principal, d, in_list=True, with_contact=with_contact) for d in documents]
+    await record_contact_reads(registry, tenant, principal, views[:limit])
     return page(views, documents, limit)
 
 
@@ -190,8 +218,14 @@ async def get_volunteer(registry: StoreDep, tenant: str, volunteer_id: str, prin
     view = volunteer_view(principal, document, in_list=False)
     if document["status"] == VolunteerStatus.ERASED:
         return view  # a tombstone shows nothing but its status
+    await record_contact_reads(registry, tenant, principal, [view])
     staff_id = document.get("contact_person_id")
-    view["contact_person"] = staff_view(await registry.staff_member(tenant, staff_id), staff_id) if staff_id else None
+    view["contact_person"] = None
+    if staff_id:
+        staff_member = await registry.staff_member(tenant, staff_id)
+        view["contact_person"] = staff_view(staff_member, staff_id)
+        if staff_member is not None:  # the contact person's data, read by someone else
+            await record_reads(registry.database, tenant, STAFF, [staff_member["_id"]], {"name", "email", "phone"})
     return view
 
 
