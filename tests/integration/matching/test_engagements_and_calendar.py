@@ -9,6 +9,7 @@ One service runs for the module; every test has its own tenant.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -138,14 +139,20 @@ async def engaged(matching: Running, tenant: str) -> Engaged:
         return [p for p in found if p["need_id"] == one_off.subject]
 
     proposal = (await eventually(proposed, what="the one-off need proposed"))[0]
+    # Until they commit, a volunteer reads the need's district and their distance, not its place.
+    assert (proposal["district"], proposal["place"]) == (PLACE["district"], None)
+    assert proposal["distance_km"] is not None and str(PLACE["point"]["lat"]) not in json.dumps(proposal)
     accepted = await matching.http.post(f"/volunteers/me/proposals/{proposal['proposal_id']}/accept", headers=headers)
     assert accepted.json() == {"outcome": "accepted"}, accepted.text
+    assert (await proposed())[0]["place"] == PLACE  # committed: the exact place
 
-    async def listed() -> bool:
+    async def listed() -> list[dict[str, Any]]:
         found = (await matching.http.get("/volunteers/me/open-needs", headers=headers)).json()
-        return any(need["need_id"] == weekly.subject for need in found)
+        return [need for need in found if need["need_id"] == weekly.subject]
 
-    await eventually(listed, what="the weekly need open for a pick")
+    (open_need,) = await eventually(listed, what="the weekly need open for a pick")
+    assert open_need["district"] == PLACE["district"] and open_need["distance_km"] is not None
+    assert "place" not in open_need and str(PLACE["point"]["lat"]) not in json.dumps(open_need)
     picked = await matching.http.post(f"/volunteers/me/open-needs/{weekly.subject}/pick", headers=headers)
     assert picked.json() == {"outcome": "picked"}, picked.text
     return Engaged(

@@ -292,6 +292,9 @@ async def test_need_visibility_per_role(registry: RunningRegistry, world: World)
         assert response.json()["household_ref"] == "hh-7f3k9q2a", role
     as_volunteer = await registry.http.get(url, headers=caller(registry, world, "volunteer"))
     assert as_volunteer.status_code == 200 and "household_ref" not in as_volunteer.json()
+    # Not committed to it: the district, never the point or postcode (issue 18).
+    exact = (await registry.http.get(url, headers=caller(registry, world, "coordinator"))).json()["place"]
+    assert exact["point"] and as_volunteer.json()["place"] == {"district": exact.get("district")}
     admin_list = await registry.http.get(
         f"/tenants/{world.tenant}/needs", headers=caller(registry, world, "initiative-admin")
     )

@@ -44,6 +44,7 @@ def need(status: str = NeedStatus.OPEN, committed: list[str] | None = None) -> d
         "organisation_id": ORG,
         "status": status,
         "household_ref": "hh-7f3k9q2a",
+        "place": {"point": {"lat": 52.52, "lon": 13.405}, "postcode": "10178", "district": "Mitte"},
         "committed": committed or [],
     }
 
@@ -167,6 +168,19 @@ def test_volunteers_see_open_needs_and_their_own_but_never_the_household() -> No
     assert domain.need_view(who(Role.INITIATIVE_ADMIN, org=ORG), need())["household_ref"] == "hh-7f3k9q2a"
     assert "household_ref" not in domain.need_view(who(Role.INITIATIVE_ADMIN, org=OTHER_ORG), need())
     assert not domain.may_read_need(who(Role.INITIATIVE_ADMIN, org=OTHER_ORG), need(NeedStatus.STAFFED))
+
+
+def test_a_volunteer_reads_a_needs_district_until_committed_and_its_exact_place_then() -> None:
+    me = who(Role.VOLUNTEER, subject=VOLUNTEER_ID)
+    exact = need()["place"]
+    assert exact["point"] and exact["district"]
+    assert domain.need_view(me, need())["place"] == {"district": exact["district"]}
+    assert domain.need_view(me, need(NeedStatus.STAFFED, committed=[VOLUNTEER_ID]))["place"] == exact
+    for owner in (who(Role.COORDINATOR), who(Role.INITIATIVE_ADMIN, org=ORG), who(Role.PARTNER)):
+        assert domain.need_view(owner, need())["place"] == exact
+    assert domain.need_view(who(Role.INITIATIVE_ADMIN, org=OTHER_ORG), need())["place"] == {
+        "district": exact["district"]
+    }
 
 
 def test_a_tenant_scope_adds_its_tenant_and_refuses_another() -> None:

@@ -242,9 +242,20 @@ def volunteer_view(
     return view
 
 
+def may_see_exact_place(principal: Principal, need: Mapping[str, Any]) -> bool:
+    """A need's point and postcode can be where a refugee family lives (housing help, childcare):
+    its owner, the office and partners see them, a volunteer only once committed to the need."""
+    if may_see_household_ref(principal, need):
+        return True
+    return principal.has(Role.VOLUNTEER) and principal.volunteer_id in need.get("committed", [])
+
+
 def need_view(principal: Principal, need: Mapping[str, Any]) -> dict[str, Any]:
     view = {key: value for key, value in need.items() if key not in {"_id", "tenant", "partner_ref", "reported_by"}}
     view["need_id"] = need["_id"]
+    if not may_see_exact_place(principal, need) and "place" in view:
+        # Coarsened here, not by the client: the district (matching adds the volunteer's distance).
+        view["place"] = {"district": (view["place"] or {}).get("district")}
     if not may_see_household_ref(principal, need):
         view.pop("household_ref", None)
         view.pop("committed", None)

@@ -1,4 +1,10 @@
-"""The volunteers' own API (token subject = volunteer id): proposals, answers, open needs."""
+"""The volunteers' own API (token subject = volunteer id): proposals, answers, open needs.
+
+Where a need is (issue 18): for housing help or childcare its place can be where a refugee family
+lives, so a volunteer reads its district and their distance to it until they commit, and the exact
+place (``place``: point and postcode) only on a proposal they accepted (and in their engagements).
+Coarsened here, before it leaves the service; the office's routes keep the exact place.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,15 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from lotse_contracts import MatchReason
 from lotse_contracts.events.matching import AnswerChannel
 from lotse_contracts.events.partner import DeclineReason
+from lotse_contracts.events.values import Place
 from lotse_matching.api.access import Service, Volunteer
 from lotse_matching.domain import Outcome
-from lotse_matching.store import NeedRecord, Proposal, ProposalKind
+from lotse_matching.store import NeedRecord, Proposal, ProposalKind, ProposalStatus
 from lotse_runtime.auth import tenant_of
 from lotse_runtime.problems import Problem, problem_responses
 
@@ -27,6 +34,8 @@ class ProposalView(BaseModel):
     need_id: str
     category: str | None
     description: str | None
+    district: str | None
+    place: Place | None = Field(description="The exact place: only once the volunteer accepted the proposal.")
     status: str
     score: float | None
     distance_km: float | None
@@ -39,6 +48,7 @@ class OpenNeedView(BaseModel):
     need_id: str
     category: str
     description: str
+    district: str | None = Field(description="Where, as close as a volunteer who has not committed reads it.")
     score: float
     distance_km: float
     reasons: list[MatchReason]
@@ -109,6 +119,7 @@ async def open_needs(matching: Service, principal: Volunteer) -> list[OpenNeedVi
                 need_id=need_id,
                 category=need.details["category"],
                 description=need.details["description"],
+                district=need.details["place"].get("district"),
                 score=fit.score,
                 distance_km=fit.distance_km,
                 reasons=list(fit.reasons),
@@ -142,11 +153,15 @@ def _result(outcome: Outcome) -> AnswerResult:
 
 def _proposal_view(proposal: Proposal, need: NeedRecord | None) -> ProposalView:
     details: dict[str, Any] = need.details if need else {}
+    place = details.get("place") or {}
+    committed = proposal.status is ProposalStatus.ACCEPTED
     return ProposalView(
         proposal_id=proposal.id,
         need_id=proposal.need_id,
         category=details.get("category"),
         description=details.get("description"),
+        district=place.get("district"),
+        place=Place.model_validate(place) if committed and "point" in place else None,
         status=proposal.status.value,
         score=proposal.score,
         distance_km=proposal.distance_km,
