@@ -29,7 +29,7 @@ def username(tenant: str | None, role: Role) -> str:
     """``admin`` for the platform, ``<tenant>-<role>`` for a municipality's people."""
     if tenant is None:
         return PLATFORM_ADMIN
-    short = {Role.INITIATIVE_ADMIN: "initiative"}.get(role, role.value)
+    short = {Role.INITIATIVE_ADMIN: "initiative", Role.DATA_PROTECTION_OFFICER: "dpo"}.get(role, role.value)
     return f"{tenant}-{short}"
 
 
@@ -66,6 +66,7 @@ class DemoLogins:
                 (Role.COORDINATOR, f"Koordinierungsstelle {tenant.name}"),
                 (Role.INITIATIVE_ADMIN, f"Initiative in {tenant.name}"),
                 (Role.VOLUNTEER, "Samira Demo"),
+                (Role.DATA_PROTECTION_OFFICER, f"Datenschutz {tenant.name}"),
             ):
                 wanted.append(
                     self._account(tenant.slug, role, name, f"{username(tenant.slug, role)}@{tenant.slug}.example")
@@ -118,7 +119,7 @@ class DemoLogins:
         demo = {username(None, Role.PLATFORM_ADMIN)} | {
             username(tenant.slug, role)
             for tenant in self.tenants
-            for role in (Role.COORDINATOR, Role.INITIATIVE_ADMIN, Role.VOLUNTEER)
+            for role in (Role.COORDINATOR, Role.INITIATIVE_ADMIN, Role.VOLUNTEER, Role.DATA_PROTECTION_OFFICER)
         }
         logins = [
             Login(account.tenant, ", ".join(account.roles), account.username, account.password or "")

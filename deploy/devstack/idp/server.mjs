@@ -41,7 +41,7 @@ const AUDIENCE = process.env.LOTSE_IDP_AUDIENCE || 'lotse';
 const RESOURCE = 'urn:lotse:api';
 const RESOURCE_SCOPE = 'lotse';
 const TENANT_PATTERN = /^[a-z][a-z0-9-]{1,39}$/;
-const ROLES = new Set(['platform-admin', 'coordinator', 'initiative-admin', 'volunteer', 'partner']);
+const ROLES = new Set(['platform-admin', 'coordinator', 'initiative-admin', 'volunteer', 'partner', 'data-protection-officer']);
 const MIN_PASSWORD_LENGTH = 10;
 const MAX_FORM_BYTES = 16 * 1024;
 
