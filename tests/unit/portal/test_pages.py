@@ -42,6 +42,8 @@ PROPOSAL = {
     "description": HOSTILE,
     "status": ProposalStatus.OPEN.value,  # matching's status of a proposal waiting for an answer
     "distance_km": 3.4,
+    "district": "Mitte",
+    "place": None,  # matching sends the exact place only once the proposal is accepted
     "reasons": [{"code": "language", "detail": "speaks ar"}],
 }
 FACTS = domain.TenantFacts.from_json(
@@ -474,6 +476,12 @@ def test_repeated_buttons_name_their_proposal_or_engagement() -> None:
     html = pages.render("de", "engagements.html", {**COMMON, **PAGES["engagements.html"], "engagements": engagements})
     assert 'Zurücktreten<span class="visually-hidden"> (<bdi>Begleitung zum Amt</bdi>, ' in html
     assert 'Zurücktreten<span class="visually-hidden"> (<bdi>Lernhilfe Deutsch</bdi>, ' in html
+
+
+def test_open_needs_and_proposals_say_the_district_and_the_distance() -> None:
+    for template in ("needs.html", "proposals.html"):
+        html = pages.render("de", template, {**COMMON, **PAGES[template]})
+        assert "Stadtteil: <bdi>Mitte</bdi>" in html and "Entfernung: 3,4 km" in html, template
 
 
 def test_an_engagements_place_is_in_words_and_its_point_only_for_the_devices_map_app() -> None:
