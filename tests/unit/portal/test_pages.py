@@ -18,6 +18,7 @@ from lotse_portal.api.profile import choices
 from lotse_portal.app import create_app
 from lotse_portal.settings import PortalSettings
 from lotse_portal.store import SignedInUser
+from tests.unit.portal.audit_pages import AUDIT_PAGES
 from tests.unit.portal.hours_pages import HOURS_PAGES
 from tests.unit.portal.question_pages import QUESTION_PAGES
 from tests.unit.portal.test_office_volunteers import VOLUNTEER_PAGES
@@ -343,6 +344,7 @@ PAGES: dict[str, dict[str, Any]] = {
     **HOURS_PAGES,
     **QUESTION_PAGES,
     **VOLUNTEER_PAGES,
+    **AUDIT_PAGES,
 }
 
 
