@@ -2095,6 +2095,22 @@ def read_check_form(form: FormData, today: date) -> tuple[dict[str, str] | None,
     return {"kind": kind, "seen_on": seen_on.isoformat(), "valid_until": valid_until.isoformat()}, errors
 
 
+def read_subject_access_request(values: Mapping[str, str], today: date) -> tuple[date | None, dict[str, str]]:
+    """The day the person's written request for their data arrived, or the fields to correct: the
+    office confirms that a written request exists and says when it came (at the latest today)."""
+    errors: dict[str, str] = {}
+    if values.get("written_request") != "yes":
+        errors["written_request"] = N_("Bitte bestätigen Sie, dass ein schriftlicher Antrag der Person vorliegt.")
+    received = _date(values.get("request_date", ""))
+    if received is None:
+        errors["request_date"] = N_("Bitte geben Sie an, wann der Antrag eingegangen ist, z. B. 2026-12-01.")
+    elif received > today:
+        errors["request_date"] = N_(
+            "Das Datum liegt in der Zukunft. Bitte tragen Sie den Tag ein, an dem der Antrag einging."
+        )
+    return (None if errors else received), errors
+
+
 CHECK_SEEN_IN_FUTURE = N_("Das Datum liegt in der Zukunft. Bitte tragen Sie den Tag ein, an dem Sie ihn gesehen haben.")
 CHECK_ENDS_BEFORE_SEEN = N_("„Gültig bis“ muss am oder nach dem Tag liegen, an dem Sie den Nachweis gesehen haben.")
 CHECK_EXPIRED = N_("Dieser Nachweis gilt nicht mehr. Eine abgelaufene Prüfung lässt sich nicht eintragen.")

@@ -209,3 +209,9 @@ class Store:
 
     async def delete(self, session_id: str) -> None:
         await self.sessions.delete_one({"_id": session_key(session_id)})
+
+    async def sessions_of(self, tenant: str, volunteer_id: str) -> list[dict[str, Any]]:
+        """The person's sign-in sessions (the subject-access export): their tokens are sealed."""
+        query = {"user.tenant": tenant, "user.volunteer_id": volunteer_id}
+        found: list[dict[str, Any]] = await self.sessions.find(query).sort("expires_at", ASCENDING).to_list()
+        return found

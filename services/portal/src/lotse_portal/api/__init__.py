@@ -3,7 +3,6 @@
 from fastapi import APIRouter
 
 from lotse_portal.api import (
-    audit,
     console,
     engagements,
     guidance,
@@ -44,6 +43,5 @@ for module in (
     hours,
     questions,
     office_questions,
-    audit,
 ):
     router.include_router(module.router)

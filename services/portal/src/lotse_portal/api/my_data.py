@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, JsonValue
 
 from lotse_portal.api.access import VolunteerVisit, tenant, token
 from lotse_portal.api.start import volunteer_profile
 from lotse_portal.backends import BackendProblem, QuestionCalls, Service
+from lotse_portal.subject_access import HeldByService, download, held_by_service
 from lotse_runtime.i18n import N_
 
 router = APIRouter()
@@ -30,29 +30,37 @@ async def my_data(current: VolunteerVisit) -> Response:
     return await current.page("my_data.html", profile=profile, errors=errors)
 
 
+class VolunteerExport(BaseModel):
+    """The volunteer's download: what the portal shows them, and everything each service holds."""
+
+    exported_at: datetime
+    tenant: str
+    volunteer_id: str
+    profile: JsonValue
+    proposals_and_engagements: JsonValue
+    hours: JsonValue
+    messages: JsonValue
+    questions: JsonValue  # their questions to the coordination office, with every message of each
+    held_by_service: HeldByService
+
+
 @router.get("/my-data/export")
 async def export(current: VolunteerVisit) -> Response:
-    """Everything the three services hold about the volunteer, in one machine-readable file."""
-    backends, bearer = current.portal.backends, token(current)
-    document: dict[str, Any] = {
-        "exported_at": datetime.now(UTC).isoformat(),
-        "tenant": tenant(current),
-        "profile": await volunteer_profile(current),
-        "proposals_and_engagements": await backends.get(Service.MATCHING, "/volunteers/me/proposals", bearer),
-        "hours": await backends.get(Service.MATCHING, "/volunteers/me/hours", bearer),
-        "messages": await backends.get(Service.NOTIFICATIONS, "/me/messages", bearer),
-        # Their questions to the coordination office, with every message of each.
-        "questions": await QuestionCalls(backends, bearer).export(),
-    }
-    body = json.dumps(document, ensure_ascii=False, indent=2)
-    filename = f"lotse-{datetime.now(UTC):%Y-%m-%d}.json"
-    return await current.finish(
-        Response(
-            body,
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
-        )
+    """Everything Lotse holds about the volunteer, in one machine-readable file."""
+    assert current.user is not None
+    backends, bearer, volunteer_id = current.portal.backends, token(current), current.user.volunteer_id
+    document = VolunteerExport(
+        exported_at=datetime.now(UTC),
+        tenant=tenant(current),
+        volunteer_id=volunteer_id,
+        profile=await volunteer_profile(current),
+        proposals_and_engagements=await backends.get(Service.MATCHING, "/volunteers/me/proposals", bearer),
+        hours=await backends.get(Service.MATCHING, "/volunteers/me/hours", bearer),
+        messages=await backends.get(Service.NOTIFICATIONS, "/me/messages", bearer),
+        questions=await QuestionCalls(backends, bearer).export(),
+        held_by_service=await held_by_service(backends, current.portal.store, bearer, tenant(current), volunteer_id),
     )
+    return await current.finish(download(document, volunteer_id))
 
 
 @router.post("/my-data/withdraw")

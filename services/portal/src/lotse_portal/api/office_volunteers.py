@@ -11,7 +11,7 @@ so its address says what was searched and paging is a link.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ from lotse_portal.api.access import CoordinatorVisit, OfficeVisit, Visit, tenant
 from lotse_portal.api.maps import postcode_table
 from lotse_portal.api.profile import tenant_facts
 from lotse_portal.backends import BackendProblem, OfficeVolunteerCalls
+from lotse_portal.subject_access import OfficeExport, ProducedBy, download, held_by_service
 from lotse_runtime.auth import Role
 from lotse_runtime.i18n import N_
 
@@ -254,6 +255,32 @@ async def name_contact_person(current: CoordinatorVisit, volunteer_id: UUID) -> 
         else N_("Die Person hat jetzt keine Ansprechperson bei der Koordinationsstelle.")
     )
     return await current.redirect(f"/console/volunteers/{volunteer_id}#contact-person", flash=done)
+
+
+@router.post("/console/volunteers/{volunteer_id}/subject-access")
+async def produce_subject_access(current: CoordinatorVisit, volunteer_id: UUID) -> Response:
+    """The office produces the person's export (DSGVO Art. 15) on their written request: the
+    file the person can download themself, with who produced it, when, and the request's date."""
+    form = await current.form()
+    values = {name: form.get(name, "") for name in ("written_request", "request_date")}
+    today = datetime.now(ZoneInfo((await tenant_facts(current)).timezone)).date()
+    received, errors = domain.read_subject_access_request(values, today)
+    if received is None:
+        return await _volunteer_page(current, str(volunteer_id), errors=errors, values=values, status=422)
+    await _calls(current).volunteer(str(volunteer_id))  # the registry's 404 for no such person
+    assert current.user is not None
+    document = OfficeExport(
+        exported_at=datetime.now(UTC),
+        tenant=tenant(current),
+        volunteer_id=str(volunteer_id),
+        produced_by=ProducedBy(
+            name=current.user.name, staff_id=current.user.volunteer_id, request_received_on=received
+        ),
+        held_by_service=await held_by_service(
+            current.portal.backends, current.portal.store, token(current), tenant(current), str(volunteer_id)
+        ),
+    )
+    return await current.finish(download(document, str(volunteer_id)))
 
 
 # -- a coordinator's own entry as a contact person ------------------------------------------------
