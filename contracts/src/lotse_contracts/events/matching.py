@@ -26,20 +26,43 @@ from lotse_contracts.events.values import (
     EXAMPLE_PROPOSAL_ID,
     EXAMPLE_VOLUNTEER_ID,
 )
+from lotse_contracts.personal_data import NOT_PERSONAL, DataCategory, Purpose, RetentionRule, personal
+
+# The record of processing (lotse_contracts.personal_data): who was proposed for what, why, and
+# how they answered is about the volunteer.
+_KEPT = RetentionRule.PROPOSALS_OF_CLOSED_NEEDS
+VOLUNTEER_REFERENCE = personal(
+    DataCategory.IDENTIFIER, Purpose.MATCHING, Purpose.NOTIFICATION, Purpose.COORDINATION, retention=_KEPT
+)
+ENGAGEMENT = personal(DataCategory.ENGAGEMENT, Purpose.MATCHING, Purpose.COORDINATION, retention=_KEPT)
+MATCH_REASONS = personal(
+    DataCategory.ENGAGEMENT,
+    Purpose.MATCHING,
+    Purpose.NOTIFICATION,
+    retention=_KEPT,
+    note="name the volunteer's languages, checked certificates and distance",
+)
+DISTANCE = personal(DataCategory.LOCATION, Purpose.MATCHING, retention=_KEPT, note="derived from the home area")
 
 
 class NeedStaffing(EventData):
     subject_field = "need_id"
 
-    need_id: UUID = Field(description="The need; also the envelope subject.", examples=[EXAMPLE_NEED_ID])
+    need_id: UUID = Field(
+        description="The need; also the envelope subject.", examples=[EXAMPLE_NEED_ID], json_schema_extra=NOT_PERSONAL
+    )
 
 
 class VolunteerOfNeed(NeedStaffing):
-    volunteer_id: UUID = Field(description="The volunteer.", examples=[EXAMPLE_VOLUNTEER_ID])
+    volunteer_id: UUID = Field(
+        description="The volunteer.", examples=[EXAMPLE_VOLUNTEER_ID], json_schema_extra=VOLUNTEER_REFERENCE
+    )
 
 
 class ProposalOfNeed(VolunteerOfNeed):
-    proposal_id: UUID = Field(description="The proposal.", examples=[EXAMPLE_PROPOSAL_ID])
+    proposal_id: UUID = Field(
+        description="The proposal.", examples=[EXAMPLE_PROPOSAL_ID], json_schema_extra=NOT_PERSONAL
+    )
 
 
 class ReasonCode(StrEnum):
@@ -54,9 +77,14 @@ class ReasonCode(StrEnum):
 class MatchReason(Contract):
     """Why matching thinks this volunteer fits; shown to the volunteer."""
 
-    code: ReasonCode = Field(description="Which criterion fits.", examples=["language"])
+    code: ReasonCode = Field(
+        description="Which criterion fits.", examples=["language"], json_schema_extra=MATCH_REASONS
+    )
     detail: str = Field(
-        max_length=200, description="Human-readable explanation.", examples=["speaks ar at level b2 or better"]
+        max_length=200,
+        description="Human-readable explanation.",
+        examples=["speaks ar at level b2 or better"],
+        json_schema_extra=MATCH_REASONS,
     )
 
 
@@ -65,20 +93,37 @@ class MatchProposed(ProposalOfNeed, extra="ignore"):
 
     event_type = "de.lotse.matching.proposal.proposed.v1"
 
-    organisation_id: UUID = Field(description="Organisation that owns the need.", examples=[EXAMPLE_ORGANISATION_ID])
+    organisation_id: UUID = Field(
+        description="Organisation that owns the need.",
+        examples=[EXAMPLE_ORGANISATION_ID],
+        json_schema_extra=NOT_PERSONAL,
+    )
     score: float = Field(
-        ge=0, le=1, description="How well the volunteer fits, 1 is best.", examples=[0.82], strict=True
+        ge=0,
+        le=1,
+        description="How well the volunteer fits, 1 is best.",
+        examples=[0.82],
+        strict=True,
+        json_schema_extra=ENGAGEMENT,
     )
     reasons: list[MatchReason] = Field(
         min_length=1,
         description="Why the volunteer fits.",
         examples=[[{"code": "language", "detail": "speaks ar at level b2 or better"}]],
+        json_schema_extra=MATCH_REASONS,
     )
     distance_km: float | None = Field(
-        default=None, ge=0, description="Distance from the volunteer's home area, in km.", examples=[3.4], strict=True
+        default=None,
+        ge=0,
+        description="Distance from the volunteer's home area, in km.",
+        examples=[3.4],
+        strict=True,
+        json_schema_extra=DISTANCE,
     )
     expires_at: AwareDatetime = Field(
-        description="When the proposal expires unanswered.", examples=["2026-11-28T09:00:00+01:00"]
+        description="When the proposal expires unanswered.",
+        examples=["2026-11-28T09:00:00+01:00"],
+        json_schema_extra=ENGAGEMENT,
     )
     accept_url: str | None = Field(
         default=None,
@@ -88,12 +133,14 @@ class MatchProposed(ProposalOfNeed, extra="ignore"):
             "the volunteer's links itself when it sends the proposal mail."
         ),
         examples=[None],
+        json_schema_extra=NOT_PERSONAL,
     )
     decline_url: str | None = Field(
         default=None,
         max_length=2000,
         description="Deprecated, never set: see accept_url.",
         examples=[None],
+        json_schema_extra=NOT_PERSONAL,
     )
 
 
@@ -108,7 +155,9 @@ class ProposalAccepted(ProposalOfNeed, extra="ignore"):
 
     event_type = "de.lotse.matching.proposal.accepted.v1"
 
-    answered_via: AnswerChannel = Field(description="Where the volunteer answered.", examples=["volunteer_app"])
+    answered_via: AnswerChannel = Field(
+        description="Where the volunteer answered.", examples=["volunteer_app"], json_schema_extra=ENGAGEMENT
+    )
 
 
 class ProposalDeclined(ProposalOfNeed, extra="ignore"):
@@ -116,8 +165,12 @@ class ProposalDeclined(ProposalOfNeed, extra="ignore"):
 
     event_type = "de.lotse.matching.proposal.declined.v1"
 
-    answered_via: AnswerChannel = Field(description="Where the volunteer answered.", examples=["partner"])
-    reason: DeclineReason | None = Field(default=None, description="Why, if the volunteer said.", examples=["too_far"])
+    answered_via: AnswerChannel = Field(
+        description="Where the volunteer answered.", examples=["partner"], json_schema_extra=ENGAGEMENT
+    )
+    reason: DeclineReason | None = Field(
+        default=None, description="Why, if the volunteer said.", examples=["too_far"], json_schema_extra=ENGAGEMENT
+    )
 
 
 class ProposalExpired(ProposalOfNeed):
@@ -139,7 +192,9 @@ class ProposalWithdrawn(ProposalOfNeed):
 
     event_type = "de.lotse.matching.proposal.withdrawn.v1"
 
-    reason: WithdrawReason = Field(description="Why the proposal was withdrawn.", examples=["need_staffed"])
+    reason: WithdrawReason = Field(
+        description="Why the proposal was withdrawn.", examples=["need_staffed"], json_schema_extra=ENGAGEMENT
+    )
 
 
 class VolunteerSteppedBack(VolunteerOfNeed, extra="ignore"):
@@ -160,7 +215,10 @@ class NeedStaffed(NeedStaffing):
     event_type = "de.lotse.matching.need.staffed.v1"
 
     volunteer_ids: list[UUID] = Field(
-        min_length=1, description="Volunteers who committed.", examples=[[EXAMPLE_VOLUNTEER_ID]]
+        min_length=1,
+        description="Volunteers who committed.",
+        examples=[[EXAMPLE_VOLUNTEER_ID]],
+        json_schema_extra=VOLUNTEER_REFERENCE,
     )
 
 
@@ -177,7 +235,15 @@ class NeedUnstaffed(NeedStaffing):
 
     event_type = "de.lotse.matching.need.unstaffed.v1"
 
-    organisation_id: UUID = Field(description="Organisation to escalate to.", examples=[EXAMPLE_ORGANISATION_ID])
-    reason: UnstaffedReason = Field(description="Why nobody is found.", examples=["all_declined"])
-    volunteers_committed: int = Field(ge=0, description="Volunteers committed so far.", examples=[0], strict=True)
-    volunteers_needed: int = Field(ge=1, description="Volunteers the need asks for.", examples=[1], strict=True)
+    organisation_id: UUID = Field(
+        description="Organisation to escalate to.", examples=[EXAMPLE_ORGANISATION_ID], json_schema_extra=NOT_PERSONAL
+    )
+    reason: UnstaffedReason = Field(
+        description="Why nobody is found.", examples=["all_declined"], json_schema_extra=NOT_PERSONAL
+    )
+    volunteers_committed: int = Field(
+        ge=0, description="Volunteers committed so far.", examples=[0], strict=True, json_schema_extra=NOT_PERSONAL
+    )
+    volunteers_needed: int = Field(
+        ge=1, description="Volunteers the need asks for.", examples=[1], strict=True, json_schema_extra=NOT_PERSONAL
+    )

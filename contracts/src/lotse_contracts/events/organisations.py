@@ -13,6 +13,18 @@ from pydantic import Field
 
 from lotse_contracts.base import EventData
 from lotse_contracts.events.values import EXAMPLE_ORGANISATION_ID, Email
+from lotse_contracts.personal_data import NOT_PERSONAL, DataCategory, DataSubject, Purpose, RetentionRule, personal
+
+# The record of processing (lotse_contracts.personal_data): a functional mailbox is meant, but a
+# small initiative's may be a person's own address, so it is treated as personal data.
+FUNCTIONAL_MAILBOX = personal(
+    DataCategory.CONTACT_DATA,
+    Purpose.NOTIFICATION,
+    Purpose.COORDINATION,
+    subjects=(DataSubject.ORGANISATION_CONTACT,),
+    retention=RetentionRule.TENANT_LIFETIME,
+    note="a functional mailbox; personal where it names a person",
+)
 
 
 class OrganisationKind(StrEnum):
@@ -28,19 +40,29 @@ class OrganisationState(EventData):
 
     subject_field = "organisation_id"
 
-    organisation_id: UUID = Field(description="Id of the organisation.", examples=[EXAMPLE_ORGANISATION_ID])
-    name: str = Field(
-        min_length=1, max_length=160, description="Name of the organisation.", examples=["Willkommensinitiative Mitte"]
+    organisation_id: UUID = Field(
+        description="Id of the organisation.", examples=[EXAMPLE_ORGANISATION_ID], json_schema_extra=NOT_PERSONAL
     )
-    kind: OrganisationKind = Field(description="What kind of organisation this is.", examples=["initiative"])
+    name: str = Field(
+        min_length=1,
+        max_length=160,
+        description="Name of the organisation.",
+        examples=["Willkommensinitiative Mitte"],
+        json_schema_extra=NOT_PERSONAL,
+    )
+    kind: OrganisationKind = Field(
+        description="What kind of organisation this is.", examples=["initiative"], json_schema_extra=NOT_PERSONAL
+    )
     contact_email: Email = Field(
         description="Functional mailbox of the organisation (not a person's).",
         examples=["kontakt@willkommen-mitte.de"],
+        json_schema_extra=FUNCTIONAL_MAILBOX,
     )
     districts: list[str] = Field(
         default_factory=list,
         description="Districts the organisation works in; empty means the whole municipality.",
         examples=[["Mitte", "Nord"]],
+        json_schema_extra=NOT_PERSONAL,
     )
 
 

@@ -28,6 +28,24 @@ from lotse_contracts.events.values import (
     Consent,
 )
 from lotse_contracts.events.volunteers import VolunteerProfile
+from lotse_contracts.personal_data import NOT_PERSONAL, DataCategory, DataSubject, Purpose, RetentionRule, personal
+
+# The record of processing (lotse_contracts.personal_data).
+_VOLUNTEER_DATA = RetentionRule.WITHDRAWN_VOLUNTEERS
+PARTNER_REFERENCE = personal(
+    DataCategory.IDENTIFIER,
+    Purpose.COORDINATION,
+    subjects=(DataSubject.VOLUNTEER, DataSubject.REFUGEE_HOUSEHOLD),
+    retention=_VOLUNTEER_DATA,
+    note="the partner system's id of a volunteer or of a case; kept with its volunteer or need",
+)
+MANAGING_ORGANISATION = personal(DataCategory.ENGAGEMENT, Purpose.COORDINATION, retention=_VOLUNTEER_DATA)
+CONSENT = personal(DataCategory.CONSENT, Purpose.CONSENT_EVIDENCE, retention=_VOLUNTEER_DATA)
+AVAILABILITY = personal(DataCategory.AVAILABILITY, Purpose.MATCHING, retention=_VOLUNTEER_DATA)
+ANSWERING_VOLUNTEER = personal(
+    DataCategory.IDENTIFIER, Purpose.MATCHING, retention=RetentionRule.PROPOSALS_OF_CLOSED_NEEDS
+)
+ANSWER = personal(DataCategory.ENGAGEMENT, Purpose.MATCHING, retention=RetentionRule.PROPOSALS_OF_CLOSED_NEEDS)
 
 
 class ExternalRef(EventData):
@@ -37,6 +55,7 @@ class ExternalRef(EventData):
         pattern=r"^[A-Za-z0-9._:-]{1,64}$",
         description="The partner system's own id of the need or volunteer; also the envelope subject.",
         examples=["case-2026-00042"],
+        json_schema_extra=PARTNER_REFERENCE,
     )
 
 
@@ -57,7 +76,9 @@ class CancelNeed(ExternalRef):
 
     event_type = "de.lotse.partner.need.cancel.v1"
 
-    reason: CancellationReason = Field(description="Why the need is cancelled.", examples=["solved_otherwise"])
+    reason: CancellationReason = Field(
+        description="Why the need is cancelled.", examples=["solved_otherwise"], json_schema_extra=NOT_PERSONAL
+    )
 
 
 class ConsentMethod(StrEnum):
@@ -93,19 +114,36 @@ class RegisterVolunteer(VolunteerProfile, ExternalRef):
     event_type = "de.lotse.partner.volunteer.register.v1"
 
     organisation_id: UUID | None = Field(
-        default=None, description="Initiative that manages the volunteer.", examples=[EXAMPLE_ORGANISATION_ID]
+        default=None,
+        description="Initiative that manages the volunteer.",
+        examples=[EXAMPLE_ORGANISATION_ID],
+        json_schema_extra=MANAGING_ORGANISATION,
     )
-    consent: Consent = Field(description="The consent the volunteer gave.", examples=[EXAMPLE_CONSENT])
-    consent_proof: ConsentProof = Field(description="Evidence of the consent.", examples=[EXAMPLE_CONSENT_PROOF])
-    availability: Availability = Field(description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY])
+    consent: Consent = Field(
+        description="The consent the volunteer gave.", examples=[EXAMPLE_CONSENT], json_schema_extra=CONSENT
+    )
+    consent_proof: ConsentProof = Field(
+        description="Evidence of the consent.", examples=[EXAMPLE_CONSENT_PROOF], json_schema_extra=CONSENT
+    )
+    availability: Availability = Field(
+        description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY], json_schema_extra=AVAILABILITY
+    )
 
 
 class ProposalAnswer(EventData):
     subject_field = "proposal_id"
 
-    proposal_id: UUID = Field(description="Proposal being answered; also the subject.", examples=[EXAMPLE_PROPOSAL_ID])
-    need_id: UUID = Field(description="Need of the proposal.", examples=[EXAMPLE_NEED_ID])
-    volunteer_id: UUID = Field(description="Volunteer who answers.", examples=[EXAMPLE_VOLUNTEER_ID])
+    proposal_id: UUID = Field(
+        description="Proposal being answered; also the subject.",
+        examples=[EXAMPLE_PROPOSAL_ID],
+        json_schema_extra=NOT_PERSONAL,
+    )
+    need_id: UUID = Field(
+        description="Need of the proposal.", examples=[EXAMPLE_NEED_ID], json_schema_extra=NOT_PERSONAL
+    )
+    volunteer_id: UUID = Field(
+        description="Volunteer who answers.", examples=[EXAMPLE_VOLUNTEER_ID], json_schema_extra=ANSWERING_VOLUNTEER
+    )
 
 
 class AcceptProposal(ProposalAnswer):
@@ -126,4 +164,6 @@ class DeclineProposal(ProposalAnswer):
 
     event_type = "de.lotse.partner.proposal.decline.v1"
 
-    reason: DeclineReason | None = Field(default=None, description="Why, if the volunteer said.", examples=["no_time"])
+    reason: DeclineReason | None = Field(
+        default=None, description="Why, if the volunteer said.", examples=["no_time"], json_schema_extra=ANSWER
+    )

@@ -41,29 +41,69 @@ from lotse_contracts.events.values import (
     QuietHours,
     SkillSlug,
 )
+from lotse_contracts.personal_data import DataCategory, DataSubject, Purpose, RetentionRule, personal
+
+# The record of processing (lotse_contracts.personal_data): everything a volunteer event carries
+# is about the volunteer; the registry removes it 6 months after withdrawal or at erasure.
+_KEPT = RetentionRule.WITHDRAWN_VOLUNTEERS
+VOLUNTEER_REFERENCE = personal(
+    DataCategory.IDENTIFIER, Purpose.MATCHING, Purpose.NOTIFICATION, Purpose.COORDINATION, retention=_KEPT
+)
+CONTACT_DATA = personal(DataCategory.CONTACT_DATA, Purpose.NOTIFICATION, Purpose.COORDINATION, retention=_KEPT)
+PREFERENCES = personal(DataCategory.COMMUNICATION_PREFERENCES, Purpose.NOTIFICATION, retention=_KEPT)
+SKILLS = personal(DataCategory.SKILLS, Purpose.MATCHING, retention=_KEPT)
+LANGUAGES = personal(DataCategory.LANGUAGE_SKILLS, Purpose.MATCHING, retention=_KEPT)
+HOME_AREA = personal(DataCategory.LOCATION, Purpose.MATCHING, retention=_KEPT)
+CERTIFICATES = personal(
+    DataCategory.CERTIFICATES,
+    Purpose.MATCHING,
+    Purpose.COORDINATION,
+    retention=_KEPT,
+    note="the extended police certificate is data on criminal records (Art. 10): only that it was seen",
+)
+AVAILABILITY = personal(DataCategory.AVAILABILITY, Purpose.MATCHING, retention=_KEPT)
+CONSENT = personal(DataCategory.CONSENT, Purpose.CONSENT_EVIDENCE, retention=_KEPT)
+ENGAGEMENT = personal(DataCategory.ENGAGEMENT, Purpose.COORDINATION, retention=_KEPT)
+CONTACT_PERSON = personal(
+    DataCategory.IDENTIFIER,
+    Purpose.COORDINATION,
+    subjects=(DataSubject.VOLUNTEER, DataSubject.OFFICE_STAFF),
+    retention=_KEPT,
+)
 
 
 class VolunteerContact(Contract):
     """How to reach a volunteer; read only by the notification service."""
 
     display_name: str = Field(
-        min_length=1, max_length=80, description="Name the volunteer wants to be addressed with.", examples=["Maria"]
+        min_length=1,
+        max_length=80,
+        description="Name the volunteer wants to be addressed with.",
+        examples=["Maria"],
+        json_schema_extra=CONTACT_DATA,
     )
-    email: Email
+    email: Email = Field(json_schema_extra=CONTACT_DATA)
     phone: str | None = Field(
         default=None,
         pattern=r"^\+[1-9][0-9]{6,14}$",
         description="Phone number in E.164 form.",
         examples=["+4915112345678"],
+        json_schema_extra=CONTACT_DATA,
     )
-    preferred_language: LanguageCode = Field(description="Language of notifications.", examples=["de"])
+    preferred_language: LanguageCode = Field(
+        description="Language of notifications.", examples=["de"], json_schema_extra=PREFERENCES
+    )
     channels: list[Channel] = Field(
-        min_length=1, description="Channels the volunteer wants to be notified on.", examples=[["email", "in_app"]]
+        min_length=1,
+        description="Channels the volunteer wants to be notified on.",
+        examples=[["email", "in_app"]],
+        json_schema_extra=PREFERENCES,
     )
     quiet_hours: QuietHours | None = Field(
         default=None,
         description="Daily window in the tenant's local time without email; absent means none.",
         examples=[EXAMPLE_QUIET_HOURS],
+        json_schema_extra=PREFERENCES,
     )
     opted_out_of: list[OptionalMessageKind] = Field(
         default_factory=list,
@@ -72,6 +112,7 @@ class VolunteerContact(Contract):
             "and cancellations concern their engagement and cannot be opted out of."
         ),
         examples=[["proposal_reminder"]],
+        json_schema_extra=PREFERENCES,
     )
 
 
@@ -87,7 +128,9 @@ EXAMPLE_CONTACT: dict[str, Any] = {
 class VolunteerIdentity(EventData):
     subject_field = "volunteer_id"
 
-    volunteer_id: UUID = Field(description="Id of the volunteer.", examples=[EXAMPLE_VOLUNTEER_ID])
+    volunteer_id: UUID = Field(
+        description="Id of the volunteer.", examples=[EXAMPLE_VOLUNTEER_ID], json_schema_extra=VOLUNTEER_REFERENCE
+    )
 
 
 class VolunteerProfile(Contract):
@@ -95,21 +138,32 @@ class VolunteerProfile(Contract):
 
     contact: VolunteerContact = Field(description="How to reach the volunteer.", examples=[EXAMPLE_CONTACT])
     skills: list[SkillSlug] = Field(
-        description="Skills from the tenant's catalogue.", examples=[["driving", "translation"]]
+        description="Skills from the tenant's catalogue.",
+        examples=[["driving", "translation"]],
+        json_schema_extra=SKILLS,
     )
     languages: list[LanguageSkill] = Field(
         min_length=1,
         description="Languages the volunteer speaks.",
         examples=[[{"language": "de", "level": "native"}, {"language": "ar", "level": "b2"}]],
+        json_schema_extra=LANGUAGES,
     )
-    home_area: HomeArea = Field(description="Where the volunteer starts from.", examples=[EXAMPLE_HOME_AREA])
+    home_area: HomeArea = Field(
+        description="Where the volunteer starts from.", examples=[EXAMPLE_HOME_AREA], json_schema_extra=HOME_AREA
+    )
     travel_radius_km: int = Field(
-        ge=0, le=200, description="How far the volunteer is willing to travel, in km.", examples=[10], strict=True
+        ge=0,
+        le=200,
+        description="How far the volunteer is willing to travel, in km.",
+        examples=[10],
+        strict=True,
+        json_schema_extra=HOME_AREA,
     )
     certificates: list[Certificate] = Field(
         default_factory=list,
         description="Certificates the volunteer has shown.",
         examples=[[{"kind": "extended_police_certificate", "issued_on": "2026-03-01", "valid_until": "2031-03-01"}]],
+        json_schema_extra=CERTIFICATES,
     )
 
 
@@ -122,9 +176,14 @@ class VolunteerRegistered(VolunteerProfile, VolunteerIdentity):
         default=None,
         description="Initiative that manages the volunteer; absent if registered directly with the municipality.",
         examples=[EXAMPLE_ORGANISATION_ID],
+        json_schema_extra=ENGAGEMENT,
     )
-    consent: Consent = Field(description="The consent the volunteer gave.", examples=[EXAMPLE_CONSENT])
-    availability: Availability = Field(description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY])
+    consent: Consent = Field(
+        description="The consent the volunteer gave.", examples=[EXAMPLE_CONSENT], json_schema_extra=CONSENT
+    )
+    availability: Availability = Field(
+        description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY], json_schema_extra=AVAILABILITY
+    )
 
 
 class VolunteerProfileUpdated(VolunteerProfile, VolunteerIdentity):
@@ -138,7 +197,9 @@ class VolunteerAvailabilityChanged(VolunteerIdentity):
 
     event_type = "de.lotse.registry.volunteer.availability_changed.v1"
 
-    availability: Availability = Field(description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY])
+    availability: Availability = Field(
+        description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY], json_schema_extra=AVAILABILITY
+    )
 
 
 class WithdrawalReason(StrEnum):
@@ -152,11 +213,14 @@ class VolunteerWithdrawn(VolunteerIdentity):
 
     event_type = "de.lotse.registry.volunteer.withdrawn.v1"
 
-    reason: WithdrawalReason = Field(description="Why the volunteer left.", examples=["consent_withdrawn"])
+    reason: WithdrawalReason = Field(
+        description="Why the volunteer left.", examples=["consent_withdrawn"], json_schema_extra=ENGAGEMENT
+    )
     erasure_requested: bool = Field(
         description="True if an erasure follows; consumers may already stop using contact data.",
         examples=[True],
         strict=True,
+        json_schema_extra=ENGAGEMENT,
     )
 
 
@@ -166,7 +230,9 @@ class VolunteerErased(VolunteerIdentity):
     event_type = "de.lotse.registry.volunteer.erased.v1"
 
     erased_at: AwareDatetime = Field(
-        description="When the registry erased the volunteer.", examples=["2026-11-25T10:00:00+01:00"]
+        description="When the registry erased the volunteer.",
+        examples=["2026-11-25T10:00:00+01:00"],
+        json_schema_extra=ENGAGEMENT,
     )
 
 
@@ -193,10 +259,13 @@ class VolunteerCertificateChecked(VolunteerIdentity):
 
     event_type = "de.lotse.registry.volunteer.certificate_checked.v1"
 
-    check: CertificateCheck = Field(description="The check just recorded.", examples=[EXAMPLE_CHECK])
+    check: CertificateCheck = Field(
+        description="The check just recorded.", examples=[EXAMPLE_CHECK], json_schema_extra=CERTIFICATES
+    )
     checks: list[CertificateCheck] = Field(
         description="Every check in force now, at most one per kind (this one included): the full state.",
         examples=[[EXAMPLE_CHECK]],
+        json_schema_extra=CERTIFICATES,
     )
 
 
@@ -205,9 +274,13 @@ class VolunteerCertificateCheckRevoked(VolunteerIdentity):
 
     event_type = "de.lotse.registry.volunteer.certificate_check_revoked.v1"
 
-    kind: CertificateKind = Field(description="Kind of certificate no longer checked.", examples=["first_aid"])
+    kind: CertificateKind = Field(
+        description="Kind of certificate no longer checked.", examples=["first_aid"], json_schema_extra=CERTIFICATES
+    )
     checks: list[CertificateCheck] = Field(
-        description="Every check still in force, at most one per kind: the full state.", examples=[[EXAMPLE_CHECK]]
+        description="Every check still in force, at most one per kind: the full state.",
+        examples=[[EXAMPLE_CHECK]],
+        json_schema_extra=CERTIFICATES,
     )
 
 
@@ -216,14 +289,19 @@ class VolunteerCertificateExpiring(VolunteerIdentity):
 
     event_type = "de.lotse.registry.volunteer.certificate_expiring.v1"
 
-    kind: CertificateKind = Field(description="Kind of certificate.", examples=["extended_police_certificate"])
-    valid_until: IsoDate = Field(description="Last day the check counts for.", examples=["2031-11-19"])
+    kind: CertificateKind = Field(
+        description="Kind of certificate.", examples=["extended_police_certificate"], json_schema_extra=CERTIFICATES
+    )
+    valid_until: IsoDate = Field(
+        description="Last day the check counts for.", examples=["2031-11-19"], json_schema_extra=CERTIFICATES
+    )
     weeks_before: int = Field(
         ge=1,
         le=52,
         description="Which notice this is: the number of weeks before the last day it was due.",
         examples=[8],
         strict=True,
+        json_schema_extra=CERTIFICATES,
     )
 
 
@@ -237,4 +315,5 @@ class VolunteerContactPersonChanged(VolunteerIdentity):
         default=None,
         description="Id of the office staff member who is the volunteer's contact person; absent: none any more.",
         examples=[EXAMPLE_STAFF_ID],
+        json_schema_extra=CONTACT_PERSON,
     )
