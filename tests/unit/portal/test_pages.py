@@ -18,6 +18,7 @@ from lotse_portal.api.profile import choices
 from lotse_portal.app import create_app
 from lotse_portal.settings import PortalSettings
 from lotse_portal.store import SignedInUser
+from tests.unit.portal.audit_pages import AUDIT_PAGES
 from tests.unit.portal.hours_pages import HOURS_PAGES
 from tests.unit.portal.question_pages import QUESTION_PAGES
 from tests.unit.portal.test_office_volunteers import VOLUNTEER_PAGES
@@ -42,6 +43,8 @@ PROPOSAL = {
     "description": HOSTILE,
     "status": ProposalStatus.OPEN.value,  # matching's status of a proposal waiting for an answer
     "distance_km": 3.4,
+    "district": "Mitte",
+    "place": None,  # matching sends the exact place only once the proposal is accepted
     "reasons": [{"code": "language", "detail": "speaks ar"}],
 }
 FACTS = domain.TenantFacts.from_json(
@@ -341,6 +344,7 @@ PAGES: dict[str, dict[str, Any]] = {
     **HOURS_PAGES,
     **QUESTION_PAGES,
     **VOLUNTEER_PAGES,
+    **AUDIT_PAGES,
 }
 
 
@@ -474,6 +478,12 @@ def test_repeated_buttons_name_their_proposal_or_engagement() -> None:
     html = pages.render("de", "engagements.html", {**COMMON, **PAGES["engagements.html"], "engagements": engagements})
     assert 'Zurücktreten<span class="visually-hidden"> (<bdi>Begleitung zum Amt</bdi>, ' in html
     assert 'Zurücktreten<span class="visually-hidden"> (<bdi>Lernhilfe Deutsch</bdi>, ' in html
+
+
+def test_open_needs_and_proposals_say_the_district_and_the_distance() -> None:
+    for template in ("needs.html", "proposals.html"):
+        html = pages.render("de", template, {**COMMON, **PAGES[template]})
+        assert "Stadtteil: <bdi>Mitte</bdi>" in html and "Entfernung: 3,4 km" in html, template
 
 
 def test_an_engagements_place_is_in_words_and_its_point_only_for_the_devices_map_app() -> None:

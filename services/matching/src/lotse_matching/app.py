@@ -1,4 +1,5 @@
-"""The matching service's FastAPI app: the lifespan wires database, broker, relay and timer."""
+"""The matching service's FastAPI app: the lifespan wires database, broker, relay, timer
+and the retention job."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 
 from lotse_matching.api import router
 from lotse_matching.handlers import subscribe
+from lotse_matching.retention import retention_job
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
@@ -37,12 +39,16 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         await connections.broker.start()
         relay.start()
         timer = asyncio.create_task(matching.run_timer(), name="matching-timer")
+        app.state.retention = retention_job(store, settings)
+        if settings.run_retention:
+            app.state.retention.start()
         try:
             yield
         finally:
             timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
+            await app.state.retention.stop()
             await connections.stop(relay)
 
     app = service_app(settings, lifespan, title="Lotse matching", version="1", routers=[router])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, SecretStr
 
 from lotse_runtime.connections import ServiceSettings
+from lotse_runtime.retention import RetentionSettings
 
 
 class TenantPolicy(BaseModel):
@@ -15,7 +16,7 @@ class TenantPolicy(BaseModel):
     unstaffed_after_seconds: int | None = Field(None, ge=1)
 
 
-class MatchingSettings(ServiceSettings):
+class MatchingSettings(ServiceSettings, RetentionSettings):
     http_host: str = Field("127.0.0.1", description="Interface the HTTP API listens on")
     http_port: int = Field(8002, description="Port of the HTTP API")
     database: str = Field("matching", description="MongoDB database owned by the matching service")

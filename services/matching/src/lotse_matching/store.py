@@ -174,8 +174,10 @@ class NeedRecord:
     status: NeedStatus
     details: Document  # the registry's `NeedDetails`, as JSON; `profiles` reads it into a `Need`
     staffing: Staffing
+    # When the retention job anonymised the need and its proposals (``retention``), if it did.
+    anonymised_at: datetime | None = None
 
-    FIELDS = frozenset({"_id", "tenant", "need_id", "version", "status", "details", "staffing"})
+    FIELDS = frozenset({"_id", "tenant", "need_id", "version", "status", "details", "staffing", "anonymised_at"})
 
     @property
     def key(self) -> str:
@@ -205,10 +207,11 @@ class NeedRecord:
             status=NeedStatus(document["status"]),
             details=document["details"],
             staffing=Staffing.from_document(document["staffing"]),
+            anonymised_at=document.get("anonymised_at"),
         )
 
     def to_document(self) -> Document:
-        return {
+        document: Document = {
             "_id": self.key,
             "tenant": self.tenant,
             "need_id": self.need_id,
@@ -217,6 +220,9 @@ class NeedRecord:
             "details": self.details,
             "staffing": self.staffing.to_document(),
         }
+        if self.anonymised_at is not None:
+            document["anonymised_at"] = self.anonymised_at
+        return document
 
 
 @dataclass(frozen=True, slots=True)

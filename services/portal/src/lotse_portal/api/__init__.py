@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from lotse_portal.api import (
+    audit,
     console,
     engagements,
     guidance,
@@ -43,5 +44,6 @@ for module in (
     hours,
     questions,
     office_questions,
+    audit,
 ):
     router.include_router(module.router)

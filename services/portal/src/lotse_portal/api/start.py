@@ -64,6 +64,8 @@ async def home(current: SignedIn) -> Response:
         )
     if current.has(Role.COORDINATOR, Role.INITIATIVE_ADMIN):
         return await current.redirect("/console")
+    if current.has(Role.DATA_PROTECTION_OFFICER):
+        return await current.redirect("/console/audit")
     return await current.page("home_other.html")
 
 

@@ -1,7 +1,7 @@
 """The HTTP API, one module per resource: tenants, organisations, volunteers, their certificate
 checks, the office's staff (and each volunteer's contact person), needs, partner commands,
-statistics, places (postcodes, address search) and the portal (public tenant facts, portal
-settings).
+statistics, places (postcodes, address search), the portal (public tenant facts, portal
+settings) and the audit trail (its data-protection officer).
 
 ``access`` holds the caller and registry dependencies and the access rules (a caller outside the
 path's tenant gets 404, one with the wrong role 403), ``idempotency`` the ``Idempotency-Key``
