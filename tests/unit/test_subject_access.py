@@ -1,0 +1,78 @@
+"""The subject-access export's shape (lotse_runtime.subject_access) and the portal's office form:
+secrets are named and never shown, stored values become JSON, only the person and the tenant's
+coordinators may ask, and the office's request needs its confirmation and a date not ahead."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+
+from lotse_portal.domain import read_subject_access_request
+from lotse_runtime.auth import Principal, Role
+from lotse_runtime.problems import Problem
+from lotse_runtime.subject_access import WITHHELD, may_ask, section
+
+TENANT, VOLUNTEER = "musterstadt", str(uuid.uuid4())
+
+
+def test_a_section_withholds_secrets_by_path_and_turns_stored_values_into_json() -> None:
+    stored = {
+        "_id": "musterstadt:v1",
+        "tenant": TENANT,
+        "secret_sha256": "abc123",
+        "user": {"access_token": "sealed-token", "name": "Maria"},
+        "created_at": datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+        "value": json.dumps({"type": "registered"}).encode(),
+        "raw": b"\x00\xff",
+        "days": (date(2026, 3, 2),),
+    }
+    found = section("why", [stored], secrets=("secret_sha256", "user.access_token", "user.refresh_token"))
+    (record,) = found.records
+    assert found.withheld == ["secret_sha256", "user.access_token", "user.refresh_token"]
+    assert record["secret_sha256"] == WITHHELD and record["user"] == {"access_token": WITHHELD, "name": "Maria"}
+    assert "tenant" not in record and "abc123" not in found.model_dump_json()
+    assert record["created_at"] == "2026-03-01T09:30:00+00:00" and record["days"] == ["2026-03-02"]
+    assert record["value"] == {"type": "registered"} and record["raw"] == "AP8="
+    assert stored["secret_sha256"] == "abc123", "the stored document is not changed"
+
+
+def principal(*roles: Role, subject: str = VOLUNTEER, tenant: str | None = TENANT) -> Principal:
+    return Principal(subject, tenant, frozenset(roles), organisation="org" if Role.INITIATIVE_ADMIN in roles else None)
+
+
+@pytest.mark.parametrize(
+    ("caller", "status"),
+    [
+        (principal(Role.VOLUNTEER), None),
+        (principal(Role.COORDINATOR, subject="office-jana"), None),
+        (principal(Role.VOLUNTEER, subject=str(uuid.uuid4())), 404),
+        (principal(Role.INITIATIVE_ADMIN, subject="admin"), 403),
+        (principal(Role.PARTNER, subject="case-management"), 403),
+        (principal(Role.COORDINATOR, tenant="anderstadt"), 404),
+        (principal(Role.PLATFORM_ADMIN, tenant=None), 403),
+    ],
+)
+def test_only_the_person_and_the_tenants_coordinators_may_ask(caller: Principal, status: int | None) -> None:
+    if status is None:
+        may_ask(caller, TENANT, VOLUNTEER)
+        return
+    with pytest.raises(Problem) as refused:
+        may_ask(caller, TENANT, VOLUNTEER)
+    assert refused.value.status == status
+
+
+def test_the_office_confirms_a_written_request_and_its_date() -> None:
+    today = date(2026, 12, 1)
+    assert read_subject_access_request({"written_request": "yes", "request_date": "2026-11-28"}, today) == (
+        date(2026, 11, 28),
+        {},
+    )
+    received, errors = read_subject_access_request({"request_date": ""}, today)
+    assert received is None and set(errors) == {"written_request", "request_date"}
+    received, errors = read_subject_access_request({"written_request": "yes", "request_date": "2026-12-02"}, today)
+    assert received is None and set(errors) == {"request_date"} and "Zukunft" in errors["request_date"]
+    received, errors = read_subject_access_request({"written_request": "yes", "request_date": "gestern"}, today)
+    assert received is None and set(errors) == {"request_date"}
