@@ -128,6 +128,20 @@ def test_onboarding_creates_the_tenant_its_topics_and_its_partner_user(
     assert code == 1 and f"tenant {slug} is already onboarded" in output
 
 
+def test_the_privacy_report_names_the_municipality_as_the_registry_has_it(
+    stack: Stack, registry: str, k8s_dir: Path, unique_name: str, tmp_path: Path
+) -> None:
+    slug = f"t-{unique_name}"
+    assert onboard(stack, registry, k8s_dir, slug)[0] == 0
+
+    code, output = lotse("privacy", "report", "--tenant", slug, "--registry", registry, "--out", str(tmp_path))
+
+    assert code == 0, output
+    controller = json.loads((tmp_path / f"record-of-processing-{slug}.json").read_text())["controller"]
+    assert controller["name"] == "Stadt Teststadt" and controller["contact_email"] == "ehrenamt@teststadt.example"
+    assert controller["from_registry"] is True
+
+
 def test_a_refused_onboarding_leaves_no_topic_and_no_manifest_behind(
     stack: Stack, registry: str, k8s_dir: Path, unique_name: str
 ) -> None:

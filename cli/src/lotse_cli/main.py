@@ -6,7 +6,10 @@ from importlib.metadata import version
 
 import typer
 
-from lotse_cli import privacy_retention  # noqa: F401 - registers `lotse privacy retention`
+from lotse_cli import (
+    privacy_report,  # noqa: F401 - registers `lotse privacy report`
+    privacy_retention,  # noqa: F401 - registers `lotse privacy retention`
+)
 from lotse_cli.contracts_commands import contracts_app
 from lotse_cli.deploy_commands import deploy_app
 from lotse_cli.ops_commands import dlq_app, health, topics_app
