@@ -13,6 +13,7 @@ checked with axe-core in all six languages on a 360 px phone.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -392,3 +393,55 @@ async def test_the_volunteer_pages_are_accessible_in_every_language_and_fit_a_ph
     assert failures == []
     for viewer, _paths in viewers:
         await viewer.context.close()
+
+
+async def test_the_office_produces_the_persons_export_on_their_written_request(world: World, browser: Browser) -> None:
+    """Issue 18, item 6: the volunteer's download holds what every service keeps about them (secrets
+    named, not shown), and /my-data says what it holds; the office produces the same for the person
+    only after confirming a written request and its date (refusals next to their fields), and the
+    file names who produced it."""
+    lotse = world.lotse
+    volunteer = await new_page(browser, locale="de-DE")
+    signed_up = await sign_up(lotse, volunteer)
+    volunteer_id = await asyncio.to_thread(volunteer_id_of, lotse, signed_up.email)
+    await volunteer.goto(f"{lotse.portal}/my-data")
+    assert _("de", "Ihren Kalender-Link und Ihre Anmeldungen im Portal") in await volunteer.inner_text("main")
+    await assert_accessible(volunteer)
+    own = await (await volunteer.request.get(f"{lotse.portal}/my-data/export")).json()
+    held = own["held_by_service"]
+    assert {held[name]["service"] for name in ("registry", "matching", "notifications")} == {
+        "registry",
+        "matching",
+        "notifications",
+    }
+    assert held["registry"]["volunteer"]["records"][0]["contact"]["email"] == signed_up.email
+    assert held["registry"]["consents"]["records"], "the consent given at sign-up"
+    sessions = held["portal"]["sessions"]["records"]
+    assert sessions and all(s["user"]["access_token"] == "(withheld)" for s in sessions)
+    assert all(s["user"]["volunteer_id"] == volunteer_id for s in sessions)
+
+    office = await signed_in(lotse, browser, "office")
+    await office.goto(f"{lotse.portal}/console/volunteers/{volunteer_id}")
+    button = _("de", "Auskunftsdatei erstellen")
+    await submit(office, button)
+    assert await office.inner_text("#written_request-error") == _(
+        "de", "Bitte bestätigen Sie, dass ein schriftlicher Antrag der Person vorliegt."
+    )
+    assert await office.inner_text("#request_date-error") == _(
+        "de", "Bitte geben Sie an, wann der Antrag eingegangen ist, z. B. 2026-12-01."
+    )
+    await assert_accessible(office)
+    received = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    await office.check("#written_request")
+    await office.fill("#request_date", received)
+    async with office.expect_download() as started:
+        await office.get_by_role("button", name=button).click()
+    download = await started.value
+    produced = json.loads(await asyncio.to_thread((await download.path()).read_text, "utf-8"))
+    assert produced["volunteer_id"] == volunteer_id
+    assert produced["produced_by"]["request_received_on"] == received and produced["produced_by"]["name"]
+    assert produced["produced_by"]["staff_id"] != volunteer_id
+    assert produced["held_by_service"]["registry"]["volunteer"] == held["registry"]["volunteer"]
+    assert produced["held_by_service"]["registry"]["consents"] == held["registry"]["consents"]
+    await volunteer.context.close()
+    await office.context.close()
