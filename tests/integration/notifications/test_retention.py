@@ -14,6 +14,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from lotse_notifications.retention import retention_job
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
+from lotse_runtime.outbox import LEASE_COLLECTION
+from lotse_runtime.retention import RULES_COLLECTION
+from tests.support.waiting import eventually
 
 NOW = datetime(2027, 6, 30, 12, 0, tzinfo=UTC)
 TOWN, PATIENT_TOWN = "retention-town", "patient-town"
@@ -68,3 +71,27 @@ async def test_the_job_deletes_the_old_delivery_log_and_inbox_only(database: Asy
         ("notifications_inbox", TOWN),
     }
     assert recent["_id"] in {document["_id"] async for document in database.deliveries.find({})}
+
+
+async def _gone(database: AsyncDatabase[dict[str, Any]], delivery_id: str) -> bool | None:
+    return await database.deliveries.find_one({"_id": delivery_id}) is None or None
+
+
+async def test_the_started_job_runs_at_once_under_its_lease_and_gives_it_back_when_stopped(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = Store(database)
+    await store.ensure_indexes()
+    old = _delivery(TOWN, "sent", 400)  # 400 days before NOW: over 90 days before the real now too
+    await database.deliveries.insert_one(old)
+    job = retention_job(store, NotificationSettings())
+
+    job.start()
+    try:
+        await eventually(lambda: _gone(database, old["_id"]), what="the old delivery deleted by the started job")
+        lease = await database[LEASE_COLLECTION].find_one({"_id": "retention-notifications"})
+        assert lease is not None and lease["owner"] == job.owner
+        assert await database[RULES_COLLECTION].count_documents({"service": "notifications"}) == 2
+    finally:
+        await job.stop()
+    assert await database[LEASE_COLLECTION].find_one({"_id": "retention-notifications"}) is None
