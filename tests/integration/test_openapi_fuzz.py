@@ -129,6 +129,8 @@ RoleRule = Callable[[str, str], tuple[Role, ...]]
 def registry_roles(method: str, path: str) -> tuple[Role, ...]:
     if path == "/tenants":
         return (Role.PLATFORM_ADMIN,)
+    if "/audit" in path:
+        return (Role.DATA_PROTECTION_OFFICER,)
     if "/partner/" in path:
         return (Role.PARTNER,)
     if "/volunteers" in path:

@@ -263,6 +263,13 @@ async def test_the_officer_searches_the_trail_by_actor_resource_and_time_and_pag
     assert future.json()["items"] == []
     bad = await registry.http.get(base, params={"from": "yesterday"}, headers=officer)
     assert bad.status_code == 422 and "from" in bad.text
+    impossible = await registry.http.get(base, params={"to": "2026-02-30"}, headers=officer)
+    assert impossible.status_code == 422 and impossible.json()["errors"][0]["field"] == "query.to"
+    days = await registry.http.get(
+        base, params={"from": "2000-01-01", "to": "2999-01-01", "limit": 200}, headers=officer
+    )
+    everything = await registry.http.get(base, params={"limit": 200}, headers=officer)
+    assert days.json()["items"] == everything.json()["items"]
     foreign = await registry.http.get(base, params={"cursor": "nonsense"}, headers=officer)
     assert foreign.status_code == 422 and foreign.json()["errors"][0]["field"] == "query.cursor"
 

@@ -38,11 +38,22 @@ def _officer_of(principal: Principal, tenant: str) -> None:
     allow(principal, Role.DATA_PROTECTION_OFFICER)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time without an offset is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+# A day or a time of day (ISO 8601), not a number: a bare number would be read as a timestamp.
+MOMENT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+
+
+def _moment(name: str, text: str | None) -> datetime | None:
+    """A day (its midnight) or a time; without an offset taken as UTC. A date that does not exist
+    (2026-02-30) is refused naming the parameter."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        message = "not a date or time (ISO 8601)"
+        errors = [{"field": f"query.{name}", "message": message}]
+        raise Problem(422, "Invalid request", f"query.{name}: {message}", errors=errors) from error
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _query(
@@ -53,13 +64,20 @@ def _query(
         str | None, Query(max_length=200, description="A resource id, a resource type (volunteers), or type/id.")
     ] = None,
     since: Annotated[
-        datetime | None, Query(alias="from", description="From this time on (ISO 8601; without offset: UTC).")
+        str | None,
+        Query(alias="from", pattern=MOMENT, description="From this day or time on (ISO 8601; without offset: UTC)."),
     ] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="Before this time (ISO 8601).")] = None,
+    until: Annotated[
+        str | None, Query(alias="to", pattern=MOMENT, description="Before this day or time (ISO 8601).")
+    ] = None,
 ) -> AuditQuery:
     _officer_of(principal, tenant)
     return AuditQuery(
-        tenant=tenant, actor=actor or None, resource=resource or None, since=_utc(since), until=_utc(until)
+        tenant=tenant,
+        actor=actor or None,
+        resource=resource or None,
+        since=_moment("from", since),
+        until=_moment("to", until),
     )
 
 
