@@ -17,6 +17,8 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts.data_stores import STORES, StoreOwner, collections_of
+from lotse_contracts.personal_data import RetentionRule
+from lotse_runtime.retention import RetentionRule as RetentionJobRule
 
 DATABASE_NAMES = {"db", "database", "_db"}
 
@@ -94,3 +96,14 @@ def test_each_collection_is_declared_once_per_service() -> None:
     names = [(collection.owner, collection.name) for collection in STORES]
 
     assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("owner", [StoreOwner.REGISTRY, StoreOwner.MATCHING, StoreOwner.NOTIFICATIONS])
+def test_each_retention_job_rule_is_the_declared_rule_of_its_collection(owner: StoreOwner) -> None:
+    rules = importlib.import_module(f"lotse_{owner.value}.retention").RULES
+    declared = {collection.name: collection.retention for collection in collections_of(owner)}
+
+    for rule in rules:
+        assert isinstance(rule, RetentionJobRule)
+        expected = RetentionRule(rule.period.value.removesuffix("_days"))
+        assert declared.get(rule.collection) == expected, f"{owner.value}.{rule.collection}: {rule.name}"

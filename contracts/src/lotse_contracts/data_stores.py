@@ -287,8 +287,9 @@ STORES: tuple[StoredCollection, ...] = (
             _field("details.schedule", _C.AVAILABILITY, _P.MATCHING, subjects=_HOUSEHOLD),
             _field("committed", _C.ENGAGEMENT, _P.COORDINATION),
         ),
-        retention=_R.CLOSED_NEEDS,
-        removal="replaced by the need's events; anonymised with the registry's need",
+        retention=_R.PROPOSALS_OF_CLOSED_NEEDS,
+        removal="the period after the need closed, with its proposals: description replaced, household "
+        "reference and postcode removed, the point coarsened to about a kilometre",
     ),
     StoredCollection(
         owner=StoreOwner.MATCHING,
@@ -414,8 +415,8 @@ STORES: tuple[StoredCollection, ...] = (
         name="needs",
         description="needs as far as messages name them (read model)",
         personal=(_field("description", _C.FREE_TEXT, _P.NOTIFICATION, subjects=_HOUSEHOLD),),
-        retention=_R.CLOSED_NEEDS,
-        removal="replaced by the need's events",
+        retention=_R.NO_RULE_YET,
+        removal="replaced by the need's later events; nothing removes a closed need's description yet",
     ),
     StoredCollection(
         owner=StoreOwner.NOTIFICATIONS,

@@ -110,6 +110,7 @@ class RetentionRule(StrEnum):
     SESSION_EXPIRY = "session_expiry"
     TENANT_LIFETIME = "tenant_lifetime"  # functional data, kept while the tenant uses Lotse
     AUDIT_TRAIL = "audit_trail"  # the audit trail's own period (`lotse_runtime.audit`)
+    NO_RULE_YET = "no_rule_yet"  # nothing removes it yet: said so, to be closed
 
 
 RETENTION_RULE_TEXT: dict[RetentionRule, str] = {
@@ -124,6 +125,7 @@ RETENTION_RULE_TEXT: dict[RetentionRule, str] = {
     RetentionRule.SESSION_EXPIRY: "deleted at sign-out or when the session expires",
     RetentionRule.TENANT_LIFETIME: "kept while the municipality uses Lotse; changed or removed by its office",
     RetentionRule.AUDIT_TRAIL: "audit entries expire the period after they were written (a time-to-live index)",
+    RetentionRule.NO_RULE_YET: "no job removes it yet: kept until the tenant is removed (a gap to close)",
 }
 
 
