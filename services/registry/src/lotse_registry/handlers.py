@@ -42,6 +42,8 @@ from lotse_registry.store import (
     TransactionScope,
     in_tenant,
 )
+from lotse_runtime.audit import SYSTEM, Actor, act_as
+from lotse_runtime.auth import Role
 from lotse_runtime.consumer import Delivery, Dispatch, HandlerTable, RejectEvent, ignore
 
 log = structlog.get_logger("lotse.registry.outcomes")
@@ -58,6 +60,8 @@ def outcome_handlers(registry: Store, consumer: str) -> HandlerTable:
         apply: Callable[[TenantScope, Envelope[E], Document], Awaitable[None]],
     ) -> Callable[[Envelope[E], Delivery], Awaitable[None]]:
         async def handle(event: Envelope[E], delivery: Delivery) -> None:
+            act_as(Actor(SYSTEM.subject, (), f"event {event.type}"))  # the audit trail's actor
+
             async def work(scope: TransactionScope) -> None:
                 need = await _need_of(scope, event)
                 if need is not None:
@@ -160,6 +164,8 @@ def partner_handlers(registry: Store, consumer: str) -> Dispatch:
 
     async def command(event: Envelope[PartnerCommand], delivery: Delivery) -> None:
         system = partner_system(event.source, event.tenant)
+        # The partner system changed it, as over HTTP (the audit trail's actor).
+        act_as(Actor(system, (Role.PARTNER.value,), f"event {event.type}"))
 
         async def work(scope: TransactionScope) -> None:
             if await scope.tenant_settings() is None:
