@@ -68,7 +68,7 @@ _R = RetentionRule
 _HOUSEHOLD = (DataSubject.REFUGEE_HOUSEHOLD,)
 _ORGANISATION = (DataSubject.ORGANISATION_CONTACT,)
 _VOLUNTEER_ID = _field("volunteer_id", _C.IDENTIFIER, _P.COORDINATION)
-_VOLUNTEER_ERASURE = "the volunteer's erasure (on request, or by the rule 6 months after withdrawal)"
+_VOLUNTEER_ERASURE = "the volunteer's erasure (on request, or the period after their withdrawal)"
 
 
 def _shared(owner: StoreOwner) -> tuple[StoredCollection, ...]:
@@ -224,7 +224,7 @@ STORES: tuple[StoredCollection, ...] = (
             _field("committed", _C.ENGAGEMENT, _P.COORDINATION, note="ids of the volunteers who committed"),
         ),
         retention=_R.CLOSED_NEEDS,
-        removal="anonymised 12 months after it ended (description, exact place, household reference); "
+        removal="anonymised the period after it ended (description, exact place, household reference); "
         "a volunteer's id is pulled at their erasure",
     ),
     StoredCollection(
@@ -302,7 +302,7 @@ STORES: tuple[StoredCollection, ...] = (
             _field("score", _C.ENGAGEMENT, _P.MATCHING),
         ),
         retention=_R.PROPOSALS_OF_CLOSED_NEEDS,
-        removal="reasons, distance and score removed at the volunteer's erasure and 12 months after the need closed",
+        removal="reasons, distance and score removed at the volunteer's erasure and the period after the need closed",
     ),
     StoredCollection(
         owner=StoreOwner.MATCHING,
