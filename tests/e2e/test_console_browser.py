@@ -317,3 +317,40 @@ async def test_the_console_pages_are_accessible_in_every_language_and_fit_a_phon
     assert failures == []
     for viewer, _paths in viewers:
         await viewer.context.close()
+
+
+async def test_the_data_protection_officer_searches_and_downloads_the_audit_trail_and_sees_nothing_else(
+    lotse: Lotse, browser: Browser
+) -> None:
+    lotse.add_account("dpo", Role.DATA_PROTECTION_OFFICER)
+    officer = await signed_in(lotse, browser, "dpo", PHONE)
+    assert officer.url.endswith("/console/audit")
+    assert [await link.get_attribute("href") for link in await officer.locator("nav .menu a").all()] == [
+        "/console/audit"
+    ]
+    # The office's writes of this module (the needs it reported) are in the trail, with field names.
+    await officer.goto(f"{lotse.portal}/console/audit?resource=needs")
+    table = await officer.inner_text("table")
+    assert "POST /tenants/{tenant}/needs" in table and "description" in table
+    assert "Ein Bedarf für die Statistik." not in table  # names of fields, never their values
+    wrong = await officer.goto(f"{lotse.portal}/console/audit?from=gestern")
+    assert wrong is not None and wrong.status == 422
+    assert await officer.inner_text("#from-error") == _("de", "Bitte geben Sie ein Datum an, z. B. 2026-12-01.")
+    download = await officer.request.get(f"{lotse.portal}/console/audit.csv?resource=needs")
+    assert download.status == 200 and download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(await download.text())))
+    assert rows and {row["resource_type"] for row in rows} == {"needs"}
+    exported = await officer.request.get(f"{lotse.portal}/console/audit.json?resource=needs")
+    entries = await exported.json()
+    assert exported.ok and len(entries) >= len(rows) and {entry["resource_type"] for entry in entries} == {"needs"}
+    assert (await officer.request.get(f"{lotse.portal}/console")).status == 403
+    failures = []
+    for language in LANGUAGES:
+        response = await officer.goto(f"{lotse.portal}/console/audit?lang={language}")
+        assert response is not None and response.status == 200, language
+        await assert_accessible(officer)
+        width = await scroll_width(officer)
+        if width > PHONE.width:
+            failures.append(f"/console/audit in {language}: {width} px wide")
+    assert failures == []
+    await officer.context.close()
