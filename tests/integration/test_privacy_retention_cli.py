@@ -8,12 +8,14 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from typer.testing import CliRunner
 
 from lotse_cli.main import app
+from lotse_cli.privacy_report import JOBS_SOURCE
 from lotse_devstack import Stack
 from lotse_notifications.retention import retention_job
 from lotse_notifications.settings import NotificationSettings
@@ -67,3 +69,28 @@ async def test_the_command_shows_what_is_due_without_deleting(
     ]
     assert document["services_without_rules"] == ["registry", "matching"]
     assert await database.deliveries.count_documents({}) == len(deliveries)
+
+
+async def test_the_privacy_report_states_the_periods_the_jobs_recorded(
+    stack: Stack, database: AsyncDatabase[dict[str, Any]], tmp_path: Path
+) -> None:
+    settings = NotificationSettings(retention_tenants={PATIENT_TOWN: {"delivery_log_days": 120}})
+    await retention_job(Store(database), settings).record_rules(NOW)
+    arguments = [
+        "privacy",
+        "report",
+        "--tenant",
+        PATIENT_TOWN,
+        "--out",
+        str(tmp_path),
+        "--registry",
+        "http://127.0.0.1:9",
+    ]
+    arguments += ["--mongo-url", stack.mongo_url, "--database", database.name]
+
+    result = await asyncio.to_thread(CliRunner().invoke, app, arguments)
+
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / f"record-of-processing-{PATIENT_TOWN}.json").read_text())
+    assert {period["rule"]: period["days"] for period in report["retention"]}["delivery_log"] == 120
+    assert report["retention_source"] == JOBS_SOURCE

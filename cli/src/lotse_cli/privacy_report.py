@@ -11,6 +11,7 @@ reachable with a token; otherwise the report says what is to be filled in.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import urllib.error
@@ -18,10 +19,12 @@ import urllib.request
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel, ConfigDict
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from lotse_cli.ops_commands import RegistryOption
 from lotse_cli.privacy_commands import privacy_app
@@ -40,7 +43,7 @@ from lotse_contracts.personal_data import (
 )
 from lotse_contracts.topics import ALL_TOPICS, DEAD_LETTER_RETENTION, NEEDS, PROPOSALS, Topic
 from lotse_runtime import audit
-from lotse_runtime.retention import Period, RetentionPeriods, RetentionSettings
+from lotse_runtime.retention import RULES_COLLECTION, Period, RetentionPeriods, RetentionSettings
 
 PLACEHOLDER = "[to be filled in by the municipality]"
 WEBHOOK_PARTNERS = "the tenant's partner systems by webhook, as far as notifications forwards it"
@@ -120,6 +123,7 @@ class PrivacyReport(BaseModel):
     controller: Controller
     activities: list[ProcessingActivity]
     transfers_to_third_countries: str
+    retention_source: str
     retention: list[RetentionPeriod]
     technical_measures: list[str]
     data_map: list[DataMapEntry]
@@ -249,8 +253,16 @@ def activities(entries: list[DataMapEntry]) -> list[ProcessingActivity]:
     return found
 
 
+SETTINGS_SOURCE = "the retention settings of this environment (LOTSE_RETENTION, LOTSE_RETENTION_TENANTS)"
+JOBS_SOURCE = "the periods the services' retention jobs last recorded (retention_rules)"
+
+
 def build_report(
-    tenant: str, settings: dict[str, object] | None, periods: RetentionPeriods, now: datetime
+    tenant: str,
+    settings: dict[str, object] | None,
+    periods: RetentionPeriods,
+    now: datetime,
+    retention_source: str = SETTINGS_SOURCE,
 ) -> PrivacyReport:
     entries = data_map(tenant, periods)
     return PrivacyReport(
@@ -258,6 +270,7 @@ def build_report(
         controller=controller_of(tenant, settings),
         activities=activities(entries),
         transfers_to_third_countries="none: Lotse runs in the municipality's or its provider's data centre",
+        retention_source=retention_source,
         retention=[
             RetentionPeriod(rule=rule, days=_period_days(rule, periods), what=RETENTION_RULE_TEXT[rule])
             for rule in RetentionRule
@@ -302,7 +315,8 @@ def to_markdown(report: PrivacyReport) -> str:
             "",
         ]
     lines += ["## (e) Transfers to third countries", "", report.transfers_to_third_countries, ""]
-    lines += ["## (f) Retention", "", "| rule | period | what happens |", "|---|---|---|"]
+    lines += ["## (f) Retention", "", f"Periods from {report.retention_source}.", ""]
+    lines += ["| rule | period | what happens |", "|---|---|---|"]
     for period in report.retention:
         days = f"{period.days} days" if period.days is not None else "-"
         lines.append(f"| {period.rule.value} | {days} | {_cell(period.what)} |")
@@ -363,6 +377,25 @@ def summary_markdown(periods: RetentionPeriods) -> str:
     return "\n".join(lines) + "\n"
 
 
+def periods_from_records(records: list[dict[str, Any]], tenant: str, fallback: RetentionPeriods) -> RetentionPeriods:
+    """The periods the retention jobs recorded for a tenant (its own, else the default), over the
+    fallback; where services disagree, the longest (what is kept longest is what the record must say)."""
+    found: dict[str, int] = {}
+    for record in records:
+        period = Period(record["period"])
+        days = int(record.get("tenant_days", {}).get(tenant, record["default_days"]))
+        found[period.value] = max(days, found.get(period.value, 0))
+    return fallback.model_copy(update=found)
+
+
+async def _recorded_rules(mongo_url: str, databases: list[str]) -> list[dict[str, Any]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, serverSelectionTimeoutMS=5000)
+    try:
+        return [record for name in databases async for record in client[name][RULES_COLLECTION].find({})]
+    finally:
+        await client.close()
+
+
 def _tenant_settings(registry: str, tenant: str, token: str | None) -> dict[str, object] | None:
     """The registry's view of the tenant, or None (no token, unreachable, refused)."""
     if not token:
@@ -389,13 +422,33 @@ def report(
         str | None,
         typer.Option("--token", envvar="LOTSE_ADMIN_TOKEN", help="A token that may read the tenant's settings"),
     ] = None,
+    mongo_url: Annotated[
+        str | None,
+        typer.Option(
+            "--mongo-url",
+            envvar="LOTSE_MONGO_URL",
+            help="Read the periods in force from the services' databases (else from this environment's settings)",
+        ),
+    ] = None,
+    databases: Annotated[
+        list[str] | None,
+        typer.Option("--database", help="A service database to read the periods from (default: the three)"),
+    ] = None,
 ) -> None:
     """Write the tenant's record of processing activities (Art. 30 DSGVO) and data map."""
     if not re.fullmatch(TENANT_PATTERN, tenant):
         typer.echo(f"privacy report: not a tenant slug: {tenant!r}", err=True)
         raise typer.Exit(2)
-    periods = RetentionSettings().retention_periods(tenant)
-    built = build_report(tenant, _tenant_settings(registry, tenant, token), periods, datetime.now(UTC))
+    periods, source = RetentionSettings().retention_periods(tenant), SETTINGS_SOURCE
+    if mongo_url:
+        try:
+            records = asyncio.run(_recorded_rules(mongo_url, databases or ["registry", "matching", "notifications"]))
+        except PyMongoError as error:
+            typer.echo(f"privacy report: periods not read from the databases: {error}", err=True)
+        else:
+            if records:
+                periods, source = periods_from_records(records, tenant, periods), JOBS_SOURCE
+    built = build_report(tenant, _tenant_settings(registry, tenant, token), periods, datetime.now(UTC), source)
     markdown = to_markdown(built)
     if out is None:
         typer.echo(markdown, nl=False)

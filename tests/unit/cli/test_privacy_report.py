@@ -15,6 +15,7 @@ from lotse_cli.privacy_report import (
     README_START,
     PrivacyReport,
     build_report,
+    periods_from_records,
     summary_markdown,
     to_markdown,
 )
@@ -23,7 +24,8 @@ from lotse_contracts.event_types import EVENT_TYPES
 from lotse_contracts.personal_data import walk_markings
 from lotse_runtime.retention import DEFAULT_RETENTION
 
-runner = CliRunner()
+# No database: the periods come from the settings of the environment.
+runner = CliRunner(env={"LOTSE_MONGO_URL": None})
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 # Nowhere to be reached: the report must not depend on a running registry.
 OFFLINE = ["--registry", "http://127.0.0.1:9", "--token", "not-a-token"]
@@ -93,3 +95,18 @@ def test_the_readme_table_is_what_the_code_says() -> None:
     start, end = readme.index(README_START), readme.index(README_END) + len(README_END) + 1
 
     assert readme[start:end] == summary_markdown(DEFAULT_RETENTION), "regenerate it: uv run lotse privacy summary"
+
+
+def test_the_periods_the_jobs_recorded_are_the_tenants_own_else_the_default_and_the_longest_wins() -> None:
+    records = [
+        {"period": "delivery_log_days", "default_days": 60, "tenant_days": {"lindenau": 30}},
+        {"period": "inbox_days", "default_days": 50, "tenant_days": {}},
+        {"period": "inbox_days", "default_days": 70, "tenant_days": {}},
+    ]
+
+    lindenau = periods_from_records(records, "lindenau", DEFAULT_RETENTION)
+    musterstadt = periods_from_records(records, "musterstadt", DEFAULT_RETENTION)
+
+    assert (lindenau.delivery_log_days, musterstadt.delivery_log_days) == (30, 60)
+    assert lindenau.inbox_days == 70
+    assert lindenau.closed_needs_days == DEFAULT_RETENTION.closed_needs_days  # not recorded: the fallback
