@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +56,22 @@ def test_a_cursor_round_trips_and_a_foreign_one_is_refused() -> None:
     assert decode_audit_cursor(encode_audit_cursor(ENTRY)) == (ENTRY.at, "e-1")
     with pytest.raises(InvalidAuditCursor):
         decode_audit_cursor("not-a-cursor")
+
+
+def test_no_code_changes_or_deletes_an_entry_only_the_retention_index_removes_them() -> None:
+    """Append-only: the services and the runtime only insert into the audit collection and read it."""
+    root = Path(__file__).resolve().parents[3]
+    names = r"(?:AUDIT_COLLECTION|AUDIT_TRAIL|\"audit\"|'audit')"
+    changes = re.compile(
+        names
+        + r"\]\s*\.\s*(update|replace|delete|find_one_and|drop|bulk_write|rename)|\.audit\.(update|replace|delete)"
+    )
+    found = [
+        f"{path.relative_to(root)}:{match.group(0)}"
+        for top in ("runtime", "services", "cli")
+        for path in (root / top).rglob("*.py")
+        for match in changes.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
+    # The guard finds what it guards against.
+    assert changes.search('await database[AUDIT_COLLECTION].delete_many({"tenant": t})')
