@@ -1,6 +1,9 @@
 """The end-to-end layer: the same processes `lotse up` runs (broker, database, SMTP sink and the
 three services as separate processes), once for the whole e2e session, on free ports.
 
+The browser modules share another platform, with the local OpenID provider (``browser_platform``,
+see tests/e2e/browser_platform.py).
+
 Two differences serve the fault tests: the database keeps its data on disk (so that it can be
 killed and restarted), and every broker connection runs through a TCP proxy that can cut them.
 """
@@ -14,6 +17,7 @@ import pytest
 
 from lotse_cli.supervisor import Platform, running_platform
 from lotse_devstack.processes import free_port
+from tests.e2e.browser_platform import shared_platform
 from tests.e2e.journey import free_ports
 from tests.support import tokens
 from tests.support.tcp_proxy import TcpProxy
@@ -39,4 +43,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory, broker_proxy: TcpProxy) -
         # The e2e tests are not about sign-in: the services accept the tests' issuer.
         auth=tokens.issuer().auth_config(),
     ) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """One platform per test worker for the browser modules, started when the first needs it."""
+    with shared_platform(tmp_path_factory.mktemp("browser-platform")) as running:
         yield running

@@ -14,31 +14,30 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page
 
-from lotse_cli.supervisor import running_platform
+from lotse_cli.supervisor import Platform
 from lotse_portal import pages
 from lotse_portal.domain import LANGUAGES
 from lotse_runtime.auth import Role
-from tests.e2e.journey import free_ports
 from tests.e2e.test_portal_browser import (
     PASSWORD,
     POSTCODES,
-    TENANT,
     Lotse,
     keep,
-    onboard,
+    onboarded,
     sign_in_at_provider,
     sign_up,
 )
 from tests.support.browser import DESKTOP, PHONE, Viewport, assert_accessible, new_page, scroll_width
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
+
+TENANT = "portalia-console"  # on the browser modules' shared platform
 
 AUTHORITIES = (
     "Termine beim Bürgerbüro bitte online buchen.\nDie Wartenummer gilt einen Tag.\n\nZweiter Absatz <b>fett</b>"
@@ -52,30 +51,22 @@ def _(language: str, message: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def lotse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lotse]:
-    """The platform with the portal's tenant, a coordinator, initiative A (``initiative``, five
-    translation needs in Kreuzviertel) and initiative B (``initiative-b``, four childcare needs in
-    Mitte), so that one category is shown and the other withheld."""
-    state: Path = tmp_path_factory.mktemp("console-platform")
-    with running_platform(
-        ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False
-    ) as running:
-        assert running.idp is not None, "the console tests run against the local OpenID provider"
-        lotse = Lotse(running, running.idp.accounts)
-        lotse.add_account("admin", Role.PLATFORM_ADMIN, tenant=None)
-        lotse.add_account("office", Role.COORDINATOR)
-        onboard(lotse)
-        other = {"name": "Portalia liest vor", "kind": "initiative", "contact_email": f"liest@{TENANT}.example"}
-        response = lotse.call("POST", "registry", f"/tenants/{TENANT}/organisations", "office", json=other)
-        assert response.status_code == 201, response.text
-        lotse.add_account("initiative-b", Role.INITIATIVE_ADMIN, org=response.json()["organisation_id"])
-        for count, organisation_id, category, where in (
-            (5, lotse.organisation_id, "translation", POSTCODES[1]),
-            (4, response.json()["organisation_id"], "childcare", POSTCODES[0]),
-        ):
-            for _number in range(count):
-                report_need(lotse, organisation_id, category, where)
-        yield lotse
+def lotse(browser_platform: Platform) -> Lotse:
+    """The module's tenant, a coordinator, initiative A (``initiative``, five translation needs in
+    Kreuzviertel) and initiative B (``initiative-b``, four childcare needs in Mitte), so that one
+    category is shown and the other withheld."""
+    lotse = onboarded(browser_platform, TENANT)
+    other = {"name": "Portalia liest vor", "kind": "initiative", "contact_email": f"liest@{TENANT}.example"}
+    response = lotse.call("POST", "registry", f"/tenants/{TENANT}/organisations", "office", json=other)
+    assert response.status_code == 201, response.text
+    lotse.add_account("initiative-b", Role.INITIATIVE_ADMIN, org=response.json()["organisation_id"])
+    for count, organisation_id, category, where in (
+        (5, lotse.organisation_id, "translation", POSTCODES[1]),
+        (4, response.json()["organisation_id"], "childcare", POSTCODES[0]),
+    ):
+        for _number in range(count):
+            report_need(lotse, organisation_id, category, where)
+    return lotse
 
 
 def report_need(lotse: Lotse, organisation_id: str, category: str, where: tuple[str, float, float, str]) -> None:
@@ -100,7 +91,7 @@ async def signed_in(lotse: Lotse, browser: Browser, username: str, viewport: Vie
     """A page of ``username``, signed in through the provider; home is where the portal sends them."""
     page = await new_page(browser, viewport, locale="de-DE")
     await page.goto(f"{lotse.portal}/signin?next=/home")
-    await sign_in_at_provider(page, username, PASSWORD)
+    await sign_in_at_provider(page, lotse.login(username), PASSWORD)
     await page.wait_for_url(lambda url: "/signin" not in url and lotse.portal in url)
     return page
 

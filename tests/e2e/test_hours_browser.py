@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,15 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from lotse_cli.demo import ACCEPT_LINK
-from lotse_cli.supervisor import running_platform
+from lotse_cli.supervisor import Platform
 from lotse_portal import pages
-from lotse_runtime.auth import Role
-from tests.e2e.journey import eventually, free_ports
+from tests.e2e.journey import eventually
 from tests.e2e.test_portal_browser import (
     PASSWORD,
     POSTCODES,
-    TENANT,
     Lotse,
     keep,
-    onboard,
+    onboarded,
     sign_in_at_provider,
     sign_up,
 )
@@ -42,6 +39,8 @@ from tests.support import waiting
 from tests.support.browser import PHONE, assert_accessible, new_page, scroll_width
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
+
+TENANT = "portalia-hours"  # on the browser modules' shared platform
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DESCRIPTION = "Hausaufgabenhilfe am Nachmittag, auf Arabisch und Deutsch."
@@ -52,17 +51,8 @@ def _(language: str, message: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def lotse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lotse]:
-    state: Path = tmp_path_factory.mktemp("hours-platform")
-    with running_platform(
-        ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False
-    ) as running:
-        assert running.idp is not None, "the hours tests run against the local OpenID provider"
-        lotse = Lotse(running, running.idp.accounts)
-        lotse.add_account("admin", Role.PLATFORM_ADMIN, tenant=None)
-        lotse.add_account("office", Role.COORDINATOR)
-        onboard(lotse)
-        yield lotse
+def lotse(browser_platform: Platform) -> Lotse:
+    return onboarded(browser_platform, TENANT)
 
 
 def weekly_need_from_today(lotse: Lotse) -> None:
@@ -158,7 +148,7 @@ async def test_a_volunteer_logs_hours_the_office_confirms_them_and_the_total_cou
     # The coordinator's page: a rejection without a reason is named next to its field.
     office = await new_page(browser, PHONE, locale="de-DE")
     await office.goto(f"{lotse.portal}/signin?next=/console/hours")
-    await sign_in_at_provider(office, "office", PASSWORD)
+    await sign_in_at_provider(office, lotse.login("office"), PASSWORD)
     await office.wait_for_url("**/console/hours")
     assert await office.locator("nav .menu a[href='/console/hours']").count() == 1
     cards = office.locator("li.hours-entry")

@@ -16,26 +16,25 @@ six languages on a 360 px phone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page
 
-from lotse_cli.supervisor import running_platform
+from lotse_cli.supervisor import Platform
 from lotse_portal import domain, pages
 from lotse_portal.domain import LANGUAGES
 from lotse_runtime.auth import Role
-from tests.e2e.journey import free_ports
 from tests.e2e.test_console_browser import signed_in
-from tests.e2e.test_portal_browser import POSTCODES, TENANT, Lotse, keep, onboard
+from tests.e2e.test_portal_browser import POSTCODES, Lotse, keep, onboarded
 from tests.support import waiting
 from tests.support.browser import PHONE, assert_accessible, scroll_width
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
+
+TENANT = "portalia-office"  # on the browser modules' shared platform
 
 # Six volunteers fit the need (Arabic at B1 or better, near, free on weekdays); matching asks three
 # at a time. Carla speaks no Arabic: she breaks a hard rule.
@@ -72,24 +71,16 @@ class Office:
 
 
 @pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    state: Path = tmp_path_factory.mktemp("office-platform")
-    with running_platform(
-        ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False
-    ) as running:
-        assert running.idp is not None, "the office's pages are tested against the local OpenID provider"
-        lotse = Lotse(running, running.idp.accounts)
-        lotse.add_account("admin", Role.PLATFORM_ADMIN, tenant=None)
-        lotse.add_account("office", Role.COORDINATOR)
-        onboard(lotse)
-        other = {"name": "Portalia liest vor", "kind": "initiative", "contact_email": f"liest@{TENANT}.example"}
-        response = lotse.call("POST", "registry", f"/tenants/{TENANT}/organisations", "office", json=other)
-        assert response.status_code == 201, response.text
-        lotse.add_account("initiative-b", Role.INITIATIVE_ADMIN, org=response.json()["organisation_id"])
-        found = Office(lotse, running.idp.accounts.read().account("office").sub)
-        for number, name in enumerate((*FITTING, NOT_FITTING)):
-            found.volunteers[name] = register(lotse, name, number, arabic=name != NOT_FITTING)
-        yield found
+def office(browser_platform: Platform) -> Office:
+    lotse = onboarded(browser_platform, TENANT)
+    other = {"name": "Portalia liest vor", "kind": "initiative", "contact_email": f"liest@{TENANT}.example"}
+    response = lotse.call("POST", "registry", f"/tenants/{TENANT}/organisations", "office", json=other)
+    assert response.status_code == 201, response.text
+    lotse.add_account("initiative-b", Role.INITIATIVE_ADMIN, org=response.json()["organisation_id"])
+    found = Office(lotse, lotse.accounts.read().account(lotse.login("office")).sub)
+    for number, name in enumerate((*FITTING, NOT_FITTING)):
+        found.volunteers[name] = register(lotse, name, number, arabic=name != NOT_FITTING)
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ from lotse_portal.domain import LANGUAGES
 from lotse_runtime.auth import Role
 from tests.e2e.journey import free_ports
 from tests.e2e.test_console_browser import signed_in
-from tests.e2e.test_portal_browser import POSTCODES, TENANT, Lotse, keep, onboard
+from tests.e2e.test_portal_browser import POSTCODES, TENANT, Lotse, keep, onboarded
 from tests.support import waiting
 from tests.support.browser import PHONE, assert_accessible, scroll_width
 
@@ -99,6 +99,7 @@ class Day:
 
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
+    """A platform of the module's own (not the browser modules' shared one): reminders every second."""
     state: Path = tmp_path_factory.mktemp("office-day-platform")
     with pytest.MonkeyPatch.context() as environment:
         # Notifications look for due reminders every second (not every five minutes): the
@@ -107,11 +108,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
         with running_platform(
             ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False
         ) as running:
-            assert running.idp is not None, "the office's day is tested against the local OpenID provider"
-            lotse = Lotse(running, running.idp.accounts)
-            lotse.add_account("admin", Role.PLATFORM_ADMIN, tenant=None)
-            lotse.add_account("office", Role.COORDINATOR)
-            onboard(lotse)
+            lotse = onboarded(running, TENANT)
             found = Day(lotse)
             for name in UKRAINIAN:
                 register(found, name, ("uk", "b2"))

@@ -15,28 +15,26 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, Page
 
-from lotse_cli.supervisor import running_platform
+from lotse_cli.supervisor import Platform
 from lotse_portal import pages
 from lotse_portal.domain import LANGUAGES
 from lotse_runtime import i18n
-from lotse_runtime.auth import Role
-from tests.e2e.journey import free_ports
 from tests.e2e.test_console_browser import signed_in
-from tests.e2e.test_portal_browser import POSTCODES, TENANT, Lotse, keep, onboard, sign_up
+from tests.e2e.test_portal_browser import POSTCODES, Lotse, keep, onboarded, sign_up
 from tests.support import waiting
 from tests.support.browser import PHONE, assert_accessible, new_page, scroll_width
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
+
+TENANT = "portalia-volunteers"  # on the browser modules' shared platform
 
 POLICE = "extended_police_certificate"
 IN_FIVE_YEARS = (datetime.now(UTC).date() + timedelta(days=5 * 365)).isoformat()
@@ -94,23 +92,15 @@ def register(lotse: Lotse, name: str, languages: list[tuple[str, str]], organisa
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    state: Path = tmp_path_factory.mktemp("office-volunteers-platform")
-    with running_platform(
-        ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False
-    ) as running:
-        assert running.idp is not None, "the console tests run against the local OpenID provider"
-        lotse = Lotse(running, running.idp.accounts)
-        lotse.add_account("admin", Role.PLATFORM_ADMIN, tenant=None)
-        lotse.add_account("office", Role.COORDINATOR)
-        onboard(lotse)
-        people = People(
-            semhar=register(lotse, "Semhar", [("ti", "c1"), ("de", "b1")]),
-            yonas=register(lotse, "Yonas", [("ti", "a2"), ("de", "b2")]),
-            olena=register(lotse, "Olena", [("uk", "native"), ("de", "b1")]),
-            amal=register(lotse, "Amal", [("ar", "native"), ("de", "c1")], lotse.organisation_id),
-        )
-        yield World(lotse, people)
+def world(browser_platform: Platform) -> World:
+    lotse = onboarded(browser_platform, TENANT)
+    people = People(
+        semhar=register(lotse, "Semhar", [("ti", "c1"), ("de", "b1")]),
+        yonas=register(lotse, "Yonas", [("ti", "a2"), ("de", "b2")]),
+        olena=register(lotse, "Olena", [("uk", "native"), ("de", "b1")]),
+        amal=register(lotse, "Amal", [("ar", "native"), ("de", "c1")], lotse.organisation_id),
+    )
+    return World(lotse, people)
 
 
 async def call(lotse: Lotse, method: str, service: str, path: str, **kwargs: Any) -> Any:

@@ -15,13 +15,11 @@ Photon geocoder on loopback (tests/support/geocoder.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,33 +33,26 @@ from playwright.async_api import Page
 from pymongo import MongoClient
 
 from lotse_cli.demo import ACCEPT_LINK
-from lotse_cli.supervisor import Platform, running_platform
+from lotse_cli.supervisor import Platform
 from lotse_devstack.idp import Account, AccountsFile, sign_in
 from lotse_portal import maps, pages, places
 from lotse_portal.domain import LANGUAGES
 from lotse_portal.store import session_key, unseal
 from lotse_runtime.auth import Role
 from lotse_runtime.secrets import development_secret
-from tests.e2e.journey import eventually, free_ports
+from tests.e2e.browser_platform import BROWSER_TENANTS, GEOCODER
+from tests.e2e.journey import eventually
 from tests.support import waiting
 from tests.support.browser import PHONE, assert_accessible, new_page, scroll_width
-from tests.support.geocoder import StandInGeocoder, feature, photon, serving
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
 
+# This module's tenant on the browser modules' shared platform (each module has its own).
 TENANT = "portalia"
 # (postcode, lat, lon, district): the tenant's postcode table.
 POSTCODES = [("48143", 51.9625, 7.6270, "Mitte"), ("48147", 51.9720, 7.6180, "Kreuzviertel")]
 PASSWORD = "ein langes Passwort 42"
 TABLE = [maps.PostcodePoint(postcode, district, lat, lon) for postcode, lat, lon, district in POSTCODES]
-# What the stand-in geocoder finds: one place for the town hall's address, two for a street in
-# Kreuzviertel, nothing for anything else.
-TOWN_HALL = feature(51.9614, 7.6251, street="Prinzipalmarkt", housenumber="10", postcode="48143", city="Portalia")
-MAIN_STREET = [
-    feature(51.9712, 7.6190, street="Hauptstraße", housenumber="1", postcode="48147", city="Portalia"),
-    feature(51.9731, 7.6172, name="Hauptstraße 1, Hinterhaus", postcode="48147", city="Portalia"),
-]
-GEOCODER = StandInGeocoder(by_query={"Prinzipalmarkt 10": photon([TOWN_HALL]), "Hauptstraße 1": photon(MAIN_STREET)})
 
 
 def _(language: str, message: str) -> str:
@@ -77,10 +68,12 @@ async def keep(page: Page, name: str) -> None:
 
 @dataclass
 class Lotse:
-    """The running platform, its provider's accounts, and API calls as the people in it."""
+    """The running platform, its provider's accounts, and API calls as the people in it, of one
+    tenant (the platform may hold other modules' tenants too)."""
 
     platform: Platform
     accounts: AccountsFile
+    tenant: str = TENANT
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15.0))
     organisation_id: str = ""
     _tokens: dict[str, str] = field(default_factory=dict)
@@ -89,14 +82,23 @@ class Lotse:
     def portal(self) -> str:
         return f"http://127.0.0.1:{self.platform.ports.portal}"
 
-    def add_account(self, username: str, role: Role, *, tenant: str | None = TENANT, org: str | None = None) -> None:
+    @property
+    def tenant_name(self) -> str:
+        return BROWSER_TENANTS[self.tenant]
+
+    def login(self, username: str) -> str:
+        """What ``username`` signs in with: their address, as each module's tenant has an "office"."""
+        return f"{username}@{self.tenant}.example"
+
+    def add_account(self, username: str, role: Role, *, platform_wide: bool = False, org: str | None = None) -> None:
+        """An account at the provider, of this tenant (a platform admin's: of none)."""
         self.accounts.update(
             Account(
-                username=username,
+                username=self.login(username),
                 sub=str(uuid.uuid4()),
                 name=username.title(),
-                email=f"{username}@{TENANT}.example",
-                tenant=tenant,
+                email=self.login(username),
+                tenant=None if platform_wide else self.tenant,
                 roles=(role.value,),
                 org=org,
                 password=PASSWORD,
@@ -107,7 +109,7 @@ class Lotse:
         """A real sign-in at the provider (code flow with PKCE), as `lotse token` does it."""
         if username not in self._tokens:
             assert self.platform.idp is not None
-            self._tokens[username] = sign_in(self.platform.idp.issuer, username, PASSWORD).access_token
+            self._tokens[username] = sign_in(self.platform.idp.issuer, self.login(username), PASSWORD).access_token
         return self._tokens[username]
 
     def call(self, method: str, service: str, path: str, username: str, **kwargs: Any) -> httpx.Response:
@@ -120,40 +122,36 @@ class Lotse:
 
 
 @pytest.fixture(scope="module")
-def lotse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lotse]:
-    state: Path = tmp_path_factory.mktemp("portal-platform")
-    with contextlib.ExitStack() as started:
-        _, geocoder_port = started.enter_context(serving(GEOCODER))
-        # The registry's address search asks the stand-in (development mode allows it on loopback).
-        with pytest.MonkeyPatch.context() as environment:
-            environment.setenv("LOTSE_GEOCODER_URL", f"http://127.0.0.1:{geocoder_port}/api")
-            running = started.enter_context(
-                running_platform(ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False)
-            )
-        assert running.idp is not None, "the portal tests run against the local OpenID provider"
-        lotse = Lotse(running, running.idp.accounts)
-        lotse.add_account("admin", Role.PLATFORM_ADMIN, tenant=None)
-        lotse.add_account("office", Role.COORDINATOR)
-        onboard(lotse)
-        yield lotse
+def lotse(browser_platform: Platform) -> Lotse:
+    return onboarded(browser_platform, TENANT)
+
+
+def onboarded(platform: Platform, tenant: str) -> Lotse:
+    """A module's tenant on the shared browser platform: its platform admin and coordinator, onboarded."""
+    assert platform.idp is not None, "the browser tests run against the local OpenID provider"
+    lotse = Lotse(platform, platform.idp.accounts, tenant=tenant)
+    lotse.add_account("admin", Role.PLATFORM_ADMIN, platform_wide=True)
+    lotse.add_account("office", Role.COORDINATOR)
+    onboard(lotse)
+    return lotse
 
 
 def onboard(lotse: Lotse) -> None:
     tenant = {
-        "slug": TENANT,
-        "name": "Stadt Portalia",
+        "slug": lotse.tenant,
+        "name": lotse.tenant_name,
         "municipality_key": "05999778",
         "default_language": "de",
         "supported_languages": ["de", "en", "ar", "uk", "fa", "tr"],
         "timezone": "Europe/Berlin",
-        "coordination_email": f"office@{TENANT}.example",
+        "coordination_email": f"office@{lotse.tenant}.example",
     }
     assert lotse.call("POST", "registry", "/tenants", "admin", json=tenant).status_code == 201
     rows = [{"postcode": p, "lat": lat, "lon": lon, "district": d} for p, lat, lon, d in POSTCODES]
-    response = lotse.call("PUT", "registry", f"/tenants/{TENANT}/postcodes", "office", json={"postcodes": rows})
+    response = lotse.call("PUT", "registry", f"/tenants/{lotse.tenant}/postcodes", "office", json={"postcodes": rows})
     assert response.status_code in (200, 204), response.text
-    organisation = {"name": "Portalia hilft", "kind": "initiative", "contact_email": f"hilft@{TENANT}.example"}
-    response = lotse.call("POST", "registry", f"/tenants/{TENANT}/organisations", "office", json=organisation)
+    organisation = {"name": "Portalia hilft", "kind": "initiative", "contact_email": f"hilft@{lotse.tenant}.example"}
+    response = lotse.call("POST", "registry", f"/tenants/{lotse.tenant}/organisations", "office", json=organisation)
     assert response.status_code == 201, response.text
     lotse.organisation_id = response.json()["organisation_id"]
     lotse.add_account("initiative", Role.INITIATIVE_ADMIN, org=lotse.organisation_id)
@@ -173,11 +171,11 @@ class Volunteer:
 
 async def sign_up(lotse: Lotse, page: Page, *, profile_languages: tuple[str, ...] = ()) -> Volunteer:
     """Sign up through the portal; ``profile_languages``: check the profile form in these first."""
-    volunteer = Volunteer(email=f"anna.{secrets.token_hex(4)}@{TENANT}.example")
+    volunteer = Volunteer(email=f"anna.{secrets.token_hex(4)}@{lotse.tenant}.example")
     await page.goto(f"{lotse.portal}/?lang=de")
     await assert_accessible(page)
     await keep(page, "start")
-    await page.get_by_role("link", name="Stadt Portalia").click()
+    await page.get_by_role("link", name=lotse.tenant_name, exact=True).click()
     # The provider's registration page (prompt=create), for this municipality.
     await page.fill("input[name=email]", volunteer.email)
     await page.fill("input[name=name]", volunteer.name)
@@ -231,7 +229,7 @@ def report_need_by_api(lotse: Lotse, description: str) -> None:
         "schedule": {"kind": "one_off", "start": start.isoformat(), "end": (start + timedelta(hours=2)).isoformat()},
         "volunteers_needed": 1,
     }
-    response = lotse.call("POST", "registry", f"/tenants/{TENANT}/needs", "office", json=need)
+    response = lotse.call("POST", "registry", f"/tenants/{lotse.tenant}/needs", "office", json=need)
     assert response.status_code == 201, response.text
 
 
@@ -244,7 +242,7 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     # An initiative admin reports a need through the form, in another browser.
     admin_page = await new_page(browser, locale="de-DE")
     await admin_page.goto(f"{lotse.portal}/signin?next=/organisation/needs/new")
-    await sign_in_at_provider(admin_page, "initiative", PASSWORD)
+    await sign_in_at_provider(admin_page, lotse.login("initiative"), PASSWORD)
     await admin_page.wait_for_url("**/organisation/needs/new")
     await assert_accessible(admin_page)
     await keep(admin_page, "report-a-need")
@@ -468,7 +466,7 @@ async def test_every_page_is_accessible_in_every_language_and_fits_a_phone(lotse
     volunteer_pages = ["/", "/home", "/proposals", "/needs", "/engagements", "/messages", "/my-data", "/nowhere"]
     admin = await new_page(browser, PHONE, locale="de-DE")
     await admin.goto(f"{lotse.portal}/signin?next=/organisation")
-    await sign_in_at_provider(admin, "initiative", PASSWORD)
+    await sign_in_at_provider(admin, lotse.login("initiative"), PASSWORD)
     await admin.wait_for_url("**/organisation")
     failures: list[str] = []
     for language in LANGUAGES:
@@ -518,8 +516,8 @@ async def test_sessions_are_httponly_and_lax_forms_need_their_token_and_a_stray_
 
 async def create_account(lotse: Lotse, page: Page) -> Volunteer:
     """An account at the provider, through the portal's sign-up; ends on the profile form."""
-    volunteer = Volunteer(email=f"maps.{secrets.token_hex(4)}@{TENANT}.example")
-    await page.goto(f"{lotse.portal}/signup?tenant={TENANT}")
+    volunteer = Volunteer(email=f"maps.{secrets.token_hex(4)}@{lotse.tenant}.example")
+    await page.goto(f"{lotse.portal}/signup?tenant={lotse.tenant}")
     await page.fill("input[name=email]", volunteer.email)
     await page.fill("input[name=name]", volunteer.name)
     await page.fill("input[name=password]", PASSWORD)
@@ -549,7 +547,7 @@ async def kept_point(page: Page) -> maps.Point:
 
 def home_area(lotse: Lotse, email: str) -> dict[str, Any]:
     """Where the registry has the volunteer with this address."""
-    base = f"/tenants/{TENANT}/volunteers"
+    base = f"/tenants/{lotse.tenant}/volunteers"
     listed = lotse.call("GET", "registry", base, "office", params={"limit": 200}).json()["items"]
     # Lists carry no e-mail addresses: each volunteer as the office reads them.
     volunteers = [lotse.call("GET", "registry", f"{base}/{item['volunteer_id']}", "office").json() for item in listed]
@@ -689,7 +687,7 @@ async def test_a_keyboard_user_sets_their_point_and_moves_it_with_the_buttons(lo
 async def test_an_initiative_reports_needs_by_street_address(lotse: Lotse, browser: Any) -> None:
     page = await new_page(browser, PHONE, locale="de-DE")
     await page.goto(f"{lotse.portal}/signin?next=/organisation/needs/new")
-    await sign_in_at_provider(page, "initiative", PASSWORD)
+    await sign_in_at_provider(page, lotse.login("initiative"), PASSWORD)
     await page.wait_for_url("**/organisation/needs/new")
     day = soon().date().isoformat()
 
@@ -810,7 +808,7 @@ async def test_an_initiative_admin_sees_their_volunteers_e_mail_and_phone_and_no
 
     page = await new_page(browser, PHONE, locale="de-DE")
     await page.goto(f"{lotse.portal}/signin?next=/organisation")
-    await sign_in_at_provider(page, "initiative", PASSWORD)
+    await sign_in_at_provider(page, lotse.login("initiative"), PASSWORD)
     await page.wait_for_url("**/organisation")
     row = page.locator("section[aria-labelledby=volunteers-heading] tr", has_text="Lena Ostrowski")
     assert await row.locator("td").all_inner_texts() == ["Lena Ostrowski", own, "+4915112340001"]
@@ -824,7 +822,7 @@ async def test_an_initiative_admin_sees_their_volunteers_e_mail_and_phone_and_no
     lotse.add_account("unlinked", Role.INITIATIVE_ADMIN, org=None)
     page = await new_page(browser, PHONE, locale="de-DE")
     await page.goto(f"{lotse.portal}/signin?next=/organisation")
-    await sign_in_at_provider(page, "unlinked", PASSWORD)
+    await sign_in_at_provider(page, lotse.login("unlinked"), PASSWORD)
     await page.wait_for_url("**/signin/callback**")
     assert await page.inner_text("main h1") == _("de", "Ihr Konto ist mit keiner Initiative verknüpft")
     assert "Koordinationsstelle" in await page.inner_text("main")

@@ -13,25 +13,30 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
+from lotse_cli.supervisor import Platform
 from lotse_portal import maps
 from lotse_portal.domain import LANGUAGES
 from tests.e2e.test_portal_browser import (
     POSTCODES,
-    TENANT,
     Lotse,
     Volunteer,
     _,
     create_account,
     fill_profile,
-    lotse,
+    onboarded,
     soon,
 )
 from tests.support import waiting
 from tests.support.browser import PHONE, assert_accessible, new_page, scroll_width
 
-__all__ = ["lotse"]  # the platform fixture, shared with the portal's other browser tests
-
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
+
+TENANT = "portalia-profile"  # on the browser modules' shared platform
+
+
+@pytest.fixture(scope="module")
+def lotse(browser_platform: Platform) -> Lotse:
+    return onboarded(browser_platform, TENANT)
 
 
 def volunteer_record(lotse: Lotse, email: str) -> dict[str, Any]:

@@ -12,23 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page
 
-from lotse_cli.supervisor import running_platform
+from lotse_cli.supervisor import Platform
 from lotse_portal import pages
 from lotse_portal.domain import LANGUAGES
-from lotse_runtime.auth import Role
-from tests.e2e.journey import free_ports
-from tests.e2e.test_portal_browser import PASSWORD, TENANT, Lotse, keep, onboard, sign_in_at_provider, sign_up
+from tests.e2e.test_portal_browser import PASSWORD, Lotse, keep, onboarded, sign_in_at_provider, sign_up
 from tests.support import waiting
 from tests.support.browser import PHONE, assert_accessible, new_page, scroll_width
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
+
+TENANT = "portalia-questions"  # on the browser modules' shared platform
 
 SUBJECT = "Versicherung beim Fahrdienst <b>?</b>"
 QUESTION = "Ich fahre nächste Woche eine Familie zur Ausländerbehörde.\nBin ich dabei versichert?"
@@ -40,23 +38,14 @@ def _(language: str, message: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def lotse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lotse]:
-    state: Path = tmp_path_factory.mktemp("questions-platform")
-    with running_platform(
-        ports=free_ports(), state_dir=state, tenants=[TENANT], echo=None, persistent=False
-    ) as running:
-        assert running.idp is not None, "the browser tests run against the local OpenID provider"
-        lotse = Lotse(running, running.idp.accounts)
-        lotse.add_account("admin", Role.PLATFORM_ADMIN, tenant=None)
-        lotse.add_account("office", Role.COORDINATOR)
-        onboard(lotse)
-        yield lotse
+def lotse(browser_platform: Platform) -> Lotse:
+    return onboarded(browser_platform, TENANT)
 
 
 async def signed_in(lotse: Lotse, browser: Browser, username: str) -> Page:
     page = await new_page(browser, PHONE, locale="de-DE")
     await page.goto(f"{lotse.portal}/signin?next=/home")
-    await sign_in_at_provider(page, username, PASSWORD)
+    await sign_in_at_provider(page, lotse.login(username), PASSWORD)
     await page.wait_for_url(lambda url: "/signin" not in url and lotse.portal in url)
     return page
 
