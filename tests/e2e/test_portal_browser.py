@@ -215,10 +215,24 @@ async def sign_up(lotse: Lotse, page: Page, *, profile_languages: tuple[str, ...
     return volunteer
 
 
+def first_weekday(after: datetime) -> datetime:
+    """``after`` or the Monday after it, if it falls on a weekend."""
+    while after.weekday() > 4:
+        after += timedelta(days=1)
+    return after
+
+
+def form_need_day() -> datetime:
+    """The day of the need the initiative reports through the form: a weekday three days or more ahead."""
+    return first_weekday(datetime.now(UTC) + timedelta(days=3))
+
+
 def report_need_by_api(lotse: Lotse, description: str) -> None:
-    start = (datetime.now(UTC) + timedelta(days=4)).replace(hour=9, minute=0, second=0, microsecond=0)
-    while start.weekday() > 4:
-        start += timedelta(days=1)
+    # The weekday after the form's need, never the same day: two needs at the same hours overlap,
+    # and matching rightly does not offer a volunteer committed to one the other (on Wednesdays and
+    # Thursdays "3 days" and "4 days" ahead both moved to the Monday).
+    day = first_weekday(form_need_day() + timedelta(days=1))
+    start = day.replace(hour=9, minute=0, second=0, microsecond=0)
     need = {
         "organisation_id": lotse.organisation_id,
         "category": "translation",
@@ -246,9 +260,7 @@ async def test_a_volunteer_signs_up_gets_a_proposal_accepts_it_by_mail_takes_ste
     await admin_page.wait_for_url("**/organisation/needs/new")
     await assert_accessible(admin_page)
     await keep(admin_page, "report-a-need")
-    day = datetime.now(UTC) + timedelta(days=3)
-    while day.weekday() > 4:
-        day += timedelta(days=1)
+    day = form_need_day()
     await admin_page.select_option("#category", "accompaniment_to_authorities")
     await admin_page.fill("#description", "Begleitung zum Jobcenter, bitte mit Arabisch.")
     await admin_page.fill("#postcode", POSTCODES[1][0])
