@@ -351,9 +351,9 @@ async def test_the_outbox_relay_stops_after_the_batch_in_hand_and_marks_it(
         await release.wait()  # the broker holds its acknowledgement
         published.append(value)
 
-    async def publish(topic: str, key: bytes, value: bytes) -> Awaitable[object]:
+    async def publish(topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
         publishing.set()
-        return acknowledged(value)
+        return acknowledged(value or b"")
 
     relay = OutboxRelay(database, publish, name="shutdown", poll_interval=0.05)
     relay.start()

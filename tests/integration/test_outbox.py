@@ -39,7 +39,7 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
 def publish(producer: AIOKafkaProducer) -> Send:
     """What a service's relay publishes with: the producer's buffer, then the broker's acknowledgement."""
 
-    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+    async def send(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
         return await producer.send(target, value, key=key)
 
     return send
@@ -107,7 +107,7 @@ async def test_a_relay_that_crashed_before_marking_publishes_after_restart(
     first, second = tenant_onboarded("aachen", version=1), tenant_onboarded("aachen", version=2)
     await commit_events(mongo_client, database, topic, first, second)
 
-    async def crash_before_publishing(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+    async def crash_before_publishing(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
         raise ConnectionError("broker connection lost")
 
     crashed = OutboxRelay(database, crash_before_publishing, name="test", poll_interval=0.05, lease_seconds=0.2)
@@ -128,7 +128,7 @@ async def test_a_relay_that_crashed_before_marking_publishes_after_restart(
 async def test_only_the_lease_holder_publishes(
     database: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    async def publish(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+    async def publish(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
         return asyncio.sleep(0)
 
     holder = OutboxRelay(database, publish, name="registry", lease_seconds=30)
@@ -155,8 +155,8 @@ async def test_an_event_committed_during_a_pass_is_published_without_waiting_for
     await commit_events(mongo_client, database, topic, first)
     relay: OutboxRelay | None = None
 
-    async def commit_while_publishing(target: str, key: bytes, value: bytes) -> Awaitable[object]:
-        if parse_event(value).id == first.id:
+    async def commit_while_publishing(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
+        if parse_event(value or b"").id == first.id:
             await commit_events(mongo_client, database, topic, second)
             assert relay is not None
             relay.wake()  # what the unit of work does after its commit
@@ -183,7 +183,7 @@ async def test_a_pass_hands_over_every_event_before_awaiting_acknowledgements(
     async def acknowledgement() -> None:
         await all_in_hand.wait()
 
-    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+    async def send(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
         handed_over.append(key)
         if len(handed_over) == 3:
             all_in_hand.set()
@@ -210,9 +210,9 @@ async def test_a_failed_acknowledgement_keeps_later_events_of_its_key_pending(
 
     handed_over: list[str] = []
 
-    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
-        handed_over.append(str(parse_event(value).id))
-        return refused() if parse_event(value).id == first.id else accepted()
+    async def send(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
+        handed_over.append(str(parse_event(value or b"").id))
+        return refused() if parse_event(value or b"").id == first.id else accepted()
 
     relay = OutboxRelay(database, send, name="test")
     with pytest.raises(ConnectionError):
@@ -233,8 +233,8 @@ async def test_a_pass_ends_with_its_deadline_and_marks_what_was_acknowledged(
     await commit_events(mongo_client, database, topic, stuck, other)
     never = asyncio.Event()
 
-    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
-        return never.wait() if parse_event(value).id == stuck.id else asyncio.sleep(0)
+    async def send(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
+        return never.wait() if parse_event(value or b"").id == stuck.id else asyncio.sleep(0)
 
     relay = OutboxRelay(database, send, name="test")
     until = asyncio.get_running_loop().time() + 0.5
@@ -247,7 +247,7 @@ async def test_a_pass_ends_with_its_deadline_and_marks_what_was_acknowledged(
 async def test_a_busy_relay_writes_its_lease_only_when_a_third_of_it_is_gone(
     database: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    async def send(target: str, key: bytes, value: bytes) -> Awaitable[object]:
+    async def send(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
         return asyncio.sleep(0)
 
     relay = OutboxRelay(database, send, name="test", lease_seconds=60)

@@ -42,7 +42,7 @@ from lotse_contracts import (
     topics_for_tenants,
 )
 from lotse_contracts.events.values import TENANT_PATTERN
-from lotse_contracts.topics import PROPOSALS
+from lotse_contracts.topics import PERSON_KEYS, PROPOSALS
 
 # The Strimzi `Kafka` resource the topics and users belong to; its bootstrap service is
 # `lotse-kafka-bootstrap` (port 9092 plain inside the cluster, 9093 TLS in production).
@@ -55,8 +55,12 @@ LAG_THRESHOLD = 50
 # services configure them by default; tests/unit/deploy compares this table with their settings.
 CONSUMER_GROUPS: dict[Service, dict[str, str]] = {
     Service.REGISTRY: {PARTNER_INBOUND.name: "registry.partner", PROPOSALS.name: "registry.outcomes"},
-    Service.MATCHING: {PARTNER_INBOUND.name: "lotse-matching-partner", "*": "lotse-matching"},
-    Service.NOTIFICATIONS: {"*": "notifications"},
+    Service.MATCHING: {
+        PARTNER_INBOUND.name: "lotse-matching-partner",
+        PERSON_KEYS.name: "lotse-matching-person-keys",
+        "*": "lotse-matching",
+    },
+    Service.NOTIFICATIONS: {PERSON_KEYS.name: "notifications-person-keys", "*": "notifications"},
 }
 GENERATED_DIR = Path("base") / "generated"
 TENANTS_FILE = "tenants.yaml"
@@ -81,6 +85,7 @@ COMPOSE_PORTAL = "portal"
 COMPOSE_PORTAL_ENV = "portal.env"
 # Services that verify or sign answer links.
 ANSWER_LINK_SERVICES = (Service.MATCHING, Service.NOTIFICATIONS)
+KEY_ENCRYPTION_SERVICES = (Service.REGISTRY, Service.MATCHING, Service.NOTIFICATIONS)
 # The compose broker's super user, for operators' tools; it needs no ACLs.
 COMPOSE_ADMIN = "lotse-admin"
 COMPOSE_HEADER = (
@@ -158,7 +163,12 @@ def kafka_topic(topic: Topic) -> dict[str, Any]:
         "spec": {
             "topicName": topic.name,
             "partitions": topic.partitions,
-            "config": {"cleanup.policy": topic.cleanup_policy.value, "retention.ms": topic.retention_ms},
+            "config": {
+                "cleanup.policy": topic.cleanup_policy.value,
+                "retention.ms": topic.retention_ms,
+                # A compacted topic's timing (the person keys': crypto-shredding), in milliseconds.
+                **{name: int(value) for name, value in topic.configs.items() if name.endswith(".ms")},
+            },
         },
     }
 
@@ -427,6 +437,8 @@ def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
         [_env_values(folder / COMPOSE_PORTAL_ENV), keycloak], "LOTSE_OIDC_CLIENT_SECRET"
     ) or secrets.token_urlsafe(32)
     answer_link_secret = _first(existing.values(), "LOTSE_ANSWER_LINK_SECRET") or secrets.token_urlsafe(32)
+    # Registry, matching and notifications share the key that wraps the person keys (issue 18).
+    key_encryption_key = _first(existing.values(), "LOTSE_KEY_ENCRYPTION_KEY") or secrets.token_urlsafe(32)
     files = {COMPOSE_MONGO_ENV: _env_file(mongo_values)}
     for principal in compose_principals(tenants):
         own = _env_values(folder / f"{principal}.env")
@@ -440,6 +452,8 @@ def render_compose_secrets(compose_dir: Path) -> dict[str, str]:
             values["LOTSE_MONGO_URL"] = f"mongodb://{principal}:{password}@mongodb:27017/{service.value}?replicaSet=rs0"
             if service in ANSWER_LINK_SERVICES:
                 values["LOTSE_ANSWER_LINK_SECRET"] = answer_link_secret
+            if service in KEY_ENCRYPTION_SERVICES:
+                values["LOTSE_KEY_ENCRYPTION_KEY"] = key_encryption_key
         files[f"{principal}.env"] = _env_file(values)
     password = mongo_values[_mongo_password_variable(COMPOSE_PORTAL)]
     files[COMPOSE_PORTAL_ENV] = _env_file(

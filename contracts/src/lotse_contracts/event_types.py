@@ -7,7 +7,16 @@ deliberate change that the compatibility check and the topic catalogue see.
 from __future__ import annotations
 
 from lotse_contracts.base import EventData
-from lotse_contracts.events import matching, needs, notifications, organisations, partner, tenants, volunteers
+from lotse_contracts.events import (
+    matching,
+    needs,
+    notifications,
+    organisations,
+    partner,
+    person_keys,
+    tenants,
+    volunteers,
+)
 
 _MODELS: tuple[type[EventData], ...] = (
     tenants.TenantOnboarded,
@@ -15,6 +24,8 @@ _MODELS: tuple[type[EventData], ...] = (
     organisations.OrganisationUpdated,
     volunteers.VolunteerRegistered,
     volunteers.VolunteerProfileUpdated,
+    volunteers.VolunteerRegisteredSealed,
+    volunteers.VolunteerProfileUpdatedSealed,
     volunteers.VolunteerAvailabilityChanged,
     volunteers.VolunteerWithdrawn,
     volunteers.VolunteerErased,
@@ -22,6 +33,7 @@ _MODELS: tuple[type[EventData], ...] = (
     volunteers.VolunteerCertificateCheckRevoked,
     volunteers.VolunteerCertificateExpiring,
     volunteers.VolunteerContactPersonChanged,
+    person_keys.PersonKeyIssued,
     needs.NeedOpened,
     needs.NeedUpdated,
     needs.NeedCancelled,

@@ -51,6 +51,11 @@ class Topic(BaseModel):
     consumers: tuple[Service, ...]
     # For consumers that read only some of the topic's types (by consumer name).
     consumed_types: dict[Service, tuple[str, ...]] = {}
+    # Compaction timing of a compacted topic, where the broker's defaults (a week's segments, a
+    # day's tombstones) would keep superseded or deleted records too long; None: the default.
+    segment: timedelta | None = None
+    min_compaction_lag: timedelta | None = None
+    delete_retention: timedelta | None = None
 
     def __hash__(self) -> int:
         # consumed_types is a dict, so the generated frozen-model hash would fail.
@@ -60,6 +65,19 @@ class Topic(BaseModel):
     def retention_ms(self) -> int:
         """Kafka `retention.ms`; -1 means forever."""
         return -1 if self.retention is None else int(self.retention.total_seconds() * 1000)
+
+    @property
+    def configs(self) -> dict[str, str]:
+        """The topic's Kafka configuration as the broker and Strimzi take it."""
+        configs = {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy.value}
+        for name, value in (
+            ("segment.ms", self.segment),
+            ("min.compaction.lag.ms", self.min_compaction_lag),
+            ("delete.retention.ms", self.delete_retention),
+        ):
+            if value is not None:
+                configs[name] = str(int(value.total_seconds() * 1000))
+        return configs
 
     @property
     def is_template(self) -> bool:
@@ -118,6 +136,26 @@ VOLUNTEERS = Topic(
     producers=(Service.REGISTRY,),
     consumers=(Service.MATCHING, Service.NOTIFICATIONS),
 )
+PERSON_KEYS = Topic(
+    name="lotse.registry.person-keys.v1",
+    description=(
+        "Each volunteer's data key, wrapped with the platform's key-encryption key; it opens the sealed "
+        "personal fields of the volunteer's events. Erasure writes a tombstone (no value), and "
+        "compaction removes the key within hours (crypto-shredding)."
+    ),
+    key="`<tenant>:<volunteer_id>`, the key of the volunteer's own events",
+    partitions=3,
+    retention=None,
+    cleanup_policy=CleanupPolicy.COMPACT,
+    event_types=_types("de.lotse.registry.person_key."),
+    producers=(Service.REGISTRY,),
+    consumers=(Service.MATCHING, Service.NOTIFICATIONS),
+    # Segments roll hourly so that an erased key's records become compactable soon; the
+    # tombstone itself goes an hour after compaction has removed what it deletes.
+    segment=timedelta(hours=1),
+    min_compaction_lag=timedelta(0),
+    delete_retention=timedelta(hours=1),
+)
 NEEDS = Topic(
     name="lotse.registry.needs.v1",
     description="Need lifecycle: opened, updated, cancelled, closed.",
@@ -170,7 +208,7 @@ PARTNER_INBOUND = Topic(
     },
 )
 
-TOPICS: tuple[Topic, ...] = (TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, PROPOSALS, DELIVERIES)
+TOPICS: tuple[Topic, ...] = (TENANTS, ORGANISATIONS, VOLUNTEERS, PERSON_KEYS, NEEDS, PROPOSALS, DELIVERIES)
 ALL_TOPICS: tuple[Topic, ...] = (*TOPICS, PARTNER_INBOUND)
 
 _PARTNER_NAME = re.compile(r"^lotse\.partner\.(?P<tenant>[a-z][a-z0-9-]{1,39})\.inbound\.v1$")

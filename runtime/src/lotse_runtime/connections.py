@@ -34,9 +34,10 @@ class ServiceConnections:
         self.broker = make_broker(settings, client_id=service)
 
     def relay(self, database: AsyncDatabase[dict[str, Any]], name: str, **options: Any) -> OutboxRelay:
-        async def send(topic: str, key: bytes, value: bytes) -> Awaitable[object]:
-            # Handed to the producer's buffer; the relay awaits the acknowledgements together.
-            headers = {"content-type": CONTENT_TYPE}
+        async def send(topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
+            # Handed to the producer's buffer; the relay awaits the acknowledgements together. A
+            # keyed None is a tombstone: FastStream hands it to the producer as a null value.
+            headers = {"content-type": CONTENT_TYPE} if value is not None else {}
             return await self.broker.publish(value, topic=topic, key=key, headers=headers, no_confirm=True)
 
         return OutboxRelay(database, send, name=name, **options)

@@ -45,8 +45,10 @@ PUBLISHED_RETENTION = timedelta(days=7)
 BACKLOG_MEASURE_SECONDS = 5.0
 
 # Hand (topic, key, value) to the producer and return its acknowledgement, to be awaited later:
-# the producer's ``send`` (aiokafka) or ``publish(..., no_confirm=True)`` (FastStream).
-Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[object]]]
+# the producer's ``send`` (aiokafka) or ``publish(..., no_confirm=True)`` (FastStream). A value of
+# None is a tombstone (a record without value, which compaction reads as "delete this key").
+Send = Callable[[str, bytes, bytes | None], Awaitable[Awaitable[object]]]
+TOMBSTONE_TYPE = "tombstone"
 
 
 async def ensure_outbox_indexes(database: AsyncDatabase[dict[str, Any]]) -> None:
@@ -80,6 +82,23 @@ def outbox_entry(topic: str, event: Envelope[Any]) -> dict[str, Any]:
         "published_at": None,
         # For the relay's span, so that it need not parse the event.
         "trace_context": event_trace_context(event),
+    }
+
+
+def tombstone_entry(topic: str, key: str, tenant: str, version: int) -> dict[str, Any]:
+    """The outbox document of a tombstone for ``key`` on a compacted ``topic``, published in order
+    with the key's events like any of them."""
+    return {
+        "_id": uuid.uuid4().hex,
+        "topic": topic,
+        "key": key,
+        "value": None,
+        "tenant": tenant,
+        "type": TOMBSTONE_TYPE,
+        "version": version,
+        "created_at": datetime.now(UTC),
+        "published_at": None,
+        "trace_context": None,
     }
 
 
@@ -194,7 +213,8 @@ class OutboxRelay:
         async def publish_in_turn(entries: list[dict[str, Any]]) -> None:
             for entry in entries:
                 with publishing_span(entry["type"], entry["topic"], entry["_id"], entry.get("trace_context")):
-                    await (await self.send(entry["topic"], entry["key"].encode(), bytes(entry["value"])))
+                    value = None if entry["value"] is None else bytes(entry["value"])
+                    await (await self.send(entry["topic"], entry["key"].encode(), value))
                 published_ids.append(entry["_id"])
 
         try:

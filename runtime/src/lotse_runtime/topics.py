@@ -26,11 +26,7 @@ class TopicSpec:
 
     @classmethod
     def of(cls, topic: Topic) -> TopicSpec:
-        return cls(
-            topic.name,
-            topic.partitions,
-            {"retention.ms": str(topic.retention_ms), "cleanup.policy": str(topic.cleanup_policy)},
-        )
+        return cls(topic.name, topic.partitions, topic.configs)
 
 
 async def ensure_topics(

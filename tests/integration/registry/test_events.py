@@ -13,8 +13,8 @@ import bson
 import pytest
 from pymongo import AsyncMongoClient
 
-from lotse_contracts import Envelope
-from lotse_contracts.topics import NEEDS, ORGANISATIONS, TENANTS, VOLUNTEERS
+from lotse_contracts import Envelope, VolunteerPersonalData, VolunteerProfileUpdatedSealed, VolunteerRegisteredSealed
+from lotse_contracts.topics import NEEDS, ORGANISATIONS, PERSON_KEYS, TENANTS, VOLUNTEERS
 from lotse_devstack import Stack
 from lotse_registry.app import create_app
 from lotse_runtime.auth import Role
@@ -22,6 +22,7 @@ from lotse_runtime.consumer import Delivery, subscribe_events
 from lotse_runtime.inbox import ensure_inbox_index, record_once
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.mongo import in_transaction
+from lotse_runtime.sealed import key_encryption_key, plain_envelope, unseal
 from lotse_runtime.settings import PlatformSettings
 from tests.integration.registry.conftest import RunningRegistry, registry_settings
 from tests.integration.registry.support import (
@@ -33,6 +34,7 @@ from tests.integration.registry.support import (
     tenant_events,
     volunteer_body,
 )
+from tests.support.kafka import read_all
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -118,7 +120,8 @@ async def test_quiet_hours_and_opt_outs_are_stored_and_published_with_the_contac
     assert shown["quiet_hours"] is None and shown["opted_out_of"] == ["proposal_reminder"]
     empty_window = {**body["contact"], "quiet_hours": {"start": "22:00:00", "end": "22:00:00"}}
     assert (await http.put(f"{base}/profile", json={**profile, "contact": empty_window}, headers=me)).status_code == 422
-    registered, updated = await tenant_events(kafka_bootstrap, VOLUNTEERS.name, tenant, expected=2)
+    sealed = await tenant_events(kafka_bootstrap, VOLUNTEERS.name, tenant, expected=2)
+    registered, updated = [await _opened(registry, event) for event in sealed]
     assert registered.data.contact.quiet_hours is not None
     assert registered.data.contact.quiet_hours.model_dump(mode="json") == {"start": "21:00:00", "end": "07:00:00"}
     assert registered.data.contact.opted_out_of == ["welcome"]
@@ -240,6 +243,29 @@ async def test_erasure_leaves_no_personal_data_in_any_collection(
     assert [(e.type.split(".")[-2], e.version) for e in erasure] == [("withdrawn", 3), ("erased", 4)]
     assert erasure[0].data.erasure_requested is True
     assert PERSONAL_TEXT[1] not in erasure[1].model_dump_json()
+    # Crypto-shredding: on the topic the contact and home area were sealed (registration, profile),
+    # and the key that opens them is gone from the database and tombstoned on the key topic.
+    on_topic = "".join(event.model_dump_json() for event in events if event.subject == volunteer_id)
+    assert [value for value in PERSONAL_TEXT[:4] if value in on_topic] == []
+    assert repr(PERSONAL_FLOATS[0]) not in on_topic
+    assert await registry.database.person_keys.count_documents({"_id": volunteer_id}) == 0
+    key = f"{tenant}:{volunteer_id}".encode()
+    keys = await read_all(kafka_bootstrap, PERSON_KEYS.name, expected=2, key_prefix=key, timeout=30)
+    assert [record.value != b"" for record in keys] == [True, False]  # the key, then its tombstone
+
+
+async def _opened(registry: RunningRegistry, event: Envelope[Any]) -> Envelope[Any]:
+    """A sealed volunteer event opened as matching and notifications open it: with the volunteer's
+    key (here from the registry's database), unwrapped with the platform's key."""
+    assert isinstance(event.data, VolunteerRegisteredSealed | VolunteerProfileUpdatedSealed), event.type
+    stored = await registry.database.person_keys.find_one({"_id": event.subject})
+    assert stored is not None
+    key_id = event.data.personal.key_id
+    data_key = key_encryption_key(registry.settings.key_encryption_key).unwrap(key_id, stored["wrapped_key"])
+    personal = unseal(
+        event.data.personal, VolunteerPersonalData, data_key=data_key, tenant=event.tenant, subject=event.subject
+    )
+    return plain_envelope(event, event.data.unsealed(personal))
 
 
 async def _published(registry: RunningRegistry, tenant: str, subject: str, count: int) -> bool:

@@ -17,7 +17,7 @@ from lotse_contracts import (
     topic_for,
     topics_for_tenants,
 )
-from lotse_contracts.topics import ALL_TOPICS, PARTNER_INBOUND
+from lotse_contracts.topics import ALL_TOPICS, PARTNER_INBOUND, PERSON_KEYS
 
 
 def test_the_static_topics_are_the_published_ones() -> None:
@@ -25,6 +25,7 @@ def test_the_static_topics_are_the_published_ones() -> None:
         "lotse.registry.tenants.v1",
         "lotse.registry.organisations.v1",
         "lotse.registry.volunteers.v1",
+        "lotse.registry.person-keys.v1",
         "lotse.registry.needs.v1",
         "lotse.matching.proposals.v1",
         "lotse.notifications.deliveries.v1",
@@ -78,7 +79,8 @@ def test_topics_for_tenants_lists_every_concrete_topic_with_dead_letters() -> No
     # Nobody consumes deliveries, so nothing can be dead-lettered from there.
     assert "lotse.notifications.deliveries.v1.dlq" not in names
     assert not any("{tenant}" in name for name in names)
-    assert len(names) == len(TOPICS) + 2 + 5 + 2
+    # Two inbound topics, and the dead letters of the six consumed static topics and of those two.
+    assert len(names) == len(TOPICS) + 2 + 6 + 2
 
 
 def test_personal_data_ages_out_and_state_topics_are_compacted() -> None:
@@ -87,3 +89,13 @@ def test_personal_data_ages_out_and_state_topics_are_compacted() -> None:
     assert by_name["lotse.registry.volunteers.v1"].retention_ms == 14 * 24 * 3600 * 1000
     assert by_name["lotse.registry.tenants.v1"].retention_ms == -1
     assert by_name["lotse.registry.tenants.v1"].cleanup_policy == "compact"
+
+
+def test_the_person_keys_topic_is_compacted_within_hours() -> None:
+    """An erased volunteer's key (and its tombstone) must not stay on the broker for a week of
+    segments or a day of tombstones (crypto-shredding, docs/architecture.md)."""
+    configs = PERSON_KEYS.configs
+    assert configs["cleanup.policy"] == "compact"
+    assert int(configs["segment.ms"]) <= 3_600_000
+    assert int(configs["min.compaction.lag.ms"]) == 0
+    assert int(configs["delete.retention.ms"]) <= 3_600_000

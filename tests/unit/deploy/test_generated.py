@@ -56,7 +56,16 @@ def test_every_catalogue_topic_and_its_dead_letter_topic_is_a_kafka_topic() -> N
     for topic in TOPICS:
         spec = topics[topic.name]["spec"]
         assert spec["partitions"] == topic.partitions
-        assert spec["config"] == {"cleanup.policy": topic.cleanup_policy.value, "retention.ms": topic.retention_ms}
+        assert spec["config"] == {
+            "cleanup.policy": topic.cleanup_policy.value,
+            "retention.ms": topic.retention_ms,
+            # The compaction timing of the person keys' topic (crypto-shredding), in milliseconds.
+            **{
+                name: int(value)
+                for name, value in topic.configs.items()
+                if name not in ("cleanup.policy", "retention.ms")
+            },
+        }
         assert topics[topic.name]["metadata"]["labels"]["strimzi.io/cluster"] == "lotse"
 
 

@@ -17,6 +17,7 @@ def production(tmp_path: Path, base_url: str) -> NotificationSettings:
         env="production",
         home=tmp_path,
         answer_link_secret=SecretStr(secrets.token_urlsafe(32)),
+        key_encryption_key=SecretStr(secrets.token_urlsafe(32)),
         answer_link_base_url=base_url,
     )
 

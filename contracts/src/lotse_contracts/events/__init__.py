@@ -24,6 +24,7 @@ from lotse_contracts.events.partner import (
     ReportNeed,
     UpdateNeed,
 )
+from lotse_contracts.events.person_keys import PersonKeyIssued
 from lotse_contracts.events.tenants import TenantOnboarded
 from lotse_contracts.events.values import (
     Availability,
@@ -49,8 +50,11 @@ from lotse_contracts.events.volunteers import (
     VolunteerContact,
     VolunteerContactPersonChanged,
     VolunteerErased,
+    VolunteerPersonalData,
     VolunteerProfileUpdated,
+    VolunteerProfileUpdatedSealed,
     VolunteerRegistered,
+    VolunteerRegisteredSealed,
     VolunteerWithdrawn,
 )
 
@@ -83,6 +87,7 @@ __all__ = [
     "OneOffWindow",
     "OrganisationRegistered",
     "OrganisationUpdated",
+    "PersonKeyIssued",
     "Place",
     "ProposalAccepted",
     "ProposalDeclined",
@@ -99,9 +104,12 @@ __all__ = [
     "VolunteerContact",
     "VolunteerContactPersonChanged",
     "VolunteerErased",
+    "VolunteerPersonalData",
     "VolunteerPickedNeed",
     "VolunteerProfileUpdated",
+    "VolunteerProfileUpdatedSealed",
     "VolunteerRegistered",
+    "VolunteerRegisteredSealed",
     "VolunteerSteppedBack",
     "VolunteerWithdrawn",
     "WeeklyRecurrence",

@@ -42,6 +42,7 @@ from lotse_contracts.events.values import (
     SkillSlug,
 )
 from lotse_contracts.personal_data import DataCategory, DataSubject, Purpose, RetentionRule, personal
+from lotse_contracts.sealed import EXAMPLE_KEY_ID, Sealed
 
 # The record of processing (lotse_contracts.personal_data): everything a volunteer event carries
 # is about the volunteer; the registry removes it 6 months after withdrawal or at erasure.
@@ -64,6 +65,13 @@ CERTIFICATES = personal(
 AVAILABILITY = personal(DataCategory.AVAILABILITY, Purpose.MATCHING, retention=_KEPT)
 CONSENT = personal(DataCategory.CONSENT, Purpose.CONSENT_EVIDENCE, retention=_KEPT)
 ENGAGEMENT = personal(DataCategory.ENGAGEMENT, Purpose.COORDINATION, retention=_KEPT)
+SEALED_PERSONAL = personal(
+    DataCategory.CONTACT_DATA,
+    Purpose.NOTIFICATION,
+    Purpose.MATCHING,
+    retention=_KEPT,
+    note="contact and home area, sealed with the volunteer's data key: unreadable once the key is destroyed",
+)
 CONTACT_PERSON = personal(
     DataCategory.IDENTIFIER,
     Purpose.COORDINATION,
@@ -190,6 +198,93 @@ class VolunteerProfileUpdated(VolunteerProfile, VolunteerIdentity):
     """The volunteer's profile changed; carries the full profile, not a diff."""
 
     event_type = "de.lotse.registry.volunteer.profile_updated.v1"
+
+
+class VolunteerPersonalData(Contract):
+    """The part of a profile that identifies the person, sealed on the topics (issue 18)."""
+
+    contact: VolunteerContact = Field(description="How to reach the volunteer.", examples=[EXAMPLE_CONTACT])
+    home_area: HomeArea = Field(description="Where the volunteer starts from.", examples=[EXAMPLE_HOME_AREA])
+
+
+EXAMPLE_SEALED: dict[str, Any] = {
+    "key_id": EXAMPLE_KEY_ID,
+    "algorithm": "A256GCM",
+    "nonce": "q2XbU8fJ0vWcN1aE",
+    "ciphertext": "Zm9vYmFyYmF6cXV4cXV1eHh5eno0MjQyNDI",
+}
+
+
+class SealedVolunteerProfile(Contract):
+    """A profile whose contact and home area are sealed with the volunteer's data key: after the
+    volunteer's erasure (the key destroyed) nobody can read them from the topic any more."""
+
+    personal: Sealed[VolunteerPersonalData] = Field(
+        description="Contact and home area, sealed with the volunteer's data key.",
+        examples=[EXAMPLE_SEALED],
+        json_schema_extra=SEALED_PERSONAL,
+    )
+    skills: list[SkillSlug] = Field(
+        description="Skills from the tenant's catalogue.",
+        examples=[["driving", "translation"]],
+        json_schema_extra=SKILLS,
+    )
+    languages: list[LanguageSkill] = Field(
+        min_length=1,
+        description="Languages the volunteer speaks.",
+        examples=[[{"language": "de", "level": "native"}, {"language": "ar", "level": "b2"}]],
+        json_schema_extra=LANGUAGES,
+    )
+    travel_radius_km: int = Field(
+        ge=0,
+        le=200,
+        description="How far the volunteer is willing to travel, in km.",
+        examples=[10],
+        strict=True,
+        json_schema_extra=HOME_AREA,
+    )
+    certificates: list[Certificate] = Field(
+        default_factory=list,
+        description="Certificates the volunteer has shown.",
+        examples=[[{"kind": "extended_police_certificate", "issued_on": "2026-03-01", "valid_until": "2031-03-01"}]],
+        json_schema_extra=CERTIFICATES,
+    )
+
+    def _with(self, personal: VolunteerPersonalData) -> dict[str, Any]:
+        return {**self.model_dump(exclude={"personal"}), **personal.model_dump()}
+
+
+class VolunteerRegisteredSealed(SealedVolunteerProfile, VolunteerIdentity):
+    """A volunteer registered with consent; ``registered.v1`` with the personal fields sealed."""
+
+    event_type = "de.lotse.registry.volunteer.registered.v2"
+
+    organisation_id: UUID | None = Field(
+        default=None,
+        description="Initiative that manages the volunteer; absent if registered directly with the municipality.",
+        examples=[EXAMPLE_ORGANISATION_ID],
+        json_schema_extra=ENGAGEMENT,
+    )
+    consent: Consent = Field(
+        description="The consent the volunteer gave.", examples=[EXAMPLE_CONSENT], json_schema_extra=CONSENT
+    )
+    availability: Availability = Field(
+        description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY], json_schema_extra=AVAILABILITY
+    )
+
+    def unsealed(self, personal: VolunteerPersonalData) -> VolunteerRegistered:
+        """The event as ``registered.v1`` has it, with the personal fields opened."""
+        return VolunteerRegistered.model_validate(self._with(personal))
+
+
+class VolunteerProfileUpdatedSealed(SealedVolunteerProfile, VolunteerIdentity):
+    """The volunteer's profile changed; ``profile_updated.v1`` with the personal fields sealed."""
+
+    event_type = "de.lotse.registry.volunteer.profile_updated.v2"
+
+    def unsealed(self, personal: VolunteerPersonalData) -> VolunteerProfileUpdated:
+        """The event as ``profile_updated.v1`` has it, with the personal fields opened."""
+        return VolunteerProfileUpdated.model_validate(self._with(personal))
 
 
 class VolunteerAvailabilityChanged(VolunteerIdentity):

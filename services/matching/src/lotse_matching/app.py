@@ -16,6 +16,7 @@ from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime.connections import ServiceConnections, service_app
+from lotse_runtime.sealed import Keyring, key_encryption_key
 
 SERVICE = "lotse-matching"
 
@@ -33,7 +34,9 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         await matching.load()
         # make_broker refreshes topic metadata often enough that a tenant onboarded later has its
         # partner topic consumed by the pattern subscription within seconds.
-        subscribe(connections.broker, matching, settings)
+        keyring = Keyring(store.database, key_encryption_key(settings.key_encryption_key))
+        await keyring.ensure_indexes()
+        subscribe(connections.broker, matching, settings, keyring)
         app.state.matching, app.state.connections = matching, connections
         app.state.store = store  # reads no use case needs (the subject-access export)
         await connections.broker.start()

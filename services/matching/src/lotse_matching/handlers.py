@@ -25,7 +25,9 @@ from lotse_contracts import (
     VolunteerCertificateCheckRevoked,
     VolunteerErased,
     VolunteerProfileUpdated,
+    VolunteerProfileUpdatedSealed,
     VolunteerRegistered,
+    VolunteerRegisteredSealed,
     VolunteerWithdrawn,
     tenant_of_partner_topic,
 )
@@ -39,6 +41,7 @@ from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Transaction
 from lotse_runtime.consumer import Delivery, Dispatch, HandlerTable, RejectEvent, RetryPolicy, subscribe_events
+from lotse_runtime.sealed import Keyring, NoKeyring, SealedSource, subscribe_person_keys, unsealing
 
 log = structlog.get_logger("lotse.matching")
 APPLIED = (Outcome.ACCEPTED, Outcome.DECLINED, Outcome.DUPLICATE)
@@ -46,24 +49,30 @@ REGISTRY_TOPICS = (TENANTS.name, ORGANISATIONS.name, VOLUNTEERS.name, NEEDS.name
 E = TypeVar("E", bound=EventData)
 
 
-def subscribe(broker: KafkaBroker, matching: Matching, settings: MatchingSettings) -> None:
+def subscribe(broker: KafkaBroker, matching: Matching, settings: MatchingSettings, keyring: Keyring) -> None:
     # An update may overtake the registration on another partition or after a replay: retry briefly.
     patience = RetryPolicy(
         attempts=settings.unknown_retry_attempts,
         first_backoff_seconds=settings.unknown_retry_backoff_seconds,
         max_backoff_seconds=max(2.0, settings.unknown_retry_backoff_seconds),
     )
+    subscribe_person_keys(broker, keyring, consumer=settings.person_keys_consumer_group)
     subscribe_events(
-        broker, registry_handlers(matching), consumer=settings.consumer_group, topics=REGISTRY_TOPICS, retry=patience
+        broker,
+        registry_handlers(matching, keyring),
+        consumer=settings.consumer_group,
+        topics=REGISTRY_TOPICS,
+        retry=patience,
     )
     subscribe_events(
         broker, partner_handlers(matching), consumer=settings.partner_consumer_group, pattern=PARTNER_INBOUND_PATTERN
     )
 
 
-def registry_handlers(matching: Matching) -> Dispatch:
+def registry_handlers(matching: Matching, keyring: SealedSource = NoKeyring()) -> Dispatch:
     """Each registry event into the read model, once (events matching has no use for are only
-    recorded in the inbox)."""
+    recorded in the inbox). Sealed volunteer events are opened with the volunteer's key; those of
+    an erased volunteer (key destroyed) change nothing, the erasure follows or came before."""
 
     def applying(
         change: Callable[[Envelope[E], Transaction], Awaitable[None]],
@@ -80,6 +89,12 @@ def registry_handlers(matching: Matching) -> Dispatch:
             OrganisationUpdated: applying(matching.organisation_changed),
             VolunteerRegistered: applying(matching.volunteer_registered),
             VolunteerProfileUpdated: applying(matching.volunteer_profile_updated),
+            VolunteerRegisteredSealed: unsealing(
+                keyring, applying(matching.volunteer_registered), applying(matching.nothing_to_change)
+            ),
+            VolunteerProfileUpdatedSealed: unsealing(
+                keyring, applying(matching.volunteer_profile_updated), applying(matching.nothing_to_change)
+            ),
             VolunteerAvailabilityChanged: applying(matching.volunteer_availability_changed),
             VolunteerCertificateChecked: applying(matching.volunteer_certificates_checked),
             VolunteerCertificateCheckRevoked: applying(matching.volunteer_certificates_checked),

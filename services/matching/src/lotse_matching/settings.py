@@ -20,8 +20,18 @@ class MatchingSettings(ServiceSettings, RetentionSettings):
     http_host: str = Field("127.0.0.1", description="Interface the HTTP API listens on")
     http_port: int = Field(8002, description="Port of the HTTP API")
     database: str = Field("matching", description="MongoDB database owned by the matching service")
+    key_encryption_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that wraps each person's data key on the topic and in the databases (crypto-shredding); "
+            "the same in registry, matching and notifications"
+        ),
+    )
     consumer_group: str = Field("lotse-matching", description="Consumer group of the registry events")
     partner_consumer_group: str = Field("lotse-matching-partner", description="Consumer group of partner answers")
+    person_keys_consumer_group: str = Field(
+        "lotse-matching-person-keys", description="Consumer group of the person keys (crypto-shredding)"
+    )
     answer_link_secret: SecretStr | None = Field(
         None, description="HMAC key of the answer links (the same as notifications', which signs them)"
     )

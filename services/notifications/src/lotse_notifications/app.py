@@ -18,6 +18,7 @@ from lotse_notifications.worker import DeliveryWorker
 from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.destinations import Resolver, system_resolver
+from lotse_runtime.sealed import Keyring, key_encryption_key, subscribe_person_keys
 from lotse_runtime.unit_of_work import UnitOfWork
 
 INBOX_CONSUMER = "notifications"
@@ -38,6 +39,8 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
         # The relay wakes after a commit that appended events, the worker after one that queued deliveries.
         unit_of_work = UnitOfWork(client, store.db, wake=relay.wake)
         worker = DeliveryWorker(unit_of_work, store, settings, resolver=resolver)
+        keyring = Keyring(store.db, key_encryption_key(settings.key_encryption_key))
+        await keyring.ensure_indexes()
         handlers = event_handlers(
             unit_of_work,
             store,
@@ -45,7 +48,9 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
             queued=worker.wake,
             tenant_pattern=settings.tenant_pattern,
             sms_gateway=settings.sms_gateway,
+            keyring=keyring,
         )
+        subscribe_person_keys(connections.broker, keyring, consumer=settings.person_keys_consumer_group)
         app.state.pipeline = subscribe_events(
             connections.broker, handlers, consumer=settings.consumer_group, topics=CONSUMED_TOPICS
         )

@@ -33,7 +33,9 @@ from lotse_contracts import (
     VolunteerErased,
     VolunteerPickedNeed,
     VolunteerProfileUpdated,
+    VolunteerProfileUpdatedSealed,
     VolunteerRegistered,
+    VolunteerRegisteredSealed,
     VolunteerSteppedBack,
     VolunteerWithdrawn,
 )
@@ -75,6 +77,7 @@ from lotse_notifications.service import (
 from lotse_notifications.store import UseCaseStore
 from lotse_notifications.threads import contact_person_changed
 from lotse_runtime.consumer import Delivery, Dispatch
+from lotse_runtime.sealed import NoKeyring, SealedSource, unsealing
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 
@@ -101,6 +104,7 @@ def event_handlers(
     queued: Callable[[], None],
     tenant_pattern: str | None = None,
     sms_gateway: bool = False,
+    keyring: SealedSource = NoKeyring(),
 ) -> Dispatch:
     """Every event once, with its inbox record, in one unit of work; ``queued`` (the delivery
     worker's wake-up) runs after each commit. Events of tenants outside ``tenant_pattern`` are
@@ -135,6 +139,13 @@ def event_handlers(
             OrganisationUpdated: applying(organisation_changed),
             VolunteerRegistered: applying(volunteer_registered(sms_gateway=sms_gateway)),
             VolunteerProfileUpdated: applying(volunteer_profile_updated(sms_gateway=sms_gateway)),
+            # Opened with the volunteer's key; an erased volunteer's (key destroyed) changes nothing.
+            VolunteerRegisteredSealed: unsealing(
+                keyring, applying(volunteer_registered(sms_gateway=sms_gateway)), applying(nothing_to_change)
+            ),
+            VolunteerProfileUpdatedSealed: unsealing(
+                keyring, applying(volunteer_profile_updated(sms_gateway=sms_gateway)), applying(nothing_to_change)
+            ),
             VolunteerWithdrawn: applying(volunteer_withdrawn),
             VolunteerErased: applying(volunteer_erased),
             VolunteerCertificateExpiring: applying(certificate_expiring),

@@ -21,7 +21,17 @@ DEVELOPMENT_PORTAL_URL = "http://127.0.0.1:8000"
 
 class NotificationSettings(ServiceSettings, RetentionSettings):
     database: str = Field("notifications", description="MongoDB database this service owns")
+    key_encryption_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that wraps each person's data key on the topic and in the databases (crypto-shredding); "
+            "the same in registry, matching and notifications"
+        ),
+    )
     consumer_group: str = Field("notifications", description="Kafka consumer group of the event handlers")
+    person_keys_consumer_group: str = Field(
+        "notifications-person-keys", description="Kafka consumer group of the person keys (crypto-shredding)"
+    )
     tenant_pattern: str | None = Field(
         None, description="Regex of the tenant slugs to serve (a broker shared with others); unset: all tenants"
     )

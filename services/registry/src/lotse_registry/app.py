@@ -22,6 +22,7 @@ from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.destinations import Resolver, system_resolver
 from lotse_runtime.http_guards import PublicRateLimit
+from lotse_runtime.sealed import key_encryption_key
 
 SERVICE = "lotse-registry"
 
@@ -38,7 +39,12 @@ def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver =
         await scrub_erased_outbox(database)  # an erasure may have been cut short by a crash
         broker = connections.broker
         relay = connections.relay(database, "registry", poll_interval=settings.relay_poll_seconds)
-        registry = Store(connections.client, database, wake=relay.wake)
+        registry = Store(
+            connections.client,
+            database,
+            wake=relay.wake,
+            key_encryption_key=key_encryption_key(settings.key_encryption_key),
+        )
         app.state.registry, app.state.relay, app.state.connections = registry, relay, connections
         app.state.pipelines = {}
         if settings.geocoder_url:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from limits import parse
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from lotse_contracts import PARTNER_INBOUND_PATTERN
 from lotse_runtime.connections import ServiceSettings
@@ -13,6 +13,13 @@ from lotse_runtime.retention import RetentionSettings
 
 class RegistrySettings(ServiceSettings, RetentionSettings):
     database: str = Field("registry", description="MongoDB database the registry owns")
+    key_encryption_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that wraps each person's data key on the topic and in the databases (crypto-shredding); "
+            "the same in registry, matching and notifications"
+        ),
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on")
     http_port: int = Field(8001, description="Port of the HTTP API")
     consumer_group: str = Field(

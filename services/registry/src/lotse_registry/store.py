@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -22,15 +23,28 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lotse_contracts import Envelope, new_event, topic_for
+from lotse_contracts import (
+    Envelope,
+    PersonKeyIssued,
+    VolunteerErased,
+    VolunteerPersonalData,
+    VolunteerProfileUpdated,
+    VolunteerProfileUpdatedSealed,
+    VolunteerRegistered,
+    VolunteerRegisteredSealed,
+    new_event,
+    topic_for,
+)
 from lotse_contracts.base import EventData
+from lotse_contracts.topics import PERSON_KEYS as PERSON_KEYS_TOPIC
 from lotse_registry.domain import CheckStatus, NeedStatus, VolunteerStatus
 from lotse_registry.places import PostcodePlace
 from lotse_registry.portal import PortalSettings
 from lotse_runtime.audit import Operation, changed_fields, ensure_audit_indexes
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.memo import FOREVER, MEMO_SECONDS, Memo
-from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
+from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes, tombstone_entry
+from lotse_runtime.sealed import KeyEncryptionKey, new_data_key, seal
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 SOURCE = "/lotse/registry"
@@ -49,6 +63,9 @@ STAFF = "staff"
 # The collections of the volunteers' keys and of the audit trail, read for the subject-access export.
 KEY_RING = "person_keys"
 AUDIT_TRAIL = "audit"
+# The key-encryption key of each registry database (set by its ``Store``): every scope on that
+# database seals with it, however the scope was made.
+KEY_ENCRYPTION_KEYS: dict[AsyncDatabase[Any], KeyEncryptionKey] = {}
 
 TENANT_COLLECTIONS = frozenset(
     {TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, CONSENTS, PARTNER_REFS, COUNTERS, POSTCODES, CERTIFICATE_CHECKS, STAFF}
@@ -344,9 +361,15 @@ class TenantScope:
     async def emit(
         self, data: EventData, *, subject: str, version: int, cause: Envelope[Any] | None = None
     ) -> Envelope[Any]:
-        event = registry_event(self.tenant, data, subject=subject, version=version, cause=cause)
+        """Append the event of ``data``; a volunteer's personal fields go sealed with their key, and
+        the erasure destroys that key (crypto-shredding, see ``lotse_runtime.sealed``)."""
         if not isinstance(self, TransactionScope):
             raise TypeError("events are emitted inside a unit of work only")
+        if isinstance(data, VolunteerRegistered | VolunteerProfileUpdated):
+            data = await self._sealed(data, subject, version, cause)
+        elif isinstance(data, VolunteerErased):
+            await self._destroy_person_key(subject, version)
+        event = registry_event(self.tenant, data, subject=subject, version=version, cause=cause)
         await self.transaction.append_event(topic_for(event.type, self.tenant), event)
         return event
 
@@ -363,6 +386,44 @@ class TransactionScope(TenantScope):
     def _transaction(self) -> Transaction | None:
         # Its reads may see its own uncommitted writes, or a snapshot older than what is committed.
         return self.transaction
+
+    async def _sealed(
+        self,
+        data: VolunteerRegistered | VolunteerProfileUpdated,
+        subject: str,
+        version: int,
+        cause: Envelope[Any] | None,
+    ) -> VolunteerRegisteredSealed | VolunteerProfileUpdatedSealed:
+        """The event with contact and home area sealed with the volunteer's key, made (and
+        published, wrapped) at the first event that needs it."""
+        kek = KEY_ENCRYPTION_KEYS.get(self.database)
+        if kek is None:
+            raise RuntimeError("no key-encryption key for this registry database: personal fields cannot be sealed")
+        keys = self.database[KEY_RING]
+        document = await keys.find_one({"_id": subject, "tenant": self.tenant}, session=self.session)
+        if document is None:
+            key_id, data_key = new_data_key()
+            wrapped = kek.wrap(key_id, data_key)
+            document = {"_id": subject, "tenant": self.tenant, "key_id": str(key_id), "wrapped_key": wrapped}
+            await keys.insert_one({**document, "created_at": datetime.now(UTC)}, session=self.session)
+            issued = PersonKeyIssued(person_id=subject, key_id=key_id, algorithm="A256GCM", wrapped_key=wrapped)
+            event = registry_event(self.tenant, issued, subject=subject, version=version, cause=cause)
+            await self.transaction.append_event(PERSON_KEYS_TOPIC.name, event)
+        key_id = UUID(document["key_id"])
+        data_key = kek.unwrap(key_id, document["wrapped_key"])
+        personal = VolunteerPersonalData(contact=data.contact, home_area=data.home_area)
+        sealed = seal(personal, key_id=key_id, data_key=data_key, tenant=self.tenant, subject=subject)
+        rest = data.model_dump(exclude={"contact", "home_area"})
+        if isinstance(data, VolunteerRegistered):
+            return VolunteerRegisteredSealed.model_validate({**rest, "personal": sealed})
+        return VolunteerProfileUpdatedSealed.model_validate({**rest, "personal": sealed})
+
+    async def _destroy_person_key(self, subject: str, version: int) -> None:
+        """Delete the volunteer's key and write its tombstone on the key topic: every sealed copy of
+        their personal fields, wherever it is, can no longer be opened."""
+        await self.database[KEY_RING].delete_one({"_id": subject, "tenant": self.tenant}, session=self.session)
+        entry = tombstone_entry(PERSON_KEYS_TOPIC.name, f"{self.tenant}:{subject}", self.tenant, version)
+        await self.database[OUTBOX_COLLECTION].insert_one(entry, session=self.session)
 
 
 def _resource_of(query: Mapping[str, Any]) -> str:
@@ -451,11 +512,14 @@ class Store:
         client: AsyncMongoClient[Document],
         database: AsyncDatabase[Document],
         wake: Callable[[], None] = lambda: None,
+        key_encryption_key: KeyEncryptionKey | None = None,
     ) -> None:
         self.client = client
         self.database = database
         self.unit_of_work = UnitOfWork(client, database, wake=wake)
         self.known = Known()
+        if key_encryption_key is not None:
+            KEY_ENCRYPTION_KEYS[database] = key_encryption_key
 
     def read(self, tenant: str) -> TenantScope:
         """A scope for reads outside a transaction."""

@@ -1,0 +1,289 @@
+"""Crypto-shredding: personal fields sealed per person on the topics (issue 18).
+
+The registry gives each volunteer a 256-bit data key at registration and seals the personal fields
+of the volunteer's events with it (AES-256-GCM, ``lotse_contracts.sealed.Sealed``). It keeps the
+key in its database and publishes it on ``lotse.registry.person-keys.v1``, wrapped with the
+platform's key-encryption key (``LOTSE_KEY_ENCRYPTION_KEY``), so that the topic alone opens
+nothing. Consumers keep the wrapped keys they receive (``Keyring``) and open the sealed fields
+when they apply an event. Erasure deletes the key in the registry and writes a tombstone; each
+consumer deletes its copy on it. What is left of the person on any topic, in a dead letter or in
+a consumer's backlog is then ciphertext nobody can open.
+
+A sealed event whose key has not arrived yet (the key topic and the volunteer topic are not
+ordered with each other) waits a little, then fails like an event about an unknown aggregate
+(retried, then dead-lettered). One whose key was destroyed is about an erased person: it is
+applied without the personal data (``Unsealed`` returns None), never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar, cast
+from uuid import UUID, uuid4
+
+import structlog
+from aiokafka import ConsumerRecord
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+from pydantic import BaseModel, SecretStr
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_contracts import (
+    Envelope,
+    EventValidationError,
+    PersonKeyIssued,
+    VolunteerPersonalData,
+    VolunteerProfileUpdatedSealed,
+    VolunteerRegisteredSealed,
+    parse_event,
+    schema_url,
+)
+from lotse_contracts.base import EventData
+from lotse_contracts.sealed import SEALING_ALGORITHM, Sealed
+from lotse_contracts.topics import PERSON_KEYS
+from lotse_runtime.consumer import Delivery, EventHandler
+from lotse_runtime.failures import is_transient
+from lotse_runtime.secrets import SecretsError
+
+log = structlog.get_logger("lotse.sealed")
+
+KEYRING_COLLECTION = "person_keys"
+NONCE_BYTES = 12
+# How long an event waits for its key to arrive on the key topic before it fails (and is retried).
+KEY_WAIT_SECONDS = 10.0
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class KeyNotYetKnown(Exception):
+    """A sealed value whose person's key has not arrived yet: like an unknown aggregate, retried."""
+
+
+class SealingError(Exception):
+    """A sealed value that does not open with its key: tampered with, or sealed for another subject."""
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class KeyEncryptionKey:
+    """The platform's key that wraps the person keys on the topic and in the databases; derived
+    (HKDF-SHA256) from the ``LOTSE_KEY_ENCRYPTION_KEY`` secret, which all services share."""
+
+    def __init__(self, secret: str) -> None:
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"lotse person keys v1").derive(
+            secret.encode()
+        )
+        self._aead = AESGCM(derived)
+
+    def wrap(self, key_id: UUID, data_key: bytes) -> str:
+        nonce = os.urandom(NONCE_BYTES)
+        return _encode(nonce + self._aead.encrypt(nonce, data_key, key_id.bytes))
+
+    def unwrap(self, key_id: UUID, wrapped: str) -> bytes:
+        raw = _decode(wrapped)
+        try:
+            return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key_id.bytes)
+        except InvalidTag as error:
+            raise SealingError(f"person key {key_id} does not open with this key-encryption key") from error
+
+
+def key_encryption_key(secret: SecretStr | None) -> KeyEncryptionKey:
+    """The key of the ``key_encryption_key`` setting (filled in or refused by the settings' secrets)."""
+    if secret is None:
+        raise SecretsError("LOTSE_KEY_ENCRYPTION_KEY is not set")
+    return KeyEncryptionKey(secret.get_secret_value())
+
+
+def new_data_key() -> tuple[UUID, bytes]:
+    """A fresh person key and its id."""
+    return uuid4(), AESGCM.generate_key(bit_length=256)
+
+
+def _context(tenant: str, subject: str) -> bytes:
+    # Bound to the message key: a sealed value copied into another person's event does not open.
+    return f"{tenant}:{subject}".encode()
+
+
+def seal(value: P, *, key_id: UUID, data_key: bytes, tenant: str, subject: str) -> Sealed[P]:
+    """``value`` sealed with the person's key, for an event of ``tenant`` about ``subject``."""
+    nonce = os.urandom(NONCE_BYTES)
+    ciphertext = AESGCM(data_key).encrypt(nonce, value.model_dump_json().encode(), _context(tenant, subject))
+    sealed_type = cast(type[Sealed[P]], Sealed[type(value)])  # type: ignore[misc]
+    return sealed_type(key_id=key_id, algorithm=SEALING_ALGORITHM, nonce=_encode(nonce), ciphertext=_encode(ciphertext))
+
+
+def unseal(sealed: Sealed[Any], model: type[P], *, data_key: bytes, tenant: str, subject: str) -> P:
+    try:
+        plain = AESGCM(data_key).decrypt(_decode(sealed.nonce), _decode(sealed.ciphertext), _context(tenant, subject))
+    except InvalidTag as error:
+        raise SealingError(f"sealed value of {tenant}:{subject} does not open with key {sealed.key_id}") from error
+    return model.model_validate_json(plain)
+
+
+class Keyring:
+    """A consumer's copies of the person keys (collection ``person_keys``, wrapped as on the topic).
+
+    A destroyed key leaves a marker without key material, so that an event of the erased person
+    that comes late is recognised as such instead of waiting for a key that never comes."""
+
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], kek: KeyEncryptionKey) -> None:
+        self.collection = database[KEYRING_COLLECTION]
+        self.kek = kek
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("tenant", ASCENDING), ("person_id", ASCENDING)])
+
+    async def remember(self, issued: Envelope[PersonKeyIssued]) -> None:
+        data = issued.data
+        await self.collection.update_one(
+            {"_id": issued.key.decode()},
+            {
+                "$set": {
+                    "tenant": issued.tenant,
+                    "person_id": str(data.person_id),
+                    "key_id": str(data.key_id),
+                    "wrapped_key": data.wrapped_key,
+                    "destroyed": False,
+                    "updated_at": datetime.now(UTC),
+                }
+            },
+            upsert=True,
+        )
+
+    async def destroy(self, message_key: str) -> None:
+        tenant, _, person_id = message_key.partition(":")
+        await self.collection.update_one(
+            {"_id": message_key},
+            {
+                "$set": {"tenant": tenant, "person_id": person_id, "destroyed": True, "updated_at": datetime.now(UTC)},
+                "$unset": {"wrapped_key": "", "key_id": ""},
+            },
+            upsert=True,
+        )
+
+    async def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """One record of the key topic: a key, or (no value) the tombstone of an erased person's key."""
+        if key is None:
+            log.warning("person key record without a key ignored")
+            return
+        if value is None:
+            await self.destroy(key.decode())
+            return
+        try:
+            event = parse_event(value)
+        except EventValidationError as error:
+            log.warning("unreadable person key record ignored", key=key.decode(), error=str(error))
+            return
+        if isinstance(event.data, PersonKeyIssued):
+            await self.remember(event)
+
+    async def data_key(
+        self, tenant: str, subject: str, key_id: UUID, *, wait: float = KEY_WAIT_SECONDS
+    ) -> bytes | None:
+        """The person's key, None if it was destroyed; waits up to ``wait`` seconds for it to
+        arrive, then raises ``KeyNotYetKnown``."""
+        deadline = asyncio.get_running_loop().time() + wait
+        pause = 0.05
+        while True:
+            document = await self.collection.find_one({"_id": f"{tenant}:{subject}"})
+            if document is not None and document.get("destroyed"):
+                return None
+            if document is not None and document.get("key_id") == str(key_id):
+                return self.kek.unwrap(key_id, document["wrapped_key"])
+            if asyncio.get_running_loop().time() >= deadline:
+                raise KeyNotYetKnown(f"the key {key_id} of {tenant}:{subject} has not arrived (yet)")
+            await asyncio.sleep(pause)  # the key topic is read by another subscription, maybe another replica
+            pause = min(pause * 2, 0.5)
+
+    async def opened(self, event: Envelope[Any]) -> Envelope[Any] | None:
+        """A sealed volunteer event as its plain predecessor (same id, type ``...v1``), or None if
+        the volunteer's key was destroyed (the volunteer is erased)."""
+        data = event.data
+        if not isinstance(data, VolunteerRegisteredSealed | VolunteerProfileUpdatedSealed):
+            raise TypeError(f"not a sealed event: {event.type}")
+        data_key = await self.data_key(event.tenant, event.subject, data.personal.key_id)
+        if data_key is None:
+            return None
+        personal = unseal(
+            data.personal, VolunteerPersonalData, data_key=data_key, tenant=event.tenant, subject=event.subject
+        )
+        return plain_envelope(event, data.unsealed(personal))
+
+
+def plain_envelope(event: Envelope[Any], data: EventData) -> Envelope[Any]:
+    """``event`` carrying ``data`` of another type (its id, and so its inbox record, stay the same)."""
+    return event.model_copy(update={"type": data.event_type, "dataschema": schema_url(data.event_type), "data": data})
+
+
+class SealedSource(Protocol):
+    async def opened(self, event: Envelope[Any]) -> Envelope[Any] | None: ...
+
+
+class NoKeyring:
+    """For dispatch tables built without keys (tests of plain ``v1`` events): a sealed event fails."""
+
+    async def opened(self, event: Envelope[Any]) -> Envelope[Any] | None:
+        raise RuntimeError(f"{event.type} is sealed, and this consumer has no keyring")
+
+
+def unsealing(keyring: SealedSource, handle: EventHandler, erased: EventHandler) -> EventHandler:
+    """A handler of a sealed event: ``handle`` gets it opened; ``erased`` gets the sealed event
+    itself when the person's key is gone (nothing personal left to apply)."""
+
+    async def handler(event: Envelope[Any], delivery: Delivery) -> None:
+        opened = await keyring.opened(event)
+        await (erased(event, delivery) if opened is None else handle(opened, delivery))
+
+    return handler
+
+
+def subscribe_person_keys(broker: KafkaBroker, keyring: Keyring, *, consumer: str) -> None:
+    """Keep the keys of ``lotse.registry.person-keys.v1`` in ``keyring``. Tombstones have no value,
+    which the event pipeline would dead-letter, so this topic has a subscription of its own; its
+    records are idempotent (the latest per key wins), so it needs no inbox."""
+    subscriber = broker.subscriber(
+        PERSON_KEYS.name,
+        group_id=consumer,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        batch=True,
+        max_records=100,
+    )
+
+    @subscriber
+    async def receive(message: KafkaMessage) -> None:
+        records = cast(tuple[ConsumerRecord[Any, Any], ...], message.raw_message)
+        for record in records:
+            await _with_patience(functools.partial(keyring.apply, record.key, record.value))
+        await message.ack()
+
+
+async def _with_patience(work: Callable[[], Awaitable[None]]) -> None:
+    """``work`` until it succeeds: the database away is waited out, as the event pipeline does."""
+    tries = 0
+    while True:
+        try:
+            await work()
+            return
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            tries += 1
+            log.warning("person key not stored, the database is away: waiting", tries=tries, error=repr(error))
+            await asyncio.sleep(min(0.2 * 2**tries, 5.0))
