@@ -94,3 +94,22 @@ async def test_the_privacy_report_states_the_periods_the_jobs_recorded(
     report = json.loads((tmp_path / f"record-of-processing-{PATIENT_TOWN}.json").read_text())
     assert {period["rule"]: period["days"] for period in report["retention"]}["delivery_log"] == 120
     assert report["retention_source"] == JOBS_SOURCE
+
+
+async def test_a_period_recorded_beyond_the_calendar_counts_nothing_and_breaks_nothing(
+    stack: Stack, database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await retention_job(Store(database), NotificationSettings()).record_rules(NOW)
+    # As an older version without bounds could have recorded it.
+    await database.retention_rules.update_many({}, {"$set": {"tenant_days": {TOWN: 1_000_000}}})
+    await database.deliveries.insert_many([_delivery(TOWN, 100), _delivery(PATIENT_TOWN, 100)])
+    arguments = ["privacy", "retention", "--mongo-url", stack.mongo_url, "--notifications-db", database.name]
+    arguments += ["--registry-db", f"{database.name}_none", "--matching-db", f"{database.name}_none", "--json"]
+    arguments += ["--at", NOW.strftime("%Y-%m-%dT%H:%M:%S")]
+
+    result = await asyncio.to_thread(CliRunner().invoke, app, arguments)
+
+    assert result.exit_code == 0, result.output
+    assert [(due["tenant"], due["rule"]) for due in json.loads(result.output)["due"]] == [
+        (PATIENT_TOWN, "notifications_delivery_log")
+    ]

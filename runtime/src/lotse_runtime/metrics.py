@@ -35,7 +35,9 @@ RETENTION_ANONYMISED = Counter("lotse_retention_anonymised_total", "Records anon
 RETENTION_LAST_RUN = Gauge(
     "lotse_retention_last_run_timestamp_seconds", "When the retention job last finished a run", ["job"]
 )
-RETENTION_FAILURES = Counter("lotse_retention_failures_total", "Retention runs that failed", ["job"])
+RETENTION_FAILURES = Counter(
+    "lotse_retention_failures_total", "Retention runs, or steps of one rule for one tenant, that failed", ["job"]
+)
 MONGO_COMMANDS = Counter(
     "lotse_mongo_commands_total", "MongoDB commands sent (round trips), by command name", ["command"]
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,12 +27,13 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from lotse_contracts.events.values import TENANT_PATTERN
 from lotse_contracts.topics import ALL_TOPICS, DEAD_LETTER_RETENTION
 from lotse_runtime.inbox import INBOX_COLLECTION
 from lotse_runtime.metrics import RETENTION_ANONYMISED, RETENTION_DELETED, RETENTION_FAILURES, RETENTION_LAST_RUN
@@ -54,6 +56,9 @@ def dedup_window() -> timedelta:
 
 
 DEDUP_WINDOW_DAYS = dedup_window().days
+# The longest period a setting may give (ten years): longer is no retention at all, and far longer
+# (a typo such as 1000000) would not even give a date to count from.
+MAX_RETENTION_DAYS = 3650
 
 
 class Period(StrEnum):
@@ -74,6 +79,7 @@ class RetentionPeriods(BaseModel):
     withdrawn_volunteers_days: int = Field(
         183,
         ge=1,
+        le=MAX_RETENTION_DAYS,
         description=(
             "A withdrawn volunteer is erased this long after the withdrawal (registry: the volunteer, consents, "
             "certificate checks, partner references; matching and notifications erase their copies on the event)"
@@ -82,6 +88,7 @@ class RetentionPeriods(BaseModel):
     closed_needs_days: int = Field(
         365,
         ge=1,
+        le=MAX_RETENTION_DAYS,
         description=(
             "A closed or cancelled need is anonymised this long after it ended (registry): description, exact "
             "place and household reference go; category, district, dates and counts stay for the statistics"
@@ -90,6 +97,7 @@ class RetentionPeriods(BaseModel):
     proposals_of_closed_needs_days: int = Field(
         365,
         ge=1,
+        le=MAX_RETENTION_DAYS,
         description=(
             "The proposals of a need closed or cancelled this long ago are anonymised (matching): their reasons, "
             "distance and score go; status and counts stay for the statistics"
@@ -98,11 +106,13 @@ class RetentionPeriods(BaseModel):
     delivery_log_days: int = Field(
         90,
         ge=1,
+        le=MAX_RETENTION_DAYS,
         description="Finished deliveries (e-mail, in-app, webhook: sent, skipped, dead, cancelled) are deleted then",
     )
     inbox_days: int = Field(
         DEDUP_WINDOW_DAYS,
         ge=DEDUP_WINDOW_DAYS,
+        le=MAX_RETENTION_DAYS,
         description=(
             "Inbox records (processed event ids) are deleted then; never shorter than the dedup window "
             "(the longest topic retention plus the dead-letter retention)"
@@ -122,11 +132,11 @@ class TenantRetention(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    withdrawn_volunteers_days: int | None = Field(None, ge=1)
-    closed_needs_days: int | None = Field(None, ge=1)
-    proposals_of_closed_needs_days: int | None = Field(None, ge=1)
-    delivery_log_days: int | None = Field(None, ge=1)
-    inbox_days: int | None = Field(None, ge=DEDUP_WINDOW_DAYS)
+    withdrawn_volunteers_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS)
+    closed_needs_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS)
+    proposals_of_closed_needs_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS)
+    delivery_log_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS)
+    inbox_days: int | None = Field(None, ge=DEDUP_WINDOW_DAYS, le=MAX_RETENTION_DAYS)
 
     def over(self, defaults: RetentionPeriods) -> RetentionPeriods:
         return defaults.model_copy(update=self.model_dump(exclude_none=True))
@@ -150,6 +160,15 @@ class RetentionSettings(BaseSettings):
         default_factory=dict,
         description='Per-tenant retention periods, JSON, e.g. {"musterstadt": {"withdrawn_volunteers_days": 90}}',
     )
+
+    @field_validator("retention_tenants")
+    @classmethod
+    def _tenant_slugs(cls, tenants: dict[str, TenantRetention]) -> dict[str, TenantRetention]:
+        # A key that cannot be a tenant is a typo whose periods would silently apply to no one.
+        wrong = sorted(tenant for tenant in tenants if not re.fullmatch(TENANT_PATTERN, tenant))
+        if wrong:
+            raise ValueError(f"not tenant slugs ({TENANT_PATTERN}): {', '.join(map(repr, wrong))}")
+        return tenants
 
     def retention_periods(self, tenant: str) -> RetentionPeriods:
         own = self.retention_tenants.get(tenant)
@@ -205,7 +224,16 @@ def inbox_rule(service: str) -> RetentionRule:
 
 def cutoff(now: datetime, periods: RetentionPeriods, period: Period) -> datetime:
     """Records dated before this are due."""
-    return now - periods.period(period)
+    return cutoff_days(now, periods.period(period).days)
+
+
+def cutoff_days(now: datetime, days: int) -> datetime:
+    """``now`` less ``days``; a period reaching before the calendar (a record written by an older
+    version without bounds) counts from its start, where nothing is due."""
+    try:
+        return now - timedelta(days=days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def is_due(dated: datetime | None, now: datetime, periods: RetentionPeriods, period: Period) -> bool:
@@ -231,6 +259,10 @@ class RuleOutcome:
     rule: str
     tenant: str
     done: int
+
+
+class LeaseLost(Exception):
+    """Another replica took the retention lease during a run: this run stops altogether."""
 
 
 # A service's own work on a batch of due documents of one tenant: how many it dealt with.
@@ -262,6 +294,11 @@ class RetentionJob:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        if self.settings.retention_tenants:
+            # The job cannot know every tenant: the slugs it has periods for are logged, so a typo shows.
+            log.info(
+                "retention periods of their own", job=self.service, tenants=sorted(self.settings.retention_tenants)
+            )
         self._task = asyncio.create_task(self._run(), name=f"retention-{self.service}")
 
     async def stop(self) -> None:
@@ -318,17 +355,42 @@ class RetentionJob:
         if not await self._hold_lease():
             return []
         await self.record_rules(now)
-        outcomes = []
+        outcomes: list[RuleOutcome] = []
+        try:
+            await self._apply_rules(now, outcomes)
+        except LeaseLost:
+            # The other replica does the rest; two jobs at once would only do it twice.
+            log.info("retention lease lost, run stopped", job=self.service, done=len(outcomes))
+            return outcomes
+        RETENTION_LAST_RUN.labels(self.service).set(now.timestamp())
+        return outcomes
+
+    async def _apply_rules(self, now: datetime, outcomes: list[RuleOutcome]) -> None:
         for rule in self.rules:
-            for tenant in await self.tenants(rule):
-                done = await self._apply(
-                    rule, tenant, cutoff(now, self.settings.retention_periods(tenant), rule.period), now
-                )
+            try:
+                tenants = await self.tenants(rule)
+            except PyMongoError as error:
+                self._failed(rule, None, error)
+                continue
+            for tenant in tenants:
+                # Each rule and tenant on its own: one that fails (a handler's error, a record it
+                # cannot deal with) is logged and counted, and the others still run.
+                try:
+                    done = await self._apply(
+                        rule, tenant, cutoff(now, self.settings.retention_periods(tenant), rule.period), now
+                    )
+                except (asyncio.CancelledError, LeaseLost):
+                    raise
+                except Exception as error:  # noqa: BLE001 - isolated, logged and counted
+                    self._failed(rule, tenant, error)
+                    continue
                 if done:
                     outcomes.append(RuleOutcome(rule.name, tenant, done))
                     log.info("retention applied", rule=rule.name, tenant=tenant, records=done, action=rule.action.value)
-        RETENTION_LAST_RUN.labels(self.service).set(now.timestamp())
-        return outcomes
+
+    def _failed(self, rule: RetentionRule, tenant: str | None, error: BaseException) -> None:
+        RETENTION_FAILURES.labels(self.service).inc()
+        log.warning("retention step failed", job=self.service, rule=rule.name, tenant=tenant, error=repr(error))
 
     async def _hold_lease(self) -> bool:
         return await take_lease(self.database, self.lease_name, self.owner, self.lease_seconds)
@@ -339,6 +401,9 @@ class RetentionJob:
         handler = self.handlers.get(rule.name)
         done = 0
         while True:
+            # Renewed before every batch, so that a long run keeps it (and one that lost it stops).
+            if not await self._hold_lease():
+                raise LeaseLost(self.lease_name)
             batch = await (
                 collection.find(due)
                 .sort([(rule.age_field, ASCENDING), ("_id", ASCENDING)])
@@ -361,9 +426,6 @@ class RetentionJob:
             done += count
             # Nothing of a full batch done (a handler that refused them all): stop rather than spin.
             if count == 0 or len(batch) < self.settings.retention_batch_size:
-                return done
-            # Between batches the lease is renewed; another replica may have taken over.
-            if not await self._hold_lease():
                 return done
 
 
@@ -402,7 +464,7 @@ async def count_due(
     database: AsyncDatabase[Document], service: str, rule: RetentionRule, tenant: str, days: int, now: datetime
 ) -> DueRecords:
     """How many records ``rule`` has due for ``tenant`` at ``now`` with a period of ``days``, and the oldest date."""
-    query = rule.due_filter(tenant, now - timedelta(days=days))
+    query = rule.due_filter(tenant, cutoff_days(now, days))
     collection = database[rule.collection]
     count = await collection.count_documents(query)
     oldest = await collection.find_one(query, sort=[(rule.age_field, ASCENDING)]) if count else None

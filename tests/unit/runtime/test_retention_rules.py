@@ -12,6 +12,7 @@ from lotse_runtime.retention import (
     ANONYMISED_AT,
     DEDUP_WINDOW_DAYS,
     DEFAULT_RETENTION,
+    MAX_RETENTION_DAYS,
     Action,
     Period,
     RetentionPeriods,
@@ -19,6 +20,7 @@ from lotse_runtime.retention import (
     RetentionSettings,
     TenantRetention,
     cutoff,
+    cutoff_days,
     inbox_rule,
     is_due,
     rule_from_record,
@@ -105,3 +107,26 @@ def test_a_recorded_rule_reads_back_as_the_same_query() -> None:
     assert record["tenant_days"] == {"musterstadt": 60}
     again = rule_from_record(record)
     assert again.due_filter("musterstadt", NOW) == rule.due_filter("musterstadt", NOW)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("LOTSE_RETENTION", '{"delivery_log_days": 1000000}', "delivery_log_days"),
+        ("LOTSE_RETENTION_TENANTS", '{"musterstadt": {"closed_needs_days": 1000000}}', "closed_needs_days"),
+        ("LOTSE_RETENTION_TENANTS", '{"musterstadt": {"inbox_days": 4000}}', "inbox_days"),
+        ("LOTSE_RETENTION_TENANTS", '{"Muster Stadt": {"closed_needs_days": 30}}', "Muster Stadt"),
+    ],
+)
+def test_a_period_beyond_ten_years_or_a_key_that_is_no_tenant_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=named):
+        RetentionSettings()
+
+
+def test_the_longest_period_still_gives_a_date_and_an_older_recorded_one_counts_from_the_calendars_start() -> None:
+    longest = RetentionPeriods(closed_needs_days=MAX_RETENTION_DAYS)
+    assert cutoff(NOW, longest, Period.CLOSED_NEEDS) == NOW - timedelta(days=MAX_RETENTION_DAYS)
+    assert cutoff_days(NOW, 1_000_000) == datetime.min.replace(tzinfo=UTC)
