@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from lotse_portal.domain import read_subject_access_request
+from lotse_portal.store import PendingSignIn, Session, SignedInUser
+from lotse_portal.subject_access import sessions_section
 from lotse_runtime.auth import Principal, Role
 from lotse_runtime.problems import Problem
-from lotse_runtime.subject_access import WITHHELD, may_ask, section
+from lotse_runtime.subject_access import WITHHELD, may_ask, office_request, section
 
 TENANT, VOLUNTEER = "musterstadt", str(uuid.uuid4())
 
@@ -76,3 +79,48 @@ def test_the_office_confirms_a_written_request_and_its_date() -> None:
     assert received is None and set(errors) == {"request_date"} and "Zukunft" in errors["request_date"]
     received, errors = read_subject_access_request({"written_request": "yes", "request_date": "gestern"}, today)
     assert received is None and set(errors) == {"request_date"}
+
+
+def test_a_secret_inside_a_list_of_documents_is_withheld_in_every_item() -> None:
+    stored = {
+        "_id": "d1",
+        "attempts": [{"token": "t1", "at": 1}, {"token": None}, {"other": "x"}, "plain"],
+        "value": {"data": {"keys": [{"wrapped_key": "k1"}, {"wrapped_key": "k2"}]}},
+    }
+    (record,) = section("why", [stored], secrets=("attempts.token", "value.data.keys.wrapped_key")).records
+    assert record["attempts"] == [{"token": WITHHELD, "at": 1}, {"token": None}, {"other": "x"}, "plain"]
+    assert record["value"] == {"data": {"keys": [{"wrapped_key": WITHHELD}, {"wrapped_key": WITHHELD}]}}
+
+
+def test_the_portals_sessions_withhold_every_secret_of_a_session() -> None:
+    session = Session.new(timedelta(hours=1))
+    pending = PendingSignIn(state="state-s3cr3t", nonce="nonce-s3cr3t", code_verifier="pkce-s3cr3t", next_path="/")
+    user = SignedInUser(
+        subject=VOLUNTEER,
+        volunteer_id=VOLUNTEER,
+        tenant=TENANT,
+        roles=("volunteer",),
+        organisation=None,
+        name="Maria",
+        access_token="access-s3cr3t",
+        refresh_token="refresh-s3cr3t",
+        id_token="id-s3cr3t",
+        expires_at=datetime.now(UTC),
+    )
+    document = replace(session, pending=pending, user=user, feed_url="https://feed/s3cr3t").to_document()
+    exported = sessions_section([document]).model_dump_json()
+    assert "s3cr3t" not in exported and session.csrf not in exported and document["_id"] not in exported
+    assert "Maria" in exported and '"next_path":"/"' in exported
+
+
+def test_the_office_states_the_written_request_and_the_person_need_not() -> None:
+    office = principal(Role.COORDINATOR, subject="office-jana")
+    assert office_request(principal(Role.VOLUNTEER), VOLUNTEER, None, None) is None
+    with pytest.raises(Problem) as unstated:
+        office_request(office, VOLUNTEER, None, "Art. 15")
+    assert unstated.value.status == 422 and unstated.value.extensions["errors"][0]["field"] == "query.request_date"
+    with pytest.raises(Problem):
+        office_request(office, VOLUNTEER, datetime.now(UTC).date() + timedelta(days=3), None)
+    received = date(2026, 11, 28)
+    request = office_request(office, VOLUNTEER, received, "  Art. 15  ")
+    assert request is not None and request.describe().endswith("received on 2026-11-28: Art. 15")

@@ -7,6 +7,10 @@ out by a view that forgot a field; what is a secret (a token's hash, a fingerpri
 ``withheld`` and its value replaced, never revealed. Who may ask: the volunteer themself and the
 coordinators of the tenant (the office, on the person's written request); a caller of another
 tenant gets 404, another volunteer 404 (no hint whom the tenant knows), any other role 403.
+
+The office's call states the written request it answers (``request_date``, and optionally a
+``reason``): without it the call is refused with 422 naming the parameter, so that every export
+for someone else rests on a request that can be shown (see ``office_request``).
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, Field, JsonValue
 
 from lotse_runtime.auth import Principal, Role
@@ -61,6 +67,55 @@ def may_ask(principal: Principal, tenant: str, volunteer_id: str) -> None:
     raise Problem(403, "Forbidden", "this needs one of the roles: volunteer (themself), coordinator")
 
 
+# The query parameters by which the office states the written request it answers.
+RequestDate = Annotated[
+    date | None,
+    Query(description="Coordinators: the day the person's written request was received (required for them)."),
+]
+RequestReason = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Coordinators: what the request asks for, in a few words (recorded in the audit trail).",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class OfficeRequest:
+    """The person's written request on which the office produces their export."""
+
+    received_on: date
+    reason: str | None = None
+
+    def describe(self) -> str:
+        """What the audit trail says the read was (no personal data, only the request's facts)."""
+        text = f"subject-access export on the written request received on {self.received_on.isoformat()}"
+        return f"{text}: {self.reason}" if self.reason else text
+
+
+def office_request(
+    principal: Principal, volunteer_id: str, request_date: date | None, reason: str | None
+) -> OfficeRequest | None:
+    """None when the volunteer asks for their own export; for anyone else (the office, already
+    admitted by ``may_ask``) the written request they state, else 422 naming ``request_date``.
+    A date more than a day ahead of UTC (a tenant's day may begin earlier) is refused too."""
+    if principal.has(Role.VOLUNTEER) and principal.volunteer_id == volunteer_id:
+        return None
+    if request_date is None:
+        message = "the office states the day the person's written request was received"
+        raise _invalid_request_date(message)
+    if request_date > datetime.now(UTC).date() + timedelta(days=1):
+        raise _invalid_request_date("a request cannot have been received in the future")
+    return OfficeRequest(request_date, (reason or "").strip() or None)
+
+
+def _invalid_request_date(message: str) -> Problem:
+    field = "query.request_date"
+    return Problem(422, "Invalid request", f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
 def section(about: str, documents: Iterable[Mapping[str, Any]], *, secrets: Iterable[str] = ()) -> Section:
     """``documents`` as JSON records, each value of a field in ``secrets`` (dotted paths into
     nested documents) replaced by ``WITHHELD``; the tenant is left out (it is the export's)."""
@@ -95,10 +150,21 @@ def as_json(value: Any) -> JsonValue:
 
 def _withhold(record: dict[str, JsonValue], paths: tuple[str, ...]) -> dict[str, JsonValue]:
     for path in paths:
-        *parents, name = path.split(".")
-        target: JsonValue = record
-        for parent in parents:
-            target = target.get(parent) if isinstance(target, dict) else None
-        if isinstance(target, dict) and target.get(name) is not None:
-            target[name] = WITHHELD
+        _withhold_path(record, path.split("."))
     return record
+
+
+def _withhold_path(value: JsonValue, names: list[str]) -> None:
+    """Replace the value at ``names`` below ``value``; a list on the way is searched item by item
+    (a secret inside an array of documents is as secret as one outside)."""
+    if isinstance(value, list):
+        for item in value:
+            _withhold_path(item, names)
+        return
+    if not isinstance(value, dict) or names[0] not in value:
+        return
+    name, rest = names[0], names[1:]
+    if rest:
+        _withhold_path(value[name], rest)
+    elif value[name] is not None:
+        value[name] = WITHHELD

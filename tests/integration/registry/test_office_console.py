@@ -444,6 +444,12 @@ async def test_an_initiatives_admin_lists_their_volunteers_with_contact_details_
 # --- the subject-access export (issue 18, item 6) -----------------------------------------------
 
 
+async def office_reads(registry: RunningRegistry, tenant: str, volunteer_id: str) -> list[dict[str, Any]]:
+    """The audit trail's entries of subject-access exports of the volunteer's data."""
+    query = {"tenant": tenant, "resource_id": volunteer_id, "operation": "read", "action": {"$regex": "subject-access"}}
+    return await registry.database["audit"].find(query).to_list()
+
+
 async def test_the_subject_access_export_holds_every_collection_about_the_volunteer(registry: RunningRegistry) -> None:
     """Profile, consents, checks with their history, the contact person and the events, for the
     volunteer and the office only; no collection naming the volunteer is left out."""
@@ -476,7 +482,31 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     assert {"volunteers", "consents", "certificate_checks", "outbox"} <= held
     assert held <= {*subject_access.COLLECTIONS.values(), *subject_access.NOT_SECTIONS}, "a collection is missing"
 
-    assert (await http.get(path, headers=headers)).json()["certificate_checks"] == export["certificate_checks"]
+    # The person's key travels in an event of the outbox: its value is withheld there too.
+    assert "value.data.wrapped_key" in export["outbox"]["withheld"]
+    issued = [e for e in export["outbox"]["records"] if e["type"].startswith("de.lotse.registry.person_key.issued")]
+    assert issued and all(event["value"]["data"]["wrapped_key"] == "(withheld)" for event in issued)
+    assert not await office_reads(registry, office.tenant, volunteer), "the person's own export is no disclosure"
+
+    # The office states the written request it answers; its export is in the audit trail.
+    unstated = await http.get(path, headers=headers)
+    assert unstated.status_code == 422, unstated.text
+    assert [error["field"] for error in unstated.json()["errors"]] == ["query.request_date"]
+    ahead = (today() + timedelta(days=3)).isoformat()
+    assert (await http.get(path, params={"request_date": ahead}, headers=headers)).status_code == 422
+    received = (today() - timedelta(days=2)).isoformat()
+    stated = {"request_date": received, "reason": "Auskunft nach Art. 15"}
+    for_office = await http.get(path, params=stated, headers=headers)
+    assert for_office.status_code == 200, for_office.text
+    assert for_office.json()["certificate_checks"] == export["certificate_checks"]
+    (read,) = await office_reads(registry, office.tenant, volunteer)
+    assert read["actor"] == JANA and read["operation"] == "read" and read["resource_type"] == "volunteers"
+    assert f"written request received on {received}: Auskunft nach Art. 15" in read["action"]
+    assert {"volunteer", "contact_person", "certificate_checks"} <= set(read["fields"])
+    staff_reads = registry.database["audit"].find(
+        {"tenant": office.tenant, "resource_type": "staff", "action": read["action"]}
+    )
+    assert [entry["resource_id"] async for entry in staff_reads] == [export["contact_person"]["records"][0]["_id"]]
     refused = {
         "another volunteer": as_volunteer(registry, office, office.other_volunteer),
         "its initiative's admin": initiative_admin(registry, office),

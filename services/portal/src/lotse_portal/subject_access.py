@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, date, datetime
+from typing import Any
 
 from fastapi.responses import Response
 from pydantic import BaseModel, JsonValue
@@ -16,6 +17,9 @@ from pydantic import BaseModel, JsonValue
 from lotse_portal.backends import Backends, Service
 from lotse_portal.store import SECRET_FIELDS, Store
 from lotse_runtime.subject_access import SUBJECT_ACCESS_PATH, Section, section
+
+# A sign-in under way: what the callback checks it against (a session's secrets, like its id).
+PENDING_SECRETS = ("pending.state", "pending.nonce", "pending.code_verifier")
 
 
 class ProducedBy(BaseModel):
@@ -35,23 +39,45 @@ class HeldByService(BaseModel):
     portal: dict[str, Section]
 
 
+# What the office's export says of the request it answers, in each service's audit trail.
+OFFICE_REASON = "written request of the person (DSGVO Art. 15)"
+
+
 async def held_by_service(
-    backends: Backends, store: Store, bearer: str, tenant: str, volunteer_id: str
+    backends: Backends,
+    store: Store,
+    bearer: str,
+    tenant: str,
+    volunteer_id: str,
+    request_received_on: date | None = None,
 ) -> HeldByService:
+    """The services' exports and the portal's own; ``request_received_on``: the office's call,
+    which states the person's written request (the services refuse the office without it)."""
     path = SUBJECT_ACCESS_PATH.format(tenant=tenant, volunteer_id=volunteer_id)
+    request = (
+        {"request_date": request_received_on.isoformat(), "reason": OFFICE_REASON}
+        if request_received_on is not None
+        else {}
+    )
     registry, matching, notifications = await asyncio.gather(
         *(
-            backends.get(service, path, bearer)
+            backends.get(service, path, bearer, **request)
             for service in (Service.REGISTRY, Service.MATCHING, Service.NOTIFICATIONS)
         )
     )
-    sessions = section(
-        "Sign-in sessions: who is signed in, their roles and until when; the tokens are kept encrypted.",
-        await store.sessions_of(tenant, volunteer_id),
-        secrets=("_id", *(f"user.{name}" for name in SECRET_FIELDS)),
-    )
+    sessions = sessions_section(await store.sessions_of(tenant, volunteer_id))
     return HeldByService(
         registry=registry, matching=matching, notifications=notifications, portal={"sessions": sessions}
+    )
+
+
+def sessions_section(documents: list[dict[str, Any]]) -> Section:
+    """The person's sign-in sessions as stored, each secret withheld: the id (a digest of the
+    cookie), the form token, the sealed tokens and feed address, and a sign-in's state, nonce and PKCE verifier."""
+    return section(
+        "Sign-in sessions: who is signed in, their roles and until when; the tokens are kept encrypted.",
+        documents,
+        secrets=("_id", "csrf", "feed_url", *(f"user.{name}" for name in SECRET_FIELDS), *PENDING_SECRETS),
     )
 
 

@@ -277,7 +277,12 @@ async def produce_subject_access(current: CoordinatorVisit, volunteer_id: UUID) 
             name=current.user.name, staff_id=current.user.volunteer_id, request_received_on=received
         ),
         held_by_service=await held_by_service(
-            current.portal.backends, current.portal.store, token(current), tenant(current), str(volunteer_id)
+            current.portal.backends,
+            current.portal.store,
+            token(current),
+            tenant(current),
+            str(volunteer_id),
+            request_received_on=received,
         ),
     )
     return await current.finish(download(document, str(volunteer_id)))
