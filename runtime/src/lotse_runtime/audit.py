@@ -1,9 +1,11 @@
 """The audit trail: who changed what, and who read personal contact data, append-only.
 
 An entry names the actor (token subject and roles), the tenant, the time, the operation, the
-resource (type and id), the route or job that acted and the *names* of the fields written or
-read, never their values: the trail must not become another copy of the personal data it
-watches over.
+resource (type and id), the data subject it is about where known (``subject_id``: the volunteer
+or need, also for writes of their child records such as consents and certificate checks), the
+route or job that acted and the *names* of the fields written or read, never their values: the
+trail must not become another copy of the personal data it watches over. Ids in the trail are
+ids of Lotse's own aggregates (random), never a value a person or a partner system typed in.
 
 Writes are recorded by the unit of work itself (``Transaction.audit`` notes a change; the unit
 writes its notes in the same transaction before it commits, see ``unit_of_work``): a change
@@ -93,6 +95,8 @@ class AuditEntry(BaseModel):
     resource_type: str
     resource_id: str
     fields: tuple[str, ...]
+    # The volunteer or need the change or read is about (None: no person's, e.g. a tenant setting).
+    subject_id: str | None = None
 
     def to_document(self, retention: timedelta = DEFAULT_RETENTION) -> Document:
         document = self.model_dump(mode="python", exclude={"id"})
@@ -113,6 +117,7 @@ class AuditEntry(BaseModel):
             resource_type=document["resource_type"],
             resource_id=document["resource_id"],
             fields=tuple(document["fields"]),
+            subject_id=document.get("subject_id"),
         )
 
 
@@ -125,6 +130,7 @@ class AuditNote:
     resource_type: str
     resource_id: str
     fields: set[str] = field(default_factory=set)
+    subject_id: str | None = None
 
 
 def changed_fields(document_or_update: Mapping[str, Any]) -> set[str]:
@@ -152,6 +158,7 @@ def entries_of(notes: Iterable[AuditNote], actor: Actor, at: datetime) -> list[A
             resource_type=note.resource_type,
             resource_id=note.resource_id,
             fields=tuple(sorted(note.fields)),
+            subject_id=note.subject_id,
         )
         for note in notes
     ]
@@ -173,10 +180,17 @@ async def record_reads(
     resource_type: str,
     resource_ids: Iterable[str],
     fields: Iterable[str],
+    *,
+    subjects: bool = False,
 ) -> None:
-    """Record that the current actor received ``fields`` of each resource (outside transactions)."""
+    """Record that the current actor received ``fields`` of each resource (outside transactions);
+    ``subjects``: each resource is itself the data subject (a volunteer), its id the entry's
+    ``subject_id``."""
     names = set(fields)
-    notes = [AuditNote(tenant, Operation.READ, resource_type, resource_id, names) for resource_id in resource_ids]
+    notes = [
+        AuditNote(tenant, Operation.READ, resource_type, resource_id, names, resource_id if subjects else None)
+        for resource_id in resource_ids
+    ]
     if notes:
         entries = entries_of(notes, current_actor(), _now())
         await database[AUDIT_COLLECTION].insert_many([entry.to_document() for entry in entries])
@@ -194,6 +208,7 @@ async def ensure_audit_indexes(database: AsyncDatabase[Document]) -> None:
     await audit.create_index([("tenant", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)])
     await audit.create_index([("tenant", ASCENDING), ("actor", ASCENDING), ("at", DESCENDING)])
     await audit.create_index([("tenant", ASCENDING), ("resource_id", ASCENDING), ("at", DESCENDING)])
+    await audit.create_index([("tenant", ASCENDING), ("subject_id", ASCENDING), ("at", DESCENDING)])
     # Retention: MongoDB removes each entry at its expires_at (the only way an entry goes).
     await audit.create_index("expires_at", expireAfterSeconds=0, name="audit_retention")
 
@@ -208,11 +223,14 @@ class InvalidAuditCursor(ValueError):
 @dataclass(frozen=True)
 class AuditQuery:
     """A search of one tenant's trail, newest first. ``resource`` is a resource id, a resource
-    type, or ``type/id``."""
+    type, or ``type/id`` (a bare id also matches the entries about that subject); ``subject`` a
+    volunteer's or need's id: every entry about them (their own records and their child records:
+    consents, certificate checks, partner references, the erasure's deletions)."""
 
     tenant: str
     actor: str | None = None
     resource: str | None = None
+    subject: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -225,7 +243,13 @@ class AuditQuery:
             if slash:
                 query.update(resource_type=kind, resource_id=resource_id)
             else:
-                query["$or"] = [{"resource_id": self.resource}, {"resource_type": self.resource}]
+                query["$or"] = [
+                    {"resource_id": self.resource},
+                    {"resource_type": self.resource},
+                    {"subject_id": self.resource},
+                ]
+        if self.subject:
+            query["subject_id"] = self.subject
         at: Document = {}
         if self.since is not None:
             at["$gte"] = self.since
@@ -274,7 +298,18 @@ def decode_audit_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidAuditCursor("not a next_cursor of this trail") from error
 
 
-CSV_COLUMNS = ("at", "tenant", "actor", "roles", "action", "operation", "resource_type", "resource_id", "fields")
+CSV_COLUMNS = (
+    "at",
+    "tenant",
+    "actor",
+    "roles",
+    "action",
+    "operation",
+    "resource_type",
+    "resource_id",
+    "subject_id",
+    "fields",
+)
 
 
 def csv_header() -> str:
@@ -292,6 +327,7 @@ def csv_line(entry: AuditEntry) -> str:
             entry.operation.value,
             entry.resource_type,
             entry.resource_id,
+            entry.subject_id or "",
             " ".join(entry.fields),
         )
     )

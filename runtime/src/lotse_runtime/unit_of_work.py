@@ -82,16 +82,27 @@ class Transaction:
         self.audit_notes: dict[tuple[str, str, str], audit.AuditNote] = {}
 
     def audit(
-        self, tenant: str, operation: audit.Operation, resource_type: str, resource_id: str, fields: set[str]
+        self,
+        tenant: str,
+        operation: audit.Operation,
+        resource_type: str,
+        resource_id: str,
+        fields: set[str],
+        *,
+        subject_id: str | None = None,
     ) -> None:
         """Note a change for the audit trail: its entry is written in this transaction when the
-        unit's work is done (one per resource, the fields of every change to it together)."""
+        unit's work is done (one per resource, the fields of every change to it together).
+        ``subject_id``: the volunteer or need the change is about, where known."""
         key = (tenant, resource_type, resource_id)
         note = self.audit_notes.get(key)
         if note is None:
-            self.audit_notes[key] = audit.AuditNote(tenant, operation, resource_type, resource_id, set(fields))
+            self.audit_notes[key] = audit.AuditNote(
+                tenant, operation, resource_type, resource_id, set(fields), subject_id
+            )
             return
         note.fields |= fields
+        note.subject_id = note.subject_id or subject_id
         if operation is audit.Operation.DELETE:
             note.operation = operation
 

@@ -34,6 +34,8 @@ CHECK_BODY = {"kind": "first_aid", "seen_on": "2026-11-20", "valid_until": "2099
 STAFF_BODY = {"name": "Jana Weber", "email": "j.weber@musterstadt.de", "phone": "+4930987654"}
 # Personal values the bodies below carry: none of them may appear in the trail.
 VALUES = ["maria@example.org", "+4915112345678", "Maria", "10115", "j.weber@musterstadt.de", "Jana Weber"]
+# The partners' case references (a refugee household's, a volunteer's in the partner's system).
+CASE_REFS = ["case-2026-00042", "case-2026-00077"]
 
 
 @dataclass
@@ -160,7 +162,7 @@ async def written(registry: RunningRegistry) -> Written:
         f"{t}/needs/{needs[1]}/closing",
         {"outcome": "fulfilled"},
     )
-    partner_need = {**need_body(org), "external_ref": "case-1"}
+    partner_need = {**need_body(org), "external_ref": "case-2026-00077"}
     await call(partner, "POST", "/tenants/{tenant}/partner/needs/report", f"{t}/partner/needs/report", partner_need)
     await call(
         partner,
@@ -174,11 +176,11 @@ async def written(registry: RunningRegistry) -> Written:
         "POST",
         "/tenants/{tenant}/partner/needs/cancel",
         f"{t}/partner/needs/cancel",
-        {"external_ref": "case-1", "reason": "duplicate"},
+        {"external_ref": "case-2026-00077", "reason": "duplicate"},
     )
     by_partner = {k: val for k, val in volunteer_body(org).items() if k != "consent"}
     by_partner.update(
-        external_ref="vol-1",
+        external_ref="case-2026-00042",
         consent={"purposes": ["matching"], "text_version": "2026-01", "given_at": "2026-11-20T09:30:00+01:00"},
         consent_proof={"method": "signed_form", "reference": "forms/1", "recorded_at": "2026-11-20T09:31:00+01:00"},
     )
@@ -207,6 +209,7 @@ async def test_every_write_route_records_who_changed_which_fields_and_never_the_
     # The tour calls every write route there is: a new route fails here until it is added.
     assert set(written.calls) == write_routes(registry)
     entries = await trail(registry, written.tenant)
+    assert entries
     for action, (actor, _) in written.calls.items():
         recorded = [entry for entry in entries if entry["action"] == action and entry["operation"] != "read"]
         assert recorded, f"{action} left no audit entry"
@@ -223,6 +226,44 @@ async def test_every_write_route_records_who_changed_which_fields_and_never_the_
     assert profile["operation"] == "update" and profile["resource_id"] == written.read_volunteer
     assert {"contact", "home_area", "skills"} <= set(profile["fields"])
     assert profile["roles"] == ["volunteer"]
+
+
+async def test_no_partner_case_reference_reaches_the_trail(registry: RunningRegistry, written: Written) -> None:
+    # The partner references are recorded by the volunteer or need they point to.
+    entries = await trail(registry, written.tenant)
+    refs = [entry for entry in entries if entry["resource_type"] == "partner_refs"]
+    assert refs and all(entry["resource_id"] == entry["subject_id"] for entry in refs)
+    for entry in entries:
+        assert not any(ref in json.dumps(entry, default=str) for ref in CASE_REFS), entry
+
+
+async def test_the_writes_about_a_volunteer_are_found_by_their_id(registry: RunningRegistry, written: Written) -> None:
+    volunteer = written.read_volunteer
+    response = await registry.http.get(
+        f"/tenants/{written.tenant}/audit", params={"subject": volunteer, "limit": 200}, headers=written.officer.headers
+    )
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert {item["subject_id"] for item in items} == {volunteer}
+    found = {(item["resource_type"], item["operation"]) for item in items}
+    # Their consent, certificate checks (filed under the check's id) and the erasure's deletions.
+    assert {
+        ("consents", "create"),
+        ("consents", "update"),
+        ("consents", "delete"),
+        ("certificate_checks", "create"),
+        ("certificate_checks", "update"),
+        ("certificate_checks", "delete"),
+        ("volunteers", "update"),
+        ("volunteers", "read"),
+    } <= found, found
+    # The resource search by the bare id finds them too.
+    by_resource = await registry.http.get(
+        f"/tenants/{written.tenant}/audit",
+        params={"resource": volunteer, "limit": 200},
+        headers=written.officer.headers,
+    )
+    assert {item["id"] for item in items} <= {item["id"] for item in by_resource.json()["items"]}
 
 
 async def test_a_read_of_contact_data_is_recorded_with_the_fields_received(
@@ -250,7 +291,9 @@ async def test_the_officer_searches_the_trail_by_actor_resource_and_time_and_pag
     by_actor = await registry.http.get(base, params={"actor": written.contact_reader.subject}, headers=officer)
     assert by_actor.status_code == 200, by_actor.text
     assert {item["operation"] for item in by_actor.json()["items"]} == {"read"}
-    by_resource = await registry.http.get(base, params={"resource": written.read_volunteer}, headers=officer)
+    by_resource = await registry.http.get(
+        base, params={"resource": f"volunteers/{written.read_volunteer}"}, headers=officer
+    )
     assert {item["resource_id"] for item in by_resource.json()["items"]} == {written.read_volunteer}
     first = (await registry.http.get(base, params={"limit": 5}, headers=officer)).json()
     second = (

@@ -67,7 +67,14 @@ class FakeScope:
         documents[stored["_id"]] = stored
         return copy.deepcopy(stored)
 
-    async def update_many(self, collection: str, query: Mapping[str, Any], update: Mapping[str, Any]) -> None:
+    async def update_many(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        update: Mapping[str, Any],
+        *,
+        subject_id: str | None = None,
+    ) -> None:
         for document in self._matching(collection, query):
             _apply(document, update)
 

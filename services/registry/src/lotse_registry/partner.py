@@ -129,7 +129,9 @@ async def apply_command(
     else:
         result = await service.cancel_need(scope, need, command.reason, cause=cause)
     if sequence is not None:
-        await scope.update(PARTNER_REFS, ref_id, {"$set": {"last_sequence": sequence}})
+        await scope.update(
+            PARTNER_REFS, ref_id, {"$set": {"last_sequence": sequence}}, aggregate_id=ref["aggregate_id"]
+        )
     return result
 
 

@@ -284,7 +284,9 @@ async def record_certificate_check(
     kind = check.kind.value
     for replaced in [entry for entry in volunteer.get("certificate_checks") or [] if entry["kind"] == kind]:
         changes = {"status": CheckStatus.SUPERSEDED.value, "ended_at": now, "superseded_by": check_id}
-        await scope.update_many(CERTIFICATE_CHECKS, {"_id": replaced["check_id"]}, {"$set": changes})
+        await scope.update_many(
+            CERTIFICATE_CHECKS, {"_id": replaced["check_id"]}, {"$set": changes}, subject_id=volunteer["_id"]
+        )
     pending = domain.pending_notices(check.valid_until, now)
     record = {
         "_id": check_id,
@@ -330,7 +332,7 @@ async def revoke_certificate_check(
         "pending_notices": [],
         "next_notice_at": None,
     }
-    await scope.update_many(CERTIFICATE_CHECKS, {"_id": check_id}, {"$set": changes})
+    await scope.update_many(CERTIFICATE_CHECKS, {"_id": check_id}, {"$set": changes}, subject_id=volunteer["_id"])
     entries = [entry for entry in volunteer.get("certificate_checks") or [] if entry["check_id"] != check_id]
     event = VolunteerCertificateCheckRevoked(
         volunteer_id=volunteer["_id"], kind=record["kind"], checks=_in_force(entries)
@@ -360,7 +362,7 @@ async def send_expiry_notice(scope: CommandScope, check_id: str, now: datetime) 
     }
     if send is not None:
         changes["notices_sent"] = [*record.get("notices_sent", []), {"weeks_before": send, "sent_at": now}]
-    await scope.update_many(CERTIFICATE_CHECKS, {"_id": check_id}, {"$set": changes})
+    await scope.update_many(CERTIFICATE_CHECKS, {"_id": check_id}, {"$set": changes}, subject_id=record["volunteer_id"])
     if send is None or volunteer is None:
         return False
     event = VolunteerCertificateExpiring(

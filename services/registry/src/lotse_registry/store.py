@@ -159,7 +159,14 @@ class CommandScope(Protocol):
 
     async def insert(self, collection: str, document: Mapping[str, Any]) -> Document: ...
 
-    async def update_many(self, collection: str, query: Mapping[str, Any], update: Mapping[str, Any]) -> None: ...
+    async def update_many(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        update: Mapping[str, Any],
+        *,
+        subject_id: str | None = None,
+    ) -> None: ...
 
     async def replace(self, collection: str, document: Mapping[str, Any]) -> None: ...
 
@@ -266,36 +273,54 @@ class TenantScope:
 
     async def insert(self, collection: str, document: Mapping[str, Any]) -> Document:
         stored = self.scoped(document)
-        self._audit(Operation.CREATE, collection, str(stored.get("_id")), changed_fields(stored))
+        self._audit(Operation.CREATE, collection, _audited_id(collection, stored), changed_fields(stored), stored)
         await self._collection(collection).insert_one(stored, session=self.session)
         return stored
 
     async def update(
-        self, collection: str, document_id: str, update: Mapping[str, Any], *, where: Mapping[str, Any] | None = None
+        self,
+        collection: str,
+        document_id: str,
+        update: Mapping[str, Any],
+        *,
+        where: Mapping[str, Any] | None = None,
+        aggregate_id: str | None = None,
     ) -> bool:
         """Update one document (only if it also matches ``where``: a check without a read first);
-        whether it matched."""
+        whether it matched. A partner reference names the ``aggregate_id`` it points to: the
+        trail records that, never the reference's id (it holds the partner's case reference)."""
         query = self.scoped({**(where or {}), "_id": document_id})
         result = await self._collection(collection).update_one(query, update, session=self.session)
         if result.matched_count == 1:
-            self._audit(Operation.UPDATE, collection, document_id, changed_fields(update))
+            known = {"_id": document_id, "aggregate_id": aggregate_id}
+            self._audit(Operation.UPDATE, collection, _audited_id(collection, known), changed_fields(update), known)
         return result.matched_count == 1
 
-    async def update_many(self, collection: str, query: Mapping[str, Any], update: Mapping[str, Any]) -> None:
+    async def update_many(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        update: Mapping[str, Any],
+        *,
+        subject_id: str | None = None,
+    ) -> None:
+        """Update every matching document; ``subject_id``: the volunteer or need they belong to,
+        for the trail, where the filter does not name it."""
         result = await self._collection(collection).update_many(self.scoped(query), update, session=self.session)
         if result.matched_count:
-            self._audit(Operation.UPDATE, collection, _resource_of(query), changed_fields(update))
+            about = {"volunteer_id": subject_id} if subject_id else query
+            self._audit(Operation.UPDATE, collection, _resource_of(collection, query), changed_fields(update), about)
 
     async def replace(self, collection: str, document: Mapping[str, Any]) -> None:
         await self._collection(collection).replace_one(
             self.scoped({"_id": document["_id"]}), self.scoped(document), session=self.session
         )
-        self._audit(Operation.UPDATE, collection, str(document["_id"]), changed_fields(document))
+        self._audit(Operation.UPDATE, collection, _audited_id(collection, document), changed_fields(document), document)
 
     async def delete_many(self, collection: str, query: Mapping[str, Any]) -> int:
         result = await self._collection(collection).delete_many(self.scoped(query), session=self.session)
         if result.deleted_count:
-            self._audit(Operation.DELETE, collection, _resource_of(query), set())
+            self._audit(Operation.DELETE, collection, _resource_of(collection, query), set(), query)
         return result.deleted_count
 
     async def increment(self, counter: str, field: str, by: int = 1) -> None:
@@ -308,11 +333,20 @@ class TenantScope:
         )
         self._audit(Operation.UPDATE, COUNTERS, f"{self.tenant}:{counter}", {field})
 
-    def _audit(self, operation: Operation, collection: str, resource_id: str, fields: set[str]) -> None:
-        """Note a write for the audit trail; its entry is written in the write's transaction."""
+    def _audit(
+        self,
+        operation: Operation,
+        collection: str,
+        resource_id: str,
+        fields: set[str],
+        about: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Note a write for the audit trail; its entry is written in the write's transaction.
+        ``about``: the document or filter written, for the volunteer or need it concerns."""
         if not isinstance(self, TransactionScope):
             raise TypeError("the registry writes inside a unit of work only, where its audit entry is written")
-        self.transaction.audit(self.tenant, operation, collection, resource_id, fields)
+        subject_id = _subject_of(collection, about or {})
+        self.transaction.audit(self.tenant, operation, collection, resource_id, fields, subject_id=subject_id)
 
     async def forget_responses(self, resource_id: str) -> None:
         """Delete the idempotency records of a resource: the responses they keep hold its data."""
@@ -352,7 +386,7 @@ class TenantScope:
         )
         if result.matched_count != 1:
             raise StaleVersion(f"{collection}/{current['_id']} changed concurrently")
-        self._audit(Operation.UPDATE, collection, str(current["_id"]), changed_fields(update))
+        self._audit(Operation.UPDATE, collection, str(current["_id"]), changed_fields(update), current)
         if event is not None:
             await self.emit(event, subject=current["_id"], version=version, cause=cause)
         merged = {key: value for key, value in current.items() if key not in unset}
@@ -426,15 +460,45 @@ class TransactionScope(TenantScope):
         await self.database[OUTBOX_COLLECTION].insert_one(entry, session=self.session)
 
 
-def _resource_of(query: Mapping[str, Any]) -> str:
+# Filter fields whose values are ids of Lotse's own aggregates (random, assigned by Lotse): the
+# only filter values the trail records. Any other value (a partner's case reference, a postcode,
+# a name) may be personal and would outlive its erasure in the trail by two years.
+AGGREGATE_ID_FIELDS = ("volunteer_id", "committed", "aggregate_id", "need_id", "check_id", "organisation_id")
+# Where a write's data subject is named: the volunteer's or need's id.
+SUBJECT_FIELDS = ("volunteer_id", "committed", "aggregate_id", "need_id")
+
+
+def _audited_id(collection: str, document: Mapping[str, Any]) -> str:
+    """The id the trail records for a document written: its own, except a partner reference's,
+    which is made of the partner's case reference; the trail names the volunteer or need the
+    reference points to instead."""
+    if collection == PARTNER_REFS:
+        if not isinstance(document.get("aggregate_id"), str):
+            raise TypeError("a partner reference is audited by the aggregate it points to: name it")
+        return str(document["aggregate_id"])
+    return str(document.get("_id"))
+
+
+def _resource_of(collection: str, query: Mapping[str, Any]) -> str:
     """The resource a many-document write touches, for the audit trail: its id, or the field it
-    is selected by (``volunteer_id=...``: ids only, never personal values)."""
-    if isinstance(query.get("_id"), str):
+    is selected by (``volunteer_id=...``), with the value only if it is a Lotse aggregate id."""
+    if isinstance(query.get("_id"), str) and collection != PARTNER_REFS:
         return str(query["_id"])
-    for name, value in query.items():
-        if name != "tenant" and isinstance(value, str):
-            return f"{name}={value}"
+    for name in AGGREGATE_ID_FIELDS:
+        if isinstance(query.get(name), str):
+            return f"{name}={query[name]}"
     return "*"
+
+
+def _subject_of(collection: str, about: Mapping[str, Any]) -> str | None:
+    """The volunteer or need a write is about: the document itself, or the one its filter or
+    record names (a consent's, a certificate check's, a partner reference's)."""
+    if collection in (VOLUNTEERS, NEEDS) and isinstance(about.get("_id"), str):
+        return str(about["_id"])
+    for name in SUBJECT_FIELDS:
+        if isinstance(about.get(name), str):
+            return str(about[name])
+    return None
 
 
 async def scrub_erased_outbox(database: AsyncDatabase[Document]) -> int:

@@ -61,7 +61,20 @@ def _query(
     principal: Caller,
     actor: Annotated[str | None, Query(max_length=200, description="The actor's token subject.")] = None,
     resource: Annotated[
-        str | None, Query(max_length=200, description="A resource id, a resource type (volunteers), or type/id.")
+        str | None,
+        Query(
+            max_length=200,
+            description="A resource id (also matching the entries about that volunteer or need), a resource type "
+            "(volunteers), or type/id.",
+        ),
+    ] = None,
+    subject: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="A volunteer's or need's id: every entry about them, their consents, certificate checks, "
+            "partner references and erasure included (the entries' subject_id).",
+        ),
     ] = None,
     since: Annotated[
         str | None,
@@ -76,6 +89,7 @@ def _query(
         tenant=tenant,
         actor=actor or None,
         resource=resource or None,
+        subject=subject or None,
         since=_moment("from", since),
         until=_moment("to", until),
     )

@@ -63,7 +63,7 @@ async def record_contact_reads(registry: Store, tenant: str, principal: Principa
         if fields and not own:
             by_fields.setdefault(frozenset(fields), []).append(view["volunteer_id"])
     for read, volunteer_ids in by_fields.items():
-        await record_reads(registry.database, tenant, VOLUNTEERS, volunteer_ids, read)
+        await record_reads(registry.database, tenant, VOLUNTEERS, volunteer_ids, read, subjects=True)
 
 
 def staff_view(document: Document | None, staff_id: str) -> dict[str, Any]:
