@@ -210,7 +210,8 @@ STORES: tuple[StoredCollection, ...] = (
             ),
         ),
         retention=_R.WITHDRAWN_VOLUNTEERS,
-        removal=f"a volunteer's deleted at {_VOLUNTEER_ERASURE}",
+        removal=f"a volunteer's deleted at {_VOLUNTEER_ERASURE}; a need's when the need is anonymised "
+        "(the closed needs' period)",
     ),
     StoredCollection(
         owner=StoreOwner.REGISTRY,
@@ -221,11 +222,22 @@ STORES: tuple[StoredCollection, ...] = (
             _field("place", _C.LOCATION, _P.MATCHING, subjects=_HOUSEHOLD),
             _field("schedule", _C.AVAILABILITY, _P.MATCHING, subjects=_HOUSEHOLD),
             _field("household_ref", _C.IDENTIFIER, _P.COORDINATION, subjects=_HOUSEHOLD),
+            _field(
+                "languages",
+                _C.LANGUAGE_SKILLS,
+                _P.MATCHING,
+                subjects=_HOUSEHOLD,
+                note="the household's languages may hint at its origin",
+            ),
+            _field(
+                "partner_ref", _C.IDENTIFIER, _P.COORDINATION, subjects=_HOUSEHOLD, note="the partner system's case id"
+            ),
             _field("committed", _C.ENGAGEMENT, _P.COORDINATION, note="ids of the volunteers who committed"),
         ),
         retention=_R.CLOSED_NEEDS,
-        removal="anonymised the period after it ended (description, exact place, household reference); "
-        "a volunteer's id is pulled at their erasure",
+        removal="anonymised the period after it ended: description, exact place, household and partner "
+        "references (with the need's partner_refs row), languages and committed volunteers' ids removed (their "
+        "number kept), the schedule kept to its days; a volunteer's id is pulled at their erasure",
     ),
     StoredCollection(
         owner=StoreOwner.REGISTRY,
@@ -285,11 +297,14 @@ STORES: tuple[StoredCollection, ...] = (
             _field("details.description", _C.FREE_TEXT, _P.MATCHING, subjects=_HOUSEHOLD),
             _field("details.place", _C.LOCATION, _P.MATCHING, subjects=_HOUSEHOLD),
             _field("details.schedule", _C.AVAILABILITY, _P.MATCHING, subjects=_HOUSEHOLD),
+            _field("details.languages", _C.LANGUAGE_SKILLS, _P.MATCHING, subjects=_HOUSEHOLD),
             _field("committed", _C.ENGAGEMENT, _P.COORDINATION),
         ),
         retention=_R.PROPOSALS_OF_CLOSED_NEEDS,
-        removal="the period after the need closed, with its proposals: description replaced, household "
-        "reference and postcode removed, the point coarsened to about a kilometre",
+        removal="the period after the need closed (or, closed before that date was kept, after it opened), with "
+        "its proposals: description replaced, household reference, postcode and languages removed, the "
+        "schedule kept to its days, the point coarsened to about a kilometre; committed volunteers' ids stay "
+        "for the statistics until their erasure",
     ),
     StoredCollection(
         owner=StoreOwner.MATCHING,

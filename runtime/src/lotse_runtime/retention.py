@@ -222,6 +222,30 @@ def inbox_rule(service: str) -> RetentionRule:
     )
 
 
+# A coarsened weekly slot: the whole day (the hours of a recurring appointment trace back to it).
+WHOLE_DAY = ("00:00:00", "23:59:59")
+
+
+def coarse_schedule(schedule: Mapping[str, Any]) -> Document:
+    """A need's schedule (``lotse_contracts`` ``Schedule``, as JSON) kept to its days: a one-off
+    window becomes the whole day(s) it fell on, a weekly recurrence keeps its weekdays and dates
+    but not its hours. Still a valid schedule, so that what reads old needs reads these too."""
+    if schedule.get("kind") == "one_off":
+        start, end = _moment(schedule["start"]), _moment(schedule["end"])
+        first_day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        after_last = end.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        return {**schedule, "start": first_day.isoformat(), "end": after_last.isoformat()}
+    weekdays = dict.fromkeys(str(slot["weekday"]) for slot in schedule.get("slots") or [])
+    return {
+        **schedule,
+        "slots": [{"weekday": weekday, "start": WHOLE_DAY[0], "end": WHOLE_DAY[1]} for weekday in weekdays],
+    }
+
+
+def _moment(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
 def cutoff(now: datetime, periods: RetentionPeriods, period: Period) -> datetime:
     """Records dated before this are due."""
     return cutoff_days(now, periods.period(period).days)

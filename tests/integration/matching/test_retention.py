@@ -15,6 +15,7 @@ from lotse_contracts.events.needs import NeedDetails
 from lotse_matching.retention import DESCRIPTION_REMOVED, retention_job
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import NeedRecord, Proposal, Store
+from lotse_runtime.retention import coarse_schedule
 from tests.support import events
 
 NOW = datetime(2027, 6, 30, 12, 0, tzinfo=UTC)
@@ -70,16 +71,20 @@ async def test_the_job_anonymises_the_proposals_of_old_closed_needs_only(
     store = Store(database)
     await store.ensure_indexes()
     old, recent, still_open = _need("closed", 400), _need("cancelled", 100), _need("open", None)
-    await database.needs.insert_many([old, recent, still_open])
+    # Closed before the closing date was recorded: it ages from its opening (500 days ago).
+    undated, undated_recent = _need("closed", None), _need("cancelled", None)
+    undated_recent["staffing"]["opened_at"] = NOW - timedelta(days=100)
+    await database.needs.insert_many([old, recent, still_open, undated, undated_recent])
     proposals = [_proposal(old, "accepted"), _proposal(old, "declined"), _proposal(recent, "accepted")]
     proposals.append(_proposal(still_open, "open"))
     await database.proposals.insert_many(proposals)
     job = retention_job(store, MatchingSettings())
 
-    assert {(d.rule, d.count) for d in await job.due(NOW)} == {("matching_proposals_of_closed_needs", 1)}
+    expected = {("matching_proposals_of_closed_needs", 1), ("matching_proposals_of_undated_closed_needs", 1)}
+    assert {(d.rule, d.count) for d in await job.due(NOW)} == expected
     outcomes = {(o.rule, o.tenant): o.done for o in await job.run_once(NOW)}
 
-    assert outcomes == {("matching_proposals_of_closed_needs", TENANT): 1}
+    assert outcomes == {(rule, TENANT): count for rule, count in expected}
     by_need: dict[str, list[Proposal]] = {}
     async for document in database.proposals.find({}):
         proposal = Proposal.from_document(document)
@@ -97,6 +102,14 @@ async def test_the_job_anonymises_the_proposals_of_old_closed_needs_only(
     original = old["details"]["place"]["point"]
     assert record.details["place"]["point"] == {axis: round(value, 2) for axis, value in original.items()}
     assert record.details["place"]["district"] == old["details"]["place"]["district"]
+    # The languages asked for go, the schedule keeps its days only, and it still reads as a need's details.
+    assert record.details["languages"] == []
+    assert record.details["schedule"] == coarse_schedule(old["details"]["schedule"]) != old["details"]["schedule"]
+    NeedDetails.model_validate(record.details)
+    undated_now = await database.needs.find_one({"_id": undated["_id"]})
+    assert undated_now is not None and undated_now["details"]["description"] == DESCRIPTION_REMOVED
+    undated_kept = await database.needs.find_one({"_id": undated_recent["_id"]})
+    assert undated_kept is not None and undated_kept["details"] == undated_recent["details"]
     untouched = await database.needs.find_one({"_id": recent["_id"]})
     assert untouched is not None and untouched["details"] == recent["details"]
 

@@ -77,6 +77,36 @@ async def test_the_job_removes_what_is_due_and_nothing_else(registry: RunningReg
     await _age(registry, "volunteers", recently_gone, "withdrawn_at", 170)
     old_need, recent_need = [await _cancelled_need(registry, tenant, organisation_id) for _ in range(2)]
     await _age(registry, "needs", old_need, "updated_at", 400)
+    # As a partner system's report and matching's staffing leave them on the need.
+    partner_volunteer = str(uuid.uuid4())
+    await registry.database["needs"].update_one(
+        {"_id": old_need},
+        {
+            "$set": {
+                "partner_ref": "case-4711",
+                "reported_by": {"system": "fallakte", "channel": "http"},
+                "committed": [partner_volunteer],
+            }
+        },
+    )
+    await registry.database["partner_refs"].insert_many(
+        [
+            {
+                "_id": f"{tenant}:n",
+                "tenant": tenant,
+                "kind": "need",
+                "external_ref": "case-4711",
+                "aggregate_id": old_need,
+            },
+            {
+                "_id": f"{tenant}:r",
+                "tenant": tenant,
+                "kind": "need",
+                "external_ref": "case-1",
+                "aggregate_id": recent_need,
+            },
+        ]
+    )
     inbox = registry.database["inbox"]
     await inbox.insert_many(
         [
@@ -123,6 +153,19 @@ async def test_the_job_removes_what_is_due_and_nothing_else(registry: RunningReg
     assert anonymised is not None
     assert "description" not in anonymised and "household_ref" not in anonymised
     assert anonymised["place"] == {"district": "Mitte"}
+    # Nothing left that leads back to the household or the volunteers: the partner's case id, the
+    # languages asked for, the volunteers' ids, the appointment's hours.
+    assert "partner_ref" not in anonymised and "committed" not in anonymised and anonymised["committed_count"] == 1
+    assert anonymised["languages"] == []
+    assert anonymised["schedule"] == {
+        "kind": "one_off",
+        "start": "2026-12-03T00:00:00+01:00",
+        "end": "2026-12-04T00:00:00+01:00",
+    }
+    assert anonymised["reported_by"] == {"system": "fallakte", "channel": "http"}  # a system, not a person
+    assert [row["aggregate_id"] async for row in registry.database["partner_refs"].find({"tenant": tenant})] == [
+        recent_need
+    ]
     assert anonymised["category"] == "accompaniment_to_authorities" and anonymised["status"] == "cancelled"
     untouched = await needs.find_one({"_id": recent_need})
     assert untouched is not None and untouched["description"] and untouched["place"]["point"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from lotse_contracts.events.values import Schedule
 from lotse_contracts.topics import ALL_TOPICS
 from lotse_runtime.retention import (
     ANONYMISED_AT,
@@ -19,6 +20,7 @@ from lotse_runtime.retention import (
     RetentionRule,
     RetentionSettings,
     TenantRetention,
+    coarse_schedule,
     cutoff,
     cutoff_days,
     inbox_rule,
@@ -130,3 +132,30 @@ def test_the_longest_period_still_gives_a_date_and_an_older_recorded_one_counts_
     longest = RetentionPeriods(closed_needs_days=MAX_RETENTION_DAYS)
     assert cutoff(NOW, longest, Period.CLOSED_NEEDS) == NOW - timedelta(days=MAX_RETENTION_DAYS)
     assert cutoff_days(NOW, 1_000_000) == datetime.min.replace(tzinfo=UTC)
+
+
+def test_a_coarse_schedule_keeps_the_days_but_not_the_hours_and_is_still_a_schedule() -> None:
+    one_off = {"kind": "one_off", "start": "2026-12-03T09:00:00+01:00", "end": "2026-12-03T12:00:00+01:00"}
+    weekly = {
+        "kind": "weekly",
+        "slots": [
+            {"weekday": "tuesday", "start": "16:00:00", "end": "19:00:00"},
+            {"weekday": "tuesday", "start": "08:00:00", "end": "09:00:00"},
+            {"weekday": "friday", "start": "10:00:00", "end": "11:00:00"},
+        ],
+        "starts_on": "2026-12-01",
+        "ends_on": "2027-06-30",
+    }
+    schedule: TypeAdapter[Schedule] = TypeAdapter(Schedule)
+
+    day = coarse_schedule(one_off)
+    weekdays = coarse_schedule(weekly)
+
+    assert day == {"kind": "one_off", "start": "2026-12-03T00:00:00+01:00", "end": "2026-12-04T00:00:00+01:00"}
+    assert [(slot["weekday"], slot["start"], slot["end"]) for slot in weekdays["slots"]] == [
+        ("tuesday", "00:00:00", "23:59:59"),
+        ("friday", "00:00:00", "23:59:59"),
+    ]
+    assert (weekdays["starts_on"], weekdays["ends_on"]) == ("2026-12-01", "2027-06-30")
+    schedule.validate_python(day)
+    schedule.validate_python(weekdays)
