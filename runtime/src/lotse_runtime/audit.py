@@ -333,9 +333,19 @@ def csv_line(entry: AuditEntry) -> str:
     )
 
 
+# What a spreadsheet may take as the start of a formula (OWASP CSV injection): the signs, and a
+# tab or carriage return in front of them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defused(value: str) -> str:
+    """A cell a spreadsheet shows and never runs: a leading formula sign gets a quote before it."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _csv_row(values: Sequence[str]) -> str:
     buffer = io.StringIO()
     # Every cell quoted and a leading formula sign defused: the export is opened in spreadsheets.
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow(["'" + value if value[:1] in ("=", "+", "-", "@") else value for value in values])
+    writer.writerow([defused(value) for value in values])
     return buffer.getvalue()

@@ -52,6 +52,21 @@ def test_a_csv_row_per_entry_with_a_formula_defused() -> None:
     assert row["operation"] == "update" and row["resource_id"] == "v-1"
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_formula_start_is_defused(start: str) -> None:
+    entry = ENTRY.model_copy(update={"action": start + "cmd|' /C calc'!A0"})
+    rows = list(csv.reader(io.StringIO(csv_header() + csv_line(entry))))
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["action"] == "'" + start + "cmd|' /C calc'!A0"
+
+
+def test_the_subject_is_a_column_of_its_own() -> None:
+    entry = ENTRY.model_copy(update={"resource_type": "consents", "resource_id": "c-1", "subject_id": "v-1"})
+    rows = list(csv.reader(io.StringIO(csv_header() + csv_line(entry))))
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["subject_id"] == "v-1" and row["resource_id"] == "c-1"
+
+
 def test_a_cursor_round_trips_and_a_foreign_one_is_refused() -> None:
     assert decode_audit_cursor(encode_audit_cursor(ENTRY)) == (ENTRY.at, "e-1")
     with pytest.raises(InvalidAuditCursor):
