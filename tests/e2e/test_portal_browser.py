@@ -129,6 +129,8 @@ def lotse(browser_platform: Platform) -> Lotse:
 def onboarded(platform: Platform, tenant: str) -> Lotse:
     """A module's tenant on the shared browser platform: its platform admin and coordinator, onboarded."""
     assert platform.idp is not None, "the browser tests run against the local OpenID provider"
+    # Its topics are made when the platform starts: a new module's tenant is listed there first.
+    assert tenant in BROWSER_TENANTS, f"{tenant!r} is missing in BROWSER_TENANTS (tests/e2e/browser_platform.py)"
     lotse = Lotse(platform, platform.idp.accounts, tenant=tenant)
     lotse.add_account("admin", Role.PLATFORM_ADMIN, platform_wide=True)
     lotse.add_account("office", Role.COORDINATOR)
