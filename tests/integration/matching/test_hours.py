@@ -296,7 +296,10 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     assert {"volunteers", "proposals", "needs", "calendar_feeds", "hours"} <= held
     assert held <= {*subject_access.COLLECTIONS.values(), *subject_access.NOT_SECTIONS}, "a collection is missing"
 
-    assert (await http.get(path, headers=world.coordinator)).json()["hours"] == export["hours"]
+    unstated = await http.get(path, headers=world.coordinator)  # the office states the written request
+    assert unstated.status_code == 422 and unstated.json()["errors"][0]["field"] == "query.request_date"
+    stated = {"request_date": datetime.now(UTC).date().isoformat()}
+    assert (await http.get(path, params=stated, headers=world.coordinator)).json()["hours"] == export["hours"]
     other_volunteer = await http.get(path, headers=world.headers(Role.VOLUNTEER))
     assert other_volunteer.status_code == 404
     assert (await http.get(path, headers=world.initiative)).status_code == 403

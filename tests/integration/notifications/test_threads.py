@@ -5,6 +5,7 @@ bad input is refused naming the field, posting is limited per person, and erasur
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -236,6 +237,43 @@ async def test_an_answer_in_the_volunteers_quiet_hours_waits_by_email_and_is_in_
     await eventually(in_app, what="the answer's in-app message at once")
 
 
+async def plant_records_about(service: Running, tenant: str, volunteer_id: str) -> dict[str, set[str]]:
+    """A record of each kind that names the volunteer without being sent to them (the office's
+    unreachable mail, an organisation's need staffed, a daily digest, a mail about one of their
+    proposals, a webhook's body, a digest item), and one about someone else; their ids."""
+    proposal_id, someone_else, now = str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC)
+    await service.database["proposals"].insert_one(
+        {"_id": f"{tenant}:{proposal_id}", "tenant": tenant, "proposal_id": proposal_id, "volunteer_id": volunteer_id}
+    )
+    body = json.dumps({"type": "de.lotse.matching.proposal.accepted.v1", "data": {"volunteer_id": volunteer_id}})
+    payloads = {
+        "planted-unreachable": ("tenant", "volunteer_unreachable", "email", {"volunteer_id": volunteer_id}),
+        "planted-staffed": ("organisation", "need_staffed", "email", {"volunteer_ids": [someone_else, volunteer_id]}),
+        "planted-digest": ("tenant", "daily_digest", "email", {"items": [{"volunteer_ids": [volunteer_id]}]}),
+        "planted-proposal": ("organisation", "proposal_accepted", "email", {"proposal_id": proposal_id}),
+        "planted-webhook": ("partner", "webhook_event", "webhook", {"event_type": "x", "body": body}),
+        "planted-other": ("tenant", "volunteer_unreachable", "email", {"volunteer_id": someone_else}),
+    }
+    await service.database["deliveries"].insert_many(
+        [
+            {"_id": f"{tenant}:{key}", "key": f"{tenant}:{key}", "tenant": tenant, "recipient_kind": recipient_kind}
+            | {"recipient_id": tenant, "kind": kind}
+            | {"channel": channel, "status": "sent", "payload": payload, "created_at": now}
+            for key, (recipient_kind, kind, channel, payload) in payloads.items()
+        ]
+    )
+    item: dict[str, Any] = {"tenant": tenant, "recipient_kind": "organisation", "recipient_id": tenant}
+    item |= {"kind": "proposal_declined", "digest": "sent", "created_at": now}
+    await service.database["digest_items"].insert_many(
+        [
+            item | {"_id": f"{tenant}:planted-item", "payload": {"proposal_id": proposal_id}},
+            item | {"_id": f"{tenant}:planted-other-item", "payload": {"volunteer_id": someone_else}},
+        ]
+    )
+    about, others = {*payloads, "planted-item"} - {"planted-other"}, {"planted-other", "planted-other-item"}
+    return {"about": {f"{tenant}:{key}" for key in about}, "others": {f"{tenant}:{key}" for key in others}}
+
+
 async def test_the_subject_access_export_holds_every_collection_about_the_volunteer(service: Running) -> None:
     """Contact, questions, inbox, the delivery log and the post counts, for the volunteer and the
     office only; no collection naming the volunteer is left out."""
@@ -255,6 +293,7 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
         return list((await service.http.get("/me/messages", headers=me)).json())
 
     await eventually(inbox, what="the answer's in-app message")
+    planted = await plant_records_about(service, tenant, volunteer_id)
     path = f"/tenants/{tenant}/volunteers/{volunteer_id}/subject-access"
     mine = await service.http.get(path, headers=me)
     assert mine.status_code == 200, mine.text
@@ -263,12 +302,20 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     assert {"contact", "messages", "threads", "post_counts", "deliveries"} <= sections_with_records(export)
     assert export["contact"]["records"][0]["email"] == volunteer.data.contact.email
     assert QUESTION in mine.text and "Ja, das dürfen Sie." in mine.text
-    assert {d["recipient_id"] for d in export["deliveries"]["records"]} == {volunteer_id}
+    delivered = {(d["recipient_kind"], d["kind"]) for d in export["deliveries"]["records"]}
+    # The office's mail about the question names the person (its payload holds their id).
+    assert ("volunteer", "question_answered") in delivered and ("tenant", "question_asked") in delivered
+    shown = {record["_id"] for name in ("deliveries", "digest_items") for record in export[name]["records"]}
+    assert planted["about"] <= shown, "a record naming the volunteer is missing"
+    assert not planted["others"] & shown, "a record about someone else is shown"
     held = await collections_naming(service.database, volunteer_id)
     assert {"contacts", "messages", "threads", "deliveries"} <= held
     assert held <= {*subject_access.COLLECTIONS.values(), *subject_access.NOT_SECTIONS}, "a collection is missing"
 
-    assert (await service.http.get(path, headers=coordinator)).json()["threads"] == export["threads"]
+    unstated = await service.http.get(path, headers=coordinator)
+    assert unstated.status_code == 422 and unstated.json()["errors"][0]["field"] == "query.request_date"
+    stated = {"request_date": datetime.now(UTC).date().isoformat(), "reason": "Art. 15"}
+    assert (await service.http.get(path, params=stated, headers=coordinator)).json()["threads"] == export["threads"]
     admin = tokens.issue(str(uuid.uuid4()), [Role.INITIATIVE_ADMIN], tenant=tenant, organisation=str(uuid.uuid4()))
     refused = {
         "another volunteer": service.auth(Role.VOLUNTEER, tenant, str(uuid.uuid4())),

@@ -15,6 +15,7 @@ Methods take the caller's ``Transaction`` (None: read outside a unit of work).
 
 from __future__ import annotations
 
+import re
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
@@ -426,6 +427,26 @@ class HeldAboutVolunteer:
     post_counts: list[Doc]
     deliveries: list[Doc]
     digest_items: list[Doc]
+
+
+def naming_volunteer(tenant: str, volunteer_id: str, proposal_ids: Sequence[str]) -> Doc:
+    """The deliveries and digest items that name the volunteer: sent to them, and those to the
+    office, an organisation or a partner that are about them: a payload naming them
+    (``volunteer_id``: unreachable, certificate, question; ``volunteer_ids``: a need staffed; a
+    daily digest's items), one about one of their proposals, a webhook's body holding their id.
+    Only the first uses an index beyond the tenant; the rest scan the tenant's log, which an
+    export on request can afford."""
+    return {
+        "tenant": tenant,
+        "$or": [
+            {"recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id},
+            {"payload.volunteer_id": volunteer_id},
+            {"payload.volunteer_ids": volunteer_id},
+            {"payload.items.volunteer_ids": volunteer_id},
+            {"payload.proposal_id": {"$in": list(proposal_ids)}},
+            {"channel": Channel.WEBHOOK.value, "payload.body": {"$regex": re.escape(volunteer_id)}},
+        ],
+    }
 
 
 class Store:
@@ -1355,11 +1376,12 @@ class Store:
     async def held_about_volunteer(self, tenant: str, volunteer_id: str) -> HeldAboutVolunteer:
         """Every document of the tenant that is about the volunteer (the subject-access export)."""
         mine = {"tenant": tenant, "volunteer_id": volunteer_id}
-        addressed = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
         contact = await self.db.contacts.find_one({"_id": scoped_id(tenant, volunteer_id)})
+        engagements = await self.db.proposals.find(mine).sort("_id", ASCENDING).to_list()
+        addressed = naming_volunteer(tenant, volunteer_id, [doc["proposal_id"] for doc in engagements])
         return HeldAboutVolunteer(
             contact=[contact] if contact is not None else [],
-            engagements=await self.db.proposals.find(mine).sort("_id", ASCENDING).to_list(),
+            engagements=engagements,
             messages=await self.db.messages.find(mine).sort("created_at", ASCENDING).to_list(),
             threads=await self.db.threads.find(mine).sort("last_activity_at", ASCENDING).to_list(),
             post_counts=await self.db.post_counts.find({"tenant": tenant, "author_id": volunteer_id}).to_list(),

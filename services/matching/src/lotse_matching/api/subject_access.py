@@ -12,7 +12,16 @@ from fastapi import APIRouter, Depends
 from lotse_matching.api.access import StoreDep
 from lotse_runtime.auth import Principal, authenticated
 from lotse_runtime.problems import problem_responses
-from lotse_runtime.subject_access import SUBJECT_ACCESS_PATH, Section, SubjectAccess, may_ask, section
+from lotse_runtime.subject_access import (
+    SUBJECT_ACCESS_PATH,
+    RequestDate,
+    RequestReason,
+    Section,
+    SubjectAccess,
+    may_ask,
+    office_request,
+    section,
+)
 
 router = APIRouter(tags=["volunteers"])
 
@@ -41,12 +50,18 @@ NOT_SECTIONS = {
 
 
 @router.get(
-    SUBJECT_ACCESS_PATH, responses=problem_responses(404), summary="Everything matching holds about a volunteer"
+    SUBJECT_ACCESS_PATH, responses=problem_responses(404, 422), summary="Everything matching holds about a volunteer"
 )
 async def subject_access(
-    store: StoreDep, tenant: str, volunteer_id: str, principal: Annotated[Principal, Depends(authenticated)]
+    store: StoreDep,
+    tenant: str,
+    volunteer_id: str,
+    principal: Annotated[Principal, Depends(authenticated)],
+    request_date: RequestDate = None,
+    reason: RequestReason = None,
 ) -> MatchingSubjectAccess:
     may_ask(principal, tenant, volunteer_id)
+    office_request(principal, volunteer_id, request_date, reason)  # the office states the written request
     held = await store.held_about_volunteer(tenant, volunteer_id)
     return MatchingSubjectAccess(
         service="matching",

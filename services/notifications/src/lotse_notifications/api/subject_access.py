@@ -12,7 +12,17 @@ from fastapi import APIRouter, Depends
 
 from lotse_notifications.api.access import NOT_FOUND, StoreDep
 from lotse_runtime.auth import Principal, authenticated
-from lotse_runtime.subject_access import SUBJECT_ACCESS_PATH, Section, SubjectAccess, may_ask, section
+from lotse_runtime.problems import problem_responses
+from lotse_runtime.subject_access import (
+    SUBJECT_ACCESS_PATH,
+    RequestDate,
+    RequestReason,
+    Section,
+    SubjectAccess,
+    may_ask,
+    office_request,
+    section,
+)
 
 router = APIRouter(tags=["volunteers"])
 
@@ -44,11 +54,21 @@ NOT_SECTIONS = {
 }
 
 
-@router.get(SUBJECT_ACCESS_PATH, responses=NOT_FOUND, summary="Everything notifications holds about a volunteer")
+@router.get(
+    SUBJECT_ACCESS_PATH,
+    responses={**NOT_FOUND, **problem_responses(422)},
+    summary="Everything notifications holds about a volunteer",
+)
 async def subject_access(
-    store: StoreDep, tenant: str, volunteer_id: str, principal: Annotated[Principal, Depends(authenticated)]
+    store: StoreDep,
+    tenant: str,
+    volunteer_id: str,
+    principal: Annotated[Principal, Depends(authenticated)],
+    request_date: RequestDate = None,
+    reason: RequestReason = None,
 ) -> NotificationsSubjectAccess:
     may_ask(principal, tenant, volunteer_id)
+    office_request(principal, volunteer_id, request_date, reason)  # the office states the written request
     held = await store.held_about_volunteer(tenant, volunteer_id)
     return NotificationsSubjectAccess(
         service="notifications",
