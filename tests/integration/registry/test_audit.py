@@ -380,3 +380,38 @@ async def test_an_organisation_admin_listing_contact_details_is_recorded_per_vol
     recorded = await registry.database[AUDIT_COLLECTION].find({"tenant": tenant, **reads}).to_list()
     assert sorted(entry["resource_id"] for entry in recorded) == sorted(ids)
     assert all(set(entry["fields"]) == {"contact.email", "contact.phone"} for entry in recorded)
+
+
+async def test_contact_data_in_write_answers_and_the_staff_list_is_recorded(registry: RunningRegistry) -> None:
+    tenant = await onboard(registry)
+    audit = registry.database[AUDIT_COLLECTION]
+    coordinator = as_caller(registry, Role.COORDINATOR, tenant=tenant)
+    # The office registers a volunteer and edits the profile: both answers carry the contact data.
+    registered = await registry.http.post(
+        f"/tenants/{tenant}/volunteers", json=volunteer_body(), headers=coordinator.headers
+    )
+    assert registered.status_code == 201, registered.text
+    volunteer_id = registered.json()["volunteer_id"]
+    profile = {k: val for k, val in volunteer_body().items() if k not in {"consent", "availability", "organisation_id"}}
+    edited = await registry.http.put(
+        f"/tenants/{tenant}/volunteers/{volunteer_id}/profile", json=profile, headers=coordinator.headers
+    )
+    assert edited.status_code == 200, edited.text
+    reads = await audit.find({"tenant": tenant, "actor": coordinator.subject, "operation": "read"}).to_list()
+    assert sorted(entry["action"].split(" ")[0] for entry in reads) == ["POST", "PUT"]
+    for entry in reads:
+        assert entry["resource_id"] == entry["subject_id"] == volunteer_id
+        assert set(entry["fields"]) == {"contact.email", "contact.phone", "home_area"}
+    # A coordinator listing the staff receives the others' e-mail and phone, not their own.
+    colleague = as_caller(registry, Role.COORDINATOR, tenant=tenant)
+    for who in (coordinator, colleague):
+        assert (await registry.http.put(f"/tenants/{tenant}/staff/me", json=STAFF_BODY, headers=who.headers)).is_success
+    listed = await registry.http.get(f"/tenants/{tenant}/staff", headers=colleague.headers)
+    assert listed.status_code == 200 and len(listed.json()["items"]) == 2
+    staff_reads = await audit.find({"tenant": tenant, "actor": colleague.subject, "resource_type": "staff"}).to_list()
+    assert [(entry["operation"], entry["resource_id"]) for entry in staff_reads if entry["operation"] == "read"] == [
+        ("read", f"{tenant}:{coordinator.subject}")
+    ]
+    assert all(
+        set(entry["fields"]) == {"name", "email", "phone"} for entry in staff_reads if entry["operation"] == "read"
+    )

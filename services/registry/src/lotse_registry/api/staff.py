@@ -17,7 +17,8 @@ from lotse_registry.api.access import NOT_FOUND, WRITE_REFUSALS, Caller, StoreDe
 from lotse_registry.api.models import ContactPerson, StaffMember
 from lotse_registry.api.volunteers import change_volunteer, staff_view
 from lotse_registry.domain import DomainError
-from lotse_registry.store import Document
+from lotse_registry.store import STAFF, Document
+from lotse_runtime.audit import record_reads
 from lotse_runtime.auth import Role
 
 router = APIRouter(tags=["staff"])
@@ -38,10 +39,20 @@ async def enter_myself(registry: StoreDep, tenant: str, body: StaffMember, princ
 
 @router.get("/tenants/{tenant}/staff", responses=NOT_FOUND)
 async def list_staff(registry: StoreDep, tenant: str, principal: Caller) -> dict[str, Any]:
-    """The office's staff by name (coordinators)."""
+    """The office's staff by name and how to reach them (coordinators); who received another
+    staff member's e-mail and phone is recorded (audit trail)."""
     member(principal, tenant)
     allow(principal, Role.COORDINATOR)
-    return {"items": [_staff(document) for document in await registry.staff(tenant)]}
+    documents = await registry.staff(tenant)
+    mine = domain.staff_id(principal)
+    by_fields: dict[frozenset[str], list[str]] = {}
+    for document in documents:
+        shown = frozenset(name for name in ("name", "email", "phone") if document.get(name))
+        if shown & {"email", "phone"} and document["staff_id"] != mine:
+            by_fields.setdefault(shown, []).append(document["_id"])
+    for fields, staff_ids in by_fields.items():
+        await record_reads(registry.database, tenant, STAFF, staff_ids, fields)
+    return {"items": [_staff(document) for document in documents]}
 
 
 @router.delete("/tenants/{tenant}/staff/{staff_id}", status_code=204, responses=WRITE_REFUSALS)

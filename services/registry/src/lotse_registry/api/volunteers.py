@@ -3,6 +3,7 @@ search the office's console lists them with."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time
 from typing import Annotated, Any
@@ -66,6 +67,26 @@ async def record_contact_reads(registry: Store, tenant: str, principal: Principa
         await record_reads(registry.database, tenant, VOLUNTEERS, volunteer_ids, read, subjects=True)
 
 
+async def volunteer_response(
+    request: Request,
+    tenant: str,
+    key: str | None,
+    work: Callable[[TenantScope], Awaitable[Document]],
+    principal: Principal,
+    *,
+    status: int,
+) -> JSONResponse:
+    """Run a command on a volunteer and answer with the volunteer as the caller sees them; the
+    contact data the answer hands to someone else (the office registering or editing the
+    volunteer) is recorded like any read of it, a replayed answer too."""
+    response = await execute(
+        request, tenant, key, work, lambda d: volunteer_view(principal, d, in_list=False), status=status
+    )
+    view = json.loads(bytes(response.body))
+    await record_contact_reads(registry_of(request), tenant, principal, [view])
+    return response
+
+
 def staff_view(document: Document | None, staff_id: str) -> dict[str, Any]:
     """A staff member as volunteers and the console see them: how to reach them. A record
     removed meanwhile leaves the id alone."""
@@ -107,7 +128,7 @@ async def register_volunteer(
     async def work(scope: TenantScope) -> Document:
         return await service.register_volunteer(scope, volunteer_id, registration, registered_via=via)
 
-    return await execute(request, tenant, idempotency_key, work, lambda d: volunteer_view(principal, d, in_list=False))
+    return await volunteer_response(request, tenant, idempotency_key, work, principal, status=201)
 
 
 @router.get("/tenants/{tenant}/volunteers", responses=NOT_FOUND)
@@ -248,9 +269,7 @@ async def change_volunteer(
             raise Problem(403, "Forbidden", "you may not do this for this volunteer")
         return await change(scope, current)
 
-    return await execute(
-        request, tenant, key, work, lambda d: volunteer_view(principal, d, in_list=False), status=status
-    )
+    return await volunteer_response(request, tenant, key, work, principal, status=status)
 
 
 @router.put("/tenants/{tenant}/volunteers/{volunteer_id}/profile", responses=WRITE_REFUSALS)
