@@ -444,6 +444,40 @@ async def test_an_initiatives_admin_lists_their_volunteers_with_contact_details_
 # --- the subject-access export (issue 18, item 6) -----------------------------------------------
 
 
+async def plant_audit_entries(registry: RunningRegistry, tenant: str, volunteer_id: str) -> dict[str, set[str]]:
+    """Entries filed the ways that do not name the volunteer as the resource: a many-document
+    write selected by their id (as written before entries named their subject), a certificate
+    check's write without a subject, something the volunteer did themself; and one about someone
+    else. Their ids."""
+    check = await registry.database["certificate_checks"].find_one({"tenant": tenant, "volunteer_id": volunteer_id})
+    assert check is not None
+    now = datetime.now(ZoneInfo("UTC"))
+    entry = {
+        "tenant": tenant,
+        "at": now,
+        "roles": [],
+        "action": "planted",
+        "fields": [],
+        "expires_at": now + timedelta(days=1),
+    }
+    kinds = {
+        "many": ("system", "update", "consents", f"volunteer_id={volunteer_id}"),
+        "check": ("office-jana", "update", "certificate_checks", str(check["_id"])),
+        "by-them": (volunteer_id, "read", "staff", "staff-somebody"),
+        "other": ("office-jana", "update", "volunteers", str(uuid.uuid4())),
+    }
+    ids = {kind: f"planted-{kind}-{uuid.uuid4()}" for kind in kinds}
+    await registry.database["audit"].insert_many(
+        [
+            entry
+            | {"_id": ids[kind], "actor": actor, "operation": operation}
+            | {"resource_type": resource_type, "resource_id": resource_id}
+            for kind, (actor, operation, resource_type, resource_id) in kinds.items()
+        ]
+    )
+    return {"about": {ids["many"], ids["check"], ids["by-them"]}, "others": {ids["other"]}}
+
+
 async def office_reads(registry: RunningRegistry, tenant: str, volunteer_id: str) -> list[dict[str, Any]]:
     """The audit trail's entries of subject-access exports of the volunteer's data."""
     query = {"tenant": tenant, "resource_id": volunteer_id, "operation": "read", "action": {"$regex": "subject-access"}}
@@ -465,6 +499,7 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     for _ in range(2):  # the second replaces the first: both are in the history
         assert (await http.post(checks, json=police_check(), headers=headers)).status_code == 201
 
+    planted = await plant_audit_entries(registry, office.tenant, volunteer)
     path = office.base(volunteer) + "/subject-access"
     mine = await http.get(path, headers=as_volunteer(registry, office, volunteer))
     assert mine.status_code == 200, mine.text
@@ -478,6 +513,11 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     assert any(
         event["type"].startswith("de.lotse.registry.volunteer.registered") for event in export["outbox"]["records"]
     )
+    audited = {entry["_id"] for entry in export["audit"]["records"]}
+    assert planted["about"] <= audited, "an audit entry about or by the volunteer is missing"
+    assert not planted["others"] & audited, "an audit entry about someone else is shown"
+    check_ids = {check["_id"] for check in export["certificate_checks"]["records"]}
+    assert check_ids <= {entry["resource_id"] for entry in export["audit"]["records"]}, "the checks' writes"
     held = await collections_naming(registry.database, volunteer)
     assert {"volunteers", "consents", "certificate_checks", "outbox"} <= held
     assert held <= {*subject_access.COLLECTIONS.values(), *subject_access.NOT_SECTIONS}, "a collection is missing"

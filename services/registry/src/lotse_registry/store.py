@@ -479,6 +479,18 @@ def _audited_id(collection: str, document: Mapping[str, Any]) -> str:
     return str(document.get("_id"))
 
 
+def audit_about(tenant: str, volunteer_id: str, checks: Sequence[Mapping[str, Any]]) -> Document:
+    """The audit entries about the volunteer or by them: those filed under their id or naming
+    them as the subject, the many-document writes selected by their id (``volunteer_id=...``, as
+    entries before ``subject_id`` were filed), their certificate checks' writes (filed under the
+    check's id), and what they did themself (the actor)."""
+    filed_under = [volunteer_id, f"volunteer_id={volunteer_id}", *(str(check["_id"]) for check in checks)]
+    return {
+        "tenant": tenant,
+        "$or": [{"resource_id": {"$in": filed_under}}, {"subject_id": volunteer_id}, {"actor": volunteer_id}],
+    }
+
+
 def _resource_of(collection: str, query: Mapping[str, Any]) -> str:
     """The resource a many-document write touches, for the audit trail: its id, or the field it
     is selected by (``volunteer_id=...``), with the value only if it is a Lotse aggregate id."""
@@ -762,10 +774,11 @@ class Store:
         volunteer = await scope.get(VOLUNTEERS, volunteer_id)
         staff_id = (volunteer or {}).get("contact_person_id")
         contact_person = await self.staff_member(tenant, staff_id) if staff_id else None
+        checks = await self.certificate_checks(tenant, volunteer_id)
         return HeldAboutVolunteer(
             volunteer=[volunteer] if volunteer is not None else [],
             consents=await scope.find(CONSENTS, {"volunteer_id": volunteer_id}, sort=[("recorded_at", ASCENDING)]),
-            certificate_checks=await self.certificate_checks(tenant, volunteer_id),
+            certificate_checks=checks,
             contact_person=[contact_person] if contact_person is not None else [],
             partner_refs=await scope.find(PARTNER_REFS, {"kind": "volunteer", "aggregate_id": volunteer_id}),
             idempotency=await self.database[IDEMPOTENCY]
@@ -779,7 +792,7 @@ class Store:
             person_key=await self.database[KEY_RING]
             .find({"_id": volunteer_id, "tenant": tenant}, {"wrapped_key": 0})
             .to_list(),
-            audit=await self.database[AUDIT_TRAIL].find({"tenant": tenant, "resource_id": volunteer_id}).to_list(),
+            audit=await self.database[AUDIT_TRAIL].find(audit_about(tenant, volunteer_id, checks)).to_list(),
         )
 
     async def due_notices(self, now: datetime, limit: int = 200) -> list[tuple[str, str]]:

@@ -104,7 +104,7 @@ async def subject_access(
         actor = current_actor()
         act_as(replace(actor, action=f"{actor.action or 'GET ' + SUBJECT_ACCESS_PATH} ({request.describe()})"))
         shown = {name for name in COLLECTIONS if getattr(export, name).records}
-        await record_reads(registry.database, tenant, VOLUNTEERS, [volunteer_id], shown)
+        await record_reads(registry.database, tenant, VOLUNTEERS, [volunteer_id], shown, subjects=True)
         if held.contact_person:
             staff_id = held.contact_person[0]["_id"]
             await record_reads(registry.database, tenant, STAFF, [staff_id], {"name", "email", "phone"})
