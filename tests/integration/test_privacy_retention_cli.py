@@ -32,6 +32,7 @@ def _delivery(tenant: str, days_old: int) -> dict[str, Any]:
         "tenant": tenant,
         "status": "sent",
         "created_at": NOW - timedelta(days=days_old),
+        "finished_at": NOW - timedelta(days=days_old),
     }
 
 

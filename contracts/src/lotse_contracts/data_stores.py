@@ -439,7 +439,7 @@ STORES: tuple[StoredCollection, ...] = (
         description="what the office's daily or weekly digest will list",
         personal=(_field("*", _C.ENGAGEMENT, _P.NOTIFICATION, note="volunteer ids and what happened"),),
         retention=_R.SHORT_LIVED,
-        removal="deleted when the digest is sent",
+        removal="deleted when a digest takes them (its delivery, in the delivery log, lists them)",
     ),
     StoredCollection(
         owner=StoreOwner.NOTIFICATIONS,

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lotse_notifications.retention import retention_job
+from lotse_notifications.retention import RULES, retention_job
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
 from lotse_runtime.outbox import LEASE_COLLECTION
@@ -34,6 +34,7 @@ def _delivery(tenant: str, status: str, days_old: int) -> dict[str, Any]:
         "payload": {"body": "an event with a volunteer id"},
         "status": status,
         "created_at": NOW - timedelta(days=days_old),
+        **({} if status == "pending" else {"finished_at": NOW - timedelta(days=days_old)}),
     }
 
 
@@ -43,7 +44,13 @@ async def test_the_job_deletes_the_old_delivery_log_and_inbox_only(database: Asy
     old_sent, old_dead = _delivery(TOWN, "sent", 100), _delivery(TOWN, "dead", 100)
     still_pending, recent = _delivery(TOWN, "pending", 100), _delivery(TOWN, "sent", 30)
     kept_longer = _delivery(PATIENT_TOWN, "sent", 100)  # this tenant keeps its log 120 days
-    await database.deliveries.insert_many([old_sent, old_dead, still_pending, recent, kept_longer])
+    # The log ages from when a delivery finished: one retried for long and dead a month ago stays.
+    finished_lately = {**_delivery(TOWN, "dead", 100), "finished_at": NOW - timedelta(days=30)}
+    # Finished before that time was kept: it ages from its creation.
+    undated = {key: value for key, value in _delivery(TOWN, "sent", 100).items() if key != "finished_at"}
+    await database.deliveries.insert_many(
+        [old_sent, old_dead, still_pending, recent, kept_longer, finished_lately, undated]
+    )
     await database.inbox.insert_many(
         [
             {"consumer": "n", "tenant": TOWN, "event_id": "old", "processed_at": NOW - timedelta(days=45)},
@@ -56,9 +63,13 @@ async def test_the_job_deletes_the_old_delivery_log_and_inbox_only(database: Asy
 
     outcomes = {(o.rule, o.tenant): o.done for o in await job.run_once(NOW)}
 
-    assert outcomes == {("notifications_delivery_log", TOWN): 2, ("notifications_inbox", TOWN): 1}
+    assert outcomes == {
+        ("notifications_delivery_log", TOWN): 2,
+        ("notifications_undated_delivery_log", TOWN): 1,
+        ("notifications_inbox", TOWN): 1,
+    }
     left = {document["_id"] async for document in database.deliveries.find({})}
-    assert left == {still_pending["_id"], recent["_id"], kept_longer["_id"]}
+    assert left == {still_pending["_id"], recent["_id"], kept_longer["_id"], finished_lately["_id"]}
     assert [row["event_id"] async for row in database.inbox.find({})] == ["new"]
     after = REGISTRY.get_sample_value("lotse_retention_deleted_total", {"rule": "notifications_delivery_log"})
     assert after == before + 2
@@ -70,6 +81,7 @@ async def test_the_job_deletes_the_old_delivery_log_and_inbox_only(database: Asy
         ("notifications_delivery_log", PATIENT_TOWN),
         ("notifications_inbox", TOWN),
     }
+    assert finished_lately["_id"] in {document["_id"] async for document in database.deliveries.find({})}
     assert recent["_id"] in {document["_id"] async for document in database.deliveries.find({})}
 
 
@@ -91,7 +103,7 @@ async def test_the_started_job_runs_at_once_under_its_lease_and_gives_it_back_wh
         await eventually(lambda: _gone(database, old["_id"]), what="the old delivery deleted by the started job")
         lease = await database[LEASE_COLLECTION].find_one({"_id": "retention-notifications"})
         assert lease is not None and lease["owner"] == job.owner
-        assert await database[RULES_COLLECTION].count_documents({"service": "notifications"}) == 2
+        assert await database[RULES_COLLECTION].count_documents({"service": "notifications"}) == len(RULES)
     finally:
         await job.stop()
     assert await database[LEASE_COLLECTION].find_one({"_id": "retention-notifications"}) is None

@@ -217,5 +217,9 @@ async def test_the_daily_digest_goes_once_a_day_at_its_time_and_later_events_wai
     finally:
         await sender.stop()
     assert late.payload["need"]["description"] in digests[1]["text"]
-    assert await store.db.digest_items.count_documents({"tenant": TENANT, "digest": None}) == 0
+    # The items went with the digests that took them (short-lived, as the record of processing says).
+    assert await store.db.digest_items.count_documents({"tenant": TENANT}) == 0
+    # The sent digests age in the delivery log from when they were sent.
+    sent = await store.db.deliveries.find({"tenant": TENANT, "status": "sent"}).to_list()
+    assert sent and all(delivery["finished_at"] == delivery["sent_at"] for delivery in sent)
     assert await count(store, catalogue.DAILY_DIGEST) == 2

@@ -400,7 +400,19 @@ def _delivery_document(request: NewDelivery, now: datetime, trace_context: dict[
     }
     if request.skip_reason is not None:
         document.pop("payload")
+        document["finished_at"] = now
     return document
+
+
+FINISHED = frozenset(status.value for status in (SENT, SKIPPED, DEAD, CANCELLED))
+
+
+def _finished(fields: Mapping[str, Any]) -> Doc:
+    """When an outcome finishes a delivery (``finished_at``, from which the delivery log ages); a
+    retry leaves it pending and unfinished."""
+    if fields.get("status") not in FINISHED:
+        return {}
+    return {"finished_at": fields.get("sent_at") or fields.get("failed_at") or datetime.now(UTC)}
 
 
 def _without(document: Mapping[str, Any], field: str) -> Doc:
@@ -471,6 +483,8 @@ class Store:
         deliveries = self.db.deliveries
         await deliveries.create_index("key", unique=True)
         await deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+        # The retention job's queries: finished deliveries of a tenant by when they finished.
+        await deliveries.create_index([("tenant", ASCENDING), ("status", ASCENDING), ("finished_at", ASCENDING)])
         await deliveries.create_index([("tenant", ASCENDING), ("recipient_id", ASCENDING)])
         # Only deliveries waiting for a reference not read yet carry it (see ``release_waiting``).
         await deliveries.create_index("waiting_for", sparse=True)
@@ -479,6 +493,8 @@ class Store:
         await self.db.proposals.create_index([("status", 1), ("start_reminder_due", 1), ("starts_at", 1)])
         await self.db.proposals.create_index([("status", 1), ("thanks_due", 1), ("ends_at", 1)])
         await self.db.digest_items.create_index([("digest", ASCENDING), ("created_at", ASCENDING)])
+        # Items a digest took while they were still kept after it (marked with its name) go now.
+        await self.db.digest_items.delete_many({"digest": {"$ne": None}})
         await self.db.messages.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING), ("created_at", -1)])
         await self.db.webhooks.create_index("tenant")
         await self.db.threads.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING)])
@@ -640,7 +656,9 @@ class Store:
         found = await self.db.deliveries.find({**recipient, "status": PENDING.value}, session=session).to_list()
         for delivery in map(Delivery.from_document, found):
             await self.db.deliveries.update_one(
-                {"_id": delivery.id}, {"$set": {"status": CANCELLED.value, "reason": reason}}, session=session
+                {"_id": delivery.id},
+                {"$set": {"status": CANCELLED.value, "reason": reason, "finished_at": datetime.now(UTC)}},
+                session=session,
             )
             attempts = delivery.attempts + 1
             await self.publish_outcome(
@@ -938,10 +956,10 @@ class Store:
         return [DigestItem.from_document(document) for document in found]
 
     async def take_digest_items(self, items: list[DigestItem], digest: str, transaction: Transaction) -> None:
-        await self.db.digest_items.update_many(
-            {"_id": {"$in": [item.key for item in items]}, "digest": None},
-            {"$set": {"digest": digest}},
-            session=transaction.session,
+        """The items go with the digest that took them (its delivery carries them): kept no longer
+        than that, as the record of processing says (the filter on ``digest`` still takes an item once)."""
+        await self.db.digest_items.delete_many(
+            {"_id": {"$in": [item.key for item in items]}, "digest": None}, session=transaction.session
         )
 
     # --- deliveries ------------------------------------------------------------------------
@@ -1080,7 +1098,7 @@ class Store:
         writes = [
             UpdateOne(
                 {"_id": delivery.id, "status": PENDING.value, "claimed_by": delivery.claimed_by},
-                {"$set": {**fields, "claimed_until": NEVER}}
+                {"$set": {**fields, **_finished(fields), "claimed_until": NEVER}}
                 | ({} if "waiting_for" in fields else {"$unset": {"waiting_for": ""}}),
             )
             for delivery, fields in outcomes
