@@ -107,3 +107,33 @@ def test_each_retention_job_rule_is_the_declared_rule_of_its_collection(owner: S
         assert isinstance(rule, RetentionJobRule)
         expected = RetentionRule(rule.period.value.removesuffix("_days"))
         assert declared.get(rule.collection) == expected, f"{owner.value}.{rule.collection}: {rule.name}"
+
+
+# Enforced otherwise: by the volunteer's erasure (the registry's job starts it for the withdrawn;
+# matching and notifications erase on its event), by time-to-live indexes and code of their own.
+NOT_BY_A_JOB = {
+    RetentionRule.WITHDRAWN_VOLUNTEERS,
+    RetentionRule.SHORT_LIVED,
+    RetentionRule.SESSION_EXPIRY,
+    RetentionRule.TENANT_LIFETIME,
+    RetentionRule.AUDIT_TRAIL,
+    RetentionRule.NO_RULE_YET,
+}
+
+
+@pytest.mark.parametrize("owner", [StoreOwner.REGISTRY, StoreOwner.MATCHING, StoreOwner.NOTIFICATIONS])
+def test_each_declared_period_has_a_job_rule_that_applies_it(owner: StoreOwner) -> None:
+    rules: tuple[RetentionJobRule, ...] = importlib.import_module(f"lotse_{owner.value}.retention").RULES
+    applied = {
+        (collection, rule.period.value.removesuffix("_days"))
+        for rule in rules
+        for collection in (rule.collection, *rule.also)
+    }
+
+    for collection in collections_of(owner):
+        if collection.retention is None or collection.retention in NOT_BY_A_JOB:
+            continue
+        assert (collection.name, collection.retention.value) in applied, (
+            f"{owner.value}.{collection.name} declares {collection.retention.value}: give its retention job a rule, "
+            "or declare what is done (no_rule_yet where nothing is)"
+        )

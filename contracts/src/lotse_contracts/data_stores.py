@@ -422,8 +422,8 @@ STORES: tuple[StoredCollection, ...] = (
         name="proposals",
         description="proposals and engagements to remind volunteers of (read model)",
         personal=(_VOLUNTEER_ID, _field("starts_at", _C.AVAILABILITY, _P.NOTIFICATION)),
-        retention=_R.PROPOSALS_OF_CLOSED_NEEDS,
-        removal=f"deleted at {_VOLUNTEER_ERASURE}",
+        retention=_R.NO_RULE_YET,
+        removal=f"deleted at {_VOLUNTEER_ERASURE}; nothing removes a closed need's proposals yet",
     ),
     StoredCollection(
         owner=StoreOwner.NOTIFICATIONS,

@@ -198,6 +198,8 @@ class RetentionRule:
     match: Mapping[str, Any] = field(default_factory=dict)
     unset: tuple[str, ...] = ()
     set_fields: Mapping[str, Any] = field(default_factory=dict)
+    # Other collections the rule's handler changes with these documents (e.g. a need's proposals).
+    also: tuple[str, ...] = ()
 
     def base_filter(self) -> Document:
         """The documents the rule applies to at all, whatever their age."""

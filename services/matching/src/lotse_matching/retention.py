@@ -42,6 +42,7 @@ CLOSED_NEEDS = RetentionRule(
     action=Action.ANONYMISE,
     description="closed and cancelled needs: their proposals' reasons, distance and score, the need's place",
     match={"status": {"$in": [NeedStatus.CLOSED.value, NeedStatus.CANCELLED.value]}},
+    also=("proposals",),
 )
 UNDATED_CLOSED_NEEDS = RetentionRule(
     name="matching_proposals_of_undated_closed_needs",
@@ -52,6 +53,7 @@ UNDATED_CLOSED_NEEDS = RetentionRule(
     description="needs closed before their closing date was recorded, counted from their opening: as above",
     # None matches an absent field too.
     match={**CLOSED_NEEDS.match, "staffing.closed_at": None},
+    also=CLOSED_NEEDS.also,
 )
 RULES = (CLOSED_NEEDS, UNDATED_CLOSED_NEEDS, inbox_rule(SERVICE))
 
