@@ -233,7 +233,8 @@ async def test_a_partner_gets_proposals_and_staffing_without_reasons_or_voluntee
     tenant = service.new_tenant()
     secret = "partner-secret-" + uuid.uuid4().hex
     plain, answering = receiver_factory(secret, [200]), receiver_factory(secret, [200])
-    coordinator = service.auth(Role.COORDINATOR, tenant)
+    jana = str(uuid.uuid4())
+    coordinator = service.auth(Role.COORDINATOR, tenant, subject=jana)
     matching_events = ["de.lotse.matching.proposal.proposed.v1", "de.lotse.matching.need.staffed.v1"]
     for receiver, fields in ((plain, []), (answering, ["volunteer_ids"])):
         hook = {"url": receiver.url, "secret": secret, "event_types": matching_events, "fields": fields}
@@ -274,6 +275,21 @@ async def test_a_partner_gets_proposals_and_staffing_without_reasons_or_voluntee
     schemas = (await service.http.get("/webhooks/schemas", headers=coordinator)).json()
     staffed_schema = schemas[f"https://schemas.lotse.de/webhooks/{staffed.type}.json"]
     assert staffed_schema["required"] == ["need_id", "volunteers_committed"]
+    # The audit trail names who registered and removed which webhook, and the volunteer-ids opt-in.
+    hooks = (await service.http.get("/webhooks", headers=coordinator)).json()
+    for hook in hooks:
+        assert (await service.http.delete(f"/webhooks/{hook['id']}", headers=coordinator)).status_code == 204
+    trail = await service.database["audit"].find({"tenant": tenant, "resource_type": "webhooks"}).to_list()
+    assert sorted((entry["action"], entry["operation"]) for entry in trail) == [
+        ("DELETE /webhooks/{webhook_id}", "delete"),
+        ("DELETE /webhooks/{webhook_id}", "delete"),
+        ("POST /webhooks", "create"),
+        ("POST /webhooks", "create"),
+    ]
+    assert {entry["actor"] for entry in trail} == {jana}
+    opt_ins = {entry["resource_id"]: "fields.volunteer_ids" in entry["fields"] for entry in trail}
+    assert sorted(opt_ins.values()) == [False, True]
+    assert not any(secret in json.dumps(entry, default=str) for entry in trail)
 
 
 async def test_a_webhook_that_keeps_failing_is_dead_lettered_with_its_reason_and_does_not_block_email(

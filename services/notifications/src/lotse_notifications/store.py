@@ -67,6 +67,7 @@ from lotse_notifications.records import (
     scoped_id,
 )
 from lotse_notifications.templates import Rendered, TemplateSource
+from lotse_runtime.audit import Operation, changed_fields, ensure_audit_indexes
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.memo import Memo
 from lotse_runtime.mongo import in_transaction
@@ -75,6 +76,8 @@ from lotse_runtime.tracing import current_trace_context
 from lotse_runtime.unit_of_work import Transaction
 
 SOURCE = "/lotse/notifications"
+# The partner systems' webhooks (audited: who registered which, with which opt-ins).
+WEBHOOKS = "webhooks"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 Session = AsyncClientSession | None
 
@@ -497,6 +500,7 @@ class Store:
         await self.db.digest_items.delete_many({"digest": {"$ne": None}})
         await self.db.messages.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING), ("created_at", -1)])
         await self.db.webhooks.create_index("tenant")
+        await ensure_audit_indexes(self.db)
         await self.db.threads.create_index([("tenant", ASCENDING), ("volunteer_id", ASCENDING)])
         await self.db.threads.create_index([("tenant", ASCENDING), ("state", ASCENDING), ("last_activity_at", -1)])
         await self.db.post_counts.create_index("expires_at", expireAfterSeconds=0)
@@ -1289,14 +1293,28 @@ class Store:
         return None if found is None else Webhook.from_document(found)
 
     async def add_webhook(
-        self, tenant: str, url: str, secret: str, event_types: list[str], fields: frozenset[PartnerField] = frozenset()
+        self,
+        tenant: str,
+        url: str,
+        secret: str,
+        event_types: list[str],
+        fields: frozenset[PartnerField] = frozenset(),
+        transaction: Transaction | None = None,
     ) -> Webhook:
+        """Register a webhook; in ``transaction`` (the office's route) with its audit entry, which
+        names the opt-ins (``fields.volunteer_ids``: volunteer ids go to a third party)."""
         hook = Webhook(str(uuid.uuid4()), tenant, url, secret, tuple(event_types), datetime.now(UTC), fields)
-        await self.db.webhooks.insert_one(hook.to_document())
+        document = hook.to_document()
+        await self.db.webhooks.insert_one(document, session=_session(transaction))
+        if transaction is not None:
+            written = changed_fields(document) | {f"fields.{name}" for name in sorted(fields)}
+            transaction.audit(tenant, Operation.CREATE, WEBHOOKS, hook.id, written)
         return hook
 
-    async def delete_webhook(self, tenant: str, webhook_id: str) -> bool:
-        result = await self.db.webhooks.delete_one({"_id": webhook_id, "tenant": tenant})
+    async def delete_webhook(self, tenant: str, webhook_id: str, transaction: Transaction | None = None) -> bool:
+        result = await self.db.webhooks.delete_one({"_id": webhook_id, "tenant": tenant}, session=_session(transaction))
+        if result.deleted_count == 1 and transaction is not None:
+            transaction.audit(tenant, Operation.DELETE, WEBHOOKS, webhook_id, set())
         return result.deleted_count == 1
 
     # --- questions and answers: a volunteer's threads with the office -------------------------

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
+from lotse_notifications.api.access import NOT_FOUND, AuditedCoordinator, Coordinator, StoreDep
 from lotse_notifications.partner_events import PROJECTIONS, PartnerField, partner_schema_url
 from lotse_notifications.records import Webhook
 from lotse_runtime.auth import tenant_of
 from lotse_runtime.destinations import registration_problem
 from lotse_runtime.problems import Problem
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 # Partners get need and matching events, nothing about people unless their contract needs it
 # (``partner_events``: what each event type carries, and the opt-in ``fields``).
@@ -49,7 +50,10 @@ router = APIRouter()
 
 
 @router.post("/webhooks", tags=["webhooks"], status_code=201, summary="Register a partner system's webhook")
-async def add_webhook(body: WebhookBody, principal: Coordinator, request: Request, store: StoreDep) -> dict[str, Any]:
+async def add_webhook(
+    body: WebhookBody, principal: AuditedCoordinator, request: Request, store: StoreDep
+) -> dict[str, Any]:
+    """Register a webhook; the registration and its audit entry (who, which opt-ins) commit together."""
     tenant = tenant_of(principal)
     settings = request.app.state.settings
     problem = await registration_problem(
@@ -57,8 +61,13 @@ async def add_webhook(body: WebhookBody, principal: Coordinator, request: Reques
     )
     if problem is not None:
         raise Problem(422, "Invalid request", f"url: {problem}", errors=[{"field": "url", "message": problem}])
-    hook = await store.add_webhook(tenant, str(body.url), body.secret, body.event_types, frozenset(body.fields))
-    return _hook_view(hook)
+    unit_of_work: UnitOfWork = request.app.state.unit_of_work
+
+    async def register(transaction: Transaction) -> Webhook:
+        fields = frozenset(body.fields)
+        return await store.add_webhook(tenant, str(body.url), body.secret, body.event_types, fields, transaction)
+
+    return _hook_view(await unit_of_work.run(register))
 
 
 @router.get("/webhooks", tags=["webhooks"], summary="The tenant's webhooks (secrets are never shown)")
@@ -76,8 +85,13 @@ async def webhook_schemas(principal: Coordinator) -> dict[str, Any]:
 @router.delete(
     "/webhooks/{webhook_id}", tags=["webhooks"], status_code=204, responses=NOT_FOUND, summary="Remove a webhook"
 )
-async def delete_webhook(webhook_id: str, principal: Coordinator, store: StoreDep) -> Response:
-    if not await store.delete_webhook(tenant_of(principal), webhook_id):
+async def delete_webhook(webhook_id: str, principal: AuditedCoordinator, request: Request, store: StoreDep) -> Response:
+    unit_of_work: UnitOfWork = request.app.state.unit_of_work
+
+    async def remove(transaction: Transaction) -> bool:
+        return await store.delete_webhook(tenant_of(principal), webhook_id, transaction)
+
+    if not await unit_of_work.run(remove):
         raise Problem(404, "Not found", "no such webhook")
     return Response(status_code=204)
 
