@@ -4,9 +4,11 @@ one tenant does not stop the others, and a run that loses its lease to another r
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -97,3 +99,20 @@ async def test_a_run_that_loses_its_lease_stops_and_the_other_replica_waits_its_
         (LETTERS.name, SECOND),
         (f"{SERVICE}_inbox", FIRST),
     }
+
+
+@pytest.mark.parametrize("service", ["registry", "matching", "notifications"])
+async def test_every_rule_of_a_service_has_an_index_for_its_query(
+    database: AsyncDatabase[dict[str, Any]], service: str
+) -> None:
+    rules: tuple[RetentionRule, ...] = importlib.import_module(f"lotse_{service}.retention").RULES
+    job = RetentionJob(database, rules, RetentionSettings(), service=service)
+
+    await job.ensure_indexes()
+
+    for rule in rules:
+        keys = [
+            [name for name, _ in index["key"]]
+            for index in (await database[rule.collection].index_information()).values()
+        ]
+        assert ["tenant", rule.age_field] in keys, f"{rule.name}: no index on tenant and {rule.age_field}"

@@ -104,6 +104,11 @@ async def test_the_started_job_runs_at_once_under_its_lease_and_gives_it_back_wh
         lease = await database[LEASE_COLLECTION].find_one({"_id": "retention-notifications"})
         assert lease is not None and lease["owner"] == job.owner
         assert await database[RULES_COLLECTION].count_documents({"service": "notifications"}) == len(RULES)
+        # The started job made the indexes its queries need.
+        indexes = [
+            [name for name, _ in index["key"]] for index in (await database.deliveries.index_information()).values()
+        ]
+        assert ["tenant", "finished_at"] in indexes
     finally:
         await job.stop()
     assert await database[LEASE_COLLECTION].find_one({"_id": "retention-notifications"}) is None
