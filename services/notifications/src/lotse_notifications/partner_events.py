@@ -16,11 +16,18 @@ distance from home) describe the volunteer and are for the volunteer and the off
 - Any other event type is not forwarded (a new event type reaches partners only with a projection
   written for it here).
 
+How someone answered and why (``answered_via``, a decline's or a withdrawal's ``reason``) is the
+volunteer's engagement data (the contracts mark it personal): never in the default projection. A
+decline's reason is never forwarded: no partner command needs it. Why a proposal was withdrawn
+goes with the opt-in only when it is about the need (staffed, cancelled, closed, changed), never
+``volunteer_withdrawn`` (it tells that the person asked left Lotse).
+
 The one opt-in, ``volunteer_ids``: proposal and volunteer ids on proposal, answer and staffing
-events. A partner system that registers volunteers itself (``RegisterVolunteer``; over HTTP the
+events, and where an answer came from (whether the partner's own answer or the volunteer's
+counted). A partner system that registers volunteers itself (``RegisterVolunteer``; over HTTP the
 answer names the volunteer id) and relays their proposals to them answers for them with
 ``AcceptProposal`` / ``DeclineProposal``, which name the proposal and the volunteer: without the
-ids it cannot. Reasons are never forwarded, opt-in or not: no partner command needs them.
+ids it cannot. Match reasons are never forwarded, opt-in or not: no partner command needs them.
 """
 
 from __future__ import annotations
@@ -45,7 +52,6 @@ from lotse_contracts import (
 )
 from lotse_contracts.envelope import Envelope
 from lotse_contracts.events.matching import AnswerChannel, UnstaffedReason, WithdrawReason
-from lotse_contracts.events.partner import DeclineReason
 
 NEED_EVENT_PREFIX = "de.lotse.registry.need."
 PARTNER_SCHEMA_BASE_URL = "https://schemas.lotse.de/webhooks/"
@@ -84,14 +90,17 @@ class ProposedForPartners(ProposalIds):
 class AcceptedForPartners(ProposalIds):
     """A volunteer accepted a proposal for the need."""
 
-    answered_via: AnswerChannel = Field(description="Where the volunteer answered.")
+    answered_via: AnswerChannel | None = Field(
+        default=None, description="Where the volunteer answered; only with the `volunteer_ids` opt-in."
+    )
 
 
 class DeclinedForPartners(ProposalIds):
-    """A volunteer declined a proposal for the need."""
+    """A volunteer declined a proposal for the need (never why: that is the volunteer's)."""
 
-    answered_via: AnswerChannel = Field(description="Where the volunteer answered.")
-    reason: DeclineReason | None = Field(default=None, description="Why, if the volunteer said.")
+    answered_via: AnswerChannel | None = Field(
+        default=None, description="Where the volunteer answered; only with the `volunteer_ids` opt-in."
+    )
 
 
 class ExpiredForPartners(ProposalIds):
@@ -101,7 +110,16 @@ class ExpiredForPartners(ProposalIds):
 class WithdrawnForPartners(ProposalIds):
     """Matching took back an open proposal for the need."""
 
-    reason: WithdrawReason = Field(description="Why the proposal was withdrawn.")
+    reason: WithdrawReason | None = Field(
+        default=None,
+        description="Why (about the need): only with the `volunteer_ids` opt-in, never `volunteer_withdrawn`.",
+    )
+
+
+# Why a proposal was withdrawn, as far as it tells about the need and not about the person asked.
+NEED_WITHDRAW_REASONS = frozenset(
+    reason for reason in WithdrawReason if reason is not WithdrawReason.VOLUNTEER_WITHDRAWN
+)
 
 
 class VolunteerForPartners(PartnerData):
@@ -167,15 +185,14 @@ def project(data: object, fields: frozenset[PartnerField]) -> PartnerData | None
         case ProposalAccepted():
             return AcceptedForPartners(
                 need_id=data.need_id,
-                answered_via=data.answered_via,
+                answered_via=data.answered_via if ids else None,
                 proposal_id=data.proposal_id if ids else None,
                 volunteer_id=data.volunteer_id if ids else None,
             )
         case ProposalDeclined():
             return DeclinedForPartners(
                 need_id=data.need_id,
-                answered_via=data.answered_via,
-                reason=data.reason,
+                answered_via=data.answered_via if ids else None,
                 proposal_id=data.proposal_id if ids else None,
                 volunteer_id=data.volunteer_id if ids else None,
             )
@@ -188,7 +205,7 @@ def project(data: object, fields: frozenset[PartnerField]) -> PartnerData | None
         case ProposalWithdrawn():
             return WithdrawnForPartners(
                 need_id=data.need_id,
-                reason=data.reason,
+                reason=data.reason if ids and data.reason in NEED_WITHDRAW_REASONS else None,
                 proposal_id=data.proposal_id if ids else None,
                 volunteer_id=data.volunteer_id if ids else None,
             )
