@@ -34,7 +34,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from lotse_contracts.events.values import TENANT_PATTERN
-from lotse_contracts.topics import ALL_TOPICS, DEAD_LETTER_RETENTION
+from lotse_contracts.topics import ALL_TOPICS, DEAD_LETTER_RETENTION, Topic
 from lotse_runtime.inbox import INBOX_COLLECTION
 from lotse_runtime.metrics import RETENTION_ANONYMISED, RETENTION_DELETED, RETENTION_FAILURES, RETENTION_LAST_RUN
 from lotse_runtime.outbox import LEASE_COLLECTION, take_lease
@@ -47,12 +47,25 @@ RULES_COLLECTION = "retention_rules"
 ANONYMISED_AT = "anonymised_at"
 
 
+# Kafka deletes whole segments, once the newest record of one is past ``retention.ms``; a segment
+# is rolled after ``segment.ms``, the broker's default a week (``log.roll.hours`` 168). So a record
+# lives up to its topic's retention plus the segment time.
+KAFKA_DEFAULT_SEGMENT = timedelta(days=7)
+
+
+def record_lifetime(topic: Topic) -> timedelta:
+    """The longest a record of a deleting topic (``retention`` set) can be read from it."""
+    assert topic.retention is not None
+    return topic.retention + (topic.segment or KAFKA_DEFAULT_SEGMENT)
+
+
 def dedup_window() -> timedelta:
     """How long an event can come back to a consumer: the longest a topic keeps a record, plus the
-    time it may then wait in a dead-letter topic before it is replayed. An inbox record younger than
-    this still suppresses a duplicate; an older one can no longer meet its event again."""
-    longest = max(topic.retention for topic in ALL_TOPICS if topic.retention is not None)
-    return longest + DEAD_LETTER_RETENTION
+    time it may then wait in a dead-letter topic before it is replayed, each with the segment time
+    by which Kafka may keep a record past its retention. An inbox record younger than this still
+    suppresses a duplicate; an older one can no longer meet its event again."""
+    longest = max(record_lifetime(topic) for topic in ALL_TOPICS if topic.retention is not None)
+    return longest + DEAD_LETTER_RETENTION + KAFKA_DEFAULT_SEGMENT
 
 
 DEDUP_WINDOW_DAYS = dedup_window().days
@@ -115,7 +128,7 @@ class RetentionPeriods(BaseModel):
         le=MAX_RETENTION_DAYS,
         description=(
             "Inbox records (processed event ids) are deleted then; never shorter than the dedup window "
-            "(the longest topic retention plus the dead-letter retention)"
+            "(the longest topic retention plus the dead-letter retention, each with Kafka's segment time)"
         ),
     )
 

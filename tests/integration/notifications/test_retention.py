@@ -53,8 +53,9 @@ async def test_the_job_deletes_the_old_delivery_log_and_inbox_only(database: Asy
     )
     await database.inbox.insert_many(
         [
-            {"consumer": "n", "tenant": TOWN, "event_id": "old", "processed_at": NOW - timedelta(days=45)},
-            {"consumer": "n", "tenant": TOWN, "event_id": "new", "processed_at": NOW - timedelta(days=43)},
+            # The dedup window: 58 days with the topics of today (30 + 14 and a week's segment to each).
+            {"consumer": "n", "tenant": TOWN, "event_id": "old", "processed_at": NOW - timedelta(days=59)},
+            {"consumer": "n", "tenant": TOWN, "event_id": "new", "processed_at": NOW - timedelta(days=57)},
         ]
     )
     settings = NotificationSettings(retention_tenants={PATIENT_TOWN: {"delivery_log_days": 120}})
