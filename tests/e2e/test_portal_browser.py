@@ -647,7 +647,9 @@ async def test_a_volunteer_picks_their_home_on_the_map_and_is_matched_from_there
     shown = re.search(r"Entfernung: ([0-9]+),([0-9]) km", await page.inner_text("main"))
     assert shown is not None
     distance = maps.distance_km(point, maps.Point(POSTCODES[0][1], POSTCODES[0][2]))
-    assert abs(float(f"{shown.group(1)}.{shown.group(2)}") - distance) <= 0.15, "from the point, not a postcode"
+    # Rough until they commit (issue 18): to the need's ~1 km cell, in 0.5 km steps.
+    read = float(f"{shown.group(1)}.{shown.group(2)}")
+    assert read % 0.5 == 0 and abs(read - distance) <= 1.0, "from the point, not a postcode"
     await page.context.close()
 
 

@@ -143,6 +143,8 @@ async def engaged(matching: Running, tenant: str) -> Engaged:
     # Until they commit, a volunteer reads the need's district and their distance, not its place.
     assert (proposal["district"], proposal["place"]) == (PLACE["district"], None)
     assert proposal["distance_km"] is not None and latitude not in json.dumps(proposal)
+    # Rough (0.5 km steps, to the need's grid cell) and no score: no trilateration (issue 18).
+    assert proposal["distance_km"] % 0.5 == 0 and proposal["score"] is None
     accepted = await matching.http.post(f"/volunteers/me/proposals/{proposal['proposal_id']}/accept", headers=headers)
     assert accepted.json() == {"outcome": "accepted"}, accepted.text
     assert (await proposed())[0]["place"] == PLACE  # committed: the exact place
@@ -154,6 +156,7 @@ async def engaged(matching: Running, tenant: str) -> Engaged:
     (open_need,) = await eventually(listed, what="the weekly need open for a pick")
     assert open_need["district"] == PLACE["district"] and open_need["distance_km"] is not None
     assert "place" not in open_need and latitude not in json.dumps(open_need)
+    assert open_need["distance_km"] % 0.5 == 0 and open_need["score"] is None
     picked = await matching.http.post(f"/volunteers/me/open-needs/{weekly.subject}/pick", headers=headers)
     assert picked.json() == {"outcome": "picked"}, picked.text
     return Engaged(

@@ -143,7 +143,7 @@ async def test_a_need_goes_through_proposal_decline_next_proposal_acceptance_and
     first = await matching.wait_events(tenant, need.subject, count("proposed", 2), "two proposals")
     assert [e.data.volunteer_id for e in first] == [near.data.volunteer_id, middle.data.volunteer_id]
     details = [reason.detail for reason in first[0].data.reasons]
-    assert "0.5 km away" in details and "speaks Arabic (C1)" in details and "free on Tuesday afternoons" in details
+    assert "about 1 km away" in details and "speaks Arabic (C1)" in details and "free on Tuesday afternoons" in details
     assert first[0].data.score > first[1].data.score
 
     answer = await matching.http.post(
@@ -310,7 +310,7 @@ async def test_a_volunteer_lists_open_needs_that_fit_and_picks_one(matching: Run
     headers = matching.token(tenant, picker.subject)
     listed = (await matching.http.get("/volunteers/me/open-needs", headers=headers)).json()
     assert [item["need_id"] for item in listed] == [need.subject]
-    assert "1.2 km away" in [reason["detail"] for reason in listed[0]["reasons"]]
+    assert "about 1.5 km away" in [reason["detail"] for reason in listed[0]["reasons"]]
     picked = await matching.http.post(f"/volunteers/me/open-needs/{need.subject}/pick", headers=headers)
     assert picked.status_code == 200 and picked.json() == {"outcome": "picked"}
 

@@ -129,7 +129,7 @@ async def test_the_office_checks_and_proposes_a_volunteer_it_chose_once_per_idem
     check = await matching.http.get(f"{base}/candidates/{far.subject}", headers=headers)
     assert check.status_code == 200, check.text
     assert check.json()["fits"] is True and check.json()["broken_rules"] == []
-    assert "3.0 km away" in [reason["detail"] for reason in check.json()["reasons"]]
+    assert "about 3.5 km away" in [reason["detail"] for reason in check.json()["reasons"]]
     refused_check = (await matching.http.get(f"{base}/candidates/{no_arabic.subject}", headers=headers)).json()
     assert refused_check["fits"] is False and [b["rule"] for b in refused_check["broken_rules"]] == ["languages"]
 

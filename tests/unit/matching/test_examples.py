@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -117,12 +118,45 @@ def test_a_proposal_explains_itself_in_plain_words() -> None:
     need = need_from_document(NEED, BERLIN)
     (found,) = rank([volunteer_from_document(volunteer())], need, MatchContext(date(2026, 11, 25)), 5)
     assert [(r.code.value, r.detail) for r in found.reasons] == [
-        ("distance", "1.2 km away"),
+        ("distance", "about 1.5 km away"),
         ("language", "speaks Arabic (C1)"),
         ("skills", "has the skills needed: accompaniment"),
         ("availability", "free on Tuesday afternoons"),
     ]
     assert 0 < found.score <= 1
+
+
+def at_home(lat: float, lon: float) -> dict:
+    profile: dict = volunteer()["profile"]
+    return volunteer(profile={**profile, "home_area": {"point": {"lat": lat, "lon": lon}}})
+
+
+def test_a_volunteer_cannot_trilaterate_a_need_from_home_points_of_their_choice() -> None:
+    """Issue 18: distances read before committing are to the need's ~1 km cell, in 0.5 km steps."""
+    need = need_from_document(NEED, BERLIN)
+    context = MatchContext(date(2026, 11, 25))
+    metre = 1 / 111_195  # in degrees of latitude
+    # Three home points around the need (none within metres of a step's edge), each nudged by a
+    # few metres in every direction: exact distances would differ in every reading.
+    homes = ((52.53, 13.405), (52.51, 13.40), (52.505, 13.40))
+    for lat, lon in homes:
+        read = set()
+        for north, east in ((0, 0), (7, 0), (-7, 0), (0, 7), (0, -7), (5, 5)):
+            home = volunteer_from_document(at_home(lat + north * metre, lon + east * metre * 1.64))
+            (found,) = rank([home], need, context, 1)
+            read.add((found.rough_distance_km, found.reasons[0].detail))
+        assert len(read) == 1, f"metres apart, the same reading: {read}"
+        ((rough, detail),) = read
+        assert rough % 0.5 == 0 and detail == f"about {rough:g} km away"
+    # Needs anywhere within the same ~1 km cell read the same from every home point.
+    details: Any = NEED["details"]
+    nearby = {**NEED, "details": {**details, "place": {"point": {"lat": 52.5195, "lon": 13.4061}}}}
+    for lat, lon in homes:
+        home = volunteer_from_document(at_home(lat, lon))
+        (one,) = rank([home], need, context, 1)
+        (other,) = rank([home], need_from_document(nearby, BERLIN), context, 1)
+        assert one.rough_distance_km == other.rough_distance_km and one.reasons == other.reasons
+        assert one.distance_km != other.distance_km, "the exact distances (the office's) differ"
 
 
 @pytest.mark.parametrize(

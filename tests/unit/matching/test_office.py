@@ -109,7 +109,7 @@ async def test_the_office_proposes_a_volunteer_it_chose_as_a_round_would_with_it
     proposed = world.events(need_id)[-1].data
     assert str(proposed.volunteer_id) == far and result.proposal_ids == (str(proposed.proposal_id),)
     assert "speaks Arabic (C1)" in [reason.detail for reason in proposed.reasons]
-    assert "3.0 km away" in [reason.detail for reason in proposed.reasons]
+    assert "about 3.5 km away" in [reason.detail for reason in proposed.reasons]
     assert proposed.expires_at == START + ANSWER
     stored = await world.proposal(proposed.proposal_id)
     assert (stored.status, stored.proposed_by, stored.volunteer_id) == (ProposalStatus.OPEN, COORDINATOR, far)
@@ -149,7 +149,7 @@ async def test_the_dry_run_shows_the_reasons_or_the_broken_rules_without_proposi
 
     fits = await world.matching.office_check(OFFICE, need_id, fitting)
     assert fits.outcome is Outcome.PROPOSED and not fits.broken and fits.fit is not None
-    assert "2.0 km away" in [reason.detail for reason in fits.fit.reasons] and 0 < fits.fit.score <= 1
+    assert "about 2.5 km away" in [reason.detail for reason in fits.fit.reasons] and 0 < fits.fit.score <= 1
     refused = await world.matching.office_check(OFFICE, need_id, nowhere)
     assert refused.outcome is Outcome.BROKEN_RULES and refused.fit is None
     assert [broken.rule for broken in refused.broken] == [Rule.LANGUAGES, Rule.DISTANCE]

@@ -17,7 +17,15 @@ from lotse_contracts.events.matching import ReasonCode
 from lotse_matching.schedule import WEEKDAYS, DayRange, Overlap, Piece, find_overlap, part_of_day
 
 EARTH_RADIUS_KM = 6371.0088
+KM_PER_DEGREE = 111.195  # along a meridian, on the same sphere as the haversine distance
 LEVELS = list(LanguageLevel)
+
+# What a volunteer who has not committed reads of a need's distance (issue 18): measured to the
+# centre of the need's ~1 km grid cell and rounded to half kilometres. Exact distances (1 m) from
+# home points the volunteer chooses would give the need's place by trilateration; these give at
+# best its cell.
+ROUGH_GRID_KM = 1.0
+ROUGH_STEP_KM = 0.5
 
 # A skill that makes a volunteer a particularly good fit for a need category (a bonus, not a rule).
 CATEGORY_SKILLS: dict[str, frozenset[str]] = {
@@ -98,15 +106,31 @@ class Fit:
 @dataclass(frozen=True, slots=True)
 class Candidate:
     volunteer_id: str
-    score: float
-    distance_km: float
-    reasons: tuple[MatchReason, ...]
+    score: float  # from the exact distance: for ranking and the office, never for volunteers
+    distance_km: float  # exact: for the office
+    rough_distance_km: float  # what the volunteer may read before committing (`rough_distance_km`)
+    reasons: tuple[MatchReason, ...]  # the distance reason tells the rough distance only
 
 
 def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
     h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def rough_point(point: tuple[float, float]) -> tuple[float, float]:
+    """The centre of the ~`ROUGH_GRID_KM` grid cell `point` lies in (cells as tall as wide)."""
+    lat_step = ROUGH_GRID_KM / KM_PER_DEGREE
+    lat = (math.floor(point[0] / lat_step) + 0.5) * lat_step
+    lon_step = lat_step / max(math.cos(math.radians(lat)), 0.01)
+    lon = (math.floor(point[1] / lon_step) + 0.5) * lon_step
+    return (lat, lon)
+
+
+def rough_distance_km(home: tuple[float, float], need_point: tuple[float, float]) -> float:
+    """The distance a volunteer reads before committing: to the need's grid cell centre, in
+    `ROUGH_STEP_KM` steps (so metres of difference in the home point change nothing)."""
+    return round(haversine_km(home, rough_point(need_point)) / ROUGH_STEP_KM) * ROUGH_STEP_KM
 
 
 def assess(volunteer: Volunteer, need: Need, context: MatchContext) -> Fit | str:
@@ -158,11 +182,18 @@ def candidate(volunteer: Volunteer, need: Need, context: MatchContext) -> Candid
     fit = assess(volunteer, need, context)
     if isinstance(fit, str):
         return None
+    return _candidate(volunteer, need, fit, score(volunteer, need, fit, context.recent_asks.get(volunteer.id, 0)))
+
+
+def _candidate(volunteer: Volunteer, need: Need, fit: Fit, value: float) -> Candidate:
+    # `assess` returned a fit, so the volunteer has a point.
+    rough = rough_distance_km(volunteer.point, need.point) if volunteer.point is not None else 0.0
     return Candidate(
         volunteer_id=volunteer.id,
-        score=score(volunteer, need, fit, context.recent_asks.get(volunteer.id, 0)),
+        score=value,
         distance_km=round(fit.distance_km, 3),
-        reasons=reasons(volunteer, need, fit),
+        rough_distance_km=rough,
+        reasons=reasons(volunteer, need, fit, rough),
     )
 
 
@@ -181,8 +212,9 @@ def score(volunteer: Volunteer, need: Need, fit: Fit, recent_asks: int) -> float
     return round(0.4 * closeness + 0.2 * language + 0.15 * skill + 0.25 * fairness, 6)
 
 
-def reasons(volunteer: Volunteer, need: Need, fit: Fit) -> tuple[MatchReason, ...]:
-    found = [MatchReason(code=ReasonCode.DISTANCE, detail=f"{fit.distance_km:.1f} km away")]
+def reasons(volunteer: Volunteer, need: Need, fit: Fit, rough_km: float) -> tuple[MatchReason, ...]:
+    # The volunteer reads the reasons before committing: the rough distance only.
+    found = [MatchReason(code=ReasonCode.DISTANCE, detail=f"about {rough_km:g} km away")]
     for code, _ in need.languages:
         level = LEVELS[volunteer.languages[code]]
         shown = "native speaker" if level is LanguageLevel.NATIVE else level.value.upper()
@@ -218,7 +250,4 @@ def rank(volunteers: Iterable[Volunteer], need: Need, context: MatchContext, k: 
                 (-score(volunteer, need, fit, context.recent_asks.get(volunteer.id, 0)), volunteer.id, volunteer, fit)
             )
     best = heapq.nsmallest(k, scored, key=lambda item: (item[0], item[1]))
-    return [
-        Candidate(volunteer.id, -negative, round(fit.distance_km, 3), reasons(volunteer, need, fit))
-        for negative, _, volunteer, fit in best
-    ]
+    return [_candidate(volunteer, need, fit, -negative) for negative, _, volunteer, fit in best]

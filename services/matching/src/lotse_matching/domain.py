@@ -252,7 +252,8 @@ class NeedWork:
                 organisation_id=uuid.UUID(self.record.organisation_id),
                 score=found.score,
                 reasons=list(found.reasons),
-                distance_km=found.distance_km,
+                # The proposal mail goes to the volunteer, who has not committed: the rough distance.
+                distance_km=found.rough_distance_km,
                 expires_at=expires_at,
                 # No answer links: a capability on a topic outlives the mail (notifications signs them).
             )

@@ -43,7 +43,7 @@ from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.events.values import ConsentPurpose
 from lotse_contracts.events.volunteers import VolunteerProfile
 from lotse_matching.calendar_feed import new_secret, secret_sha256
-from lotse_matching.candidates import Candidate, Engagement, assess, candidate
+from lotse_matching.candidates import Candidate, Engagement, assess, candidate, rough_distance_km
 from lotse_matching.domain import NeedWork, Outcome, new_staffing
 from lotse_matching.hours import (
     COMMITTED,
@@ -608,6 +608,15 @@ class Matching:
             if (fit := candidate(volunteer, need, context)) is not None
         ]
         return sorted(found, key=lambda item: (-item[1].score, item[0]))
+
+    def rough_distance_for(self, tenant: str, volunteer_id: str, need: NeedRecord) -> float | None:
+        """How far the need is from the volunteer's home, as a volunteer who has not committed
+        reads it (`candidates.rough_distance_km`); None without both points."""
+        volunteer = self.index(tenant).volunteers.get(volunteer_id)
+        point = (need.details.get("place") or {}).get("point")
+        if volunteer is None or volunteer.point is None or not point:
+            return None
+        return rough_distance_km(volunteer.point, (point["lat"], point["lon"]))
 
     # -- the coordination office ----------------------------------------------------------------
 

@@ -208,7 +208,12 @@ async def _page(
             district=(details.get("place") or {}).get("district"),
             schedule=details.get("schedule") or {},
             reasons=proposal.reasons,
-            distance_km=proposal.distance_km,
+            # Shown before the volunteer answers: the rough distance (`candidates.rough_distance_km`).
+            distance_km=(
+                matching.rough_distance_for(tenant, proposal.volunteer_id, need)
+                if tenant and proposal.distance_km is not None
+                else None
+            ),
             expires_at=proposal.expires_at,
             timezone=timezone_of(settings.get("timezone") if settings else None),
         )

@@ -4,6 +4,11 @@ Where a need is (issue 18): for housing help or childcare its place can be where
 lives, so a volunteer reads its district and their distance to it until they commit, and the exact
 place (``place``: point and postcode) only on a proposal they accepted (and in their engagements).
 Coarsened here, before it leaves the service; the office's routes keep the exact place.
+
+How far (issue 18): before committing a volunteer reads the rough distance only (to the need's
+~1 km grid cell, in half kilometres, ``candidates.rough_distance_km``) and no score (the score
+follows the exact distance): exact distances from home points of their choice would give the
+place by trilateration. The exact distance comes with the exact place, once they accepted.
 """
 
 from __future__ import annotations
@@ -37,8 +42,8 @@ class ProposalView(BaseModel):
     district: str | None
     place: Place | None = Field(description="The exact place: only once the volunteer accepted the proposal.")
     status: str
-    score: float | None
-    distance_km: float | None
+    score: float | None = Field(default=None, description="Not shown to volunteers (it follows the exact distance).")
+    distance_km: float | None = Field(description="Rough until accepted: to the need's grid cell, in 0.5 km steps.")
     reasons: list[MatchReason]
     proposed_at: datetime
     expires_at: datetime | None
@@ -49,8 +54,8 @@ class OpenNeedView(BaseModel):
     category: str
     description: str
     district: str | None = Field(description="Where, as close as a volunteer who has not committed reads it.")
-    score: float
-    distance_km: float
+    score: float | None = Field(default=None, description="Not shown to volunteers (it follows the exact distance).")
+    distance_km: float = Field(description="Rough: to the need's grid cell, in 0.5 km steps.")
     reasons: list[MatchReason]
 
 
@@ -68,7 +73,11 @@ async def my_proposals(matching: Service, principal: Volunteer) -> list[Proposal
     mine = await matching.store.proposal_records_of_volunteer(tenant, principal.volunteer_id)
     found = [p for p in mine if p.kind is ProposalKind.PROPOSAL]
     needs = await matching.store.need_records_by_id(tenant, sorted({p.need_id for p in found}))
-    return [_proposal_view(p, needs.get(p.need_id)) for p in found]
+    return [
+        _proposal_view(p, need, matching.rough_distance_for(tenant, principal.volunteer_id, need) if need else None)
+        for p in found
+        for need in [needs.get(p.need_id)]
+    ]
 
 
 @router.post("/volunteers/me/proposals/{proposal_id}/accept", responses=REFUSALS, summary="Accept a proposal")
@@ -120,8 +129,7 @@ async def open_needs(matching: Service, principal: Volunteer) -> list[OpenNeedVi
                 category=need.details["category"],
                 description=need.details["description"],
                 district=need.details["place"].get("district"),
-                score=fit.score,
-                distance_km=fit.distance_km,
+                distance_km=fit.rough_distance_km,
                 reasons=list(fit.reasons),
             )
         )
@@ -151,7 +159,7 @@ def _result(outcome: Outcome) -> AnswerResult:
     return AnswerResult(outcome=outcome)
 
 
-def _proposal_view(proposal: Proposal, need: NeedRecord | None) -> ProposalView:
+def _proposal_view(proposal: Proposal, need: NeedRecord | None, rough_distance_km: float | None) -> ProposalView:
     details: dict[str, Any] = need.details if need else {}
     place = details.get("place") or {}
     committed = proposal.status is ProposalStatus.ACCEPTED
@@ -163,8 +171,8 @@ def _proposal_view(proposal: Proposal, need: NeedRecord | None) -> ProposalView:
         district=place.get("district"),
         place=Place.model_validate(place) if committed and "point" in place else None,
         status=proposal.status.value,
-        score=proposal.score,
-        distance_km=proposal.distance_km,
+        # None once erased (with the volunteer or by retention): nothing to compute again.
+        distance_km=proposal.distance_km if committed or proposal.distance_km is None else rough_distance_km,
         reasons=list(proposal.reasons),
         proposed_at=proposal.proposed_at,
         expires_at=proposal.expires_at,
