@@ -659,6 +659,17 @@ async def test_a_template_override_is_refused_unless_it_renders_and_is_used_once
     assert (await service.http.get("/templates/birthday/de", headers=coordinator)).status_code == 404
     guidance_shown = (await service.http.get("/guidance/de", headers=coordinator)).json()
     assert guidance_shown["overridden"] == ["certificates"] and "versichert" in guidance_shown["insurance"]
+    # The audit trail names who changed which text (field names; the texts themselves stay out).
+    trail = await service.database["audit"].find({"tenant": tenant}).to_list()
+    changed = sorted((entry["action"], entry["operation"], entry["resource_id"]) for entry in trail)
+    assert changed == [
+        ("DELETE /templates/{kind}/{language}", "delete", f"{tenant}:welcome:de"),
+        ("PUT /guidance/{language}", "update", f"{tenant}:de"),
+        ("PUT /templates/{kind}/{language}", "update", f"{tenant}:welcome:de"),
+    ]
+    (guidance_entry,) = [entry for entry in trail if entry["resource_type"] == "guidance"]
+    assert guidance_entry["fields"] == ["texts.certificates"] and guidance_entry["actor"] != "system"
+    assert not any("Bürgerbüro" in json.dumps(entry, default=str) for entry in trail)
 
 
 async def _database_text(service: Running) -> str:

@@ -78,6 +78,9 @@ from lotse_runtime.unit_of_work import Transaction
 SOURCE = "/lotse/notifications"
 # The partner systems' webhooks (audited: who registered which, with which opt-ins).
 WEBHOOKS = "webhooks"
+# The office's texts: its message templates and its guidance for volunteers (audited).
+TEMPLATE_OVERRIDES = "template_overrides"
+GUIDANCE = "guidance"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 Session = AsyncClientSession | None
 
@@ -1244,35 +1247,59 @@ class Store:
     async def template_override(self, tenant: str, kind: str, language: str) -> Doc | None:
         return await self.db.template_overrides.find_one({"_id": f"{tenant}:{kind}:{language}"})
 
-    async def save_template_override(self, tenant: str, kind: str, language: str, source: TemplateSource) -> None:
+    async def save_template_override(
+        self,
+        tenant: str,
+        kind: str,
+        language: str,
+        source: TemplateSource,
+        transaction: Transaction | None = None,
+    ) -> None:
+        """Save the tenant's template; in ``transaction`` (the office's route) with its audit entry."""
+        override_id = f"{tenant}:{kind}:{language}"
+        document = {
+            "tenant": tenant,
+            "kind": kind,
+            "language": language,
+            "subject": source.subject,
+            "text": source.text,
+            "html": source.html,
+            "updated_at": datetime.now(UTC),
+        }
         await self.db.template_overrides.replace_one(
-            {"_id": f"{tenant}:{kind}:{language}"},
-            {
-                "tenant": tenant,
-                "kind": kind,
-                "language": language,
-                "subject": source.subject,
-                "text": source.text,
-                "html": source.html,
-                "updated_at": datetime.now(UTC),
-            },
-            upsert=True,
+            {"_id": override_id}, document, upsert=True, session=_session(transaction)
         )
+        if transaction is not None:
+            transaction.audit(tenant, Operation.UPDATE, TEMPLATE_OVERRIDES, override_id, changed_fields(document))
 
-    async def delete_template_override(self, tenant: str, kind: str, language: str) -> bool:
-        result = await self.db.template_overrides.delete_one({"_id": f"{tenant}:{kind}:{language}"})
+    async def delete_template_override(
+        self, tenant: str, kind: str, language: str, transaction: Transaction | None = None
+    ) -> bool:
+        override_id = f"{tenant}:{kind}:{language}"
+        result = await self.db.template_overrides.delete_one({"_id": override_id}, session=_session(transaction))
+        if result.deleted_count == 1 and transaction is not None:
+            transaction.audit(tenant, Operation.DELETE, TEMPLATE_OVERRIDES, override_id, set())
         return result.deleted_count == 1
 
     async def guidance(self, tenant: str) -> dict[str, dict[str, str]]:
         found = await self.db.guidance.find({"tenant": tenant}).to_list()
         return {doc["language"]: doc["texts"] for doc in found}
 
-    async def save_guidance(self, tenant: str, language: str, texts: Mapping[str, str]) -> None:
+    async def save_guidance(
+        self, tenant: str, language: str, texts: Mapping[str, str], transaction: Transaction | None = None
+    ) -> None:
+        """Save the tenant's guidance texts; in ``transaction`` (the office's route) with its audit
+        entry, which names the topics written."""
+        guidance_id = f"{tenant}:{language}"
         await self.db.guidance.replace_one(
-            {"_id": f"{tenant}:{language}"},
+            {"_id": guidance_id},
             {"tenant": tenant, "language": language, "texts": dict(texts), "updated_at": datetime.now(UTC)},
             upsert=True,
+            session=_session(transaction),
         )
+        if transaction is not None:
+            topics = {f"texts.{topic}" for topic in texts}
+            transaction.audit(tenant, Operation.UPDATE, GUIDANCE, guidance_id, topics)
 
     async def webhooks(self, tenant: str, transaction: Transaction | None = None) -> list[Webhook]:
         """The tenant's webhooks, from the database (once per transaction): a handler queues the

@@ -14,10 +14,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lotse_notifications import catalogue
-from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
+from lotse_notifications.api.access import NOT_FOUND, AuditedCoordinator, Coordinator, StoreDep
 from lotse_notifications.templates import TemplateSource, check_source_off_loop, default_source
 from lotse_runtime.auth import Principal, Role, requires, tenant_of
 from lotse_runtime.problems import Problem
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
 Reader = Annotated[Principal, Depends(requires(Role.VOLUNTEER, Role.COORDINATOR, Role.INITIATIVE_ADMIN))]
@@ -100,7 +101,7 @@ async def get_template(kind: str, language: Language, principal: Coordinator, st
     ),
 )
 async def put_template(
-    kind: str, language: Language, body: TemplateBody, principal: Coordinator, request: Request, store: StoreDep
+    kind: str, language: Language, body: TemplateBody, principal: AuditedCoordinator, request: Request, store: StoreDep
 ) -> dict[str, Any]:
     _known_kind(kind)
     source = TemplateSource(body.subject, body.text, body.html)
@@ -109,7 +110,11 @@ async def put_template(
     if problems:
         detail = "; ".join(f"{item['field']}: {item['message']}" for item in problems)
         raise Problem(422, "Template does not render", detail, errors=problems)
-    await store.save_template_override(tenant_of(principal), kind, language, source)
+
+    async def save(transaction: Transaction) -> None:
+        await store.save_template_override(tenant_of(principal), kind, language, source, transaction)
+
+    await _unit_of_work(request).run(save)
     return {"kind": kind, "language": language, "source": "tenant", **body.model_dump()}
 
 
@@ -120,9 +125,15 @@ async def put_template(
     responses=NOT_FOUND,
     summary="Back to the default",
 )
-async def delete_template(kind: str, language: Language, principal: Coordinator, store: StoreDep) -> Response:
+async def delete_template(
+    kind: str, language: Language, principal: AuditedCoordinator, request: Request, store: StoreDep
+) -> Response:
     _known_kind(kind)
-    if not await store.delete_template_override(tenant_of(principal), kind, language):
+
+    async def remove(transaction: Transaction) -> bool:
+        return await store.delete_template_override(tenant_of(principal), kind, language, transaction)
+
+    if not await _unit_of_work(request).run(remove):
         raise Problem(404, "Not found", "no override for this kind and language")
     return Response(status_code=204)
 
@@ -149,10 +160,14 @@ async def get_guidance(language: Language, principal: Coordinator, store: StoreD
     summary="Override guidance texts (plain text); topics left out are the defaults again",
 )
 async def put_guidance(
-    language: Language, body: GuidanceBody, principal: Coordinator, store: StoreDep
+    language: Language, body: GuidanceBody, principal: AuditedCoordinator, request: Request, store: StoreDep
 ) -> dict[str, Any]:
     texts = body.model_dump(exclude_none=True)
-    await store.save_guidance(tenant_of(principal), language, texts)
+
+    async def save(transaction: Transaction) -> None:
+        await store.save_guidance(tenant_of(principal), language, texts, transaction)
+
+    await _unit_of_work(request).run(save)
     return {"language": language, **texts}
 
 
@@ -187,3 +202,9 @@ def _known_kind(kind: str) -> None:
 
 def _parts(document: dict[str, Any]) -> dict[str, Any]:
     return {"subject": document["subject"], "text": document["text"], "html": document.get("html")}
+
+
+def _unit_of_work(request: Request) -> UnitOfWork:
+    """The office's text changes commit with their audit entries (who changed which text)."""
+    unit_of_work: UnitOfWork = request.app.state.unit_of_work
+    return unit_of_work
