@@ -32,6 +32,7 @@ ids it cannot. Match reasons are never forwarded, opt-in or not: no partner comm
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -243,3 +244,17 @@ def for_partner(event: Envelope[Any], fields: frozenset[PartnerField]) -> Envelo
     attributes = {name: getattr(event, name) for name in Envelope.model_fields}
     attributes.update(data=projected, dataschema=partner_schema_url(event.type))
     return Envelope[Any].model_construct(**attributes)
+
+
+def without_volunteer(body: str, volunteer_id: str) -> str:
+    """A forwarded event's body (as the delivery log keeps it) with an erased volunteer's id taken
+    out, and the proposal id beside it (it names their proposal); the rest goes as it was."""
+    event = json.loads(body)
+    data = event.get("data")
+    if isinstance(data, dict):
+        if data.get("volunteer_id") == volunteer_id:
+            data.pop("volunteer_id")
+            data.pop("proposal_id", None)
+        if isinstance(data.get("volunteer_ids"), list):
+            data["volunteer_ids"] = [other for other in data["volunteer_ids"] if other != volunteer_id]
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)

@@ -43,7 +43,7 @@ from lotse_notifications.domain import (
     delivery_key,
     reference_key,
 )
-from lotse_notifications.partner_events import PartnerField
+from lotse_notifications.partner_events import PartnerField, without_volunteer
 from lotse_notifications.records import (
     ENGAGED,
     Contact,
@@ -649,6 +649,18 @@ class Store:
         await self.cancel_pending(recipient, "volunteer_erased", transaction)
         # The log keeps who (an id), what kind and the outcome; the payload held personal links.
         await self.db.deliveries.update_many(recipient, {"$unset": {"payload": ""}}, session=session)
+        # A partner with the `volunteer_ids` opt-in got their id in webhook bodies (issue 18): it
+        # comes out of those still pending, before they go, and out of those kept in the log.
+        webhooks = {
+            "tenant": tenant,
+            "channel": Channel.WEBHOOK.value,
+            "payload.body": {"$regex": re.escape(volunteer_id)},
+        }
+        for delivery in await self.db.deliveries.find(webhooks, session=session).to_list():
+            body = without_volunteer(delivery["payload"]["body"], volunteer_id)
+            await self.db.deliveries.update_one(
+                {"_id": delivery["_id"]}, {"$set": {"payload.body": body}}, session=session
+            )
 
     async def withdraw_volunteer(self, tenant: str, volunteer_id: str, transaction: Transaction) -> None:
         await self.db.contacts.update_one(
