@@ -8,9 +8,10 @@ out by a view that forgot a field; what is a secret (a token's hash, a fingerpri
 coordinators of the tenant (the office, on the person's written request); a caller of another
 tenant gets 404, another volunteer 404 (no hint whom the tenant knows), any other role 403.
 
-The office's call states the written request it answers (``request_date``, and optionally a
-``reason``): without it the call is refused with 422 naming the parameter, so that every export
-for someone else rests on a request that can be shown (see ``office_request``).
+The office's call states the day the written request it answers was received (``request_date``):
+without it the call is refused with 422 naming the parameter, so that every export for someone
+else rests on a request that can be shown (see ``office_request``). No free text goes with it:
+the audit trail keeps it for years and must hold no values a person typed.
 """
 
 from __future__ import annotations
@@ -72,14 +73,6 @@ RequestDate = Annotated[
     date | None,
     Query(description="Coordinators: the day the person's written request was received (required for them)."),
 ]
-RequestReason = Annotated[
-    str | None,
-    Query(
-        max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]*$",
-        description="Coordinators: what the request asks for, in a few words (recorded in the audit trail).",
-    ),
-]
 
 
 @dataclass(frozen=True)
@@ -87,17 +80,13 @@ class OfficeRequest:
     """The person's written request on which the office produces their export."""
 
     received_on: date
-    reason: str | None = None
 
     def describe(self) -> str:
-        """What the audit trail says the read was (no personal data, only the request's facts)."""
-        text = f"subject-access export on the written request received on {self.received_on.isoformat()}"
-        return f"{text}: {self.reason}" if self.reason else text
+        """What the audit trail says the read was (no personal data, only the request's date)."""
+        return f"subject-access export on the written request received on {self.received_on.isoformat()}"
 
 
-def office_request(
-    principal: Principal, volunteer_id: str, request_date: date | None, reason: str | None
-) -> OfficeRequest | None:
+def office_request(principal: Principal, volunteer_id: str, request_date: date | None) -> OfficeRequest | None:
     """None when the volunteer asks for their own export; for anyone else (the office, already
     admitted by ``may_ask``) the written request they state, else 422 naming ``request_date``.
     A date more than a day ahead of UTC (a tenant's day may begin earlier) is refused too."""
@@ -108,7 +97,7 @@ def office_request(
         raise _invalid_request_date(message)
     if request_date > datetime.now(UTC).date() + timedelta(days=1):
         raise _invalid_request_date("a request cannot have been received in the future")
-    return OfficeRequest(request_date, (reason or "").strip() or None)
+    return OfficeRequest(request_date)
 
 
 def _invalid_request_date(message: str) -> Problem:

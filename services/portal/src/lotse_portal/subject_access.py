@@ -39,10 +39,6 @@ class HeldByService(BaseModel):
     portal: dict[str, Section]
 
 
-# What the office's export says of the request it answers, in each service's audit trail.
-OFFICE_REASON = "written request of the person (DSGVO Art. 15)"
-
-
 async def held_by_service(
     backends: Backends,
     store: Store,
@@ -54,11 +50,7 @@ async def held_by_service(
     """The services' exports and the portal's own; ``request_received_on``: the office's call,
     which states the person's written request (the services refuse the office without it)."""
     path = SUBJECT_ACCESS_PATH.format(tenant=tenant, volunteer_id=volunteer_id)
-    request = (
-        {"request_date": request_received_on.isoformat(), "reason": OFFICE_REASON}
-        if request_received_on is not None
-        else {}
-    )
+    request = {"request_date": request_received_on.isoformat()} if request_received_on is not None else {}
     registry, matching, notifications = await asyncio.gather(
         *(
             backends.get(service, path, bearer, **request)

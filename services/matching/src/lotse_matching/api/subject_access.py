@@ -15,7 +15,6 @@ from lotse_runtime.problems import problem_responses
 from lotse_runtime.subject_access import (
     SUBJECT_ACCESS_PATH,
     RequestDate,
-    RequestReason,
     Section,
     SubjectAccess,
     may_ask,
@@ -58,10 +57,9 @@ async def subject_access(
     volunteer_id: str,
     principal: Annotated[Principal, Depends(authenticated)],
     request_date: RequestDate = None,
-    reason: RequestReason = None,
 ) -> MatchingSubjectAccess:
     may_ask(principal, tenant, volunteer_id)
-    office_request(principal, volunteer_id, request_date, reason)  # the office states the written request
+    office_request(principal, volunteer_id, request_date)  # the office states the written request
     held = await store.held_about_volunteer(tenant, volunteer_id)
     return MatchingSubjectAccess(
         service="matching",

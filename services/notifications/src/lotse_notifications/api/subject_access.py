@@ -16,7 +16,6 @@ from lotse_runtime.problems import problem_responses
 from lotse_runtime.subject_access import (
     SUBJECT_ACCESS_PATH,
     RequestDate,
-    RequestReason,
     Section,
     SubjectAccess,
     may_ask,
@@ -65,10 +64,9 @@ async def subject_access(
     volunteer_id: str,
     principal: Annotated[Principal, Depends(authenticated)],
     request_date: RequestDate = None,
-    reason: RequestReason = None,
 ) -> NotificationsSubjectAccess:
     may_ask(principal, tenant, volunteer_id)
-    office_request(principal, volunteer_id, request_date, reason)  # the office states the written request
+    office_request(principal, volunteer_id, request_date)  # the office states the written request
     held = await store.held_about_volunteer(tenant, volunteer_id)
     return NotificationsSubjectAccess(
         service="notifications",

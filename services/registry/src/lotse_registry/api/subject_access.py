@@ -15,7 +15,6 @@ from lotse_runtime.problems import problem_responses
 from lotse_runtime.subject_access import (
     SUBJECT_ACCESS_PATH,
     RequestDate,
-    RequestReason,
     Section,
     SubjectAccess,
     may_ask,
@@ -60,12 +59,11 @@ async def subject_access(
     volunteer_id: str,
     principal: Caller,
     request_date: RequestDate = None,
-    reason: RequestReason = None,
 ) -> RegistrySubjectAccess:
     """Everything the registry holds about the volunteer, one section per collection. The office
     states the written request it answers; its export is recorded in the audit trail."""
     may_ask(principal, tenant, volunteer_id)
-    request = office_request(principal, volunteer_id, request_date, reason)
+    request = office_request(principal, volunteer_id, request_date)
     held = await registry.held_about_volunteer(tenant, volunteer_id)
     export = RegistrySubjectAccess(
         service="registry",
