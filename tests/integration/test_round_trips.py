@@ -9,6 +9,7 @@ raise the bound with a reason. The consumer's own work (batches, offsets) is not
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
@@ -40,6 +41,7 @@ from lotse_registry.store import Store as RegistryStore
 from lotse_registry.store import ensure_indexes, in_tenant
 from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.outbox import OUTBOX_COLLECTION
+from lotse_runtime.sealed import KeyEncryptionKey
 from lotse_runtime.unit_of_work import UnitOfWork
 from tests.integration.matching import support as matching_support
 from tests.integration.notifications import support as notification_support
@@ -89,7 +91,7 @@ async def counted(
 async def test_a_partner_need_costs_the_registry_few_round_trips(measured: Measured) -> None:
     database, counter = measured.database, measured.counter
     await ensure_indexes(database)
-    registry = RegistryStore(measured.client, database)
+    registry = RegistryStore(measured.client, database, key_encryption_key=KeyEncryptionKey(secrets.token_urlsafe(32)))
     tenant = f"rt-{uuid.uuid4().hex[:8]}"
     settings = tenant_body(tenant)
     onboarding = TenantOnboarded.model_validate(
@@ -121,10 +123,11 @@ async def test_a_partner_need_costs_the_registry_few_round_trips(measured: Measu
     assert await database.needs.count_documents({"tenant": tenant}) == 5
     assert await database[OUTBOX_COLLECTION].count_documents({"tenant": tenant, "type": {"$regex": "need.opened"}}) == 5
     # The inbox (a lookup and the record), the partner's reference, the need, its outbox entry,
-    # the reference, the commit; the tenant and its organisation are read once, then known.
-    assert first.round_trips <= 9, first.names
+    # the reference, the audit trail's entries (one insert per unit of work), the commit; the
+    # tenant and its organisation are read once, then known.
+    assert first.round_trips <= 10, first.names
     for commands in steady:
-        assert commands.round_trips <= 7, commands.names
+        assert commands.round_trips <= 8, commands.names
         assert commands.transactions == 1
     assert duplicate.round_trips <= 2, duplicate.names  # the inbox finds it; nothing else is read
 
@@ -148,8 +151,8 @@ async def test_a_partner_need_costs_the_registry_few_round_trips(measured: Measu
     committed = await database.needs.find_one({"_id": need["_id"]})
     assert committed is not None and committed["committed"] == [volunteer_id]
     # The inbox (lookup and record), the need, the engagement written unless the volunteer was
-    # erased (one conditional update), the need's staffing, the commit.
-    assert outcome.round_trips <= 6, outcome.names
+    # erased (one conditional update), the need's staffing, the audit trail's entries, the commit.
+    assert outcome.round_trips <= 7, outcome.names
 
 
 # --- matching: NeedOpened --------------------------------------------------------------------
