@@ -36,7 +36,9 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from pydantic import BaseModel, SecretStr
 from pymongo import ASCENDING
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from lotse_contracts import (
     Envelope,
@@ -136,6 +138,27 @@ def unseal(sealed: Sealed[Any], model: type[P], *, data_key: bytes, tenant: str,
     return model.model_validate_json(plain)
 
 
+async def destroy_person_key(
+    database: AsyncDatabase[dict[str, Any]],
+    tenant: str,
+    person_id: str,
+    session: AsyncClientSession | None = None,
+) -> None:
+    """Replace a consumer's copy of the person's key by a marker without key material. On the
+    key topic's tombstone, and in the consumer's own handling of ``volunteer.erased`` (in its
+    unit of work): a consumer that missed the tombstone (kept an hour after compaction) would
+    otherwise keep a key that opens every sealed copy of the person."""
+    await database[KEYRING_COLLECTION].update_one(
+        {"_id": f"{tenant}:{person_id}"},
+        {
+            "$set": {"tenant": tenant, "person_id": person_id, "destroyed": True, "updated_at": datetime.now(UTC)},
+            "$unset": {"wrapped_key": "", "key_id": ""},
+        },
+        upsert=True,
+        session=session,
+    )
+
+
 class Keyring:
     """A consumer's copies of the person keys (collection ``person_keys``, wrapped as on the topic).
 
@@ -150,9 +173,17 @@ class Keyring:
         await self.collection.create_index([("tenant", ASCENDING), ("person_id", ASCENDING)])
 
     async def remember(self, issued: Envelope[PersonKeyIssued]) -> None:
+        """Keep the key, unless it was destroyed: the erasure event may have come before this
+        record (another subscription), and nothing brings an erased person's key back."""
         data = issued.data
+        try:
+            await self._remember(issued, data)
+        except DuplicateKeyError:
+            return  # a destroyed marker has this id: the filter did not match it, the insert collided
+
+    async def _remember(self, issued: Envelope[PersonKeyIssued], data: PersonKeyIssued) -> None:
         await self.collection.update_one(
-            {"_id": issued.key.decode()},
+            {"_id": issued.key.decode(), "destroyed": {"$ne": True}},
             {
                 "$set": {
                     "tenant": issued.tenant,
@@ -168,14 +199,7 @@ class Keyring:
 
     async def destroy(self, message_key: str) -> None:
         tenant, _, person_id = message_key.partition(":")
-        await self.collection.update_one(
-            {"_id": message_key},
-            {
-                "$set": {"tenant": tenant, "person_id": person_id, "destroyed": True, "updated_at": datetime.now(UTC)},
-                "$unset": {"wrapped_key": "", "key_id": ""},
-            },
-            upsert=True,
-        )
+        await destroy_person_key(self.collection.database, tenant, person_id)
 
     async def apply(self, key: bytes | None, value: bytes | None) -> None:
         """One record of the key topic: a key, or (no value) the tombstone of an erased person's key."""

@@ -281,6 +281,10 @@ async def test_withdrawal_step_back_and_erasure_send_the_need_round_again(matchi
     assert types(events)[3:] == ["accepted", "staffed", "stepped_back", "unstaffed"]
     assert events[-1].data.reason == "volunteer_stepped_back"
 
+    # Matching's copy of the volunteer's key (as its keyring keeps it): the erasure alone, without
+    # the key topic's tombstone, destroys it.
+    keyring = matching.store.database["person_keys"]
+    await keyring.insert_one({"_id": f"{tenant}:{first.subject}", "wrapped_key": "wrapped", "destroyed": False})
     erased = registry_event(
         VolunteerErased, tenant, first.subject, 3, {"volunteer_id": first.subject, "erased_at": "2026-11-25T10:00:00Z"}
     )
@@ -297,6 +301,8 @@ async def test_withdrawal_step_back_and_erasure_send_the_need_round_again(matchi
     proposals = await matching.store.proposals_of_volunteer(tenant, first.subject)
     outbox = matching.store.database["outbox"]
     assert proposals and not await outbox.count_documents({"_id": {"$in": [p["event_id"] for p in proposals]}})
+    key = await keyring.find_one({"_id": f"{tenant}:{first.subject}"})
+    assert key is not None and key["destroyed"] and "wrapped_key" not in key
 
 
 async def test_a_volunteer_lists_open_needs_that_fit_and_picks_one(matching: Running) -> None:

@@ -464,6 +464,10 @@ async def test_erasure_leaves_no_contact_data_anywhere_in_the_notifications_data
     before = await _database_text(service)
     assert contact.email in before and contact.display_name in before  # it was there
 
+    # Our copy of the volunteer's key (as the keyring keeps it): the erasure alone, without the key
+    # topic's tombstone, destroys it.
+    key_id = f"{tenant}:{volunteer.data.volunteer_id}"
+    await service.database.person_keys.insert_one({"_id": key_id, "wrapped_key": "wrapped", "destroyed": False})
     erased = new_event(
         data=VolunteerErased(volunteer_id=volunteer.data.volunteer_id, erased_at=proposal.time),
         tenant=tenant,
@@ -485,6 +489,8 @@ async def test_erasure_leaves_no_contact_data_anywhere_in_the_notifications_data
         assert value not in text
     log = await service.deliveries(tenant, recipient_id=str(volunteer.data.volunteer_id))
     assert log and all("payload" not in entry for entry in log)  # the log keeps ids and outcomes only
+    key = await service.database.person_keys.find_one({"_id": key_id})
+    assert key is not None and key["destroyed"] and "wrapped_key" not in key
 
 
 async def test_an_unstaffed_need_is_escalated_and_the_weekly_digest_counts_open_and_unstaffed_needs(

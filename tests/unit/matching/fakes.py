@@ -284,6 +284,9 @@ class FakeStore:
     async def delete_hours(self, tenant: str, entry_id: str, session: Session) -> bool:
         return self.data.hours.pop(HoursEntry.id_of(tenant, entry_id), None) is not None
 
+    async def destroy_person_key(self, tenant: str, volunteer_id: str, session: Session) -> None:
+        pass  # no keyring in memory; the Mongo store's is tested in the integration tests
+
     async def delete_hours_of(self, tenant: str, volunteer_id: str, session: Session) -> None:
         for key, document in list(self.data.hours.items()):
             if document["tenant"] == tenant and document["volunteer_id"] == volunteer_id:

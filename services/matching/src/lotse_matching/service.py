@@ -383,6 +383,8 @@ class Matching:
             {"tenant": tenant, "volunteer_id": volunteer_id, "erased": True, "version": event.version}, session
         )
         await self.store.erase_from_proposals(tenant, volunteer_id, session)
+        # The key topic's tombstone may be missed (compacted away first); the erasure is not.
+        await self.store.destroy_person_key(tenant, volunteer_id, session)
         # The feed's digest names the volunteer, and the feed would go on serving their needs.
         await self.store.delete_calendar_feed(tenant, volunteer_id, session)
         await self.store.delete_hours_of(tenant, volunteer_id, session)

@@ -31,6 +31,7 @@ from lotse_contracts.events.matching import AnswerChannel, UnstaffedReason, With
 from lotse_contracts.events.partner import DeclineReason
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
+from lotse_runtime.sealed import destroy_person_key
 
 Document = dict[str, Any]
 Session = AsyncClientSession | None
@@ -623,6 +624,8 @@ class MatchingStore(Protocol):
 
     async def erase_from_proposals(self, tenant: str, volunteer_id: str, session: Session) -> None: ...
 
+    async def destroy_person_key(self, tenant: str, volunteer_id: str, session: Session) -> None: ...
+
     async def engagements_of(
         self, tenant: str, volunteer_id: str, session: Session = None
     ) -> list[EngagementRecord]: ...
@@ -832,6 +835,10 @@ class Store:
             projection={"volunteer_id": 1, "proposed_at": 1},
         )
         return [(doc["volunteer_id"], doc["proposed_at"]) async for doc in found]
+
+    async def destroy_person_key(self, tenant: str, volunteer_id: str, session: Session) -> None:
+        """Matching's copy of the volunteer's key goes with the erasure, tombstone or not."""
+        await destroy_person_key(self.database, tenant, volunteer_id, session)
 
     async def erase_from_proposals(self, tenant: str, volunteer_id: str, session: Session) -> None:
         """What a proposal said about the volunteer (languages, distance) is personal data: it

@@ -72,6 +72,7 @@ from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.memo import Memo
 from lotse_runtime.mongo import in_transaction
 from lotse_runtime.outbox import ensure_outbox_indexes
+from lotse_runtime.sealed import destroy_person_key
 from lotse_runtime.tracing import current_trace_context
 from lotse_runtime.unit_of_work import Transaction
 
@@ -645,6 +646,8 @@ class Store:
         # Their questions and the office's answers are theirs too.
         await self.db.threads.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
         await self.db.post_counts.delete_many({"tenant": tenant, "author_id": volunteer_id}, session=session)
+        # Our copy of their key goes with the erasure, even if the key topic's tombstone is missed.
+        await destroy_person_key(self.db, tenant, volunteer_id, session)
         recipient = {"tenant": tenant, "recipient_kind": RecipientKind.VOLUNTEER.value, "recipient_id": volunteer_id}
         await self.cancel_pending(recipient, "volunteer_erased", transaction)
         # The log keeps who (an id), what kind and the outcome; the payload held personal links.
