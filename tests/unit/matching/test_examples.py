@@ -159,6 +159,23 @@ def test_a_volunteer_cannot_trilaterate_a_need_from_home_points_of_their_choice(
         assert one.distance_km != other.distance_km, "the exact distances (the office's) differ"
 
 
+def test_the_travel_radius_has_no_exact_edge_at_the_needs_point() -> None:
+    """Whether a need is offered must not tell more than its distance does: metres either side of
+    the radius around the exact point read the same (the radius reaches the need's cell centre)."""
+    need = need_from_document(NEED, BERLIN)
+    context = MatchContext(date(2026, 11, 25))
+    answers = set()
+    for metres in (-5, 5):
+        profile: dict = volunteer()["profile"]
+        north = 52.52 + (2000 + metres) / 111_195  # metres per degree of latitude
+        home = volunteer(
+            profile={**profile, "home_area": {"point": {"lat": north, "lon": 13.405}}, "travel_radius_km": 2}
+        )
+        found = assess(volunteer_from_document(home), need, context)
+        answers.add(found if isinstance(found, str) else "fits")
+    assert len(answers) == 1, f"the exact edge shows: {answers}"
+
+
 @pytest.mark.parametrize(
     ("change", "rule"),
     [

@@ -79,6 +79,11 @@ class Need:
     volunteers_needed: int
     certificate: str | None
     hours: int
+    # The centre of the point's ~1 km cell (`rough_point`): the travel radius is checked against it.
+    area: tuple[float, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "area", rough_point(self.point))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +154,12 @@ def assess(volunteer: Volunteer, need: Need, context: MatchContext) -> Fit | str
         return "certificate"
     if volunteer.point is None:
         return "distance"
-    distance = haversine_km(volunteer.point, need.point)
-    if distance > volunteer.travel_radius_km:
+    # Within the radius as measured to the need's cell, not its point: whether a need is offered
+    # must not tell more than the distance shown (a volunteer moving their home point by metres
+    # would find the exact radius edge, and so the exact place). The edge moves by < 0.71 km.
+    if haversine_km(volunteer.point, need.area) > volunteer.travel_radius_km:
         return "distance"
+    distance = haversine_km(volunteer.point, need.point)
     if not volunteer.hours & need.hours:
         return "availability"
     overlap = find_overlap(need.pieces, volunteer.pieces, volunteer.unavailable)

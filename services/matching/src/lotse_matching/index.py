@@ -171,7 +171,7 @@ class TenantIndex:
             hours |= self._bits.get(("hour", hour), 0)
         found &= hours
         if found:
-            found &= self._nearby(need.point)
+            found &= self._nearby(need.area)  # where `assess` measures the travel radius to
         if found <= 0:
             return iter(())
         holder, volunteers = self._holder, self.volunteers

@@ -135,7 +135,8 @@ def _each_rule(volunteer: Volunteer, need: Need, context: MatchContext, standing
         yield BrokenRule(Rule.DISTANCE, "lives where only a postcode is known, so the distance cannot be checked")
     else:
         distance = haversine_km(volunteer.point, need.point)
-        if distance > volunteer.travel_radius_km:
+        # As `assess` checks it: the radius against the need's cell; the office reads the exact distance.
+        if haversine_km(volunteer.point, need.area) > volunteer.travel_radius_km:
             yield BrokenRule(
                 Rule.DISTANCE, f"lives {distance:.1f} km away and travels up to {volunteer.travel_radius_km:g} km"
             )
