@@ -11,6 +11,7 @@ from pymongo import MongoClient
 from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform
 from lotse_contracts import DeadLetterInfo, dead_letter_topic, partner_inbound_topic, topics_for_tenants
+from lotse_contracts.topics import PERSON_KEYS
 from lotse_runtime.auth import Role
 from tests.e2e.journey import Municipality, eventually
 from tests.support.kafka import read_all, read_to_end
@@ -79,6 +80,28 @@ def _personal_data_on_topics(platform: Platform, tenant: str, needles: list[str]
     ]
 
 
+def _wrapped_keys_of(platform: Platform, person_id: str) -> list[str]:
+    """The services' databases (the portal's too) that hold a key of the person that still works."""
+    found = []
+    client: MongoClient[dict[str, Any]] = MongoClient(platform.stack.mongo_url)
+    try:
+        for database in ("registry", "matching", "notifications", "portal"):
+            for collection in client[database].list_collection_names():
+                for document in client[database][collection].find({"wrapped_key": {"$exists": True}}):
+                    if person_id in repr(document):
+                        found.append(f"{database}.{collection}")
+    finally:
+        client.close()
+    return found
+
+
+def _latest_key_record(platform: Platform, tenant: str, person_id: str) -> bytes | None:
+    """The value of the last record of the person's key on the key topic (b"" for a tombstone)."""
+    records = asyncio.run(read_to_end(platform.stack.kafka_bootstrap, [PERSON_KEYS.name], timeout=60))
+    mine = [record for record in records if record.key == f"{tenant}:{person_id}".encode()]
+    return mine[-1].value if mine else None
+
+
 def test_erasure_leaves_no_personal_data_in_any_database_or_topic(platform: Platform) -> None:
     town = municipality(platform)
     volunteer_id, email, phone = town.register_volunteer("Leyla", "de")
@@ -108,12 +131,23 @@ def test_erasure_leaves_no_personal_data_in_any_database_or_topic(platform: Plat
     # Matching and notifications read the sealed events: they opened them with the key.
     eventually("the new phone number in notifications", lambda: _personal_data_in(platform, [new_phone]))
     assert _personal_data_in(platform, needles), "the volunteer's data should be there before the erasure"
+    # The key that opens the sealed copies: kept by the registry, and by each consumer that opened them.
+    eventually("the key in every keyring", lambda: len(_wrapped_keys_of(platform, volunteer_id)) == 3)
+    assert sorted(_wrapped_keys_of(platform, volunteer_id)) == [
+        "matching.person_keys",
+        "notifications.person_keys",
+        "registry.person_keys",
+    ]
 
     response = town.call("POST", "registry", f"{path}/erasure", token)
     assert response.status_code in (200, 202), response.text
 
     eventually("no personal data left anywhere", lambda: not _personal_data_in(platform, needles), timeout=120)
     assert _personal_data_on_topics(platform, town.slug, needles) == []
+    # No copy of the key that would open what is left on the topics, and the key topic ends with
+    # the tombstone (compaction keeps the latest record per key).
+    eventually("no key of the person left", lambda: _wrapped_keys_of(platform, volunteer_id) == [], timeout=60)
+    assert _latest_key_record(platform, town.slug, volunteer_id) == b""
 
 
 def test_malformed_and_foreign_partner_events_are_dead_lettered_and_change_nothing(platform: Platform) -> None:
