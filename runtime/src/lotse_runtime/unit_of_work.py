@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from pymongo import AsyncMongoClient
@@ -40,6 +40,9 @@ from lotse_contracts import Envelope
 from lotse_runtime import audit, inbox, outbox
 from lotse_runtime.memo import tick
 from lotse_runtime.mongo import in_transaction
+
+if TYPE_CHECKING:  # sealed imports the consumer, which imports this module
+    from lotse_runtime.sealed import KeyEncryptionKey
 
 log = structlog.get_logger("lotse.unit_of_work")
 T = TypeVar("T")
@@ -69,11 +72,17 @@ class Transaction:
     """One attempt of a unit of work: its session, inbox, outbox and after-commit callbacks."""
 
     def __init__(
-        self, database: AsyncDatabase[Document], session: AsyncClientSession, batch: Batch | None = None
+        self,
+        database: AsyncDatabase[Document],
+        session: AsyncClientSession,
+        batch: Batch | None = None,
+        key_encryption_key: KeyEncryptionKey | None = None,
     ) -> None:
         self.database = database
         self.session = session
         self.batch = batch
+        # The unit of work's, for a service that seals personal fields with per-person keys.
+        self.key_encryption_key = key_encryption_key
         # Before anything of the transaction was read (see ``memo``): a batch's, or this attempt's.
         self.started = batch.started if batch is not None else tick()
         self.events: list[Envelope[Any]] = []
@@ -155,10 +164,12 @@ class UnitOfWork:
         database: AsyncDatabase[Document],
         *,
         wake: Callable[[], None] = _nothing,
+        key_encryption_key: KeyEncryptionKey | None = None,
     ) -> None:
         self.client = client
         self.database = database
         self.wake = wake
+        self.key_encryption_key = key_encryption_key
 
     async def run(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction, then its after-commit callbacks and the wake-up (inside
@@ -169,7 +180,7 @@ class UnitOfWork:
         committed: list[Transaction] = []
 
         async def attempt(session: AsyncClientSession) -> T:
-            transaction = Transaction(self.database, session)
+            transaction = Transaction(self.database, session, key_encryption_key=self.key_encryption_key)
             committed[:] = [transaction]  # fresh per attempt: PyMongo may run the body again
             result = await work(transaction)
             await audit.write_notes(self.database, session, list(transaction.audit_notes.values()))
@@ -287,7 +298,7 @@ class Batch:
     async def join(self, unit: UnitOfWork, work: Callable[[Transaction], Awaitable[T]]) -> T:
         session = await self._session_on(unit.client)
         self._databases.setdefault(unit.database.name, unit.database)
-        transaction = Transaction(unit.database, session, self)
+        transaction = Transaction(unit.database, session, self, unit.key_encryption_key)
         try:
             result = await work(transaction)
             await audit.write_notes(unit.database, session, list(transaction.audit_notes.values()))

@@ -63,9 +63,6 @@ STAFF = "staff"
 # The collections of the volunteers' keys and of the audit trail, read for the subject-access export.
 KEY_RING = "person_keys"
 AUDIT_TRAIL = "audit"
-# The key-encryption key of each registry database (set by its ``Store``): every scope on that
-# database seals with it, however the scope was made.
-KEY_ENCRYPTION_KEYS: dict[AsyncDatabase[Any], KeyEncryptionKey] = {}
 
 TENANT_COLLECTIONS = frozenset(
     {TENANTS, ORGANISATIONS, VOLUNTEERS, NEEDS, CONSENTS, PARTNER_REFS, COUNTERS, POSTCODES, CERTIFICATE_CHECKS, STAFF}
@@ -430,9 +427,10 @@ class TransactionScope(TenantScope):
     ) -> VolunteerRegisteredSealed | VolunteerProfileUpdatedSealed:
         """The event with contact and home area sealed with the volunteer's key, made (and
         published, wrapped) at the first event that needs it."""
-        kek = KEY_ENCRYPTION_KEYS.get(self.database)
+        # The store's own key, carried by its unit of work: never another database's.
+        kek = self.transaction.key_encryption_key
         if kek is None:
-            raise RuntimeError("no key-encryption key for this registry database: personal fields cannot be sealed")
+            raise RuntimeError("this registry store has no key-encryption key: personal fields cannot be sealed")
         keys = self.database[KEY_RING]
         document = await keys.find_one({"_id": subject, "tenant": self.tenant}, session=self.session)
         if document is None:
@@ -592,10 +590,8 @@ class Store:
     ) -> None:
         self.client = client
         self.database = database
-        self.unit_of_work = UnitOfWork(client, database, wake=wake)
+        self.unit_of_work = UnitOfWork(client, database, wake=wake, key_encryption_key=key_encryption_key)
         self.known = Known()
-        if key_encryption_key is not None:
-            KEY_ENCRYPTION_KEYS[database] = key_encryption_key
 
     def read(self, tenant: str) -> TenantScope:
         """A scope for reads outside a transaction."""
