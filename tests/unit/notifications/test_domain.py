@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,12 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lotse_contracts import NeedOpened
+from lotse_contracts import NeedOpened, NotificationFailed
 from lotse_contracts.events.needs import NeedCategory
 from lotse_contracts.events.values import Channel
 from lotse_notifications import domain
 from lotse_notifications.domain import backoff_seconds, sign, signature_valid, skip_reason
 from lotse_notifications.records import Contact, ContactDetails, Need, NeedSnapshot, NeedStatus
+from lotse_notifications.store import PENDING, Delivery, outcome_event
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -139,3 +141,48 @@ def test_error_texts_lose_the_addresses_mail_servers_quote() -> None:
     error = "(550, '5.1.1 <maria.k@example.org>: Recipient address rejected') {'x@y.de': (550, b'no')}"
     cleaned = domain.without_addresses(error)
     assert "@" not in cleaned and "Recipient address rejected" in cleaned and "550" in cleaned
+
+
+@pytest.mark.parametrize(
+    ("error", "kept"),
+    [
+        ("gateway refused +49 151 2345678: not a mobile number", "not a mobile number"),
+        ("SMS to 0151/23456789 failed (code 21)", "code 21"),
+        ("invalid destination (0251) 123-4567", "invalid destination"),
+    ],
+)
+def test_error_texts_lose_phone_numbers_and_keep_codes_ids_and_hosts(error: str, kept: str) -> None:
+    cleaned = domain.without_addresses(error)
+    assert "<phone>" in cleaned and kept in cleaned
+    assert not any(digits in cleaned for digits in ("2345678", "23456789", "123-4567"))
+    # What helps to find the fault stays: status codes, ids, hosts and ports.
+    other = "550 5.1.1 delivery 3f2a9c10-1234-5678-9abc-def012345678 to 192.168.100.200:25 in 12345 ms"
+    assert domain.without_addresses(other) == other
+
+
+def test_the_recipients_own_address_goes_whatever_it_looks_like() -> None:
+    address = "o'brien.k@example.org"
+    error = f"(550, b'5.1.1 <{address}>: Recipient address rejected')"
+    cleaned = domain.without_addresses(error, known=[address])
+    assert "brien" not in cleaned and "Recipient address rejected" in cleaned
+
+
+def test_a_failure_on_the_deliveries_topic_carries_no_address_or_phone_number() -> None:
+    delivery = Delivery(
+        id=str(uuid.uuid4()),
+        key="k",
+        tenant="musterstadt",
+        trigger_event_id=str(uuid.uuid4()),
+        correlation_id=str(uuid.uuid4()),
+        kind="welcome",
+        recipient_kind="volunteer",
+        recipient_id=str(uuid.uuid4()),
+        channel=Channel.SMS,
+        language="de",
+        status=PENDING,
+        created_at=datetime.now(UTC),
+    )
+    error = "{'maria.k@example.org': (550, b'5.1.1 rejected')} and +49 151 2345678 unknown"
+    event = outcome_event(delivery, sent=False, attempts=1, error_code="recipient_refused", error=error)
+    assert isinstance(event.data, NotificationFailed)
+    assert event.data.error == "{'<address>': (550, b'5.1.1 rejected')} and <phone> unknown"

@@ -42,6 +42,7 @@ from lotse_notifications.domain import (
     Reference,
     delivery_key,
     reference_key,
+    without_addresses,
 )
 from lotse_notifications.partner_events import PartnerField, without_volunteer
 from lotse_notifications.records import (
@@ -183,7 +184,12 @@ def outcome_event(
         data = NotificationSent(**common)
     else:
         data = NotificationFailed(
-            **common, error_code=error_code, error=error[:500], attempts=attempts, will_retry=will_retry
+            # The last gate before the topic: no address or phone number of a mail server's or gateway's text.
+            **common,
+            error_code=error_code,
+            error=without_addresses(error)[:500],
+            attempts=attempts,
+            will_retry=will_retry,
         )
     return new_event(
         data=data,

@@ -261,6 +261,7 @@ class DeliveryWorker:
         loop = asyncio.get_running_loop()
         channel_failed = False
         message: EmailMessage | None = None
+        address = ""  # the recipient's, taken out of a failure's text as it is
         try:
             async with self._slots:
                 if loop.time() > start_by:
@@ -275,6 +276,7 @@ class DeliveryWorker:
                     contact = await reads.contact(delivery.tenant, delivery.recipient_id)
                     channel_failed = contact is not None and delivery.channel in contact.failed_channels
                 rendered = composed.rendered
+                address = composed.address or ""
                 if delivery.channel is Channel.SMS:
                     if loop.time() > start_by:  # composing took long: the lease may not cover the send
                         raise TooLate()
@@ -306,7 +308,8 @@ class DeliveryWorker:
             return Outcome(delivery, fields, "quiet_hours", publish=False)
         except SendFailed as failure:
             final = failure.permanent or attempt >= self.settings.delivery_max_attempts
-            return self._outcome(delivery, attempt, DEAD if final else None, code=failure.code, error=str(failure))
+            error = domain.without_addresses(str(failure), known=[address])
+            return self._outcome(delivery, attempt, DEAD if final else None, code=failure.code, error=error)
         except TimeoutError:
             final = attempt >= self.settings.delivery_max_attempts
             return self._outcome(delivery, attempt, DEAD if final else None, code="timeout", error="send timed out")
