@@ -166,8 +166,13 @@ def kafka_topic(topic: Topic) -> dict[str, Any]:
             "config": {
                 "cleanup.policy": topic.cleanup_policy.value,
                 "retention.ms": topic.retention_ms,
-                # A compacted topic's timing (the person keys': crypto-shredding), in milliseconds.
-                **{name: int(value) for name, value in topic.configs.items() if name.endswith(".ms")},
+                # A compacted topic's timing (the person keys': crypto-shredding): milliseconds,
+                # and the share of superseded records at which the cleaner starts.
+                **{
+                    name: int(value) if name.endswith(".ms") else float(value)
+                    for name, value in topic.configs.items()
+                    if name not in ("cleanup.policy", "retention.ms")
+                },
             },
         },
     }

@@ -55,6 +55,10 @@ class Topic(BaseModel):
     # day's tombstones) would keep superseded or deleted records too long; None: the default.
     segment: timedelta | None = None
     min_compaction_lag: timedelta | None = None
+    # The longest a record may stay uncompacted: the cleaner takes the segment then, however few
+    # of its records are superseded (otherwise it waits for ``min_cleanable_dirty_ratio``).
+    max_compaction_lag: timedelta | None = None
+    min_cleanable_dirty_ratio: float | None = None
     delete_retention: timedelta | None = None
 
     def __hash__(self) -> int:
@@ -73,10 +77,13 @@ class Topic(BaseModel):
         for name, value in (
             ("segment.ms", self.segment),
             ("min.compaction.lag.ms", self.min_compaction_lag),
+            ("max.compaction.lag.ms", self.max_compaction_lag),
             ("delete.retention.ms", self.delete_retention),
         ):
             if value is not None:
                 configs[name] = str(int(value.total_seconds() * 1000))
+        if self.min_cleanable_dirty_ratio is not None:
+            configs["min.cleanable.dirty.ratio"] = str(self.min_cleanable_dirty_ratio)
         return configs
 
     @property
@@ -150,10 +157,15 @@ PERSON_KEYS = Topic(
     event_types=_types("de.lotse.registry.person_key."),
     producers=(Service.REGISTRY,),
     consumers=(Service.MATCHING, Service.NOTIFICATIONS),
-    # Segments roll hourly so that an erased key's records become compactable soon; the
+    # Segments roll hourly so that an erased key's records become compactable soon. The cleaner
+    # compacts a log only once enough of it is superseded (``min.cleanable.dirty.ratio``, 0.5 by
+    # default): one erasure among thousands of live keys would never get there, so a low ratio,
+    # and a maximum lag that makes a segment due an hour after it rolled whatever its ratio. The
     # tombstone itself goes an hour after compaction has removed what it deletes.
     segment=timedelta(hours=1),
     min_compaction_lag=timedelta(0),
+    max_compaction_lag=timedelta(hours=1),
+    min_cleanable_dirty_ratio=0.01,
     delete_retention=timedelta(hours=1),
 )
 NEEDS = Topic(

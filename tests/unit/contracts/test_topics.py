@@ -99,3 +99,6 @@ def test_the_person_keys_topic_is_compacted_within_hours() -> None:
     assert int(configs["segment.ms"]) <= 3_600_000
     assert int(configs["min.compaction.lag.ms"]) == 0
     assert int(configs["delete.retention.ms"]) <= 3_600_000
+    # Compacted within an hour or so of the segment rolling, however few keys were erased.
+    assert int(configs["max.compaction.lag.ms"]) <= 3_600_000
+    assert float(configs["min.cleanable.dirty.ratio"]) <= 0.05

@@ -59,9 +59,9 @@ def test_every_catalogue_topic_and_its_dead_letter_topic_is_a_kafka_topic() -> N
         assert spec["config"] == {
             "cleanup.policy": topic.cleanup_policy.value,
             "retention.ms": topic.retention_ms,
-            # The compaction timing of the person keys' topic (crypto-shredding), in milliseconds.
+            # The compaction timing of the person keys' topic (crypto-shredding).
             **{
-                name: int(value)
+                name: int(value) if name.endswith(".ms") else float(value)
                 for name, value in topic.configs.items()
                 if name not in ("cleanup.policy", "retention.ms")
             },
