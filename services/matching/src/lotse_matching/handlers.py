@@ -71,8 +71,9 @@ def subscribe(broker: KafkaBroker, matching: Matching, settings: MatchingSetting
 
 def registry_handlers(matching: Matching, keyring: SealedSource = NoKeyring()) -> Dispatch:
     """Each registry event into the read model, once (events matching has no use for are only
-    recorded in the inbox). Sealed volunteer events are opened with the volunteer's key; those of
-    an erased volunteer (key destroyed) change nothing, the erasure follows or came before."""
+    recorded in the inbox). Sealed volunteer events are opened with the volunteer's key; one of
+    an erased volunteer (key destroyed) records the erasure, so that their later events change
+    nothing rather than wait for a registration that never opens (the erasure follows or came before)."""
 
     def applying(
         change: Callable[[Envelope[E], Transaction], Awaitable[None]],
@@ -90,10 +91,10 @@ def registry_handlers(matching: Matching, keyring: SealedSource = NoKeyring()) -
             VolunteerRegistered: applying(matching.volunteer_registered),
             VolunteerProfileUpdated: applying(matching.volunteer_profile_updated),
             VolunteerRegisteredSealed: unsealing(
-                keyring, applying(matching.volunteer_registered), applying(matching.nothing_to_change)
+                keyring, applying(matching.volunteer_registered), applying(matching.volunteer_key_destroyed)
             ),
             VolunteerProfileUpdatedSealed: unsealing(
-                keyring, applying(matching.volunteer_profile_updated), applying(matching.nothing_to_change)
+                keyring, applying(matching.volunteer_profile_updated), applying(matching.volunteer_key_destroyed)
             ),
             VolunteerAvailabilityChanged: applying(matching.volunteer_availability_changed),
             VolunteerCertificateChecked: applying(matching.volunteer_certificates_checked),

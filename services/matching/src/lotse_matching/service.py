@@ -374,7 +374,17 @@ class Matching:
         await self._volunteer_changed(event, document, transaction, leaving=True)
 
     async def volunteer_erased(self, event: Envelope[VolunteerErased], transaction: Transaction) -> None:
-        tenant, volunteer_id, session = event.tenant, str(event.data.volunteer_id), transaction.session
+        await self._erase(event, str(event.data.volunteer_id), transaction)
+
+    async def volunteer_key_destroyed(self, event: Envelope[Any], transaction: Transaction) -> None:
+        """A sealed event of a volunteer whose key is destroyed: only an erasure destroys one, so
+        the volunteer is recorded as erased now, as ``volunteer.erased`` does (which follows on the
+        same partition, or came before). Their later events then change nothing, instead of
+        waiting for a registration that will never open and being dead-lettered."""
+        await self._erase(event, event.subject, transaction)
+
+    async def _erase(self, event: Envelope[Any], volunteer_id: str, transaction: Transaction) -> None:
+        tenant, session = event.tenant, transaction.session
         document = await self.store.volunteer(tenant, volunteer_id, session)
         if document is not None and document.get("erased"):
             return  # nothing comes back after an erasure
