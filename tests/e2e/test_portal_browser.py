@@ -177,7 +177,17 @@ async def sign_up(lotse: Lotse, page: Page, *, profile_languages: tuple[str, ...
     await page.goto(f"{lotse.portal}/?lang=de")
     await assert_accessible(page)
     await keep(page, "start")
-    await page.get_by_role("link", name=lotse.tenant_name, exact=True).click()
+    municipality = page.get_by_role("link", name=lotse.tenant_name, exact=True)
+
+    async def listed() -> bool:
+        # A municipality onboarded by this module a moment ago: the portal keeps public facts 5 s here.
+        if await municipality.count():
+            return True
+        await page.reload()
+        return False
+
+    await waiting.eventually(listed, what=f"{lotse.tenant_name} on the start page", timeout=30, interval=1.0)
+    await municipality.click()
     # The provider's registration page (prompt=create), for this municipality.
     await page.fill("input[name=email]", volunteer.email)
     await page.fill("input[name=name]", volunteer.name)

@@ -49,9 +49,6 @@ class BackendUnavailable(Exception):
     """A service did not answer, or answered with a server error."""
 
 
-# Public facts (tenant names, consent texts) change rarely; the registry limits public calls per
-# caller, and all of the portal's anonymous visitors reach it from the portal's one address.
-PUBLIC_CACHE_SECONDS = 60.0
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 # Idle connections to the services are dropped before uvicorn's keep-alive (5 s) closes them, so
 # that a request rarely meets a connection the service is closing.
@@ -61,7 +58,10 @@ KEEPALIVE_EXPIRY_SECONDS = 2.0
 class Backends:
     def __init__(self, settings: PortalSettings, http: httpx.AsyncClient) -> None:
         self.http = http
+        # Public facts (tenant names, consent texts) change rarely; the registry limits public calls
+        # per caller, and all of the portal's anonymous visitors reach it from the portal's one address.
         self._public: dict[str, tuple[float, Any]] = {}
+        self._public_seconds = settings.public_cache_seconds
         self.base = {
             Service.REGISTRY: settings.registry_url.rstrip("/"),
             Service.MATCHING: settings.matching_url.rstrip("/"),
@@ -101,11 +101,11 @@ class Backends:
         return response.json()
 
     async def public(self, path: str, token: str | None = None) -> Any:
-        """A public registry answer, cached for a minute. Asked with the signed-in person's
+        """A public registry answer, cached for ``public_cache_seconds`` (a minute). Asked with the signed-in person's
         ``token`` where there is one: the registry then counts the call against that person's
         allowance rather than against the portal's address, which all its visitors share."""
         cached = self._public.get(path)
-        if cached is not None and time.monotonic() - cached[0] < PUBLIC_CACHE_SECONDS:
+        if cached is not None and time.monotonic() - cached[0] < self._public_seconds:
             return cached[1]
         answer = await self.get(Service.REGISTRY, path, token)
         self._public[path] = (time.monotonic(), answer)

@@ -36,6 +36,9 @@ class PortalSettings(PlatformSettings, HttpGuardSettings):
         None, description="Send the session cookie over HTTPS only. Default: on outside development"
     )
     backend_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of a call to a service's API")
+    public_cache_seconds: float = Field(
+        60.0, ge=0, le=3600, description="How long public facts (municipalities, consent texts) are kept"
+    )
 
     def secure_cookie(self) -> bool:
         return self.cookie_secure if self.cookie_secure is not None else self.env != "development"
