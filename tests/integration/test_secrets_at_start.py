@@ -31,8 +31,8 @@ OLD_PUBLISHED_KEY = "lotse-development-key-change-me-0123456789"
 NO_ISSUER = "not set: LOTSE_JWT_ISSUER, LOTSE_JWT_JWKS_URL (the OpenID Connect provider"
 NO_SECRET = {
     "registry": None,
-    "matching": "not set: LOTSE_ANSWER_LINK_SECRET (",
-    "notifications": "not set: LOTSE_ANSWER_LINK_SECRET (",
+    "matching": "not set: LOTSE_KEY_ENCRYPTION_KEY, LOTSE_ANSWER_LINK_SECRET (",
+    "notifications": "not set: LOTSE_KEY_ENCRYPTION_KEY, LOTSE_ANSWER_LINK_SECRET (",
 }
 
 
