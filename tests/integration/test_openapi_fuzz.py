@@ -226,6 +226,7 @@ def services(stack: Stack) -> Iterator[Services]:
         **common,
         database=f"matching_{prefix}",
         consumer_group=f"matching-{prefix}",
+        person_keys_consumer_group=f"matching-keys-{prefix}",
         partner_consumer_group=f"matching-partner-{prefix}",
         answer_link_secret=matching_events.ANSWER_LINK_SECRET,
         public_rate_limit="100000/minute",  # the fuzzer is one client; the limit has tests of its own
@@ -234,6 +235,7 @@ def services(stack: Stack) -> Iterator[Services]:
         **common,
         database=f"notifications_{prefix}",
         consumer_group=f"notifications-{prefix}",
+        person_keys_consumer_group=f"notifications-keys-{prefix}",
         tenant_pattern=rf"{prefix}-[a-z0-9-]+",
         weekly_digest=False,
         worker_poll_seconds=0.2,

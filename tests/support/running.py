@@ -40,12 +40,16 @@ R = TypeVar("R", bound="RunningService[Any]")
 
 def own_settings(stack: Stack, service: str, name: str) -> dict[str, Any]:
     """The settings every service under test starts from: the test stack's broker and database,
-    and a database and consumer group of its own (``<service>_<name>``, ``<service>-<name>``)."""
+    and a database and consumer group of its own (``<service>_<name>``, ``<service>-<name>``).
+    The person keys too: a group shared with an earlier module would start after the keys that
+    module kept in its own database, and every sealed event of those volunteers would wait for
+    a key that never comes (ignored by services that read no keys)."""
     return {
         "kafka_bootstrap": stack.kafka_bootstrap,
         "mongo_url": stack.mongo_url,
         "database": f"{service}_{name}",
         "consumer_group": f"{service}-{name}",
+        "person_keys_consumer_group": f"{service}-keys-{name}",
     }
 
 
