@@ -13,7 +13,7 @@ import bson
 import pytest
 from pymongo import AsyncMongoClient
 
-from lotse_contracts import Envelope, VolunteerPersonalData, VolunteerProfileUpdatedSealed, VolunteerRegisteredSealed
+from lotse_contracts import Envelope
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, PERSON_KEYS, TENANTS, VOLUNTEERS
 from lotse_devstack import Stack
 from lotse_registry.app import create_app
@@ -22,13 +22,13 @@ from lotse_runtime.consumer import Delivery, subscribe_events
 from lotse_runtime.inbox import ensure_inbox_index, record_once
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.mongo import in_transaction
-from lotse_runtime.sealed import key_encryption_key, plain_envelope, unseal
 from lotse_runtime.settings import PlatformSettings
 from tests.integration.registry.conftest import RunningRegistry, registry_settings
 from tests.integration.registry.support import (
     add_organisation,
     need_body,
     onboard,
+    opened,
     organisation_body,
     tenant_body,
     tenant_events,
@@ -121,7 +121,7 @@ async def test_quiet_hours_and_opt_outs_are_stored_and_published_with_the_contac
     empty_window = {**body["contact"], "quiet_hours": {"start": "22:00:00", "end": "22:00:00"}}
     assert (await http.put(f"{base}/profile", json={**profile, "contact": empty_window}, headers=me)).status_code == 422
     sealed = await tenant_events(kafka_bootstrap, VOLUNTEERS.name, tenant, expected=2)
-    registered, updated = [await _opened(registry, event) for event in sealed]
+    registered, updated = [await opened(registry, event) for event in sealed]
     assert registered.data.contact.quiet_hours is not None
     assert registered.data.contact.quiet_hours.model_dump(mode="json") == {"start": "21:00:00", "end": "07:00:00"}
     assert registered.data.contact.opted_out_of == ["welcome"]
@@ -252,20 +252,6 @@ async def test_erasure_leaves_no_personal_data_in_any_collection(
     key = f"{tenant}:{volunteer_id}".encode()
     keys = await read_all(kafka_bootstrap, PERSON_KEYS.name, expected=2, key_prefix=key, timeout=30)
     assert [record.value != b"" for record in keys] == [True, False]  # the key, then its tombstone
-
-
-async def _opened(registry: RunningRegistry, event: Envelope[Any]) -> Envelope[Any]:
-    """A sealed volunteer event opened as matching and notifications open it: with the volunteer's
-    key (here from the registry's database), unwrapped with the platform's key."""
-    assert isinstance(event.data, VolunteerRegisteredSealed | VolunteerProfileUpdatedSealed), event.type
-    stored = await registry.database.person_keys.find_one({"_id": event.subject})
-    assert stored is not None
-    key_id = event.data.personal.key_id
-    data_key = key_encryption_key(registry.settings.key_encryption_key).unwrap(key_id, stored["wrapped_key"])
-    personal = unseal(
-        event.data.personal, VolunteerPersonalData, data_key=data_key, tenant=event.tenant, subject=event.subject
-    )
-    return plain_envelope(event, event.data.unsealed(personal))
 
 
 async def _published(registry: RunningRegistry, tenant: str, subject: str, count: int) -> bool:
