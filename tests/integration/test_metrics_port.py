@@ -3,9 +3,11 @@ running service answers there, not on its API port, and closes the port when it 
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 import httpx
+from pydantic import SecretStr
 
 from lotse_devstack import Stack
 from lotse_devstack.processes import free_port, port_is_free
@@ -19,6 +21,8 @@ async def test_a_production_service_serves_metrics_on_its_metrics_port_only(stac
         stack,
         "m" + uuid.uuid4().hex[:8],
         env="production",
+        # production refuses to start without its secrets; this one is not in the test environment
+        key_encryption_key=SecretStr(secrets.token_urlsafe(32)),
         metrics_port=port,
         run_consumers=False,
     )
