@@ -128,7 +128,7 @@ class ConsumerOptions:
     """How records are fetched and batched (from the settings, see ``make_broker``)."""
 
     max_records: int = 100  # per batch, and so per transaction
-    batch_wait_ms: int = 5  # how long to wait for a first record when none is there
+    batch_wait_ms: int = 50  # how long to wait for a first record when none is there
     fetch_max_wait_ms: int = 100  # how long the broker holds a fetch open for new records
     lanes: int = 1  # batches of tenants apart applied side by side, each in its own transaction
 

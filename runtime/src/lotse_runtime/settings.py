@@ -71,12 +71,14 @@ class PlatformSettings(KafkaSettings):
         ),
     )
     consumer_batch_wait_ms: int = Field(
-        5,
+        50,
         ge=1,
         le=1000,
         description=(
             "How long a consumer waits for records when none are there before it asks again; it takes "
-            "whatever has arrived without waiting for a batch to fill, so this adds to idle latency only"
+            "whatever has arrived without waiting for a batch to fill, so this adds to idle latency only "
+            "(up to twice this per hop). Lower is quicker when idle but costs CPU: at 5 ms the three services of "
+            "an idle platform kept a fifth of a core busy, at 50 ms a twelfth"
         ),
     )
     consumer_fetch_max_wait_ms: int = Field(
