@@ -1,11 +1,12 @@
-"""One platform per test worker for the browser modules (tests/e2e/test_*_browser.py).
+"""The platform the browser modules (tests/e2e/test_*_browser.py) share.
 
 Starting the whole platform (broker, database, sinks, the local OpenID provider, three services
-and the portal) takes most of a browser module's time; with ``--dist loadfile`` a worker runs
-whole modules one after another, so they share one platform (``browser_platform`` in
-conftest.py, started on first use). What keeps them apart is a tenant of each module's own:
-its needs, volunteers, statistics and mails (the addresses are the tenant's) are nobody else's,
-and its people sign in with logins of that tenant (``Lotse.login``).
+and the portal) takes most of a browser module's time, so the browser modules of a group
+(``SHARED_PLATFORM_GROUPS`` in tests/conftest.py) run one after another on one worker and share
+one platform (``browser_platform`` in tests/e2e/conftest.py, started on first use, stopped after
+the group). What keeps them apart is a tenant of each module's own: its needs, volunteers,
+statistics and mails (the addresses are the tenant's) are nobody else's, and its people sign in
+with logins of that tenant (``Lotse.login``).
 
 A module with a configuration of its own (an environment setting, a timer) keeps a platform of
 its own: test_office_day_browser.py (reminders every second).
