@@ -1,16 +1,21 @@
 """A consumer's keyring (``lotse_runtime.sealed.Keyring``) on a real database: it keeps the keys
 of the key topic, a tombstone or the erasure destroys one for good, and a key record that comes
-after the erasure does not bring it back."""
+after the erasure does not bring it back; a service whose key-encryption key does not open the
+registry's keys is not ready and says why."""
 
 from __future__ import annotations
 
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
+from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import PersonKeyIssued, new_event, to_bytes
+from lotse_runtime.connections import operations_router
 from lotse_runtime.sealed import KeyEncryptionKey, Keyring, destroy_person_key, new_data_key
+from lotse_runtime.settings import PlatformSettings
 
 KEK = KeyEncryptionKey("a-key-encryption-key-of-thirty-two-chars")
 TENANT = "musterstadt"
@@ -66,3 +71,39 @@ async def test_an_erasure_destroys_the_key_without_the_tombstone_and_a_late_key_
     await keyring.apply(*_key_record(late)[:2])
     stored = await keyring.collection.find_one({"_id": f"{TENANT}:{late}"})
     assert stored is not None and stored["destroyed"] and "wrapped_key" not in stored
+
+
+async def test_a_service_with_another_key_encryption_key_says_so_and_is_not_ready(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A consumer started with another LOTSE_KEY_ENCRYPTION_KEY than the registry's would dead-letter
+    every sealed event; it finds out from the first key record, or at start from the keys it kept."""
+    wrong = Keyring(database, KeyEncryptionKey("another-key-encryption-key-of-32-chars"))
+    person_id = str(uuid4())
+    await wrong.apply(*_key_record(person_id)[:2])
+    assert not wrong.opens_every_key()
+    # Kept all the same: it opens once the service runs with the right key.
+    right = Keyring(database, KEK)
+    stored = await right.collection.find_one({"_id": f"{TENANT}:{person_id}"})
+    assert stored is not None
+    assert await right.data_key(TENANT, person_id, UUID(stored["key_id"]), wait=0) is not None
+
+    # A restart reads the key topic on from where it stopped: the check of the kept keys finds it.
+    restarted_wrong = Keyring(database, KeyEncryptionKey("another-key-encryption-key-of-32-chars"))
+    assert restarted_wrong.opens_every_key()
+    await restarted_wrong.check_stored_keys()
+    assert not restarted_wrong.opens_every_key()
+    await right.check_stored_keys()
+    assert right.opens_every_key()
+
+
+async def test_ready_says_when_the_person_keys_do_not_open(database: AsyncDatabase[dict[str, Any]]) -> None:
+    app = FastAPI()
+    app.include_router(operations_router(app, PlatformSettings()))
+    keyring = Keyring(database, KeyEncryptionKey("another-key-encryption-key-of-32-chars"))
+    app.state.keyring = keyring
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as http:
+        assert (await http.get("/ready")).json()["checks"]["person_keys"] == "ok"
+        await keyring.apply(*_key_record(str(uuid4()))[:2])  # wrapped with the registry's KEK
+        ready = await http.get("/ready")
+    assert ready.status_code == 503 and ready.json()["checks"]["person_keys"] == "unavailable"

@@ -22,6 +22,7 @@ from lotse_runtime.kafka import make_broker
 from lotse_runtime.mongo import connect
 from lotse_runtime.outbox import OutboxRelay
 from lotse_runtime.problems import install_problem_handlers
+from lotse_runtime.sealed import Keyring
 from lotse_runtime.settings import PlatformSettings
 
 
@@ -54,7 +55,8 @@ class ServiceConnections:
 
 def operations_router(app: FastAPI, settings: PlatformSettings) -> APIRouter:
     """``/health`` and ``/ready``, which asks the database and the broker of the app's connections
-    (not ready before its lifespan has made them); ``/metrics`` on the API port and on a port of
+    (not ready before its lifespan has made them) and whether the person keys open with the
+    service's key-encryption key; ``/metrics`` on the API port and on a port of
     its own as the settings say (the latter opened and closed with the app's lifespan)."""
 
     async def database_answers() -> bool:
@@ -65,6 +67,11 @@ def operations_router(app: FastAPI, settings: PlatformSettings) -> APIRouter:
         connections: ServiceConnections = app.state.connections
         return bool(await connections.broker.ping(timeout=2.0))
 
+    async def person_keys_open() -> bool:
+        # Services that read sealed events keep a keyring (``lotse_runtime.sealed``) in app.state.
+        keyring: Keyring | None = getattr(app.state, "keyring", None)
+        return keyring is None or keyring.opens_every_key()
+
     @asynccontextmanager
     async def serve_metrics_port(_: Any) -> AsyncIterator[None]:
         if settings.metrics_port is None:
@@ -74,7 +81,8 @@ def operations_router(app: FastAPI, settings: PlatformSettings) -> APIRouter:
             yield
 
     router = APIRouter(lifespan=serve_metrics_port)
-    router.include_router(health_router({"mongodb": database_answers, "kafka": broker_answers}))
+    checks = {"mongodb": database_answers, "kafka": broker_answers, "person_keys": person_keys_open}
+    router.include_router(health_router(checks))
     if settings.serves_metrics_on_api_port():
         router.include_router(metrics_router())
     return router

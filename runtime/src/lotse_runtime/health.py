@@ -25,7 +25,7 @@ def health_router(checks: Mapping[str, ReadinessCheck], check_seconds: float = C
 
     @router.get(
         "/ready",
-        summary="The service can do its work: broker and database answer",
+        summary="The service can do its work: broker and database answer, the person keys open",
         responses={503: {"description": "Not ready: the checks say which connection is missing"}},
     )
     async def ready() -> JSONResponse:

@@ -168,14 +168,45 @@ class Keyring:
     def __init__(self, database: AsyncDatabase[dict[str, Any]], kek: KeyEncryptionKey) -> None:
         self.collection = database[KEYRING_COLLECTION]
         self.kek = kek
+        # Keys seen by this process that its key-encryption key does not open: a service started
+        # with another LOTSE_KEY_ENCRYPTION_KEY than the registry's. It is not ready (``/ready``)
+        # and says why, instead of dead-lettering every sealed event without a word.
+        self.unopenable = 0
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("tenant", ASCENDING), ("person_id", ASCENDING)])
 
+    async def check_stored_keys(self) -> None:
+        """At start: the newest key kept by an earlier run opens with this key-encryption key
+        (the key topic is read on from where the last run stopped, so a wrong key would
+        otherwise go unnoticed until a sealed event fails)."""
+        newest = await self.collection.find_one(
+            {"destroyed": False, "wrapped_key": {"$exists": True}}, sort=[("updated_at", -1)]
+        )
+        if newest is not None:
+            self._check_opens(UUID(newest["key_id"]), newest["wrapped_key"], newest["_id"])
+
+    def opens_every_key(self) -> bool:
+        return self.unopenable == 0
+
+    def _check_opens(self, key_id: UUID, wrapped: str, message_key: str) -> None:
+        try:
+            self.kek.unwrap(key_id, wrapped)
+        except SealingError:
+            self.unopenable += 1
+            log.error(
+                "a person key does not open with this service's key-encryption key: "
+                "LOTSE_KEY_ENCRYPTION_KEY differs from the registry's, sealed events will fail",
+                key=message_key,
+                unopenable=self.unopenable,
+            )
+
     async def remember(self, issued: Envelope[PersonKeyIssued]) -> None:
         """Keep the key, unless it was destroyed: the erasure event may have come before this
-        record (another subscription), and nothing brings an erased person's key back."""
+        record (another subscription), and nothing brings an erased person's key back. A key that
+        does not open is kept too: it opens once the service runs with the right key-encryption key."""
         data = issued.data
+        self._check_opens(data.key_id, data.wrapped_key, issued.key.decode())
         try:
             await self._remember(issued, data)
         except DuplicateKeyError:

@@ -468,7 +468,7 @@ async def test_the_volunteer_api_needs_a_volunteer_token_and_hides_other_peoples
     (proposal,) = await matching.wait_events(tenant, need.subject, count("proposed"), "the proposal")
 
     ready = await matching.http.get("/ready")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": "ok", "kafka": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": "ok", "kafka": "ok", "person_keys": "ok"}
     missing = await matching.http.get("/volunteers/me/proposals")
     assert missing.status_code == 401 and missing.headers["content-type"] == "application/problem+json"
     wrong_role = await matching.http.get(

@@ -164,7 +164,7 @@ async def test_the_same_proposal_event_delivered_twice_sends_one_email_and_repor
     metrics = (await service.http.get("/metrics")).text
     assert 'lotse_notification_delivery_attempts_total{channel="email",kind="match_proposed",outcome="sent"}' in metrics
     ready = await service.http.get("/ready")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": "ok", "kafka": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": "ok", "kafka": "ok", "person_keys": "ok"}
 
 
 async def test_a_proposal_read_before_the_volunteer_and_the_need_waits_for_them(

@@ -36,6 +36,8 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         # partner topic consumed by the pattern subscription within seconds.
         keyring = Keyring(store.database, key_encryption_key(settings.key_encryption_key))
         await keyring.ensure_indexes()
+        await keyring.check_stored_keys()
+        app.state.keyring = keyring  # /ready says when the person keys do not open
         subscribe(connections.broker, matching, settings, keyring)
         app.state.matching, app.state.connections = matching, connections
         app.state.store = store  # reads no use case needs (the subject-access export)

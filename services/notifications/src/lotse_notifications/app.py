@@ -41,6 +41,8 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
         worker = DeliveryWorker(unit_of_work, store, settings, resolver=resolver)
         keyring = Keyring(store.db, key_encryption_key(settings.key_encryption_key))
         await keyring.ensure_indexes()
+        await keyring.check_stored_keys()
+        app.state.keyring = keyring  # /ready says when the person keys do not open
         handlers = event_handlers(
             unit_of_work,
             store,
