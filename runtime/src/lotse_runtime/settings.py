@@ -77,8 +77,9 @@ class PlatformSettings(KafkaSettings):
         description=(
             "How long a consumer waits for records when none are there before it asks again; it takes "
             "whatever has arrived without waiting for a batch to fill, so this adds to idle latency only "
-            "(up to twice this per hop). Lower is quicker when idle but costs CPU: at 5 ms the three services of "
-            "an idle platform kept a fifth of a core busy, at 50 ms a twelfth"
+            "(at most this much per hop: FastStream pauses as long after an empty poll, and a record that "
+            "arrives meanwhile waits for the pause). Lower is quicker when idle but costs CPU: at 5 ms the "
+            "three services of an idle platform kept a fifth of a core busy, at 50 ms a twelfth"
         ),
     )
     consumer_fetch_max_wait_ms: int = Field(
