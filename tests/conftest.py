@@ -37,9 +37,9 @@ os.environ["LOTSE_HOME"] = str(TEST_HOME)
 # provider's in production.
 os.environ.update(tokens.issuer().environment())
 _MARKER_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
-# The workers (``--dist loadgroup``) take whole groups: a module is a group of its own, except the
-# modules that share a platform (tests/e2e/conftest.py), which run one after another on one worker
-# so that each such platform starts once and stops after its group (not one per worker, idle until
+# With ``--dist loadfile`` a worker takes a whole module, except the modules that share a platform
+# (tests/e2e/conftest.py): a worker takes all of one group (``pytest_xdist_make_scheduler`` below),
+# so that each such platform starts once and stops after its group (not once per worker, idle until
 # the session ends). Two browser groups: one would be the whole run's longest path.
 SHARED_PLATFORM_GROUPS = {
     "e2e/test_journeys.py": "e2e-platform",
@@ -52,8 +52,8 @@ SHARED_PLATFORM_GROUPS = {
     "e2e/test_hours_browser.py": "browser-office",
     "e2e/test_office_volunteers_browser.py": "browser-office",
 }
-# The longest work first (workers are given groups in this order, ``--no-loadscope-reorder``), the
-# many short unit tests last, where they fill the gaps.
+# The longest work first (workers are given groups in collection order, ``--no-loadscope-reorder``),
+# the many short unit tests last, where they fill the gaps.
 _FOLDER_ORDER = {"e2e": 0, "integration": 1, "unit": 2}
 
 
@@ -67,13 +67,11 @@ def group_of_item(item: pytest.Item) -> str:
     return group_of(item.path)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         folder = Path(item.fspath).relative_to(TESTS).parts[0]
         if folder in _MARKER_BY_FOLDER:
             item.add_marker(_MARKER_BY_FOLDER[folder])
-        item.add_marker(pytest.mark.xdist_group(group_of_item(item)))
     collected = {group: index for index, group in enumerate(dict.fromkeys(map(group_of_item, items)))}
 
     def position(item: pytest.Item) -> tuple[int, int, int]:
@@ -83,6 +81,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return (_FOLDER_ORDER.get(folder, 1), 0 if shared else 1, collected[group])
 
     items.sort(key=position)  # stable: a module's tests stay together and in order
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` by groups: a module, or all modules of a shared platform. (xdist's own
+    ``loadgroup`` names the group in the test's node id, which pytest 9.2 no longer lets it change:
+    its groups fell apart into single tests.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(config.rootpath / nodeid.split("::", 1)[0])
+
+    return ByGroup(config, log)
 
 
 def pytest_unconfigure() -> None:
