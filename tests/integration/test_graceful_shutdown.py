@@ -175,6 +175,8 @@ class Notifications:
             "LOTSE_MONGO_URL": mongo_url,
             "LOTSE_DATABASE": self.database,
             "LOTSE_CONSUMER_GROUP": self.group,
+            # The run's own, as its database: another run's processes kept their keys in theirs.
+            "LOTSE_PERSON_KEYS_CONSUMER_GROUP": f"{self.group}-keys",
             "LOTSE_TENANT_PATTERN": self.tenant,
             "LOTSE_SMTP_PORT": str(smtp_port),
             "LOTSE_WORKER_POLL_SECONDS": "0.1",

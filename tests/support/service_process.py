@@ -91,7 +91,7 @@ class ServiceProcess:
 
 @contextmanager
 def service_process(service: str, stack: Stack, log_dir: Path, **settings: str) -> Iterator[ServiceProcess]:
-    """``lotse_<service>`` against the test stack with a database and consumer group of its own
+    """``lotse_<service>`` against the test stack with a database and consumer groups of its own
     (``settings`` add to or override them); killed and its database dropped afterwards."""
     run = uuid.uuid4().hex[:8]
     environment = {
@@ -99,6 +99,9 @@ def service_process(service: str, stack: Stack, log_dir: Path, **settings: str) 
         "LOTSE_MONGO_URL": stack.mongo_url,
         "LOTSE_DATABASE": f"{service}_process_{run}",
         "LOTSE_CONSUMER_GROUP": f"{service}-process-{run}",
+        # The person keys too (ignored by the registry): a group shared with an earlier process
+        # would start after the keys that process kept in its own database.
+        "LOTSE_PERSON_KEYS_CONSUMER_GROUP": f"{service}-process-keys-{run}",
         **settings,
     }
     process = ServiceProcess.start(service, environment, log_dir / f"{service}.log")
