@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field, JsonValue
 
-from lotse_runtime.auth import Principal, Role
+from lotse_runtime.auth import Principal, Role, authenticated
 from lotse_runtime.problems import Problem
 
 SUBJECT_ACCESS_PATH = "/tenants/{tenant}/volunteers/{volunteer_id}/subject-access"
@@ -98,6 +98,30 @@ def office_request(principal: Principal, volunteer_id: str, request_date: date |
     if request_date > datetime.now(UTC).date() + timedelta(days=1):
         raise _invalid_request_date("a request cannot have been received in the future")
     return OfficeRequest(request_date)
+
+
+@dataclass(frozen=True)
+class AdmittedRequest:
+    """A subject-access request ``may_ask`` admitted: whose export, and the office's written
+    request (None when the volunteer asks for their own)."""
+
+    tenant: str
+    volunteer_id: str
+    office_request: OfficeRequest | None
+
+
+async def admitted_request(
+    tenant: str,
+    volunteer_id: str,
+    principal: Annotated[Principal, Depends(authenticated)],
+    request_date: RequestDate = None,
+) -> AdmittedRequest:
+    """The dependency of a service's ``SUBJECT_ACCESS_PATH`` route: who may ask, and on what."""
+    may_ask(principal, tenant, volunteer_id)
+    return AdmittedRequest(tenant, volunteer_id, office_request(principal, volunteer_id, request_date))
+
+
+Admitted = Annotated[AdmittedRequest, Depends(admitted_request)]
 
 
 def _invalid_request_date(message: str) -> Problem:

@@ -5,22 +5,12 @@ section: its events are about needs and proposals (shown here), keyed by the nee
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from lotse_matching.api.access import StoreDep
-from lotse_runtime.auth import Principal, authenticated
 from lotse_runtime.problems import problem_responses
-from lotse_runtime.subject_access import (
-    SUBJECT_ACCESS_PATH,
-    RequestDate,
-    Section,
-    SubjectAccess,
-    may_ask,
-    office_request,
-    section,
-)
+from lotse_runtime.subject_access import SUBJECT_ACCESS_PATH, Admitted, Section, SubjectAccess, section
 
 router = APIRouter(tags=["volunteers"])
 
@@ -51,20 +41,12 @@ NOT_SECTIONS = {
 @router.get(
     SUBJECT_ACCESS_PATH, responses=problem_responses(404, 422), summary="Everything matching holds about a volunteer"
 )
-async def subject_access(
-    store: StoreDep,
-    tenant: str,
-    volunteer_id: str,
-    principal: Annotated[Principal, Depends(authenticated)],
-    request_date: RequestDate = None,
-) -> MatchingSubjectAccess:
-    may_ask(principal, tenant, volunteer_id)
-    office_request(principal, volunteer_id, request_date)  # the office states the written request
-    held = await store.held_about_volunteer(tenant, volunteer_id)
+async def subject_access(store: StoreDep, asked: Admitted) -> MatchingSubjectAccess:
+    held = await store.held_about_volunteer(asked.tenant, asked.volunteer_id)
     return MatchingSubjectAccess(
         service="matching",
-        tenant=tenant,
-        volunteer_id=volunteer_id,
+        tenant=asked.tenant,
+        volunteer_id=asked.volunteer_id,
         produced_at=datetime.now(UTC),
         profile=section(
             "Matching's copy of the profile it proposes from: skills, languages, area, availability, "

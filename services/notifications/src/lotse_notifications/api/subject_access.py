@@ -6,22 +6,12 @@ shown in ``deliveries``."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from lotse_notifications.api.access import NOT_FOUND, StoreDep
-from lotse_runtime.auth import Principal, authenticated
 from lotse_runtime.problems import problem_responses
-from lotse_runtime.subject_access import (
-    SUBJECT_ACCESS_PATH,
-    RequestDate,
-    Section,
-    SubjectAccess,
-    may_ask,
-    office_request,
-    section,
-)
+from lotse_runtime.subject_access import SUBJECT_ACCESS_PATH, Admitted, Section, SubjectAccess, section
 
 router = APIRouter(tags=["volunteers"])
 
@@ -58,20 +48,12 @@ NOT_SECTIONS = {
     responses={**NOT_FOUND, **problem_responses(422)},
     summary="Everything notifications holds about a volunteer",
 )
-async def subject_access(
-    store: StoreDep,
-    tenant: str,
-    volunteer_id: str,
-    principal: Annotated[Principal, Depends(authenticated)],
-    request_date: RequestDate = None,
-) -> NotificationsSubjectAccess:
-    may_ask(principal, tenant, volunteer_id)
-    office_request(principal, volunteer_id, request_date)  # the office states the written request
-    held = await store.held_about_volunteer(tenant, volunteer_id)
+async def subject_access(store: StoreDep, asked: Admitted) -> NotificationsSubjectAccess:
+    held = await store.held_about_volunteer(asked.tenant, asked.volunteer_id)
     return NotificationsSubjectAccess(
         service="notifications",
-        tenant=tenant,
-        volunteer_id=volunteer_id,
+        tenant=asked.tenant,
+        volunteer_id=asked.volunteer_id,
         produced_at=datetime.now(UTC),
         contact=section(
             "How to reach the volunteer: addresses, channels, language, quiet hours, and which channels failed.",
