@@ -131,6 +131,11 @@ class ConsumerOptions:
     batch_wait_ms: int = 50  # how long to wait for a first record when none is there
     fetch_max_wait_ms: int = 100  # how long the broker holds a fetch open for new records
     lanes: int = 1  # batches of tenants apart applied side by side, each in its own transaction
+    session_timeout_ms: int = 6000  # how soon the group gives a silent member's partitions to another
+
+    @property
+    def heartbeat_interval_ms(self) -> int:
+        return self.session_timeout_ms // 3  # Kafka's advice: at most a third of the session
 
 
 @dataclass
@@ -464,7 +469,7 @@ def subscribe_events(
     nothing published before its first start is missed. ``options``: by default the broker's
     (``make_broker`` takes them from the settings).
     """
-    options = options or _OPTIONS.get(broker, ConsumerOptions())
+    options = options or consumer_options(broker)
 
     async def publish_dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
         headers = {name: text.decode() for name, text in info.to_headers()}
@@ -483,6 +488,8 @@ def subscribe_events(
         max_records=options.max_records,
         batch_timeout_ms=options.batch_wait_ms,
         fetch_max_wait_ms=options.fetch_max_wait_ms,
+        session_timeout_ms=options.session_timeout_ms,
+        heartbeat_interval_ms=options.heartbeat_interval_ms,
     )
 
     @subscriber
@@ -536,6 +543,11 @@ _OPTIONS: weakref.WeakKeyDictionary[KafkaBroker, ConsumerOptions] = weakref.Weak
 def configure_consumers(broker: KafkaBroker, options: ConsumerOptions) -> None:
     """The options of the subscriptions ``subscribe_events`` makes on ``broker`` from now on."""
     _OPTIONS[broker] = options
+
+
+def consumer_options(broker: KafkaBroker) -> ConsumerOptions:
+    """The options ``configure_consumers`` gave ``broker`` (the defaults if none)."""
+    return _OPTIONS.get(broker, ConsumerOptions())
 
 
 async def stop_consuming(broker: KafkaBroker) -> None:

@@ -40,6 +40,7 @@ def make_broker(settings: PlatformSettings, client_id: str) -> KafkaBroker:
         batch_wait_ms=settings.consumer_batch_wait_ms,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         lanes=settings.consumer_lanes,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
     )
     configure_consumers(broker, options)
     return broker

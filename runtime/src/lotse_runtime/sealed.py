@@ -53,7 +53,7 @@ from lotse_contracts import (
 from lotse_contracts.base import EventData
 from lotse_contracts.sealed import SEALING_ALGORITHM, Sealed
 from lotse_contracts.topics import PERSON_KEYS
-from lotse_runtime.consumer import Delivery, EventHandler
+from lotse_runtime.consumer import Delivery, EventHandler, consumer_options
 from lotse_runtime.failures import is_transient
 from lotse_runtime.secrets import SecretsError
 
@@ -319,6 +319,8 @@ def subscribe_person_keys(broker: KafkaBroker, keyring: Keyring, *, consumer: st
         ack_policy=AckPolicy.MANUAL,
         batch=True,
         max_records=100,
+        session_timeout_ms=consumer_options(broker).session_timeout_ms,
+        heartbeat_interval_ms=consumer_options(broker).heartbeat_interval_ms,
     )
 
     @subscriber

@@ -91,6 +91,17 @@ class PlatformSettings(KafkaSettings):
             "fetch.max.wait.ms); a broker that answers only at the end of it delays a new record by up to this"
         ),
     )
+    consumer_session_timeout_ms: int = Field(
+        6000,
+        ge=6000,
+        le=300_000,
+        description=(
+            "How long a consumer may stay silent before its group gives its partitions to another "
+            "(Kafka's session.timeout.ms; heartbeats every third of it). 6 s is Apache Kafka's smallest "
+            "by default: a crashed replica's partitions move on sooner, and a new member joins sooner "
+            "(on the embedded broker a join takes half of it)"
+        ),
+    )
     consumer_lanes: int = Field(
         1,
         ge=1,
