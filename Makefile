@@ -80,7 +80,9 @@ browser: setup
 # cores well; a file stays on one worker, so its module fixtures start once.
 TEST_WORKERS ?= 3
 
-test: lint asyncapi-cli browser idp
+# The checks and the installs run side by side (npm mostly waits for the network), then the tests.
+test:
+	$(MAKE) --no-print-directory -j 4 --output-sync=target lint asyncapi-cli browser idp
 	LOTSE_ASYNCAPI_BIN="$$([ -x "$(ASYNCAPI_CLI)" ] && echo "$(ASYNCAPI_CLI)")" $(UV) run pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 format: setup
