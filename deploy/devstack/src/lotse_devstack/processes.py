@@ -8,6 +8,7 @@ import random
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,13 +18,22 @@ from typing import BinaryIO
 _PR_SET_PDEATHSIG = 1
 
 
+# Ports handed out lately, one empty file each: another process (a parallel test worker) or a
+# later call does not choose the same one before its server has bound it.
+PORT_RESERVATIONS = Path(tempfile.gettempdir()) / "lotse-ports"
+RESERVED_SECONDS = 600.0
+
+
 def free_port() -> int:
-    """A loopback port free now, chosen below the ephemeral range where the system can tell it.
+    """A loopback port free now, chosen below the ephemeral range where the system can tell it,
+    and not handed out by this function in any process during the last ten minutes.
 
     A port the kernel hands out for ``bind(0)`` comes from the ephemeral range, which every
     outgoing connection draws from too: between choosing it and the server's bind, one of the
     thousands of connections a test run makes could take it (a fresh-clone run saw SecantusDB
-    fail with ``Address already in use``). Below that range only listeners take ports.
+    fail with ``Address already in use``). Below that range only listeners take ports, but
+    parallel test workers choose among the same ones: a run saw two platforms start a service on
+    one port, hence the reservations.
     """
     low = _ephemeral_low()
     if low is not None and low > 11024:
@@ -35,10 +45,29 @@ def free_port() -> int:
                     probe.bind(("127.0.0.1", port))
                 except OSError:
                     continue
+            if _reserve(port):
                 return port
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _reserve(port: int) -> bool:
+    """Mark ``port`` as handed out, unless a process did so less than ``RESERVED_SECONDS`` ago."""
+    PORT_RESERVATIONS.mkdir(exist_ok=True)
+    marker = PORT_RESERVATIONS / str(port)
+    for _ in range(2):
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - marker.stat().st_mtime < RESERVED_SECONDS:
+                    return False
+                marker.unlink()  # an old reservation: its server has long bound the port or gone
+            except FileNotFoundError:
+                pass
+    return False
 
 
 def _ephemeral_low() -> int | None:
