@@ -3,8 +3,12 @@ another (parallel test workers choose among the same ports below the ephemeral r
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from lotse_devstack import processes
 from lotse_devstack.processes import free_port
@@ -22,3 +26,14 @@ def test_a_port_another_process_handed_out_is_not_handed_out_again() -> None:
     ours = {free_port() for _ in range(150)}
     assert ours.isdisjoint(int(port) for port in theirs.stdout.split())
     assert all((processes.PORT_RESERVATIONS / str(port)).exists() for port in ours)
+
+
+def test_where_no_reservation_can_be_written_a_free_port_is_still_handed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(processes, "PORT_RESERVATIONS", blocker / "lotse-ports")  # below a file: no folder
+    port = free_port()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))

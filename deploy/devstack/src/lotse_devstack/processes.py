@@ -53,11 +53,13 @@ def free_port() -> int:
 
 
 def _reserve(port: int) -> bool:
-    """Mark ``port`` as handed out, unless a process did so less than ``RESERVED_SECONDS`` ago."""
-    PORT_RESERVATIONS.mkdir(exist_ok=True)
+    """Mark ``port`` as handed out, unless a process did so less than ``RESERVED_SECONDS`` ago.
+    Where the folder cannot be written (another user's, a read-only temp), the port is taken
+    without a reservation, as before there were any."""
     marker = PORT_RESERVATIONS / str(port)
     for _ in range(2):
         try:
+            PORT_RESERVATIONS.mkdir(exist_ok=True)
             os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             return True
         except FileExistsError:
@@ -67,6 +69,10 @@ def _reserve(port: int) -> bool:
                 marker.unlink()  # an old reservation: its server has long bound the port or gone
             except FileNotFoundError:
                 pass
+            except OSError:
+                return False  # someone else's reservation that this user may not remove
+        except OSError:
+            return True
     return False
 
 
