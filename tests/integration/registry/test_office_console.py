@@ -246,7 +246,7 @@ async def test_each_expiry_notice_is_published_once_also_by_two_timers_and_after
     )
     assert recorded.status_code == 201
     store: Store = registry.app.state.registry
-    eight_weeks = domain.notice_due_at(until, 8) + timedelta(hours=7)
+    eight_weeks = domain.notice_due_at(until, 8, BERLIN) + timedelta(hours=7)
 
     # Two replicas' timers at once, then one started afresh (a restart) on the same day.
     at_once = await asyncio.gather(
@@ -255,7 +255,7 @@ async def test_each_expiry_notice_is_published_once_also_by_two_timers_and_after
         return_exceptions=True,
     )
     restarted = await ExpiryNotices(store, 60, clock=lambda: eight_weeks + timedelta(hours=1)).tick()
-    two_weeks = await ExpiryNotices(store, 60, clock=lambda: domain.notice_due_at(until, 2)).tick()
+    two_weeks = await ExpiryNotices(store, 60, clock=lambda: domain.notice_due_at(until, 2, BERLIN)).tick()
 
     assert sum(sent for sent in at_once if isinstance(sent, int)) == 1 and restarted == 0 and two_weeks == 1
     events = await tenant_events(kafka_bootstrap, VOLUNTEERS.name, office.tenant, expected=6, settle=1.0)

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -37,6 +38,7 @@ NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 TODAY = NOW.date()
 OFFICE = Principal("jana", TENANT, frozenset({Role.COORDINATOR}))
 POLICE = CertificateKind.EXTENDED_POLICE_CERTIFICATE
+ZONE = ZoneInfo("Europe/Berlin")  # the unit tests' tenant's time zone (the contract example)
 
 
 def check(kind: CertificateKind = POLICE, seen_on: str = "2026-11-20", valid_until: str = "2031-11-19") -> Any:
@@ -73,24 +75,45 @@ def test_a_check_seen_today_and_valid_today_is_fine() -> None:
 
 def test_the_notices_ahead_leave_out_those_whose_day_has_come() -> None:
     until = TODAY + timedelta(weeks=10)
-    assert domain.pending_notices(until, NOW) == [8, 2]
-    assert domain.pending_notices(TODAY + timedelta(weeks=5), NOW) == [2]
-    assert domain.pending_notices(TODAY + timedelta(weeks=1), NOW) == []
-    assert domain.next_notice_at(until, [8, 2]) == datetime.combine(until - timedelta(weeks=8), time.min, tzinfo=UTC)
-    assert domain.next_notice_at(until, []) is None
+    assert domain.pending_notices(until, NOW, ZONE) == [8, 2]
+    assert domain.pending_notices(TODAY + timedelta(weeks=5), NOW, ZONE) == [2]
+    assert domain.pending_notices(TODAY + timedelta(weeks=1), NOW, ZONE) == []
+    assert domain.next_notice_at(until, [8, 2], ZONE) == datetime.combine(
+        until - timedelta(weeks=8), time.min, tzinfo=ZONE
+    )
+    assert domain.next_notice_at(until, [], ZONE) is None
 
 
 def test_of_two_notices_due_at_once_only_the_nearer_is_sent() -> None:
     until = date(2027, 3, 1)
-    on_eight_weeks = domain.notice_due_at(until, 8)
-    assert domain.notice_now(until, [8, 2], on_eight_weeks - timedelta(seconds=1)) == domain.NoticeDecision(
+    on_eight_weeks = domain.notice_due_at(until, 8, ZONE)
+    assert domain.notice_now(until, [8, 2], on_eight_weeks - timedelta(seconds=1), ZONE) == domain.NoticeDecision(
         None, [8, 2]
     )
-    assert domain.notice_now(until, [8, 2], on_eight_weeks) == domain.NoticeDecision(8, [2])
-    after_an_outage = domain.notice_due_at(until, 2) + timedelta(days=1)
-    assert domain.notice_now(until, [8, 2], after_an_outage) == domain.NoticeDecision(2, [])
-    too_late = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
-    assert domain.notice_now(until, [2], too_late) == domain.NoticeDecision(None, [])
+    assert domain.notice_now(until, [8, 2], on_eight_weeks, ZONE) == domain.NoticeDecision(8, [2])
+    after_an_outage = domain.notice_due_at(until, 2, ZONE) + timedelta(days=1)
+    assert domain.notice_now(until, [8, 2], after_an_outage, ZONE) == domain.NoticeDecision(2, [])
+    too_late = datetime.combine(until + timedelta(days=1), time.min, tzinfo=ZONE)
+    assert domain.notice_now(until, [2], too_late, ZONE) == domain.NoticeDecision(None, [])
+
+
+def test_a_notice_is_due_at_the_start_of_its_day_in_the_municipality_not_in_utc() -> None:
+    until = date(2027, 3, 1)  # winter: Berlin is UTC+1
+    due = domain.notice_due_at(until, 2, ZONE)
+    assert due == datetime(2027, 2, 14, 23, tzinfo=UTC)  # 15 February, 00:00 in Berlin
+    assert domain.notice_now(until, [2], due, ZONE) == domain.NoticeDecision(2, [])
+    # Just after midnight in Berlin on the day after the last valid day, UTC is still on that day.
+    after_the_last_day = datetime(2027, 3, 1, 23, 30, tzinfo=UTC)
+    assert domain.notice_now(until, [2], after_the_last_day, ZONE) == domain.NoticeDecision(None, [])
+    assert domain.tenant_today({"timezone": "Europe/Berlin"}, after_the_last_day) == date(2027, 3, 2)
+
+
+def test_a_check_runs_out_at_midnight_in_the_municipality() -> None:
+    volunteer = {"certificate_checks": [{"kind": POLICE.value, "valid_until": "2027-03-01"}]}
+    just_after_midnight_in_berlin = datetime(2027, 3, 1, 23, 30, tzinfo=UTC)
+    today = domain.tenant_today({"timezone": "Europe/Berlin"}, just_after_midnight_in_berlin)
+    (status,) = domain.certificate_status(volunteer, today)
+    assert status["state"] == domain.CertificateState.CHECK_EXPIRED
 
 
 def test_a_declared_certificate_stays_visible_as_declared_not_checked() -> None:
@@ -231,7 +254,7 @@ async def test_a_check_records_who_saw_it_and_tells_matching_every_check_in_forc
     (police, first_aid) = sorted(scope.documents(CERTIFICATE_CHECKS), key=lambda d: d["kind"])
     assert police["seen_by"] == domain.staff_id(OFFICE) and police["seen_by_role"] == "coordinator"
     assert (police["status"], police["pending_notices"]) == (CheckStatus.IN_FORCE, [8, 2])
-    assert police["next_notice_at"] == domain.notice_due_at(date(2031, 11, 19), 8)
+    assert police["next_notice_at"] == domain.notice_due_at(date(2031, 11, 19), 8, ZONE)
     assert first_aid["pending_notices"] == [2]  # eight weeks before 10 January 2027 has passed
     events = scope.events(VolunteerCertificateChecked)
     assert [event.version for event in events] == [volunteer["version"] + 1, volunteer["version"] + 2]
@@ -310,7 +333,10 @@ async def test_each_notice_is_sent_once_on_its_day() -> None:
     scope, _ = await world()
     volunteer = await record(scope, await with_volunteer(scope), check(valid_until="2027-03-01"))
     (check_id,) = [entry["check_id"] for entry in volunteer["certificate_checks"]]
-    eight_weeks, two_weeks = domain.notice_due_at(date(2027, 3, 1), 8), domain.notice_due_at(date(2027, 3, 1), 2)
+    eight_weeks, two_weeks = (
+        domain.notice_due_at(date(2027, 3, 1), 8, ZONE),
+        domain.notice_due_at(date(2027, 3, 1), 2, ZONE),
+    )
     scope.outbox.clear()
 
     assert not await notice(scope, check_id, eight_weeks - timedelta(minutes=1))
@@ -334,7 +360,7 @@ async def test_two_passes_at_once_send_one_notice() -> None:
     scope, _ = await world()
     volunteer = await record(scope, await with_volunteer(scope), check(valid_until="2027-03-01"))
     (check_id,) = [entry["check_id"] for entry in volunteer["certificate_checks"]]
-    due = domain.notice_due_at(date(2027, 3, 1), 8)
+    due = domain.notice_due_at(date(2027, 3, 1), 8, ZONE)
     scope.outbox.clear()
 
     outcomes = await asyncio.gather(notice(scope, check_id, due), notice(scope, check_id, due), return_exceptions=True)
@@ -350,7 +376,7 @@ async def test_a_volunteer_who_left_or_a_revoked_check_is_not_reminded() -> None
     await scope.run(lambda s: service.withdraw_volunteer(s, volunteer, WithdrawalReason.NO_LONGER_AVAILABLE))
     scope.outbox.clear()
 
-    assert not await notice(scope, check_id, domain.notice_due_at(date(2027, 3, 1), 8))
+    assert not await notice(scope, check_id, domain.notice_due_at(date(2027, 3, 1), 8, ZONE))
     assert scope.outbox == []
     (stored,) = scope.documents(CERTIFICATE_CHECKS)
     assert (stored["pending_notices"], stored["next_notice_at"]) == ([], None)

@@ -10,9 +10,10 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lotse_contracts.events.organisations import OrganisationKind
 from lotse_contracts.events.values import BASE_SKILLS, CertificateKind, LanguageLevel, Weekday
@@ -216,7 +217,7 @@ def volunteer_view(
     *,
     in_list: bool,
     with_contact: bool = False,
-    today: date | None = None,
+    today: date,
 ) -> dict[str, Any]:
     """What this caller may see of a volunteer. Lists carry no e-mail addresses or phones, except
     for an organisation's own admins who ask for them (``with_contact``, see
@@ -228,7 +229,7 @@ def volunteer_view(
     view: dict[str, Any] = {"volunteer_id": volunteer["_id"]}
     view.update({name: volunteer.get(name) for name in VOLUNTEER_PUBLIC_FIELDS if name != "volunteer_id"})
     view["certificate_checks"] = list(volunteer.get("certificate_checks") or [])
-    view["certificate_status"] = certificate_status(volunteer, today or datetime.now(UTC).date())
+    view["certificate_status"] = certificate_status(volunteer, today)
     if may_see_contact(principal, volunteer):
         contact = dict(volunteer["contact"])
         if in_list and not (with_contact and may_list_contact(principal, volunteer)):
@@ -326,19 +327,30 @@ def certificate_status(volunteer: Mapping[str, Any], today: date) -> list[dict[s
     return status
 
 
-def notice_due_at(valid_until: date, weeks: int) -> datetime:
-    """When the notice ``weeks`` before the last valid day is due: the start of its day (UTC)."""
-    return datetime.combine(valid_until - timedelta(weeks=weeks), time.min, tzinfo=UTC)
+def tenant_zone(tenant: Mapping[str, Any] | None) -> tzinfo:
+    """The municipality's time zone: a day (of a check's validity, of a notice) is its day, not
+    UTC's (after midnight in Berlin, UTC is still on the day before)."""
+    return ZoneInfo(tenant["timezone"]) if tenant else UTC
 
 
-def pending_notices(valid_until: date, now: datetime) -> list[int]:
+def tenant_today(tenant: Mapping[str, Any] | None, now: datetime) -> date:
+    return now.astimezone(tenant_zone(tenant)).date()
+
+
+def notice_due_at(valid_until: date, weeks: int, zone: tzinfo) -> datetime:
+    """When the notice ``weeks`` before the last valid day is due: the start of its day in the
+    municipality's time zone (as UTC)."""
+    return datetime.combine(valid_until - timedelta(weeks=weeks), time.min, tzinfo=zone).astimezone(UTC)
+
+
+def pending_notices(valid_until: date, now: datetime, zone: tzinfo) -> list[int]:
     """The notices still ahead for a check recorded ``now``; those whose day has come are left
     out, since whoever recorded the check has just seen its date."""
-    return [weeks for weeks in EXPIRY_NOTICE_WEEKS if notice_due_at(valid_until, weeks) > now]
+    return [weeks for weeks in EXPIRY_NOTICE_WEEKS if notice_due_at(valid_until, weeks, zone) > now]
 
 
-def next_notice_at(valid_until: date, pending: Sequence[int]) -> datetime | None:
-    return min((notice_due_at(valid_until, weeks) for weeks in pending), default=None)
+def next_notice_at(valid_until: date, pending: Sequence[int], zone: tzinfo) -> datetime | None:
+    return min((notice_due_at(valid_until, weeks, zone) for weeks in pending), default=None)
 
 
 @dataclass(frozen=True)
@@ -347,12 +359,13 @@ class NoticeDecision:
     pending: list[int]  # the notices still ahead after this one
 
 
-def notice_now(valid_until: date, pending: Sequence[int], now: datetime) -> NoticeDecision:
+def notice_now(valid_until: date, pending: Sequence[int], now: datetime, zone: tzinfo) -> NoticeDecision:
     """Which notice to send at ``now``: of those due, only the shortest (after an outage that
-    spanned two, the volunteer hears once, with the nearer date); none once the day has passed."""
-    due = [weeks for weeks in pending if notice_due_at(valid_until, weeks) <= now]
+    spanned two, the volunteer hears once, with the nearer date); none once the last valid day
+    has passed in the municipality."""
+    due = [weeks for weeks in pending if notice_due_at(valid_until, weeks, zone) <= now]
     ahead = [weeks for weeks in pending if weeks not in due]
-    if not due or valid_until < now.date():
+    if not due or valid_until < now.astimezone(zone).date():
         return NoticeDecision(None, ahead)
     return NoticeDecision(min(due), ahead)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -275,8 +274,8 @@ async def record_certificate_check(
     schedule its expiry notices and tell matching which checks are in force."""
     domain.require_active(volunteer["status"])
     # The office's day, not UTC's: after midnight in Berlin the portal offers "today" a day ahead of UTC.
-    tenant = await scope.tenant_settings()
-    today = now.astimezone(ZoneInfo(tenant["timezone"])).date() if tenant else now.date()
+    zone = domain.tenant_zone(await scope.tenant_settings())
+    today = now.astimezone(zone).date()
     problem = domain.check_problem(check.seen_on, check.valid_until, today)
     if problem is not None:
         raise problem
@@ -287,7 +286,7 @@ async def record_certificate_check(
         await scope.update_many(
             CERTIFICATE_CHECKS, {"_id": replaced["check_id"]}, {"$set": changes}, subject_id=volunteer["_id"]
         )
-    pending = domain.pending_notices(check.valid_until, now)
+    pending = domain.pending_notices(check.valid_until, now, zone)
     record = {
         "_id": check_id,
         "check_id": check_id,
@@ -299,7 +298,7 @@ async def record_certificate_check(
         "status": CheckStatus.IN_FORCE.value,
         "pending_notices": pending,
         "notices_sent": [],
-        "next_notice_at": domain.next_notice_at(check.valid_until, pending),
+        "next_notice_at": domain.next_notice_at(check.valid_until, pending, zone),
     }
     await scope.insert(CERTIFICATE_CHECKS, record)
     others = [entry for entry in volunteer.get("certificate_checks") or [] if entry["kind"] != kind]
@@ -351,14 +350,15 @@ async def send_expiry_notice(scope: CommandScope, check_id: str, now: datetime) 
     if record is None or record["status"] != CheckStatus.IN_FORCE or record.get("next_notice_at") is None:
         return False
     valid_until = date.fromisoformat(record["valid_until"])
-    decision = domain.notice_now(valid_until, record["pending_notices"], now)
+    zone = domain.tenant_zone(await scope.tenant_settings())
+    decision = domain.notice_now(valid_until, record["pending_notices"], now, zone)
     volunteer = await scope.get(VOLUNTEERS, record["volunteer_id"])
     active = volunteer is not None and volunteer["status"] == VolunteerStatus.ACTIVE
     # A volunteer who left is not reminded of anything.
     send, pending = (decision.send, decision.pending) if active else (None, [])
     changes: dict[str, Any] = {
         "pending_notices": pending,
-        "next_notice_at": domain.next_notice_at(valid_until, pending),
+        "next_notice_at": domain.next_notice_at(valid_until, pending, zone),
     }
     if send is not None:
         changes["notices_sent"] = [*record.get("notices_sent", []), {"weeks_before": send, "sent_at": now}]

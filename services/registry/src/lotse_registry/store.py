@@ -595,7 +595,7 @@ class Store:
 
     def read(self, tenant: str) -> TenantScope:
         """A scope for reads outside a transaction."""
-        return TenantScope(self.database, tenant, None)
+        return TenantScope(self.database, tenant, None, self.known)
 
     async def page(
         self, tenant: str, collection: str, query: Mapping[str, Any], cursor: str | None, limit: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -36,10 +36,15 @@ router = APIRouter(tags=["volunteers"])
 
 
 def volunteer_view(
-    principal: Principal, document: Document, *, in_list: bool, with_contact: bool = False
+    principal: Principal, document: Document, *, in_list: bool, today: date, with_contact: bool = False
 ) -> dict[str, Any]:
-    view = domain.volunteer_view(principal, document, in_list=in_list, with_contact=with_contact)
+    view = domain.volunteer_view(principal, document, in_list=in_list, with_contact=with_contact, today=today)
     return as_json({"_id": document["_id"], **view})
+
+
+async def tenant_today(registry: Store, tenant: str) -> date:
+    """Today in the municipality (whether a certificate check still counts is a matter of its day)."""
+    return domain.tenant_today(await registry.read(tenant).tenant_settings(), datetime.now(UTC))
 
 
 # What of a volunteer counts as contact data: whoever receives it is recorded (audit trail).
@@ -79,8 +84,9 @@ async def volunteer_response(
     """Run a command on a volunteer and answer with the volunteer as the caller sees them; the
     contact data the answer hands to someone else (the office registering or editing the
     volunteer) is recorded like any read of it, a replayed answer too."""
+    today = await tenant_today(registry_of(request), tenant)
     response = await execute(
-        request, tenant, key, work, lambda d: volunteer_view(principal, d, in_list=False), status=status
+        request, tenant, key, work, lambda d: volunteer_view(principal, d, in_list=False, today=today), status=status
     )
     view = json.loads(bytes(response.body))
     await record_contact_reads(registry_of(request), tenant, principal, [view])
@@ -195,12 +201,14 @@ async def list_volunteers(
         certificate_kind=certificate_kind,
         contact_person_id=contact_person_id,
         name=name,
-        today=datetime.now(UTC).date(),
+        today=await tenant_today(registry, tenant),
     )
     documents = await registry.search(
         tenant, VOLUNTEERS, search.query(), lambda d: search.accepts(principal, d), cursor, limit + 1
     )
-    views = [volunteer_view(principal, d, in_list=True, with_contact=with_contact) for d in documents]
+    views = [
+        volunteer_view(principal, d, in_list=True, with_contact=with_contact, today=search.today) for d in documents
+    ]
     await record_contact_reads(registry, tenant, principal, views[:limit])
     return page(views, documents, limit)
 
@@ -236,7 +244,7 @@ async def get_volunteer(registry: StoreDep, tenant: str, volunteer_id: str, prin
     (name and how to reach them); contact details only for the volunteer, their own organisation
     and the coordination office for volunteers it coordinates."""
     document = await visible_volunteer(registry, tenant, volunteer_id, principal)
-    view = volunteer_view(principal, document, in_list=False)
+    view = volunteer_view(principal, document, in_list=False, today=await tenant_today(registry, tenant))
     if document["status"] == VolunteerStatus.ERASED:
         return view  # a tombstone shows nothing but its status
     await record_contact_reads(registry, tenant, principal, [view])
