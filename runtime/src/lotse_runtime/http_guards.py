@@ -15,7 +15,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,6 +47,15 @@ DOCS_POLICY = (
 PAGE_HEADERS = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
 
 
+def _parses(value: str) -> str:
+    parse(value)  # raises ValueError naming the bad value
+    return value
+
+
+# A rate as a setting: '30/minute', '10 per hour', '5 per 10 seconds'.
+RateText = Annotated[str, AfterValidator(_parses)]
+
+
 class HttpGuardSettings(BaseSettings):
     """Mixed into each service's settings (environment prefix ``LOTSE_``)."""
 
@@ -55,17 +64,11 @@ class HttpGuardSettings(BaseSettings):
     max_body_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest request body accepted; a larger one is refused with 413 unread"
     )
-    public_rate_limit: str = Field(
+    public_rate_limit: RateText = Field(
         "30/minute",
         description="Requests per client and public endpoint (the answer pages), e.g. '30/minute', '5 per 10 seconds'",
     )
     access_log_client_ip: bool = Field(False, description="Log the client address in the access log")
-
-    @field_validator("public_rate_limit")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        parse(value)  # raises ValueError naming the bad value
-        return value
 
 
 # What an app answers for an error no route of it answered (a body too large): status, title and
@@ -281,7 +284,12 @@ class PublicRateLimit:
     async def retry_after(self, request: Request, caller: str | None = None) -> int | None:
         """None if this request may pass (and counts it), else the seconds until one may.
         ``caller``: whom it counts for, if not the caller of :func:`caller_key`."""
-        keys = (caller if caller is not None else await caller_key(request), route_of(request.scope))
+        return await self.retry_after_for(
+            caller if caller is not None else await caller_key(request), route_of(request.scope)
+        )
+
+    async def retry_after_for(self, *keys: str) -> int | None:
+        """Like :meth:`retry_after` for whatever ``keys`` name (an allowance several routes share)."""
         if await self.limiter.hit(self.item, *keys):
             return None
         stats = await self.limiter.get_window_stats(self.item, *keys)

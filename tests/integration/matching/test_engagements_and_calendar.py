@@ -32,6 +32,7 @@ from lotse_matching.store import Store
 from lotse_portal.app import create_app as create_portal
 from lotse_portal.settings import PortalSettings
 from lotse_runtime.auth import Role
+from lotse_runtime.http_guards import PublicRateLimit
 from tests.integration.matching.support import (
     need_details,
     registered,
@@ -203,6 +204,30 @@ async def test_accepted_proposals_and_picks_are_engagements_until_the_volunteer_
     coordinator = {"Authorization": f"Bearer {tokens.issue(mine.volunteer, [Role.COORDINATOR], tenant=mine.tenant)}"}
     assert (await matching.http.get("/volunteers/me/engagements", headers=coordinator)).status_code == 403
     assert (await matching.http.get("/volunteers/me/engagements")).status_code == 401
+
+
+async def test_picks_and_step_backs_share_one_allowance_per_volunteer(matching: Running) -> None:
+    """A loop of picks and step-backs (each tells the office and starts a search) is stopped with
+    429 and Retry-After; another volunteer keeps their own allowance."""
+    app_state = matching.app.state
+    before = app_state.commitment_rate_limit
+    app_state.commitment_rate_limit = PublicRateLimit("2/hour")
+    try:
+        tenant, looping, other = TENANTS["engaged"], str(uuid.uuid4()), str(uuid.uuid4())
+        need = str(uuid.uuid4())  # no such need: refused with 404, and still counted
+        pick, step_back = f"/volunteers/me/open-needs/{need}/pick", f"/volunteers/me/engagements/{need}/step-back"
+        answers = [
+            await matching.http.post(pick, headers=auth(tenant, looping)),
+            await matching.http.post(step_back, headers=auth(tenant, looping)),
+            await matching.http.post(pick, headers=auth(tenant, looping)),
+            await matching.http.post(step_back, headers=auth(tenant, looping)),
+        ]
+        assert [answer.status_code for answer in answers] == [404, 404, 429, 429]
+        assert int(answers[2].headers["retry-after"]) > 0
+        assert answers[2].headers["content-type"].startswith("application/problem+json")
+        assert (await matching.http.post(pick, headers=auth(tenant, other))).status_code == 404
+    finally:
+        app_state.commitment_rate_limit = before
 
 
 async def test_the_calendar_feed_serves_the_engagements_and_is_replaced_revoked_and_only_the_volunteers(

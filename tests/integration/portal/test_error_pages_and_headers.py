@@ -28,6 +28,7 @@ from lotse_devstack import Stack
 from lotse_devstack.processes import free_port
 from lotse_portal import pages
 from lotse_portal.app import create_app
+from lotse_portal.backends import BackendProblem
 from lotse_portal.settings import PortalSettings
 from tests.support.waiting import eventually
 
@@ -38,6 +39,7 @@ SIGN_OUT_ELSEWHERE = "https://logout.example.net"
 TOO_LARGE = "Das war zu viel auf einmal"
 NOT_FOUND = "Diese Seite gibt es nicht"
 INTERNAL = "Da ist etwas schiefgegangen"
+TOO_MANY = "Zu viele Anfragen"
 
 
 class Discovery(BaseHTTPRequestHandler):
@@ -99,6 +101,10 @@ async def portal(stack: Stack, issuer: str) -> AsyncIterator[httpx.AsyncClient]:
     @app.get("/broken")
     async def broken() -> None:
         raise RuntimeError("a bug in a page")
+
+    @app.get("/refused-as-too-many")
+    async def refused_as_too_many() -> None:  # a service's 429 (a volunteer picked and stepped back too often)
+        raise BackendProblem(429, "Too many requests", "retry after 60 s")
 
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -174,6 +180,9 @@ async def test_an_unknown_address_a_wrong_method_and_a_bug_are_pages_too(portal:
     assert bug.status_code == 500
     _is_page_in(bug, "en", INTERNAL)
     assert "a bug in a page" not in bug.text  # no trace for people
+    too_many = await portal.get("/refused-as-too-many", params={"lang": "ar"})
+    assert too_many.status_code == 429
+    _is_page_in(too_many, "ar", TOO_MANY)  # "too many", not "that did not work"
 
 
 async def test_the_stylesheet_may_be_cached_and_pages_may_not(portal: httpx.AsyncClient) -> None:

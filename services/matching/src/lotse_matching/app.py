@@ -16,6 +16,7 @@ from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime.connections import ServiceConnections, service_app
+from lotse_runtime.http_guards import PublicRateLimit
 from lotse_runtime.sealed import Keyring, key_encryption_key
 
 SERVICE = "lotse-matching"
@@ -57,4 +58,5 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
             await connections.stop(relay)
 
     app = service_app(settings, lifespan, title="Lotse matching", version="1", routers=[router])
+    app.state.commitment_rate_limit = PublicRateLimit(settings.commitment_rate_limit)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, SecretStr
 
 from lotse_runtime.connections import ServiceSettings
+from lotse_runtime.http_guards import RateText
 from lotse_runtime.retention import RetentionSettings
 
 
@@ -51,6 +52,13 @@ class MatchingSettings(ServiceSettings, RetentionSettings):
     unknown_retry_backoff_seconds: float = Field(0.5, gt=0, description="First wait between those tries")
     hours_max_minutes_per_day: int = Field(
         12 * 60, ge=60, le=24 * 60, description="What a volunteer's logged hours of one day may add up to, in minutes"
+    )
+    commitment_rate_limit: RateText = Field(
+        "10/hour",
+        description=(
+            "Picks of open needs and step-backs per volunteer together, in a moving window, e.g. '10/hour': each "
+            "tells the office and starts a new search, so a loop of them must not flood either; 429 beyond"
+        ),
     )
     hours_log_days: int = Field(
         90, ge=1, le=366, description="How many days back a volunteer may log hours (also after an engagement ended)"

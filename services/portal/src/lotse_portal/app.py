@@ -215,5 +215,7 @@ def _install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(BackendProblem)
     async def _refused(request: Request, error: BackendProblem) -> Response:
         log.info("backend refused", path=request.url.path, status=error.status, title=error.title)
-        problem = {404: "not_found", 403: "not_allowed", 401: "not_allowed"}.get(error.status, "refused")
+        problem = {404: "not_found", 403: "not_allowed", 401: "not_allowed", 429: "too_many"}.get(
+            error.status, "refused"
+        )
         return await error_page(request, error.status if error.status < 500 else 502, problem)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from limits import parse
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from lotse_contracts import PARTNER_INBOUND_PATTERN
 from lotse_runtime.connections import ServiceSettings
 from lotse_runtime.destinations import url_problem
+from lotse_runtime.http_guards import RateText
 from lotse_runtime.retention import RetentionSettings
 
 
@@ -49,16 +49,10 @@ class RegistrySettings(ServiceSettings, RetentionSettings):
     geocoder_max_response_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest geocoder answer read; a larger one is refused"
     )
-    geocoder_rate_limit: str = Field(
+    geocoder_rate_limit: RateText = Field(
         "30/minute",
         description="Address searches per caller (token subject) in a moving window, e.g. '30/minute'; 429 beyond",
     )
-
-    @field_validator("geocoder_rate_limit")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        parse(value)  # raises ValueError naming the bad value
-        return value
 
     @field_validator("geocoder_url")
     @classmethod

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from lotse_contracts import MatchReason
@@ -28,10 +28,25 @@ from lotse_matching.api.access import Service, Volunteer
 from lotse_matching.domain import Outcome
 from lotse_matching.store import NeedRecord, Proposal, ProposalKind, ProposalStatus
 from lotse_runtime.auth import tenant_of
+from lotse_runtime.http_guards import PublicRateLimit, RateLimited
 from lotse_runtime.problems import Problem, problem_responses
 
 router = APIRouter()
 REFUSALS = problem_responses(404, 409)
+
+
+async def _commitment_counted(request: Request, principal: Volunteer) -> None:
+    """Picks and step-backs share one allowance per volunteer (``LOTSE_COMMITMENT_RATE_LIMIT``):
+    each tells the office and starts another search, so a loop of them (a script, a stuck
+    button) must not flood the office's inbox or the other volunteers with proposals. 429 beyond."""
+    limit: PublicRateLimit = request.app.state.commitment_rate_limit
+    retry_after = await limit.retry_after_for(f"volunteer:{tenant_of(principal)}:{principal.volunteer_id}", "commit")
+    if retry_after is not None:
+        raise RateLimited(retry_after)
+
+
+COUNTED = [Depends(_commitment_counted)]
+LIMITED_REFUSALS = problem_responses(404, 409, 429)
 
 
 class ProposalView(BaseModel):
@@ -108,7 +123,10 @@ async def decline(
 
 
 @router.post(
-    "/volunteers/me/engagements/{need_id}/step-back", responses=REFUSALS, summary="Step back from a need I accepted"
+    "/volunteers/me/engagements/{need_id}/step-back",
+    responses=LIMITED_REFUSALS,
+    dependencies=COUNTED,
+    summary="Step back from a need I accepted",
 )
 async def step_back(matching: Service, need_id: UUID, principal: Volunteer) -> AnswerResult:
     outcome = await matching.step_back(tenant_of(principal), principal.volunteer_id, str(need_id))
@@ -136,7 +154,12 @@ async def open_needs(matching: Service, principal: Volunteer) -> list[OpenNeedVi
     return views
 
 
-@router.post("/volunteers/me/open-needs/{need_id}/pick", responses=REFUSALS, summary="Take an open need myself")
+@router.post(
+    "/volunteers/me/open-needs/{need_id}/pick",
+    responses=LIMITED_REFUSALS,
+    dependencies=COUNTED,
+    summary="Take an open need myself",
+)
 async def pick(matching: Service, need_id: UUID, principal: Volunteer) -> AnswerResult:
     outcome = await matching.pick(tenant_of(principal), principal.volunteer_id, str(need_id))
     return _result(outcome)
