@@ -22,7 +22,7 @@ CONFLICTS = problem_responses(409)
 WRITE_REFUSALS = problem_responses(404, 409)
 
 
-async def _caller(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+async def caller(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
     request.state.principal = principal  # idempotency records are kept per caller
     # Every write of this request, and every contact read, is recorded as the caller's (audit
     # trail). Async, so the context it sets is the route's own (a sync one runs in a thread).
@@ -37,7 +37,7 @@ def _registry(request: Request) -> Store:
     return registry
 
 
-Caller = Annotated[Principal, Depends(_caller)]
+Caller = Annotated[Principal, Depends(caller)]
 StoreDep = Annotated[Store, Depends(_registry)]
 
 
