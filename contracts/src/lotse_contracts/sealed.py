@@ -11,7 +11,7 @@ Schemas only: the cryptography is `lotse_runtime.sealed`.
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -23,6 +23,12 @@ Plain = TypeVar("Plain", bound=BaseModel)
 SEALING_ALGORITHM = "A256GCM"
 EXAMPLE_KEY_ID = "7d1c9a52-3f0e-4d5b-9a51-2f6c0b8e4a17"
 BASE64URL = r"^[A-Za-z0-9_-]+$"
+EXAMPLE_SEALED: dict[str, Any] = {
+    "key_id": EXAMPLE_KEY_ID,
+    "algorithm": SEALING_ALGORITHM,
+    "nonce": "q2XbU8fJ0vWcN1aE",
+    "ciphertext": "Zm9vYmFyYmF6cXV4cXV1eHh5eno0MjQyNDI",
+}
 
 
 class Sealed(Contract, Generic[Plain]):

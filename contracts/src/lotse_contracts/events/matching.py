@@ -9,6 +9,11 @@ are read ignoring unknown fields: the first of the two releases that add who of
 the coordination office proposed, recorded an answer or released a volunteer
 (`proposed_by`, `recorded_by` and `recorded_at`, `released_by`; matching keeps
 them on its proposals meanwhile).
+
+How well and why a volunteer fits (score, reasons, distance) describes the
+volunteer: since issue 18 matching publishes `proposal.proposed.v2`, with that
+fit sealed with the volunteer's data key, so that the volunteer's erasure makes
+it unreadable on the topic too; `.v1` is still read while it is retained.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from lotse_contracts.events.values import (
     EXAMPLE_VOLUNTEER_ID,
 )
 from lotse_contracts.personal_data import NOT_PERSONAL, DataCategory, Purpose, RetentionRule, personal
+from lotse_contracts.sealed import EXAMPLE_SEALED, Sealed
 
 # The record of processing (lotse_contracts.personal_data): who was proposed for what, why, and
 # how they answered is about the volunteer.
@@ -43,6 +49,13 @@ MATCH_REASONS = personal(
     note="name the volunteer's languages, checked certificates and distance",
 )
 DISTANCE = personal(DataCategory.LOCATION, Purpose.MATCHING, retention=_KEPT, note="derived from the home area")
+SEALED_FIT = personal(
+    DataCategory.ENGAGEMENT,
+    Purpose.MATCHING,
+    Purpose.NOTIFICATION,
+    retention=_KEPT,
+    note="score, reasons and distance, sealed with the volunteer's data key: unreadable once the key is destroyed",
+)
 
 
 class NeedStaffing(EventData):
@@ -142,6 +155,66 @@ class MatchProposed(ProposalOfNeed, extra="ignore"):
         examples=[None],
         json_schema_extra=NOT_PERSONAL,
     )
+
+
+class MatchFit(Contract):
+    """How well and why the volunteer fits the need (``proposal.proposed.v1``'s score, reasons and
+    distance): it names the volunteer's languages, checked certificates and distance, so
+    ``proposal.proposed.v2`` carries it sealed with the volunteer's data key."""
+
+    score: float = Field(
+        ge=0,
+        le=1,
+        description="How well the volunteer fits, 1 is best.",
+        examples=[0.82],
+        strict=True,
+        json_schema_extra=ENGAGEMENT,
+    )
+    reasons: list[MatchReason] = Field(
+        min_length=1,
+        description="Why the volunteer fits.",
+        examples=[[{"code": "language", "detail": "speaks ar at level b2 or better"}]],
+        json_schema_extra=MATCH_REASONS,
+    )
+    distance_km: float | None = Field(
+        default=None,
+        ge=0,
+        description="Distance from the volunteer's home area, in km.",
+        examples=[3.4],
+        strict=True,
+        json_schema_extra=DISTANCE,
+    )
+
+
+class MatchProposedSealed(ProposalOfNeed, extra="ignore"):
+    """Matching proposes a need to a volunteer; ``proposal.proposed.v1`` with the fit sealed with the
+    volunteer's data key (the message key `<tenant>:<need_id>` is the additional data)."""
+
+    event_type = "de.lotse.matching.proposal.proposed.v2"
+
+    organisation_id: UUID = Field(
+        description="Organisation that owns the need.",
+        examples=[EXAMPLE_ORGANISATION_ID],
+        json_schema_extra=NOT_PERSONAL,
+    )
+    fit: Sealed[MatchFit] | None = Field(
+        default=None,
+        description=(
+            "Score, reasons and distance, sealed with the volunteer's data key. Absent when the volunteer's key "
+            "was already destroyed as they were proposed (they are erased; the proposal is withdrawn)."
+        ),
+        examples=[EXAMPLE_SEALED],
+        json_schema_extra=SEALED_FIT,
+    )
+    expires_at: AwareDatetime = Field(
+        description="When the proposal expires unanswered.",
+        examples=["2026-11-28T09:00:00+01:00"],
+        json_schema_extra=ENGAGEMENT,
+    )
+
+    def unsealed(self, fit: MatchFit) -> MatchProposed:
+        """The event as ``proposal.proposed.v1`` has it, opened."""
+        return MatchProposed.model_validate({**self.model_dump(exclude={"fit"}), **fit.model_dump()})
 
 
 class AnswerChannel(StrEnum):

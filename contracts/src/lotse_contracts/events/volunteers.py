@@ -2,6 +2,9 @@
 
 Contact data appears only in `registered` and `profile_updated`, because the
 notification service needs it there; `erased` carries no personal data at all.
+Since issue 18 the registry publishes both sealed with the volunteer's data key:
+`.v3` seals everything but the volunteer id, `.v2` (contact and home area only)
+and `.v1` (plain) are still read while retained events of older registries last.
 
 Certificates come twice: `certificates` in the profile are what the volunteer
 declares, and `certificate_checked` / `certificate_check_revoked` say what the
@@ -42,7 +45,7 @@ from lotse_contracts.events.values import (
     SkillSlug,
 )
 from lotse_contracts.personal_data import DataCategory, DataSubject, Purpose, RetentionRule, personal
-from lotse_contracts.sealed import EXAMPLE_KEY_ID, Sealed
+from lotse_contracts.sealed import EXAMPLE_SEALED, Sealed
 
 # The record of processing (lotse_contracts.personal_data): everything a volunteer event carries
 # is about the volunteer; the registry removes it 6 months after withdrawal or at erasure.
@@ -71,6 +74,19 @@ SEALED_PERSONAL = personal(
     Purpose.MATCHING,
     retention=_KEPT,
     note="contact and home area, sealed with the volunteer's data key: unreadable once the key is destroyed",
+)
+SEALED_PROFILE = personal(
+    DataCategory.CONTACT_DATA,
+    Purpose.NOTIFICATION,
+    Purpose.MATCHING,
+    Purpose.COORDINATION,
+    Purpose.CONSENT_EVIDENCE,
+    retention=_KEPT,
+    note=(
+        "the whole profile (contact, home area, skills, languages, radius, certificates; at registration also "
+        "organisation, consent and availability), sealed with the volunteer's data key: unreadable once the key "
+        "is destroyed"
+    ),
 )
 CONTACT_PERSON = personal(
     DataCategory.IDENTIFIER,
@@ -175,10 +191,9 @@ class VolunteerProfile(Contract):
     )
 
 
-class VolunteerRegistered(VolunteerProfile, VolunteerIdentity):
-    """A volunteer registered with consent."""
-
-    event_type = "de.lotse.registry.volunteer.registered.v1"
+class VolunteerRegistration(VolunteerProfile):
+    """Everything a registration says about the volunteer: ``registered.v1`` but the id, sealed whole
+    in ``registered.v3``."""
 
     organisation_id: UUID | None = Field(
         default=None,
@@ -194,6 +209,12 @@ class VolunteerRegistered(VolunteerProfile, VolunteerIdentity):
     )
 
 
+class VolunteerRegistered(VolunteerRegistration, VolunteerIdentity):
+    """A volunteer registered with consent."""
+
+    event_type = "de.lotse.registry.volunteer.registered.v1"
+
+
 class VolunteerProfileUpdated(VolunteerProfile, VolunteerIdentity):
     """The volunteer's profile changed; carries the full profile, not a diff."""
 
@@ -205,14 +226,6 @@ class VolunteerPersonalData(Contract):
 
     contact: VolunteerContact = Field(description="How to reach the volunteer.", examples=[EXAMPLE_CONTACT])
     home_area: HomeArea = Field(description="Where the volunteer starts from.", examples=[EXAMPLE_HOME_AREA])
-
-
-EXAMPLE_SEALED: dict[str, Any] = {
-    "key_id": EXAMPLE_KEY_ID,
-    "algorithm": "A256GCM",
-    "nonce": "q2XbU8fJ0vWcN1aE",
-    "ciphertext": "Zm9vYmFyYmF6cXV4cXV1eHh5eno0MjQyNDI",
-}
 
 
 class SealedVolunteerProfile(Contract):
@@ -285,6 +298,41 @@ class VolunteerProfileUpdatedSealed(SealedVolunteerProfile, VolunteerIdentity):
     def unsealed(self, personal: VolunteerPersonalData) -> VolunteerProfileUpdated:
         """The event as ``profile_updated.v1`` has it, with the personal fields opened."""
         return VolunteerProfileUpdated.model_validate(self._with(personal))
+
+
+class VolunteerRegisteredFullySealed(VolunteerIdentity):
+    """A volunteer registered with consent; ``registered.v1`` with everything but the id sealed: after
+    the erasure not even their skills, languages or availability can be read from the topic, which
+    together (with the need they were proposed for) could single them out."""
+
+    event_type = "de.lotse.registry.volunteer.registered.v3"
+
+    profile: Sealed[VolunteerRegistration] = Field(
+        description="The registration (`registered.v1` but the volunteer id), sealed with the volunteer's data key.",
+        examples=[EXAMPLE_SEALED],
+        json_schema_extra=SEALED_PROFILE,
+    )
+
+    def unsealed(self, registration: VolunteerRegistration) -> VolunteerRegistered:
+        """The event as ``registered.v1`` has it, opened."""
+        return VolunteerRegistered.model_validate({**registration.model_dump(), "volunteer_id": self.volunteer_id})
+
+
+class VolunteerProfileUpdatedFullySealed(VolunteerIdentity):
+    """The volunteer's profile changed; ``profile_updated.v1`` with everything but the id sealed."""
+
+    event_type = "de.lotse.registry.volunteer.profile_updated.v3"
+
+    profile: Sealed[VolunteerProfile] = Field(
+        description="The full profile (`profile_updated.v1` without the volunteer id), sealed with the volunteer's "
+        "data key.",
+        examples=[EXAMPLE_SEALED],
+        json_schema_extra=SEALED_PROFILE,
+    )
+
+    def unsealed(self, profile: VolunteerProfile) -> VolunteerProfileUpdated:
+        """The event as ``profile_updated.v1`` has it, opened."""
+        return VolunteerProfileUpdated.model_validate({**profile.model_dump(), "volunteer_id": self.volunteer_id})
 
 
 class VolunteerAvailabilityChanged(VolunteerIdentity):
