@@ -25,6 +25,7 @@ from lotse_registry.store import (
     COUNTERS,
     IDEMPOTENCY,
     ORGANISATIONS,
+    POSTCODES,
     TENANT_COLLECTIONS,
     TENANTS,
     Document,
@@ -58,6 +59,9 @@ class FakeScope:
 
     async def organisation_exists(self, organisation_id: str) -> bool:
         return await self.get(ORGANISATIONS, organisation_id) is not None
+
+    async def districts(self) -> frozenset[str]:
+        return frozenset(row["district"] for row in self._documents(POSTCODES).values())
 
     async def insert(self, collection: str, document: Mapping[str, Any]) -> Document:
         documents = self._documents(collection)

@@ -42,11 +42,13 @@ from lotse_registry.store import (
     NEEDS,
     ORGANISATIONS,
     PARTNER_REFS,
+    POSTCODES,
     SOURCE,
     TENANTS,
     VOLUNTEERS,
     Document,
     StaleVersion,
+    postcode_id,
 )
 from lotse_runtime.auth import Principal, Role
 from tests.support import events
@@ -457,3 +459,52 @@ async def test_a_closed_need_records_its_outcome() -> None:
     with pytest.raises(StaleVersion):
         await scope.run(lambda s: service.close_need(s, need, NeedOutcome.FULFILLED))
     assert len(scope.outbox) == 1
+
+
+# --- a need's district -------------------------------------------------------------------------
+
+
+async def with_postcode_table(scope: FakeScope) -> None:
+    """Two postcodes of the tenant, each with its district (as ``replace_postcodes`` stores them)."""
+    for postcode, district in (("12345", "Mitte"), ("12347", "Nord")):
+        await scope.run(
+            lambda s, p=postcode, d=district: s.insert(
+                POSTCODES, {"_id": postcode_id(TENANT, p), "postcode": p, "lat": 52.5, "lon": 13.4, "district": d}
+            )
+        )
+
+
+def placed_at(postcode: str | None, district: str | None) -> dict[str, Any]:
+    return {"place": {"point": {"lat": 52.5, "lon": 13.4}, "postcode": postcode, "district": district}}
+
+
+async def test_a_need_names_a_district_of_the_postcode_table_or_is_refused() -> None:
+    scope, organisation_id = await world()
+    await with_postcode_table(scope)
+
+    need = await with_need(scope, organisation_id, **placed_at("12345", "Nord"))
+    assert need["place"]["district"] == "Nord"
+    # Volunteers read the district before they commit: it is no field for words about the household.
+    with refused(422, "place.district: not a district of musterstadt"):
+        await with_need(scope, organisation_id, **placed_at("12345", "bei Familie Yilmaz, Hauptstr. 5"))
+    with refused(422, "place.district"):
+        await scope.run(
+            lambda s: service.update_need(
+                s, need, details(organisation_id, **placed_at("12345", "Hinterhof links, 2. Stock"))
+            )
+        )
+    assert [event.data.place.district for event in scope.events(NeedOpened)] == ["Nord"]
+
+
+async def test_a_need_without_a_district_gets_its_postcodes_and_a_tenant_without_a_table_keeps_its_own() -> None:
+    scope, organisation_id = await world()
+    await with_postcode_table(scope)
+    need = await with_need(scope, organisation_id, **placed_at("12347", None))
+    assert need["place"]["district"] == "Nord"
+    assert scope.events(NeedOpened)[-1].data.place.district == "Nord"
+    elsewhere = await with_need(scope, organisation_id, **placed_at("99999", None))
+    assert elsewhere["place"]["district"] is None  # a postcode outside the table: nothing to take
+
+    without_table, other_organisation = await world()
+    kept = await with_need(without_table, other_organisation, **placed_at("12345", "Altstadt"))
+    assert kept["place"]["district"] == "Altstadt"

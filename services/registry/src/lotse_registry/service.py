@@ -391,9 +391,35 @@ async def set_contact_person(scope: CommandScope, volunteer: Document, staff_id:
 # --- needs -----------------------------------------------------------------------------------
 
 
-async def _check_need(scope: CommandScope, details: NeedDetails) -> None:
+async def _check_need(scope: CommandScope, details: NeedDetails) -> NeedDetails:
     await require_organisation(scope, details.organisation_id)
     await _check_skills(scope, details.required_skills, "required_skills")
+    return await _in_district(scope, details)
+
+
+async def _in_district(scope: CommandScope, details: NeedDetails) -> NeedDetails:
+    """A need's district is one of the municipality's (its postcode table's), never free text:
+    every volunteer of the tenant reads it before committing, so words typed in there ("at the
+    Yilmaz family, Hauptstr. 5") would give away what the coarsened place hides. Without a given
+    district, the postcode's district from the table. A tenant without a postcode table keeps the
+    district as given (nothing to check it against)."""
+    districts = await scope.districts()
+    place = details.place
+    if not districts:
+        return details
+    if place.district is not None:
+        if place.district not in districts:
+            raise DomainError(
+                422,
+                "Unknown district",
+                f"place.district: not a district of {scope.tenant} (its postcode table names them)",
+                field="place.district",
+            )
+        return details
+    row = await scope.get(POSTCODES, postcode_id(scope.tenant, place.postcode)) if place.postcode else None
+    if row is None:
+        return details
+    return details.model_copy(update={"place": place.model_copy(update={"district": row["district"]})})
 
 
 def _need_data(details: NeedDetails) -> dict[str, Any]:
@@ -408,7 +434,7 @@ async def open_need(
     partner_ref: str | None = None,
     reported_by: dict[str, str] | None = None,
 ) -> Document:
-    await _check_need(scope, details)
+    details = await _check_need(scope, details)
     need_id = new_id()
     event = NeedOpened.model_validate({"need_id": need_id, **details.model_dump(include=set(NEED_FIELDS))})
     document = {
@@ -430,7 +456,7 @@ async def update_need(
     domain.require_editable_need(need["status"])
     if str(details.organisation_id) != need["organisation_id"]:
         raise DomainError(422, "Owner cannot change", "organisation_id: a need keeps its owning organisation")
-    await _check_need(scope, details)
+    details = await _check_need(scope, details)
     event = NeedUpdated.model_validate({"need_id": need["_id"], **details.model_dump(include=set(NEED_FIELDS))})
     return await scope.change(NEEDS, need, _need_data(details), event, cause=cause)
 

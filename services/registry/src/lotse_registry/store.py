@@ -87,6 +87,8 @@ class Known:
     def __init__(self, seconds: float = MEMO_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.tenants: Memo[str, Document] = Memo(seconds, clock, copy=copy.deepcopy)
         self.organisations: Memo[tuple[str, str], bool] = Memo(FOREVER, clock)
+        # The districts of each tenant's postcode table (``replace_postcodes`` forgets them).
+        self.districts: Memo[str, frozenset[str]] = Memo(seconds, clock)
 
 
 def postcode_id(tenant: str, postcode: str) -> str:
@@ -153,6 +155,8 @@ class CommandScope(Protocol):
         ...
 
     async def organisation_exists(self, organisation_id: str) -> bool: ...
+
+    async def districts(self) -> frozenset[str]: ...
 
     async def insert(self, collection: str, document: Mapping[str, Any]) -> Document: ...
 
@@ -243,6 +247,19 @@ class TenantScope:
         found = await self.find_one(ORGANISATIONS, {"_id": organisation_id}) is not None
         if found and self.known is not None:
             self.known.organisations.remember(key, True, ticket, self._transaction())
+        return found
+
+    async def districts(self) -> frozenset[str]:
+        """The districts of the tenant's postcode table (empty: the tenant has none)."""
+        transaction = self._transaction()
+        kept = self.known.districts.get(self.tenant, transaction) if self.known is not None else None
+        if kept is not None:
+            return kept
+        ticket = self.known.districts.ticket() if self.known is not None else 0
+        rows = await self.find(POSTCODES, {}, projection={"_id": 0, "district": 1})
+        found = frozenset(str(row["district"]) for row in rows)
+        if self.known is not None:
+            self.known.districts.remember(self.tenant, found, ticket, transaction)
         return found
 
     def _transaction(self) -> Transaction | None:
@@ -686,6 +703,7 @@ class Store:
             if documents:
                 await collection.insert_many(documents, session=transaction.session)
             transaction.audit(tenant, Operation.UPDATE, POSTCODES, tenant, {"postcodes"})
+            self.known.districts.changing(tenant, transaction)
             return len(documents)
 
         return await self.unit_of_work.run(work)
