@@ -67,6 +67,13 @@ class Actor:
 # What acts without a caller: a consumer applying an event, a timer.
 SYSTEM = Actor(subject="system")
 
+
+def partner_on_kafka(topic: str, system: str, event_type: str) -> Actor:
+    """A partner system's event on a tenant's inbound topic. What the broker authenticates is the
+    right to write to that topic (its ACL), not the envelope's ``source``, which any writer of the
+    topic may set: the actor is the topic, and the system as the event names it is said as such."""
+    return Actor(f"kafka:{topic}", ("partner",), f"event {event_type} from {system} (as the event names it)")
+
 _ACTOR: ContextVar[Actor | None] = ContextVar("lotse_audit_actor", default=None)
 
 

@@ -42,8 +42,7 @@ from lotse_registry.store import (
     TransactionScope,
     in_tenant,
 )
-from lotse_runtime.audit import SYSTEM, Actor, act_as
-from lotse_runtime.auth import Role
+from lotse_runtime.audit import SYSTEM, Actor, act_as, partner_on_kafka
 from lotse_runtime.consumer import Delivery, Dispatch, HandlerTable, RejectEvent, ignore
 
 log = structlog.get_logger("lotse.registry.outcomes")
@@ -164,8 +163,7 @@ def partner_handlers(registry: Store, consumer: str) -> Dispatch:
 
     async def command(event: Envelope[PartnerCommand], delivery: Delivery) -> None:
         system = partner_system(event.source, event.tenant)
-        # The partner system changed it, as over HTTP (the audit trail's actor).
-        act_as(Actor(system, (Role.PARTNER.value,), f"event {event.type}"))
+        act_as(partner_on_kafka(delivery.topic, system, event.type))  # the audit trail's actor
 
         async def work(scope: TransactionScope) -> None:
             if await scope.tenant_settings() is None:
