@@ -220,6 +220,13 @@ async def ensure_audit_indexes(database: AsyncDatabase[Document]) -> None:
     await audit.create_index("expires_at", expireAfterSeconds=0, name="audit_retention")
 
 
+async def entries_about_person(database: AsyncDatabase[Document], tenant: str, person_id: str) -> list[Document]:
+    """The entries about a person or by them, oldest first (a subject-access export): filed under
+    their id, naming them as the subject, or naming them as the actor."""
+    about = {"tenant": tenant, "$or": [{"resource_id": person_id}, {"subject_id": person_id}, {"actor": person_id}]}
+    return await database[AUDIT_COLLECTION].find(about).sort([("at", ASCENDING), ("_id", ASCENDING)]).to_list()
+
+
 # --- search and export ---------------------------------------------------------------------
 
 

@@ -227,6 +227,42 @@ async def test_the_initiative_confirms_rejects_with_a_reason_and_confirmed_hours
     assert (await http.delete(f"/volunteers/me/hours/{second_id}", headers=world.mine)).status_code == 404
 
 
+async def test_the_hours_written_are_in_the_audit_trail_with_who_wrote_them_and_never_the_values(
+    world: World,
+) -> None:
+    """The volunteer's entries, corrections and deletions and the initiative's decisions (after
+    the tests above), for the tenant's data-protection officer."""
+    officer_token = tokens.issue("dpo-" + uuid.uuid4().hex[:6], [Role.DATA_PROTECTION_OFFICER], tenant=TENANT)
+    officer = {"Authorization": f"Bearer {officer_token}"}
+    found = await world.matching.http.get(
+        f"/tenants/{TENANT}/audit", params={"resource": "hours", "limit": 200}, headers=officer
+    )
+    assert found.status_code == 200, found.text
+    entries = list(reversed(found.json()["items"]))  # oldest first
+    assert {entry["subject_id"] for entry in entries} == {world.volunteer}
+    by_volunteer = [(e["operation"], e["action"]) for e in entries if e["actor"] == world.volunteer]
+    assert by_volunteer == [
+        ("create", "POST /volunteers/me/hours"),
+        ("create", "POST /volunteers/me/hours"),
+        ("update", "PUT /volunteers/me/hours/{entry_id}"),
+        ("delete", "DELETE /volunteers/me/hours/{entry_id}"),
+    ], "a repeated post that logged nothing is no write"
+    logged, _, corrected, deleted = (e for e in entries if e["actor"] == world.volunteer)
+    assert {"minutes", "note", "day", "need_id", "state"} <= set(logged["fields"])
+    assert corrected["fields"] == ["minutes", "note"], "the correction gave other hours and no note"
+    assert deleted["fields"] == []
+    decided = [e for e in entries if e["roles"] == ["initiative-admin"]]
+    assert [e["action"].rsplit("/", 1)[-1] for e in decided] == ["confirm", "reject"]
+    assert set(decided[0]["fields"]) == {"state", "decided_at", "decided_by"}
+    assert set(decided[1]["fields"]) == {"state", "decided_at", "decided_by", "rejection_reason"}
+    assert "anderer Termin" not in found.text and "Mathe" not in found.text, "field names, never the values"
+    proposals = await world.matching.http.get(
+        f"/tenants/{TENANT}/audit", params={"actor": world.volunteer, "resource": "proposals"}, headers=officer
+    )
+    (accepted,) = proposals.json()["items"]
+    assert accepted["action"] == "POST /volunteers/me/proposals/{proposal_id}/accept"
+
+
 async def test_the_statistics_show_a_months_hours_from_five_volunteers_on(world: World) -> None:
     """Entries written as the service stores them: five volunteers in March, four in April."""
     store = world.matching.store
@@ -282,7 +318,15 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     assert mine.status_code == 200, mine.text
     export = mine.json()
     assert (export["service"], export["tenant"], export["volunteer_id"]) == ("matching", TENANT, world.volunteer)
-    assert sections_with_records(export) == {"profile", "proposals", "committed_needs", "calendar_feed", "hours"}
+    assert sections_with_records(export) == {
+        "profile",
+        "proposals",
+        "committed_needs",
+        "calendar_feed",
+        "hours",
+        "audit",
+    }
+    assert {entry["actor"] for entry in export["audit"]["records"]} >= {world.volunteer, "system"}
     assert {p["need_id"] for p in export["proposals"]["records"]} == {world.need}
     (committed,) = export["committed_needs"]["records"]
     assert committed["need_id"] == world.need and committed["details"]["description"] == "Hausaufgabenhilfe"
@@ -293,7 +337,7 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     assert export["calendar_feed"]["records"][0]["secret_sha256"] == "(withheld)"
     # Every collection naming the volunteer is a section (the outbox's events are the proposals').
     held = await collections_naming(world.matching.store.database, world.volunteer)
-    assert {"volunteers", "proposals", "needs", "calendar_feeds", "hours"} <= held
+    assert {"volunteers", "proposals", "needs", "calendar_feeds", "hours", "audit"} <= held
     assert held <= {*subject_access.COLLECTIONS.values(), *subject_access.NOT_SECTIONS}, "a collection is missing"
 
     unstated = await http.get(path, headers=world.coordinator)  # the office states the written request

@@ -40,7 +40,7 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PREFIX = f"o{uuid.uuid4().hex[:8]}"
-TENANTS = {name: f"{PREFIX}-{name}" for name in ("propose", "answer", "admin")}
+TENANTS = {name: f"{PREFIX}-{name}" for name in ("propose", "answer", "admin", "audit")}
 PROPOSALS = "lotse.matching.proposals.v1"
 NO_ARABIC = (("de", "native"),)
 COORDINATOR = "coordinator-" + uuid.uuid4().hex[:6]
@@ -305,3 +305,73 @@ async def test_an_initiative_admin_acts_on_its_own_needs_with_its_own_volunteers
     assert (await matching.http.get(volunteer_page(tenant, ours.subject), headers=stranger)).status_code == 404
     assert (await matching.http.get(f"{base}/staffing", headers=stranger)).status_code == 404
     assert (await matching.http.post(f"{base}/rounds", headers=stranger)).status_code == 404
+
+
+def person(tenant: str, subject: str, role: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens.issue(subject, [role], tenant=tenant)}"}
+
+
+async def test_the_offices_and_the_volunteers_writes_are_in_the_audit_trail_for_its_officer_only(
+    matching: Running,
+) -> None:
+    """Who proposed, answered, released or accepted, with the fields written (never the values),
+    filed about the volunteer and the need; the registry's events are the system's. Only the
+    tenant's data-protection officer searches and exports the trail."""
+    tenant = TENANTS["audit"]
+    near, far = (registered(tenant, km_north=km) for km in (0.5, 3.0))
+    await matching.volunteers(tenant, near, far)
+    need = opened_later(tenant, needed=2)
+    await matching.publish(need)
+    first, second = await matching.wait_events(tenant, need.subject, at_least("proposed", 2), "the first round")
+    headers, base = office(tenant), f"/tenants/{tenant}/needs/{need.subject}"
+    by_phone = await matching.http.post(
+        f"{base}/proposals/{first.data.proposal_id}/answer", json={"choice": "accept"}, headers=headers
+    )
+    assert by_phone.status_code == 200, by_phone.text
+    volunteer = str(second.data.volunteer_id)
+    own = person(tenant, volunteer, Role.VOLUNTEER)
+    accepted = await matching.http.post(f"/volunteers/me/proposals/{second.data.proposal_id}/accept", headers=own)
+    assert accepted.status_code == 200, accepted.text
+    released = await matching.http.post(f"{base}/committed/{first.data.volunteer_id}/release", headers=headers)
+    assert released.status_code == 200, released.text
+
+    officer = person(tenant, "dpo-" + uuid.uuid4().hex[:6], Role.DATA_PROTECTION_OFFICER)
+    trail = f"/tenants/{tenant}/audit"
+    page = await matching.http.get(trail, params={"subject": str(first.data.volunteer_id)}, headers=officer)
+    assert page.status_code == 200, page.text
+    about_first = list(reversed(page.json()["items"]))  # oldest first
+    assert [(e["actor"], e["operation"], e["resource_type"]) for e in about_first] == [
+        ("system", "create", "proposals"),
+        (COORDINATOR, "update", "proposals"),
+        (COORDINATOR, "update", "proposals"),
+    ]
+    made, answered, release = about_first
+    assert made["action"] == f"event {need.type}" and made["roles"] == []
+    assert {"status", "volunteer_id", "need_id"} <= set(made["fields"])
+    assert answered["action"] == "POST /tenants/{tenant}/needs/{need_id}/proposals/{proposal_id}/answer"
+    assert answered["roles"] == ["coordinator"] and answered["resource_id"] == str(first.data.proposal_id)
+    assert {"status", "answered_at", "answered_via", "recorded_by"} <= set(answered["fields"])
+    assert release["action"] == "POST /tenants/{tenant}/needs/{need_id}/committed/{volunteer_id}/release"
+    assert {"status", "released_by"} <= set(release["fields"])
+
+    mine = await matching.http.get(trail, params={"actor": volunteer}, headers=officer)
+    (on_need, on_proposal) = sorted(mine.json()["items"], key=lambda entry: entry["resource_type"])
+    assert (on_need["resource_type"], on_need["subject_id"]) == ("needs", need.subject)
+    assert on_need["action"] == "POST /volunteers/me/proposals/{proposal_id}/accept"
+    assert on_need["roles"] == ["volunteer"] and "staffing.committed" in on_need["fields"]
+    assert (on_proposal["resource_type"], on_proposal["subject_id"]) == ("proposals", volunteer)
+    about_need = await matching.http.get(trail, params={"resource": f"needs/{need.subject}"}, headers=officer)
+    assert {entry["actor"] for entry in about_need.json()["items"]} == {"system", COORDINATOR, volunteer}
+    # Field names only: none of the values written (the channel an answer came by, say) is there.
+    everything = await matching.http.get(f"{trail}.json", headers=officer)
+    assert everything.status_code == 200 and "coordination_office" not in everything.text
+    assert len(everything.json()) >= 7 and {e["tenant"] for e in everything.json()} == {tenant}
+    as_csv = await matching.http.get(f"{trail}.csv", headers=officer)
+    assert as_csv.status_code == 200 and as_csv.text.count("\r\n") == len(everything.json()) + 1
+
+    other_officer = person(TENANTS["admin"], "dpo", Role.DATA_PROTECTION_OFFICER)
+    for who, status in ((other_officer, 404), (headers, 403), (own, 403), ({}, 401)):
+        for path in (trail, f"{trail}.csv", f"{trail}.json"):
+            assert (await matching.http.get(path, headers=who)).status_code == status, (path, status)
+    bad = await matching.http.get(trail, params={"to": "2026-02-30"}, headers=officer)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.to"

@@ -34,6 +34,7 @@ from lotse_matching.store import (
     StaleWrite,
     Transaction,
 )
+from lotse_runtime.audit import Operation
 
 T = TypeVar("T")
 
@@ -338,6 +339,18 @@ class FakeTransaction:
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)
+
+    def audit(
+        self,
+        tenant: str,
+        operation: Operation,
+        resource_type: str,
+        resource_id: str,
+        fields: set[str],
+        *,
+        subject_id: str | None = None,
+    ) -> None:
+        """The trail is the runtime's (its own tests); the fake keeps no notes."""
 
 
 class FakeUnitOfWork:

@@ -33,11 +33,13 @@ from lotse_contracts.base import EventData
 from lotse_contracts.events.matching import AnswerChannel, UnstaffedReason, WithdrawReason
 from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.topics import PROPOSALS
+from lotse_matching import audited
 from lotse_matching.candidates import Candidate, Engagement, Need, assess, candidate
 from lotse_matching.index import TenantIndex
 from lotse_matching.office import BrokenRule, Standing, broken_rules
 from lotse_matching.profiles import need_from_record
 from lotse_matching.schedule import find_overlap
+from lotse_matching.sealing import PersonKeys, for_the_topic
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import (
     Actor,
@@ -122,6 +124,9 @@ class NeedWork:
         self.after: list[Callable[[], None]] = []
         self._changed: set[str] = set()
         self._need: Need | None = None
+        # As loaded, for the audit trail's changed fields (proposals are replaced whole, never changed).
+        self._loaded_need = None if is_new else record.to_document()
+        self._loaded_proposals = dict(self.proposals)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -486,14 +491,35 @@ class NeedWork:
 
     # -- writing --------------------------------------------------------------------------------
 
-    async def save(self, store: MatchingStore, transaction: Transaction) -> None:
-        await store.put_proposals(
-            [self.proposals[proposal_id] for proposal_id in sorted(self._changed)], transaction.session
-        )
+    async def save(self, store: MatchingStore, transaction: Transaction, keys: PersonKeys) -> None:
+        changed = [self.proposals[proposal_id] for proposal_id in sorted(self._changed)]
+        await store.put_proposals(changed, transaction.session)
         await store.put_need(self.record, self.base_version, transaction.session)
+        self._audit(changed, transaction)
         for event in self.events:
-            await transaction.append_event(PROPOSALS.name, event)
+            # A proposal goes with its fit sealed with the volunteer's key (``sealing``).
+            await transaction.append_event(PROPOSALS.name, await for_the_topic(event, keys))
         self.after.append(self._refresh_open_need)
+
+    def _audit(self, changed: list[Proposal], transaction: Transaction) -> None:
+        """Note the proposals and the need this work wrote (field names only), each about its data
+        subject: a proposal about its volunteer, the need about itself."""
+        for proposal in changed:
+            loaded = self._loaded_proposals.get(proposal.id)
+            before = None if loaded is None else loaded.to_document()
+            fields = audited.written_fields(before, proposal.to_document())
+            transaction.audit(
+                self.tenant,
+                audited.operation_of(before),
+                audited.PROPOSALS,
+                proposal.id,
+                fields,
+                subject_id=proposal.volunteer_id,
+            )
+        fields = audited.written_fields(self._loaded_need, self.record.to_document())
+        if fields:
+            operation = audited.operation_of(self._loaded_need)
+            transaction.audit(self.tenant, operation, audited.NEEDS, self.need_id, fields, subject_id=self.need_id)
 
     def _refresh_open_need(self) -> None:
         if self.is_open:

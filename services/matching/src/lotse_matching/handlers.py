@@ -25,14 +25,17 @@ from lotse_contracts import (
     VolunteerCertificateCheckRevoked,
     VolunteerErased,
     VolunteerProfileUpdated,
+    VolunteerProfileUpdatedFullySealed,
     VolunteerProfileUpdatedSealed,
     VolunteerRegistered,
+    VolunteerRegisteredFullySealed,
     VolunteerRegisteredSealed,
     VolunteerWithdrawn,
     tenant_of_partner_topic,
 )
 from lotse_contracts.base import EventData
 from lotse_contracts.dead_letter import DeadLetterReason
+from lotse_contracts.envelope import PARTNER_SOURCE_PREFIX
 from lotse_contracts.events.matching import AnswerChannel
 from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, TENANTS, VOLUNTEERS
@@ -40,6 +43,7 @@ from lotse_matching.domain import Outcome
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Transaction
+from lotse_runtime.audit import SYSTEM, Actor, act_as, partner_on_kafka
 from lotse_runtime.consumer import Delivery, Dispatch, HandlerTable, RejectEvent, RetryPolicy, subscribe_events
 from lotse_runtime.sealed import Keyring, NoKeyring, SealedSource, subscribe_person_keys, unsealing
 
@@ -79,6 +83,7 @@ def registry_handlers(matching: Matching, keyring: SealedSource = NoKeyring()) -
         change: Callable[[Envelope[E], Transaction], Awaitable[None]],
     ) -> Callable[[Envelope[E], Delivery], Awaitable[None]]:
         async def handle(event: Envelope[E], delivery: Delivery) -> None:
+            act_as(Actor(SYSTEM.subject, (), f"event {event.type}"))  # the audit trail's actor, as in the registry
             await matching.apply(event, change)
 
         return handle
@@ -94,6 +99,12 @@ def registry_handlers(matching: Matching, keyring: SealedSource = NoKeyring()) -
                 keyring, applying(matching.volunteer_registered), applying(matching.volunteer_key_destroyed)
             ),
             VolunteerProfileUpdatedSealed: unsealing(
+                keyring, applying(matching.volunteer_profile_updated), applying(matching.volunteer_key_destroyed)
+            ),
+            VolunteerRegisteredFullySealed: unsealing(
+                keyring, applying(matching.volunteer_registered), applying(matching.volunteer_key_destroyed)
+            ),
+            VolunteerProfileUpdatedFullySealed: unsealing(
                 keyring, applying(matching.volunteer_profile_updated), applying(matching.volunteer_key_destroyed)
             ),
             VolunteerAvailabilityChanged: applying(matching.volunteer_availability_changed),
@@ -134,6 +145,9 @@ async def answer(
         raise RejectEvent(
             DeadLetterReason.TENANT_MISMATCH, f"event of tenant {event.tenant!r} on the topic of {topic_tenant!r}"
         )
+    # The audit trail's actor, as in the registry: the topic, and the system as the event names it.
+    system = event.source.removeprefix(f"{PARTNER_SOURCE_PREFIX}{event.tenant}/")
+    act_as(partner_on_kafka(delivery.topic, system, event.type))
     data = event.data
     outcome = await matching.answer(
         event.tenant,

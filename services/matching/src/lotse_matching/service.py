@@ -42,6 +42,7 @@ from lotse_contracts.events.needs import NeedDetails
 from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.events.values import ConsentPurpose
 from lotse_contracts.events.volunteers import VolunteerProfile
+from lotse_matching import audited
 from lotse_matching.calendar_feed import new_secret, secret_sha256
 from lotse_matching.candidates import Candidate, Engagement, assess, candidate, rough_distance_km
 from lotse_matching.domain import NeedWork, Outcome, new_staffing
@@ -61,6 +62,7 @@ from lotse_matching.hours import (
 from lotse_matching.index import FAIRNESS_WINDOW, TenantIndex
 from lotse_matching.office import BrokenRule, Filters, NeedSituation, Windows, situation
 from lotse_matching.profiles import need_from_record, timezone_of, volunteer_from_document
+from lotse_matching.sealing import PersonKeys
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import (
     Actor,
@@ -81,6 +83,7 @@ from lotse_matching.store import (
     Transaction,
     Transactions,
 )
+from lotse_runtime.audit import Operation
 from lotse_runtime.unit_of_work import Batch, UnitOfWork, current_batch
 
 log = structlog.get_logger("lotse.matching")
@@ -112,6 +115,18 @@ class _CallbacksTaken:
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)
 
+    def audit(
+        self,
+        tenant: str,
+        operation: Operation,
+        resource_type: str,
+        resource_id: str,
+        fields: set[str],
+        *,
+        subject_id: str | None = None,
+    ) -> None:
+        self.transaction.audit(tenant, operation, resource_type, resource_id, fields, subject_id=subject_id)
+
 
 class UnknownAggregate(Exception):
     """An event about a volunteer or need not seen yet; retried briefly, then dead-lettered."""
@@ -120,7 +135,8 @@ class UnknownAggregate(Exception):
 class Matching:
     """The use cases on a `MatchingStore` and its units of work: MongoDB's (`client` and a
     `Store`, with ``wake`` the relay's wake-up after a commit that appended events), or any
-    other given as ``transactions`` (the unit tests' in-memory fakes)."""
+    other given as ``transactions`` (the unit tests' in-memory fakes). ``person_keys`` seal each
+    proposal's fit with its volunteer's key (``sealing``)."""
 
     def __init__(
         self,
@@ -130,11 +146,13 @@ class Matching:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         wake: Callable[[], None] = lambda: None,
         *,
+        person_keys: PersonKeys,
         transactions: Transactions | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.store = store
+        self.person_keys = person_keys
         if transactions is None:
             if client is None or not isinstance(store, Store):
                 raise TypeError("without a MongoDB client and Store, Matching needs its units of work (transactions)")
@@ -264,7 +282,7 @@ class Matching:
         )
 
     async def _save(self, work: NeedWork, transaction: Transaction) -> None:
-        await work.save(self.store, transaction)
+        await work.save(self.store, transaction, self.person_keys)
         for effect in work.after:
             transaction.after_commit(effect)
 
@@ -603,9 +621,25 @@ class Matching:
                 return False
             feed = CalendarFeed(tenant, volunteer_id, secret_sha256(secret), self.clock())
             await self.store.put_calendar_feed(feed, transaction.session)
+            fields = audited.written_fields(None, feed.to_document())
+            operation, feeds = Operation.CREATE, audited.CALENDAR_FEEDS
+            transaction.audit(tenant, operation, feeds, volunteer_id, fields, subject_id=volunteer_id)
             return True
 
         return secret if await self._run(tenant, work) else None
+
+    async def revoke_calendar_feed(self, tenant: str, volunteer_id: str) -> bool:
+        """Delete the volunteer's calendar feed (its secret stops working); False if there was none."""
+
+        async def work(transaction: Transaction) -> bool:
+            if not await self.store.delete_calendar_feed(tenant, volunteer_id, transaction.session):
+                return False
+            transaction.audit(
+                tenant, Operation.DELETE, audited.CALENDAR_FEEDS, volunteer_id, set(), subject_id=volunteer_id
+            )
+            return True
+
+        return await self._run(tenant, work)
 
     def open_needs_for(self, tenant: str, volunteer_id: str) -> list[tuple[str, Candidate]]:
         """Open needs that fit the volunteer, best first, with the same reasons a proposal gives."""
@@ -852,6 +886,7 @@ class Matching:
                 updated_at=now,
             )
             await self.store.put_hours(entry, transaction.session)
+            _audit_hours(transaction, None, entry)
             return HoursResult(HoursOutcome.LOGGED, entry)
 
         return await self._run(tenant, work)
@@ -886,6 +921,7 @@ class Matching:
                 rejection_reason=None,
             )
             await self.store.put_hours(corrected, transaction.session)
+            _audit_hours(transaction, entry, corrected)
             return HoursResult(HoursOutcome.CORRECTED, corrected)
 
         return await self._run(tenant, work)
@@ -898,6 +934,7 @@ class Matching:
             if entry.state is HoursState.CONFIRMED:
                 return HoursResult(HoursOutcome.ALREADY_CONFIRMED, entry)
             await self.store.delete_hours(tenant, entry_id, transaction.session)
+            transaction.audit(tenant, Operation.DELETE, audited.HOURS, entry_id, set(), subject_id=entry.volunteer_id)
             return HoursResult(HoursOutcome.DELETED, entry)
 
         return await self._run(tenant, work)
@@ -929,6 +966,7 @@ class Matching:
                 rejection_reason=None if confirm else reason,
             )
             await self.store.put_hours(decided, transaction.session)
+            _audit_hours(transaction, entry, decided)
             return HoursResult(HoursOutcome.CONFIRMED if confirm else HoursOutcome.REJECTED, decided)
 
         return await self._run(scope.tenant, work)
@@ -1026,3 +1064,11 @@ def settled_outcome(proposal: Proposal, need_is_open: bool, now: datetime) -> Ou
     if status is not ProposalStatus.OPEN or not need_is_open:
         return Outcome.NO_LONGER_NEEDED
     return None
+
+
+def _audit_hours(transaction: Transaction, before: HoursEntry | None, after: HoursEntry) -> None:
+    """Note an hours entry written (a volunteer's, or the office's decision), about its volunteer."""
+    earlier = None if before is None else before.to_document()
+    fields = audited.written_fields(earlier, after.to_document())
+    operation = audited.operation_of(earlier)
+    transaction.audit(after.tenant, operation, audited.HOURS, after.id, fields, subject_id=after.volunteer_id)

@@ -29,6 +29,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from lotse_contracts import Envelope, MatchReason
 from lotse_contracts.events.matching import AnswerChannel, UnstaffedReason, WithdrawReason
 from lotse_contracts.events.partner import DeclineReason
+from lotse_runtime.audit import Operation, ensure_audit_indexes, entries_about_person
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 from lotse_runtime.sealed import destroy_person_key
@@ -562,6 +563,17 @@ class Transaction(Protocol):
 
     def after_commit(self, callback: Callable[[], None]) -> None: ...
 
+    def audit(
+        self,
+        tenant: str,
+        operation: Operation,
+        resource_type: str,
+        resource_id: str,
+        fields: set[str],
+        *,
+        subject_id: str | None = None,
+    ) -> None: ...
+
 
 class Transactions(Protocol):
     """The runtime's `lotse_runtime.unit_of_work.UnitOfWork`, as far as matching uses it."""
@@ -680,6 +692,7 @@ class HeldAboutVolunteer:
     committed_needs: list[Document]
     calendar_feed: list[Document]
     hours: list[Document]
+    audit: list[Document]
 
 
 class Store:
@@ -697,6 +710,7 @@ class Store:
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.database)
         await ensure_inbox_index(self.database)
+        await ensure_audit_indexes(self.database)  # the trail's search and its retention (TTL)
         await self.volunteers.create_index([("tenant", ASCENDING)])
         await self.needs.create_index([("tenant", ASCENDING), ("status", ASCENDING)])
         await self.needs.create_index([("staffing.escalate_at", ASCENDING)])
@@ -995,6 +1009,7 @@ class Store:
             committed_needs=await committed.to_list(),
             calendar_feed=[feed] if feed is not None else [],
             hours=await self.hours.find({"tenant": tenant, "volunteer_id": volunteer_id}).sort(HOURS_ORDER).to_list(),
+            audit=await entries_about_person(self.database, tenant, volunteer_id),
         )
 
     async def organisation_names(self, tenant: str, organisation_ids: list[str]) -> dict[str, str]:

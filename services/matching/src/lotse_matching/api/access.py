@@ -13,10 +13,25 @@ from fastapi import Depends, Request
 
 from lotse_matching.service import Matching, OfficeScope
 from lotse_matching.store import Actor, Store
+from lotse_runtime.audit import act_as
+from lotse_runtime.audit_api import request_actor
 from lotse_runtime.auth import Principal, Role, authenticated, requires
 from lotse_runtime.problems import Problem
 
-Volunteer = Annotated[Principal, Depends(requires(Role.VOLUNTEER))]
+
+async def caller(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    """The authenticated caller, whose writes in this request are recorded as theirs (audit
+    trail). Async, so the context it sets is the route's own (a sync one runs in a thread)."""
+    act_as(request_actor(request, principal))
+    return principal
+
+
+async def _volunteer(request: Request, principal: Annotated[Principal, Depends(requires(Role.VOLUNTEER))]) -> Principal:
+    act_as(request_actor(request, principal))  # their answers, picks and hours are recorded as theirs
+    return principal
+
+
+Volunteer = Annotated[Principal, Depends(_volunteer)]
 
 
 def matching_of(request: Request) -> Matching:
@@ -49,7 +64,7 @@ def allow(principal: Principal, *roles: Role) -> None:
         raise Problem(403, "Forbidden", "this needs one of the roles: " + ", ".join(role.value for role in roles))
 
 
-def office_scope(tenant: str, principal: Annotated[Principal, Depends(authenticated)]) -> OfficeScope:
+def office_scope(tenant: str, principal: Annotated[Principal, Depends(caller)]) -> OfficeScope:
     """The coordination office's console of the path's tenant: its coordinators see and act on
     every need, initiative admins on their own organisation's needs (and choose among its
     volunteers); volunteers and partners are refused (403)."""

@@ -18,6 +18,8 @@ from lotse_matching.profiles import timezone_of
 from lotse_matching.service import Matching, settled_outcome
 from lotse_matching.store import NeedRecord, Proposal
 from lotse_runtime import answer_links
+from lotse_runtime.audit import Actor, act_as
+from lotse_runtime.auth import Role
 from lotse_runtime.http_guards import rate_limit_retry_after
 
 router = APIRouter()
@@ -132,6 +134,10 @@ async def answer_by_link(request: Request, token: str) -> HTMLResponse:
         claims = answer_links.verify(_secret(matching), token, datetime.now(UTC))
     except answer_links.InvalidToken as error:
         return await _page(matching, asked, error.tenant, _refusal(error))
+    # The link's holder is the volunteer it was sent to: the audit trail records the answer as theirs.
+    asked_whom = await matching.store.proposal_record(claims.tenant, claims.proposal_id)
+    if asked_whom is not None:
+        act_as(Actor(asked_whom.volunteer_id, (Role.VOLUNTEER.value,), "POST /answers/{token}"))
     outcome = await matching.answer(claims.tenant, claims.proposal_id, choice, AnswerChannel.VOLUNTEER_APP)
     accepted = outcome is Outcome.ACCEPTED
     # The proposal says whose language the page is in (unless one was picked) and, after a yes, whom to ask.

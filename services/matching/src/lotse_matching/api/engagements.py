@@ -112,7 +112,7 @@ async def calendar_feed_state(matching: Service, principal: Volunteer) -> Calend
     summary="Revoke my calendar feed",
 )
 async def revoke_calendar_feed(matching: Service, principal: Volunteer) -> None:
-    if not await matching.store.delete_calendar_feed(tenant_of(principal), principal.volunteer_id):
+    if not await matching.revoke_calendar_feed(tenant_of(principal), principal.volunteer_id):
         raise Problem(404, "Not found", "you have no calendar feed")
 
 

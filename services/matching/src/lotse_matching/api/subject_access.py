@@ -21,6 +21,7 @@ class MatchingSubjectAccess(SubjectAccess):
     committed_needs: Section
     calendar_feed: Section
     hours: Section
+    audit: Section
 
 
 # Which collection each section shows, and why a collection naming volunteers is none.
@@ -30,6 +31,7 @@ COLLECTIONS = {
     "committed_needs": "needs",
     "calendar_feed": "calendar_feeds",
     "hours": "hours",
+    "audit": "audit",
 }
 NOT_SECTIONS = {
     "outbox": "the proposals' events, keyed by the need, shown in proposals",
@@ -61,4 +63,7 @@ async def subject_access(store: StoreDep, asked: Admitted) -> MatchingSubjectAcc
             secrets=("secret_sha256",),
         ),
         hours=section("The hours logged, and who confirmed or rejected them.", held.hours),
+        audit=section(
+            "Who changed the volunteer's proposals, hours or calendar feed, and when (not the values).", held.audit
+        ),
     )
