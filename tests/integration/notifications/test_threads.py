@@ -126,6 +126,72 @@ async def test_a_question_reaches_the_office_and_the_answer_the_volunteers_mail_
     assert again.status_code == 201 and again.json()["state"] == "open"
 
 
+async def test_the_questions_answers_and_the_offices_other_writes_are_in_the_audit_trail_for_its_officer_only(
+    service: Running,
+) -> None:
+    """Who asked, answered, closed or reopened which question, who marked a message read, chose
+    the office's mail or asked for the digest: field names only, never the texts."""
+    tenant = service.new_tenant()
+    volunteer = registered(tenant, name="Amira Haddad", channels=("email", "in_app"))
+    await service.applied(tenant, onboarded(tenant), volunteer)
+    volunteer_id, staff_id = str(volunteer.data.volunteer_id), str(uuid.uuid4())
+    me, coordinator = (
+        service.auth(Role.VOLUNTEER, tenant, volunteer_id),
+        service.auth(Role.COORDINATOR, tenant, staff_id),
+    )
+    asked = await service.http.post("/me/threads", json={"subject": "Darf ich helfen?", "text": QUESTION}, headers=me)
+    assert asked.status_code == 201, asked.text
+    thread = asked.json()["id"]
+    answer = {"text": "Ja, das dürfen Sie."}
+    assert (await service.http.post(f"/threads/{thread}/messages", json=answer, headers=coordinator)).is_success
+    assert (await service.http.post(f"/threads/{thread}/closing", headers=coordinator)).is_success
+    assert (await service.http.post(f"/threads/{thread}/reopening", headers=coordinator)).is_success
+    assert (await service.http.post(f"/me/threads/{thread}/messages", json={"text": "Danke!"}, headers=me)).is_success
+
+    async def inbox() -> list[dict[str, Any]]:
+        return list((await service.http.get("/me/messages", headers=me)).json())
+
+    (message, *_) = await eventually(inbox, what="the answer's in-app message")
+    assert (await service.http.post(f"/me/messages/{message['id']}/read", headers=me)).is_success
+    choice = {"delivery": "daily_digest", "digest_time": "07:30"}
+    assert (await service.http.put("/mail-preferences/office", json=choice, headers=coordinator)).is_success
+    assert (await service.http.post("/digest", headers=coordinator)).status_code == 202
+
+    officer = service.auth(Role.DATA_PROTECTION_OFFICER, tenant)
+    trail = f"/tenants/{tenant}/audit"
+    about = await service.http.get(trail, params={"subject": volunteer_id}, headers=officer)
+    assert about.status_code == 200, about.text
+    written = [
+        (e["actor"], e["operation"], e["resource_type"], e["action"], e["fields"])
+        for e in reversed(about.json()["items"])
+    ]
+    whole_message = ["last_activity_at", "last_from", "messages", "state"]
+    assert written == [
+        (volunteer_id, "create", "threads", "POST /me/threads", written[0][4]),
+        (staff_id, "update", "threads", "POST /threads/{thread_id}/messages", whole_message),
+        (staff_id, "update", "threads", "POST /threads/{thread_id}/closing", ["state"]),
+        (staff_id, "update", "threads", "POST /threads/{thread_id}/reopening", ["state"]),
+        (volunteer_id, "update", "threads", "POST /me/threads/{thread_id}/messages", whole_message),
+        (volunteer_id, "update", "messages", "POST /me/messages/{message_id}/read", ["read_at"]),
+    ]
+    assert {"subject", "messages", "volunteer_id", "state"} <= set(written[0][4])
+    assert QUESTION not in about.text and "dürfen" not in about.text, "field names, never the texts"
+    office = await service.http.get(trail, params={"actor": staff_id, "resource": "mail_preferences"}, headers=officer)
+    (preference,) = office.json()["items"]
+    assert preference["action"] == "PUT /mail-preferences/office" and "delivery" in preference["fields"]
+    digest = await service.http.get(trail, params={"resource": "deliveries"}, headers=officer)
+    assert [(e["actor"], e["action"]) for e in digest.json()["items"]] == [(staff_id, "POST /digest")]
+
+    exported = await service.http.get(f"{trail}.json", headers=officer)
+    assert exported.status_code == 200 and len(exported.json()) == 8
+    as_csv = await service.http.get(f"{trail}.csv", params={"subject": volunteer_id}, headers=officer)
+    assert as_csv.status_code == 200 and as_csv.text.count("\r\n") == 7
+    other_officer = service.auth(Role.DATA_PROTECTION_OFFICER, service.new_tenant())
+    for who, status in ((other_officer, 404), (coordinator, 403), (me, 403)):
+        for path in (trail, f"{trail}.csv", f"{trail}.json"):
+            assert (await service.http.get(path, headers=who)).status_code == status, (path, status)
+
+
 async def test_bad_input_is_refused_naming_the_field_and_others_threads_are_not_found(service: Running) -> None:
     tenant = service.new_tenant()
     volunteer, other = registered(tenant), registered(tenant)
@@ -281,7 +347,11 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     volunteer = registered(tenant, name="Amira Haddad", channels=("email", "in_app"))
     await service.applied(tenant, onboarded(tenant), volunteer)
     volunteer_id = str(volunteer.data.volunteer_id)
-    me, coordinator = service.auth(Role.VOLUNTEER, tenant, volunteer_id), service.auth(Role.COORDINATOR, tenant)
+    coordinator_id = str(uuid.uuid4())
+    me, coordinator = (
+        service.auth(Role.VOLUNTEER, tenant, volunteer_id),
+        service.auth(Role.COORDINATOR, tenant, coordinator_id),
+    )
     asked = await service.http.post("/me/threads", json={"subject": "Darf ich helfen?", "text": QUESTION}, headers=me)
     assert asked.status_code == 201, asked.text
     answer = {"text": "Ja, das dürfen Sie."}
@@ -299,7 +369,8 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     assert mine.status_code == 200, mine.text
     export = mine.json()
     assert (export["service"], export["tenant"], export["volunteer_id"]) == ("notifications", tenant, volunteer_id)
-    assert {"contact", "messages", "threads", "post_counts", "deliveries"} <= sections_with_records(export)
+    assert {"contact", "messages", "threads", "post_counts", "deliveries", "audit"} <= sections_with_records(export)
+    assert {entry["actor"] for entry in export["audit"]["records"]} == {volunteer_id, coordinator_id}
     assert export["contact"]["records"][0]["email"] == volunteer.data.contact.email
     assert QUESTION in mine.text and "Ja, das dürfen Sie." in mine.text
     delivered = {(d["recipient_kind"], d["kind"]) for d in export["deliveries"]["records"]}

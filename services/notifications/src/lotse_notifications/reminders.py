@@ -22,7 +22,8 @@ from lotse_notifications import domain, service
 from lotse_notifications.catalogue import DAILY_DIGEST, PROPOSAL_REMINDER, WEEKLY_DIGEST
 from lotse_notifications.records import Proposal, TenantFacts
 from lotse_notifications.settings import NotificationSettings
-from lotse_notifications.store import Store
+from lotse_notifications.store import DELIVERIES, Store
+from lotse_runtime.audit import Operation
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 log = structlog.get_logger("lotse.notifications.worker")
@@ -220,6 +221,9 @@ class Planner:
             )
             if created is None:
                 return False
+            # Audited: the office asks for it by hand (the timer's is the system's).
+            fields = {"kind", "recipient_kind", "recipient_id", "channel", "payload"}
+            transaction.audit(slug, Operation.CREATE, DELIVERIES, created.id, fields)
             transaction.after_commit_or_unknown(self.wake)
             return True
 

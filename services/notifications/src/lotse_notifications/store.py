@@ -68,7 +68,7 @@ from lotse_notifications.records import (
     scoped_id,
 )
 from lotse_notifications.templates import Rendered, TemplateSource
-from lotse_runtime.audit import Operation, changed_fields, ensure_audit_indexes
+from lotse_runtime.audit import Operation, changed_fields, ensure_audit_indexes, entries_about_person
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.memo import Memo
 from lotse_runtime.mongo import in_transaction
@@ -83,6 +83,12 @@ WEBHOOKS = "webhooks"
 # The office's texts: its message templates and its guidance for volunteers (audited).
 TEMPLATE_OVERRIDES = "template_overrides"
 GUIDANCE = "guidance"
+# Written by people and audited too: the volunteers' questions and the office's answers, the
+# office's mail preferences, the volunteers' inbox (read marks) and the digest asked for by hand.
+THREADS = "threads"
+MAIL_PREFERENCES = "mail_preferences"
+MESSAGES = "messages"
+DELIVERIES = "deliveries"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 Session = AsyncClientSession | None
 
@@ -452,6 +458,7 @@ class HeldAboutVolunteer:
     post_counts: list[Doc]
     deliveries: list[Doc]
     digest_items: list[Doc]
+    audit: list[Doc]
 
 
 def naming_volunteer(tenant: str, volunteer_id: str, proposal_ids: Sequence[str]) -> Doc:
@@ -947,10 +954,19 @@ class Store:
         self._mail_preferences.remember(_id, (preference,), ticket, transaction)
         return preference
 
-    async def save_mail_preference(self, preference: MailPreference) -> None:
+    async def save_mail_preference(self, preference: MailPreference, transaction: Transaction | None = None) -> None:
+        """Save the office's or an organisation's choice; in ``transaction`` (the office's route)
+        with its audit entry."""
         document = preference.to_document()
-        await self.db.mail_preferences.replace_one({"_id": document["_id"]}, _fields(document), upsert=True)
+        if transaction is not None:
+            self._mail_preferences.changing(document["_id"], transaction)
+        await self.db.mail_preferences.replace_one(
+            {"_id": document["_id"]}, _fields(document), upsert=True, session=_session(transaction)
+        )
         self._mail_preferences.forget(document["_id"])
+        if transaction is not None:
+            fields = changed_fields(_fields(document))
+            transaction.audit(preference.tenant, Operation.UPDATE, MAIL_PREFERENCES, document["_id"], fields)
 
     async def add_digest_item(self, item: DigestItem, transaction: Transaction) -> bool:
         """Keep an event for the recipient's next daily digest; False if it is kept already."""
@@ -1249,12 +1265,21 @@ class Store:
         found = self.db.messages.find({"tenant": tenant, "volunteer_id": volunteer_id})
         return await found.sort("created_at", DESCENDING).limit(limit).to_list()
 
-    async def mark_read(self, tenant: str, volunteer_id: str, message_id: str) -> Doc | None:
-        return await self.db.messages.find_one_and_update(
+    async def mark_read(
+        self, tenant: str, volunteer_id: str, message_id: str, transaction: Transaction | None = None
+    ) -> Doc | None:
+        """Mark the volunteer's message read; in ``transaction`` (their route) with its audit entry."""
+        update = {"$set": {"read_at": datetime.now(UTC)}}
+        found: Doc | None = await self.db.messages.find_one_and_update(
             {"_id": message_id, "tenant": tenant, "volunteer_id": volunteer_id},
-            {"$set": {"read_at": datetime.now(UTC)}},
+            update,
             return_document=ReturnDocument.AFTER,
+            session=_session(transaction),
         )
+        if found is not None and transaction is not None:
+            fields = changed_fields(update)
+            transaction.audit(tenant, Operation.UPDATE, MESSAGES, message_id, fields, subject_id=volunteer_id)
+        return found
 
     # --- tenant settings -------------------------------------------------------------------
 
@@ -1419,7 +1444,12 @@ class Store:
         return found is not None
 
     async def open_thread(self, thread: Thread, transaction: Transaction) -> None:
-        await self.db.threads.insert_one(thread.to_document(), session=transaction.session)
+        document = thread.to_document()
+        await self.db.threads.insert_one(document, session=transaction.session)
+        fields = changed_fields(document)
+        transaction.audit(
+            thread.tenant, Operation.CREATE, THREADS, thread.thread_id, fields, subject_id=thread.volunteer_id
+        )
 
     async def thread(self, tenant: str, thread_id: str, transaction: Transaction | None = None) -> Thread | None:
         found = await self.db.threads.find_one(
@@ -1430,32 +1460,45 @@ class Store:
     async def add_thread_message(
         self, tenant: str, thread_id: str, message: ThreadMessage, state: ThreadState, transaction: Transaction
     ) -> Thread | None:
-        """Append a message (one atomic update: two posts at once both stay) and set the state."""
+        """Append a message (one atomic update: two posts at once both stay) and set the state;
+        audited (who wrote in which thread, never the text)."""
+        update = {
+            "$push": {"messages": message.to_document()},
+            "$set": {
+                "state": state.value,
+                "last_activity_at": message.created_at,
+                "last_from": message.author.value,
+            },
+        }
         found = await self.db.threads.find_one_and_update(
             {"_id": scoped_id(tenant, thread_id), "tenant": tenant},
-            {
-                "$push": {"messages": message.to_document()},
-                "$set": {
-                    "state": state.value,
-                    "last_activity_at": message.created_at,
-                    "last_from": message.author.value,
-                },
-            },
+            update,
             return_document=ReturnDocument.AFTER,
             session=transaction.session,
         )
-        return None if found is None else Thread.from_document(found)
+        if found is None:
+            return None
+        changed = Thread.from_document(found)
+        fields = changed_fields(update)
+        transaction.audit(tenant, Operation.UPDATE, THREADS, thread_id, fields, subject_id=changed.volunteer_id)
+        return changed
 
     async def set_thread_state(
         self, tenant: str, thread_id: str, state: ThreadState, transaction: Transaction
     ) -> Thread | None:
+        update = {"$set": {"state": state.value}}
         found = await self.db.threads.find_one_and_update(
             {"_id": scoped_id(tenant, thread_id), "tenant": tenant},
-            {"$set": {"state": state.value}},
+            update,
             return_document=ReturnDocument.AFTER,
             session=transaction.session,
         )
-        return None if found is None else Thread.from_document(found)
+        if found is None:
+            return None
+        changed = Thread.from_document(found)
+        fields = changed_fields(update)
+        transaction.audit(tenant, Operation.UPDATE, THREADS, thread_id, fields, subject_id=changed.volunteer_id)
+        return changed
 
     async def held_about_volunteer(self, tenant: str, volunteer_id: str) -> HeldAboutVolunteer:
         """Every document of the tenant that is about the volunteer (the subject-access export)."""
@@ -1471,6 +1514,7 @@ class Store:
             post_counts=await self.db.post_counts.find({"tenant": tenant, "author_id": volunteer_id}).to_list(),
             deliveries=await self.db.deliveries.find(addressed).sort("created_at", ASCENDING).to_list(),
             digest_items=await self.db.digest_items.find(addressed).sort("created_at", ASCENDING).to_list(),
+            audit=await entries_about_person(self.db, tenant, volunteer_id),
         )
 
     async def threads_of_volunteer(self, tenant: str, volunteer_id: str, limit: int = 200) -> list[Thread]:

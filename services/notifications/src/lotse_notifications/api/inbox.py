@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from lotse_notifications.api.access import NOT_FOUND, StoreDep, Volunteer
 from lotse_runtime.auth import tenant_of
 from lotse_runtime.i18n import direction
 from lotse_runtime.problems import Problem
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 router = APIRouter()
 
@@ -23,8 +24,13 @@ async def my_messages(principal: Volunteer, store: StoreDep) -> list[dict[str, A
 @router.post(
     "/me/messages/{message_id}/read", tags=["inbox"], responses=NOT_FOUND, summary="Mark one of my messages as read"
 )
-async def mark_read(message_id: str, principal: Volunteer, store: StoreDep) -> dict[str, Any]:
-    found = await store.mark_read(tenant_of(principal), principal.volunteer_id, message_id)
+async def mark_read(message_id: str, principal: Volunteer, request: Request, store: StoreDep) -> dict[str, Any]:
+    unit_of_work: UnitOfWork = request.app.state.unit_of_work
+
+    async def mark(transaction: Transaction) -> dict[str, Any] | None:  # with its audit entry
+        return await store.mark_read(tenant_of(principal), principal.volunteer_id, message_id, transaction)
+
+    found = await unit_of_work.run(mark)
     if found is None:
         raise Problem(404, "Not found", "no such message")
     return _message_view(found)

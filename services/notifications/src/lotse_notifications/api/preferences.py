@@ -6,20 +6,19 @@ initiative admin for their own organisation)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lotse_contracts.events.notifications import RecipientKind
 from lotse_contracts.events.values import IsoTime
-from lotse_notifications.api.access import NOT_FOUND, Coordinator, StoreDep
+from lotse_notifications.api.access import NOT_FOUND, Coordinator, OrganisationAdmin, StoreDep
 from lotse_notifications.records import MailPreference, OfficeMail
 from lotse_notifications.store import Store
-from lotse_runtime.auth import Principal, Role, requires, tenant_of
+from lotse_runtime.auth import Principal, Role, tenant_of
 from lotse_runtime.problems import Problem
-
-OrganisationAdmin = Annotated[Principal, Depends(requires(Role.COORDINATOR, Role.INITIATIVE_ADMIN))]
+from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 
 class PreferenceBody(BaseModel):
@@ -111,7 +110,12 @@ async def _save(
         digest_time=(body.digest_time or default).replace(second=0, microsecond=0, tzinfo=None),
         updated_at=datetime.now(UTC),
     )
-    await store.save_mail_preference(preference)
+    unit_of_work: UnitOfWork = request.app.state.unit_of_work
+
+    async def save(transaction: Transaction) -> None:  # with its audit entry (who chose what)
+        await store.save_mail_preference(preference, transaction)
+
+    await unit_of_work.run(save)
     return preference
 
 

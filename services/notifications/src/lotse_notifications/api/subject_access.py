@@ -24,6 +24,7 @@ class NotificationsSubjectAccess(SubjectAccess):
     post_counts: Section
     deliveries: Section
     digest_items: Section
+    audit: Section
 
 
 # Which collection each section shows, and why a collection naming volunteers is none.
@@ -35,6 +36,7 @@ COLLECTIONS = {
     "post_counts": "post_counts",
     "deliveries": "deliveries",
     "digest_items": "digest_items",
+    "audit": "audit",
 }
 NOT_SECTIONS = {
     "outbox": "the deliveries' outcomes as events, shown in deliveries",
@@ -73,4 +75,7 @@ async def subject_access(store: StoreDep, asked: Admitted) -> NotificationsSubje
             secrets=("payload.accept_url", "payload.decline_url", "claimed_by"),
         ),
         digest_items=section("What waits for the volunteer's next daily digest.", held.digest_items),
+        audit=section(
+            "Who wrote in the volunteer's questions or changed their inbox, and when (not the texts).", held.audit
+        ),
     )
