@@ -12,9 +12,17 @@ import httpx
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lotse_contracts import PersonKeyIssued, new_event, to_bytes
+from lotse_contracts import MatchFit, MatchProposed, MatchProposedSealed, PersonKeyIssued, new_event, to_bytes
 from lotse_runtime.connections import operations_router
-from lotse_runtime.sealed import KeyEncryptionKey, Keyring, destroy_person_key, new_data_key
+from lotse_runtime.sealed import (
+    KeyDestroyed,
+    KeyEncryptionKey,
+    Keyring,
+    PersonKey,
+    destroy_person_key,
+    new_data_key,
+    seal,
+)
 from lotse_runtime.settings import PlatformSettings
 
 KEK = KeyEncryptionKey("a-key-encryption-key-of-thirty-two-chars")
@@ -107,3 +115,35 @@ async def test_ready_says_when_the_person_keys_do_not_open(database: AsyncDataba
         await keyring.apply(*_key_record(str(uuid4()))[:2])  # wrapped with the registry's KEK
         ready = await http.get("/ready")
     assert ready.status_code == 503 and ready.json()["checks"]["person_keys"] == "unavailable"
+
+
+async def test_the_current_key_seals_a_proposal_that_opens_with_the_volunteers_key_and_not_once_erased(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    keyring = Keyring(database, KEK)
+    volunteer_id, never_sealed = str(uuid4()), str(uuid4())
+    message_key, value, data_key = _key_record(volunteer_id)
+    await keyring.apply(message_key, value)
+
+    current = await keyring.current_key(TENANT, volunteer_id)
+    assert isinstance(current, PersonKey) and current.data_key == data_key
+    assert await keyring.current_key(TENANT, never_sealed) is None, "no key ever issued: nothing to seal with"
+    plain = MatchProposed.example().model_copy(update={"volunteer_id": UUID(volunteer_id)})
+    fit = MatchFit(score=plain.score, reasons=plain.reasons, distance_km=plain.distance_km)
+    need_id = str(plain.need_id)
+    sealed = MatchProposedSealed(
+        need_id=plain.need_id,
+        volunteer_id=plain.volunteer_id,
+        proposal_id=plain.proposal_id,
+        organisation_id=plain.organisation_id,
+        fit=seal(fit, key_id=current.key_id, data_key=current.data_key, tenant=TENANT, subject=need_id),
+        expires_at=plain.expires_at,
+    )
+    event = new_event(data=sealed, tenant=TENANT, subject=need_id, version=1, source="/lotse/matching")
+
+    opened = await keyring.opened(event)
+    assert opened is not None and opened.data == plain, "looked up by the volunteer, not the event's subject"
+
+    await keyring.apply(message_key, None)  # the volunteer's erasure
+    assert isinstance(await keyring.current_key(TENANT, volunteer_id), KeyDestroyed)
+    assert await keyring.opened(event) is None, "the erased volunteer's proposal: applied without its fit"

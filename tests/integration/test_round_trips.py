@@ -29,6 +29,7 @@ from lotse_contracts import (
 from lotse_contracts.events.values import Channel
 from lotse_devstack import Stack
 from lotse_matching.handlers import registry_handlers
+from lotse_matching.sealing import NoPersonKeys
 from lotse_matching.service import Matching
 from lotse_matching.store import Store as MatchingStore
 from lotse_notifications import catalogue
@@ -163,7 +164,7 @@ async def test_an_opened_need_costs_matching_few_round_trips(stack: Stack, measu
     settings = matching_support.service_settings(stack, measured.name, database=measured.name)
     store = MatchingStore(database)
     await store.ensure_indexes()
-    matching = Matching(settings, measured.client, store)
+    matching = Matching(settings, measured.client, store, person_keys=NoPersonKeys())
     await matching.load()
     dispatch = registry_handlers(matching)
     tenant = f"rt-{uuid.uuid4().hex[:8]}"

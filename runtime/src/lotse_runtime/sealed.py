@@ -9,10 +9,13 @@ when they apply an event. Erasure deletes the key in the registry and writes a t
 consumer deletes its copy on it. What is left of the person on any topic, in a dead letter or in
 a consumer's backlog is then ciphertext nobody can open.
 
+Matching seals a proposal's fit (score, reasons, distance: they describe the volunteer) with the
+volunteer's key from its keyring (``Keyring.current_key``) before the proposal goes to its outbox.
+
 A sealed event whose key has not arrived yet (the key topic and the volunteer topic are not
 ordered with each other) waits a little, then fails like an event about an unknown aggregate
 (retried, then dead-lettered). One whose key was destroyed is about an erased person: it is
-applied without the personal data (``Unsealed`` returns None), never dead-lettered.
+applied without the personal data (``Keyring.opened`` returns None), never dead-lettered.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import base64
 import functools
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID, uuid4
@@ -43,14 +47,21 @@ from pymongo.errors import DuplicateKeyError
 from lotse_contracts import (
     Envelope,
     EventValidationError,
+    MatchFit,
+    MatchProposedSealed,
     PersonKeyIssued,
     VolunteerPersonalData,
+    VolunteerProfile,
+    VolunteerProfileUpdatedFullySealed,
     VolunteerProfileUpdatedSealed,
+    VolunteerRegisteredFullySealed,
     VolunteerRegisteredSealed,
+    VolunteerRegistration,
     parse_event,
     schema_url,
 )
 from lotse_contracts.base import EventData
+from lotse_contracts.codec import envelope_model
 from lotse_contracts.sealed import SEALING_ALGORITHM, Sealed
 from lotse_contracts.topics import PERSON_KEYS
 from lotse_runtime.consumer import Delivery, EventHandler, consumer_options
@@ -65,6 +76,21 @@ NONCE_BYTES = 12
 KEY_WAIT_SECONDS = 10.0
 
 P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class PersonKey:
+    """A person's data key, unwrapped, and its id (for sealing)."""
+
+    key_id: UUID
+    data_key: bytes
+
+
+class KeyDestroyed:
+    """The person's key was destroyed: they are erased, nothing about them is to be sealed any more."""
+
+
+KEY_DESTROYED = KeyDestroyed()
 
 
 class KeyNotYetKnown(Exception):
@@ -266,24 +292,71 @@ class Keyring:
             await asyncio.sleep(pause)  # the key topic is read by another subscription, maybe another replica
             pause = min(pause * 2, 0.5)
 
+    async def current_key(self, tenant: str, person_id: str) -> PersonKey | KeyDestroyed | None:
+        """The person's key to seal with now, without waiting; None if this keyring never received
+        one (see ``lotse_matching.sealing`` for when that happens)."""
+        document = await self.collection.find_one({"_id": f"{tenant}:{person_id}"})
+        if document is None:
+            return None
+        if document.get("destroyed"):
+            return KEY_DESTROYED
+        key_id = UUID(document["key_id"])
+        return PersonKey(key_id=key_id, data_key=self.kek.unwrap(key_id, document["wrapped_key"]))
+
     async def opened(self, event: Envelope[Any]) -> Envelope[Any] | None:
-        """A sealed volunteer event as its plain predecessor (same id, type ``...v1``), or None if
-        the volunteer's key was destroyed (the volunteer is erased)."""
-        data = event.data
-        if not isinstance(data, VolunteerRegisteredSealed | VolunteerProfileUpdatedSealed):
-            raise TypeError(f"not a sealed event: {event.type}")
-        data_key = await self.data_key(event.tenant, event.subject, data.personal.key_id)
+        """A sealed event as its plain predecessor (same id, type ``...v1``), or None if the key of
+        the person it is about was destroyed (the person is erased)."""
+        part = sealed_part(event)
+        if part is None:
+            return None
+        person, sealed = part
+        data_key = await self.data_key(event.tenant, person, sealed.key_id)
         if data_key is None:
             return None
-        personal = unseal(
-            data.personal, VolunteerPersonalData, data_key=data_key, tenant=event.tenant, subject=event.subject
-        )
-        return plain_envelope(event, data.unsealed(personal))
+        return open_sealed(event, data_key)
+
+
+def sealed_part(event: Envelope[Any]) -> tuple[str, Sealed[Any]] | None:
+    """Whose key opens a sealed event (the person's id), and its sealed value; None for a proposal
+    without a fit (its volunteer's key was gone when matching proposed them)."""
+    data = event.data
+    match data:
+        case VolunteerRegisteredSealed() | VolunteerProfileUpdatedSealed():
+            return event.subject, data.personal
+        case VolunteerRegisteredFullySealed() | VolunteerProfileUpdatedFullySealed():
+            return event.subject, data.profile
+        case MatchProposedSealed():
+            return None if data.fit is None else (str(data.volunteer_id), data.fit)
+    raise TypeError(f"not a sealed event: {event.type}")
+
+
+def open_sealed(event: Envelope[Any], data_key: bytes) -> Envelope[Any]:
+    """A sealed event opened with its person's key: as its plain predecessor, with the same id. The
+    additional data is always the event's message key."""
+    part = sealed_part(event)
+    if part is None:
+        raise TypeError(f"nothing sealed in {event.type} {event.id}")
+    opening = functools.partial(unseal, part[1], data_key=data_key, tenant=event.tenant, subject=event.subject)
+    data = event.data
+    match data:
+        case VolunteerRegisteredSealed() | VolunteerProfileUpdatedSealed():
+            return plain_envelope(event, data.unsealed(opening(VolunteerPersonalData)))
+        case VolunteerRegisteredFullySealed():
+            return plain_envelope(event, data.unsealed(opening(VolunteerRegistration)))
+        case VolunteerProfileUpdatedFullySealed():
+            return plain_envelope(event, data.unsealed(opening(VolunteerProfile)))
+        case MatchProposedSealed():
+            return plain_envelope(event, data.unsealed(opening(MatchFit)))
+    raise TypeError(f"not a sealed event: {event.type}")
 
 
 def plain_envelope(event: Envelope[Any], data: EventData) -> Envelope[Any]:
-    """``event`` carrying ``data`` of another type (its id, and so its inbox record, stay the same)."""
-    return event.model_copy(update={"type": data.event_type, "dataschema": schema_url(data.event_type), "data": data})
+    """``event`` carrying ``data`` of another type (its id, and so its inbox record, stay the same),
+    as the envelope model of that type: a copy of the old envelope would serialise the new data by
+    the old type's fields (a sealed proposal would go to the outbox without its sealed fit)."""
+    attributes = {name: getattr(event, name) for name in Envelope.model_fields}
+    attributes.update(type=data.event_type, dataschema=schema_url(data.event_type), data=data)
+    return envelope_model(data.event_type).model_validate(attributes)
 
 
 class SealedSource(Protocol):

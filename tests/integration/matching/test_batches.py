@@ -18,6 +18,7 @@ from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStart
 from lotse_contracts import DeadLetterInfo, Envelope, VolunteerProfileUpdated, to_bytes
 from lotse_devstack import Stack
 from lotse_matching.handlers import registry_handlers
+from lotse_matching.sealing import NoPersonKeys
 from lotse_matching.service import Matching
 from lotse_matching.store import ProposalStatus, Store, Transaction
 from lotse_runtime.consumer import Delivery, EventPipeline, RetryPolicy
@@ -84,7 +85,7 @@ async def world(stack: Stack) -> AsyncIterator[World]:
     )
     store = Store(client[settings.database])
     await store.ensure_indexes()
-    matching = Matching(settings, client, store)
+    matching = Matching(settings, client, store, person_keys=NoPersonKeys())
     dead: list[tuple[bytes, DeadLetterInfo]] = []
 
     async def dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:

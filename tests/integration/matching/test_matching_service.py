@@ -539,7 +539,7 @@ async def test_a_restarted_service_rebuilds_the_same_index_from_its_database(mat
     await matching.wait_events(tenant, second_need.subject, count("unstaffed"), "the second need unstaffed")
 
     running: Matching = matching.app.state.matching
-    rebuilt = Matching(matching.settings, running.client, running.store)
+    rebuilt = Matching(matching.settings, running.client, running.store, person_keys=running.person_keys)
     await rebuilt.load()
     for name in TENANTS.values():
         before, after = running.index(name), rebuilt.index(name)

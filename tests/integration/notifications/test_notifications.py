@@ -21,17 +21,26 @@ import pytest_asyncio
 from prometheus_client import REGISTRY
 
 from lotse_contracts import (
+    MatchFit,
+    MatchProposed,
+    MatchProposedSealed,
+    MatchReason,
     NeedCancelled,
+    PersonKeyIssued,
     VolunteerErased,
     new_event,
     parse_event,
 )
+from lotse_contracts.events.matching import ReasonCode
 from lotse_contracts.events.values import QuietHours
 from lotse_contracts.topics import DELIVERIES
 from lotse_devstack import Stack
 from lotse_devstack.smtp_sink import SmtpSink
+from lotse_notifications import catalogue
 from lotse_notifications.app import CONSUMED_TOPICS, create_app
+from lotse_runtime import i18n
 from lotse_runtime.auth import Role
+from lotse_runtime.sealed import key_encryption_key, new_data_key, plain_envelope, seal
 from tests.integration.notifications.support import (
     Running,
     WebhookReceiver,
@@ -112,6 +121,50 @@ async def test_a_proposal_is_emailed_in_arabic_right_to_left_with_links_signed_f
     assert mail["headers"]["Reply-To"] == f"office@{tenant}.example"
     welcome = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "welcome")
     assert "erweitertes Führungszeugnis" in welcome["text"] and "التأمين" in welcome["text"]
+
+
+async def test_a_sealed_proposal_opens_with_the_volunteers_key_for_the_mail_and_reaches_partners_as_before(
+    service: Running, smtp_sink: SmtpSink, receiver_factory: Any
+) -> None:
+    tenant = service.new_tenant()
+    secret = "partner-secret-" + uuid.uuid4().hex
+    partner = receiver_factory(secret, [200])
+    hook = {"url": partner.url, "secret": secret, "event_types": [MatchProposed.event_type], "fields": []}
+    coordinator = service.auth(Role.COORDINATOR, tenant, subject=str(uuid.uuid4()))
+    assert (await service.http.post("/webhooks", json=hook, headers=coordinator)).status_code == 201
+    volunteer, need = registered(tenant), need_opened(tenant)
+    await service.applied(tenant, onboarded(tenant), volunteer, need)
+    volunteer_id = str(volunteer.data.volunteer_id)
+    key_id, data_key = new_data_key()
+    wrapped = key_encryption_key(service.settings.key_encryption_key).wrap(key_id, data_key)
+    issued = PersonKeyIssued(person_id=volunteer_id, key_id=key_id, algorithm="A256GCM", wrapped_key=wrapped)
+    reason = MatchReason(code=ReasonCode.DISTANCE, detail="about 2.5 km away")
+    plain = proposed(tenant, need.data.need_id, volunteer.data.volunteer_id, version=1)
+    data = plain.data
+    fit = MatchFit(score=data.score, reasons=[reason], distance_km=2.5)
+    sealed_fit = seal(fit, key_id=key_id, data_key=data_key, tenant=tenant, subject=plain.subject)
+    sealed = plain_envelope(
+        plain,
+        MatchProposedSealed.model_validate(
+            {**data.model_dump(include=set(MatchProposedSealed.model_fields)), "fit": sealed_fit}
+        ),
+    )
+    await service.publish(
+        new_event(data=issued, tenant=tenant, subject=volunteer_id, version=1, source="/lotse/registry")
+    )
+    await service.publish(sealed)
+
+    mail = await wait_for_mail(smtp_sink, volunteer.data.contact.email, "match_proposed")
+    label = catalogue.label(catalogue.REASON_LABELS, reason.code, "de", reason.detail)
+    assert f"{label} ({i18n.format_number(2.5, 'de', decimals=1)} km)" in mail["text"], "opened: the fit in the mail"
+    await eventually(lambda: _async(len(partner.calls) >= 1), what="the proposal at the partner")
+    forwarded = json.loads(partner.calls[0].body)
+    assert forwarded["type"] == MatchProposed.event_type and forwarded["id"] == str(sealed.id)
+    assert forwarded["data"] == {
+        "need_id": str(need.data.need_id),
+        "organisation_id": str(data.organisation_id),
+        "expires_at": forwarded["data"]["expires_at"],
+    }
 
 
 def _duplicates_suppressed() -> float:

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lotse_contracts import (
-    Envelope,
-    VolunteerPersonalData,
-    VolunteerProfileUpdatedSealed,
-    VolunteerRegisteredSealed,
-    parse_event,
-)
+from lotse_contracts import Envelope, parse_event
 from lotse_runtime.auth import Role
-from lotse_runtime.sealed import key_encryption_key, plain_envelope, unseal
+from lotse_runtime.sealed import key_encryption_key, open_sealed, sealed_part
 from tests.integration.registry.conftest import RunningRegistry
 from tests.support.kafka import read_all
 
@@ -118,12 +112,10 @@ async def tenant_events(
 async def opened(registry: RunningRegistry, event: Envelope[Any]) -> Envelope[Any]:
     """A sealed volunteer event opened as matching and notifications open it: with the volunteer's
     key (here from the registry's database), unwrapped with the platform's key."""
-    assert isinstance(event.data, VolunteerRegisteredSealed | VolunteerProfileUpdatedSealed), event.type
+    part = sealed_part(event)
+    assert part is not None, event.type
     stored = await registry.database.person_keys.find_one({"_id": event.subject})
     assert stored is not None
-    key_id = event.data.personal.key_id
+    key_id = part[1].key_id
     data_key = key_encryption_key(registry.settings.key_encryption_key).unwrap(key_id, stored["wrapped_key"])
-    personal = unseal(
-        event.data.personal, VolunteerPersonalData, data_key=data_key, tenant=event.tenant, subject=event.subject
-    )
-    return plain_envelope(event, event.data.unsealed(personal))
+    return open_sealed(event, data_key)

@@ -4,6 +4,7 @@ that dies between commit and publish; consent withdrawal and erasure."""
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
 import uuid
 from collections.abc import AsyncIterator, Awaitable
@@ -13,7 +14,7 @@ import bson
 import pytest
 from pymongo import AsyncMongoClient
 
-from lotse_contracts import Envelope
+from lotse_contracts import Envelope, parse_event
 from lotse_contracts.topics import NEEDS, ORGANISATIONS, PERSON_KEYS, TENANTS, VOLUNTEERS
 from lotse_devstack import Stack
 from lotse_registry.app import create_app
@@ -126,6 +127,44 @@ async def test_quiet_hours_and_opt_outs_are_stored_and_published_with_the_contac
     assert registered.data.contact.quiet_hours.model_dump(mode="json") == {"start": "21:00:00", "end": "07:00:00"}
     assert registered.data.contact.opted_out_of == ["welcome"]
     assert updated.data.contact.quiet_hours is None and updated.data.contact.opted_out_of == ["proposal_reminder"]
+
+
+async def test_only_the_volunteer_id_is_readable_on_the_topic_the_rest_opens_with_their_key(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    http, tenant = registry.http, await onboard(registry)
+    volunteer_id = str(uuid.uuid4())
+    me = registry.auth(Role.VOLUNTEER, tenant=tenant, subject=volunteer_id)
+    body = volunteer_body()
+    assert (await http.post(f"/tenants/{tenant}/volunteers", json=body, headers=me)).status_code == 201
+    profile = {k: v for k, v in body.items() if k not in {"consent", "availability", "organisation_id"}}
+    profile["skills"] = ["driving"]
+    base = f"/tenants/{tenant}/volunteers/{volunteer_id}"
+    assert (await http.put(f"{base}/profile", json=profile, headers=me)).status_code == 200
+
+    records = await read_all(
+        kafka_bootstrap, VOLUNTEERS.name, expected=2, timeout=30.0, key_prefix=f"{tenant}:".encode()
+    )
+    records = sorted(records, key=lambda record: record.offset)  # one key, one partition
+    raw = [json.loads(record.value) for record in records]
+    assert [event["type"] for event in raw] == [
+        "de.lotse.registry.volunteer.registered.v3",
+        "de.lotse.registry.volunteer.profile_updated.v3",
+    ]
+    # Skills, languages, availability, consent, certificates: nothing about the person but the id.
+    assert [sorted(event["data"]) for event in raw] == [["profile", "volunteer_id"]] * 2
+    assert not any(word in record.value.decode() for record in records for word in ("bicycle_repair", '"ar"'))
+    registered, updated = [await opened(registry, parse_event(record.value)) for record in records]
+    assert (
+        registered.type == "de.lotse.registry.volunteer.registered.v1"
+        and registered.id == parse_event(records[0].value).id
+    )
+    assert [skill.language for skill in registered.data.languages] == ["de", "ar"]
+    assert registered.data.skills == ["driving", "bicycle_repair"]
+    assert registered.data.availability.max_concurrent_engagements == 2
+    assert registered.data.consent.text_version == "2026-01"
+    assert str(registered.data.volunteer_id) == volunteer_id
+    assert updated.type == "de.lotse.registry.volunteer.profile_updated.v1" and updated.data.skills == ["driving"]
 
 
 async def test_consent_withdrawal_keeps_the_volunteer_registered_but_never_proposed(

@@ -30,6 +30,7 @@ from lotse_contracts.events.partner import DeclineReason
 from lotse_contracts.topics import PROPOSALS
 from lotse_matching.domain import Outcome
 from lotse_matching.schedule import WEEKDAYS
+from lotse_matching.sealing import NoPersonKeys, PersonKeys
 from lotse_matching.service import PARTNER_CONSUMER, Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import NeedRecord, NeedStatus, Proposal, ProposalKind, ProposalStatus, StaffingState
@@ -139,10 +140,11 @@ class World:
         )
 
 
-async def world_of(settings: MatchingSettings = SETTINGS) -> World:
+async def world_of(settings: MatchingSettings = SETTINGS, person_keys: PersonKeys | None = None) -> World:
     store, clock = FakeStore(), Clock()
     units = FakeUnitOfWork(store)
-    matching = Matching(settings, None, store, clock, transactions=units)
+    keys = NoPersonKeys() if person_keys is None else person_keys
+    matching = Matching(settings, None, store, clock, person_keys=keys, transactions=units)
     await matching.apply(events.tenant_onboarded(TENANT), matching.tenant_onboarded)
     return World(matching, store, units, clock)
 

@@ -31,14 +31,15 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         store = Store(connections.client[settings.database])
         await store.ensure_indexes()
         relay = connections.relay(store.database, "matching")
-        matching = Matching(settings, connections.client, store, wake=relay.wake)
-        await matching.load()
         # make_broker refreshes topic metadata often enough that a tenant onboarded later has its
         # partner topic consumed by the pattern subscription within seconds.
         keyring = Keyring(store.database, key_encryption_key(settings.key_encryption_key))
         await keyring.ensure_indexes()
         await keyring.check_stored_keys()
         app.state.keyring = keyring  # /ready says when the person keys do not open
+        # The keyring opens the volunteers' sealed events and seals the proposals' fit.
+        matching = Matching(settings, connections.client, store, wake=relay.wake, person_keys=keyring)
+        await matching.load()
         subscribe(connections.broker, matching, settings, keyring)
         app.state.matching, app.state.connections = matching, connections
         app.state.store = store  # reads no use case needs (the subject-access export)

@@ -15,6 +15,7 @@ from typing import Any
 from lotse_contracts import (
     Envelope,
     MatchProposed,
+    MatchProposedSealed,
     NeedCancelled,
     NeedClosed,
     NeedOpened,
@@ -33,8 +34,10 @@ from lotse_contracts import (
     VolunteerErased,
     VolunteerPickedNeed,
     VolunteerProfileUpdated,
+    VolunteerProfileUpdatedFullySealed,
     VolunteerProfileUpdatedSealed,
     VolunteerRegistered,
+    VolunteerRegisteredFullySealed,
     VolunteerRegisteredSealed,
     VolunteerSteppedBack,
     VolunteerWithdrawn,
@@ -146,6 +149,12 @@ def event_handlers(
             VolunteerProfileUpdatedSealed: unsealing(
                 keyring, applying(volunteer_profile_updated(sms_gateway=sms_gateway)), applying(nothing_to_change)
             ),
+            VolunteerRegisteredFullySealed: unsealing(
+                keyring, applying(volunteer_registered(sms_gateway=sms_gateway)), applying(nothing_to_change)
+            ),
+            VolunteerProfileUpdatedFullySealed: unsealing(
+                keyring, applying(volunteer_profile_updated(sms_gateway=sms_gateway)), applying(nothing_to_change)
+            ),
             VolunteerWithdrawn: applying(volunteer_withdrawn),
             VolunteerErased: applying(volunteer_erased),
             VolunteerCertificateExpiring: applying(certificate_expiring),
@@ -155,6 +164,8 @@ def event_handlers(
             NeedCancelled: applying(need_cancelled),
             NeedClosed: applying(need_closed),
             MatchProposed: applying(staffing(match_proposed)),
+            # The fit opened with the volunteer's key for the mail; an erased volunteer is not written to.
+            MatchProposedSealed: unsealing(keyring, applying(staffing(match_proposed)), applying(nothing_to_change)),
             ProposalAccepted: applying(staffing(proposal_accepted)),
             VolunteerPickedNeed: applying(staffing(volunteer_picked_need)),
             ProposalDeclined: applying(staffing(proposal_declined)),

@@ -27,11 +27,12 @@ from lotse_contracts import (
     Envelope,
     PersonKeyIssued,
     VolunteerErased,
-    VolunteerPersonalData,
+    VolunteerProfile,
     VolunteerProfileUpdated,
-    VolunteerProfileUpdatedSealed,
+    VolunteerProfileUpdatedFullySealed,
     VolunteerRegistered,
-    VolunteerRegisteredSealed,
+    VolunteerRegisteredFullySealed,
+    VolunteerRegistration,
     new_event,
     topic_for,
 )
@@ -441,8 +442,8 @@ class TransactionScope(TenantScope):
         subject: str,
         version: int,
         cause: Envelope[Any] | None,
-    ) -> VolunteerRegisteredSealed | VolunteerProfileUpdatedSealed:
-        """The event with contact and home area sealed with the volunteer's key, made (and
+    ) -> VolunteerRegisteredFullySealed | VolunteerProfileUpdatedFullySealed:
+        """The event with everything but the volunteer's id sealed with their key, made (and
         published, wrapped) at the first event that needs it."""
         # The store's own key, carried by its unit of work: never another database's.
         kek = self.transaction.key_encryption_key
@@ -460,12 +461,13 @@ class TransactionScope(TenantScope):
             await self.transaction.append_event(PERSON_KEYS_TOPIC.name, event)
         key_id = UUID(document["key_id"])
         data_key = kek.unwrap(key_id, document["wrapped_key"])
-        personal = VolunteerPersonalData(contact=data.contact, home_area=data.home_area)
-        sealed = seal(personal, key_id=key_id, data_key=data_key, tenant=self.tenant, subject=subject)
-        rest = data.model_dump(exclude={"contact", "home_area"})
         if isinstance(data, VolunteerRegistered):
-            return VolunteerRegisteredSealed.model_validate({**rest, "personal": sealed})
-        return VolunteerProfileUpdatedSealed.model_validate({**rest, "personal": sealed})
+            registration = VolunteerRegistration.model_validate(data.model_dump(exclude={"volunteer_id"}))
+            sealed = seal(registration, key_id=key_id, data_key=data_key, tenant=self.tenant, subject=subject)
+            return VolunteerRegisteredFullySealed(volunteer_id=data.volunteer_id, profile=sealed)
+        profile = VolunteerProfile.model_validate(data.model_dump(exclude={"volunteer_id"}))
+        sealed_profile = seal(profile, key_id=key_id, data_key=data_key, tenant=self.tenant, subject=subject)
+        return VolunteerProfileUpdatedFullySealed(volunteer_id=data.volunteer_id, profile=sealed_profile)
 
     async def _destroy_person_key(self, subject: str, version: int) -> None:
         """Delete the volunteer's key and write its tombstone on the key topic: every sealed copy of
