@@ -6,6 +6,7 @@ records of one key are applied in their order, also with batches split into lane
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,10 +21,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect, OperationFailure
 from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
 
-from lotse_contracts import DeadLetterInfo, Envelope, dead_letter_topic, to_bytes
+from lotse_contracts import DeadLetterInfo, Envelope, TenantOnboarded, dead_letter_topic, to_bytes
+from lotse_contracts.dead_letter import DeadLetterReason
 from lotse_devstack import Stack
 from lotse_runtime import unit_of_work
-from lotse_runtime.consumer import ConsumerOptions, Delivery, EventPipeline, RetryPolicy, subscribe_events
+from lotse_runtime.consumer import (
+    ConsumerOptions,
+    Delivery,
+    EventPipeline,
+    RejectEvent,
+    RetryPolicy,
+    subscribe_events,
+)
 from lotse_runtime.inbox import INBOX_COLLECTION, ensure_inbox_index
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
@@ -200,6 +209,48 @@ async def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_others_a
     assert await world.database[OUTBOX_COLLECTION].count_documents({}) == len(good)
     (sequence,) = await world.database.sequences.find().to_list()
     assert sequence["versions"] == [event.version for event in good]
+
+
+async def test_an_event_refused_with_redaction_in_a_batch_is_dead_lettered_without_its_data_alone(
+    world: World, broker: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    """``RejectEvent(..., redact=True)`` in a batch: the batch is applied again one by one, the
+    refused event is dead-lettered at once (no retries) with its data's field names only."""
+    topic = await topic_of(kafka_bootstrap)
+    sent = [events.tenant_onboarded("musterstadt", version=n) for n in range(1, 8)]
+    refused = sent[3] = events.tenant_onboarded("musterstadt", version=4, coordination_email="jana.privat@example.org")
+    await produce_all(kafka_bootstrap, topic, [(to_bytes(event), event.key) for event in sent])
+    applying = Applying(world)
+    attempts: dict[str, int] = {}
+
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        if event.id == refused.id:
+            attempts[str(event.id)] = attempts.get(str(event.id), 0) + 1
+            raise RejectEvent(DeadLetterReason.NOT_ALLOWED, "not on this topic", redact=True)
+        await applying(event, delivery)
+
+    pipeline = subscribe_events(broker, handle, consumer="test-redacted", topics=[topic], retry=FAST_RETRY)
+    await broker.start()
+
+    (dead,) = await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=1)
+    info = DeadLetterInfo.from_headers(dead.headers.items())
+    assert (info.reason, info.error, info.redacted, info.source_offset) == (
+        DeadLetterReason.NOT_ALLOWED,
+        "not on this topic",
+        True,
+        3,
+    )
+    assert b"jana.privat" not in dead.value and dead.key == refused.key
+    letter = json.loads(dead.value)
+    assert letter["data"] == sorted(TenantOnboarded.model_fields) and letter["id"] == str(refused.id)
+
+    async def all_done() -> bool:
+        return pipeline.stats.processed + pipeline.stats.dead_lettered == len(sent)
+
+    await eventually(all_done, what="every event to be applied or dead-lettered")
+    assert await world.effects() == {str(event.id): 1 for event in sent if event is not refused}
+    assert pipeline.stats.replayed >= 1 and pipeline.stats.dead_lettered == 1
+    assert attempts[str(refused.id)] == 1  # refused in the batch, dead-lettered without another try
 
 
 async def test_the_same_event_twice_in_a_batch_and_a_batch_delivered_again_are_applied_once(

@@ -108,13 +108,14 @@ async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
 
 async def replay(bootstrap: str, letters: Iterable[DeadLetter]) -> int:
     """Send dead letters back to their source topics unchanged (key, value). Consumers are
-    idempotent, so replaying a letter twice does no harm."""
+    idempotent, so replaying a letter twice does no harm. A redacted letter holds no data to
+    replay (its sender must send it again, the way the refusal names) and is passed over."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all", **login())
     sent = 0
     try:
         await producer.start()
         for letter in letters:
-            if letter.info is None:
+            if letter.info is None or letter.info.redacted:
                 continue
             await producer.send_and_wait(letter.info.source_topic, letter.value, key=letter.key)
             sent += 1

@@ -124,6 +124,8 @@ def dlq_show(
             typer.echo(f"reason:  {info.reason.value}  ({info.consumer}, {info.failed_at.isoformat()})")
             typer.echo(f"from:    {info.source_topic}[{info.source_partition}]@{info.source_offset}")
             typer.echo(f"error:   {info.error}")
+            if info.redacted:
+                typer.echo("value redacted: the data's field names only, not replayable")
         typer.echo(f"value:   {letter.value[:300]!r}{' ...' if len(letter.value) > 300 else ''}")
     typer.echo(f"{len(letters)} record(s) in {topic}")
 

@@ -48,7 +48,9 @@ def asyncapi_document() -> dict[str, Any]:
                 "Events and partner commands of the Lotse platform. Every record value is a CloudEvents 1.0 "
                 "event in structured JSON mode; every key is `<tenant>:<aggregate id>` (the event subject). "
                 f"Records above {MAX_EVENT_BYTES} bytes are refused by consumers. Records a consumer cannot "
-                "process are copied unchanged to `<topic>.dlq` with `lotse.dlq.*` headers."
+                "process are copied unchanged to `<topic>.dlq` with `lotse.dlq.*` headers; a type the topic's "
+                "readers refuse for its personal data (a partner's volunteer registration, accepted over HTTPS only) "
+                "is copied with its `data` reduced to the list of its field names."
             ),
         },
         "defaultContentType": CONTENT_TYPE,
@@ -156,6 +158,14 @@ def _dead_letter_message() -> dict[str, Any]:
         dead_letter.CONSUMER: "Consumer group that gave up on it.",
         dead_letter.FAILED_AT: "When it was dead-lettered (ISO 8601).",
     }
+    properties: dict[str, Any] = {
+        name: {"type": "string", "description": text} for name, text in header_descriptions.items()
+    }
+    properties[dead_letter.REDACTED] = {
+        "type": "string",
+        "const": "true",
+        "description": "Only on a redacted letter: the value is the envelope with `data` replaced by its field names.",
+    }
     return {
         "name": DEAD_LETTER_MESSAGE,
         "title": "Dead-lettered record",
@@ -163,10 +173,14 @@ def _dead_letter_message() -> dict[str, Any]:
         "contentType": "application/octet-stream",
         "headers": {
             "type": "object",
-            "properties": {name: {"type": "string", "description": text} for name, text in header_descriptions.items()},
+            "properties": properties,
             "required": list(header_descriptions),
         },
-        "payload": {"type": "string", "format": "binary", "description": "The original record value, unchanged."},
+        "payload": {
+            "type": "string",
+            "format": "binary",
+            "description": "The original record value, unchanged, unless the letter is redacted.",
+        },
         "bindings": {
             "kafka": {
                 "key": {"type": "string", "description": "The original record key, unchanged."},
@@ -213,7 +227,7 @@ def _add_operations(operations: dict[str, Any], topic: Topic) -> None:
         operations[f"{service.value}Send{channel[0].upper()}{channel[1:]}"] = _operation(
             "send",
             channel,
-            [_message_name(t) for t in topic.event_types],
+            [_message_name(t) for t in topic.accepted_types],  # a refused type is no command to send
             f"{service.value} publishes to {topic.name}.",
         )
     for service in topic.consumers:

@@ -4,10 +4,17 @@ A message that cannot be processed is copied to `<topic>.dlq`: its value is
 the original bytes unchanged and its key the original key, so a replay can
 put it back exactly as it was; why it failed and where it came from travel in
 headers named below.
+
+Except for a record whose personal data must not be copied (a volunteer's
+registration a partner sent on Kafka, which Lotse refuses: a log it cannot
+erase a person from): its dead letter is `redacted`, the envelope with `data`
+replaced by the list of the data's field names, so the partner still learns
+what was refused and why. A redacted letter cannot be replayed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
@@ -23,6 +30,8 @@ SOURCE_PARTITION = "lotse.dlq.source.partition"
 SOURCE_OFFSET = "lotse.dlq.source.offset"
 CONSUMER = "lotse.dlq.consumer"
 FAILED_AT = "lotse.dlq.failed_at"
+# Only on a redacted letter (``true``); dead letters written before it existed have none.
+REDACTED = "lotse.dlq.redacted"
 
 HEADER_NAMES: tuple[str, ...] = (REASON, ERROR, SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, CONSUMER, FAILED_AT)
 
@@ -56,6 +65,11 @@ class DeadLetterInfo(Contract):
     source_offset: int = Field(ge=0, description="Offset it had there.", examples=[1234])
     consumer: str = Field(description="Consumer group that gave up on it.", examples=["registry"])
     failed_at: AwareDatetime = Field(description="When it was dead-lettered.", examples=["2026-11-25T10:00:00+00:00"])
+    redacted: bool = Field(
+        default=False,
+        description="The value is the envelope with `data` replaced by its field names (see `redact_data`).",
+        examples=[False],
+    )
 
     def to_headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers describing the failure, all values UTF-8 text."""
@@ -68,12 +82,14 @@ class DeadLetterInfo(Contract):
             CONSUMER: self.consumer,
             FAILED_AT: self.failed_at.isoformat(),
         }
+        if self.redacted:
+            values[REDACTED] = "true"
         return [(name, value.encode()) for name, value in values.items()]
 
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, bytes | None]]) -> DeadLetterInfo:
         """Read the failure back from a dead-letter record's headers; other headers are ignored."""
-        found = {name: (value or b"").decode() for name, value in headers if name in HEADER_NAMES}
+        found = {name: (value or b"").decode() for name, value in headers if name in (*HEADER_NAMES, REDACTED)}
         missing = [name for name in HEADER_NAMES if name not in found]
         if missing:
             raise ValueError(f"not a dead-letter record, headers missing: {', '.join(missing)}")
@@ -85,4 +101,24 @@ class DeadLetterInfo(Contract):
             source_offset=int(found[SOURCE_OFFSET]),
             consumer=found[CONSUMER],
             failed_at=datetime.fromisoformat(found[FAILED_AT]),
+            redacted=found.get(REDACTED) == "true",
         )
+
+
+def redact_data(value: bytes) -> bytes:
+    """The record's envelope with ``data`` replaced by the sorted names of the data's fields.
+
+    Every other attribute stays (type, source, subject, id, tenant...), so whoever sent it can
+    tell which of its messages was refused; no value of the data is copied. A value that is not a
+    JSON object keeps nothing at all.
+    """
+    try:
+        envelope = json.loads(value)
+    except ValueError:
+        return b""
+    if not isinstance(envelope, dict):
+        return b""
+    data = envelope.pop("data", None)
+    envelope.pop("data_base64", None)  # CloudEvents' binary form of the data
+    envelope["data"] = sorted(data) if isinstance(data, dict) else []
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()

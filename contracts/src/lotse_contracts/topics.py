@@ -20,6 +20,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from lotse_contracts.event_types import EVENT_TYPES
+from lotse_contracts.events.partner import RegisterVolunteer
 from lotse_contracts.events.values import TENANT_PATTERN
 
 
@@ -51,6 +52,9 @@ class Topic(BaseModel):
     consumers: tuple[Service, ...]
     # For consumers that read only some of the topic's types (by consumer name).
     consumed_types: dict[Service, tuple[str, ...]] = {}
+    # Types the topic still names (its writers may send them) but every reader refuses, with why
+    # (``{tenant}`` for the topic's tenant): dead-lettered with their data redacted, never copied.
+    refused_types: dict[str, str] = {}
     # Compaction timing of a compacted topic, where the broker's defaults (a week's segments, a
     # day's tombstones) would keep superseded or deleted records too long; None: the default.
     segment: timedelta | None = None
@@ -93,7 +97,13 @@ class Topic(BaseModel):
     def types_consumed_by(self, service: Service) -> tuple[str, ...]:
         if service not in self.consumers:
             return ()
-        return self.consumed_types.get(service, self.event_types)
+        consumed = self.consumed_types.get(service, self.event_types)
+        return tuple(event_type for event_type in consumed if event_type not in self.refused_types)
+
+    @property
+    def accepted_types(self) -> tuple[str, ...]:
+        """What its writers may send and have processed: every type but the refused ones."""
+        return tuple(event_type for event_type in self.event_types if event_type not in self.refused_types)
 
     def for_tenant(self, tenant: str) -> Topic:
         """The concrete topic of one tenant from a template."""
@@ -201,11 +211,21 @@ DELIVERIES = Topic(
     producers=(Service.NOTIFICATIONS,),
     consumers=(),
 )
+# Why a partner's volunteer registration is refused on Kafka (issue 18): erasure must reach every
+# copy, and Lotse can seal what it publishes but not what partners write in plaintext.
+PERSONAL_DATA_OVER_HTTPS_ONLY = (
+    "personal data is accepted from partner systems over HTTPS only: "
+    "POST /tenants/{tenant}/partner/volunteers/register; "
+    "a Kafka topic is a log Lotse cannot erase a person from"
+)
+
 PARTNER_INBOUND = Topic(
     name="lotse.partner.{tenant}.inbound.v1",
     description=(
         "Commands of one municipality's partner systems. Each tenant has its own topic and "
-        "credentials; the tenant in the topic must equal the tenant in the event."
+        "credentials; the tenant in the topic must equal the tenant in the event. Volunteer "
+        "registrations are refused here (" + PERSONAL_DATA_OVER_HTTPS_ONLY + "): they are "
+        "dead-lettered with their data reduced to its field names."
     ),
     key="`<tenant>:<external_ref>` for need and volunteer commands, `<tenant>:<proposal_id>` for answers",
     partitions=3,
@@ -215,9 +235,10 @@ PARTNER_INBOUND = Topic(
     producers=(Service.PARTNER,),
     consumers=(Service.REGISTRY, Service.MATCHING),
     consumed_types={
-        Service.REGISTRY: _types("de.lotse.partner.need.") + _types("de.lotse.partner.volunteer."),
+        Service.REGISTRY: _types("de.lotse.partner.need."),
         Service.MATCHING: _types("de.lotse.partner.proposal."),
     },
+    refused_types={RegisterVolunteer.event_type: PERSONAL_DATA_OVER_HTTPS_ONLY},
 )
 
 TOPICS: tuple[Topic, ...] = (TENANTS, ORGANISATIONS, VOLUNTEERS, PERSON_KEYS, NEEDS, PROPOSALS, DELIVERIES)
@@ -237,6 +258,14 @@ def tenant_of_partner_topic(topic: str) -> str | None:
     """The tenant whose partner inbound topic this is, or None for any other topic."""
     match = _PARTNER_NAME.match(topic)
     return match["tenant"] if match else None
+
+
+def refusal(topic: str, event_type: str) -> str | None:
+    """Why every reader of the concrete ``topic`` refuses ``event_type``; None if it is not refused."""
+    tenant = tenant_of_partner_topic(topic)
+    entry = PARTNER_INBOUND if tenant is not None else next((t for t in TOPICS if t.name == topic), None)
+    why = entry.refused_types.get(event_type) if entry is not None else None
+    return why.format(tenant=tenant) if why is not None and tenant is not None else why
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -262,7 +291,10 @@ def dead_letter_of(topic: Topic) -> Topic:
     """The dead-letter topic of a consumed topic, as a catalogue entry."""
     return Topic(
         name=dead_letter_topic(topic.name),
-        description=f"Records of {topic.name} that a consumer could not process; original bytes and key.",
+        description=(
+            f"Records of {topic.name} that a consumer could not process; original bytes and key"
+            + (" (a refused type's data reduced to its field names)." if topic.refused_types else ".")
+        ),
         key="the original record's key, unchanged",
         partitions=1,
         retention=DEAD_LETTER_RETENTION,

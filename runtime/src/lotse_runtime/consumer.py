@@ -14,6 +14,12 @@ then applied one by one on the single-message path, so that only the bad one is 
 outage retries the batch, a few times whole, then in halves (a batch that keeps failing with a
 transient error, e.g. past MongoDB's transaction lifetime, gets through in smaller parts; one event
 alone waits out an outage without limit). Records of one partition are applied in offset order.
+
+A dead letter copies the record unchanged, unless its personal data must not be copied: a handler
+says so with ``RejectEvent(..., redact=True)``, and a type the topic catalogue refuses on the topic
+(``Topic.refused_types``) is redacted whatever the failure (invalid data, wrong tenant), even one
+no handler saw. The letter then holds the envelope with the data's field names only
+(``lotse_contracts.dead_letter.redact_data``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import random
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -42,7 +49,8 @@ from lotse_contracts import (
     dead_letter_topic,
     parse_event,
 )
-from lotse_contracts.dead_letter import DeadLetterReason
+from lotse_contracts.dead_letter import DeadLetterReason, redact_data
+from lotse_contracts.topics import refusal
 from lotse_runtime import metrics
 from lotse_runtime.failures import is_transient
 from lotse_runtime.tracing import event_trace_id, processing_span
@@ -68,11 +76,16 @@ class Delivery:
 
 class RejectEvent(Exception):
     """Raised by a handler for an event that can never be processed (wrong tenant, unknown
-    aggregate after its grace period, ...): it is dead-lettered at once, without retries."""
+    aggregate after its grace period, ...): it is dead-lettered at once, without retries.
 
-    def __init__(self, reason: DeadLetterReason, message: str) -> None:
+    ``redact``: its dead letter must not copy the event's data (personal data Lotse refuses to
+    keep in a log); it holds the envelope with the data's field names instead.
+    """
+
+    def __init__(self, reason: DeadLetterReason, message: str, *, redact: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
+        self.redact = redact
 
 
 @dataclass(frozen=True)
@@ -314,7 +327,7 @@ class EventPipeline:
         bound = _logger(event, delivery)
         attempt = outage = 0
         if isinstance(failed, RejectEvent):
-            await self._dead_letter(value, delivery, failed.reason, str(failed))
+            await self._dead_letter(value, delivery, failed.reason, str(failed), redact=failed.redact)
             return
         if failed is not None:
             attempt = 1
@@ -326,7 +339,7 @@ class EventPipeline:
                     await self.handler(event, delivery)
                     bound.info("event processed")  # within the span: the line carries its trace id
             except RejectEvent as error:
-                await self._dead_letter(value, delivery, error.reason, str(error))
+                await self._dead_letter(value, delivery, error.reason, str(error), redact=error.redact)
                 return
             except asyncio.CancelledError:
                 raise
@@ -352,7 +365,12 @@ class EventPipeline:
                 metrics.MESSAGES_PROCESSED.labels(self.consumer, delivery.topic).inc()
                 return
 
-    async def _dead_letter(self, value: bytes, delivery: Delivery, reason: DeadLetterReason, error: str) -> None:
+    async def _dead_letter(
+        self, value: bytes, delivery: Delivery, reason: DeadLetterReason, error: str, *, redact: bool = False
+    ) -> None:
+        redacted = redact or _refused_on_topic(value, delivery.topic)
+        if redacted:
+            value = redact_data(value)
         info = DeadLetterInfo(
             reason=reason,
             error=error,
@@ -361,6 +379,7 @@ class EventPipeline:
             source_offset=delivery.offset,
             consumer=self.consumer,
             failed_at=datetime.now(UTC),
+            redacted=redacted,
         )
         target = dead_letter_topic(delivery.topic)
         attempt = 0
@@ -395,7 +414,19 @@ class EventPipeline:
             dead_letter_topic=target,
             reason=reason.value,
             error=error,
+            redacted=redacted,
         )
+
+
+def _refused_on_topic(value: bytes, topic: str) -> bool:
+    """Is the record of a type the catalogue refuses on ``topic`` (for its personal data)? Read from
+    the raw JSON, since a record that failed validation has no parsed envelope."""
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return False
+    event_type = document.get("type") if isinstance(document, dict) else None
+    return isinstance(event_type, str) and refusal(topic, event_type) is not None
 
 
 def _logger(event: Envelope[Any], delivery: Delivery) -> structlog.stdlib.BoundLogger:

@@ -17,7 +17,7 @@ from lotse_contracts import (
     topic_for,
     topics_for_tenants,
 )
-from lotse_contracts.topics import ALL_TOPICS, PARTNER_INBOUND, PERSON_KEYS
+from lotse_contracts.topics import ALL_TOPICS, PARTNER_INBOUND, PERSON_KEYS, refusal
 
 
 def test_the_static_topics_are_the_published_ones() -> None:
@@ -67,6 +67,25 @@ def test_matching_reads_only_answers_from_partners() -> None:
         "de.lotse.partner.proposal.decline.v1",
     )
     assert "de.lotse.partner.proposal.accept.v1" not in PARTNER_INBOUND.types_consumed_by(Service.REGISTRY)
+
+
+def test_volunteer_registrations_are_refused_on_the_partner_topic_and_read_by_nobody() -> None:
+    """Issue 18: personal data from partners over HTTPS only; a Kafka topic is a log Lotse cannot
+    erase a person from."""
+    registration = "de.lotse.partner.volunteer.register.v1"
+
+    assert PARTNER_INBOUND.types_consumed_by(Service.REGISTRY) == (
+        "de.lotse.partner.need.report.v1",
+        "de.lotse.partner.need.update.v1",
+        "de.lotse.partner.need.cancel.v1",
+    )
+    assert registration in PARTNER_INBOUND.event_types and registration not in PARTNER_INBOUND.accepted_types
+    assert refusal("lotse.partner.musterstadt.inbound.v1", registration) == (
+        "personal data is accepted from partner systems over HTTPS only: "
+        "POST /tenants/musterstadt/partner/volunteers/register; a Kafka topic is a log Lotse cannot erase a person from"
+    )
+    assert refusal("lotse.partner.musterstadt.inbound.v1", "de.lotse.partner.need.report.v1") is None
+    assert refusal("lotse.registry.needs.v1", registration) is None
 
 
 def test_topics_for_tenants_lists_every_concrete_topic_with_dead_letters() -> None:

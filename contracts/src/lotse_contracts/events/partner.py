@@ -1,4 +1,8 @@
-"""Commands partner systems publish on their tenant's inbound topic.
+"""Commands partner systems publish on their tenant's inbound topic, or send over HTTPS.
+
+A volunteer's registration carries personal data in clear and goes over HTTPS only: on the
+inbound topic it is refused (the topic catalogue's ``refused_types``), since a Kafka topic is a
+log Lotse cannot erase a person from.
 
 A partner names its needs and volunteers by its own `external_ref`, which is
 also the envelope `subject`; the envelope `version` is the partner's own
@@ -109,7 +113,8 @@ EXAMPLE_CONSENT_PROOF: dict[str, Any] = {
 
 
 class RegisterVolunteer(VolunteerProfile, ExternalRef):
-    """A partner (e.g. another volunteer portal) registers a volunteer with consent."""
+    """A partner (e.g. another volunteer portal) registers a volunteer with consent: over HTTPS only
+    (POST /tenants/{tenant}/partner/volunteers/register); refused on the inbound topic."""
 
     event_type = "de.lotse.partner.volunteer.register.v1"
 
