@@ -3,6 +3,7 @@ outcomes, on the running registry with the real broker and database."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -168,34 +169,97 @@ async def test_foreign_and_invalid_partner_events_are_dead_lettered_with_their_r
     assert await registry.database.needs.count_documents({"tenant": tenant}) == 1  # nothing half-applied
 
 
-async def test_a_partner_registers_a_volunteer_with_consent_proof(
-    registry: RunningRegistry, kafka_bootstrap: str
-) -> None:
-    tenant = await onboard(registry)
-    org = await add_organisation(registry, tenant)
-    topic = await partner_topic(kafka_bootstrap, tenant)
+def registration(org: str, ref: str) -> RegisterVolunteer:
+    """A partner's registration of a volunteer, with personal values a test can look for."""
     body = {k: v for k, v in volunteer_body(org).items() if k != "consent"}
-    data = RegisterVolunteer.model_validate(
+    contact = {**body["contact"], "display_name": "Wilhelmine Kafkaesk", "email": "wilhelmine.kafkaesk@example.org"}
+    return RegisterVolunteer.model_validate(
         {
             **body,
-            "external_ref": "vol-1",
+            "contact": {**contact, "phone": "+4915199988877"},
+            "external_ref": ref,
             "consent": {"purposes": ["matching"], "text_version": "2026-01", "given_at": "2026-11-20T09:30:00+01:00"},
             "consent_proof": {
                 "method": "signed_form",
-                "reference": "forms/1",
+                "reference": "forms/kafkaesk-1",
                 "recorded_at": "2026-11-20T09:31:00+01:00",
             },
         }
     )
-    await send(kafka_bootstrap, topic, command(tenant, data, system="portal"))
 
-    async def registered() -> dict[str, Any] | None:
-        return await registry.database.volunteers.find_one({"tenant": tenant})
 
-    volunteer = await eventually(registered, timeout=NEW_TOPIC_TIMEOUT, what="the volunteer to be registered")
+PERSONAL_VALUES = (b"Wilhelmine", b"Kafkaesk", b"kafkaesk@example.org", b"+4915199988877", b"forms/kafkaesk-1")
+
+
+async def test_a_volunteer_registration_on_kafka_is_refused_and_its_dead_letter_copies_no_personal_data(
+    registry: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    """Issue 18: a partner's registration on the inbound topic would stay readable after the
+    volunteer's erasure (Lotse cannot remove a record from a log), so it goes over HTTPS only. On
+    Kafka it is refused, in a batch with a good command as well, and so is an invalid one or one on
+    another tenant's topic; no dead letter copies a personal value."""
+    tenant, other = await onboard(registry), await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    topic = await partner_topic(kafka_bootstrap, tenant)
+    await partner_topic(kafka_bootstrap, other)
+
+    refused = command(tenant, registration(org, "vol-1"), system="portal")
+    foreign = command(other, registration(org, "vol-2"), system="portal")  # on this tenant's topic
+    invalid = command(tenant, registration(org, "vol-3"), system="portal")
+    invalid_value = to_bytes(invalid).replace(b'"travel_radius_km":10', b'"travel_radius_km":-1')
+    assert invalid_value != to_bytes(invalid)
+    good = command(tenant, report(tenant, org, "case-ok"))
+    await send(kafka_bootstrap, topic, refused)
+    await send(kafka_bootstrap, topic, foreign)
+    await produce(kafka_bootstrap, topic, invalid_value, key=invalid.key)
+    await send(kafka_bootstrap, topic, good)
+
+    await eventually(
+        lambda: need_of(registry, tenant, "case-ok"), timeout=NEW_TOPIC_TIMEOUT, what="the good command behind them"
+    )
+    dead = await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=3, settle=0.5)
+    assert len(dead) == 3
+    for record in dead:
+        leaked = [value for value in PERSONAL_VALUES if value in record.value]
+        assert leaked == [], f"the dead letter copies {leaked}"
+    letters = {json.loads(record.value)["id"]: record for record in dead}
+    infos = {event_id: DeadLetterInfo.from_headers(record.headers.items()) for event_id, record in letters.items()}
+    assert {event_id: (info.reason, info.redacted) for event_id, info in infos.items()} == {
+        str(refused.id): (DeadLetterReason.NOT_ALLOWED, True),
+        str(foreign.id): (DeadLetterReason.NOT_ALLOWED, True),
+        str(invalid.id): (DeadLetterReason.INVALID_DATA, True),
+    }
+    assert infos[str(refused.id)].error == (
+        f"{refused.type} refused: personal data is accepted from partner systems over HTTPS only: "
+        f"POST /tenants/{tenant}/partner/volunteers/register; a Kafka topic is a log Lotse cannot erase a person from"
+    )
+    # The partner learns which message was refused and what it held, field by field.
+    letter = json.loads(letters[str(refused.id)].value)
+    assert letter["data"] == sorted(RegisterVolunteer.model_fields)
+    assert (letter["type"], letter["subject"], letter["source"]) == (refused.type, "vol-1", refused.source)
+    assert letters[str(refused.id)].key == refused.key
+    assert await registry.database.volunteers.count_documents({"tenant": {"$in": [tenant, other]}}) == 0
+    assert await registry.database.partner_refs.count_documents({"kind": "volunteer", "external_ref": "vol-1"}) == 0
+    assert await registry.database.needs.count_documents({"tenant": tenant}) == 1
+
+
+async def test_a_partner_registers_a_volunteer_with_consent_proof_over_https(registry: RunningRegistry) -> None:
+    tenant = await onboard(registry)
+    org = await add_organisation(registry, tenant)
+    partner = {**registry.auth(Role.PARTNER, tenant=tenant, subject="portal"), "Idempotency-Key": "vol-1"}
+    body = registration(org, "vol-1").model_dump(mode="json")
+
+    first = await registry.http.post(f"/tenants/{tenant}/partner/volunteers/register", json=body, headers=partner)
+    again = await registry.http.post(f"/tenants/{tenant}/partner/volunteers/register", json=body, headers=partner)
+
+    assert first.status_code == again.status_code == 201, first.text
+    assert first.json() == again.json()
+    assert first.json()["external_ref"] == "vol-1" and first.json()["status"] == "active"
+    volunteer = await registry.database.volunteers.find_one({"tenant": tenant})
+    assert volunteer is not None and volunteer["_id"] == first.json()["volunteer_id"]
     assert volunteer["registered_via"] == "partner:portal" and volunteer["status"] == "active"
     consent = await registry.database.consents.find_one({"tenant": tenant, "volunteer_id": volunteer["_id"]})
-    assert consent is not None and consent["proof"]["reference"] == "forms/1"
+    assert consent is not None and consent["proof"]["reference"] == "forms/kafkaesk-1"
 
 
 async def test_partner_commands_over_http_with_an_idempotency_key(registry: RunningRegistry) -> None:

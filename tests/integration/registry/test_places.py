@@ -17,19 +17,9 @@ import pytest
 from pydantic import ValidationError
 
 from lotse_cli.postcodes import PostcodeFileError, read_postcodes
-from lotse_contracts import (
-    DeadLetterInfo,
-    Envelope,
-    RegisterVolunteer,
-    dead_letter_topic,
-    new_event,
-    partner_inbound_topic,
-    to_bytes,
-    topics_for_tenants,
-)
-from lotse_contracts.dead_letter import DeadLetterReason
+from lotse_contracts import RegisterVolunteer
 from lotse_contracts.topics import VOLUNTEERS
-from lotse_devstack import Stack, ensure_topics
+from lotse_devstack import Stack
 from lotse_registry.app import create_app
 from lotse_registry.places import Geocoder, GeocoderUnavailable
 from lotse_registry.settings import RegistrySettings
@@ -39,13 +29,8 @@ from lotse_runtime.problems import PROBLEM_JSON
 from tests.integration.registry.conftest import RunningRegistry, registry_settings
 from tests.integration.registry.support import onboard, opened, tenant_body, tenant_events, volunteer_body
 from tests.support.geocoder import StandInGeocoder, feature, photon, serving
-from tests.support.kafka import produce, read_all
-from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-# The pattern subscription sees a new topic after a metadata refresh and a rebalance.
-NEW_TOPIC_TIMEOUT = 60.0
 
 TABLE_CSV = """postcode,lat,lon,district
 48143,51.9625,7.6270,Mitte
@@ -267,34 +252,27 @@ def partner_registration(body: dict[str, Any], external_ref: str) -> RegisterVol
     )
 
 
-async def test_a_partner_registration_with_an_unknown_postcode_is_dead_lettered_with_the_reason(
-    registry: RunningRegistry, kafka_bootstrap: str, tmp_path: Path
+async def test_a_partner_registration_is_placed_by_the_postcode_table(
+    registry: RunningRegistry, tmp_path: Path
 ) -> None:
+    """Over HTTPS, the only way a partner registers a volunteer (the inbound topic refuses it): a
+    known postcode alone places the volunteer, an unknown one is refused with the reason."""
     tenant = await onboard(registry)
     await load_table(registry, tenant, tmp_path)
-    await ensure_topics(kafka_bootstrap, topics_for_tenants([tenant]))
-    topic = partner_inbound_topic(tenant)
+    partner = registry.auth(Role.PARTNER, tenant=tenant, subject="portal")
+    path = f"/tenants/{tenant}/partner/volunteers/register"
 
-    def command(data: RegisterVolunteer) -> Envelope[Any]:
-        return new_event(
-            data=data, tenant=tenant, subject=data.external_ref, version=1, source=f"/partners/{tenant}/portal"
-        )
+    unknown = partner_registration(postcode_only(home_area={"postcode": "10115"}), "vol-unknown")
+    refused = await registry.http.post(path, json=unknown.model_dump(mode="json"), headers=partner)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [{"field": "home_area.postcode", "message": f"postcode not known in {tenant}"}]
+    known = partner_registration(postcode_only(), "vol-known")
+    registered = await registry.http.post(path, json=known.model_dump(mode="json"), headers=partner)
+    assert registered.status_code == 201, registered.text
 
-    unknown = command(partner_registration(postcode_only(home_area={"postcode": "10115"}), "vol-unknown"))
-    known = command(partner_registration(postcode_only(), "vol-known"))
-    for event in (unknown, known):
-        await produce(kafka_bootstrap, topic, to_bytes(event), key=event.key)
-
-    async def registered() -> dict[str, Any] | None:
-        return await registry.database.volunteers.find_one({"tenant": tenant})
-
-    volunteer = await eventually(registered, timeout=NEW_TOPIC_TIMEOUT, what="the volunteer behind the bad one")
+    volunteer = await registry.database.volunteers.find_one({"tenant": tenant})
+    assert volunteer is not None and volunteer["_id"] == registered.json()["volunteer_id"]
     assert volunteer["home_area"] == {"point": {"lat": 51.972, "lon": 7.618}, "postcode": "48147"}
-    dead = await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=1)
-    assert [Envelope.model_validate_json(record.value).id for record in dead] == [unknown.id]
-    info = DeadLetterInfo.from_headers(dead[0].headers.items())
-    assert info.reason == DeadLetterReason.INVALID_DATA
-    assert info.error == f"Unknown postcode: home_area.postcode: postcode not known in {tenant}"
     assert await registry.database.volunteers.count_documents({"tenant": tenant}) == 1
 
 

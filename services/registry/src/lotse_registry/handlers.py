@@ -1,6 +1,9 @@
 """The registry's Kafka handlers: partner commands from every tenant's inbound topic (the rules
 are ``partner``'s, shared with HTTP), and matching's outcomes.
 
+A volunteer's registration is refused on the inbound topic (over HTTPS only, see the topic
+catalogue's ``refused_types``): dead-lettered without its personal data.
+
 Outcomes back in: matching's events show each need's staffing and each volunteer's engagements.
 
 Matching numbers its events per need (the envelope version); the registry keeps the last
@@ -23,7 +26,6 @@ from lotse_contracts import (
     NeedStaffed,
     NeedUnstaffed,
     ProposalAccepted,
-    RegisterVolunteer,
     ReportNeed,
     UpdateNeed,
     VolunteerPickedNeed,
@@ -31,6 +33,7 @@ from lotse_contracts import (
     tenant_of_partner_topic,
 )
 from lotse_contracts.dead_letter import DeadLetterReason
+from lotse_contracts.topics import refusal
 from lotse_registry.domain import DomainError, NeedStatus, VolunteerStatus
 from lotse_registry.partner import PartnerCommand, apply_command, partner_system
 from lotse_registry.store import (
@@ -159,7 +162,8 @@ async def _erased(scope: TenantScope, volunteer_ids: list[str]) -> set[str]:
 
 def partner_handlers(registry: Store, consumer: str) -> Dispatch:
     """The Kafka handlers of the partner inbound topics: every event must be of the topic's tenant;
-    proposal answers are matching's, anything else that is not a partner command is refused."""
+    proposal answers are matching's, a volunteer's registration (personal data, over HTTPS only)
+    and anything else that is not a partner command are refused."""
 
     async def command(event: Envelope[PartnerCommand], delivery: Delivery) -> None:
         system = partner_system(event.source, event.tenant)
@@ -183,13 +187,21 @@ def partner_handlers(registry: Store, consumer: str) -> Dispatch:
             ReportNeed: command,
             UpdateNeed: command,
             CancelNeed: command,
-            RegisterVolunteer: command,
             AcceptProposal: ignore,  # matching consumes proposal answers
             DeclineProposal: ignore,
         },
-        guard=of_the_topics_tenant,
+        guard=accepted_on_the_topic,
         unhandled=not_a_partner_command,
     )
+
+
+def accepted_on_the_topic(event: Envelope[Any], delivery: Delivery) -> None:
+    """Refuse a type the topic refuses (its dead letter without the data: on another tenant's topic
+    as well), then an event of another tenant than the topic's."""
+    why = refusal(delivery.topic, event.type)
+    if why is not None:
+        raise RejectEvent(DeadLetterReason.NOT_ALLOWED, f"{event.type} refused: {why}", redact=True)
+    of_the_topics_tenant(event, delivery)
 
 
 def of_the_topics_tenant(event: Envelope[Any], delivery: Delivery) -> None:

@@ -1,5 +1,6 @@
 """Partner commands, from every tenant's inbound topic (one pattern subscription, its handlers in
-``handlers``) or over HTTP (``api.partner``).
+``handlers``) or over HTTP (``api.partner``). A volunteer's registration comes over HTTPS only
+(the inbound topic refuses it: personal data there would outlive the volunteer's erasure).
 
 A partner names its needs and volunteers by its own ``external_ref``; the registry keeps the
 mapping per tenant and partner system, with the partner's last sequence number (the envelope
