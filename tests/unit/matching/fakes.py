@@ -11,7 +11,7 @@ run after the commit, as the runtime's do. The integration tests cover the real 
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -336,6 +336,10 @@ class FakeTransaction:
     async def append_event(self, topic: str, event: Envelope[Any]) -> None:
         self.store.data.outbox.append(Outboxed(topic, event))
         self.events.append(event)
+
+    async def append_events(self, entries: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        for topic, event in entries:
+            await self.append_event(topic, event)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)

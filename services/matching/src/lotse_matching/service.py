@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -111,6 +111,9 @@ class _CallbacksTaken:
 
     async def append_event(self, topic: str, event: Envelope[Any]) -> None:
         await self.transaction.append_event(topic, event)
+
+    async def append_events(self, entries: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        await self.transaction.append_events(entries)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)

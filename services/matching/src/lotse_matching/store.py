@@ -16,7 +16,7 @@ are what the use cases need of the database, so that they can run against fakes 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -560,6 +560,8 @@ class Transaction(Protocol):
     async def record_once(self, consumer: str, event: Envelope[Any]) -> bool: ...
 
     async def append_event(self, topic: str, event: Envelope[Any]) -> None: ...
+
+    async def append_events(self, entries: Sequence[tuple[str, Envelope[Any]]]) -> None: ...
 
     def after_commit(self, callback: Callable[[], None]) -> None: ...
 
