@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lotse_portal.api.audit import OPERATIONS, AuditSearch
+from lotse_portal.api.audit import OPERATIONS, SERVICES, AuditSearch
 
 HOSTILE = "<script>alert(1)</script>"  # as test_pages.HOSTILE
 ENTRY = {
@@ -19,6 +19,7 @@ ENTRY = {
     "resource_type": "volunteers",
     "resource_id": HOSTILE,
     "fields": ["contact.email", "home_area"],
+    "service": "matching",
 }
 AUDIT_PAGES: dict[str, dict[str, Any]] = {
     "console_audit.html": {
@@ -27,6 +28,7 @@ AUDIT_PAGES: dict[str, dict[str, Any]] = {
         "errors": {},
         "entries": [ENTRY],
         "operations": OPERATIONS,
+        "services": SERVICES,
         "next_cursor": "abc",
     },
 }
