@@ -29,6 +29,7 @@ _MODELS: tuple[type[EventData], ...] = (
     volunteers.VolunteerRegisteredFullySealed,
     volunteers.VolunteerProfileUpdatedFullySealed,
     volunteers.VolunteerAvailabilityChanged,
+    volunteers.VolunteerAvailabilityChangedSealed,
     volunteers.VolunteerWithdrawn,
     volunteers.VolunteerErased,
     volunteers.VolunteerCertificateChecked,

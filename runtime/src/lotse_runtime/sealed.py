@@ -50,6 +50,7 @@ from lotse_contracts import (
     MatchFit,
     MatchProposedSealed,
     PersonKeyIssued,
+    VolunteerAvailabilityChangedSealed,
     VolunteerPersonalData,
     VolunteerProfile,
     VolunteerProfileUpdatedFullySealed,
@@ -62,6 +63,7 @@ from lotse_contracts import (
 )
 from lotse_contracts.base import EventData
 from lotse_contracts.codec import envelope_model
+from lotse_contracts.events.values import Availability
 from lotse_contracts.sealed import SEALING_ALGORITHM, Sealed
 from lotse_contracts.topics import PERSON_KEYS
 from lotse_runtime.consumer import Delivery, EventHandler, consumer_options
@@ -325,6 +327,8 @@ def sealed_part(event: Envelope[Any]) -> tuple[str, Sealed[Any]] | None:
             return event.subject, data.personal
         case VolunteerRegisteredFullySealed() | VolunteerProfileUpdatedFullySealed():
             return event.subject, data.profile
+        case VolunteerAvailabilityChangedSealed():
+            return event.subject, data.availability
         case MatchProposedSealed():
             return None if data.fit is None else (str(data.volunteer_id), data.fit)
     raise TypeError(f"not a sealed event: {event.type}")
@@ -345,6 +349,8 @@ def open_sealed(event: Envelope[Any], data_key: bytes) -> Envelope[Any]:
             return plain_envelope(event, data.unsealed(opening(VolunteerRegistration)))
         case VolunteerProfileUpdatedFullySealed():
             return plain_envelope(event, data.unsealed(opening(VolunteerProfile)))
+        case VolunteerAvailabilityChangedSealed():
+            return plain_envelope(event, data.unsealed(opening(Availability)))
         case MatchProposedSealed():
             return plain_envelope(event, data.unsealed(opening(MatchFit)))
     raise TypeError(f"not a sealed event: {event.type}")

@@ -141,20 +141,27 @@ async def test_only_the_volunteer_id_is_readable_on_the_topic_the_rest_opens_wit
     profile["skills"] = ["driving"]
     base = f"/tenants/{tenant}/volunteers/{volunteer_id}"
     assert (await http.put(f"{base}/profile", json=profile, headers=me)).status_code == 200
+    availability = {**body["availability"], "max_concurrent_engagements": 1}
+    assert (await http.put(f"{base}/availability", json=availability, headers=me)).status_code == 200
 
     records = await read_all(
-        kafka_bootstrap, VOLUNTEERS.name, expected=2, timeout=30.0, key_prefix=f"{tenant}:".encode()
+        kafka_bootstrap, VOLUNTEERS.name, expected=3, timeout=30.0, key_prefix=f"{tenant}:".encode()
     )
     records = sorted(records, key=lambda record: record.offset)  # one key, one partition
     raw = [json.loads(record.value) for record in records]
     assert [event["type"] for event in raw] == [
         "de.lotse.registry.volunteer.registered.v3",
         "de.lotse.registry.volunteer.profile_updated.v3",
+        "de.lotse.registry.volunteer.availability_changed.v2",
     ]
     # Skills, languages, availability, consent, certificates: nothing about the person but the id.
-    assert [sorted(event["data"]) for event in raw] == [["profile", "volunteer_id"]] * 2
-    assert not any(word in record.value.decode() for record in records for word in ("bicycle_repair", '"ar"'))
-    registered, updated = [await opened(registry, parse_event(record.value)) for record in records]
+    assert [sorted(event["data"]) for event in raw[:2]] == [["profile", "volunteer_id"]] * 2
+    assert sorted(raw[2]["data"]["availability"]) == ["algorithm", "ciphertext", "key_id", "nonce"]
+    plain_words = ("bicycle_repair", '"ar"', "tuesday", "max_concurrent_engagements")
+    assert not any(word in record.value.decode() for record in records for word in plain_words)
+    registered, updated, changed = [await opened(registry, parse_event(record.value)) for record in records]
+    assert changed.type == "de.lotse.registry.volunteer.availability_changed.v1"
+    assert changed.data.availability.max_concurrent_engagements == 1
     assert (
         registered.type == "de.lotse.registry.volunteer.registered.v1"
         and registered.id == parse_event(records[0].value).id

@@ -15,6 +15,8 @@ from lotse_contracts import (
     MatchFit,
     MatchProposed,
     MatchProposedSealed,
+    VolunteerAvailabilityChanged,
+    VolunteerAvailabilityChangedSealed,
     VolunteerPersonalData,
     VolunteerProfile,
     VolunteerProfileUpdated,
@@ -83,6 +85,19 @@ def test_a_profile_update_opens_with_its_key_and_only_in_its_own_volunteers_even
     )
     with pytest.raises(SealingError):
         open_sealed(copied, data_key)
+
+
+def test_an_availability_change_opens_with_its_key() -> None:
+    plain = VolunteerAvailabilityChanged.example()
+    subject = str(plain.volunteer_id)
+    key_id, data_key = new_data_key()
+    sealed = seal(plain.availability, key_id=key_id, data_key=data_key, tenant=TENANT, subject=subject)
+    data = VolunteerAvailabilityChangedSealed(volunteer_id=plain.volunteer_id, availability=sealed)
+    event = new_event(data=data, tenant=TENANT, subject=subject, version=3, source="/lotse/registry")
+
+    assert b"weekly_slots" not in to_bytes(event)
+    opened = open_sealed(_wire(event), data_key)
+    assert opened.type == VolunteerAvailabilityChanged.event_type and opened.data == plain
 
 
 def test_an_earlier_sealed_version_still_opens_as_before() -> None:

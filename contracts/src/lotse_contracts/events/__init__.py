@@ -46,6 +46,7 @@ from lotse_contracts.events.values import (
 from lotse_contracts.events.volunteers import (
     CertificateCheck,
     VolunteerAvailabilityChanged,
+    VolunteerAvailabilityChangedSealed,
     VolunteerCertificateChecked,
     VolunteerCertificateCheckRevoked,
     VolunteerCertificateExpiring,
@@ -106,6 +107,7 @@ __all__ = [
     "TenantOnboarded",
     "UpdateNeed",
     "VolunteerAvailabilityChanged",
+    "VolunteerAvailabilityChangedSealed",
     "VolunteerCertificateCheckRevoked",
     "VolunteerCertificateChecked",
     "VolunteerCertificateExpiring",

@@ -4,7 +4,8 @@ Contact data appears only in `registered` and `profile_updated`, because the
 notification service needs it there; `erased` carries no personal data at all.
 Since issue 18 the registry publishes both sealed with the volunteer's data key:
 `.v3` seals everything but the volunteer id, `.v2` (contact and home area only)
-and `.v1` (plain) are still read while retained events of older registries last.
+and `.v1` (plain) are still read while retained events of older registries last;
+`availability_changed.v2` seals the availability the same way.
 
 Certificates come twice: `certificates` in the profile are what the volunteer
 declares, and `certificate_checked` / `certificate_check_revoked` say what the
@@ -87,6 +88,12 @@ SEALED_PROFILE = personal(
         "organisation, consent and availability), sealed with the volunteer's data key: unreadable once the key "
         "is destroyed"
     ),
+)
+SEALED_AVAILABILITY = personal(
+    DataCategory.AVAILABILITY,
+    Purpose.MATCHING,
+    retention=_KEPT,
+    note="sealed with the volunteer's data key: unreadable once the key is destroyed",
 )
 CONTACT_PERSON = personal(
     DataCategory.IDENTIFIER,
@@ -343,6 +350,23 @@ class VolunteerAvailabilityChanged(VolunteerIdentity):
     availability: Availability = Field(
         description="When the volunteer can help.", examples=[EXAMPLE_AVAILABILITY], json_schema_extra=AVAILABILITY
     )
+
+
+class VolunteerAvailabilityChangedSealed(VolunteerIdentity):
+    """The volunteer's availability changed; ``availability_changed.v1`` with the availability sealed
+    with the volunteer's data key."""
+
+    event_type = "de.lotse.registry.volunteer.availability_changed.v2"
+
+    availability: Sealed[Availability] = Field(
+        description="When the volunteer can help, sealed with the volunteer's data key.",
+        examples=[EXAMPLE_SEALED],
+        json_schema_extra=SEALED_AVAILABILITY,
+    )
+
+    def unsealed(self, availability: Availability) -> VolunteerAvailabilityChanged:
+        """The event as ``availability_changed.v1`` has it, opened."""
+        return VolunteerAvailabilityChanged(volunteer_id=self.volunteer_id, availability=availability)
 
 
 class WithdrawalReason(StrEnum):

@@ -21,6 +21,7 @@ from lotse_contracts import (
     OrganisationUpdated,
     TenantOnboarded,
     VolunteerAvailabilityChanged,
+    VolunteerAvailabilityChangedSealed,
     VolunteerCertificateChecked,
     VolunteerCertificateCheckRevoked,
     VolunteerErased,
@@ -108,6 +109,9 @@ def registry_handlers(matching: Matching, keyring: SealedSource = NoKeyring()) -
                 keyring, applying(matching.volunteer_profile_updated), applying(matching.volunteer_key_destroyed)
             ),
             VolunteerAvailabilityChanged: applying(matching.volunteer_availability_changed),
+            VolunteerAvailabilityChangedSealed: unsealing(
+                keyring, applying(matching.volunteer_availability_changed), applying(matching.volunteer_key_destroyed)
+            ),
             VolunteerCertificateChecked: applying(matching.volunteer_certificates_checked),
             VolunteerCertificateCheckRevoked: applying(matching.volunteer_certificates_checked),
             VolunteerWithdrawn: applying(matching.volunteer_withdrawn),

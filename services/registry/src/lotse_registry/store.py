@@ -26,6 +26,8 @@ from pymongo.errors import DuplicateKeyError
 from lotse_contracts import (
     Envelope,
     PersonKeyIssued,
+    VolunteerAvailabilityChanged,
+    VolunteerAvailabilityChangedSealed,
     VolunteerErased,
     VolunteerProfile,
     VolunteerProfileUpdated,
@@ -414,7 +416,7 @@ class TenantScope:
         the erasure destroys that key (crypto-shredding, see ``lotse_runtime.sealed``)."""
         if not isinstance(self, TransactionScope):
             raise TypeError("events are emitted inside a unit of work only")
-        if isinstance(data, VolunteerRegistered | VolunteerProfileUpdated):
+        if isinstance(data, VolunteerRegistered | VolunteerProfileUpdated | VolunteerAvailabilityChanged):
             data = await self._sealed(data, subject, version, cause)
         elif isinstance(data, VolunteerErased):
             await self._destroy_person_key(subject, version)
@@ -438,11 +440,11 @@ class TransactionScope(TenantScope):
 
     async def _sealed(
         self,
-        data: VolunteerRegistered | VolunteerProfileUpdated,
+        data: VolunteerRegistered | VolunteerProfileUpdated | VolunteerAvailabilityChanged,
         subject: str,
         version: int,
         cause: Envelope[Any] | None,
-    ) -> VolunteerRegisteredFullySealed | VolunteerProfileUpdatedFullySealed:
+    ) -> VolunteerRegisteredFullySealed | VolunteerProfileUpdatedFullySealed | VolunteerAvailabilityChangedSealed:
         """The event with everything but the volunteer's id sealed with their key, made (and
         published, wrapped) at the first event that needs it."""
         # The store's own key, carried by its unit of work: never another database's.
@@ -461,6 +463,11 @@ class TransactionScope(TenantScope):
             await self.transaction.append_event(PERSON_KEYS_TOPIC.name, event)
         key_id = UUID(document["key_id"])
         data_key = kek.unwrap(key_id, document["wrapped_key"])
+        if isinstance(data, VolunteerAvailabilityChanged):
+            availability = seal(
+                data.availability, key_id=key_id, data_key=data_key, tenant=self.tenant, subject=subject
+            )
+            return VolunteerAvailabilityChangedSealed(volunteer_id=data.volunteer_id, availability=availability)
         if isinstance(data, VolunteerRegistered):
             registration = VolunteerRegistration.model_validate(data.model_dump(exclude={"volunteer_id"}))
             sealed = seal(registration, key_id=key_id, data_key=data_key, tenant=self.tenant, subject=subject)
