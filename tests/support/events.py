@@ -117,6 +117,7 @@ class PartnerCommand(Generic[D]):
 report_need = PartnerCommand(ReportNeed)
 update_need = PartnerCommand(UpdateNeed)
 cancel_need = PartnerCommand(CancelNeed)
+# Refused on the inbound topic (over HTTPS only): for the tests of that refusal.
 register_volunteer = PartnerCommand(RegisterVolunteer)
 accept_proposal = PartnerCommand(AcceptProposal)
 decline_proposal = PartnerCommand(DeclineProposal)
