@@ -324,6 +324,15 @@ async def test_the_data_protection_officer_searches_and_downloads_the_audit_trai
     table = await officer.inner_text("table")
     assert "POST /tenants/{tenant}/needs" in table and "description" in table
     assert "Ein Bedarf für die Statistik." not in table  # names of fields, never their values
+    # One list of the three parts of Lotse, each entry naming its own: matching's copy of the needs too.
+    parts = {await cell.inner_text() for cell in await officer.locator("tbody td:nth-child(2)").all()}
+    assert parts == {_("de", "Stammdaten"), _("de", "Vermittlung")}
+    # A write of the office in notifications is there as well, named as that part's.
+    chosen = lotse.call("PUT", "notifications", "/mail-preferences/office", "office", json={"delivery": "each_event"})
+    assert chosen.status_code == 200, chosen.text
+    await officer.goto(f"{lotse.portal}/console/audit?resource=mail_preferences")
+    assert "PUT /mail-preferences/office" in await officer.inner_text("table")
+    assert await officer.inner_text("tbody td:nth-child(2)") == _("de", "Nachrichten")
     wrong = await officer.goto(f"{lotse.portal}/console/audit?from=gestern")
     assert wrong is not None and wrong.status == 422
     assert await officer.inner_text("#from-error") == _("de", "Bitte geben Sie ein Datum an, z. B. 2026-12-01.")
@@ -334,6 +343,10 @@ async def test_the_data_protection_officer_searches_and_downloads_the_audit_trai
     exported = await officer.request.get(f"{lotse.portal}/console/audit.json?resource=needs")
     entries = await exported.json()
     assert exported.ok and len(entries) >= len(rows) and {entry["resource_type"] for entry in entries} == {"needs"}
+    matchings = await officer.request.get(f"{lotse.portal}/console/audit.csv?service=matching&resource=needs")
+    assert matchings.status == 200 and "lotse-audit-" in matchings.headers["content-disposition"]
+    copies = list(csv.DictReader(io.StringIO(await matchings.text())))
+    assert {row["resource_type"] for row in copies} == {"needs"} and "system" in {row["actor"] for row in copies}
     assert (await officer.request.get(f"{lotse.portal}/console")).status == 403
     failures = []
     for language in LANGUAGES:
