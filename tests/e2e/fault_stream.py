@@ -27,7 +27,15 @@ from pymongo import MongoClient
 
 from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform
-from lotse_contracts import TOPICS, DeadLetterInfo, MatchProposed, dead_letter_topic, parse_event, partner_inbound_topic
+from lotse_contracts import (
+    TOPICS,
+    DeadLetterInfo,
+    MatchProposed,
+    MatchProposedSealed,
+    dead_letter_topic,
+    parse_event,
+    partner_inbound_topic,
+)
 from lotse_contracts.topics import PROPOSALS
 from lotse_runtime.auth import Role
 from tests.e2e.journey import Municipality, eventually
@@ -229,14 +237,14 @@ def suppressed_duplicates(log_dir: Path, tenant: str) -> Counter[str]:
     return counts
 
 
-def proposed_events(platform: Platform, tenant: str) -> dict[str, MatchProposed]:
-    """MatchProposed event id -> its data, for this tenant."""
+def proposed_events(platform: Platform, tenant: str) -> dict[str, MatchProposed | MatchProposedSealed]:
+    """Proposal event id -> its data, for this tenant (sealed or not: its ids are readable)."""
     records = asyncio.run(read_to_end(platform.stack.kafka_bootstrap, [PROPOSALS.name]))
     events = (parse_event(record.value) for record in records)
     return {
         str(event.id): event.data
         for event in events
-        if event.tenant == tenant and isinstance(event.data, MatchProposed)
+        if event.tenant == tenant and isinstance(event.data, MatchProposed | MatchProposedSealed)
     }
 
 
@@ -327,7 +335,9 @@ def settled(
     coordinator = town.token(Role.COORDINATOR)
     every_need = {need["need_id"] for need in registry_needs}
 
-    def every_proposal_delivered() -> tuple[dict[str, MatchProposed], list[dict[str, Any]]] | None:
+    def every_proposal_delivered() -> (
+        tuple[dict[str, MatchProposed | MatchProposedSealed], list[dict[str, Any]]] | None
+    ):
         # Matching has proposed for every need, and each proposal on the topic has its final delivery.
         proposed = proposed_events(platform, town.slug)
         found = proposal_deliveries(platform, town, coordinator, plan)

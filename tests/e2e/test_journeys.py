@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -11,7 +12,7 @@ from pymongo import MongoClient
 from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform
 from lotse_contracts import DeadLetterInfo, dead_letter_topic, partner_inbound_topic, topics_for_tenants
-from lotse_contracts.topics import PERSON_KEYS
+from lotse_contracts.topics import PERSON_KEYS, PROPOSALS, VOLUNTEERS
 from lotse_runtime.auth import Role
 from tests.e2e.journey import Municipality, eventually
 from tests.support.kafka import read_all, read_to_end
@@ -102,6 +103,48 @@ def _latest_key_record(platform: Platform, tenant: str, person_id: str) -> bytes
     return mine[-1].value if mine else None
 
 
+# What describes a volunteer and singles them out only in combination (with the need they were
+# proposed for): the profile's and the proposal's fields that must not be readable on a topic.
+PROFILE_AND_FIT_FIELDS = (
+    "contact",
+    "home_area",
+    "skills",
+    "languages",
+    "travel_radius_km",
+    "certificates",
+    "consent",
+    "availability",
+    "organisation_id",
+    "score",
+    "reasons",
+    "distance_km",
+)
+
+
+def _readable_fields_about(platform: Platform, tenant: str, volunteer_id: str) -> tuple[int, list[str]]:
+    """How many records of the volunteer and proposal topics are about the volunteer, and which
+    of them carry a profile or fit field in readable form (as the raw JSON has it)."""
+    records = asyncio.run(read_to_end(platform.stack.kafka_bootstrap, [VOLUNTEERS.name, PROPOSALS.name], timeout=60))
+    about, readable = 0, []
+    for record in records:
+        event = json.loads(record.value) if record.value else {}
+        data = event.get("data") or {}
+        if event.get("tenant") != tenant or data.get("volunteer_id") != volunteer_id:
+            continue
+        about += 1
+        # An organisation id is the need's on a proposal, not something about the volunteer; a
+        # field that holds a sealed value (`availability_changed.v2`) is not readable.
+        fields = [
+            name
+            for name in PROFILE_AND_FIT_FIELDS
+            if name in data
+            and not (isinstance(data[name], dict) and "ciphertext" in data[name])
+            and not (record.topic == PROPOSALS.name and name == "organisation_id")
+        ]
+        readable += [f"{record.topic}@{record.offset} {event['type']}: {name}" for name in fields]
+    return about, readable
+
+
 def test_erasure_leaves_no_personal_data_in_any_database_or_topic(platform: Platform) -> None:
     town = municipality(platform)
     volunteer_id, email, phone = town.register_volunteer("Leyla", "de")
@@ -125,6 +168,11 @@ def test_erasure_leaves_no_personal_data_in_any_database_or_topic(platform: Plat
     path = f"/tenants/{town.slug}/volunteers/{volunteer_id}"
     updated = town.call("PUT", "registry", f"{path}/profile", token, json=profile)
     assert updated.status_code == 200, updated.text
+    weekdays = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+    slots = [{"weekday": day, "start": "08:00:00", "end": "20:00:00"} for day in weekdays]
+    availability = {"weekly_slots": slots, "max_concurrent_engagements": 3}
+    changed = town.call("PUT", "registry", f"{path}/availability", token, json=availability)
+    assert changed.status_code == 200, changed.text
     town.publish(town.need_command("case-erasure"))
     eventually("the proposal email", lambda: town.mails_to(email))
     needles = [email, f"Leyla {volunteer_id[:8]}", f"Leyla K {volunteer_id[:8]}", phone, new_phone, home, "7.6254321"]
@@ -148,6 +196,11 @@ def test_erasure_leaves_no_personal_data_in_any_database_or_topic(platform: Plat
     # the tombstone (compaction keeps the latest record per key).
     eventually("no key of the person left", lambda: _wrapped_keys_of(platform, volunteer_id) == [], timeout=60)
     assert _latest_key_record(platform, town.slug, volunteer_id) == b""
+    # Languages, skills, availability and the proposal's reasons went sealed too: nothing left on
+    # the topics says what the erased volunteer speaks, can or why they were proposed.
+    about, readable = _readable_fields_about(platform, town.slug, volunteer_id)
+    assert about >= 4, "registered, profile_updated, availability_changed and a proposal about the volunteer"
+    assert readable == []
 
 
 def test_malformed_and_foreign_partner_events_are_dead_lettered_and_change_nothing(platform: Platform) -> None:

@@ -13,7 +13,7 @@ from pymongo import MongoClient
 
 from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform, running_platform
-from lotse_contracts import MatchProposed, NeedOpened
+from lotse_contracts import MatchProposedSealed, NeedOpened
 from lotse_runtime.auth import Role
 from tests.e2e.journey import Municipality, eventually, free_ports
 from tests.integration.notifications.support import WebhookReceiver
@@ -109,8 +109,9 @@ def test_a_partner_http_command_is_one_trace_across_registry_matching_and_notifi
     # proposes the volunteer, notifications processes the proposal and sends the email.
     published = one("lotse-registry", "PRODUCER", f"publish {NeedOpened.event_type}")
     matched = one("lotse-matching", "CONSUMER", f"process {NeedOpened.event_type}")
-    one("lotse-matching", "PRODUCER", f"publish {MatchProposed.event_type}")
-    told = one("lotse-notifications", "CONSUMER", f"process {MatchProposed.event_type}")
+    # The proposal goes with its fit sealed with the volunteer's key (issue 18).
+    one("lotse-matching", "PRODUCER", f"publish {MatchProposedSealed.event_type}")
+    told = one("lotse-notifications", "CONSUMER", f"process {MatchProposedSealed.event_type}")
     sent = one("lotse-notifications", "INTERNAL", "deliver email")
     assert published.parent_span_id == server.span_id
     assert matched.parent_span_id == server.span_id
