@@ -19,13 +19,15 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field, JsonValue
+from pymongo.asynchronous.database import AsyncDatabase
 
+from lotse_runtime.audit import Document, act_as, current_actor, record_reads
 from lotse_runtime.auth import Principal, Role, authenticated
 from lotse_runtime.problems import Problem
 
@@ -122,6 +124,17 @@ async def admitted_request(
 
 
 Admitted = Annotated[AdmittedRequest, Depends(admitted_request)]
+
+
+async def record_office_export(database: AsyncDatabase[Document], asked: AdmittedRequest, shown: Iterable[str]) -> None:
+    """Someone other than the person received their export: recorded in the service's audit trail
+    as a read of each section shown, under the volunteer, the caller's action naming the export and
+    its written request (as the registry records its own). The person's own export is no disclosure."""
+    if asked.office_request is None:
+        return
+    actor = current_actor()
+    act_as(replace(actor, action=f"{actor.action or 'GET ' + SUBJECT_ACCESS_PATH} ({asked.office_request.describe()})"))
+    await record_reads(database, asked.tenant, "volunteers", [asked.volunteer_id], shown, subjects=True)
 
 
 def _invalid_request_date(message: str) -> Problem:

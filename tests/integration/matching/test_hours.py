@@ -344,6 +344,17 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     assert unstated.status_code == 422 and unstated.json()["errors"][0]["field"] == "query.request_date"
     stated = {"request_date": datetime.now(UTC).date().isoformat()}
     assert (await http.get(path, params=stated, headers=world.coordinator)).json()["hours"] == export["hours"]
+    # The office's export is a read in the trail (the volunteer's own is none), naming the request.
+    officer = world.headers(Role.DATA_PROTECTION_OFFICER)
+    reads = await http.get(
+        f"/tenants/{TENANT}/audit", params={"resource": f"volunteers/{world.volunteer}"}, headers=officer
+    )
+    (read,) = reads.json()["items"]
+    assert (read["operation"], read["roles"], read["subject_id"]) == ("read", ["coordinator"], world.volunteer)
+    assert read["action"].endswith(
+        f"(subject-access export on the written request received on {stated['request_date']})"
+    )
+    assert {"hours", "proposals", "profile"} <= set(read["fields"])
     other_volunteer = await http.get(path, headers=world.headers(Role.VOLUNTEER))
     assert other_volunteer.status_code == 404
     assert (await http.get(path, headers=world.initiative)).status_code == 403

@@ -387,6 +387,14 @@ async def test_the_subject_access_export_holds_every_collection_about_the_volunt
     assert unstated.status_code == 422 and unstated.json()["errors"][0]["field"] == "query.request_date"
     stated = {"request_date": datetime.now(UTC).date().isoformat(), "reason": "Art. 15"}
     assert (await service.http.get(path, params=stated, headers=coordinator)).json()["threads"] == export["threads"]
+    # The office received the volunteer's contact data: a read in the trail, naming the request.
+    officer = service.auth(Role.DATA_PROTECTION_OFFICER, tenant)
+    reads = await service.http.get(
+        f"/tenants/{tenant}/audit", params={"resource": f"volunteers/{volunteer_id}"}, headers=officer
+    )
+    (read,) = reads.json()["items"]
+    assert (read["operation"], read["actor"], read["subject_id"]) == ("read", coordinator_id, volunteer_id)
+    assert "subject-access export on the written request" in read["action"] and "contact" in read["fields"]
     admin = tokens.issue(str(uuid.uuid4()), [Role.INITIATIVE_ADMIN], tenant=tenant, organisation=str(uuid.uuid4()))
     refused = {
         "another volunteer": service.auth(Role.VOLUNTEER, tenant, str(uuid.uuid4())),

@@ -26,6 +26,9 @@ async def caller(request: Request, principal: Annotated[Principal, Depends(authe
     return principal
 
 
+Caller = Annotated[Principal, Depends(caller)]
+
+
 async def _volunteer(request: Request, principal: Annotated[Principal, Depends(requires(Role.VOLUNTEER))]) -> Principal:
     act_as(request_actor(request, principal))  # their answers, picks and hours are recorded as theirs
     return principal

@@ -8,9 +8,16 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from lotse_matching.api.access import StoreDep
+from lotse_matching.api.access import Caller, StoreDep
 from lotse_runtime.problems import problem_responses
-from lotse_runtime.subject_access import SUBJECT_ACCESS_PATH, Admitted, Section, SubjectAccess, section
+from lotse_runtime.subject_access import (
+    SUBJECT_ACCESS_PATH,
+    Admitted,
+    Section,
+    SubjectAccess,
+    record_office_export,
+    section,
+)
 
 router = APIRouter(tags=["volunteers"])
 
@@ -43,9 +50,10 @@ NOT_SECTIONS = {
 @router.get(
     SUBJECT_ACCESS_PATH, responses=problem_responses(404, 422), summary="Everything matching holds about a volunteer"
 )
-async def subject_access(store: StoreDep, asked: Admitted) -> MatchingSubjectAccess:
+async def subject_access(store: StoreDep, asked: Admitted, principal: Caller) -> MatchingSubjectAccess:
+    """The office's export is recorded in the audit trail (``principal``: the caller, its actor)."""
     held = await store.held_about_volunteer(asked.tenant, asked.volunteer_id)
-    return MatchingSubjectAccess(
+    export = MatchingSubjectAccess(
         service="matching",
         tenant=asked.tenant,
         volunteer_id=asked.volunteer_id,
@@ -67,3 +75,5 @@ async def subject_access(store: StoreDep, asked: Admitted) -> MatchingSubjectAcc
             "Who changed the volunteer's proposals, hours or calendar feed, and when (not the values).", held.audit
         ),
     )
+    await record_office_export(store.database, asked, {name for name in COLLECTIONS if getattr(export, name).records})
+    return export

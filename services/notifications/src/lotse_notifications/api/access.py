@@ -42,6 +42,7 @@ async def caller(request: Request, principal: Annotated[Principal, Depends(authe
     return principal
 
 
+Caller = Annotated[Principal, Depends(caller)]
 Coordinator = Annotated[Principal, Depends(audited(Role.COORDINATOR))]
 Volunteer = Annotated[Principal, Depends(audited(Role.VOLUNTEER))]
 OrganisationAdmin = Annotated[Principal, Depends(audited(Role.COORDINATOR, Role.INITIATIVE_ADMIN))]

@@ -9,9 +9,16 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from lotse_notifications.api.access import NOT_FOUND, StoreDep
+from lotse_notifications.api.access import NOT_FOUND, Caller, StoreDep
 from lotse_runtime.problems import problem_responses
-from lotse_runtime.subject_access import SUBJECT_ACCESS_PATH, Admitted, Section, SubjectAccess, section
+from lotse_runtime.subject_access import (
+    SUBJECT_ACCESS_PATH,
+    Admitted,
+    Section,
+    SubjectAccess,
+    record_office_export,
+    section,
+)
 
 router = APIRouter(tags=["volunteers"])
 
@@ -50,9 +57,10 @@ NOT_SECTIONS = {
     responses={**NOT_FOUND, **problem_responses(422)},
     summary="Everything notifications holds about a volunteer",
 )
-async def subject_access(store: StoreDep, asked: Admitted) -> NotificationsSubjectAccess:
+async def subject_access(store: StoreDep, asked: Admitted, principal: Caller) -> NotificationsSubjectAccess:
+    """The office's export is recorded in the audit trail (``principal``: the caller, its actor)."""
     held = await store.held_about_volunteer(asked.tenant, asked.volunteer_id)
-    return NotificationsSubjectAccess(
+    export = NotificationsSubjectAccess(
         service="notifications",
         tenant=asked.tenant,
         volunteer_id=asked.volunteer_id,
@@ -79,3 +87,5 @@ async def subject_access(store: StoreDep, asked: Admitted) -> NotificationsSubje
             "Who wrote in the volunteer's questions or changed their inbox, and when (not the texts).", held.audit
         ),
     )
+    await record_office_export(store.db, asked, {name for name in COLLECTIONS if getattr(export, name).records})
+    return export
