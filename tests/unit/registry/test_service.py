@@ -466,12 +466,16 @@ async def test_a_closed_need_records_its_outcome() -> None:
 
 async def with_postcode_table(scope: FakeScope) -> None:
     """Two postcodes of the tenant, each with its district (as ``replace_postcodes`` stores them)."""
-    for postcode, district in (("12345", "Mitte"), ("12347", "Nord")):
-        await scope.run(
-            lambda s, p=postcode, d=district: s.insert(
-                POSTCODES, {"_id": postcode_id(TENANT, p), "postcode": p, "lat": 52.5, "lon": 13.4, "district": d}
-            )
-        )
+    rows = [
+        {"_id": postcode_id(TENANT, postcode), "postcode": postcode, "lat": 52.5, "lon": 13.4, "district": district}
+        for postcode, district in (("12345", "Mitte"), ("12347", "Nord"))
+    ]
+
+    async def insert(s: FakeScope) -> None:
+        for row in rows:
+            await s.insert(POSTCODES, row)
+
+    await scope.run(insert)
 
 
 def placed_at(postcode: str | None, district: str | None) -> dict[str, Any]:
