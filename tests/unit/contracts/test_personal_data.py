@@ -76,6 +76,15 @@ def test_a_field_marked_as_a_whole_is_not_walked_into() -> None:
         ("de.lotse.registry.volunteer.registered.v1", "VolunteerRegistered", "home_area", "location"),
         ("de.lotse.registry.need.opened.v1", "NeedOpened", "description", "free_text"),
         ("de.lotse.matching.proposal.proposed.v1", "MatchProposed", "reasons", "engagement"),
+        # Sealed values are personal as a whole: readable once opened, until the key is destroyed.
+        ("de.lotse.registry.volunteer.registered.v3", "VolunteerRegisteredFullySealed", "profile", "contact_data"),
+        (
+            "de.lotse.registry.volunteer.availability_changed.v2",
+            "VolunteerAvailabilityChangedSealed",
+            "availability",
+            "availability",
+        ),
+        ("de.lotse.matching.proposal.proposed.v2", "MatchProposedSealed", "fit", "engagement"),
     ],
 )
 def test_the_marking_is_in_the_published_schema(event_type: str, definition: str, field: str, category: str) -> None:
@@ -85,6 +94,19 @@ def test_the_marking_is_in_the_published_schema(event_type: str, definition: str
 
     assert marking["category"] == category
     assert marking["retention"] in {rule.value for rule in RetentionRule}
+
+
+def test_a_sealed_value_is_marked_as_a_whole_and_says_the_erasure_destroys_its_key() -> None:
+    for event_type, field in (
+        ("de.lotse.registry.volunteer.registered.v3", "profile"),
+        ("de.lotse.registry.volunteer.profile_updated.v3", "profile"),
+        ("de.lotse.registry.volunteer.availability_changed.v2", "availability"),
+        ("de.lotse.matching.proposal.proposed.v2", "fit"),
+    ):
+        found = {marked.path: marked.marking for marked in walk_markings(EVENT_TYPES[event_type])}
+        assert not any(path.startswith(f"{field}.") for path in found), event_type
+        marking = found[field]
+        assert isinstance(marking, PersonalField) and "key is destroyed" in (marking.note or ""), event_type
 
 
 def test_fields_not_personal_say_so_in_the_schema_and_the_asyncapi_document() -> None:
