@@ -125,9 +125,10 @@ async def test_the_current_key_seals_a_proposal_that_opens_with_the_volunteers_k
     message_key, value, data_key = _key_record(volunteer_id)
     await keyring.apply(message_key, value)
 
-    current = await keyring.current_key(TENANT, volunteer_id)
+    found = await keyring.current_keys(TENANT, [volunteer_id, never_sealed])
+    assert list(found) == [volunteer_id], "no key ever issued: nothing to seal with"
+    current = found[volunteer_id]
     assert isinstance(current, PersonKey) and current.data_key == data_key
-    assert await keyring.current_key(TENANT, never_sealed) is None, "no key ever issued: nothing to seal with"
     plain = MatchProposed.example().model_copy(update={"volunteer_id": UUID(volunteer_id)})
     fit = MatchFit(score=plain.score, reasons=plain.reasons, distance_km=plain.distance_km)
     need_id = str(plain.need_id)
@@ -145,5 +146,5 @@ async def test_the_current_key_seals_a_proposal_that_opens_with_the_volunteers_k
     assert opened is not None and opened.data == plain, "looked up by the volunteer, not the event's subject"
 
     await keyring.apply(message_key, None)  # the volunteer's erasure
-    assert isinstance(await keyring.current_key(TENANT, volunteer_id), KeyDestroyed)
+    assert isinstance((await keyring.current_keys(TENANT, [volunteer_id]))[volunteer_id], KeyDestroyed)
     assert await keyring.opened(event) is None, "the erased volunteer's proposal: applied without its fit"

@@ -29,7 +29,6 @@ from lotse_contracts import (
 from lotse_contracts.events.values import Channel
 from lotse_devstack import Stack
 from lotse_matching.handlers import registry_handlers
-from lotse_matching.sealing import NoPersonKeys
 from lotse_matching.service import Matching
 from lotse_matching.store import Store as MatchingStore
 from lotse_notifications import catalogue
@@ -42,7 +41,7 @@ from lotse_registry.store import Store as RegistryStore
 from lotse_registry.store import ensure_indexes, in_tenant
 from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.outbox import OUTBOX_COLLECTION
-from lotse_runtime.sealed import KeyEncryptionKey
+from lotse_runtime.sealed import KeyEncryptionKey, Keyring
 from lotse_runtime.unit_of_work import UnitOfWork
 from tests.integration.matching import support as matching_support
 from tests.integration.notifications import support as notification_support
@@ -164,7 +163,9 @@ async def test_an_opened_need_costs_matching_few_round_trips(stack: Stack, measu
     settings = matching_support.service_settings(stack, measured.name, database=measured.name)
     store = MatchingStore(database)
     await store.ensure_indexes()
-    matching = Matching(settings, measured.client, store, person_keys=NoPersonKeys())
+    # The keyring as in production: the round reads its volunteers' keys to seal the proposals.
+    keyring = Keyring(database, KeyEncryptionKey("a-key-encryption-key-of-thirty-two-chars"))
+    matching = Matching(settings, measured.client, store, person_keys=keyring)
     await matching.load()
     dispatch = registry_handlers(matching)
     tenant = f"rt-{uuid.uuid4().hex[:8]}"
@@ -178,9 +179,10 @@ async def test_an_opened_need_costs_matching_few_round_trips(stack: Stack, measu
     proposals = await database.proposals.count_documents({"tenant": tenant})
     assert proposals == 3 + 3  # k = 3 asked at a time, whether one volunteer is needed or three
     # The inbox (lookup and record), the need (a replay?), the three proposals in one write, the
-    # need, the MatchProposed events in one outbox write, the audit entries in one write, the commit.
+    # need, the volunteers' keys in one read (to seal the proposals), the MatchProposed events in
+    # one outbox write, the audit entries in one write, the commit.
     for commands in (one, three):
-        assert commands.round_trips <= 8, commands.names
+        assert commands.round_trips <= 9, commands.names
         assert commands.names.count("update") == 2, commands.names  # proposals, need
         assert commands.transactions == 1
 

@@ -24,7 +24,7 @@ import asyncio
 import base64
 import functools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
@@ -294,16 +294,19 @@ class Keyring:
             await asyncio.sleep(pause)  # the key topic is read by another subscription, maybe another replica
             pause = min(pause * 2, 0.5)
 
-    async def current_key(self, tenant: str, person_id: str) -> PersonKey | KeyDestroyed | None:
-        """The person's key to seal with now, without waiting; None if this keyring never received
-        one (see ``lotse_matching.sealing`` for when that happens)."""
-        document = await self.collection.find_one({"_id": f"{tenant}:{person_id}"})
-        if document is None:
-            return None
-        if document.get("destroyed"):
-            return KEY_DESTROYED
-        key_id = UUID(document["key_id"])
-        return PersonKey(key_id=key_id, data_key=self.kek.unwrap(key_id, document["wrapped_key"]))
+    async def current_keys(self, tenant: str, person_ids: Collection[str]) -> dict[str, PersonKey | KeyDestroyed]:
+        """The keys to seal with now of these people, in one read and without waiting; a person
+        this keyring never received a key of is left out (see ``lotse_matching.sealing``)."""
+        found: dict[str, PersonKey | KeyDestroyed] = {}
+        ids = [f"{tenant}:{person_id}" for person_id in person_ids]
+        async for document in self.collection.find({"_id": {"$in": ids}}):
+            person_id = document["_id"].partition(":")[2]
+            if document.get("destroyed"):
+                found[person_id] = KEY_DESTROYED
+                continue
+            key_id = UUID(document["key_id"])
+            found[person_id] = PersonKey(key_id=key_id, data_key=self.kek.unwrap(key_id, document["wrapped_key"]))
+        return found
 
     async def opened(self, event: Envelope[Any]) -> Envelope[Any] | None:
         """A sealed event as its plain predecessor (same id, type ``...v1``), or None if the key of

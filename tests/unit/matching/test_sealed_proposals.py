@@ -5,6 +5,7 @@ record keeps; without a key ever issued it goes as before, and an erased volunte
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from lotse_contracts import MatchProposed, MatchProposedSealed, parse_event, to_bytes
 from lotse_runtime.sealed import KEY_DESTROYED, KeyDestroyed, PersonKey, new_data_key, open_sealed
@@ -12,18 +13,20 @@ from tests.unit.matching.test_service import world_of
 
 
 class Keys:
-    """Matching's keyring as ``current_key`` sees it: a key per volunteer, some destroyed."""
+    """Matching's keyring as ``current_keys`` sees it: a key per volunteer, some destroyed."""
 
     def __init__(self) -> None:
         self.keys: dict[str, PersonKey | KeyDestroyed] = {}
+        self.reads = 0
 
     def issue(self, volunteer_id: str) -> PersonKey:
         key_id, data_key = new_data_key()
         self.keys[volunteer_id] = PersonKey(key_id=key_id, data_key=data_key)
         return PersonKey(key_id=key_id, data_key=data_key)
 
-    async def current_key(self, tenant: str, person_id: str) -> PersonKey | KeyDestroyed | None:
-        return self.keys.get(person_id)
+    async def current_keys(self, tenant: str, person_ids: Collection[str]) -> dict[str, PersonKey | KeyDestroyed]:
+        self.reads += 1
+        return {person_id: self.keys[person_id] for person_id in person_ids if person_id in self.keys}
 
 
 async def test_a_proposal_goes_sealed_with_its_volunteers_key_and_opens_as_before() -> None:
@@ -49,6 +52,7 @@ async def test_a_proposal_goes_sealed_with_its_volunteers_key_and_opens_as_befor
 
     assert isinstance(second.data, MatchProposedSealed) and str(second.data.volunteer_id) == middle
     assert second.data.fit is None, "nothing about an erased volunteer is published"
+    assert keys.reads == 1, "the round's keys in one read"
 
 
 async def test_a_volunteer_known_only_from_unsealed_events_is_proposed_as_before() -> None:

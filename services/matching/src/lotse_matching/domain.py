@@ -496,9 +496,10 @@ class NeedWork:
         await store.put_proposals(changed, transaction.session)
         await store.put_need(self.record, self.base_version, transaction.session)
         self._audit(changed, transaction)
-        # A proposal goes with its fit sealed with the volunteer's key (``sealing``); the outbox
-        # entries in one write (a round asks several volunteers at once).
-        await transaction.append_events([(PROPOSALS.name, await for_the_topic(event, keys)) for event in self.events])
+        # A proposal goes with its fit sealed with the volunteer's key (``sealing``: the keys in one
+        # read); the outbox entries in one write (a round asks several volunteers at once).
+        sealed = await for_the_topic(self.tenant, self.events, keys)
+        await transaction.append_events([(PROPOSALS.name, event) for event in sealed])
         self.after.append(self._refresh_open_need)
 
     def _audit(self, changed: list[Proposal], transaction: Transaction) -> None:

@@ -16,6 +16,7 @@ is published any more) and is withdrawn by the erasure that follows.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from lotse_contracts import Envelope, MatchFit, MatchProposed, MatchProposedSealed
@@ -25,23 +26,32 @@ from lotse_runtime.sealed import KeyDestroyed, PersonKey, plain_envelope, seal
 class PersonKeys(Protocol):
     """Where the volunteers' keys are (``lotse_runtime.sealed.Keyring``)."""
 
-    async def current_key(self, tenant: str, person_id: str) -> PersonKey | KeyDestroyed | None: ...
+    async def current_keys(self, tenant: str, person_ids: Collection[str]) -> dict[str, PersonKey | KeyDestroyed]: ...
 
 
 class NoPersonKeys:
     """No keys at all, as for volunteers known only from plain events: proposals go as ``.v1``.
     For matching built on in-memory units of work (unit tests) only."""
 
-    async def current_key(self, tenant: str, person_id: str) -> PersonKey | KeyDestroyed | None:
-        return None
+    async def current_keys(self, tenant: str, person_ids: Collection[str]) -> dict[str, PersonKey | KeyDestroyed]:
+        return {}
 
 
-async def for_the_topic(event: Envelope[Any], keys: PersonKeys) -> Envelope[Any]:
-    """The event as it goes into the outbox: a proposal with its fit sealed, any other as it is."""
+async def for_the_topic(tenant: str, events: list[Envelope[Any]], keys: PersonKeys) -> list[Envelope[Any]]:
+    """The events as they go into the outbox: proposals with their fit sealed, the others as they
+    are. The proposed volunteers' keys are read once, and only if there is a proposal."""
+    volunteers = {str(event.data.volunteer_id) for event in events if isinstance(event.data, MatchProposed)}
+    if not volunteers:
+        return events
+    found = await keys.current_keys(tenant, volunteers)
+    return [_sealed(event, found) for event in events]
+
+
+def _sealed(event: Envelope[Any], keys: dict[str, PersonKey | KeyDestroyed]) -> Envelope[Any]:
     data = event.data
     if not isinstance(data, MatchProposed):
         return event
-    key = await keys.current_key(event.tenant, str(data.volunteer_id))
+    key = keys.get(str(data.volunteer_id))
     if key is None:
         return event
     fit = MatchFit(score=data.score, reasons=data.reasons, distance_km=data.distance_km)
