@@ -141,12 +141,16 @@ def registry_roles(method: str, path: str) -> tuple[Role, ...]:
 
 
 def matching_roles(method: str, path: str) -> tuple[Role, ...]:
+    if "/audit" in path:
+        return (Role.DATA_PROTECTION_OFFICER,)
     if path.startswith("/tenants/"):
         return (Role.COORDINATOR, Role.INITIATIVE_ADMIN)  # the office's console
     return (Role.VOLUNTEER,)
 
 
 def notifications_roles(method: str, path: str) -> tuple[Role, ...]:
+    if "/audit" in path:
+        return (Role.DATA_PROTECTION_OFFICER,)
     return (Role.VOLUNTEER,) if path.startswith("/me/") else (Role.COORDINATOR,)
 
 
