@@ -74,6 +74,7 @@ def partner_on_kafka(topic: str, system: str, event_type: str) -> Actor:
     topic may set: the actor is the topic, and the system as the event names it is said as such."""
     return Actor(f"kafka:{topic}", ("partner",), f"event {event_type} from {system} (as the event names it)")
 
+
 _ACTOR: ContextVar[Actor | None] = ContextVar("lotse_audit_actor", default=None)
 
 
