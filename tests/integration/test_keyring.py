@@ -9,23 +9,38 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lotse_contracts import MatchFit, MatchProposed, MatchProposedSealed, PersonKeyIssued, new_event, to_bytes
+from lotse_contracts import (
+    MatchFit,
+    MatchProposed,
+    MatchProposedSealed,
+    PersonKeyIssued,
+    new_event,
+    parse_event,
+    to_bytes,
+)
+from lotse_contracts.topics import PERSON_KEYS
+from lotse_registry.store import Store as RegistryStore
 from lotse_runtime.connections import operations_router
+from lotse_runtime.outbox import OUTBOX_COLLECTION
 from lotse_runtime.sealed import (
     KeyDestroyed,
     KeyEncryptionKey,
     Keyring,
     PersonKey,
+    SealingError,
     destroy_person_key,
     new_data_key,
     seal,
 )
 from lotse_runtime.settings import PlatformSettings
 
-KEK = KeyEncryptionKey("a-key-encryption-key-of-thirty-two-chars")
+KEK_SECRET = "a-key-encryption-key-of-thirty-two-chars"
+KEK = KeyEncryptionKey(KEK_SECRET)
 TENANT = "musterstadt"
 
 
@@ -148,3 +163,65 @@ async def test_the_current_key_seals_a_proposal_that_opens_with_the_volunteers_k
     await keyring.apply(message_key, None)  # the volunteer's erasure
     assert isinstance((await keyring.current_keys(TENANT, [volunteer_id]))[volunteer_id], KeyDestroyed)
     assert await keyring.opened(event) is None, "the erased volunteer's proposal: applied without its fit"
+
+
+# --- rotation of the key-encryption key ---------------------------------------------------------
+
+NEW_KEK_SECRET = "the-key-encryption-key-that-replaces-it-42"
+
+
+async def test_a_rotation_wraps_every_kept_key_again_so_the_previous_key_can_go(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    before = Keyring(database, KEK)
+    people = [str(uuid4()), str(uuid4())]
+    data_keys = {}
+    for person_id in people:
+        message_key, value, data_keys[person_id] = _key_record(person_id)
+        await before.apply(message_key, value)
+
+    rotating = Keyring(database, KeyEncryptionKey(NEW_KEK_SECRET, previous=[KEK_SECRET]))
+    assert rotating.kek.rotating
+    assert await rotating.rewrap_stored() == 0
+    # A record the registry published before it was given the new key comes late: kept rewrapped.
+    late = str(uuid4())
+    message_key, value, data_keys[late] = _key_record(late)
+    await rotating.apply(message_key, value)
+
+    # The previous key is gone from the settings: every kept key still opens, with the new one alone.
+    after = Keyring(database, KeyEncryptionKey(NEW_KEK_SECRET))
+    for person_id in [*people, late]:
+        stored = await after.collection.find_one({"_id": f"{TENANT}:{person_id}"})
+        assert stored is not None
+        opened = await after.data_key(TENANT, person_id, UUID(stored["key_id"]), wait=0)
+        assert opened == data_keys[person_id]
+    await after.check_stored_keys()
+    assert after.opens_every_key()
+    # ... and the old key opens none of them any more (every copy it wrapped is gone).
+    for stored in await database["person_keys"].find({}).to_list():
+        with pytest.raises(SealingError):
+            KEK.unwrap(UUID(stored["key_id"]), stored["wrapped_key"])
+
+
+async def test_the_registry_wraps_its_person_keys_again_and_publishes_each_anew(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    person_id, key_id, data_key = str(uuid4()), *new_data_key()
+    wrapped = KEK.wrap(key_id, data_key)
+    await database["person_keys"].insert_one(
+        {"_id": person_id, "tenant": TENANT, "key_id": str(key_id), "wrapped_key": wrapped}
+    )
+    await database["volunteers"].insert_one({"_id": person_id, "tenant": TENANT, "version": 4})
+    rotating = KeyEncryptionKey(NEW_KEK_SECRET, previous=[KEK_SECRET])
+    registry = RegistryStore(mongo_client, database, key_encryption_key=rotating)
+
+    assert await registry.rewrap_person_keys() == 0
+    assert await registry.rewrap_person_keys() == 0  # again (a restart, another replica): nothing new
+
+    stored = await database["person_keys"].find_one({"_id": person_id})
+    assert stored is not None and KeyEncryptionKey(NEW_KEK_SECRET).unwrap(key_id, stored["wrapped_key"]) == data_key
+    published = await database[OUTBOX_COLLECTION].find({"topic": PERSON_KEYS.name}).to_list()
+    assert len(published) == 1, published
+    event = parse_event(bytes(published[0]["value"]))
+    assert isinstance(event.data, PersonKeyIssued) and event.version == 4
+    assert event.data.wrapped_key == stored["wrapped_key"] and event.data.key_id == key_id

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import os
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
@@ -38,7 +39,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
-from pydantic import BaseModel, SecretStr
+from prometheus_client import Gauge
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -68,7 +71,7 @@ from lotse_contracts.sealed import SEALING_ALGORITHM, Sealed
 from lotse_contracts.topics import PERSON_KEYS
 from lotse_runtime.consumer import Delivery, EventHandler, consumer_options
 from lotse_runtime.failures import is_transient
-from lotse_runtime.secrets import SecretsError
+from lotse_runtime.secrets import MIN_SECRET_LENGTH, SecretsError, is_published
 
 log = structlog.get_logger("lotse.sealed")
 
@@ -111,15 +114,29 @@ def _decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _derived(secret: str) -> AESGCM:
+    return AESGCM(
+        HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"lotse person keys v1").derive(secret.encode())
+    )
+
+
 class KeyEncryptionKey:
     """The platform's key that wraps the person keys on the topic and in the databases; derived
-    (HKDF-SHA256) from the ``LOTSE_KEY_ENCRYPTION_KEY`` secret, which all services share."""
+    (HKDF-SHA256) from the ``LOTSE_KEY_ENCRYPTION_KEY`` secret, which all services share.
 
-    def __init__(self, secret: str) -> None:
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"lotse person keys v1").derive(
-            secret.encode()
-        )
-        self._aead = AESGCM(derived)
+    ``previous``: the secrets of keys this one replaced (a rotation, see ``PersonKeySettings``).
+    What they wrapped still opens, and is wrapped again with this key (``rewrapped``) until no
+    copy needs them any more and they are removed from the settings: from then on every wrapping
+    made with them, wherever it was copied to, opens with nothing."""
+
+    def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
+        self._aead = _derived(secret)
+        self._previous = tuple(_derived(old) for old in previous)
+
+    @property
+    def rotating(self) -> bool:
+        """Whether keys it replaced are still given (stored wrappings may need wrapping again)."""
+        return bool(self._previous)
 
     def wrap(self, key_id: UUID, data_key: bytes) -> str:
         nonce = os.urandom(NONCE_BYTES)
@@ -127,17 +144,104 @@ class KeyEncryptionKey:
 
     def unwrap(self, key_id: UUID, wrapped: str) -> bytes:
         raw = _decode(wrapped)
+        for aead in (self._aead, *self._previous):
+            try:
+                return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key_id.bytes)
+            except InvalidTag:
+                continue
+        raise SealingError(f"person key {key_id} does not open with this key-encryption key")
+
+    def rewrapped(self, key_id: UUID, wrapped: str) -> str | None:
+        """The person key wrapped with this key if a previous one wrapped it, None if this one did
+        (nothing to do); ``SealingError`` if none of them opens it."""
+        raw = _decode(wrapped)
         try:
-            return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key_id.bytes)
-        except InvalidTag as error:
-            raise SealingError(f"person key {key_id} does not open with this key-encryption key") from error
+            self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key_id.bytes)
+            return None
+        except InvalidTag:
+            return self.wrap(key_id, self.unwrap(key_id, wrapped))
 
 
-def key_encryption_key(secret: SecretStr | None) -> KeyEncryptionKey:
-    """The key of the ``key_encryption_key`` setting (filled in or refused by the settings' secrets)."""
+class PersonKeySettings(BaseSettings):
+    """Mixed into the settings of the services that seal or open personal fields (prefix ``LOTSE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOTSE_", extra="ignore")
+
+    key_encryption_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that wraps each person's data key on the topic and in the databases (crypto-shredding); "
+            "the same in registry, matching and notifications"
+        ),
+    )
+    previous_key_encryption_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description=(
+            "Keys LOTSE_KEY_ENCRYPTION_KEY replaced, as a JSON list (a rotation): the person keys they wrapped still "
+            "open, and every service wraps its copies again with the new key (the registry also publishes them "
+            "anew); remove them once lotse_person_keys_on_previous_kek is 0 in every service"
+        ),
+    )
+
+    @field_validator("previous_key_encryption_keys")
+    @classmethod
+    def _strong(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for key in keys:
+            if len(key.get_secret_value()) < MIN_SECRET_LENGTH or is_published(key.get_secret_value()):
+                raise ValueError(f"a previous key-encryption key is shorter than {MIN_SECRET_LENGTH} or published")
+        return keys
+
+
+def key_encryption_key(secret: SecretStr | None, previous: Sequence[SecretStr] = ()) -> KeyEncryptionKey:
+    """The key of the ``key_encryption_key`` setting (filled in or refused by the settings' secrets),
+    with the keys it replaced."""
     if secret is None:
         raise SecretsError("LOTSE_KEY_ENCRYPTION_KEY is not set")
-    return KeyEncryptionKey(secret.get_secret_value())
+    return KeyEncryptionKey(secret.get_secret_value(), [old.get_secret_value() for old in previous])
+
+
+# Stored person keys not wrapped with the current key-encryption key after a rotation's pass: the
+# operators remove the previous keys from the settings once this is 0 in every service.
+ON_PREVIOUS_KEK = Gauge(
+    "lotse_person_keys_on_previous_kek",
+    "Stored person keys still wrapped with a previous key-encryption key",
+    ["store"],
+)
+
+
+@contextlib.asynccontextmanager
+async def rewrapping(kek: KeyEncryptionKey, rewrap: Callable[[], Awaitable[int]], store: str) -> AsyncIterator[None]:
+    """While the service runs, ``rewrap`` (its stored person keys wrapped again with the current
+    key-encryption key) runs once beside it if the key is rotating; the gauge then says how many
+    open with none of the keys given. In the background: a large keyring must not delay the start."""
+    if not kek.rotating:
+        ON_PREVIOUS_KEK.labels(store).set(0)
+        yield
+        return
+    task = asyncio.create_task(_rewrap_until_done(rewrap, store), name=f"{store}-person-key-rotation")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _rewrap_until_done(rewrap: Callable[[], Awaitable[int]], store: str) -> None:
+    pause = 1.0
+    while True:
+        try:
+            left = await rewrap()
+        except Exception as error:  # noqa: BLE001 - the database away: try again, it is idempotent
+            if not is_transient(error):
+                log.error("wrapping the person keys again failed", store=store, error=repr(error))
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 60.0)
+            continue
+        ON_PREVIOUS_KEK.labels(store).set(left)
+        log.info("person keys wrapped with the current key-encryption key", store=store, not_opening=left)
+        return
 
 
 def new_data_key() -> tuple[UUID, bytes]:
@@ -217,6 +321,25 @@ class Keyring:
     def opens_every_key(self) -> bool:
         return self.unopenable == 0
 
+    async def rewrap_stored(self) -> int:
+        """Wrap every kept key again with the current key-encryption key where a previous one
+        wrapped it (a rotation); the number of keys not wrapped with the current one afterwards
+        (those that open with none of the keys given)."""
+        left = 0
+        query = {"destroyed": False, "wrapped_key": {"$exists": True}}
+        async for document in self.collection.find(query, {"key_id": 1, "wrapped_key": 1}):
+            try:
+                rewrapped = self.kek.rewrapped(UUID(document["key_id"]), document["wrapped_key"])
+            except SealingError:
+                left += 1
+                continue
+            if rewrapped is not None:  # unless a newer record or the erasure came meanwhile
+                await self.collection.update_one(
+                    {"_id": document["_id"], "wrapped_key": document["wrapped_key"]},
+                    {"$set": {"wrapped_key": rewrapped}},
+                )
+        return left
+
     def _check_opens(self, key_id: UUID, wrapped: str, message_key: str) -> None:
         try:
             self.kek.unwrap(key_id, wrapped)
@@ -241,6 +364,10 @@ class Keyring:
             return  # a destroyed marker has this id: the filter did not match it, the insert collided
 
     async def _remember(self, issued: Envelope[PersonKeyIssued], data: PersonKeyIssued) -> None:
+        wrapped = data.wrapped_key
+        with contextlib.suppress(SealingError):  # kept as it came: it opens once the right key is given
+            # During a rotation a record of the registry may still come wrapped with the previous key.
+            wrapped = self.kek.rewrapped(data.key_id, data.wrapped_key) or wrapped
         await self.collection.update_one(
             {"_id": issued.key.decode(), "destroyed": {"$ne": True}},
             {
@@ -248,7 +375,7 @@ class Keyring:
                     "tenant": issued.tenant,
                     "person_id": str(data.person_id),
                     "key_id": str(data.key_id),
-                    "wrapped_key": data.wrapped_key,
+                    "wrapped_key": wrapped,
                     "destroyed": False,
                     "updated_at": datetime.now(UTC),
                 }

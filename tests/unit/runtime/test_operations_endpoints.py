@@ -18,6 +18,7 @@ from lotse_notifications.app import create_app as notifications_app
 from lotse_notifications.settings import NotificationSettings
 from lotse_registry.app import create_app as registry_app
 from lotse_registry.settings import RegistrySettings
+from lotse_runtime.secrets import secret_fields
 from lotse_runtime.settings import PlatformSettings
 
 SERVICES: dict[str, tuple[type[PlatformSettings], Callable[[Any], FastAPI]]] = {
@@ -31,14 +32,10 @@ DOCUMENT_PATHS = ("/openapi.json", "/docs", "/redoc")
 def _client(service: str, **settings: Any) -> TestClient:
     """The service's app, not started (these routes need no connection), with its secrets set."""
     settings_class, create_app = SERVICES[service]
-    secret_fields: dict[str, Any] = {
-        name: SecretStr(secrets.token_urlsafe(32))
-        for name, field in settings_class.model_fields.items()
-        if "SecretStr" in str(field.annotation)
-    }
+    secrets_set: dict[str, Any] = {name: SecretStr(secrets.token_urlsafe(32)) for name in secret_fields(settings_class)}
     if settings_class is NotificationSettings:
-        secret_fields["answer_link_base_url"] = "https://lotse.example"  # required in production
-    return TestClient(create_app(settings_class(**secret_fields, **settings)))
+        secrets_set["answer_link_base_url"] = "https://lotse.example"  # required in production
+    return TestClient(create_app(settings_class(**secrets_set, **settings)))
 
 
 @pytest.mark.parametrize("service", list(SERVICES))

@@ -17,7 +17,7 @@ from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.http_guards import PublicRateLimit
-from lotse_runtime.sealed import Keyring, key_encryption_key
+from lotse_runtime.sealed import Keyring, key_encryption_key, rewrapping
 
 SERVICE = "lotse-matching"
 
@@ -33,7 +33,8 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         relay = connections.relay(store.database, "matching")
         # make_broker refreshes topic metadata often enough that a tenant onboarded later has its
         # partner topic consumed by the pattern subscription within seconds.
-        keyring = Keyring(store.database, key_encryption_key(settings.key_encryption_key))
+        kek = key_encryption_key(settings.key_encryption_key, settings.previous_key_encryption_keys)
+        keyring = Keyring(store.database, kek)
         await keyring.ensure_indexes()
         await keyring.check_stored_keys()
         app.state.keyring = keyring  # /ready says when the person keys do not open
@@ -50,7 +51,8 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         if settings.run_retention:
             app.state.retention.start()
         try:
-            yield
+            async with rewrapping(kek, keyring.rewrap_stored, "matching"):
+                yield
         finally:
             timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, SecretStr
 from lotse_runtime.connections import ServiceSettings
 from lotse_runtime.http_guards import RateText
 from lotse_runtime.retention import RetentionSettings
+from lotse_runtime.sealed import PersonKeySettings
 
 
 class TenantPolicy(BaseModel):
@@ -17,17 +18,10 @@ class TenantPolicy(BaseModel):
     unstaffed_after_seconds: int | None = Field(None, ge=1)
 
 
-class MatchingSettings(ServiceSettings, RetentionSettings):
+class MatchingSettings(ServiceSettings, RetentionSettings, PersonKeySettings):
     http_host: str = Field("127.0.0.1", description="Interface the HTTP API listens on")
     http_port: int = Field(8002, description="Port of the HTTP API")
     database: str = Field("matching", description="MongoDB database owned by the matching service")
-    key_encryption_key: SecretStr | None = Field(
-        None,
-        description=(
-            "Key that wraps each person's data key on the topic and in the databases (crypto-shredding); "
-            "the same in registry, matching and notifications"
-        ),
-    )
     consumer_group: str = Field("lotse-matching", description="Consumer group of the registry events")
     partner_consumer_group: str = Field("lotse-matching-partner", description="Consumer group of partner answers")
     person_keys_consumer_group: str = Field(

@@ -18,7 +18,7 @@ from lotse_notifications.worker import DeliveryWorker
 from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.destinations import Resolver, system_resolver
-from lotse_runtime.sealed import Keyring, key_encryption_key, subscribe_person_keys
+from lotse_runtime.sealed import Keyring, key_encryption_key, rewrapping, subscribe_person_keys
 from lotse_runtime.unit_of_work import UnitOfWork
 
 INBOX_CONSUMER = "notifications"
@@ -39,7 +39,8 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
         # The relay wakes after a commit that appended events, the worker after one that queued deliveries.
         unit_of_work = UnitOfWork(client, store.db, wake=relay.wake)
         worker = DeliveryWorker(unit_of_work, store, settings, resolver=resolver)
-        keyring = Keyring(store.db, key_encryption_key(settings.key_encryption_key))
+        kek = key_encryption_key(settings.key_encryption_key, settings.previous_key_encryption_keys)
+        keyring = Keyring(store.db, kek)
         await keyring.ensure_indexes()
         await keyring.check_stored_keys()
         app.state.keyring = keyring  # /ready says when the person keys do not open
@@ -66,7 +67,8 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
         if settings.run_retention:
             app.state.retention.start()
         try:
-            yield
+            async with rewrapping(kek, keyring.rewrap_stored, "notifications"):
+                yield
         finally:
             # Deliveries stop too: what is being sent finishes within the grace.
             await app.state.retention.stop()

@@ -13,21 +13,15 @@ from lotse_runtime import secrets
 from lotse_runtime.connections import ServiceSettings
 from lotse_runtime.destinations import url_problem
 from lotse_runtime.retention import RetentionSettings
+from lotse_runtime.sealed import PersonKeySettings
 
 DEVELOPMENT_ANSWER_LINK_BASE_URL = "http://127.0.0.1:8002"
 # The portal as `lotse up` runs it: the link in the mails about a question.
 DEVELOPMENT_PORTAL_URL = "http://127.0.0.1:8000"
 
 
-class NotificationSettings(ServiceSettings, RetentionSettings):
+class NotificationSettings(ServiceSettings, RetentionSettings, PersonKeySettings):
     database: str = Field("notifications", description="MongoDB database this service owns")
-    key_encryption_key: SecretStr | None = Field(
-        None,
-        description=(
-            "Key that wraps each person's data key on the topic and in the databases (crypto-shredding); "
-            "the same in registry, matching and notifications"
-        ),
-    )
     consumer_group: str = Field("notifications", description="Kafka consumer group of the event handlers")
     person_keys_consumer_group: str = Field(
         "notifications-person-keys", description="Kafka consumer group of the person keys (crypto-shredding)"

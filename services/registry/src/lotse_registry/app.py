@@ -22,7 +22,7 @@ from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.destinations import Resolver, system_resolver
 from lotse_runtime.http_guards import PublicRateLimit
-from lotse_runtime.sealed import key_encryption_key
+from lotse_runtime.sealed import key_encryption_key, rewrapping
 
 SERVICE = "lotse-registry"
 
@@ -39,12 +39,8 @@ def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver =
         await scrub_erased_outbox(database)  # an erasure may have been cut short by a crash
         broker = connections.broker
         relay = connections.relay(database, "registry", poll_interval=settings.relay_poll_seconds)
-        registry = Store(
-            connections.client,
-            database,
-            wake=relay.wake,
-            key_encryption_key=key_encryption_key(settings.key_encryption_key),
-        )
+        kek = key_encryption_key(settings.key_encryption_key, settings.previous_key_encryption_keys)
+        registry = Store(connections.client, database, wake=relay.wake, key_encryption_key=kek)
         app.state.registry, app.state.relay, app.state.connections = registry, relay, connections
         app.state.pipelines = {}
         if settings.geocoder_url:
@@ -76,7 +72,8 @@ def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver =
         if settings.run_retention:
             app.state.retention.start()
         try:
-            yield
+            async with rewrapping(kek, registry.rewrap_person_keys, "registry"):
+                yield
         finally:
             if timer is not None:
                 timer.cancel()

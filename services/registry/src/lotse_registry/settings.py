@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from lotse_contracts import PARTNER_INBOUND_PATTERN
 from lotse_runtime.connections import ServiceSettings
 from lotse_runtime.destinations import url_problem
 from lotse_runtime.http_guards import RateText
 from lotse_runtime.retention import RetentionSettings
+from lotse_runtime.sealed import PersonKeySettings
 
 
-class RegistrySettings(ServiceSettings, RetentionSettings):
+class RegistrySettings(ServiceSettings, RetentionSettings, PersonKeySettings):
     database: str = Field("registry", description="MongoDB database the registry owns")
-    key_encryption_key: SecretStr | None = Field(
-        None,
-        description=(
-            "Key that wraps each person's data key on the topic and in the databases (crypto-shredding); "
-            "the same in registry, matching and notifications"
-        ),
-    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on")
     http_port: int = Field(8001, description="Port of the HTTP API")
     consumer_group: str = Field(

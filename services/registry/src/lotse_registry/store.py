@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -47,7 +48,7 @@ from lotse_runtime.audit import Operation, changed_fields, ensure_audit_indexes
 from lotse_runtime.inbox import ensure_inbox_index
 from lotse_runtime.memo import FOREVER, MEMO_SECONDS, Memo
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes, tombstone_entry
-from lotse_runtime.sealed import KeyEncryptionKey, new_data_key, seal
+from lotse_runtime.sealed import KeyEncryptionKey, SealingError, new_data_key, seal
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 SOURCE = "/lotse/registry"
@@ -618,6 +619,39 @@ class Store:
         self.database = database
         self.unit_of_work = UnitOfWork(client, database, wake=wake, key_encryption_key=key_encryption_key)
         self.known = Known()
+
+    async def rewrap_person_keys(self) -> int:
+        """A rotation of the key-encryption key: every person key wrapped with a previous one is
+        wrapped again with the current one and published anew (compaction then drops the old
+        wrapping from the topic; the consumers keep the new one). Safe beside other replicas and
+        an erasure: each key changes only if it is still as read. The number of keys not wrapped
+        with the current key afterwards (those that open with none of the keys given)."""
+        kek = self.unit_of_work.key_encryption_key
+        if kek is None:
+            return 0
+        left = 0
+        async for document in self.database[KEY_RING].find({"wrapped_key": {"$exists": True}}):
+            try:
+                rewrapped = kek.rewrapped(UUID(document["key_id"]), document["wrapped_key"])
+            except SealingError:
+                left += 1
+                continue
+            if rewrapped is not None:
+                await self.unit_of_work.run(partial(self._rewrap_person_key, document, rewrapped))
+        return left
+
+    async def _rewrap_person_key(self, document: Document, rewrapped: str, transaction: Transaction) -> None:
+        keys, session = self.database[KEY_RING], transaction.session
+        as_read = {"_id": document["_id"], "wrapped_key": document["wrapped_key"]}
+        if (await keys.update_one(as_read, {"$set": {"wrapped_key": rewrapped}}, session=session)).matched_count == 0:
+            return  # another replica wrapped it, or the person was erased meanwhile
+        volunteer = await self.database[VOLUNTEERS].find_one({"_id": document["_id"]}, {"version": 1}, session=session)
+        issued = PersonKeyIssued(
+            person_id=document["_id"], key_id=UUID(document["key_id"]), algorithm="A256GCM", wrapped_key=rewrapped
+        )
+        version = volunteer["version"] if volunteer is not None else 1
+        event = registry_event(document["tenant"], issued, subject=document["_id"], version=version)
+        await transaction.append_event(PERSON_KEYS_TOPIC.name, event)
 
     def read(self, tenant: str) -> TenantScope:
         """A scope for reads outside a transaction."""
