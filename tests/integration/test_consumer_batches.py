@@ -29,6 +29,7 @@ from lotse_runtime.consumer import (
     ConsumerOptions,
     Delivery,
     EventPipeline,
+    NotYetArrived,
     RejectEvent,
     RetryPolicy,
     subscribe_events,
@@ -251,6 +252,76 @@ async def test_an_event_refused_with_redaction_in_a_batch_is_dead_lettered_witho
     assert await world.effects() == {str(event.id): 1 for event in sent if event is not refused}
     assert pipeline.stats.replayed >= 1 and pipeline.stats.dead_lettered == 1
     assert attempts[str(refused.id)] == 1  # refused in the batch, dead-lettered without another try
+
+
+async def test_an_event_waiting_for_what_it_needs_waits_outside_the_transaction_and_is_applied_once(
+    world: World, broker: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    """``NotYetArrived`` (a person's key still on its way): the batch is given up, the events before
+    the waiting one are applied meanwhile (no transaction is held open for the wait), its tries do
+    not count as failures, and once what it needs arrives it is applied once."""
+    topic = await topic_of(kafka_bootstrap)
+    sent = [events.tenant_onboarded("musterstadt", version=n) for n in range(1, 8)]
+    waiting = sent[3]
+    await produce_all(kafka_bootstrap, topic, [(to_bytes(event), event.key) for event in sent])
+    applying = Applying(world)
+    arrived = asyncio.Event()
+    tries: list[int] = []
+
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        if event.id == waiting.id and not arrived.is_set():
+            tries.append(len(await world.effects()))
+            raise NotYetArrived("the key has not arrived", patience=120)
+        await applying(event, delivery)
+
+    pipeline = subscribe_events(broker, handle, consumer="test-not-yet", topics=[topic], retry=FAST_RETRY)
+    await broker.start()
+
+    async def tried_often() -> bool:
+        return len(tries) > FAST_RETRY.attempts + 1
+
+    await eventually(tried_often, what="the event to be tried again and again")
+    # Meanwhile the events before it are committed, those after it wait for it (order per key).
+    assert set(await world.effects()) == {str(event.id) for event in sent[:3]}
+    arrived.set()
+
+    async def all_applied() -> bool:
+        return pipeline.stats.processed == len(sent)
+
+    await eventually(all_applied, what="every event to be applied")
+    assert await world.effects() == {str(event.id): 1 for event in sent}
+    assert pipeline.stats.dead_lettered == 0
+    (sequence,) = await world.database.sequences.find().to_list()
+    assert sequence["versions"] == [event.version for event in sent]
+
+
+async def test_an_event_whose_need_does_not_arrive_in_its_patience_is_dead_lettered_with_the_reason(
+    world: World, broker: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    topic = await topic_of(kafka_bootstrap)
+    sent = [events.tenant_onboarded("musterstadt", version=n) for n in range(1, 4)]
+    waiting = sent[1]
+    await produce_all(kafka_bootstrap, topic, [(to_bytes(event), event.key) for event in sent])
+    applying = Applying(world)
+
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        if event.id == waiting.id:
+            raise NotYetArrived("the key has not arrived", patience=0.5)
+        await applying(event, delivery)
+
+    pipeline = subscribe_events(broker, handle, consumer="test-no-patience", topics=[topic], retry=FAST_RETRY)
+    await broker.start()
+
+    (dead,) = await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=1)
+    info = DeadLetterInfo.from_headers(dead.headers.items())
+    assert dead.value == to_bytes(waiting)
+    assert info.reason.value == "processing_failed" and "the key has not arrived (waited" in info.error
+
+    async def all_done() -> bool:
+        return pipeline.stats.processed + pipeline.stats.dead_lettered == len(sent)
+
+    await eventually(all_done, what="the others to be applied")
+    assert await world.effects() == {str(sent[0].id): 1, str(sent[2].id): 1}
 
 
 async def test_the_same_event_twice_in_a_batch_and_a_batch_delivered_again_are_applied_once(

@@ -88,6 +88,17 @@ class RejectEvent(Exception):
         self.redact = redact
 
 
+class NotYetArrived(Exception):
+    """Raised by a handler for an event that needs something another subscription brings and that
+    has not arrived yet (a person's key): the pipeline waits outside any transaction (a batch is
+    given up and applied one by one) and tries again, without counting the tries as failures, for
+    up to ``patience`` seconds; then the event is dead-lettered with this reason."""
+
+    def __init__(self, message: str, *, patience: float) -> None:
+        super().__init__(message)
+        self.patience = patience
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Retries in place for errors that may pass (a database failover, a write conflict)."""
@@ -329,11 +340,16 @@ class EventPipeline:
         if isinstance(failed, RejectEvent):
             await self._dead_letter(value, delivery, failed.reason, str(failed), redact=failed.redact)
             return
-        if failed is not None:
+        loop = asyncio.get_running_loop()
+        waiting_since = loop.time() if isinstance(failed, NotYetArrived) else None
+        waits = 0
+        if failed is not None and waiting_since is None:
             attempt = 1
             metrics.PROCESSING_RETRIES.labels(self.consumer, delivery.topic).inc()
             bound.warning("event processing failed, retrying", attempt=attempt, error=repr(failed))
         while True:
+            if waiting_since is not None and waits:
+                await asyncio.sleep(self.retry.backoff(min(waits, 6)))
             try:
                 with processing_span(event, self.consumer, delivery.topic):
                     await self.handler(event, delivery)
@@ -343,6 +359,16 @@ class EventPipeline:
                 return
             except asyncio.CancelledError:
                 raise
+            except NotYetArrived as error:
+                waiting_since = loop.time() if waiting_since is None else waiting_since
+                waits += 1
+                if loop.time() - waiting_since >= error.patience:
+                    message = f"{error} (waited {error.patience:.0f} s)"
+                    await self._dead_letter(value, delivery, DeadLetterReason.PROCESSING_FAILED, message)
+                    return
+                if waits == 1:
+                    bound.info("event waits for what it needs", error=str(error))
+                continue
             except Exception as error:  # noqa: BLE001 - any failure is retried, then dead-lettered
                 if is_transient(error):
                     metrics.PROCESSING_RETRIES.labels(self.consumer, delivery.topic).inc()

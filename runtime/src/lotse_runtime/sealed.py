@@ -69,7 +69,7 @@ from lotse_contracts.codec import envelope_model
 from lotse_contracts.events.values import Availability
 from lotse_contracts.sealed import SEALING_ALGORITHM, Sealed
 from lotse_contracts.topics import PERSON_KEYS
-from lotse_runtime.consumer import Delivery, EventHandler, consumer_options
+from lotse_runtime.consumer import Delivery, EventHandler, NotYetArrived, consumer_options
 from lotse_runtime.failures import is_transient
 from lotse_runtime.secrets import MIN_SECRET_LENGTH, SecretsError, is_published
 
@@ -77,8 +77,9 @@ log = structlog.get_logger("lotse.sealed")
 
 KEYRING_COLLECTION = "person_keys"
 NONCE_BYTES = 12
-# How long an event waits for its key to arrive on the key topic before it fails (and is retried).
-KEY_WAIT_SECONDS = 10.0
+# How long an event waits for its person's key to arrive on the key topic (another subscription,
+# maybe far behind after a start) before it is dead-lettered. Waited outside any transaction.
+KEY_PATIENCE_SECONDS = 30.0
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -98,8 +99,12 @@ class KeyDestroyed:
 KEY_DESTROYED = KeyDestroyed()
 
 
-class KeyNotYetKnown(Exception):
-    """A sealed value whose person's key has not arrived yet: like an unknown aggregate, retried."""
+class KeyNotYetKnown(NotYetArrived):
+    """A sealed value whose person's key has not arrived yet: the pipeline waits for it outside the
+    transaction (``NotYetArrived``), up to ``KEY_PATIENCE_SECONDS``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, patience=KEY_PATIENCE_SECONDS)
 
 
 class SealingError(Exception):
@@ -404,7 +409,7 @@ class Keyring:
             await self.remember(event)
 
     async def data_key(
-        self, tenant: str, subject: str, key_id: UUID, *, wait: float = KEY_WAIT_SECONDS
+        self, tenant: str, subject: str, key_id: UUID, *, wait: float = 0.0
     ) -> bytes | None:
         """The person's key, None if it was destroyed; waits up to ``wait`` seconds for it to
         arrive, then raises ``KeyNotYetKnown``."""
