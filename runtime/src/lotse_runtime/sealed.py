@@ -408,9 +408,7 @@ class Keyring:
         if isinstance(event.data, PersonKeyIssued):
             await self.remember(event)
 
-    async def data_key(
-        self, tenant: str, subject: str, key_id: UUID, *, wait: float = 0.0
-    ) -> bytes | None:
+    async def data_key(self, tenant: str, subject: str, key_id: UUID, *, wait: float = 0.0) -> bytes | None:
         """The person's key, None if it was destroyed; waits up to ``wait`` seconds for it to
         arrive, then raises ``KeyNotYetKnown``."""
         deadline = asyncio.get_running_loop().time() + wait
