@@ -225,3 +225,41 @@ async def test_the_registry_wraps_its_person_keys_again_and_publishes_each_anew(
     event = parse_event(bytes(published[0]["value"]))
     assert isinstance(event.data, PersonKeyIssued) and event.version == 4
     assert event.data.wrapped_key == stored["wrapped_key"] and event.data.key_id == key_id
+
+
+async def test_volunteers_registered_before_sealing_get_a_key_each_once(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """Without a key their proposals would go out unsealed until their next change."""
+    older, also_older, erased, sealed_already = (str(uuid4()) for _ in range(4))
+    await database["volunteers"].insert_many(
+        [
+            {"_id": older, "tenant": TENANT, "status": "active", "version": 3},
+            {"_id": also_older, "tenant": TENANT, "status": "withdrawn", "version": 5},
+            {"_id": erased, "tenant": TENANT, "status": "erased", "version": 7},
+            {"_id": sealed_already, "tenant": TENANT, "status": "active", "version": 2},
+        ]
+    )
+    key_id, data_key = new_data_key()
+    existing = {
+        "_id": sealed_already,
+        "tenant": TENANT,
+        "key_id": str(key_id),
+        "wrapped_key": KEK.wrap(key_id, data_key),
+    }
+    await database["person_keys"].insert_one(existing)
+    registry = RegistryStore(mongo_client, database, key_encryption_key=KEK)
+
+    assert await registry.issue_missing_person_keys() == 2
+    assert await registry.issue_missing_person_keys() == 0  # the next start: marked done
+
+    keys = {document["_id"]: document async for document in database["person_keys"].find()}
+    assert set(keys) == {older, also_older, sealed_already}
+    assert keys[sealed_already]["wrapped_key"] == existing["wrapped_key"]  # untouched
+    published = [parse_event(bytes(row["value"])) async for row in database[OUTBOX_COLLECTION].find()]
+    assert sorted((event.subject, event.version) for event in published) == sorted([(older, 3), (also_older, 5)])
+    for event in published:
+        assert isinstance(event.data, PersonKeyIssued)
+        stored = keys[event.subject]
+        assert event.data.wrapped_key == stored["wrapped_key"]
+        assert len(KEK.unwrap(event.data.key_id, stored["wrapped_key"])) == 32

@@ -260,6 +260,9 @@ STORES: tuple[StoredCollection, ...] = (
     ),
     StoredCollection(owner=StoreOwner.REGISTRY, name="counters", description="anonymous counts, e.g. of erasures"),
     StoredCollection(owner=StoreOwner.REGISTRY, name="postcodes", description="the tenant's postcodes and places"),
+    StoredCollection(
+        owner=StoreOwner.REGISTRY, name="migrations", description="one-off upgrades of the stored data, marked done"
+    ),
     *_shared(StoreOwner.REGISTRY),
     # -- matching: read models for proposals --------------------------------------------------
     StoredCollection(owner=StoreOwner.MATCHING, name="tenants", description="the tenants' settings (read model)"),

@@ -218,35 +218,46 @@ ON_PREVIOUS_KEK = Gauge(
 async def rewrapping(kek: KeyEncryptionKey, rewrap: Callable[[], Awaitable[int]], store: str) -> AsyncIterator[None]:
     """While the service runs, ``rewrap`` (its stored person keys wrapped again with the current
     key-encryption key) runs once beside it if the key is rotating; the gauge then says how many
-    open with none of the keys given. In the background: a large keyring must not delay the start."""
+    are not wrapped with the current key. In the background: a large keyring must not delay the start."""
     if not kek.rotating:
         ON_PREVIOUS_KEK.labels(store).set(0)
         yield
         return
-    task = asyncio.create_task(_rewrap_until_done(rewrap, store), name=f"{store}-person-key-rotation")
+
+    async def rewrap_and_count() -> None:
+        left = await rewrap()
+        ON_PREVIOUS_KEK.labels(store).set(left)
+        log.info("person keys wrapped with the current key-encryption key", store=store, not_current=left)
+
+    async with in_the_background(rewrap_and_count, f"{store}: wrapping the person keys again"):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def in_the_background(work: Callable[[], Awaitable[object]], what: str) -> AsyncIterator[None]:
+    """``work`` (idempotent) once beside the service while it runs, tried again while the
+    database is away, cancelled at shutdown (it starts over at the next start)."""
+
+    async def until_done() -> None:
+        pause = 1.0
+        while True:
+            try:
+                await work()
+                return
+            except Exception as error:  # noqa: BLE001 - the database away: try again, it is idempotent
+                if not is_transient(error):
+                    log.error("background work failed", what=what, error=repr(error))
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 60.0)
+
+    task = asyncio.create_task(until_done(), name=what)
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-async def _rewrap_until_done(rewrap: Callable[[], Awaitable[int]], store: str) -> None:
-    pause = 1.0
-    while True:
-        try:
-            left = await rewrap()
-        except Exception as error:  # noqa: BLE001 - the database away: try again, it is idempotent
-            if not is_transient(error):
-                log.error("wrapping the person keys again failed", store=store, error=repr(error))
-                return
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 60.0)
-            continue
-        ON_PREVIOUS_KEK.labels(store).set(left)
-        log.info("person keys wrapped with the current key-encryption key", store=store, not_opening=left)
-        return
 
 
 def new_data_key() -> tuple[UUID, bytes]:

@@ -22,7 +22,7 @@ from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.destinations import Resolver, system_resolver
 from lotse_runtime.http_guards import PublicRateLimit
-from lotse_runtime.sealed import key_encryption_key, rewrapping
+from lotse_runtime.sealed import in_the_background, key_encryption_key, rewrapping
 
 SERVICE = "lotse-registry"
 
@@ -72,7 +72,10 @@ def create_app(settings: RegistrySettings | None = None, *, resolver: Resolver =
         if settings.run_retention:
             app.state.retention.start()
         try:
-            async with rewrapping(kek, registry.rewrap_person_keys, "registry"):
+            async with (
+                rewrapping(kek, registry.rewrap_person_keys, "registry"),
+                in_the_background(registry.issue_missing_person_keys, "registry: keys for volunteers without one"),
+            ):
                 yield
         finally:
             if timer is not None:

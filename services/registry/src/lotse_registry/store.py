@@ -66,6 +66,9 @@ CERTIFICATE_CHECKS = "certificate_checks"
 STAFF = "staff"
 # The collections of the volunteers' keys and of the audit trail, read for the subject-access export.
 KEY_RING = "person_keys"
+# One-off upgrades of the stored data, each marked done by a document of its name.
+MIGRATIONS = "migrations"
+ALL_HAVE_PERSON_KEYS = "every active volunteer has a person key"
 AUDIT_TRAIL = "audit"
 
 TENANT_COLLECTIONS = frozenset(
@@ -426,6 +429,29 @@ class TenantScope:
         return event
 
 
+async def person_key(
+    transaction: Transaction,
+    kek: KeyEncryptionKey,
+    tenant: str,
+    subject: str,
+    version: int,
+    cause: Envelope[Any] | None = None,
+) -> Document:
+    """The person's key (its document, wrapped), made and published in ``transaction`` if they
+    have none yet."""
+    keys, session = transaction.database[KEY_RING], transaction.session
+    document = await keys.find_one({"_id": subject, "tenant": tenant}, session=session)
+    if document is None:
+        key_id, data_key = new_data_key()
+        wrapped = kek.wrap(key_id, data_key)
+        document = {"_id": subject, "tenant": tenant, "key_id": str(key_id), "wrapped_key": wrapped}
+        await keys.insert_one({**document, "created_at": datetime.now(UTC)}, session=session)
+        issued = PersonKeyIssued(person_id=subject, key_id=key_id, algorithm="A256GCM", wrapped_key=wrapped)
+        event = registry_event(tenant, issued, subject=subject, version=version, cause=cause)
+        await transaction.append_event(PERSON_KEYS_TOPIC.name, event)
+    return document
+
+
 class TransactionScope(TenantScope):
     """A tenant scope inside a unit of work (see ``in_tenant``): its session is always there."""
 
@@ -452,16 +478,7 @@ class TransactionScope(TenantScope):
         kek = self.transaction.key_encryption_key
         if kek is None:
             raise RuntimeError("this registry store has no key-encryption key: personal fields cannot be sealed")
-        keys = self.database[KEY_RING]
-        document = await keys.find_one({"_id": subject, "tenant": self.tenant}, session=self.session)
-        if document is None:
-            key_id, data_key = new_data_key()
-            wrapped = kek.wrap(key_id, data_key)
-            document = {"_id": subject, "tenant": self.tenant, "key_id": str(key_id), "wrapped_key": wrapped}
-            await keys.insert_one({**document, "created_at": datetime.now(UTC)}, session=self.session)
-            issued = PersonKeyIssued(person_id=subject, key_id=key_id, algorithm="A256GCM", wrapped_key=wrapped)
-            event = registry_event(self.tenant, issued, subject=subject, version=version, cause=cause)
-            await self.transaction.append_event(PERSON_KEYS_TOPIC.name, event)
+        document = await person_key(self.transaction, kek, self.tenant, subject, version, cause)
         key_id = UUID(document["key_id"])
         data_key = kek.unwrap(key_id, document["wrapped_key"])
         if isinstance(data, VolunteerAvailabilityChanged):
@@ -619,6 +636,32 @@ class Store:
         self.database = database
         self.unit_of_work = UnitOfWork(client, database, wake=wake, key_encryption_key=key_encryption_key)
         self.known = Known()
+
+    async def issue_missing_person_keys(self) -> int:
+        """Volunteers registered before their events were sealed have no key until their next
+        change, so their proposals would go out unsealed: each active one gets a key now (made and
+        published as at their first sealed event). Once all have one, a marker spares the scan at
+        the next start. The number of keys issued."""
+        if await self.database[MIGRATIONS].find_one({"_id": ALL_HAVE_PERSON_KEYS}) is not None:
+            return 0
+        kek = self.unit_of_work.key_encryption_key
+        if kek is None:
+            return 0
+        issued = 0
+        query = {"status": {"$ne": VolunteerStatus.ERASED.value}}
+        async for volunteer in self.database[VOLUNTEERS].find(query, {"tenant": 1, "version": 1}):
+            if await self.database[KEY_RING].find_one({"_id": volunteer["_id"]}, {"_id": 1}) is not None:
+                continue
+
+            async def issue(transaction: Transaction, volunteer: Document = volunteer) -> None:
+                await person_key(transaction, kek, volunteer["tenant"], volunteer["_id"], volunteer["version"])
+
+            await self.unit_of_work.run(issue)
+            issued += 1
+        await self.database[MIGRATIONS].update_one(
+            {"_id": ALL_HAVE_PERSON_KEYS}, {"$set": {"done_at": datetime.now(UTC)}}, upsert=True
+        )
+        return issued
 
     async def rewrap_person_keys(self) -> int:
         """A rotation of the key-encryption key: every person key wrapped with a previous one is
