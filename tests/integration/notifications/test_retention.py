@@ -1,6 +1,7 @@
 """The notifications retention job on the real database: finished deliveries older than the
-delivery log's period (the tenant's own, where it has one) and old inbox records go; pending
-deliveries and younger records stay; a second run and a second replica change nothing."""
+delivery log's period (the tenant's own, where it has one), needs that ended long ago with their
+proposals, and old inbox records go; pending deliveries and younger records stay; a second run and
+a second replica change nothing."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
+from lotse_notifications.records import NeedStatus, scoped_id
 from lotse_notifications.retention import RULES, retention_job
 from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store
 from lotse_runtime.outbox import LEASE_COLLECTION
 from lotse_runtime.retention import RULES_COLLECTION
+from lotse_runtime.unit_of_work import UnitOfWork
 from tests.support.waiting import eventually
 
 NOW = datetime(2027, 6, 30, 12, 0, tzinfo=UTC)
@@ -113,3 +116,53 @@ async def test_the_started_job_runs_at_once_under_its_lease_and_gives_it_back_wh
     finally:
         await job.stop()
     assert await database[LEASE_COLLECTION].find_one({"_id": "retention-notifications"}) is None
+
+
+def _need(key: str, status: str, ended_days_ago: int | None) -> dict[str, Any]:
+    ended = {} if ended_days_ago is None else {"ended_at": NOW - timedelta(days=ended_days_ago)}
+    return {
+        "_id": scoped_id(TOWN, key),
+        "tenant": TOWN,
+        "need_id": key,
+        "version": 3,
+        "status": status,
+        "description": "Begleitung zur Ausländerbehörde, Familie in der Hauptstraße",
+        **ended,
+    }
+
+
+async def test_needs_that_ended_long_ago_go_with_their_proposals_and_the_others_stay(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = Store(database)
+    await store.ensure_indexes()
+    # The registry's need.closed: notifications dates the end when it applies it.
+    await UnitOfWork(database.client, database).run(
+        lambda transaction: store.save_need(TOWN, "closed-now", 2, transaction, status=NeedStatus.CLOSED)
+    )
+    dated = await database.needs.find_one({"_id": scoped_id(TOWN, "closed-now")})
+    assert dated is not None and dated["ended_at"] is not None
+    await database.needs.insert_many(
+        [
+            _need("long-ago", "cancelled", 400),
+            _need("lately", "closed", 30),
+            _need("still-open", "open", None),
+            _need("ended-before-dates-were-kept", "closed", None),
+        ]
+    )
+    await database.proposals.insert_many(
+        [
+            {"_id": scoped_id(TOWN, f"p{n}"), "tenant": TOWN, "need_id": need, "volunteer_id": f"v{n}"}
+            for n, need in enumerate(["long-ago", "long-ago", "still-open", "lately"])
+        ]
+    )
+    # At start: a need that ended before its end was recorded is dated now (then kept a year).
+    assert await store.date_undated_ended_needs() == 1
+    assert await store.date_undated_ended_needs() == 0
+
+    outcomes = {(o.rule, o.tenant): o.done for o in await retention_job(store, NotificationSettings()).run_once(NOW)}
+
+    assert outcomes == {("notifications_needs_ended_long_ago", TOWN): 1}
+    left = {document["need_id"] async for document in database.needs.find({})}
+    assert left == {"closed-now", "lately", "still-open", "ended-before-dates-were-kept"}
+    assert sorted([row["need_id"] async for row in database.proposals.find({})]) == ["lately", "still-open"]

@@ -18,7 +18,7 @@ from lotse_notifications.worker import DeliveryWorker
 from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.consumer import subscribe_events
 from lotse_runtime.destinations import Resolver, system_resolver
-from lotse_runtime.sealed import Keyring, key_encryption_key, rewrapping, subscribe_person_keys
+from lotse_runtime.sealed import Keyring, in_the_background, key_encryption_key, rewrapping, subscribe_person_keys
 from lotse_runtime.unit_of_work import UnitOfWork
 
 INBOX_CONSUMER = "notifications"
@@ -67,7 +67,10 @@ def create_app(settings: NotificationSettings | None = None, *, resolver: Resolv
         if settings.run_retention:
             app.state.retention.start()
         try:
-            async with rewrapping(kek, keyring.rewrap_stored, "notifications"):
+            async with (
+                rewrapping(kek, keyring.rewrap_stored, "notifications"),
+                in_the_background(store.date_undated_ended_needs, "notifications: dating needs that ended before"),
+            ):
                 yield
         finally:
             # Deliveries stop too: what is being sent finishes within the grace.

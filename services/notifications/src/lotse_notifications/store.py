@@ -424,6 +424,9 @@ def _delivery_document(request: NewDelivery, now: datetime, trace_context: dict[
 
 
 FINISHED = frozenset(status.value for status in (SENT, SKIPPED, DEAD, CANCELLED))
+# Needs whose end the retention counts from (``ended_at``, set when the registry ends them).
+ENDED_NEEDS = frozenset({NeedStatus.CLOSED, NeedStatus.CANCELLED})
+ENDED_AT = "ended_at"
 
 
 def _finished(fields: Mapping[str, Any]) -> Doc:
@@ -727,7 +730,30 @@ class Store:
             unstaffed=unstaffed,
             cancellation_reason=cancellation_reason,
         )
-        return await self._upsert_versioned("needs", change.to_document(), transaction)
+        applied = await self._upsert_versioned("needs", change.to_document(), transaction)
+        if applied and status in ENDED_NEEDS:
+            # From when it ended the retention counts (``retention``); the first end counts.
+            await self.db.needs.update_one(
+                {"_id": scoped_id(tenant, need_id), ENDED_AT: None},
+                {"$set": {ENDED_AT: datetime.now(UTC)}},
+                session=transaction.session,
+            )
+        return applied
+
+    async def date_undated_ended_needs(self) -> int:
+        """Needs that ended before their end was recorded are dated now, so that the retention
+        counts from now rather than never. The number dated."""
+        result = await self.db.needs.update_many(
+            {"status": {"$in": sorted(ENDED_NEEDS)}, ENDED_AT: None}, {"$set": {ENDED_AT: datetime.now(UTC)}}
+        )
+        return result.modified_count
+
+    async def delete_needs_with_proposals(self, tenant: str, need_ids: Sequence[str]) -> int:
+        """The retention's work on needs that ended long ago: their proposals (and engagements)
+        first, so that a stop in between leaves the need due and done again."""
+        await self.db.proposals.delete_many({"tenant": tenant, "need_id": {"$in": list(need_ids)}})
+        result = await self.db.needs.delete_many({"tenant": tenant, "need_id": {"$in": list(need_ids)}})
+        return result.deleted_count
 
     async def open_need(
         self, tenant: str, need_id: str, version: int, snapshot: NeedSnapshot, transaction: Transaction
