@@ -289,6 +289,7 @@ def _aware(moment: datetime) -> datetime:
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
+        auto_reload=False,  # they ship with the package: no stat of each at every page
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],

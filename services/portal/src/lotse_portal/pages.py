@@ -38,6 +38,7 @@ def languages() -> list[Language]:
 def environment(language: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
+        auto_reload=False,  # they ship with the package: no stat of each at every page
         autoescape=select_autoescape(default=True),
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
