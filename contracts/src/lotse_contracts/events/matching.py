@@ -101,62 +101,6 @@ class MatchReason(Contract):
     )
 
 
-class MatchProposed(ProposalOfNeed, extra="ignore"):
-    """Matching proposes a need to a volunteer; the volunteer decides."""
-
-    event_type = "de.lotse.matching.proposal.proposed.v1"
-
-    organisation_id: UUID = Field(
-        description="Organisation that owns the need.",
-        examples=[EXAMPLE_ORGANISATION_ID],
-        json_schema_extra=NOT_PERSONAL,
-    )
-    score: float = Field(
-        ge=0,
-        le=1,
-        description="How well the volunteer fits, 1 is best.",
-        examples=[0.82],
-        strict=True,
-        json_schema_extra=ENGAGEMENT,
-    )
-    reasons: list[MatchReason] = Field(
-        min_length=1,
-        description="Why the volunteer fits.",
-        examples=[[{"code": "language", "detail": "speaks ar at level b2 or better"}]],
-        json_schema_extra=MATCH_REASONS,
-    )
-    distance_km: float | None = Field(
-        default=None,
-        ge=0,
-        description="Distance from the volunteer's home area, in km.",
-        examples=[3.4],
-        strict=True,
-        json_schema_extra=DISTANCE,
-    )
-    expires_at: AwareDatetime = Field(
-        description="When the proposal expires unanswered.",
-        examples=["2026-11-28T09:00:00+01:00"],
-        json_schema_extra=ENGAGEMENT,
-    )
-    accept_url: str | None = Field(
-        default=None,
-        max_length=2000,
-        description=(
-            "Deprecated, never set: an answer link is a capability and is kept out of topics. Notifications signs "
-            "the volunteer's links itself when it sends the proposal mail."
-        ),
-        examples=[None],
-        json_schema_extra=NOT_PERSONAL,
-    )
-    decline_url: str | None = Field(
-        default=None,
-        max_length=2000,
-        description="Deprecated, never set: see accept_url.",
-        examples=[None],
-        json_schema_extra=NOT_PERSONAL,
-    )
-
-
 class MatchFit(Contract):
     """How well and why the volunteer fits the need (``proposal.proposed.v1``'s score, reasons and
     distance): it names the volunteer's languages, checked certificates and distance, so
@@ -183,6 +127,40 @@ class MatchFit(Contract):
         examples=[3.4],
         strict=True,
         json_schema_extra=DISTANCE,
+    )
+
+
+class MatchProposed(ProposalOfNeed, MatchFit, extra="ignore"):
+    """Matching proposes a need to a volunteer; the volunteer decides."""
+
+    event_type = "de.lotse.matching.proposal.proposed.v1"
+
+    organisation_id: UUID = Field(
+        description="Organisation that owns the need.",
+        examples=[EXAMPLE_ORGANISATION_ID],
+        json_schema_extra=NOT_PERSONAL,
+    )
+    expires_at: AwareDatetime = Field(
+        description="When the proposal expires unanswered.",
+        examples=["2026-11-28T09:00:00+01:00"],
+        json_schema_extra=ENGAGEMENT,
+    )
+    accept_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description=(
+            "Deprecated, never set: an answer link is a capability and is kept out of topics. Notifications signs "
+            "the volunteer's links itself when it sends the proposal mail."
+        ),
+        examples=[None],
+        json_schema_extra=NOT_PERSONAL,
+    )
+    decline_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Deprecated, never set: see accept_url.",
+        examples=[None],
+        json_schema_extra=NOT_PERSONAL,
     )
 
 
