@@ -295,6 +295,55 @@ async def test_an_event_waiting_for_what_it_needs_waits_outside_the_transaction_
     assert sequence["versions"] == [event.version for event in sent]
 
 
+async def test_an_outage_while_an_event_waits_does_not_use_up_its_patience(
+    world: World, broker: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    """The database away while an event waits for its key (the key's subscription is held up by the
+    same outage): the wait starts over once it is back, instead of the event being dead-lettered
+    at its first try after the outage."""
+    topic = await topic_of(kafka_bootstrap)
+    (waiting,) = sent = [events.tenant_onboarded("musterstadt", version=1)]
+    await produce_all(kafka_bootstrap, topic, [(to_bytes(event), event.key) for event in sent])
+    applying = Applying(world)
+    phase = {"now": "waiting"}
+    outage_began = [0.0]
+    tries: list[str] = []
+    patience = 1.0
+
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        tries.append(phase["now"])
+        if phase["now"] == "waiting":
+            raise NotYetArrived("the key has not arrived", patience=patience)
+        if phase["now"] == "outage":
+            if asyncio.get_running_loop().time() - outage_began[0] < 2 * patience:
+                raise AutoReconnect("the database is away")
+            phase["now"] = "back, the key still on its way"
+            raise NotYetArrived("the key has not arrived", patience=patience)
+        await applying(event, delivery)
+
+    pipeline = subscribe_events(broker, handle, consumer="test-outage-wait", topics=[topic], retry=FAST_RETRY)
+    await broker.start()
+
+    async def waited() -> bool:
+        return tries.count("waiting") >= 2
+
+    await eventually(waited, what="the event to wait for its key")
+    outage_began[0] = asyncio.get_running_loop().time()
+    phase["now"] = "outage"
+
+    async def back() -> bool:
+        return tries[-1] == "back, the key still on its way"
+
+    await eventually(back, what="the outage to pass")
+    phase["now"] = "arrived"
+
+    async def applied() -> bool:
+        return pipeline.stats.processed == 1
+
+    await eventually(applied, what="the event to be applied")
+    assert pipeline.stats.dead_lettered == 0 and await world.effects() == {str(waiting.id): 1}
+
+
 async def test_an_event_whose_need_does_not_arrive_in_its_patience_is_dead_lettered_with_the_reason(
     world: World, broker: KafkaBroker, kafka_bootstrap: str
 ) -> None:

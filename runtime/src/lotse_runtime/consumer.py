@@ -92,7 +92,10 @@ class NotYetArrived(Exception):
     """Raised by a handler for an event that needs something another subscription brings and that
     has not arrived yet (a person's key): the pipeline waits outside any transaction (a batch is
     given up and applied one by one) and tries again, without counting the tries as failures, for
-    up to ``patience`` seconds; then the event is dead-lettered with this reason."""
+    up to ``patience`` seconds; then the event is dead-lettered with this reason. Events waiting for
+    the same thing (the same text) share one patience; an outage starts it over; a stopping
+    service leaves the event uncommitted for its next start. The whole subscription waits
+    meanwhile (its partitions are committed together), not only the event's key."""
 
     def __init__(self, message: str, *, patience: float) -> None:
         super().__init__(message)
@@ -196,6 +199,12 @@ class EventPipeline:
         self.retry = retry
         self.stats = ConsumerStats()
         self.in_hand = 0  # messages received and not yet committed or abandoned
+        # Set when the service stops: an event waiting for what another subscription brings is then
+        # left for the next start (or another replica), never dead-lettered for a wait that could not end.
+        self.stopping = False
+        # Since when each missing thing (a NotYetArrived's text: the same key for several events)
+        # has been waited for, so that events waiting for the same absent thing share one patience.
+        self._waiting_since: dict[str, float] = {}
         # Commits the offset just past a message; set by the transport (see ``_dead_letter``).
         self.commit_through: Callable[[Delivery], Awaitable[None]] | None = None
         self.idle = asyncio.Event()
@@ -340,15 +349,15 @@ class EventPipeline:
         if isinstance(failed, RejectEvent):
             await self._dead_letter(value, delivery, failed.reason, str(failed), redact=failed.redact)
             return
-        loop = asyncio.get_running_loop()
-        waiting_since = loop.time() if isinstance(failed, NotYetArrived) else None
         waits = 0
-        if failed is not None and waiting_since is None:
+        if isinstance(failed, NotYetArrived):
+            self._waited_since(str(failed))
+        elif failed is not None:
             attempt = 1
             metrics.PROCESSING_RETRIES.labels(self.consumer, delivery.topic).inc()
             bound.warning("event processing failed, retrying", attempt=attempt, error=repr(failed))
         while True:
-            if waiting_since is not None and waits:
+            if waits:
                 await asyncio.sleep(self.retry.backoff(min(waits, 6)))
             try:
                 with processing_span(event, self.consumer, delivery.topic):
@@ -360,9 +369,10 @@ class EventPipeline:
             except asyncio.CancelledError:
                 raise
             except NotYetArrived as error:
-                waiting_since = loop.time() if waiting_since is None else waiting_since
+                if self.stopping:  # not committed: the next start, or another replica, takes it
+                    raise asyncio.CancelledError(f"stopping while the event waits: {error}") from error
                 waits += 1
-                if loop.time() - waiting_since >= error.patience:
+                if asyncio.get_running_loop().time() - self._waited_since(str(error)) >= error.patience:
                     message = f"{error} (waited {error.patience:.0f} s)"
                     await self._dead_letter(value, delivery, DeadLetterReason.PROCESSING_FAILED, message)
                     return
@@ -371,6 +381,9 @@ class EventPipeline:
                 continue
             except Exception as error:  # noqa: BLE001 - any failure is retried, then dead-lettered
                 if is_transient(error):
+                    # An outage is no time spent waiting for the missing thing: its patience starts over.
+                    self._waiting_since.clear()
+                    waits = 0
                     metrics.PROCESSING_RETRIES.labels(self.consumer, delivery.topic).inc()
                     # The database or broker is away, not the event at fault: wait for it without
                     # limit (shutdown still interrupts; the event is then delivered again).
@@ -390,6 +403,13 @@ class EventPipeline:
                 self.stats.processed += 1
                 metrics.MESSAGES_PROCESSED.labels(self.consumer, delivery.topic).inc()
                 return
+
+    def _waited_since(self, missing: str) -> float:
+        """When the wait for ``missing`` began (now, if it did not yet)."""
+        now = asyncio.get_running_loop().time()
+        # What came meanwhile is not looked for again (an old entry is a wait that ended).
+        self._waiting_since = {what: since for what, since in self._waiting_since.items() if now - since < 600}
+        return self._waiting_since.setdefault(missing, now)
 
     async def _dead_letter(
         self, value: bytes, delivery: Delivery, reason: DeadLetterReason, error: str, *, redact: bool = False
@@ -617,6 +637,8 @@ async def stop_consuming(broker: KafkaBroker) -> None:
     producer stays open: call ``broker.stop()`` afterwards, once nothing publishes any more.
     """
     pipelines = _PIPELINES.get(broker, [])
+    for pipeline in pipelines:
+        pipeline.stopping = True
     abandoned_before = sum(pipeline.stats.abandoned for pipeline in pipelines)
     log.info("shutdown: consumers stop taking messages", in_hand=sum(pipeline.in_hand for pipeline in pipelines))
     results = await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers), return_exceptions=True)

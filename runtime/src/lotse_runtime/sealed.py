@@ -13,8 +13,8 @@ Matching seals a proposal's fit (score, reasons, distance: they describe the vol
 volunteer's key from its keyring (``Keyring.current_key``) before the proposal goes to its outbox.
 
 A sealed event whose key has not arrived yet (the key topic and the volunteer topic are not
-ordered with each other) waits a little, then fails like an event about an unknown aggregate
-(retried, then dead-lettered). One whose key was destroyed is about an erased person: it is
+ordered with each other) waits for it outside any transaction (``KeyNotYetKnown``, a
+``NotYetArrived`` of the consumer), then is dead-lettered. One whose key was destroyed is about an erased person: it is
 applied without the personal data (``Keyring.opened`` returns None), never dead-lettered.
 """
 
