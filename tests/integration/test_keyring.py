@@ -227,15 +227,16 @@ async def test_the_registry_wraps_its_person_keys_again_and_publishes_each_anew(
     assert event.data.wrapped_key == stored["wrapped_key"] and event.data.key_id == key_id
 
 
-async def test_volunteers_registered_before_sealing_get_a_key_each_once(
+async def test_active_volunteers_registered_before_sealing_get_a_key_each_once(
     mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    """Without a key their proposals would go out unsealed until their next change."""
-    older, also_older, erased, sealed_already = (str(uuid4()) for _ in range(4))
+    """Without a key their proposals would go out unsealed until their next change. Withdrawn and
+    erased volunteers are never proposed: they get none (an erased one must never get one back)."""
+    older, withdrawn, erased, sealed_already = (str(uuid4()) for _ in range(4))
     await database["volunteers"].insert_many(
         [
             {"_id": older, "tenant": TENANT, "status": "active", "version": 3},
-            {"_id": also_older, "tenant": TENANT, "status": "withdrawn", "version": 5},
+            {"_id": withdrawn, "tenant": TENANT, "status": "withdrawn", "version": 5},
             {"_id": erased, "tenant": TENANT, "status": "erased", "version": 7},
             {"_id": sealed_already, "tenant": TENANT, "status": "active", "version": 2},
         ]
@@ -250,16 +251,33 @@ async def test_volunteers_registered_before_sealing_get_a_key_each_once(
     await database["person_keys"].insert_one(existing)
     registry = RegistryStore(mongo_client, database, key_encryption_key=KEK)
 
-    assert await registry.issue_missing_person_keys() == 2
+    assert await registry.issue_missing_person_keys() == 1
     assert await registry.issue_missing_person_keys() == 0  # the next start: marked done
 
     keys = {document["_id"]: document async for document in database["person_keys"].find()}
-    assert set(keys) == {older, also_older, sealed_already}
+    assert set(keys) == {older, sealed_already}
     assert keys[sealed_already]["wrapped_key"] == existing["wrapped_key"]  # untouched
-    published = [parse_event(bytes(row["value"])) async for row in database[OUTBOX_COLLECTION].find()]
-    assert sorted((event.subject, event.version) for event in published) == sorted([(older, 3), (also_older, 5)])
-    for event in published:
-        assert isinstance(event.data, PersonKeyIssued)
-        stored = keys[event.subject]
-        assert event.data.wrapped_key == stored["wrapped_key"]
-        assert len(KEK.unwrap(event.data.key_id, stored["wrapped_key"])) == 32
+    (published,) = [parse_event(bytes(row["value"])) async for row in database[OUTBOX_COLLECTION].find()]
+    assert (published.subject, published.version) == (older, 3)
+    assert isinstance(published.data, PersonKeyIssued)
+    assert published.data.wrapped_key == keys[older]["wrapped_key"]
+    assert len(KEK.unwrap(published.data.key_id, keys[older]["wrapped_key"])) == 32
+
+
+async def test_a_replica_on_the_old_settings_keeps_its_copy_that_opens(database: AsyncDatabase[dict[str, Any]]) -> None:
+    """In the middle of a rotation a replica still on the old key receives a key the rotated
+    registry wrapped with the new one: it does not replace the copy it can open with one it cannot."""
+    old_settings = Keyring(database, KEK)
+    person_id = str(uuid4())
+    message_key, value, data_key = _key_record(person_id)
+    await old_settings.apply(message_key, value)
+    stored = await old_settings.collection.find_one({"_id": message_key.decode()})
+    assert stored is not None
+    key_id = UUID(stored["key_id"])
+
+    rewrapped = KeyEncryptionKey(NEW_KEK_SECRET).wrap(key_id, data_key)
+    issued = PersonKeyIssued(person_id=person_id, key_id=key_id, algorithm="A256GCM", wrapped_key=rewrapped)
+    event = new_event(data=issued, tenant=TENANT, subject=person_id, version=2, source="/lotse/registry")
+    await old_settings.apply(message_key, to_bytes(event))
+
+    assert await old_settings.data_key(TENANT, person_id, key_id) == data_key

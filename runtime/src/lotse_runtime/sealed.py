@@ -80,6 +80,8 @@ NONCE_BYTES = 12
 # How long an event waits for its person's key to arrive on the key topic (another subscription,
 # maybe far behind after a start) before it is dead-lettered. Waited outside any transaction.
 KEY_PATIENCE_SECONDS = 30.0
+# How often a rotating service looks for person keys not wrapped with the current key.
+REWRAP_INTERVAL_SECONDS = 300.0
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -119,6 +121,13 @@ def _decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _wrapped_bytes(key_id: UUID, wrapped: str) -> bytes:
+    try:
+        return _decode(wrapped)
+    except ValueError as error:  # not base64url: a damaged record opens with no key either
+        raise SealingError(f"person key {key_id} is not a wrapped key") from error
+
+
 def _derived(secret: str) -> AESGCM:
     return AESGCM(
         HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"lotse person keys v1").derive(secret.encode())
@@ -148,7 +157,7 @@ class KeyEncryptionKey:
         return _encode(nonce + self._aead.encrypt(nonce, data_key, key_id.bytes))
 
     def unwrap(self, key_id: UUID, wrapped: str) -> bytes:
-        raw = _decode(wrapped)
+        raw = _wrapped_bytes(key_id, wrapped)
         for aead in (self._aead, *self._previous):
             try:
                 return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key_id.bytes)
@@ -159,7 +168,7 @@ class KeyEncryptionKey:
     def rewrapped(self, key_id: UUID, wrapped: str) -> str | None:
         """The person key wrapped with this key if a previous one wrapped it, None if this one did
         (nothing to do); ``SealingError`` if none of them opens it."""
-        raw = _decode(wrapped)
+        raw = _wrapped_bytes(key_id, wrapped)
         try:
             self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key_id.bytes)
             return None
@@ -170,7 +179,8 @@ class KeyEncryptionKey:
 class PersonKeySettings(BaseSettings):
     """Mixed into the settings of the services that seal or open personal fields (prefix ``LOTSE_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="LOTSE_", extra="ignore")
+    # A refused previous key must not be echoed with the others in the error.
+    model_config = SettingsConfigDict(env_prefix="LOTSE_", extra="ignore", hide_input_in_errors=True)
 
     key_encryption_key: SecretStr | None = Field(
         None,
@@ -216,20 +226,25 @@ ON_PREVIOUS_KEK = Gauge(
 
 @contextlib.asynccontextmanager
 async def rewrapping(kek: KeyEncryptionKey, rewrap: Callable[[], Awaitable[int]], store: str) -> AsyncIterator[None]:
-    """While the service runs, ``rewrap`` (its stored person keys wrapped again with the current
-    key-encryption key) runs once beside it if the key is rotating; the gauge then says how many
-    are not wrapped with the current key. In the background: a large keyring must not delay the start."""
+    """While the service runs and its key is rotating, ``rewrap`` (its stored person keys wrapped
+    again with the current key-encryption key) runs beside it every ``REWRAP_INTERVAL_SECONDS``;
+    the gauge says how many are not wrapped with the current key after each pass. In the
+    background: a large keyring must not delay the start."""
     if not kek.rotating:
         ON_PREVIOUS_KEK.labels(store).set(0)
         yield
         return
 
-    async def rewrap_and_count() -> None:
-        left = await rewrap()
-        ON_PREVIOUS_KEK.labels(store).set(left)
-        log.info("person keys wrapped with the current key-encryption key", store=store, not_current=left)
+    async def rewrap_and_count_while_running() -> None:
+        # Again and again, not once: a replica still on the settings before the rotation may wrap
+        # keys with the previous key until it is replaced, and the gauge must say so.
+        while True:
+            left = await rewrap()
+            ON_PREVIOUS_KEK.labels(store).set(left)
+            log.info("person keys wrapped with the current key-encryption key", store=store, not_current=left)
+            await asyncio.sleep(REWRAP_INTERVAL_SECONDS)
 
-    async with in_the_background(rewrap_and_count, f"{store}: wrapping the person keys again"):
+    async with in_the_background(rewrap_and_count_while_running, f"{store}: wrapping the person keys again"):
         yield
 
 
@@ -380,12 +395,16 @@ class Keyring:
             return  # a destroyed marker has this id: the filter did not match it, the insert collided
 
     async def _remember(self, issued: Envelope[PersonKeyIssued], data: PersonKeyIssued) -> None:
-        wrapped = data.wrapped_key
-        with contextlib.suppress(SealingError):  # kept as it came: it opens once the right key is given
+        wrapped, kept = data.wrapped_key, {"_id": issued.key.decode(), "destroyed": {"$ne": True}}
+        try:
             # During a rotation a record of the registry may still come wrapped with the previous key.
             wrapped = self.kek.rewrapped(data.key_id, data.wrapped_key) or wrapped
+        except SealingError:
+            # Kept as it came (it opens once the right key is given), but never in place of a copy
+            # of the same key that opens (a replica on other settings in the middle of a rotation).
+            kept["key_id"] = {"$ne": str(data.key_id)}
         await self.collection.update_one(
-            {"_id": issued.key.decode(), "destroyed": {"$ne": True}},
+            kept,
             {
                 "$set": {
                     "tenant": issued.tenant,

@@ -641,23 +641,34 @@ class Store:
         """Volunteers registered before their events were sealed have no key until their next
         change, so their proposals would go out unsealed: each active one gets a key now (made and
         published as at their first sealed event). Once all have one, a marker spares the scan at
-        the next start. The number of keys issued."""
+        the next start: run it once every replica runs this release (one still on the release
+        before could register a volunteer without a key meanwhile; the marker's document may be
+        deleted to scan again). The number of keys issued."""
         if await self.database[MIGRATIONS].find_one({"_id": ALL_HAVE_PERSON_KEYS}) is not None:
             return 0
         kek = self.unit_of_work.key_encryption_key
         if kek is None:
             return 0
         issued = 0
-        query = {"status": {"$ne": VolunteerStatus.ERASED.value}}
-        async for volunteer in self.database[VOLUNTEERS].find(query, {"tenant": 1, "version": 1}):
+        active = {"status": VolunteerStatus.ACTIVE.value}  # a withdrawn one is never proposed again
+        async for volunteer in self.database[VOLUNTEERS].find(active, {"tenant": 1, "version": 1}):
             if await self.database[KEY_RING].find_one({"_id": volunteer["_id"]}, {"_id": 1}) is not None:
                 continue
 
-            async def issue(transaction: Transaction, volunteer: Document = volunteer) -> None:
+            async def issue(transaction: Transaction, volunteer: Document = volunteer) -> bool:
+                # Still active, and a write to the volunteer: an erasure meanwhile (which replaces
+                # the document) conflicts with this transaction, so no key is made after it.
+                still = await self.database[VOLUNTEERS].update_one(
+                    {"_id": volunteer["_id"], **active},
+                    {"$set": {"person_key_issued_at": datetime.now(UTC)}},
+                    session=transaction.session,
+                )
+                if still.matched_count == 0:
+                    return False
                 await person_key(transaction, kek, volunteer["tenant"], volunteer["_id"], volunteer["version"])
+                return True
 
-            await self.unit_of_work.run(issue)
-            issued += 1
+            issued += await self.unit_of_work.run(issue)
         await self.database[MIGRATIONS].update_one(
             {"_id": ALL_HAVE_PERSON_KEYS}, {"$set": {"done_at": datetime.now(UTC)}}, upsert=True
         )
