@@ -142,6 +142,14 @@ async def test_needs_that_ended_long_ago_go_with_their_proposals_and_the_others_
     )
     dated = await database.needs.find_one({"_id": scoped_id(TOWN, "closed-now")})
     assert dated is not None and dated["ended_at"] is not None
+    # Matching's word that it is staffed comes after (another topic): the need stays ended, so due.
+    await UnitOfWork(database.client, database).run(
+        lambda transaction: store.set_staffing(
+            TOWN, "closed-now", transaction, status=NeedStatus.STAFFED, unstaffed=False
+        )
+    )
+    still = await database.needs.find_one({"_id": scoped_id(TOWN, "closed-now")})
+    assert still is not None and still["status"] == NeedStatus.CLOSED
     await database.needs.insert_many(
         [
             _need("long-ago", "cancelled", 400),

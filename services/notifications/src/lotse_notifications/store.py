@@ -795,8 +795,11 @@ class Store:
     ) -> None:
         """What matching's latest staffing event says (after ``advance_staffing`` admitted it)."""
         fields: Doc = {"unstaffed": unstaffed} if status is None else {"status": status.value, "unstaffed": unstaffed}
+        # A need the registry ended stays ended: matching's word may come after (another topic),
+        # and the retention deletes only ended needs.
+        not_ended = {"status": {"$nin": sorted(ENDED_NEEDS)}}
         await self.db.needs.update_one(
-            {"_id": scoped_id(tenant, need_id)}, {"$set": fields}, session=transaction.session
+            {"_id": scoped_id(tenant, need_id), **not_ended}, {"$set": fields}, session=transaction.session
         )
 
     async def needs_of(self, tenant: str, transaction: Transaction | None = None) -> list[Need]:
