@@ -500,6 +500,22 @@ async def test_a_need_names_a_district_of_the_postcode_table_or_is_refused() -> 
     assert [event.data.place.district for event in scope.events(NeedOpened)] == ["Nord"]
 
 
+async def test_a_district_is_taken_as_the_table_spells_it_and_an_older_one_stays_through_other_edits() -> None:
+    scope, organisation_id = await world()
+    older = await with_need(scope, organisation_id, **placed_at("12345", "Altstadt"))  # before the table
+    await with_postcode_table(scope)
+    # A partner's spelling: a case or a space of its own is no reason to refuse the need.
+    need = await with_need(scope, organisation_id, **placed_at("12345", " mitte "))
+    assert need["place"]["district"] == "Mitte"
+    # The need from before the table keeps its district through an edit of something else.
+    edited = await scope.run(
+        lambda s: service.update_need(
+            s, older, details(organisation_id, volunteers_needed=2, **placed_at("12345", "Altstadt"))
+        )
+    )
+    assert (edited["volunteers_needed"], edited["place"]["district"]) == (2, "Altstadt")
+
+
 async def test_a_need_without_a_district_gets_its_postcodes_and_a_tenant_without_a_table_keeps_its_own() -> None:
     scope, organisation_id = await world()
     await with_postcode_table(scope)

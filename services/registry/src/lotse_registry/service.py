@@ -391,9 +391,11 @@ async def set_contact_person(scope: CommandScope, volunteer: Document, staff_id:
 # --- needs -----------------------------------------------------------------------------------
 
 
-async def _check_need(scope: CommandScope, details: NeedDetails) -> NeedDetails:
+async def _check_need(scope: CommandScope, details: NeedDetails, stored_district: str | None = None) -> NeedDetails:
     await require_organisation(scope, details.organisation_id)
     await _check_skills(scope, details.required_skills, "required_skills")
+    if stored_district is not None and details.place.district == stored_district:
+        return details  # unchanged: an edit of something else is no reason to refuse an older district
     return await _in_district(scope, details)
 
 
@@ -408,14 +410,18 @@ async def _in_district(scope: CommandScope, details: NeedDetails) -> NeedDetails
     if not districts:
         return details
     if place.district is not None:
-        if place.district not in districts:
+        # Written as the table writes it ("mitte " is Mitte): a partner's spelling is no reason to refuse.
+        spelled = {district.casefold(): district for district in districts}.get(
+            " ".join(place.district.split()).casefold()
+        )
+        if spelled is None:
             raise DomainError(
                 422,
                 "Unknown district",
                 f"place.district: not a district of {scope.tenant} (its postcode table names them)",
                 field="place.district",
             )
-        return details
+        return details.model_copy(update={"place": place.model_copy(update={"district": spelled})})
     row = await scope.get(POSTCODES, postcode_id(scope.tenant, place.postcode)) if place.postcode else None
     if row is None:
         return details
@@ -456,7 +462,7 @@ async def update_need(
     domain.require_editable_need(need["status"])
     if str(details.organisation_id) != need["organisation_id"]:
         raise DomainError(422, "Owner cannot change", "organisation_id: a need keeps its owning organisation")
-    details = await _check_need(scope, details)
+    details = await _check_need(scope, details, stored_district=(need.get("place") or {}).get("district"))
     event = NeedUpdated.model_validate({"need_id": need["_id"], **details.model_dump(include=set(NEED_FIELDS))})
     return await scope.change(NEEDS, need, _need_data(details), event, cause=cause)
 
