@@ -117,11 +117,11 @@ RETENTION_RULE_TEXT: dict[RetentionRule, str] = {
     RetentionRule.WITHDRAWN_VOLUNTEERS: (
         "kept while the volunteer takes part; erased at their request, or after the period once they withdrew"
     ),
-    RetentionRule.CLOSED_NEEDS: "description, exact place and household reference removed the period after it ended",
-    RetentionRule.PROPOSALS_OF_CLOSED_NEEDS: (
-        "removed the period after the need ended: matching's reasons, distance and score, "
-        "notifications' copy of the need with its proposals"
+    RetentionRule.CLOSED_NEEDS: (
+        "description, exact place and household reference removed the period after it ended "
+        "(notifications deletes its copy of the need with its proposals then)"
     ),
+    RetentionRule.PROPOSALS_OF_CLOSED_NEEDS: "reasons, distance and score removed the period after the need ended",
     RetentionRule.DELIVERY_LOG: "deliveries deleted the period after they finished",
     RetentionRule.INBOX: "processed-event ids deleted after the dedup window",
     RetentionRule.SHORT_LIVED: "expires by itself within hours or days",

@@ -7,8 +7,9 @@ A delivery (e-mail, SMS, in-app, webhook) is kept while it is pending, and once 
 with its payload (webhook bodies included). What a volunteer's erasure removes at once is removed by the
 erasure's handler, not here.
 
-A need closed or cancelled for the period of a closed need's proposals (a year by default, as
-matching anonymises its own) is deleted with the proposals and engagements kept to remind of it:
+A need closed or cancelled for the period of a closed need (a year by default, when the registry
+anonymises its own: the description is the household's words) is deleted with the proposals and
+engagements kept to remind of it:
 nothing is sent about it any more. It counts from when the registry ended it (``ended_at``); one
 that ended before that was recorded is dated when the service starts (``date_undated_ended_needs``).
 """
@@ -45,7 +46,8 @@ UNDATED_DELIVERY_LOG = RetentionRule(
 ENDED_NEEDS_RULE = RetentionRule(
     name="notifications_needs_ended_long_ago",
     collection="needs",
-    period=Period.PROPOSALS_OF_CLOSED_NEEDS,
+    # The household's words (the description) go when the registry anonymises its own need.
+    period=Period.CLOSED_NEEDS,
     age_field=ENDED_AT,
     action=Action.DELETE,
     description="needs closed or cancelled that long ago, with their proposals and engagements (to remind of)",
