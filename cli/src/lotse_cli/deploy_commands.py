@@ -247,6 +247,12 @@ def partner_user(tenant: str) -> dict[str, Any]:
     return _user(partner_user_name(tenant), "partner", _topic_acls({inbound: {"Describe", "Write"}}))
 
 
+# Services that must run as one replica: matching keeps its candidate index in its process, fed
+# by its own consumers, so a second replica (its consumer group split the partitions) would see
+# only part of the volunteers and needs. No autoscaling for them until the index is partitioned.
+ONE_REPLICA = frozenset({Service.MATCHING})
+
+
 def scaled_object(service: Service, tenants: Iterable[str]) -> dict[str, Any]:
     """A KEDA ScaledObject: one Kafka lag trigger per consumed topic (KEDA takes the largest demand).
     More replicas than the largest partition count would sit idle, so that is the maximum."""
@@ -295,7 +301,11 @@ def render(tenants: Iterable[str]) -> dict[str, str]:
             [service_user(service, tenants) for service in SERVICES] + [partner_user(t) for t in sorted(tenants)]
         ),
         "scaled-objects.yaml": _dump(
-            [scaled_object(service, tenants) for service in SERVICES if consumed_topics(service, tenants)]
+            [
+                scaled_object(service, tenants)
+                for service in SERVICES
+                if consumed_topics(service, tenants) and service not in ONE_REPLICA
+            ]
         ),
     }
 
