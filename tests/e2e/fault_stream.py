@@ -272,20 +272,32 @@ def settle_seconds(plan: FaultPlan, base: float) -> float:
     return base + 0.5 * plan.needs
 
 
-def run_fault_stream(platform: Platform, proxy: TcpProxy, plan: FaultPlan) -> FaultReport:
+Fault = tuple[str, Callable[[], object]]
+
+
+def every_fault(platform: Platform, proxy: TcpProxy) -> list[Fault]:
+    """The five faults of the scenario: each service and the database SIGKILLed and restarted,
+    every broker connection cut."""
+    return [
+        ("SIGKILL notifications", lambda: platform.crash_and_restart("notifications")),
+        ("broker connections cut", lambda: cut_broker_connections(platform, proxy)),
+        ("SIGKILL matching", lambda: platform.crash_and_restart("matching")),
+        ("SIGKILL database", platform.crash_and_restart_database),
+        ("SIGKILL registry", lambda: platform.crash_and_restart("registry")),
+    ]
+
+
+def run_fault_stream(
+    platform: Platform, proxy: TcpProxy, plan: FaultPlan, faults: list[Fault] | None = None
+) -> FaultReport:
+    """The stream with ``faults`` striking one after another (by default ``every_fault``, ``plan.rounds`` times)."""
+    faults = every_fault(platform, proxy) * plan.rounds if faults is None else faults
     town = Municipality(platform, f"faults-{uuid.uuid4().hex[:8]}")
     town.onboard()
     volunteers = [town.register_volunteer(f"Vol{number}", "de") for number in range(plan.volunteers)]
     partner = Partner(town)
     needs = [town.need_command(f"fault-{number}", days_ahead=days) for number, days in enumerate(need_days(plan.needs))]
     poison = [b'{"specversion": "1.0", "type": ', town.need_command("foreign", tenant="someone-else")]
-    faults: list[tuple[str, Callable[[], None]]] = [
-        ("SIGKILL notifications", lambda: platform.crash_and_restart("notifications")),
-        ("broker connections cut", lambda: cut_broker_connections(platform, proxy)),
-        ("SIGKILL matching", lambda: platform.crash_and_restart("matching")),
-        ("SIGKILL database", platform.crash_and_restart_database),
-        ("SIGKILL registry", lambda: platform.crash_and_restart("registry")),
-    ] * plan.rounds
     # Each fault strikes while the commands just sent (and the answers) are in flight; replays and
     # poison go out early, between the needs.
     chunks = [needs[index :: len(faults) + 1] for index in range(len(faults) + 1)]

@@ -8,6 +8,7 @@ need a person: warnings, errors and whatever is not a log line (a traceback, the
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 import urllib.error
@@ -21,7 +22,7 @@ from lotse_contracts import topics_for_tenants
 from lotse_devstack import Stack, StackError, ensure_topics, running_stack
 from lotse_devstack.embedded import mongo_answers
 from lotse_devstack.idp import Idp, IdpError, running_idp
-from lotse_devstack.processes import ManagedProcess, port_answers, port_is_free
+from lotse_devstack.processes import ManagedProcess, free_port, port_answers, port_is_free
 from lotse_runtime.auth import AuthConfig
 from lotse_runtime.secrets import development_secret
 from lotse_runtime.structured_logging import LogFormat, console_level
@@ -63,6 +64,13 @@ class Platform:
     # The local OpenID provider, unless the platform was given another issuer.
     idp: Idp | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    log_format: LogFormat = "json"
+    echo: Callable[[str], None] | None = None
+    # The live replicas of each service (process names: "registry", "registry-2", ...) and the HTTP
+    # port of each; requests go to them in turn, as a load balancer would spread them (issue 19).
+    replicas: dict[str, list[str]] = field(default_factory=dict)
+    http_ports: dict[str, int] = field(default_factory=dict)
+    _turns: Iterator[int] = field(default_factory=itertools.count)
 
     def auth_config(self) -> AuthConfig:
         """Whose tokens the services accept: the local provider's, or the issuer the platform was given."""
@@ -71,7 +79,51 @@ class Platform:
         return self.auth
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports.services()[service]}"
+        """A live replica of the service, each in turn (the first while there is only one)."""
+        live = self.replicas.get(service)
+        if not live:
+            return f"http://127.0.0.1:{self.ports.services()[service]}"
+        return f"http://127.0.0.1:{self.http_ports[live[next(self._turns) % len(live)]]}"
+
+    def replica_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.http_ports[name]}"
+
+    def add_replica(self, service: str) -> str:
+        """Start one more replica of a service on a port of its own, wait until it is ready and
+        return its name (``registry-2``, ``registry-3``, ...): the same program, database and
+        consumer groups as the others."""
+        taken = [name for name in self.processes if name == service or name.startswith(f"{service}-")]
+        name, port = f"{service}-{len(taken) + 1}", free_port()
+        environment = service_environment(
+            self.stack, self.ports, service, os.environ, self.home, self.log_format, self.auth
+        )
+        environment["LOTSE_HTTP_PORT"] = str(port)
+        process = ManagedProcess(
+            name,
+            [sys.executable, "-m", f"lotse_{service}"],
+            self.stack.log_dir / f"{name}.log",
+            env=environment,
+            echo=terminal_printer(name, len(self.processes), self.echo, colours=sys.stdout.isatty())
+            if self.echo
+            else None,
+        )
+        self.processes[name], self.http_ports[name] = process, port
+        process.start()
+        _wait_ready(process, f"{self.replica_url(name)}/ready", READY_TIMEOUT_SECONDS)
+        self.replicas.setdefault(service, [service]).append(name)
+        return name
+
+    def stop_added_replicas(self) -> None:
+        for names in self.replicas.values():
+            for name in names[1:]:
+                self.processes[name].stop()
+
+    def kill_replica(self, name: str) -> None:
+        """SIGKILL one replica for good, as a lost machine would; it leaves the rotation at once."""
+        self.processes[name].kill()
+        for live in self.replicas.values():
+            if name in live:
+                live.remove(name)
 
     @property
     def mailbox_url(self) -> str:
@@ -207,7 +259,8 @@ def running_platform(
             )
         )
         asyncio.run(ensure_topics(stack.kafka_bootstrap, topics_for_tenants(tenants or [])))
-        platform = Platform(stack, ports, home, auth)
+        platform = Platform(stack, ports, home, auth, log_format=log_format, echo=echo)
+        running.callback(platform.stop_added_replicas)
         if auth is None:
             platform.idp = running.enter_context(_local_idp(ports, home, log_dir, echo))
             platform.auth = AuthConfig(platform.idp.issuer, "lotse", jwks_url=platform.idp.jwks_url)
@@ -259,6 +312,8 @@ def running_platform(
             except RuntimeError as error:
                 raise StackError(str(error)) from error
             platform.processes[name] = process
+            if name in ports.services():
+                platform.http_ports[name] = ports.services()[name]
         yield platform
 
 

@@ -30,6 +30,8 @@ from tests.unit.deploy.broker_security import (
 )
 from tests.unit.deploy.validation import PORTAL, ROOT, SERVICES, compose_errors
 
+SCALABLE = {"registry", "notifications"}
+
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE_TENANTS = load_tenants(COMPOSE_DIR / "tenants.yaml")
 ACLS = (COMPOSE_DIR / "generated" / "kafka-acls.txt").read_text(encoding="utf-8")
@@ -130,7 +132,8 @@ def test_each_service_is_wired_by_environment_and_starts_in_health_order(
     service = compose["services"][name]
     assert service["build"] == {"context": ".", "dockerfile": f"deploy/docker/{name}.Dockerfile"}
     assert (ROOT / service["build"]["dockerfile"]).is_file()
-    assert service["ports"] == [f"{port}:{port}"]
+    # Registry and notifications may be scaled (a host port each from a range); matching runs once.
+    assert service["ports"] == [f"{port}-{port + 4}:{port}" if name in SCALABLE else f"{port}:{port}"]
     environment = service["environment"]
     assert REQUIRED_ENVIRONMENT | SERVICE_ENVIRONMENT[name] <= set(environment)
     assert all(key.startswith("LOTSE_") for key in environment)
