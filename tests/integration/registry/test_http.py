@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from lotse_registry import store as registry_store
+from lotse_registry.api import idempotency
 from lotse_runtime.auth import Role
 from lotse_runtime.problems import PROBLEM_JSON
 from tests.integration.registry.conftest import RunningRegistry
@@ -447,6 +449,44 @@ async def test_concurrent_repeats_of_one_key_create_one_resource(registry: Runni
     assert {response.status_code for response in responses} == {201}
     assert len({response.json()["need_id"] for response in responses}) == 1
     assert await registry.database.needs.count_documents({"tenant": world.tenant}) == before + 1
+
+
+async def test_a_slow_request_whose_claim_a_repeat_took_over_commits_nothing(
+    registry: RunningRegistry, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repeat of a request that seems abandoned (slower than the claim's 30 s, or judged by
+    another replica's clock) runs the command itself; the first must then not commit its own
+    too, nor overwrite the repeat's answer: both callers get the one resource."""
+    real_keep_response = registry_store.keep_response
+    first_inside, go_on = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def first_held_in_its_transaction(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            first_inside.set()
+            await go_on.wait()
+        await real_keep_response(*args, **kwargs)
+
+    monkeypatch.setattr(idempotency, "keep_response", first_held_in_its_transaction)
+    monkeypatch.setattr(idempotency, "CLAIM_ABANDONED_AFTER", timedelta(0))  # every waiting claim looks abandoned
+    headers = {**caller(registry, world, "coordinator"), "Idempotency-Key": f"slow-{uuid.uuid4()}"}
+    before = await registry.database.needs.count_documents({"tenant": world.tenant})
+
+    def post() -> Any:
+        return registry.http.post(f"/tenants/{world.tenant}/needs", json=need_body(world.org), headers=headers)
+
+    first = asyncio.create_task(post())
+    await asyncio.wait_for(first_inside.wait(), 10)
+    repeat = await asyncio.wait_for(post(), 20)
+    go_on.set()
+    slow = await asyncio.wait_for(first, 20)
+    assert repeat.status_code == slow.status_code == 201, (repeat.text, slow.text)
+    assert slow.json()["need_id"] == repeat.json()["need_id"]
+    assert await registry.database.needs.count_documents({"tenant": world.tenant}) == before + 1
+    stored = await registry.database.idempotency.find_one({"key": headers["Idempotency-Key"]})
+    assert stored is not None and stored["resource_id"] == repeat.json()["need_id"]
 
 
 async def test_an_idempotency_key_never_replays_another_callers_answer(registry: RunningRegistry, world: World) -> None:

@@ -918,30 +918,43 @@ class Store:
 
     # --- idempotency records (claimed outside any transaction, answered inside the command's) ---
 
-    async def claim_key(self, claim: Document, fingerprint: str) -> bool:
-        """True if this request now holds the claim; False if another request holds it."""
+    async def claim_key(self, claim: Document, fingerprint: str) -> Any | None:
+        """The claim's token (its record's id) if this request now holds the claim; None if
+        another request holds it."""
         record = {**claim, "fingerprint": fingerprint, "status": None, "created_at": datetime.now(UTC)}
         try:
-            await self.database[IDEMPOTENCY].insert_one(record)
+            result = await self.database[IDEMPOTENCY].insert_one(record)
         except DuplicateKeyError:
-            return False
-        return True
+            return None
+        return result.inserted_id
 
     async def find_claim(self, claim: Document) -> Document | None:
         return await self.database[IDEMPOTENCY].find_one(claim)
 
-    async def release_claim(self, claim: Document) -> None:
-        """Give up a claim that has no response (its command failed or was abandoned)."""
-        await self.database[IDEMPOTENCY].delete_one({**claim, "status": None})
+    async def release_claim(self, token: Any) -> None:
+        """Give up this request's claim if it has no response (its command failed or was
+        abandoned); a claim a repeat took over meanwhile is the repeat's and stays."""
+        await self.database[IDEMPOTENCY].delete_one({"_id": token, "status": None})
 
     async def drop_abandoned_claim(self, record: Document) -> None:
         """Remove a claim whose request never answered (its process died), unless it answered meanwhile."""
         await self.database[IDEMPOTENCY].delete_one({"_id": record["_id"], "status": None})
 
 
-async def keep_response(scope: TenantScope, claim: Document, response: Document) -> None:
-    """Store a command's response on its idempotency claim, in the command's transaction."""
-    await scope.database[IDEMPOTENCY].update_one(claim, {"$set": response}, session=scope.session)
+class ClaimLost(Exception):
+    """A repeat took this request's Idempotency-Key claim over, judging it abandoned (a command
+    slower than ``CLAIM_ABANDONED_AFTER``, or another replica's clock ahead): its command must
+    not commit, or the key would have created twice."""
+
+
+async def keep_response(scope: TenantScope, token: Any, response: Document) -> None:
+    """Store a command's response on its idempotency claim, in the command's transaction; only
+    while the claim is still this request's (``ClaimLost`` aborts the transaction otherwise)."""
+    kept = await scope.database[IDEMPOTENCY].update_one(
+        {"_id": token, "status": None}, {"$set": response}, session=scope.session
+    )
+    if kept.matched_count == 0:
+        raise ClaimLost(f"idempotency claim {token} was taken over")
 
 
 def in_tenant(
