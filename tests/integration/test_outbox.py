@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -136,6 +138,67 @@ async def test_only_the_lease_holder_publishes(
     assert await holder.hold_lease() is True
     assert await other.hold_lease() is False
     assert await holder.hold_lease() is True
+
+
+async def test_the_lease_of_a_relay_that_died_passes_to_another_once_it_ran_out(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A replica killed with its lease (no stop, no release) holds up the others only until the
+    lease runs out; then another takes it and the dead one's owner id no longer renews it."""
+
+    async def publish(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
+        return asyncio.sleep(0)
+
+    killed = OutboxRelay(database, publish, name="replicas", lease_seconds=1.0)
+    survivor = OutboxRelay(database, publish, name="replicas", lease_seconds=1.0)
+    assert await killed.hold_lease() is True
+    assert await survivor.hold_lease() is False
+    await eventually(survivor.hold_lease, timeout=10, what="the survivor to take the dead relay's lease")
+    assert await killed.hold_lease() is False
+
+
+async def test_the_backlog_is_reported_while_the_broker_is_away_and_by_the_lease_holder_only(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]], unique_name: str
+) -> None:
+    """The gauges grow while no event gets out (what an alert on them is for), and a relay whose
+    lease another replica took reports 0 instead of the last backlog it saw: summed or maximised
+    over the replicas they are the service's backlog."""
+    await ensure_outbox_indexes(database)
+    name = f"backlog-{unique_name}"
+
+    async def broker_away(target: str, key: bytes, value: bytes | None) -> Awaitable[object]:
+        raise ConnectionError("broker away")
+
+    def reported() -> tuple[float | None, float | None]:
+        labels = {"relay": name}
+        return (
+            REGISTRY.get_sample_value("lotse_outbox_backlog_events", labels),
+            REGISTRY.get_sample_value("lotse_outbox_oldest_pending_age_seconds", labels),
+        )
+
+    await commit_events(
+        mongo_client, database, "test.outbox.nowhere.v1", *(tenant_onboarded("aachen", version=v) for v in (1, 2))
+    )
+    relay = OutboxRelay(database, broker_away, name=name, poll_interval=0.05, lease_seconds=0.6)
+    relay.start()
+    try:
+
+        async def backlog_shown() -> bool:
+            count, age = reported()
+            return count == 2 and age is not None and age > 0
+
+        await eventually(backlog_shown, timeout=10, what="the backlog to be reported while the broker is away")
+        expires = datetime.now(UTC) + timedelta(minutes=1)
+        await database[LEASE_COLLECTION].update_one(
+            {"_id": name}, {"$set": {"owner": "another replica", "expires_at": expires}}
+        )
+
+        async def nothing_reported() -> bool:
+            return reported() == (0, 0)
+
+        await eventually(nothing_reported, timeout=10, what="a relay without the lease to report 0")
+    finally:
+        await relay.stop()
 
 
 async def _no_pending(database: AsyncDatabase[dict[str, Any]]) -> bool:

@@ -171,22 +171,33 @@ class OutboxRelay:
         last_measured = 0.0
         while not self._stopping:
             published = 0
+            holding: bool | None = None  # None: the database did not say
             # Cleared before the query: a commit during the pass wakes the next pass at once.
             self._wake.clear()
             try:
-                if await self.keep_lease():
+                holding = await self.keep_lease()
+                if holding:
                     published = await self.publish_pending(until=self._pass_deadline)
-                    if time.monotonic() - last_measured > BACKLOG_MEASURE_SECONDS:
-                        last_measured = time.monotonic()
-                        count, age = await self.backlog()
-                        metrics.OUTBOX_BACKLOG.labels(self.name).set(count)
-                        metrics.OUTBOX_OLDEST_AGE.labels(self.name).set(age)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - broker or database away: try again later
                 log.warning("outbox relay pass failed", relay=self.name, error=repr(error))
+            if holding is False:
+                # Another replica publishes and reports: a sum or maximum over the replicas is the
+                # backlog, and one that lost the lease does not report what it saw last for ever.
+                self._report(0, 0.0)
+                last_measured = 0.0
+            elif holding and time.monotonic() - last_measured > BACKLOG_MEASURE_SECONDS:
+                # Also after a failed pass: a backlog growing while the broker is away must show.
+                last_measured = time.monotonic()
+                with contextlib.suppress(PyMongoError):
+                    self._report(*await self.backlog())
             if published < self.batch_size and not self._stopping:
                 await woken(self._wake, self.poll_interval)
+
+    def _report(self, count: int, age: float) -> None:
+        metrics.OUTBOX_BACKLOG.labels(self.name).set(count)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.name).set(age)
 
     async def publish_pending(self, until: float | None = None) -> int:
         """Publish one batch of pending events, in order per key, and mark them; return how many.
