@@ -5,6 +5,7 @@ registry's keys is not ready and says why."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -281,3 +282,27 @@ async def test_a_replica_on_the_old_settings_keeps_its_copy_that_opens(database:
     await old_settings.apply(message_key, to_bytes(event))
 
     assert await old_settings.data_key(TENANT, person_id, key_id) == data_key
+
+
+async def test_two_registry_replicas_starting_at_once_issue_and_rewrap_each_key_once(
+    mongo_client: AsyncMongoClient[dict[str, Any]], database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """The start's one-off key issue and a rotation's rewrap run in every replica, side by side:
+    each volunteer still gets one key and one key event from each."""
+    volunteers = [str(uuid4()) for _ in range(12)]
+    await database["volunteers"].insert_many(
+        [{"_id": volunteer, "tenant": TENANT, "status": "active", "version": 1} for volunteer in volunteers]
+    )
+    replicas = [RegistryStore(mongo_client, database, key_encryption_key=KEK) for _ in range(2)]
+    await asyncio.gather(*(replica.issue_missing_person_keys() for replica in replicas))
+    assert await database["person_keys"].count_documents({}) == len(volunteers)
+    assert await database[OUTBOX_COLLECTION].count_documents({"topic": PERSON_KEYS.name}) == len(volunteers)
+
+    rotating = KeyEncryptionKey(NEW_KEK_SECRET, previous=[KEK_SECRET])
+    replicas = [RegistryStore(mongo_client, database, key_encryption_key=rotating) for _ in range(2)]
+    assert await asyncio.gather(*(replica.rewrap_person_keys() for replica in replicas)) == [0, 0]
+    assert await database[OUTBOX_COLLECTION].count_documents({"topic": PERSON_KEYS.name}) == 2 * len(volunteers)
+    async for stored in database["person_keys"].find():
+        rotating.unwrap(UUID(stored["key_id"]), stored["wrapped_key"])
+        with pytest.raises(SealingError):
+            KEK.unwrap(UUID(stored["key_id"]), stored["wrapped_key"])

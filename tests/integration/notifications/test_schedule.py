@@ -223,3 +223,18 @@ async def test_the_daily_digest_goes_once_a_day_at_its_time_and_later_events_wai
     sent = await store.db.deliveries.find({"tenant": TENANT, "status": "sent"}).to_list()
     assert sent and all(delivery["finished_at"] == delivery["sent_at"] for delivery in sent)
     assert await count(store, catalogue.DAILY_DIGEST) == 2
+
+
+async def test_two_replicas_planning_the_weekly_digest_at_the_same_moment_plan_it_once(
+    mongo_client: AsyncMongoClient[dict[str, Any]], store: Store, smtp_sink: SmtpSink
+) -> None:
+    weekly = settings(smtp_sink).model_copy(update={"weekly_digest": True, "digest_weekday": 0, "digest_hour": 0})
+    replicas = [Planner(UnitOfWork(mongo_client, store.db), store, weekly, wake=lambda: None) for _ in range(2)]
+    # Monday noon in Berlin: this week's digest is due.
+    now = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+
+    for _ in range(5):
+        await store.db.deliveries.delete_many({"tenant": TENANT, "kind": catalogue.WEEKLY_DIGEST})
+        planned = await asyncio.gather(*(replica.digest_due(now) for replica in replicas))
+        assert sum(planned) == 1
+        assert await count(store, catalogue.WEEKLY_DIGEST) == 1
