@@ -670,3 +670,21 @@ async def committed_offset(bootstrap: str, group: str, topic: str) -> int | None
     finally:
         await admin.close()
     return found.offset if found is not None and found.offset >= 0 else None
+
+
+async def test_two_replicas_applying_the_same_batch_at_once_apply_each_event_once(world: World) -> None:
+    """During a rebalance the replica that lost a partition may still apply its batch while the
+    one that got it applies the same records: the inbox's unique index decides, and the loser's
+    retry finds the events done; nothing is dead-lettered."""
+
+    async def dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
+        raise AssertionError(f"nothing here is dead-lettered: {info}")
+
+    replicas = [EventPipeline("test-overlap", Applying(world), dead_letter, FAST_RETRY) for _ in range(2)]
+    sent: list[Envelope[Any]] = []
+    for round_ in range(5):
+        batch = [events.tenant_onboarded(f"tenant-{round_}-{n}", version=1) for n in range(8)]
+        sent += batch
+        await asyncio.wait_for(asyncio.gather(*(replica.handle_batch(direct(batch)) for replica in replicas)), 60)
+    assert await world.effects() == {str(event.id): 1 for event in sent}
+    assert await world.database[INBOX_COLLECTION].count_documents({"consumer": INBOX}) == len(sent)
