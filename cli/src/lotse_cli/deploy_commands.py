@@ -42,7 +42,7 @@ from lotse_contracts import (
     topics_for_tenants,
 )
 from lotse_contracts.events.values import TENANT_PATTERN
-from lotse_contracts.topics import PERSON_KEYS, PROPOSALS
+from lotse_contracts.topics import MATCHING_WORK, PERSON_KEYS, PROPOSALS
 
 # The Strimzi `Kafka` resource the topics and users belong to; its bootstrap service is
 # `lotse-kafka-bootstrap` (port 9092 plain inside the cluster, 9093 TLS in production).
@@ -58,6 +58,8 @@ CONSUMER_GROUPS: dict[Service, dict[str, str]] = {
     Service.MATCHING: {
         PARTNER_INBOUND.name: "lotse-matching-partner",
         PERSON_KEYS.name: "lotse-matching-person-keys",
+        # Its own group: its partition assignment decides which replica matches for which tenant.
+        MATCHING_WORK.name: "lotse-matching-work",
         "*": "lotse-matching",
     },
     Service.NOTIFICATIONS: {PERSON_KEYS.name: "notifications-person-keys", "*": "notifications"},
@@ -247,12 +249,6 @@ def partner_user(tenant: str) -> dict[str, Any]:
     return _user(partner_user_name(tenant), "partner", _topic_acls({inbound: {"Describe", "Write"}}))
 
 
-# Services that must run as one replica: matching keeps its candidate index in its process, fed
-# by its own consumers, so a second replica (its consumer group split the partitions) would see
-# only part of the volunteers and needs. No autoscaling for them until the index is partitioned.
-ONE_REPLICA = frozenset({Service.MATCHING})
-
-
 def scaled_object(service: Service, tenants: Iterable[str]) -> dict[str, Any]:
     """A KEDA ScaledObject: one Kafka lag trigger per consumed topic (KEDA takes the largest demand).
     More replicas than the largest partition count would sit idle, so that is the maximum."""
@@ -301,11 +297,7 @@ def render(tenants: Iterable[str]) -> dict[str, str]:
             [service_user(service, tenants) for service in SERVICES] + [partner_user(t) for t in sorted(tenants)]
         ),
         "scaled-objects.yaml": _dump(
-            [
-                scaled_object(service, tenants)
-                for service in SERVICES
-                if consumed_topics(service, tenants) and service not in ONE_REPLICA
-            ]
+            [scaled_object(service, tenants) for service in SERVICES if consumed_topics(service, tenants)]
         ),
     }
 

@@ -5,16 +5,23 @@ infrastructure ports on loopback only."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import importlib.util
+import ipaddress
+import json
 import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lotse_cli.deploy_commands import compose_principals, load_tenants, write_compose_secrets
 from tests.unit.deploy.broker_security import (
@@ -30,7 +37,7 @@ from tests.unit.deploy.broker_security import (
 )
 from tests.unit.deploy.validation import PORTAL, ROOT, SERVICES, compose_errors
 
-SCALABLE = {"registry", "notifications"}
+SCALABLE = {"registry", "matching", "notifications"}
 
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE_TENANTS = load_tenants(COMPOSE_DIR / "tenants.yaml")
@@ -132,7 +139,7 @@ def test_each_service_is_wired_by_environment_and_starts_in_health_order(
     service = compose["services"][name]
     assert service["build"] == {"context": ".", "dockerfile": f"deploy/docker/{name}.Dockerfile"}
     assert (ROOT / service["build"]["dockerfile"]).is_file()
-    # Registry and notifications may be scaled (a host port each from a range); matching runs once.
+    # Each service may be scaled (a host port each from a range; matching since issue 19).
     assert service["ports"] == [f"{port}-{port + 4}:{port}" if name in SCALABLE else f"{port}:{port}"]
     environment = service["environment"]
     assert REQUIRED_ENVIRONMENT | SERVICE_ENVIRONMENT[name] <= set(environment)
@@ -194,6 +201,124 @@ def test_the_portal_is_wired_to_the_services_and_published_on_loopback_only(
     keycloak = read_env_file(setup_dir / "secrets" / "keycloak.env")
     assert keycloak["LOTSE_OIDC_CLIENT_SECRET"] == secrets["LOTSE_OIDC_CLIENT_SECRET"]
     assert '"portal"' in (COMPOSE_DIR / "mongo-users.js").read_text()
+
+
+# --- matching's replicas: each one's own address, and trust in its peers' forwarded addresses ------
+
+ENTRYPOINT = COMPOSE_DIR / "matching-entrypoint.py"
+# /proc/net/route of a container in a compose network 172.18.0.0/16 (gateway 172.18.0.1).
+ROUTES = (
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t00000000\t010012AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+    "eth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+)
+OWN = ipaddress.IPv4Address("172.18.0.5")
+PEER, GATEWAY, CALLER = "172.18.0.6", "172.18.0.1", "203.0.113.9"
+
+
+@pytest.fixture
+def entrypoint() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("matching_entrypoint", ENTRYPOINT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_matching_starts_through_the_entry_point_that_gives_each_replica_its_address(compose: dict[str, Any]) -> None:
+    matching = compose["services"]["matching"]
+    dockerfile = (ROOT / "deploy" / "docker" / "matching.Dockerfile").read_text()
+    (line,) = [line for line in dockerfile.splitlines() if line.startswith("ENTRYPOINT ")]
+    # The script, then the image's own command.
+    assert matching["entrypoint"] == ["python", "/lotse/matching-entrypoint.py", *json.loads(line.split(" ", 1)[1])]
+    # That one file only: the compose folder holds the secrets too.
+    assert matching["volumes"] == ["./deploy/compose/matching-entrypoint.py:/lotse/matching-entrypoint.py:ro"]
+    assert ENTRYPOINT.is_file()
+    assert "LOTSE_REPLICA_URL" not in matching["environment"]  # one value for every replica would be wrong
+    for name in ("registry", "notifications"):
+        assert "entrypoint" not in compose["services"][name]
+
+
+def test_the_entry_point_names_the_containers_address_and_trusts_its_network_but_not_the_gateway(
+    entrypoint: ModuleType,
+) -> None:
+    added = entrypoint.environment({"LOTSE_HTTP_PORT": "8002"}, ROUTES, OWN)
+    assert added["LOTSE_REPLICA_URL"] == "http://172.18.0.5:8002"
+    trusted = added["FORWARDED_ALLOW_IPS"]
+    networks = [ipaddress.ip_network(part) for part in trusted.split(",")]
+    assert sum(network.num_addresses for network in networks) == 2**16 - 1
+    assert not any(ipaddress.ip_address(GATEWAY) in network for network in networks)
+
+    async def client_seen(peer: str, forwarded_for: str) -> str:
+        seen: dict[str, Any] = {}
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            seen.update(scope)
+
+        middleware = ProxyHeadersMiddleware(app, trusted_hosts=trusted)  # type: ignore[arg-type]
+        scope = {"type": "http", "client": (peer, 40000), "headers": [(b"x-forwarded-for", forwarded_for.encode())]}
+        await middleware(scope, None, None)  # type: ignore[arg-type]
+        return str(seen["client"][0])
+
+    # Forwarded by another replica: the caller counts. Sent through the published port (the gateway)
+    # or from outside, X-Forwarded-For is not believed.
+    assert asyncio.run(client_seen(PEER, CALLER)) == CALLER
+    assert asyncio.run(client_seen(GATEWAY, CALLER)) == GATEWAY
+    assert asyncio.run(client_seen("198.51.100.4", CALLER)) == "198.51.100.4"
+
+
+def test_the_entry_point_keeps_what_the_environment_sets_and_refuses_a_loopback_address(
+    entrypoint: ModuleType,
+) -> None:
+    given = {"LOTSE_REPLICA_URL": "http://matching-1:8002", "FORWARDED_ALLOW_IPS": "172.18.0.0/16"}
+    assert entrypoint.environment(given, ROUTES, OWN) == {}
+    assert entrypoint.environment({}, ROUTES, OWN)["LOTSE_REPLICA_URL"] == "http://172.18.0.5:8002"
+    with pytest.raises(SystemExit, match="not this container's address"):
+        entrypoint.environment({}, ROUTES, ipaddress.IPv4Address("127.0.0.1"))
+    with pytest.raises(SystemExit):  # an address outside every network of the container
+        entrypoint.environment({}, ROUTES, ipaddress.IPv4Address("10.1.2.3"))
+    # Without a default route (an internal network) the whole network is trusted.
+    internal = "\n".join(ROUTES.splitlines()[::2])
+    assert entrypoint.environment({}, internal, OWN)["FORWARDED_ALLOW_IPS"] == "172.18.0.0/16"
+
+
+def test_the_entry_point_runs_the_command_with_the_address_set(
+    entrypoint: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routes = tmp_path / "route"
+    routes.write_text(ROUTES)
+    monkeypatch.setattr(entrypoint, "ROUTES", str(routes))
+    monkeypatch.setattr(entrypoint, "own_address", lambda: OWN)
+    for name in ("LOTSE_REPLICA_URL", "FORWARDED_ALLOW_IPS"):
+        monkeypatch.setenv(name, "")  # so that monkeypatch removes what main adds
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LOTSE_HTTP_PORT", "8002")
+    executed: list[list[str]] = []
+    monkeypatch.setattr(entrypoint.os, "execvp", lambda file, argv: executed.append([file, *argv]))
+    entrypoint.main(["python", "-m", "lotse_matching"])
+    assert executed == [["python", "python", "-m", "lotse_matching"]]
+    assert os.environ["LOTSE_REPLICA_URL"] == "http://172.18.0.5:8002"
+    trusted = [ipaddress.ip_network(part) for part in os.environ["FORWARDED_ALLOW_IPS"].split(",")]
+    assert any(ipaddress.ip_address(PEER) in network for network in trusted)
+    assert not any(ipaddress.ip_address(GATEWAY) in network for network in trusted)
+
+
+def test_the_entry_point_replaces_itself_with_its_command() -> None:
+    environment = {
+        "PATH": os.environ["PATH"],
+        "LOTSE_REPLICA_URL": "http://172.18.0.5:8002",
+        "FORWARDED_ALLOW_IPS": "172.18.0.0/16",
+    }
+    script = "import os; print(os.environ['LOTSE_REPLICA_URL'])"
+    result = subprocess.run(
+        [sys.executable, str(ENTRYPOINT), sys.executable, "-c", script],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "http://172.18.0.5:8002\n"), result.stderr
 
 
 def test_notifications_sends_mail_to_mailpit(compose: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from lotse_cli.deploy_commands import (
 )
 from lotse_cli.main import app
 from lotse_contracts import PARTNER_INBOUND, TOPICS, Service, dead_letter_topic, partner_inbound_topic
+from lotse_contracts.topics import MATCHING_WORK
 from tests.unit.deploy.broker_security import acl_problems, kafka_user_grants, parse_kafka_acls, read_env_file
 from tests.unit.deploy.validation import K8S, ROOT, kubernetes_errors
 
@@ -137,6 +138,26 @@ def test_scaled_objects_follow_each_consumer_group_on_each_consumed_topic() -> N
         assert {trigger["type"] for trigger in triggers} == {"kafka"}
         assert scaled["spec"]["scaleTargetRef"]["name"] == f"lotse-{service.value}"
         assert scaled["spec"]["maxReplicaCount"] == max(t.partitions for t in consumed)
+
+
+def test_matching_reads_its_work_topic_with_its_own_group_and_scales_to_its_partitions() -> None:
+    """The work topic's group assigns the tenants to replicas (issue 19): its own group in the ACLs
+    and the scaler, and as many replicas at most as the topic has partitions."""
+    assert consumer_group(Service.MATCHING, MATCHING_WORK) == "lotse-matching-work"
+    acls = _acls(service_user(Service.MATCHING, TENANTS))
+    assert acls[("group", "lotse-matching-work", "literal")] == {"Describe", "Read"}
+    # It forwards onto the topic and consumes it, and dead-letters what it cannot apply.
+    assert acls[("topic", MATCHING_WORK.name, "literal")] == {"Describe", "Read", "Write"}
+    assert acls[("topic", dead_letter_topic(MATCHING_WORK.name), "literal")] == {"Describe", "Write"}
+    scalers = {
+        doc["metadata"]["name"]: doc for doc in yaml.safe_load_all(render(TENANTS)["scaled-objects.yaml"]) if doc
+    }
+    assert set(scalers) == {"lotse-registry", "lotse-matching", "lotse-notifications"}
+    matching = scalers["lotse-matching"]["spec"]
+    assert matching["maxReplicaCount"] == MATCHING_WORK.partitions
+    assert {"topic": MATCHING_WORK.name, "consumerGroup": "lotse-matching-work"}.items() <= next(
+        trigger["metadata"] for trigger in matching["triggers"] if trigger["metadata"]["topic"] == MATCHING_WORK.name
+    ).items()
 
 
 def test_generated_resources_satisfy_their_crd_schemas() -> None:

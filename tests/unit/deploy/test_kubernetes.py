@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from lotse_cli.deploy_commands import load_tenants
+from lotse_contracts.topics import MATCHING_WORK
 from tests.unit.deploy.broker_security import (
     SECRET_VARIABLE,
     acl_problems,
@@ -327,8 +328,22 @@ def test_production_trusts_forwarded_addresses_from_the_ingress_controller_only(
         assert trusted is not None and "*" not in trusted, workload
         for network in trusted.split(","):
             ipaddress.ip_network(network.strip())
-    for workload in WORKLOADS:  # no Ingress in development
-        assert "FORWARDED_ALLOW_IPS" not in _environment(rendered["development"], workload)
+    for workload in WORKLOADS:  # no Ingress in development: only matching's replicas forward there
+        trusted = _environment(rendered["development"], workload).get("FORWARDED_ALLOW_IPS")
+        assert (trusted is not None) == (workload == "matching"), workload
+
+
+@pytest.mark.parametrize("variant", ["development", "production"])
+def test_matching_trusts_the_addresses_its_other_replicas_forward(
+    rendered: dict[str, list[Document]], variant: str
+) -> None:
+    # A replica forwards a request of a tenant another one matches for to that one's pod address,
+    # with the caller's address in X-Forwarded-For: the owner must trust the pod network, or its
+    # per-client rate limits count the forwarding replica for every anonymous caller.
+    trusted = _environment(rendered[variant], "matching")["FORWARDED_ALLOW_IPS"]
+    networks = [ipaddress.ip_network(network.strip()) for network in trusted.split(",")]
+    assert "*" not in trusted
+    assert all(network.is_private for network in networks)
 
 
 def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: dict[str, list[Document]]) -> None:
@@ -338,12 +353,8 @@ def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: 
     platform = _by_kind(docs, "ConfigMap")["lotse-platform"]["data"]
     assert platform["LOTSE_JWT_JWKS_URL"].startswith("https://")
     assert "LOTSE_JWT_HS256_KEY" not in platform
-    for name, deployment in _by_kind(docs, "Deployment").items():
-        if name == "lotse-matching":
-            # One replica, stopped before the next starts: its candidate index lives in the process.
-            assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
-        else:
-            assert deployment["spec"]["replicas"] >= 3
+    for deployment in _by_kind(docs, "Deployment").values():
+        assert deployment["spec"]["replicas"] >= 3
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
         assert platform["SSL_CERT_FILE"].rsplit("/", 1)[0] in mounts
@@ -355,9 +366,75 @@ def test_production_uses_sasl_ssl_more_replicas_and_replicated_topics(rendered: 
         assert topic["spec"]["replicas"] == 3
         assert topic["spec"]["config"]["min.insync.replicas"] == 2
     scaled_objects = _by_kind(docs, "ScaledObject")
-    assert "lotse-matching" not in scaled_objects  # no autoscaling of the one replica
+    assert set(scaled_objects) == {f"lotse-{name}" for name in SERVICES}
     for scaled in scaled_objects.values():
         assert scaled["spec"]["minReplicaCount"] >= 2
+
+
+@pytest.mark.parametrize("variant", list(RENDERED))
+def test_matching_scales_like_the_other_services(rendered: dict[str, list[Document]], variant: str) -> None:
+    """Matching partitions its work by tenant (issue 19): rolling updates, a PodDisruptionBudget and a
+    KEDA scaler that follows its groups' lag, the work topic's included, up to the work topic's
+    partitions (a replica more would hold none of them)."""
+    docs = rendered[variant]
+    deployments = _by_kind(docs, "Deployment")
+    for name in SERVICES:
+        assert deployments[f"lotse-{name}"]["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        }, name
+        assert _by_kind(docs, "PodDisruptionBudget")[f"lotse-{name}"]["spec"]["maxUnavailable"] == 1
+    scaled = _by_kind(docs, "ScaledObject")["lotse-matching"]["spec"]
+    assert scaled["scaleTargetRef"]["name"] == "lotse-matching"
+    groups = {trigger["metadata"]["topic"]: trigger["metadata"]["consumerGroup"] for trigger in scaled["triggers"]}
+    assert groups[MATCHING_WORK.name] == "lotse-matching-work"
+    assert {"lotse-matching", "lotse-matching-partner", "lotse-matching-person-keys"} <= set(groups.values())
+    if variant == "development":
+        assert scaled["maxReplicaCount"] == 2
+    else:
+        assert scaled["maxReplicaCount"] == MATCHING_WORK.partitions == 12
+    if variant == "base":
+        assert deployments["lotse-matching"]["spec"]["replicas"] == deployments["lotse-registry"]["spec"]["replicas"]
+
+
+@pytest.mark.parametrize("variant", list(RENDERED))
+def test_each_matching_replica_is_told_its_own_pod_address(rendered: dict[str, list[Document]], variant: str) -> None:
+    """The Service would reach any replica; a forwarded request must reach the tenant's owner."""
+    (container,) = _by_kind(rendered[variant], "Deployment")["lotse-matching"]["spec"]["template"]["spec"]["containers"]
+    env = [variable["name"] for variable in container["env"]]
+    variables = {variable["name"]: variable for variable in container["env"]}
+    assert variables["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert variables["LOTSE_REPLICA_URL"]["value"] == "http://$(POD_IP):8002"
+    # Kubernetes expands $(POD_IP) only from variables defined before it.
+    assert env.index("POD_IP") < env.index("LOTSE_REPLICA_URL")
+    assert {"name": "http", "containerPort": 8002, "protocol": "TCP"} in container["ports"]
+    for name in ("registry", "notifications"):
+        (other,) = _by_kind(rendered[variant], "Deployment")[f"lotse-{name}"]["spec"]["template"]["spec"]["containers"]
+        assert "LOTSE_REPLICA_URL" not in {variable["name"] for variable in other.get("env", [])}
+
+
+@pytest.mark.parametrize("variant", list(RENDERED))
+def test_matching_pods_may_reach_each_other_on_the_api_port(rendered: dict[str, list[Document]], variant: str) -> None:
+    policies = _by_kind(rendered[variant], "NetworkPolicy")
+    pods = {
+        name: deployment["spec"]["template"]["metadata"]["labels"]
+        for name, deployment in _by_kind(rendered[variant], "Deployment").items()
+    }
+    matching = pods["lotse-matching"]
+    egress = [
+        policy["spec"]
+        for policy in policies.values()
+        if "Egress" in policy["spec"]["policyTypes"]
+        and policy["spec"]["podSelector"].get("matchLabels", {}).items() <= matching.items()
+        and policy["spec"].get("egress")
+    ]
+    assert any(_admits(spec["egress"], matching, SERVICES["matching"]) for spec in egress)
+    assert not any(_admits(spec["egress"], matching, METRICS_PORT) for spec in egress)
+    assert _admits(policies["lotse-matching-ingress"]["spec"]["ingress"], matching, SERVICES["matching"])
+    # Only matching forwards: registry and notifications get no way to matching's pods.
+    peer = policies["lotse-matching-egress"]["spec"]
+    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "lotse-matching"}
+    assert not peer["podSelector"]["matchLabels"].items() <= pods["lotse-registry"].items()
 
 
 def test_development_authenticates_with_scram_without_tls_and_runs_one_replica(

@@ -91,6 +91,7 @@ def test_consumer_groups_of_the_acls_and_scalers_are_the_services_own() -> None:
         matching["consumer_group"].default,
         matching["partner_consumer_group"].default,
         matching["person_keys_consumer_group"].default,
+        matching["work_consumer_group"].default,
     }
     notifications = _settings_class("notifications").model_fields
     assert set(CONSUMER_GROUPS[Service.NOTIFICATIONS].values()) == {
