@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, BeforeValidator, Field, JsonValue
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_runtime.audit import Document, act_as, current_actor, record_reads
@@ -71,8 +72,16 @@ def may_ask(principal: Principal, tenant: str, volunteer_id: str) -> None:
 
 
 # The query parameters by which the office states the written request it answers.
+def _calendar_date(value: object) -> object:
+    """A day as YYYY-MM-DD only: pydantic would also read a number (``0.0``) as seconds since 1970."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
 RequestDate = Annotated[
     date | None,
+    BeforeValidator(_calendar_date),
     Query(description="Coordinators: the day the person's written request was received (required for them)."),
 ]
 
