@@ -275,6 +275,10 @@ def settle_seconds(plan: FaultPlan, base: float) -> float:
 Fault = tuple[str, Callable[[], object]]
 
 
+def new_slug() -> str:
+    return f"faults-{uuid.uuid4().hex[:8]}"
+
+
 def every_fault(platform: Platform, proxy: TcpProxy) -> list[Fault]:
     """The five faults of the scenario: each service and the database SIGKILLed and restarted,
     every broker connection cut."""
@@ -288,11 +292,12 @@ def every_fault(platform: Platform, proxy: TcpProxy) -> list[Fault]:
 
 
 def run_fault_stream(
-    platform: Platform, proxy: TcpProxy, plan: FaultPlan, faults: list[Fault] | None = None
+    platform: Platform, proxy: TcpProxy, plan: FaultPlan, faults: list[Fault] | None = None, slug: str | None = None
 ) -> FaultReport:
-    """The stream with ``faults`` striking one after another (by default ``every_fault``, ``plan.rounds`` times)."""
+    """The stream of the municipality ``slug`` (a new one by default) with ``faults`` striking one
+    after another (by default ``every_fault``, ``plan.rounds`` times)."""
     faults = every_fault(platform, proxy) * plan.rounds if faults is None else faults
-    town = Municipality(platform, f"faults-{uuid.uuid4().hex[:8]}")
+    town = Municipality(platform, slug or new_slug())
     town.onboard()
     volunteers = [town.register_volunteer(f"Vol{number}", "de") for number in range(plan.volunteers)]
     partner = Partner(town)

@@ -9,8 +9,10 @@ tokens) and calls ``serving`` with its app.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -22,9 +24,10 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import Envelope, to_bytes, topic_for
-from lotse_devstack import Stack
+from lotse_devstack import Stack, TopicSpec, ensure_topics
 
 Document = dict[str, Any]
+READY_SECONDS = 60.0
 
 
 class OwnSettings(Protocol):
@@ -83,10 +86,18 @@ class RunningService(Generic[S]):
 
 @asynccontextmanager
 async def serving(
-    record: type[R], stack: Stack, app: FastAPI, settings: Any, prefix: str, **extra: Any
+    record: type[R],
+    stack: Stack,
+    app: FastAPI,
+    settings: Any,
+    prefix: str,
+    own_topics: Sequence[TopicSpec] = (),
+    **extra: Any,
 ) -> AsyncIterator[R]:
     """``app`` running with its lifespan, as a ``record`` (``RunningService`` or a service's
-    subclass, which ``extra`` completes); the service's database is dropped afterwards."""
+    subclass, which ``extra`` completes), once it says it is ready; the service's database is
+    dropped afterwards. ``own_topics``: topics of this service under test alone, created first."""
+    await ensure_topics(stack.kafka_bootstrap, list(own_topics))
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=False, acks="all")
     await producer.start()
@@ -95,6 +106,8 @@ async def serving(
             name = app.title.lower().replace(" ", "-")
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}") as http:
+                # Matching, for one, is ready once its consumer group has given it its tenants.
+                await wait_until_ready(http)
                 yield record(
                     app=app,
                     http=http,
@@ -109,3 +122,11 @@ async def serving(
         await producer.stop()
         await mongo.drop_database(settings.database)
         await mongo.close()
+
+
+async def wait_until_ready(http: httpx.AsyncClient, timeout: float = READY_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while (answer := await http.get("/ready")).status_code != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not ready within {timeout} s: {answer.text}")
+        await asyncio.sleep(0.05)

@@ -107,7 +107,7 @@ class CheckResult:
 def parties(event_type: str) -> Parties:
     """The topic carrying an event type, its writers and the readers of that type."""
     for topic in ALL_TOPICS:
-        if event_type in topic.event_types:
+        if event_type in topic.event_types and not topic.forwarded:
             readers = [service.value for service in topic.consumers if event_type in topic.types_consumed_by(service)]
             return Parties(topic.name, tuple(s.value for s in topic.producers), tuple(readers))
     raise KeyError(f"no topic carries {event_type!r}")

@@ -64,6 +64,9 @@ class Topic(BaseModel):
     max_compaction_lag: timedelta | None = None
     min_cleanable_dirty_ratio: float | None = None
     delete_retention: timedelta | None = None
+    # Carries events of other topics as they were published there (their home, where their
+    # writers, readers and compatibility are judged), for one service's own use.
+    forwarded: bool = False
 
     def __hash__(self) -> int:
         # consumed_types is a dict, so the generated frozen-model hash would fail.
@@ -241,7 +244,41 @@ PARTNER_INBOUND = Topic(
     refused_types={RegisterVolunteer.event_type: PERSONAL_DATA_OVER_HTTPS_ONLY},
 )
 
-TOPICS: tuple[Topic, ...] = (TENANTS, ORGANISATIONS, VOLUNTEERS, PERSON_KEYS, NEEDS, PROPOSALS, DELIVERIES)
+# Matching's own topic (issue 19): what a tenant's matching applies, keyed by the tenant alone, so
+# that one partition, and so one replica of matching, holds all of a tenant's work in order.
+MATCHING_WORK = Topic(
+    name="lotse.matching.work.v1",
+    description=(
+        "Matching's work, one tenant per partition: the registry's events and partners' answers to "
+        "proposals as they were published, forwarded by whichever replica read them to the replica "
+        "that owns the tenant (the consumer group's assignment decides). Volunteer events stay sealed."
+    ),
+    key="`<tenant>` (UTF-8)",
+    partitions=12,
+    retention=PERSONAL_DATA_RETENTION,
+    cleanup_policy=CleanupPolicy.DELETE,
+    event_types=(
+        *TENANTS.event_types,
+        *ORGANISATIONS.event_types,
+        *VOLUNTEERS.event_types,
+        *NEEDS.event_types,
+        *_types("de.lotse.partner.proposal."),
+    ),
+    producers=(Service.MATCHING,),
+    consumers=(Service.MATCHING,),
+    forwarded=True,
+)
+
+TOPICS: tuple[Topic, ...] = (
+    TENANTS,
+    ORGANISATIONS,
+    VOLUNTEERS,
+    PERSON_KEYS,
+    NEEDS,
+    PROPOSALS,
+    DELIVERIES,
+    MATCHING_WORK,
+)
 ALL_TOPICS: tuple[Topic, ...] = (*TOPICS, PARTNER_INBOUND)
 
 _PARTNER_NAME = re.compile(r"^lotse\.partner\.(?P<tenant>[a-z][a-z0-9-]{1,39})\.inbound\.v1$")
@@ -276,7 +313,7 @@ def dead_letter_topic(topic: str) -> str:
 def topic_for(event_type: str, tenant: str) -> str:
     """The concrete topic an event of this type is published to."""
     for topic in ALL_TOPICS:
-        if event_type in topic.event_types:
+        if event_type in topic.event_types and not topic.forwarded:
             return topic.for_tenant(tenant).name if topic.is_template else topic.name
     raise KeyError(f"no topic carries {event_type!r}")
 

@@ -64,6 +64,16 @@ def verify(secret: str, token: str, now: datetime) -> AnswerClaims:
     return claims
 
 
+def unverified_tenant(token: str) -> str | None:
+    """The tenant a token names, without checking its signature: to route it to the replica that
+    answers for the tenant, which verifies it (``verify``). None if it names none."""
+    try:
+        tenant = json.loads(_decode(token.partition(".")[0]))["t"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return tenant if isinstance(tenant, str) else None
+
+
 def _signed(secret: str, body: str, signature: str) -> bool:
     # Compared as bytes: compare_digest refuses a str with non-ASCII characters (TypeError).
     try:

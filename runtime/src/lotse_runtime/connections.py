@@ -5,7 +5,7 @@ app that serves it all (``service_app``)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from lotse_contracts import CONTENT_TYPE
 from lotse_runtime.auth import TokenVerifier
 from lotse_runtime.consumer import stop_consuming
-from lotse_runtime.health import api_document_urls, health_router, metrics_port, metrics_router
+from lotse_runtime.health import ReadinessCheck, api_document_urls, health_router, metrics_port, metrics_router
 from lotse_runtime.http_guards import HttpGuardSettings, install_http_guards
 from lotse_runtime.kafka import make_broker
 from lotse_runtime.mongo import connect
@@ -53,11 +53,14 @@ class ServiceConnections:
         await self.client.close()
 
 
-def operations_router(app: FastAPI, settings: PlatformSettings) -> APIRouter:
+def operations_router(
+    app: FastAPI, settings: PlatformSettings, readiness: Mapping[str, ReadinessCheck] | None = None
+) -> APIRouter:
     """``/health`` and ``/ready``, which asks the database and the broker of the app's connections
-    (not ready before its lifespan has made them) and whether the person keys open with the
-    service's key-encryption key; ``/metrics`` on the API port and on a port of
-    its own as the settings say (the latter opened and closed with the app's lifespan)."""
+    (not ready before its lifespan has made them), whether the person keys open with the
+    service's key-encryption key, and the service's own ``readiness`` checks; ``/metrics`` on the
+    API port and on a port of its own as the settings say (the latter opened and closed with the
+    app's lifespan)."""
 
     async def database_answers() -> bool:
         connections: ServiceConnections = app.state.connections
@@ -81,7 +84,12 @@ def operations_router(app: FastAPI, settings: PlatformSettings) -> APIRouter:
             yield
 
     router = APIRouter(lifespan=serve_metrics_port)
-    checks = {"mongodb": database_answers, "kafka": broker_answers, "person_keys": person_keys_open}
+    checks = {
+        "mongodb": database_answers,
+        "kafka": broker_answers,
+        "person_keys": person_keys_open,
+        **(readiness or {}),
+    }
     router.include_router(health_router(checks))
     if settings.serves_metrics_on_api_port():
         router.include_router(metrics_router())
@@ -100,6 +108,7 @@ def service_app(
     version: str,
     summary: str | None = None,
     routers: Sequence[APIRouter] = (),
+    readiness: Mapping[str, ReadinessCheck] | None = None,
 ) -> FastAPI:
     """A service's FastAPI app, built the same way in every service: its settings and token verifier
     in ``app.state``, problem+json errors, the HTTP guards, ``/health``, ``/ready`` and ``/metrics``,
@@ -115,7 +124,7 @@ def service_app(
     app.state.token_verifier = TokenVerifier(settings.auth_config())
     install_problem_handlers(app)
     install_http_guards(app, settings)
-    app.include_router(operations_router(app, settings))
+    app.include_router(operations_router(app, settings, readiness))
     for router in routers:
         app.include_router(router)
     return app

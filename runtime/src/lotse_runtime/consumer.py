@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import structlog
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from pydantic import BaseModel
@@ -100,6 +100,15 @@ class NotYetArrived(Exception):
     def __init__(self, message: str, *, patience: float) -> None:
         super().__init__(message)
         self.patience = patience
+
+
+class PartitionMoved(Exception):
+    """The event is no longer this replica's to apply: the group gave its partition (or what the
+    partition decides, e.g. matching's tenants) to another replica meanwhile. It is left
+    uncommitted, neither retried nor dead-lettered: its new owner reads it from the committed offset.
+
+    A rebalance runs beside the batch in hand (aiokafka calls the listener from its coordinator
+    task), so a handler may find this out half way through a batch."""
 
 
 @dataclass(frozen=True)
@@ -346,6 +355,9 @@ class EventPipeline:
         first of its attempts)."""
         bound = _logger(event, delivery)
         attempt = outage = 0
+        if isinstance(failed, PartitionMoved):
+            bound.info("event left to the new owner of its partition", error=str(failed))
+            return
         if isinstance(failed, RejectEvent):
             await self._dead_letter(value, delivery, failed.reason, str(failed), redact=failed.redact)
             return
@@ -368,6 +380,9 @@ class EventPipeline:
                 return
             except asyncio.CancelledError:
                 raise
+            except PartitionMoved as error:
+                bound.info("event left to the new owner of its partition", error=str(error))
+                return
             except NotYetArrived as error:
                 if self.stopping:  # not committed: the next start, or another replica, takes it
                     raise asyncio.CancelledError(f"stopping while the event waits: {error}") from error
@@ -535,6 +550,7 @@ def subscribe_events(
     pattern: str | None = None,
     retry: RetryPolicy = RetryPolicy(),
     options: ConsumerOptions | None = None,
+    listener: ConsumerRebalanceListener | None = None,
 ) -> EventPipeline:
     """Subscribe ``handlers`` to contract events on ``topics`` (or a topic ``pattern``).
 
@@ -544,7 +560,8 @@ def subscribe_events(
 
     ``consumer`` is the consumer group id. A new group starts at the earliest offset, so that
     nothing published before its first start is missed. ``options``: by default the broker's
-    (``make_broker`` takes them from the settings).
+    (``make_broker`` takes them from the settings). ``listener`` is told which partitions the
+    group assigns to this replica and takes from it (between two batches, never during one).
     """
     options = options or consumer_options(broker)
 
@@ -567,6 +584,7 @@ def subscribe_events(
         fetch_max_wait_ms=options.fetch_max_wait_ms,
         session_timeout_ms=options.session_timeout_ms,
         heartbeat_interval_ms=options.heartbeat_interval_ms,
+        listener=listener,
     )
 
     @subscriber

@@ -21,7 +21,8 @@ from lotse_contracts import (
     parse_event,
 )
 from lotse_contracts.base import EventData
-from lotse_devstack import Stack
+from lotse_contracts.topics import MATCHING_WORK
+from lotse_devstack import Stack, TopicSpec
 from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
@@ -171,7 +172,13 @@ class TopicReader:
         ]
 
     def dead_letters(self, topic: str, tenant: str) -> list[Seen]:
-        return [s for s in list(self.seen) if s.topic == topic and (s.key or b"").startswith(f"{tenant}:".encode())]
+        """The tenant's dead letters on ``topic``: keyed ``<tenant>:…`` as their topic was, or by the
+        tenant alone (the work topic's)."""
+        return [
+            s
+            for s in list(self.seen)
+            if s.topic == topic and (s.key == tenant.encode() or (s.key or b"").startswith(f"{tenant}:".encode()))
+        ]
 
 
 def answer_path(settings: MatchingSettings, proposed: Envelope[Any]) -> str:
@@ -187,10 +194,18 @@ def service_settings(stack: Stack, name: str, **overrides: Any) -> MatchingSetti
     values: dict[str, Any] = {
         **own_settings(stack, "matching", name),
         "partner_consumer_group": f"matching-partner-{name}",
+        # A work topic and group of its own: the modules share the broker.
+        "work_topic": f"{MATCHING_WORK.name}.{name}",
+        "work_consumer_group": f"matching-work-{name}",
         "answer_link_secret": ANSWER_LINK_SECRET,
         "unknown_retry_backoff_seconds": 0.2,
     }
     return MatchingSettings(**{**values, **overrides})
+
+
+def work_topics(settings: MatchingSettings) -> list[TopicSpec]:
+    """The work topic of a matching under test, with the catalogue's partitions."""
+    return [TopicSpec(settings.work_topic, MATCHING_WORK.partitions)]
 
 
 @dataclass
@@ -217,7 +232,9 @@ async def serving(
     reader = TopicReader(stack.kafka_bootstrap, read)
     await reader.start()
     try:
-        async with serving_app(record, stack, create_app(settings), settings, prefix, reader=reader) as running:
+        async with serving_app(
+            record, stack, create_app(settings), settings, prefix, own_topics=work_topics(settings), reader=reader
+        ) as running:
             yield running
     finally:
         await reader.stop()

@@ -38,6 +38,7 @@ from tests.integration.matching.support import (
     registered,
     registry_event,
     service_settings,
+    work_topics,
 )
 from tests.support import events, tokens
 from tests.support.running import RunningService, serving
@@ -73,7 +74,9 @@ async def matching(stack: Stack) -> AsyncIterator[Running]:
     settings = service_settings(
         stack, f"cal-{uuid.uuid4().hex[:8]}", tenant_policies=policies, public_rate_limit=FEED_LIMIT
     )
-    async with serving(Running, stack, create_app(settings), settings, PREFIX) as running:
+    async with serving(
+        Running, stack, create_app(settings), settings, PREFIX, own_topics=work_topics(settings)
+    ) as running:
         for tenant in TENANTS.values():
             onboarded = events.tenant_onboarded(
                 tenant, default_language="de", supported_languages=["de"], timezone=ZONES[tenant]

@@ -27,7 +27,14 @@ from lotse_matching.app import create_app
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import HoursEntry, HoursState, Store
 from lotse_runtime.auth import Role
-from tests.integration.matching.support import ORGANISATION, opened, registered, registry_event, service_settings
+from tests.integration.matching.support import (
+    ORGANISATION,
+    opened,
+    registered,
+    registry_event,
+    service_settings,
+    work_topics,
+)
 from tests.support import events, tokens
 from tests.support.running import RunningService, serving
 from tests.support.subject_access import collections_naming, sections_with_records
@@ -76,7 +83,9 @@ class World:
 async def world(stack: Stack) -> AsyncIterator[World]:
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants([TENANT, STATS]))
     settings = service_settings(stack, f"hours-{uuid.uuid4().hex[:8]}")
-    async with serving(Running, stack, create_app(settings), settings, PREFIX) as matching:
+    async with serving(
+        Running, stack, create_app(settings), settings, PREFIX, own_topics=work_topics(settings)
+    ) as matching:
         onboarded = events.tenant_onboarded(TENANT, timezone="Europe/Berlin")
         organisation = events.organisation_registered(TENANT, ORGANISATION, name=ORGANISATION_NAME)
         volunteer = registered(TENANT, km_north=0.5)

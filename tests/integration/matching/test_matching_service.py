@@ -33,11 +33,13 @@ from lotse_contracts import (
     to_bytes,
     topics_for_tenants,
 )
-from lotse_devstack import Stack, ensure_topics
+from lotse_contracts.topics import MATCHING_WORK
+from lotse_devstack import Stack, TopicSpec, ensure_topics
 from lotse_matching.service import Matching
 from lotse_runtime.auth import Role
 from tests.integration.matching.support import (
     RunningMatching,
+    Seen,
     answer_path,
     need_details,
     opened,
@@ -77,8 +79,10 @@ POLICIES[TENANTS["leave"]] = {"proposals_per_round": 1}
 POLICIES[TENANTS["pick"]] = {"proposals_per_round": 1}
 PROPOSALS = "lotse.matching.proposals.v1"
 BERLIN = ZoneInfo("Europe/Berlin")
-VOLUNTEER_DLQ = dead_letter_topic("lotse.registry.volunteers.v1")
-NEED_DLQ = dead_letter_topic("lotse.registry.needs.v1")
+# What the tenant's replica cannot apply goes to the dead letters of the work topic it read it
+# from (this module's own: support.service_settings).
+NAME = f"test-{uuid.uuid4().hex[:8]}"
+WORK_DLQ = dead_letter_topic(f"{MATCHING_WORK.name}.{NAME}")
 PARTNER_DLQ = dead_letter_topic(partner_inbound_topic(TENANTS["other"]))
 
 
@@ -118,12 +122,14 @@ async def matching(stack: Stack) -> AsyncIterator[Running]:
     await ensure_topics(stack.kafka_bootstrap, topics_for_tenants(TENANTS.values()))
     settings = service_settings(
         stack,
-        f"test-{uuid.uuid4().hex[:8]}",
+        NAME,
         timer_interval_seconds=0.3,
         unknown_retry_attempts=3,
         tenant_policies=POLICIES,
     )
-    async with serving(Running, stack, settings, [PROPOSALS, VOLUNTEER_DLQ, NEED_DLQ, PARTNER_DLQ], PREFIX) as running:
+    assert dead_letter_topic(settings.work_topic) == WORK_DLQ
+    await ensure_topics(stack.kafka_bootstrap, [TopicSpec(WORK_DLQ, 1)])
+    async with serving(Running, stack, settings, [PROPOSALS, WORK_DLQ, PARTNER_DLQ], PREFIX) as running:
         for name, tenant in TENANTS.items():
             await running.publish(tenant_event(tenant, "uk" if name == "links" else "de"))
         # Once the tenants are in, the consumer group has joined.
@@ -379,12 +385,17 @@ async def test_the_read_model_ignores_late_older_versions_and_dead_letters_unkno
     for event in (newer, older, unknown, unknown_need):
         await matching.publish(event)
 
-    (dead,) = await eventually(
-        lambda: _value(matching.reader.dead_letters(VOLUNTEER_DLQ, tenant)), what="the unknown volunteer dead-lettered"
-    )
+    async def both_dead() -> list[Seen] | None:
+        found = matching.reader.dead_letters(WORK_DLQ, tenant)
+        return found if len(found) >= 2 else None
+
+    found = await eventually(both_dead, what="the unknown volunteer and need dead-lettered")
+    dead_letters = {seen.event().id: seen for seen in found}
+    assert set(dead_letters) == {unknown.id, unknown_need.id}
+    dead, dead_need = dead_letters[unknown.id], dead_letters[unknown_need.id]
     info = DeadLetterInfo.from_headers(dead.headers.items())
     assert info.reason == "processing_failed" and "not known" in info.error and "after 3 attempts" in info.error
-    assert dead.key == unknown.key
+    assert dead.value == to_bytes(unknown) and dead.key == tenant.encode()
 
     async def newer_applied() -> dict[str, Any] | None:
         # Another key than the unknown volunteer's: maybe another partition, applied in its own time.
@@ -396,10 +407,7 @@ async def test_the_read_model_ignores_late_older_versions_and_dead_letters_unkno
     assert document["profile_version"] == 3 and document["profile"]["travel_radius_km"] == 50
     assert "contact" not in document["profile"], "matching keeps no contact data"
     assert await matching.store.volunteer(tenant, unknown_id) is None
-    (dead_need,) = await eventually(
-        lambda: _value(matching.reader.dead_letters(NEED_DLQ, tenant)),
-        what="the update of an unknown need dead-lettered",
-    )
+    assert dead_need.value == to_bytes(unknown_need)
     assert "not known" in DeadLetterInfo.from_headers(dead_need.headers.items()).error
     assert await matching.store.need(tenant, unknown_need_id) is None
 
@@ -474,7 +482,12 @@ async def test_the_volunteer_api_needs_a_volunteer_token_and_hides_other_peoples
     (proposal,) = await matching.wait_events(tenant, need.subject, count("proposed"), "the proposal")
 
     ready = await matching.http.get("/ready")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": "ok", "kafka": "ok", "person_keys": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "mongodb": "ok",
+        "kafka": "ok",
+        "person_keys": "ok",
+        "work_partitions": "ok",
+    }
     missing = await matching.http.get("/volunteers/me/proposals")
     assert missing.status_code == 401 and missing.headers["content-type"] == "application/problem+json"
     wrong_role = await matching.http.get(

@@ -31,7 +31,7 @@ from lotse_matching.store import (
     Store,
 )
 from lotse_runtime.auth import Role
-from tests.integration.matching.support import need_details, service_settings
+from tests.integration.matching.support import need_details, service_settings, work_topics
 from tests.support import tokens
 from tests.support.running import RunningService, serving
 
@@ -53,7 +53,9 @@ class Running(RunningService[MatchingSettings]):
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def matching(stack: Stack) -> AsyncIterator[Running]:
     settings = service_settings(stack, f"stats-{uuid.uuid4().hex[:8]}")
-    async with serving(Running, stack, create_app(settings), settings, PREFIX) as running:
+    async with serving(
+        Running, stack, create_app(settings), settings, PREFIX, own_topics=work_topics(settings)
+    ) as running:
         # SMALL: four needs staffed after 1, 2, 3 and 4 hours; FIVE: five after 2, 4, 6, 8 and 10 hours.
         for hours in (1, 2, 3, 4):
             await staffed_need(running, OURS, SMALL, hours=hours, declined=1)

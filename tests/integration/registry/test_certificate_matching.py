@@ -17,7 +17,7 @@ from lotse_devstack import Stack
 from lotse_matching.app import create_app as matching_app
 from lotse_matching.settings import MatchingSettings
 from lotse_runtime.auth import Role
-from tests.integration.matching.support import service_settings
+from tests.integration.matching.support import service_settings, work_topics
 from tests.integration.registry.conftest import RunningRegistry
 from tests.integration.registry.support import add_organisation, need_body, onboard, volunteer_body
 from tests.support.running import RunningService, serving
@@ -31,7 +31,9 @@ MatchingRunning = RunningService[MatchingSettings]
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def matching(stack: Stack) -> AsyncIterator[MatchingRunning]:
     settings = service_settings(stack, f"cert-{uuid.uuid4().hex[:8]}")
-    async with serving(RunningService, stack, matching_app(settings), settings, "unused") as running:
+    async with serving(
+        RunningService, stack, matching_app(settings), settings, "unused", own_topics=work_topics(settings)
+    ) as running:
         yield running
 
 

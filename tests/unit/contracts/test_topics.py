@@ -17,7 +17,7 @@ from lotse_contracts import (
     topic_for,
     topics_for_tenants,
 )
-from lotse_contracts.topics import ALL_TOPICS, PARTNER_INBOUND, PERSON_KEYS, refusal
+from lotse_contracts.topics import ALL_TOPICS, MATCHING_WORK, PARTNER_INBOUND, PERSON_KEYS, refusal
 
 
 def test_the_static_topics_are_the_published_ones() -> None:
@@ -29,13 +29,25 @@ def test_the_static_topics_are_the_published_ones() -> None:
         "lotse.registry.needs.v1",
         "lotse.matching.proposals.v1",
         "lotse.notifications.deliveries.v1",
+        "lotse.matching.work.v1",
     ]
 
 
 def test_every_event_type_travels_on_exactly_one_topic() -> None:
-    carried = [event_type for topic in ALL_TOPICS for event_type in topic.event_types]
+    carried = [event_type for topic in ALL_TOPICS if not topic.forwarded for event_type in topic.event_types]
 
     assert sorted(carried) == sorted(EVENT_TYPES)
+
+
+def test_matching_work_forwards_what_matching_reads_keyed_by_tenant_alone() -> None:
+    homes = [topic for topic in ALL_TOPICS if not topic.forwarded and topic != PERSON_KEYS]
+    read = {event_type for topic in homes for event_type in topic.types_consumed_by(Service.MATCHING)}
+
+    assert [topic.name for topic in ALL_TOPICS if topic.forwarded] == ["lotse.matching.work.v1"]
+    assert set(MATCHING_WORK.event_types) == read
+    # Its events keep their home topic (who writes them, how they evolve).
+    assert topic_for("de.lotse.partner.proposal.accept.v1", "musterstadt") == "lotse.partner.musterstadt.inbound.v1"
+    assert topic_for("de.lotse.registry.need.opened.v1", "musterstadt") == "lotse.registry.needs.v1"
 
 
 def test_the_partner_inbound_topic_is_per_tenant() -> None:
@@ -98,8 +110,8 @@ def test_topics_for_tenants_lists_every_concrete_topic_with_dead_letters() -> No
     # Nobody consumes deliveries, so nothing can be dead-lettered from there.
     assert "lotse.notifications.deliveries.v1.dlq" not in names
     assert not any("{tenant}" in name for name in names)
-    # Two inbound topics, and the dead letters of the six consumed static topics and of those two.
-    assert len(names) == len(TOPICS) + 2 + 6 + 2
+    # Two inbound topics, and the dead letters of the seven consumed static topics and of those two.
+    assert len(names) == len(TOPICS) + 2 + 7 + 2
 
 
 def test_personal_data_ages_out_and_state_topics_are_compacted() -> None:

@@ -7,19 +7,25 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+import httpx
+from fastapi import FastAPI, Request, Response
 
 from lotse_matching.api import router
+from lotse_matching.forwarding import RETRY_AFTER_SECONDS, ToTheOwner
 from lotse_matching.handlers import subscribe
+from lotse_matching.ownership import NotOwner, Ownership
 from lotse_matching.retention import retention_job
 from lotse_matching.service import Matching
 from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.http_guards import PublicRateLimit
+from lotse_runtime.problems import problem_response
 from lotse_runtime.sealed import Keyring, key_encryption_key, rewrapping
 
 SERVICE = "lotse-matching"
+# A forwarded request waits for the owner as a direct one would (its unit of work, under the tenant's lock).
+FORWARDING_TIMEOUT = httpx.Timeout(30.0, connect=2.0)
 
 
 def create_app(settings: MatchingSettings | None = None) -> FastAPI:
@@ -38,9 +44,15 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         await keyring.ensure_indexes()
         await keyring.check_stored_keys()
         app.state.keyring = keyring  # /ready says when the person keys do not open
-        # The keyring opens the volunteers' sealed events and seals the proposals' fit.
-        matching = Matching(settings, connections.client, store, wake=relay.wake, person_keys=keyring)
-        await matching.load()
+        # The keyring opens the volunteers' sealed events and seals the proposals' fit. The indexes
+        # are built for the tenants of the work topic's partitions once the group assigns them.
+        ownership = Ownership(store.database, settings.own_url)
+        app.state.ownership = ownership
+        # Requests about another replica's tenants go there (forwarding.ToTheOwner).
+        app.state.forwarding = httpx.AsyncClient(timeout=FORWARDING_TIMEOUT, follow_redirects=False)
+        matching = Matching(
+            settings, connections.client, store, wake=relay.wake, person_keys=keyring, ownership=ownership
+        )
         subscribe(connections.broker, matching, settings, keyring)
         app.state.matching, app.state.connections = matching, connections
         app.state.store = store  # reads no use case needs (the subject-access export)
@@ -58,8 +70,30 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
             await app.state.retention.stop()
+            await app.state.forwarding.aclose()
             await connections.stop(relay)
 
-    app = service_app(settings, lifespan, title="Lotse matching", version="1", routers=[router])
+    async def work_partitions_taken() -> bool:
+        # Ready once the work topic's group has given this replica its share (maybe none) and
+        # the indexes of its tenants are built.
+        return bool(app.state.ownership.joined)
+
+    app = service_app(
+        settings,
+        lifespan,
+        title="Lotse matching",
+        version="1",
+        routers=[router],
+        readiness={"work_partitions": work_partitions_taken},
+    )
+    app.add_middleware(ToTheOwner)
+
+    @app.exception_handler(NotOwner)
+    async def moved(request: Request, error: NotOwner) -> Response:
+        # The tenant's partition moved while the request was on its way (ToTheOwner sent it here).
+        answer = problem_response(503, "Service unavailable", "the tenant's matching is moving to another replica")
+        answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return answer
+
     app.state.commitment_rate_limit = PublicRateLimit(settings.commitment_rate_limit)
     return app

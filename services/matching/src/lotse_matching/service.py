@@ -61,6 +61,7 @@ from lotse_matching.hours import (
 )
 from lotse_matching.index import FAIRNESS_WINDOW, TenantIndex
 from lotse_matching.office import BrokenRule, Filters, NeedSituation, Windows, situation
+from lotse_matching.ownership import NotOwner, Ownership
 from lotse_matching.profiles import need_from_record, timezone_of, volunteer_from_document
 from lotse_matching.sealing import PersonKeys
 from lotse_matching.settings import MatchingSettings
@@ -151,8 +152,11 @@ class Matching:
         *,
         person_keys: PersonKeys,
         transactions: Transactions | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         self.settings = settings
+        # Which tenants this replica matches for; alone (no consumer group), every one.
+        self.ownership = ownership or Ownership(everything=True)
         self.client = client
         self.store = store
         self.person_keys = person_keys
@@ -167,6 +171,9 @@ class Matching:
         self.stale: set[str] = set()  # tenants whose index could not be rebuilt after a failure
 
     def index(self, tenant: str) -> TenantIndex:
+        """The tenant's index; NotOwner while another replica matches for the tenant."""
+        if not self.ownership.owns(tenant):
+            raise NotOwner(tenant)
         if tenant not in self.indexes:
             self.indexes[tenant] = TenantIndex(tenant)
         return self.indexes[tenant]
@@ -176,6 +183,24 @@ class Matching:
     async def load(self) -> None:
         for tenant in sorted(await self.store.known_tenants()):
             await self.load_tenant(tenant)
+
+    async def take_partitions(self, partitions: set[int]) -> None:
+        """The work topic's ``partitions`` are this replica's now: build their tenants' indexes
+        from the database, then own them (a request that comes meanwhile is not this replica's yet)."""
+        for tenant in self.ownership.owned_of(await self.store.known_tenants(), partitions):
+            await self.load_tenant(tenant)
+        await self.ownership.take(partitions)
+        log.info("work partitions taken", partitions=sorted(partitions), tenants=len(self.indexes))
+
+    async def give_up_partitions(self, partitions: set[int]) -> None:
+        """``partitions`` go to another replica: refuse their tenants' work from now on, wait for
+        what is in flight (under each tenant's lock), then drop their indexes."""
+        await self.ownership.give_up(partitions)
+        for tenant in self.ownership.owned_of(list(self.indexes), partitions):
+            async with self.locks[tenant]:
+                self.indexes.pop(tenant, None)
+                self.stale.discard(tenant)
+        log.info("work partitions given up", partitions=sorted(partitions), tenants=len(self.indexes))
 
     async def load_tenant(self, tenant: str) -> None:
         settings = await self.store.tenant(tenant)
@@ -200,11 +225,13 @@ class Matching:
         if batch is not None:
             return await self._run_in_batch(batch, tenant, work)
         async with self.locks[tenant]:
+            if not self.ownership.owns(tenant):
+                raise NotOwner(tenant)  # its partition moved while this waited for the lock
             try:
                 if tenant in self.stale:
                     await self.load_tenant(tenant)
                 return await self.unit_of_work.run(work)
-            except UnknownAggregate:
+            except (UnknownAggregate, NotOwner):
                 raise  # raised before anything in memory changed
             except Exception:
                 # The index may hold changes the database refused; rebuild it from the truth.
@@ -584,6 +611,16 @@ class Matching:
             return outcome
 
         return await self._run(tenant, work)
+
+    async def answerable(self, tenant: str, proposal_id: str, volunteer_id: str, need_id: str) -> bool:
+        """Whether a partner's answer names a proposal of this tenant, volunteer and need (any replica
+        may ask: it reads the database only)."""
+        proposal = await self.store.proposal_record(tenant, proposal_id)
+        return (
+            proposal is not None
+            and proposal.kind is ProposalKind.PROPOSAL
+            and (proposal.volunteer_id, proposal.need_id) == (volunteer_id, need_id)
+        )
 
     async def step_back(self, tenant: str, volunteer_id: str, need_id: str) -> Outcome:
         async def work(transaction: Transaction) -> Outcome:
@@ -982,10 +1019,13 @@ class Matching:
         Idempotent: what is already expired or escalated is not found again."""
         now = self.clock()
         changed = 0
+        owns = self.ownership.owns  # each replica minds the needs of its own tenants
         for tenant, need_id in sorted(set(await self.store.overdue_proposals(now))):
-            changed += await self._on_need(tenant, need_id, lambda work: work.expire_overdue() > 0)
+            if owns(tenant):
+                changed += await self._on_need(tenant, need_id, lambda work: work.expire_overdue() > 0)
         for tenant, need_id in await self.store.needs_to_escalate(now):
-            changed += await self._on_need(tenant, need_id, lambda work: work.escalate())
+            if owns(tenant):
+                changed += await self._on_need(tenant, need_id, lambda work: work.escalate())
         return changed
 
     async def _on_need(self, tenant: str, need_id: str, change: Callable[[NeedWork], bool]) -> int:
@@ -996,7 +1036,10 @@ class Matching:
             await self._save(staffing, transaction)
             return 1
 
-        return await self._run(tenant, work)
+        try:
+            return await self._run(tenant, work)
+        except NotOwner:
+            return 0  # the tenant moved to another replica since the timer looked: its timer now
 
     async def run_timer(self) -> None:
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, SecretStr
 
+from lotse_contracts.topics import MATCHING_WORK
 from lotse_runtime.connections import ServiceSettings
 from lotse_runtime.http_guards import RateText
 from lotse_runtime.retention import RetentionSettings
@@ -24,6 +25,21 @@ class MatchingSettings(ServiceSettings, RetentionSettings, PersonKeySettings):
     database: str = Field("matching", description="MongoDB database owned by the matching service")
     consumer_group: str = Field("lotse-matching", description="Consumer group of the registry events")
     partner_consumer_group: str = Field("lotse-matching-partner", description="Consumer group of partner answers")
+    work_consumer_group: str = Field(
+        "lotse-matching-work",
+        description="Consumer group of the work topic: its assignment decides which replica matches for which tenant",
+    )
+    work_topic: str = Field(
+        MATCHING_WORK.name,
+        description="The work topic (its partitions must be the catalogue's): another name only for tests",
+    )
+    replica_url: str | None = Field(
+        None,
+        description=(
+            "Where the other replicas reach this one's HTTP API, to forward a request of a tenant it matches for "
+            "(e.g. http://$(POD_IP):8002); default: http://<http host>:<http port>"
+        ),
+    )
     person_keys_consumer_group: str = Field(
         "lotse-matching-person-keys", description="Consumer group of the person keys (crypto-shredding)"
     )
@@ -57,6 +73,10 @@ class MatchingSettings(ServiceSettings, RetentionSettings, PersonKeySettings):
     hours_log_days: int = Field(
         90, ge=1, le=366, description="How many days back a volunteer may log hours (also after an engagement ended)"
     )
+
+    @property
+    def own_url(self) -> str:
+        return self.replica_url or f"http://{self.http_host}:{self.http_port}"
 
     def policy(self, tenant: str) -> tuple[int, int, int]:
         """(proposals per round, answer seconds, unstaffed after seconds) of one tenant."""

@@ -1,0 +1,98 @@
+"""Which tenants this replica matches for (issue 19).
+
+A tenant's matching (its registry events, its partners' answers, its timers and the HTTP actions
+that change its needs' staffing) runs on one replica at a time: the one to which the consumer
+group of ``lotse.matching.work.v1`` assigns the tenant's partition. The topic is keyed by the
+tenant alone, so the partition is the producer's default partitioner (murmur2 of the key) over
+the topic's partitions, and every replica computes the same one. A replica builds the indexes of
+its tenants when their partitions are assigned and drops them when they are revoked; Kafka's
+group protocol revokes on the old owner before it assigns to the new one, so two replicas never
+hold a tenant at once (a replica that dies holds nothing: its partitions move once its session
+has timed out).
+
+The directory (``replica_partitions`` in matching's database) says where each partition's owner
+answers HTTP, so that another replica can forward a tenant's request there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lotse_contracts.topics import MATCHING_WORK
+from lotse_runtime.consumer import PartitionMoved
+
+DIRECTORY = "replica_partitions"
+
+
+def partition_of(tenant: str, partitions: int = MATCHING_WORK.partitions) -> int:
+    """The work topic's partition of a tenant, as the producer's default partitioner picks it."""
+    hashed: int = murmur2(tenant.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+class NotOwner(PartitionMoved):
+    """The tenant's matching runs on another replica (or on none while its partition moves). An
+    event of the tenant is left to its new owner; a request is answered 503 (``app``)."""
+
+    def __init__(self, tenant: str) -> None:
+        super().__init__(f"tenant {tenant!r} is matched by another replica")
+        self.tenant = tenant
+
+
+class Ownership:
+    """The work topic's partitions assigned to this replica, and the directory of every owner.
+
+    ``everything``: a replica that owns every tenant without a consumer group (the unit tests'
+    and tools' use of ``Matching`` alone)."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]] | None = None,
+        replica_url: str = "",
+        *,
+        everything: bool = False,
+        partitions: int = MATCHING_WORK.partitions,
+    ) -> None:
+        self.database = database
+        self.replica_url = replica_url
+        self.everything = everything
+        self.partitions = partitions
+        self.assigned: frozenset[int] = frozenset()
+        self.joined = everything  # False until the group's first assignment (even an empty one)
+
+    def owns(self, tenant: str) -> bool:
+        return self.everything or partition_of(tenant, self.partitions) in self.assigned
+
+    def owned_of(self, tenants: Iterable[str], partitions: Iterable[int]) -> list[str]:
+        wanted = set(partitions)
+        return sorted(tenant for tenant in tenants if partition_of(tenant, self.partitions) in wanted)
+
+    async def owner_url(self, tenant: str) -> str | None:
+        """Where the tenant's owner answers HTTP, as it entered itself in the directory."""
+        if self.database is None:
+            return None
+        entry = await self.database[DIRECTORY].find_one({"_id": partition_of(tenant, self.partitions)})
+        return str(entry["url"]) if entry else None
+
+    async def take(self, partitions: Iterable[int]) -> None:
+        taken = set(partitions)
+        self.assigned = self.assigned | taken
+        self.joined = True
+        if self.database is not None:
+            for partition in sorted(taken):
+                await self.database[DIRECTORY].replace_one(
+                    {"_id": partition},
+                    {"_id": partition, "url": self.replica_url, "since": datetime.now(UTC)},
+                    upsert=True,
+                )
+
+    async def give_up(self, partitions: Iterable[int]) -> None:
+        given = set(partitions)
+        self.assigned = self.assigned - given
+        if self.database is not None and given:
+            await self.database[DIRECTORY].delete_many({"_id": {"$in": sorted(given)}, "url": self.replica_url})
