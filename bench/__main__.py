@@ -2,7 +2,9 @@
 
 uv run python -m bench end_to_end                      # 3 runs of 1,000 needs each
 uv run python -m bench end_to_end --needs 200 --runs 1 # a quicker look
+uv run python -m bench end_to_end --replicas 3         # three replicas of each service
 uv run python -m bench faults --events 2000            # the fault scenario, smaller
+uv run python -m bench matching_replicas --volunteers 100000  # the federal state, smaller
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bench import consumer_pipeline, contract_parsing, end_to_end, faults, matching_candidates
+from bench import consumer_pipeline, contract_parsing, end_to_end, faults, matching_candidates, matching_replicas
 
 
 def _benchmarks(options: argparse.Namespace) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
@@ -23,12 +25,14 @@ def _benchmarks(options: argparse.Namespace) -> dict[str, Callable[[], Coroutine
         "contract_parsing": contract_parsing.main,
         "consumer_pipeline": consumer_pipeline.main,
         "matching_candidates": matching_candidates.main,
+        "matching_replicas": lambda: matching_replicas.main(towns=options.towns, volunteers=options.volunteers),
         "end_to_end": lambda: end_to_end.main(
             needs=options.needs,
             runs=options.runs,
             idle_needs=options.idle_needs,
             load_share=options.load_share,
             rate=options.rate,
+            replicas=options.replicas,
         ),
         "faults": lambda: faults.main(events=options.events),
     }
@@ -45,6 +49,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--load-share", type=float, default=end_to_end.LOAD_SHARE, help="offered load as a share of the bare pipe"
     )
     group.add_argument("--rate", type=float, default=None, help="offered load in needs/s (instead of --load-share)")
+    group.add_argument("--replicas", type=int, default=1, help="replicas of each service (issue 19: compare 1 and 3)")
+    group = parser.add_argument_group("matching_replicas")
+    group.add_argument("--towns", type=int, default=matching_replicas.TOWNS, help="municipalities of the federal state")
+    group.add_argument(
+        "--volunteers", type=int, default=matching_replicas.VOLUNTEERS, help="volunteers of all municipalities"
+    )
     parser.add_argument_group("faults").add_argument(
         "--events", type=int, default=faults.EVENTS, help="needs, replays, poison and answers in the faulty stream"
     )

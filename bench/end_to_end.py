@@ -144,11 +144,13 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def _scrape(http: httpx.Client, platform: Platform, service: str) -> dict[tuple[str, tuple[str, ...]], float]:
-    text = http.get(f"{platform.url(service)}/metrics").text
+    """The service's metrics, summed over its replicas."""
     samples: dict[tuple[str, tuple[str, ...]], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(f"{k}={v}" for k, v in sorted(sample.labels.items())))] = sample.value
+    for url in platform.replica_urls(service):
+        for family in text_string_to_metric_families(http.get(f"{url}/metrics").text):
+            for sample in family.samples:
+                key = (sample.name, tuple(f"{k}={v}" for k, v in sorted(sample.labels.items())))
+                samples[key] = samples.get(key, 0.0) + sample.value
     return samples
 
 
@@ -316,7 +318,7 @@ def _wait_for_first_mails(mails: FirstMails, expected: Sequence[int], what: str)
 
 
 def _one_run(
-    needs: int, idle_needs: int, load_share: float, rate: float | None, say: Callable[[str], None]
+    needs: int, idle_needs: int, load_share: float, rate: float | None, say: Callable[[str], None], replicas: int = 1
 ) -> RunFigures:
     ports = Ports(*(free_port() for _ in range(10)))
     with tempfile.TemporaryDirectory() as state:
@@ -325,6 +327,9 @@ def _one_run(
         with running_platform(
             ports=ports, state_dir=Path(state), tenants=[DEMO_TENANTS[0].slug], echo=None, persistent=False
         ) as platform:
+            for service in SERVICES:
+                for _ in range(replicas - 1):
+                    say(f"setup: {platform.add_replica(service)} started")
             return _measure(platform, needs, idle_needs, load_share, rate, say)
 
 
@@ -450,11 +455,13 @@ def _print_summary(runs: list[RunFigures]) -> None:
         print(f"   {label:<30} {medians[name]:8.3f}   runs: {each}   {verdict}")
 
 
-def _run(needs: int, runs: int, idle_needs: int, load_share: float, rate: float | None) -> None:
+def _run(needs: int, runs: int, idle_needs: int, load_share: float, rate: float | None, replicas: int = 1) -> None:
     results = []
     for number in range(1, runs + 1):
-        print(f"-- run {number} of {runs}: a fresh platform", flush=True)
-        figures = _one_run(needs, idle_needs, load_share, rate, lambda line: print(f"   {line}", flush=True))
+        print(f"-- run {number} of {runs}: a fresh platform, {replicas} replica(s) of each service", flush=True)
+        figures = _one_run(
+            needs, idle_needs, load_share, rate, lambda line: print(f"   {line}", flush=True), replicas=replicas
+        )
         _print_run(number, figures)
         results.append(figures)
     _print_summary(results)
@@ -462,6 +469,6 @@ def _run(needs: int, runs: int, idle_needs: int, load_share: float, rate: float 
 
 async def main(
     needs: int = NEEDS, runs: int = RUNS, idle_needs: int = IDLE_NEEDS, load_share: float = LOAD_SHARE,
-    rate: float | None = None,
+    rate: float | None = None, replicas: int = 1,
 ) -> None:  # fmt: skip
-    await asyncio.to_thread(_run, needs, runs, idle_needs, load_share, rate)
+    await asyncio.to_thread(_run, needs, runs, idle_needs, load_share, rate, replicas)

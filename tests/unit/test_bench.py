@@ -6,6 +6,8 @@ import pytest
 
 from bench.end_to_end import TARGETS, _per_need, percentile
 from bench.faults import plan_for
+from bench.matching_replicas import federal_state, replica_of
+from lotse_matching.ownership import partition_of
 from tests.e2e.fault_stream import POISON_REFS
 
 
@@ -43,3 +45,22 @@ def test_the_fault_plan_sends_the_events_asked_for(events: int) -> None:
     plan = plan_for(events)
     assert plan.needs + plan.replayed + len(POISON_REFS) + plan.to_staff == events
     assert plan.rounds == 2 and plan.volunteers >= plan.to_staff / 2
+
+
+def test_the_federal_state_has_its_volunteers_in_towns_that_shrink_with_their_rank() -> None:
+    towns = federal_state(400, 1_000_000)
+
+    assert len(towns) == 400 and sum(town.volunteers for town in towns) == 1_000_000
+    sizes = [town.volunteers for town in towns]
+    assert sizes == sorted(sizes, reverse=True)
+    assert 140_000 < sizes[0] < 160_000 and sizes[-1] < 500, "a few large towns, many small"
+    assert federal_state(400, 1_000_000) == towns, "the same state for the same seed"
+
+
+def test_each_town_is_held_by_the_replica_of_its_partition() -> None:
+    towns = federal_state(400, 1_000_000)
+    held = {replica_of(town) for town in towns}
+
+    assert held == {0, 1, 2}
+    for town in towns:
+        assert replica_of(town) == partition_of(town.slug, 12) // 4

@@ -85,6 +85,10 @@ class Platform:
             return f"http://127.0.0.1:{self.ports.services()[service]}"
         return f"http://127.0.0.1:{self.http_ports[live[next(self._turns) % len(live)]]}"
 
+    def replica_urls(self, service: str) -> list[str]:
+        """Every live replica of the service (the one it has without ``add_replica``)."""
+        return [self.replica_url(name) for name in self.replicas.get(service, [service])]
+
     def replica_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.http_ports[name]}"
 
