@@ -160,3 +160,6 @@ def test_replicas_lose_nothing_do_nothing_twice_and_match_a_tenant_on_one_replic
     assert len(set(owners)) >= 2 and owners[-1] not in killed, intervals
     for (_, _, until), (_, since, _) in itertools.pairwise(intervals):
         assert until <= since, intervals
+    dead = next(index for index, (replica, _, _) in enumerate(intervals) if replica in killed)
+    taken_over = intervals[dead + 1][1] - killed[intervals[dead][0]]
+    print(f"the municipality's partition was taken over {taken_over.total_seconds():.1f} s after its replica died")

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from starlette.types import ASGIApp
 
 from lotse_contracts import CONTENT_TYPE
 from lotse_runtime.auth import TokenVerifier
@@ -109,6 +110,7 @@ def service_app(
     summary: str | None = None,
     routers: Sequence[APIRouter] = (),
     readiness: Mapping[str, ReadinessCheck] | None = None,
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
     """A service's FastAPI app, built the same way in every service: its settings and token verifier
     in ``app.state``, problem+json errors, the HTTP guards, ``/health``, ``/ready`` and ``/metrics``,
@@ -123,6 +125,9 @@ def service_app(
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings.auth_config())
     install_problem_handlers(app)
+    # The service's own middleware runs inside the guards (body limit, headers, access log).
+    for each in middleware:
+        app.add_middleware(each)
     install_http_guards(app, settings)
     app.include_router(operations_router(app, settings, readiness))
     for router in routers:

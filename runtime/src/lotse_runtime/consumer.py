@@ -216,6 +216,9 @@ class EventPipeline:
         self._waiting_since: dict[str, float] = {}
         # Commits the offset just past a message; set by the transport (see ``_dead_letter``).
         self.commit_through: Callable[[Delivery], Awaitable[None]] | None = None
+        # The first offset of each partition left to a new owner (PartitionMoved) in the batch in
+        # hand: the batch is then not committed, and the consumer goes back there (``receive``).
+        self.moved: dict[tuple[str, int], int] = {}
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -356,7 +359,7 @@ class EventPipeline:
         bound = _logger(event, delivery)
         attempt = outage = 0
         if isinstance(failed, PartitionMoved):
-            bound.info("event left to the new owner of its partition", error=str(failed))
+            self._left(delivery, bound, failed)
             return
         if isinstance(failed, RejectEvent):
             await self._dead_letter(value, delivery, failed.reason, str(failed), redact=failed.redact)
@@ -381,7 +384,7 @@ class EventPipeline:
             except asyncio.CancelledError:
                 raise
             except PartitionMoved as error:
-                bound.info("event left to the new owner of its partition", error=str(error))
+                self._left(delivery, bound, error)
                 return
             except NotYetArrived as error:
                 if self.stopping:  # not committed: the next start, or another replica, takes it
@@ -418,6 +421,11 @@ class EventPipeline:
                 self.stats.processed += 1
                 metrics.MESSAGES_PROCESSED.labels(self.consumer, delivery.topic).inc()
                 return
+
+    def _left(self, delivery: Delivery, bound: structlog.stdlib.BoundLogger, error: PartitionMoved) -> None:
+        where = (delivery.topic, delivery.partition)
+        self.moved[where] = min(delivery.offset, self.moved.get(where, delivery.offset))
+        bound.info("event left to the new owner of its partition", error=str(error))
 
     def _waited_since(self, missing: str) -> float:
         """When the wait for ``missing`` began (now, if it did not yet)."""
@@ -606,7 +614,14 @@ def subscribe_events(
             pipeline.commit_through = commit_through
         with pipeline.holding(len(records)):
             try:
+                pipeline.moved = {}
                 await pipeline.handle_batch(deliveries, options.lanes)
+                if pipeline.moved:
+                    # Part of the batch is another replica's now: commit nothing (what was applied
+                    # comes again, and the inbox drops it), and should a partition stay or come back
+                    # here, read it again from its first record left, not past it.
+                    await _go_back(client, pipeline.moved)
+                    return
                 # One commit for the batch: the consumer's position on each of its partitions.
                 await message.ack()
             except asyncio.CancelledError:
@@ -627,6 +642,14 @@ def subscribe_events(
             _record_lag(consumer, message, topic, partition, offset)
 
     return pipeline
+
+
+async def _go_back(client: Any, moved: Mapping[tuple[str, int], int]) -> None:
+    for (topic, partition), offset in moved.items():
+        try:
+            client.seek(TopicPartition(topic, partition), offset)
+        except Exception as error:  # noqa: BLE001 - not assigned here any more: nothing to go back on
+            log.info("partition moved away", topic=topic, partition=partition, error=repr(error))
 
 
 # The pipelines of each broker, so that a stop can tell what was in hand.

@@ -65,3 +65,14 @@ async def ensure_topics(
         return created
     finally:
         await admin.close()
+
+
+async def partitions_of(bootstrap: str, topic: str, client_options: Mapping[str, Any] | None = None) -> int:
+    """How many partitions ``topic`` has on the broker (0 if it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lotse-topics", **(client_options or {}))
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+        return 0 if description.get("error_code") else len(description["partitions"])
+    finally:
+        await admin.close()

@@ -80,6 +80,9 @@ async def test_a_replica_builds_the_index_of_the_tenants_it_takes_and_drops_it_w
         await world.matching.pick(TENANT, volunteer, need_id)
 
     await world.matching.take_partitions({partition_of(TENANT)})
+    with pytest.raises(NotOwner, match="being built"):
+        world.matching.index(TENANT)  # built in the background: a rebalance does not wait for it
+    await world.matching.warm_up({partition_of(TENANT)})
     index = world.matching.index(TENANT)
     assert set(index.volunteers) == {volunteer} and set(index.open_needs) == {need_id}, "built from the database"
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI, Request, Response
 
+from lotse_contracts.topics import MATCHING_WORK
 from lotse_matching.api import router
 from lotse_matching.forwarding import RETRY_AFTER_SECONDS, ToTheOwner
 from lotse_matching.handlers import subscribe
@@ -20,12 +21,15 @@ from lotse_matching.settings import MatchingSettings
 from lotse_matching.store import Store
 from lotse_runtime.connections import ServiceConnections, service_app
 from lotse_runtime.http_guards import PublicRateLimit
+from lotse_runtime.kafka import client_security
 from lotse_runtime.problems import problem_response
 from lotse_runtime.sealed import Keyring, key_encryption_key, rewrapping
+from lotse_runtime.topics import partitions_of
 
 SERVICE = "lotse-matching"
 # A forwarded request waits for the owner as a direct one would (its unit of work, under the tenant's lock).
-FORWARDING_TIMEOUT = httpx.Timeout(30.0, connect=2.0)
+FORWARDING_TIMEOUT = httpx.Timeout(30.0, connect=2.0, pool=5.0)
+FORWARDING_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
 
 def create_app(settings: MatchingSettings | None = None) -> FastAPI:
@@ -46,10 +50,20 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         app.state.keyring = keyring  # /ready says when the person keys do not open
         # The keyring opens the volunteers' sealed events and seals the proposals' fit. The indexes
         # are built for the tenants of the work topic's partitions once the group assigns them.
+        # The owner of a tenant is computed from the catalogue's partition count, the producer
+        # partitions by the topic's own: they must agree, or events would reach nobody's tenants.
+        found = await partitions_of(settings.kafka_bootstrap, settings.work_topic, client_security(settings))
+        if found != MATCHING_WORK.partitions:
+            raise RuntimeError(
+                f"topic {settings.work_topic} has {found} partitions, matching needs {MATCHING_WORK.partitions}: "
+                "create it as the catalogue declares it (lotse topics sync)"
+            )
         ownership = Ownership(store.database, settings.own_url)
         app.state.ownership = ownership
         # Requests about another replica's tenants go there (forwarding.ToTheOwner).
-        app.state.forwarding = httpx.AsyncClient(timeout=FORWARDING_TIMEOUT, follow_redirects=False)
+        app.state.forwarding = httpx.AsyncClient(
+            timeout=FORWARDING_TIMEOUT, limits=FORWARDING_LIMITS, follow_redirects=False
+        )
         matching = Matching(
             settings, connections.client, store, wake=relay.wake, person_keys=keyring, ownership=ownership
         )
@@ -85,8 +99,8 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         version="1",
         routers=[router],
         readiness={"work_partitions": work_partitions_taken},
+        middleware=[ToTheOwner],
     )
-    app.add_middleware(ToTheOwner)
 
     @app.exception_handler(NotOwner)
     async def moved(request: Request, error: NotOwner) -> Response:

@@ -35,7 +35,8 @@ from lotse_runtime.problems import problem_response
 log = structlog.get_logger("lotse.matching")
 
 FORWARDED_BY = "lotse-forwarded-by"
-# Not passed on: they describe one connection, not the request (RFC 9110, 7.6.1), or are set anew.
+# Not passed on: they describe one connection, not the request (RFC 9110, 7.6.1), or are set anew
+# here (the client's own forwarding headers would be believed by the owner, which trusts this replica).
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -47,6 +48,11 @@ HOP_BY_HOP = frozenset(
         "upgrade",
         "host",
         "content-length",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
         FORWARDED_BY,
     }
 )
@@ -116,19 +122,28 @@ class ToTheOwner:
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], owner: str, client: httpx.AsyncClient
     ) -> None:
-        sent = {name: value for name, value in headers.items() if name not in HOP_BY_HOP}
+        named = {name.strip().lower() for name in headers.get("connection", "").split(",")}
+        sent = [
+            (name, value)
+            for name, value in scope["headers"]
+            if name.decode("latin-1").lower() not in HOP_BY_HOP | named
+        ]
         peer = scope.get("client")
         if peer:
-            chain = headers.get("x-forwarded-for")
-            sent["x-forwarded-for"] = f"{chain}, {peer[0]}" if chain else peer[0]
-        sent[FORWARDED_BY] = scope["app"].state.ownership.replica_url
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = f"{owner}{scope.get('root_path', '')}{scope['path']}" + (f"?{query}" if query else "")
+            # The client as this replica sees it (its own proxy headers already applied by uvicorn).
+            sent.append((b"x-forwarded-for", peer[0].encode("latin-1")))
+        sent.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
+        sent.append((FORWARDED_BY.encode(), scope["app"].state.ownership.replica_url.encode("latin-1")))
+        # The path as it came, still encoded: decoding it would turn %3F or %2F into a query or a
+        # step the owner's router never saw here.
+        raw = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        url = httpx.URL(owner).copy_with(raw_path=raw + (b"?" + query if query else b""))
         has_body = "content-length" in headers or "transfer-encoding" in headers
         try:
             content = _body(receive) if has_body else None
             response = await client.request(scope["method"], url, headers=sent, content=content)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, ValueError) as error:
             log.warning("forwarding to the tenant's replica failed", owner=owner, error=repr(error))
             FORWARDED.labels("unreachable").inc()
             await self._unavailable(scope, receive, send, "the replica matching for this tenant did not answer")
@@ -139,11 +154,11 @@ class ToTheOwner:
                 "type": "http.response.start",
                 "status": response.status_code,
                 "headers": [
-                    (name.encode("latin-1"), value.encode("latin-1"))
-                    for name, value in response.headers.multi_items()
-                    if name.lower() not in NOT_PASSED_BACK
+                    (name, value)
+                    for name, value in response.headers.raw
+                    if name.lower().decode() not in NOT_PASSED_BACK
                 ]
-                + [(b"content-length", str(len(response.content)).encode())],
+                + _length(scope["method"], response),
             }
         )
         await send({"type": "http.response.body", "body": response.content})
@@ -152,6 +167,14 @@ class ToTheOwner:
         answer = problem_response(503, "Service unavailable", detail)
         answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         await answer(scope, receive, send)
+
+
+def _length(method: str, response: httpx.Response) -> list[tuple[bytes, bytes]]:
+    """A HEAD answer keeps the owner's length (it has no body); others carry their body's."""
+    if method == "HEAD":
+        given = response.headers.get("content-length")
+        return [(b"content-length", given.encode())] if given else []
+    return [(b"content-length", str(len(response.content)).encode())]
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:

@@ -39,8 +39,8 @@ class NotOwner(PartitionMoved):
     """The tenant's matching runs on another replica (or on none while its partition moves). An
     event of the tenant is left to its new owner; a request is answered 503 (``app``)."""
 
-    def __init__(self, tenant: str) -> None:
-        super().__init__(f"tenant {tenant!r} is matched by another replica")
+    def __init__(self, tenant: str, why: str = "it is matched by another replica") -> None:
+        super().__init__(f"tenant {tenant!r}: {why}")
         self.tenant = tenant
 
 

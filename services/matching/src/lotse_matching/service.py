@@ -9,6 +9,7 @@ and, for consumed events, its inbox record.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -169,12 +170,16 @@ class Matching:
         self.indexes: dict[str, TenantIndex] = {}
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.stale: set[str] = set()  # tenants whose index could not be rebuilt after a failure
+        self._warming: set[asyncio.Task[None]] = set()  # index builds of partitions just taken
 
     def index(self, tenant: str) -> TenantIndex:
-        """The tenant's index; NotOwner while another replica matches for the tenant."""
+        """The tenant's index; NotOwner while another replica matches for the tenant or while its
+        index is still being built here (a unit of work builds it first: ``_run``)."""
         if not self.ownership.owns(tenant):
             raise NotOwner(tenant)
         if tenant not in self.indexes:
+            if not self.ownership.everything:
+                raise NotOwner(tenant, "its index is being built")
             self.indexes[tenant] = TenantIndex(tenant)
         return self.indexes[tenant]
 
@@ -185,12 +190,32 @@ class Matching:
             await self.load_tenant(tenant)
 
     async def take_partitions(self, partitions: set[int]) -> None:
-        """The work topic's ``partitions`` are this replica's now: build their tenants' indexes
-        from the database, then own them (a request that comes meanwhile is not this replica's yet)."""
-        for tenant in self.ownership.owned_of(await self.store.known_tenants(), partitions):
-            await self.load_tenant(tenant)
+        """The work topic's ``partitions`` are this replica's now. Their tenants' indexes are built
+        in the background (``warm_up``), not here: the group stops this member's heartbeats while
+        it takes partitions, and expels it if that lasts longer than its session. Until a tenant's
+        index is built, its first unit of work builds it (under the tenant's lock) and its reads
+        answer 503."""
         await self.ownership.take(partitions)
-        log.info("work partitions taken", partitions=sorted(partitions), tenants=len(self.indexes))
+        log.info("work partitions taken", partitions=sorted(partitions))
+        task = asyncio.create_task(self.warm_up(partitions), name="matching-warm-up")
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def warm_up(self, partitions: set[int]) -> None:
+        """Build the indexes of the known tenants of ``partitions`` that are still this replica's."""
+        started = time.monotonic()
+        try:
+            tenants = self.ownership.owned_of(await self.store.known_tenants(), partitions)
+            for tenant in tenants:
+                async with self.locks[tenant]:
+                    if self.ownership.owns(tenant) and tenant not in self.indexes:
+                        await self.load_tenant(tenant)
+        except Exception as error:  # noqa: BLE001 - each tenant's first unit of work builds its index then
+            log.warning("building the indexes of taken partitions failed", error=repr(error))
+            return
+        log.info(
+            "indexes built", partitions=sorted(partitions), tenants=len(tenants), seconds=time.monotonic() - started
+        )
 
     async def give_up_partitions(self, partitions: set[int]) -> None:
         """``partitions`` go to another replica: refuse their tenants' work from now on, wait for
@@ -228,7 +253,7 @@ class Matching:
             if not self.ownership.owns(tenant):
                 raise NotOwner(tenant)  # its partition moved while this waited for the lock
             try:
-                if tenant in self.stale:
+                if tenant in self.stale or tenant not in self.indexes:
                     await self.load_tenant(tenant)
                 return await self.unit_of_work.run(work)
             except (UnknownAggregate, NotOwner):
@@ -259,11 +284,13 @@ class Matching:
             # could deadlock, so the batch is applied one by one if it is held (LockBusy).
             for each in missing:
                 await batch.hold(self.locks[each], wait=False)
+        if not self.ownership.owns(tenant):
+            raise NotOwner(tenant)  # its partition moved while the batch waited for the lock
         if batch.on_abort(("matching-index", tenant), lambda: self._reload(tenant)):
             # The tenant's first unit of work in the batch. Stale until the batch is known to be
             # committed: whatever goes wrong (an abort hook that fails, a commit of unknown outcome),
             # the tenant's next unit of work rebuilds the index from the database.
-            if tenant in self.stale:
+            if tenant in self.stale or tenant not in self.indexes:
                 await self.load_tenant(tenant)
             self.stale.add(tenant)
             batch.after_commit(lambda: self.stale.discard(tenant))
