@@ -30,6 +30,7 @@ from lotse_runtime.consumer import (
     Delivery,
     EventPipeline,
     NotYetArrived,
+    PartitionMoved,
     RejectEvent,
     RetryPolicy,
     subscribe_events,
@@ -688,3 +689,34 @@ async def test_two_replicas_applying_the_same_batch_at_once_apply_each_event_onc
         await asyncio.wait_for(asyncio.gather(*(replica.handle_batch(direct(batch)) for replica in replicas)), 60)
     assert await world.effects() == {str(event.id): 1 for event in sent}
     assert await world.database[INBOX_COLLECTION].count_documents({"consumer": INBOX}) == len(sent)
+
+
+async def test_an_event_whose_partition_moved_mid_batch_is_read_again_not_committed_past(
+    broker: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    """A rebalance beside the batch in hand (matching gave up the event's tenant): the event is left
+    (PartitionMoved). The partition came back to this consumer here, as it usually does when a
+    replica joins: the consumer must read it again from there, never commit past it."""
+    topic = await topic_of(kafka_bootstrap)
+    sent = [events.tenant_onboarded("musterstadt", version=n) for n in range(1, 11)]
+    await produce_all(kafka_bootstrap, topic, [(to_bytes(event), event.key) for event in sent])
+    moved_once = str(sent[4].id)
+    applied: list[str] = []
+
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        nonlocal moved_once
+        if str(event.id) == moved_once:
+            moved_once = ""
+            raise PartitionMoved("the tenant went to another replica and came back")
+        applied.append(str(event.id))
+
+    pipeline = subscribe_events(broker, handle, consumer="test-moved", topics=[topic], retry=FAST_RETRY)
+    await broker.start()
+
+    async def every_event_applied() -> bool:
+        return set(applied) == {str(event.id) for event in sent}
+
+    await eventually(every_event_applied, what="every event applied, the one left included")
+    assert pipeline.stats.dead_lettered == 0
+    # What was applied before the moved event in its batch came again (the inbox would drop it).
+    assert applied.count(str(sent[4].id)) == 1
