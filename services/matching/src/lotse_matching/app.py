@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
+import structlog
 from fastapi import FastAPI, Request, Response
 
 from lotse_contracts.topics import MATCHING_WORK
@@ -27,6 +28,7 @@ from lotse_runtime.sealed import Keyring, key_encryption_key, rewrapping
 from lotse_runtime.topics import partitions_of
 
 SERVICE = "lotse-matching"
+log = structlog.get_logger("lotse.matching")
 # A forwarded request waits for the owner as a direct one would (its unit of work, under the tenant's lock).
 FORWARDING_TIMEOUT = httpx.Timeout(30.0, connect=2.0, pool=5.0)
 FORWARDING_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
@@ -57,6 +59,12 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
             raise RuntimeError(
                 f"topic {settings.work_topic} has {found} partitions, matching needs {MATCHING_WORK.partitions}: "
                 "create it as the catalogue declares it (lotse topics sync)"
+            )
+        if settings.replica_url is None and settings.env != "development":
+            # Other replicas reach this one there: a loopback or wildcard address reaches nobody.
+            log.warning(
+                "LOTSE_REPLICA_URL is not set: other replicas forward to this one's listen address",
+                url=settings.own_url,
             )
         ownership = Ownership(store.database, settings.own_url)
         app.state.ownership = ownership
