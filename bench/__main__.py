@@ -3,6 +3,7 @@
 uv run python -m bench end_to_end                      # 3 runs of 1,000 needs each
 uv run python -m bench end_to_end --needs 200 --runs 1 # a quicker look
 uv run python -m bench end_to_end --replicas 3         # three replicas of each service
+uv run python -m bench end_to_end_replicas             # 1 and 3 replicas of each service, and their ratio
 uv run python -m bench faults --events 2000            # the fault scenario, smaller
 uv run python -m bench matching_replicas --volunteers 100000  # the federal state, smaller
 """
@@ -34,6 +35,7 @@ def _benchmarks(options: argparse.Namespace) -> dict[str, Callable[[], Coroutine
             rate=options.rate,
             replicas=options.replicas,
         ),
+        "end_to_end_replicas": lambda: end_to_end.replicas_main(needs=options.replica_needs),
         "faults": lambda: faults.main(events=options.events),
     }
 
@@ -50,6 +52,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     group.add_argument("--rate", type=float, default=None, help="offered load in needs/s (instead of --load-share)")
     group.add_argument("--replicas", type=int, default=1, help="replicas of each service (issue 19: compare 1 and 3)")
+    parser.add_argument_group("end_to_end_replicas").add_argument(
+        "--replica-needs", type=int, default=200, help="needs per run with 1 and with 3 replicas of each service"
+    )
     group = parser.add_argument_group("matching_replicas")
     group.add_argument("--towns", type=int, default=matching_replicas.TOWNS, help="municipalities of the federal state")
     group.add_argument(

@@ -472,3 +472,31 @@ async def main(
     rate: float | None = None, replicas: int = 1,
 ) -> None:  # fmt: skip
     await asyncio.to_thread(_run, needs, runs, idle_needs, load_share, rate, replicas)
+
+
+def _compare_replicas(
+    needs: int, idle_needs: int, load_share: float, rate: float | None, counts: Sequence[int]
+) -> None:
+    """The same run with each count of replicas of every service, and each one's throughput as a
+    ratio to the first's (issue 19). Each run has its own platform, so each ratio to its own bare
+    pipe is printed too: the machine's speed moves between runs."""
+    results: dict[int, RunFigures] = {}
+    for replicas in counts:
+        print(f"-- {replicas} replica(s) of each service: a fresh platform", flush=True)
+        figures = _one_run(needs, idle_needs, load_share, rate, lambda line: print(f"   {line}", flush=True), replicas)
+        _print_run(replicas, figures)
+        results[replicas] = figures
+    first = results[counts[0]].figures()
+    print(f"== replicas of each service, {needs} needs each")
+    for replicas, run in results.items():
+        found = run.figures()
+        ratio = found["throughput"] / first["throughput"]
+        print(
+            f"   {replicas} replica(s): {found['throughput']:6.2f} needs/s ({ratio:.2f}x {counts[0]}), "
+            f"{found['throughput_ratio_bare']:.3f} of its bare pipe, idle p50 {found['idle_p50']:.2f} s, "
+            f"{run.mailed} of {run.needs} mailed"
+        )
+
+
+async def replicas_main(needs: int = 200, idle_needs: int = IDLE_NEEDS, load_share: float = LOAD_SHARE) -> None:
+    await asyncio.to_thread(_compare_replicas, needs, idle_needs, load_share, None, (1, 3))
