@@ -14,6 +14,7 @@ from pymongo import MongoClient
 from lotse_cli.demo import ACCEPT_LINK
 from lotse_cli.supervisor import Platform, running_platform
 from lotse_contracts import MatchProposedSealed, NeedOpened
+from lotse_contracts.topics import MATCHING_WORK, NEEDS
 from lotse_runtime.auth import Role
 from tests.e2e.journey import Municipality, eventually, free_ports
 from tests.integration.notifications.support import WebhookReceiver
@@ -95,12 +96,17 @@ def test_a_partner_http_command_is_one_trace_across_registry_matching_and_notifi
     server = eventually("the registry's span of the request", request_span)
     in_trace: list[CollectedSpan] = []
 
-    def one(service: str, kind: str, name: str) -> CollectedSpan:
+    def one(service: str, kind: str, name: str, topic: str | None = None) -> CollectedSpan:
         # Each process exports its spans in batches of its own: a later span of the chain may
         # reach the collector before an earlier one, so each is waited for.
         def found() -> CollectedSpan | None:
             in_trace[:] = [span for span in collector.spans() if span.trace_id == server.trace_id]
-            wanted = (span for span in in_trace if (span.service, span.kind, span.name) == (service, kind, name))
+            wanted = (
+                span
+                for span in in_trace
+                if (span.service, span.kind, span.name) == (service, kind, name)
+                and topic in {None, span.attributes.get("messaging.destination.name")}
+            )
             return next(wanted, None)
 
         return eventually(f"{service}'s {kind} span {name!r} in the request's trace", found)
@@ -108,13 +114,16 @@ def test_a_partner_http_command_is_one_trace_across_registry_matching_and_notifi
     # The request's route stores the event, the relay publishes it, matching processes it and
     # proposes the volunteer, notifications processes the proposal and sends the email.
     published = one("lotse-registry", "PRODUCER", f"publish {NeedOpened.event_type}")
-    matched = one("lotse-matching", "CONSUMER", f"process {NeedOpened.event_type}")
+    # Matching reads it twice: the replica that read the needs topic forwards it to the work
+    # topic, and the tenant's owner applies it there (issue 19); both continue the event's trace.
+    forwarding = one("lotse-matching", "CONSUMER", f"process {NeedOpened.event_type}", NEEDS.name)
+    matched = one("lotse-matching", "CONSUMER", f"process {NeedOpened.event_type}", MATCHING_WORK.name)
     # The proposal goes with its fit sealed with the volunteer's key (issue 18).
     one("lotse-matching", "PRODUCER", f"publish {MatchProposedSealed.event_type}")
     told = one("lotse-notifications", "CONSUMER", f"process {MatchProposedSealed.event_type}")
     sent = one("lotse-notifications", "INTERNAL", "deliver email")
     assert published.parent_span_id == server.span_id
-    assert matched.parent_span_id == server.span_id
+    assert matched.parent_span_id == server.span_id and forwarding.parent_span_id == server.span_id
     assert told.parent_span_id == matched.span_id
     assert sent.parent_span_id == told.span_id
     # The need is forwarded to the partner's webhook: an outgoing HTTP call of the trace, whose

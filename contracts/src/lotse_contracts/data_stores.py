@@ -268,6 +268,11 @@ STORES: tuple[StoredCollection, ...] = (
     StoredCollection(owner=StoreOwner.MATCHING, name="tenants", description="the tenants' settings (read model)"),
     StoredCollection(
         owner=StoreOwner.MATCHING,
+        name="replica_partitions",
+        description="which replica's address answers for each partition of the work topic (issue 19)",
+    ),
+    StoredCollection(
+        owner=StoreOwner.MATCHING,
         name="organisations",
         description="organisations (read model)",
         personal=(
