@@ -44,6 +44,7 @@ _MARKER_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
 SHARED_PLATFORM_GROUPS = {
     "e2e/test_journeys.py": "e2e-platform",
     "e2e/test_faults.py": "e2e-platform",
+    "e2e/test_replicas.py": "e2e-platform",
     "e2e/test_profile_browser.py": "browser-volunteers",
     "e2e/test_portal_browser.py": "browser-volunteers",
     "e2e/test_questions_browser.py": "browser-volunteers",

@@ -86,9 +86,7 @@ def holdings(log_dir: Path, partition: int, killed: dict[str, datetime], end: da
 def test_replicas_lose_nothing_do_nothing_twice_and_match_a_tenant_on_one_replica_at_a_time(
     platform: Platform, broker_proxy: TcpProxy
 ) -> None:
-    for service, count in REPLICAS.items():
-        for _ in range(count - 1):
-            platform.add_replica(service)
+    platform.add_replicas([service for service, count in REPLICAS.items() for _ in range(count - 1)])
     started = {service: list(platform.replicas[service]) for service in REPLICAS}
     published_before = metric_total(platform, started["registry"][1], "lotse_outbox_published_total")
     slug = new_slug()
@@ -109,7 +107,7 @@ def test_replicas_lose_nothing_do_nothing_twice_and_match_a_tenant_on_one_replic
         ("matching replica added", partial(platform.add_replica, "matching")),
         ("SIGKILL registry (for good)", partial(kill, "registry")),
     ]
-    plan = FaultPlan(needs=16, volunteers=5, to_staff=8, replayed=3, rounds=1)
+    plan = FaultPlan(needs=10, volunteers=4, to_staff=5, replayed=2, rounds=1)
     report = run_fault_stream(platform, broker_proxy, plan, faults, slug=slug)
     print(f"\n{report.summary()}")
 

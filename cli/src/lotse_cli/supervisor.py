@@ -13,7 +13,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +96,19 @@ class Platform:
         """Start one more replica of a service on a port of its own, wait until it is ready and
         return its name (``registry-2``, ``registry-3``, ...): the same program, database and
         consumer groups as the others."""
+        (name,) = self.add_replicas([service])
+        return name
+
+    def add_replicas(self, services: Sequence[str]) -> list[str]:
+        """``add_replica`` for each of ``services`` (a service may repeat), all started before the
+        first is waited for."""
+        started = [self._start_replica(service) for service in services]
+        for service, name in zip(services, started, strict=True):
+            _wait_ready(self.processes[name], f"{self.replica_url(name)}/ready", READY_TIMEOUT_SECONDS)
+            self.replicas.setdefault(service, [service]).append(name)
+        return started
+
+    def _start_replica(self, service: str) -> str:
         taken = [name for name in self.processes if name == service or name.startswith(f"{service}-")]
         name, port = f"{service}-{len(taken) + 1}", free_port()
         environment = service_environment(
@@ -113,8 +126,6 @@ class Platform:
         )
         self.processes[name], self.http_ports[name] = process, port
         process.start()
-        _wait_ready(process, f"{self.replica_url(name)}/ready", READY_TIMEOUT_SECONDS)
-        self.replicas.setdefault(service, [service]).append(name)
         return name
 
     def stop_added_replicas(self) -> None:
