@@ -3,16 +3,19 @@ transaction, callbacks only after the commit, and a redelivered event changes no
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts import Envelope, NeedOpened, new_event
 from lotse_runtime.inbox import INBOX_COLLECTION, ensure_inbox_index
 from lotse_runtime.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
-from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+from lotse_runtime.unit_of_work import Batch, Transaction, UnitOfWork
 
 TOPIC = "lotse.registry.needs.v1"
 
@@ -98,6 +101,41 @@ async def test_a_duplicate_is_skipped_without_effect_or_wake_up(
     assert await prepared.needs.count_documents({}) == 3
     assert await prepared[INBOX_COLLECTION].count_documents({}) == 3
     assert wakes == []  # no events appended: the relay has nothing new
+
+
+async def test_a_check_before_the_commit_runs_last_once_per_key_and_its_refusal_aborts_the_batch(
+    mongo_client: AsyncMongoClient[dict[str, Any]], prepared: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """``before_commit`` (matching's fencing): after the batch's own rows, once however many units
+    asked for it, and a check that raises leaves nothing of the batch."""
+    uow = UnitOfWork(mongo_client, prepared)
+    checked: list[int] = []
+
+    def checking(allow: bool) -> Callable[[AsyncClientSession], Awaitable[None]]:
+        async def check(session: AsyncClientSession) -> None:
+            checked.append(await prepared[INBOX_COLLECTION].count_documents({}, session=session))
+            if not allow:
+                raise Abort
+
+        return check
+
+    for allow in (False, True):
+        checked.clear()
+        events = [opened(), opened()]
+        batch = Batch(events)
+        with contextlib.suppress(Abort):
+            async with batch.applying():
+                for event in events:
+
+                    async def work(transaction: Transaction, allow: bool = allow) -> None:
+                        transaction.before_commit("the check", checking(allow))
+                        await _insert_need(transaction)
+
+                    await uow.run_once("effects", event, work)
+                await batch.commit()
+
+        assert checked == [2], "once, after the inbox rows of both events"
+        assert await prepared.needs.count_documents({}) == (2 if allow else 0)
 
 
 async def _insert_need(transaction: Transaction) -> None:

@@ -3,7 +3,9 @@
 A unit holds the transaction's session and records what belongs with the effect, in the same
 transaction: the inbox record of a consumed event (``record_once``), the events that describe the
 change (``append_event``, the transactional outbox) and what may happen only once the change is
-committed (``after_commit``: in-memory indexes, waking a worker). Changes the work noted with
+committed (``after_commit``: in-memory indexes, waking a worker). A check that must still hold at
+the commit (``before_commit``: matching's fencing of a replica that lost its tenants) is written
+last, just before the commit. Changes the work noted with
 ``audit`` are written to the audit trail (``lotse_runtime.audit``) in the same transaction when
 the work is done, so that no change commits without its entry. After the commit the callbacks
 run in order, then, if the unit appended events, the service's ``wake`` (its outbox relay).
@@ -47,6 +49,8 @@ if TYPE_CHECKING:  # sealed imports the consumer, which imports this module
 log = structlog.get_logger("lotse.unit_of_work")
 T = TypeVar("T")
 Document = dict[str, Any]
+# A last write before a commit that raises if the change may no longer commit (``before_commit``).
+Guard = Callable[[AsyncClientSession], Awaitable[None]]
 
 
 def _nothing() -> None:
@@ -88,6 +92,7 @@ class Transaction:
         self.events: list[Envelope[Any]] = []
         self.callbacks: list[Callable[[], None]] = []
         self.on_outcome: list[Callable[[], None]] = []
+        self.guards: dict[Hashable, Guard] = {}
         self.audit_notes: dict[tuple[str, str, str], audit.AuditNote] = {}
 
     def audit(
@@ -153,6 +158,15 @@ class Transaction:
         self.callbacks.append(callback)
         self.on_outcome.append(callback)
 
+    def before_commit(self, key: Hashable, guard: Guard) -> None:
+        """Await ``guard`` with the session as the transaction's last step before its commit (once
+        per ``key``, also in a batch): a write that raises if the change may no longer commit. Last,
+        so that a writer outside that conflicts with it waits for this commit only briefly."""
+        if self.batch is not None:
+            self.batch.before_commit(key, guard)
+        else:
+            self.guards.setdefault(key, guard)
+
 
 class UnitOfWork:
     """A service's units of work on its database; ``wake`` is called after a commit that
@@ -184,6 +198,8 @@ class UnitOfWork:
             committed[:] = [transaction]  # fresh per attempt: PyMongo may run the body again
             result = await work(transaction)
             await audit.write_notes(self.database, session, list(transaction.audit_notes.values()))
+            for guard in transaction.guards.values():
+                await guard(session)
             return result
 
         result = await in_transaction(self.client, attempt)
@@ -249,6 +265,7 @@ class Batch:
         self._looked_up: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self._held: list[asyncio.Lock] = []
         self._abort_hooks: dict[Hashable, Callable[[], Awaitable[None]]] = {}
+        self._guards: dict[Hashable, Guard] = {}
 
     @contextlib.asynccontextmanager
     async def applying(self) -> AsyncIterator[Batch]:
@@ -294,6 +311,10 @@ class Batch:
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the batch is committed (not if its outcome is unknown)."""
         self._callbacks.append(callback)
+
+    def before_commit(self, key: Hashable, guard: Guard) -> None:
+        """Await ``guard`` (once per ``key``) after the batch's rows are written, before its commit."""
+        self._guards.setdefault(key, guard)
 
     async def join(self, unit: UnitOfWork, work: Callable[[Transaction], Awaitable[T]]) -> T:
         session = await self._session_on(unit.client)
@@ -344,6 +365,8 @@ class Batch:
                     await database[inbox.INBOX_COLLECTION].insert_many(rows, session=session)
                 if rows := self._outbox_rows.get(name):
                     await database[outbox.OUTBOX_COLLECTION].insert_many(rows, session=session)
+            for guard in self._guards.values():
+                await guard(session)
             try:
                 await _commit(session)
             except PyMongoError as error:

@@ -11,10 +11,12 @@ run after the commit, as the runtime's do. The integration tests cover the real 
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from lotse_contracts import Envelope
 from lotse_matching.store import (
@@ -343,6 +345,10 @@ class FakeTransaction:
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)
+
+    def before_commit(self, key: Hashable, guard: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
+        # Fencing writes MongoDB's directory; a replica with these fakes has no database to fence in.
+        raise AssertionError(f"a fake unit of work cannot be fenced ({key!r})")
 
     def audit(
         self,

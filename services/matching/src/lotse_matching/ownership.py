@@ -11,7 +11,15 @@ hold a tenant at once (a replica that dies holds nothing: its partitions move on
 has timed out).
 
 The directory (``replica_partitions`` in matching's database) says where each partition's owner
-answers HTTP, so that another replica can forward a tenant's request there.
+answers HTTP, so that another replica can forward a tenant's request there, and fences the owners.
+Kafka cannot stop a replica that was expelled from the group while alive (paused past its session,
+cut off from the broker but not from the database) from committing what it has in hand after the
+new owner has read the database: the new owner's index would miss that change. So each take counts
+the partition's generation up in the directory, and each unit of work of a tenant writes its
+partition's entry as its last step, on the condition that the generation is still the one it took
+(``fence``). A stale owner's write finds no entry and its unit fails with ``NotOwner``; a unit that
+wrote first holds the entry until its commit, and the new owner's take waits for that commit before
+it builds the index (MongoDB makes a write outside a transaction wait for one that holds the document).
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.partitioner import murmur2
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lotse_contracts.topics import MATCHING_WORK
+from lotse_matching.store import Transaction
 from lotse_runtime.consumer import PartitionMoved
 
 DIRECTORY = "replica_partitions"
@@ -64,6 +75,7 @@ class Ownership:
         self.partitions = partitions
         self.assigned: frozenset[int] = frozenset()
         self.joined = everything  # False until the group's first assignment (even an empty one)
+        self.generations: dict[int, int] = {}  # of the partitions taken, as the directory counted them
 
     def owns(self, tenant: str) -> bool:
         return self.everything or partition_of(tenant, self.partitions) in self.assigned
@@ -77,22 +89,55 @@ class Ownership:
         if self.database is None:
             return None
         entry = await self.database[DIRECTORY].find_one({"_id": partition_of(tenant, self.partitions)})
-        return str(entry["url"]) if entry else None
+        return str(entry["url"]) if entry and entry.get("url") else None
 
     async def take(self, partitions: Iterable[int]) -> None:
+        """Own ``partitions`` from now on: each one's generation is counted up, which fences out a
+        previous owner (and waits for the commit of a unit of work it has just fenced)."""
         taken = set(partitions)
-        self.assigned = self.assigned | taken
-        self.joined = True
         if self.database is not None:
             for partition in sorted(taken):
-                await self.database[DIRECTORY].replace_one(
+                entry = await self.database[DIRECTORY].find_one_and_update(
                     {"_id": partition},
-                    {"_id": partition, "url": self.replica_url, "since": datetime.now(UTC)},
+                    {"$inc": {"generation": 1}, "$set": {"url": self.replica_url, "since": datetime.now(UTC)}},
                     upsert=True,
+                    return_document=ReturnDocument.AFTER,
                 )
+                assert entry is not None  # upserted, and returned as it is after the update
+                self.generations[partition] = int(entry["generation"])
+        self.assigned = self.assigned | taken
+        self.joined = True
 
     async def give_up(self, partitions: Iterable[int]) -> None:
         given = set(partitions)
         self.assigned = self.assigned - given
-        if self.database is not None and given:
-            await self.database[DIRECTORY].delete_many({"_id": {"$in": sorted(given)}, "url": self.replica_url})
+        generations = {partition: self.generations.pop(partition, None) for partition in given}
+        if self.database is not None:
+            for partition, generation in sorted(generations.items()):
+                # The generation stays (the next take counts on from it); only this owner's address goes.
+                await self.database[DIRECTORY].update_one(
+                    {"_id": partition, "generation": generation}, {"$unset": {"url": ""}}
+                )
+
+    def fence(self, tenant: str, transaction: Transaction) -> None:
+        """Let ``transaction`` commit only while this replica still holds the tenant's partition in
+        the generation it took (its last write; see the module's docstring)."""
+        if self.everything or self.database is None:
+            return
+        partition = partition_of(tenant, self.partitions)
+        generation = self.generations.get(partition)
+        if generation is None:
+            raise NotOwner(tenant)
+
+        async def still_ours(session: AsyncClientSession) -> None:
+            assert self.database is not None
+            held = await self.database[DIRECTORY].update_one(
+                {"_id": partition, "generation": generation}, {"$inc": {"commits": 1}}, session=session
+            )
+            if held.matched_count == 0:
+                if self.generations.get(partition) == generation:  # not a take of its own meanwhile
+                    self.assigned = self.assigned - {partition}
+                    self.generations.pop(partition, None)
+                raise NotOwner(tenant, "another replica took its partition meanwhile")
+
+        transaction.before_commit(("matching-fence", partition), still_ours)

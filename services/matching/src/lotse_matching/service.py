@@ -12,13 +12,14 @@ import asyncio
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import structlog
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from lotse_contracts import (
     Envelope,
@@ -119,6 +120,9 @@ class _CallbacksTaken:
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)
+
+    def before_commit(self, key: Hashable, guard: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
+        self.transaction.before_commit(key, guard)
 
     def audit(
         self,
@@ -255,7 +259,12 @@ class Matching:
             try:
                 if tenant in self.stale or tenant not in self.indexes:
                     await self.load_tenant(tenant)
-                return await self.unit_of_work.run(work)
+
+                async def fenced(transaction: Transaction) -> T:
+                    self.ownership.fence(tenant, transaction)
+                    return await work(transaction)
+
+                return await self.unit_of_work.run(fenced)
             except (UnknownAggregate, NotOwner):
                 raise  # raised before anything in memory changed
             except Exception:
@@ -296,6 +305,7 @@ class Matching:
             batch.after_commit(lambda: self.stale.discard(tenant))
 
         async def at_once(transaction: Transaction) -> T:
+            self.ownership.fence(tenant, transaction)  # once per tenant and batch
             taken = _CallbacksTaken(transaction)
             result = await work(taken)
             for callback in taken.callbacks:
@@ -306,6 +316,10 @@ class Matching:
 
     async def _reload(self, tenant: str) -> None:
         """Rebuild the tenant's index; if the database is away, at the tenant's next unit of work."""
+        if not self.ownership.owns(tenant):  # fenced out meanwhile: its new owner builds it
+            self.indexes.pop(tenant, None)
+            self.stale.discard(tenant)
+            return
         self.stale.add(tenant)
         await self.load_tenant(tenant)
         self.stale.discard(tenant)

@@ -16,7 +16,7 @@ are what the use cases need of the database, so that they can run against fakes 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -564,6 +564,8 @@ class Transaction(Protocol):
     async def append_events(self, entries: Sequence[tuple[str, Envelope[Any]]]) -> None: ...
 
     def after_commit(self, callback: Callable[[], None]) -> None: ...
+
+    def before_commit(self, key: Hashable, guard: Callable[[AsyncClientSession], Awaitable[None]]) -> None: ...
 
     def audit(
         self,
