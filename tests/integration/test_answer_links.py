@@ -80,7 +80,12 @@ async def test_only_the_mail_holds_the_answer_link_and_the_mailed_link_answers_t
         await notifications.publish(need)
 
         mail = await notifications_side.wait_for_mail(smtp_sink, EMAIL, "match_proposed", timeout=60)
-        (proposal,) = [e for e in matching.reader.events(tenant, need.subject) if e.type.endswith(".proposed.v1")]
+
+        async def proposed() -> list[Envelope[Any]]:
+            return [e for e in matching.reader.events(tenant, need.subject) if e.type.endswith(".proposed.v1")]
+
+        # The test's reader of the topic may see the proposal after notifications mailed it.
+        (proposal,) = await eventually(proposed, what="the test's reader saw the proposal")
         accept, decline = notifications_side.mailed_answer_links(mail, proposal, notifications_settings)
         token = notifications_side.answer_tokens([accept])[0]
 
