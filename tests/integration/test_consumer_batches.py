@@ -720,3 +720,40 @@ async def test_an_event_whose_partition_moved_mid_batch_is_read_again_not_commit
     assert pipeline.stats.dead_lettered == 0
     # What was applied before the moved event in its batch came again (the inbox would drop it).
     assert applied.count(str(sent[4].id)) == 1
+
+
+async def test_a_batch_gives_way_to_a_request_that_waits_for_its_lock_and_applies_the_rest_after_it(
+    world: World,
+) -> None:
+    """A person's request for a tenant waits for the event in hand, not for the whole batch: the
+    batch commits what it has done, the request runs, and the rest follows in order, each once."""
+    lock = unit_of_work.WaitedForLock()
+    applying = Applying(world)
+    request: list[asyncio.Task[int]] = []
+
+    async def holding_the_tenant(event: Envelope[Any], delivery: Delivery) -> None:
+        batch = current_batch()
+        assert batch is not None
+        await batch.hold(lock)  # as matching holds a tenant's index for the rest of its batch
+        await applying(event, delivery)
+        if delivery.offset == 2:
+
+            async def a_request() -> int:
+                async with lock:  # sees what the batch committed before it gave way
+                    return len(await world.effects())
+
+            request.append(asyncio.create_task(a_request()))
+            await asyncio.sleep(0)  # the request is now waiting for the lock
+
+    async def dead_letter(value: bytes, key: bytes | None, topic: str, info: DeadLetterInfo) -> None:
+        raise AssertionError("nothing here is dead-lettered")
+
+    pipeline = EventPipeline("test-give-way", holding_the_tenant, dead_letter, FAST_RETRY)
+    sent = [events.tenant_onboarded("musterstadt", version=n + 1) for n in range(10)]
+    await pipeline.handle_batch(direct(sent))
+
+    assert await request[0] == 3, "the request ran right after the event in hand, on what was committed"
+    assert pipeline.stats.batches == 2 and world.commands.counts["commitTransaction"] == 2
+    assert await world.effects() == {str(event.id): 1 for event in sent}
+    (sequence,) = [row async for row in world.database.sequences.find()]
+    assert sequence["versions"] == list(range(1, 11)), "in their order"

@@ -264,19 +264,32 @@ class EventPipeline:
         await asyncio.gather(*(in_lane(group) for group in groups))
 
     async def _apply(self, records: list[_Record]) -> None:
-        """Apply ``records`` in one transaction; one by one if one of them is at fault."""
+        """Apply ``records`` in one transaction; one by one if one of them is at fault. A batch that
+        someone waits for gives way after the event in hand (``Batch.contended``), and the rest
+        follows as a batch of its own."""
+        while records:
+            records = await self._apply_until_contended(records)
+
+    async def _apply_until_contended(self, records: list[_Record]) -> list[_Record]:
+        """Apply ``records``, or the first of them if the batch gave way; return the others."""
         outage = 0
+        rest: list[_Record] = []
         while True:
             batch = Batch([record.event for record in records])
             at: int | None = None
             try:
                 async with batch.applying():
-                    for at, record in enumerate(records):  # noqa: B007 - ``at`` names the culprit
+                    for at, record in enumerate(records):  # ``at`` names the culprit
                         with processing_span(record.event, self.consumer, record.delivery.topic):
                             await self.handler(record.event, record.delivery)
                             _logger(record.event, record.delivery).info("event processed")
                         if batch.failure is not None:  # a failed unit of work its caller went past
                             raise batch.failure
+                        if at + 1 < len(records) and batch.contended():
+                            # Someone (a person's request) waits for a lock the batch holds: commit
+                            # what is done, and apply the rest after them, as a batch of its own.
+                            records, rest = records[: at + 1], records[at + 1 :] + rest
+                            break
                     at = None
                     await batch.commit()
             except asyncio.CancelledError:
@@ -292,12 +305,12 @@ class EventPipeline:
                     if len(records) == 1:
                         record = records[0]
                         await self._process(record.value, record.delivery, record.event)
-                        return
+                        return rest
                     # In order: the first half is committed before the second is applied.
                     middle = len(records) // 2
                     await self._apply(records[:middle])
                     await self._apply(records[middle:])
-                    return
+                    return rest
                 if is_transient(error):
                     outage += 1
                     for record in records:
@@ -323,12 +336,12 @@ class EventPipeline:
                     at = None  # no event's fault
                 for index, record in enumerate(records):
                     await self._process(record.value, record.delivery, record.event, error if index == at else None)
-                return
+                return rest
             self.stats.batches += 1
             self.stats.processed += len(records)
             for record in records:
                 metrics.MESSAGES_PROCESSED.labels(self.consumer, record.delivery.topic).inc()
-            return
+            return rest
 
     async def handle(self, value: bytes, delivery: Delivery) -> None:
         """Return once the message is processed or dead-lettered; only then may it be committed."""

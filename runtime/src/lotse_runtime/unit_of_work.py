@@ -20,6 +20,8 @@ unit of work opens no transaction of its own: it joins the batch's. Its inbox re
 one lookup for the whole batch and are written with the batch's outbox events by one
 ``insert_many`` each at the end; its callbacks and the wake-up run once the batch has committed.
 If one unit fails, the whole batch is aborted (the consumer then applies its events one by one).
+A batch that holds a lock someone waits for (``contended``) is committed early, after the event
+in hand, and the consumer applies the rest as a batch of its own.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import structlog
 from pymongo import AsyncMongoClient
@@ -65,6 +67,23 @@ def _run_callbacks(callbacks: Sequence[Callable[[], None]], when: str) -> None:
             callback()
         except Exception as error:  # noqa: BLE001 - logged; what is committed stays committed
             log.error("after-commit callback failed", when=when, callback=repr(callback), error=repr(error))
+
+
+class WaitedForLock(asyncio.Lock):
+    """An asyncio lock that counts who waits for it, so that a consumer batch holding it can give
+    way (``Batch.contended``): a person's request for a tenant then waits for one event of the
+    batch, not for all of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = 0
+
+    async def acquire(self) -> Literal[True]:
+        self.waiting += 1
+        try:
+            return await super().acquire()
+        finally:
+            self.waiting -= 1
 
 
 class LockBusy(Exception):
@@ -299,6 +318,10 @@ class Batch:
             raise LockBusy("a lock the batch needs late is held elsewhere")
         await lock.acquire()
         self._held.append(lock)
+
+    def contended(self) -> bool:
+        """Whether someone waits for a lock the batch holds (only ``WaitedForLock``s can tell)."""
+        return any(isinstance(lock, WaitedForLock) and lock.waiting > 0 for lock in self._held)
 
     def on_abort(self, key: Hashable, hook: Callable[[], Awaitable[None]]) -> bool:
         """Run ``hook`` (once per ``key``) if the batch is abandoned, after its transaction is aborted

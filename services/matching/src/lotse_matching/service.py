@@ -87,7 +87,7 @@ from lotse_matching.store import (
     Transactions,
 )
 from lotse_runtime.audit import Operation
-from lotse_runtime.unit_of_work import Batch, UnitOfWork, current_batch
+from lotse_runtime.unit_of_work import Batch, UnitOfWork, WaitedForLock, current_batch
 
 log = structlog.get_logger("lotse.matching")
 T = TypeVar("T")
@@ -172,7 +172,8 @@ class Matching:
         self.unit_of_work = transactions
         self.clock = clock
         self.indexes: dict[str, TenantIndex] = {}
-        self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # A batch holding a tenant gives way to a request that waits for it (WaitedForLock).
+        self.locks: defaultdict[str, asyncio.Lock] = defaultdict(WaitedForLock)
         self.stale: set[str] = set()  # tenants whose index could not be rebuilt after a failure
         self._warming: set[asyncio.Task[None]] = set()  # index builds of partitions just taken
 
