@@ -185,6 +185,23 @@ class Partner:
                 time.sleep(0.5)
 
 
+def poll_interval(plan: FaultPlan) -> float:
+    """How often to look whether the platform has settled: a long stream's checks read thousands
+    of records, and looking twice a second would take the database from the platform it measures."""
+    return max(0.5, plan.needs / 1000)
+
+
+def proposal_deliveries_pending(platform: Platform, town: Municipality, plan: FaultPlan) -> bool:
+    """Whether a long stream's proposal emails are still being delivered (one indexed count),
+    before ``proposal_deliveries`` reads them all."""
+    if plan.needs * PROPOSALS_PER_NEED < DELIVERIES_API_LIMIT:
+        return False
+    client: MongoClient[dict[str, Any]] = MongoClient(platform.stack.mongo_url)
+    with client:
+        unfinished = {"tenant": town.slug, "status": "pending", "kind": "match_proposed"}
+        return client["notifications"]["deliveries"].count_documents(unfinished, limit=1) > 0
+
+
 def proposal_deliveries(
     platform: Platform, town: Municipality, coordinator: str, plan: FaultPlan
 ) -> list[dict[str, Any]]:
@@ -346,8 +363,12 @@ def settled(
         staffed = {need["need_id"] for need in found if need["status"] == "staffed"}
         return found if len(found) >= plan.needs and staffed == set(answerer.accepted) else None
 
+    interval = poll_interval(plan)
     registry_needs = eventually(
-        "the registry to hold every need, the accepted ones staffed", registry_settled, settle_seconds(plan, 180)
+        "the registry to hold every need, the accepted ones staffed",
+        registry_settled,
+        settle_seconds(plan, 180),
+        interval,
     )
     coordinator = town.token(Role.COORDINATOR)
     every_need = {need["need_id"] for need in registry_needs}
@@ -356,6 +377,8 @@ def settled(
         tuple[dict[str, MatchProposed | MatchProposedSealed], list[dict[str, Any]]] | None
     ):
         # Matching has proposed for every need, and each proposal on the topic has its final delivery.
+        if proposal_deliveries_pending(platform, town, plan):
+            return None
         proposed = proposed_events(platform, town.slug)
         found = proposal_deliveries(platform, town, coordinator, plan)
         final = all(d["status"] in {"sent", "cancelled"} for d in found)
@@ -364,7 +387,7 @@ def settled(
         return (proposed, found) if final and mailed and proposed_needs >= every_need else None
 
     proposed, deliveries = eventually(
-        "a final email delivery for every proposal", every_proposal_delivered, settle_seconds(plan, 180)
+        "a final email delivery for every proposal", every_proposal_delivered, settle_seconds(plan, 180), interval
     )
     proposals = {event_id: str(data.proposal_id) for event_id, data in proposed.items()}
     sent = sum(d["status"] == "sent" for d in deliveries)
@@ -384,7 +407,7 @@ def settled(
                 links_found.append(match.group(1))
         return list(links_found) if len(links_found) >= sent else None
 
-    links = eventually("every sent proposal email in the mailbox", accept_links, settle_seconds(plan, 60))
+    links = eventually("every sent proposal email in the mailbox", accept_links, settle_seconds(plan, 60), interval)
 
     def office_told() -> list[dict[str, Any]] | None:
         told = [mail for mail in town.mails_to(town.office_email) if "besetzt" in mail["subject"].lower()]

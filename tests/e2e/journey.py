@@ -39,14 +39,14 @@ def free_ports(kafka: int | None = None) -> Ports:
     )
 
 
-def eventually(what: str, probe: Callable[[], T | None], timeout: float = 90.0) -> T:
+def eventually(what: str, probe: Callable[[], T | None], timeout: float = 90.0, interval: float = 0.5) -> T:
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
         last = probe()
         if last:
             return last
-        time.sleep(0.5)
+        time.sleep(interval)
     raise AssertionError(f"{what} did not happen within {timeout:.0f}s (last: {last!r})")
 
 
