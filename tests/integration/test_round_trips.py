@@ -42,7 +42,7 @@ from lotse_registry.store import ensure_indexes, in_tenant
 from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.outbox import OUTBOX_COLLECTION
 from lotse_runtime.sealed import KeyEncryptionKey, Keyring
-from lotse_runtime.unit_of_work import UnitOfWork
+from lotse_runtime.unit_of_work import Batch, UnitOfWork
 from tests.integration.matching import support as matching_support
 from tests.integration.notifications import support as notification_support
 from tests.integration.registry.support import need_body, organisation_body, tenant_body, volunteer_body
@@ -253,6 +253,48 @@ async def test_a_proposal_costs_notifications_few_round_trips(measured: Measured
         assert commands.round_trips <= 7, commands.names
     office = await database.deliveries.count_documents({"tenant": tenant, "kind": catalogue.NEED_STAFFED})
     assert office == 2 * len(need_ids)  # the office and the organisation, once per need
+
+
+async def test_the_sealed_proposals_of_a_batch_read_their_keys_once(measured: Measured) -> None:
+    database, counter = measured.database, measured.counter
+    store = NotificationStore(database)
+    await store.ensure_indexes()
+    keyring = Keyring(database, KeyEncryptionKey("a-key-encryption-key-of-thirty-two-chars"))
+    dispatch = event_handlers(
+        UnitOfWork(measured.client, store.db), store, "notifications", queued=lambda: None, keyring=keyring
+    )
+    tenant, organisation = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    await deliver(dispatch, notification_support.onboarded(tenant))
+    await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
+    volunteers = [notification_support.registered(tenant) for _ in range(3)]
+    for registration in volunteers:
+        await deliver(dispatch, registration)
+    opened = events.need_opened(tenant, organisation_id=organisation)
+    await deliver(dispatch, opened)
+    need_id = opened.data.need_id
+    proposals = [
+        await notification_support.sealed_proposal(keyring, tenant, need_id, registration.data.volunteer_id, version)
+        for version, registration in enumerate(volunteers, start=2)
+    ]
+
+    batch = Batch(proposals)  # the need's proposals, taken by the consumer at once
+    with counter.measure() as commands:
+        async with batch.applying():
+            for proposal in proposals:
+                await deliver(dispatch, proposal)
+            await batch.commit()
+    print(f"{len(proposals)} sealed proposals in one batch: {commands.summary()}")
+
+    stored = await database.proposals.find({"tenant": tenant}).to_list()
+    assert len(stored) == 3 and all(proposal["payload"]["reasons"] for proposal in stored)  # opened
+    queued = await database.deliveries.count_documents({"tenant": tenant, "kind": catalogue.MATCH_PROPOSED})
+    assert queued == 2 * len(proposals)
+    # The batch's inbox lookup, the webhooks, the volunteers' keys (once for the batch, not once
+    # per proposal: 8 before), and each proposal's contact.
+    assert commands.names.count("find") == 3 + len(proposals), commands.names
+    # Per proposal: the staffing version and the need, the proposal, the deliveries; then the
+    # inbox records and the commit.
+    assert commands.round_trips <= 3 + 4 * len(proposals) + 2, commands.names
 
 
 async def test_a_delivery_whose_key_exists_is_left_as_it_is(measured: Measured) -> None:

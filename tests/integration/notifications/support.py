@@ -20,9 +20,13 @@ import httpx
 
 from lotse_contracts import (
     Envelope,
+    MatchFit,
+    MatchProposedSealed,
     NeedOpened,
     OrganisationRegistered,
+    PersonKeyIssued,
     VolunteerRegistered,
+    new_event,
     to_bytes,
     topic_for,
 )
@@ -34,6 +38,7 @@ from lotse_notifications.settings import NotificationSettings
 from lotse_runtime import answer_links
 from lotse_runtime.auth import Role
 from lotse_runtime.destinations import Resolver, system_resolver
+from lotse_runtime.sealed import Keyring, new_data_key, plain_envelope, seal
 from tests.support import events, tokens
 from tests.support.kafka import produce
 from tests.support.running import RunningService, own_settings
@@ -104,6 +109,30 @@ def proposed(
     return events.match_proposed(
         tenant, need_id, version=version, volunteer_id=volunteer_id, expires_at=datetime.now(UTC) + expires_in
     )
+
+
+async def sealed_proposal(
+    keyring: Keyring, tenant: str, need_id: uuid.UUID, volunteer_id: uuid.UUID, version: int
+) -> Envelope[Any]:
+    """A proposal as matching publishes it (its fit sealed with the volunteer's key), the key kept."""
+    key_id, data_key = new_data_key()
+    issued = PersonKeyIssued(
+        person_id=volunteer_id, key_id=key_id, algorithm="A256GCM", wrapped_key=keyring.kek.wrap(key_id, data_key)
+    )
+    await keyring.remember(
+        new_event(data=issued, tenant=tenant, subject=str(volunteer_id), version=1, source="/lotse/registry")
+    )
+    plain = proposed(tenant, need_id, volunteer_id, version=version)
+    data = plain.data
+    fit = seal(
+        MatchFit(score=data.score, reasons=data.reasons, distance_km=data.distance_km),
+        key_id=key_id,
+        data_key=data_key,
+        tenant=tenant,
+        subject=plain.subject,
+    )
+    fields = data.model_dump(include=set(MatchProposedSealed.model_fields))
+    return plain_envelope(plain, MatchProposedSealed.model_validate({**fields, "fit": fit}))
 
 
 async def mails_to(sink: SmtpSink, address: str, template: str | None = None) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ from lotse_contracts import (
     VolunteerSteppedBack,
     VolunteerWithdrawn,
 )
+from lotse_notifications.batch_keys import BatchKeys
 from lotse_notifications.domain import (
     CONTACT_REFERENCE,
     NEED_REFERENCE,
@@ -80,7 +81,7 @@ from lotse_notifications.service import (
 from lotse_notifications.store import UseCaseStore
 from lotse_notifications.threads import contact_person_changed
 from lotse_runtime.consumer import Delivery, Dispatch
-from lotse_runtime.sealed import NoKeyring, SealedSource, unsealing
+from lotse_runtime.sealed import Keyring, NoKeyring, SealedSource, unsealing
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
 
 
@@ -115,6 +116,8 @@ def event_handlers(
     concern notifications beyond their inbox record. ``sms_gateway``: whether SMS can be
     delivered here (a volunteer who chose only SMS cannot be reached without one)."""
     tenants = re.compile(tenant_pattern) if tenant_pattern else None
+    # A batch's sealed events (a need's proposals) open with keys read once for the batch.
+    keyring = BatchKeys(keyring) if isinstance(keyring, Keyring) else keyring
 
     def applying(change: Change[E]) -> Callable[[Envelope[E], Delivery], Awaitable[None]]:
         async def handle(event: Envelope[E], delivery: Delivery) -> None:
