@@ -32,6 +32,7 @@ from lotse_matching.handlers import registry_handlers
 from lotse_matching.service import Matching
 from lotse_matching.store import Store as MatchingStore
 from lotse_notifications import catalogue
+from lotse_notifications.domain import NEED_REFERENCE, reference_key
 from lotse_notifications.handlers import event_handlers
 from lotse_notifications.records import MailPreference, NewDelivery, OfficeMail
 from lotse_notifications.store import Store as NotificationStore
@@ -295,6 +296,41 @@ async def test_the_sealed_proposals_of_a_batch_read_their_keys_once(measured: Me
     # Per proposal: the staffing version and the need, the proposal, the deliveries; then the
     # inbox records and the commit.
     assert commands.round_trips <= 3 + 4 * len(proposals) + 2, commands.names
+
+
+async def test_the_needs_of_a_batch_release_what_waits_for_them_in_one_write(measured: Measured) -> None:
+    database, counter = measured.database, measured.counter
+    store = NotificationStore(database)
+    await store.ensure_indexes()
+    unit_of_work = UnitOfWork(measured.client, store.db)
+    dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None)
+    tenant, organisation = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    await deliver(dispatch, notification_support.onboarded(tenant))
+    await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
+    opened = [events.need_opened(tenant, organisation_id=organisation) for _ in range(3)]
+    # A proposal mail that came before its need: the worker waits for the need (``NotYet``).
+    need_id = str(opened[1].data.need_id)
+    payload = {"need_id": need_id}
+    waiting = NewDelivery(
+        tenant, need_id, need_id, catalogue.MATCH_PROPOSED, "volunteer", "v-1", Channel.EMAIL, "de", payload
+    )
+    (queued,) = await unit_of_work.run(lambda transaction: store.add_deliveries(transaction, [waiting]))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    wait = {"waiting_for": reference_key(tenant, NEED_REFERENCE, need_id), "next_attempt_at": later}
+    await database.deliveries.update_one({"_id": queued.id}, {"$set": wait})
+
+    batch = Batch(opened)  # the consumer took the needs at once
+    with counter.measure() as commands:
+        async with batch.applying():
+            for need in opened:
+                await deliver(dispatch, need)
+            await batch.commit()
+    print(f"{len(opened)} needs opened in one batch: {commands.summary()}")
+
+    released = await database.deliveries.find_one({"_id": queued.id})
+    assert released is not None and "waiting_for" not in released and released["next_attempt_at"] < later
+    # Each need written, and what waits for any of them released once for the batch (6 before).
+    assert commands.names.count("update") == len(opened) + 1, commands.names
 
 
 async def test_a_delivery_whose_key_exists_is_left_as_it_is(measured: Measured) -> None:

@@ -9,8 +9,11 @@ never holds up the consumer.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from lotse_contracts import (
     Envelope,
@@ -82,7 +85,10 @@ from lotse_notifications.store import UseCaseStore
 from lotse_notifications.threads import contact_person_changed
 from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.sealed import Keyring, NoKeyring, SealedSource, unsealing
-from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+from lotse_runtime.unit_of_work import Batch, Transaction, UnitOfWork
+
+# The key of the batch's one release of waiting deliveries among its steps before the commit.
+RELEASE_WAITING = "notifications.release_waiting"
 
 
 def brought_references(event: Envelope[Any]) -> list[str]:
@@ -119,6 +125,26 @@ def event_handlers(
     # A batch's sealed events (a need's proposals) open with keys read once for the batch.
     keyring = BatchKeys(keyring) if isinstance(keyring, Keyring) else keyring
 
+    # What the events of a consumer batch brought, released in one write before its commit.
+    brought: weakref.WeakKeyDictionary[Batch, list[str]] = weakref.WeakKeyDictionary()
+
+    async def release(references: list[str], transaction: Transaction) -> None:
+        """Release the deliveries waiting for ``references``: at once outside a consumer batch;
+        in one, together with what the batch's other events brought, as the batch's last write
+        before its commit (one update per batch rather than one per need or volunteer read)."""
+        batch = transaction.batch
+        if batch is None:
+            await store.release_waiting(references, transaction)
+            return
+        if batch not in brought:
+            pending = brought[batch] = []
+
+            async def release_brought(session: AsyncClientSession) -> None:
+                await store.release_waiting(pending, transaction)  # the batch's session
+
+            transaction.before_commit((RELEASE_WAITING, id(store)), release_brought)
+        brought[batch].extend(references)
+
     def applying(change: Change[E]) -> Callable[[Envelope[E], Delivery], Awaitable[None]]:
         async def handle(event: Envelope[E], delivery: Delivery) -> None:
             if tenants is not None and not tenants.fullmatch(event.tenant):
@@ -131,7 +157,7 @@ def event_handlers(
                 if references := brought_references(event):
                     # Made due now, in the transaction that applies what they waited for; the
                     # worker is woken below instead of finding them when their wait runs out.
-                    await store.release_waiting(references, transaction)
+                    await release(references, transaction)
                 transaction.after_commit_or_unknown(queued)  # a wake-up: harmless if nothing committed
 
             await unit_of_work.run_once(consumer, event, work)
