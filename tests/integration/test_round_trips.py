@@ -333,6 +333,33 @@ async def test_the_needs_of_a_batch_release_what_waits_for_them_in_one_write(mea
     assert commands.names.count("update") == len(opened) + 1, commands.names
 
 
+async def test_a_worker_pass_that_finds_nothing_due_costs_one_round_trip(measured: Measured) -> None:
+    store = NotificationStore(measured.database)
+    await store.ensure_indexes()
+    unit_of_work = UnitOfWork(measured.client, store.db)
+    tenant, lease = f"rt-{uuid.uuid4().hex[:8]}", timedelta(seconds=30)
+
+    # A poll, or a wake-up after a commit that queued nothing: the read, no transaction (2 before).
+    with measured.counter.measure() as idle:
+        assert await store.claim_due("worker:1", lease, 10) == []
+    assert idle.names == ["find"], idle.names
+
+    def mail(volunteer_id: str) -> NewDelivery:
+        trigger = str(uuid.uuid4())
+        return NewDelivery(tenant, trigger, trigger, "welcome", "volunteer", volunteer_id, Channel.EMAIL, "de", {})
+
+    queued = [mail(f"v-{n}") for n in range(3)]
+    await unit_of_work.run(lambda transaction: store.add_deliveries(transaction, queued))
+    with measured.counter.measure() as busy:
+        claimed = await store.claim_due("worker:2", lease, 10)
+    assert len(claimed) == 3 and {delivery.claimed_by for delivery in claimed} == {"worker:2"}
+    # The read, the claim (one conditional update for all), its commit: as many as before.
+    assert busy.names == ["find", "update", "commitTransaction"], busy.names
+    with measured.counter.measure() as again:
+        assert await store.claim_due("worker:3", lease, 10) == []  # claimed: not due for another
+    assert again.names == ["find"], again.names
+
+
 async def test_a_delivery_whose_key_exists_is_left_as_it_is(measured: Measured) -> None:
     store = NotificationStore(measured.database)
     await store.ensure_indexes()

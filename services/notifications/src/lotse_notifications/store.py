@@ -1123,38 +1123,40 @@ class Store:
     async def claim_due(self, claim: str, lease: timedelta, limit: int) -> list[Delivery]:
         """Claim up to ``limit`` due deliveries, the longest due first, under the claim token
         ``claim`` (one per pass of a worker) until the lease runs out: a crashed worker's claims
-        come back then. Two round trips and a commit: the due ones are read, then each is claimed only if it
-        is still as read (pending, unclaimed, due at the same time: every change of a pending
-        delivery sets a new due time), so two workers never hold one delivery and what was read
-        is what was claimed. Only when another worker won some, a third read says which."""
+        come back then. The due ones are read, then each is claimed only if it is still as read
+        (pending, unclaimed, due at the same time: every change of a pending delivery sets a new
+        due time), so two workers never hold one delivery and what was read is what was claimed.
+        Only when another worker won some, a third read says which. A pass that finds nothing due
+        (a poll, a wake-up for nothing) costs that one read."""
+        now = datetime.now(UTC)
+        due: Doc = {"status": PENDING.value, "next_attempt_at": {"$lte": now}, "claimed_until": {"$lt": now}}
+        # Read outside the claim's transaction: the claim checks each delivery is still as read.
+        found = await self.db.deliveries.find(due).sort("next_attempt_at", ASCENDING).limit(limit).to_list()
+        if not found:
+            return []
         # In a transaction of its own, though one write would do: the embedded database retries a
         # plain write that meets a consumer batch's uncommitted change without end, holding the
         # collection meanwhile, so that the batch can never commit (seen under steady load); in a
         # transaction the conflict surfaces at once and the claim is tried again.
-        return await in_transaction(self.db.client, lambda session: self._claim_due(claim, lease, limit, session))
-
-    async def _claim_due(self, claim: str, lease: timedelta, limit: int, session: AsyncClientSession) -> list[Delivery]:
-        now = datetime.now(UTC)
-        due: Doc = {"status": PENDING.value, "next_attempt_at": {"$lte": now}, "claimed_until": {"$lt": now}}
-        found = (
-            await self.db.deliveries.find(due, session=session)
-            .sort("next_attempt_at", ASCENDING)
-            .limit(limit)
-            .to_list()
+        return await in_transaction(
+            self.db.client, lambda session: self._claim_found(found, due, claim, now + lease, session)
         )
-        if not found:
-            return []
+
+    async def _claim_found(
+        self, found: list[Doc], due: Doc, claim: str, until: datetime, session: AsyncClientSession
+    ) -> list[Delivery]:
         as_read = [{"_id": doc["_id"], "next_attempt_at": doc["next_attempt_at"]} for doc in found]
         result = await self.db.deliveries.update_many(
-            {**due, "$or": as_read}, {"$set": {"claimed_until": now + lease, "claimed_by": claim}}, session=session
+            {**due, "$or": as_read}, {"$set": {"claimed_until": until, "claimed_by": claim}}, session=session
         )
+        claimed = found
         if result.modified_count < len(found):
             won = await self.db.deliveries.find(
                 {"_id": {"$in": [doc["_id"] for doc in found]}, "claimed_by": claim}, {"_id": 1}, session=session
             ).to_list()
             ids = {doc["_id"] for doc in won}
-            found = [doc for doc in found if doc["_id"] in ids]
-        return [Delivery.from_document({**doc, "claimed_by": claim}) for doc in found]
+            claimed = [doc for doc in found if doc["_id"] in ids]
+        return [Delivery.from_document({**doc, "claimed_by": claim}) for doc in claimed]
 
     async def finish(self, delivery: Delivery, fields: Mapping[str, Any], session: AsyncClientSession) -> bool:
         """Record an attempt's outcome if this worker still holds the delivery."""
