@@ -75,7 +75,7 @@ from lotse_runtime.mongo import in_transaction
 from lotse_runtime.outbox import ensure_outbox_indexes
 from lotse_runtime.sealed import destroy_person_key
 from lotse_runtime.tracing import current_trace_context
-from lotse_runtime.unit_of_work import Transaction
+from lotse_runtime.unit_of_work import Batch, Transaction
 
 SOURCE = "/lotse/notifications"
 # The partner systems' webhooks (audited: who registered which, with which opt-ins).
@@ -499,6 +499,10 @@ class Store:
         self._organisations: Memo[tuple[str, str], Organisation] = Memo()
         # A preference's absence is kept too (most have none): hence the one-element tuple.
         self._mail_preferences: Memo[str, tuple[MailPreference | None]] = Memo()
+        # The contacts of the volunteers a consumer batch's events name, read in its transaction
+        # at once (a need's proposals would read one each) and kept for that batch only; a
+        # contact the batch writes is read again (``_contact_written``).
+        self._batch_contacts: weakref.WeakKeyDictionary[Batch, dict[str, Contact | None]] = weakref.WeakKeyDictionary()
 
     async def ensure_indexes(self) -> None:
         await ensure_inbox_index(self.db)
@@ -589,10 +593,37 @@ class Store:
         return await self._upsert_versioned("organisations", organisation.to_document(), transaction)
 
     async def contact(self, tenant: str, volunteer_id: str, transaction: Transaction | None = None) -> Contact | None:
-        found = await self.db.contacts.find_one({"_id": scoped_id(tenant, volunteer_id)}, session=_session(transaction))
+        _id = scoped_id(tenant, volunteer_id)
+        if transaction is not None and transaction.batch is not None:
+            kept = self._batch_contacts.get(transaction.batch)
+            if kept is None:
+                kept = self._batch_contacts[transaction.batch] = await self._contacts_named(transaction, _id)
+            if _id in kept:
+                return kept[_id]
+        found = await self.db.contacts.find_one({"_id": _id}, session=_session(transaction))
         return None if found is None else Contact.from_document(found)
 
+    async def _contacts_named(self, transaction: Transaction, _id: str) -> dict[str, Contact | None]:
+        """The contacts of the volunteers the events of the transaction's batch name (and
+        ``_id``), in one read in its transaction; those not there (yet) as None."""
+        events = transaction.batch.events if transaction.batch is not None else []
+        ids = {_id} | {
+            scoped_id(event.tenant, str(volunteer_id))
+            for event in events
+            if (volunteer_id := getattr(event.data, "volunteer_id", None)) is not None
+        }
+        found = await self.db.contacts.find({"_id": {"$in": sorted(ids)}}, session=transaction.session).to_list()
+        contacts: dict[str, Contact | None] = dict.fromkeys(ids)
+        contacts.update({document["_id"]: Contact.from_document(document) for document in found})
+        return contacts
+
+    def _contact_written(self, tenant: str, volunteer_id: str, transaction: Transaction) -> None:
+        """A contact changes in this transaction: its batch reads it again (and sees the change)."""
+        if transaction.batch is not None and (kept := self._batch_contacts.get(transaction.batch)) is not None:
+            kept.pop(scoped_id(tenant, volunteer_id), None)
+
     async def register_contact(self, contact: Contact, transaction: Transaction) -> bool:
+        self._contact_written(contact.tenant, contact.volunteer_id, transaction)
         return await self._upsert_versioned("contacts", contact.to_document(), transaction)
 
     async def update_contact_details(
@@ -617,6 +648,7 @@ class Store:
             }
             kept = [channel for channel in known.failed_channels if not changed.get(channel, False)]
             document["failed_channels"] = [channel.value for channel in kept]
+        self._contact_written(tenant, volunteer_id, transaction)
         return await self._upsert_versioned("contacts", document, transaction)
 
     async def set_unreachable_reported(
@@ -624,6 +656,7 @@ class Store:
     ) -> bool:
         """Note that the office was told the volunteer cannot be reached (or that they can be again);
         False if that was noted already."""
+        self._contact_written(tenant, volunteer_id, transaction)
         result = await self.db.contacts.update_one(
             {"_id": scoped_id(tenant, volunteer_id), "unreachable_reported": {"$ne": True} if reported else True},
             {"$set": {"unreachable_reported": reported}},
@@ -634,6 +667,7 @@ class Store:
     async def mark_channel_failed(
         self, tenant: str, volunteer_id: str, channel: Channel, transaction: Transaction
     ) -> None:
+        self._contact_written(tenant, volunteer_id, transaction)
         await self.db.contacts.update_one(
             {"_id": scoped_id(tenant, volunteer_id), "erased": {"$ne": True}},
             {"$addToSet": {"failed_channels": channel.value}},
@@ -644,6 +678,7 @@ class Store:
         self, tenant: str, volunteer_id: str, channel: Channel, transaction: Transaction
     ) -> bool:
         """A send on the channel worked: it is no longer failed. False if it was not."""
+        self._contact_written(tenant, volunteer_id, transaction)
         result = await self.db.contacts.update_one(
             {"_id": scoped_id(tenant, volunteer_id), "failed_channels": channel.value},
             {"$pull": {"failed_channels": channel.value}},
@@ -655,6 +690,7 @@ class Store:
         """Delete every piece of the volunteer's contact data; keep a tombstone without any, so
         that an older registration replayed later is not applied again."""
         session = transaction.session
+        self._contact_written(tenant, volunteer_id, transaction)
         tombstone = Contact.tombstone(tenant, volunteer_id, version).to_document()
         await self.db.contacts.replace_one({"_id": tombstone["_id"]}, _fields(tombstone), upsert=True, session=session)
         await self.db.messages.delete_many({"tenant": tenant, "volunteer_id": volunteer_id}, session=session)
@@ -682,6 +718,7 @@ class Store:
             )
 
     async def withdraw_volunteer(self, tenant: str, volunteer_id: str, transaction: Transaction) -> None:
+        self._contact_written(tenant, volunteer_id, transaction)
         await self.db.contacts.update_one(
             {"_id": scoped_id(tenant, volunteer_id)}, {"$set": {"active": False}}, session=transaction.session
         )
@@ -1429,6 +1466,7 @@ class Store:
         """The volunteer's named contact person at the office (a staff id; None: none any more), if
         this event is newer than the last one applied; never on an erased volunteer or a contact
         not read yet (the registration comes first on the volunteer's key)."""
+        self._contact_written(tenant, volunteer_id, transaction)
         result = await self.db.contacts.update_one(
             {
                 "_id": scoped_id(tenant, volunteer_id),

@@ -1,6 +1,7 @@
-"""Sealed events in a consumer batch open with keys read once for the batch (``batch_keys``), and
-say what the keyring said one by one: an erased volunteer's proposal changes nothing, a key not
-kept yet is waited for."""
+"""What a consumer batch reads once for all its events (issue 17) says what the reads one by one
+said. Sealed events open with keys read once for the batch (``batch_keys``): an erased
+volunteer's proposal changes nothing, a key not kept yet is waited for. The contacts its events
+name are read once (``Store.contact``): one the batch changes is read again."""
 
 from __future__ import annotations
 
@@ -11,21 +12,23 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lotse_contracts import Envelope, topic_for
+from lotse_contracts import Envelope, VolunteerWithdrawn, topic_for
 from lotse_notifications import catalogue
 from lotse_notifications.handlers import event_handlers
-from lotse_notifications.store import Store
+from lotse_notifications.store import SKIPPED, Store
 from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.sealed import KeyEncryptionKey, KeyNotYetKnown, Keyring, destroy_person_key
 from lotse_runtime.unit_of_work import Batch, UnitOfWork
 from tests.integration.notifications.support import (
     onboarded,
     organisation_registered,
+    proposed,
     registered,
     sealed_proposal,
 )
 from tests.support import events
 
+VOLUNTEER_WITHDRAWN = events.Builder(VolunteerWithdrawn, events.REGISTRY, "volunteer_id")
 KEK = KeyEncryptionKey("a-key-encryption-key-of-thirty-two-chars")
 
 
@@ -98,3 +101,19 @@ async def test_a_key_not_kept_yet_is_waited_for_as_without_a_batch(tenant: Tenan
     again = [await tenant.proposal(0), await tenant.proposal(1)]
     await in_one_batch(tenant.dispatch, again)
     assert await tenant.proposals_queued() == {str(event.data.volunteer_id) for event in again}
+
+
+async def test_a_contact_the_batch_changed_is_read_again_by_its_later_events(tenant: Tenant) -> None:
+    first = await tenant.proposal(0)
+    volunteer_id = first.data.volunteer_id
+    withdrawn = VOLUNTEER_WITHDRAWN(tenant.tenant, volunteer_id, version=2, erasure_requested=False)
+    other_need = events.need_opened(tenant.tenant)
+    await in_one_batch(tenant.dispatch, [other_need])
+    second = proposed(tenant.tenant, other_need.data.need_id, volunteer_id, version=2)
+
+    await in_one_batch(tenant.dispatch, [first, withdrawn, second])
+
+    query = {"tenant": tenant.tenant, "trigger_event_id": str(second.id)}
+    mailed = await tenant.store.db.deliveries.find(query).to_list()
+    # Read after the withdrawal of the same batch: not queued (the one-by-one read said so too).
+    assert mailed and all(found["status"] == SKIPPED.value for found in mailed), mailed
