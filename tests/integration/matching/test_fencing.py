@@ -15,13 +15,16 @@ import os
 import random
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from lotse_devstack import Stack
 from lotse_matching.ownership import DIRECTORY, NotOwner, Ownership, partition_of
 from lotse_runtime.unit_of_work import Transaction, UnitOfWork
+from tests.support.tcp_proxy import TcpProxy
 
 TENANT = "musterstadt"
 PARTITION = partition_of(TENANT)
@@ -66,6 +69,43 @@ async def test_a_replica_giving_up_leaves_the_generation_for_the_next_take(datab
     assert ownership.generations[PARTITION] == first + 1, "a replica of the old generation stays fenced out"
 
 
+async def test_a_take_while_the_database_is_away_lets_the_rebalance_go_on_and_the_work_waits_for_the_count(
+    stack: Stack, database: AsyncDatabase[Document]
+) -> None:
+    """The group waits for a take; without the database it must not wait long (nor own nothing,
+    as an error in the listener would leave it). The tenant's index and work wait until the
+    generation is counted, and a partition given up meanwhile ends their wait with NotOwner."""
+    proxy = TcpProxy(target_port=urlsplit(stack.mongo_url).port or 27017).start()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true", serverSelectionTimeoutMS=300
+    )
+    ownership = Ownership(client[database.name], "http://cut-off:8003")
+    try:
+        proxy.cut()
+        await ownership.take({PARTITION})
+        assert ownership.owns(TENANT) and PARTITION not in ownership.generations
+        waiting = asyncio.create_task(ownership.counted(TENANT))
+        await asyncio.wait([waiting], timeout=0.5)
+        assert not waiting.done(), "the tenant's work waits for the generation"
+
+        proxy.restore()
+        await asyncio.wait_for(waiting, timeout=30)
+        entry = await database[DIRECTORY].find_one({"_id": PARTITION})
+        assert entry is not None and entry["generation"] == ownership.generations[PARTITION] == 1
+
+        proxy.cut()
+        await ownership.give_up({PARTITION})  # its address stays: the next take overwrites it
+        await ownership.take({PARTITION})
+        gone = asyncio.create_task(ownership.counted(TENANT))
+        await ownership.give_up({PARTITION})
+        with pytest.raises(NotOwner):
+            await asyncio.wait_for(gone, timeout=5)
+    finally:
+        proxy.restore()
+        await client.close()
+        proxy.stop()
+
+
 @dataclass
 class Replica:
     """A replica applying one unit of work after another for the tenant while it thinks it owns it."""
@@ -82,15 +122,20 @@ class Replica:
             if not self.ownership.owns(TENANT):
                 await asyncio.sleep(0.001)  # a paused consumer: nothing to read for this tenant
                 continue
+            try:
+                await self.ownership.counted(TENANT)  # as matching's units of work do
+            except NotOwner:
+                continue
             generation = self.ownership.generations[PARTITION]
 
             async def change(transaction: Transaction, generation: int = generation) -> None:
+                # At the start, as matching's units of work: the generation the unit works in.
+                self.ownership.fence(TENANT, transaction)
                 await database.changes.insert_one(
                     {"by": self.name, "generation": generation}, session=transaction.session
                 )
                 # The rest of the unit's work, so that a take falls into it now and then.
                 await asyncio.sleep(self.rng.uniform(0, 0.02))
-                self.ownership.fence(TENANT, transaction)
 
             try:
                 await units.run(change)

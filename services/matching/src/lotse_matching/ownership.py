@@ -24,20 +24,26 @@ it builds the index (MongoDB makes a write outside a transaction wait for one th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from aiokafka.partitioner import murmur2
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from lotse_contracts.topics import MATCHING_WORK
 from lotse_matching.store import Transaction
 from lotse_runtime.consumer import PartitionMoved
 
 DIRECTORY = "replica_partitions"
+# How long a take waits for the directory before it lets the rebalance go on (the group waits for it).
+TAKE_WAIT_SECONDS = 2.0
+log = structlog.get_logger("lotse.matching.ownership")
 
 
 def partition_of(tenant: str, partitions: int = MATCHING_WORK.partitions) -> int:
@@ -76,6 +82,8 @@ class Ownership:
         self.assigned: frozenset[int] = frozenset()
         self.joined = everything  # False until the group's first assignment (even an empty one)
         self.generations: dict[int, int] = {}  # of the partitions taken, as the directory counted them
+        self._counted: dict[int, asyncio.Event] = {}  # set once a taken partition's generation is counted
+        self._counting: dict[int, asyncio.Task[None]] = {}
 
     def owns(self, tenant: str) -> bool:
         return self.everything or partition_of(tenant, self.partitions) in self.assigned
@@ -92,36 +100,84 @@ class Ownership:
         return str(entry["url"]) if entry and entry.get("url") else None
 
     async def take(self, partitions: Iterable[int]) -> None:
-        """Own ``partitions`` from now on: each one's generation is counted up, which fences out a
-        previous owner (and waits for the commit of a unit of work it has just fenced)."""
+        """Own ``partitions`` from now on. Each one's generation is counted up in the directory,
+        which fences out a previous owner (and waits for the commit of a unit of work it has just
+        fenced). That is awaited here for a moment only: the group waits for this listener, and if
+        the database is away the counting goes on in the background, while the tenants' work waits
+        for it (``counted``)."""
         taken = set(partitions)
-        if self.database is not None:
-            for partition in sorted(taken):
+        self.assigned = self.assigned | taken
+        self.joined = True
+        if self.database is None:
+            return
+        for partition in taken:
+            if (counting := self._counting.get(partition)) is not None:
+                counting.cancel()
+            self._counted[partition] = asyncio.Event()
+            self._counting[partition] = asyncio.create_task(
+                self._count_up(partition), name=f"matching-generation-{partition}"
+            )
+        await asyncio.wait([self._counting[partition] for partition in taken], timeout=TAKE_WAIT_SECONDS)
+
+    async def _count_up(self, partition: int) -> None:
+        assert self.database is not None
+        tries = 0
+        entry: dict[str, Any] | None = None
+        while entry is None:
+            try:
                 entry = await self.database[DIRECTORY].find_one_and_update(
                     {"_id": partition},
                     {"$inc": {"generation": 1}, "$set": {"url": self.replica_url, "since": datetime.now(UTC)}},
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
-                )
-                assert entry is not None  # upserted, and returned as it is after the update
-                self.generations[partition] = int(entry["generation"])
-        self.assigned = self.assigned | taken
-        self.joined = True
+                )  # upserted, so never None once it answered
+            except PyMongoError as error:
+                tries += 1
+                log.warning("counting a taken partition's generation failed", partition=partition, error=repr(error))
+                await asyncio.sleep(min(0.2 * 2**tries, 5.0))
+        self.generations[partition] = int(entry["generation"])
+        self._counted[partition].set()
+
+    async def counted(self, tenant: str) -> None:
+        """Wait until the generation of the tenant's partition is counted: only then may its index
+        be built from the database and its work commit. NotOwner if the partition went meanwhile."""
+        if self.everything or self.database is None:
+            return
+        partition = partition_of(tenant, self.partitions)
+        if (counted := self._counted.get(partition)) is not None:
+            await counted.wait()
+        if partition not in self.assigned or partition not in self.generations:
+            raise NotOwner(tenant)
 
     async def give_up(self, partitions: Iterable[int]) -> None:
         given = set(partitions)
         self.assigned = self.assigned - given
         generations = {partition: self.generations.pop(partition, None) for partition in given}
-        if self.database is not None:
-            for partition, generation in sorted(generations.items()):
+        for partition in given:
+            if (counting := self._counting.pop(partition, None)) is not None:
+                counting.cancel()
+            if (counted := self._counted.pop(partition, None)) is not None:
+                counted.set()  # whoever waits for it learns that it is gone
+        if self.database is None:
+            return
+        for partition, generation in sorted(generations.items()):
+            if generation is None:
+                continue
+            try:
                 # The generation stays (the next take counts on from it); only this owner's address goes.
                 await self.database[DIRECTORY].update_one(
                     {"_id": partition, "generation": generation}, {"$unset": {"url": ""}}
                 )
+            except PyMongoError as error:  # the next owner's take overwrites it anyway
+                log.warning(
+                    "removing the address of a partition given up failed", partition=partition, error=repr(error)
+                )
 
     def fence(self, tenant: str, transaction: Transaction) -> None:
         """Let ``transaction`` commit only while this replica still holds the tenant's partition in
-        the generation it took (its last write; see the module's docstring)."""
+        the generation it holds now (its last write; see the module's docstring). Called at the
+        start of a unit of work, so that a unit begun before a move cannot commit after a take
+        back, on what it read before another owner's changes."""
         if self.everything or self.database is None:
             return
         partition = partition_of(tenant, self.partitions)

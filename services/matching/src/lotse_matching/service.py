@@ -9,6 +9,7 @@ and, for consumed events, its inbox record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import defaultdict
@@ -214,7 +215,9 @@ class Matching:
             for tenant in tenants:
                 async with self.locks[tenant]:
                     if self.ownership.owns(tenant) and tenant not in self.indexes:
-                        await self.load_tenant(tenant)
+                        with contextlib.suppress(NotOwner):  # given up meanwhile
+                            await self.ownership.counted(tenant)  # only then is the database all there
+                            await self.load_tenant(tenant)
         except Exception as error:  # noqa: BLE001 - each tenant's first unit of work builds its index then
             log.warning("building the indexes of taken partitions failed", error=repr(error))
             return
@@ -258,6 +261,7 @@ class Matching:
             if not self.ownership.owns(tenant):
                 raise NotOwner(tenant)  # its partition moved while this waited for the lock
             try:
+                await self.ownership.counted(tenant)
                 if tenant in self.stale or tenant not in self.indexes:
                     await self.load_tenant(tenant)
 
@@ -296,6 +300,7 @@ class Matching:
                 await batch.hold(self.locks[each], wait=False)
         if not self.ownership.owns(tenant):
             raise NotOwner(tenant)  # its partition moved while the batch waited for the lock
+        await self.ownership.counted(tenant)
         if batch.on_abort(("matching-index", tenant), lambda: self._reload(tenant)):
             # The tenant's first unit of work in the batch. Stale until the batch is known to be
             # committed: whatever goes wrong (an abort hook that fails, a commit of unknown outcome),
