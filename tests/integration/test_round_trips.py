@@ -16,6 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from lotse_contracts import (
     Envelope,
@@ -28,6 +29,7 @@ from lotse_contracts import (
 )
 from lotse_contracts.events.values import Channel
 from lotse_devstack import Stack
+from lotse_devstack.smtp_sink import SmtpSink
 from lotse_matching.handlers import registry_handlers
 from lotse_matching.service import Matching
 from lotse_matching.store import Store as MatchingStore
@@ -35,7 +37,9 @@ from lotse_notifications import catalogue
 from lotse_notifications.domain import NEED_REFERENCE, reference_key
 from lotse_notifications.handlers import event_handlers
 from lotse_notifications.records import MailPreference, NewDelivery, OfficeMail
+from lotse_notifications.settings import NotificationSettings
 from lotse_notifications.store import Store as NotificationStore
+from lotse_notifications.worker import DeliveryWorker
 from lotse_registry import service
 from lotse_registry.handlers import outcome_handlers, partner_handlers
 from lotse_registry.store import Store as RegistryStore
@@ -49,6 +53,7 @@ from tests.integration.notifications import support as notification_support
 from tests.integration.registry.support import need_body, organisation_body, tenant_body, volunteer_body
 from tests.support import events
 from tests.support.round_trips import CommandCounter, Commands, counting_client
+from tests.support.waiting import eventually
 
 VOLUNTEER_PICKED_NEED = events.Builder(VolunteerPickedNeed, events.MATCHING, "need_id")
 ORGANISATION_UPDATED = events.Builder(OrganisationUpdated, events.REGISTRY, "organisation_id")
@@ -358,6 +363,73 @@ async def test_a_worker_pass_that_finds_nothing_due_costs_one_round_trip(measure
     with measured.counter.measure() as again:
         assert await store.claim_due("worker:3", lease, 10) == []  # claimed: not due for another
     assert again.names == ["find"], again.names
+
+
+async def test_proposal_mails_cost_the_delivery_worker_round_trips_per_pass_not_per_delivery(
+    stack: Stack, measured: Measured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database, counter = measured.database, measured.counter
+    store = NotificationStore(database)
+    await store.ensure_indexes()
+    unit_of_work = UnitOfWork(measured.client, store.db)
+    dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None)
+    tenant, organisation = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    await deliver(dispatch, notification_support.onboarded(tenant))
+    await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
+    volunteers = [notification_support.registered(tenant) for _ in range(3)]
+    for registration in volunteers:
+        await deliver(dispatch, registration)
+    for _ in range(3):  # three needs, each proposed to the three volunteers: 9 mails, 9 in-app messages
+        opened = events.need_opened(tenant, organisation_id=organisation)
+        await deliver(dispatch, opened)
+        for version, registration in enumerate(volunteers, start=2):
+            volunteer_id = registration.data.volunteer_id
+            await deliver(
+                dispatch, notification_support.proposed(tenant, opened.data.need_id, volunteer_id, version=version)
+            )
+    proposals = {"tenant": tenant, "kind": catalogue.MATCH_PROPOSED}
+    queued = await database.deliveries.count_documents(proposals | {"status": "pending"})
+
+    # Looked at on a client of its own: the test's reads are not the worker's cost.
+    looking: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+
+    async def sent() -> bool:
+        done = await looking[measured.name].deliveries.count_documents(proposals | {"status": "sent"})
+        return done == queued
+
+    with SmtpSink() as sink:
+        settings = NotificationSettings(
+            smtp_port=sink.smtp_port,
+            worker_poll_seconds=30.0,  # one pass claims them all; no poll comes while they are sent
+            delivery_lease_seconds=30.0,
+            weekly_digest=False,
+            answer_link_secret=notification_support.ANSWER_LINK_SECRET,
+            answer_link_base_url="https://matching.lotse.example",
+        )
+        worker = DeliveryWorker(unit_of_work, store, settings)
+
+        async def no_reminders() -> None:  # the reminders' scans are not the deliveries' cost
+            return None
+
+        monkeypatch.setattr(worker.planner, "run_periodically", no_reminders)
+        with counter.measure() as commands:
+            worker.start()
+            try:
+                await eventually(sent, what="the proposal mails to be sent")
+            finally:
+                await worker.stop()
+                await looking.close()
+    print(f"{queued} proposal deliveries sent: {commands.summary()}")
+
+    assert queued == 2 * 9
+    # One pass: the due ones read and claimed (find, update, commit), what the messages need read
+    # in one aggregate; the outcomes recorded in groups (each: the marks, the outbox, the in-app
+    # messages, the commit). Nothing per delivery.
+    assert commands.names.count("find") == 1 and commands.names.count("aggregate") == 1, commands.names
+    # How many groups depends on how the sends interleave (most often 1: 8 round trips for 18).
+    groups = commands.transactions - 1
+    assert groups >= 1 and commands.names.count("update") == 1 + groups, commands.names
+    assert commands.round_trips <= 4 + 4 * groups, commands.names
 
 
 async def test_a_delivery_whose_key_exists_is_left_as_it_is(measured: Measured) -> None:
