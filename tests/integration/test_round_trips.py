@@ -46,7 +46,7 @@ from lotse_registry.store import Store as RegistryStore
 from lotse_registry.store import ensure_indexes, in_tenant
 from lotse_runtime.consumer import Delivery, Dispatch
 from lotse_runtime.outbox import OUTBOX_COLLECTION
-from lotse_runtime.sealed import KeyEncryptionKey, Keyring
+from lotse_runtime.sealed import KeyEncryptionKey, Keyring, NoKeyring, SealedSource
 from lotse_runtime.unit_of_work import Batch, UnitOfWork
 from tests.integration.matching import support as matching_support
 from tests.integration.notifications import support as notification_support
@@ -89,6 +89,17 @@ async def counted(
         await deliver(dispatch, event, topic)
     print(f"{event.type}: {commands.summary()}")  # the figures for the issue's table (pytest -s)
     return commands
+
+
+async def notifications_on(
+    measured: Measured, keyring: SealedSource = NoKeyring()
+) -> tuple[NotificationStore, UnitOfWork, Dispatch]:
+    """Notifications' store (its indexes made), units of work and dispatch table on the counting client."""
+    store = NotificationStore(measured.database)
+    await store.ensure_indexes()
+    unit_of_work = UnitOfWork(measured.client, store.db)
+    dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None, keyring=keyring)
+    return store, unit_of_work, dispatch
 
 
 # --- registry: a partner's ReportNeed --------------------------------------------------------
@@ -198,10 +209,7 @@ async def test_an_opened_need_costs_matching_few_round_trips(stack: Stack, measu
 
 async def test_a_proposal_costs_notifications_few_round_trips(measured: Measured) -> None:
     database, counter = measured.database, measured.counter
-    store = NotificationStore(database)
-    await store.ensure_indexes()
-    unit_of_work = UnitOfWork(measured.client, store.db)
-    dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None)
+    _, _, dispatch = await notifications_on(measured)
     tenant = f"rt-{uuid.uuid4().hex[:8]}"
     organisation = uuid.uuid4()
     await deliver(dispatch, notification_support.onboarded(tenant))
@@ -263,12 +271,8 @@ async def test_a_proposal_costs_notifications_few_round_trips(measured: Measured
 
 async def test_the_sealed_proposals_of_a_batch_read_their_keys_and_contacts_once(measured: Measured) -> None:
     database, counter = measured.database, measured.counter
-    store = NotificationStore(database)
-    await store.ensure_indexes()
     keyring = Keyring(database, KeyEncryptionKey("a-key-encryption-key-of-thirty-two-chars"))
-    dispatch = event_handlers(
-        UnitOfWork(measured.client, store.db), store, "notifications", queued=lambda: None, keyring=keyring
-    )
+    _, _, dispatch = await notifications_on(measured, keyring)
     tenant, organisation = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
     await deliver(dispatch, notification_support.onboarded(tenant))
     await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
@@ -305,10 +309,7 @@ async def test_the_sealed_proposals_of_a_batch_read_their_keys_and_contacts_once
 
 async def test_the_needs_of_a_batch_release_what_waits_for_them_in_one_write(measured: Measured) -> None:
     database, counter = measured.database, measured.counter
-    store = NotificationStore(database)
-    await store.ensure_indexes()
-    unit_of_work = UnitOfWork(measured.client, store.db)
-    dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None)
+    store, unit_of_work, dispatch = await notifications_on(measured)
     tenant, organisation = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
     await deliver(dispatch, notification_support.onboarded(tenant))
     await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
@@ -369,10 +370,7 @@ async def test_proposal_mails_cost_the_delivery_worker_round_trips_per_pass_not_
     stack: Stack, measured: Measured, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database, counter = measured.database, measured.counter
-    store = NotificationStore(database)
-    await store.ensure_indexes()
-    unit_of_work = UnitOfWork(measured.client, store.db)
-    dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None)
+    store, unit_of_work, dispatch = await notifications_on(measured)
     tenant, organisation = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
     await deliver(dispatch, notification_support.onboarded(tenant))
     await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
@@ -457,9 +455,7 @@ async def test_a_delivery_whose_key_exists_is_left_as_it_is(measured: Measured) 
 
 
 async def test_a_tenant_changed_by_its_event_is_not_served_from_memory(measured: Measured) -> None:
-    store = NotificationStore(measured.database)
-    await store.ensure_indexes()
-    dispatch = event_handlers(UnitOfWork(measured.client, store.db), store, "notifications", queued=lambda: None)
+    store, _, dispatch = await notifications_on(measured)
     tenant = f"rt-{uuid.uuid4().hex[:8]}"
     await deliver(dispatch, notification_support.onboarded(tenant, default_language="de"))
     assert (facts := await store.tenant(tenant)) is not None and facts.default_language == "de"
@@ -475,9 +471,7 @@ async def test_a_tenant_changed_by_its_event_is_not_served_from_memory(measured:
 async def test_a_need_read_after_its_engagement_schedules_it_and_one_read_first_looks_for_none(
     measured: Measured,
 ) -> None:
-    store = NotificationStore(measured.database)
-    await store.ensure_indexes()
-    dispatch = event_handlers(UnitOfWork(measured.client, store.db), store, "notifications", queued=lambda: None)
+    store, _, dispatch = await notifications_on(measured)
     tenant = f"rt-{uuid.uuid4().hex[:8]}"
     await deliver(dispatch, notification_support.onboarded(tenant))
     volunteer = notification_support.registered(tenant)
@@ -502,10 +496,7 @@ async def test_a_need_read_after_its_engagement_schedules_it_and_one_read_first_
 
 
 async def test_an_organisation_and_a_digest_choice_changed_here_are_not_served_from_memory(measured: Measured) -> None:
-    store = NotificationStore(measured.database)
-    await store.ensure_indexes()
-    unit_of_work = UnitOfWork(measured.client, store.db)
-    dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None)
+    store, unit_of_work, dispatch = await notifications_on(measured)
     tenant, organisation_id = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
     await deliver(dispatch, notification_support.organisation_registered(tenant, organisation_id))
     before = await store.organisation(tenant, str(organisation_id))
