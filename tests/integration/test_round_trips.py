@@ -91,6 +91,20 @@ async def counted(
     return commands
 
 
+async def counted_batch(
+    counter: CommandCounter, dispatch: Dispatch, batch_events: list[Envelope[Any]], what: str
+) -> Commands:
+    """Hand ``batch_events`` to the dispatch table as one consumer batch, counting its commands."""
+    batch = Batch(batch_events)
+    with counter.measure() as commands:
+        async with batch.applying():
+            for event in batch_events:
+                await deliver(dispatch, event)
+            await batch.commit()
+    print(f"{len(batch_events)} {what} in one batch: {commands.summary()}")
+    return commands
+
+
 async def notifications_on(
     measured: Measured, keyring: SealedSource = NoKeyring()
 ) -> tuple[NotificationStore, UnitOfWork, Dispatch]:
@@ -100,6 +114,17 @@ async def notifications_on(
     unit_of_work = UnitOfWork(measured.client, store.db)
     dispatch = event_handlers(unit_of_work, store, "notifications", queued=lambda: None, keyring=keyring)
     return store, unit_of_work, dispatch
+
+
+async def a_town_with_volunteers(dispatch: Dispatch) -> tuple[str, uuid.UUID, list[Envelope[VolunteerRegistered]]]:
+    """A new municipality with an initiative and three registered volunteers, as notifications knows them."""
+    tenant, organisation = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    await deliver(dispatch, notification_support.onboarded(tenant))
+    await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
+    volunteers = [notification_support.registered(tenant) for _ in range(3)]
+    for registration in volunteers:
+        await deliver(dispatch, registration)
+    return tenant, organisation, volunteers
 
 
 # --- registry: a partner's ReportNeed --------------------------------------------------------
@@ -210,13 +235,7 @@ async def test_an_opened_need_costs_matching_few_round_trips(stack: Stack, measu
 async def test_a_proposal_costs_notifications_few_round_trips(measured: Measured) -> None:
     database, counter = measured.database, measured.counter
     _, _, dispatch = await notifications_on(measured)
-    tenant = f"rt-{uuid.uuid4().hex[:8]}"
-    organisation = uuid.uuid4()
-    await deliver(dispatch, notification_support.onboarded(tenant))
-    await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
-    volunteers = [notification_support.registered(tenant) for _ in range(3)]
-    for registration in volunteers:
-        await deliver(dispatch, registration)
+    tenant, organisation, volunteers = await a_town_with_volunteers(dispatch)
     need_ids = [uuid.uuid4() for _ in range(3)]
     opened = [events.need_opened(tenant, need_id, organisation_id=organisation) for need_id in need_ids]
     need_commands = [await counted(counter, dispatch, need) for need in opened]
@@ -273,12 +292,7 @@ async def test_the_sealed_proposals_of_a_batch_read_their_keys_and_contacts_once
     database, counter = measured.database, measured.counter
     keyring = Keyring(database, KeyEncryptionKey("a-key-encryption-key-of-thirty-two-chars"))
     _, _, dispatch = await notifications_on(measured, keyring)
-    tenant, organisation = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
-    await deliver(dispatch, notification_support.onboarded(tenant))
-    await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
-    volunteers = [notification_support.registered(tenant) for _ in range(3)]
-    for registration in volunteers:
-        await deliver(dispatch, registration)
+    tenant, organisation, volunteers = await a_town_with_volunteers(dispatch)
     opened = events.need_opened(tenant, organisation_id=organisation)
     await deliver(dispatch, opened)
     need_id = opened.data.need_id
@@ -287,13 +301,8 @@ async def test_the_sealed_proposals_of_a_batch_read_their_keys_and_contacts_once
         for version, registration in enumerate(volunteers, start=2)
     ]
 
-    batch = Batch(proposals)  # the need's proposals, taken by the consumer at once
-    with counter.measure() as commands:
-        async with batch.applying():
-            for proposal in proposals:
-                await deliver(dispatch, proposal)
-            await batch.commit()
-    print(f"{len(proposals)} sealed proposals in one batch: {commands.summary()}")
+    # The need's proposals, taken by the consumer at once.
+    commands = await counted_batch(counter, dispatch, proposals, "sealed proposals")
 
     stored = await database.proposals.find({"tenant": tenant}).to_list()
     assert len(stored) == 3 and all(proposal["payload"]["reasons"] for proposal in stored)  # opened
@@ -325,13 +334,7 @@ async def test_the_needs_of_a_batch_release_what_waits_for_them_in_one_write(mea
     wait = {"waiting_for": reference_key(tenant, NEED_REFERENCE, need_id), "next_attempt_at": later}
     await database.deliveries.update_one({"_id": queued.id}, {"$set": wait})
 
-    batch = Batch(opened)  # the consumer took the needs at once
-    with counter.measure() as commands:
-        async with batch.applying():
-            for need in opened:
-                await deliver(dispatch, need)
-            await batch.commit()
-    print(f"{len(opened)} needs opened in one batch: {commands.summary()}")
+    commands = await counted_batch(counter, dispatch, opened, "needs opened")  # the consumer took them at once
 
     released = await database.deliveries.find_one({"_id": queued.id})
     assert released is not None and "waiting_for" not in released and released["next_attempt_at"] < later
@@ -371,12 +374,7 @@ async def test_proposal_mails_cost_the_delivery_worker_round_trips_per_pass_not_
 ) -> None:
     database, counter = measured.database, measured.counter
     store, unit_of_work, dispatch = await notifications_on(measured)
-    tenant, organisation = f"rt-{uuid.uuid4().hex[:8]}", uuid.uuid4()
-    await deliver(dispatch, notification_support.onboarded(tenant))
-    await deliver(dispatch, notification_support.organisation_registered(tenant, organisation))
-    volunteers = [notification_support.registered(tenant) for _ in range(3)]
-    for registration in volunteers:
-        await deliver(dispatch, registration)
+    tenant, organisation, volunteers = await a_town_with_volunteers(dispatch)
     for _ in range(3):  # three needs, each proposed to the three volunteers: 9 mails, 9 in-app messages
         opened = events.need_opened(tenant, organisation_id=organisation)
         await deliver(dispatch, opened)
