@@ -477,10 +477,11 @@ class EventPipeline:
                 log.error("dead-lettering failed, retrying", topic=target, attempt=attempt, error=repr(failure))
                 await asyncio.sleep(self.retry.backoff(min(attempt, 6)))
         self.stats.dead_lettered += 1
-        if self.commit_through is not None:
+        if self.commit_through is not None and (delivery.topic, delivery.partition) not in self.moved:
             # Published once: its offset is committed now, not with the rest of its batch, which may
             # take a while one by one (a crash meanwhile would dead-letter it again on redelivery).
-            # Every earlier record of its partition is applied by now (in offset order).
+            # Every earlier record of its partition is applied by now (in offset order), unless one
+            # was left to a new owner (``moved``): committing past it would lose it.
             try:
                 await self.commit_through(delivery)
             except asyncio.CancelledError:

@@ -40,7 +40,7 @@ async def test_a_replica_whose_partition_was_taken_commits_nothing_and_stops_act
     await new.take({PARTITION})  # the group moved it while the old owner was paused
 
     async def change(transaction: Transaction) -> None:
-        old.fence(TENANT, transaction)
+        old.fence(TENANT, transaction, old.generation_of(TENANT))
         await database.changes.insert_one({"by": "old"}, session=transaction.session)
 
     with pytest.raises(NotOwner, match="another replica took its partition"):
@@ -51,7 +51,7 @@ async def test_a_replica_whose_partition_was_taken_commits_nothing_and_stops_act
     assert await old.owner_url(TENANT) == "http://new:8003"
 
     async def change_of_the_owner(transaction: Transaction) -> None:
-        new.fence(TENANT, transaction)
+        new.fence(TENANT, transaction, new.generation_of(TENANT))
         await database.changes.insert_one({"by": "new"}, session=transaction.session)
 
     await units.run(change_of_the_owner)
@@ -130,7 +130,7 @@ class Replica:
 
             async def change(transaction: Transaction, generation: int = generation) -> None:
                 # At the start, as matching's units of work: the generation the unit works in.
-                self.ownership.fence(TENANT, transaction)
+                self.ownership.fence(TENANT, transaction, generation)
                 await database.changes.insert_one(
                     {"by": self.name, "generation": generation}, session=transaction.session
                 )

@@ -5,9 +5,11 @@ others' needs alone. The requests of other replicas' tenants are recognised (for
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
+from datetime import datetime
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
@@ -127,3 +129,41 @@ def test_a_requests_tenant_comes_from_its_path_its_token_or_its_answer_link() ->
         ("/tenants/", ""),
     ]:
         assert tenant_of(path, authorization) is None, path
+
+
+async def test_an_index_built_across_a_give_up_and_a_take_back_is_built_again() -> None:
+    """A revocation does not wait for an index still being built (it waits for the tenants it has
+    indexes of): an index whose build began before the partition went and came back misses what
+    the other owner changed meanwhile, and must not be used."""
+    world = await owned_world(set(PARTITIONS))
+    first = await world.volunteer(0.5)
+    matching, partition = world.matching, partition_of(TENANT)
+    await matching.give_up_partitions({partition})
+    building, go_on = asyncio.Event(), asyncio.Event()
+    asks_since = world.store.asks_since
+
+    async def slow_asks_since(tenant: str, since: datetime) -> list[tuple[str, datetime]]:
+        if not building.is_set():  # this replica's first build; the other replica's goes on
+            building.set()
+            await go_on.wait()  # the volunteers are read: the index is as old as this moment
+        return await asks_since(tenant, since)
+
+    world.store.asks_since = slow_asks_since  # type: ignore[method-assign]
+    await matching.take_partitions({partition})
+    await asyncio.wait_for(building.wait(), timeout=5)
+    await matching.give_up_partitions({partition})
+    # Meanwhile the other owner applies a registration (the same database).
+    other = World(
+        Matching(SETTINGS, None, world.store, world.clock, person_keys=NoPersonKeys(), transactions=world.units),
+        world.store,
+        world.units,
+        world.clock,
+    )
+    await other.matching.load()
+    second = await other.volunteer(0.7)
+    await matching.take_partitions({partition})  # back here before the first build ends
+    go_on.set()
+    world.store.asks_since = asks_since  # type: ignore[method-assign]
+    await asyncio.gather(*matching._warming)  # the first build, then the take back's
+
+    assert set(matching.index(TENANT).volunteers) == {first, second}, "built again after the take back"

@@ -61,3 +61,27 @@ async def test_the_rest_of_its_batch_is_applied() -> None:
     # The batch stopped at the moved event; one by one, the others were applied and it was left.
     assert handler.applied[-2:] == ["musterstadt", "beispielheim"]
     assert handler.calls["lindenau"] == 1, "found out in the batch, then left: never retried"
+
+
+async def test_a_dead_letter_after_an_event_left_to_the_new_owner_does_not_commit_past_it() -> None:
+    """A dead letter commits its partition's offset at once, which is safe only if every earlier
+    record of the partition was applied: one left to a new owner must be read again, not skipped."""
+    handler, sink = Handler(moved="lindenau"), Sink()
+    pipeline = EventPipeline("test", handler, sink, RetryPolicy(attempts=5, first_backoff_seconds=0.01))
+    committed: list[Delivery] = []
+
+    async def commit_through(delivery: Delivery) -> None:
+        committed.append(delivery)
+
+    pipeline.commit_through = commit_through
+    batch = [
+        (to_bytes(events.tenant_onboarded("lindenau")), Delivery(TOPIC, 0, 7, b"lindenau")),
+        (b"{not json", Delivery(TOPIC, 0, 8, b"poison")),
+        (b"{not json either", Delivery(TOPIC, 1, 4, b"poison")),
+    ]
+
+    await pipeline.handle_batch(batch)
+
+    assert len(sink.letters) == 2, "both dead-lettered"
+    assert [(each.partition, each.offset) for each in committed] == [(1, 4)], "partition 0 waits for its left record"
+    assert pipeline.moved == {(TOPIC, 0): 7}

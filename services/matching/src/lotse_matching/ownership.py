@@ -25,16 +25,16 @@ it builds the index (MongoDB makes a write outside a transaction wait for one th
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiokafka.partitioner import murmur2
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from lotse_contracts.topics import MATCHING_WORK
 from lotse_matching.store import Transaction
@@ -84,9 +84,15 @@ class Ownership:
         self.generations: dict[int, int] = {}  # of the partitions taken, as the directory counted them
         self._counted: dict[int, asyncio.Event] = {}  # set once a taken partition's generation is counted
         self._counting: dict[int, asyncio.Task[None]] = {}
+        self._taken_here = itertools.count(1)
 
     def owns(self, tenant: str) -> bool:
         return self.everything or partition_of(tenant, self.partitions) in self.assigned
+
+    def generation_of(self, tenant: str) -> int | None:
+        """The generation in which this replica holds the tenant's partition (None: not counted,
+        or a replica without a directory)."""
+        return self.generations.get(partition_of(tenant, self.partitions))
 
     def owned_of(self, tenants: Iterable[str], partitions: Iterable[int]) -> list[str]:
         wanted = set(partitions)
@@ -108,7 +114,8 @@ class Ownership:
         taken = set(partitions)
         self.assigned = self.assigned | taken
         self.joined = True
-        if self.database is None:
+        if self.database is None:  # no directory (one process, the unit tests): counted here
+            self.generations.update({partition: next(self._taken_here) for partition in taken})
             return
         for partition in taken:
             if (counting := self._counting.get(partition)) is not None:
@@ -120,23 +127,40 @@ class Ownership:
         await asyncio.wait([self._counting[partition] for partition in taken], timeout=TAKE_WAIT_SECONDS)
 
     async def _count_up(self, partition: int) -> None:
-        assert self.database is not None
         tries = 0
-        entry: dict[str, Any] | None = None
-        while entry is None:
+        while True:
             try:
-                entry = await self.database[DIRECTORY].find_one_and_update(
-                    {"_id": partition},
-                    {"$inc": {"generation": 1}, "$set": {"url": self.replica_url, "since": datetime.now(UTC)}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )  # upserted, so never None once it answered
+                generation = await self._count_once(partition)
             except PyMongoError as error:
                 tries += 1
                 log.warning("counting a taken partition's generation failed", partition=partition, error=repr(error))
                 await asyncio.sleep(min(0.2 * 2**tries, 5.0))
-        self.generations[partition] = int(entry["generation"])
+                continue
+            if generation is not None:
+                break
+        self.generations[partition] = generation
         self._counted[partition].set()
+
+    async def _count_once(self, partition: int) -> int | None:
+        """Count the partition's generation one up from the one read, on the condition that nobody
+        counted meanwhile (None then: read again). A count that arrives late (its take given up,
+        or cancelled while the database was slow) so never counts past a newer owner's."""
+        assert self.database is not None
+        directory = self.database[DIRECTORY]
+        entry = await directory.find_one({"_id": partition})
+        mine = {"url": self.replica_url, "since": datetime.now(UTC)}
+        if entry is None:
+            try:
+                await directory.insert_one({"_id": partition, "generation": 1, **mine})
+            except DuplicateKeyError:
+                return None
+            return 1
+        seen = int(entry.get("generation", 0))
+        unchanged = {"generation": seen} if "generation" in entry else {"generation": {"$exists": False}}
+        counted = await directory.update_one(
+            {"_id": partition, **unchanged}, {"$set": {"generation": seen + 1, **mine}}
+        )
+        return seen + 1 if counted.matched_count == 1 else None
 
     async def counted(self, tenant: str) -> None:
         """Wait until the generation of the tenant's partition is counted: only then may its index
@@ -173,15 +197,14 @@ class Ownership:
                     "removing the address of a partition given up failed", partition=partition, error=repr(error)
                 )
 
-    def fence(self, tenant: str, transaction: Transaction) -> None:
+    def fence(self, tenant: str, transaction: Transaction, generation: int | None) -> None:
         """Let ``transaction`` commit only while this replica still holds the tenant's partition in
-        the generation it holds now (its last write; see the module's docstring). Called at the
-        start of a unit of work, so that a unit begun before a move cannot commit after a take
-        back, on what it read before another owner's changes."""
+        ``generation`` (its last write; see the module's docstring): the one ``generation_of`` said
+        when the unit of work began, before the first attempt of its transaction, so that a unit
+        begun before a move cannot commit after a take back on what it read before."""
         if self.everything or self.database is None:
             return
         partition = partition_of(tenant, self.partitions)
-        generation = self.generations.get(partition)
         if generation is None:
             raise NotOwner(tenant)
 

@@ -176,6 +176,9 @@ class Matching:
         # A batch holding a tenant gives way to a request that waits for it (WaitedForLock).
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(WaitedForLock)
         self.stale: set[str] = set()  # tenants whose index could not be rebuilt after a failure
+        # The generation of its partition each index was built in: an index built before this
+        # replica gave the partition up (and took it back) misses the other owner's changes.
+        self.built_in: dict[str, int | None] = {}
         self._warming: set[asyncio.Task[None]] = set()  # index builds of partitions just taken
 
     def index(self, tenant: str) -> TenantIndex:
@@ -183,11 +186,20 @@ class Matching:
         index is still being built here (a unit of work builds it first: ``_run``)."""
         if not self.ownership.owns(tenant):
             raise NotOwner(tenant)
+        if not self.ownership.everything and not self._built_in_this_generation(tenant):
+            raise NotOwner(tenant, "its index is being built")
         if tenant not in self.indexes:
-            if not self.ownership.everything:
-                raise NotOwner(tenant, "its index is being built")
             self.indexes[tenant] = TenantIndex(tenant)
         return self.indexes[tenant]
+
+    def _built_in_this_generation(self, tenant: str) -> bool:
+        """Whether the tenant's index was built in the generation of its partition this replica
+        holds now (one built before a give-up and a take back misses the other owner's changes)."""
+        return tenant in self.indexes and self.built_in.get(tenant) == self.ownership.generation_of(tenant)
+
+    def _index_current(self, tenant: str) -> bool:
+        """Whether a unit of work may use the tenant's index as it is (not left stale by a failure)."""
+        return self._built_in_this_generation(tenant) and tenant not in self.stale
 
     # -- rebuilding the index from the database -------------------------------------------------
 
@@ -214,7 +226,7 @@ class Matching:
             tenants = self.ownership.owned_of(await self.store.known_tenants(), partitions)
             for tenant in tenants:
                 async with self.locks[tenant]:
-                    if self.ownership.owns(tenant) and tenant not in self.indexes:
+                    if self.ownership.owns(tenant) and not self._index_current(tenant):
                         with contextlib.suppress(NotOwner):  # given up meanwhile
                             await self.ownership.counted(tenant)  # only then is the database all there
                             await self.load_tenant(tenant)
@@ -231,11 +243,16 @@ class Matching:
         await self.ownership.give_up(partitions)
         for tenant in self.ownership.owned_of(list(self.indexes), partitions):
             async with self.locks[tenant]:
-                self.indexes.pop(tenant, None)
-                self.stale.discard(tenant)
+                self._drop_index(tenant)
         log.info("work partitions given up", partitions=sorted(partitions), tenants=len(self.indexes))
 
+    def _drop_index(self, tenant: str) -> None:
+        self.indexes.pop(tenant, None)
+        self.built_in.pop(tenant, None)
+        self.stale.discard(tenant)
+
     async def load_tenant(self, tenant: str) -> None:
+        generation = self.ownership.generation_of(tenant)
         settings = await self.store.tenant(tenant)
         index = TenantIndex(tenant, settings.get("timezone") if settings else None)
         index.upsert_many([volunteer_from_document(document) async for document in self.store.volunteers_of(tenant)])
@@ -248,7 +265,12 @@ class Matching:
         for volunteer_id, at in await self.store.asks_since(tenant, self.clock() - FAIRNESS_WINDOW):
             if volunteer_id in index.volunteers:  # nobody erased comes back, not even as an id
                 index.record_ask(volunteer_id, at)
+        if not self.ownership.owns(tenant):  # given up while it was built (a revocation waits for none)
+            self._drop_index(tenant)
+            return
         self.indexes[tenant] = index
+        self.built_in[tenant] = generation
+        self.stale.discard(tenant)
 
     # -- the unit of work -----------------------------------------------------------------------
 
@@ -262,11 +284,12 @@ class Matching:
                 raise NotOwner(tenant)  # its partition moved while this waited for the lock
             try:
                 await self.ownership.counted(tenant)
-                if tenant in self.stale or tenant not in self.indexes:
+                if not self._index_current(tenant):
                     await self.load_tenant(tenant)
+                generation = self.ownership.generation_of(tenant)  # once: PyMongo may run the body again
 
                 async def fenced(transaction: Transaction) -> T:
-                    self.ownership.fence(tenant, transaction)
+                    self.ownership.fence(tenant, transaction, generation)
                     return await work(transaction)
 
                 return await self.unit_of_work.run(fenced)
@@ -305,13 +328,15 @@ class Matching:
             # The tenant's first unit of work in the batch. Stale until the batch is known to be
             # committed: whatever goes wrong (an abort hook that fails, a commit of unknown outcome),
             # the tenant's next unit of work rebuilds the index from the database.
-            if tenant in self.stale or tenant not in self.indexes:
+            if not self._index_current(tenant):
                 await self.load_tenant(tenant)
             self.stale.add(tenant)
             batch.after_commit(lambda: self.stale.discard(tenant))
 
+        generation = self.ownership.generation_of(tenant)
+
         async def at_once(transaction: Transaction) -> T:
-            self.ownership.fence(tenant, transaction)  # once per tenant and batch
+            self.ownership.fence(tenant, transaction, generation)  # once per partition and batch
             taken = _CallbacksTaken(transaction)
             result = await work(taken)
             for callback in taken.callbacks:
@@ -323,12 +348,10 @@ class Matching:
     async def _reload(self, tenant: str) -> None:
         """Rebuild the tenant's index; if the database is away, at the tenant's next unit of work."""
         if not self.ownership.owns(tenant):  # fenced out meanwhile: its new owner builds it
-            self.indexes.pop(tenant, None)
-            self.stale.discard(tenant)
+            self._drop_index(tenant)
             return
         self.stale.add(tenant)
         await self.load_tenant(tenant)
-        self.stale.discard(tenant)
 
     async def _need_work(
         self, transaction: Transaction, tenant: str, need_id: str, cause: Envelope[Any] | None, now: datetime
